@@ -1,0 +1,1 @@
+//! ECR domain (being written)

@@ -1,0 +1,159 @@
+//! The versioned key-value store every piece of Berth state lives in.
+//!
+//! The interface is deliberately narrow and shaped like etcd's (one global revision, per-key
+//! create/mod revisions, compare-and-swap transactions, range by prefix, watch from a
+//! revision) so that a distributed engine can back it later without touching callers.
+
+mod mem;
+
+pub use mem::MemStore;
+
+/// A global, monotonically increasing revision. Every committed write transaction bumps it
+/// by one. Revision 0 means "the key does not exist" in comparisons.
+pub type Revision = u64;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("store I/O: {0}")]
+    Io(String),
+    #[error("store is corrupt: {0}")]
+    Corrupt(String),
+    #[error("watch revision {requested} has been compacted (oldest kept is {oldest})")]
+    Compacted {
+        requested: Revision,
+        oldest: Revision,
+    },
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeyValue {
+    pub key: String,
+    pub value: Vec<u8>,
+    pub create_revision: Revision,
+    pub mod_revision: Revision,
+}
+
+/// A condition checked atomically before a transaction's operations are applied.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Compare {
+    /// The key's mod revision equals the given one; `0` means the key must not exist.
+    ModRevision(String, Revision),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Op {
+    Put { key: String, value: Vec<u8> },
+    Delete { key: String },
+}
+
+impl Op {
+    pub fn put(key: impl Into<String>, value: impl Into<Vec<u8>>) -> Op {
+        Op::Put {
+            key: key.into(),
+            value: value.into(),
+        }
+    }
+
+    pub fn delete(key: impl Into<String>) -> Op {
+        Op::Delete { key: key.into() }
+    }
+
+    pub fn key(&self) -> &str {
+        match self {
+            Op::Put { key, .. } | Op::Delete { key } => key,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TxnOutcome {
+    /// All comparisons held; the operations were committed durably at this revision.
+    Committed(Revision),
+    /// A comparison failed; nothing was written.
+    Conflict,
+}
+
+impl TxnOutcome {
+    pub fn is_committed(self) -> bool {
+        matches!(self, TxnOutcome::Committed(_))
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum EventKind {
+    Put,
+    Delete,
+}
+
+/// One change seen by a watcher. For deletes, `kv.value` is empty and `kv.mod_revision` is
+/// the revision of the delete.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WatchEvent {
+    pub kind: EventKind,
+    pub kv: KeyValue,
+}
+
+/// Receives the events of every committed transaction touching the watched prefix, in
+/// revision order. Dropping it ends the watch.
+pub type Watcher = tokio::sync::mpsc::UnboundedReceiver<WatchEvent>;
+
+/// The store interface. Methods are synchronous: implementations commit with fsync, which
+/// callers on an async runtime should treat as blocking I/O.
+pub trait Store: Send + Sync + 'static {
+    fn get(&self, key: &str) -> Result<Option<KeyValue>, StoreError>;
+
+    /// Keys starting with `prefix`, in key order, strictly after `start_after` when given,
+    /// at most `limit` of them (0 = no limit).
+    fn range(
+        &self,
+        prefix: &str,
+        start_after: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<KeyValue>, StoreError>;
+
+    /// Atomically: if every comparison holds, apply every operation and commit durably.
+    fn txn(&self, compares: &[Compare], ops: &[Op]) -> Result<TxnOutcome, StoreError>;
+
+    /// The revision of the last committed transaction.
+    fn current_revision(&self) -> Result<Revision, StoreError>;
+
+    /// Events for keys under `prefix` with revision > `after`, first replaying history, then
+    /// live. Fails with `Compacted` when history that old is no longer kept.
+    fn watch(&self, prefix: &str, after: Revision) -> Result<Watcher, StoreError>;
+
+    /// Unconditional put.
+    fn put(&self, key: &str, value: &[u8]) -> Result<Revision, StoreError> {
+        match self.txn(&[], &[Op::put(key, value)])? {
+            TxnOutcome::Committed(rev) => Ok(rev),
+            TxnOutcome::Conflict => {
+                unreachable!("a transaction without comparisons cannot conflict")
+            }
+        }
+    }
+
+    /// Put only if the key's mod revision is `expected` (0: only if absent).
+    fn put_if_revision(
+        &self,
+        key: &str,
+        value: &[u8],
+        expected: Revision,
+    ) -> Result<TxnOutcome, StoreError> {
+        self.txn(
+            &[Compare::ModRevision(key.to_string(), expected)],
+            &[Op::put(key, value)],
+        )
+    }
+
+    /// Delete a key; deleting an absent key commits nothing and returns the current revision.
+    fn delete(&self, key: &str) -> Result<Revision, StoreError> {
+        if self.get(key)?.is_none() {
+            return self.current_revision();
+        }
+        match self.txn(&[], &[Op::delete(key)])? {
+            TxnOutcome::Committed(rev) => Ok(rev),
+            TxnOutcome::Conflict => {
+                unreachable!("a transaction without comparisons cannot conflict")
+            }
+        }
+    }
+}
