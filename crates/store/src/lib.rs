@@ -5,8 +5,10 @@
 //! revision) so that a distributed engine can back it later without touching callers.
 
 mod mem;
+mod redb_store;
 
 pub use mem::MemStore;
+pub use redb_store::RedbStore;
 
 /// A global, monotonically increasing revision. Every committed write transaction bumps it
 /// by one. Revision 0 means "the key does not exist" in comparisons.
@@ -18,6 +20,8 @@ pub enum StoreError {
     Io(String),
     #[error("store is corrupt: {0}")]
     Corrupt(String),
+    /// `watch(_, requested)` asked for history that compaction removed; `oldest` is the
+    /// smallest `after` a watch can start from now.
     #[error("watch revision {requested} has been compacted (oldest kept is {oldest})")]
     Compacted {
         requested: Revision,
@@ -120,6 +124,15 @@ pub trait Store: Send + Sync + 'static {
     /// Events for keys under `prefix` with revision > `after`, first replaying history, then
     /// live. Fails with `Compacted` when history that old is no longer kept.
     fn watch(&self, prefix: &str, after: Revision) -> Result<Watcher, StoreError>;
+
+    /// Forget watch history up to and including `keep_after` (clamped to the current
+    /// revision): afterwards `watch(_, after)` with `after < keep_after` fails with
+    /// `Compacted`. Keys and values are untouched; compacting backwards is a no-op. The
+    /// default does nothing, for stores that keep all history or bound it themselves.
+    fn compact(&self, keep_after: Revision) -> Result<(), StoreError> {
+        let _ = keep_after;
+        Ok(())
+    }
 
     /// Unconditional put.
     fn put(&self, key: &str, value: &[u8]) -> Result<Revision, StoreError> {

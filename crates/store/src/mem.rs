@@ -11,10 +11,19 @@ use crate::{
 #[derive(Default)]
 struct Inner {
     revision: Revision,
+    /// History at or below this revision has been dropped by `compact`.
+    compacted: Revision,
     data: BTreeMap<String, KeyValue>,
     history: Vec<WatchEvent>,
-    watchers: Vec<(String, tokio::sync::mpsc::UnboundedSender<WatchEvent>)>,
+    watchers: Vec<WatcherEntry>,
 }
+
+/// (prefix, after, sender): `after` can be ahead of the current revision.
+type WatcherEntry = (
+    String,
+    Revision,
+    tokio::sync::mpsc::UnboundedSender<WatchEvent>,
+);
 
 /// A std Mutex is fine here: no `.await` happens while it is held.
 #[derive(Default)]
@@ -99,11 +108,12 @@ impl Store for MemStore {
                 }
             }
         }
-        inner.watchers.retain(|(prefix, tx)| {
-            events
-                .iter()
-                .filter(|e| e.kv.key.starts_with(prefix.as_str()))
-                .all(|e| tx.send(e.clone()).is_ok())
+        inner.watchers.retain(|(prefix, after, tx)| {
+            rev <= *after
+                || events
+                    .iter()
+                    .filter(|e| e.kv.key.starts_with(prefix.as_str()))
+                    .all(|e| tx.send(e.clone()).is_ok())
         });
         inner.history.extend(events);
         Ok(TxnOutcome::Committed(rev))
@@ -115,14 +125,30 @@ impl Store for MemStore {
 
     fn watch(&self, prefix: &str, after: Revision) -> Result<Watcher, StoreError> {
         let mut inner = self.inner.lock().unwrap();
+        if after < inner.compacted {
+            return Err(StoreError::Compacted {
+                requested: after,
+                oldest: inner.compacted,
+            });
+        }
         let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
         for e in &inner.history {
             if e.kv.mod_revision > after && e.kv.key.starts_with(prefix) {
                 let _ = tx.send(e.clone());
             }
         }
-        inner.watchers.push((prefix.to_string(), tx));
+        inner.watchers.push((prefix.to_string(), after, tx));
         Ok(rx)
+    }
+
+    fn compact(&self, keep_after: Revision) -> Result<(), StoreError> {
+        let mut inner = self.inner.lock().unwrap();
+        let target = keep_after.min(inner.revision);
+        if target > inner.compacted {
+            inner.history.retain(|e| e.kv.mod_revision > target);
+            inner.compacted = target;
+        }
+        Ok(())
     }
 }
 

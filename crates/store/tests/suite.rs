@@ -1,0 +1,365 @@
+//! One behavioural suite for every `Store` engine: each check is written once, generic over
+//! `impl Store`, and instantiated per engine by `suite!`, so the in-memory fake and the durable
+//! engine cannot drift apart.
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use berth_store::{
+    Compare, EventKind, MemStore, Op, RedbStore, Revision, Store, StoreError, TxnOutcome,
+    WatchEvent, Watcher,
+};
+
+fn make_mem() -> (MemStore, ()) {
+    (MemStore::new(), ())
+}
+
+fn make_redb() -> (RedbStore, tempfile::TempDir) {
+    let dir = tempfile::tempdir().unwrap();
+    let store = RedbStore::open(&dir.path().join("berth.redb")).unwrap();
+    (store, dir)
+}
+
+macro_rules! suite {
+    ($engine:ident, $make:path) => {
+        mod $engine {
+            use super::*;
+
+            #[test]
+            fn cas_create_and_mod_revisions() {
+                check_cas_create_and_mod_revisions(&$make().0);
+            }
+
+            #[test]
+            fn range_by_prefix_paginates_in_byte_order() {
+                check_range_by_prefix_paginates_in_byte_order(&$make().0);
+            }
+
+            #[test]
+            fn txn_is_all_or_nothing() {
+                check_txn_is_all_or_nothing(&$make().0);
+            }
+
+            #[test]
+            fn delete_semantics() {
+                check_delete_semantics(&$make().0);
+            }
+
+            #[test]
+            fn watch_replays_then_follows() {
+                check_watch_replays_then_follows(&$make().0);
+            }
+
+            #[test]
+            fn watch_survives_dropped_watchers() {
+                check_watch_survives_dropped_watchers(&$make().0);
+            }
+
+            #[test]
+            fn compaction() {
+                check_compaction(&$make().0);
+            }
+
+            #[test]
+            fn watch_has_no_gaps_or_duplicates_under_concurrent_writers() {
+                let (store, _guard) = $make();
+                check_watch_under_concurrent_writers(Arc::new(store));
+            }
+        }
+    };
+}
+
+suite!(mem, make_mem);
+suite!(redb, make_redb);
+
+fn committed(outcome: TxnOutcome) -> Revision {
+    match outcome {
+        TxnOutcome::Committed(rev) => rev,
+        TxnOutcome::Conflict => panic!("unexpected conflict"),
+    }
+}
+
+/// Collects exactly `n` events, failing after a generous deadline rather than hanging.
+fn recv_n(w: &mut Watcher, n: usize) -> Vec<WatchEvent> {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let mut out = Vec::with_capacity(n);
+    while out.len() < n {
+        match w.try_recv() {
+            Ok(e) => out.push(e),
+            Err(_) if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(1)),
+            Err(e) => panic!("got {} of {n} events: {e}", out.len()),
+        }
+    }
+    out
+}
+
+/// Asserts nothing more is queued.
+fn assert_drained(w: &mut Watcher) {
+    if let Ok(e) = w.try_recv() {
+        panic!("unexpected extra event {e:?}");
+    }
+}
+
+fn check_cas_create_and_mod_revisions(s: &impl Store) {
+    assert_eq!(s.current_revision().unwrap(), 0);
+    assert_eq!(
+        s.put_if_revision("a/1", b"x", 0).unwrap(),
+        TxnOutcome::Committed(1)
+    );
+    assert_eq!(
+        s.put_if_revision("a/1", b"y", 0).unwrap(),
+        TxnOutcome::Conflict
+    );
+    assert_eq!(
+        s.put_if_revision("a/1", b"y", 7).unwrap(),
+        TxnOutcome::Conflict
+    );
+    assert_eq!(
+        s.put_if_revision("a/1", b"y", 1).unwrap(),
+        TxnOutcome::Committed(2)
+    );
+    let kv = s.get("a/1").unwrap().unwrap();
+    assert_eq!(
+        (kv.value.as_slice(), kv.create_revision, kv.mod_revision),
+        (&b"y"[..], 1, 2)
+    );
+    assert_eq!(s.put("a/2", b"").unwrap(), 3);
+    assert_eq!(s.get("a/2").unwrap().unwrap().value, b"");
+    assert!(s.get("a/3").unwrap().is_none());
+    assert_eq!(s.current_revision().unwrap(), 3);
+}
+
+fn check_range_by_prefix_paginates_in_byte_order(s: &impl Store) {
+    for key in ["a/9", "a/10", "a", "a/", "ab", "b/1", "a/1"] {
+        s.put(key, key.as_bytes()).unwrap();
+    }
+    let keys = |r: Vec<berth_store::KeyValue>| r.into_iter().map(|kv| kv.key).collect::<Vec<_>>();
+    assert_eq!(
+        keys(s.range("a/", None, 0).unwrap()),
+        ["a/", "a/1", "a/10", "a/9"]
+    );
+    assert_eq!(keys(s.range("a/", None, 2).unwrap()), ["a/", "a/1"]);
+    assert_eq!(
+        keys(s.range("a/", Some("a/1"), 2).unwrap()),
+        ["a/10", "a/9"]
+    );
+    assert_eq!(
+        keys(s.range("a/", Some("0"), 0).unwrap()),
+        ["a/", "a/1", "a/10", "a/9"]
+    );
+    assert!(s.range("a/", Some("a/9"), 0).unwrap().is_empty());
+    assert!(s.range("c", None, 0).unwrap().is_empty());
+    assert_eq!(s.range("", None, 0).unwrap().len(), 7);
+    let kv = &s.range("b/", None, 0).unwrap()[0];
+    assert_eq!((kv.value.as_slice(), kv.mod_revision), (&b"b/1"[..], 6));
+}
+
+fn check_txn_is_all_or_nothing(s: &impl Store) {
+    let r1 = s.put("t/a", b"1").unwrap();
+    let before = s.current_revision().unwrap();
+    // One failing comparison among several: nothing is written, the revision does not move.
+    let outcome = s
+        .txn(
+            &[
+                Compare::ModRevision("t/a".into(), r1),
+                Compare::ModRevision("t/b".into(), 5),
+            ],
+            &[Op::put("t/a", "2"), Op::put("t/c", "3")],
+        )
+        .unwrap();
+    assert_eq!(outcome, TxnOutcome::Conflict);
+    assert_eq!(s.current_revision().unwrap(), before);
+    assert_eq!(s.get("t/a").unwrap().unwrap().value, b"1");
+    assert!(s.get("t/c").unwrap().is_none());
+
+    // Everything holds: all operations land at one revision.
+    let rev = committed(
+        s.txn(
+            &[
+                Compare::ModRevision("t/a".into(), r1),
+                Compare::ModRevision("t/b".into(), 0),
+            ],
+            &[Op::put("t/a", "2"), Op::put("t/b", "3"), Op::delete("t/a")],
+        )
+        .unwrap(),
+    );
+    assert_eq!(rev, before + 1);
+    assert!(s.get("t/a").unwrap().is_none());
+    let b = s.get("t/b").unwrap().unwrap();
+    assert_eq!((b.create_revision, b.mod_revision), (rev, rev));
+
+    // No operations: nothing to commit, the current revision is reported.
+    assert_eq!(
+        s.txn(&[Compare::ModRevision("t/b".into(), rev)], &[])
+            .unwrap(),
+        TxnOutcome::Committed(rev)
+    );
+    assert_eq!(s.current_revision().unwrap(), rev);
+}
+
+fn check_delete_semantics(s: &impl Store) {
+    s.put("d/1", b"x").unwrap();
+    let rev = s.current_revision().unwrap();
+    assert_eq!(
+        s.delete("d/missing").unwrap(),
+        rev,
+        "absent key commits nothing"
+    );
+    assert_eq!(s.delete("d/1").unwrap(), rev + 1);
+    assert!(s.get("d/1").unwrap().is_none());
+    // A recreated key starts a new life: create_revision is the new put's.
+    assert_eq!(
+        s.put_if_revision("d/1", b"y", 0).unwrap(),
+        TxnOutcome::Committed(rev + 2)
+    );
+    assert_eq!(s.get("d/1").unwrap().unwrap().create_revision, rev + 2);
+    // Deleting an absent key inside a txn with other ops still bumps the revision once.
+    let r = committed(
+        s.txn(&[], &[Op::delete("d/missing"), Op::put("d/2", "z")])
+            .unwrap(),
+    );
+    assert_eq!(r, rev + 3);
+}
+
+fn check_watch_replays_then_follows(s: &impl Store) {
+    s.put("w/1", b"a").unwrap(); // 1
+    s.put("x/1", b"a").unwrap(); // 2
+    s.put("w/1", b"b").unwrap(); // 3
+    let mut all = s.watch("w/", 0).unwrap();
+    let mut tail = s.watch("w/", 1).unwrap();
+    let mut future = s.watch("w/", 100).unwrap();
+    s.txn(
+        &[],
+        &[Op::put("w/2", "c"), Op::delete("w/1"), Op::put("x/2", "d")],
+    )
+    .unwrap(); // 4
+
+    let got = recv_n(&mut all, 4);
+    let summary: Vec<_> = got
+        .iter()
+        .map(|e| {
+            (
+                e.kind.clone(),
+                e.kv.key.as_str(),
+                e.kv.value.as_slice(),
+                e.kv.create_revision,
+                e.kv.mod_revision,
+            )
+        })
+        .collect();
+    assert_eq!(
+        summary,
+        [
+            (EventKind::Put, "w/1", &b"a"[..], 1, 1),
+            (EventKind::Put, "w/1", &b"b"[..], 1, 3),
+            (EventKind::Put, "w/2", &b"c"[..], 4, 4),
+            (EventKind::Delete, "w/1", &b""[..], 1, 4),
+        ]
+    );
+    assert_eq!(recv_n(&mut tail, 3), got[1..]);
+    assert_drained(&mut all);
+    assert_drained(&mut tail);
+    assert_drained(&mut future);
+}
+
+fn check_watch_survives_dropped_watchers(s: &impl Store) {
+    let dropped = s.watch("", 0).unwrap();
+    drop(dropped);
+    let mut kept = s.watch("k/", 0).unwrap();
+    s.put("k/1", b"1").unwrap();
+    s.put("k/2", b"2").unwrap();
+    assert_eq!(recv_n(&mut kept, 2)[1].kv.key, "k/2");
+}
+
+fn check_compaction(s: &impl Store) {
+    for i in 1..=10u32 {
+        s.put(&format!("c/{i}"), &i.to_le_bytes()).unwrap();
+    }
+    s.compact(4).unwrap();
+    match s.watch("c/", 3) {
+        Err(StoreError::Compacted { requested, oldest }) => assert_eq!((requested, oldest), (3, 4)),
+        other => panic!("expected Compacted, got {other:?}"),
+    }
+    let mut w = s.watch("c/", 4).unwrap();
+    let revs: Vec<_> = recv_n(&mut w, 6)
+        .iter()
+        .map(|e| e.kv.mod_revision)
+        .collect();
+    assert_eq!(revs, [5, 6, 7, 8, 9, 10]);
+    assert_drained(&mut w);
+    // Data is untouched, and compacting backwards changes nothing.
+    assert_eq!(s.range("c/", None, 0).unwrap().len(), 10);
+    s.compact(2).unwrap();
+    assert!(s.watch("c/", 3).is_err());
+    // Beyond the current revision clamps to it: only live events remain.
+    s.compact(1_000).unwrap();
+    assert!(matches!(
+        s.watch("c/", 9),
+        Err(StoreError::Compacted { oldest: 10, .. })
+    ));
+    let mut live = s.watch("c/", 10).unwrap();
+    assert_drained(&mut live);
+    let r = s.put("c/11", b"x").unwrap();
+    assert_eq!(recv_n(&mut live, 1)[0].kv.mod_revision, r);
+}
+
+/// Writers commit on several threads while watchers register at arbitrary moments from the
+/// revision they last read. Each watcher must then see exactly the commits under its prefix
+/// after its start revision: in order, none missing, none twice.
+fn check_watch_under_concurrent_writers<S: Store>(s: Arc<S>) {
+    const WRITERS: usize = 3;
+    const PER_WRITER: usize = 60;
+    let mut early = s.watch("cw/", 0).unwrap();
+    let writers: Vec<_> = (0..WRITERS)
+        .map(|w| {
+            let s = s.clone();
+            std::thread::spawn(move || {
+                let mut revs = Vec::new();
+                for i in 0..PER_WRITER {
+                    revs.push(
+                        s.put(&format!("cw/{w}/{i}"), format!("{w}.{i}").as_bytes())
+                            .unwrap(),
+                    );
+                    // Unwatched noise interleaved with the watched keys.
+                    if i % 4 == 0 {
+                        s.put(&format!("noise/{w}"), b"n").unwrap();
+                    }
+                }
+                revs
+            })
+        })
+        .collect();
+    let late: Vec<(Revision, Watcher)> = (0..8)
+        .map(|_| {
+            std::thread::sleep(Duration::from_millis(3));
+            let from = s.current_revision().unwrap();
+            (from, s.watch("cw/", from).unwrap())
+        })
+        .collect();
+    let watched: BTreeSet<Revision> = writers
+        .into_iter()
+        .flat_map(|h| h.join().unwrap())
+        .collect();
+    assert_eq!(
+        watched.len(),
+        WRITERS * PER_WRITER,
+        "each put has its own revision"
+    );
+
+    let check = |w: &mut Watcher, from: Revision| {
+        let expected: Vec<Revision> = watched.range(from + 1..).copied().collect();
+        let got = recv_n(w, expected.len());
+        let revs: Vec<Revision> = got.iter().map(|e| e.kv.mod_revision).collect();
+        assert_eq!(revs, expected, "watch from {from}");
+        for e in &got {
+            let (writer, i) = e.kv.key["cw/".len()..].split_once('/').unwrap();
+            assert_eq!(e.kv.value, format!("{writer}.{i}").as_bytes());
+        }
+        assert_drained(w);
+    };
+    check(&mut early, 0);
+    for (from, mut w) in late {
+        check(&mut w, from);
+    }
+}
