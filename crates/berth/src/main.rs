@@ -1,1 +1,283 @@
-fn main() {}
+//! The `berth` binary: command line, configuration, wiring and graceful shutdown.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{Context, Result, bail};
+use berth_api::{AppState, RootCredentials, TokenIssuer};
+use berth_model::AccountId;
+use berth_registry::Registry;
+use berth_store::{RedbStore, Store};
+use clap::{Args, Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(
+    name = "berth",
+    version,
+    about = "AWS ECR + ECS + Fargate in one self-hosted binary"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// The whole platform on this machine (for now: control plane and registry).
+    Up(ServerArgs),
+    /// Control plane and registry only.
+    Server(ServerArgs),
+    /// Delete unreferenced blobs and stale uploads (the server must not be running on DIR).
+    Gc(GcArgs),
+}
+
+#[derive(Args)]
+struct ServerArgs {
+    /// Where state, blobs and credentials live.
+    #[arg(long, default_value = "./.berth")]
+    data_dir: PathBuf,
+    /// Address to listen on; port 0 picks a free port.
+    #[arg(long, default_value = "127.0.0.1:4566")]
+    listen: SocketAddr,
+    /// Host (or host:port) that clients use to reach this server, for repositoryUri.
+    #[arg(long)]
+    advertise: Option<String>,
+    /// The AWS account id resources belong to.
+    #[arg(long, default_value = "000000000000")]
+    account_id: String,
+    /// How often background garbage collection runs, in seconds (0 disables it).
+    #[arg(long, default_value_t = 3600)]
+    gc_interval_seconds: u64,
+    /// Unreferenced blobs and uploads younger than this are kept.
+    #[arg(long, default_value_t = 86400)]
+    gc_grace_seconds: u64,
+}
+
+#[derive(Args)]
+struct GcArgs {
+    #[arg(long, default_value = "./.berth")]
+    data_dir: PathBuf,
+    /// Unreferenced blobs and uploads younger than this are kept.
+    #[arg(long, default_value_t = 86400)]
+    grace_seconds: u64,
+}
+
+fn main() -> Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("BERTH_LOG")
+                .unwrap_or_else(|_| "info".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let cli = Cli::parse();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    match cli.command {
+        Command::Up(args) => runtime.block_on(run_server(args, true)),
+        Command::Server(args) => runtime.block_on(run_server(args, false)),
+        Command::Gc(args) => runtime.block_on(run_gc(args)),
+    }
+}
+
+fn open_store(data_dir: &Path) -> Result<Arc<dyn Store>> {
+    std::fs::create_dir_all(data_dir)
+        .with_context(|| format!("creating data dir {}", data_dir.display()))?;
+    let path = data_dir.join("state.redb");
+    let store = RedbStore::open(&path).with_context(|| {
+        format!(
+            "opening {} (is another berth process using this data dir?)",
+            path.display()
+        )
+    })?;
+    Ok(Arc::new(store))
+}
+
+/// Write a file readable only by its owner, durably.
+fn write_private(path: &Path, contents: &[u8]) -> Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let tmp = path.with_extension("tmp");
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(&tmp)?;
+    f.write_all(contents)?;
+    f.sync_all()?;
+    std::fs::rename(&tmp, path)?;
+    Ok(())
+}
+
+fn random_string(alphabet: &[u8], len: usize) -> String {
+    use rand::Rng;
+    let mut rng = rand::thread_rng();
+    (0..len)
+        .map(|_| alphabet[rng.gen_range(0..alphabet.len())] as char)
+        .collect()
+}
+
+/// Root credentials: from the environment, else from DATA_DIR/credentials, else generated
+/// and written there in the AWS shared-credentials format (profile `berth`).
+fn root_credentials(data_dir: &Path) -> Result<RootCredentials> {
+    if let (Ok(id), Ok(secret)) = (
+        std::env::var("BERTH_ROOT_ACCESS_KEY_ID"),
+        std::env::var("BERTH_ROOT_SECRET_ACCESS_KEY"),
+    ) {
+        return Ok(RootCredentials {
+            access_key_id: id,
+            secret_access_key: secret,
+        });
+    }
+    let path = data_dir.join("credentials");
+    if let Ok(text) = std::fs::read_to_string(&path) {
+        let value = |key: &str| {
+            text.lines()
+                .filter_map(|l| l.split_once('='))
+                .find(|(k, _)| k.trim() == key)
+                .map(|(_, v)| v.trim().to_string())
+        };
+        if let (Some(id), Some(secret)) =
+            (value("aws_access_key_id"), value("aws_secret_access_key"))
+        {
+            return Ok(RootCredentials {
+                access_key_id: id,
+                secret_access_key: secret,
+            });
+        }
+        bail!("{} exists but has no access key pair", path.display());
+    }
+    let creds = RootCredentials {
+        access_key_id: format!(
+            "AKIA{}",
+            random_string(b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567", 16)
+        ),
+        secret_access_key: random_string(
+            b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/",
+            40,
+        ),
+    };
+    write_private(
+        &path,
+        format!(
+            "[berth]\naws_access_key_id = {}\naws_secret_access_key = {}\n",
+            creds.access_key_id, creds.secret_access_key
+        )
+        .as_bytes(),
+    )?;
+    Ok(creds)
+}
+
+/// The key registry tokens are signed with; generated once per data dir.
+fn token_key(data_dir: &Path) -> Result<[u8; 32]> {
+    let path = data_dir.join("token-key");
+    match std::fs::read(&path) {
+        Ok(bytes) if bytes.len() == 32 => Ok(bytes.try_into().expect("length checked")),
+        Ok(_) => bail!("{} is corrupt (expected 32 bytes)", path.display()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            let key: [u8; 32] = rand::random();
+            write_private(&path, &key)?;
+            Ok(key)
+        }
+        Err(e) => Err(e).context("reading token key"),
+    }
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        .expect("installing SIGTERM handler");
+    tokio::select! {
+        _ = ctrl_c => {}
+        _ = term.recv() => {}
+    }
+}
+
+async fn run_server(args: ServerArgs, up: bool) -> Result<()> {
+    let account: AccountId = args
+        .account_id
+        .parse()
+        .map_err(|e| anyhow::anyhow!("--account-id: {e}"))?;
+    let store = open_store(&args.data_dir)?;
+    let registry = Registry::open(store, &args.data_dir).context("opening blob storage")?;
+    let credentials = root_credentials(&args.data_dir)?;
+    let ttl = std::env::var("BERTH_TOKEN_TTL_SECONDS")
+        .ok()
+        .map(|v| v.parse::<i64>())
+        .transpose()
+        .context("BERTH_TOKEN_TTL_SECONDS")?
+        .unwrap_or(12 * 3600);
+    let tokens = TokenIssuer::new(token_key(&args.data_dir)?, ttl);
+    let listener = tokio::net::TcpListener::bind(args.listen)
+        .await
+        .with_context(|| format!("binding {}", args.listen))?;
+    let listen = listener.local_addr()?;
+    let state = Arc::new(AppState {
+        registry: registry.clone(),
+        credentials: credentials.clone(),
+        account,
+        tokens,
+        listen,
+        advertise: args.advertise,
+    });
+    if args.gc_interval_seconds > 0 {
+        let interval = Duration::from_secs(args.gc_interval_seconds);
+        let grace = Duration::from_secs(args.gc_grace_seconds);
+        tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(interval).await;
+                match registry.gc(grace).await {
+                    Ok(report) => tracing::info!(?report, "garbage collection"),
+                    Err(e) => tracing::warn!(error = %e, "garbage collection failed"),
+                }
+            }
+        });
+    }
+    let endpoint = state.endpoint(None);
+    println!("berth listening on {endpoint}");
+    if up {
+        let creds_note = if std::env::var("BERTH_ROOT_ACCESS_KEY_ID").is_ok() {
+            "credentials: from BERTH_ROOT_ACCESS_KEY_ID / BERTH_ROOT_SECRET_ACCESS_KEY".to_string()
+        } else {
+            format!(
+                "credentials: profile 'berth' in {}",
+                args.data_dir.join("credentials").display()
+            )
+        };
+        println!("registry: {}", state.registry_host());
+        println!("{creds_note}");
+        println!("try it:");
+        println!(
+            "  export AWS_SHARED_CREDENTIALS_FILE={} AWS_PROFILE=berth AWS_REGION=us-east-1",
+            args.data_dir.join("credentials").display()
+        );
+        println!("  aws --endpoint-url {endpoint} ecr create-repository --repository-name hello");
+        println!(
+            "  aws --endpoint-url {endpoint} ecr get-login-password | docker login --username AWS --password-stdin {}",
+            state.registry_host()
+        );
+    }
+    use std::io::Write;
+    std::io::stdout().flush()?;
+    berth_api::serve(listener, state, shutdown_signal()).await?;
+    tracing::info!("shut down cleanly");
+    Ok(())
+}
+
+async fn run_gc(args: GcArgs) -> Result<()> {
+    let store = open_store(&args.data_dir)?;
+    let registry = Registry::open(store, &args.data_dir)?;
+    let report = registry.gc(Duration::from_secs(args.grace_seconds)).await?;
+    println!(
+        "deleted {} blobs ({} bytes), {} stale uploads, {} orphan files",
+        report.blobs_deleted,
+        report.bytes_freed,
+        report.uploads_deleted,
+        report.orphan_files_deleted
+    );
+    Ok(())
+}

@@ -1,1 +1,119 @@
-//! ECR domain (being written)
+//! ECR's domain: repositories, images (manifests and tags), blobs, uploads, referrers and
+//! garbage collection. Metadata lives in the versioned `Store`; blob bytes live in the
+//! content-addressed `FsBlobStore`. Both the ECR JSON API and the OCI `/v2/` routes are thin
+//! adapters over the `Registry` defined here.
+
+mod blobs;
+mod error;
+mod gc;
+mod images;
+mod keys;
+mod manifest;
+mod repository;
+mod uploads;
+
+use std::path::Path;
+use std::sync::Arc;
+
+use berth_model::{AccountId, Region};
+use berth_store::{KeyValue, Store};
+
+pub use blobs::FsBlobStore;
+pub use error::{RegistryError, Result};
+pub use gc::GcReport;
+pub use images::{
+    ImageDetail, ImageFailure, ImageIdentifier, ImageRecord, ListImagesFilter, ManifestContent,
+    PutManifestOutcome, Referrer,
+};
+pub use manifest::{MAX_MANIFEST_SIZE, media_types};
+pub use repository::{
+    CreateRepository, EncryptionConfiguration, Repository, ResourceTag, TagMutability,
+};
+pub use uploads::UploadStatus;
+
+/// Where a resource lives: ECR resources are per account and region.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Scope {
+    pub account: AccountId,
+    pub region: Region,
+}
+
+impl Scope {
+    pub fn new(account: AccountId, region: Region) -> Scope {
+        Scope { account, region }
+    }
+}
+
+/// The registry: ECR semantics over a store and a blob store.
+#[derive(Clone)]
+pub struct Registry {
+    store: Arc<dyn Store>,
+    blobs: Arc<FsBlobStore>,
+    uploads: Arc<uploads::UploadTable>,
+    /// Serialises "blob file appears/disappears" with "blob record is put/deleted" between
+    /// upload completion and garbage collection, so GC never removes a file that a
+    /// concurrent upload has just committed.
+    blob_commit: Arc<tokio::sync::Mutex<()>>,
+}
+
+impl Registry {
+    /// A registry whose blobs live under `data_dir/blobs` and uploads under `data_dir/uploads`.
+    pub fn open(store: Arc<dyn Store>, data_dir: &Path) -> Result<Registry> {
+        Ok(Registry {
+            store,
+            blobs: Arc::new(FsBlobStore::open(data_dir)?),
+            uploads: Arc::new(uploads::UploadTable::default()),
+            blob_commit: Arc::new(tokio::sync::Mutex::new(())),
+        })
+    }
+
+    pub fn store(&self) -> &Arc<dyn Store> {
+        &self.store
+    }
+}
+
+/// Current time as AWS JSON timestamps carry it: seconds since the epoch.
+pub(crate) fn now_epoch() -> f64 {
+    let now = time::OffsetDateTime::now_utc();
+    now.unix_timestamp() as f64 + f64::from(now.millisecond()) / 1000.0
+}
+
+pub(crate) fn decode<T: serde::de::DeserializeOwned>(kv: &KeyValue) -> Result<T> {
+    serde_json::from_slice(&kv.value)
+        .map_err(|e| RegistryError::Corrupt(format!("{}: {e}", kv.key)))
+}
+
+pub(crate) fn encode<T: serde::Serialize>(value: &T) -> Vec<u8> {
+    serde_json::to_vec(value).expect("records always serialise")
+}
+
+/// Pagination over a key prefix with an opaque `nextToken` (the hex of the last key
+/// returned), as every ECR List/Describe operation pages.
+pub(crate) fn page(
+    store: &dyn Store,
+    prefix: &str,
+    next_token: Option<&str>,
+    max_results: usize,
+) -> Result<(Vec<KeyValue>, Option<String>)> {
+    let after = match next_token {
+        None => None,
+        Some(token) => {
+            let key = hex::decode(token)
+                .ok()
+                .and_then(|b| String::from_utf8(b).ok())
+                .filter(|k| k.starts_with(prefix))
+                .ok_or_else(|| {
+                    RegistryError::InvalidParameter("Invalid parameter at 'nextToken'".into())
+                })?;
+            Some(key)
+        }
+    };
+    let mut items = store.range(prefix, after.as_deref(), max_results + 1)?;
+    let next = if items.len() > max_results {
+        items.truncate(max_results);
+        items.last().map(|kv| hex::encode(kv.key.as_bytes()))
+    } else {
+        None
+    };
+    Ok((items, next))
+}

@@ -1,0 +1,177 @@
+//! Who may call: the root credentials (SigV4 for the AWS APIs) and ECR authorization tokens
+//! (HTTP Basic for the registry).
+//!
+//! A registry password is `base64url(claims) "." base64url(HMAC-SHA256(key, claims))`: it has
+//! no `:` (so `AWS:<password>` splits unambiguously), is bound to its account and region, and
+//! cannot be forged without the server's key, which lives in the data dir.
+
+use base64::Engine;
+use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
+use berth_model::{AccountId, Region};
+use hmac::{KeyInit, Mac};
+use serde::{Deserialize, Serialize};
+
+type HmacSha256 = hmac::Hmac<sha2::Sha256>;
+
+/// The root access key pair every AWS API request is checked against.
+#[derive(Clone)]
+pub struct RootCredentials {
+    pub access_key_id: String,
+    pub secret_access_key: String,
+}
+
+impl berth_sigv4::CredentialLookup for RootCredentials {
+    fn secret_for(&self, access_key_id: &str) -> Option<String> {
+        (access_key_id == self.access_key_id).then(|| self.secret_access_key.clone())
+    }
+}
+
+#[derive(Serialize, Deserialize)]
+struct Claims {
+    /// account
+    a: String,
+    /// region
+    r: String,
+    /// expiry, unix seconds
+    e: i64,
+    /// nonce, so two tokens issued in the same second differ
+    n: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum TokenError {
+    #[error("no basic auth credentials")]
+    Missing,
+    #[error("Your authorization token is invalid.")]
+    Invalid,
+    #[error("Your authorization token has expired. Reauthenticate and try again.")]
+    Expired,
+}
+
+/// Issues and checks registry passwords.
+#[derive(Clone)]
+pub struct TokenIssuer {
+    key: [u8; 32],
+    ttl_seconds: i64,
+}
+
+/// A checked token: the scope it grants.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TokenGrant {
+    pub account: AccountId,
+    pub region: Region,
+}
+
+impl TokenIssuer {
+    pub fn new(key: [u8; 32], ttl_seconds: i64) -> TokenIssuer {
+        TokenIssuer { key, ttl_seconds }
+    }
+
+    fn mac(&self, data: &[u8]) -> Vec<u8> {
+        let mut mac = HmacSha256::new_from_slice(&self.key).expect("any key length works");
+        mac.update(data);
+        mac.finalize().into_bytes().to_vec()
+    }
+
+    /// A new password and its expiry (unix seconds).
+    pub fn issue(&self, account: &AccountId, region: &Region, now: i64) -> (String, i64) {
+        let expires = now + self.ttl_seconds;
+        let claims = Claims {
+            a: account.to_string(),
+            r: region.to_string(),
+            e: expires,
+            n: rand::random(),
+        };
+        let body = URL_SAFE_NO_PAD.encode(serde_json::to_vec(&claims).expect("serialisable"));
+        let sig = URL_SAFE_NO_PAD.encode(self.mac(body.as_bytes()));
+        (format!("{body}.{sig}"), expires)
+    }
+
+    /// ECR's authorizationToken: base64 of `AWS:<password>`.
+    pub fn authorization_token(password: &str) -> String {
+        STANDARD.encode(format!("AWS:{password}"))
+    }
+
+    pub fn check(&self, password: &str, now: i64) -> Result<TokenGrant, TokenError> {
+        let (body, sig) = password.split_once('.').ok_or(TokenError::Invalid)?;
+        let sig = URL_SAFE_NO_PAD
+            .decode(sig)
+            .map_err(|_| TokenError::Invalid)?;
+        let mut mac = HmacSha256::new_from_slice(&self.key).expect("any key length works");
+        mac.update(body.as_bytes());
+        mac.verify_slice(&sig).map_err(|_| TokenError::Invalid)?;
+        let claims: Claims = URL_SAFE_NO_PAD
+            .decode(body)
+            .ok()
+            .and_then(|b| serde_json::from_slice(&b).ok())
+            .ok_or(TokenError::Invalid)?;
+        if now >= claims.e {
+            return Err(TokenError::Expired);
+        }
+        Ok(TokenGrant {
+            account: claims.a.parse().map_err(|_| TokenError::Invalid)?,
+            region: claims.r.parse().map_err(|_| TokenError::Invalid)?,
+        })
+    }
+
+    /// Check an HTTP `Authorization: Basic ...` header value.
+    pub fn check_basic(&self, header: Option<&str>, now: i64) -> Result<TokenGrant, TokenError> {
+        let header = header.ok_or(TokenError::Missing)?;
+        let (scheme, value) = header.split_once(' ').ok_or(TokenError::Invalid)?;
+        if !scheme.eq_ignore_ascii_case("basic") {
+            return Err(TokenError::Missing);
+        }
+        let decoded = STANDARD
+            .decode(value.trim())
+            .ok()
+            .and_then(|b| String::from_utf8(b).ok())
+            .ok_or(TokenError::Invalid)?;
+        let (user, password) = decoded.split_once(':').ok_or(TokenError::Invalid)?;
+        if user != "AWS" {
+            return Err(TokenError::Invalid);
+        }
+        self.check(password, now)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn issuer() -> TokenIssuer {
+        TokenIssuer::new([7; 32], 3600)
+    }
+
+    #[test]
+    fn round_trip_and_scope() {
+        let account: AccountId = "000000000000".parse().unwrap();
+        let region: Region = "eu-west-1".parse().unwrap();
+        let (pw, exp) = issuer().issue(&account, &region, 1000);
+        assert_eq!(exp, 4600);
+        assert!(!pw.contains(':'));
+        let grant = issuer().check(&pw, 1001).unwrap();
+        assert_eq!(grant.region, region);
+        assert_eq!(issuer().check(&pw, 4600), Err(TokenError::Expired));
+        let basic = format!("Basic {}", STANDARD.encode(format!("AWS:{pw}")));
+        assert!(issuer().check_basic(Some(&basic), 1001).is_ok());
+    }
+
+    #[test]
+    fn forgeries_fail() {
+        let account: AccountId = "000000000000".parse().unwrap();
+        let region: Region = "us-east-1".parse().unwrap();
+        let (pw, _) = issuer().issue(&account, &region, 1000);
+        let other = TokenIssuer::new([8; 32], 3600);
+        assert_eq!(other.check(&pw, 1001), Err(TokenError::Invalid));
+        // Swap in claims for another account, keeping the signature.
+        let (_, sig) = pw.split_once('.').unwrap();
+        let forged_claims =
+            URL_SAFE_NO_PAD.encode(br#"{"a":"111111111111","r":"us-east-1","e":99999,"n":1}"#);
+        assert_eq!(
+            issuer().check(&format!("{forged_claims}.{sig}"), 1001),
+            Err(TokenError::Invalid)
+        );
+        assert_eq!(issuer().check("garbage", 1001), Err(TokenError::Invalid));
+        assert_eq!(issuer().check_basic(None, 1), Err(TokenError::Missing));
+    }
+}

@@ -1,0 +1,728 @@
+//! The OCI Distribution API on `/v2/`, authenticated as ECR authenticates it (HTTP Basic
+//! with `AWS:<password from GetAuthorizationToken>`). Paths are parsed from the right, so
+//! repository names with any number of components work; `OciError` is this protocol's one
+//! error mapper (`{"errors":[{"code","message","detail"}]}`).
+
+use std::sync::Arc;
+
+use axum::body::Body;
+use axum::extract::{Request, State};
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use berth_model::{Digest, Reference, RepositoryName, Tag};
+use berth_registry::{RegistryError, Scope, media_types};
+use tokio::io::{AsyncReadExt, AsyncSeekExt};
+
+use crate::AppState;
+use crate::auth::TokenError;
+
+/// Query parameter carrying a registry password, for the links GetDownloadUrlForLayer
+/// hands out (ECR hands out presigned S3 URLs instead).
+pub const TOKEN_QUERY: &str = "X-Berth-Token";
+
+#[derive(Debug)]
+pub struct OciError {
+    status: StatusCode,
+    code: &'static str,
+    message: String,
+    headers: Vec<(header::HeaderName, String)>,
+}
+
+impl OciError {
+    fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> OciError {
+        OciError {
+            status,
+            code,
+            message: message.into(),
+            headers: Vec::new(),
+        }
+    }
+
+    fn with_header(mut self, name: header::HeaderName, value: String) -> OciError {
+        self.headers.push((name, value));
+        self
+    }
+
+    fn name_invalid(name: &str) -> OciError {
+        OciError::new(
+            StatusCode::BAD_REQUEST,
+            "NAME_INVALID",
+            format!("invalid repository name '{name}'"),
+        )
+    }
+
+    fn digest_invalid(d: &str) -> OciError {
+        OciError::new(
+            StatusCode::BAD_REQUEST,
+            "DIGEST_INVALID",
+            format!("invalid digest '{d}'"),
+        )
+    }
+
+    fn unauthorized(e: TokenError, realm: &str) -> OciError {
+        let code = match e {
+            TokenError::Expired => "DENIED",
+            _ => "UNAUTHORIZED",
+        };
+        OciError::new(StatusCode::UNAUTHORIZED, code, e.to_string()).with_header(
+            header::WWW_AUTHENTICATE,
+            format!("Basic realm=\"{realm}\",service=\"ecr.amazonaws.com\""),
+        )
+    }
+}
+
+impl From<RegistryError> for OciError {
+    fn from(e: RegistryError) -> OciError {
+        use RegistryError as E;
+        let (status, code) = match &e {
+            E::RepositoryNotFound { .. } => (StatusCode::NOT_FOUND, "NAME_UNKNOWN"),
+            E::BlobUnknown(_) => (StatusCode::NOT_FOUND, "BLOB_UNKNOWN"),
+            E::UploadUnknown => (StatusCode::NOT_FOUND, "BLOB_UPLOAD_UNKNOWN"),
+            E::UploadInvalid(..) | E::Body(_) => (StatusCode::BAD_REQUEST, "BLOB_UPLOAD_INVALID"),
+            E::RangeInvalid { size, .. } => {
+                let size = *size;
+                return OciError::new(
+                    StatusCode::RANGE_NOT_SATISFIABLE,
+                    "BLOB_UPLOAD_INVALID",
+                    e.to_string(),
+                )
+                .with_header(header::RANGE, range_header(size));
+            }
+            E::DigestMismatch { .. } | E::DigestInvalid(_) => {
+                (StatusCode::BAD_REQUEST, "DIGEST_INVALID")
+            }
+            E::ManifestInvalid(_) => (StatusCode::BAD_REQUEST, "MANIFEST_INVALID"),
+            E::ManifestTooLarge { .. } => (StatusCode::PAYLOAD_TOO_LARGE, "SIZE_INVALID"),
+            E::ManifestBlobUnknown(_) => (StatusCode::BAD_REQUEST, "MANIFEST_BLOB_UNKNOWN"),
+            E::ManifestUnknown(_) | E::ImageNotFound(_) => {
+                (StatusCode::NOT_FOUND, "MANIFEST_UNKNOWN")
+            }
+            E::ImageTagAlreadyExists { .. } | E::ImageAlreadyExists { .. } => {
+                (StatusCode::BAD_REQUEST, "TAG_INVALID")
+            }
+            E::RepositoryAlreadyExists { .. }
+            | E::RepositoryNotEmpty { .. }
+            | E::RepositoryPolicyNotFound { .. }
+            | E::InvalidParameter(_)
+            | E::InvalidPolicy(_)
+            | E::InvalidTagParameter(_)
+            | E::TooManyTags(_) => (StatusCode::BAD_REQUEST, "UNSUPPORTED"),
+            E::Store(_) | E::Io(_) | E::Corrupt(_) => {
+                tracing::error!(error = %e, "registry storage error");
+                (StatusCode::INTERNAL_SERVER_ERROR, "UNKNOWN")
+            }
+        };
+        OciError::new(status, code, e.to_string())
+    }
+}
+
+impl IntoResponse for OciError {
+    fn into_response(self) -> Response {
+        let body = serde_json::json!({"errors": [{"code": self.code, "message": self.message, "detail": null}]});
+        let mut response = (self.status, body.to_string()).into_response();
+        let headers = response.headers_mut();
+        headers.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        );
+        for (name, value) in self.headers {
+            if let Ok(v) = HeaderValue::from_str(&value) {
+                headers.insert(name, v);
+            }
+        }
+        response
+    }
+}
+
+type OciResult = Result<Response, OciError>;
+
+/// `/v2/...` parsed from the right.
+#[derive(Debug, PartialEq, Eq)]
+enum Route<'a> {
+    Base,
+    Catalog,
+    Tags(&'a str),
+    Manifest(&'a str, &'a str),
+    Blob(&'a str, &'a str),
+    Uploads(&'a str),
+    Upload(&'a str, &'a str),
+    Referrers(&'a str, &'a str),
+}
+
+fn parse_route(path: &str) -> Option<Route<'_>> {
+    let rest = path.strip_prefix("/v2")?;
+    if rest.is_empty() || rest == "/" {
+        return Some(Route::Base);
+    }
+    let rest = rest.strip_prefix('/')?;
+    if rest == "_catalog" {
+        return Some(Route::Catalog);
+    }
+    if let Some(name) = rest.strip_suffix("/tags/list") {
+        return Some(Route::Tags(name));
+    }
+    if let Some(name) = rest
+        .strip_suffix("/blobs/uploads/")
+        .or_else(|| rest.strip_suffix("/blobs/uploads"))
+    {
+        return Some(Route::Uploads(name));
+    }
+    let (head, last) = rest.rsplit_once('/')?;
+    let (name, kind) = head.rsplit_once('/')?;
+    match kind {
+        "manifests" => Some(Route::Manifest(name, last)),
+        "blobs" => Some(Route::Blob(name, last)),
+        "referrers" => Some(Route::Referrers(name, last)),
+        "uploads" => name.strip_suffix("/blobs").map(|n| Route::Upload(n, last)),
+        _ => None,
+    }
+}
+
+fn range_header(size: u64) -> String {
+    format!("0-{}", size.saturating_sub(1))
+}
+
+fn query_param<'a>(query: Option<&'a str>, name: &str) -> Option<&'a str> {
+    query?
+        .split('&')
+        .filter_map(|kv| kv.split_once('='))
+        .find(|(k, _)| *k == name)
+        .map(|(_, v)| v)
+}
+
+fn percent_decode(s: &str) -> String {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%'
+            && i + 2 < bytes.len()
+            && let Ok(b) = u8::from_str_radix(&s[i + 1..i + 3], 16)
+        {
+            out.push(b);
+            i += 3;
+            continue;
+        }
+        out.push(if bytes[i] == b'+' { b' ' } else { bytes[i] });
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+fn parse_name(name: &str) -> Result<RepositoryName, OciError> {
+    name.parse().map_err(|_| OciError::name_invalid(name))
+}
+
+fn parse_digest(d: &str) -> Result<Digest, OciError> {
+    d.parse().map_err(|_| OciError::digest_invalid(d))
+}
+
+fn response(status: StatusCode, headers: &[(&str, String)], body: Body) -> Response {
+    let mut r = Response::new(body);
+    *r.status_mut() = status;
+    for (name, value) in headers {
+        if let (Ok(n), Ok(v)) = (
+            header::HeaderName::from_bytes(name.as_bytes()),
+            HeaderValue::from_str(value),
+        ) {
+            r.headers_mut().insert(n, v);
+        }
+    }
+    r
+}
+
+/// The handler for everything under `/v2`.
+pub async fn handle(State(app): State<Arc<AppState>>, request: Request) -> Response {
+    let mut response = match handle_inner(&app, request).await {
+        Ok(r) => r,
+        Err(e) => e.into_response(),
+    };
+    response.headers_mut().insert(
+        "docker-distribution-api-version",
+        HeaderValue::from_static("registry/2.0"),
+    );
+    response
+}
+
+async fn handle_inner(app: &Arc<AppState>, request: Request) -> OciResult {
+    let (parts, body) = request.into_parts();
+    let host = parts
+        .headers
+        .get(header::HOST)
+        .and_then(|h| h.to_str().ok());
+    let realm = format!("{}/", app.endpoint(host));
+    let now = time::OffsetDateTime::now_utc().unix_timestamp();
+    let route = parse_route(parts.uri.path()).ok_or_else(|| {
+        OciError::new(
+            StatusCode::NOT_FOUND,
+            "NAME_UNKNOWN",
+            "unknown registry route",
+        )
+    })?;
+    let basic = parts
+        .headers
+        .get(header::AUTHORIZATION)
+        .and_then(|h| h.to_str().ok());
+    let query = parts.uri.query();
+    let grant = match (basic, query_param(query, TOKEN_QUERY), &route) {
+        (None, Some(token), Route::Blob(..)) if parts.method == Method::GET => {
+            app.tokens.check(&percent_decode(token), now)
+        }
+        _ => app.tokens.check_basic(basic, now),
+    }
+    .map_err(|e| OciError::unauthorized(e, &realm))?;
+    let scope = Scope::new(grant.account, grant.region);
+    let method = parts.method.clone();
+    let headers = parts.headers;
+    let registry = &app.registry;
+    match (route, method) {
+        (Route::Base, Method::GET | Method::HEAD) => Ok(response(
+            StatusCode::OK,
+            &[("content-type", "application/json".into())],
+            Body::from("{}"),
+        )),
+        (Route::Catalog, Method::GET) => {
+            let (n, last) = pagination(query)?;
+            let (names, more) = registry.catalog(&scope, n, last.as_deref())?;
+            let mut h = vec![("content-type", "application/json".to_string())];
+            if more && let Some(l) = names.last() {
+                h.push((
+                    "link",
+                    format!("</v2/_catalog?n={}&last={l}>; rel=\"next\"", n.unwrap_or(0)),
+                ));
+            }
+            let body = serde_json::json!({ "repositories": names });
+            Ok(response(StatusCode::OK, &h, Body::from(body.to_string())))
+        }
+        (Route::Tags(name), Method::GET) => {
+            let repo = parse_name(name)?;
+            let (n, last) = pagination(query)?;
+            let (tags, more) = registry.list_tags(&scope, &repo, n, last.as_deref())?;
+            let mut h = vec![("content-type", "application/json".to_string())];
+            if more && let Some(l) = tags.last() {
+                h.push((
+                    "link",
+                    format!(
+                        "</v2/{repo}/tags/list?n={}&last={l}>; rel=\"next\"",
+                        n.unwrap_or(0)
+                    ),
+                ));
+            }
+            let body = serde_json::json!({ "name": repo, "tags": tags });
+            Ok(response(StatusCode::OK, &h, Body::from(body.to_string())))
+        }
+        (Route::Manifest(name, reference), method) => {
+            let repo = parse_name(name)?;
+            let reference: Reference = reference.parse().map_err(|_| {
+                if reference.contains(':') {
+                    OciError::digest_invalid(reference)
+                } else {
+                    OciError::new(
+                        StatusCode::BAD_REQUEST,
+                        "TAG_INVALID",
+                        format!("invalid tag '{reference}'"),
+                    )
+                }
+            })?;
+            manifest(app, &scope, &repo, reference, method, &headers, body).await
+        }
+        (Route::Blob(name, digest), method) => {
+            let repo = parse_name(name)?;
+            let digest = parse_digest(digest)?;
+            blob(app, &scope, &repo, &digest, method, &headers).await
+        }
+        (Route::Uploads(name), Method::POST) => {
+            let repo = parse_name(name)?;
+            start_upload(app, &scope, &repo, query, body).await
+        }
+        (Route::Upload(name, id), method) => {
+            let repo = parse_name(name)?;
+            upload(app, &scope, &repo, id, query, method, &headers, body).await
+        }
+        (Route::Referrers(name, digest), Method::GET) => {
+            let repo = parse_name(name)?;
+            let digest = parse_digest(digest)?;
+            let artifact_type = query_param(query, "artifactType").map(percent_decode);
+            let manifests = registry.referrers(&scope, &repo, &digest, artifact_type.as_deref())?;
+            let body = serde_json::json!({
+                "schemaVersion": 2,
+                "mediaType": media_types::OCI_INDEX,
+                "manifests": manifests,
+            });
+            let mut h = vec![("content-type", media_types::OCI_INDEX.to_string())];
+            if artifact_type.is_some() {
+                h.push(("oci-filters-applied", "artifactType".into()));
+            }
+            Ok(response(StatusCode::OK, &h, Body::from(body.to_string())))
+        }
+        (_, _) => Err(OciError::new(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "UNSUPPORTED",
+            "the operation is unsupported",
+        )),
+    }
+}
+
+fn pagination(query: Option<&str>) -> Result<(Option<usize>, Option<String>), OciError> {
+    let n = match query_param(query, "n") {
+        Some(n) => Some(n.parse::<usize>().map_err(|_| {
+            OciError::new(
+                StatusCode::BAD_REQUEST,
+                "PAGINATION_NUMBER_INVALID",
+                "invalid n",
+            )
+        })?),
+        None => None,
+    };
+    Ok((n, query_param(query, "last").map(percent_decode)))
+}
+
+async fn manifest(
+    app: &AppState,
+    scope: &Scope,
+    repo: &RepositoryName,
+    reference: Reference,
+    method: Method,
+    headers: &HeaderMap,
+    body: Body,
+) -> OciResult {
+    let registry = &app.registry;
+    match method {
+        Method::GET | Method::HEAD => {
+            let record = registry.resolve(scope, repo, &reference)?;
+            let h = [
+                ("content-type", record.media_type.clone()),
+                ("docker-content-digest", record.digest.to_string()),
+                ("etag", format!("\"{}\"", record.digest)),
+                ("content-length", record.manifest_size.to_string()),
+            ];
+            if method == Method::HEAD {
+                return Ok(response(StatusCode::OK, &h, Body::empty()));
+            }
+            let content = registry.get_manifest(scope, repo, &reference).await?;
+            Ok(response(StatusCode::OK, &h, Body::from(content.bytes)))
+        }
+        Method::PUT => {
+            let limit = berth_registry::MAX_MANIFEST_SIZE;
+            let bytes = axum::body::to_bytes(body, limit)
+                .await
+                .map_err(|_| OciError::from(RegistryError::ManifestTooLarge { limit }))?;
+            let content_type = headers
+                .get(header::CONTENT_TYPE)
+                .and_then(|v| v.to_str().ok());
+            let (tag, expected): (Option<Tag>, Option<Digest>) = match reference {
+                Reference::Tag(t) => (Some(t), None),
+                Reference::Digest(d) => (None, Some(d)),
+            };
+            let outcome = registry
+                .put_manifest(
+                    scope,
+                    repo,
+                    tag.as_ref(),
+                    expected.as_ref(),
+                    content_type,
+                    bytes.to_vec(),
+                )
+                .await?;
+            let mut h = vec![
+                (
+                    "location",
+                    format!("/v2/{repo}/manifests/{}", outcome.digest),
+                ),
+                ("docker-content-digest", outcome.digest.to_string()),
+            ];
+            if let Some(subject) = outcome.subject {
+                h.push(("oci-subject", subject.to_string()));
+            }
+            Ok(response(StatusCode::CREATED, &h, Body::empty()))
+        }
+        Method::DELETE => {
+            match reference {
+                Reference::Digest(d) => registry.delete_manifest(scope, repo, &d)?,
+                Reference::Tag(t) => {
+                    registry.delete_tag(scope, repo, &t, false)?;
+                }
+            }
+            Ok(response(StatusCode::ACCEPTED, &[], Body::empty()))
+        }
+        _ => Err(OciError::new(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "UNSUPPORTED",
+            "the operation is unsupported",
+        )),
+    }
+}
+
+/// `Range: bytes=a-b` / `bytes=a-` / `bytes=-n` against a blob of `size` bytes.
+fn parse_range(value: &str, size: u64) -> Option<(u64, u64)> {
+    let spec = value.trim().strip_prefix("bytes=")?;
+    if spec.contains(',') {
+        return None;
+    }
+    let (a, b) = spec.split_once('-')?;
+    let (start, end) = match (a.trim(), b.trim()) {
+        ("", n) => {
+            let n: u64 = n.parse().ok()?;
+            (size.checked_sub(n.min(size))?, size.checked_sub(1)?)
+        }
+        (a, "") => (a.parse().ok()?, size.checked_sub(1)?),
+        (a, b) => (
+            a.parse().ok()?,
+            b.parse::<u64>().ok()?.min(size.checked_sub(1)?),
+        ),
+    };
+    (start <= end && end < size).then_some((start, end))
+}
+
+async fn blob(
+    app: &AppState,
+    scope: &Scope,
+    repo: &RepositoryName,
+    digest: &Digest,
+    method: Method,
+    headers: &HeaderMap,
+) -> OciResult {
+    let registry = &app.registry;
+    match method {
+        Method::HEAD => {
+            let size = registry.blob_size(scope, repo, digest)?;
+            Ok(response(
+                StatusCode::OK,
+                &[
+                    ("content-length", size.to_string()),
+                    ("docker-content-digest", digest.to_string()),
+                    ("content-type", "application/octet-stream".into()),
+                    ("accept-ranges", "bytes".into()),
+                ],
+                Body::empty(),
+            ))
+        }
+        Method::GET => {
+            let (mut file, size) = registry.open_blob(scope, repo, digest).await?;
+            let mut h = vec![
+                ("docker-content-digest", digest.to_string()),
+                ("content-type", "application/octet-stream".to_string()),
+                ("accept-ranges", "bytes".to_string()),
+                ("etag", format!("\"{digest}\"")),
+            ];
+            let range = headers.get(header::RANGE).and_then(|v| v.to_str().ok());
+            let (status, start, len) = match range {
+                None => (StatusCode::OK, 0, size),
+                Some(r) => match parse_range(r, size) {
+                    Some((start, end)) => {
+                        h.push(("content-range", format!("bytes {start}-{end}/{size}")));
+                        (StatusCode::PARTIAL_CONTENT, start, end - start + 1)
+                    }
+                    None => {
+                        return Ok(response(
+                            StatusCode::RANGE_NOT_SATISFIABLE,
+                            &[("content-range", format!("bytes */{size}"))],
+                            Body::empty(),
+                        ));
+                    }
+                },
+            };
+            h.push(("content-length", len.to_string()));
+            if start > 0 {
+                file.seek(std::io::SeekFrom::Start(start))
+                    .await
+                    .map_err(RegistryError::from)?;
+            }
+            let stream = tokio_util::io::ReaderStream::with_capacity(file.take(len), 256 << 10);
+            Ok(response(status, &h, Body::from_stream(stream)))
+        }
+        Method::DELETE => {
+            registry.delete_blob(scope, repo, digest)?;
+            Ok(response(StatusCode::ACCEPTED, &[], Body::empty()))
+        }
+        _ => Err(OciError::new(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "UNSUPPORTED",
+            "the operation is unsupported",
+        )),
+    }
+}
+
+fn upload_headers(repo: &RepositoryName, id: &str, size: u64) -> Vec<(&'static str, String)> {
+    vec![
+        ("location", format!("/v2/{repo}/blobs/uploads/{id}")),
+        ("range", range_header(size)),
+        ("docker-upload-uuid", id.to_string()),
+        ("content-length", "0".into()),
+    ]
+}
+
+fn blob_created(repo: &RepositoryName, digest: &Digest) -> Response {
+    response(
+        StatusCode::CREATED,
+        &[
+            ("location", format!("/v2/{repo}/blobs/{digest}")),
+            ("docker-content-digest", digest.to_string()),
+            ("content-length", "0".into()),
+        ],
+        Body::empty(),
+    )
+}
+
+async fn start_upload(
+    app: &AppState,
+    scope: &Scope,
+    repo: &RepositoryName,
+    query: Option<&str>,
+    body: Body,
+) -> OciResult {
+    let registry = &app.registry;
+    if let Some(mount) = query_param(query, "mount") {
+        let digest = parse_digest(&percent_decode(mount))?;
+        if let Some(from) = query_param(query, "from") {
+            let from = percent_decode(from);
+            if let Ok(from) = from.parse::<RepositoryName>()
+                && registry.mount_blob(scope, repo, &from, &digest)?.is_some()
+            {
+                return Ok(blob_created(repo, &digest));
+            }
+        }
+        // Mount not possible: fall through to a normal upload session, as the spec says.
+    }
+    let id = registry.start_upload(scope, repo)?;
+    if let Some(digest) = query_param(query, "digest") {
+        // Monolithic upload in a single POST.
+        let digest = parse_digest(&percent_decode(digest))?;
+        registry
+            .complete_upload(scope, repo, &id, &digest, None, body.into_data_stream())
+            .await?;
+        return Ok(blob_created(repo, &digest));
+    }
+    Ok(response(
+        StatusCode::ACCEPTED,
+        &upload_headers(repo, &id, 0),
+        Body::empty(),
+    ))
+}
+
+/// `Content-Range: a-b` (the spec's form), also accepting `bytes a-b/total` and `bytes=a-b`.
+fn content_range_start(headers: &HeaderMap) -> Result<Option<u64>, OciError> {
+    let Some(value) = headers.get(header::CONTENT_RANGE) else {
+        return Ok(None);
+    };
+    let invalid = || {
+        OciError::new(
+            StatusCode::RANGE_NOT_SATISFIABLE,
+            "BLOB_UPLOAD_INVALID",
+            "invalid Content-Range",
+        )
+    };
+    let v = value.to_str().map_err(|_| invalid())?.trim();
+    let v = v
+        .strip_prefix("bytes=")
+        .or_else(|| v.strip_prefix("bytes "))
+        .unwrap_or(v);
+    let v = v.split('/').next().unwrap_or(v);
+    let (a, _) = v.split_once('-').ok_or_else(invalid)?;
+    a.trim().parse().map(Some).map_err(|_| invalid())
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn upload(
+    app: &AppState,
+    scope: &Scope,
+    repo: &RepositoryName,
+    id: &str,
+    query: Option<&str>,
+    method: Method,
+    headers: &HeaderMap,
+    body: Body,
+) -> OciResult {
+    let registry = &app.registry;
+    match method {
+        Method::GET => {
+            let status = registry.upload_status(scope, repo, id).await?;
+            Ok(response(
+                StatusCode::NO_CONTENT,
+                &upload_headers(repo, id, status.size),
+                Body::empty(),
+            ))
+        }
+        Method::PATCH => {
+            let offset = content_range_start(headers)?;
+            let status = registry
+                .append_upload(scope, repo, id, offset, body.into_data_stream())
+                .await?;
+            Ok(response(
+                StatusCode::ACCEPTED,
+                &upload_headers(repo, id, status.size),
+                Body::empty(),
+            ))
+        }
+        Method::PUT => {
+            let digest = query_param(query, "digest").ok_or_else(|| {
+                OciError::new(
+                    StatusCode::BAD_REQUEST,
+                    "DIGEST_INVALID",
+                    "digest parameter missing",
+                )
+            })?;
+            let digest = parse_digest(&percent_decode(digest))?;
+            let offset = content_range_start(headers)?;
+            registry
+                .complete_upload(scope, repo, id, &digest, offset, body.into_data_stream())
+                .await?;
+            Ok(blob_created(repo, &digest))
+        }
+        Method::DELETE => {
+            registry.cancel_upload(scope, repo, id)?;
+            Ok(response(StatusCode::NO_CONTENT, &[], Body::empty()))
+        }
+        _ => Err(OciError::new(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "UNSUPPORTED",
+            "the operation is unsupported",
+        )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn routes_parse_from_the_right() {
+        assert_eq!(parse_route("/v2/"), Some(Route::Base));
+        assert_eq!(parse_route("/v2"), Some(Route::Base));
+        assert_eq!(parse_route("/v2/_catalog"), Some(Route::Catalog));
+        assert_eq!(parse_route("/v2/a/b/tags/list"), Some(Route::Tags("a/b")));
+        assert_eq!(
+            parse_route("/v2/a/manifests/b/manifests/latest"),
+            Some(Route::Manifest("a/manifests/b", "latest"))
+        );
+        assert_eq!(
+            parse_route("/v2/a/blobs/sha256:x"),
+            Some(Route::Blob("a", "sha256:x"))
+        );
+        assert_eq!(
+            parse_route("/v2/a/b/blobs/uploads/"),
+            Some(Route::Uploads("a/b"))
+        );
+        assert_eq!(
+            parse_route("/v2/a/blobs/uploads/123"),
+            Some(Route::Upload("a", "123"))
+        );
+        assert_eq!(
+            parse_route("/v2/a/referrers/sha256:x"),
+            Some(Route::Referrers("a", "sha256:x"))
+        );
+        assert_eq!(parse_route("/v2/a/unknown/x"), None);
+        assert_eq!(parse_route("/v3/a"), None);
+    }
+
+    #[test]
+    fn ranges() {
+        assert_eq!(parse_range("bytes=0-3", 10), Some((0, 3)));
+        assert_eq!(parse_range("bytes=5-", 10), Some((5, 9)));
+        assert_eq!(parse_range("bytes=-3", 10), Some((7, 9)));
+        assert_eq!(parse_range("bytes=8-100", 10), Some((8, 9)));
+        assert_eq!(parse_range("bytes=10-11", 10), None);
+        assert_eq!(parse_range("bytes=3-1", 10), None);
+        assert_eq!(parse_range("items=0-1", 10), None);
+    }
+}

@@ -1,0 +1,126 @@
+//! Garbage collection: delete blobs no manifest references, stale uploads, and files whose
+//! record was never committed.
+//!
+//! Safety against concurrent pushes: a manifest put re-puts the record of every blob it
+//! references with a compare on its revision, and GC deletes a blob record only with a
+//! compare on the revision it saw when it found the blob unreferenced. Whichever commits
+//! first wins; the other sees a conflict (the push retries and finds the blob gone, GC skips
+//! the blob). Blobs younger than the grace period are kept, so layers uploaded just before
+//! their manifest are safe too.
+
+use std::collections::HashSet;
+use std::time::{Duration, SystemTime};
+
+use berth_model::Digest;
+use berth_store::{Compare, Op};
+
+use crate::uploads::{BlobRecord, UploadRecord};
+use crate::{Registry, Result, decode, keys, now_epoch};
+
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct GcReport {
+    pub blobs_deleted: usize,
+    pub bytes_freed: u64,
+    pub uploads_deleted: usize,
+    pub orphan_files_deleted: usize,
+}
+
+impl Registry {
+    /// Collect garbage older than `grace`.
+    pub async fn gc(&self, grace: Duration) -> Result<GcReport> {
+        let mut report = GcReport::default();
+        let cutoff = now_epoch() - grace.as_secs_f64();
+
+        // Everything a manifest references, in any repository of any scope.
+        let mut referenced: HashSet<Digest> = HashSet::new();
+        for image in self.all_image_records()? {
+            referenced.insert(image.digest);
+            referenced.extend(image.blobs);
+        }
+
+        // Links, grouped by digest, so a deleted blob takes its links with it.
+        let mut links: Vec<(Digest, String)> = Vec::new();
+        for kv in self.store.range("ecr/", None, 0)? {
+            if kv.key.contains("/link/")
+                && let Some(d) = keys::trailing_digest(&kv.key)
+            {
+                links.push((d, kv.key));
+            }
+        }
+
+        let mut known: HashSet<Digest> = HashSet::new();
+        for kv in self.store.range(keys::BLOBS, None, 0)? {
+            let Ok(digest) = kv.key[keys::BLOBS.len()..].parse::<Digest>() else {
+                continue;
+            };
+            known.insert(digest.clone());
+            let record: BlobRecord = decode(&kv)?;
+            if referenced.contains(&digest) || record.created_at > cutoff {
+                continue;
+            }
+            let mut ops = vec![Op::delete(kv.key.clone())];
+            ops.extend(
+                links
+                    .iter()
+                    .filter(|(d, _)| d == &digest)
+                    .map(|(_, k)| Op::delete(k.clone())),
+            );
+            let _commit = self.blob_commit.lock().await;
+            let outcome = self.store.txn(
+                &[Compare::ModRevision(kv.key.clone(), kv.mod_revision)],
+                &ops,
+            )?;
+            if outcome.is_committed() {
+                self.blobs.remove(&digest).await?;
+                report.blobs_deleted += 1;
+                report.bytes_freed += record.size;
+                known.remove(&digest);
+            }
+        }
+
+        // Files without a record: a crash between rename and commit. Only old ones, and
+        // under the commit lock so an upload in its commit window is not touched.
+        let grace_time = SystemTime::now() - grace;
+        for (digest, modified) in self.blobs.list_files()? {
+            if known.contains(&digest) || modified > grace_time {
+                continue;
+            }
+            let _commit = self.blob_commit.lock().await;
+            if self.store.get(&keys::blob(&digest))?.is_none() {
+                self.blobs.remove(&digest).await?;
+                report.orphan_files_deleted += 1;
+            }
+        }
+
+        // Stale uploads.
+        let mut live_uploads = HashSet::new();
+        for kv in self.store.range(keys::UPLOADS, None, 0)? {
+            let id = kv.key[keys::UPLOADS.len()..].to_string();
+            let record: UploadRecord = decode(&kv)?;
+            if record.started_at > cutoff {
+                live_uploads.insert(id);
+                continue;
+            }
+            let outcome = self.store.txn(
+                &[Compare::ModRevision(kv.key.clone(), kv.mod_revision)],
+                &[Op::delete(kv.key)],
+            )?;
+            if outcome.is_committed() {
+                let _ = tokio::fs::remove_file(self.blobs.upload_path(&id)).await;
+                report.uploads_deleted += 1;
+            }
+        }
+        for entry in std::fs::read_dir(self.blobs.uploads_dir())? {
+            let entry = entry?;
+            let name = entry.file_name().to_string_lossy().to_string();
+            if live_uploads.contains(&name) || entry.metadata()?.modified()? > grace_time {
+                continue;
+            }
+            if self.store.get(&keys::upload(&name))?.is_none() {
+                let _ = std::fs::remove_file(entry.path());
+                report.orphan_files_deleted += 1;
+            }
+        }
+        Ok(report)
+    }
+}

@@ -1,0 +1,86 @@
+//! The key layout in the store. Repository names never contain `@`, so `{repo}@` is an
+//! unambiguous prefix for everything belonging to one repository.
+//!
+//! ```text
+//! ecr/{account}/{region}/repo/{repo}                      Repository
+//! ecr/{account}/{region}/img/{repo}@{digest}              ImageRecord (one per manifest)
+//! ecr/{account}/{region}/tag/{repo}@{tag}                 TagRecord -> digest
+//! ecr/{account}/{region}/link/{repo}@{digest}             blob usable from this repository
+//! ecr/{account}/{region}/ref/{repo}@{subject}@{digest}    referrer of `subject`
+//! blob/{digest}                                           BlobRecord (global, deduplicated)
+//! upload/{uuid}                                           UploadRecord
+//! ```
+
+use berth_model::{Digest, RepositoryName};
+
+use crate::Scope;
+
+pub(crate) fn scope_prefix(scope: &Scope) -> String {
+    format!("ecr/{}/{}/", scope.account, scope.region)
+}
+
+pub(crate) fn repo(scope: &Scope, name: &RepositoryName) -> String {
+    format!("{}repo/{name}", scope_prefix(scope))
+}
+
+pub(crate) fn repos(scope: &Scope) -> String {
+    format!("{}repo/", scope_prefix(scope))
+}
+
+pub(crate) fn image(scope: &Scope, name: &RepositoryName, digest: &Digest) -> String {
+    format!("{}img/{name}@{digest}", scope_prefix(scope))
+}
+
+pub(crate) fn images(scope: &Scope, name: &RepositoryName) -> String {
+    format!("{}img/{name}@", scope_prefix(scope))
+}
+
+pub(crate) fn tag(scope: &Scope, name: &RepositoryName, tag: &str) -> String {
+    format!("{}tag/{name}@{tag}", scope_prefix(scope))
+}
+
+pub(crate) fn tags(scope: &Scope, name: &RepositoryName) -> String {
+    format!("{}tag/{name}@", scope_prefix(scope))
+}
+
+pub(crate) fn link(scope: &Scope, name: &RepositoryName, digest: &Digest) -> String {
+    format!("{}link/{name}@{digest}", scope_prefix(scope))
+}
+
+pub(crate) fn links(scope: &Scope, name: &RepositoryName) -> String {
+    format!("{}link/{name}@", scope_prefix(scope))
+}
+
+pub(crate) fn referrer(
+    scope: &Scope,
+    name: &RepositoryName,
+    subject: &Digest,
+    digest: &Digest,
+) -> String {
+    format!("{}ref/{name}@{subject}@{digest}", scope_prefix(scope))
+}
+
+pub(crate) fn referrers(scope: &Scope, name: &RepositoryName, subject: &Digest) -> String {
+    format!("{}ref/{name}@{subject}@", scope_prefix(scope))
+}
+
+pub(crate) fn referrers_of_repo(scope: &Scope, name: &RepositoryName) -> String {
+    format!("{}ref/{name}@", scope_prefix(scope))
+}
+
+pub(crate) fn blob(digest: &Digest) -> String {
+    format!("blob/{digest}")
+}
+
+pub(crate) const BLOBS: &str = "blob/";
+
+pub(crate) fn upload(id: &str) -> String {
+    format!("upload/{id}")
+}
+
+pub(crate) const UPLOADS: &str = "upload/";
+
+/// The digest at the end of a `...@{digest}` key.
+pub(crate) fn trailing_digest(key: &str) -> Option<Digest> {
+    key.rsplit('@').next()?.parse().ok()
+}

@@ -1,0 +1,423 @@
+//! Blob uploads: monolithic or chunked, resumable after a dropped connection, verified
+//! against the client's digest before the blob becomes visible.
+//!
+//! Bytes stream from the request body to a dedicated blocking writer that appends to the
+//! upload file and hashes as it goes, so network, disk and hashing overlap and a 1 GiB layer
+//! is never held in memory.
+
+use std::collections::HashMap;
+use std::io::Write;
+use std::sync::{Arc, Mutex};
+
+use berth_model::{Digest, DigestAlgorithm, Hasher, RepositoryName};
+use berth_store::{Compare, Op};
+use bytes::Bytes;
+use futures_util::{Stream, StreamExt};
+use serde::{Deserialize, Serialize};
+
+use crate::{Registry, RegistryError, Result, Scope, decode, encode, keys, now_epoch};
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct UploadRecord {
+    pub account: String,
+    pub region: String,
+    pub repository: RepositoryName,
+    pub started_at: f64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct BlobRecord {
+    pub size: u64,
+    pub created_at: f64,
+}
+
+/// In-memory state of an upload in progress. The sha256 state is kept while the file has
+/// been written contiguously by this process; after a restart it is recomputed from the file.
+struct UploadState {
+    size: u64,
+    sha256: Option<Hasher>,
+}
+
+/// A std Mutex guards the table (never held across `.await`); each upload has its own
+/// async mutex so concurrent PATCHes to one upload are serialised.
+#[derive(Default)]
+pub(crate) struct UploadTable {
+    uploads: Mutex<HashMap<String, Arc<tokio::sync::Mutex<Option<UploadState>>>>>,
+}
+
+impl UploadTable {
+    fn entry(&self, id: &str) -> Arc<tokio::sync::Mutex<Option<UploadState>>> {
+        self.uploads
+            .lock()
+            .unwrap()
+            .entry(id.to_string())
+            .or_default()
+            .clone()
+    }
+
+    fn forget(&self, id: &str) {
+        self.uploads.lock().unwrap().remove(id);
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UploadStatus {
+    pub id: String,
+    pub size: u64,
+}
+
+const WRITE_BUFFER: usize = 1 << 20;
+
+impl Registry {
+    /// Start an upload session in a repository; returns its id.
+    pub fn start_upload(&self, scope: &Scope, repo: &RepositoryName) -> Result<String> {
+        self.repository(scope, repo)?;
+        let id = uuid::Uuid::new_v4().to_string();
+        std::fs::File::create(self.blobs.upload_path(&id))?;
+        let record = UploadRecord {
+            account: scope.account.to_string(),
+            region: scope.region.to_string(),
+            repository: repo.clone(),
+            started_at: now_epoch(),
+        };
+        self.store.put(&keys::upload(&id), &encode(&record))?;
+        Ok(id)
+    }
+
+    fn upload_record(&self, scope: &Scope, repo: &RepositoryName, id: &str) -> Result<()> {
+        if uuid::Uuid::parse_str(id).is_err() {
+            return Err(RegistryError::UploadUnknown);
+        }
+        let kv = self
+            .store
+            .get(&keys::upload(id))?
+            .ok_or(RegistryError::UploadUnknown)?;
+        let record: UploadRecord = decode(&kv)?;
+        if record.account != scope.account.as_str()
+            || record.region != scope.region.as_str()
+            || &record.repository != repo
+        {
+            return Err(RegistryError::UploadUnknown);
+        }
+        Ok(())
+    }
+
+    pub async fn upload_status(
+        &self,
+        scope: &Scope,
+        repo: &RepositoryName,
+        id: &str,
+    ) -> Result<UploadStatus> {
+        self.upload_record(scope, repo, id)?;
+        let entry = self.uploads.entry(id);
+        let mut state = entry.lock().await;
+        let size = self.load_state(id, &mut state).await?.size;
+        Ok(UploadStatus {
+            id: id.to_string(),
+            size,
+        })
+    }
+
+    async fn load_state<'a>(
+        &self,
+        id: &str,
+        state: &'a mut Option<UploadState>,
+    ) -> Result<&'a mut UploadState> {
+        if state.is_none() {
+            let size = match tokio::fs::metadata(self.blobs.upload_path(id)).await {
+                Ok(m) => m.len(),
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                    return Err(RegistryError::UploadUnknown);
+                }
+                Err(e) => return Err(e.into()),
+            };
+            *state = Some(UploadState {
+                size,
+                sha256: (size == 0).then(|| Hasher::new(DigestAlgorithm::Sha256)),
+            });
+        }
+        Ok(state.as_mut().expect("just filled"))
+    }
+
+    /// Append a chunk. `offset`, when the client sent a Content-Range, must equal the bytes
+    /// received so far. Returns the new size. If the body breaks off, what was received is
+    /// kept and the client may resume from the size reported by the status call.
+    pub async fn append_upload<S, E>(
+        &self,
+        scope: &Scope,
+        repo: &RepositoryName,
+        id: &str,
+        offset: Option<u64>,
+        body: S,
+    ) -> Result<UploadStatus>
+    where
+        S: Stream<Item = std::result::Result<Bytes, E>> + Send + Unpin,
+        E: std::fmt::Display,
+    {
+        self.upload_record(scope, repo, id)?;
+        let entry = self.uploads.entry(id);
+        let mut guard = entry.lock().await;
+        let state = self.load_state(id, &mut guard).await?;
+        if let Some(offset) = offset
+            && offset != state.size
+        {
+            return Err(RegistryError::RangeInvalid {
+                offset,
+                size: state.size,
+            });
+        }
+        let result = self.write_stream(id, state, body).await;
+        let size = state.size;
+        result.map(|()| UploadStatus {
+            id: id.to_string(),
+            size,
+        })
+    }
+
+    /// Stream `body` onto the end of the upload file through a blocking writer thread.
+    async fn write_stream<S, E>(&self, id: &str, state: &mut UploadState, mut body: S) -> Result<()>
+    where
+        S: Stream<Item = std::result::Result<Bytes, E>> + Send + Unpin,
+        E: std::fmt::Display,
+    {
+        let path = self.blobs.upload_path(id);
+        let (tx, mut rx) = tokio::sync::mpsc::channel::<Bytes>(32);
+        let hasher = state.sha256.take();
+        let start = state.size;
+        let writer = tokio::task::spawn_blocking(move || {
+            let mut hasher = hasher;
+            let file = std::fs::OpenOptions::new().append(true).open(&path)?;
+            let mut out = std::io::BufWriter::with_capacity(WRITE_BUFFER, file);
+            let mut written = 0u64;
+            let mut result: std::io::Result<()> = Ok(());
+            while let Some(chunk) = rx.blocking_recv() {
+                if let Err(e) = out.write_all(&chunk) {
+                    result = Err(e);
+                    break;
+                }
+                if let Some(h) = hasher.as_mut() {
+                    h.update(&chunk);
+                }
+                written += chunk.len() as u64;
+            }
+            let file = out.into_inner().map_err(|e| e.into_error());
+            match (result, file) {
+                (Ok(()), Ok(_)) => Ok((written, hasher)),
+                (Err(e), _) | (_, Err(e)) => {
+                    // Keep the file consistent with what was counted: cut a torn tail.
+                    let f = std::fs::OpenOptions::new().write(true).open(&path)?;
+                    f.set_len(start)?;
+                    Err(e)
+                }
+            }
+        });
+        let mut body_error = None;
+        while let Some(item) = body.next().await {
+            match item {
+                Ok(chunk) if chunk.is_empty() => {}
+                Ok(chunk) => {
+                    if tx.send(chunk).await.is_err() {
+                        break; // the writer failed; its error is reported below
+                    }
+                }
+                Err(e) => {
+                    body_error = Some(e.to_string());
+                    break;
+                }
+            }
+        }
+        drop(tx);
+        let (written, hasher) = writer
+            .await
+            .map_err(|e| RegistryError::Io(std::io::Error::other(e)))??;
+        state.size = start + written;
+        state.sha256 = hasher;
+        match body_error {
+            Some(e) => Err(RegistryError::Body(e)),
+            None => Ok(()),
+        }
+    }
+
+    /// Finish an upload: append the final chunk, verify the digest, make the blob visible in
+    /// the repository. The upload is gone afterwards.
+    pub async fn complete_upload<S, E>(
+        &self,
+        scope: &Scope,
+        repo: &RepositoryName,
+        id: &str,
+        digest: &Digest,
+        offset: Option<u64>,
+        body: S,
+    ) -> Result<u64>
+    where
+        S: Stream<Item = std::result::Result<Bytes, E>> + Send + Unpin,
+        E: std::fmt::Display,
+    {
+        self.upload_record(scope, repo, id)?;
+        let entry = self.uploads.entry(id);
+        let mut guard = entry.lock().await;
+        let state = self.load_state(id, &mut guard).await?;
+        if let Some(offset) = offset
+            && offset != state.size
+        {
+            return Err(RegistryError::RangeInvalid {
+                offset,
+                size: state.size,
+            });
+        }
+        self.write_stream(id, state, body).await?;
+        let size = state.size;
+        let path = self.blobs.upload_path(id);
+        let hasher = state.sha256.clone();
+        let algorithm = digest.algorithm();
+        let p = path.clone();
+        let actual = tokio::task::spawn_blocking(move || -> std::io::Result<Digest> {
+            let file = std::fs::File::open(&p)?;
+            file.sync_all()?;
+            match hasher {
+                Some(h) if algorithm == DigestAlgorithm::Sha256 => Ok(h.finish()),
+                _ => hash_file(file, algorithm),
+            }
+        })
+        .await
+        .map_err(|e| RegistryError::Io(std::io::Error::other(e)))??;
+        if &actual != digest {
+            return Err(RegistryError::DigestMismatch {
+                expected: digest.clone(),
+                actual,
+            });
+        }
+        self.commit_blob(scope, repo, digest, size, &path).await?;
+        self.store.delete(&keys::upload(id))?;
+        *guard = None;
+        drop(guard);
+        self.uploads.forget(id);
+        Ok(size)
+    }
+
+    /// Move a verified, fsynced file into the blob store and link it to the repository.
+    async fn commit_blob(
+        &self,
+        scope: &Scope,
+        repo: &RepositoryName,
+        digest: &Digest,
+        size: u64,
+        file: &std::path::Path,
+    ) -> Result<()> {
+        let _commit = self.blob_commit.lock().await;
+        let blob_key = keys::blob(digest);
+        let existing = self.store.get(&blob_key)?;
+        let mut ops = vec![Op::put(keys::link(scope, repo, digest), b"{}".to_vec())];
+        match &existing {
+            Some(_) => {
+                // Deduplicated: the same bytes are already stored.
+                let _ = tokio::fs::remove_file(file).await;
+            }
+            None => {
+                self.blobs.commit_file(file, digest).await?;
+                let record = BlobRecord {
+                    size,
+                    created_at: now_epoch(),
+                };
+                ops.push(Op::put(blob_key, encode(&record)));
+            }
+        }
+        self.store.txn(&[], &ops)?;
+        Ok(())
+    }
+
+    pub fn cancel_upload(&self, scope: &Scope, repo: &RepositoryName, id: &str) -> Result<()> {
+        self.upload_record(scope, repo, id)?;
+        self.store.delete(&keys::upload(id))?;
+        self.uploads.forget(id);
+        let _ = std::fs::remove_file(self.blobs.upload_path(id));
+        Ok(())
+    }
+
+    /// Size of a blob that is usable from `repo`, or `BlobUnknown`.
+    pub fn blob_size(&self, scope: &Scope, repo: &RepositoryName, digest: &Digest) -> Result<u64> {
+        self.repository(scope, repo)?;
+        if self.store.get(&keys::link(scope, repo, digest))?.is_none() {
+            return Err(RegistryError::BlobUnknown(digest.clone()));
+        }
+        let kv = self
+            .store
+            .get(&keys::blob(digest))?
+            .ok_or_else(|| RegistryError::BlobUnknown(digest.clone()))?;
+        Ok(decode::<BlobRecord>(&kv)?.size)
+    }
+
+    /// Open a blob usable from `repo` for reading; returns the file and its size.
+    pub async fn open_blob(
+        &self,
+        scope: &Scope,
+        repo: &RepositoryName,
+        digest: &Digest,
+    ) -> Result<(tokio::fs::File, u64)> {
+        let size = self.blob_size(scope, repo, digest)?;
+        let file = self.blobs.open_read(digest).await.map_err(|e| {
+            if e.kind() == std::io::ErrorKind::NotFound {
+                RegistryError::BlobUnknown(digest.clone())
+            } else {
+                e.into()
+            }
+        })?;
+        Ok((file, size))
+    }
+
+    /// Cross-repository mount: make a blob of `from` usable from `to` without copying.
+    /// Returns false when the source does not have it (the client then uploads).
+    pub fn mount_blob(
+        &self,
+        scope: &Scope,
+        to: &RepositoryName,
+        from: &RepositoryName,
+        digest: &Digest,
+    ) -> Result<Option<u64>> {
+        self.repository(scope, to)?;
+        match self.blob_size(scope, from, digest) {
+            Ok(size) => {
+                let blob_key = keys::blob(digest);
+                let Some(kv) = self.store.get(&blob_key)? else {
+                    return Ok(None);
+                };
+                // Compare on the blob record so a concurrent GC cannot delete it under us.
+                let ok = self.store.txn(
+                    &[Compare::ModRevision(blob_key.clone(), kv.mod_revision)],
+                    &[
+                        Op::put(keys::link(scope, to, digest), b"{}".to_vec()),
+                        Op::put(blob_key, kv.value),
+                    ],
+                )?;
+                Ok(ok.is_committed().then_some(size))
+            }
+            Err(RegistryError::BlobUnknown(_) | RegistryError::RepositoryNotFound { .. }) => {
+                Ok(None)
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Delete a blob link from a repository (the bytes go at the next GC if unreferenced).
+    pub fn delete_blob(&self, scope: &Scope, repo: &RepositoryName, digest: &Digest) -> Result<()> {
+        self.blob_size(scope, repo, digest)?;
+        self.store.delete(&keys::link(scope, repo, digest))?;
+        Ok(())
+    }
+}
+
+fn hash_file(file: std::fs::File, algorithm: DigestAlgorithm) -> std::io::Result<Digest> {
+    use std::io::Read;
+    let mut reader = std::io::BufReader::with_capacity(WRITE_BUFFER, file);
+    let mut hasher = Hasher::new(algorithm);
+    let mut buf = vec![0u8; WRITE_BUFFER];
+    loop {
+        let n = reader.read(&mut buf)?;
+        if n == 0 {
+            return Ok(hasher.finish());
+        }
+        hasher.update(&buf[..n]);
+    }
+}
