@@ -1,1 +1,649 @@
-//! Shared harness for the end-to-end tests (being written).
+//! Harness for the end-to-end tests: starts the real `berth` binary on a free port
+//! with a temp data dir and drives it with the real clients (`aws`, `docker`,
+//! `skopeo`) and a raw HTTP client. A missing tool fails the test with a message
+//! naming it; `scripts/test.sh` installs them all.
+
+pub mod http;
+pub mod oci;
+pub mod sigv4;
+
+use std::fs::{self, File, OpenOptions};
+use std::io::{BufRead, BufReader, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::mpsc;
+use std::thread;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use serde_json::Value;
+use tempfile::TempDir;
+
+pub use http::{HttpResponse, Registry, basic_auth, http};
+
+pub const ROOT_ACCESS_KEY_ID: &str = "AKIDBERTHTEST0000001";
+pub const ACCOUNT_ID: &str = "000000000000";
+pub const REGION: &str = "us-east-1";
+
+/// The readiness line the server prints on stdout once it accepts connections.
+const READY_PREFIX: &str = "berth listening on http://";
+
+/// The workspace root (the parent of this crate).
+pub fn workspace_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap()
+        .to_owned()
+}
+
+/// A name unique across processes and calls: lowercase letters and digits.
+pub fn unique(prefix: &str) -> String {
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let nanos = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_nanos();
+    let seed = format!(
+        "{nanos}-{}-{}",
+        std::process::id(),
+        COUNTER.fetch_add(1, Ordering::Relaxed)
+    );
+    format!("{prefix}{}", &oci::sha256_hex(seed.as_bytes())[..10])
+}
+
+/// 40 random characters from the secret-key alphabet.
+fn random_secret() -> String {
+    const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = String::new();
+    let mut round = 0;
+    while out.len() < 40 {
+        let h = oci::sha256_hex(format!("{}{round}", unique("s")).as_bytes());
+        for pair in h.as_bytes().chunks(2) {
+            let n = u8::from_str_radix(std::str::from_utf8(pair).unwrap(), 16).unwrap();
+            out.push(ALPHABET[usize::from(n) % ALPHABET.len()] as char);
+        }
+        round += 1;
+    }
+    out.truncate(40);
+    out
+}
+
+/// Fails the test clearly when a tool the test drives is not installed.
+#[track_caller]
+pub fn require_tool(program: &str) {
+    match Command::new(program)
+        .arg("--version")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+    {
+        Ok(_) => {}
+        Err(e) => panic!(
+            "`{program}` is required by this test and could not be run ({e}); \
+             scripts/test.sh installs it"
+        ),
+    }
+}
+
+/// The `aws` CLI: target/venv/bin/aws when present, else the one on PATH.
+pub fn aws_program() -> PathBuf {
+    let venv = workspace_root().join("target/venv/bin/aws");
+    if venv.exists() {
+        venv
+    } else {
+        PathBuf::from("aws")
+    }
+}
+
+pub fn stdout_of(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+pub fn stderr_of(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+/// Asserts the command succeeded, with its output in the message otherwise.
+#[track_caller]
+pub fn assert_ok(out: &Output, what: &str) {
+    assert!(
+        out.status.success(),
+        "{what} failed with {}\nstdout: {}\nstderr: {}",
+        out.status,
+        stdout_of(out),
+        stderr_of(out)
+    );
+}
+
+/// Asserts success and parses stdout as JSON (`null` when empty).
+#[track_caller]
+pub fn ok_json(out: &Output) -> Value {
+    assert_ok(out, "command");
+    let s = stdout_of(out);
+    if s.trim().is_empty() {
+        return Value::Null;
+    }
+    serde_json::from_str(&s).unwrap_or_else(|e| panic!("stdout is not JSON ({e}): {s}"))
+}
+
+/// Asserts the aws CLI failed with the AWS error `code`
+/// (`An error occurred (CODE) when calling the ... operation: ...`).
+#[track_caller]
+pub fn assert_aws_error(out: &Output, code: &str) {
+    let stderr = stderr_of(out);
+    assert!(
+        !out.status.success(),
+        "expected {code}, but the command succeeded: {}",
+        stdout_of(out)
+    );
+    assert!(
+        stderr.contains(&format!("An error occurred ({code})")),
+        "expected error {code}, got status {}\nstderr: {stderr}",
+        out.status
+    );
+}
+
+/// Seconds since the epoch of an AWS timestamp as the CLI prints it: a number
+/// (with `cli_timestamp_format = none`, as configured here) or an ISO 8601 string.
+#[track_caller]
+pub fn epoch_seconds(v: &Value) -> f64 {
+    if let Some(n) = v.as_f64() {
+        return n;
+    }
+    let s = v.as_str().unwrap_or_else(|| panic!("not a timestamp: {v}"));
+    if let Ok(n) = s.parse::<f64>() {
+        return n;
+    }
+    // 2024-01-01T00:00:00[.fff][Z|+00:00]
+    let num = |r: std::ops::Range<usize>| -> u32 {
+        s.get(r)
+            .and_then(|x| x.parse().ok())
+            .unwrap_or_else(|| panic!("bad timestamp {s}"))
+    };
+    let base = sigv4::unix_from_parts(
+        i64::from(num(0..4)),
+        num(5..7),
+        num(8..10),
+        num(11..13),
+        num(14..16),
+        num(17..19),
+    );
+    let tail = &s[19..];
+    let tail = tail.trim_start_matches(|c: char| c == '.' || c.is_ascii_digit());
+    let offset = match tail {
+        "" | "Z" => 0,
+        t if t.len() == 6 => {
+            let sign = if t.starts_with('-') { -1 } else { 1 };
+            let h: i64 = t[1..3].parse().unwrap();
+            let m: i64 = t[4..6].parse().unwrap();
+            sign * (h * 3600 + m * 60)
+        }
+        t => panic!("bad timestamp offset {t} in {s}"),
+    };
+    (base - offset) as f64
+}
+
+/// Extra arguments and environment for a server start.
+#[derive(Debug, Clone, Default)]
+pub struct ServerOptions {
+    pub args: Vec<String>,
+    pub env: Vec<(String, String)>,
+    /// Root credentials; random when `None`.
+    pub secret_key: Option<String>,
+}
+
+/// A running `berth server` on 127.0.0.1 with its own data dir, aws config and
+/// docker config. Dropping it kills the server and removes the images the test
+/// tagged; when the test is failing, the server's stderr is printed.
+#[derive(Debug)]
+pub struct BerthServer {
+    pub port: u16,
+    pub access_key: String,
+    pub secret_key: String,
+    root: TempDir,
+    data_dir: PathBuf,
+    options: ServerOptions,
+    child: Option<Child>,
+    images: Mutex<Vec<String>>,
+}
+
+impl BerthServer {
+    pub fn start() -> Self {
+        Self::start_with(ServerOptions::default())
+    }
+
+    pub fn start_with(options: ServerOptions) -> Self {
+        let root = tempfile::Builder::new()
+            .prefix("berth-e2e-")
+            .tempdir()
+            .unwrap();
+        let data_dir = root.path().join("data");
+        fs::create_dir_all(&data_dir).unwrap();
+        fs::create_dir_all(root.path().join("docker")).unwrap();
+        // Numbers, not formatted dates, for timestamps: `none` prints them as received.
+        fs::write(
+            root.path().join("aws-config"),
+            "[default]\ncli_timestamp_format = none\n",
+        )
+        .unwrap();
+        fs::write(root.path().join("aws-credentials"), "").unwrap();
+        let secret_key = options.secret_key.clone().unwrap_or_else(random_secret);
+        let mut server = Self {
+            port: 0,
+            access_key: ROOT_ACCESS_KEY_ID.to_owned(),
+            secret_key,
+            root,
+            data_dir,
+            options,
+            child: None,
+            images: Mutex::new(Vec::new()),
+        };
+        server.spawn(0);
+        server
+    }
+
+    fn berth_bin() -> PathBuf {
+        let bin = std::env::var_os("BERTH_BIN")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| workspace_root().join("target/debug/berth"));
+        assert!(
+            bin.exists(),
+            "berth binary not found at {} (set BERTH_BIN or run `cargo build -p berth`)",
+            bin.display()
+        );
+        bin
+    }
+
+    pub fn data_dir(&self) -> &Path {
+        &self.data_dir
+    }
+
+    /// A scratch directory that lives as long as the server.
+    pub fn scratch(&self, name: &str) -> PathBuf {
+        let p = self.root.path().join("scratch").join(name);
+        fs::create_dir_all(&p).unwrap();
+        p
+    }
+
+    fn stderr_path(&self) -> PathBuf {
+        self.root.path().join("server.stderr.log")
+    }
+
+    fn spawn(&mut self, port: u16) {
+        if let Err(e) = self.try_spawn(port) {
+            panic!("{e}");
+        }
+    }
+
+    /// Starts the server and waits for readiness; `Err` when it exits first.
+    fn try_spawn(&mut self, port: u16) -> Result<(), String> {
+        let stderr = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.stderr_path())
+            .unwrap();
+        let stdout_log = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.root.path().join("server.stdout.log"))
+            .unwrap();
+        let mut cmd = Command::new(Self::berth_bin());
+        cmd.arg("server")
+            .arg("--data-dir")
+            .arg(&self.data_dir)
+            .arg("--listen")
+            .arg(format!("127.0.0.1:{port}"))
+            .args(&self.options.args)
+            .env("BERTH_ROOT_ACCESS_KEY_ID", &self.access_key)
+            .env("BERTH_ROOT_SECRET_ACCESS_KEY", &self.secret_key)
+            .envs(self.options.env.iter().map(|(k, v)| (k, v)))
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::from(stderr));
+        let mut child = cmd.spawn().expect("spawn berth server");
+        let stdout = child.stdout.take().unwrap();
+        let (tx, rx) = mpsc::channel::<String>();
+        thread::spawn(move || {
+            let mut log = stdout_log;
+            for line in BufReader::new(stdout).lines() {
+                let Ok(line) = line else { break };
+                let _ = writeln!(log, "{line}");
+                let _ = tx.send(line);
+            }
+        });
+        let deadline = Instant::now() + Duration::from_secs(60);
+        let found = loop {
+            if let Ok(Some(status)) = child.try_wait() {
+                return Err(format!(
+                    "berth server exited with {status} before it was ready\nstderr:\n{}",
+                    self.stderr_tail()
+                ));
+            }
+            if Instant::now() > deadline {
+                let _ = child.kill();
+                panic!(
+                    "berth server printed no `{READY_PREFIX}127.0.0.1:PORT` line within 60 s\nstderr:\n{}",
+                    self.stderr_tail()
+                );
+            }
+            match rx.recv_timeout(Duration::from_millis(200)) {
+                Ok(line) => {
+                    if let Some(addr) = line.trim().strip_prefix(READY_PREFIX) {
+                        let addr = addr.trim_end_matches('/');
+                        let port: u16 = addr
+                            .rsplit(':')
+                            .next()
+                            .and_then(|p| p.parse().ok())
+                            .unwrap_or_else(|| panic!("bad readiness line: {line}"));
+                        break port;
+                    }
+                }
+                Err(mpsc::RecvTimeoutError::Timeout) => {}
+                Err(mpsc::RecvTimeoutError::Disconnected) => {
+                    thread::sleep(Duration::from_millis(100));
+                }
+            }
+        };
+        assert!(
+            port == 0 || found == port,
+            "server listens on {found}, asked for {port}"
+        );
+        self.port = found;
+        self.child = Some(child);
+        self.wait_healthy();
+        Ok(())
+    }
+
+    fn wait_healthy(&mut self) {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            if let Ok(r) = http(self.port, "GET", "/health", &[], b"")
+                && r.status == 200
+            {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "GET /health never answered 200\nstderr:\n{}",
+                self.stderr_tail()
+            );
+            thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    /// The last lines of the server's stderr (every start appends to one file).
+    pub fn stderr_tail(&self) -> String {
+        let text = fs::read_to_string(self.stderr_path()).unwrap_or_default();
+        let lines: Vec<&str> = text.lines().collect();
+        lines[lines.len().saturating_sub(200)..].join("\n")
+    }
+
+    /// `kill -9`: no shutdown, no flush.
+    pub fn kill9(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill(); // SIGKILL on Unix
+            let _ = child.wait();
+        }
+    }
+
+    /// Starts the server again on the same data dir, on the same port when it is
+    /// free again, else on a new one.
+    pub fn restart(&mut self) {
+        self.kill9();
+        let port = self.port;
+        if let Err(e) = self.try_spawn(port) {
+            eprintln!("restart on port {port} failed, trying a new port: {e}");
+            self.spawn(0);
+        }
+    }
+
+    pub fn host(&self) -> String {
+        format!("127.0.0.1:{}", self.port)
+    }
+
+    pub fn endpoint(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    /// `aws ...` in us-east-1 with the root credentials.
+    pub fn aws(&self, args: &[&str]) -> Output {
+        self.aws_with(REGION, &self.access_key, &self.secret_key, args)
+    }
+
+    /// `aws ...` in another region.
+    pub fn aws_in(&self, region: &str, args: &[&str]) -> Output {
+        self.aws_with(region, &self.access_key, &self.secret_key, args)
+    }
+
+    /// `aws ...` with the given region and credentials.
+    pub fn aws_with(
+        &self,
+        region: &str,
+        access_key: &str,
+        secret_key: &str,
+        args: &[&str],
+    ) -> Output {
+        let program = aws_program();
+        require_tool(program.to_str().unwrap());
+        Command::new(&program)
+            .args(args)
+            .args([
+                "--endpoint-url",
+                &self.endpoint(),
+                "--region",
+                region,
+                "--output",
+                "json",
+            ])
+            .env("AWS_ACCESS_KEY_ID", access_key)
+            .env("AWS_SECRET_ACCESS_KEY", secret_key)
+            .env("AWS_CONFIG_FILE", self.root.path().join("aws-config"))
+            .env(
+                "AWS_SHARED_CREDENTIALS_FILE",
+                self.root.path().join("aws-credentials"),
+            )
+            .env("AWS_PAGER", "")
+            .env("AWS_EC2_METADATA_DISABLED", "true")
+            // One attempt: an error shows at once and as the server sent it.
+            .env("AWS_MAX_ATTEMPTS", "1")
+            .env("AWS_RETRY_MODE", "standard")
+            .env_remove("AWS_PROFILE")
+            .env_remove("AWS_DEFAULT_PROFILE")
+            .env_remove("AWS_SESSION_TOKEN")
+            .env_remove("AWS_DEFAULT_REGION")
+            .env_remove("AWS_REGION")
+            .stdin(Stdio::null())
+            .output()
+            .expect("run aws")
+    }
+
+    /// `aws ecr create-repository --repository-name NAME [extra]`; returns `repository`.
+    #[track_caller]
+    pub fn create_repo(&self, name: &str, extra: &[&str]) -> Value {
+        let mut args = vec!["ecr", "create-repository", "--repository-name", name];
+        args.extend_from_slice(extra);
+        let v = ok_json(&self.aws(&args));
+        v["repository"].clone()
+    }
+
+    /// A fresh registry password from `aws ecr get-login-password`.
+    #[track_caller]
+    pub fn login_password(&self) -> String {
+        let out = self.aws(&["ecr", "get-login-password"]);
+        assert_ok(&out, "aws ecr get-login-password");
+        let pw = stdout_of(&out).trim().to_owned();
+        assert!(!pw.is_empty(), "empty login password");
+        pw
+    }
+
+    /// `AWS:<password>` for skopeo's `--creds`.
+    pub fn registry_creds(&self) -> String {
+        format!("AWS:{}", self.login_password())
+    }
+
+    /// A raw registry client logged in as `AWS`.
+    pub fn registry(&self) -> Registry {
+        Registry {
+            port: self.port,
+            authorization: Some(basic_auth("AWS", &self.login_password())),
+        }
+    }
+
+    /// A raw registry client without credentials.
+    pub fn registry_anonymous(&self) -> Registry {
+        Registry {
+            port: self.port,
+            authorization: None,
+        }
+    }
+
+    /// `docker ...` with this test's own DOCKER_CONFIG.
+    pub fn docker(&self, args: &[&str]) -> Output {
+        self.docker_stdin(args, None)
+    }
+
+    pub fn docker_stdin(&self, args: &[&str], stdin: Option<&str>) -> Output {
+        require_tool("docker");
+        let mut child = Command::new("docker")
+            .args(args)
+            .env("DOCKER_CONFIG", self.root.path().join("docker"))
+            .stdin(if stdin.is_some() {
+                Stdio::piped()
+            } else {
+                Stdio::null()
+            })
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("run docker");
+        if let Some(input) = stdin {
+            let mut pipe = child.stdin.take().unwrap();
+            pipe.write_all(input.as_bytes()).unwrap();
+        }
+        child.wait_with_output().expect("wait for docker")
+    }
+
+    /// `aws ecr get-login-password | docker login --username AWS --password-stdin HOST`.
+    pub fn docker_login(&self) -> Output {
+        let pw = self.login_password();
+        self.docker_stdin(
+            &[
+                "login",
+                "--username",
+                "AWS",
+                "--password-stdin",
+                &self.host(),
+            ],
+            Some(&pw),
+        )
+    }
+
+    /// Remembers an image reference to remove (`docker rmi -f`) when the test ends.
+    pub fn track_image(&self, reference: &str) {
+        self.images.lock().unwrap().push(reference.to_owned());
+    }
+
+    /// Builds the busybox test image as `tag` (tracked for clean-up). Every build
+    /// holds a nonce, so its image id is this test's own and `docker rmi` really
+    /// removes it.
+    #[track_caller]
+    pub fn build_test_image(&self, tag: &str) {
+        let ctx = self.scratch(&unique("image-"));
+        write_test_image_context(&ctx);
+        self.track_image(tag);
+        let out = self.docker(&["build", "-q", "-t", tag, ctx.to_str().unwrap()]);
+        assert_ok(&out, "docker build of the test image");
+    }
+
+    /// Logs docker in, builds the test image as `HOST:PORT/REPO:TAG` and pushes it;
+    /// returns that reference.
+    #[track_caller]
+    pub fn docker_push_test_image(&self, repo: &str, tag: &str) -> String {
+        assert_ok(&self.docker_login(), "docker login");
+        let reference = format!("{}/{repo}:{tag}", self.host());
+        self.build_test_image(&reference);
+        assert_ok(&self.docker(&["push", &reference]), "docker push");
+        reference
+    }
+
+    /// `skopeo ARGS...`.
+    pub fn skopeo(&self, args: &[&str]) -> Output {
+        require_tool("skopeo");
+        Command::new("skopeo")
+            .args(args)
+            .env(
+                "REGISTRY_AUTH_FILE",
+                self.root.path().join("skopeo-auth.json"),
+            )
+            .stdin(Stdio::null())
+            .output()
+            .expect("run skopeo")
+    }
+}
+
+impl Drop for BerthServer {
+    fn drop(&mut self) {
+        if thread::panicking() {
+            eprintln!(
+                "---- berth server stderr ({}) ----\n{}\n---- end of server stderr ----",
+                self.stderr_path().display(),
+                self.stderr_tail()
+            );
+        }
+        self.kill9();
+        let images = std::mem::take(&mut *self.images.lock().unwrap());
+        if !images.is_empty() {
+            let mut args = vec!["rmi", "-f"];
+            args.extend(images.iter().map(String::as_str));
+            let _ = Command::new("docker")
+                .args(&args)
+                .env("DOCKER_CONFIG", self.root.path().join("docker"))
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .status();
+        }
+    }
+}
+
+/// Debian's busybox-static binary.
+pub fn busybox_path() -> PathBuf {
+    ["/bin/busybox", "/usr/bin/busybox"]
+        .iter()
+        .map(PathBuf::from)
+        .find(|p| p.exists())
+        .unwrap_or_else(|| {
+            panic!("busybox not found: install busybox-static (scripts/test.sh does)")
+        })
+}
+
+/// A docker build context: `FROM scratch`, a rootfs with busybox and one relative
+/// symlink per applet (no RUN step, so nothing needs pulling), a nonce file, and
+/// `CMD ["/bin/sh","-c","echo hello from berth"]`.
+pub fn write_test_image_context(dir: &Path) {
+    let bin = dir.join("rootfs/bin");
+    fs::create_dir_all(&bin).unwrap();
+    let busybox = busybox_path();
+    fs::copy(&busybox, bin.join("busybox")).unwrap();
+    let list = Command::new(&busybox)
+        .arg("--list")
+        .output()
+        .expect("busybox --list");
+    assert_ok(&list, "busybox --list");
+    for applet in stdout_of(&list).lines().map(str::trim) {
+        if applet.is_empty() || applet == "busybox" || applet.contains('/') {
+            continue;
+        }
+        std::os::unix::fs::symlink("busybox", bin.join(applet)).unwrap();
+    }
+    fs::create_dir_all(dir.join("rootfs/etc")).unwrap();
+    File::create(dir.join("rootfs/etc/berth-nonce"))
+        .unwrap()
+        .write_all(unique("nonce-").as_bytes())
+        .unwrap();
+    fs::write(
+        dir.join("Dockerfile"),
+        "FROM scratch\nCOPY rootfs/ /\nCMD [\"/bin/sh\",\"-c\",\"echo hello from berth\"]\n",
+    )
+    .unwrap();
+}

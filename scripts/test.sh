@@ -1,0 +1,64 @@
+#!/usr/bin/env bash
+# The one test command (README): installs the tools the end-to-end tests drive
+# (skopeo, busybox-static, curl from Debian; the aws CLI into target/venv),
+# checks that Docker Engine answers, then runs fmt, clippy, the build and every test.
+set -euo pipefail
+
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+ROOT="$PWD"
+export DEBIAN_FRONTEND=noninteractive
+
+step() { printf '\n==> %s\n' "$*"; }
+die() { printf 'error: %s\n' "$*" >&2; exit 1; }
+
+step "checking Docker Engine"
+command -v docker >/dev/null 2>&1 || die "the docker CLI is not installed"
+if ! docker_err="$(docker info 2>&1 >/dev/null)"; then
+    die "Docker Engine is not reachable: ${docker_err}"
+fi
+
+step "installing Debian tools when missing (skopeo, busybox-static, curl)"
+missing=()
+for pkg in skopeo busybox-static curl; do
+    dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q 'install ok installed' || missing+=("$pkg")
+done
+if ((${#missing[@]})); then
+    SUDO=""
+    [ "$(id -u)" -eq 0 ] || SUDO="sudo"
+    $SUDO apt-get update
+    $SUDO apt-get install -y --no-install-recommends "${missing[@]}"
+fi
+[ -x /bin/busybox ] || [ -x /usr/bin/busybox ] || die "busybox-static did not install /bin/busybox"
+
+step "aws CLI in target/venv"
+VENV="$ROOT/target/venv"
+if [ ! -x "$VENV/bin/aws" ]; then
+    rm -rf "$VENV"
+    mkdir -p "$ROOT/target"
+    python3 -m venv "$VENV"
+    "$VENV/bin/pip" install --quiet --disable-pip-version-check awscli
+fi
+export PATH="$VENV/bin:$PATH"
+aws --version
+
+step "cargo fmt"
+cargo fmt --all -- --check
+
+step "cargo clippy"
+cargo clippy --workspace --all-targets -- -D warnings
+
+step "cargo build -p berth"
+cargo build -p berth
+export BERTH_BIN="$ROOT/target/debug/berth"
+
+step "tests"
+if cargo nextest --version >/dev/null 2>&1; then
+    # nextest runs every test in its own process, in parallel, and prints a
+    # closing "Summary ... N tests run: N passed" line.
+    # nextest does not run doctests: run them first so that nextest's summary
+    # is the closing line.
+    cargo test --workspace --doc
+    cargo nextest run --workspace --no-fail-fast --final-status-level fail
+else
+    cargo test --workspace --no-fail-fast
+fi

@@ -1,0 +1,334 @@
+//! SigV4 authentication and the AWS JSON 1.1 envelope: each refusal with AWS's
+//! error code, and the registry token's lifetime and binding.
+
+use std::thread;
+use std::time::Duration;
+
+use berth_e2e::sigv4::{ECR_TARGET_PREFIX, JSON_CONTENT_TYPE, now_unix, sign_json_request};
+use berth_e2e::{
+    BerthServer, HttpResponse, Registry, ServerOptions, assert_aws_error, basic_auth, http,
+    ok_json, unique,
+};
+
+fn describe_target() -> String {
+    format!("{ECR_TARGET_PREFIX}.DescribeRepositories")
+}
+
+/// A raw signed AWS JSON request to the server, as of `unix_time`.
+fn signed(s: &BerthServer, target: &str, body: &[u8], unix_time: i64) -> HttpResponse {
+    let headers = sign_json_request(
+        &s.host(),
+        "us-east-1",
+        "ecr",
+        &s.access_key,
+        &s.secret_key,
+        target,
+        body,
+        unix_time,
+    );
+    let refs: Vec<(&str, &str)> = headers
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .collect();
+    http(s.port, "POST", "/", &refs, body).expect("signed request")
+}
+
+/// Asserts an AWS JSON error: the status range, `__type` naming `code`, a message,
+/// and the request id header.
+#[track_caller]
+fn assert_json_error(r: &HttpResponse, statuses: &[u16], code: &str) {
+    assert!(
+        statuses.contains(&r.status),
+        "expected {statuses:?} {code}: {}",
+        r.describe()
+    );
+    let v = r.json();
+    let ty = v["__type"]
+        .as_str()
+        .unwrap_or_else(|| panic!("no __type: {}", r.describe()));
+    // AWS may prefix the type with a namespace (`com.amazonaws...#Code`).
+    assert!(
+        ty == code || ty.ends_with(&format!("#{code}")),
+        "__type {ty}, expected {code}"
+    );
+    let message = v.get("message").or_else(|| v.get("Message"));
+    assert!(
+        message.and_then(|m| m.as_str()).is_some(),
+        "no message: {}",
+        r.describe()
+    );
+    assert_request_id(r);
+}
+
+#[track_caller]
+fn assert_request_id(r: &HttpResponse) {
+    let id = r.header("x-amzn-requestid");
+    assert!(
+        id.is_some_and(|id| !id.is_empty()),
+        "no x-amzn-RequestId: {}",
+        r.describe()
+    );
+}
+
+#[test]
+fn a_signed_request_succeeds_with_a_request_id() {
+    let s = BerthServer::start();
+    let r = signed(&s, &describe_target(), b"{}", now_unix());
+    assert_eq!(r.status, 200, "{}", r.describe());
+    assert_request_id(&r);
+    assert!(
+        r.header("content-type")
+            .unwrap_or("")
+            .starts_with(JSON_CONTENT_TYPE),
+        "{}",
+        r.describe()
+    );
+    assert!(r.json()["repositories"].is_array());
+}
+
+#[test]
+fn no_signature_is_missing_authentication_token() {
+    let s = BerthServer::start();
+    let target = describe_target();
+    let r = http(
+        s.port,
+        "POST",
+        "/",
+        &[
+            ("X-Amz-Target", target.as_str()),
+            ("Content-Type", JSON_CONTENT_TYPE),
+        ],
+        b"{}",
+    )
+    .unwrap();
+    assert_json_error(&r, &[400, 403], "MissingAuthenticationTokenException");
+}
+
+#[test]
+fn a_garbage_authorization_header_is_incomplete_signature() {
+    let s = BerthServer::start();
+    let target = describe_target();
+    for garbage in [
+        "AWS4-HMAC-SHA256 garbage",
+        "AWS4-HMAC-SHA256 Credential=AKIDBERTHTEST0000001/20240101/us-east-1/ecr/aws4_request",
+        "AWS4-HMAC-SHA256 Credential=x, SignedHeaders=host, Signature=zz",
+    ] {
+        let r = http(
+            s.port,
+            "POST",
+            "/",
+            &[
+                ("X-Amz-Target", target.as_str()),
+                ("Content-Type", JSON_CONTENT_TYPE),
+                ("X-Amz-Date", &berth_e2e::sigv4::amz_date(now_unix())),
+                ("Authorization", garbage),
+            ],
+            b"{}",
+        )
+        .unwrap();
+        assert_json_error(&r, &[400, 403], "IncompleteSignatureException");
+    }
+}
+
+#[test]
+fn a_wrong_secret_is_invalid_signature() {
+    let s = BerthServer::start();
+    let out = s.aws_with(
+        "us-east-1",
+        &s.access_key,
+        "wrongwrongwrongwrongwrongwrongwrongwrong",
+        &["ecr", "describe-repositories"],
+    );
+    assert_aws_error(&out, "InvalidSignatureException");
+}
+
+#[test]
+fn an_unknown_access_key_is_unrecognized_client() {
+    let s = BerthServer::start();
+    let out = s.aws_with(
+        "us-east-1",
+        "AKIDUNKNOWN000000000",
+        &s.secret_key,
+        &["ecr", "describe-repositories"],
+    );
+    assert_aws_error(&out, "UnrecognizedClientException");
+}
+
+#[test]
+fn a_skewed_clock_is_signature_expired() {
+    let s = BerthServer::start();
+    for skew in [-20 * 60, 20 * 60] {
+        let r = signed(&s, &describe_target(), b"{}", now_unix() + skew);
+        assert_json_error(&r, &[400, 403], "InvalidSignatureException");
+        let message = r.json()["message"]
+            .as_str()
+            .unwrap_or_default()
+            .to_lowercase();
+        assert!(
+            message.contains("signature expired"),
+            "skew {skew}: {message}"
+        );
+    }
+    // Within 15 minutes is fine.
+    let r = signed(&s, &describe_target(), b"{}", now_unix() - 5 * 60);
+    assert_eq!(r.status, 200, "{}", r.describe());
+}
+
+#[test]
+fn a_body_that_does_not_match_its_signature_is_invalid_signature() {
+    let s = BerthServer::start();
+    let target = describe_target();
+    let headers = sign_json_request(
+        &s.host(),
+        "us-east-1",
+        "ecr",
+        &s.access_key,
+        &s.secret_key,
+        &target,
+        b"{}",
+        now_unix(),
+    );
+    let refs: Vec<(&str, &str)> = headers
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .collect();
+    let r = http(s.port, "POST", "/", &refs, br#"{"maxResults":1}"#).unwrap();
+    assert_json_error(&r, &[400, 403], "InvalidSignatureException");
+}
+
+#[test]
+fn malformed_json_is_serialization_exception() {
+    let s = BerthServer::start();
+    for body in [&b"{not json"[..], b"[1,2]", br#"{"repositoryName": 42}"#] {
+        let r = signed(
+            &s,
+            &format!("{ECR_TARGET_PREFIX}.CreateRepository"),
+            body,
+            now_unix(),
+        );
+        assert_json_error(&r, &[400], "SerializationException");
+    }
+}
+
+#[test]
+fn an_unknown_operation_is_unknown_operation() {
+    let s = BerthServer::start();
+    let r = signed(
+        &s,
+        &format!("{ECR_TARGET_PREFIX}.LaunchRockets"),
+        b"{}",
+        now_unix(),
+    );
+    assert_json_error(&r, &[400, 404], "UnknownOperationException");
+    let r = signed(
+        &s,
+        "SomeOtherService_20200101.DescribeThings",
+        b"{}",
+        now_unix(),
+    );
+    assert_json_error(&r, &[400, 404], "UnknownOperationException");
+}
+
+#[test]
+fn an_oversized_body_is_refused_and_the_server_lives_on() {
+    let s = BerthServer::start();
+    let filler = "a".repeat(11 * 1024 * 1024);
+    let body = format!(r#"{{"repositoryName":"big","filler":"{filler}"}}"#);
+    let target = format!("{ECR_TARGET_PREFIX}.CreateRepository");
+    let headers = sign_json_request(
+        &s.host(),
+        "us-east-1",
+        "ecr",
+        &s.access_key,
+        &s.secret_key,
+        &target,
+        body.as_bytes(),
+        now_unix(),
+    );
+    let refs: Vec<(&str, &str)> = headers
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .collect();
+    match http(s.port, "POST", "/", &refs, body.as_bytes()) {
+        Ok(r) => {
+            assert!(
+                r.status == 413 || (400..500).contains(&r.status),
+                "an 11 MiB body was not refused: {}",
+                r.describe()
+            );
+            assert_request_id(&r);
+        }
+        // The server may cut the connection before reading the rest of the body.
+        Err(e) => eprintln!("connection closed on the oversized body: {e}"),
+    }
+    // Not created, and the server still answers.
+    let r = http(s.port, "GET", "/health", &[], b"").expect("server alive after big body");
+    assert_eq!(r.status, 200);
+    let out = s.aws(&["ecr", "describe-repositories", "--repository-names", "big"]);
+    assert_aws_error(&out, "RepositoryNotFoundException");
+}
+
+#[test]
+fn registry_tokens_expire() {
+    // BERTH_TOKEN_TTL_SECONDS shortens the registry token's lifetime (12 h by
+    // default) so that expiry can be tested without waiting 12 hours.
+    let s = BerthServer::start_with(ServerOptions {
+        env: vec![("BERTH_TOKEN_TTL_SECONDS".into(), "2".into())],
+        ..ServerOptions::default()
+    });
+    let v = ok_json(&s.aws(&["ecr", "get-authorization-token"]));
+    let expires = berth_e2e::epoch_seconds(&v["authorizationData"][0]["expiresAt"]);
+    assert!(
+        (expires - now_unix() as f64).abs() < 30.0,
+        "expiresAt {expires} with a 2 s TTL"
+    );
+
+    let reg = s.registry();
+    let r = reg.get("/v2/");
+    assert_eq!(r.status, 200, "{}", r.describe());
+    thread::sleep(Duration::from_secs(4));
+    let r = reg.get("/v2/");
+    assert_eq!(
+        r.status,
+        401,
+        "an expired token was accepted: {}",
+        r.describe()
+    );
+}
+
+#[test]
+fn a_registry_token_is_bound_to_its_account() {
+    // Two servers with the same root credentials but different accounts: a token
+    // that one issued does not open the other.
+    let secret = format!("{}{}", unique("secret"), "0123456789abcdefghijklmnopqrstuv");
+    let a = BerthServer::start_with(ServerOptions {
+        secret_key: Some(secret.clone()),
+        ..ServerOptions::default()
+    });
+    let b = BerthServer::start_with(ServerOptions {
+        secret_key: Some(secret),
+        args: vec!["--account-id".into(), "111111111111".into()],
+        ..ServerOptions::default()
+    });
+    let v = ok_json(&b.aws(&["ecr", "describe-registry"]));
+    assert_eq!(v["registryId"], "111111111111");
+
+    let token_a = a.login_password();
+    let r = Registry {
+        port: b.port,
+        authorization: Some(basic_auth("AWS", &token_a)),
+    }
+    .get("/v2/");
+    assert_eq!(
+        r.status,
+        401,
+        "account 000000000000's token opened account 111111111111: {}",
+        r.describe()
+    );
+    let r = Registry {
+        port: a.port,
+        authorization: Some(basic_auth("AWS", &token_a)),
+    }
+    .get("/v2/");
+    assert_eq!(r.status, 200, "{}", r.describe());
+}
