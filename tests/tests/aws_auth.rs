@@ -164,10 +164,14 @@ fn a_skewed_clock_is_signature_expired() {
             .as_str()
             .unwrap_or_default()
             .to_lowercase();
-        assert!(
-            message.contains("signature expired"),
-            "skew {skew}: {message}"
-        );
+        // AWS's wording: "Signature expired: ..." for a clock behind, "Signature not yet
+        // current: ..." for a clock ahead.
+        let expected = if skew < 0 {
+            "signature expired"
+        } else {
+            "signature not yet current"
+        };
+        assert!(message.contains(expected), "skew {skew}: {message}");
     }
     // Within 15 minutes is fine.
     let r = signed(&s, &describe_target(), b"{}", now_unix() - 5 * 60);
@@ -232,7 +236,8 @@ fn an_unknown_operation_is_unknown_operation() {
 #[test]
 fn an_oversized_body_is_refused_and_the_server_lives_on() {
     let s = BerthServer::start();
-    let filler = "a".repeat(11 * 1024 * 1024);
+    // Berth accepts AWS JSON bodies up to 16 MiB (ECR layer parts travel base64 in JSON).
+    let filler = "a".repeat(17 * 1024 * 1024);
     let body = format!(r#"{{"repositoryName":"big","filler":"{filler}"}}"#);
     let target = format!("{ECR_TARGET_PREFIX}.CreateRepository");
     let headers = sign_json_request(
@@ -253,7 +258,7 @@ fn an_oversized_body_is_refused_and_the_server_lives_on() {
         Ok(r) => {
             assert!(
                 r.status == 413 || (400..500).contains(&r.status),
-                "an 11 MiB body was not refused: {}",
+                "a 17 MiB body was not refused: {}",
                 r.describe()
             );
             assert_request_id(&r);

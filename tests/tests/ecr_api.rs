@@ -230,7 +230,9 @@ fn invalid_repository_names_are_invalid_parameter() {
         "UPPER",
         "a/../b",
     ] {
-        let out = s.aws(&["ecr", "create-repository", "--repository-name", name]);
+        // `--opt=value` so that argparse does not take "-leading" for an option.
+        let arg = format!("--repository-name={name}");
+        let out = s.aws(&["ecr", "create-repository", &arg]);
         assert_aws_error(&out, "InvalidParameterException");
     }
     // Nothing was created on the way.

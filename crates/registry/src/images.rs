@@ -377,10 +377,9 @@ impl Registry {
             return Err(RegistryError::ManifestUnknown(tag.to_string()));
         }
         if delete_untagged
-            && self
+            && !self
                 .tags_by_digest(scope, repo)?
-                .get(&record.digest)
-                .is_none()
+                .contains_key(&record.digest)
         {
             match self.delete_manifest(scope, repo, &record.digest) {
                 Ok(()) | Err(RegistryError::ManifestUnknown(_)) => {}
