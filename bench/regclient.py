@@ -268,7 +268,7 @@ def cmd_pull_many(args):
             t0 = time.perf_counter()
             results[i] = (c.pull(args.name, args.tag), time.perf_counter() - t0)
         except Exception as e:  # noqa: BLE001 - reported below
-            errors.append(repr(e))
+            errors.append(str(e))
         finally:
             c.close()
 
@@ -281,7 +281,7 @@ def cmd_pull_many(args):
         t.join()
     wall = time.perf_counter() - t0
     if errors:
-        raise RegistryError(f"{len(errors)} pulls failed: {errors[:3]}")
+        raise RegistryError(f"{len(errors)} pulls failed; first: {errors[0]}")
     total = sum(r[0] for r in results)
     lat = sorted(r[1] for r in results)
     out({"pulls": args.n, "bytes": total, "seconds": wall, "mb_s": total / wall / 1e6,
@@ -319,7 +319,7 @@ def cmd_manifests(args):
                     return
                 cl.put_manifest(args.name, f"t{i}", bodies[i])
         except Exception as e:  # noqa: BLE001
-            errors.append(repr(e))
+            errors.append(str(e))
         finally:
             cl.close()
 
@@ -332,7 +332,7 @@ def cmd_manifests(args):
         t.join()
     t = time.perf_counter() - t0
     if errors:
-        raise RegistryError(f"{len(errors)} workers failed: {errors[:3]}")
+        raise RegistryError(f"{len(errors)} of {args.concurrency} workers failed; first: {errors[0]}")
     out({"manifests": args.n, "concurrency": args.concurrency, "seconds": t, "per_s": args.n / t})
 
 

@@ -3,8 +3,9 @@
 # same client (bench/regclient.py), one run, ratios. See BENCHMARKS.md.
 #
 # Usage: bench/registry.sh [--only berth|reference] [--rounds N]
-#   env BERTH_BIN   berth binary (default target/release/berth; built when missing)
+#   env BERTH_BIN   berth binary (default target/release/berth, built with cargo --release)
 #   env ROUNDS      rounds per server, median reported (default 3)
+#   env SINK        1 (default): first measure the client alone against a trivial sink
 #   env BENCH_DIR   work dir (default target/bench-registry; needs 3 + 5*ROUNDS GiB free)
 #
 # Every round starts both servers fresh on empty data dirs and runs each scenario
@@ -19,11 +20,12 @@ while [ $# -gt 0 ]; do
   case "$1" in
     --only) ONLY="$2"; shift 2 ;;
     --rounds) ROUNDS="$2"; shift 2 ;;
-    -h|--help) sed -n '2,12p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,13p' "$0"; exit 0 ;;
     *) echo "unknown argument: $1" >&2; exit 2 ;;
   esac
 done
 BENCH_DIR="${BENCH_DIR:-$ROOT/target/bench-registry}"
+BERTH_BIN_SET="${BERTH_BIN:-}"
 BERTH_BIN="${BERTH_BIN:-$ROOT/target/release/berth}"
 CLIENT="$ROOT/bench/regclient.py"
 DATA="$BENCH_DIR/data"       # layer files, kept between runs
@@ -86,9 +88,11 @@ if want berth; then
     fi
     AWS="$VENV/bin/aws"
   fi
-  if [ ! -x "$BERTH_BIN" ]; then
-    log "building berth (cargo build --release -p berth)"
-    cargo build --release -p berth
+  # The default binary is (re)built so that it matches the source; cargo makes this
+  # a no-op when nothing changed. An explicit BERTH_BIN is used as it is.
+  if [ -z "${BERTH_BIN_SET:-}" ]; then
+    log "cargo build --release -p berth"
+    cargo build --release -q -p berth
   fi
   [ -x "$BERTH_BIN" ] || die "no berth binary at $BERTH_BIN"
 fi
@@ -213,6 +217,9 @@ stop_server() {
 
 # proc_kib PID FIELD: VmHWM / VmRSS of the server in KiB.
 proc_kib() { awk -v f="$2:" '$1 == f {print $2}' "/proc/$1/status"; }
+# proc_cpu PID: user + system CPU time of the server, in clock ticks (all threads).
+CLK_TCK=$(getconf CLK_TCK)
+proc_cpu() { sed 's/.*) //' "/proc/$1/stat" | awk '{print $12 + $13}'; }
 
 # ---------------------------------------------------------------- scenarios
 # record SCENARIO JSON (for the current SERVER and ROUND)
@@ -229,41 +236,76 @@ EOF
 
 client() { REGISTRY_PASSWORD="$PASSWORD" python3 "$CLIENT" "$@" --url "$SERVER_URL"; }
 
+# measure SCENARIO CLIENT-ARGS...: run the client and record its figures; a failed
+# run (e.g. an HTTP error from the server) is recorded as a failure, not fatal.
+measure() {
+  local scen="$1" out err="$RUN/logs/client.err"
+  shift
+  local cpu0 cpu1
+  cpu0=$(proc_cpu "$SERVER_PID")
+  if out=$(client "$@" 2>"$err"); then
+    cpu1=$(proc_cpu "$SERVER_PID")
+    record "$scen" "$(python3 -c 'import json,sys; d=json.loads(sys.argv[1]); d["server_cpu_s"]=float(sys.argv[2]); print(json.dumps(d))' \
+      "$out" "$(awk -v a="$cpu0" -v b="$cpu1" -v hz="$CLK_TCK" 'BEGIN {printf "%.2f", (b - a) / hz}')")"
+  else
+    record "$scen" "$(python3 -c 'import json,sys; print(json.dumps({"failed": 1, "error": sys.argv[1][-400:]}))' \
+      "$(tail -c 2000 "$err")")"
+  fi
+}
+
 # One function per scenario, run against the current SERVER_*.
 sc_push_1g() {
-  record push_1g "$(client push-big --name bench/big --file "$DATA/big.bin" --digest "$BIG_D" --tag big)"
+  measure push_1g push-big --name bench/big --file "$DATA/big.bin" --digest "$BIG_D" --tag big
   # The process is fresh, so its high-water mark covers start-up plus this push.
   record rss_push_1g "{\"kib\": $(proc_kib "$SERVER_PID" VmHWM)}"
 }
 sc_push_1g_chunked() {
-  record push_1g_chunked "$(client push-big --name bench/big --file "$DATA/big2.bin" --digest "$BIG2_D" \
-    --tag chunked --chunk-mib 64)"
+  measure push_1g_chunked push-big --name bench/big --file "$DATA/big2.bin" --digest "$BIG2_D" \
+    --tag chunked --chunk-mib 64
   record rss_push_1g_chunked "{\"kib\": $(proc_kib "$SERVER_PID" VmHWM)}"
 }
-sc_pull_1g() { record pull_1g "$(client pull --name bench/big --tag big)"; }
-sc_push_64m() {
-  record push_64m "$(client push-big --name bench/mid --file "$DATA/mid.bin" --digest "$MID_D" --tag mid)"
-}
+sc_pull_1g() { measure pull_1g pull --name bench/big --tag big; }
+sc_push_64m() { measure push_64m push-big --name bench/mid --file "$DATA/mid.bin" --digest "$MID_D" --tag mid; }
 sc_pull_64m_x50() {
-  record pull_64m_x50 "$(client pull-many --name bench/mid --tag mid -n 50)"
+  measure pull_64m_x50 pull-many --name bench/mid --tag mid -n 50
   record rss_pulls "{\"kib\": $(proc_kib "$SERVER_PID" VmHWM)}"
 }
-sc_manifests_seq() { record manifests_seq "$(client manifests --name bench/small -n 1000 --concurrency 1)"; }
+sc_manifests_seq() { measure manifests_seq manifests --name bench/small -n 1000 --concurrency 1; }
 sc_manifests_c8() {
-  record manifests_c8 "$(client manifests --name bench/small8 -n 1000 --concurrency 8)"
+  measure manifests_c8 manifests --name bench/small8 -n 1000 --concurrency 8
   record rss_end "{\"kib\": $(proc_kib "$SERVER_PID" VmHWM)}"
 }
 SCENARIOS=(push_1g push_1g_chunked pull_1g push_64m pull_64m_x50 manifests_seq manifests_c8)
 
-# Both servers run side by side (an idle server costs nothing) and every scenario
+# The client's own ceiling: the same scenarios against a trivial sink that discards
+# uploads and serves blobs with sendfile (bench/regclient.py sink), so the report
+# shows how far each figure is from what the client can drive on this machine.
+start_sink() {
+  python3 "$CLIENT" sink --blob "$BIG_D=$DATA/big.bin" --blob "$BIG2_D=$DATA/big2.bin" \
+    --blob "$MID_D=$DATA/mid.bin" >"$RUN/logs/sink.$ROUND.log" 2>&1 &
+  SERVER_PID=$!
+  PIDS+=("$SERVER_PID")
+  local i
+  for i in $(seq 1 100); do
+    SERVER_URL=$(sed -n 's/^sink listening on //p' "$RUN/logs/sink.$ROUND.log")
+    [ -n "$SERVER_URL" ] && break
+    sleep 0.1
+  done
+  [ -n "$SERVER_URL" ] || die "sink did not start"
+  PASSWORD=""
+}
+# All servers run side by side (an idle server costs nothing) and every scenario
 # runs against one and then the other, so a burst of background load on this
-# machine hits both figures of a ratio alike. The order alternates per round.
+# machine hits both figures of a ratio alike. The order reverses every other round.
+[ "${SINK:-1}" = 1 ] && SERVERS+=(sink)
 declare -A S_PID S_URL S_PW
 : >"$RESULTS"
 T0=$(date +%s)
 for ROUND in $(seq 1 "$ROUNDS"); do
   order=("${SERVERS[@]}")
-  if [ $((ROUND % 2)) = 0 ] && [ ${#SERVERS[@]} = 2 ]; then order=("${SERVERS[1]}" "${SERVERS[0]}"); fi
+  if [ $((ROUND % 2)) = 0 ]; then
+    order=(); for ((i = ${#SERVERS[@]} - 1; i >= 0; i--)); do order+=("${SERVERS[i]}"); done
+  fi
   for SERVER in "${order[@]}"; do
     STORE_DIR="$RUN/storage/$SERVER.$ROUND"
     "start_$SERVER"

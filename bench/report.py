@@ -32,9 +32,14 @@ ROWS = [
 def main():
     vals = defaultdict(list)
     rounds = defaultdict(set)
+    failed = defaultdict(list)
     with open(sys.argv[1]) as f:
         for line in f:
             d = json.loads(line)
+            if d.get("failed"):
+                failed[(d["server"], d["scenario"])].append(d.get("error", ""))
+                rounds[d["server"]].add(d["round"])
+                continue
             for k, v in d.items():
                 if isinstance(v, (int, float)) and k != "round":
                     vals[(d["server"], d["scenario"], k)].append(v)
@@ -49,8 +54,8 @@ def main():
             return "n/a"
         return f"{x:,.0f}" if abs(x) >= 100 else f"{x:.3g}" if abs(x) < 10 else f"{x:.1f}"
 
-    print("| scenario | unit | Berth | reference | ratio (>1 = Berth better) | target |")
-    print("|---|---|--:|--:|--:|---|")
+    print("| scenario | unit | Berth | reference | ratio (>1 = Berth better) | target | client ceiling (sink) |")
+    print("|---|---|--:|--:|--:|---|--:|")
     for scen, field, label, unit, higher, target, scale in ROWS:
         b, r = med("berth", scen, field, scale), med("reference", scen, field, scale)
         if b is None and r is None:
@@ -64,9 +69,34 @@ def main():
         elif target is not None:
             tgt = f"≥ {target:g}×" + ("" if ratio is None else (" ✔" if ratio >= target else " ✘"))
         rs = "n/a" if ratio is None else f"{ratio:.2f}×"
-        print(f"| {label} | {unit} | {fmt(b)} | {fmt(r)} | {rs} | {tgt} |")
+        sink = "" if scen.startswith("rss") else fmt(med("sink", scen, field, scale))
+
+        def cell(server, x):
+            nf = len(failed.get((server, scen), []))
+            if not nf:
+                return fmt(x)
+            n = nf + len(vals.get((server, scen, field), []))
+            return f"{fmt(x)} (failed {nf}/{n})" if x is not None else f"failed {nf}/{n}"
+
+        print(f"| {label} | {unit} | {cell('berth', b)} | {cell('reference', r)} | {rs} | {tgt} | {sink} |")
+    print("\nServer CPU time (user + system, all threads) per scenario, median; the client and the")
+    print("server share the machine's cores, so CPU the server spends is CPU the client cannot use.\n")
+    print("| scenario | Berth CPU s | reference CPU s | ratio |")
+    print("|---|--:|--:|--:|")
+    seen = []
+    for scen, _, label, *_ in ROWS:
+        if scen in seen or scen.startswith("rss"):
+            continue
+        seen.append(scen)
+        b, r = med("berth", scen, "server_cpu_s", 1), med("reference", scen, "server_cpu_s", 1)
+        if b is None and r is None:
+            continue
+        ratio = f"{r / b:.2f}×" if b and r else "n/a"
+        print(f"| {label.strip()} | {fmt(b)} | {fmt(r)} | {ratio} |")
+    for (server, scen), errs in sorted(failed.items()):
+        print(f"\n{server} {scen} failed {len(errs)}×; last error: {errs[-1].strip().splitlines()[-1][:300]}")
     for server in ("berth", "reference"):
-        if server in rounds:
+        if server in rounds and server != "sink":
             print(f"\n{server}: {len(rounds[server])} round(s)", end="")
     print()
 
