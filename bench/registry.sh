@@ -5,7 +5,7 @@
 # Usage: bench/registry.sh [--only berth|reference] [--rounds N]
 #   env BERTH_BIN   berth binary (default target/release/berth, built with cargo --release)
 #   env ROUNDS      rounds per server, median reported (default 3)
-#   env SINK        1 (default): first measure the client alone against a trivial sink
+#   env SINK        1 (default): also measure the client alone against a trivial sink
 #   env BENCH_DIR   work dir (default target/bench-registry; needs 3 + 5*ROUNDS GiB free)
 #
 # Every round starts both servers fresh on empty data dirs and runs each scenario
