@@ -1,9 +1,10 @@
 //! Garbage collection: delete blobs no manifest references, stale uploads, and files whose
 //! record was never committed.
 //!
-//! Safety against concurrent pushes: a manifest put re-puts the record of every blob it
-//! references with a compare on its revision, and GC deletes a blob record only with a
-//! compare on the revision it saw when it found the blob unreferenced. Whichever commits
+//! Safety against concurrent pushes: a manifest put rewrites the record of every blob it
+//! references (bumping its mod revision) under a compare on the record's create revision
+//! (still the same incarnation), and GC deletes a blob record only under a compare on the
+//! mod revision it saw when it found the blob unreferenced. Whichever commits
 //! first wins; the other sees a conflict (the push retries and finds the blob gone, GC skips
 //! the blob). Blobs younger than the grace period are kept, so layers uploaded just before
 //! their manifest are safe too.

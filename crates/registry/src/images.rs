@@ -158,24 +158,26 @@ impl Registry {
         for _ in 0..MAX_TXN_RETRIES {
             let mut compares = Vec::new();
             let mut ops = Vec::new();
-            // Every referenced blob must be usable from this repository. Re-putting its
-            // record fences garbage collection: GC deletes a blob record only if its
-            // revision did not move since GC found it unreferenced.
+            // Every referenced blob must be usable from this repository, and still be the
+            // same incarnation at commit (compare on its create revision). Rewriting its
+            // record fences garbage collection: GC deletes a blob record only if its mod
+            // revision did not move since GC found it unreferenced. Concurrent pushes of
+            // manifests sharing blobs do not conflict with each other.
             for blob in &parsed.blobs {
                 let link = self.store.get(&keys::link(scope, repo, &blob.digest))?;
                 let record = self.store.get(&keys::blob(&blob.digest))?;
                 let (Some(_), Some(record)) = (link, record) else {
                     return Err(RegistryError::ManifestBlobUnknown(blob.digest.clone()));
                 };
-                compares.push(Compare::ModRevision(
+                compares.push(Compare::CreateRevision(
                     record.key.clone(),
-                    record.mod_revision,
+                    record.create_revision,
                 ));
                 ops.push(Op::put(record.key, record.value));
             }
             for child in &parsed.manifests {
                 match self.store.get(&keys::image(scope, repo, &child.digest))? {
-                    Some(kv) => compares.push(Compare::ModRevision(kv.key, kv.mod_revision)),
+                    Some(kv) => compares.push(Compare::CreateRevision(kv.key, kv.create_revision)),
                     None => return Err(RegistryError::ManifestBlobUnknown(child.digest.clone())),
                 }
             }
@@ -255,7 +257,7 @@ impl Registry {
             let _commit;
             match self.store.get(&manifest_blob)? {
                 Some(kv) => {
-                    compares.push(Compare::ModRevision(kv.key.clone(), kv.mod_revision));
+                    compares.push(Compare::CreateRevision(kv.key.clone(), kv.create_revision));
                     ops.push(Op::put(kv.key, kv.value));
                 }
                 None => {

@@ -383,9 +383,13 @@ impl Registry {
                 let Some(kv) = self.store.get(&blob_key)? else {
                     return Ok(None);
                 };
-                // Compare on the blob record so a concurrent GC cannot delete it under us.
+                // Rewriting the blob record fences a concurrent GC (see gc.rs); the compare
+                // on its create revision makes sure it was not collected meanwhile.
                 let ok = self.store.txn(
-                    &[Compare::ModRevision(blob_key.clone(), kv.mod_revision)],
+                    &[Compare::CreateRevision(
+                        blob_key.clone(),
+                        kv.create_revision,
+                    )],
                     &[
                         Op::put(keys::link(scope, to, digest), b"{}".to_vec()),
                         Op::put(blob_key, kv.value),

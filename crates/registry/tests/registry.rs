@@ -534,3 +534,41 @@ async fn force_delete_removes_everything_of_the_repository() {
         Err(RegistryError::RepositoryNotFound { .. })
     ));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_manifest_pushes_sharing_blobs_all_succeed() {
+    let f = fixture();
+    let r = f.registry.clone();
+    create(&r, "app", TagMutability::Mutable);
+    let config = push_blob(&r, "app", b"{}").await;
+    let layer = push_blob(&r, "app", b"shared layer").await;
+    let mut tasks = Vec::new();
+    for client in 0..8 {
+        let r = r.clone();
+        let (config, layer) = (config.clone(), layer.clone());
+        tasks.push(tokio::spawn(async move {
+            for i in 0..25 {
+                // Distinct manifests (an annotation differs), the same blobs.
+                let mut m: serde_json::Value =
+                    serde_json::from_slice(&image_manifest(&config, 2, &layer, 12)).unwrap();
+                m["annotations"] = serde_json::json!({"n": format!("{client}-{i}")});
+                let tag: Tag = format!("c{client}-{i}").parse().unwrap();
+                r.put_manifest(
+                    &scope(),
+                    &name("app"),
+                    Some(&tag),
+                    None,
+                    None,
+                    m.to_string().into_bytes(),
+                )
+                .await
+                .unwrap();
+            }
+        }));
+    }
+    for t in tasks {
+        t.await.unwrap();
+    }
+    let (tags, _) = r.list_tags(&scope(), &name("app"), None, None).unwrap();
+    assert_eq!(tags.len(), 200);
+}

@@ -42,6 +42,27 @@ pub struct KeyValue {
 pub enum Compare {
     /// The key's mod revision equals the given one; `0` means the key must not exist.
     ModRevision(String, Revision),
+    /// The key's create revision equals the given one (etcd's `CreateRevision`): the key is
+    /// the same incarnation, however often it was rewritten since; `0` means absent.
+    CreateRevision(String, Revision),
+}
+
+impl Compare {
+    pub fn key(&self) -> &str {
+        match self {
+            Compare::ModRevision(key, _) | Compare::CreateRevision(key, _) => key,
+        }
+    }
+
+    /// Whether the comparison holds for the key's current (create, mod) revisions, `None`
+    /// when the key is absent.
+    pub fn holds(&self, current: Option<(Revision, Revision)>) -> bool {
+        let (create, modified) = current.unwrap_or((0, 0));
+        match self {
+            Compare::ModRevision(_, expected) => modified == *expected,
+            Compare::CreateRevision(_, expected) => create == *expected,
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

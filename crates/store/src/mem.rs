@@ -65,9 +65,11 @@ impl Store for MemStore {
     fn txn(&self, compares: &[Compare], ops: &[Op]) -> Result<TxnOutcome, StoreError> {
         let mut inner = self.inner.lock().unwrap();
         for c in compares {
-            let Compare::ModRevision(key, expected) = c;
-            let actual = inner.data.get(key).map_or(0, |kv| kv.mod_revision);
-            if actual != *expected {
+            let current = inner
+                .data
+                .get(c.key())
+                .map(|kv| (kv.create_revision, kv.mod_revision));
+            if !c.holds(current) {
                 return Ok(TxnOutcome::Conflict);
             }
         }

@@ -116,12 +116,15 @@ impl RedbStore {
     ) -> Result<Option<(Revision, Vec<WatchEvent>)>, StoreError> {
         let mut kv = wtx.open_table(KV).map_err(store_err)?;
         for compare in compares {
-            let Compare::ModRevision(key, expected) = compare;
-            let actual = match kv.get(key.as_str()).map_err(store_err)? {
-                Some(v) => decode_kv(key, v.value())?.mod_revision,
-                None => 0,
+            let key = compare.key();
+            let current = match kv.get(key).map_err(store_err)? {
+                Some(v) => {
+                    let kv = decode_kv(key, v.value())?;
+                    Some((kv.create_revision, kv.mod_revision))
+                }
+                None => None,
             };
-            if actual != *expected {
+            if !compare.holds(current) {
                 return Ok(None);
             }
         }

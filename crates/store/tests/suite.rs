@@ -32,6 +32,11 @@ macro_rules! suite {
             }
 
             #[test]
+            fn compare_on_create_revision() {
+                check_compare_on_create_revision(&$make().0);
+            }
+
+            #[test]
             fn range_by_prefix_paginates_in_byte_order() {
                 check_range_by_prefix_paginates_in_byte_order(&$make().0);
             }
@@ -362,4 +367,39 @@ fn check_watch_under_concurrent_writers<S: Store>(s: Arc<S>) {
     for (from, mut w) in late {
         check(&mut w, from);
     }
+}
+
+/// `CreateRevision` holds across rewrites of a key and fails once it was deleted and
+/// re-created, or never existed.
+fn check_compare_on_create_revision(s: &dyn Store) {
+    let created = s.put("k", b"1").unwrap();
+    s.put("k", b"2").unwrap();
+    let same = Compare::CreateRevision("k".into(), created);
+    assert!(
+        s.txn(&[same.clone()], &[Op::put("k", b"3".to_vec())])
+            .unwrap()
+            .is_committed()
+    );
+    assert_eq!(
+        s.txn(
+            &[Compare::CreateRevision("absent".into(), created)],
+            &[Op::put("x", b"".to_vec())]
+        )
+        .unwrap(),
+        TxnOutcome::Conflict
+    );
+    assert!(
+        s.txn(
+            &[Compare::CreateRevision("absent".into(), 0)],
+            &[Op::put("y", b"".to_vec())]
+        )
+        .unwrap()
+        .is_committed()
+    );
+    s.delete("k").unwrap();
+    s.put("k", b"again").unwrap();
+    assert_eq!(
+        s.txn(&[same], &[Op::put("k", b"4".to_vec())]).unwrap(),
+        TxnOutcome::Conflict
+    );
 }
