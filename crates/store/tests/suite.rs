@@ -376,7 +376,7 @@ fn check_compare_on_create_revision(s: &dyn Store) {
     s.put("k", b"2").unwrap();
     let same = Compare::CreateRevision("k".into(), created);
     assert!(
-        s.txn(&[same.clone()], &[Op::put("k", b"3".to_vec())])
+        s.txn(std::slice::from_ref(&same), &[Op::put("k", b"3".to_vec())])
             .unwrap()
             .is_committed()
     );
