@@ -11,7 +11,6 @@ use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use berth_model::{Digest, Reference, RepositoryName, Tag};
 use berth_registry::{RegistryError, Scope, media_types};
-use tokio::io::{AsyncReadExt, AsyncSeekExt};
 
 use crate::AppState;
 use crate::auth::TokenError;
@@ -498,37 +497,38 @@ async fn blob(
             ))
         }
         Method::GET => {
-            let (mut file, size) = registry.open_blob(scope, repo, digest).await?;
+            let requested = headers.get(header::RANGE).and_then(|v| v.to_str().ok());
+            let mut unsatisfiable = false;
+            let berth_registry::BlobRead {
+                size,
+                range,
+                stream,
+            } = registry.read_blob(scope, repo, digest, |size| {
+                let range = requested.and_then(|r| parse_range(r, size));
+                unsatisfiable = requested.is_some() && range.is_none();
+                range
+            })?;
+            if unsatisfiable {
+                return Ok(response(
+                    StatusCode::RANGE_NOT_SATISFIABLE,
+                    &[("content-range", format!("bytes */{size}"))],
+                    Body::empty(),
+                ));
+            }
             let mut h = vec![
                 ("docker-content-digest", digest.to_string()),
                 ("content-type", "application/octet-stream".to_string()),
                 ("accept-ranges", "bytes".to_string()),
                 ("etag", format!("\"{digest}\"")),
             ];
-            let range = headers.get(header::RANGE).and_then(|v| v.to_str().ok());
-            let (status, start, len) = match range {
-                None => (StatusCode::OK, 0, size),
-                Some(r) => match parse_range(r, size) {
-                    Some((start, end)) => {
-                        h.push(("content-range", format!("bytes {start}-{end}/{size}")));
-                        (StatusCode::PARTIAL_CONTENT, start, end - start + 1)
-                    }
-                    None => {
-                        return Ok(response(
-                            StatusCode::RANGE_NOT_SATISFIABLE,
-                            &[("content-range", format!("bytes */{size}"))],
-                            Body::empty(),
-                        ));
-                    }
-                },
+            let (status, len) = match range {
+                Some((start, end)) => {
+                    h.push(("content-range", format!("bytes {start}-{end}/{size}")));
+                    (StatusCode::PARTIAL_CONTENT, end - start + 1)
+                }
+                None => (StatusCode::OK, size),
             };
             h.push(("content-length", len.to_string()));
-            if start > 0 {
-                file.seek(std::io::SeekFrom::Start(start))
-                    .await
-                    .map_err(RegistryError::from)?;
-            }
-            let stream = tokio_util::io::ReaderStream::with_capacity(file.take(len), 256 << 10);
             Ok(response(status, &h, Body::from_stream(stream)))
         }
         Method::DELETE => {

@@ -18,7 +18,7 @@ use std::sync::Arc;
 use berth_model::{AccountId, Region};
 use berth_store::{KeyValue, Store};
 
-pub use blobs::FsBlobStore;
+pub use blobs::{BlobStream, FsBlobStore};
 pub use error::{RegistryError, Result};
 pub use gc::GcReport;
 pub use images::{
@@ -29,7 +29,7 @@ pub use manifest::{MAX_MANIFEST_SIZE, media_types};
 pub use repository::{
     CreateRepository, EncryptionConfiguration, Repository, ResourceTag, TagMutability,
 };
-pub use uploads::UploadStatus;
+pub use uploads::{BlobRead, UploadStatus};
 
 /// Where a resource lives: ECR resources are per account and region.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]

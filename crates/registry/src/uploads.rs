@@ -6,7 +6,6 @@
 //! is never held in memory.
 
 use std::collections::HashMap;
-use std::io::Write;
 use std::sync::{Arc, Mutex};
 
 use berth_model::{Digest, DigestAlgorithm, Hasher, RepositoryName};
@@ -15,6 +14,7 @@ use bytes::Bytes;
 use futures_util::{Stream, StreamExt};
 use serde::{Deserialize, Serialize};
 
+use crate::blobs::{AppendWriter, BlobStream, stream_file};
 use crate::{Registry, RegistryError, Result, Scope, decode, encode, keys, now_epoch};
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -60,6 +60,14 @@ impl UploadTable {
     fn forget(&self, id: &str) {
         self.uploads.lock().unwrap().remove(id);
     }
+}
+
+/// A blob being read: its whole size, the inclusive byte range being sent (None: all of
+/// it), and the bytes.
+pub struct BlobRead {
+    pub size: u64,
+    pub range: Option<(u64, u64)>,
+    pub stream: BlobStream,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -188,12 +196,11 @@ impl Registry {
         let start = state.size;
         let writer = tokio::task::spawn_blocking(move || {
             let mut hasher = hasher;
-            let file = std::fs::OpenOptions::new().append(true).open(&path)?;
-            let mut out = std::io::BufWriter::with_capacity(WRITE_BUFFER, file);
+            let mut out = AppendWriter::open(&path, start)?;
             let mut written = 0u64;
             let mut result: std::io::Result<()> = Ok(());
             while let Some(chunk) = rx.blocking_recv() {
-                if let Err(e) = out.write_all(&chunk) {
+                if let Err(e) = out.write(&chunk) {
                     result = Err(e);
                     break;
                 }
@@ -202,10 +209,9 @@ impl Registry {
                 }
                 written += chunk.len() as u64;
             }
-            let file = out.into_inner().map_err(|e| e.into_error());
-            match (result, file) {
-                (Ok(()), Ok(_)) => Ok((written, hasher)),
-                (Err(e), _) | (_, Err(e)) => {
+            match result.and_then(|()| out.finish()) {
+                Ok(()) => Ok((written, hasher)),
+                Err(e) => {
                     // Keep the file consistent with what was counted: cut a torn tail.
                     let f = std::fs::OpenOptions::new().write(true).open(&path)?;
                     f.set_len(start)?;
@@ -349,22 +355,34 @@ impl Registry {
         Ok(decode::<BlobRecord>(&kv)?.size)
     }
 
-    /// Open a blob usable from `repo` for reading; returns the file and its size.
-    pub async fn open_blob(
+    /// Read a blob usable from `repo`: its size, and a stream of the bytes in `range`
+    /// (inclusive byte positions, already checked against the size by the caller), or of
+    /// the whole blob.
+    pub fn read_blob(
         &self,
         scope: &Scope,
         repo: &RepositoryName,
         digest: &Digest,
-    ) -> Result<(tokio::fs::File, u64)> {
+        range: impl FnOnce(u64) -> Option<(u64, u64)>,
+    ) -> Result<BlobRead> {
         let size = self.blob_size(scope, repo, digest)?;
-        let file = self.blobs.open_read(digest).await.map_err(|e| {
+        let file = self.blobs.open_read(digest).map_err(|e| {
             if e.kind() == std::io::ErrorKind::NotFound {
                 RegistryError::BlobUnknown(digest.clone())
             } else {
                 e.into()
             }
         })?;
-        Ok((file, size))
+        let range = range(size);
+        let (start, len) = match range {
+            Some((a, b)) => (a, b - a + 1),
+            None => (0, size),
+        };
+        Ok(BlobRead {
+            size,
+            range,
+            stream: stream_file(file, start, len),
+        })
     }
 
     /// Cross-repository mount: make a blob of `from` usable from `to` without copying.
