@@ -265,6 +265,14 @@ sc_push_1g_chunked() {
   record rss_push_1g_chunked "{\"kib\": $(proc_kib "$SERVER_PID" VmHWM)}"
 }
 sc_pull_1g() { measure pull_1g pull --name bench/big --tag big; }
+sc_pull_1g_again() { measure pull_1g_again pull --name bench/big --tag big; }
+# The same pull with the page cache dropped first (needs root): what a registry sees
+# for a layer nobody has read lately.
+sc_pull_1g_cold() {
+  if sync && echo 3 2>/dev/null >/proc/sys/vm/drop_caches; then
+    measure pull_1g_cold pull --name bench/big --tag big
+  fi
+}
 sc_push_64m() { measure push_64m push-big --name bench/mid --file "$DATA/mid.bin" --digest "$MID_D" --tag mid; }
 sc_pull_64m_x50() {
   measure pull_64m_x50 pull-many --name bench/mid --tag mid -n 50
@@ -275,7 +283,7 @@ sc_manifests_c8() {
   measure manifests_c8 manifests --name bench/small8 -n 1000 --concurrency 8
   record rss_end "{\"kib\": $(proc_kib "$SERVER_PID" VmHWM)}"
 }
-SCENARIOS=(push_1g push_1g_chunked pull_1g push_64m pull_64m_x50 manifests_seq manifests_c8)
+SCENARIOS=(push_1g push_1g_chunked pull_1g pull_1g_again pull_1g_cold push_64m pull_64m_x50 manifests_seq manifests_c8)
 
 # The client's own ceiling: the same scenarios against a trivial sink that discards
 # uploads and serves blobs with sendfile (bench/regclient.py sink), so the report

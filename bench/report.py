@@ -17,6 +17,8 @@ ROWS = [
     ("push_1g_chunked", "mb_s", "push 1 GiB image, chunked (64 MiB PATCH)", "MB/s", True, 2.0, 1),
     ("pull_1g", "mb_s", "pull 1 GiB image", "MB/s", True, 1.0, 1),
     ("pull_1g", "seconds", "  time", "s", False, None, 1),
+    ("pull_1g_again", "mb_s", "pull 1 GiB image again", "MB/s", True, 1.0, 1),
+    ("pull_1g_cold", "mb_s", "pull 1 GiB image, page cache dropped first", "MB/s", True, 1.0, 1),
     ("push_64m", "mb_s", "push 64 MiB image (setup for the next row)", "MB/s", True, 2.0, 1),
     ("pull_64m_x50", "mb_s", "50 concurrent pulls of a 64 MiB image, aggregate", "MB/s", True, 1.0, 1),
     ("pull_64m_x50", "seconds", "  wall time", "s", False, 1.0, 1),

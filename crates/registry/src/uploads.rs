@@ -14,7 +14,7 @@ use bytes::Bytes;
 use futures_util::{Stream, StreamExt};
 use serde::{Deserialize, Serialize};
 
-use crate::blobs::{AppendWriter, BlobStream, stream_file};
+use crate::blobs::{AppendWriter, BlobStream};
 use crate::{Registry, RegistryError, Result, Scope, decode, encode, keys, now_epoch};
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -366,22 +366,22 @@ impl Registry {
         range: impl FnOnce(u64) -> Option<(u64, u64)>,
     ) -> Result<BlobRead> {
         let size = self.blob_size(scope, repo, digest)?;
-        let file = self.blobs.open_read(digest).map_err(|e| {
+        let range = range(size);
+        let (start, len) = match range {
+            Some((a, b)) => (a, b - a + 1),
+            None => (0, size),
+        };
+        let stream = self.blobs.stream(digest, start, len).map_err(|e| {
             if e.kind() == std::io::ErrorKind::NotFound {
                 RegistryError::BlobUnknown(digest.clone())
             } else {
                 e.into()
             }
         })?;
-        let range = range(size);
-        let (start, len) = match range {
-            Some((a, b)) => (a, b - a + 1),
-            None => (0, size),
-        };
         Ok(BlobRead {
             size,
             range,
-            stream: stream_file(file, start, len),
+            stream,
         })
     }
 
