@@ -417,20 +417,7 @@ impl Registry {
         last: Option<&str>,
     ) -> Result<(Vec<String>, bool)> {
         self.repository(scope, repo)?;
-        let prefix = keys::tags(scope, repo);
-        let after = last.map(|l| format!("{prefix}{l}"));
-        let limit = n.map_or(0, |n| n + 1);
-        let mut tags: Vec<String> = self
-            .store
-            .range(&prefix, after.as_deref(), limit)?
-            .into_iter()
-            .map(|kv| kv.key[prefix.len()..].to_string())
-            .collect();
-        let more = n.is_some_and(|n| tags.len() > n);
-        if let Some(n) = n {
-            tags.truncate(n);
-        }
-        Ok((tags, more))
+        self.names_under(&keys::tags(scope, repo), n, last)
     }
 
     /// OCI catalog: repository names of the scope in lexical order.
@@ -440,12 +427,21 @@ impl Registry {
         n: Option<usize>,
         last: Option<&str>,
     ) -> Result<(Vec<String>, bool)> {
-        let prefix = keys::repos(scope);
+        self.names_under(&keys::repos(scope), n, last)
+    }
+
+    /// The key suffixes under `prefix`, OCI-paginated (`n`, `last`), and whether more follow.
+    fn names_under(
+        &self,
+        prefix: &str,
+        n: Option<usize>,
+        last: Option<&str>,
+    ) -> Result<(Vec<String>, bool)> {
         let after = last.map(|l| format!("{prefix}{l}"));
         let limit = n.map_or(0, |n| n + 1);
         let mut names: Vec<String> = self
             .store
-            .range(&prefix, after.as_deref(), limit)?
+            .range(prefix, after.as_deref(), limit)?
             .into_iter()
             .map(|kv| kv.key[prefix.len()..].to_string())
             .collect();

@@ -149,6 +149,29 @@ impl Registry {
         Ok(state.as_mut().expect("just filled"))
     }
 
+    /// Lock an upload of `repo` for writing, with its state loaded, checking that a
+    /// client-given `offset` is where the upload stands.
+    async fn lock_upload(
+        &self,
+        scope: &Scope,
+        repo: &RepositoryName,
+        id: &str,
+        offset: Option<u64>,
+    ) -> Result<tokio::sync::OwnedMutexGuard<Option<UploadState>>> {
+        self.upload_record(scope, repo, id)?;
+        let mut guard = self.uploads.entry(id).lock_owned().await;
+        let state = self.load_state(id, &mut guard).await?;
+        if let Some(offset) = offset
+            && offset != state.size
+        {
+            return Err(RegistryError::RangeInvalid {
+                offset,
+                size: state.size,
+            });
+        }
+        Ok(guard)
+    }
+
     /// Append a chunk. `offset`, when the client sent a Content-Range, must equal the bytes
     /// received so far. Returns the new size. If the body breaks off, what was received is
     /// kept and the client may resume from the size reported by the status call.
@@ -164,18 +187,8 @@ impl Registry {
         S: Stream<Item = std::result::Result<Bytes, E>> + Send + Unpin,
         E: std::fmt::Display,
     {
-        self.upload_record(scope, repo, id)?;
-        let entry = self.uploads.entry(id);
-        let mut guard = entry.lock().await;
-        let state = self.load_state(id, &mut guard).await?;
-        if let Some(offset) = offset
-            && offset != state.size
-        {
-            return Err(RegistryError::RangeInvalid {
-                offset,
-                size: state.size,
-            });
-        }
+        let mut guard = self.lock_upload(scope, repo, id, offset).await?;
+        let state = guard.as_mut().expect("lock_upload loads the state");
         let result = self.write_stream(id, state, body).await;
         let size = state.size;
         result.map(|()| UploadStatus {
@@ -261,18 +274,8 @@ impl Registry {
         S: Stream<Item = std::result::Result<Bytes, E>> + Send + Unpin,
         E: std::fmt::Display,
     {
-        self.upload_record(scope, repo, id)?;
-        let entry = self.uploads.entry(id);
-        let mut guard = entry.lock().await;
-        let state = self.load_state(id, &mut guard).await?;
-        if let Some(offset) = offset
-            && offset != state.size
-        {
-            return Err(RegistryError::RangeInvalid {
-                offset,
-                size: state.size,
-            });
-        }
+        let mut guard = self.lock_upload(scope, repo, id, offset).await?;
+        let state = guard.as_mut().expect("lock_upload loads the state");
         self.write_stream(id, state, body).await?;
         let size = state.size;
         let path = self.blobs.upload_path(id);
