@@ -252,7 +252,7 @@ async fn run_server(args: ServerArgs, up: bool) -> Result<()> {
         println!("{creds_note}");
         println!("try it:");
         println!(
-            "  export AWS_SHARED_CREDENTIALS_FILE={} AWS_PROFILE=berth AWS_REGION=us-east-1",
+            "  export AWS_SHARED_CREDENTIALS_FILE={} AWS_PROFILE=berth AWS_DEFAULT_REGION=us-east-1",
             args.data_dir.join("credentials").display()
         );
         println!("  aws --endpoint-url {endpoint} ecr create-repository --repository-name hello");
