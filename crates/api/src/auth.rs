@@ -13,6 +13,9 @@ use serde::{Deserialize, Serialize};
 
 type HmacSha256 = hmac::Hmac<sha2::Sha256>;
 
+/// How long a GetDownloadUrlForLayer link works.
+pub const DOWNLOAD_TTL_SECONDS: i64 = 15 * 60;
+
 /// The root access key pair every AWS API request is checked against.
 #[derive(Clone)]
 pub struct RootCredentials {
@@ -36,6 +39,10 @@ struct Claims {
     e: i64,
     /// nonce, so two tokens issued in the same second differ
     n: u64,
+    /// For a download link: the one blob it grants, `repo@digest`. Such a token is not a
+    /// registry password.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    d: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -73,6 +80,12 @@ impl TokenIssuer {
         mac.finalize().into_bytes().to_vec()
     }
 
+    fn sign(&self, claims: &Claims) -> String {
+        let body = URL_SAFE_NO_PAD.encode(serde_json::to_vec(claims).expect("serialisable"));
+        let sig = URL_SAFE_NO_PAD.encode(self.mac(body.as_bytes()));
+        format!("{body}.{sig}")
+    }
+
     /// A new password and its expiry (unix seconds).
     pub fn issue(&self, account: &AccountId, region: &Region, now: i64) -> (String, i64) {
         let expires = now + self.ttl_seconds;
@@ -81,10 +94,41 @@ impl TokenIssuer {
             r: region.to_string(),
             e: expires,
             n: rand::random(),
+            d: None,
         };
-        let body = URL_SAFE_NO_PAD.encode(serde_json::to_vec(&claims).expect("serialisable"));
-        let sig = URL_SAFE_NO_PAD.encode(self.mac(body.as_bytes()));
-        (format!("{body}.{sig}"), expires)
+        (self.sign(&claims), expires)
+    }
+
+    /// A token for a GetDownloadUrlForLayer link: one blob of one repository, for
+    /// `DOWNLOAD_TTL_SECONDS`, accepted only in that link's query string.
+    pub fn issue_download(
+        &self,
+        account: &AccountId,
+        region: &Region,
+        blob: &str,
+        now: i64,
+    ) -> String {
+        self.sign(&Claims {
+            a: account.to_string(),
+            r: region.to_string(),
+            e: now + DOWNLOAD_TTL_SECONDS,
+            n: rand::random(),
+            d: Some(blob.to_string()),
+        })
+    }
+
+    /// Check a download link's token against the blob (`repo@digest`) it is used for.
+    pub fn check_download(
+        &self,
+        token: &str,
+        blob: &str,
+        now: i64,
+    ) -> Result<TokenGrant, TokenError> {
+        let (grant, scope) = self.check_claims(token, now)?;
+        if scope.as_deref() != Some(blob) {
+            return Err(TokenError::Invalid);
+        }
+        Ok(grant)
     }
 
     /// ECR's authorizationToken: base64 of `AWS:<password>`.
@@ -92,7 +136,19 @@ impl TokenIssuer {
         STANDARD.encode(format!("AWS:{password}"))
     }
 
+    /// Check a registry password (not a download token).
     pub fn check(&self, password: &str, now: i64) -> Result<TokenGrant, TokenError> {
+        match self.check_claims(password, now)? {
+            (grant, None) => Ok(grant),
+            (_, Some(_)) => Err(TokenError::Invalid),
+        }
+    }
+
+    fn check_claims(
+        &self,
+        password: &str,
+        now: i64,
+    ) -> Result<(TokenGrant, Option<String>), TokenError> {
         let (body, sig) = password.split_once('.').ok_or(TokenError::Invalid)?;
         let sig = URL_SAFE_NO_PAD
             .decode(sig)
@@ -108,10 +164,11 @@ impl TokenIssuer {
         if now >= claims.e {
             return Err(TokenError::Expired);
         }
-        Ok(TokenGrant {
+        let grant = TokenGrant {
             account: claims.a.parse().map_err(|_| TokenError::Invalid)?,
             region: claims.r.parse().map_err(|_| TokenError::Invalid)?,
-        })
+        };
+        Ok((grant, claims.d))
     }
 
     /// Check an HTTP `Authorization: Basic ...` header value.
@@ -173,5 +230,28 @@ mod tests {
         );
         assert_eq!(issuer().check("garbage", 1001), Err(TokenError::Invalid));
         assert_eq!(issuer().check_basic(None, 1), Err(TokenError::Missing));
+    }
+
+    #[test]
+    fn download_tokens_grant_one_blob_only() {
+        let account: AccountId = "000000000000".parse().unwrap();
+        let region: Region = "us-east-1".parse().unwrap();
+        let t = issuer().issue_download(&account, &region, "app@sha256:aa", 1000);
+        assert!(issuer().check_download(&t, "app@sha256:aa", 1001).is_ok());
+        assert_eq!(
+            issuer().check_download(&t, "app@sha256:bb", 1001),
+            Err(TokenError::Invalid)
+        );
+        assert_eq!(
+            issuer().check_download(&t, "app@sha256:aa", 1000 + DOWNLOAD_TTL_SECONDS),
+            Err(TokenError::Expired)
+        );
+        // Not a registry password.
+        assert_eq!(issuer().check(&t, 1001), Err(TokenError::Invalid));
+        let (pw, _) = issuer().issue(&account, &region, 1000);
+        assert_eq!(
+            issuer().check_download(&pw, "app@sha256:aa", 1001),
+            Err(TokenError::Invalid)
+        );
     }
 }

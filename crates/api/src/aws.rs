@@ -175,6 +175,21 @@ async fn handle_inner(app: Arc<AppState>, request: Request) -> Result<Vec<u8>, A
     {
         return Err(too_large());
     }
+    // Nothing unauthenticated gets its body buffered: a request without any signature is
+    // refused before its body is read (the signature itself needs the body's hash).
+    let signed = parts.headers.contains_key("authorization")
+        || parts
+            .uri
+            .query()
+            .is_some_and(|q| q.split('&').any(|kv| kv.starts_with("X-Amz-Algorithm=")));
+    if !signed {
+        let e = berth_sigv4::SigV4Error::MissingAuthenticationToken;
+        return Err(AwsError::new(
+            StatusCode::from_u16(e.status()).unwrap_or(StatusCode::FORBIDDEN),
+            e.aws_code(),
+            e.message(),
+        ));
+    }
     let body = axum::body::to_bytes(body, MAX_AWS_BODY)
         .await
         .map_err(|_| too_large())?;

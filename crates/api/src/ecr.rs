@@ -27,16 +27,16 @@ pub fn ecr_error(e: RegistryError) -> AwsError {
         E::RepositoryPolicyNotFound { .. } => "RepositoryPolicyNotFoundException",
         E::ImageNotFound(_) | E::ManifestUnknown(_) => "ImageNotFoundException",
         E::ImageTagAlreadyExists { .. } => "ImageTagAlreadyExistsException",
-        E::ImageAlreadyExists { .. } => "ImageAlreadyExistsException",
         E::BlobUnknown(_) | E::ManifestBlobUnknown(_) => "LayersNotFoundException",
         E::UploadUnknown => "UploadNotFoundException",
-        E::UploadInvalid(..) | E::RangeInvalid { .. } => "InvalidLayerPartException",
+        E::RangeInvalid { .. } => "InvalidLayerPartException",
+        E::ManifestChildUnknown(_) => "ReferencedImagesNotFoundException",
         E::DigestMismatch { .. } => "ImageDigestDoesNotMatchException",
         E::InvalidTagParameter(_) => "InvalidTagParameterException",
         E::TooManyTags(_) => "TooManyTagsException",
         E::InvalidParameter(_)
         | E::InvalidPolicy(_)
-        | E::DigestInvalid(_)
+        | E::ImageReferencedByManifestList(_)
         | E::ManifestInvalid(_)
         | E::ManifestTooLarge { .. }
         | E::Body(_) => "InvalidParameterException",
@@ -816,23 +816,6 @@ async fn put_image(ctx: &AwsContext, req: PutImageRequest) -> Result<PutImageRes
         None => None,
     };
     let registry = &ctx.app.registry;
-    // ECR refuses a PutImage that changes nothing.
-    if let Some(t) = &tag
-        && let Ok(existing) =
-            registry.resolve(&ctx.scope, &repo, &berth_model::Reference::Tag(t.clone()))
-    {
-        let mut h = berth_model::Hasher::new(existing.digest.algorithm());
-        h.update(req.image_manifest.as_bytes());
-        let digest = h.finish();
-        if digest == existing.digest {
-            return Err(ecr_error(RegistryError::ImageAlreadyExists {
-                digest,
-                tag: t.to_string(),
-                repository: repo,
-                registry: ctx.scope.account.to_string(),
-            }));
-        }
-    }
     let outcome = registry
         .put_manifest(
             &ctx.scope,
@@ -849,6 +832,19 @@ async fn put_image(ctx: &AwsContext, req: PutImageRequest) -> Result<PutImageRes
             )),
             other => ecr_error(other),
         })?;
+    // ECR refuses a PutImage that changes nothing (the same manifest, under the same tag
+    // or untagged, is already there). Storing it again was harmless.
+    if !outcome.changed {
+        return Err(AwsError::client(
+            "ImageAlreadyExistsException",
+            format!(
+                "Image with digest '{}' and tag '{}' already exists in the repository with name '{repo}' in registry with id '{}'",
+                outcome.digest,
+                req.image_tag.as_deref().unwrap_or(""),
+                ctx.scope.account
+            ),
+        ));
+    }
     Ok(PutImageResponse {
         image: ImageWire {
             registry_id: ctx.scope.account.to_string(),
@@ -937,10 +933,11 @@ async fn upload_layer_part(
         .map_err(|_| {
             AwsError::invalid_parameter("Invalid parameter at 'layerPartBlob': not valid base64")
         })?;
-    if blob.is_empty()
-        || req.part_last_byte < req.part_first_byte
-        || req.part_last_byte - req.part_first_byte + 1 != blob.len() as u64
-    {
+    let declared = req
+        .part_last_byte
+        .checked_sub(req.part_first_byte)
+        .and_then(|n| n.checked_add(1));
+    if blob.is_empty() || declared != Some(blob.len() as u64) {
         return Err(AwsError::client(
             "InvalidLayerPartException",
             format!(
@@ -1011,7 +1008,9 @@ async fn complete_layer_upload(
         .map_err(ecr_error)?
         .is_some()
     {
-        let _ = registry.cancel_upload(&ctx.scope, &repo, &req.upload_id);
+        let _ = registry
+            .cancel_upload(&ctx.scope, &repo, &req.upload_id)
+            .await;
         return Err(AwsError::client(
             "LayerAlreadyExistsException",
             format!("The layer '{digest}' already exists in the repository '{repo}'"),
@@ -1055,15 +1054,18 @@ async fn get_download_url_for_layer(
             format!("The layer '{digest}' does not exist in the repository '{repo}'"),
         ));
     }
-    // Like ECR's presigned S3 URL, the link carries its own short-lived credential.
+    // Like ECR's presigned S3 URL, the link carries its own short-lived credential, good
+    // for this one layer only.
     let now = time::OffsetDateTime::now_utc().unix_timestamp();
-    let (password, _) = ctx
-        .app
-        .tokens
-        .issue(&ctx.scope.account, &ctx.scope.region, now);
+    let token = ctx.app.tokens.issue_download(
+        &ctx.scope.account,
+        &ctx.scope.region,
+        &format!("{repo}@{digest}"),
+        now,
+    );
     Ok(GetDownloadUrlForLayerResponse {
         download_url: format!(
-            "{}/v2/{repo}/blobs/{digest}?{}={password}",
+            "{}/v2/{repo}/blobs/{digest}?{}={token}",
             ctx.endpoint,
             crate::oci::TOKEN_QUERY
         ),

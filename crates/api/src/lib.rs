@@ -54,6 +54,10 @@ impl AppState {
     }
 }
 
+/// Requests handled at once; more wait for a slot (bounding the memory that request
+/// bodies and streams can hold).
+pub const MAX_IN_FLIGHT: usize = 1024;
+
 /// The router, apart from any socket so tests can drive it directly.
 pub fn app(state: Arc<AppState>) -> Router {
     Router::new()
@@ -62,6 +66,7 @@ pub fn app(state: Arc<AppState>) -> Router {
         .route("/v2/", any(oci::handle))
         .route("/v2/{*rest}", any(oci::handle))
         .fallback(aws::handle)
+        .layer(tower::limit::ConcurrencyLimitLayer::new(MAX_IN_FLIGHT))
         .with_state(state)
 }
 

@@ -77,7 +77,7 @@ impl From<RegistryError> for OciError {
             E::RepositoryNotFound { .. } => (StatusCode::NOT_FOUND, "NAME_UNKNOWN"),
             E::BlobUnknown(_) => (StatusCode::NOT_FOUND, "BLOB_UNKNOWN"),
             E::UploadUnknown => (StatusCode::NOT_FOUND, "BLOB_UPLOAD_UNKNOWN"),
-            E::UploadInvalid(..) | E::Body(_) => (StatusCode::BAD_REQUEST, "BLOB_UPLOAD_INVALID"),
+            E::Body(_) => (StatusCode::BAD_REQUEST, "BLOB_UPLOAD_INVALID"),
             E::RangeInvalid { size, .. } => {
                 let size = *size;
                 return OciError::new(
@@ -87,18 +87,17 @@ impl From<RegistryError> for OciError {
                 )
                 .with_header(header::RANGE, range_header(size));
             }
-            E::DigestMismatch { .. } | E::DigestInvalid(_) => {
-                (StatusCode::BAD_REQUEST, "DIGEST_INVALID")
-            }
+            E::DigestMismatch { .. } => (StatusCode::BAD_REQUEST, "DIGEST_INVALID"),
             E::ManifestInvalid(_) => (StatusCode::BAD_REQUEST, "MANIFEST_INVALID"),
             E::ManifestTooLarge { .. } => (StatusCode::PAYLOAD_TOO_LARGE, "SIZE_INVALID"),
-            E::ManifestBlobUnknown(_) => (StatusCode::BAD_REQUEST, "MANIFEST_BLOB_UNKNOWN"),
+            E::ManifestBlobUnknown(_) | E::ManifestChildUnknown(_) => {
+                (StatusCode::BAD_REQUEST, "MANIFEST_BLOB_UNKNOWN")
+            }
+            E::ImageReferencedByManifestList(_) => (StatusCode::CONFLICT, "DENIED"),
             E::ManifestUnknown(_) | E::ImageNotFound(_) => {
                 (StatusCode::NOT_FOUND, "MANIFEST_UNKNOWN")
             }
-            E::ImageTagAlreadyExists { .. } | E::ImageAlreadyExists { .. } => {
-                (StatusCode::BAD_REQUEST, "TAG_INVALID")
-            }
+            E::ImageTagAlreadyExists { .. } => (StatusCode::BAD_REQUEST, "TAG_INVALID"),
             E::RepositoryAlreadyExists { .. }
             | E::RepositoryNotEmpty { .. }
             | E::RepositoryPolicyNotFound { .. }
@@ -189,20 +188,30 @@ fn query_param<'a>(query: Option<&'a str>, name: &str) -> Option<&'a str> {
         .map(|(_, v)| v)
 }
 
+/// Decode `%XX` escapes and `+` of a query value, on bytes (a value may hold any byte).
 fn percent_decode(s: &str) -> String {
+    fn hex(b: u8) -> Option<u8> {
+        (b as char).to_digit(16).map(|d| d as u8)
+    }
     let bytes = s.as_bytes();
     let mut out = Vec::with_capacity(bytes.len());
     let mut i = 0;
     while i < bytes.len() {
-        if bytes[i] == b'%'
-            && i + 2 < bytes.len()
-            && let Ok(b) = u8::from_str_radix(&s[i + 1..i + 3], 16)
-        {
-            out.push(b);
-            i += 3;
-            continue;
+        match bytes[i] {
+            b'%' => {
+                if let (Some(hi), Some(lo)) = (
+                    bytes.get(i + 1).copied().and_then(hex),
+                    bytes.get(i + 2).copied().and_then(hex),
+                ) {
+                    out.push(hi << 4 | lo);
+                    i += 3;
+                    continue;
+                }
+                out.push(b'%');
+            }
+            b'+' => out.push(b' '),
+            b => out.push(b),
         }
-        out.push(if bytes[i] == b'+' { b' ' } else { bytes[i] });
         i += 1;
     }
     String::from_utf8_lossy(&out).into_owned()
@@ -264,9 +273,9 @@ async fn handle_inner(app: &Arc<AppState>, request: Request) -> OciResult {
         .and_then(|h| h.to_str().ok());
     let query = parts.uri.query();
     let grant = match (basic, query_param(query, TOKEN_QUERY), &route) {
-        (None, Some(token), Route::Blob(..)) if parts.method == Method::GET => {
-            app.tokens.check(&percent_decode(token), now)
-        }
+        (None, Some(token), Route::Blob(name, digest)) if parts.method == Method::GET => app
+            .tokens
+            .check_download(&percent_decode(token), &format!("{name}@{digest}"), now),
         _ => app.tokens.check_basic(basic, now),
     }
     .map_err(|e| OciError::unauthorized(e, &realm))?;
@@ -362,18 +371,35 @@ async fn handle_inner(app: &Arc<AppState>, request: Request) -> OciResult {
     }
 }
 
+/// Largest page of tags or repositories, as distribution caps it.
+const MAX_PAGE: usize = 1000;
+
 fn pagination(query: Option<&str>) -> Result<(Option<usize>, Option<String>), OciError> {
     let n = match query_param(query, "n") {
-        Some(n) => Some(n.parse::<usize>().map_err(|_| {
-            OciError::new(
-                StatusCode::BAD_REQUEST,
-                "PAGINATION_NUMBER_INVALID",
-                "invalid n",
-            )
-        })?),
+        Some(n) => Some(
+            n.parse::<usize>()
+                .ok()
+                .filter(|n| *n <= MAX_PAGE)
+                .ok_or_else(|| {
+                    OciError::new(
+                        StatusCode::BAD_REQUEST,
+                        "PAGINATION_NUMBER_INVALID",
+                        format!("n must be a number from 0 to {MAX_PAGE}"),
+                    )
+                })?,
+        ),
         None => None,
     };
     Ok((n, query_param(query, "last").map(percent_decode)))
+}
+
+fn manifest_headers(digest: &Digest, media_type: &str, size: u64) -> [(&'static str, String); 4] {
+    [
+        ("content-type", media_type.to_string()),
+        ("docker-content-digest", digest.to_string()),
+        ("etag", format!("\"{digest}\"")),
+        ("content-length", size.to_string()),
+    ]
 }
 
 async fn manifest(
@@ -387,18 +413,19 @@ async fn manifest(
 ) -> OciResult {
     let registry = &app.registry;
     match method {
-        Method::GET | Method::HEAD => {
+        Method::HEAD => {
             let record = registry.resolve(scope, repo, &reference)?;
-            let h = [
-                ("content-type", record.media_type.clone()),
-                ("docker-content-digest", record.digest.to_string()),
-                ("etag", format!("\"{}\"", record.digest)),
-                ("content-length", record.manifest_size.to_string()),
-            ];
-            if method == Method::HEAD {
-                return Ok(response(StatusCode::OK, &h, Body::empty()));
-            }
+            let h = manifest_headers(&record.digest, &record.media_type, record.manifest_size);
+            Ok(response(StatusCode::OK, &h, Body::empty()))
+        }
+        Method::GET => {
+            // One read: the headers describe exactly the bytes sent, even if the tag moves.
             let content = registry.get_manifest(scope, repo, &reference).await?;
+            let h = manifest_headers(
+                &content.digest,
+                &content.media_type,
+                content.bytes.len() as u64,
+            );
             Ok(response(StatusCode::OK, &h, Body::from(content.bytes)))
         }
         Method::PUT => {
@@ -531,10 +558,8 @@ async fn blob(
             h.push(("content-length", len.to_string()));
             Ok(response(status, &h, Body::from_stream(stream)))
         }
-        Method::DELETE => {
-            registry.delete_blob(scope, repo, digest)?;
-            Ok(response(StatusCode::ACCEPTED, &[], Body::empty()))
-        }
+        // ECR has no blob delete: layers go with the images that use them (BatchDeleteImage,
+        // then garbage collection). Unlinking a layer here could break images.
         _ => Err(OciError::new(
             StatusCode::METHOD_NOT_ALLOWED,
             "UNSUPPORTED",
@@ -588,9 +613,14 @@ async fn start_upload(
     if let Some(digest) = query_param(query, "digest") {
         // Monolithic upload in a single POST.
         let digest = parse_digest(&percent_decode(digest))?;
-        registry
+        let completed = registry
             .complete_upload(scope, repo, &id, &digest, None, body.into_data_stream())
-            .await?;
+            .await;
+        if let Err(e) = completed {
+            // A single-request upload has no session for the client to resume.
+            let _ = registry.cancel_upload(scope, repo, &id).await;
+            return Err(e.into());
+        }
         return Ok(blob_created(repo, &digest));
     }
     Ok(response(
@@ -601,6 +631,8 @@ async fn start_upload(
 }
 
 /// `Content-Range: a-b` (the spec's form), also accepting `bytes a-b/total` and `bytes=a-b`.
+/// Returns the start; when the request also has a Content-Length, the range must span
+/// exactly that many bytes.
 fn content_range_start(headers: &HeaderMap) -> Result<Option<u64>, OciError> {
     let Some(value) = headers.get(header::CONTENT_RANGE) else {
         return Ok(None);
@@ -618,8 +650,17 @@ fn content_range_start(headers: &HeaderMap) -> Result<Option<u64>, OciError> {
         .or_else(|| v.strip_prefix("bytes "))
         .unwrap_or(v);
     let v = v.split('/').next().unwrap_or(v);
-    let (a, _) = v.split_once('-').ok_or_else(invalid)?;
-    a.trim().parse().map(Some).map_err(|_| invalid())
+    let (a, b) = v.split_once('-').ok_or_else(invalid)?;
+    let start: u64 = a.trim().parse().map_err(|_| invalid())?;
+    let end: u64 = b.trim().parse().map_err(|_| invalid())?;
+    let length = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if end < start || length.is_some_and(|n| n != end - start + 1) {
+        return Err(invalid());
+    }
+    Ok(Some(start))
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -670,7 +711,7 @@ async fn upload(
             Ok(blob_created(repo, &digest))
         }
         Method::DELETE => {
-            registry.cancel_upload(scope, repo, id)?;
+            registry.cancel_upload(scope, repo, id).await?;
             Ok(response(StatusCode::NO_CONTENT, &[], Body::empty()))
         }
         _ => Err(OciError::new(
@@ -724,5 +765,14 @@ mod tests {
         assert_eq!(parse_range("bytes=10-11", 10), None);
         assert_eq!(parse_range("bytes=3-1", 10), None);
         assert_eq!(parse_range("items=0-1", 10), None);
+    }
+
+    #[test]
+    fn query_values_decode_on_bytes() {
+        assert_eq!(percent_decode("sha256%3Aab"), "sha256:ab");
+        assert_eq!(percent_decode("a+b%2"), "a b%2");
+        // A multi-byte character right after `%` must not panic.
+        assert_eq!(percent_decode("%aé"), "%aé");
+        assert_eq!(percent_decode("%"), "%");
     }
 }

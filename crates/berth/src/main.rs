@@ -224,12 +224,18 @@ async fn run_server(args: ServerArgs, up: bool) -> Result<()> {
         listen,
         advertise: args.advertise,
     });
+    // Every background loop ends when this turns true.
+    let (shutdown_tx, shutdown_rx) = tokio::sync::watch::channel(false);
     if args.gc_interval_seconds > 0 {
         let interval = Duration::from_secs(args.gc_interval_seconds);
         let grace = Duration::from_secs(args.gc_grace_seconds);
+        let mut stop = shutdown_rx.clone();
         tokio::spawn(async move {
             loop {
-                tokio::time::sleep(interval).await;
+                tokio::select! {
+                    _ = tokio::time::sleep(interval) => {}
+                    _ = stop.changed() => return,
+                }
                 match registry.gc(grace).await {
                     Ok(report) => tracing::info!(?report, "garbage collection"),
                     Err(e) => tracing::warn!(error = %e, "garbage collection failed"),
@@ -263,7 +269,11 @@ async fn run_server(args: ServerArgs, up: bool) -> Result<()> {
     }
     use std::io::Write;
     std::io::stdout().flush()?;
-    berth_api::serve(listener, state, shutdown_signal()).await?;
+    berth_api::serve(listener, state, async move {
+        shutdown_signal().await;
+        let _ = shutdown_tx.send(true);
+    })
+    .await?;
     tracing::info!("shut down cleanly");
     Ok(())
 }

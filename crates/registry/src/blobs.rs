@@ -39,14 +39,6 @@ impl FsBlobStore {
         &self.uploads
     }
 
-    pub async fn size(&self, digest: &Digest) -> io::Result<Option<u64>> {
-        match tokio::fs::metadata(self.path(digest)).await {
-            Ok(m) => Ok(Some(m.len())),
-            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
-            Err(e) => Err(e),
-        }
-    }
-
     pub async fn read_all(&self, digest: &Digest) -> io::Result<Vec<u8>> {
         tokio::fs::read(self.path(digest)).await
     }
@@ -57,7 +49,16 @@ impl FsBlobStore {
         let temp = temp.to_path_buf();
         tokio::task::spawn_blocking(move || {
             let dir = dest.parent().expect("blob paths have a parent");
-            std::fs::create_dir_all(dir)?;
+            if !dir.exists() {
+                // A new shard directory must itself be durable before a record names a
+                // file in it: fsync the directories above it too.
+                std::fs::create_dir_all(dir)?;
+                let algorithm_dir = dir.parent().expect("shards live in an algorithm dir");
+                std::fs::File::open(algorithm_dir)?.sync_all()?;
+                if let Some(blobs) = algorithm_dir.parent() {
+                    std::fs::File::open(blobs)?.sync_all()?;
+                }
+            }
             std::fs::rename(&temp, &dest)?;
             std::fs::File::open(dir)?.sync_all()
         })

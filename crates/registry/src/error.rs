@@ -44,31 +44,22 @@ pub enum RegistryError {
         tag: String,
         repository: RepositoryName,
     },
-    #[error(
-        "Image with digest '{digest}' and tag '{tag}' already exists in the repository with name '{repository}' in registry with id '{registry}'"
-    )]
-    ImageAlreadyExists {
-        digest: Digest,
-        tag: String,
-        repository: RepositoryName,
-        registry: String,
-    },
     #[error("blob unknown to registry: {0}")]
     BlobUnknown(Digest),
     #[error("blob upload unknown to registry")]
     UploadUnknown,
-    #[error("The upload with id '{0}' is invalid: {1}")]
-    UploadInvalid(String, String),
     #[error("Range {offset} is out of order; the upload is at {size}")]
     RangeInvalid { offset: u64, size: u64 },
     #[error("provided digest did not match uploaded content: expected {expected}, got {actual}")]
     DigestMismatch { expected: Digest, actual: Digest },
-    #[error("{0}")]
-    DigestInvalid(String),
     #[error("manifest invalid: {0}")]
     ManifestInvalid(String),
     #[error("manifest references a blob that is not in the repository: {0}")]
     ManifestBlobUnknown(Digest),
+    #[error("the index references a manifest that is not in the repository: {0}")]
+    ManifestChildUnknown(Digest),
+    #[error("Requested image referenced by manifest list: {0:?}")]
+    ImageReferencedByManifestList(Vec<Digest>),
     #[error("manifest unknown: {0}")]
     ManifestUnknown(String),
     #[error("manifest is larger than the {limit} byte limit")]

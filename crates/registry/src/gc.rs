@@ -32,17 +32,21 @@ impl Registry {
         let mut report = GcReport::default();
         let cutoff = now_epoch() - grace.as_secs_f64();
 
-        // Everything a manifest references, in any repository of any scope.
-        let mut referenced: HashSet<Digest> = HashSet::new();
-        for image in self.all_image_records()? {
-            referenced.insert(image.digest);
-            referenced.extend(image.blobs);
-        }
+        // The blob records first, with their revisions: a manifest put that commits after
+        // this read rewrites the records it references and so fails GC's compare below; one
+        // that committed before it is in the image records read next.
+        let blob_records = self.store.range(keys::BLOBS, None, 0)?;
 
-        // Links, grouped by digest, so a deleted blob takes its links with it.
+        // Everything a manifest references, in any repository of any scope, and the links,
+        // grouped by digest, so a deleted blob takes its links with it.
+        let mut referenced: HashSet<Digest> = HashSet::new();
         let mut links: Vec<(Digest, String)> = Vec::new();
         for kv in self.store.range("ecr/", None, 0)? {
-            if kv.key.contains("/link/")
+            if kv.key.contains("/img/") {
+                let image: crate::ImageRecord = decode(&kv)?;
+                referenced.insert(image.digest);
+                referenced.extend(image.blobs);
+            } else if kv.key.contains("/link/")
                 && let Some(d) = keys::trailing_digest(&kv.key)
             {
                 links.push((d, kv.key));
@@ -50,13 +54,13 @@ impl Registry {
         }
 
         let mut known: HashSet<Digest> = HashSet::new();
-        for kv in self.store.range(keys::BLOBS, None, 0)? {
+        for kv in blob_records {
             let Ok(digest) = kv.key[keys::BLOBS.len()..].parse::<Digest>() else {
                 continue;
             };
             known.insert(digest.clone());
             let record: BlobRecord = decode(&kv)?;
-            if referenced.contains(&digest) || record.created_at > cutoff {
+            if referenced.contains(&digest) || record.last_used() > cutoff {
                 continue;
             }
             let mut ops = vec![Op::delete(kv.key.clone())];
@@ -93,15 +97,20 @@ impl Registry {
             }
         }
 
-        // Stale uploads.
+        // Stale uploads: untouched (file not written) for the grace period, and not in the
+        // middle of a request (its lock is free).
         let mut live_uploads = HashSet::new();
         for kv in self.store.range(keys::UPLOADS, None, 0)? {
             let id = kv.key[keys::UPLOADS.len()..].to_string();
             let record: UploadRecord = decode(&kv)?;
-            if record.started_at > cutoff {
+            let last_write = std::fs::metadata(self.blobs.upload_path(&id))
+                .and_then(|m| m.modified())
+                .ok();
+            let active = record.started_at > cutoff || last_write.is_some_and(|t| t > grace_time);
+            let Some(guard) = (!active).then(|| self.uploads.try_lock(&id)).flatten() else {
                 live_uploads.insert(id);
                 continue;
-            }
+            };
             let outcome = self.store.txn(
                 &[Compare::ModRevision(kv.key.clone(), kv.mod_revision)],
                 &[Op::delete(kv.key)],
@@ -110,6 +119,8 @@ impl Registry {
                 let _ = tokio::fs::remove_file(self.blobs.upload_path(&id)).await;
                 report.uploads_deleted += 1;
             }
+            drop(guard);
+            self.uploads.forget(&id);
         }
         for entry in std::fs::read_dir(self.blobs.uploads_dir())? {
             let entry = entry?;

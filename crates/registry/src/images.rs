@@ -8,7 +8,7 @@ use berth_store::{Compare, KeyValue, Op};
 use serde::{Deserialize, Serialize};
 
 use crate::manifest::{Descriptor, parse_manifest};
-use crate::uploads::BlobRecord;
+use crate::uploads::{BlobRecord, touch_blob};
 use crate::{
     Registry, RegistryError, Result, Scope, TagMutability, decode, encode, keys, now_epoch, page,
 };
@@ -139,7 +139,7 @@ impl Registry {
         content_type: Option<&str>,
         bytes: Vec<u8>,
     ) -> Result<PutManifestOutcome> {
-        let repository = self.repository(scope, repo)?;
+        self.repository(scope, repo)?;
         let algorithm = expected.map_or(DigestAlgorithm::Sha256, |d| d.algorithm());
         let mut hasher = Hasher::new(algorithm);
         hasher.update(&bytes);
@@ -156,29 +156,39 @@ impl Registry {
         let manifest_blob = keys::blob(&digest);
 
         for _ in 0..MAX_TXN_RETRIES {
-            let mut compares = Vec::new();
+            // The repository must still be there, with the settings read here, at commit: a
+            // concurrent force delete or mutability change makes this attempt conflict.
+            let (repository, repo_rev) = self.repository_with_revision(scope, repo)?;
+            let mut compares = vec![Compare::ModRevision(keys::repo(scope, repo), repo_rev)];
             let mut ops = Vec::new();
-            // Every referenced blob must be usable from this repository, and still be the
-            // same incarnation at commit (compare on its create revision). Rewriting its
-            // record fences garbage collection: GC deletes a blob record only if its mod
-            // revision did not move since GC found it unreferenced. Concurrent pushes of
-            // manifests sharing blobs do not conflict with each other.
+            // Every referenced blob must be usable from this repository (its link still the
+            // same at commit), and be touched so that garbage collection cannot take it
+            // (see `touch_blob`). Concurrent pushes sharing blobs do not conflict.
             for blob in &parsed.blobs {
                 let link = self.store.get(&keys::link(scope, repo, &blob.digest))?;
                 let record = self.store.get(&keys::blob(&blob.digest))?;
-                let (Some(_), Some(record)) = (link, record) else {
+                let (Some(link), Some(record)) = (link, record) else {
                     return Err(RegistryError::ManifestBlobUnknown(blob.digest.clone()));
                 };
-                compares.push(Compare::CreateRevision(
-                    record.key.clone(),
-                    record.create_revision,
-                ));
-                ops.push(Op::put(record.key, record.value));
+                compares.push(Compare::CreateRevision(link.key, link.create_revision));
+                let (compare, op) = touch_blob(&record)?;
+                compares.push(compare);
+                ops.push(op);
             }
+            // Children of an index must be images of this repository. Each gets a parent
+            // key, and is rewritten so that a concurrent delete of it (which compares on
+            // its mod revision) conflicts instead of orphaning the index.
             for child in &parsed.manifests {
                 match self.store.get(&keys::image(scope, repo, &child.digest))? {
-                    Some(kv) => compares.push(Compare::CreateRevision(kv.key, kv.create_revision)),
-                    None => return Err(RegistryError::ManifestBlobUnknown(child.digest.clone())),
+                    Some(kv) => {
+                        compares.push(Compare::CreateRevision(kv.key.clone(), kv.create_revision));
+                        ops.push(Op::put(kv.key, kv.value));
+                        ops.push(Op::put(
+                            keys::parent(scope, repo, &child.digest, &digest),
+                            b"{}".to_vec(),
+                        ));
+                    }
+                    None => return Err(RegistryError::ManifestChildUnknown(child.digest.clone())),
                 }
             }
             let existing_tag = match tag {
@@ -257,17 +267,15 @@ impl Registry {
             let _commit;
             match self.store.get(&manifest_blob)? {
                 Some(kv) => {
-                    compares.push(Compare::CreateRevision(kv.key.clone(), kv.create_revision));
-                    ops.push(Op::put(kv.key, kv.value));
+                    let (compare, op) = touch_blob(&kv)?;
+                    compares.push(compare);
+                    ops.push(op);
                 }
                 None => {
                     _commit = self.blob_commit.lock().await;
                     self.blobs.write_whole(&digest, bytes.clone()).await?;
-                    compares.push(Compare::ModRevision(manifest_blob.clone(), 0));
-                    let record = BlobRecord {
-                        size: bytes.len() as u64,
-                        created_at: now_epoch(),
-                    };
+                    compares.push(Compare::CreateRevision(manifest_blob.clone(), 0));
+                    let record = BlobRecord::new(bytes.len() as u64);
                     ops.push(Op::put(manifest_blob.clone(), encode(&record)));
                 }
             }
@@ -333,8 +341,25 @@ impl Registry {
             let Some((record, kv)) = self.image_record(scope, repo, digest)? else {
                 return Err(RegistryError::ManifestUnknown(digest.to_string()));
             };
+            // An image that an index lists stays while the index does (ECR's
+            // ImageReferencedByManifestList). An index put that commits after this read
+            // rewrites the image record, so the compare below catches it.
+            let parents = self
+                .store
+                .range(&keys::parents(scope, repo, digest), None, 0)?;
+            if !parents.is_empty() {
+                return Err(RegistryError::ImageReferencedByManifestList(
+                    parents
+                        .iter()
+                        .filter_map(|p| keys::trailing_digest(&p.key))
+                        .collect(),
+                ));
+            }
             let mut compares = vec![Compare::ModRevision(kv.key.clone(), kv.mod_revision)];
             let mut ops = vec![Op::delete(kv.key)];
+            for child in &record.children {
+                ops.push(Op::delete(keys::parent(scope, repo, child, digest)));
+            }
             for tkv in self.store.range(&keys::tags(scope, repo), None, 0)? {
                 let t: TagRecord = decode(&tkv)?;
                 if &t.digest == digest {
@@ -690,6 +715,17 @@ impl Registry {
                     failure_code: "ImageNotFound",
                     failure_reason: "Requested image not found".into(),
                 }),
+                Err(RegistryError::ImageReferencedByManifestList(parents)) => {
+                    let parents: Vec<String> = parents.iter().map(ToString::to_string).collect();
+                    failures.push(ImageFailure {
+                        image_id: id.clone(),
+                        failure_code: "ImageReferencedByManifestList",
+                        failure_reason: format!(
+                            "Requested image referenced by manifest list: [{}]",
+                            parents.join(", ")
+                        ),
+                    })
+                }
                 Err(e) => return Err(e),
             }
         }
@@ -730,16 +766,5 @@ impl Registry {
             Err(RegistryError::BlobUnknown(_)) => Ok(None),
             Err(e) => Err(e),
         }
-    }
-
-    /// All image records of every scope (for GC).
-    pub(crate) fn all_image_records(&self) -> Result<Vec<ImageRecord>> {
-        let mut out = Vec::new();
-        for kv in self.store.range("ecr/", None, 0)? {
-            if kv.key.contains("/img/") {
-                out.push(decode(&kv)?);
-            }
-        }
-        Ok(out)
     }
 }

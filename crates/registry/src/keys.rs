@@ -7,6 +7,7 @@
 //! ecr/{account}/{region}/tag/{repo}@{tag}                 TagRecord -> digest
 //! ecr/{account}/{region}/link/{repo}@{digest}             blob usable from this repository
 //! ecr/{account}/{region}/ref/{repo}@{subject}@{digest}    referrer of `subject`
+//! ecr/{account}/{region}/parent/{repo}@{child}@{index}    `index` lists image `child`
 //! blob/{digest}                                           BlobRecord (global, deduplicated)
 //! upload/{uuid}                                           UploadRecord
 //! ```
@@ -66,6 +67,23 @@ pub(crate) fn referrers(scope: &Scope, name: &RepositoryName, subject: &Digest) 
 
 pub(crate) fn referrers_of_repo(scope: &Scope, name: &RepositoryName) -> String {
     format!("{}ref/{name}@", scope_prefix(scope))
+}
+
+pub(crate) fn parent(
+    scope: &Scope,
+    name: &RepositoryName,
+    child: &Digest,
+    index: &Digest,
+) -> String {
+    format!("{}parent/{name}@{child}@{index}", scope_prefix(scope))
+}
+
+pub(crate) fn parents(scope: &Scope, name: &RepositoryName, child: &Digest) -> String {
+    format!("{}parent/{name}@{child}@", scope_prefix(scope))
+}
+
+pub(crate) fn parents_of_repo(scope: &Scope, name: &RepositoryName) -> String {
+    format!("{}parent/{name}@", scope_prefix(scope))
 }
 
 pub(crate) fn blob(digest: &Digest) -> String {

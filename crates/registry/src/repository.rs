@@ -250,6 +250,7 @@ impl Registry {
                 keys::tags(scope, name),
                 keys::links(scope, name),
                 keys::referrers_of_repo(scope, name),
+                keys::parents_of_repo(scope, name),
             ] {
                 for kv in self.store.range(&prefix, None, 0)? {
                     ops.push(Op::delete(kv.key));

@@ -31,11 +31,41 @@ pub(crate) struct UploadRecord {
 pub(crate) struct BlobRecord {
     pub size: u64,
     pub created_at: f64,
+    /// Last time an upload, mount or manifest put used the blob; GC's grace period counts
+    /// from here.
+    #[serde(default)]
+    pub used_at: Option<f64>,
+}
+
+impl BlobRecord {
+    pub(crate) fn new(size: u64) -> BlobRecord {
+        BlobRecord {
+            size,
+            created_at: now_epoch(),
+            used_at: None,
+        }
+    }
+
+    pub(crate) fn last_used(&self) -> f64 {
+        self.used_at.unwrap_or(self.created_at).max(self.created_at)
+    }
+}
+
+/// The operations that mark an existing blob as used now, fenced against garbage
+/// collection: the rewrite moves the record's mod revision (which GC compares on), and the
+/// compare on its create revision fails if GC deleted it meanwhile.
+pub(crate) fn touch_blob(kv: &berth_store::KeyValue) -> Result<(Compare, Op)> {
+    let mut record: BlobRecord = decode(kv)?;
+    record.used_at = Some(now_epoch());
+    Ok((
+        Compare::CreateRevision(kv.key.clone(), kv.create_revision),
+        Op::put(kv.key.clone(), encode(&record)),
+    ))
 }
 
 /// In-memory state of an upload in progress. The sha256 state is kept while the file has
 /// been written contiguously by this process; after a restart it is recomputed from the file.
-struct UploadState {
+pub(crate) struct UploadState {
     size: u64,
     sha256: Option<Hasher>,
 }
@@ -57,7 +87,15 @@ impl UploadTable {
             .clone()
     }
 
-    fn forget(&self, id: &str) {
+    /// The upload's lock if no request holds it now.
+    pub(crate) fn try_lock(
+        &self,
+        id: &str,
+    ) -> Option<tokio::sync::OwnedMutexGuard<Option<UploadState>>> {
+        self.entry(id).try_lock_owned().ok()
+    }
+
+    pub(crate) fn forget(&self, id: &str) {
         self.uploads.lock().unwrap().remove(id);
     }
 }
@@ -306,7 +344,22 @@ impl Registry {
         Ok(size)
     }
 
+    /// The repository's record key and create revision, for compares that must fail if
+    /// the repository is deleted (or deleted and re-created) before a commit.
+    fn repository_incarnation(&self, scope: &Scope, repo: &RepositoryName) -> Result<Compare> {
+        let key = keys::repo(scope, repo);
+        match self.store.get(&key)? {
+            Some(kv) => Ok(Compare::CreateRevision(key, kv.create_revision)),
+            None => Err(RegistryError::RepositoryNotFound {
+                name: repo.clone(),
+                registry: scope.account.to_string(),
+            }),
+        }
+    }
+
     /// Move a verified, fsynced file into the blob store and link it to the repository.
+    /// Holding `blob_commit` keeps GC and other commits of the same digest out, so the blob
+    /// record cannot change underneath.
     async fn commit_blob(
         &self,
         scope: &Scope,
@@ -317,31 +370,48 @@ impl Registry {
     ) -> Result<()> {
         let _commit = self.blob_commit.lock().await;
         let blob_key = keys::blob(digest);
-        let existing = self.store.get(&blob_key)?;
+        let mut compares = vec![self.repository_incarnation(scope, repo)?];
         let mut ops = vec![Op::put(keys::link(scope, repo, digest), b"{}".to_vec())];
-        match &existing {
-            Some(_) => {
-                // Deduplicated: the same bytes are already stored.
+        match self.store.get(&blob_key)? {
+            Some(kv) => {
+                // Deduplicated: the same bytes are already stored; mark them used.
                 let _ = tokio::fs::remove_file(file).await;
+                let (compare, op) = touch_blob(&kv)?;
+                compares.push(compare);
+                ops.push(op);
             }
             None => {
                 self.blobs.commit_file(file, digest).await?;
-                let record = BlobRecord {
-                    size,
-                    created_at: now_epoch(),
-                };
-                ops.push(Op::put(blob_key, encode(&record)));
+                compares.push(Compare::CreateRevision(blob_key.clone(), 0));
+                ops.push(Op::put(blob_key, encode(&BlobRecord::new(size))));
             }
         }
-        self.store.txn(&[], &ops)?;
+        if !self.store.txn(&compares, &ops)?.is_committed() {
+            // The repository went away meanwhile; a file left in place without a record
+            // is invisible and collected as an orphan.
+            return Err(RegistryError::RepositoryNotFound {
+                name: repo.clone(),
+                registry: scope.account.to_string(),
+            });
+        }
         Ok(())
     }
 
-    pub fn cancel_upload(&self, scope: &Scope, repo: &RepositoryName, id: &str) -> Result<()> {
+    /// Cancel an upload. Waits for a PATCH in progress on it to finish first.
+    pub async fn cancel_upload(
+        &self,
+        scope: &Scope,
+        repo: &RepositoryName,
+        id: &str,
+    ) -> Result<()> {
         self.upload_record(scope, repo, id)?;
+        let mut guard = self.uploads.entry(id).lock_owned().await;
+        self.upload_record(scope, repo, id)?; // it may have completed while we waited
         self.store.delete(&keys::upload(id))?;
-        self.uploads.forget(id);
         let _ = std::fs::remove_file(self.blobs.upload_path(id));
+        *guard = None;
+        drop(guard);
+        self.uploads.forget(id);
         Ok(())
     }
 
@@ -397,24 +467,16 @@ impl Registry {
         from: &RepositoryName,
         digest: &Digest,
     ) -> Result<Option<u64>> {
-        self.repository(scope, to)?;
+        let repository = self.repository_incarnation(scope, to)?;
         match self.blob_size(scope, from, digest) {
             Ok(size) => {
-                let blob_key = keys::blob(digest);
-                let Some(kv) = self.store.get(&blob_key)? else {
+                let Some(kv) = self.store.get(&keys::blob(digest))? else {
                     return Ok(None);
                 };
-                // Rewriting the blob record fences a concurrent GC (see gc.rs); the compare
-                // on its create revision makes sure it was not collected meanwhile.
+                let (touched, op) = touch_blob(&kv)?;
                 let ok = self.store.txn(
-                    &[Compare::CreateRevision(
-                        blob_key.clone(),
-                        kv.create_revision,
-                    )],
-                    &[
-                        Op::put(keys::link(scope, to, digest), b"{}".to_vec()),
-                        Op::put(blob_key, kv.value),
-                    ],
+                    &[repository, touched],
+                    &[Op::put(keys::link(scope, to, digest), b"{}".to_vec()), op],
                 )?;
                 Ok(ok.is_committed().then_some(size))
             }
@@ -423,13 +485,6 @@ impl Registry {
             }
             Err(e) => Err(e),
         }
-    }
-
-    /// Delete a blob link from a repository (the bytes go at the next GC if unreferenced).
-    pub fn delete_blob(&self, scope: &Scope, repo: &RepositoryName, digest: &Digest) -> Result<()> {
-        self.blob_size(scope, repo, digest)?;
-        self.store.delete(&keys::link(scope, repo, digest))?;
-        Ok(())
     }
 }
 

@@ -572,3 +572,81 @@ async fn concurrent_manifest_pushes_sharing_blobs_all_succeed() {
     let (tags, _) = r.list_tags(&scope(), &name("app"), None, None).unwrap();
     assert_eq!(tags.len(), 200);
 }
+
+#[tokio::test]
+async fn images_listed_by_an_index_stay_while_the_index_does() {
+    let f = fixture();
+    let r = &f.registry;
+    create(r, "app", TagMutability::Mutable);
+    let amd = push_image(r, "app", "amd", b"amd64 layer").await;
+    let index = serde_json::json!({
+        "schemaVersion": 2,
+        "mediaType": media_types::OCI_INDEX,
+        "manifests": [{"mediaType": media_types::OCI_MANIFEST, "digest": amd, "size": 1,
+                       "platform": {"os": "linux", "architecture": "amd64"}}],
+    })
+    .to_string()
+    .into_bytes();
+    // An index whose child is missing is refused.
+    let missing = serde_json::json!({
+        "schemaVersion": 2,
+        "mediaType": media_types::OCI_INDEX,
+        "manifests": [{"mediaType": media_types::OCI_MANIFEST,
+                       "digest": Digest::sha256_of(b"nothing"), "size": 1}],
+    })
+    .to_string()
+    .into_bytes();
+    assert!(matches!(
+        r.put_manifest(&scope(), &name("app"), None, None, None, missing)
+            .await,
+        Err(RegistryError::ManifestChildUnknown(_))
+    ));
+    let index = r
+        .put_manifest(
+            &scope(),
+            &name("app"),
+            Some(&"multi".parse().unwrap()),
+            None,
+            None,
+            index,
+        )
+        .await
+        .unwrap()
+        .digest;
+    let by_digest = |d: &Digest| ImageIdentifier {
+        image_digest: Some(d.to_string()),
+        image_tag: None,
+    };
+    let (deleted, failures) = r
+        .batch_delete_image(&scope(), &name("app"), &[by_digest(&amd)])
+        .unwrap();
+    assert!(deleted.is_empty());
+    assert_eq!(failures[0].failure_code, "ImageReferencedByManifestList");
+    assert!(failures[0].failure_reason.contains(&index.to_string()));
+    // Once the index is gone, so is the hold on its child.
+    r.delete_manifest(&scope(), &name("app"), &index).unwrap();
+    r.delete_manifest(&scope(), &name("app"), &amd).unwrap();
+}
+
+#[tokio::test]
+async fn reusing_an_old_blob_restarts_its_grace_period() {
+    let f = fixture();
+    let r = &f.registry;
+    create(r, "app", TagMutability::Mutable);
+    create(r, "other", TagMutability::Mutable);
+    let grace = Duration::from_millis(600);
+    let digest = push_blob(r, "app", b"layer pushed long ago").await;
+    tokio::time::sleep(grace + Duration::from_millis(100)).await;
+    // Uploaded again (deduplicated) and mounted: the blob is in use again, not garbage.
+    push_blob(r, "app", b"layer pushed long ago").await;
+    assert!(
+        r.mount_blob(&scope(), &name("other"), &name("app"), &digest)
+            .unwrap()
+            .is_some()
+    );
+    assert_eq!(r.gc(grace).await.unwrap().blobs_deleted, 0);
+    assert!(r.blob_size(&scope(), &name("other"), &digest).is_ok());
+    // Left alone past the grace period, unreferenced, it goes.
+    tokio::time::sleep(grace + Duration::from_millis(100)).await;
+    assert_eq!(r.gc(grace).await.unwrap().blobs_deleted, 1);
+}
