@@ -3,6 +3,7 @@
 
 pub mod digest;
 pub mod names;
+pub mod task_definition;
 
 pub use digest::{Digest, DigestAlgorithm, DigestError, Hasher};
 pub use names::{AccountId, NameError, Reference, Region, RepositoryName, Tag};

@@ -1,0 +1,1 @@
+//! ECS task placement (being written).
