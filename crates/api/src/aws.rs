@@ -11,7 +11,7 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use berth_registry::Scope;
 
-use crate::{AppState, ecr};
+use crate::{AppState, ecr, ecs};
 
 /// Largest accepted AWS API request body. ECR's UploadLayerPart carries base64 layer parts
 /// in JSON; ECR accepts parts of up to 10 MiB, which is 13.4 MiB in base64.
@@ -221,6 +221,7 @@ async fn handle_inner(app: Arc<AppState>, request: Request) -> Result<Vec<u8>, A
     };
     match target.split_once('.') {
         Some((ecr::TARGET_PREFIX, operation)) => ecr::dispatch(&ctx, operation, &body).await,
+        Some((ecs::TARGET_PREFIX, operation)) => ecs::dispatch(&ctx, operation, &body).await,
         _ => Err(AwsError::client(
             "UnknownOperationException",
             format!("The operation '{target}' is not known to this service"),
@@ -232,4 +233,37 @@ impl IntoResponse for AwsError {
     fn into_response(self) -> Response {
         self.into_response_with(&uuid::Uuid::new_v4().to_string())
     }
+}
+
+/// Declares a service's typed action enum (`EcrAction::CreateRepository(request)`, ...), its
+/// parser from `X-Amz-Target`'s operation and the JSON body, and `dispatch`, which runs the
+/// operation's handler `async fn(&AwsContext, Request) -> Result<Response, AwsError>`.
+#[macro_export]
+macro_rules! aws_actions {
+    ($action:ident, $service:literal; $($op:ident($req:ty) => $handler:ident),* $(,)?) => {
+        #[doc = concat!("Every ", $service, " operation Berth serves, parsed from `X-Amz-Target` and the body.")]
+        #[derive(Debug)]
+        pub enum $action {
+            $($op($req),)*
+        }
+
+        impl $action {
+            pub fn parse(operation: &str, body: &[u8]) -> Result<$action, AwsError> {
+                match operation {
+                    $(stringify!($op) => Ok($action::$op($crate::aws::parse_body(body)?)),)*
+                    other => Err(AwsError::client(
+                        "UnknownOperationException",
+                        format!("The operation '{other}' is not known to {}", $service),
+                    )),
+                }
+            }
+        }
+
+        pub async fn dispatch(ctx: &AwsContext, operation: &str, body: &[u8]) -> Result<Vec<u8>, AwsError> {
+            match $action::parse(operation, body)? {
+                $($action::$op(req) => Ok(serde_json::to_vec(&$handler(ctx, req).await?)
+                    .expect("responses serialise")),)*
+            }
+        }
+    };
 }

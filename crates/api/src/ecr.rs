@@ -12,7 +12,7 @@ use berth_registry::{
 use serde::{Deserialize, Serialize};
 
 use crate::auth::TokenIssuer;
-use crate::aws::{AwsContext, AwsError, parse_body};
+use crate::aws::{AwsContext, AwsError};
 
 pub const TARGET_PREFIX: &str = "AmazonEC2ContainerRegistry_V20150921";
 
@@ -495,36 +495,8 @@ pub struct DescribeRegistryResponse {
 
 // ---- the typed action and its dispatch ----
 
-macro_rules! ecr_actions {
-    ($($op:ident($req:ty) => $handler:ident),* $(,)?) => {
-        /// Every ECR operation Berth serves, parsed from `X-Amz-Target` and the body.
-        #[derive(Debug)]
-        pub enum EcrAction {
-            $($op($req),)*
-        }
-
-        impl EcrAction {
-            pub fn parse(operation: &str, body: &[u8]) -> Result<EcrAction, AwsError> {
-                match operation {
-                    $(stringify!($op) => Ok(EcrAction::$op(parse_body(body)?)),)*
-                    other => Err(AwsError::client(
-                        "UnknownOperationException",
-                        format!("The operation '{other}' is not known to ECR"),
-                    )),
-                }
-            }
-        }
-
-        pub async fn dispatch(ctx: &AwsContext, operation: &str, body: &[u8]) -> Result<Vec<u8>, AwsError> {
-            match EcrAction::parse(operation, body)? {
-                $(EcrAction::$op(req) => Ok(serde_json::to_vec(&$handler(ctx, req).await?)
-                    .expect("responses serialise")),)*
-            }
-        }
-    };
-}
-
-ecr_actions! {
+crate::aws_actions! {
+    EcrAction, "ECR";
     CreateRepository(CreateRepositoryRequest) => create_repository,
     DescribeRepositories(DescribeRepositoriesRequest) => describe_repositories,
     DeleteRepository(DeleteRepositoryRequest) => delete_repository,

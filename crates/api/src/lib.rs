@@ -5,6 +5,7 @@
 pub mod auth;
 pub mod aws;
 pub mod ecr;
+pub mod ecs;
 pub mod oci;
 
 use std::net::SocketAddr;
@@ -20,6 +21,7 @@ pub use auth::{RootCredentials, TokenIssuer};
 /// Everything the handlers share.
 pub struct AppState {
     pub registry: Registry,
+    pub ecs: berth_core::Ecs,
     pub credentials: RootCredentials,
     pub account: AccountId,
     pub tokens: TokenIssuer,

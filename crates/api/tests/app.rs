@@ -14,8 +14,10 @@ const AKID: &str = "AKIDAPPTEST";
 const SECRET: &str = "app-test-secret";
 
 fn state(dir: &std::path::Path) -> Arc<AppState> {
+    let store: Arc<dyn berth_store::Store> = Arc::new(berth_store::MemStore::new());
     Arc::new(AppState {
-        registry: Registry::open(Arc::new(berth_store::MemStore::new()), dir).unwrap(),
+        registry: Registry::open(store.clone(), dir).unwrap(),
+        ecs: berth_core::Ecs::new(store),
         credentials: RootCredentials {
             access_key_id: AKID.into(),
             secret_access_key: SECRET.into(),

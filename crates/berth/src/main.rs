@@ -203,7 +203,8 @@ async fn run_server(args: ServerArgs, up: bool) -> Result<()> {
         .parse()
         .map_err(|e| anyhow::anyhow!("--account-id: {e}"))?;
     let store = open_store(&args.data_dir)?;
-    let registry = Registry::open(store, &args.data_dir).context("opening blob storage")?;
+    let registry = Registry::open(store.clone(), &args.data_dir).context("opening blob storage")?;
+    let ecs = berth_core::Ecs::new(store);
     let credentials = root_credentials(&args.data_dir)?;
     let ttl = std::env::var("BERTH_TOKEN_TTL_SECONDS")
         .ok()
@@ -218,6 +219,7 @@ async fn run_server(args: ServerArgs, up: bool) -> Result<()> {
     let listen = listener.local_addr()?;
     let state = Arc::new(AppState {
         registry: registry.clone(),
+        ecs,
         credentials: credentials.clone(),
         account,
         tokens,

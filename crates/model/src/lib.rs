@@ -7,3 +7,24 @@ pub mod task_definition;
 
 pub use digest::{Digest, DigestAlgorithm, DigestError, Hasher};
 pub use names::{AccountId, NameError, Reference, Region, RepositoryName, Tag};
+
+/// Where a resource lives: ECR and ECS resources are per account and region.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Scope {
+    pub account: AccountId,
+    pub region: Region,
+}
+
+impl Scope {
+    pub fn new(account: AccountId, region: Region) -> Scope {
+        Scope { account, region }
+    }
+
+    /// `arn:aws:SERVICE:REGION:ACCOUNT:RESOURCE`
+    pub fn arn(&self, service: &str, resource: &str) -> String {
+        format!(
+            "arn:aws:{service}:{}:{}:{resource}",
+            self.region, self.account
+        )
+    }
+}

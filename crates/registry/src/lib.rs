@@ -15,7 +15,7 @@ mod uploads;
 use std::path::Path;
 use std::sync::Arc;
 
-use berth_model::{AccountId, Region};
+pub use berth_model::Scope;
 use berth_store::{KeyValue, Store};
 
 pub use blobs::{BlobStream, FsBlobStore};
@@ -30,19 +30,6 @@ pub use repository::{
     CreateRepository, EncryptionConfiguration, Repository, ResourceTag, TagMutability,
 };
 pub use uploads::{BlobRead, UploadStatus};
-
-/// Where a resource lives: ECR resources are per account and region.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub struct Scope {
-    pub account: AccountId,
-    pub region: Region,
-}
-
-impl Scope {
-    pub fn new(account: AccountId, region: Region) -> Scope {
-        Scope { account, region }
-    }
-}
 
 /// The registry: ECR semantics over a store and a blob store.
 #[derive(Clone)]

@@ -1,0 +1,465 @@
+//! Clusters: create (idempotent, `default` when unnamed), describe with ECS's counts,
+//! list, update settings and configuration, capacity providers, tags, delete (refused while
+//! the cluster holds instances, services or tasks; a deleted cluster stays describable as
+//! INACTIVE).
+
+use berth_model::Scope;
+use berth_store::{Compare, Op};
+use serde::{Deserialize, Serialize};
+
+use crate::{Ecs, EcsError, Result, decode, encode, now_epoch};
+
+/// The cluster ECS uses when a request names none.
+pub const DEFAULT_CLUSTER: &str = "default";
+
+/// Capacity providers every account has.
+pub const FARGATE_CAPACITY_PROVIDERS: [&str; 2] = ["FARGATE", "FARGATE_SPOT"];
+
+/// Cluster settings ECS knows.
+pub const CLUSTER_SETTING_NAMES: [&str; 1] = ["containerInsights"];
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum ClusterStatus {
+    Active,
+    Inactive,
+}
+
+/// An ECS resource tag (lower-case field names, unlike ECR's).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EcsTag {
+    pub key: String,
+    #[serde(default)]
+    pub value: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ClusterSetting {
+    pub name: String,
+    pub value: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CapacityProviderStrategyItem {
+    pub capacity_provider: String,
+    #[serde(default)]
+    pub weight: u32,
+    #[serde(default)]
+    pub base: u32,
+}
+
+/// A stored cluster.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Cluster {
+    pub name: String,
+    pub status: ClusterStatus,
+    pub created_at: f64,
+    #[serde(default)]
+    pub tags: Vec<EcsTag>,
+    #[serde(default)]
+    pub settings: Vec<ClusterSetting>,
+    /// ECS's ClusterConfiguration, kept as given.
+    #[serde(default)]
+    pub configuration: Option<serde_json::Value>,
+    #[serde(default)]
+    pub service_connect_defaults: Option<serde_json::Value>,
+    #[serde(default)]
+    pub capacity_providers: Vec<String>,
+    #[serde(default)]
+    pub default_capacity_provider_strategy: Vec<CapacityProviderStrategyItem>,
+}
+
+impl Cluster {
+    pub fn arn(&self, scope: &Scope) -> String {
+        scope.arn("ecs", &format!("cluster/{}", self.name))
+    }
+}
+
+/// What CreateCluster asks for.
+#[derive(Debug, Clone, Default)]
+pub struct CreateCluster {
+    pub name: Option<String>,
+    pub tags: Vec<EcsTag>,
+    pub settings: Vec<ClusterSetting>,
+    pub configuration: Option<serde_json::Value>,
+    pub service_connect_defaults: Option<serde_json::Value>,
+    pub capacity_providers: Vec<String>,
+    pub default_capacity_provider_strategy: Vec<CapacityProviderStrategyItem>,
+}
+
+/// What UpdateCluster / UpdateClusterSettings change; `None` leaves a field alone.
+#[derive(Debug, Clone, Default)]
+pub struct ClusterUpdate {
+    pub settings: Option<Vec<ClusterSetting>>,
+    pub configuration: Option<serde_json::Value>,
+    pub service_connect_defaults: Option<serde_json::Value>,
+}
+
+fn cluster_key(scope: &Scope, name: &str) -> String {
+    format!("ecs/{}/{}/cluster/{name}", scope.account, scope.region)
+}
+
+fn clusters_prefix(scope: &Scope) -> String {
+    format!("ecs/{}/{}/cluster/", scope.account, scope.region)
+}
+
+/// Cluster names: up to 255 letters (upper and lower case), numbers, underscores, hyphens.
+fn check_cluster_name(name: &str) -> Result<()> {
+    let ok = !name.is_empty()
+        && name.len() <= 255
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+    if ok {
+        Ok(())
+    } else {
+        Err(EcsError::InvalidParameter(
+            "Cluster name should be 1 to 255 characters long and can contain letters, numbers, hyphens and underscores.".into(),
+        ))
+    }
+}
+
+fn check_settings(settings: &[ClusterSetting]) -> Result<()> {
+    for s in settings {
+        if !CLUSTER_SETTING_NAMES.contains(&s.name.as_str()) {
+            return Err(EcsError::InvalidParameter(format!(
+                "Cluster setting name '{}' is not valid. Valid names: [containerInsights]",
+                s.name
+            )));
+        }
+        if !matches!(s.value.as_str(), "enabled" | "disabled" | "enhanced") {
+            return Err(EcsError::InvalidParameter(format!(
+                "Cluster setting value '{}' for containerInsights is not valid. Valid values: [enabled, disabled, enhanced]",
+                s.value
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// Tags as ECS limits them: at most 50, keys 1–128 characters, values up to 256, and
+/// no `aws:` prefix.
+pub(crate) fn check_tags(tags: &[EcsTag]) -> Result<()> {
+    if tags.len() > 50 {
+        return Err(EcsError::InvalidParameter(
+            "The resource can have at most 50 tags.".into(),
+        ));
+    }
+    for t in tags {
+        if t.key.is_empty() || t.key.chars().count() > 128 || t.value.chars().count() > 256 {
+            return Err(EcsError::InvalidParameter(format!(
+                "Tag key must be 1 to 128 characters and value at most 256 characters (key '{}').",
+                t.key
+            )));
+        }
+        if t.key.to_ascii_lowercase().starts_with("aws:") {
+            return Err(EcsError::InvalidParameter(
+                "Tag keys beginning with 'aws:' are reserved for AWS use.".into(),
+            ));
+        }
+    }
+    Ok(())
+}
+
+fn check_capacity_providers(
+    providers: &[String],
+    strategy: &[CapacityProviderStrategyItem],
+) -> Result<()> {
+    for p in providers {
+        if !FARGATE_CAPACITY_PROVIDERS.contains(&p.as_str()) {
+            return Err(EcsError::InvalidParameter(format!(
+                "The specified capacity provider '{p}' does not exist. Specify a valid capacity provider and try again."
+            )));
+        }
+    }
+    for item in strategy {
+        if !providers.contains(&item.capacity_provider) {
+            return Err(EcsError::InvalidParameter(format!(
+                "The specified capacity provider strategy cannot contain a capacity provider that is not associated with the cluster. Associate the capacity provider with the cluster or specify a valid capacity provider and try again. (capacity provider '{}')",
+                item.capacity_provider
+            )));
+        }
+        if item.weight > 1000 || item.base > 100_000 {
+            return Err(EcsError::InvalidParameter(
+                "Capacity provider strategy weight must be between 0 and 1000 and base between 0 and 100000.".into(),
+            ));
+        }
+    }
+    if strategy.iter().filter(|i| i.base > 0).count() > 1 {
+        return Err(EcsError::InvalidParameter(
+            "Only one capacity provider in a capacity provider strategy can have a base defined."
+                .into(),
+        ));
+    }
+    Ok(())
+}
+
+/// `name` or a cluster ARN of this scope, to the cluster name.
+pub(crate) fn cluster_name(scope: &Scope, name_or_arn: Option<&str>) -> Result<String> {
+    let value = name_or_arn.unwrap_or(DEFAULT_CLUSTER);
+    if value.starts_with("arn:") {
+        let prefix = scope.arn("ecs", "cluster/");
+        return value
+            .strip_prefix(&prefix)
+            .map(str::to_string)
+            .ok_or(EcsError::ClusterNotFound);
+    }
+    Ok(value.to_string())
+}
+
+impl Ecs {
+    pub fn create_cluster(&self, scope: &Scope, req: CreateCluster) -> Result<Cluster> {
+        let name = req.name.unwrap_or_else(|| DEFAULT_CLUSTER.to_string());
+        check_cluster_name(&name)?;
+        check_settings(&req.settings)?;
+        check_tags(&req.tags)?;
+        check_capacity_providers(
+            &req.capacity_providers,
+            &req.default_capacity_provider_strategy,
+        )?;
+        let key = cluster_key(scope, &name);
+        loop {
+            let existing = self.store.get(&key)?;
+            if let Some(kv) = &existing {
+                let cluster: Cluster = decode(kv)?;
+                if cluster.status == ClusterStatus::Active {
+                    // CreateCluster is idempotent in ECS: the existing cluster comes back.
+                    return Ok(cluster);
+                }
+            }
+            let cluster = Cluster {
+                name: name.clone(),
+                status: ClusterStatus::Active,
+                created_at: now_epoch(),
+                tags: req.tags.clone(),
+                settings: if req.settings.is_empty() {
+                    vec![ClusterSetting {
+                        name: "containerInsights".into(),
+                        value: "disabled".into(),
+                    }]
+                } else {
+                    req.settings.clone()
+                },
+                configuration: req.configuration.clone(),
+                service_connect_defaults: req.service_connect_defaults.clone(),
+                capacity_providers: req.capacity_providers.clone(),
+                default_capacity_provider_strategy: req.default_capacity_provider_strategy.clone(),
+            };
+            let rev = existing.as_ref().map_or(0, |kv| kv.mod_revision);
+            if self
+                .store
+                .put_if_revision(&key, &encode(&cluster), rev)?
+                .is_committed()
+            {
+                return Ok(cluster);
+            }
+        }
+    }
+
+    /// The cluster a request names (a name, an ARN, or none for `default`), ACTIVE or not.
+    pub fn cluster(&self, scope: &Scope, name_or_arn: Option<&str>) -> Result<Cluster> {
+        Ok(self.cluster_with_revision(scope, name_or_arn)?.0)
+    }
+
+    /// The named cluster if it exists and is ACTIVE; `ClusterNotFoundException` otherwise.
+    pub fn active_cluster(&self, scope: &Scope, name_or_arn: Option<&str>) -> Result<Cluster> {
+        let cluster = self.cluster(scope, name_or_arn)?;
+        if cluster.status != ClusterStatus::Active {
+            return Err(EcsError::ClusterNotFound);
+        }
+        Ok(cluster)
+    }
+
+    fn cluster_with_revision(
+        &self,
+        scope: &Scope,
+        name_or_arn: Option<&str>,
+    ) -> Result<(Cluster, u64)> {
+        let name = cluster_name(scope, name_or_arn)?;
+        match self.store.get(&cluster_key(scope, &name))? {
+            Some(kv) => Ok((decode(&kv)?, kv.mod_revision)),
+            None => Err(EcsError::ClusterNotFound),
+        }
+    }
+
+    /// ACTIVE clusters, in name order, a page at a time (`next_token` is the last name).
+    pub fn list_clusters(
+        &self,
+        scope: &Scope,
+        next_token: Option<&str>,
+        max_results: usize,
+    ) -> Result<(Vec<Cluster>, Option<String>)> {
+        let prefix = clusters_prefix(scope);
+        let after = next_token.map(|t| format!("{prefix}{t}"));
+        let mut out = Vec::new();
+        let mut cursor = after;
+        loop {
+            let batch = self.store.range(&prefix, cursor.as_deref(), 256)?;
+            let done = batch.len() < 256;
+            for kv in &batch {
+                let cluster: Cluster = decode(kv)?;
+                if cluster.status == ClusterStatus::Active {
+                    if out.len() == max_results {
+                        let last: &Cluster = out.last().expect("max_results > 0");
+                        return Ok((out.clone(), Some(last.name.clone())));
+                    }
+                    out.push(cluster);
+                }
+            }
+            cursor = batch.last().map(|kv| kv.key.clone());
+            if done {
+                return Ok((out, None));
+            }
+        }
+    }
+
+    /// Read-modify-write of an ACTIVE cluster with compare-and-swap.
+    fn update_cluster_record(
+        &self,
+        scope: &Scope,
+        name_or_arn: Option<&str>,
+        change: impl Fn(&mut Cluster) -> Result<()>,
+    ) -> Result<Cluster> {
+        loop {
+            let (mut cluster, rev) = self.cluster_with_revision(scope, name_or_arn)?;
+            if cluster.status != ClusterStatus::Active {
+                return Err(EcsError::ClusterNotFound);
+            }
+            change(&mut cluster)?;
+            let key = cluster_key(scope, &cluster.name);
+            if self
+                .store
+                .put_if_revision(&key, &encode(&cluster), rev)?
+                .is_committed()
+            {
+                return Ok(cluster);
+            }
+        }
+    }
+
+    pub fn update_cluster(
+        &self,
+        scope: &Scope,
+        name_or_arn: &str,
+        update: ClusterUpdate,
+    ) -> Result<Cluster> {
+        if let Some(settings) = &update.settings {
+            check_settings(settings)?;
+        }
+        self.update_cluster_record(scope, Some(name_or_arn), |c| {
+            if let Some(settings) = &update.settings {
+                for s in settings {
+                    match c.settings.iter_mut().find(|e| e.name == s.name) {
+                        Some(e) => e.value = s.value.clone(),
+                        None => c.settings.push(s.clone()),
+                    }
+                }
+            }
+            if let Some(configuration) = &update.configuration {
+                c.configuration = Some(configuration.clone());
+            }
+            if let Some(defaults) = &update.service_connect_defaults {
+                c.service_connect_defaults = Some(defaults.clone());
+            }
+            Ok(())
+        })
+    }
+
+    pub fn put_cluster_capacity_providers(
+        &self,
+        scope: &Scope,
+        name_or_arn: &str,
+        providers: Vec<String>,
+        strategy: Vec<CapacityProviderStrategyItem>,
+    ) -> Result<Cluster> {
+        check_capacity_providers(&providers, &strategy)?;
+        self.update_cluster_record(scope, Some(name_or_arn), |c| {
+            c.capacity_providers = providers.clone();
+            c.default_capacity_provider_strategy = strategy.clone();
+            Ok(())
+        })
+    }
+
+    pub fn tag_cluster(&self, scope: &Scope, arn: &str, tags: &[EcsTag]) -> Result<Cluster> {
+        check_tags(tags)?;
+        self.update_cluster_record(scope, Some(arn), |c| {
+            for t in tags {
+                match c.tags.iter_mut().find(|e| e.key == t.key) {
+                    Some(e) => e.value = t.value.clone(),
+                    None => c.tags.push(t.clone()),
+                }
+            }
+            check_tags(&c.tags)
+        })
+    }
+
+    pub fn untag_cluster(&self, scope: &Scope, arn: &str, keys: &[String]) -> Result<Cluster> {
+        self.update_cluster_record(scope, Some(arn), |c| {
+            c.tags.retain(|t| !keys.contains(&t.key));
+            Ok(())
+        })
+    }
+
+    /// Delete a cluster: refused while it holds container instances, services or tasks;
+    /// afterwards it is INACTIVE (still describable, no longer listed).
+    pub fn delete_cluster(&self, scope: &Scope, name_or_arn: &str) -> Result<Cluster> {
+        let counts = self.cluster_counts(scope, &cluster_name(scope, Some(name_or_arn))?)?;
+        if counts.registered_container_instances > 0 {
+            return Err(EcsError::ClusterContainsContainerInstances);
+        }
+        if counts.active_services > 0 {
+            return Err(EcsError::ClusterContainsServices);
+        }
+        if counts.running_tasks + counts.pending_tasks > 0 {
+            return Err(EcsError::ClusterContainsTasks);
+        }
+        loop {
+            let (mut cluster, rev) = self.cluster_with_revision(scope, Some(name_or_arn))?;
+            if cluster.status != ClusterStatus::Active {
+                return Err(EcsError::ClusterNotFound);
+            }
+            cluster.status = ClusterStatus::Inactive;
+            let key = cluster_key(scope, &cluster.name);
+            if self
+                .store
+                .txn(
+                    &[Compare::ModRevision(key.clone(), rev)],
+                    &[Op::put(key, encode(&cluster))],
+                )?
+                .is_committed()
+            {
+                return Ok(cluster);
+            }
+        }
+    }
+
+    /// The counts DescribeClusters reports, derived from the stored instances, tasks and
+    /// services so that they are true at all times. (Container instances, tasks and
+    /// services arrive with the rest of issue 3; until then their prefixes are empty.)
+    pub fn cluster_counts(&self, scope: &Scope, name: &str) -> Result<ClusterCounts> {
+        let base = format!("ecs/{}/{}/", scope.account, scope.region);
+        let count = |kind: &str| -> Result<usize> {
+            Ok(self
+                .store
+                .range(&format!("{base}{kind}/{name}/"), None, 0)?
+                .len())
+        };
+        Ok(ClusterCounts {
+            registered_container_instances: count("instance")?,
+            running_tasks: count("task-running")?,
+            pending_tasks: count("task-pending")?,
+            active_services: count("service-active")?,
+        })
+    }
+}
+
+/// The live counts of a cluster.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ClusterCounts {
+    pub registered_container_instances: usize,
+    pub running_tasks: usize,
+    pub pending_tasks: usize,
+    pub active_services: usize,
+}

@@ -1,0 +1,44 @@
+//! ECS's domain use cases over the versioned store: each public method is one ECS
+//! operation's logic (validation, state change, compare-and-swap commit), free of HTTP.
+
+mod clusters;
+mod error;
+
+use std::sync::Arc;
+
+use berth_store::{KeyValue, Store};
+
+pub use clusters::{
+    CLUSTER_SETTING_NAMES, CapacityProviderStrategyItem, Cluster, ClusterCounts, ClusterSetting,
+    ClusterStatus, ClusterUpdate, CreateCluster, DEFAULT_CLUSTER, EcsTag,
+    FARGATE_CAPACITY_PROVIDERS,
+};
+pub use error::EcsError;
+
+pub type Result<T, E = EcsError> = std::result::Result<T, E>;
+
+/// The ECS control plane's state and operations.
+#[derive(Clone)]
+pub struct Ecs {
+    store: Arc<dyn Store>,
+}
+
+impl Ecs {
+    pub fn new(store: Arc<dyn Store>) -> Ecs {
+        Ecs { store }
+    }
+}
+
+/// Current time as AWS JSON timestamps carry it: seconds since the epoch.
+pub(crate) fn now_epoch() -> f64 {
+    let now = time::OffsetDateTime::now_utc();
+    now.unix_timestamp() as f64 + f64::from(now.millisecond()) / 1000.0
+}
+
+pub(crate) fn decode<T: serde::de::DeserializeOwned>(kv: &KeyValue) -> Result<T> {
+    serde_json::from_slice(&kv.value).map_err(|e| EcsError::Corrupt(format!("{}: {e}", kv.key)))
+}
+
+pub(crate) fn encode<T: serde::Serialize>(value: &T) -> Vec<u8> {
+    serde_json::to_vec(value).expect("records always serialise")
+}
