@@ -283,8 +283,14 @@ impl Index {
     /// Adds instance `i` if it is a candidate (bucket counts included). `order` is kept
     /// by the callers that change counts after the build.
     fn insert(&mut self, i: usize, inst: &ContainerInstance) {
-        let member = self.spec.member_of.iter().all(|e| e.matches(inst));
-        self.member[i] = member;
+        self.member[i] = self.spec.member_of.iter().all(|e| e.matches(inst));
+        self.reinsert(i, inst);
+    }
+
+    /// Adds instance `i` with the memberOf verdict already recorded: within a request
+    /// memberOf is not re-evaluated (see the module comment).
+    fn reinsert(&mut self, i: usize, inst: &ContainerInstance) {
+        let member = self.member[i];
         if !is_candidate(inst, member) {
             self.slot[i] = None;
             return;
@@ -436,7 +442,7 @@ impl Placer {
             let i = i as usize;
             index.remove(i, &instances[i]);
             apply_task(&mut instances[i], task);
-            index.insert(i, &instances[i]);
+            index.reinsert(i, &instances[i]);
             plan.placements.push(Placement {
                 instance: i,
                 arn: instances[i].arn.clone(),
