@@ -3,6 +3,7 @@
 
 mod clusters;
 mod error;
+mod instances;
 
 use std::sync::Arc;
 
@@ -14,6 +15,10 @@ pub use clusters::{
     FARGATE_CAPACITY_PROVIDERS,
 };
 pub use error::EcsError;
+pub use instances::{
+    Attribute, ContainerInstance, InstanceStatus, RESERVED_PORTS, RegisterContainerInstance,
+    Resources,
+};
 
 pub type Result<T, E = EcsError> = std::result::Result<T, E>;
 

@@ -1,0 +1,492 @@
+//! Container instances: registration (the agent's call), describe and list, state changes
+//! (ACTIVE / DRAINING), deregistration, and custom attributes (Put/Delete/ListAttributes).
+//!
+//! Registered instances live under `instance/{cluster}/{id}` (so a prefix count is the
+//! cluster's `registeredContainerInstancesCount`); deregistered ones move to
+//! `instance-inactive/{cluster}/{id}` and stay describable.
+
+use std::collections::BTreeSet;
+
+use berth_model::Scope;
+use berth_store::{Compare, Op};
+use serde::{Deserialize, Serialize};
+
+use crate::{Ecs, EcsError, Result, decode, encode, now_epoch};
+
+/// Host ports ECS reserves on every container instance (SSH, Docker, the agent).
+pub const RESERVED_PORTS: [u16; 5] = [22, 2375, 2376, 51678, 51679];
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum InstanceStatus {
+    Active,
+    Draining,
+    Inactive,
+}
+
+impl InstanceStatus {
+    pub fn parse(s: &str) -> Result<InstanceStatus> {
+        match s {
+            "ACTIVE" => Ok(InstanceStatus::Active),
+            "DRAINING" => Ok(InstanceStatus::Draining),
+            "INACTIVE" => Ok(InstanceStatus::Inactive),
+            other => Err(EcsError::InvalidParameter(format!(
+                "Invalid status '{other}'. Valid values: [ACTIVE, DRAINING, INACTIVE]"
+            ))),
+        }
+    }
+}
+
+/// ECS's Attribute (on container instances: `targetType` and `targetId` are implied).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Attribute {
+    pub name: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub value: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub target_type: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub target_id: Option<String>,
+}
+
+/// The resources ECS accounts per instance.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Resources {
+    pub cpu: i64,
+    pub memory: i64,
+    /// Host ports not available (reserved or in use), TCP.
+    pub ports: BTreeSet<u16>,
+    /// Host ports not available, UDP.
+    pub ports_udp: BTreeSet<u16>,
+}
+
+/// A stored container instance.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ContainerInstance {
+    pub id: String,
+    pub cluster: String,
+    pub ec2_instance_id: String,
+    pub status: InstanceStatus,
+    pub agent_connected: bool,
+    pub version: i64,
+    pub registered_at: f64,
+    pub registered: Resources,
+    pub remaining: Resources,
+    #[serde(default)]
+    pub attributes: Vec<Attribute>,
+    #[serde(default)]
+    pub version_info: Option<serde_json::Value>,
+    #[serde(default)]
+    pub tags: Vec<crate::EcsTag>,
+    #[serde(default)]
+    pub running_tasks_count: i64,
+    #[serde(default)]
+    pub pending_tasks_count: i64,
+}
+
+impl ContainerInstance {
+    pub fn arn(&self, scope: &Scope) -> String {
+        scope.arn(
+            "ecs",
+            &format!("container-instance/{}/{}", self.cluster, self.id),
+        )
+    }
+}
+
+/// What RegisterContainerInstance carries.
+#[derive(Debug, Clone, Default)]
+pub struct RegisterContainerInstance {
+    pub cluster: Option<String>,
+    /// Re-registration of a known instance (the agent after a restart).
+    pub container_instance_arn: Option<String>,
+    pub ec2_instance_id: Option<String>,
+    pub total: Resources,
+    pub attributes: Vec<Attribute>,
+    pub version_info: Option<serde_json::Value>,
+    pub tags: Vec<crate::EcsTag>,
+}
+
+fn instance_key(scope: &Scope, cluster: &str, id: &str) -> String {
+    format!(
+        "ecs/{}/{}/instance/{cluster}/{id}",
+        scope.account, scope.region
+    )
+}
+
+fn inactive_key(scope: &Scope, cluster: &str, id: &str) -> String {
+    format!(
+        "ecs/{}/{}/instance-inactive/{cluster}/{id}",
+        scope.account, scope.region
+    )
+}
+
+fn instances_prefix(scope: &Scope, cluster: &str) -> String {
+    format!("ecs/{}/{}/instance/{cluster}/", scope.account, scope.region)
+}
+
+/// Attribute names: up to 128 letters, numbers, hyphens, underscores, periods, at signs and
+/// forward slashes; values up to 128 characters without leading or trailing whitespace.
+fn check_attribute(a: &Attribute) -> Result<()> {
+    let name_ok = !a.name.is_empty()
+        && a.name.len() <= 128
+        && a.name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-_./@".contains(&b));
+    let value_ok = a
+        .value
+        .as_ref()
+        .is_none_or(|v| !v.is_empty() && v.len() <= 128 && v.trim() == v);
+    if name_ok && value_ok {
+        Ok(())
+    } else {
+        Err(EcsError::InvalidParameter(format!(
+            "Attribute '{}' is not valid: names are 1-128 letters, numbers, hyphens, underscores, periods, at signs and forward slashes; values are 1-128 characters without leading or trailing whitespace.",
+            a.name
+        )))
+    }
+}
+
+/// The instance id in `id`, or in a container-instance ARN of this scope and cluster.
+pub(crate) fn instance_id(scope: &Scope, cluster: &str, id_or_arn: &str) -> Result<String> {
+    if id_or_arn.starts_with("arn:") {
+        let prefix = scope.arn("ecs", "container-instance/");
+        let rest = id_or_arn.strip_prefix(&prefix).ok_or_else(|| {
+            EcsError::InvalidParameter(format!("Invalid container instance ARN '{id_or_arn}'."))
+        })?;
+        // Long format: CLUSTER/ID; old short format: ID.
+        let (c, id) = rest.rsplit_once('/').unwrap_or((cluster, rest));
+        if c != cluster {
+            return Err(EcsError::InvalidParameter(
+                "Container instance does not belong to the cluster.".into(),
+            ));
+        }
+        return Ok(id.to_string());
+    }
+    Ok(id_or_arn.to_string())
+}
+
+fn random_hex(len: usize) -> String {
+    uuid::Uuid::new_v4().simple().to_string()[..len].to_string()
+}
+
+impl Ecs {
+    /// RegisterContainerInstance. The cluster must exist, except `default`, which is
+    /// created on first use as ECS does.
+    pub fn register_container_instance(
+        &self,
+        scope: &Scope,
+        req: RegisterContainerInstance,
+    ) -> Result<ContainerInstance> {
+        let cluster = match self.active_cluster(scope, req.cluster.as_deref()) {
+            Ok(c) => c,
+            Err(EcsError::ClusterNotFound) if req.cluster.is_none() => {
+                self.create_cluster(scope, crate::CreateCluster::default())?
+            }
+            Err(e) => return Err(e),
+        };
+        for a in &req.attributes {
+            check_attribute(a)?;
+        }
+        crate::clusters::check_tags(&req.tags)?;
+        let id = match &req.container_instance_arn {
+            Some(arn) => instance_id(scope, &cluster.name, arn)?,
+            None => random_hex(32),
+        };
+        let key = instance_key(scope, &cluster.name, &id);
+        let mut registered = req.total.clone();
+        registered.ports.extend(RESERVED_PORTS);
+        loop {
+            let existing = self.store.get(&key)?;
+            let previous: Option<ContainerInstance> = existing.as_ref().map(decode).transpose()?;
+            let instance = match previous {
+                // The same instance again: keep its identity, tasks and state.
+                Some(mut i) => {
+                    i.registered = registered.clone();
+                    i.attributes = req.attributes.clone();
+                    i.version_info = req.version_info.clone();
+                    i.agent_connected = true;
+                    i.version += 1;
+                    i
+                }
+                None => ContainerInstance {
+                    id: id.clone(),
+                    cluster: cluster.name.clone(),
+                    ec2_instance_id: req
+                        .ec2_instance_id
+                        .clone()
+                        .unwrap_or_else(|| format!("i-{}", random_hex(17))),
+                    status: InstanceStatus::Active,
+                    // Until agents connect over the ACS websocket (issue 4), a registration
+                    // counts as a connected agent.
+                    agent_connected: true,
+                    version: 1,
+                    registered_at: now_epoch(),
+                    remaining: registered.clone(),
+                    registered: registered.clone(),
+                    attributes: req.attributes.clone(),
+                    version_info: req.version_info.clone(),
+                    tags: req.tags.clone(),
+                    running_tasks_count: 0,
+                    pending_tasks_count: 0,
+                },
+            };
+            let rev = existing.as_ref().map_or(0, |kv| kv.mod_revision);
+            if self
+                .store
+                .txn(
+                    &[Compare::ModRevision(key.clone(), rev)],
+                    &[Op::put(key.clone(), encode(&instance))],
+                )?
+                .is_committed()
+            {
+                return Ok(instance);
+            }
+        }
+    }
+
+    /// A container instance of a cluster by id or ARN, registered or deregistered.
+    pub fn container_instance(
+        &self,
+        scope: &Scope,
+        cluster: Option<&str>,
+        id_or_arn: &str,
+    ) -> Result<Option<ContainerInstance>> {
+        let cluster = self.active_cluster(scope, cluster)?;
+        let id = instance_id(scope, &cluster.name, id_or_arn)?;
+        for key in [
+            instance_key(scope, &cluster.name, &id),
+            inactive_key(scope, &cluster.name, &id),
+        ] {
+            if let Some(kv) = self.store.get(&key)? {
+                return Ok(Some(decode(&kv)?));
+            }
+        }
+        Ok(None)
+    }
+
+    /// Registered (ACTIVE or DRAINING) instances of a cluster, in id order.
+    pub fn container_instances(
+        &self,
+        scope: &Scope,
+        cluster: Option<&str>,
+    ) -> Result<Vec<ContainerInstance>> {
+        let cluster = self.active_cluster(scope, cluster)?;
+        self.store
+            .range(&instances_prefix(scope, &cluster.name), None, 0)?
+            .iter()
+            .map(decode)
+            .collect()
+    }
+
+    /// Read-modify-write of a registered instance.
+    fn update_instance(
+        &self,
+        scope: &Scope,
+        cluster: &str,
+        id: &str,
+        change: impl Fn(&mut ContainerInstance) -> Result<()>,
+    ) -> Result<ContainerInstance> {
+        let key = instance_key(scope, cluster, id);
+        loop {
+            let Some(kv) = self.store.get(&key)? else {
+                return Err(EcsError::InvalidParameter(format!(
+                    "Container instance '{id}' was not found in cluster '{cluster}'."
+                )));
+            };
+            let mut instance: ContainerInstance = decode(&kv)?;
+            change(&mut instance)?;
+            instance.version += 1;
+            if self
+                .store
+                .put_if_revision(&key, &encode(&instance), kv.mod_revision)?
+                .is_committed()
+            {
+                return Ok(instance);
+            }
+        }
+    }
+
+    /// UpdateContainerInstancesState for one instance.
+    pub fn update_container_instance_state(
+        &self,
+        scope: &Scope,
+        cluster: Option<&str>,
+        id_or_arn: &str,
+        status: InstanceStatus,
+    ) -> Result<ContainerInstance> {
+        if status == InstanceStatus::Inactive {
+            return Err(EcsError::InvalidParameter(
+                "Container instance status can only be updated to ACTIVE or DRAINING.".into(),
+            ));
+        }
+        let cluster = self.active_cluster(scope, cluster)?;
+        let id = instance_id(scope, &cluster.name, id_or_arn)?;
+        self.update_instance(scope, &cluster.name, &id, |i| {
+            i.status = status;
+            Ok(())
+        })
+    }
+
+    /// DeregisterContainerInstance: refused while tasks run there unless `force`.
+    pub fn deregister_container_instance(
+        &self,
+        scope: &Scope,
+        cluster: Option<&str>,
+        id_or_arn: &str,
+        force: bool,
+    ) -> Result<ContainerInstance> {
+        let cluster = self.active_cluster(scope, cluster)?;
+        let id = instance_id(scope, &cluster.name, id_or_arn)?;
+        let key = instance_key(scope, &cluster.name, &id);
+        loop {
+            let Some(kv) = self.store.get(&key)? else {
+                return Err(EcsError::InvalidParameter(format!(
+                    "Container instance '{id}' was not found in cluster '{}'.",
+                    cluster.name
+                )));
+            };
+            let mut instance: ContainerInstance = decode(&kv)?;
+            if !force && instance.running_tasks_count + instance.pending_tasks_count > 0 {
+                return Err(EcsError::InvalidParameter(
+                    "Found running tasks on the instance.".into(),
+                ));
+            }
+            instance.status = InstanceStatus::Inactive;
+            instance.agent_connected = false;
+            instance.version += 1;
+            let ops = [
+                Op::delete(key.clone()),
+                Op::put(inactive_key(scope, &cluster.name, &id), encode(&instance)),
+            ];
+            if self
+                .store
+                .txn(&[Compare::ModRevision(key.clone(), kv.mod_revision)], &ops)?
+                .is_committed()
+            {
+                return Ok(instance);
+            }
+        }
+    }
+
+    /// PutAttributes on container instances; returns the attributes as stored.
+    pub fn put_attributes(
+        &self,
+        scope: &Scope,
+        cluster: Option<&str>,
+        attributes: &[Attribute],
+    ) -> Result<Vec<Attribute>> {
+        if attributes.len() > 10 {
+            return Err(EcsError::InvalidParameter(
+                "Attributes can have at most 10 elements per call.".into(),
+            ));
+        }
+        let cluster = self.active_cluster(scope, cluster)?;
+        let mut out = Vec::new();
+        for a in attributes {
+            check_attribute(a)?;
+            let id = self.attribute_target(scope, &cluster.name, a)?;
+            let instance = self.update_instance(scope, &cluster.name, &id, |i| {
+                let plain = Attribute {
+                    name: a.name.clone(),
+                    value: a.value.clone(),
+                    target_type: None,
+                    target_id: None,
+                };
+                match i.attributes.iter_mut().find(|e| e.name == a.name) {
+                    Some(e) => *e = plain,
+                    None => i.attributes.push(plain),
+                }
+                Ok(())
+            })?;
+            out.push(Attribute {
+                target_type: Some("container-instance".into()),
+                target_id: Some(instance.arn(scope)),
+                ..a.clone()
+            });
+        }
+        Ok(out)
+    }
+
+    /// DeleteAttributes on container instances.
+    pub fn delete_attributes(
+        &self,
+        scope: &Scope,
+        cluster: Option<&str>,
+        attributes: &[Attribute],
+    ) -> Result<Vec<Attribute>> {
+        let cluster = self.active_cluster(scope, cluster)?;
+        let mut out = Vec::new();
+        for a in attributes {
+            let id = self.attribute_target(scope, &cluster.name, a)?;
+            let instance = self.update_instance(scope, &cluster.name, &id, |i| {
+                if !i.attributes.iter().any(|e| e.name == a.name) {
+                    return Err(EcsError::InvalidParameter(format!(
+                        "The attribute '{}' was not found on the target.",
+                        a.name
+                    )));
+                }
+                i.attributes.retain(|e| e.name != a.name);
+                Ok(())
+            })?;
+            out.push(Attribute {
+                target_type: Some("container-instance".into()),
+                target_id: Some(instance.arn(scope)),
+                ..a.clone()
+            });
+        }
+        Ok(out)
+    }
+
+    fn attribute_target(&self, scope: &Scope, cluster: &str, a: &Attribute) -> Result<String> {
+        if a.target_type
+            .as_deref()
+            .is_some_and(|t| t != "container-instance")
+        {
+            return Err(EcsError::InvalidParameter(
+                "Attribute targetType must be container-instance.".into(),
+            ));
+        }
+        let target = a.target_id.as_deref().ok_or_else(|| {
+            EcsError::InvalidParameter(format!(
+                "Attribute '{}' needs a targetId (a container instance ID or ARN).",
+                a.name
+            ))
+        })?;
+        instance_id(scope, cluster, target)
+    }
+
+    /// ListAttributes: every attribute of the cluster's registered instances, optionally
+    /// only those with a name (and value).
+    pub fn list_attributes(
+        &self,
+        scope: &Scope,
+        cluster: Option<&str>,
+        name: Option<&str>,
+        value: Option<&str>,
+    ) -> Result<Vec<Attribute>> {
+        if value.is_some() && name.is_none() {
+            return Err(EcsError::InvalidParameter(
+                "attributeValue can only be specified with attributeName.".into(),
+            ));
+        }
+        let mut out = Vec::new();
+        for instance in self.container_instances(scope, cluster)? {
+            for a in &instance.attributes {
+                if name.is_some_and(|n| n != a.name)
+                    || value.is_some_and(|v| Some(v) != a.value.as_deref())
+                {
+                    continue;
+                }
+                out.push(Attribute {
+                    target_type: Some("container-instance".into()),
+                    target_id: Some(instance.arn(scope)),
+                    ..a.clone()
+                });
+            }
+        }
+        Ok(out)
+    }
+}
