@@ -429,10 +429,10 @@ impl Placer {
                     set.remove(&(key, i));
                     set_aside.push((b, key, i));
                 };
-                if let Some((key, i)) = found {
-                    if best.is_none_or(|x| (count, key, i) < (x.0, x.1, x.2)) {
-                        best = Some((count, key, i, b));
-                    }
+                if let Some((key, i)) = found
+                    && best.is_none_or(|x| (count, key, i) < (x.0, x.1, x.2))
+                {
+                    best = Some((count, key, i, b));
                 }
             }
             let Some((_, _, i, _)) = best else {
