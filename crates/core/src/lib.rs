@@ -4,6 +4,7 @@
 mod clusters;
 mod error;
 mod instances;
+mod task_definitions;
 
 use std::sync::Arc;
 
@@ -19,6 +20,7 @@ pub use instances::{
     Attribute, ContainerInstance, InstanceStatus, RESERVED_PORTS, RegisterContainerInstance,
     Resources,
 };
+pub use task_definitions::StoredTaskDefinition;
 
 pub type Result<T, E = EcsError> = std::result::Result<T, E>;
 

@@ -1,0 +1,303 @@
+//! Task definitions: registration with ECS's validation and revision numbering (revisions
+//! are never reused, even after deletion), describe by family, `family:revision` or ARN,
+//! list and list families with ECS's filters, deregistration and deletion.
+//!
+//! Keys: `taskdef/{family}/{revision:010}` holds a revision (zero-padded so that a prefix
+//! range is in revision order); `taskdef-family/{family}` holds the last revision number.
+
+use berth_model::Scope;
+use berth_model::task_definition::{
+    RegisterTaskDefinitionRequest, Registration, Tag, TaskDefinition,
+};
+use berth_store::{Compare, Op};
+use serde::{Deserialize, Serialize};
+
+use crate::{Ecs, EcsError, Result, decode, encode, now_epoch};
+
+/// A stored revision and its resource tags.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct StoredTaskDefinition {
+    pub task_definition: TaskDefinition,
+    #[serde(default)]
+    pub tags: Vec<Tag>,
+}
+
+impl StoredTaskDefinition {
+    fn family(&self) -> &str {
+        self.task_definition.family.as_deref().unwrap_or_default()
+    }
+
+    fn status(&self) -> &str {
+        self.task_definition.status.as_deref().unwrap_or("ACTIVE")
+    }
+}
+
+#[derive(Debug, Default, Serialize, Deserialize)]
+struct FamilyRecord {
+    last_revision: i32,
+}
+
+fn base(scope: &Scope) -> String {
+    format!("ecs/{}/{}/", scope.account, scope.region)
+}
+
+fn revision_key(scope: &Scope, family: &str, revision: i32) -> String {
+    format!("{}taskdef/{family}/{revision:010}", base(scope))
+}
+
+fn family_key(scope: &Scope, family: &str) -> String {
+    format!("{}taskdef-family/{family}", base(scope))
+}
+
+/// How a request names a task definition: `family`, `family:revision` or an ARN.
+fn parse_reference(scope: &Scope, reference: &str) -> Result<(String, Option<i32>)> {
+    let invalid = || EcsError::Client(format!("Invalid revision number. Number: {reference}"));
+    let name = match reference.strip_prefix(&scope.arn("ecs", "task-definition/")) {
+        Some(rest) => rest,
+        None if reference.starts_with("arn:") => {
+            return Err(EcsError::Client(
+                "Unable to describe task definition.".into(),
+            ));
+        }
+        None => reference,
+    };
+    match name.split_once(':') {
+        Some((family, revision)) => {
+            let revision: i32 = revision.parse().map_err(|_| invalid())?;
+            if revision < 1 {
+                return Err(invalid());
+            }
+            Ok((family.to_string(), Some(revision)))
+        }
+        None => Ok((name.to_string(), None)),
+    }
+}
+
+impl Ecs {
+    /// RegisterTaskDefinition: validate, take the family's next revision, store.
+    pub fn register_task_definition(
+        &self,
+        scope: &Scope,
+        req: &RegisterTaskDefinitionRequest,
+    ) -> Result<StoredTaskDefinition> {
+        berth_model::task_definition::validate(req).map_err(|e| EcsError::Client(e.message()))?;
+        let family = req.family.clone().unwrap_or_default();
+        let tags = req.tags.clone().unwrap_or_default();
+        let ecs_tags: Vec<crate::EcsTag> = tags
+            .iter()
+            .map(|t| crate::EcsTag {
+                key: t.key.clone().unwrap_or_default(),
+                value: t.value.clone().unwrap_or_default(),
+            })
+            .collect();
+        crate::clusters::check_tags(&ecs_tags)?;
+        let fkey = family_key(scope, &family);
+        loop {
+            let existing = self.store.get(&fkey)?;
+            let record: FamilyRecord = existing
+                .as_ref()
+                .map(decode)
+                .transpose()?
+                .unwrap_or_default();
+            let revision = record.last_revision + 1;
+            let task_definition = TaskDefinition::register(
+                req,
+                Registration {
+                    task_definition_arn: scope
+                        .arn("ecs", &format!("task-definition/{family}:{revision}")),
+                    revision,
+                    registered_at: now_epoch(),
+                    registered_by: Some(format!("arn:aws:iam::{}:root", scope.account)),
+                },
+            )
+            .map_err(|e| EcsError::Client(e.message()))?;
+            let stored = StoredTaskDefinition {
+                task_definition,
+                tags: tags.clone(),
+            };
+            let ops = [
+                Op::put(
+                    fkey.clone(),
+                    encode(&FamilyRecord {
+                        last_revision: revision,
+                    }),
+                ),
+                Op::put(revision_key(scope, &family, revision), encode(&stored)),
+            ];
+            let rev = existing.as_ref().map_or(0, |kv| kv.mod_revision);
+            if self
+                .store
+                .txn(&[Compare::ModRevision(fkey.clone(), rev)], &ops)?
+                .is_committed()
+            {
+                return Ok(stored);
+            }
+        }
+    }
+
+    fn revisions(
+        &self,
+        scope: &Scope,
+        family: &str,
+    ) -> Result<Vec<(String, u64, StoredTaskDefinition)>> {
+        self.store
+            .range(&format!("{}taskdef/{family}/", base(scope)), None, 0)?
+            .into_iter()
+            .map(|kv| Ok((kv.key.clone(), kv.mod_revision, decode(&kv)?)))
+            .collect()
+    }
+
+    /// The task definition a request names; a bare family means its latest ACTIVE revision.
+    pub fn task_definition(&self, scope: &Scope, reference: &str) -> Result<StoredTaskDefinition> {
+        Ok(self.task_definition_with_key(scope, reference)?.2)
+    }
+
+    fn task_definition_with_key(
+        &self,
+        scope: &Scope,
+        reference: &str,
+    ) -> Result<(String, u64, StoredTaskDefinition)> {
+        let not_found = || EcsError::Client("Unable to describe task definition.".into());
+        let (family, revision) = parse_reference(scope, reference)?;
+        match revision {
+            Some(r) => {
+                let key = revision_key(scope, &family, r);
+                let kv = self.store.get(&key)?.ok_or_else(not_found)?;
+                let stored: StoredTaskDefinition = decode(&kv)?;
+                if stored.status() == "DELETE_IN_PROGRESS" {
+                    return Err(not_found());
+                }
+                Ok((key, kv.mod_revision, stored))
+            }
+            None => self
+                .revisions(scope, &family)?
+                .into_iter()
+                .rev()
+                .find(|(_, _, t)| t.status() == "ACTIVE")
+                .ok_or_else(not_found),
+        }
+    }
+
+    /// ListTaskDefinitions: ARNs with the given status, optionally of one family (ECS's
+    /// `familyPrefix` here is the whole family name), by family then revision (DESC
+    /// reverses).
+    pub fn list_task_definitions(
+        &self,
+        scope: &Scope,
+        family: Option<&str>,
+        status: &str,
+        descending: bool,
+    ) -> Result<Vec<String>> {
+        let prefix = match family {
+            Some(f) => format!("{}taskdef/{f}/", base(scope)),
+            None => format!("{}taskdef/", base(scope)),
+        };
+        let mut arns: Vec<String> = Vec::new();
+        for kv in self.store.range(&prefix, None, 0)? {
+            let t: StoredTaskDefinition = decode(&kv)?;
+            if t.status() == status {
+                arns.push(
+                    t.task_definition
+                        .task_definition_arn
+                        .clone()
+                        .unwrap_or_default(),
+                );
+            }
+        }
+        if descending {
+            arns.reverse();
+        }
+        Ok(arns)
+    }
+
+    /// ListTaskDefinitionFamilies: ACTIVE families have an ACTIVE revision; INACTIVE ones
+    /// have none; ALL is both.
+    pub fn list_task_definition_families(
+        &self,
+        scope: &Scope,
+        family_prefix: Option<&str>,
+        status: &str,
+    ) -> Result<Vec<String>> {
+        let prefix = format!("{}taskdef/{}", base(scope), family_prefix.unwrap_or(""));
+        let mut families: Vec<(String, bool)> = Vec::new();
+        for kv in self.store.range(&prefix, None, 0)? {
+            let t: StoredTaskDefinition = decode(&kv)?;
+            let active = t.status() == "ACTIVE";
+            match families.last_mut() {
+                Some((f, a)) if f == t.family() => *a |= active,
+                _ => families.push((t.family().to_string(), active)),
+            }
+        }
+        Ok(families
+            .into_iter()
+            .filter(|(_, active)| match status {
+                "ACTIVE" => *active,
+                "INACTIVE" => !*active,
+                _ => true,
+            })
+            .map(|(f, _)| f)
+            .collect())
+    }
+
+    /// DeregisterTaskDefinition: the revision must be named; it becomes INACTIVE.
+    pub fn deregister_task_definition(
+        &self,
+        scope: &Scope,
+        reference: &str,
+    ) -> Result<StoredTaskDefinition> {
+        if parse_reference(scope, reference)?.1.is_none() {
+            return Err(EcsError::Client(
+                "Invalid revision number. Number: the revision is required".into(),
+            ));
+        }
+        self.set_task_definition_status(scope, reference, |t| {
+            if t.status() != "ACTIVE" {
+                return Err(EcsError::Client(
+                    "The specified task definition is already INACTIVE.".into(),
+                ));
+            }
+            t.task_definition.status = Some("INACTIVE".into());
+            t.task_definition.deregistered_at = Some(now_epoch());
+            Ok(())
+        })
+    }
+
+    /// DeleteTaskDefinitions for one revision: it must be INACTIVE; it becomes
+    /// DELETE_IN_PROGRESS and is no longer describable.
+    pub fn delete_task_definition(
+        &self,
+        scope: &Scope,
+        reference: &str,
+    ) -> Result<StoredTaskDefinition> {
+        self.set_task_definition_status(scope, reference, |t| {
+            if t.status() == "ACTIVE" {
+                return Err(EcsError::Client(
+                    "The specified task definition is still in ACTIVE status. Please deregister the target and try again.".into(),
+                ));
+            }
+            t.task_definition.status = Some("DELETE_IN_PROGRESS".into());
+            t.task_definition.delete_requested_at = Some(now_epoch());
+            Ok(())
+        })
+    }
+
+    fn set_task_definition_status(
+        &self,
+        scope: &Scope,
+        reference: &str,
+        change: impl Fn(&mut StoredTaskDefinition) -> Result<()>,
+    ) -> Result<StoredTaskDefinition> {
+        loop {
+            let (key, rev, mut stored) = self.task_definition_with_key(scope, reference)?;
+            change(&mut stored)?;
+            if self
+                .store
+                .put_if_revision(&key, &encode(&stored), rev)?
+                .is_committed()
+            {
+                return Ok(stored);
+            }
+        }
+    }
+}
