@@ -242,6 +242,8 @@ impl IntoResponse for AwsError {
 macro_rules! aws_actions {
     ($action:ident, $service:literal; $($op:ident($req:ty) => $handler:ident),* $(,)?) => {
         #[doc = concat!("Every ", $service, " operation Berth serves, parsed from `X-Amz-Target` and the body.")]
+        // One value per request, moved once: the size of the largest request is no cost.
+        #[allow(clippy::large_enum_variant)]
         #[derive(Debug)]
         pub enum $action {
             $($op($req),)*
