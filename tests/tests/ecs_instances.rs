@@ -222,6 +222,36 @@ fn attributes_and_pagination() {
         &s.aws(&["ecs", "list-container-instances", "--cluster", "ghost"]),
         "ClusterNotFoundException",
     );
+    // The cluster query language.
+    let zone_b = ok_json(&s.aws(&[
+        "ecs",
+        "list-container-instances",
+        "--cluster",
+        &cluster,
+        "--filter",
+        "attribute:ecs.availability-zone == us-east-1b",
+    ]));
+    assert_eq!(zone_b["containerInstanceArns"], serde_json::json!([b]));
+    let both = ok_json(&s.aws(&[
+        "ecs",
+        "list-container-instances",
+        "--cluster",
+        &cluster,
+        "--filter",
+        "attribute:ecs.availability-zone in [us-east-1a, us-east-1b] and attribute:stack == test",
+    ]));
+    assert_eq!(both["containerInstanceArns"], serde_json::json!([b]));
+    assert_aws_error(
+        &s.aws(&[
+            "ecs",
+            "list-container-instances",
+            "--cluster",
+            &cluster,
+            "--filter",
+            "attribute:ecs.availability-zone ==",
+        ]),
+        "InvalidParameterException",
+    );
 }
 
 #[test]

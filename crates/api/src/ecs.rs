@@ -914,20 +914,17 @@ async fn list_container_instances(
         .map(berth_core::InstanceStatus::parse)
         .transpose()
         .map_err(ecs_error)?;
-    if req.filter.is_some() {
-        // The cluster query language arrives with the placement engine (issue 3).
-        return Err(AwsError::invalid_parameter(
-            "The filter parameter is not supported by this server yet.",
-        ));
-    }
-    let instances = ctx
+    let arns: Vec<String> = ctx
         .app
         .ecs
-        .container_instances(&ctx.scope, req.cluster.as_deref())
-        .map_err(ecs_error)?;
-    let arns: Vec<String> = instances
-        .into_iter()
-        .filter(|i| status.is_none_or(|s| i.status == s))
+        .list_container_instances(
+            &ctx.scope,
+            req.cluster.as_deref(),
+            status,
+            req.filter.as_deref(),
+        )
+        .map_err(ecs_error)?
+        .iter()
         .map(|i| i.arn(&ctx.scope))
         .collect();
     let (container_instance_arns, next_token) =

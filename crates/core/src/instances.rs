@@ -88,6 +88,39 @@ pub struct ContainerInstance {
 }
 
 impl ContainerInstance {
+    /// How the placement engine (and the cluster query language) sees this instance.
+    pub fn placement_view(&self, scope: &Scope) -> berth_scheduler::ContainerInstance {
+        let agent_version = self
+            .version_info
+            .as_ref()
+            .and_then(|v| v["agentVersion"].as_str())
+            .unwrap_or_default()
+            .to_string();
+        berth_scheduler::ContainerInstance {
+            arn: self.arn(scope),
+            ec2_instance_id: self.ec2_instance_id.clone(),
+            status: match self.status {
+                InstanceStatus::Active => berth_scheduler::InstanceStatus::Active,
+                InstanceStatus::Draining => berth_scheduler::InstanceStatus::Draining,
+                InstanceStatus::Inactive => berth_scheduler::InstanceStatus::Inactive,
+            },
+            agent_connected: self.agent_connected,
+            agent_version,
+            registered_at: self.registered_at as i64,
+            remaining_cpu: self.remaining.cpu.max(0) as u64,
+            remaining_memory: self.remaining.memory.max(0) as u64,
+            used_tcp_ports: self.remaining.ports.clone(),
+            used_udp_ports: self.remaining.ports_udp.clone(),
+            attributes: self
+                .attributes
+                .iter()
+                .map(|a| (a.name.clone(), a.value.clone()))
+                .collect(),
+            // Task groups arrive with RunTask.
+            task_groups: Default::default(),
+        }
+    }
+
     pub fn arn(&self, scope: &Scope) -> String {
         scope.arn(
             "ecs",
@@ -279,6 +312,31 @@ impl Ecs {
             .iter()
             .map(decode)
             .collect()
+    }
+
+    /// ListContainerInstances: registered instances, optionally only those with a status
+    /// and those matching a cluster query language `filter`.
+    pub fn list_container_instances(
+        &self,
+        scope: &Scope,
+        cluster: Option<&str>,
+        status: Option<InstanceStatus>,
+        filter: Option<&str>,
+    ) -> Result<Vec<ContainerInstance>> {
+        let filter = filter
+            .map(berth_scheduler::parse_expression)
+            .transpose()
+            .map_err(|e| EcsError::InvalidParameter(format!("Invalid filter: {e}")))?;
+        Ok(self
+            .container_instances(scope, cluster)?
+            .into_iter()
+            .filter(|i| status.is_none_or(|s| i.status == s))
+            .filter(|i| {
+                filter
+                    .as_ref()
+                    .is_none_or(|f| f.matches(&i.placement_view(scope)))
+            })
+            .collect())
     }
 
     /// Read-modify-write of a registered instance.
