@@ -314,6 +314,12 @@ crate::aws_actions! {
     ListTaskDefinitionFamilies(ListTaskDefinitionFamiliesRequest) => list_task_definition_families,
     DeregisterTaskDefinition(DeregisterTaskDefinitionRequest) => deregister_task_definition,
     DeleteTaskDefinitions(DeleteTaskDefinitionsRequest) => delete_task_definitions,
+    RunTask(RunTaskRequest) => run_task,
+    StartTask(StartTaskRequest) => start_task,
+    StopTask(StopTaskRequest) => stop_task,
+    DescribeTasks(DescribeTasksRequest) => describe_tasks,
+    ListTasks(ListTasksRequest) => list_tasks,
+    SubmitTaskStateChange(SubmitTaskStateChangeRequest) => submit_task_state_change,
 }
 
 // ---- handlers ----
@@ -1226,5 +1232,431 @@ async fn delete_task_definitions(
     Ok(DeleteTaskDefinitionsResponse {
         task_definitions,
         failures,
+    })
+}
+
+// ---- tasks ----
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TaskWire {
+    pub task_arn: String,
+    pub cluster_arn: String,
+    pub task_definition_arn: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub container_instance_arn: Option<String>,
+    pub overrides: serde_json::Value,
+    pub last_status: String,
+    pub desired_status: String,
+    pub cpu: String,
+    pub memory: String,
+    pub containers: Vec<berth_core::TaskContainer>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub started_by: Option<String>,
+    pub version: i64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub stopped_reason: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub stop_code: Option<String>,
+    pub created_at: f64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pull_started_at: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pull_stopped_at: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub started_at: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub stopping_at: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub stopped_at: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub execution_stopped_at: Option<f64>,
+    pub group: String,
+    pub launch_type: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub availability_zone: Option<String>,
+    pub attachments: Vec<serde_json::Value>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tags: Option<Vec<EcsTag>>,
+}
+
+fn task_wire(ctx: &AwsContext, t: berth_core::Task, with_tags: bool) -> TaskWire {
+    TaskWire {
+        task_arn: t.arn(&ctx.scope),
+        cluster_arn: ctx.scope.arn("ecs", &format!("cluster/{}", t.cluster)),
+        task_definition_arn: t.task_definition_arn,
+        container_instance_arn: t.container_instance_id.map(|id| {
+            ctx.scope
+                .arn("ecs", &format!("container-instance/{}/{id}", t.cluster))
+        }),
+        overrides: t.overrides.unwrap_or_else(
+            || serde_json::json!({"containerOverrides": [], "inferenceAcceleratorOverrides": []}),
+        ),
+        last_status: t.last_status,
+        desired_status: t.desired_status,
+        cpu: t.cpu,
+        memory: t.memory,
+        containers: t.containers,
+        started_by: t.started_by,
+        version: t.version,
+        stopped_reason: t.stopped_reason,
+        stop_code: t.stop_code,
+        created_at: t.created_at,
+        pull_started_at: t.pull_started_at,
+        pull_stopped_at: t.pull_stopped_at,
+        started_at: t.started_at,
+        stopping_at: t.stopping_at,
+        stopped_at: t.stopped_at,
+        execution_stopped_at: t.execution_stopped_at,
+        group: t.group,
+        launch_type: t.launch_type,
+        availability_zone: t.availability_zone,
+        attachments: Vec::new(),
+        tags: with_tags.then_some(t.tags),
+    }
+}
+
+#[derive(Debug, Deserialize)]
+pub struct PlacementConstraintWire {
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub expression: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct PlacementStrategyWire {
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub field: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RunTaskRequest {
+    pub cluster: Option<String>,
+    pub task_definition: String,
+    pub count: Option<u32>,
+    pub group: Option<String>,
+    pub started_by: Option<String>,
+    pub launch_type: Option<String>,
+    pub capacity_provider_strategy: Option<Vec<CapacityProviderStrategyItem>>,
+    #[serde(default)]
+    pub placement_constraints: Vec<PlacementConstraintWire>,
+    #[serde(default)]
+    pub placement_strategy: Vec<PlacementStrategyWire>,
+    pub overrides: Option<serde_json::Value>,
+    #[serde(default)]
+    pub tags: Vec<EcsTag>,
+    pub client_token: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct StartTaskRequest {
+    pub cluster: Option<String>,
+    pub task_definition: String,
+    pub container_instances: Vec<String>,
+    pub group: Option<String>,
+    pub started_by: Option<String>,
+    pub overrides: Option<serde_json::Value>,
+    #[serde(default)]
+    pub tags: Vec<EcsTag>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct TasksResponse {
+    pub tasks: Vec<TaskWire>,
+    pub failures: Vec<Failure>,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct StopTaskRequest {
+    pub cluster: Option<String>,
+    pub task: String,
+    pub reason: Option<String>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct TaskResponse {
+    pub task: TaskWire,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct DescribeTasksRequest {
+    pub cluster: Option<String>,
+    pub tasks: Vec<String>,
+    #[serde(default)]
+    pub include: Vec<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ListTasksRequest {
+    pub cluster: Option<String>,
+    pub container_instance: Option<String>,
+    pub family: Option<String>,
+    pub started_by: Option<String>,
+    pub service_name: Option<String>,
+    pub desired_status: Option<String>,
+    pub launch_type: Option<String>,
+    pub next_token: Option<String>,
+    pub max_results: Option<i64>,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ListTasksResponse {
+    pub task_arns: Vec<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub next_token: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SubmitTaskStateChangeRequest {
+    pub cluster: Option<String>,
+    pub task: String,
+    pub status: String,
+    pub reason: Option<String>,
+    pub pull_started_at: Option<f64>,
+    pub pull_stopped_at: Option<f64>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct AcknowledgmentResponse {
+    pub acknowledgment: &'static str,
+}
+
+fn run_outcome(ctx: &AwsContext, outcome: berth_core::RunTaskOutcome) -> TasksResponse {
+    TasksResponse {
+        tasks: outcome
+            .tasks
+            .into_iter()
+            .map(|t| task_wire(ctx, t, true))
+            .collect(),
+        failures: outcome
+            .failures
+            .into_iter()
+            .map(|(arn, reason)| Failure { arn, reason })
+            .collect(),
+    }
+}
+
+async fn run_task(ctx: &AwsContext, req: RunTaskRequest) -> Result<TasksResponse, AwsError> {
+    if req.launch_type.is_some() && req.capacity_provider_strategy.is_some() {
+        return Err(AwsError::invalid_parameter(
+            "Specifying both a launch type and capacity provider strategy is not supported. Remove one and try again.",
+        ));
+    }
+    if req.capacity_provider_strategy.is_some() {
+        return Err(AwsError::invalid_parameter(
+            "Capacity provider strategies need the Fargate capacity pool, which arrives with a later release of this server.",
+        ));
+    }
+    let outcome = ctx
+        .app
+        .ecs
+        .run_task(
+            &ctx.scope,
+            berth_core::RunTask {
+                cluster: req.cluster,
+                task_definition: req.task_definition,
+                count: req.count.unwrap_or(1),
+                group: req.group,
+                started_by: req.started_by,
+                launch_type: req.launch_type,
+                placement_constraints: req
+                    .placement_constraints
+                    .into_iter()
+                    .map(|c| (c.kind, c.expression))
+                    .collect(),
+                placement_strategy: req
+                    .placement_strategy
+                    .into_iter()
+                    .map(|s| (s.kind, s.field))
+                    .collect(),
+                overrides: req.overrides,
+                tags: req.tags,
+                client_token: req.client_token,
+                container_instances: None,
+            },
+        )
+        .map_err(ecs_error)?;
+    Ok(run_outcome(ctx, outcome))
+}
+
+async fn start_task(ctx: &AwsContext, req: StartTaskRequest) -> Result<TasksResponse, AwsError> {
+    if req.container_instances.is_empty() || req.container_instances.len() > 10 {
+        return Err(AwsError::invalid_parameter(
+            "containerInstances must list 1 to 10 container instances.",
+        ));
+    }
+    let count = req.container_instances.len() as u32;
+    let outcome = ctx
+        .app
+        .ecs
+        .run_task(
+            &ctx.scope,
+            berth_core::RunTask {
+                cluster: req.cluster,
+                task_definition: req.task_definition,
+                count,
+                group: req.group,
+                started_by: req.started_by,
+                overrides: req.overrides,
+                tags: req.tags,
+                container_instances: Some(req.container_instances),
+                ..berth_core::RunTask::default()
+            },
+        )
+        .map_err(ecs_error)?;
+    Ok(run_outcome(ctx, outcome))
+}
+
+async fn stop_task(ctx: &AwsContext, req: StopTaskRequest) -> Result<TaskResponse, AwsError> {
+    let task = ctx
+        .app
+        .ecs
+        .stop_task(&ctx.scope, req.cluster.as_deref(), &req.task, req.reason)
+        .map_err(ecs_error)?;
+    Ok(TaskResponse {
+        task: task_wire(ctx, task, false),
+    })
+}
+
+async fn describe_tasks(
+    ctx: &AwsContext,
+    req: DescribeTasksRequest,
+) -> Result<TasksResponse, AwsError> {
+    if req.tasks.is_empty() || req.tasks.len() > 100 {
+        return Err(AwsError::invalid_parameter(
+            "tasks must list 1 to 100 tasks.",
+        ));
+    }
+    let with_tags = req.include.iter().any(|i| i == "TAGS");
+    let cluster = ctx
+        .app
+        .ecs
+        .active_cluster(&ctx.scope, req.cluster.as_deref())
+        .map_err(ecs_error)?;
+    let mut tasks = Vec::new();
+    let mut failures = Vec::new();
+    for reference in req.tasks {
+        let found = ctx
+            .app
+            .ecs
+            .task_id(&ctx.scope, &cluster.name, &reference)
+            .and_then(|id| ctx.app.ecs.task(&ctx.scope, &cluster.name, &id));
+        match found {
+            Ok(Some(t)) => tasks.push(task_wire(ctx, t, with_tags)),
+            Ok(None) | Err(EcsError::InvalidParameter(_)) => failures.push(Failure {
+                arn: if reference.starts_with("arn:") {
+                    reference
+                } else {
+                    ctx.scope
+                        .arn("ecs", &format!("task/{}/{reference}", cluster.name))
+                },
+                reason: "MISSING".into(),
+            }),
+            Err(e) => return Err(ecs_error(e)),
+        }
+    }
+    Ok(TasksResponse { tasks, failures })
+}
+
+async fn list_tasks(
+    ctx: &AwsContext,
+    req: ListTasksRequest,
+) -> Result<ListTasksResponse, AwsError> {
+    let desired = match req.desired_status.as_deref() {
+        None => "RUNNING",
+        Some(s @ ("RUNNING" | "PENDING" | "STOPPED")) => s,
+        Some(other) => {
+            return Err(AwsError::invalid_parameter(format!(
+                "Invalid desiredStatus '{other}'. Valid values: [RUNNING, PENDING, STOPPED]"
+            )));
+        }
+    };
+    if req.family.is_some() && req.service_name.is_some() {
+        return Err(AwsError::invalid_parameter(
+            "family and serviceName cannot both be specified.",
+        ));
+    }
+    let cluster = ctx
+        .app
+        .ecs
+        .active_cluster(&ctx.scope, req.cluster.as_deref())
+        .map_err(ecs_error)?;
+    let instance = req
+        .container_instance
+        .as_deref()
+        .map(|i| berth_core::instance_id(&ctx.scope, &cluster.name, i))
+        .transpose()
+        .map_err(ecs_error)?;
+    let tasks = ctx
+        .app
+        .ecs
+        .tasks(&ctx.scope, Some(&cluster.name))
+        .map_err(ecs_error)?;
+    let family_arn_prefix = req
+        .family
+        .as_ref()
+        .map(|f| ctx.scope.arn("ecs", &format!("task-definition/{f}:")));
+    let service_group = req.service_name.as_ref().map(|s| format!("service:{s}"));
+    let arns: Vec<String> = tasks
+        .into_iter()
+        .filter(|t| match desired {
+            // ECS: RUNNING lists tasks meant to run (desired RUNNING); PENDING those not yet
+            // running; STOPPED those meant to stop.
+            "RUNNING" => t.desired_status == "RUNNING",
+            "PENDING" => t.desired_status == "RUNNING" && t.last_status != "RUNNING",
+            _ => t.desired_status == "STOPPED",
+        })
+        .filter(|t| {
+            instance
+                .as_ref()
+                .is_none_or(|i| t.container_instance_id.as_ref() == Some(i))
+        })
+        .filter(|t| {
+            family_arn_prefix
+                .as_ref()
+                .is_none_or(|p| t.task_definition_arn.starts_with(p.as_str()))
+        })
+        .filter(|t| {
+            req.started_by
+                .as_ref()
+                .is_none_or(|s| t.started_by.as_ref() == Some(s))
+        })
+        .filter(|t| service_group.as_ref().is_none_or(|g| &t.group == g))
+        .filter(|t| req.launch_type.as_ref().is_none_or(|l| &t.launch_type == l))
+        .map(|t| t.arn(&ctx.scope))
+        .collect();
+    let (task_arns, next_token) = page_of(arns, req.next_token.as_deref(), req.max_results, 100)?;
+    Ok(ListTasksResponse {
+        task_arns,
+        next_token,
+    })
+}
+
+async fn submit_task_state_change(
+    ctx: &AwsContext,
+    req: SubmitTaskStateChangeRequest,
+) -> Result<AcknowledgmentResponse, AwsError> {
+    ctx.app
+        .ecs
+        .submit_task_state_change(
+            &ctx.scope,
+            req.cluster.as_deref(),
+            berth_core::TaskStateChange {
+                task: req.task,
+                status: req.status,
+                reason: req.reason,
+                pull_started_at: req.pull_started_at,
+                pull_stopped_at: req.pull_stopped_at,
+            },
+        )
+        .map_err(ecs_error)?;
+    Ok(AcknowledgmentResponse {
+        acknowledgment: "ACK",
     })
 }

@@ -183,7 +183,7 @@ fn check_attribute(a: &Attribute) -> Result<()> {
 }
 
 /// The instance id in `id`, or in a container-instance ARN of this scope and cluster.
-pub(crate) fn instance_id(scope: &Scope, cluster: &str, id_or_arn: &str) -> Result<String> {
+pub fn instance_id(scope: &Scope, cluster: &str, id_or_arn: &str) -> Result<String> {
     if id_or_arn.starts_with("arn:") {
         let prefix = scope.arn("ecs", "container-instance/");
         let rest = id_or_arn.strip_prefix(&prefix).ok_or_else(|| {

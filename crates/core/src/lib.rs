@@ -5,6 +5,7 @@ mod clusters;
 mod error;
 mod instances;
 mod task_definitions;
+mod tasks;
 
 use std::sync::Arc;
 
@@ -18,9 +19,10 @@ pub use clusters::{
 pub use error::EcsError;
 pub use instances::{
     Attribute, ContainerInstance, InstanceStatus, RESERVED_PORTS, RegisterContainerInstance,
-    Resources,
+    Resources, instance_id,
 };
 pub use task_definitions::StoredTaskDefinition;
+pub use tasks::{Reservation, RunTask, RunTaskOutcome, Task, TaskContainer, TaskStateChange};
 
 pub type Result<T, E = EcsError> = std::result::Result<T, E>;
 

@@ -1,0 +1,734 @@
+//! Tasks: RunTask (placement by the engine, then an applier that re-checks each instance's
+//! fit under compare-and-swap, so concurrent RunTasks never over-commit), describe and
+//! list, StopTask, and the agent's SubmitTaskStateChange that drives the life cycle.
+//!
+//! Keys: `task/{cluster}/{id}` holds every task (stopped ones stay describable);
+//! `task-pending/{cluster}/{id}` and `task-running/{cluster}/{id}` mark the live ones, so
+//! prefix counts are the cluster's pending and running counts; `client-token/{cluster}/{token}`
+//! remembers RunTask's idempotency token.
+
+use berth_model::Scope;
+use berth_model::task_definition::TaskDefinition;
+use berth_store::{Compare, Op};
+use serde::{Deserialize, Serialize};
+
+use crate::instances::ContainerInstance;
+use crate::{Ecs, EcsError, EcsTag, Result, decode, encode, now_epoch};
+
+/// A container of a task, as DescribeTasks shows it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TaskContainer {
+    pub container_arn: String,
+    pub task_arn: String,
+    pub name: String,
+    pub image: String,
+    pub last_status: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub exit_code: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    #[serde(default)]
+    pub network_bindings: Vec<serde_json::Value>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cpu: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub memory: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub memory_reservation: Option<String>,
+}
+
+/// What a task holds on its container instance, given back when it stops.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Reservation {
+    pub cpu: i64,
+    pub memory: i64,
+    pub tcp_ports: Vec<u16>,
+    pub udp_ports: Vec<u16>,
+}
+
+/// A stored task.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Task {
+    pub id: String,
+    pub cluster: String,
+    pub task_definition_arn: String,
+    pub container_instance_id: Option<String>,
+    pub launch_type: String,
+    pub desired_status: String,
+    pub last_status: String,
+    pub created_at: f64,
+    #[serde(default)]
+    pub pull_started_at: Option<f64>,
+    #[serde(default)]
+    pub pull_stopped_at: Option<f64>,
+    #[serde(default)]
+    pub started_at: Option<f64>,
+    #[serde(default)]
+    pub stopping_at: Option<f64>,
+    #[serde(default)]
+    pub stopped_at: Option<f64>,
+    #[serde(default)]
+    pub execution_stopped_at: Option<f64>,
+    #[serde(default)]
+    pub started_by: Option<String>,
+    pub group: String,
+    #[serde(default)]
+    pub stop_code: Option<String>,
+    #[serde(default)]
+    pub stopped_reason: Option<String>,
+    #[serde(default)]
+    pub tags: Vec<EcsTag>,
+    #[serde(default)]
+    pub overrides: Option<serde_json::Value>,
+    pub cpu: String,
+    pub memory: String,
+    pub containers: Vec<TaskContainer>,
+    pub version: i64,
+    pub reservation: Reservation,
+    #[serde(default)]
+    pub availability_zone: Option<String>,
+}
+
+impl Task {
+    pub fn arn(&self, scope: &Scope) -> String {
+        scope.arn("ecs", &format!("task/{}/{}", self.cluster, self.id))
+    }
+
+    pub fn is_live(&self) -> bool {
+        self.last_status != "STOPPED"
+    }
+}
+
+/// What RunTask (and StartTask) ask for.
+#[derive(Debug, Clone, Default)]
+pub struct RunTask {
+    pub cluster: Option<String>,
+    pub task_definition: String,
+    pub count: u32,
+    pub group: Option<String>,
+    pub started_by: Option<String>,
+    pub launch_type: Option<String>,
+    /// (type, expression)
+    pub placement_constraints: Vec<(String, Option<String>)>,
+    /// (type, field)
+    pub placement_strategy: Vec<(String, Option<String>)>,
+    pub overrides: Option<serde_json::Value>,
+    pub tags: Vec<EcsTag>,
+    pub client_token: Option<String>,
+    /// StartTask: the instances to start one task each on (no placement).
+    pub container_instances: Option<Vec<String>>,
+}
+
+/// The agent's report of a task's new status (SubmitTaskStateChange).
+#[derive(Debug, Clone, Default)]
+pub struct TaskStateChange {
+    pub task: String,
+    pub status: String,
+    pub reason: Option<String>,
+    pub pull_started_at: Option<f64>,
+    pub pull_stopped_at: Option<f64>,
+}
+
+/// RunTask's answer: the tasks started, and why the others could not be placed.
+#[derive(Debug, Clone, Default)]
+pub struct RunTaskOutcome {
+    pub tasks: Vec<Task>,
+    /// (arn, reason), as ECS's `failures`.
+    pub failures: Vec<(String, String)>,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+struct LiveMarker {
+    instance: Option<String>,
+    group: String,
+}
+
+fn base(scope: &Scope) -> String {
+    format!("ecs/{}/{}/", scope.account, scope.region)
+}
+
+fn task_key(scope: &Scope, cluster: &str, id: &str) -> String {
+    format!("{}task/{cluster}/{id}", base(scope))
+}
+
+fn marker_key(scope: &Scope, status: &str, cluster: &str, id: &str) -> String {
+    let kind = if status == "RUNNING" {
+        "task-running"
+    } else {
+        "task-pending"
+    };
+    format!("{}{kind}/{cluster}/{id}", base(scope))
+}
+
+fn parse_amount(value: Option<&str>) -> i64 {
+    value.and_then(|v| v.trim().parse().ok()).unwrap_or(0)
+}
+
+/// What a task of this definition needs on an instance: task-level cpu and memory when
+/// set, else the containers' sums; fixed host ports of bridge and host network modes.
+fn requirements(td: &TaskDefinition) -> Reservation {
+    let containers = td.container_definitions.clone().unwrap_or_default();
+    let cpu = match td.cpu.as_deref() {
+        Some(c) => parse_amount(Some(c)),
+        None => containers
+            .iter()
+            .map(|c| i64::from(c.cpu.unwrap_or(0)))
+            .sum(),
+    };
+    let memory = match td.memory.as_deref() {
+        Some(m) => parse_amount(Some(m)),
+        None => containers
+            .iter()
+            .map(|c| i64::from(c.memory.or(c.memory_reservation).unwrap_or(0)))
+            .sum(),
+    };
+    let mut r = Reservation {
+        cpu,
+        memory,
+        ..Reservation::default()
+    };
+    if td.network_mode.as_deref() != Some("awsvpc") {
+        for m in containers
+            .iter()
+            .flat_map(|c| c.port_mappings.iter().flatten())
+        {
+            let Some(port) = m
+                .host_port
+                .filter(|p| *p > 0)
+                .and_then(|p| u16::try_from(p).ok())
+            else {
+                continue;
+            };
+            if m.protocol.as_deref() == Some("udp") {
+                r.udp_ports.push(port);
+            } else {
+                r.tcp_ports.push(port);
+            }
+        }
+    }
+    r
+}
+
+fn random_id() -> String {
+    uuid::Uuid::new_v4().simple().to_string()
+}
+
+impl Ecs {
+    fn live_markers(&self, scope: &Scope, cluster: &str) -> Result<Vec<LiveMarker>> {
+        let mut out = Vec::new();
+        for kind in ["task-pending", "task-running"] {
+            for kv in self
+                .store
+                .range(&format!("{}{kind}/{cluster}/", base(scope)), None, 0)?
+            {
+                out.push(decode(&kv)?);
+            }
+        }
+        Ok(out)
+    }
+
+    /// RunTask / StartTask.
+    pub fn run_task(&self, scope: &Scope, req: RunTask) -> Result<RunTaskOutcome> {
+        let cluster = self.active_cluster(scope, req.cluster.as_deref())?;
+        if !(1..=10).contains(&req.count) {
+            return Err(EcsError::InvalidParameter(
+                "count must be between 1 and 10.".into(),
+            ));
+        }
+        let launch_type = req.launch_type.clone().unwrap_or_else(|| "EC2".into());
+        if launch_type != "EC2" {
+            return Err(EcsError::InvalidParameter(format!(
+                "Launch type '{launch_type}' is not available yet on this server: EC2 tasks run on registered container instances; Fargate arrives with a later release."
+            )));
+        }
+        let stored = self.task_definition(scope, &req.task_definition)?;
+        let td = stored.task_definition;
+        if td.status.as_deref() != Some("ACTIVE") {
+            return Err(EcsError::Client("TaskDefinition is inactive".into()));
+        }
+        if !td
+            .compatibilities
+            .iter()
+            .flatten()
+            .any(|c| c == &launch_type)
+        {
+            return Err(EcsError::InvalidParameter(format!(
+                "Task definition does not support launch_type {launch_type}."
+            )));
+        }
+        if let Some(token) = &req.client_token
+            && let Some(kv) = self.store.get(&format!(
+                "{}client-token/{}/{token}",
+                base(scope),
+                cluster.name
+            ))?
+        {
+            // The same request again: the tasks it started.
+            let ids: Vec<String> = decode(&kv)?;
+            let tasks = ids
+                .iter()
+                .filter_map(|id| self.task(scope, &cluster.name, id).transpose())
+                .collect::<Result<Vec<_>>>()?;
+            return Ok(RunTaskOutcome {
+                tasks,
+                failures: Vec::new(),
+            });
+        }
+        let family = td.family.clone().unwrap_or_default();
+        let group = req
+            .group
+            .clone()
+            .unwrap_or_else(|| format!("family:{family}"));
+        let need = requirements(&td);
+
+        let mut constraints = Vec::new();
+        for c in td.placement_constraints.iter().flatten() {
+            constraints.push((c.r#type.clone().unwrap_or_default(), c.expression.clone()));
+        }
+        constraints.extend(req.placement_constraints.iter().cloned());
+        let parse = |e: berth_scheduler::PlacementError| EcsError::InvalidParameter(e.to_string());
+        let request = berth_scheduler::TaskRequest {
+            cpu: need.cpu.max(0) as u64,
+            memory: need.memory.max(0) as u64,
+            tcp_ports: need.tcp_ports.clone(),
+            udp_ports: need.udp_ports.clone(),
+            group: group.clone(),
+            count: req.count,
+            placement_constraints: constraints
+                .iter()
+                .map(|(t, e)| berth_scheduler::parse_placement_constraint(t, e.as_deref()))
+                .collect::<std::result::Result<_, _>>()
+                .map_err(parse)?,
+            placement_strategy: req
+                .placement_strategy
+                .iter()
+                .map(|(t, f)| berth_scheduler::parse_placement_strategy(t, f.as_deref()))
+                .collect::<std::result::Result<_, _>>()
+                .map_err(parse)?,
+        };
+
+        let instances = self.container_instances(scope, Some(&cluster.name))?;
+        let instances: Vec<ContainerInstance> = match &req.container_instances {
+            None => instances,
+            Some(wanted) => {
+                let ids: Vec<String> = wanted
+                    .iter()
+                    .map(|w| crate::instances::instance_id(scope, &cluster.name, w))
+                    .collect::<Result<_>>()?;
+                instances
+                    .into_iter()
+                    .filter(|i| ids.contains(&i.id))
+                    .collect()
+            }
+        };
+        if instances.is_empty() {
+            return Err(EcsError::InvalidParameter(
+                "No Container Instances were found in your cluster.".into(),
+            ));
+        }
+        let markers = self.live_markers(scope, &cluster.name)?;
+        let snapshot = berth_scheduler::ClusterSnapshot {
+            instances: instances
+                .iter()
+                .map(|i| {
+                    let mut view = i.placement_view(scope);
+                    for m in markers
+                        .iter()
+                        .filter(|m| m.instance.as_deref() == Some(&i.id))
+                    {
+                        *view.task_groups.entry(m.group.clone()).or_default() += 1;
+                    }
+                    view
+                })
+                .collect(),
+        };
+        // StartTask places one task on each named instance; RunTask lets the engine choose.
+        let plan = match &req.container_instances {
+            Some(_) => {
+                let mut plan = berth_scheduler::Plan::default();
+                for (index, view) in snapshot.instances.iter().enumerate() {
+                    let one = berth_scheduler::TaskRequest {
+                        count: 1,
+                        ..request.clone()
+                    };
+                    match berth_scheduler::check_fit(view, &one) {
+                        Ok(()) => plan.placements.push(berth_scheduler::Placement {
+                            instance: index,
+                            arn: view.arn.clone(),
+                        }),
+                        Err(reason) => plan.failures.push(berth_scheduler::Failure {
+                            arn: view.arn.clone(),
+                            reason,
+                        }),
+                    }
+                }
+                plan
+            }
+            None => berth_scheduler::plan(&snapshot, &request, rand_seed()),
+        };
+
+        let mut outcome = RunTaskOutcome {
+            tasks: Vec::new(),
+            failures: plan
+                .failures
+                .iter()
+                .map(|f| (f.arn.clone(), f.reason.as_str().to_string()))
+                .collect(),
+        };
+        for placement in &plan.placements {
+            let instance = &instances[placement.instance];
+            match self.apply_placement(
+                scope,
+                &cluster.name,
+                &instance.id,
+                &td,
+                &req,
+                &group,
+                &need,
+                &request,
+            )? {
+                Ok(task) => outcome.tasks.push(task),
+                Err(reason) => outcome.failures.push((placement.arn.clone(), reason)),
+            }
+        }
+        if let Some(token) = &req.client_token {
+            let ids: Vec<&str> = outcome.tasks.iter().map(|t| t.id.as_str()).collect();
+            self.store.put(
+                &format!("{}client-token/{}/{token}", base(scope), cluster.name),
+                &encode(&ids),
+            )?;
+        }
+        Ok(outcome)
+    }
+
+    /// Commit one placed task: re-read the instance, re-check the fit (another RunTask may
+    /// have taken the room since the snapshot), reserve its resources and create the task,
+    /// all in one compare-and-swap transaction. The inner error is a failure reason.
+    #[allow(clippy::too_many_arguments)]
+    fn apply_placement(
+        &self,
+        scope: &Scope,
+        cluster: &str,
+        instance_id: &str,
+        td: &TaskDefinition,
+        req: &RunTask,
+        group: &str,
+        need: &Reservation,
+        request: &berth_scheduler::TaskRequest,
+    ) -> Result<std::result::Result<Task, String>> {
+        let ikey = format!("{}instance/{cluster}/{instance_id}", base(scope));
+        loop {
+            let Some(kv) = self.store.get(&ikey)? else {
+                return Ok(Err("MISSING".into()));
+            };
+            let mut instance: ContainerInstance = decode(&kv)?;
+            let mut view = instance.placement_view(scope);
+            for m in self.live_markers(scope, cluster)? {
+                if m.instance.as_deref() == Some(instance_id) {
+                    *view.task_groups.entry(m.group).or_default() += 1;
+                }
+            }
+            let one = berth_scheduler::TaskRequest {
+                count: 1,
+                ..request.clone()
+            };
+            if let Err(reason) = berth_scheduler::check_fit(&view, &one) {
+                return Ok(Err(reason.as_str().to_string()));
+            }
+            instance.remaining.cpu -= need.cpu;
+            instance.remaining.memory -= need.memory;
+            instance
+                .remaining
+                .ports
+                .extend(need.tcp_ports.iter().copied());
+            instance
+                .remaining
+                .ports_udp
+                .extend(need.udp_ports.iter().copied());
+            instance.pending_tasks_count += 1;
+            instance.version += 1;
+            let id = random_id();
+            let now = now_epoch();
+            let task_arn = scope.arn("ecs", &format!("task/{cluster}/{id}"));
+            let task = Task {
+                id: id.clone(),
+                cluster: cluster.to_string(),
+                task_definition_arn: td.task_definition_arn.clone().unwrap_or_default(),
+                container_instance_id: Some(instance_id.to_string()),
+                launch_type: "EC2".into(),
+                desired_status: "RUNNING".into(),
+                last_status: "PROVISIONING".into(),
+                created_at: now,
+                pull_started_at: None,
+                pull_stopped_at: None,
+                started_at: None,
+                stopping_at: None,
+                stopped_at: None,
+                execution_stopped_at: None,
+                started_by: req.started_by.clone(),
+                group: group.to_string(),
+                stop_code: None,
+                stopped_reason: None,
+                tags: req.tags.clone(),
+                overrides: req.overrides.clone(),
+                cpu: need.cpu.to_string(),
+                memory: need.memory.to_string(),
+                containers: td
+                    .container_definitions
+                    .iter()
+                    .flatten()
+                    .map(|c| TaskContainer {
+                        container_arn: scope
+                            .arn("ecs", &format!("container/{cluster}/{id}/{}", random_id())),
+                        task_arn: task_arn.clone(),
+                        name: c.name.clone().unwrap_or_default(),
+                        image: c.image.clone().unwrap_or_default(),
+                        last_status: "PENDING".into(),
+                        exit_code: None,
+                        reason: None,
+                        network_bindings: Vec::new(),
+                        cpu: c.cpu.map(|v| v.to_string()),
+                        memory: c.memory.map(|v| v.to_string()),
+                        memory_reservation: c.memory_reservation.map(|v| v.to_string()),
+                    })
+                    .collect(),
+                version: 1,
+                reservation: need.clone(),
+                availability_zone: instance
+                    .attributes
+                    .iter()
+                    .find(|a| a.name == "ecs.availability-zone")
+                    .and_then(|a| a.value.clone()),
+            };
+            let marker = LiveMarker {
+                instance: Some(instance_id.to_string()),
+                group: group.to_string(),
+            };
+            let ops = [
+                Op::put(ikey.clone(), encode(&instance)),
+                Op::put(task_key(scope, cluster, &id), encode(&task)),
+                Op::put(marker_key(scope, "PENDING", cluster, &id), encode(&marker)),
+            ];
+            if self
+                .store
+                .txn(&[Compare::ModRevision(ikey.clone(), kv.mod_revision)], &ops)?
+                .is_committed()
+            {
+                return Ok(Ok(task));
+            }
+        }
+    }
+
+    pub fn task(&self, scope: &Scope, cluster: &str, id: &str) -> Result<Option<Task>> {
+        self.store
+            .get(&task_key(scope, cluster, id))?
+            .map(|kv| decode(&kv))
+            .transpose()
+    }
+
+    /// The task id in an id or a task ARN of this scope and cluster.
+    pub fn task_id(&self, scope: &Scope, cluster: &str, id_or_arn: &str) -> Result<String> {
+        if id_or_arn.starts_with("arn:") {
+            let rest = id_or_arn
+                .strip_prefix(&scope.arn("ecs", "task/"))
+                .ok_or_else(|| {
+                    EcsError::InvalidParameter(format!("Invalid task ARN '{id_or_arn}'."))
+                })?;
+            let (c, id) = rest.rsplit_once('/').unwrap_or((cluster, rest));
+            if c != cluster {
+                return Err(EcsError::InvalidParameter(
+                    "The task does not belong to the cluster.".into(),
+                ));
+            }
+            return Ok(id.to_string());
+        }
+        Ok(id_or_arn.to_string())
+    }
+
+    /// Every task of a cluster, stopped ones included, in id order.
+    pub fn tasks(&self, scope: &Scope, cluster: Option<&str>) -> Result<Vec<Task>> {
+        let cluster = self.active_cluster(scope, cluster)?;
+        self.store
+            .range(&format!("{}task/{}/", base(scope), cluster.name), None, 0)?
+            .iter()
+            .map(decode)
+            .collect()
+    }
+
+    /// StopTask: the task is to stop. A task no agent has picked up yet (still
+    /// PROVISIONING) stops at once; otherwise its agent stops it and reports STOPPED.
+    pub fn stop_task(
+        &self,
+        scope: &Scope,
+        cluster: Option<&str>,
+        id_or_arn: &str,
+        reason: Option<String>,
+    ) -> Result<Task> {
+        let cluster = self.active_cluster(scope, cluster)?;
+        let id = self.task_id(scope, &cluster.name, id_or_arn)?;
+        self.change_task(scope, &cluster.name, &id, |t| {
+            if t.desired_status != "STOPPED" {
+                t.desired_status = "STOPPED".into();
+                t.stopping_at = Some(now_epoch());
+                t.stop_code = Some("UserInitiated".into());
+                t.stopped_reason = Some(
+                    reason
+                        .clone()
+                        .unwrap_or_else(|| "Task stopped by user".into()),
+                );
+            }
+            if t.last_status == "PROVISIONING" {
+                Some("STOPPED")
+            } else {
+                None
+            }
+        })
+    }
+
+    /// SubmitTaskStateChange, the agent's report of a task's new status.
+    pub fn submit_task_state_change(
+        &self,
+        scope: &Scope,
+        cluster: Option<&str>,
+        change: TaskStateChange,
+    ) -> Result<Task> {
+        let TaskStateChange {
+            task: id_or_arn,
+            status,
+            reason,
+            pull_started_at,
+            pull_stopped_at,
+        } = change;
+        let (id_or_arn, status) = (id_or_arn.as_str(), status.as_str());
+        if !matches!(
+            status,
+            "PENDING" | "ACTIVATING" | "RUNNING" | "DEACTIVATING" | "STOPPING" | "STOPPED"
+        ) {
+            return Err(EcsError::InvalidParameter(format!(
+                "Invalid task status '{status}'."
+            )));
+        }
+        let cluster = self.active_cluster(scope, cluster)?;
+        let id = self.task_id(scope, &cluster.name, id_or_arn)?;
+        let status = status.to_string();
+        self.change_task(scope, &cluster.name, &id, |t| {
+            if pull_started_at.is_some() {
+                t.pull_started_at = pull_started_at;
+            }
+            if pull_stopped_at.is_some() {
+                t.pull_stopped_at = pull_stopped_at;
+            }
+            if status == "STOPPED" && t.stopped_reason.is_none() {
+                t.stopped_reason = reason.clone();
+                t.stop_code
+                    .get_or_insert_with(|| "EssentialContainerExited".into());
+            }
+            Some(status.as_str()).filter(|_| t.last_status != "STOPPED")
+        })
+    }
+
+    /// Apply `change` to a task; when it returns a new last status, move the task there with
+    /// its timestamps, live markers and (on STOPPED) the instance's resources given back,
+    /// in one transaction.
+    fn change_task<'a>(
+        &self,
+        scope: &Scope,
+        cluster: &str,
+        id: &str,
+        change: impl Fn(&mut Task) -> Option<&'a str>,
+    ) -> Result<Task> {
+        let tkey = task_key(scope, cluster, id);
+        loop {
+            let Some(kv) = self.store.get(&tkey)? else {
+                return Err(EcsError::InvalidParameter(
+                    "The referenced task was not found.".into(),
+                ));
+            };
+            let mut task: Task = decode(&kv)?;
+            let old_status = task.last_status.clone();
+            let next = change(&mut task);
+            let mut compares = vec![Compare::ModRevision(tkey.clone(), kv.mod_revision)];
+            let mut ops = Vec::new();
+            if let Some(next) = next.filter(|n| *n != old_status) {
+                let now = now_epoch();
+                task.last_status = next.to_string();
+                match next {
+                    "RUNNING" => {
+                        task.started_at.get_or_insert(now);
+                        for c in &mut task.containers {
+                            c.last_status = "RUNNING".into();
+                        }
+                    }
+                    "STOPPED" => {
+                        task.stopped_at = Some(now);
+                        task.execution_stopped_at.get_or_insert(now);
+                        task.desired_status = "STOPPED".into();
+                        for c in &mut task.containers {
+                            c.last_status = "STOPPED".into();
+                        }
+                    }
+                    _ => {}
+                }
+                let marker = LiveMarker {
+                    instance: task.container_instance_id.clone(),
+                    group: task.group.clone(),
+                };
+                let was_running = old_status == "RUNNING";
+                let is_running = next == "RUNNING";
+                if next == "STOPPED" || was_running != is_running {
+                    ops.push(Op::delete(marker_key(scope, &old_status, cluster, id)));
+                }
+                if next != "STOPPED" {
+                    ops.push(Op::put(
+                        marker_key(scope, next, cluster, id),
+                        encode(&marker),
+                    ));
+                }
+                // The instance's counts and, when the task stops, its resources.
+                if let Some(iid) = &task.container_instance_id {
+                    let ikey = format!("{}instance/{cluster}/{iid}", base(scope));
+                    if let Some(ikv) = self.store.get(&ikey)? {
+                        let mut instance: ContainerInstance = decode(&ikv)?;
+                        let counter = |s: &str| if s == "RUNNING" { 1 } else { 0 };
+                        instance.running_tasks_count += counter(next) - counter(&old_status);
+                        if next == "STOPPED" {
+                            if old_status != "RUNNING" {
+                                instance.pending_tasks_count -= 1;
+                            }
+                            let r = &task.reservation;
+                            instance.remaining.cpu += r.cpu;
+                            instance.remaining.memory += r.memory;
+                            for p in &r.tcp_ports {
+                                instance.remaining.ports.remove(p);
+                            }
+                            for p in &r.udp_ports {
+                                instance.remaining.ports_udp.remove(p);
+                            }
+                            // Ports reserved at registration stay reserved.
+                            let registered = instance.registered.clone();
+                            instance.remaining.ports.extend(registered.ports);
+                            instance.remaining.ports_udp.extend(registered.ports_udp);
+                        } else if is_running && !was_running {
+                            instance.pending_tasks_count -= 1;
+                        }
+                        instance.version += 1;
+                        compares.push(Compare::ModRevision(ikey.clone(), ikv.mod_revision));
+                        ops.push(Op::put(ikey, encode(&instance)));
+                    }
+                }
+            }
+            task.version += 1;
+            ops.push(Op::put(tkey.clone(), encode(&task)));
+            if self.store.txn(&compares, &ops)?.is_committed() {
+                return Ok(task);
+            }
+        }
+    }
+}
+
+fn rand_seed() -> u64 {
+    let now = time::OffsetDateTime::now_utc();
+    now.unix_timestamp_nanos() as u64
+}
