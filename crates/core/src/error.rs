@@ -10,6 +10,10 @@ pub enum EcsError {
     ClusterContainsServices,
     #[error("The Cluster cannot be deleted while Tasks are active.")]
     ClusterContainsTasks,
+    #[error("Service not found.")]
+    ServiceNotFound,
+    #[error("Service was not ACTIVE.")]
+    ServiceNotActive,
     #[error("{0}")]
     InvalidParameter(String),
     #[error("{0}")]

@@ -4,6 +4,7 @@
 mod clusters;
 mod error;
 mod instances;
+mod services;
 mod task_definitions;
 mod tasks;
 
@@ -20,6 +21,10 @@ pub use error::EcsError;
 pub use instances::{
     Attribute, ContainerInstance, InstanceStatus, RESERVED_PORTS, RegisterContainerInstance,
     Resources, instance_id,
+};
+pub use services::{
+    CreateService, Deployment, DeploymentCircuitBreaker, DeploymentConfiguration, Placement,
+    Service, UpdateService,
 };
 pub use task_definitions::StoredTaskDefinition;
 pub use tasks::{Reservation, RunTask, RunTaskOutcome, Task, TaskContainer, TaskStateChange};

@@ -1,0 +1,653 @@
+//! Services as resources: create (with ECS's validation and idempotency), update (a new
+//! task definition or forceNewDeployment starts a new PRIMARY deployment), delete (refused
+//! above zero unless forced; DRAINING, then INACTIVE once its tasks are gone), describe and
+//! list. Keeping the desired count running is issue 6's scheduler.
+//!
+//! Keys: `service/{cluster}/{name}` holds the service; `service-active/{cluster}/{name}`
+//! marks an ACTIVE one, so a prefix count is the cluster's `activeServicesCount`.
+
+use berth_model::Scope;
+use berth_store::{Compare, Op};
+use serde::{Deserialize, Serialize};
+
+use crate::{Ecs, EcsError, EcsTag, Result, decode, encode, now_epoch};
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DeploymentCircuitBreaker {
+    pub enable: bool,
+    pub rollback: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DeploymentConfiguration {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deployment_circuit_breaker: Option<DeploymentCircuitBreaker>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub maximum_percent: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub minimum_healthy_percent: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub alarms: Option<serde_json::Value>,
+}
+
+/// A deployment of a service (ECS's Deployment).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Deployment {
+    pub id: String,
+    pub status: String,
+    pub task_definition: String,
+    pub desired_count: i64,
+    pub pending_count: i64,
+    pub running_count: i64,
+    pub failed_tasks: i64,
+    pub created_at: f64,
+    pub updated_at: f64,
+    pub launch_type: String,
+    pub rollout_state: String,
+    pub rollout_state_reason: String,
+}
+
+/// A placement constraint or strategy as given (validated by the engine's parsers).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Placement {
+    #[serde(rename = "type")]
+    pub kind: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expression: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub field: Option<String>,
+}
+
+/// A stored service.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Service {
+    pub service_name: String,
+    pub cluster: String,
+    pub status: String,
+    pub desired_count: i64,
+    pub launch_type: String,
+    pub task_definition: String,
+    pub deployment_configuration: DeploymentConfiguration,
+    pub deployments: Vec<Deployment>,
+    #[serde(default)]
+    pub events: Vec<serde_json::Value>,
+    pub created_at: f64,
+    pub created_by: String,
+    #[serde(default)]
+    pub placement_constraints: Vec<Placement>,
+    #[serde(default)]
+    pub placement_strategy: Vec<Placement>,
+    #[serde(default)]
+    pub network_configuration: Option<serde_json::Value>,
+    #[serde(default)]
+    pub health_check_grace_period_seconds: Option<i64>,
+    pub scheduling_strategy: String,
+    #[serde(default)]
+    pub tags: Vec<EcsTag>,
+    #[serde(default)]
+    pub enable_ecs_managed_tags: bool,
+    #[serde(default)]
+    pub propagate_tags: Option<String>,
+    #[serde(default)]
+    pub enable_execute_command: bool,
+    #[serde(default)]
+    pub platform_version: Option<String>,
+    #[serde(default)]
+    pub load_balancers: Vec<serde_json::Value>,
+    #[serde(default)]
+    pub service_registries: Vec<serde_json::Value>,
+    #[serde(default)]
+    pub client_token: Option<String>,
+    /// Numbers deployment ids within the service.
+    #[serde(default)]
+    pub deployment_serial: u64,
+}
+
+impl Service {
+    pub fn arn(&self, scope: &Scope) -> String {
+        scope.arn(
+            "ecs",
+            &format!("service/{}/{}", self.cluster, self.service_name),
+        )
+    }
+}
+
+/// What CreateService asks for (after the API's parsing).
+#[derive(Debug, Clone, Default)]
+pub struct CreateService {
+    pub cluster: Option<String>,
+    pub service_name: String,
+    pub task_definition: Option<String>,
+    pub desired_count: Option<i64>,
+    pub launch_type: Option<String>,
+    pub scheduling_strategy: Option<String>,
+    pub deployment_configuration: Option<DeploymentConfiguration>,
+    pub placement_constraints: Vec<Placement>,
+    pub placement_strategy: Vec<Placement>,
+    pub network_configuration: Option<serde_json::Value>,
+    pub health_check_grace_period_seconds: Option<i64>,
+    pub tags: Vec<EcsTag>,
+    pub enable_ecs_managed_tags: bool,
+    pub propagate_tags: Option<String>,
+    pub enable_execute_command: bool,
+    pub platform_version: Option<String>,
+    pub load_balancers: Vec<serde_json::Value>,
+    pub service_registries: Vec<serde_json::Value>,
+    pub client_token: Option<String>,
+}
+
+/// What UpdateService changes; `None` leaves a field alone.
+#[derive(Debug, Clone, Default)]
+pub struct UpdateService {
+    pub desired_count: Option<i64>,
+    pub task_definition: Option<String>,
+    pub deployment_configuration: Option<DeploymentConfiguration>,
+    pub placement_constraints: Option<Vec<Placement>>,
+    pub placement_strategy: Option<Vec<Placement>>,
+    pub network_configuration: Option<serde_json::Value>,
+    pub health_check_grace_period_seconds: Option<i64>,
+    pub force_new_deployment: bool,
+    pub enable_execute_command: Option<bool>,
+}
+
+fn base(scope: &Scope) -> String {
+    format!("ecs/{}/{}/", scope.account, scope.region)
+}
+
+fn service_key(scope: &Scope, cluster: &str, name: &str) -> String {
+    format!("{}service/{cluster}/{name}", base(scope))
+}
+
+fn active_key(scope: &Scope, cluster: &str, name: &str) -> String {
+    format!("{}service-active/{cluster}/{name}", base(scope))
+}
+
+fn check_service_name(name: &str) -> Result<()> {
+    let ok = !name.is_empty()
+        && name.len() <= 255
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+    if ok {
+        Ok(())
+    } else {
+        Err(EcsError::InvalidParameter(
+            "Service name should be 1 to 255 characters long and can contain letters, numbers, hyphens and underscores.".into(),
+        ))
+    }
+}
+
+fn check_placement(constraints: &[Placement], strategy: &[Placement]) -> Result<()> {
+    let invalid = |e: berth_scheduler::PlacementError| EcsError::InvalidParameter(e.to_string());
+    if constraints.len() > berth_scheduler::MAX_PLACEMENT_CONSTRAINTS {
+        return Err(EcsError::InvalidParameter(
+            "A service can have at most 10 placement constraints.".into(),
+        ));
+    }
+    if strategy.len() > berth_scheduler::MAX_PLACEMENT_STRATEGIES {
+        return Err(EcsError::InvalidParameter(
+            "A service can have at most 5 placement strategies.".into(),
+        ));
+    }
+    for c in constraints {
+        berth_scheduler::parse_placement_constraint(&c.kind, c.expression.as_deref())
+            .map_err(invalid)?;
+    }
+    for s in strategy {
+        berth_scheduler::parse_placement_strategy(&s.kind, s.field.as_deref()).map_err(invalid)?;
+    }
+    Ok(())
+}
+
+fn check_deployment_configuration(c: &DeploymentConfiguration, daemon: bool) -> Result<()> {
+    let min = c
+        .minimum_healthy_percent
+        .unwrap_or(if daemon { 0 } else { 100 });
+    let max = c.maximum_percent.unwrap_or(if daemon { 100 } else { 200 });
+    if !(0..=100).contains(&min) {
+        return Err(EcsError::InvalidParameter(
+            "minimumHealthyPercent must be between 0 and 100.".into(),
+        ));
+    }
+    if max < 100 || max > 2000 {
+        return Err(EcsError::InvalidParameter(
+            "maximumPercent must be between 100 and 2000.".into(),
+        ));
+    }
+    if daemon && max != 100 {
+        return Err(EcsError::InvalidParameter(
+            "The daemon scheduling strategy requires a maximumPercent of 100.".into(),
+        ));
+    }
+    Ok(())
+}
+
+impl Ecs {
+    fn service_task_definition(
+        &self,
+        scope: &Scope,
+        reference: &str,
+        launch_type: &str,
+        network_configuration: &Option<serde_json::Value>,
+    ) -> Result<String> {
+        let td = self.task_definition(scope, reference)?.task_definition;
+        if td.status.as_deref() != Some("ACTIVE") {
+            return Err(EcsError::InvalidParameter(
+                "TaskDefinition is inactive".into(),
+            ));
+        }
+        if !td
+            .compatibilities
+            .iter()
+            .flatten()
+            .any(|c| c == launch_type)
+        {
+            return Err(EcsError::InvalidParameter(format!(
+                "Task definition does not support launch_type {launch_type}."
+            )));
+        }
+        if td.network_mode.as_deref() == Some("awsvpc") && network_configuration.is_none() {
+            return Err(EcsError::InvalidParameter(
+                "Network Configuration must be provided when networkMode 'awsvpc' is specified."
+                    .into(),
+            ));
+        }
+        Ok(td.task_definition_arn.unwrap_or_default())
+    }
+
+    fn new_deployment(service: &mut Service, task_definition: &str) {
+        let now = now_epoch();
+        for d in &mut service.deployments {
+            if d.status == "PRIMARY" {
+                d.status = "ACTIVE".into();
+                d.updated_at = now;
+            }
+        }
+        service.deployment_serial += 1;
+        service.deployments.insert(
+            0,
+            Deployment {
+                id: format!(
+                    "ecs-svc/{:019}",
+                    service.deployment_serial + 1_000_000_000_000
+                ),
+                status: "PRIMARY".into(),
+                task_definition: task_definition.to_string(),
+                desired_count: service.desired_count,
+                pending_count: 0,
+                running_count: 0,
+                failed_tasks: 0,
+                created_at: now,
+                updated_at: now,
+                launch_type: service.launch_type.clone(),
+                rollout_state: "IN_PROGRESS".into(),
+                rollout_state_reason: "ECS deployment ecs-svc in progress.".into(),
+            },
+        );
+    }
+
+    pub fn create_service(&self, scope: &Scope, req: CreateService) -> Result<Service> {
+        let cluster = self.active_cluster(scope, req.cluster.as_deref())?;
+        check_service_name(&req.service_name)?;
+        crate::clusters::check_tags(&req.tags)?;
+        let scheduling = req
+            .scheduling_strategy
+            .clone()
+            .unwrap_or_else(|| "REPLICA".into());
+        let daemon = match scheduling.as_str() {
+            "REPLICA" => false,
+            "DAEMON" => true,
+            other => {
+                return Err(EcsError::InvalidParameter(format!(
+                    "Invalid schedulingStrategy '{other}'. Valid values: [REPLICA, DAEMON]"
+                )));
+            }
+        };
+        let launch_type = req.launch_type.clone().unwrap_or_else(|| "EC2".into());
+        if !matches!(launch_type.as_str(), "EC2" | "FARGATE" | "EXTERNAL") {
+            return Err(EcsError::InvalidParameter(format!(
+                "Invalid launchType '{launch_type}'. Valid values: [EC2, FARGATE, EXTERNAL]"
+            )));
+        }
+        if daemon && launch_type == "FARGATE" {
+            return Err(EcsError::InvalidParameter(
+                "The daemon scheduling strategy does not support the FARGATE launch type.".into(),
+            ));
+        }
+        if daemon && req.desired_count.is_some() {
+            return Err(EcsError::InvalidParameter(
+                "The daemon scheduling strategy does not support a desired count for services."
+                    .into(),
+            ));
+        }
+        let desired_count = req.desired_count.unwrap_or(0);
+        if desired_count < 0 {
+            return Err(EcsError::InvalidParameter(
+                "desiredCount can't be less than 0.".into(),
+            ));
+        }
+        let reference = req.task_definition.as_deref().ok_or_else(|| {
+            EcsError::InvalidParameter("A task definition is required to create a service.".into())
+        })?;
+        let task_definition = self.service_task_definition(
+            scope,
+            reference,
+            &launch_type,
+            &req.network_configuration,
+        )?;
+        let deployment_configuration =
+            req.deployment_configuration
+                .clone()
+                .unwrap_or(DeploymentConfiguration {
+                    deployment_circuit_breaker: None,
+                    maximum_percent: None,
+                    minimum_healthy_percent: None,
+                    alarms: None,
+                });
+        check_deployment_configuration(&deployment_configuration, daemon)?;
+        let deployment_configuration = DeploymentConfiguration {
+            deployment_circuit_breaker: Some(
+                deployment_configuration
+                    .deployment_circuit_breaker
+                    .clone()
+                    .unwrap_or(DeploymentCircuitBreaker {
+                        enable: false,
+                        rollback: false,
+                    }),
+            ),
+            maximum_percent: Some(
+                deployment_configuration
+                    .maximum_percent
+                    .unwrap_or(if daemon { 100 } else { 200 }),
+            ),
+            minimum_healthy_percent: Some(
+                deployment_configuration
+                    .minimum_healthy_percent
+                    .unwrap_or(if daemon { 0 } else { 100 }),
+            ),
+            alarms: deployment_configuration.alarms.clone(),
+        };
+        check_placement(&req.placement_constraints, &req.placement_strategy)?;
+        let key = service_key(scope, &cluster.name, &req.service_name);
+        loop {
+            let existing = self.store.get(&key)?;
+            if let Some(kv) = &existing {
+                let current: Service = decode(kv)?;
+                if current.status != "INACTIVE" {
+                    // Idempotent with the same client token; otherwise ECS refuses.
+                    if req.client_token.is_some() && current.client_token == req.client_token {
+                        return Ok(current);
+                    }
+                    return Err(EcsError::InvalidParameter(
+                        "Creation of service was not idempotent.".into(),
+                    ));
+                }
+            }
+            let mut service = Service {
+                service_name: req.service_name.clone(),
+                cluster: cluster.name.clone(),
+                status: "ACTIVE".into(),
+                desired_count,
+                launch_type: launch_type.clone(),
+                task_definition: task_definition.clone(),
+                deployment_configuration: deployment_configuration.clone(),
+                deployments: Vec::new(),
+                events: Vec::new(),
+                created_at: now_epoch(),
+                created_by: format!("arn:aws:iam::{}:root", scope.account),
+                placement_constraints: req.placement_constraints.clone(),
+                placement_strategy: if req.placement_strategy.is_empty() && !daemon {
+                    // ECS's default for EC2 services: spread across zones, then instances.
+                    vec![
+                        Placement {
+                            kind: "spread".into(),
+                            expression: None,
+                            field: Some("attribute:ecs.availability-zone".into()),
+                        },
+                        Placement {
+                            kind: "spread".into(),
+                            expression: None,
+                            field: Some("instanceId".into()),
+                        },
+                    ]
+                } else {
+                    req.placement_strategy.clone()
+                },
+                network_configuration: req.network_configuration.clone(),
+                health_check_grace_period_seconds: req.health_check_grace_period_seconds,
+                scheduling_strategy: scheduling.clone(),
+                tags: req.tags.clone(),
+                enable_ecs_managed_tags: req.enable_ecs_managed_tags,
+                propagate_tags: req.propagate_tags.clone(),
+                enable_execute_command: req.enable_execute_command,
+                platform_version: req.platform_version.clone(),
+                load_balancers: req.load_balancers.clone(),
+                service_registries: req.service_registries.clone(),
+                client_token: req.client_token.clone(),
+                deployment_serial: 0,
+            };
+            Self::new_deployment(&mut service, &task_definition);
+            let rev = existing.as_ref().map_or(0, |kv| kv.mod_revision);
+            let ops = [
+                Op::put(key.clone(), encode(&service)),
+                Op::put(
+                    active_key(scope, &cluster.name, &service.service_name),
+                    b"{}".to_vec(),
+                ),
+            ];
+            if self
+                .store
+                .txn(&[Compare::ModRevision(key.clone(), rev)], &ops)?
+                .is_committed()
+            {
+                return Ok(service);
+            }
+        }
+    }
+
+    /// A service by name or ARN, in any status.
+    pub fn service(
+        &self,
+        scope: &Scope,
+        cluster: Option<&str>,
+        name_or_arn: &str,
+    ) -> Result<Service> {
+        let cluster = self.active_cluster(scope, cluster)?;
+        let name = name_or_arn
+            .rsplit_once('/')
+            .filter(|_| name_or_arn.starts_with("arn:"))
+            .map_or(name_or_arn, |(_, n)| n);
+        match self.store.get(&service_key(scope, &cluster.name, name))? {
+            Some(kv) => Ok(decode(&kv)?),
+            None => Err(EcsError::ServiceNotFound),
+        }
+    }
+
+    /// Services of a cluster that are not INACTIVE, by name.
+    pub fn services(&self, scope: &Scope, cluster: Option<&str>) -> Result<Vec<Service>> {
+        let cluster = self.active_cluster(scope, cluster)?;
+        let all: Vec<Service> = self
+            .store
+            .range(
+                &format!("{}service/{}/", base(scope), cluster.name),
+                None,
+                0,
+            )?
+            .iter()
+            .map(decode)
+            .collect::<Result<_>>()?;
+        Ok(all.into_iter().filter(|s| s.status != "INACTIVE").collect())
+    }
+
+    fn change_service(
+        &self,
+        scope: &Scope,
+        cluster: Option<&str>,
+        name_or_arn: &str,
+        change: impl Fn(&mut Service) -> Result<()>,
+    ) -> Result<Service> {
+        let current = self.service(scope, cluster, name_or_arn)?;
+        let key = service_key(scope, &current.cluster, &current.service_name);
+        loop {
+            let Some(kv) = self.store.get(&key)? else {
+                return Err(EcsError::ServiceNotFound);
+            };
+            let mut service: Service = decode(&kv)?;
+            change(&mut service)?;
+            let mut ops = vec![Op::put(key.clone(), encode(&service))];
+            if service.status != "ACTIVE" {
+                ops.push(Op::delete(active_key(
+                    scope,
+                    &service.cluster,
+                    &service.service_name,
+                )));
+            }
+            if self
+                .store
+                .txn(&[Compare::ModRevision(key.clone(), kv.mod_revision)], &ops)?
+                .is_committed()
+            {
+                return Ok(service);
+            }
+        }
+    }
+
+    pub fn update_service(
+        &self,
+        scope: &Scope,
+        cluster: Option<&str>,
+        name_or_arn: &str,
+        update: UpdateService,
+    ) -> Result<Service> {
+        let current = self.service(scope, cluster, name_or_arn)?;
+        if current.status != "ACTIVE" {
+            return Err(EcsError::ServiceNotActive);
+        }
+        let daemon = current.scheduling_strategy == "DAEMON";
+        if daemon && update.desired_count.is_some() {
+            return Err(EcsError::InvalidParameter(
+                "The daemon scheduling strategy does not support a desired count for services."
+                    .into(),
+            ));
+        }
+        if update.desired_count.is_some_and(|n| n < 0) {
+            return Err(EcsError::InvalidParameter(
+                "desiredCount can't be less than 0.".into(),
+            ));
+        }
+        let network = update
+            .network_configuration
+            .clone()
+            .or(current.network_configuration.clone());
+        let task_definition = update
+            .task_definition
+            .as_deref()
+            .map(|t| self.service_task_definition(scope, t, &current.launch_type, &network))
+            .transpose()?;
+        if let Some(c) = &update.deployment_configuration {
+            check_deployment_configuration(c, daemon)?;
+        }
+        check_placement(
+            update.placement_constraints.as_deref().unwrap_or_default(),
+            update.placement_strategy.as_deref().unwrap_or_default(),
+        )?;
+        self.change_service(scope, cluster, name_or_arn, |s| {
+            if s.status != "ACTIVE" {
+                return Err(EcsError::ServiceNotActive);
+            }
+            if let Some(n) = update.desired_count {
+                s.desired_count = n;
+                if let Some(primary) = s.deployments.iter_mut().find(|d| d.status == "PRIMARY") {
+                    primary.desired_count = n;
+                    primary.updated_at = now_epoch();
+                }
+            }
+            if let Some(c) = &update.deployment_configuration {
+                if let Some(v) = c.maximum_percent {
+                    s.deployment_configuration.maximum_percent = Some(v);
+                }
+                if let Some(v) = c.minimum_healthy_percent {
+                    s.deployment_configuration.minimum_healthy_percent = Some(v);
+                }
+                if let Some(v) = &c.deployment_circuit_breaker {
+                    s.deployment_configuration.deployment_circuit_breaker = Some(v.clone());
+                }
+            }
+            if let Some(c) = &update.placement_constraints {
+                s.placement_constraints = c.clone();
+            }
+            if let Some(p) = &update.placement_strategy {
+                s.placement_strategy = p.clone();
+            }
+            if let Some(n) = &update.network_configuration {
+                s.network_configuration = Some(n.clone());
+            }
+            if let Some(g) = update.health_check_grace_period_seconds {
+                s.health_check_grace_period_seconds = Some(g);
+            }
+            if let Some(e) = update.enable_execute_command {
+                s.enable_execute_command = e;
+            }
+            let changed_definition = task_definition
+                .as_ref()
+                .is_some_and(|t| *t != s.task_definition);
+            if let Some(t) = &task_definition {
+                s.task_definition = t.clone();
+            }
+            if changed_definition || update.force_new_deployment {
+                let td = s.task_definition.clone();
+                Self::new_deployment(s, &td);
+            }
+            Ok(())
+        })
+    }
+
+    /// DeleteService: refused while desiredCount > 0 unless forced. The service drains
+    /// (DRAINING); with no live tasks left it is INACTIVE.
+    pub fn delete_service(
+        &self,
+        scope: &Scope,
+        cluster: Option<&str>,
+        name_or_arn: &str,
+        force: bool,
+    ) -> Result<Service> {
+        let live = self.live_tasks_of_group(scope, cluster, name_or_arn)?;
+        self.change_service(scope, cluster, name_or_arn, |s| {
+            if s.status == "INACTIVE" {
+                return Err(EcsError::ServiceNotActive);
+            }
+            if s.desired_count > 0 && !force && s.scheduling_strategy == "REPLICA" {
+                return Err(EcsError::InvalidParameter(
+                    "The service cannot be stopped while it is scaled above 0.".into(),
+                ));
+            }
+            s.desired_count = 0;
+            s.status = if live == 0 { "INACTIVE" } else { "DRAINING" }.into();
+            Ok(())
+        })
+        .map(|mut s| {
+            // ECS answers DeleteService with the service DRAINING.
+            s.status = "DRAINING".into();
+            s
+        })
+    }
+
+    fn live_tasks_of_group(
+        &self,
+        scope: &Scope,
+        cluster: Option<&str>,
+        name_or_arn: &str,
+    ) -> Result<usize> {
+        let service = self.service(scope, cluster, name_or_arn)?;
+        let group = format!("service:{}", service.service_name);
+        Ok(self
+            .tasks(scope, Some(&service.cluster))?
+            .iter()
+            .filter(|t| t.group == group && t.is_live())
+            .count())
+    }
+}
