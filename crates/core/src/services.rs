@@ -213,7 +213,7 @@ fn check_deployment_configuration(c: &DeploymentConfiguration, daemon: bool) -> 
             "minimumHealthyPercent must be between 0 and 100.".into(),
         ));
     }
-    if max < 100 || max > 2000 {
+    if !(100..=2000).contains(&max) {
         return Err(EcsError::InvalidParameter(
             "maximumPercent must be between 100 and 2000.".into(),
         ));
