@@ -327,6 +327,12 @@ crate::aws_actions! {
     DeleteService(DeleteServiceRequest) => delete_service,
     DescribeServices(DescribeServicesRequest) => describe_services,
     ListServices(ListServicesRequest) => list_services,
+    ListAccountSettings(ListAccountSettingsRequest) => list_account_settings,
+    PutAccountSetting(PutAccountSettingRequest) => put_account_setting,
+    PutAccountSettingDefault(PutAccountSettingRequest) => put_account_setting,
+    DiscoverPollEndpoint(DiscoverPollEndpointRequest) => discover_poll_endpoint,
+    SubmitContainerStateChange(SubmitContainerStateChangeRequest) => submit_container_state_change,
+    SubmitAttachmentStateChanges(SubmitAttachmentStateChangesRequest) => submit_attachment_state_changes,
 }
 
 // ---- handlers ----
@@ -1989,5 +1995,165 @@ async fn list_services(
     Ok(ListServicesResponse {
         service_arns,
         next_token,
+    })
+}
+
+// ---- account settings and the agent's calls ----
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ListAccountSettingsRequest {
+    pub name: Option<String>,
+    pub value: Option<String>,
+    pub principal_arn: Option<String>,
+    #[serde(default)]
+    pub effective_settings: bool,
+    pub next_token: Option<String>,
+    pub max_results: Option<i64>,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ListAccountSettingsResponse {
+    pub settings: Vec<berth_core::AccountSetting>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub next_token: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PutAccountSettingRequest {
+    pub name: String,
+    pub value: String,
+    pub principal_arn: Option<String>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct AccountSettingResponse {
+    pub setting: berth_core::AccountSetting,
+}
+
+async fn list_account_settings(
+    ctx: &AwsContext,
+    req: ListAccountSettingsRequest,
+) -> Result<ListAccountSettingsResponse, AwsError> {
+    let all: Vec<berth_core::AccountSetting> = ctx
+        .app
+        .ecs
+        .account_settings(&ctx.scope)
+        .map_err(ecs_error)?
+        .into_iter()
+        .filter(|s| req.name.as_ref().is_none_or(|n| &s.name == n))
+        .filter(|s| req.value.as_ref().is_none_or(|v| &s.value == v))
+        // Without effectiveSettings, ECS lists only what was set explicitly.
+        .filter(|s| req.effective_settings || req.name.is_some() || s.kind == "user")
+        .collect();
+    let (settings, next_token) = page_of(all, req.next_token.as_deref(), req.max_results, 10)?;
+    Ok(ListAccountSettingsResponse {
+        settings,
+        next_token,
+    })
+}
+
+async fn put_account_setting(
+    ctx: &AwsContext,
+    req: PutAccountSettingRequest,
+) -> Result<AccountSettingResponse, AwsError> {
+    let setting = ctx
+        .app
+        .ecs
+        .put_account_setting(&ctx.scope, &req.name, &req.value)
+        .map_err(ecs_error)?;
+    Ok(AccountSettingResponse { setting })
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DiscoverPollEndpointRequest {
+    pub container_instance: Option<String>,
+    pub cluster: Option<String>,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DiscoverPollEndpointResponse {
+    pub endpoint: String,
+    pub telemetry_endpoint: String,
+    pub service_connect_endpoint: String,
+}
+
+/// The agent asks where to poll: ACS and telemetry are served on this same port (the
+/// websockets themselves arrive with the agent issue).
+async fn discover_poll_endpoint(
+    ctx: &AwsContext,
+    _req: DiscoverPollEndpointRequest,
+) -> Result<DiscoverPollEndpointResponse, AwsError> {
+    let endpoint = format!("{}/", ctx.endpoint);
+    Ok(DiscoverPollEndpointResponse {
+        endpoint: endpoint.clone(),
+        telemetry_endpoint: endpoint.clone(),
+        service_connect_endpoint: endpoint,
+    })
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SubmitContainerStateChangeRequest {
+    pub cluster: Option<String>,
+    pub task: Option<String>,
+    pub container_name: Option<String>,
+    pub status: Option<String>,
+    pub exit_code: Option<i64>,
+    pub reason: Option<String>,
+    #[serde(default)]
+    pub network_bindings: Vec<serde_json::Value>,
+}
+
+async fn submit_container_state_change(
+    ctx: &AwsContext,
+    req: SubmitContainerStateChangeRequest,
+) -> Result<AcknowledgmentResponse, AwsError> {
+    let (Some(task), Some(name), Some(status)) = (req.task, req.container_name, req.status) else {
+        return Err(AwsError::invalid_parameter(
+            "task, containerName and status are required.",
+        ));
+    };
+    ctx.app
+        .ecs
+        .submit_container_state_change(
+            &ctx.scope,
+            req.cluster.as_deref(),
+            &task,
+            &name,
+            &status,
+            req.exit_code,
+            req.reason,
+            req.network_bindings,
+        )
+        .map_err(ecs_error)?;
+    Ok(AcknowledgmentResponse {
+        acknowledgment: "ACK",
+    })
+}
+
+#[derive(Debug, Deserialize)]
+pub struct SubmitAttachmentStateChangesRequest {
+    pub cluster: Option<String>,
+    pub attachments: Vec<serde_json::Value>,
+}
+
+/// Attachments (ENIs) are Berth's own until awsvpc networking lands; their state changes
+/// are acknowledged.
+async fn submit_attachment_state_changes(
+    ctx: &AwsContext,
+    req: SubmitAttachmentStateChangesRequest,
+) -> Result<AcknowledgmentResponse, AwsError> {
+    ctx.app
+        .ecs
+        .active_cluster(&ctx.scope, req.cluster.as_deref())
+        .map_err(ecs_error)?;
+    let _ = req.attachments;
+    Ok(AcknowledgmentResponse {
+        acknowledgment: "ACK",
     })
 }

@@ -1,6 +1,7 @@
 //! ECS's domain use cases over the versioned store: each public method is one ECS
 //! operation's logic (validation, state change, compare-and-swap commit), free of HTTP.
 
+mod account;
 mod clusters;
 mod error;
 mod instances;
@@ -12,6 +13,7 @@ use std::sync::Arc;
 
 use berth_store::{KeyValue, Store};
 
+pub use account::{ACCOUNT_SETTINGS, AccountSetting};
 pub use clusters::{
     CLUSTER_SETTING_NAMES, CapacityProviderStrategyItem, Cluster, ClusterCounts, ClusterSetting,
     ClusterStatus, ClusterUpdate, CreateCluster, DEFAULT_CLUSTER, EcsTag,

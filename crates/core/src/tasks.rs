@@ -629,6 +629,46 @@ impl Ecs {
         })
     }
 
+    /// SubmitContainerStateChange: one container's status, exit code and bindings.
+    #[allow(clippy::too_many_arguments)]
+    pub fn submit_container_state_change(
+        &self,
+        scope: &Scope,
+        cluster: Option<&str>,
+        id_or_arn: &str,
+        container: &str,
+        status: &str,
+        exit_code: Option<i64>,
+        reason: Option<String>,
+        network_bindings: Vec<serde_json::Value>,
+    ) -> Result<Task> {
+        let cluster = self.active_cluster(scope, cluster)?;
+        let id = self.task_id(scope, &cluster.name, id_or_arn)?;
+        if self
+            .task(scope, &cluster.name, &id)?
+            .is_some_and(|t| !t.containers.iter().any(|c| c.name == container))
+        {
+            return Err(EcsError::InvalidParameter(format!(
+                "The task has no container named '{container}'."
+            )));
+        }
+        self.change_task(scope, &cluster.name, &id, |t| {
+            if let Some(c) = t.containers.iter_mut().find(|c| c.name == container) {
+                c.last_status = status.to_string();
+                if exit_code.is_some() {
+                    c.exit_code = exit_code;
+                }
+                if reason.is_some() {
+                    c.reason = reason.clone();
+                }
+                if !network_bindings.is_empty() {
+                    c.network_bindings = network_bindings.clone();
+                }
+            }
+            None
+        })
+    }
+
     /// Apply `change` to a task; when it returns a new last status, move the task there with
     /// its timestamps, live markers and (on STOPPED) the instance's resources given back,
     /// in one transaction.
