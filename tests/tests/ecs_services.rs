@@ -107,6 +107,45 @@ fn create_update_describe_list_delete() {
     let l = ok_json(&s.aws(&["ecs", "list-services", "--cluster", &cluster]));
     assert_eq!(l["serviceArns"].as_array().unwrap().len(), 1);
 
+    // Tags on services and task definitions, through the generic tagging calls.
+    let service_arn = svc["serviceArn"].as_str().unwrap().to_string();
+    let td_arn = format!("arn:aws:ecs:{REGION}:{ACCOUNT_ID}:task-definition/{family}:1");
+    for arn in [&service_arn, &td_arn] {
+        ok_json(&s.aws(&[
+            "ecs",
+            "tag-resource",
+            "--resource-arn",
+            arn,
+            "--tags",
+            "key=owner,value=ops",
+        ]));
+        let t = ok_json(&s.aws(&["ecs", "list-tags-for-resource", "--resource-arn", arn]));
+        assert!(
+            t["tags"]
+                .as_array()
+                .unwrap()
+                .contains(&serde_json::json!({"key": "owner", "value": "ops"})),
+            "{arn}: {t}"
+        );
+        ok_json(&s.aws(&[
+            "ecs",
+            "untag-resource",
+            "--resource-arn",
+            arn,
+            "--tag-keys",
+            "owner",
+        ]));
+    }
+    assert_aws_error(
+        &s.aws(&[
+            "ecs",
+            "list-tags-for-resource",
+            "--resource-arn",
+            &format!("arn:aws:ecs:{REGION}:{ACCOUNT_ID}:task-definition/{family}:99"),
+        ]),
+        "ResourceNotFoundException",
+    );
+
     assert_aws_error(
         &s.aws(&[
             "ecs",

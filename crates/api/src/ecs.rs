@@ -494,25 +494,13 @@ async fn put_cluster_capacity_providers(
     })
 }
 
-/// Taggable resources served so far: clusters.
-fn check_taggable(ctx: &AwsContext, arn: &str) -> Result<(), AwsError> {
-    if arn.starts_with(&ctx.scope.arn("ecs", "cluster/")) {
-        Ok(())
-    } else {
-        Err(AwsError::invalid_parameter(format!(
-            "The ARN '{arn}' is not a valid ARN of a taggable resource in this account and region."
-        )))
-    }
-}
-
 async fn tag_resource(
     ctx: &AwsContext,
     req: TagResourceRequest,
 ) -> Result<EmptyResponse, AwsError> {
-    check_taggable(ctx, &req.resource_arn)?;
     ctx.app
         .ecs
-        .tag_cluster(&ctx.scope, &req.resource_arn, &req.tags)
+        .tag_resource(&ctx.scope, &req.resource_arn, &req.tags)
         .map_err(ecs_error)?;
     Ok(EmptyResponse {})
 }
@@ -521,10 +509,9 @@ async fn untag_resource(
     ctx: &AwsContext,
     req: UntagResourceRequest,
 ) -> Result<EmptyResponse, AwsError> {
-    check_taggable(ctx, &req.resource_arn)?;
     ctx.app
         .ecs
-        .untag_cluster(&ctx.scope, &req.resource_arn, &req.tag_keys)
+        .untag_resource(&ctx.scope, &req.resource_arn, &req.tag_keys)
         .map_err(ecs_error)?;
     Ok(EmptyResponse {})
 }
@@ -533,13 +520,12 @@ async fn list_tags_for_resource(
     ctx: &AwsContext,
     req: ListTagsForResourceRequest,
 ) -> Result<ListTagsForResourceResponse, AwsError> {
-    check_taggable(ctx, &req.resource_arn)?;
-    let cluster = ctx
+    let tags = ctx
         .app
         .ecs
-        .active_cluster(&ctx.scope, Some(&req.resource_arn))
+        .resource_tags(&ctx.scope, &req.resource_arn)
         .map_err(ecs_error)?;
-    Ok(ListTagsForResourceResponse { tags: cluster.tags })
+    Ok(ListTagsForResourceResponse { tags })
 }
 
 async fn describe_capacity_providers(

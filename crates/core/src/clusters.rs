@@ -382,26 +382,6 @@ impl Ecs {
         })
     }
 
-    pub fn tag_cluster(&self, scope: &Scope, arn: &str, tags: &[EcsTag]) -> Result<Cluster> {
-        check_tags(tags)?;
-        self.update_cluster_record(scope, Some(arn), |c| {
-            for t in tags {
-                match c.tags.iter_mut().find(|e| e.key == t.key) {
-                    Some(e) => e.value = t.value.clone(),
-                    None => c.tags.push(t.clone()),
-                }
-            }
-            check_tags(&c.tags)
-        })
-    }
-
-    pub fn untag_cluster(&self, scope: &Scope, arn: &str, keys: &[String]) -> Result<Cluster> {
-        self.update_cluster_record(scope, Some(arn), |c| {
-            c.tags.retain(|t| !keys.contains(&t.key));
-            Ok(())
-        })
-    }
-
     /// Delete a cluster: refused while it holds container instances, services or tasks;
     /// afterwards it is INACTIVE (still describable, no longer listed).
     pub fn delete_cluster(&self, scope: &Scope, name_or_arn: &str) -> Result<Cluster> {

@@ -6,6 +6,7 @@ mod clusters;
 mod error;
 mod instances;
 mod services;
+mod tags;
 mod task_definitions;
 mod tasks;
 

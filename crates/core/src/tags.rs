@@ -1,0 +1,183 @@
+//! Resource tags on every taggable ECS resource (TagResource, UntagResource,
+//! ListTagsForResource), dispatched on the ARN's resource type.
+
+use berth_model::Scope;
+use berth_model::task_definition::Tag;
+
+use crate::{Ecs, EcsError, EcsTag, Result, decode, encode};
+
+/// A taggable resource named by an ARN of this scope.
+enum Resource {
+    Cluster(String),
+    Service(String, String),
+    TaskDefinition(String),
+    Task(String, String),
+    ContainerInstance(String, String),
+}
+
+fn parse_arn(scope: &Scope, arn: &str) -> Result<Resource> {
+    let invalid = || {
+        EcsError::InvalidParameter(format!(
+            "The ARN '{arn}' is not a valid ARN of a taggable resource in this account and region."
+        ))
+    };
+    let rest = arn
+        .strip_prefix(&scope.arn("ecs", ""))
+        .ok_or_else(invalid)?;
+    let (kind, path) = rest.split_once('/').ok_or_else(invalid)?;
+    let two = || {
+        path.split_once('/')
+            .map(|(a, b)| (a.to_string(), b.to_string()))
+            .ok_or_else(invalid)
+    };
+    Ok(match kind {
+        "cluster" => Resource::Cluster(path.to_string()),
+        "service" => {
+            let (c, n) = two()?;
+            Resource::Service(c, n)
+        }
+        "task-definition" => Resource::TaskDefinition(path.to_string()),
+        "task" => {
+            let (c, n) = two()?;
+            Resource::Task(c, n)
+        }
+        "container-instance" => {
+            let (c, n) = two()?;
+            Resource::ContainerInstance(c, n)
+        }
+        _ => return Err(invalid()),
+    })
+}
+
+fn to_task_definition_tags(tags: &[EcsTag]) -> Vec<Tag> {
+    tags.iter()
+        .map(|t| Tag {
+            key: Some(t.key.clone()),
+            value: Some(t.value.clone()),
+        })
+        .collect()
+}
+
+fn from_task_definition_tags(tags: &[Tag]) -> Vec<EcsTag> {
+    tags.iter()
+        .map(|t| EcsTag {
+            key: t.key.clone().unwrap_or_default(),
+            value: t.value.clone().unwrap_or_default(),
+        })
+        .collect()
+}
+
+fn base(scope: &Scope) -> String {
+    format!("ecs/{}/{}/", scope.account, scope.region)
+}
+
+impl Ecs {
+    /// Read-modify-write the tags of the record at `key` whose tags `get`/`set` reach.
+    fn edit_tags<T: serde::Serialize + serde::de::DeserializeOwned>(
+        &self,
+        key: &str,
+        missing: impl Fn() -> EcsError,
+        tags_of: impl Fn(&mut T) -> Vec<EcsTag>,
+        set: impl Fn(&mut T, Vec<EcsTag>),
+        change: &dyn Fn(&mut Vec<EcsTag>) -> Result<()>,
+    ) -> Result<Vec<EcsTag>> {
+        loop {
+            let kv = self.store.get(key)?.ok_or_else(&missing)?;
+            let mut record: T = decode(&kv)?;
+            let mut tags = tags_of(&mut record);
+            change(&mut tags)?;
+            crate::clusters::check_tags(&tags)?;
+            set(&mut record, tags.clone());
+            if self
+                .store
+                .put_if_revision(key, &encode(&record), kv.mod_revision)?
+                .is_committed()
+            {
+                return Ok(tags);
+            }
+        }
+    }
+
+    fn with_tags(
+        &self,
+        scope: &Scope,
+        arn: &str,
+        change: &dyn Fn(&mut Vec<EcsTag>) -> Result<()>,
+    ) -> Result<Vec<EcsTag>> {
+        let b = base(scope);
+        let not_found =
+            || EcsError::ResourceNotFound("The specified resource is not found.".into());
+        match parse_arn(scope, arn)? {
+            Resource::Cluster(name) => {
+                self.active_cluster(scope, Some(&name))?;
+                self.edit_tags::<crate::Cluster>(
+                    &format!("{b}cluster/{name}"),
+                    || EcsError::ClusterNotFound,
+                    |c| c.tags.clone(),
+                    |c, t| c.tags = t,
+                    change,
+                )
+            }
+            Resource::Service(cluster, name) => self.edit_tags::<crate::Service>(
+                &format!("{b}service/{cluster}/{name}"),
+                || EcsError::ServiceNotFound,
+                |s| s.tags.clone(),
+                |s, t| s.tags = t,
+                change,
+            ),
+            Resource::Task(cluster, id) => self.edit_tags::<crate::Task>(
+                &format!("{b}task/{cluster}/{id}"),
+                not_found,
+                |t| t.tags.clone(),
+                |t, tags| t.tags = tags,
+                change,
+            ),
+            Resource::ContainerInstance(cluster, id) => self.edit_tags::<crate::ContainerInstance>(
+                &format!("{b}instance/{cluster}/{id}"),
+                not_found,
+                |i| i.tags.clone(),
+                |i, t| i.tags = t,
+                change,
+            ),
+            Resource::TaskDefinition(name) => {
+                let (family, revision) = name
+                    .split_once(':')
+                    .and_then(|(f, r)| r.parse::<i32>().ok().map(|r| (f.to_string(), r)))
+                    .ok_or_else(not_found)?;
+                self.edit_tags::<crate::StoredTaskDefinition>(
+                    &format!("{b}taskdef/{family}/{revision:010}"),
+                    not_found,
+                    |t| from_task_definition_tags(&t.tags),
+                    |t, tags| t.tags = to_task_definition_tags(&tags),
+                    change,
+                )
+            }
+        }
+    }
+
+    pub fn tag_resource(&self, scope: &Scope, arn: &str, tags: &[EcsTag]) -> Result<()> {
+        crate::clusters::check_tags(tags)?;
+        self.with_tags(scope, arn, &|existing| {
+            for t in tags {
+                match existing.iter_mut().find(|e| e.key == t.key) {
+                    Some(e) => e.value = t.value.clone(),
+                    None => existing.push(t.clone()),
+                }
+            }
+            Ok(())
+        })
+        .map(|_| ())
+    }
+
+    pub fn untag_resource(&self, scope: &Scope, arn: &str, keys: &[String]) -> Result<()> {
+        self.with_tags(scope, arn, &|existing| {
+            existing.retain(|t| !keys.contains(&t.key));
+            Ok(())
+        })
+        .map(|_| ())
+    }
+
+    pub fn resource_tags(&self, scope: &Scope, arn: &str) -> Result<Vec<EcsTag>> {
+        self.with_tags(scope, arn, &|_| Ok(()))
+    }
+}
