@@ -85,6 +85,10 @@ pub struct ContainerInstance {
     pub running_tasks_count: i64,
     #[serde(default)]
     pub pending_tasks_count: i64,
+    /// Live tasks on this instance per task group, kept in the same transactions that
+    /// place and stop tasks (for `distinctInstance` and `spread`).
+    #[serde(default)]
+    pub task_groups: std::collections::BTreeMap<String, u32>,
 }
 
 impl ContainerInstance {
@@ -116,8 +120,7 @@ impl ContainerInstance {
                 .iter()
                 .map(|a| (a.name.clone(), a.value.clone()))
                 .collect(),
-            // Task groups arrive with RunTask.
-            task_groups: Default::default(),
+            task_groups: self.task_groups.clone(),
         }
     }
 
@@ -264,6 +267,7 @@ impl Ecs {
                     tags: req.tags.clone(),
                     running_tasks_count: 0,
                     pending_tasks_count: 0,
+                    task_groups: Default::default(),
                 },
             };
             let rev = existing.as_ref().map_or(0, |kv| kv.mod_revision);

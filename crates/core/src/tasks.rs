@@ -216,19 +216,6 @@ fn random_id() -> String {
 }
 
 impl Ecs {
-    fn live_markers(&self, scope: &Scope, cluster: &str) -> Result<Vec<LiveMarker>> {
-        let mut out = Vec::new();
-        for kind in ["task-pending", "task-running"] {
-            for kv in self
-                .store
-                .range(&format!("{}{kind}/{cluster}/", base(scope)), None, 0)?
-            {
-                out.push(decode(&kv)?);
-            }
-        }
-        Ok(out)
-    }
-
     /// RunTask / StartTask.
     pub fn run_task(&self, scope: &Scope, req: RunTask) -> Result<RunTaskOutcome> {
         let cluster = self.active_cluster(scope, req.cluster.as_deref())?;
@@ -328,21 +315,8 @@ impl Ecs {
                 "No Container Instances were found in your cluster.".into(),
             ));
         }
-        let markers = self.live_markers(scope, &cluster.name)?;
         let snapshot = berth_scheduler::ClusterSnapshot {
-            instances: instances
-                .iter()
-                .map(|i| {
-                    let mut view = i.placement_view(scope);
-                    for m in markers
-                        .iter()
-                        .filter(|m| m.instance.as_deref() == Some(&i.id))
-                    {
-                        *view.task_groups.entry(m.group.clone()).or_default() += 1;
-                    }
-                    view
-                })
-                .collect(),
+            instances: instances.iter().map(|i| i.placement_view(scope)).collect(),
         };
         // StartTask places one task on each named instance; RunTask lets the engine choose.
         let plan = match &req.container_instances {
@@ -424,12 +398,7 @@ impl Ecs {
                 return Ok(Err("MISSING".into()));
             };
             let mut instance: ContainerInstance = decode(&kv)?;
-            let mut view = instance.placement_view(scope);
-            for m in self.live_markers(scope, cluster)? {
-                if m.instance.as_deref() == Some(instance_id) {
-                    *view.task_groups.entry(m.group).or_default() += 1;
-                }
-            }
+            let view = instance.placement_view(scope);
             let one = berth_scheduler::TaskRequest {
                 count: 1,
                 ..request.clone()
@@ -448,6 +417,7 @@ impl Ecs {
                 .ports_udp
                 .extend(need.udp_ports.iter().copied());
             instance.pending_tasks_count += 1;
+            *instance.task_groups.entry(group.to_string()).or_default() += 1;
             instance.version += 1;
             let id = random_id();
             let now = now_epoch();
@@ -736,6 +706,12 @@ impl Ecs {
                         if next == "STOPPED" {
                             if old_status != "RUNNING" {
                                 instance.pending_tasks_count -= 1;
+                            }
+                            if let Some(n) = instance.task_groups.get_mut(&task.group) {
+                                *n = n.saturating_sub(1);
+                                if *n == 0 {
+                                    instance.task_groups.remove(&task.group);
+                                }
                             }
                             let r = &task.reservation;
                             instance.remaining.cpu += r.cpu;
