@@ -296,76 +296,91 @@ impl Ecs {
                 .map_err(parse)?,
         };
 
-        let instances = self.container_instances(scope, Some(&cluster.name))?;
-        let instances: Vec<ContainerInstance> = match &req.container_instances {
-            None => instances,
-            Some(wanted) => {
-                let ids: Vec<String> = wanted
-                    .iter()
-                    .map(|w| crate::instances::instance_id(scope, &cluster.name, w))
-                    .collect::<Result<_>>()?;
-                instances
-                    .into_iter()
-                    .filter(|i| ids.contains(&i.id))
-                    .collect()
-            }
-        };
-        if instances.is_empty() {
-            return Err(EcsError::InvalidParameter(
-                "No Container Instances were found in your cluster.".into(),
-            ));
-        }
-        let snapshot = berth_scheduler::ClusterSnapshot {
-            instances: instances.iter().map(|i| i.placement_view(scope)).collect(),
-        };
-        // StartTask places one task on each named instance; RunTask lets the engine choose.
-        let plan = match &req.container_instances {
-            Some(_) => {
-                let mut plan = berth_scheduler::Plan::default();
-                for (index, view) in snapshot.instances.iter().enumerate() {
-                    let one = berth_scheduler::TaskRequest {
-                        count: 1,
-                        ..request.clone()
-                    };
-                    match berth_scheduler::check_fit(view, &one) {
-                        Ok(()) => plan.placements.push(berth_scheduler::Placement {
-                            instance: index,
-                            arn: view.arn.clone(),
-                        }),
-                        Err(reason) => plan.failures.push(berth_scheduler::Failure {
-                            arn: view.arn.clone(),
-                            reason,
-                        }),
-                    }
+        // Plan on a snapshot, then commit each placement with a re-check. A placement that
+        // lost its room to a concurrent RunTask is planned again on a fresh snapshot (a
+        // few rounds), so contention costs a retry, not a failure.
+        let mut outcome = RunTaskOutcome::default();
+        let mut remaining = req.count;
+        for round in 0..PLACEMENT_ROUNDS {
+            let instances = self.container_instances(scope, Some(&cluster.name))?;
+            let instances: Vec<ContainerInstance> = match &req.container_instances {
+                None => instances,
+                Some(wanted) => {
+                    let ids: Vec<String> = wanted
+                        .iter()
+                        .map(|w| crate::instances::instance_id(scope, &cluster.name, w))
+                        .collect::<Result<_>>()?;
+                    instances
+                        .into_iter()
+                        .filter(|i| ids.contains(&i.id))
+                        .collect()
                 }
-                plan
+            };
+            if instances.is_empty() {
+                return Err(EcsError::InvalidParameter(
+                    "No Container Instances were found in your cluster.".into(),
+                ));
             }
-            None => berth_scheduler::plan(&snapshot, &request, rand_seed()),
-        };
-
-        let mut outcome = RunTaskOutcome {
-            tasks: Vec::new(),
-            failures: plan
+            let snapshot = berth_scheduler::ClusterSnapshot {
+                instances: instances.iter().map(|i| i.placement_view(scope)).collect(),
+            };
+            let request = berth_scheduler::TaskRequest {
+                count: remaining,
+                ..request.clone()
+            };
+            // StartTask places one task on each named instance; RunTask lets the engine
+            // choose.
+            let plan = match &req.container_instances {
+                Some(_) => {
+                    let mut plan = berth_scheduler::Plan::default();
+                    for (index, view) in snapshot.instances.iter().enumerate() {
+                        let one = berth_scheduler::TaskRequest {
+                            count: 1,
+                            ..request.clone()
+                        };
+                        match berth_scheduler::check_fit(view, &one) {
+                            Ok(()) => plan.placements.push(berth_scheduler::Placement {
+                                instance: index,
+                                arn: view.arn.clone(),
+                            }),
+                            Err(reason) => plan.failures.push(berth_scheduler::Failure {
+                                arn: view.arn.clone(),
+                                reason,
+                            }),
+                        }
+                    }
+                    plan
+                }
+                None => berth_scheduler::plan(&snapshot, &request, rand_seed()),
+            };
+            outcome.failures = plan
                 .failures
                 .iter()
                 .map(|f| (f.arn.clone(), f.reason.as_str().to_string()))
-                .collect(),
-        };
-        for placement in &plan.placements {
-            let instance = &instances[placement.instance];
-            match self.apply_placement(
-                scope,
-                &cluster.name,
-                &instance.id,
-                &td,
-                &req,
-                &group,
-                &need,
-                &request,
-            )? {
-                Ok(task) => outcome.tasks.push(task),
-                Err(reason) => outcome.failures.push((placement.arn.clone(), reason)),
+                .collect();
+            let mut lost = Vec::new();
+            for placement in &plan.placements {
+                let instance = &instances[placement.instance];
+                match self.apply_placement(
+                    scope,
+                    &cluster.name,
+                    &instance.id,
+                    &td,
+                    &req,
+                    &group,
+                    &need,
+                    &request,
+                )? {
+                    Ok(task) => outcome.tasks.push(task),
+                    Err(reason) => lost.push((placement.arn.clone(), reason)),
+                }
             }
+            let retry = req.container_instances.is_none() && round + 1 < PLACEMENT_ROUNDS;
+            if lost.is_empty() || !retry {
+                outcome.failures.extend(lost);
+                break;
+            }
+            remaining = lost.len() as u32;
         }
         if let Some(token) = &req.client_token {
             let ids: Vec<&str> = outcome.tasks.iter().map(|t| t.id.as_str()).collect();
@@ -743,6 +758,10 @@ impl Ecs {
         }
     }
 }
+
+/// How often RunTask plans again for placements that lost their room to a concurrent
+/// RunTask before it reports them as failures.
+const PLACEMENT_ROUNDS: u32 = 4;
 
 fn rand_seed() -> u64 {
     let now = time::OffsetDateTime::now_utc();
