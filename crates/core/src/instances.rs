@@ -343,6 +343,17 @@ impl Ecs {
             .collect())
     }
 
+    /// Registered instances with their placement views, from the watched in-memory cache
+    /// (for planning only; see `cache.rs`).
+    pub(crate) fn container_instances_for_placement(
+        &self,
+        scope: &Scope,
+        cluster: &str,
+    ) -> Result<Vec<(ContainerInstance, berth_scheduler::ContainerInstance)>> {
+        self.instance_cache
+            .instances(&*self.store, scope, &instances_prefix(scope, cluster))
+    }
+
     /// Read-modify-write of a registered instance.
     fn update_instance(
         &self,

@@ -2,6 +2,7 @@
 //! operation's logic (validation, state change, compare-and-swap commit), free of HTTP.
 
 mod account;
+mod cache;
 mod clusters;
 mod error;
 mod instances;
@@ -38,11 +39,15 @@ pub type Result<T, E = EcsError> = std::result::Result<T, E>;
 #[derive(Clone)]
 pub struct Ecs {
     store: Arc<dyn Store>,
+    instance_cache: Arc<cache::InstanceCache>,
 }
 
 impl Ecs {
     pub fn new(store: Arc<dyn Store>) -> Ecs {
-        Ecs { store }
+        Ecs {
+            store,
+            instance_cache: Arc::default(),
+        }
     }
 }
 

@@ -302,8 +302,8 @@ impl Ecs {
         let mut outcome = RunTaskOutcome::default();
         let mut remaining = req.count;
         for round in 0..PLACEMENT_ROUNDS {
-            let instances = self.container_instances(scope, Some(&cluster.name))?;
-            let instances: Vec<ContainerInstance> = match &req.container_instances {
+            let instances = self.container_instances_for_placement(scope, &cluster.name)?;
+            let instances: Vec<_> = match &req.container_instances {
                 None => instances,
                 Some(wanted) => {
                     let ids: Vec<String> = wanted
@@ -312,7 +312,7 @@ impl Ecs {
                         .collect::<Result<_>>()?;
                     instances
                         .into_iter()
-                        .filter(|i| ids.contains(&i.id))
+                        .filter(|(i, _)| ids.contains(&i.id))
                         .collect()
                 }
             };
@@ -321,9 +321,9 @@ impl Ecs {
                     "No Container Instances were found in your cluster.".into(),
                 ));
             }
-            let snapshot = berth_scheduler::ClusterSnapshot {
-                instances: instances.iter().map(|i| i.placement_view(scope)).collect(),
-            };
+            let (instances, views): (Vec<ContainerInstance>, Vec<_>) =
+                instances.into_iter().unzip();
+            let snapshot = berth_scheduler::ClusterSnapshot { instances: views };
             let request = berth_scheduler::TaskRequest {
                 count: remaining,
                 ..request.clone()
