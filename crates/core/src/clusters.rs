@@ -105,8 +105,9 @@ fn clusters_prefix(scope: &Scope) -> String {
     format!("ecs/{}/{}/cluster/", scope.account, scope.region)
 }
 
-/// Cluster names: up to 255 letters (upper and lower case), numbers, underscores, hyphens.
-fn check_cluster_name(name: &str) -> Result<()> {
+/// ECS resource names (clusters, services): 1 to 255 letters, numbers, hyphens and
+/// underscores. `what` starts the message: "Cluster", "Service".
+pub(crate) fn check_resource_name(what: &str, name: &str) -> Result<()> {
     let ok = !name.is_empty()
         && name.len() <= 255
         && name
@@ -115,9 +116,9 @@ fn check_cluster_name(name: &str) -> Result<()> {
     if ok {
         Ok(())
     } else {
-        Err(EcsError::InvalidParameter(
-            "Cluster name should be 1 to 255 characters long and can contain letters, numbers, hyphens and underscores.".into(),
-        ))
+        Err(EcsError::InvalidParameter(format!(
+            "{what} name should be 1 to 255 characters long and can contain letters, numbers, hyphens and underscores."
+        )))
     }
 }
 
@@ -212,7 +213,7 @@ pub(crate) fn cluster_name(scope: &Scope, name_or_arn: Option<&str>) -> Result<S
 impl Ecs {
     pub fn create_cluster(&self, scope: &Scope, req: CreateCluster) -> Result<Cluster> {
         let name = req.name.unwrap_or_else(|| DEFAULT_CLUSTER.to_string());
-        check_cluster_name(&name)?;
+        check_resource_name("Cluster", &name)?;
         check_settings(&req.settings)?;
         check_tags(&req.tags)?;
         check_capacity_providers(

@@ -166,21 +166,6 @@ fn active_key(scope: &Scope, cluster: &str, name: &str) -> String {
     format!("{}service-active/{cluster}/{name}", base(scope))
 }
 
-fn check_service_name(name: &str) -> Result<()> {
-    let ok = !name.is_empty()
-        && name.len() <= 255
-        && name
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
-    if ok {
-        Ok(())
-    } else {
-        Err(EcsError::InvalidParameter(
-            "Service name should be 1 to 255 characters long and can contain letters, numbers, hyphens and underscores.".into(),
-        ))
-    }
-}
-
 fn check_placement(constraints: &[Placement], strategy: &[Placement]) -> Result<()> {
     let invalid = |e: berth_scheduler::PlacementError| EcsError::InvalidParameter(e.to_string());
     if constraints.len() > berth_scheduler::MAX_PLACEMENT_CONSTRAINTS {
@@ -292,7 +277,7 @@ impl Ecs {
 
     pub fn create_service(&self, scope: &Scope, req: CreateService) -> Result<Service> {
         let cluster = self.active_cluster(scope, req.cluster.as_deref())?;
-        check_service_name(&req.service_name)?;
+        crate::clusters::check_resource_name("Service", &req.service_name)?;
         crate::clusters::check_tags(&req.tags)?;
         let scheduling = req
             .scheduling_strategy
