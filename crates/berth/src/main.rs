@@ -245,6 +245,25 @@ async fn run_server(args: ServerArgs, up: bool) -> Result<()> {
             }
         });
     }
+    {
+        // ECS keeps stopped tasks describable for at least an hour, then forgets them.
+        let ecs = state.ecs.clone();
+        let mut stop = shutdown_rx.clone();
+        tokio::spawn(async move {
+            loop {
+                tokio::select! {
+                    _ = tokio::time::sleep(Duration::from_secs(300)) => {}
+                    _ = stop.changed() => return,
+                }
+                let ecs = ecs.clone();
+                match tokio::task::spawn_blocking(move || ecs.reap_stopped_tasks(3600.0)).await {
+                    Ok(Ok(n)) if n > 0 => tracing::info!(reaped = n, "stopped tasks forgotten"),
+                    Ok(Err(e)) => tracing::warn!(error = %e, "reaping stopped tasks failed"),
+                    _ => {}
+                }
+            }
+        });
+    }
     let endpoint = state.endpoint(None);
     println!("berth listening on {endpoint}");
     if up {

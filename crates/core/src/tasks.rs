@@ -767,3 +767,85 @@ fn rand_seed() -> u64 {
     let now = time::OffsetDateTime::now_utc();
     now.unix_timestamp_nanos() as u64
 }
+
+impl Ecs {
+    /// Forget STOPPED tasks that stopped more than `min_age_seconds` ago (ECS keeps stopped
+    /// tasks describable for at least an hour, then they go). Returns how many went.
+    pub fn reap_stopped_tasks(&self, min_age_seconds: f64) -> Result<usize> {
+        let cutoff = now_epoch() - min_age_seconds;
+        let mut reaped = 0;
+        for kv in self.store.range("ecs/", None, 0)? {
+            if !kv.key.contains("/task/") {
+                continue;
+            }
+            let task: Task = decode(&kv)?;
+            if task.last_status == "STOPPED" && task.stopped_at.is_some_and(|t| t < cutoff) {
+                let outcome = self.store.txn(
+                    &[Compare::ModRevision(kv.key.clone(), kv.mod_revision)],
+                    &[Op::delete(kv.key.clone())],
+                )?;
+                if outcome.is_committed() {
+                    reaped += 1;
+                }
+            }
+        }
+        Ok(reaped)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use berth_model::task_definition::RegisterTaskDefinitionRequest;
+
+    use super::*;
+    use crate::{CreateCluster, RegisterContainerInstance, Resources};
+
+    #[test]
+    fn stopped_tasks_are_reaped_after_their_time() {
+        let ecs = Ecs::new(Arc::new(berth_store::MemStore::new()));
+        let scope = Scope::new(
+            "000000000000".parse().unwrap(),
+            "us-east-1".parse().unwrap(),
+        );
+        ecs.create_cluster(&scope, CreateCluster::default())
+            .unwrap();
+        ecs.register_container_instance(
+            &scope,
+            RegisterContainerInstance {
+                total: Resources {
+                    cpu: 1024,
+                    memory: 1024,
+                    ..Resources::default()
+                },
+                ..RegisterContainerInstance::default()
+            },
+        )
+        .unwrap();
+        let td: RegisterTaskDefinitionRequest = serde_json::from_str(
+            r#"{"family":"f","containerDefinitions":[{"name":"c","image":"i","memory":64}]}"#,
+        )
+        .unwrap();
+        ecs.register_task_definition(&scope, &td).unwrap();
+        let run = ecs
+            .run_task(
+                &scope,
+                RunTask {
+                    task_definition: "f".into(),
+                    count: 2,
+                    ..RunTask::default()
+                },
+            )
+            .unwrap();
+        assert_eq!(run.tasks.len(), 2);
+        ecs.stop_task(&scope, None, &run.tasks[0].id, None).unwrap();
+        // Just stopped: kept.
+        assert_eq!(ecs.reap_stopped_tasks(3600.0).unwrap(), 0);
+        // Old enough: the stopped one goes, the live one stays.
+        assert_eq!(ecs.reap_stopped_tasks(-1.0).unwrap(), 1);
+        let left = ecs.tasks(&scope, None).unwrap();
+        assert_eq!(left.len(), 1);
+        assert_eq!(left[0].id, run.tasks[1].id);
+    }
+}
