@@ -246,7 +246,8 @@ async fn run_server(args: ServerArgs, up: bool) -> Result<()> {
         });
     }
     {
-        // ECS keeps stopped tasks describable for at least an hour, then forgets them.
+        // ECS housekeeping: keep the placement views' watch queues short, and forget stopped
+        // tasks an hour after they stop (ECS keeps them describable for at least an hour).
         let ecs = state.ecs.clone();
         let mut stop = shutdown_rx.clone();
         tokio::spawn(async move {
@@ -256,7 +257,11 @@ async fn run_server(args: ServerArgs, up: bool) -> Result<()> {
                     _ = stop.changed() => return,
                 }
                 let ecs = ecs.clone();
-                match tokio::task::spawn_blocking(move || ecs.reap_stopped_tasks(3600.0)).await {
+                let housekeeping = move || {
+                    ecs.refresh_placement_views()?;
+                    ecs.reap_stopped_tasks(3600.0)
+                };
+                match tokio::task::spawn_blocking(housekeeping).await {
                     Ok(Ok(n)) if n > 0 => tracing::info!(reaped = n, "stopped tasks forgotten"),
                     Ok(Err(e)) => tracing::warn!(error = %e, "reaping stopped tasks failed"),
                     _ => {}

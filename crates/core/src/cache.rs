@@ -19,6 +19,7 @@ struct Entry {
 }
 
 struct ClusterView {
+    scope: Scope,
     watcher: Watcher,
     entries: BTreeMap<String, Entry>,
 }
@@ -30,6 +31,22 @@ pub(crate) struct InstanceCache {
 }
 
 impl InstanceCache {
+    /// Apply the changes waiting for every cached cluster, so that the watch queues of
+    /// clusters nobody runs tasks on stay short (called periodically by the server).
+    pub(crate) fn refresh_all(&self, store: &dyn Store) -> Result<()> {
+        let views: Vec<(String, Scope)> = {
+            let clusters = self.clusters.lock().unwrap_or_else(|e| e.into_inner());
+            clusters
+                .iter()
+                .map(|(prefix, v)| (prefix.clone(), v.scope.clone()))
+                .collect()
+        };
+        for (prefix, scope) in views {
+            self.instances(store, &scope, &prefix)?;
+        }
+        Ok(())
+    }
+
     /// The instances under `prefix` (in key order) and their placement views.
     pub(crate) fn instances(
         &self,
@@ -56,7 +73,14 @@ impl InstanceCache {
                     },
                 );
             }
-            clusters.insert(prefix.to_string(), ClusterView { watcher, entries });
+            clusters.insert(
+                prefix.to_string(),
+                ClusterView {
+                    scope: scope.clone(),
+                    watcher,
+                    entries,
+                },
+            );
         }
         let cluster = clusters.get_mut(prefix).expect("inserted above");
         loop {

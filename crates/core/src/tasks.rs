@@ -769,6 +769,11 @@ fn rand_seed() -> u64 {
 }
 
 impl Ecs {
+    /// Periodic housekeeping: apply pending instance changes to the placement views.
+    pub fn refresh_placement_views(&self) -> Result<()> {
+        self.instance_cache.refresh_all(&*self.store)
+    }
+
     /// Forget STOPPED tasks that stopped more than `min_age_seconds` ago (ECS keeps stopped
     /// tasks describable for at least an hour, then they go). Returns how many went.
     pub fn reap_stopped_tasks(&self, min_age_seconds: f64) -> Result<usize> {
@@ -847,5 +852,70 @@ mod tests {
         let left = ecs.tasks(&scope, None).unwrap();
         assert_eq!(left.len(), 1);
         assert_eq!(left[0].id, run.tasks[1].id);
+    }
+
+    /// The placement view follows instances registered, drained and filled after it was
+    /// built (through the store watch).
+    #[test]
+    fn placement_view_follows_the_store() {
+        let ecs = Ecs::new(Arc::new(berth_store::MemStore::new()));
+        let scope = Scope::new(
+            "000000000000".parse().unwrap(),
+            "us-east-1".parse().unwrap(),
+        );
+        ecs.create_cluster(&scope, CreateCluster::default())
+            .unwrap();
+        let register = |memory| {
+            ecs.register_container_instance(
+                &scope,
+                RegisterContainerInstance {
+                    total: Resources {
+                        cpu: 1024,
+                        memory,
+                        ..Resources::default()
+                    },
+                    ..RegisterContainerInstance::default()
+                },
+            )
+            .unwrap()
+        };
+        let small = register(128);
+        let td: RegisterTaskDefinitionRequest = serde_json::from_str(
+            r#"{"family":"f","containerDefinitions":[{"name":"c","image":"i","memory":100}]}"#,
+        )
+        .unwrap();
+        ecs.register_task_definition(&scope, &td).unwrap();
+        let run = |count| {
+            ecs.run_task(
+                &scope,
+                RunTask {
+                    task_definition: "f".into(),
+                    count,
+                    ..RunTask::default()
+                },
+            )
+            .unwrap()
+        };
+        // Builds the view; the small instance takes one task and is then full.
+        assert_eq!(
+            run(1).tasks[0].container_instance_id.as_deref(),
+            Some(small.id.as_str())
+        );
+        assert_eq!(run(1).tasks.len(), 0);
+        // A new instance appears in the view without a restart.
+        let big = register(1024);
+        let placed = run(2);
+        assert_eq!(placed.tasks.len(), 2);
+        assert!(
+            placed
+                .tasks
+                .iter()
+                .all(|t| t.container_instance_id.as_deref() == Some(big.id.as_str()))
+        );
+        // Drained instances leave the candidates.
+        ecs.update_container_instance_state(&scope, None, &big.id, crate::InstanceStatus::Draining)
+            .unwrap();
+        ecs.refresh_placement_views().unwrap();
+        assert_eq!(run(1).tasks.len(), 0);
     }
 }
