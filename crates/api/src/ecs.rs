@@ -187,6 +187,27 @@ pub struct Failure {
     pub reason: String,
 }
 
+impl Failure {
+    /// A failure for a resource a request named by ARN or by name: the ARN as given, or
+    /// this scope's ARN for `resource` (e.g. `cluster/NAME`).
+    fn named(
+        ctx: &AwsContext,
+        reference: String,
+        resource: impl FnOnce(&str) -> String,
+        reason: impl Into<String>,
+    ) -> Failure {
+        let arn = if reference.starts_with("arn:") {
+            reference
+        } else {
+            ctx.scope.arn("ecs", &resource(&reference))
+        };
+        Failure {
+            arn,
+            reason: reason.into(),
+        }
+    }
+}
+
 #[derive(Debug, Serialize)]
 pub struct DescribeClustersResponse {
     pub clusters: Vec<ClusterWire>,
@@ -380,14 +401,12 @@ async fn describe_clusters(
     for name in names {
         match ctx.app.ecs.cluster(&ctx.scope, Some(&name)) {
             Ok(c) => clusters.push(cluster_wire(ctx, c, include)?),
-            Err(EcsError::ClusterNotFound) => failures.push(Failure {
-                arn: if name.starts_with("arn:") {
-                    name
-                } else {
-                    ctx.scope.arn("ecs", &format!("cluster/{name}"))
-                },
-                reason: "MISSING".into(),
-            }),
+            Err(EcsError::ClusterNotFound) => failures.push(Failure::named(
+                ctx,
+                name,
+                |n| format!("cluster/{n}"),
+                "MISSING",
+            )),
             Err(e) => return Err(ecs_error(e)),
         }
     }
@@ -864,21 +883,13 @@ async fn deregister_container_instance(
 }
 
 fn missing_instance(ctx: &AwsContext, cluster: Option<&str>, id_or_arn: String) -> Failure {
-    let arn = if id_or_arn.starts_with("arn:") {
-        id_or_arn
-    } else {
-        ctx.scope.arn(
-            "ecs",
-            &format!(
-                "container-instance/{}/{id_or_arn}",
-                cluster.unwrap_or(berth_core::DEFAULT_CLUSTER)
-            ),
-        )
-    };
-    Failure {
-        arn,
-        reason: "MISSING".into(),
-    }
+    let cluster = cluster.unwrap_or(berth_core::DEFAULT_CLUSTER);
+    Failure::named(
+        ctx,
+        id_or_arn,
+        |id| format!("container-instance/{cluster}/{id}"),
+        "MISSING",
+    )
 }
 
 async fn describe_container_instances(
@@ -1216,15 +1227,12 @@ async fn delete_task_definitions(
     for reference in req.task_definitions {
         match ctx.app.ecs.delete_task_definition(&ctx.scope, &reference) {
             Ok(stored) => task_definitions.push(stored.task_definition),
-            Err(EcsError::Client(reason)) => failures.push(Failure {
-                arn: if reference.starts_with("arn:") {
-                    reference
-                } else {
-                    ctx.scope
-                        .arn("ecs", &format!("task-definition/{reference}"))
-                },
+            Err(EcsError::Client(reason)) => failures.push(Failure::named(
+                ctx,
+                reference,
+                |r| format!("task-definition/{r}"),
                 reason,
-            }),
+            )),
             Err(e) => return Err(ecs_error(e)),
         }
     }
@@ -1548,15 +1556,12 @@ async fn describe_tasks(
             .and_then(|id| ctx.app.ecs.task(&ctx.scope, &cluster.name, &id));
         match found {
             Ok(Some(t)) => tasks.push(task_wire(ctx, t, with_tags)),
-            Ok(None) | Err(EcsError::InvalidParameter(_)) => failures.push(Failure {
-                arn: if reference.starts_with("arn:") {
-                    reference
-                } else {
-                    ctx.scope
-                        .arn("ecs", &format!("task/{}/{reference}", cluster.name))
-                },
-                reason: "MISSING".into(),
-            }),
+            Ok(None) | Err(EcsError::InvalidParameter(_)) => failures.push(Failure::named(
+                ctx,
+                reference,
+                |r| format!("task/{}/{r}", cluster.name),
+                "MISSING",
+            )),
             Err(e) => return Err(ecs_error(e)),
         }
     }
@@ -1699,17 +1704,21 @@ pub struct ServiceWire {
     pub tags: Option<Vec<EcsTag>>,
 }
 
+/// The cluster's tasks, read once per request for the services' running/pending counts.
+fn cluster_tasks(ctx: &AwsContext, cluster: &str) -> Result<Vec<berth_core::Task>, AwsError> {
+    ctx.app
+        .ecs
+        .tasks(&ctx.scope, Some(cluster))
+        .map_err(ecs_error)
+}
+
 fn service_wire(
     ctx: &AwsContext,
     s: berth_core::Service,
+    tasks: &[berth_core::Task],
     with_tags: bool,
 ) -> Result<ServiceWire, AwsError> {
     let group = format!("service:{}", s.service_name);
-    let tasks = ctx
-        .app
-        .ecs
-        .tasks(&ctx.scope, Some(&s.cluster))
-        .map_err(ecs_error)?;
     let ours = || tasks.iter().filter(|t| t.group == group && t.is_live());
     let running = ours().filter(|t| t.last_status == "RUNNING").count() as i64;
     let pending = ours().count() as i64 - running;
@@ -1875,8 +1884,9 @@ async fn create_service(
             },
         )
         .map_err(ecs_error)?;
+    let tasks = cluster_tasks(ctx, &service.cluster)?;
     Ok(ServiceResponse {
-        service: service_wire(ctx, service, true)?,
+        service: service_wire(ctx, service, &tasks, true)?,
     })
 }
 
@@ -1904,8 +1914,9 @@ async fn update_service(
             },
         )
         .map_err(ecs_error)?;
+    let tasks = cluster_tasks(ctx, &service.cluster)?;
     Ok(ServiceResponse {
-        service: service_wire(ctx, service, false)?,
+        service: service_wire(ctx, service, &tasks, false)?,
     })
 }
 
@@ -1918,8 +1929,9 @@ async fn delete_service(
         .ecs
         .delete_service(&ctx.scope, req.cluster.as_deref(), &req.service, req.force)
         .map_err(ecs_error)?;
+    let tasks = cluster_tasks(ctx, &service.cluster)?;
     Ok(ServiceResponse {
-        service: service_wire(ctx, service, false)?,
+        service: service_wire(ctx, service, &tasks, false)?,
     })
 }
 
@@ -1938,20 +1950,18 @@ async fn describe_services(
         .ecs
         .active_cluster(&ctx.scope, req.cluster.as_deref())
         .map_err(ecs_error)?;
+    let tasks = cluster_tasks(ctx, &cluster.name)?;
     let mut services = Vec::new();
     let mut failures = Vec::new();
     for name in req.services {
         match ctx.app.ecs.service(&ctx.scope, Some(&cluster.name), &name) {
-            Ok(s) => services.push(service_wire(ctx, s, with_tags)?),
-            Err(EcsError::ServiceNotFound) => failures.push(Failure {
-                arn: if name.starts_with("arn:") {
-                    name
-                } else {
-                    ctx.scope
-                        .arn("ecs", &format!("service/{}/{name}", cluster.name))
-                },
-                reason: "MISSING".into(),
-            }),
+            Ok(s) => services.push(service_wire(ctx, s, &tasks, with_tags)?),
+            Err(EcsError::ServiceNotFound) => failures.push(Failure::named(
+                ctx,
+                name,
+                |n| format!("service/{}/{n}", cluster.name),
+                "MISSING",
+            )),
             Err(e) => return Err(ecs_error(e)),
         }
     }

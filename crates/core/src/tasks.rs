@@ -139,11 +139,9 @@ pub struct RunTaskOutcome {
     pub failures: Vec<(String, String)>,
 }
 
-#[derive(Debug, Serialize, Deserialize)]
-struct LiveMarker {
-    instance: Option<String>,
-    group: String,
-}
+/// Live markers carry no value: only their keys are counted (the task record and the
+/// instance's `task_groups` hold everything else).
+const MARKER: &[u8] = b"{}";
 
 fn base(scope: &Scope) -> String {
     format!("ecs/{}/{}/", scope.account, scope.region)
@@ -487,14 +485,10 @@ impl Ecs {
                     .find(|a| a.name == "ecs.availability-zone")
                     .and_then(|a| a.value.clone()),
             };
-            let marker = LiveMarker {
-                instance: Some(instance_id.to_string()),
-                group: group.to_string(),
-            };
             let ops = [
                 Op::put(ikey.clone(), encode(&instance)),
                 Op::put(task_key(scope, cluster, &id), encode(&task)),
-                Op::put(marker_key(scope, "PENDING", cluster, &id), encode(&marker)),
+                Op::put(marker_key(scope, "PENDING", cluster, &id), MARKER.to_vec()),
             ];
             if self
                 .store
@@ -696,10 +690,6 @@ impl Ecs {
                     }
                     _ => {}
                 }
-                let marker = LiveMarker {
-                    instance: task.container_instance_id.clone(),
-                    group: task.group.clone(),
-                };
                 let was_running = old_status == "RUNNING";
                 let is_running = next == "RUNNING";
                 if next == "STOPPED" || was_running != is_running {
@@ -708,7 +698,7 @@ impl Ecs {
                 if next != "STOPPED" {
                     ops.push(Op::put(
                         marker_key(scope, next, cluster, id),
-                        encode(&marker),
+                        MARKER.to_vec(),
                     ));
                 }
                 // The instance's counts and, when the task stops, its resources.
