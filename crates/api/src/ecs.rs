@@ -25,7 +25,7 @@ pub fn ecs_error(e: EcsError) -> AwsError {
         E::Client(_) => "ClientException",
         E::ResourceNotFound(_) => "ResourceNotFoundException",
         E::ResourceInUse(_) => "ResourceInUseException",
-        E::Store(_) | E::Corrupt(_) => return AwsError::server(e.to_string()),
+        E::Store(_) | E::Corrupt(_) | E::Server(_) => return AwsError::server(e.to_string()),
     };
     AwsError::client(code, e.to_string())
 }

@@ -26,4 +26,7 @@ pub enum EcsError {
     Store(#[from] berth_store::StoreError),
     #[error("stored record is corrupt: {0}")]
     Corrupt(String),
+    /// A server-side failure reported to several callers at once (a RunTask batch).
+    #[error("{0}")]
+    Server(String),
 }

@@ -159,7 +159,7 @@ fn inactive_key(scope: &Scope, cluster: &str, id: &str) -> String {
     )
 }
 
-fn instances_prefix(scope: &Scope, cluster: &str) -> String {
+pub(crate) fn instances_prefix(scope: &Scope, cluster: &str) -> String {
     format!("ecs/{}/{}/instance/{cluster}/", scope.account, scope.region)
 }
 
@@ -341,17 +341,6 @@ impl Ecs {
                     .is_none_or(|f| f.matches(&i.placement_view(scope)))
             })
             .collect())
-    }
-
-    /// Registered instances with their placement views, from the watched in-memory cache
-    /// (for planning only; see `cache.rs`).
-    pub(crate) fn container_instances_for_placement(
-        &self,
-        scope: &Scope,
-        cluster: &str,
-    ) -> Result<Vec<(ContainerInstance, berth_scheduler::ContainerInstance)>> {
-        self.instance_cache
-            .instances(&*self.store, scope, &instances_prefix(scope, cluster))
     }
 
     /// Read-modify-write of a registered instance.

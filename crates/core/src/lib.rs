@@ -2,10 +2,10 @@
 //! operation's logic (validation, state change, compare-and-swap commit), free of HTTP.
 
 mod account;
-mod cache;
 mod clusters;
 mod error;
 mod instances;
+mod placement;
 mod services;
 mod tags;
 mod task_definitions;
@@ -39,14 +39,14 @@ pub type Result<T, E = EcsError> = std::result::Result<T, E>;
 #[derive(Clone)]
 pub struct Ecs {
     store: Arc<dyn Store>,
-    instance_cache: Arc<cache::InstanceCache>,
+    lanes: Arc<placement::Lanes>,
 }
 
 impl Ecs {
     pub fn new(store: Arc<dyn Store>) -> Ecs {
         Ecs {
             store,
-            instance_cache: Arc::default(),
+            lanes: Arc::default(),
         }
     }
 }

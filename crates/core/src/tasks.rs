@@ -9,10 +9,14 @@
 
 use berth_model::Scope;
 use berth_model::task_definition::TaskDefinition;
-use berth_store::{Compare, Op};
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use berth_store::{Compare, Op, TxnOutcome};
 use serde::{Deserialize, Serialize};
 
 use crate::instances::ContainerInstance;
+use crate::placement::{Job, Lane, LaneState};
 use crate::{Ecs, EcsError, EcsTag, Result, decode, encode, now_epoch};
 
 /// A container of a task, as DescribeTasks shows it.
@@ -213,6 +217,121 @@ fn random_id() -> String {
     uuid::Uuid::new_v4().simple().to_string()
 }
 
+/// A RunTask as its cluster's lane plans it.
+pub(crate) struct PlacementJob {
+    cluster: String,
+    td: Arc<TaskDefinition>,
+    req: RunTask,
+    group: String,
+    need: Reservation,
+    request: berth_scheduler::TaskRequest,
+}
+
+/// Whether a task needing `need` still fits on the stored record `instance`: the
+/// applier's re-check, on the record itself rather than on the placer's view of it.
+fn fits(
+    instance: &ContainerInstance,
+    need: &Reservation,
+    one: &berth_scheduler::TaskRequest,
+) -> bool {
+    instance.remaining.cpu >= need.cpu
+        && instance.remaining.memory >= need.memory
+        && need
+            .tcp_ports
+            .iter()
+            .all(|p| !instance.remaining.ports.contains(p))
+        && need
+            .udp_ports
+            .iter()
+            .all(|p| !instance.remaining.ports_udp.contains(p))
+        && !(one
+            .placement_constraints
+            .iter()
+            .any(|c| matches!(c, berth_scheduler::PlacementConstraint::DistinctInstance))
+            && instance.task_groups.get(&one.group).is_some_and(|n| *n > 0))
+}
+
+/// Reserves a task's resources on its instance record.
+fn reserve(instance: &mut ContainerInstance, need: &Reservation, group: &str) {
+    instance.remaining.cpu -= need.cpu;
+    instance.remaining.memory -= need.memory;
+    instance
+        .remaining
+        .ports
+        .extend(need.tcp_ports.iter().copied());
+    instance
+        .remaining
+        .ports_udp
+        .extend(need.udp_ports.iter().copied());
+    instance.pending_tasks_count += 1;
+    *instance.task_groups.entry(group.to_string()).or_default() += 1;
+    instance.version += 1;
+}
+
+/// A new task of `td` on `instance`, PROVISIONING.
+fn new_task(
+    scope: &Scope,
+    cluster: &str,
+    instance: &ContainerInstance,
+    td: &TaskDefinition,
+    req: &RunTask,
+    group: &str,
+    need: &Reservation,
+) -> Task {
+    let id = random_id();
+    let task_arn = scope.arn("ecs", &format!("task/{cluster}/{id}"));
+    Task {
+        id: id.clone(),
+        cluster: cluster.to_string(),
+        task_definition_arn: td.task_definition_arn.clone().unwrap_or_default(),
+        container_instance_id: Some(instance.id.clone()),
+        launch_type: "EC2".into(),
+        desired_status: "RUNNING".into(),
+        last_status: "PROVISIONING".into(),
+        created_at: now_epoch(),
+        pull_started_at: None,
+        pull_stopped_at: None,
+        started_at: None,
+        stopping_at: None,
+        stopped_at: None,
+        execution_stopped_at: None,
+        started_by: req.started_by.clone(),
+        group: group.to_string(),
+        stop_code: None,
+        stopped_reason: None,
+        tags: req.tags.clone(),
+        overrides: req.overrides.clone(),
+        cpu: need.cpu.to_string(),
+        memory: need.memory.to_string(),
+        containers: td
+            .container_definitions
+            .iter()
+            .flatten()
+            .map(|c| TaskContainer {
+                container_arn: scope
+                    .arn("ecs", &format!("container/{cluster}/{id}/{}", random_id())),
+                task_arn: task_arn.clone(),
+                name: c.name.clone().unwrap_or_default(),
+                image: c.image.clone().unwrap_or_default(),
+                last_status: "PENDING".into(),
+                exit_code: None,
+                reason: None,
+                network_bindings: Vec::new(),
+                cpu: c.cpu.map(|v| v.to_string()),
+                memory: c.memory.map(|v| v.to_string()),
+                memory_reservation: c.memory_reservation.map(|v| v.to_string()),
+            })
+            .collect(),
+        version: 1,
+        reservation: need.clone(),
+        availability_zone: instance
+            .attributes
+            .iter()
+            .find(|a| a.name == "ecs.availability-zone")
+            .and_then(|a| a.value.clone()),
+    }
+}
+
 impl Ecs {
     /// RunTask / StartTask.
     pub fn run_task(&self, scope: &Scope, req: RunTask) -> Result<RunTaskOutcome> {
@@ -294,105 +413,209 @@ impl Ecs {
                 .map_err(parse)?,
         };
 
-        // Plan on a snapshot, then commit each placement with a re-check. A placement that
-        // lost its room to a concurrent RunTask is planned again on a fresh snapshot (a
-        // few rounds), so contention costs a retry, not a failure.
-        let mut outcome = RunTaskOutcome::default();
-        let mut remaining = req.count;
-        for round in 0..PLACEMENT_ROUNDS {
-            let instances = self.container_instances_for_placement(scope, &cluster.name)?;
-            let instances: Vec<_> = match &req.container_instances {
-                None => instances,
-                Some(wanted) => {
-                    let ids: Vec<String> = wanted
-                        .iter()
-                        .map(|w| crate::instances::instance_id(scope, &cluster.name, w))
-                        .collect::<Result<_>>()?;
-                    instances
-                        .into_iter()
-                        .filter(|(i, _)| ids.contains(&i.id))
-                        .collect()
+        let td = Arc::new(td);
+        match req.container_instances.clone() {
+            Some(wanted) => self.start_task_on(
+                scope,
+                &cluster.name,
+                &wanted,
+                &td,
+                &req,
+                &group,
+                &need,
+                &request,
+            ),
+            None => {
+                let lane = self.lanes.lane(
+                    scope,
+                    &crate::instances::instances_prefix(scope, &cluster.name),
+                );
+                let job = PlacementJob {
+                    cluster: cluster.name.clone(),
+                    td,
+                    req,
+                    group,
+                    need,
+                    request,
+                };
+                lane.run(job, |state, batch| {
+                    self.place_batch(scope, &lane, state, batch)
+                })
+            }
+        }
+    }
+
+    /// Plans and commits a batch of RunTasks waiting in one cluster's lane (see
+    /// `placement.rs`), answering each; a batch that loses a compare is planned again on
+    /// the store's current state.
+    fn place_batch(
+        &self,
+        scope: &Scope,
+        lane: &Lane,
+        state: &mut Option<LaneState>,
+        batch: &[Arc<Job>],
+    ) {
+        for round in 1..=PLACEMENT_ROUNDS {
+            match self.try_place_batch(scope, lane, state, batch) {
+                Ok(Some(outcomes)) => {
+                    for (job, outcome) in batch.iter().zip(outcomes) {
+                        job.answer(outcome);
+                    }
+                    return;
                 }
-            };
-            if instances.is_empty() {
-                return Err(EcsError::InvalidParameter(
+                Ok(None) if round < PLACEMENT_ROUNDS => *state = None,
+                Ok(None) => {
+                    *state = None;
+                    for job in batch {
+                        job.answer(Err(EcsError::Server(
+                            "The cluster's container instances kept changing while tasks were being placed; try again.".into(),
+                        )));
+                    }
+                    return;
+                }
+                Err(e) => {
+                    *state = None;
+                    let message = e.to_string();
+                    let mut first = Some(e);
+                    for job in batch {
+                        job.answer(Err(first
+                            .take()
+                            .unwrap_or_else(|| EcsError::Server(message.clone()))));
+                    }
+                    return;
+                }
+            }
+        }
+    }
+
+    /// One attempt at a batch: plan every job on the lane's placer, reserve on the lane's
+    /// instance records (re-checking each fit there), and commit tasks, markers, client
+    /// tokens and the changed instances in one transaction guarded by the revision each
+    /// changed instance was read at. `None`: a compare failed, nothing was written.
+    fn try_place_batch(
+        &self,
+        scope: &Scope,
+        lane: &Lane,
+        state: &mut Option<LaneState>,
+        batch: &[Arc<Job>],
+    ) -> Result<Option<Vec<Result<RunTaskOutcome>>>> {
+        let lane_state = lane.current(&*self.store, state)?;
+        // Slot → the revision it was read at, for every instance this batch changes.
+        let mut touched: BTreeMap<usize, u64> = BTreeMap::new();
+        let mut ops = Vec::new();
+        let mut outcomes = Vec::with_capacity(batch.len());
+        for job in batch {
+            let PlacementJob {
+                cluster,
+                td,
+                req,
+                group,
+                need,
+                request,
+            } = &job.input;
+            if lane_state.slots.is_empty() {
+                outcomes.push(Err(EcsError::InvalidParameter(
                     "No Container Instances were found in your cluster.".into(),
+                )));
+                continue;
+            }
+            let plan = lane_state.placer.place(request);
+            let mut outcome = RunTaskOutcome {
+                tasks: Vec::with_capacity(plan.placements.len()),
+                failures: plan
+                    .failures
+                    .iter()
+                    .map(|f| (f.arn.clone(), f.reason.as_str().to_string()))
+                    .collect(),
+            };
+            for placement in &plan.placements {
+                let slot = &mut lane_state.slots[placement.instance];
+                touched
+                    .entry(placement.instance)
+                    .or_insert(slot.mod_revision);
+                // The applier's re-check, on the record that will be written.
+                let one = berth_scheduler::TaskRequest {
+                    count: 1,
+                    ..request.clone()
+                };
+                if !fits(&slot.instance, need, &one) {
+                    // The placer and the records disagree: rebuild both from the store.
+                    return Ok(None);
+                }
+                reserve(&mut slot.instance, need, group);
+                let task = new_task(scope, cluster, &slot.instance, td, req, group, need);
+                ops.push(Op::put(task_key(scope, cluster, &task.id), encode(&task)));
+                ops.push(Op::put(
+                    marker_key(scope, "PENDING", cluster, &task.id),
+                    MARKER.to_vec(),
+                ));
+                outcome.tasks.push(task);
+            }
+            if let Some(token) = &req.client_token {
+                let ids: Vec<&str> = outcome.tasks.iter().map(|t| t.id.as_str()).collect();
+                ops.push(Op::put(
+                    format!("{}client-token/{cluster}/{token}", base(scope)),
+                    encode(&ids),
                 ));
             }
-            let (instances, views): (Vec<ContainerInstance>, Vec<_>) =
-                instances.into_iter().unzip();
-            let snapshot = berth_scheduler::ClusterSnapshot { instances: views };
-            let request = berth_scheduler::TaskRequest {
-                count: remaining,
-                ..request.clone()
-            };
-            // StartTask places one task on each named instance; RunTask lets the engine
-            // choose.
-            let plan = match &req.container_instances {
-                Some(_) => {
-                    let mut plan = berth_scheduler::Plan::default();
-                    for (index, view) in snapshot.instances.iter().enumerate() {
-                        let one = berth_scheduler::TaskRequest {
-                            count: 1,
-                            ..request.clone()
-                        };
-                        match berth_scheduler::check_fit(view, &one) {
-                            Ok(()) => plan.placements.push(berth_scheduler::Placement {
-                                instance: index,
-                                arn: view.arn.clone(),
-                            }),
-                            Err(reason) => plan.failures.push(berth_scheduler::Failure {
-                                arn: view.arn.clone(),
-                                reason,
-                            }),
-                        }
-                    }
-                    plan
+            outcomes.push(Ok(outcome));
+        }
+        if ops.is_empty() {
+            return Ok(Some(outcomes));
+        }
+        let mut compares = Vec::with_capacity(touched.len());
+        for (&i, &revision) in &touched {
+            let slot = &lane_state.slots[i];
+            compares.push(Compare::ModRevision(slot.key.clone(), revision));
+            ops.push(Op::put(slot.key.clone(), encode(&slot.instance)));
+        }
+        match self.store.txn(&compares, &ops)? {
+            TxnOutcome::Committed(revision) => {
+                for &i in touched.keys() {
+                    lane_state.slots[i].mod_revision = revision;
                 }
-                None => berth_scheduler::plan(&snapshot, &request, rand_seed()),
-            };
-            outcome.failures = plan
-                .failures
-                .iter()
-                .map(|f| (f.arn.clone(), f.reason.as_str().to_string()))
-                .collect();
-            let mut lost = Vec::new();
-            for placement in &plan.placements {
-                let instance = &instances[placement.instance];
-                match self.apply_placement(
-                    scope,
-                    &cluster.name,
-                    &instance.id,
-                    &td,
-                    &req,
-                    &group,
-                    &need,
-                    &request,
-                )? {
-                    Ok(task) => outcome.tasks.push(task),
-                    Err(reason) => lost.push((placement.arn.clone(), reason)),
-                }
+                Ok(Some(outcomes))
             }
-            let retry = req.container_instances.is_none() && round + 1 < PLACEMENT_ROUNDS;
-            if lost.is_empty() || !retry {
-                outcome.failures.extend(lost);
-                break;
+            TxnOutcome::Conflict => Ok(None),
+        }
+    }
+
+    /// StartTask: one task on each named instance, each committed with a re-check of its
+    /// fit under compare-and-swap (no placement engine).
+    #[allow(clippy::too_many_arguments)]
+    fn start_task_on(
+        &self,
+        scope: &Scope,
+        cluster: &str,
+        wanted: &[String],
+        td: &TaskDefinition,
+        req: &RunTask,
+        group: &str,
+        need: &Reservation,
+        request: &berth_scheduler::TaskRequest,
+    ) -> Result<RunTaskOutcome> {
+        let mut outcome = RunTaskOutcome::default();
+        for name in wanted {
+            let id = crate::instances::instance_id(scope, cluster, name)?;
+            let arn = scope.arn("ecs", &format!("container-instance/{cluster}/{id}"));
+            match self.apply_placement(scope, cluster, &id, td, req, group, need, request)? {
+                Ok(task) => outcome.tasks.push(task),
+                Err(reason) => outcome.failures.push((arn, reason)),
             }
-            remaining = lost.len() as u32;
         }
         if let Some(token) = &req.client_token {
             let ids: Vec<&str> = outcome.tasks.iter().map(|t| t.id.as_str()).collect();
             self.store.put(
-                &format!("{}client-token/{}/{token}", base(scope), cluster.name),
+                &format!("{}client-token/{cluster}/{token}", base(scope)),
                 &encode(&ids),
             )?;
         }
         Ok(outcome)
     }
 
-    /// Commit one placed task: re-read the instance, re-check the fit (another RunTask may
-    /// have taken the room since the snapshot), reserve its resources and create the task,
-    /// all in one compare-and-swap transaction. The inner error is a failure reason.
+    /// Commit one task on a named instance: re-read the instance, re-check the fit,
+    /// reserve its resources and create the task, all in one compare-and-swap
+    /// transaction. The inner error is a failure reason.
     #[allow(clippy::too_many_arguments)]
     fn apply_placement(
         &self,
@@ -406,89 +629,27 @@ impl Ecs {
         request: &berth_scheduler::TaskRequest,
     ) -> Result<std::result::Result<Task, String>> {
         let ikey = format!("{}instance/{cluster}/{instance_id}", base(scope));
+        let one = berth_scheduler::TaskRequest {
+            count: 1,
+            ..request.clone()
+        };
         loop {
             let Some(kv) = self.store.get(&ikey)? else {
                 return Ok(Err("MISSING".into()));
             };
             let mut instance: ContainerInstance = decode(&kv)?;
-            let view = instance.placement_view(scope);
-            let one = berth_scheduler::TaskRequest {
-                count: 1,
-                ..request.clone()
-            };
-            if let Err(reason) = berth_scheduler::check_fit(&view, &one) {
+            if let Err(reason) = berth_scheduler::check_fit(&instance.placement_view(scope), &one) {
                 return Ok(Err(reason.as_str().to_string()));
             }
-            instance.remaining.cpu -= need.cpu;
-            instance.remaining.memory -= need.memory;
-            instance
-                .remaining
-                .ports
-                .extend(need.tcp_ports.iter().copied());
-            instance
-                .remaining
-                .ports_udp
-                .extend(need.udp_ports.iter().copied());
-            instance.pending_tasks_count += 1;
-            *instance.task_groups.entry(group.to_string()).or_default() += 1;
-            instance.version += 1;
-            let id = random_id();
-            let now = now_epoch();
-            let task_arn = scope.arn("ecs", &format!("task/{cluster}/{id}"));
-            let task = Task {
-                id: id.clone(),
-                cluster: cluster.to_string(),
-                task_definition_arn: td.task_definition_arn.clone().unwrap_or_default(),
-                container_instance_id: Some(instance_id.to_string()),
-                launch_type: "EC2".into(),
-                desired_status: "RUNNING".into(),
-                last_status: "PROVISIONING".into(),
-                created_at: now,
-                pull_started_at: None,
-                pull_stopped_at: None,
-                started_at: None,
-                stopping_at: None,
-                stopped_at: None,
-                execution_stopped_at: None,
-                started_by: req.started_by.clone(),
-                group: group.to_string(),
-                stop_code: None,
-                stopped_reason: None,
-                tags: req.tags.clone(),
-                overrides: req.overrides.clone(),
-                cpu: need.cpu.to_string(),
-                memory: need.memory.to_string(),
-                containers: td
-                    .container_definitions
-                    .iter()
-                    .flatten()
-                    .map(|c| TaskContainer {
-                        container_arn: scope
-                            .arn("ecs", &format!("container/{cluster}/{id}/{}", random_id())),
-                        task_arn: task_arn.clone(),
-                        name: c.name.clone().unwrap_or_default(),
-                        image: c.image.clone().unwrap_or_default(),
-                        last_status: "PENDING".into(),
-                        exit_code: None,
-                        reason: None,
-                        network_bindings: Vec::new(),
-                        cpu: c.cpu.map(|v| v.to_string()),
-                        memory: c.memory.map(|v| v.to_string()),
-                        memory_reservation: c.memory_reservation.map(|v| v.to_string()),
-                    })
-                    .collect(),
-                version: 1,
-                reservation: need.clone(),
-                availability_zone: instance
-                    .attributes
-                    .iter()
-                    .find(|a| a.name == "ecs.availability-zone")
-                    .and_then(|a| a.value.clone()),
-            };
+            reserve(&mut instance, need, group);
+            let task = new_task(scope, cluster, &instance, td, req, group, need);
             let ops = [
                 Op::put(ikey.clone(), encode(&instance)),
-                Op::put(task_key(scope, cluster, &id), encode(&task)),
-                Op::put(marker_key(scope, "PENDING", cluster, &id), MARKER.to_vec()),
+                Op::put(task_key(scope, cluster, &task.id), encode(&task)),
+                Op::put(
+                    marker_key(scope, "PENDING", cluster, &task.id),
+                    MARKER.to_vec(),
+                ),
             ];
             if self
                 .store
@@ -753,7 +914,7 @@ impl Ecs {
 /// RunTask before it reports them as failures.
 const PLACEMENT_ROUNDS: u32 = 4;
 
-fn rand_seed() -> u64 {
+pub(crate) fn rand_seed() -> u64 {
     let now = time::OffsetDateTime::now_utc();
     now.unix_timestamp_nanos() as u64
 }
@@ -761,7 +922,7 @@ fn rand_seed() -> u64 {
 impl Ecs {
     /// Periodic housekeeping: apply pending instance changes to the placement views.
     pub fn refresh_placement_views(&self) -> Result<()> {
-        self.instance_cache.refresh_all(&*self.store)
+        self.lanes.refresh_all(&*self.store)
     }
 
     /// Forget STOPPED tasks that stopped more than `min_age_seconds` ago (ECS keeps stopped
@@ -907,5 +1068,197 @@ mod tests {
             .unwrap();
         ecs.refresh_placement_views().unwrap();
         assert_eq!(run(1).tasks.len(), 0);
+    }
+
+    fn scope() -> Scope {
+        Scope::new(
+            "000000000000".parse().unwrap(),
+            "us-east-1".parse().unwrap(),
+        )
+    }
+
+    /// A cluster of `n` instances (1024 CPU, 1024 MiB each) and a task definition `f`
+    /// needing 100 MiB.
+    fn cluster_of(ecs: &Ecs, n: usize) -> Vec<ContainerInstance> {
+        let scope = scope();
+        ecs.create_cluster(&scope, CreateCluster::default())
+            .unwrap();
+        let td: RegisterTaskDefinitionRequest = serde_json::from_str(
+            r#"{"family":"f","containerDefinitions":[{"name":"c","image":"i","memory":100}]}"#,
+        )
+        .unwrap();
+        ecs.register_task_definition(&scope, &td).unwrap();
+        (0..n)
+            .map(|_| {
+                ecs.register_container_instance(
+                    &scope,
+                    RegisterContainerInstance {
+                        total: Resources {
+                            cpu: 1024,
+                            memory: 1024,
+                            ..Resources::default()
+                        },
+                        ..RegisterContainerInstance::default()
+                    },
+                )
+                .unwrap()
+            })
+            .collect()
+    }
+
+    fn run_one(ecs: &Ecs) -> RunTaskOutcome {
+        ecs.run_task(
+            &scope(),
+            RunTask {
+                task_definition: "f".into(),
+                count: 1,
+                ..RunTask::default()
+            },
+        )
+        .unwrap()
+    }
+
+    /// Every instance's record against the live tasks that name it.
+    fn assert_records_match_tasks(ecs: &Ecs) {
+        let scope = scope();
+        let tasks = ecs.tasks(&scope, None).unwrap();
+        for kv in ecs
+            .store
+            .range(
+                &crate::instances::instances_prefix(&scope, "default"),
+                None,
+                0,
+            )
+            .unwrap()
+        {
+            let instance: ContainerInstance = decode(&kv).unwrap();
+            let on_it = tasks
+                .iter()
+                .filter(|t| t.container_instance_id.as_deref() == Some(instance.id.as_str()))
+                .count() as i64;
+            assert!(
+                instance.remaining.memory >= 0,
+                "over-committed: {instance:?}"
+            );
+            assert_eq!(instance.remaining.memory, 1024 - 100 * on_it);
+            assert_eq!(instance.pending_tasks_count, on_it);
+            assert_eq!(
+                instance.task_groups.get("family:f").copied().unwrap_or(0) as i64,
+                on_it
+            );
+        }
+    }
+
+    /// Concurrent RunTasks share their cluster's lane (batched into common commits) and
+    /// together place exactly what fits: 8 instances × 10 tasks, no more.
+    #[test]
+    fn concurrent_run_tasks_place_exactly_what_fits() {
+        let ecs = Ecs::new(Arc::new(berth_store::MemStore::new()));
+        cluster_of(&ecs, 8);
+        let outcomes: Vec<RunTaskOutcome> = std::thread::scope(|s| {
+            let handles: Vec<_> = (0..16)
+                .map(|_| s.spawn(|| (0..10).map(|_| run_one(&ecs)).collect::<Vec<_>>()))
+                .collect();
+            handles
+                .into_iter()
+                .flat_map(|h| h.join().unwrap())
+                .collect()
+        });
+        let placed: usize = outcomes.iter().map(|o| o.tasks.len()).sum();
+        assert_eq!(placed, 80);
+        for o in outcomes.iter().filter(|o| o.tasks.is_empty()) {
+            assert_eq!(o.failures.len(), 8);
+            assert!(
+                o.failures.iter().all(|(_, r)| r == "RESOURCE:MEMORY"),
+                "{o:?}"
+            );
+        }
+        assert_eq!(ecs.tasks(&scope(), None).unwrap().len(), 80);
+        assert_records_match_tasks(&ecs);
+    }
+
+    /// A store that, once armed, changes an instance just before the next RunTask commit
+    /// (as a concurrent StartTask or agent report would), so that commit loses its compare.
+    struct Interfering {
+        inner: berth_store::MemStore,
+        armed: std::sync::atomic::AtomicBool,
+    }
+
+    impl berth_store::Store for Interfering {
+        fn get(
+            &self,
+            key: &str,
+        ) -> std::result::Result<Option<berth_store::KeyValue>, berth_store::StoreError> {
+            self.inner.get(key)
+        }
+        fn range(
+            &self,
+            prefix: &str,
+            start_after: Option<&str>,
+            limit: usize,
+        ) -> std::result::Result<Vec<berth_store::KeyValue>, berth_store::StoreError> {
+            self.inner.range(prefix, start_after, limit)
+        }
+        fn txn(
+            &self,
+            compares: &[Compare],
+            ops: &[Op],
+        ) -> std::result::Result<TxnOutcome, berth_store::StoreError> {
+            let placing = ops.iter().any(|op| op.key().contains("/task/"));
+            if placing && self.armed.swap(false, std::sync::atomic::Ordering::SeqCst) {
+                // Fill every instance this commit is about to place on.
+                for c in compares {
+                    let kv = self.inner.get(c.key())?.unwrap();
+                    let mut instance: ContainerInstance =
+                        serde_json::from_slice(&kv.value).unwrap();
+                    instance.remaining.memory = 0;
+                    self.inner
+                        .put(c.key(), &serde_json::to_vec(&instance).unwrap())?;
+                }
+            }
+            self.inner.txn(compares, ops)
+        }
+        fn current_revision(&self) -> std::result::Result<u64, berth_store::StoreError> {
+            self.inner.current_revision()
+        }
+        fn watch(
+            &self,
+            prefix: &str,
+            after: u64,
+        ) -> std::result::Result<berth_store::Watcher, berth_store::StoreError> {
+            self.inner.watch(prefix, after)
+        }
+    }
+
+    /// A batch whose instance changed under it is planned again on the store's state: the
+    /// task goes to the other instance, and the filled one is not over-committed.
+    #[test]
+    fn a_batch_that_loses_its_compare_is_planned_again() {
+        let store = Arc::new(Interfering {
+            inner: berth_store::MemStore::new(),
+            armed: std::sync::atomic::AtomicBool::new(false),
+        });
+        let ecs = Ecs::new(store.clone());
+        let instances = cluster_of(&ecs, 2);
+        // Build the lane first, then arm the interference.
+        assert_eq!(run_one(&ecs).tasks.len(), 1);
+        let first = ecs.tasks(&scope(), None).unwrap()[0]
+            .container_instance_id
+            .clone()
+            .unwrap();
+        store.armed.store(true, std::sync::atomic::Ordering::SeqCst);
+        let second = run_one(&ecs);
+        assert!(!store.armed.load(std::sync::atomic::Ordering::SeqCst));
+        assert_eq!(second.tasks.len(), 1, "{second:?}");
+        let other = instances.iter().find(|i| i.id != first).unwrap();
+        assert_eq!(
+            second.tasks[0].container_instance_id.as_deref(),
+            Some(other.id.as_str())
+        );
+        let filled = ecs
+            .container_instance(&scope(), None, &first)
+            .unwrap()
+            .unwrap();
+        assert_eq!(filled.remaining.memory, 0);
     }
 }
