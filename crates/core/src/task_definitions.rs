@@ -136,18 +136,6 @@ impl Ecs {
         }
     }
 
-    fn revisions(
-        &self,
-        scope: &Scope,
-        family: &str,
-    ) -> Result<Vec<(String, u64, StoredTaskDefinition)>> {
-        self.store
-            .range(&format!("{}taskdef/{family}/", base(scope)), None, 0)?
-            .into_iter()
-            .map(|kv| Ok((kv.key.clone(), kv.mod_revision, decode(&kv)?)))
-            .collect()
-    }
-
     /// The task definition a request names; a bare family means its latest ACTIVE revision.
     pub fn task_definition(&self, scope: &Scope, reference: &str) -> Result<StoredTaskDefinition> {
         Ok(self.task_definition_with_key(scope, reference)?.2)
@@ -170,12 +158,17 @@ impl Ecs {
                 }
                 Ok((key, kv.mod_revision, stored))
             }
-            None => self
-                .revisions(scope, &family)?
-                .into_iter()
-                .rev()
-                .find(|(_, _, t)| t.status() == "ACTIVE")
-                .ok_or_else(not_found),
+            // The newest ACTIVE revision, decoding from the newest down (not every one).
+            None => {
+                let prefix = format!("{}taskdef/{family}/", base(scope));
+                for kv in self.store.range(&prefix, None, 0)?.into_iter().rev() {
+                    let stored: StoredTaskDefinition = decode(&kv)?;
+                    if stored.status() == "ACTIVE" {
+                        return Ok((kv.key, kv.mod_revision, stored));
+                    }
+                }
+                Err(not_found())
+            }
         }
     }
 
