@@ -21,6 +21,16 @@ totalResources (it gives every instance CPU 4096 / MEMORY 7482), which is plenty
 these tasks.
 
 Prints one JSON object on stdout (also written to --out).
+
+Split modes, for the Rust load generator (bench/ecs-api/load.rs), which runs the timed
+phases in between:
+  --setup-only             the setup alone; prints "CLUSTER FAMILY" on stdout (and writes
+                           {"cluster", "task_definition"} to --out when given).
+  --check-arns FILE        the checks alone, for --cluster: ListTasks of the cluster must
+    --cluster NAME         list exactly the task ARNs in FILE (one a line: every task the
+    [--result FILE.json]   load generator started), and DescribeTasks of a sample of them
+                           must return each with no failure. The figures are added to the
+                           load generator's JSON (--result) under run_task and "check".
 """
 
 import argparse
@@ -187,6 +197,68 @@ def setup(args):
     return cluster, family
 
 
+def list_all_tasks(ecs, cluster):
+    listed = []
+    for page in ecs.get_paginator("list_tasks").paginate(cluster=cluster):
+        listed += page["taskArns"]
+    return listed
+
+
+def check_arns(args):
+    """ListTasks of the cluster must list exactly the tasks in the file; a sample of them
+    is described. Adds the figures to --result (the load generator's JSON)."""
+    with open(args.check_arns) as f:
+        started = [line.strip() for line in f if line.strip()]
+    ecs = make_client(args)
+    listed = list_all_tasks(ecs, args.cluster)
+    started_set, listed_set = set(started), set(listed)
+    sample = random.sample(started, min(args.sample, len(started)))
+    returned = failures = mismatched = 0
+    for k in range(0, len(sample), 100):
+        batch = sample[k:k + 100]
+        r = ecs.describe_tasks(cluster=args.cluster, tasks=batch)
+        got = {t["taskArn"]: t for t in r.get("tasks", [])}
+        failures += len(r.get("failures", []))
+        for arn in batch:
+            t = got.get(arn)
+            if t is None:
+                continue
+            returned += 1
+            if not t.get("clusterArn", "").endswith("/" + args.cluster):
+                mismatched += 1
+    check = {
+        "started": len(started),
+        "started_distinct": len(started_set),
+        "listed": len(listed),
+        "listed_distinct": len(listed_set),
+        "started_not_listed": len(started_set - listed_set),
+        "listed_not_started": len(listed_set - started_set),
+        "sample_described": len(sample),
+        "sample_returned": returned,
+        "sample_failures": failures,
+        "sample_wrong_cluster": mismatched,
+    }
+    check["ok"] = (len(started_set) == len(started) and listed_set == started_set
+                   and len(listed) == len(listed_set) and returned == len(sample)
+                   and failures == 0 and mismatched == 0)
+    log(f"{args.name}: check: {len(started)} tasks started, ListTasks lists {len(listed)} "
+        f"({check['started_not_listed']} started not listed, {check['listed_not_started']} "
+        f"listed not started); described {returned} of a sample of {len(sample)} "
+        f"(failures {failures}, wrong cluster {mismatched}): {'ok' if check['ok'] else 'FAILED'}")
+    if args.result:
+        with open(args.result) as f:
+            result = json.load(f)
+        rt = result["run_task"]
+        rt["list_tasks_count"] = len(listed)
+        rt["all_started_tasks_listed"] = started_set <= listed_set
+        rt["listed_exactly_started"] = listed_set == started_set and len(listed) == len(listed_set)
+        result["tasks_started_total"] = len(started)
+        result["check"] = check
+        with open(args.result, "w") as f:
+            f.write(json.dumps(result, indent=2) + "\n")
+    print(json.dumps(check))
+
+
 def closed_loop(clients, call, deadline_s, max_calls, wait_start):
     """Every client calls until max_calls are taken or deadline_s has passed since the
     start; wait_start() blocks until the start. Returns (results, errors, wall_s, cpu_s)."""
@@ -315,10 +387,32 @@ def main():
                    help="client processes the clients are split over (threads in each)")
     p.add_argument("--server-pid", type=int, default=0)
     p.add_argument("--out")
+    p.add_argument("--setup-only", action="store_true",
+                   help="only the setup: print CLUSTER FAMILY (and write them to --out)")
+    p.add_argument("--check-arns", metavar="FILE",
+                   help="only the checks: ListTasks of --cluster must list exactly these ARNs")
+    p.add_argument("--cluster", help="the cluster to check (with --check-arns)")
+    p.add_argument("--result", metavar="FILE.json",
+                   help="JSON the check's figures are added to (with --check-arns)")
+    p.add_argument("--sample", type=int, default=200,
+                   help="tasks described by the check (with --check-arns)")
     args = p.parse_args()
+
+    if args.check_arns:
+        if not args.cluster:
+            p.error("--check-arns needs --cluster")
+        check_arns(args)
+        return
 
     cluster, family = setup(args)
     args.cluster = cluster
+    if args.setup_only:
+        if args.out:
+            with open(args.out, "w") as f:
+                json.dump({"cluster": cluster, "task_definition": family}, f)
+                f.write("\n")
+        print(cluster, family)
+        return
 
     log(f"{args.name}: creating {args.clients} clients")
     clients = [make_client(args) for _ in range(args.clients)]
@@ -344,10 +438,7 @@ def main():
     run_stats["failure_reasons"] = reasons
 
     # Ground truth from the server: ListTasks of the cluster.
-    listed = set()
-    paginator = clients[0].get_paginator("list_tasks")
-    for page in paginator.paginate(cluster=cluster):
-        listed.update(page["taskArns"])
+    listed = set(list_all_tasks(clients[0], cluster))
     run_stats["list_tasks_count"] = len(listed)
     run_stats["all_started_tasks_listed"] = set(task_arns) <= listed
     log(f"{args.name}: {len(task_arns)} tasks started, ListTasks lists {len(listed)}, "
@@ -376,6 +467,7 @@ def main():
 
     result = {
         "name": args.name,
+        "client": "boto3",
         "endpoint": args.endpoint,
         "instances": args.instances,
         "clients": args.clients,

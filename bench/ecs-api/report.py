@@ -38,10 +38,14 @@ def row(cells):
     print("| " + " | ".join(cells) + " |")
 
 
+first = berth or moto
+if first.get("client") == "rust":
+    client_desc = "threads of the Rust load generator, one keep-alive connection each"
+else:
+    client_desc = f"boto3, threads in {first.get('client_processes', 1)} client process(es)"
 print()
-print(f"clients: {(berth or moto)['clients']} "
-      f"(threads in {(berth or moto).get('client_processes', 1)} client process(es)), instances: {(berth or moto)['instances']}, "
-      f"cap per phase: {(berth or moto)['calls_cap']} calls or {(berth or moto)['seconds_cap']} s")
+print(f"clients: {first['clients']} ({client_desc}), instances: {first['instances']}, "
+      f"cap per phase: {first['calls_cap']} calls or {first['seconds_cap']} s")
 print()
 row(["call", "figure", "Berth", "moto_server", "Berth/moto", "target"])
 row(["---", "---", "--:", "--:", "--:", "---"])
@@ -86,18 +90,32 @@ for name, r in (("Berth", berth), ("moto", moto)):
     print(f"{name}: RunTask started {rt['tasks_started']} tasks "
           f"(answers without exactly one task: {rt['responses_without_exactly_one_task']}, "
           f"failures: {rt['failures_in_responses']} {rt.get('failure_reasons') or ''}, errors: {rt['errors']}); "
-          f"ListTasks lists {rt['list_tasks_count']} "
-          f"(all started listed: {rt['all_started_tasks_listed']}); "
+          f"ListTasks lists {rt.get('list_tasks_count', '-')} "
+          f"(all started listed: {rt.get('all_started_tasks_listed', '-')}"
+          + (f", exactly the {r['tasks_started_total']} tasks started incl. the 1-client phase: "
+             f"{rt['listed_exactly_started']}" if 'listed_exactly_started' in rt else "")
+          + "); "
           f"DescribeTasks returned {dt['tasks_returned']} tasks in {dt['ok']} answers "
           f"(failures: {dt['failures_in_responses']}, errors: {dt['errors']}); "
           f"server peak RSS {fmt(r.get('rss_mib'))} MiB")
+    c = r.get("check")
+    if c:
+        print(f"  check after the run: ListTasks lists {c['listed']} of the {c['started']} tasks "
+              f"started ({c['started_not_listed']} missing, {c['listed_not_started']} extra); "
+              f"DescribeTasks of a sample returned {c['sample_returned']} of "
+              f"{c['sample_described']} (failures {c['sample_failures']}): "
+              f"{'ok' if c['ok'] else 'FAILED'}")
     for e in rt["first_errors"] + dt["first_errors"]:
         print(f"  error: {e}")
 if berth:
     rt = berth["run_task"]
+    if "listed_exactly_started" in rt:  # the Rust client: checked after every phase
+        listed_ok = rt["listed_exactly_started"] and berth.get("check", {}).get("ok", False)
+    else:
+        listed_ok = (rt.get("all_started_tasks_listed", False)
+                     and rt.get("list_tasks_count") == rt["tasks_started"])
     real = (rt["errors"] == 0 and rt["failures_in_responses"] == 0
-            and rt["responses_without_exactly_one_task"] == 0
-            and rt["all_started_tasks_listed"] and rt["list_tasks_count"] == rt["tasks_started"])
+            and rt["responses_without_exactly_one_task"] == 0 and listed_ok)
     print(f"Berth results real (every RunTask started one task, all listed): {'yes' if real else 'NO'}")
 if berth and moto:
     print(f"targets (≥ 20× moto throughput, p99 < 20 ms) met: {'yes' if ok_all else 'no'}")

@@ -1,20 +1,27 @@
 #!/usr/bin/env bash
-# ECS API: Berth vs moto_server, the same boto3 client (bench/ecs-api/client.py), one run.
+# ECS API: Berth vs moto_server, the same client against both, one run.
 # See BENCHMARKS.md, section "ECS API: Berth vs moto_server".
 #
 # Usage: bench/ecs-api/run.sh [--only berth|moto]
+#   env CLIENT      rust (default): setup and final checks by the boto3 client
+#                   (bench/ecs-api/client.py --setup-only / --check-arns), the timed phases by
+#                   the Rust load generator bench/ecs-api/load.rs (cargo example ecs-load of
+#                   berth-e2e: one thread and one keep-alive connection per client);
+#                   boto3: everything by client.py (the timed phases too)
 #   env BERTH_BIN   berth binary (default target/release/berth, built when missing;
 #                   BUILD=1 rebuilds it with cargo build --release -p berth first)
 #   env CLIENTS     concurrent clients (default 100)
-#   env PROCS       client processes the clients are split over, threads in each (default 1)
+#   env PROCS       boto3 client processes the clients are split over, threads in each
+#                   (default 1; CLIENT=boto3 only, the Rust client is one process)
 #   env CALLS       calls per measured phase, cap (default 5000)
 #   env SECONDS_CAP seconds per measured phase, cap (default 20)
 #   env INSTANCES   container instances registered (default 1000)
 #   env PERF        1: profile Berth during its run (perf record --call-graph dwarf; report in target/bench-ecs-api/berth.perf.txt)
 #
-# Installs moto[server] and boto3 into target/bench-venv, starts
-# `berth server --data-dir TMP --listen 127.0.0.1:0` and `moto_server -p PORT`,
-# runs the client against each in turn, prints a table, and kills both on exit.
+# Installs moto[server] and boto3 into target/bench-venv, builds the load generator
+# (CLIENT=rust), starts `berth server --data-dir TMP --listen 127.0.0.1:0` and
+# `moto_server -p PORT`, runs setup, timed phases and checks against each in turn,
+# prints a table, and kills both on exit. Results: target/bench-ecs-api/{berth,moto}.json.
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
@@ -23,10 +30,12 @@ ONLY=""
 while [ $# -gt 0 ]; do
   case "$1" in
     --only) ONLY="$2"; shift 2 ;;
-    -h|--help) sed -n '2,18p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,24p' "$0"; exit 0 ;;
     *) echo "unknown argument: $1" >&2; exit 2 ;;
   esac
 done
+CLIENT="${CLIENT:-rust}"
+case "$CLIENT" in rust|boto3) ;; *) echo "CLIENT must be rust or boto3, not $CLIENT" >&2; exit 2 ;; esac
 CLIENTS="${CLIENTS:-100}"
 PROCS="${PROCS:-1}"
 CALLS="${CALLS:-5000}"
@@ -54,7 +63,7 @@ trap cleanup EXIT
 trap 'exit 130' INT TERM
 
 mkdir -p "$WORK"
-rm -f "$WORK"/*.json
+rm -f "$WORK"/*.json "$WORK"/*.arns
 
 # ---------------------------------------------------------------- tools
 command -v python3 >/dev/null || die "python3 is required"
@@ -67,6 +76,13 @@ if ! "$VENV/bin/python" -c 'import boto3, moto.server, flask' 2>/dev/null; then
   "$VENV/bin/pip" install -q 'moto[server]' boto3
 fi
 PY="$VENV/bin/python"
+
+if [ "$CLIENT" = rust ]; then
+  [ "$PROCS" = 1 ] || log "PROCS=$PROCS ignored: the Rust client is one process (threads)"
+  log "cargo build --release -p berth-e2e --example ecs-load"
+  cargo build --release -p berth-e2e --example ecs-load >&2
+  cp "$ROOT/target/release/examples/ecs-load" "$WORK/ecs-load"
+fi
 
 if want berth; then
   if [ ! -x "$BERTH_BIN" ] || [ "${BUILD:-0}" = 1 ]; then
@@ -95,11 +111,27 @@ wait_health() { # URL PID
 
 run_client() { # NAME ENDPOINT PID [--ec2]
   local name="$1" endpoint="$2" pid="$3"; shift 3
-  log "$name: client against $endpoint (server pid $pid)"
-  "$PY" "$ROOT/bench/ecs-api/client.py" --name "$name" --endpoint "$endpoint" \
-    --access-key "$ACCESS_KEY" --secret-key "$SECRET_KEY" --server-pid "$pid" \
-    --instances "$INSTANCES" --clients "$CLIENTS" --procs "$PROCS" --calls "$CALLS" --seconds "$SECONDS_CAP" \
-    --out "$WORK/$name.json" "$@" >/dev/null
+  local common=(--name "$name" --endpoint "$endpoint" --access-key "$ACCESS_KEY" --secret-key "$SECRET_KEY")
+  if [ "$CLIENT" = rust ]; then
+    local setup cluster family
+    log "$name: setup by client.py against $endpoint (server pid $pid)"
+    setup="$("$PY" "$ROOT/bench/ecs-api/client.py" "${common[@]}" --instances "$INSTANCES" \
+      --setup-only --out "$WORK/$name.setup.json" "$@")"
+    read -r cluster family <<<"$setup"
+    [ -n "$cluster" ] && [ -n "$family" ] || die "$name: setup printed no cluster and family: $setup"
+    log "$name: timed phases by ecs-load ($CLIENTS clients, cluster $cluster, task definition $family)"
+    "$WORK/ecs-load" "${common[@]}" --cluster "$cluster" --task-definition "$family" \
+      --instances "$INSTANCES" --clients "$CLIENTS" --calls "$CALLS" --seconds "$SECONDS_CAP" \
+      --server-pid "$pid" --out "$WORK/$name.json" --arns-out "$WORK/$name.arns" >/dev/null
+    log "$name: checks by client.py"
+    "$PY" "$ROOT/bench/ecs-api/client.py" "${common[@]}" --check-arns "$WORK/$name.arns" \
+      --cluster "$cluster" --result "$WORK/$name.json" >/dev/null
+  else
+    log "$name: client against $endpoint (server pid $pid)"
+    "$PY" "$ROOT/bench/ecs-api/client.py" "${common[@]}" --server-pid "$pid" \
+      --instances "$INSTANCES" --clients "$CLIENTS" --procs "$PROCS" --calls "$CALLS" --seconds "$SECONDS_CAP" \
+      --out "$WORK/$name.json" "$@" >/dev/null
+  fi
   # Peak RSS of the server after its run.
   awk '/VmHWM/ {print $2}' "/proc/$pid/status" > "$WORK/$name.rss_kib" 2>/dev/null || true
 }

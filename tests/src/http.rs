@@ -2,7 +2,7 @@
 //! exactly the bytes they mean (unnormalised paths, broken headers) without a
 //! client library rewriting them; and a registry client built on it.
 
-use std::io::{self, Read, Write};
+use std::io::{self, BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
 use std::time::Duration;
 
@@ -307,5 +307,321 @@ impl Registry {
             &[("Accept", crate::oci::ACCEPT_ALL_MANIFESTS)],
             b"",
         )
+    }
+}
+
+/// One persistent HTTP/1.1 connection to a server, for load generators: every request
+/// goes over the same `TcpStream` (TCP_NODELAY) while the server keeps it open. The
+/// connection is opened again on the next request after the server answers
+/// `Connection: close`, answers HTTP/1.0 without keep-alive, ends a body by closing,
+/// or after a transport error.
+#[derive(Debug)]
+pub struct KeepAlive {
+    addr: String,
+    timeout: Duration,
+    stream: Option<BufReader<TcpStream>>,
+    /// Connections opened so far.
+    pub connects: u64,
+    /// Requests sent again on a fresh connection because a reused one had been closed
+    /// before any byte of the answer came back (a server's idle close racing the send).
+    pub stale_retries: u64,
+}
+
+/// How a round trip failed: before any byte of the answer arrived or after.
+struct RoundTripError {
+    before_answer: bool,
+    error: io::Error,
+}
+
+impl KeepAlive {
+    /// `addr` is `host:port`; it is also sent as the `Host` header.
+    pub fn new(addr: &str, timeout: Duration) -> Self {
+        Self {
+            addr: addr.to_owned(),
+            timeout,
+            stream: None,
+            connects: 0,
+            stale_retries: 0,
+        }
+    }
+
+    /// The `Host` header this connection sends (`host:port`).
+    pub fn host(&self) -> &str {
+        &self.addr
+    }
+
+    /// Sends one request and reads its whole answer. A request that finds its reused
+    /// connection closed before any answer byte came back is sent once more on a new
+    /// connection (as HTTP client libraries do); any other failure closes the
+    /// connection and is returned.
+    pub fn request(
+        &mut self,
+        method: &str,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: &[u8],
+    ) -> io::Result<HttpResponse> {
+        let mut req = Vec::with_capacity(256 + body.len());
+        req.extend_from_slice(
+            format!("{method} {path} HTTP/1.1\r\nHost: {}\r\n", self.addr).as_bytes(),
+        );
+        for (k, v) in headers {
+            req.extend_from_slice(format!("{k}: {v}\r\n").as_bytes());
+        }
+        if !body.is_empty() || matches!(method, "POST" | "PUT" | "PATCH") {
+            req.extend_from_slice(format!("Content-Length: {}\r\n", body.len()).as_bytes());
+        }
+        req.extend_from_slice(b"\r\n");
+        req.extend_from_slice(body);
+        let is_head = method == "HEAD";
+        let reused = self.stream.is_some();
+        match self.round_trip(&req, is_head) {
+            Ok(r) => Ok(r),
+            Err(e) if reused && e.before_answer => {
+                self.stream = None;
+                self.stale_retries += 1;
+                self.round_trip(&req, is_head).map_err(|e| {
+                    self.stream = None;
+                    e.error
+                })
+            }
+            Err(e) => {
+                self.stream = None;
+                Err(e.error)
+            }
+        }
+    }
+
+    fn round_trip(&mut self, req: &[u8], is_head: bool) -> Result<HttpResponse, RoundTripError> {
+        let early = |error| RoundTripError {
+            before_answer: true,
+            error,
+        };
+        let late = |error| RoundTripError {
+            before_answer: false,
+            error,
+        };
+        if self.stream.is_none() {
+            let stream = TcpStream::connect(&self.addr).map_err(late)?;
+            stream.set_nodelay(true).map_err(late)?;
+            stream.set_read_timeout(Some(self.timeout)).map_err(late)?;
+            stream.set_write_timeout(Some(self.timeout)).map_err(late)?;
+            self.connects += 1;
+            self.stream = Some(BufReader::with_capacity(16 * 1024, stream));
+        }
+        let reader = self.stream.as_mut().unwrap();
+        reader.get_mut().write_all(req).map_err(early)?;
+        let mut line = String::new();
+        // The status line; 1xx interim answers are skipped.
+        let (version, status, headers) = loop {
+            line.clear();
+            if reader.read_line(&mut line).map_err(early)? == 0 {
+                return Err(early(io::Error::new(
+                    io::ErrorKind::UnexpectedEof,
+                    "connection closed before an answer",
+                )));
+            }
+            let mut parts = line.split_whitespace();
+            let version = parts.next().unwrap_or("").to_owned();
+            let status: u16 = parts
+                .next()
+                .and_then(|s| s.parse().ok())
+                .ok_or_else(|| late(invalid(&format!("bad status line {line:?}"))))?;
+            let headers = read_headers(reader).map_err(late)?;
+            if (100..200).contains(&status) && status != 101 {
+                continue;
+            }
+            break (version, status, headers);
+        };
+        let find = |name: &str| {
+            headers
+                .iter()
+                .find(|(k, _)| k.eq_ignore_ascii_case(name))
+                .map(|(_, v)| v.as_str())
+        };
+        let connection = find("connection").unwrap_or("").to_ascii_lowercase();
+        let mut keep = if version == "HTTP/1.0" {
+            connection.contains("keep-alive")
+        } else {
+            !connection.contains("close")
+        };
+        let body = if is_head || status == 204 || status == 304 {
+            Vec::new()
+        } else if find("transfer-encoding").is_some_and(|v| v.eq_ignore_ascii_case("chunked")) {
+            read_chunked(reader).map_err(late)?
+        } else if let Some(len) = find("content-length") {
+            let len: usize = len
+                .parse()
+                .map_err(|_| late(invalid("bad Content-Length")))?;
+            let mut body = vec![0; len];
+            reader.read_exact(&mut body).map_err(late)?;
+            body
+        } else {
+            // The body ends where the connection does.
+            keep = false;
+            let mut body = Vec::new();
+            reader.read_to_end(&mut body).map_err(late)?;
+            body
+        };
+        if !keep {
+            self.stream = None;
+        }
+        Ok(HttpResponse {
+            status,
+            headers,
+            body,
+        })
+    }
+}
+
+fn invalid(m: &str) -> io::Error {
+    io::Error::new(io::ErrorKind::InvalidData, m.to_owned())
+}
+
+/// Header lines up to the empty line that ends them.
+fn read_headers(reader: &mut impl BufRead) -> io::Result<Vec<(String, String)>> {
+    let mut headers = Vec::new();
+    let mut line = String::new();
+    loop {
+        line.clear();
+        if reader.read_line(&mut line)? == 0 {
+            return Err(io::Error::new(
+                io::ErrorKind::UnexpectedEof,
+                "connection closed in the headers",
+            ));
+        }
+        let l = line.trim_end_matches(['\r', '\n']);
+        if l.is_empty() {
+            return Ok(headers);
+        }
+        if let Some((k, v)) = l.split_once(':') {
+            headers.push((k.trim().to_owned(), v.trim().to_owned()));
+        }
+    }
+}
+
+/// A chunked body from the stream, trailers read and dropped.
+fn read_chunked(reader: &mut impl BufRead) -> io::Result<Vec<u8>> {
+    let mut out = Vec::new();
+    let mut line = String::new();
+    loop {
+        line.clear();
+        if reader.read_line(&mut line)? == 0 {
+            return Err(io::Error::new(
+                io::ErrorKind::UnexpectedEof,
+                "connection closed in a chunked body",
+            ));
+        }
+        let size = line.split(';').next().unwrap_or("").trim();
+        let size = usize::from_str_radix(size, 16).map_err(|_| invalid("bad chunk size"))?;
+        if size == 0 {
+            read_headers(reader)?;
+            return Ok(out);
+        }
+        let start = out.len();
+        out.resize(start + size, 0);
+        reader.read_exact(&mut out[start..])?;
+        let mut crlf = [0u8; 2];
+        reader.read_exact(&mut crlf)?;
+        if &crlf != b"\r\n" {
+            return Err(invalid("chunk not followed by CRLF"));
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::net::TcpListener;
+    use std::thread;
+
+    use super::*;
+
+    /// Reads one request (head and Content-Length body) from a server-side stream.
+    fn read_request(reader: &mut BufReader<TcpStream>) -> Option<Vec<u8>> {
+        let mut line = String::new();
+        if reader.read_line(&mut line).ok()? == 0 {
+            return None;
+        }
+        let headers = read_headers(reader).ok()?;
+        let len = headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case("content-length"))
+            .map_or(0, |(_, v)| v.parse().unwrap());
+        let mut body = vec![0; len];
+        reader.read_exact(&mut body).ok()?;
+        Some(body)
+    }
+
+    /// A server that answers the requests of each connection with the scripted answers
+    /// in turn (`None`: close the connection without answering), then closes it.
+    fn serve(script: Vec<Vec<Option<&'static str>>>) -> (String, thread::JoinHandle<()>) {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap().to_string();
+        let handle = thread::spawn(move || {
+            for answers in script {
+                let (stream, _) = listener.accept().unwrap();
+                let mut reader = BufReader::new(stream);
+                for answer in answers {
+                    let Some(answer) = answer else { break };
+                    if read_request(&mut reader).is_none() {
+                        break;
+                    }
+                    reader.get_mut().write_all(answer.as_bytes()).unwrap();
+                }
+            }
+        });
+        (addr, handle)
+    }
+
+    #[test]
+    fn keep_alive_reuses_reconnects_and_decodes_bodies() {
+        let (addr, server) = serve(vec![
+            vec![
+                Some("HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nab"),
+                Some(
+                    "HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3\r\ncde\r\n2;x=y\r\nfg\r\n0\r\nTrailer: 1\r\n\r\n",
+                ),
+                Some("HTTP/1.1 201 Created\r\nContent-Length: 1\r\nConnection: close\r\n\r\nh"),
+            ],
+            vec![Some("HTTP/1.0 200 OK\r\n\r\nto the end")],
+            // Kept open by the answer but closed by the server before the next request:
+            // the next request goes out again on a new connection.
+            vec![Some("HTTP/1.1 200 OK\r\nContent-Length: 1\r\n\r\ni"), None],
+            vec![Some("HTTP/1.1 204 No Content\r\n\r\n")],
+        ]);
+        let mut c = KeepAlive::new(&addr, Duration::from_secs(10));
+        let mut get = |body: &[u8]| c.request("POST", "/", &[("X", "y")], body).unwrap();
+        let bodies: Vec<(u16, Vec<u8>)> = ["1", "2", "3", "4", "5", "6"]
+            .iter()
+            .map(|b| {
+                let r = get(b.as_bytes());
+                (r.status, r.body)
+            })
+            .collect();
+        assert_eq!(
+            bodies,
+            vec![
+                (200, b"ab".to_vec()),
+                (200, b"cdefg".to_vec()),
+                (201, b"h".to_vec()),
+                (200, b"to the end".to_vec()),
+                (200, b"i".to_vec()),
+                (204, Vec::new()),
+            ]
+        );
+        assert_eq!((c.connects, c.stale_retries), (4, 1));
+        server.join().unwrap();
+    }
+
+    #[test]
+    fn keep_alive_reports_a_cut_answer() {
+        let (addr, server) = serve(vec![vec![Some(
+            "HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nabc",
+        )]]);
+        let mut c = KeepAlive::new(&addr, Duration::from_secs(10));
+        let e = c.request("POST", "/", &[], b"x").unwrap_err();
+        assert_eq!(e.kind(), io::ErrorKind::UnexpectedEof, "{e}");
+        assert_eq!((c.connects, c.stale_retries), (1, 0));
+        server.join().unwrap();
     }
 }

@@ -1,0 +1,716 @@
+//! ECS API load generator for bench/ecs-api/run.sh: the timed phases of client.py
+//! (RunTask, DescribeTasks, each again from one client alone), written in Rust so the
+//! client costs little CPU next to the server on the same 2 cores.
+//!
+//! Phases as in client.py: every client makes one unmeasured DescribeClusters call first;
+//! then, from all clients at once (a barrier), closed loop, each phase capped at `--calls`
+//! calls or `--seconds`: (1) RunTask count 1, launch type EC2, ok only if HTTP 200 with
+//! exactly one task and no failure; (2) DescribeTasks of 10 distinct ARNs drawn from
+//! phase 1's tasks, ok only if all 10 come back with no failure; (3) each call again from
+//! one client alone for `--solo-seconds` (same call cap).
+//!
+//! Every client is a thread with one persistent keep-alive connection (TCP_NODELAY),
+//! opened again when the server closes it. Requests are the ones boto3 sends: POST /,
+//! `X-Amz-Target: AmazonEC2ContainerServiceV20141113.<Op>`, `Content-Type:
+//! application/x-amz-json-1.1`, the same JSON body (RunTask with a fresh `clientToken`),
+//! SigV4 for service `ecs`. Latency is measured around signing, sending and reading the
+//! whole answer.
+//!
+//! Setup and the final checks stay in client.py (`--setup-only`, `--check-arns`). This
+//! program writes the per-phase figures as JSON with the keys report.py reads, and the
+//! ARNs of every task it started (phase 1 first, then the 1-client phase) to
+//! `--arns-out`, one per line.
+//!
+//! Build: cargo build --release -p berth-e2e --example ecs-load
+//! Run:   target/release/examples/ecs-load --endpoint http://127.0.0.1:PORT --cluster C
+//!        --task-definition FAMILY [--clients 100] [--calls 5000] [--seconds 20]
+//!        [--solo-seconds 5] [--server-pid PID] [--out FILE.json] [--arns-out FILE]
+//!        [--access-key K --secret-key S] [--region us-east-1] [--name NAME]
+//!        [--instances N]
+
+use std::collections::BTreeMap;
+use std::fs;
+use std::io;
+use std::process::ExitCode;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Barrier, OnceLock};
+use std::thread;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use berth_e2e::http::{HttpResponse, KeepAlive};
+use berth_e2e::sigv4::{now_unix, sign_json_request};
+use serde_json::{Value, json};
+
+const TARGET_PREFIX: &str = "AmazonEC2ContainerServiceV20141113";
+/// Error texts kept per phase.
+const KEEP_ERRORS: usize = 3;
+
+#[derive(Debug, Clone)]
+struct Config {
+    name: String,
+    endpoint: String,
+    /// `host:port` of the endpoint (also the signed Host header).
+    addr: String,
+    access_key: String,
+    secret_key: String,
+    region: String,
+    cluster: String,
+    task_definition: String,
+    clients: usize,
+    calls: usize,
+    seconds: f64,
+    solo_seconds: f64,
+    server_pid: Option<u32>,
+    instances: Option<u64>,
+    out: Option<String>,
+    arns_out: Option<String>,
+}
+
+const USAGE: &str = "usage: ecs-load --endpoint http://HOST:PORT --cluster NAME --task-definition FAMILY \
+[--access-key K] [--secret-key S] [--region us-east-1] [--clients 100] [--calls 5000] \
+[--seconds 20] [--solo-seconds 5] [--server-pid PID] [--out FILE.json] [--arns-out FILE] \
+[--name NAME] [--instances N]";
+
+fn parse_args() -> Result<Config, String> {
+    let mut opts: BTreeMap<String, String> = BTreeMap::new();
+    let mut args = std::env::args().skip(1);
+    while let Some(a) = args.next() {
+        if a == "-h" || a == "--help" {
+            return Err(USAGE.into());
+        }
+        let Some(key) = a.strip_prefix("--") else {
+            return Err(format!("unexpected argument {a:?}\n{USAGE}"));
+        };
+        let (key, value) = match key.split_once('=') {
+            Some((k, v)) => (k.to_owned(), v.to_owned()),
+            None => {
+                let v = args
+                    .next()
+                    .ok_or_else(|| format!("--{key} needs a value"))?;
+                (key.to_owned(), v)
+            }
+        };
+        const KNOWN: [&str; 15] = [
+            "endpoint",
+            "access-key",
+            "secret-key",
+            "region",
+            "cluster",
+            "task-definition",
+            "clients",
+            "calls",
+            "seconds",
+            "solo-seconds",
+            "server-pid",
+            "out",
+            "arns-out",
+            "name",
+            "instances",
+        ];
+        if !KNOWN.contains(&key.as_str()) {
+            return Err(format!("unknown option --{key}\n{USAGE}"));
+        }
+        opts.insert(key, value);
+    }
+    let required = |k: &str| {
+        opts.get(k)
+            .cloned()
+            .ok_or_else(|| format!("--{k} is required\n{USAGE}"))
+    };
+    fn num<T: std::str::FromStr>(
+        opts: &BTreeMap<String, String>,
+        k: &str,
+        default: T,
+    ) -> Result<T, String> {
+        match opts.get(k) {
+            None => Ok(default),
+            Some(v) => v.parse().map_err(|_| format!("--{k}: not a number: {v:?}")),
+        }
+    }
+    let endpoint = required("endpoint")?;
+    let addr = endpoint
+        .strip_prefix("http://")
+        .ok_or("--endpoint must be http://HOST:PORT")?
+        .trim_end_matches('/')
+        .to_owned();
+    if !addr.contains(':') || addr.contains('/') {
+        return Err("--endpoint must be http://HOST:PORT".into());
+    }
+    let clients: usize = num(&opts, "clients", 100)?;
+    if clients == 0 {
+        return Err("--clients must be at least 1".into());
+    }
+    let server_pid: u32 = num(&opts, "server-pid", 0)?;
+    let instances: u64 = num(&opts, "instances", 0)?;
+    Ok(Config {
+        name: opts.get("name").cloned().unwrap_or_else(|| "server".into()),
+        endpoint,
+        addr,
+        access_key: opts
+            .get("access-key")
+            .cloned()
+            .unwrap_or_else(|| "AKIDBERTHBENCH000001".into()),
+        secret_key: opts
+            .get("secret-key")
+            .cloned()
+            .unwrap_or_else(|| "benchSecretBenchSecretBenchSecret0123456".into()),
+        region: opts
+            .get("region")
+            .cloned()
+            .unwrap_or_else(|| "us-east-1".into()),
+        cluster: required("cluster")?,
+        task_definition: required("task-definition")?,
+        clients,
+        calls: num(&opts, "calls", 5000)?,
+        seconds: num(&opts, "seconds", 20.0)?,
+        solo_seconds: num(&opts, "solo-seconds", 5.0)?,
+        server_pid: (server_pid != 0).then_some(server_pid),
+        instances: (instances != 0).then_some(instances),
+        out: opts.get("out").cloned(),
+        arns_out: opts.get("arns-out").cloned(),
+    })
+}
+
+fn log(msg: &str) {
+    let secs = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
+    let (h, m, s) = (secs / 3600 % 24, secs / 60 % 60, secs % 60);
+    eprintln!("[{h:02}:{m:02}:{s:02}] {msg}");
+}
+
+/// utime + stime (+ reaped children's) of a process from /proc/PID/stat, in seconds
+/// (clock ticks of 1/100 s, USER_HZ on Linux).
+fn cpu_seconds(pid: &str) -> Option<f64> {
+    let stat = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let (_, rest) = stat.rsplit_once(')')?;
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let ticks: u64 = fields
+        .get(11..15)?
+        .iter()
+        .map(|f| f.parse::<u64>().ok())
+        .sum::<Option<u64>>()?;
+    Some(ticks as f64 / 100.0)
+}
+
+/// splitmix64: the clientToken and the ARNs each DescribeTasks draws.
+struct Rng(u64);
+
+impl Rng {
+    fn new(seed: u64) -> Self {
+        Self(seed)
+    }
+    fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+    fn below(&mut self, n: usize) -> usize {
+        (self.next() % n as u64) as usize
+    }
+    /// A version-4 UUID, as botocore makes for `clientToken`.
+    fn uuid4(&mut self) -> String {
+        let a = self.next();
+        let b = self.next();
+        let hi = (a & !0xF000) | 0x4000; // version 4 in bits 12..16 of the third group
+        let lo = (b & !(0xC << 60)) | (0x8 << 60); // variant 10xx
+        format!(
+            "{:08x}-{:04x}-{:04x}-{:04x}-{:012x}",
+            hi >> 32,
+            (hi >> 16) & 0xFFFF,
+            hi & 0xFFFF,
+            lo >> 48,
+            lo & 0xFFFF_FFFF_FFFF
+        )
+    }
+}
+
+fn seed() -> u64 {
+    let nanos = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_nanos() as u64)
+        .unwrap_or(0);
+    nanos ^ (u64::from(std::process::id()) << 32)
+}
+
+/// A JSON string literal (escaped as serde_json does).
+fn js(s: &str) -> String {
+    serde_json::to_string(s).unwrap()
+}
+
+/// Signs and sends one ECS JSON call over the connection.
+fn ecs_call(cfg: &Config, conn: &mut KeepAlive, op: &str, body: &str) -> io::Result<HttpResponse> {
+    let target = format!("{TARGET_PREFIX}.{op}");
+    let signed = sign_json_request(
+        &cfg.addr,
+        &cfg.region,
+        "ecs",
+        &cfg.access_key,
+        &cfg.secret_key,
+        &target,
+        body.as_bytes(),
+        now_unix(),
+    );
+    let mut headers: Vec<(&str, &str)> = signed
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .collect();
+    headers.push(("User-Agent", "berth-ecs-load/0.1"));
+    conn.request("POST", "/", &headers, body.as_bytes())
+}
+
+/// What one measured call came back with.
+#[derive(Debug, Default)]
+struct Outcome {
+    /// HTTP 200 and the answer is what the call asked for.
+    ok: bool,
+    /// HTTP 200 (a JSON answer was read).
+    answered: bool,
+    /// Task ARNs in the answer.
+    arns: Vec<String>,
+    /// `reason` of every entry of `failures`.
+    failures: Vec<String>,
+    /// Why the call is not ok: transport error, non-200 status and body, or the answer.
+    problem: Option<String>,
+}
+
+fn outcome_of(result: io::Result<HttpResponse>, want_tasks: usize) -> Outcome {
+    let r = match result {
+        Ok(r) => r,
+        Err(e) => {
+            return Outcome {
+                problem: Some(format!("transport: {e}")),
+                ..Outcome::default()
+            };
+        }
+    };
+    let short = |r: &HttpResponse| {
+        let mut t = r.text();
+        if t.len() > 300 {
+            let mut cut = 300;
+            while !t.is_char_boundary(cut) {
+                cut -= 1;
+            }
+            t.truncate(cut);
+        }
+        t
+    };
+    if r.status != 200 {
+        return Outcome {
+            problem: Some(format!("HTTP {}: {}", r.status, short(&r))),
+            ..Outcome::default()
+        };
+    }
+    let Ok(v) = serde_json::from_slice::<Value>(&r.body) else {
+        return Outcome {
+            problem: Some(format!("HTTP 200, not JSON: {}", short(&r))),
+            ..Outcome::default()
+        };
+    };
+    let arns: Vec<String> = v["tasks"]
+        .as_array()
+        .map(|ts| {
+            ts.iter()
+                .filter_map(|t| t["taskArn"].as_str().map(str::to_owned))
+                .collect()
+        })
+        .unwrap_or_default();
+    let failures: Vec<String> = v["failures"]
+        .as_array()
+        .map(|fs| {
+            fs.iter()
+                .map(|f| f["reason"].as_str().unwrap_or("?").to_owned())
+                .collect()
+        })
+        .unwrap_or_default();
+    let ok = arns.len() == want_tasks && failures.is_empty();
+    Outcome {
+        ok,
+        answered: true,
+        problem: (!ok).then(|| {
+            format!(
+                "HTTP 200 with {} task(s) (wanted {want_tasks}) and failures {failures:?}: {}",
+                arns.len(),
+                short(&r)
+            )
+        }),
+        arns,
+        failures,
+    }
+}
+
+fn run_task(cfg: &Config, conn: &mut KeepAlive, rng: &mut Rng) -> Outcome {
+    let body = format!(
+        "{{\"cluster\": {}, \"taskDefinition\": {}, \"count\": 1, \"launchType\": \"EC2\", \
+         \"clientToken\": \"{}\"}}",
+        js(&cfg.cluster),
+        js(&cfg.task_definition),
+        rng.uuid4()
+    );
+    outcome_of(ecs_call(cfg, conn, "RunTask", &body), 1)
+}
+
+/// DescribeTasks of 10 distinct ARNs drawn from `pool` (all of them if it has fewer).
+fn describe_tasks(cfg: &Config, conn: &mut KeepAlive, rng: &mut Rng, pool: &[String]) -> Outcome {
+    let want = pool.len().min(10);
+    let mut picked: Vec<usize> = Vec::with_capacity(want);
+    while picked.len() < want {
+        let i = rng.below(pool.len());
+        if !picked.contains(&i) {
+            picked.push(i);
+        }
+    }
+    let tasks: Vec<String> = picked.iter().map(|&i| js(&pool[i])).collect();
+    let body = format!(
+        "{{\"cluster\": {}, \"tasks\": [{}]}}",
+        js(&cfg.cluster),
+        tasks.join(", ")
+    );
+    outcome_of(ecs_call(cfg, conn, "DescribeTasks", &body), want)
+}
+
+fn describe_clusters(cfg: &Config, conn: &mut KeepAlive) -> io::Result<()> {
+    let body = format!("{{\"clusters\": [{}]}}", js(&cfg.cluster));
+    let r = ecs_call(cfg, conn, "DescribeClusters", &body)?;
+    if r.status != 200 {
+        return Err(io::Error::other(format!(
+            "DescribeClusters answered {}",
+            r.describe()
+        )));
+    }
+    Ok(())
+}
+
+/// A client: its connection and its random numbers.
+struct Client {
+    conn: KeepAlive,
+    rng: Rng,
+}
+
+/// The figures of one measured phase, and the answers of its calls.
+struct Phase {
+    stats: serde_json::Map<String, Value>,
+    outcomes: Vec<Outcome>,
+}
+
+fn percentile(sorted: &[f64], p: f64) -> Option<f64> {
+    if sorted.is_empty() {
+        return None;
+    }
+    let k = (sorted.len() - 1) as f64 * p / 100.0;
+    let lo = k as usize;
+    let hi = (lo + 1).min(sorted.len() - 1);
+    Some(sorted[lo] + (sorted[hi] - sorted[lo]) * (k - lo as f64))
+}
+
+/// Closed loop from every client in `clients` at once (they start together at a
+/// barrier), until `max_calls` calls are taken or `seconds` have passed.
+fn measure<F>(
+    cfg: &Config,
+    label: &str,
+    clients: &mut [Client],
+    seconds: f64,
+    max_calls: usize,
+    call: F,
+) -> Phase
+where
+    F: Fn(&mut KeepAlive, &mut Rng) -> Outcome + Sync,
+{
+    let server_pid = cfg.server_pid.map(|p| p.to_string());
+    let server_cpu = || server_pid.as_deref().and_then(cpu_seconds);
+    let barrier = Barrier::new(clients.len() + 1);
+    let start: OnceLock<Instant> = OnceLock::new();
+    let taken = AtomicUsize::new(0);
+    let limit = Duration::from_secs_f64(seconds);
+    let connects0: u64 = clients.iter().map(|c| c.conn.connects).sum();
+    let stale0: u64 = clients.iter().map(|c| c.conn.stale_retries).sum();
+    let (per_client, wall, server_cpu_s, client_cpu_s) = thread::scope(|s| {
+        let handles: Vec<_> = clients
+            .iter_mut()
+            .map(|c| {
+                let (barrier, start, taken, call) = (&barrier, &start, &taken, &call);
+                s.spawn(move || {
+                    let mut out: Vec<(f64, Outcome)> = Vec::new();
+                    barrier.wait();
+                    let stop = *start.get().unwrap() + limit;
+                    while taken.fetch_add(1, Ordering::Relaxed) < max_calls && Instant::now() < stop
+                    {
+                        let t = Instant::now();
+                        let o = call(&mut c.conn, &mut c.rng);
+                        out.push((t.elapsed().as_secs_f64(), o));
+                    }
+                    out
+                })
+            })
+            .collect();
+        let cpu0 = server_cpu();
+        let self0 = cpu_seconds("self");
+        let t0 = Instant::now();
+        start.set(t0).unwrap();
+        barrier.wait();
+        let per_client: Vec<Vec<(f64, Outcome)>> =
+            handles.into_iter().map(|h| h.join().unwrap()).collect();
+        let wall = t0.elapsed().as_secs_f64();
+        let server = match (cpu0, server_cpu()) {
+            (Some(a), Some(b)) => Some(b - a),
+            _ => None,
+        };
+        let client = match (self0, cpu_seconds("self")) {
+            (Some(a), Some(b)) => Some(b - a),
+            _ => None,
+        };
+        (per_client, wall, server, client)
+    });
+    let mut latencies = Vec::new();
+    let mut outcomes = Vec::new();
+    for (lat, o) in per_client.into_iter().flatten() {
+        latencies.push(lat);
+        outcomes.push(o);
+    }
+    latencies.sort_by(f64::total_cmp);
+    let calls = outcomes.len();
+    let ok = outcomes.iter().filter(|o| o.ok).count();
+    let errors = outcomes.iter().filter(|o| !o.answered).count();
+    let first_errors: Vec<&str> = outcomes
+        .iter()
+        .filter_map(|o| o.problem.as_deref())
+        .take(KEEP_ERRORS)
+        .collect();
+    let throughput = if wall > 0.0 { ok as f64 / wall } else { 0.0 };
+    let ms = |p: f64| percentile(&latencies, p).map(|s| s * 1000.0);
+    let connects: u64 = clients.iter().map(|c| c.conn.connects).sum::<u64>() - connects0;
+    let stale: u64 = clients.iter().map(|c| c.conn.stale_retries).sum::<u64>() - stale0;
+    let mut stats = serde_json::Map::new();
+    stats.insert("calls".into(), json!(calls));
+    stats.insert("ok".into(), json!(ok));
+    stats.insert("errors".into(), json!(errors));
+    stats.insert("first_errors".into(), json!(first_errors));
+    stats.insert("client_processes".into(), json!(1));
+    stats.insert("client_threads".into(), json!(clients.len()));
+    stats.insert("wall_s".into(), json!(wall));
+    stats.insert("throughput".into(), json!(throughput));
+    stats.insert("p50_ms".into(), json!(ms(50.0)));
+    stats.insert("p90_ms".into(), json!(ms(90.0)));
+    stats.insert("p99_ms".into(), json!(ms(99.0)));
+    stats.insert("max_ms".into(), json!(latencies.last().map(|s| s * 1000.0)));
+    stats.insert("capped_by_time".into(), json!(calls < max_calls));
+    stats.insert("server_cpu_s".into(), json!(server_cpu_s));
+    stats.insert("client_cpu_s".into(), json!(client_cpu_s));
+    if let Some(cpu) = server_cpu_s
+        && ok > 0
+    {
+        stats.insert(
+            "server_cpu_ms_per_call".into(),
+            json!(cpu * 1000.0 / ok as f64),
+        );
+    }
+    stats.insert("connections_opened".into(), json!(connects));
+    stats.insert("stale_connection_retries".into(), json!(stale));
+    let f = |v: Option<f64>| v.unwrap_or(0.0);
+    log(&format!(
+        "{} {label}: {ok} ok / {calls} calls in {wall:.1} s = {throughput:.0}/s, p50 {:.1} ms, \
+         p99 {:.1} ms, server CPU {:.2} s, client CPU {:.2} s, errors {errors}, \
+         connections opened {connects}",
+        cfg.name,
+        f(ms(50.0)),
+        f(ms(99.0)),
+        f(server_cpu_s),
+        f(client_cpu_s),
+    ));
+    if let Some(e) = first_errors.first() {
+        log(&format!("  first problem: {e}"));
+    }
+    Phase { stats, outcomes }
+}
+
+/// RunTask figures over the answers: tasks started, answers without exactly one task,
+/// failures and their reasons.
+fn add_run_task_figures(phase: &mut Phase) -> Vec<String> {
+    let answered: Vec<&Outcome> = phase.outcomes.iter().filter(|o| o.answered).collect();
+    let arns: Vec<String> = answered
+        .iter()
+        .flat_map(|o| o.arns.iter().cloned())
+        .collect();
+    let mut reasons: BTreeMap<String, u64> = BTreeMap::new();
+    for o in &answered {
+        for f in &o.failures {
+            *reasons.entry(f.clone()).or_default() += 1;
+        }
+    }
+    let s = &mut phase.stats;
+    s.insert("tasks_started".into(), json!(arns.len()));
+    s.insert(
+        "responses_without_exactly_one_task".into(),
+        json!(answered.iter().filter(|o| o.arns.len() != 1).count()),
+    );
+    s.insert(
+        "failures_in_responses".into(),
+        json!(answered.iter().map(|o| o.failures.len()).sum::<usize>()),
+    );
+    s.insert("failure_reasons".into(), json!(reasons));
+    arns
+}
+
+fn add_describe_figures(phase: &mut Phase) {
+    let answered: Vec<&Outcome> = phase.outcomes.iter().filter(|o| o.answered).collect();
+    let s = &mut phase.stats;
+    s.insert(
+        "tasks_returned".into(),
+        json!(answered.iter().map(|o| o.arns.len()).sum::<usize>()),
+    );
+    s.insert(
+        "failures_in_responses".into(),
+        json!(answered.iter().map(|o| o.failures.len()).sum::<usize>()),
+    );
+    s.insert(
+        "answers_without_tasks".into(),
+        json!(answered.iter().filter(|o| o.arns.is_empty()).count()),
+    );
+    s.insert(
+        "answers_incomplete".into(),
+        json!(answered.iter().filter(|o| !o.ok).count()),
+    );
+}
+
+fn run(cfg: &Config) -> Result<(), String> {
+    let timeout = Duration::from_secs(120);
+    let base = seed();
+    let mut clients: Vec<Client> = (0..cfg.clients)
+        .map(|i| Client {
+            conn: KeepAlive::new(&cfg.addr, timeout),
+            rng: Rng::new(base ^ (i as u64).wrapping_mul(0x2545_F491_4F6C_DD1D)),
+        })
+        .collect();
+
+    // Warm-up, not measured: every client connects and makes one call.
+    log(&format!(
+        "{}: warming up {} clients against {}",
+        cfg.name, cfg.clients, cfg.endpoint
+    ));
+    let warm: Vec<io::Result<()>> = thread::scope(|s| {
+        let handles: Vec<_> = clients
+            .iter_mut()
+            .map(|c| s.spawn(move || describe_clusters(cfg, &mut c.conn)))
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    let failed: Vec<String> = warm
+        .into_iter()
+        .filter_map(|r| r.err().map(|e| e.to_string()))
+        .collect();
+    if let Some(first) = failed.first() {
+        return Err(format!(
+            "{} of {} warm-up calls failed, first: {first}",
+            failed.len(),
+            cfg.clients
+        ));
+    }
+
+    // Phase 1: RunTask.
+    let mut run_phase = measure(
+        cfg,
+        "RunTask",
+        &mut clients,
+        cfg.seconds,
+        cfg.calls,
+        |c, r| run_task(cfg, c, r),
+    );
+    let task_arns = add_run_task_figures(&mut run_phase);
+    log(&format!(
+        "{}: {} tasks started, failures in RunTask answers: {} {}",
+        cfg.name,
+        task_arns.len(),
+        run_phase.stats["failures_in_responses"],
+        run_phase.stats["failure_reasons"]
+    ));
+
+    // Phase 2: DescribeTasks of 10 of those tasks.
+    let pool: Vec<String> = if task_arns.is_empty() {
+        vec!["missing".into()]
+    } else {
+        task_arns.clone()
+    };
+    let mut desc_phase = measure(
+        cfg,
+        "DescribeTasks",
+        &mut clients,
+        cfg.seconds,
+        cfg.calls,
+        |c, r| describe_tasks(cfg, c, r, &pool),
+    );
+    add_describe_figures(&mut desc_phase);
+
+    // Phase 3: each call from one client alone (service time without queueing).
+    let mut solo_run = measure(
+        cfg,
+        "RunTask (1 client)",
+        &mut clients[..1],
+        cfg.solo_seconds,
+        cfg.calls,
+        |c, r| run_task(cfg, c, r),
+    );
+    let solo_arns = add_run_task_figures(&mut solo_run);
+    let mut solo_desc = measure(
+        cfg,
+        "DescribeTasks (1 client)",
+        &mut clients[..1],
+        cfg.solo_seconds,
+        cfg.calls,
+        |c, r| describe_tasks(cfg, c, r, &pool),
+    );
+    add_describe_figures(&mut solo_desc);
+
+    let result = json!({
+        "name": cfg.name,
+        "client": "rust",
+        "endpoint": cfg.endpoint,
+        "instances": cfg.instances,
+        "clients": cfg.clients,
+        "client_processes": 1,
+        "calls_cap": cfg.calls,
+        "seconds_cap": cfg.seconds,
+        "cluster": cfg.cluster,
+        "task_definition": cfg.task_definition,
+        "tasks_started_total": task_arns.len() + solo_arns.len(),
+        "run_task": Value::Object(run_phase.stats),
+        "describe_tasks": Value::Object(desc_phase.stats),
+        "solo": {
+            "RunTask": Value::Object(solo_run.stats),
+            "DescribeTasks": Value::Object(solo_desc.stats),
+        },
+    });
+    let text = serde_json::to_string_pretty(&result).unwrap();
+    if let Some(path) = &cfg.out {
+        fs::write(path, format!("{text}\n")).map_err(|e| format!("write {path}: {e}"))?;
+    }
+    if let Some(path) = &cfg.arns_out {
+        let mut lines = String::new();
+        for a in task_arns.iter().chain(&solo_arns) {
+            lines.push_str(a);
+            lines.push('\n');
+        }
+        fs::write(path, lines).map_err(|e| format!("write {path}: {e}"))?;
+    }
+    println!("{text}");
+    Ok(())
+}
+
+fn main() -> ExitCode {
+    let cfg = match parse_args() {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("{e}");
+            return ExitCode::from(2);
+        }
+    };
+    match run(&cfg) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            log(&format!("{}: error: {e}", cfg.name));
+            ExitCode::FAILURE
+        }
+    }
+}
