@@ -269,7 +269,9 @@ struct Outcome {
     ok: bool,
     /// HTTP 200 (a JSON answer was read).
     answered: bool,
-    /// Task ARNs in the answer.
+    /// Entries of `tasks` in the answer.
+    tasks: usize,
+    /// Their task ARNs (RunTask only).
     arns: Vec<String>,
     /// `reason` of every entry of `failures`.
     failures: Vec<String>,
@@ -277,7 +279,176 @@ struct Outcome {
     problem: Option<String>,
 }
 
-fn outcome_of(result: io::Result<HttpResponse>, want_tasks: usize) -> Outcome {
+/// `tasks[].taskArn` and `failures[].reason` of an ECS answer.
+#[derive(Debug, Default, PartialEq)]
+struct Answer {
+    tasks: usize,
+    arns: Vec<String>,
+    failures: Vec<String>,
+}
+
+/// A JSON reader that walks an answer without building a tree: the client reads
+/// thousands of answers a second on the cores the server needs, and a `serde_json::Value`
+/// per answer (maps, strings, allocator traffic from 100 threads) cost more CPU than
+/// everything else the client does. Only what the benchmark checks is kept.
+struct Skim<'a> {
+    b: &'a [u8],
+    i: usize,
+}
+
+impl<'a> Skim<'a> {
+    fn peek(&mut self) -> Option<u8> {
+        while let Some(b' ' | b'\n' | b'\r' | b'\t') = self.b.get(self.i) {
+            self.i += 1;
+        }
+        self.b.get(self.i).copied()
+    }
+
+    fn eat(&mut self, c: u8) -> Option<()> {
+        (self.peek()? == c).then(|| self.i += 1)
+    }
+
+    /// A string's bytes between the quotes, escapes left as they are.
+    fn raw_string(&mut self) -> Option<&'a [u8]> {
+        self.eat(b'"')?;
+        let start = self.i;
+        loop {
+            match *self.b.get(self.i)? {
+                b'"' => {
+                    self.i += 1;
+                    return Some(&self.b[start..self.i - 1]);
+                }
+                b'\\' => self.i += 2,
+                c if c < 0x20 => return None,
+                _ => self.i += 1,
+            }
+        }
+    }
+
+    /// A string value, unescaped.
+    fn string(&mut self) -> Option<String> {
+        let raw = self.raw_string()?;
+        if raw.contains(&b'\\') {
+            let mut quoted = Vec::with_capacity(raw.len() + 2);
+            quoted.push(b'"');
+            quoted.extend_from_slice(raw);
+            quoted.push(b'"');
+            serde_json::from_slice(&quoted).ok()
+        } else {
+            String::from_utf8(raw.to_vec()).ok()
+        }
+    }
+
+    fn skip_value(&mut self) -> Option<()> {
+        match self.peek()? {
+            b'"' => self.raw_string().map(drop),
+            b'{' => self.object(|s, _| s.skip_value()),
+            b'[' => self.array(Self::skip_value),
+            _ => {
+                let start = self.i;
+                while let Some(c) = self.b.get(self.i)
+                    && (c.is_ascii_alphanumeric() || matches!(c, b'-' | b'+' | b'.'))
+                {
+                    self.i += 1;
+                }
+                let word = &self.b[start..self.i];
+                let number = word
+                    .first()
+                    .is_some_and(|c| c.is_ascii_digit() || *c == b'-');
+                (number || matches!(word, b"true" | b"false" | b"null")).then_some(())
+            }
+        }
+    }
+
+    /// An object: `member` reads the value of each key.
+    fn object(&mut self, mut member: impl FnMut(&mut Self, &[u8]) -> Option<()>) -> Option<()> {
+        self.eat(b'{')?;
+        if self.peek()? == b'}' {
+            self.i += 1;
+            return Some(());
+        }
+        loop {
+            let key = self.raw_string()?;
+            self.eat(b':')?;
+            member(self, key)?;
+            match self.peek()? {
+                b',' => self.i += 1,
+                b'}' => {
+                    self.i += 1;
+                    return Some(());
+                }
+                _ => return None,
+            }
+        }
+    }
+
+    /// An array: `element` reads each element.
+    fn array(&mut self, mut element: impl FnMut(&mut Self) -> Option<()>) -> Option<()> {
+        self.eat(b'[')?;
+        if self.peek()? == b']' {
+            self.i += 1;
+            return Some(());
+        }
+        loop {
+            element(self)?;
+            match self.peek()? {
+                b',' => self.i += 1,
+                b']' => {
+                    self.i += 1;
+                    return Some(());
+                }
+                _ => return None,
+            }
+        }
+    }
+
+    /// An array of objects (or a null), `member` reading the members of each object.
+    fn objects(&mut self, mut member: impl FnMut(&mut Self, &[u8]) -> Option<()>) -> Option<()> {
+        if self.peek()? != b'[' {
+            return self.skip_value();
+        }
+        self.array(|s| {
+            if s.peek()? == b'{' {
+                s.object(&mut member)
+            } else {
+                s.skip_value()
+            }
+        })
+    }
+}
+
+/// The tasks and failures of an ECS answer body; None if it is not one JSON object.
+/// `keep_arns`: collect the tasks' ARNs too (else only count the tasks).
+fn skim_answer(body: &[u8], keep_arns: bool) -> Option<Answer> {
+    let mut a = Answer::default();
+    let mut s = Skim { b: body, i: 0 };
+    s.object(|s, key| match key {
+        b"tasks" => s.objects(|s, k| {
+            if k != b"taskArn" {
+                return s.skip_value();
+            }
+            a.tasks += 1;
+            if keep_arns {
+                a.arns.push(s.string()?);
+                Some(())
+            } else {
+                s.raw_string().map(drop)
+            }
+        }),
+        b"failures" => s.objects(|s, k| {
+            if k == b"reason" {
+                a.failures.push(s.string()?);
+                Some(())
+            } else {
+                s.skip_value()
+            }
+        }),
+        _ => s.skip_value(),
+    })?;
+    (s.peek().is_none()).then_some(a)
+}
+
+fn outcome_of(result: io::Result<HttpResponse>, want_tasks: usize, keep_arns: bool) -> Outcome {
     let r = match result {
         Ok(r) => r,
         Err(e) => {
@@ -304,41 +475,27 @@ fn outcome_of(result: io::Result<HttpResponse>, want_tasks: usize) -> Outcome {
             ..Outcome::default()
         };
     }
-    let Ok(v) = serde_json::from_slice::<Value>(&r.body) else {
+    let Some(a) = skim_answer(&r.body, keep_arns) else {
         return Outcome {
-            problem: Some(format!("HTTP 200, not JSON: {}", short(&r))),
+            problem: Some(format!("HTTP 200, not an ECS JSON answer: {}", short(&r))),
             ..Outcome::default()
         };
     };
-    let arns: Vec<String> = v["tasks"]
-        .as_array()
-        .map(|ts| {
-            ts.iter()
-                .filter_map(|t| t["taskArn"].as_str().map(str::to_owned))
-                .collect()
-        })
-        .unwrap_or_default();
-    let failures: Vec<String> = v["failures"]
-        .as_array()
-        .map(|fs| {
-            fs.iter()
-                .map(|f| f["reason"].as_str().unwrap_or("?").to_owned())
-                .collect()
-        })
-        .unwrap_or_default();
-    let ok = arns.len() == want_tasks && failures.is_empty();
+    let ok = a.tasks == want_tasks && a.failures.is_empty();
     Outcome {
         ok,
         answered: true,
         problem: (!ok).then(|| {
             format!(
-                "HTTP 200 with {} task(s) (wanted {want_tasks}) and failures {failures:?}: {}",
-                arns.len(),
+                "HTTP 200 with {} task(s) (wanted {want_tasks}) and failures {:?}: {}",
+                a.tasks,
+                a.failures,
                 short(&r)
             )
         }),
-        arns,
-        failures,
+        tasks: a.tasks,
+        arns: a.arns,
+        failures: a.failures,
     }
 }
 
@@ -350,7 +507,7 @@ fn run_task(cfg: &Config, conn: &mut KeepAlive, rng: &mut Rng) -> Outcome {
         js(&cfg.task_definition),
         rng.uuid4()
     );
-    outcome_of(ecs_call(cfg, conn, "RunTask", &body), 1)
+    outcome_of(ecs_call(cfg, conn, "RunTask", &body), 1, true)
 }
 
 /// DescribeTasks of 10 distinct ARNs drawn from `pool` (all of them if it has fewer).
@@ -369,7 +526,7 @@ fn describe_tasks(cfg: &Config, conn: &mut KeepAlive, rng: &mut Rng, pool: &[Str
         js(&cfg.cluster),
         tasks.join(", ")
     );
-    outcome_of(ecs_call(cfg, conn, "DescribeTasks", &body), want)
+    outcome_of(ecs_call(cfg, conn, "DescribeTasks", &body), want, false)
 }
 
 fn describe_clusters(cfg: &Config, conn: &mut KeepAlive) -> io::Result<()> {
@@ -544,7 +701,7 @@ fn add_run_task_figures(phase: &mut Phase) -> Vec<String> {
     s.insert("tasks_started".into(), json!(arns.len()));
     s.insert(
         "responses_without_exactly_one_task".into(),
-        json!(answered.iter().filter(|o| o.arns.len() != 1).count()),
+        json!(answered.iter().filter(|o| o.tasks != 1).count()),
     );
     s.insert(
         "failures_in_responses".into(),
@@ -559,7 +716,7 @@ fn add_describe_figures(phase: &mut Phase) {
     let s = &mut phase.stats;
     s.insert(
         "tasks_returned".into(),
-        json!(answered.iter().map(|o| o.arns.len()).sum::<usize>()),
+        json!(answered.iter().map(|o| o.tasks).sum::<usize>()),
     );
     s.insert(
         "failures_in_responses".into(),
@@ -567,7 +724,7 @@ fn add_describe_figures(phase: &mut Phase) {
     );
     s.insert(
         "answers_without_tasks".into(),
-        json!(answered.iter().filter(|o| o.arns.is_empty()).count()),
+        json!(answered.iter().filter(|o| o.tasks == 0).count()),
     );
     s.insert(
         "answers_incomplete".into(),
@@ -711,6 +868,72 @@ fn main() -> ExitCode {
         Err(e) => {
             log(&format!("{}: error: {e}", cfg.name));
             ExitCode::FAILURE
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// What a tree parse makes of the same body.
+    fn by_value(body: &str) -> Option<Answer> {
+        let v: Value = serde_json::from_str(body).ok()?;
+        v.as_object()?;
+        let tasks = v["tasks"].as_array().cloned().unwrap_or_default();
+        Some(Answer {
+            tasks: tasks.iter().filter(|t| t["taskArn"].is_string()).count(),
+            arns: tasks
+                .iter()
+                .filter_map(|t| t["taskArn"].as_str().map(str::to_owned))
+                .collect(),
+            failures: v["failures"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(|f| f["reason"].as_str().map(str::to_owned))
+                .collect(),
+        })
+    }
+
+    #[test]
+    fn skim_reads_what_a_tree_parse_reads() {
+        let bodies = [
+            r#"{"tasks": [], "failures": []}"#,
+            r#"{}"#,
+            r#" { "failures" : [ {"arn": "x", "reason": "RESOURCE:CPU", "detail": null} ] , "tasks":[] } "#,
+            r#"{"tasks": [{"attachments": [], "containers": [{"taskArn": "inner", "exitCode": -1,
+               "x": [1.5e3, true, false, null, {"a": []}]}], "taskArn": "arn:aws:ecs:us-east-1:1:task/c/ab\/c\u00e9",
+               "cpu": "10", "tags": {}}, {"taskArn": "arn:2", "containers": []}],
+               "failures": [{"reason": "MISSING \"quoted\""}]}"#,
+            r#"{"tasks": null, "failures": null, "nextToken": "t"}"#,
+        ];
+        for body in bodies {
+            let skim = skim_answer(body.as_bytes(), true);
+            assert_eq!(skim, by_value(body), "{body}");
+            assert!(skim.is_some(), "{body}");
+            let counted = skim_answer(body.as_bytes(), false).unwrap();
+            assert_eq!(counted.tasks, by_value(body).unwrap().tasks);
+            assert!(counted.arns.is_empty());
+        }
+        let a = skim_answer(bodies[3].as_bytes(), true).unwrap();
+        assert_eq!(a.arns[0], "arn:aws:ecs:us-east-1:1:task/c/ab/c\u{e9}");
+        assert_eq!(a.failures, ["MISSING \"quoted\""]);
+    }
+
+    #[test]
+    fn skim_refuses_what_is_not_one_json_object() {
+        for body in [
+            "",
+            "[]",
+            "<html>",
+            r#"{"tasks": [}"#,
+            r#"{"tasks": []} trailing"#,
+            r#"{"tasks": [{"taskArn": "a"}],}"#,
+            r#"{"a": nope}"#,
+            r#"{"a": "unterminated}"#,
+        ] {
+            assert_eq!(skim_answer(body.as_bytes(), true), None, "{body}");
         }
     }
 }
