@@ -217,6 +217,12 @@ fn run_place_start_stop_with_true_counts() {
     assert_eq!(list(&["--container-instance", instances[0]]), 1);
     assert_eq!(list(&["--desired-status", "PENDING"]), 1);
     assert_eq!(list(&["--desired-status", "STOPPED"]), 0);
+    // Pages of one task each (the CLI follows nextToken), with and without a filter.
+    assert_eq!(list(&["--page-size", "1"]), 2);
+    assert_eq!(
+        list(&["--container-instance", instances[0], "--page-size", "1"]),
+        1
+    );
 
     // Tasks keep the cluster and its instances from going away.
     assert_aws_error(

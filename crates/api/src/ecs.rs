@@ -1597,45 +1597,58 @@ async fn list_tasks(
         .map(|i| berth_core::instance_id(&ctx.scope, &cluster.name, i))
         .transpose()
         .map_err(ecs_error)?;
-    let tasks = ctx
-        .app
-        .ecs
-        .tasks(&ctx.scope, Some(&cluster.name))
-        .map_err(ecs_error)?;
+    let max = match req.max_results {
+        None => 100,
+        Some(n) if (1..=100).contains(&n) => n as usize,
+        Some(n) => {
+            return Err(AwsError::invalid_parameter(format!(
+                "maxResults must be between 1 and 100 (got {n})."
+            )));
+        }
+    };
+    // The token is the id of the page's last task: pages stay right while tasks come and go.
+    if let Some(t) = &req.next_token
+        && (t.is_empty() || !t.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-'))
+    {
+        return Err(AwsError::invalid_parameter("Invalid nextToken."));
+    }
     let family_arn_prefix = req
         .family
         .as_ref()
         .map(|f| ctx.scope.arn("ecs", &format!("task-definition/{f}:")));
     let service_group = req.service_name.as_ref().map(|s| format!("service:{s}"));
-    let arns: Vec<String> = tasks
-        .into_iter()
-        .filter(|t| match desired {
+    let keep = |t: &berth_core::Task| {
+        (match desired {
             // ECS: RUNNING lists tasks meant to run (desired RUNNING); PENDING those not yet
             // running; STOPPED those meant to stop.
             "RUNNING" => t.desired_status == "RUNNING",
             "PENDING" => t.desired_status == "RUNNING" && t.last_status != "RUNNING",
             _ => t.desired_status == "STOPPED",
-        })
-        .filter(|t| {
-            instance
-                .as_ref()
-                .is_none_or(|i| t.container_instance_id.as_ref() == Some(i))
-        })
-        .filter(|t| {
-            family_arn_prefix
+        }) && instance
+            .as_ref()
+            .is_none_or(|i| t.container_instance_id.as_ref() == Some(i))
+            && family_arn_prefix
                 .as_ref()
                 .is_none_or(|p| t.task_definition_arn.starts_with(p.as_str()))
-        })
-        .filter(|t| {
-            req.started_by
+            && req
+                .started_by
                 .as_ref()
                 .is_none_or(|s| t.started_by.as_ref() == Some(s))
-        })
-        .filter(|t| service_group.as_ref().is_none_or(|g| &t.group == g))
-        .filter(|t| req.launch_type.as_ref().is_none_or(|l| &t.launch_type == l))
-        .map(|t| t.arn(&ctx.scope))
-        .collect();
-    let (task_arns, next_token) = page_of(arns, req.next_token.as_deref(), req.max_results, 100)?;
+            && service_group.as_ref().is_none_or(|g| &t.group == g)
+            && req.launch_type.as_ref().is_none_or(|l| &t.launch_type == l)
+    };
+    let (tasks, next_token) = ctx
+        .app
+        .ecs
+        .task_page(
+            &ctx.scope,
+            &cluster.name,
+            req.next_token.as_deref(),
+            max,
+            keep,
+        )
+        .map_err(ecs_error)?;
+    let task_arns = tasks.iter().map(|t| t.arn(&ctx.scope)).collect();
     Ok(ListTasksResponse {
         task_arns,
         next_token,

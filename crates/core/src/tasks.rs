@@ -697,6 +697,43 @@ impl Ecs {
             .collect()
     }
 
+    /// One page of a cluster's tasks that pass `keep`, in id order, starting after the
+    /// task id `after`; with the id to continue after when more may follow (ListTasks).
+    /// Reads the store in chunks, so a page costs what it scans, not the whole cluster.
+    pub fn task_page(
+        &self,
+        scope: &Scope,
+        cluster: &str,
+        after: Option<&str>,
+        max: usize,
+        keep: impl Fn(&Task) -> bool,
+    ) -> Result<(Vec<Task>, Option<String>)> {
+        const CHUNK: usize = 256;
+        let prefix = format!("{}task/{cluster}/", base(scope));
+        let mut cursor = after.map(|id| format!("{prefix}{id}"));
+        let mut page = Vec::new();
+        loop {
+            let chunk = self.store.range(&prefix, cursor.as_deref(), CHUNK)?;
+            let done = chunk.len() < CHUNK;
+            for kv in &chunk {
+                let task: Task = decode(kv)?;
+                if !keep(&task) {
+                    continue;
+                }
+                if page.len() == max {
+                    // Another match exists: the page ends at its last task.
+                    let next = page.last().map(|t: &Task| t.id.clone());
+                    return Ok((page, next));
+                }
+                page.push(task);
+            }
+            match chunk.last() {
+                Some(kv) if !done => cursor = Some(kv.key.clone()),
+                _ => return Ok((page, None)),
+            }
+        }
+    }
+
     /// StopTask: the task is to stop. A task no agent has picked up yet (still
     /// PROVISIONING) stops at once; otherwise its agent stops it and reports STOPPED.
     pub fn stop_task(

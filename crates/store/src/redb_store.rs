@@ -27,6 +27,8 @@ const META_FORMAT: &str = "format";
 const META_REVISION: &str = "revision";
 /// Changelog entries at or below this revision have been deleted.
 const META_COMPACTED: &str = "compacted";
+/// The page cache's ceiling (redb's own default is 1 GiB).
+const CACHE_BYTES: usize = 64 << 20;
 const FORMAT_VERSION: u64 = 1;
 
 /// (prefix, after, sender): `after` can be ahead of the current revision.
@@ -65,7 +67,11 @@ impl RedbStore {
 
     /// Like `open`, keeping at least the last `history` revisions of watch history (minimum 1).
     pub fn open_with_history(path: &Path, history: u64) -> Result<RedbStore, StoreError> {
-        let db = Database::create(path).map_err(store_err)?;
+        // redb's default page cache may grow to 1 GiB; metadata needs far less.
+        let db = redb::Builder::new()
+            .set_cache_size(CACHE_BYTES)
+            .create(path)
+            .map_err(store_err)?;
         let wtx = begin_write(&db)?;
         {
             wtx.open_table(KV).map_err(store_err)?;
