@@ -965,21 +965,62 @@ impl Ecs {
     /// Forget STOPPED tasks that stopped more than `min_age_seconds` ago (ECS keeps stopped
     /// tasks describable for at least an hour, then they go). Returns how many went.
     pub fn reap_stopped_tasks(&self, min_age_seconds: f64) -> Result<usize> {
+        const CHUNK: usize = 512;
         let cutoff = now_epoch() - min_age_seconds;
         let mut reaped = 0;
-        for kv in self.store.range("ecs/", None, 0)? {
-            if !kv.key.contains("/task/") {
-                continue;
+        let mut tokens = Vec::new();
+        let mut cursor: Option<String> = None;
+        loop {
+            let chunk = self.store.range("ecs/", cursor.as_deref(), CHUNK)?;
+            for kv in &chunk {
+                if kv.key.contains("/client-token/") {
+                    tokens.push(kv.clone());
+                    continue;
+                }
+                if !kv.key.contains("/task/") {
+                    continue;
+                }
+                let task: Task = decode(kv)?;
+                if task.last_status == "STOPPED" && task.stopped_at.is_some_and(|t| t < cutoff) {
+                    let outcome = self.store.txn(
+                        &[Compare::ModRevision(kv.key.clone(), kv.mod_revision)],
+                        &[Op::delete(kv.key.clone())],
+                    )?;
+                    if outcome.is_committed() {
+                        reaped += 1;
+                    }
+                }
             }
-            let task: Task = decode(&kv)?;
-            if task.last_status == "STOPPED" && task.stopped_at.is_some_and(|t| t < cutoff) {
-                let outcome = self.store.txn(
+            match chunk.last() {
+                Some(kv) if chunk.len() == CHUNK => cursor = Some(kv.key.clone()),
+                _ => break,
+            }
+        }
+        // A RunTask client token is kept while any task it started is still known.
+        for kv in tokens {
+            let Some((head, rest)) = kv.key.split_once("/client-token/") else {
+                continue;
+            };
+            let Some((cluster, _token)) = rest.split_once('/') else {
+                continue;
+            };
+            let ids: Vec<String> = decode(&kv)?;
+            let mut known = false;
+            for id in &ids {
+                if self
+                    .store
+                    .get(&format!("{head}/task/{cluster}/{id}"))?
+                    .is_some()
+                {
+                    known = true;
+                    break;
+                }
+            }
+            if !known {
+                self.store.txn(
                     &[Compare::ModRevision(kv.key.clone(), kv.mod_revision)],
                     &[Op::delete(kv.key.clone())],
                 )?;
-                if outcome.is_committed() {
-                    reaped += 1;
-                }
             }
         }
         Ok(reaped)
@@ -1027,19 +1068,41 @@ mod tests {
                 RunTask {
                     task_definition: "f".into(),
                     count: 2,
+                    client_token: Some("kept".into()),
                     ..RunTask::default()
                 },
             )
             .unwrap();
         assert_eq!(run.tasks.len(), 2);
+        let once = ecs
+            .run_task(
+                &scope,
+                RunTask {
+                    task_definition: "f".into(),
+                    count: 1,
+                    client_token: Some("forgotten".into()),
+                    ..RunTask::default()
+                },
+            )
+            .unwrap();
         ecs.stop_task(&scope, None, &run.tasks[0].id, None).unwrap();
+        ecs.stop_task(&scope, None, &once.tasks[0].id, None)
+            .unwrap();
         // Just stopped: kept.
         assert_eq!(ecs.reap_stopped_tasks(3600.0).unwrap(), 0);
-        // Old enough: the stopped one goes, the live one stays.
-        assert_eq!(ecs.reap_stopped_tasks(-1.0).unwrap(), 1);
+        // Old enough: the stopped ones go, the live one stays.
+        assert_eq!(ecs.reap_stopped_tasks(-1.0).unwrap(), 2);
         let left = ecs.tasks(&scope, None).unwrap();
         assert_eq!(left.len(), 1);
         assert_eq!(left[0].id, run.tasks[1].id);
+        // A client token goes with the last of its tasks.
+        let token = |t: &str| {
+            ecs.store
+                .get(&format!("{}client-token/default/{t}", base(&scope)))
+                .unwrap()
+        };
+        assert!(token("kept").is_some());
+        assert!(token("forgotten").is_none());
     }
 
     /// The placement view follows instances registered, drained and filled after it was
