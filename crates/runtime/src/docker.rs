@@ -1,0 +1,1232 @@
+//! `DockerRuntime`: Docker Engine over its HTTP API on the local unix socket (bollard). Never
+//! shells out. Request building and response reading are pure functions, tested below
+//! without a daemon; `tests/docker.rs` runs the whole thing against the real Engine.
+
+use std::collections::{BTreeMap, HashMap};
+use std::error::Error as _;
+use std::time::Duration;
+
+use bollard::Docker;
+use bollard::auth::DockerCredentials;
+use bollard::errors::Error as BollardError;
+use bollard::models::{
+    ContainerCreateBody, ContainerInspectResponse, ContainerStateStatusEnum,
+    ContainerSummaryStateEnum, EventMessage, HealthConfig, HealthStatusEnum, HostConfig,
+    HostConfigLogConfig, PortBinding as DockerPortBinding, ResourcesUlimits, VolumeCreateRequest,
+};
+use bollard::query_parameters::{
+    CreateContainerOptionsBuilder, CreateImageOptions, EventsOptions, InspectContainerOptions,
+    ListContainersOptions, RemoveContainerOptions, RemoveVolumeOptions, StartContainerOptions,
+    StopContainerOptions, WaitContainerOptions,
+};
+use futures_util::StreamExt;
+use time::OffsetDateTime;
+use time::format_description::well_known::Rfc3339;
+
+use crate::{
+    ContainerEvent, ContainerEventKind, ContainerId, ContainerRuntime, ContainerSpec,
+    ContainerState, ContainerStatus, ContainerSummary, EventStream, HealthStatus, HostInfo,
+    MountSpec, PortBinding, Protocol, RegistryAuth, RuntimeError, RuntimeFuture, VolumeSpec,
+    normalize_image_reference,
+};
+
+/// Docker's own default socket.
+const DEFAULT_DOCKER_HOST: &str = "unix:///var/run/docker.sock";
+
+/// How much longer than the stop timeout a stop request may take before we call Docker
+/// unresponsive: Docker answers `stop` only once the container has stopped.
+const STOP_REQUEST_GRACE: Duration = Duration::from_secs(60);
+
+/// Docker Engine, reached over its unix socket.
+#[derive(Debug, Clone)]
+pub struct DockerRuntime {
+    docker: Docker,
+}
+
+impl DockerRuntime {
+    /// Connects to `DOCKER_HOST` (a `unix://` address), or Docker's default socket, and
+    /// agrees an API version with the daemon. Fails with `Unavailable` when nothing answers.
+    pub async fn connect() -> Result<Self, RuntimeError> {
+        let host = std::env::var("DOCKER_HOST").ok();
+        Self::connect_with_host(&docker_host(host.as_deref())).await
+    }
+
+    /// Connects to the given address: `unix:///path/to/docker.sock` or a bare socket path.
+    pub async fn connect_with_host(host: &str) -> Result<Self, RuntimeError> {
+        let host = if host.starts_with('/') {
+            format!("unix://{host}")
+        } else {
+            host.to_owned()
+        };
+        if !host.starts_with("unix://") {
+            return Err(RuntimeError::Unavailable(format!(
+                "Docker address {host} is not supported: Berth reaches Docker over its unix \
+                 socket (unix:///var/run/docker.sock)"
+            )));
+        }
+        let docker = Docker::connect_with_host(&host).map_err(map_error)?;
+        // bollard speaks the newest API by default; a 20.10 daemon only knows 1.41 and
+        // rejects newer paths, so agree on the lower of the two first.
+        let docker = docker.negotiate_version().await.map_err(map_error)?;
+        Ok(DockerRuntime { docker })
+    }
+
+    /// How long an ordinary request may wait for Docker's answer (bollard's default is two
+    /// minutes). Long-lived requests are not cut by it: Docker answers `wait` and `events`
+    /// at once and streams the rest, and `stop` gets its own allowance.
+    pub fn with_request_timeout(mut self, timeout: Duration) -> Self {
+        self.docker = self.docker.with_timeout(timeout);
+        self
+    }
+}
+
+/// `DOCKER_HOST` when set and not empty, else Docker's default socket.
+fn docker_host(env: Option<&str>) -> String {
+    match env {
+        Some(host) if !host.is_empty() => host.to_owned(),
+        _ => DEFAULT_DOCKER_HOST.to_owned(),
+    }
+}
+
+impl ContainerRuntime for DockerRuntime {
+    fn info(&self) -> RuntimeFuture<'_, HostInfo> {
+        Box::pin(async move {
+            let version = self.docker.version().await.map_err(map_error)?;
+            let info = self.docker.info().await.map_err(map_error)?;
+            Ok(HostInfo {
+                server_version: info.server_version.or(version.version).unwrap_or_default(),
+                api_version: version.api_version.unwrap_or_default(),
+                cpus: info.ncpu.unwrap_or(0).try_into().unwrap_or(0),
+                memory_bytes: info.mem_total.unwrap_or(0).try_into().unwrap_or(0),
+                os_type: info.os_type.unwrap_or_default(),
+                architecture: info.architecture.unwrap_or_default(),
+            })
+        })
+    }
+
+    fn image_present<'a>(&'a self, image: &'a str) -> RuntimeFuture<'a, bool> {
+        Box::pin(async move {
+            match self.docker.inspect_image(image).await.map_err(map_error) {
+                Ok(_) => Ok(true),
+                Err(RuntimeError::NotFound(_)) => Ok(false),
+                Err(e) => Err(e),
+            }
+        })
+    }
+
+    fn pull_image<'a>(
+        &'a self,
+        image: &'a str,
+        auth: Option<&'a RegistryAuth>,
+    ) -> RuntimeFuture<'a, ()> {
+        Box::pin(async move {
+            let options = CreateImageOptions {
+                from_image: Some(normalize_image_reference(image)),
+                ..Default::default()
+            };
+            let credentials = auth.map(|auth| DockerCredentials {
+                username: Some(auth.username.clone()),
+                password: Some(auth.password.clone()),
+                serveraddress: Some(auth.server_address.clone()),
+                ..Default::default()
+            });
+            // The pull runs as long as the progress stream does; errors can arrive as an
+            // HTTP status before it starts or as an error line inside it.
+            let mut progress = self.docker.create_image(Some(options), None, credentials);
+            while let Some(line) = progress.next().await {
+                line.map_err(|e| match map_error(e) {
+                    RuntimeError::Unavailable(m) => RuntimeError::Unavailable(m),
+                    other => RuntimeError::ImagePull {
+                        image: image.to_owned(),
+                        message: error_message(other),
+                    },
+                })?;
+            }
+            Ok(())
+        })
+    }
+
+    fn create_container<'a>(&'a self, spec: &'a ContainerSpec) -> RuntimeFuture<'a, ContainerId> {
+        Box::pin(async move {
+            let body = build_create_body(spec)?;
+            let mut options = CreateContainerOptionsBuilder::new();
+            if let Some(name) = &spec.name {
+                options = options.name(name);
+            }
+            let created = self
+                .docker
+                .create_container(Some(options.build()), body)
+                .await
+                .map_err(map_error)?;
+            Ok(ContainerId(created.id))
+        })
+    }
+
+    fn start_container<'a>(&'a self, id: &'a ContainerId) -> RuntimeFuture<'a, ()> {
+        Box::pin(async move {
+            self.docker
+                .start_container(id.as_str(), None::<StartContainerOptions>)
+                .await
+                .map_err(map_error)
+        })
+    }
+
+    fn stop_container<'a>(
+        &'a self,
+        id: &'a ContainerId,
+        timeout: Duration,
+    ) -> RuntimeFuture<'a, ()> {
+        Box::pin(async move {
+            let seconds = timeout_seconds(timeout);
+            let options = StopContainerOptions {
+                t: Some(seconds),
+                signal: None,
+            };
+            // Docker answers only once the container has stopped, which can take the whole
+            // timeout: give this one request room beyond the ordinary request timeout.
+            let allowance = Duration::from_secs(seconds.unsigned_abs().into()) + STOP_REQUEST_GRACE;
+            let docker = self.docker.clone();
+            let docker = if docker.timeout() < allowance {
+                docker.with_timeout(allowance)
+            } else {
+                docker
+            };
+            docker
+                .stop_container(id.as_str(), Some(options))
+                .await
+                .map_err(map_error)
+        })
+    }
+
+    fn remove_container<'a>(&'a self, id: &'a ContainerId) -> RuntimeFuture<'a, ()> {
+        Box::pin(async move {
+            let options = RemoveContainerOptions {
+                v: true,
+                force: true,
+                link: false,
+            };
+            self.docker
+                .remove_container(id.as_str(), Some(options))
+                .await
+                .map_err(map_error)
+        })
+    }
+
+    fn inspect_container<'a>(&'a self, id: &'a ContainerId) -> RuntimeFuture<'a, ContainerStatus> {
+        Box::pin(async move {
+            let response = self
+                .docker
+                .inspect_container(id.as_str(), None::<InspectContainerOptions>)
+                .await
+                .map_err(map_error)?;
+            status_from_inspect(response)
+        })
+    }
+
+    fn list_containers<'a>(
+        &'a self,
+        label_filter: &'a [(&'a str, &'a str)],
+    ) -> RuntimeFuture<'a, Vec<ContainerSummary>> {
+        Box::pin(async move {
+            let options = ListContainersOptions {
+                all: true,
+                filters: Some(HashMap::from([(
+                    "label".to_owned(),
+                    label_filter_values(label_filter),
+                )])),
+                ..Default::default()
+            };
+            let containers = self
+                .docker
+                .list_containers(Some(options))
+                .await
+                .map_err(map_error)?;
+            Ok(containers
+                .into_iter()
+                .filter_map(|c| {
+                    Some(ContainerSummary {
+                        id: ContainerId(c.id?),
+                        name: c
+                            .names
+                            .and_then(|names| names.into_iter().next())
+                            .map(|n| n.trim_start_matches('/').to_owned())
+                            .unwrap_or_default(),
+                        image: c.image.unwrap_or_default(),
+                        labels: c.labels.unwrap_or_default().into_iter().collect(),
+                        state: summary_state(c.state),
+                    })
+                })
+                .collect())
+        })
+    }
+
+    fn wait_exit<'a>(&'a self, id: &'a ContainerId) -> RuntimeFuture<'a, i64> {
+        Box::pin(async move {
+            let options = WaitContainerOptions {
+                condition: "not-running".to_owned(),
+            };
+            let mut wait = self.docker.wait_container(id.as_str(), Some(options));
+            match wait.next().await {
+                Some(Ok(response)) => Ok(response.status_code),
+                // bollard turns a non-zero exit into an error; it is our answer.
+                Some(Err(BollardError::DockerContainerWaitError { code, .. })) => Ok(code),
+                Some(Err(e)) => Err(map_error(e)),
+                None => Err(RuntimeError::Unavailable(format!(
+                    "Docker ended the wait for {id} without an exit code"
+                ))),
+            }
+        })
+    }
+
+    fn events<'a>(
+        &'a self,
+        label_filter: &'a [(&'a str, &'a str)],
+    ) -> RuntimeFuture<'a, EventStream> {
+        Box::pin(async move {
+            // bollard sends the request only when the stream is first polled. Asking for
+            // events *since now* makes Docker replay anything that happens between this call
+            // and that first poll from its event buffer, so the subscription effectively
+            // starts here.
+            let options = events_options(label_filter, OffsetDateTime::now_utc());
+            let stream = self.docker.events(Some(options)).filter_map(|message| {
+                std::future::ready(match message {
+                    Ok(message) => event_from_message(&message).map(Ok),
+                    Err(e) => Some(Err(map_error(e))),
+                })
+            });
+            Ok(Box::pin(stream) as EventStream)
+        })
+    }
+
+    fn create_volume<'a>(&'a self, volume: &'a VolumeSpec) -> RuntimeFuture<'a, ()> {
+        Box::pin(async move {
+            let request = VolumeCreateRequest {
+                name: Some(volume.name.clone()),
+                driver: volume.driver.clone(),
+                driver_opts: Some(volume.driver_opts.clone().into_iter().collect()),
+                labels: Some(volume.labels.clone().into_iter().collect()),
+                ..Default::default()
+            };
+            self.docker
+                .create_volume(request)
+                .await
+                .map(|_| ())
+                .map_err(map_error)
+        })
+    }
+
+    fn remove_volume<'a>(&'a self, name: &'a str) -> RuntimeFuture<'a, ()> {
+        Box::pin(async move {
+            self.docker
+                .remove_volume(name, Some(RemoveVolumeOptions { force: false }))
+                .await
+                .map_err(map_error)
+        })
+    }
+}
+
+/// Docker's stop timeout is whole seconds; round up so a container always gets at least the
+/// time asked for.
+fn timeout_seconds(timeout: Duration) -> i32 {
+    let mut seconds = timeout.as_secs();
+    if timeout.subsec_nanos() > 0 {
+        seconds += 1;
+    }
+    seconds.try_into().unwrap_or(i32::MAX)
+}
+
+fn label_filter_values(label_filter: &[(&str, &str)]) -> Vec<String> {
+    label_filter
+        .iter()
+        .map(|(key, value)| format!("{key}={value}"))
+        .collect()
+}
+
+fn events_options(label_filter: &[(&str, &str)], since: OffsetDateTime) -> EventsOptions {
+    let mut filters = HashMap::from([
+        ("type".to_owned(), vec!["container".to_owned()]),
+        (
+            "event".to_owned(),
+            // Docker matches `health_status` against `health_status: healthy` and friends.
+            ["start", "die", "oom", "health_status", "destroy"]
+                .map(String::from)
+                .to_vec(),
+        ),
+    ]);
+    if !label_filter.is_empty() {
+        filters.insert("label".to_owned(), label_filter_values(label_filter));
+    }
+    EventsOptions {
+        since: Some(format!(
+            "{}.{:09}",
+            since.unix_timestamp(),
+            since.nanosecond()
+        )),
+        until: None,
+        filters: Some(filters),
+    }
+}
+
+fn event_from_message(message: &EventMessage) -> Option<ContainerEvent> {
+    let actor = message.actor.as_ref()?;
+    let id = ContainerId(actor.id.clone()?);
+    let action = message.action.as_deref()?;
+    let kind = match action {
+        "start" => ContainerEventKind::Started,
+        "die" => ContainerEventKind::Died {
+            exit_code: actor
+                .attributes
+                .as_ref()
+                .and_then(|a| a.get("exitCode"))
+                .and_then(|code| code.parse().ok()),
+        },
+        "oom" => ContainerEventKind::OomKilled,
+        "destroy" => ContainerEventKind::Destroyed,
+        other => {
+            let status = other.strip_prefix("health_status:")?.trim();
+            ContainerEventKind::Health(match status {
+                "healthy" => HealthStatus::Healthy,
+                "unhealthy" => HealthStatus::Unhealthy,
+                "starting" => HealthStatus::Starting,
+                _ => return None,
+            })
+        }
+    };
+    Some(ContainerEvent { id, kind })
+}
+
+/// Turns a spec into Docker's create request. Pure, so it is tested without a daemon.
+pub(crate) fn build_create_body(spec: &ContainerSpec) -> Result<ContainerCreateBody, RuntimeError> {
+    spec.validate()?;
+    let publishes = spec.network_mode.publishes_ports();
+    let mut port_bindings: HashMap<String, Option<Vec<DockerPortBinding>>> = HashMap::new();
+    if publishes {
+        for mapping in &spec.port_mappings {
+            let key = format!("{}/{}", mapping.container_port, mapping.protocol.as_str());
+            let binding = DockerPortBinding {
+                host_ip: mapping.host_ip.clone(),
+                // Empty asks Docker for a free port from its ephemeral range.
+                host_port: Some(match mapping.host_port {
+                    Some(port) if port != 0 => port.to_string(),
+                    _ => String::new(),
+                }),
+            };
+            port_bindings
+                .entry(key)
+                .or_insert_with(|| Some(Vec::new()))
+                .get_or_insert_with(Vec::new)
+                .push(binding);
+        }
+    }
+    let mut exposed_ports: Vec<String> = port_bindings.keys().cloned().collect();
+    exposed_ports.sort();
+
+    let mut binds = Vec::with_capacity(spec.mounts.len());
+    for mount in &spec.mounts {
+        let (source, target, read_only) = match mount {
+            MountSpec::Bind {
+                host_path,
+                container_path,
+                read_only,
+            } => (host_path, container_path, *read_only),
+            MountSpec::Volume {
+                name,
+                container_path,
+                read_only,
+            } => (name, container_path, *read_only),
+        };
+        // Binds rather than the Mounts API: a bind source that does not exist is created (as
+        // ECS host volumes expect) and a missing named volume is created with the default
+        // driver.
+        binds.push(if read_only {
+            format!("{source}:{target}:ro")
+        } else {
+            format!("{source}:{target}")
+        });
+    }
+
+    let healthcheck = spec.health_check.as_ref().map(|check| {
+        let nanos = |secs: Option<u32>| secs.map(|s| i64::from(s) * 1_000_000_000);
+        HealthConfig {
+            test: Some(check.command.clone()),
+            interval: nanos(check.interval_secs),
+            timeout: nanos(check.timeout_secs),
+            retries: check.retries.map(i64::from),
+            start_period: nanos(check.start_period_secs),
+            start_interval: None,
+        }
+    });
+
+    let non_empty = |v: &Vec<String>| (!v.is_empty()).then(|| v.clone());
+    let mib = |m: Option<u64>| {
+        m.map(|m| i64::try_from(m.saturating_mul(1024 * 1024)).unwrap_or(i64::MAX))
+    };
+
+    let host_config = HostConfig {
+        network_mode: Some(spec.network_mode.docker_value()),
+        port_bindings: (!port_bindings.is_empty()).then_some(port_bindings),
+        cpu_shares: spec
+            .cpu_shares
+            .map(|s| i64::try_from(s).unwrap_or(i64::MAX)),
+        memory: mib(spec.memory_mib),
+        memory_reservation: mib(spec.memory_reservation_mib),
+        ulimits: (!spec.ulimits.is_empty()).then(|| {
+            spec.ulimits
+                .iter()
+                .map(|u| ResourcesUlimits {
+                    name: Some(u.name.clone()),
+                    soft: Some(u.soft),
+                    hard: Some(u.hard),
+                })
+                .collect()
+        }),
+        binds: non_empty(&binds),
+        volumes_from: non_empty(&spec.volumes_from),
+        links: non_empty(&spec.links),
+        extra_hosts: (!spec.extra_hosts.is_empty()).then(|| {
+            spec.extra_hosts
+                .iter()
+                .map(|(host, ip)| format!("{host}:{ip}"))
+                .collect()
+        }),
+        dns: non_empty(&spec.dns_servers),
+        dns_search: non_empty(&spec.dns_search_domains),
+        init: spec.init.then_some(true),
+        privileged: spec.privileged.then_some(true),
+        readonly_rootfs: spec.readonly_rootfs.then_some(true),
+        log_config: spec.log_config.as_ref().map(|log| HostConfigLogConfig {
+            typ: Some(log.driver.clone()),
+            config: Some(log.options.clone().into_iter().collect()),
+        }),
+        ..Default::default()
+    };
+
+    Ok(ContainerCreateBody {
+        image: Some(spec.image.clone()),
+        cmd: non_empty(&spec.command),
+        entrypoint: non_empty(&spec.entrypoint),
+        env: (!spec.env.is_empty()).then(|| {
+            spec.env
+                .iter()
+                .map(|(name, value)| format!("{name}={value}"))
+                .collect()
+        }),
+        working_dir: spec.working_dir.clone(),
+        user: spec.user.clone(),
+        hostname: spec.hostname.clone(),
+        labels: (!spec.labels.is_empty()).then(|| spec.labels.clone().into_iter().collect()),
+        exposed_ports: (!exposed_ports.is_empty()).then_some(exposed_ports),
+        healthcheck,
+        stop_signal: spec.stop_signal.clone(),
+        host_config: Some(host_config),
+        ..Default::default()
+    })
+}
+
+/// Reads Docker's inspect answer. Pure, so it is tested without a daemon.
+pub(crate) fn status_from_inspect(
+    response: ContainerInspectResponse,
+) -> Result<ContainerStatus, RuntimeError> {
+    let id = response
+        .id
+        .ok_or_else(|| RuntimeError::Other("inspect answer without an id".to_owned()))?;
+    let state = response.state.unwrap_or_default();
+    let container_state = match state.status {
+        Some(ContainerStateStatusEnum::CREATED) => ContainerState::Created,
+        Some(ContainerStateStatusEnum::RUNNING) => ContainerState::Running,
+        Some(ContainerStateStatusEnum::PAUSED) => ContainerState::Paused,
+        Some(ContainerStateStatusEnum::RESTARTING) => ContainerState::Restarting,
+        Some(ContainerStateStatusEnum::REMOVING) => ContainerState::Removing,
+        Some(ContainerStateStatusEnum::EXITED) => ContainerState::Exited,
+        Some(ContainerStateStatusEnum::DEAD) => ContainerState::Dead,
+        // Newer daemons have a transient `stopping`; the process is still there.
+        Some(ContainerStateStatusEnum::STOPPING) => ContainerState::Running,
+        Some(ContainerStateStatusEnum::EMPTY) | None => {
+            return Err(RuntimeError::Other(format!(
+                "container {id} has no state in Docker's answer"
+            )));
+        }
+    };
+    let health = match state.health.and_then(|h| h.status) {
+        Some(HealthStatusEnum::STARTING) => HealthStatus::Starting,
+        Some(HealthStatusEnum::HEALTHY) => HealthStatus::Healthy,
+        Some(HealthStatusEnum::UNHEALTHY) => HealthStatus::Unhealthy,
+        Some(HealthStatusEnum::NONE | HealthStatusEnum::EMPTY) | None => HealthStatus::None,
+    };
+
+    let network = response.network_settings.unwrap_or_default();
+    let mut port_bindings = Vec::new();
+    for (key, bindings) in network.ports.unwrap_or_default() {
+        let Some((container_port, protocol)) = parse_port_key(&key) else {
+            continue;
+        };
+        for binding in bindings.unwrap_or_default() {
+            let Some(host_port) = binding.host_port.and_then(|p| p.parse().ok()) else {
+                continue;
+            };
+            port_bindings.push(PortBinding {
+                container_port,
+                protocol,
+                host_ip: binding.host_ip.unwrap_or_default(),
+                host_port,
+            });
+        }
+    }
+    port_bindings.sort_by(|a, b| {
+        (a.container_port, a.protocol, &a.host_ip).cmp(&(b.container_port, b.protocol, &b.host_ip))
+    });
+
+    // The address on the container's own network mode first, else any network it is on.
+    let network_mode = response
+        .host_config
+        .as_ref()
+        .and_then(|h| h.network_mode.clone())
+        .unwrap_or_default();
+    let networks = network.networks.unwrap_or_default();
+    let ip_address = networks
+        .get(&network_mode)
+        .and_then(|n| n.ip_address.clone())
+        .filter(|ip| !ip.is_empty())
+        .or_else(|| {
+            let mut names: Vec<&String> = networks.keys().collect();
+            names.sort();
+            names
+                .into_iter()
+                .filter_map(|name| networks[name].ip_address.clone())
+                .find(|ip| !ip.is_empty())
+        });
+
+    let started_at = state.started_at.as_deref().and_then(parse_docker_time);
+    let mut finished_at = state.finished_at.as_deref().and_then(parse_docker_time);
+    // Docker stamps StartedAt only once its start call completes, so a process that exits
+    // at once can carry a FinishedAt a few milliseconds *before* it (moby/moby#45445).
+    if let (Some(started), Some(finished)) = (started_at, finished_at)
+        && finished < started
+    {
+        finished_at = Some(started);
+    }
+
+    let config = response.config.unwrap_or_default();
+    Ok(ContainerStatus {
+        id: ContainerId(id),
+        name: response
+            .name
+            .unwrap_or_default()
+            .trim_start_matches('/')
+            .to_owned(),
+        image: config.image.unwrap_or_default(),
+        state: container_state,
+        exit_code: if container_state.is_stopped() {
+            state.exit_code
+        } else {
+            None
+        },
+        started_at,
+        finished_at,
+        oom_killed: state.oom_killed.unwrap_or(false),
+        error: state.error.unwrap_or_default(),
+        health,
+        port_bindings,
+        ip_address,
+        labels: config
+            .labels
+            .unwrap_or_default()
+            .into_iter()
+            .collect::<BTreeMap<_, _>>(),
+        env: config.env.unwrap_or_default(),
+        working_dir: config.working_dir.unwrap_or_default(),
+        user: config.user.unwrap_or_default(),
+    })
+}
+
+/// `"8080/tcp"` → `(8080, Tcp)`. Other protocols (sctp) are not ours.
+fn parse_port_key(key: &str) -> Option<(u16, Protocol)> {
+    let (port, protocol) = key.split_once('/').unwrap_or((key, "tcp"));
+    let protocol = match protocol {
+        "tcp" => Protocol::Tcp,
+        "udp" => Protocol::Udp,
+        _ => return None,
+    };
+    Some((port.parse().ok()?, protocol))
+}
+
+/// Docker writes unset times as year 1 (`0001-01-01T00:00:00Z`).
+fn parse_docker_time(value: &str) -> Option<OffsetDateTime> {
+    let time = OffsetDateTime::parse(value, &Rfc3339).ok()?;
+    (time.year() > 1).then_some(time)
+}
+
+fn summary_state(state: Option<ContainerSummaryStateEnum>) -> ContainerState {
+    match state {
+        Some(ContainerSummaryStateEnum::CREATED) => ContainerState::Created,
+        Some(ContainerSummaryStateEnum::RUNNING | ContainerSummaryStateEnum::STOPPING) => {
+            ContainerState::Running
+        }
+        Some(ContainerSummaryStateEnum::PAUSED) => ContainerState::Paused,
+        Some(ContainerSummaryStateEnum::RESTARTING) => ContainerState::Restarting,
+        Some(ContainerSummaryStateEnum::REMOVING) => ContainerState::Removing,
+        Some(ContainerSummaryStateEnum::EXITED) => ContainerState::Exited,
+        Some(ContainerSummaryStateEnum::DEAD | ContainerSummaryStateEnum::EMPTY) | None => {
+            ContainerState::Dead
+        }
+    }
+}
+
+/// Sorts bollard's errors into ours: transport trouble is `Unavailable`, Docker's status
+/// codes give the rest.
+fn map_error(error: BollardError) -> RuntimeError {
+    match error {
+        BollardError::DockerResponseServerError {
+            status_code,
+            message,
+        } => match status_code {
+            404 => RuntimeError::NotFound(message),
+            409 => RuntimeError::Conflict(message),
+            400 => RuntimeError::InvalidSpec(message),
+            // Docker reports a taken host port as a 500 from start.
+            _ if message.contains("port is already allocated")
+                || message.contains("address already in use") =>
+            {
+                RuntimeError::Conflict(message)
+            }
+            _ => RuntimeError::Other(format!("Docker answered {status_code}: {message}")),
+        },
+        BollardError::HyperLegacyError { .. }
+        | BollardError::HyperResponseError { .. }
+        | BollardError::IOError { .. }
+        | BollardError::SocketNotFoundError(_)
+        | BollardError::RequestTimeoutError
+        | BollardError::UnsupportedURISchemeError { .. } => {
+            RuntimeError::Unavailable(with_sources(&error))
+        }
+        other => RuntimeError::Other(with_sources(&other)),
+    }
+}
+
+/// hyper's top-level messages ("client error (Connect)") hide the cause one level down.
+fn with_sources(error: &BollardError) -> String {
+    let mut message = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        message.push_str(": ");
+        message.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    message
+}
+
+fn error_message(error: RuntimeError) -> String {
+    match error {
+        RuntimeError::Unavailable(m)
+        | RuntimeError::NotFound(m)
+        | RuntimeError::Conflict(m)
+        | RuntimeError::InvalidSpec(m)
+        | RuntimeError::Other(m) => m,
+        RuntimeError::ImagePull { message, .. } => message,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{HealthCheck, LogConfig, NetworkMode, PortMapping, Ulimit};
+    use bollard::models::{
+        ContainerConfig, ContainerState as DockerState, EndpointSettings, EventActor, Health,
+        NetworkSettings,
+    };
+
+    fn spec() -> ContainerSpec {
+        ContainerSpec {
+            image: "app:v1".to_owned(),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn a_minimal_spec_leaves_everything_to_docker() {
+        let body = build_create_body(&spec()).unwrap();
+        assert_eq!(body.image.as_deref(), Some("app:v1"));
+        assert_eq!(body.cmd, None);
+        assert_eq!(body.entrypoint, None);
+        assert_eq!(body.env, None);
+        assert_eq!(body.exposed_ports, None);
+        assert_eq!(body.healthcheck, None);
+        let host = body.host_config.unwrap();
+        assert_eq!(host.network_mode.as_deref(), Some("bridge"));
+        assert_eq!(host.port_bindings, None);
+        assert_eq!(host.memory, None);
+        assert_eq!(host.init, None);
+    }
+
+    #[test]
+    fn an_empty_image_is_refused() {
+        let error = build_create_body(&ContainerSpec::default()).unwrap_err();
+        assert!(matches!(error, RuntimeError::InvalidSpec(_)));
+    }
+
+    #[test]
+    fn process_settings_carry_over() {
+        let spec = ContainerSpec {
+            command: vec!["-p".into(), "80".into()],
+            entrypoint: vec!["httpd".into()],
+            env: vec![("A".into(), "1".into()), ("B".into(), "x=y".into())],
+            working_dir: Some("/srv".into()),
+            user: Some("1000:1000".into()),
+            hostname: Some("web".into()),
+            stop_signal: Some("SIGQUIT".into()),
+            labels: BTreeMap::from([("team".into(), "a".into())]),
+            ..spec()
+        };
+        let body = build_create_body(&spec).unwrap();
+        assert_eq!(body.cmd.unwrap(), ["-p", "80"]);
+        assert_eq!(body.entrypoint.unwrap(), ["httpd"]);
+        assert_eq!(body.env.unwrap(), ["A=1", "B=x=y"]);
+        assert_eq!(body.working_dir.as_deref(), Some("/srv"));
+        assert_eq!(body.user.as_deref(), Some("1000:1000"));
+        assert_eq!(body.hostname.as_deref(), Some("web"));
+        assert_eq!(body.stop_signal.as_deref(), Some("SIGQUIT"));
+        assert_eq!(body.labels.unwrap()["team"], "a");
+    }
+
+    #[test]
+    fn ports_are_exposed_and_bound_static_or_dynamic() {
+        let spec = ContainerSpec {
+            port_mappings: vec![
+                PortMapping {
+                    container_port: 80,
+                    host_port: Some(8080),
+                    protocol: Protocol::Tcp,
+                    host_ip: Some("127.0.0.1".into()),
+                },
+                PortMapping {
+                    container_port: 80,
+                    host_port: None,
+                    ..Default::default()
+                },
+                PortMapping {
+                    container_port: 53,
+                    host_port: Some(0),
+                    protocol: Protocol::Udp,
+                    host_ip: None,
+                },
+            ],
+            ..spec()
+        };
+        let body = build_create_body(&spec).unwrap();
+        assert_eq!(body.exposed_ports.unwrap(), ["53/udp", "80/tcp"]);
+        let bindings = body.host_config.unwrap().port_bindings.unwrap();
+        let tcp = bindings["80/tcp"].as_ref().unwrap();
+        assert_eq!(tcp.len(), 2);
+        assert_eq!(tcp[0].host_port.as_deref(), Some("8080"));
+        assert_eq!(tcp[0].host_ip.as_deref(), Some("127.0.0.1"));
+        assert_eq!(tcp[1].host_port.as_deref(), Some(""));
+        let udp = bindings["53/udp"].as_ref().unwrap();
+        assert_eq!(udp[0].host_port.as_deref(), Some(""));
+    }
+
+    #[test]
+    fn host_and_none_modes_publish_nothing() {
+        for mode in [
+            NetworkMode::Host,
+            NetworkMode::None,
+            NetworkMode::Container("abc".into()),
+        ] {
+            let spec = ContainerSpec {
+                network_mode: mode.clone(),
+                port_mappings: vec![PortMapping {
+                    container_port: 80,
+                    host_port: Some(80),
+                    ..Default::default()
+                }],
+                ..spec()
+            };
+            let body = build_create_body(&spec).unwrap();
+            assert_eq!(body.exposed_ports, None);
+            let host = body.host_config.unwrap();
+            assert_eq!(host.port_bindings, None);
+            assert_eq!(host.network_mode.unwrap(), mode.docker_value());
+        }
+        assert_eq!(
+            NetworkMode::Container("abc".into()).docker_value(),
+            "container:abc"
+        );
+        assert_eq!(
+            NetworkMode::Named("backend".into()).docker_value(),
+            "backend"
+        );
+    }
+
+    #[test]
+    fn a_zero_container_port_is_refused() {
+        let spec = ContainerSpec {
+            port_mappings: vec![PortMapping::default()],
+            ..spec()
+        };
+        assert!(matches!(
+            build_create_body(&spec),
+            Err(RuntimeError::InvalidSpec(_))
+        ));
+    }
+
+    #[test]
+    fn resources_in_docker_units() {
+        let spec = ContainerSpec {
+            cpu_shares: Some(512),
+            memory_mib: Some(256),
+            memory_reservation_mib: Some(128),
+            ulimits: vec![Ulimit {
+                name: "nofile".into(),
+                soft: 1024,
+                hard: 4096,
+            }],
+            init: true,
+            privileged: true,
+            readonly_rootfs: true,
+            ..spec()
+        };
+        let host = build_create_body(&spec).unwrap().host_config.unwrap();
+        assert_eq!(host.cpu_shares, Some(512));
+        assert_eq!(host.memory, Some(256 * 1024 * 1024));
+        assert_eq!(host.memory_reservation, Some(128 * 1024 * 1024));
+        let ulimit = &host.ulimits.unwrap()[0];
+        assert_eq!(
+            (ulimit.name.as_deref(), ulimit.soft, ulimit.hard),
+            (Some("nofile"), Some(1024), Some(4096))
+        );
+        assert_eq!(host.init, Some(true));
+        assert_eq!(host.privileged, Some(true));
+        assert_eq!(host.readonly_rootfs, Some(true));
+    }
+
+    #[test]
+    fn mounts_links_hosts_dns_and_logging() {
+        let spec = ContainerSpec {
+            mounts: vec![
+                MountSpec::Bind {
+                    host_path: "/srv/data".into(),
+                    container_path: "/data".into(),
+                    read_only: true,
+                },
+                MountSpec::Volume {
+                    name: "cache".into(),
+                    container_path: "/cache".into(),
+                    read_only: false,
+                },
+            ],
+            volumes_from: vec!["sidecar:ro".into()],
+            links: vec!["db:database".into()],
+            extra_hosts: vec![("registry.local".into(), "10.0.0.5".into())],
+            dns_servers: vec!["10.0.0.2".into()],
+            dns_search_domains: vec!["corp".into()],
+            log_config: Some(LogConfig {
+                driver: "json-file".into(),
+                options: BTreeMap::from([("max-size".into(), "10m".into())]),
+            }),
+            ..spec()
+        };
+        let host = build_create_body(&spec).unwrap().host_config.unwrap();
+        assert_eq!(host.binds.unwrap(), ["/srv/data:/data:ro", "cache:/cache"]);
+        assert_eq!(host.volumes_from.unwrap(), ["sidecar:ro"]);
+        assert_eq!(host.links.unwrap(), ["db:database"]);
+        assert_eq!(host.extra_hosts.unwrap(), ["registry.local:10.0.0.5"]);
+        assert_eq!(host.dns.unwrap(), ["10.0.0.2"]);
+        assert_eq!(host.dns_search.unwrap(), ["corp"]);
+        let log = host.log_config.unwrap();
+        assert_eq!(log.typ.as_deref(), Some("json-file"));
+        assert_eq!(log.config.unwrap()["max-size"], "10m");
+    }
+
+    #[test]
+    fn a_mount_path_with_a_colon_is_refused() {
+        let spec = ContainerSpec {
+            mounts: vec![MountSpec::Bind {
+                host_path: "/a:b".into(),
+                container_path: "/data".into(),
+                read_only: false,
+            }],
+            ..spec()
+        };
+        assert!(matches!(
+            build_create_body(&spec),
+            Err(RuntimeError::InvalidSpec(_))
+        ));
+    }
+
+    #[test]
+    fn health_checks_in_nanoseconds() {
+        let good = ContainerSpec {
+            health_check: Some(HealthCheck {
+                command: vec!["CMD-SHELL".into(), "exit 0".into()],
+                interval_secs: Some(5),
+                timeout_secs: Some(2),
+                retries: Some(3),
+                start_period_secs: None,
+            }),
+            ..spec()
+        };
+        let check = build_create_body(&good).unwrap().healthcheck.unwrap();
+        assert_eq!(check.test.unwrap(), ["CMD-SHELL", "exit 0"]);
+        assert_eq!(check.interval, Some(5_000_000_000));
+        assert_eq!(check.timeout, Some(2_000_000_000));
+        assert_eq!(check.retries, Some(3));
+        assert_eq!(check.start_period, None);
+
+        let bad = ContainerSpec {
+            health_check: Some(HealthCheck {
+                command: vec!["curl".into(), "localhost".into()],
+                ..Default::default()
+            }),
+            ..spec()
+        };
+        assert!(matches!(
+            build_create_body(&bad),
+            Err(RuntimeError::InvalidSpec(_))
+        ));
+    }
+
+    #[test]
+    fn the_create_body_serializes_as_docker_expects() {
+        let spec = ContainerSpec {
+            port_mappings: vec![PortMapping {
+                container_port: 80,
+                host_port: Some(8080),
+                ..Default::default()
+            }],
+            ..spec()
+        };
+        let json = serde_json_value(&build_create_body(&spec).unwrap());
+        assert_eq!(json["ExposedPorts"], serde_json::json!({"80/tcp": {}}));
+        assert_eq!(
+            json["HostConfig"]["PortBindings"],
+            serde_json::json!({"80/tcp": [{"HostPort": "8080"}]})
+        );
+    }
+
+    fn serde_json_value(body: &ContainerCreateBody) -> serde_json::Value {
+        serde_json::to_value(body).unwrap()
+    }
+
+    fn inspect(status: ContainerStateStatusEnum) -> ContainerInspectResponse {
+        ContainerInspectResponse {
+            id: Some("abc".into()),
+            name: Some("/web".into()),
+            state: Some(DockerState {
+                status: Some(status),
+                exit_code: Some(143),
+                started_at: Some("2024-05-01T10:00:00.123456789Z".into()),
+                finished_at: Some("0001-01-01T00:00:00Z".into()),
+                oom_killed: Some(false),
+                health: Some(Health {
+                    status: Some(HealthStatusEnum::HEALTHY),
+                    ..Default::default()
+                }),
+                ..Default::default()
+            }),
+            host_config: Some(HostConfig {
+                network_mode: Some("bridge".into()),
+                ..Default::default()
+            }),
+            network_settings: Some(NetworkSettings {
+                ports: Some(HashMap::from([
+                    (
+                        "80/tcp".into(),
+                        Some(vec![
+                            DockerPortBinding {
+                                host_ip: Some("0.0.0.0".into()),
+                                host_port: Some("49153".into()),
+                            },
+                            DockerPortBinding {
+                                host_ip: Some("::".into()),
+                                host_port: Some("49153".into()),
+                            },
+                        ]),
+                    ),
+                    // Exposed by the image but not published.
+                    ("443/tcp".into(), None),
+                ])),
+                networks: Some(HashMap::from([(
+                    "bridge".into(),
+                    EndpointSettings {
+                        ip_address: Some("172.17.0.2".into()),
+                        ..Default::default()
+                    },
+                )])),
+                ..Default::default()
+            }),
+            config: Some(ContainerConfig {
+                image: Some("app:v1".into()),
+                env: Some(vec!["A=1".into()]),
+                working_dir: Some("/srv".into()),
+                user: Some("1000".into()),
+                labels: Some(HashMap::from([("team".into(), "a".into())])),
+                ..Default::default()
+            }),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn inspect_reads_state_ports_and_address() {
+        let status = status_from_inspect(inspect(ContainerStateStatusEnum::RUNNING)).unwrap();
+        assert_eq!(status.id.as_str(), "abc");
+        assert_eq!(status.name, "web");
+        assert_eq!(status.image, "app:v1");
+        assert_eq!(status.state, ContainerState::Running);
+        assert_eq!(status.exit_code, None, "no exit code while running");
+        assert_eq!(
+            status.started_at.unwrap().unix_timestamp(),
+            1_714_557_600,
+            "2024-05-01T10:00:00Z"
+        );
+        assert_eq!(status.finished_at, None, "year 1 means unset");
+        assert_eq!(status.health, HealthStatus::Healthy);
+        assert_eq!(
+            status.port_bindings,
+            [
+                PortBinding {
+                    container_port: 80,
+                    protocol: Protocol::Tcp,
+                    host_ip: "0.0.0.0".into(),
+                    host_port: 49153
+                },
+                PortBinding {
+                    container_port: 80,
+                    protocol: Protocol::Tcp,
+                    host_ip: "::".into(),
+                    host_port: 49153
+                },
+            ]
+        );
+        assert_eq!(status.ip_address.as_deref(), Some("172.17.0.2"));
+        assert_eq!(status.env, ["A=1"]);
+        assert_eq!(status.working_dir, "/srv");
+        assert_eq!(status.user, "1000");
+        assert_eq!(status.labels["team"], "a");
+
+        let exited = status_from_inspect(inspect(ContainerStateStatusEnum::EXITED)).unwrap();
+        assert_eq!(exited.state, ContainerState::Exited);
+        assert_eq!(exited.exit_code, Some(143));
+    }
+
+    #[test]
+    fn a_finish_recorded_before_the_start_is_moved_to_the_start() {
+        let mut response = inspect(ContainerStateStatusEnum::EXITED);
+        let state = response.state.as_mut().unwrap();
+        state.started_at = Some("2024-05-01T10:00:00.050Z".into());
+        state.finished_at = Some("2024-05-01T10:00:00.020Z".into());
+        let status = status_from_inspect(response).unwrap();
+        assert_eq!(status.finished_at, status.started_at);
+    }
+
+    #[test]
+    fn events_are_read_into_container_events() {
+        let message = |action: &str, attributes: &[(&str, &str)]| EventMessage {
+            action: Some(action.into()),
+            actor: Some(EventActor {
+                id: Some("abc".into()),
+                attributes: Some(
+                    attributes
+                        .iter()
+                        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+                        .collect(),
+                ),
+            }),
+            ..Default::default()
+        };
+        let kind = |m: EventMessage| event_from_message(&m).map(|e| e.kind);
+        assert_eq!(
+            kind(message("start", &[])),
+            Some(ContainerEventKind::Started)
+        );
+        assert_eq!(
+            kind(message("die", &[("exitCode", "137"), ("name", "web")])),
+            Some(ContainerEventKind::Died {
+                exit_code: Some(137)
+            })
+        );
+        assert_eq!(
+            kind(message("health_status: unhealthy", &[])),
+            Some(ContainerEventKind::Health(HealthStatus::Unhealthy))
+        );
+        assert_eq!(
+            kind(message("health_status: healthy", &[])),
+            Some(ContainerEventKind::Health(HealthStatus::Healthy))
+        );
+        assert_eq!(
+            kind(message("oom", &[])),
+            Some(ContainerEventKind::OomKilled)
+        );
+        assert_eq!(
+            kind(message("destroy", &[])),
+            Some(ContainerEventKind::Destroyed)
+        );
+        assert_eq!(kind(message("exec_start: sh", &[])), None);
+    }
+
+    #[test]
+    fn events_are_asked_for_since_the_call() {
+        let since = OffsetDateTime::from_unix_timestamp_nanos(1_700_000_000_000_000_123).unwrap();
+        let options = events_options(&[("berth.test", "1")], since);
+        assert_eq!(options.since.as_deref(), Some("1700000000.000000123"));
+        let filters = options.filters.unwrap();
+        assert_eq!(filters["label"], ["berth.test=1"]);
+        assert_eq!(filters["type"], ["container"]);
+        assert!(filters["event"].contains(&"health_status".to_owned()));
+    }
+
+    #[test]
+    fn stop_timeouts_round_up_to_whole_seconds() {
+        assert_eq!(timeout_seconds(Duration::from_secs(30)), 30);
+        assert_eq!(timeout_seconds(Duration::from_millis(1500)), 2);
+        assert_eq!(timeout_seconds(Duration::ZERO), 0);
+    }
+
+    #[test]
+    fn docker_host_defaults_to_the_standard_socket() {
+        assert_eq!(docker_host(None), "unix:///var/run/docker.sock");
+        assert_eq!(docker_host(Some("")), "unix:///var/run/docker.sock");
+        assert_eq!(
+            docker_host(Some("unix:///run/d.sock")),
+            "unix:///run/d.sock"
+        );
+    }
+
+    #[test]
+    fn docker_errors_map_onto_runtime_errors() {
+        let server = |status_code: u16, message: &str| BollardError::DockerResponseServerError {
+            status_code,
+            message: message.to_owned(),
+        };
+        assert!(matches!(
+            map_error(server(404, "No such container")),
+            RuntimeError::NotFound(_)
+        ));
+        assert!(matches!(
+            map_error(server(409, "name in use")),
+            RuntimeError::Conflict(_)
+        ));
+        assert!(matches!(
+            map_error(server(400, "bad")),
+            RuntimeError::InvalidSpec(_)
+        ));
+        assert!(matches!(
+            map_error(server(
+                500,
+                "Bind for 0.0.0.0:80 failed: port is already allocated"
+            )),
+            RuntimeError::Conflict(_)
+        ));
+        assert!(matches!(
+            map_error(server(500, "boom")),
+            RuntimeError::Other(_)
+        ));
+        assert!(matches!(
+            map_error(BollardError::SocketNotFoundError("/nope".into())),
+            RuntimeError::Unavailable(_)
+        ));
+        assert!(matches!(
+            map_error(BollardError::RequestTimeoutError),
+            RuntimeError::Unavailable(_)
+        ));
+    }
+}

@@ -1,0 +1,1265 @@
+//! `SimulatedRuntime`: **a simulation, not a container runtime.** Nothing runs; container
+//! life cycles are acted out in memory with small delays, so that hundreds of agents can share
+//! one machine in scale tests (as Kubernetes' kubemark does with hollow nodes) and the agent's
+//! unit tests have a fake. It is never the default: the agent uses it only when asked to.
+//!
+//! What a simulated container does is read from its command (entrypoint and command joined,
+//! split into statements at `;`, `&&`, `||` and newlines), so the commands tests give Docker
+//! mean the same here:
+//! - `exit N` ends the container with code N (`["exit", "3"]`, `["sh", "-c", "exit 3"]`);
+//! - `sleep S` runs for S seconds first (`sleep 2; exit 1` exits 1 after two seconds; a
+//!   command with `sleep` and no `exit` exits 0 when the sleeping is done);
+//! - `trap '' TERM` ignores SIGTERM, so a stop takes the whole timeout and ends with 137;
+//! - anything else runs until stopped, which ends it with 143 (SIGTERM) after `stop_delay`.
+//!
+//! A health check passes unless its command contains `exit N` with N ≠ 0 or `false`: a
+//! passing check turns healthy after one interval, a failing one unhealthy after `retries`
+//! counted failures (failures inside the start period do not count), as Docker does.
+//! Durations taken from specs (sleeps, health intervals, stop timeouts) are multiplied by
+//! `SimulationConfig::time_scale`.
+
+use std::collections::hash_map::RandomState;
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::hash::{BuildHasher, Hasher};
+use std::net::Ipv4Addr;
+use std::sync::{Arc, Mutex, MutexGuard, Weak};
+use std::time::Duration;
+
+use futures_util::stream;
+use time::OffsetDateTime;
+use tokio::sync::{broadcast, watch};
+
+use crate::{
+    ContainerEvent, ContainerEventKind, ContainerId, ContainerRuntime, ContainerSpec,
+    ContainerState, ContainerStatus, ContainerSummary, EventStream, HealthStatus, HostInfo,
+    NetworkMode, PortBinding, RegistryAuth, RuntimeError, RuntimeFuture, VolumeSpec,
+    normalize_image_reference,
+};
+
+/// Docker's default ephemeral range for dynamic host ports.
+const DYNAMIC_PORTS: std::ops::RangeInclusive<u16> = 32768..=60999;
+const EXIT_SIGTERM: i64 = 143;
+const EXIT_SIGKILL: i64 = 137;
+/// Docker's health check defaults.
+const HEALTH_INTERVAL: Duration = Duration::from_secs(30);
+const HEALTH_RETRIES: u32 = 3;
+
+#[derive(Debug, Clone)]
+pub struct SimulationConfig {
+    /// What `info` reports.
+    pub host: HostInfo,
+    pub pull_delay: Duration,
+    pub create_delay: Duration,
+    pub start_delay: Duration,
+    /// How long a container that honours SIGTERM takes to exit once stopped.
+    pub stop_delay: Duration,
+    /// Multiplies durations taken from specs: `sleep`, health check timing, stop timeouts.
+    pub time_scale: f64,
+}
+
+impl Default for SimulationConfig {
+    fn default() -> Self {
+        SimulationConfig {
+            host: HostInfo {
+                server_version: "simulated".to_owned(),
+                api_version: "1.41".to_owned(),
+                cpus: 4,
+                memory_bytes: 8 << 30,
+                os_type: "linux".to_owned(),
+                architecture: "x86_64".to_owned(),
+            },
+            pull_delay: Duration::from_millis(50),
+            create_delay: Duration::from_millis(2),
+            start_delay: Duration::from_millis(5),
+            stop_delay: Duration::from_millis(5),
+            time_scale: 1.0,
+        }
+    }
+}
+
+/// A simulated container runtime (see the module documentation). Cheap to clone; clones
+/// share their containers.
+#[derive(Clone)]
+pub struct SimulatedRuntime {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    config: SimulationConfig,
+    /// A std mutex: it is never held across an `.await`, and every critical section is a
+    /// few map operations.
+    state: Mutex<State>,
+    events: broadcast::Sender<Arc<LabelledEvent>>,
+    id_prefix: u64,
+}
+
+struct LabelledEvent {
+    event: ContainerEvent,
+    labels: Arc<BTreeMap<String, String>>,
+}
+
+#[derive(Default)]
+struct State {
+    unavailable: bool,
+    images: HashSet<String>,
+    failing_pulls: HashMap<String, String>,
+    containers: HashMap<ContainerId, SimContainer>,
+    names: HashMap<String, ContainerId>,
+    volumes: HashMap<String, VolumeSpec>,
+    next_container: u64,
+    next_address: u32,
+    next_port: u16,
+}
+
+struct SimContainer {
+    id: ContainerId,
+    name: String,
+    spec: ContainerSpec,
+    labels: Arc<BTreeMap<String, String>>,
+    behaviour: Behaviour,
+    state: ContainerState,
+    exit_code: Option<i64>,
+    started_at: Option<OffsetDateTime>,
+    finished_at: Option<OffsetDateTime>,
+    oom_killed: bool,
+    health: HealthStatus,
+    ports: Vec<PortBinding>,
+    ip_address: Option<String>,
+    /// Bumped on every start and exit, so timers of an earlier run do nothing.
+    run: u64,
+    /// `Some(exit code)` once stopped; `wait_exit` watches it.
+    exit: watch::Sender<Option<i64>>,
+}
+
+/// What the container's command makes it do (see the module documentation).
+#[derive(Debug, Clone, PartialEq)]
+struct Behaviour {
+    /// `None`: runs until stopped.
+    runs_for: Option<Duration>,
+    exit_code: i64,
+    ignores_sigterm: bool,
+}
+
+impl SimulatedRuntime {
+    pub fn new(config: SimulationConfig) -> Self {
+        let (events, _) = broadcast::channel(4096);
+        let state = State {
+            next_port: *DYNAMIC_PORTS.start(),
+            ..Default::default()
+        };
+        SimulatedRuntime {
+            inner: Arc::new(Inner {
+                config,
+                state: Mutex::new(state),
+                events,
+                id_prefix: RandomState::new().build_hasher().finish(),
+            }),
+        }
+    }
+
+    /// Puts an image in the local store, as if pulled earlier.
+    pub fn add_image(&self, image: &str) {
+        self.inner
+            .lock()
+            .images
+            .insert(normalize_image_reference(image));
+    }
+
+    /// Makes every pull of `image` fail with `message`.
+    pub fn fail_pulls_of(&self, image: &str, message: &str) {
+        self.inner
+            .lock()
+            .failing_pulls
+            .insert(normalize_image_reference(image), message.to_owned());
+    }
+
+    /// While set, every call fails with `Unavailable`, as when the Docker daemon is gone.
+    /// Containers keep their state meanwhile.
+    pub fn set_unavailable(&self, unavailable: bool) {
+        self.inner.lock().unavailable = unavailable;
+    }
+
+    /// Ends a running container with `exit_code` behind the agent's back (as `docker kill`
+    /// or the OOM killer would; `oom_killed` marks the latter).
+    pub fn kill_container(&self, id: &ContainerId, exit_code: i64, oom_killed: bool) {
+        let mut state = self.inner.lock();
+        if let Some(container) = state.containers.get_mut(id)
+            && container.state == ContainerState::Running
+        {
+            let mut events = Vec::new();
+            if oom_killed {
+                container.oom_killed = true;
+                events.push(ContainerEventKind::OomKilled);
+            }
+            events.push(exit(container, exit_code));
+            let labels = container.labels.clone();
+            drop(state);
+            for kind in events {
+                self.inner.emit(id, &labels, kind);
+            }
+        }
+    }
+
+    /// Sets a container's health, as its health check would.
+    pub fn set_health(&self, id: &ContainerId, health: HealthStatus) {
+        let mut state = self.inner.lock();
+        if let Some(container) = state.containers.get_mut(id)
+            && container.health != health
+        {
+            container.health = health;
+            let labels = container.labels.clone();
+            drop(state);
+            self.inner
+                .emit(id, &labels, ContainerEventKind::Health(health));
+        }
+    }
+
+    fn scaled(&self, duration: Duration) -> Duration {
+        duration.mul_f64(self.inner.config.time_scale.max(0.0))
+    }
+}
+
+impl Inner {
+    fn lock(&self) -> MutexGuard<'_, State> {
+        // A panic while holding the lock leaves maps that are still consistent enough for a
+        // simulation; carry on rather than poison every later call.
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The state, unless the simulation is playing an unreachable daemon.
+    fn available(&self) -> Result<MutexGuard<'_, State>, RuntimeError> {
+        let state = self.lock();
+        if state.unavailable {
+            return Err(RuntimeError::Unavailable(
+                "simulated runtime is set unavailable".to_owned(),
+            ));
+        }
+        Ok(state)
+    }
+
+    fn check_available(&self) -> Result<(), RuntimeError> {
+        self.available().map(drop)
+    }
+
+    fn emit(
+        &self,
+        id: &ContainerId,
+        labels: &Arc<BTreeMap<String, String>>,
+        kind: ContainerEventKind,
+    ) {
+        // No subscribers is fine: nobody is listening.
+        let _ = self.events.send(Arc::new(LabelledEvent {
+            event: ContainerEvent {
+                id: id.clone(),
+                kind,
+            },
+            labels: labels.clone(),
+        }));
+    }
+}
+
+/// Ends a run: records the exit and frees the run's ports and address. Returns the event to
+/// emit once the lock is released.
+fn exit(container: &mut SimContainer, exit_code: i64) -> ContainerEventKind {
+    container.state = ContainerState::Exited;
+    container.exit_code = Some(exit_code);
+    container.finished_at = Some(OffsetDateTime::now_utc());
+    container.ports.clear();
+    container.ip_address = None;
+    if container.health != HealthStatus::None {
+        container.health = HealthStatus::Unhealthy;
+    }
+    container.run += 1;
+    container.exit.send_replace(Some(exit_code));
+    ContainerEventKind::Died {
+        exit_code: Some(exit_code),
+    }
+}
+
+fn not_found(id: &ContainerId) -> RuntimeError {
+    RuntimeError::NotFound(format!("No such container: {id}"))
+}
+
+impl State {
+    fn container(&mut self, id: &ContainerId) -> Result<&mut SimContainer, RuntimeError> {
+        // Docker takes names wherever it takes ids.
+        let id = match self.names.get(id.as_str()) {
+            Some(real) => real.clone(),
+            None => id.clone(),
+        };
+        self.containers.get_mut(&id).ok_or_else(|| not_found(&id))
+    }
+
+    fn ports_in_use(&self) -> HashSet<(u16, crate::Protocol)> {
+        self.containers
+            .values()
+            .flat_map(|c| c.ports.iter().map(|p| (p.host_port, p.protocol)))
+            .collect()
+    }
+
+    fn next_dynamic_port(
+        &mut self,
+        protocol: crate::Protocol,
+        taken: &HashSet<(u16, crate::Protocol)>,
+    ) -> Option<u16> {
+        let span = DYNAMIC_PORTS.len();
+        for _ in 0..span {
+            let port = self.next_port;
+            self.next_port = if port >= *DYNAMIC_PORTS.end() {
+                *DYNAMIC_PORTS.start()
+            } else {
+                port + 1
+            };
+            if !taken.contains(&(port, protocol)) {
+                return Some(port);
+            }
+        }
+        None
+    }
+
+    /// 172.17.0.2, 172.17.0.3, … on the default bridge; 172.18.x.y on named networks.
+    fn next_ip(&mut self, second_octet: u8) -> String {
+        let host = 2 + self.next_address % 65_532;
+        self.next_address += 1;
+        Ipv4Addr::new(172, second_octet, (host >> 8) as u8, (host & 0xff) as u8).to_string()
+    }
+}
+
+/// Reads what a command makes the simulated container do.
+fn parse_behaviour(argv: &[String]) -> Behaviour {
+    let script = argv.join(" ");
+    let mut behaviour = Behaviour {
+        runs_for: None,
+        exit_code: 0,
+        ignores_sigterm: false,
+    };
+    let mut slept = Duration::ZERO;
+    let mut has_sleep = false;
+    let statements = script
+        .split(['\n', ';'])
+        .flat_map(|s| s.split("&&"))
+        .flat_map(|s| s.split("||"));
+    for statement in statements {
+        let tokens: Vec<&str> = statement
+            .split_whitespace()
+            .map(|t| t.trim_matches(|c| c == '\'' || c == '"'))
+            .collect();
+        if tokens.contains(&"trap") && tokens.contains(&"TERM") {
+            behaviour.ignores_sigterm = true;
+        }
+        for pair in tokens.windows(2) {
+            match pair {
+                ["sleep", seconds] => {
+                    if let Ok(seconds) = seconds.parse::<f64>()
+                        && seconds.is_finite()
+                        && seconds >= 0.0
+                    {
+                        slept += Duration::from_secs_f64(seconds);
+                        has_sleep = true;
+                    }
+                }
+                ["exit", code] => {
+                    if let Ok(code) = code.parse::<i64>() {
+                        behaviour.exit_code = code;
+                        behaviour.runs_for = Some(slept);
+                        return behaviour;
+                    }
+                }
+                _ => {}
+            }
+        }
+    }
+    if has_sleep {
+        behaviour.runs_for = Some(slept);
+    }
+    behaviour
+}
+
+/// Whether a simulated health check command passes.
+fn health_check_passes(command: &[String]) -> bool {
+    let failing = parse_behaviour(command).exit_code != 0;
+    let says_false = command
+        .iter()
+        .flat_map(|part| part.split_whitespace())
+        .any(|token| token == "false");
+    !(failing || says_false)
+}
+
+impl ContainerRuntime for SimulatedRuntime {
+    fn info(&self) -> RuntimeFuture<'_, HostInfo> {
+        Box::pin(async move {
+            self.inner.check_available()?;
+            Ok(self.inner.config.host.clone())
+        })
+    }
+
+    fn image_present<'a>(&'a self, image: &'a str) -> RuntimeFuture<'a, bool> {
+        Box::pin(async move {
+            let state = self.inner.available()?;
+            Ok(state.images.contains(&normalize_image_reference(image)))
+        })
+    }
+
+    fn pull_image<'a>(
+        &'a self,
+        image: &'a str,
+        _auth: Option<&'a RegistryAuth>,
+    ) -> RuntimeFuture<'a, ()> {
+        Box::pin(async move {
+            let reference = normalize_image_reference(image);
+            self.inner.check_available()?;
+            tokio::time::sleep(self.inner.config.pull_delay).await;
+            let mut state = self.inner.available()?;
+            if let Some(message) = state.failing_pulls.get(&reference) {
+                return Err(RuntimeError::ImagePull {
+                    image: image.to_owned(),
+                    message: message.clone(),
+                });
+            }
+            state.images.insert(reference);
+            Ok(())
+        })
+    }
+
+    fn create_container<'a>(&'a self, spec: &'a ContainerSpec) -> RuntimeFuture<'a, ContainerId> {
+        Box::pin(async move {
+            spec.validate()?;
+            self.inner.check_available()?;
+            tokio::time::sleep(self.inner.config.create_delay).await;
+            let mut state = self.inner.available()?;
+            if !state
+                .images
+                .contains(&normalize_image_reference(&spec.image))
+            {
+                return Err(RuntimeError::NotFound(format!(
+                    "No such image: {}",
+                    spec.image
+                )));
+            }
+            let number = state.next_container;
+            state.next_container += 1;
+            let id = ContainerId(format!("{:016x}{number:048x}", self.inner.id_prefix));
+            let name = spec
+                .name
+                .clone()
+                .unwrap_or_else(|| format!("simulated_{number}"));
+            if state.names.contains_key(&name) {
+                return Err(RuntimeError::Conflict(format!(
+                    "the container name \"/{name}\" is already in use"
+                )));
+            }
+            let argv: Vec<String> = spec
+                .entrypoint
+                .iter()
+                .chain(&spec.command)
+                .cloned()
+                .collect();
+            state.names.insert(name.clone(), id.clone());
+            state.containers.insert(
+                id.clone(),
+                SimContainer {
+                    id: id.clone(),
+                    name,
+                    spec: spec.clone(),
+                    labels: Arc::new(spec.labels.clone()),
+                    behaviour: parse_behaviour(&argv),
+                    state: ContainerState::Created,
+                    exit_code: None,
+                    started_at: None,
+                    finished_at: None,
+                    oom_killed: false,
+                    health: HealthStatus::None,
+                    ports: Vec::new(),
+                    ip_address: None,
+                    run: 0,
+                    exit: watch::channel(None).0,
+                },
+            );
+            Ok(id)
+        })
+    }
+
+    fn start_container<'a>(&'a self, id: &'a ContainerId) -> RuntimeFuture<'a, ()> {
+        Box::pin(async move {
+            self.inner.available()?.container(id)?;
+            tokio::time::sleep(self.inner.config.start_delay).await;
+            let mut state = self.inner.available()?;
+            let taken = state.ports_in_use();
+            let container = state.container(id)?;
+            if container.state == ContainerState::Running {
+                return Ok(());
+            }
+            let spec = container.spec.clone();
+            let id = container.id.clone();
+
+            // Ports and address first: a taken static port fails the start, as in Docker.
+            let mut ports = Vec::new();
+            if spec.network_mode.publishes_ports() {
+                let mut taken = taken;
+                for mapping in &spec.port_mappings {
+                    let host_port = match mapping.host_port {
+                        Some(port) if port != 0 => {
+                            if taken.contains(&(port, mapping.protocol)) {
+                                return Err(RuntimeError::Conflict(format!(
+                                    "Bind for 0.0.0.0:{port} failed: port is already allocated"
+                                )));
+                            }
+                            port
+                        }
+                        _ => state
+                            .next_dynamic_port(mapping.protocol, &taken)
+                            .ok_or_else(|| {
+                                RuntimeError::Conflict("no free dynamic host port".to_owned())
+                            })?,
+                    };
+                    taken.insert((host_port, mapping.protocol));
+                    ports.push(PortBinding {
+                        container_port: mapping.container_port,
+                        protocol: mapping.protocol,
+                        host_ip: mapping
+                            .host_ip
+                            .clone()
+                            .unwrap_or_else(|| "0.0.0.0".to_owned()),
+                        host_port,
+                    });
+                }
+            }
+            let ip_address = match &spec.network_mode {
+                NetworkMode::Bridge => Some(state.next_ip(17)),
+                NetworkMode::Named(_) => Some(state.next_ip(18)),
+                NetworkMode::Container(other) => state
+                    .container(&ContainerId::from(other.as_str()))
+                    .ok()
+                    .and_then(|c| c.ip_address.clone()),
+                NetworkMode::Host | NetworkMode::None => None,
+            };
+
+            let container = state.container(&id)?;
+            container.state = ContainerState::Running;
+            container.exit_code = None;
+            container.started_at = Some(OffsetDateTime::now_utc());
+            container.finished_at = None;
+            container.oom_killed = false;
+            container.ports = ports;
+            container.ip_address = ip_address;
+            container.health = if spec.health_check.is_some() {
+                HealthStatus::Starting
+            } else {
+                HealthStatus::None
+            };
+            container.run += 1;
+            container.exit.send_replace(None);
+            let run = container.run;
+            let behaviour = container.behaviour.clone();
+            let labels = container.labels.clone();
+            drop(state);
+
+            self.inner.emit(&id, &labels, ContainerEventKind::Started);
+            if let Some(runs_for) = behaviour.runs_for {
+                spawn_exit(
+                    Arc::downgrade(&self.inner),
+                    id.clone(),
+                    run,
+                    self.scaled(runs_for),
+                    behaviour.exit_code,
+                );
+            }
+            if let Some(check) = &spec.health_check
+                && check.command.first().map(String::as_str) != Some("NONE")
+            {
+                let interval = check
+                    .interval_secs
+                    .map(|s| Duration::from_secs(s.into()))
+                    .unwrap_or(HEALTH_INTERVAL);
+                let (after, health) = if health_check_passes(&check.command[1..]) {
+                    (interval, HealthStatus::Healthy)
+                } else {
+                    let start_period =
+                        Duration::from_secs(check.start_period_secs.unwrap_or(0).into());
+                    // Probes run every interval; those inside the start period don't count.
+                    let first_counted = (start_period.as_secs_f64() / interval.as_secs_f64())
+                        .ceil()
+                        .max(1.0);
+                    let retries = f64::from(check.retries.unwrap_or(HEALTH_RETRIES).max(1));
+                    (
+                        interval.mul_f64(first_counted + retries - 1.0),
+                        HealthStatus::Unhealthy,
+                    )
+                };
+                spawn_health(
+                    Arc::downgrade(&self.inner),
+                    id,
+                    run,
+                    self.scaled(after),
+                    health,
+                );
+            }
+            Ok(())
+        })
+    }
+
+    fn stop_container<'a>(
+        &'a self,
+        id: &'a ContainerId,
+        timeout: Duration,
+    ) -> RuntimeFuture<'a, ()> {
+        Box::pin(async move {
+            let (id, run, ignores_sigterm, mut exited) = {
+                let mut state = self.inner.available()?;
+                let container = state.container(id)?;
+                if container.state != ContainerState::Running {
+                    return Ok(());
+                }
+                (
+                    container.id.clone(),
+                    container.run,
+                    container.behaviour.ignores_sigterm,
+                    container.exit.subscribe(),
+                )
+            };
+            let (delay, code) = if ignores_sigterm {
+                (self.scaled(timeout), EXIT_SIGKILL)
+            } else {
+                (self.inner.config.stop_delay, EXIT_SIGTERM)
+            };
+            // The container may end by itself before the signal takes effect.
+            tokio::select! {
+                _ = tokio::time::sleep(delay) => {}
+                _ = exited.wait_for(Option::is_some) => return Ok(()),
+            }
+            let mut state = self.inner.lock();
+            let Ok(container) = state.container(&id) else {
+                return Ok(());
+            };
+            if container.run == run && container.state == ContainerState::Running {
+                let died = exit(container, code);
+                let labels = container.labels.clone();
+                drop(state);
+                self.inner.emit(&id, &labels, died);
+            }
+            Ok(())
+        })
+    }
+
+    fn remove_container<'a>(&'a self, id: &'a ContainerId) -> RuntimeFuture<'a, ()> {
+        Box::pin(async move {
+            let mut state = self.inner.available()?;
+            let container = state.container(id)?;
+            let mut events = Vec::new();
+            if container.state == ContainerState::Running {
+                events.push(exit(container, EXIT_SIGKILL));
+            }
+            events.push(ContainerEventKind::Destroyed);
+            let id = container.id.clone();
+            let name = container.name.clone();
+            let labels = container.labels.clone();
+            state.containers.remove(&id);
+            state.names.remove(&name);
+            drop(state);
+            for kind in events {
+                self.inner.emit(&id, &labels, kind);
+            }
+            Ok(())
+        })
+    }
+
+    fn inspect_container<'a>(&'a self, id: &'a ContainerId) -> RuntimeFuture<'a, ContainerStatus> {
+        Box::pin(async move {
+            let mut state = self.inner.available()?;
+            let c = state.container(id)?;
+            Ok(ContainerStatus {
+                id: c.id.clone(),
+                name: c.name.clone(),
+                image: c.spec.image.clone(),
+                state: c.state,
+                exit_code: if c.state.is_stopped() {
+                    c.exit_code
+                } else {
+                    None
+                },
+                started_at: c.started_at,
+                finished_at: c.finished_at,
+                oom_killed: c.oom_killed,
+                error: String::new(),
+                health: c.health,
+                port_bindings: c.ports.clone(),
+                ip_address: c.ip_address.clone(),
+                labels: (*c.labels).clone(),
+                env: c
+                    .spec
+                    .env
+                    .iter()
+                    .map(|(name, value)| format!("{name}={value}"))
+                    .collect(),
+                working_dir: c.spec.working_dir.clone().unwrap_or_default(),
+                user: c.spec.user.clone().unwrap_or_default(),
+            })
+        })
+    }
+
+    fn list_containers<'a>(
+        &'a self,
+        label_filter: &'a [(&'a str, &'a str)],
+    ) -> RuntimeFuture<'a, Vec<ContainerSummary>> {
+        Box::pin(async move {
+            let state = self.inner.available()?;
+            let mut listed: Vec<ContainerSummary> = state
+                .containers
+                .values()
+                .filter(|c| labels_match(&c.labels, label_filter))
+                .map(|c| ContainerSummary {
+                    id: c.id.clone(),
+                    name: c.name.clone(),
+                    image: c.spec.image.clone(),
+                    labels: (*c.labels).clone(),
+                    state: c.state,
+                })
+                .collect();
+            listed.sort_by(|a, b| a.id.cmp(&b.id));
+            Ok(listed)
+        })
+    }
+
+    fn wait_exit<'a>(&'a self, id: &'a ContainerId) -> RuntimeFuture<'a, i64> {
+        Box::pin(async move {
+            let mut exited = {
+                let mut state = self.inner.available()?;
+                let container = state.container(id)?;
+                if container.state != ContainerState::Running {
+                    return Ok(container.exit_code.unwrap_or(0));
+                }
+                container.exit.subscribe()
+            };
+            match exited.wait_for(Option::is_some).await {
+                Ok(code) => Ok(code.unwrap_or(0)),
+                // The sender went with the container: it was removed, which kills it.
+                Err(_) => Ok(EXIT_SIGKILL),
+            }
+        })
+    }
+
+    fn events<'a>(
+        &'a self,
+        label_filter: &'a [(&'a str, &'a str)],
+    ) -> RuntimeFuture<'a, EventStream> {
+        Box::pin(async move {
+            self.inner.check_available()?;
+            let filter: Vec<(String, String)> = label_filter
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+                .collect();
+            // Subscribed here, before returning: nothing after this call is missed.
+            let receiver = self.inner.events.subscribe();
+            let events = stream::unfold(Some(receiver), move |receiver| {
+                let filter = filter.clone();
+                async move {
+                    let mut receiver = receiver?;
+                    loop {
+                        match receiver.recv().await {
+                            Ok(event) => {
+                                let wanted =
+                                    filter.iter().all(|(k, v)| event.labels.get(k) == Some(v));
+                                if wanted {
+                                    return Some((Ok(event.event.clone()), Some(receiver)));
+                                }
+                            }
+                            Err(broadcast::error::RecvError::Lagged(missed)) => {
+                                // Tell the reader once, then end: it must reconcile.
+                                let error = RuntimeError::Other(format!(
+                                    "simulated event stream fell {missed} events behind"
+                                ));
+                                return Some((Err(error), None));
+                            }
+                            Err(broadcast::error::RecvError::Closed) => return None,
+                        }
+                    }
+                }
+            });
+            Ok(Box::pin(events) as EventStream)
+        })
+    }
+
+    fn create_volume<'a>(&'a self, volume: &'a VolumeSpec) -> RuntimeFuture<'a, ()> {
+        Box::pin(async move {
+            let mut state = self.inner.available()?;
+            match state.volumes.get(&volume.name) {
+                Some(existing) if existing.driver != volume.driver => Err(RuntimeError::Conflict(
+                    format!("volume {} exists with another driver", volume.name),
+                )),
+                Some(_) => Ok(()),
+                None => {
+                    state.volumes.insert(volume.name.clone(), volume.clone());
+                    Ok(())
+                }
+            }
+        })
+    }
+
+    fn remove_volume<'a>(&'a self, name: &'a str) -> RuntimeFuture<'a, ()> {
+        Box::pin(async move {
+            let mut state = self.inner.available()?;
+            let in_use = state.containers.values().any(|c| {
+                c.spec.mounts.iter().any(
+                    |m| matches!(m, crate::MountSpec::Volume { name: used, .. } if used == name),
+                )
+            });
+            if in_use {
+                return Err(RuntimeError::Conflict(format!("volume {name} is in use")));
+            }
+            state
+                .volumes
+                .remove(name)
+                .map(|_| ())
+                .ok_or_else(|| RuntimeError::NotFound(format!("no such volume: {name}")))
+        })
+    }
+}
+
+fn labels_match(labels: &BTreeMap<String, String>, filter: &[(&str, &str)]) -> bool {
+    filter
+        .iter()
+        .all(|(key, value)| labels.get(*key).map(String::as_str) == Some(*value))
+}
+
+/// Ends run `run` of the container after `after`, unless it ended otherwise first.
+fn spawn_exit(inner: Weak<Inner>, id: ContainerId, run: u64, after: Duration, exit_code: i64) {
+    tokio::spawn(async move {
+        tokio::time::sleep(after).await;
+        let Some(inner) = inner.upgrade() else { return };
+        let mut state = inner.lock();
+        let Some(container) = state.containers.get_mut(&id) else {
+            return;
+        };
+        if container.run != run || container.state != ContainerState::Running {
+            return;
+        }
+        let died = exit(container, exit_code);
+        let labels = container.labels.clone();
+        drop(state);
+        inner.emit(&id, &labels, died);
+    });
+}
+
+/// Sets run `run`'s health after `after`, unless the run is over by then.
+fn spawn_health(
+    inner: Weak<Inner>,
+    id: ContainerId,
+    run: u64,
+    after: Duration,
+    health: HealthStatus,
+) {
+    tokio::spawn(async move {
+        tokio::time::sleep(after).await;
+        let Some(inner) = inner.upgrade() else { return };
+        let mut state = inner.lock();
+        let Some(container) = state.containers.get_mut(&id) else {
+            return;
+        };
+        if container.run != run || container.state != ContainerState::Running {
+            return;
+        }
+        container.health = health;
+        let labels = container.labels.clone();
+        drop(state);
+        inner.emit(&id, &labels, ContainerEventKind::Health(health));
+    });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{HealthCheck, MountSpec, PortMapping, Protocol};
+    use futures_util::StreamExt;
+    use std::time::Instant;
+
+    const IMAGE: &str = "127.0.0.1:4566/app:v1";
+
+    fn runtime() -> SimulatedRuntime {
+        let runtime = SimulatedRuntime::new(SimulationConfig {
+            pull_delay: Duration::from_millis(1),
+            create_delay: Duration::ZERO,
+            start_delay: Duration::ZERO,
+            stop_delay: Duration::from_millis(1),
+            time_scale: 0.01,
+            ..Default::default()
+        });
+        runtime.add_image(IMAGE);
+        runtime
+    }
+
+    fn spec(command: &[&str]) -> ContainerSpec {
+        ContainerSpec {
+            image: IMAGE.to_owned(),
+            command: command.iter().map(|s| (*s).to_owned()).collect(),
+            labels: BTreeMap::from([("test".to_owned(), "sim".to_owned())]),
+            ..Default::default()
+        }
+    }
+
+    async fn run(runtime: &SimulatedRuntime, spec: &ContainerSpec) -> ContainerId {
+        let id = runtime.create_container(spec).await.unwrap();
+        runtime.start_container(&id).await.unwrap();
+        id
+    }
+
+    fn argv(parts: &[&str]) -> Vec<String> {
+        parts.iter().map(|s| (*s).to_owned()).collect()
+    }
+
+    #[test]
+    fn commands_are_read_as_documented() {
+        let forever = parse_behaviour(&argv(&["httpd", "-f", "-p", "80"]));
+        assert_eq!(forever.runs_for, None);
+        assert!(!forever.ignores_sigterm);
+
+        let exits = parse_behaviour(&argv(&["exit", "3"]));
+        assert_eq!((exits.runs_for, exits.exit_code), (Some(Duration::ZERO), 3));
+
+        let shell = parse_behaviour(&argv(&["sh", "-c", "sleep 1.5; exit 4"]));
+        assert_eq!(
+            (shell.runs_for, shell.exit_code),
+            (Some(Duration::from_millis(1500)), 4)
+        );
+
+        let sleeper = parse_behaviour(&argv(&["sleep", "2"]));
+        assert_eq!(
+            (sleeper.runs_for, sleeper.exit_code),
+            (Some(Duration::from_secs(2)), 0)
+        );
+
+        let stubborn = parse_behaviour(&argv(&["sh", "-c", "trap '' TERM; sleep 1000"]));
+        assert!(stubborn.ignores_sigterm);
+        assert_eq!(stubborn.runs_for, Some(Duration::from_secs(1000)));
+
+        assert!(health_check_passes(&argv(&["exit 0"])));
+        assert!(health_check_passes(&argv(&["curl -f http://localhost/"])));
+        assert!(!health_check_passes(&argv(&["exit 1"])));
+        assert!(!health_check_passes(&argv(&["false"])));
+    }
+
+    #[tokio::test]
+    async fn a_container_lives_and_stops_with_sigterm() {
+        let runtime = runtime();
+        let id = runtime.create_container(&spec(&[])).await.unwrap();
+        let created = runtime.inspect_container(&id).await.unwrap();
+        assert_eq!(created.state, ContainerState::Created);
+        assert_eq!(created.started_at, None);
+
+        runtime.start_container(&id).await.unwrap();
+        let running = runtime.inspect_container(&id).await.unwrap();
+        assert_eq!(running.state, ContainerState::Running);
+        assert!(running.started_at.is_some());
+        assert!(
+            running
+                .ip_address
+                .as_deref()
+                .unwrap()
+                .starts_with("172.17.")
+        );
+
+        runtime
+            .stop_container(&id, Duration::from_secs(30))
+            .await
+            .unwrap();
+        let stopped = runtime.inspect_container(&id).await.unwrap();
+        assert_eq!(stopped.state, ContainerState::Exited);
+        assert_eq!(stopped.exit_code, Some(143));
+        assert!(stopped.finished_at.is_some());
+        assert_eq!(stopped.ip_address, None);
+        assert_eq!(runtime.wait_exit(&id).await.unwrap(), 143);
+
+        runtime.remove_container(&id).await.unwrap();
+        assert!(matches!(
+            runtime.inspect_container(&id).await,
+            Err(RuntimeError::NotFound(_))
+        ));
+    }
+
+    #[tokio::test]
+    async fn a_container_ignoring_sigterm_is_killed_after_the_timeout() {
+        let runtime = runtime();
+        let id = run(&runtime, &spec(&["sh", "-c", "trap '' TERM; sleep 1000"])).await;
+        let began = Instant::now();
+        // 2 s scaled by 0.01.
+        runtime
+            .stop_container(&id, Duration::from_secs(2))
+            .await
+            .unwrap();
+        assert!(began.elapsed() >= Duration::from_millis(20));
+        assert_eq!(runtime.wait_exit(&id).await.unwrap(), 137);
+    }
+
+    #[tokio::test]
+    async fn a_container_exits_by_itself_with_its_code() {
+        let runtime = runtime();
+        let id = run(&runtime, &spec(&["sh", "-c", "sleep 1; exit 3"])).await;
+        assert_eq!(runtime.wait_exit(&id).await.unwrap(), 3);
+        let status = runtime.inspect_container(&id).await.unwrap();
+        assert_eq!(
+            (status.state, status.exit_code),
+            (ContainerState::Exited, Some(3))
+        );
+        // Stopping a stopped container is fine and changes nothing.
+        runtime
+            .stop_container(&id, Duration::from_secs(1))
+            .await
+            .unwrap();
+        assert_eq!(
+            runtime.inspect_container(&id).await.unwrap().exit_code,
+            Some(3)
+        );
+    }
+
+    #[tokio::test]
+    async fn static_ports_conflict_and_dynamic_ports_are_assigned() {
+        let runtime = runtime();
+        let mut web = spec(&[]);
+        web.port_mappings = vec![
+            PortMapping {
+                container_port: 80,
+                host_port: Some(8080),
+                ..Default::default()
+            },
+            PortMapping {
+                container_port: 81,
+                host_port: None,
+                ..Default::default()
+            },
+        ];
+        let first = run(&runtime, &web).await;
+        let status = runtime.inspect_container(&first).await.unwrap();
+        assert_eq!(status.port_bindings[0].host_port, 8080);
+        let dynamic = status.port_bindings[1].host_port;
+        assert!(DYNAMIC_PORTS.contains(&dynamic));
+
+        let second = runtime.create_container(&web).await.unwrap();
+        assert!(matches!(
+            runtime.start_container(&second).await,
+            Err(RuntimeError::Conflict(_))
+        ));
+
+        // Once the first stops its ports are free again.
+        runtime
+            .stop_container(&first, Duration::from_secs(1))
+            .await
+            .unwrap();
+        runtime.start_container(&second).await.unwrap();
+        let status = runtime.inspect_container(&second).await.unwrap();
+        assert_eq!(status.port_bindings[0].host_port, 8080);
+        assert_eq!(status.port_bindings[0].protocol, Protocol::Tcp);
+    }
+
+    #[tokio::test]
+    async fn health_checks_turn_healthy_or_unhealthy() {
+        let runtime = runtime();
+        let mut events = runtime.events(&[("test", "sim")]).await.unwrap();
+        let check = |command: &str| HealthCheck {
+            command: vec!["CMD-SHELL".into(), command.into()],
+            interval_secs: Some(1),
+            retries: Some(2),
+            ..Default::default()
+        };
+        let mut good = spec(&[]);
+        good.health_check = Some(check("exit 0"));
+        let mut bad = spec(&[]);
+        bad.health_check = Some(check("exit 1"));
+        let good = run(&runtime, &good).await;
+        let bad = run(&runtime, &bad).await;
+        assert_eq!(
+            runtime.inspect_container(&good).await.unwrap().health,
+            HealthStatus::Starting
+        );
+
+        let mut seen = HashMap::new();
+        while seen.len() < 2 {
+            let event = events.next().await.unwrap().unwrap();
+            if let ContainerEventKind::Health(health) = event.kind {
+                seen.insert(event.id, health);
+            }
+        }
+        assert_eq!(seen[&good], HealthStatus::Healthy);
+        assert_eq!(seen[&bad], HealthStatus::Unhealthy);
+        assert_eq!(
+            runtime.inspect_container(&bad).await.unwrap().health,
+            HealthStatus::Unhealthy
+        );
+    }
+
+    #[tokio::test]
+    async fn events_report_the_life_cycle_of_labelled_containers_only() {
+        let runtime = runtime();
+        let mut events = runtime.events(&[("test", "sim")]).await.unwrap();
+        let mut other = spec(&["exit", "9"]);
+        other.labels = BTreeMap::from([("test".into(), "other".into())]);
+        run(&runtime, &other).await;
+        let id = run(&runtime, &spec(&["exit", "5"])).await;
+        runtime.wait_exit(&id).await.unwrap();
+        runtime.remove_container(&id).await.unwrap();
+
+        let mut kinds = Vec::new();
+        for _ in 0..3 {
+            let event = events.next().await.unwrap().unwrap();
+            assert_eq!(event.id, id);
+            kinds.push(event.kind);
+        }
+        assert_eq!(
+            kinds,
+            [
+                ContainerEventKind::Started,
+                ContainerEventKind::Died { exit_code: Some(5) },
+                ContainerEventKind::Destroyed
+            ]
+        );
+    }
+
+    #[tokio::test]
+    async fn list_finds_labelled_containers_in_every_state() {
+        let runtime = runtime();
+        let created = runtime.create_container(&spec(&[])).await.unwrap();
+        let exited = run(&runtime, &spec(&["exit", "0"])).await;
+        runtime.wait_exit(&exited).await.unwrap();
+        let mut unlabelled = spec(&[]);
+        unlabelled.labels.clear();
+        runtime.create_container(&unlabelled).await.unwrap();
+
+        let listed = runtime.list_containers(&[("test", "sim")]).await.unwrap();
+        let mut ids: Vec<_> = listed.iter().map(|c| c.id.clone()).collect();
+        ids.sort();
+        let mut expected = vec![created.clone(), exited.clone()];
+        expected.sort();
+        assert_eq!(ids, expected);
+        let state_of = |id: &ContainerId| listed.iter().find(|c| &c.id == id).unwrap().state;
+        assert_eq!(state_of(&created), ContainerState::Created);
+        assert_eq!(state_of(&exited), ContainerState::Exited);
+        assert_eq!(runtime.list_containers(&[]).await.unwrap().len(), 3);
+    }
+
+    #[tokio::test]
+    async fn images_must_be_pulled_before_use() {
+        let runtime = runtime();
+        let other = "127.0.0.1:4566/other";
+        assert!(!runtime.image_present(other).await.unwrap());
+        let mut spec = spec(&[]);
+        spec.image = other.to_owned();
+        assert!(matches!(
+            runtime.create_container(&spec).await,
+            Err(RuntimeError::NotFound(_))
+        ));
+        runtime.pull_image(other, None).await.unwrap();
+        assert!(
+            runtime
+                .image_present("127.0.0.1:4566/other:latest")
+                .await
+                .unwrap()
+        );
+        runtime.create_container(&spec).await.unwrap();
+
+        runtime.fail_pulls_of("127.0.0.1:4566/broken:v1", "manifest unknown");
+        assert!(matches!(
+            runtime.pull_image("127.0.0.1:4566/broken:v1", None).await,
+            Err(RuntimeError::ImagePull { .. })
+        ));
+    }
+
+    #[tokio::test]
+    async fn names_are_unique_and_usable_as_ids() {
+        let runtime = runtime();
+        let mut named = spec(&[]);
+        named.name = Some("web".into());
+        let id = runtime.create_container(&named).await.unwrap();
+        assert!(matches!(
+            runtime.create_container(&named).await,
+            Err(RuntimeError::Conflict(_))
+        ));
+        let by_name = runtime.inspect_container(&"web".into()).await.unwrap();
+        assert_eq!(by_name.id, id);
+        assert_eq!(by_name.name, "web");
+    }
+
+    #[tokio::test]
+    async fn an_unavailable_runtime_says_so_and_recovers() {
+        let runtime = runtime();
+        let id = run(&runtime, &spec(&[])).await;
+        runtime.set_unavailable(true);
+        assert!(matches!(
+            runtime.info().await,
+            Err(RuntimeError::Unavailable(_))
+        ));
+        assert!(matches!(
+            runtime.inspect_container(&id).await,
+            Err(RuntimeError::Unavailable(_))
+        ));
+        runtime.set_unavailable(false);
+        assert_eq!(
+            runtime.inspect_container(&id).await.unwrap().state,
+            ContainerState::Running
+        );
+    }
+
+    #[tokio::test]
+    async fn a_kill_behind_the_agents_back_is_reported() {
+        let runtime = runtime();
+        let mut events = runtime.events(&[]).await.unwrap();
+        let id = run(&runtime, &spec(&[])).await;
+        runtime.kill_container(&id, 137, true);
+        assert_eq!(runtime.wait_exit(&id).await.unwrap(), 137);
+        let status = runtime.inspect_container(&id).await.unwrap();
+        assert!(status.oom_killed);
+        let kinds: Vec<_> = (0..3)
+            .map(|_| futures_util::FutureExt::now_or_never(events.next()))
+            .map(|e| e.unwrap().unwrap().unwrap().kind)
+            .collect();
+        assert_eq!(
+            kinds,
+            [
+                ContainerEventKind::Started,
+                ContainerEventKind::OomKilled,
+                ContainerEventKind::Died {
+                    exit_code: Some(137)
+                }
+            ]
+        );
+    }
+
+    #[tokio::test]
+    async fn volumes_are_created_once_and_not_removed_while_in_use() {
+        let runtime = runtime();
+        let volume = VolumeSpec {
+            name: "data".into(),
+            ..Default::default()
+        };
+        runtime.create_volume(&volume).await.unwrap();
+        runtime.create_volume(&volume).await.unwrap();
+        let mut user = spec(&[]);
+        user.mounts = vec![MountSpec::Volume {
+            name: "data".into(),
+            container_path: "/data".into(),
+            read_only: false,
+        }];
+        let id = runtime.create_container(&user).await.unwrap();
+        assert!(matches!(
+            runtime.remove_volume("data").await,
+            Err(RuntimeError::Conflict(_))
+        ));
+        runtime.remove_container(&id).await.unwrap();
+        runtime.remove_volume("data").await.unwrap();
+        assert!(matches!(
+            runtime.remove_volume("data").await,
+            Err(RuntimeError::NotFound(_))
+        ));
+    }
+
+    #[tokio::test]
+    async fn invalid_specs_are_refused_as_docker_would() {
+        let runtime = runtime();
+        let mut bad = spec(&[]);
+        bad.health_check = Some(HealthCheck {
+            command: vec!["curl".into()],
+            ..Default::default()
+        });
+        assert!(matches!(
+            runtime.create_container(&bad).await,
+            Err(RuntimeError::InvalidSpec(_))
+        ));
+    }
+}

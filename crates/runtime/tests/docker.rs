@@ -1,0 +1,695 @@
+//! `DockerRuntime` against the machine's real Docker Engine. Nothing is pulled: each test
+//! builds its own image `FROM scratch` with a static busybox (Debian's `busybox-static`)
+//! through the docker CLI, tags and labels everything uniquely so tests run in parallel, and
+//! removes its containers, volumes and image when it ends, failed or not.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use berth_runtime::{
+    ContainerEventKind, ContainerId, ContainerRuntime, ContainerSpec, ContainerState,
+    DockerRuntime, EventStream, HealthCheck, HealthStatus, MountSpec, PortMapping, Protocol,
+    RegistryAuth, RuntimeError, VolumeSpec,
+};
+use futures_util::StreamExt;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+const LABEL: &str = "berth.runtime-test";
+const BUSYBOX: &str = "/bin/busybox";
+const APPLETS: &[&str] = &[
+    "sh", "httpd", "sleep", "cat", "echo", "id", "test", "touch", "true", "false",
+];
+
+/// One test's image, label and Docker connection; cleans up after the test on drop.
+struct Fixture {
+    runtime: DockerRuntime,
+    image: String,
+    run: String,
+    page: String,
+}
+
+impl Fixture {
+    async fn new(test: &str) -> Fixture {
+        let runtime = DockerRuntime::connect().await.unwrap_or_else(|e| {
+            panic!(
+                "these tests need a running Docker Engine (DOCKER_HOST or \
+                 /var/run/docker.sock): {e}"
+            )
+        });
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .subsec_nanos();
+        let run = format!("{test}-{}-{nanos}", std::process::id());
+        let image = format!("berth-runtime-test:{run}");
+        let page = format!("hello from {run}");
+        let fixture = Fixture {
+            runtime,
+            image,
+            run,
+            page,
+        };
+        fixture.build_image();
+        fixture
+    }
+
+    /// `FROM scratch` + static busybox + applet links + a page for httpd.
+    fn build_image(&self) {
+        assert!(
+            is_static_elf(Path::new(BUSYBOX)),
+            "{BUSYBOX} must be a statically linked busybox: apt-get install -y busybox-static"
+        );
+        let context = tempfile::tempdir().unwrap();
+        let root = context.path().join("rootfs");
+        std::fs::create_dir_all(root.join("bin")).unwrap();
+        std::fs::create_dir_all(root.join("www")).unwrap();
+        std::fs::create_dir_all(root.join("tmp")).unwrap();
+        std::fs::copy(BUSYBOX, root.join("bin/busybox")).unwrap();
+        for applet in APPLETS {
+            std::os::unix::fs::symlink("busybox", root.join("bin").join(applet)).unwrap();
+        }
+        std::fs::write(root.join("www/index.html"), &self.page).unwrap();
+        std::fs::write(
+            context.path().join("Dockerfile"),
+            "FROM scratch\nCOPY rootfs/ /\n",
+        )
+        .unwrap();
+        // --no-cache: every test gets an image of its own, so one test removing its image
+        // never races another building from the same cached layers.
+        let output = Command::new("docker")
+            .args(["build", "--quiet", "--no-cache", "--tag", &self.image])
+            .arg(context.path())
+            .output()
+            .unwrap_or_else(|e| panic!("the docker CLI is needed to build the test image: {e}"));
+        assert!(
+            output.status.success(),
+            "docker build failed: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
+
+    fn label(&self) -> [(&str, &str); 1] {
+        [(LABEL, self.run.as_str())]
+    }
+
+    fn spec(&self, command: &[&str]) -> ContainerSpec {
+        ContainerSpec {
+            image: self.image.clone(),
+            command: command.iter().map(|s| (*s).to_owned()).collect(),
+            labels: BTreeMap::from([(LABEL.to_owned(), self.run.clone())]),
+            ..Default::default()
+        }
+    }
+
+    async fn run(&self, spec: &ContainerSpec) -> ContainerId {
+        let id = self.runtime.create_container(spec).await.unwrap();
+        self.runtime.start_container(&id).await.unwrap();
+        id
+    }
+
+    async fn events(&self) -> EventStream {
+        self.runtime.events(&self.label()).await.unwrap()
+    }
+}
+
+impl Drop for Fixture {
+    fn drop(&mut self) {
+        let filter = format!("label={LABEL}={}", self.run);
+        let listed = |args: &[&str]| -> Vec<String> {
+            Command::new("docker")
+                .args(args)
+                .output()
+                .map(|o| {
+                    String::from_utf8_lossy(&o.stdout)
+                        .split_whitespace()
+                        .map(String::from)
+                        .collect()
+                })
+                .unwrap_or_default()
+        };
+        let containers = listed(&["ps", "--all", "--quiet", "--filter", &filter]);
+        if !containers.is_empty() {
+            let _ = Command::new("docker")
+                .args(["rm", "--force", "--volumes"])
+                .args(&containers)
+                .output();
+        }
+        let volumes = listed(&["volume", "ls", "--quiet", "--filter", &filter]);
+        if !volumes.is_empty() {
+            let _ = Command::new("docker")
+                .args(["volume", "rm", "--force"])
+                .args(&volumes)
+                .output();
+        }
+        let _ = Command::new("docker")
+            .args(["rmi", "--force", &self.image])
+            .output();
+    }
+}
+
+/// An ELF executable without a PT_INTERP program header needs no dynamic loader, so it runs
+/// in an empty image.
+fn is_static_elf(path: &Path) -> bool {
+    let Ok(bytes) = std::fs::read(path) else {
+        return false;
+    };
+    if bytes.len() < 64 || &bytes[..4] != b"\x7fELF" || bytes[4] != 2 {
+        return false;
+    }
+    let u16_at = |at: usize| u16::from_le_bytes([bytes[at], bytes[at + 1]]) as usize;
+    let u64_at = |at: usize| {
+        let mut word = [0; 8];
+        word.copy_from_slice(&bytes[at..at + 8]);
+        u64::from_le_bytes(word) as usize
+    };
+    let (offset, size, count) = (u64_at(0x20), u16_at(0x36), u16_at(0x38));
+    (0..count).all(|i| {
+        let at = offset + i * size;
+        at + 4 <= bytes.len() && u32::from_le_bytes(bytes[at..at + 4].try_into().unwrap()) != 3
+    })
+}
+
+/// A port nobody listens on right now.
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// GET / until the server answers 200 (Docker's proxy accepts before the server listens).
+async fn fetch_page(port: u16) -> String {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let attempt = async {
+            let mut stream = TcpStream::connect(("127.0.0.1", port)).await?;
+            stream
+                .write_all(b"GET /index.html HTTP/1.0\r\nHost: localhost\r\n\r\n")
+                .await?;
+            let mut response = String::new();
+            stream.read_to_string(&mut response).await?;
+            Ok::<_, std::io::Error>(response)
+        };
+        match attempt.await {
+            Ok(response) if response.starts_with("HTTP/1.") && response.contains(" 200 ") => {
+                return response;
+            }
+            other => assert!(
+                Instant::now() < deadline,
+                "no page from 127.0.0.1:{port}: {other:?}"
+            ),
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// The next event of `id` satisfying `wanted`, or a panic after `within`.
+async fn next_event(
+    events: &mut EventStream,
+    id: &ContainerId,
+    within: Duration,
+    wanted: impl Fn(&ContainerEventKind) -> bool,
+) -> ContainerEventKind {
+    tokio::time::timeout(within, async {
+        loop {
+            let event = events.next().await.expect("event stream ended").unwrap();
+            if &event.id == id && wanted(&event.kind) {
+                return event.kind;
+            }
+        }
+    })
+    .await
+    .unwrap_or_else(|_| panic!("no such event for {id} within {within:?}"))
+}
+
+fn httpd(fixture: &Fixture, mapping: PortMapping) -> ContainerSpec {
+    ContainerSpec {
+        port_mappings: vec![mapping],
+        ..fixture.spec(&["httpd", "-f", "-p", "80", "-h", "/www"])
+    }
+}
+
+#[tokio::test]
+async fn info_reports_the_host() {
+    let runtime = DockerRuntime::connect()
+        .await
+        .expect("Docker Engine is needed");
+    let info = runtime.info().await.unwrap();
+    assert!(!info.server_version.is_empty());
+    assert!(info.api_version.starts_with("1."), "{info:?}");
+    assert!(info.cpus >= 1);
+    assert!(info.memory_bytes > 64 << 20);
+    assert_eq!(info.os_type, "linux");
+    assert!(!info.architecture.is_empty());
+}
+
+#[tokio::test]
+async fn images_present_absent_and_failing_to_pull() {
+    let fixture = Fixture::new("images").await;
+    let runtime = &fixture.runtime;
+    assert!(runtime.image_present(&fixture.image).await.unwrap());
+    let absent = format!("berth-runtime-absent:{}", fixture.run);
+    assert!(!runtime.image_present(&absent).await.unwrap());
+
+    // A plain-HTTP registry on loopback that nobody runs: Docker tries it (loopback is
+    // insecure by default) and the pull fails cleanly.
+    let auth = RegistryAuth {
+        username: "AWS".into(),
+        password: "token".into(),
+        server_address: format!("127.0.0.1:{}", free_port()),
+    };
+    let image = format!("{}/nothing/here:v1", auth.server_address);
+    match runtime.pull_image(&image, Some(&auth)).await {
+        Err(RuntimeError::ImagePull { image: failed, .. }) => assert_eq!(failed, image),
+        other => panic!("expected ImagePull, got {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn a_static_host_port_serves_the_page() {
+    let fixture = Fixture::new("static-port").await;
+    let port = free_port();
+    let spec = httpd(
+        &fixture,
+        PortMapping {
+            container_port: 80,
+            host_port: Some(port),
+            protocol: Protocol::Tcp,
+            host_ip: Some("127.0.0.1".into()),
+        },
+    );
+    let id = fixture.run(&spec).await;
+    let response = fetch_page(port).await;
+    assert!(response.contains(&fixture.page), "{response}");
+
+    let status = fixture.runtime.inspect_container(&id).await.unwrap();
+    assert_eq!(status.state, ContainerState::Running);
+    assert_eq!(status.port_bindings.len(), 1, "{:?}", status.port_bindings);
+    assert_eq!(status.port_bindings[0].host_port, port);
+    assert_eq!(status.port_bindings[0].host_ip, "127.0.0.1");
+    assert!(status.ip_address.is_some());
+
+    // A second container on the same host port is refused when it starts.
+    let second = fixture.runtime.create_container(&spec).await.unwrap();
+    match fixture.runtime.start_container(&second).await {
+        Err(RuntimeError::Conflict(_)) => {}
+        other => panic!("expected Conflict, got {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn a_dynamic_host_port_is_reported_and_answers() {
+    let fixture = Fixture::new("dynamic-port").await;
+    let spec = httpd(
+        &fixture,
+        PortMapping {
+            container_port: 80,
+            host_port: None,
+            ..Default::default()
+        },
+    );
+    let id = fixture.run(&spec).await;
+    let status = fixture.runtime.inspect_container(&id).await.unwrap();
+    let binding = status
+        .port_bindings
+        .iter()
+        .find(|b| b.container_port == 80 && b.protocol == Protocol::Tcp)
+        .expect("port 80 bound");
+    assert_ne!(binding.host_port, 0);
+    let response = fetch_page(binding.host_port).await;
+    assert!(response.contains(&fixture.page), "{response}");
+}
+
+#[tokio::test]
+async fn the_exit_code_of_a_container() {
+    let fixture = Fixture::new("exit-code").await;
+    let id = fixture.run(&fixture.spec(&["sh", "-c", "exit 3"])).await;
+    assert_eq!(fixture.runtime.wait_exit(&id).await.unwrap(), 3);
+    let status = fixture.runtime.inspect_container(&id).await.unwrap();
+    assert_eq!(status.state, ContainerState::Exited);
+    assert_eq!(status.exit_code, Some(3));
+    assert!(!status.oom_killed);
+    let (started, finished) = (status.started_at.unwrap(), status.finished_at.unwrap());
+    assert!(finished >= started);
+}
+
+#[tokio::test]
+async fn stop_kills_a_container_that_ignores_sigterm_after_the_timeout() {
+    let fixture = Fixture::new("stop-timeout").await;
+    // A one-second request timeout: stop must still wait out its own two seconds.
+    let runtime = fixture
+        .runtime
+        .clone()
+        .with_request_timeout(Duration::from_secs(1));
+    let id = fixture
+        .run(&fixture.spec(&["sh", "-c", "trap '' TERM; sleep 1000"]))
+        .await;
+    // Let the shell install its trap.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let began = Instant::now();
+    runtime
+        .stop_container(&id, Duration::from_secs(2))
+        .await
+        .unwrap();
+    let took = began.elapsed();
+    assert!(
+        took >= Duration::from_millis(1900) && took < Duration::from_secs(8),
+        "stop took {took:?}"
+    );
+    let status = runtime.inspect_container(&id).await.unwrap();
+    assert_eq!(status.exit_code, Some(137));
+    // Stopping again is a no-op.
+    runtime
+        .stop_container(&id, Duration::from_secs(2))
+        .await
+        .unwrap();
+}
+
+#[tokio::test]
+async fn stop_with_init_ends_the_process_with_sigterm() {
+    let fixture = Fixture::new("stop-init").await;
+    let spec = ContainerSpec {
+        init: true,
+        ..fixture.spec(&["sleep", "1000"])
+    };
+    let id = fixture.run(&spec).await;
+    let began = Instant::now();
+    fixture
+        .runtime
+        .stop_container(&id, Duration::from_secs(20))
+        .await
+        .unwrap();
+    assert!(
+        began.elapsed() < Duration::from_secs(5),
+        "{:?}",
+        began.elapsed()
+    );
+    let status = fixture.runtime.inspect_container(&id).await.unwrap();
+    assert_eq!(status.exit_code, Some(143));
+}
+
+#[tokio::test]
+async fn health_checks_turn_healthy_and_unhealthy() {
+    let fixture = Fixture::new("health").await;
+    let mut events = fixture.events().await;
+    let with_check = |command: &str| ContainerSpec {
+        health_check: Some(HealthCheck {
+            command: vec!["CMD-SHELL".into(), command.into()],
+            interval_secs: Some(1),
+            timeout_secs: Some(2),
+            retries: Some(1),
+            start_period_secs: None,
+        }),
+        ..fixture.spec(&["sleep", "1000"])
+    };
+    let good = fixture.run(&with_check("exit 0")).await;
+    let bad = fixture.run(&with_check("exit 1")).await;
+    assert_eq!(
+        fixture
+            .runtime
+            .inspect_container(&good)
+            .await
+            .unwrap()
+            .health,
+        HealthStatus::Starting
+    );
+
+    // One stream carries both containers' events, subscribed before either started.
+    let mut seen = std::collections::HashMap::new();
+    tokio::time::timeout(Duration::from_secs(15), async {
+        while seen.len() < 2 {
+            let event = events.next().await.expect("event stream ended").unwrap();
+            if let ContainerEventKind::Health(health) = event.kind {
+                seen.insert(event.id, health);
+            }
+        }
+    })
+    .await
+    .unwrap_or_else(|_| panic!("health events so far: {seen:?}"));
+    assert_eq!(seen[&good], HealthStatus::Healthy);
+    assert_eq!(seen[&bad], HealthStatus::Unhealthy);
+    assert_eq!(
+        fixture
+            .runtime
+            .inspect_container(&good)
+            .await
+            .unwrap()
+            .health,
+        HealthStatus::Healthy
+    );
+    assert_eq!(
+        fixture
+            .runtime
+            .inspect_container(&bad)
+            .await
+            .unwrap()
+            .health,
+        HealthStatus::Unhealthy
+    );
+}
+
+#[tokio::test]
+async fn list_by_label_finds_exactly_this_tests_containers() {
+    let fixture = Fixture::new("list").await;
+    let created = fixture
+        .runtime
+        .create_container(&fixture.spec(&["true"]))
+        .await
+        .unwrap();
+    let exited = fixture.run(&fixture.spec(&["true"])).await;
+    fixture.runtime.wait_exit(&exited).await.unwrap();
+
+    let listed = fixture
+        .runtime
+        .list_containers(&fixture.label())
+        .await
+        .unwrap();
+    let mut ids: Vec<_> = listed.iter().map(|c| c.id.clone()).collect();
+    ids.sort();
+    let mut expected = vec![created.clone(), exited.clone()];
+    expected.sort();
+    assert_eq!(ids, expected);
+    let state_of = |id: &ContainerId| listed.iter().find(|c| &c.id == id).unwrap().state;
+    assert_eq!(state_of(&created), ContainerState::Created);
+    assert_eq!(state_of(&exited), ContainerState::Exited);
+    assert!(listed.iter().all(|c| c.image == fixture.image));
+    assert!(listed.iter().all(|c| c.labels[LABEL] == fixture.run));
+
+    let nobody = fixture
+        .runtime
+        .list_containers(&[(LABEL, "no-such-run")])
+        .await
+        .unwrap();
+    assert!(nobody.is_empty());
+}
+
+#[tokio::test]
+async fn events_report_start_exit_and_removal_promptly() {
+    let fixture = Fixture::new("events").await;
+    let mut events = fixture.events().await;
+    // The stream is first polled only after the start: the subscription must still have
+    // begun when `events` returned.
+    let id = fixture
+        .run(&fixture.spec(&["sh", "-c", "sleep 1; exit 5"]))
+        .await;
+    let any = |_: &ContainerEventKind| true;
+    let within = Duration::from_secs(10);
+    assert_eq!(
+        next_event(&mut events, &id, within, any).await,
+        ContainerEventKind::Started
+    );
+    let began = Instant::now();
+    assert_eq!(
+        next_event(&mut events, &id, within, any).await,
+        ContainerEventKind::Died { exit_code: Some(5) }
+    );
+    // The container sleeps one second; the event follows its exit closely.
+    assert!(
+        began.elapsed() < Duration::from_secs(3),
+        "{:?}",
+        began.elapsed()
+    );
+    fixture.runtime.remove_container(&id).await.unwrap();
+    assert_eq!(
+        next_event(&mut events, &id, within, any).await,
+        ContainerEventKind::Destroyed
+    );
+}
+
+#[tokio::test]
+async fn wait_and_events_outlive_the_request_timeout() {
+    let fixture = Fixture::new("long-wait").await;
+    let runtime = fixture
+        .runtime
+        .clone()
+        .with_request_timeout(Duration::from_secs(1));
+    let mut events = runtime.events(&fixture.label()).await.unwrap();
+    let id = fixture
+        .run(&fixture.spec(&["sh", "-c", "sleep 3; exit 4"]))
+        .await;
+    assert_eq!(runtime.wait_exit(&id).await.unwrap(), 4);
+    let died = |kind: &ContainerEventKind| matches!(kind, ContainerEventKind::Died { .. });
+    assert_eq!(
+        next_event(&mut events, &id, Duration::from_secs(5), died).await,
+        ContainerEventKind::Died { exit_code: Some(4) }
+    );
+}
+
+#[tokio::test]
+async fn env_working_dir_user_and_labels_take_effect() {
+    let fixture = Fixture::new("process").await;
+    let mut spec = fixture.spec(&[
+        "sh",
+        "-c",
+        r#"test "$FOO" = "bar baz" && test "$(pwd)" = /work && test "$(id -u)" = 1234 && exit 7"#,
+    ]);
+    spec.env = vec![("FOO".into(), "bar baz".into())];
+    spec.working_dir = Some("/work".into());
+    spec.user = Some("1234:1234".into());
+    spec.labels.insert("team".into(), "runtime".into());
+    spec.name = Some(format!("berth-{}", fixture.run));
+    let id = fixture.run(&spec).await;
+    // 7 only if every check passed inside the container.
+    assert_eq!(fixture.runtime.wait_exit(&id).await.unwrap(), 7);
+
+    let status = fixture.runtime.inspect_container(&id).await.unwrap();
+    assert!(
+        status.env.contains(&"FOO=bar baz".to_owned()),
+        "{:?}",
+        status.env
+    );
+    assert_eq!(status.working_dir, "/work");
+    assert_eq!(status.user, "1234:1234");
+    assert_eq!(status.labels["team"], "runtime");
+    assert_eq!(status.name, format!("berth-{}", fixture.run));
+    assert_eq!(status.image, fixture.image);
+
+    // The name is taken now; it also works as an id.
+    match fixture.runtime.create_container(&spec).await {
+        Err(RuntimeError::Conflict(_)) => {}
+        other => panic!("expected Conflict, got {other:?}"),
+    }
+    let by_name = ContainerId::from(format!("berth-{}", fixture.run));
+    assert_eq!(
+        fixture
+            .runtime
+            .inspect_container(&by_name)
+            .await
+            .unwrap()
+            .id,
+        id
+    );
+}
+
+#[tokio::test]
+async fn bind_mounts_and_named_volumes() {
+    let fixture = Fixture::new("mounts").await;
+    let runtime = &fixture.runtime;
+    let host = tempfile::tempdir().unwrap();
+    let input = host.path().join("in");
+    let output = host.path().join("out");
+    std::fs::create_dir_all(&input).unwrap();
+    std::fs::write(input.join("in.txt"), "from the host").unwrap();
+    let binds = vec![
+        MountSpec::Bind {
+            host_path: input.display().to_string(),
+            container_path: "/in".into(),
+            read_only: true,
+        },
+        MountSpec::Bind {
+            // Does not exist yet: Docker creates it, as ECS host volumes expect.
+            host_path: output.display().to_string(),
+            container_path: "/out".into(),
+            read_only: false,
+        },
+    ];
+    let copy = ContainerSpec {
+        mounts: binds.clone(),
+        ..fixture.spec(&["sh", "-c", "cat /in/in.txt > /out/copy.txt"])
+    };
+    let id = fixture.run(&copy).await;
+    assert_eq!(runtime.wait_exit(&id).await.unwrap(), 0);
+    assert_eq!(
+        std::fs::read_to_string(output.join("copy.txt")).unwrap(),
+        "from the host"
+    );
+    let write_read_only = ContainerSpec {
+        mounts: binds,
+        ..fixture.spec(&["sh", "-c", "touch /in/nope"])
+    };
+    let id = fixture.run(&write_read_only).await;
+    assert_ne!(runtime.wait_exit(&id).await.unwrap(), 0);
+
+    let volume = VolumeSpec {
+        name: format!("berth-{}", fixture.run),
+        labels: BTreeMap::from([(LABEL.to_owned(), fixture.run.clone())]),
+        ..Default::default()
+    };
+    runtime.create_volume(&volume).await.unwrap();
+    runtime.create_volume(&volume).await.unwrap();
+    let on_volume = |command: &str| ContainerSpec {
+        mounts: vec![MountSpec::Volume {
+            name: volume.name.clone(),
+            container_path: "/data".into(),
+            read_only: false,
+        }],
+        ..fixture.spec(&["sh", "-c", command])
+    };
+    let writer = fixture.run(&on_volume("echo kept > /data/file")).await;
+    assert_eq!(runtime.wait_exit(&writer).await.unwrap(), 0);
+    let reader = fixture
+        .run(&on_volume(r#"test "$(cat /data/file)" = kept"#))
+        .await;
+    assert_eq!(runtime.wait_exit(&reader).await.unwrap(), 0);
+
+    match runtime.remove_volume(&volume.name).await {
+        Err(RuntimeError::Conflict(_)) => {}
+        other => panic!("a volume in use must not be removed: {other:?}"),
+    }
+    runtime.remove_container(&writer).await.unwrap();
+    runtime.remove_container(&reader).await.unwrap();
+    runtime.remove_volume(&volume.name).await.unwrap();
+    match runtime.remove_volume(&volume.name).await {
+        Err(RuntimeError::NotFound(_)) => {}
+        other => panic!("expected NotFound, got {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn remove_kills_a_running_container() {
+    let fixture = Fixture::new("remove").await;
+    let id = fixture.run(&fixture.spec(&["sleep", "1000"])).await;
+    fixture.runtime.remove_container(&id).await.unwrap();
+    match fixture.runtime.inspect_container(&id).await {
+        Err(RuntimeError::NotFound(_)) => {}
+        other => panic!("expected NotFound, got {other:?}"),
+    }
+    match fixture.runtime.remove_container(&id).await {
+        Err(RuntimeError::NotFound(_)) => {}
+        other => panic!("expected NotFound, got {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn an_unreachable_docker_is_unavailable() {
+    let dir = tempfile::tempdir().unwrap();
+    // A socket file nobody listens on any more: connection refused.
+    let dead = dir.path().join("dead.sock");
+    drop(std::os::unix::net::UnixListener::bind(&dead).unwrap());
+    let missing = dir.path().join("missing.sock");
+    for host in [
+        format!("unix://{}", dead.display()),
+        dead.display().to_string(),
+        format!("unix://{}", missing.display()),
+        "tcp://127.0.0.1:2375".to_owned(),
+    ] {
+        match DockerRuntime::connect_with_host(&host).await {
+            Err(RuntimeError::Unavailable(message)) => assert!(!message.is_empty()),
+            other => panic!("{host}: expected Unavailable, got {other:?}"),
+        }
+    }
+}
