@@ -2,6 +2,7 @@
 //! `X-Amz-Target`), the OCI registry on `/v2/`, and `/health`. Nothing here holds domain
 //! logic: requests are parsed into typed actions and handed to the domain crates.
 
+pub mod acs_payload;
 pub mod auth;
 pub mod aws;
 pub mod ecr;

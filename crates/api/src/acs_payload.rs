@@ -1,0 +1,1103 @@
+//! The ACS `Task` an agent receives in a PayloadMessage, built from a stored task and its task
+//! definition with the task's RunTask overrides applied. The official agent reads it by
+//! re-marshalling it into its own task type (`agent/api/task/task.go`, `TaskFromACS`), and
+//! takes most Docker settings not from ACS members but from Docker Engine API documents in
+//! `dockerConfig`, which it lays over the create call it builds itself; so those go there.
+
+use std::collections::BTreeMap;
+
+use berth_acs::acs;
+use berth_model::Scope;
+use berth_model::task_definition::{
+    ContainerDefinition, HealthCheck, KeyValuePair, LinuxParameters, TaskDefinition, parse_cpu,
+    parse_memory,
+};
+use serde::Deserialize;
+use serde_json::{Map, Value, json};
+
+/// Where the agent reaches Berth, for what the payload points it at.
+pub struct PayloadContext<'a> {
+    pub scope: &'a Scope,
+    /// `http://host:port` of Berth as the agent reaches it.
+    pub endpoint: &'a str,
+    /// `host:port` of Berth's registry (the `repositoryUri` prefix).
+    pub registry_host: &'a str,
+}
+
+const BYTES_PER_MIB: i64 = 1024 * 1024;
+const NANOS_PER_SECOND: i64 = 1_000_000_000;
+/// The agent applies task-level `cpu` as a fraction of vCPUs (CFS quota = cpu × period,
+/// `agent/api/task/task_linux.go`), while task definitions count CPU units.
+const CPU_UNITS_PER_VCPU: f64 = 1024.0;
+/// What ECS fills in for a health check that leaves them out (seconds, seconds, count).
+/// Docker's own defaults differ (a 30 s timeout), so they are written out.
+const HEALTH_CHECK_INTERVAL: i64 = 30;
+const HEALTH_CHECK_TIMEOUT: i64 = 5;
+const HEALTH_CHECK_RETRIES: i64 = 3;
+/// The agent's `apicontainer.DockerHealthCheckType`: with it set, the agent insists on a
+/// `Healthcheck` in `dockerConfig.config` and reports the container's health.
+const DOCKER_HEALTH_CHECK: &str = "docker";
+/// The agent's `AuthTypeECR`: it calls ECR GetAuthorizationToken itself before pulling.
+const AUTH_TYPE_ECR: &str = "ecr";
+const REMOTE_API_ATTRIBUTE: &str = "com.amazonaws.ecs.capability.docker-remote-api.1.";
+
+/// The ACS task for `task`, an instance of `td`.
+pub fn acs_task(ctx: &PayloadContext, task: &berth_core::Task, td: &TaskDefinition) -> acs::Task {
+    let overrides = TaskOverride::read(task.overrides.as_ref());
+    let network_mode = td.network_mode.as_deref().unwrap_or("bridge");
+    let containers = td
+        .container_definitions
+        .iter()
+        .flatten()
+        .map(|c| {
+            let o = overrides
+                .container_overrides
+                .iter()
+                .find(|o| o.name.as_deref() == Some(c.name_str()));
+            acs_container(ctx, task, td, c, o, network_mode)
+        })
+        .collect();
+    let cpu = override_text(overrides.cpu.as_ref())
+        .or_else(|| td.cpu.clone())
+        .and_then(|v| parse_cpu(&v))
+        .map(|units| f64::from(units) / CPU_UNITS_PER_VCPU);
+    let memory = override_text(overrides.memory.as_ref())
+        .or_else(|| td.memory.clone())
+        .and_then(|v| parse_memory(&v))
+        .map(i64::from);
+    let group = Some(task.group.clone()).filter(|g| !g.is_empty());
+    acs::Task {
+        arn: Some(task.arn(ctx.scope)),
+        // The model defines it; the agent's task type has no field for it (the agent knows
+        // its cluster), but manifests and stop verifications name tasks by it.
+        task_cluster_arn: Some(ctx.scope.arn("ecs", &format!("cluster/{}", task.cluster))),
+        desired_status: Some(task.desired_status.clone()),
+        family: td.family.clone(),
+        version: td.revision.map(|r| r.to_string()),
+        launch_type: Some(task.launch_type.clone()),
+        // Newer agents read this; older ones infer the mode from each container's
+        // `hostConfig.NetworkMode` (see `docker_config`), so both are set.
+        network_mode: Some(network_mode.to_string()),
+        cpu,
+        memory,
+        service_name: group
+            .as_deref()
+            .and_then(|g| g.strip_prefix("service:"))
+            .map(str::to_string),
+        group,
+        pid_mode: td.pid_mode.clone(),
+        ipc_mode: td.ipc_mode.clone(),
+        enable_fault_injection: td.enable_fault_injection,
+        volumes: td
+            .volumes
+            .as_ref()
+            .map(|vs| vs.iter().map(acs_volume).collect()),
+        containers: Some(containers),
+        ..acs::Task::default()
+    }
+}
+
+/// The members of RunTask's `overrides` (ECS `TaskOverride`) that change what runs. RunTask
+/// stores the document as the client sent it, so numbers are accepted as JSON numbers or
+/// strings, and a document that does not read at all is treated as no overrides.
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+struct TaskOverride {
+    container_overrides: Vec<ContainerOverride>,
+    /// CPU units or a string with units, as in a task definition.
+    cpu: Option<Value>,
+    /// MiB or a string with units.
+    memory: Option<Value>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+struct ContainerOverride {
+    name: Option<String>,
+    command: Option<Vec<String>>,
+    environment: Vec<KeyValuePair>,
+    cpu: Option<Value>,
+    memory: Option<Value>,
+    memory_reservation: Option<Value>,
+}
+
+impl TaskOverride {
+    fn read(overrides: Option<&Value>) -> Self {
+        overrides
+            .and_then(|v| serde_json::from_value(v.clone()).ok())
+            .unwrap_or_default()
+    }
+}
+
+fn override_text(value: Option<&Value>) -> Option<String> {
+    match value? {
+        Value::String(s) => Some(s.clone()),
+        Value::Number(n) => Some(n.to_string()),
+        _ => None,
+    }
+}
+
+fn override_int(value: Option<&Value>) -> Option<i64> {
+    match value? {
+        Value::Number(n) => n.as_i64(),
+        Value::String(s) => s.trim().parse().ok(),
+        _ => None,
+    }
+}
+
+fn acs_container(
+    ctx: &PayloadContext,
+    task: &berth_core::Task,
+    td: &TaskDefinition,
+    c: &ContainerDefinition,
+    o: Option<&ContainerOverride>,
+    network_mode: &str,
+) -> acs::Container {
+    let cpu = o
+        .and_then(|o| override_int(o.cpu.as_ref()))
+        .or(c.cpu.map(i64::from));
+    let memory = o
+        .and_then(|o| override_int(o.memory.as_ref()))
+        .or(c.memory.map(i64::from));
+    let memory_reservation = o
+        .and_then(|o| override_int(o.memory_reservation.as_ref()))
+        .or(c.memory_reservation.map(i64::from));
+    let command = o
+        .and_then(|o| o.command.clone())
+        .or_else(|| c.command.clone());
+    // Overrides add variables and replace those of the same name.
+    let mut environment = BTreeMap::new();
+    let pairs = c.environment.iter().flatten();
+    for pair in pairs.chain(o.iter().flat_map(|o| o.environment.iter())) {
+        if let Some(name) = &pair.name {
+            environment.insert(name.clone(), pair.value.clone().unwrap_or_default());
+        }
+    }
+    let name = c.name_str();
+    acs::Container {
+        name: c.name.clone(),
+        image: c.image.clone(),
+        cpu,
+        memory,
+        command,
+        entry_point: c.entry_point.clone(),
+        environment: Some(environment),
+        // The agent's field is a plain bool: left out, a container would be non-essential.
+        essential: Some(c.is_essential()),
+        links: c.links.clone(),
+        port_mappings: c
+            .port_mappings
+            .as_ref()
+            .map(|ms| ms.iter().map(port_mapping).collect()),
+        mount_points: c.mount_points.as_ref().map(|ms| {
+            ms.iter()
+                .map(|m| acs::MountPoint {
+                    source_volume: m.source_volume.clone(),
+                    container_path: m.container_path.clone(),
+                    read_only: m.read_only,
+                })
+                .collect()
+        }),
+        volumes_from: c.volumes_from.as_ref().map(|vs| {
+            vs.iter()
+                .map(|v| acs::VolumeFrom {
+                    source_container: v.source_container.clone(),
+                    read_only: v.read_only,
+                })
+                .collect()
+        }),
+        depends_on: c.depends_on.as_ref().map(|ds| {
+            ds.iter()
+                .map(|d| acs::ContainerDependency {
+                    container_name: d.container_name.clone(),
+                    condition: d.condition.clone(),
+                })
+                .collect()
+        }),
+        start_timeout: c.start_timeout.map(i64::from),
+        stop_timeout: c.stop_timeout.map(i64::from),
+        restart_policy: c.restart_policy.as_ref().map(|p| acs::RestartPolicy {
+            enabled: p.enabled,
+            ignored_exit_codes: p
+                .ignored_exit_codes
+                .as_ref()
+                .map(|codes| codes.iter().map(|&code| i64::from(code)).collect()),
+            restart_attempt_period: p.restart_attempt_period.map(i64::from),
+        }),
+        privileged: c.privileged,
+        linux_parameters: c.linux_parameters.as_ref().map(acs_linux_parameters),
+        container_arn: task
+            .containers
+            .iter()
+            .find(|tc| tc.name == name)
+            .map(|tc| tc.container_arn.clone()),
+        health_check_type: c
+            .health_check
+            .as_ref()
+            .map(|_| DOCKER_HEALTH_CHECK.to_string()),
+        docker_config: Some(docker_config(
+            td,
+            c,
+            memory,
+            memory_reservation,
+            network_mode,
+        )),
+        registry_authentication: c
+            .image
+            .as_deref()
+            .and_then(|image| registry_authentication(ctx, image)),
+        // `repositoryCredentials` would be `{type: "asm", asmAuthData}`: the agent then reads
+        // the registry login from Secrets Manager with the task's execution-role
+        // credentials. Berth has neither, so such images are pulled without credentials.
+        // `secrets`, `environmentFiles`, `firelensConfiguration`, `credentialSpecs` and
+        // `resourceRequirements` likewise need AWS services or hardware Berth does not
+        // provide and are not sent.
+        ..acs::Container::default()
+    }
+}
+
+fn port_mapping(m: &berth_model::task_definition::PortMapping) -> acs::PortMapping {
+    acs::PortMapping {
+        container_port: m.container_port.map(i64::from),
+        // 0 (what registration stores for bridge mode without a host port) makes Docker
+        // pick an ephemeral port.
+        host_port: m.host_port.map(i64::from),
+        container_port_range: m.container_port_range.clone(),
+        protocol: m.protocol.clone(),
+    }
+}
+
+fn acs_linux_parameters(p: &LinuxParameters) -> acs::LinuxParameters {
+    acs::LinuxParameters {
+        capabilities: p.capabilities.as_ref().map(|c| acs::KernelCapabilities {
+            add: c.add.clone(),
+            drop: c.drop.clone(),
+        }),
+        devices: p.devices.as_ref().map(|ds| {
+            ds.iter()
+                .map(|d| acs::Device {
+                    host_path: d.host_path.clone().unwrap_or_default(),
+                    container_path: d.container_path.clone(),
+                    permissions: d.permissions.clone(),
+                })
+                .collect()
+        }),
+        init_process_enabled: p.init_process_enabled,
+        shared_memory_size: p.shared_memory_size.map(i64::from),
+    }
+}
+
+/// A task volume. The agent reads `type` (absent means `host`) and then the matching
+/// member, and rejects a host volume without its `host` object, so a scratch volume (no
+/// `sourcePath`) carries an empty one.
+fn acs_volume(v: &berth_model::task_definition::Volume) -> acs::Volume {
+    let mut volume = acs::Volume {
+        name: v.name.clone(),
+        ..acs::Volume::default()
+    };
+    if let Some(d) = &v.docker_volume_configuration {
+        volume.kind = Some("docker".into());
+        volume.docker_volume_configuration = Some(acs::DockerVolumeConfiguration {
+            // The agent treats any scope but `task` as shared; ECS's default is `task`.
+            scope: Some(d.scope.clone().unwrap_or_else(|| "task".into())),
+            autoprovision: d.autoprovision,
+            driver: d.driver.clone(),
+            driver_opts: d.driver_opts.clone(),
+            labels: d.labels.clone(),
+        });
+    } else if let Some(e) = &v.efs_volume_configuration {
+        // Passed through as the model has it; mounting it needs EFS, which Berth does
+        // not provide yet, so the agent fails such a task when it sets the volume up.
+        volume.kind = Some("efs".into());
+        volume.efs_volume_configuration = Some(acs::EFSVolumeConfiguration {
+            file_system_id: e.file_system_id.clone(),
+            root_directory: e.root_directory.clone(),
+            transit_encryption: e.transit_encryption.clone(),
+            transit_encryption_port: e.transit_encryption_port.map(i64::from),
+            authorization_config: e.authorization_config.as_ref().map(|a| {
+                acs::EFSAuthorizationConfig {
+                    access_point_id: a.access_point_id.clone(),
+                    iam: a.iam.clone(),
+                }
+            }),
+        });
+    } else if let Some(f) = &v.fsx_windows_file_server_volume_configuration {
+        volume.kind = Some("fsxWindowsFileServer".into());
+        volume.fsx_windows_file_server_volume_configuration =
+            Some(acs::FSxWindowsFileServerVolumeConfiguration {
+                file_system_id: f.file_system_id.clone(),
+                root_directory: f.root_directory.clone(),
+                authorization_config: f.authorization_config.as_ref().map(|a| {
+                    acs::FSxWindowsFileServerAuthorizationConfig {
+                        credentials_parameter: a.credentials_parameter.clone(),
+                        domain: a.domain.clone(),
+                    }
+                }),
+            });
+    } else if v.s3files_volume_configuration.is_some() || v.configured_at_launch == Some(true) {
+        // No ACS shape for these: the name alone makes the agent refuse the volume, so the
+        // task fails visibly instead of running on an empty scratch directory.
+    } else {
+        volume.kind = Some("host".into());
+        volume.host = Some(acs::HostVolumeProperties {
+            source_path: v.host.as_ref().and_then(|h| h.source_path.clone()),
+        });
+    }
+    volume
+}
+
+/// ECR credentials for images in Berth's registry: the agent calls GetAuthorizationToken at
+/// `endpointOverride` (taken as the SDK's base endpoint, `https://` added only when it has
+/// no scheme; `agent/ecr/factory.go`) with its own credentials, as `registryId` in `region`.
+/// Other images carry nothing and are pulled anonymously.
+fn registry_authentication(
+    ctx: &PayloadContext,
+    image: &str,
+) -> Option<acs::RegistryAuthenticationData> {
+    let host = image_registry_host(image)?;
+    if !host.eq_ignore_ascii_case(ctx.registry_host) {
+        return None;
+    }
+    Some(acs::RegistryAuthenticationData {
+        kind: Some(AUTH_TYPE_ECR.into()),
+        ecr_auth_data: Some(acs::ECRAuthData {
+            registry_id: Some(ctx.scope.account.to_string()),
+            region: Some(ctx.scope.region.to_string()),
+            endpoint_override: Some(ctx.endpoint.to_string()),
+            // Berth sends no execution-role credentials; the agent uses its own.
+            use_execution_role: Some(false),
+        }),
+        asm_auth_data: None,
+    })
+}
+
+/// The registry an image reference names, as Docker reads it: the part before the first
+/// `/` when it looks like a host (has a `.` or `:`, or is `localhost`); `None` for Docker
+/// Hub images such as `nginx` or `library/nginx`.
+fn image_registry_host(image: &str) -> Option<&str> {
+    let (first, _) = image.split_once('/')?;
+    (first.contains(['.', ':']) || first == "localhost").then_some(first)
+}
+
+/// The Docker Engine API documents for one container. The agent builds the create call
+/// from ACS members (image, command, entry point, environment, exposed ports, links,
+/// binds, port bindings, volumes-from, `Memory` from `memory`, `CpuShares` from `cpu`) and
+/// then unmarshals `config` and `hostConfig` over it (`dockerConfig`/`dockerHostConfig` in
+/// `agent/api/task/task.go`), so these carry only what it does not set, and never `Env`
+/// (which would replace the environment it built).
+fn docker_config(
+    td: &TaskDefinition,
+    c: &ContainerDefinition,
+    memory: Option<i64>,
+    memory_reservation: Option<i64>,
+    network_mode: &str,
+) -> acs::DockerConfig {
+    let mut api = DockerApi::for_definition(td);
+    let mut config = Map::new();
+    let mut host = Map::new();
+
+    set(&mut config, "Hostname", c.hostname.as_ref());
+    set(&mut config, "User", c.user.as_ref());
+    set(&mut config, "WorkingDir", c.working_directory.as_ref());
+    set(
+        &mut config,
+        "NetworkDisabled",
+        c.disable_networking.as_ref(),
+    );
+    set(&mut config, "OpenStdin", c.interactive.as_ref());
+    set(&mut config, "Tty", c.pseudo_terminal.as_ref());
+    if let Some(labels) = &c.docker_labels {
+        config.insert("Labels".into(), json!(labels));
+        api.needs(18);
+    }
+    if let Some(check) = &c.health_check {
+        config.insert("Healthcheck".into(), docker_health_check(check));
+        api.needs(if check.start_period.is_some() { 29 } else { 24 });
+    }
+
+    // awsvpc tasks join a pause container's namespace, which the agent sets itself.
+    if network_mode != "awsvpc" {
+        host.insert("NetworkMode".into(), json!(network_mode));
+    }
+    if let Some(reservation) = memory_reservation {
+        host.insert(
+            "MemoryReservation".into(),
+            json!(reservation * BYTES_PER_MIB),
+        );
+        api.needs(21);
+    }
+    set(&mut host, "Privileged", c.privileged.as_ref());
+    set(
+        &mut host,
+        "ReadonlyRootfs",
+        c.readonly_root_filesystem.as_ref(),
+    );
+    set(&mut host, "Dns", c.dns_servers.as_ref());
+    set(&mut host, "DnsSearch", c.dns_search_domains.as_ref());
+    set(&mut host, "SecurityOpt", c.docker_security_options.as_ref());
+    if let Some(hosts) = &c.extra_hosts {
+        let entries: Vec<String> = hosts
+            .iter()
+            .map(|h| {
+                let name = h.hostname.as_deref().unwrap_or_default();
+                let ip = h.ip_address.as_deref().unwrap_or_default();
+                format!("{name}:{ip}")
+            })
+            .collect();
+        host.insert("ExtraHosts".into(), json!(entries));
+    }
+    if let Some(ulimits) = &c.ulimits {
+        let ulimits: Vec<Value> = ulimits
+            .iter()
+            .map(|u| json!({"Name": u.name, "Soft": u.soft_limit, "Hard": u.hard_limit}))
+            .collect();
+        host.insert("Ulimits".into(), json!(ulimits));
+        api.needs(18);
+    }
+    if let Some(log) = &c.log_configuration {
+        // `secretOptions` need Secrets Manager or SSM and are not sent.
+        let mut log_config = Map::new();
+        set(&mut log_config, "Type", log.log_driver.as_ref());
+        set(&mut log_config, "Config", log.options.as_ref());
+        host.insert("LogConfig".into(), Value::Object(log_config));
+        api.needs(if log.log_driver.as_deref() == Some("awslogs") {
+            19
+        } else {
+            18
+        });
+    }
+    if let Some(controls) = &c.system_controls
+        && !controls.is_empty()
+    {
+        let sysctls: BTreeMap<&str, &str> = controls
+            .iter()
+            .filter_map(|s| Some((s.namespace.as_deref()?, s.value.as_deref().unwrap_or(""))))
+            .collect();
+        host.insert("Sysctls".into(), json!(sysctls));
+        api.needs(24);
+    }
+    if let Some(p) = &c.linux_parameters {
+        linux_host_config(&mut host, &mut api, p, memory);
+    }
+
+    acs::DockerConfig {
+        version: Some(api.version()),
+        config: Some(config)
+            .filter(|m| !m.is_empty())
+            .map(|m| Value::Object(m).to_string()),
+        host_config: Some(host)
+            .filter(|m| !m.is_empty())
+            .map(|m| Value::Object(m).to_string()),
+    }
+}
+
+/// `linuxParameters` as host-config members: the agent's container has no such field and
+/// never turns the ACS member into Docker settings, so this is what takes effect.
+fn linux_host_config(
+    host: &mut Map<String, Value>,
+    api: &mut DockerApi,
+    p: &LinuxParameters,
+    memory: Option<i64>,
+) {
+    if let Some(caps) = &p.capabilities {
+        set(host, "CapAdd", caps.add.as_ref());
+        set(host, "CapDrop", caps.drop.as_ref());
+    }
+    if let Some(devices) = &p.devices {
+        let devices: Vec<Value> = devices
+            .iter()
+            .map(|d| {
+                let on_host = d.host_path.as_deref().unwrap_or_default();
+                let permissions = match &d.permissions {
+                    Some(ps) if !ps.is_empty() => ps
+                        .iter()
+                        .filter_map(|p| p.chars().next())
+                        .map(|c| match c {
+                            'r' => 'r',
+                            'w' => 'w',
+                            _ => 'm',
+                        })
+                        .collect(),
+                    _ => "rwm".to_string(),
+                };
+                json!({
+                    "PathOnHost": on_host,
+                    "PathInContainer": d.container_path.as_deref().unwrap_or(on_host),
+                    "CgroupPermissions": permissions,
+                })
+            })
+            .collect();
+        host.insert("Devices".into(), json!(devices));
+    }
+    if let Some(init) = p.init_process_enabled {
+        host.insert("Init".into(), json!(init));
+        api.needs(25);
+    }
+    if let Some(size) = p.shared_memory_size {
+        host.insert("ShmSize".into(), json!(i64::from(size) * BYTES_PER_MIB));
+        api.needs(22);
+    }
+    if let Some(mounts) = &p.tmpfs {
+        let mounts: BTreeMap<&str, String> = mounts
+            .iter()
+            .filter_map(|t| {
+                let size = t.size.map(|mib| format!("size={mib}m"));
+                let options: Vec<String> = size
+                    .into_iter()
+                    .chain(t.mount_options.iter().flatten().cloned())
+                    .collect();
+                Some((t.container_path.as_deref()?, options.join(",")))
+            })
+            .collect();
+        host.insert("Tmpfs".into(), json!(mounts));
+        api.needs(22);
+    }
+    if let Some(swappiness) = p.swappiness {
+        host.insert("MemorySwappiness".into(), json!(swappiness));
+        api.needs(20);
+    }
+    // Docker's MemorySwap is memory plus swap, and only valid beside a memory limit.
+    if let (Some(swap), Some(memory)) = (p.max_swap, memory) {
+        host.insert(
+            "MemorySwap".into(),
+            json!((memory + i64::from(swap)) * BYTES_PER_MIB),
+        );
+    }
+}
+
+/// Docker's `Healthcheck`: durations in nanoseconds, ECS's defaults where the definition
+/// leaves them out (`startPeriod` has none: Docker's zero means no grace period).
+fn docker_health_check(check: &HealthCheck) -> Value {
+    let seconds = |v: Option<i32>, default: i64| v.map_or(default, i64::from) * NANOS_PER_SECOND;
+    let mut doc = Map::new();
+    doc.insert("Test".into(), json!(check.command));
+    doc.insert(
+        "Interval".into(),
+        json!(seconds(check.interval, HEALTH_CHECK_INTERVAL)),
+    );
+    doc.insert(
+        "Timeout".into(),
+        json!(seconds(check.timeout, HEALTH_CHECK_TIMEOUT)),
+    );
+    doc.insert(
+        "Retries".into(),
+        json!(check.retries.map_or(HEALTH_CHECK_RETRIES, i64::from)),
+    );
+    if let Some(start) = check.start_period {
+        doc.insert(
+            "StartPeriod".into(),
+            json!(i64::from(start) * NANOS_PER_SECOND),
+        );
+    }
+    Value::Object(doc)
+}
+
+fn set<T: serde::Serialize>(doc: &mut Map<String, Value>, key: &str, value: Option<&T>) {
+    if let Some(value) = value {
+        doc.insert(key.into(), json!(value));
+    }
+}
+
+/// The Docker Engine API version `dockerConfig.version` names: the lowest one that knows
+/// every member the documents use (never below 1.17, the oldest the agent speaks). The
+/// agent creates the container with a client of that version; recent agents raise it to the
+/// daemon's minimum when it is lower (`GetSupportedDockerAPIVersion`,
+/// `agent/dockerclient/versions.go`), so a low version costs nothing.
+struct DockerApi {
+    /// The minor version of 1.x.
+    minor: u32,
+}
+
+impl DockerApi {
+    /// The baseline a definition already demands of its instance through its
+    /// `com.amazonaws.ecs.capability.docker-remote-api.1.N` required attributes.
+    fn for_definition(td: &TaskDefinition) -> Self {
+        let minor = td
+            .requires_attributes
+            .iter()
+            .flatten()
+            .filter_map(|a| a.name.as_deref()?.strip_prefix(REMOTE_API_ATTRIBUTE))
+            .filter_map(|minor| minor.parse().ok())
+            .fold(17, u32::max);
+        DockerApi { minor }
+    }
+
+    fn needs(&mut self, minor: u32) {
+        self.minor = self.minor.max(minor);
+    }
+
+    fn version(&self) -> String {
+        format!("1.{}", self.minor)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use berth_acs::acs::{PayloadMessage, ServerMessage};
+    use berth_core::{Reservation, TaskContainer};
+    use berth_model::task_definition::{RegisterTaskDefinitionRequest, Registration};
+
+    const ENDPOINT: &str = "http://127.0.0.1:4566";
+    const REGISTRY: &str = "127.0.0.1:4566";
+    const MIB: i64 = 1024 * 1024;
+    const SECOND: i64 = 1_000_000_000;
+
+    fn scope() -> Scope {
+        Scope::new(
+            "123456789012".parse().unwrap(),
+            "eu-west-1".parse().unwrap(),
+        )
+    }
+
+    fn register(body: Value, revision: i32) -> TaskDefinition {
+        let req: RegisterTaskDefinitionRequest = serde_json::from_value(body).unwrap();
+        let family = req.family.clone().unwrap();
+        TaskDefinition::register(
+            &req,
+            Registration {
+                task_definition_arn: scope()
+                    .arn("ecs", &format!("task-definition/{family}:{revision}")),
+                revision,
+                registered_at: 1_700_000_000.0,
+                registered_by: None,
+            },
+        )
+        .unwrap()
+    }
+
+    /// A task of `td` as RunTask stores it.
+    fn stored_task(td: &TaskDefinition, group: &str, overrides: Option<Value>) -> berth_core::Task {
+        let scope = scope();
+        let id = "0123456789abcdef0123456789abcdef";
+        let task_arn = scope.arn("ecs", &format!("task/prod/{id}"));
+        berth_core::Task {
+            id: id.into(),
+            cluster: "prod".into(),
+            task_definition_arn: td.task_definition_arn.clone().unwrap(),
+            container_instance_id: Some("ci-1".into()),
+            launch_type: "EC2".into(),
+            desired_status: "RUNNING".into(),
+            last_status: "PROVISIONING".into(),
+            created_at: 1_700_000_100.0,
+            pull_started_at: None,
+            pull_stopped_at: None,
+            started_at: None,
+            stopping_at: None,
+            stopped_at: None,
+            execution_stopped_at: None,
+            started_by: None,
+            group: group.into(),
+            stop_code: None,
+            stopped_reason: None,
+            tags: Vec::new(),
+            overrides,
+            cpu: "0".into(),
+            memory: "0".into(),
+            containers: td
+                .container_definitions
+                .iter()
+                .flatten()
+                .map(|c| TaskContainer {
+                    container_arn: scope
+                        .arn("ecs", &format!("container/prod/{id}/{}-arn", c.name_str())),
+                    task_arn: task_arn.clone(),
+                    name: c.name_str().into(),
+                    image: c.image.clone().unwrap_or_default(),
+                    last_status: "PENDING".into(),
+                    exit_code: None,
+                    reason: None,
+                    network_bindings: Vec::new(),
+                    cpu: None,
+                    memory: None,
+                    memory_reservation: None,
+                })
+                .collect(),
+            version: 1,
+            reservation: Reservation::default(),
+            availability_zone: None,
+        }
+    }
+
+    /// The task as the agent receives it: a whole PayloadMessage frame, decoded as JSON.
+    fn payload_task(task: &berth_core::Task, td: &TaskDefinition) -> Value {
+        let scope = scope();
+        let ctx = PayloadContext {
+            scope: &scope,
+            endpoint: ENDPOINT,
+            registry_host: REGISTRY,
+        };
+        let frame = ServerMessage::Payload(PayloadMessage {
+            cluster_arn: Some(scope.arn("ecs", "cluster/prod")),
+            container_instance_arn: Some(scope.arn("ecs", "container-instance/prod/ci-1")),
+            message_id: Some("m-1".into()),
+            seq_num: Some(1),
+            tasks: Some(vec![acs_task(&ctx, task, td)]),
+            ..PayloadMessage::default()
+        })
+        .encode();
+        let frame: Value = serde_json::from_str(&frame).unwrap();
+        assert_eq!(frame["type"], "PayloadMessage");
+        assert_no_nulls(&frame, "$");
+        frame["message"]["tasks"][0].clone()
+    }
+
+    fn assert_no_nulls(v: &Value, path: &str) {
+        match v {
+            Value::Null => panic!("null at {path}"),
+            Value::Array(items) => {
+                for (i, item) in items.iter().enumerate() {
+                    assert_no_nulls(item, &format!("{path}[{i}]"));
+                }
+            }
+            Value::Object(members) => {
+                for (k, item) in members {
+                    assert_no_nulls(item, &format!("{path}.{k}"));
+                }
+            }
+            _ => {}
+        }
+    }
+
+    fn container<'a>(task: &'a Value, name: &str) -> &'a Value {
+        task["containers"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["name"] == name)
+            .unwrap()
+    }
+
+    /// A `dockerConfig` document, decoded from its string.
+    fn document(container: &Value, which: &str) -> Value {
+        serde_json::from_str(container["dockerConfig"][which].as_str().unwrap()).unwrap()
+    }
+
+    fn bridge_definition() -> TaskDefinition {
+        register(
+            json!({
+                "family": "shop",
+                "networkMode": "bridge",
+                "cpu": "512",
+                "memory": "1 GB",
+                "volumes": [
+                    {"name": "data", "host": {"sourcePath": "/srv/shop"}},
+                    {"name": "cache", "dockerVolumeConfiguration": {"autoprovision": true, "driver": "local"}}
+                ],
+                "containerDefinitions": [
+                    {
+                        "name": "web",
+                        "image": "127.0.0.1:4566/shop/web:v1",
+                        "cpu": 256,
+                        "memory": 512,
+                        "memoryReservation": 128,
+                        "portMappings": [
+                            {"containerPort": 80, "hostPort": 8080},
+                            {"containerPort": 9090, "protocol": "udp"}
+                        ],
+                        "environment": [
+                            {"name": "MODE", "value": "prod"},
+                            {"name": "LEVEL", "value": "info"}
+                        ],
+                        "command": ["serve", "--port", "80"],
+                        "entryPoint": ["/bin/shop"],
+                        "links": ["cache:redis"],
+                        "mountPoints": [{"sourceVolume": "data", "containerPath": "/data", "readOnly": true}],
+                        "dependsOn": [{"containerName": "cache", "condition": "HEALTHY"}],
+                        "healthCheck": {
+                            "command": ["CMD-SHELL", "curl -f http://localhost/ || exit 1"],
+                            "interval": 10,
+                            "startPeriod": 15
+                        },
+                        "startTimeout": 60,
+                        "stopTimeout": 20,
+                        "user": "1000:1000",
+                        "workingDirectory": "/app",
+                        "dockerLabels": {"team": "shop"},
+                        "ulimits": [{"name": "nofile", "softLimit": 1024, "hardLimit": 4096}],
+                        "logConfiguration": {"logDriver": "json-file", "options": {"max-size": "10m"}},
+                        "extraHosts": [{"hostname": "db", "ipAddress": "10.0.0.5"}],
+                        "readonlyRootFilesystem": true
+                    },
+                    {
+                        "name": "cache",
+                        "image": "redis:7",
+                        "essential": false,
+                        "memoryReservation": 64,
+                        "mountPoints": [{"sourceVolume": "cache", "containerPath": "/data"}],
+                        "healthCheck": {"command": ["CMD", "redis-cli", "ping"]}
+                    }
+                ]
+            }),
+            3,
+        )
+    }
+
+    #[test]
+    fn bridge_task_carries_the_definition_and_the_overrides() {
+        let td = bridge_definition();
+        let overrides = json!({
+            "containerOverrides": [{
+                "name": "web",
+                "command": ["serve", "--port", "80", "--debug"],
+                "environment": [
+                    {"name": "LEVEL", "value": "debug"},
+                    {"name": "TRACE", "value": "1"}
+                ],
+                "cpu": 384,
+                "memoryReservation": 192
+            }]
+        });
+        let task = stored_task(&td, "service:shop", Some(overrides));
+        let t = payload_task(&task, &td);
+        let scope = scope();
+
+        assert_eq!(t["arn"], task.arn(&scope));
+        assert_eq!(t["taskClusterArn"], scope.arn("ecs", "cluster/prod"));
+        assert_eq!(t["desiredStatus"], "RUNNING");
+        assert_eq!(t["family"], "shop");
+        assert_eq!(t["version"], "3");
+        assert_eq!(t["networkMode"], "bridge");
+        assert_eq!(t["launchType"], "EC2");
+        assert_eq!(t["cpu"], 0.5, "vCPUs, from 512 units");
+        assert_eq!(t["memory"], 1024, "MiB");
+        assert_eq!(t["group"], "service:shop");
+        assert_eq!(t["serviceName"], "shop");
+        assert_eq!(
+            t["volumes"],
+            json!([
+                {"name": "data", "type": "host", "host": {"sourcePath": "/srv/shop"}},
+                {"name": "cache", "type": "docker", "dockerVolumeConfiguration":
+                    {"scope": "task", "autoprovision": true, "driver": "local"}}
+            ])
+        );
+
+        let web = container(&t, "web");
+        assert_eq!(web["image"], "127.0.0.1:4566/shop/web:v1");
+        assert_eq!(web["containerArn"], task.containers[0].container_arn);
+        assert_eq!(web["command"], json!(["serve", "--port", "80", "--debug"]));
+        assert_eq!(web["entryPoint"], json!(["/bin/shop"]));
+        assert_eq!(
+            web["environment"],
+            json!({"MODE": "prod", "LEVEL": "debug", "TRACE": "1"})
+        );
+        assert_eq!(web["cpu"], 384);
+        assert_eq!(web["memory"], 512);
+        assert_eq!(web["essential"], true);
+        assert_eq!(web["links"], json!(["cache:redis"]));
+        assert_eq!(
+            web["portMappings"],
+            json!([
+                {"containerPort": 80, "hostPort": 8080, "protocol": "tcp"},
+                {"containerPort": 9090, "hostPort": 0, "protocol": "udp"}
+            ])
+        );
+        assert_eq!(
+            web["mountPoints"],
+            json!([{"sourceVolume": "data", "containerPath": "/data", "readOnly": true}])
+        );
+        assert_eq!(
+            web["dependsOn"],
+            json!([{"containerName": "cache", "condition": "HEALTHY"}])
+        );
+        assert_eq!(web["startTimeout"], 60);
+        assert_eq!(web["stopTimeout"], 20);
+        assert_eq!(web["healthCheckType"], "docker");
+        assert_eq!(
+            web["registryAuthentication"],
+            json!({"type": "ecr", "ecrAuthData": {
+                "registryId": "123456789012",
+                "region": "eu-west-1",
+                "endpointOverride": ENDPOINT,
+                "useExecutionRole": false
+            }})
+        );
+        assert!(web.get("overrides").is_none(), "overrides are applied here");
+
+        // startPeriod is the newest member written (Docker API 1.29).
+        assert_eq!(web["dockerConfig"]["version"], "1.29");
+        let config = document(web, "config");
+        assert_eq!(
+            config,
+            json!({
+                "User": "1000:1000",
+                "WorkingDir": "/app",
+                "Labels": {"team": "shop"},
+                "Healthcheck": {
+                    "Test": ["CMD-SHELL", "curl -f http://localhost/ || exit 1"],
+                    "Interval": 10 * SECOND,
+                    "Timeout": 5 * SECOND,
+                    "Retries": 3,
+                    "StartPeriod": 15 * SECOND
+                }
+            })
+        );
+        let host = document(web, "hostConfig");
+        assert_eq!(
+            host,
+            json!({
+                "NetworkMode": "bridge",
+                "MemoryReservation": 192 * MIB,
+                "ReadonlyRootfs": true,
+                "ExtraHosts": ["db:10.0.0.5"],
+                "Ulimits": [{"Name": "nofile", "Soft": 1024, "Hard": 4096}],
+                "LogConfig": {"Type": "json-file", "Config": {"max-size": "10m"}}
+            })
+        );
+
+        let cache = container(&t, "cache");
+        assert_eq!(cache["essential"], false);
+        assert_eq!(cache["cpu"], 0);
+        assert!(cache.get("memory").is_none(), "no hard limit");
+        assert!(cache.get("command").is_none());
+        assert_eq!(cache["environment"], json!({}));
+        assert!(
+            cache.get("registryAuthentication").is_none(),
+            "Docker Hub image"
+        );
+        assert_eq!(cache["containerArn"], task.containers[1].container_arn);
+        assert_eq!(
+            document(cache, "config")["Healthcheck"],
+            json!({"Test": ["CMD", "redis-cli", "ping"], "Interval": 30 * SECOND,
+                   "Timeout": 5 * SECOND, "Retries": 3})
+        );
+        // Docker volumes already ask the instance for API 1.25.
+        assert_eq!(cache["dockerConfig"]["version"], "1.25");
+        assert_eq!(
+            document(cache, "hostConfig"),
+            json!({"NetworkMode": "bridge", "MemoryReservation": 64 * MIB})
+        );
+    }
+
+    #[test]
+    fn host_network_task_without_task_size_or_overrides() {
+        let td = register(
+            json!({
+                "family": "edge",
+                "networkMode": "host",
+                "volumes": [{"name": "scratch"}],
+                "containerDefinitions": [{
+                    "name": "proxy",
+                    "image": "nginx:1.27",
+                    "memory": 256,
+                    "portMappings": [{"containerPort": 8080}],
+                    "mountPoints": [{"sourceVolume": "scratch", "containerPath": "/tmp/cache"}],
+                    "linuxParameters": {
+                        "initProcessEnabled": true,
+                        "capabilities": {"add": ["NET_ADMIN"]},
+                        "devices": [{"hostPath": "/dev/fuse", "permissions": ["read", "write"]}],
+                        "sharedMemorySize": 64,
+                        "tmpfs": [{"containerPath": "/run", "size": 32, "mountOptions": ["noexec"]}]
+                    },
+                    "privileged": false
+                }]
+            }),
+            1,
+        );
+        let mut task = stored_task(&td, "family:edge", None);
+        task.desired_status = "STOPPED".into();
+        let t = payload_task(&task, &td);
+
+        assert_eq!(t["desiredStatus"], "STOPPED");
+        assert_eq!(t["networkMode"], "host");
+        assert_eq!(t["version"], "1");
+        assert!(t.get("cpu").is_none() && t.get("memory").is_none());
+        assert_eq!(t["group"], "family:edge");
+        assert!(t.get("serviceName").is_none());
+        assert_eq!(
+            t["volumes"],
+            json!([{"name": "scratch", "type": "host", "host": {}}])
+        );
+
+        let proxy = container(&t, "proxy");
+        assert_eq!(proxy["essential"], true);
+        assert_eq!(proxy["memory"], 256);
+        assert_eq!(
+            proxy["portMappings"],
+            json!([{"containerPort": 8080, "hostPort": 8080, "protocol": "tcp"}])
+        );
+        assert!(proxy.get("registryAuthentication").is_none());
+        assert!(proxy.get("healthCheckType").is_none());
+        assert_eq!(proxy["privileged"], false);
+        assert_eq!(
+            proxy["linuxParameters"],
+            json!({
+                "capabilities": {"add": ["NET_ADMIN"]},
+                "devices": [{"hostPath": "/dev/fuse", "permissions": ["read", "write"]}],
+                "initProcessEnabled": true,
+                "sharedMemorySize": 64
+            })
+        );
+        assert!(proxy["dockerConfig"].get("config").is_none());
+        assert_eq!(proxy["dockerConfig"]["version"], "1.25", "Init");
+        assert_eq!(
+            document(proxy, "hostConfig"),
+            json!({
+                "NetworkMode": "host",
+                "Privileged": false,
+                "CapAdd": ["NET_ADMIN"],
+                "Devices": [{"PathOnHost": "/dev/fuse", "PathInContainer": "/dev/fuse",
+                             "CgroupPermissions": "rw"}],
+                "Init": true,
+                "ShmSize": 64 * MIB,
+                "Tmpfs": {"/run": "size=32m,noexec"}
+            })
+        );
+    }
+
+    #[test]
+    fn plain_container_asks_for_the_oldest_api() {
+        let td = register(
+            json!({"family": "tiny", "containerDefinitions": [
+                {"name": "app", "image": "127.0.0.1:4566/tiny:latest", "memory": 64}
+            ]}),
+            7,
+        );
+        let t = payload_task(&stored_task(&td, "family:tiny", None), &td);
+        let app = container(&t, "app");
+        assert_eq!(t["networkMode"], "bridge", "ECS's default");
+        assert_eq!(app["dockerConfig"]["version"], "1.17");
+        assert_eq!(
+            app["dockerConfig"]["hostConfig"],
+            r#"{"NetworkMode":"bridge"}"#
+        );
+        assert_eq!(app["registryAuthentication"]["type"], "ecr");
+    }
+
+    #[test]
+    fn task_size_overrides_replace_the_definition() {
+        let td = bridge_definition();
+        let overrides = json!({"cpu": "1 vCPU", "memory": 2048, "containerOverrides": []});
+        let t = payload_task(&stored_task(&td, "", Some(overrides)), &td);
+        assert_eq!(t["cpu"], 1.0);
+        assert_eq!(t["memory"], 2048);
+        assert!(t.get("group").is_none());
+        assert_eq!(container(&t, "web")["cpu"], 256);
+    }
+
+    #[test]
+    fn unreadable_overrides_are_ignored() {
+        let td = bridge_definition();
+        let overrides = json!({"containerOverrides": "web"});
+        let t = payload_task(&stored_task(&td, "", Some(overrides)), &td);
+        assert_eq!(
+            container(&t, "web")["command"],
+            json!(["serve", "--port", "80"])
+        );
+    }
+
+    #[test]
+    fn registry_host_of_an_image() {
+        assert_eq!(image_registry_host("nginx"), None);
+        assert_eq!(image_registry_host("library/nginx:1"), None);
+        assert_eq!(
+            image_registry_host("127.0.0.1:4566/a/b:tag"),
+            Some("127.0.0.1:4566")
+        );
+        assert_eq!(
+            image_registry_host("localhost/app@sha256:abcd"),
+            Some("localhost")
+        );
+        assert_eq!(image_registry_host("ghcr.io/org/app"), Some("ghcr.io"));
+    }
+}
