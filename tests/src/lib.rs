@@ -3,6 +3,7 @@
 //! `skopeo`) and a raw HTTP client. A missing tool fails the test with a message
 //! naming it; `scripts/test.sh` installs them all.
 
+pub mod agent;
 pub mod http;
 pub mod oci;
 pub mod sigv4;
@@ -297,6 +298,9 @@ impl BerthServer {
             .args(&self.options.args)
             .env("BERTH_ROOT_ACCESS_KEY_ID", &self.access_key)
             .env("BERTH_ROOT_SECRET_ACCESS_KEY", &self.secret_key)
+            // Tests that register instances without running an agent keep them connected
+            // for the whole test; agent tests pass --agent-timeout-seconds.
+            .env("BERTH_AGENT_TIMEOUT_SECONDS", "3600")
             .envs(self.options.env.iter().map(|(k, v)| (k, v)))
             .stdin(Stdio::null())
             .stdout(Stdio::piped())

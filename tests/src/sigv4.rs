@@ -11,7 +11,7 @@ use crate::oci::sha256_hex;
 pub const ECR_TARGET_PREFIX: &str = "AmazonEC2ContainerRegistry_V20150921";
 pub const JSON_CONTENT_TYPE: &str = "application/x-amz-json-1.1";
 
-fn hmac_sha256(key: &[u8], data: &[u8]) -> Vec<u8> {
+pub fn hmac_sha256(key: &[u8], data: &[u8]) -> Vec<u8> {
     const BLOCK: usize = 64;
     let mut k = if key.len() > BLOCK {
         Sha256::digest(key).to_vec()

@@ -71,8 +71,8 @@ fn agent_calls() {
     let cluster = unique("agent-");
     ok_json(&s.aws(&["ecs", "create-cluster", "--cluster-name", &cluster]));
     let poll = ok_json(&s.aws(&["ecs", "discover-poll-endpoint", "--cluster", &cluster]));
-    assert_eq!(poll["endpoint"], format!("{}/", s.endpoint()));
-    assert_eq!(poll["telemetryEndpoint"], format!("{}/", s.endpoint()));
+    assert_eq!(poll["endpoint"], s.endpoint());
+    assert_eq!(poll["telemetryEndpoint"], format!("{}/tcs", s.endpoint()));
 
     let resources = r#"[{"name":"CPU","type":"INTEGER","integerValue":1024},
         {"name":"MEMORY","type":"INTEGER","integerValue":1024}]"#;

@@ -120,7 +120,7 @@ pub struct AwsContext {
     pub endpoint: String,
 }
 
-fn authenticate(
+pub(crate) fn authenticate(
     app: &AppState,
     method: &str,
     uri: &axum::http::Uri,

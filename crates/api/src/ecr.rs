@@ -637,7 +637,10 @@ async fn get_authorization_token(
         authorization_data: vec![AuthorizationData {
             authorization_token: TokenIssuer::authorization_token(&password),
             expires_at,
-            proxy_endpoint: ctx.endpoint.clone(),
+            // As ECR: `https://` + the registry host. The official ECS agent accepts a
+            // token only for images under this prefix; Docker itself still talks plain HTTP
+            // to a registry on 127.0.0.0/8.
+            proxy_endpoint: format!("https://{}", ctx.app.registry_host()),
         }],
     })
 }

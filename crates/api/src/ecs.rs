@@ -2097,11 +2097,12 @@ async fn discover_poll_endpoint(
     ctx: &AwsContext,
     _req: DiscoverPollEndpointRequest,
 ) -> Result<DiscoverPollEndpointResponse, AwsError> {
-    let endpoint = format!("{}/", ctx.endpoint);
+    // The agent dials `<endpoint>/ws` (ACS) and `<telemetryEndpoint>/ws` (TCS), swapping
+    // http for ws; both are served on this port (see acs.rs).
     Ok(DiscoverPollEndpointResponse {
-        endpoint: endpoint.clone(),
-        telemetry_endpoint: endpoint.clone(),
-        service_connect_endpoint: endpoint,
+        endpoint: ctx.endpoint.clone(),
+        telemetry_endpoint: format!("{}/tcs", ctx.endpoint),
+        service_connect_endpoint: ctx.endpoint.clone(),
     })
 }
 

@@ -2,6 +2,7 @@
 //! `X-Amz-Target`), the OCI registry on `/v2/`, and `/health`. Nothing here holds domain
 //! logic: requests are parsed into typed actions and handed to the domain crates.
 
+pub mod acs;
 pub mod acs_payload;
 pub mod auth;
 pub mod aws;
@@ -30,6 +31,8 @@ pub struct AppState {
     pub listen: SocketAddr,
     /// Host name clients should use instead of the bound address (`--advertise`).
     pub advertise: Option<String>,
+    /// The agents' ACS and telemetry sessions.
+    pub agents: Arc<acs::AgentHub>,
 }
 
 impl AppState {
@@ -65,6 +68,8 @@ pub const MAX_IN_FLIGHT: usize = 1024;
 pub fn app(state: Arc<AppState>) -> Router {
     Router::new()
         .route("/health", get(|| async { "ok" }))
+        .route("/ws", get(acs::acs_handler))
+        .route("/tcs/ws", get(acs::tcs_handler))
         .route("/v2", any(oci::handle))
         .route("/v2/", any(oci::handle))
         .route("/v2/{*rest}", any(oci::handle))

@@ -26,6 +26,7 @@ fn state(dir: &std::path::Path) -> Arc<AppState> {
         tokens: TokenIssuer::new([1; 32], 3600),
         listen: "127.0.0.1:4566".parse().unwrap(),
         advertise: None,
+        agents: Default::default(),
     })
 }
 

@@ -53,6 +53,13 @@ struct ServerArgs {
     /// Unreferenced blobs and uploads younger than this are kept.
     #[arg(long, default_value_t = 86400)]
     gc_grace_seconds: u64,
+    /// An agent not heard from for this long shows as disconnected (`agentConnected:
+    /// false`) and gets no new tasks; its tasks are left as they are.
+    #[arg(long, env = "BERTH_AGENT_TIMEOUT_SECONDS", default_value_t = 60)]
+    agent_timeout_seconds: u64,
+    /// How often the server sends each connected agent an ACS heartbeat.
+    #[arg(long, env = "BERTH_AGENT_HEARTBEAT_SECONDS", default_value_t = 20)]
+    agent_heartbeat_seconds: u64,
 }
 
 #[derive(Args)]
@@ -225,6 +232,9 @@ async fn run_server(args: ServerArgs, up: bool) -> Result<()> {
         tokens,
         listen,
         advertise: args.advertise,
+        agents: Arc::new(berth_api::acs::AgentHub::new(Duration::from_secs(
+            args.agent_heartbeat_seconds.max(1),
+        ))),
     });
     // Every background loop ends when this turns true.
     let (shutdown_tx, shutdown_rx) = tokio::sync::watch::channel(false);
@@ -269,6 +279,27 @@ async fn run_server(args: ServerArgs, up: bool) -> Result<()> {
             }
         });
     }
+    {
+        // Agents not heard from for the timeout show as disconnected.
+        let ecs = state.ecs.clone();
+        let timeout = args.agent_timeout_seconds.max(1);
+        let mut stop = shutdown_rx.clone();
+        tokio::spawn(async move {
+            let period = Duration::from_secs((timeout / 4).clamp(1, 15));
+            loop {
+                tokio::select! {
+                    _ = tokio::time::sleep(period) => {}
+                    _ = stop.changed() => return,
+                }
+                let ecs = ecs.clone();
+                match tokio::task::spawn_blocking(move || ecs.expire_agents(timeout as f64)).await {
+                    Ok(Ok(n)) if n > 0 => tracing::info!(instances = n, "agents disconnected"),
+                    Ok(Err(e)) => tracing::warn!(error = %e, "checking agent presence failed"),
+                    _ => {}
+                }
+            }
+        });
+    }
     let endpoint = state.endpoint(None);
     println!("berth listening on {endpoint}");
     if up {
@@ -295,9 +326,12 @@ async fn run_server(args: ServerArgs, up: bool) -> Result<()> {
     }
     use std::io::Write;
     std::io::stdout().flush()?;
+    let agents = state.agents.clone();
     berth_api::serve(listener, state, async move {
         shutdown_signal().await;
         let _ = shutdown_tx.send(true);
+        // Websocket sessions would hold the graceful shutdown open: end them.
+        agents.close_all();
     })
     .await?;
     tracing::info!("shut down cleanly");

@@ -145,7 +145,7 @@ pub struct RegisterContainerInstance {
     pub tags: Vec<crate::EcsTag>,
 }
 
-fn instance_key(scope: &Scope, cluster: &str, id: &str) -> String {
+pub(crate) fn instance_key(scope: &Scope, cluster: &str, id: &str) -> String {
     format!(
         "ecs/{}/{}/instance/{cluster}/{id}",
         scope.account, scope.region
@@ -255,8 +255,8 @@ impl Ecs {
                         .clone()
                         .unwrap_or_else(|| format!("i-{}", random_hex(17))),
                     status: InstanceStatus::Active,
-                    // Until agents connect over the ACS websocket (issue 4), a registration
-                    // counts as a connected agent.
+                    // The registering agent is alive now; it has the heartbeat timeout to
+                    // open its session (see agents.rs).
                     agent_connected: true,
                     version: 1,
                     registered_at: now_epoch(),
@@ -279,6 +279,7 @@ impl Ecs {
                 )?
                 .is_committed()
             {
+                self.agent_registered(scope, &instance.cluster, &instance.id);
                 return Ok(instance);
             }
         }

@@ -2,6 +2,7 @@
 //! operation's logic (validation, state change, compare-and-swap commit), free of HTTP.
 
 mod account;
+mod agents;
 mod clusters;
 mod error;
 mod instances;
@@ -40,6 +41,7 @@ pub type Result<T, E = EcsError> = std::result::Result<T, E>;
 pub struct Ecs {
     store: Arc<dyn Store>,
     lanes: Arc<placement::Lanes>,
+    presence: Arc<agents::Presence>,
 }
 
 impl Ecs {
@@ -47,6 +49,7 @@ impl Ecs {
         Ecs {
             store,
             lanes: Arc::default(),
+            presence: Arc::default(),
         }
     }
 }

@@ -96,6 +96,14 @@ pub struct Task {
 }
 
 impl Task {
+    /// The task a store watch event carries (`None` for a deletion).
+    pub fn from_event(event: &berth_store::WatchEvent) -> Result<Option<Task>> {
+        match event.kind {
+            berth_store::EventKind::Put => decode(&event.kv).map(Some),
+            berth_store::EventKind::Delete => Ok(None),
+        }
+    }
+
     pub fn arn(&self, scope: &Scope) -> String {
         scope.arn("ecs", &format!("task/{}/{}", self.cluster, self.id))
     }
@@ -732,6 +740,37 @@ impl Ecs {
                 _ => return Ok((page, None)),
             }
         }
+    }
+
+    /// A watch on a cluster's task records from now on (agent sessions follow it).
+    pub fn watch_tasks(&self, scope: &Scope, cluster: &str) -> Result<berth_store::Watcher> {
+        let revision = self.store.current_revision()?;
+        Ok(self
+            .store
+            .watch(&format!("{}task/{cluster}/", base(scope)), revision)?)
+    }
+
+    /// The live tasks (not yet STOPPED) placed on one instance, from the live markers.
+    pub fn live_tasks_on(
+        &self,
+        scope: &Scope,
+        cluster: &str,
+        instance_id: &str,
+    ) -> Result<Vec<Task>> {
+        let mut tasks = Vec::new();
+        for kind in ["task-pending", "task-running"] {
+            let prefix = format!("{}{kind}/{cluster}/", base(scope));
+            for kv in self.store.range(&prefix, None, 0)? {
+                let id = &kv.key[prefix.len()..];
+                if let Some(task) = self.task(scope, cluster, id)?
+                    && task.container_instance_id.as_deref() == Some(instance_id)
+                    && task.is_live()
+                {
+                    tasks.push(task);
+                }
+            }
+        }
+        Ok(tasks)
     }
 
     /// StopTask: the task is to stop. A task no agent has picked up yet (still

@@ -1,0 +1,562 @@
+//! ECS's agent protocols on Berth's port: the ACS websocket (`GET /ws?clusterArn=…&
+//! containerInstanceArn=…`) that hands tasks to a container instance's agent, and the
+//! telemetry websocket (`GET /tcs/ws?cluster=…&containerInstance=…`) that takes its metrics
+//! and health reports. Both upgrades are SigV4-signed GETs, as the official agent sends them.
+//!
+//! What Berth sends on ACS, and why:
+//! - `PayloadMessage` — at session start, every live task placed on the instance (so a
+//!   reconnecting or restarted agent learns its full set), then each task whose desired
+//!   status changes (RunTask/StartTask placed it: `RUNNING`; StopTask: `STOPPED`), pushed
+//!   from a store watch the moment it commits. The agent answers `AckRequest`.
+//! - `HeartbeatMessage` — every `heartbeat` interval (well inside the agent's 60 s idle
+//!   timeout, so it never drops a healthy session); the agent answers
+//!   `HeartbeatAckRequest`. Any frame from the agent counts as a sign of life; an agent
+//!   silent for the presence timeout is marked disconnected (see `berth_core::agents`).
+//! - `CloseMessage` — when the server shuts down, so the agent reconnects to the next one.
+//! - A refused upgrade answers `{"InactiveInstanceException": …}` for an unknown or
+//!   deregistered instance and `{"InvalidClusterException": …}` for an unknown cluster,
+//!   which the official agent treats as final (it stops retrying for an hour).
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::extract::State;
+use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
+use axum::http::{HeaderMap, StatusCode, Uri};
+use axum::response::{IntoResponse, Response};
+use berth_acs::acs::{AgentMessage, HeartbeatMessage, PayloadMessage, ServerMessage};
+use berth_acs::{ConnectionError, tcs};
+use berth_core::Task;
+use berth_model::Scope;
+use berth_model::task_definition::TaskDefinition;
+use tokio::sync::mpsc;
+
+use crate::AppState;
+use crate::acs_payload::{PayloadContext, acs_task};
+
+/// How often the server sends an ACS heartbeat.
+pub const DEFAULT_HEARTBEAT: Duration = Duration::from_secs(20);
+
+type SessionTx = mpsc::UnboundedSender<Task>;
+
+/// The live agent sessions, and one store watch per cluster that routes task changes to
+/// the session of the instance each task is placed on.
+pub struct AgentHub {
+    sessions: Mutex<HashMap<String, (u64, SessionTx)>>,
+    feeds: Mutex<HashMap<String, ()>>,
+    generation: AtomicU64,
+    seq: AtomicI64,
+    /// The latest telemetry each instance published (`PublishMetricsRequest` /
+    /// `PublishHealthRequest` frames as JSON), kept for auto scaling.
+    telemetry: Mutex<HashMap<String, TelemetryRecord>>,
+    heartbeat: Duration,
+    closing: tokio::sync::watch::Sender<bool>,
+}
+
+/// What an instance's agent last reported over the telemetry websocket.
+#[derive(Debug, Clone, Default)]
+pub struct TelemetryRecord {
+    pub metrics: Option<serde_json::Value>,
+    pub health: Option<serde_json::Value>,
+    pub instance_status: Option<serde_json::Value>,
+}
+
+impl Default for AgentHub {
+    fn default() -> Self {
+        AgentHub::new(DEFAULT_HEARTBEAT)
+    }
+}
+
+impl AgentHub {
+    pub fn new(heartbeat: Duration) -> AgentHub {
+        AgentHub {
+            sessions: Mutex::new(HashMap::new()),
+            feeds: Mutex::new(HashMap::new()),
+            generation: AtomicU64::new(0),
+            seq: AtomicI64::new(1),
+            telemetry: Mutex::new(HashMap::new()),
+            heartbeat,
+            closing: tokio::sync::watch::channel(false).0,
+        }
+    }
+
+    /// Ends every session with a `CloseMessage` (server shutdown).
+    pub fn close_all(&self) {
+        self.closing.send_replace(true);
+    }
+
+    /// Instances with an open ACS session.
+    pub fn connected(&self) -> usize {
+        lock(&self.sessions).len()
+    }
+
+    /// The latest telemetry of an instance (by its ARN).
+    pub fn telemetry(&self, instance_arn: &str) -> Option<TelemetryRecord> {
+        lock(&self.telemetry).get(instance_arn).cloned()
+    }
+
+    fn register(&self, key: &str, tx: SessionTx) -> u64 {
+        let generation = self.generation.fetch_add(1, Ordering::Relaxed) + 1;
+        lock(&self.sessions).insert(key.to_string(), (generation, tx));
+        generation
+    }
+
+    fn unregister(&self, key: &str, generation: u64) {
+        let mut sessions = lock(&self.sessions);
+        if sessions.get(key).is_some_and(|(g, _)| *g == generation) {
+            sessions.remove(key);
+        }
+    }
+
+    /// Starts the cluster's task feed once: a store watch whose task changes go to the
+    /// session of the task's instance.
+    fn ensure_feed(
+        self: &Arc<Self>,
+        app: &Arc<AppState>,
+        scope: &Scope,
+        cluster: &str,
+    ) -> Result<(), String> {
+        let feed_key = session_prefix(scope, cluster);
+        let mut feeds = lock(&self.feeds);
+        if feeds.contains_key(&feed_key) {
+            return Ok(());
+        }
+        let mut watcher = app
+            .ecs
+            .watch_tasks(scope, cluster)
+            .map_err(|e| e.to_string())?;
+        feeds.insert(feed_key.clone(), ());
+        let hub = self.clone();
+        tokio::spawn(async move {
+            while let Some(event) = watcher.recv().await {
+                let task = match Task::from_event(&event) {
+                    Ok(Some(task)) => task,
+                    Ok(None) => continue,
+                    Err(e) => {
+                        tracing::warn!(error = %e, "undecodable task record in the agent feed");
+                        continue;
+                    }
+                };
+                let Some(instance) = task.container_instance_id.clone() else {
+                    continue;
+                };
+                let key = format!("{feed_key}{instance}");
+                let tx = lock(&hub.sessions).get(&key).map(|(_, tx)| tx.clone());
+                if let Some(tx) = tx {
+                    let _ = tx.send(task);
+                }
+            }
+            // The store dropped the watch: let the next session start a new feed.
+            lock(&hub.feeds).remove(&feed_key);
+        });
+        Ok(())
+    }
+
+    fn next_seq(&self) -> i64 {
+        self.seq.fetch_add(1, Ordering::Relaxed)
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+fn session_prefix(scope: &Scope, cluster: &str) -> String {
+    format!("{}/{}/{cluster}/", scope.account, scope.region)
+}
+
+/// A refused upgrade, answered in the body shape the agent reads
+/// (`{"<ExceptionType>": "<message>"}`).
+struct Refusal {
+    status: StatusCode,
+    kind: String,
+    message: String,
+}
+
+fn refuse(status: StatusCode, kind: &str, message: &str) -> Refusal {
+    Refusal {
+        status,
+        kind: kind.to_string(),
+        message: message.to_string(),
+    }
+}
+
+impl IntoResponse for Refusal {
+    fn into_response(self) -> Response {
+        (
+            self.status,
+            ConnectionError::new(self.kind, self.message).encode(),
+        )
+            .into_response()
+    }
+}
+
+/// Authenticates the upgrade GET (SigV4 over the URL, empty payload) and returns its scope.
+fn authenticate_get(app: &AppState, uri: &Uri, headers: &HeaderMap) -> Result<Scope, Refusal> {
+    let verified = crate::aws::authenticate(app, "GET", uri, headers, b"")
+        .map_err(|e| refuse(e.status, &e.code, &e.message))?;
+    let region = verified.region.parse().map_err(|_| {
+        refuse(
+            StatusCode::BAD_REQUEST,
+            "InvalidSignatureException",
+            "Credential should be scoped to a valid region.",
+        )
+    })?;
+    Ok(Scope::new(app.account.clone(), region))
+}
+
+/// One instance a session is for.
+struct Peer {
+    scope: Scope,
+    cluster: String,
+    cluster_arn: String,
+    instance_id: String,
+    instance_arn: String,
+}
+
+/// Resolves the cluster and instance named in a handshake; the refusal the agent expects
+/// when either is unknown.
+async fn resolve_peer(
+    app: &Arc<AppState>,
+    scope: Scope,
+    cluster: String,
+    instance: String,
+) -> Result<Peer, Refusal> {
+    let ecs = app.ecs.clone();
+    let lookup = {
+        let scope = scope.clone();
+        tokio::task::spawn_blocking(move || {
+            let cluster = ecs.active_cluster(&scope, Some(&cluster))?;
+            let instance = ecs.container_instance(&scope, Some(&cluster.name), &instance)?;
+            Ok::<_, berth_core::EcsError>((cluster, instance))
+        })
+    };
+    match lookup.await {
+        Ok(Ok((cluster, Some(instance))))
+            if instance.status != berth_core::InstanceStatus::Inactive =>
+        {
+            Ok(Peer {
+                cluster_arn: scope.arn("ecs", &format!("cluster/{}", cluster.name)),
+                instance_arn: instance.arn(&scope),
+                instance_id: instance.id,
+                cluster: cluster.name,
+                scope,
+            })
+        }
+        Ok(Ok((_, _))) | Ok(Err(berth_core::EcsError::InvalidParameter(_))) => Err(refuse(
+            StatusCode::BAD_REQUEST,
+            "InactiveInstanceException",
+            "The container instance is not registered (or has been deregistered).",
+        )),
+        Ok(Err(berth_core::EcsError::ClusterNotFound)) => Err(refuse(
+            StatusCode::BAD_REQUEST,
+            "InvalidClusterException",
+            "Cluster not found.",
+        )),
+        Ok(Err(e)) => Err(refuse(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "ServerException",
+            &e.to_string(),
+        )),
+        Err(e) => Err(refuse(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "ServerException",
+            &e.to_string(),
+        )),
+    }
+}
+
+/// `GET /ws`: the ACS session of one container instance's agent.
+pub async fn acs_handler(
+    State(app): State<Arc<AppState>>,
+    uri: Uri,
+    headers: HeaderMap,
+    ws: WebSocketUpgrade,
+) -> Response {
+    let scope = match authenticate_get(&app, &uri, &headers) {
+        Ok(s) => s,
+        Err(r) => return r.into_response(),
+    };
+    let query = match berth_acs::acs::AcsQuery::parse(uri.query().unwrap_or("")) {
+        Ok(q) => q,
+        Err(e) => {
+            return refuse(
+                StatusCode::BAD_REQUEST,
+                "BadRequestException",
+                &e.to_string(),
+            )
+            .into_response();
+        }
+    };
+    let peer =
+        match resolve_peer(&app, scope, query.cluster_arn, query.container_instance_arn).await {
+            Ok(p) => p,
+            Err(r) => return r.into_response(),
+        };
+    let endpoint = app.endpoint(headers.get("host").and_then(|h| h.to_str().ok()));
+    ws.on_upgrade(move |socket| async move {
+        if let Err(e) = acs_session(socket, app, peer, endpoint).await {
+            tracing::debug!(error = %e, "ACS session ended");
+        }
+    })
+}
+
+/// The state of one ACS session.
+struct Session {
+    app: Arc<AppState>,
+    peer: Peer,
+    endpoint: String,
+    registry_host: String,
+    /// Task definitions by ARN (their content never changes).
+    definitions: HashMap<String, Arc<TaskDefinition>>,
+    /// The desired status last sent for each task, so a task is resent only on change.
+    sent: HashMap<String, String>,
+}
+
+impl Session {
+    async fn definition(&mut self, arn: &str) -> Result<Arc<TaskDefinition>, String> {
+        if let Some(td) = self.definitions.get(arn) {
+            return Ok(td.clone());
+        }
+        let ecs = self.app.ecs.clone();
+        let scope = self.peer.scope.clone();
+        let reference = arn.to_string();
+        let td = tokio::task::spawn_blocking(move || ecs.task_definition(&scope, &reference))
+            .await
+            .map_err(|e| e.to_string())?
+            .map_err(|e| e.to_string())?;
+        let td = Arc::new(td.task_definition);
+        self.definitions.insert(arn.to_string(), td.clone());
+        Ok(td)
+    }
+
+    /// A payload of the tasks among `tasks` whose desired status the agent has not been
+    /// told yet, or `None` when there is nothing new.
+    async fn payload(&mut self, tasks: Vec<Task>) -> Result<Option<String>, String> {
+        let mut out = Vec::new();
+        for task in tasks {
+            if self.sent.get(&task.id) == Some(&task.desired_status) {
+                continue;
+            }
+            if task.last_status == "STOPPED" && !self.sent.contains_key(&task.id) {
+                continue; // stopped before the agent ever heard of it
+            }
+            let td = self.definition(&task.task_definition_arn).await?;
+            let ctx = PayloadContext {
+                scope: &self.peer.scope,
+                endpoint: &self.endpoint,
+                registry_host: &self.registry_host,
+            };
+            out.push(acs_task(&ctx, &task, &td));
+            if task.last_status == "STOPPED" {
+                self.sent.remove(&task.id);
+            } else {
+                self.sent
+                    .insert(task.id.clone(), task.desired_status.clone());
+            }
+        }
+        if out.is_empty() {
+            return Ok(None);
+        }
+        let seq = self.app.agents.next_seq();
+        let message = PayloadMessage {
+            cluster_arn: Some(self.peer.cluster_arn.clone()),
+            container_instance_arn: Some(self.peer.instance_arn.clone()),
+            tasks: Some(out),
+            generated_at: Some(time::OffsetDateTime::now_utc().unix_timestamp()),
+            message_id: Some(uuid::Uuid::new_v4().to_string()),
+            seq_num: Some(seq),
+            ..PayloadMessage::default()
+        };
+        Ok(Some(ServerMessage::Payload(message).encode()))
+    }
+}
+
+async fn acs_session(
+    mut socket: WebSocket,
+    app: Arc<AppState>,
+    peer: Peer,
+    endpoint: String,
+) -> Result<(), String> {
+    let hub = app.agents.clone();
+    let key = format!(
+        "{}{}",
+        session_prefix(&peer.scope, &peer.cluster),
+        peer.instance_id
+    );
+    // Subscribe before reading the instance's tasks: a change in between arrives twice
+    // at worst (and is sent once), never not at all.
+    hub.ensure_feed(&app, &peer.scope, &peer.cluster)?;
+    let (tx, mut rx) = mpsc::unbounded_channel();
+    let generation = hub.register(&key, tx);
+    let result = async {
+        let initial = {
+            let ecs = app.ecs.clone();
+            let (scope, cluster, id) = (peer.scope.clone(), peer.cluster.clone(), peer.instance_id.clone());
+            tokio::task::spawn_blocking(move || {
+                ecs.agent_connected(&scope, &cluster, &id)?;
+                ecs.live_tasks_on(&scope, &cluster, &id)
+            })
+            .await
+            .map_err(|e| e.to_string())?
+            .map_err(|e| e.to_string())?
+        };
+        let mut session = Session {
+            registry_host: app.registry_host(),
+            app: app.clone(),
+            peer,
+            endpoint,
+            definitions: HashMap::new(),
+            sent: HashMap::new(),
+        };
+        if let Some(frame) = session.payload(initial).await? {
+            socket.send(Message::Text(frame.into())).await.map_err(|e| e.to_string())?;
+        }
+        let mut heartbeat = tokio::time::interval(hub.heartbeat);
+        heartbeat.tick().await;
+        let mut closing = hub.closing.subscribe();
+        loop {
+            tokio::select! {
+                Some(task) = rx.recv() => {
+                    let mut tasks = vec![task];
+                    while let Ok(more) = rx.try_recv() {
+                        tasks.push(more);
+                    }
+                    if let Some(frame) = session.payload(tasks).await? {
+                        socket.send(Message::Text(frame.into())).await.map_err(|e| e.to_string())?;
+                    }
+                }
+                _ = heartbeat.tick() => {
+                    let frame = ServerMessage::Heartbeat(HeartbeatMessage {
+                        healthy: Some(true),
+                        message_id: Some(uuid::Uuid::new_v4().to_string()),
+                    })
+                    .encode();
+                    socket.send(Message::Text(frame.into())).await.map_err(|e| e.to_string())?;
+                }
+                _ = closing.changed() => {
+                    let frame = ServerMessage::Close(berth_acs::acs::CloseMessage {
+                        message: Some("The server is shutting down.".into()),
+                    })
+                    .encode();
+                    let _ = socket.send(Message::Text(frame.into())).await;
+                    let _ = socket.send(Message::Close(None)).await;
+                    return Ok(());
+                }
+                incoming = socket.recv() => {
+                    let Some(Ok(message)) = incoming else {
+                        return Ok(()); // the agent went away
+                    };
+                    session.app.ecs.agent_heartbeat(&session.peer.scope, &session.peer.cluster, &session.peer.instance_id);
+                    match message {
+                        Message::Text(text) => match AgentMessage::decode(&text) {
+                            Ok(AgentMessage::Ack(_) | AgentMessage::HeartbeatAck(_)) => {}
+                            Ok(other) => tracing::debug!(kind = other.type_name(), "ACS frame from the agent"),
+                            Err(e) => tracing::debug!(error = %e, "unreadable ACS frame"),
+                        },
+                        Message::Close(_) => return Ok(()),
+                        _ => {}
+                    }
+                }
+            }
+        }
+    }
+    .await;
+    hub.unregister(&key, generation);
+    result
+}
+
+/// `GET /tcs/ws`: the telemetry session of one container instance's agent.
+pub async fn tcs_handler(
+    State(app): State<Arc<AppState>>,
+    uri: Uri,
+    headers: HeaderMap,
+    ws: WebSocketUpgrade,
+) -> Response {
+    let scope = match authenticate_get(&app, &uri, &headers) {
+        Ok(s) => s,
+        Err(r) => return r.into_response(),
+    };
+    let query = match tcs::TcsQuery::parse(uri.query().unwrap_or("")) {
+        Ok(q) => q,
+        Err(e) => {
+            return refuse(
+                StatusCode::BAD_REQUEST,
+                "BadRequestException",
+                &e.to_string(),
+            )
+            .into_response();
+        }
+    };
+    let peer = match resolve_peer(&app, scope, query.cluster, query.container_instance).await {
+        Ok(p) => p,
+        Err(r) => return r.into_response(),
+    };
+    ws.on_upgrade(move |socket| async move {
+        if let Err(e) = tcs_session(socket, app, peer).await {
+            tracing::debug!(error = %e, "telemetry session ended");
+        }
+    })
+}
+
+async fn tcs_session(mut socket: WebSocket, app: Arc<AppState>, peer: Peer) -> Result<(), String> {
+    let hub = app.agents.clone();
+    let mut closing = hub.closing.subscribe();
+    loop {
+        let incoming = tokio::select! {
+            incoming = socket.recv() => incoming,
+            _ = closing.changed() => {
+                let _ = socket.send(Message::Close(None)).await;
+                return Ok(());
+            }
+        };
+        let Some(Ok(message)) = incoming else {
+            return Ok(());
+        };
+        let text = match message {
+            Message::Text(text) => text,
+            Message::Close(_) => return Ok(()),
+            _ => continue,
+        };
+        app.ecs
+            .agent_heartbeat(&peer.scope, &peer.cluster, &peer.instance_id);
+        let reply = match tcs::AgentMessage::decode(&text) {
+            Ok(tcs::AgentMessage::PublishMetrics(m)) => {
+                lock(&hub.telemetry)
+                    .entry(peer.instance_arn.clone())
+                    .or_default()
+                    .metrics = serde_json::to_value(&m).ok();
+                Some(tcs::ServerMessage::AckPublishMetric(Default::default()))
+            }
+            Ok(tcs::AgentMessage::PublishHealth(m)) => {
+                lock(&hub.telemetry)
+                    .entry(peer.instance_arn.clone())
+                    .or_default()
+                    .health = serde_json::to_value(&m).ok();
+                Some(tcs::ServerMessage::AckPublishHealth(Default::default()))
+            }
+            Ok(tcs::AgentMessage::PublishInstanceStatus(m)) => {
+                lock(&hub.telemetry)
+                    .entry(peer.instance_arn.clone())
+                    .or_default()
+                    .instance_status = serde_json::to_value(&m).ok();
+                Some(tcs::ServerMessage::AckPublishInstanceStatus(
+                    Default::default(),
+                ))
+            }
+            Ok(_) => None,
+            Err(e) => {
+                tracing::debug!(error = %e, "unreadable telemetry frame");
+                None
+            }
+        };
+        if let Some(reply) = reply {
+            socket
+                .send(Message::Text(reply.encode().into()))
+                .await
+                .map_err(|e| e.to_string())?;
+        }
+    }
+}
