@@ -1,0 +1,264 @@
+//! What the agent is told at start: where the control plane is, which cluster to join, where
+//! to keep its state, and the AWS credentials and region it signs with (from the standard
+//! AWS sources, as the official agent and every AWS SDK read them).
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+use std::time::Duration;
+
+use crate::AgentError;
+
+/// ECS's default time between SIGTERM and SIGKILL when a container sets no `stopTimeout`
+/// (the official agent's `ECS_CONTAINER_STOP_TIMEOUT`).
+pub const DEFAULT_STOP_TIMEOUT: Duration = Duration::from_secs(30);
+/// How long stopped containers are kept before removal (`ECS_ENGINE_TASK_CLEANUP_WAIT_DURATION`).
+pub const DEFAULT_CLEANUP_DELAY: Duration = Duration::from_secs(3 * 60 * 60);
+/// Memory kept back for the host and the agent, in MiB.
+pub const DEFAULT_MEMORY_RESERVATION_MIB: u64 = 256;
+
+#[derive(Debug, Clone)]
+pub struct AgentConfig {
+    /// The control plane, e.g. `http://127.0.0.1:4566`.
+    pub endpoint: String,
+    /// The cluster name (or ARN) to register in.
+    pub cluster: String,
+    /// Holds `agent-state.json`.
+    pub data_dir: PathBuf,
+    /// Custom attributes, registered with the instance.
+    pub attributes: BTreeMap<String, String>,
+    pub availability_zone: Option<String>,
+    pub instance_type: Option<String>,
+    pub memory_reservation_mib: u64,
+    pub runtime: RuntimeChoice,
+    pub image_pull_behavior: ImagePullBehavior,
+    pub cleanup_delay: Duration,
+    pub credentials: Credentials,
+    pub region: String,
+}
+
+impl AgentConfig {
+    /// A configuration with ECS's defaults and credentials and region from the environment.
+    pub fn new(endpoint: &str, cluster: &str, data_dir: &Path) -> Result<Self, AgentError> {
+        Ok(AgentConfig {
+            endpoint: endpoint.trim_end_matches('/').to_owned(),
+            cluster: cluster.to_owned(),
+            data_dir: data_dir.to_owned(),
+            attributes: BTreeMap::new(),
+            availability_zone: None,
+            instance_type: None,
+            memory_reservation_mib: DEFAULT_MEMORY_RESERVATION_MIB,
+            runtime: RuntimeChoice::Docker,
+            image_pull_behavior: ImagePullBehavior::Default,
+            cleanup_delay: DEFAULT_CLEANUP_DELAY,
+            credentials: Credentials::from_environment()?,
+            region: region_from_environment(),
+        })
+    }
+}
+
+/// Which container runtime runs the tasks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RuntimeChoice {
+    /// Docker Engine on its local socket. The default.
+    Docker,
+    /// **A simulation, not a runtime**: container life cycles acted out in memory so that
+    /// hundreds of agents fit on one machine for scale tests. Never the default.
+    Simulated,
+}
+
+impl FromStr for RuntimeChoice {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "docker" => Ok(RuntimeChoice::Docker),
+            "simulated" => Ok(RuntimeChoice::Simulated),
+            other => Err(format!(
+                "unknown runtime {other:?}: use docker or simulated"
+            )),
+        }
+    }
+}
+
+/// When an image is pulled, as the official agent's `ECS_IMAGE_PULL_BEHAVIOR`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ImagePullBehavior {
+    /// Always pull; if the pull fails, use a cached copy when there is one.
+    Default,
+    /// Always pull; a failed pull fails the task.
+    Always,
+    /// Pull only if this agent has not pulled the image before (or it is gone).
+    Once,
+    /// Pull only if the image is not present locally.
+    PreferCached,
+}
+
+impl FromStr for ImagePullBehavior {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "default" => Ok(ImagePullBehavior::Default),
+            "always" => Ok(ImagePullBehavior::Always),
+            "once" => Ok(ImagePullBehavior::Once),
+            "prefer-cached" => Ok(ImagePullBehavior::PreferCached),
+            other => Err(format!(
+                "unknown image pull behavior {other:?}: use default, always, once or prefer-cached"
+            )),
+        }
+    }
+}
+
+/// AWS credentials. `Debug` hides the secret parts.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Credentials {
+    pub access_key_id: String,
+    pub secret_access_key: String,
+    pub session_token: Option<String>,
+}
+
+impl fmt::Debug for Credentials {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Credentials")
+            .field("access_key_id", &self.access_key_id)
+            .field("secret_access_key", &"<hidden>")
+            .field(
+                "session_token",
+                &self.session_token.as_ref().map(|_| "<hidden>"),
+            )
+            .finish()
+    }
+}
+
+impl Credentials {
+    /// `AWS_ACCESS_KEY_ID` / `AWS_SECRET_ACCESS_KEY` (and `AWS_SESSION_TOKEN`), else the
+    /// shared credentials file (`AWS_SHARED_CREDENTIALS_FILE`, default `~/.aws/credentials`)
+    /// in profile `AWS_PROFILE` (default `default`).
+    pub fn from_environment() -> Result<Self, AgentError> {
+        let var = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
+        if let (Some(access_key_id), Some(secret_access_key)) =
+            (var("AWS_ACCESS_KEY_ID"), var("AWS_SECRET_ACCESS_KEY"))
+        {
+            return Ok(Credentials {
+                access_key_id,
+                secret_access_key,
+                session_token: var("AWS_SESSION_TOKEN"),
+            });
+        }
+        let path = match var("AWS_SHARED_CREDENTIALS_FILE") {
+            Some(path) => PathBuf::from(path),
+            None => match var("HOME") {
+                Some(home) => Path::new(&home).join(".aws/credentials"),
+                None => {
+                    return Err(AgentError::Config(
+                        "no AWS credentials: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, \
+                         or AWS_SHARED_CREDENTIALS_FILE"
+                            .to_owned(),
+                    ));
+                }
+            },
+        };
+        let profile = var("AWS_PROFILE").unwrap_or_else(|| "default".to_owned());
+        let text = std::fs::read_to_string(&path).map_err(|e| {
+            AgentError::Config(format!(
+                "no AWS credentials in the environment, and the shared credentials file {} \
+                 could not be read: {e}",
+                path.display()
+            ))
+        })?;
+        parse_shared_credentials(&text, &profile).ok_or_else(|| {
+            AgentError::Config(format!(
+                "profile [{profile}] in {} has no aws_access_key_id and aws_secret_access_key",
+                path.display()
+            ))
+        })
+    }
+}
+
+/// Reads one profile of an AWS shared credentials file (INI: `[profile]` sections of
+/// `key = value` lines, `#` and `;` comments).
+pub fn parse_shared_credentials(text: &str, profile: &str) -> Option<Credentials> {
+    let mut in_profile = false;
+    let mut values = BTreeMap::new();
+    for line in text.lines() {
+        let line = line.trim();
+        if line.is_empty() || line.starts_with('#') || line.starts_with(';') {
+            continue;
+        }
+        if let Some(section) = line.strip_prefix('[').and_then(|l| l.strip_suffix(']')) {
+            in_profile = section.trim() == profile;
+            continue;
+        }
+        if in_profile && let Some((key, value)) = line.split_once('=') {
+            values.insert(key.trim().to_ascii_lowercase(), value.trim().to_owned());
+        }
+    }
+    Some(Credentials {
+        access_key_id: values.remove("aws_access_key_id")?,
+        secret_access_key: values.remove("aws_secret_access_key")?,
+        session_token: values.remove("aws_session_token"),
+    })
+}
+
+/// `AWS_REGION`, else `AWS_DEFAULT_REGION`, else `us-east-1`.
+pub fn region_from_environment() -> String {
+    ["AWS_REGION", "AWS_DEFAULT_REGION"]
+        .iter()
+        .find_map(|name| std::env::var(name).ok().filter(|v| !v.is_empty()))
+        .unwrap_or_else(|| "us-east-1".to_owned())
+}
+
+/// Reads `K=V` (an attribute as given on the command line).
+pub fn parse_attribute(s: &str) -> Result<(String, String), String> {
+    match s.split_once('=') {
+        Some((name, value)) if !name.is_empty() => Ok((name.to_owned(), value.to_owned())),
+        _ => Err(format!("attribute {s:?} is not NAME=VALUE")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shared_credentials_profiles() {
+        let text = "\
+# comment
+[default]
+aws_access_key_id = AKIDDEFAULT
+aws_secret_access_key = secretdefault
+
+[berth]
+aws_access_key_id=AKIDBERTH
+aws_secret_access_key=secret/with+chars=
+aws_session_token = tok
+";
+        let default = parse_shared_credentials(text, "default").unwrap();
+        assert_eq!(default.access_key_id, "AKIDDEFAULT");
+        assert_eq!(default.session_token, None);
+        let berth = parse_shared_credentials(text, "berth").unwrap();
+        assert_eq!(berth.secret_access_key, "secret/with+chars=");
+        assert_eq!(berth.session_token.as_deref(), Some("tok"));
+        assert!(parse_shared_credentials(text, "missing").is_none());
+        assert!(!format!("{berth:?}").contains("secret/with"));
+    }
+
+    #[test]
+    fn attributes_and_choices_parse() {
+        assert_eq!(
+            parse_attribute("stack=blue=green").unwrap(),
+            ("stack".to_owned(), "blue=green".to_owned())
+        );
+        assert!(parse_attribute("novalue").is_err());
+        assert!(parse_attribute("=x").is_err());
+        assert_eq!(
+            "prefer-cached".parse::<ImagePullBehavior>().unwrap(),
+            ImagePullBehavior::PreferCached
+        );
+        assert!("sometimes".parse::<ImagePullBehavior>().is_err());
+        assert_eq!(
+            "simulated".parse::<RuntimeChoice>().unwrap(),
+            RuntimeChoice::Simulated
+        );
+    }
+}

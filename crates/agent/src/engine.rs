@@ -1,0 +1,1437 @@
+//! The task engine: for every task the control plane gives the instance, one supervisor
+//! (a tokio task) reconciles what should be (the task's desired status) with what is (the
+//! runtime's containers) and reports each change back, in order, through
+//! SubmitContainerStateChange / SubmitTaskStateChange.
+//!
+//! A supervisor pulls the task's images, creates and starts its containers in `dependsOn`
+//! order (conditions START, COMPLETE, SUCCESS, HEALTHY; `startTimeout` bounds the wait),
+//! reports RUNNING with the host ports actually bound, and watches its containers through
+//! the runtime's event stream (one subscription for the whole agent, routed by container
+//! id; when it breaks, every supervisor re-inspects its containers). An essential container
+//! exiting, or a desired status of STOPPED, stops the rest (`stopTimeout` between SIGTERM
+//! and SIGKILL, dependents first) and reports STOPPED with exit codes and ECS's reasons.
+//! Stopped containers are removed after the cleanup delay.
+//!
+//! Restarts: at start the engine lists the containers carrying this instance's label and
+//! resumes a supervisor for every task in the state file; a supervisor adopts the
+//! containers it finds (from the state file, else by ECS's task-ARN and container-name
+//! labels) instead of creating new ones, so a restarted agent keeps the same containers for
+//! the same tasks, and reports a container that died meanwhile as STOPPED with its exit code.
+
+use std::collections::{BTreeMap, HashMap};
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use berth_acs::acs::{Container, RegistryAuthenticationData, Task};
+use berth_runtime::{
+    ContainerEvent, ContainerEventKind, ContainerId, ContainerRuntime, ContainerState,
+    ContainerStatus, EventStream, HealthStatus, NetworkMode, RegistryAuth, RuntimeError,
+    normalize_image_reference,
+};
+use futures_util::StreamExt;
+use tokio::sync::{mpsc, watch};
+
+use crate::client::{
+    AwsClient, ClientError, ContainerChangeInTask, ContainerStateChange, EcrAuthorization,
+    NetworkBinding, TaskStateChange,
+};
+use crate::config::{DEFAULT_STOP_TIMEOUT, ImagePullBehavior};
+use crate::spec::{self, LABEL_CONTAINER_NAME, LABEL_INSTANCE, LABEL_TASK_ARN, TaskLayout};
+use crate::state::{ContainerRecord, SharedState, TaskRecord};
+
+/// ECS's stoppedReason when an essential container exits.
+pub const ESSENTIAL_EXITED: &str = "Essential container in task exited";
+const OOM_REASON: &str = "OutOfMemoryError: Container killed due to memory usage";
+/// How long a container may wait for its dependencies when it sets no `startTimeout`
+/// (the official agent's `ECS_CONTAINER_START_TIMEOUT` on Linux).
+const DEFAULT_START_TIMEOUT: Duration = Duration::from_secs(180);
+/// ECR tokens are renewed this long before they expire.
+const TOKEN_RENEWAL_MARGIN: Duration = Duration::from_secs(5 * 60);
+/// Reports the control plane cannot take are retried with this backoff.
+const REPORT_RETRY_MIN: Duration = Duration::from_millis(500);
+const REPORT_RETRY_MAX: Duration = Duration::from_secs(30);
+
+/// What a boxed control-plane call returns.
+pub type ControlFuture<'a, T> = Pin<Box<dyn Future<Output = Result<T, ClientError>> + Send + 'a>>;
+
+/// The control-plane calls the engine makes; `AwsClient` in production, a recording fake in
+/// tests.
+pub trait ControlPlane: Send + Sync {
+    fn submit_task_state_change<'a>(&'a self, change: &'a TaskStateChange)
+    -> ControlFuture<'a, ()>;
+    fn submit_container_state_change<'a>(
+        &'a self,
+        change: &'a ContainerStateChange,
+    ) -> ControlFuture<'a, ()>;
+    fn ecr_authorization<'a>(
+        &'a self,
+        endpoint: Option<&'a str>,
+        region: Option<&'a str>,
+        registry_id: Option<&'a str>,
+    ) -> ControlFuture<'a, EcrAuthorization>;
+}
+
+impl ControlPlane for AwsClient {
+    fn submit_task_state_change<'a>(
+        &'a self,
+        change: &'a TaskStateChange,
+    ) -> ControlFuture<'a, ()> {
+        Box::pin(AwsClient::submit_task_state_change(self, change))
+    }
+
+    fn submit_container_state_change<'a>(
+        &'a self,
+        change: &'a ContainerStateChange,
+    ) -> ControlFuture<'a, ()> {
+        Box::pin(AwsClient::submit_container_state_change(self, change))
+    }
+
+    fn ecr_authorization<'a>(
+        &'a self,
+        endpoint: Option<&'a str>,
+        region: Option<&'a str>,
+        registry_id: Option<&'a str>,
+    ) -> ControlFuture<'a, EcrAuthorization> {
+        Box::pin(AwsClient::ecr_authorization(
+            self,
+            endpoint,
+            region,
+            registry_id,
+        ))
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct EngineConfig {
+    /// The cluster as configured (the `com.amazonaws.ecs.cluster` label and the `cluster`
+    /// member of state changes).
+    pub cluster: String,
+    pub instance_arn: String,
+    pub image_pull_behavior: ImagePullBehavior,
+    pub cleanup_delay: Duration,
+    pub default_stop_timeout: Duration,
+}
+
+impl EngineConfig {
+    pub fn new(cluster: &str, instance_arn: &str) -> Self {
+        EngineConfig {
+            cluster: cluster.to_owned(),
+            instance_arn: instance_arn.to_owned(),
+            image_pull_behavior: ImagePullBehavior::Default,
+            cleanup_delay: crate::config::DEFAULT_CLEANUP_DELAY,
+            default_stop_timeout: DEFAULT_STOP_TIMEOUT,
+        }
+    }
+}
+
+/// The running engine. Cheap to clone.
+#[derive(Clone)]
+pub struct Engine {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    config: EngineConfig,
+    runtime: Arc<dyn ContainerRuntime>,
+    control: Arc<dyn ControlPlane>,
+    state: SharedState,
+    /// The std mutexes below guard plain maps and are never held across an `.await`.
+    tasks: Mutex<HashMap<String, mpsc::UnboundedSender<TaskMsg>>>,
+    /// Which task each container belongs to, for routing runtime events.
+    routes: Mutex<HashMap<ContainerId, String>>,
+    /// Containers found by their labels at start, by (task ARN, container name), until a
+    /// supervisor adopts them.
+    adoptable: Mutex<HashMap<(String, String), (ContainerId, String)>>,
+    /// ECR credentials by (endpoint, region, registry id), with when to renew them.
+    tokens: Mutex<HashMap<String, (RegistryAuth, Instant)>>,
+    shutdown: watch::Receiver<bool>,
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+enum TaskMsg {
+    /// A payload named the task again (its desired status may have changed).
+    Desired(Box<Task>),
+    Event(ContainerEvent),
+    /// The event stream was interrupted: re-inspect every container.
+    Reconcile,
+}
+
+impl Engine {
+    /// Subscribes to the runtime's events, finds this instance's containers, resumes a
+    /// supervisor for every task in the state, and starts routing events. Ends when
+    /// `shutdown` turns true (containers are left running, as the official agent leaves them).
+    pub async fn start(
+        config: EngineConfig,
+        runtime: Arc<dyn ContainerRuntime>,
+        control: Arc<dyn ControlPlane>,
+        state: SharedState,
+        shutdown: watch::Receiver<bool>,
+    ) -> Result<Engine, RuntimeError> {
+        let label = [(LABEL_INSTANCE, config.instance_arn.as_str())];
+        // Subscribe before listing, so nothing that happens after the listing is missed.
+        let events = runtime.events(&label).await?;
+        let existing = runtime.list_containers(&label).await?;
+        let mut adoptable = HashMap::new();
+        for container in existing {
+            if let (Some(task), Some(name)) = (
+                container.labels.get(LABEL_TASK_ARN),
+                container.labels.get(LABEL_CONTAINER_NAME),
+            ) {
+                adoptable.insert((task.clone(), name.clone()), (container.id, container.name));
+            }
+        }
+        let engine = Engine {
+            inner: Arc::new(Inner {
+                config,
+                runtime,
+                control,
+                state,
+                tasks: Mutex::new(HashMap::new()),
+                routes: Mutex::new(HashMap::new()),
+                adoptable: Mutex::new(adoptable),
+                tokens: Mutex::new(HashMap::new()),
+                shutdown,
+            }),
+        };
+        let known: Vec<String> = engine.inner.state.lock().tasks.keys().cloned().collect();
+        for arn in known {
+            engine.spawn_supervisor(&arn);
+        }
+        let orphans: Vec<String> = lock(&engine.inner.adoptable)
+            .keys()
+            .map(|(task, _)| task.clone())
+            .filter(|task| !lock(&engine.inner.tasks).contains_key(task))
+            .collect();
+        if !orphans.is_empty() {
+            tracing::info!(
+                tasks = ?orphans,
+                "containers of tasks missing from the state file; they are adopted if the control plane names their tasks"
+            );
+        }
+        tokio::spawn(engine.clone().route_events(events));
+        Ok(engine)
+    }
+
+    /// Takes the tasks of a PayloadMessage: new tasks get a supervisor, known ones their new
+    /// desired status.
+    pub fn apply_payload(&self, tasks: Vec<Task>) {
+        for task in tasks {
+            let Some(arn) = task.arn.clone() else {
+                tracing::warn!("payload task without an arn ignored");
+                continue;
+            };
+            let desired = task.desired_status.clone().unwrap_or_default();
+            let sender = lock(&self.inner.tasks).get(&arn).cloned();
+            if let Some(sender) = sender {
+                let _ = sender.send(TaskMsg::Desired(Box::new(task)));
+                continue;
+            }
+            // A task we never ran and that should not run needs nothing, unless its
+            // containers survive from before a restart.
+            let has_containers = lock(&self.inner.adoptable).keys().any(|(t, _)| *t == arn);
+            if desired != "RUNNING" && !has_containers {
+                continue;
+            }
+            self.inner.state.update(|state| {
+                state
+                    .tasks
+                    .entry(arn.clone())
+                    .or_insert_with(|| TaskRecord {
+                        task: task.clone(),
+                        known_status: "PENDING".to_owned(),
+                        ..TaskRecord::default()
+                    });
+            });
+            self.spawn_supervisor(&arn);
+        }
+    }
+
+    /// The tasks with a supervisor (running, stopping, or waiting for cleanup).
+    pub fn task_arns(&self) -> Vec<String> {
+        let mut arns: Vec<String> = lock(&self.inner.tasks).keys().cloned().collect();
+        arns.sort();
+        arns
+    }
+
+    fn spawn_supervisor(&self, arn: &str) {
+        let Some(record) = self.inner.state.task(arn) else {
+            return;
+        };
+        let (tx, rx) = mpsc::unbounded_channel();
+        lock(&self.inner.tasks).insert(arn.to_owned(), tx);
+        let supervisor = Supervisor::new(self.inner.clone(), arn.to_owned(), record, rx);
+        tokio::spawn(supervisor.run());
+    }
+
+    /// Routes runtime events to the supervisors; on a broken stream, resubscribes and has
+    /// every supervisor re-inspect its containers.
+    async fn route_events(self, mut events: EventStream) {
+        let mut shutdown = self.inner.shutdown.clone();
+        let label = [(LABEL_INSTANCE, self.inner.config.instance_arn.as_str())];
+        loop {
+            loop {
+                let item = tokio::select! {
+                    item = events.next() => item,
+                    _ = shutdown.changed() => return,
+                };
+                match item {
+                    Some(Ok(event)) => {
+                        let task = lock(&self.inner.routes).get(&event.id).cloned();
+                        let sender = task.and_then(|t| lock(&self.inner.tasks).get(&t).cloned());
+                        if let Some(sender) = sender {
+                            let _ = sender.send(TaskMsg::Event(event));
+                        }
+                    }
+                    Some(Err(e)) => {
+                        tracing::warn!(error = %e, "container event stream failed; resubscribing");
+                        break;
+                    }
+                    None => {
+                        tracing::warn!("container event stream ended; resubscribing");
+                        break;
+                    }
+                }
+            }
+            let mut backoff = Backoff::new(Duration::from_millis(250), Duration::from_secs(30));
+            events = loop {
+                match self.inner.runtime.events(&label).await {
+                    Ok(stream) => break stream,
+                    Err(e) => {
+                        tracing::warn!(error = %e, "cannot subscribe to container events");
+                        tokio::select! {
+                            _ = tokio::time::sleep(backoff.next_delay()) => {}
+                            _ = shutdown.changed() => return,
+                        }
+                    }
+                }
+            };
+            let senders: Vec<_> = lock(&self.inner.tasks).values().cloned().collect();
+            for sender in senders {
+                let _ = sender.send(TaskMsg::Reconcile);
+            }
+        }
+    }
+}
+
+impl Inner {
+    /// Makes `image` present as the pull behaviour says; `Ok` once it can be used.
+    async fn ensure_image(
+        &self,
+        image: &str,
+        auth: Option<&RegistryAuthenticationData>,
+    ) -> Result<(), String> {
+        let reference = normalize_image_reference(image);
+        let behavior = self.config.image_pull_behavior;
+        let present = || async { self.runtime.image_present(image).await.unwrap_or(false) };
+        match behavior {
+            ImagePullBehavior::PreferCached if present().await => return Ok(()),
+            ImagePullBehavior::Once
+                if self.state.lock().pulled_images.contains(&reference) && present().await =>
+            {
+                return Ok(());
+            }
+            _ => {}
+        }
+        let pulled = async {
+            let credentials = self.registry_credentials(image, auth).await?;
+            self.runtime
+                .pull_image(image, credentials.as_ref())
+                .await
+                .map_err(|e| e.to_string())
+        }
+        .await;
+        match pulled {
+            Ok(()) => {
+                self.state.update(|s| s.pulled_images.insert(reference));
+                Ok(())
+            }
+            Err(e) if behavior == ImagePullBehavior::Default && present().await => {
+                tracing::warn!(image, error = %e, "pull failed; using the cached image");
+                Ok(())
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Credentials for pulling `image`: an ECR token from the control plane (cached until
+    /// shortly before it expires) when the task says so, else none.
+    async fn registry_credentials(
+        &self,
+        image: &str,
+        auth: Option<&RegistryAuthenticationData>,
+    ) -> Result<Option<RegistryAuth>, String> {
+        let Some(auth) = auth.filter(|a| a.kind.as_deref() == Some("ecr")) else {
+            return Ok(None);
+        };
+        let ecr = auth.ecr_auth_data.clone().unwrap_or_default();
+        let key = format!(
+            "{}|{}|{}",
+            ecr.endpoint_override.as_deref().unwrap_or_default(),
+            ecr.region.as_deref().unwrap_or_default(),
+            ecr.registry_id.as_deref().unwrap_or_default()
+        );
+        if let Some((credentials, renew_at)) = lock(&self.tokens).get(&key)
+            && Instant::now() < *renew_at
+        {
+            return Ok(Some(credentials.clone()));
+        }
+        let token = self
+            .control
+            .ecr_authorization(
+                ecr.endpoint_override.as_deref(),
+                ecr.region.as_deref(),
+                ecr.registry_id.as_deref(),
+            )
+            .await
+            .map_err(|e| format!("getting an ECR authorization token: {e}"))?;
+        let credentials = RegistryAuth {
+            username: token.username,
+            password: token.password,
+            server_address: image_registry(image).to_owned(),
+        };
+        let lifetime = token
+            .expires_at
+            .map(|at| Duration::from_secs_f64((at - now_seconds()).max(0.0)))
+            .unwrap_or(Duration::from_secs(3600));
+        let renew_at = Instant::now() + lifetime.saturating_sub(TOKEN_RENEWAL_MARGIN);
+        lock(&self.tokens).insert(key, (credentials.clone(), renew_at));
+        Ok(Some(credentials))
+    }
+}
+
+/// The registry host of an image reference (`host:port` before the first `/`), or Docker
+/// Hub's.
+fn image_registry(image: &str) -> &str {
+    match image.split_once('/') {
+        Some((first, _)) if first.contains(['.', ':']) || first == "localhost" => first,
+        _ => "docker.io",
+    }
+}
+
+fn now_seconds() -> f64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs_f64())
+        .unwrap_or(0.0)
+}
+
+/// Exponential backoff with ±20 % jitter.
+pub(crate) struct Backoff {
+    next: Duration,
+    min: Duration,
+    max: Duration,
+    multiplier: f64,
+}
+
+impl Backoff {
+    pub(crate) fn new(min: Duration, max: Duration) -> Self {
+        Backoff {
+            next: min,
+            min,
+            max,
+            multiplier: 2.0,
+        }
+    }
+
+    pub(crate) fn with_multiplier(mut self, multiplier: f64) -> Self {
+        self.multiplier = multiplier;
+        self
+    }
+
+    pub(crate) fn next_delay(&mut self) -> Duration {
+        let base = self.next;
+        self.next = self.next.mul_f64(self.multiplier).min(self.max);
+        let jitter: f64 = rand::random::<f64>() * 0.4 + 0.8;
+        base.mul_f64(jitter).min(self.max)
+    }
+
+    pub(crate) fn reset(&mut self) {
+        self.next = self.min;
+    }
+}
+
+// ---- the per-task supervisor ----
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum Status {
+    None,
+    Created,
+    Running,
+    Stopped,
+}
+
+impl Status {
+    fn as_str(self) -> &'static str {
+        match self {
+            Status::None => "NONE",
+            Status::Created => "CREATED",
+            Status::Running => "RUNNING",
+            Status::Stopped => "STOPPED",
+        }
+    }
+
+    fn parse(s: &str) -> Status {
+        match s {
+            "CREATED" => Status::Created,
+            "RUNNING" => Status::Running,
+            "STOPPED" => Status::Stopped,
+            _ => Status::None,
+        }
+    }
+}
+
+struct Member {
+    def: Container,
+    docker_name: String,
+    id: Option<ContainerId>,
+    status: Status,
+    /// Whether it ever ran (a container stopped before it started never did).
+    started: bool,
+    exit_code: Option<i64>,
+    reason: Option<String>,
+    health: HealthStatus,
+    oom: bool,
+    bindings: Vec<NetworkBinding>,
+    /// The last status handed to the reporter.
+    reported: Option<String>,
+    /// When it began waiting for its dependencies.
+    waiting_since: Option<Instant>,
+}
+
+impl Member {
+    fn essential(&self) -> bool {
+        self.def.essential.unwrap_or(false)
+    }
+
+    fn stop_timeout(&self, default: Duration) -> Duration {
+        self.def
+            .stop_timeout
+            .filter(|s| *s > 0)
+            .map_or(default, |s| Duration::from_secs(s as u64))
+    }
+}
+
+/// Whether a container may start now.
+enum Readiness {
+    Ready,
+    Waiting,
+    Never(String),
+}
+
+enum Report {
+    Container(ContainerStateChange),
+    Task(TaskStateChange),
+}
+
+struct Supervisor {
+    engine: Arc<Inner>,
+    arn: String,
+    task: Task,
+    rx: mpsc::UnboundedReceiver<TaskMsg>,
+    reports: mpsc::UnboundedSender<Report>,
+    members: BTreeMap<String, Member>,
+    order: Vec<String>,
+    network_mode: Result<NetworkMode, String>,
+    pulled: bool,
+    volumes_ready: bool,
+    pull_started_at: Option<f64>,
+    pull_stopped_at: Option<f64>,
+    /// Set once the task is to stop: `Some(reason)` (the reason may be empty for a stop
+    /// the control plane asked for).
+    stopping: Option<Option<String>>,
+    task_reported: Option<String>,
+    stopped_at: Option<f64>,
+}
+
+impl Supervisor {
+    fn new(
+        engine: Arc<Inner>,
+        arn: String,
+        record: TaskRecord,
+        rx: mpsc::UnboundedReceiver<TaskMsg>,
+    ) -> Supervisor {
+        let task = record.task.clone();
+        let (reports, report_rx) = mpsc::unbounded_channel();
+        tokio::spawn(run_reporter(engine.clone(), arn.clone(), report_rx));
+        let suffix = format!("{:016x}", rand::random::<u64>());
+        let mut members = BTreeMap::new();
+        for def in task.containers.iter().flatten() {
+            let Some(name) = def.name.clone() else {
+                continue;
+            };
+            let saved = record.containers.get(&name).cloned().unwrap_or_default();
+            let docker_name = if saved.docker_name.is_empty() {
+                spec::docker_name(&task, &name, &suffix)
+            } else {
+                saved.docker_name.clone()
+            };
+            members.insert(
+                name,
+                Member {
+                    def: def.clone(),
+                    docker_name,
+                    id: saved.runtime_id.map(ContainerId::from),
+                    status: Status::parse(&saved.known_status),
+                    started: saved.started || saved.known_status == "RUNNING",
+                    exit_code: saved.exit_code,
+                    reason: saved.reason,
+                    health: HealthStatus::None,
+                    oom: false,
+                    bindings: saved.network_bindings,
+                    reported: saved.sent_status,
+                    waiting_since: None,
+                },
+            );
+        }
+        let order = spec::start_order(&task).unwrap_or_else(|_| members.keys().cloned().collect());
+        let stopping = match record.known_status.as_str() {
+            "STOPPED" => Some(record.stopped_reason.clone()),
+            _ => None,
+        };
+        Supervisor {
+            network_mode: spec::network_mode(&task).map_err(|e| e.0),
+            engine,
+            arn,
+            task,
+            rx,
+            reports,
+            members,
+            order,
+            pulled: false,
+            volumes_ready: false,
+            pull_started_at: record.pull_started_at,
+            pull_stopped_at: record.pull_stopped_at,
+            stopping,
+            task_reported: record.sent_status,
+            stopped_at: record.stopped_at,
+        }
+    }
+
+    fn desired_stopped(&self) -> bool {
+        self.task.desired_status.as_deref() == Some("STOPPED")
+    }
+
+    async fn run(mut self) {
+        let mut shutdown = self.engine.shutdown.clone();
+        self.recover().await;
+        if let Err(reason) = spec::start_order(&self.task) {
+            self.stop_with(reason.0);
+        }
+        if let Err(reason) = self.network_mode.clone() {
+            self.stop_with(reason);
+        }
+        loop {
+            if *shutdown.borrow() {
+                return;
+            }
+            if self.stopping.is_none() && self.desired_stopped() {
+                self.stopping = Some(None);
+            }
+            if self.stopping.is_some() {
+                break;
+            }
+            if let Err(reason) = self.progress().await {
+                self.stop_with(reason);
+                continue;
+            }
+            if self
+                .members
+                .values()
+                .any(|m| m.essential() && m.status == Status::Stopped && m.started)
+            {
+                self.stop_with(ESSENTIAL_EXITED.to_owned());
+                continue;
+            }
+            if self.members.values().all(|m| m.status == Status::Stopped) {
+                self.stopping = Some(None);
+                continue;
+            }
+            self.report_running_if_started();
+            let deadline = self.next_deadline();
+            tokio::select! {
+                message = self.rx.recv() => match message {
+                    Some(message) => self.handle(message).await,
+                    None => return,
+                },
+                _ = sleep_until(deadline) => {}
+                _ = shutdown.changed() => return,
+            }
+        }
+        self.stop_all().await;
+        if *shutdown.borrow() {
+            return;
+        }
+        self.report_stopped();
+        self.cleanup_when_due().await;
+    }
+
+    fn stop_with(&mut self, reason: String) {
+        if self.stopping.is_none() {
+            tracing::info!(task = %self.arn, reason, "stopping task");
+            self.stopping = Some(Some(reason));
+        }
+    }
+
+    /// Finds the containers behind the task's members: from the state file, else by their
+    /// labels; inspects each and takes its real state, reporting what changed meanwhile.
+    async fn recover(&mut self) {
+        let names: Vec<String> = self.members.keys().cloned().collect();
+        for name in names {
+            let adopted = lock(&self.engine.adoptable).remove(&(self.arn.clone(), name.clone()));
+            let member = self.members.get_mut(&name).expect("member");
+            match (&member.id, adopted) {
+                (None, Some((id, docker_name))) => {
+                    tracing::info!(task = %self.arn, container = %name, id = %id, "adopting container found by its labels");
+                    member.id = Some(id);
+                    member.docker_name = docker_name;
+                }
+                (Some(known), Some((other, _))) if *known != other => {
+                    tracing::warn!(task = %self.arn, container = %name, %known, duplicate = %other, "two containers for one task container; keeping the one in the state file");
+                }
+                _ => {}
+            }
+            let Some(id) = member.id.clone() else {
+                continue;
+            };
+            lock(&self.engine.routes).insert(id.clone(), self.arn.clone());
+            self.refresh(&name).await;
+        }
+        self.save();
+        let names: Vec<String> = self.members.keys().cloned().collect();
+        for name in names {
+            self.report_container_if_changed(&name);
+        }
+    }
+
+    /// Re-reads a container from the runtime and takes in what it says.
+    async fn refresh(&mut self, name: &str) {
+        let Some(id) = self.members[name].id.clone() else {
+            return;
+        };
+        match self.engine.runtime.inspect_container(&id).await {
+            Ok(status) => self.observe(name, &status),
+            Err(RuntimeError::NotFound(_)) => {
+                let member = self.members.get_mut(name).expect("member");
+                if member.status < Status::Running && !member.started {
+                    // Never started: create it again.
+                    member.id = None;
+                    member.status = Status::None;
+                } else if member.status != Status::Stopped {
+                    member.status = Status::Stopped;
+                    member.reason.get_or_insert_with(|| {
+                        "The container was removed outside the agent".to_owned()
+                    });
+                }
+            }
+            Err(e) => {
+                tracing::warn!(task = %self.arn, container = name, error = %e, "cannot inspect container");
+            }
+        }
+    }
+
+    /// Takes in an inspected status.
+    fn observe(&mut self, name: &str, status: &ContainerStatus) {
+        let network_mode = self.network_mode.clone().unwrap_or(NetworkMode::Bridge);
+        let member = self.members.get_mut(name).expect("member");
+        member.health = status.health;
+        member.oom |= status.oom_killed;
+        let ever_started = status.started_at.is_some_and(|t| t.year() > 1970) || member.started;
+        match status.state {
+            ContainerState::Running | ContainerState::Paused | ContainerState::Restarting => {
+                member.status = Status::Running;
+                member.started = true;
+                member.bindings = bindings(&member.def, status, &network_mode);
+            }
+            ContainerState::Created => {
+                if member.status < Status::Created {
+                    member.status = Status::Created;
+                }
+            }
+            ContainerState::Exited | ContainerState::Dead | ContainerState::Removing => {
+                if ever_started {
+                    member.started = true;
+                    member.status = Status::Stopped;
+                    member.exit_code = status.exit_code.or(member.exit_code);
+                    if member.oom {
+                        member.reason.get_or_insert_with(|| OOM_REASON.to_owned());
+                    } else if !status.error.is_empty() {
+                        member.reason.get_or_insert_with(|| status.error.clone());
+                    }
+                } else if member.status < Status::Created {
+                    member.status = Status::Created;
+                }
+            }
+        }
+    }
+
+    async fn handle(&mut self, message: TaskMsg) {
+        match message {
+            TaskMsg::Desired(task) => {
+                // The task's content never changes; only where it should be.
+                if task.desired_status.is_some() {
+                    self.task.desired_status = task.desired_status.clone();
+                    self.engine.state.update_task(&self.arn, |r| {
+                        r.task.desired_status = task.desired_status.clone()
+                    });
+                }
+            }
+            TaskMsg::Event(event) => {
+                let Some(name) = self
+                    .members
+                    .iter()
+                    .find(|(_, m)| m.id.as_ref() == Some(&event.id))
+                    .map(|(n, _)| n.clone())
+                else {
+                    return;
+                };
+                match event.kind {
+                    ContainerEventKind::Health(health) => {
+                        self.members.get_mut(&name).expect("member").health = health;
+                    }
+                    ContainerEventKind::OomKilled => {
+                        self.members.get_mut(&name).expect("member").oom = true;
+                    }
+                    ContainerEventKind::Destroyed => {
+                        let member = self.members.get_mut(&name).expect("member");
+                        if member.status != Status::Stopped {
+                            member.status = Status::Stopped;
+                            member.reason.get_or_insert_with(|| {
+                                "The container was removed outside the agent".to_owned()
+                            });
+                        }
+                    }
+                    ContainerEventKind::Started | ContainerEventKind::Died { .. } => {
+                        self.refresh(&name).await;
+                    }
+                }
+                self.save();
+                self.report_container_if_changed(&name);
+            }
+            TaskMsg::Reconcile => {
+                let names: Vec<String> = self.members.keys().cloned().collect();
+                for name in names {
+                    self.refresh(&name).await;
+                    self.report_container_if_changed(&name);
+                }
+                self.save();
+            }
+        }
+    }
+
+    /// Pulls, creates and starts whatever may start now. `Err` is why the task cannot run.
+    async fn progress(&mut self) -> Result<(), String> {
+        if !self.pulled {
+            self.pull_images().await?;
+            self.pulled = true;
+        }
+        let order = self.order.clone();
+        for name in order {
+            let member = &self.members[&name];
+            if member.status >= Status::Running {
+                continue;
+            }
+            match self.readiness(&name) {
+                Readiness::Waiting => {
+                    let member = self.members.get_mut(&name).expect("member");
+                    member.waiting_since.get_or_insert_with(Instant::now);
+                    continue;
+                }
+                Readiness::Never(reason) => return Err(reason),
+                Readiness::Ready => {}
+            }
+            self.start_member(&name).await?;
+        }
+        Ok(())
+    }
+
+    async fn pull_images(&mut self) -> Result<(), String> {
+        let mut images: Vec<(String, Option<RegistryAuthenticationData>)> = Vec::new();
+        for member in self.members.values() {
+            if member.id.is_some() || member.status == Status::Stopped {
+                continue;
+            }
+            if let Some(image) = &member.def.image
+                && !images.iter().any(|(i, _)| i == image)
+            {
+                images.push((image.clone(), member.def.registry_authentication.clone()));
+            }
+        }
+        if images.is_empty() {
+            return Ok(());
+        }
+        self.pull_started_at.get_or_insert_with(now_seconds);
+        for (image, auth) in images {
+            if let Err(e) = self.engine.ensure_image(&image, auth.as_ref()).await {
+                let reason = format!("CannotPullContainerError: {e}");
+                for member in self.members.values_mut() {
+                    if member.def.image.as_deref() == Some(image.as_str()) {
+                        member.reason = Some(reason.clone());
+                    }
+                }
+                return Err(reason);
+            }
+        }
+        self.pull_stopped_at = Some(now_seconds());
+        let (started, stopped) = (self.pull_started_at, self.pull_stopped_at);
+        self.engine.state.update_task(&self.arn, |r| {
+            r.pull_started_at = started;
+            r.pull_stopped_at = stopped;
+        });
+        Ok(())
+    }
+
+    fn readiness(&self, name: &str) -> Readiness {
+        let member = &self.members[name];
+        // links and volumesFrom need their target running.
+        let implicit = spec::dependencies(&member.def)
+            .into_iter()
+            .map(|d| (d, "START".to_owned()));
+        let explicit = member.def.depends_on.iter().flatten().filter_map(|d| {
+            Some((
+                d.container_name.clone()?,
+                d.condition.clone().unwrap_or_else(|| "START".into()),
+            ))
+        });
+        let mut waiting = false;
+        for (dep_name, condition) in explicit.chain(implicit) {
+            let Some(dep) = self.members.get(&dep_name) else {
+                return Readiness::Never(format!(
+                    "container {name} depends on {dep_name}, which is not in the task"
+                ));
+            };
+            let satisfied = match condition.as_str() {
+                "START" => dep.started,
+                "COMPLETE" => dep.status == Status::Stopped && dep.started,
+                "SUCCESS" => {
+                    if dep.status == Status::Stopped && dep.started {
+                        if dep.exit_code != Some(0) {
+                            return Readiness::Never(format!(
+                                "dependency {dep_name} of container {name} exited with code {} (condition SUCCESS)",
+                                dep.exit_code
+                                    .map_or("unknown".to_owned(), |c| c.to_string())
+                            ));
+                        }
+                        true
+                    } else {
+                        false
+                    }
+                }
+                "HEALTHY" => {
+                    if dep.status == Status::Stopped || dep.health == HealthStatus::Unhealthy {
+                        return Readiness::Never(format!(
+                            "dependency {dep_name} of container {name} did not become healthy (condition HEALTHY)"
+                        ));
+                    }
+                    dep.health == HealthStatus::Healthy
+                }
+                other => {
+                    return Readiness::Never(format!(
+                        "unknown dependency condition {other:?} in container {name}"
+                    ));
+                }
+            };
+            // A dependency that stopped before it ever started will never satisfy anything.
+            if !satisfied && dep.status == Status::Stopped && !dep.started {
+                return Readiness::Never(format!(
+                    "dependency {dep_name} of container {name} never started"
+                ));
+            }
+            waiting |= !satisfied;
+        }
+        if !waiting {
+            return Readiness::Ready;
+        }
+        let timeout = member
+            .def
+            .start_timeout
+            .filter(|t| *t > 0)
+            .map_or(DEFAULT_START_TIMEOUT, |t| Duration::from_secs(t as u64));
+        if member
+            .waiting_since
+            .is_some_and(|since| since.elapsed() >= timeout)
+        {
+            return Readiness::Never(format!(
+                "container {name}: dependencies not resolved within its startTimeout of {}s",
+                timeout.as_secs()
+            ));
+        }
+        Readiness::Waiting
+    }
+
+    /// The next time a waiting container's `startTimeout` runs out.
+    fn next_deadline(&self) -> Option<Instant> {
+        self.members
+            .values()
+            .filter(|m| m.status < Status::Running)
+            .filter_map(|m| {
+                let timeout = m
+                    .def
+                    .start_timeout
+                    .filter(|t| *t > 0)
+                    .map_or(DEFAULT_START_TIMEOUT, |t| Duration::from_secs(t as u64));
+                Some(m.waiting_since? + timeout)
+            })
+            .min()
+    }
+
+    async fn start_member(&mut self, name: &str) -> Result<(), String> {
+        if self.members[name].id.is_none() {
+            let volumes = self.prepare_volumes().await?;
+            let spec = self.container_spec(name, &volumes)?;
+            let id = self
+                .engine
+                .runtime
+                .create_container(&spec)
+                .await
+                .map_err(|e| self.fail_member(name, format!("CannotCreateContainerError: {e}")))?;
+            lock(&self.engine.routes).insert(id.clone(), self.arn.clone());
+            let member = self.members.get_mut(name).expect("member");
+            member.id = Some(id);
+            member.status = Status::Created;
+            self.save();
+        }
+        let id = self.members[name].id.clone().expect("created");
+        self.engine
+            .runtime
+            .start_container(&id)
+            .await
+            .map_err(|e| self.fail_member(name, format!("CannotStartContainerError: {e}")))?;
+        {
+            let member = self.members.get_mut(name).expect("member");
+            member.started = true;
+            member.status = Status::Running;
+            member.waiting_since = None;
+        }
+        // The container may already have exited; inspect says which.
+        self.refresh(name).await;
+        self.save();
+        self.report_container_if_changed(name);
+        Ok(())
+    }
+
+    /// Records why a container could not be created or started; the task fails with it.
+    fn fail_member(&mut self, name: &str, reason: String) -> String {
+        if let Some(member) = self.members.get_mut(name) {
+            member.reason = Some(reason.clone());
+        }
+        reason
+    }
+
+    fn container_spec(
+        &mut self,
+        name: &str,
+        volumes: &BTreeMap<String, spec::ResolvedVolume>,
+    ) -> Result<berth_runtime::ContainerSpec, String> {
+        let network_mode = self.network_mode.clone()?;
+        let docker_names: BTreeMap<String, String> = self
+            .members
+            .iter()
+            .map(|(n, m)| (n.clone(), m.docker_name.clone()))
+            .collect();
+        let layout = TaskLayout {
+            task: &self.task,
+            cluster: &self.engine.config.cluster,
+            instance_arn: &self.engine.config.instance_arn,
+            network_mode: &network_mode,
+            docker_names: &docker_names,
+            volumes,
+        };
+        spec::container_spec(&layout, &self.members[name].def)
+            .map_err(|e| self.fail_member(name, format!("CannotCreateContainerError: {e}")))
+    }
+
+    /// The task's volumes, resolved and (once per supervisor) created where they are Docker
+    /// volumes to provision.
+    async fn prepare_volumes(&mut self) -> Result<BTreeMap<String, spec::ResolvedVolume>, String> {
+        let volumes = self.volumes()?;
+        if !self.volumes_ready {
+            for volume in volumes.values() {
+                if let spec::ResolvedVolume::Docker {
+                    autoprovision: true,
+                    ..
+                } = volume
+                    && let Some(spec) = volume.volume_spec()
+                {
+                    self.engine
+                        .runtime
+                        .create_volume(&spec)
+                        .await
+                        .map_err(|e| {
+                            format!(
+                                "CannotCreateContainerError: creating volume {}: {e}",
+                                spec.name
+                            )
+                        })?;
+                }
+            }
+            self.volumes_ready = true;
+        }
+        Ok(volumes)
+    }
+
+    /// The task's volumes, resolved once and remembered.
+    fn volumes(&mut self) -> Result<BTreeMap<String, spec::ResolvedVolume>, String> {
+        if let Some(saved) = self.engine.state.task(&self.arn).map(|r| r.volumes)
+            && (!saved.is_empty() || self.task.volumes.as_ref().is_none_or(Vec::is_empty))
+        {
+            return Ok(saved);
+        }
+        let suffix = format!("{:016x}", rand::random::<u64>());
+        let volumes = spec::resolve_volumes(&self.task, &suffix).map_err(|e| e.0)?;
+        let saved = volumes.clone();
+        self.engine
+            .state
+            .update_task(&self.arn, |r| r.volumes = saved);
+        Ok(volumes)
+    }
+
+    /// Stops every container still running, dependents before their dependencies, each
+    /// with its stopTimeout.
+    async fn stop_all(&mut self) {
+        // Containers that never ran are done.
+        for member in self.members.values_mut() {
+            if member.status < Status::Running {
+                member.status = Status::Stopped;
+            }
+        }
+        loop {
+            let running: Vec<String> = self
+                .members
+                .iter()
+                .filter(|(_, m)| m.status == Status::Running)
+                .map(|(n, _)| n.clone())
+                .collect();
+            if running.is_empty() {
+                break;
+            }
+            // Those no other running container depends on go first.
+            let wave: Vec<String> = running
+                .iter()
+                .filter(|name| {
+                    !running.iter().any(|other| {
+                        other != *name
+                            && spec::dependencies(&self.members[other].def).contains(name)
+                    })
+                })
+                .cloned()
+                .collect();
+            let wave = if wave.is_empty() { running } else { wave };
+            let default_timeout = self.engine.config.default_stop_timeout;
+            let stops = wave.iter().map(|name| {
+                let member = &self.members[name];
+                let id = member.id.clone().expect("a running container has an id");
+                let timeout = member.stop_timeout(default_timeout);
+                let runtime = self.engine.runtime.clone();
+                async move { (name.clone(), runtime.stop_container(&id, timeout).await) }
+            });
+            for (name, result) in futures_util::future::join_all(stops).await {
+                if let Err(e) = &result {
+                    tracing::warn!(task = %self.arn, container = %name, error = %e, "stopping container failed");
+                }
+                self.refresh(&name).await;
+                let member = self.members.get_mut(&name).expect("member");
+                if member.status == Status::Running {
+                    if result.is_ok() {
+                        // Stopped, whatever inspect said a moment ago.
+                        member.status = Status::Stopped;
+                    } else {
+                        // The runtime cannot stop it (Docker gone?): try again shortly.
+                        tokio::time::sleep(Duration::from_secs(1)).await;
+                    }
+                }
+                self.report_container_if_changed(&name);
+            }
+            self.save();
+            if *self.engine.shutdown.borrow() {
+                return;
+            }
+        }
+        let names: Vec<String> = self.members.keys().cloned().collect();
+        for name in names {
+            self.report_container_if_changed(&name);
+        }
+        self.stopped_at.get_or_insert_with(now_seconds);
+        self.save();
+    }
+
+    fn report_container_if_changed(&mut self, name: &str) {
+        let member = self.members.get_mut(name).expect("member");
+        let status = match member.status {
+            Status::Running => "RUNNING",
+            Status::Stopped if member.started || member.reason.is_some() => "STOPPED",
+            _ => return,
+        };
+        if member.reported.as_deref() == Some(status) {
+            return;
+        }
+        member.reported = Some(status.to_owned());
+        let change = ContainerStateChange {
+            cluster: self.engine.config.cluster.clone(),
+            task: self.arn.clone(),
+            container_name: name.to_owned(),
+            status: status.to_owned(),
+            runtime_id: member.id.as_ref().map(|id| id.to_string()),
+            exit_code: member.exit_code.filter(|_| status == "STOPPED"),
+            reason: member.reason.clone(),
+            network_bindings: if status == "RUNNING" {
+                member.bindings.clone()
+            } else {
+                Vec::new()
+            },
+        };
+        let _ = self.reports.send(Report::Container(change));
+    }
+
+    fn containers_in_change(&self) -> Vec<ContainerChangeInTask> {
+        self.members
+            .iter()
+            .map(|(name, m)| ContainerChangeInTask {
+                container_name: name.clone(),
+                status: if m.status == Status::Stopped {
+                    "STOPPED"
+                } else {
+                    m.status.as_str()
+                }
+                .to_owned(),
+                runtime_id: m.id.as_ref().map(|id| id.to_string()),
+                exit_code: m.exit_code.filter(|_| m.status == Status::Stopped),
+                reason: m.reason.clone(),
+                network_bindings: if m.status == Status::Running {
+                    m.bindings.clone()
+                } else {
+                    Vec::new()
+                },
+            })
+            .collect()
+    }
+
+    /// RUNNING once every container has started (those that have since exited included).
+    fn report_running_if_started(&mut self) {
+        if self.task_reported.is_some() || !self.members.values().all(|m| m.started) {
+            return;
+        }
+        self.task_reported = Some("RUNNING".to_owned());
+        self.engine
+            .state
+            .update_task(&self.arn, |r| r.known_status = "RUNNING".to_owned());
+        let change = TaskStateChange {
+            cluster: self.engine.config.cluster.clone(),
+            task: self.arn.clone(),
+            status: "RUNNING".to_owned(),
+            reason: None,
+            pull_started_at: self.pull_started_at,
+            pull_stopped_at: self.pull_stopped_at,
+            execution_stopped_at: None,
+            containers: self.containers_in_change(),
+        };
+        let _ = self.reports.send(Report::Task(change));
+    }
+
+    fn report_stopped(&mut self) {
+        let reason = self.stopping.clone().flatten();
+        let stopped_at = self.stopped_at;
+        self.engine.state.update_task(&self.arn, |r| {
+            r.known_status = "STOPPED".to_owned();
+            r.stopped_reason = reason.clone();
+            r.stopped_at = stopped_at;
+        });
+        if self.task_reported.as_deref() == Some("STOPPED") {
+            return;
+        }
+        self.task_reported = Some("STOPPED".to_owned());
+        let change = TaskStateChange {
+            cluster: self.engine.config.cluster.clone(),
+            task: self.arn.clone(),
+            status: "STOPPED".to_owned(),
+            reason,
+            pull_started_at: self.pull_started_at,
+            pull_stopped_at: self.pull_stopped_at,
+            execution_stopped_at: stopped_at,
+            containers: self.containers_in_change(),
+        };
+        let _ = self.reports.send(Report::Task(change));
+    }
+
+    /// Waits out the cleanup delay, then removes the containers, the task's own volumes and
+    /// the task's record.
+    async fn cleanup_when_due(mut self) {
+        let mut shutdown = self.engine.shutdown.clone();
+        let elapsed = self
+            .stopped_at
+            .map_or(0.0, |at| (now_seconds() - at).max(0.0));
+        let wait = self
+            .engine
+            .config
+            .cleanup_delay
+            .saturating_sub(Duration::from_secs_f64(elapsed));
+        let due = tokio::time::sleep(wait);
+        tokio::pin!(due);
+        loop {
+            tokio::select! {
+                _ = &mut due => break,
+                // Payloads naming the stopped task again need nothing.
+                message = self.rx.recv() => if message.is_none() { return },
+                _ = shutdown.changed() => return,
+            }
+        }
+        for member in self.members.values() {
+            let Some(id) = &member.id else { continue };
+            match self.engine.runtime.remove_container(id).await {
+                Ok(()) | Err(RuntimeError::NotFound(_)) => {}
+                Err(e) => {
+                    tracing::warn!(task = %self.arn, container = %id, error = %e, "removing container failed")
+                }
+            }
+            lock(&self.engine.routes).remove(id);
+        }
+        let volumes = self
+            .engine
+            .state
+            .task(&self.arn)
+            .map(|r| r.volumes)
+            .unwrap_or_default();
+        for volume in volumes.values() {
+            if let spec::ResolvedVolume::Docker {
+                name,
+                task_scoped: true,
+                ..
+            } = volume
+                && let Err(e) = self.engine.runtime.remove_volume(name).await
+                && !matches!(e, RuntimeError::NotFound(_))
+            {
+                tracing::warn!(task = %self.arn, volume = %name, error = %e, "removing volume failed");
+            }
+        }
+        self.engine.state.update(|s| s.tasks.remove(&self.arn));
+        lock(&self.engine.tasks).remove(&self.arn);
+        tracing::debug!(task = %self.arn, "task cleaned up");
+    }
+
+    /// Writes the members' state into the task's record.
+    fn save(&self) {
+        let members: Vec<(String, ContainerRecord)> = self
+            .members
+            .iter()
+            .map(|(name, m)| {
+                let record = ContainerRecord {
+                    docker_name: m.docker_name.clone(),
+                    runtime_id: m.id.as_ref().map(|id| id.to_string()),
+                    known_status: m.status.as_str().to_owned(),
+                    started: m.started,
+                    sent_status: None,
+                    exit_code: m.exit_code,
+                    reason: m.reason.clone(),
+                    network_bindings: m.bindings.clone(),
+                };
+                (name.clone(), record)
+            })
+            .collect();
+        self.engine.state.update_task(&self.arn, |record| {
+            for (name, mut container) in members {
+                let entry = record.containers.entry(name).or_default();
+                // Only the reporter knows what was acknowledged.
+                container.sent_status = entry.sent_status.take();
+                *entry = container;
+            }
+        });
+    }
+}
+
+async fn sleep_until(deadline: Option<Instant>) {
+    match deadline {
+        Some(at) => tokio::time::sleep_until(at.into()).await,
+        None => std::future::pending().await,
+    }
+}
+
+/// ECS's networkBindings for a container: the host ports Docker bound in bridge mode; in
+/// host mode the container's ports are the host's own.
+fn bindings(def: &Container, status: &ContainerStatus, mode: &NetworkMode) -> Vec<NetworkBinding> {
+    match mode {
+        NetworkMode::Host => def
+            .port_mappings
+            .iter()
+            .flatten()
+            .filter_map(|m| {
+                let port = u16::try_from(m.container_port?).ok()?;
+                Some(NetworkBinding {
+                    bind_ip: "0.0.0.0".to_owned(),
+                    container_port: port,
+                    host_port: port,
+                    protocol: m
+                        .protocol
+                        .clone()
+                        .unwrap_or_else(|| "tcp".to_owned())
+                        .to_ascii_lowercase(),
+                })
+            })
+            .collect(),
+        _ => status
+            .port_bindings
+            .iter()
+            .map(|b| NetworkBinding {
+                bind_ip: if b.host_ip.is_empty() {
+                    "0.0.0.0".to_owned()
+                } else {
+                    b.host_ip.clone()
+                },
+                container_port: b.container_port,
+                host_port: b.host_port,
+                protocol: b.protocol.as_str().to_owned(),
+            })
+            .collect(),
+    }
+}
+
+/// Sends a task's reports in order, retrying what the control plane could not take, and
+/// records each acknowledged status in the state.
+async fn run_reporter(
+    engine: Arc<Inner>,
+    arn: String,
+    mut reports: mpsc::UnboundedReceiver<Report>,
+) {
+    let mut shutdown = engine.shutdown.clone();
+    while let Some(report) = reports.recv().await {
+        let mut backoff = Backoff::new(REPORT_RETRY_MIN, REPORT_RETRY_MAX);
+        loop {
+            let result = match &report {
+                Report::Container(change) => {
+                    engine.control.submit_container_state_change(change).await
+                }
+                Report::Task(change) => engine.control.submit_task_state_change(change).await,
+            };
+            match result {
+                Ok(()) => {
+                    engine.state.update_task(&arn, |record| match &report {
+                        Report::Container(change) => {
+                            if let Some(c) = record.containers.get_mut(&change.container_name) {
+                                c.sent_status = Some(change.status.clone());
+                            }
+                        }
+                        Report::Task(change) => record.sent_status = Some(change.status.clone()),
+                    });
+                    break;
+                }
+                Err(e) if e.is_retryable() => {
+                    tracing::warn!(task = %arn, error = %e, "state change not delivered; retrying");
+                    tokio::select! {
+                        _ = tokio::time::sleep(backoff.next_delay()) => {}
+                        _ = shutdown.changed() => return,
+                    }
+                }
+                Err(e) => {
+                    tracing::error!(task = %arn, error = %e, "state change refused by the control plane");
+                    break;
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;

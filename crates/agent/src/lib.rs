@@ -1,0 +1,182 @@
+//! `berth agent`: a container instance. It registers with the control plane (the host's
+//! resources and ECS's attributes), keeps an ACS session open to receive its tasks, runs
+//! them on a container runtime (Docker Engine; or, for scale tests only, a simulation), and
+//! reports their state changes, all in ECS's own protocol, so that it and the official
+//! Amazon ECS agent are interchangeable.
+//!
+//! Modules: `config` (flags, credentials, region), `client` (signed ECS/ECR JSON calls),
+//! `registration` (resources and attributes), `session` (the ACS websocket), `engine` (one
+//! supervisor per task), `spec` (ACS task → container specs), `state` (the state file).
+
+pub mod client;
+pub mod config;
+pub mod engine;
+pub mod registration;
+pub mod session;
+pub mod spec;
+pub mod state;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use berth_runtime::{
+    ContainerRuntime, DockerRuntime, RuntimeError, SimulatedRuntime, SimulationConfig,
+};
+use tokio::sync::watch;
+
+use crate::client::{AwsClient, ClientError, RegisterContainerInstanceRequest};
+use crate::config::{AgentConfig, RuntimeChoice};
+use crate::engine::{Backoff, Engine, EngineConfig};
+use crate::state::{AgentState, SharedState};
+
+#[derive(Debug, thiserror::Error)]
+pub enum AgentError {
+    #[error("configuration: {0}")]
+    Config(String),
+    #[error("agent state: {0}")]
+    State(String),
+    #[error(transparent)]
+    Runtime(#[from] RuntimeError),
+    #[error("registering the container instance: {0}")]
+    Registration(ClientError),
+    #[error(transparent)]
+    Session(#[from] session::SessionError),
+}
+
+/// Runs the agent until `shutdown` turns true (tasks' containers are left running, as the
+/// official agent leaves them, and picked up again by the next start) or the control plane
+/// reports the instance deregistered.
+pub async fn run(
+    config: AgentConfig,
+    mut shutdown: watch::Receiver<bool>,
+) -> Result<(), AgentError> {
+    let runtime: Arc<dyn ContainerRuntime> = match config.runtime {
+        RuntimeChoice::Docker => Arc::new(DockerRuntime::connect().await?),
+        RuntimeChoice::Simulated => {
+            tracing::warn!(
+                "SIMULATED runtime: no containers run; life cycles are acted out in memory (for scale tests only)"
+            );
+            Arc::new(SimulatedRuntime::new(SimulationConfig::default()))
+        }
+    };
+    std::fs::create_dir_all(&config.data_dir)
+        .map_err(|e| AgentError::State(format!("creating {}: {e}", config.data_dir.display())))?;
+    let mut saved = AgentState::load(&config.data_dir)?;
+    if !saved.cluster.is_empty() && saved.cluster != config.cluster {
+        return Err(AgentError::Config(format!(
+            "the data dir {} belongs to an instance of cluster {:?}, not {:?}; use another --data-dir",
+            config.data_dir.display(),
+            saved.cluster,
+            config.cluster
+        )));
+    }
+    saved.cluster = config.cluster.clone();
+
+    let host = runtime.info().await?;
+    let client = Arc::new(
+        AwsClient::new(&config.endpoint, config.credentials.clone(), &config.region)
+            .map_err(|e| AgentError::Config(e.to_string()))?,
+    );
+    let Some(instance_arn) = register(
+        &client,
+        &config,
+        &host,
+        saved.container_instance_arn.clone(),
+        &mut shutdown,
+    )
+    .await?
+    else {
+        return Ok(());
+    };
+    saved.container_instance_arn = Some(instance_arn.clone());
+    let state = SharedState::new(saved, Some(config.data_dir.clone()));
+    state.flush().await?;
+
+    // Everything below stops on the caller's shutdown or when the session gives up.
+    let (stop, stopped) = watch::channel(false);
+    let saver = tokio::spawn(state.clone().run_saver(stopped.clone()));
+    let engine_config = EngineConfig {
+        image_pull_behavior: config.image_pull_behavior,
+        cleanup_delay: config.cleanup_delay,
+        ..EngineConfig::new(&config.cluster, &instance_arn)
+    };
+    let engine = Engine::start(
+        engine_config,
+        runtime,
+        client.clone(),
+        state.clone(),
+        stopped.clone(),
+    )
+    .await?;
+    let params = session::AcsParams {
+        client: client.clone(),
+        cluster: config.cluster.clone(),
+        instance_arn,
+        version: registration::version_info(&host),
+        engine,
+    };
+    let result = tokio::select! {
+        result = session::run(params, stopped.clone()) => result.map_err(AgentError::from),
+        _ = shutdown.changed() => Ok(()),
+    };
+    stop.send_replace(true);
+    let _ = saver.await;
+    result
+}
+
+/// RegisterContainerInstance, retried while the control plane is unreachable; `None` if
+/// shut down first. A known ARN re-registers the same instance.
+async fn register(
+    client: &AwsClient,
+    config: &AgentConfig,
+    host: &berth_runtime::HostInfo,
+    known_arn: Option<String>,
+    shutdown: &mut watch::Receiver<bool>,
+) -> Result<Option<String>, AgentError> {
+    let mut extra_ports = Vec::new();
+    if let Some(port) = registration::control_plane_port_on_this_host(client.endpoint()).await {
+        extra_ports.push(port);
+    }
+    let request = RegisterContainerInstanceRequest {
+        cluster: config.cluster.clone(),
+        container_instance_arn: known_arn.clone(),
+        total_resources: registration::resources(host, config.memory_reservation_mib, &extra_ports),
+        version_info: registration::version_info(host),
+        attributes: registration::attributes(config, host, known_arn.is_none()),
+    };
+    let mut backoff = Backoff::new(Duration::from_millis(500), Duration::from_secs(30));
+    loop {
+        match client.register_container_instance(&request).await {
+            Ok(registered) => {
+                let missing: Vec<&str> = request
+                    .attributes
+                    .iter()
+                    .filter(|a| !registered.attributes.contains(a))
+                    .map(|a| a.name.as_str())
+                    .collect();
+                if !missing.is_empty() {
+                    tracing::warn!(
+                        ?missing,
+                        "the control plane did not echo every registered attribute"
+                    );
+                }
+                tracing::info!(
+                    instance = %registered.arn,
+                    cluster = %config.cluster,
+                    reregistered = known_arn.is_some(),
+                    "registered container instance"
+                );
+                return Ok(Some(registered.arn));
+            }
+            Err(e) if e.is_retryable() => {
+                let delay = backoff.next_delay();
+                tracing::warn!(error = %e, ?delay, "cannot register yet; retrying");
+                tokio::select! {
+                    _ = tokio::time::sleep(delay) => {}
+                    _ = shutdown.changed() => return Ok(None),
+                }
+            }
+            Err(e) => return Err(AgentError::Registration(e)),
+        }
+    }
+}

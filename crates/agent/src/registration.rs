@@ -1,0 +1,287 @@
+//! What the agent tells RegisterContainerInstance: the host's resources (CPU units, memory
+//! minus the reservation, the ports nothing else may take) and the attributes ECS agents
+//! report (OS, architecture, zone, instance type, and one capability attribute per feature
+//! the agent supports), plus the configured custom attributes and `versionInfo`.
+
+use std::collections::BTreeSet;
+use std::net::IpAddr;
+
+use berth_runtime::HostInfo;
+
+use crate::client::{Attribute, HttpEndpoint, Resource, VersionInfo};
+use crate::config::AgentConfig;
+
+/// Ports ECS reserves on every container instance: SSH, the Docker daemon's (plain and TLS)
+/// and the agent's introspection and credentials endpoints.
+pub const ECS_RESERVED_PORTS: [u16; 5] = [22, 2375, 2376, 51678, 51679];
+/// The oldest Docker Engine API version ECS names a capability for.
+const OLDEST_REMOTE_API_MINOR: u32 = 17;
+const CAPABILITY_PREFIX: &str = "com.amazonaws.ecs.capability.";
+const ATTRIBUTE_PREFIX: &str = "ecs.capability.";
+
+pub const AGENT_VERSION: &str = env!("CARGO_PKG_VERSION");
+
+/// CPU (1,024 units per core), MEMORY (MiB less the reservation), PORTS (ECS's reserved
+/// ones plus `extra_ports`) and PORTS_UDP (none).
+pub fn resources(host: &HostInfo, reservation_mib: u64, extra_ports: &[u16]) -> Vec<Resource> {
+    let integer = |name: &str, value: i64| Resource {
+        name: name.to_owned(),
+        kind: "INTEGER".to_owned(),
+        integer_value: Some(value),
+        string_set_value: None,
+    };
+    let ports: BTreeSet<u16> = ECS_RESERVED_PORTS
+        .iter()
+        .chain(extra_ports)
+        .copied()
+        .collect();
+    let memory_mib = host.memory_bytes / (1024 * 1024);
+    vec![
+        integer("CPU", i64::from(host.cpus) * 1024),
+        integer("MEMORY", memory_mib.saturating_sub(reservation_mib) as i64),
+        Resource {
+            name: "PORTS".to_owned(),
+            kind: "STRINGSET".to_owned(),
+            integer_value: None,
+            string_set_value: Some(ports.iter().map(u16::to_string).collect()),
+        },
+        Resource {
+            name: "PORTS_UDP".to_owned(),
+            kind: "STRINGSET".to_owned(),
+            integer_value: None,
+            string_set_value: Some(Vec::new()),
+        },
+    ]
+}
+
+/// ECS's name for the CPU architecture Docker reports.
+pub fn cpu_architecture(docker_architecture: &str) -> &str {
+    match docker_architecture {
+        "aarch64" | "arm64" => "arm64",
+        "x86_64" | "amd64" => "x86_64",
+        other => other,
+    }
+}
+
+/// The attributes to register: the standard ones, capabilities for what this agent
+/// supports on this Docker, and (on first registration only, as the official agent does)
+/// the custom ones.
+pub fn attributes(
+    config: &AgentConfig,
+    host: &HostInfo,
+    first_registration: bool,
+) -> Vec<Attribute> {
+    let mut out = Vec::new();
+    let mut valued = |name: &str, value: &str| {
+        out.push(Attribute {
+            name: name.to_owned(),
+            value: Some(value.to_owned()),
+        });
+    };
+    valued(
+        "ecs.os-type",
+        if host.os_type.is_empty() {
+            "linux"
+        } else {
+            &host.os_type
+        },
+    );
+    valued("ecs.os-family", "LINUX");
+    valued("ecs.cpu-architecture", cpu_architecture(&host.architecture));
+    if let Some(zone) = &config.availability_zone {
+        valued("ecs.availability-zone", zone);
+    }
+    if let Some(instance_type) = &config.instance_type {
+        valued("ecs.instance-type", instance_type);
+    }
+    if first_registration {
+        for (name, value) in &config.attributes {
+            valued(name, value);
+        }
+    }
+    out.extend(
+        capabilities(&host.api_version)
+            .into_iter()
+            .map(|name| Attribute { name, value: None }),
+    );
+    out
+}
+
+/// Name-only capability attributes, as the official agent reports them for the features
+/// this agent implements. Not reported: task IAM roles, awsvpc (`task-eni`), secrets, EFS,
+/// FireLens, GPUs — none is implemented yet.
+pub fn capabilities(docker_api_version: &str) -> Vec<String> {
+    let minor = api_minor(docker_api_version).unwrap_or(OLDEST_REMOTE_API_MINOR);
+    let mut out: Vec<String> = (OLDEST_REMOTE_API_MINOR..=minor.max(OLDEST_REMOTE_API_MINOR))
+        .map(|m| format!("{CAPABILITY_PREFIX}docker-remote-api.1.{m}"))
+        .collect();
+    for name in [
+        "privileged-container",
+        "logging-driver.json-file",
+        "logging-driver.none",
+        "ecr-auth",
+    ] {
+        out.push(format!("{CAPABILITY_PREFIX}{name}"));
+    }
+    let mut add = |name: &str| out.push(format!("{ATTRIBUTE_PREFIX}{name}"));
+    add("execution-role-ecr-pull");
+    add("ecr-endpoint");
+    add("container-ordering");
+    // Docker's health checks arrived with Engine API 1.24.
+    if minor >= 24 {
+        add("container-health-check");
+    }
+    // Docker volumes with the built-in driver.
+    add("docker-plugin.local");
+    out
+}
+
+fn api_minor(version: &str) -> Option<u32> {
+    let (major, minor) = version.split_once('.')?;
+    (major == "1").then(|| minor.parse().ok())?
+}
+
+pub fn version_info(host: &HostInfo) -> VersionInfo {
+    VersionInfo {
+        agent_version: AGENT_VERSION.to_owned(),
+        agent_hash: option_env!("BERTH_GIT_HASH")
+            .unwrap_or("unknown")
+            .to_owned(),
+        docker_version: format!("DockerVersion: {}", host.server_version),
+    }
+}
+
+/// The control plane's port, when it listens on this host (its port is then taken).
+/// An address is this host's if a socket can be bound to it.
+pub async fn control_plane_port_on_this_host(endpoint: &HttpEndpoint) -> Option<u16> {
+    let host = endpoint
+        .host()
+        .trim_start_matches('[')
+        .trim_end_matches(']');
+    let addresses: Vec<IpAddr> = match host.parse::<IpAddr>() {
+        Ok(ip) => vec![ip],
+        Err(_) => tokio::net::lookup_host((host, endpoint.port()))
+            .await
+            .ok()?
+            .map(|a| a.ip())
+            .collect(),
+    };
+    addresses
+        .iter()
+        .any(|ip| ip.is_loopback() || std::net::UdpSocket::bind((*ip, 0)).is_ok())
+        .then(|| endpoint.port())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::path::Path;
+
+    fn host() -> HostInfo {
+        HostInfo {
+            server_version: "20.10.24+dfsg1".into(),
+            api_version: "1.41".into(),
+            cpus: 2,
+            memory_bytes: 4096 * 1024 * 1024,
+            os_type: "linux".into(),
+            architecture: "aarch64".into(),
+        }
+    }
+
+    #[test]
+    fn resources_follow_the_host() {
+        let r = resources(&host(), 256, &[4566, 22]);
+        assert_eq!(r[0].name, "CPU");
+        assert_eq!(r[0].integer_value, Some(2048));
+        assert_eq!(r[1].name, "MEMORY");
+        assert_eq!(r[1].integer_value, Some(4096 - 256));
+        assert_eq!(
+            r[2].string_set_value.as_deref().unwrap(),
+            ["22", "2375", "2376", "4566", "51678", "51679"]
+        );
+        assert_eq!(r[3].name, "PORTS_UDP");
+        assert_eq!(r[3].string_set_value.as_deref(), Some(&[][..]));
+        let json = serde_json::to_value(&r[2]).unwrap();
+        assert_eq!(json["type"], "STRINGSET");
+        assert!(json.get("integerValue").is_none());
+    }
+
+    #[test]
+    fn attributes_as_ecs_agents_report_them() {
+        let mut config = crate::config::AgentConfig {
+            endpoint: "http://127.0.0.1:4566".into(),
+            cluster: "c".into(),
+            data_dir: Path::new("/tmp").into(),
+            attributes: [("stack".to_owned(), "blue".to_owned())].into(),
+            availability_zone: Some("us-east-1a".into()),
+            instance_type: None,
+            memory_reservation_mib: 256,
+            runtime: crate::config::RuntimeChoice::Simulated,
+            image_pull_behavior: crate::config::ImagePullBehavior::Default,
+            cleanup_delay: std::time::Duration::from_secs(1),
+            credentials: crate::config::Credentials {
+                access_key_id: "a".into(),
+                secret_access_key: "s".into(),
+                session_token: None,
+            },
+            region: "us-east-1".into(),
+        };
+        let attrs = attributes(&config, &host(), true);
+        let value = |name: &str| {
+            attrs
+                .iter()
+                .find(|a| a.name == name)
+                .map(|a| a.value.clone())
+        };
+        assert_eq!(value("ecs.os-type"), Some(Some("linux".into())));
+        assert_eq!(value("ecs.cpu-architecture"), Some(Some("arm64".into())));
+        assert_eq!(
+            value("ecs.availability-zone"),
+            Some(Some("us-east-1a".into()))
+        );
+        assert_eq!(value("ecs.instance-type"), None);
+        assert_eq!(value("stack"), Some(Some("blue".into())));
+        assert_eq!(
+            value("com.amazonaws.ecs.capability.docker-remote-api.1.17"),
+            Some(None)
+        );
+        assert_eq!(
+            value("com.amazonaws.ecs.capability.docker-remote-api.1.41"),
+            Some(None)
+        );
+        assert_eq!(
+            value("com.amazonaws.ecs.capability.docker-remote-api.1.42"),
+            None
+        );
+        assert_eq!(value("ecs.capability.container-health-check"), Some(None));
+        assert_eq!(
+            value("com.amazonaws.ecs.capability.logging-driver.json-file"),
+            Some(None)
+        );
+        assert_eq!(value("ecs.capability.task-eni"), None);
+        // Re-registration leaves custom attributes as they are on the instance.
+        config.instance_type = Some("m5.large".into());
+        let again = attributes(&config, &host(), false);
+        assert!(again.iter().all(|a| a.name != "stack"));
+        assert!(again.iter().any(|a| a.name == "ecs.instance-type"));
+    }
+
+    #[test]
+    fn old_docker_reports_no_health_checks() {
+        let caps = capabilities("1.23");
+        assert!(
+            caps.iter()
+                .all(|c| c != "ecs.capability.container-health-check")
+        );
+        assert!(caps.iter().any(|c| c.ends_with("docker-remote-api.1.23")));
+    }
+
+    #[tokio::test]
+    async fn loopback_control_planes_are_on_this_host() {
+        let local = HttpEndpoint::parse("http://127.0.0.1:4566").unwrap();
+        assert_eq!(control_plane_port_on_this_host(&local).await, Some(4566));
+        // TEST-NET-1 is never a local address.
+        let remote = HttpEndpoint::parse("http://192.0.2.1:4566").unwrap();
+        assert_eq!(control_plane_port_on_this_host(&remote).await, None);
+    }
+}

@@ -1,0 +1,401 @@
+//! The agent's side of the ACS websocket, as the official agent runs it: DiscoverPollEndpoint,
+//! a SigV4-signed GET upgrade to `<endpoint>/ws?<AcsQuery>`, then frames: tasks from
+//! PayloadMessages go to the engine and are acknowledged (AckRequest), heartbeats are
+//! answered (HeartbeatAckRequest), task manifests acknowledged. The session is dropped after
+//! a minute or two without any frame, and renewed every half hour or so; a normal close
+//! (or a CloseMessage) reconnects at once, anything else after a backoff of 250 ms growing
+//! ×1.5 to two minutes. A handshake refused with `InactiveInstanceException` means the
+//! instance was deregistered: the agent stops trying and says so.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use berth_acs::ConnectionError;
+use berth_acs::acs::{
+    AGENT_HEARTBEAT_JITTER, AGENT_HEARTBEAT_TIMEOUT, AGENT_MAX_CONNECTION,
+    AGENT_MAX_CONNECTION_JITTER, AckRequest, AcsQuery, AgentMessage, HeartbeatAckRequest,
+    PROTOCOL_VERSION, ServerMessage,
+};
+use futures_util::{SinkExt, StreamExt};
+use tokio::sync::watch;
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+use tokio_tungstenite::tungstenite::protocol::CloseFrame;
+use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
+use tokio_tungstenite::tungstenite::{Error as WsError, Message};
+
+use crate::client::{AwsClient, HttpEndpoint, VersionInfo};
+use crate::engine::{Backoff, Engine};
+
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(30);
+const WRITE_TIMEOUT: Duration = Duration::from_secs(30);
+const BACKOFF_MIN: Duration = Duration::from_millis(250);
+const BACKOFF_MAX: Duration = Duration::from_secs(120);
+const BACKOFF_MULTIPLIER: f64 = 1.5;
+
+/// Why the session loop ended for good.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SessionError {
+    /// The control plane says the container instance is deregistered.
+    #[error("the control plane reports this container instance as inactive (deregistered): {0}")]
+    InactiveInstance(String),
+}
+
+/// How one connection ended.
+enum Ended {
+    Shutdown,
+    /// Reconnect at once (normal close, CloseMessage, connection renewal, idle timeout).
+    Reconnect(String),
+    /// Reconnect after the backoff.
+    Failed(String),
+    Inactive(String),
+}
+
+pub struct AcsParams {
+    pub client: Arc<AwsClient>,
+    pub cluster: String,
+    pub instance_arn: String,
+    pub version: VersionInfo,
+    pub engine: Engine,
+}
+
+/// Runs ACS sessions one after another until `shutdown` or an inactive instance.
+pub async fn run(
+    params: AcsParams,
+    mut shutdown: watch::Receiver<bool>,
+) -> Result<(), SessionError> {
+    let mut backoff = Backoff::new(BACKOFF_MIN, BACKOFF_MAX).with_multiplier(BACKOFF_MULTIPLIER);
+    let mut first = true;
+    loop {
+        if *shutdown.borrow() {
+            return Ok(());
+        }
+        let ended = session(&params, first, &mut backoff, &mut shutdown).await;
+        match ended {
+            Ended::Shutdown => return Ok(()),
+            Ended::Inactive(message) => {
+                tracing::error!(
+                    instance = %params.instance_arn,
+                    message,
+                    "the container instance is inactive (deregistered); the agent stops talking to the control plane"
+                );
+                return Err(SessionError::InactiveInstance(message));
+            }
+            Ended::Reconnect(why) => {
+                tracing::info!(why, "ACS session ended; reconnecting");
+                first = false;
+            }
+            Ended::Failed(why) => {
+                let delay = backoff.next_delay();
+                tracing::warn!(
+                    why,
+                    ?delay,
+                    "ACS session failed; reconnecting after a pause"
+                );
+                tokio::select! {
+                    _ = tokio::time::sleep(delay) => {}
+                    _ = shutdown.changed() => return Ok(()),
+                }
+            }
+        }
+    }
+}
+
+/// `http://…` → `ws://…`, as the agent maps DiscoverPollEndpoint's answer.
+fn websocket_url(url: &str) -> Result<String, String> {
+    if let Some(rest) = url.strip_prefix("http://") {
+        Ok(format!("ws://{rest}"))
+    } else if url.starts_with("ws://") {
+        Ok(url.to_owned())
+    } else {
+        Err(format!(
+            "ACS endpoint {url:?}: only plain http:// (ws://) is supported"
+        ))
+    }
+}
+
+async fn session(
+    params: &AcsParams,
+    first: bool,
+    backoff: &mut Backoff,
+    shutdown: &mut watch::Receiver<bool>,
+) -> Ended {
+    let endpoints = match params
+        .client
+        .discover_poll_endpoint(&params.cluster, &params.instance_arn)
+        .await
+    {
+        Ok(endpoints) => endpoints,
+        Err(e) if e.to_string().contains("InactiveInstance") => {
+            return Ended::Inactive(e.to_string());
+        }
+        Err(e) => return Ended::Failed(format!("DiscoverPollEndpoint: {e}")),
+    };
+    let query = AcsQuery {
+        agent_hash: Some(params.version.agent_hash.clone()),
+        agent_version: Some(params.version.agent_version.clone()),
+        cluster_arn: params.cluster.clone(),
+        container_instance_arn: params.instance_arn.clone(),
+        docker_version: Some(params.version.docker_version.clone()),
+        protocol_version: Some(PROTOCOL_VERSION),
+        send_credentials: Some(first),
+        seq_num: Some(1),
+    };
+    let url = match websocket_url(&query.url(&endpoints.endpoint)) {
+        Ok(url) => url,
+        Err(e) => return Ended::Failed(e),
+    };
+    let authority = match HttpEndpoint::parse(&endpoints.endpoint) {
+        Ok(endpoint) => endpoint.authority,
+        Err(e) => return Ended::Failed(e.to_string()),
+    };
+    let after_host = url
+        .strip_prefix("ws://")
+        .and_then(|rest| rest.find('/').map(|i| &rest[i..]))
+        .unwrap_or("/ws");
+    let (path, query_string) = after_host.split_once('?').unwrap_or((after_host, ""));
+
+    let mut request = match url.as_str().into_client_request() {
+        Ok(request) => request,
+        Err(e) => return Ended::Failed(format!("ACS URL {url}: {e}")),
+    };
+    // Sign what is sent: the Host header tungstenite writes is the URL's authority.
+    let host = request
+        .uri()
+        .authority()
+        .map(|a| a.as_str().to_owned())
+        .unwrap_or_else(|| authority.clone());
+    for (name, value) in params.client.sign_websocket_get(&host, path, query_string) {
+        match (
+            name.parse::<tokio_tungstenite::tungstenite::http::HeaderName>(),
+            value.parse(),
+        ) {
+            (Ok(name), Ok(value)) => {
+                request.headers_mut().insert(name, value);
+            }
+            _ => return Ended::Failed("could not build the signed upgrade request".to_owned()),
+        }
+    }
+
+    let connect = async {
+        let stream = tokio::net::TcpStream::connect(&authority)
+            .await
+            .map_err(|e| format!("connecting to {authority}: {e}"))?;
+        let _ = stream.set_nodelay(true);
+        tokio_tungstenite::client_async(request, stream)
+            .await
+            .map_err(|e| match e {
+                WsError::Http(response) => {
+                    let body = response
+                        .body()
+                        .as_deref()
+                        .map(String::from_utf8_lossy)
+                        .unwrap_or_default()
+                        .into_owned();
+                    match ConnectionError::decode(&body) {
+                        Ok(refusal) if refusal.type_name.contains("InactiveInstanceException") => {
+                            format!("inactive:{}: {}", refusal.type_name, refusal.message)
+                        }
+                        Ok(refusal) => format!(
+                            "handshake refused (HTTP {}): {}: {}",
+                            response.status(),
+                            refusal.type_name,
+                            refusal.message
+                        ),
+                        Err(_) => format!("handshake refused (HTTP {}): {body}", response.status()),
+                    }
+                }
+                other => format!("websocket handshake: {other}"),
+            })
+    };
+    let socket = match tokio::time::timeout(CONNECT_TIMEOUT, connect).await {
+        Ok(Ok((socket, _))) => socket,
+        Ok(Err(e)) => {
+            return match e.strip_prefix("inactive:") {
+                Some(message) => Ended::Inactive(message.to_owned()),
+                None => Ended::Failed(e),
+            };
+        }
+        Err(_) => {
+            return Ended::Failed(format!("no websocket handshake within {CONNECT_TIMEOUT:?}"));
+        }
+    };
+    backoff.reset();
+    tracing::info!(endpoint = %endpoints.endpoint, "ACS session open");
+    serve(params, socket, shutdown).await
+}
+
+type Socket = tokio_tungstenite::WebSocketStream<tokio::net::TcpStream>;
+
+fn jittered(base: Duration, jitter: Duration) -> Duration {
+    base + jitter.mul_f64(rand::random::<f64>())
+}
+
+async fn serve(params: &AcsParams, socket: Socket, shutdown: &mut watch::Receiver<bool>) -> Ended {
+    let (mut sink, mut stream) = socket.split();
+    let renew = tokio::time::sleep(jittered(AGENT_MAX_CONNECTION, AGENT_MAX_CONNECTION_JITTER));
+    tokio::pin!(renew);
+    let idle_limit = || jittered(AGENT_HEARTBEAT_TIMEOUT, AGENT_HEARTBEAT_JITTER);
+    let idle = tokio::time::sleep(idle_limit());
+    tokio::pin!(idle);
+
+    let close = |reason: &'static str| {
+        Message::Close(Some(CloseFrame {
+            code: CloseCode::Normal,
+            reason: reason.into(),
+        }))
+    };
+    loop {
+        let frame = tokio::select! {
+            frame = stream.next() => frame,
+            _ = &mut idle => {
+                let _ = tokio::time::timeout(WRITE_TIMEOUT, sink.send(close("no frame from ACS"))).await;
+                return Ended::Reconnect("no frame from ACS within the heartbeat timeout".to_owned());
+            }
+            _ = &mut renew => {
+                let _ = tokio::time::timeout(WRITE_TIMEOUT, sink.send(close("ConnectionExpired: Reconnect to continue"))).await;
+                return Ended::Reconnect("connection renewal".to_owned());
+            }
+            _ = shutdown.changed() => {
+                let _ = tokio::time::timeout(WRITE_TIMEOUT, sink.send(close("agent shutting down"))).await;
+                return Ended::Shutdown;
+            }
+        };
+        let text = match frame {
+            None => return Ended::Reconnect("connection closed".to_owned()),
+            Some(Err(e)) => {
+                return match e {
+                    WsError::ConnectionClosed
+                    | WsError::AlreadyClosed
+                    | WsError::Io(_)
+                    | WsError::Protocol(_) => {
+                        // The abnormal closure (1006) the official agent reconnects from at once.
+                        Ended::Reconnect(format!("connection lost: {e}"))
+                    }
+                    other => Ended::Failed(format!("websocket: {other}")),
+                };
+            }
+            Some(Ok(Message::Text(text))) => text,
+            Some(Ok(Message::Close(frame))) => {
+                let code = frame.as_ref().map(|f| u16::from(f.code));
+                return match code {
+                    None | Some(1000 | 1001 | 1006 | 1011) => {
+                        Ended::Reconnect(format!("closed by ACS ({code:?})"))
+                    }
+                    Some(other) => Ended::Failed(format!("closed by ACS with code {other}")),
+                };
+            }
+            // Pings are answered by the library; binary frames are not part of ACS.
+            Some(Ok(_)) => {
+                idle.as_mut()
+                    .reset(tokio::time::Instant::now() + idle_limit());
+                continue;
+            }
+        };
+        idle.as_mut()
+            .reset(tokio::time::Instant::now() + idle_limit());
+        let message = match ServerMessage::decode(&text) {
+            Ok(message) => message,
+            Err(e) => {
+                tracing::warn!(error = %e, "unreadable ACS frame ignored");
+                continue;
+            }
+        };
+        let reply = match message {
+            ServerMessage::Payload(payload) => {
+                let (Some(message_id), Some(cluster), Some(instance)) = (
+                    payload.message_id.clone(),
+                    payload.cluster_arn.clone(),
+                    payload.container_instance_arn.clone(),
+                ) else {
+                    // The official agent drops such payloads unanswered.
+                    tracing::warn!(
+                        "PayloadMessage without messageId, clusterArn or containerInstanceArn ignored"
+                    );
+                    continue;
+                };
+                let tasks = payload.tasks.unwrap_or_default();
+                tracing::debug!(tasks = tasks.len(), message_id, "payload");
+                params.engine.apply_payload(tasks);
+                Some(AgentMessage::Ack(AckRequest {
+                    cluster: Some(cluster),
+                    container_instance: Some(instance),
+                    message_id: Some(message_id),
+                }))
+            }
+            ServerMessage::Heartbeat(heartbeat) => {
+                Some(AgentMessage::HeartbeatAck(HeartbeatAckRequest {
+                    message_id: heartbeat.message_id,
+                }))
+            }
+            ServerMessage::TaskManifest(manifest) => manifest.message_id.map(|message_id| {
+                AgentMessage::Ack(AckRequest {
+                    cluster: manifest.cluster_arn,
+                    container_instance: manifest.container_instance_arn,
+                    message_id: Some(message_id),
+                })
+            }),
+            ServerMessage::Close(close) => {
+                return Ended::Reconnect(format!(
+                    "CloseMessage: {}",
+                    close.message.unwrap_or_default()
+                ));
+            }
+            ServerMessage::InactiveInstanceException(e) => {
+                return Ended::Inactive(e.message.unwrap_or_default());
+            }
+            other @ (ServerMessage::ServerException(_)
+            | ServerMessage::BadRequestException(_)
+            | ServerMessage::InvalidClusterException(_)
+            | ServerMessage::InvalidInstanceException(_)
+            | ServerMessage::AccessDeniedException(_)
+            | ServerMessage::Error(_)) => {
+                return Ended::Failed(format!("ACS sent {}: {:?}", other.type_name(), other));
+            }
+            other => {
+                tracing::debug!(kind = other.type_name(), "ACS message not acted on");
+                None
+            }
+        };
+        if let Some(reply) = reply {
+            match tokio::time::timeout(
+                WRITE_TIMEOUT,
+                sink.send(Message::Text(reply.encode().into())),
+            )
+            .await
+            {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => return Ended::Reconnect(format!("sending to ACS: {e}")),
+                Err(_) => return Ended::Failed("sending to ACS timed out".to_owned()),
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn endpoints_map_to_websocket_urls() {
+        assert_eq!(
+            websocket_url("http://127.0.0.1:4566/ws?a=b").unwrap(),
+            "ws://127.0.0.1:4566/ws?a=b"
+        );
+        assert!(websocket_url("https://ecs.amazonaws.com/ws").is_err());
+    }
+
+    #[test]
+    fn reconnect_backoff_grows_by_half_to_two_minutes() {
+        let mut backoff =
+            Backoff::new(BACKOFF_MIN, BACKOFF_MAX).with_multiplier(BACKOFF_MULTIPLIER);
+        let first = backoff.next_delay();
+        assert!(first >= Duration::from_millis(200) && first <= Duration::from_millis(300));
+        let second = backoff.next_delay();
+        assert!(second >= Duration::from_millis(300) && second <= Duration::from_millis(450));
+        for _ in 0..40 {
+            assert!(backoff.next_delay() <= BACKOFF_MAX);
+        }
+        backoff.reset();
+        assert!(backoff.next_delay() <= Duration::from_millis(300));
+    }
+}

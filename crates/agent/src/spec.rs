@@ -1,0 +1,809 @@
+//! Translates a task as ACS describes it into what the runtime creates: one `ContainerSpec`
+//! per container (image, command, environment, resources, ports, mounts, links, and the
+//! Docker settings ACS carries as Docker Engine API documents in `dockerConfig`), the task's
+//! volumes, and the labels that let a restarted agent find its containers again. Pure.
+
+use std::collections::BTreeMap;
+
+use berth_acs::acs::{Container, Task};
+use berth_runtime::{
+    ContainerSpec, HealthCheck, LogConfig, MountSpec, NetworkMode, PortMapping, Protocol, Ulimit,
+    VolumeSpec,
+};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+/// ECS's labels, on every container the agent creates (the official agent's names).
+pub const LABEL_TASK_ARN: &str = "com.amazonaws.ecs.task-arn";
+pub const LABEL_CONTAINER_NAME: &str = "com.amazonaws.ecs.container-name";
+pub const LABEL_CLUSTER: &str = "com.amazonaws.ecs.cluster";
+pub const LABEL_FAMILY: &str = "com.amazonaws.ecs.task-definition-family";
+pub const LABEL_VERSION: &str = "com.amazonaws.ecs.task-definition-version";
+/// Berth's own label: the container instance a container belongs to, so that several agents
+/// sharing one Docker Engine (tests, scale runs) each see only their own containers.
+pub const LABEL_INSTANCE: &str = "berth.container-instance-arn";
+
+/// Docker refuses CPU shares under 2; ECS's agent raises smaller values (0 included) to it.
+const MIN_CPU_SHARES: u64 = 2;
+const NANOS_PER_SECOND: i64 = 1_000_000_000;
+const BYTES_PER_MIB: i64 = 1024 * 1024;
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct SpecError(pub String);
+
+/// Where a task volume comes from on this host, decided once per task and remembered, so
+/// that containers created after an agent restart mount the same thing.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", tag = "kind")]
+pub enum ResolvedVolume {
+    /// A host path bind-mounted as is.
+    Bind { path: String },
+    /// A Docker volume, created if missing. `taskScoped` volumes are the task's own (a
+    /// unique name, removed with the task); shared ones keep their name across tasks.
+    Docker {
+        name: String,
+        driver: Option<String>,
+        #[serde(default)]
+        driver_opts: BTreeMap<String, String>,
+        #[serde(default)]
+        labels: BTreeMap<String, String>,
+        task_scoped: bool,
+        /// For shared volumes: create it when missing (else it must exist).
+        autoprovision: bool,
+    },
+}
+
+impl ResolvedVolume {
+    /// The volume to create before the containers, if any.
+    pub fn volume_spec(&self) -> Option<VolumeSpec> {
+        match self {
+            ResolvedVolume::Bind { .. } => None,
+            ResolvedVolume::Docker {
+                name,
+                driver,
+                driver_opts,
+                labels,
+                ..
+            } => Some(VolumeSpec {
+                name: name.clone(),
+                driver: driver.clone(),
+                driver_opts: driver_opts.clone(),
+                labels: labels.clone(),
+            }),
+        }
+    }
+}
+
+/// The task's network mode: `bridge` (the default), `host` or `none`. `awsvpc` needs
+/// network interfaces Berth does not provide to EC2 tasks yet.
+pub fn network_mode(task: &Task) -> Result<NetworkMode, SpecError> {
+    // Older payloads carry the mode only in each container's hostConfig.
+    let from_host_config = || {
+        task.containers.iter().flatten().find_map(|c| {
+            docker_document(c, false).ok().and_then(|doc| {
+                doc.get("NetworkMode")
+                    .and_then(Value::as_str)
+                    .map(str::to_owned)
+            })
+        })
+    };
+    let mode = task
+        .network_mode
+        .clone()
+        .or_else(from_host_config)
+        .unwrap_or_else(|| "bridge".to_owned());
+    match mode.as_str() {
+        "bridge" | "default" | "" => Ok(NetworkMode::Bridge),
+        "host" => Ok(NetworkMode::Host),
+        "none" => Ok(NetworkMode::None),
+        other => Err(SpecError(format!(
+            "network mode {other:?} is not supported on this container instance (bridge, host and none are)"
+        ))),
+    }
+}
+
+/// The Docker name of a task's container, as the official agent names them:
+/// `ecs-<family>-<version>-<container>-<unique suffix>`.
+pub fn docker_name(task: &Task, container: &str, suffix: &str) -> String {
+    let raw = format!(
+        "ecs-{}-{}-{}-{suffix}",
+        task.family.as_deref().unwrap_or("task"),
+        task.version.as_deref().unwrap_or("0"),
+        container
+    );
+    raw.chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-') {
+                c
+            } else {
+                '-'
+            }
+        })
+        .collect()
+}
+
+/// Decides where each of the task's volumes comes from. `suffix` makes task-scoped names
+/// unique.
+pub fn resolve_volumes(
+    task: &Task,
+    suffix: &str,
+) -> Result<BTreeMap<String, ResolvedVolume>, SpecError> {
+    let mut out = BTreeMap::new();
+    for volume in task.volumes.iter().flatten() {
+        let Some(name) = volume.name.clone() else {
+            continue;
+        };
+        let kind = volume.kind.as_deref().unwrap_or("host");
+        let resolved = match kind {
+            "host" => match volume.host.as_ref().and_then(|h| h.source_path.clone()) {
+                Some(path) if !path.is_empty() => ResolvedVolume::Bind { path },
+                // No source path: a scratch directory for the task's containers to share,
+                // which a task-scoped Docker volume is.
+                _ => ResolvedVolume::Docker {
+                    name: task_volume_name(task, &name, suffix),
+                    driver: None,
+                    driver_opts: BTreeMap::new(),
+                    labels: BTreeMap::new(),
+                    task_scoped: true,
+                    autoprovision: true,
+                },
+            },
+            "docker" => {
+                let config = volume
+                    .docker_volume_configuration
+                    .clone()
+                    .unwrap_or_default();
+                let task_scoped = config.scope.as_deref().unwrap_or("task") == "task";
+                ResolvedVolume::Docker {
+                    name: if task_scoped {
+                        task_volume_name(task, &name, suffix)
+                    } else {
+                        name.clone()
+                    },
+                    driver: config.driver.filter(|d| !d.is_empty()),
+                    driver_opts: config.driver_opts.unwrap_or_default(),
+                    labels: config.labels.unwrap_or_default(),
+                    task_scoped,
+                    autoprovision: task_scoped || config.autoprovision.unwrap_or(false),
+                }
+            }
+            other => {
+                return Err(SpecError(format!(
+                    "volume {name:?} of type {other:?} is not supported on this container instance \
+                     (host and docker volumes are)"
+                )));
+            }
+        };
+        out.insert(name, resolved);
+    }
+    Ok(out)
+}
+
+fn task_volume_name(task: &Task, volume: &str, suffix: &str) -> String {
+    docker_name(task, volume, suffix)
+}
+
+/// Everything a container's spec depends on beyond the container itself.
+pub struct TaskLayout<'a> {
+    pub task: &'a Task,
+    pub cluster: &'a str,
+    pub instance_arn: &'a str,
+    pub network_mode: &'a NetworkMode,
+    /// Docker name of each of the task's containers, by container name.
+    pub docker_names: &'a BTreeMap<String, String>,
+    pub volumes: &'a BTreeMap<String, ResolvedVolume>,
+}
+
+/// The spec of one of the task's containers.
+pub fn container_spec(
+    layout: &TaskLayout<'_>,
+    container: &Container,
+) -> Result<ContainerSpec, SpecError> {
+    let name = container
+        .name
+        .clone()
+        .ok_or_else(|| SpecError("a container has no name".to_owned()))?;
+    let image = container
+        .image
+        .clone()
+        .filter(|i| !i.is_empty())
+        .ok_or_else(|| SpecError(format!("container {name:?} has no image")))?;
+    let config = docker_document(container, true)?;
+    let host_config = docker_document(container, false)?;
+
+    let mut spec = ContainerSpec {
+        name: layout.docker_names.get(&name).cloned(),
+        image,
+        command: container.command.clone().unwrap_or_default(),
+        entrypoint: container.entry_point.clone().unwrap_or_default(),
+        env: container
+            .environment
+            .iter()
+            .flatten()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect(),
+        network_mode: layout.network_mode.clone(),
+        cpu_shares: Some(
+            container
+                .cpu
+                .map_or(MIN_CPU_SHARES, |cpu| u64::try_from(cpu).unwrap_or(0))
+                .max(MIN_CPU_SHARES),
+        ),
+        memory_mib: container.memory.filter(|m| *m > 0).map(|m| m as u64),
+        privileged: container.privileged.unwrap_or(false),
+        ..ContainerSpec::default()
+    };
+
+    // Ports are published only where the network mode allows it; in host mode the
+    // container's ports are the host's.
+    if layout.network_mode.publishes_ports() {
+        for mapping in container.port_mappings.iter().flatten() {
+            let Some(container_port) = mapping.container_port.and_then(|p| u16::try_from(p).ok())
+            else {
+                if mapping.container_port_range.is_some() {
+                    return Err(SpecError(format!(
+                        "container {name:?}: port ranges are not supported on this container instance"
+                    )));
+                }
+                continue;
+            };
+            spec.port_mappings.push(PortMapping {
+                container_port,
+                host_port: mapping
+                    .host_port
+                    .and_then(|p| u16::try_from(p).ok())
+                    .filter(|p| *p != 0),
+                protocol: parse_protocol(mapping.protocol.as_deref()),
+                host_ip: None,
+            });
+        }
+    }
+
+    for mount in container.mount_points.iter().flatten() {
+        let source = mount.source_volume.clone().unwrap_or_default();
+        let container_path = mount.container_path.clone().ok_or_else(|| {
+            SpecError(format!(
+                "container {name:?}: a mount point has no containerPath"
+            ))
+        })?;
+        let read_only = mount.read_only.unwrap_or(false);
+        let volume = layout.volumes.get(&source).ok_or_else(|| {
+            SpecError(format!(
+                "container {name:?} mounts {source:?}, which is not a volume of the task"
+            ))
+        })?;
+        spec.mounts.push(match volume {
+            ResolvedVolume::Bind { path } => MountSpec::Bind {
+                host_path: path.clone(),
+                container_path,
+                read_only,
+            },
+            ResolvedVolume::Docker { name, .. } => MountSpec::Volume {
+                name: name.clone(),
+                container_path,
+                read_only,
+            },
+        });
+    }
+    for from in container.volumes_from.iter().flatten() {
+        let source = from.source_container.clone().unwrap_or_default();
+        let docker = layout.docker_names.get(&source).ok_or_else(|| {
+            SpecError(format!(
+                "container {name:?} takes volumes from {source:?}, which is not in the task"
+            ))
+        })?;
+        spec.volumes_from.push(if from.read_only.unwrap_or(false) {
+            format!("{docker}:ro")
+        } else {
+            docker.clone()
+        });
+    }
+    for link in container.links.iter().flatten() {
+        let (target, alias) = link.split_once(':').unwrap_or((link, link));
+        let docker = layout.docker_names.get(target).ok_or_else(|| {
+            SpecError(format!(
+                "container {name:?} links to {target:?}, which is not in the task"
+            ))
+        })?;
+        spec.links.push(format!("{docker}:{alias}"));
+    }
+
+    apply_config(&mut spec, &config);
+    apply_host_config(&mut spec, &host_config);
+
+    // ECS's labels go on last, so a task definition cannot hide a container from its agent.
+    let task = layout.task;
+    let labels = [
+        (LABEL_TASK_ARN, task.arn.clone().unwrap_or_default()),
+        (LABEL_CONTAINER_NAME, name),
+        (LABEL_CLUSTER, layout.cluster.to_owned()),
+        (LABEL_FAMILY, task.family.clone().unwrap_or_default()),
+        (LABEL_VERSION, task.version.clone().unwrap_or_default()),
+        (LABEL_INSTANCE, layout.instance_arn.to_owned()),
+    ];
+    for (key, value) in labels {
+        spec.labels.insert(key.to_owned(), value);
+    }
+    Ok(spec)
+}
+
+fn parse_protocol(protocol: Option<&str>) -> Protocol {
+    match protocol {
+        Some(p) if p.eq_ignore_ascii_case("udp") => Protocol::Udp,
+        _ => Protocol::Tcp,
+    }
+}
+
+/// `dockerConfig.config` (`config = true`) or `dockerConfig.hostConfig` as a JSON object;
+/// absent is empty.
+fn docker_document(
+    container: &Container,
+    config: bool,
+) -> Result<serde_json::Map<String, Value>, SpecError> {
+    let docker = container.docker_config.as_ref();
+    let text = if config {
+        docker.and_then(|d| d.config.as_deref())
+    } else {
+        docker.and_then(|d| d.host_config.as_deref())
+    };
+    match text.map(str::trim) {
+        None | Some("") => Ok(serde_json::Map::new()),
+        Some(text) => match serde_json::from_str(text) {
+            Ok(Value::Object(map)) => Ok(map),
+            Ok(Value::Null) => Ok(serde_json::Map::new()),
+            _ => Err(SpecError(format!(
+                "container {:?}: dockerConfig.{} is not a JSON object",
+                container.name.as_deref().unwrap_or_default(),
+                if config { "config" } else { "hostConfig" }
+            ))),
+        },
+    }
+}
+
+fn string(doc: &serde_json::Map<String, Value>, key: &str) -> Option<String> {
+    doc.get(key)
+        .and_then(Value::as_str)
+        .filter(|s| !s.is_empty())
+        .map(str::to_owned)
+}
+
+fn strings(doc: &serde_json::Map<String, Value>, key: &str) -> Vec<String> {
+    doc.get(key)
+        .and_then(Value::as_array)
+        .map(|items| {
+            items
+                .iter()
+                .filter_map(Value::as_str)
+                .map(str::to_owned)
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// Docker durations are nanoseconds; the runtime takes whole seconds (rounded up, so a
+/// sub-second setting is not lost).
+fn seconds(nanos: Option<&Value>) -> Option<u32> {
+    let nanos = nanos?.as_i64().filter(|n| *n > 0)?;
+    u32::try_from((nanos + NANOS_PER_SECOND - 1) / NANOS_PER_SECOND).ok()
+}
+
+/// The container config document: user, working directory, labels, health check, …
+fn apply_config(spec: &mut ContainerSpec, config: &serde_json::Map<String, Value>) {
+    spec.user = string(config, "User");
+    spec.working_dir = string(config, "WorkingDir");
+    spec.hostname = string(config, "Hostname");
+    spec.stop_signal = string(config, "StopSignal");
+    if let Some(labels) = config.get("Labels").and_then(Value::as_object) {
+        for (key, value) in labels {
+            if let Some(value) = value.as_str() {
+                spec.labels.insert(key.clone(), value.to_owned());
+            }
+        }
+    }
+    if let Some(check) = config.get("Healthcheck").and_then(Value::as_object) {
+        let command = strings(check, "Test");
+        if !command.is_empty() {
+            spec.health_check = Some(HealthCheck {
+                command,
+                interval_secs: seconds(check.get("Interval")),
+                timeout_secs: seconds(check.get("Timeout")),
+                retries: check
+                    .get("Retries")
+                    .and_then(Value::as_u64)
+                    .and_then(|r| u32::try_from(r).ok()),
+                start_period_secs: seconds(check.get("StartPeriod")),
+            });
+        }
+    }
+}
+
+/// The host config document: memory reservation, ulimits, log driver, DNS, …
+fn apply_host_config(spec: &mut ContainerSpec, host: &serde_json::Map<String, Value>) {
+    if let Some(bytes) = host
+        .get("MemoryReservation")
+        .and_then(Value::as_i64)
+        .filter(|b| *b > 0)
+    {
+        spec.memory_reservation_mib = Some(((bytes + BYTES_PER_MIB - 1) / BYTES_PER_MIB) as u64);
+    }
+    if let Some(ulimits) = host.get("Ulimits").and_then(Value::as_array) {
+        spec.ulimits = ulimits
+            .iter()
+            .filter_map(|u| {
+                Some(Ulimit {
+                    name: u.get("Name")?.as_str()?.to_owned(),
+                    soft: u.get("Soft")?.as_i64()?,
+                    hard: u.get("Hard")?.as_i64()?,
+                })
+            })
+            .collect();
+    }
+    if let Some(log) = host.get("LogConfig").and_then(Value::as_object)
+        && let Some(driver) = string(log, "Type")
+    {
+        let options = log
+            .get("Config")
+            .and_then(Value::as_object)
+            .map(|o| {
+                o.iter()
+                    .filter_map(|(k, v)| Some((k.clone(), v.as_str()?.to_owned())))
+                    .collect()
+            })
+            .unwrap_or_default();
+        spec.log_config = Some(LogConfig { driver, options });
+    }
+    if let Some(privileged) = host.get("Privileged").and_then(Value::as_bool) {
+        spec.privileged = privileged;
+    }
+    if let Some(readonly) = host.get("ReadonlyRootfs").and_then(Value::as_bool) {
+        spec.readonly_rootfs = readonly;
+    }
+    if let Some(init) = host.get("Init").and_then(Value::as_bool) {
+        spec.init = init;
+    }
+    spec.dns_servers = strings(host, "Dns");
+    spec.dns_search_domains = strings(host, "DnsSearch");
+    spec.extra_hosts = strings(host, "ExtraHosts")
+        .into_iter()
+        .filter_map(|entry| {
+            let (host, ip) = entry.split_once(':')?;
+            Some((host.to_owned(), ip.to_owned()))
+        })
+        .collect();
+}
+
+/// The order containers may start in: dependencies before dependents (`dependsOn`, and
+/// `links` / `volumesFrom`, which Docker needs created and started first). Fails on a cycle
+/// or a dependency on a container the task lacks.
+pub fn start_order(task: &Task) -> Result<Vec<String>, SpecError> {
+    let containers: Vec<&Container> = task.containers.iter().flatten().collect();
+    let names: Vec<String> = containers.iter().filter_map(|c| c.name.clone()).collect();
+    let mut order = Vec::new();
+    let mut placed = std::collections::BTreeSet::new();
+    while order.len() < names.len() {
+        let before = order.len();
+        for container in &containers {
+            let Some(name) = &container.name else {
+                continue;
+            };
+            if placed.contains(name) {
+                continue;
+            }
+            let deps = dependencies(container);
+            if let Some(missing) = deps.iter().find(|d| !names.contains(d)) {
+                return Err(SpecError(format!(
+                    "container {name:?} depends on {missing:?}, which is not in the task"
+                )));
+            }
+            if deps.iter().all(|d| placed.contains(d)) {
+                placed.insert(name.clone());
+                order.push(name.clone());
+            }
+        }
+        if order.len() == before {
+            return Err(SpecError(
+                "the task's container dependencies form a cycle".to_owned(),
+            ));
+        }
+    }
+    Ok(order)
+}
+
+/// Every container `container` needs started before it.
+pub fn dependencies(container: &Container) -> Vec<String> {
+    let mut deps: Vec<String> = container
+        .depends_on
+        .iter()
+        .flatten()
+        .filter_map(|d| d.container_name.clone())
+        .collect();
+    deps.extend(container.links.iter().flatten().map(|l| {
+        l.split_once(':')
+            .map_or(l.as_str(), |(target, _)| target)
+            .to_owned()
+    }));
+    deps.extend(
+        container
+            .volumes_from
+            .iter()
+            .flatten()
+            .filter_map(|v| v.source_container.clone()),
+    );
+    deps.sort();
+    deps.dedup();
+    deps
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn task(value: Value) -> Task {
+        serde_json::from_value(value).unwrap()
+    }
+
+    fn web_task() -> Task {
+        task(json!({
+            "arn": "arn:aws:ecs:us-east-1:000000000000:task/prod/abc",
+            "family": "web", "version": "7", "desiredStatus": "RUNNING",
+            "networkMode": "bridge",
+            "volumes": [
+                {"name": "logs", "type": "host", "host": {"sourcePath": "/var/log/web"}},
+                {"name": "scratch", "type": "host", "host": {}},
+                {"name": "cache", "type": "docker",
+                 "dockerVolumeConfiguration": {"scope": "shared", "autoprovision": true, "driver": "local"}}
+            ],
+            "containers": [
+                {
+                    "name": "app", "image": "127.0.0.1:4566/web:v1",
+                    "cpu": 256, "memory": 128,
+                    "command": ["httpd", "-f"], "entryPoint": ["/bin/sh", "-c"],
+                    "environment": {"B": "2", "A": "1"},
+                    "essential": true,
+                    "portMappings": [
+                        {"containerPort": 80, "hostPort": 8080, "protocol": "tcp"},
+                        {"containerPort": 53, "hostPort": 0, "protocol": "udp"}
+                    ],
+                    "mountPoints": [
+                        {"sourceVolume": "logs", "containerPath": "/logs", "readOnly": true},
+                        {"sourceVolume": "scratch", "containerPath": "/tmp/s"},
+                        {"sourceVolume": "cache", "containerPath": "/cache"}
+                    ],
+                    "links": ["db:database"],
+                    "volumesFrom": [{"sourceContainer": "db", "readOnly": true}],
+                    "dependsOn": [{"containerName": "db", "condition": "HEALTHY"}],
+                    "dockerConfig": {
+                        "config": "{\"User\":\"nobody\",\"WorkingDir\":\"/www\",\"Labels\":{\"team\":\"blue\",\"com.amazonaws.ecs.cluster\":\"spoofed\"},\"Healthcheck\":{\"Test\":[\"CMD-SHELL\",\"true\"],\"Interval\":5000000000,\"Timeout\":2500000000,\"Retries\":4,\"StartPeriod\":1000000000}}",
+                        "hostConfig": "{\"NetworkMode\":\"bridge\",\"MemoryReservation\":67108864,\"Ulimits\":[{\"Name\":\"nofile\",\"Soft\":1024,\"Hard\":4096}],\"LogConfig\":{\"Type\":\"json-file\",\"Config\":{\"max-size\":\"1m\"}},\"ExtraHosts\":[\"db.local:10.0.0.2\"],\"Dns\":[\"1.1.1.1\"],\"Init\":true}"
+                    }
+                },
+                {"name": "db", "image": "busybox", "cpu": 0, "essential": false}
+            ]
+        }))
+    }
+
+    #[test]
+    fn a_container_spec_carries_everything_acs_describes() {
+        let task = web_task();
+        let mode = network_mode(&task).unwrap();
+        let names = BTreeMap::from([
+            ("app".to_owned(), docker_name(&task, "app", "s1")),
+            ("db".to_owned(), docker_name(&task, "db", "s2")),
+        ]);
+        let volumes = resolve_volumes(&task, "v1").unwrap();
+        let layout = TaskLayout {
+            task: &task,
+            cluster: "prod",
+            instance_arn: "arn:ci",
+            network_mode: &mode,
+            docker_names: &names,
+            volumes: &volumes,
+        };
+        let containers = task.containers.as_ref().unwrap();
+        let spec = container_spec(&layout, &containers[0]).unwrap();
+        assert_eq!(spec.name.as_deref(), Some("ecs-web-7-app-s1"));
+        assert_eq!(spec.image, "127.0.0.1:4566/web:v1");
+        assert_eq!(spec.command, ["httpd", "-f"]);
+        assert_eq!(spec.entrypoint, ["/bin/sh", "-c"]);
+        assert_eq!(
+            spec.env,
+            [("A".into(), "1".into()), ("B".into(), "2".into())]
+        );
+        assert_eq!(spec.cpu_shares, Some(256));
+        assert_eq!(spec.memory_mib, Some(128));
+        assert_eq!(spec.memory_reservation_mib, Some(64));
+        assert_eq!(spec.user.as_deref(), Some("nobody"));
+        assert_eq!(spec.working_dir.as_deref(), Some("/www"));
+        assert_eq!(
+            spec.port_mappings,
+            [
+                PortMapping {
+                    container_port: 80,
+                    host_port: Some(8080),
+                    protocol: Protocol::Tcp,
+                    host_ip: None
+                },
+                PortMapping {
+                    container_port: 53,
+                    host_port: None,
+                    protocol: Protocol::Udp,
+                    host_ip: None
+                },
+            ]
+        );
+        assert_eq!(
+            spec.mounts,
+            [
+                MountSpec::Bind {
+                    host_path: "/var/log/web".into(),
+                    container_path: "/logs".into(),
+                    read_only: true
+                },
+                MountSpec::Volume {
+                    name: "ecs-web-7-scratch-v1".into(),
+                    container_path: "/tmp/s".into(),
+                    read_only: false
+                },
+                MountSpec::Volume {
+                    name: "cache".into(),
+                    container_path: "/cache".into(),
+                    read_only: false
+                },
+            ]
+        );
+        assert_eq!(spec.links, ["ecs-web-7-db-s2:database"]);
+        assert_eq!(spec.volumes_from, ["ecs-web-7-db-s2:ro"]);
+        assert_eq!(
+            spec.health_check,
+            Some(HealthCheck {
+                command: vec!["CMD-SHELL".into(), "true".into()],
+                interval_secs: Some(5),
+                timeout_secs: Some(3),
+                retries: Some(4),
+                start_period_secs: Some(1),
+            })
+        );
+        assert_eq!(
+            spec.ulimits,
+            [Ulimit {
+                name: "nofile".into(),
+                soft: 1024,
+                hard: 4096
+            }]
+        );
+        assert_eq!(spec.log_config.as_ref().unwrap().driver, "json-file");
+        assert_eq!(spec.log_config.as_ref().unwrap().options["max-size"], "1m");
+        assert_eq!(spec.extra_hosts, [("db.local".into(), "10.0.0.2".into())]);
+        assert_eq!(spec.dns_servers, ["1.1.1.1"]);
+        assert!(spec.init);
+        assert_eq!(spec.labels["team"], "blue");
+        assert_eq!(
+            spec.labels[LABEL_CLUSTER], "prod",
+            "ECS labels win over dockerLabels"
+        );
+        assert_eq!(
+            spec.labels[LABEL_TASK_ARN],
+            "arn:aws:ecs:us-east-1:000000000000:task/prod/abc"
+        );
+        assert_eq!(spec.labels[LABEL_CONTAINER_NAME], "app");
+        assert_eq!(spec.labels[LABEL_FAMILY], "web");
+        assert_eq!(spec.labels[LABEL_VERSION], "7");
+        assert_eq!(spec.labels[LABEL_INSTANCE], "arn:ci");
+        spec.validate().unwrap();
+
+        let db = container_spec(&layout, &containers[1]).unwrap();
+        assert_eq!(db.cpu_shares, Some(MIN_CPU_SHARES));
+        assert_eq!(db.memory_mib, None);
+    }
+
+    #[test]
+    fn host_mode_publishes_nothing_and_awsvpc_is_refused() {
+        let mut task = web_task();
+        task.network_mode = Some("host".into());
+        assert_eq!(network_mode(&task).unwrap(), NetworkMode::Host);
+        task.volumes = None;
+        let containers = vec![Container {
+            name: Some("app".into()),
+            image: Some("busybox".into()),
+            port_mappings: Some(vec![berth_acs::acs::PortMapping {
+                container_port: Some(80),
+                ..Default::default()
+            }]),
+            ..Default::default()
+        }];
+        task.containers = Some(containers.clone());
+        let names = BTreeMap::new();
+        let volumes = BTreeMap::new();
+        let spec = container_spec(
+            &TaskLayout {
+                task: &task,
+                cluster: "c",
+                instance_arn: "i",
+                network_mode: &NetworkMode::Host,
+                docker_names: &names,
+                volumes: &volumes,
+            },
+            &containers[0],
+        )
+        .unwrap();
+        assert!(spec.port_mappings.is_empty());
+        assert_eq!(spec.network_mode, NetworkMode::Host);
+
+        task.network_mode = Some("awsvpc".into());
+        assert!(network_mode(&task).is_err());
+        // Without a task-level mode, the containers' hostConfig says it.
+        task.network_mode = None;
+        task.containers = Some(vec![Container {
+            docker_config: Some(berth_acs::acs::DockerConfig {
+                host_config: Some(r#"{"NetworkMode":"none"}"#.into()),
+                ..Default::default()
+            }),
+            ..Default::default()
+        }]);
+        assert_eq!(network_mode(&task).unwrap(), NetworkMode::None);
+    }
+
+    #[test]
+    fn volumes_resolve_by_type_and_scope() {
+        let task = web_task();
+        let volumes = resolve_volumes(&task, "x").unwrap();
+        assert_eq!(
+            volumes["logs"],
+            ResolvedVolume::Bind {
+                path: "/var/log/web".into()
+            }
+        );
+        assert!(matches!(
+            &volumes["scratch"],
+            ResolvedVolume::Docker { task_scoped: true, name, .. } if name == "ecs-web-7-scratch-x"
+        ));
+        assert!(matches!(
+            &volumes["cache"],
+            ResolvedVolume::Docker { task_scoped: false, autoprovision: true, name, .. } if name == "cache"
+        ));
+        let efs = task_with_volume(json!({"name": "shared", "type": "efs"}));
+        assert!(resolve_volumes(&efs, "x").is_err());
+    }
+
+    fn task_with_volume(volume: Value) -> Task {
+        task(
+            json!({"arn": "a", "family": "f", "version": "1", "volumes": [volume], "containers": []}),
+        )
+    }
+
+    #[test]
+    fn start_order_puts_dependencies_first() {
+        let t = task(json!({
+            "containers": [
+                {"name": "web", "dependsOn": [{"containerName": "init", "condition": "SUCCESS"}],
+                 "links": ["cache:c"]},
+                {"name": "cache", "volumesFrom": [{"sourceContainer": "init"}]},
+                {"name": "init"},
+                {"name": "sidecar"}
+            ]
+        }));
+        let order = start_order(&t).unwrap();
+        let pos = |n: &str| order.iter().position(|o| o == n).unwrap();
+        assert!(pos("init") < pos("cache"));
+        assert!(pos("cache") < pos("web"));
+        assert_eq!(order.len(), 4);
+
+        let cycle = task(json!({"containers": [
+            {"name": "a", "dependsOn": [{"containerName": "b", "condition": "START"}]},
+            {"name": "b", "dependsOn": [{"containerName": "a", "condition": "START"}]}
+        ]}));
+        assert!(start_order(&cycle).unwrap_err().0.contains("cycle"));
+        let missing = task(json!({"containers": [
+            {"name": "a", "dependsOn": [{"containerName": "ghost", "condition": "START"}]}
+        ]}));
+        assert!(start_order(&missing).unwrap_err().0.contains("ghost"));
+    }
+
+    #[test]
+    fn docker_names_are_valid_docker_names() {
+        let t = task(json!({"family": "my app", "version": "2"}));
+        assert_eq!(docker_name(&t, "web/1", "ab"), "ecs-my-app-2-web-1-ab");
+    }
+}

@@ -1,0 +1,329 @@
+//! The agent's durable memory, `DATA_DIR/agent-state.json`: which container instance it is,
+//! and for each task it was given the task as ACS described it, the Docker container behind
+//! each of its containers, and how far each has got (known and reported statuses). A
+//! restarted agent reads it back to stay the same instance and to keep serving the same
+//! tasks with the same containers; Docker's labels fill in anything written after the last
+//! save (see `engine`).
+//!
+//! Saves are whole-file replacements (write a temporary file, fsync, rename, fsync the
+//! directory), so a crash leaves the previous or the next version, never a torn one. The
+//! engine marks the state dirty and one saver task coalesces bursts of changes into one write.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use berth_acs::acs::Task;
+use serde::{Deserialize, Serialize};
+use tokio::sync::Notify;
+
+use crate::AgentError;
+use crate::client::NetworkBinding;
+use crate::spec::ResolvedVolume;
+
+pub const STATE_FILE: &str = "agent-state.json";
+/// Version of the file's layout, bumped on incompatible changes.
+const LAYOUT_VERSION: u32 = 1;
+/// Changes within this window after the first are written together.
+const COALESCE: Duration = Duration::from_millis(25);
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AgentState {
+    #[serde(default)]
+    pub version: u32,
+    /// The cluster the instance registered in, as configured.
+    pub cluster: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub container_instance_arn: Option<String>,
+    /// By task ARN.
+    #[serde(default)]
+    pub tasks: BTreeMap<String, TaskRecord>,
+    /// Images this agent has pulled (for the `once` pull behaviour).
+    #[serde(default)]
+    pub pulled_images: BTreeSet<String>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TaskRecord {
+    /// The task as the last payload carried it (its `desiredStatus` included).
+    pub task: Task,
+    /// How far the task has got on this host: `PENDING`, `RUNNING` or `STOPPED`.
+    pub known_status: String,
+    /// The last task status the control plane acknowledged.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sent_status: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stopped_reason: Option<String>,
+    /// By the task definition's container name.
+    #[serde(default)]
+    pub containers: BTreeMap<String, ContainerRecord>,
+    /// Where each task volume comes from on this host, by volume name.
+    #[serde(default)]
+    pub volumes: BTreeMap<String, ResolvedVolume>,
+    /// Seconds since the epoch.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pull_started_at: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pull_stopped_at: Option<f64>,
+    /// When the task's last container stopped (seconds since the epoch); cleanup counts from it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stopped_at: Option<f64>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ContainerRecord {
+    /// The name the container is (or will be) created under.
+    #[serde(default)]
+    pub docker_name: String,
+    /// The runtime's container id, once created.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub runtime_id: Option<String>,
+    /// `NONE`, `CREATED`, `RUNNING` or `STOPPED`.
+    pub known_status: String,
+    /// Whether it ever ran (one stopped before it started did not).
+    #[serde(default)]
+    pub started: bool,
+    /// The last container status the control plane acknowledged.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sent_status: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub exit_code: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub network_bindings: Vec<NetworkBinding>,
+}
+
+impl AgentState {
+    /// Reads the state file in `data_dir`; a missing file is a fresh agent.
+    pub fn load(data_dir: &Path) -> Result<AgentState, AgentError> {
+        let path = data_dir.join(STATE_FILE);
+        match std::fs::read(&path) {
+            Ok(bytes) => {
+                let state: AgentState = serde_json::from_slice(&bytes).map_err(|e| {
+                    AgentError::State(format!("{} is not readable: {e}", path.display()))
+                })?;
+                if state.version > LAYOUT_VERSION {
+                    return Err(AgentError::State(format!(
+                        "{} was written by a newer agent (layout {})",
+                        path.display(),
+                        state.version
+                    )));
+                }
+                Ok(state)
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(AgentState::default()),
+            Err(e) => Err(AgentError::State(format!(
+                "reading {}: {e}",
+                path.display()
+            ))),
+        }
+    }
+
+    /// Replaces the state file atomically and durably.
+    pub fn save(&self, data_dir: &Path) -> Result<(), AgentError> {
+        let mut copy = self.clone();
+        copy.version = LAYOUT_VERSION;
+        let bytes = serde_json::to_vec(&copy).expect("state serialises");
+        write_atomically(&data_dir.join(STATE_FILE), &bytes).map_err(|e| {
+            AgentError::State(format!(
+                "writing {}: {e}",
+                data_dir.join(STATE_FILE).display()
+            ))
+        })
+    }
+}
+
+fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    let dir = path.parent().unwrap_or(Path::new("."));
+    std::fs::create_dir_all(dir)?;
+    let tmp = path.with_extension("json.tmp");
+    let mut file = std::fs::File::create(&tmp)?;
+    file.write_all(bytes)?;
+    file.sync_all()?;
+    drop(file);
+    std::fs::rename(&tmp, path)?;
+    // The rename is durable once the directory is.
+    std::fs::File::open(dir)?.sync_all()
+}
+
+/// The state shared by the agent's tasks, saved in the background when changed.
+#[derive(Clone)]
+pub struct SharedState {
+    inner: Arc<Shared>,
+}
+
+struct Shared {
+    /// A std mutex: every critical section is a few map operations, never an `.await`.
+    state: Mutex<AgentState>,
+    dirty: Notify,
+    data_dir: Option<PathBuf>,
+}
+
+impl SharedState {
+    /// State saved under `data_dir`, or (`None`) kept in memory only (tests).
+    pub fn new(state: AgentState, data_dir: Option<PathBuf>) -> SharedState {
+        SharedState {
+            inner: Arc::new(Shared {
+                state: Mutex::new(state),
+                dirty: Notify::new(),
+                data_dir,
+            }),
+        }
+    }
+
+    pub fn lock(&self) -> MutexGuard<'_, AgentState> {
+        self.inner.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Changes the state and schedules a save.
+    pub fn update<R>(&self, change: impl FnOnce(&mut AgentState) -> R) -> R {
+        let result = change(&mut self.lock());
+        self.inner.dirty.notify_one();
+        result
+    }
+
+    /// Changes one task's record, if it is still known.
+    pub fn update_task<R>(
+        &self,
+        task_arn: &str,
+        change: impl FnOnce(&mut TaskRecord) -> R,
+    ) -> Option<R> {
+        self.update(|state| state.tasks.get_mut(task_arn).map(change))
+    }
+
+    pub fn task(&self, task_arn: &str) -> Option<TaskRecord> {
+        self.lock().tasks.get(task_arn).cloned()
+    }
+
+    /// Writes the state now (after registration, and at shutdown).
+    pub async fn flush(&self) -> Result<(), AgentError> {
+        let Some(dir) = self.inner.data_dir.clone() else {
+            return Ok(());
+        };
+        let snapshot = self.lock().clone();
+        tokio::task::spawn_blocking(move || snapshot.save(&dir))
+            .await
+            .map_err(|e| AgentError::State(e.to_string()))?
+    }
+
+    /// Saves whenever the state changes, until `shutdown`; then saves once more.
+    pub async fn run_saver(self, mut shutdown: tokio::sync::watch::Receiver<bool>) {
+        loop {
+            tokio::select! {
+                _ = self.inner.dirty.notified() => {}
+                _ = shutdown.changed() => break,
+            }
+            tokio::time::sleep(COALESCE).await;
+            if let Err(e) = self.flush().await {
+                tracing::error!(error = %e, "could not save the agent state");
+            }
+        }
+        if let Err(e) = self.flush().await {
+            tracing::error!(error = %e, "could not save the agent state");
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn state_round_trips_through_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        assert_eq!(AgentState::load(dir.path()).unwrap(), AgentState::default());
+
+        let mut state = AgentState {
+            cluster: "prod".into(),
+            container_instance_arn: Some(
+                "arn:aws:ecs:us-east-1:000000000000:container-instance/prod/abc".into(),
+            ),
+            ..AgentState::default()
+        };
+        let task: Task = serde_json::from_value(serde_json::json!({
+            "arn": "arn:aws:ecs:us-east-1:000000000000:task/prod/t1",
+            "family": "web", "version": "3", "desiredStatus": "RUNNING",
+            "containers": [{"name": "app", "image": "busybox", "essential": true,
+                            "environment": {"A": "1"}}]
+        }))
+        .unwrap();
+        state.tasks.insert(
+            "arn:aws:ecs:us-east-1:000000000000:task/prod/t1".into(),
+            TaskRecord {
+                task,
+                known_status: "RUNNING".into(),
+                sent_status: Some("RUNNING".into()),
+                containers: BTreeMap::from([(
+                    "app".to_owned(),
+                    ContainerRecord {
+                        runtime_id: Some("c0ffee".into()),
+                        known_status: "RUNNING".into(),
+                        sent_status: Some("RUNNING".into()),
+                        network_bindings: vec![NetworkBinding {
+                            bind_ip: "0.0.0.0".into(),
+                            container_port: 80,
+                            host_port: 32768,
+                            protocol: "tcp".into(),
+                        }],
+                        ..ContainerRecord::default()
+                    },
+                )]),
+                pull_started_at: Some(1_700_000_000.25),
+                ..TaskRecord::default()
+            },
+        );
+        state.pulled_images.insert("busybox:latest".into());
+        state.save(dir.path()).unwrap();
+
+        let mut loaded = AgentState::load(dir.path()).unwrap();
+        assert_eq!(loaded.version, LAYOUT_VERSION);
+        loaded.version = 0;
+        assert_eq!(loaded, state);
+        // No temporary file is left behind.
+        let names: Vec<_> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert_eq!(names, vec![std::ffi::OsString::from(STATE_FILE)]);
+    }
+
+    #[test]
+    fn unreadable_or_newer_state_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join(STATE_FILE), b"{not json").unwrap();
+        assert!(matches!(
+            AgentState::load(dir.path()),
+            Err(AgentError::State(_))
+        ));
+        std::fs::write(
+            dir.path().join(STATE_FILE),
+            br#"{"version": 99, "cluster": "c"}"#,
+        )
+        .unwrap();
+        assert!(matches!(
+            AgentState::load(dir.path()),
+            Err(AgentError::State(_))
+        ));
+    }
+
+    #[tokio::test]
+    async fn the_saver_writes_changes() {
+        let dir = tempfile::tempdir().unwrap();
+        let shared = SharedState::new(AgentState::default(), Some(dir.path().to_owned()));
+        let (stop, stopped) = tokio::sync::watch::channel(false);
+        let saver = tokio::spawn(shared.clone().run_saver(stopped));
+        shared.update(|s| s.cluster = "saved".into());
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        assert_eq!(AgentState::load(dir.path()).unwrap().cluster, "saved");
+        shared.update(|s| s.cluster = "at-shutdown".into());
+        stop.send_replace(true);
+        saver.await.unwrap();
+        assert_eq!(AgentState::load(dir.path()).unwrap().cluster, "at-shutdown");
+    }
+}
