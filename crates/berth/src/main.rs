@@ -31,6 +31,9 @@ enum Command {
     Server(ServerArgs),
     /// Delete unreferenced blobs and stale uploads (the server must not be running on DIR).
     Gc(GcArgs),
+    /// A container instance: registers with the control plane and runs the tasks it is
+    /// given on Docker Engine, speaking ECS's own agent protocol.
+    Agent(AgentArgs),
 }
 
 #[derive(Args)]
@@ -71,6 +74,45 @@ struct GcArgs {
     grace_seconds: u64,
 }
 
+#[derive(Args)]
+struct AgentArgs {
+    /// The control plane, e.g. http://127.0.0.1:4566 (plain HTTP). Credentials come from
+    /// AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY (and AWS_SESSION_TOKEN), else the shared
+    /// credentials file and AWS_PROFILE; the region from AWS_REGION / AWS_DEFAULT_REGION.
+    #[arg(long)]
+    endpoint: String,
+    /// The cluster to join.
+    #[arg(long)]
+    cluster: String,
+    /// Where the agent keeps its identity and its tasks' state (agent-state.json): a
+    /// restarted agent with the same data dir is the same container instance.
+    #[arg(long, default_value = "./.berth/agent")]
+    data_dir: PathBuf,
+    /// A custom attribute NAME=VALUE for placement constraints (repeatable).
+    #[arg(long = "attribute", value_name = "NAME=VALUE", value_parser = berth_agent::config::parse_attribute)]
+    attributes: Vec<(String, String)>,
+    /// Reported as the ecs.availability-zone attribute.
+    #[arg(long)]
+    availability_zone: Option<String>,
+    /// Reported as the ecs.instance-type attribute.
+    #[arg(long)]
+    instance_type: Option<String>,
+    /// Memory (MiB) kept back for the host: registered MEMORY is the host's less this.
+    #[arg(long, default_value_t = berth_agent::config::DEFAULT_MEMORY_RESERVATION_MIB)]
+    memory_reservation_mib: u64,
+    /// `docker` (the default), or `simulated`: a SIMULATION for scale tests, in which no
+    /// container runs and container life cycles are acted out in memory.
+    #[arg(long, default_value = "docker")]
+    runtime: berth_agent::config::RuntimeChoice,
+    /// When images are pulled: default (always, falling back to a cached copy), always,
+    /// once, or prefer-cached.
+    #[arg(long, default_value = "default")]
+    image_pull_behavior: berth_agent::config::ImagePullBehavior,
+    /// How long stopped tasks' containers are kept before they are removed.
+    #[arg(long, default_value_t = berth_agent::config::DEFAULT_CLEANUP_DELAY.as_secs())]
+    cleanup_delay_seconds: u64,
+}
+
 fn main() -> Result<()> {
     tracing_subscriber::fmt()
         .with_env_filter(
@@ -87,6 +129,7 @@ fn main() -> Result<()> {
         Command::Up(args) => runtime.block_on(run_server(args, true)),
         Command::Server(args) => runtime.block_on(run_server(args, false)),
         Command::Gc(args) => runtime.block_on(run_gc(args)),
+        Command::Agent(args) => runtime.block_on(run_agent(args)),
     }
 }
 
@@ -350,4 +393,24 @@ async fn run_gc(args: GcArgs) -> Result<()> {
         report.orphan_files_deleted
     );
     Ok(())
+}
+
+async fn run_agent(args: AgentArgs) -> Result<()> {
+    let mut config =
+        berth_agent::config::AgentConfig::new(&args.endpoint, &args.cluster, &args.data_dir)?;
+    config.attributes = args.attributes.into_iter().collect();
+    config.availability_zone = args.availability_zone;
+    config.instance_type = args.instance_type;
+    config.memory_reservation_mib = args.memory_reservation_mib;
+    config.runtime = args.runtime;
+    config.image_pull_behavior = args.image_pull_behavior;
+    config.cleanup_delay = Duration::from_secs(args.cleanup_delay_seconds);
+    let (shutdown_tx, shutdown_rx) = tokio::sync::watch::channel(false);
+    tokio::spawn(async move {
+        shutdown_signal().await;
+        let _ = shutdown_tx.send(true);
+    });
+    berth_agent::run(config, shutdown_rx)
+        .await
+        .context("berth agent")
 }
