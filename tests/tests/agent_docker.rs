@@ -1,0 +1,373 @@
+//! `berth agent` on the real Docker Engine: the agent registers, takes tasks over ACS, pulls
+//! the image from Berth's registry with an ECR token it gets itself, and runs the tasks —
+//! a static host port that serves a page, a dynamic port found through `networkBindings`,
+//! an essential container's exit code and ECS's stoppedReason, and stop-task.
+
+use std::fs::{self, File};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use berth_e2e::{BerthServer, REGION, assert_ok, http, ok_json, stdout_of, unique};
+use serde_json::{Value, json};
+
+/// A `berth agent` child process with its own data dir. Dropping it kills the agent and
+/// removes every container it left in Docker (by the cluster label all of them carry).
+struct Agent {
+    child: Child,
+    cluster: String,
+    dir: tempfile::TempDir,
+}
+
+impl Agent {
+    fn start(server: &BerthServer, cluster: &str, extra: &[&str]) -> Agent {
+        let dir = tempfile::Builder::new()
+            .prefix("berth-agent-")
+            .tempdir()
+            .unwrap();
+        let bin = std::env::var_os("BERTH_BIN")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| berth_e2e::workspace_root().join("target/debug/berth"));
+        let stderr = File::create(dir.path().join("agent.stderr.log")).unwrap();
+        let child = Command::new(bin)
+            .args([
+                "agent",
+                "--endpoint",
+                &server.endpoint(),
+                "--cluster",
+                cluster,
+            ])
+            .arg("--data-dir")
+            .arg(dir.path().join("data"))
+            .args(extra)
+            .env("AWS_ACCESS_KEY_ID", &server.access_key)
+            .env("AWS_SECRET_ACCESS_KEY", &server.secret_key)
+            .env("AWS_REGION", REGION)
+            .env_remove("AWS_SESSION_TOKEN")
+            .env_remove("AWS_PROFILE")
+            .env("BERTH_LOG", "info,berth_agent=debug")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(stderr)
+            .spawn()
+            .expect("spawn berth agent");
+        Agent {
+            child,
+            cluster: cluster.to_owned(),
+            dir,
+        }
+    }
+
+    fn log(&self) -> String {
+        fs::read_to_string(self.dir.path().join("agent.stderr.log")).unwrap_or_default()
+    }
+}
+
+impl Drop for Agent {
+    fn drop(&mut self) {
+        if thread::panicking() {
+            eprintln!(
+                "---- berth agent stderr ----\n{}\n---- end of agent stderr ----",
+                self.log()
+            );
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let label = format!("label=com.amazonaws.ecs.cluster={}", self.cluster);
+        if let Ok(out) = Command::new("docker")
+            .args(["ps", "-aq", "--filter", &label])
+            .output()
+        {
+            let ids: Vec<String> = stdout_of(&out)
+                .split_whitespace()
+                .map(str::to_owned)
+                .collect();
+            if !ids.is_empty() {
+                let _ = Command::new("docker")
+                    .args(["rm", "-f", "-v"])
+                    .args(&ids)
+                    .stdout(Stdio::null())
+                    .stderr(Stdio::null())
+                    .status();
+            }
+        }
+    }
+}
+
+/// Polls `check` every 200 ms until it returns `Some`, or fails after `limit`.
+#[track_caller]
+fn wait_for<T>(what: &str, limit: Duration, mut check: impl FnMut() -> Option<T>) -> T {
+    let deadline = Instant::now() + limit;
+    loop {
+        if let Some(value) = check() {
+            return value;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "timed out after {limit:?} waiting for {what}"
+        );
+        thread::sleep(Duration::from_millis(200));
+    }
+}
+
+fn describe_task(s: &BerthServer, cluster: &str, arn: &str) -> Value {
+    let v = ok_json(&s.aws(&[
+        "ecs",
+        "describe-tasks",
+        "--cluster",
+        cluster,
+        "--tasks",
+        arn,
+    ]));
+    v["tasks"][0].clone()
+}
+
+#[track_caller]
+fn wait_status(s: &BerthServer, cluster: &str, arn: &str, status: &str) -> Value {
+    let limit = Duration::from_secs(90);
+    let deadline = Instant::now() + limit;
+    loop {
+        let task = describe_task(s, cluster, arn);
+        if task["lastStatus"] == status {
+            return task;
+        }
+        if status != "STOPPED" && task["lastStatus"] == "STOPPED" {
+            panic!("task stopped while waiting for {status}: {task:#}");
+        }
+        assert!(
+            Instant::now() < deadline,
+            "task never reached {status} within {limit:?}; last: {task:#}"
+        );
+        thread::sleep(Duration::from_millis(250));
+    }
+}
+
+/// A free TCP port on this host (bound and released).
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("0.0.0.0:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+fn register(s: &BerthServer, family: &str, containers: Value) -> String {
+    let v = ok_json(&s.aws(&[
+        "ecs",
+        "register-task-definition",
+        "--family",
+        family,
+        "--network-mode",
+        "bridge",
+        "--container-definitions",
+        &containers.to_string(),
+    ]));
+    v["taskDefinition"]["taskDefinitionArn"]
+        .as_str()
+        .unwrap()
+        .to_owned()
+}
+
+fn run_task(s: &BerthServer, cluster: &str, task_definition: &str) -> String {
+    let v = ok_json(&s.aws(&[
+        "ecs",
+        "run-task",
+        "--cluster",
+        cluster,
+        "--task-definition",
+        task_definition,
+    ]));
+    assert_eq!(v["failures"], json!([]), "{v:#}");
+    v["tasks"][0]["taskArn"].as_str().unwrap().to_owned()
+}
+
+/// GET / on 127.0.0.1:port until the body holds `marker`.
+#[track_caller]
+fn fetch_page(port: u16, marker: &str) -> String {
+    wait_for(
+        &format!("the page on port {port}"),
+        Duration::from_secs(30),
+        || {
+            let response = http(port, "GET", "/", &[], b"").ok()?;
+            let body = String::from_utf8_lossy(&response.body).into_owned();
+            (response.status == 200 && body.contains(marker)).then_some(body)
+        },
+    )
+}
+
+/// An httpd container serving a page that says `marker`.
+fn httpd(image: &str, marker: &str, host_port: Option<u16>) -> Value {
+    let mut mapping = json!({"containerPort": 80, "protocol": "tcp"});
+    if let Some(port) = host_port {
+        mapping["hostPort"] = json!(port);
+    }
+    json!({
+        "name": "web",
+        "image": image,
+        "memory": 64,
+        "essential": true,
+        "stopTimeout": 2,
+        "entryPoint": ["sh", "-c"],
+        "command": [format!("mkdir -p /www && echo {marker} > /www/index.html && exec httpd -f -p 80 -h /www")],
+        "portMappings": [mapping],
+    })
+}
+
+fn docker_ps(s: &BerthServer, all: bool, task_arn: &str) -> Vec<String> {
+    let label = format!("label=com.amazonaws.ecs.task-arn={task_arn}");
+    let mut args = vec!["ps", "-q", "--filter", &label];
+    if all {
+        args.push("-a");
+    }
+    let out = s.docker(&args);
+    assert_ok(&out, "docker ps");
+    stdout_of(&out)
+        .split_whitespace()
+        .map(str::to_owned)
+        .collect()
+}
+
+#[test]
+fn agent_runs_tasks_on_docker() {
+    let started = Instant::now();
+    let s = BerthServer::start();
+    let cluster = unique("agent-");
+    ok_json(&s.aws(&["ecs", "create-cluster", "--cluster-name", &cluster]));
+
+    // The image lives only in Berth's registry: the agent must pull it with an ECR token.
+    let repo = unique("agent-img-");
+    s.create_repo(&repo, &[]);
+    let image = s.docker_push_test_image(&repo, "v1");
+    assert_ok(
+        &s.docker(&["rmi", &image]),
+        "docker rmi of the pushed image",
+    );
+
+    let agent = Agent::start(&s, &cluster, &["--cleanup-delay-seconds", "3"]);
+    let instance = wait_for(
+        "the agent to register and connect",
+        Duration::from_secs(30),
+        || {
+            let v = ok_json(&s.aws(&["ecs", "list-container-instances", "--cluster", &cluster]));
+            let arn = v["containerInstanceArns"][0].as_str()?.to_owned();
+            let d = ok_json(&s.aws(&[
+                "ecs",
+                "describe-container-instances",
+                "--cluster",
+                &cluster,
+                "--container-instances",
+                &arn,
+            ]));
+            let instance = d["containerInstances"][0].clone();
+            (instance["agentConnected"] == true).then_some(instance)
+        },
+    );
+    let attribute = |name: &str| {
+        instance["attributes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|a| a["name"] == name)
+    };
+    assert!(attribute("ecs.os-type"), "{instance:#}");
+    assert!(attribute(
+        "com.amazonaws.ecs.capability.docker-remote-api.1.17"
+    ));
+    assert!(
+        instance["versionInfo"]["dockerVersion"]
+            .as_str()
+            .unwrap()
+            .starts_with("DockerVersion: ")
+    );
+    eprintln!("agent registered after {:?}", started.elapsed());
+
+    // A static host port serving a page.
+    let static_port = free_port();
+    let marker = unique("page-");
+    let web = register(
+        &s,
+        &unique("web-"),
+        json!([httpd(&image, &marker, Some(static_port))]),
+    );
+    let web_task = run_task(&s, &cluster, &web);
+    let t0 = Instant::now();
+    let running = wait_status(&s, &cluster, &web_task, "RUNNING");
+    eprintln!("static-port task RUNNING {:?} after run-task", t0.elapsed());
+    s.track_image(&image);
+    assert!(running["pullStartedAt"].is_number(), "{running:#}");
+    assert_eq!(
+        running["containers"][0]["networkBindings"][0]["hostPort"],
+        static_port
+    );
+    assert!(fetch_page(static_port, &marker).contains(&marker));
+
+    // A dynamic host port, found through networkBindings.
+    let marker2 = unique("dynamic-");
+    let dynamic = register(&s, &unique("dyn-"), json!([httpd(&image, &marker2, None)]));
+    let dynamic_task = run_task(&s, &cluster, &dynamic);
+    let running = wait_status(&s, &cluster, &dynamic_task, "RUNNING");
+    let binding = running["containers"][0]["networkBindings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|b| b["containerPort"] == 80)
+        .cloned()
+        .unwrap_or_else(|| panic!("no binding for port 80: {running:#}"));
+    let host_port = binding["hostPort"].as_u64().unwrap() as u16;
+    assert_ne!(host_port, 80);
+    assert!(fetch_page(host_port, &marker2).contains(&marker2));
+
+    // An essential container exiting stops its task with ECS's reason and its exit code.
+    let exits = register(
+        &s,
+        &unique("exit-"),
+        json!([{
+            "name": "main", "image": image, "memory": 32, "essential": true,
+            "entryPoint": ["sh", "-c"], "command": ["exit 3"]
+        }]),
+    );
+    let exit_task = run_task(&s, &cluster, &exits);
+    let stopped = wait_status(&s, &cluster, &exit_task, "STOPPED");
+    assert_eq!(
+        stopped["stoppedReason"], "Essential container in task exited",
+        "{stopped:#}"
+    );
+    assert_eq!(stopped["containers"][0]["exitCode"], 3, "{stopped:#}");
+
+    // stop-task: STOPPED, the container gone from `docker ps`, then removed after the
+    // cleanup delay.
+    let t0 = Instant::now();
+    ok_json(&s.aws(&[
+        "ecs",
+        "stop-task",
+        "--cluster",
+        &cluster,
+        "--task",
+        &web_task,
+    ]));
+    let stopped = wait_status(&s, &cluster, &web_task, "STOPPED");
+    eprintln!("stop-task to STOPPED in {:?}", t0.elapsed());
+    assert!(
+        t0.elapsed() < Duration::from_secs(20),
+        "stopTimeout 2 s was not honoured: {:?}",
+        t0.elapsed()
+    );
+    assert!(
+        stopped["containers"][0]["exitCode"].is_number(),
+        "{stopped:#}"
+    );
+    assert!(
+        docker_ps(&s, false, &web_task).is_empty(),
+        "the stopped container still runs"
+    );
+    wait_for(
+        "the stopped container's removal",
+        Duration::from_secs(30),
+        || docker_ps(&s, true, &web_task).is_empty().then_some(()),
+    );
+    // The other task still serves.
+    assert!(fetch_page(host_port, &marker2).contains(&marker2));
+    drop(agent);
+    eprintln!("whole test {:?}", started.elapsed());
+}
