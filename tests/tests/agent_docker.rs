@@ -3,7 +3,7 @@
 //! a static host port that serves a page, a dynamic port found through `networkBindings`,
 //! an essential container's exit code and ECS's stoppedReason, and stop-task.
 
-use std::fs::{self, File};
+use std::fs;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::thread;
@@ -26,11 +26,37 @@ impl Agent {
             .prefix("berth-agent-")
             .tempdir()
             .unwrap();
+        let child = Agent::spawn(server, cluster, &dir, extra);
+        Agent {
+            child,
+            cluster: cluster.to_owned(),
+            dir,
+        }
+    }
+
+    /// `kill -9` the agent, then start it again on the same data dir.
+    fn kill9_and_restart(&mut self, server: &BerthServer, extra: &[&str]) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        self.child = Agent::spawn(server, &self.cluster, &self.dir, extra);
+    }
+
+    fn spawn(
+        server: &BerthServer,
+        cluster: &str,
+        dir: &tempfile::TempDir,
+        extra: &[&str],
+    ) -> Child {
         let bin = std::env::var_os("BERTH_BIN")
             .map(PathBuf::from)
             .unwrap_or_else(|| berth_e2e::workspace_root().join("target/debug/berth"));
-        let stderr = File::create(dir.path().join("agent.stderr.log")).unwrap();
-        let child = Command::new(bin)
+        // Appended to, so a restarted agent's log follows the first one's.
+        let stderr = fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(dir.path().join("agent.stderr.log"))
+            .unwrap();
+        Command::new(bin)
             .args([
                 "agent",
                 "--endpoint",
@@ -51,12 +77,7 @@ impl Agent {
             .stdout(Stdio::null())
             .stderr(stderr)
             .spawn()
-            .expect("spawn berth agent");
-        Agent {
-            child,
-            cluster: cluster.to_owned(),
-            dir,
-        }
+            .expect("spawn berth agent")
     }
 
     fn log(&self) -> String {
@@ -245,24 +266,7 @@ fn agent_runs_tasks_on_docker() {
     );
 
     let agent = Agent::start(&s, &cluster, &["--cleanup-delay-seconds", "3"]);
-    let instance = wait_for(
-        "the agent to register and connect",
-        Duration::from_secs(30),
-        || {
-            let v = ok_json(&s.aws(&["ecs", "list-container-instances", "--cluster", &cluster]));
-            let arn = v["containerInstanceArns"][0].as_str()?.to_owned();
-            let d = ok_json(&s.aws(&[
-                "ecs",
-                "describe-container-instances",
-                "--cluster",
-                &cluster,
-                "--container-instances",
-                &arn,
-            ]));
-            let instance = d["containerInstances"][0].clone();
-            (instance["agentConnected"] == true).then_some(instance)
-        },
-    );
+    let instance = wait_connected(&s, &cluster);
     let attribute = |name: &str| {
         instance["attributes"]
             .as_array()
@@ -324,7 +328,8 @@ fn agent_runs_tasks_on_docker() {
         &unique("exit-"),
         json!([{
             "name": "main", "image": image, "memory": 32, "essential": true,
-            "entryPoint": ["sh", "-c"], "command": ["exit 3"]
+            // Exits a moment after it started, so the agent learns of it from Docker's events.
+            "entryPoint": ["sh", "-c"], "command": ["sleep 1; exit 3"]
         }]),
     );
     let exit_task = run_task(&s, &cluster, &exits);
@@ -368,6 +373,152 @@ fn agent_runs_tasks_on_docker() {
     );
     // The other task still serves.
     assert!(fetch_page(host_port, &marker2).contains(&marker2));
+    drop(agent);
+    eprintln!("whole test {:?}", started.elapsed());
+}
+
+/// Waits until the cluster's one container instance is registered and connected.
+fn wait_connected(s: &BerthServer, cluster: &str) -> Value {
+    wait_for(
+        "the agent to register and connect",
+        Duration::from_secs(30),
+        || {
+            let v = ok_json(&s.aws(&["ecs", "list-container-instances", "--cluster", cluster]));
+            let arns = v["containerInstanceArns"].as_array()?.clone();
+            assert!(
+                arns.len() <= 1,
+                "more than one instance registered: {arns:?}"
+            );
+            let arn = arns.first()?.as_str()?.to_owned();
+            let d = ok_json(&s.aws(&[
+                "ecs",
+                "describe-container-instances",
+                "--cluster",
+                cluster,
+                "--container-instances",
+                &arn,
+            ]));
+            let instance = d["containerInstances"][0].clone();
+            (instance["agentConnected"] == true).then_some(instance)
+        },
+    )
+}
+
+/// The ids of every container (running or not) of a task.
+fn containers_of(s: &BerthServer, task_arn: &str) -> Vec<String> {
+    docker_ps(s, true, task_arn)
+}
+
+#[test]
+fn a_restarted_agent_keeps_its_tasks_and_reports_what_happened_meanwhile() {
+    let started = Instant::now();
+    let s = BerthServer::start();
+    let cluster = unique("restart-");
+    ok_json(&s.aws(&["ecs", "create-cluster", "--cluster-name", &cluster]));
+    let repo = unique("restart-img-");
+    s.create_repo(&repo, &[]);
+    let image = s.docker_push_test_image(&repo, "v1");
+
+    let mut agent = Agent::start(&s, &cluster, &[]);
+    let instance = wait_connected(&s, &cluster);
+
+    // Three web tasks and one that will be killed behind the agent's back.
+    let marker = unique("kept-");
+    let web = register(&s, &unique("web-"), json!([httpd(&image, &marker, None)]));
+    let v = ok_json(&s.aws(&[
+        "ecs",
+        "run-task",
+        "--cluster",
+        &cluster,
+        "--task-definition",
+        &web,
+        "--count",
+        "3",
+    ]));
+    let webs: Vec<String> = v["tasks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["taskArn"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(webs.len(), 3, "{v:#}");
+    let victim_def = register(
+        &s,
+        &unique("victim-"),
+        json!([{
+            "name": "victim", "image": image, "memory": 32, "essential": true,
+            "entryPoint": ["sh", "-c"], "command": ["exec sleep 100000"]
+        }]),
+    );
+    let victim = run_task(&s, &cluster, &victim_def);
+    let mut ports = Vec::new();
+    for arn in &webs {
+        let task = wait_status(&s, &cluster, arn, "RUNNING");
+        ports.push(
+            task["containers"][0]["networkBindings"][0]["hostPort"]
+                .as_u64()
+                .unwrap() as u16,
+        );
+    }
+    wait_status(&s, &cluster, &victim, "RUNNING");
+    let before: Vec<Vec<String>> = webs.iter().map(|arn| containers_of(&s, arn)).collect();
+    assert!(before.iter().all(|ids| ids.len() == 1), "{before:?}");
+    let victim_container = containers_of(&s, &victim);
+    assert_eq!(victim_container.len(), 1);
+
+    // kill -9 the agent; while it is away, the victim's container is killed.
+    let _ = agent.child.kill();
+    let _ = agent.child.wait();
+    assert_ok(
+        &s.docker(&["kill", "--signal", "KILL", &victim_container[0]]),
+        "docker kill",
+    );
+    let t0 = Instant::now();
+    agent.kill9_and_restart(&s, &[]);
+    let again = wait_connected(&s, &cluster);
+    assert_eq!(
+        again["containerInstanceArn"],
+        instance["containerInstanceArn"]
+    );
+
+    let stopped = wait_status(&s, &cluster, &victim, "STOPPED");
+    eprintln!("restart to the victim's STOPPED: {:?}", t0.elapsed());
+    assert_eq!(
+        stopped["stoppedReason"],
+        "Essential container in task exited"
+    );
+    assert_eq!(stopped["containers"][0]["exitCode"], 137, "{stopped:#}");
+
+    // The same containers serve the same tasks; nothing was created twice.
+    for (i, arn) in webs.iter().enumerate() {
+        let task = describe_task(&s, &cluster, arn);
+        assert_eq!(task["lastStatus"], "RUNNING", "{task:#}");
+        assert_eq!(
+            containers_of(&s, arn),
+            before[i],
+            "{arn} kept its container"
+        );
+        assert!(fetch_page(ports[i], &marker).contains(&marker));
+    }
+    let label = format!("label=com.amazonaws.ecs.cluster={cluster}");
+    let all = s.docker(&["ps", "-aq", "--filter", &label]);
+    assert_eq!(
+        stdout_of(&all).split_whitespace().count(),
+        4,
+        "{}",
+        stdout_of(&all)
+    );
+
+    // And the restarted agent still takes orders.
+    ok_json(&s.aws(&[
+        "ecs",
+        "stop-task",
+        "--cluster",
+        &cluster,
+        "--task",
+        &webs[0],
+    ]));
+    wait_status(&s, &cluster, &webs[0], "STOPPED");
     drop(agent);
     eprintln!("whole test {:?}", started.elapsed());
 }

@@ -142,7 +142,7 @@ async fn register(
         container_instance_arn: known_arn.clone(),
         total_resources: registration::resources(host, config.memory_reservation_mib, &extra_ports),
         version_info: registration::version_info(host),
-        attributes: registration::attributes(config, host, known_arn.is_none()),
+        attributes: registration::attributes(config, host),
     };
     let mut backoff = Backoff::new(Duration::from_millis(500), Duration::from_secs(30));
     loop {

@@ -64,13 +64,11 @@ pub fn cpu_architecture(docker_architecture: &str) -> &str {
 }
 
 /// The attributes to register: the standard ones, capabilities for what this agent
-/// supports on this Docker, and (on first registration only, as the official agent does)
-/// the custom ones.
-pub fn attributes(
-    config: &AgentConfig,
-    host: &HostInfo,
-    first_registration: bool,
-) -> Vec<Attribute> {
+/// supports on this Docker, and the custom ones. The official agent sends custom attributes
+/// on its first registration only, relying on ECS to keep them; Berth's
+/// RegisterContainerInstance replaces an instance's attributes with those given, so they
+/// are sent every time (and flags changed between restarts take effect).
+pub fn attributes(config: &AgentConfig, host: &HostInfo) -> Vec<Attribute> {
     let mut out = Vec::new();
     let mut valued = |name: &str, value: &str| {
         out.push(Attribute {
@@ -94,10 +92,8 @@ pub fn attributes(
     if let Some(instance_type) = &config.instance_type {
         valued("ecs.instance-type", instance_type);
     }
-    if first_registration {
-        for (name, value) in &config.attributes {
-            valued(name, value);
-        }
+    for (name, value) in &config.attributes {
+        valued(name, value);
     }
     out.extend(
         capabilities(&host.api_version)
@@ -226,7 +222,7 @@ mod tests {
             },
             region: "us-east-1".into(),
         };
-        let attrs = attributes(&config, &host(), true);
+        let attrs = attributes(&config, &host());
         let value = |name: &str| {
             attrs
                 .iter()
@@ -259,10 +255,8 @@ mod tests {
             Some(None)
         );
         assert_eq!(value("ecs.capability.task-eni"), None);
-        // Re-registration leaves custom attributes as they are on the instance.
         config.instance_type = Some("m5.large".into());
-        let again = attributes(&config, &host(), false);
-        assert!(again.iter().all(|a| a.name != "stack"));
+        let again = attributes(&config, &host());
         assert!(again.iter().any(|a| a.name == "ecs.instance-type"));
     }
 
