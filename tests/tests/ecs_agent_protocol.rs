@@ -77,8 +77,10 @@ fn task_in<'a>(payload: &'a Value, arn: &str) -> &'a Value {
 fn acs_session_delivers_tasks_and_tracks_the_agent() {
     let s = BerthServer::start_with(ServerOptions {
         args: vec![
+            // Long enough for a few aws CLI calls while the scripted agent is not reading
+            // (it answers heartbeats only inside recv_kind), short enough to wait out.
             "--agent-timeout-seconds".into(),
-            "3".into(),
+            "8".into(),
             "--agent-heartbeat-seconds".into(),
             "1".into(),
         ],
@@ -224,7 +226,7 @@ fn acs_session_delivers_tasks_and_tracks_the_agent() {
     task_in(&payload, &second);
     agent.ack(&payload);
     agent.close();
-    wait_for("agentConnected false", Duration::from_secs(15), || {
+    wait_for("agentConnected false", Duration::from_secs(40), || {
         !agent_connected(&s, &cluster, &instance)
     });
     let refused = run_task(&s, &cluster, &family);

@@ -221,10 +221,15 @@ async fn handle_inner(app: Arc<AppState>, request: Request) -> Result<Vec<u8>, A
     };
     match target.split_once('.') {
         Some((ecr::TARGET_PREFIX, operation)) => ecr::dispatch(&ctx, operation, &body).await,
+        // RunTask waits for its placement lane on a oneshot (the lane's thread commits), and
+        // DescribeTasks only reads by key: both run on the async workers.
+        Some((ecs::TARGET_PREFIX, operation @ ("RunTask" | "DescribeTasks"))) => {
+            ecs::dispatch(&ctx, operation, &body).await
+        }
         Some((ecs::TARGET_PREFIX, operation)) => {
-            // ECS operations are synchronous store work (a commit waits for its fsync, a
-            // RunTask may wait for its cluster's placement lane): run them off the async
-            // workers so that they never stall other connections.
+            // Other ECS operations are synchronous store work (a commit waits for its
+            // fsync): run them off the async workers so that they never stall other
+            // connections.
             let operation = operation.to_string();
             tokio::task::spawn_blocking(move || {
                 tokio::runtime::Handle::current().block_on(ecs::dispatch(&ctx, &operation, &body))

@@ -1463,7 +1463,7 @@ async fn run_task(ctx: &AwsContext, req: RunTaskRequest) -> Result<TasksResponse
     let outcome = ctx
         .app
         .ecs
-        .run_task(
+        .start_run_task(
             &ctx.scope,
             berth_core::RunTask {
                 cluster: req.cluster,
@@ -1488,6 +1488,8 @@ async fn run_task(ctx: &AwsContext, req: RunTaskRequest) -> Result<TasksResponse
                 container_instances: None,
             },
         )
+        .outcome()
+        .await
         .map_err(ecs_error)?;
     Ok(run_outcome(ctx, outcome))
 }

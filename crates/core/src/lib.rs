@@ -32,7 +32,9 @@ pub use services::{
     Service, UpdateService,
 };
 pub use task_definitions::StoredTaskDefinition;
-pub use tasks::{Reservation, RunTask, RunTaskOutcome, Task, TaskContainer, TaskStateChange};
+pub use tasks::{
+    Reservation, RunTask, RunTaskOutcome, RunTaskPending, Task, TaskContainer, TaskStateChange,
+};
 
 pub type Result<T, E = EcsError> = std::result::Result<T, E>;
 

@@ -2,9 +2,10 @@
 //! [`berth_scheduler::Placer`] over the cluster's container instances (its indexes carry
 //! over from one request to the next, so a placement costs O(log n)), the decoded instance
 //! records beside it, and the store revision each record was read at; a store watch keeps
-//! them current. Concurrent RunTasks on one cluster are combined: whoever holds the lane
-//! plans every request waiting in its queue and commits them all in one transaction, with
-//! a compare on the revision of every instance it changed. A compare that fails (someone
+//! them current. Concurrent RunTasks on one cluster are combined: the lane's worker thread
+//! takes every request waiting in its queue, plans them in turn and commits them all in one
+//! transaction (one fsync), with a compare on the revision of every instance it changed.
+//! Callers wait on a oneshot, so an async caller holds no thread while it waits. A compare that fails (someone
 //! else changed one of those instances since the lane last saw it) rebuilds the lane from
 //! the store and plans the batch again, so nothing is ever over-committed.
 
@@ -13,6 +14,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use berth_model::Scope;
 use berth_store::{EventKind, Revision, Store, Watcher};
+use tokio::sync::oneshot;
 
 use crate::instances::ContainerInstance;
 use crate::tasks::PlacementJob;
@@ -117,51 +119,38 @@ impl LaneState {
 /// A RunTask waiting in a lane, and where its answer goes.
 pub(crate) struct Job {
     pub(crate) input: PlacementJob,
-    answer: Mutex<Option<Result<RunTaskOutcome>>>,
+    answer: oneshot::Sender<Result<RunTaskOutcome>>,
 }
 
 impl Job {
-    pub(crate) fn answer(&self, result: Result<RunTaskOutcome>) {
-        *lock(&self.answer) = Some(result);
+    pub(crate) fn answer(self, result: Result<RunTaskOutcome>) {
+        // The caller may have given up waiting; nothing to do then.
+        let _ = self.answer.send(result);
     }
 }
 
-/// One cluster's lane: the queue of waiting RunTasks and the state that plans them.
+/// The most RunTasks one batch commits together.
+const MAX_BATCH: usize = 256;
+
+/// One cluster's lane: the queue of waiting RunTasks, and the state its worker plans on.
 pub(crate) struct Lane {
     scope: Scope,
     prefix: String,
-    queue: Mutex<Vec<Arc<Job>>>,
-    state: Mutex<Option<LaneState>>,
+    queue: std::sync::mpsc::Sender<Job>,
+    state: Arc<Mutex<Option<LaneState>>>,
 }
 
-impl Lane {
-    /// Runs `input` through the lane. The caller queues its job, then takes the lane; if a
-    /// previous holder already planned its job (in that holder's batch), its answer is
-    /// waiting; otherwise it plans everything queued so far with `process`, which must
-    /// answer every job of the batch. The lane's state is `None` when it must be (re)built
-    /// from the store.
-    pub(crate) fn run(
-        &self,
-        input: PlacementJob,
-        process: impl FnOnce(&mut Option<LaneState>, &[Arc<Job>]),
-    ) -> Result<RunTaskOutcome> {
-        let job = Arc::new(Job {
-            input,
-            answer: Mutex::new(None),
-        });
-        lock(&self.queue).push(job.clone());
-        let mut state = lock(&self.state);
-        if let Some(answer) = lock(&job.answer).take() {
-            return answer;
-        }
-        let batch = std::mem::take(&mut *lock(&self.queue));
-        process(&mut state, &batch);
-        drop(state);
-        lock(&job.answer)
-            .take()
-            .expect("a batch answers every job it holds, and this job was in it")
-    }
+/// What a batch is processed with: the store, the lane's scope and key prefix, the lane's
+/// state (`None` when it must be rebuilt from the store) and the jobs, each to be answered.
+pub(crate) type BatchFn = fn(&dyn Store, &LaneContext, &mut Option<LaneState>, Vec<Job>);
 
+/// The lane's identity, as the batch function needs it.
+pub(crate) struct LaneContext {
+    pub(crate) scope: Scope,
+    pub(crate) prefix: String,
+}
+
+impl LaneContext {
     /// The lane's state, loaded and caught up with the store.
     pub(crate) fn current<'a>(
         &self,
@@ -180,6 +169,53 @@ impl Lane {
     }
 }
 
+impl Lane {
+    /// Queues `input`; the answer arrives on the returned receiver.
+    pub(crate) fn submit(&self, input: PlacementJob) -> oneshot::Receiver<Result<RunTaskOutcome>> {
+        let (tx, rx) = oneshot::channel();
+        let job = Job { input, answer: tx };
+        if let Err(std::sync::mpsc::SendError(job)) = self.queue.send(job) {
+            job.answer(Err(crate::EcsError::Server(
+                "The placement lane of this cluster has stopped.".into(),
+            )));
+        }
+        rx
+    }
+
+    fn spawn(store: Arc<dyn Store>, scope: Scope, prefix: String, process: BatchFn) -> Lane {
+        let (queue, jobs) = std::sync::mpsc::channel::<Job>();
+        let state: Arc<Mutex<Option<LaneState>>> = Arc::new(Mutex::new(None));
+        let context = LaneContext {
+            scope: scope.clone(),
+            prefix: prefix.clone(),
+        };
+        let worker_state = state.clone();
+        std::thread::Builder::new()
+            .name("placement-lane".into())
+            .spawn(move || {
+                // Ends when the lane (and so the queue's sender) is dropped.
+                while let Ok(first) = jobs.recv() {
+                    let mut batch = vec![first];
+                    while batch.len() < MAX_BATCH {
+                        match jobs.try_recv() {
+                            Ok(job) => batch.push(job),
+                            Err(_) => break,
+                        }
+                    }
+                    let mut state = lock(&worker_state);
+                    process(&*store, &context, &mut state, batch);
+                }
+            })
+            .expect("spawning a placement lane thread");
+        Lane {
+            scope,
+            prefix,
+            queue,
+            state,
+        }
+    }
+}
+
 /// Every cluster's lane, by the key prefix of its instances.
 #[derive(Default)]
 pub(crate) struct Lanes {
@@ -187,16 +223,22 @@ pub(crate) struct Lanes {
 }
 
 impl Lanes {
-    pub(crate) fn lane(&self, scope: &Scope, prefix: &str) -> Arc<Lane> {
+    pub(crate) fn lane(
+        &self,
+        store: &Arc<dyn Store>,
+        scope: &Scope,
+        prefix: &str,
+        process: BatchFn,
+    ) -> Arc<Lane> {
         lock(&self.lanes)
             .entry(prefix.to_string())
             .or_insert_with(|| {
-                Arc::new(Lane {
-                    scope: scope.clone(),
-                    prefix: prefix.to_string(),
-                    queue: Mutex::new(Vec::new()),
-                    state: Mutex::new(None),
-                })
+                Arc::new(Lane::spawn(
+                    store.clone(),
+                    scope.clone(),
+                    prefix.to_string(),
+                    process,
+                ))
             })
             .clone()
     }
@@ -208,7 +250,11 @@ impl Lanes {
         for lane in lanes {
             let mut state = lock(&lane.state);
             if state.is_some() {
-                lane.current(store, &mut state)?;
+                let context = LaneContext {
+                    scope: lane.scope.clone(),
+                    prefix: lane.prefix.clone(),
+                };
+                context.current(store, &mut state)?;
             }
         }
         Ok(())

@@ -12,11 +12,11 @@ use berth_model::task_definition::TaskDefinition;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use berth_store::{Compare, Op, TxnOutcome};
+use berth_store::{Compare, Op, Store, TxnOutcome};
 use serde::{Deserialize, Serialize};
 
 use crate::instances::ContainerInstance;
-use crate::placement::{Job, Lane, LaneState};
+use crate::placement::{Job, LaneContext, LaneState};
 use crate::{Ecs, EcsError, EcsTag, Result, decode, encode, now_epoch};
 
 /// A container of a task, as DescribeTasks shows it.
@@ -221,8 +221,170 @@ fn requirements(td: &TaskDefinition) -> Reservation {
     r
 }
 
+/// Plans and commits a batch of RunTasks waiting in one cluster's lane (see
+/// `placement.rs`), answering each; a batch that loses a compare is planned again on the
+/// store's current state.
+fn place_batch(
+    store: &dyn Store,
+    lane: &LaneContext,
+    state: &mut Option<LaneState>,
+    batch: Vec<Job>,
+) {
+    for round in 1..=PLACEMENT_ROUNDS {
+        match try_place_batch(store, lane, state, &batch) {
+            Ok(Some(outcomes)) => {
+                for (job, outcome) in batch.into_iter().zip(outcomes) {
+                    job.answer(outcome);
+                }
+                return;
+            }
+            Ok(None) if round < PLACEMENT_ROUNDS => *state = None,
+            Ok(None) => {
+                *state = None;
+                for job in batch {
+                    job.answer(Err(EcsError::Server(
+                        "The cluster's container instances kept changing while tasks were being placed; try again.".into(),
+                    )));
+                }
+                return;
+            }
+            Err(e) => {
+                *state = None;
+                let message = e.to_string();
+                let mut first = Some(e);
+                for job in batch {
+                    job.answer(Err(first
+                        .take()
+                        .unwrap_or_else(|| EcsError::Server(message.clone()))));
+                }
+                return;
+            }
+        }
+    }
+}
+
+/// One attempt at a batch: plan every job on the lane's placer, reserve on the lane's
+/// instance records (re-checking each fit there), and commit tasks, markers, client
+/// tokens and the changed instances in one transaction guarded by the revision each
+/// changed instance was read at. `None`: a compare failed, nothing was written.
+fn try_place_batch(
+    store: &dyn Store,
+    lane: &LaneContext,
+    state: &mut Option<LaneState>,
+    batch: &[Job],
+) -> Result<Option<Vec<Result<RunTaskOutcome>>>> {
+    let scope = &lane.scope;
+    let lane_state = lane.current(store, state)?;
+    // Slot → the revision it was read at, for every instance this batch changes.
+    let mut touched: BTreeMap<usize, u64> = BTreeMap::new();
+    let mut ops = Vec::new();
+    let mut outcomes = Vec::with_capacity(batch.len());
+    for job in batch {
+        let PlacementJob {
+            cluster,
+            td,
+            req,
+            group,
+            need,
+            request,
+        } = &job.input;
+        if lane_state.slots.is_empty() {
+            outcomes.push(Err(EcsError::InvalidParameter(
+                "No Container Instances were found in your cluster.".into(),
+            )));
+            continue;
+        }
+        let plan = lane_state.placer.place(request);
+        let mut outcome = RunTaskOutcome {
+            tasks: Vec::with_capacity(plan.placements.len()),
+            failures: plan
+                .failures
+                .iter()
+                .map(|f| (f.arn.clone(), f.reason.as_str().to_string()))
+                .collect(),
+        };
+        for placement in &plan.placements {
+            let slot = &mut lane_state.slots[placement.instance];
+            touched
+                .entry(placement.instance)
+                .or_insert(slot.mod_revision);
+            // The applier's re-check, on the record that will be written.
+            let one = berth_scheduler::TaskRequest {
+                count: 1,
+                ..request.clone()
+            };
+            if !fits(&slot.instance, need, &one) {
+                // The placer and the records disagree: rebuild both from the store.
+                return Ok(None);
+            }
+            reserve(&mut slot.instance, need, group);
+            let task = new_task(scope, cluster, &slot.instance, td, req, group, need);
+            ops.push(Op::put(task_key(scope, cluster, &task.id), encode(&task)));
+            ops.push(Op::put(
+                marker_key(scope, "PENDING", cluster, &task.id),
+                MARKER.to_vec(),
+            ));
+            outcome.tasks.push(task);
+        }
+        if let Some(token) = &req.client_token {
+            let ids: Vec<&str> = outcome.tasks.iter().map(|t| t.id.as_str()).collect();
+            ops.push(Op::put(
+                format!("{}client-token/{cluster}/{token}", base(scope)),
+                encode(&ids),
+            ));
+        }
+        outcomes.push(Ok(outcome));
+    }
+    if ops.is_empty() {
+        return Ok(Some(outcomes));
+    }
+    let mut compares = Vec::with_capacity(touched.len());
+    for (&i, &revision) in &touched {
+        let slot = &lane_state.slots[i];
+        compares.push(Compare::ModRevision(slot.key.clone(), revision));
+        ops.push(Op::put(slot.key.clone(), encode(&slot.instance)));
+    }
+    match store.txn(&compares, &ops)? {
+        TxnOutcome::Committed(revision) => {
+            for &i in touched.keys() {
+                lane_state.slots[i].mod_revision = revision;
+            }
+            Ok(Some(outcomes))
+        }
+        TxnOutcome::Conflict => Ok(None),
+    }
+}
+
 fn random_id() -> String {
     uuid::Uuid::new_v4().simple().to_string()
+}
+
+/// RunTask's answer, now or once its cluster's placement lane has committed it.
+pub enum RunTaskPending {
+    Ready(Result<RunTaskOutcome>),
+    Waiting(tokio::sync::oneshot::Receiver<Result<RunTaskOutcome>>),
+}
+
+impl RunTaskPending {
+    /// Waits without holding a thread.
+    pub async fn outcome(self) -> Result<RunTaskOutcome> {
+        match self {
+            RunTaskPending::Ready(r) => r,
+            RunTaskPending::Waiting(rx) => rx.await.unwrap_or_else(|_| Err(lane_gone())),
+        }
+    }
+
+    /// Waits, blocking the thread (never on an async worker).
+    pub fn wait(self) -> Result<RunTaskOutcome> {
+        match self {
+            RunTaskPending::Ready(r) => r,
+            RunTaskPending::Waiting(rx) => rx.blocking_recv().unwrap_or_else(|_| Err(lane_gone())),
+        }
+    }
+}
+
+fn lane_gone() -> EcsError {
+    EcsError::Server("The placement lane stopped before answering.".into())
 }
 
 /// A RunTask as its cluster's lane plans it.
@@ -341,8 +503,23 @@ fn new_task(
 }
 
 impl Ecs {
-    /// RunTask / StartTask.
+    /// RunTask / StartTask, waiting for the outcome (blocks: call it from a thread that may
+    /// block, not from an async worker; async callers use [`Ecs::start_run_task`]).
     pub fn run_task(&self, scope: &Scope, req: RunTask) -> Result<RunTaskOutcome> {
+        self.start_run_task(scope, req).wait()
+    }
+
+    /// RunTask / StartTask: validates and reads synchronously, then either answers at once
+    /// (errors, an idempotent replay, StartTask's direct commits) or queues the request on
+    /// its cluster's placement lane and returns the pending answer.
+    pub fn start_run_task(&self, scope: &Scope, req: RunTask) -> RunTaskPending {
+        match self.prepare_run_task(scope, req) {
+            Ok(pending) => pending,
+            Err(e) => RunTaskPending::Ready(Err(e)),
+        }
+    }
+
+    fn prepare_run_task(&self, scope: &Scope, req: RunTask) -> Result<RunTaskPending> {
         let cluster = self.active_cluster(scope, req.cluster.as_deref())?;
         if !(1..=10).contains(&req.count) {
             return Err(EcsError::InvalidParameter(
@@ -383,10 +560,10 @@ impl Ecs {
                 .iter()
                 .filter_map(|id| self.task(scope, &cluster.name, id).transpose())
                 .collect::<Result<Vec<_>>>()?;
-            return Ok(RunTaskOutcome {
+            return Ok(RunTaskPending::Ready(Ok(RunTaskOutcome {
                 tasks,
                 failures: Vec::new(),
-            });
+            })));
         }
         let family = td.family.clone().unwrap_or_default();
         let group = req
@@ -423,7 +600,7 @@ impl Ecs {
 
         let td = Arc::new(td);
         match req.container_instances.clone() {
-            Some(wanted) => self.start_task_on(
+            Some(wanted) => Ok(RunTaskPending::Ready(self.start_task_on(
                 scope,
                 &cluster.name,
                 &wanted,
@@ -432,11 +609,13 @@ impl Ecs {
                 &group,
                 &need,
                 &request,
-            ),
+            ))),
             None => {
                 let lane = self.lanes.lane(
+                    &self.store,
                     scope,
                     &crate::instances::instances_prefix(scope, &cluster.name),
+                    place_batch,
                 );
                 let job = PlacementJob {
                     cluster: cluster.name.clone(),
@@ -446,148 +625,10 @@ impl Ecs {
                     need,
                     request,
                 };
-                lane.run(job, |state, batch| {
-                    self.place_batch(scope, &lane, state, batch)
-                })
+                Ok(RunTaskPending::Waiting(lane.submit(job)))
             }
         }
     }
-
-    /// Plans and commits a batch of RunTasks waiting in one cluster's lane (see
-    /// `placement.rs`), answering each; a batch that loses a compare is planned again on
-    /// the store's current state.
-    fn place_batch(
-        &self,
-        scope: &Scope,
-        lane: &Lane,
-        state: &mut Option<LaneState>,
-        batch: &[Arc<Job>],
-    ) {
-        for round in 1..=PLACEMENT_ROUNDS {
-            match self.try_place_batch(scope, lane, state, batch) {
-                Ok(Some(outcomes)) => {
-                    for (job, outcome) in batch.iter().zip(outcomes) {
-                        job.answer(outcome);
-                    }
-                    return;
-                }
-                Ok(None) if round < PLACEMENT_ROUNDS => *state = None,
-                Ok(None) => {
-                    *state = None;
-                    for job in batch {
-                        job.answer(Err(EcsError::Server(
-                            "The cluster's container instances kept changing while tasks were being placed; try again.".into(),
-                        )));
-                    }
-                    return;
-                }
-                Err(e) => {
-                    *state = None;
-                    let message = e.to_string();
-                    let mut first = Some(e);
-                    for job in batch {
-                        job.answer(Err(first
-                            .take()
-                            .unwrap_or_else(|| EcsError::Server(message.clone()))));
-                    }
-                    return;
-                }
-            }
-        }
-    }
-
-    /// One attempt at a batch: plan every job on the lane's placer, reserve on the lane's
-    /// instance records (re-checking each fit there), and commit tasks, markers, client
-    /// tokens and the changed instances in one transaction guarded by the revision each
-    /// changed instance was read at. `None`: a compare failed, nothing was written.
-    fn try_place_batch(
-        &self,
-        scope: &Scope,
-        lane: &Lane,
-        state: &mut Option<LaneState>,
-        batch: &[Arc<Job>],
-    ) -> Result<Option<Vec<Result<RunTaskOutcome>>>> {
-        let lane_state = lane.current(&*self.store, state)?;
-        // Slot → the revision it was read at, for every instance this batch changes.
-        let mut touched: BTreeMap<usize, u64> = BTreeMap::new();
-        let mut ops = Vec::new();
-        let mut outcomes = Vec::with_capacity(batch.len());
-        for job in batch {
-            let PlacementJob {
-                cluster,
-                td,
-                req,
-                group,
-                need,
-                request,
-            } = &job.input;
-            if lane_state.slots.is_empty() {
-                outcomes.push(Err(EcsError::InvalidParameter(
-                    "No Container Instances were found in your cluster.".into(),
-                )));
-                continue;
-            }
-            let plan = lane_state.placer.place(request);
-            let mut outcome = RunTaskOutcome {
-                tasks: Vec::with_capacity(plan.placements.len()),
-                failures: plan
-                    .failures
-                    .iter()
-                    .map(|f| (f.arn.clone(), f.reason.as_str().to_string()))
-                    .collect(),
-            };
-            for placement in &plan.placements {
-                let slot = &mut lane_state.slots[placement.instance];
-                touched
-                    .entry(placement.instance)
-                    .or_insert(slot.mod_revision);
-                // The applier's re-check, on the record that will be written.
-                let one = berth_scheduler::TaskRequest {
-                    count: 1,
-                    ..request.clone()
-                };
-                if !fits(&slot.instance, need, &one) {
-                    // The placer and the records disagree: rebuild both from the store.
-                    return Ok(None);
-                }
-                reserve(&mut slot.instance, need, group);
-                let task = new_task(scope, cluster, &slot.instance, td, req, group, need);
-                ops.push(Op::put(task_key(scope, cluster, &task.id), encode(&task)));
-                ops.push(Op::put(
-                    marker_key(scope, "PENDING", cluster, &task.id),
-                    MARKER.to_vec(),
-                ));
-                outcome.tasks.push(task);
-            }
-            if let Some(token) = &req.client_token {
-                let ids: Vec<&str> = outcome.tasks.iter().map(|t| t.id.as_str()).collect();
-                ops.push(Op::put(
-                    format!("{}client-token/{cluster}/{token}", base(scope)),
-                    encode(&ids),
-                ));
-            }
-            outcomes.push(Ok(outcome));
-        }
-        if ops.is_empty() {
-            return Ok(Some(outcomes));
-        }
-        let mut compares = Vec::with_capacity(touched.len());
-        for (&i, &revision) in &touched {
-            let slot = &lane_state.slots[i];
-            compares.push(Compare::ModRevision(slot.key.clone(), revision));
-            ops.push(Op::put(slot.key.clone(), encode(&slot.instance)));
-        }
-        match self.store.txn(&compares, &ops)? {
-            TxnOutcome::Committed(revision) => {
-                for &i in touched.keys() {
-                    lane_state.slots[i].mod_revision = revision;
-                }
-                Ok(Some(outcomes))
-            }
-            TxnOutcome::Conflict => Ok(None),
-        }
-    }
-
     /// StartTask: one task on each named instance, each committed with a re-check of its
     /// fit under compare-and-swap (no placement engine).
     #[allow(clippy::too_many_arguments)]
