@@ -633,6 +633,43 @@ mod tests {
     }
 
     #[test]
+    fn websocket_upgrades_are_signed_as_the_server_verifies_them() {
+        let client = AwsClient::new(
+            "http://127.0.0.1:4566",
+            Credentials {
+                access_key_id: "AKIDAGENT".into(),
+                secret_access_key: "agent/secret".into(),
+                session_token: None,
+            },
+            "eu-west-1",
+        )
+        .unwrap();
+        let query = "clusterArn=prod&containerInstanceArn=arn%3Aaws%3Aecs%3A1&seqNum=1";
+        let signed = client.sign_websocket_get("127.0.0.1:4566", "/ws", query);
+        let mut headers: Vec<(&str, &str)> = vec![("Host", "127.0.0.1:4566")];
+        headers.extend(signed.iter().map(|(k, v)| (k.as_str(), v.as_str())));
+        let credentials = std::collections::HashMap::from([(
+            "AKIDAGENT".to_owned(),
+            "agent/secret".to_owned(),
+        )]);
+        // The server assumes the empty payload (the agent sends no content hash header).
+        let verified = berth_sigv4::verify(
+            &berth_sigv4::RequestParts {
+                method: "GET",
+                path: "/ws",
+                query: Some(query),
+                headers: &headers,
+                payload_sha256: Some(berth_sigv4::EMPTY_PAYLOAD_SHA256),
+            },
+            &credentials,
+            OffsetDateTime::now_utc(),
+        )
+        .unwrap();
+        assert_eq!(verified.service, "ecs");
+        assert_eq!(verified.region, "eu-west-1");
+    }
+
+    #[test]
     fn retryable_errors() {
         let aws = |status, code: &str| ClientError::Aws {
             status,
