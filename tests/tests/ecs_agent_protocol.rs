@@ -2,7 +2,8 @@
 //! official Amazon ECS agent's side: DiscoverPollEndpoint, the signed ACS upgrade and its
 //! refusals, PayloadMessage within a second of RunTask and StopTask (acknowledged with
 //! AckRequest), heartbeats, agentConnected following the session (and the timeout), the
-//! full set of live tasks again on reconnect, and the telemetry websocket's acks.
+//! full set of live tasks again on reconnect, task manifests and stop verification, and the
+//! telemetry websocket's acks.
 
 use std::thread::sleep;
 use std::time::{Duration, Instant};
@@ -261,6 +262,52 @@ fn acs_session_delivers_tasks_and_tracks_the_agent() {
         "RUNNING",
     ]));
     assert_eq!(ack["acknowledgment"], "ACK");
+
+    // Reconciliation: a manifest names the live tasks; of the agent's stop candidates, Berth
+    // confirms only the one it does not know.
+    let manifest = agent
+        .recv_kind("TaskManifestMessage", Duration::from_secs(10))
+        .expect("a TaskManifestMessage");
+    let m = &manifest["message"];
+    assert!(m["timeline"].is_i64());
+    let listed: Vec<(&str, &str)> = m["tasks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| {
+            (
+                t["taskArn"].as_str().unwrap(),
+                t["desiredStatus"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(listed, vec![(second.as_str(), "RUNNING")]);
+    agent.ack(&manifest);
+    let stranger_task = format!(
+        "arn:aws:ecs:us-east-1:000000000000:task/{cluster}/{}",
+        "f".repeat(32)
+    );
+    agent.send(&json!({
+        "type": "TaskStopVerificationMessage",
+        "message": {
+            "messageId": m["messageId"],
+            "stopCandidates": [
+                {"taskArn": second, "desiredStatus": "STOPPED"},
+                {"taskArn": stranger_task, "desiredStatus": "STOPPED"}
+            ]
+        }
+    }));
+    let verdict = agent
+        .recv_kind("TaskStopVerificationAck", Duration::from_secs(5))
+        .expect("a TaskStopVerificationAck");
+    assert_eq!(verdict["message"]["messageId"], m["messageId"]);
+    let stop: Vec<&str> = verdict["message"]["stopTasks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["taskArn"].as_str().unwrap())
+        .collect();
+    assert_eq!(stop, vec![stranger_task.as_str()]);
     agent.close();
 }
 

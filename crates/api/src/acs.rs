@@ -12,6 +12,10 @@
 //!   timeout, so it never drops a healthy session); the agent answers
 //!   `HeartbeatAckRequest`. Any frame from the agent counts as a sign of life; an agent
 //!   silent for the presence timeout is marked disconnected (see `berth_core::agents`).
+//! - `TaskManifestMessage` — every few heartbeats, the tasks the instance should have (for
+//!   reconciliation). The agent acks it and, when it runs tasks the manifest does not name,
+//!   sends `TaskStopVerificationMessage`; Berth answers `TaskStopVerificationAck` naming the
+//!   candidates it does not know as live on this instance, and the agent stops those.
 //! - `CloseMessage` — when the server shuts down, so the agent reconnects to the next one.
 //! - A refused upgrade answers `{"InactiveInstanceException": …}` for an unknown or
 //!   deregistered instance and `{"InvalidClusterException": …}` for an unknown cluster,
@@ -313,6 +317,8 @@ struct Session {
     definitions: HashMap<String, Arc<TaskDefinition>>,
     /// The desired status last sent for each task, so a task is resent only on change.
     sent: HashMap<String, String>,
+    /// The id of the last task manifest sent (stop verifications must answer it).
+    last_manifest: Option<String>,
 }
 
 impl Session {
@@ -374,6 +380,82 @@ impl Session {
     }
 }
 
+/// Heartbeats between two task manifests.
+const MANIFEST_EVERY: u32 = 3;
+
+impl Session {
+    async fn live_tasks(&self) -> Result<Vec<Task>, String> {
+        let ecs = self.app.ecs.clone();
+        let (scope, cluster, id) = (
+            self.peer.scope.clone(),
+            self.peer.cluster.clone(),
+            self.peer.instance_id.clone(),
+        );
+        tokio::task::spawn_blocking(move || ecs.live_tasks_on(&scope, &cluster, &id))
+            .await
+            .map_err(|e| e.to_string())?
+            .map_err(|e| e.to_string())
+    }
+
+    /// A manifest of the live tasks on this instance; remembers its id for the verification.
+    async fn manifest(&mut self) -> Result<String, String> {
+        let tasks = self.live_tasks().await?;
+        let message_id = uuid::Uuid::new_v4().to_string();
+        self.last_manifest = Some(message_id.clone());
+        let message = berth_acs::acs::TaskManifestMessage {
+            cluster_arn: Some(self.peer.cluster_arn.clone()),
+            container_instance_arn: Some(self.peer.instance_arn.clone()),
+            tasks: Some(
+                tasks
+                    .iter()
+                    .map(|t| berth_acs::acs::TaskIdentifier {
+                        task_arn: Some(t.arn(&self.peer.scope)),
+                        task_cluster_arn: Some(self.peer.cluster_arn.clone()),
+                        desired_status: Some(t.desired_status.clone()),
+                    })
+                    .collect(),
+            ),
+            generated_at: Some(time::OffsetDateTime::now_utc().unix_timestamp()),
+            message_id: Some(message_id),
+            timeline: Some(self.app.agents.next_seq()),
+        };
+        Ok(ServerMessage::TaskManifest(message).encode())
+    }
+
+    /// The answer to a stop verification: of the agent's candidates, those this instance
+    /// should not run (unknown here, placed elsewhere, or meant to stop).
+    async fn verify_stops(
+        &self,
+        request: berth_acs::acs::TaskStopVerificationMessage,
+    ) -> Result<Option<String>, String> {
+        if request.message_id.is_none() || request.message_id != self.last_manifest {
+            return Ok(None); // not an answer to our last manifest
+        }
+        let live: std::collections::HashMap<String, String> = self
+            .live_tasks()
+            .await?
+            .into_iter()
+            .map(|t| (t.arn(&self.peer.scope), t.desired_status))
+            .collect();
+        let stop: Vec<_> = request
+            .stop_candidates
+            .unwrap_or_default()
+            .into_iter()
+            .filter(|c| {
+                c.task_arn
+                    .as_ref()
+                    .is_none_or(|arn| live.get(arn).is_none_or(|d| d == "STOPPED"))
+            })
+            .collect();
+        let ack = berth_acs::acs::TaskStopVerificationAck {
+            generated_at: Some(time::OffsetDateTime::now_utc().unix_timestamp()),
+            message_id: request.message_id,
+            stop_tasks: Some(stop),
+        };
+        Ok(Some(ServerMessage::TaskStopVerificationAck(ack).encode()))
+    }
+}
+
 async fn acs_session(
     mut socket: WebSocket,
     app: Arc<AppState>,
@@ -410,12 +492,14 @@ async fn acs_session(
             endpoint,
             definitions: HashMap::new(),
             sent: HashMap::new(),
+            last_manifest: None,
         };
         if let Some(frame) = session.payload(initial).await? {
             socket.send(Message::Text(frame.into())).await.map_err(|e| e.to_string())?;
         }
         let mut heartbeat = tokio::time::interval(hub.heartbeat);
         heartbeat.tick().await;
+        let mut beats: u32 = 0;
         let mut closing = hub.closing.subscribe();
         loop {
             tokio::select! {
@@ -435,6 +519,11 @@ async fn acs_session(
                     })
                     .encode();
                     socket.send(Message::Text(frame.into())).await.map_err(|e| e.to_string())?;
+                    beats += 1;
+                    if beats % MANIFEST_EVERY == 0 {
+                        let frame = session.manifest().await?;
+                        socket.send(Message::Text(frame.into())).await.map_err(|e| e.to_string())?;
+                    }
                 }
                 _ = closing.changed() => {
                     let frame = ServerMessage::Close(berth_acs::acs::CloseMessage {
@@ -453,6 +542,11 @@ async fn acs_session(
                     match message {
                         Message::Text(text) => match AgentMessage::decode(&text) {
                             Ok(AgentMessage::Ack(_) | AgentMessage::HeartbeatAck(_)) => {}
+                            Ok(AgentMessage::TaskStopVerification(request)) => {
+                                if let Some(frame) = session.verify_stops(request).await? {
+                                    socket.send(Message::Text(frame.into())).await.map_err(|e| e.to_string())?;
+                                }
+                            }
                             Ok(other) => tracing::debug!(kind = other.type_name(), "ACS frame from the agent"),
                             Err(e) => tracing::debug!(error = %e, "unreadable ACS frame"),
                         },
