@@ -520,7 +520,7 @@ async fn acs_session(
                     .encode();
                     socket.send(Message::Text(frame.into())).await.map_err(|e| e.to_string())?;
                     beats += 1;
-                    if beats % MANIFEST_EVERY == 0 {
+                    if beats.is_multiple_of(MANIFEST_EVERY) {
                         let frame = session.manifest().await?;
                         socket.send(Message::Text(frame.into())).await.map_err(|e| e.to_string())?;
                     }
