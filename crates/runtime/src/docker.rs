@@ -11,13 +11,14 @@ use bollard::auth::DockerCredentials;
 use bollard::errors::Error as BollardError;
 use bollard::models::{
     ContainerCreateBody, ContainerInspectResponse, ContainerStateStatusEnum,
-    ContainerSummaryStateEnum, EventMessage, HealthConfig, HealthStatusEnum, HostConfig,
-    HostConfigLogConfig, PortBinding as DockerPortBinding, ResourcesUlimits, VolumeCreateRequest,
+    ContainerStatsResponse, ContainerSummaryStateEnum, EventMessage, HealthConfig,
+    HealthStatusEnum, HostConfig, HostConfigLogConfig, NetworkInspect,
+    PortBinding as DockerPortBinding, ResourcesUlimits, VolumeCreateRequest,
 };
 use bollard::query_parameters::{
     CreateContainerOptionsBuilder, CreateImageOptions, EventsOptions, InspectContainerOptions,
-    ListContainersOptions, RemoveContainerOptions, RemoveVolumeOptions, StartContainerOptions,
-    StopContainerOptions, WaitContainerOptions,
+    InspectNetworkOptions, ListContainersOptions, RemoveContainerOptions, RemoveVolumeOptions,
+    StartContainerOptions, StatsOptionsBuilder, StopContainerOptions, WaitContainerOptions,
 };
 use futures_util::StreamExt;
 use time::OffsetDateTime;
@@ -25,9 +26,9 @@ use time::format_description::well_known::Rfc3339;
 
 use crate::{
     ContainerEvent, ContainerEventKind, ContainerId, ContainerRuntime, ContainerSpec,
-    ContainerState, ContainerStatus, ContainerSummary, EventStream, HealthStatus, HostInfo,
-    MountSpec, PortBinding, Protocol, RegistryAuth, RuntimeError, RuntimeFuture, VolumeSpec,
-    normalize_image_reference,
+    ContainerState, ContainerStats, ContainerStatus, ContainerSummary, EventStream, HealthStatus,
+    HostInfo, MountSpec, PortBinding, Protocol, RegistryAuth, RuntimeError, RuntimeFuture,
+    VolumeSpec, normalize_image_reference,
 };
 
 /// Docker's own default socket.
@@ -315,6 +316,38 @@ impl ContainerRuntime for DockerRuntime {
         })
     }
 
+    fn stats<'a>(&'a self, id: &'a ContainerId) -> RuntimeFuture<'a, ContainerStats> {
+        Box::pin(async move {
+            let options = StatsOptionsBuilder::new()
+                .stream(false)
+                .one_shot(true)
+                .build();
+            let mut samples = self.docker.stats(id.as_str(), Some(options));
+            let sample = samples
+                .next()
+                .await
+                .ok_or_else(|| RuntimeError::Other(format!("no stats for container {id}")))?
+                .map_err(map_error)?;
+            Ok(stats_from_docker(sample))
+        })
+    }
+
+    fn bridge_gateway(&self) -> RuntimeFuture<'_, Option<String>> {
+        Box::pin(async move {
+            let network = self
+                .docker
+                .inspect_network("bridge", None::<InspectNetworkOptions>)
+                .await;
+            match network {
+                Ok(network) => Ok(gateway_of(&network)),
+                Err(e) => match map_error(e) {
+                    RuntimeError::NotFound(_) => Ok(None),
+                    other => Err(other),
+                },
+            }
+        })
+    }
+
     fn remove_volume<'a>(&'a self, name: &'a str) -> RuntimeFuture<'a, ()> {
         Box::pin(async move {
             self.docker
@@ -468,6 +501,12 @@ pub(crate) fn build_create_body(spec: &ContainerSpec) -> Result<ContainerCreateB
         cpu_shares: spec
             .cpu_shares
             .map(|s| i64::try_from(s).unwrap_or(i64::MAX)),
+        cpu_quota: spec
+            .cpu_quota
+            .map(|c| i64::try_from(c.quota_us).unwrap_or(i64::MAX)),
+        cpu_period: spec
+            .cpu_quota
+            .map(|c| i64::try_from(c.period_us).unwrap_or(i64::MAX)),
         memory: mib(spec.memory_mib),
         memory_reservation: mib(spec.memory_reservation_mib),
         ulimits: (!spec.ulimits.is_empty()).then(|| {
@@ -615,12 +654,14 @@ pub(crate) fn status_from_inspect(
             .trim_start_matches('/')
             .to_owned(),
         image: config.image.unwrap_or_default(),
+        image_id: response.image.unwrap_or_default(),
         state: container_state,
         exit_code: if container_state.is_stopped() {
             state.exit_code
         } else {
             None
         },
+        created_at: response.created.as_deref().and_then(parse_docker_time),
         started_at,
         finished_at,
         oom_killed: state.oom_killed.unwrap_or(false),
@@ -636,6 +677,58 @@ pub(crate) fn status_from_inspect(
         env: config.env.unwrap_or_default(),
         working_dir: config.working_dir.unwrap_or_default(),
         user: config.user.unwrap_or_default(),
+    })
+}
+
+/// Reads a stats sample. Pure, so it is tested without a daemon.
+pub(crate) fn stats_from_docker(sample: ContainerStatsResponse) -> ContainerStats {
+    let document = serde_json::to_value(&sample).unwrap_or(serde_json::Value::Null);
+    let cpu = sample.cpu_stats.unwrap_or_default();
+    let memory = sample.memory_stats.unwrap_or_default();
+    let memory_stats = memory.stats.unwrap_or_default();
+    ContainerStats {
+        read: sample
+            .read
+            .as_deref()
+            .and_then(parse_docker_time)
+            .unwrap_or_else(OffsetDateTime::now_utc),
+        cpu_total_ns: cpu
+            .cpu_usage
+            .and_then(|u| u.total_usage)
+            .unwrap_or_default(),
+        system_cpu_ns: cpu.system_cpu_usage,
+        online_cpus: cpu.online_cpus,
+        memory_usage_bytes: memory.usage.unwrap_or_default(),
+        // cgroup v1 reports the page cache as `cache`, v2 as `inactive_file`.
+        memory_cache_bytes: memory_stats
+            .get("cache")
+            .or_else(|| memory_stats.get("inactive_file"))
+            .copied()
+            .unwrap_or_default(),
+        memory_limit_bytes: memory.limit,
+        document,
+    }
+}
+
+/// The gateway of a network's first IPv4 pool; when Docker leaves it out (the default bridge
+/// often does), the pool's first address, which is what Docker gives the bridge.
+pub(crate) fn gateway_of(network: &NetworkInspect) -> Option<String> {
+    let pools = network.ipam.as_ref()?.config.as_ref()?;
+    pools.iter().find_map(|pool| {
+        if let Some(gateway) = pool.gateway.as_deref().filter(|g| !g.is_empty()) {
+            return gateway
+                .parse::<std::net::Ipv4Addr>()
+                .ok()
+                .map(|ip| ip.to_string());
+        }
+        let (address, prefix) = pool.subnet.as_deref()?.split_once('/')?;
+        let address: std::net::Ipv4Addr = address.parse().ok()?;
+        let prefix: u32 = prefix.parse().ok()?;
+        if prefix >= 31 {
+            return None;
+        }
+        let mask = u32::MAX.checked_shl(32 - prefix).unwrap_or(0);
+        Some(std::net::Ipv4Addr::from((u32::from(address) & mask) + 1).to_string())
     })
 }
 
@@ -896,6 +989,97 @@ mod tests {
         assert_eq!(host.init, Some(true));
         assert_eq!(host.privileged, Some(true));
         assert_eq!(host.readonly_rootfs, Some(true));
+    }
+
+    #[test]
+    fn a_cpu_quota_becomes_cfs_quota_and_period() {
+        let capped = ContainerSpec {
+            cpu_quota: Some(crate::CpuQuota {
+                quota_us: 50_000,
+                period_us: 100_000,
+            }),
+            ..spec()
+        };
+        let host = build_create_body(&capped).unwrap().host_config.unwrap();
+        assert_eq!(
+            (host.cpu_quota, host.cpu_period),
+            (Some(50_000), Some(100_000))
+        );
+        let none = build_create_body(&spec()).unwrap().host_config.unwrap();
+        assert_eq!((none.cpu_quota, none.cpu_period), (None, None));
+        let tiny = ContainerSpec {
+            cpu_quota: Some(crate::CpuQuota {
+                quota_us: 999,
+                period_us: 100_000,
+            }),
+            ..spec()
+        };
+        assert!(matches!(
+            build_create_body(&tiny),
+            Err(RuntimeError::InvalidSpec(_))
+        ));
+    }
+
+    #[test]
+    fn stats_samples_are_read_from_dockers_document() {
+        let sample: ContainerStatsResponse = serde_json::from_value(serde_json::json!({
+            "read": "2024-05-01T10:00:00.5Z",
+            "preread": "0001-01-01T00:00:00Z",
+            "id": "abc",
+            "cpu_stats": {"cpu_usage": {"total_usage": 2_000_000_000u64, "percpu_usage": [1, 2]},
+                          "system_cpu_usage": 9_000_000_000u64, "online_cpus": 2},
+            "memory_stats": {"usage": 10_485_760u64, "limit": 67_108_864u64,
+                             "stats": {"cache": 2_097_152u64}},
+        }))
+        .unwrap();
+        let stats = stats_from_docker(sample);
+        assert_eq!(stats.cpu_total_ns, 2_000_000_000);
+        assert_eq!(stats.system_cpu_ns, Some(9_000_000_000));
+        assert_eq!(stats.online_cpus, Some(2));
+        assert_eq!(stats.memory_used_bytes(), 8 << 20);
+        assert_eq!(stats.memory_limit_bytes, Some(64 << 20));
+        assert_eq!(stats.read.unix_timestamp(), 1_714_557_600);
+        // The document keeps Docker's member names.
+        assert_eq!(stats.document["cpu_stats"]["online_cpus"], 2);
+        assert_eq!(stats.document["memory_stats"]["stats"]["cache"], 2_097_152);
+
+        // cgroup v2 names the page cache inactive_file.
+        let v2: ContainerStatsResponse = serde_json::from_value(serde_json::json!({
+            "memory_stats": {"usage": 100u64, "stats": {"inactive_file": 40u64}},
+        }))
+        .unwrap();
+        assert_eq!(stats_from_docker(v2).memory_used_bytes(), 60);
+    }
+
+    #[test]
+    fn the_bridge_gateway_is_its_pools_gateway_or_first_address() {
+        let network = |config: serde_json::Value| -> NetworkInspect {
+            serde_json::from_value(
+                serde_json::json!({"Name": "bridge", "IPAM": {"Config": config}}),
+            )
+            .unwrap()
+        };
+        assert_eq!(
+            gateway_of(&network(serde_json::json!([{"Subnet": "172.17.0.0/16"}]))).as_deref(),
+            Some("172.17.0.1")
+        );
+        assert_eq!(
+            gateway_of(&network(serde_json::json!([
+                {"Subnet": "10.9.8.0/24", "Gateway": "10.9.8.254"}
+            ])))
+            .as_deref(),
+            Some("10.9.8.254")
+        );
+        // IPv6 pools are skipped for an IPv4 one.
+        assert_eq!(
+            gateway_of(&network(serde_json::json!([
+                {"Subnet": "fd00::/64", "Gateway": "fd00::1"},
+                {"Subnet": "192.168.5.0/24"}
+            ])))
+            .as_deref(),
+            Some("192.168.5.1")
+        );
+        assert_eq!(gateway_of(&network(serde_json::json!([]))), None);
     }
 
     #[test]

@@ -21,8 +21,8 @@ use time::OffsetDateTime;
 pub use docker::DockerRuntime;
 pub use simulated::{SimulatedRuntime, SimulationConfig};
 pub use spec::{
-    ContainerSpec, HealthCheck, LogConfig, MountSpec, NetworkMode, PortMapping, Protocol, Ulimit,
-    VolumeSpec,
+    ContainerSpec, CpuQuota, HealthCheck, LogConfig, MountSpec, NetworkMode, PortMapping, Protocol,
+    Ulimit, VolumeSpec,
 };
 
 /// What every runtime call returns: a boxed future, so the trait stays object safe
@@ -166,9 +166,12 @@ pub struct ContainerStatus {
     /// Without Docker's leading `/`.
     pub name: String,
     pub image: String,
+    /// The image's id (`sha256:…`) as the runtime resolved it at creation.
+    pub image_id: String,
     pub state: ContainerState,
     /// Set once the container has stopped.
     pub exit_code: Option<i64>,
+    pub created_at: Option<OffsetDateTime>,
     pub started_at: Option<OffsetDateTime>,
     pub finished_at: Option<OffsetDateTime>,
     pub oom_killed: bool,
@@ -186,6 +189,35 @@ pub struct ContainerStatus {
     pub env: Vec<String>,
     pub working_dir: String,
     pub user: String,
+}
+
+/// One sample of a container's resource use, taken when asked (no waiting for a second
+/// sample, so `precpu_stats` in the document is empty: rates come from two samples).
+#[derive(Debug, Clone, PartialEq)]
+pub struct ContainerStats {
+    /// When the sample was taken.
+    pub read: OffsetDateTime,
+    /// CPU time the container has used since it started, all CPUs together, in ns.
+    pub cpu_total_ns: u64,
+    /// The host's CPU time in ns (Docker's `system_cpu_usage`), when the runtime knows it.
+    pub system_cpu_ns: Option<u64>,
+    pub online_cpus: Option<u32>,
+    pub memory_usage_bytes: u64,
+    /// Page cache counted in `memory_usage_bytes` (cgroup v1's `cache`, v2's
+    /// `inactive_file`), which ECS leaves out of a container's memory use.
+    pub memory_cache_bytes: u64,
+    pub memory_limit_bytes: Option<u64>,
+    /// The sample as Docker's stats API writes it (`GET /containers/{id}/stats`), which the
+    /// task metadata endpoint serves as is.
+    pub document: serde_json::Value,
+}
+
+impl ContainerStats {
+    /// Memory in use without the page cache, as ECS counts it.
+    pub fn memory_used_bytes(&self) -> u64 {
+        self.memory_usage_bytes
+            .saturating_sub(self.memory_cache_bytes)
+    }
 }
 
 /// One line of `list_containers`.
@@ -282,6 +314,13 @@ pub trait ContainerRuntime: Send + Sync {
     fn create_volume<'a>(&'a self, volume: &'a VolumeSpec) -> RuntimeFuture<'a, ()>;
 
     fn remove_volume<'a>(&'a self, name: &'a str) -> RuntimeFuture<'a, ()>;
+
+    /// A sample of the container's CPU and memory use, taken now.
+    fn stats<'a>(&'a self, id: &'a ContainerId) -> RuntimeFuture<'a, ContainerStats>;
+
+    /// The host's address on the default bridge network (Docker's `docker0`, usually
+    /// 172.17.0.1): what bridge-mode containers reach the host at. `None` if there is none.
+    fn bridge_gateway(&self) -> RuntimeFuture<'_, Option<String>>;
 }
 
 /// Adds `:latest` to a reference that has neither a tag nor a digest, as the docker CLI does:

@@ -31,8 +31,8 @@ use tokio::sync::{broadcast, watch};
 
 use crate::{
     ContainerEvent, ContainerEventKind, ContainerId, ContainerRuntime, ContainerSpec,
-    ContainerState, ContainerStatus, ContainerSummary, EventStream, HealthStatus, HostInfo,
-    NetworkMode, PortBinding, RegistryAuth, RuntimeError, RuntimeFuture, VolumeSpec,
+    ContainerState, ContainerStats, ContainerStatus, ContainerSummary, EventStream, HealthStatus,
+    HostInfo, NetworkMode, PortBinding, RegistryAuth, RuntimeError, RuntimeFuture, VolumeSpec,
     normalize_image_reference,
 };
 
@@ -43,6 +43,9 @@ const EXIT_SIGKILL: i64 = 137;
 /// Docker's health check defaults.
 const HEALTH_INTERVAL: Duration = Duration::from_secs(30);
 const HEALTH_RETRIES: u32 = 3;
+/// What a running simulated container uses: this share of one CPU, this much memory.
+const SIMULATED_CPU_SHARE: f64 = 0.01;
+const SIMULATED_MEMORY_BYTES: u64 = 8 << 20;
 
 #[derive(Debug, Clone)]
 pub struct SimulationConfig {
@@ -119,6 +122,7 @@ struct SimContainer {
     behaviour: Behaviour,
     state: ContainerState,
     exit_code: Option<i64>,
+    created_at: OffsetDateTime,
     started_at: Option<OffsetDateTime>,
     finished_at: Option<OffsetDateTime>,
     oom_killed: bool,
@@ -465,6 +469,7 @@ impl ContainerRuntime for SimulatedRuntime {
                     behaviour: parse_behaviour(&argv),
                     state: ContainerState::Created,
                     exit_code: None,
+                    created_at: OffsetDateTime::now_utc(),
                     started_at: None,
                     finished_at: None,
                     oom_killed: false,
@@ -671,12 +676,14 @@ impl ContainerRuntime for SimulatedRuntime {
                 id: c.id.clone(),
                 name: c.name.clone(),
                 image: c.spec.image.clone(),
+                image_id: simulated_image_id(&c.spec.image),
                 state: c.state,
                 exit_code: if c.state.is_stopped() {
                     c.exit_code
                 } else {
                     None
                 },
+                created_at: Some(c.created_at),
                 started_at: c.started_at,
                 finished_at: c.finished_at,
                 oom_killed: c.oom_killed,
@@ -795,6 +802,84 @@ impl ContainerRuntime for SimulatedRuntime {
         })
     }
 
+    fn stats<'a>(&'a self, id: &'a ContainerId) -> RuntimeFuture<'a, ContainerStats> {
+        Box::pin(async move {
+            let mut state = self.inner.available()?;
+            let c = state.container(id)?;
+            let now = OffsetDateTime::now_utc();
+            let host = &self.inner.config.host;
+            let running = c.state == ContainerState::Running;
+            // A running container uses SIMULATED_CPU_SHARE of one CPU and a fixed working
+            // set; a stopped one nothing, as Docker reports stopped containers.
+            let cpu_total_ns = match (running, c.started_at) {
+                (true, Some(started)) => {
+                    let ran = (now - started).whole_nanoseconds().max(0) as f64;
+                    (ran * SIMULATED_CPU_SHARE) as u64
+                }
+                _ => 0,
+            };
+            let limit = c
+                .spec
+                .memory_mib
+                .map_or(host.memory_bytes, |m| m.saturating_mul(1 << 20));
+            let memory_usage_bytes = if running {
+                SIMULATED_MEMORY_BYTES.min(limit)
+            } else {
+                0
+            };
+            let memory_cache_bytes = memory_usage_bytes / 4;
+            let system_cpu_ns = u64::try_from(now.unix_timestamp_nanos().max(0))
+                .unwrap_or(u64::MAX)
+                .saturating_mul(u64::from(host.cpus.max(1)));
+            let read = now
+                .format(&time::format_description::well_known::Rfc3339)
+                .unwrap_or_default();
+            let document = serde_json::json!({
+                "read": read,
+                "preread": "0001-01-01T00:00:00Z",
+                "id": c.id.as_str(),
+                "name": format!("/{}", c.name),
+                "pids_stats": {"current": u64::from(running)},
+                "cpu_stats": {
+                    "cpu_usage": {
+                        "total_usage": cpu_total_ns,
+                        "usage_in_kernelmode": cpu_total_ns / 4,
+                        "usage_in_usermode": cpu_total_ns - cpu_total_ns / 4,
+                    },
+                    "system_cpu_usage": system_cpu_ns,
+                    "online_cpus": host.cpus,
+                    "throttling_data": {"periods": 0, "throttled_periods": 0, "throttled_time": 0},
+                },
+                "precpu_stats": {"cpu_usage": {"total_usage": 0}, "throttling_data": {}},
+                "memory_stats": {
+                    "usage": memory_usage_bytes,
+                    "limit": limit,
+                    "stats": {"cache": memory_cache_bytes},
+                },
+                "blkio_stats": {},
+                "networks": {"eth0": {"rx_bytes": 0, "rx_packets": 0, "tx_bytes": 0, "tx_packets": 0}},
+            });
+            Ok(ContainerStats {
+                read: now,
+                cpu_total_ns,
+                system_cpu_ns: Some(system_cpu_ns),
+                online_cpus: Some(host.cpus),
+                memory_usage_bytes,
+                memory_cache_bytes,
+                memory_limit_bytes: Some(limit),
+                document,
+            })
+        })
+    }
+
+    fn bridge_gateway(&self) -> RuntimeFuture<'_, Option<String>> {
+        Box::pin(async move {
+            self.inner.check_available()?;
+            // The simulation hands out 172.17.0.2 onwards on its default bridge.
+            Ok(Some("172.17.0.1".to_owned()))
+        })
+    }
+
     fn remove_volume<'a>(&'a self, name: &'a str) -> RuntimeFuture<'a, ()> {
         Box::pin(async move {
             let mut state = self.inner.available()?;
@@ -813,6 +898,19 @@ impl ContainerRuntime for SimulatedRuntime {
                 .ok_or_else(|| RuntimeError::NotFound(format!("no such volume: {name}")))
         })
     }
+}
+
+/// A stable fake image id for a reference.
+fn simulated_image_id(image: &str) -> String {
+    let reference = normalize_image_reference(image);
+    let mut id = String::from("sha256:");
+    for round in 0u8..4 {
+        let mut hasher = std::collections::hash_map::DefaultHasher::new();
+        hasher.write_u8(round);
+        hasher.write(reference.as_bytes());
+        id.push_str(&format!("{:016x}", hasher.finish()));
+    }
+    id
 }
 
 fn labels_match(labels: &BTreeMap<String, String>, filter: &[(&str, &str)]) -> bool {
@@ -1047,6 +1145,46 @@ mod tests {
         let status = runtime.inspect_container(&second).await.unwrap();
         assert_eq!(status.port_bindings[0].host_port, 8080);
         assert_eq!(status.port_bindings[0].protocol, Protocol::Tcp);
+    }
+
+    #[tokio::test]
+    async fn stats_grow_while_running_and_read_zero_once_stopped() {
+        let runtime = runtime();
+        let mut limited = spec(&["httpd"]);
+        limited.memory_mib = Some(4);
+        let id = run(&runtime, &limited).await;
+        let first = runtime.stats(&id).await.unwrap();
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        let second = runtime.stats(&id).await.unwrap();
+        assert!(second.cpu_total_ns > first.cpu_total_ns);
+        assert!(second.read > first.read);
+        // The working set is capped by the container's limit.
+        assert_eq!(second.memory_limit_bytes, Some(4 << 20));
+        assert_eq!(second.memory_usage_bytes, 4 << 20);
+        assert!(second.memory_used_bytes() < second.memory_usage_bytes);
+        assert_eq!(
+            second.document["memory_stats"]["usage"],
+            serde_json::json!(4 << 20)
+        );
+        assert_eq!(second.document["id"], id.as_str());
+
+        runtime
+            .stop_container(&id, Duration::from_secs(1))
+            .await
+            .unwrap();
+        let stopped = runtime.stats(&id).await.unwrap();
+        assert_eq!((stopped.cpu_total_ns, stopped.memory_usage_bytes), (0, 0));
+        assert!(matches!(
+            runtime.stats(&ContainerId::from("nope")).await,
+            Err(RuntimeError::NotFound(_))
+        ));
+        assert_eq!(
+            runtime.bridge_gateway().await.unwrap().as_deref(),
+            Some("172.17.0.1")
+        );
+        let status = runtime.inspect_container(&id).await.unwrap();
+        assert!(status.image_id.starts_with("sha256:") && status.image_id.len() == 71);
+        assert!(status.created_at.unwrap() <= status.started_at.unwrap());
     }
 
     #[tokio::test]

@@ -28,6 +28,10 @@ pub struct ContainerSpec {
     pub network_mode: NetworkMode,
     /// Relative CPU weight (ECS's `cpu` units map straight onto it).
     pub cpu_shares: Option<u64>,
+    /// A hard CPU cap, as the CFS bandwidth controller takes it: the container may use
+    /// `cpu_quota_us` of CPU time in every `cpu_period_us` (Docker's `CpuQuota`/`CpuPeriod`;
+    /// a quota of 1.5 periods is one and a half CPUs). `None` leaves CPU uncapped.
+    pub cpu_quota: Option<CpuQuota>,
     /// Hard memory limit in MiB (ECS `memory`).
     pub memory_mib: Option<u64>,
     /// Soft memory reservation in MiB (ECS `memoryReservation`).
@@ -88,6 +92,15 @@ impl ContainerSpec {
                 ));
             }
         }
+        if let Some(cpu) = self.cpu_quota
+            && (cpu.quota_us < 1000 || !(1000..=1_000_000).contains(&cpu.period_us))
+        {
+            return invalid(format!(
+                "CPU quota {} us per {} us: the quota must be at least 1000 us and the period \
+                 between 1000 us and 1 s",
+                cpu.quota_us, cpu.period_us
+            ));
+        }
         if let Some(check) = &self.health_check {
             match check.command.first().map(String::as_str) {
                 Some("CMD" | "CMD-SHELL" | "NONE") => {}
@@ -101,6 +114,15 @@ impl ContainerSpec {
         }
         Ok(())
     }
+}
+
+/// A CFS bandwidth limit (see [`ContainerSpec::cpu_quota`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CpuQuota {
+    /// Microseconds of CPU time allowed per period (Docker refuses less than 1000).
+    pub quota_us: u64,
+    /// The period in microseconds (the kernel's default is 100 000).
+    pub period_us: u64,
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]

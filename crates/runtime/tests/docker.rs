@@ -9,7 +9,7 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use berth_runtime::{
-    ContainerEventKind, ContainerId, ContainerRuntime, ContainerSpec, ContainerState,
+    ContainerEventKind, ContainerId, ContainerRuntime, ContainerSpec, ContainerState, CpuQuota,
     DockerRuntime, EventStream, HealthCheck, HealthStatus, MountSpec, PortMapping, Protocol,
     RegistryAuth, RuntimeError, VolumeSpec,
 };
@@ -583,6 +583,43 @@ async fn env_working_dir_user_and_labels_take_effect() {
             .id,
         id
     );
+}
+
+#[tokio::test]
+async fn stats_limits_and_the_bridge_gateway() {
+    let fixture = Fixture::new("stats").await;
+    let mut spec = fixture.spec(&["sh", "-c", "while true; do :; done"]);
+    spec.memory_mib = Some(32);
+    spec.cpu_quota = Some(CpuQuota {
+        quota_us: 20_000,
+        period_us: 100_000,
+    });
+    let id = fixture.run(&spec).await;
+    let first = fixture.runtime.stats(&id).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let second = fixture.runtime.stats(&id).await.unwrap();
+    assert_eq!(second.memory_limit_bytes, Some(32 << 20));
+    assert!(second.memory_usage_bytes > 0);
+    assert_eq!(second.document["id"], id.as_str());
+    // A busy loop capped at a fifth of a CPU uses about that much.
+    let used = (second.cpu_total_ns - first.cpu_total_ns) as f64;
+    let elapsed = (second.read - first.read).whole_nanoseconds() as f64;
+    let share = used / elapsed;
+    assert!((0.05..0.35).contains(&share), "CPU share {share}");
+
+    let status = fixture.runtime.inspect_container(&id).await.unwrap();
+    assert!(
+        status.image_id.starts_with("sha256:"),
+        "{}",
+        status.image_id
+    );
+    assert!(status.created_at.is_some());
+
+    let gateway = fixture.runtime.bridge_gateway().await.unwrap().unwrap();
+    let gateway: std::net::Ipv4Addr = gateway.parse().unwrap();
+    let address: std::net::Ipv4Addr = status.ip_address.unwrap().parse().unwrap();
+    // The container's address is on the gateway's network.
+    assert_eq!(address.octets()[..2], gateway.octets()[..2]);
 }
 
 #[tokio::test]
