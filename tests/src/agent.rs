@@ -3,6 +3,8 @@
 //! hold exactly what Berth sends and answer as the agent would.
 
 use std::net::TcpStream;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, mpsc};
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
@@ -85,12 +87,82 @@ pub struct Refused {
     pub body: String,
 }
 
-/// One websocket session of a scripted agent.
+/// One websocket session of a scripted agent. A reader thread answers every
+/// `HeartbeatMessage` at once with `HeartbeatAckRequest`, as the official agent does, so the
+/// session stays alive while the test is busy elsewhere; every frame (heartbeats included)
+/// is queued for `recv`.
 pub struct ScriptedAgent {
-    socket: WebSocket<TcpStream>,
+    socket: Arc<Mutex<WebSocket<TcpStream>>>,
+    frames: mpsc::Receiver<Value>,
+    closed: Arc<AtomicBool>,
+    stop: Arc<AtomicBool>,
+    reader: Option<std::thread::JoinHandle<()>>,
+}
+
+fn is_timeout(e: &tungstenite::Error) -> bool {
+    matches!(e, tungstenite::Error::Io(io) if matches!(
+        io.kind(),
+        std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+    ))
 }
 
 impl ScriptedAgent {
+    fn start(socket: WebSocket<TcpStream>) -> ScriptedAgent {
+        let socket = Arc::new(Mutex::new(socket));
+        let (tx, frames) = mpsc::channel();
+        let closed = Arc::new(AtomicBool::new(false));
+        let stop = Arc::new(AtomicBool::new(false));
+        let reader = {
+            let (socket, closed, stop) = (socket.clone(), closed.clone(), stop.clone());
+            std::thread::spawn(move || {
+                while !stop.load(Ordering::SeqCst) {
+                    let read = socket.lock().unwrap().read();
+                    match read {
+                        Ok(Message::Text(text)) => {
+                            let frame: Value =
+                                serde_json::from_str(text.as_str()).unwrap_or_else(|e| {
+                                    panic!("a frame that is not JSON ({e}): {text}")
+                                });
+                            if frame["type"] == "HeartbeatMessage" {
+                                let ack = json!({
+                                    "type": "HeartbeatAckRequest",
+                                    "message": {"messageId": frame["message"]["messageId"]}
+                                });
+                                let _ = socket
+                                    .lock()
+                                    .unwrap()
+                                    .send(Message::Text(ack.to_string().into()));
+                            }
+                            if tx.send(frame).is_err() {
+                                return;
+                            }
+                        }
+                        Ok(Message::Close(_)) => {
+                            closed.store(true, Ordering::SeqCst);
+                            return;
+                        }
+                        Ok(_) => {}
+                        Err(e) if is_timeout(&e) => {
+                            // Let writers in between reads.
+                            std::thread::sleep(Duration::from_millis(5));
+                        }
+                        Err(_) => {
+                            closed.store(true, Ordering::SeqCst);
+                            return;
+                        }
+                    }
+                }
+            })
+        };
+        ScriptedAgent {
+            socket,
+            frames,
+            closed,
+            stop,
+            reader: Some(reader),
+        }
+    }
+
     /// Opens `path?query` on the server (signed unless `signed` is false).
     pub fn open(
         server: &BerthServer,
@@ -122,7 +194,7 @@ impl ScriptedAgent {
             .set_read_timeout(Some(Duration::from_millis(200)))
             .unwrap();
         match tungstenite::client::client(request, stream) {
-            Ok((socket, _)) => Ok(ScriptedAgent { socket }),
+            Ok((socket, _)) => Ok(ScriptedAgent::start(socket)),
             Err(tungstenite::HandshakeError::Failure(tungstenite::Error::Http(response))) => {
                 Err(Refused {
                     status: response.status().as_u16(),
@@ -180,32 +252,12 @@ impl ScriptedAgent {
         )
     }
 
-    /// The next frame as JSON, or `None` after `timeout` without one.
+    /// The next frame as JSON, or `None` after `timeout` without one (or once closed).
     pub fn recv(&mut self, timeout: Duration) -> Option<Value> {
-        let deadline = Instant::now() + timeout;
-        while Instant::now() < deadline {
-            match self.socket.read() {
-                Ok(Message::Text(text)) => {
-                    return Some(
-                        serde_json::from_str(text.as_str())
-                            .unwrap_or_else(|e| panic!("a frame that is not JSON ({e}): {text}")),
-                    );
-                }
-                Ok(Message::Close(_)) => return None,
-                Ok(_) => {}
-                Err(tungstenite::Error::Io(e))
-                    if matches!(
-                        e.kind(),
-                        std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
-                    ) => {}
-                Err(e) => panic!("websocket read failed: {e}"),
-            }
-        }
-        None
+        self.frames.recv_timeout(timeout).ok()
     }
 
-    /// The next frame of `kind`, answering heartbeats on the way as the agent does; `None`
-    /// after `timeout`.
+    /// The next frame of `kind` (others are skipped), or `None` after `timeout`.
     pub fn recv_kind(&mut self, kind: &str, timeout: Duration) -> Option<Value> {
         let deadline = Instant::now() + timeout;
         while let Some(left) = deadline.checked_duration_since(Instant::now()) {
@@ -213,18 +265,19 @@ impl ScriptedAgent {
             if frame["type"] == kind {
                 return Some(frame);
             }
-            if frame["type"] == "HeartbeatMessage" {
-                self.send(&json!({
-                    "type": "HeartbeatAckRequest",
-                    "message": {"messageId": frame["message"]["messageId"]}
-                }));
-            }
         }
         None
     }
 
+    /// Whether the server has closed the connection.
+    pub fn is_closed(&self) -> bool {
+        self.closed.load(Ordering::SeqCst)
+    }
+
     pub fn send(&mut self, frame: &Value) {
         self.socket
+            .lock()
+            .unwrap()
             .send(Message::Text(frame.to_string().into()))
             .unwrap();
     }
@@ -242,8 +295,24 @@ impl ScriptedAgent {
         }));
     }
 
+    /// Goes away: stops reading and closes the connection.
     pub fn close(mut self) {
-        let _ = self.socket.close(None);
-        let _ = self.socket.flush();
+        self.shutdown();
+    }
+
+    fn shutdown(&mut self) {
+        self.stop.store(true, Ordering::SeqCst);
+        if let Some(reader) = self.reader.take() {
+            let _ = reader.join();
+        }
+        let mut socket = self.socket.lock().unwrap();
+        let _ = socket.close(None);
+        let _ = socket.flush();
+    }
+}
+
+impl Drop for ScriptedAgent {
+    fn drop(&mut self) {
+        self.shutdown();
     }
 }

@@ -141,21 +141,15 @@ fn acs_session_delivers_tasks_and_tracks_the_agent() {
     let body: Value = serde_json::from_str(&refused.body).unwrap();
     assert!(body["InvalidClusterException"].is_string(), "{body}");
 
-    // Connected: RunTask reaches the agent within a second.
+    // Connected: RunTask reaches the agent (pushed when the commit lands; how fast is
+    // measured in bench/agent, not asserted here).
     let mut agent = ScriptedAgent::acs(&s, &cluster, &instance).unwrap();
     assert!(agent_connected(&s, &cluster, &instance));
-    let started = Instant::now();
     let run = run_task(&s, &cluster, &family);
     let task_arn = run["tasks"][0]["taskArn"].as_str().unwrap().to_string();
     let payload = agent
         .recv_kind("PayloadMessage", Duration::from_secs(5))
         .expect("a PayloadMessage after RunTask");
-    // The aws CLI itself takes most of that second; the push is what is held here.
-    assert!(
-        started.elapsed() < Duration::from_secs(3),
-        "{:?}",
-        started.elapsed()
-    );
     let m = &payload["message"];
     assert!(m["messageId"].is_string());
     assert_eq!(
@@ -190,15 +184,12 @@ fn acs_session_delivers_tasks_and_tracks_the_agent() {
     );
     agent.ack(&payload);
 
-    // Heartbeats keep coming (every second here); the agent answers each.
+    // Heartbeats keep coming (every second here); the scripted agent answers each.
     let heartbeat = agent
         .recv_kind("HeartbeatMessage", Duration::from_secs(5))
         .expect("a HeartbeatMessage");
     assert!(heartbeat["message"]["messageId"].is_string());
-    agent.send(&json!({
-        "type": "HeartbeatAckRequest",
-        "message": {"messageId": heartbeat["message"]["messageId"]}
-    }));
+    assert_eq!(heartbeat["message"]["healthy"], true);
 
     // StopTask: the agent is told to stop it.
     ok_json(&s.aws(&[
@@ -250,7 +241,8 @@ fn acs_session_delivers_tasks_and_tracks_the_agent() {
     assert_eq!(arns, vec![second.as_str()]);
     agent.ack(&payload);
 
-    // The agent's state reports come back through SubmitTaskStateChange (HTTP).
+    // The agent's state reports come back through SubmitTaskStateChange (HTTP), with the
+    // containers' own changes in the same call, as the official agent sends them.
     let ack = ok_json(&s.aws(&[
         "ecs",
         "submit-task-state-change",
@@ -260,8 +252,21 @@ fn acs_session_delivers_tasks_and_tracks_the_agent() {
         &second,
         "--status",
         "RUNNING",
+        "--containers",
+        r#"[{"containerName":"web","status":"RUNNING","networkBindings":[{"bindIP":"0.0.0.0","containerPort":80,"hostPort":8080,"protocol":"tcp"}]}]"#,
     ]));
     assert_eq!(ack["acknowledgment"], "ACK");
+    let described = ok_json(&s.aws(&[
+        "ecs",
+        "describe-tasks",
+        "--cluster",
+        &cluster,
+        "--tasks",
+        &second,
+    ]));
+    let t = &described["tasks"][0];
+    assert_eq!(t["lastStatus"], "RUNNING");
+    assert_eq!(t["containers"][0]["networkBindings"][0]["hostPort"], 8080);
 
     // Reconciliation: a manifest names the live tasks; of the agent's stop candidates, Berth
     // confirms only the one it does not know.
@@ -308,7 +313,31 @@ fn acs_session_delivers_tasks_and_tracks_the_agent() {
         .map(|t| t["taskArn"].as_str().unwrap())
         .collect();
     assert_eq!(stop, vec![stranger_task.as_str()]);
-    agent.close();
+
+    // Deregistration ends the session, and the agent's reconnect is refused as the official
+    // agent expects (it then stops retrying).
+    ok_json(&s.aws(&[
+        "ecs",
+        "deregister-container-instance",
+        "--cluster",
+        &cluster,
+        "--container-instance",
+        &instance,
+        "--force",
+    ]));
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !agent.is_closed() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert!(
+        agent.is_closed(),
+        "the session of a deregistered instance is closed"
+    );
+    let refused = ScriptedAgent::acs(&s, &cluster, &instance)
+        .err()
+        .expect("a deregistered instance is refused");
+    let body: Value = serde_json::from_str(&refused.body).unwrap();
+    assert!(body["InactiveInstanceException"].is_string(), "{body}");
 }
 
 #[test]
@@ -343,5 +372,52 @@ fn telemetry_session_acknowledges_metrics_and_health() {
         .recv(Duration::from_secs(5))
         .expect("an ack for the health report");
     assert_eq!(ack["type"], "AckPublishHealth");
+
+    // Health reports land on the task: the container's status, and the task's derived one.
+    let family = unique("hc-");
+    let td = format!(
+        r#"{{"family":"{family}","containerDefinitions":[
+            {{"name":"app","image":"app:1","memory":64,"essential":true,
+              "healthCheck":{{"command":["CMD-SHELL","true"]}}}},
+            {{"name":"side","image":"side:1","memory":64,"essential":false}}]}}"#
+    );
+    ok_json(&s.aws(&["ecs", "register-task-definition", "--cli-input-json", &td]));
+    let run = ok_json(&s.aws(&[
+        "ecs",
+        "run-task",
+        "--cluster",
+        &cluster,
+        "--task-definition",
+        &family,
+    ]));
+    let task = run["tasks"][0]["taskArn"].as_str().unwrap().to_string();
+    assert_eq!(run["tasks"][0]["healthStatus"], "UNKNOWN");
+    tcs.send(&json!({
+        "type": "PublishHealthRequest",
+        "message": {
+            "metadata": {"cluster": cluster, "containerInstance": instance, "fin": true, "messageId": "h-2"},
+            "tasks": [{"taskArn": task, "containers": [{"containerName": "app", "healthStatus": "HEALTHY", "statusSince": 1700000002}]}],
+            "timestamp": 1700000002
+        }
+    }));
+    let ack = tcs.recv(Duration::from_secs(5)).expect("an ack");
+    assert_eq!(ack["type"], "AckPublishHealth");
+    let described = ok_json(&s.aws(&[
+        "ecs",
+        "describe-tasks",
+        "--cluster",
+        &cluster,
+        "--tasks",
+        &task,
+    ]));
+    let t = &described["tasks"][0];
+    assert_eq!(t["healthStatus"], "HEALTHY");
+    let app = t["containers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["name"] == "app")
+        .unwrap();
+    assert_eq!(app["healthStatus"], "HEALTHY");
     tcs.close();
 }

@@ -43,7 +43,16 @@ use crate::acs_payload::{PayloadContext, acs_task};
 /// How often the server sends an ACS heartbeat.
 pub const DEFAULT_HEARTBEAT: Duration = Duration::from_secs(20);
 
-type SessionTx = mpsc::UnboundedSender<Task>;
+/// What the hub tells a session.
+enum SessionEvent {
+    /// A task placed on the session's instance changed.
+    Task(Task),
+    /// The instance was deregistered: end the session (the agent's reconnect is then
+    /// refused with InactiveInstanceException).
+    Deregistered,
+}
+
+type SessionTx = mpsc::UnboundedSender<SessionEvent>;
 
 /// The live agent sessions, and one store watch per cluster that routes task changes to
 /// the session of the instance each task is placed on.
@@ -101,6 +110,14 @@ impl AgentHub {
         lock(&self.telemetry).get(instance_arn).cloned()
     }
 
+    /// Ends the session of a deregistered instance.
+    pub fn deregistered(&self, scope: &Scope, cluster: &str, instance_id: &str) {
+        let key = format!("{}{instance_id}", session_prefix(scope, cluster));
+        if let Some((_, tx)) = lock(&self.sessions).get(&key) {
+            let _ = tx.send(SessionEvent::Deregistered);
+        }
+    }
+
     fn register(&self, key: &str, tx: SessionTx) -> u64 {
         let generation = self.generation.fetch_add(1, Ordering::Relaxed) + 1;
         lock(&self.sessions).insert(key.to_string(), (generation, tx));
@@ -149,7 +166,7 @@ impl AgentHub {
                 let key = format!("{feed_key}{instance}");
                 let tx = lock(&hub.sessions).get(&key).map(|(_, tx)| tx.clone());
                 if let Some(tx) = tx {
-                    let _ = tx.send(task);
+                    let _ = tx.send(SessionEvent::Task(task));
                 }
             }
             // The store dropped the watch: let the next session start a new feed.
@@ -317,8 +334,8 @@ struct Session {
     definitions: HashMap<String, Arc<TaskDefinition>>,
     /// The desired status last sent for each task, so a task is resent only on change.
     sent: HashMap<String, String>,
-    /// The id of the last task manifest sent (stop verifications must answer it).
-    last_manifest: Option<String>,
+    /// The ids of the last few task manifests sent (a stop verification answers one).
+    manifests: std::collections::VecDeque<String>,
 }
 
 impl Session {
@@ -401,7 +418,10 @@ impl Session {
     async fn manifest(&mut self) -> Result<String, String> {
         let tasks = self.live_tasks().await?;
         let message_id = uuid::Uuid::new_v4().to_string();
-        self.last_manifest = Some(message_id.clone());
+        if self.manifests.len() == 4 {
+            self.manifests.pop_front();
+        }
+        self.manifests.push_back(message_id.clone());
         let message = berth_acs::acs::TaskManifestMessage {
             cluster_arn: Some(self.peer.cluster_arn.clone()),
             container_instance_arn: Some(self.peer.instance_arn.clone()),
@@ -428,8 +448,12 @@ impl Session {
         &self,
         request: berth_acs::acs::TaskStopVerificationMessage,
     ) -> Result<Option<String>, String> {
-        if request.message_id.is_none() || request.message_id != self.last_manifest {
-            return Ok(None); // not an answer to our last manifest
+        if !request
+            .message_id
+            .as_ref()
+            .is_some_and(|id| self.manifests.contains(id))
+        {
+            return Ok(None); // not an answer to one of this session's manifests
         }
         let live: std::collections::HashMap<String, String> = self
             .live_tasks()
@@ -492,7 +516,7 @@ async fn acs_session(
             endpoint,
             definitions: HashMap::new(),
             sent: HashMap::new(),
-            last_manifest: None,
+            manifests: std::collections::VecDeque::new(),
         };
         if let Some(frame) = session.payload(initial).await? {
             socket.send(Message::Text(frame.into())).await.map_err(|e| e.to_string())?;
@@ -503,10 +527,18 @@ async fn acs_session(
         let mut closing = hub.closing.subscribe();
         loop {
             tokio::select! {
-                Some(task) = rx.recv() => {
-                    let mut tasks = vec![task];
-                    while let Ok(more) = rx.try_recv() {
-                        tasks.push(more);
+                Some(event) = rx.recv() => {
+                    let mut tasks = Vec::new();
+                    let mut deregistered = false;
+                    for event in std::iter::once(event).chain(std::iter::from_fn(|| rx.try_recv().ok())) {
+                        match event {
+                            SessionEvent::Task(task) => tasks.push(task),
+                            SessionEvent::Deregistered => deregistered = true,
+                        }
+                    }
+                    if deregistered {
+                        let _ = socket.send(Message::Close(None)).await;
+                        return Ok(());
                     }
                     if let Some(frame) = session.payload(tasks).await? {
                         socket.send(Message::Text(frame.into())).await.map_err(|e| e.to_string())?;
@@ -629,6 +661,7 @@ async fn tcs_session(mut socket: WebSocket, app: Arc<AppState>, peer: Peer) -> R
                     .entry(peer.instance_arn.clone())
                     .or_default()
                     .health = serde_json::to_value(&m).ok();
+                record_health(&app, &peer, &m).await;
                 Some(tcs::ServerMessage::AckPublishHealth(Default::default()))
             }
             Ok(tcs::AgentMessage::PublishInstanceStatus(m)) => {
@@ -652,5 +685,39 @@ async fn tcs_session(mut socket: WebSocket, app: Arc<AppState>, peer: Peer) -> R
                 .await
                 .map_err(|e| e.to_string())?;
         }
+    }
+}
+
+/// Containers' health from a telemetry report, onto their tasks (DescribeTasks'
+/// `healthStatus`).
+async fn record_health(app: &Arc<AppState>, peer: &Peer, report: &tcs::PublishHealthRequest) {
+    let updates: Vec<(String, Vec<(String, String)>)> = report
+        .tasks
+        .iter()
+        .flatten()
+        .filter_map(|t| {
+            let containers = t
+                .containers
+                .iter()
+                .flatten()
+                .filter_map(|c| Some((c.container_name.clone()?, c.health_status.clone()?)))
+                .collect();
+            Some((t.task_arn.clone()?, containers))
+        })
+        .collect();
+    if updates.is_empty() {
+        return;
+    }
+    let ecs = app.ecs.clone();
+    let (scope, cluster) = (peer.scope.clone(), peer.cluster.clone());
+    let done = tokio::task::spawn_blocking(move || {
+        for (task, containers) in updates {
+            ecs.record_task_health(&scope, &cluster, &task, &containers)?;
+        }
+        Ok::<_, berth_core::EcsError>(())
+    })
+    .await;
+    if let Ok(Err(e)) = done {
+        tracing::debug!(error = %e, "recording container health failed");
     }
 }

@@ -711,11 +711,13 @@ mod tests {
                     cpu: None,
                     memory: None,
                     memory_reservation: None,
+                    health_status: None,
                 })
                 .collect(),
             version: 1,
             reservation: Reservation::default(),
             availability_zone: None,
+            health_status: None,
         }
     }
 

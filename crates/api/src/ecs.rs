@@ -877,6 +877,9 @@ async fn deregister_container_instance(
             req.force,
         )
         .map_err(ecs_error)?;
+    ctx.app
+        .agents
+        .deregistered(&ctx.scope, &instance.cluster, &instance.id);
     Ok(ContainerInstanceResponse {
         container_instance: instance_wire(ctx, instance, false),
     })
@@ -1282,6 +1285,8 @@ pub struct TaskWire {
     pub launch_type: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub availability_zone: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub health_status: Option<String>,
     pub attachments: Vec<serde_json::Value>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub tags: Option<Vec<EcsTag>>,
@@ -1318,6 +1323,7 @@ fn task_wire(ctx: &AwsContext, t: berth_core::Task, with_tags: bool) -> TaskWire
         group: t.group,
         launch_type: t.launch_type,
         availability_zone: t.availability_zone,
+        health_status: t.health_status,
         attachments: Vec::new(),
         tags: with_tags.then_some(t.tags),
     }
@@ -1427,6 +1433,21 @@ pub struct SubmitTaskStateChangeRequest {
     pub reason: Option<String>,
     pub pull_started_at: Option<f64>,
     pub pull_stopped_at: Option<f64>,
+    pub execution_stopped_at: Option<f64>,
+    #[serde(default)]
+    pub containers: Vec<ContainerStateChangeWire>,
+}
+
+/// One container's change inside SubmitTaskStateChange.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ContainerStateChangeWire {
+    pub container_name: Option<String>,
+    pub status: Option<String>,
+    pub exit_code: Option<i64>,
+    pub reason: Option<String>,
+    #[serde(default)]
+    pub network_bindings: Vec<serde_json::Value>,
 }
 
 #[derive(Debug, Serialize)]
@@ -1672,6 +1693,20 @@ async fn submit_task_state_change(
                 reason: req.reason,
                 pull_started_at: req.pull_started_at,
                 pull_stopped_at: req.pull_stopped_at,
+                execution_stopped_at: req.execution_stopped_at,
+                containers: req
+                    .containers
+                    .into_iter()
+                    .filter_map(|c| {
+                        Some(berth_core::ContainerChange {
+                            name: c.container_name?,
+                            status: c.status,
+                            exit_code: c.exit_code,
+                            reason: c.reason,
+                            network_bindings: c.network_bindings,
+                        })
+                    })
+                    .collect(),
             },
         )
         .map_err(ecs_error)?;

@@ -241,7 +241,13 @@ impl Ecs {
                 // The same instance again: keep its identity, tasks and state.
                 Some(mut i) => {
                     i.registered = registered.clone();
-                    i.attributes = req.attributes.clone();
+                    // Attributes given now replace those of the same name; the others stay
+                    // (the official agent sends custom attributes only on its first
+                    // registration).
+                    for a in &req.attributes {
+                        i.attributes.retain(|old| old.name != a.name);
+                        i.attributes.push(a.clone());
+                    }
                     i.version_info = req.version_info.clone();
                     i.agent_connected = true;
                     i.version += 1;

@@ -33,7 +33,8 @@ pub use services::{
 };
 pub use task_definitions::StoredTaskDefinition;
 pub use tasks::{
-    Reservation, RunTask, RunTaskOutcome, RunTaskPending, Task, TaskContainer, TaskStateChange,
+    ContainerChange, Reservation, RunTask, RunTaskOutcome, RunTaskPending, Task, TaskContainer,
+    TaskStateChange,
 };
 
 pub type Result<T, E = EcsError> = std::result::Result<T, E>;

@@ -40,6 +40,10 @@ pub struct TaskContainer {
     pub memory: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub memory_reservation: Option<String>,
+    /// HEALTHY / UNHEALTHY / UNKNOWN for containers with a health check (from the agent's
+    /// telemetry).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub health_status: Option<String>,
 }
 
 /// What a task holds on its container instance, given back when it stops.
@@ -93,6 +97,10 @@ pub struct Task {
     pub reservation: Reservation,
     #[serde(default)]
     pub availability_zone: Option<String>,
+    /// The task's health: HEALTHY when every essential container with a health check is
+    /// healthy, UNHEALTHY when one is not, UNKNOWN otherwise.
+    #[serde(default)]
+    pub health_status: Option<String>,
 }
 
 impl Task {
@@ -141,6 +149,39 @@ pub struct TaskStateChange {
     pub reason: Option<String>,
     pub pull_started_at: Option<f64>,
     pub pull_stopped_at: Option<f64>,
+    pub execution_stopped_at: Option<f64>,
+    /// The containers' own changes, reported with the task's (as the official agent does).
+    pub containers: Vec<ContainerChange>,
+}
+
+/// One container's reported change (SubmitTaskStateChange's `containers`, or
+/// SubmitContainerStateChange).
+#[derive(Debug, Clone, Default)]
+pub struct ContainerChange {
+    pub name: String,
+    pub status: Option<String>,
+    pub exit_code: Option<i64>,
+    pub reason: Option<String>,
+    pub network_bindings: Vec<serde_json::Value>,
+}
+
+impl ContainerChange {
+    fn apply(&self, task: &mut Task) {
+        if let Some(c) = task.containers.iter_mut().find(|c| c.name == self.name) {
+            if let Some(status) = &self.status {
+                c.last_status = status.clone();
+            }
+            if self.exit_code.is_some() {
+                c.exit_code = self.exit_code;
+            }
+            if self.reason.is_some() {
+                c.reason = self.reason.clone();
+            }
+            if !self.network_bindings.is_empty() {
+                c.network_bindings = self.network_bindings.clone();
+            }
+        }
+    }
 }
 
 /// RunTask's answer: the tasks started, and why the others could not be placed.
@@ -490,6 +531,7 @@ fn new_task(
                 cpu: c.cpu.map(|v| v.to_string()),
                 memory: c.memory.map(|v| v.to_string()),
                 memory_reservation: c.memory_reservation.map(|v| v.to_string()),
+                health_status: c.health_check.as_ref().map(|_| "UNKNOWN".to_string()),
             })
             .collect(),
         version: 1,
@@ -499,6 +541,7 @@ fn new_task(
             .iter()
             .find(|a| a.name == "ecs.availability-zone")
             .and_then(|a| a.value.clone()),
+        health_status: Some("UNKNOWN".into()),
     }
 }
 
@@ -857,6 +900,8 @@ impl Ecs {
             reason,
             pull_started_at,
             pull_stopped_at,
+            execution_stopped_at,
+            containers,
         } = change;
         let (id_or_arn, status) = (id_or_arn.as_str(), status.as_str());
         if !matches!(
@@ -876,6 +921,12 @@ impl Ecs {
             }
             if pull_stopped_at.is_some() {
                 t.pull_stopped_at = pull_stopped_at;
+            }
+            if execution_stopped_at.is_some() {
+                t.execution_stopped_at = execution_stopped_at;
+            }
+            for c in &containers {
+                c.apply(t);
             }
             if status == "STOPPED" && t.stopped_reason.is_none() {
                 t.stopped_reason = reason.clone();
@@ -909,21 +960,70 @@ impl Ecs {
                 "The task has no container named '{container}'."
             )));
         }
+        let change = ContainerChange {
+            name: container.to_string(),
+            status: Some(status.to_string()),
+            exit_code,
+            reason,
+            network_bindings,
+        };
         self.change_task(scope, &cluster.name, &id, |t| {
-            if let Some(c) = t.containers.iter_mut().find(|c| c.name == container) {
-                c.last_status = status.to_string();
-                if exit_code.is_some() {
-                    c.exit_code = exit_code;
-                }
-                if reason.is_some() {
-                    c.reason = reason.clone();
-                }
-                if !network_bindings.is_empty() {
-                    c.network_bindings = network_bindings.clone();
-                }
-            }
+            change.apply(t);
             None
         })
+    }
+
+    /// The agent's health report for a task's containers (telemetry): each container's
+    /// status, and the task's as ECS derives it.
+    pub fn record_task_health(
+        &self,
+        scope: &Scope,
+        cluster: &str,
+        task_arn: &str,
+        containers: &[(String, String)],
+    ) -> Result<()> {
+        let id = self.task_id(scope, cluster, task_arn)?;
+        let essential: Vec<String> = match self.task(scope, cluster, &id)? {
+            None => return Ok(()),
+            Some(task) => {
+                let td = self.task_definition(scope, &task.task_definition_arn)?;
+                td.task_definition
+                    .container_definitions
+                    .iter()
+                    .flatten()
+                    .filter(|c| c.essential.unwrap_or(true) && c.health_check.is_some())
+                    .filter_map(|c| c.name.clone())
+                    .collect()
+            }
+        };
+        self.change_task(scope, cluster, &id, |t| {
+            for (name, status) in containers {
+                if let Some(c) = t.containers.iter_mut().find(|c| &c.name == name) {
+                    c.health_status = Some(status.clone());
+                }
+            }
+            let of = |name: &String| {
+                t.containers
+                    .iter()
+                    .find(|c| &c.name == name)
+                    .and_then(|c| c.health_status.clone())
+            };
+            let statuses: Vec<Option<String>> = essential.iter().map(of).collect();
+            t.health_status = Some(
+                if statuses.iter().any(|s| s.as_deref() == Some("UNHEALTHY")) {
+                    "UNHEALTHY"
+                } else if !statuses.is_empty()
+                    && statuses.iter().all(|s| s.as_deref() == Some("HEALTHY"))
+                {
+                    "HEALTHY"
+                } else {
+                    "UNKNOWN"
+                }
+                .to_string(),
+            );
+            None
+        })
+        .map(|_| ())
     }
 
     /// Apply `change` to a task; when it returns a new last status, move the task there with
