@@ -46,7 +46,7 @@ pub const DEFAULT_HEARTBEAT: Duration = Duration::from_secs(20);
 /// What the hub tells a session.
 enum SessionEvent {
     /// A task placed on the session's instance changed.
-    Task(Task),
+    Task(Box<Task>),
     /// The instance was deregistered: end the session (the agent's reconnect is then
     /// refused with InactiveInstanceException).
     Deregistered,
@@ -166,7 +166,7 @@ impl AgentHub {
                 let key = format!("{feed_key}{instance}");
                 let tx = lock(&hub.sessions).get(&key).map(|(_, tx)| tx.clone());
                 if let Some(tx) = tx {
-                    let _ = tx.send(SessionEvent::Task(task));
+                    let _ = tx.send(SessionEvent::Task(Box::new(task)));
                 }
             }
             // The store dropped the watch: let the next session start a new feed.
@@ -532,7 +532,7 @@ async fn acs_session(
                     let mut deregistered = false;
                     for event in std::iter::once(event).chain(std::iter::from_fn(|| rx.try_recv().ok())) {
                         match event {
-                            SessionEvent::Task(task) => tasks.push(task),
+                            SessionEvent::Task(task) => tasks.push(*task),
                             SessionEvent::Deregistered => deregistered = true,
                         }
                     }
