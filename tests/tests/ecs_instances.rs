@@ -267,3 +267,18 @@ fn registering_without_a_cluster_creates_default() {
     let d = ok_json(&s.aws(&["ecs", "describe-clusters"]));
     assert_eq!(d["clusters"][0]["registeredContainerInstancesCount"], 1);
 }
+
+/// An agent configured with `--cluster default` on a fresh server: `default` appears.
+#[test]
+fn registering_into_default_by_name_creates_it() {
+    let s = BerthServer::start();
+    ok_json(&s.aws(&["ecs", "register-container-instance", "--cluster", "default"]));
+    let d = ok_json(&s.aws(&["ecs", "describe-clusters", "--clusters", "default"]));
+    assert_eq!(d["clusters"][0]["status"], "ACTIVE");
+    assert_eq!(d["clusters"][0]["registeredContainerInstancesCount"], 1);
+    // Any other unknown cluster is still an error.
+    berth_e2e::assert_aws_error(
+        &s.aws(&["ecs", "register-container-instance", "--cluster", "nope"]),
+        "ClusterNotFoundException",
+    );
+}

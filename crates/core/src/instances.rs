@@ -218,7 +218,14 @@ impl Ecs {
     ) -> Result<ContainerInstance> {
         let cluster = match self.active_cluster(scope, req.cluster.as_deref()) {
             Ok(c) => c,
-            Err(EcsError::ClusterNotFound) if req.cluster.is_none() => {
+            // The `default` cluster appears when first used (the official agent's cluster
+            // when none is configured).
+            Err(EcsError::ClusterNotFound)
+                if req
+                    .cluster
+                    .as_deref()
+                    .is_none_or(|c| c == crate::DEFAULT_CLUSTER) =>
+            {
                 self.create_cluster(scope, crate::CreateCluster::default())?
             }
             Err(e) => return Err(e),
