@@ -522,3 +522,62 @@ fn a_restarted_agent_keeps_its_tasks_and_reports_what_happened_meanwhile() {
     drop(agent);
     eprintln!("whole test {:?}", started.elapsed());
 }
+
+/// kill -9 of the control plane while a task runs: the agent rides it out, reconnects to the
+/// restarted server, and reports what happened meanwhile (a container killed while the
+/// server was down ends STOPPED with its exit code); a task the server did not know stopped
+/// keeps running, and the agent still takes orders.
+#[test]
+fn the_agent_rides_out_a_control_plane_kill9() {
+    let mut s = BerthServer::start();
+    let cluster = unique("cp-kill-");
+    ok_json(&s.aws(&["ecs", "create-cluster", "--cluster-name", &cluster]));
+    let repo = unique("cp-kill-img-");
+    s.create_repo(&repo, &[]);
+    let image = s.docker_push_test_image(&repo, "v1");
+    let agent = Agent::start(&s, &cluster, &[]);
+    let instance = wait_connected(&s, &cluster);
+
+    let sleeper = register(
+        &s,
+        &unique("sleeper-"),
+        json!([{
+            "name": "sleeper", "image": image, "memory": 32, "essential": true,
+            "entryPoint": ["sh", "-c"], "command": ["exec sleep 100000"]
+        }]),
+    );
+    let kept = run_task(&s, &cluster, &sleeper);
+    let victim = run_task(&s, &cluster, &sleeper);
+    wait_status(&s, &cluster, &kept, "RUNNING");
+    wait_status(&s, &cluster, &victim, "RUNNING");
+    let victim_container = containers_of(&s, &victim);
+    assert_eq!(victim_container.len(), 1);
+
+    // The control plane dies; meanwhile a container is killed on the host.
+    s.kill9();
+    assert_ok(
+        &s.docker(&["kill", "--signal", "KILL", &victim_container[0]]),
+        "docker kill",
+    );
+    s.restart();
+
+    // The agent reconnects (same instance) and reports the death with its exit code.
+    let stopped = wait_status(&s, &cluster, &victim, "STOPPED");
+    assert_eq!(stopped["containers"][0]["exitCode"], 137, "{stopped:#}");
+    assert_eq!(
+        stopped["stoppedReason"],
+        "Essential container in task exited"
+    );
+    let again = wait_connected(&s, &cluster);
+    assert_eq!(
+        again["containerInstanceArn"],
+        instance["containerInstanceArn"]
+    );
+    assert_eq!(describe_task(&s, &cluster, &kept)["lastStatus"], "RUNNING");
+    assert_eq!(containers_of(&s, &kept).len(), 1);
+
+    // Orders still reach it.
+    ok_json(&s.aws(&["ecs", "stop-task", "--cluster", &cluster, "--task", &kept]));
+    wait_status(&s, &cluster, &kept, "STOPPED");
+    drop(agent);
+}
