@@ -648,10 +648,8 @@ mod tests {
         let signed = client.sign_websocket_get("127.0.0.1:4566", "/ws", query);
         let mut headers: Vec<(&str, &str)> = vec![("Host", "127.0.0.1:4566")];
         headers.extend(signed.iter().map(|(k, v)| (k.as_str(), v.as_str())));
-        let credentials = std::collections::HashMap::from([(
-            "AKIDAGENT".to_owned(),
-            "agent/secret".to_owned(),
-        )]);
+        let credentials =
+            std::collections::HashMap::from([("AKIDAGENT".to_owned(), "agent/secret".to_owned())]);
         // The server assumes the empty payload (the agent sends no content hash header).
         let verified = berth_sigv4::verify(
             &berth_sigv4::RequestParts {

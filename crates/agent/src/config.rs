@@ -34,6 +34,9 @@ pub struct AgentConfig {
     pub runtime: RuntimeChoice,
     pub image_pull_behavior: ImagePullBehavior,
     pub cleanup_delay: Duration,
+    /// The task metadata endpoint's port: 0 picks a free one on first start (then kept in
+    /// the state file); `None` serves no endpoint.
+    pub metadata_port: Option<u16>,
     pub credentials: Credentials,
     pub region: String,
 }
@@ -52,6 +55,7 @@ impl AgentConfig {
             runtime: RuntimeChoice::Docker,
             image_pull_behavior: ImagePullBehavior::Default,
             cleanup_delay: DEFAULT_CLEANUP_DELAY,
+            metadata_port: Some(0),
             credentials: Credentials::from_environment()?,
             region: region_from_environment(),
         })

@@ -12,6 +12,14 @@
 //! and SIGKILL, dependents first) and reports STOPPED with exit codes and ECS's reasons.
 //! Stopped containers are removed after the cleanup delay.
 //!
+//! A desired status of STOPPED that arrives while images are being pulled abandons the
+//! pull at once (Docker may finish it in the background) and stops the task.
+//!
+//! Each container's health (from Docker's health check) is tracked with the time it last
+//! changed; every change is announced on a watch channel (`health_changes`) for the
+//! telemetry session. The task's record in the state is the view other parts read (the
+//! task metadata endpoint, telemetry).
+//!
 //! Restarts: at start the engine lists the containers carrying this instance's label and
 //! resumes a supervisor for every task in the state file; a supervisor adopts the
 //! containers it finds (from the state file, else by ECS's task-ARN and container-name
@@ -24,7 +32,7 @@ use std::pin::Pin;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use berth_acs::acs::{Container, RegistryAuthenticationData, Task};
+use berth_acs::acs::{Container, RegistryAuthenticationData, Task, TaskIdentifier};
 use berth_runtime::{
     ContainerEvent, ContainerEventKind, ContainerId, ContainerRuntime, ContainerState,
     ContainerStatus, EventStream, HealthStatus, NetworkMode, RegistryAuth, RuntimeError,
@@ -38,6 +46,7 @@ use crate::client::{
     NetworkBinding, TaskStateChange,
 };
 use crate::config::{DEFAULT_STOP_TIMEOUT, ImagePullBehavior};
+use crate::metadata::{self, MetadataEndpoint};
 use crate::spec::{self, LABEL_CONTAINER_NAME, LABEL_INSTANCE, LABEL_TASK_ARN, TaskLayout};
 use crate::state::{ContainerRecord, SharedState, TaskRecord};
 
@@ -112,6 +121,8 @@ pub struct EngineConfig {
     pub image_pull_behavior: ImagePullBehavior,
     pub cleanup_delay: Duration,
     pub default_stop_timeout: Duration,
+    /// Where containers find the task metadata endpoint; `None` injects no endpoint.
+    pub metadata: Option<MetadataEndpoint>,
 }
 
 impl EngineConfig {
@@ -122,6 +133,7 @@ impl EngineConfig {
             image_pull_behavior: ImagePullBehavior::Default,
             cleanup_delay: crate::config::DEFAULT_CLEANUP_DELAY,
             default_stop_timeout: DEFAULT_STOP_TIMEOUT,
+            metadata: None,
         }
     }
 }
@@ -146,6 +158,8 @@ struct Inner {
     adoptable: Mutex<HashMap<(String, String), (ContainerId, String)>>,
     /// ECR credentials by (endpoint, region, registry id), with when to renew them.
     tokens: Mutex<HashMap<String, (RegistryAuth, Instant)>>,
+    /// Bumped whenever a container's health changes.
+    health_changes: watch::Sender<u64>,
     shutdown: watch::Receiver<bool>,
 }
 
@@ -195,6 +209,7 @@ impl Engine {
                 routes: Mutex::new(HashMap::new()),
                 adoptable: Mutex::new(adoptable),
                 tokens: Mutex::new(HashMap::new()),
+                health_changes: watch::channel(0).0,
                 shutdown,
             }),
         };
@@ -256,6 +271,72 @@ impl Engine {
         let mut arns: Vec<String> = lock(&self.inner.tasks).keys().cloned().collect();
         arns.sort();
         arns
+    }
+
+    /// The state the engine keeps its tasks in (their records are what the task metadata
+    /// endpoint and telemetry read).
+    pub fn state(&self) -> &SharedState {
+        &self.inner.state
+    }
+
+    pub fn runtime(&self) -> &Arc<dyn ContainerRuntime> {
+        &self.inner.runtime
+    }
+
+    pub fn config(&self) -> &EngineConfig {
+        &self.inner.config
+    }
+
+    /// A receiver that changes whenever a container's health changes.
+    pub fn health_changes(&self) -> watch::Receiver<u64> {
+        self.inner.health_changes.subscribe()
+    }
+
+    /// The tasks this instance runs that a task manifest says it should not: not in the
+    /// manifest, or in it with a desired status of STOPPED. Tasks already stopping or
+    /// stopped are not candidates.
+    pub fn stop_candidates(&self, manifest: &[TaskIdentifier]) -> Vec<TaskIdentifier> {
+        let supervised = lock(&self.inner.tasks).keys().cloned().collect::<Vec<_>>();
+        let state = self.inner.state.lock();
+        let mut candidates = Vec::new();
+        for arn in supervised {
+            let Some(record) = state.tasks.get(&arn) else {
+                continue;
+            };
+            if record.known_status == "STOPPED"
+                || record.task.desired_status.as_deref() == Some("STOPPED")
+            {
+                continue;
+            }
+            let listed = manifest
+                .iter()
+                .find(|t| t.task_arn.as_deref() == Some(arn.as_str()));
+            if listed.is_some_and(|t| t.desired_status.as_deref() != Some("STOPPED")) {
+                continue;
+            }
+            candidates.push(TaskIdentifier {
+                task_arn: Some(arn.clone()),
+                task_cluster_arn: record.task.task_cluster_arn.clone(),
+                desired_status: Some("STOPPED".to_owned()),
+            });
+        }
+        candidates.sort_by(|a, b| a.task_arn.cmp(&b.task_arn));
+        candidates
+    }
+
+    /// Stops the named tasks, as a desired status of STOPPED would.
+    pub fn stop_tasks(&self, arns: &[String]) {
+        for arn in arns {
+            let sender = lock(&self.inner.tasks).get(arn).cloned();
+            if let Some(sender) = sender {
+                tracing::info!(task = %arn, "stopping a task the control plane does not expect here");
+                let _ = sender.send(TaskMsg::Desired(Box::new(Task {
+                    arn: Some(arn.clone()),
+                    desired_status: Some("STOPPED".to_owned()),
+                    ..Task::default()
+                })));
+            }
+        }
     }
 
     fn spawn_supervisor(&self, arn: &str) {
@@ -495,6 +576,10 @@ struct Member {
     exit_code: Option<i64>,
     reason: Option<String>,
     health: HealthStatus,
+    /// When `health` last changed (seconds since the epoch).
+    health_since: Option<f64>,
+    /// Names the container at the task metadata endpoint.
+    metadata_token: String,
     oom: bool,
     bindings: Vec<NetworkBinding>,
     /// The last status handed to the reporter.
@@ -546,6 +631,8 @@ struct Supervisor {
     stopping: Option<Option<String>>,
     task_reported: Option<String>,
     stopped_at: Option<f64>,
+    /// Messages that arrived during an image pull, handled once it is over.
+    deferred: Vec<TaskMsg>,
 }
 
 impl Supervisor {
@@ -580,7 +667,11 @@ impl Supervisor {
                     started: saved.started || saved.known_status == "RUNNING",
                     exit_code: saved.exit_code,
                     reason: saved.reason,
-                    health: HealthStatus::None,
+                    health: parse_health(saved.health.as_deref()),
+                    health_since: saved.health_since,
+                    metadata_token: saved
+                        .metadata_token
+                        .unwrap_or_else(|| format!("{:032x}", rand::random::<u128>())),
                     oom: false,
                     bindings: saved.network_bindings,
                     reported: saved.sent_status,
@@ -609,6 +700,7 @@ impl Supervisor {
             stopping,
             task_reported: record.sent_status,
             stopped_at: record.stopped_at,
+            deferred: Vec::new(),
         }
     }
 
@@ -639,6 +731,9 @@ impl Supervisor {
                 self.stop_with(reason);
                 continue;
             }
+            if self.desired_stopped() {
+                continue; // it came while pulling
+            }
             if self
                 .members
                 .values()
@@ -652,6 +747,12 @@ impl Supervisor {
                 continue;
             }
             self.report_running_if_started();
+            if !self.deferred.is_empty() {
+                for message in std::mem::take(&mut self.deferred) {
+                    self.handle(message).await;
+                }
+                continue;
+            }
             let deadline = self.next_deadline();
             tokio::select! {
                 message = self.rx.recv() => match message {
@@ -737,8 +838,17 @@ impl Supervisor {
     /// Takes in an inspected status.
     fn observe(&mut self, name: &str, status: &ContainerStatus) {
         let network_mode = self.network_mode.clone().unwrap_or(NetworkMode::Bridge);
+        self.set_health(name, status.health);
         let member = self.members.get_mut(name).expect("member");
-        member.health = status.health;
+        // A container adopted by its labels keeps the endpoint it was created with.
+        if let Some(token) = status.env.iter().find_map(|variable| {
+            let uri = variable
+                .strip_prefix(spec::METADATA_URI_V4)?
+                .strip_prefix('=')?;
+            metadata::token_of(uri)
+        }) {
+            member.metadata_token = token.to_owned();
+        }
         member.oom |= status.oom_killed;
         let ever_started = status.started_at.is_some_and(|t| t.year() > 1970) || member.started;
         match status.state {
@@ -771,15 +881,7 @@ impl Supervisor {
 
     async fn handle(&mut self, message: TaskMsg) {
         match message {
-            TaskMsg::Desired(task) => {
-                // The task's content never changes; only where it should be.
-                if task.desired_status.is_some() {
-                    self.task.desired_status = task.desired_status.clone();
-                    self.engine.state.update_task(&self.arn, |r| {
-                        r.task.desired_status = task.desired_status.clone()
-                    });
-                }
-            }
+            TaskMsg::Desired(task) => self.take_desired(&task),
             TaskMsg::Event(event) => {
                 let Some(name) = self
                     .members
@@ -790,9 +892,7 @@ impl Supervisor {
                     return;
                 };
                 match event.kind {
-                    ContainerEventKind::Health(health) => {
-                        self.members.get_mut(&name).expect("member").health = health;
-                    }
+                    ContainerEventKind::Health(health) => self.set_health(&name, health),
                     ContainerEventKind::OomKilled => {
                         self.members.get_mut(&name).expect("member").oom = true;
                     }
@@ -823,10 +923,34 @@ impl Supervisor {
         }
     }
 
+    /// A payload's word on the task: only where it should be, its content never changes.
+    fn take_desired(&mut self, task: &Task) {
+        if task.desired_status.is_some() {
+            self.task.desired_status = task.desired_status.clone();
+            self.engine.state.update_task(&self.arn, |r| {
+                r.task.desired_status = task.desired_status.clone()
+            });
+        }
+    }
+
+    /// Takes in a container's health; a change is timed and announced.
+    fn set_health(&mut self, name: &str, health: HealthStatus) {
+        let member = self.members.get_mut(name).expect("member");
+        if member.health != health {
+            member.health = health;
+            member.health_since = Some(now_seconds());
+            self.engine.health_changes.send_modify(|n| *n += 1);
+        } else if member.health_since.is_none() && health != HealthStatus::None {
+            member.health_since = Some(now_seconds());
+        }
+    }
+
     /// Pulls, creates and starts whatever may start now. `Err` is why the task cannot run.
     async fn progress(&mut self) -> Result<(), String> {
         if !self.pulled {
-            self.pull_images().await?;
+            if !self.pull_images().await? {
+                return Ok(()); // interrupted: the run loop sees why
+            }
             self.pulled = true;
         }
         let order = self.order.clone();
@@ -849,7 +973,9 @@ impl Supervisor {
         Ok(())
     }
 
-    async fn pull_images(&mut self) -> Result<(), String> {
+    /// Pulls what the task's containers need. `Ok(false)` if the pull was abandoned: the
+    /// task is to stop, or the agent to shut down.
+    async fn pull_images(&mut self) -> Result<bool, String> {
         let mut images: Vec<(String, Option<RegistryAuthenticationData>)> = Vec::new();
         for member in self.members.values() {
             if member.id.is_some() || member.status == Status::Stopped {
@@ -862,11 +988,22 @@ impl Supervisor {
             }
         }
         if images.is_empty() {
-            return Ok(());
+            return Ok(true);
         }
         self.pull_started_at.get_or_insert_with(now_seconds);
+        let started = self.pull_started_at;
+        self.engine
+            .state
+            .update_task(&self.arn, |r| r.pull_started_at = started);
         for (image, auth) in images {
-            if let Err(e) = self.engine.ensure_image(&image, auth.as_ref()).await {
+            let engine = self.engine.clone();
+            let wanted = image.clone();
+            let pull = async move { engine.ensure_image(&wanted, auth.as_ref()).await };
+            let Some(pulled) = self.while_pulling(pull).await else {
+                tracing::info!(task = %self.arn, image, "image pull abandoned");
+                return Ok(false);
+            };
+            if let Err(e) = pulled {
                 let reason = format!("CannotPullContainerError: {e}");
                 for member in self.members.values_mut() {
                     if member.def.image.as_deref() == Some(image.as_str()) {
@@ -882,7 +1019,33 @@ impl Supervisor {
             r.pull_started_at = started;
             r.pull_stopped_at = stopped;
         });
-        Ok(())
+        Ok(true)
+    }
+
+    /// Waits for `pull` while still taking the task's messages: a desired status of STOPPED
+    /// (or the agent shutting down) abandons it (`None`); other messages wait until after.
+    async fn while_pulling(
+        &mut self,
+        pull: impl Future<Output = Result<(), String>>,
+    ) -> Option<Result<(), String>> {
+        tokio::pin!(pull);
+        let mut shutdown = self.engine.shutdown.clone();
+        loop {
+            tokio::select! {
+                result = &mut pull => return Some(result),
+                message = self.rx.recv() => match message {
+                    Some(TaskMsg::Desired(task)) => {
+                        self.take_desired(&task);
+                        if self.desired_stopped() {
+                            return None;
+                        }
+                    }
+                    Some(other) => self.deferred.push(other),
+                    None => return None,
+                },
+                _ = shutdown.changed() => return None,
+            }
+        }
     }
 
     fn readiness(&self, name: &str) -> Readiness {
@@ -1033,6 +1196,15 @@ impl Supervisor {
             .iter()
             .map(|(n, m)| (n.clone(), m.docker_name.clone()))
             .collect();
+        let metadata_uris: BTreeMap<String, String> = self
+            .engine
+            .config
+            .metadata
+            .as_ref()
+            .and_then(|endpoint| endpoint.uri(&network_mode, &self.members[name].metadata_token))
+            .map(|uri| (name.to_owned(), uri))
+            .into_iter()
+            .collect();
         let layout = TaskLayout {
             task: &self.task,
             cluster: &self.engine.config.cluster,
@@ -1040,6 +1212,7 @@ impl Supervisor {
             network_mode: &network_mode,
             docker_names: &docker_names,
             volumes,
+            metadata_uris: &metadata_uris,
         };
         spec::container_spec(&layout, &self.members[name].def)
             .map_err(|e| self.fail_member(name, format!("CannotCreateContainerError: {e}")))
@@ -1327,6 +1500,9 @@ impl Supervisor {
                     exit_code: m.exit_code,
                     reason: m.reason.clone(),
                     network_bindings: m.bindings.clone(),
+                    metadata_token: Some(m.metadata_token.clone()),
+                    health: health_name(m.health).map(str::to_owned),
+                    health_since: m.health_since.filter(|_| m.health != HealthStatus::None),
                 };
                 (name.clone(), record)
             })
@@ -1339,6 +1515,26 @@ impl Supervisor {
                 *entry = container;
             }
         });
+    }
+}
+
+/// ECS's name for a Docker health status (`UNKNOWN` while Docker says `starting`); `None`
+/// for a container without a health check.
+pub fn health_name(health: HealthStatus) -> Option<&'static str> {
+    match health {
+        HealthStatus::None => None,
+        HealthStatus::Starting => Some("UNKNOWN"),
+        HealthStatus::Healthy => Some("HEALTHY"),
+        HealthStatus::Unhealthy => Some("UNHEALTHY"),
+    }
+}
+
+fn parse_health(name: Option<&str>) -> HealthStatus {
+    match name {
+        Some("HEALTHY") => HealthStatus::Healthy,
+        Some("UNHEALTHY") => HealthStatus::Unhealthy,
+        Some(_) => HealthStatus::Starting,
+        None => HealthStatus::None,
     }
 }
 

@@ -6,15 +6,22 @@
 //!
 //! Modules: `config` (flags, credentials, region), `client` (signed ECS/ECR JSON calls),
 //! `registration` (resources and attributes), `session` (the ACS websocket), `engine` (one
-//! supervisor per task), `spec` (ACS task → container specs), `state` (the state file).
+//! supervisor per task), `spec` (ACS task → container specs), `state` (the state file),
+//! `stats` (CPU and memory samples of the containers), `telemetry` (the TCS websocket:
+//! metrics and health), `metadata` (the task metadata endpoint v4 containers query).
 
 pub mod client;
 pub mod config;
 pub mod engine;
+pub mod metadata;
 pub mod registration;
 pub mod session;
 pub mod spec;
 pub mod state;
+pub mod stats;
+pub mod telemetry;
+#[cfg(test)]
+mod testing;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -95,9 +102,14 @@ pub async fn run(
     // Everything below stops on the caller's shutdown or when the session gives up.
     let (stop, stopped) = watch::channel(false);
     let saver = tokio::spawn(state.clone().run_saver(stopped.clone()));
+    let metadata = match config.metadata_port {
+        Some(port) => Some(bind_metadata_endpoint(&*runtime, &state, port).await?),
+        None => None,
+    };
     let engine_config = EngineConfig {
         image_pull_behavior: config.image_pull_behavior,
         cleanup_delay: config.cleanup_delay,
+        metadata: metadata.as_ref().map(|(endpoint, _)| endpoint.clone()),
         ..EngineConfig::new(&config.cluster, &instance_arn)
     };
     let engine = Engine::start(
@@ -108,11 +120,46 @@ pub async fn run(
         stopped.clone(),
     )
     .await?;
+    let collector = stats::StatsCollector::new(engine.clone(), host.cpus);
+    let mut background = vec![tokio::spawn(
+        collector
+            .clone()
+            .run(stats::SAMPLE_INTERVAL, stopped.clone()),
+    )];
+    if let Some((endpoint, listeners)) = metadata {
+        let service = Arc::new(metadata::MetadataService {
+            engine: engine.clone(),
+            stats: collector.clone(),
+            availability_zone: config.availability_zone.clone(),
+        });
+        tracing::info!(
+            port = endpoint.port,
+            bridge = ?endpoint.bridge_host,
+            "task metadata endpoint (v4) listening"
+        );
+        background.push(tokio::spawn(metadata::serve(
+            listeners,
+            metadata::app(service),
+            stopped.clone(),
+        )));
+    }
+    let version = registration::version_info(&host);
+    background.push(tokio::spawn(telemetry::run(
+        telemetry::TelemetryParams::new(
+            client.clone(),
+            &config.cluster,
+            &instance_arn,
+            version.clone(),
+            engine.clone(),
+            collector,
+        ),
+        stopped.clone(),
+    )));
     let params = session::AcsParams {
         client: client.clone(),
         cluster: config.cluster.clone(),
         instance_arn,
-        version: registration::version_info(&host),
+        version,
         engine,
     };
     let result = tokio::select! {
@@ -120,8 +167,64 @@ pub async fn run(
         _ = shutdown.changed() => Ok(()),
     };
     stop.send_replace(true);
+    for task in background {
+        let _ = task.await;
+    }
     let _ = saver.await;
     result
+}
+
+/// Binds the task metadata endpoint on 127.0.0.1 and the host's address on the runtime's
+/// bridge, on the port the state file remembers (its containers' URIs name it), else on
+/// `port` (0: any free one), which the state file then keeps.
+async fn bind_metadata_endpoint(
+    runtime: &dyn ContainerRuntime,
+    state: &SharedState,
+    port: u16,
+) -> Result<(metadata::MetadataEndpoint, Vec<tokio::net::TcpListener>), AgentError> {
+    let bridge_host = match runtime.bridge_gateway().await {
+        Ok(host) => host,
+        Err(e) => {
+            tracing::warn!(error = %e, "no bridge address; bridge-mode containers get no metadata endpoint");
+            None
+        }
+    };
+    let remembered = state.lock().metadata_port;
+    let wanted = remembered.filter(|_| port == 0).unwrap_or(port);
+    let mut endpoint = metadata::MetadataEndpoint {
+        bridge_host,
+        port: wanted,
+    };
+    let bound = match metadata::bind(&endpoint.listen_addresses(), wanted).await {
+        Ok(bound) => Ok(bound),
+        // Not our own bridge (Docker elsewhere, rootless): bridge containers cannot reach us.
+        Err(e)
+            if endpoint.bridge_host.is_some()
+                && e.kind() == std::io::ErrorKind::AddrNotAvailable =>
+        {
+            tracing::warn!(bridge = ?endpoint.bridge_host, "the bridge address is not this host's; bridge-mode containers get no metadata endpoint");
+            endpoint.bridge_host = None;
+            metadata::bind(&endpoint.listen_addresses(), wanted).await
+        }
+        Err(e) => Err(e),
+    };
+    let (listeners, bound_port) = match bound {
+        Ok(bound) => bound,
+        Err(e) if remembered.is_some() && port == 0 => {
+            tracing::warn!(port = wanted, error = %e, "the metadata endpoint's port is taken; running containers lose their endpoint");
+            metadata::bind(&endpoint.listen_addresses(), 0)
+                .await
+                .map_err(|e| AgentError::Config(format!("task metadata endpoint: {e}")))?
+        }
+        Err(e) => {
+            return Err(AgentError::Config(format!(
+                "task metadata endpoint on port {wanted}: {e}"
+            )));
+        }
+    };
+    endpoint.port = bound_port;
+    state.update(|s| s.metadata_port = Some(bound_port));
+    Ok((endpoint, listeners))
 }
 
 /// RegisterContainerInstance, retried while the control plane is unreachable; `None` if

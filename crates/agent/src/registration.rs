@@ -215,6 +215,7 @@ mod tests {
             runtime: crate::config::RuntimeChoice::Simulated,
             image_pull_behavior: crate::config::ImagePullBehavior::Default,
             cleanup_delay: std::time::Duration::from_secs(1),
+            metadata_port: None,
             credentials: crate::config::Credentials {
                 access_key_id: "a".into(),
                 secret_access_key: "s".into(),

@@ -1,7 +1,11 @@
 //! The agent's side of the ACS websocket, as the official agent runs it: DiscoverPollEndpoint,
 //! a SigV4-signed GET upgrade to `<endpoint>/ws?<AcsQuery>`, then frames: tasks from
 //! PayloadMessages go to the engine and are acknowledged (AckRequest), heartbeats are
-//! answered (HeartbeatAckRequest), task manifests acknowledged. The session is dropped after
+//! answered (HeartbeatAckRequest). A TaskManifestMessage newer than anything seen on the
+//! connection is acknowledged and, when the instance runs tasks the manifest does not want
+//! running, answered with a TaskStopVerificationMessage naming them; the tasks the
+//! control plane's TaskStopVerificationAck then names (for that manifest only) are
+//! stopped. The session is dropped after
 //! a minute or two without any frame, and renewed every half hour or so; a normal close
 //! (or a CloseMessage) reconnects at once, anything else after a backoff of 250 ms growing
 //! ×1.5 to two minutes. A handshake refused with `InactiveInstanceException` means the
@@ -14,7 +18,7 @@ use berth_acs::ConnectionError;
 use berth_acs::acs::{
     AGENT_HEARTBEAT_JITTER, AGENT_HEARTBEAT_TIMEOUT, AGENT_MAX_CONNECTION,
     AGENT_MAX_CONNECTION_JITTER, AckRequest, AcsQuery, AgentMessage, HeartbeatAckRequest,
-    PROTOCOL_VERSION, ServerMessage,
+    PROTOCOL_VERSION, ServerMessage, TaskManifestMessage, TaskStopVerificationMessage,
 };
 use futures_util::{SinkExt, StreamExt};
 use tokio::sync::watch;
@@ -140,31 +144,49 @@ async fn session(
         send_credentials: Some(first),
         seq_num: Some(1),
     };
-    let url = match websocket_url(&query.url(&endpoints.endpoint)) {
-        Ok(url) => url,
-        Err(e) => return Ended::Failed(e),
+    let socket = match open_websocket(&params.client, &query.url(&endpoints.endpoint)).await {
+        Ok(socket) => socket,
+        Err(Refused::Inactive(message)) => return Ended::Inactive(message),
+        Err(Refused::Failed(message)) => return Ended::Failed(message),
     };
-    let authority = match HttpEndpoint::parse(&endpoints.endpoint) {
-        Ok(endpoint) => endpoint.authority,
-        Err(e) => return Ended::Failed(e.to_string()),
-    };
+    backoff.reset();
+    tracing::info!(endpoint = %endpoints.endpoint, "ACS session open");
+    serve(params, socket, shutdown).await
+}
+
+/// Why a websocket could not be opened.
+pub(crate) enum Refused {
+    /// The control plane says the instance is deregistered (`InactiveInstanceException`).
+    Inactive(String),
+    Failed(String),
+}
+
+pub(crate) type Socket = tokio_tungstenite::WebSocketStream<tokio::net::TcpStream>;
+
+/// Opens an ACS or TCS websocket: `url` is the `http://` URL with its query; the upgrade
+/// GET is signed as the official agent signs it, and a refusal is read as ECS writes it.
+pub(crate) async fn open_websocket(client: &AwsClient, url: &str) -> Result<Socket, Refused> {
+    let url = websocket_url(url).map_err(Refused::Failed)?;
+    let authority = HttpEndpoint::parse(&url.replacen("ws://", "http://", 1))
+        .map_err(|e| Refused::Failed(e.to_string()))?
+        .authority;
     let after_host = url
         .strip_prefix("ws://")
         .and_then(|rest| rest.find('/').map(|i| &rest[i..]))
         .unwrap_or("/ws");
     let (path, query_string) = after_host.split_once('?').unwrap_or((after_host, ""));
 
-    let mut request = match url.as_str().into_client_request() {
-        Ok(request) => request,
-        Err(e) => return Ended::Failed(format!("ACS URL {url}: {e}")),
-    };
+    let mut request = url
+        .as_str()
+        .into_client_request()
+        .map_err(|e| Refused::Failed(format!("websocket URL {url}: {e}")))?;
     // Sign what is sent: the Host header tungstenite writes is the URL's authority.
     let host = request
         .uri()
         .authority()
         .map(|a| a.as_str().to_owned())
         .unwrap_or_else(|| authority.clone());
-    for (name, value) in params.client.sign_websocket_get(&host, path, query_string) {
+    for (name, value) in client.sign_websocket_get(&host, path, query_string) {
         match (
             name.parse::<tokio_tungstenite::tungstenite::http::HeaderName>(),
             value.parse(),
@@ -172,14 +194,18 @@ async fn session(
             (Ok(name), Ok(value)) => {
                 request.headers_mut().insert(name, value);
             }
-            _ => return Ended::Failed("could not build the signed upgrade request".to_owned()),
+            _ => {
+                return Err(Refused::Failed(
+                    "could not build the signed upgrade request".to_owned(),
+                ));
+            }
         }
     }
 
     let connect = async {
         let stream = tokio::net::TcpStream::connect(&authority)
             .await
-            .map_err(|e| format!("connecting to {authority}: {e}"))?;
+            .map_err(|e| Refused::Failed(format!("connecting to {authority}: {e}")))?;
         let _ = stream.set_nodelay(true);
         tokio_tungstenite::client_async(request, stream)
             .await
@@ -193,38 +219,31 @@ async fn session(
                         .into_owned();
                     match ConnectionError::decode(&body) {
                         Ok(refusal) if refusal.type_name.contains("InactiveInstanceException") => {
-                            format!("inactive:{}: {}", refusal.type_name, refusal.message)
+                            Refused::Inactive(format!("{}: {}", refusal.type_name, refusal.message))
                         }
-                        Ok(refusal) => format!(
+                        Ok(refusal) => Refused::Failed(format!(
                             "handshake refused (HTTP {}): {}: {}",
                             response.status(),
                             refusal.type_name,
                             refusal.message
-                        ),
-                        Err(_) => format!("handshake refused (HTTP {}): {body}", response.status()),
+                        )),
+                        Err(_) => Refused::Failed(format!(
+                            "handshake refused (HTTP {}): {body}",
+                            response.status()
+                        )),
                     }
                 }
-                other => format!("websocket handshake: {other}"),
+                other => Refused::Failed(format!("websocket handshake: {other}")),
             })
     };
-    let socket = match tokio::time::timeout(CONNECT_TIMEOUT, connect).await {
-        Ok(Ok((socket, _))) => socket,
-        Ok(Err(e)) => {
-            return match e.strip_prefix("inactive:") {
-                Some(message) => Ended::Inactive(message.to_owned()),
-                None => Ended::Failed(e),
-            };
-        }
-        Err(_) => {
-            return Ended::Failed(format!("no websocket handshake within {CONNECT_TIMEOUT:?}"));
-        }
-    };
-    backoff.reset();
-    tracing::info!(endpoint = %endpoints.endpoint, "ACS session open");
-    serve(params, socket, shutdown).await
+    match tokio::time::timeout(CONNECT_TIMEOUT, connect).await {
+        Ok(Ok((socket, _))) => Ok(socket),
+        Ok(Err(refused)) => Err(refused),
+        Err(_) => Err(Refused::Failed(format!(
+            "no websocket handshake within {CONNECT_TIMEOUT:?}"
+        ))),
+    }
 }
-
-type Socket = tokio_tungstenite::WebSocketStream<tokio::net::TcpStream>;
 
 fn jittered(base: Duration, jitter: Duration) -> Duration {
     base + jitter.mul_f64(rand::random::<f64>())
@@ -237,6 +256,11 @@ async fn serve(params: &AcsParams, socket: Socket, shutdown: &mut watch::Receive
     let idle_limit = || jittered(AGENT_HEARTBEAT_TIMEOUT, AGENT_HEARTBEAT_JITTER);
     let idle = tokio::time::sleep(idle_limit());
     tokio::pin!(idle);
+
+    // The highest sequence number seen (payloads' `seqNum`, manifests' `timeline`) and the
+    // last manifest taken, for this connection: a manifest older than a payload is stale.
+    let mut latest_seq: i64 = 0;
+    let mut last_manifest: Option<String> = None;
 
     let close = |reason: &'static str| {
         Message::Close(Some(CloseFrame {
@@ -300,7 +324,7 @@ async fn serve(params: &AcsParams, socket: Socket, shutdown: &mut watch::Receive
                 continue;
             }
         };
-        let reply = match message {
+        let replies: Vec<AgentMessage> = match message {
             ServerMessage::Payload(payload) => {
                 let (Some(message_id), Some(cluster), Some(instance)) = (
                     payload.message_id.clone(),
@@ -315,25 +339,43 @@ async fn serve(params: &AcsParams, socket: Socket, shutdown: &mut watch::Receive
                 };
                 let tasks = payload.tasks.unwrap_or_default();
                 tracing::debug!(tasks = tasks.len(), message_id, "payload");
+                latest_seq = latest_seq.max(payload.seq_num.unwrap_or(0));
                 params.engine.apply_payload(tasks);
-                Some(AgentMessage::Ack(AckRequest {
+                vec![AgentMessage::Ack(AckRequest {
                     cluster: Some(cluster),
                     container_instance: Some(instance),
                     message_id: Some(message_id),
-                }))
+                })]
             }
             ServerMessage::Heartbeat(heartbeat) => {
-                Some(AgentMessage::HeartbeatAck(HeartbeatAckRequest {
+                vec![AgentMessage::HeartbeatAck(HeartbeatAckRequest {
                     message_id: heartbeat.message_id,
-                }))
+                })]
             }
-            ServerMessage::TaskManifest(manifest) => manifest.message_id.map(|message_id| {
-                AgentMessage::Ack(AckRequest {
-                    cluster: manifest.cluster_arn,
-                    container_instance: manifest.container_instance_arn,
-                    message_id: Some(message_id),
-                })
-            }),
+            ServerMessage::TaskManifest(manifest) => {
+                let replies = take_manifest(&params.engine, manifest, &mut latest_seq);
+                if let Some(AgentMessage::Ack(ack)) = replies.first() {
+                    last_manifest = ack.message_id.clone();
+                }
+                replies
+            }
+            ServerMessage::TaskStopVerificationAck(ack) => {
+                if ack.message_id.is_some() && ack.message_id == last_manifest {
+                    let arns: Vec<String> = ack
+                        .stop_tasks
+                        .unwrap_or_default()
+                        .into_iter()
+                        .filter_map(|t| t.task_arn)
+                        .collect();
+                    params.engine.stop_tasks(&arns);
+                } else {
+                    tracing::debug!(
+                        message_id = ?ack.message_id,
+                        "stop verification ack for another manifest ignored"
+                    );
+                }
+                Vec::new()
+            }
             ServerMessage::Close(close) => {
                 return Ended::Reconnect(format!(
                     "CloseMessage: {}",
@@ -353,10 +395,10 @@ async fn serve(params: &AcsParams, socket: Socket, shutdown: &mut watch::Receive
             }
             other => {
                 tracing::debug!(kind = other.type_name(), "ACS message not acted on");
-                None
+                Vec::new()
             }
         };
-        if let Some(reply) = reply {
+        for reply in replies {
             match tokio::time::timeout(
                 WRITE_TIMEOUT,
                 sink.send(Message::Text(reply.encode().into())),
@@ -371,6 +413,50 @@ async fn serve(params: &AcsParams, socket: Socket, shutdown: &mut watch::Receive
     }
 }
 
+/// Takes a task manifest as the official agent does: a manifest not newer than the newest
+/// sequence number seen is stale and dropped unanswered; otherwise it is acknowledged and,
+/// if this instance runs tasks the manifest does not want running, followed by a
+/// `TaskStopVerificationMessage` naming them (the control plane answers which to stop).
+pub(crate) fn take_manifest(
+    engine: &Engine,
+    manifest: TaskManifestMessage,
+    latest_seq: &mut i64,
+) -> Vec<AgentMessage> {
+    let Some(message_id) = manifest.message_id.clone() else {
+        return Vec::new();
+    };
+    let timeline = manifest.timeline.unwrap_or(0);
+    if timeline <= *latest_seq {
+        tracing::debug!(
+            message_id,
+            timeline,
+            latest_seq,
+            "stale task manifest dropped"
+        );
+        return Vec::new();
+    }
+    *latest_seq = timeline;
+    let mut replies = vec![AgentMessage::Ack(AckRequest {
+        cluster: manifest.cluster_arn.clone(),
+        container_instance: manifest.container_instance_arn.clone(),
+        message_id: Some(message_id.clone()),
+    })];
+    let candidates = engine.stop_candidates(&manifest.tasks.unwrap_or_default());
+    if !candidates.is_empty() {
+        tracing::info!(
+            tasks = ?candidates.iter().filter_map(|c| c.task_arn.as_deref()).collect::<Vec<_>>(),
+            "running tasks the task manifest lacks; asking the control plane"
+        );
+        replies.push(AgentMessage::TaskStopVerification(
+            TaskStopVerificationMessage {
+                message_id: Some(message_id),
+                stop_candidates: Some(candidates),
+            },
+        ));
+    }
+    replies
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -382,6 +468,71 @@ mod tests {
             "ws://127.0.0.1:4566/ws?a=b"
         );
         assert!(websocket_url("https://ecs.amazonaws.com/ws").is_err());
+    }
+
+    #[tokio::test]
+    async fn manifests_are_acked_and_unexpected_tasks_verified_unless_stale() {
+        use crate::testing::{Harness, config, task, task_arn};
+        use berth_acs::acs::TaskIdentifier;
+        use serde_json::json;
+
+        let h = Harness::start(config()).await;
+        let run = |id: &str| {
+            task(
+                id,
+                "RUNNING",
+                json!([{"name": "app", "image": "busybox", "essential": true, "command": ["httpd"]}]),
+            )
+        };
+        h.engine.apply_payload(vec![run("kept"), run("extra")]);
+        h.control.wait_task(&task_arn("kept"), "RUNNING").await;
+        h.control.wait_task(&task_arn("extra"), "RUNNING").await;
+        let manifest = |id: &str, timeline: i64| TaskManifestMessage {
+            cluster_arn: Some("arn:cluster".into()),
+            container_instance_arn: Some("arn:instance".into()),
+            message_id: Some(id.into()),
+            timeline: Some(timeline),
+            tasks: Some(vec![TaskIdentifier {
+                task_arn: Some(task_arn("kept")),
+                task_cluster_arn: Some("arn:cluster".into()),
+                desired_status: Some("RUNNING".into()),
+            }]),
+            ..TaskManifestMessage::default()
+        };
+
+        let mut latest = 5;
+        // Not newer than the last payload: dropped unanswered.
+        assert!(take_manifest(&h.engine, manifest("old", 5), &mut latest).is_empty());
+        assert_eq!(latest, 5);
+
+        let replies = take_manifest(&h.engine, manifest("m-7", 7), &mut latest);
+        assert_eq!(latest, 7);
+        let frames: Vec<serde_json::Value> = replies
+            .iter()
+            .map(|r| serde_json::from_str(&r.encode()).unwrap())
+            .collect();
+        assert_eq!(
+            frames[0],
+            json!({"type": "AckRequest", "message": {
+                "cluster": "arn:cluster", "containerInstance": "arn:instance", "messageId": "m-7"}})
+        );
+        assert_eq!(
+            frames[1],
+            json!({"type": "TaskStopVerificationMessage", "message": {
+                "messageId": "m-7",
+                "stopCandidates": [{"taskArn": task_arn("extra"), "desiredStatus": "STOPPED"}]}})
+        );
+        assert_eq!(frames.len(), 2);
+
+        // Nothing unexpected: only the ack.
+        let mut everything = manifest("m-8", 8);
+        everything.tasks.as_mut().unwrap().push(TaskIdentifier {
+            task_arn: Some(task_arn("extra")),
+            task_cluster_arn: None,
+            desired_status: Some("RUNNING".into()),
+        });
+        let replies = take_manifest(&h.engine, everything, &mut latest);
+        assert!(matches!(replies.as_slice(), [AgentMessage::Ack(_)]));
     }
 
     #[test]

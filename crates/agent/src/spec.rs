@@ -2,13 +2,21 @@
 //! per container (image, command, environment, resources, ports, mounts, links, and the
 //! Docker settings ACS carries as Docker Engine API documents in `dockerConfig`), the task's
 //! volumes, and the labels that let a restarted agent find its containers again. Pure.
+//!
+//! Task-level `cpu` and `memory` ([`task_shares`]): ECS on Linux puts a task's containers
+//! in one task cgroup carrying the task's CFS quota and memory limit, so its containers
+//! share them. Berth manages no cgroups of its own, so it divides the task's limits among
+//! the containers instead and sets each share as that container's own Docker limits: the
+//! shares add up to no more than the task's, so the task cannot exceed them either. The
+//! price is that a container cannot borrow what a sibling leaves unused (ECS's cgroup lets
+//! it), and a container that exits early leaves its share idle.
 
 use std::collections::BTreeMap;
 
 use berth_acs::acs::{Container, Task};
 use berth_runtime::{
-    ContainerSpec, HealthCheck, LogConfig, MountSpec, NetworkMode, PortMapping, Protocol, Ulimit,
-    VolumeSpec,
+    ContainerSpec, CpuQuota, HealthCheck, LogConfig, MountSpec, NetworkMode, PortMapping, Protocol,
+    Ulimit, VolumeSpec,
 };
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -27,6 +35,16 @@ pub const LABEL_INSTANCE: &str = "berth.container-instance-arn";
 const MIN_CPU_SHARES: u64 = 2;
 const NANOS_PER_SECOND: i64 = 1_000_000_000;
 const BYTES_PER_MIB: i64 = 1024 * 1024;
+/// ECS counts CPU in units of 1/1024 vCPU.
+const CPU_UNITS_PER_VCPU: f64 = 1024.0;
+/// The CFS period of task-level CPU limits: the kernel's default, as ECS sets it.
+const CFS_PERIOD_US: u64 = 100_000;
+/// Docker refuses a CFS quota under 1 ms.
+const MIN_CFS_QUOTA_US: u64 = 1_000;
+/// Docker refuses a memory limit under 6 MiB.
+const MIN_MEMORY_MIB: u64 = 6;
+/// The task metadata endpoint (v4) each container is told about.
+pub const METADATA_URI_V4: &str = "ECS_CONTAINER_METADATA_URI_V4";
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{0}")]
@@ -193,6 +211,9 @@ pub struct TaskLayout<'a> {
     /// Docker name of each of the task's containers, by container name.
     pub docker_names: &'a BTreeMap<String, String>,
     pub volumes: &'a BTreeMap<String, ResolvedVolume>,
+    /// Each container's task metadata endpoint URI (`ECS_CONTAINER_METADATA_URI_V4`), by
+    /// container name; containers without one get no variable.
+    pub metadata_uris: &'a BTreeMap<String, String>,
 }
 
 /// The spec of one of the task's containers.
@@ -311,6 +332,17 @@ pub fn container_spec(
 
     apply_config(&mut spec, &config);
     apply_host_config(&mut spec, &host_config);
+    if let Some(share) = task_shares(layout.task).remove(&name) {
+        spec.cpu_quota = share.cpu_quota.or(spec.cpu_quota);
+        if let Some(memory) = share.memory_mib {
+            spec.memory_mib = Some(memory);
+            spec.memory_reservation_mib = spec.memory_reservation_mib.map(|r| r.min(memory));
+        }
+    }
+    if let Some(uri) = layout.metadata_uris.get(&name) {
+        spec.env.retain(|(key, _)| key != METADATA_URI_V4);
+        spec.env.push((METADATA_URI_V4.to_owned(), uri.clone()));
+    }
 
     // ECS's labels go on last, so a task definition cannot hide a container from its agent.
     let task = layout.task;
@@ -326,6 +358,140 @@ pub fn container_spec(
         spec.labels.insert(key.to_owned(), value);
     }
     Ok(spec)
+}
+
+/// One container's part of its task's limits (see the module documentation).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct TaskShare {
+    pub cpu_quota: Option<CpuQuota>,
+    /// The container's hard memory limit in MiB.
+    pub memory_mib: Option<u64>,
+}
+
+/// Divides the task's `cpu` (vCPUs) and `memory` (MiB) among its containers, by container
+/// name; empty when the task sets neither.
+///
+/// CPU: each container is guaranteed its own `cpu` units and the rest of the task's CPU is
+/// split evenly among all of them (the units of all containers are scaled down together
+/// should they exceed the task's).
+///
+/// Memory, max-min fair: each container keeps at least its soft reservation
+/// (`memoryReservation`), never exceeds its own hard `memory` (nor the task's), and the
+/// task's memory is filled up to an even level above the reservations. Shares never go
+/// under Docker's minimum of 6 MiB, which a task of many containers with very little memory
+/// can exceed by those few MiB.
+pub fn task_shares(task: &Task) -> BTreeMap<String, TaskShare> {
+    let containers: Vec<(String, &Container)> = task
+        .containers
+        .iter()
+        .flatten()
+        .filter_map(|c| Some((c.name.clone()?, c)))
+        .collect();
+    let mut shares: BTreeMap<String, TaskShare> = BTreeMap::new();
+    if containers.is_empty() {
+        return shares;
+    }
+    if let Some(vcpus) = task.cpu.filter(|c| c.is_finite() && *c > 0.0) {
+        let total = vcpus * CPU_UNITS_PER_VCPU;
+        let units: Vec<f64> = containers
+            .iter()
+            .map(|(_, c)| c.cpu.unwrap_or(0).max(0) as f64)
+            .collect();
+        let reserved: f64 = units.iter().sum();
+        let scale = if reserved > total {
+            total / reserved
+        } else {
+            1.0
+        };
+        let spare = (total - reserved * scale) / containers.len() as f64;
+        for ((name, _), own) in containers.iter().zip(&units) {
+            let share = own * scale + spare;
+            let quota = (share / CPU_UNITS_PER_VCPU * CFS_PERIOD_US as f64).floor() as u64;
+            shares.entry(name.clone()).or_default().cpu_quota = Some(CpuQuota {
+                quota_us: quota.max(MIN_CFS_QUOTA_US),
+                period_us: CFS_PERIOD_US,
+            });
+        }
+    }
+    if let Some(task_memory) = task.memory.filter(|m| *m > 0).map(|m| m as u64) {
+        let caps: Vec<f64> = containers
+            .iter()
+            .map(|(_, c)| {
+                c.memory
+                    .filter(|m| *m > 0)
+                    .map_or(task_memory, |m| (m as u64).min(task_memory)) as f64
+            })
+            .collect();
+        let mut floors: Vec<f64> = containers
+            .iter()
+            .zip(&caps)
+            .map(|((_, c), cap)| (reservation_mib(c).unwrap_or(0) as f64).min(*cap))
+            .collect();
+        let reserved: f64 = floors.iter().sum();
+        if reserved > task_memory as f64 {
+            floors
+                .iter_mut()
+                .for_each(|f| *f *= task_memory as f64 / reserved);
+        }
+        let level = fill_level(&floors, &caps, task_memory as f64);
+        for (((name, _), floor), cap) in containers.iter().zip(&floors).zip(&caps) {
+            let memory = level.clamp(*floor, cap.max(*floor)).floor() as u64;
+            shares.entry(name.clone()).or_default().memory_mib = Some(memory.max(MIN_MEMORY_MIB));
+        }
+    }
+    shares
+}
+
+/// The level `l` at which `Σ clamp(l, floor_i, cap_i)` reaches `total` (or the highest cap,
+/// if the caps leave memory over). Bisection: a handful of containers, 64 rounds.
+fn fill_level(floors: &[f64], caps: &[f64], total: f64) -> f64 {
+    let filled = |level: f64| -> f64 {
+        floors
+            .iter()
+            .zip(caps)
+            .map(|(f, c)| level.clamp(*f, c.max(*f)))
+            .sum()
+    };
+    let (mut low, mut high) = (0.0, total);
+    for _ in 0..64 {
+        let mid = (low + high) / 2.0;
+        if filled(mid) > total {
+            high = mid;
+        } else {
+            low = mid;
+        }
+    }
+    low
+}
+
+/// A container's soft memory reservation in MiB (`MemoryReservation` in its host config).
+fn reservation_mib(container: &Container) -> Option<u64> {
+    reservation_in(&docker_document(container, false).ok()?)
+}
+
+fn reservation_in(host: &serde_json::Map<String, Value>) -> Option<u64> {
+    let bytes = host.get("MemoryReservation")?.as_i64().filter(|b| *b > 0)?;
+    Some(((bytes + BYTES_PER_MIB - 1) / BYTES_PER_MIB) as u64)
+}
+
+/// A container's log driver and its options (`LogConfig` in its host config).
+pub fn log_config(container: &Container) -> Option<LogConfig> {
+    log_config_in(&docker_document(container, false).ok()?)
+}
+
+fn log_config_in(host: &serde_json::Map<String, Value>) -> Option<LogConfig> {
+    let log = host.get("LogConfig").and_then(Value::as_object)?;
+    let driver = string(log, "Type")?;
+    let options = log
+        .get("Config")
+        .and_then(Value::as_object)
+        .map(|o| {
+            o.iter()
+                .filter_map(|(k, v)| Some((k.clone(), v.as_str()?.to_owned())))
+                .collect()
+        })
+        .unwrap_or_default();
+    Some(LogConfig { driver, options })
 }
 
 fn parse_protocol(protocol: Option<&str>) -> Protocol {
@@ -420,12 +586,8 @@ fn apply_config(spec: &mut ContainerSpec, config: &serde_json::Map<String, Value
 
 /// The host config document: memory reservation, ulimits, log driver, DNS, …
 fn apply_host_config(spec: &mut ContainerSpec, host: &serde_json::Map<String, Value>) {
-    if let Some(bytes) = host
-        .get("MemoryReservation")
-        .and_then(Value::as_i64)
-        .filter(|b| *b > 0)
-    {
-        spec.memory_reservation_mib = Some(((bytes + BYTES_PER_MIB - 1) / BYTES_PER_MIB) as u64);
+    if let Some(mib) = reservation_in(host) {
+        spec.memory_reservation_mib = Some(mib);
     }
     if let Some(ulimits) = host.get("Ulimits").and_then(Value::as_array) {
         spec.ulimits = ulimits
@@ -439,20 +601,7 @@ fn apply_host_config(spec: &mut ContainerSpec, host: &serde_json::Map<String, Va
             })
             .collect();
     }
-    if let Some(log) = host.get("LogConfig").and_then(Value::as_object)
-        && let Some(driver) = string(log, "Type")
-    {
-        let options = log
-            .get("Config")
-            .and_then(Value::as_object)
-            .map(|o| {
-                o.iter()
-                    .filter_map(|(k, v)| Some((k.clone(), v.as_str()?.to_owned())))
-                    .collect()
-            })
-            .unwrap_or_default();
-        spec.log_config = Some(LogConfig { driver, options });
-    }
+    spec.log_config = log_config_in(host);
     if let Some(privileged) = host.get("Privileged").and_then(Value::as_bool) {
         spec.privileged = privileged;
     }
@@ -600,6 +749,7 @@ mod tests {
             network_mode: &mode,
             docker_names: &names,
             volumes: &volumes,
+            metadata_uris: &BTreeMap::new(),
         };
         let containers = task.containers.as_ref().unwrap();
         let spec = container_spec(&layout, &containers[0]).unwrap();
@@ -724,12 +874,23 @@ mod tests {
                 network_mode: &NetworkMode::Host,
                 docker_names: &names,
                 volumes: &volumes,
+                metadata_uris: &BTreeMap::from([(
+                    "app".to_owned(),
+                    "http://127.0.0.1:51679/v4/t0k3n".to_owned(),
+                )]),
             },
             &containers[0],
         )
         .unwrap();
         assert!(spec.port_mappings.is_empty());
         assert_eq!(spec.network_mode, NetworkMode::Host);
+        assert_eq!(
+            spec.env.last(),
+            Some(&(
+                METADATA_URI_V4.to_owned(),
+                "http://127.0.0.1:51679/v4/t0k3n".to_owned()
+            ))
+        );
 
         task.network_mode = Some("awsvpc".into());
         assert!(network_mode(&task).is_err());
@@ -771,6 +932,131 @@ mod tests {
         task(
             json!({"arn": "a", "family": "f", "version": "1", "volumes": [volume], "containers": []}),
         )
+    }
+
+    fn limited_task(cpu: f64, memory: i64, containers: Value) -> Task {
+        task(
+            json!({"arn": "a", "family": "f", "version": "1", "cpu": cpu, "memory": memory,
+                    "containers": containers}),
+        )
+    }
+
+    fn shares_of(task: &Task) -> Vec<(String, Option<u64>, Option<u64>)> {
+        task_shares(task)
+            .into_iter()
+            .map(|(name, share)| (name, share.cpu_quota.map(|c| c.quota_us), share.memory_mib))
+            .collect()
+    }
+
+    fn reservation(mib: i64) -> Value {
+        json!({"hostConfig": format!("{{\"MemoryReservation\":{}}}", mib * 1024 * 1024)})
+    }
+
+    #[test]
+    fn task_limits_are_divided_among_the_containers() {
+        // Half a vCPU and 512 MiB, no container limits: even halves.
+        let even = limited_task(0.5, 512, json!([{"name": "a"}, {"name": "b"}]));
+        assert_eq!(
+            shares_of(&even),
+            [
+                ("a".to_owned(), Some(25_000), Some(256)),
+                ("b".to_owned(), Some(25_000), Some(256))
+            ]
+        );
+
+        // Container CPU units are guaranteed, the rest split evenly: 1 vCPU = 1024 units,
+        // a has 512, so a gets 512 + 256 and b 256.
+        // Memory: b's hard limit (100) caps it; a reserves 300 and fills up to the task's.
+        let mixed = limited_task(
+            1.0,
+            512,
+            json!([
+                {"name": "a", "cpu": 512, "dockerConfig": reservation(300)},
+                {"name": "b", "memory": 100}
+            ]),
+        );
+        assert_eq!(
+            shares_of(&mixed),
+            [
+                ("a".to_owned(), Some(75_000), Some(412)),
+                ("b".to_owned(), Some(25_000), Some(100))
+            ]
+        );
+
+        // No container may have more than the task: a hard limit above it is cut down,
+        // and reservations over the task's memory are scaled into it.
+        let over = limited_task(
+            0.25,
+            256,
+            json!([
+                {"name": "a", "memory": 1024, "cpu": 2048, "dockerConfig": reservation(200)},
+                {"name": "b", "cpu": 2048, "dockerConfig": reservation(200)}
+            ]),
+        );
+        let shares = task_shares(&over);
+        let total_memory: u64 = shares.values().filter_map(|s| s.memory_mib).sum();
+        let total_cpu: u64 = shares
+            .values()
+            .filter_map(|s| s.cpu_quota.map(|c| c.quota_us))
+            .sum();
+        assert!(total_memory <= 256, "{shares:?}");
+        assert!(total_cpu <= 25_000, "{shares:?}");
+        assert_eq!(shares["a"].memory_mib, Some(128));
+        assert_eq!(
+            shares["a"].cpu_quota.map(|c| c.period_us),
+            Some(CFS_PERIOD_US)
+        );
+
+        // Docker's minimums hold however small the task.
+        let tiny = limited_task(
+            0.001,
+            8,
+            json!([{"name": "a"}, {"name": "b"}, {"name": "c"}]),
+        );
+        for share in task_shares(&tiny).values() {
+            assert!(share.cpu_quota.unwrap().quota_us >= MIN_CFS_QUOTA_US);
+            assert!(share.memory_mib.unwrap() >= MIN_MEMORY_MIB);
+        }
+
+        // Nothing at task level: nothing to divide.
+        let unlimited = task(json!({"containers": [{"name": "a", "memory": 64}]}));
+        assert!(task_shares(&unlimited).is_empty());
+    }
+
+    #[test]
+    fn task_limits_reach_the_container_spec() {
+        let task = limited_task(
+            0.5,
+            256,
+            json!([{"name": "app", "image": "busybox", "memory": 1024,
+                    "dockerConfig": reservation(512)}]),
+        );
+        let names = BTreeMap::new();
+        let volumes = BTreeMap::new();
+        let spec = container_spec(
+            &TaskLayout {
+                task: &task,
+                cluster: "c",
+                instance_arn: "i",
+                network_mode: &NetworkMode::Bridge,
+                docker_names: &names,
+                volumes: &volumes,
+                metadata_uris: &BTreeMap::new(),
+            },
+            &task.containers.as_ref().unwrap()[0],
+        )
+        .unwrap();
+        assert_eq!(spec.memory_mib, Some(256));
+        // The soft reservation never exceeds the hard limit.
+        assert_eq!(spec.memory_reservation_mib, Some(256));
+        assert_eq!(
+            spec.cpu_quota,
+            Some(CpuQuota {
+                quota_us: 50_000,
+                period_us: 100_000
+            })
+        );
+        assert!(spec.env.iter().all(|(k, _)| k != METADATA_URI_V4));
     }
 
     #[test]

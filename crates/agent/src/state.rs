@@ -44,6 +44,10 @@ pub struct AgentState {
     /// Images this agent has pulled (for the `once` pull behaviour).
     #[serde(default)]
     pub pulled_images: BTreeSet<String>,
+    /// The port the task metadata endpoint listens on: containers carry it in their
+    /// environment, so a restarted agent serves on the same one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub metadata_port: Option<u16>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -97,6 +101,16 @@ pub struct ContainerRecord {
     pub reason: Option<String>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub network_bindings: Vec<NetworkBinding>,
+    /// The last part of the container's task metadata endpoint URI, which names it there.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub metadata_token: Option<String>,
+    /// `HEALTHY`, `UNHEALTHY` or `UNKNOWN` (not yet decided) for a container with a health
+    /// check; absent without one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub health: Option<String>,
+    /// When `health` last changed (seconds since the epoch).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub health_since: Option<f64>,
 }
 
 impl AgentState {

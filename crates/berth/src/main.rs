@@ -111,6 +111,14 @@ struct AgentArgs {
     /// How long stopped tasks' containers are kept before they are removed.
     #[arg(long, default_value_t = berth_agent::config::DEFAULT_CLEANUP_DELAY.as_secs())]
     cleanup_delay_seconds: u64,
+    /// The port of the task metadata endpoint (ECS_CONTAINER_METADATA_URI_V4), served on
+    /// 127.0.0.1 and the host's address on Docker's bridge; 0 picks a free port on first
+    /// start and keeps it in the data dir.
+    #[arg(long, default_value_t = 0, conflicts_with = "no_metadata_endpoint")]
+    metadata_port: u16,
+    /// Serve no task metadata endpoint (containers get no ECS_CONTAINER_METADATA_URI_V4).
+    #[arg(long)]
+    no_metadata_endpoint: bool,
 }
 
 fn main() -> Result<()> {
@@ -405,6 +413,7 @@ async fn run_agent(args: AgentArgs) -> Result<()> {
     config.runtime = args.runtime;
     config.image_pull_behavior = args.image_pull_behavior;
     config.cleanup_delay = Duration::from_secs(args.cleanup_delay_seconds);
+    config.metadata_port = (!args.no_metadata_endpoint).then_some(args.metadata_port);
     let (shutdown_tx, shutdown_rx) = tokio::sync::watch::channel(false);
     tokio::spawn(async move {
         shutdown_signal().await;

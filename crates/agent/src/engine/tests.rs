@@ -1,208 +1,13 @@
 //! The engine against the simulated runtime and a recording fake control plane.
 
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::Ordering;
 
 use berth_runtime::{SimulatedRuntime, SimulationConfig};
 use serde_json::{Value, json};
 
 use super::*;
 use crate::state::AgentState;
-
-const CLUSTER: &str = "unit";
-const INSTANCE: &str = "arn:aws:ecs:us-east-1:000000000000:container-instance/unit/i-1";
-const WAIT: Duration = Duration::from_secs(10);
-
-/// Records every state change, as JSON, in arrival order.
-#[derive(Default)]
-struct FakeControl {
-    changes: Mutex<Vec<(String, Value)>>,
-    token_calls: AtomicUsize,
-    /// While set, every state change fails as if the control plane were down.
-    down: std::sync::atomic::AtomicBool,
-}
-
-impl FakeControl {
-    fn record(&self, kind: &str, change: Value) -> Result<(), ClientError> {
-        if self.down.load(Ordering::SeqCst) {
-            return Err(ClientError::Transport {
-                endpoint: "fake".into(),
-                message: "down".into(),
-            });
-        }
-        lock(&self.changes).push((kind.to_owned(), change));
-        Ok(())
-    }
-
-    fn changes(&self) -> Vec<(String, Value)> {
-        lock(&self.changes).clone()
-    }
-
-    fn task_changes(&self, task: &str) -> Vec<Value> {
-        self.changes()
-            .into_iter()
-            .filter(|(kind, c)| kind == "task" && c["task"] == task)
-            .map(|(_, c)| c)
-            .collect()
-    }
-
-    fn container_changes(&self, task: &str, container: &str) -> Vec<Value> {
-        self.changes()
-            .into_iter()
-            .filter(|(kind, c)| {
-                kind == "container" && c["task"] == task && c["containerName"] == container
-            })
-            .map(|(_, c)| c)
-            .collect()
-    }
-
-    /// Waits until the task has reported `status`, and returns that change.
-    async fn wait_task(&self, task: &str, status: &str) -> Value {
-        let deadline = Instant::now() + WAIT;
-        loop {
-            if let Some(change) = self
-                .task_changes(task)
-                .into_iter()
-                .find(|c| c["status"] == status)
-            {
-                return change;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "task {task} never reported {status}; changes: {:#?}",
-                self.changes()
-            );
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
-    }
-}
-
-impl ControlPlane for FakeControl {
-    fn submit_task_state_change<'a>(
-        &'a self,
-        change: &'a TaskStateChange,
-    ) -> ControlFuture<'a, ()> {
-        Box::pin(async move { self.record("task", serde_json::to_value(change).unwrap()) })
-    }
-
-    fn submit_container_state_change<'a>(
-        &'a self,
-        change: &'a ContainerStateChange,
-    ) -> ControlFuture<'a, ()> {
-        Box::pin(async move { self.record("container", serde_json::to_value(change).unwrap()) })
-    }
-
-    fn ecr_authorization<'a>(
-        &'a self,
-        endpoint: Option<&'a str>,
-        _region: Option<&'a str>,
-        _registry_id: Option<&'a str>,
-    ) -> ControlFuture<'a, EcrAuthorization> {
-        Box::pin(async move {
-            assert_eq!(endpoint, Some("http://127.0.0.1:4566"));
-            self.token_calls.fetch_add(1, Ordering::SeqCst);
-            Ok(EcrAuthorization {
-                username: "AWS".into(),
-                password: "token".into(),
-                expires_at: Some(now_seconds() + 3600.0),
-            })
-        })
-    }
-}
-
-struct Harness {
-    engine: Engine,
-    runtime: SimulatedRuntime,
-    control: Arc<FakeControl>,
-    state: SharedState,
-    stop: watch::Sender<bool>,
-}
-
-impl Harness {
-    async fn start(config: EngineConfig) -> Harness {
-        let runtime = SimulatedRuntime::new(SimulationConfig {
-            // Sleeps, health intervals and stop timeouts run ten times faster.
-            time_scale: 0.1,
-            ..SimulationConfig::default()
-        });
-        Harness::start_on(
-            config,
-            runtime,
-            Arc::new(FakeControl::default()),
-            AgentState::default(),
-        )
-        .await
-    }
-
-    async fn start_on(
-        config: EngineConfig,
-        runtime: SimulatedRuntime,
-        control: Arc<FakeControl>,
-        state: AgentState,
-    ) -> Harness {
-        let state = SharedState::new(state, None);
-        let (stop, stopped) = watch::channel(false);
-        let engine = Engine::start(
-            config,
-            Arc::new(runtime.clone()),
-            control.clone(),
-            state.clone(),
-            stopped,
-        )
-        .await
-        .unwrap();
-        Harness {
-            engine,
-            runtime,
-            control,
-            state,
-            stop,
-        }
-    }
-
-    /// Stops the engine as an agent shutdown would (containers keep running) and returns
-    /// what a restarted agent would find: the runtime, the control plane and the state.
-    async fn shut_down(self) -> (SimulatedRuntime, Arc<FakeControl>, AgentState) {
-        self.stop.send_replace(true);
-        tokio::time::sleep(Duration::from_millis(50)).await;
-        let state = self.state.lock().clone();
-        (self.runtime, self.control, state)
-    }
-
-    async fn containers_of(&self, task: &str) -> Vec<berth_runtime::ContainerSummary> {
-        self.runtime
-            .list_containers(&[(LABEL_TASK_ARN, task)])
-            .await
-            .unwrap()
-    }
-}
-
-fn config() -> EngineConfig {
-    EngineConfig {
-        default_stop_timeout: Duration::from_secs(2),
-        ..EngineConfig::new(CLUSTER, INSTANCE)
-    }
-}
-
-fn task_arn(id: &str) -> String {
-    format!("arn:aws:ecs:us-east-1:000000000000:task/unit/{id}")
-}
-
-fn task(id: &str, desired: &str, containers: Value) -> Task {
-    serde_json::from_value(json!({
-        "arn": task_arn(id),
-        "family": "fam",
-        "version": "3",
-        "desiredStatus": desired,
-        "networkMode": "bridge",
-        "containers": containers,
-    }))
-    .unwrap()
-}
-
-fn stopped(mut task: Task) -> Task {
-    task.desired_status = Some("STOPPED".into());
-    task
-}
+use crate::testing::*;
 
 #[tokio::test]
 async fn a_task_runs_and_reports_its_host_ports() {
@@ -650,4 +455,219 @@ async fn unsupported_tasks_fail_visibly() {
     h.engine.apply_payload(vec![t]);
     let stopped = h.control.wait_task(&task_arn("vpc"), "STOPPED").await;
     assert!(stopped["reason"].as_str().unwrap().contains("awsvpc"));
+}
+
+#[tokio::test]
+async fn a_stop_during_a_long_pull_stops_the_task_at_once() {
+    let runtime = SimulatedRuntime::new(SimulationConfig {
+        pull_delay: Duration::from_secs(60),
+        time_scale: 0.1,
+        ..SimulationConfig::default()
+    });
+    let h = Harness::start_on(
+        config(),
+        runtime,
+        Arc::new(FakeControl::default()),
+        AgentState::default(),
+    )
+    .await;
+    let t = task(
+        "slowpull",
+        "RUNNING",
+        json!([{"name": "app", "image": "huge:v1", "essential": true, "command": ["httpd"]}]),
+    );
+    h.engine.apply_payload(vec![t.clone()]);
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let asked = Instant::now();
+    h.engine.apply_payload(vec![stopped(t)]);
+    let change = h.control.wait_task(&task_arn("slowpull"), "STOPPED").await;
+    assert!(
+        asked.elapsed() < Duration::from_secs(2),
+        "stopped {:?} after the request",
+        asked.elapsed()
+    );
+    assert_eq!(change["reason"], Value::Null);
+    assert!(change["pullStartedAt"].is_number(), "{change}");
+    assert!(change.get("pullStoppedAt").is_none(), "{change}");
+    assert!(h.containers_of(&task_arn("slowpull")).await.is_empty());
+    assert!(
+        h.control
+            .task_changes(&task_arn("slowpull"))
+            .iter()
+            .all(|c| c["status"] != "RUNNING")
+    );
+}
+
+#[tokio::test]
+async fn container_health_is_tracked_timed_and_announced() {
+    let h = Harness::start(config()).await;
+    let mut changes = h.engine.health_changes();
+    let check = "{\"Healthcheck\":{\"Test\":[\"CMD-SHELL\",\"true\"],\"Interval\":2000000000,\"Retries\":3}}";
+    h.engine.apply_payload(vec![task(
+        "healthy",
+        "RUNNING",
+        json!([
+            {"name": "app", "image": "busybox", "essential": true, "command": ["httpd"],
+             "dockerConfig": {"config": check}},
+            {"name": "plain", "image": "busybox", "essential": false, "command": ["httpd"]}
+        ]),
+    )]);
+    h.control.wait_task(&task_arn("healthy"), "RUNNING").await;
+    let deadline = Instant::now() + WAIT;
+    let record = loop {
+        let record = h.state.task(&task_arn("healthy")).unwrap();
+        if record.containers["app"].health.as_deref() == Some("HEALTHY") {
+            break record;
+        }
+        assert!(Instant::now() < deadline, "never healthy: {record:#?}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    assert!(changes.has_changed().unwrap(), "the change was announced");
+    changes.borrow_and_update();
+    let since = record.containers["app"].health_since.unwrap();
+    assert!((since - now_seconds()).abs() < 5.0);
+    // No health check, no health.
+    assert_eq!(record.containers["plain"].health, None);
+    assert_eq!(record.containers["plain"].health_since, None);
+
+    // Unhealthy is a change too.
+    let id = ContainerId::from(record.containers["app"].runtime_id.clone().unwrap());
+    h.runtime.set_health(&id, HealthStatus::Unhealthy);
+    tokio::time::timeout(WAIT, changes.changed())
+        .await
+        .unwrap()
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    let record = h.state.task(&task_arn("healthy")).unwrap();
+    assert_eq!(
+        record.containers["app"].health.as_deref(),
+        Some("UNHEALTHY")
+    );
+    assert!(record.containers["app"].health_since.unwrap() >= since);
+}
+
+#[tokio::test]
+async fn stop_candidates_are_the_running_tasks_a_manifest_does_not_want() {
+    let h = Harness::start(config()).await;
+    let run = |id: &str| {
+        task(
+            id,
+            "RUNNING",
+            json!([{"name": "app", "image": "busybox", "essential": true, "command": ["httpd"]}]),
+        )
+    };
+    h.engine.apply_payload(vec![run("m1"), run("m2")]);
+    h.control.wait_task(&task_arn("m1"), "RUNNING").await;
+    h.control.wait_task(&task_arn("m2"), "RUNNING").await;
+    let listed = |id: &str, desired: &str| TaskIdentifier {
+        task_arn: Some(task_arn(id)),
+        task_cluster_arn: None,
+        desired_status: Some(desired.to_owned()),
+    };
+    let arns = |candidates: Vec<TaskIdentifier>| -> Vec<String> {
+        candidates.into_iter().filter_map(|c| c.task_arn).collect()
+    };
+    assert!(
+        h.engine
+            .stop_candidates(&[listed("m1", "RUNNING"), listed("m2", "RUNNING")])
+            .is_empty()
+    );
+    let candidates = h.engine.stop_candidates(&[listed("m1", "RUNNING")]);
+    assert_eq!(candidates[0].desired_status.as_deref(), Some("STOPPED"));
+    assert_eq!(arns(candidates), [task_arn("m2")]);
+    assert_eq!(
+        arns(
+            h.engine
+                .stop_candidates(&[listed("m1", "STOPPED"), listed("m2", "RUNNING")])
+        ),
+        [task_arn("m1")]
+    );
+
+    h.engine.stop_tasks(&[task_arn("m2"), task_arn("unknown")]);
+    h.control.wait_task(&task_arn("m2"), "STOPPED").await;
+    // A stopped task is no candidate any more.
+    assert_eq!(arns(h.engine.stop_candidates(&[])), [task_arn("m1")]);
+    assert!(
+        h.control
+            .task_changes(&task_arn("m1"))
+            .iter()
+            .all(|c| c["status"] != "STOPPED")
+    );
+}
+
+#[tokio::test]
+async fn containers_are_told_their_metadata_endpoint_and_keep_it_when_adopted() {
+    let config = || EngineConfig {
+        metadata: Some(MetadataEndpoint {
+            bridge_host: Some("172.17.0.1".into()),
+            port: 51679,
+        }),
+        ..config()
+    };
+    let h = Harness::start(config()).await;
+    let mut host_task = task(
+        "meta-host",
+        "RUNNING",
+        json!([{"name": "app", "image": "busybox", "essential": true, "command": ["httpd"]}]),
+    );
+    host_task.network_mode = Some("host".into());
+    let bridge_task = task(
+        "meta-bridge",
+        "RUNNING",
+        json!([{"name": "app", "image": "busybox", "essential": true, "command": ["httpd"]}]),
+    );
+    h.engine
+        .apply_payload(vec![host_task.clone(), bridge_task.clone()]);
+    h.control.wait_task(&task_arn("meta-host"), "RUNNING").await;
+    h.control
+        .wait_task(&task_arn("meta-bridge"), "RUNNING")
+        .await;
+    let uri_of = |id: &str| {
+        let h = &h;
+        let id = id.to_owned();
+        async move {
+            let record = h.state.task(&task_arn(&id)).unwrap();
+            let container = &record.containers["app"];
+            let status = h
+                .runtime
+                .inspect_container(&ContainerId::from(container.runtime_id.clone().unwrap()))
+                .await
+                .unwrap();
+            let uri = status
+                .env
+                .iter()
+                .find_map(|v| v.strip_prefix("ECS_CONTAINER_METADATA_URI_V4="))
+                .unwrap()
+                .to_owned();
+            (uri, container.metadata_token.clone().unwrap())
+        }
+    };
+    let (uri, token) = uri_of("meta-bridge").await;
+    assert_eq!(uri, format!("http://172.17.0.1:51679/v4/{token}"));
+    assert_eq!(token.len(), 32);
+    let (host_uri, host_token) = uri_of("meta-host").await;
+    assert_eq!(host_uri, format!("http://127.0.0.1:51679/v4/{host_token}"));
+    assert_ne!(token, host_token);
+
+    // A restart that lost the state file reads the token back from the container.
+    let (runtime, control, mut state) = h.shut_down().await;
+    state.tasks.clear();
+    let h = Harness::start_on(config(), runtime, control, state).await;
+    h.engine.apply_payload(vec![bridge_task]);
+    let deadline = Instant::now() + WAIT;
+    loop {
+        let adopted = h.state.task(&task_arn("meta-bridge")).and_then(|r| {
+            r.containers
+                .get("app")
+                .and_then(|c| c.metadata_token.clone())
+        });
+        if adopted.as_deref() == Some(token.as_str()) {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "token not recovered: {adopted:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
 }
