@@ -581,3 +581,262 @@ fn the_agent_rides_out_a_control_plane_kill9() {
     wait_status(&s, &cluster, &kept, "STOPPED");
     drop(agent);
 }
+
+/// Registers a task definition with task-level `cpu`/`memory` in `network_mode`.
+fn register_limited(
+    s: &BerthServer,
+    family: &str,
+    network_mode: &str,
+    cpu: &str,
+    memory: &str,
+    containers: Value,
+) -> String {
+    let v = ok_json(&s.aws(&[
+        "ecs",
+        "register-task-definition",
+        "--family",
+        family,
+        "--network-mode",
+        network_mode,
+        "--cpu",
+        cpu,
+        "--memory",
+        memory,
+        "--container-definitions",
+        &containers.to_string(),
+    ]));
+    v["taskDefinition"]["taskDefinitionArn"]
+        .as_str()
+        .unwrap()
+        .to_owned()
+}
+
+/// A container that fetches its task metadata endpoint (retrying until the agent answers),
+/// prints each answer between markers, and then stays up.
+fn metadata_reader(image: &str) -> Value {
+    let script = r#"
+fetch() { for i in 1 2 3 4 5 6 7 8 9 10; do wget -qO- "$1" && return 0; sleep 1; done; echo FAILED "$1"; }
+echo "==uri $ECS_CONTAINER_METADATA_URI_V4"
+echo "==task"; fetch "$ECS_CONTAINER_METADATA_URI_V4/task"; echo
+echo "==container"; fetch "$ECS_CONTAINER_METADATA_URI_V4"; echo
+echo "==stats"; fetch "$ECS_CONTAINER_METADATA_URI_V4/stats"; echo
+echo "==taskstats"; fetch "$ECS_CONTAINER_METADATA_URI_V4/task/stats"; echo
+echo "==end"
+exec sleep 100000"#;
+    json!({
+        "name": "reader", "image": image, "essential": true, "cpu": 128,
+        "entryPoint": ["sh", "-c"], "command": [script],
+        "dockerLabels": {"team": "metadata"}
+    })
+}
+
+/// The sections the reader printed, once it has printed them all.
+fn reader_output(s: &BerthServer, task_arn: &str) -> std::collections::BTreeMap<String, String> {
+    let id = wait_for("the reader's container", Duration::from_secs(30), || {
+        containers_of(s, task_arn).into_iter().next()
+    });
+    let logs = wait_for(
+        "the reader to print the metadata",
+        Duration::from_secs(60),
+        || {
+            let out = s.docker(&["logs", &id]);
+            let text = stdout_of(&out);
+            text.contains("==end").then_some(text)
+        },
+    );
+    assert!(!logs.contains("FAILED"), "{logs}");
+    let mut sections = std::collections::BTreeMap::new();
+    let mut current = String::new();
+    for line in logs.lines() {
+        if let Some(name) = line.strip_prefix("==") {
+            let (name, rest) = name.split_once(' ').unwrap_or((name, ""));
+            current = name.to_owned();
+            sections.insert(current.clone(), rest.to_owned());
+        } else if let Some(section) = sections.get_mut(&current) {
+            section.push_str(line);
+        }
+    }
+    sections
+}
+
+fn docker_inspect(s: &BerthServer, id: &str) -> Value {
+    let out = s.docker(&["inspect", id]);
+    assert_ok(&out, "docker inspect");
+    serde_json::from_str::<Value>(&stdout_of(&out)).unwrap()[0].clone()
+}
+
+/// The task metadata endpoint v4, fetched with wget from inside bridge- and host-mode
+/// containers, answers in ECS's format; task-level cpu and memory are the container's real
+/// limits.
+#[test]
+fn the_task_metadata_endpoint_answers_inside_containers() {
+    let started = Instant::now();
+    let s = BerthServer::start();
+    let cluster = unique("metadata-");
+    ok_json(&s.aws(&["ecs", "create-cluster", "--cluster-name", &cluster]));
+    let repo = unique("metadata-img-");
+    s.create_repo(&repo, &[]);
+    let image = s.docker_push_test_image(&repo, "v1");
+    let agent = Agent::start(&s, &cluster, &[]);
+    wait_connected(&s, &cluster);
+
+    let bridge = register_limited(
+        &s,
+        &unique("md-bridge-"),
+        "bridge",
+        "256",
+        "128",
+        json!([metadata_reader(&image)]),
+    );
+    let host = register_limited(
+        &s,
+        &unique("md-host-"),
+        "host",
+        "512",
+        "64",
+        json!([metadata_reader(&image)]),
+    );
+    let bridge_task = run_task(&s, &cluster, &bridge);
+    let host_task = run_task(&s, &cluster, &host);
+    let t0 = Instant::now();
+    let out = reader_output(&s, &bridge_task);
+    eprintln!(
+        "bridge reader printed its metadata {:?} after run-task",
+        t0.elapsed()
+    );
+    let inspected = docker_inspect(&s, &containers_of(&s, &bridge_task)[0]);
+    let container_id = inspected["Id"].as_str().unwrap().to_owned();
+
+    let uri = &out["uri"];
+    assert!(uri.starts_with("http://") && uri.contains("/v4/"), "{uri}");
+    assert!(
+        !uri.starts_with("http://127.0.0.1"),
+        "a bridge container reaches the gateway: {uri}"
+    );
+    let task: Value = serde_json::from_str(&out["task"]).unwrap_or_else(|e| panic!("{e}: {out:?}"));
+    assert_eq!(task["TaskARN"], bridge_task);
+    assert_eq!(task["Cluster"], cluster);
+    assert_eq!(task["Limits"], json!({"CPU": 0.25, "Memory": 128}));
+    assert_eq!(task["DesiredStatus"], "RUNNING");
+    assert_eq!(task["LaunchType"], "EC2");
+    assert!(
+        task["PullStartedAt"].as_str().unwrap().ends_with('Z'),
+        "{task:#}"
+    );
+    assert!(task["Family"].as_str().unwrap().starts_with("md-bridge-"));
+    assert_eq!(task["Revision"], "1");
+    let listed = &task["Containers"][0];
+    assert_eq!(listed["DockerId"], container_id);
+    assert_eq!(listed["Name"], "reader");
+    assert_eq!(listed["Image"], image);
+    assert_eq!(listed["Labels"]["team"], "metadata");
+    assert_eq!(listed["Labels"]["com.amazonaws.ecs.task-arn"], bridge_task);
+    assert_eq!(listed["Limits"]["CPU"], 128.0);
+    assert_eq!(listed["Type"], "NORMAL");
+    assert_eq!(listed["KnownStatus"], "RUNNING", "it asks while it runs");
+    assert_eq!(listed["Networks"][0]["NetworkMode"], "bridge");
+    assert!(listed["ImageID"].as_str().unwrap().starts_with("sha256:"));
+
+    let container: Value = serde_json::from_str(&out["container"]).unwrap();
+    assert_eq!(container["DockerId"], container_id);
+    assert!(
+        container["DockerName"]
+            .as_str()
+            .unwrap()
+            .starts_with("ecs-md-bridge-")
+    );
+    assert_eq!(
+        container["Networks"][0]["IPv4Addresses"][0],
+        inspected["NetworkSettings"]["IPAddress"]
+    );
+
+    let stats: Value = serde_json::from_str(&out["stats"]).unwrap();
+    assert_eq!(stats["id"], container_id);
+    assert_eq!(stats["memory_stats"]["limit"], json!(128u64 << 20));
+    let task_stats: Value = serde_json::from_str(&out["taskstats"]).unwrap();
+    assert_eq!(task_stats[&container_id]["id"], container_id);
+
+    // The task's limits are the container's: a quarter of a CPU, 128 MiB.
+    let host_config = &inspected["HostConfig"];
+    assert_eq!(host_config["CpuPeriod"], 100_000);
+    assert_eq!(host_config["CpuQuota"], 25_000);
+    assert_eq!(host_config["Memory"], json!(128u64 << 20));
+
+    // Host mode: the endpoint on the host's loopback.
+    let out = reader_output(&s, &host_task);
+    assert!(out["uri"].starts_with("http://127.0.0.1:"), "{out:?}");
+    let task: Value = serde_json::from_str(&out["task"]).unwrap();
+    assert_eq!(task["TaskARN"], host_task);
+    assert_eq!(task["Limits"], json!({"CPU": 0.5, "Memory": 64}));
+    assert_eq!(task["Containers"][0]["Networks"][0]["NetworkMode"], "host");
+    // The metadata port is the same for both, so containers find it after agent restarts.
+    let port = |uri: &str| {
+        uri.rsplit_once(':')
+            .unwrap()
+            .1
+            .split('/')
+            .next()
+            .unwrap()
+            .to_owned()
+    };
+    assert_eq!(port(&out["uri"]), port(uri));
+
+    drop(agent);
+    eprintln!("whole test {:?}", started.elapsed());
+}
+
+/// Docker health checks reach DescribeTasks through the telemetry session: the essential
+/// container's passing check makes it and the task HEALTHY; a failing check on a
+/// non-essential container marks that container UNHEALTHY without the task.
+#[test]
+fn health_checks_drive_health_status() {
+    let started = Instant::now();
+    let s = BerthServer::start();
+    let cluster = unique("health-");
+    ok_json(&s.aws(&["ecs", "create-cluster", "--cluster-name", &cluster]));
+    let repo = unique("health-img-");
+    s.create_repo(&repo, &[]);
+    let image = s.docker_push_test_image(&repo, "v1");
+    let agent = Agent::start(&s, &cluster, &[]);
+    wait_connected(&s, &cluster);
+
+    let check = |command: &str, retries: u32| {
+        json!({"command": ["CMD-SHELL", command], "interval": 5, "timeout": 2,
+               "retries": retries, "startPeriod": 0})
+    };
+    let checked = register(
+        &s,
+        &unique("health-"),
+        json!([
+            {"name": "web", "image": image, "memory": 32, "essential": true,
+             "entryPoint": ["sh", "-c"], "command": ["exec sleep 100000"],
+             "healthCheck": check("true", 3)},
+            {"name": "side", "image": image, "memory": 32, "essential": false,
+             "entryPoint": ["sh", "-c"], "command": ["exec sleep 100000"],
+             "healthCheck": check("exit 1", 1)}
+        ]),
+    );
+    let arn = run_task(&s, &cluster, &checked);
+    wait_status(&s, &cluster, &arn, "RUNNING");
+    let t0 = Instant::now();
+    let container_health = |task: &Value, name: &str| {
+        task["containers"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["name"] == name)
+            .map(|c| c["healthStatus"].clone())
+            .unwrap_or(Value::Null)
+    };
+    let task = wait_for("HEALTHY in DescribeTasks", Duration::from_secs(60), || {
+        let task = describe_task(&s, &cluster, &arn);
+        (task["healthStatus"] == "HEALTHY"
+            && container_health(&task, "web") == "HEALTHY"
+            && container_health(&task, "side") == "UNHEALTHY")
+            .then_some(task)
+    });
+    eprintln!("health in DescribeTasks {:?} after RUNNING", t0.elapsed());
+    assert_eq!(task["lastStatus"], "RUNNING", "{task:#}");
+    drop(agent);
+    eprintln!("whole test {:?}", started.elapsed());
+}

@@ -25,7 +25,7 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use berth_runtime::{ContainerId, ContainerStatus, NetworkMode};
+use berth_runtime::{ContainerId, ContainerState, ContainerStatus, NetworkMode};
 use serde::Serialize;
 use serde_json::Value;
 use time::OffsetDateTime;
@@ -217,7 +217,11 @@ impl MetadataService {
                 .map(|s| s.labels.clone())
                 .unwrap_or_default(),
             desired_status: desired,
-            known_status: record.known_status.clone(),
+            // A container asking at once may be ahead of the agent's own record of it.
+            known_status: match inspected.as_ref().map(|s| s.state) {
+                Some(ContainerState::Running) => "RUNNING".to_owned(),
+                _ => record.known_status.clone(),
+            },
             exit_code: record
                 .exit_code
                 .filter(|_| record.known_status == "STOPPED"),
