@@ -123,6 +123,8 @@ pub fn capabilities(docker_api_version: &str) -> Vec<String> {
     add("execution-role-ecr-pull");
     add("ecr-endpoint");
     add("container-ordering");
+    // Task-level cpu and memory are enforced (see `spec::task_shares`).
+    add("task-cpu-mem-limit");
     // Docker's health checks arrived with Engine API 1.24.
     if minor >= 24 {
         add("container-health-check");
@@ -251,6 +253,7 @@ mod tests {
             None
         );
         assert_eq!(value("ecs.capability.container-health-check"), Some(None));
+        assert_eq!(value("ecs.capability.task-cpu-mem-limit"), Some(None));
         assert_eq!(
             value("com.amazonaws.ecs.capability.logging-driver.json-file"),
             Some(None)

@@ -33,6 +33,8 @@ use crate::stats::StatsCollector;
 const WRITE_TIMEOUT: Duration = Duration::from_secs(30);
 const BACKOFF_MIN: Duration = Duration::from_millis(250);
 const BACKOFF_MAX: Duration = Duration::from_secs(120);
+/// A connection that ends sooner than this is redialled after the backoff.
+const SHORTEST_GOOD_SESSION: Duration = Duration::from_secs(5);
 /// Health changes within this window go out in one message.
 const HEALTH_COALESCE: Duration = Duration::from_millis(100);
 
@@ -83,12 +85,20 @@ pub async fn run(params: TelemetryParams, mut shutdown: watch::Receiver<bool>) {
         if *shutdown.borrow() {
             return;
         }
+        let opened = tokio::time::Instant::now();
         let ended = match connect(&params).await {
-            Ok(socket) => {
-                backoff.reset();
-                serve(&params, socket, &mut shutdown).await
-            }
+            Ok(socket) => serve(&params, socket, &mut shutdown).await,
             Err(why) => Ended::Failed(why),
+        };
+        // A session that lasted is a good connection; one closed at once counts as a failure,
+        // so a server that keeps hanging up is not redialled in a tight loop.
+        let ended = match ended {
+            Ended::Reconnect(why) if opened.elapsed() < SHORTEST_GOOD_SESSION => Ended::Failed(why),
+            Ended::Reconnect(why) => {
+                backoff.reset();
+                Ended::Reconnect(why)
+            }
+            other => other,
         };
         match ended {
             Ended::Shutdown => return,

@@ -60,8 +60,13 @@ fn messages_carry_at_most_ten_tasks_and_mark_the_last() {
     // No metrics: one idle message.
     let idle = metrics_messages("c", "arn:i", Vec::new());
     assert_eq!(idle.len(), 1);
-    let frame: Value =
-        serde_json::from_str(&AgentMessage::PublishMetrics(idle[0].clone()).encode()).unwrap();
+    let text = AgentMessage::PublishMetrics(idle[0].clone()).encode();
+    // What the server reads it with.
+    assert!(matches!(
+        AgentMessage::decode(&text),
+        Ok(AgentMessage::PublishMetrics(_))
+    ));
+    let frame: Value = serde_json::from_str(&text).unwrap();
     assert_eq!(frame["type"], "PublishMetricsRequest");
     assert_eq!(frame["message"]["metadata"]["idle"], true);
     assert_eq!(frame["message"]["metadata"]["fin"], true);
