@@ -175,8 +175,19 @@ impl AgentHub {
         Ok(())
     }
 
+    /// Payload `seqNum`s and manifest `timeline`s: increasing, and across server restarts
+    /// too (the official agent keeps the highest it has seen in its state file and drops a
+    /// manifest not above it), so they are the later of "last + 1" and the clock in µs.
     fn next_seq(&self) -> i64 {
-        self.seq.fetch_add(1, Ordering::Relaxed)
+        let now = time::OffsetDateTime::now_utc().unix_timestamp_nanos() / 1000;
+        let now = i64::try_from(now).unwrap_or(i64::MAX);
+        let previous = self
+            .seq
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |last| {
+                Some(last.saturating_add(1).max(now))
+            })
+            .unwrap_or(0);
+        previous.saturating_add(1).max(now)
     }
 }
 
@@ -719,5 +730,23 @@ async fn record_health(app: &Arc<AppState>, peer: &Peer, report: &tcs::PublishHe
     .await;
     if let Ok(Err(e)) = done {
         tracing::debug!(error = %e, "recording container health failed");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Sequence numbers increase within a server's life and start above any earlier
+    /// server's (they follow the clock in µs).
+    #[test]
+    fn sequence_numbers_increase_across_restarts() {
+        let first = AgentHub::default();
+        let a = first.next_seq();
+        let b = first.next_seq();
+        assert!(b > a);
+        std::thread::sleep(Duration::from_millis(2));
+        let restarted = AgentHub::default();
+        assert!(restarted.next_seq() > b);
     }
 }
