@@ -1,0 +1,328 @@
+#!/usr/bin/env bash
+# berth agent: launch latency, density, scale. See BENCHMARKS.md, section "Agent: launch
+# latency, density, scale".
+#
+# Usage: bench/agent/run.sh [launch|density|scale|all]     (default all)
+#   env TASKS       launch: tasks one after another (default 50; WARMUP=3 more first, not counted)
+#   env POLL_MS     launch: DescribeTasks poll interval in ms (default 10)
+#   env DENSITY     density: tasks on the one agent (default 200)
+#   env IDLE        density: seconds of the idle window measured (default 60)
+#   env AGENTS      scale: simulated agents (default 200)
+#   env SCALE_TASKS scale: tasks (default 10000), COUNT per RunTask (default 10),
+#                   CLIENTS concurrent RunTask threads (default 8), PLACEMENT spread (default:
+#                   spread(instanceId) in every RunTask) or default (no strategy sent),
+#                   SCALE_IDLE seconds of steady state measured after (default 60),
+#                   SCALE_CONTROL 1 (default): then the same RunTasks on a fresh server with
+#                   as many instances registered through the API and no agent
+#   env QUIET       N > 0: before each benchmark, wait (up to 20 min) until the 1-minute load
+#                   average is below N (others share this machine); default 0, no wait
+#   env BUILD       0: do not run `cargo build --release -p berth` first (default 1)
+#   env PERF        1 (diagnosis, slows the run): perf profiles of the server and one agent
+#                   during scale (target/bench-agent/scale.{server,agent}.perf.txt), of the
+#                   server in the steady-state window (scale.idle.perf.txt), and counts of
+#                   the server's and one agent's fsync calls (scale.{server,agent}.fsync.txt)
+#   env REV         build this git revision instead of the working tree (git archive into
+#                   target/bench-agent/src-REV, own target dir), e.g. REV=HEAD
+#
+# Each benchmark gets its own `berth server --listen 127.0.0.1:0` on a fresh temporary data
+# dir, its own cluster and agent(s) (`berth agent`, data dirs in the same temporary dir),
+# and everything is removed on exit, Ctrl-C included: agents and the server (by pid), every
+# container of the benchmark's clusters (by the agent's com.amazonaws.ecs.cluster label)
+# and of `docker run` (label berth-bench-agent=RUN), the image tags, the temporary dir.
+# The image is built once, locally, with nothing pulled: FROM scratch + Debian's static
+# busybox (apt-get install -y busybox-static). Results: target/bench-agent/*.json; the
+# tables are printed on stderr. Setup (build, push, registration) is never timed.
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
+cd "$ROOT"
+WHAT="${1:-all}"
+case "$WHAT" in launch|density|scale|all) ;; -h|--help) sed -n '2,/^set -e/{/^set -e/!p}' "$0"; exit 0 ;;
+  *) echo "usage: $0 [launch|density|scale|all]" >&2; exit 2 ;; esac
+want() { [ "$WHAT" = all ] || [ "$WHAT" = "$1" ]; }
+
+TASKS="${TASKS:-50}"
+WARMUP="${WARMUP:-3}"
+POLL_MS="${POLL_MS:-10}"
+DENSITY="${DENSITY:-200}"
+IDLE="${IDLE:-60}"
+AGENTS="${AGENTS:-200}"
+SCALE_TASKS="${SCALE_TASKS:-10000}"
+COUNT="${COUNT:-10}"
+CLIENTS="${CLIENTS:-8}"
+PLACEMENT="${PLACEMENT:-spread}"
+SCALE_IDLE="${SCALE_IDLE:-60}"
+SCALE_CONTROL="${SCALE_CONTROL:-1}"
+QUIET="${QUIET:-0}"
+WORK="$ROOT/target/bench-agent"
+PY="${PYTHON:-python3}"
+BENCH="$ROOT/bench/agent/bench.py"
+RUN="$(date +%s)-$$"
+export AWS_ACCESS_KEY_ID="AKIDBERTHAGENTBENCH1"
+export AWS_SECRET_ACCESS_KEY="agentBenchSecret0123456789abcdefghijklmn"
+export AWS_DEFAULT_REGION="us-east-1"
+export BERTH_ROOT_ACCESS_KEY_ID="$AWS_ACCESS_KEY_ID" BERTH_ROOT_SECRET_ACCESS_KEY="$AWS_SECRET_ACCESS_KEY"
+
+log() { printf '[%s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
+die() { log "error: $*"; exit 1; }
+
+TMP="$(mktemp -d /tmp/berth-bench-agent-XXXXXX)"
+export DOCKER_CONFIG="$TMP/docker-config"   # docker login never touches ~/.docker
+mkdir -p "$DOCKER_CONFIG" "$WORK"
+AGENT_PIDS=()
+SERVER_PID=""
+PY_PID=""
+CLUSTERS=()
+IMAGES=()
+
+stop_pids() { # PID... : TERM, up to 10 s, then KILL
+  local pid i
+  [ $# -gt 0 ] || return 0
+  for pid in "$@"; do kill -TERM "$pid" 2>/dev/null || true; done
+  for i in $(seq 1 100); do
+    local alive=0
+    for pid in "$@"; do kill -0 "$pid" 2>/dev/null && alive=1 && break; done
+    [ "$alive" = 0 ] && break
+    sleep 0.1
+  done
+  for pid in "$@"; do kill -KILL "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true; done
+}
+
+remove_containers() { # docker rm -f every container with the label
+  local ids
+  ids="$(docker ps -aq --filter "label=$1" 2>/dev/null || true)"
+  # shellcheck disable=SC2086
+  [ -z "$ids" ] || docker rm -f $ids >/dev/null 2>&1 || true
+}
+
+stop_phase() { # agents, server, the phase's containers
+  [ -n "$PY_PID" ] && stop_pids "$PY_PID"
+  PY_PID=""
+  stop_pids "${AGENT_PIDS[@]}"
+  AGENT_PIDS=()
+  [ -n "$SERVER_PID" ] && stop_pids "$SERVER_PID"
+  SERVER_PID=""
+  local c
+  for c in "${CLUSTERS[@]}"; do remove_containers "com.amazonaws.ecs.cluster=$c"; done
+  remove_containers "berth-bench-agent=$RUN"
+}
+
+cleanup() {
+  trap - EXIT INT TERM
+  stop_phase
+  [ ${#IMAGES[@]} -eq 0 ] || docker rmi -f "${IMAGES[@]}" >/dev/null 2>&1 || true
+  rm -rf "$TMP"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+py() { # bench.py in the background, so a signal to this script is handled at once
+  "$PY" "$BENCH" "$@" &
+  PY_PID=$!
+  local rc=0
+  wait "$PY_PID" || rc=$?
+  PY_PID=""
+  return "$rc"
+}
+
+# ---------------------------------------------------------------- build, machine facts
+command -v docker >/dev/null || die "docker is required"
+command -v "$PY" >/dev/null || die "python3 is required"
+BUSYBOX="$(command -v busybox || true)"
+if [ -z "$BUSYBOX" ] || ! file -L "$BUSYBOX" 2>/dev/null | grep -q 'statically linked'; then
+  [ -x /bin/busybox ] && file -L /bin/busybox | grep -q 'statically linked' && BUSYBOX=/bin/busybox \
+    || die "a static busybox is needed: apt-get install -y busybox-static"
+fi
+BERTH="$WORK/berth"
+if [ -n "${REV:-}" ]; then
+  # A committed revision, built apart from the working tree (which others may be editing).
+  COMMIT="$(git rev-parse --short "$REV")"
+  SRC="$WORK/src-$COMMIT"
+  if [ ! -d "$SRC" ]; then
+    mkdir -p "$SRC.tmp"
+    git archive "$REV" | tar -x -C "$SRC.tmp"
+    mv "$SRC.tmp" "$SRC"
+  fi
+  log "cargo build --release -p berth (revision $COMMIT, in $SRC)"
+  CARGO_TARGET_DIR="$WORK/target" cargo build --release --locked -p berth --manifest-path "$SRC/Cargo.toml" >&2
+  cp "$WORK/target/release/berth" "$BERTH"
+else
+  if [ "${BUILD:-1}" = 1 ]; then
+    log "cargo build --release -p berth"
+    cargo build --release -p berth >&2
+  fi
+  COMMIT="$(git rev-parse --short HEAD)$(git diff --quiet HEAD -- crates Cargo.toml Cargo.lock || echo '+uncommitted changes in crates/')"
+  cp "$ROOT/target/release/berth" "$BERTH"   # a private copy: a rebuild elsewhere cannot swap it mid-run
+fi
+{
+  echo "commit: $COMMIT"
+  echo "date: $(date -u +%Y-%m-%dT%H:%MZ)"
+  echo "cores: $(nproc), $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')"
+  echo "memory: $(free -g | awk '/Mem:/ {print $2}') GiB"
+  echo "kernel: $(uname -r)"
+  echo "docker: $(docker version --format '{{.Server.Version}}') (storage $(docker info --format '{{.Driver}}'), cgroup $(docker info --format '{{.CgroupVersion}}'))"
+  echo "python: $("$PY" --version 2>&1)"
+  echo "load average at start: $(cut -d' ' -f1-3 /proc/loadavg)"
+} | tee "$WORK/machine.txt" >&2
+
+# The image: FROM scratch + static busybox, applets as symlinks; no RUN step, nothing pulled.
+LOCAL_IMAGE="berth-bench-agent:$RUN"
+CTX="$TMP/image"
+mkdir -p "$CTX/rootfs/bin"
+cp "$BUSYBOX" "$CTX/rootfs/bin/busybox"
+for applet in $("$BUSYBOX" --list); do
+  [ "$applet" = busybox ] || ln -s busybox "$CTX/rootfs/bin/$applet"
+done
+printf 'FROM scratch\nCOPY rootfs/ /\nCMD ["sh"]\n' >"$CTX/Dockerfile"
+IMAGES+=("$LOCAL_IMAGE")
+docker build -q -t "$LOCAL_IMAGE" "$CTX" >/dev/null
+log "built $LOCAL_IMAGE"
+
+# ---------------------------------------------------------------- helpers per phase
+wait_quiet() {
+  [ "$QUIET" != 0 ] || return 0
+  local i
+  for i in $(seq 1 240); do
+    awk -v q="$QUIET" '{exit !($1 < q)}' /proc/loadavg && break
+    [ "$i" = 1 ] && log "waiting for the 1-minute load average to fall below $QUIET (now $(cut -d' ' -f1 /proc/loadavg))"
+    sleep 5
+  done
+  log "load average: $(cut -d' ' -f1-3 /proc/loadavg)"
+}
+
+start_server() { # NAME -> ENDPOINT, SERVER_PID
+  local name="$1" out="$TMP/$1-server.stdout"
+  wait_quiet
+  "$BERTH" server --data-dir "$TMP/$name-data" --listen 127.0.0.1:0 >"$out" 2>"$TMP/$name-server.stderr" &
+  SERVER_PID=$!
+  ENDPOINT=""
+  for _ in $(seq 1 300); do
+    ENDPOINT="$(sed -n 's#^berth listening on \(http://[0-9.:]*\).*#\1#p' "$out" | head -1)"
+    [ -n "$ENDPOINT" ] && break
+    kill -0 "$SERVER_PID" 2>/dev/null || die "berth server exited: $(tail -5 "$TMP/$name-server.stderr")"
+    sleep 0.1
+  done
+  [ -n "$ENDPOINT" ] || die "berth server printed no listening line"
+  for _ in $(seq 1 100); do
+    curl -fsS "$ENDPOINT/health" >/dev/null 2>&1 && break
+    sleep 0.1
+  done
+  log "$name: berth server pid $SERVER_PID on $ENDPOINT"
+}
+
+push_image() { # ENDPOINT -> IMAGE (cached in Docker and in Berth's registry)
+  local host="${ENDPOINT#http://}"
+  IMAGE="$host/bench-agent:$RUN"
+  py password --endpoint "$ENDPOINT" | docker login --username AWS --password-stdin "$host" >/dev/null
+  docker tag "$LOCAL_IMAGE" "$IMAGE"
+  IMAGES+=("$IMAGE")
+  docker push -q "$IMAGE" >/dev/null
+  log "pushed $IMAGE"
+}
+
+start_docker_agent() { # NAME CLUSTER
+  "$BERTH" agent --endpoint "$ENDPOINT" --cluster "$2" --data-dir "$TMP/$1-agent" \
+    --runtime docker --image-pull-behavior prefer-cached --cleanup-delay-seconds 3600 \
+    >"$TMP/$1-agent.log" 2>&1 &
+  AGENT_PIDS+=($!)
+  AGENT_PID=$!
+  log "$1: berth agent pid $AGENT_PID (docker runtime, prefer-cached)"
+}
+
+keep_logs() { # NAME: the server's and agents' logs beside the results
+  cp "$TMP/$1-server.stderr" "$WORK/$1-server.log" 2>/dev/null || true
+  cp "$TMP/$1-agent.log" "$WORK/$1-agent.log" 2>/dev/null || true
+}
+
+# ---------------------------------------------------------------- 1. launch latency
+if want launch; then
+  CLUSTER="bench-agent-$RUN-launch"
+  CLUSTERS+=("$CLUSTER")
+  start_server launch
+  py setup --endpoint "$ENDPOINT" --cluster "$CLUSTER" --repository bench-agent
+  push_image
+  start_docker_agent launch "$CLUSTER"
+  py launch --endpoint "$ENDPOINT" --cluster "$CLUSTER" --image "$IMAGE" --tasks "$TASKS" \
+    --warmup "$WARMUP" --poll-ms "$POLL_MS" --name-prefix "berth-bench-run-$RUN" \
+    --label "berth-bench-agent=$RUN" --out "$WORK/launch.json"
+  keep_logs launch
+  stop_phase
+fi
+
+# ---------------------------------------------------------------- 2. density
+if want density; then
+  CLUSTER="bench-agent-$RUN-density"
+  CLUSTERS+=("$CLUSTER")
+  start_server density
+  py setup --endpoint "$ENDPOINT" --cluster "$CLUSTER" --repository bench-agent
+  push_image
+  start_docker_agent density "$CLUSTER"
+  py density --endpoint "$ENDPOINT" --cluster "$CLUSTER" --image "$IMAGE" --tasks "$DENSITY" \
+    --cpu 8 --memory 32 --idle "$IDLE" --agent-pid "$AGENT_PID" --server-pid "$SERVER_PID" \
+    --out "$WORK/density.json"
+  keep_logs density
+  log "density: removing the containers"
+  stop_phase
+fi
+
+# ---------------------------------------------------------------- 3. scale (simulated)
+if want scale; then
+  CLUSTER="bench-agent-$RUN-scale"
+  CLUSTERS+=("$CLUSTER")
+  start_server scale
+  py setup --endpoint "$ENDPOINT" --cluster "$CLUSTER"
+  log "scale: starting $AGENTS agents with --runtime simulated (a SIMULATION: no containers run)"
+  mkdir -p "$TMP/scale-agents"
+  ZONES=(a b c)
+  : >"$TMP/scale-agent.pids"
+  SPAWNED_AT="$(date +%s.%N)"
+  for i in $(seq 1 "$AGENTS"); do
+    "$BERTH" agent --endpoint "$ENDPOINT" --cluster "$CLUSTER" --data-dir "$TMP/scale-agents/$i" \
+      --runtime simulated --availability-zone "us-east-1${ZONES[$((i % 3))]}" \
+      >"$TMP/scale-agents/$i.log" 2>&1 &
+    AGENT_PIDS+=($!)
+    echo $! >>"$TMP/scale-agent.pids"
+  done
+  PERF_PIDS=()
+  if [ "${PERF:-0}" = 1 ] && command -v perf >/dev/null; then
+    perf record -F 99 -g -p "$SERVER_PID" -o "$WORK/scale.server.perf.data" >/dev/null 2>&1 &
+    PERF_PIDS+=($!)
+    perf record -F 99 -g -p "${AGENT_PIDS[0]}" -o "$WORK/scale.agent.perf.data" >/dev/null 2>&1 &
+    PERF_PIDS+=($!)
+    # How many fsync/fdatasync calls (store commits) the server makes.
+    perf stat -e syscalls:sys_enter_fdatasync,syscalls:sys_enter_fsync -p "$SERVER_PID" \
+      -o "$WORK/scale.server.fsync.txt" >/dev/null 2>&1 &
+    PERF_PIDS+=($!)
+    # And one agent (its state file: write, fsync, rename).
+    perf stat -e syscalls:sys_enter_fdatasync,syscalls:sys_enter_fsync -p "${AGENT_PIDS[1]}" \
+      -o "$WORK/scale.agent.fsync.txt" >/dev/null 2>&1 &
+    PERF_PIDS+=($!)
+  fi
+  py scale --endpoint "$ENDPOINT" --cluster "$CLUSTER" --agents "$AGENTS" \
+    --agent-pids "$TMP/scale-agent.pids" --spawned-at "$SPAWNED_AT" --server-pid "$SERVER_PID" --tasks "$SCALE_TASKS" \
+    --count "$COUNT" --clients "$CLIENTS" --placement "$PLACEMENT" --idle "$SCALE_IDLE" --cpu 10 --memory 16 --poll-ms 100 --timeout 600 \
+    $( [ "${PERF:-0}" = 1 ] && echo --perf-idle "$WORK/scale.idle.perf.data" ) --out "$WORK/scale.json"
+  if [ ${#PERF_PIDS[@]} -gt 0 ]; then
+    for p in "${PERF_PIDS[@]}"; do kill -INT "$p" 2>/dev/null || true; wait "$p" 2>/dev/null || true; done
+    [ -f "$WORK/scale.idle.perf.data" ] && perf report -i "$WORK/scale.idle.perf.data" --children --sort symbol \
+      --stdio -g none --percent-limit 1.5 2>/dev/null | grep -v '^#' | grep '%' | head -70 >"$WORK/scale.idle.perf.txt" || true
+    for who in server agent; do
+      perf report -i "$WORK/scale.$who.perf.data" --children --sort symbol --stdio -g none --percent-limit 1.5 2>/dev/null \
+        | grep -v '^#' | grep '%' | head -70 >"$WORK/scale.$who.perf.txt" || true
+    done
+    log "perf profiles: $WORK/scale.{server,agent}.perf.txt"
+  fi
+  cp "$TMP/scale-server.stderr" "$WORK/scale-server.log" 2>/dev/null || true
+  tail -n 20 "$TMP/scale-agents/1.log" >"$WORK/scale-agent-1.log" 2>/dev/null || true
+  stop_phase
+  if [ "$SCALE_CONTROL" = 1 ]; then
+    # The same RunTask calls on a fresh server whose instances are registered through the
+    # API, with no agent: the RunTask phase without state reports or ACS pushes.
+    start_server control
+    py control --endpoint "$ENDPOINT" --cluster "bench-agent-$RUN-control" --agents "$AGENTS" \
+      --server-pid "$SERVER_PID" --tasks "$SCALE_TASKS" --count "$COUNT" --clients "$CLIENTS" \
+      --placement "$PLACEMENT" --cpu 10 --memory 16 --out "$WORK/scale-control.json"
+    stop_phase
+  fi
+fi
+log "done; results in $WORK"
