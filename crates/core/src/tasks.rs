@@ -1127,9 +1127,11 @@ impl Ecs {
     }
 }
 
-/// How often RunTask plans again for placements that lost their room to a concurrent
-/// RunTask before it reports them as failures.
-const PLACEMENT_ROUNDS: u32 = 4;
+/// How often a lane plans a batch again after losing a compare (another writer changed one
+/// of its instances: a concurrent StartTask, an agent's state report) before answering
+/// ServerException. Each round rebuilds the lane from the store; with many agents reporting
+/// at once, 4 rounds were not always enough (bench/agent, scale).
+const PLACEMENT_ROUNDS: u32 = 12;
 
 pub(crate) fn rand_seed() -> u64 {
     let now = time::OffsetDateTime::now_utc();
