@@ -146,19 +146,13 @@ impl Ecs {
         if *seeded {
             return Ok(());
         }
-        const CHUNK: usize = 512;
         let now = now_epoch();
-        let mut cursor: Option<String> = None;
-        loop {
-            let chunk = self.store.range("ecs/", cursor.as_deref(), CHUNK)?;
-            for kv in &chunk {
-                if !kv.key.contains("/instance/") {
-                    continue;
-                }
-                let instance: ContainerInstance = decode(kv)?;
-                let Some(scope) = scope_of(&kv.key) else {
-                    continue;
-                };
+        crate::scan(&*self.store, "ecs/", None, |kv| {
+            if !kv.key.contains("/instance/") {
+                return Ok(true);
+            }
+            let instance: ContainerInstance = decode(kv)?;
+            if let Some(scope) = scope_of(&kv.key) {
                 let mut seen = self.presence.seen.lock().unwrap_or_else(|e| e.into_inner());
                 seen.entry(kv.key.clone()).or_insert(Seen {
                     scope,
@@ -168,11 +162,8 @@ impl Ecs {
                     connected: instance.agent_connected,
                 });
             }
-            match chunk.last() {
-                Some(kv) if chunk.len() == CHUNK => cursor = Some(kv.key.clone()),
-                _ => break,
-            }
-        }
+            Ok(true)
+        })?;
         *seeded = true;
         Ok(())
     }

@@ -134,8 +134,7 @@ const MAX_BATCH: usize = 256;
 
 /// One cluster's lane: the queue of waiting RunTasks, and the state its worker plans on.
 pub(crate) struct Lane {
-    scope: Scope,
-    prefix: String,
+    context: Arc<LaneContext>,
     queue: std::sync::mpsc::Sender<Job>,
     state: Arc<Mutex<Option<LaneState>>>,
 }
@@ -185,10 +184,8 @@ impl Lane {
     fn spawn(store: Arc<dyn Store>, scope: Scope, prefix: String, process: BatchFn) -> Lane {
         let (queue, jobs) = std::sync::mpsc::channel::<Job>();
         let state: Arc<Mutex<Option<LaneState>>> = Arc::new(Mutex::new(None));
-        let context = LaneContext {
-            scope: scope.clone(),
-            prefix: prefix.clone(),
-        };
+        let context = Arc::new(LaneContext { scope, prefix });
+        let worker_context = context.clone();
         let worker_state = state.clone();
         std::thread::Builder::new()
             .name("placement-lane".into())
@@ -203,13 +200,12 @@ impl Lane {
                         }
                     }
                     let mut state = lock(&worker_state);
-                    process(&*store, &context, &mut state, batch);
+                    process(&*store, &worker_context, &mut state, batch);
                 }
             })
             .expect("spawning a placement lane thread");
         Lane {
-            scope,
-            prefix,
+            context,
             queue,
             state,
         }
@@ -250,11 +246,7 @@ impl Lanes {
         for lane in lanes {
             let mut state = lock(&lane.state);
             if state.is_some() {
-                let context = LaneContext {
-                    scope: lane.scope.clone(),
-                    prefix: lane.prefix.clone(),
-                };
-                context.current(store, &mut state)?;
+                lane.context.current(store, &mut state)?;
             }
         }
         Ok(())

@@ -800,30 +800,28 @@ impl Ecs {
         max: usize,
         keep: impl Fn(&Task) -> bool,
     ) -> Result<(Vec<Task>, Option<String>)> {
-        const CHUNK: usize = 256;
         let prefix = format!("{}task/{cluster}/", base(scope));
-        let mut cursor = after.map(|id| format!("{prefix}{id}"));
         let mut page = Vec::new();
-        loop {
-            let chunk = self.store.range(&prefix, cursor.as_deref(), CHUNK)?;
-            let done = chunk.len() < CHUNK;
-            for kv in &chunk {
+        let mut next = None;
+        crate::scan(
+            &*self.store,
+            &prefix,
+            after.map(|id| format!("{prefix}{id}")),
+            |kv| {
                 let task: Task = decode(kv)?;
                 if !keep(&task) {
-                    continue;
+                    return Ok(true);
                 }
                 if page.len() == max {
                     // Another match exists: the page ends at its last task.
-                    let next = page.last().map(|t: &Task| t.id.clone());
-                    return Ok((page, next));
+                    next = page.last().map(|t: &Task| t.id.clone());
+                    return Ok(false);
                 }
                 page.push(task);
-            }
-            match chunk.last() {
-                Some(kv) if !done => cursor = Some(kv.key.clone()),
-                _ => return Ok((page, None)),
-            }
-        }
+                Ok(true)
+            },
+        )?;
+        Ok((page, next))
     }
 
     /// A watch on a cluster's task records from now on (agent sessions follow it).
@@ -1147,37 +1145,29 @@ impl Ecs {
     /// Forget STOPPED tasks that stopped more than `min_age_seconds` ago (ECS keeps stopped
     /// tasks describable for at least an hour, then they go). Returns how many went.
     pub fn reap_stopped_tasks(&self, min_age_seconds: f64) -> Result<usize> {
-        const CHUNK: usize = 512;
         let cutoff = now_epoch() - min_age_seconds;
         let mut reaped = 0;
         let mut tokens = Vec::new();
-        let mut cursor: Option<String> = None;
-        loop {
-            let chunk = self.store.range("ecs/", cursor.as_deref(), CHUNK)?;
-            for kv in &chunk {
-                if kv.key.contains("/client-token/") {
-                    tokens.push(kv.clone());
-                    continue;
-                }
-                if !kv.key.contains("/task/") {
-                    continue;
-                }
-                let task: Task = decode(kv)?;
-                if task.last_status == "STOPPED" && task.stopped_at.is_some_and(|t| t < cutoff) {
-                    let outcome = self.store.txn(
-                        &[Compare::ModRevision(kv.key.clone(), kv.mod_revision)],
-                        &[Op::delete(kv.key.clone())],
-                    )?;
-                    if outcome.is_committed() {
-                        reaped += 1;
-                    }
+        crate::scan(&*self.store, "ecs/", None, |kv| {
+            if kv.key.contains("/client-token/") {
+                tokens.push(kv.clone());
+                return Ok(true);
+            }
+            if !kv.key.contains("/task/") {
+                return Ok(true);
+            }
+            let task: Task = decode(kv)?;
+            if task.last_status == "STOPPED" && task.stopped_at.is_some_and(|t| t < cutoff) {
+                let outcome = self.store.txn(
+                    &[Compare::ModRevision(kv.key.clone(), kv.mod_revision)],
+                    &[Op::delete(kv.key.clone())],
+                )?;
+                if outcome.is_committed() {
+                    reaped += 1;
                 }
             }
-            match chunk.last() {
-                Some(kv) if chunk.len() == CHUNK => cursor = Some(kv.key.clone()),
-                _ => break,
-            }
-        }
+            Ok(true)
+        })?;
         // A RunTask client token is kept while any task it started is still known.
         for kv in tokens {
             let Some((head, rest)) = kv.key.split_once("/client-token/") else {
