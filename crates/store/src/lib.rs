@@ -8,13 +8,13 @@ mod mem;
 mod redb_store;
 
 pub use mem::MemStore;
-pub use redb_store::RedbStore;
+pub use redb_store::{CommitStats, RedbStore};
 
 /// A global, monotonically increasing revision. Every committed write transaction bumps it
 /// by one. Revision 0 means "the key does not exist" in comparisons.
 pub type Revision = u64;
 
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum StoreError {
     #[error("store I/O: {0}")]
     Io(String),

@@ -3,9 +3,16 @@
 //! transaction that changes the keys and appends the changelog, and every commit is fsynced
 //! (`Durability::Immediate`) before `txn` returns, so a crash leaves either the old state or the
 //! new one, never a torn transaction.
+//!
+//! Concurrent `txn`s are group-committed: callers queue their transactions, one of them (the
+//! leader) applies everything queued in one redb write transaction and one fsync, each keeping
+//! its own revision, changelog entry and events, exactly as if they had run one after another.
 
+use std::collections::VecDeque;
 use std::ops::Bound;
 use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::mpsc::{self, Sender};
 use std::sync::{Mutex, MutexGuard, PoisonError};
 
 use redb::{
@@ -30,22 +37,81 @@ const META_COMPACTED: &str = "compacted";
 /// The page cache's ceiling (redb's own default is 1 GiB).
 const CACHE_BYTES: usize = 64 << 20;
 const FORMAT_VERSION: u64 = 1;
+/// The most transactions one group commit applies, and the most key and value bytes (a group
+/// always takes at least one transaction): bounds on the write transaction's size and on how
+/// long the callers in a group wait for the slowest of them.
+const MAX_GROUP_TXNS: usize = 256;
+const MAX_GROUP_BYTES: usize = 8 << 20;
 
 /// (prefix, after, sender): `after` can be ahead of the current revision.
 type WatcherList = Vec<(String, Revision, UnboundedSender<WatchEvent>)>;
 
-/// The durable `Store`. Open it once per process and share it (`Arc`); every `txn` fsyncs, so
-/// async callers should run it on a blocking thread.
+/// The durable `Store`. Open it once per process and share it (`Arc`); every `txn` waits for
+/// an fsync, so async callers should run it on a blocking thread.
 pub struct RedbStore {
     db: Database,
     /// How many revisions of changelog automatic compaction keeps.
     history: u64,
-    /// The commit lock. Every write transaction runs and then notifies watchers while holding
-    /// it, and `watch` replays history and registers while holding it, so a watcher sees each
-    /// commit exactly once: either in its replay or live, in revision order. A std Mutex is
-    /// fine: it is held across fsync but never across an `.await`.
+    /// The commit lock. Every group's write transaction runs, commits and notifies watchers
+    /// while holding it, and `watch` replays history and registers while holding it, so a
+    /// watcher sees each commit exactly once: either in its replay or live, in revision order.
+    /// A std Mutex is fine: it is held across fsync but never across an `.await`.
     watchers: Mutex<WatcherList>,
+    /// Transactions waiting for a group commit. Lock order: this may be taken while holding the
+    /// commit lock, never the other way round.
+    queue: Mutex<CommitQueue>,
+    txns: AtomicU64,
+    commits: AtomicU64,
 }
+
+/// Counters of `RedbStore::txn` since the store was opened.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CommitStats {
+    /// `txn` calls answered: committed, conflicted or failed.
+    pub txns: u64,
+    /// redb write transactions committed for them, one fsync each (`compact` not counted).
+    pub commits: u64,
+}
+
+#[derive(Default)]
+struct CommitQueue {
+    /// In arrival order, which is the order a group applies them in.
+    pending: VecDeque<Pending>,
+    /// A leader is at work or has been told to lead. Whenever `pending` is not empty this is
+    /// true, so every queued transaction has a leader coming for it.
+    leading: bool,
+}
+
+/// One caller's transaction, owned: the leader applying it runs on another thread.
+struct Pending {
+    compares: Vec<Compare>,
+    ops: Vec<Op>,
+    reply: Sender<Reply>,
+}
+
+impl Pending {
+    fn bytes(&self) -> usize {
+        let ops: usize = self
+            .ops
+            .iter()
+            .map(|op| match op {
+                Op::Put { key, value } => key.len() + value.len(),
+                Op::Delete { key } => key.len(),
+            })
+            .sum();
+        ops + self.compares.iter().map(|c| c.key().len()).sum::<usize>()
+    }
+}
+
+enum Reply {
+    Done(Result<TxnOutcome, StoreError>),
+    /// The previous leader has finished and this transaction is now first in the queue: lead
+    /// the next group (which includes it).
+    Lead,
+}
+
+/// What applying one transaction inside a group's write transaction produced.
+type Applied = Option<(Revision, Vec<WatchEvent>)>;
 
 impl std::fmt::Debug for RedbStore {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -96,7 +162,19 @@ impl RedbStore {
             db,
             history: history.max(1),
             watchers: Mutex::new(Vec::new()),
+            queue: Mutex::new(CommitQueue::default()),
+            txns: AtomicU64::new(0),
+            commits: AtomicU64::new(0),
         })
+    }
+
+    /// How many transactions were answered and how many fsynced commits that took: with
+    /// concurrent callers, group commit makes the second smaller than the first.
+    pub fn commit_stats(&self) -> CommitStats {
+        CommitStats {
+            txns: self.txns.load(Ordering::Relaxed),
+            commits: self.commits.load(Ordering::Relaxed),
+        }
     }
 
     /// The revision history has been compacted through: `watch(_, after)` needs
@@ -110,6 +188,111 @@ impl RedbStore {
     fn lock_watchers(&self) -> MutexGuard<'_, WatcherList> {
         // The list stays valid whatever panicked while holding the lock.
         self.watchers.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn lock_queue(&self) -> MutexGuard<'_, CommitQueue> {
+        // Followers block on their replies, never on this lock, so a panic cannot leave the
+        // queue half-edited in a way that matters.
+        self.queue.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Leads one group: under the commit lock, takes the queued transactions (its own is the
+    /// first), applies and commits them with one fsync, publishes their events in revision
+    /// order, and only then answers each caller. Leadership passes on when this returns or
+    /// unwinds.
+    fn lead_group(&self) {
+        let _leadership = Leadership(self);
+        let mut watchers = self.lock_watchers();
+        // Taken under the commit lock, so that everything queued while it was busy joins.
+        let mut group = self.take_group();
+        let mut failed = Vec::new();
+        let applied = self.apply_group(&mut group, &mut failed);
+        let answers: Vec<Result<TxnOutcome, StoreError>> = match applied {
+            Ok(applied) => {
+                for (rev, events) in applied.iter().flatten() {
+                    publish(&mut watchers, *rev, events);
+                }
+                applied
+                    .into_iter()
+                    .map(|a| {
+                        Ok(a.map_or(TxnOutcome::Conflict, |(rev, _)| TxnOutcome::Committed(rev)))
+                    })
+                    .collect()
+            }
+            Err(e) => group.iter().map(|_| Err(e.clone())).collect(),
+        };
+        drop(watchers);
+        self.txns
+            .fetch_add((group.len() + failed.len()) as u64, Ordering::Relaxed);
+        // A send fails only if its caller is gone, and a caller waits for its answer.
+        for (pending, answer) in group.into_iter().zip(answers) {
+            let _ = pending.reply.send(Reply::Done(answer));
+        }
+        for (pending, e) in failed {
+            let _ = pending.reply.send(Reply::Done(Err(e)));
+        }
+    }
+
+    /// Dequeues the next group, in arrival order, within the group limits.
+    fn take_group(&self) -> Vec<Pending> {
+        let mut queue = self.lock_queue();
+        let (mut group, mut bytes) = (Vec::new(), 0);
+        while let Some(next) = queue.pending.front() {
+            let size = next.bytes();
+            if !group.is_empty()
+                && (group.len() == MAX_GROUP_TXNS || bytes + size > MAX_GROUP_BYTES)
+            {
+                break;
+            }
+            bytes += size;
+            group.extend(queue.pending.pop_front());
+        }
+        group
+    }
+
+    /// Applies `group` in order in one write transaction, each seeing the writes of those
+    /// before it, and commits it if any of them wrote. A transaction whose apply fails with a
+    /// storage error moves to `failed` with its error and the write transaction is aborted;
+    /// the rest are applied again from the start without it, so one bad transaction (say, a
+    /// corrupt record it compares on) fails alone, as it would have on its own. Failing to
+    /// begin or to commit fails the whole group: nothing in it was acknowledged.
+    fn apply_group(
+        &self,
+        group: &mut Vec<Pending>,
+        failed: &mut Vec<(Pending, StoreError)>,
+    ) -> Result<Vec<Applied>, StoreError> {
+        loop {
+            let wtx = begin_write(&self.db)?;
+            let mut applied = Vec::with_capacity(group.len());
+            let mut error = None;
+            for (i, pending) in group.iter().enumerate() {
+                match self.apply_txn(&wtx, &pending.compares, &pending.ops) {
+                    Ok(a) => applied.push(a),
+                    Err(e) => {
+                        error = Some((i, e));
+                        break;
+                    }
+                }
+            }
+            if let Some((i, e)) = error {
+                // Dropping the write transaction aborts it; an abort error changes nothing.
+                let _ = wtx.abort();
+                failed.push((group.remove(i), e));
+                continue;
+            }
+            // Conflicts and read-only transactions change nothing, and need no fsync.
+            let wrote = group
+                .iter()
+                .zip(&applied)
+                .any(|(p, a)| a.is_some() && !p.ops.is_empty());
+            if wrote {
+                wtx.commit().map_err(store_err)?;
+                self.commits.fetch_add(1, Ordering::Relaxed);
+            } else {
+                wtx.abort().map_err(store_err)?;
+            }
+            return Ok(applied);
+        }
     }
 
     /// Applies a transaction inside `wtx`: `None` on a failed comparison, otherwise the new
@@ -235,30 +418,30 @@ impl Store for RedbStore {
     }
 
     fn txn(&self, compares: &[Compare], ops: &[Op]) -> Result<TxnOutcome, StoreError> {
-        let mut watchers = self.lock_watchers();
-        let wtx = begin_write(&self.db)?;
-        match self.apply_txn(&wtx, compares, ops)? {
-            None => {
-                wtx.abort().map_err(store_err)?;
-                Ok(TxnOutcome::Conflict)
+        let (reply, answer) = mpsc::channel();
+        let mut lead = {
+            let mut queue = self.lock_queue();
+            queue.pending.push_back(Pending {
+                compares: compares.to_vec(),
+                ops: ops.to_vec(),
+                reply,
+            });
+            // With no leader the queue was empty: this transaction is first and leads.
+            !std::mem::replace(&mut queue.leading, true)
+        };
+        loop {
+            if lead {
+                // Answers this transaction too: a leader's group starts with its own.
+                self.lead_group();
             }
-            Some((rev, _)) if ops.is_empty() => {
-                wtx.abort().map_err(store_err)?;
-                Ok(TxnOutcome::Committed(rev))
-            }
-            Some((rev, events)) => {
-                wtx.commit().map_err(store_err)?;
-                // Durable now; publish while still holding the commit lock so that the next
-                // commit's events cannot overtake these.
-                watchers.retain(|(prefix, after, tx)| {
-                    !tx.is_closed()
-                        && (rev <= *after
-                            || events
-                                .iter()
-                                .filter(|e| e.kv.key.starts_with(prefix.as_str()))
-                                .all(|e| tx.send(e.clone()).is_ok()))
-                });
-                Ok(TxnOutcome::Committed(rev))
+            match answer.recv() {
+                Ok(Reply::Done(outcome)) => return outcome,
+                Ok(Reply::Lead) => lead = true,
+                Err(_) => {
+                    return Err(StoreError::Io(
+                        "the group commit leader panicked before answering".into(),
+                    ));
+                }
             }
         }
     }
@@ -306,6 +489,36 @@ impl Store for RedbStore {
         compact_in(&wtx, keep_after)?;
         wtx.commit().map_err(store_err)
     }
+}
+
+/// Hands leadership to the first queued transaction, or, with none, stands the leader down.
+/// A guard, so that a leader that panics does not strand the queue.
+struct Leadership<'a>(&'a RedbStore);
+
+impl Drop for Leadership<'_> {
+    fn drop(&mut self) {
+        let mut queue = self.0.lock_queue();
+        while let Some(next) = queue.pending.front() {
+            if next.reply.send(Reply::Lead).is_ok() {
+                return;
+            }
+            queue.pending.pop_front();
+        }
+        queue.leading = false;
+    }
+}
+
+/// Sends a committed revision's events to the watchers whose prefix they fall under, dropping
+/// watchers whose receiver is gone. Called under the commit lock, in revision order.
+fn publish(watchers: &mut WatcherList, rev: Revision, events: &[WatchEvent]) {
+    watchers.retain(|(prefix, after, tx)| {
+        !tx.is_closed()
+            && (rev <= *after
+                || events
+                    .iter()
+                    .filter(|e| e.kv.key.starts_with(prefix.as_str()))
+                    .all(|e| tx.send(e.clone()).is_ok()))
+    });
 }
 
 fn begin_write(db: &Database) -> Result<WriteTransaction, StoreError> {
@@ -445,6 +658,8 @@ impl<'a> Reader<'a> {
 
 #[cfg(test)]
 mod tests {
+    use std::time::{Duration, Instant};
+
     use super::*;
 
     #[test]
@@ -493,5 +708,185 @@ mod tests {
             decode_kv("k", &[0; 9]),
             Err(StoreError::Corrupt(_))
         ));
+    }
+
+    fn open() -> (RedbStore, tempfile::TempDir) {
+        let dir = tempfile::tempdir().unwrap();
+        let store = RedbStore::open(&dir.path().join("berth.redb")).unwrap();
+        (store, dir)
+    }
+
+    /// Waits until `n` transactions are queued; a deadline only so that a bug fails, not hangs.
+    fn wait_queued(store: &RedbStore, n: usize) {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while store.lock_queue().pending.len() < n {
+            assert!(Instant::now() < deadline, "{n} transactions never queued");
+            std::thread::yield_now();
+        }
+    }
+
+    /// Runs each transaction on its own thread, queued one after another in the given order
+    /// while the test holds the commit lock, so that they all land in one group in that order;
+    /// returns their answers in the same order.
+    fn run_as_one_group(
+        store: &RedbStore,
+        txns: &[(Vec<Compare>, Vec<Op>)],
+    ) -> Vec<Result<TxnOutcome, StoreError>> {
+        let commit_lock = store.lock_watchers();
+        std::thread::scope(|scope| {
+            let callers: Vec<_> = txns
+                .iter()
+                .enumerate()
+                .map(|(i, (compares, ops))| {
+                    let caller = scope.spawn(move || store.txn(compares, ops));
+                    wait_queued(store, i + 1);
+                    caller
+                })
+                .collect();
+            drop(commit_lock);
+            callers.into_iter().map(|c| c.join().unwrap()).collect()
+        })
+    }
+
+    fn outcomes(answers: Vec<Result<TxnOutcome, StoreError>>) -> Vec<TxnOutcome> {
+        answers.into_iter().map(Result::unwrap).collect()
+    }
+
+    #[test]
+    fn a_group_commits_once_with_one_revision_per_txn_in_queue_order() {
+        let (store, _dir) = open();
+        let mut watcher = store.watch("g/", 0).unwrap();
+        let txns: Vec<_> = (0..16)
+            .map(|i| (Vec::new(), vec![Op::put(format!("g/{i:02}"), vec![i])]))
+            .collect();
+        let got = outcomes(run_as_one_group(&store, &txns));
+        let expected: Vec<_> = (1..=16).map(TxnOutcome::Committed).collect();
+        assert_eq!(got, expected);
+        assert_eq!(
+            store.commit_stats(),
+            CommitStats {
+                txns: 16,
+                commits: 1
+            }
+        );
+        let events: Vec<_> = std::iter::from_fn(|| watcher.try_recv().ok()).collect();
+        let seen: Vec<_> = events
+            .iter()
+            .map(|e| (e.kv.key.clone(), e.kv.mod_revision))
+            .collect();
+        let expected: Vec<_> = (0..16u64).map(|i| (format!("g/{i:02}"), i + 1)).collect();
+        assert_eq!(seen, expected, "each event once, in revision order");
+        // Each revision has its own changelog entry: a watch from the middle replays the rest.
+        let mut from_8 = store.watch("g/", 8).unwrap();
+        let replayed: Vec<_> = std::iter::from_fn(|| from_8.try_recv().ok())
+            .map(|e| e.kv.mod_revision)
+            .collect();
+        assert_eq!(replayed, (9..=16).collect::<Vec<_>>());
+    }
+
+    #[test]
+    fn txns_in_a_group_see_the_writes_of_those_before_them() {
+        let (store, _dir) = open();
+        let absent = |k: &str| vec![Compare::CreateRevision(k.into(), 0)];
+        let txns = [
+            (absent("k"), vec![Op::put("k", "first")]),
+            // Also creates "k": the first already has, in the same write transaction.
+            (absent("k"), vec![Op::put("k", "second")]),
+            // Compares on the revision the first got.
+            (
+                vec![Compare::ModRevision("k".into(), 1)],
+                vec![Op::put("k", "third")],
+            ),
+            // Read-only: holds at the third's revision and commits nothing new.
+            (vec![Compare::ModRevision("k".into(), 2)], Vec::new()),
+            (Vec::new(), vec![Op::delete("k")]),
+            (absent("k"), vec![Op::put("k", "again")]),
+        ];
+        let got = outcomes(run_as_one_group(&store, &txns));
+        use TxnOutcome::{Committed, Conflict};
+        assert_eq!(
+            got,
+            [
+                Committed(1),
+                Conflict,
+                Committed(2),
+                Committed(2),
+                Committed(3),
+                Committed(4)
+            ]
+        );
+        let kv = store.get("k").unwrap().unwrap();
+        assert_eq!(
+            (kv.value.as_slice(), kv.create_revision),
+            (&b"again"[..], 4)
+        );
+        assert_eq!(store.commit_stats().commits, 1);
+
+        // A group that only conflicts or reads writes nothing and needs no commit.
+        let txns = [
+            (absent("k"), vec![Op::put("k", "x")]),
+            (vec![Compare::ModRevision("k".into(), 4)], Vec::new()),
+        ];
+        let got = outcomes(run_as_one_group(&store, &txns));
+        assert_eq!(got, [Conflict, Committed(4)]);
+        assert_eq!(
+            store.commit_stats(),
+            CommitStats {
+                txns: 8,
+                commits: 1
+            }
+        );
+    }
+
+    #[test]
+    fn a_txn_failing_with_a_storage_error_fails_alone() {
+        let (store, _dir) = open();
+        // A record too short to decode: comparing on it is a storage error.
+        let wtx = store.db.begin_write().unwrap();
+        wtx.open_table(KV)
+            .unwrap()
+            .insert("bad", &[1u8, 2, 3][..])
+            .unwrap();
+        wtx.commit().unwrap();
+        let txns = [
+            (Vec::new(), vec![Op::put("a", "1")]),
+            (
+                vec![Compare::ModRevision("bad".into(), 0)],
+                vec![Op::put("c", "never")],
+            ),
+            (Vec::new(), vec![Op::put("b", "2")]),
+        ];
+        let got = run_as_one_group(&store, &txns);
+        assert!(matches!(got[0], Ok(TxnOutcome::Committed(1))), "{got:?}");
+        assert!(matches!(got[1], Err(StoreError::Corrupt(_))), "{got:?}");
+        assert!(matches!(got[2], Ok(TxnOutcome::Committed(2))), "{got:?}");
+        assert!(store.get("c").unwrap().is_none());
+        assert_eq!(store.get("b").unwrap().unwrap().mod_revision, 2);
+        assert_eq!(store.current_revision().unwrap(), 2);
+        assert_eq!(
+            store.commit_stats(),
+            CommitStats {
+                txns: 3,
+                commits: 1
+            }
+        );
+    }
+
+    #[test]
+    fn automatic_compaction_runs_inside_a_group() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = RedbStore::open_with_history(&dir.path().join("berth.redb"), 5).unwrap();
+        let txns: Vec<_> = (0..20)
+            .map(|i| (Vec::new(), vec![Op::put("h", vec![i])]))
+            .collect();
+        run_as_one_group(&store, &txns);
+        assert_eq!(store.commit_stats().commits, 1);
+        let compacted = store.compacted_revision().unwrap();
+        assert!((20 - 5 - 1..=20 - 5).contains(&compacted), "{compacted}");
+        let mut w = store.watch("h", compacted).unwrap();
+        let revs: Vec<_> = std::iter::from_fn(|| w.try_recv().ok())
+            .map(|e| e.kv.mod_revision)
+            .collect();
+        assert_eq!(revs, (compacted + 1..=20).collect::<Vec<_>>());
     }
 }

@@ -126,39 +126,53 @@ fn kill_9_mid_write_loses_no_acknowledged_txn() {
 /// Returns the last acknowledged (write number, revision), counting acknowledgements still in
 /// the pipe after the kill: they were printed, so the child had committed them.
 fn run_child_and_kill(path: &Path, acks_before_kill: usize, round: usize) -> (u64, u64) {
+    let acks = run_writer_child_and_kill(CRASH_TEST, WRITER_ENV, path, acks_before_kill, round);
+    acks.last().map_or((0, 0), |ack| {
+        let (i, rev) = ack.split_once(' ').unwrap();
+        (i.parse().unwrap(), rev.parse().unwrap())
+    })
+}
+
+/// Starts this test binary as a writer child (`test` run with `env` set to `path`), reads
+/// `acks_before_kill` of its "ack ..." lines, SIGKILLs it and returns every acknowledgement it
+/// printed, including those still in the pipe after the kill.
+fn run_writer_child_and_kill(
+    test: &str,
+    env: &str,
+    path: &Path,
+    acks_before_kill: usize,
+    round: usize,
+) -> Vec<String> {
     let mut child = Command::new(std::env::current_exe().unwrap())
-        .args([CRASH_TEST, "--exact", "--nocapture", "--test-threads=1"])
-        .env(WRITER_ENV, path)
+        .args([test, "--exact", "--nocapture", "--test-threads=1"])
+        .env(env, path)
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
     let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-    let mut last = (0, 0);
-    let mut seen = 0;
-    let mut parse = |line: String| {
+    let mut acks = Vec::new();
+    let keep_ack = |acks: &mut Vec<String>, line: String| {
         if let Some(rest) = line.strip_prefix("ack ") {
-            let (i, rev) = rest.split_once(' ').unwrap();
-            last = (i.parse().unwrap(), rev.parse().unwrap());
-            true
-        } else {
-            false
+            acks.push(rest.to_string());
         }
     };
     let deadline = Instant::now() + Duration::from_secs(60);
-    while seen < acks_before_kill {
+    while acks.len() < acks_before_kill {
         assert!(Instant::now() < deadline, "writer too slow");
-        let line = lines.next().expect("writer exited early").unwrap();
-        seen += usize::from(parse(line));
+        keep_ack(
+            &mut acks,
+            lines.next().expect("writer exited early").unwrap(),
+        );
     }
     // Vary the moment of the kill within a commit.
     std::thread::sleep(Duration::from_micros(300 * round as u64));
     child.kill().unwrap();
     child.wait().unwrap();
     for line in lines {
-        parse(line.unwrap());
+        keep_ack(&mut acks, line.unwrap());
     }
-    last
+    acks
 }
 
 /// Writer mode: commit numbered transactions forever, printing each acknowledged one. Each
@@ -188,6 +202,94 @@ fn run_writer(path: &Path) -> ! {
         };
         rev_a = rev;
         println!("ack {i} {rev}");
+    }
+    // The parent never lets it get here; exit rather than loop if it died.
+    std::process::exit(0)
+}
+
+const GROUP_WRITER_ENV: &str = "BERTH_STORE_CRASH_GROUP_WRITER_DB";
+const GROUP_CRASH_TEST: &str = "kill_9_mid_group_commit_loses_no_acknowledged_txn";
+const GROUP_WRITERS: u64 = 8;
+
+/// As above with 8 writer threads, so that transactions are group-committed: every
+/// transaction a thread saw acknowledged must survive, each at the revision it was given, and
+/// the revisions must be exactly 1..=current, one per transaction.
+#[test]
+fn kill_9_mid_group_commit_loses_no_acknowledged_txn() {
+    if let Some(path) = std::env::var_os(GROUP_WRITER_ENV) {
+        run_group_writers(Path::new(&path));
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("berth.redb");
+    for (round, acks_before_kill) in [60usize, 5, 200, 1, 130].into_iter().enumerate() {
+        let acks = run_writer_child_and_kill(
+            GROUP_CRASH_TEST,
+            GROUP_WRITER_ENV,
+            &path,
+            acks_before_kill,
+            round,
+        );
+        let s = RedbStore::open(&path).unwrap();
+        for ack in &acks {
+            let (key, rev) = ack.split_once(' ').unwrap();
+            let kv = s.get(key).unwrap();
+            assert_eq!(
+                kv.map(|kv| kv.mod_revision),
+                Some(rev.parse().unwrap()),
+                "acknowledged {key} at {rev}"
+            );
+        }
+        let mut revs = Vec::new();
+        for t in 0..GROUP_WRITERS {
+            let written = s.range(&format!("crash/g/{t}/"), None, 0).unwrap();
+            let numbers: Vec<u64> = written.iter().map(|kv| parse_u64(&kv.value)).collect();
+            assert_eq!(numbers, (1..=numbers.len() as u64).collect::<Vec<_>>());
+            revs.extend(written.iter().map(|kv| kv.mod_revision));
+        }
+        revs.sort_unstable();
+        let current = s.current_revision().unwrap();
+        assert_eq!(
+            revs,
+            (1..=current).collect::<Vec<_>>(),
+            "one revision per txn"
+        );
+        eprintln!(
+            "round {round}: killed after {} acks, store at revision {current}",
+            acks.len()
+        );
+    }
+}
+
+/// Group writer mode: each thread creates numbered keys of its own forever, printing
+/// "ack KEY REVISION" for each acknowledged one.
+fn run_group_writers(path: &Path) -> ! {
+    let s = std::sync::Arc::new(RedbStore::open(path).unwrap());
+    let writers: Vec<_> = (0..GROUP_WRITERS)
+        .map(|t| {
+            let s = s.clone();
+            std::thread::spawn(move || {
+                let prefix = format!("crash/g/{t}/");
+                let mut i = s.range(&prefix, None, 0).unwrap().len() as u64;
+                let deadline = Instant::now() + Duration::from_secs(120);
+                while Instant::now() < deadline {
+                    i += 1;
+                    let key = format!("{prefix}{i:010}");
+                    let outcome = s
+                        .txn(
+                            &[Compare::CreateRevision(key.clone(), 0)],
+                            &[Op::put(key.clone(), i.to_string())],
+                        )
+                        .unwrap();
+                    let TxnOutcome::Committed(rev) = outcome else {
+                        panic!("{key} existed already")
+                    };
+                    println!("ack {key} {rev}");
+                }
+            })
+        })
+        .collect();
+    for w in writers {
+        let _ = w.join();
     }
     // The parent never lets it get here; exit rather than loop if it died.
     std::process::exit(0)
