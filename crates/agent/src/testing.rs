@@ -47,7 +47,25 @@ impl FakeControl {
                 message: "down".into(),
             });
         }
-        lock(&self.changes).push((kind.to_owned(), change));
+        let mut changes = lock(&self.changes);
+        // The containers a task change carries are container changes too, as the control
+        // plane applies them; those whose status is news are listed before the task's.
+        if kind == "task" {
+            for carried in change["containers"].as_array().into_iter().flatten() {
+                let name = &carried["containerName"];
+                let known = changes.iter().rev().find(|(k, c)| {
+                    k == "container" && c["task"] == change["task"] && &c["containerName"] == name
+                });
+                if known.is_some_and(|(_, c)| c["status"] == carried["status"]) {
+                    continue;
+                }
+                let mut entry = carried.clone();
+                entry["task"] = change["task"].clone();
+                entry["cluster"] = change["cluster"].clone();
+                changes.push(("container".to_owned(), entry));
+            }
+        }
+        changes.push((kind.to_owned(), change));
         Ok(())
     }
 

@@ -532,8 +532,15 @@ async fn acs_session(
         if let Some(frame) = session.payload(initial).await? {
             socket.send(Message::Text(frame.into())).await.map_err(|e| e.to_string())?;
         }
-        let mut heartbeat = tokio::time::interval(hub.heartbeat);
-        heartbeat.tick().await;
+        // Each session starts its beat at a random point of the interval, so that agents
+        // that connected together (a restart, a fleet started at once) do not send their
+        // heartbeats and read their manifests all at the same moment.
+        let period_ms = hub.heartbeat.as_millis().max(1) as u64;
+        let offset = Duration::from_millis(uuid::Uuid::new_v4().as_u64_pair().0 % period_ms);
+        let mut heartbeat = tokio::time::interval_at(
+            tokio::time::Instant::now() + offset.max(Duration::from_millis(1)),
+            hub.heartbeat,
+        );
         let mut beats: u32 = 0;
         let mut closing = hub.closing.subscribe();
         loop {

@@ -263,6 +263,12 @@ async fn run_server(args: ServerArgs, up: bool) -> Result<()> {
     let store = open_store(&args.data_dir)?;
     let registry = Registry::open(store.clone(), &args.data_dir).context("opening blob storage")?;
     let ecs = berth_core::Ecs::new(store);
+    let indexed = ecs
+        .migrate_instance_task_index()
+        .context("indexing live tasks by instance")?;
+    if indexed > 0 {
+        tracing::info!(tasks = indexed, "indexed live tasks by container instance");
+    }
     let credentials = root_credentials(&args.data_dir)?;
     let ttl = std::env::var("BERTH_TOKEN_TTL_SECONDS")
         .ok()

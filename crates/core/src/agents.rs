@@ -170,7 +170,7 @@ impl Ecs {
 }
 
 /// The scope of an `ecs/{account}/{region}/...` key.
-fn scope_of(key: &str) -> Option<Scope> {
+pub(crate) fn scope_of(key: &str) -> Option<Scope> {
     let mut parts = key.split('/');
     parts.next()?;
     let account = parts.next()?.parse().ok()?;

@@ -81,9 +81,12 @@ pub struct ContainerInstance {
     pub version_info: Option<serde_json::Value>,
     #[serde(default)]
     pub tags: Vec<crate::EcsTag>,
-    #[serde(default)]
+    /// Counted from the instance's live-task index when the instance is read for a
+    /// caller ([`Ecs::with_task_counts`]), never stored: state reports do not rewrite the
+    /// record placement compares on.
+    #[serde(default, skip_serializing)]
     pub running_tasks_count: i64,
-    #[serde(default)]
+    #[serde(default, skip_serializing)]
     pub pending_tasks_count: i64,
     /// Live tasks on this instance per task group, kept in the same transactions that
     /// place and stop tasks (for `distinctInstance` and `spread`).
@@ -293,7 +296,7 @@ impl Ecs {
                 .is_committed()
             {
                 self.agent_registered(scope, &instance.cluster, &instance.id);
-                return Ok(instance);
+                return self.with_task_counts(scope, instance);
             }
         }
     }
@@ -312,10 +315,21 @@ impl Ecs {
             inactive_key(scope, &cluster.name, &id),
         ] {
             if let Some(kv) = self.store.get(&key)? {
-                return Ok(Some(decode(&kv)?));
+                return Ok(Some(self.with_task_counts(scope, decode(&kv)?)?));
             }
         }
         Ok(None)
+    }
+
+    /// `instance` with its task counts, as callers are shown it.
+    pub(crate) fn with_task_counts(
+        &self,
+        scope: &Scope,
+        mut instance: ContainerInstance,
+    ) -> Result<ContainerInstance> {
+        (instance.running_tasks_count, instance.pending_tasks_count) =
+            self.instance_task_counts(scope, &instance.cluster, &instance.id)?;
+        Ok(instance)
     }
 
     /// Registered (ACTIVE or DRAINING) instances of a cluster, in id order.
@@ -380,7 +394,7 @@ impl Ecs {
                 .put_if_revision(&key, &encode(&instance), kv.mod_revision)?
                 .is_committed()
             {
-                return Ok(instance);
+                return self.with_task_counts(scope, instance);
             }
         }
     }
@@ -424,7 +438,7 @@ impl Ecs {
                     cluster.name
                 )));
             };
-            let mut instance: ContainerInstance = decode(&kv)?;
+            let mut instance = self.with_task_counts(scope, decode(&kv)?)?;
             if !force && instance.running_tasks_count + instance.pending_tasks_count > 0 {
                 return Err(EcsError::InvalidParameter(
                     "Found running tasks on the instance.".into(),

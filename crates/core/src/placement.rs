@@ -5,15 +5,18 @@
 //! them current. Concurrent RunTasks on one cluster are combined: the lane's worker thread
 //! takes every request waiting in its queue, plans them in turn and commits them all in one
 //! transaction (one fsync), with a compare on the revision of every instance it changed.
-//! Callers wait on a oneshot, so an async caller holds no thread while it waits. A compare that fails (someone
-//! else changed one of those instances since the lane last saw it) rebuilds the lane from
-//! the store and plans the batch again, so nothing is ever over-committed.
+//! Callers wait on a oneshot, so an async caller holds no thread while it waits. A compare
+//! that fails (someone else changed one of those instances since the lane last saw it:
+//! a task stopping there, StartTask, an attribute change) reads those instances again and
+//! plans the batch again, so nothing is ever over-committed. Agents' reports short of
+//! STOPPED never touch instance records (see the live-task index in tasks.rs), so they
+//! cannot make a batch lose.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use berth_model::Scope;
-use berth_store::{EventKind, Revision, Store, Watcher};
+use berth_store::{EventKind, KeyValue, Revision, Store, Watcher};
 use tokio::sync::oneshot;
 
 use crate::instances::ContainerInstance;
@@ -73,6 +76,19 @@ impl LaneState {
         })
     }
 
+    /// Slot `i` (and its placement view) as the store holds it in `kv`.
+    pub(crate) fn replace_slot(&mut self, i: usize, scope: &Scope, kv: KeyValue) -> Result<()> {
+        let instance: ContainerInstance = decode(&kv)?;
+        self.placer
+            .replace_instance(i, instance.placement_view(scope));
+        self.slots[i] = Slot {
+            key: kv.key,
+            mod_revision: kv.mod_revision,
+            instance,
+        };
+        Ok(())
+    }
+
     /// Applies the changes committed since the last call. `false`: the lane cannot follow
     /// (an instance left, or the store dropped the watch) and must be rebuilt.
     fn catch_up(&mut self, scope: &Scope) -> Result<bool> {
@@ -90,16 +106,7 @@ impl LaneState {
                 (EventKind::Delete, None) => {}
                 // Deregistration is rare: rebuilding is simpler than holes in the snapshot.
                 (EventKind::Delete, Some(_)) => return Ok(false),
-                (EventKind::Put, Some(i)) => {
-                    let instance: ContainerInstance = decode(&event.kv)?;
-                    self.placer
-                        .replace_instance(i, instance.placement_view(scope));
-                    self.slots[i] = Slot {
-                        key: event.kv.key.clone(),
-                        mod_revision: event.kv.mod_revision,
-                        instance,
-                    };
-                }
+                (EventKind::Put, Some(i)) => self.replace_slot(i, scope, event.kv)?,
                 (EventKind::Put, None) => {
                     let instance: ContainerInstance = decode(&event.kv)?;
                     let i = self.placer.push_instance(instance.placement_view(scope));

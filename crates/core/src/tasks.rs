@@ -213,6 +213,39 @@ fn marker_key(scope: &Scope, status: &str, cluster: &str, id: &str) -> String {
     format!("{}{kind}/{cluster}/{id}", base(scope))
 }
 
+/// The key prefix of an instance's live-task index: one entry per task placed there and
+/// not yet STOPPED, holding the task's last status. It is written in the transactions
+/// that create and change the task (guarded by the task record's own compare), so state
+/// reports never rewrite the instance record that placement compares on; the instance's
+/// task counts and the agent's manifests are read from it.
+pub(crate) fn instance_tasks_prefix(scope: &Scope, cluster: &str, instance_id: &str) -> String {
+    format!("{}instance-task/{cluster}/{instance_id}/", base(scope))
+}
+
+fn instance_task_key(scope: &Scope, cluster: &str, instance_id: &str, task_id: &str) -> String {
+    format!(
+        "{}{task_id}",
+        instance_tasks_prefix(scope, cluster, instance_id)
+    )
+}
+
+/// What creating `task` writes besides the instance: the record, its live marker and its
+/// entry in the instance's live-task index.
+fn new_task_ops(scope: &Scope, cluster: &str, task: &Task) -> [Op; 3] {
+    let instance_id = task.container_instance_id.as_deref().unwrap_or_default();
+    [
+        Op::put(task_key(scope, cluster, &task.id), encode(task)),
+        Op::put(
+            marker_key(scope, "PENDING", cluster, &task.id),
+            MARKER.to_vec(),
+        ),
+        Op::put(
+            instance_task_key(scope, cluster, instance_id, &task.id),
+            task.last_status.as_bytes().to_vec(),
+        ),
+    ]
+}
+
 fn parse_amount(value: Option<&str>) -> i64 {
     value.and_then(|v| v.trim().parse().ok()).unwrap_or(0)
 }
@@ -272,15 +305,24 @@ fn place_batch(
     batch: Vec<Job>,
 ) {
     for round in 1..=PLACEMENT_ROUNDS {
-        match try_place_batch(store, lane, state, &batch) {
-            Ok(Some(outcomes)) => {
+        let attempt = try_place_batch(store, lane, state, &batch);
+        let retry = match attempt {
+            Ok(Attempt::Committed(outcomes)) => {
                 for (job, outcome) in batch.into_iter().zip(outcomes) {
                     job.answer(outcome);
                 }
                 return;
             }
-            Ok(None) if round < PLACEMENT_ROUNDS => *state = None,
-            Ok(None) => {
+            Ok(Attempt::Lost(touched)) => restore_slots(store, lane, state, &touched),
+            Ok(Attempt::Disagreed) => {
+                *state = None;
+                Ok(())
+            }
+            Err(e) => Err(e),
+        };
+        match retry {
+            Ok(()) if round < PLACEMENT_ROUNDS => {}
+            Ok(()) => {
                 *state = None;
                 for job in batch {
                     job.answer(Err(EcsError::Server(
@@ -307,13 +349,13 @@ fn place_batch(
 /// One attempt at a batch: plan every job on the lane's placer, reserve on the lane's
 /// instance records (re-checking each fit there), and commit tasks, markers, client
 /// tokens and the changed instances in one transaction guarded by the revision each
-/// changed instance was read at. `None`: a compare failed, nothing was written.
+/// changed instance was read at.
 fn try_place_batch(
     store: &dyn Store,
     lane: &LaneContext,
     state: &mut Option<LaneState>,
     batch: &[Job],
-) -> Result<Option<Vec<Result<RunTaskOutcome>>>> {
+) -> Result<Attempt> {
     let scope = &lane.scope;
     let lane_state = lane.current(store, state)?;
     // Slot → the revision it was read at, for every instance this batch changes.
@@ -356,15 +398,11 @@ fn try_place_batch(
             };
             if !fits(&slot.instance, need, &one) {
                 // The placer and the records disagree: rebuild both from the store.
-                return Ok(None);
+                return Ok(Attempt::Disagreed);
             }
             reserve(&mut slot.instance, need, group);
             let task = new_task(scope, cluster, &slot.instance, td, req, group, need);
-            ops.push(Op::put(task_key(scope, cluster, &task.id), encode(&task)));
-            ops.push(Op::put(
-                marker_key(scope, "PENDING", cluster, &task.id),
-                MARKER.to_vec(),
-            ));
+            ops.extend(new_task_ops(scope, cluster, &task));
             outcome.tasks.push(task);
         }
         if let Some(token) = &req.client_token {
@@ -377,7 +415,7 @@ fn try_place_batch(
         outcomes.push(Ok(outcome));
     }
     if ops.is_empty() {
-        return Ok(Some(outcomes));
+        return Ok(Attempt::Committed(outcomes));
     }
     let mut compares = Vec::with_capacity(touched.len());
     for (&i, &revision) in &touched {
@@ -390,10 +428,45 @@ fn try_place_batch(
             for &i in touched.keys() {
                 lane_state.slots[i].mod_revision = revision;
             }
-            Ok(Some(outcomes))
+            Ok(Attempt::Committed(outcomes))
         }
-        TxnOutcome::Conflict => Ok(None),
+        TxnOutcome::Conflict => Ok(Attempt::Lost(touched.into_keys().collect())),
     }
+}
+
+/// How one attempt at a batch ended.
+enum Attempt {
+    /// Written; each job's answer.
+    Committed(Vec<Result<RunTaskOutcome>>),
+    /// Another writer changed one of these slots' instances first; nothing was written.
+    Lost(Vec<usize>),
+    /// The placer's view and an instance record disagreed; nothing was written.
+    Disagreed,
+}
+
+/// After a lost compare: only the slots the batch reserved on were changed in memory, so
+/// those are read again from the store (their placement views with them) and the rest of
+/// the lane stays as it is. An instance that is gone rebuilds the lane.
+fn restore_slots(
+    store: &dyn Store,
+    lane: &LaneContext,
+    state: &mut Option<LaneState>,
+    touched: &[usize],
+) -> Result<()> {
+    let Some(lane_state) = state.as_mut() else {
+        return Ok(());
+    };
+    for &i in touched {
+        let key = lane_state.slots[i].key.clone();
+        match store.get(&key)? {
+            Some(kv) => lane_state.replace_slot(i, &lane.scope, kv)?,
+            None => {
+                *state = None;
+                return Ok(());
+            }
+        }
+    }
+    Ok(())
 }
 
 fn random_id() -> String {
@@ -474,8 +547,31 @@ fn reserve(instance: &mut ContainerInstance, need: &Reservation, group: &str) {
         .remaining
         .ports_udp
         .extend(need.udp_ports.iter().copied());
-    instance.pending_tasks_count += 1;
     *instance.task_groups.entry(group.to_string()).or_default() += 1;
+    instance.version += 1;
+}
+
+/// Gives back what a stopped task held on its instance record.
+fn release(instance: &mut ContainerInstance, task: &Task) {
+    if let Some(n) = instance.task_groups.get_mut(&task.group) {
+        *n = n.saturating_sub(1);
+        if *n == 0 {
+            instance.task_groups.remove(&task.group);
+        }
+    }
+    let r = &task.reservation;
+    instance.remaining.cpu += r.cpu;
+    instance.remaining.memory += r.memory;
+    for p in &r.tcp_ports {
+        instance.remaining.ports.remove(p);
+    }
+    for p in &r.udp_ports {
+        instance.remaining.ports_udp.remove(p);
+    }
+    // Ports reserved at registration stay reserved.
+    let registered = instance.registered.clone();
+    instance.remaining.ports.extend(registered.ports);
+    instance.remaining.ports_udp.extend(registered.ports_udp);
     instance.version += 1;
 }
 
@@ -735,14 +831,8 @@ impl Ecs {
             }
             reserve(&mut instance, need, group);
             let task = new_task(scope, cluster, &instance, td, req, group, need);
-            let ops = [
-                Op::put(ikey.clone(), encode(&instance)),
-                Op::put(task_key(scope, cluster, &task.id), encode(&task)),
-                Op::put(
-                    marker_key(scope, "PENDING", cluster, &task.id),
-                    MARKER.to_vec(),
-                ),
-            ];
+            let mut ops = vec![Op::put(ikey.clone(), encode(&instance))];
+            ops.extend(new_task_ops(scope, cluster, &task));
             if self
                 .store
                 .txn(&[Compare::ModRevision(ikey.clone(), kv.mod_revision)], &ops)?
@@ -832,27 +922,79 @@ impl Ecs {
             .watch(&format!("{}task/{cluster}/", base(scope)), revision)?)
     }
 
-    /// The live tasks (not yet STOPPED) placed on one instance, from the live markers.
+    /// The live tasks (not yet STOPPED) placed on one instance, from its live-task index:
+    /// O(tasks on the instance), not O(tasks in the cluster).
     pub fn live_tasks_on(
         &self,
         scope: &Scope,
         cluster: &str,
         instance_id: &str,
     ) -> Result<Vec<Task>> {
+        let prefix = instance_tasks_prefix(scope, cluster, instance_id);
         let mut tasks = Vec::new();
-        for kind in ["task-pending", "task-running"] {
-            let prefix = format!("{}{kind}/{cluster}/", base(scope));
-            for kv in self.store.range(&prefix, None, 0)? {
-                let id = &kv.key[prefix.len()..];
-                if let Some(task) = self.task(scope, cluster, id)?
-                    && task.container_instance_id.as_deref() == Some(instance_id)
-                    && task.is_live()
-                {
-                    tasks.push(task);
-                }
+        crate::scan(&*self.store, &prefix, None, |kv| {
+            if let Some(task) = self.task(scope, cluster, &kv.key[prefix.len()..])?
+                && task.is_live()
+            {
+                tasks.push(task);
             }
-        }
+            Ok(true)
+        })?;
         Ok(tasks)
+    }
+
+    /// Fills the live-task index of every instance from the live tasks of a store written
+    /// before the index existed (once: a marker key records that it was done). Returns how
+    /// many entries it wrote.
+    pub fn migrate_instance_task_index(&self) -> Result<usize> {
+        const DONE: &str = "berth/migrations/instance-task-index";
+        if self.store.get(DONE)?.is_some() {
+            return Ok(0);
+        }
+        let mut ops = Vec::new();
+        crate::scan(&*self.store, "ecs/", None, |kv| {
+            if !kv.key.contains("/task/") {
+                return Ok(true);
+            }
+            let task: Task = decode(kv)?;
+            let Some(scope) = crate::agents::scope_of(&kv.key) else {
+                return Ok(true);
+            };
+            if let (true, Some(iid)) = (task.is_live(), task.container_instance_id.as_deref()) {
+                ops.push(Op::put(
+                    instance_task_key(&scope, &task.cluster, iid, &task.id),
+                    task.last_status.as_bytes().to_vec(),
+                ));
+            }
+            Ok(true)
+        })?;
+        let written = ops.len();
+        for chunk in ops.chunks(512) {
+            self.store.txn(&[], chunk)?;
+        }
+        self.store.put(DONE, b"1")?;
+        Ok(written)
+    }
+
+    /// An instance's `runningTasksCount` and `pendingTasksCount` (tasks not yet RUNNING),
+    /// counted in its live-task index.
+    pub(crate) fn instance_task_counts(
+        &self,
+        scope: &Scope,
+        cluster: &str,
+        instance_id: &str,
+    ) -> Result<(i64, i64)> {
+        let (mut running, mut pending) = (0, 0);
+        let prefix = instance_tasks_prefix(scope, cluster, instance_id);
+        crate::scan(&*self.store, &prefix, None, |kv| {
+            match kv.value.as_slice() {
+                b"RUNNING" => running += 1,
+                b"PROVISIONING" | b"PENDING" | b"ACTIVATING" => pending += 1,
+                _ => {}
+            }
+            Ok(true)
+        })?;
+        Ok((running, pending))
     }
 
     /// StopTask: the task is to stop. A task no agent has picked up yet (still
@@ -1052,7 +1194,13 @@ impl Ecs {
                 match next {
                     "RUNNING" => {
                         task.started_at.get_or_insert(now);
-                        for c in &mut task.containers {
+                        // Containers the agent has not reported on run with the task; one
+                        // reported already (a finished init container) keeps its status.
+                        for c in task
+                            .containers
+                            .iter_mut()
+                            .filter(|c| c.last_status == "PENDING")
+                        {
                             c.last_status = "RUNNING".into();
                         }
                     }
@@ -1077,42 +1225,22 @@ impl Ecs {
                         MARKER.to_vec(),
                     ));
                 }
-                // The instance's counts and, when the task stops, its resources.
+                // The instance's live-task index and, when the task stops, the
+                // resources it held there. A status change short of STOPPED leaves the
+                // instance record alone (placement lanes compare on it).
                 if let Some(iid) = &task.container_instance_id {
-                    let ikey = format!("{}instance/{cluster}/{iid}", base(scope));
-                    if let Some(ikv) = self.store.get(&ikey)? {
-                        let mut instance: ContainerInstance = decode(&ikv)?;
-                        let counter = |s: &str| if s == "RUNNING" { 1 } else { 0 };
-                        instance.running_tasks_count += counter(next) - counter(&old_status);
-                        if next == "STOPPED" {
-                            if old_status != "RUNNING" {
-                                instance.pending_tasks_count -= 1;
-                            }
-                            if let Some(n) = instance.task_groups.get_mut(&task.group) {
-                                *n = n.saturating_sub(1);
-                                if *n == 0 {
-                                    instance.task_groups.remove(&task.group);
-                                }
-                            }
-                            let r = &task.reservation;
-                            instance.remaining.cpu += r.cpu;
-                            instance.remaining.memory += r.memory;
-                            for p in &r.tcp_ports {
-                                instance.remaining.ports.remove(p);
-                            }
-                            for p in &r.udp_ports {
-                                instance.remaining.ports_udp.remove(p);
-                            }
-                            // Ports reserved at registration stay reserved.
-                            let registered = instance.registered.clone();
-                            instance.remaining.ports.extend(registered.ports);
-                            instance.remaining.ports_udp.extend(registered.ports_udp);
-                        } else if is_running && !was_running {
-                            instance.pending_tasks_count -= 1;
+                    let entry = instance_task_key(scope, cluster, iid, id);
+                    if next == "STOPPED" {
+                        ops.push(Op::delete(entry));
+                        let ikey = format!("{}instance/{cluster}/{iid}", base(scope));
+                        if let Some(ikv) = self.store.get(&ikey)? {
+                            let mut instance: ContainerInstance = decode(&ikv)?;
+                            release(&mut instance, &task);
+                            compares.push(Compare::ModRevision(ikey.clone(), ikv.mod_revision));
+                            ops.push(Op::put(ikey, encode(&instance)));
                         }
-                        instance.version += 1;
-                        compares.push(Compare::ModRevision(ikey.clone(), ikv.mod_revision));
-                        ops.push(Op::put(ikey, encode(&instance)));
+                    } else {
+                        ops.push(Op::put(entry, next.as_bytes().to_vec()));
                     }
                 }
             }
@@ -1126,9 +1254,8 @@ impl Ecs {
 }
 
 /// How often a lane plans a batch again after losing a compare (another writer changed one
-/// of its instances: a concurrent StartTask, an agent's state report) before answering
-/// ServerException. Each round rebuilds the lane from the store; with many agents reporting
-/// at once, 4 rounds were not always enough (bench/agent, scale).
+/// of its instances: a task stopping there, a concurrent StartTask) before answering
+/// ServerException. Each round re-reads only the instances the batch touched.
 const PLACEMENT_ROUNDS: u32 = 12;
 
 pub(crate) fn rand_seed() -> u64 {
@@ -1403,7 +1530,7 @@ mod tests {
             )
             .unwrap()
         {
-            let instance: ContainerInstance = decode(&kv).unwrap();
+            let instance = ecs.with_task_counts(&scope, decode(&kv).unwrap()).unwrap();
             let on_it = tasks
                 .iter()
                 .filter(|t| t.container_instance_id.as_deref() == Some(instance.id.as_str()))
@@ -1532,5 +1659,68 @@ mod tests {
             .unwrap()
             .unwrap();
         assert_eq!(filled.remaining.memory, 0);
+    }
+
+    /// State reports short of STOPPED leave the instance record alone (placement lanes
+    /// compare on it); the instance's counts and live tasks come from its live-task
+    /// index, which the same transactions keep, and which the migration rebuilds.
+    #[test]
+    fn state_reports_keep_off_the_instance_record() {
+        let ecs = Ecs::new(Arc::new(berth_store::MemStore::new()));
+        let instances = cluster_of(&ecs, 1);
+        let iid = instances[0].id.clone();
+        let ikey = crate::instances::instances_prefix(&scope(), "default") + &iid;
+        let task = run_one(&ecs).tasks.remove(0);
+        let before = ecs.store.get(&ikey).unwrap().unwrap().mod_revision;
+        let counts = |ecs: &Ecs| {
+            let i = ecs
+                .container_instance(&scope(), None, &iid)
+                .unwrap()
+                .unwrap();
+            (i.running_tasks_count, i.pending_tasks_count)
+        };
+        assert_eq!(counts(&ecs), (0, 1));
+        let report = |status: &str| TaskStateChange {
+            task: task.id.clone(),
+            status: status.into(),
+            ..TaskStateChange::default()
+        };
+        for status in ["PENDING", "RUNNING"] {
+            ecs.submit_task_state_change(&scope(), None, report(status))
+                .unwrap();
+        }
+        assert_eq!(ecs.store.get(&ikey).unwrap().unwrap().mod_revision, before);
+        assert_eq!(counts(&ecs), (1, 0));
+        let live = ecs.live_tasks_on(&scope(), "default", &iid).unwrap();
+        assert_eq!(live.len(), 1);
+        assert_eq!(live[0].last_status, "RUNNING");
+
+        // A store from before the index: the migration fills it in, once.
+        let prefix = instance_tasks_prefix(&scope(), "default", &iid);
+        for kv in ecs.store.range(&prefix, None, 0).unwrap() {
+            ecs.store.delete(&kv.key).unwrap();
+        }
+        assert_eq!(counts(&ecs), (0, 0));
+        assert_eq!(ecs.migrate_instance_task_index().unwrap(), 1);
+        assert_eq!(ecs.migrate_instance_task_index().unwrap(), 0);
+        assert_eq!(counts(&ecs), (1, 0));
+
+        // STOPPED gives the resources back and leaves the index.
+        ecs.submit_task_state_change(&scope(), None, report("STOPPED"))
+            .unwrap();
+        let after = ecs
+            .container_instance(&scope(), None, &iid)
+            .unwrap()
+            .unwrap();
+        assert_eq!(after.remaining.memory, after.registered.memory);
+        assert_eq!(
+            (after.running_tasks_count, after.pending_tasks_count),
+            (0, 0)
+        );
+        assert!(
+            ecs.live_tasks_on(&scope(), "default", &iid)
+                .unwrap()
+                .is_empty()
+        );
     }
 }

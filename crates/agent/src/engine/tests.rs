@@ -132,27 +132,17 @@ async fn depends_on_orders_start_up() {
         ]),
     )]);
     h.control.wait_task(&task_arn("deps"), "RUNNING").await;
-    let events: Vec<(String, String)> = h
-        .control
-        .changes()
-        .into_iter()
-        .filter(|(kind, _)| kind == "container")
-        .map(|(_, c)| {
-            (
-                c["containerName"].as_str().unwrap().to_owned(),
-                c["status"].as_str().unwrap().to_owned(),
-            )
-        })
-        .collect();
-    let at = |name: &str, status: &str| {
-        events
-            .iter()
-            .position(|(n, s)| n == name && s == status)
-            .unwrap_or_else(|| panic!("{name} {status} missing from {events:?}"))
-    };
-    assert!(at("migrate", "RUNNING") < at("db", "RUNNING"));
-    assert!(at("migrate", "STOPPED") < at("web", "RUNNING"));
-    assert!(at("db", "RUNNING") < at("web", "RUNNING"));
+    // The order as the runtime saw it (reports may travel together in one task change).
+    let mut times = std::collections::HashMap::new();
+    for name in ["web", "migrate", "db"] {
+        let change = h.control.container_changes(&task_arn("deps"), name)[0].clone();
+        let id = ContainerId::from(change["runtimeId"].as_str().unwrap().to_owned());
+        let status = h.runtime.inspect_container(&id).await.unwrap();
+        times.insert(name, (status.started_at.unwrap(), status.finished_at));
+    }
+    assert!(times["migrate"].0 <= times["db"].0);
+    assert!(times["migrate"].1.unwrap() <= times["web"].0);
+    assert!(times["db"].0 <= times["web"].0);
     let migrate = h.control.container_changes(&task_arn("deps"), "migrate");
     assert_eq!(migrate.last().unwrap()["exitCode"], 0);
 }
@@ -174,10 +164,12 @@ async fn an_unmet_success_dependency_stops_the_task() {
         stopped["reason"].as_str().unwrap().contains("SUCCESS"),
         "{stopped}"
     );
+    // web never ran: it is reported only as stopped, with the task.
     assert!(
         h.control
             .container_changes(&task_arn("unmet"), "web")
-            .is_empty()
+            .iter()
+            .all(|c| c["status"] != "RUNNING")
     );
     assert!(
         h.control
@@ -670,4 +662,61 @@ async fn containers_are_told_their_metadata_endpoint_and_keep_it_when_adopted() 
         );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
+}
+
+/// Container changes queued before a task change travel inside it; those after the last
+/// task change, and task changes themselves, are all sent, in order.
+#[test]
+fn container_changes_ride_inside_the_next_task_change() {
+    let container = |name: &str, status: &str| {
+        Report::Container(ContainerStateChange {
+            cluster: "c".into(),
+            task: "t".into(),
+            container_name: name.into(),
+            status: status.into(),
+            runtime_id: None,
+            exit_code: None,
+            reason: None,
+            network_bindings: Vec::new(),
+        })
+    };
+    let task = |status: &str| {
+        Report::Task(TaskStateChange {
+            cluster: "c".into(),
+            task: "t".into(),
+            status: status.into(),
+            reason: None,
+            pull_started_at: None,
+            pull_stopped_at: None,
+            execution_stopped_at: None,
+            containers: Vec::new(),
+        })
+    };
+    let shape = |reports: Vec<Report>| -> Vec<String> {
+        coalesce(reports)
+            .iter()
+            .map(|r| match r {
+                Report::Container(c) => format!("{}:{}", c.container_name, c.status),
+                Report::Task(t) => format!("task:{}", t.status),
+            })
+            .collect()
+    };
+    assert_eq!(
+        shape(vec![
+            container("a", "RUNNING"),
+            container("b", "RUNNING"),
+            task("RUNNING"),
+            container("a", "STOPPED"),
+        ]),
+        ["task:RUNNING", "a:STOPPED"]
+    );
+    assert_eq!(
+        shape(vec![
+            task("RUNNING"),
+            container("a", "STOPPED"),
+            task("STOPPED")
+        ]),
+        ["task:RUNNING", "task:STOPPED"]
+    );
+    assert_eq!(shape(vec![container("a", "RUNNING")]), ["a:RUNNING"]);
 }
