@@ -46,6 +46,7 @@ use crate::client::{
     NetworkBinding, TaskStateChange,
 };
 use crate::config::{DEFAULT_STOP_TIMEOUT, ImagePullBehavior};
+use crate::instance_health::{self, CheckStatus, RuntimeHealth};
 use crate::metadata::{self, MetadataEndpoint};
 use crate::spec::{self, LABEL_CONTAINER_NAME, LABEL_INSTANCE, LABEL_TASK_ARN, TaskLayout};
 use crate::state::{ContainerRecord, SharedState, TaskRecord};
@@ -123,6 +124,8 @@ pub struct EngineConfig {
     pub default_stop_timeout: Duration,
     /// Where containers find the task metadata endpoint; `None` injects no endpoint.
     pub metadata: Option<MetadataEndpoint>,
+    /// How often the container runtime health check runs.
+    pub runtime_check_interval: Duration,
 }
 
 impl EngineConfig {
@@ -134,6 +137,7 @@ impl EngineConfig {
             cleanup_delay: crate::config::DEFAULT_CLEANUP_DELAY,
             default_stop_timeout: DEFAULT_STOP_TIMEOUT,
             metadata: None,
+            runtime_check_interval: instance_health::CHECK_INTERVAL,
         }
     }
 }
@@ -160,6 +164,8 @@ struct Inner {
     tokens: Mutex<HashMap<String, (RegistryAuth, Instant)>>,
     /// Bumped whenever a container's health changes.
     health_changes: watch::Sender<u64>,
+    /// The container runtime check's latest result; wakes receivers when its status changes.
+    runtime_health: watch::Receiver<RuntimeHealth>,
     shutdown: watch::Receiver<bool>,
 }
 
@@ -199,6 +205,14 @@ impl Engine {
                 adoptable.insert((task.clone(), name.clone()), (container.id, container.name));
             }
         }
+        let (runtime_checks, runtime_health) =
+            watch::channel(RuntimeHealth::initializing(SystemTime::now()));
+        tokio::spawn(instance_health::run_checks(
+            runtime.clone(),
+            config.runtime_check_interval,
+            runtime_checks,
+            shutdown.clone(),
+        ));
         let engine = Engine {
             inner: Arc::new(Inner {
                 config,
@@ -210,6 +224,7 @@ impl Engine {
                 adoptable: Mutex::new(adoptable),
                 tokens: Mutex::new(HashMap::new()),
                 health_changes: watch::channel(0).0,
+                runtime_health,
                 shutdown,
             }),
         };
@@ -292,6 +307,11 @@ impl Engine {
         self.inner.health_changes.subscribe()
     }
 
+    /// The container runtime check's latest result; `changed` fires when its status does.
+    pub fn runtime_health(&self) -> watch::Receiver<RuntimeHealth> {
+        self.inner.runtime_health.clone()
+    }
+
     /// The tasks this instance runs that a task manifest says it should not: not in the
     /// manifest, or in it with a desired status of STOPPED. Tasks already stopping or
     /// stopped are not candidates.
@@ -350,18 +370,30 @@ impl Engine {
     }
 
     /// Routes runtime events to the supervisors; on a broken stream, resubscribes and has
-    /// every supervisor re-inspect its containers.
+    /// every supervisor re-inspect its containers. The same happens when the runtime health
+    /// check sees the runtime back after an outage, even if the stream never broke: events
+    /// handled meanwhile may have found nothing to inspect.
     async fn route_events(self, mut events: EventStream) {
         let mut shutdown = self.inner.shutdown.clone();
+        let mut recovery = RecoveryWatch::new(self.inner.runtime_health.clone());
         let label = [(LABEL_INSTANCE, self.inner.config.instance_arn.as_str())];
+        let mut backoff = Backoff::new(Duration::from_millis(250), Duration::from_secs(30));
         loop {
+            let opened = Instant::now();
+            let mut delivered = false;
+            let mut recovered = false;
             loop {
                 let item = tokio::select! {
                     item = events.next() => item,
+                    _ = recovery.back() => {
+                        recovered = true;
+                        break;
+                    }
                     _ = shutdown.changed() => return,
                 };
                 match item {
                     Some(Ok(event)) => {
+                        delivered = true;
                         let task = lock(&self.inner.routes).get(&event.id).cloned();
                         let sender = task.and_then(|t| lock(&self.inner.tasks).get(&t).cloned());
                         if let Some(sender) = sender {
@@ -378,24 +410,90 @@ impl Engine {
                     }
                 }
             }
-            let mut backoff = Backoff::new(Duration::from_millis(250), Duration::from_secs(30));
+            // A stream that breaks at once is paused after, so a runtime that takes
+            // subscriptions only to drop them cannot spin this loop.
+            if delivered || recovered || opened.elapsed() >= EVENT_STREAM_SETTLED {
+                backoff.reset();
+            } else if !pause(&mut backoff, &mut recovery, &mut shutdown).await {
+                return;
+            }
             events = loop {
                 match self.inner.runtime.events(&label).await {
                     Ok(stream) => break stream,
                     Err(e) => {
-                        tracing::warn!(error = %e, "cannot subscribe to container events");
-                        tokio::select! {
-                            _ = tokio::time::sleep(backoff.next_delay()) => {}
-                            _ = shutdown.changed() => return,
+                        tracing::debug!(error = %e, "cannot subscribe to container events yet");
+                        if !pause(&mut backoff, &mut recovery, &mut shutdown).await {
+                            return;
                         }
                     }
                 }
             };
+            tracing::info!("subscribed to container events; re-inspecting every task's containers");
             let senders: Vec<_> = lock(&self.inner.tasks).values().cloned().collect();
             for sender in senders {
                 let _ = sender.send(TaskMsg::Reconcile);
             }
         }
+    }
+}
+
+/// An event stream that lasted this long was a good one: the next failure resubscribes at
+/// once.
+const EVENT_STREAM_SETTLED: Duration = Duration::from_secs(5);
+
+/// Follows the runtime health check for the event router, to tell when the runtime is back
+/// after an outage.
+struct RecoveryWatch {
+    health: watch::Receiver<RuntimeHealth>,
+    impaired: bool,
+    /// False once the checks have ended (shutdown).
+    alive: bool,
+}
+
+impl RecoveryWatch {
+    fn new(mut health: watch::Receiver<RuntimeHealth>) -> Self {
+        let impaired = health.borrow_and_update().status == CheckStatus::Impaired;
+        RecoveryWatch {
+            health,
+            impaired,
+            alive: true,
+        }
+    }
+
+    /// Resolves when the check sees the runtime OK after seeing it impaired; never once the
+    /// checks have ended. Cancel-safe: state changes only between awaits.
+    async fn back(&mut self) {
+        loop {
+            if !self.alive {
+                std::future::pending::<()>().await;
+            }
+            if self.health.changed().await.is_err() {
+                self.alive = false;
+                continue;
+            }
+            match self.health.borrow_and_update().status {
+                CheckStatus::Impaired => self.impaired = true,
+                CheckStatus::Ok if self.impaired => {
+                    self.impaired = false;
+                    return;
+                }
+                _ => {}
+            }
+        }
+    }
+}
+
+/// Waits out the backoff's next delay, cut short when the runtime is back; `false` on
+/// shutdown.
+async fn pause(
+    backoff: &mut Backoff,
+    recovery: &mut RecoveryWatch,
+    shutdown: &mut watch::Receiver<bool>,
+) -> bool {
+    tokio::select! {
+        _ = tokio::time::sleep(backoff.next_delay()) => true,
+        _ = recovery.back() => true,
+        _ = shutdown.changed() => false,
     }
 }
 

@@ -8,11 +8,18 @@
 //! `registration` (resources and attributes), `session` (the ACS websocket), `engine` (one
 //! supervisor per task), `spec` (ACS task → container specs), `state` (the state file),
 //! `stats` (CPU and memory samples of the containers), `telemetry` (the TCS websocket:
-//! metrics and health), `metadata` (the task metadata endpoint v4 containers query).
+//! metrics and health), `instance_health` (the container runtime check ECS shows as the
+//! instance's `healthStatus`), `metadata` (the task metadata endpoint v4 containers query).
+//!
+//! The Docker daemon going away after start is ridden out: the runtime check reports it
+//! (IMPAIRED), the ACS and telemetry sessions and the task supervisors carry on, and when
+//! Docker answers again the engine resubscribes to its events and re-inspects every task's
+//! containers, reporting what happened meanwhile.
 
 pub mod client;
 pub mod config;
 pub mod engine;
+pub mod instance_health;
 pub mod metadata;
 pub mod registration;
 pub mod session;

@@ -5,7 +5,10 @@
 //! `PublishHealthRequest` with the health of every task that has health-checked containers;
 //! a container's health changing publishes the health at once. At most ten tasks go in one
 //! message, `fin` marks the last of a batch, `idle` an instance with no metrics to report.
-//! The server acknowledges each (`AckPublishMetric`, `AckPublishHealth`); a connection that
+//! The instance's own health (the container runtime check, see `instance_health`) goes out
+//! as a `PublishInstanceStatusRequest` when a session opens, at once when its status
+//! changes, and with every metrics publish. The server acknowledges each
+//! (`AckPublishMetric`, `AckPublishHealth`, `AckPublishInstanceStatus`); a connection that
 //! carries nothing for a minute or two is dropped and dialled again, like a broken one
 //! (after a backoff). Frames are plain JSON, without the signed header block the official
 //! agent writes before each (Berth's server takes both).
@@ -27,6 +30,7 @@ use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 
 use crate::client::{AwsClient, VersionInfo};
 use crate::engine::{Backoff, Engine};
+use crate::instance_health;
 use crate::session::{Refused, Socket, open_websocket};
 use crate::stats::StatsCollector;
 
@@ -164,6 +168,9 @@ pub(crate) async fn serve(
     let mut health_changes = params.engine.health_changes();
     health_changes.borrow_and_update();
     let mut engine_alive = true;
+    let mut runtime_health = params.engine.runtime_health();
+    runtime_health.borrow_and_update();
+    let mut checks_alive = true;
     let mut ticks = tokio::time::interval_at(
         tokio::time::Instant::now() + params.publish_interval,
         params.publish_interval,
@@ -172,8 +179,10 @@ pub(crate) async fn serve(
     let idle = tokio::time::sleep(idle_limit());
     tokio::pin!(idle);
 
-    // What the control plane knew of health may be stale after a reconnect.
-    let mut outgoing = health_frames(params);
+    // What the control plane knew of health may be stale after a reconnect (or it may have
+    // restarted and know nothing).
+    let mut outgoing = vec![instance_status_frame(params)];
+    outgoing.extend(health_frames(params));
     loop {
         for frame in outgoing.drain(..) {
             match tokio::time::timeout(WRITE_TIMEOUT, sink.send(Message::Text(frame.into()))).await
@@ -212,6 +221,15 @@ pub(crate) async fn serve(
             _ = ticks.tick() => {
                 outgoing.extend(metrics_frames(params));
                 outgoing.extend(health_frames(params));
+                outgoing.push(instance_status_frame(params));
+            }
+            changed = runtime_health.changed(), if checks_alive => {
+                if changed.is_err() {
+                    checks_alive = false;
+                    continue;
+                }
+                runtime_health.borrow_and_update();
+                outgoing.push(instance_status_frame(params));
             }
             changed = health_changes.changed(), if engine_alive => {
                 if changed.is_err() {
@@ -254,6 +272,16 @@ fn health_frames(params: &TelemetryParams) -> Vec<String> {
     .into_iter()
     .map(|m| AgentMessage::PublishHealth(m).encode())
     .collect()
+}
+
+fn instance_status_frame(params: &TelemetryParams) -> String {
+    let health = params.engine.runtime_health().borrow().clone();
+    AgentMessage::PublishInstanceStatus(instance_health::publish_request(
+        &params.cluster,
+        &params.instance_arn,
+        &health,
+    ))
+    .encode()
 }
 
 fn metrics_frames(params: &TelemetryParams) -> Vec<String> {

@@ -1,7 +1,9 @@
 //! ECS's agent protocols on Berth's port: the ACS websocket (`GET /ws?clusterArn=…&
 //! containerInstanceArn=…`) that hands tasks to a container instance's agent, and the
 //! telemetry websocket (`GET /tcs/ws?cluster=…&containerInstance=…`) that takes its metrics
-//! and health reports. Both upgrades are SigV4-signed GETs, as the official agent sends them.
+//! and health reports (containers' health onto their tasks; the instance's own health checks,
+//! `PublishInstanceStatusRequest`, onto the instance's `healthStatus` in `berth_core`). Both
+//! upgrades are SigV4-signed GETs, as the official agent sends them.
 //!
 //! What Berth sends on ACS, and why:
 //! - `PayloadMessage` — at session start, every live task placed on the instance (so a
@@ -683,6 +685,12 @@ async fn tcs_session(mut socket: WebSocket, app: Arc<AppState>, peer: Peer) -> R
                 Some(tcs::ServerMessage::AckPublishHealth(Default::default()))
             }
             Ok(tcs::AgentMessage::PublishInstanceStatus(m)) => {
+                app.ecs.record_instance_health(
+                    &peer.scope,
+                    &peer.cluster,
+                    &peer.instance_id,
+                    parse_instance_health(&m),
+                );
                 lock(&hub.telemetry)
                     .entry(peer.instance_arn.clone())
                     .or_default()
@@ -704,6 +712,51 @@ async fn tcs_session(mut socket: WebSocket, app: Arc<AppState>, peer: Peer) -> R
                 .map_err(|e| e.to_string())?;
         }
     }
+}
+
+/// The instance health checks of a telemetry report, named as ECS's API names them. A check
+/// of a type the API has no name for (the official agent's check of itself, `Agent`) or
+/// without a status the API knows is left out.
+fn parse_instance_health(
+    report: &tcs::PublishInstanceStatusRequest,
+) -> Vec<berth_core::InstanceHealthCheckResult> {
+    use berth_core::{InstanceHealthCheckType as Type, InstanceHealthStatus as Status};
+    let reported_at = report.timestamp.map(epoch_seconds);
+    report
+        .statuses
+        .iter()
+        .flatten()
+        .filter_map(|check| {
+            let kind = match check.kind.as_deref()? {
+                tcs::INSTANCE_CHECK_CONTAINER_RUNTIME => Type::ContainerRuntime,
+                tcs::INSTANCE_CHECK_NVIDIA => Type::AcceleratedCompute,
+                tcs::INSTANCE_CHECK_EBS_DAEMON => Type::Daemon,
+                _ => return None,
+            };
+            let status = match check.status.as_deref()? {
+                tcs::INSTANCE_STATUS_OK => Status::Ok,
+                tcs::INSTANCE_STATUS_IMPAIRED => Status::Impaired,
+                tcs::INSTANCE_STATUS_INITIALIZING => Status::Initializing,
+                "INSUFFICIENT_DATA" => Status::InsufficientData,
+                _ => return None,
+            };
+            let last_updated = check.last_updated.map(epoch_seconds).or(reported_at)?;
+            Some(berth_core::InstanceHealthCheckResult {
+                kind,
+                status,
+                last_updated,
+                last_status_change: check
+                    .last_status_change
+                    .map(epoch_seconds)
+                    .unwrap_or(last_updated),
+                status_reason: check.status_reason.clone().filter(|r| !r.is_empty()),
+            })
+        })
+        .collect()
+}
+
+fn epoch_seconds(timestamp: berth_acs::Timestamp) -> f64 {
+    timestamp.unix_millis() as f64 / 1000.0
 }
 
 /// Containers' health from a telemetry report, onto their tasks (DescribeTasks'
@@ -743,6 +796,37 @@ async fn record_health(app: &Arc<AppState>, peer: &Peer, report: &tcs::PublishHe
 #[cfg(test)]
 mod tests {
     use super::*;
+    use berth_core::{InstanceHealthCheckType, InstanceHealthStatus};
+
+    #[test]
+    fn instance_status_reports_map_onto_ecs_health_checks() {
+        let frame = r#"{"type":"PublishInstanceStatusRequest","message":{"metadata":{"cluster":"default","containerInstance":"ci-1","requestId":"r"},"statuses":[
+            {"type":"ContainerRuntime","status":"IMPAIRED","lastUpdated":1700000020.5,"lastStatusChange":1700000000,"statusReason":"connection refused"},
+            {"type":"Agent","status":"OK","lastUpdated":1700000020,"lastStatusChange":1700000000},
+            {"type":"NVIDIA_ACCELERATED_HARDWARE","status":"INITIALIZING"},
+            {"type":"EBSDaemon","status":"SOMETHING_NEW","lastUpdated":1700000020}
+        ],"timestamp":1700000021}}"#;
+        let Ok(tcs::AgentMessage::PublishInstanceStatus(report)) = tcs::AgentMessage::decode(frame)
+        else {
+            panic!("not an instance status report");
+        };
+        let checks = parse_instance_health(&report);
+        assert_eq!(checks.len(), 2, "{checks:?}");
+        assert_eq!(checks[0].kind, InstanceHealthCheckType::ContainerRuntime);
+        assert_eq!(checks[0].status, InstanceHealthStatus::Impaired);
+        assert_eq!(checks[0].last_updated, 1_700_000_020.5);
+        assert_eq!(checks[0].last_status_change, 1_700_000_000.0);
+        assert_eq!(
+            checks[0].status_reason.as_deref(),
+            Some("connection refused")
+        );
+        // No times of its own: the report's.
+        assert_eq!(checks[1].kind, InstanceHealthCheckType::AcceleratedCompute);
+        assert_eq!(checks[1].status, InstanceHealthStatus::Initializing);
+        assert_eq!(checks[1].last_updated, 1_700_000_021.0);
+        assert_eq!(checks[1].last_status_change, 1_700_000_021.0);
+        assert_eq!(checks[1].status_reason, None);
+    }
 
     /// Sequence numbers increase within a server's life and start above any earlier
     /// server's (they follow the clock in µs).

@@ -679,6 +679,9 @@ pub struct ContainerInstanceWire {
     pub registered_at: f64,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub tags: Option<Vec<EcsTag>>,
+    /// Only with `include: CONTAINER_INSTANCE_HEALTH`, as ECS.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub health_status: Option<berth_core::ContainerInstanceHealth>,
 }
 
 fn instance_wire(
@@ -700,6 +703,7 @@ fn instance_wire(
         attributes: i.attributes,
         registered_at: i.registered_at,
         tags: with_tags.then_some(i.tags),
+        health_status: None,
     }
 }
 
@@ -905,12 +909,20 @@ async fn describe_container_instances(
         ));
     }
     let with_tags = req.include.iter().any(|i| i == "TAGS");
+    let with_health = req.include.iter().any(|i| i == "CONTAINER_INSTANCE_HEALTH");
     let cluster = req.cluster.as_deref();
     let mut container_instances = Vec::new();
     let mut failures = Vec::new();
     for id in req.container_instances {
         match ctx.app.ecs.container_instance(&ctx.scope, cluster, &id) {
-            Ok(Some(i)) => container_instances.push(instance_wire(ctx, i, with_tags)),
+            Ok(Some(i)) => {
+                let health =
+                    with_health.then(|| ctx.app.ecs.container_instance_health(&ctx.scope, &i));
+                container_instances.push(ContainerInstanceWire {
+                    health_status: health,
+                    ..instance_wire(ctx, i, with_tags)
+                });
+            }
             Ok(None) | Err(EcsError::InvalidParameter(_)) => {
                 failures.push(missing_instance(ctx, cluster, id))
             }

@@ -5,12 +5,21 @@
 //! placement. Presence itself is in memory (frames arrive every few seconds); only the
 //! flips are written to the store. After a restart every known instance gets one timeout
 //! to reconnect.
+//!
+//! Beside presence, the instance health checks each agent last reported over telemetry
+//! (DescribeContainerInstances' `healthStatus` with `include: CONTAINER_INSTANCE_HEALTH`).
+//! They are in memory too: agents report every publish interval and at every new telemetry
+//! session, so after a server restart an instance shows `INSUFFICIENT_DATA` only until its
+//! agent's telemetry reconnects. An instance whose agent is disconnected shows its last
+//! checks as `INSUFFICIENT_DATA` (nobody can vouch for them now), keeping the timestamps of
+//! the last report.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
 
 use berth_model::Scope;
 use berth_store::{Compare, Op};
+use serde::Serialize;
 
 use crate::instances::{ContainerInstance, instance_key};
 use crate::{Ecs, Result, decode, encode, now_epoch};
@@ -23,6 +32,84 @@ struct Seen {
     at: f64,
     /// As last written to the store.
     connected: bool,
+    /// The instance health checks of the agent's last report; empty before one.
+    health: Vec<InstanceHealthCheckResult>,
+}
+
+/// What an instance health check looks at (`InstanceHealthCheckResult.type`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum InstanceHealthCheckType {
+    /// The container runtime (Docker) answers.
+    ContainerRuntime,
+    /// GPUs.
+    AcceleratedCompute,
+    /// A daemon the instance depends on (the EBS CSI driver).
+    Daemon,
+}
+
+/// An instance health check's status; ordered from the least to the most severe, the order
+/// in which one status outweighs another in `overallStatus`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum InstanceHealthStatus {
+    Ok,
+    Initializing,
+    InsufficientData,
+    Impaired,
+}
+
+/// One instance health check as the agent reported it (ECS's `InstanceHealthCheckResult`).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct InstanceHealthCheckResult {
+    #[serde(rename = "type")]
+    pub kind: InstanceHealthCheckType,
+    pub status: InstanceHealthStatus,
+    /// Epoch seconds.
+    pub last_updated: f64,
+    /// Epoch seconds.
+    pub last_status_change: f64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub status_reason: Option<String>,
+}
+
+/// A container instance's health (ECS's `ContainerInstanceHealthStatus`).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ContainerInstanceHealth {
+    pub overall_status: InstanceHealthStatus,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub details: Vec<InstanceHealthCheckResult>,
+}
+
+impl ContainerInstanceHealth {
+    /// What reported `checks` say of an instance: with no report, `INSUFFICIENT_DATA`;
+    /// with its agent disconnected, every check `INSUFFICIENT_DATA`; the overall status is
+    /// the most severe of the checks' (IMPAIRED, then INSUFFICIENT_DATA, INITIALIZING, OK).
+    pub fn of(checks: &[InstanceHealthCheckResult], agent_connected: bool) -> Self {
+        let details: Vec<InstanceHealthCheckResult> = checks
+            .iter()
+            .cloned()
+            .map(|mut check| {
+                if !agent_connected {
+                    check.status = InstanceHealthStatus::InsufficientData;
+                    check.status_reason =
+                        Some("The container instance's agent is disconnected".into());
+                }
+                check
+            })
+            .collect();
+        let overall_status = details
+            .iter()
+            .map(|check| check.status)
+            .max()
+            .unwrap_or(InstanceHealthStatus::InsufficientData);
+        ContainerInstanceHealth {
+            overall_status,
+            details,
+        }
+    }
 }
 
 #[derive(Default)]
@@ -42,6 +129,7 @@ impl Presence {
             id: id.to_string(),
             at: 0.0,
             connected: false,
+            health: Vec::new(),
         });
         entry.at = now_epoch();
         let was = entry.connected;
@@ -65,6 +153,42 @@ impl Ecs {
     pub fn agent_connected(&self, scope: &Scope, cluster: &str, id: &str) -> Result<()> {
         self.presence.touch(scope, cluster, id, true);
         self.set_agent_connected(scope, cluster, id, true)
+    }
+
+    /// The instance's agent reported its health checks (in memory only). Checks of a kind
+    /// the report leaves out are kept, as a report may carry only some.
+    pub fn record_instance_health(
+        &self,
+        scope: &Scope,
+        cluster: &str,
+        id: &str,
+        checks: Vec<InstanceHealthCheckResult>,
+    ) {
+        self.presence.touch(scope, cluster, id, false);
+        let mut seen = self.presence.seen.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(entry) = seen.get_mut(&instance_key(scope, cluster, id)) {
+            for check in checks {
+                match entry.health.iter_mut().find(|c| c.kind == check.kind) {
+                    Some(known) => *known = check,
+                    None => entry.health.push(check),
+                }
+            }
+        }
+    }
+
+    /// The instance's `healthStatus`, from its agent's last report and whether the agent is
+    /// connected.
+    pub fn container_instance_health(
+        &self,
+        scope: &Scope,
+        instance: &ContainerInstance,
+    ) -> ContainerInstanceHealth {
+        let seen = self.presence.seen.lock().unwrap_or_else(|e| e.into_inner());
+        let checks = seen
+            .get(&instance_key(scope, &instance.cluster, &instance.id))
+            .map(|s| s.health.as_slice())
+            .unwrap_or_default();
+        ContainerInstanceHealth::of(checks, instance.agent_connected)
     }
 
     fn set_agent_connected(
@@ -160,6 +284,7 @@ impl Ecs {
                     id: instance.id.clone(),
                     at: now,
                     connected: instance.agent_connected,
+                    health: Vec::new(),
                 });
             }
             Ok(true)
@@ -240,5 +365,123 @@ mod tests {
         assert!(connected(&restarted, &scope, &instance.id));
         assert_eq!(restarted.expire_agents(-1.0).unwrap(), 1);
         assert!(!connected(&restarted, &scope, &instance.id));
+    }
+
+    fn check(status: InstanceHealthStatus, at: f64) -> InstanceHealthCheckResult {
+        InstanceHealthCheckResult {
+            kind: InstanceHealthCheckType::ContainerRuntime,
+            status,
+            last_updated: at,
+            last_status_change: at - 10.0,
+            status_reason: None,
+        }
+    }
+
+    #[test]
+    fn overall_status_is_the_most_severe_check_and_unknown_without_a_report() {
+        use InstanceHealthStatus::*;
+        let none = ContainerInstanceHealth::of(&[], true);
+        assert_eq!(none.overall_status, InsufficientData);
+        assert_eq!(
+            serde_json::to_value(&none).unwrap(),
+            serde_json::json!({"overallStatus": "INSUFFICIENT_DATA"})
+        );
+        for (statuses, overall) in [
+            (vec![Ok], Ok),
+            (vec![Ok, Initializing], Initializing),
+            (vec![Initializing, InsufficientData, Ok], InsufficientData),
+            (vec![Ok, Impaired, InsufficientData], Impaired),
+        ] {
+            let checks: Vec<_> = statuses.iter().map(|s| check(*s, 100.0)).collect();
+            assert_eq!(
+                ContainerInstanceHealth::of(&checks, true).overall_status,
+                overall,
+                "{statuses:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn health_has_ecs_shape_and_a_disconnected_agent_vouches_for_nothing() {
+        let mut impaired = check(InstanceHealthStatus::Impaired, 1_700_000_020.5);
+        impaired.status_reason = Some("connection refused".into());
+        let health = ContainerInstanceHealth::of(std::slice::from_ref(&impaired), true);
+        assert_eq!(
+            serde_json::to_value(&health).unwrap(),
+            serde_json::json!({
+                "overallStatus": "IMPAIRED",
+                "details": [{
+                    "type": "CONTAINER_RUNTIME",
+                    "status": "IMPAIRED",
+                    "lastUpdated": 1_700_000_020.5,
+                    "lastStatusChange": 1_700_000_010.5,
+                    "statusReason": "connection refused",
+                }]
+            })
+        );
+        let away = ContainerInstanceHealth::of(&[check(InstanceHealthStatus::Ok, 50.0)], false);
+        assert_eq!(away.overall_status, InstanceHealthStatus::InsufficientData);
+        assert_eq!(
+            away.details[0].status,
+            InstanceHealthStatus::InsufficientData
+        );
+        assert_eq!(away.details[0].last_updated, 50.0, "the last report's time");
+    }
+
+    #[test]
+    fn the_latest_report_per_check_is_kept_per_instance_in_memory() {
+        let ecs = Ecs::new(Arc::new(berth_store::MemStore::new()));
+        let scope = Scope::new(
+            "000000000000".parse().unwrap(),
+            "us-east-1".parse().unwrap(),
+        );
+        ecs.create_cluster(&scope, CreateCluster::default())
+            .unwrap();
+        let registered = ecs
+            .register_container_instance(&scope, RegisterContainerInstance::default())
+            .unwrap();
+        let health = |ecs: &Ecs| {
+            let instance = ecs
+                .container_instance(&scope, None, &registered.id)
+                .unwrap()
+                .unwrap();
+            ecs.container_instance_health(&scope, &instance)
+        };
+        assert_eq!(
+            health(&ecs).overall_status,
+            InstanceHealthStatus::InsufficientData
+        );
+        ecs.record_instance_health(
+            &scope,
+            "default",
+            &registered.id,
+            vec![check(InstanceHealthStatus::Impaired, 10.0)],
+        );
+        assert_eq!(health(&ecs).overall_status, InstanceHealthStatus::Impaired);
+        let mut gpu = check(InstanceHealthStatus::Ok, 20.0);
+        gpu.kind = InstanceHealthCheckType::AcceleratedCompute;
+        ecs.record_instance_health(
+            &scope,
+            "default",
+            &registered.id,
+            vec![check(InstanceHealthStatus::Ok, 20.0), gpu],
+        );
+        let now = health(&ecs);
+        assert_eq!(now.overall_status, InstanceHealthStatus::Ok);
+        assert_eq!(now.details.len(), 2, "one entry per kind of check");
+        assert_eq!(now.details[0].last_updated, 20.0);
+        // The agent goes silent past the timeout.
+        assert_eq!(ecs.expire_agents(-1.0).unwrap(), 1);
+        assert_eq!(
+            health(&ecs).overall_status,
+            InstanceHealthStatus::InsufficientData
+        );
+        // A restarted server knows nothing until the agent reports again.
+        let restarted = Ecs::new(ecs.store.clone());
+        assert_eq!(
+            health(&restarted).overall_status,
+            InstanceHealthStatus::InsufficientData
+        );
+        assert!(health(&restarted).details.is_empty());
     }
 }

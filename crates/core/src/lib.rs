@@ -17,6 +17,10 @@ use std::sync::Arc;
 use berth_store::{KeyValue, Store};
 
 pub use account::{ACCOUNT_SETTINGS, AccountSetting};
+pub use agents::{
+    ContainerInstanceHealth, InstanceHealthCheckResult, InstanceHealthCheckType,
+    InstanceHealthStatus,
+};
 pub use clusters::{
     CLUSTER_SETTING_NAMES, CapacityProviderStrategyItem, Cluster, ClusterCounts, ClusterSetting,
     ClusterStatus, ClusterUpdate, CreateCluster, DEFAULT_CLUSTER, EcsTag,

@@ -105,6 +105,13 @@ impl ContainerRuntime for DockerRuntime {
         })
     }
 
+    fn ping(&self) -> RuntimeFuture<'_, ()> {
+        Box::pin(async move {
+            self.docker.ping().await.map_err(map_error)?;
+            Ok(())
+        })
+    }
+
     fn image_present<'a>(&'a self, image: &'a str) -> RuntimeFuture<'a, bool> {
         Box::pin(async move {
             match self.docker.inspect_image(image).await.map_err(map_error) {
@@ -284,10 +291,13 @@ impl ContainerRuntime for DockerRuntime {
         label_filter: &'a [(&'a str, &'a str)],
     ) -> RuntimeFuture<'a, EventStream> {
         Box::pin(async move {
-            // bollard sends the request only when the stream is first polled. Asking for
-            // events *since now* makes Docker replay anything that happens between this call
-            // and that first poll from its event buffer, so the subscription effectively
-            // starts here.
+            // bollard sends the request only when the stream is first polled, so a stream
+            // is handed out even with Docker gone; a ping first makes that an `Unavailable`
+            // here, where callers back off, instead of a stream that fails at once.
+            self.docker.ping().await.map_err(map_error)?;
+            // Asking for events *since now* makes Docker replay anything that happens
+            // between this call and the first poll from its event buffer, so the
+            // subscription effectively starts here.
             let options = events_options(label_filter, OffsetDateTime::now_utc());
             let stream = self.docker.events(Some(options)).filter_map(|message| {
                 std::future::ready(match message {

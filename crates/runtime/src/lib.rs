@@ -263,6 +263,10 @@ pub enum ContainerEventKind {
 pub trait ContainerRuntime: Send + Sync {
     fn info(&self) -> RuntimeFuture<'_, HostInfo>;
 
+    /// Whether the runtime answers at all (Docker's `GET /_ping`): the cheapest request, for
+    /// the agent's instance health check. `Unavailable` when it does not.
+    fn ping(&self) -> RuntimeFuture<'_, ()>;
+
     /// Whether the image is in the local image store (by name:tag or digest).
     fn image_present<'a>(&'a self, image: &'a str) -> RuntimeFuture<'a, bool>;
 

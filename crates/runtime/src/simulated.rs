@@ -397,6 +397,10 @@ impl ContainerRuntime for SimulatedRuntime {
         })
     }
 
+    fn ping(&self) -> RuntimeFuture<'_, ()> {
+        Box::pin(async move { self.inner.check_available() })
+    }
+
     fn image_present<'a>(&'a self, image: &'a str) -> RuntimeFuture<'a, bool> {
         Box::pin(async move {
             let state = self.inner.available()?;
@@ -1324,10 +1328,15 @@ mod tests {
             Err(RuntimeError::Unavailable(_))
         ));
         assert!(matches!(
+            runtime.ping().await,
+            Err(RuntimeError::Unavailable(_))
+        ));
+        assert!(matches!(
             runtime.inspect_container(&id).await,
             Err(RuntimeError::Unavailable(_))
         ));
         runtime.set_unavailable(false);
+        runtime.ping().await.unwrap();
         assert_eq!(
             runtime.inspect_container(&id).await.unwrap().state,
             ContainerState::Running

@@ -457,8 +457,10 @@ shape! {
 }
 
 shape! {
-    /// Agent → server: results of the instance's health checks (sent after ACS heartbeats
-    /// trigger them). Server's reply: [`AckPublishInstanceStatus`].
+    /// Agent → server: results of the instance's health checks. The official agent runs them
+    /// on each ACS heartbeat and sends the results with its next metrics publish; ECS shows
+    /// them as the container instance's `healthStatus`. Server's reply:
+    /// [`AckPublishInstanceStatus`].
     pub struct PublishInstanceStatusRequest {
         metadata: InstanceStatusMetadata,
         statuses: Vec<InstanceStatus>,
@@ -475,9 +477,26 @@ shape! {
     }
 }
 
+/// `InstanceStatus.type` of the container runtime check: does Docker answer a ping?
+pub const INSTANCE_CHECK_CONTAINER_RUNTIME: &str = "ContainerRuntime";
+/// `InstanceStatus.type` of the official agent's check of itself.
+pub const INSTANCE_CHECK_AGENT: &str = "Agent";
+/// `InstanceStatus.type` of the EBS CSI daemon check.
+pub const INSTANCE_CHECK_EBS_DAEMON: &str = "EBSDaemon";
+/// `InstanceStatus.type` of the NVIDIA GPU check.
+pub const INSTANCE_CHECK_NVIDIA: &str = "NVIDIA_ACCELERATED_HARDWARE";
+
+/// `InstanceStatus.status` before a check has run.
+pub const INSTANCE_STATUS_INITIALIZING: &str = "INITIALIZING";
+/// `InstanceStatus.status` of a passing check.
+pub const INSTANCE_STATUS_OK: &str = "OK";
+/// `InstanceStatus.status` of a failing check.
+pub const INSTANCE_STATUS_IMPAIRED: &str = "IMPAIRED";
+
 shape! {
-    /// One health check of the instance: `type` names it (e.g. the container runtime check),
-    /// `status` is `OK`, `IMPAIRED`, `INSUFFICIENT_DATA` or `INITIALIZING`.
+    /// One health check of the instance: `type` names it ([`INSTANCE_CHECK_CONTAINER_RUNTIME`],
+    /// …), `status` is `INITIALIZING`, `OK` or `IMPAIRED` (the agent's values; ECS's API adds
+    /// `INSUFFICIENT_DATA`), `statusReason` says why (newer agents only).
     pub struct InstanceStatus {
         #[serde(rename = "type")]
         kind: String,

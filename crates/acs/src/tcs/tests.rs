@@ -309,6 +309,54 @@ fn decodes_health_and_instance_status_frames_as_the_agent_sends_them() {
 }
 
 #[test]
+fn an_impaired_container_runtime_reads_as_agents_old_and_new_write_it() {
+    // aws-sdk-go's BuildJSON: epoch seconds with a millisecond fraction; newer agents add
+    // statusReason.
+    let v1 = format!(
+        "{SIGNED_HEADERS}{}",
+        r#"{"type":"PublishInstanceStatusRequest","message":{"metadata":{"cluster":"default","containerInstance":"ci-1","requestId":"r"},"statuses":[{"lastStatusChange":1700000000.5,"lastUpdated":1700000020.25,"status":"IMPAIRED","statusReason":"Cannot connect to the Docker daemon","type":"ContainerRuntime"}],"timestamp":1700000020.25}}"#
+    );
+    // The SDK for Go v2: capitalised members, RFC 3339 times, the SDK's type name.
+    let v2 = r#"{"type":"PublishInstanceStatusInput","message":{"Metadata":{"Cluster":"default","ContainerInstance":"ci-1","RequestId":"r"},"Statuses":[{"LastStatusChange":"2023-11-14T22:13:20.5Z","LastUpdated":"2023-11-14T22:13:40.25Z","Status":"IMPAIRED","StatusReason":"Cannot connect to the Docker daemon","Type":"ContainerRuntime"}],"Timestamp":"2023-11-14T22:13:40.25Z"}}"#;
+    for frame in [v1.as_str(), v2] {
+        let AgentMessage::PublishInstanceStatus(request) = AgentMessage::decode(frame).unwrap()
+        else {
+            panic!("not instance status: {frame}");
+        };
+        let statuses = request.statuses.unwrap();
+        assert_eq!(
+            statuses,
+            vec![InstanceStatus {
+                kind: s(INSTANCE_CHECK_CONTAINER_RUNTIME),
+                status: s(INSTANCE_STATUS_IMPAIRED),
+                last_updated: Some(Timestamp::from_unix_millis(1_700_000_020_250)),
+                last_status_change: Some(Timestamp::from_unix_millis(1_700_000_000_500)),
+                status_reason: s("Cannot connect to the Docker daemon"),
+            }],
+            "{frame}"
+        );
+        assert_eq!(request.metadata.unwrap().request_id.as_deref(), Some("r"));
+    }
+    // And as Berth's agent writes it: the model's members, epoch seconds.
+    let written = AgentMessage::PublishInstanceStatus(PublishInstanceStatusRequest {
+        statuses: Some(vec![InstanceStatus {
+            kind: s(INSTANCE_CHECK_CONTAINER_RUNTIME),
+            status: s(INSTANCE_STATUS_OK),
+            last_updated: Some(Timestamp::from_unix_seconds(1_700_000_020)),
+            last_status_change: Some(Timestamp::from_unix_millis(1_700_000_000_500)),
+            status_reason: None,
+        }]),
+        ..full_instance_status()
+    })
+    .encode();
+    let frame: Value = serde_json::from_str(&written).unwrap();
+    assert_eq!(
+        frame["message"]["statuses"],
+        json!([{"type": "ContainerRuntime", "status": "OK", "lastUpdated": 1700000020, "lastStatusChange": 1700000000.5}])
+    );
+}
+
+#[test]
 fn decodes_frames_of_agents_built_on_the_go_sdk_v2() {
     // SDK v2 structs have no JSON tags: capitalised members, RFC 3339 times, the SDK's type
     // names, and the newer model's rootFilesystem.

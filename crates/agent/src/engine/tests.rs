@@ -386,6 +386,61 @@ async fn a_restarted_agent_keeps_its_containers_and_reports_what_died_meanwhile(
     assert_eq!(h.control.task_changes(&task_arn("r3")).len(), 1);
 }
 
+/// The runtime going away is ridden out: the check reports it, the supervisors wait, and
+/// once it is back a container that died meanwhile is reported, even though the event of
+/// its death found nothing to inspect.
+#[tokio::test]
+async fn a_runtime_outage_is_reported_and_what_died_meanwhile_is_found_after_it() {
+    let h = Harness::start(EngineConfig {
+        runtime_check_interval: Duration::from_millis(20),
+        ..config()
+    })
+    .await;
+    let mut health = h.engine.runtime_health();
+    let status = |wanted: CheckStatus| move |h: &RuntimeHealth| h.status == wanted;
+    tokio::time::timeout(WAIT, health.wait_for(status(CheckStatus::Ok)))
+        .await
+        .unwrap()
+        .unwrap();
+    let app = json!([{"name": "app", "image": "busybox", "essential": true, "command": ["httpd"]}]);
+    h.engine.apply_payload(vec![
+        task("victim", "RUNNING", app.clone()),
+        task("survivor", "RUNNING", app),
+    ]);
+    h.control.wait_task(&task_arn("victim"), "RUNNING").await;
+    h.control.wait_task(&task_arn("survivor"), "RUNNING").await;
+    let victim = h.containers_of(&task_arn("victim")).await[0].id.clone();
+
+    h.runtime.set_unavailable(true);
+    let impaired = tokio::time::timeout(WAIT, health.wait_for(status(CheckStatus::Impaired)))
+        .await
+        .unwrap()
+        .unwrap()
+        .clone();
+    assert!(impaired.reason.unwrap().contains("unavailable"));
+    h.runtime.kill_container(&victim, 137, false);
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert_eq!(
+        h.control.task_changes(&task_arn("victim")).len(),
+        1,
+        "RUNNING only"
+    );
+
+    h.runtime.set_unavailable(false);
+    let change = h.control.wait_task(&task_arn("victim"), "STOPPED").await;
+    assert_eq!(change["reason"], ESSENTIAL_EXITED);
+    assert_eq!(change["containers"][0]["exitCode"], 137);
+    assert_eq!(health.borrow().status, CheckStatus::Ok);
+    // The other task was left alone and still takes orders.
+    assert_eq!(h.control.task_changes(&task_arn("survivor")).len(), 1);
+    h.engine.apply_payload(vec![stopped(task(
+        "survivor",
+        "RUNNING",
+        json!([{"name": "app", "image": "busybox", "essential": true, "command": ["httpd"]}]),
+    ))]);
+    h.control.wait_task(&task_arn("survivor"), "STOPPED").await;
+}
+
 #[tokio::test]
 async fn containers_are_adopted_by_their_labels_when_the_state_file_is_behind() {
     let h = Harness::start(config()).await;

@@ -7,6 +7,7 @@ use serde_json::{Value, json};
 
 use super::*;
 use crate::config::Credentials;
+use crate::engine::EngineConfig;
 use crate::testing::{Harness, WAIT, config, task, task_arn};
 
 fn health_check_task(id: &str) -> berth_acs::acs::Task {
@@ -218,6 +219,10 @@ async fn a_session_publishes_health_when_it_changes_and_metrics_every_interval()
                     .await
                     .unwrap();
             }
+            "PublishInstanceStatusRequest" => {
+                let ack = r#"{"type":"AckPublishInstanceStatus","message":{}}"#;
+                server.send(Message::Text(ack.into())).await.unwrap();
+            }
             other => panic!("unexpected frame {other}"),
         }
     }
@@ -276,4 +281,105 @@ async fn a_stop_message_ends_the_session_for_a_reconnect() {
         .unwrap();
     let ended = tokio::time::timeout(WAIT, session).await.unwrap().unwrap();
     assert!(matches!(ended, Ended::Reconnect(_)), "{ended:?}");
+}
+
+/// The next `PublishInstanceStatusRequest` the server end reads (others are skipped), as
+/// its one status.
+async fn next_instance_status(
+    server: &mut tokio_tungstenite::WebSocketStream<tokio::net::TcpStream>,
+) -> Value {
+    let deadline = Instant::now() + WAIT;
+    loop {
+        assert!(Instant::now() < deadline, "no PublishInstanceStatusRequest");
+        let Ok(Some(Ok(Message::Text(text)))) =
+            tokio::time::timeout(Duration::from_secs(1), server.next()).await
+        else {
+            continue;
+        };
+        let frame: Value = serde_json::from_str(&text).unwrap();
+        if frame["type"] == "PublishInstanceStatusRequest" {
+            let message = &frame["message"];
+            assert_eq!(
+                message["metadata"]["containerInstance"],
+                crate::testing::INSTANCE
+            );
+            let statuses = message["statuses"].as_array().unwrap();
+            assert_eq!(statuses.len(), 1, "{frame}");
+            return statuses[0].clone();
+        }
+    }
+}
+
+#[tokio::test]
+async fn instance_status_goes_out_at_open_and_when_the_runtime_comes_and_goes() {
+    let h = Harness::start(EngineConfig {
+        runtime_check_interval: Duration::from_millis(50),
+        ..config()
+    })
+    .await;
+    let stats = StatsCollector::new(h.engine.clone(), 4);
+    let client = AwsClient::new(
+        "http://127.0.0.1:9",
+        Credentials {
+            access_key_id: "a".into(),
+            secret_access_key: "s".into(),
+            session_token: None,
+        },
+        "us-east-1",
+    )
+    .unwrap();
+    let params = TelemetryParams {
+        // Long enough that only the session start and changes publish here.
+        publish_interval: Duration::from_secs(3600),
+        ..TelemetryParams::new(
+            Arc::new(client),
+            "unit",
+            crate::testing::INSTANCE,
+            VersionInfo {
+                agent_version: "1".into(),
+                agent_hash: "h".into(),
+                docker_version: "20.10".into(),
+            },
+            h.engine.clone(),
+            stats,
+        )
+    };
+    // Wait for the first check, so the session opens on a known status.
+    let mut health = h.engine.runtime_health();
+    tokio::time::timeout(
+        WAIT,
+        health.wait_for(|h| h.status == crate::instance_health::CheckStatus::Ok),
+    )
+    .await
+    .unwrap()
+    .unwrap();
+    let (agent_end, mut server) = socket_pair().await;
+    let (stop, mut stopped) = watch::channel(false);
+    let session = tokio::spawn(async move { serve(&params, agent_end, &mut stopped).await });
+
+    let opened = next_instance_status(&mut server).await;
+    assert_eq!(opened["type"], "ContainerRuntime");
+    assert_eq!(opened["status"], "OK");
+    assert!(opened["lastUpdated"].is_number() && opened["lastStatusChange"].is_number());
+
+    h.runtime.set_unavailable(true);
+    let impaired = next_instance_status(&mut server).await;
+    assert_eq!(impaired["status"], "IMPAIRED", "{impaired}");
+    assert!(
+        impaired["statusReason"]
+            .as_str()
+            .unwrap()
+            .contains("unavailable"),
+        "{impaired}"
+    );
+    assert!(impaired["lastStatusChange"].as_f64() >= opened["lastStatusChange"].as_f64());
+
+    h.runtime.set_unavailable(false);
+    let back = next_instance_status(&mut server).await;
+    assert_eq!(back["status"], "OK", "{back}");
+    assert!(back.get("statusReason").is_none(), "{back}");
+
+    stop.send_replace(true);
+    assert_eq!(session.await.unwrap(), Ended::Shutdown);
+    h.stop.send_replace(true);
 }
