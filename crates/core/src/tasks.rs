@@ -1052,8 +1052,12 @@ impl Ecs {
                 match next {
                     "RUNNING" => {
                         task.started_at.get_or_insert(now);
+                        // A container that has already exited (a non-essential one that
+                        // ran to completion before the last one started) stays STOPPED.
                         for c in &mut task.containers {
-                            c.last_status = "RUNNING".into();
+                            if c.last_status != "STOPPED" {
+                                c.last_status = "RUNNING".into();
+                            }
                         }
                     }
                     "STOPPED" => {
