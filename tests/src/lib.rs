@@ -4,6 +4,7 @@
 //! naming it; `scripts/test.sh` installs them all.
 
 pub mod agent;
+pub mod docker_agent;
 pub mod http;
 pub mod oci;
 pub mod sigv4;

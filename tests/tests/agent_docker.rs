@@ -3,205 +3,14 @@
 //! a static host port that serves a page, a dynamic port found through `networkBindings`,
 //! an essential container's exit code and ECS's stoppedReason, and stop-task.
 
-use std::fs;
-use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
-use std::thread;
 use std::time::{Duration, Instant};
 
-use berth_e2e::{BerthServer, REGION, assert_ok, http, ok_json, stdout_of, unique};
+use berth_e2e::docker_agent::{
+    Agent, containers_of, describe_task, docker_inspect, docker_ps, free_port, register, run_task,
+    wait_connected, wait_for, wait_status,
+};
+use berth_e2e::{BerthServer, assert_ok, http, ok_json, stdout_of, unique};
 use serde_json::{Value, json};
-
-/// A `berth agent` child process with its own data dir. Dropping it kills the agent and
-/// removes every container it left in Docker (by the cluster label all of them carry).
-struct Agent {
-    child: Child,
-    cluster: String,
-    dir: tempfile::TempDir,
-}
-
-impl Agent {
-    fn start(server: &BerthServer, cluster: &str, extra: &[&str]) -> Agent {
-        let dir = tempfile::Builder::new()
-            .prefix("berth-agent-")
-            .tempdir()
-            .unwrap();
-        let child = Agent::spawn(server, cluster, &dir, extra);
-        Agent {
-            child,
-            cluster: cluster.to_owned(),
-            dir,
-        }
-    }
-
-    /// `kill -9` the agent, then start it again on the same data dir.
-    fn kill9_and_restart(&mut self, server: &BerthServer, extra: &[&str]) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        self.child = Agent::spawn(server, &self.cluster, &self.dir, extra);
-    }
-
-    fn spawn(
-        server: &BerthServer,
-        cluster: &str,
-        dir: &tempfile::TempDir,
-        extra: &[&str],
-    ) -> Child {
-        let bin = std::env::var_os("BERTH_BIN")
-            .map(PathBuf::from)
-            .unwrap_or_else(|| berth_e2e::workspace_root().join("target/debug/berth"));
-        // Appended to, so a restarted agent's log follows the first one's.
-        let stderr = fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(dir.path().join("agent.stderr.log"))
-            .unwrap();
-        Command::new(bin)
-            .args([
-                "agent",
-                "--endpoint",
-                &server.endpoint(),
-                "--cluster",
-                cluster,
-            ])
-            .arg("--data-dir")
-            .arg(dir.path().join("data"))
-            .args(extra)
-            .env("AWS_ACCESS_KEY_ID", &server.access_key)
-            .env("AWS_SECRET_ACCESS_KEY", &server.secret_key)
-            .env("AWS_REGION", REGION)
-            .env_remove("AWS_SESSION_TOKEN")
-            .env_remove("AWS_PROFILE")
-            .env("BERTH_LOG", "info,berth_agent=debug")
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(stderr)
-            .spawn()
-            .expect("spawn berth agent")
-    }
-
-    fn log(&self) -> String {
-        fs::read_to_string(self.dir.path().join("agent.stderr.log")).unwrap_or_default()
-    }
-}
-
-impl Drop for Agent {
-    fn drop(&mut self) {
-        if thread::panicking() {
-            eprintln!(
-                "---- berth agent stderr ----\n{}\n---- end of agent stderr ----",
-                self.log()
-            );
-        }
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        let label = format!("label=com.amazonaws.ecs.cluster={}", self.cluster);
-        if let Ok(out) = Command::new("docker")
-            .args(["ps", "-aq", "--filter", &label])
-            .output()
-        {
-            let ids: Vec<String> = stdout_of(&out)
-                .split_whitespace()
-                .map(str::to_owned)
-                .collect();
-            if !ids.is_empty() {
-                let _ = Command::new("docker")
-                    .args(["rm", "-f", "-v"])
-                    .args(&ids)
-                    .stdout(Stdio::null())
-                    .stderr(Stdio::null())
-                    .status();
-            }
-        }
-    }
-}
-
-/// Polls `check` every 200 ms until it returns `Some`, or fails after `limit`.
-#[track_caller]
-fn wait_for<T>(what: &str, limit: Duration, mut check: impl FnMut() -> Option<T>) -> T {
-    let deadline = Instant::now() + limit;
-    loop {
-        if let Some(value) = check() {
-            return value;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "timed out after {limit:?} waiting for {what}"
-        );
-        thread::sleep(Duration::from_millis(200));
-    }
-}
-
-fn describe_task(s: &BerthServer, cluster: &str, arn: &str) -> Value {
-    let v = ok_json(&s.aws(&[
-        "ecs",
-        "describe-tasks",
-        "--cluster",
-        cluster,
-        "--tasks",
-        arn,
-    ]));
-    v["tasks"][0].clone()
-}
-
-#[track_caller]
-fn wait_status(s: &BerthServer, cluster: &str, arn: &str, status: &str) -> Value {
-    let limit = Duration::from_secs(90);
-    let deadline = Instant::now() + limit;
-    loop {
-        let task = describe_task(s, cluster, arn);
-        if task["lastStatus"] == status {
-            return task;
-        }
-        if status != "STOPPED" && task["lastStatus"] == "STOPPED" {
-            panic!("task stopped while waiting for {status}: {task:#}");
-        }
-        assert!(
-            Instant::now() < deadline,
-            "task never reached {status} within {limit:?}; last: {task:#}"
-        );
-        thread::sleep(Duration::from_millis(250));
-    }
-}
-
-/// A free TCP port on this host (bound and released).
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("0.0.0.0:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-fn register(s: &BerthServer, family: &str, containers: Value) -> String {
-    let v = ok_json(&s.aws(&[
-        "ecs",
-        "register-task-definition",
-        "--family",
-        family,
-        "--network-mode",
-        "bridge",
-        "--container-definitions",
-        &containers.to_string(),
-    ]));
-    v["taskDefinition"]["taskDefinitionArn"]
-        .as_str()
-        .unwrap()
-        .to_owned()
-}
-
-fn run_task(s: &BerthServer, cluster: &str, task_definition: &str) -> String {
-    let v = ok_json(&s.aws(&[
-        "ecs",
-        "run-task",
-        "--cluster",
-        cluster,
-        "--task-definition",
-        task_definition,
-    ]));
-    assert_eq!(v["failures"], json!([]), "{v:#}");
-    v["tasks"][0]["taskArn"].as_str().unwrap().to_owned()
-}
 
 /// GET / on 127.0.0.1:port until the body holds `marker`.
 #[track_caller]
@@ -233,20 +42,6 @@ fn httpd(image: &str, marker: &str, host_port: Option<u16>) -> Value {
         "command": [format!("mkdir -p /www && echo {marker} > /www/index.html && exec httpd -f -p 80 -h /www")],
         "portMappings": [mapping],
     })
-}
-
-fn docker_ps(s: &BerthServer, all: bool, task_arn: &str) -> Vec<String> {
-    let label = format!("label=com.amazonaws.ecs.task-arn={task_arn}");
-    let mut args = vec!["ps", "-q", "--filter", &label];
-    if all {
-        args.push("-a");
-    }
-    let out = s.docker(&args);
-    assert_ok(&out, "docker ps");
-    stdout_of(&out)
-        .split_whitespace()
-        .map(str::to_owned)
-        .collect()
 }
 
 #[test]
@@ -377,38 +172,6 @@ fn agent_runs_tasks_on_docker() {
     eprintln!("whole test {:?}", started.elapsed());
 }
 
-/// Waits until the cluster's one container instance is registered and connected.
-fn wait_connected(s: &BerthServer, cluster: &str) -> Value {
-    wait_for(
-        "the agent to register and connect",
-        Duration::from_secs(30),
-        || {
-            let v = ok_json(&s.aws(&["ecs", "list-container-instances", "--cluster", cluster]));
-            let arns = v["containerInstanceArns"].as_array()?.clone();
-            assert!(
-                arns.len() <= 1,
-                "more than one instance registered: {arns:?}"
-            );
-            let arn = arns.first()?.as_str()?.to_owned();
-            let d = ok_json(&s.aws(&[
-                "ecs",
-                "describe-container-instances",
-                "--cluster",
-                cluster,
-                "--container-instances",
-                &arn,
-            ]));
-            let instance = d["containerInstances"][0].clone();
-            (instance["agentConnected"] == true).then_some(instance)
-        },
-    )
-}
-
-/// The ids of every container (running or not) of a task.
-fn containers_of(s: &BerthServer, task_arn: &str) -> Vec<String> {
-    docker_ps(s, true, task_arn)
-}
-
 #[test]
 fn a_restarted_agent_keeps_its_tasks_and_reports_what_happened_meanwhile() {
     let started = Instant::now();
@@ -467,8 +230,7 @@ fn a_restarted_agent_keeps_its_tasks_and_reports_what_happened_meanwhile() {
     assert_eq!(victim_container.len(), 1);
 
     // kill -9 the agent; while it is away, the victim's container is killed.
-    let _ = agent.child.kill();
-    let _ = agent.child.wait();
+    agent.kill9();
     assert_ok(
         &s.docker(&["kill", "--signal", "KILL", &victim_container[0]]),
         "docker kill",
@@ -657,12 +419,6 @@ fn reader_output(s: &BerthServer, task_arn: &str) -> std::collections::BTreeMap<
         }
     }
     sections
-}
-
-fn docker_inspect(s: &BerthServer, id: &str) -> Value {
-    let out = s.docker(&["inspect", id]);
-    assert_ok(&out, "docker inspect");
-    serde_json::from_str::<Value>(&stdout_of(&out)).unwrap()[0].clone()
 }
 
 /// The task metadata endpoint v4, fetched with wget from inside bridge- and host-mode

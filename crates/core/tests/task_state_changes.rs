@@ -1,0 +1,117 @@
+//! The agent's reports of container and task state changes, as DescribeTasks will show them.
+
+use std::sync::Arc;
+
+use berth_core::{
+    ContainerChange, CreateCluster, Ecs, RegisterContainerInstance, Resources, RunTask,
+    TaskStateChange,
+};
+use berth_model::Scope;
+use berth_model::task_definition::RegisterTaskDefinitionRequest;
+
+fn scope() -> Scope {
+    Scope::new(
+        "000000000000".parse().unwrap(),
+        "us-east-1".parse().unwrap(),
+    )
+}
+
+/// A container that ran to completion before the task's last container started (a
+/// non-essential `init` that `app` waits for with `dependsOn` COMPLETE) stays STOPPED with
+/// its exit code when the task becomes RUNNING; containers the agent did not report
+/// become RUNNING with the task.
+#[test]
+fn a_completed_container_stays_stopped_when_its_task_runs() {
+    let ecs = Ecs::new(Arc::new(berth_store::MemStore::new()));
+    let scope = scope();
+    ecs.create_cluster(&scope, CreateCluster::default())
+        .unwrap();
+    ecs.register_container_instance(
+        &scope,
+        RegisterContainerInstance {
+            total: Resources {
+                cpu: 1024,
+                memory: 1024,
+                ..Resources::default()
+            },
+            ..RegisterContainerInstance::default()
+        },
+    )
+    .unwrap();
+    let td: RegisterTaskDefinitionRequest = serde_json::from_str(
+        r#"{"family":"f","containerDefinitions":[
+            {"name":"init","image":"i","memory":32,"essential":false},
+            {"name":"app","image":"i","memory":32,
+             "dependsOn":[{"containerName":"init","condition":"COMPLETE"}]},
+            {"name":"quiet","image":"i","memory":32}
+        ]}"#,
+    )
+    .unwrap();
+    ecs.register_task_definition(&scope, &td).unwrap();
+    let run = ecs
+        .run_task(
+            &scope,
+            RunTask {
+                task_definition: "f".into(),
+                count: 1,
+                ..RunTask::default()
+            },
+        )
+        .unwrap();
+    let id = run.tasks[0].id.clone();
+    let status = |name: &str, status: &str, exit_code: Option<i64>| ContainerChange {
+        name: name.into(),
+        status: Some(status.into()),
+        exit_code,
+        ..ContainerChange::default()
+    };
+    let change = |status: &str, containers: Vec<ContainerChange>| TaskStateChange {
+        task: id.clone(),
+        status: status.into(),
+        containers,
+        ..TaskStateChange::default()
+    };
+    // init runs, exits 0 (reported on its own), then app starts and the task runs.
+    ecs.submit_container_state_change(&scope, None, &id, "init", "RUNNING", None, None, vec![])
+        .unwrap();
+    ecs.submit_container_state_change(&scope, None, &id, "init", "STOPPED", Some(0), None, vec![])
+        .unwrap();
+    let task = ecs
+        .submit_task_state_change(
+            &scope,
+            None,
+            change(
+                "RUNNING",
+                vec![
+                    status("init", "STOPPED", Some(0)),
+                    status("app", "RUNNING", None),
+                ],
+            ),
+        )
+        .unwrap();
+    assert_eq!(task.last_status, "RUNNING");
+    let of = |name: &str| {
+        task.containers
+            .iter()
+            .find(|c| c.name == name)
+            .cloned()
+            .unwrap()
+    };
+    assert_eq!(of("init").last_status, "STOPPED");
+    assert_eq!(of("init").exit_code, Some(0));
+    assert_eq!(of("app").last_status, "RUNNING");
+    assert_eq!(of("quiet").last_status, "RUNNING");
+
+    // STOPPED still stops them all.
+    let task = ecs
+        .submit_task_state_change(&scope, None, change("STOPPED", vec![]))
+        .unwrap();
+    assert!(task.containers.iter().all(|c| c.last_status == "STOPPED"));
+    assert_eq!(
+        ecs.task(&scope, "default", &id)
+            .unwrap()
+            .unwrap()
+            .containers,
+        task.containers
+    );
+}

@@ -1,0 +1,332 @@
+//! A real `berth agent` on the real Docker Engine, driven with the real `aws` CLI: the
+//! agent child process (own data dir, containers removed when it is dropped), and the calls
+//! the agent tests make over and over (register a task definition, run a task, wait for a
+//! status, wait for instances to connect, find a task's containers in Docker).
+
+use std::fs;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+
+use crate::{BerthServer, REGION, assert_ok, ok_json, stdout_of};
+
+/// A `berth agent` child process with its own data dir. Dropping it kills the agent and
+/// removes every container left in Docker with its cluster's label (all of them carry it;
+/// other agents in the same cluster lose theirs too, which is what a test's end wants).
+pub struct Agent {
+    child: Child,
+    cluster: String,
+    dir: tempfile::TempDir,
+}
+
+impl Agent {
+    /// Starts `berth agent --endpoint ... --cluster CLUSTER --data-dir DIR EXTRA...`.
+    pub fn start(server: &BerthServer, cluster: &str, extra: &[&str]) -> Agent {
+        let dir = tempfile::Builder::new()
+            .prefix("berth-agent-")
+            .tempdir()
+            .unwrap();
+        let child = Agent::spawn(server, cluster, &dir, extra);
+        Agent {
+            child,
+            cluster: cluster.to_owned(),
+            dir,
+        }
+    }
+
+    /// `kill -9` the agent (its containers keep running).
+    pub fn kill9(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// `kill -9` the agent, then start it again on the same data dir.
+    pub fn kill9_and_restart(&mut self, server: &BerthServer, extra: &[&str]) {
+        self.kill9();
+        self.child = Agent::spawn(server, &self.cluster, &self.dir, extra);
+    }
+
+    fn spawn(
+        server: &BerthServer,
+        cluster: &str,
+        dir: &tempfile::TempDir,
+        extra: &[&str],
+    ) -> Child {
+        let bin = std::env::var_os("BERTH_BIN")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| crate::workspace_root().join("target/debug/berth"));
+        // Appended to, so a restarted agent's log follows the first one's.
+        let stderr = fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(dir.path().join("agent.stderr.log"))
+            .unwrap();
+        Command::new(bin)
+            .args([
+                "agent",
+                "--endpoint",
+                &server.endpoint(),
+                "--cluster",
+                cluster,
+            ])
+            .arg("--data-dir")
+            .arg(dir.path().join("data"))
+            .args(extra)
+            .env("AWS_ACCESS_KEY_ID", &server.access_key)
+            .env("AWS_SECRET_ACCESS_KEY", &server.secret_key)
+            .env("AWS_REGION", REGION)
+            .env_remove("AWS_SESSION_TOKEN")
+            .env_remove("AWS_PROFILE")
+            .env("BERTH_LOG", "info,berth_agent=debug")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(stderr)
+            .spawn()
+            .expect("spawn berth agent")
+    }
+
+    /// Everything the agent wrote to stderr so far.
+    pub fn log(&self) -> String {
+        fs::read_to_string(self.dir.path().join("agent.stderr.log")).unwrap_or_default()
+    }
+}
+
+impl Drop for Agent {
+    fn drop(&mut self) {
+        if thread::panicking() {
+            eprintln!(
+                "---- berth agent stderr ({}) ----\n{}\n---- end of agent stderr ----",
+                self.dir.path().display(),
+                self.log()
+            );
+        }
+        self.kill9();
+        let label = format!("label=com.amazonaws.ecs.cluster={}", self.cluster);
+        if let Ok(out) = Command::new("docker")
+            .args(["ps", "-aq", "--filter", &label])
+            .output()
+        {
+            let ids: Vec<String> = stdout_of(&out)
+                .split_whitespace()
+                .map(str::to_owned)
+                .collect();
+            if !ids.is_empty() {
+                let _ = Command::new("docker")
+                    .args(["rm", "-f", "-v"])
+                    .args(&ids)
+                    .stdout(Stdio::null())
+                    .stderr(Stdio::null())
+                    .status();
+            }
+        }
+    }
+}
+
+/// Polls `check` every 200 ms until it returns `Some`, or fails after `limit`.
+#[track_caller]
+pub fn wait_for<T>(what: &str, limit: Duration, mut check: impl FnMut() -> Option<T>) -> T {
+    let deadline = Instant::now() + limit;
+    loop {
+        if let Some(value) = check() {
+            return value;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "timed out after {limit:?} waiting for {what}"
+        );
+        thread::sleep(Duration::from_millis(200));
+    }
+}
+
+/// `aws ecs describe-tasks` of one task: `tasks[0]`.
+pub fn describe_task(s: &BerthServer, cluster: &str, arn: &str) -> Value {
+    let v = ok_json(&s.aws(&[
+        "ecs",
+        "describe-tasks",
+        "--cluster",
+        cluster,
+        "--tasks",
+        arn,
+    ]));
+    v["tasks"][0].clone()
+}
+
+/// Polls DescribeTasks until the task's lastStatus is `status` (within 90 s); a task that
+/// stops while another status is awaited fails at once.
+#[track_caller]
+pub fn wait_status(s: &BerthServer, cluster: &str, arn: &str, status: &str) -> Value {
+    let limit = Duration::from_secs(90);
+    let deadline = Instant::now() + limit;
+    loop {
+        let task = describe_task(s, cluster, arn);
+        if task["lastStatus"] == status {
+            return task;
+        }
+        if status != "STOPPED" && task["lastStatus"] == "STOPPED" {
+            panic!("task stopped while waiting for {status}: {task:#}");
+        }
+        assert!(
+            Instant::now() < deadline,
+            "task never reached {status} within {limit:?}; last: {task:#}"
+        );
+        thread::sleep(Duration::from_millis(250));
+    }
+}
+
+/// `aws ecs describe-tasks` of several tasks (up to 100), in the order asked for.
+pub fn describe_tasks(s: &BerthServer, cluster: &str, arns: &[String]) -> Vec<Value> {
+    let mut args = vec!["ecs", "describe-tasks", "--cluster", cluster, "--tasks"];
+    args.extend(arns.iter().map(String::as_str));
+    let v = ok_json(&s.aws(&args));
+    assert_eq!(v["failures"], json!([]), "{v:#}");
+    arns.iter()
+        .map(|arn| {
+            v["tasks"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|t| t["taskArn"] == arn.as_str())
+                .cloned()
+                .unwrap_or_else(|| panic!("{arn} not described: {v:#}"))
+        })
+        .collect()
+}
+
+/// Polls DescribeTasks (one call for all of them) until every task's lastStatus is
+/// `status` (within 90 s); a task that stops while another status is awaited fails at once.
+#[track_caller]
+pub fn wait_statuses(s: &BerthServer, cluster: &str, arns: &[String], status: &str) -> Vec<Value> {
+    let limit = Duration::from_secs(90);
+    let deadline = Instant::now() + limit;
+    loop {
+        let tasks = describe_tasks(s, cluster, arns);
+        if tasks.iter().all(|t| t["lastStatus"] == status) {
+            return tasks;
+        }
+        if status != "STOPPED"
+            && let Some(task) = tasks.iter().find(|t| t["lastStatus"] == "STOPPED")
+        {
+            panic!("task stopped while waiting for {status}: {task:#}");
+        }
+        assert!(
+            Instant::now() < deadline,
+            "tasks never all reached {status} within {limit:?}; last: {tasks:#?}"
+        );
+        thread::sleep(Duration::from_millis(250));
+    }
+}
+
+/// A free TCP port on this host (bound and released).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("0.0.0.0:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// Registers a bridge-mode task definition; returns its ARN.
+pub fn register(s: &BerthServer, family: &str, containers: Value) -> String {
+    let v = ok_json(&s.aws(&[
+        "ecs",
+        "register-task-definition",
+        "--family",
+        family,
+        "--network-mode",
+        "bridge",
+        "--container-definitions",
+        &containers.to_string(),
+    ]));
+    v["taskDefinition"]["taskDefinitionArn"]
+        .as_str()
+        .unwrap()
+        .to_owned()
+}
+
+/// `aws ecs run-task` of one task that must be placed; returns its ARN.
+pub fn run_task(s: &BerthServer, cluster: &str, task_definition: &str) -> String {
+    let v = ok_json(&s.aws(&[
+        "ecs",
+        "run-task",
+        "--cluster",
+        cluster,
+        "--task-definition",
+        task_definition,
+    ]));
+    assert_eq!(v["failures"], json!([]), "{v:#}");
+    v["tasks"][0]["taskArn"].as_str().unwrap().to_owned()
+}
+
+/// The ids of a task's containers found in Docker by ECS's task-ARN label: running only, or
+/// `all` of them.
+pub fn docker_ps(s: &BerthServer, all: bool, task_arn: &str) -> Vec<String> {
+    let label = format!("label=com.amazonaws.ecs.task-arn={task_arn}");
+    let mut args = vec!["ps", "-q", "--no-trunc", "--filter", &label];
+    if all {
+        args.push("-a");
+    }
+    let out = s.docker(&args);
+    assert_ok(&out, "docker ps");
+    stdout_of(&out)
+        .split_whitespace()
+        .map(str::to_owned)
+        .collect()
+}
+
+/// The ids of every container (running or not) of a task.
+pub fn containers_of(s: &BerthServer, task_arn: &str) -> Vec<String> {
+    docker_ps(s, true, task_arn)
+}
+
+/// `docker inspect ID`: the one object.
+pub fn docker_inspect(s: &BerthServer, id: &str) -> Value {
+    let out = s.docker(&["inspect", id]);
+    assert_ok(&out, "docker inspect");
+    serde_json::from_str::<Value>(&stdout_of(&out)).unwrap()[0].clone()
+}
+
+/// Waits until exactly `count` container instances are registered in the cluster and all
+/// of them connected; returns their DescribeContainerInstances entries.
+#[track_caller]
+pub fn wait_instances(s: &BerthServer, cluster: &str, count: usize) -> Vec<Value> {
+    wait_for(
+        &format!("{count} agent(s) to register and connect"),
+        Duration::from_secs(30),
+        || {
+            let v = ok_json(&s.aws(&["ecs", "list-container-instances", "--cluster", cluster]));
+            let arns: Vec<String> = v["containerInstanceArns"]
+                .as_array()?
+                .iter()
+                .filter_map(|a| a.as_str().map(str::to_owned))
+                .collect();
+            assert!(
+                arns.len() <= count,
+                "more than {count} instance(s) registered: {arns:?}"
+            );
+            if arns.len() < count {
+                return None;
+            }
+            let mut args = vec![
+                "ecs",
+                "describe-container-instances",
+                "--cluster",
+                cluster,
+                "--container-instances",
+            ];
+            args.extend(arns.iter().map(String::as_str));
+            let d = ok_json(&s.aws(&args));
+            let instances = d["containerInstances"].as_array()?.clone();
+            (instances.len() == count && instances.iter().all(|i| i["agentConnected"] == true))
+                .then_some(instances)
+        },
+    )
+}
+
+/// Waits until the cluster's one container instance is registered and connected.
+#[track_caller]
+pub fn wait_connected(s: &BerthServer, cluster: &str) -> Value {
+    wait_instances(s, cluster, 1).remove(0)
+}
