@@ -20,21 +20,45 @@ pub struct Agent {
     child: Child,
     cluster: String,
     dir: tempfile::TempDir,
+    /// Environment given to every start of the agent (e.g. `DOCKER_HOST`).
+    env: Vec<(String, String)>,
 }
 
 impl Agent {
     /// Starts `berth agent --endpoint ... --cluster CLUSTER --data-dir DIR EXTRA...`.
     pub fn start(server: &BerthServer, cluster: &str, extra: &[&str]) -> Agent {
+        Agent::start_with_env(server, cluster, extra, &[])
+    }
+
+    /// Like [`Agent::start`], with extra environment variables (kept for restarts).
+    pub fn start_with_env(
+        server: &BerthServer,
+        cluster: &str,
+        extra: &[&str],
+        env: &[(&str, &str)],
+    ) -> Agent {
         let dir = tempfile::Builder::new()
             .prefix("berth-agent-")
             .tempdir()
             .unwrap();
-        let child = Agent::spawn(server, cluster, &dir, extra);
+        let env: Vec<(String, String)> = env
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect();
+        let child = Agent::spawn(server, cluster, &dir, extra, &env);
         Agent {
             child,
             cluster: cluster.to_owned(),
             dir,
+            env,
         }
+    }
+
+    /// Fails the test if the agent process has exited.
+    #[track_caller]
+    pub fn assert_alive(&mut self) {
+        let exited = self.child.try_wait().unwrap();
+        assert!(exited.is_none(), "the agent exited: {exited:?}");
     }
 
     /// `kill -9` the agent (its containers keep running).
@@ -46,7 +70,7 @@ impl Agent {
     /// `kill -9` the agent, then start it again on the same data dir.
     pub fn kill9_and_restart(&mut self, server: &BerthServer, extra: &[&str]) {
         self.kill9();
-        self.child = Agent::spawn(server, &self.cluster, &self.dir, extra);
+        self.child = Agent::spawn(server, &self.cluster, &self.dir, extra, &self.env);
     }
 
     fn spawn(
@@ -54,6 +78,7 @@ impl Agent {
         cluster: &str,
         dir: &tempfile::TempDir,
         extra: &[&str],
+        env: &[(String, String)],
     ) -> Child {
         let bin = std::env::var_os("BERTH_BIN")
             .map(PathBuf::from)
@@ -75,6 +100,7 @@ impl Agent {
             .arg("--data-dir")
             .arg(dir.path().join("data"))
             .args(extra)
+            .envs(env.iter().map(|(k, v)| (k, v)))
             .env("AWS_ACCESS_KEY_ID", &server.access_key)
             .env("AWS_SECRET_ACCESS_KEY", &server.secret_key)
             .env("AWS_REGION", REGION)

@@ -228,6 +228,13 @@ fn a_restarted_agent_keeps_its_tasks_and_reports_what_happened_meanwhile() {
     assert!(before.iter().all(|ids| ids.len() == 1), "{before:?}");
     let victim_container = containers_of(&s, &victim);
     assert_eq!(victim_container.len(), 1);
+    // DescribeTasks names each container's Docker id (runtimeId), as ECS does.
+    for (arn, ids) in webs.iter().zip(&before) {
+        assert_eq!(
+            describe_task(&s, &cluster, arn)["containers"][0]["runtimeId"],
+            ids[0].as_str()
+        );
+    }
 
     // kill -9 the agent; while it is away, the victim's container is killed.
     agent.kill9();

@@ -10,13 +10,14 @@ use std::io::{self, Read, Write};
 use std::net::Shutdown;
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use berth_e2e::{BerthServer, REGION, assert_ok, ok_json, stdout_of, unique};
+use berth_e2e::docker_agent::{Agent, describe_task, wait_for, wait_status};
+use berth_e2e::{BerthServer, assert_ok, ok_json, stdout_of, unique};
 use serde_json::{Value, json};
 
 const DOCKER_SOCKET: &str = "/var/run/docker.sock";
@@ -125,135 +126,6 @@ fn forward(client: UnixStream, connections: &Mutex<Vec<UnixStream>>) {
     pipe(upstream, client);
 }
 
-/// `berth agent` reaching Docker at `docker_host`. Dropping it kills the agent and removes
-/// the containers of its cluster (through the real socket).
-struct Agent {
-    child: Child,
-    cluster: String,
-    dir: tempfile::TempDir,
-}
-
-impl Agent {
-    fn start(server: &BerthServer, cluster: &str, docker_host: &str) -> Agent {
-        let dir = tempfile::Builder::new()
-            .prefix("berth-agent-")
-            .tempdir()
-            .unwrap();
-        let bin = std::env::var_os("BERTH_BIN")
-            .map(PathBuf::from)
-            .unwrap_or_else(|| berth_e2e::workspace_root().join("target/debug/berth"));
-        let stderr = fs::File::create(dir.path().join("agent.stderr.log")).unwrap();
-        let child = Command::new(bin)
-            .args([
-                "agent",
-                "--endpoint",
-                &server.endpoint(),
-                "--cluster",
-                cluster,
-            ])
-            .arg("--data-dir")
-            .arg(dir.path().join("data"))
-            .env("DOCKER_HOST", docker_host)
-            .env("AWS_ACCESS_KEY_ID", &server.access_key)
-            .env("AWS_SECRET_ACCESS_KEY", &server.secret_key)
-            .env("AWS_REGION", REGION)
-            .env_remove("AWS_SESSION_TOKEN")
-            .env_remove("AWS_PROFILE")
-            .env("BERTH_LOG", "info,berth_agent=debug")
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(stderr)
-            .spawn()
-            .expect("spawn berth agent");
-        Agent {
-            child,
-            cluster: cluster.to_owned(),
-            dir,
-        }
-    }
-
-    #[track_caller]
-    fn assert_alive(&mut self) {
-        let exited = self.child.try_wait().unwrap();
-        assert!(exited.is_none(), "the agent exited: {exited:?}");
-    }
-
-    fn log(&self) -> String {
-        fs::read_to_string(self.dir.path().join("agent.stderr.log")).unwrap_or_default()
-    }
-}
-
-impl Drop for Agent {
-    fn drop(&mut self) {
-        if thread::panicking() {
-            eprintln!(
-                "---- berth agent stderr ----\n{}\n---- end of agent stderr ----",
-                self.log()
-            );
-        }
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        let label = format!("label=com.amazonaws.ecs.cluster={}", self.cluster);
-        if let Ok(out) = Command::new("docker")
-            .args(["ps", "-aq", "--filter", &label])
-            .output()
-        {
-            let ids: Vec<String> = stdout_of(&out)
-                .split_whitespace()
-                .map(str::to_owned)
-                .collect();
-            if !ids.is_empty() {
-                let _ = Command::new("docker")
-                    .args(["rm", "-f", "-v"])
-                    .args(&ids)
-                    .stdout(Stdio::null())
-                    .stderr(Stdio::null())
-                    .status();
-            }
-        }
-    }
-}
-
-/// Polls `check` every 250 ms until it returns `Some`, or fails after `limit`.
-#[track_caller]
-fn wait_for<T>(what: &str, limit: Duration, mut check: impl FnMut() -> Option<T>) -> T {
-    let deadline = Instant::now() + limit;
-    loop {
-        if let Some(value) = check() {
-            return value;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "timed out after {limit:?} waiting for {what}"
-        );
-        thread::sleep(Duration::from_millis(250));
-    }
-}
-
-fn describe_task(s: &BerthServer, cluster: &str, arn: &str) -> Value {
-    let v = ok_json(&s.aws(&[
-        "ecs",
-        "describe-tasks",
-        "--cluster",
-        cluster,
-        "--tasks",
-        arn,
-    ]));
-    v["tasks"][0].clone()
-}
-
-#[track_caller]
-fn wait_task_status(s: &BerthServer, cluster: &str, arn: &str, status: &str) -> Value {
-    wait_for(
-        &format!("task {arn} to be {status}"),
-        Duration::from_secs(120),
-        || {
-            let task = describe_task(s, cluster, arn);
-            (task["lastStatus"] == status).then_some(task)
-        },
-    )
-}
-
 /// The cluster's one container instance, described with its health.
 fn describe_instance(s: &BerthServer, cluster: &str) -> Option<Value> {
     let v = ok_json(&s.aws(&["ecs", "list-container-instances", "--cluster", cluster]));
@@ -306,7 +178,8 @@ fn the_docker_daemon_going_away_is_reported_and_ridden_out() {
 
     let socket = s.scratch(&unique("proxy-")).join("docker.sock");
     let mut proxy = DockerProxy::start(&socket);
-    let mut agent = Agent::start(&s, &cluster, &format!("unix://{}", socket.display()));
+    let docker_host = format!("unix://{}", socket.display());
+    let mut agent = Agent::start_with_env(&s, &cluster, &[], &[("DOCKER_HOST", &docker_host)]);
 
     // Connected and healthy: the first report goes out when telemetry opens.
     let healthy = wait_health(&s, &cluster, "OK");
@@ -360,7 +233,7 @@ fn the_docker_daemon_going_away_is_reported_and_ridden_out() {
     ]));
     assert_eq!(v["failures"], json!([]), "{v:#}");
     let task = v["tasks"][0]["taskArn"].as_str().unwrap().to_owned();
-    wait_task_status(&s, &cluster, &task, "RUNNING");
+    wait_status(&s, &cluster, &task, "RUNNING");
     let label = format!("label=com.amazonaws.ecs.task-arn={task}");
     let out = s.docker(&["ps", "-q", "--filter", &label]);
     assert_ok(&out, "docker ps");
@@ -391,7 +264,7 @@ fn the_docker_daemon_going_away_is_reported_and_ridden_out() {
     proxy.resume();
     let back = wait_health(&s, &cluster, "OK");
     assert_eq!(back["agentConnected"], true, "{back:#}");
-    let stopped = wait_task_status(&s, &cluster, &task, "STOPPED");
+    let stopped = wait_status(&s, &cluster, &task, "STOPPED");
     assert_eq!(
         stopped["stoppedReason"], "Essential container in task exited",
         "{stopped:#}"

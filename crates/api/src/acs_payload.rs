@@ -711,6 +711,7 @@ mod tests {
                     cpu: None,
                     memory: None,
                     memory_reservation: None,
+                    runtime_id: None,
                     health_status: None,
                 })
                 .collect(),

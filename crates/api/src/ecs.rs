@@ -1456,6 +1456,7 @@ pub struct SubmitTaskStateChangeRequest {
 pub struct ContainerStateChangeWire {
     pub container_name: Option<String>,
     pub status: Option<String>,
+    pub runtime_id: Option<String>,
     pub exit_code: Option<i64>,
     pub reason: Option<String>,
     #[serde(default)]
@@ -1713,6 +1714,7 @@ async fn submit_task_state_change(
                         Some(berth_core::ContainerChange {
                             name: c.container_name?,
                             status: c.status,
+                            runtime_id: c.runtime_id,
                             exit_code: c.exit_code,
                             reason: c.reason,
                             network_bindings: c.network_bindings,
@@ -2162,6 +2164,7 @@ pub struct SubmitContainerStateChangeRequest {
     pub task: Option<String>,
     pub container_name: Option<String>,
     pub status: Option<String>,
+    pub runtime_id: Option<String>,
     pub exit_code: Option<i64>,
     pub reason: Option<String>,
     #[serde(default)]
@@ -2183,11 +2186,14 @@ async fn submit_container_state_change(
             &ctx.scope,
             req.cluster.as_deref(),
             &task,
-            &name,
-            &status,
-            req.exit_code,
-            req.reason,
-            req.network_bindings,
+            berth_core::ContainerChange {
+                name,
+                status: Some(status),
+                runtime_id: req.runtime_id,
+                exit_code: req.exit_code,
+                reason: req.reason,
+                network_bindings: req.network_bindings,
+            },
         )
         .map_err(ecs_error)?;
     Ok(AcknowledgmentResponse {

@@ -40,6 +40,9 @@ pub struct TaskContainer {
     pub memory: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub memory_reservation: Option<String>,
+    /// The container's id in its runtime (Docker), as the agent reports it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub runtime_id: Option<String>,
     /// HEALTHY / UNHEALTHY / UNKNOWN for containers with a health check (from the agent's
     /// telemetry).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -160,6 +163,7 @@ pub struct TaskStateChange {
 pub struct ContainerChange {
     pub name: String,
     pub status: Option<String>,
+    pub runtime_id: Option<String>,
     pub exit_code: Option<i64>,
     pub reason: Option<String>,
     pub network_bindings: Vec<serde_json::Value>,
@@ -170,6 +174,9 @@ impl ContainerChange {
         if let Some(c) = task.containers.iter_mut().find(|c| c.name == self.name) {
             if let Some(status) = &self.status {
                 c.last_status = status.clone();
+            }
+            if self.runtime_id.is_some() {
+                c.runtime_id = self.runtime_id.clone();
             }
             if self.exit_code.is_some() {
                 c.exit_code = self.exit_code;
@@ -627,6 +634,7 @@ fn new_task(
                 cpu: c.cpu.map(|v| v.to_string()),
                 memory: c.memory.map(|v| v.to_string()),
                 memory_reservation: c.memory_reservation.map(|v| v.to_string()),
+                runtime_id: None,
                 health_status: c.health_check.as_ref().map(|_| "UNKNOWN".to_string()),
             })
             .collect(),
@@ -1077,36 +1085,26 @@ impl Ecs {
         })
     }
 
-    /// SubmitContainerStateChange: one container's status, exit code and bindings.
-    #[allow(clippy::too_many_arguments)]
+    /// SubmitContainerStateChange: one container's status, runtime id, exit code and
+    /// bindings.
     pub fn submit_container_state_change(
         &self,
         scope: &Scope,
         cluster: Option<&str>,
         id_or_arn: &str,
-        container: &str,
-        status: &str,
-        exit_code: Option<i64>,
-        reason: Option<String>,
-        network_bindings: Vec<serde_json::Value>,
+        change: ContainerChange,
     ) -> Result<Task> {
         let cluster = self.active_cluster(scope, cluster)?;
         let id = self.task_id(scope, &cluster.name, id_or_arn)?;
         if self
             .task(scope, &cluster.name, &id)?
-            .is_some_and(|t| !t.containers.iter().any(|c| c.name == container))
+            .is_some_and(|t| !t.containers.iter().any(|c| c.name == change.name))
         {
             return Err(EcsError::InvalidParameter(format!(
-                "The task has no container named '{container}'."
+                "The task has no container named '{}'.",
+                change.name
             )));
         }
-        let change = ContainerChange {
-            name: container.to_string(),
-            status: Some(status.to_string()),
-            exit_code,
-            reason,
-            network_bindings,
-        };
         self.change_task(scope, &cluster.name, &id, |t| {
             change.apply(t);
             None

@@ -72,9 +72,17 @@ fn a_completed_container_stays_stopped_when_its_task_runs() {
         ..TaskStateChange::default()
     };
     // init runs, exits 0 (reported on its own), then app starts and the task runs.
-    ecs.submit_container_state_change(&scope, None, &id, "init", "RUNNING", None, None, vec![])
-        .unwrap();
-    ecs.submit_container_state_change(&scope, None, &id, "init", "STOPPED", Some(0), None, vec![])
+    ecs.submit_container_state_change(
+        &scope,
+        None,
+        &id,
+        ContainerChange {
+            runtime_id: Some("abc123".into()),
+            ..status("init", "RUNNING", None)
+        },
+    )
+    .unwrap();
+    ecs.submit_container_state_change(&scope, None, &id, status("init", "STOPPED", Some(0)))
         .unwrap();
     let task = ecs
         .submit_task_state_change(
@@ -99,6 +107,8 @@ fn a_completed_container_stays_stopped_when_its_task_runs() {
     };
     assert_eq!(of("init").last_status, "STOPPED");
     assert_eq!(of("init").exit_code, Some(0));
+    // The runtime id reported once stays with the container.
+    assert_eq!(of("init").runtime_id.as_deref(), Some("abc123"));
     assert_eq!(of("app").last_status, "RUNNING");
     assert_eq!(of("quiet").last_status, "RUNNING");
 
