@@ -284,3 +284,35 @@ fn the_docker_daemon_going_away_is_reported_and_ridden_out() {
     drop(agent);
     drop(proxy);
 }
+
+/// An agent started before Docker is up waits for it (saying so) and registers once it
+/// answers, as an agent started with its host must.
+#[test]
+fn an_agent_started_before_docker_waits_for_it() {
+    let s = BerthServer::start();
+    let cluster = unique("dockerd-late-");
+    ok_json(&s.aws(&["ecs", "create-cluster", "--cluster-name", &cluster]));
+    let socket = s.scratch(&unique("proxy-")).join("docker.sock");
+    let mut proxy = DockerProxy::start(&socket);
+    proxy.pause();
+    let docker_host = format!("unix://{}", socket.display());
+    let mut agent = Agent::start_with_env(&s, &cluster, &[], &[("DOCKER_HOST", &docker_host)]);
+    wait_for(
+        "the agent to say it waits for Docker",
+        Duration::from_secs(60),
+        || {
+            agent
+                .log()
+                .contains("Docker is not reachable yet")
+                .then_some(())
+        },
+    );
+    agent.assert_alive();
+    let none = ok_json(&s.aws(&["ecs", "list-container-instances", "--cluster", &cluster]));
+    assert_eq!(none["containerInstanceArns"], json!([]), "{none:#}");
+    proxy.resume();
+    let instance = berth_e2e::docker_agent::wait_connected(&s, &cluster);
+    assert_eq!(instance["agentConnected"], true, "{instance:#}");
+    drop(agent);
+    drop(proxy);
+}

@@ -65,7 +65,10 @@ pub async fn run(
     mut shutdown: watch::Receiver<bool>,
 ) -> Result<(), AgentError> {
     let runtime: Arc<dyn ContainerRuntime> = match config.runtime {
-        RuntimeChoice::Docker => Arc::new(DockerRuntime::connect().await?),
+        RuntimeChoice::Docker => match connect_docker(&mut shutdown).await? {
+            Some(docker) => Arc::new(docker),
+            None => return Ok(()),
+        },
         RuntimeChoice::Simulated => {
             tracing::warn!(
                 "SIMULATED runtime: no containers run; life cycles are acted out in memory (for scale tests only)"
@@ -179,6 +182,31 @@ pub async fn run(
     }
     let _ = saver.await;
     result
+}
+
+/// Connects to Docker, waiting (with backoff, saying so) while the daemon is not there yet,
+/// as an agent started with its host must; `None` on shutdown.
+async fn connect_docker(
+    shutdown: &mut watch::Receiver<bool>,
+) -> Result<Option<DockerRuntime>, AgentError> {
+    let mut backoff = Backoff::new(Duration::from_millis(500), Duration::from_secs(30));
+    loop {
+        let error = match DockerRuntime::connect().await {
+            Ok(docker) => match docker.info().await {
+                Ok(_) => return Ok(Some(docker)),
+                Err(e) => e,
+            },
+            Err(e) => e,
+        };
+        if !matches!(error, berth_runtime::RuntimeError::Unavailable(_)) {
+            return Err(error.into());
+        }
+        tracing::warn!(error = %error, "Docker is not reachable yet; waiting for it");
+        tokio::select! {
+            _ = tokio::time::sleep(backoff.next_delay()) => {}
+            _ = shutdown.changed() => return Ok(None),
+        }
+    }
 }
 
 /// Binds the task metadata endpoint on 127.0.0.1 and the host's address on the runtime's

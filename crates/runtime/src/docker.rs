@@ -60,7 +60,7 @@ impl DockerRuntime {
             host.to_owned()
         };
         if !host.starts_with("unix://") {
-            return Err(RuntimeError::Unavailable(format!(
+            return Err(RuntimeError::Other(format!(
                 "Docker address {host} is not supported: Berth reaches Docker over its unix \
                  socket (unix:///var/run/docker.sock)"
             )));
