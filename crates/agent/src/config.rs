@@ -34,6 +34,9 @@ pub struct AgentConfig {
     pub runtime: RuntimeChoice,
     pub image_pull_behavior: ImagePullBehavior,
     pub cleanup_delay: Duration,
+    /// Where EFS volumes live on this host (`efsVolumeConfiguration`): one directory per
+    /// file system; `None`: under the data dir, `efs/`.
+    pub efs_root: Option<PathBuf>,
     /// The task metadata endpoint's port: 0 picks a free one on first start (then kept in
     /// the state file); `None` serves no endpoint.
     pub metadata_port: Option<u16>,
@@ -55,6 +58,7 @@ impl AgentConfig {
             runtime: RuntimeChoice::Docker,
             image_pull_behavior: ImagePullBehavior::Default,
             cleanup_delay: DEFAULT_CLEANUP_DELAY,
+            efs_root: None,
             metadata_port: Some(0),
             credentials: Credentials::from_environment()?,
             region: region_from_environment(),

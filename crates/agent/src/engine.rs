@@ -48,7 +48,9 @@ use crate::client::{
 use crate::config::{DEFAULT_STOP_TIMEOUT, ImagePullBehavior};
 use crate::instance_health::{self, CheckStatus, RuntimeHealth};
 use crate::metadata::{self, MetadataEndpoint};
-use crate::spec::{self, LABEL_CONTAINER_NAME, LABEL_INSTANCE, LABEL_TASK_ARN, TaskLayout};
+use crate::spec::{
+    self, LABEL_CONTAINER_NAME, LABEL_INSTANCE, LABEL_TASK_ARN, ResolvedVolume, TaskLayout,
+};
 use crate::state::{ContainerRecord, SharedState, TaskRecord};
 
 /// ECS's stoppedReason when an essential container exits.
@@ -126,6 +128,8 @@ pub struct EngineConfig {
     pub metadata: Option<MetadataEndpoint>,
     /// How often the container runtime health check runs.
     pub runtime_check_interval: Duration,
+    /// Where EFS volumes live (a directory per file system); `None` refuses them.
+    pub efs_root: Option<std::path::PathBuf>,
 }
 
 impl EngineConfig {
@@ -138,6 +142,7 @@ impl EngineConfig {
             default_stop_timeout: DEFAULT_STOP_TIMEOUT,
             metadata: None,
             runtime_check_interval: instance_health::CHECK_INTERVAL,
+            efs_root: None,
         }
     }
 }
@@ -1353,7 +1358,15 @@ impl Supervisor {
             return Ok(saved);
         }
         let suffix = format!("{:016x}", rand::random::<u64>());
-        let volumes = spec::resolve_volumes(&self.task, &suffix).map_err(|e| e.0)?;
+        let volumes =
+            spec::resolve_volumes(&self.task, &suffix, self.engine.config.efs_root.as_deref())
+                .map_err(|e| e.0)?;
+        for volume in volumes.values() {
+            if let ResolvedVolume::Efs { path } = volume {
+                std::fs::create_dir_all(path)
+                    .map_err(|e| format!("creating the EFS directory {path}: {e}"))?;
+            }
+        }
         let saved = volumes.clone();
         self.engine
             .state

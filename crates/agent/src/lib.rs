@@ -119,6 +119,12 @@ pub async fn run(
     let engine_config = EngineConfig {
         image_pull_behavior: config.image_pull_behavior,
         cleanup_delay: config.cleanup_delay,
+        efs_root: Some(
+            config
+                .efs_root
+                .clone()
+                .unwrap_or_else(|| config.data_dir.join("efs")),
+        ),
         metadata: metadata.as_ref().map(|(endpoint, _)| endpoint.clone()),
         ..EngineConfig::new(&config.cluster, &instance_arn)
     };

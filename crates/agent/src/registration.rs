@@ -104,7 +104,7 @@ pub fn attributes(config: &AgentConfig, host: &HostInfo) -> Vec<Attribute> {
 }
 
 /// Name-only capability attributes, as the official agent reports them for the features
-/// this agent implements. Not reported: task IAM roles, awsvpc (`task-eni`), secrets, EFS,
+/// this agent implements. Not reported: task IAM roles, awsvpc (`task-eni`), secrets,
 /// FireLens, GPUs — none is implemented yet.
 pub fn capabilities(docker_api_version: &str) -> Vec<String> {
     let minor = api_minor(docker_api_version).unwrap_or(OLDEST_REMOTE_API_MINOR);
@@ -131,6 +131,9 @@ pub fn capabilities(docker_api_version: &str) -> Vec<String> {
     }
     // Docker volumes with the built-in driver.
     add("docker-plugin.local");
+    // EFS volumes (directories under the agent's EFS root; access points included).
+    add("efs");
+    add("efsAuth");
     out
 }
 
@@ -217,6 +220,7 @@ mod tests {
             runtime: crate::config::RuntimeChoice::Simulated,
             image_pull_behavior: crate::config::ImagePullBehavior::Default,
             cleanup_delay: std::time::Duration::from_secs(1),
+            efs_root: None,
             metadata_port: None,
             credentials: crate::config::Credentials {
                 access_key_id: "a".into(),

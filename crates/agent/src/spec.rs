@@ -12,6 +12,7 @@
 //! it), and a container that exits early leaves its share idle.
 
 use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
 
 use berth_acs::acs::{Container, Task};
 use berth_runtime::{
@@ -57,6 +58,9 @@ pub struct SpecError(pub String);
 pub enum ResolvedVolume {
     /// A host path bind-mounted as is.
     Bind { path: String },
+    /// An EFS volume: the file system's directory under the agent's EFS root (created if
+    /// missing), bind-mounted; every task mounting the same file system sees the same files.
+    Efs { path: String },
     /// A Docker volume, created if missing. `taskScoped` volumes are the task's own (a
     /// unique name, removed with the task); shared ones keep their name across tasks.
     Docker {
@@ -76,7 +80,7 @@ impl ResolvedVolume {
     /// The volume to create before the containers, if any.
     pub fn volume_spec(&self) -> Option<VolumeSpec> {
         match self {
-            ResolvedVolume::Bind { .. } => None,
+            ResolvedVolume::Bind { .. } | ResolvedVolume::Efs { .. } => None,
             ResolvedVolume::Docker {
                 name,
                 driver,
@@ -146,6 +150,7 @@ pub fn docker_name(task: &Task, container: &str, suffix: &str) -> String {
 pub fn resolve_volumes(
     task: &Task,
     suffix: &str,
+    efs_root: Option<&Path>,
 ) -> Result<BTreeMap<String, ResolvedVolume>, SpecError> {
     let mut out = BTreeMap::new();
     for volume in task.volumes.iter().flatten() {
@@ -186,16 +191,76 @@ pub fn resolve_volumes(
                     autoprovision: task_scoped || config.autoprovision.unwrap_or(false),
                 }
             }
+            "efs" => {
+                let Some(root) = efs_root else {
+                    return Err(SpecError(format!(
+                        "volume {name:?}: EFS volumes are not available on this container instance"
+                    )));
+                };
+                let config = volume.efs_volume_configuration.clone().unwrap_or_default();
+                ResolvedVolume::Efs {
+                    path: efs_directory(root, &name, &config)?
+                        .to_string_lossy()
+                        .into_owned(),
+                }
+            }
             other => {
                 return Err(SpecError(format!(
                     "volume {name:?} of type {other:?} is not supported on this container instance \
-                     (host and docker volumes are)"
+                     (host, docker and efs volumes are)"
                 )));
             }
         };
         out.insert(name, resolved);
     }
     Ok(out)
+}
+
+/// Where an EFS volume's files are: `ROOT/{fileSystemId}{rootDirectory}`, or with an access
+/// point (whose root ECS wants as the volume's root) `ROOT/{fileSystemId}/.access-points/{id}`.
+/// Berth has no EFS API, so a file system is a directory and an access point a directory in
+/// it. Ids and paths are checked so that a volume never reaches outside its file system.
+fn efs_directory(
+    root: &Path,
+    volume: &str,
+    config: &berth_acs::acs::EFSVolumeConfiguration,
+) -> Result<PathBuf, SpecError> {
+    let bad = |what: String| SpecError(format!("volume {volume:?}: {what}"));
+    let id_ok = |id: &str, prefix: &str| {
+        id.strip_prefix(prefix).is_some_and(|hex| {
+            !hex.is_empty() && hex.len() <= 40 && hex.bytes().all(|b| b.is_ascii_alphanumeric())
+        })
+    };
+    let fs = config.file_system_id.as_deref().unwrap_or_default();
+    if !id_ok(fs, "fs-") {
+        return Err(bad(format!("invalid EFS fileSystemId {fs:?}")));
+    }
+    let mut path = root.join(fs);
+    let access_point = config
+        .authorization_config
+        .as_ref()
+        .and_then(|a| a.access_point_id.as_deref());
+    if let Some(ap) = access_point {
+        if !id_ok(ap, "fsap-") {
+            return Err(bad(format!("invalid EFS accessPointId {ap:?}")));
+        }
+        path.push(".access-points");
+        path.push(ap);
+    }
+    let dir = config.root_directory.as_deref().unwrap_or("/");
+    if access_point.is_some() && !matches!(dir, "" | "/") {
+        return Err(bad(
+            "the root directory must be omitted or set to / when an access point is used".into(),
+        ));
+    }
+    for part in Path::new(dir).components() {
+        match part {
+            std::path::Component::RootDir | std::path::Component::CurDir => {}
+            std::path::Component::Normal(p) => path.push(p),
+            _ => return Err(bad(format!("invalid EFS rootDirectory {dir:?}"))),
+        }
+    }
+    Ok(path)
 }
 
 fn task_volume_name(task: &Task, volume: &str, suffix: &str) -> String {
@@ -295,7 +360,7 @@ pub fn container_spec(
             ))
         })?;
         spec.mounts.push(match volume {
-            ResolvedVolume::Bind { path } => MountSpec::Bind {
+            ResolvedVolume::Bind { path } | ResolvedVolume::Efs { path } => MountSpec::Bind {
                 host_path: path.clone(),
                 container_path,
                 read_only,
@@ -741,7 +806,7 @@ mod tests {
             ("app".to_owned(), docker_name(&task, "app", "s1")),
             ("db".to_owned(), docker_name(&task, "db", "s2")),
         ]);
-        let volumes = resolve_volumes(&task, "v1").unwrap();
+        let volumes = resolve_volumes(&task, "v1", None).unwrap();
         let layout = TaskLayout {
             task: &task,
             cluster: "prod",
@@ -909,7 +974,7 @@ mod tests {
     #[test]
     fn volumes_resolve_by_type_and_scope() {
         let task = web_task();
-        let volumes = resolve_volumes(&task, "x").unwrap();
+        let volumes = resolve_volumes(&task, "x", None).unwrap();
         assert_eq!(
             volumes["logs"],
             ResolvedVolume::Bind {
@@ -925,7 +990,51 @@ mod tests {
             ResolvedVolume::Docker { task_scoped: false, autoprovision: true, name, .. } if name == "cache"
         ));
         let efs = task_with_volume(json!({"name": "shared", "type": "efs"}));
-        assert!(resolve_volumes(&efs, "x").is_err());
+        assert!(resolve_volumes(&efs, "x", None).is_err());
+    }
+
+    /// EFS volumes are directories under the agent's EFS root, per file system (and access
+    /// point); nothing in the configuration reaches outside its file system.
+    #[test]
+    fn efs_volumes_map_to_directories_under_the_efs_root() {
+        let root = Path::new("/var/lib/berth/efs");
+        let resolve = |config: Value| {
+            let task = task_with_volume(
+                json!({"name": "data", "type": "efs", "efsVolumeConfiguration": config}),
+            );
+            resolve_volumes(&task, "x", Some(root)).map(|mut v| v.remove("data").unwrap())
+        };
+        let path = |config: Value| match resolve(config).unwrap() {
+            ResolvedVolume::Efs { path } => path,
+            other => panic!("{other:?}"),
+        };
+        assert_eq!(
+            path(json!({"fileSystemId": "fs-0123abcd"})),
+            "/var/lib/berth/efs/fs-0123abcd"
+        );
+        assert_eq!(
+            path(
+                json!({"fileSystemId": "fs-0123abcd", "rootDirectory": "/app/data",
+                        "transitEncryption": "ENABLED"})
+            ),
+            "/var/lib/berth/efs/fs-0123abcd/app/data"
+        );
+        assert_eq!(
+            path(json!({"fileSystemId": "fs-1", "rootDirectory": "/",
+                        "authorizationConfig": {"accessPointId": "fsap-42", "iam": "ENABLED"}})),
+            "/var/lib/berth/efs/fs-1/.access-points/fsap-42"
+        );
+        for bad in [
+            json!({}),
+            json!({"fileSystemId": "../etc"}),
+            json!({"fileSystemId": "fs-1/../../x"}),
+            json!({"fileSystemId": "fs-1", "rootDirectory": "/a/../../etc"}),
+            json!({"fileSystemId": "fs-1", "rootDirectory": "/x",
+                   "authorizationConfig": {"accessPointId": "fsap-1"}}),
+            json!({"fileSystemId": "fs-1", "authorizationConfig": {"accessPointId": "../x"}}),
+        ] {
+            assert!(resolve(bad.clone()).is_err(), "{bad}");
+        }
     }
 
     fn task_with_volume(volume: Value) -> Task {

@@ -111,6 +111,11 @@ struct AgentArgs {
     /// How long stopped tasks' containers are kept before they are removed.
     #[arg(long, default_value_t = berth_agent::config::DEFAULT_CLEANUP_DELAY.as_secs())]
     cleanup_delay_seconds: u64,
+    /// Where EFS volumes (`efsVolumeConfiguration`) live: a directory per file system id,
+    /// shared by every task that mounts it (default: DATA_DIR/efs). Point it at a shared
+    /// mount (NFS, …) for tasks on several hosts to see the same files.
+    #[arg(long)]
+    efs_root: Option<PathBuf>,
     /// The port of the task metadata endpoint (ECS_CONTAINER_METADATA_URI_V4), served on
     /// 127.0.0.1 and the host's address on Docker's bridge; 0 picks a free port on first
     /// start and keeps it in the data dir.
@@ -419,6 +424,7 @@ async fn run_agent(args: AgentArgs) -> Result<()> {
     config.runtime = args.runtime;
     config.image_pull_behavior = args.image_pull_behavior;
     config.cleanup_delay = Duration::from_secs(args.cleanup_delay_seconds);
+    config.efs_root = args.efs_root;
     config.metadata_port = (!args.no_metadata_endpoint).then_some(args.metadata_port);
     let (shutdown_tx, shutdown_rx) = tokio::sync::watch::channel(false);
     tokio::spawn(async move {
