@@ -189,6 +189,8 @@ pub fn epoch_seconds(v: &Value) -> f64 {
 /// Extra arguments and environment for a server start.
 #[derive(Debug, Clone, Default)]
 pub struct ServerOptions {
+    /// `up` runs `berth up` (with its built-in capacity); `None` runs `berth server`.
+    pub command: Option<&'static str>,
     pub args: Vec<String>,
     pub env: Vec<(String, String)>,
     /// Root credentials; random when `None`.
@@ -291,7 +293,7 @@ impl BerthServer {
             .open(self.root.path().join("server.stdout.log"))
             .unwrap();
         let mut cmd = Command::new(Self::berth_bin());
-        cmd.arg("server")
+        cmd.arg(self.options.command.unwrap_or("server"))
             .arg("--data-dir")
             .arg(&self.data_dir)
             .arg("--listen")
@@ -390,6 +392,15 @@ impl BerthServer {
             let _ = child.kill(); // SIGKILL on Unix
             let _ = child.wait();
         }
+    }
+
+    /// Ctrl-C: SIGINT, then waits for the server to exit; its exit status.
+    pub fn interrupt(&mut self) -> Option<std::process::ExitStatus> {
+        let mut child = self.child.take()?;
+        let _ = Command::new("kill")
+            .args(["-INT", &child.id().to_string()])
+            .status();
+        child.wait().ok()
     }
 
     /// Starts the server again on the same data dir, on the same port when it is

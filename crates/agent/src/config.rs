@@ -48,6 +48,16 @@ impl AgentConfig {
     /// A configuration with ECS's defaults and credentials and region from the environment.
     pub fn new(endpoint: &str, cluster: &str, data_dir: &Path) -> Result<Self, AgentError> {
         Ok(AgentConfig {
+            credentials: Credentials::from_environment()?,
+            region: region_from_environment(),
+            ..AgentConfig::defaults(endpoint, cluster, data_dir)
+        })
+    }
+
+    /// A configuration with ECS's defaults and empty credentials (set them, and the
+    /// region, before use): for agents whose credentials do not come from the environment.
+    pub fn defaults(endpoint: &str, cluster: &str, data_dir: &Path) -> Self {
+        AgentConfig {
             endpoint: endpoint.trim_end_matches('/').to_owned(),
             cluster: cluster.to_owned(),
             data_dir: data_dir.to_owned(),
@@ -60,9 +70,13 @@ impl AgentConfig {
             cleanup_delay: DEFAULT_CLEANUP_DELAY,
             efs_root: None,
             metadata_port: Some(0),
-            credentials: Credentials::from_environment()?,
-            region: region_from_environment(),
-        })
+            credentials: Credentials {
+                access_key_id: String::new(),
+                secret_access_key: String::new(),
+                session_token: None,
+            },
+            region: "us-east-1".to_owned(),
+        }
     }
 }
 

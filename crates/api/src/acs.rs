@@ -152,6 +152,7 @@ impl AgentHub {
             .map_err(|e| e.to_string())?;
         feeds.insert(feed_key.clone(), ());
         let hub = self.clone();
+        let cluster_name = cluster.to_string();
         tokio::spawn(async move {
             while let Some(event) = watcher.recv().await {
                 let task = match Task::from_event(&event) {
@@ -162,6 +163,11 @@ impl AgentHub {
                         continue;
                     }
                 };
+                // A cluster's feed carries its tasks on its own instances; the pool's,
+                // every cluster's Fargate tasks.
+                if task.instance_cluster() != cluster_name {
+                    continue;
+                }
                 let Some(instance) = task.container_instance_id.clone() else {
                     continue;
                 };

@@ -719,6 +719,9 @@ mod tests {
             reservation: Reservation::default(),
             availability_zone: None,
             health_status: None,
+            capacity_cluster: None,
+            capacity_provider_name: None,
+            platform_version: None,
         }
     }
 

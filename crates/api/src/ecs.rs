@@ -183,6 +183,8 @@ pub struct DescribeClustersRequest {
 /// ECS's Failure.
 #[derive(Debug, Serialize)]
 pub struct Failure {
+    /// Empty for a failure that names no resource (Fargate capacity).
+    #[serde(skip_serializing_if = "String::is_empty")]
     pub arn: String,
     pub reason: String,
 }
@@ -1296,6 +1298,12 @@ pub struct TaskWire {
     pub group: String,
     pub launch_type: String,
     #[serde(skip_serializing_if = "Option::is_none")]
+    pub capacity_provider_name: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub platform_version: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub platform_family: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub availability_zone: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub health_status: Option<String>,
@@ -1305,14 +1313,17 @@ pub struct TaskWire {
 }
 
 fn task_wire(ctx: &AwsContext, t: berth_core::Task, with_tags: bool) -> TaskWire {
+    let fargate = t.is_fargate();
     TaskWire {
         task_arn: t.arn(&ctx.scope),
         cluster_arn: ctx.scope.arn("ecs", &format!("cluster/{}", t.cluster)),
         task_definition_arn: t.task_definition_arn,
-        container_instance_arn: t.container_instance_id.map(|id| {
+        // A Fargate task runs on the platform's capacity: no container instance to show.
+        container_instance_arn: t.container_instance_id.filter(|_| !fargate).map(|id| {
             ctx.scope
                 .arn("ecs", &format!("container-instance/{}/{id}", t.cluster))
         }),
+        platform_family: fargate.then(|| "Linux".to_string()),
         overrides: t.overrides.unwrap_or_else(
             || serde_json::json!({"containerOverrides": [], "inferenceAcceleratorOverrides": []}),
         ),
@@ -1334,6 +1345,8 @@ fn task_wire(ctx: &AwsContext, t: berth_core::Task, with_tags: bool) -> TaskWire
         execution_stopped_at: t.execution_stopped_at,
         group: t.group,
         launch_type: t.launch_type,
+        capacity_provider_name: t.capacity_provider_name,
+        platform_version: t.platform_version,
         availability_zone: t.availability_zone,
         health_status: t.health_status,
         attachments: Vec::new(),
@@ -1365,6 +1378,7 @@ pub struct RunTaskRequest {
     pub started_by: Option<String>,
     pub launch_type: Option<String>,
     pub capacity_provider_strategy: Option<Vec<CapacityProviderStrategyItem>>,
+    pub platform_version: Option<String>,
     #[serde(default)]
     pub placement_constraints: Vec<PlacementConstraintWire>,
     #[serde(default)]
@@ -1484,16 +1498,6 @@ fn run_outcome(ctx: &AwsContext, outcome: berth_core::RunTaskOutcome) -> TasksRe
 }
 
 async fn run_task(ctx: &AwsContext, req: RunTaskRequest) -> Result<TasksResponse, AwsError> {
-    if req.launch_type.is_some() && req.capacity_provider_strategy.is_some() {
-        return Err(AwsError::invalid_parameter(
-            "Specifying both a launch type and capacity provider strategy is not supported. Remove one and try again.",
-        ));
-    }
-    if req.capacity_provider_strategy.is_some() {
-        return Err(AwsError::invalid_parameter(
-            "Capacity provider strategies need the Fargate capacity pool, which arrives with a later release of this server.",
-        ));
-    }
     let outcome = ctx
         .app
         .ecs
@@ -1519,6 +1523,8 @@ async fn run_task(ctx: &AwsContext, req: RunTaskRequest) -> Result<TasksResponse
                 overrides: req.overrides,
                 tags: req.tags,
                 client_token: req.client_token,
+                capacity_provider_strategy: req.capacity_provider_strategy,
+                platform_version: req.platform_version,
                 container_instances: None,
             },
         )

@@ -25,8 +25,10 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// The whole platform on this machine (for now: control plane and registry).
-    Up(ServerArgs),
+    /// The whole platform on this machine: control plane, registry, and this machine's
+    /// Docker Engine as capacity for Fargate tasks (and, with --with-instance, as a
+    /// container instance of the `default` cluster).
+    Up(UpArgs),
     /// Control plane and registry only.
     Server(ServerArgs),
     /// Delete unreferenced blobs and stale uploads (the server must not be running on DIR).
@@ -34,6 +36,23 @@ enum Command {
     /// A container instance: registers with the control plane and runs the tasks it is
     /// given on Docker Engine, speaking ECS's own agent protocol.
     Agent(AgentArgs),
+}
+
+#[derive(Args)]
+struct UpArgs {
+    #[command(flatten)]
+    server: ServerArgs,
+    /// Also register this machine as a container instance of the `default` cluster, for
+    /// tasks with the EC2 launch type.
+    #[arg(long)]
+    with_instance: bool,
+    /// Do not offer this machine's Docker Engine as Fargate capacity.
+    #[arg(long)]
+    no_fargate: bool,
+    /// The region the built-in capacity serves (Fargate tasks and the instance are
+    /// regional, as in AWS).
+    #[arg(long, default_value = "us-east-1")]
+    region: String,
 }
 
 #[derive(Args)]
@@ -82,8 +101,12 @@ struct AgentArgs {
     #[arg(long)]
     endpoint: String,
     /// The cluster to join.
-    #[arg(long)]
-    cluster: String,
+    #[arg(long, required_unless_present = "fargate")]
+    cluster: Option<String>,
+    /// Join the Fargate capacity pool instead of a cluster: this host runs Fargate tasks
+    /// of every cluster and is never shown as the users' container instance.
+    #[arg(long, conflicts_with = "cluster")]
+    fargate: bool,
     /// Where the agent keeps its identity and its tasks' state (agent-state.json): a
     /// restarted agent with the same data dir is the same container instance.
     #[arg(long, default_value = "./.berth/agent")]
@@ -139,8 +162,15 @@ fn main() -> Result<()> {
         .enable_all()
         .build()?;
     match cli.command {
-        Command::Up(args) => runtime.block_on(run_server(args, true)),
-        Command::Server(args) => runtime.block_on(run_server(args, false)),
+        Command::Up(args) => runtime.block_on(run_server(
+            args.server,
+            Some(UpOptions {
+                with_instance: args.with_instance,
+                fargate: !args.no_fargate,
+                region: args.region,
+            }),
+        )),
+        Command::Server(args) => runtime.block_on(run_server(args, None)),
         Command::Gc(args) => runtime.block_on(run_gc(args)),
         Command::Agent(args) => runtime.block_on(run_agent(args)),
     }
@@ -260,7 +290,14 @@ async fn shutdown_signal() {
     }
 }
 
-async fn run_server(args: ServerArgs, up: bool) -> Result<()> {
+/// What `berth up` adds to the server.
+struct UpOptions {
+    with_instance: bool,
+    fargate: bool,
+    region: String,
+}
+
+async fn run_server(args: ServerArgs, up: Option<UpOptions>) -> Result<()> {
     let account: AccountId = args
         .account_id
         .parse()
@@ -364,7 +401,42 @@ async fn run_server(args: ServerArgs, up: bool) -> Result<()> {
     }
     let endpoint = state.endpoint(None);
     println!("berth listening on {endpoint}");
-    if up {
+    let mut built_in = Vec::new();
+    if let Some(up) = &up {
+        // The built-in capacity: agents in this process, reaching the server on its own
+        // listening address with the root credentials.
+        let local = format!("http://{listen}");
+        let mut agents = Vec::new();
+        if up.fargate {
+            agents.push((berth_core::fargate::POOL_CLUSTER, "fargate-agent", true));
+        }
+        if up.with_instance {
+            agents.push((berth_core::DEFAULT_CLUSTER, "instance-agent", false));
+        }
+        for (cluster, dir, fargate) in agents {
+            let config = berth_agent::config::AgentConfig {
+                credentials: berth_agent::config::Credentials {
+                    access_key_id: credentials.access_key_id.clone(),
+                    secret_access_key: credentials.secret_access_key.clone(),
+                    session_token: None,
+                },
+                region: up.region.clone(),
+                efs_root: Some(args.data_dir.join("efs")),
+                ..berth_agent::config::AgentConfig::defaults(
+                    &local,
+                    cluster,
+                    &args.data_dir.join(dir),
+                )
+            };
+            let stop = shutdown_rx.clone();
+            built_in.push(tokio::spawn(async move {
+                if let Err(e) = berth_agent::run(config, stop).await {
+                    tracing::error!(error = %e, fargate, "the built-in agent stopped");
+                }
+            }));
+        }
+    }
+    if up.is_some() {
         let creds_note = if std::env::var("BERTH_ROOT_ACCESS_KEY_ID").is_ok() {
             "credentials: from BERTH_ROOT_ACCESS_KEY_ID / BERTH_ROOT_SECRET_ACCESS_KEY".to_string()
         } else {
@@ -396,6 +468,9 @@ async fn run_server(args: ServerArgs, up: bool) -> Result<()> {
         agents.close_all();
     })
     .await?;
+    for agent in built_in {
+        let _ = agent.await;
+    }
     tracing::info!("shut down cleanly");
     Ok(())
 }
@@ -415,8 +490,13 @@ async fn run_gc(args: GcArgs) -> Result<()> {
 }
 
 async fn run_agent(args: AgentArgs) -> Result<()> {
+    let cluster = match (&args.cluster, args.fargate) {
+        (_, true) => berth_core::fargate::POOL_CLUSTER,
+        (Some(cluster), false) => cluster.as_str(),
+        (None, false) => bail!("--cluster or --fargate is required"),
+    };
     let mut config =
-        berth_agent::config::AgentConfig::new(&args.endpoint, &args.cluster, &args.data_dir)?;
+        berth_agent::config::AgentConfig::new(&args.endpoint, cluster, &args.data_dir)?;
     config.attributes = args.attributes.into_iter().collect();
     config.availability_zone = args.availability_zone;
     config.instance_type = args.instance_type;

@@ -285,7 +285,8 @@ impl Ecs {
         }
     }
 
-    /// ACTIVE clusters, in name order, a page at a time (`next_token` is the last name).
+    /// ACTIVE clusters (not the Fargate pool's), in name order, a page at a time
+    /// (`next_token` is the last name).
     pub fn list_clusters(
         &self,
         scope: &Scope,
@@ -301,7 +302,10 @@ impl Ecs {
             let done = batch.len() < 256;
             for kv in &batch {
                 let cluster: Cluster = decode(kv)?;
-                if cluster.status == ClusterStatus::Active {
+                // The Fargate pool's cluster is the platform's, not the user's.
+                if cluster.status == ClusterStatus::Active
+                    && cluster.name != crate::fargate::POOL_CLUSTER
+                {
                     if out.len() == max_results {
                         let last: &Cluster = out.last().expect("max_results > 0");
                         return Ok((out.clone(), Some(last.name.clone())));

@@ -222,7 +222,7 @@ impl Ecs {
         let cluster = match self.active_cluster(scope, req.cluster.as_deref()) {
             Ok(c) => c,
             // The `default` cluster appears when first used (the official agent's cluster
-            // when none is configured).
+            // when none is configured), and so does the Fargate pool's.
             Err(EcsError::ClusterNotFound)
                 if req
                     .cluster
@@ -230,6 +230,17 @@ impl Ecs {
                     .is_none_or(|c| c == crate::DEFAULT_CLUSTER) =>
             {
                 self.create_cluster(scope, crate::CreateCluster::default())?
+            }
+            Err(EcsError::ClusterNotFound)
+                if req.cluster.as_deref() == Some(crate::fargate::POOL_CLUSTER) =>
+            {
+                self.create_cluster(
+                    scope,
+                    crate::CreateCluster {
+                        name: Some(crate::fargate::POOL_CLUSTER.into()),
+                        ..crate::CreateCluster::default()
+                    },
+                )?
             }
             Err(e) => return Err(e),
         };

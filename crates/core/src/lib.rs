@@ -5,6 +5,7 @@ mod account;
 mod agents;
 mod clusters;
 mod error;
+pub mod fargate;
 mod instances;
 mod placement;
 mod services;

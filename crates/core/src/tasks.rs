@@ -104,9 +104,29 @@ pub struct Task {
     /// healthy, UNHEALTHY when one is not, UNKNOWN otherwise.
     #[serde(default)]
     pub health_status: Option<String>,
+    /// Fargate: the cluster of the pool instance the task runs on (its
+    /// `container_instance_id`); `None`: the task's own cluster.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub capacity_cluster: Option<String>,
+    /// The capacity provider that launched the task (FARGATE / FARGATE_SPOT).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub capacity_provider_name: Option<String>,
+    /// Fargate's platform version.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub platform_version: Option<String>,
 }
 
 impl Task {
+    /// The cluster of the instance the task runs on.
+    pub fn instance_cluster(&self) -> &str {
+        self.capacity_cluster.as_deref().unwrap_or(&self.cluster)
+    }
+
+    /// Whether the task runs on the Fargate pool.
+    pub fn is_fargate(&self) -> bool {
+        self.launch_type == "FARGATE"
+    }
+
     /// The task a store watch event carries (`None` for a deletion).
     pub fn from_event(event: &berth_store::WatchEvent) -> Result<Option<Task>> {
         match event.kind {
@@ -140,6 +160,8 @@ pub struct RunTask {
     pub overrides: Option<serde_json::Value>,
     pub tags: Vec<EcsTag>,
     pub client_token: Option<String>,
+    pub capacity_provider_strategy: Option<Vec<crate::CapacityProviderStrategyItem>>,
+    pub platform_version: Option<String>,
     /// StartTask: the instances to start one task each on (no placement).
     pub container_instances: Option<Vec<String>>,
 }
@@ -221,7 +243,8 @@ fn marker_key(scope: &Scope, status: &str, cluster: &str, id: &str) -> String {
 }
 
 /// The key prefix of an instance's live-task index: one entry per task placed there and
-/// not yet STOPPED, holding the task's last status. It is written in the transactions
+/// not yet STOPPED, holding the task's last status (and, for a Fargate task on a pool
+/// instance, a space and the task's own cluster: see [`index_entry`]). It is written in the transactions
 /// that create and change the task (guarded by the task record's own compare), so state
 /// reports never rewrite the instance record that placement compares on; the instance's
 /// task counts and the agent's manifests are read from it.
@@ -236,20 +259,37 @@ fn instance_task_key(scope: &Scope, cluster: &str, instance_id: &str, task_id: &
     )
 }
 
+/// The index entry of `task` with `status`: the key in its instance's index and the value.
+fn index_entry(scope: &Scope, task: &Task, status: &str) -> (String, Vec<u8>) {
+    let instance_id = task.container_instance_id.as_deref().unwrap_or_default();
+    let key = instance_task_key(scope, task.instance_cluster(), instance_id, &task.id);
+    let value = match &task.capacity_cluster {
+        Some(_) => format!("{status} {}", task.cluster),
+        None => status.to_string(),
+    };
+    (key, value.into_bytes())
+}
+
+/// An index value read back: (status, the task's cluster when not the instance's).
+fn parse_index_value(value: &[u8]) -> (&str, Option<&str>) {
+    let text = std::str::from_utf8(value).unwrap_or_default();
+    match text.split_once(' ') {
+        Some((status, cluster)) => (status, Some(cluster)),
+        None => (text, None),
+    }
+}
+
 /// What creating `task` writes besides the instance: the record, its live marker and its
 /// entry in the instance's live-task index.
 fn new_task_ops(scope: &Scope, cluster: &str, task: &Task) -> [Op; 3] {
-    let instance_id = task.container_instance_id.as_deref().unwrap_or_default();
+    let (index_key, index_value) = index_entry(scope, task, &task.last_status);
     [
         Op::put(task_key(scope, cluster, &task.id), encode(task)),
         Op::put(
             marker_key(scope, "PENDING", cluster, &task.id),
             MARKER.to_vec(),
         ),
-        Op::put(
-            instance_task_key(scope, cluster, instance_id, &task.id),
-            task.last_status.as_bytes().to_vec(),
-        ),
+        Op::put(index_key, index_value),
     ]
 }
 
@@ -377,23 +417,32 @@ fn try_place_batch(
             group,
             need,
             request,
+            launch,
         } = &job.input;
-        if lane_state.slots.is_empty() {
+        let fargate = matches!(launch, crate::fargate::Launch::Fargate { .. });
+        if lane_state.slots.is_empty() && !fargate {
             outcomes.push(Err(EcsError::InvalidParameter(
                 "No Container Instances were found in your cluster.".into(),
             )));
             continue;
         }
         let plan = lane_state.placer.place(request);
-        let mut outcome = RunTaskOutcome {
-            tasks: Vec::with_capacity(plan.placements.len()),
-            failures: plan
-                .failures
+        let failures = if fargate {
+            // The pool is not the user's: no instance ARNs, one failure per task not
+            // placed, with Fargate's reason.
+            let unplaced = (request.count as usize).saturating_sub(plan.placements.len());
+            vec![(String::new(), crate::fargate::NO_CAPACITY.to_string()); unplaced]
+        } else {
+            plan.failures
                 .iter()
                 .map(|f| (f.arn.clone(), f.reason.as_str().to_string()))
-                .collect(),
+                .collect()
         };
-        for placement in &plan.placements {
+        let mut outcome = RunTaskOutcome {
+            tasks: Vec::with_capacity(plan.placements.len()),
+            failures,
+        };
+        for (i, placement) in plan.placements.iter().enumerate() {
             let slot = &mut lane_state.slots[placement.instance];
             touched
                 .entry(placement.instance)
@@ -408,7 +457,8 @@ fn try_place_batch(
                 return Ok(Attempt::Disagreed);
             }
             reserve(&mut slot.instance, need, group);
-            let task = new_task(scope, cluster, &slot.instance, td, req, group, need);
+            let launch = TaskLaunch::nth(&job.input.launch, i);
+            let task = new_task(scope, cluster, &slot.instance, td, req, group, need, launch);
             ops.extend(new_task_ops(scope, cluster, &task));
             outcome.tasks.push(task);
         }
@@ -516,6 +566,7 @@ pub(crate) struct PlacementJob {
     group: String,
     need: Reservation,
     request: berth_scheduler::TaskRequest,
+    launch: crate::fargate::Launch,
 }
 
 /// Whether a task needing `need` still fits on the stored record `instance`: the
@@ -582,7 +633,29 @@ fn release(instance: &mut ContainerInstance, task: &Task) {
     instance.version += 1;
 }
 
+/// How one new task is launched: on its cluster's own instance (EC2) or on the Fargate
+/// pool, by a capacity provider or not.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct TaskLaunch {
+    fargate: bool,
+    provider: Option<String>,
+}
+
+impl TaskLaunch {
+    /// The launch of the `i`th task of a RunTask launched as `launch`.
+    fn nth(launch: &crate::fargate::Launch, i: usize) -> TaskLaunch {
+        match launch {
+            crate::fargate::Launch::Ec2 => TaskLaunch::default(),
+            crate::fargate::Launch::Fargate { providers } => TaskLaunch {
+                fargate: true,
+                provider: providers.get(i).cloned().flatten(),
+            },
+        }
+    }
+}
+
 /// A new task of `td` on `instance`, PROVISIONING.
+#[allow(clippy::too_many_arguments)]
 fn new_task(
     scope: &Scope,
     cluster: &str,
@@ -591,6 +664,7 @@ fn new_task(
     req: &RunTask,
     group: &str,
     need: &Reservation,
+    launch: TaskLaunch,
 ) -> Task {
     let id = random_id();
     let task_arn = scope.arn("ecs", &format!("task/{cluster}/{id}"));
@@ -599,7 +673,7 @@ fn new_task(
         cluster: cluster.to_string(),
         task_definition_arn: td.task_definition_arn.clone().unwrap_or_default(),
         container_instance_id: Some(instance.id.clone()),
-        launch_type: "EC2".into(),
+        launch_type: if launch.fargate { "FARGATE" } else { "EC2" }.into(),
         desired_status: "RUNNING".into(),
         last_status: "PROVISIONING".into(),
         created_at: now_epoch(),
@@ -646,6 +720,13 @@ fn new_task(
             .find(|a| a.name == "ecs.availability-zone")
             .and_then(|a| a.value.clone()),
         health_status: Some("UNKNOWN".into()),
+        capacity_cluster: launch
+            .fargate
+            .then(|| crate::fargate::POOL_CLUSTER.to_string()),
+        platform_version: launch
+            .fargate
+            .then(|| crate::fargate::PLATFORM_VERSION.to_string()),
+        capacity_provider_name: launch.provider,
     }
 }
 
@@ -673,11 +754,25 @@ impl Ecs {
                 "count must be between 1 and 10.".into(),
             ));
         }
-        let launch_type = req.launch_type.clone().unwrap_or_else(|| "EC2".into());
-        if launch_type != "EC2" {
-            return Err(EcsError::InvalidParameter(format!(
-                "Launch type '{launch_type}' is not available yet on this server: EC2 tasks run on registered container instances; Fargate arrives with a later release."
-            )));
+        let launch = crate::fargate::resolve_launch(
+            &cluster,
+            req.launch_type.as_deref(),
+            req.capacity_provider_strategy.as_deref(),
+            req.platform_version.as_deref(),
+            req.count,
+        )?;
+        let fargate = matches!(launch, crate::fargate::Launch::Fargate { .. });
+        let launch_type = if fargate { "FARGATE" } else { "EC2" }.to_string();
+        if fargate && req.container_instances.is_some() {
+            return Err(EcsError::InvalidParameter(
+                "StartTask places tasks on container instances; Fargate tasks are started with RunTask.".into(),
+            ));
+        }
+        if fargate && (!req.placement_constraints.is_empty() || !req.placement_strategy.is_empty())
+        {
+            return Err(EcsError::InvalidParameter(
+                "Task placement constraints and strategies are not supported for tasks using the Fargate launch type.".into(),
+            ));
         }
         let stored = self.task_definition(scope, &req.task_definition)?;
         let td = stored.task_definition;
@@ -720,10 +815,18 @@ impl Ecs {
         let need = requirements(&td);
 
         let mut constraints = Vec::new();
-        for c in td.placement_constraints.iter().flatten() {
-            constraints.push((c.r#type.clone().unwrap_or_default(), c.expression.clone()));
+        if !fargate {
+            for c in td.placement_constraints.iter().flatten() {
+                constraints.push((c.r#type.clone().unwrap_or_default(), c.expression.clone()));
+            }
         }
         constraints.extend(req.placement_constraints.iter().cloned());
+        // Fargate spreads a request's tasks over the pool's hosts.
+        let strategy = if fargate {
+            vec![("spread".to_string(), Some("instanceId".to_string()))]
+        } else {
+            req.placement_strategy.clone()
+        };
         let parse = |e: berth_scheduler::PlacementError| EcsError::InvalidParameter(e.to_string());
         let request = berth_scheduler::TaskRequest {
             cpu: need.cpu.max(0) as u64,
@@ -737,8 +840,7 @@ impl Ecs {
                 .map(|(t, e)| berth_scheduler::parse_placement_constraint(t, e.as_deref()))
                 .collect::<std::result::Result<_, _>>()
                 .map_err(parse)?,
-            placement_strategy: req
-                .placement_strategy
+            placement_strategy: strategy
                 .iter()
                 .map(|(t, f)| berth_scheduler::parse_placement_strategy(t, f.as_deref()))
                 .collect::<std::result::Result<_, _>>()
@@ -758,10 +860,15 @@ impl Ecs {
                 &request,
             ))),
             None => {
+                let capacity = if fargate {
+                    crate::fargate::POOL_CLUSTER
+                } else {
+                    cluster.name.as_str()
+                };
                 let lane = self.lanes.lane(
                     &self.store,
                     scope,
-                    &crate::instances::instances_prefix(scope, &cluster.name),
+                    &crate::instances::instances_prefix(scope, capacity),
                     place_batch,
                 );
                 let job = PlacementJob {
@@ -771,6 +878,7 @@ impl Ecs {
                     group,
                     need,
                     request,
+                    launch,
                 };
                 Ok(RunTaskPending::Waiting(lane.submit(job)))
             }
@@ -838,7 +946,16 @@ impl Ecs {
                 return Ok(Err(reason.as_str().to_string()));
             }
             reserve(&mut instance, need, group);
-            let task = new_task(scope, cluster, &instance, td, req, group, need);
+            let task = new_task(
+                scope,
+                cluster,
+                &instance,
+                td,
+                req,
+                group,
+                need,
+                TaskLaunch::default(),
+            );
             let mut ops = vec![Op::put(ikey.clone(), encode(&instance))];
             ops.extend(new_task_ops(scope, cluster, &task));
             if self
@@ -875,6 +992,23 @@ impl Ecs {
             return Ok(id.to_string());
         }
         Ok(id_or_arn.to_string())
+    }
+
+    /// The task an agent reports on: a task ARN names its own cluster, which for a Fargate
+    /// task is not the cluster of the pool instance (and its agent) that runs it.
+    fn reported_task(
+        &self,
+        scope: &Scope,
+        cluster: Option<&str>,
+        id_or_arn: &str,
+    ) -> Result<(crate::Cluster, String)> {
+        let from_arn = id_or_arn
+            .strip_prefix(&scope.arn("ecs", "task/"))
+            .and_then(|rest| rest.rsplit_once('/'))
+            .map(|(c, _)| c);
+        let cluster = self.active_cluster(scope, from_arn.or(cluster))?;
+        let id = self.task_id(scope, &cluster.name, id_or_arn)?;
+        Ok((cluster, id))
     }
 
     /// Every task of a cluster, stopped ones included, in id order.
@@ -922,12 +1056,17 @@ impl Ecs {
         Ok((page, next))
     }
 
-    /// A watch on a cluster's task records from now on (agent sessions follow it).
+    /// A watch on the task records an instance of `cluster` can be given, from now on
+    /// (agent sessions follow it): the cluster's own, or for the Fargate pool every
+    /// cluster's (its hosts run Fargate tasks of all of them).
     pub fn watch_tasks(&self, scope: &Scope, cluster: &str) -> Result<berth_store::Watcher> {
         let revision = self.store.current_revision()?;
-        Ok(self
-            .store
-            .watch(&format!("{}task/{cluster}/", base(scope)), revision)?)
+        let prefix = if cluster == crate::fargate::POOL_CLUSTER {
+            format!("{}task/", base(scope))
+        } else {
+            format!("{}task/{cluster}/", base(scope))
+        };
+        Ok(self.store.watch(&prefix, revision)?)
     }
 
     /// The live tasks (not yet STOPPED) placed on one instance, from its live-task index:
@@ -941,7 +1080,9 @@ impl Ecs {
         let prefix = instance_tasks_prefix(scope, cluster, instance_id);
         let mut tasks = Vec::new();
         crate::scan(&*self.store, &prefix, None, |kv| {
-            if let Some(task) = self.task(scope, cluster, &kv.key[prefix.len()..])?
+            let (_, task_cluster) = parse_index_value(&kv.value);
+            let task_cluster = task_cluster.unwrap_or(cluster);
+            if let Some(task) = self.task(scope, task_cluster, &kv.key[prefix.len()..])?
                 && task.is_live()
             {
                 tasks.push(task);
@@ -968,11 +1109,9 @@ impl Ecs {
             let Some(scope) = crate::agents::scope_of(&kv.key) else {
                 return Ok(true);
             };
-            if let (true, Some(iid)) = (task.is_live(), task.container_instance_id.as_deref()) {
-                ops.push(Op::put(
-                    instance_task_key(&scope, &task.cluster, iid, &task.id),
-                    task.last_status.as_bytes().to_vec(),
-                ));
+            if task.is_live() && task.container_instance_id.is_some() {
+                let (key, value) = index_entry(&scope, &task, &task.last_status);
+                ops.push(Op::put(key, value));
             }
             Ok(true)
         })?;
@@ -995,9 +1134,9 @@ impl Ecs {
         let (mut running, mut pending) = (0, 0);
         let prefix = instance_tasks_prefix(scope, cluster, instance_id);
         crate::scan(&*self.store, &prefix, None, |kv| {
-            match kv.value.as_slice() {
-                b"RUNNING" => running += 1,
-                b"PROVISIONING" | b"PENDING" | b"ACTIVATING" => pending += 1,
+            match parse_index_value(&kv.value).0 {
+                "RUNNING" => running += 1,
+                "PROVISIONING" | "PENDING" | "ACTIVATING" => pending += 1,
                 _ => {}
             }
             Ok(true)
@@ -1060,8 +1199,7 @@ impl Ecs {
                 "Invalid task status '{status}'."
             )));
         }
-        let cluster = self.active_cluster(scope, cluster)?;
-        let id = self.task_id(scope, &cluster.name, id_or_arn)?;
+        let (cluster, id) = self.reported_task(scope, cluster, id_or_arn)?;
         let status = status.to_string();
         self.change_task(scope, &cluster.name, &id, |t| {
             if pull_started_at.is_some() {
@@ -1094,8 +1232,7 @@ impl Ecs {
         id_or_arn: &str,
         change: ContainerChange,
     ) -> Result<Task> {
-        let cluster = self.active_cluster(scope, cluster)?;
-        let id = self.task_id(scope, &cluster.name, id_or_arn)?;
+        let (cluster, id) = self.reported_task(scope, cluster, id_or_arn)?;
         if self
             .task(scope, &cluster.name, &id)?
             .is_some_and(|t| !t.containers.iter().any(|c| c.name == change.name))
@@ -1120,7 +1257,8 @@ impl Ecs {
         task_arn: &str,
         containers: &[(String, String)],
     ) -> Result<()> {
-        let id = self.task_id(scope, cluster, task_arn)?;
+        let (cluster, id) = self.reported_task(scope, Some(cluster), task_arn)?;
+        let cluster = cluster.name.as_str();
         let essential: Vec<String> = match self.task(scope, cluster, &id)? {
             None => return Ok(()),
             Some(task) => {
@@ -1227,10 +1365,11 @@ impl Ecs {
                 // resources it held there. A status change short of STOPPED leaves the
                 // instance record alone (placement lanes compare on it).
                 if let Some(iid) = &task.container_instance_id {
-                    let entry = instance_task_key(scope, cluster, iid, id);
+                    let (entry, value) = index_entry(scope, &task, next);
                     if next == "STOPPED" {
                         ops.push(Op::delete(entry));
-                        let ikey = format!("{}instance/{cluster}/{iid}", base(scope));
+                        let ikey =
+                            format!("{}instance/{}/{iid}", base(scope), task.instance_cluster());
                         if let Some(ikv) = self.store.get(&ikey)? {
                             let mut instance: ContainerInstance = decode(&ikv)?;
                             release(&mut instance, &task);
@@ -1238,7 +1377,7 @@ impl Ecs {
                             ops.push(Op::put(ikey, encode(&instance)));
                         }
                     } else {
-                        ops.push(Op::put(entry, next.as_bytes().to_vec()));
+                        ops.push(Op::put(entry, value));
                     }
                 }
             }

@@ -1,0 +1,154 @@
+//! `berth up`: the control plane, the registry and this machine's Docker Engine as built-in
+//! capacity — the Fargate pool (hidden from the user's clusters) and, with
+//! `--with-instance`, a container instance of the `default` cluster. Ctrl-C stops it
+//! cleanly, and the next `berth up` on the same data dir brings the same capacity back.
+
+use std::process::Command;
+
+use berth_e2e::docker_agent::{register, run_task, wait_instances, wait_status};
+use berth_e2e::{BerthServer, ServerOptions, ok_json, stdout_of, unique};
+use serde_json::{Value, json};
+
+const POOL: &str = "berth-fargate-pool";
+
+/// Removes, at the end of the test, every container the built-in agents started (found by
+/// the container-instance label, unique to this server).
+struct Containers(Vec<String>);
+
+impl Drop for Containers {
+    fn drop(&mut self) {
+        for arn in &self.0 {
+            let label = format!("label=berth.container-instance-arn={arn}");
+            let Ok(out) = Command::new("docker")
+                .args(["ps", "-aq", "--filter", &label])
+                .output()
+            else {
+                continue;
+            };
+            let ids: Vec<String> = stdout_of(&out)
+                .split_whitespace()
+                .map(str::to_owned)
+                .collect();
+            if !ids.is_empty() {
+                let _ = Command::new("docker")
+                    .args(["rm", "-f", "-v"])
+                    .args(&ids)
+                    .status();
+            }
+        }
+    }
+}
+
+fn arn_of(instance: &Value) -> String {
+    instance["containerInstanceArn"]
+        .as_str()
+        .unwrap()
+        .to_owned()
+}
+
+#[test]
+fn berth_up_brings_fargate_capacity_and_an_instance_and_comes_back() {
+    let mut s = BerthServer::start_with(ServerOptions {
+        command: Some("up"),
+        args: vec!["--with-instance".into()],
+        ..ServerOptions::default()
+    });
+    let pool = wait_instances(&s, POOL, 1);
+    let instance = wait_instances(&s, "default", 1);
+    let _containers = Containers(vec![arn_of(&pool[0]), arn_of(&instance[0])]);
+    // The pool is the platform's: not among the user's clusters.
+    let clusters = ok_json(&s.aws(&["ecs", "list-clusters"]));
+    let names: Vec<&str> = clusters["clusterArns"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|a| a.as_str())
+        .collect();
+    assert!(
+        names.iter().any(|a| a.ends_with(":cluster/default")),
+        "{names:?}"
+    );
+    assert!(!names.iter().any(|a| a.contains(POOL)), "{names:?}");
+
+    // An EC2 task runs on the built-in instance.
+    let repo = unique("up-img-");
+    s.create_repo(&repo, &[]);
+    let image = s.docker_push_test_image(&repo, "v1");
+    let td = register(
+        &s,
+        &unique("up-ec2-"),
+        json!([{"name": "main", "image": image, "memory": 32, "essential": true,
+                "stopTimeout": 1, "entryPoint": ["sh", "-c"], "command": ["exec sleep 100000"]}]),
+    );
+    let task = run_task(&s, "default", &td);
+    let running = wait_status(&s, "default", &task, "RUNNING");
+    assert_eq!(
+        running["containerInstanceArn"],
+        instance[0]["containerInstanceArn"]
+    );
+    assert_eq!(running["launchType"], "EC2");
+
+    // A Fargate task is placed on the pool: no container instance shown, a platform
+    // version, and it reaches the pool's agent.
+    let fargate_td = ok_json(
+        &s.aws(&[
+            "ecs",
+            "register-task-definition",
+            "--family",
+            &unique("up-fargate-"),
+            "--requires-compatibilities",
+            "FARGATE",
+            "--network-mode",
+            "awsvpc",
+            "--cpu",
+            "256",
+            "--memory",
+            "512",
+            "--container-definitions",
+            &json!([{"name": "web", "image": image, "essential": true,
+                 "entryPoint": ["sh", "-c"], "command": ["exec sleep 100000"],
+                 "portMappings": [{"containerPort": 8000}]}])
+            .to_string(),
+        ]),
+    );
+    let fargate_arn = fargate_td["taskDefinition"]["taskDefinitionArn"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let run = ok_json(&s.aws(&[
+        "ecs",
+        "run-task",
+        "--launch-type",
+        "FARGATE",
+        "--task-definition",
+        &fargate_arn,
+        "--network-configuration",
+        "awsvpcConfiguration={subnets=[subnet-default],securityGroups=[sg-default],assignPublicIp=ENABLED}",
+    ]));
+    assert_eq!(run["failures"], json!([]), "{run:#}");
+    let fargate_task = &run["tasks"][0];
+    assert_eq!(fargate_task["launchType"], "FARGATE", "{fargate_task:#}");
+    assert_eq!(fargate_task["platformVersion"], "1.4.0");
+    assert_eq!(fargate_task["platformFamily"], "Linux");
+    assert!(
+        fargate_task.get("containerInstanceArn").is_none(),
+        "{fargate_task:#}"
+    );
+    assert!(
+        fargate_task["clusterArn"]
+            .as_str()
+            .unwrap()
+            .ends_with(":cluster/default")
+    );
+
+    // Ctrl-C stops cleanly; the next `berth up` brings the same capacity back and the
+    // task that was running is still RUNNING.
+    let status = s.interrupt().expect("the server was running");
+    assert!(status.success(), "berth up exited with {status}");
+    s.restart();
+    let pool_again = wait_instances(&s, POOL, 1);
+    let instance_again = wait_instances(&s, "default", 1);
+    assert_eq!(arn_of(&pool_again[0]), arn_of(&pool[0]));
+    assert_eq!(arn_of(&instance_again[0]), arn_of(&instance[0]));
+    wait_status(&s, "default", &task, "RUNNING");
+}
