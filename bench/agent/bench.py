@@ -357,20 +357,20 @@ class DockerEvents:
             self.proc.kill()
 
 
-def berth_launch(ecs, cluster, task_def, poll_s, events):
+def berth_launch(ecs, cluster, task_def, poll_s, events, launch_type="EC2", network=None):
     """One RunTask → RUNNING; then StopTask → STOPPED (not timed). Figures in ms."""
+    body = {
+        "cluster": cluster,
+        "taskDefinition": task_def,
+        "count": 1,
+        "launchType": launch_type,
+        "clientToken": str(uuid.uuid4()),
+    }
+    if network:
+        body["networkConfiguration"] = network
     wall0 = time.time_ns()
     t0 = time.perf_counter()
-    answer = ecs.ecs(
-        "RunTask",
-        {
-            "cluster": cluster,
-            "taskDefinition": task_def,
-            "count": 1,
-            "launchType": "EC2",
-            "clientToken": str(uuid.uuid4()),
-        },
-    )
+    answer = ecs.ecs("RunTask", body)
     t_ack = time.perf_counter()
     if answer.get("failures") or len(answer.get("tasks", [])) != 1:
         raise SystemExit(f"RunTask failed: {answer}")
@@ -610,6 +610,94 @@ def cmd_launch(args):
         f"/ Engine API create+start: {result['ratio_p50_vs_api']:.2f}x",
         file=sys.stderr,
     )
+
+
+# ---------------------------------------------------------------- fargate
+
+
+def cmd_fargate(args):
+    """Fargate launch latency on `berth up --with-instance`: RunTask → RUNNING for FARGATE
+    tasks (awsvpc, on the built-in pool) and EC2 tasks (bridge, on the built-in instance of
+    the default cluster), alternating, one at a time, image cached."""
+    ecs = client_from(args)
+    command = ["sh", "-c", "trap 'exit 0' TERM; sleep 3600 & wait"]
+    ec2_def = register_task_definition(ecs, "bench-ec2", args.image, command, args.cpu, args.memory)
+    fargate_def = ecs.ecs(
+        "RegisterTaskDefinition",
+        {
+            "family": "bench-fargate",
+            "networkMode": "awsvpc",
+            "requiresCompatibilities": ["FARGATE"],
+            "cpu": "256",
+            "memory": "512",
+            "containerDefinitions": [
+                {"name": "app", "image": args.image, "essential": True, "command": command}
+            ],
+        },
+    )["taskDefinition"]["taskDefinitionArn"]
+    wait_instances(ecs, "default", 1, 120)
+    wait_instances(ecs, "berth-fargate-pool", 1, 120)
+    network = {
+        "awsvpcConfiguration": {
+            "subnets": ["subnet-default"],
+            "securityGroups": ["sg-default"],
+            "assignPublicIp": "ENABLED",
+        }
+    }
+    log(f"fargate: pool and instance connected; {fargate_def} / {ec2_def}")
+    events = DockerEvents()
+    fargate, ec2 = [], []
+    try:
+        total = args.warmup + args.tasks
+        for i in range(total):
+            runs = {
+                "fargate": lambda: berth_launch(
+                    ecs, "default", fargate_def, args.poll_ms / 1000, events, "FARGATE", network
+                ),
+                "ec2": lambda: berth_launch(ecs, "default", ec2_def, args.poll_ms / 1000, events, "EC2"),
+            }
+            order = ["fargate", "ec2"] if i % 2 == 0 else ["ec2", "fargate"]
+            got = {name: runs[name]() for name in order}
+            if i >= args.warmup:
+                fargate.append(got["fargate"])
+                ec2.append(got["ec2"])
+            log(
+                f"{'warm-up' if i < args.warmup else 'launch'} {i + 1}/{total}: "
+                f"FARGATE RUNNING {got['fargate']['running_ms']:.1f} ms, EC2 RUNNING {got['ec2']['running_ms']:.1f} ms"
+            )
+    finally:
+        events.close()
+    col = lambda rows, key: [r[key] for r in rows if r.get(key) is not None]  # noqa: E731
+    result = {
+        "tasks": args.tasks,
+        "warmup": args.warmup,
+        "poll_ms": args.poll_ms,
+        "load_average": load_average(),
+        "fargate_running": summary(col(fargate, "running_ms")),
+        "fargate_runtask": summary(col(fargate, "runtask_ms")),
+        "fargate_docker_start": summary(col(fargate, "docker_start_ms")),
+        "ec2_running": summary(col(ec2, "running_ms")),
+        "ec2_runtask": summary(col(ec2, "runtask_ms")),
+        "ec2_docker_start": summary(col(ec2, "docker_start_ms")),
+        "samples": {"fargate": fargate, "ec2": ec2},
+    }
+    result["ratio_p50_fargate_vs_ec2"] = result["fargate_running"]["p50"] / result["ec2_running"]["p50"]
+    write_json(args.out, result)
+    rows = [
+        ("FARGATE: RunTask sent → DescribeTasks says RUNNING", "fargate_running"),
+        ("  RunTask answered", "fargate_runtask"),
+        ("  Docker 'start' event (the last container)", "fargate_docker_start"),
+        ("EC2: RunTask sent → DescribeTasks says RUNNING", "ec2_running"),
+        ("  RunTask answered", "ec2_runtask"),
+        ("  Docker 'start' event", "ec2_docker_start"),
+    ]
+    print(f"\nFargate launch latency, {args.tasks} tasks of each launch type (+{args.warmup} warm-up), ms:", file=sys.stderr)
+    print(f"| {'figure':<50} | {'p50':>7} | {'p90':>7} | {'p99':>7} | {'max':>7} |", file=sys.stderr)
+    for label, key in rows:
+        st = result[key]
+        f = lambda v: f"{v:7.1f}" if v is not None else "      -"  # noqa: E731
+        print(f"| {label:<50} | {f(st['p50'])} | {f(st['p90'])} | {f(st['p99'])} | {f(st['max'])} |", file=sys.stderr)
+    print(f"ratio of medians, FARGATE / EC2: {result['ratio_p50_fargate_vs_ec2']:.2f}x", file=sys.stderr)
 
 
 # ---------------------------------------------------------------- density
@@ -995,7 +1083,7 @@ def main():
     # `docker events` child is closed by its finally block.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("command", choices=["password", "setup", "launch", "density", "scale", "control"])
+    p.add_argument("command", choices=["password", "setup", "launch", "fargate", "density", "scale", "control"])
     p.add_argument("--endpoint", required=True)
     p.add_argument("--access-key", default=os.environ.get("AWS_ACCESS_KEY_ID"))
     p.add_argument("--secret-key", default=os.environ.get("AWS_SECRET_ACCESS_KEY"))
@@ -1030,6 +1118,7 @@ def main():
         "password": cmd_password,
         "setup": cmd_setup,
         "launch": cmd_launch,
+        "fargate": cmd_fargate,
         "density": cmd_density,
         "scale": cmd_scale,
         "control": cmd_control,

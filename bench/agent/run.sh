@@ -2,8 +2,10 @@
 # berth agent: launch latency, density, scale. See BENCHMARKS.md, section "Agent: launch
 # latency, density, scale".
 #
-# Usage: bench/agent/run.sh [launch|density|scale|all]     (default all)
-#   env TASKS       launch: tasks one after another (default 50; WARMUP=3 more first, not counted)
+# Usage: bench/agent/run.sh [launch|fargate|density|scale|all]     (default all)
+#   env TASKS       launch, fargate: tasks one after another (default 50; WARMUP=3 more first,
+#                   not counted). fargate: on `berth up --with-instance`, FARGATE tasks on the
+#                   built-in pool beside EC2 tasks on the built-in instance, alternating
 #   env POLL_MS     launch: DescribeTasks poll interval in ms (default 10)
 #   env DENSITY     density: tasks on the one agent (default 200)
 #   env IDLE        density: seconds of the idle window measured (default 60)
@@ -37,8 +39,8 @@ set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 cd "$ROOT"
 WHAT="${1:-all}"
-case "$WHAT" in launch|density|scale|all) ;; -h|--help) sed -n '2,/^set -e/{/^set -e/!p}' "$0"; exit 0 ;;
-  *) echo "usage: $0 [launch|density|scale|all]" >&2; exit 2 ;; esac
+case "$WHAT" in launch|fargate|density|scale|all) ;; -h|--help) sed -n '2,/^set -e/{/^set -e/!p}' "$0"; exit 0 ;;
+  *) echo "usage: $0 [launch|fargate|density|scale|all]" >&2; exit 2 ;; esac
 want() { [ "$WHAT" = all ] || [ "$WHAT" = "$1" ]; }
 
 TASKS="${TASKS:-50}"
@@ -190,10 +192,13 @@ wait_quiet() {
   log "load average: $(cut -d' ' -f1-3 /proc/loadavg)"
 }
 
-start_server() { # NAME -> ENDPOINT, SERVER_PID
+start_server() { # NAME [berth up ARGS...] -> ENDPOINT, SERVER_PID (`berth server`, or `berth up ARGS`)
   local name="$1" out="$TMP/$1-server.stdout"
+  shift
+  local command=(server)
+  [ $# -gt 0 ] && command=(up "$@")
   wait_quiet
-  "$BERTH" server --data-dir "$TMP/$name-data" --listen 127.0.0.1:0 >"$out" 2>"$TMP/$name-server.stderr" &
+  "$BERTH" "${command[@]}" --data-dir "$TMP/$name-data" --listen 127.0.0.1:0 >"$out" 2>"$TMP/$name-server.stderr" &
   SERVER_PID=$!
   ENDPOINT=""
   for _ in $(seq 1 300); do
@@ -246,6 +251,19 @@ if want launch; then
     --warmup "$WARMUP" --poll-ms "$POLL_MS" --name-prefix "berth-bench-run-$RUN" \
     --label "berth-bench-agent=$RUN" --out "$WORK/launch.json"
   keep_logs launch
+  stop_phase
+fi
+
+# ---------------------------------------------------------------- 1b. Fargate launch latency
+if want fargate; then
+  # `berth up --with-instance`: the built-in Fargate pool and an instance of `default`, both
+  # this machine's Docker Engine; their containers carry the cluster labels below.
+  CLUSTERS+=(default berth-fargate-pool)
+  start_server fargate --with-instance --region us-east-1
+  push_image
+  py fargate --endpoint "$ENDPOINT" --image "$IMAGE" --tasks "$TASKS" --warmup "$WARMUP" \
+    --poll-ms "$POLL_MS" --out "$WORK/fargate.json"
+  keep_logs fargate
   stop_phase
 fi
 
