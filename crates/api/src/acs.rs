@@ -449,7 +449,12 @@ impl Session {
                     .iter()
                     .map(|t| berth_acs::acs::TaskIdentifier {
                         task_arn: Some(t.arn(&self.peer.scope)),
-                        task_cluster_arn: Some(self.peer.cluster_arn.clone()),
+                        // The task's own cluster (a Fargate task's is not the pool's).
+                        task_cluster_arn: Some(
+                            self.peer
+                                .scope
+                                .arn("ecs", &format!("cluster/{}", t.cluster)),
+                        ),
                         desired_status: Some(t.desired_status.clone()),
                     })
                     .collect(),

@@ -272,11 +272,14 @@ impl Ecs {
         }
         let now = now_epoch();
         crate::scan(&*self.store, "ecs/", None, |kv| {
-            if !kv.key.contains("/instance/") {
+            let Some((scope, rest)) = split_key(&kv.key) else {
+                return Ok(true);
+            };
+            if !rest.starts_with("instance/") {
                 return Ok(true);
             }
             let instance: ContainerInstance = decode(kv)?;
-            if let Some(scope) = scope_of(&kv.key) {
+            {
                 let mut seen = self.presence.seen.lock().unwrap_or_else(|e| e.into_inner());
                 seen.entry(kv.key.clone()).or_insert(Seen {
                     scope,
@@ -295,12 +298,17 @@ impl Ecs {
 }
 
 /// The scope of an `ecs/{account}/{region}/...` key.
-pub(crate) fn scope_of(key: &str) -> Option<Scope> {
-    let mut parts = key.split('/');
-    parts.next()?;
-    let account = parts.next()?.parse().ok()?;
-    let region = parts.next()?.parse().ok()?;
-    Some(Scope::new(account, region))
+/// An `ecs/{account}/{region}/REST` key split into its scope and REST (the record kind
+/// first: `task/…`, `instance/…`, `client-token/…`), so scans over `ecs/` recognise records
+/// by their place, never by a substring a cluster or family name could also contain.
+pub(crate) fn split_key(key: &str) -> Option<(Scope, &str)> {
+    let rest = key.strip_prefix("ecs/")?;
+    let (account, rest) = rest.split_once('/')?;
+    let (region, rest) = rest.split_once('/')?;
+    Some((
+        Scope::new(account.parse().ok()?, region.parse().ok()?),
+        rest,
+    ))
 }
 
 #[cfg(test)]

@@ -97,6 +97,22 @@ pub struct ClusterUpdate {
     pub service_connect_defaults: Option<serde_json::Value>,
 }
 
+fn reserved_for_the_pool() -> EcsError {
+    EcsError::InvalidParameter(format!(
+        "The cluster name {} is reserved for the Fargate capacity of this server.",
+        crate::fargate::POOL_CLUSTER
+    ))
+}
+
+/// Users see the Fargate pool's cluster (describe it, list its hosts) but do not run tasks
+/// or services in it, nor delete it.
+pub(crate) fn refuse_the_pool(scope: &Scope, name_or_arn: Option<&str>) -> Result<()> {
+    if name_or_arn.is_some() && cluster_name(scope, name_or_arn)? == crate::fargate::POOL_CLUSTER {
+        return Err(reserved_for_the_pool());
+    }
+    Ok(())
+}
+
 fn cluster_key(scope: &Scope, name: &str) -> String {
     format!("ecs/{}/{}/cluster/{name}", scope.account, scope.region)
 }
@@ -212,6 +228,19 @@ pub(crate) fn cluster_name(scope: &Scope, name_or_arn: Option<&str>) -> Result<S
 
 impl Ecs {
     pub fn create_cluster(&self, scope: &Scope, req: CreateCluster) -> Result<Cluster> {
+        if req.name.as_deref() == Some(crate::fargate::POOL_CLUSTER) {
+            return Err(reserved_for_the_pool());
+        }
+        self.create_cluster_unchecked(scope, req)
+    }
+
+    /// CreateCluster without the check for the pool's reserved name (the pool's cluster
+    /// appears when its first host registers).
+    pub(crate) fn create_cluster_unchecked(
+        &self,
+        scope: &Scope,
+        req: CreateCluster,
+    ) -> Result<Cluster> {
         let name = req.name.unwrap_or_else(|| DEFAULT_CLUSTER.to_string());
         check_resource_name("Cluster", &name)?;
         check_settings(&req.settings)?;
@@ -390,6 +419,7 @@ impl Ecs {
     /// Delete a cluster: refused while it holds container instances, services or tasks;
     /// afterwards it is INACTIVE (still describable, no longer listed).
     pub fn delete_cluster(&self, scope: &Scope, name_or_arn: &str) -> Result<Cluster> {
+        refuse_the_pool(scope, Some(name_or_arn))?;
         let counts = self.cluster_counts(scope, &cluster_name(scope, Some(name_or_arn))?)?;
         if counts.registered_container_instances > 0 {
             return Err(EcsError::ClusterContainsContainerInstances);

@@ -84,9 +84,9 @@ pub struct ContainerInstance {
     /// Counted from the instance's live-task index when the instance is read for a
     /// caller ([`Ecs::with_task_counts`]), never stored: state reports do not rewrite the
     /// record placement compares on.
-    #[serde(default, skip_serializing)]
+    #[serde(skip)]
     pub running_tasks_count: i64,
-    #[serde(default, skip_serializing)]
+    #[serde(skip)]
     pub pending_tasks_count: i64,
     /// Live tasks on this instance per task group, kept in the same transactions that
     /// place and stop tasks (for `distinctInstance` and `spread`).
@@ -234,7 +234,7 @@ impl Ecs {
             Err(EcsError::ClusterNotFound)
                 if req.cluster.as_deref() == Some(crate::fargate::POOL_CLUSTER) =>
             {
-                self.create_cluster(
+                self.create_cluster_unchecked(
                     scope,
                     crate::CreateCluster {
                         name: Some(crate::fargate::POOL_CLUSTER.into()),

@@ -276,6 +276,7 @@ impl Ecs {
     }
 
     pub fn create_service(&self, scope: &Scope, req: CreateService) -> Result<Service> {
+        crate::clusters::refuse_the_pool(scope, req.cluster.as_deref())?;
         let cluster = self.active_cluster(scope, req.cluster.as_deref())?;
         crate::clusters::check_resource_name("Service", &req.service_name)?;
         crate::clusters::check_tags(&req.tags)?;

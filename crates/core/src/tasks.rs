@@ -124,7 +124,7 @@ impl Task {
 
     /// Whether the task runs on the Fargate pool.
     pub fn is_fargate(&self) -> bool {
-        self.launch_type == "FARGATE"
+        self.capacity_cluster.as_deref() == Some(crate::fargate::POOL_CLUSTER)
     }
 
     /// The task a store watch event carries (`None` for a deletion).
@@ -748,26 +748,28 @@ impl Ecs {
     }
 
     fn prepare_run_task(&self, scope: &Scope, req: RunTask) -> Result<RunTaskPending> {
+        crate::clusters::refuse_the_pool(scope, req.cluster.as_deref())?;
         let cluster = self.active_cluster(scope, req.cluster.as_deref())?;
         if !(1..=10).contains(&req.count) {
             return Err(EcsError::InvalidParameter(
                 "count must be between 1 and 10.".into(),
             ));
         }
-        let launch = crate::fargate::resolve_launch(
-            &cluster,
-            req.launch_type.as_deref(),
-            req.capacity_provider_strategy.as_deref(),
-            req.platform_version.as_deref(),
-            req.count,
-        )?;
+        // StartTask names its instances: always the EC2 launch type, whatever the
+        // cluster's default capacity provider strategy says.
+        let launch = if req.container_instances.is_some() {
+            crate::fargate::Launch::Ec2
+        } else {
+            crate::fargate::resolve_launch(
+                &cluster,
+                req.launch_type.as_deref(),
+                req.capacity_provider_strategy.as_deref(),
+                req.platform_version.as_deref(),
+                req.count,
+            )?
+        };
         let fargate = matches!(launch, crate::fargate::Launch::Fargate { .. });
         let launch_type = if fargate { "FARGATE" } else { "EC2" }.to_string();
-        if fargate && req.container_instances.is_some() {
-            return Err(EcsError::InvalidParameter(
-                "StartTask places tasks on container instances; Fargate tasks are started with RunTask.".into(),
-            ));
-        }
         if fargate && (!req.placement_constraints.is_empty() || !req.placement_strategy.is_empty())
         {
             return Err(EcsError::InvalidParameter(
@@ -932,7 +934,7 @@ impl Ecs {
         need: &Reservation,
         request: &berth_scheduler::TaskRequest,
     ) -> Result<std::result::Result<Task, String>> {
-        let ikey = format!("{}instance/{cluster}/{instance_id}", base(scope));
+        let ikey = crate::instances::instance_key(scope, cluster, instance_id);
         let one = berth_scheduler::TaskRequest {
             count: 1,
             ..request.clone()
@@ -994,8 +996,9 @@ impl Ecs {
         Ok(id_or_arn.to_string())
     }
 
-    /// The task an agent reports on: a task ARN names its own cluster, which for a Fargate
-    /// task is not the cluster of the pool instance (and its agent) that runs it.
+    /// The task an agent reports on. An agent reports on its own cluster's tasks, except
+    /// the Fargate pool's: its hosts run the Fargate tasks of every cluster, named by ARN
+    /// (a task of another cluster it may change only if that task runs on the pool).
     fn reported_task(
         &self,
         scope: &Scope,
@@ -1006,7 +1009,19 @@ impl Ecs {
             .strip_prefix(&scope.arn("ecs", "task/"))
             .and_then(|rest| rest.rsplit_once('/'))
             .map(|(c, _)| c);
-        let cluster = self.active_cluster(scope, from_arn.or(cluster))?;
+        if cluster == Some(crate::fargate::POOL_CLUSTER)
+            && let Some(task_cluster) = from_arn.filter(|c| *c != crate::fargate::POOL_CLUSTER)
+        {
+            let owner = self.active_cluster(scope, Some(task_cluster))?;
+            let id = self.task_id(scope, &owner.name, id_or_arn)?;
+            return match self.task(scope, &owner.name, &id)? {
+                Some(t) if t.instance_cluster() == crate::fargate::POOL_CLUSTER => Ok((owner, id)),
+                _ => Err(EcsError::InvalidParameter(
+                    "The task does not belong to the cluster.".into(),
+                )),
+            };
+        }
+        let cluster = self.active_cluster(scope, cluster)?;
         let id = self.task_id(scope, &cluster.name, id_or_arn)?;
         Ok((cluster, id))
     }
@@ -1102,13 +1117,13 @@ impl Ecs {
         }
         let mut ops = Vec::new();
         crate::scan(&*self.store, "ecs/", None, |kv| {
-            if !kv.key.contains("/task/") {
+            let Some((scope, rest)) = crate::agents::split_key(&kv.key) else {
+                return Ok(true);
+            };
+            if !rest.starts_with("task/") {
                 return Ok(true);
             }
             let task: Task = decode(kv)?;
-            let Some(scope) = crate::agents::scope_of(&kv.key) else {
-                return Ok(true);
-            };
             if task.is_live() && task.container_instance_id.is_some() {
                 let (key, value) = index_entry(&scope, &task, &task.last_status);
                 ops.push(Op::put(key, value));
@@ -1369,7 +1384,7 @@ impl Ecs {
                     if next == "STOPPED" {
                         ops.push(Op::delete(entry));
                         let ikey =
-                            format!("{}instance/{}/{iid}", base(scope), task.instance_cluster());
+                            crate::instances::instance_key(scope, task.instance_cluster(), iid);
                         if let Some(ikv) = self.store.get(&ikey)? {
                             let mut instance: ContainerInstance = decode(&ikv)?;
                             release(&mut instance, &task);
@@ -1413,11 +1428,14 @@ impl Ecs {
         let mut reaped = 0;
         let mut tokens = Vec::new();
         crate::scan(&*self.store, "ecs/", None, |kv| {
-            if kv.key.contains("/client-token/") {
+            let Some((_, rest)) = crate::agents::split_key(&kv.key) else {
+                return Ok(true);
+            };
+            if rest.starts_with("client-token/") {
                 tokens.push(kv.clone());
                 return Ok(true);
             }
-            if !kv.key.contains("/task/") {
+            if !rest.starts_with("task/") {
                 return Ok(true);
             }
             let task: Task = decode(kv)?;
