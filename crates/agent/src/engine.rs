@@ -168,6 +168,9 @@ struct Inner {
     /// Held while the infra image is checked or built, so tasks starting together build it
     /// once; true once it is known to exist.
     pause_image: tokio::sync::Mutex<bool>,
+    /// Held while a subnet's network is checked or created, so tasks starting together on
+    /// one subnet do not race to create it.
+    networks: tokio::sync::Mutex<()>,
     /// Bumped whenever a container's health changes.
     health_changes: watch::Sender<u64>,
     /// The container runtime check's latest result; wakes receivers when its status changes.
@@ -230,6 +233,7 @@ impl Engine {
                 adoptable: Mutex::new(adoptable),
                 tokens: Mutex::new(HashMap::new()),
                 pause_image: tokio::sync::Mutex::new(false),
+                networks: tokio::sync::Mutex::new(()),
                 health_changes: watch::channel(0).0,
                 runtime_health,
                 shutdown,
@@ -1401,7 +1405,10 @@ impl Supervisor {
         if self.infra.id.is_none() {
             self.engine.ensure_pause_image().await?;
             let network = infra::network_spec(&eni);
-            runtime.ensure_network(&network).await.map_err(|e| {
+            let creating = self.engine.networks.lock().await;
+            let ensured = runtime.ensure_network(&network).await;
+            drop(creating);
+            ensured.map_err(|e| {
                 format!(
                     "CannotCreateContainerError: network {} for subnet {}: {e}",
                     network.name, eni.subnet_id

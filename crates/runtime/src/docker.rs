@@ -386,20 +386,19 @@ impl ContainerRuntime for DockerRuntime {
                 .await;
             match created.map_err(map_error) {
                 Ok(_) => Ok(()),
-                // Another agent on this host created it meanwhile.
-                Err(RuntimeError::Conflict(_)) => {
+                Err(e @ RuntimeError::Unavailable(_)) => Err(e),
+                // Someone created it meanwhile (Docker then answers that the subnet
+                // overlaps, with a 403): fine if it is the network wanted.
+                Err(e) => {
                     let found = self
                         .docker
                         .inspect_network(&network.name, None::<InspectNetworkOptions>)
-                        .await
-                        .map_err(map_error)?;
-                    check_network(&found, network)
+                        .await;
+                    match found {
+                        Ok(found) => check_network(&found, network),
+                        Err(_) => Err(RuntimeError::Conflict(error_message(e))),
+                    }
                 }
-                // Docker answers an overlapping subnet with a 403 or 400.
-                Err(RuntimeError::Other(m) | RuntimeError::InvalidSpec(m)) => {
-                    Err(RuntimeError::Conflict(m))
-                }
-                Err(e) => Err(e),
             }
         })
     }
