@@ -211,6 +211,12 @@ fn awsvpc_tasks_get_their_own_address_on_a_berth_subnet() {
             pause["NetworkSettings"]["Networks"][format!("berth-{subnet}")]["IPAddress"],
             ip.as_str()
         );
+        // The interface's MAC is the namespace's real one.
+        let eni = &task["attachments"][0];
+        assert_eq!(
+            pause["NetworkSettings"]["Networks"][format!("berth-{subnet}")]["MacAddress"],
+            detail(eni, "macAddress")
+        );
         let pause_id = pause["Id"].as_str().unwrap();
         for c in containers.iter().filter(|c| c["Id"] != pause["Id"]) {
             assert_eq!(
