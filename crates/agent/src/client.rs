@@ -545,6 +545,17 @@ pub struct TaskStateChange {
     pub execution_stopped_at: Option<f64>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub containers: Vec<ContainerChangeInTask>,
+    /// awsvpc: the task's ENI attachment, `ATTACHED` once its namespace exists.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub attachments: Vec<AttachmentStateChange>,
+}
+
+/// An attachment's new status inside SubmitTaskStateChange.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AttachmentStateChange {
+    pub attachment_arn: String,
+    pub status: String,
 }
 
 /// Registry credentials from ECR's GetAuthorizationToken.
@@ -621,8 +632,16 @@ mod tests {
                     protocol: "tcp".into(),
                 }],
             }],
+            attachments: vec![AttachmentStateChange {
+                attachment_arn: "arn:aws:ecs:us-east-1:0:attachment/a".into(),
+                status: "ATTACHED".into(),
+            }],
         };
         let json = serde_json::to_value(&change).unwrap();
+        assert_eq!(
+            json["attachments"],
+            serde_json::json!([{"attachmentArn": "arn:aws:ecs:us-east-1:0:attachment/a", "status": "ATTACHED"}])
+        );
         assert_eq!(json["executionStoppedAt"], 1.5);
         assert_eq!(json["containers"][0]["exitCode"], 3);
         assert_eq!(

@@ -42,14 +42,16 @@ use futures_util::StreamExt;
 use tokio::sync::{mpsc, watch};
 
 use crate::client::{
-    AwsClient, ClientError, ContainerChangeInTask, ContainerStateChange, EcrAuthorization,
-    NetworkBinding, TaskStateChange,
+    AttachmentStateChange, AwsClient, ClientError, ContainerChangeInTask, ContainerStateChange,
+    EcrAuthorization, NetworkBinding, TaskStateChange,
 };
 use crate::config::{DEFAULT_STOP_TIMEOUT, ImagePullBehavior};
+use crate::infra::{self, PAUSE_CONTAINER_NAME};
 use crate::instance_health::{self, CheckStatus, RuntimeHealth};
 use crate::metadata::{self, MetadataEndpoint};
 use crate::spec::{
-    self, LABEL_CONTAINER_NAME, LABEL_INSTANCE, LABEL_TASK_ARN, ResolvedVolume, TaskLayout,
+    self, LABEL_CONTAINER_NAME, LABEL_INSTANCE, LABEL_TASK_ARN, ResolvedVolume, TaskEni,
+    TaskLayout, TaskNetwork,
 };
 use crate::state::{ContainerRecord, SharedState, TaskRecord};
 
@@ -167,6 +169,12 @@ struct Inner {
     adoptable: Mutex<HashMap<(String, String), (ContainerId, String)>>,
     /// ECR credentials by (endpoint, region, registry id), with when to renew them.
     tokens: Mutex<HashMap<String, (RegistryAuth, Instant)>>,
+    /// Held while the infra image is checked or built, so tasks starting together build it
+    /// once; true once it is known to exist.
+    pause_image: tokio::sync::Mutex<bool>,
+    /// Held while a subnet's network is checked or created, so tasks starting together on
+    /// one subnet do not race to create it.
+    networks: tokio::sync::Mutex<()>,
     /// Bumped whenever a container's health changes.
     health_changes: watch::Sender<u64>,
     /// The container runtime check's latest result; wakes receivers when its status changes.
@@ -228,6 +236,8 @@ impl Engine {
                 routes: Mutex::new(HashMap::new()),
                 adoptable: Mutex::new(adoptable),
                 tokens: Mutex::new(HashMap::new()),
+                pause_image: tokio::sync::Mutex::new(false),
+                networks: tokio::sync::Mutex::new(()),
                 health_changes: watch::channel(0).0,
                 runtime_health,
                 shutdown,
@@ -503,6 +513,37 @@ async fn pause(
 }
 
 impl Inner {
+    /// The awsvpc infra image, built from the context `infra` writes unless present.
+    async fn ensure_pause_image(&self) -> Result<(), String> {
+        let mut ready = self.pause_image.lock().await;
+        if *ready {
+            return Ok(());
+        }
+        let failed =
+            |e: RuntimeError| format!("building the infra image {}: {e}", infra::PAUSE_IMAGE);
+        if !self
+            .runtime
+            .image_present(infra::PAUSE_IMAGE)
+            .await
+            .map_err(failed)?
+        {
+            let host = self.runtime.info().await.map_err(failed)?;
+            let context = infra::build_context(&host.architecture).ok_or_else(|| {
+                format!(
+                    "awsvpc is not supported on {} hosts (no infra program for it)",
+                    host.architecture
+                )
+            })?;
+            self.runtime
+                .build_image(infra::PAUSE_IMAGE, context)
+                .await
+                .map_err(failed)?;
+            tracing::info!(image = infra::PAUSE_IMAGE, "built the awsvpc infra image");
+        }
+        *ready = true;
+        Ok(())
+    }
+
     /// Makes `image` present as the pull behaviour says; `Ok` once it can be used.
     async fn ensure_image(
         &self,
@@ -716,6 +757,15 @@ enum Report {
     Task(TaskStateChange),
 }
 
+/// An awsvpc task's infra container.
+#[derive(Default)]
+struct Infra {
+    docker_name: String,
+    id: Option<ContainerId>,
+    /// Known to be running (checked once per supervisor, not on every turn of its loop).
+    ready: bool,
+}
+
 struct Supervisor {
     engine: Arc<Inner>,
     arn: String,
@@ -724,7 +774,12 @@ struct Supervisor {
     reports: mpsc::UnboundedSender<Report>,
     members: BTreeMap<String, Member>,
     order: Vec<String>,
+    /// The mode the task's containers are created in; for awsvpc `container:<infra id>`
+    /// once the infra container exists.
     network_mode: Result<NetworkMode, String>,
+    /// awsvpc: the task's interface and the infra container holding its namespace.
+    eni: Option<TaskEni>,
+    infra: Infra,
     pulled: bool,
     volumes_ready: bool,
     pull_started_at: Option<f64>,
@@ -783,12 +838,40 @@ impl Supervisor {
             );
         }
         let order = spec::start_order(&task).unwrap_or_else(|_| members.keys().cloned().collect());
+        let saved_infra = record.infra.clone().unwrap_or_default();
+        let infra = Infra {
+            docker_name: if saved_infra.docker_name.is_empty() {
+                spec::docker_name(&task, "internalecspause", &suffix)
+            } else {
+                saved_infra.docker_name
+            },
+            id: saved_infra.runtime_id.map(ContainerId::from),
+            ready: false,
+        };
+        let (network_mode, eni) = match spec::task_network(&task) {
+            Ok(TaskNetwork::Mode(mode)) => (Ok(mode), None),
+            // The containers join the infra container's namespace; its id is filled in
+            // before the first of them is created.
+            Ok(TaskNetwork::Awsvpc(eni)) => (
+                Ok(NetworkMode::Container(
+                    infra
+                        .id
+                        .as_ref()
+                        .map(ToString::to_string)
+                        .unwrap_or_default(),
+                )),
+                Some(eni),
+            ),
+            Err(e) => (Err(e.0), None),
+        };
         let stopping = match record.known_status.as_str() {
             "STOPPED" => Some(record.stopped_reason.clone()),
             _ => None,
         };
         Supervisor {
-            network_mode: spec::network_mode(&task).map_err(|e| e.0),
+            network_mode,
+            eni,
+            infra,
             engine,
             arn,
             task,
@@ -904,6 +987,19 @@ impl Supervisor {
             };
             lock(&self.engine.routes).insert(id.clone(), self.arn.clone());
             self.refresh(&name).await;
+        }
+        if self.eni.is_some() {
+            let adopted = lock(&self.engine.adoptable)
+                .remove(&(self.arn.clone(), PAUSE_CONTAINER_NAME.to_owned()));
+            if let (None, Some((id, docker_name))) = (&self.infra.id, adopted) {
+                tracing::info!(task = %self.arn, id = %id, "adopting the infra container found by its labels");
+                self.infra.id = Some(id);
+                self.infra.docker_name = docker_name;
+            }
+            if let Some(id) = &self.infra.id {
+                lock(&self.engine.routes).insert(id.clone(), self.arn.clone());
+                self.network_mode = Ok(NetworkMode::Container(id.to_string()));
+            }
         }
         self.save();
         let names: Vec<String> = self.members.keys().cloned().collect();
@@ -1055,6 +1151,9 @@ impl Supervisor {
                 return Ok(()); // interrupted: the run loop sees why
             }
             self.pulled = true;
+        }
+        if self.eni.is_some() && !self.infra.ready {
+            self.ensure_infra().await?;
         }
         let order = self.order.clone();
         for name in order {
@@ -1280,6 +1379,91 @@ impl Supervisor {
         Ok(())
     }
 
+    /// awsvpc: makes sure the infra container runs (creating the subnet's network, the infra
+    /// image and the container as needed), so the task's containers can join its namespace.
+    async fn ensure_infra(&mut self) -> Result<(), String> {
+        let Some(eni) = self.eni.clone() else {
+            return Ok(());
+        };
+        let runtime = self.engine.runtime.clone();
+        if let Some(id) = self.infra.id.clone() {
+            match runtime.inspect_container(&id).await {
+                Ok(status) if status.state == ContainerState::Running => {
+                    self.infra.ready = true;
+                    self.network_mode = Ok(NetworkMode::Container(id.to_string()));
+                    return Ok(());
+                }
+                Ok(status) if status.state == ContainerState::Created => {}
+                Ok(_) | Err(RuntimeError::NotFound(_)) => {
+                    if self.members.values().any(|m| m.started) {
+                        return Err("CannotStartContainerError: the task's network namespace is gone (its infra container stopped)".to_owned());
+                    }
+                    // Never used: start over with a new one.
+                    let _ = runtime.remove_container(&id).await;
+                    lock(&self.engine.routes).remove(&id);
+                    self.infra.id = None;
+                }
+                Err(e) => return Err(format!("CannotStartContainerError: infra container: {e}")),
+            }
+        }
+        if self.infra.id.is_none() {
+            self.engine.ensure_pause_image().await?;
+            let network = infra::network_spec(&eni);
+            let creating = self.engine.networks.lock().await;
+            let ensured = runtime.ensure_network(&network).await;
+            drop(creating);
+            ensured.map_err(|e| {
+                format!(
+                    "CannotCreateContainerError: network {} for subnet {}: {e}",
+                    network.name, eni.subnet_id
+                )
+            })?;
+            let spec = infra::infra_spec(
+                &self.task,
+                &eni,
+                &self.infra.docker_name,
+                &self.engine.config.cluster,
+                &self.engine.config.instance_arn,
+            );
+            let id = runtime
+                .create_container(&spec)
+                .await
+                .map_err(|e| format!("CannotCreateContainerError: infra container: {e}"))?;
+            lock(&self.engine.routes).insert(id.clone(), self.arn.clone());
+            self.infra.id = Some(id);
+            self.save();
+        }
+        let id = self.infra.id.clone().expect("created");
+        runtime
+            .start_container(&id)
+            .await
+            .map_err(|e| format!("CannotStartContainerError: infra container: {e}"))?;
+        tracing::info!(task = %self.arn, address = %eni.ipv4_address, subnet = %eni.subnet_id, "task network namespace up");
+        self.infra.ready = true;
+        self.network_mode = Ok(NetworkMode::Container(id.to_string()));
+        Ok(())
+    }
+
+    /// Stops the infra container once the task's containers are stopped, which gives the
+    /// address back to the subnet's network before STOPPED is reported (the control plane
+    /// may hand the address to another task then).
+    async fn stop_infra(&mut self) {
+        let Some(id) = self.infra.id.clone() else {
+            return;
+        };
+        match self
+            .engine
+            .runtime
+            .stop_container(&id, Duration::ZERO)
+            .await
+        {
+            Ok(()) | Err(RuntimeError::NotFound(_)) => self.infra.ready = false,
+            Err(e) => {
+                tracing::warn!(task = %self.arn, container = %id, error = %e, "stopping the infra container failed")
+            }
+        }
+    }
+
     /// Records why a container could not be created or started; the task fails with it.
     fn fail_member(&mut self, name: &str, reason: String) -> String {
         if let Some(member) = self.members.get_mut(name) {
@@ -1439,6 +1623,7 @@ impl Supervisor {
         for name in names {
             self.report_container_if_changed(&name);
         }
+        self.stop_infra().await;
         self.stopped_at.get_or_insert_with(now_seconds);
         self.save();
     }
@@ -1512,6 +1697,15 @@ impl Supervisor {
             pull_stopped_at: self.pull_stopped_at,
             execution_stopped_at: None,
             containers: self.containers_in_change(),
+            // Its containers run in the interface's namespace, so it is attached.
+            attachments: self
+                .eni
+                .iter()
+                .map(|eni| AttachmentStateChange {
+                    attachment_arn: eni.attachment_arn.clone(),
+                    status: "ATTACHED".to_owned(),
+                })
+                .collect(),
         };
         let _ = self.reports.send(Report::Task(change));
     }
@@ -1537,6 +1731,7 @@ impl Supervisor {
             pull_stopped_at: self.pull_stopped_at,
             execution_stopped_at: stopped_at,
             containers: self.containers_in_change(),
+            attachments: Vec::new(),
         };
         let _ = self.reports.send(Report::Task(change));
     }
@@ -1563,8 +1758,13 @@ impl Supervisor {
                 _ = shutdown.changed() => return,
             }
         }
-        for member in self.members.values() {
-            let Some(id) = &member.id else { continue };
+        let infra = self.infra.id.iter();
+        for id in self
+            .members
+            .values()
+            .filter_map(|m| m.id.as_ref())
+            .chain(infra)
+        {
             match self.engine.runtime.remove_container(id).await {
                 Ok(()) | Err(RuntimeError::NotFound(_)) => {}
                 Err(e) => {
@@ -1618,6 +1818,11 @@ impl Supervisor {
                 (name.clone(), record)
             })
             .collect();
+        let infra = self.eni.as_ref().map(|_| ContainerRecord {
+            docker_name: self.infra.docker_name.clone(),
+            runtime_id: self.infra.id.as_ref().map(|id| id.to_string()),
+            ..ContainerRecord::default()
+        });
         self.engine.state.update_task(&self.arn, |record| {
             for (name, mut container) in members {
                 let entry = record.containers.entry(name).or_default();
@@ -1625,6 +1830,7 @@ impl Supervisor {
                 container.sent_status = entry.sent_status.take();
                 *entry = container;
             }
+            record.infra = infra;
         });
     }
 }

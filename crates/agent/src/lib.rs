@@ -19,6 +19,7 @@
 pub mod client;
 pub mod config;
 pub mod engine;
+pub mod infra;
 pub mod instance_health;
 pub mod metadata;
 pub mod registration;

@@ -175,16 +175,22 @@ impl MetadataService {
             .find(|c| c.name.as_deref() == Some(name))
             .cloned()
             .unwrap_or_default();
-        let network_mode = spec::network_mode(&task.task).unwrap_or_default();
+        let network = spec::task_network(&task.task)
+            .unwrap_or(spec::TaskNetwork::Mode(NetworkMode::default()));
         let log = spec::log_config(&definition);
         let desired = if task.task.desired_status.as_deref() == Some("STOPPED") {
             "STOPPED"
         } else {
             "RUNNING"
         };
-        let networks = match &network_mode {
-            NetworkMode::None => Vec::new(),
-            mode => vec![NetworkResponse {
+        let networks = match &network {
+            spec::TaskNetwork::Mode(NetworkMode::None) => Vec::new(),
+            // The task's own address on its subnet, as ECS reports awsvpc tasks.
+            spec::TaskNetwork::Awsvpc(eni) => vec![NetworkResponse {
+                network_mode: "awsvpc".to_owned(),
+                ipv4_addresses: vec![eni.ipv4_address.clone()],
+            }],
+            spec::TaskNetwork::Mode(mode) => vec![NetworkResponse {
                 network_mode: mode.docker_value(),
                 ipv4_addresses: inspected
                     .as_ref()

@@ -104,8 +104,8 @@ pub fn attributes(config: &AgentConfig, host: &HostInfo) -> Vec<Attribute> {
 }
 
 /// Name-only capability attributes, as the official agent reports them for the features
-/// this agent implements. Not reported: task IAM roles, awsvpc (`task-eni`), secrets,
-/// FireLens, GPUs — none is implemented yet.
+/// this agent implements. Not reported: task IAM roles, secrets, FireLens, GPUs — none
+/// is implemented yet.
 pub fn capabilities(docker_api_version: &str) -> Vec<String> {
     let minor = api_minor(docker_api_version).unwrap_or(OLDEST_REMOTE_API_MINOR);
     let mut out: Vec<String> = (OLDEST_REMOTE_API_MINOR..=minor.max(OLDEST_REMOTE_API_MINOR))
@@ -134,6 +134,8 @@ pub fn capabilities(docker_api_version: &str) -> Vec<String> {
     // EFS volumes (directories under the agent's EFS root; access points included).
     add("efs");
     add("efsAuth");
+    // awsvpc: each task in its own namespace with its own address (see `infra`).
+    add("task-eni");
     out
 }
 
@@ -262,7 +264,7 @@ mod tests {
             value("com.amazonaws.ecs.capability.logging-driver.json-file"),
             Some(None)
         );
-        assert_eq!(value("ecs.capability.task-eni"), None);
+        assert_eq!(value("ecs.capability.task-eni"), Some(None));
         config.instance_type = Some("m5.large".into());
         let again = attributes(&config, &host());
         assert!(again.iter().any(|a| a.name == "ecs.instance-type"));

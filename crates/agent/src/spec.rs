@@ -97,8 +97,93 @@ impl ResolvedVolume {
     }
 }
 
-/// The task's network mode: `bridge` (the default), `host` or `none`. `awsvpc` needs
-/// network interfaces Berth does not provide to EC2 tasks yet.
+/// An awsvpc task's interface, from the task's `elasticNetworkInterfaces`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TaskEni {
+    pub attachment_arn: String,
+    pub eni_id: String,
+    pub mac_address: String,
+    pub ipv4_address: String,
+    pub subnet_id: String,
+    /// `10.192.3.0/24`.
+    pub subnet_cidr: String,
+    /// `10.192.3.1`.
+    pub gateway: String,
+}
+
+/// How a task is networked: a Docker network mode, or awsvpc (its own namespace, held by
+/// an infra container, with its own address on its subnet's network).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TaskNetwork {
+    Mode(NetworkMode),
+    Awsvpc(TaskEni),
+}
+
+/// The task's networking: `bridge` (the default), `host`, `none`, or `awsvpc` with the
+/// interface the control plane gave it.
+pub fn task_network(task: &Task) -> Result<TaskNetwork, SpecError> {
+    if task.network_mode.as_deref() != Some("awsvpc") {
+        return network_mode(task).map(TaskNetwork::Mode);
+    }
+    let missing = |what: &str| {
+        SpecError(format!(
+            "awsvpc task without {what} for its network interface"
+        ))
+    };
+    let eni = task
+        .elastic_network_interfaces
+        .iter()
+        .flatten()
+        .next()
+        .ok_or_else(|| missing("an elasticNetworkInterfaces entry"))?;
+    let ipv4_address = eni
+        .ipv4_addresses
+        .iter()
+        .flatten()
+        .find(|a| a.primary.unwrap_or(true))
+        .and_then(|a| a.private_address.clone())
+        .ok_or_else(|| missing("a primary IPv4 address"))?;
+    let gateway_cidr = eni
+        .subnet_gateway_ipv4_address
+        .clone()
+        .ok_or_else(|| missing("subnetGatewayIpv4Address"))?;
+    let (gateway, prefix) = gateway_cidr.split_once('/').ok_or_else(|| {
+        SpecError(format!(
+            "subnetGatewayIpv4Address {gateway_cidr:?} has no prefix length"
+        ))
+    })?;
+    let subnet_cidr = network_of(gateway, prefix).ok_or_else(|| {
+        SpecError(format!(
+            "subnetGatewayIpv4Address {gateway_cidr:?} is not an IPv4 address with a prefix length"
+        ))
+    })?;
+    Ok(TaskNetwork::Awsvpc(TaskEni {
+        attachment_arn: eni
+            .attachment_arn
+            .clone()
+            .ok_or_else(|| missing("an attachmentArn"))?,
+        eni_id: eni.ec2_id.clone().unwrap_or_default(),
+        mac_address: eni.mac_address.clone().unwrap_or_default(),
+        ipv4_address,
+        subnet_id: eni.subnet_id.clone().ok_or_else(|| missing("a subnetId"))?,
+        subnet_cidr,
+        gateway: gateway.to_owned(),
+    }))
+}
+
+/// `10.192.3.1`, `24` → `10.192.3.0/24`.
+fn network_of(address: &str, prefix: &str) -> Option<String> {
+    let address: std::net::Ipv4Addr = address.parse().ok()?;
+    let prefix: u32 = prefix.parse().ok().filter(|p| *p <= 32)?;
+    let mask = u32::MAX.checked_shl(32 - prefix).unwrap_or(0);
+    Some(format!(
+        "{}/{prefix}",
+        std::net::Ipv4Addr::from(u32::from(address) & mask)
+    ))
+}
+
+/// The task's Docker network mode: `bridge` (the default), `host` or `none`; awsvpc tasks
+/// are networked by [`task_network`] instead.
 pub fn network_mode(task: &Task) -> Result<NetworkMode, SpecError> {
     // Older payloads carry the mode only in each container's hostConfig.
     let from_host_config = || {
@@ -120,7 +205,7 @@ pub fn network_mode(task: &Task) -> Result<NetworkMode, SpecError> {
         "host" => Ok(NetworkMode::Host),
         "none" => Ok(NetworkMode::None),
         other => Err(SpecError(format!(
-            "network mode {other:?} is not supported on this container instance (bridge, host and none are)"
+            "network mode {other:?} is not supported on this container instance (bridge, host, none and awsvpc are)"
         ))),
     }
 }
@@ -410,19 +495,33 @@ pub fn container_spec(
     }
 
     // ECS's labels go on last, so a task definition cannot hide a container from its agent.
-    let task = layout.task;
-    let labels = [
+    spec.labels.extend(ecs_labels(
+        layout.task,
+        &name,
+        layout.cluster,
+        layout.instance_arn,
+    ));
+    Ok(spec)
+}
+
+/// The labels the agent finds a task's containers by (its infra container's too).
+pub fn ecs_labels(
+    task: &Task,
+    container_name: &str,
+    cluster: &str,
+    instance_arn: &str,
+) -> BTreeMap<String, String> {
+    [
         (LABEL_TASK_ARN, task.arn.clone().unwrap_or_default()),
-        (LABEL_CONTAINER_NAME, name),
-        (LABEL_CLUSTER, layout.cluster.to_owned()),
+        (LABEL_CONTAINER_NAME, container_name.to_owned()),
+        (LABEL_CLUSTER, cluster.to_owned()),
         (LABEL_FAMILY, task.family.clone().unwrap_or_default()),
         (LABEL_VERSION, task.version.clone().unwrap_or_default()),
-        (LABEL_INSTANCE, layout.instance_arn.to_owned()),
-    ];
-    for (key, value) in labels {
-        spec.labels.insert(key.to_owned(), value);
-    }
-    Ok(spec)
+        (LABEL_INSTANCE, instance_arn.to_owned()),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_owned(), v))
+    .collect()
 }
 
 /// One container's part of its task's limits (see the module documentation).
@@ -914,7 +1013,7 @@ mod tests {
     }
 
     #[test]
-    fn host_mode_publishes_nothing_and_awsvpc_is_refused() {
+    fn host_mode_publishes_nothing_and_awsvpc_needs_an_interface() {
         let mut task = web_task();
         task.network_mode = Some("host".into());
         assert_eq!(network_mode(&task).unwrap(), NetworkMode::Host);
@@ -959,6 +1058,36 @@ mod tests {
 
         task.network_mode = Some("awsvpc".into());
         assert!(network_mode(&task).is_err());
+        assert!(
+            task_network(&task)
+                .unwrap_err()
+                .0
+                .contains("elasticNetworkInterfaces")
+        );
+        task.elastic_network_interfaces = Some(vec![berth_acs::acs::ElasticNetworkInterface {
+            attachment_arn: Some("arn:aws:ecs:us-east-1:0:attachment/a".into()),
+            ec2_id: Some("eni-0123".into()),
+            mac_address: Some("02:42:0a:c0:03:07".into()),
+            ipv4_addresses: Some(vec![berth_acs::acs::IPv4AddressAssignment {
+                primary: Some(true),
+                private_address: Some("10.192.3.7".into()),
+            }]),
+            subnet_gateway_ipv4_address: Some("10.192.3.1/24".into()),
+            subnet_id: Some("subnet-0abc".into()),
+            ..Default::default()
+        }]);
+        assert_eq!(
+            task_network(&task).unwrap(),
+            TaskNetwork::Awsvpc(TaskEni {
+                attachment_arn: "arn:aws:ecs:us-east-1:0:attachment/a".into(),
+                eni_id: "eni-0123".into(),
+                mac_address: "02:42:0a:c0:03:07".into(),
+                ipv4_address: "10.192.3.7".into(),
+                subnet_id: "subnet-0abc".into(),
+                subnet_cidr: "10.192.3.0/24".into(),
+                gateway: "10.192.3.1".into(),
+            })
+        );
         // Without a task-level mode, the containers' hostConfig says it.
         task.network_mode = None;
         task.containers = Some(vec![Container {

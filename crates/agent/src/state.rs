@@ -76,6 +76,9 @@ pub struct TaskRecord {
     /// When the task's last container stopped (seconds since the epoch); cleanup counts from it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub stopped_at: Option<f64>,
+    /// awsvpc: the infra container holding the task's network namespace.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub infra: Option<ContainerRecord>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]

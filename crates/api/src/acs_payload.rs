@@ -93,8 +93,34 @@ pub fn acs_task(ctx: &PayloadContext, task: &berth_core::Task, td: &TaskDefiniti
             .as_ref()
             .map(|vs| vs.iter().map(acs_volume).collect()),
         containers: Some(containers),
+        elastic_network_interfaces: task
+            .eni()
+            .and_then(|eni| acs_eni(ctx.scope, eni))
+            .map(|eni| vec![eni]),
         ..acs::Task::default()
     }
+}
+
+/// An awsvpc task's interface as ACS describes it to the agent: the agent attaches the task's
+/// network namespace to the subnet with this address (see the agent's `infra.rs`).
+fn acs_eni(scope: &Scope, eni: &berth_core::Attachment) -> Option<acs::ElasticNetworkInterface> {
+    let ip: std::net::Ipv4Addr = eni.detail("privateIPv4Address")?.parse().ok()?;
+    let text = |name: &str| eni.detail(name).map(str::to_string);
+    Some(acs::ElasticNetworkInterface {
+        attachment_arn: Some(eni.arn(scope)),
+        ec2_id: text("networkInterfaceId"),
+        mac_address: text("macAddress"),
+        private_dns_name: text("privateDnsName"),
+        ipv4_addresses: Some(vec![acs::IPv4AddressAssignment {
+            primary: Some(true),
+            private_address: Some(ip.to_string()),
+        }]),
+        subnet_gateway_ipv4_address: Some(berth_core::subnet_gateway_of(ip)),
+        interface_association_protocol: Some("default".into()),
+        index: Some(0),
+        subnet_id: text("subnetId"),
+        ..acs::ElasticNetworkInterface::default()
+    })
 }
 
 /// The members of RunTask's `overrides` (ECS `TaskOverride`) that change what runs. RunTask
@@ -713,6 +739,7 @@ mod tests {
                     memory_reservation: None,
                     runtime_id: None,
                     health_status: None,
+                    network_interfaces: Vec::new(),
                 })
                 .collect(),
             version: 1,
@@ -722,6 +749,7 @@ mod tests {
             capacity_cluster: None,
             capacity_provider_name: None,
             platform_version: None,
+            attachments: Vec::new(),
         }
     }
 
@@ -1048,6 +1076,68 @@ mod tests {
                 "ShmSize": 64 * MIB,
                 "Tmpfs": {"/run": "size=32m,noexec"}
             })
+        );
+    }
+
+    #[test]
+    fn awsvpc_task_carries_its_network_interface() {
+        let td = register(
+            json!({
+                "family": "vpc",
+                "networkMode": "awsvpc",
+                "containerDefinitions": [{
+                    "name": "web", "image": "busybox", "memory": 64,
+                    "portMappings": [{"containerPort": 8080}]
+                }]
+            }),
+            1,
+        );
+        let mut task = stored_task(&td, "family:vpc", None);
+        let detail = |name: &str, value: &str| berth_core::AttachmentDetail {
+            name: name.into(),
+            value: value.into(),
+        };
+        task.attachments.push(berth_core::Attachment {
+            id: "a1b2c3d4-0000-4000-8000-000000000001".into(),
+            kind: "ElasticNetworkInterface".into(),
+            status: "PRECREATED".into(),
+            details: vec![
+                detail("subnetId", "subnet-0abc"),
+                detail("networkInterfaceId", "eni-0123456789abcdef0"),
+                detail("macAddress", "02:42:0a:c8:03:07"),
+                detail("privateDnsName", "ip-10-200-3-7.eu-west-1.compute.internal"),
+                detail("privateIPv4Address", "10.200.3.7"),
+            ],
+        });
+        let t = payload_task(&task, &td);
+        assert_eq!(t["networkMode"], "awsvpc");
+        assert_eq!(
+            t["elasticNetworkInterfaces"],
+            json!([{
+                "attachmentArn": "arn:aws:ecs:eu-west-1:123456789012:attachment/a1b2c3d4-0000-4000-8000-000000000001",
+                "ec2Id": "eni-0123456789abcdef0",
+                "macAddress": "02:42:0a:c8:03:07",
+                "privateDnsName": "ip-10-200-3-7.eu-west-1.compute.internal",
+                "ipv4Addresses": [{"primary": true, "privateAddress": "10.200.3.7"}],
+                "subnetGatewayIpv4Address": "10.200.3.1/24",
+                "interfaceAssociationProtocol": "default",
+                "index": 0,
+                "subnetId": "subnet-0abc"
+            }])
+        );
+        // The agent puts the containers in the task's namespace itself.
+        let web = container(&t, "web");
+        assert!(web["dockerConfig"].get("hostConfig").is_none());
+        assert_eq!(
+            web["portMappings"],
+            json!([{"containerPort": 8080, "hostPort": 8080, "protocol": "tcp"}])
+        );
+        // Tasks of other modes carry none.
+        let plain = stored_task(&td, "family:vpc", None);
+        assert!(
+            payload_task(&plain, &td)
+                .get("elasticNetworkInterfaces")
+                .is_none()
         );
     }
 

@@ -1307,7 +1307,7 @@ pub struct TaskWire {
     pub availability_zone: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub health_status: Option<String>,
-    pub attachments: Vec<serde_json::Value>,
+    pub attachments: Vec<berth_core::Attachment>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub tags: Option<Vec<EcsTag>>,
 }
@@ -1349,7 +1349,7 @@ fn task_wire(ctx: &AwsContext, t: berth_core::Task, with_tags: bool) -> TaskWire
         platform_version: t.platform_version,
         availability_zone: t.availability_zone,
         health_status: t.health_status,
-        attachments: Vec::new(),
+        attachments: t.attachments,
         tags: with_tags.then_some(t.tags),
     }
 }
@@ -1387,6 +1387,7 @@ pub struct RunTaskRequest {
     #[serde(default)]
     pub tags: Vec<EcsTag>,
     pub client_token: Option<String>,
+    pub network_configuration: Option<berth_core::NetworkConfiguration>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -1400,6 +1401,7 @@ pub struct StartTaskRequest {
     pub overrides: Option<serde_json::Value>,
     #[serde(default)]
     pub tags: Vec<EcsTag>,
+    pub network_configuration: Option<berth_core::NetworkConfiguration>,
 }
 
 #[derive(Debug, Serialize)]
@@ -1462,6 +1464,16 @@ pub struct SubmitTaskStateChangeRequest {
     pub execution_stopped_at: Option<f64>,
     #[serde(default)]
     pub containers: Vec<ContainerStateChangeWire>,
+    #[serde(default)]
+    pub attachments: Vec<AttachmentStateChangeWire>,
+}
+
+/// An attachment's change inside SubmitTaskStateChange (the task's ENI).
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AttachmentStateChangeWire {
+    pub attachment_arn: String,
+    pub status: String,
 }
 
 /// One container's change inside SubmitTaskStateChange.
@@ -1526,6 +1538,7 @@ async fn run_task(ctx: &AwsContext, req: RunTaskRequest) -> Result<TasksResponse
                 capacity_provider_strategy: req.capacity_provider_strategy,
                 platform_version: req.platform_version,
                 container_instances: None,
+                network_configuration: req.network_configuration,
             },
         )
         .outcome()
@@ -1555,6 +1568,7 @@ async fn start_task(ctx: &AwsContext, req: StartTaskRequest) -> Result<TasksResp
                 overrides: req.overrides,
                 tags: req.tags,
                 container_instances: Some(req.container_instances),
+                network_configuration: req.network_configuration,
                 ..berth_core::RunTask::default()
             },
         )
@@ -1726,6 +1740,11 @@ async fn submit_task_state_change(
                             network_bindings: c.network_bindings,
                         })
                     })
+                    .collect(),
+                attachments: req
+                    .attachments
+                    .into_iter()
+                    .map(|a| (a.attachment_arn, a.status))
                     .collect(),
             },
         )
@@ -2213,8 +2232,9 @@ pub struct SubmitAttachmentStateChangesRequest {
     pub attachments: Vec<serde_json::Value>,
 }
 
-/// Attachments (ENIs) are Berth's own until awsvpc networking lands; their state changes
-/// are acknowledged.
+/// Instance-level attachments (trunk ENIs) are not Berth's: their state changes are
+/// acknowledged. A task's ENI is reported with the task (SubmitTaskStateChange's
+/// `attachments`).
 async fn submit_attachment_state_changes(
     ctx: &AwsContext,
     req: SubmitAttachmentStateChangesRequest,

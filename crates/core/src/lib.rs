@@ -7,6 +7,7 @@ mod clusters;
 mod error;
 pub mod fargate;
 mod instances;
+mod network;
 mod placement;
 mod services;
 mod tags;
@@ -32,14 +33,18 @@ pub use instances::{
     Attribute, ContainerInstance, InstanceStatus, RESERVED_PORTS, RegisterContainerInstance,
     Resources, instance_id,
 };
+pub use network::{
+    Attachment, AttachmentDetail, AwsVpcConfiguration, ENI_ATTACHMENT, NetworkConfiguration,
+    Subnet, check_network_configuration, subnet_gateway_of,
+};
 pub use services::{
     CreateService, Deployment, DeploymentCircuitBreaker, DeploymentConfiguration, Placement,
     Service, UpdateService,
 };
 pub use task_definitions::StoredTaskDefinition;
 pub use tasks::{
-    ContainerChange, Reservation, RunTask, RunTaskOutcome, RunTaskPending, Task, TaskContainer,
-    TaskStateChange,
+    ContainerChange, NetworkInterface, Reservation, RunTask, RunTaskOutcome, RunTaskPending, Task,
+    TaskContainer, TaskStateChange,
 };
 
 pub type Result<T, E = EcsError> = std::result::Result<T, E>;

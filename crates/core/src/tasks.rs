@@ -16,6 +16,9 @@ use berth_store::{Compare, Op, Store, TxnOutcome};
 use serde::{Deserialize, Serialize};
 
 use crate::instances::ContainerInstance;
+use crate::network::{
+    AddressBook, Assignment, Attachment, NetworkConfiguration, Subnet, eni_attachment, release_ops,
+};
 use crate::placement::{Job, LaneContext, LaneState};
 use crate::{Ecs, EcsError, EcsTag, Result, decode, encode, now_epoch};
 
@@ -47,6 +50,17 @@ pub struct TaskContainer {
     /// telemetry).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub health_status: Option<String>,
+    /// awsvpc: the task's interface, as ECS shows it on each container.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub network_interfaces: Vec<NetworkInterface>,
+}
+
+/// A container's view of its task's ENI (DescribeTasks' `containers[].networkInterfaces`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct NetworkInterface {
+    pub attachment_id: String,
+    pub private_ipv4_address: String,
 }
 
 /// What a task holds on its container instance, given back when it stops.
@@ -114,6 +128,9 @@ pub struct Task {
     /// Fargate's platform version.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub platform_version: Option<String>,
+    /// awsvpc tasks: the ElasticNetworkInterface attachment holding the task's address.
+    #[serde(default)]
+    pub attachments: Vec<Attachment>,
 }
 
 impl Task {
@@ -142,6 +159,26 @@ impl Task {
     pub fn is_live(&self) -> bool {
         self.last_status != "STOPPED"
     }
+
+    /// The task's ENI attachment (awsvpc tasks).
+    pub fn eni(&self) -> Option<&Attachment> {
+        self.attachments.iter().find(|a| a.is_eni())
+    }
+
+    /// Gives a new task its ENI: the attachment, and each container's view of it.
+    fn attach(&mut self, attachment: Attachment) {
+        let ip = attachment
+            .detail("privateIPv4Address")
+            .unwrap_or_default()
+            .to_string();
+        for c in &mut self.containers {
+            c.network_interfaces = vec![NetworkInterface {
+                attachment_id: attachment.id.clone(),
+                private_ipv4_address: ip.clone(),
+            }];
+        }
+        self.attachments.push(attachment);
+    }
 }
 
 /// What RunTask (and StartTask) ask for.
@@ -164,6 +201,8 @@ pub struct RunTask {
     pub platform_version: Option<String>,
     /// StartTask: the instances to start one task each on (no placement).
     pub container_instances: Option<Vec<String>>,
+    /// awsvpc tasks: subnets, security groups, public IP.
+    pub network_configuration: Option<NetworkConfiguration>,
 }
 
 /// The agent's report of a task's new status (SubmitTaskStateChange).
@@ -177,6 +216,9 @@ pub struct TaskStateChange {
     pub execution_stopped_at: Option<f64>,
     /// The containers' own changes, reported with the task's (as the official agent does).
     pub containers: Vec<ContainerChange>,
+    /// (attachment ARN, status): the agent's word on the task's ENI (`ATTACHED` once the
+    /// task's network namespace exists).
+    pub attachments: Vec<(String, String)>,
 }
 
 /// One container's reported change (SubmitTaskStateChange's `containers`, or
@@ -409,6 +451,8 @@ fn try_place_batch(
     let mut touched: BTreeMap<usize, u64> = BTreeMap::new();
     let mut ops = Vec::new();
     let mut outcomes = Vec::with_capacity(batch.len());
+    let mut compares = Vec::new();
+    let mut addresses = AddressBook::default();
     for job in batch {
         let PlacementJob {
             cluster,
@@ -418,12 +462,17 @@ fn try_place_batch(
             need,
             request,
             launch,
+            subnets,
         } = &job.input;
         let fargate = matches!(launch, crate::fargate::Launch::Fargate { .. });
         if lane_state.slots.is_empty() && !fargate {
             outcomes.push(Err(EcsError::InvalidParameter(
                 "No Container Instances were found in your cluster.".into(),
             )));
+            continue;
+        }
+        if !subnets.is_empty() && addresses.free(store, subnets)? < request.count as usize {
+            outcomes.push(Err(no_free_addresses(subnets)));
             continue;
         }
         let plan = lane_state.placer.place(request);
@@ -458,7 +507,14 @@ fn try_place_batch(
             }
             reserve(&mut slot.instance, need, group);
             let launch = TaskLaunch::nth(&job.input.launch, i);
-            let task = new_task(scope, cluster, &slot.instance, td, req, group, need, launch);
+            let mut task = new_task(scope, cluster, &slot.instance, td, req, group, need, launch);
+            if !subnets.is_empty() {
+                // Counted free above, so there is one.
+                let assignment = addresses
+                    .take(store, subnets)?
+                    .ok_or_else(|| no_free_addresses(subnets))?;
+                claim_address(scope, &mut task, &assignment, &mut compares, &mut ops);
+            }
             ops.extend(new_task_ops(scope, cluster, &task));
             outcome.tasks.push(task);
         }
@@ -474,7 +530,6 @@ fn try_place_batch(
     if ops.is_empty() {
         return Ok(Attempt::Committed(outcomes));
     }
-    let mut compares = Vec::with_capacity(touched.len());
     for (&i, &revision) in &touched {
         let slot = &lane_state.slots[i];
         compares.push(Compare::ModRevision(slot.key.clone(), revision));
@@ -491,11 +546,35 @@ fn try_place_batch(
     }
 }
 
+fn no_free_addresses(subnets: &[Subnet]) -> EcsError {
+    let ids: Vec<&str> = subnets.iter().map(|s| s.id.as_str()).collect();
+    EcsError::InvalidParameter(format!(
+        "The subnets [{}] have no free IP addresses left for the task's elastic network interface.",
+        ids.join(", ")
+    ))
+}
+
+/// Gives `task` the address `assignment` and adds its claim (the address key, compared
+/// absent) to the transaction creating the task.
+fn claim_address(
+    scope: &Scope,
+    task: &mut Task,
+    assignment: &Assignment,
+    compares: &mut Vec<Compare>,
+    ops: &mut Vec<Op>,
+) {
+    let (compare, op) = assignment.claim(&task.arn(scope));
+    compares.push(compare);
+    ops.push(op);
+    task.attach(eni_attachment(scope, &task.id, assignment));
+}
+
 /// How one attempt at a batch ended.
 enum Attempt {
     /// Written; each job's answer.
     Committed(Vec<Result<RunTaskOutcome>>),
-    /// Another writer changed one of these slots' instances first; nothing was written.
+    /// Another writer changed one of these slots' instances first (or took one of the
+    /// addresses it picked); nothing was written.
     Lost(Vec<usize>),
     /// The placer's view and an instance record disagreed; nothing was written.
     Disagreed,
@@ -567,6 +646,8 @@ pub(crate) struct PlacementJob {
     need: Reservation,
     request: berth_scheduler::TaskRequest,
     launch: crate::fargate::Launch,
+    /// awsvpc: the subnets to take the task's address from, in order; empty otherwise.
+    subnets: Vec<Subnet>,
 }
 
 /// Whether a task needing `need` still fits on the stored record `instance`: the
@@ -710,6 +791,7 @@ fn new_task(
                 memory_reservation: c.memory_reservation.map(|v| v.to_string()),
                 runtime_id: None,
                 health_status: c.health_check.as_ref().map(|_| "UNKNOWN".to_string()),
+                network_interfaces: Vec::new(),
             })
             .collect(),
         version: 1,
@@ -727,6 +809,7 @@ fn new_task(
             .fargate
             .then(|| crate::fargate::PLATFORM_VERSION.to_string()),
         capacity_provider_name: launch.provider,
+        attachments: Vec::new(),
     }
 }
 
@@ -791,6 +874,11 @@ impl Ecs {
                 "Task definition does not support launch_type {launch_type}."
             )));
         }
+        let awsvpc = crate::network::check_network_configuration(
+            td.network_mode.as_deref(),
+            &launch_type,
+            req.network_configuration.as_ref(),
+        )?;
         if let Some(token) = &req.client_token
             && let Some(kv) = self.store.get(&format!(
                 "{}client-token/{}/{token}",
@@ -849,6 +937,12 @@ impl Ecs {
                 .map_err(parse)?,
         };
 
+        // A subnet's /24 is chosen the first time its id is used (one small transaction).
+        let subnets = awsvpc
+            .iter()
+            .flat_map(|vpc| vpc.subnets.iter())
+            .map(|id| self.ensure_subnet(id))
+            .collect::<Result<Vec<_>>>()?;
         let td = Arc::new(td);
         match req.container_instances.clone() {
             Some(wanted) => Ok(RunTaskPending::Ready(self.start_task_on(
@@ -860,6 +954,7 @@ impl Ecs {
                 &group,
                 &need,
                 &request,
+                &subnets,
             ))),
             None => {
                 let capacity = if fargate {
@@ -881,6 +976,7 @@ impl Ecs {
                     need,
                     request,
                     launch,
+                    subnets,
                 };
                 Ok(RunTaskPending::Waiting(lane.submit(job)))
             }
@@ -899,12 +995,15 @@ impl Ecs {
         group: &str,
         need: &Reservation,
         request: &berth_scheduler::TaskRequest,
+        subnets: &[Subnet],
     ) -> Result<RunTaskOutcome> {
         let mut outcome = RunTaskOutcome::default();
         for name in wanted {
             let id = crate::instances::instance_id(scope, cluster, name)?;
             let arn = scope.arn("ecs", &format!("container-instance/{cluster}/{id}"));
-            match self.apply_placement(scope, cluster, &id, td, req, group, need, request)? {
+            let placed =
+                self.apply_placement(scope, cluster, &id, td, req, group, need, request, subnets)?;
+            match placed {
                 Ok(task) => outcome.tasks.push(task),
                 Err(reason) => outcome.failures.push((arn, reason)),
             }
@@ -933,6 +1032,7 @@ impl Ecs {
         group: &str,
         need: &Reservation,
         request: &berth_scheduler::TaskRequest,
+        subnets: &[Subnet],
     ) -> Result<std::result::Result<Task, String>> {
         let ikey = crate::instances::instance_key(scope, cluster, instance_id);
         let one = berth_scheduler::TaskRequest {
@@ -948,7 +1048,7 @@ impl Ecs {
                 return Ok(Err(reason.as_str().to_string()));
             }
             reserve(&mut instance, need, group);
-            let task = new_task(
+            let mut task = new_task(
                 scope,
                 cluster,
                 &instance,
@@ -959,12 +1059,15 @@ impl Ecs {
                 TaskLaunch::default(),
             );
             let mut ops = vec![Op::put(ikey.clone(), encode(&instance))];
+            let mut compares = vec![Compare::ModRevision(ikey.clone(), kv.mod_revision)];
+            if !subnets.is_empty() {
+                let Some(assignment) = AddressBook::default().take(&*self.store, subnets)? else {
+                    return Err(no_free_addresses(subnets));
+                };
+                claim_address(scope, &mut task, &assignment, &mut compares, &mut ops);
+            }
             ops.extend(new_task_ops(scope, cluster, &task));
-            if self
-                .store
-                .txn(&[Compare::ModRevision(ikey.clone(), kv.mod_revision)], &ops)?
-                .is_committed()
-            {
+            if self.store.txn(&compares, &ops)?.is_committed() {
                 return Ok(Ok(task));
             }
         }
@@ -1204,6 +1307,7 @@ impl Ecs {
             pull_stopped_at,
             execution_stopped_at,
             containers,
+            attachments,
         } = change;
         let (id_or_arn, status) = (id_or_arn.as_str(), status.as_str());
         if !matches!(
@@ -1228,6 +1332,11 @@ impl Ecs {
             }
             for c in &containers {
                 c.apply(t);
+            }
+            for (arn, status) in &attachments {
+                if let Some(a) = t.attachments.iter_mut().find(|a| &a.arn(scope) == arn) {
+                    a.status = status.clone();
+                }
             }
             if status == "STOPPED" && t.stopped_reason.is_none() {
                 t.stopped_reason = reason.clone();
@@ -1354,6 +1463,12 @@ impl Ecs {
                         {
                             c.last_status = "RUNNING".into();
                         }
+                        // Its containers run in the interface's namespace, so it is there.
+                        for a in &mut task.attachments {
+                            if a.status == "PRECREATED" || a.status == "ATTACHING" {
+                                a.status = "ATTACHED".into();
+                            }
+                        }
                     }
                     "STOPPED" => {
                         task.stopped_at = Some(now);
@@ -1361,6 +1476,11 @@ impl Ecs {
                         task.desired_status = "STOPPED".into();
                         for c in &mut task.containers {
                             c.last_status = "STOPPED".into();
+                        }
+                        // The interface goes with the task, and its address is free again.
+                        ops.extend(release_ops(&task.attachments));
+                        for a in &mut task.attachments {
+                            a.status = "DELETED".into();
                         }
                     }
                     _ => {}
@@ -1557,6 +1677,185 @@ mod tests {
         };
         assert!(token("kept").is_some());
         assert!(token("forgotten").is_none());
+    }
+
+    /// awsvpc tasks: each gets its own address in its subnet, shown as an ENI attachment;
+    /// an address comes free when its task stops, and a restarted control plane (a new
+    /// `Ecs` over the same store) never hands out one that is held.
+    #[test]
+    fn awsvpc_tasks_get_distinct_addresses_released_on_stop() {
+        let store: Arc<dyn Store> = Arc::new(berth_store::MemStore::new());
+        let ecs = Ecs::new(store.clone());
+        let scope = Scope::new(
+            "000000000000".parse().unwrap(),
+            "us-east-1".parse().unwrap(),
+        );
+        ecs.create_cluster(&scope, CreateCluster::default())
+            .unwrap();
+        let instance = ecs
+            .register_container_instance(
+                &scope,
+                RegisterContainerInstance {
+                    total: Resources {
+                        cpu: 4096,
+                        memory: 4096,
+                        ..Resources::default()
+                    },
+                    ..RegisterContainerInstance::default()
+                },
+            )
+            .unwrap();
+        let td: RegisterTaskDefinitionRequest = serde_json::from_str(
+            r#"{"family":"vpc","networkMode":"awsvpc","containerDefinitions":[
+                {"name":"web","image":"i","memory":64,"portMappings":[{"containerPort":8080}]}]}"#,
+        )
+        .unwrap();
+        ecs.register_task_definition(&scope, &td).unwrap();
+        let network = NetworkConfiguration {
+            awsvpc_configuration: Some(crate::AwsVpcConfiguration {
+                subnets: vec!["subnet-0abc".into()],
+                security_groups: vec!["sg-default".into()],
+                assign_public_ip: Some("DISABLED".into()),
+            }),
+        };
+        let run = |ecs: &Ecs, count| {
+            ecs.run_task(
+                &scope,
+                RunTask {
+                    task_definition: "vpc".into(),
+                    count,
+                    network_configuration: Some(network.clone()),
+                    ..RunTask::default()
+                },
+            )
+            .unwrap()
+            .tasks
+        };
+        let address = |t: &Task| {
+            t.eni()
+                .unwrap()
+                .detail("privateIPv4Address")
+                .unwrap()
+                .to_string()
+        };
+        let subnet = ecs.ensure_subnet("subnet-0abc").unwrap();
+
+        let first = run(&ecs, 3);
+        let mut ips: Vec<String> = first.iter().map(address).collect();
+        ips.sort();
+        ips.dedup();
+        assert_eq!(ips.len(), 3, "{ips:?}");
+        for t in &first {
+            let eni = t.eni().unwrap();
+            assert_eq!(eni.status, "PRECREATED");
+            assert!(subnet.contains(address(t).parse().unwrap()));
+            assert_eq!(t.containers[0].network_interfaces[0].attachment_id, eni.id);
+            // awsvpc host ports are the task's own: nothing is reserved on the instance.
+            assert!(t.reservation.tcp_ports.is_empty());
+        }
+        // StartTask takes addresses the same way.
+        let started = ecs
+            .run_task(
+                &scope,
+                RunTask {
+                    task_definition: "vpc".into(),
+                    count: 1,
+                    container_instances: Some(vec![instance.id.clone()]),
+                    network_configuration: Some(network.clone()),
+                    ..RunTask::default()
+                },
+            )
+            .unwrap()
+            .tasks;
+        assert!(!ips.contains(&address(&started[0])));
+
+        // RUNNING: attached; STOPPED: deleted, and the address is free again.
+        let arn = first[0].eni().unwrap().arn(&scope);
+        ecs.submit_task_state_change(
+            &scope,
+            None,
+            TaskStateChange {
+                task: first[0].id.clone(),
+                status: "RUNNING".into(),
+                attachments: vec![(arn, "ATTACHED".into())],
+                ..TaskStateChange::default()
+            },
+        )
+        .unwrap();
+        let running = ecs.task(&scope, "default", &first[0].id).unwrap().unwrap();
+        assert_eq!(running.eni().unwrap().status, "ATTACHED");
+        let stopped = ecs.stop_task(&scope, None, &first[0].id, None).unwrap();
+        assert_eq!(stopped.eni().unwrap().status, "ATTACHED"); // until the agent says STOPPED
+        let stopped = ecs
+            .submit_task_state_change(
+                &scope,
+                None,
+                TaskStateChange {
+                    task: first[0].id.clone(),
+                    status: "STOPPED".into(),
+                    ..TaskStateChange::default()
+                },
+            )
+            .unwrap();
+        assert_eq!(stopped.eni().unwrap().status, "DELETED");
+
+        // A restarted control plane: the held addresses stay held, the freed one is reused.
+        let restarted = Ecs::new(store);
+        let again = run(&restarted, 1);
+        assert_eq!(address(&again[0]), address(&first[0]));
+        let held: Vec<String> = first[1..].iter().chain(&started).map(address).collect();
+        let more = run(&restarted, 2);
+        for t in &more {
+            assert!(!held.contains(&address(t)) && address(t) != address(&again[0]));
+        }
+    }
+
+    /// A network configuration is checked against the definition's network mode.
+    #[test]
+    fn network_configuration_follows_the_network_mode() {
+        let ecs = Ecs::new(Arc::new(berth_store::MemStore::new()));
+        let scope = Scope::new(
+            "000000000000".parse().unwrap(),
+            "us-east-1".parse().unwrap(),
+        );
+        ecs.create_cluster(&scope, CreateCluster::default())
+            .unwrap();
+        for (family, mode) in [("vpc", "awsvpc"), ("br", "bridge")] {
+            let td: RegisterTaskDefinitionRequest = serde_json::from_value(serde_json::json!({
+                "family": family, "networkMode": mode,
+                "containerDefinitions": [{"name": "c", "image": "i", "memory": 64}]
+            }))
+            .unwrap();
+            ecs.register_task_definition(&scope, &td).unwrap();
+        }
+        let run = |family: &str, network_configuration| match ecs.run_task(
+            &scope,
+            RunTask {
+                task_definition: family.into(),
+                count: 1,
+                network_configuration,
+                ..RunTask::default()
+            },
+        ) {
+            Err(EcsError::InvalidParameter(m)) => m,
+            other => panic!("{other:?}"),
+        };
+        assert_eq!(
+            run("vpc", None),
+            "Network Configuration must be provided when networkMode 'awsvpc' is specified."
+        );
+        assert_eq!(
+            run(
+                "br",
+                Some(NetworkConfiguration {
+                    awsvpc_configuration: Some(crate::AwsVpcConfiguration {
+                        subnets: vec!["subnet-1".into()],
+                        ..Default::default()
+                    }),
+                })
+            ),
+            "Network Configuration is not valid for the given networkMode of this task definition."
+        );
     }
 
     /// The placement view follows instances registered, drained and filled after it was

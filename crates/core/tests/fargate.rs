@@ -6,8 +6,8 @@ use std::sync::Arc;
 
 use berth_core::fargate::{NO_CAPACITY, PLATFORM_VERSION, POOL_CLUSTER};
 use berth_core::{
-    CapacityProviderStrategyItem, CreateCluster, Ecs, RegisterContainerInstance, Resources,
-    RunTask, TaskStateChange,
+    AwsVpcConfiguration, CapacityProviderStrategyItem, CreateCluster, Ecs, NetworkConfiguration,
+    RegisterContainerInstance, Resources, RunTask, TaskStateChange,
 };
 use berth_model::Scope;
 use berth_model::task_definition::RegisterTaskDefinitionRequest;
@@ -25,6 +25,13 @@ fn fargate(count: u32) -> RunTask {
         task_definition: "web".into(),
         count,
         launch_type: Some("FARGATE".into()),
+        network_configuration: Some(NetworkConfiguration {
+            awsvpc_configuration: Some(AwsVpcConfiguration {
+                subnets: vec!["subnet-default".into()],
+                security_groups: vec!["sg-default".into()],
+                assign_public_ip: Some("ENABLED".into()),
+            }),
+        }),
         ..RunTask::default()
     }
 }

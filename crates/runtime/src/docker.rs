@@ -11,14 +11,16 @@ use bollard::auth::DockerCredentials;
 use bollard::errors::Error as BollardError;
 use bollard::models::{
     ContainerCreateBody, ContainerInspectResponse, ContainerStateStatusEnum,
-    ContainerStatsResponse, ContainerSummaryStateEnum, EventMessage, HealthConfig,
-    HealthStatusEnum, HostConfig, HostConfigLogConfig, NetworkInspect,
+    ContainerStatsResponse, ContainerSummaryStateEnum, EndpointIpamConfig, EndpointSettings,
+    EventMessage, HealthConfig, HealthStatusEnum, HostConfig, HostConfigLogConfig, Ipam,
+    IpamConfig, NetworkCreateRequest, NetworkInspect, NetworkingConfig,
     PortBinding as DockerPortBinding, ResourcesUlimits, VolumeCreateRequest,
 };
 use bollard::query_parameters::{
-    CreateContainerOptionsBuilder, CreateImageOptions, EventsOptions, InspectContainerOptions,
-    InspectNetworkOptions, ListContainersOptions, RemoveContainerOptions, RemoveVolumeOptions,
-    StartContainerOptions, StatsOptionsBuilder, StopContainerOptions, WaitContainerOptions,
+    BuildImageOptions, CreateContainerOptionsBuilder, CreateImageOptions, EventsOptions,
+    InspectContainerOptions, InspectNetworkOptions, ListContainersOptions, RemoveContainerOptions,
+    RemoveVolumeOptions, StartContainerOptions, StatsOptionsBuilder, StopContainerOptions,
+    WaitContainerOptions,
 };
 use futures_util::StreamExt;
 use time::OffsetDateTime;
@@ -27,8 +29,8 @@ use time::format_description::well_known::Rfc3339;
 use crate::{
     ContainerEvent, ContainerEventKind, ContainerId, ContainerRuntime, ContainerSpec,
     ContainerState, ContainerStats, ContainerStatus, ContainerSummary, EventStream, HealthStatus,
-    HostInfo, MountSpec, PortBinding, Protocol, RegistryAuth, RuntimeError, RuntimeFuture,
-    VolumeSpec, normalize_image_reference,
+    HostInfo, MountSpec, NetworkMode, NetworkSpec, PortBinding, Protocol, RegistryAuth,
+    RuntimeError, RuntimeFuture, VolumeSpec, normalize_image_reference,
 };
 
 /// Docker's own default socket.
@@ -366,6 +368,103 @@ impl ContainerRuntime for DockerRuntime {
                 .map_err(map_error)
         })
     }
+
+    fn ensure_network<'a>(&'a self, network: &'a NetworkSpec) -> RuntimeFuture<'a, ()> {
+        Box::pin(async move {
+            let existing = self
+                .docker
+                .inspect_network(&network.name, None::<InspectNetworkOptions>)
+                .await;
+            match existing.map_err(map_error) {
+                Ok(found) => return check_network(&found, network),
+                Err(RuntimeError::NotFound(_)) => {}
+                Err(e) => return Err(e),
+            }
+            let created = self
+                .docker
+                .create_network(network_create_request(network))
+                .await;
+            match created.map_err(map_error) {
+                Ok(_) => Ok(()),
+                Err(e @ RuntimeError::Unavailable(_)) => Err(e),
+                // Someone created it meanwhile (Docker then answers that the subnet
+                // overlaps, with a 403): fine if it is the network wanted.
+                Err(e) => {
+                    let found = self
+                        .docker
+                        .inspect_network(&network.name, None::<InspectNetworkOptions>)
+                        .await;
+                    match found {
+                        Ok(found) => check_network(&found, network),
+                        Err(_) => Err(RuntimeError::Conflict(error_message(e))),
+                    }
+                }
+            }
+        })
+    }
+
+    fn build_image<'a>(&'a self, tag: &'a str, context: Vec<u8>) -> RuntimeFuture<'a, ()> {
+        Box::pin(async move {
+            let options = BuildImageOptions {
+                t: Some(tag.to_owned()),
+                rm: true,
+                forcerm: true,
+                ..Default::default()
+            };
+            let mut progress =
+                self.docker
+                    .build_image(options, None, Some(bollard::body_full(context.into())));
+            while let Some(line) = progress.next().await {
+                let line = line.map_err(map_error)?;
+                if let Some(detail) = line.error_detail {
+                    return Err(RuntimeError::Other(format!(
+                        "building {tag}: {}",
+                        detail.message.unwrap_or_default()
+                    )));
+                }
+            }
+            Ok(())
+        })
+    }
+}
+
+/// The create request of a network spec. Pure.
+pub(crate) fn network_create_request(network: &NetworkSpec) -> NetworkCreateRequest {
+    NetworkCreateRequest {
+        name: network.name.clone(),
+        driver: Some("bridge".to_owned()),
+        ipam: Some(Ipam {
+            driver: Some("default".to_owned()),
+            config: Some(vec![IpamConfig {
+                subnet: Some(network.subnet.clone()),
+                gateway: Some(network.gateway.clone()),
+                ..Default::default()
+            }]),
+            options: None,
+        }),
+        labels: Some(network.labels.clone().into_iter().collect()),
+        ..Default::default()
+    }
+}
+
+/// An existing network of the wanted name must have the wanted subnet.
+fn check_network(found: &NetworkInspect, wanted: &NetworkSpec) -> Result<(), RuntimeError> {
+    let subnets: Vec<&str> = found
+        .ipam
+        .as_ref()
+        .and_then(|ipam| ipam.config.as_ref())
+        .into_iter()
+        .flatten()
+        .filter_map(|pool| pool.subnet.as_deref())
+        .collect();
+    if subnets.contains(&wanted.subnet.as_str()) {
+        Ok(())
+    } else {
+        Err(RuntimeError::Conflict(format!(
+            "network {} exists with subnets {subnets:?}, not {}",
+            wanted.name, wanted.subnet
+        )))
+    }
 }
 
 /// Docker's stop timeout is whole seconds; round up so a container always gets at least the
@@ -550,8 +649,29 @@ pub(crate) fn build_create_body(spec: &ContainerSpec) -> Result<ContainerCreateB
         ..Default::default()
     };
 
+    // A fixed address (and MAC) on a named network goes on that network's endpoint.
+    let networking_config = match &spec.network_mode {
+        NetworkMode::Named(name) if spec.ipv4_address.is_some() || spec.mac_address.is_some() => {
+            Some(NetworkingConfig {
+                endpoints_config: Some(HashMap::from([(
+                    name.clone(),
+                    EndpointSettings {
+                        ipam_config: spec.ipv4_address.as_ref().map(|ip| EndpointIpamConfig {
+                            ipv4_address: Some(ip.clone()),
+                            ..Default::default()
+                        }),
+                        mac_address: spec.mac_address.clone(),
+                        ..Default::default()
+                    },
+                )])),
+            })
+        }
+        _ => None,
+    };
+
     Ok(ContainerCreateBody {
         image: Some(spec.image.clone()),
+        networking_config,
         cmd: non_empty(&spec.command),
         entrypoint: non_empty(&spec.entrypoint),
         env: (!spec.env.is_empty()).then(|| {
@@ -1059,6 +1179,57 @@ mod tests {
         }))
         .unwrap();
         assert_eq!(stats_from_docker(v2).memory_used_bytes(), 60);
+    }
+
+    #[test]
+    fn a_fixed_address_goes_on_the_named_networks_endpoint() {
+        let body = build_create_body(&ContainerSpec {
+            network_mode: NetworkMode::Named("berth-subnet-1".to_owned()),
+            ipv4_address: Some("10.192.3.7".to_owned()),
+            mac_address: Some("02:42:0a:c0:03:07".to_owned()),
+            ..spec()
+        })
+        .unwrap();
+        let json = serde_json_value(&body);
+        assert_eq!(json["HostConfig"]["NetworkMode"], "berth-subnet-1");
+        assert_eq!(
+            json["NetworkingConfig"]["EndpointsConfig"]["berth-subnet-1"],
+            serde_json::json!({
+                "IPAMConfig": {"IPv4Address": "10.192.3.7"},
+                "MacAddress": "02:42:0a:c0:03:07"
+            })
+        );
+        // Elsewhere there is no endpoint to configure.
+        let plain = serde_json_value(&build_create_body(&spec()).unwrap());
+        assert!(plain.get("NetworkingConfig").is_none());
+    }
+
+    #[test]
+    fn networks_are_bridges_with_their_subnet_and_gateway() {
+        let wanted = NetworkSpec {
+            name: "berth-subnet-1".to_owned(),
+            subnet: "10.192.3.0/24".to_owned(),
+            gateway: "10.192.3.1".to_owned(),
+            labels: BTreeMap::from([("berth.subnet-id".to_owned(), "subnet-1".to_owned())]),
+        };
+        let request = serde_json::to_value(network_create_request(&wanted)).unwrap();
+        assert_eq!(request["Name"], "berth-subnet-1");
+        assert_eq!(request["Driver"], "bridge");
+        assert_eq!(
+            request["IPAM"]["Config"],
+            serde_json::json!([{"Subnet": "10.192.3.0/24", "Gateway": "10.192.3.1"}])
+        );
+        let found = |subnet: &str| -> NetworkInspect {
+            serde_json::from_value(serde_json::json!({
+                "Name": "berth-subnet-1", "IPAM": {"Config": [{"Subnet": subnet}]}
+            }))
+            .unwrap()
+        };
+        assert!(check_network(&found("10.192.3.0/24"), &wanted).is_ok());
+        assert!(matches!(
+            check_network(&found("10.192.4.0/24"), &wanted),
+            Err(RuntimeError::Conflict(_))
+        ));
     }
 
     #[test]

@@ -21,8 +21,8 @@ use time::OffsetDateTime;
 pub use docker::DockerRuntime;
 pub use simulated::{SimulatedRuntime, SimulationConfig};
 pub use spec::{
-    ContainerSpec, CpuQuota, HealthCheck, LogConfig, MountSpec, NetworkMode, PortMapping, Protocol,
-    Ulimit, VolumeSpec,
+    ContainerSpec, CpuQuota, HealthCheck, LogConfig, MountSpec, NetworkMode, NetworkSpec,
+    PortMapping, Protocol, Ulimit, VolumeSpec,
 };
 
 /// What every runtime call returns: a boxed future, so the trait stays object safe
@@ -318,6 +318,14 @@ pub trait ContainerRuntime: Send + Sync {
     fn create_volume<'a>(&'a self, volume: &'a VolumeSpec) -> RuntimeFuture<'a, ()>;
 
     fn remove_volume<'a>(&'a self, name: &'a str) -> RuntimeFuture<'a, ()>;
+
+    /// Creates the bridge network unless one of that name exists; one that exists with
+    /// another subnet is a `Conflict` (so is a subnet overlapping another network's).
+    fn ensure_network<'a>(&'a self, network: &'a NetworkSpec) -> RuntimeFuture<'a, ()>;
+
+    /// Builds an image from a build context (a tar archive with a `Dockerfile` at its root)
+    /// and tags it. Nothing is pulled: the Dockerfile must start `FROM scratch`.
+    fn build_image<'a>(&'a self, tag: &'a str, context: Vec<u8>) -> RuntimeFuture<'a, ()>;
 
     /// A sample of the container's CPU and memory use, taken now.
     fn stats<'a>(&'a self, id: &'a ContainerId) -> RuntimeFuture<'a, ContainerStats>;

@@ -32,8 +32,8 @@ use tokio::sync::{broadcast, watch};
 use crate::{
     ContainerEvent, ContainerEventKind, ContainerId, ContainerRuntime, ContainerSpec,
     ContainerState, ContainerStats, ContainerStatus, ContainerSummary, EventStream, HealthStatus,
-    HostInfo, NetworkMode, PortBinding, RegistryAuth, RuntimeError, RuntimeFuture, VolumeSpec,
-    normalize_image_reference,
+    HostInfo, NetworkMode, NetworkSpec, PortBinding, RegistryAuth, RuntimeError, RuntimeFuture,
+    VolumeSpec, normalize_image_reference,
 };
 
 /// Docker's default ephemeral range for dynamic host ports.
@@ -109,6 +109,7 @@ struct State {
     containers: HashMap<ContainerId, SimContainer>,
     names: HashMap<String, ContainerId>,
     volumes: HashMap<String, VolumeSpec>,
+    networks: HashMap<String, NetworkSpec>,
     next_container: u64,
     next_address: u32,
     next_port: u16,
@@ -435,6 +436,14 @@ impl ContainerRuntime for SimulatedRuntime {
             self.inner.check_available()?;
             tokio::time::sleep(self.inner.config.create_delay).await;
             let mut state = self.inner.available()?;
+            if let NetworkMode::Named(network) = &spec.network_mode
+                && !state.networks.contains_key(network)
+                && network != "bridge"
+            {
+                return Err(RuntimeError::NotFound(format!(
+                    "network {network} not found"
+                )));
+            }
             if !state
                 .images
                 .contains(&normalize_image_reference(&spec.image))
@@ -533,9 +542,24 @@ impl ContainerRuntime for SimulatedRuntime {
                     });
                 }
             }
+            if let (NetworkMode::Named(network), Some(ip)) =
+                (&spec.network_mode, &spec.ipv4_address)
+                && state.containers.values().any(|c| {
+                    c.state == ContainerState::Running
+                        && c.spec.network_mode == spec.network_mode
+                        && c.ip_address.as_deref() == Some(ip.as_str())
+                })
+            {
+                return Err(RuntimeError::Conflict(format!(
+                    "Address already in use: {ip} on network {network}"
+                )));
+            }
             let ip_address = match &spec.network_mode {
                 NetworkMode::Bridge => Some(state.next_ip(17)),
-                NetworkMode::Named(_) => Some(state.next_ip(18)),
+                NetworkMode::Named(_) => match &spec.ipv4_address {
+                    Some(ip) => Some(ip.clone()),
+                    None => Some(state.next_ip(18)),
+                },
                 NetworkMode::Container(other) => state
                     .container(&ContainerId::from(other.as_str()))
                     .ok()
@@ -787,6 +811,45 @@ impl ContainerRuntime for SimulatedRuntime {
                 }
             });
             Ok(Box::pin(events) as EventStream)
+        })
+    }
+
+    fn ensure_network<'a>(&'a self, network: &'a NetworkSpec) -> RuntimeFuture<'a, ()> {
+        Box::pin(async move {
+            let mut state = self.inner.available()?;
+            if let Some(existing) = state.networks.get(&network.name) {
+                return if existing.subnet == network.subnet {
+                    Ok(())
+                } else {
+                    Err(RuntimeError::Conflict(format!(
+                        "network {} exists with subnet {}",
+                        network.name, existing.subnet
+                    )))
+                };
+            }
+            if let Some(other) = state.networks.values().find(|n| n.subnet == network.subnet) {
+                return Err(RuntimeError::Conflict(format!(
+                    "Pool overlaps with other one on this address space ({})",
+                    other.name
+                )));
+            }
+            state.networks.insert(network.name.clone(), network.clone());
+            Ok(())
+        })
+    }
+
+    fn build_image<'a>(&'a self, tag: &'a str, context: Vec<u8>) -> RuntimeFuture<'a, ()> {
+        Box::pin(async move {
+            if context.is_empty() {
+                return Err(RuntimeError::Other(format!(
+                    "building {tag}: empty build context"
+                )));
+            }
+            self.inner
+                .available()?
+                .images
+                .insert(normalize_image_reference(tag));
+            Ok(())
         })
     }
 
@@ -1366,6 +1429,69 @@ mod tests {
                 }
             ]
         );
+    }
+
+    #[tokio::test]
+    async fn networks_hold_fixed_addresses_and_namespaces_are_shared() {
+        let runtime = runtime();
+        let network = NetworkSpec {
+            name: "berth-subnet-1".to_owned(),
+            subnet: "10.192.3.0/24".to_owned(),
+            gateway: "10.192.3.1".to_owned(),
+            ..Default::default()
+        };
+        let on_network = ContainerSpec {
+            network_mode: NetworkMode::Named(network.name.clone()),
+            ipv4_address: Some("10.192.3.7".to_owned()),
+            ..spec(&[])
+        };
+        // The network must exist first.
+        assert!(matches!(
+            runtime.create_container(&on_network).await,
+            Err(RuntimeError::NotFound(_))
+        ));
+        runtime.ensure_network(&network).await.unwrap();
+        runtime.ensure_network(&network).await.unwrap();
+        let other_subnet = NetworkSpec {
+            subnet: "10.192.4.0/24".to_owned(),
+            ..network.clone()
+        };
+        assert!(matches!(
+            runtime.ensure_network(&other_subnet).await,
+            Err(RuntimeError::Conflict(_))
+        ));
+
+        let infra = run(&runtime, &on_network).await;
+        let status = runtime.inspect_container(&infra).await.unwrap();
+        assert_eq!(status.ip_address.as_deref(), Some("10.192.3.7"));
+        // Its namespace is shared by `container:` members.
+        let member = run(
+            &runtime,
+            &ContainerSpec {
+                network_mode: NetworkMode::Container(infra.to_string()),
+                ..spec(&[])
+            },
+        )
+        .await;
+        let status = runtime.inspect_container(&member).await.unwrap();
+        assert_eq!(status.ip_address.as_deref(), Some("10.192.3.7"));
+        // A second holder of the address fails to start, as in Docker.
+        let twin = runtime.create_container(&on_network).await.unwrap();
+        assert!(matches!(
+            runtime.start_container(&twin).await,
+            Err(RuntimeError::Conflict(_))
+        ));
+    }
+
+    #[tokio::test]
+    async fn built_images_are_present() {
+        let runtime = runtime();
+        assert!(!runtime.image_present("berth/pause:1").await.unwrap());
+        runtime
+            .build_image("berth/pause:1", vec![0; 512])
+            .await
+            .unwrap();
+        assert!(runtime.image_present("berth/pause:1").await.unwrap());
     }
 
     #[tokio::test]

@@ -26,6 +26,12 @@ pub struct ContainerSpec {
     /// container's ports are the host's, in `none` and `container:` modes there are none.
     pub port_mappings: Vec<PortMapping>,
     pub network_mode: NetworkMode,
+    /// On a named network: the container's fixed address there (Docker's endpoint
+    /// `IPAMConfig.IPv4Address`), which must lie in the network's subnet.
+    pub ipv4_address: Option<String>,
+    /// On a named network: the endpoint's MAC address. Engines before API 1.44 ignore it
+    /// and derive one from the address (`02:42:` and its four bytes).
+    pub mac_address: Option<String>,
     /// Relative CPU weight (ECS's `cpu` units map straight onto it).
     pub cpu_shares: Option<u64>,
     /// A hard CPU cap, as the CFS bandwidth controller takes it: the container may use
@@ -181,6 +187,17 @@ impl NetworkMode {
     pub fn publishes_ports(&self) -> bool {
         matches!(self, NetworkMode::Bridge | NetworkMode::Named(_))
     }
+}
+
+/// A user-defined bridge network with a fixed subnet (awsvpc tasks' subnets).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct NetworkSpec {
+    pub name: String,
+    /// `10.192.3.0/24`.
+    pub subnet: String,
+    /// The bridge's own address, e.g. `10.192.3.1`.
+    pub gateway: String,
+    pub labels: BTreeMap<String, String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -1,6 +1,6 @@
 //! Network interfaces and attachments (awsvpc tasks, trunked instances, EBS attachments):
-//! modelled so that frames carrying them round-trip, not used by Berth's bridge and host
-//! network modes.
+//! modelled so that frames carrying them round-trip. Berth uses `ElasticNetworkInterface`
+//! on a task of a PayloadMessage for awsvpc tasks.
 
 use crate::frame::shape;
 
@@ -70,6 +70,10 @@ shape! {
         private_dns_name: String,
         subnet_gateway_ipv4_address: String,
         subnet_gateway_ipv6_address: String,
+        /// Berth's extension (the ACS model has no such member; other agents ignore it):
+        /// the subnet the interface is in, after which Berth's agent names the subnet's
+        /// Docker network.
+        subnet_id: String,
     }
 }
 

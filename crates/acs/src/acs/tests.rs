@@ -98,6 +98,7 @@ fn full_eni() -> ElasticNetworkInterface {
         private_dns_name: s("ip-10-0-0-8.ec2.internal"),
         subnet_gateway_ipv4_address: s("10.0.0.1/24"),
         subnet_gateway_ipv6_address: s("2600::/64"),
+        subnet_id: s("subnet-0abc"),
     }
 }
 
@@ -951,6 +952,8 @@ const ELASTIC_NETWORK_INTERFACE: &[&str] = &[
     "privateDnsName",
     "subnetGatewayIpv4Address",
     "subnetGatewayIpv6Address",
+    // Berth's one extension to the model (see `ElasticNetworkInterface::subnet_id`).
+    "subnetId",
 ];
 const IAM_ROLE_CREDENTIALS: &[&str] = &[
     "credentialsId",

@@ -491,7 +491,7 @@ async fn reports_survive_a_control_plane_outage() {
 }
 
 #[tokio::test]
-async fn unsupported_tasks_fail_visibly() {
+async fn an_awsvpc_task_without_an_interface_fails_visibly() {
     let h = Harness::start(config()).await;
     let mut t = task(
         "vpc",
@@ -502,6 +502,90 @@ async fn unsupported_tasks_fail_visibly() {
     h.engine.apply_payload(vec![t]);
     let stopped = h.control.wait_task(&task_arn("vpc"), "STOPPED").await;
     assert!(stopped["reason"].as_str().unwrap().contains("awsvpc"));
+}
+
+/// An awsvpc task as the control plane sends it: its interface at 10.192.3.7.
+fn awsvpc_task(id: &str) -> Task {
+    let mut t = task(
+        id,
+        "RUNNING",
+        json!([
+            {"name": "web", "image": "busybox", "essential": true, "command": ["httpd", "-f"],
+             "portMappings": [{"containerPort": 8080, "hostPort": 8080, "protocol": "tcp"}]},
+            {"name": "client", "image": "busybox", "essential": false, "command": ["sleep", "1000000"]}
+        ]),
+    );
+    t.network_mode = Some("awsvpc".into());
+    t.elastic_network_interfaces = Some(vec![berth_acs::acs::ElasticNetworkInterface {
+        attachment_arn: Some(format!("arn:aws:ecs:us-east-1:0:attachment/{id}")),
+        ec2_id: Some("eni-0123456789abcdef0".into()),
+        mac_address: Some("02:42:0a:c0:03:07".into()),
+        ipv4_addresses: Some(vec![berth_acs::acs::IPv4AddressAssignment {
+            primary: Some(true),
+            private_address: Some("10.192.3.7".into()),
+        }]),
+        subnet_gateway_ipv4_address: Some("10.192.3.1/24".into()),
+        subnet_id: Some("subnet-0abc".into()),
+        ..Default::default()
+    }]);
+    t
+}
+
+/// The infra container is built, networked and started before the task's containers, which
+/// join its namespace; RUNNING carries the attachment; a stop stops it last; a restarted
+/// agent adopts it.
+#[tokio::test]
+async fn an_awsvpc_task_runs_in_its_infra_containers_namespace() {
+    let h = Harness::start(config()).await;
+    let t = awsvpc_task("vpc");
+    h.engine.apply_payload(vec![t.clone()]);
+    let running = h.control.wait_task(&task_arn("vpc"), "RUNNING").await;
+    assert_eq!(
+        running["attachments"],
+        json!([{"attachmentArn": "arn:aws:ecs:us-east-1:0:attachment/vpc", "status": "ATTACHED"}])
+    );
+    // awsvpc ports are the task's own address's: no host bindings.
+    assert!(running["containers"][0].get("networkBindings").is_none());
+    assert!(h.runtime.image_present(infra::PAUSE_IMAGE).await.unwrap());
+
+    let containers = h.containers_of(&task_arn("vpc")).await;
+    assert_eq!(containers.len(), 3);
+    let pause = containers
+        .iter()
+        .find(|c| c.labels[spec::LABEL_CONTAINER_NAME] == PAUSE_CONTAINER_NAME)
+        .expect("an infra container");
+    let status = h.runtime.inspect_container(&pause.id).await.unwrap();
+    assert_eq!(status.ip_address.as_deref(), Some("10.192.3.7"));
+    for c in containers.iter().filter(|c| c.id != pause.id) {
+        let status = h.runtime.inspect_container(&c.id).await.unwrap();
+        assert_eq!(status.state, ContainerState::Running);
+        // Sharing the namespace, so the address.
+        assert_eq!(
+            status.ip_address.as_deref(),
+            Some("10.192.3.7"),
+            "{}",
+            c.name
+        );
+    }
+    // A restarted agent keeps the same infra container.
+    let (runtime, control, state) = h.shut_down().await;
+    let h = Harness::start_on(config(), runtime, control, state).await;
+    h.engine.apply_payload(vec![t.clone()]);
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let after = h.containers_of(&task_arn("vpc")).await;
+    assert_eq!(after.len(), 3);
+    assert!(after.iter().any(|c| c.id == pause.id));
+    assert_eq!(h.control.task_changes(&task_arn("vpc")).len(), 1);
+
+    let mut stop = t;
+    stop.desired_status = Some("STOPPED".into());
+    h.engine.apply_payload(vec![stop]);
+    h.control.wait_task(&task_arn("vpc"), "STOPPED").await;
+    let status = h.runtime.inspect_container(&pause.id).await.unwrap();
+    assert!(
+        status.state.is_stopped(),
+        "the infra container stops with the task"
+    );
 }
 
 #[tokio::test]
@@ -745,6 +829,7 @@ fn container_changes_ride_inside_the_next_task_change() {
             pull_stopped_at: None,
             execution_stopped_at: None,
             containers: Vec::new(),
+            attachments: Vec::new(),
         })
     };
     let shape = |reports: Vec<Report>| -> Vec<String> {

@@ -1,0 +1,323 @@
+//! awsvpc on `berth agent` and the real Docker Engine: each task gets its own network
+//! namespace (an infra container the agent builds locally) and its own address on its
+//! subnet's Berth network; the task's containers reach each other on localhost; DescribeTasks
+//! shows the ElasticNetworkInterface attachment; the host reaches the task at its address and
+//! container port. RunTask checks the network configuration with ECS's messages.
+//!
+//! Docker networks are the host's, so every test uses its own subnet ids (each maps to its
+//! own /24) and removes their networks when it ends.
+
+use std::process::Command;
+use std::time::Duration;
+
+use berth_e2e::docker_agent::{
+    Agent, containers_of, docker_inspect, wait_connected, wait_for, wait_statuses,
+};
+use berth_e2e::{BerthServer, assert_aws_error, ok_json, stdout_of, unique};
+use serde_json::{Value, json};
+
+/// Removes the subnets' Docker networks when the test ends (declare it before the agent,
+/// so the agent and its containers go first).
+struct Networks(Vec<String>);
+
+impl Drop for Networks {
+    fn drop(&mut self) {
+        for name in &self.0 {
+            let _ = Command::new("docker")
+                .args(["network", "rm", name])
+                .output();
+        }
+    }
+}
+
+/// `curl http://IP:PORT/` from this process until the body holds `marker`.
+#[track_caller]
+fn curl_until(ip: &str, port: u16, marker: &str) -> String {
+    berth_e2e::require_tool("curl");
+    let url = format!("http://{ip}:{port}/");
+    wait_for(
+        &format!("{url} to answer {marker}"),
+        Duration::from_secs(60),
+        || {
+            let out = Command::new("curl")
+                .args(["-fsS", "--max-time", "5", &url])
+                .output()
+                .ok()?;
+            let body = stdout_of(&out);
+            (out.status.success() && body.contains(marker)).then_some(body)
+        },
+    )
+}
+
+fn register_awsvpc(s: &BerthServer, family: &str, containers: Value) -> String {
+    let v = ok_json(&s.aws(&[
+        "ecs",
+        "register-task-definition",
+        "--family",
+        family,
+        "--network-mode",
+        "awsvpc",
+        "--container-definitions",
+        &containers.to_string(),
+    ]));
+    v["taskDefinition"]["taskDefinitionArn"]
+        .as_str()
+        .unwrap()
+        .to_owned()
+}
+
+fn detail<'a>(attachment: &'a Value, name: &str) -> &'a str {
+    attachment["details"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|d| d["name"] == name)
+        .and_then(|d| d["value"].as_str())
+        .unwrap_or_else(|| panic!("no {name} in {attachment:#}"))
+}
+
+/// The /24 of an address: its first three octets.
+fn network_of(ip: &str) -> String {
+    ip.rsplit_once('.').unwrap().0.to_owned()
+}
+
+#[test]
+fn awsvpc_tasks_get_their_own_address_on_a_berth_subnet() {
+    let s = BerthServer::start();
+    let cluster = unique("vpc-");
+    ok_json(&s.aws(&["ecs", "create-cluster", "--cluster-name", &cluster]));
+    let repo = unique("vpc-img-");
+    s.create_repo(&repo, &[]);
+    let image = s.docker_push_test_image(&repo, "v1");
+
+    let subnet = unique("subnet-0");
+    let _networks = Networks(vec![format!("berth-{subnet}")]);
+    let _agent = Agent::start(&s, &cluster, &["--cleanup-delay-seconds", "600"]);
+    let instance = wait_connected(&s, &cluster);
+    assert!(
+        instance["attributes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|a| a["name"] == "ecs.capability.task-eni"),
+        "{instance:#}"
+    );
+
+    // A serves a page on 8080; B fetches it from localhost (the task's shared namespace)
+    // and serves what it got on 8081.
+    let marker = unique("page-");
+    let family = unique("vpc-");
+    register_awsvpc(
+        &s,
+        &family,
+        json!([
+            {
+                "name": "a", "image": image, "memory": 64, "essential": true, "stopTimeout": 2,
+                "entryPoint": ["sh", "-c"],
+                "command": [format!("mkdir -p /www && echo {marker} > /www/index.html && exec httpd -f -p 8080 -h /www")],
+                "portMappings": [{"containerPort": 8080, "protocol": "tcp"}]
+            },
+            {
+                "name": "b", "image": image, "memory": 64, "essential": true, "stopTimeout": 2,
+                "entryPoint": ["sh", "-c"],
+                "command": ["mkdir -p /got && until wget -q -O /got/index.html http://localhost:8080/; do sleep 1; done && exec httpd -f -p 8081 -h /got"],
+                "portMappings": [{"containerPort": 8081, "protocol": "tcp"}]
+            }
+        ]),
+    );
+    let network = format!(
+        "awsvpcConfiguration={{subnets=[{subnet}],securityGroups=[sg-default],assignPublicIp=DISABLED}}"
+    );
+    let run = ok_json(&s.aws(&[
+        "ecs",
+        "run-task",
+        "--cluster",
+        &cluster,
+        "--task-definition",
+        &family,
+        "--count",
+        "2",
+        "--network-configuration",
+        &network,
+    ]));
+    assert_eq!(run["failures"], json!([]), "{run:#}");
+    let arns: Vec<String> = run["tasks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["taskArn"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(arns.len(), 2);
+    // The interface exists from RunTask on (the address is the control plane's pick).
+    assert_eq!(run["tasks"][0]["attachments"][0]["status"], "PRECREATED");
+
+    let tasks = wait_statuses(&s, &cluster, &arns, "RUNNING");
+    let mut ips = Vec::new();
+    for task in &tasks {
+        let attachments = task["attachments"].as_array().unwrap();
+        assert_eq!(attachments.len(), 1, "{task:#}");
+        let eni = &attachments[0];
+        assert_eq!(eni["type"], "ElasticNetworkInterface");
+        assert_eq!(eni["status"], "ATTACHED");
+        assert_eq!(detail(eni, "subnetId"), subnet);
+        assert!(detail(eni, "networkInterfaceId").starts_with("eni-"));
+        let ip = detail(eni, "privateIPv4Address").to_owned();
+        let mac = detail(eni, "macAddress");
+        assert_eq!(mac.split(':').count(), 6, "{mac}");
+        assert!(
+            detail(eni, "privateDnsName").starts_with(&format!("ip-{}", ip.replace('.', "-"))),
+            "{eni:#}"
+        );
+        // Each container sees the interface.
+        for c in task["containers"].as_array().unwrap() {
+            assert_eq!(c["networkInterfaces"][0]["privateIpv4Address"], ip.as_str());
+            assert_eq!(c["networkInterfaces"][0]["attachmentId"], eni["id"]);
+        }
+        ips.push(ip);
+    }
+    assert_ne!(ips[0], ips[1], "two tasks, two addresses");
+    assert_eq!(network_of(&ips[0]), network_of(&ips[1]), "one subnet");
+
+    // The subnet is a Berth network on Docker with the subnet's /24, holding the address.
+    let net = ok_json(&s.docker(&["network", "inspect", &format!("berth-{subnet}")]));
+    let cidr = net[0]["IPAM"]["Config"][0]["Subnet"].as_str().unwrap();
+    assert_eq!(cidr, format!("{}.0/24", network_of(&ips[0])));
+
+    for (task, ip) in tasks.iter().zip(&ips) {
+        // From the host: the task's address and container port answer directly.
+        curl_until(ip, 8080, &marker);
+        // B got A's page over localhost inside the task's namespace.
+        curl_until(ip, 8081, &marker);
+
+        // Docker: an infra container on the subnet's network with the task's address, and
+        // the task's containers in its namespace.
+        let arn = task["taskArn"].as_str().unwrap();
+        let containers: Vec<Value> = containers_of(&s, arn)
+            .iter()
+            .map(|id| docker_inspect(&s, id))
+            .collect();
+        assert_eq!(
+            containers.len(),
+            3,
+            "two containers and the infra container"
+        );
+        let pause = containers
+            .iter()
+            .find(|c| {
+                c["Config"]["Labels"]["com.amazonaws.ecs.container-name"] == "~internal~ecs~pause"
+            })
+            .expect("the infra container");
+        assert_eq!(
+            pause["NetworkSettings"]["Networks"][format!("berth-{subnet}")]["IPAddress"],
+            ip.as_str()
+        );
+        // The interface's MAC is the namespace's real one.
+        let eni = &task["attachments"][0];
+        assert_eq!(
+            pause["NetworkSettings"]["Networks"][format!("berth-{subnet}")]["MacAddress"],
+            detail(eni, "macAddress")
+        );
+        let pause_id = pause["Id"].as_str().unwrap();
+        for c in containers.iter().filter(|c| c["Id"] != pause["Id"]) {
+            assert_eq!(
+                c["HostConfig"]["NetworkMode"],
+                format!("container:{pause_id}")
+            );
+        }
+    }
+
+    // Stopping gives the address back: the attachment is DELETED, and the infra container
+    // has stopped.
+    for arn in &arns {
+        ok_json(&s.aws(&["ecs", "stop-task", "--cluster", &cluster, "--task", arn]));
+    }
+    let stopped = wait_statuses(&s, &cluster, &arns, "STOPPED");
+    for task in &stopped {
+        assert_eq!(task["attachments"][0]["status"], "DELETED", "{task:#}");
+    }
+    let running_left: Vec<String> = arns
+        .iter()
+        .flat_map(|arn| berth_e2e::docker_agent::docker_ps(&s, false, arn))
+        .collect();
+    assert!(running_left.is_empty(), "{running_left:?}");
+    // The freed address is the next one handed out.
+    let again = ok_json(&s.aws(&[
+        "ecs",
+        "run-task",
+        "--cluster",
+        &cluster,
+        "--task-definition",
+        &family,
+        "--network-configuration",
+        &network,
+    ]));
+    let next = detail(&again["tasks"][0]["attachments"][0], "privateIPv4Address").to_owned();
+    assert!(ips.contains(&next), "{next} reuses one of {ips:?}");
+    let arn = again["tasks"][0]["taskArn"].as_str().unwrap().to_owned();
+    wait_statuses(&s, &cluster, std::slice::from_ref(&arn), "RUNNING");
+    curl_until(&next, 8080, &marker);
+}
+
+#[test]
+fn network_configuration_is_checked_against_the_network_mode() {
+    let s = BerthServer::start();
+    let cluster = unique("vpc-err-");
+    ok_json(&s.aws(&["ecs", "create-cluster", "--cluster-name", &cluster]));
+    let container = json!([{"name": "c", "image": "busybox", "memory": 64}]);
+    let awsvpc = unique("vpc-");
+    register_awsvpc(&s, &awsvpc, container.clone());
+    let bridge = unique("br-");
+    berth_e2e::docker_agent::register(&s, &bridge, container);
+    let network = "awsvpcConfiguration={subnets=[subnet-0abc],securityGroups=[sg-default],assignPublicIp=DISABLED}";
+    let run = |family: &str, extra: &[&str]| {
+        let mut args = vec![
+            "ecs",
+            "run-task",
+            "--cluster",
+            &cluster,
+            "--task-definition",
+            family,
+        ];
+        args.extend_from_slice(extra);
+        s.aws(&args)
+    };
+
+    let missing = run(&awsvpc, &[]);
+    assert_aws_error(&missing, "InvalidParameterException");
+    assert!(
+        String::from_utf8_lossy(&missing.stderr).contains(
+            "Network Configuration must be provided when networkMode 'awsvpc' is specified."
+        ),
+        "{}",
+        String::from_utf8_lossy(&missing.stderr)
+    );
+    let not_valid = run(&bridge, &["--network-configuration", network]);
+    assert_aws_error(&not_valid, "InvalidParameterException");
+    assert!(
+        String::from_utf8_lossy(&not_valid.stderr).contains(
+            "Network Configuration is not valid for the given networkMode of this task definition."
+        ),
+        "{}",
+        String::from_utf8_lossy(&not_valid.stderr)
+    );
+    let public = run(
+        &awsvpc,
+        &[
+            "--network-configuration",
+            "awsvpcConfiguration={subnets=[subnet-0abc],assignPublicIp=ENABLED}",
+        ],
+    );
+    assert_aws_error(&public, "InvalidParameterException");
+    assert!(
+        String::from_utf8_lossy(&public.stderr)
+            .contains("Assign public IP is not supported for this launch type."),
+    );
+    let malformed = run(
+        &awsvpc,
+        &[
+            "--network-configuration",
+            "awsvpcConfiguration={subnets=[vpc-123]}",
+        ],
+    );
+    assert_aws_error(&malformed, "InvalidParameterException");
+}
