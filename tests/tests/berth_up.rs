@@ -4,8 +4,9 @@
 //! cleanly, and the next `berth up` on the same data dir brings the same capacity back.
 
 use std::process::Command;
+use std::time::Duration;
 
-use berth_e2e::docker_agent::{register, run_task, wait_instances, wait_status};
+use berth_e2e::docker_agent::{register, run_task, wait_for, wait_instances, wait_status};
 use berth_e2e::{BerthServer, ServerOptions, ok_json, stdout_of, unique};
 use serde_json::{Value, json};
 
@@ -39,6 +40,19 @@ impl Drop for Containers {
     }
 }
 
+/// Removes the Docker networks the test's subnets became (dropped after the containers).
+struct Networks(Vec<String>);
+
+impl Drop for Networks {
+    fn drop(&mut self) {
+        for name in &self.0 {
+            let _ = Command::new("docker")
+                .args(["network", "rm", name])
+                .output();
+        }
+    }
+}
+
 fn arn_of(instance: &Value) -> String {
     instance["containerInstanceArn"]
         .as_str()
@@ -55,6 +69,7 @@ fn berth_up_brings_fargate_capacity_and_an_instance_and_comes_back() {
     });
     let pool = wait_instances(&s, POOL, 1);
     let instance = wait_instances(&s, "default", 1);
+    let mut networks = Networks(Vec::new());
     let _containers = Containers(vec![arn_of(&pool[0]), arn_of(&instance[0])]);
     // The pool is the platform's: not among the user's clusters.
     let clusters = ok_json(&s.aws(&["ecs", "list-clusters"]));
@@ -89,7 +104,11 @@ fn berth_up_brings_fargate_capacity_and_an_instance_and_comes_back() {
     assert_eq!(running["launchType"], "EC2");
 
     // A Fargate task is placed on the pool: no container instance shown, a platform
-    // version, and it reaches the pool's agent.
+    // version, its own address on the subnet, and its page answers there.
+    let marker = unique("fargate-page-");
+    // A subnet of this test's own (Docker networks are the host's, shared by parallel tests).
+    let subnet = format!("subnet-{}", unique("").replace(['-', '_'], ""));
+    networks.0.push(format!("berth-{subnet}"));
     let fargate_td = ok_json(
         &s.aws(&[
             "ecs",
@@ -106,7 +125,8 @@ fn berth_up_brings_fargate_capacity_and_an_instance_and_comes_back() {
             "512",
             "--container-definitions",
             &json!([{"name": "web", "image": image, "essential": true,
-                 "entryPoint": ["sh", "-c"], "command": ["exec sleep 100000"],
+                 "entryPoint": ["sh", "-c"],
+                 "command": [format!("mkdir -p /www && echo {marker} > /www/index.html && exec httpd -f -p 8000 -h /www")],
                  "portMappings": [{"containerPort": 8000}]}])
             .to_string(),
         ]),
@@ -123,7 +143,9 @@ fn berth_up_brings_fargate_capacity_and_an_instance_and_comes_back() {
         "--task-definition",
         &fargate_arn,
         "--network-configuration",
-        "awsvpcConfiguration={subnets=[subnet-default],securityGroups=[sg-default],assignPublicIp=ENABLED}",
+        &format!(
+            "awsvpcConfiguration={{subnets=[{subnet}],securityGroups=[sg-default],assignPublicIp=ENABLED}}"
+        ),
     ]));
     assert_eq!(run["failures"], json!([]), "{run:#}");
     let fargate_task = &run["tasks"][0];
@@ -140,6 +162,30 @@ fn berth_up_brings_fargate_capacity_and_an_instance_and_comes_back() {
             .unwrap()
             .ends_with(":cluster/default")
     );
+    let fargate_task_arn = fargate_task["taskArn"].as_str().unwrap().to_owned();
+    let running = wait_status(&s, "default", &fargate_task_arn, "RUNNING");
+    let eni = &running["attachments"][0];
+    assert_eq!(eni["type"], "ElasticNetworkInterface", "{running:#}");
+    let ip = eni["details"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|d| d["name"] == "privateIPv4Address")
+        .and_then(|d| d["value"].as_str())
+        .unwrap_or_else(|| panic!("no address in {eni:#}"))
+        .to_owned();
+    berth_e2e::require_tool("curl");
+    wait_for(
+        &format!("http://{ip}:8000/ to answer"),
+        Duration::from_secs(60),
+        || {
+            let out = Command::new("curl")
+                .args(["-fsS", "--max-time", "5", &format!("http://{ip}:8000/")])
+                .output()
+                .ok()?;
+            stdout_of(&out).contains(&marker).then_some(())
+        },
+    );
 
     // Ctrl-C stops cleanly; the next `berth up` brings the same capacity back and the
     // task that was running is still RUNNING.
@@ -151,4 +197,5 @@ fn berth_up_brings_fargate_capacity_and_an_instance_and_comes_back() {
     assert_eq!(arn_of(&pool_again[0]), arn_of(&pool[0]));
     assert_eq!(arn_of(&instance_again[0]), arn_of(&instance[0]));
     wait_status(&s, "default", &task, "RUNNING");
+    wait_status(&s, "default", &fargate_task_arn, "RUNNING");
 }
