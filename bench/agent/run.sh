@@ -260,6 +260,7 @@ if want fargate; then
   # this machine's Docker Engine; their containers carry the cluster labels below.
   CLUSTERS+=(default berth-fargate-pool)
   start_server fargate --with-instance --region us-east-1
+  py setup --endpoint "$ENDPOINT" --cluster default --repository bench-agent
   push_image
   py fargate --endpoint "$ENDPOINT" --image "$IMAGE" --tasks "$TASKS" --warmup "$WARMUP" \
     --poll-ms "$POLL_MS" --out "$WORK/fargate.json"
