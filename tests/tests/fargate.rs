@@ -1,0 +1,260 @@
+//! Fargate on `berth up`, with the real `aws` CLI and Docker: the containers of one task
+//! reach each other on localhost; two tasks get distinct addresses; the task's memory is a
+//! real limit (a container allocating beyond it is OOM-killed and the task stops with ECS's
+//! reasons); a file written through an EFS volume is there for the next task; definitions
+//! Fargate cannot run are refused with ECS's messages.
+
+use std::process::Command;
+use std::time::Duration;
+
+use berth_e2e::docker_agent::{wait_for, wait_instances, wait_status};
+use berth_e2e::{BerthServer, ServerOptions, ok_json, stderr_of, stdout_of, unique};
+use serde_json::{Value, json};
+
+const POOL: &str = "berth-fargate-pool";
+
+/// Removes the pool host's containers and the test's subnet network at the end.
+struct Leftovers {
+    instance_arn: String,
+    network: String,
+}
+
+impl Drop for Leftovers {
+    fn drop(&mut self) {
+        let label = format!("label=berth.container-instance-arn={}", self.instance_arn);
+        if let Ok(out) = Command::new("docker")
+            .args(["ps", "-aq", "--filter", &label])
+            .output()
+        {
+            let ids: Vec<String> = stdout_of(&out)
+                .split_whitespace()
+                .map(str::to_owned)
+                .collect();
+            if !ids.is_empty() {
+                let _ = Command::new("docker")
+                    .args(["rm", "-f", "-v"])
+                    .args(&ids)
+                    .output();
+            }
+        }
+        let _ = Command::new("docker")
+            .args(["network", "rm", &self.network])
+            .output();
+    }
+}
+
+struct Fargate {
+    s: BerthServer,
+    image: String,
+    subnet: String,
+    _leftovers: Leftovers,
+}
+
+impl Fargate {
+    fn start() -> Fargate {
+        let s = BerthServer::start_with(ServerOptions {
+            command: Some("up"),
+            ..ServerOptions::default()
+        });
+        let pool = wait_instances(&s, POOL, 1);
+        ok_json(&s.aws(&["ecs", "create-cluster", "--cluster-name", "apps"]));
+        let repo = unique("fargate-img-");
+        s.create_repo(&repo, &[]);
+        let image = s.docker_push_test_image(&repo, "v1");
+        // A subnet of this test's own: Docker networks are the host's.
+        let subnet = format!("subnet-{}", unique(""));
+        let leftovers = Leftovers {
+            instance_arn: pool[0]["containerInstanceArn"].as_str().unwrap().to_owned(),
+            network: format!("berth-{subnet}"),
+        };
+        Fargate {
+            s,
+            image,
+            subnet,
+            _leftovers: leftovers,
+        }
+    }
+
+    /// Registers a FARGATE definition (256 CPU, 512 MiB) of these containers (and volumes).
+    fn register(&self, containers: Value, volumes: Value) -> String {
+        let v = ok_json(&self.s.aws(&[
+            "ecs",
+            "register-task-definition",
+            "--family",
+            &unique("fargate-"),
+            "--requires-compatibilities",
+            "FARGATE",
+            "--network-mode",
+            "awsvpc",
+            "--cpu",
+            "256",
+            "--memory",
+            "512",
+            "--container-definitions",
+            &containers.to_string(),
+            "--volumes",
+            &volumes.to_string(),
+        ]));
+        v["taskDefinition"]["taskDefinitionArn"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    }
+
+    /// RunTask on Fargate in the cluster `apps`; the task ARN.
+    fn run(&self, td: &str) -> String {
+        let v = ok_json(&self.s.aws(&[
+            "ecs",
+            "run-task",
+            "--cluster",
+            "apps",
+            "--launch-type",
+            "FARGATE",
+            "--task-definition",
+            td,
+            "--network-configuration",
+            &format!(
+                "awsvpcConfiguration={{subnets=[{}],securityGroups=[sg-default],assignPublicIp=ENABLED}}",
+                self.subnet
+            ),
+        ]));
+        assert_eq!(v["failures"], json!([]), "{v:#}");
+        v["tasks"][0]["taskArn"].as_str().unwrap().to_owned()
+    }
+
+    fn sh(&self, name: &str, script: &str) -> Value {
+        json!({"name": name, "image": self.image, "essential": true,
+               "entryPoint": ["sh", "-c"], "command": [script]})
+    }
+}
+
+fn address(task: &Value) -> String {
+    task["attachments"][0]["details"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|d| d["name"] == "privateIPv4Address")
+        .and_then(|d| d["value"].as_str())
+        .unwrap_or_else(|| panic!("no address: {task:#}"))
+        .to_owned()
+}
+
+fn curl_until(url: &str, marker: &str) {
+    berth_e2e::require_tool("curl");
+    wait_for(
+        &format!("{url} to answer {marker}"),
+        Duration::from_secs(60),
+        || {
+            let out = Command::new("curl")
+                .args(["-fsS", "--max-time", "5", url])
+                .output()
+                .ok()?;
+            stdout_of(&out).contains(marker).then_some(())
+        },
+    );
+}
+
+#[test]
+fn fargate_tasks_share_localhost_get_their_own_addresses_and_keep_to_their_memory() {
+    let f = Fargate::start();
+    let marker = unique("page-");
+    // web serves a page; relay fetches it on localhost and serves what it got.
+    let td = f.register(
+        json!([
+            f.sh("web", &format!("mkdir -p /www && echo {marker} > /www/index.html && exec httpd -f -p 8080 -h /www")),
+            f.sh("relay", "mkdir -p /got && until wget -q -O /got/index.html http://localhost:8080/; do sleep 1; done && exec httpd -f -p 8081 -h /got"),
+        ]),
+        json!([]),
+    );
+    let one = f.run(&td);
+    let two = f.run(&td);
+    let one = wait_status(&f.s, "apps", &one, "RUNNING");
+    let two = wait_status(&f.s, "apps", &two, "RUNNING");
+    let (a, b) = (address(&one), address(&two));
+    assert_ne!(a, b, "two Fargate tasks, one address");
+    for ip in [&a, &b] {
+        curl_until(&format!("http://{ip}:8081/"), &marker);
+    }
+
+    // 512 MiB for the task: a container that allocates 700 MiB is OOM-killed.
+    let hog = f.register(
+        json!([f.sh("hog", "exec dd if=/dev/zero of=/dev/null bs=700M count=1")]),
+        json!([]),
+    );
+    let hog = f.run(&hog);
+    let stopped = wait_status(&f.s, "apps", &hog, "STOPPED");
+    let container = &stopped["containers"][0];
+    assert_eq!(
+        container["reason"], "OutOfMemoryError: Container killed due to memory usage",
+        "{stopped:#}"
+    );
+    assert_eq!(container["exitCode"], 137, "{stopped:#}");
+    assert_eq!(
+        stopped["stoppedReason"], "Essential container in task exited",
+        "{stopped:#}"
+    );
+}
+
+#[test]
+fn an_efs_volume_outlives_its_fargate_task() {
+    let f = Fargate::start();
+    let volumes = json!([{"name": "data", "efsVolumeConfiguration":
+        {"fileSystemId": "fs-0fa12ae0", "rootDirectory": "/shared", "transitEncryption": "ENABLED"}}]);
+    let mount = json!([{"sourceVolume": "data", "containerPath": "/data"}]);
+    let marker = unique("kept-");
+    let mut writer = f.sh("writer", &format!("echo {marker} > /data/note"));
+    writer["mountPoints"] = mount.clone();
+    let writer = f.register(json!([writer]), volumes.clone());
+    let first = f.run(&writer);
+    let first = wait_status(&f.s, "apps", &first, "STOPPED");
+    assert_eq!(first["containers"][0]["exitCode"], 0, "{first:#}");
+    let mut reader = f.sh(
+        "reader",
+        &format!("test \"$(cat /data/note)\" = {marker} && exit 0 || exit 7"),
+    );
+    reader["mountPoints"] = mount;
+    let reader = f.register(json!([reader]), volumes);
+    let second = f.run(&reader);
+    let second = wait_status(&f.s, "apps", &second, "STOPPED");
+    assert_eq!(second["containers"][0]["exitCode"], 0, "{second:#}");
+}
+
+#[test]
+fn definitions_fargate_cannot_run_are_refused_with_ecs_messages() {
+    let s = BerthServer::start();
+    let register = |network_mode: &str, cpu: &str, memory: &str| {
+        s.aws(&[
+            "ecs",
+            "register-task-definition",
+            "--family",
+            "refused",
+            "--requires-compatibilities",
+            "FARGATE",
+            "--network-mode",
+            network_mode,
+            "--cpu",
+            cpu,
+            "--memory",
+            memory,
+            "--container-definitions",
+            r#"[{"name":"web","image":"x"}]"#,
+        ])
+    };
+    let bridge = register("bridge", "256", "512");
+    assert!(!bridge.status.success());
+    assert!(
+        stderr_of(&bridge).contains("ClientException")
+            && stderr_of(&bridge)
+                .contains("Fargate only supports network mode \u{2018}awsvpc\u{2019}."),
+        "{}",
+        stderr_of(&bridge)
+    );
+    let size = register("awsvpc", "256", "4096");
+    assert!(!size.status.success());
+    assert!(
+        stderr_of(&size).contains("ClientException")
+            && stderr_of(&size).contains("No Fargate configuration exists for given values"),
+        "{}",
+        stderr_of(&size)
+    );
+}
