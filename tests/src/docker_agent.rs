@@ -130,24 +130,7 @@ impl Drop for Agent {
             );
         }
         self.kill9();
-        let label = format!("label=com.amazonaws.ecs.cluster={}", self.cluster);
-        if let Ok(out) = Command::new("docker")
-            .args(["ps", "-aq", "--filter", &label])
-            .output()
-        {
-            let ids: Vec<String> = stdout_of(&out)
-                .split_whitespace()
-                .map(str::to_owned)
-                .collect();
-            if !ids.is_empty() {
-                let _ = Command::new("docker")
-                    .args(["rm", "-f", "-v"])
-                    .args(&ids)
-                    .stdout(Stdio::null())
-                    .stderr(Stdio::null())
-                    .status();
-            }
-        }
+        remove_containers(&format!("com.amazonaws.ecs.cluster={}", self.cluster));
     }
 }
 
@@ -355,4 +338,52 @@ pub fn wait_instances(s: &BerthServer, cluster: &str, count: usize) -> Vec<Value
 #[track_caller]
 pub fn wait_connected(s: &BerthServer, cluster: &str) -> Value {
     wait_instances(s, cluster, 1).remove(0)
+}
+
+/// `docker rm -f -v` of every container with the label `NAME=VALUE` (test clean-up; errors
+/// are ignored).
+pub fn remove_containers(label: &str) {
+    let filter = format!("label={label}");
+    let Ok(out) = Command::new("docker")
+        .args(["ps", "-aq", "--filter", &filter])
+        .output()
+    else {
+        return;
+    };
+    let ids: Vec<String> = stdout_of(&out)
+        .split_whitespace()
+        .map(str::to_owned)
+        .collect();
+    if !ids.is_empty() {
+        let _ = Command::new("docker")
+            .args(["rm", "-f", "-v"])
+            .args(&ids)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status();
+    }
+}
+
+/// Test clean-up for a server whose built-in agents (`berth up`) run containers: at drop,
+/// removes the containers of these container instances (by the agent's instance label,
+/// unique to one server), then these Docker networks.
+#[derive(Default)]
+pub struct Leftovers {
+    pub instance_arns: Vec<String>,
+    pub networks: Vec<String>,
+}
+
+impl Drop for Leftovers {
+    fn drop(&mut self) {
+        for arn in &self.instance_arns {
+            remove_containers(&format!("berth.container-instance-arn={arn}"));
+        }
+        for name in &self.networks {
+            let _ = Command::new("docker")
+                .args(["network", "rm", name])
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .status();
+        }
+    }
 }

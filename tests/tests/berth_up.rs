@@ -6,52 +6,13 @@
 use std::process::Command;
 use std::time::Duration;
 
-use berth_e2e::docker_agent::{register, run_task, wait_for, wait_instances, wait_status};
+use berth_e2e::docker_agent::{
+    Leftovers, register, run_task, wait_for, wait_instances, wait_status,
+};
 use berth_e2e::{BerthServer, ServerOptions, ok_json, stdout_of, unique};
 use serde_json::{Value, json};
 
 const POOL: &str = "berth-fargate-pool";
-
-/// Removes, at the end of the test, every container the built-in agents started (found by
-/// the container-instance label, unique to this server).
-struct Containers(Vec<String>);
-
-impl Drop for Containers {
-    fn drop(&mut self) {
-        for arn in &self.0 {
-            let label = format!("label=berth.container-instance-arn={arn}");
-            let Ok(out) = Command::new("docker")
-                .args(["ps", "-aq", "--filter", &label])
-                .output()
-            else {
-                continue;
-            };
-            let ids: Vec<String> = stdout_of(&out)
-                .split_whitespace()
-                .map(str::to_owned)
-                .collect();
-            if !ids.is_empty() {
-                let _ = Command::new("docker")
-                    .args(["rm", "-f", "-v"])
-                    .args(&ids)
-                    .status();
-            }
-        }
-    }
-}
-
-/// Removes the Docker networks the test's subnets became (dropped after the containers).
-struct Networks(Vec<String>);
-
-impl Drop for Networks {
-    fn drop(&mut self) {
-        for name in &self.0 {
-            let _ = Command::new("docker")
-                .args(["network", "rm", name])
-                .output();
-        }
-    }
-}
 
 fn arn_of(instance: &Value) -> String {
     instance["containerInstanceArn"]
@@ -69,8 +30,10 @@ fn berth_up_brings_fargate_capacity_and_an_instance_and_comes_back() {
     });
     let pool = wait_instances(&s, POOL, 1);
     let instance = wait_instances(&s, "default", 1);
-    let mut networks = Networks(Vec::new());
-    let _containers = Containers(vec![arn_of(&pool[0]), arn_of(&instance[0])]);
+    let mut leftovers = Leftovers {
+        instance_arns: vec![arn_of(&pool[0]), arn_of(&instance[0])],
+        networks: Vec::new(),
+    };
     // The pool is the platform's: not among the user's clusters.
     let clusters = ok_json(&s.aws(&["ecs", "list-clusters"]));
     let names: Vec<&str> = clusters["clusterArns"]
@@ -108,7 +71,7 @@ fn berth_up_brings_fargate_capacity_and_an_instance_and_comes_back() {
     let marker = unique("fargate-page-");
     // A subnet of this test's own (Docker networks are the host's, shared by parallel tests).
     let subnet = format!("subnet-{}", unique("").replace(['-', '_'], ""));
-    networks.0.push(format!("berth-{subnet}"));
+    leftovers.networks.push(format!("berth-{subnet}"));
     let fargate_td = ok_json(
         &s.aws(&[
             "ecs",

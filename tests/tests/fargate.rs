@@ -7,41 +7,11 @@
 use std::process::Command;
 use std::time::Duration;
 
-use berth_e2e::docker_agent::{wait_for, wait_instances, wait_status};
+use berth_e2e::docker_agent::{Leftovers, wait_for, wait_instances, wait_status};
 use berth_e2e::{BerthServer, ServerOptions, ok_json, stderr_of, stdout_of, unique};
 use serde_json::{Value, json};
 
 const POOL: &str = "berth-fargate-pool";
-
-/// Removes the pool host's containers and the test's subnet network at the end.
-struct Leftovers {
-    instance_arn: String,
-    network: String,
-}
-
-impl Drop for Leftovers {
-    fn drop(&mut self) {
-        let label = format!("label=berth.container-instance-arn={}", self.instance_arn);
-        if let Ok(out) = Command::new("docker")
-            .args(["ps", "-aq", "--filter", &label])
-            .output()
-        {
-            let ids: Vec<String> = stdout_of(&out)
-                .split_whitespace()
-                .map(str::to_owned)
-                .collect();
-            if !ids.is_empty() {
-                let _ = Command::new("docker")
-                    .args(["rm", "-f", "-v"])
-                    .args(&ids)
-                    .output();
-            }
-        }
-        let _ = Command::new("docker")
-            .args(["network", "rm", &self.network])
-            .output();
-    }
-}
 
 struct Fargate {
     s: BerthServer,
@@ -64,8 +34,8 @@ impl Fargate {
         // A subnet of this test's own: Docker networks are the host's.
         let subnet = format!("subnet-{}", unique(""));
         let leftovers = Leftovers {
-            instance_arn: pool[0]["containerInstanceArn"].as_str().unwrap().to_owned(),
-            network: format!("berth-{subnet}"),
+            instance_arns: vec![pool[0]["containerInstanceArn"].as_str().unwrap().to_owned()],
+            networks: vec![format!("berth-{subnet}")],
         };
         Fargate {
             s,

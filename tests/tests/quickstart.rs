@@ -8,39 +8,9 @@ use std::fs;
 use std::process::Command;
 use std::time::Duration;
 
-use berth_e2e::docker_agent::wait_for;
+use berth_e2e::docker_agent::{Leftovers, wait_for};
 use berth_e2e::{BerthServer, ServerOptions, assert_ok, ok_json, stdout_of, unique};
 use serde_json::Value;
-
-/// Removes what the quickstart leaves in Docker: the task's containers (by the pool host's
-/// label) and the default subnet's network.
-struct Leftovers {
-    instance_arn: String,
-}
-
-impl Drop for Leftovers {
-    fn drop(&mut self) {
-        let label = format!("label=berth.container-instance-arn={}", self.instance_arn);
-        if let Ok(out) = Command::new("docker")
-            .args(["ps", "-aq", "--filter", &label])
-            .output()
-        {
-            let ids: Vec<String> = stdout_of(&out)
-                .split_whitespace()
-                .map(str::to_owned)
-                .collect();
-            if !ids.is_empty() {
-                let _ = Command::new("docker")
-                    .args(["rm", "-f", "-v"])
-                    .args(&ids)
-                    .output();
-            }
-        }
-        let _ = Command::new("docker")
-            .args(["network", "rm", "berth-subnet-default"])
-            .output();
-    }
-}
 
 #[test]
 fn the_readme_quickstart_works_step_by_step() {
@@ -50,8 +20,10 @@ fn the_readme_quickstart_works_step_by_step() {
     });
     let registry = s.host();
     let pool = berth_e2e::docker_agent::wait_instances(&s, "berth-fargate-pool", 1);
+    // The task's containers and the default subnet's network go at the end.
     let _leftovers = Leftovers {
-        instance_arn: pool[0]["containerInstanceArn"].as_str().unwrap().to_owned(),
+        instance_arns: vec![pool[0]["containerInstanceArn"].as_str().unwrap().to_owned()],
+        networks: vec!["berth-subnet-default".into()],
     };
 
     // 1. A small web image, nothing pulled: busybox's httpd serving /www on port 8000.
