@@ -131,7 +131,8 @@ fn fargate_tasks_share_localhost_get_their_own_addresses_and_keep_to_their_memor
     // web serves a page; relay fetches it on localhost and serves what it got.
     let td = f.register(
         json!([
-            f.sh("web", &format!("mkdir -p /www && echo {marker} > /www/index.html && exec httpd -f -p 8080 -h /www")),
+            // It also saves what its task metadata endpoint says about the task.
+            f.sh("web", &format!("mkdir -p /www && echo {marker} > /www/index.html && (until wget -q -O /www/task.json \"$ECS_CONTAINER_METADATA_URI_V4/task\"; do sleep 1; done &) && exec httpd -f -p 8080 -h /www")),
             f.sh("relay", "mkdir -p /got && until wget -q -O /got/index.html http://localhost:8080/; do sleep 1; done && exec httpd -f -p 8081 -h /got"),
         ]),
         json!([]),
@@ -145,6 +146,11 @@ fn fargate_tasks_share_localhost_get_their_own_addresses_and_keep_to_their_memor
     for ip in [&a, &b] {
         curl_until(&format!("http://{ip}:8081/"), &marker);
     }
+    // The task metadata endpoint answers inside the task's namespace (on its subnet's
+    // gateway), naming the task and its address.
+    let task_arn = one["taskArn"].as_str().unwrap();
+    curl_until(&format!("http://{a}:8080/task.json"), task_arn);
+    curl_until(&format!("http://{a}:8080/task.json"), &a);
 
     // 512 MiB for the task: a container that allocates 700 MiB is OOM-killed.
     let hog = f.register(

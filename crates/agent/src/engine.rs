@@ -132,6 +132,10 @@ pub struct EngineConfig {
     pub runtime_check_interval: Duration,
     /// Where EFS volumes live (a directory per file system); `None` refuses them.
     pub efs_root: Option<std::path::PathBuf>,
+    /// Asks the task metadata endpoint to listen on one more address as well (an awsvpc
+    /// subnet's gateway, the host as the task's namespace reaches it); the answer says
+    /// whether it does.
+    pub metadata_listen: Option<crate::metadata::ListenRequests>,
 }
 
 impl EngineConfig {
@@ -145,6 +149,7 @@ impl EngineConfig {
             metadata: None,
             runtime_check_interval: instance_health::CHECK_INTERVAL,
             efs_root: None,
+            metadata_listen: None,
         }
     }
 }
@@ -780,6 +785,8 @@ struct Supervisor {
     /// awsvpc: the task's interface and the infra container holding its namespace.
     eni: Option<TaskEni>,
     infra: Infra,
+    /// awsvpc: the address the task's containers reach the metadata endpoint on.
+    metadata_host: Option<String>,
     pulled: bool,
     volumes_ready: bool,
     pull_started_at: Option<f64>,
@@ -872,6 +879,7 @@ impl Supervisor {
             network_mode,
             eni,
             infra,
+            metadata_host: None,
             engine,
             arn,
             task,
@@ -1389,6 +1397,7 @@ impl Supervisor {
         if let Some(id) = self.infra.id.clone() {
             match runtime.inspect_container(&id).await {
                 Ok(status) if status.state == ContainerState::Running => {
+                    self.metadata_on_gateway(&eni).await;
                     self.infra.ready = true;
                     self.network_mode = Ok(NetworkMode::Container(id.to_string()));
                     return Ok(());
@@ -1439,9 +1448,26 @@ impl Supervisor {
             .await
             .map_err(|e| format!("CannotStartContainerError: infra container: {e}"))?;
         tracing::info!(task = %self.arn, address = %eni.ipv4_address, subnet = %eni.subnet_id, "task network namespace up");
+        self.metadata_on_gateway(&eni).await;
         self.infra.ready = true;
         self.network_mode = Ok(NetworkMode::Container(id.to_string()));
         Ok(())
+    }
+
+    /// awsvpc: has the task metadata endpoint listen on the subnet's gateway too (the host's
+    /// address on the subnet's network, which the task's namespace reaches), so the task's
+    /// containers get an endpoint; without it they get none.
+    async fn metadata_on_gateway(&mut self, eni: &TaskEni) {
+        self.metadata_host = None;
+        let (Some(requests), Ok(gateway)) = (
+            self.engine.config.metadata_listen.as_ref(),
+            eni.gateway.parse::<std::net::IpAddr>(),
+        ) else {
+            return;
+        };
+        if requests.listen(gateway).await {
+            self.metadata_host = Some(eni.gateway.clone());
+        }
     }
 
     /// Stops the infra container once the task's containers are stopped, which gives the
@@ -1488,7 +1514,15 @@ impl Supervisor {
             .config
             .metadata
             .as_ref()
-            .and_then(|endpoint| endpoint.uri(&network_mode, &self.members[name].metadata_token))
+            .and_then(|endpoint| {
+                let token = &self.members[name].metadata_token;
+                match (&network_mode, &self.metadata_host) {
+                    (NetworkMode::Container(_), Some(host)) if self.eni.is_some() => {
+                        Some(format!("http://{host}:{}/v4/{token}", endpoint.port))
+                    }
+                    _ => endpoint.uri(&network_mode, token),
+                }
+            })
             .map(|uri| (name.to_owned(), uri))
             .into_iter()
             .collect();

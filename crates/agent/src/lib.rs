@@ -117,7 +117,10 @@ pub async fn run(
         Some(port) => Some(bind_metadata_endpoint(&*runtime, &state, port).await?),
         None => None,
     };
+    // awsvpc tasks reach the endpoint on their subnet's gateway: listeners added as needed.
+    let (listen_requests, listen_receiver) = metadata::ListenRequests::new();
     let engine_config = EngineConfig {
+        metadata_listen: metadata.is_some().then(|| listen_requests.clone()),
         image_pull_behavior: config.image_pull_behavior,
         cleanup_delay: config.cleanup_delay,
         efs_root: Some(
@@ -154,8 +157,10 @@ pub async fn run(
             bridge = ?endpoint.bridge_host,
             "task metadata endpoint (v4) listening"
         );
-        background.push(tokio::spawn(metadata::serve(
+        background.push(tokio::spawn(metadata::serve_growing(
             listeners,
+            endpoint.port,
+            listen_receiver,
             metadata::app(service),
             stopped.clone(),
         )));

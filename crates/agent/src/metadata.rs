@@ -105,6 +105,81 @@ pub fn app(service: Arc<MetadataService>) -> Router {
         .with_state(service)
 }
 
+/// Requests to listen on one more address, on the endpoint's port (awsvpc subnets'
+/// gateways). Cheap to clone.
+#[derive(Debug, Clone)]
+pub struct ListenRequests(
+    tokio::sync::mpsc::UnboundedSender<(IpAddr, tokio::sync::oneshot::Sender<bool>)>,
+);
+
+/// Where [`serve`] takes [`ListenRequests`] from.
+pub type ListenReceiver =
+    tokio::sync::mpsc::UnboundedReceiver<(IpAddr, tokio::sync::oneshot::Sender<bool>)>;
+
+impl ListenRequests {
+    pub fn new() -> (ListenRequests, ListenReceiver) {
+        let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+        (ListenRequests(tx), rx)
+    }
+
+    /// Whether the endpoint listens on `address` (now, or already did).
+    pub async fn listen(&self, address: IpAddr) -> bool {
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        if self.0.send((address, tx)).is_err() {
+            return false;
+        }
+        rx.await.unwrap_or(false)
+    }
+}
+
+/// Serves `app` on every listener, and on each address asked for through `more` (on
+/// `port`), until `shutdown`.
+pub async fn serve_growing(
+    listeners: Vec<TcpListener>,
+    port: u16,
+    mut more: ListenReceiver,
+    app: Router,
+    shutdown: watch::Receiver<bool>,
+) {
+    let mut bound: Vec<IpAddr> = listeners
+        .iter()
+        .filter_map(|l| l.local_addr().ok().map(|a| a.ip()))
+        .collect();
+    let mut servers = vec![tokio::spawn(serve(
+        listeners,
+        app.clone(),
+        shutdown.clone(),
+    ))];
+    let mut stop = shutdown.clone();
+    loop {
+        tokio::select! {
+            request = more.recv() => {
+                let Some((address, answer)) = request else { break };
+                if bound.contains(&address) {
+                    let _ = answer.send(true);
+                    continue;
+                }
+                match TcpListener::bind(SocketAddr::new(address, port)).await {
+                    Ok(listener) => {
+                        tracing::info!(%address, port, "task metadata endpoint also listening");
+                        bound.push(address);
+                        servers.push(tokio::spawn(serve(vec![listener], app.clone(), shutdown.clone())));
+                        let _ = answer.send(true);
+                    }
+                    Err(e) => {
+                        tracing::warn!(%address, port, error = %e, "cannot listen for the task metadata endpoint there");
+                        let _ = answer.send(false);
+                    }
+                }
+            }
+            _ = async { let _ = stop.wait_for(|s| *s).await; } => break,
+        }
+    }
+    for server in servers {
+        let _ = server.await;
+    }
+}
+
 /// Serves `app` on every listener until `shutdown`.
 pub async fn serve(listeners: Vec<TcpListener>, app: Router, shutdown: watch::Receiver<bool>) {
     let servers = listeners.into_iter().map(|listener| {
