@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
-use crate::{BerthServer, REGION, assert_ok, ok_json, stdout_of};
+use crate::{BerthServer, REGION, assert_ok, ok_json, stdout_of, unique};
 
 /// A `berth agent` child process with its own data dir. Dropping it kills the agent and
 /// removes every container left in Docker with its cluster's label (all of them carry it;
@@ -386,4 +386,15 @@ impl Drop for Leftovers {
                 .status();
         }
     }
+}
+
+/// The set-up most real-agent tests start from: a cluster `PREFIX…` and a repository
+/// `PREFIXimg-…` holding the test image, pushed; (cluster, image reference).
+pub fn cluster_with_image(s: &BerthServer, prefix: &str) -> (String, String) {
+    let cluster = unique(prefix);
+    ok_json(&s.aws(&["ecs", "create-cluster", "--cluster-name", &cluster]));
+    let repo = unique(&format!("{prefix}img-"));
+    s.create_repo(&repo, &[]);
+    let image = s.docker_push_test_image(&repo, "v1");
+    (cluster, image)
 }

@@ -11,7 +11,8 @@ use std::process::Command;
 use std::time::Duration;
 
 use berth_e2e::docker_agent::{
-    Agent, containers_of, docker_inspect, wait_connected, wait_for, wait_statuses,
+    Agent, cluster_with_image, containers_of, docker_inspect, wait_connected, wait_for,
+    wait_statuses,
 };
 use berth_e2e::{BerthServer, assert_aws_error, ok_json, stdout_of, unique};
 use serde_json::{Value, json};
@@ -84,11 +85,7 @@ fn network_of(ip: &str) -> String {
 #[test]
 fn awsvpc_tasks_get_their_own_address_on_a_berth_subnet() {
     let s = BerthServer::start();
-    let cluster = unique("vpc-");
-    ok_json(&s.aws(&["ecs", "create-cluster", "--cluster-name", &cluster]));
-    let repo = unique("vpc-img-");
-    s.create_repo(&repo, &[]);
-    let image = s.docker_push_test_image(&repo, "v1");
+    let (cluster, image) = cluster_with_image(&s, "vpc-");
 
     let subnet = unique("subnet-0");
     let _networks = Networks(vec![format!("berth-{subnet}")]);

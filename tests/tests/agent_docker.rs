@@ -6,8 +6,8 @@
 use std::time::{Duration, Instant};
 
 use berth_e2e::docker_agent::{
-    Agent, containers_of, describe_task, docker_inspect, docker_ps, free_port, register, run_task,
-    wait_connected, wait_for, wait_status,
+    Agent, cluster_with_image, containers_of, describe_task, docker_inspect, docker_ps, free_port,
+    register, run_task, wait_connected, wait_for, wait_status,
 };
 use berth_e2e::{BerthServer, assert_ok, http, ok_json, stdout_of, unique};
 use serde_json::{Value, json};
@@ -48,13 +48,9 @@ fn httpd(image: &str, marker: &str, host_port: Option<u16>) -> Value {
 fn agent_runs_tasks_on_docker() {
     let started = Instant::now();
     let s = BerthServer::start();
-    let cluster = unique("agent-");
-    ok_json(&s.aws(&["ecs", "create-cluster", "--cluster-name", &cluster]));
 
     // The image lives only in Berth's registry: the agent must pull it with an ECR token.
-    let repo = unique("agent-img-");
-    s.create_repo(&repo, &[]);
-    let image = s.docker_push_test_image(&repo, "v1");
+    let (cluster, image) = cluster_with_image(&s, "agent-");
     assert_ok(
         &s.docker(&["rmi", &image]),
         "docker rmi of the pushed image",
@@ -176,11 +172,7 @@ fn agent_runs_tasks_on_docker() {
 fn a_restarted_agent_keeps_its_tasks_and_reports_what_happened_meanwhile() {
     let started = Instant::now();
     let s = BerthServer::start();
-    let cluster = unique("restart-");
-    ok_json(&s.aws(&["ecs", "create-cluster", "--cluster-name", &cluster]));
-    let repo = unique("restart-img-");
-    s.create_repo(&repo, &[]);
-    let image = s.docker_push_test_image(&repo, "v1");
+    let (cluster, image) = cluster_with_image(&s, "restart-");
 
     let mut agent = Agent::start(&s, &cluster, &[]);
     let instance = wait_connected(&s, &cluster);
@@ -299,11 +291,7 @@ fn a_restarted_agent_keeps_its_tasks_and_reports_what_happened_meanwhile() {
 #[test]
 fn the_agent_rides_out_a_control_plane_kill9() {
     let mut s = BerthServer::start();
-    let cluster = unique("cp-kill-");
-    ok_json(&s.aws(&["ecs", "create-cluster", "--cluster-name", &cluster]));
-    let repo = unique("cp-kill-img-");
-    s.create_repo(&repo, &[]);
-    let image = s.docker_push_test_image(&repo, "v1");
+    let (cluster, image) = cluster_with_image(&s, "cp-kill-");
     let agent = Agent::start(&s, &cluster, &[]);
     let instance = wait_connected(&s, &cluster);
 
@@ -435,11 +423,7 @@ fn reader_output(s: &BerthServer, task_arn: &str) -> std::collections::BTreeMap<
 fn the_task_metadata_endpoint_answers_inside_containers() {
     let started = Instant::now();
     let s = BerthServer::start();
-    let cluster = unique("metadata-");
-    ok_json(&s.aws(&["ecs", "create-cluster", "--cluster-name", &cluster]));
-    let repo = unique("metadata-img-");
-    s.create_repo(&repo, &[]);
-    let image = s.docker_push_test_image(&repo, "v1");
+    let (cluster, image) = cluster_with_image(&s, "metadata-");
     let agent = Agent::start(&s, &cluster, &[]);
     wait_connected(&s, &cluster);
 
@@ -555,11 +539,7 @@ fn the_task_metadata_endpoint_answers_inside_containers() {
 fn health_checks_drive_health_status() {
     let started = Instant::now();
     let s = BerthServer::start();
-    let cluster = unique("health-");
-    ok_json(&s.aws(&["ecs", "create-cluster", "--cluster-name", &cluster]));
-    let repo = unique("health-img-");
-    s.create_repo(&repo, &[]);
-    let image = s.docker_push_test_image(&repo, "v1");
+    let (cluster, image) = cluster_with_image(&s, "health-");
     let agent = Agent::start(&s, &cluster, &[]);
     wait_connected(&s, &cluster);
 

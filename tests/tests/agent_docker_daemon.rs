@@ -16,7 +16,7 @@ use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::Duration;
 
-use berth_e2e::docker_agent::{Agent, describe_task, wait_for, wait_status};
+use berth_e2e::docker_agent::{Agent, cluster_with_image, describe_task, wait_for, wait_status};
 use berth_e2e::{BerthServer, assert_ok, ok_json, stdout_of, unique};
 use serde_json::{Value, json};
 
@@ -170,11 +170,7 @@ fn wait_health(s: &BerthServer, cluster: &str, status: &str) -> Value {
 #[test]
 fn the_docker_daemon_going_away_is_reported_and_ridden_out() {
     let s = BerthServer::start();
-    let cluster = unique("dockerd-");
-    ok_json(&s.aws(&["ecs", "create-cluster", "--cluster-name", &cluster]));
-    let repo = unique("dockerd-img-");
-    s.create_repo(&repo, &[]);
-    let image = s.docker_push_test_image(&repo, "v1");
+    let (cluster, image) = cluster_with_image(&s, "dockerd-");
 
     let socket = s.scratch(&unique("proxy-")).join("docker.sock");
     let mut proxy = DockerProxy::start(&socket);

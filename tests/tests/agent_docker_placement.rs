@@ -8,8 +8,8 @@ use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use berth_e2e::docker_agent::{
-    Agent, containers_of, describe_task, docker_inspect, register, wait_for, wait_instances,
-    wait_status, wait_statuses,
+    Agent, cluster_with_image, containers_of, describe_task, docker_inspect, register, wait_for,
+    wait_instances, wait_status, wait_statuses,
 };
 use berth_e2e::{BerthServer, assert_ok, ok_json, sigv4, stdout_of, unique};
 use serde_json::{Value, json};
@@ -129,11 +129,7 @@ fn stop_and_wait_removed(s: &BerthServer, cluster: &str, arns: &[String]) {
 fn two_agents_take_tasks_by_constraint_and_strategy() {
     let started = Instant::now();
     let s = BerthServer::start();
-    let cluster = unique("placement-");
-    ok_json(&s.aws(&["ecs", "create-cluster", "--cluster-name", &cluster]));
-    let repo = unique("placement-img-");
-    s.create_repo(&repo, &[]);
-    let image = s.docker_push_test_image(&repo, "v1");
+    let (cluster, image) = cluster_with_image(&s, "placement-");
 
     // Two agents on this one host: own data dirs, own (free) metadata ports.
     let agent = |stack: &str, zone: &str| {
@@ -380,11 +376,7 @@ fn register_with_shared_volume(s: &BerthServer, family: &str, containers: Value)
 fn depends_on_orders_start_up_on_docker() {
     let started = Instant::now();
     let s = BerthServer::start();
-    let cluster = unique("depends-");
-    ok_json(&s.aws(&["ecs", "create-cluster", "--cluster-name", &cluster]));
-    let repo = unique("depends-img-");
-    s.create_repo(&repo, &[]);
-    let image = s.docker_push_test_image(&repo, "v1");
+    let (cluster, image) = cluster_with_image(&s, "depends-");
     let agent = Agent::start(&s, &cluster, &["--cleanup-delay-seconds", "3"]);
     wait_instances(&s, &cluster, 1);
 
@@ -527,11 +519,7 @@ fn depends_on_orders_start_up_on_docker() {
 fn an_unmet_success_dependency_stops_the_task_on_docker() {
     let started = Instant::now();
     let s = BerthServer::start();
-    let cluster = unique("success-");
-    ok_json(&s.aws(&["ecs", "create-cluster", "--cluster-name", &cluster]));
-    let repo = unique("success-img-");
-    s.create_repo(&repo, &[]);
-    let image = s.docker_push_test_image(&repo, "v1");
+    let (cluster, image) = cluster_with_image(&s, "success-");
     // The default cleanup delay (3 h) keeps the stopped containers to inspect.
     let agent = Agent::start(&s, &cluster, &[]);
     wait_instances(&s, &cluster, 1);

@@ -3,7 +3,7 @@
 //! the next task that mounts the same file system (Berth maps a file system to a directory
 //! under the agent's `--efs-root`), and a different `rootDirectory` is a different place.
 
-use berth_e2e::docker_agent::{Agent, run_task, wait_connected, wait_status};
+use berth_e2e::docker_agent::{Agent, cluster_with_image, run_task, wait_connected, wait_status};
 use berth_e2e::{BerthServer, ok_json, unique};
 use serde_json::{Value, json};
 
@@ -62,11 +62,7 @@ fn run_to_exit(s: &BerthServer, cluster: &str, td: &str) -> Value {
 #[test]
 fn a_file_written_to_an_efs_volume_is_there_for_the_next_task() {
     let s = BerthServer::start();
-    let cluster = unique("efs-");
-    ok_json(&s.aws(&["ecs", "create-cluster", "--cluster-name", &cluster]));
-    let repo = unique("efs-img-");
-    s.create_repo(&repo, &[]);
-    let image = s.docker_push_test_image(&repo, "v1");
+    let (cluster, image) = cluster_with_image(&s, "efs-");
     let efs_root = s.scratch(&unique("efs-root-"));
     let efs_root_arg = efs_root.display().to_string();
     let _agent = Agent::start(&s, &cluster, &["--efs-root", &efs_root_arg]);
