@@ -271,6 +271,11 @@ fn base(scope: &Scope) -> String {
     format!("ecs/{}/{}/", scope.account, scope.region)
 }
 
+/// RunTask's idempotency token: the ids of the tasks the request started.
+fn client_token_key(scope: &Scope, cluster: &str, token: &str) -> String {
+    format!("{}client-token/{cluster}/{token}", base(scope))
+}
+
 fn task_key(scope: &Scope, cluster: &str, id: &str) -> String {
     format!("{}task/{cluster}/{id}", base(scope))
 }
@@ -521,7 +526,7 @@ fn try_place_batch(
         if let Some(token) = &req.client_token {
             let ids: Vec<&str> = outcome.tasks.iter().map(|t| t.id.as_str()).collect();
             ops.push(Op::put(
-                format!("{}client-token/{cluster}/{token}", base(scope)),
+                client_token_key(scope, cluster, token),
                 encode(&ids),
             ));
         }
@@ -880,11 +885,9 @@ impl Ecs {
             req.network_configuration.as_ref(),
         )?;
         if let Some(token) = &req.client_token
-            && let Some(kv) = self.store.get(&format!(
-                "{}client-token/{}/{token}",
-                base(scope),
-                cluster.name
-            ))?
+            && let Some(kv) = self
+                .store
+                .get(&client_token_key(scope, &cluster.name, token))?
         {
             // The same request again: the tasks it started.
             let ids: Vec<String> = decode(&kv)?;
@@ -1010,10 +1013,8 @@ impl Ecs {
         }
         if let Some(token) = &req.client_token {
             let ids: Vec<&str> = outcome.tasks.iter().map(|t| t.id.as_str()).collect();
-            self.store.put(
-                &format!("{}client-token/{cluster}/{token}", base(scope)),
-                &encode(&ids),
-            )?;
+            self.store
+                .put(&client_token_key(scope, cluster, token), &encode(&ids))?;
         }
         Ok(outcome)
     }
@@ -1672,7 +1673,7 @@ mod tests {
         // A client token goes with the last of its tasks.
         let token = |t: &str| {
             ecs.store
-                .get(&format!("{}client-token/default/{t}", base(&scope)))
+                .get(&client_token_key(&scope, "default", t))
                 .unwrap()
         };
         assert!(token("kept").is_some());
