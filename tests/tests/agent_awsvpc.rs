@@ -180,30 +180,43 @@ fn awsvpc_tasks_get_their_own_address_on_a_berth_subnet() {
     let cidr = net[0]["IPAM"]["Config"][0]["Subnet"].as_str().unwrap();
     assert_eq!(cidr, format!("{}.0/24", network_of(&ips[0])));
 
+    let mut infra_ids = Vec::new();
     for (task, ip) in tasks.iter().zip(&ips) {
         // From the host: the task's address and container port answer directly.
         curl_until(ip, 8080, &marker);
         // B got A's page over localhost inside the task's namespace.
         curl_until(ip, 8081, &marker);
 
-        // Docker: an infra container on the subnet's network with the task's address, and
-        // the task's containers in its namespace.
+        // Docker: the task's containers in the namespace of one infra container (made for
+        // the task, or a warm one the agent connected), which is on the subnet's network
+        // with the task's address.
         let arn = task["taskArn"].as_str().unwrap();
         let containers: Vec<Value> = containers_of(&s, arn)
             .iter()
             .map(|id| docker_inspect(&s, id))
-            .collect();
-        assert_eq!(
-            containers.len(),
-            3,
-            "two containers and the infra container"
-        );
-        let pause = containers
-            .iter()
-            .find(|c| {
-                c["Config"]["Labels"]["com.amazonaws.ecs.container-name"] == "~internal~ecs~pause"
+            .filter(|c| {
+                c["Config"]["Labels"]["com.amazonaws.ecs.container-name"] != "~internal~ecs~pause"
             })
-            .expect("the infra container");
+            .collect();
+        assert_eq!(containers.len(), 2, "the task's two containers");
+        let modes: Vec<&str> = containers
+            .iter()
+            .map(|c| c["HostConfig"]["NetworkMode"].as_str().unwrap())
+            .collect();
+        assert_eq!(modes[0], modes[1], "one namespace");
+        let pause_id = modes[0]
+            .strip_prefix("container:")
+            .unwrap_or_else(|| panic!("a container: network mode, not {}", modes[0]));
+        let pause = docker_inspect(&s, pause_id);
+        assert_eq!(
+            pause["Config"]["Labels"]["com.amazonaws.ecs.container-name"],
+            "~internal~ecs~pause"
+        );
+        assert!(
+            pause["Name"].as_str().unwrap().contains("internalecspause"),
+            "named as ECS's agent names its pause container: {}",
+            pause["Name"]
+        );
         assert_eq!(
             pause["NetworkSettings"]["Networks"][format!("berth-{subnet}")]["IPAddress"],
             ip.as_str()
@@ -214,13 +227,7 @@ fn awsvpc_tasks_get_their_own_address_on_a_berth_subnet() {
             pause["NetworkSettings"]["Networks"][format!("berth-{subnet}")]["MacAddress"],
             detail(eni, "macAddress")
         );
-        let pause_id = pause["Id"].as_str().unwrap();
-        for c in containers.iter().filter(|c| c["Id"] != pause["Id"]) {
-            assert_eq!(
-                c["HostConfig"]["NetworkMode"],
-                format!("container:{pause_id}")
-            );
-        }
+        infra_ids.push(pause_id.to_owned());
     }
 
     // Stopping gives the address back: the attachment is DELETED, and the infra container
@@ -237,6 +244,13 @@ fn awsvpc_tasks_get_their_own_address_on_a_berth_subnet() {
         .flat_map(|arn| berth_e2e::docker_agent::docker_ps(&s, false, arn))
         .collect();
     assert!(running_left.is_empty(), "{running_left:?}");
+    for id in &infra_ids {
+        let infra = docker_inspect(&s, id);
+        assert_eq!(
+            infra["State"]["Running"], false,
+            "the infra container stopped"
+        );
+    }
     // The freed address is the next one handed out.
     let again = ok_json(&s.aws(&[
         "ecs",

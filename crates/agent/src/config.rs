@@ -40,6 +40,11 @@ pub struct AgentConfig {
     /// The task metadata endpoint's port: 0 picks a free one on first start (then kept in
     /// the state file); `None` serves no endpoint.
     pub metadata_port: Option<u16>,
+    /// Infra containers kept started for awsvpc tasks (0: none); see `warm`.
+    pub warm_infra: usize,
+    /// Keep them from the start (Fargate capacity, where every task is awsvpc) rather than
+    /// from the first awsvpc task on.
+    pub warm_infra_early: bool,
     pub credentials: Credentials,
     pub region: String,
 }
@@ -70,6 +75,8 @@ impl AgentConfig {
             cleanup_delay: DEFAULT_CLEANUP_DELAY,
             efs_root: None,
             metadata_port: Some(0),
+            warm_infra: 1,
+            warm_infra_early: false,
             credentials: Credentials {
                 access_key_id: String::new(),
                 secret_access_key: String::new(),

@@ -26,7 +26,7 @@
 //! labels) instead of creating new ones, so a restarted agent keeps the same containers for
 //! the same tasks, and reports a container that died meanwhile as STOPPED with its exit code.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -54,6 +54,7 @@ use crate::spec::{
     TaskLayout, TaskNetwork,
 };
 use crate::state::{ContainerRecord, SharedState, TaskRecord};
+use crate::warm::{self, Warm, WarmPool};
 
 /// ECS's stoppedReason when an essential container exits.
 pub const ESSENTIAL_EXITED: &str = "Essential container in task exited";
@@ -136,6 +137,10 @@ pub struct EngineConfig {
     /// subnet's gateway, the host as the task's namespace reaches it); the answer says
     /// whether it does.
     pub metadata_listen: Option<crate::metadata::ListenRequests>,
+    /// Warm infra containers kept started for awsvpc tasks (see `warm`); 0: none.
+    pub warm_infra: usize,
+    /// Fill the warm pool from the start (Fargate capacity), not from the first awsvpc task.
+    pub warm_infra_early: bool,
 }
 
 impl EngineConfig {
@@ -150,6 +155,8 @@ impl EngineConfig {
             runtime_check_interval: instance_health::CHECK_INTERVAL,
             efs_root: None,
             metadata_listen: None,
+            warm_infra: 1,
+            warm_infra_early: false,
         }
     }
 }
@@ -178,8 +185,10 @@ struct Inner {
     /// once; true once it is known to exist.
     pause_image: tokio::sync::Mutex<bool>,
     /// Held while a subnet's network is checked or created, so tasks starting together on
-    /// one subnet do not race to create it.
-    networks: tokio::sync::Mutex<()>,
+    /// one subnet do not race to create it; holds the networks known to exist.
+    networks: tokio::sync::Mutex<HashSet<String>>,
+    /// Started infra containers waiting for awsvpc tasks.
+    warm: WarmPool,
     /// Bumped whenever a container's health changes.
     health_changes: watch::Sender<u64>,
     /// The container runtime check's latest result; wakes receivers when its status changes.
@@ -214,6 +223,27 @@ impl Engine {
         // Subscribe before listing, so nothing that happens after the listing is missed.
         let events = runtime.events(&label).await?;
         let existing = runtime.list_containers(&label).await?;
+        // Warm infra containers no task took (a task that took one names it in its record).
+        let taken: HashSet<String> = {
+            let saved = state.lock();
+            saved
+                .tasks
+                .values()
+                .filter_map(|r| r.infra.as_ref()?.runtime_id.clone())
+                .collect()
+        };
+        for container in &existing {
+            if container.labels.contains_key(warm::LABEL_WARM)
+                && !taken.contains(container.id.as_str())
+            {
+                match runtime.remove_container(&container.id).await {
+                    Ok(()) | Err(RuntimeError::NotFound(_)) => {}
+                    Err(e) => {
+                        tracing::warn!(container = %container.id, error = %e, "removing an unused warm infra container failed")
+                    }
+                }
+            }
+        }
         let mut adoptable = HashMap::new();
         for container in existing {
             if let (Some(task), Some(name)) = (
@@ -231,8 +261,10 @@ impl Engine {
             runtime_checks,
             shutdown.clone(),
         ));
+        let warm = WarmPool::new(config.warm_infra, config.warm_infra_early);
         let engine = Engine {
             inner: Arc::new(Inner {
+                warm,
                 config,
                 runtime,
                 control,
@@ -242,7 +274,7 @@ impl Engine {
                 adoptable: Mutex::new(adoptable),
                 tokens: Mutex::new(HashMap::new()),
                 pause_image: tokio::sync::Mutex::new(false),
-                networks: tokio::sync::Mutex::new(()),
+                networks: tokio::sync::Mutex::new(HashSet::new()),
                 health_changes: watch::channel(0).0,
                 runtime_health,
                 shutdown,
@@ -264,7 +296,21 @@ impl Engine {
             );
         }
         tokio::spawn(engine.clone().route_events(events));
+        engine.inner.fill_warm();
         Ok(engine)
+    }
+
+    /// Removes the warm infra containers no task took (on shutdown: a stopped agent holds
+    /// none; the next start makes new ones).
+    pub async fn remove_warm(&self) {
+        for warm in self.inner.warm.drain() {
+            match self.inner.runtime.remove_container(&warm.id).await {
+                Ok(()) | Err(RuntimeError::NotFound(_)) => {}
+                Err(e) => {
+                    tracing::warn!(container = %warm.id, error = %e, "removing a warm infra container failed")
+                }
+            }
+        }
     }
 
     /// Takes the tasks of a PayloadMessage: new tasks get a supervisor, known ones their new
@@ -518,6 +564,78 @@ async fn pause(
 }
 
 impl Inner {
+    /// Starts filling the warm infra pool in the background unless it is full, off, or
+    /// being filled.
+    fn fill_warm(self: &Arc<Self>) {
+        if !self.warm.start_filling() {
+            return;
+        }
+        let inner = self.clone();
+        tokio::spawn(async move {
+            let mut failed = false;
+            while inner.warm.wants_more() && !*inner.shutdown.borrow() {
+                match inner.make_warm().await {
+                    Ok(warm) => inner.warm.put(warm),
+                    Err(e) => {
+                        tracing::warn!(error = %e, "cannot make a warm infra container; awsvpc tasks create their own");
+                        failed = true;
+                        break;
+                    }
+                }
+            }
+            inner.warm.done();
+            // A container taken between the last check and `done` is made up for now; after
+            // a failure, the next task that takes one tries again.
+            if !failed && !*inner.shutdown.borrow() {
+                inner.fill_warm();
+            }
+        });
+    }
+
+    /// Creates and starts a warm infra container and takes it off Docker's `none` network,
+    /// ready to be connected to a subnet's network.
+    async fn make_warm(&self) -> Result<Warm, String> {
+        self.ensure_pause_image().await?;
+        let name = format!("berth-warm-infra-{:016x}", rand::random::<u64>());
+        let spec = warm::warm_spec(&name, &self.config.cluster, &self.config.instance_arn);
+        let id = self
+            .runtime
+            .create_container(&spec)
+            .await
+            .map_err(|e| e.to_string())?;
+        let started = async {
+            self.runtime.start_container(&id).await?;
+            self.runtime.disconnect_network(&id, "none").await
+        };
+        if let Err(e) = started.await {
+            let _ = self.runtime.remove_container(&id).await;
+            return Err(e.to_string());
+        }
+        Ok(Warm { id, name })
+    }
+
+    /// Makes sure the subnet's network exists (once per network and agent run).
+    async fn ensure_network(&self, eni: &TaskEni) -> Result<String, String> {
+        let network = infra::network_spec(eni);
+        let mut known = self.networks.lock().await;
+        if known.contains(&network.name) {
+            return Ok(network.name);
+        }
+        self.runtime.ensure_network(&network).await.map_err(|e| {
+            format!(
+                "CannotCreateContainerError: network {} for subnet {}: {e}",
+                network.name, eni.subnet_id
+            )
+        })?;
+        known.insert(network.name.clone());
+        Ok(network.name)
+    }
+
+    /// Forgets that a network exists (it was found missing).
+    async fn forget_network(&self, name: &str) {
+        self.networks.lock().await.remove(name);
+    }
+
     /// The awsvpc infra image, built from the context `infra` writes unless present.
     async fn ensure_pause_image(&self) -> Result<(), String> {
         let mut ready = self.pause_image.lock().await;
@@ -1161,8 +1279,22 @@ impl Supervisor {
             self.pulled = true;
         }
         if self.eni.is_some() && !self.infra.ready {
-            self.ensure_infra().await?;
+            let infra = self.ensure_infra().await;
+            // Replaces a warm container taken (after this task's, so as not to compete with it
+            // for the runtime: below).
+            let refill = infra.is_ok();
+            infra?;
+            if refill {
+                let started = self.start_ready().await;
+                self.engine.fill_warm();
+                return started;
+            }
         }
+        self.start_ready().await
+    }
+
+    /// Creates and starts the task's containers whose dependencies allow it.
+    async fn start_ready(&mut self) -> Result<(), String> {
         let order = self.order.clone();
         for name in order {
             let member = &self.members[&name];
@@ -1387,20 +1519,25 @@ impl Supervisor {
         Ok(())
     }
 
-    /// awsvpc: makes sure the infra container runs (creating the subnet's network, the infra
-    /// image and the container as needed), so the task's containers can join its namespace.
+    /// awsvpc: makes sure the infra container runs on the subnet's network with the task's
+    /// address (creating the network as needed), so the task's containers can join its
+    /// namespace: a warm one connected to the network if one is ready, else one made here.
     async fn ensure_infra(&mut self) -> Result<(), String> {
         let Some(eni) = self.eni.clone() else {
             return Ok(());
         };
+        self.engine.warm.activate();
         let runtime = self.engine.runtime.clone();
         if let Some(id) = self.infra.id.clone() {
             match runtime.inspect_container(&id).await {
+                // A warm container taken but not connected yet has no address.
+                Ok(status)
+                    if status.state == ContainerState::Running && status.ip_address.is_none() =>
+                {
+                    return self.connect_warm(&eni, id).await;
+                }
                 Ok(status) if status.state == ContainerState::Running => {
-                    self.metadata_on_gateway(&eni).await;
-                    self.infra.ready = true;
-                    self.network_mode = Ok(NetworkMode::Container(id.to_string()));
-                    return Ok(());
+                    return self.infra_up(&eni, id).await;
                 }
                 Ok(status) if status.state == ContainerState::Created => {}
                 Ok(_) | Err(RuntimeError::NotFound(_)) => {
@@ -1416,17 +1553,25 @@ impl Supervisor {
             }
         }
         if self.infra.id.is_none() {
+            self.engine.ensure_network(&eni).await?;
+            if let Some(warm) = self.engine.warm.take() {
+                // Recorded before it is connected: a restarted agent finds it by the record.
+                lock(&self.engine.routes).insert(warm.id.clone(), self.arn.clone());
+                self.infra.id = Some(warm.id.clone());
+                self.save();
+                let name = self.infra.docker_name.clone();
+                let (connected, renamed) = tokio::join!(
+                    self.connect_warm(&eni, warm.id.clone()),
+                    runtime.rename_container(&warm.id, &name)
+                );
+                if let Err(e) = renamed {
+                    tracing::debug!(task = %self.arn, error = %e, "renaming the warm infra container failed; it keeps its name");
+                    self.infra.docker_name = warm.name;
+                    self.save();
+                }
+                return connected;
+            }
             self.engine.ensure_pause_image().await?;
-            let network = infra::network_spec(&eni);
-            let creating = self.engine.networks.lock().await;
-            let ensured = runtime.ensure_network(&network).await;
-            drop(creating);
-            ensured.map_err(|e| {
-                format!(
-                    "CannotCreateContainerError: network {} for subnet {}: {e}",
-                    network.name, eni.subnet_id
-                )
-            })?;
             let spec = infra::infra_spec(
                 &self.task,
                 &eni,
@@ -1434,10 +1579,15 @@ impl Supervisor {
                 &self.engine.config.cluster,
                 &self.engine.config.instance_arn,
             );
-            let id = runtime
-                .create_container(&spec)
-                .await
-                .map_err(|e| format!("CannotCreateContainerError: infra container: {e}"))?;
+            let created = runtime.create_container(&spec).await;
+            if let Err(RuntimeError::NotFound(_)) = &created {
+                // The network went away since it was made: make it again next time.
+                self.engine
+                    .forget_network(&infra::network_name(&eni.subnet_id))
+                    .await;
+            }
+            let id =
+                created.map_err(|e| format!("CannotCreateContainerError: infra container: {e}"))?;
             lock(&self.engine.routes).insert(id.clone(), self.arn.clone());
             self.infra.id = Some(id);
             self.save();
@@ -1447,8 +1597,40 @@ impl Supervisor {
             .start_container(&id)
             .await
             .map_err(|e| format!("CannotStartContainerError: infra container: {e}"))?;
+        self.infra_up(&eni, id).await
+    }
+
+    /// Connects the task's (warm, running) infra container to the subnet's network with the
+    /// task's address and MAC.
+    async fn connect_warm(&mut self, eni: &TaskEni, id: ContainerId) -> Result<(), String> {
+        let network = infra::network_name(&eni.subnet_id);
+        let mac = Some(eni.mac_address.as_str()).filter(|m| !m.is_empty());
+        let runtime = self.engine.runtime.clone();
+        let mut connected = runtime
+            .connect_network(&id, &network, &eni.ipv4_address, mac)
+            .await;
+        if let Err(RuntimeError::NotFound(_)) = &connected {
+            // The network went away since it was made (the container is there: it was just
+            // inspected or taken): make it again, once.
+            self.engine.forget_network(&network).await;
+            self.engine.ensure_network(eni).await?;
+            connected = runtime
+                .connect_network(&id, &network, &eni.ipv4_address, mac)
+                .await;
+        }
+        connected.map_err(|e| {
+            format!(
+                "CannotStartContainerError: connecting the infra container to {network} as {}: {e}",
+                eni.ipv4_address
+            )
+        })?;
+        self.infra_up(eni, id).await
+    }
+
+    /// The infra container runs with the task's address: the task's containers may join it.
+    async fn infra_up(&mut self, eni: &TaskEni, id: ContainerId) -> Result<(), String> {
         tracing::info!(task = %self.arn, address = %eni.ipv4_address, subnet = %eni.subnet_id, "task network namespace up");
-        self.metadata_on_gateway(&eni).await;
+        self.metadata_on_gateway(eni).await;
         self.infra.ready = true;
         self.network_mode = Ok(NetworkMode::Container(id.to_string()));
         Ok(())

@@ -30,6 +30,7 @@ pub mod stats;
 pub mod telemetry;
 #[cfg(test)]
 mod testing;
+pub mod warm;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -130,6 +131,8 @@ pub async fn run(
                 .unwrap_or_else(|| config.data_dir.join("efs")),
         ),
         metadata: metadata.as_ref().map(|(endpoint, _)| endpoint.clone()),
+        warm_infra: config.warm_infra,
+        warm_infra_early: config.warm_infra_early,
         ..EngineConfig::new(&config.cluster, &instance_arn)
     };
     let engine = Engine::start(
@@ -177,6 +180,7 @@ pub async fn run(
         ),
         stopped.clone(),
     )));
+    let warm = engine.clone();
     let params = session::AcsParams {
         client: client.clone(),
         cluster: config.cluster.clone(),
@@ -192,6 +196,7 @@ pub async fn run(
     for task in background {
         let _ = task.await;
     }
+    warm.remove_warm().await;
     let _ = saver.await;
     result
 }

@@ -212,24 +212,11 @@ mod tests {
     #[test]
     fn attributes_as_ecs_agents_report_them() {
         let mut config = crate::config::AgentConfig {
-            endpoint: "http://127.0.0.1:4566".into(),
-            cluster: "c".into(),
-            data_dir: Path::new("/tmp").into(),
             attributes: [("stack".to_owned(), "blue".to_owned())].into(),
             availability_zone: Some("us-east-1a".into()),
-            instance_type: None,
-            memory_reservation_mib: 256,
             runtime: crate::config::RuntimeChoice::Simulated,
-            image_pull_behavior: crate::config::ImagePullBehavior::Default,
-            cleanup_delay: std::time::Duration::from_secs(1),
-            efs_root: None,
             metadata_port: None,
-            credentials: crate::config::Credentials {
-                access_key_id: "a".into(),
-                secret_access_key: "s".into(),
-                session_token: None,
-            },
-            region: "us-east-1".into(),
+            ..crate::config::AgentConfig::defaults("http://127.0.0.1:4566", "c", Path::new("/tmp"))
         };
         let attrs = attributes(&config, &host());
         let value = |name: &str| {

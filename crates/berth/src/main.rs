@@ -131,6 +131,11 @@ struct AgentArgs {
     /// once, or prefer-cached.
     #[arg(long, default_value = "default")]
     image_pull_behavior: berth_agent::config::ImagePullBehavior,
+    /// Infra containers kept started ahead of awsvpc tasks, so a task's network namespace
+    /// comes up by connecting one (0: none). Kept from the start with --fargate, else from
+    /// the first awsvpc task on.
+    #[arg(long, default_value_t = 1)]
+    warm_infra: usize,
     /// How long stopped tasks' containers are kept before they are removed.
     #[arg(long, default_value_t = berth_agent::config::DEFAULT_CLEANUP_DELAY.as_secs())]
     cleanup_delay_seconds: u64,
@@ -422,6 +427,7 @@ async fn run_server(args: ServerArgs, up: Option<UpOptions>) -> Result<()> {
                 },
                 region: up.region.clone(),
                 efs_root: Some(args.data_dir.join("efs")),
+                warm_infra_early: fargate,
                 ..berth_agent::config::AgentConfig::defaults(
                     &local,
                     cluster,
@@ -506,6 +512,8 @@ async fn run_agent(args: AgentArgs) -> Result<()> {
     config.cleanup_delay = Duration::from_secs(args.cleanup_delay_seconds);
     config.efs_root = args.efs_root;
     config.metadata_port = (!args.no_metadata_endpoint).then_some(args.metadata_port);
+    config.warm_infra = args.warm_infra;
+    config.warm_infra_early = args.fargate;
     let (shutdown_tx, shutdown_rx) = tokio::sync::watch::channel(false);
     tokio::spawn(async move {
         shutdown_signal().await;

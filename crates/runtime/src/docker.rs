@@ -13,14 +13,15 @@ use bollard::models::{
     ContainerCreateBody, ContainerInspectResponse, ContainerStateStatusEnum,
     ContainerStatsResponse, ContainerSummaryStateEnum, EndpointIpamConfig, EndpointSettings,
     EventMessage, HealthConfig, HealthStatusEnum, HostConfig, HostConfigLogConfig, Ipam,
-    IpamConfig, NetworkCreateRequest, NetworkInspect, NetworkingConfig,
-    PortBinding as DockerPortBinding, ResourcesUlimits, VolumeCreateRequest,
+    IpamConfig, NetworkConnectRequest, NetworkCreateRequest, NetworkDisconnectRequest,
+    NetworkInspect, NetworkingConfig, PortBinding as DockerPortBinding, ResourcesUlimits,
+    VolumeCreateRequest,
 };
 use bollard::query_parameters::{
     BuildImageOptions, CreateContainerOptionsBuilder, CreateImageOptions, EventsOptions,
     InspectContainerOptions, InspectNetworkOptions, ListContainersOptions, RemoveContainerOptions,
-    RemoveVolumeOptions, StartContainerOptions, StatsOptionsBuilder, StopContainerOptions,
-    WaitContainerOptions,
+    RemoveVolumeOptions, RenameContainerOptions, StartContainerOptions, StatsOptionsBuilder,
+    StopContainerOptions, WaitContainerOptions,
 };
 use futures_util::StreamExt;
 use time::OffsetDateTime;
@@ -364,6 +365,61 @@ impl ContainerRuntime for DockerRuntime {
         Box::pin(async move {
             self.docker
                 .remove_volume(name, Some(RemoveVolumeOptions { force: false }))
+                .await
+                .map_err(map_error)
+        })
+    }
+
+    fn connect_network<'a>(
+        &'a self,
+        id: &'a ContainerId,
+        network: &'a str,
+        ipv4_address: &'a str,
+        mac_address: Option<&'a str>,
+    ) -> RuntimeFuture<'a, ()> {
+        Box::pin(async move {
+            let request = NetworkConnectRequest {
+                container: id.to_string(),
+                endpoint_config: Some(EndpointSettings {
+                    ipam_config: Some(EndpointIpamConfig {
+                        ipv4_address: Some(ipv4_address.to_owned()),
+                        ..Default::default()
+                    }),
+                    mac_address: mac_address.map(str::to_owned),
+                    ..Default::default()
+                }),
+            };
+            self.docker
+                .connect_network(network, request)
+                .await
+                .map_err(map_error)
+        })
+    }
+
+    fn disconnect_network<'a>(
+        &'a self,
+        id: &'a ContainerId,
+        network: &'a str,
+    ) -> RuntimeFuture<'a, ()> {
+        Box::pin(async move {
+            let request = NetworkDisconnectRequest {
+                container: id.to_string(),
+                force: Some(true),
+            };
+            self.docker
+                .disconnect_network(network, request)
+                .await
+                .map_err(map_error)
+        })
+    }
+
+    fn rename_container<'a>(&'a self, id: &'a ContainerId, name: &'a str) -> RuntimeFuture<'a, ()> {
+        Box::pin(async move {
+            let options = RenameContainerOptions {
+                name: name.to_owned(),
+            };
+            self.docker
+                .rename_container(id.as_str(), options)
                 .await
                 .map_err(map_error)
         })
@@ -906,9 +962,12 @@ fn map_error(error: BollardError) -> RuntimeError {
             404 => RuntimeError::NotFound(message),
             409 => RuntimeError::Conflict(message),
             400 => RuntimeError::InvalidSpec(message),
-            // Docker reports a taken host port as a 500 from start.
+            // Docker reports a taken host port as a 500 from start, a taken address on a
+            // network as a 403 from connect ("Address already in use").
             _ if message.contains("port is already allocated")
-                || message.contains("address already in use") =>
+                || message
+                    .to_ascii_lowercase()
+                    .contains("address already in use") =>
             {
                 RuntimeError::Conflict(message)
             }

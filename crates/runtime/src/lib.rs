@@ -323,6 +323,29 @@ pub trait ContainerRuntime: Send + Sync {
     /// another subnet is a `Conflict` (so is a subnet overlapping another network's).
     fn ensure_network<'a>(&'a self, network: &'a NetworkSpec) -> RuntimeFuture<'a, ()>;
 
+    /// Connects a container to a named network with a fixed address (and MAC, if given), as
+    /// `docker network connect --ip`: how a warm infra container takes a task's address. The
+    /// address in use on that network is a `Conflict`; an unknown network is `NotFound`.
+    fn connect_network<'a>(
+        &'a self,
+        id: &'a ContainerId,
+        network: &'a str,
+        ipv4_address: &'a str,
+        mac_address: Option<&'a str>,
+    ) -> RuntimeFuture<'a, ()>;
+
+    /// Disconnects a container from a network, `none` included (a container created with
+    /// `NetworkMode::None` must leave it before it can join another), as
+    /// `docker network disconnect`.
+    fn disconnect_network<'a>(
+        &'a self,
+        id: &'a ContainerId,
+        network: &'a str,
+    ) -> RuntimeFuture<'a, ()>;
+
+    /// Gives the container another name; a name in use is a `Conflict`.
+    fn rename_container<'a>(&'a self, id: &'a ContainerId, name: &'a str) -> RuntimeFuture<'a, ()>;
+
     /// Builds an image from a build context (a tar archive with a `Dockerfile` at its root)
     /// and tags it. Nothing is pulled: the Dockerfile must start `FROM scratch`.
     fn build_image<'a>(&'a self, tag: &'a str, context: Vec<u8>) -> RuntimeFuture<'a, ()>;

@@ -130,6 +130,8 @@ struct SimContainer {
     health: HealthStatus,
     ports: Vec<PortBinding>,
     ip_address: Option<String>,
+    /// A network joined after creation (`connect_network`), with the address on it.
+    connected: Option<(String, String)>,
     /// Bumped on every start and exit, so timers of an earlier run do nothing.
     run: u64,
     /// `Some(exit code)` once stopped; `wait_exit` watches it.
@@ -286,6 +288,24 @@ fn not_found(id: &ContainerId) -> RuntimeError {
 }
 
 impl State {
+    /// `Conflict` if a running container holds `ip` on `network`.
+    fn address_free(&self, network: &str, ip: &str) -> Result<(), RuntimeError> {
+        let taken = self.containers.values().any(|c| {
+            let on = match (&c.connected, &c.spec.network_mode) {
+                (Some((name, _)), _) => name == network,
+                (None, NetworkMode::Named(name)) => name == network,
+                _ => false,
+            };
+            c.state == ContainerState::Running && on && c.ip_address.as_deref() == Some(ip)
+        });
+        if taken {
+            return Err(RuntimeError::Conflict(format!(
+                "Address already in use: {ip} on network {network}"
+            )));
+        }
+        Ok(())
+    }
+
     fn container(&mut self, id: &ContainerId) -> Result<&mut SimContainer, RuntimeError> {
         // Docker takes names wherever it takes ids.
         let id = match self.names.get(id.as_str()) {
@@ -489,6 +509,7 @@ impl ContainerRuntime for SimulatedRuntime {
                     health: HealthStatus::None,
                     ports: Vec::new(),
                     ip_address: None,
+                    connected: None,
                     run: 0,
                     exit: watch::channel(None).0,
                 },
@@ -542,19 +563,14 @@ impl ContainerRuntime for SimulatedRuntime {
                     });
                 }
             }
+            let connected = state.container(&id)?.connected.clone();
             if let (NetworkMode::Named(network), Some(ip)) =
                 (&spec.network_mode, &spec.ipv4_address)
-                && state.containers.values().any(|c| {
-                    c.state == ContainerState::Running
-                        && c.spec.network_mode == spec.network_mode
-                        && c.ip_address.as_deref() == Some(ip.as_str())
-                })
             {
-                return Err(RuntimeError::Conflict(format!(
-                    "Address already in use: {ip} on network {network}"
-                )));
+                state.address_free(network, ip)?;
             }
             let ip_address = match &spec.network_mode {
+                _ if connected.is_some() => connected.map(|(_, ip)| ip),
                 NetworkMode::Bridge => Some(state.next_ip(17)),
                 NetworkMode::Named(_) => match &spec.ipv4_address {
                     Some(ip) => Some(ip.clone()),
@@ -811,6 +827,79 @@ impl ContainerRuntime for SimulatedRuntime {
                 }
             });
             Ok(Box::pin(events) as EventStream)
+        })
+    }
+
+    fn connect_network<'a>(
+        &'a self,
+        id: &'a ContainerId,
+        network: &'a str,
+        ipv4_address: &'a str,
+        _mac_address: Option<&'a str>,
+    ) -> RuntimeFuture<'a, ()> {
+        Box::pin(async move {
+            let mut state = self.inner.available()?;
+            if !state.networks.contains_key(network) {
+                return Err(RuntimeError::NotFound(format!(
+                    "network {network} not found"
+                )));
+            }
+            state.address_free(network, ipv4_address)?;
+            let container = state.container(id)?;
+            if container.connected.is_some()
+                || !matches!(container.spec.network_mode, NetworkMode::None)
+            {
+                return Err(RuntimeError::Conflict(format!(
+                    "container {id} is already on a network"
+                )));
+            }
+            container.connected = Some((network.to_owned(), ipv4_address.to_owned()));
+            if container.state == ContainerState::Running {
+                container.ip_address = Some(ipv4_address.to_owned());
+            }
+            Ok(())
+        })
+    }
+
+    fn disconnect_network<'a>(
+        &'a self,
+        id: &'a ContainerId,
+        network: &'a str,
+    ) -> RuntimeFuture<'a, ()> {
+        Box::pin(async move {
+            let mut state = self.inner.available()?;
+            let container = state.container(id)?;
+            match &container.connected {
+                Some((name, _)) if name == network => {
+                    container.connected = None;
+                    container.ip_address = None;
+                    Ok(())
+                }
+                None if network == "none"
+                    && matches!(container.spec.network_mode, NetworkMode::None) =>
+                {
+                    Ok(())
+                }
+                _ => Err(RuntimeError::NotFound(format!(
+                    "container {id} is not connected to network {network}"
+                ))),
+            }
+        })
+    }
+
+    fn rename_container<'a>(&'a self, id: &'a ContainerId, name: &'a str) -> RuntimeFuture<'a, ()> {
+        Box::pin(async move {
+            let mut state = self.inner.available()?;
+            if state.names.get(name).is_some_and(|other| other != id) {
+                return Err(RuntimeError::Conflict(format!(
+                    "The container name \"/{name}\" is already in use"
+                )));
+            }
+            let container = state.container(id)?;
+            let old = std::mem::replace(&mut container.name, name.to_owned());
+            state.names.remove(&old);
+            state.names.insert(name.to_owned(), id.clone());
+            Ok(())
         })
     }
 
@@ -1481,6 +1570,79 @@ mod tests {
             runtime.start_container(&twin).await,
             Err(RuntimeError::Conflict(_))
         ));
+    }
+
+    #[tokio::test]
+    async fn a_detached_container_joins_a_network_later_and_keeps_its_address() {
+        let runtime = runtime();
+        let network = NetworkSpec {
+            name: "berth-subnet-2".to_owned(),
+            subnet: "10.192.5.0/24".to_owned(),
+            gateway: "10.192.5.1".to_owned(),
+            ..Default::default()
+        };
+        runtime.ensure_network(&network).await.unwrap();
+        let detached = ContainerSpec {
+            network_mode: NetworkMode::None,
+            name: Some("warm".to_owned()),
+            ..spec(&[])
+        };
+        let id = run(&runtime, &detached).await;
+        runtime.disconnect_network(&id, "none").await.unwrap();
+        assert!(matches!(
+            runtime
+                .connect_network(&id, "berth-nowhere", "10.192.5.9", None)
+                .await,
+            Err(RuntimeError::NotFound(_))
+        ));
+        runtime
+            .connect_network(&id, &network.name, "10.192.5.9", None)
+            .await
+            .unwrap();
+        let status = runtime.inspect_container(&id).await.unwrap();
+        assert_eq!(status.ip_address.as_deref(), Some("10.192.5.9"));
+        // The address is taken for others on the network, by connect and by start.
+        let other = run(
+            &runtime,
+            &ContainerSpec {
+                name: Some("other".to_owned()),
+                ..detached.clone()
+            },
+        )
+        .await;
+        assert!(matches!(
+            runtime
+                .connect_network(&other, &network.name, "10.192.5.9", None)
+                .await,
+            Err(RuntimeError::Conflict(_))
+        ));
+        let fixed = runtime
+            .create_container(&ContainerSpec {
+                network_mode: NetworkMode::Named(network.name.clone()),
+                ipv4_address: Some("10.192.5.9".to_owned()),
+                ..spec(&[])
+            })
+            .await
+            .unwrap();
+        assert!(matches!(
+            runtime.start_container(&fixed).await,
+            Err(RuntimeError::Conflict(_))
+        ));
+        // Renamed; a taken name is refused.
+        runtime.rename_container(&id, "task-infra").await.unwrap();
+        assert_eq!(
+            runtime.inspect_container(&id).await.unwrap().name,
+            "task-infra"
+        );
+        assert!(matches!(
+            runtime.rename_container(&other, "task-infra").await,
+            Err(RuntimeError::Conflict(_))
+        ));
+        // A restart keeps the connected network's address.
+        runtime.stop_container(&id, Duration::ZERO).await.unwrap();
+        runtime.start_container(&id).await.unwrap();
+        let status = runtime.inspect_container(&id).await.unwrap();
+        assert_eq!(status.ip_address.as_deref(), Some("10.192.5.9"));
     }
 
     #[tokio::test]

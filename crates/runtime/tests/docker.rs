@@ -10,8 +10,8 @@ use std::time::{Duration, Instant};
 
 use berth_runtime::{
     ContainerEventKind, ContainerId, ContainerRuntime, ContainerSpec, ContainerState, CpuQuota,
-    DockerRuntime, EventStream, HealthCheck, HealthStatus, MountSpec, PortMapping, Protocol,
-    RegistryAuth, RuntimeError, VolumeSpec,
+    DockerRuntime, EventStream, HealthCheck, HealthStatus, MountSpec, NetworkMode, NetworkSpec,
+    PortMapping, Protocol, RegistryAuth, RuntimeError, VolumeSpec,
 };
 use futures_util::StreamExt;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -733,4 +733,127 @@ async fn an_unreachable_docker_is_unavailable() {
         Err(RuntimeError::Other(message)) => assert!(message.contains("not supported")),
         other => panic!("tcp: expected Other, got {other:?}"),
     }
+}
+
+/// What a warm infra container goes through: started with no network, taken off `none`,
+/// then connected to a subnet's network with a fixed address and MAC and renamed. A second
+/// container asking for the same address on that network is refused.
+#[tokio::test]
+async fn a_container_started_without_a_network_joins_one_with_a_fixed_address() {
+    let fixture = Fixture::new("connect").await;
+    let octet = 1 + rand_octet(&fixture.run);
+    let network = NetworkSpec {
+        name: format!("berth-runtime-test-{}", fixture.run),
+        subnet: format!("10.251.{octet}.0/24"),
+        gateway: format!("10.251.{octet}.1"),
+        labels: BTreeMap::from([(LABEL.to_owned(), fixture.run.clone())]),
+    };
+    /// Removes the network (after the test's containers, which the fixture would remove
+    /// only after this guard is dropped).
+    struct RemoveNetwork(String, String);
+    impl Drop for RemoveNetwork {
+        fn drop(&mut self) {
+            let filter = format!("label={LABEL}={}", self.1);
+            if let Ok(out) = Command::new("docker")
+                .args(["ps", "-aq", "--filter", &filter])
+                .output()
+            {
+                let ids = String::from_utf8_lossy(&out.stdout).into_owned();
+                let ids: Vec<&str> = ids.split_whitespace().collect();
+                if !ids.is_empty() {
+                    let _ = Command::new("docker").args(["rm", "-f"]).args(ids).output();
+                }
+            }
+            let _ = Command::new("docker")
+                .args(["network", "rm", &self.0])
+                .output();
+        }
+    }
+    fixture.runtime.ensure_network(&network).await.unwrap();
+    let _remove = RemoveNetwork(network.name.clone(), fixture.run.clone());
+
+    let detached = |name: &str| ContainerSpec {
+        network_mode: NetworkMode::None,
+        name: Some(name.to_owned()),
+        ..fixture.spec(&["sleep", "1000"])
+    };
+    let first_name = format!("{}-a", fixture.run);
+    let id = fixture.run(&detached(&first_name)).await;
+    fixture
+        .runtime
+        .disconnect_network(&id, "none")
+        .await
+        .unwrap();
+    assert_eq!(
+        fixture
+            .runtime
+            .inspect_container(&id)
+            .await
+            .unwrap()
+            .ip_address,
+        None
+    );
+    let ip = format!("10.251.{octet}.9");
+    // Docker's bridge driver derives a MAC from the address (02:42 + its four bytes), and
+    // Docker 20.10 (API 1.41) takes no other on connect: ECS's MAC in Berth is that one.
+    let mac = format!("02:42:0a:fb:{octet:02x}:09");
+    fixture
+        .runtime
+        .connect_network(&id, &network.name, &ip, Some(&mac))
+        .await
+        .unwrap();
+    let renamed = format!("{}-renamed", fixture.run);
+    fixture
+        .runtime
+        .rename_container(&id, &renamed)
+        .await
+        .unwrap();
+    let status = fixture.runtime.inspect_container(&id).await.unwrap();
+    assert_eq!(status.ip_address.as_deref(), Some(ip.as_str()));
+    assert_eq!(status.name, renamed);
+    let inspected = Command::new("docker")
+        .args([
+            "inspect",
+            "--format",
+            "{{json .NetworkSettings.Networks}}",
+            id.as_str(),
+        ])
+        .output()
+        .unwrap();
+    let networks: serde_json::Value = serde_json::from_slice(&inspected.stdout).unwrap();
+    assert_eq!(networks[&network.name]["MacAddress"], mac.as_str());
+
+    let other = fixture.run(&detached(&format!("{}-b", fixture.run))).await;
+    fixture
+        .runtime
+        .disconnect_network(&other, "none")
+        .await
+        .unwrap();
+    match fixture
+        .runtime
+        .connect_network(&other, &network.name, &ip, None)
+        .await
+    {
+        Err(RuntimeError::Conflict(_)) => {}
+        other => panic!("expected Conflict for an address in use, got {other:?}"),
+    }
+    match fixture
+        .runtime
+        .connect_network(&other, "berth-runtime-test-no-such-network", &ip, None)
+        .await
+    {
+        Err(RuntimeError::NotFound(_)) => {}
+        other => panic!("expected NotFound for a missing network, got {other:?}"),
+    }
+    match fixture.runtime.rename_container(&other, &renamed).await {
+        Err(RuntimeError::Conflict(_)) => {}
+        other => panic!("expected Conflict for a name in use, got {other:?}"),
+    }
+}
+
+/// 0..=253 from a test run's name, so parallel runs rarely pick the same subnet.
+fn rand_octet(run: &str) -> u32 {
+    run.bytes()
+        .fold(7u32, |h, b| h.wrapping_mul(31).wrapping_add(b as u32))
+        % 254
 }

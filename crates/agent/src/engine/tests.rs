@@ -506,6 +506,11 @@ async fn an_awsvpc_task_without_an_interface_fails_visibly() {
 
 /// An awsvpc task as the control plane sends it: its interface at 10.192.3.7.
 fn awsvpc_task(id: &str) -> Task {
+    awsvpc_task_at(id, 7)
+}
+
+/// An awsvpc task with its interface at 10.192.3.`host`.
+fn awsvpc_task_at(id: &str, host: u8) -> Task {
     let mut t = task(
         id,
         "RUNNING",
@@ -519,10 +524,10 @@ fn awsvpc_task(id: &str) -> Task {
     t.elastic_network_interfaces = Some(vec![berth_acs::acs::ElasticNetworkInterface {
         attachment_arn: Some(format!("arn:aws:ecs:us-east-1:0:attachment/{id}")),
         ec2_id: Some("eni-0123456789abcdef0".into()),
-        mac_address: Some("02:42:0a:c0:03:07".into()),
+        mac_address: Some(format!("02:42:0a:c0:03:{host:02x}")),
         ipv4_addresses: Some(vec![berth_acs::acs::IPv4AddressAssignment {
             primary: Some(true),
-            private_address: Some("10.192.3.7".into()),
+            private_address: Some(format!("10.192.3.{host}")),
         }]),
         subnet_gateway_ipv4_address: Some("10.192.3.1/24".into()),
         subnet_id: Some("subnet-0abc".into()),
@@ -585,6 +590,112 @@ async fn an_awsvpc_task_runs_in_its_infra_containers_namespace() {
     assert!(
         status.state.is_stopped(),
         "the infra container stops with the task"
+    );
+}
+
+/// The warm containers of the harness's instance, once there are `count` of them running
+/// with no address.
+async fn wait_warm(h: &Harness, count: usize) -> Vec<berth_runtime::ContainerSummary> {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let warm = h
+            .runtime
+            .list_containers(&[(warm::LABEL_WARM, "true")])
+            .await
+            .unwrap();
+        let mut idle = Vec::new();
+        for c in &warm {
+            let status = h.runtime.inspect_container(&c.id).await.unwrap();
+            if status.state == ContainerState::Running && status.ip_address.is_none() {
+                idle.push(c.clone());
+            }
+        }
+        if idle.len() == count {
+            return idle;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "never {count} idle warm infra containers: {warm:#?}"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+/// After the first awsvpc task the agent keeps a warm infra container; the next awsvpc task's
+/// namespace is that container, connected with the task's address and renamed as its infra
+/// container, and another is made. A restarted agent keeps the taken one (its task's record
+/// names it) and replaces the idle one; with the pool off there are none.
+#[tokio::test]
+async fn the_next_awsvpc_task_takes_a_warm_infra_container() {
+    let h = Harness::start(config()).await;
+    assert!(
+        h.runtime
+            .list_containers(&[(warm::LABEL_WARM, "true")])
+            .await
+            .unwrap()
+            .is_empty(),
+        "no warm container before an awsvpc task"
+    );
+    h.engine.apply_payload(vec![awsvpc_task_at("first", 7)]);
+    h.control.wait_task(&task_arn("first"), "RUNNING").await;
+    let warm = wait_warm(&h, 1).await.remove(0);
+
+    h.engine.apply_payload(vec![awsvpc_task_at("second", 8)]);
+    h.control.wait_task(&task_arn("second"), "RUNNING").await;
+    let status = h.runtime.inspect_container(&warm.id).await.unwrap();
+    assert_eq!(status.ip_address.as_deref(), Some("10.192.3.8"));
+    assert!(
+        status.name.contains("internalecspause"),
+        "renamed as the task's infra container: {}",
+        status.name
+    );
+    for c in h.containers_of(&task_arn("second")).await {
+        let member = h.runtime.inspect_container(&c.id).await.unwrap();
+        assert_eq!(
+            member.ip_address.as_deref(),
+            Some("10.192.3.8"),
+            "{}",
+            c.name
+        );
+    }
+    let record = h.state.task(&task_arn("second")).unwrap();
+    assert_eq!(
+        record.infra.unwrap().runtime_id.as_deref(),
+        Some(warm.id.as_str())
+    );
+    let spare = wait_warm(&h, 1).await.remove(0);
+    assert_ne!(spare.id, warm.id);
+
+    let (runtime, control, state) = h.shut_down().await;
+    let h = Harness::start_on(config(), runtime, control, state).await;
+    assert!(
+        h.runtime.inspect_container(&spare.id).await.is_err(),
+        "an idle warm container is removed at start"
+    );
+    let status = h.runtime.inspect_container(&warm.id).await.unwrap();
+    assert_eq!(status.ip_address.as_deref(), Some("10.192.3.8"), "kept");
+    // The pool fills again once an awsvpc task is seen (the restarted agent resumes two).
+    h.engine.apply_payload(vec![
+        awsvpc_task_at("first", 7),
+        awsvpc_task_at("second", 8),
+    ]);
+    wait_warm(&h, 1).await;
+
+    let off = Harness::start(EngineConfig {
+        warm_infra: 0,
+        instance_arn: "arn:aws:ecs:us-east-1:0:container-instance/c/off".into(),
+        ..config()
+    })
+    .await;
+    off.engine.apply_payload(vec![awsvpc_task_at("third", 9)]);
+    off.control.wait_task(&task_arn("third"), "RUNNING").await;
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert!(
+        off.runtime
+            .list_containers(&[(warm::LABEL_WARM, "true")])
+            .await
+            .unwrap()
+            .is_empty()
     );
 }
 
