@@ -13,6 +13,9 @@ use serde_json::{Value, json};
 
 use crate::{BerthServer, REGION, assert_ok, ok_json, stdout_of, unique};
 
+/// The Fargate capacity pool's (hidden) cluster.
+pub const POOL_CLUSTER: &str = "berth-fargate-pool";
+
 /// A `berth agent` child process with its own data dir. Dropping it kills the agent and
 /// removes every container left in Docker with its cluster's label (all of them carry it;
 /// other agents in the same cluster lose theirs too, which is what a test's end wants).
@@ -25,6 +28,13 @@ pub struct Agent {
 }
 
 impl Agent {
+    /// Starts `berth agent --endpoint ... --fargate --data-dir DIR EXTRA...`: a host of the
+    /// Fargate capacity pool. Its containers are not removed on drop by cluster label (every
+    /// pool host's carry the pool's): the test removes them by instance ([`Leftovers`]).
+    pub fn start_fargate(server: &BerthServer, extra: &[&str]) -> Agent {
+        Agent::start(server, POOL_CLUSTER, extra)
+    }
+
     /// Starts `berth agent --endpoint ... --cluster CLUSTER --data-dir DIR EXTRA...`.
     pub fn start(server: &BerthServer, cluster: &str, extra: &[&str]) -> Agent {
         Agent::start_with_env(server, cluster, extra, &[])
@@ -89,14 +99,14 @@ impl Agent {
             .append(true)
             .open(dir.path().join("agent.stderr.log"))
             .unwrap();
+        let joining: &[&str] = if cluster == POOL_CLUSTER {
+            &["--fargate"]
+        } else {
+            &["--cluster", cluster]
+        };
         Command::new(bin)
-            .args([
-                "agent",
-                "--endpoint",
-                &server.endpoint(),
-                "--cluster",
-                cluster,
-            ])
+            .args(["agent", "--endpoint", &server.endpoint()])
+            .args(joining)
             .arg("--data-dir")
             .arg(dir.path().join("data"))
             .args(extra)
@@ -130,7 +140,9 @@ impl Drop for Agent {
             );
         }
         self.kill9();
-        remove_containers(&format!("com.amazonaws.ecs.cluster={}", self.cluster));
+        if self.cluster != POOL_CLUSTER {
+            remove_containers(&format!("com.amazonaws.ecs.cluster={}", self.cluster));
+        }
     }
 }
 

@@ -2,7 +2,7 @@
 //! validation, idempotency, update (new deployment), describe/list, delete. (Keeping the
 //! desired count running is the service scheduler's job, a later issue.)
 
-use berth_e2e::{ACCOUNT_ID, BerthServer, REGION, assert_aws_error, ok_json, unique};
+use berth_e2e::{ACCOUNT_ID, BerthServer, REGION, assert_aws_error, ok_json, stderr_of, unique};
 
 #[test]
 fn create_update_describe_list_delete() {
@@ -264,6 +264,49 @@ fn validation() {
         "InvalidParameterException",
     );
     assert_aws_error(&create(&["--cluster", "ghost"]), "ClusterNotFoundException");
+    // The network configuration gets RunTask's checks and messages.
+    let malformed = create(&[
+        "--launch-type",
+        "FARGATE",
+        "--network-configuration",
+        "awsvpcConfiguration={subnets=[subnet_Bad]}",
+    ]);
+    assert_aws_error(&malformed, "InvalidParameterException");
+    assert!(
+        stderr_of(&malformed).contains("The subnet ID 'subnet_Bad' is malformed"),
+        "{}",
+        stderr_of(&malformed)
+    );
+    let bridge = unique("br-");
+    ok_json(&s.aws(&[
+        "ecs",
+        "register-task-definition",
+        "--family",
+        &bridge,
+        "--network-mode",
+        "bridge",
+        "--container-definitions",
+        r#"[{"name":"a","image":"a:1","memory":64}]"#,
+    ]));
+    let not_awsvpc = s.aws(&[
+        "ecs",
+        "create-service",
+        "--cluster",
+        &cluster,
+        "--service-name",
+        "y",
+        "--task-definition",
+        &bridge,
+        "--network-configuration",
+        "awsvpcConfiguration={subnets=[subnet-default]}",
+    ]);
+    assert_aws_error(&not_awsvpc, "InvalidParameterException");
+    assert!(
+        stderr_of(&not_awsvpc)
+            .contains("Network Configuration is not valid for the given networkMode"),
+        "{}",
+        stderr_of(&not_awsvpc)
+    );
     let ok = ok_json(&create(&[
         "--launch-type",
         "FARGATE",

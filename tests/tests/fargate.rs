@@ -7,7 +7,7 @@
 use std::process::Command;
 use std::time::Duration;
 
-use berth_e2e::docker_agent::{Leftovers, wait_for, wait_instances, wait_status};
+use berth_e2e::docker_agent::{Agent, Leftovers, wait_for, wait_instances, wait_status};
 use berth_e2e::{BerthServer, ServerOptions, ok_json, stderr_of, stdout_of, unique};
 use serde_json::{Value, json};
 
@@ -232,5 +232,142 @@ fn definitions_fargate_cannot_run_are_refused_with_ecs_messages() {
             && stderr_of(&size).contains("No Fargate configuration exists for given values"),
         "{}",
         stderr_of(&size)
+    );
+}
+
+/// A multi-host pool: two hosts join a plain `berth server`'s Fargate pool with
+/// `berth agent --fargate`. The pool is no cluster users see; Fargate tasks of two clusters
+/// run on those hosts, a request's tasks spread over both, with no `containerInstanceArn`;
+/// with the hosts gone, RunTask answers ECS's capacity failure instead of placing.
+#[test]
+fn hosts_that_join_the_pool_with_berth_agent_fargate_run_fargate_tasks() {
+    let s = BerthServer::start();
+    let mut a = Agent::start_fargate(&s, &[]);
+    let mut b = Agent::start_fargate(&s, &[]);
+    let pool = wait_instances(&s, POOL, 2);
+    let hosts: Vec<String> = pool
+        .iter()
+        .map(|i| i["containerInstanceArn"].as_str().unwrap().to_owned())
+        .collect();
+    let subnet = format!("subnet-{}", unique(""));
+    let _leftovers = Leftovers {
+        instance_arns: hosts.clone(),
+        networks: vec![format!("berth-{subnet}")],
+    };
+    let listed = ok_json(&s.aws(&["ecs", "list-clusters"]));
+    assert!(
+        !listed.to_string().contains(POOL),
+        "the pool is not a users' cluster: {listed:#}"
+    );
+
+    let repo = unique("pool-img-");
+    s.create_repo(&repo, &[]);
+    let image = s.docker_push_test_image(&repo, "v1");
+    let family = unique("pool-");
+    ok_json(
+        &s.aws(&[
+            "ecs",
+            "register-task-definition",
+            "--family",
+            &family,
+            "--requires-compatibilities",
+            "FARGATE",
+            "--network-mode",
+            "awsvpc",
+            "--cpu",
+            "256",
+            "--memory",
+            "512",
+            "--container-definitions",
+            &json!([{"name": "app", "image": image, "essential": true,
+                 "entryPoint": ["sh", "-c"], "command": ["exec sleep 100000"]}])
+            .to_string(),
+        ]),
+    );
+    let network = format!("awsvpcConfiguration={{subnets=[{subnet}]}}");
+    let mut used = std::collections::BTreeSet::new();
+    for cluster in [unique("blue-"), unique("green-")] {
+        ok_json(&s.aws(&["ecs", "create-cluster", "--cluster-name", &cluster]));
+        let v = ok_json(&s.aws(&[
+            "ecs",
+            "run-task",
+            "--cluster",
+            &cluster,
+            "--launch-type",
+            "FARGATE",
+            "--task-definition",
+            &family,
+            "--count",
+            "2",
+            "--network-configuration",
+            &network,
+        ]));
+        assert_eq!(v["failures"], json!([]), "{v:#}");
+        let mut on_hosts = std::collections::BTreeSet::new();
+        for task in v["tasks"].as_array().unwrap() {
+            let arn = task["taskArn"].as_str().unwrap();
+            let running = wait_status(&s, &cluster, arn, "RUNNING");
+            assert!(running.get("containerInstanceArn").is_none(), "{running:#}");
+            assert_eq!(running["launchType"], "FARGATE");
+            assert!(running["clusterArn"].as_str().unwrap().ends_with(&cluster));
+            // Docker says which host runs it: the agent's instance label.
+            let ids = berth_e2e::docker_agent::docker_ps(&s, false, arn);
+            assert_eq!(ids.len(), 1, "{arn}: {ids:?}");
+            let inspected = berth_e2e::docker_agent::docker_inspect(&s, &ids[0]);
+            let host = inspected["Config"]["Labels"]["berth.container-instance-arn"]
+                .as_str()
+                .unwrap()
+                .to_owned();
+            assert!(hosts.contains(&host), "{host} is not a pool host");
+            on_hosts.insert(host);
+        }
+        assert_eq!(on_hosts.len(), 2, "a request's tasks spread over the hosts");
+        used.extend(on_hosts);
+    }
+    assert_eq!(used.len(), 2);
+
+    // No host left: no capacity, said as ECS says it.
+    a.kill9();
+    b.kill9();
+    wait_for(
+        "the pool's agents to be seen gone",
+        Duration::from_secs(60),
+        || {
+            let v = ok_json(&s.aws(&[
+                "ecs",
+                "describe-container-instances",
+                "--cluster",
+                POOL,
+                "--container-instances",
+                &hosts[0],
+                &hosts[1],
+            ]));
+            v["containerInstances"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .all(|i| i["agentConnected"] == false)
+                .then_some(())
+        },
+    );
+    let cluster = unique("late-");
+    ok_json(&s.aws(&["ecs", "create-cluster", "--cluster-name", &cluster]));
+    let v = ok_json(&s.aws(&[
+        "ecs",
+        "run-task",
+        "--cluster",
+        &cluster,
+        "--launch-type",
+        "FARGATE",
+        "--task-definition",
+        &family,
+        "--network-configuration",
+        &network,
+    ]));
+    assert_eq!(v["tasks"], json!([]), "{v:#}");
+    assert_eq!(
+        v["failures"][0]["reason"],
+        "Capacity is unavailable at this time. Please try again later or in a different availability zone",
+        "{v:#}"
     );
 }

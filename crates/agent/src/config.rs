@@ -15,6 +15,9 @@ use crate::AgentError;
 pub const DEFAULT_STOP_TIMEOUT: Duration = Duration::from_secs(30);
 /// How long stopped containers are kept before removal (`ECS_ENGINE_TASK_CLEANUP_WAIT_DURATION`).
 pub const DEFAULT_CLEANUP_DELAY: Duration = Duration::from_secs(3 * 60 * 60);
+/// Warm infra containers an agent keeps for awsvpc tasks: two, so that a task launched right
+/// after another still finds one while the first one's replacement is being made.
+pub const DEFAULT_WARM_INFRA: usize = 2;
 /// Memory kept back for the host and the agent, in MiB.
 pub const DEFAULT_MEMORY_RESERVATION_MIB: u64 = 256;
 
@@ -75,7 +78,7 @@ impl AgentConfig {
             cleanup_delay: DEFAULT_CLEANUP_DELAY,
             efs_root: None,
             metadata_port: Some(0),
-            warm_infra: 1,
+            warm_infra: DEFAULT_WARM_INFRA,
             warm_infra_early: false,
             credentials: Credentials {
                 access_key_id: String::new(),

@@ -155,7 +155,7 @@ impl EngineConfig {
             runtime_check_interval: instance_health::CHECK_INTERVAL,
             efs_root: None,
             metadata_listen: None,
-            warm_infra: 1,
+            warm_infra: crate::config::DEFAULT_WARM_INFRA,
             warm_infra_early: false,
         }
     }

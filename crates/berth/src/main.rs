@@ -134,7 +134,7 @@ struct AgentArgs {
     /// Infra containers kept started ahead of awsvpc tasks, so a task's network namespace
     /// comes up by connecting one (0: none). Kept from the start with --fargate, else from
     /// the first awsvpc task on.
-    #[arg(long, default_value_t = 1)]
+    #[arg(long, default_value_t = berth_agent::config::DEFAULT_WARM_INFRA)]
     warm_infra: usize,
     /// How long stopped tasks' containers are kept before they are removed.
     #[arg(long, default_value_t = berth_agent::config::DEFAULT_CLEANUP_DELAY.as_secs())]

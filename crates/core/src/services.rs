@@ -235,12 +235,19 @@ impl Ecs {
                 "Task definition does not support launch_type {launch_type}."
             )));
         }
-        if td.network_mode.as_deref() == Some("awsvpc") && network_configuration.is_none() {
-            return Err(EcsError::InvalidParameter(
-                "Network Configuration must be provided when networkMode 'awsvpc' is specified."
-                    .into(),
-            ));
-        }
+        // The same checks, and messages, as RunTask's.
+        let configuration = network_configuration
+            .as_ref()
+            .map(|v| serde_json::from_value::<crate::network::NetworkConfiguration>(v.clone()))
+            .transpose()
+            .map_err(|e| {
+                EcsError::InvalidParameter(format!("networkConfiguration is not valid: {e}"))
+            })?;
+        crate::network::check_network_configuration(
+            td.network_mode.as_deref(),
+            launch_type,
+            configuration.as_ref(),
+        )?;
         Ok(td.task_definition_arn.unwrap_or_default())
     }
 

@@ -627,7 +627,11 @@ async fn wait_warm(h: &Harness, count: usize) -> Vec<berth_runtime::ContainerSum
 /// names it) and replaces the idle one; with the pool off there are none.
 #[tokio::test]
 async fn the_next_awsvpc_task_takes_a_warm_infra_container() {
-    let h = Harness::start(config()).await;
+    let one = || EngineConfig {
+        warm_infra: 1,
+        ..config()
+    };
+    let h = Harness::start(one()).await;
     assert!(
         h.runtime
             .list_containers(&[(warm::LABEL_WARM, "true")])
@@ -667,7 +671,7 @@ async fn the_next_awsvpc_task_takes_a_warm_infra_container() {
     assert_ne!(spare.id, warm.id);
 
     let (runtime, control, state) = h.shut_down().await;
-    let h = Harness::start_on(config(), runtime, control, state).await;
+    let h = Harness::start_on(one(), runtime, control, state).await;
     assert!(
         h.runtime.inspect_container(&spare.id).await.is_err(),
         "an idle warm container is removed at start"
