@@ -444,16 +444,22 @@ impl ContainerRuntime for DockerRuntime {
                 Ok(_) => Ok(()),
                 Err(e @ RuntimeError::Unavailable(_)) => Err(e),
                 // Someone created it meanwhile (Docker then answers that the subnet
-                // overlaps, with a 403): fine if it is the network wanted.
+                // overlaps, with a 403): fine if it is the network wanted. Docker reserves
+                // the subnet before the network can be inspected, so look a few times.
                 Err(e) => {
-                    let found = self
-                        .docker
-                        .inspect_network(&network.name, None::<InspectNetworkOptions>)
-                        .await;
-                    match found {
-                        Ok(found) => check_network(&found, network),
-                        Err(_) => Err(RuntimeError::Conflict(error_message(e))),
+                    for attempt in 0..NETWORK_RACE_LOOKS {
+                        let found = self
+                            .docker
+                            .inspect_network(&network.name, None::<InspectNetworkOptions>)
+                            .await;
+                        if let Ok(found) = found {
+                            return check_network(&found, network);
+                        }
+                        if attempt + 1 < NETWORK_RACE_LOOKS {
+                            tokio::time::sleep(Duration::from_millis(100)).await;
+                        }
                     }
+                    Err(RuntimeError::Conflict(error_message(e)))
                 }
             }
         })
@@ -953,6 +959,9 @@ fn summary_state(state: Option<ContainerSummaryStateEnum>) -> ContainerState {
 
 /// Sorts bollard's errors into ours: transport trouble is `Unavailable`, Docker's status
 /// codes give the rest.
+/// How often a network another creator is making is looked for (100 ms apart).
+const NETWORK_RACE_LOOKS: u32 = 10;
+
 fn map_error(error: BollardError) -> RuntimeError {
     match error {
         BollardError::DockerResponseServerError {
