@@ -241,7 +241,18 @@ fn definitions_fargate_cannot_run_are_refused_with_ecs_messages() {
 /// with the hosts gone, RunTask answers ECS's capacity failure instead of placing.
 #[test]
 fn hosts_that_join_the_pool_with_berth_agent_fargate_run_fargate_tasks() {
-    let s = BerthServer::start();
+    // Agents that stop heartbeating are gone after 5 s.
+    let s = BerthServer::start_with(ServerOptions {
+        args: [
+            "--agent-timeout-seconds",
+            "5",
+            "--agent-heartbeat-seconds",
+            "1",
+        ]
+        .map(String::from)
+        .to_vec(),
+        ..ServerOptions::default()
+    });
     let mut a = Agent::start_fargate(&s, &[]);
     let mut b = Agent::start_fargate(&s, &[]);
     let pool = wait_instances(&s, POOL, 2);
