@@ -749,6 +749,7 @@ mod tests {
             capacity_cluster: None,
             capacity_provider_name: None,
             platform_version: None,
+            ephemeral_storage_gib: None,
             attachments: Vec::new(),
         }
     }

@@ -1304,6 +1304,8 @@ pub struct TaskWire {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub platform_family: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
+    pub ephemeral_storage: Option<serde_json::Value>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub availability_zone: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub health_status: Option<String>,
@@ -1347,6 +1349,9 @@ fn task_wire(ctx: &AwsContext, t: berth_core::Task, with_tags: bool) -> TaskWire
         launch_type: t.launch_type,
         capacity_provider_name: t.capacity_provider_name,
         platform_version: t.platform_version,
+        ephemeral_storage: t
+            .ephemeral_storage_gib
+            .map(|size| serde_json::json!({ "sizeInGiB": size })),
         availability_zone: t.availability_zone,
         health_status: t.health_status,
         attachments: t.attachments,

@@ -21,6 +21,8 @@ pub const POOL_CLUSTER: &str = "berth-fargate-pool";
 pub const PLATFORM_VERSION: &str = "1.4.0";
 
 /// The reason ECS gives when Fargate has no capacity for a task.
+/// The ephemeral storage of a Fargate task whose definition names none (platform 1.4.0).
+pub const DEFAULT_EPHEMERAL_STORAGE_GIB: i32 = 20;
 pub const NO_CAPACITY: &str = "Capacity is unavailable at this time. Please try again later or in a different availability zone";
 
 /// How a RunTask's tasks run.

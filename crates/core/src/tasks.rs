@@ -128,6 +128,10 @@ pub struct Task {
     /// Fargate's platform version.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub platform_version: Option<String>,
+    /// Fargate: the task's ephemeral storage in GiB (the definition's, else 20). Shown, not
+    /// enforced: Docker can cap a container's writable layer only on some storage drivers.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ephemeral_storage_gib: Option<i32>,
     /// awsvpc tasks: the ElasticNetworkInterface attachment holding the task's address.
     #[serde(default)]
     pub attachments: Vec<Attachment>,
@@ -814,6 +818,12 @@ fn new_task(
             .fargate
             .then(|| crate::fargate::PLATFORM_VERSION.to_string()),
         capacity_provider_name: launch.provider,
+        ephemeral_storage_gib: launch.fargate.then(|| {
+            td.ephemeral_storage
+                .as_ref()
+                .and_then(|e| e.size_in_gib)
+                .unwrap_or(crate::fargate::DEFAULT_EPHEMERAL_STORAGE_GIB)
+        }),
         attachments: Vec::new(),
     }
 }
