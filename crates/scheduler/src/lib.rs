@@ -11,6 +11,7 @@ pub mod engine;
 pub mod feasible;
 pub mod query;
 pub mod regex;
+pub mod service;
 pub mod types;
 
 pub use engine::{Placer, plan, plan_reference};

@@ -1,0 +1,387 @@
+//! The service scheduler's decisions for a REPLICA service, pure: the service and its tasks
+//! as stored, in; what to start, what to stop and how its deployments stand, out. The
+//! caller (core's reconciler) applies the plan and asks again whenever anything changes, so
+//! every decision is made from stored state alone, and a plan cut short by a crash is simply
+//! made again.
+//!
+//! The rules are ECS's rolling update:
+//! - at most `floor(desired × maximumPercent / 100)` tasks live at once (never fewer than
+//!   `desired` when `maximumPercent` allows it), and at least
+//!   `ceil(desired × minimumHealthyPercent / 100)` of them healthy while old tasks are
+//!   stopped;
+//! - a task is *healthy* once RUNNING and, when its containers have health checks, HEALTHY;
+//!   an UNHEALTHY task is stopped ("Task failed container health checks") once the service's
+//!   `healthCheckGracePeriodSeconds` since its start have passed, and replaced;
+//! - the tasks of older deployments, and tasks on DRAINING instances, are replaced by tasks
+//!   of the PRIMARY deployment and stopped within those bounds;
+//! - tasks on an instance whose agent is lost count as gone (replacements start); if the
+//!   agent comes back, the extra tasks are stopped;
+//! - a deployment is COMPLETED once its desired count of tasks is *stable* (HEALTHY, or
+//!   without health checks RUNNING for [`STABLE_AFTER_SECONDS`]) and nothing else is live;
+//! - the deployment circuit breaker fails the PRIMARY deployment once
+//!   `clamp(ceil(desired / 2), 3, 200)` of its tasks failed since one of them last became
+//!   healthy, and rolls back to the last COMPLETED deployment when `rollback` is set.
+
+use std::collections::BTreeMap;
+
+/// ECS's stop reason for a task the scheduler replaces after failed health checks.
+pub const REASON_UNHEALTHY: &str = "Task failed container health checks";
+/// ECS's stop reason for a task a deployment replaces or a scale-in removes.
+pub const REASON_SCALED_IN: &str = "Scaling activity initiated by (deployment {})";
+/// Stop reason for a task moved off a DRAINING instance.
+pub const REASON_DRAINING: &str = "Container instance is being drained";
+
+/// The rollout state of a deployment (ECS's `rolloutState`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Rollout {
+    InProgress,
+    Completed,
+    Failed,
+}
+
+/// A deployment of the service, as stored.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DeploymentView {
+    pub id: String,
+    /// The PRIMARY deployment is the one tasks are started for; there is exactly one.
+    pub primary: bool,
+    pub rollout: Rollout,
+    pub task_definition: String,
+}
+
+/// Where a task is in its life, as the scheduler sees it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TaskPhase {
+    /// Placed, not yet RUNNING (PROVISIONING, PENDING, ACTIVATING).
+    Pending,
+    Running,
+    /// Asked to stop (desired STOPPED) or stopping: no longer counted.
+    Stopping,
+    Stopped,
+}
+
+/// Container health of a task, as ECS rolls it up.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TaskHealth {
+    /// No container has a health check: RUNNING is healthy.
+    None,
+    Unknown,
+    Healthy,
+    Unhealthy,
+}
+
+/// One task of the service (its group's tasks, stopped ones included while they are kept).
+#[derive(Debug, Clone, PartialEq)]
+pub struct TaskView {
+    pub id: String,
+    /// The deployment that started it (the task's `startedBy`).
+    pub deployment: String,
+    pub phase: TaskPhase,
+    pub health: TaskHealth,
+    /// When it became RUNNING (seconds since the epoch).
+    pub started_at: Option<f64>,
+    pub stopped_at: Option<f64>,
+    /// Stopped without the scheduler or a user asking (its essential container exited, it
+    /// failed to start, or failed health checks): a failure for the circuit breaker.
+    pub failed: bool,
+    /// Its instance is DRAINING.
+    pub draining: bool,
+    /// Its instance's agent is lost (disconnected past the timeout).
+    pub lost: bool,
+    /// Its instance (or pool host), for spreading stops over instances.
+    pub instance: String,
+}
+
+/// The service as the planner needs it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ServiceView {
+    pub name: String,
+    pub desired_count: u32,
+    pub minimum_healthy_percent: u32,
+    pub maximum_percent: u32,
+    pub circuit_breaker: bool,
+    pub rollback: bool,
+    pub health_check_grace_period: f64,
+    /// PRIMARY first, then the others newest first.
+    pub deployments: Vec<DeploymentView>,
+    /// The id of the last deployment that COMPLETED (for a rollback), if any.
+    pub last_completed: Option<(String, String)>,
+    pub now: f64,
+}
+
+/// A deployment's state after the plan: counts and rollout.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DeploymentStatus {
+    pub id: String,
+    pub running: u32,
+    pub pending: u32,
+    pub failed: u32,
+    pub rollout: Rollout,
+    /// Why the rollout state changed in this plan, if it did.
+    pub reason: Option<String>,
+    /// Without live tasks and not PRIMARY: to be removed from the service.
+    pub drained: bool,
+}
+
+/// What the reconciler should do now.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct ServicePlan {
+    /// Tasks to start for the PRIMARY deployment.
+    pub start: u32,
+    /// (task id, stop reason).
+    pub stop: Vec<(String, String)>,
+    /// The deployments, in the order given.
+    pub deployments: Vec<DeploymentStatus>,
+    /// The circuit breaker failed the PRIMARY deployment and asks to roll back to this
+    /// (deployment id, task definition).
+    pub rollback_to: Option<(String, String)>,
+    /// Everything is as desired: one PRIMARY deployment COMPLETED, desired count running and
+    /// healthy, nothing else live.
+    pub steady: bool,
+}
+
+/// The circuit breaker's failure threshold for a desired count.
+pub fn failure_threshold(desired: u32) -> u32 {
+    desired.div_ceil(2).clamp(3, 200)
+}
+
+/// Plans one round for a REPLICA service.
+pub fn plan_replica(service: &ServiceView, tasks: &[TaskView]) -> ServicePlan {
+    let mut plan = ServicePlan::default();
+    let Some(primary) = service.deployments.iter().find(|d| d.primary) else {
+        return plan;
+    };
+    let desired = service.desired_count;
+    // maximumPercent is at least 100 for a REPLICA service, so this is at least `desired`.
+    let max_live = (u64::from(desired) * u64::from(service.maximum_percent.max(100)) / 100) as u32;
+    let min_healthy =
+        (u64::from(desired) * u64::from(service.minimum_healthy_percent)).div_ceil(100) as u32;
+    let now = service.now;
+    let past_grace = |t: &TaskView| {
+        t.started_at
+            .is_none_or(|at| now - at >= service.health_check_grace_period)
+    };
+    let healthy = |t: &TaskView| {
+        t.phase == TaskPhase::Running && matches!(t.health, TaskHealth::None | TaskHealth::Healthy)
+    };
+
+    // Live: counted toward the bounds. Lost tasks are gone until their agent returns.
+    let mut live: Vec<&TaskView> = tasks
+        .iter()
+        .filter(|t| matches!(t.phase, TaskPhase::Pending | TaskPhase::Running) && !t.lost)
+        .collect();
+
+    // 1. Unhealthy tasks past their grace period go, whatever the bounds.
+    live.retain(|t| {
+        if t.phase == TaskPhase::Running && t.health == TaskHealth::Unhealthy && past_grace(t) {
+            plan.stop.push((t.id.clone(), REASON_UNHEALTHY.to_owned()));
+            false
+        } else {
+            true
+        }
+    });
+
+    // 2. The circuit breaker, before anything is started for a failing deployment.
+    let mut primary_rollout = primary.rollout;
+    let primary_failures = failures_since_healthy(tasks, &primary.id, now);
+    let mut primary_reason = None;
+    if service.circuit_breaker
+        && primary_rollout == Rollout::InProgress
+        && primary_failures >= failure_threshold(desired)
+    {
+        primary_rollout = Rollout::Failed;
+        match (&service.last_completed, service.rollback) {
+            (Some((id, td)), true) if *id != primary.id => {
+                primary_reason = Some(format!(
+                    "ECS deployment circuit breaker: tasks failed to start. Rolling back to deployment {id}."
+                ));
+                plan.rollback_to = Some((id.clone(), td.clone()));
+            }
+            _ => {
+                primary_reason =
+                    Some("ECS deployment circuit breaker: tasks failed to start.".to_owned());
+            }
+        }
+    }
+
+    // Tasks that must go: older deployments' and those on DRAINING instances.
+    let (keep, mut replace): (Vec<&TaskView>, Vec<&TaskView>) = live
+        .iter()
+        .copied()
+        .partition(|t| t.deployment == primary.id && !t.draining);
+    let mut keep = keep;
+
+    // 3. Scale in: more PRIMARY tasks than desired (pending ones first, then spread).
+    if keep.len() > desired as usize {
+        let excess = keep.len() - desired as usize;
+        let victims = pick_victims(&keep, excess);
+        let reason = REASON_SCALED_IN.replace("{}", &primary.id);
+        for id in &victims {
+            plan.stop.push((id.clone(), reason.clone()));
+        }
+        keep.retain(|t| !victims.contains(&t.id));
+    }
+
+    // 4. Start PRIMARY tasks up to the desired count, within the maximum (a failed
+    //    deployment starts nothing more).
+    let live_total = keep.len() + replace.len();
+    if primary_rollout != Rollout::Failed {
+        let wanted = (desired as usize).saturating_sub(keep.len());
+        let room = (max_live as usize).saturating_sub(live_total);
+        plan.start = wanted.min(room) as u32;
+    }
+
+    // 5. Stop the tasks that must go, keeping the minimum healthy: those not healthy first
+    //    (stopping them costs no health), then healthy ones while enough stay healthy.
+    let healthy_now = keep.iter().chain(&replace).filter(|t| healthy(t)).count();
+    replace.sort_by(|a, b| {
+        healthy(a)
+            .cmp(&healthy(b))
+            .then(a.draining.cmp(&b.draining).reverse())
+            .then(a.id.cmp(&b.id))
+    });
+    let mut healthy_left = healthy_now;
+    for t in replace.iter() {
+        let reason = if t.draining {
+            REASON_DRAINING.to_owned()
+        } else {
+            REASON_SCALED_IN.replace("{}", &primary.id)
+        };
+        if !healthy(t) {
+            plan.stop.push((t.id.clone(), reason));
+        } else if healthy_left > min_healthy as usize {
+            plan.stop.push((t.id.clone(), reason));
+            healthy_left -= 1;
+        }
+    }
+
+    // Deployment states after the plan.
+    let stopping: Vec<&str> = plan.stop.iter().map(|(id, _)| id.as_str()).collect();
+    // Lost tasks are not counted as running: nobody knows that they run.
+    let still_live = |t: &&TaskView| {
+        matches!(t.phase, TaskPhase::Pending | TaskPhase::Running)
+            && !t.lost
+            && !stopping.contains(&t.id.as_str())
+    };
+    let primary_stable = keep.iter().filter(|t| stable(t, now).is_some()).count();
+    let others_live = tasks
+        .iter()
+        .filter(still_live)
+        .filter(|t| t.deployment != primary.id)
+        .count();
+    let primary_off_draining = !tasks
+        .iter()
+        .filter(still_live)
+        .any(|t| t.deployment == primary.id && t.draining);
+    let done = primary_stable == desired as usize
+        && keep.len() == desired as usize
+        && others_live == 0
+        && primary_off_draining
+        && plan.start == 0;
+    if primary_rollout == Rollout::InProgress && done {
+        primary_rollout = Rollout::Completed;
+        primary_reason = Some("ECS deployment completed.".to_owned());
+    }
+    for d in &service.deployments {
+        let mine = tasks.iter().filter(|t| t.deployment == d.id);
+        let (mut running, mut pending) = (0, 0);
+        for t in mine.clone().filter(still_live) {
+            match t.phase {
+                TaskPhase::Running => running += 1,
+                _ => pending += 1,
+            }
+        }
+        let failed = mine.filter(|t| t.failed).count() as u32;
+        let (rollout, reason) = if d.primary {
+            (primary_rollout, primary_reason.clone())
+        } else {
+            (d.rollout, None)
+        };
+        plan.deployments.push(DeploymentStatus {
+            id: d.id.clone(),
+            running,
+            pending,
+            failed,
+            rollout,
+            reason,
+            drained: !d.primary && running + pending == 0,
+        });
+    }
+    plan.steady = primary_rollout == Rollout::Completed
+        && done
+        && plan
+            .deployments
+            .iter()
+            .all(|d| d.id == primary.id || d.drained)
+        && plan.stop.is_empty();
+    plan
+}
+
+/// How long a task without health checks must have been RUNNING to count as *stable*: to
+/// complete a deployment and to reset the circuit breaker's count. Berth's choice (ECS does
+/// not say): without it, a revision whose container exits a moment after starting would
+/// complete its deployment, and reset the count, with every task it starts.
+pub const STABLE_AFTER_SECONDS: f64 = 3.0;
+
+/// RUNNING, and HEALTHY by its health checks or, without any, RUNNING long enough.
+fn stable(t: &TaskView, now: f64) -> Option<f64> {
+    if t.phase != TaskPhase::Running || t.lost {
+        return None;
+    }
+    match (t.health, t.started_at) {
+        (TaskHealth::Healthy, Some(at)) => Some(at),
+        (TaskHealth::None, Some(at)) if now - at >= STABLE_AFTER_SECONDS => {
+            Some(at + STABLE_AFTER_SECONDS)
+        }
+        _ => None,
+    }
+}
+
+/// Failures of a deployment since one of its tasks last became healthy (the circuit
+/// breaker's count, reset on a healthy task as ECS's `resetOnHealthyTask` default says).
+/// Only a task still RUNNING and [`stable`] resets it.
+fn failures_since_healthy(tasks: &[TaskView], deployment: &str, now: f64) -> u32 {
+    let mine: Vec<&TaskView> = tasks
+        .iter()
+        .filter(|t| t.deployment == deployment)
+        .collect();
+    let last_healthy = mine
+        .iter()
+        .filter_map(|t| stable(t, now))
+        .fold(f64::NEG_INFINITY, f64::max);
+    mine.iter()
+        .filter(|t| t.failed && t.stopped_at.is_some_and(|at| at > last_healthy))
+        .count() as u32
+}
+
+/// Which `count` of these tasks to stop: pending ones first, then from the instances with
+/// the most of them (keeping the rest spread), newest first; deterministic.
+fn pick_victims(tasks: &[&TaskView], count: usize) -> Vec<String> {
+    let mut per_instance: BTreeMap<&str, usize> = BTreeMap::new();
+    for t in tasks {
+        *per_instance.entry(t.instance.as_str()).or_default() += 1;
+    }
+    let mut order: Vec<&TaskView> = tasks.to_vec();
+    let mut victims = Vec::new();
+    while victims.len() < count && !order.is_empty() {
+        order.sort_by(|a, b| {
+            let pa = a.phase == TaskPhase::Pending;
+            let pb = b.phase == TaskPhase::Pending;
+            pb.cmp(&pa)
+                .then(per_instance[b.instance.as_str()].cmp(&per_instance[a.instance.as_str()]))
+                .then(
+                    b.started_at
+                        .unwrap_or(f64::MAX)
+                        .total_cmp(&a.started_at.unwrap_or(f64::MAX)),
+                )
+                .then(a.id.cmp(&b.id))
+        });
+        let t = order.remove(0);
+        *per_instance.get_mut(t.instance.as_str()).expect("counted") -= 1;
+        victims.push(t.id.clone());
+    }
+    victims
+}
+
+#[cfg(test)]
+mod tests;
