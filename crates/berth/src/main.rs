@@ -383,6 +383,11 @@ async fn run_server(args: ServerArgs, up: Option<UpOptions>) -> Result<()> {
             }
         });
     }
+    // The service scheduler: keeps services' tasks running and rolls out deployments.
+    tokio::spawn(berth_core::service_scheduler::run(
+        state.ecs.clone(),
+        shutdown_rx.clone(),
+    ));
     {
         // Agents not heard from for the timeout show as disconnected.
         let ecs = state.ecs.clone();

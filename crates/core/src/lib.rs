@@ -9,6 +9,7 @@ pub mod fargate;
 mod instances;
 mod network;
 mod placement;
+pub mod service_scheduler;
 mod services;
 mod tags;
 mod task_definitions;

@@ -105,6 +105,13 @@ pub struct Service {
     /// Numbers deployment ids within the service.
     #[serde(default)]
     pub deployment_serial: u64,
+    /// The last deployment that COMPLETED: (id, task definition), what a circuit breaker
+    /// rolls back to.
+    #[serde(default)]
+    pub last_completed: Option<(String, String)>,
+    /// Reached steady state (and said so in its events) since its last change.
+    #[serde(default)]
+    pub steady: bool,
 }
 
 impl Service {
@@ -251,7 +258,7 @@ impl Ecs {
         Ok(td.task_definition_arn.unwrap_or_default())
     }
 
-    fn new_deployment(service: &mut Service, task_definition: &str) {
+    pub(crate) fn new_deployment(service: &mut Service, task_definition: &str) {
         let now = now_epoch();
         for d in &mut service.deployments {
             if d.status == "PRIMARY" {
@@ -422,6 +429,8 @@ impl Ecs {
                 service_registries: req.service_registries.clone(),
                 client_token: req.client_token.clone(),
                 deployment_serial: 0,
+                last_completed: None,
+                steady: false,
             };
             Self::new_deployment(&mut service, &task_definition);
             let rev = existing.as_ref().map_or(0, |kv| kv.mod_revision);
@@ -476,7 +485,7 @@ impl Ecs {
         Ok(all.into_iter().filter(|s| s.status != "INACTIVE").collect())
     }
 
-    fn change_service(
+    pub(crate) fn change_service(
         &self,
         scope: &Scope,
         cluster: Option<&str>,

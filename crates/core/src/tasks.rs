@@ -1282,13 +1282,26 @@ impl Ecs {
         id_or_arn: &str,
         reason: Option<String>,
     ) -> Result<Task> {
+        self.stop_task_as(scope, cluster, id_or_arn, reason, "UserInitiated")
+    }
+
+    /// StopTask with ECS's `stopCode` for who asked (`UserInitiated`,
+    /// `ServiceSchedulerInitiated`).
+    pub fn stop_task_as(
+        &self,
+        scope: &Scope,
+        cluster: Option<&str>,
+        id_or_arn: &str,
+        reason: Option<String>,
+        stop_code: &str,
+    ) -> Result<Task> {
         let cluster = self.active_cluster(scope, cluster)?;
         let id = self.task_id(scope, &cluster.name, id_or_arn)?;
         self.change_task(scope, &cluster.name, &id, |t| {
             if t.desired_status != "STOPPED" {
                 t.desired_status = "STOPPED".into();
                 t.stopping_at = Some(now_epoch());
-                t.stop_code = Some("UserInitiated".into());
+                t.stop_code = Some(stop_code.into());
                 t.stopped_reason = Some(
                     reason
                         .clone()

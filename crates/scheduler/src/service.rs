@@ -224,10 +224,21 @@ pub fn plan_replica(service: &ServiceView, tasks: &[TaskView]) -> ServicePlan {
 
     // 4. Start PRIMARY tasks up to the desired count, within the maximum (a failed
     //    deployment starts nothing more).
-    let live_total = keep.len() + replace.len();
+    //    Every task not yet stopped counts toward the maximum, those asked to stop
+    //    included (they run until their agent has stopped them), as ECS counts RUNNING and
+    //    PENDING tasks.
+    let occupied = tasks
+        .iter()
+        .filter(|t| {
+            matches!(
+                t.phase,
+                TaskPhase::Pending | TaskPhase::Running | TaskPhase::Stopping
+            ) && !t.lost
+        })
+        .count();
     if primary_rollout != Rollout::Failed {
         let wanted = (desired as usize).saturating_sub(keep.len());
-        let room = (max_live as usize).saturating_sub(live_total);
+        let room = (max_live as usize).saturating_sub(occupied);
         plan.start = wanted.min(room) as u32;
     }
 

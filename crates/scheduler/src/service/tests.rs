@@ -2,7 +2,7 @@ use super::*;
 
 /// A toy world the plans are applied to, round after round: started tasks are PENDING for a
 /// round, then RUNNING (and healthy, unless their deployment's tasks are made to fail);
-/// stopped tasks are STOPPED at once.
+/// tasks asked to stop are stopping for a round, then STOPPED.
 struct World {
     service: ServiceView,
     tasks: Vec<TaskView>,
@@ -54,6 +54,10 @@ impl World {
         let now = self.service.now;
         for t in &mut self.tasks {
             match t.phase {
+                TaskPhase::Stopping => {
+                    t.phase = TaskPhase::Stopped;
+                    t.stopped_at = Some(now);
+                }
                 TaskPhase::Pending => {
                     t.phase = TaskPhase::Running;
                     t.started_at = Some(now);
@@ -70,8 +74,7 @@ impl World {
         for (id, _) in &plan.stop {
             let t = self.tasks.iter_mut().find(|t| t.id == *id).expect("a task");
             assert!(matches!(t.phase, TaskPhase::Pending | TaskPhase::Running));
-            t.phase = TaskPhase::Stopped;
-            t.stopped_at = Some(now);
+            t.phase = TaskPhase::Stopping;
         }
         let primary = self.service.deployments[0].id.clone();
         for _ in 0..plan.start {
@@ -132,8 +135,15 @@ impl World {
         let mut healthy_before = self.healthy();
         for round in 1..=limit {
             let plan = self.round();
-            let live = self.live().len();
-            assert!(live <= max, "round {round}: {live} live > maximum {max}");
+            let live = self
+                .tasks
+                .iter()
+                .filter(|t| t.phase != TaskPhase::Stopped && !t.lost)
+                .count();
+            assert!(
+                live <= max,
+                "round {round}: {live} not stopped > maximum {max}"
+            );
             // Stopping may take the healthy count below the minimum only if it was below
             // already (tasks still starting).
             let healthy = self.healthy();

@@ -1,0 +1,618 @@
+//! The service scheduler: a reconciler over stored state. A round for one service reads the
+//! service, its tasks and their instances, asks the pure planner
+//! (`berth_scheduler::service::plan_replica`) what to do, and does it: stops tasks (stop
+//! code `ServiceSchedulerInitiated`), starts tasks of the PRIMARY deployment through
+//! RunTask's placement (group `service:NAME`, `startedBy` = the deployment id), and writes
+//! the deployments' counts and rollout states and the service's events. Nothing is kept
+//! between rounds but what the store holds, so a control plane killed mid-deployment carries
+//! on where it was when it comes back.
+//!
+//! [`run`] drives the rounds: it watches the store and runs a round for a service when the
+//! service, one of its cluster's tasks or instances changes, and every second for services
+//! not yet steady (grace periods, stability windows, placement retries).
+
+use std::collections::{HashMap, HashSet};
+use std::time::Duration;
+
+use berth_model::Scope;
+use berth_scheduler::service::{
+    DeploymentView, Rollout, ServicePlan, ServiceView, TaskHealth, TaskPhase, TaskView,
+    plan_replica,
+};
+use berth_store::EventKind;
+
+use crate::services::Service;
+use crate::tasks::RunTask;
+use crate::{Ecs, EcsError, InstanceStatus, Result, Task, now_epoch};
+
+/// ECS keeps a service's last 100 events.
+const MAX_EVENTS: usize = 100;
+
+/// A service, by where it lives.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct ServiceRef {
+    pub scope: Scope,
+    pub cluster: String,
+    pub name: String,
+}
+
+/// What a round saw.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RoundOutcome {
+    /// Nothing to do until something changes.
+    Steady,
+    /// Still moving (or waiting on time): run again soon.
+    Busy,
+    /// The service is gone or INACTIVE.
+    Gone,
+}
+
+/// Splits `ecs/{account}/{region}/{kind}/{cluster}/{rest}` into its parts.
+fn parse_key(key: &str) -> Option<(Scope, &str, &str, &str)> {
+    let rest = key.strip_prefix("ecs/")?;
+    let mut parts = rest.splitn(5, '/');
+    let account = parts.next()?.parse().ok()?;
+    let region = parts.next()?.parse().ok()?;
+    let kind = parts.next()?;
+    let cluster = parts.next()?;
+    let rest = parts.next()?;
+    Some((Scope::new(account, region), kind, cluster, rest))
+}
+
+impl Ecs {
+    /// Every service not INACTIVE, in every account and region (read once when the
+    /// scheduler starts).
+    pub fn service_refs(&self) -> Result<Vec<ServiceRef>> {
+        let mut refs = Vec::new();
+        for kv in self.store.range("ecs/", None, 0)? {
+            if let Some((scope, "service", cluster, name)) = parse_key(&kv.key) {
+                let service: Service = crate::decode(&kv)?;
+                if service.status != "INACTIVE" {
+                    refs.push(ServiceRef {
+                        scope,
+                        cluster: cluster.to_owned(),
+                        name: name.to_owned(),
+                    });
+                }
+            }
+        }
+        Ok(refs)
+    }
+
+    /// One round for a service (see the module documentation).
+    pub fn reconcile_service(&self, r: &ServiceRef) -> Result<RoundOutcome> {
+        let service = match self.service(&r.scope, Some(&r.cluster), &r.name) {
+            Ok(s) => s,
+            Err(EcsError::ServiceNotFound | EcsError::ClusterNotFound) => {
+                return Ok(RoundOutcome::Gone);
+            }
+            Err(e) => return Err(e),
+        };
+        if service.status == "INACTIVE" || service.scheduling_strategy != "REPLICA" {
+            return Ok(RoundOutcome::Gone);
+        }
+        let group = format!("service:{}", service.service_name);
+        let tasks: Vec<Task> = self
+            .tasks(&r.scope, Some(&r.cluster))?
+            .into_iter()
+            .filter(|t| t.group == group)
+            .collect();
+        let instances = self.instance_states(&r.scope, &r.cluster, &tasks)?;
+        let now = now_epoch();
+        let view = service_view(&service, now);
+        let task_views: Vec<TaskView> = tasks.iter().map(|t| task_view(t, &instances)).collect();
+        let plan = plan_replica(&view, &task_views);
+        if service.status == "DRAINING" {
+            // A deleted service: stop what is left, then it is INACTIVE.
+            return self.drain_deleted(r, &tasks);
+        }
+        self.apply_plan(r, &service, &plan)
+    }
+
+    /// (status, agent connected) of the instances the tasks are on, by (cluster, id).
+    fn instance_states(
+        &self,
+        scope: &Scope,
+        cluster: &str,
+        tasks: &[Task],
+    ) -> Result<HashMap<(String, String), (InstanceStatus, bool)>> {
+        let mut clusters: HashSet<&str> = tasks.iter().map(|t| t.instance_cluster()).collect();
+        clusters.insert(cluster);
+        let mut states = HashMap::new();
+        for c in clusters {
+            let instances = match self.container_instances(scope, Some(c)) {
+                Ok(i) => i,
+                Err(EcsError::ClusterNotFound) => continue,
+                Err(e) => return Err(e),
+            };
+            for i in instances {
+                states.insert((c.to_owned(), i.id.clone()), (i.status, i.agent_connected));
+            }
+        }
+        Ok(states)
+    }
+
+    fn apply_plan(
+        &self,
+        r: &ServiceRef,
+        service: &Service,
+        plan: &ServicePlan,
+    ) -> Result<RoundOutcome> {
+        let mut events: Vec<String> = Vec::new();
+        let mut stopped = Vec::new();
+        for (id, reason) in &plan.stop {
+            match self.stop_task_as(
+                &r.scope,
+                Some(&r.cluster),
+                id,
+                Some(reason.clone()),
+                "ServiceSchedulerInitiated",
+            ) {
+                Ok(_) => stopped.push(id.clone()),
+                Err(e) => {
+                    tracing::warn!(task = %id, error = %e, "service scheduler: stopping a task failed")
+                }
+            }
+        }
+        if !stopped.is_empty() {
+            events.push(format!(
+                "(service {}) has stopped {} running tasks: {}.",
+                service.service_name,
+                stopped.len(),
+                task_list(&stopped)
+            ));
+        }
+        let primary = service.deployments.iter().find(|d| d.status == "PRIMARY");
+        let mut unplaced = false;
+        if plan.start > 0
+            && let Some(primary) = primary
+        {
+            let outcome = self.run_task(
+                &r.scope,
+                self.service_run_task(service, primary, plan.start),
+            );
+            match outcome {
+                Ok(outcome) => {
+                    if !outcome.tasks.is_empty() {
+                        let ids: Vec<String> = outcome.tasks.iter().map(|t| t.id.clone()).collect();
+                        events.push(format!(
+                            "(service {}) has started {} tasks: {}.",
+                            service.service_name,
+                            ids.len(),
+                            task_list(&ids)
+                        ));
+                    }
+                    if let Some((_, reason)) = outcome.failures.first() {
+                        unplaced = true;
+                        events.push(format!(
+                            "(service {}) was unable to place a task because no container instance met all of its requirements. Reason: {}.",
+                            service.service_name,
+                            reason.trim_end_matches('.')
+                        ));
+                    }
+                }
+                Err(e) => {
+                    unplaced = true;
+                    events.push(format!(
+                        "(service {}) was unable to place a task. Reason: {e}",
+                        service.service_name
+                    ));
+                }
+            }
+        }
+        let changed = self.record_plan(r, plan, events)?;
+        Ok(
+            if plan.steady && !unplaced && plan.start == 0 && plan.stop.is_empty() && !changed {
+                RoundOutcome::Steady
+            } else {
+                RoundOutcome::Busy
+            },
+        )
+    }
+
+    /// RunTask for `count` tasks of the PRIMARY deployment.
+    fn service_run_task(
+        &self,
+        service: &Service,
+        primary: &crate::services::Deployment,
+        count: u32,
+    ) -> RunTask {
+        RunTask {
+            cluster: Some(service.cluster.clone()),
+            task_definition: primary.task_definition.clone(),
+            count,
+            group: Some(format!("service:{}", service.service_name)),
+            started_by: Some(primary.id.clone()),
+            launch_type: Some(primary.launch_type.clone()),
+            placement_constraints: service
+                .placement_constraints
+                .iter()
+                .map(|p| (p.kind.clone(), p.expression.clone()))
+                .collect(),
+            placement_strategy: if primary.launch_type == "FARGATE" {
+                Vec::new()
+            } else {
+                service
+                    .placement_strategy
+                    .iter()
+                    .map(|p| (p.kind.clone(), p.field.clone()))
+                    .collect()
+            },
+            platform_version: service.platform_version.clone(),
+            network_configuration: service
+                .network_configuration
+                .as_ref()
+                .and_then(|v| serde_json::from_value(v.clone()).ok()),
+            tags: if service.propagate_tags.as_deref() == Some("SERVICE") {
+                service.tags.clone()
+            } else {
+                Vec::new()
+            },
+            ..RunTask::default()
+        }
+    }
+
+    /// Writes the plan's deployment states, a rollback, and the events into the service.
+    /// Whether the record changed in a way that matters for the next round.
+    fn record_plan(&self, r: &ServiceRef, plan: &ServicePlan, events: Vec<String>) -> Result<bool> {
+        let before = self.service(&r.scope, Some(&r.cluster), &r.name)?;
+        let after = self.change_service(&r.scope, Some(&r.cluster), &r.name, |s| {
+            let now = now_epoch();
+            let mut new_events = events.clone();
+            for status in &plan.deployments {
+                let Some(d) = s.deployments.iter_mut().find(|d| d.id == status.id) else {
+                    continue;
+                };
+                d.running_count = i64::from(status.running);
+                d.pending_count = i64::from(status.pending);
+                d.failed_tasks = i64::from(status.failed);
+                let rollout = rollout_name(status.rollout);
+                if d.rollout_state != rollout {
+                    d.rollout_state = rollout.to_owned();
+                    d.updated_at = now;
+                    if let Some(reason) = &status.reason {
+                        d.rollout_state_reason = reason.clone();
+                    }
+                    match status.rollout {
+                        Rollout::Completed => {
+                            new_events.push(format!(
+                                "(service {}) (deployment {}) deployment completed.",
+                                s.service_name, d.id
+                            ));
+                            if d.status == "PRIMARY" {
+                                s.last_completed = Some((d.id.clone(), d.task_definition.clone()));
+                            }
+                        }
+                        Rollout::Failed => new_events.push(format!(
+                            "(service {}) (deployment {}) deployment failed: tasks failed to start.",
+                            s.service_name, d.id
+                        )),
+                        Rollout::InProgress => {}
+                    }
+                }
+            }
+            let drained: Vec<&str> = plan
+                .deployments
+                .iter()
+                .filter(|d| d.drained)
+                .map(|d| d.id.as_str())
+                .collect();
+            s.deployments
+                .retain(|d| d.status == "PRIMARY" || !drained.contains(&d.id.as_str()));
+            if let Some((id, task_definition)) = &plan.rollback_to {
+                new_events.push(format!(
+                    "(service {}) rolling back to deployment {id}.",
+                    s.service_name
+                ));
+                s.task_definition = task_definition.clone();
+                Ecs::new_deployment(s, task_definition);
+            }
+            let steady = plan.steady && plan.start == 0 && plan.stop.is_empty();
+            if steady && !s.steady {
+                new_events.push(format!("(service {}) has reached a steady state.", s.service_name));
+            }
+            s.steady = steady;
+            for message in new_events {
+                s.events.insert(
+                    0,
+                    serde_json::json!({
+                        "id": uuid::Uuid::new_v4().to_string(),
+                        "createdAt": now,
+                        "message": message,
+                    }),
+                );
+            }
+            s.events.truncate(MAX_EVENTS);
+            Ok(())
+        })?;
+        Ok(before.deployments != after.deployments || before.steady != after.steady)
+    }
+
+    /// A DRAINING (deleted) service: stop its live tasks; with none left it is INACTIVE.
+    fn drain_deleted(&self, r: &ServiceRef, tasks: &[Task]) -> Result<RoundOutcome> {
+        let live: Vec<&Task> = tasks.iter().filter(|t| t.is_live()).collect();
+        for t in live.iter().filter(|t| t.desired_status != "STOPPED") {
+            let _ = self.stop_task_as(
+                &r.scope,
+                Some(&r.cluster),
+                &t.id,
+                Some("Service is being deleted".into()),
+                "ServiceSchedulerInitiated",
+            );
+        }
+        if live.is_empty() {
+            self.change_service(&r.scope, Some(&r.cluster), &r.name, |s| {
+                s.status = "INACTIVE".into();
+                Ok(())
+            })?;
+            return Ok(RoundOutcome::Gone);
+        }
+        Ok(RoundOutcome::Busy)
+    }
+}
+
+fn task_list(ids: &[String]) -> String {
+    ids.iter()
+        .map(|id| format!("(task {id})"))
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+fn rollout_name(r: Rollout) -> &'static str {
+    match r {
+        Rollout::InProgress => "IN_PROGRESS",
+        Rollout::Completed => "COMPLETED",
+        Rollout::Failed => "FAILED",
+    }
+}
+
+fn parse_rollout(s: &str) -> Rollout {
+    match s {
+        "COMPLETED" => Rollout::Completed,
+        "FAILED" => Rollout::Failed,
+        _ => Rollout::InProgress,
+    }
+}
+
+fn service_view(s: &Service, now: f64) -> ServiceView {
+    let c = &s.deployment_configuration;
+    let breaker = c.deployment_circuit_breaker.as_ref();
+    ServiceView {
+        name: s.service_name.clone(),
+        desired_count: s.desired_count.max(0) as u32,
+        minimum_healthy_percent: c.minimum_healthy_percent.unwrap_or(100).clamp(0, 100) as u32,
+        maximum_percent: c.maximum_percent.unwrap_or(200).clamp(100, 2000) as u32,
+        circuit_breaker: breaker.is_some_and(|b| b.enable),
+        rollback: breaker.is_some_and(|b| b.enable && b.rollback),
+        health_check_grace_period: s.health_check_grace_period_seconds.unwrap_or(0).max(0) as f64,
+        deployments: s
+            .deployments
+            .iter()
+            .map(|d| DeploymentView {
+                id: d.id.clone(),
+                primary: d.status == "PRIMARY",
+                rollout: parse_rollout(&d.rollout_state),
+                task_definition: d.task_definition.clone(),
+            })
+            .collect(),
+        last_completed: s.last_completed.clone(),
+        now,
+    }
+}
+
+fn task_view(t: &Task, instances: &HashMap<(String, String), (InstanceStatus, bool)>) -> TaskView {
+    let phase = match (t.last_status.as_str(), t.desired_status.as_str()) {
+        ("STOPPED", _) => TaskPhase::Stopped,
+        (_, "STOPPED") => TaskPhase::Stopping,
+        ("RUNNING", _) => TaskPhase::Running,
+        _ => TaskPhase::Pending,
+    };
+    let checked = t.containers.iter().any(|c| c.health_status.is_some());
+    let health = match (checked, t.health_status.as_deref()) {
+        (false, _) => TaskHealth::None,
+        (true, Some("HEALTHY")) => TaskHealth::Healthy,
+        (true, Some("UNHEALTHY")) => TaskHealth::Unhealthy,
+        (true, _) => TaskHealth::Unknown,
+    };
+    let instance = t.container_instance_id.clone().unwrap_or_default();
+    let (status, connected) = instances
+        .get(&(t.instance_cluster().to_owned(), instance.clone()))
+        .copied()
+        .unwrap_or((InstanceStatus::Active, true));
+    let failed = phase == TaskPhase::Stopped
+        && (!matches!(
+            t.stop_code.as_deref(),
+            Some("ServiceSchedulerInitiated" | "UserInitiated")
+        ) || t.stopped_reason.as_deref() == Some(berth_scheduler::service::REASON_UNHEALTHY));
+    TaskView {
+        id: t.id.clone(),
+        deployment: t.started_by.clone().unwrap_or_default(),
+        phase,
+        health,
+        started_at: t.started_at,
+        stopped_at: t.stopped_at,
+        failed,
+        draining: status == InstanceStatus::Draining,
+        lost: !connected,
+        instance,
+    }
+}
+
+/// Drives the rounds until `shutdown` turns true (see the module documentation).
+pub async fn run(ecs: Ecs, mut shutdown: tokio::sync::watch::Receiver<bool>) {
+    let revision = match ecs.store.current_revision() {
+        Ok(r) => r,
+        Err(e) => {
+            tracing::error!(error = %e, "the service scheduler cannot start");
+            return;
+        }
+    };
+    let mut watch = match ecs.store.watch("ecs/", revision) {
+        Ok(w) => w,
+        Err(e) => {
+            tracing::error!(error = %e, "the service scheduler cannot watch the store");
+            return;
+        }
+    };
+    let loaded = {
+        let ecs = ecs.clone();
+        tokio::task::spawn_blocking(move || ecs.service_refs()).await
+    };
+    // Services by cluster, and which to run a round for.
+    let mut known: HashMap<(Scope, String), HashSet<String>> = HashMap::new();
+    let mut dirty: HashSet<ServiceRef> = HashSet::new();
+    if let Ok(Ok(refs)) = loaded {
+        for r in refs {
+            known
+                .entry((r.scope.clone(), r.cluster.clone()))
+                .or_default()
+                .insert(r.name.clone());
+            dirty.insert(r);
+        }
+    }
+    let mut busy: HashSet<ServiceRef> = HashSet::new();
+    let mut tick = tokio::time::interval(Duration::from_secs(1));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        if !dirty.is_empty() {
+            let round: Vec<ServiceRef> = dirty.drain().collect();
+            let ecs2 = ecs.clone();
+            let results = tokio::task::spawn_blocking(move || {
+                round
+                    .into_iter()
+                    .map(|r| {
+                        let outcome = ecs2.reconcile_service(&r);
+                        (r, outcome)
+                    })
+                    .collect::<Vec<_>>()
+            })
+            .await
+            .unwrap_or_default();
+            for (r, outcome) in results {
+                match outcome {
+                    Ok(RoundOutcome::Steady) => {
+                        busy.remove(&r);
+                    }
+                    Ok(RoundOutcome::Busy) => {
+                        busy.insert(r);
+                    }
+                    Ok(RoundOutcome::Gone) => {
+                        busy.remove(&r);
+                        if let Some(names) = known.get_mut(&(r.scope.clone(), r.cluster.clone())) {
+                            names.remove(&r.name);
+                        }
+                    }
+                    Err(e) => {
+                        tracing::warn!(service = %r.name, error = %e, "service scheduler round failed");
+                        busy.insert(r);
+                    }
+                }
+            }
+        }
+        // Gather what changed meanwhile (waiting for the first change, a tick, or shutdown).
+        tokio::select! {
+            event = watch.recv() => {
+                let Some(event) = event else { return };
+                note_change(&event, &mut known, &mut dirty);
+                while let Ok(event) = watch.try_recv() {
+                    note_change(&event, &mut known, &mut dirty);
+                }
+            }
+            _ = tick.tick() => {
+                dirty.extend(busy.iter().cloned());
+            }
+            _ = shutdown.changed() => return,
+        }
+        // Let a burst of changes settle into one round.
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        while let Ok(event) = watch.try_recv() {
+            note_change(&event, &mut known, &mut dirty);
+        }
+    }
+}
+
+/// Marks the services a store change concerns.
+fn note_change(
+    event: &berth_store::WatchEvent,
+    known: &mut HashMap<(Scope, String), HashSet<String>>,
+    dirty: &mut HashSet<ServiceRef>,
+) {
+    let Some((scope, kind, cluster, rest)) = parse_key(&event.kv.key) else {
+        return;
+    };
+    let mark_cluster = |known: &HashMap<(Scope, String), HashSet<String>>,
+                        dirty: &mut HashSet<ServiceRef>,
+                        cluster: &str| {
+        if let Some(names) = known.get(&(scope.clone(), cluster.to_owned())) {
+            for name in names {
+                dirty.insert(ServiceRef {
+                    scope: scope.clone(),
+                    cluster: cluster.to_owned(),
+                    name: name.clone(),
+                });
+            }
+        }
+    };
+    match kind {
+        "service" => {
+            let r = ServiceRef {
+                scope: scope.clone(),
+                cluster: cluster.to_owned(),
+                name: rest.to_owned(),
+            };
+            if event.kind == EventKind::Put {
+                known
+                    .entry((scope.clone(), cluster.to_owned()))
+                    .or_default()
+                    .insert(rest.to_owned());
+            }
+            dirty.insert(r);
+        }
+        "task" => {
+            // Only a service's own tasks concern it.
+            if let Ok(Some(task)) = Task::from_event(event)
+                && let Some(name) = task.group.strip_prefix("service:")
+                && known
+                    .get(&(scope.clone(), cluster.to_owned()))
+                    .is_some_and(|names| names.contains(name))
+            {
+                dirty.insert(ServiceRef {
+                    scope: scope.clone(),
+                    cluster: cluster.to_owned(),
+                    name: name.to_owned(),
+                });
+            }
+        }
+        "instance" => {
+            if cluster == crate::fargate::POOL_CLUSTER {
+                // A pool host changed: every cluster's Fargate services may care.
+                let clusters: Vec<String> = known
+                    .keys()
+                    .filter(|(s, _)| *s == scope)
+                    .map(|(_, c)| c.clone())
+                    .collect();
+                for c in clusters {
+                    mark_cluster(known, dirty, &c);
+                }
+            } else {
+                mark_cluster(known, dirty, cluster);
+            }
+        }
+        _ => {}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_name_their_scope_kind_and_cluster() {
+        let (scope, kind, cluster, rest) =
+            parse_key("ecs/123456789012/us-east-1/service/prod/web").unwrap();
+        assert_eq!(scope.account.to_string(), "123456789012");
+        assert_eq!((kind, cluster, rest), ("service", "prod", "web"));
+        assert!(parse_key("ecr/x").is_none());
+        assert!(parse_key("ecs/123456789012/us-east-1/cluster").is_none());
+    }
+}
