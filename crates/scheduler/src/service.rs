@@ -284,9 +284,17 @@ pub fn plan_replica(service: &ServiceView, tasks: &[TaskView]) -> ServicePlan {
         .iter()
         .filter(still_live)
         .any(|t| t.deployment == primary.id && t.draining);
+    // Tasks asked to stop still run until their agent has stopped them: the deployment is
+    // not done (nor the service steady) before they have.
+    let not_stopped = |t: &&TaskView| t.phase != TaskPhase::Stopped && !t.lost;
+    let any_stopping = tasks
+        .iter()
+        .filter(not_stopped)
+        .any(|t| t.phase == TaskPhase::Stopping || stopping.contains(&t.id.as_str()));
     let done = primary_stable == desired as usize
         && keep.len() == desired as usize
         && others_live == 0
+        && !any_stopping
         && primary_off_draining
         && plan.start == 0;
     if primary_rollout == Rollout::InProgress && done {
@@ -302,7 +310,8 @@ pub fn plan_replica(service: &ServiceView, tasks: &[TaskView]) -> ServicePlan {
                 _ => pending += 1,
             }
         }
-        let failed = mine.filter(|t| t.failed).count() as u32;
+        let failed = mine.clone().filter(|t| t.failed).count() as u32;
+        let gone = !mine.filter(not_stopped).any(|_| true);
         let (rollout, reason) = if d.primary {
             (primary_rollout, primary_reason.clone())
         } else {
@@ -315,7 +324,7 @@ pub fn plan_replica(service: &ServiceView, tasks: &[TaskView]) -> ServicePlan {
             failed,
             rollout,
             reason,
-            drained: !d.primary && running + pending == 0,
+            drained: !d.primary && gone,
         });
     }
     plan.steady = primary_rollout == Rollout::Completed
