@@ -97,15 +97,14 @@ impl Ecs {
             .into_iter()
             .filter(|t| t.group == group)
             .collect();
-        let instances = self.instance_states(&r.scope, &r.cluster, &tasks)?;
-        let now = now_epoch();
-        let view = service_view(&service, now);
-        let task_views: Vec<TaskView> = tasks.iter().map(|t| task_view(t, &instances)).collect();
-        let plan = plan_replica(&view, &task_views);
         if service.status == "DRAINING" {
             // A deleted service: stop what is left, then it is INACTIVE.
             return self.drain_deleted(r, &tasks);
         }
+        let instances = self.instance_states(&r.scope, &r.cluster, &tasks)?;
+        let view = service_view(&service, now_epoch());
+        let task_views: Vec<TaskView> = tasks.iter().map(|t| task_view(t, &instances)).collect();
+        let plan = plan_replica(&view, &task_views);
         self.apply_plan(r, &service, &plan)
     }
 
