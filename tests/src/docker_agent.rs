@@ -267,6 +267,38 @@ pub fn register(s: &BerthServer, family: &str, containers: Value) -> String {
         .to_owned()
 }
 
+/// Registers a FARGATE definition (awsvpc, 256 CPU, 512 MiB) of these containers and
+/// volumes; returns its ARN.
+pub fn register_fargate(
+    s: &BerthServer,
+    family: &str,
+    containers: &Value,
+    volumes: &Value,
+) -> String {
+    let v = ok_json(&s.aws(&[
+        "ecs",
+        "register-task-definition",
+        "--family",
+        family,
+        "--requires-compatibilities",
+        "FARGATE",
+        "--network-mode",
+        "awsvpc",
+        "--cpu",
+        "256",
+        "--memory",
+        "512",
+        "--container-definitions",
+        &containers.to_string(),
+        "--volumes",
+        &volumes.to_string(),
+    ]));
+    v["taskDefinition"]["taskDefinitionArn"]
+        .as_str()
+        .unwrap()
+        .to_owned()
+}
+
 /// `aws ecs run-task` of one task that must be placed; returns its ARN.
 pub fn run_task(s: &BerthServer, cluster: &str, task_definition: &str) -> String {
     let v = ok_json(&s.aws(&[

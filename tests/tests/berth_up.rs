@@ -72,32 +72,15 @@ fn berth_up_brings_fargate_capacity_and_an_instance_and_comes_back() {
     // A subnet of this test's own (Docker networks are the host's, shared by parallel tests).
     let subnet = format!("subnet-{}", unique("").replace(['-', '_'], ""));
     leftovers.networks.push(format!("berth-{subnet}"));
-    let fargate_td = ok_json(
-        &s.aws(&[
-            "ecs",
-            "register-task-definition",
-            "--family",
-            &unique("up-fargate-"),
-            "--requires-compatibilities",
-            "FARGATE",
-            "--network-mode",
-            "awsvpc",
-            "--cpu",
-            "256",
-            "--memory",
-            "512",
-            "--container-definitions",
-            &json!([{"name": "web", "image": image, "essential": true,
+    let fargate_arn = berth_e2e::docker_agent::register_fargate(
+        &s,
+        &unique("up-fargate-"),
+        &json!([{"name": "web", "image": image, "essential": true,
                  "entryPoint": ["sh", "-c"],
                  "command": [format!("mkdir -p /www && echo {marker} > /www/index.html && exec httpd -f -p 8000 -h /www")],
-                 "portMappings": [{"containerPort": 8000}]}])
-            .to_string(),
-        ]),
+                 "portMappings": [{"containerPort": 8000}]}]),
+        &json!([]),
     );
-    let fargate_arn = fargate_td["taskDefinition"]["taskDefinitionArn"]
-        .as_str()
-        .unwrap()
-        .to_owned();
     let run = ok_json(&s.aws(&[
         "ecs",
         "run-task",

@@ -7,7 +7,9 @@
 use std::process::Command;
 use std::time::Duration;
 
-use berth_e2e::docker_agent::{Agent, Leftovers, wait_for, wait_instances, wait_status};
+use berth_e2e::docker_agent::{
+    Agent, Leftovers, register_fargate, wait_for, wait_instances, wait_status,
+};
 use berth_e2e::{BerthServer, ServerOptions, ok_json, stderr_of, stdout_of, unique};
 use serde_json::{Value, json};
 
@@ -47,28 +49,7 @@ impl Fargate {
 
     /// Registers a FARGATE definition (256 CPU, 512 MiB) of these containers (and volumes).
     fn register(&self, containers: Value, volumes: Value) -> String {
-        let v = ok_json(&self.s.aws(&[
-            "ecs",
-            "register-task-definition",
-            "--family",
-            &unique("fargate-"),
-            "--requires-compatibilities",
-            "FARGATE",
-            "--network-mode",
-            "awsvpc",
-            "--cpu",
-            "256",
-            "--memory",
-            "512",
-            "--container-definitions",
-            &containers.to_string(),
-            "--volumes",
-            &volumes.to_string(),
-        ]));
-        v["taskDefinition"]["taskDefinitionArn"]
-            .as_str()
-            .unwrap()
-            .to_owned()
+        register_fargate(&self.s, &unique("fargate-"), &containers, &volumes)
     }
 
     /// RunTask on Fargate in the cluster `apps`; the task ARN.
@@ -277,44 +258,17 @@ fn hosts_that_join_the_pool_with_berth_agent_fargate_run_fargate_tasks() {
     s.create_repo(&repo, &[]);
     let image = s.docker_push_test_image(&repo, "v1");
     let family = unique("pool-");
-    ok_json(
-        &s.aws(&[
-            "ecs",
-            "register-task-definition",
-            "--family",
-            &family,
-            "--requires-compatibilities",
-            "FARGATE",
-            "--network-mode",
-            "awsvpc",
-            "--cpu",
-            "256",
-            "--memory",
-            "512",
-            "--container-definitions",
-            &json!([{"name": "app", "image": image, "essential": true,
-                 "entryPoint": ["sh", "-c"], "command": ["exec sleep 100000"]}])
-            .to_string(),
-        ]),
+    register_fargate(
+        &s,
+        &family,
+        &json!([{"name": "app", "image": image, "essential": true,
+                 "entryPoint": ["sh", "-c"], "command": ["exec sleep 100000"]}]),
+        &json!([]),
     );
     let network = format!("awsvpcConfiguration={{subnets=[{subnet}]}}");
     let mut used = std::collections::BTreeSet::new();
     for cluster in [unique("blue-"), unique("green-")] {
-        ok_json(&s.aws(&["ecs", "create-cluster", "--cluster-name", &cluster]));
-        let v = ok_json(&s.aws(&[
-            "ecs",
-            "run-task",
-            "--cluster",
-            &cluster,
-            "--launch-type",
-            "FARGATE",
-            "--task-definition",
-            &family,
-            "--count",
-            "2",
-            "--network-configuration",
-            &network,
-        ]));
+        let v = new_cluster_run_fargate(&s, &cluster, &family, &network, 2);
         assert_eq!(v["failures"], json!([]), "{v:#}");
         let mut on_hosts = std::collections::BTreeSet::new();
         for task in v["tasks"].as_array().unwrap() {
@@ -364,23 +318,37 @@ fn hosts_that_join_the_pool_with_berth_agent_fargate_run_fargate_tasks() {
         },
     );
     let cluster = unique("late-");
-    ok_json(&s.aws(&["ecs", "create-cluster", "--cluster-name", &cluster]));
-    let v = ok_json(&s.aws(&[
-        "ecs",
-        "run-task",
-        "--cluster",
-        &cluster,
-        "--launch-type",
-        "FARGATE",
-        "--task-definition",
-        &family,
-        "--network-configuration",
-        &network,
-    ]));
+    let v = new_cluster_run_fargate(&s, &cluster, &family, &network, 1);
     assert_eq!(v["tasks"], json!([]), "{v:#}");
     assert_eq!(
         v["failures"][0]["reason"],
         "Capacity is unavailable at this time. Please try again later or in a different availability zone",
         "{v:#}"
     );
+}
+
+/// Creates `cluster` and runs `count` Fargate tasks of `family` in it; RunTask's answer.
+fn new_cluster_run_fargate(
+    s: &BerthServer,
+    cluster: &str,
+    family: &str,
+    network: &str,
+    count: u32,
+) -> Value {
+    ok_json(&s.aws(&["ecs", "create-cluster", "--cluster-name", cluster]));
+    let count = count.to_string();
+    ok_json(&s.aws(&[
+        "ecs",
+        "run-task",
+        "--cluster",
+        cluster,
+        "--launch-type",
+        "FARGATE",
+        "--task-definition",
+        family,
+        "--count",
+        &count,
+        "--network-configuration",
+        network,
+    ]))
 }

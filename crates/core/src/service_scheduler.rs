@@ -254,8 +254,10 @@ impl Ecs {
     /// Writes the plan's deployment states, a rollback, and the events into the service.
     /// Whether the record changed in a way that matters for the next round.
     fn record_plan(&self, r: &ServiceRef, plan: &ServicePlan, events: Vec<String>) -> Result<bool> {
-        let before = self.service(&r.scope, Some(&r.cluster), &r.name)?;
-        let after = self.change_service(&r.scope, Some(&r.cluster), &r.name, |s| {
+        // Whether the (last, committed) attempt changed what the next round depends on.
+        let changed = std::cell::Cell::new(false);
+        self.change_service(&r.scope, Some(&r.cluster), &r.name, |s| {
+            let (deployments_before, steady_before) = (s.deployments.clone(), s.steady);
             let now = now_epoch();
             let mut new_events = events.clone();
             for status in &plan.deployments {
@@ -322,9 +324,10 @@ impl Ecs {
                 );
             }
             s.events.truncate(MAX_EVENTS);
+            changed.set(s.deployments != deployments_before || s.steady != steady_before);
             Ok(())
         })?;
-        Ok(before.deployments != after.deployments || before.steady != after.steady)
+        Ok(changed.get())
     }
 
     /// A DRAINING (deleted) service: stop its live tasks; with none left it is INACTIVE.
