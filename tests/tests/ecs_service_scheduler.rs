@@ -10,7 +10,7 @@ use std::time::Duration;
 use berth_e2e::docker_agent::{
     Agent, cluster_with_image, describe_tasks, wait_for, wait_instances,
 };
-use berth_e2e::{BerthServer, ok_json, stdout_of, unique};
+use berth_e2e::{BerthServer, ServerOptions, ok_json, stdout_of, unique};
 use serde_json::{Value, json};
 
 struct Svc<'a> {
@@ -322,4 +322,170 @@ fn a_service_keeps_its_count_rolls_out_within_bounds_and_rolls_back_a_failing_re
         "{events:#?}"
     );
     assert_eq!(running_of(&svc.tasks("RUNNING"), &v2), 3);
+}
+
+/// Two agents. A REPLICA service of 4 and a DAEMON service; a standalone task on A.
+/// Draining A moves the REPLICA tasks to B and stops A's daemon task, leaving the standalone
+/// task alone; A back ACTIVE gets a daemon task again. Killing B's agent (past the agent
+/// timeout) has its REPLICA tasks started again on A; when B's agent comes back, the extras
+/// are stopped.
+#[test]
+fn draining_and_lost_agents_move_service_tasks_and_daemons_follow_instances() {
+    let s = BerthServer::start_with(ServerOptions {
+        args: [
+            "--agent-timeout-seconds",
+            "5",
+            "--agent-heartbeat-seconds",
+            "1",
+        ]
+        .map(String::from)
+        .to_vec(),
+        ..ServerOptions::default()
+    });
+    let (cluster, image) = cluster_with_image(&s, "svc2-");
+    let _a = Agent::start(&s, &cluster, &[]);
+    let a = wait_instances(&s, &cluster, 1)[0]["containerInstanceArn"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let mut b_agent = Agent::start(&s, &cluster, &[]);
+    let b = wait_instances(&s, &cluster, 2)
+        .iter()
+        .map(|i| i["containerInstanceArn"].as_str().unwrap().to_owned())
+        .find(|arn| *arn != a)
+        .unwrap();
+    let family = unique("svc2-app-");
+    let td = register(&s, &family, &image, "exec sleep 100000");
+    let create = |name: &str, extra: &[&str]| {
+        let mut args = vec![
+            "ecs",
+            "create-service",
+            "--cluster",
+            &cluster,
+            "--service-name",
+            name,
+            "--task-definition",
+            &td,
+        ];
+        args.extend_from_slice(extra);
+        ok_json(&s.aws(&args));
+    };
+    let web = Svc {
+        s: &s,
+        cluster: cluster.clone(),
+        name: unique("web-"),
+    };
+    let daemon = Svc {
+        s: &s,
+        cluster: cluster.clone(),
+        name: unique("agentd-"),
+    };
+    create(&web.name, &["--desired-count", "4"]);
+    create(&daemon.name, &["--scheduling-strategy", "DAEMON"]);
+    let standalone = ok_json(&s.aws(&[
+        "ecs",
+        "start-task",
+        "--cluster",
+        &cluster,
+        "--task-definition",
+        &td,
+        "--container-instances",
+        &a,
+    ]))["tasks"][0]["taskArn"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+
+    // Where each service's RUNNING tasks are: instance ARN → count.
+    let placement = |svc: &Svc| -> std::collections::BTreeMap<String, usize> {
+        let mut on = std::collections::BTreeMap::new();
+        for t in svc.tasks("RUNNING") {
+            if t["lastStatus"] == "RUNNING" {
+                *on.entry(t["containerInstanceArn"].as_str().unwrap().to_owned())
+                    .or_insert(0) += 1;
+            }
+        }
+        on
+    };
+    let spread = wait_for(
+        "4 web tasks over both instances",
+        Duration::from_secs(60),
+        || {
+            let on = placement(&web);
+            (on.values().sum::<usize>() == 4 && on.len() == 2).then_some(on)
+        },
+    );
+    assert_eq!(spread.values().copied().collect::<Vec<_>>(), [2, 2]);
+    wait_for(
+        "a daemon task on each instance",
+        Duration::from_secs(60),
+        || {
+            let on = placement(&daemon);
+            (on.len() == 2 && on.values().all(|n| *n == 1)).then_some(())
+        },
+    );
+    assert_eq!(daemon.describe()["desiredCount"], 2);
+
+    // Drain A.
+    ok_json(&s.aws(&[
+        "ecs",
+        "update-container-instances-state",
+        "--cluster",
+        &cluster,
+        "--container-instances",
+        &a,
+        "--status",
+        "DRAINING",
+    ]));
+    wait_for("web tasks to move off A", Duration::from_secs(90), || {
+        let on = placement(&web);
+        (on.get(&b) == Some(&4) && on.len() == 1).then_some(())
+    });
+    wait_for("the daemon to leave A", Duration::from_secs(60), || {
+        let on = placement(&daemon);
+        (on.len() == 1 && on.contains_key(&b)).then_some(())
+    });
+    assert_eq!(daemon.describe()["desiredCount"], 1);
+    let alone = describe_tasks(&s, &cluster, std::slice::from_ref(&standalone));
+    assert_eq!(alone[0]["lastStatus"], "RUNNING", "standalone tasks stay");
+
+    // A back ACTIVE: the daemon returns there.
+    ok_json(&s.aws(&[
+        "ecs",
+        "update-container-instances-state",
+        "--cluster",
+        &cluster,
+        "--container-instances",
+        &a,
+        "--status",
+        "ACTIVE",
+    ]));
+    wait_for("the daemon back on A", Duration::from_secs(60), || {
+        (placement(&daemon).len() == 2).then_some(())
+    });
+
+    // B's agent is lost: its web tasks start again on A.
+    b_agent.kill9();
+    wait_for("web tasks replaced on A", Duration::from_secs(90), || {
+        (placement(&web).get(&a) == Some(&4)).then_some(())
+    });
+    // B's agent returns: its old tasks count again, and the extras are stopped.
+    b_agent.kill9_and_restart(&s, &[]);
+    wait_for("the extras stopped", Duration::from_secs(90), || {
+        let on = placement(&web);
+        let connected = ok_json(&s.aws(&[
+            "ecs",
+            "describe-container-instances",
+            "--cluster",
+            &cluster,
+            "--container-instances",
+            &b,
+        ]))["containerInstances"][0]["agentConnected"]
+            == true;
+        (connected && on.values().sum::<usize>() == 4).then_some(())
+    });
+    // Once the extras have stopped, the service counts 4 again.
+    wait_for("runningCount 4", Duration::from_secs(60), || {
+        (web.describe()["runningCount"] == 4).then_some(())
+    });
 }

@@ -16,8 +16,8 @@ use std::time::Duration;
 
 use berth_model::Scope;
 use berth_scheduler::service::{
-    DeploymentView, Rollout, ServicePlan, ServiceView, TaskHealth, TaskPhase, TaskView,
-    plan_replica,
+    DaemonInstance, DeploymentView, Rollout, ServicePlan, ServiceView, TaskHealth, TaskPhase,
+    TaskView, plan_daemon, plan_replica,
 };
 use berth_store::EventKind;
 
@@ -88,7 +88,7 @@ impl Ecs {
             }
             Err(e) => return Err(e),
         };
-        if service.status == "INACTIVE" || service.scheduling_strategy != "REPLICA" {
+        if service.status == "INACTIVE" {
             return Ok(RoundOutcome::Gone);
         }
         let group = format!("service:{}", service.service_name);
@@ -104,8 +104,40 @@ impl Ecs {
         let instances = self.instance_states(&r.scope, &r.cluster, &tasks)?;
         let view = service_view(&service, now_epoch());
         let task_views: Vec<TaskView> = tasks.iter().map(|t| task_view(t, &instances)).collect();
-        let plan = plan_replica(&view, &task_views);
+        let plan = if service.scheduling_strategy == "DAEMON" {
+            let eligible = self.daemon_instances(&r.scope, &service)?;
+            plan_daemon(&view, &task_views, &eligible)
+        } else {
+            plan_replica(&view, &task_views)
+        };
         self.apply_plan(r, &service, &plan)
+    }
+
+    /// The cluster's registered instances and whether a DAEMON service may run there:
+    /// ACTIVE, agent connected, meeting its `memberOf` constraints.
+    fn daemon_instances(&self, scope: &Scope, service: &Service) -> Result<Vec<DaemonInstance>> {
+        let constraints: Vec<berth_scheduler::PlacementConstraint> = service
+            .placement_constraints
+            .iter()
+            .filter_map(|c| {
+                berth_scheduler::parse_placement_constraint(&c.kind, c.expression.as_deref()).ok()
+            })
+            .collect();
+        Ok(self
+            .container_instances(scope, Some(&service.cluster))?
+            .into_iter()
+            .map(|i| {
+                let view = i.placement_view(scope);
+                let meets = constraints.iter().all(|c| match c {
+                    berth_scheduler::PlacementConstraint::MemberOf(e) => e.matches(&view),
+                    berth_scheduler::PlacementConstraint::DistinctInstance => true,
+                });
+                DaemonInstance {
+                    eligible: i.status == InstanceStatus::Active && i.agent_connected && meets,
+                    id: i.id,
+                }
+            })
+            .collect())
     }
 
     /// (status, agent connected) of the instances the tasks are on, by (cluster, id).
@@ -163,13 +195,18 @@ impl Ecs {
         }
         let primary = service.deployments.iter().find(|d| d.status == "PRIMARY");
         let mut unplaced = false;
-        if plan.start > 0
+        if (plan.start > 0 || !plan.start_on.is_empty())
             && let Some(primary) = primary
         {
-            let outcome = self.run_task(
-                &r.scope,
-                self.service_run_task(service, primary, plan.start),
-            );
+            let mut request = self.service_run_task(service, primary, plan.start);
+            if !plan.start_on.is_empty() {
+                // DAEMON: one task on each instance named (StartTask's path, fit re-checked).
+                request.count = plan.start_on.len() as u32;
+                request.container_instances = Some(plan.start_on.clone());
+                request.placement_constraints.clear();
+                request.placement_strategy.clear();
+            }
+            let outcome = self.run_task(&r.scope, request);
             match outcome {
                 Ok(outcome) => {
                     if !outcome.tasks.is_empty() {
@@ -200,13 +237,11 @@ impl Ecs {
             }
         }
         let changed = self.record_plan(r, plan, events)?;
-        Ok(
-            if plan.steady && !unplaced && plan.start == 0 && plan.stop.is_empty() && !changed {
-                RoundOutcome::Steady
-            } else {
-                RoundOutcome::Busy
-            },
-        )
+        Ok(if plan.steady && !unplaced && !changed {
+            RoundOutcome::Steady
+        } else {
+            RoundOutcome::Busy
+        })
     }
 
     /// RunTask for `count` tasks of the PRIMARY deployment.
@@ -260,6 +295,13 @@ impl Ecs {
             let (deployments_before, steady_before) = (s.deployments.clone(), s.steady);
             let now = now_epoch();
             let mut new_events = events.clone();
+            if let Some(desired) = plan.desired {
+                // DAEMON: as many as there are instances to run on.
+                s.desired_count = i64::from(desired);
+                for d in s.deployments.iter_mut().filter(|d| d.status == "PRIMARY") {
+                    d.desired_count = i64::from(desired);
+                }
+            }
             for status in &plan.deployments {
                 let Some(d) = s.deployments.iter_mut().find(|d| d.id == status.id) else {
                     continue;
@@ -308,7 +350,7 @@ impl Ecs {
                 s.task_definition = task_definition.clone();
                 Ecs::new_deployment(s, task_definition);
             }
-            let steady = plan.steady && plan.start == 0 && plan.stop.is_empty();
+            let steady = plan.steady;
             if steady && !s.steady {
                 new_events.push(format!("(service {}) has reached a steady state.", s.service_name));
             }

@@ -30,6 +30,9 @@ pub const REASON_UNHEALTHY: &str = "Task failed container health checks";
 pub const REASON_SCALED_IN: &str = "Scaling activity initiated by (deployment {})";
 /// Stop reason for a task moved off a DRAINING instance.
 pub const REASON_DRAINING: &str = "Container instance is being drained";
+/// Stop reason for a DAEMON task on an instance that no longer meets its constraints.
+pub const REASON_NOT_ELIGIBLE: &str =
+    "Container instance no longer meets the service's placement constraints";
 
 /// The rollout state of a deployment (ECS's `rolloutState`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -126,8 +129,12 @@ pub struct DeploymentStatus {
 /// What the reconciler should do now.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct ServicePlan {
-    /// Tasks to start for the PRIMARY deployment.
+    /// Tasks to start for the PRIMARY deployment (REPLICA: placed by the strategies).
     pub start: u32,
+    /// DAEMON: the instances to start one PRIMARY task on each.
+    pub start_on: Vec<String>,
+    /// DAEMON: the desired count (the eligible instances).
+    pub desired: Option<u32>,
     /// (task id, stop reason).
     pub stop: Vec<(String, String)>,
     /// The deployments, in the order given.
@@ -154,55 +161,13 @@ pub fn plan_replica(service: &ServiceView, tasks: &[TaskView]) -> ServicePlan {
     let desired = service.desired_count;
     // maximumPercent is at least 100 for a REPLICA service, so this is at least `desired`.
     let max_live = (u64::from(desired) * u64::from(service.maximum_percent.max(100)) / 100) as u32;
-    let min_healthy =
-        (u64::from(desired) * u64::from(service.minimum_healthy_percent)).div_ceil(100) as u32;
-    let now = service.now;
-    let past_grace = |t: &TaskView| {
-        t.started_at
-            .is_none_or(|at| now - at >= service.health_check_grace_period)
-    };
-    let healthy = |t: &TaskView| {
-        t.phase == TaskPhase::Running && matches!(t.health, TaskHealth::None | TaskHealth::Healthy)
-    };
-
-    // Live: counted toward the bounds. Lost tasks are gone until their agent returns.
-    let mut live: Vec<&TaskView> = tasks
-        .iter()
-        .filter(|t| matches!(t.phase, TaskPhase::Pending | TaskPhase::Running) && !t.lost)
-        .collect();
+    let min_healthy = min_healthy(service, desired);
 
     // 1. Unhealthy tasks past their grace period go, whatever the bounds.
-    live.retain(|t| {
-        if t.phase == TaskPhase::Running && t.health == TaskHealth::Unhealthy && past_grace(t) {
-            plan.stop.push((t.id.clone(), REASON_UNHEALTHY.to_owned()));
-            false
-        } else {
-            true
-        }
-    });
-
+    let live = stop_unhealthy(service, tasks, &mut plan);
     // 2. The circuit breaker, before anything is started for a failing deployment.
-    let mut primary_rollout = primary.rollout;
-    let primary_failures = failures_since_healthy(tasks, &primary.id, now);
-    let mut primary_reason = None;
-    if service.circuit_breaker
-        && primary_rollout == Rollout::InProgress
-        && primary_failures >= failure_threshold(desired)
-    {
-        primary_rollout = Rollout::Failed;
-        match (&service.last_completed, service.rollback) {
-            (Some((id, td)), true) if *id != primary.id => {
-                primary_reason = Some(format!(
-                    "ECS deployment circuit breaker: tasks failed to start. Rolling back to deployment {id}."
-                ));
-                plan.rollback_to = Some((id.clone(), td.clone()));
-            }
-            _ => {
-                primary_reason =
-                    Some("ECS deployment circuit breaker: tasks failed to start.".to_owned());
-            }
-        }
-    }
+    let (primary_rollout, primary_reason) =
+        circuit_breaker(service, tasks, primary, desired, &mut plan);
 
     // Tasks that must go: older deployments' and those on DRAINING instances.
     let (keep, mut replace): (Vec<&TaskView>, Vec<&TaskView>) = live
@@ -227,15 +192,7 @@ pub fn plan_replica(service: &ServiceView, tasks: &[TaskView]) -> ServicePlan {
     //    Every task not yet stopped counts toward the maximum, those asked to stop
     //    included (they run until their agent has stopped them), as ECS counts RUNNING and
     //    PENDING tasks.
-    let occupied = tasks
-        .iter()
-        .filter(|t| {
-            matches!(
-                t.phase,
-                TaskPhase::Pending | TaskPhase::Running | TaskPhase::Stopping
-            ) && !t.lost
-        })
-        .count();
+    let occupied = tasks.iter().filter(not_stopped).count();
     if primary_rollout != Rollout::Failed {
         let wanted = (desired as usize).saturating_sub(keep.len());
         let room = (max_live as usize).saturating_sub(occupied);
@@ -253,20 +210,212 @@ pub fn plan_replica(service: &ServiceView, tasks: &[TaskView]) -> ServicePlan {
     });
     let mut healthy_left = healthy_now;
     for t in replace.iter() {
-        let reason = if t.draining {
-            REASON_DRAINING.to_owned()
-        } else {
-            REASON_SCALED_IN.replace("{}", &primary.id)
-        };
-        if !healthy(t) {
-            plan.stop.push((t.id.clone(), reason));
-        } else if healthy_left > min_healthy as usize {
-            plan.stop.push((t.id.clone(), reason));
-            healthy_left -= 1;
+        if !healthy(t) || healthy_left > min_healthy as usize {
+            plan.stop.push((t.id.clone(), replaced_reason(t, primary)));
+            healthy_left -= usize::from(healthy(t));
         }
     }
 
-    // Deployment states after the plan.
+    finish(
+        service,
+        tasks,
+        primary,
+        desired,
+        plan,
+        primary_rollout,
+        primary_reason,
+    )
+}
+
+/// An instance a DAEMON service may run on.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DaemonInstance {
+    pub id: String,
+    /// ACTIVE, its agent connected, and meeting the service's placement constraints.
+    pub eligible: bool,
+}
+
+/// Plans one round for a DAEMON service: one task of the PRIMARY deployment on every
+/// eligible instance (its desired count is their number), none elsewhere. A new deployment
+/// replaces an instance's task by stopping the old one first (maximumPercent is 100), as
+/// far as `minimumHealthyPercent` of the instances allows.
+pub fn plan_daemon(
+    service: &ServiceView,
+    tasks: &[TaskView],
+    instances: &[DaemonInstance],
+) -> ServicePlan {
+    let mut plan = ServicePlan::default();
+    let Some(primary) = service.deployments.iter().find(|d| d.primary) else {
+        return plan;
+    };
+    let eligible: Vec<&str> = instances
+        .iter()
+        .filter(|i| i.eligible)
+        .map(|i| i.id.as_str())
+        .collect();
+    let desired = eligible.len() as u32;
+    plan.desired = Some(desired);
+    let min_healthy = min_healthy(service, desired) as usize;
+
+    let mut live = stop_unhealthy(service, tasks, &mut plan);
+    let (primary_rollout, primary_reason) =
+        circuit_breaker(service, tasks, primary, desired, &mut plan);
+    // Tasks on instances it may no longer run on.
+    live.retain(|t| {
+        if eligible.contains(&t.instance.as_str()) {
+            return true;
+        }
+        let reason = if t.draining {
+            REASON_DRAINING
+        } else {
+            REASON_NOT_ELIGIBLE
+        };
+        plan.stop.push((t.id.clone(), reason.to_owned()));
+        false
+    });
+    let mut healthy_left = live.iter().filter(|t| healthy(t)).count();
+    for instance in &eligible {
+        let here: Vec<&TaskView> = live
+            .iter()
+            .copied()
+            .filter(|t| t.instance == *instance)
+            .collect();
+        let (mut new, old): (Vec<&TaskView>, Vec<&TaskView>) =
+            here.into_iter().partition(|t| t.deployment == primary.id);
+        // One task per instance: keep the longest-running of the PRIMARY's.
+        new.sort_by(|a, b| {
+            healthy(b)
+                .cmp(&healthy(a))
+                .then(
+                    a.started_at
+                        .unwrap_or(f64::MAX)
+                        .total_cmp(&b.started_at.unwrap_or(f64::MAX)),
+                )
+                .then(a.id.cmp(&b.id))
+        });
+        for extra in new.iter().skip(1) {
+            plan.stop.push((
+                extra.id.clone(),
+                REASON_SCALED_IN.replace("{}", &primary.id),
+            ));
+        }
+        let replaced = !new.is_empty() && healthy(new[0]);
+        for t in &old {
+            // The old task goes once the new one is healthy, or while enough others are.
+            if replaced || !healthy(t) || healthy_left > min_healthy {
+                plan.stop.push((t.id.clone(), replaced_reason(t, primary)));
+                healthy_left -= usize::from(healthy(t));
+            }
+        }
+        // Start here once nothing else runs here any more (a stop takes its agent a moment).
+        let occupied = tasks
+            .iter()
+            .filter(not_stopped)
+            .any(|t| t.instance == *instance);
+        if new.is_empty() && !occupied && primary_rollout != Rollout::Failed {
+            plan.start_on.push((*instance).to_owned());
+        }
+    }
+    finish(
+        service,
+        tasks,
+        primary,
+        desired,
+        plan,
+        primary_rollout,
+        primary_reason,
+    )
+}
+
+/// `ceil(desired × minimumHealthyPercent / 100)`.
+fn min_healthy(service: &ServiceView, desired: u32) -> u32 {
+    (u64::from(desired) * u64::from(service.minimum_healthy_percent)).div_ceil(100) as u32
+}
+
+/// RUNNING, and HEALTHY if it has health checks.
+fn healthy(t: &TaskView) -> bool {
+    t.phase == TaskPhase::Running && matches!(t.health, TaskHealth::None | TaskHealth::Healthy)
+}
+
+/// Not yet STOPPED (tasks asked to stop included: they run until stopped), and not lost.
+fn not_stopped(t: &&TaskView) -> bool {
+    t.phase != TaskPhase::Stopped && !t.lost
+}
+
+fn replaced_reason(t: &TaskView, primary: &DeploymentView) -> String {
+    if t.draining {
+        REASON_DRAINING.to_owned()
+    } else {
+        REASON_SCALED_IN.replace("{}", &primary.id)
+    }
+}
+
+/// The live tasks (PENDING or RUNNING, agent not lost), less those stopped here for failing
+/// their health checks past the grace period.
+fn stop_unhealthy<'a>(
+    service: &ServiceView,
+    tasks: &'a [TaskView],
+    plan: &mut ServicePlan,
+) -> Vec<&'a TaskView> {
+    let now = service.now;
+    let past_grace = |t: &TaskView| {
+        t.started_at
+            .is_none_or(|at| now - at >= service.health_check_grace_period)
+    };
+    tasks
+        .iter()
+        .filter(|t| matches!(t.phase, TaskPhase::Pending | TaskPhase::Running) && !t.lost)
+        .filter(|t| {
+            let failing =
+                t.phase == TaskPhase::Running && t.health == TaskHealth::Unhealthy && past_grace(t);
+            if failing {
+                plan.stop.push((t.id.clone(), REASON_UNHEALTHY.to_owned()));
+            }
+            !failing
+        })
+        .collect()
+}
+
+/// The PRIMARY deployment's rollout after the circuit breaker has looked at it (and the
+/// reason when it failed it), asking for a rollback in `plan` when the service says so.
+fn circuit_breaker(
+    service: &ServiceView,
+    tasks: &[TaskView],
+    primary: &DeploymentView,
+    desired: u32,
+    plan: &mut ServicePlan,
+) -> (Rollout, Option<String>) {
+    let failures = failures_since_healthy(tasks, &primary.id, service.now);
+    if !(service.circuit_breaker
+        && primary.rollout == Rollout::InProgress
+        && failures >= failure_threshold(desired))
+    {
+        return (primary.rollout, None);
+    }
+    let reason = match (&service.last_completed, service.rollback) {
+        (Some((id, td)), true) if *id != primary.id => {
+            plan.rollback_to = Some((id.clone(), td.clone()));
+            format!(
+                "ECS deployment circuit breaker: tasks failed to start. Rolling back to deployment {id}."
+            )
+        }
+        _ => "ECS deployment circuit breaker: tasks failed to start.".to_owned(),
+    };
+    (Rollout::Failed, Some(reason))
+}
+
+/// The deployments' states after `plan`, the PRIMARY's completion and whether the service
+/// is steady.
+fn finish(
+    service: &ServiceView,
+    tasks: &[TaskView],
+    primary: &DeploymentView,
+    desired: u32,
+    mut plan: ServicePlan,
+    mut primary_rollout: Rollout,
+    mut primary_reason: Option<String>,
+) -> ServicePlan {
+    let now = service.now;
     let stopping: Vec<&str> = plan.stop.iter().map(|(id, _)| id.as_str()).collect();
     // Lost tasks are not counted as running: nobody knows that they run.
     let still_live = |t: &&TaskView| {
@@ -274,29 +423,29 @@ pub fn plan_replica(service: &ServiceView, tasks: &[TaskView]) -> ServicePlan {
             && !t.lost
             && !stopping.contains(&t.id.as_str())
     };
-    let primary_stable = keep.iter().filter(|t| stable(t, now).is_some()).count();
+    let primary_live: Vec<&TaskView> = tasks
+        .iter()
+        .filter(still_live)
+        .filter(|t| t.deployment == primary.id)
+        .collect();
     let others_live = tasks
         .iter()
         .filter(still_live)
-        .filter(|t| t.deployment != primary.id)
-        .count();
-    let primary_off_draining = !tasks
-        .iter()
-        .filter(still_live)
-        .any(|t| t.deployment == primary.id && t.draining);
+        .any(|t| t.deployment != primary.id);
     // Tasks asked to stop still run until their agent has stopped them: the deployment is
     // not done (nor the service steady) before they have.
-    let not_stopped = |t: &&TaskView| t.phase != TaskPhase::Stopped && !t.lost;
     let any_stopping = tasks
         .iter()
         .filter(not_stopped)
         .any(|t| t.phase == TaskPhase::Stopping || stopping.contains(&t.id.as_str()));
-    let done = primary_stable == desired as usize
-        && keep.len() == desired as usize
-        && others_live == 0
+    let done = primary_live.len() == desired as usize
+        && primary_live
+            .iter()
+            .all(|t| !t.draining && stable(t, now).is_some())
+        && !others_live
         && !any_stopping
-        && primary_off_draining
-        && plan.start == 0;
+        && plan.start == 0
+        && plan.start_on.is_empty();
     if primary_rollout == Rollout::InProgress && done {
         primary_rollout = Rollout::Completed;
         primary_reason = Some("ECS deployment completed.".to_owned());

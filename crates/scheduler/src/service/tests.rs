@@ -10,6 +10,8 @@ struct World {
     /// Deployments whose tasks exit as soon as they are RUNNING.
     crashing: Vec<String>,
     instances: Vec<String>,
+    /// A DAEMON service's instances (`None`: REPLICA).
+    daemon: Option<Vec<DaemonInstance>>,
 }
 
 impl World {
@@ -31,6 +33,7 @@ impl World {
             next: 0,
             crashing: Vec::new(),
             instances: vec!["i-a".into(), "i-b".into(), "i-c".into()],
+            daemon: None,
         }
     }
 
@@ -70,16 +73,22 @@ impl World {
                 _ => {}
             }
         }
-        let plan = plan_replica(&self.service, &self.tasks);
+        let plan = match &self.daemon {
+            Some(instances) => plan_daemon(&self.service, &self.tasks, instances),
+            None => plan_replica(&self.service, &self.tasks),
+        };
         for (id, _) in &plan.stop {
             let t = self.tasks.iter_mut().find(|t| t.id == *id).expect("a task");
             assert!(matches!(t.phase, TaskPhase::Pending | TaskPhase::Running));
             t.phase = TaskPhase::Stopping;
         }
         let primary = self.service.deployments[0].id.clone();
-        for _ in 0..plan.start {
+        let placed: Vec<String> = (0..plan.start)
+            .map(|n| self.instances[(self.next + n + 1) as usize % self.instances.len()].clone())
+            .chain(plan.start_on.iter().cloned())
+            .collect();
+        for instance in placed {
             self.next += 1;
-            let instance = self.instances[self.next as usize % self.instances.len()].clone();
             self.tasks.push(TaskView {
                 id: format!("t{:03}", self.next),
                 deployment: primary.clone(),
@@ -379,4 +388,98 @@ fn the_failure_threshold_is_half_the_desired_count_between_3_and_200() {
     assert_eq!(failure_threshold(7), 4);
     assert_eq!(failure_threshold(10), 5);
     assert_eq!(failure_threshold(1000), 200);
+}
+
+fn daemon_world(instances: &[&str], min: u32) -> World {
+    let mut w = World::new(0, min, 100);
+    w.daemon = Some(
+        instances
+            .iter()
+            .map(|id| DaemonInstance {
+                id: (*id).into(),
+                eligible: true,
+            })
+            .collect(),
+    );
+    w
+}
+
+#[test]
+fn a_daemon_service_runs_one_task_on_every_eligible_instance() {
+    let mut w = daemon_world(&["i-a", "i-b", "i-c"], 0);
+    let first = w.round();
+    assert_eq!(first.desired, Some(3));
+    assert_eq!(first.start_on, vec!["i-a", "i-b", "i-c"]);
+    for _ in 0..6 {
+        w.round();
+    }
+    assert!(w.round().steady);
+    // An instance joins: it gets one; one is drained: its task goes.
+    let instances = w.daemon.as_mut().unwrap();
+    instances.push(DaemonInstance {
+        id: "i-d".into(),
+        eligible: true,
+    });
+    instances[0].eligible = false;
+    for t in &mut w.tasks {
+        t.draining = t.instance == "i-a";
+    }
+    let plan = w.round();
+    assert_eq!(plan.desired, Some(3));
+    assert_eq!(plan.start_on, vec!["i-d"]);
+    assert_eq!(plan.stop.len(), 1);
+    assert_eq!(plan.stop[0].1, REASON_DRAINING);
+    for _ in 0..6 {
+        w.round();
+    }
+    let mut on: Vec<&str> = w.live().iter().map(|t| t.instance.as_str()).collect();
+    on.sort();
+    assert_eq!(on, ["i-b", "i-c", "i-d"]);
+    assert!(w.round().steady);
+}
+
+#[test]
+fn a_daemon_deployment_replaces_task_by_task_within_the_minimum() {
+    let instances = ["i-a", "i-b", "i-c", "i-d"];
+    let mut w = daemon_world(&instances, 50);
+    for _ in 0..6 {
+        w.round();
+    }
+    w.deploy("d2");
+    for round in 0..30 {
+        let plan = w.round();
+        let live = w.live();
+        let healthy = w.healthy();
+        assert!(healthy >= 2, "round {round}: {healthy} healthy < 50% of 4");
+        // Never two tasks on one instance.
+        for i in instances {
+            let here = w
+                .tasks
+                .iter()
+                .filter(|t| t.instance == i && t.phase != TaskPhase::Stopped)
+                .count();
+            assert!(here <= 1, "round {round}: {here} tasks on {i}");
+        }
+        if plan.steady {
+            assert!(live.iter().all(|t| t.deployment == "d2"));
+            assert_eq!(live.len(), 4);
+            return;
+        }
+    }
+    panic!("the daemon deployment never completed: {:#?}", w.tasks);
+}
+
+#[test]
+fn a_daemon_service_stops_duplicates_on_an_instance() {
+    let mut w = daemon_world(&["i-a"], 0);
+    for _ in 0..5 {
+        w.round();
+    }
+    let mut twin = w.live()[0].clone();
+    twin.id = "twin".into();
+    twin.started_at = Some(w.service.now);
+    w.tasks.push(twin);
+    let plan = w.round();
+    assert_eq!(plan.stop.len(), 1);
+    assert_eq!(plan.stop[0].0, "twin", "the newer one goes");
 }
