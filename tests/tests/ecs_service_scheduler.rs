@@ -489,3 +489,132 @@ fn draining_and_lost_agents_move_service_tasks_and_daemons_follow_instances() {
         (web.describe()["runningCount"] == 4).then_some(())
     });
 }
+
+/// `kill -9` of the control plane in the middle of a rolling deployment (6 tasks, 100% /
+/// 150%, new tasks healthy only after a few seconds, so it takes several steps): after the
+/// restart the deployment carries on to COMPLETED, never over maximumPercent or under
+/// minimumHealthyPercent at any observation, and no task is lost: Docker runs exactly the
+/// service's 6 RUNNING tasks at the end.
+#[test]
+fn a_deployment_survives_kill_9_of_the_control_plane() {
+    let mut s = BerthServer::start();
+    let (cluster, image) = cluster_with_image(&s, "svc3-");
+    let _agent = Agent::start(&s, &cluster, &[]);
+    wait_instances(&s, &cluster, 1);
+    let family = unique("svc3-app-");
+    let v1 = register(&s, &family, &image, "exec sleep 100000");
+    let name = unique("web-");
+    ok_json(&s.aws(&[
+        "ecs",
+        "create-service",
+        "--cluster",
+        &cluster,
+        "--service-name",
+        &name,
+        "--task-definition",
+        &v1,
+        "--desired-count",
+        "6",
+        "--deployment-configuration",
+        "maximumPercent=150,minimumHealthyPercent=100",
+    ]));
+    let completed = |s: &BerthServer, td: &str| {
+        let v = ok_json(&s.aws(&[
+            "ecs",
+            "describe-services",
+            "--cluster",
+            &cluster,
+            "--services",
+            &name,
+        ]));
+        let d = &v["services"][0]["deployments"];
+        d.as_array().unwrap().len() == 1
+            && d[0]["rolloutState"] == "COMPLETED"
+            && d[0]["taskDefinition"] == td
+            && d[0]["runningCount"] == 6
+    };
+    wait_for("v1 to complete", Duration::from_secs(90), || {
+        completed(&s, &v1).then_some(())
+    });
+    let v2 = register_container(
+        &s,
+        &family,
+        json!({"name": "app", "image": image, "essential": true, "memory": 32,
+               "entryPoint": ["sh", "-c"],
+               "command": ["(sleep 4 && touch /ready) & exec sleep 100000"],
+               "healthCheck": {"command": ["CMD-SHELL", "test -f /ready"],
+                               "interval": 5, "timeout": 2, "retries": 2}}),
+    );
+    ok_json(&s.aws(&[
+        "ecs",
+        "update-service",
+        "--cluster",
+        &cluster,
+        "--service",
+        &name,
+        "--task-definition",
+        &v2,
+    ]));
+    let svc = Svc {
+        s: &s,
+        cluster: cluster.clone(),
+        name: name.clone(),
+    };
+    // In the middle: some v2 tasks placed, v1 tasks still running.
+    wait_for(
+        "the rollout to be under way",
+        Duration::from_secs(60),
+        || {
+            let all = svc.all_tasks();
+            let v2_placed = all
+                .iter()
+                .filter(|t| t["taskDefinitionArn"] == v2.as_str())
+                .count();
+            (v2_placed > 0).then_some(())
+        },
+    );
+    s.restart(); // kill -9, then the same data dir again
+    let svc = Svc {
+        s: &s,
+        cluster: cluster.clone(),
+        name: name.clone(),
+    };
+    wait_for(
+        "the rollout to finish after the restart",
+        Duration::from_secs(180),
+        || {
+            let all = svc.all_tasks();
+            let not_stopped = all.iter().filter(|t| t["lastStatus"] != "STOPPED").count();
+            let running = all.iter().filter(|t| t["lastStatus"] == "RUNNING").count();
+            assert!(not_stopped <= 9, "over maximumPercent: {not_stopped} tasks");
+            assert!(
+                running >= 6,
+                "under minimumHealthyPercent: {running} running"
+            );
+            completed(&s, &v2).then_some(())
+        },
+    );
+    // Nothing lost, nothing extra: Docker runs exactly the 6 RUNNING v2 tasks.
+    let running: BTreeSet<String> = svc
+        .tasks("RUNNING")
+        .iter()
+        .filter(|t| t["lastStatus"] == "RUNNING" && t["taskDefinitionArn"] == v2.as_str())
+        .map(|t| t["containers"][0]["runtimeId"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(running.len(), 6);
+    let out = s.docker(&[
+        "ps",
+        "--no-trunc",
+        "--quiet",
+        "--filter",
+        &format!("label=com.amazonaws.ecs.cluster={cluster}"),
+    ]);
+    let in_docker: BTreeSet<String> = stdout_of(&out)
+        .split_whitespace()
+        .map(str::to_owned)
+        .collect();
+    assert_eq!(
+        in_docker, running,
+        "Docker runs exactly the service's tasks"
+    );
+}
