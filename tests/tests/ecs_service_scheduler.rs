@@ -618,3 +618,146 @@ fn a_deployment_survives_kill_9_of_the_control_plane() {
         "Docker runs exactly the service's tasks"
     );
 }
+
+/// The ServiceDeployment APIs: a service's deployments as `list-service-deployments` and
+/// `describe-service-deployments` show them (SUCCESSFUL once complete); a deployment that
+/// cannot make progress (its tasks fit nowhere) is rolled back by `stop-service-deployment`
+/// to the last completed revision; stopping it again is a ConflictException; unknown ARNs
+/// are MISSING / ServiceDeploymentNotFoundException.
+#[test]
+fn service_deployments_are_listed_described_and_stopped_with_a_rollback() {
+    let s = BerthServer::start();
+    let (cluster, image) = cluster_with_image(&s, "svc4-");
+    let _agent = Agent::start(&s, &cluster, &[]);
+    wait_instances(&s, &cluster, 1);
+    let family = unique("svc4-app-");
+    let v1 = register(&s, &family, &image, "exec sleep 100000");
+    let name = unique("web-");
+    ok_json(&s.aws(&[
+        "ecs",
+        "create-service",
+        "--cluster",
+        &cluster,
+        "--service-name",
+        &name,
+        "--task-definition",
+        &v1,
+        "--desired-count",
+        "2",
+    ]));
+    let list = || {
+        ok_json(&s.aws(&[
+            "ecs",
+            "list-service-deployments",
+            "--cluster",
+            &cluster,
+            "--service",
+            &name,
+        ]))["serviceDeployments"]
+            .as_array()
+            .unwrap()
+            .clone()
+    };
+    let first = wait_for(
+        "the first deployment to succeed",
+        Duration::from_secs(60),
+        || {
+            let all = list();
+            (all.len() == 1 && all[0]["status"] == "SUCCESSFUL").then(|| all[0].clone())
+        },
+    );
+    let first_arn = first["serviceDeploymentArn"].as_str().unwrap().to_owned();
+    assert!(first_arn.contains(&format!(":service-deployment/{cluster}/{name}/")));
+    let v1_revision = first["targetServiceRevisionArn"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert!(v1_revision.contains(&format!(":service-revision/{cluster}/{name}/")));
+
+    // A revision no instance has room for: its deployment stays IN_PROGRESS.
+    let huge = register_container(
+        &s,
+        &family,
+        json!({"name": "app", "image": image, "essential": true, "memory": 4_000_000,
+               "entryPoint": ["sh", "-c"], "command": ["exec sleep 100000"]}),
+    );
+    ok_json(&s.aws(&[
+        "ecs",
+        "update-service",
+        "--cluster",
+        &cluster,
+        "--service",
+        &name,
+        "--task-definition",
+        &huge,
+    ]));
+    let stuck = wait_for("the new deployment", Duration::from_secs(30), || {
+        let all = list();
+        (all.len() == 2 && all[0]["status"] == "IN_PROGRESS").then(|| all[0].clone())
+    });
+    let stuck_arn = stuck["serviceDeploymentArn"].as_str().unwrap().to_owned();
+    let described = ok_json(&s.aws(&[
+        "ecs",
+        "describe-service-deployments",
+        "--service-deployment-arns",
+        &stuck_arn,
+        "arn:aws:ecs:us-east-1:000000000000:service-deployment/nope/nope/nope",
+    ]));
+    let d = &described["serviceDeployments"][0];
+    assert_eq!(d["status"], "IN_PROGRESS", "{described:#}");
+    assert_eq!(d["sourceServiceRevisions"][0]["arn"], v1_revision.as_str());
+    assert_eq!(d["sourceServiceRevisions"][0]["runningTaskCount"], 2);
+    assert_eq!(d["targetServiceRevision"]["runningTaskCount"], 0);
+    assert_eq!(d["deploymentCircuitBreaker"]["status"], "DISABLED");
+    assert_eq!(described["failures"][0]["reason"], "MISSING");
+
+    // Stopped with a rollback: back to v1.
+    let stopped = ok_json(&s.aws(&[
+        "ecs",
+        "stop-service-deployment",
+        "--service-deployment-arn",
+        &stuck_arn,
+        "--stop-type",
+        "ROLLBACK",
+    ]));
+    assert_eq!(stopped["serviceDeploymentArn"], stuck_arn.as_str());
+    let rolled = wait_for("the rollback to succeed", Duration::from_secs(60), || {
+        let v = ok_json(&s.aws(&[
+            "ecs",
+            "describe-service-deployments",
+            "--service-deployment-arns",
+            &stuck_arn,
+        ]));
+        let d = v["serviceDeployments"][0].clone();
+        (d["status"] == "ROLLBACK_SUCCESSFUL").then_some(d)
+    });
+    assert_eq!(
+        rolled["rollback"]["serviceRevisionArn"],
+        v1_revision.as_str()
+    );
+    let service = ok_json(&s.aws(&[
+        "ecs",
+        "describe-services",
+        "--cluster",
+        &cluster,
+        "--services",
+        &name,
+    ]))["services"][0]
+        .clone();
+    assert_eq!(service["taskDefinition"], v1.as_str());
+    assert_eq!(service["runningCount"], 2);
+    let again = s.aws(&[
+        "ecs",
+        "stop-service-deployment",
+        "--service-deployment-arn",
+        &stuck_arn,
+    ]);
+    berth_e2e::assert_aws_error(&again, "ConflictException");
+    let unknown = s.aws(&[
+        "ecs",
+        "stop-service-deployment",
+        "--service-deployment-arn",
+        &format!("{first_arn}x"),
+    ]);
+    berth_e2e::assert_aws_error(&unknown, "ServiceDeploymentNotFoundException");
+}

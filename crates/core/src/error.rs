@@ -14,6 +14,10 @@ pub enum EcsError {
     ServiceNotFound,
     #[error("Service was not ACTIVE.")]
     ServiceNotActive,
+    #[error("The service deployment was not found.")]
+    ServiceDeploymentNotFound,
+    #[error("{0}")]
+    Conflict(String),
     #[error("{0}")]
     InvalidParameter(String),
     #[error("{0}")]

@@ -9,6 +9,7 @@ pub mod fargate;
 mod instances;
 mod network;
 mod placement;
+pub mod service_deployments;
 pub mod service_scheduler;
 mod services;
 mod tags;
@@ -24,6 +25,8 @@ pub use agents::{
     ContainerInstanceHealth, InstanceHealthCheckResult, InstanceHealthCheckType,
     InstanceHealthStatus,
 };
+/// The deployment circuit breaker's failure threshold for a desired count.
+pub use berth_scheduler::service::failure_threshold as circuit_breaker_threshold;
 pub use clusters::{
     CLUSTER_SETTING_NAMES, CapacityProviderStrategyItem, Cluster, ClusterCounts, ClusterSetting,
     ClusterStatus, ClusterUpdate, CreateCluster, DEFAULT_CLUSTER, EcsTag,
@@ -40,7 +43,7 @@ pub use network::{
 };
 pub use services::{
     CreateService, Deployment, DeploymentCircuitBreaker, DeploymentConfiguration, Placement,
-    Service, UpdateService,
+    RollbackRecord, Service, ServiceDeploymentRecord, UpdateService, revision_of,
 };
 pub use task_definitions::StoredTaskDefinition;
 pub use tasks::{

@@ -21,7 +21,7 @@ use berth_scheduler::service::{
 };
 use berth_store::EventKind;
 
-use crate::services::Service;
+use crate::services::{RollbackRecord, Service, revision_of};
 use crate::tasks::RunTask;
 use crate::{Ecs, EcsError, InstanceStatus, Result, Task, now_epoch};
 
@@ -302,6 +302,7 @@ impl Ecs {
                     d.desired_count = i64::from(desired);
                 }
             }
+            let mut outcomes: Vec<(String, Rollout, Option<String>)> = Vec::new();
             for status in &plan.deployments {
                 let Some(d) = s.deployments.iter_mut().find(|d| d.id == status.id) else {
                     continue;
@@ -316,6 +317,7 @@ impl Ecs {
                     if let Some(reason) = &status.reason {
                         d.rollout_state_reason = reason.clone();
                     }
+                    outcomes.push((d.id.clone(), status.rollout, status.reason.clone()));
                     match status.rollout {
                         Rollout::Completed => {
                             new_events.push(format!(
@@ -342,13 +344,16 @@ impl Ecs {
                 .collect();
             s.deployments
                 .retain(|d| d.status == "PRIMARY" || !drained.contains(&d.id.as_str()));
-            if let Some((id, task_definition)) = &plan.rollback_to {
+            let rollback = plan.rollback_to.as_ref().map(|(id, task_definition)| {
                 new_events.push(format!(
                     "(service {}) rolling back to deployment {id}.",
                     s.service_name
                 ));
                 s.task_definition = task_definition.clone();
-                Ecs::new_deployment(s, task_definition);
+                (revision_of(id), Ecs::start_deployment(s, task_definition))
+            });
+            for (id, rollout, reason) in outcomes {
+                follow_outcome(s, &id, rollout, reason, rollback.clone(), now);
             }
             let steady = plan.steady;
             if steady && !s.steady {
@@ -356,6 +361,15 @@ impl Ecs {
             }
             s.steady = steady;
             for message in new_events {
+                // A placement failure retried every round is said once a minute.
+                let repeated = message.contains("was unable to place a task")
+                    && s.events.iter().take(5).any(|e| {
+                        e["message"] == message.as_str()
+                            && e["createdAt"].as_f64().is_some_and(|at| now - at < 60.0)
+                    });
+                if repeated {
+                    continue;
+                }
                 s.events.insert(
                     0,
                     serde_json::json!({
@@ -395,6 +409,62 @@ impl Ecs {
     }
 }
 
+/// Moves the service deployment records a deployment's new rollout concerns: its own, or the
+/// one it rolls back.
+fn follow_outcome(
+    s: &mut Service,
+    deployment: &str,
+    rollout: Rollout,
+    reason: Option<String>,
+    rollback: Option<(u64, String)>,
+    now: f64,
+) {
+    for r in &mut s.service_deployments {
+        let own = r.deployment_id == deployment && r.status == "IN_PROGRESS";
+        let rolling_back = r.status == "ROLLBACK_IN_PROGRESS"
+            && r.rollback
+                .as_ref()
+                .is_some_and(|b| b.deployment_id == deployment);
+        if !own && !rolling_back {
+            continue;
+        }
+        r.updated_at = now;
+        match (rollout, own) {
+            (Rollout::Completed, true) => {
+                r.status = "SUCCESSFUL".into();
+                r.finished_at = Some(now);
+            }
+            (Rollout::Completed, false) => {
+                r.status = "ROLLBACK_SUCCESSFUL".into();
+                r.finished_at = Some(now);
+            }
+            (Rollout::Failed, true) => match &rollback {
+                Some((revision, rollback_deployment)) => {
+                    r.status = "ROLLBACK_IN_PROGRESS".into();
+                    r.status_reason = reason.clone();
+                    r.rollback = Some(RollbackRecord {
+                        reason: reason.clone().unwrap_or_default(),
+                        started_at: now,
+                        revision: *revision,
+                        deployment_id: rollback_deployment.clone(),
+                    });
+                }
+                None => {
+                    r.status = "STOPPED".into();
+                    r.status_reason = reason.clone();
+                    r.stopped_at = Some(now);
+                }
+            },
+            (Rollout::Failed, false) => {
+                r.status = "ROLLBACK_FAILED".into();
+                r.status_reason = reason.clone();
+                r.finished_at = Some(now);
+            }
+            (Rollout::InProgress, _) => {}
+        }
+    }
+}
+
 fn task_list(ids: &[String]) -> String {
     ids.iter()
         .map(|id| format!("(task {id})"))
@@ -427,7 +497,8 @@ fn service_view(s: &Service, now: f64) -> ServiceView {
         minimum_healthy_percent: c.minimum_healthy_percent.unwrap_or(100).clamp(0, 100) as u32,
         maximum_percent: c.maximum_percent.unwrap_or(200).clamp(100, 2000) as u32,
         circuit_breaker: breaker.is_some_and(|b| b.enable),
-        rollback: breaker.is_some_and(|b| b.enable && b.rollback),
+        // A rollback is not rolled back again.
+        rollback: breaker.is_some_and(|b| b.enable && b.rollback) && !primary_is_rollback(s),
         health_check_grace_period: s.health_check_grace_period_seconds.unwrap_or(0).max(0) as f64,
         deployments: s
             .deployments
@@ -442,6 +513,17 @@ fn service_view(s: &Service, now: f64) -> ServiceView {
         last_completed: s.last_completed.clone(),
         now,
     }
+}
+
+fn primary_is_rollback(s: &Service) -> bool {
+    let Some(primary) = s.deployments.iter().find(|d| d.status == "PRIMARY") else {
+        return false;
+    };
+    s.service_deployments.iter().any(|r| {
+        r.rollback
+            .as_ref()
+            .is_some_and(|b| b.deployment_id == primary.id)
+    })
 }
 
 fn task_view(t: &Task, instances: &HashMap<(String, String), (InstanceStatus, bool)>) -> TaskView {

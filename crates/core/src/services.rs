@@ -50,6 +50,60 @@ pub struct Deployment {
     pub rollout_state_reason: String,
 }
 
+/// A service deployment as ECS's ServiceDeployment APIs show it, kept in its service (the
+/// last [`MAX_SERVICE_DEPLOYMENTS`]). It follows the [`Deployment`] `deployment_id`: IN_PROGRESS,
+/// then SUCCESSFUL; STOPPED when a newer one replaces it first or it fails without a
+/// rollback; ROLLBACK_IN_PROGRESS → ROLLBACK_SUCCESSFUL (or ROLLBACK_FAILED) when the circuit
+/// breaker or StopServiceDeployment rolls it back.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ServiceDeploymentRecord {
+    /// The last part of its ARN.
+    pub id: String,
+    pub deployment_id: String,
+    /// Its target service revision (numbered like the deployments).
+    pub revision: u64,
+    pub source_revisions: Vec<u64>,
+    pub status: String,
+    #[serde(default)]
+    pub status_reason: Option<String>,
+    pub created_at: f64,
+    pub updated_at: f64,
+    #[serde(default)]
+    pub finished_at: Option<f64>,
+    #[serde(default)]
+    pub stopped_at: Option<f64>,
+    pub deployment_configuration: DeploymentConfiguration,
+    #[serde(default)]
+    pub rollback: Option<RollbackRecord>,
+}
+
+/// The rollback of a service deployment.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RollbackRecord {
+    pub reason: String,
+    pub started_at: f64,
+    /// The revision rolled back to.
+    pub revision: u64,
+    /// The deployment (in `deployments`) doing it.
+    pub deployment_id: String,
+}
+
+/// ECS keeps 90 days of service deployments; Berth keeps a service's last 100.
+pub const MAX_SERVICE_DEPLOYMENTS: usize = 100;
+
+/// The revision number in a deployment id (`ecs-svc/…N`).
+pub fn revision_of(deployment_id: &str) -> u64 {
+    deployment_id
+        .rsplit('/')
+        .next()
+        .and_then(|n| n.parse::<u64>().ok())
+        .map_or(0, |n| n.saturating_sub(DEPLOYMENT_ID_BASE))
+}
+
+const DEPLOYMENT_ID_BASE: u64 = 1_000_000_000_000;
+
 /// A placement constraint or strategy as given (validated by the engine's parsers).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Placement {
@@ -112,6 +166,9 @@ pub struct Service {
     /// Reached steady state (and said so in its events) since its last change.
     #[serde(default)]
     pub steady: bool,
+    /// Newest first.
+    #[serde(default)]
+    pub service_deployments: Vec<ServiceDeploymentRecord>,
 }
 
 impl Service {
@@ -258,7 +315,50 @@ impl Ecs {
         Ok(td.task_definition_arn.unwrap_or_default())
     }
 
+    /// A new PRIMARY deployment of `task_definition`, with its service deployment record
+    /// (a deployment still in progress is STOPPED by it).
     pub(crate) fn new_deployment(service: &mut Service, task_definition: &str) {
+        let sources: Vec<u64> = service
+            .deployments
+            .iter()
+            .map(|d| revision_of(&d.id))
+            .collect();
+        let id = Self::start_deployment(service, task_definition);
+        let now = now_epoch();
+        for r in &mut service.service_deployments {
+            if r.status == "IN_PROGRESS" || r.status == "ROLLBACK_IN_PROGRESS" {
+                r.status = "STOPPED".into();
+                r.status_reason = Some(format!(
+                    "Service deployment stopped: a new deployment ({id}) replaced it."
+                ));
+                r.stopped_at = Some(now);
+                r.updated_at = now;
+            }
+        }
+        service.service_deployments.insert(
+            0,
+            ServiceDeploymentRecord {
+                id: uuid::Uuid::new_v4().simple().to_string()[..22].to_string(),
+                revision: revision_of(&id),
+                deployment_id: id,
+                source_revisions: sources,
+                status: "IN_PROGRESS".into(),
+                status_reason: None,
+                created_at: now,
+                updated_at: now,
+                finished_at: None,
+                stopped_at: None,
+                deployment_configuration: service.deployment_configuration.clone(),
+                rollback: None,
+            },
+        );
+        service
+            .service_deployments
+            .truncate(MAX_SERVICE_DEPLOYMENTS);
+    }
+
+    /// A new PRIMARY deployment (the old PRIMARY becomes ACTIVE); its id.
+    pub(crate) fn start_deployment(service: &mut Service, task_definition: &str) -> String {
         let now = now_epoch();
         for d in &mut service.deployments {
             if d.status == "PRIMARY" {
@@ -267,13 +367,14 @@ impl Ecs {
             }
         }
         service.deployment_serial += 1;
+        let id = format!(
+            "ecs-svc/{:019}",
+            service.deployment_serial + DEPLOYMENT_ID_BASE
+        );
         service.deployments.insert(
             0,
             Deployment {
-                id: format!(
-                    "ecs-svc/{:019}",
-                    service.deployment_serial + 1_000_000_000_000
-                ),
+                id: id.clone(),
                 status: "PRIMARY".into(),
                 task_definition: task_definition.to_string(),
                 desired_count: service.desired_count,
@@ -287,6 +388,7 @@ impl Ecs {
                 rollout_state_reason: "ECS deployment ecs-svc in progress.".into(),
             },
         );
+        id
     }
 
     pub fn create_service(&self, scope: &Scope, req: CreateService) -> Result<Service> {
@@ -431,6 +533,7 @@ impl Ecs {
                 deployment_serial: 0,
                 last_completed: None,
                 steady: false,
+                service_deployments: Vec::new(),
             };
             Self::new_deployment(&mut service, &task_definition);
             let rev = existing.as_ref().map_or(0, |kv| kv.mod_revision);

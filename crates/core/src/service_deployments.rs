@@ -1,0 +1,175 @@
+//! ListServiceDeployments, DescribeServiceDeployments, StopServiceDeployment over the
+//! service deployment records a service keeps (see `services::ServiceDeploymentRecord`).
+//! ARNs: `service-deployment/{cluster}/{service}/{id}`; service revisions are numbered as the
+//! deployments are: `service-revision/{cluster}/{service}/{n}`.
+
+use berth_model::Scope;
+
+use crate::services::{RollbackRecord, Service, ServiceDeploymentRecord, revision_of};
+use crate::{Ecs, EcsError, Result, now_epoch};
+
+/// How StopServiceDeployment stops a deployment.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StopType {
+    /// Back to the last service revision that completed.
+    Rollback,
+    /// Where it is: nothing more is started for it.
+    Abort,
+}
+
+/// (cluster, service, id) of a service deployment ARN.
+fn parse_arn(arn: &str) -> Option<(&str, &str, &str)> {
+    let rest = arn.split_once(":service-deployment/")?.1;
+    let mut parts = rest.splitn(3, '/');
+    Some((parts.next()?, parts.next()?, parts.next()?))
+}
+
+impl Ecs {
+    /// The service's deployment records, newest first, filtered by status and creation time.
+    pub fn list_service_deployments(
+        &self,
+        scope: &Scope,
+        cluster: Option<&str>,
+        service: &str,
+        statuses: &[String],
+        created: (Option<f64>, Option<f64>),
+    ) -> Result<(Service, Vec<ServiceDeploymentRecord>)> {
+        let service = self.service(scope, cluster, service)?;
+        let (after, before) = created;
+        let records = service
+            .service_deployments
+            .iter()
+            .filter(|r| statuses.is_empty() || statuses.contains(&r.status))
+            .filter(|r| after.is_none_or(|a| r.created_at >= a))
+            .filter(|r| before.is_none_or(|b| r.created_at <= b))
+            .cloned()
+            .collect();
+        Ok((service, records))
+    }
+
+    /// A service deployment by ARN, with its service.
+    pub fn service_deployment(
+        &self,
+        scope: &Scope,
+        arn: &str,
+    ) -> Result<(Service, ServiceDeploymentRecord)> {
+        let (cluster, name, id) = parse_arn(arn).ok_or(EcsError::ServiceDeploymentNotFound)?;
+        let service = match self.service(scope, Some(cluster), name) {
+            Ok(s) => s,
+            Err(EcsError::ServiceNotFound | EcsError::ClusterNotFound) => {
+                return Err(EcsError::ServiceDeploymentNotFound);
+            }
+            Err(e) => return Err(e),
+        };
+        let record = service
+            .service_deployments
+            .iter()
+            .find(|r| r.id == id)
+            .cloned()
+            .ok_or(EcsError::ServiceDeploymentNotFound)?;
+        Ok((service, record))
+    }
+
+    /// StopServiceDeployment: only a deployment in progress can be stopped.
+    pub fn stop_service_deployment(
+        &self,
+        scope: &Scope,
+        arn: &str,
+        stop_type: StopType,
+    ) -> Result<(Service, ServiceDeploymentRecord)> {
+        let (service, record) = self.service_deployment(scope, arn)?;
+        let stopped =
+            self.change_service(scope, Some(&service.cluster), &service.service_name, |s| {
+                let now = now_epoch();
+                let Some(index) = s.service_deployments.iter().position(|r| r.id == record.id)
+                else {
+                    return Err(EcsError::ServiceDeploymentNotFound);
+                };
+                if s.service_deployments[index].status != "IN_PROGRESS" {
+                    return Err(EcsError::Conflict(format!(
+                        "The service deployment is {} and cannot be stopped.",
+                        s.service_deployments[index].status
+                    )));
+                }
+                let deployment_id = s.service_deployments[index].deployment_id.clone();
+                let reason = match stop_type {
+                    StopType::Rollback => "Service deployment rolled back by a stop request.",
+                    StopType::Abort => "Service deployment stopped by a stop request.",
+                };
+                let target = match stop_type {
+                    StopType::Rollback => Some(s.last_completed.clone().ok_or_else(|| {
+                        EcsError::Conflict(
+                            "The service has no completed service revision to roll back to.".into(),
+                        )
+                    })?),
+                    StopType::Abort => None,
+                };
+                if let Some(d) = s.deployments.iter_mut().find(|d| d.id == deployment_id) {
+                    d.rollout_state = "FAILED".into();
+                    d.rollout_state_reason = reason.into();
+                    d.updated_at = now;
+                }
+                let event = match &target {
+                    Some((id, task_definition)) => {
+                        s.task_definition = task_definition.clone();
+                        let rollback = Ecs::start_deployment(s, task_definition);
+                        let r = &mut s.service_deployments[index];
+                        r.status = "ROLLBACK_IN_PROGRESS".into();
+                        r.rollback = Some(RollbackRecord {
+                            reason: reason.into(),
+                            started_at: now,
+                            revision: revision_of(id),
+                            deployment_id: rollback,
+                        });
+                        format!(
+                            "(service {}) rolling back to deployment {id}.",
+                            s.service_name
+                        )
+                    }
+                    None => {
+                        let r = &mut s.service_deployments[index];
+                        r.status = "STOPPED".into();
+                        r.stopped_at = Some(now);
+                        format!(
+                            "(service {}) (deployment {deployment_id}) deployment stopped.",
+                            s.service_name
+                        )
+                    }
+                };
+                let r = &mut s.service_deployments[index];
+                r.status_reason = Some(reason.into());
+                r.updated_at = now;
+                s.steady = false;
+                s.events.insert(
+                    0,
+                    serde_json::json!({
+                        "id": uuid::Uuid::new_v4().to_string(),
+                        "createdAt": now,
+                        "message": event,
+                    }),
+                );
+                Ok(())
+            })?;
+        let record = stopped
+            .service_deployments
+            .iter()
+            .find(|r| r.id == record.id)
+            .cloned()
+            .ok_or(EcsError::ServiceDeploymentNotFound)?;
+        Ok((stopped, record))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn service_deployment_arns_name_cluster_service_and_id() {
+        assert_eq!(
+            parse_arn("arn:aws:ecs:us-east-1:123456789012:service-deployment/prod/web/r9i43YFjvgF"),
+            Some(("prod", "web", "r9i43YFjvgF"))
+        );
+        assert_eq!(parse_arn("arn:aws:ecs:us-east-1:1:service/prod/web"), None);
+    }
+}
