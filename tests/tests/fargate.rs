@@ -352,3 +352,82 @@ fn new_cluster_run_fargate(
         network,
     ]))
 }
+
+/// A service on Fargate by capacity provider strategy (FARGATE associated with the
+/// cluster): its tasks run on the built-in pool with their own addresses, and the
+/// service shows the strategy instead of a launch type.
+#[test]
+fn a_service_runs_on_fargate_by_capacity_provider_strategy() {
+    let f = Fargate::start();
+    let cluster = unique("fgsvc-");
+    ok_json(&f.s.aws(&[
+        "ecs",
+        "create-cluster",
+        "--cluster-name",
+        &cluster,
+        "--capacity-providers",
+        "FARGATE",
+        "FARGATE_SPOT",
+    ]));
+    let td = f.register(json!([f.sh("app", "exec sleep 100000")]), json!([]));
+    let name = unique("web-");
+    let created = ok_json(&f.s.aws(&[
+        "ecs",
+        "create-service",
+        "--cluster",
+        &cluster,
+        "--service-name",
+        &name,
+        "--task-definition",
+        &td,
+        "--desired-count",
+        "2",
+        "--capacity-provider-strategy",
+        "capacityProvider=FARGATE,weight=1",
+        "--network-configuration",
+        &format!("awsvpcConfiguration={{subnets=[{}]}}", f.subnet),
+    ]));
+    assert!(
+        created["service"].get("launchType").is_none(),
+        "{created:#}"
+    );
+    assert_eq!(
+        created["service"]["capacityProviderStrategy"][0]["capacityProvider"],
+        "FARGATE"
+    );
+    let waited = f.s.aws(&[
+        "ecs",
+        "wait",
+        "services-stable",
+        "--cluster",
+        &cluster,
+        "--services",
+        &name,
+    ]);
+    assert!(waited.status.success(), "{}", stderr_of(&waited));
+    let listed = ok_json(&f.s.aws(&[
+        "ecs",
+        "list-tasks",
+        "--cluster",
+        &cluster,
+        "--service-name",
+        &name,
+    ]));
+    let arns: Vec<String> = listed["taskArns"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a.as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(arns.len(), 2);
+    let tasks = berth_e2e::docker_agent::describe_tasks(&f.s, &cluster, &arns);
+    let mut addresses = std::collections::BTreeSet::new();
+    for t in &tasks {
+        assert_eq!(t["lastStatus"], "RUNNING", "{t:#}");
+        assert_eq!(t["launchType"], "FARGATE");
+        assert_eq!(t["capacityProviderName"], "FARGATE");
+        assert!(t.get("containerInstanceArn").is_none());
+        addresses.insert(address(t));
+    }
+    assert_eq!(addresses.len(), 2, "each task its own address");
+}

@@ -1778,7 +1778,10 @@ pub struct ServiceWire {
     pub desired_count: i64,
     pub running_count: i64,
     pub pending_count: i64,
-    pub launch_type: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub launch_type: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub capacity_provider_strategy: Option<Vec<CapacityProviderStrategyItem>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub platform_version: Option<String>,
     pub task_definition: String,
@@ -1831,7 +1834,12 @@ fn service_wire(
         desired_count: s.desired_count,
         running_count: running,
         pending_count: pending,
-        launch_type: s.launch_type,
+        launch_type: s
+            .capacity_provider_strategy
+            .is_empty()
+            .then_some(s.launch_type),
+        capacity_provider_strategy: (!s.capacity_provider_strategy.is_empty())
+            .then_some(s.capacity_provider_strategy),
         platform_version: s.platform_version,
         task_definition: s.task_definition,
         deployment_configuration: s.deployment_configuration,
@@ -1950,11 +1958,6 @@ async fn create_service(
     ctx: &AwsContext,
     req: CreateServiceRequest,
 ) -> Result<ServiceResponse, AwsError> {
-    if req.capacity_provider_strategy.is_some() {
-        return Err(AwsError::invalid_parameter(
-            "Capacity provider strategies need the Fargate capacity pool, which arrives with a later release of this server.",
-        ));
-    }
     let service = ctx
         .app
         .ecs
@@ -1980,6 +1983,7 @@ async fn create_service(
                 load_balancers: req.load_balancers,
                 service_registries: req.service_registries,
                 client_token: req.client_token,
+                capacity_provider_strategy: req.capacity_provider_strategy.unwrap_or_default(),
             },
         )
         .map_err(ecs_error)?;

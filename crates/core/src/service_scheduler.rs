@@ -257,7 +257,12 @@ impl Ecs {
             count,
             group: Some(format!("service:{}", service.service_name)),
             started_by: Some(primary.id.clone()),
-            launch_type: Some(primary.launch_type.clone()),
+            launch_type: service
+                .capacity_provider_strategy
+                .is_empty()
+                .then(|| primary.launch_type.clone()),
+            capacity_provider_strategy: (!service.capacity_provider_strategy.is_empty())
+                .then(|| service.capacity_provider_strategy.clone()),
             placement_constraints: service
                 .placement_constraints
                 .iter()

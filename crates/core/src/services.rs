@@ -169,6 +169,10 @@ pub struct Service {
     /// Newest first.
     #[serde(default)]
     pub service_deployments: Vec<ServiceDeploymentRecord>,
+    /// Runs its tasks by this strategy (on the Fargate pool) rather than `launch_type`
+    /// (which then says FARGATE, for the definition and network checks).
+    #[serde(default)]
+    pub capacity_provider_strategy: Vec<crate::CapacityProviderStrategyItem>,
 }
 
 impl Service {
@@ -202,6 +206,7 @@ pub struct CreateService {
     pub load_balancers: Vec<serde_json::Value>,
     pub service_registries: Vec<serde_json::Value>,
     pub client_token: Option<String>,
+    pub capacity_provider_strategy: Vec<crate::CapacityProviderStrategyItem>,
 }
 
 /// What UpdateService changes; `None` leaves a field alone.
@@ -409,7 +414,27 @@ impl Ecs {
                 )));
             }
         };
-        let launch_type = req.launch_type.clone().unwrap_or_else(|| "EC2".into());
+        // A capacity provider strategy (the request's, else the cluster's default when the
+        // request names no launch type) runs the service on the Fargate pool.
+        let strategy = if req.capacity_provider_strategy.is_empty() && req.launch_type.is_none() {
+            cluster.default_capacity_provider_strategy.clone()
+        } else {
+            req.capacity_provider_strategy.clone()
+        };
+        if !strategy.is_empty() {
+            crate::fargate::resolve_launch(
+                &cluster,
+                req.launch_type.as_deref(),
+                Some(&strategy),
+                req.platform_version.as_deref(),
+                1,
+            )?;
+        }
+        let launch_type = match (&req.launch_type, strategy.is_empty()) {
+            (Some(l), _) => l.clone(),
+            (None, false) => "FARGATE".into(),
+            (None, true) => "EC2".into(),
+        };
         if !matches!(launch_type.as_str(), "EC2" | "FARGATE" | "EXTERNAL") {
             return Err(EcsError::InvalidParameter(format!(
                 "Invalid launchType '{launch_type}'. Valid values: [EC2, FARGATE, EXTERNAL]"
@@ -534,6 +559,7 @@ impl Ecs {
                 last_completed: None,
                 steady: false,
                 service_deployments: Vec::new(),
+                capacity_provider_strategy: strategy.clone(),
             };
             Self::new_deployment(&mut service, &task_definition);
             let rev = existing.as_ref().map_or(0, |kv| kv.mod_revision);
