@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
 """The measured parts of bench/agent/run.sh (see BENCHMARKS.md, "Agent: launch latency,
-density, scale"). run.sh starts and stops every process; this program only talks to them.
+density, scale" and "Service scheduler: recovery and rollout"). run.sh starts and stops
+every process; this program only talks to them.
 
 Python 3 standard library only. The AWS client below signs SigV4 itself (no boto3): one
 keep-alive http.client connection per thread, TCP_NODELAY, ~0.1-0.2 ms of client CPU per
@@ -15,6 +16,10 @@ Subcommands (each prints a short table on stderr and writes JSON to --out):
             time until every one is RUNNING.
   control   the same RunTasks on as many instances registered through the API, no agents:
             the RunTask phase alone, for comparison.
+  recovery  a service's task whose container is killed: time until its replacement is
+            RUNNING, beside `docker run -d`.
+  rollout   UpdateService of a service on simulated agents: time until the new deployment
+            is COMPLETED, and maximumPercent / minimumHealthyPercent checked all along.
 """
 
 import argparse
@@ -274,6 +279,16 @@ def summary(values):
     }
 
 
+def print_table(title, rows, result):
+    """On stderr: title, then one line per (label, key) of result's summaries, in ms."""
+    print(f"\n{title}:", file=sys.stderr)
+    print(f"| {'figure':<50} | {'p50':>7} | {'p90':>7} | {'p99':>7} | {'max':>7} |", file=sys.stderr)
+    f = lambda v: f"{v:7.1f}" if v is not None else "      -"  # noqa: E731
+    for label, key in rows:
+        s = result[key]
+        print(f"| {label:<50} | {f(s['p50'])} | {f(s['p90'])} | {f(s['p99'])} | {f(s['max'])} |", file=sys.stderr)
+
+
 def load_average():
     with open("/proc/loadavg") as f:
         return f.read().split()[:3]
@@ -307,20 +322,21 @@ def cmd_setup(args):
 
 # ---------------------------------------------------------------- launch
 
+# The containers' command on Docker: a `sleep` that honours SIGTERM, so stops are prompt.
+SLEEP_COMMAND = ["sh", "-c", "trap 'exit 0' TERM; sleep 3600 & wait"]
+
 
 class DockerEvents:
-    """`docker events` (create and start of containers) read in a thread, so every launch
-    can be split into its phases on the daemon's clock (the same wall clock as ours)."""
+    """`docker events` (create and start of containers; `actions` to follow others too) read
+    in a thread, so every launch can be split into its phases on the daemon's clock (the
+    same wall clock as ours)."""
 
-    def __init__(self):
+    def __init__(self, actions=("create", "start")):
         self.lock = threading.Lock()
         self.by_key = {}
+        filters = [arg for action in actions for arg in ("--filter", f"event={action}")]
         self.proc = subprocess.Popen(
-            [
-                "docker", "events", "--format", "{{json .}}",
-                "--filter", "type=container",
-                "--filter", "event=create", "--filter", "event=start",
-            ],
+            ["docker", "events", "--format", "{{json .}}", "--filter", "type=container", *filters],
             stdout=subprocess.PIPE,
             text=True,
         )
@@ -339,14 +355,15 @@ class DockerEvents:
             with self.lock:
                 self.by_key.setdefault(key, {}).setdefault(e.get("Action") or e.get("status"), e["timeNano"])
 
-    def times(self, key, wait=1.0):
-        """(create, start) wall-clock ns of the container with that task ARN or name."""
+    def times(self, key, wait=1.0, actions=("create", "start")):
+        """Wall-clock ns of the first event of each action (default (create, start)) of the
+        container with that task ARN or name; None for any not seen within `wait` s."""
         deadline = time.monotonic() + wait
         while True:
             with self.lock:
                 got = dict(self.by_key.get(key, {}))
-            if ("create" in got and "start" in got) or time.monotonic() > deadline:
-                return got.get("create"), got.get("start")
+            if all(a in got for a in actions) or time.monotonic() > deadline:
+                return tuple(got.get(a) for a in actions)
             time.sleep(0.02)
 
     def close(self):
@@ -508,7 +525,7 @@ def api_launch(api, image, name, label, command, cpu, memory, events):
 
 def cmd_launch(args):
     ecs = client_from(args)
-    command = ["sh", "-c", "trap 'exit 0' TERM; sleep 3600 & wait"]
+    command = SLEEP_COMMAND
     task_def = register_task_definition(ecs, "bench-launch", args.image, command, args.cpu, args.memory)
     instances = wait_instances(ecs, args.cluster, 1, 60)
     log(f"launch: 1 agent connected ({instances[0]['containerInstanceArn']}); task definition {task_def}")
@@ -598,12 +615,7 @@ def cmd_launch(args):
         ("  Docker 'create' event (after the create call)", "api_docker_create"),
         ("  Docker 'start' event (after the create call)", "api_docker_start"),
     ]
-    print(f"\nlaunch latency, {args.tasks} tasks one after another (+{args.warmup} warm-up), ms:", file=sys.stderr)
-    print(f"| {'figure':<50} | {'p50':>7} | {'p90':>7} | {'p99':>7} | {'max':>7} |", file=sys.stderr)
-    for label, key in rows:
-        s = result[key]
-        f = lambda v: f"{v:7.1f}" if v is not None else "      -"  # noqa: E731
-        print(f"| {label:<50} | {f(s['p50'])} | {f(s['p90'])} | {f(s['p99'])} | {f(s['max'])} |", file=sys.stderr)
+    print_table(f"launch latency, {args.tasks} tasks one after another (+{args.warmup} warm-up), ms", rows, result)
     print(
         f"ratio of medians, Berth / docker run -d (CLI returns): {result['ratio_p50_vs_docker_cli']:.2f}x; "
         f"/ (inspect says running): {result['ratio_p50_vs_docker_inspect']:.2f}x; "
@@ -620,7 +632,7 @@ def cmd_fargate(args):
     tasks (awsvpc, on the built-in pool) and EC2 tasks (bridge, on the built-in instance of
     the default cluster), alternating, one at a time, image cached."""
     ecs = client_from(args)
-    command = ["sh", "-c", "trap 'exit 0' TERM; sleep 3600 & wait"]
+    command = SLEEP_COMMAND
     ec2_def = register_task_definition(ecs, "bench-ec2", args.image, command, args.cpu, args.memory)
     fargate_def = ecs.ecs(
         "RegisterTaskDefinition",
@@ -691,12 +703,7 @@ def cmd_fargate(args):
         ("  RunTask answered", "ec2_runtask"),
         ("  Docker 'start' event", "ec2_docker_start"),
     ]
-    print(f"\nFargate launch latency, {args.tasks} tasks of each launch type (+{args.warmup} warm-up), ms:", file=sys.stderr)
-    print(f"| {'figure':<50} | {'p50':>7} | {'p90':>7} | {'p99':>7} | {'max':>7} |", file=sys.stderr)
-    for label, key in rows:
-        st = result[key]
-        f = lambda v: f"{v:7.1f}" if v is not None else "      -"  # noqa: E731
-        print(f"| {label:<50} | {f(st['p50'])} | {f(st['p90'])} | {f(st['p99'])} | {f(st['max'])} |", file=sys.stderr)
+    print_table(f"Fargate launch latency, {args.tasks} tasks of each launch type (+{args.warmup} warm-up), ms", rows, result)
     print(f"ratio of medians, FARGATE / EC2: {result['ratio_p50_fargate_vs_ec2']:.2f}x", file=sys.stderr)
 
 
@@ -705,7 +712,7 @@ def cmd_fargate(args):
 
 def cmd_density(args):
     ecs = client_from(args)
-    command = ["sh", "-c", "trap 'exit 0' TERM; sleep 3600 & wait"]
+    command = SLEEP_COMMAND
     task_def = register_task_definition(ecs, "bench-density", args.image, command, args.cpu, args.memory)
     [instance] = wait_instances(ecs, args.cluster, 1, 60)
     registered = {r["name"]: r.get("integerValue") for r in instance["registeredResources"] if r["name"] in ("CPU", "MEMORY")}
@@ -1075,6 +1082,410 @@ def cmd_scale(args):
           file=sys.stderr)
 
 
+# ---------------------------------------------------------------- services
+
+
+class Service:
+    """One ECS service, through the API: create, update, describe, its tasks."""
+
+    def __init__(self, ecs, cluster, name):
+        self.ecs, self.cluster, self.name = ecs, cluster, name
+
+    def create(self, task_def, desired, **extra):
+        body = {"cluster": self.cluster, "serviceName": self.name, "taskDefinition": task_def,
+                "desiredCount": desired, "launchType": "EC2", "clientToken": str(uuid.uuid4())}
+        return self.ecs.ecs("CreateService", dict(body, **extra))["service"]
+
+    def update(self, **fields):
+        return self.ecs.ecs("UpdateService", dict({"cluster": self.cluster, "service": self.name}, **fields))["service"]
+
+    def describe(self):
+        """DescribeServices: runningCount and pendingCount come from one read of the
+        cluster's tasks, so they are one consistent view (deployments[] are the scheduler's
+        last round)."""
+        return self.ecs.ecs("DescribeServices", {"cluster": self.cluster, "services": [self.name]})["services"][0]
+
+    def task_arns(self, desired="RUNNING"):
+        return list_all(self.ecs, "ListTasks", "taskArns",
+                        {"cluster": self.cluster, "serviceName": self.name, "desiredStatus": desired})
+
+    def tasks(self, desired="RUNNING"):
+        arns = self.task_arns(desired)
+        return describe_tasks(self.ecs, self.cluster, arns) if arns else []
+
+    def wait_steady(self, timeout, poll_s=0.05):
+        """Until one deployment, COMPLETED, runningCount = desiredCount, nothing pending;
+        the description."""
+        deadline = time.monotonic() + timeout
+        while True:
+            s = self.describe()
+            if service_steady(s):
+                return s
+            if time.monotonic() > deadline:
+                raise SystemExit(f"service {self.name} not steady after {timeout} s: {service_state(s)}")
+            time.sleep(poll_s)
+
+
+def service_state(s):
+    """For error messages: the counts, the deployments and the three latest events."""
+    state = {k: s.get(k) for k in ("desiredCount", "runningCount", "pendingCount", "deployments")}
+    state["latest events"] = [e.get("message") for e in s.get("events", [])[:3]]
+    return json.dumps(state)[:4000]
+
+
+def service_steady(s):
+    deployments = s.get("deployments", [])
+    return (len(deployments) == 1 and deployments[0].get("rolloutState") == "COMPLETED"
+            and s.get("runningCount") == s.get("desiredCount") and s.get("pendingCount") == 0)
+
+
+def kill_and_recover(svc, api, events, n, poll_s, timeout=60):
+    """`docker kill` (the Engine API's kill: SIGKILL) of the container of the service's
+    oldest RUNNING task; then ListTasks + DescribeTasks every poll_s until a task not seen
+    before is RUNNING, and DescribeServices until runningCount is n again. Figures in ms
+    after the kill was sent."""
+    before = svc.tasks("RUNNING")
+    running = sorted((t for t in before if t.get("lastStatus") == "RUNNING"), key=lambda t: t.get("startedAt") or 0)
+    if len(running) != n:
+        raise SystemExit(f"{len(running)} of {n} tasks RUNNING before the kill")
+    victim = running[0]["taskArn"]
+    container = subprocess.run(
+        ["docker", "ps", "-q", "--no-trunc", "--filter", f"label=com.amazonaws.ecs.task-arn={victim}"],
+        capture_output=True, text=True,
+    ).stdout.split()
+    if len(container) != 1:
+        raise SystemExit(f"{len(container)} running containers with the task-arn label of {victim}")
+    known = {t["taskArn"] for t in before}
+    wall0 = time.time_ns()
+    t0 = time.perf_counter()
+    api.call("POST", f"/v1.41/containers/{container[0]}/kill")
+    t_victim_out = t_listed = t_new_running = None
+    new_arn, polls = None, 0
+    while True:
+        next_poll = time.perf_counter() + poll_s
+        arns = svc.task_arns("RUNNING")
+        tasks = describe_tasks(svc.ecs, svc.cluster, arns) if arns else []
+        now = time.perf_counter()
+        polls += 1
+        fresh = [t for t in tasks if t["taskArn"] not in known]
+        if t_victim_out is None and victim not in arns:
+            t_victim_out = now
+        if t_listed is None and fresh:
+            t_listed = now
+        up = [t for t in fresh if t.get("lastStatus") == "RUNNING"]
+        if up:
+            if t_new_running is None:
+                t_new_running, new_arn = now, up[0]["taskArn"]
+            if svc.describe().get("runningCount") == n:
+                t_done = time.perf_counter()
+                break
+        if now - t0 > timeout:
+            raise SystemExit(f"no replacement RUNNING with runningCount {n} {timeout} s after killing {victim}")
+        delay = next_poll - time.perf_counter()
+        if delay > 0:
+            time.sleep(delay)
+    [die_ns] = events.times(victim, actions=("die",))
+    create_ns, start_ns = events.times(new_arn)
+    [stopped] = describe_tasks(svc.ecs, svc.cluster, [victim])
+    ms = lambda t: None if t is None else (t - t0) * 1000  # noqa: E731
+    ns = lambda v: None if v is None else (v - wall0) / 1e6  # noqa: E731
+    return {
+        "victim": victim,
+        "replacement": new_arn,
+        "recovered_ms": ms(t_done),
+        "new_running_ms": ms(t_new_running),
+        "docker_die_ms": ns(die_ns),
+        "victim_out_ms": ms(t_victim_out),
+        "replacement_listed_ms": ms(t_listed),
+        "docker_create_ms": ns(create_ns),
+        "docker_start_ms": ns(start_ns),
+        "polls": polls,
+        "victim_last_status": stopped.get("lastStatus"),
+        "victim_stop_code": stopped.get("stopCode"),
+        "victim_stopped_reason": stopped.get("stoppedReason"),
+    }
+
+
+def cmd_recovery(args):
+    """A REPLICA service of --service-tasks tasks on one agent (Docker); --tasks times, the
+    container of one of its tasks is killed and the time until the replacement is RUNNING
+    measured, each beside a `docker run -d` of the same image (the reference)."""
+    ecs = client_from(args)
+    command = SLEEP_COMMAND
+    task_def = register_task_definition(ecs, "bench-recovery", args.image, command, args.cpu, args.memory)
+    wait_instances(ecs, args.cluster, 1, 60)
+    svc = Service(ecs, args.cluster, "bench-recovery")
+    t0 = time.monotonic()
+    svc.create(task_def, args.service_tasks)
+    svc.wait_steady(120)
+    log(f"recovery: service of {args.service_tasks} tasks steady (deployment COMPLETED, runningCount "
+        f"{args.service_tasks}) {time.monotonic() - t0:.1f} s after CreateService")
+    events = DockerEvents(actions=("create", "start", "die"))
+    api = DockerApi()
+    kills, docker = [], []
+    try:
+        total = args.warmup + args.tasks
+        for i in range(total):
+            runs = {
+                "kill": lambda: kill_and_recover(svc, api, events, args.service_tasks, args.poll_ms / 1000),
+                "docker": lambda: docker_launch(
+                    args.image, f"{args.name_prefix}-{i}", args.label, command, args.cpu, args.memory, events
+                ),
+            }
+            order = ["kill", "docker"] if i % 2 == 0 else ["docker", "kill"]
+            got = {name: runs[name]() for name in order}
+            k, d = got["kill"], got["docker"]
+            if i >= args.warmup:
+                kills.append(k)
+                docker.append(d)
+            log(f"{'warm-up' if i < args.warmup else 'kill'} {i + 1}/{total}: replacement RUNNING and runningCount "
+                f"{args.service_tasks} {k['recovered_ms']:.1f} ms after the kill (die event {k['docker_die_ms'] or float('nan'):.1f}, "
+                f"victim off the RUNNING list {k['victim_out_ms'] or float('nan'):.1f}, replacement's start event "
+                f"{k['docker_start_ms'] or float('nan'):.1f}; victim {k['victim_last_status']} {k['victim_stop_code']}); "
+                f"docker run -d {d['cli_ms']:.1f} ms")
+            # Steady again (not timed) before the next kill.
+            svc.wait_steady(60)
+            time.sleep(args.pause)
+    finally:
+        events.close()
+        api.close()
+    col = lambda rows, key: [r[key] for r in rows if r.get(key) is not None]  # noqa: E731
+    result = {
+        "kills": args.tasks,
+        "warmup": args.warmup,
+        "service_tasks": args.service_tasks,
+        "poll_ms": args.poll_ms,
+        "load_average": load_average(),
+        "recovered": summary(col(kills, "recovered_ms")),
+        "new_running": summary(col(kills, "new_running_ms")),
+        "docker_die": summary(col(kills, "docker_die_ms")),
+        "victim_out": summary(col(kills, "victim_out_ms")),
+        "replacement_listed": summary(col(kills, "replacement_listed_ms")),
+        "replacement_docker_create": summary(col(kills, "docker_create_ms")),
+        "replacement_docker_start": summary(col(kills, "docker_start_ms")),
+        "replacement_start_to_recovered": summary(
+            [k["recovered_ms"] - k["docker_start_ms"] for k in kills if k["docker_start_ms"] is not None]),
+        "docker_cli": summary(col(docker, "cli_ms")),
+        "docker_inspect_running": summary(col(docker, "inspect_running_ms")),
+        "victims_stopped": sum(1 for k in kills if k["victim_last_status"] == "STOPPED"),
+        "samples": {"kills": kills, "docker": docker},
+    }
+    result["ratio_p50_vs_docker_cli"] = result["recovered"]["p50"] / result["docker_cli"]["p50"]
+    result["ratio_p50_vs_docker_inspect"] = result["recovered"]["p50"] / result["docker_inspect_running"]["p50"]
+    write_json(args.out, result)
+    rows = [
+        ("kill sent → replacement RUNNING, runningCount back", "recovered"),
+        ("  replacement seen RUNNING in DescribeTasks", "new_running"),
+        ("  Docker 'die' event of the killed container", "docker_die"),
+        ("  killed task off ListTasks (desired RUNNING)", "victim_out"),
+        ("  replacement first listed", "replacement_listed"),
+        ("  replacement's Docker 'create' event", "replacement_docker_create"),
+        ("  replacement's Docker 'start' event", "replacement_docker_start"),
+        ("  'start' event → recovery seen", "replacement_start_to_recovered"),
+        ("docker run -d: until the CLI returns", "docker_cli"),
+        ("docker run -d: until docker inspect says running", "docker_inspect_running"),
+    ]
+    print_table(f"service recovery, {args.tasks} kills of one of {args.service_tasks} tasks (+{args.warmup} warm-up), "
+                f"ms after the kill", rows, result)
+    print(f"ratio of medians, recovery / docker run -d (CLI returns): {result['ratio_p50_vs_docker_cli']:.2f}x; "
+          f"/ (inspect says running): {result['ratio_p50_vs_docker_inspect']:.2f}x; "
+          f"killed tasks STOPPED: {result['victims_stopped']} of {len(kills)}", file=sys.stderr)
+
+
+class TaskBounds:
+    """The tasks' own view while a rollout runs, in a thread: ListTasks of the service
+    (desired RUNNING and STOPPED, every page) then DescribeTasks of those not yet seen
+    STOPPED, over and over. No single call sees every task at once, so the order is chosen
+    to never report a false violation: the not-STOPPED count is a lower bound of the count
+    when the listing ended (STOPPED is final), and tasks of older deployments are described
+    before the rest, so a stopped old task and a still-PENDING new one are never both
+    missed. Counts per sample: (seconds after t0, not STOPPED, RUNNING, RUNNING and not
+    asked to stop)."""
+
+    def __init__(self, svc, old_arns, t0, interval_s):
+        self.svc, self.old, self.t0, self.interval_s = svc, set(old_arns), t0, interval_s
+        self.stopped = set()
+        self.samples = []
+        self.done = threading.Event()
+        self.thread = threading.Thread(target=self._run, daemon=True)
+        self.thread.start()
+
+    def _run(self):
+        while not self.done.is_set():
+            arns = set(self.svc.task_arns("RUNNING")) | set(self.svc.task_arns("STOPPED"))
+            todo = sorted((a for a in arns if a not in self.stopped), key=lambda a: a not in self.old)
+            not_stopped = running = kept = 0
+            for t in describe_tasks(self.svc.ecs, self.svc.cluster, todo) if todo else []:
+                status = t.get("lastStatus")
+                if status == "STOPPED":
+                    self.stopped.add(t["taskArn"])
+                else:
+                    not_stopped += 1
+                    running += status == "RUNNING"
+                    kept += status == "RUNNING" and t.get("desiredStatus") == "RUNNING"
+            self.samples.append((round(time.perf_counter() - self.t0, 3), not_stopped, running, kept))
+            self.done.wait(self.interval_s)
+
+    def stop(self):
+        self.done.set()
+        self.thread.join()
+        return self.samples
+
+
+def bounds(samples, max_live, min_running):
+    """Max not-STOPPED, min RUNNING and violations over (t, not STOPPED, RUNNING[, RUNNING
+    and not asked to stop]) samples."""
+    out = {
+        "samples": len(samples),
+        "max_not_stopped": max((s[1] for s in samples), default=None),
+        "min_running": min((s[2] for s in samples), default=None),
+        "over_max": sum(1 for s in samples if s[1] > max_live),
+        "under_min": sum(1 for s in samples if s[2] < min_running),
+    }
+    if samples and len(samples[0]) > 3:
+        # Stricter: tasks already asked to stop no longer count as healthy.
+        out["min_running_not_stopping"] = min(s[3] for s in samples)
+        out["under_min_not_stopping"] = sum(1 for s in samples if s[3] < min_running)
+    return out
+
+
+def rollout_once(svc, task_def, desired, max_live, min_running, poll_s, check_s, timeout):
+    """UpdateService to task_def, then DescribeServices every poll_s until its PRIMARY
+    deployment is COMPLETED, alone, with runningCount = desired; TaskBounds meanwhile.
+    Times in s after the UpdateService call was sent."""
+    old = svc.task_arns("RUNNING")
+    t0 = time.perf_counter()
+    checker = TaskBounds(svc, old, t0, check_s)
+    try:
+        svc.update(taskDefinition=task_def)
+        t_ack = time.perf_counter() - t0
+        service_samples, marks, polls = [], {}, 0
+        while True:
+            next_poll = time.perf_counter() + poll_s
+            s = svc.describe()
+            now = time.perf_counter() - t0
+            polls += 1
+            running, pending = s.get("runningCount", 0), s.get("pendingCount", 0)
+            service_samples.append((round(now, 3), running + pending, running))
+            deployments = s.get("deployments", [])
+            primary = next(d for d in deployments if d.get("status") == "PRIMARY")
+            if primary.get("taskDefinition") != task_def:
+                raise SystemExit(f"the PRIMARY deployment is not {task_def}: {primary}")
+            if primary.get("rolloutState") == "FAILED":
+                raise SystemExit(f"the deployment FAILED: {primary.get('rolloutStateReason')}")
+            for mark, reached in (
+                ("first_new_running_s", primary.get("runningCount", 0) > 0),
+                ("all_new_running_s", primary.get("runningCount", 0) >= desired),
+                ("one_deployment_s", len(deployments) == 1),
+            ):
+                if reached:
+                    marks.setdefault(mark, now)
+            if len(deployments) == 1 and primary.get("rolloutState") == "COMPLETED" and running == desired:
+                marks["completed_s"] = now
+                break
+            if now > timeout:
+                raise SystemExit(f"rollout not COMPLETED after {timeout} s: {service_state(s)}")
+            delay = next_poll - time.perf_counter()
+            if delay > 0:
+                time.sleep(delay)
+    finally:
+        task_samples = checker.stop()
+    return dict(
+        marks,
+        update_answered_s=t_ack,
+        polls=polls,
+        service_view=bounds(service_samples, max_live, min_running),
+        task_view=bounds(task_samples, max_live, min_running),
+        service_timeline=service_samples,
+        task_timeline=task_samples,
+    )
+
+
+def cmd_rollout(args):
+    """A SIMULATION: --agents simulated agents, a REPLICA service of --service-tasks tasks
+    (maximumPercent --max-percent, minimumHealthyPercent --min-percent) updated --rollouts
+    times to a new revision; each time, UpdateService → the new deployment COMPLETED alone,
+    and the bounds checked all along."""
+    ecs = client_from(args)
+    wait_instances(ecs, args.cluster, args.agents, args.register_timeout)
+    # On the simulated runtime `sleep 100000` runs until stopped (and a `trap … exit 0`
+    # would exit at once: the simulation reads `exit 0` as the command).
+    define = lambda: register_task_definition(  # noqa: E731
+        ecs, "bench-rollout", "busybox", ["sleep", "100000"], args.cpu, args.memory)
+    desired = args.service_tasks
+    max_live = desired * args.max_percent // 100
+    min_running = -(-desired * args.min_percent // 100)
+    svc = Service(ecs, args.cluster, "bench-rollout")
+    t0 = time.monotonic()
+    # --ramp N: N tasks first, then N more each time it is steady (not the rollout measured).
+    count = min(desired, args.ramp) if args.ramp > 0 else desired
+    svc.create(define(), count,
+               deploymentConfiguration={"maximumPercent": args.max_percent, "minimumHealthyPercent": args.min_percent},
+               placementStrategy=[{"type": "spread", "field": "instanceId"}])
+    svc.wait_steady(args.timeout)
+    while count < desired:
+        count = min(desired, count + args.ramp)
+        svc.update(desiredCount=count)
+        svc.wait_steady(args.timeout)
+    initial_s = time.monotonic() - t0
+    log(f"rollout: service of {desired} tasks on {args.agents} simulated agents steady {initial_s:.1f} s after "
+        f"CreateService{f' (desired count raised {args.ramp} at a time)' if args.ramp > 0 else ''} (not timed)")
+    rounds = []
+    for r in range(args.rollouts):
+        time.sleep(args.pause)
+        task_def = define()
+        got = rollout_once(svc, task_def, desired, max_live, min_running, args.poll_ms / 1000,
+                           args.check_ms / 1000, args.timeout)
+        rounds.append(dict(got, task_definition=task_def))
+        sv, tv = got["service_view"], got["task_view"]
+        log(f"rollout {r + 1}/{args.rollouts} to {task_def.rsplit('/', 1)[-1]}: COMPLETED {got['completed_s']:.2f} s "
+            f"after UpdateService (all new RUNNING {got.get('all_new_running_s', float('nan')):.2f} s, one deployment "
+            f"{got.get('one_deployment_s', float('nan')):.2f} s); DescribeServices: max live {sv['max_not_stopped']}, "
+            f"min RUNNING {sv['min_running']}, violations {sv['over_max'] + sv['under_min']} in {sv['samples']}; "
+            f"tasks: max not STOPPED {tv['max_not_stopped']}, min RUNNING {tv['min_running']} "
+            f"({tv.get('min_running_not_stopping')} not asked to stop), violations {tv['over_max'] + tv['under_min']} "
+            f"({tv.get('under_min_not_stopping')} counting only those not asked to stop) in {tv['samples']}")
+    final = svc.tasks("RUNNING")
+    final_ok = sum(1 for t in final if t.get("lastStatus") == "RUNNING" and t.get("taskDefinitionArn") == rounds[-1]["task_definition"])
+    completed = [r["completed_s"] for r in rounds]
+    result = {
+        "simulation": True,
+        "agents": args.agents,
+        "service_tasks": desired,
+        "maximum_percent": args.max_percent,
+        "minimum_healthy_percent": args.min_percent,
+        "max_live_allowed": max_live,
+        "min_running_allowed": min_running,
+        "poll_ms": args.poll_ms,
+        "check_ms": args.check_ms,
+        "ramp": args.ramp,
+        "initial_steady_s": initial_s,
+        "completed": summary(completed),
+        "violations": sum(r[v][k] for r in rounds for v in ("service_view", "task_view") for k in ("over_max", "under_min")),
+        "final_running_of_last_revision": final_ok,
+        "load_average": load_average(),
+        "rollouts": rounds,
+    }
+    write_json(args.out, result)
+    print(f"\nrollout (SIMULATED runtime: no containers run): {args.agents} agents, a service of {desired} tasks, "
+          f"maximumPercent {args.max_percent} (≤ {max_live} not STOPPED), minimumHealthyPercent {args.min_percent} "
+          f"(≥ {min_running} RUNNING); seconds after UpdateService:", file=sys.stderr)
+    print("| rollout | COMPLETED, alone, runningCount | first new RUNNING | all new RUNNING | one deployment left | "
+          "DescribeServices: max live / min RUNNING / violations (samples) | tasks: max not STOPPED / min RUNNING / "
+          "violations (samples) | tasks: min RUNNING not asked to stop / violations |", file=sys.stderr)
+    f = lambda v: "-" if v is None else f"{v:.2f}"  # noqa: E731
+    for i, r in enumerate(rounds):
+        sv, tv = r["service_view"], r["task_view"]
+        print(f"| {i + 1} | {f(r['completed_s'])} | {f(r.get('first_new_running_s'))} | {f(r.get('all_new_running_s'))} | "
+              f"{f(r.get('one_deployment_s'))} | {sv['max_not_stopped']} / {sv['min_running']} / "
+              f"{sv['over_max'] + sv['under_min']} ({sv['samples']}) | {tv['max_not_stopped']} / {tv['min_running']} / "
+              f"{tv['over_max'] + tv['under_min']} ({tv['samples']}) | {tv.get('min_running_not_stopping')} / "
+              f"{tv.get('under_min_not_stopping')} |", file=sys.stderr)
+    print(f"median COMPLETED {result['completed']['p50']:.2f} s (includes the 3 s a task without health checks "
+          f"must stay RUNNING to count as stable); violations {result['violations']}; at the end "
+          f"{final_ok} tasks of the last revision RUNNING", file=sys.stderr)
+
+
 # ---------------------------------------------------------------- main
 
 
@@ -1083,7 +1494,8 @@ def main():
     # `docker events` child is closed by its finally block.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("command", choices=["password", "setup", "launch", "fargate", "density", "scale", "control"])
+    p.add_argument("command", choices=["password", "setup", "launch", "fargate", "density", "scale", "control",
+                                       "recovery", "rollout"])
     p.add_argument("--endpoint", required=True)
     p.add_argument("--access-key", default=os.environ.get("AWS_ACCESS_KEY_ID"))
     p.add_argument("--secret-key", default=os.environ.get("AWS_SECRET_ACCESS_KEY"))
@@ -1113,6 +1525,13 @@ def main():
     p.add_argument("--placement", choices=["spread", "default"], default="spread")
     p.add_argument("--timeout", type=float, default=300)
     p.add_argument("--register-timeout", type=float, default=300)
+    p.add_argument("--service-tasks", type=int, default=3)
+    p.add_argument("--pause", type=float, default=1)
+    p.add_argument("--rollouts", type=int, default=3)
+    p.add_argument("--max-percent", type=int, default=200)
+    p.add_argument("--min-percent", type=int, default=100)
+    p.add_argument("--check-ms", type=float, default=50)
+    p.add_argument("--ramp", type=int, default=0)
     args = p.parse_args()
     {
         "password": cmd_password,
@@ -1122,6 +1541,8 @@ def main():
         "density": cmd_density,
         "scale": cmd_scale,
         "control": cmd_control,
+        "recovery": cmd_recovery,
+        "rollout": cmd_rollout,
     }[args.command](args)
 
 

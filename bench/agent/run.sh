@@ -1,11 +1,21 @@
 #!/usr/bin/env bash
-# berth agent: launch latency, density, scale. See BENCHMARKS.md, section "Agent: launch
-# latency, density, scale".
+# berth agent: launch latency, density, scale; the service scheduler: recovery, rollout. See
+# BENCHMARKS.md, sections "Agent: launch latency, density, scale", "Fargate launch latency"
+# and "Service scheduler: recovery and rollout".
 #
-# Usage: bench/agent/run.sh [launch|fargate|density|scale|all]     (default all)
+# Usage: bench/agent/run.sh [launch|fargate|density|scale|recovery|rollout|all]  (default all)
 #   env TASKS       launch, fargate: tasks one after another (default 50; WARMUP=3 more first,
 #                   not counted). fargate: on `berth up --with-instance`, FARGATE tasks on the
 #                   built-in pool beside EC2 tasks on the built-in instance, alternating
+#   env KILLS       recovery: containers of a service's tasks killed one after another
+#                   (default 20; WARMUP more first, not counted), each beside a `docker run -d`;
+#                   SERVICE_TASKS the service's desired count (default 3)
+#   env ROLLOUTS    rollout (a SIMULATION): UpdateServices one after another (default 3) of a
+#                   service of ROLLOUT_TASKS tasks (default 100; maximumPercent ROLLOUT_MAX
+#                   (default 200), minimumHealthyPercent 100) on ROLLOUT_AGENTS simulated agents
+#                   (default 10); ROLLOUT_RAMP N > 0: create the service with N tasks and raise
+#                   its desired count by N at a time, each once steady (default 0: at once);
+#                   ROLLOUT_TIMEOUT seconds allowed for each wait (default 120)
 #   env POLL_MS     launch: DescribeTasks poll interval in ms (default 10)
 #   env DENSITY     density: tasks on the one agent (default 200)
 #   env IDLE        density: seconds of the idle window measured (default 60)
@@ -39,8 +49,8 @@ set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 cd "$ROOT"
 WHAT="${1:-all}"
-case "$WHAT" in launch|fargate|density|scale|all) ;; -h|--help) sed -n '2,/^set -e/{/^set -e/!p}' "$0"; exit 0 ;;
-  *) echo "usage: $0 [launch|fargate|density|scale|all]" >&2; exit 2 ;; esac
+case "$WHAT" in launch|fargate|density|scale|recovery|rollout|all) ;; -h|--help) sed -n '2,/^set -e/{/^set -e/!p}' "$0"; exit 0 ;;
+  *) echo "usage: $0 [launch|fargate|density|scale|recovery|rollout|all]" >&2; exit 2 ;; esac
 want() { [ "$WHAT" = all ] || [ "$WHAT" = "$1" ]; }
 
 TASKS="${TASKS:-50}"
@@ -55,6 +65,14 @@ CLIENTS="${CLIENTS:-8}"
 PLACEMENT="${PLACEMENT:-spread}"
 SCALE_IDLE="${SCALE_IDLE:-60}"
 SCALE_CONTROL="${SCALE_CONTROL:-1}"
+KILLS="${KILLS:-20}"
+SERVICE_TASKS="${SERVICE_TASKS:-3}"
+ROLLOUTS="${ROLLOUTS:-3}"
+ROLLOUT_TASKS="${ROLLOUT_TASKS:-100}"
+ROLLOUT_AGENTS="${ROLLOUT_AGENTS:-10}"
+ROLLOUT_MAX="${ROLLOUT_MAX:-200}"
+ROLLOUT_RAMP="${ROLLOUT_RAMP:-0}"
+ROLLOUT_TIMEOUT="${ROLLOUT_TIMEOUT:-120}"
 QUIET="${QUIET:-0}"
 WORK="$ROOT/target/bench-agent"
 PY="${PYTHON:-python3}"
@@ -73,6 +91,7 @@ export DOCKER_CONFIG="$TMP/docker-config"   # docker login never touches ~/.dock
 mkdir -p "$DOCKER_CONFIG" "$WORK"
 AGENT_PIDS=()
 SERVER_PID=""
+PHASE=""
 PY_PID=""
 CLUSTERS=()
 IMAGES=()
@@ -104,6 +123,7 @@ stop_phase() { # agents, server, the phase's containers
   AGENT_PIDS=()
   [ -n "$SERVER_PID" ] && stop_pids "$SERVER_PID"
   SERVER_PID=""
+  PHASE=""
   local c
   for c in "${CLUSTERS[@]}"; do remove_containers "com.amazonaws.ecs.cluster=$c"; done
   remove_containers "berth-bench-agent=$RUN"
@@ -111,6 +131,7 @@ stop_phase() { # agents, server, the phase's containers
 
 cleanup() {
   trap - EXIT INT TERM
+  [ -z "$PHASE" ] || keep_logs "$PHASE"   # a phase cut short: its logs, for the diagnosis
   stop_phase
   [ ${#IMAGES[@]} -eq 0 ] || docker rmi -f "${IMAGES[@]}" >/dev/null 2>&1 || true
   rm -rf "$TMP"
@@ -198,6 +219,7 @@ start_server() { # NAME [berth up ARGS...] -> ENDPOINT, SERVER_PID (`berth serve
   local command=(server)
   [ $# -gt 0 ] && command=(up "$@")
   wait_quiet
+  PHASE="$name"
   "$BERTH" "${command[@]}" --data-dir "$TMP/$name-data" --listen 127.0.0.1:0 >"$out" 2>"$TMP/$name-server.stderr" &
   SERVER_PID=$!
   ENDPOINT=""
@@ -234,19 +256,47 @@ start_docker_agent() { # NAME CLUSTER
   log "$1: berth agent pid $AGENT_PID (docker runtime, prefer-cached)"
 }
 
-keep_logs() { # NAME: the server's and agents' logs beside the results
+start_simulated_agents() { # NAME CLUSTER N -> AGENT_PIDS (+ $TMP/NAME-agent.pids), SPAWNED_AT
+  log "$1: starting $3 agents with --runtime simulated (a SIMULATION: no containers run)"
+  mkdir -p "$TMP/$1-agents"
+  local zones=(a b c) i
+  : >"$TMP/$1-agent.pids"
+  SPAWNED_AT="$(date +%s.%N)"
+  for i in $(seq 1 "$3"); do
+    "$BERTH" agent --endpoint "$ENDPOINT" --cluster "$2" --data-dir "$TMP/$1-agents/$i" \
+      --runtime simulated --availability-zone "us-east-1${zones[$((i % 3))]}" \
+      >"$TMP/$1-agents/$i.log" 2>&1 &
+    AGENT_PIDS+=($!)
+    echo $! >>"$TMP/$1-agent.pids"
+  done
+}
+
+docker_phase() { # NAME -> CLUSTER, ENDPOINT, IMAGE, AGENT_PID: server, image pushed, one Docker agent
+  CLUSTER="bench-agent-$RUN-$1"
+  CLUSTERS+=("$CLUSTER")
+  start_server "$1"
+  py setup --endpoint "$ENDPOINT" --cluster "$CLUSTER" --repository bench-agent
+  push_image
+  start_docker_agent "$1" "$CLUSTER"
+}
+
+simulated_phase() { # NAME N -> CLUSTER, ENDPOINT, AGENT_PIDS: server, N simulated agents
+  CLUSTER="bench-agent-$RUN-$1"
+  CLUSTERS+=("$CLUSTER")
+  start_server "$1"
+  py setup --endpoint "$ENDPOINT" --cluster "$CLUSTER"
+  start_simulated_agents "$1" "$CLUSTER" "$2"
+}
+
+keep_logs() { # NAME: the server's and agents' logs beside the results (simulated: agent 1's tail)
   cp "$TMP/$1-server.stderr" "$WORK/$1-server.log" 2>/dev/null || true
   cp "$TMP/$1-agent.log" "$WORK/$1-agent.log" 2>/dev/null || true
+  [ ! -f "$TMP/$1-agents/1.log" ] || tail -n 20 "$TMP/$1-agents/1.log" >"$WORK/$1-agent-1.log"
 }
 
 # ---------------------------------------------------------------- 1. launch latency
 if want launch; then
-  CLUSTER="bench-agent-$RUN-launch"
-  CLUSTERS+=("$CLUSTER")
-  start_server launch
-  py setup --endpoint "$ENDPOINT" --cluster "$CLUSTER" --repository bench-agent
-  push_image
-  start_docker_agent launch "$CLUSTER"
+  docker_phase launch
   py launch --endpoint "$ENDPOINT" --cluster "$CLUSTER" --image "$IMAGE" --tasks "$TASKS" \
     --warmup "$WARMUP" --poll-ms "$POLL_MS" --name-prefix "berth-bench-run-$RUN" \
     --label "berth-bench-agent=$RUN" --out "$WORK/launch.json"
@@ -270,12 +320,7 @@ fi
 
 # ---------------------------------------------------------------- 2. density
 if want density; then
-  CLUSTER="bench-agent-$RUN-density"
-  CLUSTERS+=("$CLUSTER")
-  start_server density
-  py setup --endpoint "$ENDPOINT" --cluster "$CLUSTER" --repository bench-agent
-  push_image
-  start_docker_agent density "$CLUSTER"
+  docker_phase density
   py density --endpoint "$ENDPOINT" --cluster "$CLUSTER" --image "$IMAGE" --tasks "$DENSITY" \
     --cpu 8 --memory 32 --idle "$IDLE" --agent-pid "$AGENT_PID" --server-pid "$SERVER_PID" \
     --out "$WORK/density.json"
@@ -286,22 +331,7 @@ fi
 
 # ---------------------------------------------------------------- 3. scale (simulated)
 if want scale; then
-  CLUSTER="bench-agent-$RUN-scale"
-  CLUSTERS+=("$CLUSTER")
-  start_server scale
-  py setup --endpoint "$ENDPOINT" --cluster "$CLUSTER"
-  log "scale: starting $AGENTS agents with --runtime simulated (a SIMULATION: no containers run)"
-  mkdir -p "$TMP/scale-agents"
-  ZONES=(a b c)
-  : >"$TMP/scale-agent.pids"
-  SPAWNED_AT="$(date +%s.%N)"
-  for i in $(seq 1 "$AGENTS"); do
-    "$BERTH" agent --endpoint "$ENDPOINT" --cluster "$CLUSTER" --data-dir "$TMP/scale-agents/$i" \
-      --runtime simulated --availability-zone "us-east-1${ZONES[$((i % 3))]}" \
-      >"$TMP/scale-agents/$i.log" 2>&1 &
-    AGENT_PIDS+=($!)
-    echo $! >>"$TMP/scale-agent.pids"
-  done
+  simulated_phase scale "$AGENTS"
   PERF_PIDS=()
   if [ "${PERF:-0}" = 1 ] && command -v perf >/dev/null; then
     perf record -F 99 -g -p "$SERVER_PID" -o "$WORK/scale.server.perf.data" >/dev/null 2>&1 &
@@ -331,8 +361,7 @@ if want scale; then
     done
     log "perf profiles: $WORK/scale.{server,agent}.perf.txt"
   fi
-  cp "$TMP/scale-server.stderr" "$WORK/scale-server.log" 2>/dev/null || true
-  tail -n 20 "$TMP/scale-agents/1.log" >"$WORK/scale-agent-1.log" 2>/dev/null || true
+  keep_logs scale
   stop_phase
   if [ "$SCALE_CONTROL" = 1 ]; then
     # The same RunTask calls on a fresh server whose instances are registered through the
@@ -343,5 +372,26 @@ if want scale; then
       --placement "$PLACEMENT" --cpu 10 --memory 16 --out "$WORK/scale-control.json"
     stop_phase
   fi
+fi
+
+# ---------------------------------------------------------------- 4. service recovery
+if want recovery; then
+  docker_phase recovery
+  py recovery --endpoint "$ENDPOINT" --cluster "$CLUSTER" --image "$IMAGE" --tasks "$KILLS" \
+    --warmup "$WARMUP" --service-tasks "$SERVICE_TASKS" --poll-ms 20 --name-prefix "berth-bench-run-$RUN" \
+    --label "berth-bench-agent=$RUN" --out "$WORK/recovery.json"
+  keep_logs recovery
+  stop_phase
+fi
+
+# ---------------------------------------------------------------- 5. service rollout (simulated)
+if want rollout; then
+  simulated_phase rollout "$ROLLOUT_AGENTS"
+  py rollout --endpoint "$ENDPOINT" --cluster "$CLUSTER" --agents "$ROLLOUT_AGENTS" \
+    --service-tasks "$ROLLOUT_TASKS" --rollouts "$ROLLOUTS" --max-percent "$ROLLOUT_MAX" --min-percent 100 \
+    --ramp "$ROLLOUT_RAMP" --cpu 10 --memory 16 --poll-ms 20 --check-ms 50 --pause 2 --timeout "$ROLLOUT_TIMEOUT" \
+    --out "$WORK/rollout.json"
+  keep_logs rollout
+  stop_phase
 fi
 log "done; results in $WORK"
