@@ -27,6 +27,8 @@ use crate::{Ecs, EcsError, InstanceStatus, Result, Task, now_epoch};
 
 /// ECS keeps a service's last 100 events.
 const MAX_EVENTS: usize = 100;
+/// RunTask's and StartTask's limit on tasks per call.
+const MAX_TASKS_PER_CALL: usize = 10;
 
 /// A service, by where it lives.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -195,45 +197,47 @@ impl Ecs {
         }
         let primary = service.deployments.iter().find(|d| d.status == "PRIMARY");
         let mut unplaced = false;
-        if (plan.start > 0 || !plan.start_on.is_empty())
-            && let Some(primary) = primary
-        {
-            let mut request = self.service_run_task(service, primary, plan.start);
-            if !plan.start_on.is_empty() {
-                // DAEMON: one task on each instance named (StartTask's path, fit re-checked).
-                request.count = plan.start_on.len() as u32;
-                request.container_instances = Some(plan.start_on.clone());
-                request.placement_constraints.clear();
-                request.placement_strategy.clear();
+        if let Some(primary) = primary {
+            // RunTask and StartTask take at most 10 tasks a call: queue them all on the
+            // placement lane at once, then collect the answers.
+            let pending: Vec<_> = self
+                .start_requests(service, primary, plan)
+                .into_iter()
+                .map(|request| self.start_run_task(&r.scope, request))
+                .collect();
+            let mut failure = None;
+            for answer in pending {
+                match answer.wait() {
+                    Ok(outcome) => {
+                        if !outcome.tasks.is_empty() {
+                            let ids: Vec<String> =
+                                outcome.tasks.iter().map(|t| t.id.clone()).collect();
+                            events.push(format!(
+                                "(service {}) has started {} tasks: {}.",
+                                service.service_name,
+                                ids.len(),
+                                task_list(&ids)
+                            ));
+                        }
+                        if let Some((_, reason)) = outcome.failures.first() {
+                            failure.get_or_insert(format!(
+                                "(service {}) was unable to place a task because no container instance met all of its requirements. Reason: {}.",
+                                service.service_name,
+                                reason.trim_end_matches('.')
+                            ));
+                        }
+                    }
+                    Err(e) => {
+                        failure.get_or_insert(format!(
+                            "(service {}) was unable to place a task. Reason: {e}",
+                            service.service_name
+                        ));
+                    }
+                }
             }
-            let outcome = self.run_task(&r.scope, request);
-            match outcome {
-                Ok(outcome) => {
-                    if !outcome.tasks.is_empty() {
-                        let ids: Vec<String> = outcome.tasks.iter().map(|t| t.id.clone()).collect();
-                        events.push(format!(
-                            "(service {}) has started {} tasks: {}.",
-                            service.service_name,
-                            ids.len(),
-                            task_list(&ids)
-                        ));
-                    }
-                    if let Some((_, reason)) = outcome.failures.first() {
-                        unplaced = true;
-                        events.push(format!(
-                            "(service {}) was unable to place a task because no container instance met all of its requirements. Reason: {}.",
-                            service.service_name,
-                            reason.trim_end_matches('.')
-                        ));
-                    }
-                }
-                Err(e) => {
-                    unplaced = true;
-                    events.push(format!(
-                        "(service {}) was unable to place a task. Reason: {e}",
-                        service.service_name
-                    ));
-                }
+            if let Some(message) = failure {
+                unplaced = true;
+                events.push(message);
             }
         }
         let changed = self.record_plan(r, plan, events)?;
@@ -242,6 +246,32 @@ impl Ecs {
         } else {
             RoundOutcome::Busy
         })
+    }
+
+    /// The RunTask (REPLICA) or StartTask (DAEMON) requests that start the plan's tasks, at
+    /// most [`MAX_TASKS_PER_CALL`] each.
+    fn start_requests(
+        &self,
+        service: &Service,
+        primary: &crate::services::Deployment,
+        plan: &ServicePlan,
+    ) -> Vec<RunTask> {
+        let mut requests = Vec::new();
+        let mut left = plan.start;
+        while left > 0 {
+            let count = left.min(MAX_TASKS_PER_CALL as u32);
+            requests.push(self.service_run_task(service, primary, count));
+            left -= count;
+        }
+        for instances in plan.start_on.chunks(MAX_TASKS_PER_CALL) {
+            // DAEMON: one task on each instance named (StartTask's path, fit re-checked).
+            let mut request = self.service_run_task(service, primary, instances.len() as u32);
+            request.container_instances = Some(instances.to_vec());
+            request.placement_constraints.clear();
+            request.placement_strategy.clear();
+            requests.push(request);
+        }
+        requests
     }
 
     /// RunTask for `count` tasks of the PRIMARY deployment.

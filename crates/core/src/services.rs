@@ -628,7 +628,12 @@ impl Ecs {
                 return Err(EcsError::ServiceNotFound);
             };
             let mut service: Service = decode(&kv)?;
+            let before = service.clone();
             change(&mut service)?;
+            if service == before {
+                // Nothing to write (and no watch event to wake the scheduler for nothing).
+                return Ok(service);
+            }
             let mut ops = vec![Op::put(key.clone(), encode(&service))];
             if service.status != "ACTIVE" {
                 ops.push(Op::delete(active_key(
