@@ -760,4 +760,50 @@ fn service_deployments_are_listed_described_and_stopped_with_a_rollback() {
         &format!("{first_arn}x"),
     ]);
     berth_e2e::assert_aws_error(&unknown, "ServiceDeploymentNotFoundException");
+
+    // Deleting it: refused above zero unless forced; forced, it drains its tasks and is
+    // INACTIVE once they have stopped.
+    let refused = s.aws(&[
+        "ecs",
+        "delete-service",
+        "--cluster",
+        &cluster,
+        "--service",
+        &name,
+    ]);
+    berth_e2e::assert_aws_error(&refused, "InvalidParameterException");
+    let deleted = ok_json(&s.aws(&[
+        "ecs",
+        "delete-service",
+        "--cluster",
+        &cluster,
+        "--service",
+        &name,
+        "--force",
+    ]));
+    assert_eq!(deleted["service"]["status"], "DRAINING");
+    wait_for(
+        "the deleted service to be INACTIVE",
+        Duration::from_secs(60),
+        || {
+            let v = ok_json(&s.aws(&[
+                "ecs",
+                "describe-services",
+                "--cluster",
+                &cluster,
+                "--services",
+                &name,
+            ]));
+            (v["services"][0]["status"] == "INACTIVE").then_some(())
+        },
+    );
+    let left = ok_json(&s.aws(&[
+        "ecs",
+        "list-tasks",
+        "--cluster",
+        &cluster,
+        "--service-name",
+        &name,
+    ]));
+    assert_eq!(left["taskArns"], json!([]), "no task of it left running");
 }
