@@ -692,6 +692,7 @@ impl Ecs {
             update.placement_strategy.as_deref().unwrap_or_default(),
         )?;
         self.change_service(scope, cluster, name_or_arn, |s| {
+            let before = s.clone();
             if s.status != "ACTIVE" {
                 return Err(EcsError::ServiceNotActive);
             }
@@ -734,7 +735,21 @@ impl Ecs {
             if let Some(t) = &task_definition {
                 s.task_definition = t.clone();
             }
-            if changed_definition || update.force_new_deployment {
+            // As in ECS, what the tasks run with (placement, network) changing is a new
+            // deployment too: the running tasks are replaced by ones placed the new way.
+            let changed_tasks = update
+                .placement_constraints
+                .as_ref()
+                .is_some_and(|c| *c != before.placement_constraints)
+                || update
+                    .placement_strategy
+                    .as_ref()
+                    .is_some_and(|p| *p != before.placement_strategy)
+                || update
+                    .network_configuration
+                    .as_ref()
+                    .is_some_and(|n| Some(n) != before.network_configuration.as_ref());
+            if changed_definition || changed_tasks || update.force_new_deployment {
                 let td = s.task_definition.clone();
                 Self::new_deployment(s, &td);
             }
