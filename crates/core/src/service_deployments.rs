@@ -140,14 +140,7 @@ impl Ecs {
                 r.status_reason = Some(reason.into());
                 r.updated_at = now;
                 s.steady = false;
-                s.events.insert(
-                    0,
-                    serde_json::json!({
-                        "id": uuid::Uuid::new_v4().to_string(),
-                        "createdAt": now,
-                        "message": event,
-                    }),
-                );
+                s.push_event(event, now);
                 Ok(())
             })?;
         let record = stopped

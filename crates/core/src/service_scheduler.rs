@@ -25,8 +25,6 @@ use crate::services::{RollbackRecord, Service, revision_of};
 use crate::tasks::RunTask;
 use crate::{Ecs, EcsError, InstanceStatus, Result, Task, now_epoch};
 
-/// ECS keeps a service's last 100 events.
-const MAX_EVENTS: usize = 100;
 /// RunTask's and StartTask's limit on tasks per call.
 const MAX_TASKS_PER_CALL: usize = 10;
 
@@ -405,16 +403,8 @@ impl Ecs {
                 if repeated {
                     continue;
                 }
-                s.events.insert(
-                    0,
-                    serde_json::json!({
-                        "id": uuid::Uuid::new_v4().to_string(),
-                        "createdAt": now,
-                        "message": message,
-                    }),
-                );
+                s.push_event(message, now);
             }
-            s.events.truncate(MAX_EVENTS);
             changed.set(s.deployments != deployments_before || s.steady != steady_before);
             Ok(())
         })?;

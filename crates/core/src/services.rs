@@ -90,6 +90,9 @@ pub struct RollbackRecord {
     pub deployment_id: String,
 }
 
+/// ECS keeps a service's last 100 events.
+pub const MAX_EVENTS: usize = 100;
+
 /// ECS keeps 90 days of service deployments; Berth keeps a service's last 100.
 pub const MAX_SERVICE_DEPLOYMENTS: usize = 100;
 
@@ -176,6 +179,19 @@ pub struct Service {
 }
 
 impl Service {
+    /// Adds an event (newest first), keeping ECS's last [`MAX_EVENTS`].
+    pub(crate) fn push_event(&mut self, message: String, now: f64) {
+        self.events.insert(
+            0,
+            serde_json::json!({
+                "id": uuid::Uuid::new_v4().to_string(),
+                "createdAt": now,
+                "message": message,
+            }),
+        );
+        self.events.truncate(MAX_EVENTS);
+    }
+
     pub fn arn(&self, scope: &Scope) -> String {
         scope.arn(
             "ecs",
