@@ -1,0 +1,1 @@
+//! CloudWatch Logs filter patterns (to be written).
