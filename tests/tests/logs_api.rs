@@ -81,7 +81,7 @@ fn read_all(s: &BerthServer, group: &str, stream: &str) -> Vec<Value> {
 }
 
 fn numbered(n: usize, t0: i64) -> Value {
-    let level = if n % 7 == 0 { "error" } else { "info" };
+    let level = if n.is_multiple_of(7) { "error" } else { "info" };
     json!({
         "timestamp": t0 + n as i64,
         "message": json!({"n": n, "level": level, "msg": format!("line {n}")}).to_string(),
@@ -147,7 +147,7 @@ fn ten_thousand_events_once_in_order_and_a_json_filter_finds_exactly_the_matches
             m["n"].as_u64().unwrap()
         })
         .collect();
-    let want: Vec<u64> = (0..10_000u64).filter(|n| n % 7 == 0).collect();
+    let want: Vec<u64> = (0..10_000u64).filter(|n| n.is_multiple_of(7)).collect();
     assert_eq!(ns.len(), want.len(), "events matching the JSON pattern");
     assert!(ns == want, "the matching events, in order");
     // A term and a time range.
