@@ -251,6 +251,18 @@ pub struct Logs {
     root: PathBuf,
     open: Mutex<HashMap<String, Arc<StreamStore>>>,
     tail: tokio::sync::broadcast::Sender<Arc<Ingested>>,
+    /// Streams with a rolled segment to seal, for the sealing thread.
+    sealer: Mutex<std::sync::mpsc::Sender<Arc<StreamStore>>>,
+}
+
+/// The sealing thread: compresses rolled segments off the request path, one stream at a
+/// time, until the service is dropped.
+fn run_sealer(queue: std::sync::mpsc::Receiver<Arc<StreamStore>>) {
+    while let Ok(stream) = queue.recv() {
+        if let Err(e) = stream.seal_pending() {
+            tracing::warn!(error = %e, "sealing a log segment failed (kept uncompressed)");
+        }
+    }
 }
 
 pub fn now_ms() -> i64 {
@@ -338,11 +350,16 @@ impl Logs {
     /// The logs service over `store`, keeping event data under `root`.
     pub fn open(store: Arc<dyn Store>, root: &Path) -> Result<Logs> {
         std::fs::create_dir_all(root)?;
+        let (sealer, queue) = std::sync::mpsc::channel();
+        std::thread::Builder::new()
+            .name("log-sealer".into())
+            .spawn(move || run_sealer(queue))?;
         let logs = Logs {
             store,
             root: root.to_path_buf(),
             open: Mutex::default(),
             tail: tokio::sync::broadcast::channel(1024).0,
+            sealer: Mutex::new(sealer),
         };
         logs.remove_orphans()?;
         Ok(logs)
@@ -622,13 +639,32 @@ impl Logs {
         }
         // Opened outside the map's lock (it reads the stream's frame headers).
         let opened = Arc::new(StreamStore::open(&self.root.join(id))?);
-        Ok(self
+        let stream = self
             .open
             .lock()
             .unwrap()
             .entry(id.to_string())
             .or_insert(opened)
-            .clone())
+            .clone();
+        self.seal_if_needed(&stream);
+        Ok(stream)
+    }
+
+    fn seal_if_needed(&self, stream: &Arc<StreamStore>) {
+        if stream.needs_seal() {
+            let _ = self.sealer.lock().unwrap().send(stream.clone());
+        }
+    }
+
+    /// Seals every open stream's rolled segments now (tests; the sealing thread does this
+    /// in the background).
+    pub fn seal_now(&self) -> Result<usize> {
+        let streams: Vec<Arc<StreamStore>> = self.open.lock().unwrap().values().cloned().collect();
+        let mut sealed = 0;
+        for s in streams {
+            sealed += s.seal_pending()?;
+        }
+        Ok(sealed)
     }
 
     /// Streams of a group in the asked order, after `after` (a stream name; for
@@ -774,6 +810,7 @@ impl Logs {
         }
         let data = self.stream_data(&record.id)?;
         data.append(&kept, now, cursor)?;
+        self.seal_if_needed(&data);
         // A stream deleted while we wrote: its files are gone with it.
         if !kept.is_empty() && self.tail.receiver_count() > 0 {
             let _ = self.tail.send(Arc::new(Ingested {
@@ -852,29 +889,24 @@ impl Logs {
         let mut found: Vec<FilteredEvent> = Vec::new();
         for r in &records {
             let data = self.stream_data(&r.id)?;
-            let mut taken = 0usize;
             let from_ts = resume.as_ref().map_or(start, |t| start.max(t.timestamp));
-            data.scan(0, from_ts, end, finders.as_deref(), |e| {
-                if let Some(t) = &resume
-                    && (e.timestamp, r.name.as_str(), e.ordinal)
-                        <= (t.timestamp, t.stream.as_str(), t.ordinal)
-                {
-                    return true;
-                }
-                if pattern.as_ref().is_some_and(|p| !p.matches(e.message)) {
-                    return true;
-                }
-                found.push(FilteredEvent {
-                    stream: r.name.clone(),
-                    ordinal: e.ordinal,
-                    timestamp: e.timestamp,
-                    ingestion: e.ingestion,
-                    message: e.message.to_string(),
-                });
-                taken += 1;
-                // One more than a page tells whether there is more.
-                taken <= limit
-            })?;
+            let matches = |e: &segment::EventRef<'_>| {
+                // Past where the previous page ended (in the order pages are cut in) ...
+                resume.as_ref().is_none_or(|t| {
+                    (e.timestamp, r.name.as_str(), e.ordinal)
+                        > (t.timestamp, t.stream.as_str(), t.ordinal)
+                }) && pattern.as_ref().is_none_or(|p| p.matches(e.message))
+            };
+            // One more than a page tells whether there is more.
+            let events =
+                data.scan_matching(0, from_ts, end, finders.as_deref(), &matches, limit + 1)?;
+            found.extend(events.into_iter().map(|e| FilteredEvent {
+                stream: r.name.clone(),
+                ordinal: e.ordinal,
+                timestamp: e.timestamp,
+                ingestion: e.ingestion,
+                message: e.message,
+            }));
         }
         found.sort_by(|a, b| {
             (a.timestamp, &a.stream, a.ordinal).cmp(&(b.timestamp, &b.stream, b.ordinal))
