@@ -16,6 +16,7 @@
 //! Docker answers again the engine resubscribes to its events and re-inspects every task's
 //! containers, reporting what happened meanwhile.
 
+pub mod awslogs;
 pub mod client;
 pub mod config;
 pub mod engine;
