@@ -1025,6 +1025,13 @@ pub async fn prepare(
 pub struct Progress(Arc<AtomicU64>);
 
 impl Progress {
+    /// Progress made now (a shipper starting).
+    pub fn now() -> Progress {
+        let progress = Progress::default();
+        progress.touch();
+        progress
+    }
+
     fn touch(&self) {
         self.0.store(epoch_millis(), Ordering::Relaxed);
     }

@@ -1,9 +1,9 @@
 use std::collections::BTreeMap;
-use std::sync::Mutex;
 
 use berth_runtime::{ContainerSpec, SimulatedRuntime, SimulationConfig};
 
 use super::*;
+use crate::testing::{Failure, FakeLogs};
 
 fn options(pairs: &[(&str, &str)]) -> Result<AwslogsOptions, String> {
     let map: BTreeMap<String, String> = pairs
@@ -427,162 +427,6 @@ fn a_resumed_read_skips_exactly_what_was_shipped() {
 
 // ---- the shipper, against a fake CloudWatch Logs ----
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Failure {
-    /// The put is refused as if the service were down.
-    Before,
-    /// The put is stored, but its answer is lost.
-    After,
-}
-
-#[derive(Default)]
-struct FakeStream {
-    events: Vec<InputLogEvent>,
-    cursor: Option<String>,
-}
-
-#[derive(Default)]
-struct FakeLogsState {
-    groups: BTreeMap<String, BTreeMap<String, FakeStream>>,
-    failures: Vec<Failure>,
-    puts: usize,
-    lost_answers: usize,
-}
-
-/// CloudWatch Logs in memory, with PutLogEvents' checks and scripted failures.
-#[derive(Default)]
-pub struct FakeLogs {
-    state: Mutex<FakeLogsState>,
-}
-
-fn not_found(what: &str) -> ClientError {
-    ClientError::Aws {
-        status: 400,
-        code: RESOURCE_NOT_FOUND.into(),
-        message: format!("The specified log {what} does not exist."),
-    }
-}
-
-fn down() -> ClientError {
-    ClientError::Transport {
-        endpoint: "fake".into(),
-        message: "connection reset".into(),
-    }
-}
-
-impl FakeLogs {
-    fn lock(&self) -> std::sync::MutexGuard<'_, FakeLogsState> {
-        self.state.lock().unwrap()
-    }
-
-    pub fn add_group(&self, group: &str) {
-        self.lock().groups.entry(group.into()).or_default();
-    }
-
-    fn fail(&self, failures: &[Failure]) {
-        self.lock().failures.extend_from_slice(failures);
-    }
-
-    pub fn messages(&self, group: &str, stream: &str) -> Vec<String> {
-        self.lock()
-            .groups
-            .get(group)
-            .and_then(|g| g.get(stream))
-            .map(|s| s.events.iter().map(|e| e.message.clone()).collect())
-            .unwrap_or_default()
-    }
-
-    pub fn streams(&self, group: &str) -> Vec<String> {
-        self.lock()
-            .groups
-            .get(group)
-            .map(|g| g.keys().cloned().collect())
-            .unwrap_or_default()
-    }
-}
-
-impl LogsApi for FakeLogs {
-    fn create_log_group<'a>(&'a self, _: &'a str, group: &'a str) -> ControlFuture<'a, ()> {
-        Box::pin(async move {
-            self.add_group(group);
-            Ok(())
-        })
-    }
-
-    fn create_log_stream<'a>(
-        &'a self,
-        _: &'a str,
-        group: &'a str,
-        stream: &'a str,
-    ) -> ControlFuture<'a, ()> {
-        Box::pin(async move {
-            let mut state = self.lock();
-            let group = state
-                .groups
-                .get_mut(group)
-                .ok_or_else(|| not_found("group"))?;
-            group.entry(stream.into()).or_default();
-            Ok(())
-        })
-    }
-
-    fn find_log_stream<'a>(
-        &'a self,
-        _: &'a str,
-        group: &'a str,
-        stream: &'a str,
-    ) -> ControlFuture<'a, StreamLookup> {
-        Box::pin(async move {
-            let state = self.lock();
-            let group = state.groups.get(group).ok_or_else(|| not_found("group"))?;
-            Ok(match group.get(stream) {
-                Some(s) => StreamLookup::Found(s.cursor.clone()),
-                None => StreamLookup::Missing,
-            })
-        })
-    }
-
-    fn put_log_events<'a>(
-        &'a self,
-        _: &'a str,
-        request: &'a PutLogEventsRequest,
-    ) -> ControlFuture<'a, RejectedLogEventsInfo> {
-        Box::pin(async move {
-            let mut state = self.lock();
-            state.puts += 1;
-            let failure = (!state.failures.is_empty()).then(|| state.failures.remove(0));
-            if failure == Some(Failure::Before) {
-                return Err(down());
-            }
-            let events = &request.log_events;
-            assert!(!events.is_empty() && events.len() <= MAX_EVENTS_PER_PUT);
-            let bytes: usize = events
-                .iter()
-                .map(|e| e.message.len() + PER_EVENT_BYTES)
-                .sum();
-            assert!(bytes <= MAX_BYTES_PER_PUT);
-            assert!(events.iter().all(|e| !e.message.is_empty()));
-            assert!(events.windows(2).all(|w| w[0].timestamp <= w[1].timestamp));
-            assert!(request.berth_shipper_cursor.len() <= 512);
-            let stream = state
-                .groups
-                .get_mut(&request.log_group_name)
-                .ok_or_else(|| not_found("group"))?
-                .get_mut(&request.log_stream_name)
-                .ok_or_else(|| not_found("stream"))?;
-            stream.events.extend(events.iter().cloned());
-            stream.cursor = Some(request.berth_shipper_cursor.clone());
-            match failure {
-                Some(_) => {
-                    state.lost_answers += 1;
-                    Err(down())
-                }
-                None => Ok(RejectedLogEventsInfo::default()),
-            }
-        })
-    }
-}
-
 const GROUP: &str = "/ecs/unit";
 const STREAM: &str = "app/web/task1";
 
@@ -710,9 +554,9 @@ async fn restarts_and_lost_answers_neither_lose_nor_repeat_lines() {
     shipper(&logs, &runtime, &id, &[], &shutdown).run().await;
     let messages = logs.messages(GROUP, STREAM);
     assert_exactly_once(&messages, total);
-    let state = logs.lock();
-    assert!(state.puts >= 5, "several puts: {}", state.puts);
-    assert!(state.lost_answers >= 2, "stored puts whose answer was lost");
+    let (puts, lost_answers) = logs.counts();
+    assert!(puts >= 5, "several puts: {puts}");
+    assert!(lost_answers >= 2, "stored puts whose answer was lost");
 }
 
 #[tokio::test]
@@ -734,7 +578,7 @@ async fn the_stream_and_group_are_made_as_asked() {
 
     // A shipper finding its stream deleted makes it again.
     let id = container(&runtime).await;
-    logs.lock().groups.get_mut(GROUP).unwrap().clear();
+    logs.remove_streams(GROUP);
     write_lines(&runtime, &id, 0..10);
     runtime.kill_container(&id, 0, false);
     let (_stop, shutdown) = watch::channel(false);
