@@ -28,6 +28,36 @@ pub const ROOT_ACCESS_KEY_ID: &str = "AKIDBERTHTEST0000001";
 pub const ACCOUNT_ID: &str = "000000000000";
 pub const REGION: &str = "us-east-1";
 
+/// Raw SigV4-signed AWS JSON 1.1 calls to one server (see `BerthServer::json_client`).
+#[derive(Debug, Clone)]
+pub struct AwsJsonClient {
+    port: u16,
+    host: String,
+    access_key: String,
+    secret_key: String,
+}
+
+impl AwsJsonClient {
+    pub fn call(&self, service: &str, target: &str, body: &Value) -> std::io::Result<HttpResponse> {
+        let body = serde_json::to_vec(body).unwrap();
+        let headers = sigv4::sign_json_request(
+            &self.host,
+            REGION,
+            service,
+            &self.access_key,
+            &self.secret_key,
+            target,
+            &body,
+            sigv4::now_unix(),
+        );
+        let refs: Vec<(&str, &str)> = headers
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect();
+        http(self.port, "POST", "/", &refs, &body)
+    }
+}
+
 /// The readiness line the server prints on stdout once it accepts connections.
 const READY_PREFIX: &str = "berth listening on http://";
 
@@ -440,9 +470,25 @@ impl BerthServer {
         secret_key: &str,
         args: &[&str],
     ) -> Output {
+        self.aws_command(region, access_key, secret_key, args)
+            .stdin(Stdio::null())
+            .output()
+            .expect("run aws")
+    }
+
+    /// The `aws` command `aws_with` runs, for a caller that spawns it (a long-running
+    /// `aws logs start-live-tail`, say).
+    pub fn aws_command(
+        &self,
+        region: &str,
+        access_key: &str,
+        secret_key: &str,
+        args: &[&str],
+    ) -> Command {
         let program = aws_program();
         require_tool(program.to_str().unwrap());
-        Command::new(&program)
+        let mut command = Command::new(&program);
+        command
             .args(args)
             .args([
                 "--endpoint-url",
@@ -468,10 +514,29 @@ impl BerthServer {
             .env_remove("AWS_DEFAULT_PROFILE")
             .env_remove("AWS_SESSION_TOKEN")
             .env_remove("AWS_DEFAULT_REGION")
-            .env_remove("AWS_REGION")
-            .stdin(Stdio::null())
-            .output()
-            .expect("run aws")
+            .env_remove("AWS_REGION");
+        command
+    }
+
+    /// A raw SigV4-signed AWS JSON 1.1 call (`target` like `Logs_20140328.PutLogEvents`),
+    /// for tests that need many calls quickly.
+    pub fn aws_json(
+        &self,
+        service: &str,
+        target: &str,
+        body: &Value,
+    ) -> std::io::Result<HttpResponse> {
+        self.json_client().call(service, target, body)
+    }
+
+    /// A client for `aws_json` calls that other threads can own.
+    pub fn json_client(&self) -> AwsJsonClient {
+        AwsJsonClient {
+            port: self.port,
+            host: self.host(),
+            access_key: self.access_key.clone(),
+            secret_key: self.secret_key.clone(),
+        }
     }
 
     /// `aws ecr create-repository --repository-name NAME [extra]`; returns `repository`.

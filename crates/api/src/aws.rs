@@ -11,7 +11,7 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use berth_registry::Scope;
 
-use crate::{AppState, ecr, ecs};
+use crate::{AppState, ecr, ecs, logs, logs_tail};
 
 /// Largest accepted AWS API request body. ECR's UploadLayerPart carries base64 layer parts
 /// in JSON; ECR accepts parts of up to 10 MiB, which is 13.4 MiB in base64.
@@ -152,12 +152,30 @@ pub(crate) fn authenticate(
 pub async fn handle(State(app): State<Arc<AppState>>, request: Request) -> Response {
     let request_id = uuid::Uuid::new_v4().to_string();
     match handle_inner(app, request).await {
-        Ok(body) => json_response(StatusCode::OK, &request_id, body),
+        Ok(Reply::Json(body)) => json_response(StatusCode::OK, &request_id, body),
+        Ok(Reply::Stream(response)) => response,
         Err(e) => e.into_response_with(&request_id),
     }
 }
 
-async fn handle_inner(app: Arc<AppState>, request: Request) -> Result<Vec<u8>, AwsError> {
+/// A successful answer: a JSON body, or a streamed response (StartLiveTail).
+enum Reply {
+    Json(Vec<u8>),
+    Stream(Response),
+}
+
+/// Runs a synchronous dispatcher (store commits wait for their fsync) off the async
+/// workers, so that it never stalls other connections.
+async fn blocking<F>(dispatch: F) -> Result<Vec<u8>, AwsError>
+where
+    F: std::future::Future<Output = Result<Vec<u8>, AwsError>> + Send + 'static,
+{
+    tokio::task::spawn_blocking(move || tokio::runtime::Handle::current().block_on(dispatch))
+        .await
+        .map_err(|e| AwsError::server(format!("the request's worker failed: {e}")))?
+}
+
+async fn handle_inner(app: Arc<AppState>, request: Request) -> Result<Reply, AwsError> {
     let (parts, body) = request.into_parts();
     let too_large = || {
         AwsError::new(
@@ -219,7 +237,7 @@ async fn handle_inner(app: Arc<AppState>, request: Request) -> Result<Vec<u8>, A
         scope: Scope::new(app.account.clone(), region),
         app: app.clone(),
     };
-    match target.split_once('.') {
+    let json = match target.split_once('.') {
         Some((ecr::TARGET_PREFIX, operation)) => ecr::dispatch(&ctx, operation, &body).await,
         // RunTask waits for its placement lane on a oneshot (the lane's thread commits), and
         // DescribeTasks only reads by key: both run on the async workers.
@@ -227,21 +245,24 @@ async fn handle_inner(app: Arc<AppState>, request: Request) -> Result<Vec<u8>, A
             ecs::dispatch(&ctx, operation, &body).await
         }
         Some((ecs::TARGET_PREFIX, operation)) => {
-            // Other ECS operations are synchronous store work (a commit waits for its
-            // fsync): run them off the async workers so that they never stall other
-            // connections.
             let operation = operation.to_string();
-            tokio::task::spawn_blocking(move || {
-                tokio::runtime::Handle::current().block_on(ecs::dispatch(&ctx, &operation, &body))
-            })
-            .await
-            .map_err(|e| AwsError::server(format!("the request's worker failed: {e}")))?
+            blocking(async move { ecs::dispatch(&ctx, &operation, &body).await }).await
+        }
+        Some((logs::TARGET_PREFIX, "StartLiveTail")) => {
+            return logs_tail::start_live_tail(&ctx, &body)
+                .await
+                .map(Reply::Stream);
+        }
+        Some((logs::TARGET_PREFIX, operation)) => {
+            let operation = operation.to_string();
+            blocking(async move { logs::dispatch(&ctx, &operation, &body).await }).await
         }
         _ => Err(AwsError::client(
             "UnknownOperationException",
             format!("The operation '{target}' is not known to this service"),
         )),
-    }
+    };
+    json.map(Reply::Json)
 }
 
 impl IntoResponse for AwsError {

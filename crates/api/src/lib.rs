@@ -1,5 +1,5 @@
 //! Berth's HTTP edge. One listening port serves the AWS JSON APIs (dispatched on
-//! `X-Amz-Target`), the OCI registry on `/v2/`, and `/health`. Nothing here holds domain
+//! `X-Amz-Target`: ECR, ECS, CloudWatch Logs), the OCI registry on `/v2/`, and `/health`. Nothing here holds domain
 //! logic: requests are parsed into typed actions and handed to the domain crates.
 
 pub mod acs;
@@ -8,6 +8,8 @@ pub mod auth;
 pub mod aws;
 pub mod ecr;
 pub mod ecs;
+pub mod logs;
+pub mod logs_tail;
 pub mod oci;
 
 use std::net::SocketAddr;
@@ -24,6 +26,8 @@ pub use auth::{RootCredentials, TokenIssuer};
 pub struct AppState {
     pub registry: Registry,
     pub ecs: berth_core::Ecs,
+    /// CloudWatch Logs.
+    pub logs: Arc<berth_logs::Logs>,
     pub credentials: RootCredentials,
     pub account: AccountId,
     pub tokens: TokenIssuer,

@@ -309,7 +309,11 @@ async fn run_server(args: ServerArgs, up: Option<UpOptions>) -> Result<()> {
         .map_err(|e| anyhow::anyhow!("--account-id: {e}"))?;
     let store = open_store(&args.data_dir)?;
     let registry = Registry::open(store.clone(), &args.data_dir).context("opening blob storage")?;
-    let ecs = berth_core::Ecs::new(store);
+    let ecs = berth_core::Ecs::new(store.clone());
+    let logs = Arc::new(
+        berth_logs::Logs::open(store, &args.data_dir.join("logs"))
+            .context("opening log storage")?,
+    );
     let indexed = ecs
         .migrate_instance_task_index()
         .context("indexing live tasks by instance")?;
@@ -331,6 +335,7 @@ async fn run_server(args: ServerArgs, up: Option<UpOptions>) -> Result<()> {
     let state = Arc::new(AppState {
         registry: registry.clone(),
         ecs,
+        logs: logs.clone(),
         credentials: credentials.clone(),
         account,
         tokens,
@@ -378,6 +383,27 @@ async fn run_server(args: ServerArgs, up: Option<UpOptions>) -> Result<()> {
                 match tokio::task::spawn_blocking(housekeeping).await {
                     Ok(Ok(n)) if n > 0 => tracing::info!(reaped = n, "stopped tasks forgotten"),
                     Ok(Err(e)) => tracing::warn!(error = %e, "reaping stopped tasks failed"),
+                    _ => {}
+                }
+            }
+        });
+    }
+    {
+        // CloudWatch Logs retention: segments whose events are all past their group's
+        // retention are removed (reads hide expired events at once).
+        let mut stop = shutdown_rx.clone();
+        tokio::spawn(async move {
+            loop {
+                tokio::select! {
+                    _ = tokio::time::sleep(Duration::from_secs(60)) => {}
+                    _ = stop.changed() => return,
+                }
+                let logs = logs.clone();
+                match tokio::task::spawn_blocking(move || logs.expire_all()).await {
+                    Ok(Ok(n)) if n > 0 => {
+                        tracing::info!(segments = n, "expired log segments removed")
+                    }
+                    Ok(Err(e)) => tracing::warn!(error = %e, "log retention failed"),
                     _ => {}
                 }
             }

@@ -1,4 +1,984 @@
 //! CloudWatch Logs for Berth: log groups and streams, durable and compact event storage
 //! indexed by stream and time, filter patterns, retention and live tail.
+//!
+//! Groups and streams (names, creation times, retention, tags) are records in Berth's store
+//! under `logs/{account}/{region}/`; a stream's events live in their own directory of
+//! segment files (`stream`, `segment`) under the logs root, named by the stream's id, so
+//! that deleting a group or a stream is one store transaction followed by removing files
+//! (directories no record names are removed at start).
 
 pub mod pattern;
+pub mod segment;
+pub mod stream;
+mod tokens;
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+use berth_store::{Compare, KeyValue, Op, Store, StoreError, TxnOutcome};
+use serde::{Deserialize, Serialize};
+
+pub use pattern::{FilterPattern, PatternError};
+pub use segment::InputEvent;
+pub use stream::{StoredEvent, StreamStats, StreamStore};
+
+/// Retention periods CloudWatch Logs accepts, in days.
+pub const RETENTION_DAYS: &[i64] = &[
+    1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922,
+    3288, 3653,
+];
+pub const MAX_BATCH_EVENTS: usize = 10_000;
+pub const MAX_BATCH_BYTES: usize = 1_048_576;
+pub const EVENT_OVERHEAD: usize = 26;
+pub const MAX_EVENT_BYTES: usize = 1_048_576 - EVENT_OVERHEAD;
+pub const MAX_TAGS: usize = 50;
+const HOUR_MS: i64 = 3_600_000;
+const DAY_MS: i64 = 24 * HOUR_MS;
+
+#[derive(Debug, thiserror::Error)]
+pub enum LogsError {
+    #[error("{0}")]
+    ResourceNotFound(String),
+    #[error("{0}")]
+    ResourceAlreadyExists(String),
+    #[error("{0}")]
+    InvalidParameter(String),
+    #[error("{0}")]
+    LimitExceeded(String),
+    #[error("{0}")]
+    InvalidOperation(String),
+    #[error("log storage: {0}")]
+    Io(#[from] std::io::Error),
+    #[error("{0}")]
+    Store(#[from] StoreError),
+    #[error("corrupt logs record {0}")]
+    Corrupt(String),
+}
+
+pub type Result<T, E = LogsError> = std::result::Result<T, E>;
+
+fn group_missing() -> LogsError {
+    LogsError::ResourceNotFound("The specified log group does not exist.".into())
+}
+
+fn stream_missing() -> LogsError {
+    LogsError::ResourceNotFound("The specified log stream does not exist.".into())
+}
+
+/// Whose resources: an account in a region, as the request's signature names them.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct LogScope {
+    pub account: String,
+    pub region: String,
+}
+
+impl LogScope {
+    fn prefix(&self) -> String {
+        format!("logs/{}/{}/", self.account, self.region)
+    }
+    fn group_key(&self, group: &str) -> String {
+        format!("{}group/{group}", self.prefix())
+    }
+    fn streams_prefix(&self, group: &str) -> String {
+        // Group names cannot hold '|', so a group's streams are exactly this prefix.
+        format!("{}stream/{group}|", self.prefix())
+    }
+    fn stream_key(&self, group: &str, stream: &str) -> String {
+        format!("{}{stream}", self.streams_prefix(group))
+    }
+    /// `arn:aws:logs:REGION:ACCOUNT:log-group:NAME` (without the `:*` DescribeLogGroups adds).
+    pub fn group_arn(&self, group: &str) -> String {
+        format!(
+            "arn:aws:logs:{}:{}:log-group:{group}",
+            self.region, self.account
+        )
+    }
+    pub fn stream_arn(&self, group: &str, stream: &str) -> String {
+        format!("{}:log-stream:{stream}", self.group_arn(group))
+    }
+    /// The group a name or ARN (`logGroupIdentifier`) names.
+    pub fn group_from_identifier(&self, identifier: &str) -> Result<String> {
+        let Some(rest) = identifier.strip_prefix("arn:") else {
+            return Ok(identifier.to_string());
+        };
+        let parts: Vec<&str> = rest.splitn(6, ':').collect();
+        match parts.as_slice() {
+            [_, "logs", region, account, name] | [_, "logs", region, account, name, ..]
+                if name.starts_with("log-group") =>
+            {
+                if *region != self.region || *account != self.account {
+                    return Err(group_missing());
+                }
+                let name = rest
+                    .splitn(5, ':')
+                    .nth(4)
+                    .and_then(|n| n.strip_prefix("log-group:"))
+                    .unwrap_or("");
+                let name = name.strip_suffix(":*").unwrap_or(name);
+                Ok(name.to_string())
+            }
+            _ => Err(LogsError::InvalidParameter(format!(
+                "1 validation error detected: Value '{identifier}' at 'logGroupIdentifier' failed to satisfy constraint: Member must be a log group name or ARN"
+            ))),
+        }
+    }
+}
+
+/// A log group as stored.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct LogGroup {
+    pub name: String,
+    pub creation_time: i64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retention_in_days: Option<i64>,
+    #[serde(default)]
+    pub tags: std::collections::BTreeMap<String, String>,
+    #[serde(default = "standard")]
+    pub log_group_class: String,
+}
+
+fn standard() -> String {
+    "STANDARD".into()
+}
+
+impl LogGroup {
+    /// Events older than this (ms since the epoch) are expired, if the group has a policy.
+    pub fn cutoff(&self, now: i64) -> i64 {
+        self.retention_in_days
+            .map_or(i64::MIN, |days| now - days * DAY_MS)
+    }
+}
+
+/// A log stream as stored: its events live in the directory named by `id`.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+struct StreamRecord {
+    name: String,
+    creation_time: i64,
+    id: String,
+}
+
+/// A stream as DescribeLogStreams shows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LogStream {
+    pub name: String,
+    pub creation_time: i64,
+    pub stats: StreamStats,
+}
+
+/// What PutLogEvents did with the events it did not store.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Rejected {
+    pub too_new_start: Option<usize>,
+    pub too_old_end: Option<usize>,
+    pub expired_end: Option<usize>,
+}
+
+impl Rejected {
+    pub fn any(&self) -> bool {
+        self.too_new_start.is_some() || self.too_old_end.is_some() || self.expired_end.is_some()
+    }
+}
+
+/// Events just stored, as live tail sessions receive them.
+#[derive(Debug)]
+pub struct Ingested {
+    pub scope: LogScope,
+    pub group: String,
+    pub stream: String,
+    pub ingestion: i64,
+    pub events: Vec<InputEvent>,
+}
+
+/// GetLogEvents' question.
+#[derive(Debug, Clone, Default)]
+pub struct GetLogEvents {
+    pub group: String,
+    pub stream: String,
+    pub start_time: Option<i64>,
+    pub end_time: Option<i64>,
+    pub next_token: Option<String>,
+    pub limit: Option<usize>,
+    pub start_from_head: bool,
+}
+
+#[derive(Debug, Clone)]
+pub struct EventsPage {
+    pub events: Vec<StoredEvent>,
+    pub next_forward_token: String,
+    pub next_backward_token: String,
+}
+
+/// FilterLogEvents' question.
+#[derive(Debug, Clone, Default)]
+pub struct FilterLogEvents {
+    pub group: String,
+    pub stream_names: Option<Vec<String>>,
+    pub stream_prefix: Option<String>,
+    pub start_time: Option<i64>,
+    pub end_time: Option<i64>,
+    pub pattern: Option<String>,
+    pub next_token: Option<String>,
+    pub limit: Option<usize>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FilteredEvent {
+    pub stream: String,
+    pub ordinal: u64,
+    pub timestamp: i64,
+    pub ingestion: i64,
+    pub message: String,
+}
+
+#[derive(Debug, Clone)]
+pub struct FilteredPage {
+    pub events: Vec<FilteredEvent>,
+    pub next_token: Option<String>,
+}
+
+/// How DescribeLogStreams orders.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StreamOrder {
+    LogStreamName,
+    LastEventTime,
+}
+
+pub struct Logs {
+    store: Arc<dyn Store>,
+    root: PathBuf,
+    open: Mutex<HashMap<String, Arc<StreamStore>>>,
+    tail: tokio::sync::broadcast::Sender<Arc<Ingested>>,
+    /// Streams with a rolled segment to seal, for the sealing thread.
+    sealer: Mutex<std::sync::mpsc::Sender<Arc<StreamStore>>>,
+}
+
+/// The sealing thread: compresses rolled segments off the request path, one stream at a
+/// time, until the service is dropped.
+fn run_sealer(queue: std::sync::mpsc::Receiver<Arc<StreamStore>>) {
+    while let Ok(stream) = queue.recv() {
+        if let Err(e) = stream.seal_pending() {
+            tracing::warn!(error = %e, "sealing a log segment failed (kept uncompressed)");
+        }
+    }
+}
+
+pub fn now_ms() -> i64 {
+    (time::OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000) as i64
+}
+
+fn decode<T: serde::de::DeserializeOwned>(kv: &KeyValue) -> Result<T> {
+    serde_json::from_slice(&kv.value).map_err(|e| LogsError::Corrupt(format!("{}: {e}", kv.key)))
+}
+
+fn encode<T: Serialize>(value: &T) -> Vec<u8> {
+    serde_json::to_vec(value).expect("records serialise")
+}
+
+fn committed(outcome: TxnOutcome) -> bool {
+    matches!(outcome, TxnOutcome::Committed(_))
+}
+
+/// Visits the keys under `prefix` a chunk at a time; `visit` returns `false` to stop.
+fn scan(
+    store: &dyn Store,
+    prefix: &str,
+    after: Option<String>,
+    mut visit: impl FnMut(&KeyValue) -> Result<bool>,
+) -> Result<()> {
+    const CHUNK: usize = 256;
+    let mut cursor = after;
+    loop {
+        let chunk = store.range(prefix, cursor.as_deref(), CHUNK)?;
+        for kv in &chunk {
+            if !visit(kv)? {
+                return Ok(());
+            }
+        }
+        match chunk.last() {
+            Some(kv) if chunk.len() == CHUNK => cursor = Some(kv.key.clone()),
+            _ => return Ok(()),
+        }
+    }
+}
+
+pub fn check_group_name(name: &str) -> Result<()> {
+    let ok = !name.is_empty()
+        && name.len() <= 512
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "._-/#".contains(c));
+    if ok {
+        Ok(())
+    } else {
+        Err(LogsError::InvalidParameter(format!(
+            "1 validation error detected: Value '{name}' at 'logGroupName' failed to satisfy constraint: Member must satisfy regular expression pattern: [\\.\\-_/#A-Za-z0-9]+"
+        )))
+    }
+}
+
+pub fn check_stream_name(name: &str) -> Result<()> {
+    let ok = !name.is_empty() && name.len() <= 512 && !name.contains([':', '*']);
+    if ok {
+        Ok(())
+    } else {
+        Err(LogsError::InvalidParameter(format!(
+            "1 validation error detected: Value '{name}' at 'logStreamName' failed to satisfy constraint: Member must satisfy regular expression pattern: [^:*]*"
+        )))
+    }
+}
+
+fn check_tags(tags: &std::collections::BTreeMap<String, String>) -> Result<()> {
+    if tags.len() > MAX_TAGS {
+        return Err(LogsError::InvalidParameter(format!(
+            "1 validation error detected: Value at 'tags' failed to satisfy constraint: Member must have length less than or equal to {MAX_TAGS}"
+        )));
+    }
+    for (k, v) in tags {
+        if k.is_empty() || k.len() > 128 || v.len() > 256 || k.starts_with("aws:") {
+            return Err(LogsError::InvalidParameter(format!(
+                "Invalid tag: key '{k}' must be 1-128 characters not starting with 'aws:', value at most 256 characters"
+            )));
+        }
+    }
+    Ok(())
+}
+
+impl Logs {
+    /// The logs service over `store`, keeping event data under `root`.
+    pub fn open(store: Arc<dyn Store>, root: &Path) -> Result<Logs> {
+        std::fs::create_dir_all(root)?;
+        let (sealer, queue) = std::sync::mpsc::channel();
+        std::thread::Builder::new()
+            .name("log-sealer".into())
+            .spawn(move || run_sealer(queue))?;
+        let logs = Logs {
+            store,
+            root: root.to_path_buf(),
+            open: Mutex::default(),
+            tail: tokio::sync::broadcast::channel(1024).0,
+            sealer: Mutex::new(sealer),
+        };
+        logs.remove_orphans()?;
+        Ok(logs)
+    }
+
+    /// Removes stream directories no stream record names (a crash between deleting the
+    /// records and the files).
+    fn remove_orphans(&self) -> Result<()> {
+        let mut known = std::collections::HashSet::new();
+        scan(self.store.as_ref(), "logs/", None, |kv| {
+            if kv.key.contains("/stream/") {
+                known.insert(decode::<StreamRecord>(kv)?.id);
+            }
+            Ok(true)
+        })?;
+        for entry in std::fs::read_dir(&self.root)? {
+            let entry = entry?;
+            let name = entry.file_name().to_string_lossy().to_string();
+            if !known.contains(&name) && entry.file_type()?.is_dir() {
+                tracing::info!(dir = %name, "removing the events of a deleted log stream");
+                std::fs::remove_dir_all(entry.path())?;
+            }
+        }
+        Ok(())
+    }
+
+    /// New live-tail subscription: every batch stored from now on.
+    pub fn subscribe(&self) -> tokio::sync::broadcast::Receiver<Arc<Ingested>> {
+        self.tail.subscribe()
+    }
+
+    // ---- groups ----
+
+    pub fn create_log_group(
+        &self,
+        scope: &LogScope,
+        name: &str,
+        tags: std::collections::BTreeMap<String, String>,
+        class: Option<&str>,
+    ) -> Result<LogGroup> {
+        check_group_name(name)?;
+        check_tags(&tags)?;
+        let class = match class {
+            None | Some("STANDARD") => "STANDARD",
+            Some("INFREQUENT_ACCESS") => "INFREQUENT_ACCESS",
+            Some(other) => {
+                return Err(LogsError::InvalidParameter(format!(
+                    "1 validation error detected: Value '{other}' at 'logGroupClass' failed to satisfy constraint: Member must satisfy enum value set: [INFREQUENT_ACCESS, STANDARD]"
+                )));
+            }
+        };
+        let group = LogGroup {
+            name: name.to_string(),
+            creation_time: now_ms(),
+            retention_in_days: None,
+            tags,
+            log_group_class: class.to_string(),
+        };
+        let key = scope.group_key(name);
+        if !committed(self.store.put_if_revision(&key, &encode(&group), 0)?) {
+            return Err(LogsError::ResourceAlreadyExists(
+                "The specified log group already exists".into(),
+            ));
+        }
+        Ok(group)
+    }
+
+    pub fn log_group(&self, scope: &LogScope, name: &str) -> Result<LogGroup> {
+        Ok(self.group_with_revision(scope, name)?.0)
+    }
+
+    fn group_with_revision(&self, scope: &LogScope, name: &str) -> Result<(LogGroup, u64)> {
+        let kv = self
+            .store
+            .get(&scope.group_key(name))?
+            .ok_or_else(group_missing)?;
+        Ok((decode(&kv)?, kv.mod_revision))
+    }
+
+    /// Changes a group with `change` (retried if it changed meanwhile).
+    fn update_group(
+        &self,
+        scope: &LogScope,
+        name: &str,
+        change: impl Fn(&mut LogGroup) -> Result<()>,
+    ) -> Result<LogGroup> {
+        loop {
+            let (mut group, revision) = self.group_with_revision(scope, name)?;
+            change(&mut group)?;
+            if committed(self.store.put_if_revision(
+                &scope.group_key(name),
+                &encode(&group),
+                revision,
+            )?) {
+                return Ok(group);
+            }
+        }
+    }
+
+    pub fn delete_log_group(&self, scope: &LogScope, name: &str) -> Result<()> {
+        let (_, revision) = self.group_with_revision(scope, name)?;
+        let streams = self.stream_records(scope, name)?;
+        let mut ops = vec![Op::delete(scope.group_key(name))];
+        ops.extend(
+            streams
+                .iter()
+                .map(|s| Op::delete(scope.stream_key(name, &s.name))),
+        );
+        let compares = [Compare::ModRevision(scope.group_key(name), revision)];
+        if !committed(self.store.txn(&compares, &ops)?) {
+            return Err(LogsError::InvalidOperation(
+                "The log group changed while it was being deleted; try again.".into(),
+            ));
+        }
+        for s in streams {
+            self.drop_stream_data(&s.id)?;
+        }
+        Ok(())
+    }
+
+    /// Groups in name order, after `after`, at most `limit`.
+    pub fn describe_log_groups(
+        &self,
+        scope: &LogScope,
+        name_prefix: Option<&str>,
+        name_pattern: Option<&str>,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<(Vec<LogGroup>, Option<String>)> {
+        let base = format!("{}group/", scope.prefix());
+        let prefix = format!("{base}{}", name_prefix.unwrap_or(""));
+        let mut out = Vec::new();
+        let mut more = false;
+        scan(
+            self.store.as_ref(),
+            &prefix,
+            after.map(|a| format!("{base}{a}")),
+            |kv| {
+                let group: LogGroup = decode(kv)?;
+                if name_pattern.is_some_and(|p| !group.name.contains(p)) {
+                    return Ok(true);
+                }
+                if out.len() == limit {
+                    more = true;
+                    return Ok(false);
+                }
+                out.push(group);
+                Ok(true)
+            },
+        )?;
+        let token = more.then(|| out.last().map(|g| g.name.clone())).flatten();
+        Ok((out, token))
+    }
+
+    pub fn put_retention_policy(&self, scope: &LogScope, name: &str, days: i64) -> Result<()> {
+        if !RETENTION_DAYS.contains(&days) {
+            return Err(LogsError::InvalidParameter(format!(
+                "1 validation error detected: Value '{days}' at 'retentionInDays' failed to satisfy constraint: Member must satisfy enum value set: {RETENTION_DAYS:?}"
+            )));
+        }
+        let group = self.update_group(scope, name, |g| {
+            g.retention_in_days = Some(days);
+            Ok(())
+        })?;
+        self.expire_group(scope, &group)?;
+        Ok(())
+    }
+
+    pub fn delete_retention_policy(&self, scope: &LogScope, name: &str) -> Result<()> {
+        self.update_group(scope, name, |g| {
+            g.retention_in_days = None;
+            Ok(())
+        })?;
+        Ok(())
+    }
+
+    pub fn tag_log_group(
+        &self,
+        scope: &LogScope,
+        name: &str,
+        tags: std::collections::BTreeMap<String, String>,
+    ) -> Result<()> {
+        self.update_group(scope, name, |g| {
+            let mut merged = g.tags.clone();
+            merged.extend(tags.clone());
+            check_tags(&merged)?;
+            g.tags = merged;
+            Ok(())
+        })?;
+        Ok(())
+    }
+
+    pub fn untag_log_group(&self, scope: &LogScope, name: &str, keys: &[String]) -> Result<()> {
+        self.update_group(scope, name, |g| {
+            for k in keys {
+                g.tags.remove(k);
+            }
+            Ok(())
+        })?;
+        Ok(())
+    }
+
+    // ---- streams ----
+
+    pub fn create_log_stream(&self, scope: &LogScope, group: &str, name: &str) -> Result<()> {
+        check_stream_name(name)?;
+        let group_kv = self
+            .store
+            .get(&scope.group_key(group))?
+            .ok_or_else(group_missing)?;
+        let record = StreamRecord {
+            name: name.to_string(),
+            creation_time: now_ms(),
+            id: uuid_like(),
+        };
+        let key = scope.stream_key(group, name);
+        // The group must still be the same one when the stream is added.
+        let compares = [
+            Compare::ModRevision(key.clone(), 0),
+            Compare::CreateRevision(scope.group_key(group), group_kv.create_revision),
+        ];
+        if committed(
+            self.store
+                .txn(&compares, &[Op::put(key.clone(), encode(&record))])?,
+        ) {
+            return Ok(());
+        }
+        if self.store.get(&key)?.is_some() {
+            Err(LogsError::ResourceAlreadyExists(
+                "The specified log stream already exists".into(),
+            ))
+        } else {
+            Err(group_missing())
+        }
+    }
+
+    pub fn delete_log_stream(&self, scope: &LogScope, group: &str, name: &str) -> Result<()> {
+        self.log_group(scope, group)?;
+        let record = self.stream_record(scope, group, name)?;
+        self.store.delete(&scope.stream_key(group, name))?;
+        self.drop_stream_data(&record.id)
+    }
+
+    fn drop_stream_data(&self, id: &str) -> Result<()> {
+        self.open.lock().unwrap().remove(id);
+        match std::fs::remove_dir_all(self.root.join(id)) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(e.into()),
+            _ => Ok(()),
+        }
+    }
+
+    fn stream_record(&self, scope: &LogScope, group: &str, name: &str) -> Result<StreamRecord> {
+        let kv = self
+            .store
+            .get(&scope.stream_key(group, name))?
+            .ok_or_else(stream_missing)?;
+        decode(&kv)
+    }
+
+    fn stream_records(&self, scope: &LogScope, group: &str) -> Result<Vec<StreamRecord>> {
+        let mut out = Vec::new();
+        scan(
+            self.store.as_ref(),
+            &scope.streams_prefix(group),
+            None,
+            |kv| {
+                out.push(decode(kv)?);
+                Ok(true)
+            },
+        )?;
+        Ok(out)
+    }
+
+    fn stream_data(&self, id: &str) -> Result<Arc<StreamStore>> {
+        if let Some(s) = self.open.lock().unwrap().get(id) {
+            return Ok(s.clone());
+        }
+        // Opened outside the map's lock (it reads the stream's frame headers).
+        let opened = Arc::new(StreamStore::open(&self.root.join(id))?);
+        let stream = self
+            .open
+            .lock()
+            .unwrap()
+            .entry(id.to_string())
+            .or_insert(opened)
+            .clone();
+        self.seal_if_needed(&stream);
+        Ok(stream)
+    }
+
+    fn seal_if_needed(&self, stream: &Arc<StreamStore>) {
+        if stream.needs_seal() {
+            let _ = self.sealer.lock().unwrap().send(stream.clone());
+        }
+    }
+
+    /// Seals every open stream's rolled segments now (tests; the sealing thread does this
+    /// in the background).
+    pub fn seal_now(&self) -> Result<usize> {
+        let streams: Vec<Arc<StreamStore>> = self.open.lock().unwrap().values().cloned().collect();
+        let mut sealed = 0;
+        for s in streams {
+            sealed += s.seal_pending()?;
+        }
+        Ok(sealed)
+    }
+
+    /// Streams of a group in the asked order, after `after` (a stream name; for
+    /// LastEventTime order an offset), at most `limit`.
+    #[allow(clippy::too_many_arguments)]
+    pub fn describe_log_streams(
+        &self,
+        scope: &LogScope,
+        group: &str,
+        name_prefix: Option<&str>,
+        order: StreamOrder,
+        descending: bool,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<(Vec<LogStream>, Option<String>)> {
+        self.log_group(scope, group)?;
+        let mut records = self.stream_records(scope, group)?;
+        if let Some(p) = name_prefix {
+            records.retain(|r| r.name.starts_with(p));
+        }
+        let mut streams = records
+            .into_iter()
+            .map(|r| {
+                let stats = self.stream_data(&r.id)?.stats();
+                Ok(LogStream {
+                    name: r.name,
+                    creation_time: r.creation_time,
+                    stats,
+                })
+            })
+            .collect::<Result<Vec<_>>>()?;
+        if order == StreamOrder::LastEventTime {
+            streams.sort_by(|a, b| {
+                a.stats
+                    .last_event
+                    .cmp(&b.stats.last_event)
+                    .then_with(|| a.name.cmp(&b.name))
+            });
+        }
+        if descending {
+            streams.reverse();
+        }
+        let skip: usize = after.and_then(|a| a.parse().ok()).unwrap_or(0);
+        let more = streams.len() > skip + limit;
+        let page: Vec<LogStream> = streams.into_iter().skip(skip).take(limit).collect();
+        Ok((page, more.then(|| (skip + limit).to_string())))
+    }
+
+    /// Bytes a group's events take on disk.
+    pub fn stored_bytes(&self, scope: &LogScope, group: &str) -> Result<u64> {
+        let mut total = 0;
+        for r in self.stream_records(scope, group)? {
+            total += self.stream_data(&r.id)?.stats().stored_bytes;
+        }
+        Ok(total)
+    }
+
+    // ---- events ----
+
+    /// Stores a batch, after AWS's checks; events too new, too old or expired are left
+    /// out and reported.
+    pub fn put_log_events(
+        &self,
+        scope: &LogScope,
+        group: &str,
+        stream: &str,
+        events: Vec<InputEvent>,
+        cursor: Option<&str>,
+    ) -> Result<Rejected> {
+        if events.is_empty() {
+            return Err(LogsError::InvalidParameter(
+                "1 validation error detected: Value '[]' at 'logEvents' failed to satisfy constraint: Member must have length greater than or equal to 1".into(),
+            ));
+        }
+        if events.len() > MAX_BATCH_EVENTS {
+            return Err(LogsError::InvalidParameter(format!(
+                "1 validation error detected: Value at 'logEvents' failed to satisfy constraint: Member must have length less than or equal to {MAX_BATCH_EVENTS}"
+            )));
+        }
+        let size: usize = events
+            .iter()
+            .map(|e| e.message.len() + EVENT_OVERHEAD)
+            .sum();
+        if size > MAX_BATCH_BYTES {
+            return Err(LogsError::InvalidParameter(format!(
+                "Upload too large: {size} bytes exceeds limit of {MAX_BATCH_BYTES}"
+            )));
+        }
+        if events.iter().any(|e| e.message.is_empty()) {
+            return Err(LogsError::InvalidParameter(
+                "1 validation error detected: Value '' at 'logEvents.member.message' failed to satisfy constraint: Member must have length greater than or equal to 1".into(),
+            ));
+        }
+        if events.windows(2).any(|w| w[1].timestamp < w[0].timestamp) {
+            return Err(LogsError::InvalidParameter(
+                "Log events in a single PutLogEvents request must be in chronological order."
+                    .into(),
+            ));
+        }
+        if cursor.is_some_and(|c| c.len() > 512) {
+            return Err(LogsError::InvalidParameter(
+                "berthShipperCursor must be at most 512 bytes".into(),
+            ));
+        }
+        let group_record = self.log_group(scope, group)?;
+        let record = self.stream_record(scope, group, stream)?;
+        let now = now_ms();
+        let too_old = now - 14 * DAY_MS;
+        let expired = group_record.cutoff(now);
+        let too_new = now + 2 * HOUR_MS;
+        let mut rejected = Rejected::default();
+        // Sorted, so the rejected ones are a prefix (old) and a suffix (new).
+        let first_kept = events
+            .iter()
+            .position(|e| e.timestamp >= too_old && e.timestamp >= expired)
+            .unwrap_or(events.len());
+        if first_kept > 0 {
+            let last_old = events[..first_kept]
+                .iter()
+                .rposition(|e| e.timestamp < too_old);
+            let last_expired = events[..first_kept]
+                .iter()
+                .rposition(|e| e.timestamp < expired);
+            rejected.too_old_end = last_old.map(|i| i + 1);
+            rejected.expired_end = last_expired.map(|i| i + 1);
+        }
+        let end_kept = events
+            .iter()
+            .position(|e| e.timestamp > too_new)
+            .unwrap_or(events.len());
+        if end_kept < events.len() {
+            rejected.too_new_start = Some(end_kept);
+        }
+        let mut events = events;
+        events.truncate(end_kept.max(first_kept));
+        let kept: Vec<InputEvent> = events.split_off(first_kept.min(events.len()));
+        if let (Some(first), Some(last)) = (kept.first(), kept.last())
+            && last.timestamp - first.timestamp > DAY_MS
+        {
+            return Err(LogsError::InvalidParameter(
+                "The batch of log events in a single PutLogEvents request cannot span more than 24 hours.".into(),
+            ));
+        }
+        let data = self.stream_data(&record.id)?;
+        data.append(&kept, now, cursor)?;
+        self.seal_if_needed(&data);
+        // A stream deleted while we wrote: its files are gone with it.
+        if !kept.is_empty() && self.tail.receiver_count() > 0 {
+            let _ = self.tail.send(Arc::new(Ingested {
+                scope: scope.clone(),
+                group: group.to_string(),
+                stream: stream.to_string(),
+                ingestion: now,
+                events: kept,
+            }));
+        }
+        Ok(rejected)
+    }
+
+    pub fn get_log_events(&self, scope: &LogScope, q: &GetLogEvents) -> Result<EventsPage> {
+        let group = self.log_group(scope, &q.group)?;
+        let record = self.stream_record(scope, &q.group, &q.stream)?;
+        let data = self.stream_data(&record.id)?;
+        let limit = q.limit.unwrap_or(MAX_BATCH_EVENTS);
+        let start = q.start_time.unwrap_or(i64::MIN).max(group.cutoff(now_ms()));
+        let end = q.end_time.unwrap_or(i64::MAX);
+        let end_ordinal = data.end_ordinal();
+        let (forward, position) = match &q.next_token {
+            Some(t) => tokens::parse_events_token(t)?,
+            None if q.start_from_head => (true, 0),
+            None => (false, end_ordinal),
+        };
+        let events = if forward {
+            data.page(position, u64::MAX, start, end, limit, MAX_BATCH_BYTES, true)?
+        } else {
+            data.page(0, position, start, end, limit, MAX_BATCH_BYTES, false)?
+        };
+        let (next_forward, next_backward) = match (events.first(), events.last()) {
+            (Some(first), Some(last)) => (last.ordinal + 1, first.ordinal),
+            _ => (position, position),
+        };
+        Ok(EventsPage {
+            events,
+            next_forward_token: tokens::events_token(true, next_forward),
+            next_backward_token: tokens::events_token(false, next_backward),
+        })
+    }
+
+    pub fn filter_log_events(&self, scope: &LogScope, q: &FilterLogEvents) -> Result<FilteredPage> {
+        let group = self.log_group(scope, &q.group)?;
+        if q.stream_names.is_some() && q.stream_prefix.is_some() {
+            return Err(LogsError::InvalidParameter(
+                "logStreamNames and logStreamNamePrefix are mutually exclusive".into(),
+            ));
+        }
+        let pattern = match q.pattern.as_deref() {
+            Some(p) => Some(
+                FilterPattern::parse(p).map_err(|e| LogsError::InvalidParameter(e.to_string()))?,
+            ),
+            None => None,
+        };
+        let pattern = pattern.filter(|p| !p.matches_everything());
+        let literals = pattern.as_ref().and_then(FilterPattern::required_literals);
+        let finders: Option<Vec<memchr::memmem::Finder<'_>>> = literals
+            .as_ref()
+            .map(|l| l.iter().map(memchr::memmem::Finder::new).collect());
+        let limit = q.limit.unwrap_or(MAX_BATCH_EVENTS);
+        let start = q.start_time.unwrap_or(i64::MIN).max(group.cutoff(now_ms()));
+        let end = q.end_time.unwrap_or(i64::MAX);
+        let resume = q
+            .next_token
+            .as_deref()
+            .map(tokens::parse_filter_token)
+            .transpose()?;
+        let mut records = self.stream_records(scope, &q.group)?;
+        if let Some(names) = &q.stream_names {
+            records.retain(|r| names.contains(&r.name));
+        }
+        if let Some(p) = &q.stream_prefix {
+            records.retain(|r| r.name.starts_with(p.as_str()));
+        }
+        let mut found: Vec<FilteredEvent> = Vec::new();
+        for r in &records {
+            let data = self.stream_data(&r.id)?;
+            let from_ts = resume.as_ref().map_or(start, |t| start.max(t.timestamp));
+            let matches = |e: &segment::EventRef<'_>| {
+                // Past where the previous page ended (in the order pages are cut in) ...
+                resume.as_ref().is_none_or(|t| {
+                    (e.timestamp, r.name.as_str(), e.ordinal)
+                        > (t.timestamp, t.stream.as_str(), t.ordinal)
+                }) && pattern.as_ref().is_none_or(|p| p.matches(e.message))
+            };
+            // One more than a page tells whether there is more.
+            let events =
+                data.scan_matching(0, from_ts, end, finders.as_deref(), &matches, limit + 1)?;
+            found.extend(events.into_iter().map(|e| FilteredEvent {
+                stream: r.name.clone(),
+                ordinal: e.ordinal,
+                timestamp: e.timestamp,
+                ingestion: e.ingestion,
+                message: e.message,
+            }));
+        }
+        found.sort_by(|a, b| {
+            (a.timestamp, &a.stream, a.ordinal).cmp(&(b.timestamp, &b.stream, b.ordinal))
+        });
+        let mut bytes = 0usize;
+        let mut keep = 0usize;
+        for e in &found {
+            if keep == limit || bytes + e.message.len() + EVENT_OVERHEAD > MAX_BATCH_BYTES {
+                break;
+            }
+            bytes += e.message.len() + EVENT_OVERHEAD;
+            keep += 1;
+        }
+        let more = found.len() > keep;
+        found.truncate(keep);
+        let next_token = more
+            .then(|| found.last().map(tokens::filter_token))
+            .flatten();
+        Ok(FilteredPage {
+            events: found,
+            next_token,
+        })
+    }
+
+    // ---- retention ----
+
+    fn expire_group(&self, scope: &LogScope, group: &LogGroup) -> Result<usize> {
+        let cutoff = group.cutoff(now_ms());
+        if cutoff == i64::MIN {
+            return Ok(0);
+        }
+        let mut removed = 0;
+        for r in self.stream_records(scope, &group.name)? {
+            removed += self.stream_data(&r.id)?.expire(cutoff)?;
+        }
+        Ok(removed)
+    }
+
+    /// Removes the segments every retention policy has expired; returns how many.
+    pub fn expire_all(&self) -> Result<usize> {
+        let mut groups = Vec::new();
+        scan(self.store.as_ref(), "logs/", None, |kv| {
+            if kv.key.contains("/group/") {
+                let group: LogGroup = decode(kv)?;
+                if group.retention_in_days.is_some() {
+                    let mut parts = kv.key.splitn(4, '/').skip(1);
+                    let (Some(account), Some(region)) = (parts.next(), parts.next()) else {
+                        return Ok(true);
+                    };
+                    let scope = LogScope {
+                        account: account.to_string(),
+                        region: region.to_string(),
+                    };
+                    groups.push((scope, group));
+                }
+            }
+            Ok(true)
+        })?;
+        let mut removed = 0;
+        for (scope, group) in groups {
+            removed += self.expire_group(&scope, &group)?;
+        }
+        Ok(removed)
+    }
+}
+
+fn uuid_like() -> String {
+    let nanos = time::OffsetDateTime::now_utc().unix_timestamp_nanos();
+    static COUNTER: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let n = COUNTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    format!("{nanos:x}-{:x}-{n:x}", std::process::id())
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,260 @@
+use super::*;
+
+fn logs() -> (tempfile::TempDir, Arc<dyn Store>, Logs) {
+    let dir = tempfile::tempdir().unwrap();
+    let store: Arc<dyn Store> = Arc::new(berth_store::MemStore::new());
+    let logs = Logs::open(store.clone(), &dir.path().join("logs")).unwrap();
+    (dir, store, logs)
+}
+
+fn scope() -> LogScope {
+    LogScope {
+        account: "000000000000".into(),
+        region: "us-east-1".into(),
+    }
+}
+
+fn ev(ts: i64, m: &str) -> InputEvent {
+    InputEvent {
+        timestamp: ts,
+        message: m.into(),
+    }
+}
+
+#[test]
+fn groups_and_streams_have_aws_errors() {
+    let (_d, _s, logs) = logs();
+    let s = scope();
+    logs.create_log_group(&s, "/ecs/app", Default::default(), None)
+        .unwrap();
+    assert!(matches!(
+        logs.create_log_group(&s, "/ecs/app", Default::default(), None),
+        Err(LogsError::ResourceAlreadyExists(_))
+    ));
+    assert!(matches!(
+        logs.create_log_group(&s, "bad:name", Default::default(), None),
+        Err(LogsError::InvalidParameter(_))
+    ));
+    assert!(matches!(
+        logs.create_log_stream(&s, "/missing", "a"),
+        Err(LogsError::ResourceNotFound(m)) if m == "The specified log group does not exist."
+    ));
+    logs.create_log_stream(&s, "/ecs/app", "web/app/1").unwrap();
+    assert!(matches!(
+        logs.create_log_stream(&s, "/ecs/app", "web/app/1"),
+        Err(LogsError::ResourceAlreadyExists(_))
+    ));
+    assert!(matches!(
+        logs.put_log_events(&s, "/ecs/app", "nope", vec![ev(now_ms(), "x")], None),
+        Err(LogsError::ResourceNotFound(m)) if m == "The specified log stream does not exist."
+    ));
+    // Another region sees nothing.
+    let other = LogScope {
+        region: "eu-west-1".into(),
+        ..scope()
+    };
+    assert!(logs.log_group(&other, "/ecs/app").is_err());
+    let (groups, _) = logs
+        .describe_log_groups(&s, Some("/ecs"), None, None, 50)
+        .unwrap();
+    assert_eq!(groups.len(), 1);
+}
+
+#[test]
+fn put_checks_order_and_reports_rejected_events() {
+    let (_d, _s, logs) = logs();
+    let s = scope();
+    logs.create_log_group(&s, "g", Default::default(), None)
+        .unwrap();
+    logs.create_log_stream(&s, "g", "s").unwrap();
+    let now = now_ms();
+    assert!(matches!(
+        logs.put_log_events(&s, "g", "s", vec![ev(now, "b"), ev(now - 1, "a")], None),
+        Err(LogsError::InvalidParameter(m)) if m.contains("chronological order")
+    ));
+    let rejected = logs
+        .put_log_events(
+            &s,
+            "g",
+            "s",
+            vec![
+                ev(now - 15 * DAY_MS, "too old"),
+                ev(now, "kept"),
+                ev(now + 3 * HOUR_MS, "too new"),
+            ],
+            None,
+        )
+        .unwrap();
+    assert_eq!(rejected.too_old_end, Some(1));
+    assert_eq!(rejected.too_new_start, Some(2));
+    let page = logs
+        .get_log_events(
+            &s,
+            &GetLogEvents {
+                group: "g".into(),
+                stream: "s".into(),
+                start_from_head: true,
+                ..Default::default()
+            },
+        )
+        .unwrap();
+    let messages: Vec<&str> = page.events.iter().map(|e| e.message.as_str()).collect();
+    assert_eq!(messages, ["kept"]);
+}
+
+#[test]
+fn tokens_walk_forward_and_backward_and_stay_at_the_end() {
+    let (_d, _s, logs) = logs();
+    let s = scope();
+    logs.create_log_group(&s, "g", Default::default(), None)
+        .unwrap();
+    logs.create_log_stream(&s, "g", "s").unwrap();
+    let now = now_ms();
+    let events: Vec<InputEvent> = (0..25).map(|i| ev(now + i, &format!("m{i}"))).collect();
+    logs.put_log_events(&s, "g", "s", events, None).unwrap();
+    let q = |token: Option<String>, head: bool| GetLogEvents {
+        group: "g".into(),
+        stream: "s".into(),
+        next_token: token,
+        limit: Some(10),
+        start_from_head: head,
+        ..Default::default()
+    };
+    // Default: the newest events.
+    let last = logs.get_log_events(&s, &q(None, false)).unwrap();
+    assert_eq!(last.events.first().unwrap().message, "m15");
+    let earlier = logs
+        .get_log_events(&s, &q(Some(last.next_backward_token.clone()), false))
+        .unwrap();
+    assert_eq!(earlier.events.first().unwrap().message, "m5");
+    assert_eq!(earlier.events.last().unwrap().message, "m14");
+    // Forward from the head to the end; at the end the token repeats.
+    let mut token = None;
+    let mut seen = Vec::new();
+    loop {
+        let page = logs.get_log_events(&s, &q(token.clone(), true)).unwrap();
+        seen.extend(page.events.iter().map(|e| e.message.clone()));
+        if token.as_deref() == Some(page.next_forward_token.as_str()) {
+            break;
+        }
+        token = Some(page.next_forward_token);
+    }
+    assert_eq!(seen, (0..25).map(|i| format!("m{i}")).collect::<Vec<_>>());
+}
+
+#[test]
+fn filter_interleaves_streams_and_pages_with_tokens() {
+    let (_d, _s, logs) = logs();
+    let s = scope();
+    logs.create_log_group(&s, "g", Default::default(), None)
+        .unwrap();
+    let now = now_ms();
+    for stream in ["a", "b"] {
+        logs.create_log_stream(&s, "g", stream).unwrap();
+        let events = (0..10)
+            .map(|i| {
+                ev(
+                    now + i * 2 + i64::from(stream == "b"),
+                    &format!("{stream} {i} {}", if i % 2 == 0 { "even" } else { "odd" }),
+                )
+            })
+            .collect();
+        logs.put_log_events(&s, "g", stream, events, None).unwrap();
+    }
+    let mut q = FilterLogEvents {
+        group: "g".into(),
+        pattern: Some("even".into()),
+        limit: Some(3),
+        ..Default::default()
+    };
+    let mut seen = Vec::new();
+    loop {
+        let page = logs.filter_log_events(&s, &q).unwrap();
+        seen.extend(page.events.iter().map(|e| e.message.clone()));
+        match page.next_token {
+            Some(t) => q.next_token = Some(t),
+            None => break,
+        }
+    }
+    let want: Vec<String> = (0..10)
+        .step_by(2)
+        .flat_map(|i| [format!("a {i} even"), format!("b {i} even")])
+        .collect();
+    assert_eq!(seen, want);
+}
+
+#[test]
+fn retention_hides_then_removes_old_segments_and_delete_removes_files() {
+    let (dir, store, logs) = logs();
+    let s = scope();
+    logs.create_log_group(&s, "g", Default::default(), None)
+        .unwrap();
+    logs.create_log_stream(&s, "g", "s").unwrap();
+    let now = now_ms();
+    logs.put_log_events(&s, "g", "s", vec![ev(now - 3 * DAY_MS, "old")], None)
+        .unwrap();
+    logs.put_log_events(&s, "g", "s", vec![ev(now, "new")], None)
+        .unwrap();
+    logs.put_retention_policy(&s, "g", 1).unwrap();
+    let page = logs
+        .get_log_events(
+            &s,
+            &GetLogEvents {
+                group: "g".into(),
+                stream: "s".into(),
+                start_from_head: true,
+                ..Default::default()
+            },
+        )
+        .unwrap();
+    assert_eq!(page.events.len(), 1);
+    assert_eq!(page.events[0].message, "new");
+    let (streams, _) = logs
+        .describe_log_streams(&s, "g", None, StreamOrder::LogStreamName, false, None, 50)
+        .unwrap();
+    assert_eq!(streams[0].stats.first_event, Some(now));
+    assert!(matches!(
+        logs.put_retention_policy(&s, "g", 2),
+        Err(LogsError::InvalidParameter(_))
+    ));
+    // Events older than the retention period are refused from now on.
+    let rejected = logs
+        .put_log_events(&s, "g", "s", vec![ev(now - 2 * DAY_MS, "late")], None)
+        .unwrap();
+    assert_eq!(rejected.expired_end, Some(1));
+    let root = dir.path().join("logs");
+    assert_eq!(std::fs::read_dir(&root).unwrap().count(), 1);
+    logs.delete_log_group(&s, "g").unwrap();
+    assert_eq!(std::fs::read_dir(&root).unwrap().count(), 0);
+    // A directory left behind by a crash is removed at the next start.
+    std::fs::create_dir_all(root.join("orphan")).unwrap();
+    drop(logs);
+    let _logs = Logs::open(store, &root).unwrap();
+    assert_eq!(std::fs::read_dir(&root).unwrap().count(), 0);
+}
+
+#[test]
+fn the_shipper_cursor_is_kept_with_the_stream() {
+    let (_d, store, logs) = logs();
+    let s = scope();
+    logs.create_log_group(&s, "g", Default::default(), None)
+        .unwrap();
+    logs.create_log_stream(&s, "g", "s").unwrap();
+    logs.put_log_events(&s, "g", "s", vec![ev(now_ms(), "x")], Some("cursor-7"))
+        .unwrap();
+    let root = _d.path().join("logs");
+    drop(logs);
+    let logs = Logs::open(store, &root).unwrap();
+    let (streams, _) = logs
+        .describe_log_streams(
+            &s,
+            "g",
+            Some("s"),
+            StreamOrder::LogStreamName,
+            false,
+            None,
+            50,
+        )
+        .unwrap();
+    assert_eq!(streams[0].stats.cursor.as_deref(), Some("cursor-7"));
+}
