@@ -1,7 +1,7 @@
 //! A small SigV4-signed client for the AWS JSON 1.1 calls the agent makes: ECS's
 //! RegisterContainerInstance, DiscoverPollEndpoint, SubmitTaskStateChange,
-//! SubmitContainerStateChange, and ECR's GetAuthorizationToken (at the `endpointOverride`
-//! a task's `ecrAuthData` names). Plain HTTP/1.1 over hyper's connection API with a few
+//! SubmitContainerStateChange, ECR's GetAuthorizationToken (at the `endpointOverride`
+//! a task's `ecrAuthData` names), and the CloudWatch Logs calls of the awslogs driver. Plain HTTP/1.1 over hyper's connection API with a few
 //! kept-alive connections per host: the control plane sits on a local network, so there is
 //! no TLS here.
 
@@ -238,6 +238,24 @@ impl AwsClient {
             password: password.to_owned(),
             expires_at: data["expiresAt"].as_f64(),
         })
+    }
+
+    /// A CloudWatch Logs call (`target`: `Logs_20140328.<Operation>`) on the control plane,
+    /// signed for service `logs` in `region` (the awslogs driver's `awslogs-region`).
+    pub async fn logs_call(
+        &self,
+        region: &str,
+        target: &str,
+        body: &impl Serialize,
+    ) -> Result<Value, ClientError> {
+        self.call(
+            &self.endpoint,
+            "logs",
+            region,
+            target,
+            serde_json::to_vec(body).expect("json"),
+        )
+        .await
     }
 
     /// Signs an ACS/TCS websocket upgrade GET of `path?query` on the control plane: the

@@ -41,6 +41,7 @@ use berth_runtime::{
 use futures_util::StreamExt;
 use tokio::sync::{mpsc, watch};
 
+use crate::awslogs::{self, AwslogsOptions, LogsApi, Progress, Shipper};
 use crate::client::{
     AttachmentStateChange, AwsClient, ClientError, ContainerChangeInTask, ContainerStateChange,
     EcrAuthorization, NetworkBinding, TaskStateChange,
@@ -71,9 +72,9 @@ const REPORT_RETRY_MAX: Duration = Duration::from_secs(30);
 /// What a boxed control-plane call returns.
 pub type ControlFuture<'a, T> = Pin<Box<dyn Future<Output = Result<T, ClientError>> + Send + 'a>>;
 
-/// The control-plane calls the engine makes; `AwsClient` in production, a recording fake in
-/// tests.
-pub trait ControlPlane: Send + Sync {
+/// The control-plane calls the engine makes (the awslogs shippers' CloudWatch Logs calls
+/// included); `AwsClient` in production, a recording fake in tests.
+pub trait ControlPlane: LogsApi + Send + Sync {
     fn submit_task_state_change<'a>(&'a self, change: &'a TaskStateChange)
     -> ControlFuture<'a, ()>;
     fn submit_container_state_change<'a>(
@@ -916,6 +917,8 @@ struct Supervisor {
     stopped_at: Option<f64>,
     /// Messages that arrived during an image pull, handled once it is over.
     deferred: Vec<TaskMsg>,
+    /// The awslogs shippers of the task's containers, by container name.
+    shippers: BTreeMap<String, (tokio::task::JoinHandle<()>, Progress)>,
 }
 
 impl Supervisor {
@@ -1013,6 +1016,7 @@ impl Supervisor {
             task_reported: record.sent_status,
             stopped_at: record.stopped_at,
             deferred: Vec::new(),
+            shippers: BTreeMap::new(),
         }
     }
 
@@ -1131,6 +1135,13 @@ impl Supervisor {
         let names: Vec<String> = self.members.keys().cloned().collect();
         for name in names {
             self.report_container_if_changed(&name);
+            // What a container that ran wrote is shipped from where the last agent left
+            // off (the cursor the server holds).
+            if self.members[&name].started
+                && let Ok(Some(options)) = self.awslogs_options(&name)
+            {
+                self.ship_logs(&name, options);
+            }
         }
     }
 
@@ -1501,11 +1512,25 @@ impl Supervisor {
             self.save();
         }
         let id = self.members[name].id.clone().expect("created");
+        // awslogs: the group and stream exist before the container starts, as Docker's
+        // driver makes them when it starts.
+        let awslogs = self
+            .awslogs_options(name)
+            .map_err(|e| self.fail_member(name, e))?;
+        if let Some(options) = &awslogs {
+            let stream = options.stream_name(name, &self.arn, id.as_str());
+            awslogs::prepare(&*self.logs_api(), options, &stream)
+                .await
+                .map_err(|e| self.fail_member(name, e))?;
+        }
         self.engine
             .runtime
             .start_container(&id)
             .await
             .map_err(|e| self.fail_member(name, format!("CannotStartContainerError: {e}")))?;
+        if let Some(options) = awslogs {
+            self.ship_logs(name, options);
+        }
         {
             let member = self.members.get_mut(name).expect("member");
             member.started = true;
@@ -1717,8 +1742,106 @@ impl Supervisor {
             volumes,
             metadata_uris: &metadata_uris,
         };
-        spec::container_spec(&layout, &self.members[name].def)
-            .map_err(|e| self.fail_member(name, format!("CannotCreateContainerError: {e}")))
+        let mut spec = spec::container_spec(&layout, &self.members[name].def)
+            .map_err(|e| self.fail_member(name, format!("CannotCreateContainerError: {e}")))?;
+        if self.awslogs_options(name)?.is_some() {
+            // Docker keeps the log on disk for the agent's shipper to read back.
+            spec.log_config = Some(berth_runtime::LogConfig {
+                driver: "json-file".to_owned(),
+                options: BTreeMap::from([
+                    (
+                        "max-size".to_owned(),
+                        awslogs::JSON_FILE_MAX_SIZE.to_owned(),
+                    ),
+                    (
+                        "max-file".to_owned(),
+                        awslogs::JSON_FILE_MAX_FILES.to_owned(),
+                    ),
+                ]),
+            });
+        }
+        Ok(spec)
+    }
+
+    /// The container's awslogs options when its log driver is awslogs; `Err` is the task's
+    /// stopped reason when they are not valid (Docker's check at create).
+    fn awslogs_options(&mut self, name: &str) -> Result<Option<AwslogsOptions>, String> {
+        let Some(log) = spec::log_config(&self.members[name].def) else {
+            return Ok(None);
+        };
+        if log.driver != awslogs::DRIVER {
+            return Ok(None);
+        }
+        // The instance's region (its ARN's) when the options name none.
+        let region = self
+            .engine
+            .config
+            .instance_arn
+            .split(':')
+            .nth(3)
+            .unwrap_or_default();
+        AwslogsOptions::parse(&log.options, region)
+            .map(Some)
+            .map_err(|e| {
+                self.fail_member(
+                    name,
+                    format!("CannotCreateContainerError: Error response from daemon: {e}"),
+                )
+            })
+    }
+
+    fn logs_api(&self) -> Arc<dyn LogsApi> {
+        self.engine.control.clone()
+    }
+
+    /// Starts shipping a container's log (once: a running shipper is left alone).
+    fn ship_logs(&mut self, name: &str, options: AwslogsOptions) {
+        let Some(id) = self.members[name].id.clone() else {
+            return;
+        };
+        if self
+            .shippers
+            .get(name)
+            .is_some_and(|(shipper, _)| !shipper.is_finished())
+        {
+            return;
+        }
+        let stream = options.stream_name(name, &self.arn, id.as_str());
+        tracing::debug!(task = %self.arn, container = name, group = %options.group, %stream, "shipping the container's log");
+        let progress = Progress::now();
+        let shipper = Shipper {
+            logs: self.logs_api(),
+            runtime: self.engine.runtime.clone(),
+            container: id,
+            options,
+            stream,
+            progress: progress.clone(),
+            shutdown: self.engine.shutdown.clone(),
+        };
+        self.shippers
+            .insert(name.to_owned(), (tokio::spawn(shipper.run()), progress));
+    }
+
+    /// Waits for the shippers to deliver what the stopped containers wrote; one that makes
+    /// no progress for [`awslogs::DRAIN_LIMIT`] is given up on. `false` on shutdown.
+    async fn drain_shippers(&mut self) -> bool {
+        let mut shutdown = self.engine.shutdown.clone();
+        for (name, (mut shipper, progress)) in std::mem::take(&mut self.shippers) {
+            loop {
+                tokio::select! {
+                    _ = &mut shipper => break,
+                    _ = tokio::time::sleep(Duration::from_secs(1)) => {
+                        if progress.idle_for() >= awslogs::DRAIN_LIMIT {
+                            tracing::warn!(task = %self.arn, container = %name, "the container's log could not be delivered for {:?}; the rest of it is lost", awslogs::DRAIN_LIMIT);
+                            shipper.abort();
+                            break;
+                        }
+                    }
+                    _ = shutdown.changed() => return false,
+                }
+            }
+        }
+        true
     }
 
     /// The task's volumes, resolved and (once per supervisor) created where they are Docker
@@ -1973,6 +2096,9 @@ impl Supervisor {
                 message = self.rx.recv() => if message.is_none() { return },
                 _ = shutdown.changed() => return,
             }
+        }
+        if !self.drain_shippers().await {
+            return;
         }
         let infra = self.infra.id.iter();
         for id in self

@@ -9,13 +9,49 @@
 //! supervisor per task), `spec` (ACS task → container specs), `state` (the state file),
 //! `stats` (CPU and memory samples of the containers), `telemetry` (the TCS websocket:
 //! metrics and health), `instance_health` (the container runtime check ECS shows as the
-//! instance's `healthStatus`), `metadata` (the task metadata endpoint v4 containers query).
+//! instance's `healthStatus`), `metadata` (the task metadata endpoint v4 containers query),
+//! `awslogs` (the awslogs log driver).
+//!
+//! ## The awslogs log driver
+//!
+//! A container whose `logConfiguration` names `awslogs` is not given Docker's own awslogs
+//! driver (it would call real AWS): it is created with `json-file` (at most 5 files of
+//! 100 MB), and the agent ships its stdout and stderr to the control plane's CloudWatch Logs
+//! API itself, at the `--endpoint`, signed with the agent's credentials for service `logs`
+//! in the `awslogs-region` (default: the instance's region).
+//!
+//! - `awslogs-group` (required); `awslogs-stream-prefix`, giving ECS's stream name
+//!   `prefix/container-name/task-id` (without a prefix: `awslogs-stream`, else the Docker
+//!   container id, as Docker names it); `awslogs-create-group`. The group (when asked) and
+//!   the stream are made before the container starts; a missing group stops the task with
+//!   ECS's `CannotStartContainerError: … failed to create Cloudwatch log stream:
+//!   ResourceNotFoundException: The specified log group does not exist.`
+//! - `awslogs-multiline-pattern` or `awslogs-datetime-format` (strftime turned into a regex
+//!   as Docker does; not both): a matching line starts an event, others are appended with
+//!   `\n`; an event nothing was added to for a second is sent. Unlike Docker, stdout and
+//!   stderr are assembled apart. Lines Docker split at 16 KiB are joined back; events over
+//!   CloudWatch's 1 MiB are split. Timestamps are Docker's, to the millisecond.
+//! - `mode`: `blocking` (default) never drops anything: when the shipper's buffer
+//!   (`max-buffer-size`, default 1m) is full it stops reading Docker's log, which keeps the
+//!   rest on disk. **Unlike ECS, the container itself never blocks on logging.**
+//!   `non-blocking` drops the oldest events when the buffer is full (a warning says how
+//!   many).
+//! - Batches follow PutLogEvents' limits (10,000 events, 1 MiB counting 26 bytes per event,
+//!   24 hours) and leave within 200 ms (Docker waits 5 s), so `aws logs tail --follow` shows
+//!   a line within a second. Accepted and ignored: `awslogs-endpoint`,
+//!   `awslogs-credentials-endpoint`, `awslogs-force-flush-interval-seconds`, `tag`, …
+//!
+//! Delivery is exactly once across agent and control-plane restarts: each put carries a
+//! cursor (Berth's `berthShipperCursor`) stored with its events in one write, from which a
+//! restarted shipper resumes Docker's log. A stopped task is cleaned up only once its logs
+//! are delivered, or after 30 s without progress (the rest is lost, with a warning).
 //!
 //! The Docker daemon going away after start is ridden out: the runtime check reports it
 //! (IMPAIRED), the ACS and telemetry sessions and the task supervisors carry on, and when
 //! Docker answers again the engine resubscribes to its events and re-inspects every task's
 //! containers, reporting what happened meanwhile.
 
+pub mod awslogs;
 pub mod client;
 pub mod config;
 pub mod engine;

@@ -1,6 +1,7 @@
 //! Test support shared by the agent's unit tests: a recording fake control plane and a
 //! harness running the engine on the simulated runtime.
 
+use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
@@ -10,6 +11,9 @@ use berth_runtime::{ContainerRuntime, SimulatedRuntime, SimulationConfig};
 use serde_json::{Value, json};
 use tokio::sync::watch;
 
+use crate::awslogs::{
+    InputLogEvent, LogsApi, PutLogEventsRequest, RejectedLogEventsInfo, StreamLookup,
+};
 use crate::client::{ClientError, ContainerStateChange, EcrAuthorization, TaskStateChange};
 use crate::engine::{ControlFuture, ControlPlane, Engine, EngineConfig};
 use crate::spec::LABEL_TASK_ARN;
@@ -30,9 +34,11 @@ pub const CLUSTER: &str = "unit";
 pub const INSTANCE: &str = "arn:aws:ecs:us-east-1:000000000000:container-instance/unit/i-1";
 pub const WAIT: Duration = Duration::from_secs(10);
 
-/// Records every state change, as JSON, in arrival order.
+/// Records every state change, as JSON, in arrival order; CloudWatch Logs is a
+/// [`FakeLogs`].
 #[derive(Default)]
 pub struct FakeControl {
+    pub logs: FakeLogs,
     changes: Mutex<Vec<(String, Value)>>,
     pub token_calls: AtomicUsize,
     /// While set, every state change fails as if the control plane were down.
@@ -141,6 +147,203 @@ impl ControlPlane for FakeControl {
                 password: "token".into(),
                 expires_at: Some(now_seconds() + 3600.0),
             })
+        })
+    }
+}
+
+impl LogsApi for FakeControl {
+    fn create_log_group<'a>(&'a self, region: &'a str, group: &'a str) -> ControlFuture<'a, ()> {
+        self.logs.create_log_group(region, group)
+    }
+
+    fn create_log_stream<'a>(
+        &'a self,
+        region: &'a str,
+        group: &'a str,
+        stream: &'a str,
+    ) -> ControlFuture<'a, ()> {
+        self.logs.create_log_stream(region, group, stream)
+    }
+
+    fn find_log_stream<'a>(
+        &'a self,
+        region: &'a str,
+        group: &'a str,
+        stream: &'a str,
+    ) -> ControlFuture<'a, StreamLookup> {
+        self.logs.find_log_stream(region, group, stream)
+    }
+
+    fn put_log_events<'a>(
+        &'a self,
+        region: &'a str,
+        request: &'a PutLogEventsRequest,
+    ) -> ControlFuture<'a, RejectedLogEventsInfo> {
+        self.logs.put_log_events(region, request)
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Failure {
+    /// The put is refused as if the service were down.
+    Before,
+    /// The put is stored, but its answer is lost.
+    After,
+}
+
+#[derive(Default)]
+struct FakeStream {
+    events: Vec<InputLogEvent>,
+    cursor: Option<String>,
+}
+
+#[derive(Default)]
+struct FakeLogsState {
+    groups: BTreeMap<String, BTreeMap<String, FakeStream>>,
+    failures: Vec<Failure>,
+    puts: usize,
+    lost_answers: usize,
+}
+
+/// CloudWatch Logs in memory, with PutLogEvents' checks and scripted failures.
+#[derive(Default)]
+pub struct FakeLogs {
+    state: Mutex<FakeLogsState>,
+}
+
+fn not_found(what: &str) -> ClientError {
+    ClientError::Aws {
+        status: 400,
+        code: "ResourceNotFoundException".into(),
+        message: format!("The specified log {what} does not exist."),
+    }
+}
+
+fn down() -> ClientError {
+    ClientError::Transport {
+        endpoint: "fake".into(),
+        message: "connection reset".into(),
+    }
+}
+
+impl FakeLogs {
+    fn lock(&self) -> std::sync::MutexGuard<'_, FakeLogsState> {
+        self.state.lock().unwrap()
+    }
+
+    pub fn add_group(&self, group: &str) {
+        self.lock().groups.entry(group.into()).or_default();
+    }
+
+    pub fn fail(&self, failures: &[Failure]) {
+        self.lock().failures.extend_from_slice(failures);
+    }
+
+    pub fn messages(&self, group: &str, stream: &str) -> Vec<String> {
+        self.lock()
+            .groups
+            .get(group)
+            .and_then(|g| g.get(stream))
+            .map(|s| s.events.iter().map(|e| e.message.clone()).collect())
+            .unwrap_or_default()
+    }
+
+    /// (puts tried, puts stored whose answer was lost)
+    pub fn counts(&self) -> (usize, usize) {
+        let state = self.lock();
+        (state.puts, state.lost_answers)
+    }
+
+    pub fn remove_streams(&self, group: &str) {
+        if let Some(streams) = self.lock().groups.get_mut(group) {
+            streams.clear();
+        }
+    }
+
+    pub fn streams(&self, group: &str) -> Vec<String> {
+        self.lock()
+            .groups
+            .get(group)
+            .map(|g| g.keys().cloned().collect())
+            .unwrap_or_default()
+    }
+}
+
+impl LogsApi for FakeLogs {
+    fn create_log_group<'a>(&'a self, _: &'a str, group: &'a str) -> ControlFuture<'a, ()> {
+        Box::pin(async move {
+            self.add_group(group);
+            Ok(())
+        })
+    }
+
+    fn create_log_stream<'a>(
+        &'a self,
+        _: &'a str,
+        group: &'a str,
+        stream: &'a str,
+    ) -> ControlFuture<'a, ()> {
+        Box::pin(async move {
+            let mut state = self.lock();
+            let group = state
+                .groups
+                .get_mut(group)
+                .ok_or_else(|| not_found("group"))?;
+            group.entry(stream.into()).or_default();
+            Ok(())
+        })
+    }
+
+    fn find_log_stream<'a>(
+        &'a self,
+        _: &'a str,
+        group: &'a str,
+        stream: &'a str,
+    ) -> ControlFuture<'a, StreamLookup> {
+        Box::pin(async move {
+            let state = self.lock();
+            let group = state.groups.get(group).ok_or_else(|| not_found("group"))?;
+            Ok(match group.get(stream) {
+                Some(s) => StreamLookup::Found(s.cursor.clone()),
+                None => StreamLookup::Missing,
+            })
+        })
+    }
+
+    fn put_log_events<'a>(
+        &'a self,
+        _: &'a str,
+        request: &'a PutLogEventsRequest,
+    ) -> ControlFuture<'a, RejectedLogEventsInfo> {
+        Box::pin(async move {
+            let mut state = self.lock();
+            state.puts += 1;
+            let failure = (!state.failures.is_empty()).then(|| state.failures.remove(0));
+            if failure == Some(Failure::Before) {
+                return Err(down());
+            }
+            let events = &request.log_events;
+            assert!(!events.is_empty() && events.len() <= 10_000);
+            let bytes: usize = events.iter().map(|e| e.message.len() + 26).sum();
+            assert!(bytes <= 1_048_576);
+            assert!(events.iter().all(|e| !e.message.is_empty()));
+            assert!(events.windows(2).all(|w| w[0].timestamp <= w[1].timestamp));
+            assert!(request.berth_shipper_cursor.len() <= 512);
+            let stream = state
+                .groups
+                .get_mut(&request.log_group_name)
+                .ok_or_else(|| not_found("group"))?
+                .get_mut(&request.log_stream_name)
+                .ok_or_else(|| not_found("stream"))?;
+            stream.events.extend(events.iter().cloned());
+            stream.cursor = Some(request.berth_shipper_cursor.clone());
+            match failure {
+                Some(_) => {
+                    state.lost_answers += 1;
+                    Err(down())
+                }
+                None => Ok(RejectedLogEventsInfo::default()),
+            }
         })
     }
 }

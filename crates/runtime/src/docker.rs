@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use bollard::Docker;
 use bollard::auth::DockerCredentials;
+use bollard::container::LogOutput;
 use bollard::errors::Error as BollardError;
 use bollard::models::{
     ContainerCreateBody, ContainerInspectResponse, ContainerStateStatusEnum,
@@ -19,9 +20,9 @@ use bollard::models::{
 };
 use bollard::query_parameters::{
     BuildImageOptions, CreateContainerOptionsBuilder, CreateImageOptions, EventsOptions,
-    InspectContainerOptions, InspectNetworkOptions, ListContainersOptions, RemoveContainerOptions,
-    RemoveVolumeOptions, RenameContainerOptions, StartContainerOptions, StatsOptionsBuilder,
-    StopContainerOptions, WaitContainerOptions,
+    InspectContainerOptions, InspectNetworkOptions, ListContainersOptions, LogsOptions,
+    RemoveContainerOptions, RemoveVolumeOptions, RenameContainerOptions, StartContainerOptions,
+    StatsOptionsBuilder, StopContainerOptions, WaitContainerOptions,
 };
 use futures_util::StreamExt;
 use time::OffsetDateTime;
@@ -30,8 +31,8 @@ use time::format_description::well_known::Rfc3339;
 use crate::{
     ContainerEvent, ContainerEventKind, ContainerId, ContainerRuntime, ContainerSpec,
     ContainerState, ContainerStats, ContainerStatus, ContainerSummary, EventStream, HealthStatus,
-    HostInfo, MountSpec, NetworkMode, NetworkSpec, PortBinding, Protocol, RegistryAuth,
-    RuntimeError, RuntimeFuture, VolumeSpec, normalize_image_reference,
+    HostInfo, LogFrame, LogSource, LogStream, MountSpec, NetworkMode, NetworkSpec, PortBinding,
+    Protocol, RegistryAuth, RuntimeError, RuntimeFuture, VolumeSpec, normalize_image_reference,
 };
 
 /// Docker's own default socket.
@@ -312,6 +313,32 @@ impl ContainerRuntime for DockerRuntime {
         })
     }
 
+    fn logs<'a>(
+        &'a self,
+        id: &'a ContainerId,
+        since: Option<OffsetDateTime>,
+        follow: bool,
+    ) -> RuntimeFuture<'a, LogStream> {
+        Box::pin(async move {
+            // As for events: the request is sent on the first poll, so ask first whether
+            // Docker is there at all.
+            self.docker.ping().await.map_err(map_error)?;
+            let stream = self
+                .docker
+                .logs(id.as_str(), Some(logs_options(since, follow)))
+                .filter_map(move |output| {
+                    std::future::ready(match output {
+                        Ok(output) => log_frame(output)
+                            // Docker's `since` has whole seconds here; the rest is ours.
+                            .filter(|frame| since.is_none_or(|since| frame.timestamp >= since))
+                            .map(Ok),
+                        Err(e) => Some(Err(map_error(e))),
+                    })
+                });
+            Ok(Box::pin(stream) as LogStream)
+        })
+    }
+
     fn create_volume<'a>(&'a self, volume: &'a VolumeSpec) -> RuntimeFuture<'a, ()> {
         Box::pin(async move {
             let request = VolumeCreateRequest {
@@ -569,6 +596,45 @@ fn events_options(label_filter: &[(&str, &str)], since: OffsetDateTime) -> Event
         until: None,
         filters: Some(filters),
     }
+}
+
+/// Both streams, every entry timestamped. bollard takes `since` in whole seconds (Docker
+/// would take nanoseconds), so it is rounded down and the caller drops what is earlier.
+fn logs_options(since: Option<OffsetDateTime>, follow: bool) -> LogsOptions {
+    LogsOptions {
+        follow,
+        stdout: true,
+        stderr: true,
+        since: since.map_or(0, |t| i32::try_from(t.unix_timestamp()).unwrap_or(i32::MAX)),
+        timestamps: true,
+        ..Default::default()
+    }
+}
+
+/// One log entry as Docker sends it: `<RFC 3339 timestamp> <bytes>`, in a stdout or stderr
+/// frame (a TTY container's output comes unframed, as console lines). `None` for what is
+/// not an entry (stdin, or Docker's own `Error grabbing logs` notes, which have no time).
+pub(crate) fn log_frame(output: LogOutput) -> Option<LogFrame> {
+    let (source, message) = match output {
+        LogOutput::StdOut { message } | LogOutput::Console { message } => {
+            (LogSource::Stdout, message)
+        }
+        LogOutput::StdErr { message } => (LogSource::Stderr, message),
+        LogOutput::StdIn { .. } => return None,
+    };
+    let space = message.iter().position(|b| *b == b' ');
+    let timestamp = space
+        .and_then(|at| std::str::from_utf8(&message[..at]).ok())
+        .and_then(|text| OffsetDateTime::parse(text, &Rfc3339).ok());
+    let (Some(space), Some(timestamp)) = (space, timestamp) else {
+        tracing::warn!(entry = %String::from_utf8_lossy(&message[..message.len().min(200)]), "a log entry without a timestamp was skipped");
+        return None;
+    };
+    Some(LogFrame {
+        timestamp,
+        source,
+        bytes: message.slice(space + 1..),
+    })
 }
 
 fn event_from_message(message: &EventMessage) -> Option<ContainerEvent> {
@@ -1605,6 +1671,48 @@ mod tests {
         assert_eq!(filters["label"], ["berth.test=1"]);
         assert_eq!(filters["type"], ["container"]);
         assert!(filters["event"].contains(&"health_status".to_owned()));
+    }
+
+    #[test]
+    fn log_entries_are_split_into_time_source_and_bytes() {
+        let frame = log_frame(LogOutput::StdErr {
+            message: bytes::Bytes::from_static(b"2024-05-01T12:00:00.123456789Z oops \n"),
+        })
+        .unwrap();
+        assert_eq!(frame.source, LogSource::Stderr);
+        assert_eq!(frame.bytes.as_ref(), b"oops \n");
+        assert_eq!(
+            frame.timestamp.unix_timestamp_nanos(),
+            1_714_564_800_123_456_789
+        );
+        // A partial entry keeps its missing newline; a TTY line counts as stdout.
+        let frame = log_frame(LogOutput::Console {
+            message: bytes::Bytes::from_static(b"2024-05-01T12:00:00Z abc"),
+        })
+        .unwrap();
+        assert_eq!(
+            (frame.source, frame.bytes.as_ref()),
+            (LogSource::Stdout, &b"abc"[..])
+        );
+        for junk in [
+            &b"Error grabbing logs: gone\n"[..],
+            b"",
+            b"2024-05-01T12:00:00Z",
+        ] {
+            let output = LogOutput::StdOut {
+                message: bytes::Bytes::copy_from_slice(junk),
+            };
+            assert_eq!(log_frame(output), None);
+        }
+    }
+
+    #[test]
+    fn logs_are_asked_for_with_timestamps_from_the_whole_second() {
+        let since = OffsetDateTime::from_unix_timestamp_nanos(1_700_000_000_900_000_000).unwrap();
+        let options = logs_options(Some(since), true);
+        assert_eq!(options.since, 1_700_000_000);
+        assert!(options.follow && options.stdout && options.stderr && options.timestamps);
+        assert_eq!(logs_options(None, false).since, 0);
     }
 
     #[test]

@@ -15,6 +15,7 @@ use std::future::Future;
 use std::pin::Pin;
 use std::time::Duration;
 
+use bytes::Bytes;
 use futures_util::Stream;
 use time::OffsetDateTime;
 
@@ -33,6 +34,10 @@ pub type RuntimeFuture<'a, T> = Pin<Box<dyn Future<Output = Result<T, RuntimeErr
 /// cannot promise it saw everything — Docker restarted, the connection dropped, a slow reader
 /// fell behind; the caller then resubscribes and reconciles with `list_containers`.
 pub type EventStream = Pin<Box<dyn Stream<Item = Result<ContainerEvent, RuntimeError>> + Send>>;
+
+/// A container's log, entry by entry, in the order the runtime stored it (see
+/// [`ContainerRuntime::logs`]). An error ends it.
+pub type LogStream = Pin<Box<dyn Stream<Item = Result<LogFrame, RuntimeError>> + Send>>;
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum RuntimeError {
@@ -251,6 +256,28 @@ pub enum ContainerEventKind {
     Destroyed,
 }
 
+/// Which of a container's output streams a log entry came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum LogSource {
+    Stdout,
+    Stderr,
+}
+
+/// One entry of a container's log as the runtime stored it. Docker's logging keeps one
+/// entry per line, the trailing newline included; a line longer than 16 KiB is split into
+/// several entries, each but the last without the newline (a *partial* entry), and the last
+/// output of a container that ended mid-line may lack it too.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LogFrame {
+    /// When the runtime read the entry from the container, to the nanosecond. Entries of one
+    /// source are in time order; between stdout and stderr the order of the log may differ
+    /// from the order of the timestamps by a little (each stream is timestamped by its own
+    /// reader before the entry is written).
+    pub timestamp: OffsetDateTime,
+    pub source: LogSource,
+    pub bytes: Bytes,
+}
+
 /// The operations the agent needs from a container runtime.
 ///
 /// **Learning about exits and health promptly.** Call `events` with the agent's own label
@@ -352,6 +379,19 @@ pub trait ContainerRuntime: Send + Sync {
 
     /// A sample of the container's CPU and memory use, taken now.
     fn stats<'a>(&'a self, id: &'a ContainerId) -> RuntimeFuture<'a, ContainerStats>;
+
+    /// The container's stdout and stderr log, from its first entry or from the first one
+    /// timestamped at or after `since`, in the order the runtime stored it. With `follow` the
+    /// stream carries on with new output and ends once the container has stopped and
+    /// everything it wrote was delivered; without, it ends at the log's current end. A
+    /// stream may also end early (the runtime went away): callers that must see everything
+    /// resume from what they last received.
+    fn logs<'a>(
+        &'a self,
+        id: &'a ContainerId,
+        since: Option<OffsetDateTime>,
+        follow: bool,
+    ) -> RuntimeFuture<'a, LogStream>;
 
     /// The host's address on the default bridge network (Docker's `docker0`, usually
     /// 172.17.0.1): what bridge-mode containers reach the host at. `None` if there is none.

@@ -25,6 +25,7 @@ use std::net::Ipv4Addr;
 use std::sync::{Arc, Mutex, MutexGuard, Weak};
 use std::time::Duration;
 
+use bytes::Bytes;
 use futures_util::stream;
 use time::OffsetDateTime;
 use tokio::sync::{broadcast, watch};
@@ -32,8 +33,8 @@ use tokio::sync::{broadcast, watch};
 use crate::{
     ContainerEvent, ContainerEventKind, ContainerId, ContainerRuntime, ContainerSpec,
     ContainerState, ContainerStats, ContainerStatus, ContainerSummary, EventStream, HealthStatus,
-    HostInfo, NetworkMode, NetworkSpec, PortBinding, RegistryAuth, RuntimeError, RuntimeFuture,
-    VolumeSpec, normalize_image_reference,
+    HostInfo, LogFrame, LogSource, LogStream, NetworkMode, NetworkSpec, PortBinding, RegistryAuth,
+    RuntimeError, RuntimeFuture, VolumeSpec, normalize_image_reference,
 };
 
 /// Docker's default ephemeral range for dynamic host ports.
@@ -136,6 +137,10 @@ struct SimContainer {
     run: u64,
     /// `Some(exit code)` once stopped; `wait_exit` watches it.
     exit: watch::Sender<Option<i64>>,
+    /// What the container wrote (only what a test gave `write_log`).
+    log: Vec<LogFrame>,
+    /// Bumped on every write and exit, for the readers following the log.
+    log_changes: watch::Sender<u64>,
 }
 
 /// What the container's command makes it do (see the module documentation).
@@ -221,6 +226,26 @@ impl SimulatedRuntime {
         }
     }
 
+    /// Appends to a container's log as if it had written `bytes` to `source` now (one
+    /// entry: give a line with its newline, or a partial one without). Timestamps never go
+    /// backwards within a container's log.
+    pub fn write_log(&self, id: &ContainerId, source: LogSource, bytes: impl Into<Bytes>) {
+        let mut state = self.inner.lock();
+        if let Some(container) = state.containers.get_mut(id) {
+            let now = OffsetDateTime::now_utc();
+            let timestamp = container
+                .log
+                .last()
+                .map_or(now, |last| last.timestamp.max(now));
+            container.log.push(LogFrame {
+                timestamp,
+                source,
+                bytes: bytes.into(),
+            });
+            container.log_changes.send_modify(|n| *n += 1);
+        }
+    }
+
     fn scaled(&self, duration: Duration) -> Duration {
         duration.mul_f64(self.inner.config.time_scale.max(0.0))
     }
@@ -278,6 +303,7 @@ fn exit(container: &mut SimContainer, exit_code: i64) -> ContainerEventKind {
     }
     container.run += 1;
     container.exit.send_replace(Some(exit_code));
+    container.log_changes.send_modify(|n| *n += 1);
     ContainerEventKind::Died {
         exit_code: Some(exit_code),
     }
@@ -512,6 +538,8 @@ impl ContainerRuntime for SimulatedRuntime {
                     connected: None,
                     run: 0,
                     exit: watch::channel(None).0,
+                    log: Vec::new(),
+                    log_changes: watch::channel(0).0,
                 },
             );
             Ok(id)
@@ -827,6 +855,54 @@ impl ContainerRuntime for SimulatedRuntime {
                 }
             });
             Ok(Box::pin(events) as EventStream)
+        })
+    }
+
+    fn logs<'a>(
+        &'a self,
+        id: &'a ContainerId,
+        since: Option<OffsetDateTime>,
+        follow: bool,
+    ) -> RuntimeFuture<'a, LogStream> {
+        Box::pin(async move {
+            let changes = self
+                .inner
+                .available()?
+                .container(id)?
+                .log_changes
+                .subscribe();
+            let inner = self.inner.clone();
+            let id = id.clone();
+            // (next entry to look at, change notifications)
+            let frames = stream::unfold((0, changes), move |(mut next, mut changes)| {
+                let inner = inner.clone();
+                let id = id.clone();
+                async move {
+                    loop {
+                        changes.borrow_and_update();
+                        let running = {
+                            let state = match inner.available() {
+                                Ok(state) => state,
+                                Err(e) => return Some((Err(e), (usize::MAX, changes))),
+                            };
+                            // Removed (or the stream already failed): the log ends.
+                            let container =
+                                state.containers.get(&id).filter(|_| next != usize::MAX)?;
+                            while let Some(frame) = container.log.get(next) {
+                                next += 1;
+                                if since.is_none_or(|since| frame.timestamp >= since) {
+                                    return Some((Ok(frame.clone()), (next, changes)));
+                                }
+                            }
+                            container.state == ContainerState::Running
+                        };
+                        if !follow || !running || changes.changed().await.is_err() {
+                            return None;
+                        }
+                    }
+                }
+            });
+            Ok(Box::pin(frames) as LogStream)
         })
     }
 
@@ -1468,6 +1544,51 @@ mod tests {
         let by_name = runtime.inspect_container(&"web".into()).await.unwrap();
         assert_eq!(by_name.id, id);
         assert_eq!(by_name.name, "web");
+    }
+
+    #[tokio::test]
+    async fn logs_hold_what_was_written_and_follow_until_the_container_stops() {
+        let runtime = runtime();
+        let id = run(&runtime, &spec(&[])).await;
+        runtime.write_log(&id, LogSource::Stdout, "one\n");
+        runtime.write_log(&id, LogSource::Stderr, "two\n");
+        let all: Vec<LogFrame> = runtime
+            .logs(&id, None, false)
+            .await
+            .unwrap()
+            .map(Result::unwrap)
+            .collect()
+            .await;
+        assert_eq!(all.len(), 2);
+        assert_eq!(
+            (all[1].source, all[1].bytes.as_ref()),
+            (LogSource::Stderr, &b"two\n"[..])
+        );
+        assert!(all[0].timestamp <= all[1].timestamp);
+
+        let mut follow = runtime
+            .logs(&id, Some(all[1].timestamp), true)
+            .await
+            .unwrap();
+        assert_eq!(
+            follow.next().await.unwrap().unwrap().bytes.as_ref(),
+            b"two\n"
+        );
+        let writer = runtime.clone();
+        let written = id.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+            writer.write_log(&written, LogSource::Stdout, "three\n");
+            writer.kill_container(&written, 1, false);
+        });
+        assert_eq!(
+            follow.next().await.unwrap().unwrap().bytes.as_ref(),
+            b"three\n"
+        );
+        assert!(
+            follow.next().await.is_none(),
+            "the log ends with the container"
+        );
     }
 
     #[tokio::test]

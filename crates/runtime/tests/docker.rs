@@ -10,8 +10,9 @@ use std::time::{Duration, Instant};
 
 use berth_runtime::{
     ContainerEventKind, ContainerId, ContainerRuntime, ContainerSpec, ContainerState, CpuQuota,
-    DockerRuntime, EventStream, HealthCheck, HealthStatus, MountSpec, NetworkMode, NetworkSpec,
-    PortMapping, Protocol, RegistryAuth, RuntimeError, VolumeSpec,
+    DockerRuntime, EventStream, HealthCheck, HealthStatus, LogConfig, LogFrame, LogSource,
+    MountSpec, NetworkMode, NetworkSpec, PortMapping, Protocol, RegistryAuth, RuntimeError,
+    VolumeSpec,
 };
 use futures_util::StreamExt;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -20,7 +21,8 @@ use tokio::net::TcpStream;
 const LABEL: &str = "berth.runtime-test";
 const BUSYBOX: &str = "/bin/busybox";
 const APPLETS: &[&str] = &[
-    "sh", "httpd", "sleep", "cat", "echo", "id", "test", "touch", "true", "false",
+    "sh", "httpd", "sleep", "cat", "echo", "id", "test", "touch", "true", "false", "head", "tr",
+    "printf",
 ];
 
 /// One test's image, label and Docker connection; cleans up after the test on drop.
@@ -335,6 +337,99 @@ async fn the_exit_code_of_a_container() {
     assert!(!status.oom_killed);
     let (started, finished) = (status.started_at.unwrap(), status.finished_at.unwrap());
     assert!(finished >= started);
+}
+
+/// The log as the agent's awslogs shipper reads it: both streams, timestamped entries, long
+/// lines in partial entries, followed until the container ends, and resumed from a time.
+#[tokio::test]
+async fn logs_are_followed_with_timestamps_partials_and_since() {
+    let fixture = Fixture::new("logs").await;
+    let mut spec = fixture.spec(&[
+        "sh",
+        "-c",
+        "echo out1; echo err1 >&2; head -c 40000 /dev/zero | tr '\\0' x; echo; \
+         sleep 1; echo late; printf tail",
+    ]);
+    spec.log_config = Some(LogConfig {
+        driver: "json-file".into(),
+        options: BTreeMap::new(),
+    });
+    let id = fixture.run(&spec).await;
+    let frames: Vec<LogFrame> = fixture
+        .runtime
+        .logs(&id, None, true)
+        .await
+        .unwrap()
+        .map(Result::unwrap)
+        .collect()
+        .await;
+    // `follow` ended with the container.
+    let status = fixture.runtime.inspect_container(&id).await.unwrap();
+    assert_eq!(status.state, ContainerState::Exited);
+    let text = |frame: &LogFrame| String::from_utf8_lossy(&frame.bytes).into_owned();
+    let stderr: Vec<String> = frames
+        .iter()
+        .filter(|f| f.source == LogSource::Stderr)
+        .map(text)
+        .collect();
+    assert_eq!(stderr, ["err1\n"]);
+    let stdout: Vec<&LogFrame> = frames
+        .iter()
+        .filter(|f| f.source == LogSource::Stdout)
+        .collect();
+    assert_eq!(text(stdout[0]), "out1\n");
+    // The 40000-byte line comes in partial entries (no newline) ended by a complete one.
+    let long_end = stdout
+        .iter()
+        .position(|f| f.bytes.len() > 1 && f.bytes.ends_with(b"x\n"))
+        .expect("the long line's last entry");
+    let long: Vec<u8> = stdout[1..=long_end]
+        .iter()
+        .flat_map(|f| f.bytes.iter().copied())
+        .collect();
+    assert!(
+        long_end >= 3,
+        "a 40000-byte line is split in 16 KiB entries"
+    );
+    assert!(
+        stdout[1..long_end]
+            .iter()
+            .all(|f| !f.bytes.ends_with(b"\n"))
+    );
+    assert_eq!(long.len(), 40001);
+    assert_eq!(text(stdout[long_end + 1]), "late\n");
+    for pair in stdout.windows(2) {
+        assert!(pair[0].timestamp <= pair[1].timestamp);
+    }
+    // Docker 20.10 may end a follow without the last entries written just before the
+    // container stopped (here the unterminated `tail`); reading again once it has stopped
+    // has them. The shipper does that.
+    let again: Vec<LogFrame> = fixture
+        .runtime
+        .logs(&id, None, false)
+        .await
+        .unwrap()
+        .map(Result::unwrap)
+        .collect()
+        .await;
+    assert_eq!(again[..frames.len()], frames[..]);
+    assert_eq!(text(again.last().unwrap()), "tail", "no newline was added");
+
+    // From a time, to the nanosecond, without following: the entries at or after it.
+    let late = stdout[long_end + 1].clone();
+    let since: Vec<String> = fixture
+        .runtime
+        .logs(&id, Some(late.timestamp), false)
+        .await
+        .unwrap()
+        .map(|frame| text(&frame.unwrap()))
+        .collect()
+        .await;
+    assert_eq!(since.len(), 2, "{since:?}");
+    assert_eq!(since[0], "late\n");
+    let after = late.timestamp + time::Duration::nanoseconds(1);
+    let rest = fixture.runtime.logs(&id, Some(after), false).await.unwrap();
+    assert_eq!(rest.count().await, 1);
 }
 
 #[tokio::test]

@@ -975,3 +975,141 @@ fn container_changes_ride_inside_the_next_task_change() {
     );
     assert_eq!(shape(vec![container("a", "RUNNING")]), ["a:RUNNING"]);
 }
+
+/// A container logging with awslogs, as its task definition's `logConfiguration` reaches the
+/// agent.
+fn awslogs_container(options: Value) -> Value {
+    let host_config = json!({"LogConfig": {"Type": "awslogs", "Config": options}});
+    json!([{
+        "name": "web", "image": "busybox", "essential": true, "memory": 64,
+        "dockerConfig": {"hostConfig": host_config.to_string()}
+    }])
+}
+
+async fn wait_messages(h: &Harness, group: &str, stream: &str, count: usize) -> Vec<String> {
+    let deadline = Instant::now() + WAIT;
+    loop {
+        let messages = h.control.logs.messages(group, stream);
+        if messages.len() >= count {
+            return messages;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{stream} has {messages:?}, streams {:?}",
+            h.control.logs.streams(group)
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+#[tokio::test]
+async fn awslogs_output_is_shipped_to_the_stream_ecs_names_before_cleanup() {
+    let h = Harness::start(EngineConfig {
+        cleanup_delay: Duration::from_millis(100),
+        ..config()
+    })
+    .await;
+    h.control.logs.add_group("/ecs/web");
+    let t = task(
+        "logs1",
+        "RUNNING",
+        awslogs_container(json!({
+            "awslogs-group": "/ecs/web", "awslogs-region": "us-east-1",
+            "awslogs-stream-prefix": "svc"
+        })),
+    );
+    h.engine.apply_payload(vec![t.clone()]);
+    h.control.wait_task(&task_arn("logs1"), "RUNNING").await;
+    let id = h.containers_of(&task_arn("logs1")).await[0].id.clone();
+    h.runtime
+        .write_log(&id, berth_runtime::LogSource::Stdout, "hello\n");
+    let stream = "svc/web/logs1";
+    assert_eq!(wait_messages(&h, "/ecs/web", stream, 1).await, ["hello"]);
+
+    // Written just before the stop: still shipped before the container is removed.
+    h.runtime
+        .write_log(&id, berth_runtime::LogSource::Stderr, "bye\n");
+    h.engine.apply_payload(vec![stopped(t)]);
+    h.control.wait_task(&task_arn("logs1"), "STOPPED").await;
+    let deadline = Instant::now() + WAIT;
+    while h.state.task(&task_arn("logs1")).is_some() {
+        assert!(Instant::now() < deadline, "never cleaned up");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(
+        h.control.logs.messages("/ecs/web", stream),
+        ["hello", "bye"]
+    );
+}
+
+#[tokio::test]
+async fn awslogs_without_its_log_group_stops_the_task_as_ecs_does() {
+    let h = Harness::start(config()).await;
+    h.engine.apply_payload(vec![task(
+        "nogroup",
+        "RUNNING",
+        awslogs_container(json!({"awslogs-group": "/ecs/none", "awslogs-region": "us-east-1"})),
+    )]);
+    let stopped = h.control.wait_task(&task_arn("nogroup"), "STOPPED").await;
+    assert_eq!(
+        stopped["reason"],
+        "CannotStartContainerError: Error response from daemon: failed to initialize logging \
+         driver: failed to create Cloudwatch log stream: ResourceNotFoundException: The \
+         specified log group does not exist."
+    );
+
+    // With awslogs-create-group the group is made; without a prefix the stream is the
+    // container's id, as Docker names it.
+    h.engine.apply_payload(vec![task(
+        "mkgroup",
+        "RUNNING",
+        awslogs_container(json!({
+            "awslogs-group": "/ecs/made", "awslogs-create-group": "true",
+            "mode": "non-blocking", "max-buffer-size": "4m"
+        })),
+    )]);
+    h.control.wait_task(&task_arn("mkgroup"), "RUNNING").await;
+    let id = h.containers_of(&task_arn("mkgroup")).await[0].id.clone();
+    assert_eq!(h.control.logs.streams("/ecs/made"), [id.to_string()]);
+
+    // Options Docker would refuse stop the task at create.
+    h.engine.apply_payload(vec![task(
+        "badopts",
+        "RUNNING",
+        awslogs_container(json!({"awslogs-group": "g", "mode": "sometimes"})),
+    )]);
+    let stopped = h.control.wait_task(&task_arn("badopts"), "STOPPED").await;
+    assert_eq!(
+        stopped["reason"],
+        "CannotCreateContainerError: Error response from daemon: logger: logging mode not supported: sometimes"
+    );
+}
+
+#[tokio::test]
+async fn a_restarted_agent_ships_on_from_where_the_last_one_stopped() {
+    let h = Harness::start(config()).await;
+    h.control.logs.add_group("/ecs/web");
+    let options = json!({"awslogs-group": "/ecs/web", "awslogs-stream-prefix": "p"});
+    let t = task("resume", "RUNNING", awslogs_container(options));
+    h.engine.apply_payload(vec![t]);
+    h.control.wait_task(&task_arn("resume"), "RUNNING").await;
+    let id = h.containers_of(&task_arn("resume")).await[0].id.clone();
+    let line = |i: usize| format!("line {i}\n");
+    for i in 0..100 {
+        h.runtime
+            .write_log(&id, berth_runtime::LogSource::Stdout, line(i));
+    }
+    wait_messages(&h, "/ecs/web", "p/web/resume", 100).await;
+    let (runtime, control, state) = h.shut_down().await;
+    // Written while no agent runs.
+    for i in 100..150 {
+        runtime.write_log(&id, berth_runtime::LogSource::Stderr, line(i));
+    }
+    let h = Harness::start_on(config(), runtime, control, state).await;
+    let messages = wait_messages(&h, "/ecs/web", "p/web/resume", 150).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let messages_later = h.control.logs.messages("/ecs/web", "p/web/resume");
+    assert_eq!(messages, messages_later, "nothing more came");
+    let expected: Vec<String> = (0..150).map(|i| format!("line {i}")).collect();
+    assert_eq!(messages, expected);
+}
