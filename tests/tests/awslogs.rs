@@ -135,11 +135,10 @@ fn assert_every_line_once(s: &BerthServer, group: &str, stream: &str) {
         );
     }
     // Across stdout and stderr, the order is Docker's timestamps (each stream is stamped by
-    // its own reader); a line can be stamped before one of the other stream shipped in an
-    // earlier batch. Reported, not asserted: whether GetLogEvents sorts such events is the
-    // server's part.
+    // its own reader, so a line can be stamped before one of the other stream shipped in an
+    // earlier batch): GetLogEvents answers in time order, as CloudWatch does.
     let late = events.windows(2).filter(|w| w[0].0 > w[1].0).count();
-    eprintln!("{late} events stored after a later-stamped one");
+    assert_eq!(late, 0, "events out of time order in GetLogEvents");
     let crossed = numbers.windows(2).filter(|w| w[0] > w[1]).count();
     eprintln!(
         "{crossed} places where a stderr line is timestamped before the stdout line printed just before it"
@@ -269,5 +268,153 @@ fn a_control_plane_killed_while_the_container_prints_loses_nothing() {
     s.restart();
     wait_status(&s, &cluster, &task, "STOPPED");
     assert_every_line_once(&s, &group, &stream);
+    drop(agent);
+}
+
+/// A container printing a JSON line every tenth of a second, every fifth with level error;
+/// the agent creates its group (`awslogs-create-group`).
+fn ticker(image: &str, group: &str) -> Value {
+    let script = "i=0; while true; do if [ $((i % 5)) = 0 ]; then l=error; else l=info; fi; \
+                  echo \"{\\\"n\\\":$i,\\\"level\\\":\\\"$l\\\"}\"; i=$((i+1)); sleep 0.1; done";
+    json!([{
+        "name": CONTAINER, "image": image, "memory": 64, "essential": true,
+        "entryPoint": ["sh", "-c"], "command": [script],
+        "logConfiguration": {
+            "logDriver": "awslogs",
+            "options": {
+                "awslogs-group": group,
+                "awslogs-region": REGION,
+                "awslogs-stream-prefix": PREFIX,
+                "awslogs-create-group": "true"
+            }
+        }
+    }])
+}
+
+#[test]
+fn a_running_container_is_followed_live_and_filtered_with_a_json_pattern() {
+    use std::io::{BufRead, BufReader};
+    use std::process::Stdio;
+    use std::time::{Instant, SystemTime, UNIX_EPOCH};
+
+    let s = BerthServer::start();
+    let (cluster, image) = cluster_with_image(&s, "awslogs-");
+    let agent = Agent::start(&s, &cluster, &[]);
+    wait_connected(&s, &cluster);
+    let group = unique("/ecs/live-");
+    let definition = register(&s, &unique("ticker-"), ticker(&image, &group));
+    let task = run_task(&s, &cluster, &definition);
+    wait_status(&s, &cluster, &task, "RUNNING");
+    let stream = stream_of(&task);
+    wait_first_lines(&s, &group, &stream);
+
+    // `aws logs start-live-tail` on the group the agent created.
+    let arn = format!(
+        "arn:aws:logs:{REGION}:{}:log-group:{group}",
+        berth_e2e::ACCOUNT_ID
+    );
+    let mut tail = s
+        .aws_command(
+            REGION,
+            &s.access_key,
+            &s.secret_key,
+            &["logs", "start-live-tail", "--log-group-identifiers", &arn],
+        )
+        .env("AWS_DISABLE_HOST_PREFIX_INJECTION", "true")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start aws logs start-live-tail");
+    let stdout = tail.stdout.take().unwrap();
+    let (tx, lines) = std::sync::mpsc::channel::<(u64, i64)>();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines() {
+            let Ok(line) = line else { return };
+            let seen_ms = SystemTime::now()
+                .duration_since(UNIX_EPOCH)
+                .unwrap()
+                .as_millis() as i64;
+            let n = serde_json::from_str::<Value>(&line)
+                .ok()
+                .and_then(|v| v["n"].as_u64());
+            if let Some(n) = n
+                && tx.send((n, seen_ms)).is_err()
+            {
+                return;
+            }
+        }
+    });
+    let mut seen = Vec::new();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while seen.len() < 30 && Instant::now() < deadline {
+        if let Ok(got) = lines.recv_timeout(Duration::from_secs(1)) {
+            seen.push(got);
+        }
+    }
+    let _ = tail.kill();
+    let _ = tail.wait();
+    assert_eq!(seen.len(), 30, "live tail showed {seen:?}");
+    let first = seen[0].0;
+    let ns: Vec<u64> = seen.iter().map(|(n, _)| *n).collect();
+    assert_eq!(
+        ns,
+        (first..first + 30).collect::<Vec<_>>(),
+        "followed in order, none missed"
+    );
+
+    // Stopped, so that reading the stream to its end ends.
+    ok_json(&s.aws(&["ecs", "stop-task", "--cluster", &cluster, "--task", &task]));
+    wait_status(&s, &cluster, &task, "STOPPED");
+
+    // The events as stored, with Docker's timestamps: how long after the container printed
+    // a line the CLI showed it (reported; the CLI prints once a second).
+    let stored = get_log_events(&s, &group, &stream).expect("get-log-events");
+    let mut delays: Vec<i64> = seen
+        .iter()
+        .filter_map(|(n, seen_ms)| {
+            let (ts, _) = stored
+                .iter()
+                .find(|(_, m)| serde_json::from_str::<Value>(m).is_ok_and(|v| v["n"] == *n))?;
+            Some(seen_ms - ts)
+        })
+        .collect();
+    delays.sort_unstable();
+    eprintln!(
+        "container print → live tail stdout over {} lines: median {} ms, max {} ms",
+        delays.len(),
+        delays[delays.len() / 2],
+        delays[delays.len() - 1]
+    );
+
+    // FilterLogEvents with a JSON pattern: exactly the error lines.
+    let found = ok_json(&s.aws(&[
+        "logs",
+        "filter-log-events",
+        "--log-group-name",
+        &group,
+        "--filter-pattern",
+        "{ $.level = \"error\" }",
+    ]));
+    let found: Vec<String> = found["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["message"].as_str().unwrap().to_owned())
+        .collect();
+    let want: Vec<String> = stored
+        .iter()
+        .filter(|(_, m)| m.contains("\"level\":\"error\""))
+        .map(|(_, m)| m.clone())
+        .collect();
+    assert!(!want.is_empty());
+    assert_eq!(found, want);
+    assert!(
+        found.len() * 5 >= stored.len() - 5,
+        "about one line in five is an error line"
+    );
+
+    ok_json(&s.aws(&["ecs", "stop-task", "--cluster", &cluster, "--task", &task]));
+    wait_status(&s, &cluster, &task, "STOPPED");
     drop(agent);
 }
