@@ -1286,9 +1286,9 @@ impl Query<'_> {
             }
             match a.next_token {
                 // moto returns every event for a JSON pattern: give up on paging through
-                // all of them after two minutes.
-                Some(_) if t0.elapsed() > Duration::from_secs(120) => {
-                    problem = Some(format!("gave up after {pages} pages in 120 s"));
+                // all of them after a minute.
+                Some(_) if t0.elapsed() > Duration::from_secs(60) => {
+                    problem = Some(format!("gave up after {pages} pages in 60 s"));
                     break;
                 }
                 Some(t) => token = Some(t),

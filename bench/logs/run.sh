@@ -69,7 +69,7 @@ cleanup() {
   local pid
   for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
   for pid in "${PIDS[@]}"; do wait "$pid" 2>/dev/null || true; done
-  [ -n "$TMPDIR_BERTH" ] && rm -rf "$TMPDIR_BERTH"
+  if [ -n "$TMPDIR_BERTH" ]; then rm -rf "$TMPDIR_BERTH"; fi
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
@@ -188,7 +188,7 @@ if want berth; then
     for data in "$WORK"/perf/*.perf.data; do
       [ -e "$data" ] || continue
       perf report -i "$data" --no-children --sort symbol --stdio -g none --percent-limit 1 2>/dev/null \
-        | grep -v "^#" | grep -v "^$" | grep "%" | head -40 > "${data%.perf.data}.txt" || true
+        | grep -v "^#" | grep -v "^$" | grep "%" | sed 's/[ -]*$//' | head -40 > "${data%.perf.data}.txt" || true
     done
     log "perf profiles of Berth, one per phase (timings of a PERF=1 run include perf's cost): $WORK/perf/*.txt"
   fi
