@@ -831,19 +831,23 @@ impl Logs {
         let limit = q.limit.unwrap_or(MAX_BATCH_EVENTS);
         let start = q.start_time.unwrap_or(i64::MIN).max(group.cutoff(now_ms()));
         let end = q.end_time.unwrap_or(i64::MAX);
-        let end_ordinal = data.end_ordinal();
+        const HEAD: stream::EventKey = (i64::MIN, 0);
+        const END: stream::EventKey = (i64::MAX, u64::MAX);
         let (forward, position) = match &q.next_token {
             Some(t) => tokens::parse_events_token(t)?,
-            None if q.start_from_head => (true, 0),
-            None => (false, end_ordinal),
+            None if q.start_from_head => (true, HEAD),
+            None => (false, END),
         };
         let events = if forward {
-            data.page(position, u64::MAX, start, end, limit, MAX_BATCH_BYTES, true)?
+            data.page(position, END, start, end, limit, MAX_BATCH_BYTES, true)?
         } else {
-            data.page(0, position, start, end, limit, MAX_BATCH_BYTES, false)?
+            data.page(HEAD, position, start, end, limit, MAX_BATCH_BYTES, false)?
         };
         let (next_forward, next_backward) = match (events.first(), events.last()) {
-            (Some(first), Some(last)) => (last.ordinal + 1, first.ordinal),
+            (Some(first), Some(last)) => (
+                (last.timestamp, last.ordinal + 1),
+                (first.timestamp, first.ordinal),
+            ),
             _ => (position, position),
         };
         Ok(EventsPage {
@@ -899,7 +903,7 @@ impl Logs {
             };
             // One more than a page tells whether there is more.
             let events =
-                data.scan_matching(0, from_ts, end, finders.as_deref(), &matches, limit + 1)?;
+                data.scan_matching(from_ts, end, finders.as_deref(), &matches, limit + 1)?;
             found.extend(events.into_iter().map(|e| FilteredEvent {
                 stream: r.name.clone(),
                 ordinal: e.ordinal,

@@ -2,10 +2,13 @@
 //! in-memory index of blocks, rebuilt from the frame headers when the stream is opened.
 //!
 //! Every event has an *ordinal*, its position in the stream (0, 1, 2, ... in the order the
-//! events were accepted); GetLogEvents' tokens are ordinals. A block is a run of whole
-//! frames in one segment (up to `BLOCK_TARGET` bytes, or one larger frame) with its
-//! ordinal range and its smallest and largest timestamp, so that a page is found by a
-//! binary search and a time range skips blocks unseen.
+//! events were accepted). Reads are in time order, ties by ordinal (`EventKey`): each batch
+//! is in time order, but parallel writers may interleave batches, so a read takes blocks
+//! in the order of their earliest (latest, backward) timestamp and stops when no block
+//! left can hold an event before the last it keeps. A block is a run of whole frames in
+//! one segment (up to `BLOCK_TARGET` bytes, or one larger frame) with its ordinal range and
+//! its smallest and largest timestamp, so that a time range skips blocks unseen; for a
+//! stream written in time order a page reads one or two blocks.
 //!
 //! Segments roll at `SEGMENT_TARGET` bytes and when a batch's UTC day differs from the
 //! segment's, so that retention removes whole files. A segment no longer written to is
@@ -33,6 +36,9 @@ const SEALED_HEADER: usize = 4 + 4 + 4 + 4 + 8 + 4 + 8 + 8;
 const SEALED_MAGIC: u32 = 0xB3C7_1072;
 pub const SEGMENT_TARGET: u64 = 64 << 20;
 const DAY_MS: i64 = 86_400_000;
+
+/// Where an event sorts in its stream: its timestamp, then its ordinal.
+pub type EventKey = (i64, u64);
 
 /// An event read back.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -386,90 +392,92 @@ impl StreamStore {
         Ok(first)
     }
 
-    /// Events with ordinals in `from..to` and timestamps in `start..end`, skipping those
-    /// before `not_before` (retention): forward, the first `limit` (and at most
-    /// `max_bytes`, counting 26 bytes per event as AWS does); backward, the last ones.
-    /// Always in ascending ordinal order.
+    /// Events with `lower <= (timestamp, ordinal) < upper` and a timestamp in `start..end`,
+    /// in time order (ties by ordinal, the order they were accepted in): forward, the first
+    /// `limit` of them (and at most `max_bytes`, counting 26 bytes per event as AWS does);
+    /// backward, the last ones. Always returned in ascending order.
     #[allow(clippy::too_many_arguments)]
     pub fn page(
         &self,
-        from: u64,
-        to: u64,
+        lower: EventKey,
+        upper: EventKey,
         start: i64,
         end: i64,
         limit: usize,
         max_bytes: usize,
         forward: bool,
     ) -> io::Result<Vec<StoredEvent>> {
-        let blocks = self.blocks_between(from, to, start, end);
-        let mut out = Vec::new();
-        let mut bytes = 0usize;
-        let wanted = |e: &EventRef<'_>| {
-            e.ordinal >= from && e.ordinal < to && e.timestamp >= start && e.timestamp < end
+        let within = |e: &EventRef<'_>| {
+            let key = (e.timestamp, e.ordinal);
+            key >= lower && key < upper
         };
-        let full =
-            |bytes: usize, n: usize, next: usize| n >= limit || bytes + next + 26 > max_bytes;
+        let start = start.max(lower.0);
+        let end = end.min(upper.0.saturating_add(1));
+        let mut events = self.select(start, end, None, &within, limit, forward, false)?;
+        let mut bytes = 0usize;
+        let mut fits = |e: &StoredEvent| {
+            bytes += e.message.len() + 26;
+            bytes <= max_bytes
+        };
         if forward {
-            'blocks: for (block, file) in &blocks {
-                let data = read_block(block, file)?;
-                let mut stop = false;
-                segment::decode_frames(&data, |e| {
-                    if wanted(&e) {
-                        if full(bytes, out.len(), e.message.len()) {
-                            stop = true;
-                            return false;
-                        }
-                        bytes += e.message.len() + 26;
-                        out.push(StoredEvent::from(e));
-                    }
-                    true
-                })
-                .map_err(io::Error::other)?;
-                if stop {
-                    break 'blocks;
-                }
-            }
+            let keep = events.iter().take_while(|e| fits(e)).count();
+            events.truncate(keep);
         } else {
-            'blocks: for (block, file) in blocks.iter().rev() {
-                let data = read_block(block, file)?;
-                let mut in_block = Vec::new();
-                segment::decode_frames(&data, |e| {
-                    if wanted(&e) {
-                        in_block.push(e);
-                    }
-                    true
-                })
-                .map_err(io::Error::other)?;
-                for e in in_block.into_iter().rev() {
-                    if full(bytes, out.len(), e.message.len()) {
-                        break 'blocks;
-                    }
-                    bytes += e.message.len() + 26;
-                    out.push(StoredEvent::from(e));
-                }
-            }
-            out.reverse();
+            let keep = events.iter().rev().take_while(|e| fits(e)).count();
+            events.drain(..events.len() - keep);
         }
-        Ok(out)
+        Ok(events)
     }
 
-    /// The first `limit` events (in ordinal order) from ordinal `from` with a timestamp in
-    /// `start..end` that `matches`, reading only blocks that hold one of
-    /// `literals` (when given). Blocks are read, decompressed and matched on all cores, in
-    /// rounds of growing size so that a search that is satisfied early reads little.
+    /// The first `limit` events in time order (ties by ordinal) with a timestamp in
+    /// `start..end` that `matches`, reading only blocks that hold one of `literals` (when
+    /// given). Blocks are read, decompressed and matched on all cores.
     pub fn scan_matching(
         &self,
-        from: u64,
         start: i64,
         end: i64,
         literals: Option<&[memchr::memmem::Finder<'_>]>,
         matches: &(dyn Fn(&EventRef<'_>) -> bool + Sync),
         limit: usize,
     ) -> io::Result<Vec<StoredEvent>> {
-        let blocks = self.blocks_between(from, u64::MAX, start, end);
-        let threads = std::thread::available_parallelism()
-            .map_or(1, |n| n.get())
-            .min(8);
+        self.select(start, end, literals, matches, limit, true, true)
+    }
+
+    /// The core of `page` and `scan_matching`. Blocks are taken in the order of their
+    /// earliest timestamp (forward; latest, backward), so that a stream written in time
+    /// order is read from the right place on, and the search stops once `limit` events are
+    /// held and no block left can hold an earlier (later) one. Rounds of blocks grow, so a
+    /// search satisfied early reads little; with `parallel`, a round is shared by all cores.
+    #[allow(clippy::too_many_arguments)]
+    fn select(
+        &self,
+        start: i64,
+        end: i64,
+        literals: Option<&[memchr::memmem::Finder<'_>]>,
+        matches: &(dyn Fn(&EventRef<'_>) -> bool + Sync),
+        limit: usize,
+        forward: bool,
+        parallel: bool,
+    ) -> io::Result<Vec<StoredEvent>> {
+        if limit == 0 || start >= end {
+            return Ok(Vec::new());
+        }
+        let mut blocks = self.blocks_between(0, u64::MAX, start, end);
+        if forward {
+            blocks.sort_by_key(|(b, _)| (b.min_ts, b.first_ordinal));
+        } else {
+            blocks.sort_by_key(|(b, _)| std::cmp::Reverse((b.max_ts, b.first_ordinal)));
+        }
+        let key = |e: &StoredEvent| (e.timestamp, e.ordinal);
+        // Sorts `events` into the direction's order and keeps the first `limit`.
+        let keep_best = |events: &mut Vec<StoredEvent>| {
+            if forward {
+                events.sort_unstable_by_key(key);
+            } else {
+                events.sort_unstable_by_key(|e| std::cmp::Reverse(key(e)));
+            }
+            events.truncate(limit);
+        };
         let search = |(block, file): &(Block, Arc<File>)| -> io::Result<Vec<StoredEvent>> {
             let data = read_block(block, file)?;
             if let Some(literals) = literals
@@ -477,20 +485,44 @@ impl StreamStore {
             {
                 return Ok(Vec::new());
             }
-            let mut found = Vec::new();
+            let mut found: Vec<EventRef<'_>> = Vec::new();
             segment::decode_frames(&data, |e| {
-                if e.ordinal >= from && e.timestamp >= start && e.timestamp < end && matches(&e) {
-                    found.push(StoredEvent::from(e));
+                if e.timestamp >= start && e.timestamp < end && matches(&e) {
+                    found.push(e);
                 }
-                found.len() < limit
+                true
             })
             .map_err(io::Error::other)?;
-            Ok(found)
+            // Only this block's best `limit` can be among the answer's.
+            if found.len() > limit {
+                let by = |e: &EventRef<'_>| (e.timestamp, e.ordinal);
+                if forward {
+                    found.select_nth_unstable_by_key(limit, by);
+                } else {
+                    found.select_nth_unstable_by_key(limit, |e| std::cmp::Reverse(by(e)));
+                }
+                found.truncate(limit);
+            }
+            Ok(found.into_iter().map(StoredEvent::from).collect())
         };
-        let mut out = Vec::new();
+        let threads = if parallel {
+            std::thread::available_parallelism()
+                .map_or(1, |n| n.get())
+                .min(8)
+        } else {
+            1
+        };
+        let mut out: Vec<StoredEvent> = Vec::new();
         let mut round = threads;
         let mut rest = &blocks[..];
-        while !rest.is_empty() && out.len() < limit {
+        while let Some((next, _)) = rest.first() {
+            // Full, and no block left can hold an event that sorts before the last kept.
+            if out.len() >= limit {
+                let last = out.last().map(|e| e.timestamp).unwrap_or_default();
+                if (forward && next.min_ts > last) || (!forward && next.max_ts < last) {
+                    break;
+                }
+            }
             let (now, later) = rest.split_at(round.min(rest.len()));
             rest = later;
             round = (round * 2).min(threads * 64);
@@ -513,12 +545,15 @@ impl StreamStore {
             };
             for found in results {
                 out.extend(found?);
-                if out.len() >= limit {
-                    break;
-                }
+            }
+            if out.len() >= limit {
+                keep_best(&mut out);
             }
         }
-        out.truncate(limit);
+        keep_best(&mut out);
+        if !forward {
+            out.reverse();
+        }
         Ok(out)
     }
 

@@ -1,24 +1,36 @@
-//! Pagination tokens. GetLogEvents' tokens name an ordinal and a direction (`f/…` forward,
-//! `b/…` backward, the shape CloudWatch's tokens have); FilterLogEvents' token names the
-//! last event returned: its timestamp, stream and ordinal, which events are ordered by.
+//! Pagination tokens. GetLogEvents' tokens name a direction (`f/…` forward, `b/…` backward,
+//! the shape CloudWatch's tokens have) and a position in the stream's time order (timestamp,
+//! then ordinal); FilterLogEvents' token names the last event returned: its timestamp,
+//! stream and ordinal, which events are ordered by.
 
+use crate::stream::EventKey;
 use crate::{FilteredEvent, LogsError, Result};
 
-pub fn events_token(forward: bool, ordinal: u64) -> String {
-    format!("{}/{ordinal:020}", if forward { 'f' } else { 'b' })
+pub fn events_token(forward: bool, (timestamp, ordinal): EventKey) -> String {
+    format!(
+        "{}/{timestamp}/{ordinal:020}",
+        if forward { 'f' } else { 'b' }
+    )
 }
 
 fn bad_token() -> LogsError {
     LogsError::InvalidParameter("The specified nextToken is not valid.".into())
 }
 
-/// `(forward, ordinal)`.
-pub fn parse_events_token(token: &str) -> Result<(bool, u64)> {
-    let (direction, ordinal) = token.split_once('/').ok_or_else(bad_token)?;
-    let ordinal = ordinal.parse().map_err(|_| bad_token())?;
+/// `(forward, position)`.
+pub fn parse_events_token(token: &str) -> Result<(bool, EventKey)> {
+    let mut parts = token.splitn(3, '/');
+    let (Some(direction), Some(ts), Some(ordinal)) = (parts.next(), parts.next(), parts.next())
+    else {
+        return Err(bad_token());
+    };
+    let key = (
+        ts.parse().map_err(|_| bad_token())?,
+        ordinal.parse().map_err(|_| bad_token())?,
+    );
     match direction {
-        "f" => Ok((true, ordinal)),
-        "b" => Ok((false, ordinal)),
+        "f" => Ok((true, key)),
+        "b" => Ok((false, key)),
         _ => Err(bad_token()),
     }
 }
@@ -53,16 +65,15 @@ mod tests {
 
     #[test]
     fn tokens_round_trip_and_junk_is_refused() {
+        let t = events_token(true, (-3, 42));
+        assert_eq!(parse_events_token(&t).unwrap(), (true, (-3, 42)));
+        let t = events_token(false, (i64::MAX, u64::MAX));
         assert_eq!(
-            parse_events_token(&events_token(true, 42)).unwrap(),
-            (true, 42)
+            parse_events_token(&t).unwrap(),
+            (false, (i64::MAX, u64::MAX))
         );
-        assert_eq!(
-            parse_events_token(&events_token(false, 0)).unwrap(),
-            (false, 0)
-        );
-        assert!(parse_events_token("x/1").is_err());
-        assert!(parse_events_token("f1").is_err());
+        assert!(parse_events_token("x/1/2").is_err());
+        assert!(parse_events_token("f/1").is_err());
         let e = FilteredEvent {
             stream: "a/b/c".into(),
             ordinal: 7,

@@ -1,5 +1,8 @@
 use super::*;
 
+const LO: EventKey = (i64::MIN, 0);
+const HI: EventKey = (i64::MAX, u64::MAX);
+
 fn ev(ts: i64, m: &str) -> InputEvent {
     InputEvent {
         timestamp: ts,
@@ -39,32 +42,48 @@ fn pages_forward_and_backward_survive_reopen() {
         (Some(t0), Some(t0 + 2999), 3000)
     );
     let head = s
-        .page(0, u64::MAX, i64::MIN, i64::MAX, 5, usize::MAX, true)
+        .page(LO, HI, i64::MIN, i64::MAX, 5, usize::MAX, true)
         .unwrap();
     assert_eq!(
         messages(&head),
         ["line 0", "line 1", "line 2", "line 3", "line 4"]
     );
     let mid = s
-        .page(1234, u64::MAX, i64::MIN, i64::MAX, 2, usize::MAX, true)
+        .page(
+            (t0 + 1234, 1234),
+            HI,
+            i64::MIN,
+            i64::MAX,
+            2,
+            usize::MAX,
+            true,
+        )
         .unwrap();
     assert_eq!(messages(&mid), ["line 1234", "line 1235"]);
     let tail = s
-        .page(0, 3000, i64::MIN, i64::MAX, 3, usize::MAX, false)
+        .page(LO, HI, i64::MIN, i64::MAX, 3, usize::MAX, false)
         .unwrap();
     assert_eq!(messages(&tail), ["line 2997", "line 2998", "line 2999"]);
     let before = s
-        .page(0, 10, i64::MIN, i64::MAX, 100, usize::MAX, false)
+        .page(
+            LO,
+            (t0 + 10, 10),
+            i64::MIN,
+            i64::MAX,
+            100,
+            usize::MAX,
+            false,
+        )
         .unwrap();
     assert_eq!(before.len(), 10);
     // Time range: [start, end).
     let ranged = s
-        .page(0, u64::MAX, t0 + 500, t0 + 503, 100, usize::MAX, true)
+        .page(LO, HI, t0 + 500, t0 + 503, 100, usize::MAX, true)
         .unwrap();
     assert_eq!(messages(&ranged), ["line 500", "line 501", "line 502"]);
     // Byte cap: 26 bytes of overhead per event, as AWS counts.
     let capped = s
-        .page(0, u64::MAX, i64::MIN, i64::MAX, 100, 3 * (6 + 26), true)
+        .page(LO, HI, i64::MIN, i64::MAX, 100, 3 * (6 + 26), true)
         .unwrap();
     assert_eq!(capped.len(), 3);
     // Appending after reopen continues the ordinals.
@@ -98,7 +117,7 @@ fn a_torn_tail_is_cut_off_and_writing_resumes() {
     assert_eq!(s.stats().cursor.as_deref(), Some("c2"));
     s.append(&batch(20, 1, t0), t0, Some("c3")).unwrap();
     let all = s
-        .page(0, u64::MAX, i64::MIN, i64::MAX, 1000, usize::MAX, true)
+        .page(LO, HI, i64::MIN, i64::MAX, 1000, usize::MAX, true)
         .unwrap();
     assert_eq!(all.len(), 21);
     assert!(
@@ -131,7 +150,7 @@ fn segments_roll_by_day_and_expire_whole() {
     assert_eq!(s.expire(t0 + day).unwrap(), 1);
     assert_eq!(s.segment_count(), 2);
     let left = s
-        .page(0, u64::MAX, i64::MIN, i64::MAX, 100, usize::MAX, true)
+        .page(LO, HI, i64::MIN, i64::MAX, 100, usize::MAX, true)
         .unwrap();
     assert_eq!(left.first().unwrap().message, "line 10");
     assert_eq!(left.len(), 10);
@@ -142,7 +161,7 @@ fn segments_roll_by_day_and_expire_whole() {
     drop(s);
     let s = StreamStore::open(dir.path()).unwrap();
     let left = s
-        .page(0, u64::MAX, i64::MIN, i64::MAX, 100, usize::MAX, true)
+        .page(LO, HI, i64::MIN, i64::MAX, 100, usize::MAX, true)
         .unwrap();
     assert_eq!(messages(&left), ["line 20"]);
     assert_eq!(left[0].ordinal, 20);
@@ -167,7 +186,7 @@ fn scan_skips_blocks_without_the_literal() {
         e.message.contains("needle")
     };
     let hits = s
-        .scan_matching(0, i64::MIN, i64::MAX, Some(&finder), &matches, 10)
+        .scan_matching(i64::MIN, i64::MAX, Some(&finder), &matches, 10)
         .unwrap();
     assert_eq!(hits.iter().map(|e| e.ordinal).collect::<Vec<_>>(), [37_500]);
     let decoded = decoded.into_inner();
@@ -175,7 +194,7 @@ fn scan_skips_blocks_without_the_literal() {
     // Without the literal every block is read; the limit and the order hold.
     let every_thousandth = |e: &EventRef<'_>| e.ordinal.is_multiple_of(1000);
     let hits = s
-        .scan_matching(5_000, i64::MIN, i64::MAX, None, &every_thousandth, 7)
+        .scan_matching(t0 + 5_000, i64::MAX, None, &every_thousandth, 7)
         .unwrap();
     let ordinals: Vec<u64> = hits.iter().map(|e| e.ordinal).collect();
     assert_eq!(
@@ -213,7 +232,7 @@ fn rolled_segments_are_sealed_compressed_and_read_the_same() {
     s.append(&batch(10_000, 10, t0 + day), t0, None).unwrap();
     assert!(s.needs_seal());
     let before = s
-        .page(0, u64::MAX, i64::MIN, i64::MAX, 20_000, usize::MAX, true)
+        .page(LO, HI, i64::MIN, i64::MAX, 20_000, usize::MAX, true)
         .unwrap();
     let raw_bytes = s.stats().stored_bytes;
     assert_eq!(s.seal_pending().unwrap(), 1);
@@ -228,17 +247,15 @@ fn rolled_segments_are_sealed_compressed_and_read_the_same() {
         "sealed {sealed_bytes} bytes of {raw_bytes}"
     );
     let after = s
-        .page(0, u64::MAX, i64::MIN, i64::MAX, 20_000, usize::MAX, true)
+        .page(LO, HI, i64::MIN, i64::MAX, 20_000, usize::MAX, true)
         .unwrap();
     assert_eq!(before, after);
     let back = s
-        .page(0, 10_010, i64::MIN, i64::MAX, 3, usize::MAX, false)
+        .page(LO, HI, i64::MIN, i64::MAX, 3, usize::MAX, false)
         .unwrap();
     assert_eq!(messages(&back), ["line 10007", "line 10008", "line 10009"]);
     let hit = |e: &EventRef<'_>| e.message.contains("/items/4321 ");
-    let found = s
-        .scan_matching(0, i64::MIN, i64::MAX, None, &hit, 10)
-        .unwrap();
+    let found = s.scan_matching(i64::MIN, i64::MAX, None, &hit, 10).unwrap();
     assert_eq!(found.iter().map(|e| e.ordinal).collect::<Vec<_>>(), [4321]);
     drop(s);
     // Reopened: the same events, the cursor from the sealed segment, appends continue.
@@ -246,7 +263,7 @@ fn rolled_segments_are_sealed_compressed_and_read_the_same() {
     assert_eq!(s.stats().cursor.as_deref(), Some("c19"));
     assert_eq!(s.end_ordinal(), 10_010);
     let reopened = s
-        .page(0, u64::MAX, i64::MIN, i64::MAX, 20_000, usize::MAX, true)
+        .page(LO, HI, i64::MIN, i64::MAX, 20_000, usize::MAX, true)
         .unwrap();
     assert_eq!(after, reopened);
     assert_eq!(s.stats().events, 10_010);
@@ -275,7 +292,7 @@ fn a_seal_cut_short_leaves_the_frames_and_a_finished_one_wins() {
     assert!(!raw.exists());
     assert_eq!(files(dir.path(), ".tmp"), 0);
     let all = s
-        .page(0, u64::MAX, i64::MIN, i64::MAX, 1_000, usize::MAX, true)
+        .page(LO, HI, i64::MIN, i64::MAX, 1_000, usize::MAX, true)
         .unwrap();
     assert_eq!(all.len(), 101);
     assert!(
