@@ -513,42 +513,90 @@ impl StreamStore {
             1
         };
         let mut out: Vec<StoredEvent> = Vec::new();
-        let mut round = threads;
-        let mut rest = &blocks[..];
-        while let Some((next, _)) = rest.first() {
-            // Full, and no block left can hold an event that sorts before the last kept.
-            if out.len() >= limit {
-                let last = out.last().map(|e| e.timestamp).unwrap_or_default();
-                if (forward && next.min_ts > last) || (!forward && next.max_ts < last) {
+        // Once `limit` events are held: the timestamp of the last kept (possibly stale, so
+        // later than the true one forward — stopping on it is late, never wrong).
+        let mut threshold: Option<i64> = None;
+        // Takes the next block's events in order; `false` once no block left can hold an
+        // event that sorts before the last kept.
+        let mut take = |k: usize, found: Vec<StoredEvent>| -> bool {
+            out.extend(found);
+            if out.len() >= limit && (threshold.is_none() || out.len() >= 2 * limit) {
+                keep_best(&mut out);
+                threshold = out.last().map(|e| e.timestamp);
+            }
+            match (threshold, blocks.get(k + 1)) {
+                (Some(t), Some((next, _))) => {
+                    !((forward && next.min_ts > t) || (!forward && next.max_ts < t))
+                }
+                (_, next) => next.is_some(),
+            }
+        };
+        if threads == 1 || blocks.len() < 2 {
+            for (k, block) in blocks.iter().enumerate() {
+                if !take(k, search(block)?) {
                     break;
                 }
             }
-            let (now, later) = rest.split_at(round.min(rest.len()));
-            rest = later;
-            round = (round * 2).min(threads * 64);
-            let results: Vec<io::Result<Vec<StoredEvent>>> = if threads == 1 || now.len() == 1 {
-                now.iter().map(search).collect()
-            } else {
-                let per = now.len().div_ceil(threads);
-                std::thread::scope(|scope| {
-                    let workers: Vec<_> = now
-                        .chunks(per)
-                        .map(|part| {
-                            scope.spawn(move || part.iter().map(search).collect::<Vec<_>>())
-                        })
-                        .collect();
-                    workers
-                        .into_iter()
-                        .flat_map(|w| w.join().expect("a log scan worker panicked"))
-                        .collect()
-                })
-            };
-            for found in results {
-                out.extend(found?);
-            }
-            if out.len() >= limit {
-                keep_best(&mut out);
-            }
+        } else {
+            // Workers take blocks in order, at most `window` ahead of the consumer, which
+            // takes their results in block order and stops them when it has enough.
+            let window = threads * 4;
+            let next = std::sync::atomic::AtomicUsize::new(0);
+            let done = std::sync::atomic::AtomicBool::new(false);
+            let consumed = (Mutex::new(0usize), std::sync::Condvar::new());
+            let (tx, rx) = std::sync::mpsc::channel::<(usize, io::Result<Vec<StoredEvent>>)>();
+            let outcome = std::thread::scope(|scope| {
+                for _ in 0..threads {
+                    let tx = tx.clone();
+                    let (next, done, consumed, blocks, search) =
+                        (&next, &done, &consumed, &blocks, &search);
+                    scope.spawn(move || {
+                        use std::sync::atomic::Ordering::SeqCst;
+                        loop {
+                            let i = next.fetch_add(1, SeqCst);
+                            if i >= blocks.len() || done.load(SeqCst) {
+                                return;
+                            }
+                            let mut c = consumed.0.lock().unwrap();
+                            while i >= *c + window && !done.load(SeqCst) {
+                                c = consumed.1.wait(c).unwrap();
+                            }
+                            drop(c);
+                            if done.load(SeqCst) || tx.send((i, search(&blocks[i]))).is_err() {
+                                return;
+                            }
+                        }
+                    });
+                }
+                drop(tx);
+                let mut pending = BTreeMap::new();
+                let mut result = Ok(());
+                for k in 0..blocks.len() {
+                    let found = loop {
+                        if let Some(found) = pending.remove(&k) {
+                            break found;
+                        }
+                        let (i, found) = rx.recv().expect("a log scan worker panicked");
+                        pending.insert(i, found);
+                    };
+                    let more = match found {
+                        Ok(found) => take(k, found),
+                        Err(e) => {
+                            result = Err(e);
+                            false
+                        }
+                    };
+                    *consumed.0.lock().unwrap() = k + 1;
+                    consumed.1.notify_all();
+                    if !more {
+                        break;
+                    }
+                }
+                done.store(true, std::sync::atomic::Ordering::SeqCst);
+                consumed.1.notify_all();
+                result
+            });
+            outcome?;
         }
         keep_best(&mut out);
         if !forward {
