@@ -58,6 +58,28 @@ impl AwsJsonClient {
     }
 }
 
+/// Milliseconds since the epoch, as CloudWatch Logs timestamps are.
+pub fn now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64
+}
+
+/// A running `aws logs start-live-tail`: each line it prints arrives on `lines` with the
+/// time it was read (ms since the epoch). Killed when dropped.
+pub struct LiveTail {
+    child: Child,
+    pub lines: mpsc::Receiver<(String, i64)>,
+}
+
+impl Drop for LiveTail {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
 /// The readiness line the server prints on stdout once it accepts connections.
 const READY_PREFIX: &str = "berth listening on http://";
 
@@ -527,6 +549,37 @@ impl BerthServer {
         body: &Value,
     ) -> std::io::Result<HttpResponse> {
         self.json_client().call(service, target, body)
+    }
+
+    /// `aws logs start-live-tail` on one log group (by ARN), in us-east-1.
+    pub fn start_live_tail(&self, group: &str) -> LiveTail {
+        let arn = format!("arn:aws:logs:{REGION}:{ACCOUNT_ID}:log-group:{group}");
+        let mut child = self
+            .aws_command(
+                REGION,
+                &self.access_key,
+                &self.secret_key,
+                &["logs", "start-live-tail", "--log-group-identifiers", &arn],
+            )
+            // The SDKs send StartLiveTail to the `stream-` host prefix; with an endpoint
+            // URL that is an IP address that must be turned off.
+            .env("AWS_DISABLE_HOST_PREFIX_INJECTION", "true")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start aws logs start-live-tail");
+        let stdout = child.stdout.take().unwrap();
+        let (tx, lines) = mpsc::channel();
+        thread::spawn(move || {
+            for line in BufReader::new(stdout).lines() {
+                let Ok(line) = line else { return };
+                if tx.send((line, now_ms())).is_err() {
+                    return;
+                }
+            }
+        });
+        LiveTail { child, lines }
     }
 
     /// A client for `aws_json` calls that other threads can own.

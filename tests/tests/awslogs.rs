@@ -293,9 +293,7 @@ fn ticker(image: &str, group: &str) -> Value {
 
 #[test]
 fn a_running_container_is_followed_live_and_filtered_with_a_json_pattern() {
-    use std::io::{BufRead, BufReader};
-    use std::process::Stdio;
-    use std::time::{Instant, SystemTime, UNIX_EPOCH};
+    use std::time::Instant;
 
     let s = BerthServer::start();
     let (cluster, image) = cluster_with_image(&s, "awslogs-");
@@ -309,32 +307,10 @@ fn a_running_container_is_followed_live_and_filtered_with_a_json_pattern() {
     wait_first_lines(&s, &group, &stream);
 
     // `aws logs start-live-tail` on the group the agent created.
-    let arn = format!(
-        "arn:aws:logs:{REGION}:{}:log-group:{group}",
-        berth_e2e::ACCOUNT_ID
-    );
-    let mut tail = s
-        .aws_command(
-            REGION,
-            &s.access_key,
-            &s.secret_key,
-            &["logs", "start-live-tail", "--log-group-identifiers", &arn],
-        )
-        .env("AWS_DISABLE_HOST_PREFIX_INJECTION", "true")
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("start aws logs start-live-tail");
-    let stdout = tail.stdout.take().unwrap();
+    let tail = s.start_live_tail(&group);
     let (tx, lines) = std::sync::mpsc::channel::<(u64, i64)>();
     std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines() {
-            let Ok(line) = line else { return };
-            let seen_ms = SystemTime::now()
-                .duration_since(UNIX_EPOCH)
-                .unwrap()
-                .as_millis() as i64;
+        while let Ok((line, seen_ms)) = tail.lines.recv() {
             let n = serde_json::from_str::<Value>(&line)
                 .ok()
                 .and_then(|v| v["n"].as_u64());
@@ -352,8 +328,7 @@ fn a_running_container_is_followed_live_and_filtered_with_a_json_pattern() {
             seen.push(got);
         }
     }
-    let _ = tail.kill();
-    let _ = tail.wait();
+    drop(lines); // ends the reader, which drops (kills) the tail
     assert_eq!(seen.len(), 30, "live tail showed {seen:?}");
     let first = seen[0].0;
     let ns: Vec<u64> = seen.iter().map(|(n, _)| *n).collect();

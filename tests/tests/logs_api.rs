@@ -3,24 +3,15 @@
 //! segment files), StartLiveTail following new events, tags, AWS's errors, and `kill -9`
 //! of the server losing no acknowledged event.
 
-use std::io::{BufRead, BufReader};
-use std::process::Stdio;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, mpsc};
 use std::thread;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
-use berth_e2e::{ACCOUNT_ID, BerthServer, REGION, assert_aws_error, ok_json, unique};
+use berth_e2e::{ACCOUNT_ID, BerthServer, REGION, assert_aws_error, now_ms, ok_json, unique};
 use serde_json::{Value, json};
 
 const DAY_MS: i64 = 86_400_000;
-
-fn now_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap()
-        .as_millis() as i64
-}
 
 fn group_and_stream(s: &BerthServer) -> (String, String) {
     let group = format!("/berth/{}", unique("g"));
@@ -436,32 +427,7 @@ fn retention_expires_old_events_and_removes_their_segments() {
 fn start_live_tail_follows_new_events() {
     let s = BerthServer::start();
     let (group, stream) = group_and_stream(&s);
-    let arn = format!("arn:aws:logs:{REGION}:{ACCOUNT_ID}:log-group:{group}");
-    let mut tail = s
-        .aws_command(
-            REGION,
-            &s.access_key,
-            &s.secret_key,
-            &["logs", "start-live-tail", "--log-group-identifiers", &arn],
-        )
-        // The SDKs send StartLiveTail to the `stream-` host prefix; with an endpoint URL
-        // that is an IP address that must be turned off.
-        .env("AWS_DISABLE_HOST_PREFIX_INJECTION", "true")
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("start aws logs start-live-tail");
-    let (lines_tx, lines) = mpsc::channel::<(String, Instant)>();
-    let stdout = tail.stdout.take().unwrap();
-    thread::spawn(move || {
-        for line in BufReader::new(stdout).lines() {
-            let Ok(line) = line else { return };
-            if lines_tx.send((line, Instant::now())).is_err() {
-                return;
-            }
-        }
-    });
+    let tail = s.start_live_tail(&group);
     // Write a numbered line every 200 ms until the tail shows one, then 20 more.
     let stop = Arc::new(AtomicBool::new(false));
     let written = Arc::new(AtomicU64::new(0));
@@ -482,7 +448,7 @@ fn start_live_tail_follows_new_events() {
                     .call("logs", "Logs_20140328.PutLogEvents", &body)
                     .unwrap();
                 assert_eq!(r.status, 200, "{}", r.describe());
-                sent.push((n, Instant::now()));
+                sent.push((n, now_ms()));
                 n += 1;
                 written.store(n, Ordering::SeqCst);
                 thread::sleep(Duration::from_millis(200));
@@ -490,10 +456,10 @@ fn start_live_tail_follows_new_events() {
             sent
         })
     };
-    let mut seen: Vec<(u64, Instant)> = Vec::new();
+    let mut seen: Vec<(u64, i64)> = Vec::new();
     let deadline = Instant::now() + Duration::from_secs(60);
     while Instant::now() < deadline {
-        let Ok((line, at)) = lines.recv_timeout(Duration::from_secs(1)) else {
+        let Ok((line, at)) = tail.lines.recv_timeout(Duration::from_secs(1)) else {
             continue;
         };
         let Some(n) = line
@@ -509,29 +475,19 @@ fn start_live_tail_follows_new_events() {
     }
     stop.store(true, Ordering::SeqCst);
     let sent = writer.join().unwrap();
-    let _ = tail.kill();
-    let _ = tail.wait();
-    assert_eq!(
-        seen.len(),
-        21,
-        "live tail showed {seen:?}; aws stderr: {:?}",
-        {
-            let mut err = String::new();
-            let _ = std::io::Read::read_to_string(&mut tail.stderr.take().unwrap(), &mut err);
-            err
-        }
-    );
+    drop(tail);
+    assert_eq!(seen.len(), 21, "live tail showed {seen:?}");
     // Once following, every line arrives, in order, exactly once.
     let first = seen[0].0;
     let ns: Vec<u64> = seen.iter().map(|(n, _)| *n).collect();
     assert_eq!(ns, (first..first + 21).collect::<Vec<_>>());
     // How long each line took from its acknowledged put to the CLI's stdout (reported,
     // not asserted: the CLI itself prints once a second).
-    let mut delays: Vec<u128> = seen
+    let mut delays: Vec<i64> = seen
         .iter()
         .filter_map(|(n, at)| {
             let (_, put_at) = sent.iter().find(|(m, _)| m == n)?;
-            Some(at.saturating_duration_since(*put_at).as_millis())
+            Some(at - put_at)
         })
         .collect();
     delays.sort_unstable();

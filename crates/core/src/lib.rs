@@ -77,29 +77,14 @@ pub(crate) fn now_epoch() -> f64 {
     now.unix_timestamp() as f64 + f64::from(now.millisecond()) / 1000.0
 }
 
-/// Visits the keys under `prefix` (strictly after `after`, when given) in key order,
-/// reading the store a chunk at a time so a large keyspace is never held in memory at
-/// once; `visit` returns `false` to stop early.
+/// `berth_store::scan` with this crate's error.
 pub(crate) fn scan(
     store: &dyn Store,
     prefix: &str,
     after: Option<String>,
-    mut visit: impl FnMut(&KeyValue) -> Result<bool>,
+    visit: impl FnMut(&KeyValue) -> Result<bool>,
 ) -> Result<()> {
-    const CHUNK: usize = 256;
-    let mut cursor = after;
-    loop {
-        let chunk = store.range(prefix, cursor.as_deref(), CHUNK)?;
-        for kv in &chunk {
-            if !visit(kv)? {
-                return Ok(());
-            }
-        }
-        match chunk.last() {
-            Some(kv) if chunk.len() == CHUNK => cursor = Some(kv.key.clone()),
-            _ => return Ok(()),
-        }
-    }
+    berth_store::scan(store, prefix, after, visit)
 }
 
 pub(crate) fn decode<T: serde::de::DeserializeOwned>(kv: &KeyValue) -> Result<T> {

@@ -281,27 +281,14 @@ fn committed(outcome: TxnOutcome) -> bool {
     matches!(outcome, TxnOutcome::Committed(_))
 }
 
-/// Visits the keys under `prefix` a chunk at a time; `visit` returns `false` to stop.
+/// `berth_store::scan` with this crate's error.
 fn scan(
     store: &dyn Store,
     prefix: &str,
     after: Option<String>,
-    mut visit: impl FnMut(&KeyValue) -> Result<bool>,
+    visit: impl FnMut(&KeyValue) -> Result<bool>,
 ) -> Result<()> {
-    const CHUNK: usize = 256;
-    let mut cursor = after;
-    loop {
-        let chunk = store.range(prefix, cursor.as_deref(), CHUNK)?;
-        for kv in &chunk {
-            if !visit(kv)? {
-                return Ok(());
-            }
-        }
-        match chunk.last() {
-            Some(kv) if chunk.len() == CHUNK => cursor = Some(kv.key.clone()),
-            _ => return Ok(()),
-        }
-    }
+    berth_store::scan(store, prefix, after, visit)
 }
 
 pub fn check_group_name(name: &str) -> Result<()> {

@@ -122,6 +122,31 @@ pub struct WatchEvent {
 /// revision order. Dropping it ends the watch.
 pub type Watcher = tokio::sync::mpsc::UnboundedReceiver<WatchEvent>;
 
+/// Visits the keys under `prefix` (strictly after `after`, when given) in key order,
+/// reading the store a chunk at a time so a large keyspace is never held in memory at
+/// once; `visit` returns `false` to stop early.
+pub fn scan<E: From<StoreError>>(
+    store: &dyn Store,
+    prefix: &str,
+    after: Option<String>,
+    mut visit: impl FnMut(&KeyValue) -> Result<bool, E>,
+) -> Result<(), E> {
+    const CHUNK: usize = 256;
+    let mut cursor = after;
+    loop {
+        let chunk = store.range(prefix, cursor.as_deref(), CHUNK)?;
+        for kv in &chunk {
+            if !visit(kv)? {
+                return Ok(());
+            }
+        }
+        match chunk.last() {
+            Some(kv) if chunk.len() == CHUNK => cursor = Some(kv.key.clone()),
+            _ => return Ok(()),
+        }
+    }
+}
+
 /// The store interface. Methods are synchronous: implementations commit with fsync, which
 /// callers on an async runtime should treat as blocking I/O.
 pub trait Store: Send + Sync + 'static {
