@@ -1369,7 +1369,9 @@ async fn deliver(
             Err(ClientError::Aws { code, .. }) if code == RESOURCE_NOT_FOUND => {
                 // Deleted meanwhile: make it again (the group too, if allowed).
                 if let Err(e) = prepare(&*logs, &options, &stream).await {
-                    tracing::warn!(stream = %stream, error = %e, "the log stream is gone and cannot be made again; retrying");
+                    let delay = backoff.next_delay();
+                    tracing::warn!(stream = %stream, error = %e, ?delay, "the log stream is gone and cannot be made again; retrying");
+                    tokio::time::sleep(delay).await;
                 }
                 continue;
             }

@@ -20,6 +20,7 @@ pub fn logs_error(e: LogsError) -> AwsError {
         LogsError::InvalidParameter(_) => "InvalidParameterException",
         LogsError::LimitExceeded(_) => "LimitExceededException",
         LogsError::InvalidOperation(_) => "InvalidOperationException",
+        LogsError::DataAlreadyAccepted => "DataAlreadyAcceptedException",
         LogsError::Io(_) | LogsError::Store(_) | LogsError::Corrupt(_) => {
             return AwsError::new(
                 axum::http::StatusCode::INTERNAL_SERVER_ERROR,
@@ -646,7 +647,13 @@ async fn filter_log_events(
             .events
             .into_iter()
             .map(|e| FilteredLogEvent {
-                event_id: format!("{:020}{:020}", e.timestamp.max(0), e.ordinal),
+                // 56 digits as CloudWatch's: time, the stream (hashed), position in it.
+                event_id: format!(
+                    "{:020}{:016}{:020}",
+                    e.timestamp.max(0),
+                    stream_hash(&e.stream) % 10_000_000_000_000_000,
+                    e.ordinal
+                ),
                 log_stream_name: e.stream,
                 timestamp: e.timestamp,
                 message: e.message,
@@ -655,6 +662,13 @@ async fn filter_log_events(
             .collect(),
         searched_log_streams: Vec::new(),
         next_token: page.next_token,
+    })
+}
+
+/// FNV-1a of a stream name: tells apart events of different streams in `eventId`.
+fn stream_hash(name: &str) -> u64 {
+    name.bytes().fold(0xcbf2_9ce4_8422_2325, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
     })
 }
 

@@ -48,6 +48,8 @@ pub enum LogsError {
     LimitExceeded(String),
     #[error("{0}")]
     InvalidOperation(String),
+    #[error("The given batch of log events has already been accepted.")]
+    DataAlreadyAccepted,
     #[error("log storage: {0}")]
     Io(#[from] std::io::Error),
     #[error("{0}")]
@@ -246,10 +248,14 @@ pub enum StreamOrder {
     LastEventTime,
 }
 
+type StreamSlot = Arc<Mutex<Option<Arc<StreamStore>>>>;
+
 pub struct Logs {
     store: Arc<dyn Store>,
     root: PathBuf,
-    open: Mutex<HashMap<String, Arc<StreamStore>>>,
+    /// Streams in use, by id. A slot is filled once, under its own lock, so two requests
+    /// never open one stream's files twice (opening cuts torn tails and removes leftovers).
+    open: Mutex<HashMap<String, StreamSlot>>,
     tail: tokio::sync::broadcast::Sender<Arc<Ingested>>,
     /// Streams with a rolled segment to seal, for the sealing thread.
     sealer: Mutex<std::sync::mpsc::Sender<Arc<StreamStore>>>,
@@ -486,7 +492,9 @@ impl Logs {
             after.map(|a| format!("{base}{a}")),
             |kv| {
                 let group: LogGroup = decode(kv)?;
-                if name_pattern.is_some_and(|p| !group.name.contains(p)) {
+                if name_pattern
+                    .is_some_and(|p| !group.name.to_lowercase().contains(&p.to_lowercase()))
+                {
                     return Ok(true);
                 }
                 if out.len() == limit {
@@ -621,18 +629,20 @@ impl Logs {
     }
 
     fn stream_data(&self, id: &str) -> Result<Arc<StreamStore>> {
-        if let Some(s) = self.open.lock().unwrap().get(id) {
-            return Ok(s.clone());
-        }
-        // Opened outside the map's lock (it reads the stream's frame headers).
-        let opened = Arc::new(StreamStore::open(&self.root.join(id))?);
-        let stream = self
+        let slot = self
             .open
             .lock()
             .unwrap()
             .entry(id.to_string())
-            .or_insert(opened)
+            .or_default()
             .clone();
+        let mut slot = slot.lock().unwrap();
+        if let Some(stream) = &*slot {
+            return Ok(stream.clone());
+        }
+        let stream = Arc::new(StreamStore::open(&self.root.join(id))?);
+        *slot = Some(stream.clone());
+        drop(slot);
         self.seal_if_needed(&stream);
         Ok(stream)
     }
@@ -646,7 +656,11 @@ impl Logs {
     /// Seals every open stream's rolled segments now (tests; the sealing thread does this
     /// in the background).
     pub fn seal_now(&self) -> Result<usize> {
-        let streams: Vec<Arc<StreamStore>> = self.open.lock().unwrap().values().cloned().collect();
+        let slots: Vec<_> = self.open.lock().unwrap().values().cloned().collect();
+        let streams: Vec<Arc<StreamStore>> = slots
+            .iter()
+            .filter_map(|s| s.lock().unwrap().clone())
+            .collect();
         let mut sealed = 0;
         for s in streams {
             sealed += s.seal_pending()?;
@@ -796,7 +810,10 @@ impl Logs {
             ));
         }
         let data = self.stream_data(&record.id)?;
-        data.append(&kept, now, cursor)?;
+        data.append(&kept, now, cursor).map_err(|e| match e {
+            stream::AppendError::AlreadyAccepted => LogsError::DataAlreadyAccepted,
+            stream::AppendError::Io(e) => LogsError::Io(e),
+        })?;
         self.seal_if_needed(&data);
         // A stream deleted while we wrote: its files are gone with it.
         if !kept.is_empty() && self.tail.receiver_count() > 0 {
@@ -864,7 +881,8 @@ impl Logs {
             .map(|l| l.iter().map(memchr::memmem::Finder::new).collect());
         let limit = q.limit.unwrap_or(MAX_BATCH_EVENTS);
         let start = q.start_time.unwrap_or(i64::MIN).max(group.cutoff(now_ms()));
-        let end = q.end_time.unwrap_or(i64::MAX);
+        // FilterLogEvents' endTime is inclusive (GetLogEvents' is not).
+        let end = q.end_time.map_or(i64::MAX, |t| t.saturating_add(1));
         let resume = q
             .next_token
             .as_deref()
@@ -898,10 +916,22 @@ impl Logs {
                 ingestion: e.ingestion,
                 message: e.message,
             }));
+            // Nothing past a page (and one more event) can be returned: hold no more, however
+            // many streams the group has.
+            sort_filtered(&mut found);
+            let mut bytes = 0usize;
+            let held = found
+                .iter()
+                .take(limit + 1)
+                .take_while(|e| {
+                    let within = bytes <= MAX_BATCH_BYTES;
+                    bytes += e.message.len() + EVENT_OVERHEAD;
+                    within
+                })
+                .count();
+            found.truncate(held);
         }
-        found.sort_by(|a, b| {
-            (a.timestamp, &a.stream, a.ordinal).cmp(&(b.timestamp, &b.stream, b.ordinal))
-        });
+        sort_filtered(&mut found);
         let mut bytes = 0usize;
         let mut keep = 0usize;
         for e in &found {
@@ -962,6 +992,13 @@ impl Logs {
         }
         Ok(removed)
     }
+}
+
+/// FilterLogEvents' order: time, then stream name, then position in the stream.
+fn sort_filtered(events: &mut [FilteredEvent]) {
+    events.sort_by(|a, b| {
+        (a.timestamp, &a.stream, a.ordinal).cmp(&(b.timestamp, &b.stream, b.ordinal))
+    });
 }
 
 fn uuid_like() -> String {

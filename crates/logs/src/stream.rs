@@ -83,8 +83,10 @@ impl Block {
     }
 }
 
+/// A segment file. Handles are opened per read (under the index's read lock, so the name
+/// is current), not kept: a server with thousands of streams does not hold thousands of
+/// descriptors.
 struct Segment {
-    file: Arc<File>,
     path: PathBuf,
     len: u64,
     max_ts: i64,
@@ -115,6 +117,18 @@ struct Appender {
     /// The segment being written: its id (the first ordinal in it), handle, length, day.
     active: Option<(u64, File, u64, i64)>,
     next_ordinal: u64,
+    /// A failed write could not be taken back: refuse writes until the next open.
+    broken: bool,
+}
+
+/// Why `append` stored nothing.
+#[derive(Debug, thiserror::Error)]
+pub enum AppendError {
+    /// The batch carries the cursor the stream's last batch was stored with.
+    #[error("the batch was already accepted")]
+    AlreadyAccepted,
+    #[error(transparent)]
+    Io(#[from] io::Error),
 }
 
 pub struct StreamStore {
@@ -211,7 +225,6 @@ impl StreamStore {
                 }
                 cursors.push((id, None));
                 Segment {
-                    file: Arc::new(file),
                     path,
                     len,
                     max_ts,
@@ -241,7 +254,6 @@ impl StreamStore {
                 }
                 cursors.push((id, cursor));
                 Segment {
-                    file: Arc::new(file),
                     path,
                     len: valid_len,
                     max_ts,
@@ -260,6 +272,7 @@ impl StreamStore {
             append: Mutex::new(Appender {
                 active: None,
                 next_ordinal,
+                broken: false,
             }),
             index: RwLock::new(index),
             maintenance: Mutex::new(()),
@@ -274,17 +287,15 @@ impl StreamStore {
     ) -> io::Result<Option<String>> {
         for (id, at) in cursors.iter().rev() {
             let segment = &index.segments[id];
+            let file = File::open(&segment.path)?;
             if let Some((offset, len)) = at {
-                let bytes = segment::read_at(
-                    &segment.file,
-                    *offset,
-                    segment::HEADER_LEN + usize::from(*len),
-                )?;
+                let bytes =
+                    segment::read_at(&file, *offset, segment::HEADER_LEN + usize::from(*len))?;
                 return Ok(segment::frame_cursor(&bytes).map(str::to_string));
             }
             if segment.sealed {
                 for block in index.blocks.iter().rev().filter(|b| b.segment == *id) {
-                    if let Some(c) = last_cursor_in(&read_block(block, &segment.file)?) {
+                    if let Some(c) = last_cursor_in(&read_block(block, &file)?) {
                         return Ok(Some(c));
                     }
                 }
@@ -318,11 +329,22 @@ impl StreamStore {
         events: &[InputEvent],
         ingestion: i64,
         cursor: Option<&str>,
-    ) -> io::Result<u64> {
+    ) -> Result<u64, AppendError> {
         if events.is_empty() && cursor.is_none() {
             return Ok(self.end_ordinal());
         }
         let mut appender = self.append.lock().unwrap();
+        if appender.broken {
+            return Err(AppendError::Io(io::Error::other(
+                "the stream's last write failed and could not be undone; restart to recover",
+            )));
+        }
+        // The same batch again (a shipper retrying a put whose answer it lost): stored once.
+        if let Some(cursor) = cursor
+            && self.index.read().unwrap().stats.cursor.as_deref() == Some(cursor)
+        {
+            return Err(AppendError::AlreadyAccepted);
+        }
         let first = appender.next_ordinal;
         let frame = segment::encode_frame(events, first, ingestion, cursor);
         let day = events.first().map_or(0, |e| e.timestamp.div_euclid(DAY_MS));
@@ -344,32 +366,44 @@ impl StreamStore {
                 .append(true)
                 .read(true)
                 .open(&path)?;
+            // A segment holding no events yet (only a cursor) may already exist under this
+            // name: append after what the index knows it holds, cutting off anything else.
+            let known = self
+                .index
+                .read()
+                .unwrap()
+                .segments
+                .get(&first)
+                .map_or(0, |s| s.len);
+            if file.metadata()?.len() != known {
+                file.set_len(known)?;
+            }
+            file.sync_all()?;
             File::open(&self.dir)?.sync_all()?; // the new file's directory entry
-            // A segment holding no events yet (only a cursor) may already exist under
-            // this name: append after what it holds.
-            let existing = file.metadata()?.len();
-            let reader = Arc::new(file.try_clone()?);
             self.index
                 .write()
                 .unwrap()
                 .segments
                 .entry(first)
                 .or_insert(Segment {
-                    file: reader,
                     path,
-                    len: existing,
+                    len: known,
                     max_ts: i64::MIN,
                     sealed: false,
                 });
-            appender.active = Some((first, file, existing, day));
+            appender.active = Some((first, file, known, day));
         }
-        let (id, file, len, _) = appender.active.as_mut().expect("a segment is open");
+        let Appender { active, broken, .. } = &mut *appender;
+        let (id, file, len, _) = active.as_mut().expect("a segment is open");
         let offset = *len;
         if let Err(e) = file.write_all(&frame).and_then(|()| file.sync_data()) {
-            // Whatever part of the frame reached the file is cut off at the next open;
-            // start a fresh segment for the next put.
-            appender.active = None;
-            return Err(e);
+            // Unacknowledged: take back whatever part of the frame reached the file, so
+            // that later frames never follow a torn one (which the next open would cut off
+            // together with them). If that fails too, the stream takes no more writes.
+            if file.set_len(offset).and_then(|()| file.sync_all()).is_err() {
+                *broken = true;
+            }
+            return Err(AppendError::Io(e));
         }
         *len += frame.len() as u64;
         let id = *id;
@@ -462,7 +496,7 @@ impl StreamStore {
         if limit == 0 || start >= end {
             return Ok(Vec::new());
         }
-        let mut blocks = self.blocks_between(0, u64::MAX, start, end);
+        let mut blocks = self.blocks_between(0, u64::MAX, start, end)?;
         if forward {
             blocks.sort_by_key(|(b, _)| (b.min_ts, b.first_ordinal));
         } else {
@@ -562,7 +596,16 @@ impl StreamStore {
                                 c = consumed.1.wait(c).unwrap();
                             }
                             drop(c);
-                            if done.load(SeqCst) || tx.send((i, search(&blocks[i]))).is_err() {
+                            // A panic (a bug in a matcher, say) becomes this block's error
+                            // rather than a block that never arrives.
+                            let found =
+                                std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                                    search(&blocks[i])
+                                }))
+                                .unwrap_or_else(|_| {
+                                    Err(io::Error::other("a log scan worker panicked"))
+                                });
+                            if done.load(SeqCst) || tx.send((i, found)).is_err() {
                                 return;
                             }
                         }
@@ -645,7 +688,7 @@ impl StreamStore {
                 .filter(|b| b.segment == id)
                 .copied()
                 .collect();
-            (blocks, segment.file.clone())
+            (blocks, File::open(&segment.path)?)
         };
         let tmp = self.dir.join(format!("{id:020}.segz.tmp"));
         let mut out = io::BufWriter::new(File::create(&tmp)?);
@@ -679,7 +722,6 @@ impl StreamStore {
         let path = sealed_path(&self.dir, id);
         fs::rename(&tmp, &path)?;
         File::open(&self.dir)?.sync_all()?;
-        let sealed_file = Arc::new(File::open(&path)?);
         let raw_path = {
             let mut index = self.index.write().unwrap();
             let mut next = placed.into_iter();
@@ -693,7 +735,6 @@ impl StreamStore {
                 .get_mut(&id)
                 .expect("segments leave only under maintenance");
             let raw_path = std::mem::replace(&mut segment.path, path);
-            segment.file = sealed_file;
             segment.len = offset;
             segment.sealed = true;
             index.restat();
@@ -705,15 +746,38 @@ impl StreamStore {
         Ok(())
     }
 
-    fn blocks_between(&self, from: u64, to: u64, start: i64, end: i64) -> Vec<(Block, Arc<File>)> {
+    /// The blocks to read, each with its segment's file, opened while the index is read
+    /// locked (sealing and expiry change names only under its write lock).
+    fn blocks_between(
+        &self,
+        from: u64,
+        to: u64,
+        start: i64,
+        end: i64,
+    ) -> io::Result<Vec<(Block, Arc<File>)>> {
         let index = self.index.read().unwrap();
         let first = index.blocks.partition_point(|b| b.end_ordinal() <= from);
-        index.blocks[first..]
+        let mut files: BTreeMap<u64, Arc<File>> = BTreeMap::new();
+        let mut out = Vec::new();
+        for b in index.blocks[first..]
             .iter()
             .take_while(|b| b.first_ordinal < to)
             .filter(|b| b.overlaps(start, end))
-            .filter_map(|b| Some((*b, index.segments.get(&b.segment)?.file.clone())))
-            .collect()
+        {
+            let Some(segment) = index.segments.get(&b.segment) else {
+                continue;
+            };
+            let file = match files.get(&b.segment) {
+                Some(f) => f.clone(),
+                None => {
+                    let f = Arc::new(File::open(&segment.path)?);
+                    files.insert(b.segment, f.clone());
+                    f
+                }
+            };
+            out.push((*b, file));
+        }
+        Ok(out)
     }
 
     /// Removes every segment whose events are all older than `cutoff`; returns how many.
@@ -739,18 +803,22 @@ impl StreamStore {
         {
             appender.active = None;
         }
+        {
+            // Out of the index first: a reader opens files under the read lock, so none
+            // opens one of these once they are gone from it (one already open reads on).
+            let mut index = self.index.write().unwrap();
+            for (id, _) in &doomed {
+                index.segments.remove(id);
+            }
+            index
+                .blocks
+                .retain(|b| !doomed.iter().any(|(d, _)| *d == b.segment));
+            index.restat();
+        }
         for (_, path) in &doomed {
             fs::remove_file(path)?;
         }
         File::open(&self.dir)?.sync_all()?;
-        let mut index = self.index.write().unwrap();
-        for (id, _) in &doomed {
-            index.segments.remove(id);
-        }
-        index
-            .blocks
-            .retain(|b| !doomed.iter().any(|(d, _)| *d == b.segment));
-        index.restat();
         Ok(doomed.len())
     }
 

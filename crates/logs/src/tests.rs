@@ -342,3 +342,35 @@ fn batches_out_of_time_order_are_read_back_in_time_order() {
     let odd: Vec<i64> = want.iter().copied().filter(|t| (t - t0) % 2 == 1).collect();
     assert_eq!(filtered, odd);
 }
+
+#[test]
+fn a_batch_repeated_with_its_cursor_is_stored_once_and_filter_end_time_is_inclusive() {
+    let (_d, _s, logs) = logs();
+    let s = scope();
+    logs.create_log_group(&s, "g", Default::default(), None)
+        .unwrap();
+    logs.create_log_stream(&s, "g", "s").unwrap();
+    let now = now_ms();
+    let batch = || vec![ev(now, "a"), ev(now + 1, "b")];
+    logs.put_log_events(&s, "g", "s", batch(), Some("n=1"))
+        .unwrap();
+    assert!(matches!(
+        logs.put_log_events(&s, "g", "s", batch(), Some("n=1")),
+        Err(LogsError::DataAlreadyAccepted)
+    ));
+    logs.put_log_events(&s, "g", "s", vec![ev(now + 2, "c")], Some("n=2"))
+        .unwrap();
+    let q = FilterLogEvents {
+        group: "g".into(),
+        end_time: Some(now + 1),
+        ..Default::default()
+    };
+    let found: Vec<String> = logs
+        .filter_log_events(&s, &q)
+        .unwrap()
+        .events
+        .into_iter()
+        .map(|e| e.message)
+        .collect();
+    assert_eq!(found, ["a", "b"]);
+}
