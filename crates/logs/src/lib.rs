@@ -250,6 +250,31 @@ pub enum StreamOrder {
 
 type StreamSlot = Arc<Mutex<Option<Arc<StreamStore>>>>;
 
+/// Streams kept open (each written one holds its segment's file open) before idle ones
+/// are closed; they reopen from their files when next used.
+const MAX_OPEN_STREAMS: usize = 1024;
+
+/// Over the limit, closes streams no request (and no sealing) is using, down to 3/4 of it.
+fn evict_idle(open: &mut HashMap<String, StreamSlot>) {
+    if open.len() < MAX_OPEN_STREAMS {
+        return;
+    }
+    let mut excess = open.len() - MAX_OPEN_STREAMS * 3 / 4;
+    open.retain(|_, slot| {
+        if excess == 0 || Arc::strong_count(slot) > 1 {
+            return true;
+        }
+        let in_use = match slot.try_lock() {
+            Ok(stream) => stream.as_ref().is_some_and(|s| Arc::strong_count(s) > 1),
+            Err(_) => true,
+        };
+        if !in_use {
+            excess -= 1;
+        }
+        in_use
+    });
+}
+
 pub struct Logs {
     store: Arc<dyn Store>,
     root: PathBuf,
@@ -629,13 +654,13 @@ impl Logs {
     }
 
     fn stream_data(&self, id: &str) -> Result<Arc<StreamStore>> {
-        let slot = self
-            .open
-            .lock()
-            .unwrap()
-            .entry(id.to_string())
-            .or_default()
-            .clone();
+        let slot = {
+            let mut open = self.open.lock().unwrap();
+            if !open.contains_key(id) {
+                evict_idle(&mut open);
+            }
+            open.entry(id.to_string()).or_default().clone()
+        };
         let mut slot = slot.lock().unwrap();
         if let Some(stream) = &*slot {
             return Ok(stream.clone());

@@ -245,11 +245,10 @@ impl StreamStore {
                     if h.cursor_len > 0 {
                         cursor = Some((offset, h.cursor_len));
                     }
-                    if h.count == 0 {
-                        continue;
+                    if h.count > 0 {
+                        max_ts = max_ts.max(h.max_ts);
+                        next_ordinal = next_ordinal.max(h.first_ordinal + u64::from(h.count));
                     }
-                    max_ts = max_ts.max(h.max_ts);
-                    next_ordinal = next_ordinal.max(h.first_ordinal + u64::from(h.count));
                     index.publish(id, offset, &h);
                 }
                 cursors.push((id, cursor));
@@ -417,9 +416,9 @@ impl StreamStore {
                 segment.max_ts = segment.max_ts.max(header.max_ts);
             }
         }
-        if header.count > 0 {
-            index.publish(id, offset, &header);
-        }
+        // Also a frame of no events (only a cursor): sealing copies blocks, and the cursor
+        // must survive it.
+        index.publish(id, offset, &header);
         if let Some(cursor) = cursor {
             index.stats.cursor = Some(cursor.to_string());
         }
@@ -832,6 +831,12 @@ impl Index {
     fn publish(&mut self, segment: u64, offset: u64, h: &FrameHeader) {
         let frame_len = h.frame_len();
         let count = u64::from(h.count);
+        // A frame of no events (a cursor alone) has no time range: it never overlaps one.
+        let (min_ts, max_ts) = if count > 0 {
+            (h.min_ts, h.max_ts)
+        } else {
+            (i64::MAX, i64::MIN)
+        };
         match self.blocks.last_mut() {
             Some(b)
                 if b.segment == segment
@@ -841,8 +846,8 @@ impl Index {
             {
                 b.len += frame_len;
                 b.count += count;
-                b.min_ts = b.min_ts.min(h.min_ts);
-                b.max_ts = b.max_ts.max(h.max_ts);
+                b.min_ts = b.min_ts.min(min_ts);
+                b.max_ts = b.max_ts.max(max_ts);
             }
             _ => self.blocks.push(Block {
                 segment,
@@ -851,11 +856,11 @@ impl Index {
                 raw_len: 0,
                 first_ordinal: h.first_ordinal,
                 count,
-                min_ts: h.min_ts,
-                max_ts: h.max_ts,
+                min_ts,
+                max_ts,
             }),
         }
-        self.count(h.min_ts, h.max_ts, Some(h.ingestion), frame_len, count);
+        self.count(min_ts, max_ts, Some(h.ingestion), frame_len, count);
     }
 
     /// Adds a sealed block read at open (its ingestion time is not in its header).
@@ -872,20 +877,24 @@ impl Index {
 
     fn count(&mut self, min_ts: i64, max_ts: i64, ingestion: Option<i64>, bytes: u64, events: u64) {
         let s = &mut self.stats;
+        s.stored_bytes += bytes;
+        if events == 0 {
+            return;
+        }
         s.first_event = Some(s.first_event.map_or(min_ts, |t| t.min(min_ts)));
         s.last_event = Some(s.last_event.map_or(max_ts, |t| t.max(max_ts)));
         if let Some(ingestion) = ingestion {
             s.last_ingestion = Some(s.last_ingestion.map_or(ingestion, |t| t.max(ingestion)));
         }
-        s.stored_bytes += bytes;
         s.events += events;
     }
 
     /// Recomputes the stats after blocks went away (ingestion times are kept).
     fn restat(&mut self) {
         let s = &mut self.stats;
-        s.first_event = self.blocks.iter().map(|b| b.min_ts).min();
-        s.last_event = self.blocks.iter().map(|b| b.max_ts).max();
+        let with_events = || self.blocks.iter().filter(|b| b.count > 0);
+        s.first_event = with_events().map(|b| b.min_ts).min();
+        s.last_event = with_events().map(|b| b.max_ts).max();
         s.stored_bytes = self
             .blocks
             .iter()

@@ -374,3 +374,37 @@ fn a_batch_repeated_with_its_cursor_is_stored_once_and_filter_end_time_is_inclus
         .collect();
     assert_eq!(found, ["a", "b"]);
 }
+
+#[test]
+fn idle_streams_are_closed_past_the_limit_and_reopen_intact() {
+    let (_d, _s, logs) = logs();
+    let s = scope();
+    logs.create_log_group(&s, "g", Default::default(), None)
+        .unwrap();
+    let now = now_ms();
+    let n = MAX_OPEN_STREAMS + 10;
+    for i in 0..n {
+        let name = format!("s{i}");
+        logs.create_log_stream(&s, "g", &name).unwrap();
+        logs.put_log_events(&s, "g", &name, vec![ev(now, &name)], None)
+            .unwrap();
+    }
+    let open = logs.open.lock().unwrap().len();
+    assert!(open <= MAX_OPEN_STREAMS, "{open} streams open");
+    // A closed stream reads back and takes writes after it reopens.
+    logs.put_log_events(&s, "g", "s0", vec![ev(now + 1, "again")], None)
+        .unwrap();
+    let page = logs
+        .get_log_events(
+            &s,
+            &GetLogEvents {
+                group: "g".into(),
+                stream: "s0".into(),
+                start_from_head: true,
+                ..Default::default()
+            },
+        )
+        .unwrap();
+    let messages: Vec<&str> = page.events.iter().map(|e| e.message.as_str()).collect();
+    assert_eq!(messages, ["s0", "again"]);
+}

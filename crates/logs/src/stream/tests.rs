@@ -301,3 +301,27 @@ fn a_seal_cut_short_leaves_the_frames_and_a_finished_one_wins() {
             .all(|(i, e)| e.message == format!("line {i}"))
     );
 }
+
+#[test]
+fn a_cursor_stored_without_events_survives_sealing() {
+    let dir = tempfile::tempdir().unwrap();
+    let day = 86_400_000;
+    let t0 = 1_700_000_000_000 / day * day;
+    {
+        let s = StreamStore::open(dir.path()).unwrap();
+        s.append(&batch(0, 10, t0), t0, Some("c1")).unwrap();
+        // A put whose events were all refused still moves the shipper's cursor.
+        s.append(&[], t0, Some("c2")).unwrap();
+        s.append(&batch(10, 10, t0 + day), t0, None).unwrap();
+        assert_eq!(s.seal_pending().unwrap(), 1);
+        assert_eq!(s.stats().first_event, Some(t0));
+        assert_eq!(s.stats().events, 20);
+    }
+    let s = StreamStore::open(dir.path()).unwrap();
+    assert_eq!(s.stats().cursor.as_deref(), Some("c2"));
+    assert_eq!(s.stats().first_event, Some(t0));
+    let all = s
+        .page(LO, HI, i64::MIN, i64::MAX, 100, usize::MAX, true)
+        .unwrap();
+    assert_eq!(all.len(), 20);
+}
