@@ -711,31 +711,43 @@ impl Logs {
         if let Some(p) = name_prefix {
             records.retain(|r| r.name.starts_with(p));
         }
-        let mut streams = records
-            .into_iter()
-            .map(|r| {
-                let stats = self.stream_data(&r.id)?.stats();
-                Ok(LogStream {
-                    name: r.name,
-                    creation_time: r.creation_time,
-                    stats,
-                })
+        let skip: usize = after.and_then(|a| a.parse().ok()).unwrap_or(0);
+        let more = records.len() > skip + limit;
+        let with_stats = |r: StreamRecord| {
+            let stats = self.stream_data(&r.id)?.stats();
+            Ok(LogStream {
+                name: r.name,
+                creation_time: r.creation_time,
+                stats,
             })
-            .collect::<Result<Vec<_>>>()?;
-        if order == StreamOrder::LastEventTime {
+        };
+        let page = if order == StreamOrder::LogStreamName {
+            // Records come in name order: only the page's streams are opened.
+            if descending {
+                records.reverse();
+            }
+            records
+                .into_iter()
+                .skip(skip)
+                .take(limit)
+                .map(with_stats)
+                .collect::<Result<Vec<_>>>()?
+        } else {
+            let mut streams = records
+                .into_iter()
+                .map(with_stats)
+                .collect::<Result<Vec<_>>>()?;
             streams.sort_by(|a, b| {
                 a.stats
                     .last_event
                     .cmp(&b.stats.last_event)
                     .then_with(|| a.name.cmp(&b.name))
             });
-        }
-        if descending {
-            streams.reverse();
-        }
-        let skip: usize = after.and_then(|a| a.parse().ok()).unwrap_or(0);
-        let more = streams.len() > skip + limit;
-        let page: Vec<LogStream> = streams.into_iter().skip(skip).take(limit).collect();
+            if descending {
+                streams.reverse();
+            }
+            streams.into_iter().skip(skip).take(limit).collect()
+        };
         Ok((page, more.then(|| (skip + limit).to_string())))
     }
 

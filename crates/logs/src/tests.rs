@@ -14,6 +14,17 @@ fn scope() -> LogScope {
     }
 }
 
+/// The first page of a stream of group `g`, from its head.
+fn head(logs: &Logs, stream: &str) -> EventsPage {
+    let q = GetLogEvents {
+        group: "g".into(),
+        stream: stream.into(),
+        start_from_head: true,
+        ..Default::default()
+    };
+    logs.get_log_events(&scope(), &q).unwrap()
+}
+
 fn ev(ts: i64, m: &str) -> InputEvent {
     InputEvent {
         timestamp: ts,
@@ -87,17 +98,7 @@ fn put_checks_order_and_reports_rejected_events() {
         .unwrap();
     assert_eq!(rejected.too_old_end, Some(1));
     assert_eq!(rejected.too_new_start, Some(2));
-    let page = logs
-        .get_log_events(
-            &s,
-            &GetLogEvents {
-                group: "g".into(),
-                stream: "s".into(),
-                start_from_head: true,
-                ..Default::default()
-            },
-        )
-        .unwrap();
+    let page = head(&logs, "s");
     let messages: Vec<&str> = page.events.iter().map(|e| e.message.as_str()).collect();
     assert_eq!(messages, ["kept"]);
 }
@@ -196,17 +197,7 @@ fn retention_hides_then_removes_old_segments_and_delete_removes_files() {
     logs.put_log_events(&s, "g", "s", vec![ev(now, "new")], None)
         .unwrap();
     logs.put_retention_policy(&s, "g", 1).unwrap();
-    let page = logs
-        .get_log_events(
-            &s,
-            &GetLogEvents {
-                group: "g".into(),
-                stream: "s".into(),
-                start_from_head: true,
-                ..Default::default()
-            },
-        )
-        .unwrap();
+    let page = head(&logs, "s");
     assert_eq!(page.events.len(), 1);
     assert_eq!(page.events[0].message, "new");
     let (streams, _) = logs
@@ -394,17 +385,35 @@ fn idle_streams_are_closed_past_the_limit_and_reopen_intact() {
     // A closed stream reads back and takes writes after it reopens.
     logs.put_log_events(&s, "g", "s0", vec![ev(now + 1, "again")], None)
         .unwrap();
-    let page = logs
-        .get_log_events(
-            &s,
-            &GetLogEvents {
-                group: "g".into(),
-                stream: "s0".into(),
-                start_from_head: true,
-                ..Default::default()
-            },
-        )
-        .unwrap();
+    let page = head(&logs, "s0");
     let messages: Vec<&str> = page.events.iter().map(|e| e.message.as_str()).collect();
     assert_eq!(messages, ["s0", "again"]);
+}
+
+#[test]
+fn describe_log_streams_pages_by_name_and_by_last_event_time() {
+    let (_d, _s, logs) = logs();
+    let s = scope();
+    logs.create_log_group(&s, "g", Default::default(), None)
+        .unwrap();
+    let now = now_ms();
+    for (i, name) in ["c", "a", "b"].iter().enumerate() {
+        logs.create_log_stream(&s, "g", name).unwrap();
+        logs.put_log_events(&s, "g", name, vec![ev(now + i as i64, name)], None)
+            .unwrap();
+    }
+    let names = |order, descending, after: Option<&str>| {
+        let (page, token) = logs
+            .describe_log_streams(&s, "g", None, order, descending, after, 2)
+            .unwrap();
+        let names: Vec<String> = page.into_iter().map(|p| p.name).collect();
+        (names, token)
+    };
+    let (first, token) = names(StreamOrder::LogStreamName, false, None);
+    assert_eq!(first, ["a", "b"]);
+    let (rest, token2) = names(StreamOrder::LogStreamName, false, token.as_deref());
+    assert_eq!((rest, token2), (vec!["c".to_string()], None));
+    assert_eq!(names(StreamOrder::LogStreamName, true, None).0, ["c", "b"]);
+    assert_eq!(names(StreamOrder::LastEventTime, true, None).0, ["b", "a"]);
+    assert_eq!(names(StreamOrder::LastEventTime, false, None).0, ["c", "a"]);
 }
