@@ -45,6 +45,10 @@ const TARGET_PREFIX: &str = "AmazonEC2ContainerServiceV20141113";
 /// Error texts kept per phase.
 const KEEP_ERRORS: usize = 3;
 
+#[path = "../common/load_util.rs"]
+mod load_util;
+use load_util::{Rng, cpu_seconds, log, num, percentile};
+
 #[derive(Debug, Clone)]
 struct Config {
     name: String,
@@ -117,16 +121,6 @@ fn parse_args() -> Result<Config, String> {
             .cloned()
             .ok_or_else(|| format!("--{k} is required\n{USAGE}"))
     };
-    fn num<T: std::str::FromStr>(
-        opts: &BTreeMap<String, String>,
-        k: &str,
-        default: T,
-    ) -> Result<T, String> {
-        match opts.get(k) {
-            None => Ok(default),
-            Some(v) => v.parse().map_err(|_| format!("--{k}: not a number: {v:?}")),
-        }
-    }
     let endpoint = required("endpoint")?;
     let addr = endpoint
         .strip_prefix("http://")
@@ -171,43 +165,8 @@ fn parse_args() -> Result<Config, String> {
     })
 }
 
-fn log(msg: &str) {
-    let secs = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0);
-    let (h, m, s) = (secs / 3600 % 24, secs / 60 % 60, secs % 60);
-    eprintln!("[{h:02}:{m:02}:{s:02}] {msg}");
-}
-
-/// utime + stime (+ reaped children's) of a process from /proc/PID/stat, in seconds
-/// (clock ticks of 1/100 s, USER_HZ on Linux).
-fn cpu_seconds(pid: &str) -> Option<f64> {
-    let stat = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    let (_, rest) = stat.rsplit_once(')')?;
-    let fields: Vec<&str> = rest.split_whitespace().collect();
-    let ticks: u64 = fields
-        .get(11..15)?
-        .iter()
-        .map(|f| f.parse::<u64>().ok())
-        .sum::<Option<u64>>()?;
-    Some(ticks as f64 / 100.0)
-}
-
 /// splitmix64: the clientToken and the ARNs each DescribeTasks draws.
-struct Rng(u64);
-
 impl Rng {
-    fn new(seed: u64) -> Self {
-        Self(seed)
-    }
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
     fn below(&mut self, n: usize) -> usize {
         (self.next() % n as u64) as usize
     }
@@ -551,16 +510,6 @@ struct Client {
 struct Phase {
     stats: serde_json::Map<String, Value>,
     outcomes: Vec<Outcome>,
-}
-
-fn percentile(sorted: &[f64], p: f64) -> Option<f64> {
-    if sorted.is_empty() {
-        return None;
-    }
-    let k = (sorted.len() - 1) as f64 * p / 100.0;
-    let lo = k as usize;
-    let hi = (lo + 1).min(sorted.len() - 1);
-    Some(sorted[lo] + (sorted[hi] - sorted[lo]) * (k - lo as f64))
 }
 
 /// Closed loop from every client in `clients` at once (they start together at a

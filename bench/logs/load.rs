@@ -75,6 +75,10 @@ const JSON_PATTERN: &str = "{ $.level = \"error\" }";
 const RARE_PATTERN: &str = "{ $.latency > 99990 }";
 const NOTHING_PATTERN: &str = "nosuchterm";
 
+#[path = "../common/load_util.rs"]
+mod load_util;
+use load_util::{Rng, cpu_seconds, log, num, percentile};
+
 #[derive(Debug, Clone)]
 struct Config {
     name: String,
@@ -151,16 +155,6 @@ fn parse_args() -> Result<Config, String> {
         }
         opts.insert(key, value);
     }
-    fn num<T: std::str::FromStr>(
-        opts: &BTreeMap<String, String>,
-        k: &str,
-        default: T,
-    ) -> Result<T, String> {
-        match opts.get(k) {
-            None => Ok(default),
-            Some(v) => v.parse().map_err(|_| format!("--{k}: not a number: {v:?}")),
-        }
-    }
     let endpoint = opts
         .get("endpoint")
         .cloned()
@@ -203,15 +197,6 @@ fn parse_args() -> Result<Config, String> {
     })
 }
 
-fn log(msg: &str) {
-    let secs = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0);
-    let (h, m, s) = (secs / 3600 % 24, secs / 60 % 60, secs % 60);
-    eprintln!("[{h:02}:{m:02}:{s:02}] {msg}");
-}
-
 fn now_ms() -> i64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
@@ -219,40 +204,8 @@ fn now_ms() -> i64 {
         .unwrap_or(0)
 }
 
-/// utime + stime of a process from /proc/PID/stat, in seconds (USER_HZ = 100).
-fn cpu_seconds(pid: &str) -> Option<f64> {
-    let stat = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    let (_, rest) = stat.rsplit_once(')')?;
-    let fields: Vec<&str> = rest.split_whitespace().collect();
-    let ticks: u64 = fields
-        .get(11..15)?
-        .iter()
-        .map(|f| f.parse::<u64>().ok())
-        .sum::<Option<u64>>()?;
-    Some(ticks as f64 / 100.0)
-}
-
-fn percentile(sorted: &[f64], p: f64) -> Option<f64> {
-    if sorted.is_empty() {
-        return None;
-    }
-    let k = (sorted.len() - 1) as f64 * p / 100.0;
-    let lo = k as usize;
-    let hi = (lo + 1).min(sorted.len() - 1);
-    Some(sorted[lo] + (sorted[hi] - sorted[lo]) * (k - lo as f64))
-}
-
 /// splitmix64.
-struct Rng(u64);
-
 impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
     fn below(&mut self, n: u64) -> u64 {
         self.next() % n.max(1)
     }
@@ -1535,7 +1488,7 @@ fn run(cfg: &Config) -> Result<usize, String> {
         group: big_group.clone(),
         stream: &stream,
         checks,
-        rng: Rng(seed),
+        rng: Rng::new(seed),
     };
     let walk = if cfg.walk { q.walk() } else { Value::Null };
     let get = json!({

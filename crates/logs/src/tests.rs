@@ -14,6 +14,15 @@ fn scope() -> LogScope {
     }
 }
 
+/// Group `g` with stream `s`; returns the scope they are in.
+fn group_g_with_stream_s(logs: &Logs) -> LogScope {
+    let s = scope();
+    logs.create_log_group(&s, "g", Default::default(), None)
+        .unwrap();
+    logs.create_log_stream(&s, "g", "s").unwrap();
+    s
+}
+
 /// The first page of a stream of group `g`, from its head.
 fn head(logs: &Logs, stream: &str) -> EventsPage {
     let q = GetLogEvents {
@@ -74,10 +83,7 @@ fn groups_and_streams_have_aws_errors() {
 #[test]
 fn put_checks_order_and_reports_rejected_events() {
     let (_d, _s, logs) = logs();
-    let s = scope();
-    logs.create_log_group(&s, "g", Default::default(), None)
-        .unwrap();
-    logs.create_log_stream(&s, "g", "s").unwrap();
+    let s = group_g_with_stream_s(&logs);
     let now = now_ms();
     assert!(matches!(
         logs.put_log_events(&s, "g", "s", vec![ev(now, "b"), ev(now - 1, "a")], None),
@@ -106,10 +112,7 @@ fn put_checks_order_and_reports_rejected_events() {
 #[test]
 fn tokens_walk_forward_and_backward_and_stay_at_the_end() {
     let (_d, _s, logs) = logs();
-    let s = scope();
-    logs.create_log_group(&s, "g", Default::default(), None)
-        .unwrap();
-    logs.create_log_stream(&s, "g", "s").unwrap();
+    let s = group_g_with_stream_s(&logs);
     let now = now_ms();
     let events: Vec<InputEvent> = (0..25).map(|i| ev(now + i, &format!("m{i}"))).collect();
     logs.put_log_events(&s, "g", "s", events, None).unwrap();
@@ -187,10 +190,7 @@ fn filter_interleaves_streams_and_pages_with_tokens() {
 #[test]
 fn retention_hides_then_removes_old_segments_and_delete_removes_files() {
     let (dir, store, logs) = logs();
-    let s = scope();
-    logs.create_log_group(&s, "g", Default::default(), None)
-        .unwrap();
-    logs.create_log_stream(&s, "g", "s").unwrap();
+    let s = group_g_with_stream_s(&logs);
     let now = now_ms();
     logs.put_log_events(&s, "g", "s", vec![ev(now - 3 * DAY_MS, "old")], None)
         .unwrap();
@@ -227,10 +227,7 @@ fn retention_hides_then_removes_old_segments_and_delete_removes_files() {
 #[test]
 fn the_shipper_cursor_is_kept_with_the_stream() {
     let (_d, store, logs) = logs();
-    let s = scope();
-    logs.create_log_group(&s, "g", Default::default(), None)
-        .unwrap();
-    logs.create_log_stream(&s, "g", "s").unwrap();
+    let s = group_g_with_stream_s(&logs);
     logs.put_log_events(&s, "g", "s", vec![ev(now_ms(), "x")], Some("cursor-7"))
         .unwrap();
     let root = _d.path().join("logs");
@@ -253,10 +250,7 @@ fn the_shipper_cursor_is_kept_with_the_stream() {
 #[test]
 fn batches_out_of_time_order_are_read_back_in_time_order() {
     let (_d, _s, logs) = logs();
-    let s = scope();
-    logs.create_log_group(&s, "g", Default::default(), None)
-        .unwrap();
-    logs.create_log_stream(&s, "g", "s").unwrap();
+    let s = group_g_with_stream_s(&logs);
     let t0 = now_ms() - 3_600_000;
     // Two writers on one stream, their batches interleaved: each batch is in order, the
     // stream is not (as with parallel PutLogEvents calls).
@@ -337,10 +331,7 @@ fn batches_out_of_time_order_are_read_back_in_time_order() {
 #[test]
 fn a_batch_repeated_with_its_cursor_is_stored_once_and_filter_end_time_is_inclusive() {
     let (_d, _s, logs) = logs();
-    let s = scope();
-    logs.create_log_group(&s, "g", Default::default(), None)
-        .unwrap();
-    logs.create_log_stream(&s, "g", "s").unwrap();
+    let s = group_g_with_stream_s(&logs);
     let now = now_ms();
     let batch = || vec![ev(now, "a"), ev(now + 1, "b")];
     logs.put_log_events(&s, "g", "s", batch(), Some("n=1"))
