@@ -160,7 +160,14 @@ impl AwsClient {
             })?
             .to_owned();
         let attributes = serde_json::from_value(instance["attributes"].clone()).unwrap_or_default();
-        Ok(RegisteredInstance { arn, attributes })
+        let installation = answer["berthInstallationId"]
+            .as_str()
+            .and_then(|id| id.parse().ok());
+        Ok(RegisteredInstance {
+            arn,
+            attributes,
+            installation,
+        })
     }
 
     pub async fn discover_poll_endpoint(
@@ -492,6 +499,9 @@ pub struct RegisterContainerInstanceRequest {
 pub struct RegisteredInstance {
     pub arn: String,
     pub attributes: Vec<Attribute>,
+    /// The control plane's installation (Berth's extension to the answer, which the
+    /// official agent ignores).
+    pub installation: Option<berth_model::InstallationId>,
 }
 
 #[derive(Debug, Clone, PartialEq, Deserialize)]

@@ -8,6 +8,8 @@ use std::path::{Path, PathBuf};
 use std::str::FromStr;
 use std::time::Duration;
 
+use berth_model::InstallationId;
+
 use crate::AgentError;
 
 /// ECS's default time between SIGTERM and SIGKILL when a container sets no `stopTimeout`
@@ -15,6 +17,10 @@ use crate::AgentError;
 pub const DEFAULT_STOP_TIMEOUT: Duration = Duration::from_secs(30);
 /// How long stopped containers are kept before removal (`ECS_ENGINE_TASK_CLEANUP_WAIT_DURATION`).
 pub const DEFAULT_CLEANUP_DELAY: Duration = Duration::from_secs(3 * 60 * 60);
+/// Stopped tasks whose containers an agent keeps (for `docker logs` and inspection) before
+/// the cleanup delay has run out; beyond it the oldest are removed at once, so a host where
+/// tasks keep failing does not pile up containers.
+pub const DEFAULT_MAX_STOPPED_TASKS: usize = 100;
 /// Warm infra containers an agent keeps for awsvpc tasks: two, so that a task launched right
 /// after another still finds one while the first one's replacement is being made.
 pub const DEFAULT_WARM_INFRA: usize = 2;
@@ -50,6 +56,12 @@ pub struct AgentConfig {
     pub warm_infra_early: bool,
     pub credentials: Credentials,
     pub region: String,
+    /// The installation this agent's Docker objects belong to (their label and part of their
+    /// names). `None`: the control plane's, learnt at registration.
+    pub installation: Option<InstallationId>,
+    /// Stopped tasks kept waiting for `cleanup_delay`; past this many, the oldest are
+    /// cleaned up at once.
+    pub max_stopped_tasks: usize,
 }
 
 impl AgentConfig {
@@ -86,6 +98,8 @@ impl AgentConfig {
                 session_token: None,
             },
             region: "us-east-1".to_owned(),
+            installation: None,
+            max_stopped_tasks: DEFAULT_MAX_STOPPED_TASKS,
         }
     }
 }

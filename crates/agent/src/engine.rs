@@ -26,13 +26,14 @@
 //! labels) instead of creating new ones, so a restarted agent keeps the same containers for
 //! the same tasks, and reports a container that died meanwhile as STOPPED with its exit code.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use berth_acs::acs::{Container, RegistryAuthenticationData, Task, TaskIdentifier};
+use berth_model::{InstallationId, LABEL_INSTALLATION};
 use berth_runtime::{
     ContainerEvent, ContainerEventKind, ContainerId, ContainerRuntime, ContainerState,
     ContainerStatus, EventStream, HealthStatus, NetworkMode, RegistryAuth, RuntimeError,
@@ -142,11 +143,18 @@ pub struct EngineConfig {
     pub warm_infra: usize,
     /// Fill the warm pool from the start (Fargate capacity), not from the first awsvpc task.
     pub warm_infra_early: bool,
+    /// The installation every container, network and volume made here belongs to.
+    pub installation: InstallationId,
+    /// Past this many stopped tasks waiting for `cleanup_delay`, the oldest are cleaned up
+    /// at once.
+    pub max_stopped_tasks: usize,
 }
 
 impl EngineConfig {
-    pub fn new(cluster: &str, instance_arn: &str) -> Self {
+    pub fn new(cluster: &str, instance_arn: &str, installation: &InstallationId) -> Self {
         EngineConfig {
+            installation: installation.clone(),
+            max_stopped_tasks: crate::config::DEFAULT_MAX_STOPPED_TASKS,
             cluster: cluster.to_owned(),
             instance_arn: instance_arn.to_owned(),
             image_pull_behavior: ImagePullBehavior::Default,
@@ -190,6 +198,9 @@ struct Inner {
     networks: tokio::sync::Mutex<HashSet<String>>,
     /// Started infra containers waiting for awsvpc tasks.
     warm: WarmPool,
+    /// The stopped tasks waiting for their cleanup, by (when they stopped, task ARN): past
+    /// `max_stopped_tasks` the oldest are told to clean up at once.
+    stopped: Mutex<BTreeSet<(StoppedAt, String)>>,
     /// Bumped whenever a container's health changes.
     health_changes: watch::Sender<u64>,
     /// The container runtime check's latest result; wakes receivers when its status changes.
@@ -207,6 +218,8 @@ enum TaskMsg {
     Event(ContainerEvent),
     /// The event stream was interrupted: re-inspect every container.
     Reconcile,
+    /// Too many stopped tasks wait for their cleanup on this host: clean up now.
+    CleanUpNow,
 }
 
 impl Engine {
@@ -276,6 +289,7 @@ impl Engine {
                 tokens: Mutex::new(HashMap::new()),
                 pause_image: tokio::sync::Mutex::new(false),
                 networks: tokio::sync::Mutex::new(HashSet::new()),
+                stopped: Mutex::new(BTreeSet::new()),
                 health_changes: watch::channel(0).0,
                 runtime_health,
                 shutdown,
@@ -309,6 +323,35 @@ impl Engine {
                 Ok(()) | Err(RuntimeError::NotFound(_)) => {}
                 Err(e) => {
                     tracing::warn!(container = %warm.id, error = %e, "removing a warm infra container failed")
+                }
+            }
+        }
+    }
+
+    /// Removes this installation's subnet networks that no running container uses any more
+    /// (as the agent stops: the networks of tasks still running stay, and another agent of
+    /// the installation on this host makes a network again when it needs it).
+    pub async fn remove_idle_networks(&self) {
+        let installation = self.inner.config.installation.to_string();
+        let filter = [(LABEL_INSTALLATION, installation.as_str())];
+        let networks = match self.inner.runtime.list_networks(&filter).await {
+            Ok(networks) => networks,
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot list this installation's networks; none removed");
+                return;
+            }
+        };
+        for network in networks
+            .iter()
+            .filter(|n| n.labels.contains_key(infra::LABEL_SUBNET))
+        {
+            match self.inner.runtime.remove_network(&network.name).await {
+                Ok(()) => {
+                    tracing::info!(network = %network.name, "removed an idle subnet network")
+                }
+                Err(RuntimeError::Conflict(_) | RuntimeError::NotFound(_)) => {}
+                Err(e) => {
+                    tracing::warn!(network = %network.name, error = %e, "removing an idle subnet network failed")
                 }
             }
         }
@@ -597,8 +640,13 @@ impl Inner {
     /// ready to be connected to a subnet's network.
     async fn make_warm(&self) -> Result<Warm, String> {
         self.ensure_pause_image().await?;
-        let name = format!("berth-warm-infra-{:016x}", rand::random::<u64>());
-        let spec = warm::warm_spec(&name, &self.config.cluster, &self.config.instance_arn);
+        let name = warm::warm_name(&self.config.installation);
+        let spec = warm::warm_spec(
+            &name,
+            &self.config.cluster,
+            &self.config.instance_arn,
+            &self.config.installation,
+        );
         let id = self
             .runtime
             .create_container(&spec)
@@ -615,9 +663,29 @@ impl Inner {
         Ok(Warm { id, name })
     }
 
+    /// Counts a stopped task as waiting for its cleanup; past `max_stopped_tasks` waiting,
+    /// tells the oldest to clean up now.
+    fn wait_for_cleanup(&self, waiting: (StoppedAt, String)) {
+        let oldest: Vec<String> = {
+            let mut stopped = lock(&self.stopped);
+            stopped.insert(waiting);
+            let excess = stopped.len().saturating_sub(self.config.max_stopped_tasks);
+            (0..excess)
+                .filter_map(|_| stopped.pop_first())
+                .map(|(_, arn)| arn)
+                .collect()
+        };
+        for arn in oldest {
+            tracing::info!(task = %arn, max = self.config.max_stopped_tasks, "too many stopped tasks kept on this host; cleaning up the oldest now");
+            if let Some(sender) = lock(&self.tasks).get(&arn) {
+                let _ = sender.send(TaskMsg::CleanUpNow);
+            }
+        }
+    }
+
     /// Makes sure the subnet's network exists (once per network and agent run).
     async fn ensure_network(&self, eni: &TaskEni) -> Result<String, String> {
-        let network = infra::network_spec(eni);
+        let network = infra::network_spec(&self.config.installation, eni);
         let mut known = self.networks.lock().await;
         if known.contains(&network.name) {
             return Ok(network.name);
@@ -896,6 +964,8 @@ struct Supervisor {
     task: Task,
     rx: mpsc::UnboundedReceiver<TaskMsg>,
     reports: mpsc::UnboundedSender<Report>,
+    /// Delivers `reports` in order; done once they are delivered after `reports` is closed.
+    reporter: Option<tokio::task::JoinHandle<()>>,
     members: BTreeMap<String, Member>,
     order: Vec<String>,
     /// The mode the task's containers are created in; for awsvpc `container:<infra id>`
@@ -930,8 +1000,8 @@ impl Supervisor {
     ) -> Supervisor {
         let task = record.task.clone();
         let (reports, report_rx) = mpsc::unbounded_channel();
-        tokio::spawn(run_reporter(engine.clone(), arn.clone(), report_rx));
-        let suffix = format!("{:016x}", rand::random::<u64>());
+        let reporter = tokio::spawn(run_reporter(engine.clone(), arn.clone(), report_rx));
+        let suffix = unique_suffix(&engine.config.installation);
         let mut members = BTreeMap::new();
         for def in task.containers.iter().flatten() {
             let Some(name) = def.name.clone() else {
@@ -1006,6 +1076,7 @@ impl Supervisor {
             task,
             rx,
             reports,
+            reporter: Some(reporter),
             members,
             order,
             pulled: false,
@@ -1084,6 +1155,7 @@ impl Supervisor {
             return;
         }
         self.report_stopped();
+        self.remove_unstarted().await;
         self.cleanup_when_due().await;
     }
 
@@ -1248,6 +1320,7 @@ impl Supervisor {
                 self.save();
                 self.report_container_if_changed(&name);
             }
+            TaskMsg::CleanUpNow => {}
             TaskMsg::Reconcile => {
                 let names: Vec<String> = self.members.keys().cloned().collect();
                 for name in names {
@@ -1504,7 +1577,12 @@ impl Supervisor {
                 .runtime
                 .create_container(&spec)
                 .await
-                .map_err(|e| self.fail_member(name, format!("CannotCreateContainerError: {e}")))?;
+                .map_err(|e| {
+                    self.fail_member(
+                        name,
+                        format!("CannotCreateContainerError: {}", e.daemon_reason()),
+                    )
+                })?;
             lock(&self.engine.routes).insert(id.clone(), self.arn.clone());
             let member = self.members.get_mut(name).expect("member");
             member.id = Some(id);
@@ -1527,7 +1605,12 @@ impl Supervisor {
             .runtime
             .start_container(&id)
             .await
-            .map_err(|e| self.fail_member(name, format!("CannotStartContainerError: {e}")))?;
+            .map_err(|e| {
+                self.fail_member(
+                    name,
+                    format!("CannotStartContainerError: {}", e.daemon_reason()),
+                )
+            })?;
         if let Some(options) = awslogs {
             self.ship_logs(name, options);
         }
@@ -1574,7 +1657,12 @@ impl Supervisor {
                     lock(&self.engine.routes).remove(&id);
                     self.infra.id = None;
                 }
-                Err(e) => return Err(format!("CannotStartContainerError: infra container: {e}")),
+                Err(e) => {
+                    return Err(format!(
+                        "CannotStartContainerError: infra container: {}",
+                        e.daemon_reason()
+                    ));
+                }
             }
         }
         if self.infra.id.is_none() {
@@ -1603,32 +1691,42 @@ impl Supervisor {
                 &self.infra.docker_name,
                 &self.engine.config.cluster,
                 &self.engine.config.instance_arn,
+                &self.engine.config.installation,
             );
-            let created = runtime.create_container(&spec).await;
+            let mut created = runtime.create_container(&spec).await;
             if let Err(RuntimeError::NotFound(_)) = &created {
-                // The network went away since it was made: make it again next time.
-                self.engine
-                    .forget_network(&infra::network_name(&eni.subnet_id))
-                    .await;
+                // The network went away since it was made (another agent of this
+                // installation on this host removed it, idle, as it stopped): make it again,
+                // once.
+                let network = infra::network_name(&self.engine.config.installation, &eni.subnet_id);
+                self.engine.forget_network(&network).await;
+                self.engine.ensure_network(&eni).await?;
+                created = runtime.create_container(&spec).await;
             }
-            let id =
-                created.map_err(|e| format!("CannotCreateContainerError: infra container: {e}"))?;
+            let id = created.map_err(|e| {
+                format!(
+                    "CannotCreateContainerError: infra container: {}",
+                    e.daemon_reason()
+                )
+            })?;
             lock(&self.engine.routes).insert(id.clone(), self.arn.clone());
             self.infra.id = Some(id);
             self.save();
         }
         let id = self.infra.id.clone().expect("created");
-        runtime
-            .start_container(&id)
-            .await
-            .map_err(|e| format!("CannotStartContainerError: infra container: {e}"))?;
+        runtime.start_container(&id).await.map_err(|e| {
+            format!(
+                "CannotStartContainerError: infra container: {}",
+                e.daemon_reason()
+            )
+        })?;
         self.infra_up(&eni, id).await
     }
 
     /// Connects the task's (warm, running) infra container to the subnet's network with the
     /// task's address and MAC.
     async fn connect_warm(&mut self, eni: &TaskEni, id: ContainerId) -> Result<(), String> {
-        let network = infra::network_name(&eni.subnet_id);
+        let network = infra::network_name(&self.engine.config.installation, &eni.subnet_id);
         let mac = Some(eni.mac_address.as_str()).filter(|m| !m.is_empty());
         let runtime = self.engine.runtime.clone();
         let mut connected = runtime
@@ -1645,8 +1743,9 @@ impl Supervisor {
         }
         connected.map_err(|e| {
             format!(
-                "CannotStartContainerError: connecting the infra container to {network} as {}: {e}",
-                eni.ipv4_address
+                "CannotStartContainerError: connecting the infra container to {network} as {}: {}",
+                eni.ipv4_address,
+                e.daemon_reason()
             )
         })?;
         self.infra_up(eni, id).await
@@ -1737,6 +1836,7 @@ impl Supervisor {
             task: &self.task,
             cluster: &self.engine.config.cluster,
             instance_arn: &self.engine.config.instance_arn,
+            installation: &self.engine.config.installation,
             network_mode: &network_mode,
             docker_names: &docker_names,
             volumes,
@@ -1880,13 +1980,24 @@ impl Supervisor {
         {
             return Ok(saved);
         }
-        let suffix = format!("{:016x}", rand::random::<u64>());
-        let volumes =
+        let suffix = unique_suffix(&self.engine.config.installation);
+        let mut volumes =
             spec::resolve_volumes(&self.task, &suffix, self.engine.config.efs_root.as_deref())
                 .map_err(|e| e.0)?;
-        for volume in volumes.values() {
+        for volume in volumes.values_mut() {
+            if let ResolvedVolume::Docker {
+                labels,
+                task_scoped: true,
+                ..
+            } = volume
+            {
+                labels.insert(
+                    LABEL_INSTALLATION.to_owned(),
+                    self.engine.config.installation.to_string(),
+                );
+            }
             if let ResolvedVolume::Efs { path } = volume {
-                std::fs::create_dir_all(path)
+                std::fs::create_dir_all(&*path)
                     .map_err(|e| format!("creating the EFS directory {path}: {e}"))?;
             }
         }
@@ -2075,29 +2186,78 @@ impl Supervisor {
         let _ = self.reports.send(Report::Task(change));
     }
 
-    /// Waits out the cleanup delay, then removes the containers, the task's own volumes and
-    /// the task's record.
+    /// Removes at once the containers of a task that never started them (a failed create or
+    /// start, a conflict over a host port, an address or a name): they hold nothing worth
+    /// keeping, and a service retrying such a task would otherwise pile them up. When no
+    /// container of the task ever started, its infra container goes too.
+    async fn remove_unstarted(&mut self) {
+        let runtime = self.engine.runtime.clone();
+        let mut removed = Vec::new();
+        for (name, member) in self.members.iter_mut().filter(|(_, m)| !m.started) {
+            let Some(id) = member.id.clone() else {
+                continue;
+            };
+            match runtime.remove_container(&id).await {
+                Ok(()) | Err(RuntimeError::NotFound(_)) => {
+                    lock(&self.engine.routes).remove(&id);
+                    member.id = None;
+                    removed.push(name.clone());
+                }
+                Err(e) => {
+                    tracing::warn!(task = %self.arn, container = %id, error = %e, "removing a container that never started failed")
+                }
+            }
+        }
+        if !self.members.values().any(|m| m.started)
+            && let Some(id) = self.infra.id.clone()
+        {
+            match runtime.remove_container(&id).await {
+                Ok(()) | Err(RuntimeError::NotFound(_)) => {
+                    lock(&self.engine.routes).remove(&id);
+                    self.infra.id = None;
+                    removed.push(PAUSE_CONTAINER_NAME.to_owned());
+                }
+                Err(e) => {
+                    tracing::warn!(task = %self.arn, container = %id, error = %e, "removing the infra container of a task that never started failed")
+                }
+            }
+        }
+        if !removed.is_empty() {
+            tracing::info!(task = %self.arn, containers = ?removed, "removed the containers of a task that did not start");
+            self.save();
+        }
+    }
+
+    /// Waits out the cleanup delay (cut short when too many stopped tasks wait on this host),
+    /// then removes the containers, the task's own volumes and, once its reports are
+    /// delivered, the task's record.
     async fn cleanup_when_due(mut self) {
         let mut shutdown = self.engine.shutdown.clone();
-        let elapsed = self
-            .stopped_at
-            .map_or(0.0, |at| (now_seconds() - at).max(0.0));
+        let stopped_at = self.stopped_at.unwrap_or_else(now_seconds);
+        let elapsed = (now_seconds() - stopped_at).max(0.0);
         let wait = self
             .engine
             .config
             .cleanup_delay
             .saturating_sub(Duration::from_secs_f64(elapsed));
+        let waiting = (StoppedAt(stopped_at), self.arn.clone());
+        self.engine.wait_for_cleanup(waiting.clone());
         let due = tokio::time::sleep(wait);
         tokio::pin!(due);
-        loop {
+        let now = loop {
             tokio::select! {
-                _ = &mut due => break,
+                _ = &mut due => break true,
                 // Payloads naming the stopped task again need nothing.
-                message = self.rx.recv() => if message.is_none() { return },
-                _ = shutdown.changed() => return,
+                message = self.rx.recv() => match message {
+                    Some(TaskMsg::CleanUpNow) => break true,
+                    Some(_) => {}
+                    None => break false,
+                },
+                _ = shutdown.changed() => break false,
             }
-        }
-        if !self.drain_shippers().await {
+        };
+        lock(&self.engine.stopped).remove(&waiting);
+        if !now || !self.drain_shippers().await {
             return;
         }
         let infra = self.infra.id.iter();
@@ -2132,6 +2292,16 @@ impl Supervisor {
             {
                 tracing::warn!(task = %self.arn, volume = %name, error = %e, "removing volume failed");
             }
+        }
+        // The record goes once every report is delivered: a restarted agent that lost it
+        // before the control plane heard STOPPED could start the task again.
+        let (closed, _) = mpsc::unbounded_channel();
+        drop(std::mem::replace(&mut self.reports, closed));
+        if let Some(reporter) = self.reporter.take() {
+            let _ = reporter.await;
+        }
+        if *self.engine.shutdown.borrow() {
+            return;
         }
         self.engine.state.update(|s| s.tasks.remove(&self.arn));
         lock(&self.engine.tasks).remove(&self.arn);
@@ -2195,6 +2365,30 @@ fn parse_health(name: Option<&str>) -> HealthStatus {
         Some(_) => HealthStatus::Starting,
         None => HealthStatus::None,
     }
+}
+
+/// When a task stopped (seconds since the epoch), ordered for the cleanup queue.
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct StoppedAt(f64);
+
+impl Eq for StoppedAt {}
+
+impl PartialOrd for StoppedAt {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for StoppedAt {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        self.0.total_cmp(&other.0)
+    }
+}
+
+/// What makes the names of a task's containers and volumes unique on a shared Docker
+/// Engine: the installation, then random bits.
+fn unique_suffix(installation: &InstallationId) -> String {
+    format!("{installation}-{:016x}", rand::random::<u64>())
 }
 
 async fn sleep_until(deadline: Option<Instant>) {

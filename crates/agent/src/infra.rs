@@ -12,6 +12,7 @@
 use std::collections::BTreeMap;
 
 use berth_acs::acs::Task;
+use berth_model::{InstallationId, LABEL_INSTALLATION};
 use berth_runtime::{ContainerSpec, NetworkMode, NetworkSpec};
 
 use crate::spec::{self, TaskEni};
@@ -26,18 +27,22 @@ pub const LABEL_SUBNET: &str = "berth.subnet-id";
 
 const DOCKERFILE: &str = "FROM scratch\nCOPY pause /pause\nENTRYPOINT [\"/pause\"]\n";
 
-/// The Docker network of a subnet.
-pub fn network_name(subnet_id: &str) -> String {
-    format!("berth-{subnet_id}")
+/// The Docker network of an installation's subnet: `berth-<installation>-<subnet id>`, so
+/// installations sharing a Docker Engine never share a network.
+pub fn network_name(installation: &InstallationId, subnet_id: &str) -> String {
+    format!("berth-{installation}-{subnet_id}")
 }
 
 /// The network an awsvpc task's interface lives on.
-pub fn network_spec(eni: &TaskEni) -> NetworkSpec {
+pub fn network_spec(installation: &InstallationId, eni: &TaskEni) -> NetworkSpec {
     NetworkSpec {
-        name: network_name(&eni.subnet_id),
+        name: network_name(installation, &eni.subnet_id),
         subnet: eni.subnet_cidr.clone(),
         gateway: eni.gateway.clone(),
-        labels: BTreeMap::from([(LABEL_SUBNET.to_owned(), eni.subnet_id.clone())]),
+        labels: BTreeMap::from([
+            (LABEL_SUBNET.to_owned(), eni.subnet_id.clone()),
+            (LABEL_INSTALLATION.to_owned(), installation.to_string()),
+        ]),
     }
 }
 
@@ -49,14 +54,21 @@ pub fn infra_spec(
     docker_name: &str,
     cluster: &str,
     instance_arn: &str,
+    installation: &InstallationId,
 ) -> ContainerSpec {
     ContainerSpec {
         name: Some(docker_name.to_owned()),
         image: PAUSE_IMAGE.to_owned(),
-        network_mode: NetworkMode::Named(network_name(&eni.subnet_id)),
+        network_mode: NetworkMode::Named(network_name(installation, &eni.subnet_id)),
         ipv4_address: Some(eni.ipv4_address.clone()),
         mac_address: Some(eni.mac_address.clone()).filter(|m| !m.is_empty()),
-        labels: spec::ecs_labels(task, PAUSE_CONTAINER_NAME, cluster, instance_arn),
+        labels: spec::ecs_labels(
+            task,
+            PAUSE_CONTAINER_NAME,
+            cluster,
+            instance_arn,
+            installation,
+        ),
         // The smallest limits Docker takes: it only waits.
         cpu_shares: Some(2),
         memory_mib: Some(6),
@@ -216,7 +228,7 @@ mod tests {
     }
 
     #[test]
-    fn a_subnets_network_is_named_after_it() {
+    fn a_subnets_network_is_named_after_its_installation_and_it() {
         let eni = TaskEni {
             attachment_arn: "arn".into(),
             eni_id: "eni-1".into(),
@@ -226,8 +238,10 @@ mod tests {
             subnet_cidr: "10.192.3.0/24".into(),
             gateway: "10.192.3.1".into(),
         };
-        let spec = network_spec(&eni);
-        assert_eq!(spec.name, "berth-subnet-0abc");
+        let installation: InstallationId = "inst000001".parse().unwrap();
+        let spec = network_spec(&installation, &eni);
+        assert_eq!(spec.name, "berth-inst000001-subnet-0abc");
+        assert_eq!(spec.labels[LABEL_INSTALLATION], "inst000001");
         assert_eq!(spec.subnet, "10.192.3.0/24");
         assert_eq!(spec.gateway, "10.192.3.1");
     }

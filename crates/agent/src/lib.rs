@@ -56,6 +56,7 @@ pub mod client;
 pub mod config;
 pub mod engine;
 pub mod infra;
+pub mod installation;
 pub mod instance_health;
 pub mod metadata;
 pub mod registration;
@@ -71,6 +72,7 @@ pub mod warm;
 use std::sync::Arc;
 use std::time::Duration;
 
+use berth_model::InstallationId;
 use berth_runtime::{
     ContainerRuntime, DockerRuntime, RuntimeError, SimulatedRuntime, SimulationConfig,
 };
@@ -132,7 +134,7 @@ pub async fn run(
         AwsClient::new(&config.endpoint, config.credentials.clone(), &config.region)
             .map_err(|e| AgentError::Config(e.to_string()))?,
     );
-    let Some(instance_arn) = register(
+    let Some((instance_arn, announced)) = register(
         &client,
         &config,
         &host,
@@ -143,6 +145,7 @@ pub async fn run(
     else {
         return Ok(());
     };
+    let installation = installation::settle(&config, announced)?;
     saved.container_instance_arn = Some(instance_arn.clone());
     let state = SharedState::new(saved, Some(config.data_dir.clone()));
     state.flush().await?;
@@ -169,7 +172,8 @@ pub async fn run(
         metadata: metadata.as_ref().map(|(endpoint, _)| endpoint.clone()),
         warm_infra: config.warm_infra,
         warm_infra_early: config.warm_infra_early,
-        ..EngineConfig::new(&config.cluster, &instance_arn)
+        max_stopped_tasks: config.max_stopped_tasks,
+        ..EngineConfig::new(&config.cluster, &instance_arn, &installation)
     };
     let engine = Engine::start(
         engine_config,
@@ -233,6 +237,7 @@ pub async fn run(
         let _ = task.await;
     }
     warm.remove_warm().await;
+    warm.remove_idle_networks().await;
     let _ = saver.await;
     result
 }
@@ -323,7 +328,7 @@ async fn register(
     host: &berth_runtime::HostInfo,
     known_arn: Option<String>,
     shutdown: &mut watch::Receiver<bool>,
-) -> Result<Option<String>, AgentError> {
+) -> Result<Option<(String, Option<InstallationId>)>, AgentError> {
     let mut extra_ports = Vec::new();
     if let Some(port) = registration::control_plane_port_on_this_host(client.endpoint()).await {
         extra_ports.push(port);
@@ -357,7 +362,7 @@ async fn register(
                     reregistered = known_arn.is_some(),
                     "registered container instance"
                 );
-                return Ok(Some(registered.arn));
+                return Ok(Some((registered.arn, registered.installation)));
             }
             Err(e) if e.is_retryable() => {
                 let delay = backoff.next_delay();

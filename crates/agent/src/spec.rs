@@ -15,6 +15,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use berth_acs::acs::{Container, Task};
+use berth_model::{InstallationId, LABEL_INSTALLATION};
 use berth_runtime::{
     ContainerSpec, CpuQuota, HealthCheck, LogConfig, MountSpec, NetworkMode, PortMapping, Protocol,
     Ulimit, VolumeSpec,
@@ -211,7 +212,8 @@ pub fn network_mode(task: &Task) -> Result<NetworkMode, SpecError> {
 }
 
 /// The Docker name of a task's container, as the official agent names them:
-/// `ecs-<family>-<version>-<container>-<unique suffix>`.
+/// `ecs-<family>-<version>-<container>-<unique suffix>` (the engine's suffixes start with the
+/// installation id).
 pub fn docker_name(task: &Task, container: &str, suffix: &str) -> String {
     let raw = format!(
         "ecs-{}-{}-{}-{suffix}",
@@ -357,6 +359,7 @@ pub struct TaskLayout<'a> {
     pub task: &'a Task,
     pub cluster: &'a str,
     pub instance_arn: &'a str,
+    pub installation: &'a InstallationId,
     pub network_mode: &'a NetworkMode,
     /// Docker name of each of the task's containers, by container name.
     pub docker_names: &'a BTreeMap<String, String>,
@@ -500,18 +503,22 @@ pub fn container_spec(
         &name,
         layout.cluster,
         layout.instance_arn,
+        layout.installation,
     ));
     Ok(spec)
 }
 
-/// The labels the agent finds a task's containers by (its infra container's too).
+/// The labels the agent finds a task's containers by (its infra container's too), and the
+/// installation's.
 pub fn ecs_labels(
     task: &Task,
     container_name: &str,
     cluster: &str,
     instance_arn: &str,
+    installation: &InstallationId,
 ) -> BTreeMap<String, String> {
     [
+        (LABEL_INSTALLATION, installation.to_string()),
         (LABEL_TASK_ARN, task.arn.clone().unwrap_or_default()),
         (LABEL_CONTAINER_NAME, container_name.to_owned()),
         (LABEL_CLUSTER, cluster.to_owned()),
@@ -897,6 +904,10 @@ mod tests {
         }))
     }
 
+    fn test_installation() -> InstallationId {
+        "inst000001".parse().unwrap()
+    }
+
     #[test]
     fn a_container_spec_carries_everything_acs_describes() {
         let task = web_task();
@@ -910,6 +921,7 @@ mod tests {
             task: &task,
             cluster: "prod",
             instance_arn: "arn:ci",
+            installation: &test_installation(),
             network_mode: &mode,
             docker_names: &names,
             volumes: &volumes,
@@ -1005,6 +1017,7 @@ mod tests {
         assert_eq!(spec.labels[LABEL_FAMILY], "web");
         assert_eq!(spec.labels[LABEL_VERSION], "7");
         assert_eq!(spec.labels[LABEL_INSTANCE], "arn:ci");
+        assert_eq!(spec.labels[LABEL_INSTALLATION], "inst000001");
         spec.validate().unwrap();
 
         let db = container_spec(&layout, &containers[1]).unwrap();
@@ -1035,6 +1048,7 @@ mod tests {
                 task: &task,
                 cluster: "c",
                 instance_arn: "i",
+                installation: &test_installation(),
                 network_mode: &NetworkMode::Host,
                 docker_names: &names,
                 volumes: &volumes,
@@ -1276,6 +1290,7 @@ mod tests {
                 task: &task,
                 cluster: "c",
                 instance_arn: "i",
+                installation: &test_installation(),
                 network_mode: &NetworkMode::Bridge,
                 docker_names: &names,
                 volumes: &volumes,

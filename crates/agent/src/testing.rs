@@ -32,6 +32,7 @@ fn now_seconds() -> f64 {
 
 pub const CLUSTER: &str = "unit";
 pub const INSTANCE: &str = "arn:aws:ecs:us-east-1:000000000000:container-instance/unit/i-1";
+pub const INSTALLATION: &str = "unittest01";
 pub const WAIT: Duration = Duration::from_secs(10);
 
 /// Records every state change, as JSON, in arrival order; CloudWatch Logs is a
@@ -418,7 +419,7 @@ impl Harness {
 pub fn config() -> EngineConfig {
     EngineConfig {
         default_stop_timeout: Duration::from_secs(2),
-        ..EngineConfig::new(CLUSTER, INSTANCE)
+        ..EngineConfig::new(CLUSTER, INSTANCE, &INSTALLATION.parse().unwrap())
     }
 }
 

@@ -14,6 +14,7 @@
 use std::collections::BTreeMap;
 use std::sync::Mutex;
 
+use berth_model::{InstallationId, LABEL_INSTALLATION};
 use berth_runtime::{ContainerId, ContainerSpec, NetworkMode};
 
 use crate::infra::{PAUSE_CONTAINER_NAME, PAUSE_IMAGE};
@@ -29,13 +30,28 @@ pub struct Warm {
     pub name: String,
 }
 
-/// The spec of a warm container: the pause image with no network, labelled for this instance.
-pub fn warm_spec(name: &str, cluster: &str, instance_arn: &str) -> ContainerSpec {
+/// The name of a new warm container: `berth-<installation>-warm-infra-<random>`.
+pub fn warm_name(installation: &InstallationId) -> String {
+    format!(
+        "berth-{installation}-warm-infra-{:016x}",
+        rand::random::<u64>()
+    )
+}
+
+/// The spec of a warm container: the pause image with no network, labelled for this instance
+/// and installation.
+pub fn warm_spec(
+    name: &str,
+    cluster: &str,
+    instance_arn: &str,
+    installation: &InstallationId,
+) -> ContainerSpec {
     ContainerSpec {
         name: Some(name.to_owned()),
         image: PAUSE_IMAGE.to_owned(),
         network_mode: NetworkMode::None,
         labels: BTreeMap::from([
+            (LABEL_INSTALLATION.to_owned(), installation.to_string()),
             (LABEL_CLUSTER.to_owned(), cluster.to_owned()),
             (LABEL_INSTANCE.to_owned(), instance_arn.to_owned()),
             (
@@ -165,9 +181,13 @@ mod tests {
 
     #[test]
     fn the_spec_has_no_network_and_no_task_labels() {
-        let spec = warm_spec("berth-warm-infra-1", "c", "arn:i");
+        let installation: InstallationId = "inst000001".parse().unwrap();
+        let name = warm_name(&installation);
+        assert!(name.starts_with("berth-inst000001-warm-infra-"), "{name}");
+        let spec = warm_spec(&name, "c", "arn:i", &installation);
         assert_eq!(spec.network_mode, NetworkMode::None);
         assert_eq!(spec.labels[LABEL_WARM], "true");
+        assert_eq!(spec.labels[LABEL_INSTALLATION], "inst000001");
         assert_eq!(spec.labels[LABEL_INSTANCE], "arn:i");
         assert!(!spec.labels.contains_key(crate::spec::LABEL_TASK_ARN));
     }

@@ -2,10 +2,12 @@
 //! edge, so that the rest of the code never handles raw strings for names or digests.
 
 pub mod digest;
+pub mod installation;
 pub mod names;
 pub mod task_definition;
 
 pub use digest::{Digest, DigestAlgorithm, DigestError, Hasher};
+pub use installation::{InstallationId, InstallationIdError, LABEL_INSTALLATION};
 pub use names::{AccountId, NameError, Reference, Region, RepositoryName, Tag};
 
 /// Where a resource lives: ECR and ECS resources are per account and region.

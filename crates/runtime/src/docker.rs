@@ -20,9 +20,10 @@ use bollard::models::{
 };
 use bollard::query_parameters::{
     BuildImageOptions, CreateContainerOptionsBuilder, CreateImageOptions, EventsOptions,
-    InspectContainerOptions, InspectNetworkOptions, ListContainersOptions, LogsOptions,
-    RemoveContainerOptions, RemoveVolumeOptions, RenameContainerOptions, StartContainerOptions,
-    StatsOptionsBuilder, StopContainerOptions, WaitContainerOptions,
+    InspectContainerOptions, InspectNetworkOptions, ListContainersOptions, ListNetworksOptions,
+    ListVolumesOptions, LogsOptions, RemoveContainerOptions, RemoveVolumeOptions,
+    RenameContainerOptions, StartContainerOptions, StatsOptionsBuilder, StopContainerOptions,
+    WaitContainerOptions,
 };
 use futures_util::StreamExt;
 use time::OffsetDateTime;
@@ -31,8 +32,9 @@ use time::format_description::well_known::Rfc3339;
 use crate::{
     ContainerEvent, ContainerEventKind, ContainerId, ContainerRuntime, ContainerSpec,
     ContainerState, ContainerStats, ContainerStatus, ContainerSummary, EventStream, HealthStatus,
-    HostInfo, LogFrame, LogSource, LogStream, MountSpec, NetworkMode, NetworkSpec, PortBinding,
-    Protocol, RegistryAuth, RuntimeError, RuntimeFuture, VolumeSpec, normalize_image_reference,
+    HostInfo, LogFrame, LogSource, LogStream, MountSpec, NetworkMode, NetworkSpec, NetworkSummary,
+    PortBinding, Protocol, RegistryAuth, RuntimeError, RuntimeFuture, VolumeSpec,
+    normalize_image_reference,
 };
 
 /// Docker's own default socket.
@@ -394,6 +396,78 @@ impl ContainerRuntime for DockerRuntime {
                 .remove_volume(name, Some(RemoveVolumeOptions { force: false }))
                 .await
                 .map_err(map_error)
+        })
+    }
+
+    fn list_volumes<'a>(
+        &'a self,
+        label_filter: &'a [(&'a str, &'a str)],
+    ) -> RuntimeFuture<'a, Vec<String>> {
+        Box::pin(async move {
+            let options = ListVolumesOptions {
+                filters: Some(HashMap::from([(
+                    "label".to_owned(),
+                    label_filter_values(label_filter),
+                )])),
+            };
+            let listed = self
+                .docker
+                .list_volumes(Some(options))
+                .await
+                .map_err(map_error)?;
+            Ok(listed
+                .volumes
+                .unwrap_or_default()
+                .into_iter()
+                .map(|v| v.name)
+                .collect())
+        })
+    }
+
+    fn list_networks<'a>(
+        &'a self,
+        label_filter: &'a [(&'a str, &'a str)],
+    ) -> RuntimeFuture<'a, Vec<NetworkSummary>> {
+        Box::pin(async move {
+            let options = ListNetworksOptions {
+                filters: Some(HashMap::from([(
+                    "label".to_owned(),
+                    label_filter_values(label_filter),
+                )])),
+            };
+            let networks = self
+                .docker
+                .list_networks(Some(options))
+                .await
+                .map_err(map_error)?;
+            Ok(networks
+                .into_iter()
+                .map(|n| NetworkSummary {
+                    name: n.name.unwrap_or_default(),
+                    subnets: n
+                        .ipam
+                        .and_then(|ipam| ipam.config)
+                        .into_iter()
+                        .flatten()
+                        .filter_map(|pool| pool.subnet)
+                        .filter(|subnet| !subnet.contains(':'))
+                        .collect(),
+                    labels: n.labels.unwrap_or_default().into_iter().collect(),
+                })
+                .collect())
+        })
+    }
+
+    fn remove_network<'a>(&'a self, name: &'a str) -> RuntimeFuture<'a, ()> {
+        Box::pin(async move {
+            match self.docker.remove_network(name).await {
+                // Docker refuses a network with active endpoints with a 403.
+                Err(BollardError::DockerResponseServerError {
+                    status_code: 403,
+                    message,
+                }) => Err(RuntimeError::Conflict(message)),
+                other => other.map_err(map_error),
+            }
         })
     }
 

@@ -60,6 +60,29 @@ pub enum RuntimeError {
     Other(String),
 }
 
+impl RuntimeError {
+    /// The error as the Docker CLI, and so ECS's agent in a stopped reason, words what the
+    /// daemon answered: `Error response from daemon: …`; other errors as they are.
+    pub fn daemon_reason(&self) -> String {
+        const PREFIX: &str = "Error response from daemon: ";
+        match self {
+            RuntimeError::NotFound(m)
+            | RuntimeError::Conflict(m)
+            | RuntimeError::InvalidSpec(m) => {
+                format!("{PREFIX}{m}")
+            }
+            RuntimeError::Other(m) => match m
+                .strip_prefix("Docker answered ")
+                .and_then(|rest| rest.split_once(": "))
+            {
+                Some((_, message)) => format!("{PREFIX}{message}"),
+                None => m.clone(),
+            },
+            other => other.to_string(),
+        }
+    }
+}
+
 /// A container's id as the runtime assigned it. Docker also accepts a container's name
 /// wherever it takes an id, so `ContainerId::from(name)` works for look-ups.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -235,6 +258,15 @@ pub struct ContainerSummary {
     pub state: ContainerState,
 }
 
+/// One line of `list_networks`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NetworkSummary {
+    pub name: String,
+    /// Its IPv4 subnets, e.g. `10.192.3.0/24`.
+    pub subnets: Vec<String>,
+    pub labels: BTreeMap<String, String>,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ContainerEvent {
     pub id: ContainerId,
@@ -345,6 +377,22 @@ pub trait ContainerRuntime: Send + Sync {
     fn create_volume<'a>(&'a self, volume: &'a VolumeSpec) -> RuntimeFuture<'a, ()>;
 
     fn remove_volume<'a>(&'a self, name: &'a str) -> RuntimeFuture<'a, ()>;
+
+    /// The names of the volumes carrying every `(key, value)` label given.
+    fn list_volumes<'a>(
+        &'a self,
+        label_filter: &'a [(&'a str, &'a str)],
+    ) -> RuntimeFuture<'a, Vec<String>>;
+
+    /// The networks carrying every `(key, value)` label given.
+    fn list_networks<'a>(
+        &'a self,
+        label_filter: &'a [(&'a str, &'a str)],
+    ) -> RuntimeFuture<'a, Vec<NetworkSummary>>;
+
+    /// Removes a network. One a running container is still attached to is a `Conflict` (it
+    /// stays); an unknown one is `NotFound`.
+    fn remove_network<'a>(&'a self, name: &'a str) -> RuntimeFuture<'a, ()>;
 
     /// Creates the bridge network unless one of that name exists; one that exists with
     /// another subnet is a `Conflict` (so is a subnet overlapping another network's).

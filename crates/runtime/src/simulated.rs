@@ -33,8 +33,8 @@ use tokio::sync::{broadcast, watch};
 use crate::{
     ContainerEvent, ContainerEventKind, ContainerId, ContainerRuntime, ContainerSpec,
     ContainerState, ContainerStats, ContainerStatus, ContainerSummary, EventStream, HealthStatus,
-    HostInfo, LogFrame, LogSource, LogStream, NetworkMode, NetworkSpec, PortBinding, RegistryAuth,
-    RuntimeError, RuntimeFuture, VolumeSpec, normalize_image_reference,
+    HostInfo, LogFrame, LogSource, LogStream, NetworkMode, NetworkSpec, NetworkSummary,
+    PortBinding, RegistryAuth, RuntimeError, RuntimeFuture, VolumeSpec, normalize_image_reference,
 };
 
 /// Docker's default ephemeral range for dynamic host ports.
@@ -1109,6 +1109,68 @@ impl ContainerRuntime for SimulatedRuntime {
             self.inner.check_available()?;
             // The simulation hands out 172.17.0.2 onwards on its default bridge.
             Ok(Some("172.17.0.1".to_owned()))
+        })
+    }
+
+    fn list_volumes<'a>(
+        &'a self,
+        label_filter: &'a [(&'a str, &'a str)],
+    ) -> RuntimeFuture<'a, Vec<String>> {
+        Box::pin(async move {
+            let state = self.inner.available()?;
+            let mut names: Vec<String> = state
+                .volumes
+                .values()
+                .filter(|v| labels_match(&v.labels, label_filter))
+                .map(|v| v.name.clone())
+                .collect();
+            names.sort();
+            Ok(names)
+        })
+    }
+
+    fn list_networks<'a>(
+        &'a self,
+        label_filter: &'a [(&'a str, &'a str)],
+    ) -> RuntimeFuture<'a, Vec<NetworkSummary>> {
+        Box::pin(async move {
+            let state = self.inner.available()?;
+            let mut listed: Vec<NetworkSummary> = state
+                .networks
+                .values()
+                .filter(|n| labels_match(&n.labels, label_filter))
+                .map(|n| NetworkSummary {
+                    name: n.name.clone(),
+                    subnets: vec![n.subnet.clone()],
+                    labels: n.labels.clone(),
+                })
+                .collect();
+            listed.sort_by(|a, b| a.name.cmp(&b.name));
+            Ok(listed)
+        })
+    }
+
+    fn remove_network<'a>(&'a self, name: &'a str) -> RuntimeFuture<'a, ()> {
+        Box::pin(async move {
+            let mut state = self.inner.available()?;
+            if !state.networks.contains_key(name) {
+                return Err(RuntimeError::NotFound(format!("network {name} not found")));
+            }
+            let attached = state.containers.values().any(|c| {
+                c.state == ContainerState::Running
+                    && match (&c.connected, &c.spec.network_mode) {
+                        (Some((network, _)), _) => network == name,
+                        (None, NetworkMode::Named(network)) => network == name,
+                        _ => false,
+                    }
+            });
+            if attached {
+                return Err(RuntimeError::Conflict(format!(
+                    "error while removing network: network {name} has active endpoints"
+                )));
+            }
+            state.networks.remove(name);
+            Ok(())
         })
     }
 

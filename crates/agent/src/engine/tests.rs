@@ -1113,3 +1113,134 @@ async fn a_restarted_agent_ships_on_from_where_the_last_one_stopped() {
     let expected: Vec<String> = (0..150).map(|i| format!("line {i}")).collect();
     assert_eq!(messages, expected);
 }
+
+/// Waits until `check` holds, failing the test after [`WAIT`].
+async fn eventually<F, Fut>(what: &str, mut check: F)
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = bool>,
+{
+    let deadline = Instant::now() + WAIT;
+    while !check().await {
+        assert!(Instant::now() < deadline, "never: {what}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// A task that cannot start because of a host conflict (here a static host port another
+/// task holds) stops with ECS's wording, and the container it made is removed at once, not
+/// after the cleanup delay.
+#[tokio::test]
+async fn a_task_that_cannot_start_leaves_no_container_behind() {
+    let h = Harness::start(config()).await;
+    let web = |id: &str| {
+        task(
+            id,
+            "RUNNING",
+            json!([{"name": "web", "image": "busybox", "essential": true, "command": ["httpd", "-f"],
+                    "portMappings": [{"containerPort": 80, "hostPort": 8080, "protocol": "tcp"}]}]),
+        )
+    };
+    h.engine.apply_payload(vec![web("holder")]);
+    h.control.wait_task(&task_arn("holder"), "RUNNING").await;
+    h.engine.apply_payload(vec![web("clash")]);
+    let stopped = h.control.wait_task(&task_arn("clash"), "STOPPED").await;
+    let reason = stopped["reason"].as_str().unwrap();
+    assert!(
+        reason.starts_with("CannotStartContainerError: Error response from daemon: ")
+            && reason.contains("port is already allocated"),
+        "{reason}"
+    );
+    eventually("the clashing task's container is removed", || async {
+        h.containers_of(&task_arn("clash")).await.is_empty()
+    })
+    .await;
+    // The record stays (a stopped task is kept for its cleanup delay); the holder runs on.
+    assert!(h.state.task(&task_arn("clash")).is_some());
+    assert_eq!(h.containers_of(&task_arn("holder")).await.len(), 1);
+}
+
+/// An awsvpc task whose address is taken on the subnet's network: its infra container (a
+/// warm one it took) and its containers are removed at once.
+#[tokio::test]
+async fn an_awsvpc_task_whose_address_is_taken_leaves_nothing_behind() {
+    let h = Harness::start(EngineConfig {
+        warm_infra: 1,
+        ..config()
+    })
+    .await;
+    h.engine.apply_payload(vec![awsvpc_task_at("first", 7)]);
+    h.control.wait_task(&task_arn("first"), "RUNNING").await;
+    wait_warm(&h, 1).await;
+    // The same address again (as two installations sharing one network once did).
+    h.engine.apply_payload(vec![awsvpc_task_at("again", 7)]);
+    let stopped = h.control.wait_task(&task_arn("again"), "STOPPED").await;
+    let reason = stopped["reason"].as_str().unwrap();
+    assert!(
+        reason.starts_with("CannotStartContainerError:")
+            && reason.contains("Address already in use"),
+        "{reason}"
+    );
+    eventually("the task's infra container is removed", || async {
+        h.containers_of(&task_arn("again")).await.is_empty()
+    })
+    .await;
+    assert_eq!(h.containers_of(&task_arn("first")).await.len(), 3);
+}
+
+/// Past `max_stopped_tasks` stopped tasks waiting for their cleanup, the oldest are cleaned
+/// up at once (containers and records), long before the cleanup delay.
+#[tokio::test]
+async fn past_the_stopped_task_bound_the_oldest_are_cleaned_up() {
+    let h = Harness::start(EngineConfig {
+        max_stopped_tasks: 2,
+        cleanup_delay: Duration::from_secs(3600),
+        ..config()
+    })
+    .await;
+    let ids = ["s1", "s2", "s3", "s4"];
+    for id in ids {
+        h.engine.apply_payload(vec![task(
+            id,
+            "RUNNING",
+            json!([{"name": "app", "image": "busybox", "essential": true, "command": ["sh", "-c", "sleep 0.5; exit 0"]}]),
+        )]);
+        h.control.wait_task(&task_arn(id), "STOPPED").await;
+    }
+    for id in &ids[..2] {
+        eventually("the oldest stopped tasks are cleaned up", || async {
+            h.containers_of(&task_arn(id)).await.is_empty() && h.state.task(&task_arn(id)).is_none()
+        })
+        .await;
+    }
+    for id in &ids[2..] {
+        assert_eq!(h.containers_of(&task_arn(id)).await.len(), 1, "{id} kept");
+        assert!(h.state.task(&task_arn(id)).is_some());
+    }
+}
+
+/// As the agent stops, its installation's subnet networks that no running container uses
+/// are removed; one a running task uses stays.
+#[tokio::test]
+async fn idle_subnet_networks_are_removed_and_busy_ones_kept() {
+    let h = Harness::start(config()).await;
+    let t = awsvpc_task("net");
+    h.engine.apply_payload(vec![t.clone()]);
+    h.control.wait_task(&task_arn("net"), "RUNNING").await;
+    let filter = [(LABEL_INSTALLATION, INSTALLATION)];
+    let networks = h.runtime.list_networks(&filter).await.unwrap();
+    assert_eq!(networks.len(), 1, "{networks:?}");
+    assert_eq!(
+        networks[0].name,
+        format!("berth-{INSTALLATION}-subnet-0abc")
+    );
+    h.engine.remove_idle_networks().await;
+    assert_eq!(h.runtime.list_networks(&filter).await.unwrap().len(), 1);
+
+    let mut stop = t;
+    stop.desired_status = Some("STOPPED".into());
+    h.engine.apply_payload(vec![stop]);
+    h.control.wait_task(&task_arn("net"), "STOPPED").await;
+    h.engine.remove_idle_networks().await;
+    assert!(h.runtime.list_networks(&filter).await.unwrap().is_empty());
+}
