@@ -733,6 +733,10 @@ pub struct RegisterContainerInstanceRequest {
 #[serde(rename_all = "camelCase")]
 pub struct ContainerInstanceResponse {
     pub container_instance: ContainerInstanceWire,
+    /// Berth's extension to RegisterContainerInstance's answer (the official agent ignores
+    /// it): the installation whose id `berth agent` puts on its Docker objects.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub berth_installation_id: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -869,8 +873,10 @@ async fn register_container_instance(
             },
         )
         .map_err(ecs_error)?;
+    let installation = ctx.app.ecs.installation().map_err(ecs_error)?;
     Ok(ContainerInstanceResponse {
         container_instance: instance_wire(ctx, instance, true),
+        berth_installation_id: Some(installation.to_string()),
     })
 }
 
@@ -893,6 +899,7 @@ async fn deregister_container_instance(
         .deregistered(&ctx.scope, &instance.cluster, &instance.id);
     Ok(ContainerInstanceResponse {
         container_instance: instance_wire(ctx, instance, false),
+        berth_installation_id: None,
     })
 }
 

@@ -1,5 +1,7 @@
 //! The `berth` binary: command line, configuration, wiring and graceful shutdown.
 
+mod host;
+
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -36,6 +38,21 @@ enum Command {
     /// A container instance: registers with the control plane and runs the tasks it is
     /// given on Docker Engine, speaking ECS's own agent protocol.
     Agent(AgentArgs),
+    /// Stops every task of the installation whose data dir is DIR that runs on this host and
+    /// removes its Docker containers, volumes and networks (nothing of another installation
+    /// sharing the Docker Engine); --purge also deletes DIR. Stop `berth up` / `berth
+    /// server` on DIR first.
+    Down(DownArgs),
+}
+
+#[derive(Args)]
+struct DownArgs {
+    /// The installation's data dir (a server's, `berth up`'s or an agent's).
+    #[arg(long, default_value = "./.berth")]
+    data_dir: PathBuf,
+    /// Also delete the data dir: state, images, logs, credentials.
+    #[arg(long)]
+    purge: bool,
 }
 
 #[derive(Args)]
@@ -136,9 +153,15 @@ struct AgentArgs {
     /// the first awsvpc task on.
     #[arg(long, default_value_t = berth_agent::config::DEFAULT_WARM_INFRA)]
     warm_infra: usize,
-    /// How long stopped tasks' containers are kept before they are removed.
+    /// How long stopped tasks' containers are kept before they are removed (ECS's
+    /// ECS_ENGINE_TASK_CLEANUP_WAIT_DURATION). Containers of a task that never started are
+    /// removed at once.
     #[arg(long, default_value_t = berth_agent::config::DEFAULT_CLEANUP_DELAY.as_secs())]
     cleanup_delay_seconds: u64,
+    /// Past this many stopped tasks kept on this host, the oldest are cleaned up at once,
+    /// before their cleanup delay.
+    #[arg(long, default_value_t = berth_agent::config::DEFAULT_MAX_STOPPED_TASKS)]
+    max_stopped_tasks: usize,
     /// Where EFS volumes (`efsVolumeConfiguration`) live: a directory per file system id,
     /// shared by every task that mounts it (default: DATA_DIR/efs). Point it at a shared
     /// mount (NFS, …) for tasks on several hosts to see the same files.
@@ -178,6 +201,7 @@ fn main() -> Result<()> {
         Command::Server(args) => runtime.block_on(run_server(args, None)),
         Command::Gc(args) => runtime.block_on(run_gc(args)),
         Command::Agent(args) => runtime.block_on(run_agent(args)),
+        Command::Down(args) => runtime.block_on(run_down(args)),
     }
 }
 
@@ -309,7 +333,17 @@ async fn run_server(args: ServerArgs, up: Option<UpOptions>) -> Result<()> {
         .map_err(|e| anyhow::anyhow!("--account-id: {e}"))?;
     let store = open_store(&args.data_dir)?;
     let registry = Registry::open(store.clone(), &args.data_dir).context("opening blob storage")?;
-    let ecs = berth_core::Ecs::new(store.clone());
+    let ecs =
+        berth_core::Ecs::new(store.clone()).with_host_networks(Arc::new(berth_core::ProcNetRoute));
+    let installation = ecs.installation().context("the installation's id")?;
+    host::record_installation(&args.data_dir, &installation)?;
+    let docker = host::docker().await;
+    if let Some(docker) = &docker {
+        // A subnet whose range another network on this host now uses moves, while idle.
+        let own = host::own_interfaces(docker, &installation).await;
+        ecs.move_subnets_off_host_routes(&own)
+            .context("checking subnets against this host's networks")?;
+    }
     let logs = Arc::new(
         berth_logs::Logs::open(store, &args.data_dir.join("logs"))
             .context("opening log storage")?,
@@ -457,6 +491,7 @@ async fn run_server(args: ServerArgs, up: Option<UpOptions>) -> Result<()> {
                     session_token: None,
                 },
                 region: up.region.clone(),
+                installation: Some(installation.clone()),
                 efs_root: Some(args.data_dir.join("efs")),
                 warm_infra_early: fargate,
                 ..berth_agent::config::AgentConfig::defaults(
@@ -508,8 +543,50 @@ async fn run_server(args: ServerArgs, up: Option<UpOptions>) -> Result<()> {
     for agent in built_in {
         let _ = agent.await;
     }
+    if up.is_some()
+        && let Some(docker) = &docker
+    {
+        // Tasks outlive the control plane (the next `berth up` picks them up again), but
+        // not the user's intent: say what is left and how to stop it.
+        match host::running_tasks(docker, &installation).await {
+            Ok(0) => println!("berth stopped; no tasks are left running"),
+            Ok(n) => println!(
+                "berth stopped; {n} task{} still running on this host (the next `berth up` takes {} over). To stop {}: berth down --data-dir {}",
+                if n == 1 { " is" } else { "s are" },
+                if n == 1 { "it" } else { "them" },
+                if n == 1 { "it" } else { "them" },
+                args.data_dir.display()
+            ),
+            Err(e) => tracing::warn!(error = %e, "cannot count the tasks left running"),
+        }
+    }
     tracing::info!("shut down cleanly");
     Ok(())
+}
+
+async fn run_down(args: DownArgs) -> Result<()> {
+    let report = host::down(&args.data_dir, args.purge).await?;
+    println!(
+        "stopped {} task{}; removed {} container{}, {} network{}, {} volume{}{}",
+        report.tasks_stopped,
+        plural(report.tasks_stopped),
+        report.containers,
+        plural(report.containers),
+        report.networks,
+        plural(report.networks),
+        report.volumes,
+        plural(report.volumes),
+        if args.purge {
+            format!("; deleted {}", args.data_dir.display())
+        } else {
+            String::new()
+        }
+    );
+    Ok(())
+}
+
+fn plural(n: usize) -> &'static str {
+    if n == 1 { "" } else { "s" }
 }
 
 async fn run_gc(args: GcArgs) -> Result<()> {
@@ -541,6 +618,7 @@ async fn run_agent(args: AgentArgs) -> Result<()> {
     config.runtime = args.runtime;
     config.image_pull_behavior = args.image_pull_behavior;
     config.cleanup_delay = Duration::from_secs(args.cleanup_delay_seconds);
+    config.max_stopped_tasks = args.max_stopped_tasks.max(1);
     config.efs_root = args.efs_root;
     config.metadata_port = (!args.no_metadata_endpoint).then_some(args.metadata_port);
     config.warm_infra = args.warm_infra;

@@ -6,6 +6,7 @@ mod agents;
 mod clusters;
 mod error;
 pub mod fargate;
+mod installation;
 mod instances;
 mod network;
 mod placement;
@@ -33,6 +34,7 @@ pub use clusters::{
     FARGATE_CAPACITY_PROVIDERS,
 };
 pub use error::EcsError;
+pub use installation::{HostNetworks, HostRoute, ProcNetRoute, parse_proc_net_route};
 pub use instances::{
     Attribute, ContainerInstance, InstanceStatus, RESERVED_PORTS, RegisterContainerInstance,
     Resources, instance_id,
@@ -59,6 +61,9 @@ pub struct Ecs {
     store: Arc<dyn Store>,
     lanes: Arc<placement::Lanes>,
     presence: Arc<agents::Presence>,
+    installation: Arc<std::sync::OnceLock<berth_model::InstallationId>>,
+    /// The ranges routed on this host, which new subnets stay clear of.
+    host_networks: Option<Arc<dyn HostNetworks>>,
 }
 
 impl Ecs {
@@ -67,7 +72,16 @@ impl Ecs {
             store,
             lanes: Arc::default(),
             presence: Arc::default(),
+            installation: Arc::default(),
+            host_networks: None,
         }
+    }
+
+    /// New subnets' ranges stay clear of what `host` routes (the control plane's host, where
+    /// `berth up` also runs its tasks).
+    pub fn with_host_networks(mut self, host: Arc<dyn HostNetworks>) -> Ecs {
+        self.host_networks = Some(host);
+        self
     }
 }
 

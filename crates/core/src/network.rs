@@ -15,13 +15,16 @@ use berth_model::Scope;
 use berth_store::{Compare, Op, Store};
 use serde::{Deserialize, Serialize};
 
+use crate::installation::HostRoute;
 use crate::{Ecs, EcsError, Result, decode, encode};
 
 /// The range subnets' /24s are taken from: 10.192.0.0/10, 16 384 of them, clear of Docker's
-/// default pools (172.17–31/16, 192.168/16). A subnet's /24 starts at a slot hashed from its
-/// id, so the same id gets the same /24 on every Berth installation sharing a Docker host
-/// (tests, several servers) and different ids rarely collide; a slot already taken in this
-/// store moves to the next free one.
+/// default pools (172.17–31/16, 192.168/16). A subnet's /24 starts at a slot hashed from the
+/// installation's id and the subnet's, so installations sharing a Docker host (CI jobs, two
+/// checkouts, a test suite's servers) rarely draw the same one for the same subnet id; a slot
+/// already taken in this store, or overlapping a range the host routes (another
+/// installation's network, anything else), moves to the next free one. Once chosen, the
+/// range is stored: every host of the installation uses the same one.
 const POOL_BASE: u32 = 10 << 24 | 192 << 16;
 const POOL_SLOTS: u32 = 1 << 14;
 /// `.1` is the subnet's gateway (the Docker bridge), `.255` its broadcast address.
@@ -166,8 +169,10 @@ impl Subnet {
     }
 }
 
+const SUBNET_PREFIX: &str = "net/subnet/";
+
 fn subnet_key(id: &str) -> String {
-    format!("net/subnet/{id}")
+    format!("{SUBNET_PREFIX}{id}")
 }
 
 fn cidr_key(network: Ipv4Addr) -> String {
@@ -203,20 +208,7 @@ impl Ecs {
             if let Some(kv) = self.store.get(&subnet_key(id))? {
                 return decode(&kv);
             }
-            let start = slot_of(id);
-            let mut chosen = None;
-            for offset in 0..POOL_SLOTS {
-                let network = slot_network((start + offset) % POOL_SLOTS);
-                if self.store.get(&cidr_key(network))?.is_none() {
-                    chosen = Some(network);
-                    break;
-                }
-            }
-            let Some(network) = chosen else {
-                return Err(EcsError::InvalidParameter(format!(
-                    "No address range is left for subnet {id}: all {POOL_SLOTS} subnets are in use."
-                )));
-            };
+            let network = self.free_range(id, &self.host_routes())?;
             let subnet = Subnet {
                 id: id.to_string(),
                 cidr: format!("{network}/24"),
@@ -235,6 +227,86 @@ impl Ecs {
                 return Ok(subnet);
             }
         }
+    }
+
+    /// The first /24 from the subnet's hashed slot on that neither this store holds nor a
+    /// host route overlaps (saying so in the log when routes made it move on).
+    fn free_range(&self, id: &str, routes: &[HostRoute]) -> Result<Ipv4Addr> {
+        let start = slot_of(&format!("{}/{id}", self.installation()?));
+        let mut routed: Option<(Ipv4Addr, &HostRoute)> = None;
+        for offset in 0..POOL_SLOTS {
+            let network = slot_network((start + offset) % POOL_SLOTS);
+            if self.store.get(&cidr_key(network))?.is_some() {
+                continue;
+            }
+            if let Some(route) = routes.iter().find(|r| r.overlaps(network, 24)) {
+                routed.get_or_insert((network, route));
+                continue;
+            }
+            if let Some((first, route)) = routed {
+                tracing::info!(
+                    subnet = id,
+                    skipped = %format!("{first}/24"),
+                    routed_on = %route.interface,
+                    range = %format!("{network}/24"),
+                    "a subnet's range is in use on this host (another installation's network, or anything else routed here); took a free one"
+                );
+            }
+            return Ok(network);
+        }
+        Err(EcsError::InvalidParameter(format!(
+            "No address range is left for subnet {id}: all {POOL_SLOTS} subnets are in use."
+        )))
+    }
+
+    /// Moves each subnet that holds no address now and whose range a host route overlaps
+    /// (other than the installation's own networks, whose interfaces are `own`) to a free
+    /// range: a network that appeared on the host since the range was chosen (another
+    /// installation's, or an older Berth's that named networks without the installation)
+    /// would make every task on the subnet fail. Run at start, before requests are served.
+    /// Returns (subnet id, old range, new range) for each move.
+    pub fn move_subnets_off_host_routes(
+        &self,
+        own: &std::collections::HashSet<String>,
+    ) -> Result<Vec<(String, String, String)>> {
+        let routes: Vec<HostRoute> = self
+            .host_routes()
+            .into_iter()
+            .filter(|r| !own.contains(&r.interface))
+            .collect();
+        let mut moved = Vec::new();
+        for kv in self.store.range(SUBNET_PREFIX, None, 0)? {
+            let subnet: Subnet = decode(&kv)?;
+            if !routes.iter().any(|r| r.overlaps(subnet.network(), 24))
+                || !self
+                    .store
+                    .range(&ip_prefix(&subnet.id), None, 1)?
+                    .is_empty()
+            {
+                continue;
+            }
+            let network = self.free_range(&subnet.id, &routes)?;
+            let new = Subnet {
+                id: subnet.id.clone(),
+                cidr: format!("{network}/24"),
+            };
+            let committed = self.store.txn(
+                &[
+                    Compare::ModRevision(kv.key.clone(), kv.mod_revision),
+                    Compare::ModRevision(cidr_key(network), 0),
+                ],
+                &[
+                    Op::put(kv.key.clone(), encode(&new)),
+                    Op::delete(cidr_key(subnet.network())),
+                    Op::put(cidr_key(network), subnet.id.as_bytes().to_vec()),
+                ],
+            )?;
+            if committed.is_committed() {
+                tracing::info!(subnet = %subnet.id, from = %subnet.cidr, to = %new.cidr, "moved a subnet off a range now routed on this host");
+                moved.push((subnet.id, subnet.cidr, new.cidr));
+            }
+        }
+        Ok(moved)
     }
 }
 
@@ -501,6 +573,114 @@ mod tests {
         Ecs::new(Arc::new(berth_store::MemStore::new()))
     }
 
+    /// An installation with a known id.
+    fn installation(id: &str) -> Ecs {
+        let store = Arc::new(berth_store::MemStore::new());
+        berth_store::Store::put(&*store, "installation", id.as_bytes()).unwrap();
+        Ecs::new(store)
+    }
+
+    struct Routes(Vec<HostRoute>);
+
+    impl crate::HostNetworks for Routes {
+        fn routes(&self) -> Vec<HostRoute> {
+            self.0.clone()
+        }
+    }
+
+    fn route(cidr: &str, interface: &str) -> HostRoute {
+        let (network, prefix) = cidr.split_once('/').unwrap();
+        HostRoute {
+            network: network.parse().unwrap(),
+            prefix: prefix.parse().unwrap(),
+            interface: interface.into(),
+        }
+    }
+
+    #[test]
+    fn installations_draw_different_ranges_and_avoid_what_the_host_routes() {
+        let a = installation("insta00001")
+            .ensure_subnet("subnet-default")
+            .unwrap();
+        // The same installation (another host of it, a restart) maps the id to the same range.
+        assert_eq!(
+            installation("insta00001")
+                .ensure_subnet("subnet-default")
+                .unwrap(),
+            a
+        );
+        let b = installation("instb00002")
+            .ensure_subnet("subnet-default")
+            .unwrap();
+        assert_ne!(a.cidr, b.cidr, "two installations, one subnet id");
+
+        // The host routes a's range (another installation's network): a third installation
+        // drawing the same slot moves on.
+        let host = Arc::new(Routes(vec![route(&a.cidr, "br-0123456789ab")]));
+        let c = installation("insta00001")
+            .with_host_networks(host.clone())
+            .ensure_subnet("subnet-default")
+            .unwrap();
+        assert_ne!(c.cidr, a.cidr);
+        // A wide route covering the start of the pool is skipped whole.
+        let wide = Arc::new(Routes(vec![route("10.192.0.0/11", "tun0")]));
+        let d = ecs()
+            .with_host_networks(wide)
+            .ensure_subnet("subnet-x")
+            .unwrap();
+        assert!(
+            !route("10.192.0.0/11", "tun0").overlaps(d.network(), 24),
+            "{}",
+            d.cidr
+        );
+    }
+
+    #[test]
+    fn an_idle_subnet_moves_off_a_range_the_host_now_routes() {
+        let ecs = installation("insta00001");
+        let idle = ecs.ensure_subnet("subnet-idle").unwrap();
+        let busy = ecs.ensure_subnet("subnet-busy").unwrap();
+        let mut book = AddressBook::default();
+        let held = book
+            .take(&*ecs.store, std::slice::from_ref(&busy))
+            .unwrap()
+            .unwrap();
+        let (compare, op) = held.claim("task-1");
+        assert!(ecs.store.txn(&[compare], &[op]).unwrap().is_committed());
+        let own = route(&idle.cidr, "br-000000000001");
+        let host = Arc::new(Routes(vec![
+            route(&idle.cidr, "br-aaaaaaaaaaaa"),
+            route(&busy.cidr, "br-bbbbbbbbbbbb"),
+            own.clone(),
+        ]));
+        let ecs = ecs.with_host_networks(host);
+        let moved = ecs
+            .move_subnets_off_host_routes(&std::collections::HashSet::new())
+            .unwrap();
+        // Only the idle one moves (the busy one's tasks hold addresses in its range).
+        assert_eq!(moved.len(), 1, "{moved:?}");
+        assert_eq!(moved[0].0, "subnet-idle");
+        assert_eq!(moved[0].1, idle.cidr);
+        let now = ecs.ensure_subnet("subnet-idle").unwrap();
+        assert_eq!(now.cidr, moved[0].2);
+        assert_ne!(now.cidr, idle.cidr);
+        assert_eq!(ecs.ensure_subnet("subnet-busy").unwrap(), busy);
+        // The old range is free again in the store; nothing moves twice.
+        assert!(ecs.store.get(&cidr_key(idle.network())).unwrap().is_none());
+        assert!(
+            ecs.move_subnets_off_host_routes(&std::collections::HashSet::new())
+                .unwrap()
+                .is_empty()
+        );
+        // A route on one of the installation's own networks is no reason to move.
+        let mine = installation("instc00003");
+        let sub = mine.ensure_subnet("subnet-mine").unwrap();
+        let mine =
+            mine.with_host_networks(Arc::new(Routes(vec![route(&sub.cidr, "br-mine00000001")])));
+        let own = std::collections::HashSet::from(["br-mine00000001".to_owned()]);
+        assert!(mine.move_subnets_off_host_routes(&own).unwrap().is_empty());
+    }
+
     #[test]
     fn a_subnet_keeps_its_cidr_and_two_subnets_never_share_one() {
         let ecs = ecs();
@@ -517,8 +697,6 @@ mod tests {
         );
         assert_eq!(a.gateway(), Ipv4Addr::from(u32::from(network) + 1));
         assert_eq!(subnet_gateway_of(a.host(9)), format!("{}/24", a.gateway()));
-        // The same id maps to the same /24 in another store (another installation).
-        assert_eq!(self::ecs().ensure_subnet("subnet-0abc").unwrap(), a);
 
         // An id whose hashed slot is taken gets the next free one.
         let mut cidrs = BTreeSet::new();

@@ -443,6 +443,7 @@ impl ContainerRuntime for DockerRuntime {
             Ok(networks
                 .into_iter()
                 .map(|n| NetworkSummary {
+                    id: n.id.unwrap_or_default(),
                     name: n.name.unwrap_or_default(),
                     subnets: n
                         .ipam

@@ -261,6 +261,7 @@ pub struct ContainerSummary {
 /// One line of `list_networks`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NetworkSummary {
+    pub id: String,
     pub name: String,
     /// Its IPv4 subnets, e.g. `10.192.3.0/24`.
     pub subnets: Vec<String>,

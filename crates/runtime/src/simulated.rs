@@ -1140,6 +1140,7 @@ impl ContainerRuntime for SimulatedRuntime {
                 .values()
                 .filter(|n| labels_match(&n.labels, label_filter))
                 .map(|n| NetworkSummary {
+                    id: format!("sim-{}", n.name),
                     name: n.name.clone(),
                     subnets: vec![n.subnet.clone()],
                     labels: n.labels.clone(),
