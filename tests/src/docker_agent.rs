@@ -30,7 +30,7 @@ pub struct Agent {
 impl Agent {
     /// Starts `berth agent --endpoint ... --fargate --data-dir DIR EXTRA...`: a host of the
     /// Fargate capacity pool. Its containers are not removed on drop by cluster label (every
-    /// pool host's carry the pool's): the test removes them by instance ([`Leftovers`]).
+    /// pool host's carry the pool's): the server's drop removes them (`berth down`).
     pub fn start_fargate(server: &BerthServer, extra: &[&str]) -> Agent {
         Agent::start(server, POOL_CLUSTER, extra)
     }
@@ -405,30 +405,6 @@ pub fn remove_containers(label: &str) {
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .status();
-    }
-}
-
-/// Test clean-up for a server whose built-in agents (`berth up`) run containers: at drop,
-/// removes the containers of these container instances (by the agent's instance label,
-/// unique to one server), then these Docker networks.
-#[derive(Default)]
-pub struct Leftovers {
-    pub instance_arns: Vec<String>,
-    pub networks: Vec<String>,
-}
-
-impl Drop for Leftovers {
-    fn drop(&mut self) {
-        for arn in &self.instance_arns {
-            remove_containers(&format!("berth.container-instance-arn={arn}"));
-        }
-        for name in &self.networks {
-            let _ = Command::new("docker")
-                .args(["network", "rm", name])
-                .stdout(Stdio::null())
-                .stderr(Stdio::null())
-                .status();
-        }
     }
 }
 

@@ -250,8 +250,9 @@ pub struct ServerOptions {
 }
 
 /// A running `berth server` on 127.0.0.1 with its own data dir, aws config and
-/// docker config. Dropping it kills the server and removes the images the test
-/// tagged; when the test is failing, the server's stderr is printed.
+/// docker config. Dropping it kills the server, removes every Docker object of its
+/// installation (`berth down`: the containers, networks and volumes its agents made) and
+/// the images the test tagged; when the test is failing, the server's stderr is printed.
 #[derive(Debug)]
 pub struct BerthServer {
     pub port: u16,
@@ -313,6 +314,30 @@ impl BerthServer {
 
     pub fn data_dir(&self) -> &Path {
         &self.data_dir
+    }
+
+    /// The installation's id (every Docker object of this server's carries it).
+    pub fn installation(&self) -> String {
+        fs::read_to_string(self.data_dir.join("installation"))
+            .expect("the server records its installation id")
+            .trim()
+            .to_owned()
+    }
+
+    /// The Docker network of a subnet of this installation's.
+    pub fn network_name(&self, subnet: &str) -> String {
+        format!("berth-{}-{subnet}", self.installation())
+    }
+
+    /// `berth down --data-dir DATA_DIR ARGS…` (the server must not be running).
+    pub fn down(&self, args: &[&str]) -> Output {
+        Command::new(Self::berth_bin())
+            .arg("down")
+            .arg("--data-dir")
+            .arg(&self.data_dir)
+            .args(args)
+            .output()
+            .expect("run berth down")
     }
 
     /// A scratch directory that lives as long as the server.
@@ -429,6 +454,11 @@ impl BerthServer {
             );
             thread::sleep(Duration::from_millis(100));
         }
+    }
+
+    /// Everything the server printed on stdout (every start appends to one file).
+    pub fn stdout_log(&self) -> String {
+        fs::read_to_string(self.root.path().join("server.stdout.log")).unwrap_or_default()
     }
 
     /// The last lines of the server's stderr (every start appends to one file).
@@ -726,6 +756,9 @@ impl Drop for BerthServer {
             );
         }
         self.kill9();
+        if self.data_dir.join("installation").exists() {
+            let _ = self.down(&[]);
+        }
         let images = std::mem::take(&mut *self.images.lock().unwrap());
         if !images.is_empty() {
             let mut args = vec!["rmi", "-f"];

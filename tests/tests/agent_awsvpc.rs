@@ -19,17 +19,6 @@ use serde_json::{Value, json};
 
 /// Removes the subnets' Docker networks when the test ends (declare it before the agent,
 /// so the agent and its containers go first).
-struct Networks(Vec<String>);
-
-impl Drop for Networks {
-    fn drop(&mut self) {
-        for name in &self.0 {
-            let _ = Command::new("docker")
-                .args(["network", "rm", name])
-                .output();
-        }
-    }
-}
 
 /// `curl http://IP:PORT/` from this process until the body holds `marker`.
 #[track_caller]
@@ -88,7 +77,6 @@ fn awsvpc_tasks_get_their_own_address_on_a_berth_subnet() {
     let (cluster, image) = cluster_with_image(&s, "vpc-");
 
     let subnet = unique("subnet-0");
-    let _networks = Networks(vec![format!("berth-{subnet}")]);
     let _agent = Agent::start(&s, &cluster, &["--cleanup-delay-seconds", "600"]);
     let instance = wait_connected(&s, &cluster);
     assert!(
@@ -176,7 +164,7 @@ fn awsvpc_tasks_get_their_own_address_on_a_berth_subnet() {
     assert_eq!(network_of(&ips[0]), network_of(&ips[1]), "one subnet");
 
     // The subnet is a Berth network on Docker with the subnet's /24, holding the address.
-    let net = ok_json(&s.docker(&["network", "inspect", &format!("berth-{subnet}")]));
+    let net = ok_json(&s.docker(&["network", "inspect", &s.network_name(&subnet)]));
     let cidr = net[0]["IPAM"]["Config"][0]["Subnet"].as_str().unwrap();
     assert_eq!(cidr, format!("{}.0/24", network_of(&ips[0])));
 
@@ -218,13 +206,13 @@ fn awsvpc_tasks_get_their_own_address_on_a_berth_subnet() {
             pause["Name"]
         );
         assert_eq!(
-            pause["NetworkSettings"]["Networks"][format!("berth-{subnet}")]["IPAddress"],
+            pause["NetworkSettings"]["Networks"][s.network_name(&subnet)]["IPAddress"],
             ip.as_str()
         );
         // The interface's MAC is the namespace's real one.
         let eni = &task["attachments"][0];
         assert_eq!(
-            pause["NetworkSettings"]["Networks"][format!("berth-{subnet}")]["MacAddress"],
+            pause["NetworkSettings"]["Networks"][s.network_name(&subnet)]["MacAddress"],
             detail(eni, "macAddress")
         );
         infra_ids.push(pause_id.to_owned());

@@ -6,9 +6,7 @@
 use std::process::Command;
 use std::time::Duration;
 
-use berth_e2e::docker_agent::{
-    Leftovers, register, run_task, wait_for, wait_instances, wait_status,
-};
+use berth_e2e::docker_agent::{register, run_task, wait_for, wait_instances, wait_status};
 use berth_e2e::{BerthServer, ServerOptions, ok_json, stdout_of, unique};
 use serde_json::{Value, json};
 
@@ -30,10 +28,6 @@ fn berth_up_brings_fargate_capacity_and_an_instance_and_comes_back() {
     });
     let pool = wait_instances(&s, POOL, 1);
     let instance = wait_instances(&s, "default", 1);
-    let mut leftovers = Leftovers {
-        instance_arns: vec![arn_of(&pool[0]), arn_of(&instance[0])],
-        networks: Vec::new(),
-    };
     // The pool is the platform's: not among the user's clusters.
     let clusters = ok_json(&s.aws(&["ecs", "list-clusters"]));
     let names: Vec<&str> = clusters["clusterArns"]
@@ -71,7 +65,6 @@ fn berth_up_brings_fargate_capacity_and_an_instance_and_comes_back() {
     let marker = unique("fargate-page-");
     // A subnet of this test's own (Docker networks are the host's, shared by parallel tests).
     let subnet = format!("subnet-{}", unique("").replace(['-', '_'], ""));
-    leftovers.networks.push(format!("berth-{subnet}"));
     let fargate_arn = berth_e2e::docker_agent::register_fargate(
         &s,
         &unique("up-fargate-"),

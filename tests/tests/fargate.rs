@@ -7,9 +7,7 @@
 use std::process::Command;
 use std::time::Duration;
 
-use berth_e2e::docker_agent::{
-    Agent, Leftovers, register_fargate, wait_for, wait_instances, wait_status,
-};
+use berth_e2e::docker_agent::{Agent, register_fargate, wait_for, wait_instances, wait_status};
 use berth_e2e::{BerthServer, ServerOptions, ok_json, stderr_of, stdout_of, unique};
 use serde_json::{Value, json};
 
@@ -19,7 +17,6 @@ struct Fargate {
     s: BerthServer,
     image: String,
     subnet: String,
-    _leftovers: Leftovers,
 }
 
 impl Fargate {
@@ -28,23 +25,14 @@ impl Fargate {
             command: Some("up"),
             ..ServerOptions::default()
         });
-        let pool = wait_instances(&s, POOL, 1);
+        wait_instances(&s, POOL, 1);
         ok_json(&s.aws(&["ecs", "create-cluster", "--cluster-name", "apps"]));
         let repo = unique("fargate-img-");
         s.create_repo(&repo, &[]);
         let image = s.docker_push_test_image(&repo, "v1");
-        // A subnet of this test's own: Docker networks are the host's.
+        // Any subnet id: its network is this installation's own on the shared Docker host.
         let subnet = format!("subnet-{}", unique(""));
-        let leftovers = Leftovers {
-            instance_arns: vec![pool[0]["containerInstanceArn"].as_str().unwrap().to_owned()],
-            networks: vec![format!("berth-{subnet}")],
-        };
-        Fargate {
-            s,
-            image,
-            subnet,
-            _leftovers: leftovers,
-        }
+        Fargate { s, image, subnet }
     }
 
     /// Registers a FARGATE definition (256 CPU, 512 MiB) of these containers (and volumes).
@@ -244,10 +232,6 @@ fn hosts_that_join_the_pool_with_berth_agent_fargate_run_fargate_tasks() {
         .map(|i| i["containerInstanceArn"].as_str().unwrap().to_owned())
         .collect();
     let subnet = format!("subnet-{}", unique(""));
-    let _leftovers = Leftovers {
-        instance_arns: hosts.clone(),
-        networks: vec![format!("berth-{subnet}")],
-    };
     let listed = ok_json(&s.aws(&["ecs", "list-clusters"]));
     assert!(
         !listed.to_string().contains(POOL),
