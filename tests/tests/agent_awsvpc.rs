@@ -17,9 +17,6 @@ use berth_e2e::docker_agent::{
 use berth_e2e::{BerthServer, assert_aws_error, ok_json, stdout_of, unique};
 use serde_json::{Value, json};
 
-/// Removes the subnets' Docker networks when the test ends (declare it before the agent,
-/// so the agent and its containers go first).
-
 /// `curl http://IP:PORT/` from this process until the body holds `marker`.
 #[track_caller]
 fn curl_until(ip: &str, port: u16, marker: &str) -> String {
