@@ -9,15 +9,17 @@
 //!
 //! [`run`] drives the rounds: it watches the store and runs a round for a service when the
 //! service, one of its cluster's tasks or instances changes, and every second for services
-//! not yet steady (grace periods, stability windows, placement retries).
+//! not yet steady (grace periods, stability windows, placement retries). A service the
+//! throttle holds back (its tasks keep failing to start) sleeps until its retry time
+//! instead, unless something changes first.
 
 use std::collections::{HashMap, HashSet};
 use std::time::Duration;
 
 use berth_model::Scope;
 use berth_scheduler::service::{
-    DaemonInstance, DeploymentView, Rollout, ServicePlan, ServiceView, TaskHealth, TaskPhase,
-    TaskView, plan_daemon, plan_replica,
+    DaemonInstance, DeploymentView, REASON_UNHEALTHY, Rollout, ServicePlan, ServiceView,
+    TaskHealth, TaskPhase, TaskView, Throttle, plan_daemon, plan_replica,
 };
 use berth_store::EventKind;
 
@@ -28,6 +30,9 @@ use crate::{Ecs, EcsError, InstanceStatus, Result, Task, now_epoch};
 /// RunTask's and StartTask's limit on tasks per call.
 const MAX_TASKS_PER_CALL: usize = 10;
 
+/// The throttle's event is said at most this often for a service (seconds).
+const THROTTLE_EVENT_EVERY_SECONDS: f64 = 15.0 * 60.0;
+
 /// A service, by where it lives.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct ServiceRef {
@@ -37,12 +42,15 @@ pub struct ServiceRef {
 }
 
 /// What a round saw.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq)]
 pub enum RoundOutcome {
     /// Nothing to do until something changes.
     Steady,
     /// Still moving (or waiting on time): run again soon.
     Busy,
+    /// The throttle holds its starts back: nothing to do until this time (seconds since the
+    /// epoch) or until something changes.
+    Wait(f64),
     /// The service is gone or INACTIVE.
     Gone,
 }
@@ -238,11 +246,12 @@ impl Ecs {
                 events.push(message);
             }
         }
-        let changed = self.record_plan(r, plan, events)?;
-        Ok(if plan.steady && !unplaced && !changed {
-            RoundOutcome::Steady
-        } else {
-            RoundOutcome::Busy
+        let changed = self.record_plan(r, plan, &service.throttle, events)?;
+        Ok(match plan.wake_at {
+            _ if plan.steady && !unplaced && !changed => RoundOutcome::Steady,
+            // Only waiting for the throttle (what this round wrote wakes the next anyway).
+            Some(at) if plan.stop.is_empty() && !unplaced => RoundOutcome::Wait(at),
+            _ => RoundOutcome::Busy,
         })
     }
 
@@ -319,15 +328,39 @@ impl Ecs {
         }
     }
 
-    /// Writes the plan's deployment states, a rollback, and the events into the service.
-    /// Whether the record changed in a way that matters for the next round.
-    fn record_plan(&self, r: &ServiceRef, plan: &ServicePlan, events: Vec<String>) -> Result<bool> {
+    /// Writes the plan's deployment states, the throttle's state (`read`: as the plan found
+    /// it), a rollback, and the events into the service. Whether the record changed in a way
+    /// that matters for the next round.
+    fn record_plan(
+        &self,
+        r: &ServiceRef,
+        plan: &ServicePlan,
+        read: &Throttle,
+        events: Vec<String>,
+    ) -> Result<bool> {
         // Whether the (last, committed) attempt changed what the next round depends on.
         let changed = std::cell::Cell::new(false);
         self.change_service(&r.scope, Some(&r.cluster), &r.name, |s| {
             let (deployments_before, steady_before) = (s.deployments.clone(), s.steady);
+            let throttle_before = s.throttle;
             let now = now_epoch();
             let mut new_events = events.clone();
+            // An UpdateService since the round read the service has reset the throttle:
+            // that stands (its write wakes a round that plans from it).
+            if s.throttle == *read {
+                s.throttle = plan.throttle;
+                let new_attempt = plan.throttle.failures != read.failures;
+                if new_attempt
+                    && plan.throttle.failures >= 2
+                    && now - s.throttle.noted_at >= THROTTLE_EVENT_EVERY_SECONDS
+                {
+                    new_events.push(format!(
+                        "(service {}) is unable to consistently start tasks successfully.",
+                        s.service_name
+                    ));
+                    s.throttle.noted_at = now;
+                }
+            }
             if let Some(desired) = plan.desired {
                 // DAEMON: as many as there are instances to run on.
                 s.desired_count = i64::from(desired);
@@ -405,7 +438,11 @@ impl Ecs {
                 }
                 s.push_event(message, now);
             }
-            changed.set(s.deployments != deployments_before || s.steady != steady_before);
+            changed.set(
+                s.deployments != deployments_before
+                    || s.steady != steady_before
+                    || s.throttle != throttle_before,
+            );
             Ok(())
         })?;
         Ok(changed.get())
@@ -536,6 +573,7 @@ fn service_view(s: &Service, now: f64) -> ServiceView {
             })
             .collect(),
         last_completed: s.last_completed.clone(),
+        throttle: s.throttle,
         now,
     }
 }
@@ -570,11 +608,13 @@ fn task_view(t: &Task, instances: &HashMap<(String, String), (InstanceStatus, bo
         .get(&(t.instance_cluster().to_owned(), instance.clone()))
         .copied()
         .unwrap_or((InstanceStatus::Active, true));
+    let unhealthy_stop =
+        phase == TaskPhase::Stopped && t.stopped_reason.as_deref() == Some(REASON_UNHEALTHY);
     let failed = phase == TaskPhase::Stopped
         && (!matches!(
             t.stop_code.as_deref(),
             Some("ServiceSchedulerInitiated" | "UserInitiated")
-        ) || t.stopped_reason.as_deref() == Some(berth_scheduler::service::REASON_UNHEALTHY));
+        ) || unhealthy_stop);
     TaskView {
         id: t.id.clone(),
         deployment: t.started_by.clone().unwrap_or_default(),
@@ -582,7 +622,9 @@ fn task_view(t: &Task, instances: &HashMap<(String, String), (InstanceStatus, bo
         health,
         started_at: t.started_at,
         stopped_at: t.stopped_at,
+        created_at: t.created_at,
         failed,
+        unhealthy_stop,
         draining: status == InstanceStatus::Draining,
         lost: !connected,
         instance,
@@ -622,6 +664,8 @@ pub async fn run(ecs: Ecs, mut shutdown: tokio::sync::watch::Receiver<bool>) {
         }
     }
     let mut busy: HashSet<ServiceRef> = HashSet::new();
+    // Services the throttle holds back, and when to wake them (seconds since the epoch).
+    let mut sleeping: HashMap<ServiceRef, f64> = HashMap::new();
     let mut tick = tokio::time::interval(Duration::from_secs(1));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
@@ -640,12 +684,17 @@ pub async fn run(ecs: Ecs, mut shutdown: tokio::sync::watch::Receiver<bool>) {
             .await
             .unwrap_or_default();
             for (r, outcome) in results {
+                sleeping.remove(&r);
                 match outcome {
                     Ok(RoundOutcome::Steady) => {
                         busy.remove(&r);
                     }
                     Ok(RoundOutcome::Busy) => {
                         busy.insert(r);
+                    }
+                    Ok(RoundOutcome::Wait(at)) => {
+                        busy.remove(&r);
+                        sleeping.insert(r, at);
                     }
                     Ok(RoundOutcome::Gone) => {
                         busy.remove(&r);
@@ -671,6 +720,14 @@ pub async fn run(ecs: Ecs, mut shutdown: tokio::sync::watch::Receiver<bool>) {
             }
             _ = tick.tick() => {
                 dirty.extend(busy.iter().cloned());
+                let now = now_epoch();
+                sleeping.retain(|r, at| {
+                    let due = *at <= now;
+                    if due {
+                        dirty.insert(r.clone());
+                    }
+                    !due
+                });
             }
             _ = shutdown.changed() => return,
         }

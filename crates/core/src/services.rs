@@ -7,6 +7,7 @@
 //! marks an ACTIVE one, so a prefix count is the cluster's `activeServicesCount`.
 
 use berth_model::Scope;
+use berth_scheduler::service::Throttle;
 use berth_store::{Compare, Op};
 use serde::{Deserialize, Serialize};
 
@@ -176,6 +177,24 @@ pub struct Service {
     /// (which then says FARGATE, for the definition and network checks).
     #[serde(default)]
     pub capacity_provider_strategy: Vec<crate::CapacityProviderStrategyItem>,
+    /// The service throttle (failed launch attempts in a row, when to retry): the
+    /// scheduler's own bookkeeping, not part of any API answer.
+    #[serde(default, with = "ThrottleRecord")]
+    pub throttle: Throttle,
+}
+
+/// How the planner's [`Throttle`] is stored (the scheduler crate has no serde).
+#[derive(Serialize, Deserialize)]
+#[serde(remote = "Throttle", rename_all = "camelCase")]
+struct ThrottleRecord {
+    #[serde(default)]
+    failures: u32,
+    #[serde(default)]
+    last_stopped_at: f64,
+    #[serde(default)]
+    retry_at: f64,
+    #[serde(default)]
+    noted_at: f64,
 }
 
 impl Service {
@@ -381,6 +400,9 @@ impl Ecs {
     /// A new PRIMARY deployment (the old PRIMARY becomes ACTIVE); its id.
     pub(crate) fn start_deployment(service: &mut Service, task_definition: &str) -> String {
         let now = now_epoch();
+        // A new deployment (an update's or a rollback's) starts its tasks unthrottled.
+        service.throttle.failures = 0;
+        service.throttle.retry_at = 0.0;
         for d in &mut service.deployments {
             if d.status == "PRIMARY" {
                 d.status = "ACTIVE".into();
@@ -576,6 +598,7 @@ impl Ecs {
                 steady: false,
                 service_deployments: Vec::new(),
                 capacity_provider_strategy: strategy.clone(),
+                throttle: Throttle::default(),
             };
             Self::new_deployment(&mut service, &task_definition);
             let rev = existing.as_ref().map_or(0, |kv| kv.mod_revision);
@@ -712,6 +735,9 @@ impl Ecs {
             if s.status != "ACTIVE" {
                 return Err(EcsError::ServiceNotActive);
             }
+            // As in ECS, any update takes a throttled service out of its back-off at once.
+            s.throttle.failures = 0;
+            s.throttle.retry_at = 0.0;
             if let Some(n) = update.desired_count {
                 s.desired_count = n;
                 if let Some(primary) = s.deployments.iter_mut().find(|d| d.status == "PRIMARY") {

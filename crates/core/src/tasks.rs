@@ -1364,8 +1364,19 @@ impl Ecs {
             }
             if status == "STOPPED" && t.stopped_reason.is_none() {
                 t.stopped_reason = reason.clone();
-                t.stop_code
-                    .get_or_insert_with(|| "EssentialContainerExited".into());
+                // ECS's codes: a task none of whose containers ever ran failed to start
+                // (an image not pulled, a container not created or started…). One whose
+                // container ran and exited is EssentialContainerExited even if it exited
+                // before the agent saw the task RUNNING (the agent then reports STOPPED
+                // only, with the exit code).
+                let ran =
+                    t.started_at.is_some() || t.containers.iter().any(|c| c.exit_code.is_some());
+                let code = if ran {
+                    "EssentialContainerExited"
+                } else {
+                    "TaskFailedToStart"
+                };
+                t.stop_code.get_or_insert_with(|| code.into());
             }
             Some(status.as_str()).filter(|_| t.last_status != "STOPPED")
         })

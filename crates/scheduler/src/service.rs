@@ -21,6 +21,17 @@
 //! - the deployment circuit breaker fails the PRIMARY deployment once
 //!   `clamp(ceil(desired / 2), 3, 200)` of its tasks failed since one of them last became
 //!   healthy, and rolls back to the last COMPLETED deployment when `rollback` is set.
+//!
+//! And ECS's service throttle: a service whose tasks keep failing to start is retried ever
+//! more slowly, never given up on. A *failed start* is a task that stopped without the
+//! scheduler or a user asking and either never reached RUNNING or stopped within
+//! [`FAST_FAILURE_SECONDS`] of it ([`failed_start`]); the tasks one round launched that fail
+//! together are one failed *attempt* ([`throttle`]). After `f` failed attempts in a row the
+//! next tasks start [`throttle_delay`]`(f)` after the last failure: at once for `f = 1` (one
+//! transient failure costs nothing), then `min(27 min, 10 s × 2^(f−2))` — 10, 20, 40, …,
+//! 1280 s, then 1620 s (27 min) from then on. A task that stays up resets the count (as
+//! the reconciler does on an UpdateService or a new deployment). Only starts are held back:
+//! stops, deployment states and the circuit breaker go on as without the throttle.
 
 use std::collections::BTreeMap;
 
@@ -84,9 +95,14 @@ pub struct TaskView {
     /// When it became RUNNING (seconds since the epoch).
     pub started_at: Option<f64>,
     pub stopped_at: Option<f64>,
+    /// When it was created (its `createdAt`): which launch attempt it belongs to.
+    pub created_at: f64,
     /// Stopped without the scheduler or a user asking (its essential container exited, it
     /// failed to start, or failed health checks): a failure for the circuit breaker.
     pub failed: bool,
+    /// Stopped by the scheduler for failing its health checks: a failure for the circuit
+    /// breaker, but not a failed start for the throttle (it ran).
+    pub unhealthy_stop: bool,
     /// Its instance is DRAINING.
     pub draining: bool,
     /// Its instance's agent is lost (disconnected past the timeout).
@@ -109,6 +125,8 @@ pub struct ServiceView {
     pub deployments: Vec<DeploymentView>,
     /// The id of the last deployment that COMPLETED (for a rollback), if any.
     pub last_completed: Option<(String, String)>,
+    /// The throttle's state as stored after the last round.
+    pub throttle: Throttle,
     pub now: f64,
 }
 
@@ -145,6 +163,11 @@ pub struct ServicePlan {
     /// Everything is as desired: one PRIMARY deployment COMPLETED, desired count running and
     /// healthy, nothing else live.
     pub steady: bool,
+    /// The throttle's state to store.
+    pub throttle: Throttle,
+    /// Starts were held back by the throttle: plan again at this time (or when something
+    /// changes), the earliest time this plan changes with nothing else changing.
+    pub wake_at: Option<f64>,
 }
 
 /// The circuit breaker's failure threshold for a desired count.
@@ -154,7 +177,10 @@ pub fn failure_threshold(desired: u32) -> u32 {
 
 /// Plans one round for a REPLICA service.
 pub fn plan_replica(service: &ServiceView, tasks: &[TaskView]) -> ServicePlan {
-    let mut plan = ServicePlan::default();
+    let mut plan = ServicePlan {
+        throttle: throttle(service, tasks),
+        ..ServicePlan::default()
+    };
     let Some(primary) = service.deployments.iter().find(|d| d.primary) else {
         return plan;
     };
@@ -216,7 +242,7 @@ pub fn plan_replica(service: &ServiceView, tasks: &[TaskView]) -> ServicePlan {
         }
     }
 
-    finish(
+    let plan = finish(
         service,
         tasks,
         primary,
@@ -224,7 +250,8 @@ pub fn plan_replica(service: &ServiceView, tasks: &[TaskView]) -> ServicePlan {
         plan,
         primary_rollout,
         primary_reason,
-    )
+    );
+    hold_starts(service, tasks, plan)
 }
 
 /// An instance a DAEMON service may run on.
@@ -244,7 +271,10 @@ pub fn plan_daemon(
     tasks: &[TaskView],
     instances: &[DaemonInstance],
 ) -> ServicePlan {
-    let mut plan = ServicePlan::default();
+    let mut plan = ServicePlan {
+        throttle: throttle(service, tasks),
+        ..ServicePlan::default()
+    };
     let Some(primary) = service.deployments.iter().find(|d| d.primary) else {
         return plan;
     };
@@ -316,7 +346,7 @@ pub fn plan_daemon(
             plan.start_on.push((*instance).to_owned());
         }
     }
-    finish(
+    let plan = finish(
         service,
         tasks,
         primary,
@@ -324,7 +354,8 @@ pub fn plan_daemon(
         plan,
         primary_rollout,
         primary_reason,
-    )
+    );
+    hold_starts(service, tasks, plan)
 }
 
 /// `ceil(desired × minimumHealthyPercent / 100)`.
@@ -521,6 +552,145 @@ fn failures_since_healthy(tasks: &[TaskView], deployment: &str, now: f64) -> u32
     mine.iter()
         .filter(|t| t.failed && t.stopped_at.is_some_and(|at| at > last_healthy))
         .count() as u32
+}
+
+/// A task that stopped within this many seconds of becoming RUNNING failed to start, for
+/// the throttle. ECS counts only tasks that went from PENDING straight to STOPPED; Berth
+/// counts these too, because a container that exits at once piles up tasks just the same.
+pub const FAST_FAILURE_SECONDS: f64 = 10.0;
+/// The throttle's delay after the second failed attempt in a row, doubled after each one.
+pub const THROTTLE_BASE_SECONDS: f64 = 10.0;
+/// The throttle's longest delay: ECS's 27 minutes.
+pub const THROTTLE_MAX_SECONDS: f64 = 1620.0;
+
+/// The service throttle's state, stored in the service between rounds.
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+pub struct Throttle {
+    /// Failed launch attempts in a row.
+    pub failures: u32,
+    /// The latest `stopped_at` of the failed starts seen so far: those stopped later are
+    /// new, and a task created after it belongs to a new attempt.
+    pub last_stopped_at: f64,
+    /// No task is started before this time.
+    pub retry_at: f64,
+    /// When the throttle's event was last added to the service (the reconciler's to keep).
+    pub noted_at: f64,
+}
+
+/// The delay before the next launch after `failures` failed attempts in a row: none for
+/// one, then `min(THROTTLE_MAX_SECONDS, THROTTLE_BASE_SECONDS × 2^(failures − 2))`.
+pub fn throttle_delay(failures: u32) -> f64 {
+    if failures < 2 {
+        return 0.0;
+    }
+    // 2^8 × 10 s already passes the maximum: no need for larger powers.
+    let doublings = (failures - 2).min(16) as i32;
+    (THROTTLE_BASE_SECONDS * 2f64.powi(doublings)).min(THROTTLE_MAX_SECONDS)
+}
+
+/// The most launch attempts the schedule allows within `window_seconds` of the first, every
+/// attempt failing at once: attempt `n + 1` comes `throttle_delay(n)` after attempt `n`. An
+/// upper bound for an observer counting a failing service's launches.
+pub fn max_attempts_within(window_seconds: f64) -> u32 {
+    if !window_seconds.is_finite() {
+        return u32::MAX;
+    }
+    let (mut attempts, mut at) = (1, 0.0);
+    loop {
+        at += throttle_delay(attempts);
+        if at > window_seconds {
+            return attempts;
+        }
+        attempts += 1;
+    }
+}
+
+/// When the task stopped, if that was a failed start: stopped without the scheduler or a
+/// user asking (health-check replacements excepted: those ran), before it was RUNNING or
+/// within [`FAST_FAILURE_SECONDS`] of it.
+pub fn failed_start(t: &TaskView) -> Option<f64> {
+    if t.phase != TaskPhase::Stopped || !t.failed || t.unhealthy_stop {
+        return None;
+    }
+    let stopped = t.stopped_at?;
+    t.started_at
+        .is_none_or(|started| stopped - started < FAST_FAILURE_SECONDS)
+        .then_some(stopped)
+}
+
+/// The throttle's state after this round, from the stored one and the tasks: failed starts
+/// not seen before are one more failed attempt when one of them was launched after the
+/// last counted failure (the tasks one round launched fail together as one attempt); a task
+/// that started after the last failure and has stayed up (stable, and RUNNING past
+/// [`FAST_FAILURE_SECONDS`], so that it can no longer become a failed start) resets the
+/// count.
+pub fn throttle(service: &ServiceView, tasks: &[TaskView]) -> Throttle {
+    let now = service.now;
+    let mut state = service.throttle;
+    let unseen: Vec<(&TaskView, f64)> = tasks
+        .iter()
+        .filter_map(|t| failed_start(t).map(|at| (t, at)))
+        .filter(|(_, at)| *at > state.last_stopped_at)
+        .collect();
+    if !unseen.is_empty() {
+        if unseen
+            .iter()
+            .any(|(t, _)| t.created_at >= state.last_stopped_at)
+        {
+            state.failures = state.failures.saturating_add(1);
+        }
+        state.last_stopped_at = unseen
+            .iter()
+            .map(|(_, at)| *at)
+            .fold(state.last_stopped_at, f64::max);
+        state.retry_at = state.last_stopped_at + throttle_delay(state.failures);
+    }
+    let stayed_up = tasks.iter().any(|t| {
+        stable(t, now).is_some()
+            && t.started_at
+                .is_some_and(|at| at > state.last_stopped_at && now - at >= FAST_FAILURE_SECONDS)
+    });
+    if stayed_up {
+        state.failures = 0;
+        state.retry_at = 0.0;
+    }
+    state
+}
+
+/// The plan with its starts held back while the throttle says to wait (nothing else in it
+/// changes), and when to plan again.
+fn hold_starts(service: &ServiceView, tasks: &[TaskView], mut plan: ServicePlan) -> ServicePlan {
+    let retry_at = plan.throttle.retry_at;
+    if service.now >= retry_at || (plan.start == 0 && plan.start_on.is_empty()) {
+        return plan;
+    }
+    plan.start = 0;
+    plan.start_on.clear();
+    plan.steady = false;
+    plan.wake_at =
+        Some(next_deadline(service, tasks, &plan.throttle).map_or(retry_at, |at| at.min(retry_at)));
+    plan
+}
+
+/// The earliest time after now at which time alone changes what the planner decides: a
+/// task turning stable, one past its health-check grace period, one resetting the throttle.
+fn next_deadline(service: &ServiceView, tasks: &[TaskView], state: &Throttle) -> Option<f64> {
+    let now = service.now;
+    tasks
+        .iter()
+        .filter(|t| t.phase == TaskPhase::Running && !t.lost)
+        .filter_map(|t| t.started_at.map(|at| (t, at)))
+        .flat_map(|(t, at)| {
+            [
+                (t.health == TaskHealth::None).then_some(at + STABLE_AFTER_SECONDS),
+                (t.health == TaskHealth::Unhealthy)
+                    .then_some(at + service.health_check_grace_period),
+                (at > state.last_stopped_at).then_some(at + FAST_FAILURE_SECONDS),
+            ]
+        })
+        .flatten()
+        .filter(|at| *at > now)
+        .min_by(f64::total_cmp)
 }
 
 /// Which `count` of these tasks to stop: pending ones first, then from the instances with

@@ -1,0 +1,239 @@
+//! ECS's service throttle with real Docker, a real `berth agent` and the real `aws` CLI: two
+//! services whose tasks keep failing to start — one whose container exits at once, one
+//! whose image tag was never pushed — side by side for three minutes. Each creates no more
+//! tasks than the back-off schedule allows, keeps retrying, says it is throttled in its
+//! events, and an UpdateService takes it out of the back-off at once.
+
+use std::collections::BTreeSet;
+use std::thread;
+use std::time::{Duration, Instant};
+
+use berth_e2e::docker_agent::{
+    Agent, cluster_with_image, describe_tasks, register, wait_for, wait_instances,
+};
+use berth_e2e::{BerthServer, epoch_seconds, ok_json, unique};
+use berth_scheduler::service::{max_attempts_within, throttle_delay};
+use serde_json::{Value, json};
+
+/// How long the services are watched.
+const WINDOW_SECONDS: f64 = 180.0;
+
+struct Svc<'a> {
+    s: &'a BerthServer,
+    cluster: String,
+    name: String,
+}
+
+impl Svc<'_> {
+    fn describe(&self) -> Value {
+        ok_json(&self.s.aws(&[
+            "ecs",
+            "describe-services",
+            "--cluster",
+            &self.cluster,
+            "--services",
+            &self.name,
+        ]))["services"][0]
+            .clone()
+    }
+
+    fn events(&self) -> Vec<String> {
+        self.describe()["events"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| e["message"].as_str().unwrap().to_owned())
+            .collect()
+    }
+
+    /// Every task the service created (both desired statuses), described.
+    fn all_tasks(&self) -> Vec<Value> {
+        let mut arns = BTreeSet::new();
+        for desired in ["RUNNING", "STOPPED"] {
+            let v = ok_json(&self.s.aws(&[
+                "ecs",
+                "list-tasks",
+                "--cluster",
+                &self.cluster,
+                "--service-name",
+                &self.name,
+                "--desired-status",
+                desired,
+            ]));
+            for a in v["taskArns"].as_array().unwrap() {
+                arns.insert(a.as_str().unwrap().to_owned());
+            }
+        }
+        let arns: Vec<String> = arns.into_iter().collect();
+        if arns.is_empty() {
+            return Vec::new();
+        }
+        describe_tasks(self.s, &self.cluster, &arns)
+    }
+
+    /// The tasks created within `seconds` of the service.
+    fn created_within(&self, created: f64, seconds: f64) -> Vec<Value> {
+        self.all_tasks()
+            .into_iter()
+            .filter(|t| epoch_seconds(&t["createdAt"]) - created <= seconds)
+            .collect()
+    }
+}
+
+#[test]
+fn services_whose_tasks_keep_failing_to_start_are_throttled_until_updated() {
+    let s = BerthServer::start();
+    let (cluster, image) = cluster_with_image(&s, "thr-");
+    let _agent = Agent::start(&s, &cluster, &[]);
+    wait_instances(&s, &cluster, 1);
+    // (a) its container exits at once; (b) its image is in a repository of Berth's
+    // registry, but under a tag never pushed.
+    let exits = register(
+        &s,
+        &unique("thr-exits-"),
+        json!([{"name": "app", "image": image, "essential": true, "memory": 32,
+                "entryPoint": ["sh", "-c"], "command": ["exit 1"]}]),
+    );
+    let missing_repo = unique("thr-missing-");
+    s.create_repo(&missing_repo, &[]);
+    let missing = register(
+        &s,
+        &unique("thr-pull-"),
+        json!([{"name": "app", "image": format!("{}/{missing_repo}:nope", s.host()),
+                "essential": true, "memory": 32,
+                "entryPoint": ["sh", "-c"], "command": ["exec sleep 100000"]}]),
+    );
+    let services: Vec<Svc> = [&exits, &missing]
+        .iter()
+        .map(|td| {
+            let name = unique("thr-web-");
+            ok_json(&s.aws(&[
+                "ecs",
+                "create-service",
+                "--cluster",
+                &cluster,
+                "--service-name",
+                &name,
+                "--task-definition",
+                td,
+                "--desired-count",
+                "1",
+            ]));
+            Svc {
+                s: &s,
+                cluster: cluster.clone(),
+                name,
+            }
+        })
+        .collect();
+    let started = Instant::now();
+    let created: Vec<f64> = services
+        .iter()
+        .map(|svc| epoch_seconds(&svc.describe()["createdAt"]))
+        .collect();
+
+    // Every attempt fails within seconds, so the schedule (attempts at 0, 0, 10, 30, 70,
+    // 150 s, … when failures are instant) bounds the tasks created in the window. One more
+    // is allowed for the window's edge: the window is measured from the service's
+    // createdAt, the schedule from the stoppedAt of each failure, both on the server's
+    // clock, so a retry due right at 180 s may fall either side of it.
+    let bound = max_attempts_within(WINDOW_SECONDS) as usize + 1;
+    while started.elapsed().as_secs_f64() < WINDOW_SECONDS + 2.0 {
+        for (svc, created) in services.iter().zip(&created) {
+            let count = svc.created_within(*created, WINDOW_SECONDS).len();
+            assert!(count <= bound, "{}: {count} tasks > {bound}", svc.name);
+        }
+        thread::sleep(Duration::from_secs(10));
+    }
+    for (svc, created) in services.iter().zip(&created) {
+        let tasks = svc.created_within(*created, WINDOW_SECONDS);
+        eprintln!(
+            "{}: {} tasks created in {WINDOW_SECONDS} s (bound {bound})",
+            svc.name,
+            tasks.len()
+        );
+        assert!(
+            (3..=bound).contains(&tasks.len()),
+            "{}: {} tasks in {WINDOW_SECONDS} s, expected 3..={bound}: {tasks:#?}",
+            svc.name,
+            tasks.len()
+        );
+        let events = svc.events();
+        let throttled = format!(
+            "(service {}) is unable to consistently start tasks successfully.",
+            svc.name
+        );
+        assert!(events.contains(&throttled), "{events:#?}");
+        // Said once, not with every failure.
+        assert_eq!(events.iter().filter(|e| **e == throttled).count(), 1);
+        // The scheduler's bookkeeping stays out of the API's answer.
+        let described = svc.describe();
+        assert!(described.get("throttle").is_none(), "{described:#}");
+    }
+
+    // (a) ran, then exited: EssentialContainerExited. (b) never ran: TaskFailedToStart,
+    // with the pull error.
+    let stopped = |svc: &Svc| -> Vec<Value> {
+        svc.all_tasks()
+            .into_iter()
+            .filter(|t| t["lastStatus"] == "STOPPED")
+            .collect()
+    };
+    for t in stopped(&services[0]) {
+        assert_eq!(t["stopCode"], "EssentialContainerExited", "{t:#}");
+    }
+    let pull_failures = stopped(&services[1]);
+    assert!(pull_failures.len() >= 3);
+    for t in &pull_failures {
+        assert_eq!(t["stopCode"], "TaskFailedToStart", "{t:#}");
+        let reason = t["stoppedReason"].as_str().unwrap_or_default();
+        assert!(reason.starts_with("CannotPullContainerError"), "{t:#}");
+    }
+
+    // (a) now waits minutes for its next attempt; an UpdateService ends that at once.
+    let svc = &services[0];
+    let tasks = wait_for("its last attempt to stop", Duration::from_secs(20), || {
+        let tasks = svc.all_tasks();
+        tasks
+            .iter()
+            .all(|t| t["lastStatus"] == "STOPPED")
+            .then_some(tasks)
+    });
+    // One task an attempt, every one failed: the schedule's next retry.
+    let last_failure = tasks
+        .iter()
+        .map(|t| epoch_seconds(&t["stoppedAt"]))
+        .fold(f64::MIN, f64::max);
+    let scheduled = last_failure + throttle_delay(tasks.len() as u32);
+    let before: BTreeSet<String> = tasks
+        .iter()
+        .map(|t| t["taskArn"].as_str().unwrap().to_owned())
+        .collect();
+    let updated = epoch_seconds(
+        &ok_json(&s.aws(&[
+            "ecs",
+            "update-service",
+            "--cluster",
+            &cluster,
+            "--service",
+            &svc.name,
+            "--force-new-deployment",
+        ]))["service"]["deployments"][0]["createdAt"],
+    );
+    assert!(
+        scheduled - updated > 30.0,
+        "the next retry was due anyway {:.0} s after the update",
+        scheduled - updated
+    );
+    let fresh = wait_for(
+        "a task started after the update",
+        Duration::from_secs(15),
+        || {
+            svc.all_tasks()
+                .into_iter()
+                .find(|t| !before.contains(t["taskArn"].as_str().unwrap()))
+        },
+    );
+    let after = epoch_seconds(&fresh["createdAt"]) - updated;
+    assert!(after < 10.0, "started {after:.1} s after the update");
+}
