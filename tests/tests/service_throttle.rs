@@ -1,8 +1,9 @@
 //! ECS's service throttle with real Docker, a real `berth agent` and the real `aws` CLI: two
-//! services whose tasks keep failing to start — one whose container exits at once, one
-//! whose image tag was never pushed — side by side for three minutes. Each creates no more
-//! tasks than the back-off schedule allows, keeps retrying, says it is throttled in its
-//! events, and an UpdateService takes it out of the back-off at once.
+//! services whose tasks keep failing to start — one (awsvpc) whose container exits at once,
+//! one whose image tag was never pushed — side by side for three minutes. Each creates no
+//! more tasks than the back-off schedule allows, keeps retrying, says it is throttled in its
+//! events, and an UpdateService takes it out of the back-off at once. Afterwards `berth
+//! down` leaves no container, warm or infra container or network of the installation.
 
 use std::collections::BTreeSet;
 use std::thread;
@@ -82,18 +83,30 @@ impl Svc<'_> {
 
 #[test]
 fn services_whose_tasks_keep_failing_to_start_are_throttled_until_updated() {
-    let s = BerthServer::start();
+    let mut s = BerthServer::start();
     let (cluster, image) = cluster_with_image(&s, "thr-");
-    let _agent = Agent::start(&s, &cluster, &[]);
+    let mut agent = Agent::start(&s, &cluster, &[]);
     wait_instances(&s, &cluster, 1);
-    // (a) its container exits at once; (b) its image is in a repository of Berth's
-    // registry, but under a tag never pushed.
-    let exits = register(
-        &s,
-        &unique("thr-exits-"),
-        json!([{"name": "app", "image": image, "essential": true, "memory": 32,
-                "entryPoint": ["sh", "-c"], "command": ["exit 1"]}]),
-    );
+    // (a) its container exits at once, in its own network namespace (so infra and warm
+    // containers and a subnet network come into play); (b) its image is in a repository of
+    // Berth's registry, but under a tag never pushed.
+    let exits = ok_json(
+        &s.aws(&[
+            "ecs",
+            "register-task-definition",
+            "--family",
+            &unique("thr-exits-"),
+            "--network-mode",
+            "awsvpc",
+            "--container-definitions",
+            &json!([{"name": "app", "image": image, "essential": true, "memory": 32,
+                 "entryPoint": ["sh", "-c"], "command": ["exit 1"]}])
+            .to_string(),
+        ]),
+    )["taskDefinition"]["taskDefinitionArn"]
+        .as_str()
+        .unwrap()
+        .to_owned();
     let missing_repo = unique("thr-missing-");
     s.create_repo(&missing_repo, &[]);
     let missing = register(
@@ -107,7 +120,7 @@ fn services_whose_tasks_keep_failing_to_start_are_throttled_until_updated() {
         .iter()
         .map(|td| {
             let name = unique("thr-web-");
-            ok_json(&s.aws(&[
+            let mut args = vec![
                 "ecs",
                 "create-service",
                 "--cluster",
@@ -118,7 +131,14 @@ fn services_whose_tasks_keep_failing_to_start_are_throttled_until_updated() {
                 td,
                 "--desired-count",
                 "1",
-            ]));
+            ];
+            if *td == &exits {
+                args.extend([
+                    "--network-configuration",
+                    "awsvpcConfiguration={subnets=[subnet-default],securityGroups=[sg-default]}",
+                ]);
+            }
+            ok_json(&s.aws(&args));
             Svc {
                 s: &s,
                 cluster: cluster.clone(),
@@ -236,4 +256,41 @@ fn services_whose_tasks_keep_failing_to_start_are_throttled_until_updated() {
     );
     let after = epoch_seconds(&fresh["createdAt"]) - updated;
     assert!(after < 10.0, "started {after:.1} s after the update");
+
+    // With the agent and the server gone, `berth down` removes everything of the
+    // installation on this host: task, infra and warm containers, the subnet's network.
+    let installation = s.installation();
+    let label = format!("label=berth.installation={installation}");
+    let count = |args: &[&str]| {
+        let out = std::process::Command::new("docker")
+            .args(args)
+            .args(["-q", "--filter", &label])
+            .output()
+            .unwrap();
+        berth_e2e::stdout_of(&out).split_whitespace().count()
+    };
+    agent.kill9();
+    assert!(
+        count(&["ps", "-a"]) > 0,
+        "the failed tasks' containers were kept"
+    );
+    assert_eq!(count(&["network", "ls"]), 1, "subnet-default's network");
+    let warm = s.docker(&[
+        "ps",
+        "-aq",
+        "--filter",
+        &label,
+        "--filter",
+        "label=berth.warm-infra=true",
+    ]);
+    assert!(
+        !berth_e2e::stdout_of(&warm).trim().is_empty(),
+        "a warm infra container"
+    );
+    drop(services);
+    s.kill9();
+    let down = s.down(&[]);
+    assert!(down.status.success(), "{}", berth_e2e::stderr_of(&down));
+    assert_eq!(count(&["ps", "-a"]), 0);
+    assert_eq!(count(&["network", "ls"]), 0);
 }
