@@ -7,6 +7,7 @@ pub mod agent;
 pub mod docker_agent;
 pub mod http;
 pub mod oci;
+pub mod service;
 pub mod sigv4;
 
 use std::fs::{self, File, OpenOptions};

@@ -10,83 +10,9 @@ use std::time::Duration;
 use berth_e2e::docker_agent::{
     Agent, cluster_with_image, describe_tasks, wait_for, wait_instances,
 };
+use berth_e2e::service::Svc;
 use berth_e2e::{BerthServer, ServerOptions, ok_json, stdout_of, unique};
 use serde_json::{Value, json};
-
-struct Svc<'a> {
-    s: &'a BerthServer,
-    cluster: String,
-    name: String,
-}
-
-impl Svc<'_> {
-    fn describe(&self) -> Value {
-        let v = ok_json(&self.s.aws(&[
-            "ecs",
-            "describe-services",
-            "--cluster",
-            &self.cluster,
-            "--services",
-            &self.name,
-        ]));
-        v["services"][0].clone()
-    }
-
-    /// The service's tasks, described (stopped ones included when `all`).
-    fn tasks(&self, desired: &str) -> Vec<Value> {
-        let v = ok_json(&self.s.aws(&[
-            "ecs",
-            "list-tasks",
-            "--cluster",
-            &self.cluster,
-            "--service-name",
-            &self.name,
-            "--desired-status",
-            desired,
-        ]));
-        let arns: Vec<String> = v["taskArns"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|a| a.as_str().unwrap().to_owned())
-            .collect();
-        if arns.is_empty() {
-            return Vec::new();
-        }
-        describe_tasks(self.s, &self.cluster, &arns)
-    }
-
-    /// Every task of the service (both desired statuses), in one DescribeTasks.
-    fn all_tasks(&self) -> Vec<Value> {
-        let mut arns = BTreeSet::new();
-        for desired in ["RUNNING", "STOPPED"] {
-            let v = ok_json(&self.s.aws(&[
-                "ecs",
-                "list-tasks",
-                "--cluster",
-                &self.cluster,
-                "--service-name",
-                &self.name,
-                "--desired-status",
-                desired,
-            ]));
-            for a in v["taskArns"].as_array().unwrap() {
-                arns.insert(a.as_str().unwrap().to_owned());
-            }
-        }
-        let arns: Vec<String> = arns.into_iter().collect();
-        describe_tasks(self.s, &self.cluster, &arns)
-    }
-
-    fn events(&self) -> Vec<String> {
-        self.describe()["events"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|e| e["message"].as_str().unwrap().to_owned())
-            .collect()
-    }
-}
 
 fn register(s: &BerthServer, family: &str, image: &str, script: &str) -> String {
     register_container(

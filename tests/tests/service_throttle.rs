@@ -9,9 +9,8 @@ use std::collections::BTreeSet;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use berth_e2e::docker_agent::{
-    Agent, cluster_with_image, describe_tasks, register, wait_for, wait_instances,
-};
+use berth_e2e::docker_agent::{Agent, cluster_with_image, register, wait_for, wait_instances};
+use berth_e2e::service::Svc;
 use berth_e2e::{BerthServer, epoch_seconds, ok_json, unique};
 use berth_scheduler::service::{max_attempts_within, throttle_delay};
 use serde_json::{Value, json};
@@ -19,66 +18,12 @@ use serde_json::{Value, json};
 /// How long the services are watched.
 const WINDOW_SECONDS: f64 = 180.0;
 
-struct Svc<'a> {
-    s: &'a BerthServer,
-    cluster: String,
-    name: String,
-}
-
-impl Svc<'_> {
-    fn describe(&self) -> Value {
-        ok_json(&self.s.aws(&[
-            "ecs",
-            "describe-services",
-            "--cluster",
-            &self.cluster,
-            "--services",
-            &self.name,
-        ]))["services"][0]
-            .clone()
-    }
-
-    fn events(&self) -> Vec<String> {
-        self.describe()["events"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|e| e["message"].as_str().unwrap().to_owned())
-            .collect()
-    }
-
-    /// Every task the service created (both desired statuses), described.
-    fn all_tasks(&self) -> Vec<Value> {
-        let mut arns = BTreeSet::new();
-        for desired in ["RUNNING", "STOPPED"] {
-            let v = ok_json(&self.s.aws(&[
-                "ecs",
-                "list-tasks",
-                "--cluster",
-                &self.cluster,
-                "--service-name",
-                &self.name,
-                "--desired-status",
-                desired,
-            ]));
-            for a in v["taskArns"].as_array().unwrap() {
-                arns.insert(a.as_str().unwrap().to_owned());
-            }
-        }
-        let arns: Vec<String> = arns.into_iter().collect();
-        if arns.is_empty() {
-            return Vec::new();
-        }
-        describe_tasks(self.s, &self.cluster, &arns)
-    }
-
-    /// The tasks created within `seconds` of the service.
-    fn created_within(&self, created: f64, seconds: f64) -> Vec<Value> {
-        self.all_tasks()
-            .into_iter()
-            .filter(|t| epoch_seconds(&t["createdAt"]) - created <= seconds)
-            .collect()
-    }
+/// The tasks the service created within `seconds` of `created`.
+fn created_within(svc: &Svc, created: f64, seconds: f64) -> Vec<Value> {
+    svc.all_tasks()
+        .into_iter()
+        .filter(|t| epoch_seconds(&t["createdAt"]) - created <= seconds)
+        .collect()
 }
 
 #[test]
@@ -160,13 +105,13 @@ fn services_whose_tasks_keep_failing_to_start_are_throttled_until_updated() {
     let bound = max_attempts_within(WINDOW_SECONDS) as usize + 1;
     while started.elapsed().as_secs_f64() < WINDOW_SECONDS + 2.0 {
         for (svc, created) in services.iter().zip(&created) {
-            let count = svc.created_within(*created, WINDOW_SECONDS).len();
+            let count = created_within(svc, *created, WINDOW_SECONDS).len();
             assert!(count <= bound, "{}: {count} tasks > {bound}", svc.name);
         }
         thread::sleep(Duration::from_secs(10));
     }
     for (svc, created) in services.iter().zip(&created) {
-        let tasks = svc.created_within(*created, WINDOW_SECONDS);
+        let tasks = created_within(svc, *created, WINDOW_SECONDS);
         eprintln!(
             "{}: {} tasks created in {WINDOW_SECONDS} s (bound {bound})",
             svc.name,

@@ -1,0 +1,78 @@
+//! A service as the end-to-end tests look at it through the `aws` CLI.
+
+use std::collections::BTreeSet;
+
+use serde_json::Value;
+
+use crate::docker_agent::describe_tasks;
+use crate::{BerthServer, ok_json};
+
+pub struct Svc<'a> {
+    pub s: &'a BerthServer,
+    pub cluster: String,
+    pub name: String,
+}
+
+impl Svc<'_> {
+    pub fn describe(&self) -> Value {
+        let v = ok_json(&self.s.aws(&[
+            "ecs",
+            "describe-services",
+            "--cluster",
+            &self.cluster,
+            "--services",
+            &self.name,
+        ]));
+        v["services"][0].clone()
+    }
+
+    fn arns(&self, desired: &str) -> Vec<String> {
+        let v = ok_json(&self.s.aws(&[
+            "ecs",
+            "list-tasks",
+            "--cluster",
+            &self.cluster,
+            "--service-name",
+            &self.name,
+            "--desired-status",
+            desired,
+        ]));
+        v["taskArns"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|a| a.as_str().unwrap().to_owned())
+            .collect()
+    }
+
+    /// The service's tasks of this desired status, described.
+    pub fn tasks(&self, desired: &str) -> Vec<Value> {
+        self.described(self.arns(desired))
+    }
+
+    /// Every task of the service (both desired statuses), in one DescribeTasks.
+    pub fn all_tasks(&self) -> Vec<Value> {
+        let arns: BTreeSet<String> = ["RUNNING", "STOPPED"]
+            .iter()
+            .flat_map(|desired| self.arns(desired))
+            .collect();
+        self.described(arns.into_iter().collect())
+    }
+
+    fn described(&self, arns: Vec<String>) -> Vec<Value> {
+        if arns.is_empty() {
+            return Vec::new();
+        }
+        describe_tasks(self.s, &self.cluster, &arns)
+    }
+
+    /// The messages of its events, newest first.
+    pub fn events(&self) -> Vec<String> {
+        self.describe()["events"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| e["message"].as_str().unwrap().to_owned())
+            .collect()
+    }
+}
