@@ -348,23 +348,66 @@ fn parse_amount(value: Option<&str>) -> i64 {
     value.and_then(|v| v.trim().parse().ok()).unwrap_or(0)
 }
 
-/// What a task of this definition needs on an instance: task-level cpu and memory when
-/// set, else the containers' sums; fixed host ports of bridge and host network modes.
-fn requirements(td: &TaskDefinition) -> Reservation {
+/// RunTask's `overrides`, as far as the task's size goes (ECS's TaskOverride: task-level
+/// `cpu` and `memory`, and each container's `cpu`, `memory`, `memoryReservation`); the
+/// whole document travels to the agent unchanged, which applies the same amounts.
+#[derive(Debug, Default, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct SizeOverrides {
+    cpu: Option<String>,
+    memory: Option<String>,
+    #[serde(default)]
+    container_overrides: Vec<ContainerSizeOverride>,
+}
+
+#[derive(Debug, Default, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct ContainerSizeOverride {
+    name: Option<String>,
+    cpu: Option<i64>,
+    memory: Option<i64>,
+    memory_reservation: Option<i64>,
+}
+
+impl SizeOverrides {
+    /// Unreadable overrides change nothing here (the HTTP edge has checked their shape).
+    fn of(overrides: Option<&serde_json::Value>) -> SizeOverrides {
+        overrides
+            .and_then(|o| serde_json::from_value(o.clone()).ok())
+            .unwrap_or_default()
+    }
+
+    fn container(&self, name: Option<&str>) -> Option<&ContainerSizeOverride> {
+        self.container_overrides
+            .iter()
+            .find(|o| o.name.is_some() && o.name.as_deref() == name)
+    }
+}
+
+/// What a task of this definition, with these overrides, needs on an instance: task-level
+/// cpu and memory when set, else the containers' sums (a container's memory is its
+/// `memoryReservation` when it has one, else its `memory`, as ECS reserves it); fixed host
+/// ports of bridge and host network modes.
+fn requirements(td: &TaskDefinition, overrides: &SizeOverrides) -> Reservation {
     let containers = td.container_definitions.clone().unwrap_or_default();
-    let cpu = match td.cpu.as_deref() {
-        Some(c) => parse_amount(Some(c)),
-        None => containers
-            .iter()
-            .map(|c| i64::from(c.cpu.unwrap_or(0)))
-            .sum(),
+    let sized = |c: &berth_model::task_definition::ContainerDefinition| {
+        let o = overrides.container(c.name.as_deref());
+        let cpu = o
+            .and_then(|o| o.cpu)
+            .unwrap_or_else(|| i64::from(c.cpu.unwrap_or(0)));
+        let reservation = o
+            .and_then(|o| o.memory_reservation)
+            .or_else(|| c.memory_reservation.map(i64::from));
+        let hard = o.and_then(|o| o.memory).or_else(|| c.memory.map(i64::from));
+        (cpu, reservation.or(hard).unwrap_or(0))
     };
-    let memory = match td.memory.as_deref() {
+    let cpu = match overrides.cpu.as_deref().or(td.cpu.as_deref()) {
+        Some(c) => parse_amount(Some(c)),
+        None => containers.iter().map(|c| sized(c).0).sum(),
+    };
+    let memory = match overrides.memory.as_deref().or(td.memory.as_deref()) {
         Some(m) => parse_amount(Some(m)),
-        None => containers
-            .iter()
-            .map(|c| i64::from(c.memory.or(c.memory_reservation).unwrap_or(0)))
-            .sum(),
+        None => containers.iter().map(|c| sized(c).1).sum(),
     };
     let mut r = Reservation {
         cpu,
@@ -915,7 +958,7 @@ impl Ecs {
             .group
             .clone()
             .unwrap_or_else(|| format!("family:{family}"));
-        let need = requirements(&td);
+        let need = requirements(&td, &SizeOverrides::of(req.overrides.as_ref()));
 
         let mut constraints = Vec::new();
         if !fargate {

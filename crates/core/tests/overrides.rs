@@ -1,0 +1,101 @@
+//! RunTask's overrides of task and container cpu and memory are what placement reserves on
+//! the instance and what the task shows, as the agent applies them.
+
+use std::sync::Arc;
+
+use berth_core::{CreateCluster, Ecs, RegisterContainerInstance, Resources, RunTask};
+use berth_model::Scope;
+use berth_model::task_definition::RegisterTaskDefinitionRequest;
+use serde_json::json;
+
+fn scope() -> Scope {
+    Scope::new(
+        "000000000000".parse().unwrap(),
+        "us-east-1".parse().unwrap(),
+    )
+}
+
+fn world() -> (Ecs, Scope) {
+    let ecs = Ecs::new(Arc::new(berth_store::MemStore::new()));
+    let scope = scope();
+    ecs.create_cluster(&scope, CreateCluster::default())
+        .unwrap();
+    ecs.register_container_instance(
+        &scope,
+        RegisterContainerInstance {
+            total: Resources {
+                cpu: 4096,
+                memory: 4096,
+                ..Resources::default()
+            },
+            ..RegisterContainerInstance::default()
+        },
+    )
+    .unwrap();
+    (ecs, scope)
+}
+
+fn register(ecs: &Ecs, scope: &Scope, definition: serde_json::Value) {
+    let td: RegisterTaskDefinitionRequest = serde_json::from_value(definition).unwrap();
+    ecs.register_task_definition(scope, &td).unwrap();
+}
+
+fn remaining(ecs: &Ecs, scope: &Scope) -> (i64, i64) {
+    let instance = ecs.container_instances(scope, None).unwrap().remove(0);
+    (instance.remaining.cpu, instance.remaining.memory)
+}
+
+#[test]
+fn task_level_overrides_are_reserved_and_shown() {
+    let (ecs, scope) = world();
+    register(
+        &ecs,
+        &scope,
+        json!({"family": "t", "cpu": "256", "memory": "512",
+               "containerDefinitions": [{"name": "app", "image": "i"}]}),
+    );
+    let run = ecs
+        .run_task(
+            &scope,
+            RunTask {
+                task_definition: "t".into(),
+                count: 1,
+                overrides: Some(json!({"cpu": "1024", "memory": "2048"})),
+                ..RunTask::default()
+            },
+        )
+        .unwrap();
+    let task = &run.tasks[0];
+    assert_eq!((task.cpu.as_str(), task.memory.as_str()), ("1024", "2048"));
+    assert_eq!(remaining(&ecs, &scope), (4096 - 1024, 4096 - 2048));
+}
+
+#[test]
+fn container_overrides_are_reserved_when_the_task_sets_no_size() {
+    let (ecs, scope) = world();
+    register(
+        &ecs,
+        &scope,
+        json!({"family": "c", "containerDefinitions": [
+            {"name": "app", "image": "i", "cpu": 128, "memory": 256},
+            {"name": "side", "image": "i", "cpu": 64, "memoryReservation": 64}
+        ]}),
+    );
+    ecs.run_task(
+        &scope,
+        RunTask {
+            task_definition: "c".into(),
+            count: 1,
+            overrides: Some(json!({"containerOverrides": [
+                {"name": "app", "cpu": 512, "memory": 1024},
+                {"name": "side", "memoryReservation": 128}
+            ]})),
+            ..RunTask::default()
+        },
+    )
+    .unwrap();
+    assert_eq!(
+        remaining(&ecs, &scope),
+        (4096 - 512 - 64, 4096 - 1024 - 128)
+    );
+}
