@@ -6,11 +6,14 @@ use std::collections::{BTreeSet, HashSet};
 use std::path::Path;
 use std::time::Duration;
 
-use anyhow::{Context, Result, bail};
 use berth_agent::installation as installation_file;
 use berth_agent::spec::LABEL_TASK_ARN;
 use berth_model::{InstallationId, LABEL_INSTALLATION};
 use berth_runtime::{ContainerRuntime, ContainerState, DockerRuntime, RuntimeError};
+
+use crate::ServerError;
+
+type Result<T, E = ServerError> = std::result::Result<T, E>;
 
 /// How long `berth down` gives a task's containers to stop before they are killed.
 const DOWN_STOP_TIMEOUT: Duration = Duration::from_secs(10);
@@ -81,19 +84,17 @@ pub async fn down(data_dir: &Path, purge: bool) -> Result<DownReport> {
     let store = data_dir.join("state.redb");
     if store.exists() {
         // redb holds a lock on the file while a server has it open.
-        berth_store::RedbStore::open(&store).with_context(|| {
-            format!(
-                "{} is in use: stop the Berth server (or `berth up`) running with --data-dir {} first",
+        berth_store::RedbStore::open(&store).map_err(|e| {
+            ServerError::Config(format!(
+                "{} is in use ({e}): stop the Berth server (or `berth up`) running with --data-dir {} first",
                 store.display(),
                 data_dir.display()
-            )
+            ))
         })?;
     }
     let report = match installation_file::read(data_dir)? {
         Some(id) => {
-            let docker = DockerRuntime::connect()
-                .await
-                .context("connecting to Docker Engine")?;
+            let docker = DockerRuntime::connect().await?;
             remove_objects(&docker, &id).await?
         }
         None => {
@@ -106,7 +107,7 @@ pub async fn down(data_dir: &Path, purge: bool) -> Result<DownReport> {
     };
     if purge {
         std::fs::remove_dir_all(data_dir)
-            .with_context(|| format!("deleting {}", data_dir.display()))?;
+            .map_err(|e| ServerError::io(format!("deleting {}", data_dir.display()), e))?;
     }
     Ok(report)
 }
@@ -148,21 +149,21 @@ pub async fn remove_objects(
         match docker.remove_container(&c.id).await {
             Ok(()) => report.containers += 1,
             Err(RuntimeError::NotFound(_)) => {}
-            Err(e) => bail!("removing container {}: {e}", c.name),
+            Err(e) => return Err(e.into()),
         }
     }
     for volume in docker.list_volumes(&filter).await? {
         match docker.remove_volume(&volume).await {
             Ok(()) => report.volumes += 1,
             Err(RuntimeError::NotFound(_)) => {}
-            Err(e) => bail!("removing volume {volume}: {e}"),
+            Err(e) => return Err(e.into()),
         }
     }
     for network in docker.list_networks(&filter).await? {
         match docker.remove_network(&network.name).await {
             Ok(()) => report.networks += 1,
             Err(RuntimeError::NotFound(_)) => {}
-            Err(e) => bail!("removing network {}: {e}", network.name),
+            Err(e) => return Err(e.into()),
         }
     }
     Ok(report)

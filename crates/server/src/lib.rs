@@ -1,0 +1,366 @@
+//! The Berth server as a library: [`run`] composes the store, the registry, ECS, CloudWatch
+//! Logs, the background controllers (service scheduler, agent presence, garbage collection,
+//! housekeeping, log retention) and, for `berth up`, the built-in agents, behind one HTTP
+//! listener the caller bound, until the caller's shutdown future resolves. The `berth`
+//! binary is a thin command line over it; tests start the same server in-process.
+//!
+//! Modules: `files` (credentials and the token key in the data dir), `host` (this host's
+//! share of an installation: its Docker objects, `berth down`), `periodic` (the
+//! housekeeping loops).
+
+pub mod files;
+pub mod host;
+pub mod periodic;
+
+use std::future::Future;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use berth_api::{AppState, TokenIssuer};
+use berth_model::{AccountId, InstallationId};
+use berth_registry::Registry;
+
+/// How the server is set up (the `berth server` / `berth up` flags).
+#[derive(Debug, Clone)]
+pub struct ServerConfig {
+    /// Where state, blobs, logs and credentials live.
+    pub data_dir: PathBuf,
+    /// Host (or host:port) clients use instead of the bound address, for repositoryUri.
+    pub advertise: Option<String>,
+    pub account_id: String,
+    /// How often background garbage collection runs (zero: never).
+    pub gc_interval: Duration,
+    /// Unreferenced blobs and uploads younger than this are kept.
+    pub gc_grace: Duration,
+    /// An agent not heard from for this long shows as disconnected.
+    pub agent_timeout: Duration,
+    /// How often each connected agent gets an ACS heartbeat.
+    pub agent_heartbeat: Duration,
+    /// How long registry tokens last.
+    pub token_ttl: Duration,
+    /// `berth up`'s built-in capacity; `None` for `berth server`.
+    pub up: Option<UpOptions>,
+}
+
+impl ServerConfig {
+    /// `berth server`'s defaults on this data dir.
+    pub fn new(data_dir: impl Into<PathBuf>) -> ServerConfig {
+        ServerConfig {
+            data_dir: data_dir.into(),
+            advertise: None,
+            account_id: "000000000000".to_owned(),
+            gc_interval: Duration::from_secs(3600),
+            gc_grace: Duration::from_secs(86400),
+            agent_timeout: Duration::from_secs(60),
+            agent_heartbeat: Duration::from_secs(20),
+            token_ttl: Duration::from_secs(12 * 3600),
+            up: None,
+        }
+    }
+}
+
+/// What `berth up` adds to the server: this machine's Docker Engine as built-in capacity.
+#[derive(Debug, Clone)]
+pub struct UpOptions {
+    /// A container instance of the `default` cluster (EC2 launch type).
+    pub with_instance: bool,
+    /// A host of the Fargate capacity pool.
+    pub fargate: bool,
+    /// The region the built-in capacity serves.
+    pub region: String,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ServerError {
+    #[error("{context}: {source}")]
+    Io {
+        context: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{0}")]
+    Config(String),
+    #[error(transparent)]
+    Store(#[from] berth_store::StoreError),
+    #[error(transparent)]
+    Registry(#[from] berth_registry::RegistryError),
+    #[error(transparent)]
+    Logs(#[from] berth_logs::LogsError),
+    #[error(transparent)]
+    Ecs(#[from] berth_core::EcsError),
+    #[error(transparent)]
+    Agent(#[from] berth_agent::AgentError),
+    #[error(transparent)]
+    Runtime(#[from] berth_runtime::RuntimeError),
+}
+
+impl ServerError {
+    pub fn io(context: impl Into<String>, source: std::io::Error) -> ServerError {
+        ServerError::Io {
+            context: context.into(),
+            source,
+        }
+    }
+}
+
+/// A server that is up and about to serve (what `berth up` prints).
+#[derive(Debug, Clone)]
+pub struct Started {
+    /// `http://HOST:PORT` clients reach it at.
+    pub endpoint: String,
+    /// `HOST:PORT` of the registry, as repositoryUri names it.
+    pub registry_host: String,
+    pub installation: InstallationId,
+}
+
+/// What a server left behind when it stopped.
+#[derive(Debug, Clone, Default)]
+pub struct Stopped {
+    /// `berth up`: the installation's tasks still running on this host (they outlive the
+    /// control plane); `None` when not counted (no built-in capacity, or no Docker).
+    pub tasks_left_running: Option<usize>,
+}
+
+/// Runs the server on `listener` until `shutdown` resolves; `started` is called once it is
+/// ready to serve. Background loops and built-in agents end with it.
+pub async fn run(
+    config: ServerConfig,
+    listener: tokio::net::TcpListener,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+    started: impl FnOnce(&Started),
+) -> Result<Stopped, ServerError> {
+    let data_dir = &config.data_dir;
+    let account: AccountId = config
+        .account_id
+        .parse()
+        .map_err(|e| ServerError::Config(format!("--account-id: {e}")))?;
+    let store = files::open_store(data_dir)?;
+    let registry = Registry::open(store.clone(), data_dir)?;
+    let ecs =
+        berth_core::Ecs::new(store.clone()).with_host_networks(Arc::new(berth_core::ProcNetRoute));
+    let installation = ecs.installation()?;
+    host::record_installation(data_dir, &installation)?;
+    let docker = host::docker().await;
+    if let Some(docker) = &docker {
+        // A subnet whose range another network on this host now uses moves, while idle.
+        let own = host::own_interfaces(docker, &installation).await;
+        ecs.move_subnets_off_host_routes(&own)?;
+    }
+    let logs = Arc::new(berth_logs::Logs::open(store, &data_dir.join("logs"))?);
+    let indexed = ecs.migrate_instance_task_index()?;
+    if indexed > 0 {
+        tracing::info!(tasks = indexed, "indexed live tasks by container instance");
+    }
+    let credentials = files::root_credentials(data_dir)?;
+    let tokens = TokenIssuer::new(
+        files::token_key(data_dir)?,
+        config.token_ttl.as_secs() as i64,
+    );
+    let listen = listener
+        .local_addr()
+        .map_err(|e| ServerError::io("the listener's address", e))?;
+    let state = Arc::new(AppState {
+        registry: registry.clone(),
+        ecs,
+        logs: logs.clone(),
+        credentials: credentials.clone(),
+        account,
+        tokens,
+        listen,
+        advertise: config.advertise.clone(),
+        agents: Arc::new(berth_api::acs::AgentHub::new(
+            config.agent_heartbeat.max(Duration::from_secs(1)),
+        )),
+    });
+    // Every background loop ends when this turns true.
+    let (shutdown_tx, shutdown_rx) = tokio::sync::watch::channel(false);
+    spawn_controllers(&config, &state, &registry, &logs, &shutdown_rx);
+    let built_in = match &config.up {
+        Some(up) => start_built_in_agents(&config, up, &state, &installation, &shutdown_rx),
+        None => Vec::new(),
+    };
+    started(&Started {
+        endpoint: state.endpoint(None),
+        registry_host: state.registry_host(),
+        installation: installation.clone(),
+    });
+    let agents = state.agents.clone();
+    berth_api::serve(listener, state, async move {
+        shutdown.await;
+        let _ = shutdown_tx.send(true);
+        // Websocket sessions would hold the graceful shutdown open: end them.
+        agents.close_all();
+    })
+    .await
+    .map_err(|e| ServerError::io("serving", e))?;
+    for agent in built_in {
+        let _ = agent.await;
+    }
+    let tasks_left_running = match (&config.up, &docker) {
+        (Some(_), Some(docker)) => match host::running_tasks(docker, &installation).await {
+            Ok(n) => Some(n),
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot count the tasks left running");
+                None
+            }
+        },
+        _ => None,
+    };
+    tracing::info!("shut down cleanly");
+    Ok(Stopped { tasks_left_running })
+}
+
+/// The background controllers and housekeeping loops.
+fn spawn_controllers(
+    config: &ServerConfig,
+    state: &Arc<AppState>,
+    registry: &Registry,
+    logs: &Arc<berth_logs::Logs>,
+    shutdown: &tokio::sync::watch::Receiver<bool>,
+) {
+    if !config.gc_interval.is_zero() {
+        let (registry, grace) = (registry.clone(), config.gc_grace);
+        periodic::every(
+            "garbage collection: blobs deleted",
+            config.gc_interval,
+            shutdown.clone(),
+            move || {
+                let report = tokio::runtime::Handle::current().block_on(registry.gc(grace))?;
+                tracing::debug!(?report, "garbage collection");
+                Ok::<_, berth_registry::RegistryError>(report.blobs_deleted as usize)
+            },
+        );
+    }
+    // Keep the placement views' watch queues short, and forget stopped tasks an hour after
+    // they stop (ECS keeps them describable for at least an hour).
+    let ecs = state.ecs.clone();
+    periodic::every(
+        "stopped tasks forgotten",
+        Duration::from_secs(300),
+        shutdown.clone(),
+        move || {
+            ecs.refresh_placement_views()?;
+            ecs.reap_stopped_tasks(3600.0)
+        },
+    );
+    // CloudWatch Logs retention: segments whose events are all past their group's retention
+    // are removed (reads hide expired events at once).
+    let logs = logs.clone();
+    periodic::every(
+        "expired log segments removed",
+        Duration::from_secs(60),
+        shutdown.clone(),
+        move || logs.expire_all(),
+    );
+    // Agents not heard from for the timeout show as disconnected.
+    let (ecs, timeout) = (
+        state.ecs.clone(),
+        config.agent_timeout.max(Duration::from_secs(1)),
+    );
+    periodic::every(
+        "agents disconnected",
+        (timeout / 4).clamp(Duration::from_secs(1), Duration::from_secs(15)),
+        shutdown.clone(),
+        move || ecs.expire_agents(timeout.as_secs_f64()),
+    );
+    // The service scheduler: keeps services' tasks running and rolls out deployments.
+    tokio::spawn(berth_core::service_scheduler::run(
+        state.ecs.clone(),
+        shutdown.clone(),
+    ));
+}
+
+/// `berth up`'s built-in capacity: agents in this process, reaching the server on its own
+/// listening address with the root credentials.
+fn start_built_in_agents(
+    config: &ServerConfig,
+    up: &UpOptions,
+    state: &Arc<AppState>,
+    installation: &InstallationId,
+    shutdown: &tokio::sync::watch::Receiver<bool>,
+) -> Vec<tokio::task::JoinHandle<()>> {
+    let local = format!("http://{}", state.listen);
+    let mut agents = Vec::new();
+    if up.fargate {
+        agents.push((berth_core::fargate::POOL_CLUSTER, "fargate-agent", true));
+    }
+    if up.with_instance {
+        agents.push((berth_core::DEFAULT_CLUSTER, "instance-agent", false));
+    }
+    agents
+        .into_iter()
+        .map(|(cluster, dir, fargate)| {
+            let agent = berth_agent::config::AgentConfig {
+                credentials: berth_agent::config::Credentials {
+                    access_key_id: state.credentials.access_key_id.clone(),
+                    secret_access_key: state.credentials.secret_access_key.clone(),
+                    session_token: None,
+                },
+                region: up.region.clone(),
+                installation: Some(installation.clone()),
+                efs_root: Some(config.data_dir.join("efs")),
+                warm_infra_early: fargate,
+                ..berth_agent::config::AgentConfig::defaults(
+                    &local,
+                    cluster,
+                    &config.data_dir.join(dir),
+                )
+            };
+            let stop = shutdown.clone();
+            tokio::spawn(async move {
+                if let Err(e) = berth_agent::run(agent, stop).await {
+                    tracing::error!(error = %e, fargate, "the built-in agent stopped");
+                }
+            })
+        })
+        .collect()
+}
+
+/// Tests: a whole server in-process on a free port.
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_server_starts_in_process_answers_and_stops() {
+        let dir = tempfile::tempdir().unwrap();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let (ready_tx, ready) = tokio::sync::oneshot::channel();
+        let server = tokio::spawn(run(
+            ServerConfig::new(dir.path()),
+            listener,
+            async move {
+                let _ = stopped.await;
+            },
+            move |s| ready_tx.send(s.clone()).unwrap(),
+        ));
+        let started = tokio::time::timeout(Duration::from_secs(10), ready)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(started.endpoint, format!("http://127.0.0.1:{port}"));
+        assert_eq!(
+            std::fs::read_to_string(dir.path().join("installation"))
+                .unwrap()
+                .trim(),
+            started.installation.as_str()
+        );
+        let mut stream = tokio::net::TcpStream::connect(("127.0.0.1", port))
+            .await
+            .unwrap();
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        stream
+            .write_all(b"GET /health HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n")
+            .await
+            .unwrap();
+        let mut answer = String::new();
+        stream.read_to_string(&mut answer).await.unwrap();
+        assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+        stop.send(()).unwrap();
+        let stopped = server.await.unwrap().unwrap();
+        assert_eq!(stopped.tasks_left_running, None);
+    }
+}
