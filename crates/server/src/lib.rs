@@ -228,7 +228,7 @@ fn spawn_controllers(
             move || {
                 let report = tokio::runtime::Handle::current().block_on(registry.gc(grace))?;
                 tracing::debug!(?report, "garbage collection");
-                Ok::<_, berth_registry::RegistryError>(report.blobs_deleted as usize)
+                Ok::<_, berth_registry::RegistryError>(report.blobs_deleted)
             },
         );
     }
