@@ -3,69 +3,25 @@
 //! `skopeo`) and a raw HTTP client. A missing tool fails the test with a message
 //! naming it; `scripts/test.sh` installs them all.
 
-pub mod agent;
 pub mod docker_agent;
-pub mod http;
-pub mod oci;
 pub mod service;
-pub mod sigv4;
+
+pub use berth_testkit::{
+    ACCOUNT_ID, AwsJsonClient, Endpoint, HttpResponse, REGION, ROOT_ACCESS_KEY_ID, Registry, agent,
+    basic_auth, http, now_ms, oci, random_secret, sigv4, unique,
+};
 
 use std::fs::{self, File, OpenOptions};
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::sync::Mutex;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc;
 use std::thread;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use serde_json::Value;
 use tempfile::TempDir;
-
-pub use http::{HttpResponse, Registry, basic_auth, http};
-
-pub const ROOT_ACCESS_KEY_ID: &str = "AKIDBERTHTEST0000001";
-pub const ACCOUNT_ID: &str = "000000000000";
-pub const REGION: &str = "us-east-1";
-
-/// Raw SigV4-signed AWS JSON 1.1 calls to one server (see `BerthServer::json_client`).
-#[derive(Debug, Clone)]
-pub struct AwsJsonClient {
-    port: u16,
-    host: String,
-    access_key: String,
-    secret_key: String,
-}
-
-impl AwsJsonClient {
-    pub fn call(&self, service: &str, target: &str, body: &Value) -> std::io::Result<HttpResponse> {
-        let body = serde_json::to_vec(body).unwrap();
-        let headers = sigv4::sign_json_request(
-            &self.host,
-            REGION,
-            service,
-            &self.access_key,
-            &self.secret_key,
-            target,
-            &body,
-            sigv4::now_unix(),
-        );
-        let refs: Vec<(&str, &str)> = headers
-            .iter()
-            .map(|(k, v)| (k.as_str(), v.as_str()))
-            .collect();
-        http(self.port, "POST", "/", &refs, &body)
-    }
-}
-
-/// Milliseconds since the epoch, as CloudWatch Logs timestamps are.
-pub fn now_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap()
-        .as_millis() as i64
-}
 
 /// A running `aws logs start-live-tail`: each line it prints arrives on `lines` with the
 /// time it was read (ms since the epoch). Killed when dropped.
@@ -90,38 +46,6 @@ pub fn workspace_root() -> PathBuf {
         .parent()
         .unwrap()
         .to_owned()
-}
-
-/// A name unique across processes and calls: lowercase letters and digits.
-pub fn unique(prefix: &str) -> String {
-    static COUNTER: AtomicU64 = AtomicU64::new(0);
-    let nanos = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap()
-        .as_nanos();
-    let seed = format!(
-        "{nanos}-{}-{}",
-        std::process::id(),
-        COUNTER.fetch_add(1, Ordering::Relaxed)
-    );
-    format!("{prefix}{}", &oci::sha256_hex(seed.as_bytes())[..10])
-}
-
-/// 40 random characters from the secret-key alphabet.
-fn random_secret() -> String {
-    const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let mut out = String::new();
-    let mut round = 0;
-    while out.len() < 40 {
-        let h = oci::sha256_hex(format!("{}{round}", unique("s")).as_bytes());
-        for pair in h.as_bytes().chunks(2) {
-            let n = u8::from_str_radix(std::str::from_utf8(pair).unwrap(), 16).unwrap();
-            out.push(ALPHABET[usize::from(n) % ALPHABET.len()] as char);
-        }
-        round += 1;
-    }
-    out.truncate(40);
-    out
 }
 
 /// Fails the test clearly when a tool the test drives is not installed.
@@ -501,6 +425,11 @@ impl BerthServer {
         format!("127.0.0.1:{}", self.port)
     }
 
+    /// Raw SigV4-signed AWS JSON calls to this server.
+    pub fn json_client(&self) -> AwsJsonClient {
+        Endpoint::json_client(self)
+    }
+
     pub fn endpoint(&self) -> String {
         format!("http://127.0.0.1:{}", self.port)
     }
@@ -611,16 +540,6 @@ impl BerthServer {
             }
         });
         LiveTail { child, lines }
-    }
-
-    /// A client for `aws_json` calls that other threads can own.
-    pub fn json_client(&self) -> AwsJsonClient {
-        AwsJsonClient {
-            port: self.port,
-            host: self.host(),
-            access_key: self.access_key.clone(),
-            secret_key: self.secret_key.clone(),
-        }
     }
 
     /// `aws ecr create-repository --repository-name NAME [extra]`; returns `repository`.
@@ -814,4 +733,16 @@ pub fn write_test_image_context(dir: &Path) {
         "FROM scratch\nCOPY rootfs/ /\nCMD [\"/bin/sh\",\"-c\",\"echo hello from berth\"]\n",
     )
     .unwrap();
+}
+
+impl Endpoint for BerthServer {
+    fn port(&self) -> u16 {
+        self.port
+    }
+    fn access_key(&self) -> &str {
+        &self.access_key
+    }
+    fn secret_key(&self) -> &str {
+        &self.secret_key
+    }
 }

@@ -17,12 +17,12 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use berth_api::{AppState, TokenIssuer};
+use berth_api::{AppState, RootCredentials, TokenIssuer};
 use berth_model::{AccountId, InstallationId};
 use berth_registry::Registry;
 
 /// How the server is set up (the `berth server` / `berth up` flags).
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct ServerConfig {
     /// Where state, blobs, logs and credentials live.
     pub data_dir: PathBuf,
@@ -41,6 +41,9 @@ pub struct ServerConfig {
     pub token_ttl: Duration,
     /// `berth up`'s built-in capacity; `None` for `berth server`.
     pub up: Option<UpOptions>,
+    /// The root credentials; `None`: `BERTH_ROOT_ACCESS_KEY_ID` /
+    /// `BERTH_ROOT_SECRET_ACCESS_KEY`, else DATA_DIR/credentials (made on first start).
+    pub root_credentials: Option<RootCredentials>,
 }
 
 impl ServerConfig {
@@ -56,6 +59,7 @@ impl ServerConfig {
             agent_heartbeat: Duration::from_secs(20),
             token_ttl: Duration::from_secs(12 * 3600),
             up: None,
+            root_credentials: None,
         }
     }
 }
@@ -152,7 +156,10 @@ pub async fn run(
     if indexed > 0 {
         tracing::info!(tasks = indexed, "indexed live tasks by container instance");
     }
-    let credentials = files::root_credentials(data_dir)?;
+    let credentials = match &config.root_credentials {
+        Some(given) => given.clone(),
+        None => files::root_credentials(data_dir)?,
+    };
     let tokens = TokenIssuer::new(
         files::token_key(data_dir)?,
         config.token_ttl.as_secs() as i64,

@@ -11,7 +11,7 @@ use serde_json::{Value, json};
 use tungstenite::client::IntoClientRequest;
 use tungstenite::{Message, WebSocket};
 
-use crate::BerthServer;
+use crate::Endpoint;
 use crate::oci::sha256_hex;
 use crate::sigv4::{amz_date, hmac_sha256, now_unix};
 
@@ -165,7 +165,7 @@ impl ScriptedAgent {
 
     /// Opens `path?query` on the server (signed unless `signed` is false).
     pub fn open(
-        server: &BerthServer,
+        server: &impl Endpoint,
         path: &str,
         params: &[(&str, &str)],
         signed: bool,
@@ -180,8 +180,8 @@ impl ScriptedAgent {
                 path,
                 &query,
                 "us-east-1",
-                &server.access_key,
-                &server.secret_key,
+                server.access_key(),
+                server.secret_key(),
             ) {
                 request.headers_mut().insert(
                     k.parse::<tungstenite::http::HeaderName>().unwrap(),
@@ -211,7 +211,7 @@ impl ScriptedAgent {
 
     /// The ACS session of `instance_arn` in `cluster`, as the official agent opens it.
     pub fn acs(
-        server: &BerthServer,
+        server: &impl Endpoint,
         cluster: &str,
         instance_arn: &str,
     ) -> Result<ScriptedAgent, Refused> {
@@ -234,7 +234,7 @@ impl ScriptedAgent {
 
     /// The telemetry session of `instance_arn` in `cluster`.
     pub fn tcs(
-        server: &BerthServer,
+        server: &impl Endpoint,
         cluster: &str,
         instance_arn: &str,
     ) -> Result<ScriptedAgent, Refused> {
