@@ -12,7 +12,7 @@ use berth_registry::{
 use serde::{Deserialize, Serialize};
 
 use crate::auth::TokenIssuer;
-use crate::aws::{AwsContext, AwsError};
+use crate::protocol::{AwsContext, AwsError};
 
 pub const TARGET_PREFIX: &str = "AmazonEC2ContainerRegistry_V20150921";
 
@@ -497,29 +497,29 @@ pub struct DescribeRegistryResponse {
 
 crate::aws_actions! {
     EcrAction, "ECR";
-    CreateRepository(CreateRepositoryRequest) => create_repository,
-    DescribeRepositories(DescribeRepositoriesRequest) => describe_repositories,
-    DeleteRepository(DeleteRepositoryRequest) => delete_repository,
-    GetAuthorizationToken(GetAuthorizationTokenRequest) => get_authorization_token,
-    DescribeImages(DescribeImagesRequest) => describe_images,
-    ListImages(ListImagesRequest) => list_images,
-    BatchGetImage(BatchGetImageRequest) => batch_get_image,
-    BatchDeleteImage(BatchDeleteImageRequest) => batch_delete_image,
-    PutImage(PutImageRequest) => put_image,
-    BatchCheckLayerAvailability(BatchCheckLayerAvailabilityRequest) => batch_check_layer_availability,
-    InitiateLayerUpload(InitiateLayerUploadRequest) => initiate_layer_upload,
-    UploadLayerPart(UploadLayerPartRequest) => upload_layer_part,
-    CompleteLayerUpload(CompleteLayerUploadRequest) => complete_layer_upload,
-    GetDownloadUrlForLayer(GetDownloadUrlForLayerRequest) => get_download_url_for_layer,
-    PutImageTagMutability(PutImageTagMutabilityRequest) => put_image_tag_mutability,
-    PutImageScanningConfiguration(PutImageScanningConfigurationRequest) => put_image_scanning_configuration,
-    TagResource(TagResourceRequest) => tag_resource,
-    UntagResource(UntagResourceRequest) => untag_resource,
-    ListTagsForResource(ListTagsForResourceRequest) => list_tags_for_resource,
-    SetRepositoryPolicy(SetRepositoryPolicyRequest) => set_repository_policy,
-    GetRepositoryPolicy(RepositoryPolicyRequest) => get_repository_policy,
-    DeleteRepositoryPolicy(RepositoryPolicyRequest) => delete_repository_policy,
-    DescribeRegistry(DescribeRegistryRequest) => describe_registry,
+    CreateRepository(CreateRepositoryRequest) => blocking create_repository,
+    DescribeRepositories(DescribeRepositoriesRequest) => blocking describe_repositories,
+    DeleteRepository(DeleteRepositoryRequest) => blocking delete_repository,
+    GetAuthorizationToken(GetAuthorizationTokenRequest) => inline get_authorization_token,
+    DescribeImages(DescribeImagesRequest) => blocking describe_images,
+    ListImages(ListImagesRequest) => blocking list_images,
+    BatchGetImage(BatchGetImageRequest) => blocking batch_get_image,
+    BatchDeleteImage(BatchDeleteImageRequest) => blocking batch_delete_image,
+    PutImage(PutImageRequest) => blocking put_image,
+    BatchCheckLayerAvailability(BatchCheckLayerAvailabilityRequest) => blocking batch_check_layer_availability,
+    InitiateLayerUpload(InitiateLayerUploadRequest) => blocking initiate_layer_upload,
+    UploadLayerPart(UploadLayerPartRequest) => blocking upload_layer_part,
+    CompleteLayerUpload(CompleteLayerUploadRequest) => blocking complete_layer_upload,
+    GetDownloadUrlForLayer(GetDownloadUrlForLayerRequest) => blocking get_download_url_for_layer,
+    PutImageTagMutability(PutImageTagMutabilityRequest) => blocking put_image_tag_mutability,
+    PutImageScanningConfiguration(PutImageScanningConfigurationRequest) => blocking put_image_scanning_configuration,
+    TagResource(TagResourceRequest) => blocking tag_resource,
+    UntagResource(UntagResourceRequest) => blocking untag_resource,
+    ListTagsForResource(ListTagsForResourceRequest) => blocking list_tags_for_resource,
+    SetRepositoryPolicy(SetRepositoryPolicyRequest) => blocking set_repository_policy,
+    GetRepositoryPolicy(RepositoryPolicyRequest) => blocking get_repository_policy,
+    DeleteRepositoryPolicy(RepositoryPolicyRequest) => blocking delete_repository_policy,
+    DescribeRegistry(DescribeRegistryRequest) => blocking describe_registry,
 }
 
 // ---- handlers ----

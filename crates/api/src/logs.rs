@@ -9,7 +9,7 @@ use berth_logs::{
 };
 use serde::{Deserialize, Serialize};
 
-use crate::aws::{AwsContext, AwsError};
+use crate::protocol::{AwsContext, AwsError};
 
 pub const TARGET_PREFIX: &str = "Logs_20140328";
 
@@ -674,21 +674,21 @@ fn stream_hash(name: &str) -> u64 {
 
 crate::aws_actions! {
     LogsAction, "CloudWatch Logs";
-    CreateLogGroup(CreateLogGroupRequest) => create_log_group,
-    DeleteLogGroup(LogGroupNameRequest) => delete_log_group,
-    DescribeLogGroups(DescribeLogGroupsRequest) => describe_log_groups,
-    PutRetentionPolicy(PutRetentionPolicyRequest) => put_retention_policy,
-    DeleteRetentionPolicy(LogGroupNameRequest) => delete_retention_policy,
-    TagResource(TagResourceRequest) => tag_resource,
-    UntagResource(UntagResourceRequest) => untag_resource,
-    ListTagsForResource(ListTagsForResourceRequest) => list_tags_for_resource,
-    TagLogGroup(TagLogGroupRequest) => tag_log_group,
-    UntagLogGroup(UntagLogGroupRequest) => untag_log_group,
-    ListTagsLogGroup(LogGroupNameRequest) => list_tags_log_group,
-    CreateLogStream(LogStreamRequest) => create_log_stream,
-    DeleteLogStream(LogStreamRequest) => delete_log_stream,
-    DescribeLogStreams(DescribeLogStreamsRequest) => describe_log_streams,
-    PutLogEvents(PutLogEventsRequest) => put_log_events,
-    GetLogEvents(GetLogEventsRequest) => get_log_events,
-    FilterLogEvents(FilterLogEventsRequest) => filter_log_events,
+    CreateLogGroup(CreateLogGroupRequest) => blocking create_log_group,
+    DeleteLogGroup(LogGroupNameRequest) => blocking delete_log_group,
+    DescribeLogGroups(DescribeLogGroupsRequest) => blocking describe_log_groups,
+    PutRetentionPolicy(PutRetentionPolicyRequest) => blocking put_retention_policy,
+    DeleteRetentionPolicy(LogGroupNameRequest) => blocking delete_retention_policy,
+    TagResource(TagResourceRequest) => blocking tag_resource,
+    UntagResource(UntagResourceRequest) => blocking untag_resource,
+    ListTagsForResource(ListTagsForResourceRequest) => blocking list_tags_for_resource,
+    TagLogGroup(TagLogGroupRequest) => blocking tag_log_group,
+    UntagLogGroup(UntagLogGroupRequest) => blocking untag_log_group,
+    ListTagsLogGroup(LogGroupNameRequest) => blocking list_tags_log_group,
+    CreateLogStream(LogStreamRequest) => blocking create_log_stream,
+    DeleteLogStream(LogStreamRequest) => blocking delete_log_stream,
+    DescribeLogStreams(DescribeLogStreamsRequest) => blocking describe_log_streams,
+    PutLogEvents(PutLogEventsRequest) => blocking put_log_events,
+    GetLogEvents(GetLogEventsRequest) => blocking get_log_events,
+    FilterLogEvents(FilterLogEventsRequest) => blocking filter_log_events,
 }

@@ -18,8 +18,8 @@ use serde::Deserialize;
 use serde_json::json;
 use tokio::sync::broadcast::error::RecvError;
 
-use crate::aws::{AwsContext, AwsError};
 use crate::logs::{log_scope, logs_error};
+use crate::protocol::{AwsContext, AwsError};
 
 /// Events per update, as CloudWatch caps them (more are sampled).
 const MAX_PER_UPDATE: usize = 500;
@@ -114,7 +114,7 @@ impl Session {
 }
 
 pub async fn start_live_tail(ctx: &AwsContext, body: &[u8]) -> Result<Response, AwsError> {
-    let req: StartLiveTailRequest = crate::aws::parse_body(body)?;
+    let req: StartLiveTailRequest = crate::protocol::parse_body(body)?;
     let scope = log_scope(ctx);
     if req.log_group_identifiers.is_empty() || req.log_group_identifiers.len() > 10 {
         return Err(AwsError::invalid_parameter(
