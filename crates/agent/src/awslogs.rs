@@ -35,8 +35,8 @@ use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 use tokio::sync::watch;
 
-use crate::client::{AwsClient, ClientError};
-use crate::engine::{Backoff, ControlFuture};
+use crate::backoff::Backoff;
+use crate::client::{AwsClient, ClientError, ControlFuture};
 
 pub const DRIVER: &str = "awslogs";
 /// PutLogEvents' limits, counted as CloudWatch Logs counts them.

@@ -6,6 +6,8 @@
 //! no TLS here.
 
 use std::collections::HashMap;
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::Mutex;
 use std::time::Duration;
 
@@ -43,6 +45,10 @@ pub enum ClientError {
     #[error("{0}")]
     Protocol(String),
 }
+
+/// What a boxed call returns (the engine's control-plane calls and the awslogs shippers'
+/// CloudWatch Logs calls go through traits, so that tests can fake them).
+pub type ControlFuture<'a, T> = Pin<Box<dyn Future<Output = Result<T, ClientError>> + Send + 'a>>;
 
 impl ClientError {
     /// Worth trying again later: the service was unreachable, failed (5xx) or throttled.

@@ -10,7 +10,30 @@ use std::time::Duration;
 
 use berth_model::InstallationId;
 
-use crate::AgentError;
+/// A configuration the agent cannot run with.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error(
+        "configuration: no AWS credentials: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, \
+         or AWS_SHARED_CREDENTIALS_FILE"
+    )]
+    NoCredentials,
+    #[error(
+        "configuration: no AWS credentials in the environment, and the shared credentials file \
+         {} could not be read: {source}",
+        .path.display()
+    )]
+    CredentialsFile {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error(
+        "configuration: profile [{profile}] in {} has no aws_access_key_id and \
+         aws_secret_access_key",
+        .path.display()
+    )]
+    NoProfile { profile: String, path: PathBuf },
+}
 
 /// ECS's default time between SIGTERM and SIGKILL when a container sets no `stopTimeout`
 /// (the official agent's `ECS_CONTAINER_STOP_TIMEOUT`).
@@ -66,7 +89,7 @@ pub struct AgentConfig {
 
 impl AgentConfig {
     /// A configuration with ECS's defaults and credentials and region from the environment.
-    pub fn new(endpoint: &str, cluster: &str, data_dir: &Path) -> Result<Self, AgentError> {
+    pub fn new(endpoint: &str, cluster: &str, data_dir: &Path) -> Result<Self, ConfigError> {
         Ok(AgentConfig {
             credentials: Credentials::from_environment()?,
             region: region_from_environment(),
@@ -180,7 +203,7 @@ impl Credentials {
     /// `AWS_ACCESS_KEY_ID` / `AWS_SECRET_ACCESS_KEY` (and `AWS_SESSION_TOKEN`), else the
     /// shared credentials file (`AWS_SHARED_CREDENTIALS_FILE`, default `~/.aws/credentials`)
     /// in profile `AWS_PROFILE` (default `default`).
-    pub fn from_environment() -> Result<Self, AgentError> {
+    pub fn from_environment() -> Result<Self, ConfigError> {
         let var = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
         if let (Some(access_key_id), Some(secret_access_key)) =
             (var("AWS_ACCESS_KEY_ID"), var("AWS_SECRET_ACCESS_KEY"))
@@ -195,29 +218,18 @@ impl Credentials {
             Some(path) => PathBuf::from(path),
             None => match var("HOME") {
                 Some(home) => Path::new(&home).join(".aws/credentials"),
-                None => {
-                    return Err(AgentError::Config(
-                        "no AWS credentials: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, \
-                         or AWS_SHARED_CREDENTIALS_FILE"
-                            .to_owned(),
-                    ));
-                }
+                None => return Err(ConfigError::NoCredentials),
             },
         };
         let profile = var("AWS_PROFILE").unwrap_or_else(|| "default".to_owned());
-        let text = std::fs::read_to_string(&path).map_err(|e| {
-            AgentError::Config(format!(
-                "no AWS credentials in the environment, and the shared credentials file {} \
-                 could not be read: {e}",
-                path.display()
-            ))
-        })?;
-        parse_shared_credentials(&text, &profile).ok_or_else(|| {
-            AgentError::Config(format!(
-                "profile [{profile}] in {} has no aws_access_key_id and aws_secret_access_key",
-                path.display()
-            ))
-        })
+        let text = match std::fs::read_to_string(&path) {
+            Ok(text) => text,
+            Err(source) => return Err(ConfigError::CredentialsFile { path, source }),
+        };
+        match parse_shared_credentials(&text, &profile) {
+            Some(credentials) => Ok(credentials),
+            None => Err(ConfigError::NoProfile { profile, path }),
+        }
     }
 }
 

@@ -28,7 +28,6 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::future::Future;
-use std::pin::Pin;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -43,14 +42,15 @@ use futures_util::StreamExt;
 use tokio::sync::{mpsc, watch};
 
 use crate::awslogs::{self, AwslogsOptions, LogsApi, Progress, Shipper};
+use crate::backoff::Backoff;
 use crate::client::{
-    AttachmentStateChange, AwsClient, ClientError, ContainerChangeInTask, ContainerStateChange,
+    AttachmentStateChange, AwsClient, ContainerChangeInTask, ContainerStateChange, ControlFuture,
     EcrAuthorization, NetworkBinding, TaskStateChange,
 };
 use crate::config::{DEFAULT_STOP_TIMEOUT, ImagePullBehavior};
 use crate::infra::{self, PAUSE_CONTAINER_NAME};
 use crate::instance_health::{self, CheckStatus, RuntimeHealth};
-use crate::metadata::{self, MetadataEndpoint};
+use crate::metadata::endpoint::{self, ListenRequests, MetadataEndpoint};
 use crate::spec::{
     self, LABEL_CONTAINER_NAME, LABEL_INSTANCE, LABEL_TASK_ARN, ResolvedVolume, TaskEni,
     TaskLayout, TaskNetwork,
@@ -69,9 +69,6 @@ const TOKEN_RENEWAL_MARGIN: Duration = Duration::from_secs(5 * 60);
 /// Reports the control plane cannot take are retried with this backoff.
 const REPORT_RETRY_MIN: Duration = Duration::from_millis(500);
 const REPORT_RETRY_MAX: Duration = Duration::from_secs(30);
-
-/// What a boxed control-plane call returns.
-pub type ControlFuture<'a, T> = Pin<Box<dyn Future<Output = Result<T, ClientError>> + Send + 'a>>;
 
 /// The control-plane calls the engine makes (the awslogs shippers' CloudWatch Logs calls
 /// included); `AwsClient` in production, a recording fake in tests.
@@ -138,7 +135,7 @@ pub struct EngineConfig {
     /// Asks the task metadata endpoint to listen on one more address as well (an awsvpc
     /// subnet's gateway, the host as the task's namespace reaches it); the answer says
     /// whether it does.
-    pub metadata_listen: Option<crate::metadata::ListenRequests>,
+    pub metadata_listen: Option<ListenRequests>,
     /// Warm infra containers kept started for awsvpc tasks (see `warm`); 0: none.
     pub warm_infra: usize,
     /// Fill the warm pool from the start (Fargate capacity), not from the first awsvpc task.
@@ -837,41 +834,6 @@ fn now_seconds() -> f64 {
         .unwrap_or(0.0)
 }
 
-/// Exponential backoff with ±20 % jitter.
-pub(crate) struct Backoff {
-    next: Duration,
-    min: Duration,
-    max: Duration,
-    multiplier: f64,
-}
-
-impl Backoff {
-    pub(crate) fn new(min: Duration, max: Duration) -> Self {
-        Backoff {
-            next: min,
-            min,
-            max,
-            multiplier: 2.0,
-        }
-    }
-
-    pub(crate) fn with_multiplier(mut self, multiplier: f64) -> Self {
-        self.multiplier = multiplier;
-        self
-    }
-
-    pub(crate) fn next_delay(&mut self) -> Duration {
-        let base = self.next;
-        self.next = self.next.mul_f64(self.multiplier).min(self.max);
-        let jitter: f64 = rand::random::<f64>() * 0.4 + 0.8;
-        base.mul_f64(jitter).min(self.max)
-    }
-
-    pub(crate) fn reset(&mut self) {
-        self.next = self.min;
-    }
-}
-
 // ---- the per-task supervisor ----
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -1253,7 +1215,7 @@ impl Supervisor {
             let uri = variable
                 .strip_prefix(spec::METADATA_URI_V4)?
                 .strip_prefix('=')?;
-            metadata::token_of(uri)
+            endpoint::token_of(uri)
         }) {
             member.metadata_token = token.to_owned();
         }

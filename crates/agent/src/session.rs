@@ -27,8 +27,9 @@ use tokio_tungstenite::tungstenite::protocol::CloseFrame;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use tokio_tungstenite::tungstenite::{Error as WsError, Message};
 
+use crate::backoff::Backoff;
 use crate::client::{AwsClient, HttpEndpoint, VersionInfo};
-use crate::engine::{Backoff, Engine};
+use crate::engine::Engine;
 
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(30);
 const WRITE_TIMEOUT: Duration = Duration::from_secs(30);

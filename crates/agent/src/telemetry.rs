@@ -28,8 +28,9 @@ use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::protocol::CloseFrame;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 
+use crate::backoff::Backoff;
 use crate::client::{AwsClient, VersionInfo};
-use crate::engine::{Backoff, Engine};
+use crate::engine::Engine;
 use crate::instance_health;
 use crate::session::{Refused, Socket, open_websocket};
 use crate::stats::StatsCollector;
