@@ -81,6 +81,32 @@ pub enum DeliveryMode {
     NonBlocking,
 }
 
+/// Why a container's awslogs options are refused, in Docker's words (the task stops with
+/// `CannotCreateContainerError: Error response from daemon: {this}`).
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum OptionsError {
+    #[error("unknown log opt '{0}' for {driver} log driver", driver = DRIVER)]
+    Unknown(String),
+    #[error("must specify a value for log opt 'awslogs-group'")]
+    NoGroup,
+    #[error("strconv.ParseBool: parsing \"{0}\": invalid syntax")]
+    Bool(String),
+    #[error("logger: logging mode not supported: {0}")]
+    Mode(String),
+    #[error("invalid size: '{0}'")]
+    Size(String),
+    #[error(
+        "you cannot configure log opt 'awslogs-datetime-format' and \
+         'awslogs-multiline-pattern' at the same time"
+    )]
+    BothMultiline,
+    #[error("awslogs could not parse multiline pattern key \"{pattern}\": {source}")]
+    Pattern {
+        pattern: String,
+        source: regex::Error,
+    },
+}
+
 /// A container's awslogs options, checked as Docker checks them.
 #[derive(Debug, Clone)]
 pub struct AwslogsOptions {
@@ -127,14 +153,12 @@ impl AwslogsOptions {
     pub fn parse(
         options: &BTreeMap<String, String>,
         default_region: &str,
-    ) -> Result<AwslogsOptions, String> {
+    ) -> Result<AwslogsOptions, OptionsError> {
         if let Some(unknown) = options
             .keys()
             .find(|k| !KNOWN_OPTIONS.contains(&k.as_str()))
         {
-            return Err(format!(
-                "unknown log opt '{unknown}' for {DRIVER} log driver"
-            ));
+            return Err(OptionsError::Unknown(unknown.clone()));
         }
         let get = |key: &str| {
             options
@@ -143,43 +167,34 @@ impl AwslogsOptions {
                 .filter(|v| !v.is_empty())
         };
         let group = get("awslogs-group")
-            .ok_or("must specify a value for log opt 'awslogs-group'")?
+            .ok_or(OptionsError::NoGroup)?
             .to_owned();
         let create_group = match get("awslogs-create-group") {
             None => false,
-            Some(value) => parse_bool(value)
-                .ok_or_else(|| format!("strconv.ParseBool: parsing \"{value}\": invalid syntax"))?,
+            Some(value) => parse_bool(value).ok_or_else(|| OptionsError::Bool(value.to_owned()))?,
         };
         let mode = match get("mode") {
             None | Some("blocking") => DeliveryMode::Blocking,
             Some("non-blocking") => DeliveryMode::NonBlocking,
-            Some(other) => return Err(format!("logger: logging mode not supported: {other}")),
+            Some(other) => return Err(OptionsError::Mode(other.to_owned())),
         };
         let max_buffer_size = match get("max-buffer-size") {
             None => DEFAULT_MAX_BUFFER_SIZE,
             Some(size) => parse_size(size)
                 .filter(|s| *s > 0)
-                .ok_or_else(|| format!("invalid size: '{size}'"))?,
+                .ok_or_else(|| OptionsError::Size(size.to_owned()))?,
         };
         let datetime = get("awslogs-datetime-format");
         let pattern = get("awslogs-multiline-pattern");
         let multiline = match (datetime, pattern) {
-            (Some(_), Some(_)) => {
-                return Err(
-                    "you cannot configure log opt 'awslogs-datetime-format' and \
-                     'awslogs-multiline-pattern' at the same time"
-                        .to_owned(),
-                );
-            }
+            (Some(_), Some(_)) => return Err(OptionsError::BothMultiline),
             (Some(format), None) => Some(datetime_format_regex(format)),
             (None, Some(pattern)) => Some(pattern.to_owned()),
             (None, None) => None,
         };
         let multiline = multiline
             .map(|pattern| {
-                Regex::new(&pattern).map_err(|e| {
-                    format!("awslogs could not parse multiline pattern key \"{pattern}\": {e}")
-                })
+                Regex::new(&pattern).map_err(|source| OptionsError::Pattern { pattern, source })
             })
             .transpose()?;
         Ok(AwslogsOptions {
@@ -968,24 +983,39 @@ impl LogsApi for AwsClient {
     }
 }
 
+/// The log group or stream could not be made before the container starts; the Display is
+/// the task's stopped reason, as ECS words it.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum PrepareError {
+    #[error(
+        "CannotStartContainerError: Error response from daemon: failed to initialize logging \
+         driver: failed to create Cloudwatch log group: {}",
+        aws_cause(.0)
+    )]
+    Group(ClientError),
+    #[error(
+        "CannotStartContainerError: Error response from daemon: failed to initialize logging \
+         driver: failed to create Cloudwatch log stream: {}",
+        aws_cause(.0)
+    )]
+    Stream(ClientError),
+}
+
+/// An AWS error as Docker's driver quotes it: `code: message`.
+fn aws_cause(error: &ClientError) -> String {
+    match error {
+        ClientError::Aws { code, message, .. } => format!("{code}: {message}"),
+        other => other.to_string(),
+    }
+}
+
 /// Before the container starts: the group (with `awslogs-create-group`) and the stream, as
-/// Docker's driver makes them when it starts; the error is the task's stopped reason, as ECS
-/// words it.
+/// Docker's driver makes them when it starts.
 pub async fn prepare(
     logs: &dyn LogsApi,
     options: &AwslogsOptions,
     stream: &str,
-) -> Result<(), String> {
-    let failed = |what: &str, e: ClientError| {
-        let cause = match e {
-            ClientError::Aws { code, message, .. } => format!("{code}: {message}"),
-            other => other.to_string(),
-        };
-        format!(
-            "CannotStartContainerError: Error response from daemon: failed to initialize \
-             logging driver: failed to create Cloudwatch log {what}: {cause}"
-        )
-    };
+) -> Result<(), PrepareError> {
     let mut backoff = Backoff::new(Duration::from_millis(200), Duration::from_secs(5));
     let give_up = Instant::now() + DRAIN_LIMIT;
     // The control plane being away for a moment should not fail the task.
@@ -998,7 +1028,7 @@ pub async fn prepare(
                 Ok(()) => break,
                 Err(e) => match retry(&e, &mut backoff) {
                     Some(delay) => tokio::time::sleep(delay).await,
-                    None => return Err(failed("group", e)),
+                    None => return Err(PrepareError::Group(e)),
                 },
             }
         }
@@ -1011,7 +1041,7 @@ pub async fn prepare(
             Ok(()) => return Ok(()),
             Err(e) => match retry(&e, &mut backoff) {
                 Some(delay) => tokio::time::sleep(delay).await,
-                None => return Err(failed("stream", e)),
+                None => return Err(PrepareError::Stream(e)),
             },
         }
     }
@@ -1217,7 +1247,7 @@ impl Shipper {
                 Ok(StreamLookup::Missing) => {
                     match prepare(&*self.logs, options, &self.stream).await {
                         Ok(()) => continue,
-                        Err(e) => e,
+                        Err(e) => e.to_string(),
                     }
                 }
                 Err(e) => e.to_string(),

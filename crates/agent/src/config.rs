@@ -10,6 +10,17 @@ use std::time::Duration;
 
 use berth_model::InstallationId;
 
+/// A command-line value the agent cannot read (clap shows the message).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum FlagError {
+    #[error("unknown runtime {0:?}: use docker or simulated")]
+    Runtime(String),
+    #[error("unknown image pull behavior {0:?}: use default, always, once or prefer-cached")]
+    ImagePullBehavior(String),
+    #[error("attribute {0:?} is not NAME=VALUE")]
+    Attribute(String),
+}
+
 /// A configuration the agent cannot run with.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -138,14 +149,12 @@ pub enum RuntimeChoice {
 }
 
 impl FromStr for RuntimeChoice {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
+    type Err = FlagError;
+    fn from_str(s: &str) -> Result<Self, FlagError> {
         match s {
             "docker" => Ok(RuntimeChoice::Docker),
             "simulated" => Ok(RuntimeChoice::Simulated),
-            other => Err(format!(
-                "unknown runtime {other:?}: use docker or simulated"
-            )),
+            other => Err(FlagError::Runtime(other.to_owned())),
         }
     }
 }
@@ -164,16 +173,14 @@ pub enum ImagePullBehavior {
 }
 
 impl FromStr for ImagePullBehavior {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
+    type Err = FlagError;
+    fn from_str(s: &str) -> Result<Self, FlagError> {
         match s {
             "default" => Ok(ImagePullBehavior::Default),
             "always" => Ok(ImagePullBehavior::Always),
             "once" => Ok(ImagePullBehavior::Once),
             "prefer-cached" => Ok(ImagePullBehavior::PreferCached),
-            other => Err(format!(
-                "unknown image pull behavior {other:?}: use default, always, once or prefer-cached"
-            )),
+            other => Err(FlagError::ImagePullBehavior(other.to_owned())),
         }
     }
 }
@@ -267,10 +274,10 @@ pub fn region_from_environment() -> String {
 }
 
 /// Reads `K=V` (an attribute as given on the command line).
-pub fn parse_attribute(s: &str) -> Result<(String, String), String> {
+pub fn parse_attribute(s: &str) -> Result<(String, String), FlagError> {
     match s.split_once('=') {
         Some((name, value)) if !name.is_empty() => Ok((name.to_owned(), value.to_owned())),
-        _ => Err(format!("attribute {s:?} is not NAME=VALUE")),
+        _ => Err(FlagError::Attribute(s.to_owned())),
     }
 }
 
@@ -307,13 +314,26 @@ aws_session_token = tok
             parse_attribute("stack=blue=green").unwrap(),
             ("stack".to_owned(), "blue=green".to_owned())
         );
-        assert!(parse_attribute("novalue").is_err());
+        assert_eq!(
+            parse_attribute("novalue").unwrap_err().to_string(),
+            "attribute \"novalue\" is not NAME=VALUE"
+        );
         assert!(parse_attribute("=x").is_err());
         assert_eq!(
             "prefer-cached".parse::<ImagePullBehavior>().unwrap(),
             ImagePullBehavior::PreferCached
         );
-        assert!("sometimes".parse::<ImagePullBehavior>().is_err());
+        assert_eq!(
+            "sometimes"
+                .parse::<ImagePullBehavior>()
+                .unwrap_err()
+                .to_string(),
+            "unknown image pull behavior \"sometimes\": use default, always, once or prefer-cached"
+        );
+        assert_eq!(
+            "podman".parse::<RuntimeChoice>().unwrap_err().to_string(),
+            "unknown runtime \"podman\": use docker or simulated"
+        );
         assert_eq!(
             "simulated".parse::<RuntimeChoice>().unwrap(),
             RuntimeChoice::Simulated

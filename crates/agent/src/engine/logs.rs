@@ -4,6 +4,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use super::errors::StartError;
 use super::supervisor::Supervisor;
 use crate::awslogs::{self, AwslogsOptions, LogsApi, Progress, Shipper};
 use crate::spec;
@@ -11,7 +12,10 @@ use crate::spec;
 impl Supervisor {
     /// The container's awslogs options when its log driver is awslogs; `Err` is the task's
     /// stopped reason when they are not valid (Docker's check at create).
-    pub(super) fn awslogs_options(&mut self, name: &str) -> Result<Option<AwslogsOptions>, String> {
+    pub(super) fn awslogs_options(
+        &mut self,
+        name: &str,
+    ) -> Result<Option<AwslogsOptions>, StartError> {
         let Some(log) = spec::log_config(&self.members[name].def) else {
             return Ok(None);
         };
@@ -28,12 +32,7 @@ impl Supervisor {
             .unwrap_or_default();
         AwslogsOptions::parse(&log.options, region)
             .map(Some)
-            .map_err(|e| {
-                self.fail_member(
-                    name,
-                    format!("CannotCreateContainerError: Error response from daemon: {e}"),
-                )
-            })
+            .map_err(|e| self.fail_member(name, StartError::LogOptions(e)))
     }
 
     pub(super) fn logs_api(&self) -> Arc<dyn LogsApi> {

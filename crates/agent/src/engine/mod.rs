@@ -30,11 +30,12 @@
 //! `Inner`, payloads, event routing), `supervisor` (a task's run loop, statuses, recovery),
 //! `start` (`dependsOn`, create and start), `pull`, `network` (awsvpc), `volumes`, `logs`
 //! (awslogs shippers), `report` (what is reported) and `reporter` (its ordered delivery),
-//! `cleanup` (stop, removal). Children import this file and each other downwards
-//! (`reporter` < `supervisor` < the rest); this file imports none of them, so no two files
-//! import each other.
+//! `cleanup` (stop, removal), and `errors` (every stopped reason, worded as ECS words it).
+//! Children import this file and each other downwards (`errors`, `reporter` < `supervisor` <
+//! the rest); this file imports none of them, so no two files import each other.
 
 mod cleanup;
+mod errors;
 mod logs;
 mod network;
 mod pull;

@@ -8,6 +8,7 @@ use std::time::Duration;
 use berth_model::LABEL_INSTALLATION;
 use berth_runtime::{ContainerId, ContainerState, NetworkMode, RuntimeError};
 
+use super::errors::NetworkError;
 use super::supervisor::Supervisor;
 use super::{Engine, Inner, lock};
 use crate::infra;
@@ -89,7 +90,7 @@ impl Inner {
 
     /// Creates and starts a warm infra container and takes it off Docker's `none` network,
     /// ready to be connected to a subnet's network.
-    async fn make_warm(&self) -> Result<Warm, String> {
+    async fn make_warm(&self) -> Result<Warm, NetworkError> {
         self.ensure_pause_image().await?;
         let name = warm::warm_name(&self.config.installation);
         let spec = warm::warm_spec(
@@ -102,31 +103,32 @@ impl Inner {
             .runtime
             .create_container(&spec)
             .await
-            .map_err(|e| e.to_string())?;
+            .map_err(NetworkError::Warm)?;
         let started = async {
             self.runtime.start_container(&id).await?;
             self.runtime.disconnect_network(&id, "none").await
         };
         if let Err(e) = started.await {
             let _ = self.runtime.remove_container(&id).await;
-            return Err(e.to_string());
+            return Err(NetworkError::Warm(e));
         }
         Ok(Warm { id, name })
     }
 
     /// Makes sure the subnet's network exists (once per network and agent run).
-    async fn ensure_network(&self, eni: &TaskEni) -> Result<String, String> {
+    async fn ensure_network(&self, eni: &TaskEni) -> Result<String, NetworkError> {
         let network = infra::network_spec(&self.config.installation, eni);
         let mut known = self.networks.lock().await;
         if known.contains(&network.name) {
             return Ok(network.name);
         }
-        self.runtime.ensure_network(&network).await.map_err(|e| {
-            format!(
-                "CannotCreateContainerError: network {} for subnet {}: {e}",
-                network.name, eni.subnet_id
-            )
-        })?;
+        if let Err(source) = self.runtime.ensure_network(&network).await {
+            return Err(NetworkError::SubnetNetwork {
+                network: network.name,
+                subnet: eni.subnet_id.clone(),
+                source,
+            });
+        }
         known.insert(network.name.clone());
         Ok(network.name)
     }
@@ -137,30 +139,28 @@ impl Inner {
     }
 
     /// The awsvpc infra image, built from the context `infra` writes unless present.
-    async fn ensure_pause_image(&self) -> Result<(), String> {
+    async fn ensure_pause_image(&self) -> Result<(), NetworkError> {
         let mut ready = self.pause_image.lock().await;
         if *ready {
             return Ok(());
         }
-        let failed =
-            |e: RuntimeError| format!("building the infra image {}: {e}", infra::PAUSE_IMAGE);
         if !self
             .runtime
             .image_present(infra::PAUSE_IMAGE)
             .await
-            .map_err(failed)?
+            .map_err(NetworkError::InfraImage)?
         {
-            let host = self.runtime.info().await.map_err(failed)?;
-            let context = infra::build_context(&host.architecture).ok_or_else(|| {
-                format!(
-                    "awsvpc is not supported on {} hosts (no infra program for it)",
-                    host.architecture
-                )
-            })?;
+            let host = self
+                .runtime
+                .info()
+                .await
+                .map_err(NetworkError::InfraImage)?;
+            let context = infra::build_context(&host.architecture)
+                .ok_or(NetworkError::Architecture(host.architecture))?;
             self.runtime
                 .build_image(infra::PAUSE_IMAGE, context)
                 .await
-                .map_err(failed)?;
+                .map_err(NetworkError::InfraImage)?;
             tracing::info!(image = infra::PAUSE_IMAGE, "built the awsvpc infra image");
         }
         *ready = true;
@@ -172,7 +172,7 @@ impl Supervisor {
     /// awsvpc: makes sure the infra container runs on the subnet's network with the task's
     /// address (creating the network as needed), so the task's containers can join its
     /// namespace: a warm one connected to the network if one is ready, else one made here.
-    pub(super) async fn ensure_infra(&mut self) -> Result<(), String> {
+    pub(super) async fn ensure_infra(&mut self) -> Result<(), NetworkError> {
         let Some(eni) = self.eni.clone() else {
             return Ok(());
         };
@@ -192,19 +192,14 @@ impl Supervisor {
                 Ok(status) if status.state == ContainerState::Created => {}
                 Ok(_) | Err(RuntimeError::NotFound(_)) => {
                     if self.members.values().any(|m| m.started) {
-                        return Err("CannotStartContainerError: the task's network namespace is gone (its infra container stopped)".to_owned());
+                        return Err(NetworkError::NamespaceGone);
                     }
                     // Never used: start over with a new one.
                     let _ = runtime.remove_container(&id).await;
                     lock(&self.engine.routes).remove(&id);
                     self.infra.id = None;
                 }
-                Err(e) => {
-                    return Err(format!(
-                        "CannotStartContainerError: infra container: {}",
-                        e.daemon_reason()
-                    ));
-                }
+                Err(e) => return Err(NetworkError::StartInfra(e)),
             }
         }
         if self.infra.id.is_none() {
@@ -245,29 +240,22 @@ impl Supervisor {
                 self.engine.ensure_network(&eni).await?;
                 created = runtime.create_container(&spec).await;
             }
-            let id = created.map_err(|e| {
-                format!(
-                    "CannotCreateContainerError: infra container: {}",
-                    e.daemon_reason()
-                )
-            })?;
+            let id = created.map_err(NetworkError::CreateInfra)?;
             lock(&self.engine.routes).insert(id.clone(), self.arn.clone());
             self.infra.id = Some(id);
             self.save();
         }
         let id = self.infra.id.clone().expect("created");
-        runtime.start_container(&id).await.map_err(|e| {
-            format!(
-                "CannotStartContainerError: infra container: {}",
-                e.daemon_reason()
-            )
-        })?;
+        runtime
+            .start_container(&id)
+            .await
+            .map_err(NetworkError::StartInfra)?;
         self.infra_up(&eni, id).await
     }
 
     /// Connects the task's (warm, running) infra container to the subnet's network with the
     /// task's address and MAC.
-    async fn connect_warm(&mut self, eni: &TaskEni, id: ContainerId) -> Result<(), String> {
+    async fn connect_warm(&mut self, eni: &TaskEni, id: ContainerId) -> Result<(), NetworkError> {
         let network = infra::network_name(&self.engine.config.installation, &eni.subnet_id);
         let mac = Some(eni.mac_address.as_str()).filter(|m| !m.is_empty());
         let runtime = self.engine.runtime.clone();
@@ -283,18 +271,18 @@ impl Supervisor {
                 .connect_network(&id, &network, &eni.ipv4_address, mac)
                 .await;
         }
-        connected.map_err(|e| {
-            format!(
-                "CannotStartContainerError: connecting the infra container to {network} as {}: {}",
-                eni.ipv4_address,
-                e.daemon_reason()
-            )
-        })?;
+        if let Err(source) = connected {
+            return Err(NetworkError::Connect {
+                network,
+                address: eni.ipv4_address.clone(),
+                source,
+            });
+        }
         self.infra_up(eni, id).await
     }
 
     /// The infra container runs with the task's address: the task's containers may join it.
-    async fn infra_up(&mut self, eni: &TaskEni, id: ContainerId) -> Result<(), String> {
+    async fn infra_up(&mut self, eni: &TaskEni, id: ContainerId) -> Result<(), NetworkError> {
         tracing::info!(task = %self.arn, address = %eni.ipv4_address, subnet = %eni.subnet_id, "task network namespace up");
         self.metadata_on_gateway(eni).await;
         self.infra.ready = true;

@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 use berth_acs::acs::RegistryAuthenticationData;
 use berth_runtime::{RegistryAuth, normalize_image_reference};
 
+use super::errors::{PullError, TaskError};
 use super::supervisor::{Status, Supervisor};
 use super::{Inner, TaskMsg, lock, now_seconds};
 use crate::config::ImagePullBehavior;
@@ -20,7 +21,7 @@ impl Inner {
         &self,
         image: &str,
         auth: Option<&RegistryAuthenticationData>,
-    ) -> Result<(), String> {
+    ) -> Result<(), PullError> {
         let reference = normalize_image_reference(image);
         let behavior = self.config.image_pull_behavior;
         let present = || async { self.runtime.image_present(image).await.unwrap_or(false) };
@@ -38,7 +39,7 @@ impl Inner {
             self.runtime
                 .pull_image(image, credentials.as_ref())
                 .await
-                .map_err(|e| e.to_string())
+                .map_err(PullError::Runtime)
         }
         .await;
         match pulled {
@@ -60,7 +61,7 @@ impl Inner {
         &self,
         image: &str,
         auth: Option<&RegistryAuthenticationData>,
-    ) -> Result<Option<RegistryAuth>, String> {
+    ) -> Result<Option<RegistryAuth>, PullError> {
         let Some(auth) = auth.filter(|a| a.kind.as_deref() == Some("ecr")) else {
             return Ok(None);
         };
@@ -84,7 +85,7 @@ impl Inner {
                 ecr.registry_id.as_deref(),
             )
             .await
-            .map_err(|e| format!("getting an ECR authorization token: {e}"))?;
+            .map_err(PullError::EcrToken)?;
         let credentials = RegistryAuth {
             username: token.username,
             password: token.password,
@@ -103,7 +104,7 @@ impl Inner {
 impl Supervisor {
     /// Pulls what the task's containers need. `Ok(false)` if the pull was abandoned: the
     /// task is to stop, or the agent to shut down.
-    pub(super) async fn pull_images(&mut self) -> Result<bool, String> {
+    pub(super) async fn pull_images(&mut self) -> Result<bool, TaskError> {
         let mut images: Vec<(String, Option<RegistryAuthenticationData>)> = Vec::new();
         for member in self.members.values() {
             if member.id.is_some() || member.status == Status::Stopped {
@@ -132,13 +133,14 @@ impl Supervisor {
                 return Ok(false);
             };
             if let Err(e) = pulled {
-                let reason = format!("CannotPullContainerError: {e}");
+                let error = TaskError::Pull(e);
+                let reason = error.to_string();
                 for member in self.members.values_mut() {
                     if member.def.image.as_deref() == Some(image.as_str()) {
                         member.reason = Some(reason.clone());
                     }
                 }
-                return Err(reason);
+                return Err(error);
             }
         }
         self.pull_stopped_at = Some(now_seconds());
@@ -154,8 +156,8 @@ impl Supervisor {
     /// (or the agent shutting down) abandons it (`None`); other messages wait until after.
     async fn while_pulling(
         &mut self,
-        pull: impl Future<Output = Result<(), String>>,
-    ) -> Option<Result<(), String>> {
+        pull: impl Future<Output = Result<(), PullError>>,
+    ) -> Option<Result<(), PullError>> {
         tokio::pin!(pull);
         let mut shutdown = self.engine.shutdown.clone();
         loop {

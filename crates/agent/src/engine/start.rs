@@ -6,6 +6,7 @@ use std::time::{Duration, Instant};
 
 use berth_runtime::{HealthStatus, NetworkMode};
 
+use super::errors::{DependencyError, StartError, TaskError};
 use super::lock;
 use super::supervisor::{Status, Supervisor};
 use crate::awslogs;
@@ -19,12 +20,12 @@ const DEFAULT_START_TIMEOUT: Duration = Duration::from_secs(180);
 enum Readiness {
     Ready,
     Waiting,
-    Never(String),
+    Never(DependencyError),
 }
 
 impl Supervisor {
     /// Pulls, creates and starts whatever may start now. `Err` is why the task cannot run.
-    pub(super) async fn progress(&mut self) -> Result<(), String> {
+    pub(super) async fn progress(&mut self) -> Result<(), TaskError> {
         if !self.pulled {
             if !self.pull_images().await? {
                 return Ok(()); // interrupted: the run loop sees why
@@ -47,7 +48,7 @@ impl Supervisor {
     }
 
     /// Creates and starts the task's containers whose dependencies allow it.
-    async fn start_ready(&mut self) -> Result<(), String> {
+    async fn start_ready(&mut self) -> Result<(), TaskError> {
         let order = self.order.clone();
         for name in order {
             let member = &self.members[&name];
@@ -60,7 +61,7 @@ impl Supervisor {
                     member.waiting_since.get_or_insert_with(Instant::now);
                     continue;
                 }
-                Readiness::Never(reason) => return Err(reason),
+                Readiness::Never(reason) => return Err(reason.into()),
                 Readiness::Ready => {}
             }
             self.start_member(&name).await?;
@@ -83,9 +84,10 @@ impl Supervisor {
         let mut waiting = false;
         for (dep_name, condition) in explicit.chain(implicit) {
             let Some(dep) = self.members.get(&dep_name) else {
-                return Readiness::Never(format!(
-                    "container {name} depends on {dep_name}, which is not in the task"
-                ));
+                return Readiness::Never(DependencyError::NotInTask {
+                    container: name.to_owned(),
+                    dependency: dep_name,
+                });
             };
             let satisfied = match condition.as_str() {
                 "START" => dep.started,
@@ -93,11 +95,11 @@ impl Supervisor {
                 "SUCCESS" => {
                     if dep.status == Status::Stopped && dep.started {
                         if dep.exit_code != Some(0) {
-                            return Readiness::Never(format!(
-                                "dependency {dep_name} of container {name} exited with code {} (condition SUCCESS)",
-                                dep.exit_code
-                                    .map_or("unknown".to_owned(), |c| c.to_string())
-                            ));
+                            return Readiness::Never(DependencyError::Failed {
+                                container: name.to_owned(),
+                                dependency: dep_name,
+                                exit_code: dep.exit_code,
+                            });
                         }
                         true
                     } else {
@@ -106,23 +108,26 @@ impl Supervisor {
                 }
                 "HEALTHY" => {
                     if dep.status == Status::Stopped || dep.health == HealthStatus::Unhealthy {
-                        return Readiness::Never(format!(
-                            "dependency {dep_name} of container {name} did not become healthy (condition HEALTHY)"
-                        ));
+                        return Readiness::Never(DependencyError::Unhealthy {
+                            container: name.to_owned(),
+                            dependency: dep_name,
+                        });
                     }
                     dep.health == HealthStatus::Healthy
                 }
                 other => {
-                    return Readiness::Never(format!(
-                        "unknown dependency condition {other:?} in container {name}"
-                    ));
+                    return Readiness::Never(DependencyError::UnknownCondition {
+                        container: name.to_owned(),
+                        condition: other.to_owned(),
+                    });
                 }
             };
             // A dependency that stopped before it ever started will never satisfy anything.
             if !satisfied && dep.status == Status::Stopped && !dep.started {
-                return Readiness::Never(format!(
-                    "dependency {dep_name} of container {name} never started"
-                ));
+                return Readiness::Never(DependencyError::NeverStarted {
+                    container: name.to_owned(),
+                    dependency: dep_name,
+                });
             }
             waiting |= !satisfied;
         }
@@ -138,10 +143,10 @@ impl Supervisor {
             .waiting_since
             .is_some_and(|since| since.elapsed() >= timeout)
         {
-            return Readiness::Never(format!(
-                "container {name}: dependencies not resolved within its startTimeout of {}s",
-                timeout.as_secs()
-            ));
+            return Readiness::Never(DependencyError::StartTimeout {
+                container: name.to_owned(),
+                seconds: timeout.as_secs(),
+            });
         }
         Readiness::Waiting
     }
@@ -162,7 +167,7 @@ impl Supervisor {
             .min()
     }
 
-    async fn start_member(&mut self, name: &str) -> Result<(), String> {
+    async fn start_member(&mut self, name: &str) -> Result<(), TaskError> {
         if self.members[name].id.is_none() {
             let volumes = self.prepare_volumes().await?;
             let spec = self.container_spec(name, &volumes)?;
@@ -171,12 +176,7 @@ impl Supervisor {
                 .runtime
                 .create_container(&spec)
                 .await
-                .map_err(|e| {
-                    self.fail_member(
-                        name,
-                        format!("CannotCreateContainerError: {}", e.daemon_reason()),
-                    )
-                })?;
+                .map_err(|e| self.fail_member(name, StartError::Create(e)))?;
             lock(&self.engine.routes).insert(id.clone(), self.arn.clone());
             let member = self.members.get_mut(name).expect("member");
             member.id = Some(id);
@@ -186,25 +186,18 @@ impl Supervisor {
         let id = self.members[name].id.clone().expect("created");
         // awslogs: the group and stream exist before the container starts, as Docker's
         // driver makes them when it starts.
-        let awslogs = self
-            .awslogs_options(name)
-            .map_err(|e| self.fail_member(name, e))?;
+        let awslogs = self.awslogs_options(name)?;
         if let Some(options) = &awslogs {
             let stream = options.stream_name(name, &self.arn, id.as_str());
             awslogs::prepare(&*self.logs_api(), options, &stream)
                 .await
-                .map_err(|e| self.fail_member(name, e))?;
+                .map_err(|e| self.fail_member(name, StartError::Logging(e)))?;
         }
         self.engine
             .runtime
             .start_container(&id)
             .await
-            .map_err(|e| {
-                self.fail_member(
-                    name,
-                    format!("CannotStartContainerError: {}", e.daemon_reason()),
-                )
-            })?;
+            .map_err(|e| self.fail_member(name, StartError::Start(e)))?;
         if let Some(options) = awslogs {
             self.ship_logs(name, options);
         }
@@ -222,18 +215,18 @@ impl Supervisor {
     }
 
     /// Records why a container could not be created or started; the task fails with it.
-    pub(super) fn fail_member(&mut self, name: &str, reason: String) -> String {
+    pub(super) fn fail_member(&mut self, name: &str, error: StartError) -> StartError {
         if let Some(member) = self.members.get_mut(name) {
-            member.reason = Some(reason.clone());
+            member.reason = Some(error.to_string());
         }
-        reason
+        error
     }
 
     fn container_spec(
         &mut self,
         name: &str,
         volumes: &BTreeMap<String, spec::ResolvedVolume>,
-    ) -> Result<berth_runtime::ContainerSpec, String> {
+    ) -> Result<berth_runtime::ContainerSpec, TaskError> {
         let network_mode = self.network_mode.clone()?;
         let docker_names: BTreeMap<String, String> = self
             .members
@@ -268,7 +261,7 @@ impl Supervisor {
             metadata_uris: &metadata_uris,
         };
         let mut spec = spec::container_spec(&layout, &self.members[name].def)
-            .map_err(|e| self.fail_member(name, format!("CannotCreateContainerError: {e}")))?;
+            .map_err(|e| self.fail_member(name, StartError::Spec(e)))?;
         if self.awslogs_options(name)?.is_some() {
             // Docker keeps the log on disk for the agent's shipper to read back.
             spec.log_config = Some(berth_runtime::LogConfig {

@@ -22,7 +22,7 @@ use crate::awslogs::Progress;
 use crate::client::NetworkBinding;
 use crate::infra::PAUSE_CONTAINER_NAME;
 use crate::metadata::endpoint;
-use crate::spec::{self, TaskEni, TaskNetwork};
+use crate::spec::{self, SpecError, TaskEni, TaskNetwork};
 use crate::state::{ContainerRecord, TaskRecord};
 
 /// ECS's stoppedReason when an essential container exits.
@@ -114,7 +114,7 @@ pub(super) struct Supervisor {
     pub(super) order: Vec<String>,
     /// The mode the task's containers are created in; for awsvpc `container:<infra id>`
     /// once the infra container exists.
-    pub(super) network_mode: Result<NetworkMode, String>,
+    pub(super) network_mode: Result<NetworkMode, SpecError>,
     /// awsvpc: the task's interface and the infra container holding its namespace.
     pub(super) eni: Option<TaskEni>,
     pub(super) infra: Infra,
@@ -216,7 +216,7 @@ impl Supervisor {
                 )),
                 Some(eni),
             ),
-            Err(e) => (Err(e.0), None),
+            Err(e) => (Err(e), None),
         };
         let stopping = match record.known_status.as_str() {
             "STOPPED" => Some(record.stopped_reason.clone()),
@@ -255,10 +255,10 @@ impl Supervisor {
         let mut shutdown = self.engine.shutdown.clone();
         self.recover().await;
         if let Err(reason) = spec::start_order(&self.task) {
-            self.stop_with(reason.0);
+            self.stop_with(reason.to_string());
         }
         if let Err(reason) = self.network_mode.clone() {
-            self.stop_with(reason);
+            self.stop_with(reason.to_string());
         }
         loop {
             if *shutdown.borrow() {
@@ -271,7 +271,7 @@ impl Supervisor {
                 break;
             }
             if let Err(reason) = self.progress().await {
-                self.stop_with(reason);
+                self.stop_with(reason.to_string());
                 continue;
             }
             if self.desired_stopped() {

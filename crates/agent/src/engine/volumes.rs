@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 use berth_model::LABEL_INSTALLATION;
 use berth_runtime::RuntimeError;
 
+use super::errors::VolumeError;
 use super::supervisor::{Supervisor, unique_suffix};
 use crate::spec::{self, ResolvedVolume};
 
@@ -14,7 +15,7 @@ impl Supervisor {
     /// volumes to provision.
     pub(super) async fn prepare_volumes(
         &mut self,
-    ) -> Result<BTreeMap<String, spec::ResolvedVolume>, String> {
+    ) -> Result<BTreeMap<String, spec::ResolvedVolume>, VolumeError> {
         let volumes = self.volumes()?;
         if !self.volumes_ready {
             for volume in volumes.values() {
@@ -28,11 +29,9 @@ impl Supervisor {
                         .runtime
                         .create_volume(&spec)
                         .await
-                        .map_err(|e| {
-                            format!(
-                                "CannotCreateContainerError: creating volume {}: {e}",
-                                spec.name
-                            )
+                        .map_err(|source| VolumeError::Create {
+                            name: spec.name.clone(),
+                            source,
                         })?;
                 }
             }
@@ -42,7 +41,7 @@ impl Supervisor {
     }
 
     /// The task's volumes, resolved once and remembered.
-    fn volumes(&mut self) -> Result<BTreeMap<String, spec::ResolvedVolume>, String> {
+    fn volumes(&mut self) -> Result<BTreeMap<String, spec::ResolvedVolume>, VolumeError> {
         if let Some(saved) = self.engine.state.task(&self.arn).map(|r| r.volumes)
             && (!saved.is_empty() || self.task.volumes.as_ref().is_none_or(Vec::is_empty))
         {
@@ -50,8 +49,7 @@ impl Supervisor {
         }
         let suffix = unique_suffix(&self.engine.config.installation);
         let mut volumes =
-            spec::resolve_volumes(&self.task, &suffix, self.engine.config.efs_root.as_deref())
-                .map_err(|e| e.0)?;
+            spec::resolve_volumes(&self.task, &suffix, self.engine.config.efs_root.as_deref())?;
         for volume in volumes.values_mut() {
             if let ResolvedVolume::Docker {
                 labels,
@@ -65,8 +63,10 @@ impl Supervisor {
                 );
             }
             if let ResolvedVolume::Efs { path } = volume {
-                std::fs::create_dir_all(&*path)
-                    .map_err(|e| format!("creating the EFS directory {path}: {e}"))?;
+                std::fs::create_dir_all(&*path).map_err(|source| VolumeError::EfsDirectory {
+                    path: path.clone(),
+                    source,
+                })?;
             }
         }
         let saved = volumes.clone();
