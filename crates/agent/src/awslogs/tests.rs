@@ -1,7 +1,14 @@
 use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
-use berth_runtime::{ContainerSpec, SimulatedRuntime, SimulationConfig};
+use berth_runtime::{
+    ContainerId, ContainerRuntime, ContainerSpec, LogSource, SimulatedRuntime, SimulationConfig,
+};
+use regex::Regex;
+use tokio::sync::watch;
 
+use super::cursor::INTERLEAVE_MARGIN_NANOS;
 use super::*;
 use crate::testing::{Failure, FakeLogs};
 
