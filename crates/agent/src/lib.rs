@@ -5,12 +5,17 @@
 //! Amazon ECS agent are interchangeable.
 //!
 //! Modules: `config` (flags, credentials, region), `client` (signed ECS/ECR JSON calls),
-//! `registration` (resources and attributes), `session` (the ACS websocket), `engine` (one
-//! supervisor per task), `spec` (ACS task → container specs), `state` (the state file),
-//! `stats` (CPU and memory samples of the containers), `telemetry` (the TCS websocket:
-//! metrics and health), `instance_health` (the container runtime check ECS shows as the
-//! instance's `healthStatus`), `metadata` (the task metadata endpoint v4 containers query),
-//! `awslogs` (the awslogs log driver).
+//! `registration` (resources and attributes), `installation` (whose Docker objects these
+//! are), `session` (the ACS websocket), `engine/` (one supervisor per task; a file per
+//! concern: supervisor, start, pull, network, volumes, logs, report, reporter, cleanup,
+//! errors with every stopped reason), `spec` (ACS task → container specs), `infra` and
+//! `warm` (awsvpc infra containers), `state` (the state file), `stats` (CPU and memory
+//! samples of the containers), `telemetry` (the TCS websocket: metrics and health),
+//! `instance_health` (the container runtime check ECS shows as the instance's
+//! `healthStatus`), `metadata` (the task metadata endpoint v4; `metadata/endpoint` where it
+//! listens), `awslogs/` (the awslogs log driver: options, cursor, api, assembly, batch,
+//! shipper), `backoff` (every retry loop's). Each area has its own error enum, rolled up
+//! into `AgentError`; no two files import each other.
 //!
 //! ## The awslogs log driver
 //!
