@@ -6,6 +6,8 @@
 //! no TLS here.
 
 use std::collections::HashMap;
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::Mutex;
 use std::time::Duration;
 
@@ -43,6 +45,10 @@ pub enum ClientError {
     #[error("{0}")]
     Protocol(String),
 }
+
+/// What a boxed call returns (the engine's control-plane calls and the awslogs shippers'
+/// CloudWatch Logs calls go through traits, so that tests can fake them).
+pub type ControlFuture<'a, T> = Pin<Box<dyn Future<Output = Result<T, ClientError>> + Send + 'a>>;
 
 impl ClientError {
     /// Worth trying again later: the service was unreachable, failed (5xx) or throttled.
@@ -368,7 +374,7 @@ impl AwsClient {
         let (status, bytes) = tokio::time::timeout(CALL_TIMEOUT, self.send(endpoint, request))
             .await
             .map_err(|_| transport(format!("no answer to {target} within {CALL_TIMEOUT:?}")))?
-            .map_err(transport)?;
+            .map_err(|e| transport(e.to_string()))?;
         let value: Value = if bytes.is_empty() {
             Value::Null
         } else {
@@ -402,7 +408,7 @@ impl AwsClient {
         &self,
         endpoint: &HttpEndpoint,
         request: hyper::Request<Full<Bytes>>,
-    ) -> Result<(u16, Bytes), String> {
+    ) -> Result<(u16, Bytes), TransportError> {
         let mut sender = loop {
             let idle = self
                 .idle
@@ -419,17 +425,9 @@ impl AwsClient {
                 None => break connect(&endpoint.authority).await?,
             }
         };
-        let response = sender
-            .send_request(request)
-            .await
-            .map_err(|e| e.to_string())?;
+        let response = sender.send_request(request).await?;
         let status = response.status().as_u16();
-        let body = response
-            .into_body()
-            .collect()
-            .await
-            .map_err(|e| e.to_string())?
-            .to_bytes();
+        let body = response.into_body().collect().await?.to_bytes();
         let mut idle = self.idle.lock().unwrap_or_else(|e| e.into_inner());
         let pool = idle.entry(endpoint.authority.clone()).or_default();
         if pool.len() < MAX_IDLE_PER_HOST && !sender.is_closed() {
@@ -439,14 +437,19 @@ impl AwsClient {
     }
 }
 
-async fn connect(authority: &str) -> Result<SendRequest<Full<Bytes>>, String> {
-    let stream = tokio::net::TcpStream::connect(authority)
-        .await
-        .map_err(|e| e.to_string())?;
+/// Why a request got no answer (the `message` of [`ClientError::Transport`]).
+#[derive(Debug, thiserror::Error)]
+enum TransportError {
+    #[error(transparent)]
+    Connect(#[from] std::io::Error),
+    #[error(transparent)]
+    Http(#[from] hyper::Error),
+}
+
+async fn connect(authority: &str) -> Result<SendRequest<Full<Bytes>>, TransportError> {
+    let stream = tokio::net::TcpStream::connect(authority).await?;
     let _ = stream.set_nodelay(true);
-    let (sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
-        .await
-        .map_err(|e| e.to_string())?;
+    let (sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream)).await?;
     tokio::spawn(async move {
         // Ends when the server closes the connection or the sender is dropped.
         let _ = connection.await;

@@ -10,7 +10,41 @@ use std::time::Duration;
 
 use berth_model::InstallationId;
 
-use crate::AgentError;
+/// A command-line value the agent cannot read (clap shows the message).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum FlagError {
+    #[error("unknown runtime {0:?}: use docker or simulated")]
+    Runtime(String),
+    #[error("unknown image pull behavior {0:?}: use default, always, once or prefer-cached")]
+    ImagePullBehavior(String),
+    #[error("attribute {0:?} is not NAME=VALUE")]
+    Attribute(String),
+}
+
+/// A configuration the agent cannot run with.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error(
+        "configuration: no AWS credentials: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, \
+         or AWS_SHARED_CREDENTIALS_FILE"
+    )]
+    NoCredentials,
+    #[error(
+        "configuration: no AWS credentials in the environment, and the shared credentials file \
+         {} could not be read: {source}",
+        .path.display()
+    )]
+    CredentialsFile {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error(
+        "configuration: profile [{profile}] in {} has no aws_access_key_id and \
+         aws_secret_access_key",
+        .path.display()
+    )]
+    NoProfile { profile: String, path: PathBuf },
+}
 
 /// ECS's default time between SIGTERM and SIGKILL when a container sets no `stopTimeout`
 /// (the official agent's `ECS_CONTAINER_STOP_TIMEOUT`).
@@ -66,7 +100,7 @@ pub struct AgentConfig {
 
 impl AgentConfig {
     /// A configuration with ECS's defaults and credentials and region from the environment.
-    pub fn new(endpoint: &str, cluster: &str, data_dir: &Path) -> Result<Self, AgentError> {
+    pub fn new(endpoint: &str, cluster: &str, data_dir: &Path) -> Result<Self, ConfigError> {
         Ok(AgentConfig {
             credentials: Credentials::from_environment()?,
             region: region_from_environment(),
@@ -115,14 +149,12 @@ pub enum RuntimeChoice {
 }
 
 impl FromStr for RuntimeChoice {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
+    type Err = FlagError;
+    fn from_str(s: &str) -> Result<Self, FlagError> {
         match s {
             "docker" => Ok(RuntimeChoice::Docker),
             "simulated" => Ok(RuntimeChoice::Simulated),
-            other => Err(format!(
-                "unknown runtime {other:?}: use docker or simulated"
-            )),
+            other => Err(FlagError::Runtime(other.to_owned())),
         }
     }
 }
@@ -141,16 +173,14 @@ pub enum ImagePullBehavior {
 }
 
 impl FromStr for ImagePullBehavior {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
+    type Err = FlagError;
+    fn from_str(s: &str) -> Result<Self, FlagError> {
         match s {
             "default" => Ok(ImagePullBehavior::Default),
             "always" => Ok(ImagePullBehavior::Always),
             "once" => Ok(ImagePullBehavior::Once),
             "prefer-cached" => Ok(ImagePullBehavior::PreferCached),
-            other => Err(format!(
-                "unknown image pull behavior {other:?}: use default, always, once or prefer-cached"
-            )),
+            other => Err(FlagError::ImagePullBehavior(other.to_owned())),
         }
     }
 }
@@ -180,7 +210,7 @@ impl Credentials {
     /// `AWS_ACCESS_KEY_ID` / `AWS_SECRET_ACCESS_KEY` (and `AWS_SESSION_TOKEN`), else the
     /// shared credentials file (`AWS_SHARED_CREDENTIALS_FILE`, default `~/.aws/credentials`)
     /// in profile `AWS_PROFILE` (default `default`).
-    pub fn from_environment() -> Result<Self, AgentError> {
+    pub fn from_environment() -> Result<Self, ConfigError> {
         let var = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
         if let (Some(access_key_id), Some(secret_access_key)) =
             (var("AWS_ACCESS_KEY_ID"), var("AWS_SECRET_ACCESS_KEY"))
@@ -195,29 +225,18 @@ impl Credentials {
             Some(path) => PathBuf::from(path),
             None => match var("HOME") {
                 Some(home) => Path::new(&home).join(".aws/credentials"),
-                None => {
-                    return Err(AgentError::Config(
-                        "no AWS credentials: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, \
-                         or AWS_SHARED_CREDENTIALS_FILE"
-                            .to_owned(),
-                    ));
-                }
+                None => return Err(ConfigError::NoCredentials),
             },
         };
         let profile = var("AWS_PROFILE").unwrap_or_else(|| "default".to_owned());
-        let text = std::fs::read_to_string(&path).map_err(|e| {
-            AgentError::Config(format!(
-                "no AWS credentials in the environment, and the shared credentials file {} \
-                 could not be read: {e}",
-                path.display()
-            ))
-        })?;
-        parse_shared_credentials(&text, &profile).ok_or_else(|| {
-            AgentError::Config(format!(
-                "profile [{profile}] in {} has no aws_access_key_id and aws_secret_access_key",
-                path.display()
-            ))
-        })
+        let text = match std::fs::read_to_string(&path) {
+            Ok(text) => text,
+            Err(source) => return Err(ConfigError::CredentialsFile { path, source }),
+        };
+        match parse_shared_credentials(&text, &profile) {
+            Some(credentials) => Ok(credentials),
+            None => Err(ConfigError::NoProfile { profile, path }),
+        }
     }
 }
 
@@ -255,10 +274,10 @@ pub fn region_from_environment() -> String {
 }
 
 /// Reads `K=V` (an attribute as given on the command line).
-pub fn parse_attribute(s: &str) -> Result<(String, String), String> {
+pub fn parse_attribute(s: &str) -> Result<(String, String), FlagError> {
     match s.split_once('=') {
         Some((name, value)) if !name.is_empty() => Ok((name.to_owned(), value.to_owned())),
-        _ => Err(format!("attribute {s:?} is not NAME=VALUE")),
+        _ => Err(FlagError::Attribute(s.to_owned())),
     }
 }
 
@@ -295,13 +314,26 @@ aws_session_token = tok
             parse_attribute("stack=blue=green").unwrap(),
             ("stack".to_owned(), "blue=green".to_owned())
         );
-        assert!(parse_attribute("novalue").is_err());
+        assert_eq!(
+            parse_attribute("novalue").unwrap_err().to_string(),
+            "attribute \"novalue\" is not NAME=VALUE"
+        );
         assert!(parse_attribute("=x").is_err());
         assert_eq!(
             "prefer-cached".parse::<ImagePullBehavior>().unwrap(),
             ImagePullBehavior::PreferCached
         );
-        assert!("sometimes".parse::<ImagePullBehavior>().is_err());
+        assert_eq!(
+            "sometimes"
+                .parse::<ImagePullBehavior>()
+                .unwrap_err()
+                .to_string(),
+            "unknown image pull behavior \"sometimes\": use default, always, once or prefer-cached"
+        );
+        assert_eq!(
+            "podman".parse::<RuntimeChoice>().unwrap_err().to_string(),
+            "unknown runtime \"podman\": use docker or simulated"
+        );
         assert_eq!(
             "simulated".parse::<RuntimeChoice>().unwrap(),
             RuntimeChoice::Simulated

@@ -6,31 +6,27 @@ use std::path::Path;
 
 use berth_model::InstallationId;
 
-use crate::AgentError;
 use crate::config::AgentConfig;
+use crate::state::StateError;
 
 /// The file, in a data dir, holding the installation id (one line).
 pub const INSTALLATION_FILE: &str = "installation";
 
 /// The id recorded in `dir`, if any.
-pub fn read(dir: &Path) -> Result<Option<InstallationId>, AgentError> {
+pub fn read(dir: &Path) -> Result<Option<InstallationId>, StateError> {
     let path = dir.join(INSTALLATION_FILE);
     match std::fs::read_to_string(&path) {
-        Ok(text) => text
-            .trim()
-            .parse()
-            .map(Some)
-            .map_err(|e| AgentError::State(format!("{}: {e}", path.display()))),
+        Ok(text) => match text.trim().parse() {
+            Ok(id) => Ok(Some(id)),
+            Err(source) => Err(StateError::Installation { path, source }),
+        },
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-        Err(e) => Err(AgentError::State(format!(
-            "reading {}: {e}",
-            path.display()
-        ))),
+        Err(source) => Err(StateError::Read { path, source }),
     }
 }
 
 /// Records `id` in `dir` (replacing the file whole, synced).
-pub fn write(dir: &Path, id: &InstallationId) -> Result<(), AgentError> {
+pub fn write(dir: &Path, id: &InstallationId) -> Result<(), StateError> {
     use std::io::Write;
     let path = dir.join(INSTALLATION_FILE);
     let tmp = dir.join(format!("{INSTALLATION_FILE}.tmp"));
@@ -40,7 +36,7 @@ pub fn write(dir: &Path, id: &InstallationId) -> Result<(), AgentError> {
         file.sync_all()?;
         std::fs::rename(&tmp, &path)
     })();
-    written.map_err(|e| AgentError::State(format!("writing {}: {e}", path.display())))
+    written.map_err(|source| StateError::Write { path, source })
 }
 
 /// The installation the agent works for: as configured (the built-in agents of `berth up`),
@@ -50,7 +46,7 @@ pub fn write(dir: &Path, id: &InstallationId) -> Result<(), AgentError> {
 pub fn settle(
     config: &AgentConfig,
     announced: Option<InstallationId>,
-) -> Result<InstallationId, AgentError> {
+) -> Result<InstallationId, StateError> {
     let recorded = read(&config.data_dir)?;
     let id = match config.installation.clone().or(announced) {
         Some(id) => id,

@@ -17,7 +17,7 @@ use berth_acs::tcs::{
     INSTANCE_CHECK_CONTAINER_RUNTIME, INSTANCE_STATUS_IMPAIRED, INSTANCE_STATUS_INITIALIZING,
     INSTANCE_STATUS_OK, InstanceStatus, InstanceStatusMetadata, PublishInstanceStatusRequest,
 };
-use berth_runtime::ContainerRuntime;
+use berth_runtime::{ContainerRuntime, RuntimeError};
 use tokio::sync::watch;
 
 /// How often the container runtime is checked.
@@ -46,6 +46,15 @@ impl CheckStatus {
 }
 
 /// The container runtime check's latest result.
+/// Why a check found the runtime impaired (the status reason telemetry sends).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum CheckError {
+    #[error(transparent)]
+    Ping(RuntimeError),
+    #[error("no answer to a ping within {timeout:?}", timeout = PING_TIMEOUT)]
+    Timeout,
+}
+
 #[derive(Debug, Clone, PartialEq)]
 pub struct RuntimeHealth {
     pub status: CheckStatus,
@@ -69,10 +78,10 @@ impl RuntimeHealth {
 
     /// Takes in one check's outcome (`Err` is why it failed); returns whether the status
     /// changed.
-    pub fn record(&mut self, outcome: Result<(), String>, now: SystemTime) -> bool {
+    pub fn record(&mut self, outcome: Result<(), CheckError>, now: SystemTime) -> bool {
         let (status, reason) = match outcome {
             Ok(()) => (CheckStatus::Ok, None),
-            Err(why) => (CheckStatus::Impaired, Some(why)),
+            Err(why) => (CheckStatus::Impaired, Some(why.to_string())),
         };
         let changed = status != self.status;
         if changed {
@@ -131,8 +140,8 @@ pub(crate) async fn run_checks(
         }
         let outcome = match tokio::time::timeout(PING_TIMEOUT, runtime.ping()).await {
             Ok(Ok(())) => Ok(()),
-            Ok(Err(e)) => Err(e.to_string()),
-            Err(_) => Err(format!("no answer to a ping within {PING_TIMEOUT:?}")),
+            Ok(Err(e)) => Err(CheckError::Ping(e)),
+            Err(_) => Err(CheckError::Timeout),
         };
         health.send_if_modified(|health| {
             let before = health.status;
@@ -181,9 +190,13 @@ mod tests {
         assert!(!health.record(Ok(()), at(120)));
         assert_eq!(health.last_updated, at(120));
         assert_eq!(health.last_status_change, at(110));
-        assert!(health.record(Err("connection refused".into()), at(130)));
+        let refused = RuntimeError::Unavailable("connection refused".to_owned());
+        assert!(health.record(Err(CheckError::Ping(refused)), at(130)));
         assert_eq!(health.status, CheckStatus::Impaired);
-        assert_eq!(health.reason.as_deref(), Some("connection refused"));
+        assert_eq!(
+            health.reason.as_deref(),
+            Some("container runtime unavailable: connection refused")
+        );
         assert_eq!(health.last_status_change, at(130));
         assert!(health.record(Ok(()), at(140)));
         assert_eq!(health.reason, None);
@@ -192,7 +205,7 @@ mod tests {
     #[test]
     fn the_request_carries_the_container_runtime_check_as_the_agent_names_it() {
         let mut health = RuntimeHealth::initializing(at(1_700_000_000));
-        health.record(Err("ping timed out".into()), at(1_700_000_010));
+        health.record(Err(CheckError::Timeout), at(1_700_000_010));
         let frame =
             AgentMessage::PublishInstanceStatus(publish_request("c", "arn:i", &health)).encode();
         let frame: Value = serde_json::from_str(&frame).unwrap();
@@ -209,7 +222,7 @@ mod tests {
                 "status": "IMPAIRED",
                 "lastUpdated": 1_700_000_010,
                 "lastStatusChange": 1_700_000_010,
-                "statusReason": "ping timed out",
+                "statusReason": "no answer to a ping within 5s",
             }])
         );
         let initial = publish_request("c", "arn:i", &RuntimeHealth::initializing(at(5)));

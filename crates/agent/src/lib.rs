@@ -5,12 +5,17 @@
 //! Amazon ECS agent are interchangeable.
 //!
 //! Modules: `config` (flags, credentials, region), `client` (signed ECS/ECR JSON calls),
-//! `registration` (resources and attributes), `session` (the ACS websocket), `engine` (one
-//! supervisor per task), `spec` (ACS task → container specs), `state` (the state file),
-//! `stats` (CPU and memory samples of the containers), `telemetry` (the TCS websocket:
-//! metrics and health), `instance_health` (the container runtime check ECS shows as the
-//! instance's `healthStatus`), `metadata` (the task metadata endpoint v4 containers query),
-//! `awslogs` (the awslogs log driver).
+//! `registration` (resources and attributes), `installation` (whose Docker objects these
+//! are), `session` (the ACS websocket), `engine/` (one supervisor per task; a file per
+//! concern: supervisor, start, pull, network, volumes, logs, report, reporter, cleanup,
+//! errors with every stopped reason), `spec` (ACS task → container specs), `infra` and
+//! `warm` (awsvpc infra containers), `state` (the state file), `stats` (CPU and memory
+//! samples of the containers), `telemetry` (the TCS websocket: metrics and health),
+//! `instance_health` (the container runtime check ECS shows as the instance's
+//! `healthStatus`), `metadata` (the task metadata endpoint v4; `metadata/endpoint` where it
+//! listens), `awslogs/` (the awslogs log driver: options, cursor, api, assembly, batch,
+//! shipper), `backoff` (every retry loop's). Each area has its own error enum, rolled up
+//! into `AgentError`; no two files import each other.
 //!
 //! ## The awslogs log driver
 //!
@@ -52,6 +57,7 @@
 //! containers, reporting what happened meanwhile.
 
 pub mod awslogs;
+mod backoff;
 pub mod client;
 pub mod config;
 pub mod engine;
@@ -78,17 +84,35 @@ use berth_runtime::{
 };
 use tokio::sync::watch;
 
+use crate::backoff::Backoff;
 use crate::client::{AwsClient, ClientError, RegisterContainerInstanceRequest};
-use crate::config::{AgentConfig, RuntimeChoice};
-use crate::engine::{Backoff, Engine, EngineConfig};
-use crate::state::{AgentState, SharedState};
+use crate::config::{AgentConfig, ConfigError, RuntimeChoice};
+use crate::engine::{Engine, EngineConfig};
+use crate::state::{AgentState, SharedState, StateError};
 
 #[derive(Debug, thiserror::Error)]
 pub enum AgentError {
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    #[error(
+        "configuration: the data dir {} belongs to an instance of cluster {saved:?}, not \
+         {configured:?}; use another --data-dir",
+        .data_dir.display()
+    )]
+    OtherCluster {
+        data_dir: std::path::PathBuf,
+        saved: String,
+        configured: String,
+    },
+    /// The control plane's endpoint is not one the client can use.
     #[error("configuration: {0}")]
-    Config(String),
-    #[error("agent state: {0}")]
-    State(String),
+    Endpoint(ClientError),
+    #[error("configuration: task metadata endpoint: {0}")]
+    MetadataEndpoint(std::io::Error),
+    #[error("configuration: task metadata endpoint on port {port}: {source}")]
+    MetadataPort { port: u16, source: std::io::Error },
+    #[error(transparent)]
+    State(#[from] StateError),
     #[error(transparent)]
     Runtime(#[from] RuntimeError),
     #[error("registering the container instance: {0}")]
@@ -116,23 +140,24 @@ pub async fn run(
             Arc::new(SimulatedRuntime::new(SimulationConfig::default()))
         }
     };
-    std::fs::create_dir_all(&config.data_dir)
-        .map_err(|e| AgentError::State(format!("creating {}: {e}", config.data_dir.display())))?;
+    std::fs::create_dir_all(&config.data_dir).map_err(|source| StateError::CreateDir {
+        path: config.data_dir.clone(),
+        source,
+    })?;
     let mut saved = AgentState::load(&config.data_dir)?;
     if !saved.cluster.is_empty() && saved.cluster != config.cluster {
-        return Err(AgentError::Config(format!(
-            "the data dir {} belongs to an instance of cluster {:?}, not {:?}; use another --data-dir",
-            config.data_dir.display(),
-            saved.cluster,
-            config.cluster
-        )));
+        return Err(AgentError::OtherCluster {
+            data_dir: config.data_dir.clone(),
+            saved: saved.cluster,
+            configured: config.cluster.clone(),
+        });
     }
     saved.cluster = config.cluster.clone();
 
     let host = runtime.info().await?;
     let client = Arc::new(
         AwsClient::new(&config.endpoint, config.credentials.clone(), &config.region)
-            .map_err(|e| AgentError::Config(e.to_string()))?,
+            .map_err(AgentError::Endpoint)?,
     );
     let Some((instance_arn, announced)) = register(
         &client,
@@ -158,7 +183,7 @@ pub async fn run(
         None => None,
     };
     // awsvpc tasks reach the endpoint on their subnet's gateway: listeners added as needed.
-    let (listen_requests, listen_receiver) = metadata::ListenRequests::new();
+    let (listen_requests, listen_receiver) = metadata::endpoint::ListenRequests::new();
     let engine_config = EngineConfig {
         metadata_listen: metadata.is_some().then(|| listen_requests.clone()),
         image_pull_behavior: config.image_pull_behavior,
@@ -200,7 +225,7 @@ pub async fn run(
             bridge = ?endpoint.bridge_host,
             "task metadata endpoint (v4) listening"
         );
-        background.push(tokio::spawn(metadata::serve_growing(
+        background.push(tokio::spawn(metadata::endpoint::serve_growing(
             listeners,
             endpoint.port,
             listen_receiver,
@@ -274,7 +299,13 @@ async fn bind_metadata_endpoint(
     runtime: &dyn ContainerRuntime,
     state: &SharedState,
     port: u16,
-) -> Result<(metadata::MetadataEndpoint, Vec<tokio::net::TcpListener>), AgentError> {
+) -> Result<
+    (
+        metadata::endpoint::MetadataEndpoint,
+        Vec<tokio::net::TcpListener>,
+    ),
+    AgentError,
+> {
     let bridge_host = match runtime.bridge_gateway().await {
         Ok(host) => host,
         Err(e) => {
@@ -284,11 +315,11 @@ async fn bind_metadata_endpoint(
     };
     let remembered = state.lock().metadata_port;
     let wanted = remembered.filter(|_| port == 0).unwrap_or(port);
-    let mut endpoint = metadata::MetadataEndpoint {
+    let mut endpoint = metadata::endpoint::MetadataEndpoint {
         bridge_host,
         port: wanted,
     };
-    let bound = match metadata::bind(&endpoint.listen_addresses(), wanted).await {
+    let bound = match metadata::endpoint::bind(&endpoint.listen_addresses(), wanted).await {
         Ok(bound) => Ok(bound),
         // Not our own bridge (Docker elsewhere, rootless): bridge containers cannot reach us.
         Err(e)
@@ -297,7 +328,7 @@ async fn bind_metadata_endpoint(
         {
             tracing::warn!(bridge = ?endpoint.bridge_host, "the bridge address is not this host's; bridge-mode containers get no metadata endpoint");
             endpoint.bridge_host = None;
-            metadata::bind(&endpoint.listen_addresses(), wanted).await
+            metadata::endpoint::bind(&endpoint.listen_addresses(), wanted).await
         }
         Err(e) => Err(e),
     };
@@ -305,14 +336,15 @@ async fn bind_metadata_endpoint(
         Ok(bound) => bound,
         Err(e) if remembered.is_some() && port == 0 => {
             tracing::warn!(port = wanted, error = %e, "the metadata endpoint's port is taken; running containers lose their endpoint");
-            metadata::bind(&endpoint.listen_addresses(), 0)
+            metadata::endpoint::bind(&endpoint.listen_addresses(), 0)
                 .await
-                .map_err(|e| AgentError::Config(format!("task metadata endpoint: {e}")))?
+                .map_err(AgentError::MetadataEndpoint)?
         }
-        Err(e) => {
-            return Err(AgentError::Config(format!(
-                "task metadata endpoint on port {wanted}: {e}"
-            )));
+        Err(source) => {
+            return Err(AgentError::MetadataPort {
+                port: wanted,
+                source,
+            });
         }
     };
     endpoint.port = bound_port;

@@ -27,8 +27,9 @@ use tokio_tungstenite::tungstenite::protocol::CloseFrame;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use tokio_tungstenite::tungstenite::{Error as WsError, Message};
 
+use crate::backoff::Backoff;
 use crate::client::{AwsClient, HttpEndpoint, VersionInfo};
-use crate::engine::{Backoff, Engine};
+use crate::engine::Engine;
 
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(30);
 const WRITE_TIMEOUT: Duration = Duration::from_secs(30);
@@ -105,15 +106,15 @@ pub async fn run(
 }
 
 /// `http://…` → `ws://…`, as the agent maps DiscoverPollEndpoint's answer.
-fn websocket_url(url: &str) -> Result<String, String> {
+fn websocket_url(url: &str) -> Result<String, Refused> {
     if let Some(rest) = url.strip_prefix("http://") {
         Ok(format!("ws://{rest}"))
     } else if url.starts_with("ws://") {
         Ok(url.to_owned())
     } else {
-        Err(format!(
+        Err(Refused::Failed(format!(
             "ACS endpoint {url:?}: only plain http:// (ws://) is supported"
-        ))
+        )))
     }
 }
 
@@ -155,6 +156,7 @@ async fn session(
 }
 
 /// Why a websocket could not be opened.
+#[derive(Debug)]
 pub(crate) enum Refused {
     /// The control plane says the instance is deregistered (`InactiveInstanceException`).
     Inactive(String),
@@ -166,7 +168,7 @@ pub(crate) type Socket = tokio_tungstenite::WebSocketStream<tokio::net::TcpStrea
 /// Opens an ACS or TCS websocket: `url` is the `http://` URL with its query; the upgrade
 /// GET is signed as the official agent signs it, and a refusal is read as ECS writes it.
 pub(crate) async fn open_websocket(client: &AwsClient, url: &str) -> Result<Socket, Refused> {
-    let url = websocket_url(url).map_err(Refused::Failed)?;
+    let url = websocket_url(url)?;
     let authority = HttpEndpoint::parse(&url.replacen("ws://", "http://", 1))
         .map_err(|e| Refused::Failed(e.to_string()))?
         .authority;

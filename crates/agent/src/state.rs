@@ -19,7 +19,6 @@ use berth_acs::acs::Task;
 use serde::{Deserialize, Serialize};
 use tokio::sync::Notify;
 
-use crate::AgentError;
 use crate::client::NetworkBinding;
 use crate::spec::ResolvedVolume;
 
@@ -28,6 +27,42 @@ pub const STATE_FILE: &str = "agent-state.json";
 const LAYOUT_VERSION: u32 = 1;
 /// Changes within this window after the first are written together.
 const COALESCE: Duration = Duration::from_millis(25);
+
+/// The agent's files in its data dir (the state file, the installation file) cannot be read
+/// or written.
+#[derive(Debug, thiserror::Error)]
+pub enum StateError {
+    #[error("agent state: {} is not readable: {source}", .path.display())]
+    Unreadable {
+        path: PathBuf,
+        source: serde_json::Error,
+    },
+    #[error("agent state: {} was written by a newer agent (layout {version})", .path.display())]
+    Newer { path: PathBuf, version: u32 },
+    #[error("agent state: reading {}: {source}", .path.display())]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("agent state: writing {}: {source}", .path.display())]
+    Write {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("agent state: creating {}: {source}", .path.display())]
+    CreateDir {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    /// The save, run off the async threads, did not finish.
+    #[error("agent state: {0}")]
+    Saver(tokio::task::JoinError),
+    #[error("agent state: {}: {source}", .path.display())]
+    Installation {
+        path: PathBuf,
+        source: berth_model::InstallationIdError,
+    },
+}
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -118,41 +153,34 @@ pub struct ContainerRecord {
 
 impl AgentState {
     /// Reads the state file in `data_dir`; a missing file is a fresh agent.
-    pub fn load(data_dir: &Path) -> Result<AgentState, AgentError> {
+    pub fn load(data_dir: &Path) -> Result<AgentState, StateError> {
         let path = data_dir.join(STATE_FILE);
         match std::fs::read(&path) {
             Ok(bytes) => {
-                let state: AgentState = serde_json::from_slice(&bytes).map_err(|e| {
-                    AgentError::State(format!("{} is not readable: {e}", path.display()))
-                })?;
+                let state: AgentState = match serde_json::from_slice(&bytes) {
+                    Ok(state) => state,
+                    Err(source) => return Err(StateError::Unreadable { path, source }),
+                };
                 if state.version > LAYOUT_VERSION {
-                    return Err(AgentError::State(format!(
-                        "{} was written by a newer agent (layout {})",
-                        path.display(),
-                        state.version
-                    )));
+                    return Err(StateError::Newer {
+                        path,
+                        version: state.version,
+                    });
                 }
                 Ok(state)
             }
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(AgentState::default()),
-            Err(e) => Err(AgentError::State(format!(
-                "reading {}: {e}",
-                path.display()
-            ))),
+            Err(source) => Err(StateError::Read { path, source }),
         }
     }
 
     /// Replaces the state file atomically and durably.
-    pub fn save(&self, data_dir: &Path) -> Result<(), AgentError> {
+    pub fn save(&self, data_dir: &Path) -> Result<(), StateError> {
         let mut copy = self.clone();
         copy.version = LAYOUT_VERSION;
         let bytes = serde_json::to_vec(&copy).expect("state serialises");
-        write_atomically(&data_dir.join(STATE_FILE), &bytes).map_err(|e| {
-            AgentError::State(format!(
-                "writing {}: {e}",
-                data_dir.join(STATE_FILE).display()
-            ))
-        })
+        let path = data_dir.join(STATE_FILE);
+        write_atomically(&path, &bytes).map_err(|source| StateError::Write { path, source })
     }
 }
 
@@ -219,14 +247,14 @@ impl SharedState {
     }
 
     /// Writes the state now (after registration, and at shutdown).
-    pub async fn flush(&self) -> Result<(), AgentError> {
+    pub async fn flush(&self) -> Result<(), StateError> {
         let Some(dir) = self.inner.data_dir.clone() else {
             return Ok(());
         };
         let snapshot = self.lock().clone();
         tokio::task::spawn_blocking(move || snapshot.save(&dir))
             .await
-            .map_err(|e| AgentError::State(e.to_string()))?
+            .map_err(StateError::Saver)?
     }
 
     /// Saves whenever the state changes, until `shutdown`; then saves once more.
@@ -316,7 +344,7 @@ mod tests {
         std::fs::write(dir.path().join(STATE_FILE), b"{not json").unwrap();
         assert!(matches!(
             AgentState::load(dir.path()),
-            Err(AgentError::State(_))
+            Err(StateError::Unreadable { .. })
         ));
         std::fs::write(
             dir.path().join(STATE_FILE),
@@ -325,7 +353,7 @@ mod tests {
         .unwrap();
         assert!(matches!(
             AgentState::load(dir.path()),
-            Err(AgentError::State(_))
+            Err(StateError::Newer { version: 99, .. })
         ));
     }
 

@@ -28,8 +28,9 @@ use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::protocol::CloseFrame;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 
-use crate::client::{AwsClient, VersionInfo};
-use crate::engine::{Backoff, Engine};
+use crate::backoff::Backoff;
+use crate::client::{AwsClient, ClientError, VersionInfo};
+use crate::engine::Engine;
 use crate::instance_health;
 use crate::session::{Refused, Socket, open_websocket};
 use crate::stats::StatsCollector;
@@ -92,7 +93,7 @@ pub async fn run(params: TelemetryParams, mut shutdown: watch::Receiver<bool>) {
         let opened = tokio::time::Instant::now();
         let ended = match connect(&params).await {
             Ok(socket) => serve(&params, socket, &mut shutdown).await,
-            Err(why) => Ended::Failed(why),
+            Err(why) => Ended::Failed(why.to_string()),
         };
         // A session that lasted is a good connection; one closed at once counts as a failure,
         // so a server that keeps hanging up is not redialled in a tight loop.
@@ -123,15 +124,27 @@ pub async fn run(params: TelemetryParams, mut shutdown: watch::Receiver<bool>) {
     }
 }
 
-async fn connect(params: &TelemetryParams) -> Result<Socket, String> {
+/// Why a telemetry session could not be opened.
+#[derive(Debug, thiserror::Error)]
+enum TelemetryError {
+    #[error("DiscoverPollEndpoint: {0}")]
+    Discover(ClientError),
+    #[error("DiscoverPollEndpoint named no telemetryEndpoint")]
+    NoEndpoint,
+    /// The websocket upgrade was refused or failed (the server's words).
+    #[error("{0}")]
+    Refused(String),
+}
+
+async fn connect(params: &TelemetryParams) -> Result<Socket, TelemetryError> {
     let endpoints = params
         .client
         .discover_poll_endpoint(&params.cluster, &params.instance_arn)
         .await
-        .map_err(|e| format!("DiscoverPollEndpoint: {e}"))?;
+        .map_err(TelemetryError::Discover)?;
     let endpoint = endpoints
         .telemetry_endpoint
-        .ok_or("DiscoverPollEndpoint named no telemetryEndpoint")?;
+        .ok_or(TelemetryError::NoEndpoint)?;
     let docker_version = params
         .version
         .docker_version
@@ -148,7 +161,9 @@ async fn connect(params: &TelemetryParams) -> Result<Socket, String> {
     let socket = open_websocket(&params.client, &query.url(&endpoint))
         .await
         .map_err(|refused| match refused {
-            Refused::Inactive(message) | Refused::Failed(message) => message,
+            Refused::Inactive(message) | Refused::Failed(message) => {
+                TelemetryError::Refused(message)
+            }
         })?;
     tracing::info!(endpoint, "telemetry session open");
     Ok(socket)

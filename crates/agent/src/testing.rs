@@ -14,8 +14,10 @@ use tokio::sync::watch;
 use crate::awslogs::{
     InputLogEvent, LogsApi, PutLogEventsRequest, RejectedLogEventsInfo, StreamLookup,
 };
-use crate::client::{ClientError, ContainerStateChange, EcrAuthorization, TaskStateChange};
-use crate::engine::{ControlFuture, ControlPlane, Engine, EngineConfig};
+use crate::client::{
+    ClientError, ContainerStateChange, ControlFuture, EcrAuthorization, TaskStateChange,
+};
+use crate::engine::{ControlPlane, Engine, EngineConfig};
 use crate::spec::LABEL_TASK_ARN;
 use crate::state::{AgentState, SharedState};
 

@@ -1,11 +1,18 @@
 use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
-use berth_runtime::{ContainerSpec, SimulatedRuntime, SimulationConfig};
+use berth_runtime::{
+    ContainerId, ContainerRuntime, ContainerSpec, LogSource, SimulatedRuntime, SimulationConfig,
+};
+use regex::Regex;
+use tokio::sync::watch;
 
+use super::cursor::INTERLEAVE_MARGIN_NANOS;
 use super::*;
 use crate::testing::{Failure, FakeLogs};
 
-fn options(pairs: &[(&str, &str)]) -> Result<AwslogsOptions, String> {
+fn options(pairs: &[(&str, &str)]) -> Result<AwslogsOptions, OptionsError> {
     let map: BTreeMap<String, String> = pairs
         .iter()
         .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
@@ -60,9 +67,10 @@ fn options_default_as_docker_and_ecs_do() {
 
 #[test]
 fn bad_options_are_refused_with_dockers_messages() {
-    let refused = |extra: Vec<(&str, &str)>| options(&[base(), extra].concat()).unwrap_err();
+    let refused =
+        |extra: Vec<(&str, &str)>| options(&[base(), extra].concat()).unwrap_err().to_string();
     assert_eq!(
-        options(&[("awslogs-region", "r")]).unwrap_err(),
+        options(&[("awslogs-region", "r")]).unwrap_err().to_string(),
         "must specify a value for log opt 'awslogs-group'"
     );
     assert_eq!(
@@ -566,7 +574,7 @@ async fn the_stream_and_group_are_made_as_asked() {
     let options_without = options(&[("awslogs-group", GROUP)]).unwrap();
     let error = prepare(&*logs, &options_without, STREAM).await.unwrap_err();
     assert_eq!(
-        error,
+        error.to_string(),
         "CannotStartContainerError: Error response from daemon: failed to initialize logging \
          driver: failed to create Cloudwatch log stream: ResourceNotFoundException: The \
          specified log group does not exist."

@@ -2,10 +2,15 @@
 
 use std::sync::atomic::Ordering;
 
-use berth_runtime::{SimulatedRuntime, SimulationConfig};
+use berth_model::LABEL_INSTALLATION;
+use berth_runtime::{ContainerState, HealthStatus, SimulatedRuntime, SimulationConfig};
 use serde_json::{Value, json};
 
+use super::reporter::{Report, coalesce};
+use super::supervisor::ESSENTIAL_EXITED;
 use super::*;
+use crate::infra::{self, PAUSE_CONTAINER_NAME};
+use crate::spec;
 use crate::state::AgentState;
 use crate::testing::*;
 

@@ -7,6 +7,9 @@ use http_body_util::BodyExt;
 use serde_json::json;
 use tower::ServiceExt;
 
+use std::net::{IpAddr, Ipv4Addr};
+
+use super::endpoint::{MetadataEndpoint, bind, token_of};
 use super::*;
 use crate::engine::EngineConfig;
 use crate::testing::{Harness, config, task, task_arn};
