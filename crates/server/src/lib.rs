@@ -96,6 +96,8 @@ pub enum ServerError {
     #[error(transparent)]
     Agent(#[from] berth_agent::AgentError),
     #[error(transparent)]
+    AgentState(#[from] berth_agent::state::StateError),
+    #[error(transparent)]
     Runtime(#[from] berth_runtime::RuntimeError),
 }
 
