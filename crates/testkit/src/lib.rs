@@ -6,6 +6,7 @@
 //! hand-made OCI images (`oci`), the scripted ECS agent (`agent`).
 
 pub mod agent;
+pub mod ecs;
 pub mod http;
 pub mod oci;
 pub mod sigv4;

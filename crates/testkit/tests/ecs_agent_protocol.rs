@@ -1,67 +1,26 @@
-//! ECS's agent protocol as Berth serves it, held against a scripted agent that plays the
-//! official Amazon ECS agent's side: DiscoverPollEndpoint, the signed ACS upgrade and its
-//! refusals, PayloadMessage within a second of RunTask and StopTask (acknowledged with
+//! ECS's agent protocol as Berth serves it, in-process, held against a scripted agent that
+//! plays the official Amazon ECS agent's side: DiscoverPollEndpoint, the signed ACS upgrade
+//! and its refusals, PayloadMessage after RunTask and StopTask (acknowledged with
 //! AckRequest), heartbeats, agentConnected following the session (and the timeout), the
 //! full set of live tasks again on reconnect, task manifests and stop verification, and the
 //! telemetry websocket's acks.
 
-use std::thread::sleep;
 use std::time::{Duration, Instant};
 
-use berth_e2e::agent::ScriptedAgent;
-use berth_e2e::{BerthServer, ServerOptions, ok_json, unique};
+use berth_testkit::agent::ScriptedAgent;
+use berth_testkit::ecs::{self, agent_connected, register_task_definition, wait_for};
+use berth_testkit::{Endpoint, TestServer, unique};
 use serde_json::{Value, json};
 
-fn register(s: &BerthServer, cluster: &str) -> String {
-    let resources = r#"[{"name":"CPU","type":"INTEGER","integerValue":1024},
-        {"name":"MEMORY","type":"INTEGER","integerValue":2048},
-        {"name":"PORTS","type":"STRINGSET","stringSetValue":["22"]}]"#;
-    ok_json(&s.aws(&[
-        "ecs",
-        "register-container-instance",
-        "--cluster",
-        cluster,
-        "--total-resources",
-        resources,
-    ]))["containerInstance"]["containerInstanceArn"]
-        .as_str()
-        .unwrap()
-        .to_string()
+/// The instances here: 1024 CPU, 2048 MiB, port 22 reserved, no attributes.
+fn register(s: &TestServer, cluster: &str) -> String {
+    ecs::instance(1024, 2048)
+        .ports(&["22"])
+        .register_arn(s, cluster)
 }
 
-fn agent_connected(s: &BerthServer, cluster: &str, instance: &str) -> bool {
-    ok_json(&s.aws(&[
-        "ecs",
-        "describe-container-instances",
-        "--cluster",
-        cluster,
-        "--container-instances",
-        instance,
-    ]))["containerInstances"][0]["agentConnected"]
-        .as_bool()
-        .unwrap()
-}
-
-fn wait_for(what: &str, timeout: Duration, mut check: impl FnMut() -> bool) {
-    let deadline = Instant::now() + timeout;
-    while Instant::now() < deadline {
-        if check() {
-            return;
-        }
-        sleep(Duration::from_millis(200));
-    }
-    panic!("timed out waiting for {what}");
-}
-
-fn run_task(s: &BerthServer, cluster: &str, family: &str) -> Value {
-    ok_json(&s.aws(&[
-        "ecs",
-        "run-task",
-        "--cluster",
-        cluster,
-        "--task-definition",
-        family,
-    ]))
+fn run_task(s: &TestServer, cluster: &str, family: &str) -> Value {
+    ecs::run_task(s, cluster, family, Value::Null)
 }
 
 /// The payload's task with this ARN.
@@ -76,39 +35,33 @@ fn task_in<'a>(payload: &'a Value, arn: &str) -> &'a Value {
 
 #[test]
 fn acs_session_delivers_tasks_and_tracks_the_agent() {
-    let s = BerthServer::start_with(ServerOptions {
-        args: vec![
-            // Long enough for a few aws CLI calls while the scripted agent is not reading
-            // (it answers heartbeats only inside recv_kind), short enough to wait out.
-            "--agent-timeout-seconds".into(),
-            "8".into(),
-            "--agent-heartbeat-seconds".into(),
-            "1".into(),
-        ],
-        ..ServerOptions::default()
+    // Heartbeats every second; an agent silent for 4 s is disconnected. (The CLI version
+    // took 8 s, to outlast a few `aws` calls while its agent did not read; the scripted agent
+    // now acknowledges every heartbeat from its own reader thread, so the margin needs only
+    // cover a slow heartbeat, and the wait for the disconnect below is shorter.)
+    let s = TestServer::start_with(|config| {
+        config.agent_timeout = Duration::from_secs(4);
+        config.agent_heartbeat = Duration::from_secs(1);
     });
     let cluster = unique("acs-");
-    ok_json(&s.aws(&["ecs", "create-cluster", "--cluster-name", &cluster]));
+    ecs::create_cluster(&s, &cluster);
     let instance = register(&s, &cluster);
     let family = unique("web-");
-    let td = format!(
-        r#"{{"family":"{family}","networkMode":"bridge","containerDefinitions":[
-            {{"name":"web","image":"{}/web:1","cpu":128,"memory":256,"essential":true,
-              "environment":[{{"name":"GREETING","value":"hello"}}],
-              "portMappings":[{{"containerPort":80,"hostPort":8080}}]}}]}}"#,
-        s.host()
+    register_task_definition(
+        &s,
+        json!({"family": family, "networkMode": "bridge", "containerDefinitions": [
+            {"name": "web", "image": format!("{}/web:1", s.host()), "cpu": 128, "memory": 256,
+             "essential": true, "environment": [{"name": "GREETING", "value": "hello"}],
+             "portMappings": [{"containerPort": 80, "hostPort": 8080}]}]}),
     );
-    ok_json(&s.aws(&["ecs", "register-task-definition", "--cli-input-json", &td]));
 
     // DiscoverPollEndpoint names this server for ACS and telemetry.
-    let poll = ok_json(&s.aws(&[
-        "ecs",
-        "discover-poll-endpoint",
-        "--cluster",
-        &cluster,
-        "--container-instance",
-        &instance,
-    ]));
+    let poll = s
+        .ecs(
+            "DiscoverPollEndpoint",
+            json!({"cluster": cluster, "containerInstance": instance}),
+        )
+        .ok();
     assert_eq!(poll["endpoint"], s.endpoint());
     assert_eq!(poll["telemetryEndpoint"], format!("{}/tcs", s.endpoint()));
 
@@ -192,14 +145,8 @@ fn acs_session_delivers_tasks_and_tracks_the_agent() {
     assert_eq!(heartbeat["message"]["healthy"], true);
 
     // StopTask: the agent is told to stop it.
-    ok_json(&s.aws(&[
-        "ecs",
-        "stop-task",
-        "--cluster",
-        &cluster,
-        "--task",
-        &task_arn,
-    ]));
+    s.ecs("StopTask", json!({"cluster": cluster, "task": task_arn}))
+        .ok();
     let payload = agent
         .recv_kind("PayloadMessage", Duration::from_secs(5))
         .expect("a PayloadMessage after StopTask");
@@ -226,12 +173,16 @@ fn acs_session_delivers_tasks_and_tracks_the_agent() {
     assert_eq!(refused["failures"][0]["reason"], "AGENT");
 
     // Reconnect: connected again, and the full set of live tasks comes first (the stopped
-    // one is not in it: the agent was told, and it never started here).
+    // one is not in it: the agent was told, and it never started here). The server marks
+    // the instance connected once the upgraded session starts, just before it sends that
+    // payload, a moment after the client has the upgrade's answer: so the payload is
+    // awaited before agentConnected is read (the `aws` call that read it in the CLI
+    // version came a few hundred milliseconds later anyway).
     let mut agent = ScriptedAgent::acs(&s, &cluster, &instance).unwrap();
-    assert!(agent_connected(&s, &cluster, &instance));
     let payload = agent
         .recv_kind("PayloadMessage", Duration::from_secs(5))
         .expect("the live tasks on reconnect");
+    assert!(agent_connected(&s, &cluster, &instance));
     let arns: Vec<&str> = payload["message"]["tasks"]
         .as_array()
         .unwrap()
@@ -243,28 +194,17 @@ fn acs_session_delivers_tasks_and_tracks_the_agent() {
 
     // The agent's state reports come back through SubmitTaskStateChange (HTTP), with the
     // containers' own changes in the same call, as the official agent sends them.
-    let ack = ok_json(&s.aws(&[
-        "ecs",
-        "submit-task-state-change",
-        "--cluster",
-        &cluster,
-        "--task",
-        &second,
-        "--status",
-        "RUNNING",
-        "--containers",
-        r#"[{"containerName":"web","status":"RUNNING","networkBindings":[{"bindIP":"0.0.0.0","containerPort":80,"hostPort":8080,"protocol":"tcp"}]}]"#,
-    ]));
+    let ack = s
+        .ecs(
+            "SubmitTaskStateChange",
+            json!({"cluster": cluster, "task": second, "status": "RUNNING", "containers": [
+                {"containerName": "web", "status": "RUNNING", "networkBindings": [
+                    {"bindIP": "0.0.0.0", "containerPort": 80, "hostPort": 8080,
+                     "protocol": "tcp"}]}]}),
+        )
+        .ok();
     assert_eq!(ack["acknowledgment"], "ACK");
-    let described = ok_json(&s.aws(&[
-        "ecs",
-        "describe-tasks",
-        "--cluster",
-        &cluster,
-        "--tasks",
-        &second,
-    ]));
-    let t = &described["tasks"][0];
+    let t = ecs::describe_task(&s, &cluster, &second);
     assert_eq!(t["lastStatus"], "RUNNING");
     assert_eq!(t["containers"][0]["networkBindings"][0]["hostPort"], 8080);
 
@@ -316,15 +256,11 @@ fn acs_session_delivers_tasks_and_tracks_the_agent() {
 
     // Deregistration ends the session, and the agent's reconnect is refused as the official
     // agent expects (it then stops retrying).
-    ok_json(&s.aws(&[
-        "ecs",
-        "deregister-container-instance",
-        "--cluster",
-        &cluster,
-        "--container-instance",
-        &instance,
-        "--force",
-    ]));
+    s.ecs(
+        "DeregisterContainerInstance",
+        json!({"cluster": cluster, "containerInstance": instance, "force": true}),
+    )
+    .ok();
     let deadline = Instant::now() + Duration::from_secs(10);
     while !agent.is_closed() && Instant::now() < deadline {
         std::thread::sleep(Duration::from_millis(100));
@@ -342,9 +278,9 @@ fn acs_session_delivers_tasks_and_tracks_the_agent() {
 
 #[test]
 fn telemetry_session_acknowledges_metrics_and_health() {
-    let s = BerthServer::start();
+    let s = TestServer::start();
     let cluster = unique("tcs-");
-    ok_json(&s.aws(&["ecs", "create-cluster", "--cluster-name", &cluster]));
+    ecs::create_cluster(&s, &cluster);
     let instance = register(&s, &cluster);
     let mut tcs = ScriptedAgent::tcs(&s, &cluster, &instance).unwrap();
     tcs.send(&json!({
@@ -375,21 +311,14 @@ fn telemetry_session_acknowledges_metrics_and_health() {
 
     // Health reports land on the task: the container's status, and the task's derived one.
     let family = unique("hc-");
-    let td = format!(
-        r#"{{"family":"{family}","containerDefinitions":[
-            {{"name":"app","image":"app:1","memory":64,"essential":true,
-              "healthCheck":{{"command":["CMD-SHELL","true"]}}}},
-            {{"name":"side","image":"side:1","memory":64,"essential":false}}]}}"#
+    register_task_definition(
+        &s,
+        json!({"family": family, "containerDefinitions": [
+            {"name": "app", "image": "app:1", "memory": 64, "essential": true,
+             "healthCheck": {"command": ["CMD-SHELL", "true"]}},
+            {"name": "side", "image": "side:1", "memory": 64, "essential": false}]}),
     );
-    ok_json(&s.aws(&["ecs", "register-task-definition", "--cli-input-json", &td]));
-    let run = ok_json(&s.aws(&[
-        "ecs",
-        "run-task",
-        "--cluster",
-        &cluster,
-        "--task-definition",
-        &family,
-    ]));
+    let run = run_task(&s, &cluster, &family);
     let task = run["tasks"][0]["taskArn"].as_str().unwrap().to_string();
     assert_eq!(run["tasks"][0]["healthStatus"], "UNKNOWN");
     tcs.send(&json!({
@@ -402,15 +331,7 @@ fn telemetry_session_acknowledges_metrics_and_health() {
     }));
     let ack = tcs.recv(Duration::from_secs(5)).expect("an ack");
     assert_eq!(ack["type"], "AckPublishHealth");
-    let described = ok_json(&s.aws(&[
-        "ecs",
-        "describe-tasks",
-        "--cluster",
-        &cluster,
-        "--tasks",
-        &task,
-    ]));
-    let t = &described["tasks"][0];
+    let t = ecs::describe_task(&s, &cluster, &task);
     assert_eq!(t["healthStatus"], "HEALTHY");
     let app = t["containers"]
         .as_array()

@@ -1,70 +1,53 @@
-//! "Never over-commit" under concurrency, end to end: several `aws ecs run-task` processes
-//! at once race for three container instances that can each hold exactly one task (a fixed
-//! host port), and the server must start exactly three tasks, report every other placement
-//! as a failure, and leave every instance's remaining resources equal to its registered
-//! resources minus the tasks it holds.
+//! "Never over-commit" under concurrency, in-process through the HTTP stack: several
+//! RunTask callers at once (each its own connection, as the `aws` processes of the CLI
+//! version were) race for three container instances that can each hold exactly one task (a
+//! fixed host port), and the server must start exactly three tasks, report every other
+//! placement as a failure, and leave every instance's remaining resources equal to its
+//! registered resources minus the tasks it holds.
 
 use std::collections::HashMap;
+use std::sync::Barrier;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread;
 
-use berth_e2e::{BerthServer, assert_ok, ok_json, stdout_of, unique};
-use serde_json::Value;
+use berth_testkit::ecs::{self, bridge_web, integer, list_all, register_task_definition, run_task};
+use berth_testkit::{TestServer, unique};
+use serde_json::{Value, json};
 
 const INSTANCE_CPU: i64 = 1024;
 const INSTANCE_MEMORY: i64 = 1024;
 const TASK_CPU: i64 = 128;
 const TASK_MEMORY: i64 = 256;
 const HOST_PORT: &str = "9000";
-/// Concurrent `aws ecs run-task --count 2` processes per wave.
+/// Concurrent `RunTask` callers (`count` 2 each) per wave.
 const CALLERS: usize = 8;
 
-fn register(s: &BerthServer, cluster: &str, zone: &str) -> String {
-    let resources = format!(
-        r#"[{{"name":"CPU","type":"INTEGER","integerValue":{INSTANCE_CPU}}},
-            {{"name":"MEMORY","type":"INTEGER","integerValue":{INSTANCE_MEMORY}}},
-            {{"name":"PORTS","type":"STRINGSET","stringSetValue":["22"]}}]"#
-    );
-    let attributes = format!(r#"[{{"name":"ecs.availability-zone","value":"{zone}"}}]"#);
-    ok_json(&s.aws(&[
-        "ecs",
-        "register-container-instance",
-        "--cluster",
-        cluster,
-        "--total-resources",
-        &resources,
-        "--attributes",
-        &attributes,
-    ]))["containerInstance"]["containerInstanceArn"]
-        .as_str()
-        .unwrap()
-        .to_string()
+fn describe_instances(s: &TestServer, cluster: &str, instances: &[String]) -> Value {
+    s.ecs(
+        "DescribeContainerInstances",
+        json!({"cluster": cluster, "containerInstances": instances}),
+    )
+    .ok()
 }
 
-/// One wave: CALLERS concurrent `run-task --count 2`, with DescribeContainerInstances
-/// polled meanwhile: no observation may show an instance over-committed (memory below
-/// what one task leaves). Returns every parsed answer and the number of observations.
+/// One wave: CALLERS concurrent RunTask `count` 2 (released together), with
+/// DescribeContainerInstances polled meanwhile: no observation may show an instance
+/// over-committed (memory below what one task leaves). Returns every answer and the number
+/// of observations.
 fn run_wave(
-    s: &BerthServer,
+    s: &TestServer,
     cluster: &str,
     family: &str,
     instances: &[String],
 ) -> (Vec<Value>, usize) {
     let done = AtomicBool::new(false);
+    let start = Barrier::new(CALLERS);
     thread::scope(|scope| {
-        let done = &done;
+        let (done, start) = (&done, &start);
         let watcher = scope.spawn(move || {
-            let mut args = vec![
-                "ecs",
-                "describe-container-instances",
-                "--cluster",
-                cluster,
-                "--container-instances",
-            ];
-            args.extend(instances.iter().map(String::as_str));
             let mut observations = 0;
             while !done.load(Ordering::SeqCst) {
-                let d = ok_json(&s.aws(&args));
+                let d = describe_instances(s, cluster, instances);
                 for ci in d["containerInstances"].as_array().unwrap() {
                     let memory = integer(&ci["remainingResources"], "MEMORY");
                     assert!(
@@ -79,18 +62,8 @@ fn run_wave(
         let callers: Vec<_> = (0..CALLERS)
             .map(|_| {
                 scope.spawn(move || {
-                    let out = s.aws(&[
-                        "ecs",
-                        "run-task",
-                        "--cluster",
-                        cluster,
-                        "--task-definition",
-                        family,
-                        "--count",
-                        "2",
-                    ]);
-                    assert_ok(&out, "aws ecs run-task --count 2");
-                    serde_json::from_str::<Value>(&stdout_of(&out)).unwrap()
+                    start.wait();
+                    run_task(s, cluster, family, json!({"count": 2}))
                 })
             })
             .collect();
@@ -100,27 +73,8 @@ fn run_wave(
     })
 }
 
-fn integer(resources: &Value, name: &str) -> i64 {
-    resources
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|r| r["name"] == name)
-        .unwrap_or_else(|| panic!("no {name} in {resources}"))["integerValue"]
-        .as_i64()
-        .unwrap()
-}
-
 fn ports(resources: &Value) -> Vec<String> {
-    resources
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|r| r["name"] == "PORTS")
-        .unwrap_or_else(|| panic!("no PORTS in {resources}"))["stringSetValue"]
-        .as_array()
-        .map(|a| a.iter().map(|p| p.as_str().unwrap().to_string()).collect())
-        .unwrap_or_default()
+    ecs::string_set(resources, "PORTS")
 }
 
 /// Checks the answers of a wave and returns task ARN -> container instance ARN.
@@ -165,20 +119,12 @@ fn check_answers(answers: &[Value], instances: &[String]) -> HashMap<String, Str
 
 /// DescribeContainerInstances agrees with `per_instance` (tasks held per instance).
 fn check_instances(
-    s: &BerthServer,
+    s: &TestServer,
     cluster: &str,
     instances: &[String],
     per_instance: &HashMap<String, i64>,
 ) {
-    let mut args = vec![
-        "ecs",
-        "describe-container-instances",
-        "--cluster",
-        cluster,
-        "--container-instances",
-    ];
-    args.extend(instances.iter().map(String::as_str));
-    let d = ok_json(&s.aws(&args));
+    let d = describe_instances(s, cluster, instances);
     let described = d["containerInstances"].as_array().unwrap();
     assert_eq!(described.len(), instances.len(), "{d}");
     for ci in described {
@@ -213,20 +159,18 @@ fn check_instances(
 
 #[test]
 fn concurrent_run_task_never_over_commits() {
-    let s = BerthServer::start();
-    let cluster = unique("race-");
-    ok_json(&s.aws(&["ecs", "create-cluster", "--cluster-name", &cluster]));
-    let instances: Vec<String> = ["us-east-1a", "us-east-1b", "us-east-1c"]
-        .iter()
-        .map(|z| register(&s, &cluster, z))
-        .collect();
-    let family = unique("port9000-");
-    let td = format!(
-        r#"{{"family":"{family}","networkMode":"bridge","containerDefinitions":[
-            {{"name":"web","image":"web:1","cpu":{TASK_CPU},"memory":{TASK_MEMORY},
-              "portMappings":[{{"containerPort":80,"hostPort":{HOST_PORT}}}]}}]}}"#
+    let s = TestServer::start();
+    let (cluster, instances) = ecs::cluster_with_instances(
+        &s,
+        "race-",
+        &ecs::instance(INSTANCE_CPU, INSTANCE_MEMORY).ports(&["22"]),
+        &["us-east-1a", "us-east-1b", "us-east-1c"],
     );
-    ok_json(&s.aws(&["ecs", "register-task-definition", "--cli-input-json", &td]));
+    let family = unique("port9000-");
+    register_task_definition(
+        &s,
+        bridge_web(&family, TASK_CPU, TASK_MEMORY, HOST_PORT.parse().unwrap()),
+    );
 
     // Wave 1: 8 callers × 2 placements race for 3 slots.
     let (answers, observations) = run_wave(&s, &cluster, &family, &instances);
@@ -244,20 +188,22 @@ fn concurrent_run_task_never_over_commits() {
     check_instances(&s, &cluster, &instances, &per_instance);
 
     // The server's own lists agree with the answers.
-    let listed = ok_json(&s.aws(&["ecs", "list-tasks", "--cluster", &cluster]));
-    let mut listed: Vec<String> = listed["taskArns"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|a| a.as_str().unwrap().to_string())
-        .collect();
+    let mut listed = ecs::strings(&list_all(
+        &s,
+        "ListTasks",
+        json!({"cluster": cluster}),
+        "taskArns",
+    ));
     listed.sort();
     let mut expected: Vec<String> = started.keys().cloned().collect();
     expected.sort();
     assert_eq!(listed, expected);
-    let mut args = vec!["ecs", "describe-tasks", "--cluster", &cluster, "--tasks"];
-    args.extend(expected.iter().map(String::as_str));
-    let described = ok_json(&s.aws(&args));
+    let described = s
+        .ecs(
+            "DescribeTasks",
+            json!({"cluster": cluster, "tasks": expected}),
+        )
+        .ok();
     for t in described["tasks"].as_array().unwrap() {
         assert_eq!(
             started[t["taskArn"].as_str().unwrap()],
@@ -265,8 +211,7 @@ fn concurrent_run_task_never_over_commits() {
             "{t}"
         );
     }
-    let cluster_desc = ok_json(&s.aws(&["ecs", "describe-clusters", "--clusters", &cluster]));
-    let c = &cluster_desc["clusters"][0];
+    let c = ecs::describe_cluster(&s, &cluster);
     assert_eq!(
         c["pendingTasksCount"].as_i64().unwrap() + c["runningTasksCount"].as_i64().unwrap(),
         3,
