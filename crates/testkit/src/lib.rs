@@ -8,6 +8,7 @@
 pub mod agent;
 pub mod ecr;
 pub mod http;
+pub mod logs;
 pub mod oci;
 pub mod sigv4;
 
