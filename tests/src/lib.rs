@@ -439,11 +439,6 @@ impl BerthServer {
         self.aws_with(REGION, &self.access_key, &self.secret_key, args)
     }
 
-    /// `aws ...` in another region.
-    pub fn aws_in(&self, region: &str, args: &[&str]) -> Output {
-        self.aws_with(region, &self.access_key, &self.secret_key, args)
-    }
-
     /// `aws ...` with the given region and credentials.
     pub fn aws_with(
         &self,
@@ -571,14 +566,6 @@ impl BerthServer {
         Registry {
             port: self.port,
             authorization: Some(basic_auth("AWS", &self.login_password())),
-        }
-    }
-
-    /// A raw registry client without credentials.
-    pub fn registry_anonymous(&self) -> Registry {
-        Registry {
-            port: self.port,
-            authorization: None,
         }
     }
 

@@ -6,8 +6,10 @@
 //! hand-made OCI images (`oci`), the scripted ECS agent (`agent`).
 
 pub mod agent;
+pub mod ecr;
 pub mod ecs;
 pub mod http;
+pub mod logs;
 pub mod oci;
 pub mod sigv4;
 
@@ -162,15 +164,19 @@ impl TestServer {
             .prefix("berth-kit-")
             .tempdir()
             .unwrap();
-        let secret_key = random_secret();
         let mut config = berth_server::ServerConfig::new(data_dir.path());
         config.root_credentials = Some(berth_api::RootCredentials {
             access_key_id: ROOT_ACCESS_KEY_ID.to_owned(),
-            secret_access_key: secret_key.clone(),
+            secret_access_key: random_secret(),
         });
         // Instances registered through the API without an agent stay connected.
         config.agent_timeout = Duration::from_secs(3600);
         adjust(&mut config);
+        // `adjust` may have given other root credentials (two servers sharing a secret).
+        let credentials = config
+            .root_credentials
+            .clone()
+            .expect("the test server has root credentials");
         let (ready_tx, ready) = std::sync::mpsc::channel();
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         let thread = std::thread::spawn(move || {
@@ -202,8 +208,8 @@ impl TestServer {
             .unwrap_or_else(|e| panic!("the in-process server failed to start: {e}"));
         TestServer {
             port,
-            access_key: ROOT_ACCESS_KEY_ID.to_owned(),
-            secret_key,
+            access_key: credentials.access_key_id,
+            secret_key: credentials.secret_access_key,
             data_dir,
             stop: Some(stop),
             thread: Some(thread),

@@ -1,25 +1,25 @@
-//! The OCI distribution API over raw HTTP: authentication as ECR does it, every
+//! The OCI distribution API over raw HTTP, in-process: authentication as ECR does it, every
 //! refusal with its exact error code, and the protocol corners no client library
 //! shows (chunked uploads, ranges, mounts, pagination, referrers, sha512).
 
-use berth_e2e::http::{location_path, with_query};
-use berth_e2e::oci::{
+use berth_testkit::http::{location_path, with_query};
+use berth_testkit::oci::{
     OCI_EMPTY, OCI_INDEX, OCI_MANIFEST, make_image, sha256_digest, sha512_digest,
 };
-use berth_e2e::{BerthServer, Registry, basic_auth, unique};
+use berth_testkit::{Endpoint, Registry, TestServer, basic_auth, unique};
 use serde_json::json;
 
-fn server_with_repo(prefix: &str) -> (BerthServer, Registry, String) {
-    let s = BerthServer::start();
+fn server_with_repo(prefix: &str) -> (TestServer, Registry, String) {
+    let s = TestServer::start();
     let name = unique(prefix);
-    s.create_repo(&name, &[]);
+    s.create_repo(&name, json!({}));
     let reg = s.registry();
     (s, reg, name)
 }
 
 #[test]
 fn v2_without_credentials_is_401_basic_for_ecr() {
-    let s = BerthServer::start();
+    let s = TestServer::start();
     let r = s.registry_anonymous().get("/v2/");
     assert_eq!(r.status, 401, "{}", r.describe());
     let challenge = r
@@ -38,14 +38,14 @@ fn v2_without_credentials_is_401_basic_for_ecr() {
 
     // Every other route asks for credentials too.
     let name = unique("anon-");
-    s.create_repo(&name, &[]);
+    s.create_repo(&name, json!({}));
     let r = s.registry_anonymous().get(&format!("/v2/{name}/tags/list"));
     assert_eq!(r.status, 401, "{}", r.describe());
 }
 
 #[test]
 fn forged_and_wrong_tokens_are_401() {
-    let s = BerthServer::start();
+    let s = TestServer::start();
     let real = s.login_password();
     let mut tampered = real.clone().into_bytes();
     let mid = tampered.len() / 2;
@@ -58,7 +58,7 @@ fn forged_and_wrong_tokens_are_401() {
         ("admin", real.as_str()),
     ] {
         let reg = Registry {
-            port: s.port,
+            port: s.port(),
             authorization: Some(basic_auth(user, pw)),
         };
         let r = reg.get("/v2/");
@@ -66,7 +66,7 @@ fn forged_and_wrong_tokens_are_401() {
     }
     for header in ["Basic !!!notbase64", "Bearer abc", "Basic"] {
         let reg = Registry {
-            port: s.port,
+            port: s.port(),
             authorization: Some(header.to_owned()),
         };
         assert_eq!(reg.get("/v2/").status, 401, "{header} was accepted");
@@ -247,7 +247,7 @@ fn chunked_upload_status_and_out_of_order_chunks() {
     assert_eq!(r.body, data);
 }
 
-fn range_of(r: &berth_e2e::HttpResponse) -> String {
+fn range_of(r: &berth_testkit::HttpResponse) -> String {
     let range = r
         .header("range")
         .unwrap_or_else(|| panic!("no Range header: {}", r.describe()));
@@ -276,11 +276,11 @@ fn a_cancelled_upload_is_blob_upload_unknown() {
 
 #[test]
 fn cross_repository_mount() {
-    let s = BerthServer::start();
+    let s = TestServer::start();
     let a = unique("mount-a-");
     let b = unique("mount-b-");
-    s.create_repo(&a, &[]);
-    s.create_repo(&b, &[]);
+    s.create_repo(&a, json!({}));
+    s.create_repo(&b, json!({}));
     let reg = s.registry();
     let digest = reg.upload_blob(&a, b"shared layer bytes");
 
@@ -353,11 +353,11 @@ fn tags_list_paginates_with_a_link_header() {
 
 #[test]
 fn catalog_lists_repositories() {
-    let s = BerthServer::start();
+    let s = TestServer::start();
     let a = unique("cat-a-");
     let b = unique("cat-b-");
-    s.create_repo(&a, &[]);
-    s.create_repo(&b, &[]);
+    s.create_repo(&a, json!({}));
+    s.create_repo(&b, json!({}));
     let r = s.registry().get("/v2/_catalog");
     assert_eq!(r.status, 200, "{}", r.describe());
     let repos = r.json()["repositories"].clone();
@@ -535,7 +535,7 @@ fn sha512_blobs() {
 
 #[test]
 fn pushing_to_a_missing_repository_is_name_unknown() {
-    let s = BerthServer::start();
+    let s = TestServer::start();
     let reg = s.registry();
     let name = unique("absent-");
     let r = reg.request("POST", &format!("/v2/{name}/blobs/uploads/"), &[], b"");
