@@ -143,7 +143,7 @@ where
 /// blocking pool) or `inline` (it only awaits: on the async workers).
 #[macro_export]
 macro_rules! aws_actions {
-    ($action:ident, $service:literal; $($op:ident($req:ty) => $mode:ident $handler:ident),* $(,)?) => {
+    ($action:ident, $service:literal; $($op:ident($req:ty) => $mode:ident $handler:path),* $(,)?) => {
         #[doc = concat!("Every ", $service, " operation Berth serves, parsed from `X-Amz-Target` and the body.")]
         // One value per request, moved once: the size of the largest request is no cost.
         #[allow(clippy::large_enum_variant)]

@@ -1,0 +1,427 @@
+//! Clusters and capacity providers: Create/Describe/List/Delete/UpdateCluster,
+//! UpdateClusterSettings, PutClusterCapacityProviders, DescribeCapacityProviders.
+
+use berth_core::{
+    CapacityProviderStrategyItem, Cluster, ClusterSetting, ClusterUpdate, CreateCluster, EcsError,
+    EcsTag, FARGATE_CAPACITY_PROVIDERS,
+};
+use serde::{Deserialize, Serialize};
+
+use super::{Failure, ecs_error};
+use crate::protocol::{AwsContext, AwsError};
+
+/// ECS's KeyValuePair, as in cluster statistics.
+#[derive(Debug, Clone, Serialize)]
+pub struct KeyValuePair {
+    pub name: String,
+    pub value: String,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ClusterWire {
+    pub cluster_arn: String,
+    pub cluster_name: String,
+    pub status: berth_core::ClusterStatus,
+    pub registered_container_instances_count: usize,
+    pub running_tasks_count: usize,
+    pub pending_tasks_count: usize,
+    pub active_services_count: usize,
+    pub statistics: Vec<KeyValuePair>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tags: Option<Vec<EcsTag>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub settings: Option<Vec<ClusterSetting>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub configuration: Option<serde_json::Value>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub service_connect_defaults: Option<serde_json::Value>,
+    pub capacity_providers: Vec<String>,
+    pub default_capacity_provider_strategy: Vec<CapacityProviderStrategyItem>,
+}
+
+/// Which optional parts of a cluster a response carries (DescribeClusters' `include`).
+#[derive(Debug, Clone, Copy, Default)]
+pub(super) struct Include {
+    statistics: bool,
+    tags: bool,
+    settings: bool,
+    configurations: bool,
+}
+
+impl Include {
+    /// What CreateCluster and the update operations return: the whole cluster.
+    const ALL: Include = Include {
+        statistics: false,
+        tags: true,
+        settings: true,
+        configurations: true,
+    };
+
+    fn parse(values: &[String]) -> Result<Include, AwsError> {
+        let mut include = Include::default();
+        for v in values {
+            match v.as_str() {
+                "STATISTICS" => include.statistics = true,
+                "TAGS" => include.tags = true,
+                "SETTINGS" => include.settings = true,
+                "CONFIGURATIONS" => include.configurations = true,
+                "ATTACHMENTS" => {}
+                other => {
+                    return Err(AwsError::invalid_parameter(format!(
+                        "Invalid include value '{other}'. Valid values: [ATTACHMENTS, CONFIGURATIONS, SETTINGS, STATISTICS, TAGS]"
+                    )));
+                }
+            }
+        }
+        Ok(include)
+    }
+}
+
+pub(super) fn cluster_wire(
+    ctx: &AwsContext,
+    c: Cluster,
+    include: Include,
+) -> Result<ClusterWire, AwsError> {
+    let counts = ctx
+        .app
+        .ecs
+        .cluster_counts(&ctx.scope, &c.name)
+        .map_err(ecs_error)?;
+    let statistics = if include.statistics {
+        // Per launch type; every task and service is on EC2 until Fargate arrives.
+        [
+            ("runningEC2TasksCount", counts.running_tasks),
+            ("runningFargateTasksCount", 0),
+            ("pendingEC2TasksCount", counts.pending_tasks),
+            ("pendingFargateTasksCount", 0),
+            ("runningExternalTasksCount", 0),
+            ("pendingExternalTasksCount", 0),
+            ("activeEC2ServiceCount", counts.active_services),
+            ("activeFargateServiceCount", 0),
+            ("drainingEC2ServiceCount", 0),
+            ("drainingFargateServiceCount", 0),
+        ]
+        .into_iter()
+        .map(|(name, value)| KeyValuePair {
+            name: name.into(),
+            value: value.to_string(),
+        })
+        .collect()
+    } else {
+        Vec::new()
+    };
+    Ok(ClusterWire {
+        cluster_arn: c.arn(&ctx.scope),
+        cluster_name: c.name,
+        status: c.status,
+        registered_container_instances_count: counts.registered_container_instances,
+        running_tasks_count: counts.running_tasks,
+        pending_tasks_count: counts.pending_tasks,
+        active_services_count: counts.active_services,
+        statistics,
+        tags: include.tags.then_some(c.tags),
+        settings: include.settings.then_some(c.settings),
+        configuration: if include.configurations {
+            c.configuration
+        } else {
+            None
+        },
+        service_connect_defaults: c.service_connect_defaults,
+        capacity_providers: c.capacity_providers,
+        default_capacity_provider_strategy: c.default_capacity_provider_strategy,
+    })
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CreateClusterRequest {
+    pub cluster_name: Option<String>,
+    #[serde(default)]
+    pub tags: Vec<EcsTag>,
+    #[serde(default)]
+    pub settings: Vec<ClusterSetting>,
+    pub configuration: Option<serde_json::Value>,
+    #[serde(default)]
+    pub capacity_providers: Vec<String>,
+    #[serde(default)]
+    pub default_capacity_provider_strategy: Vec<CapacityProviderStrategyItem>,
+    pub service_connect_defaults: Option<serde_json::Value>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct ClusterResponse {
+    pub cluster: ClusterWire,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DescribeClustersRequest {
+    pub clusters: Option<Vec<String>>,
+    #[serde(default)]
+    pub include: Vec<String>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct DescribeClustersResponse {
+    pub clusters: Vec<ClusterWire>,
+    pub failures: Vec<Failure>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ListClustersRequest {
+    pub next_token: Option<String>,
+    pub max_results: Option<i64>,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ListClustersResponse {
+    pub cluster_arns: Vec<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub next_token: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct DeleteClusterRequest {
+    pub cluster: String,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct UpdateClusterRequest {
+    pub cluster: String,
+    pub settings: Option<Vec<ClusterSetting>>,
+    pub configuration: Option<serde_json::Value>,
+    pub service_connect_defaults: Option<serde_json::Value>,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct UpdateClusterSettingsRequest {
+    pub cluster: String,
+    pub settings: Vec<ClusterSetting>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PutClusterCapacityProvidersRequest {
+    pub cluster: String,
+    pub capacity_providers: Vec<String>,
+    pub default_capacity_provider_strategy: Vec<CapacityProviderStrategyItem>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DescribeCapacityProvidersRequest {
+    pub capacity_providers: Option<Vec<String>>,
+    #[serde(default)]
+    pub include: Vec<String>,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CapacityProviderWire {
+    pub capacity_provider_arn: String,
+    pub name: String,
+    pub status: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tags: Option<Vec<EcsTag>>,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DescribeCapacityProvidersResponse {
+    pub capacity_providers: Vec<CapacityProviderWire>,
+    pub failures: Vec<Failure>,
+}
+
+pub(super) async fn create_cluster(
+    ctx: &AwsContext,
+    req: CreateClusterRequest,
+) -> Result<ClusterResponse, AwsError> {
+    let cluster = ctx
+        .app
+        .ecs
+        .create_cluster(
+            &ctx.scope,
+            CreateCluster {
+                name: req.cluster_name,
+                tags: req.tags,
+                settings: req.settings,
+                configuration: req.configuration,
+                service_connect_defaults: req.service_connect_defaults,
+                capacity_providers: req.capacity_providers,
+                default_capacity_provider_strategy: req.default_capacity_provider_strategy,
+            },
+        )
+        .map_err(ecs_error)?;
+    Ok(ClusterResponse {
+        cluster: cluster_wire(ctx, cluster, Include::ALL)?,
+    })
+}
+
+pub(super) async fn describe_clusters(
+    ctx: &AwsContext,
+    req: DescribeClustersRequest,
+) -> Result<DescribeClustersResponse, AwsError> {
+    let include = Include::parse(&req.include)?;
+    let names = req
+        .clusters
+        .unwrap_or_else(|| vec![berth_core::DEFAULT_CLUSTER.to_string()]);
+    if names.len() > 100 {
+        return Err(AwsError::invalid_parameter(
+            "Number of clusters exceeds the maximum of 100.",
+        ));
+    }
+    let mut clusters = Vec::new();
+    let mut failures = Vec::new();
+    for name in names {
+        match ctx.app.ecs.cluster(&ctx.scope, Some(&name)) {
+            Ok(c) => clusters.push(cluster_wire(ctx, c, include)?),
+            Err(EcsError::ClusterNotFound) => failures.push(Failure::named(
+                ctx,
+                name,
+                |n| format!("cluster/{n}"),
+                "MISSING",
+            )),
+            Err(e) => return Err(ecs_error(e)),
+        }
+    }
+    Ok(DescribeClustersResponse { clusters, failures })
+}
+
+pub(super) async fn list_clusters(
+    ctx: &AwsContext,
+    req: ListClustersRequest,
+) -> Result<ListClustersResponse, AwsError> {
+    let max = match req.max_results {
+        None => 100,
+        Some(n @ 1..=100) => n as usize,
+        Some(n) => {
+            return Err(AwsError::invalid_parameter(format!(
+                "maxResults must be between 1 and 100 (got {n})."
+            )));
+        }
+    };
+    let (clusters, next_token) = ctx
+        .app
+        .ecs
+        .list_clusters(&ctx.scope, req.next_token.as_deref(), max)
+        .map_err(ecs_error)?;
+    Ok(ListClustersResponse {
+        cluster_arns: clusters.iter().map(|c| c.arn(&ctx.scope)).collect(),
+        next_token,
+    })
+}
+
+pub(super) async fn delete_cluster(
+    ctx: &AwsContext,
+    req: DeleteClusterRequest,
+) -> Result<ClusterResponse, AwsError> {
+    let cluster = ctx
+        .app
+        .ecs
+        .delete_cluster(&ctx.scope, &req.cluster)
+        .map_err(ecs_error)?;
+    Ok(ClusterResponse {
+        cluster: cluster_wire(ctx, cluster, Include::ALL)?,
+    })
+}
+
+pub(super) async fn update_cluster(
+    ctx: &AwsContext,
+    req: UpdateClusterRequest,
+) -> Result<ClusterResponse, AwsError> {
+    let cluster = ctx
+        .app
+        .ecs
+        .update_cluster(
+            &ctx.scope,
+            &req.cluster,
+            ClusterUpdate {
+                settings: req.settings,
+                configuration: req.configuration,
+                service_connect_defaults: req.service_connect_defaults,
+            },
+        )
+        .map_err(ecs_error)?;
+    Ok(ClusterResponse {
+        cluster: cluster_wire(ctx, cluster, Include::ALL)?,
+    })
+}
+
+pub(super) async fn update_cluster_settings(
+    ctx: &AwsContext,
+    req: UpdateClusterSettingsRequest,
+) -> Result<ClusterResponse, AwsError> {
+    let cluster = ctx
+        .app
+        .ecs
+        .update_cluster(
+            &ctx.scope,
+            &req.cluster,
+            ClusterUpdate {
+                settings: Some(req.settings),
+                ..ClusterUpdate::default()
+            },
+        )
+        .map_err(ecs_error)?;
+    Ok(ClusterResponse {
+        cluster: cluster_wire(ctx, cluster, Include::ALL)?,
+    })
+}
+
+pub(super) async fn put_cluster_capacity_providers(
+    ctx: &AwsContext,
+    req: PutClusterCapacityProvidersRequest,
+) -> Result<ClusterResponse, AwsError> {
+    let cluster = ctx
+        .app
+        .ecs
+        .put_cluster_capacity_providers(
+            &ctx.scope,
+            &req.cluster,
+            req.capacity_providers,
+            req.default_capacity_provider_strategy,
+        )
+        .map_err(ecs_error)?;
+    Ok(ClusterResponse {
+        cluster: cluster_wire(ctx, cluster, Include::ALL)?,
+    })
+}
+
+pub(super) async fn describe_capacity_providers(
+    ctx: &AwsContext,
+    req: DescribeCapacityProvidersRequest,
+) -> Result<DescribeCapacityProvidersResponse, AwsError> {
+    let with_tags = req.include.iter().any(|i| i == "TAGS");
+    let wanted = req
+        .capacity_providers
+        .unwrap_or_else(|| FARGATE_CAPACITY_PROVIDERS.map(String::from).to_vec());
+    let mut capacity_providers = Vec::new();
+    let mut failures = Vec::new();
+    for name_or_arn in wanted {
+        let name = name_or_arn
+            .strip_prefix(&ctx.scope.arn("ecs", "capacity-provider/"))
+            .unwrap_or(&name_or_arn)
+            .to_string();
+        if FARGATE_CAPACITY_PROVIDERS.contains(&name.as_str()) {
+            capacity_providers.push(CapacityProviderWire {
+                capacity_provider_arn: ctx.scope.arn("ecs", &format!("capacity-provider/{name}")),
+                name,
+                status: "ACTIVE",
+                tags: with_tags.then(Vec::new),
+            });
+        } else {
+            failures.push(Failure {
+                arn: name_or_arn,
+                reason: "MISSING".into(),
+            });
+        }
+    }
+    Ok(DescribeCapacityProvidersResponse {
+        capacity_providers,
+        failures,
+    })
+}

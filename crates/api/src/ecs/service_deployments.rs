@@ -1,0 +1,298 @@
+//! Service deployments: List/Describe/StopServiceDeployment.
+
+use berth_core::EcsError;
+use serde::{Deserialize, Serialize};
+
+use super::{Failure, ecs_error, page_of};
+use crate::protocol::{AwsContext, AwsError};
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CreatedAtFilter {
+    pub before: Option<f64>,
+    pub after: Option<f64>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ListServiceDeploymentsRequest {
+    pub service: String,
+    pub cluster: Option<String>,
+    #[serde(default)]
+    pub status: Vec<String>,
+    pub created_at: Option<CreatedAtFilter>,
+    pub next_token: Option<String>,
+    pub max_results: Option<i64>,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ListServiceDeploymentsResponse {
+    pub service_deployments: Vec<ServiceDeploymentBrief>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub next_token: Option<String>,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ServiceDeploymentBrief {
+    pub service_deployment_arn: String,
+    pub service_arn: String,
+    pub cluster_arn: String,
+    pub created_at: f64,
+    pub started_at: f64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub finished_at: Option<f64>,
+    pub target_service_revision_arn: String,
+    pub status: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub status_reason: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DescribeServiceDeploymentsRequest {
+    pub service_deployment_arns: Vec<String>,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DescribeServiceDeploymentsResponse {
+    pub service_deployments: Vec<ServiceDeploymentWire>,
+    pub failures: Vec<Failure>,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ServiceRevisionSummary {
+    pub arn: String,
+    pub requested_task_count: i64,
+    pub running_task_count: i64,
+    pub pending_task_count: i64,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ServiceDeploymentWire {
+    pub service_deployment_arn: String,
+    pub service_arn: String,
+    pub cluster_arn: String,
+    pub created_at: f64,
+    pub started_at: f64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub finished_at: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub stopped_at: Option<f64>,
+    pub updated_at: f64,
+    pub source_service_revisions: Vec<ServiceRevisionSummary>,
+    pub target_service_revision: ServiceRevisionSummary,
+    pub status: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub status_reason: Option<String>,
+    pub deployment_configuration: berth_core::DeploymentConfiguration,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rollback: Option<serde_json::Value>,
+    pub deployment_circuit_breaker: serde_json::Value,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct StopServiceDeploymentRequest {
+    pub service_deployment_arn: String,
+    pub stop_type: Option<String>,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct StopServiceDeploymentResponse {
+    pub service_deployment_arn: String,
+}
+
+pub(super) fn service_deployment_arn(
+    ctx: &AwsContext,
+    s: &berth_core::Service,
+    id: &str,
+) -> String {
+    ctx.scope.arn(
+        "ecs",
+        &format!("service-deployment/{}/{}/{id}", s.cluster, s.service_name),
+    )
+}
+
+pub(super) fn service_revision(
+    ctx: &AwsContext,
+    s: &berth_core::Service,
+    revision: u64,
+) -> ServiceRevisionSummary {
+    let deployment = s
+        .deployments
+        .iter()
+        .find(|d| berth_core::revision_of(&d.id) == revision);
+    ServiceRevisionSummary {
+        arn: ctx.scope.arn(
+            "ecs",
+            &format!(
+                "service-revision/{}/{}/{revision}",
+                s.cluster, s.service_name
+            ),
+        ),
+        requested_task_count: deployment.map_or(0, |d| d.desired_count),
+        running_task_count: deployment.map_or(0, |d| d.running_count),
+        pending_task_count: deployment.map_or(0, |d| d.pending_count),
+    }
+}
+
+pub(super) fn service_deployment_brief(
+    ctx: &AwsContext,
+    s: &berth_core::Service,
+    r: &berth_core::ServiceDeploymentRecord,
+) -> ServiceDeploymentBrief {
+    ServiceDeploymentBrief {
+        service_deployment_arn: service_deployment_arn(ctx, s, &r.id),
+        service_arn: s.arn(&ctx.scope),
+        cluster_arn: ctx.scope.arn("ecs", &format!("cluster/{}", s.cluster)),
+        created_at: r.created_at,
+        started_at: r.created_at,
+        finished_at: r.finished_at,
+        target_service_revision_arn: service_revision(ctx, s, r.revision).arn,
+        status: r.status.clone(),
+        status_reason: r.status_reason.clone(),
+    }
+}
+
+pub(super) fn service_deployment_wire(
+    ctx: &AwsContext,
+    s: &berth_core::Service,
+    r: &berth_core::ServiceDeploymentRecord,
+) -> ServiceDeploymentWire {
+    let deployment = s.deployments.iter().find(|d| d.id == r.deployment_id);
+    let breaker_on = r
+        .deployment_configuration
+        .deployment_circuit_breaker
+        .as_ref()
+        .is_some_and(|b| b.enable);
+    let breaker_status = match (breaker_on, r.status.as_str()) {
+        (false, _) => "DISABLED",
+        (true, "IN_PROGRESS") => "MONITORING",
+        (true, "ROLLBACK_IN_PROGRESS" | "ROLLBACK_SUCCESSFUL" | "ROLLBACK_FAILED") => "TRIGGERED",
+        (true, _) => "MONITORING_COMPLETE",
+    };
+    let desired = deployment
+        .map_or(s.desired_count, |d| d.desired_count)
+        .max(0) as u32;
+    ServiceDeploymentWire {
+        service_deployment_arn: service_deployment_arn(ctx, s, &r.id),
+        service_arn: s.arn(&ctx.scope),
+        cluster_arn: ctx.scope.arn("ecs", &format!("cluster/{}", s.cluster)),
+        created_at: r.created_at,
+        started_at: r.created_at,
+        finished_at: r.finished_at,
+        stopped_at: r.stopped_at,
+        updated_at: r.updated_at,
+        source_service_revisions: r
+            .source_revisions
+            .iter()
+            .map(|n| service_revision(ctx, s, *n))
+            .collect(),
+        target_service_revision: service_revision(ctx, s, r.revision),
+        status: r.status.clone(),
+        status_reason: r.status_reason.clone(),
+        deployment_configuration: r.deployment_configuration.clone(),
+        rollback: r.rollback.as_ref().map(|b| {
+            serde_json::json!({
+                "reason": b.reason,
+                "startedAt": b.started_at,
+                "serviceRevisionArn": service_revision(ctx, s, b.revision).arn,
+            })
+        }),
+        deployment_circuit_breaker: serde_json::json!({
+            "status": breaker_status,
+            "failureCount": deployment.map_or(0, |d| d.failed_tasks),
+            "threshold": berth_core::circuit_breaker_threshold(desired),
+        }),
+    }
+}
+
+pub(super) async fn list_service_deployments(
+    ctx: &AwsContext,
+    req: ListServiceDeploymentsRequest,
+) -> Result<ListServiceDeploymentsResponse, AwsError> {
+    let created = req
+        .created_at
+        .as_ref()
+        .map_or((None, None), |c| (c.after, c.before));
+    let (service, records) = ctx
+        .app
+        .ecs
+        .list_service_deployments(
+            &ctx.scope,
+            req.cluster.as_deref(),
+            &req.service,
+            &req.status,
+            created,
+        )
+        .map_err(ecs_error)?;
+    let briefs: Vec<ServiceDeploymentBrief> = records
+        .iter()
+        .map(|r| service_deployment_brief(ctx, &service, r))
+        .collect();
+    let (service_deployments, next_token) =
+        page_of(briefs, req.next_token.as_deref(), req.max_results, 100)?;
+    Ok(ListServiceDeploymentsResponse {
+        service_deployments,
+        next_token,
+    })
+}
+
+pub(super) async fn describe_service_deployments(
+    ctx: &AwsContext,
+    req: DescribeServiceDeploymentsRequest,
+) -> Result<DescribeServiceDeploymentsResponse, AwsError> {
+    if req.service_deployment_arns.is_empty() || req.service_deployment_arns.len() > 20 {
+        return Err(AwsError::invalid_parameter(
+            "serviceDeploymentArns must list 1 to 20 service deployments.",
+        ));
+    }
+    let mut service_deployments = Vec::new();
+    let mut failures = Vec::new();
+    for arn in req.service_deployment_arns {
+        match ctx.app.ecs.service_deployment(&ctx.scope, &arn) {
+            Ok((service, record)) => {
+                service_deployments.push(service_deployment_wire(ctx, &service, &record))
+            }
+            Err(EcsError::ServiceDeploymentNotFound) => failures.push(Failure {
+                arn,
+                reason: "MISSING".into(),
+            }),
+            Err(e) => return Err(ecs_error(e)),
+        }
+    }
+    Ok(DescribeServiceDeploymentsResponse {
+        service_deployments,
+        failures,
+    })
+}
+
+pub(super) async fn stop_service_deployment(
+    ctx: &AwsContext,
+    req: StopServiceDeploymentRequest,
+) -> Result<StopServiceDeploymentResponse, AwsError> {
+    use berth_core::service_deployments::StopType;
+    let stop_type = match req.stop_type.as_deref() {
+        None | Some("ROLLBACK") => StopType::Rollback,
+        Some("ABORT") => StopType::Abort,
+        Some(other) => {
+            return Err(AwsError::invalid_parameter(format!(
+                "Invalid stopType '{other}'. Valid values: [ABORT, ROLLBACK]"
+            )));
+        }
+    };
+    let (service, record) = ctx
+        .app
+        .ecs
+        .stop_service_deployment(&ctx.scope, &req.service_deployment_arn, stop_type)
+        .map_err(ecs_error)?;
+    Ok(StopServiceDeploymentResponse {
+        service_deployment_arn: service_deployment_arn(ctx, &service, &record.id),
+    })
+}

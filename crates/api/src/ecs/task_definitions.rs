@@ -1,0 +1,219 @@
+//! Task definitions: Register/Describe/List/Deregister/Delete, ListTaskDefinitionFamilies.
+
+use berth_core::EcsError;
+use berth_model::task_definition::{RegisterTaskDefinitionRequest, Tag, TaskDefinition};
+use serde::{Deserialize, Serialize};
+
+use super::{Failure, ecs_error, page_of};
+use crate::protocol::{AwsContext, AwsError};
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TaskDefinitionResponse {
+    pub task_definition: TaskDefinition,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tags: Option<Vec<Tag>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DescribeTaskDefinitionRequest {
+    pub task_definition: String,
+    #[serde(default)]
+    pub include: Vec<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ListTaskDefinitionsRequest {
+    pub family_prefix: Option<String>,
+    pub status: Option<String>,
+    pub sort: Option<String>,
+    pub next_token: Option<String>,
+    pub max_results: Option<i64>,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ListTaskDefinitionsResponse {
+    pub task_definition_arns: Vec<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub next_token: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ListTaskDefinitionFamiliesRequest {
+    pub family_prefix: Option<String>,
+    pub status: Option<String>,
+    pub next_token: Option<String>,
+    pub max_results: Option<i64>,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ListTaskDefinitionFamiliesResponse {
+    pub families: Vec<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub next_token: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DeregisterTaskDefinitionRequest {
+    pub task_definition: String,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DeleteTaskDefinitionsRequest {
+    pub task_definitions: Vec<String>,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DeleteTaskDefinitionsResponse {
+    pub task_definitions: Vec<TaskDefinition>,
+    pub failures: Vec<Failure>,
+}
+
+pub(super) async fn register_task_definition(
+    ctx: &AwsContext,
+    req: RegisterTaskDefinitionRequest,
+) -> Result<TaskDefinitionResponse, AwsError> {
+    let stored = ctx
+        .app
+        .ecs
+        .register_task_definition(&ctx.scope, &req)
+        .map_err(ecs_error)?;
+    Ok(TaskDefinitionResponse {
+        task_definition: stored.task_definition,
+        tags: Some(stored.tags),
+    })
+}
+
+pub(super) async fn describe_task_definition(
+    ctx: &AwsContext,
+    req: DescribeTaskDefinitionRequest,
+) -> Result<TaskDefinitionResponse, AwsError> {
+    let stored = ctx
+        .app
+        .ecs
+        .task_definition(&ctx.scope, &req.task_definition)
+        .map_err(ecs_error)?;
+    let with_tags = req.include.iter().any(|i| i == "TAGS");
+    Ok(TaskDefinitionResponse {
+        task_definition: stored.task_definition,
+        tags: with_tags.then_some(stored.tags),
+    })
+}
+
+pub(super) fn task_definition_status(
+    status: Option<&str>,
+    allowed: &[&str],
+) -> Result<String, AwsError> {
+    let status = status.unwrap_or("ACTIVE");
+    if allowed.contains(&status) {
+        Ok(status.to_string())
+    } else {
+        Err(AwsError::invalid_parameter(format!(
+            "Invalid status '{status}'. Valid values: {allowed:?}"
+        )))
+    }
+}
+
+pub(super) async fn list_task_definitions(
+    ctx: &AwsContext,
+    req: ListTaskDefinitionsRequest,
+) -> Result<ListTaskDefinitionsResponse, AwsError> {
+    let status = task_definition_status(
+        req.status.as_deref(),
+        &["ACTIVE", "INACTIVE", "DELETE_IN_PROGRESS"],
+    )?;
+    let descending = match req.sort.as_deref() {
+        None | Some("ASC") => false,
+        Some("DESC") => true,
+        Some(other) => {
+            return Err(AwsError::invalid_parameter(format!(
+                "Invalid sort '{other}'. Valid values: [ASC, DESC]"
+            )));
+        }
+    };
+    let arns = ctx
+        .app
+        .ecs
+        .list_task_definitions(
+            &ctx.scope,
+            req.family_prefix.as_deref(),
+            &status,
+            descending,
+        )
+        .map_err(ecs_error)?;
+    let (task_definition_arns, next_token) =
+        page_of(arns, req.next_token.as_deref(), req.max_results, 100)?;
+    Ok(ListTaskDefinitionsResponse {
+        task_definition_arns,
+        next_token,
+    })
+}
+
+pub(super) async fn list_task_definition_families(
+    ctx: &AwsContext,
+    req: ListTaskDefinitionFamiliesRequest,
+) -> Result<ListTaskDefinitionFamiliesResponse, AwsError> {
+    let status = task_definition_status(req.status.as_deref(), &["ACTIVE", "INACTIVE", "ALL"])?;
+    let all = ctx
+        .app
+        .ecs
+        .list_task_definition_families(&ctx.scope, req.family_prefix.as_deref(), &status)
+        .map_err(ecs_error)?;
+    let (families, next_token) = page_of(all, req.next_token.as_deref(), req.max_results, 100)?;
+    Ok(ListTaskDefinitionFamiliesResponse {
+        families,
+        next_token,
+    })
+}
+
+pub(super) async fn deregister_task_definition(
+    ctx: &AwsContext,
+    req: DeregisterTaskDefinitionRequest,
+) -> Result<TaskDefinitionResponse, AwsError> {
+    let stored = ctx
+        .app
+        .ecs
+        .deregister_task_definition(&ctx.scope, &req.task_definition)
+        .map_err(ecs_error)?;
+    Ok(TaskDefinitionResponse {
+        task_definition: stored.task_definition,
+        tags: None,
+    })
+}
+
+pub(super) async fn delete_task_definitions(
+    ctx: &AwsContext,
+    req: DeleteTaskDefinitionsRequest,
+) -> Result<DeleteTaskDefinitionsResponse, AwsError> {
+    if req.task_definitions.is_empty() || req.task_definitions.len() > 10 {
+        return Err(AwsError::invalid_parameter(
+            "taskDefinitions must list 1 to 10 task definitions.",
+        ));
+    }
+    let mut task_definitions = Vec::new();
+    let mut failures = Vec::new();
+    for reference in req.task_definitions {
+        match ctx.app.ecs.delete_task_definition(&ctx.scope, &reference) {
+            Ok(stored) => task_definitions.push(stored.task_definition),
+            Err(EcsError::Client(reason)) => failures.push(Failure::named(
+                ctx,
+                reference,
+                |r| format!("task-definition/{r}"),
+                reason,
+            )),
+            Err(e) => return Err(ecs_error(e)),
+        }
+    }
+    Ok(DeleteTaskDefinitionsResponse {
+        task_definitions,
+        failures,
+    })
+}

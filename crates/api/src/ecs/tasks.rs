@@ -1,0 +1,515 @@
+//! Tasks: RunTask, StartTask, StopTask, DescribeTasks, ListTasks, and the agent's
+//! SubmitTaskStateChange.
+
+use berth_core::{CapacityProviderStrategyItem, EcsError, EcsTag};
+use serde::{Deserialize, Serialize};
+
+use super::{Failure, ecs_error};
+use crate::protocol::{AwsContext, AwsError};
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TaskWire {
+    pub task_arn: String,
+    pub cluster_arn: String,
+    pub task_definition_arn: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub container_instance_arn: Option<String>,
+    pub overrides: serde_json::Value,
+    pub last_status: String,
+    pub desired_status: String,
+    pub cpu: String,
+    pub memory: String,
+    pub containers: Vec<berth_core::TaskContainer>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub started_by: Option<String>,
+    pub version: i64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub stopped_reason: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub stop_code: Option<String>,
+    pub created_at: f64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pull_started_at: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pull_stopped_at: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub started_at: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub stopping_at: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub stopped_at: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub execution_stopped_at: Option<f64>,
+    pub group: String,
+    pub launch_type: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub capacity_provider_name: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub platform_version: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub platform_family: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ephemeral_storage: Option<serde_json::Value>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub availability_zone: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub health_status: Option<String>,
+    pub attachments: Vec<berth_core::Attachment>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tags: Option<Vec<EcsTag>>,
+}
+
+pub(super) fn task_wire(ctx: &AwsContext, t: berth_core::Task, with_tags: bool) -> TaskWire {
+    let fargate = t.is_fargate();
+    TaskWire {
+        task_arn: t.arn(&ctx.scope),
+        cluster_arn: ctx.scope.arn("ecs", &format!("cluster/{}", t.cluster)),
+        task_definition_arn: t.task_definition_arn,
+        // A Fargate task runs on the platform's capacity: no container instance to show.
+        container_instance_arn: t.container_instance_id.filter(|_| !fargate).map(|id| {
+            ctx.scope
+                .arn("ecs", &format!("container-instance/{}/{id}", t.cluster))
+        }),
+        platform_family: fargate.then(|| "Linux".to_string()),
+        overrides: t.overrides.unwrap_or_else(
+            || serde_json::json!({"containerOverrides": [], "inferenceAcceleratorOverrides": []}),
+        ),
+        last_status: t.last_status,
+        desired_status: t.desired_status,
+        cpu: t.cpu,
+        memory: t.memory,
+        containers: t.containers,
+        started_by: t.started_by,
+        version: t.version,
+        stopped_reason: t.stopped_reason,
+        stop_code: t.stop_code,
+        created_at: t.created_at,
+        pull_started_at: t.pull_started_at,
+        pull_stopped_at: t.pull_stopped_at,
+        started_at: t.started_at,
+        stopping_at: t.stopping_at,
+        stopped_at: t.stopped_at,
+        execution_stopped_at: t.execution_stopped_at,
+        group: t.group,
+        launch_type: t.launch_type,
+        capacity_provider_name: t.capacity_provider_name,
+        platform_version: t.platform_version,
+        ephemeral_storage: t
+            .ephemeral_storage_gib
+            .map(|size| serde_json::json!({ "sizeInGiB": size })),
+        availability_zone: t.availability_zone,
+        health_status: t.health_status,
+        attachments: t.attachments,
+        tags: with_tags.then_some(t.tags),
+    }
+}
+
+#[derive(Debug, Deserialize)]
+pub struct PlacementConstraintWire {
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub expression: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct PlacementStrategyWire {
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub field: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RunTaskRequest {
+    pub cluster: Option<String>,
+    pub task_definition: String,
+    pub count: Option<u32>,
+    pub group: Option<String>,
+    pub started_by: Option<String>,
+    pub launch_type: Option<String>,
+    pub capacity_provider_strategy: Option<Vec<CapacityProviderStrategyItem>>,
+    pub platform_version: Option<String>,
+    #[serde(default)]
+    pub placement_constraints: Vec<PlacementConstraintWire>,
+    #[serde(default)]
+    pub placement_strategy: Vec<PlacementStrategyWire>,
+    pub overrides: Option<serde_json::Value>,
+    #[serde(default)]
+    pub tags: Vec<EcsTag>,
+    pub client_token: Option<String>,
+    pub network_configuration: Option<berth_core::NetworkConfiguration>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct StartTaskRequest {
+    pub cluster: Option<String>,
+    pub task_definition: String,
+    pub container_instances: Vec<String>,
+    pub group: Option<String>,
+    pub started_by: Option<String>,
+    pub overrides: Option<serde_json::Value>,
+    #[serde(default)]
+    pub tags: Vec<EcsTag>,
+    pub network_configuration: Option<berth_core::NetworkConfiguration>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct TasksResponse {
+    pub tasks: Vec<TaskWire>,
+    pub failures: Vec<Failure>,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct StopTaskRequest {
+    pub cluster: Option<String>,
+    pub task: String,
+    pub reason: Option<String>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct TaskResponse {
+    pub task: TaskWire,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct DescribeTasksRequest {
+    pub cluster: Option<String>,
+    pub tasks: Vec<String>,
+    #[serde(default)]
+    pub include: Vec<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ListTasksRequest {
+    pub cluster: Option<String>,
+    pub container_instance: Option<String>,
+    pub family: Option<String>,
+    pub started_by: Option<String>,
+    pub service_name: Option<String>,
+    pub desired_status: Option<String>,
+    pub launch_type: Option<String>,
+    pub next_token: Option<String>,
+    pub max_results: Option<i64>,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ListTasksResponse {
+    pub task_arns: Vec<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub next_token: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SubmitTaskStateChangeRequest {
+    pub cluster: Option<String>,
+    pub task: String,
+    pub status: String,
+    pub reason: Option<String>,
+    pub pull_started_at: Option<f64>,
+    pub pull_stopped_at: Option<f64>,
+    pub execution_stopped_at: Option<f64>,
+    #[serde(default)]
+    pub containers: Vec<ContainerStateChangeWire>,
+    #[serde(default)]
+    pub attachments: Vec<AttachmentStateChangeWire>,
+}
+
+/// An attachment's change inside SubmitTaskStateChange (the task's ENI).
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AttachmentStateChangeWire {
+    pub attachment_arn: String,
+    pub status: String,
+}
+
+/// One container's change inside SubmitTaskStateChange.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ContainerStateChangeWire {
+    pub container_name: Option<String>,
+    pub status: Option<String>,
+    pub runtime_id: Option<String>,
+    pub exit_code: Option<i64>,
+    pub reason: Option<String>,
+    #[serde(default)]
+    pub network_bindings: Vec<serde_json::Value>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct AcknowledgmentResponse {
+    pub acknowledgment: &'static str,
+}
+
+pub(super) fn run_outcome(ctx: &AwsContext, outcome: berth_core::RunTaskOutcome) -> TasksResponse {
+    TasksResponse {
+        tasks: outcome
+            .tasks
+            .into_iter()
+            .map(|t| task_wire(ctx, t, true))
+            .collect(),
+        failures: outcome
+            .failures
+            .into_iter()
+            .map(|(arn, reason)| Failure { arn, reason })
+            .collect(),
+    }
+}
+
+pub(super) async fn run_task(
+    ctx: &AwsContext,
+    req: RunTaskRequest,
+) -> Result<TasksResponse, AwsError> {
+    let outcome = ctx
+        .app
+        .ecs
+        .start_run_task(
+            &ctx.scope,
+            berth_core::RunTask {
+                cluster: req.cluster,
+                task_definition: req.task_definition,
+                count: req.count.unwrap_or(1),
+                group: req.group,
+                started_by: req.started_by,
+                launch_type: req.launch_type,
+                placement_constraints: req
+                    .placement_constraints
+                    .into_iter()
+                    .map(|c| (c.kind, c.expression))
+                    .collect(),
+                placement_strategy: req
+                    .placement_strategy
+                    .into_iter()
+                    .map(|s| (s.kind, s.field))
+                    .collect(),
+                overrides: req.overrides,
+                tags: req.tags,
+                client_token: req.client_token,
+                capacity_provider_strategy: req.capacity_provider_strategy,
+                platform_version: req.platform_version,
+                container_instances: None,
+                network_configuration: req.network_configuration,
+            },
+        )
+        .outcome()
+        .await
+        .map_err(ecs_error)?;
+    Ok(run_outcome(ctx, outcome))
+}
+
+pub(super) async fn start_task(
+    ctx: &AwsContext,
+    req: StartTaskRequest,
+) -> Result<TasksResponse, AwsError> {
+    if req.container_instances.is_empty() || req.container_instances.len() > 10 {
+        return Err(AwsError::invalid_parameter(
+            "containerInstances must list 1 to 10 container instances.",
+        ));
+    }
+    let count = req.container_instances.len() as u32;
+    let outcome = ctx
+        .app
+        .ecs
+        .run_task(
+            &ctx.scope,
+            berth_core::RunTask {
+                cluster: req.cluster,
+                task_definition: req.task_definition,
+                count,
+                group: req.group,
+                started_by: req.started_by,
+                overrides: req.overrides,
+                tags: req.tags,
+                container_instances: Some(req.container_instances),
+                network_configuration: req.network_configuration,
+                ..berth_core::RunTask::default()
+            },
+        )
+        .map_err(ecs_error)?;
+    Ok(run_outcome(ctx, outcome))
+}
+
+pub(super) async fn stop_task(
+    ctx: &AwsContext,
+    req: StopTaskRequest,
+) -> Result<TaskResponse, AwsError> {
+    let task = ctx
+        .app
+        .ecs
+        .stop_task(&ctx.scope, req.cluster.as_deref(), &req.task, req.reason)
+        .map_err(ecs_error)?;
+    Ok(TaskResponse {
+        task: task_wire(ctx, task, false),
+    })
+}
+
+pub(super) async fn describe_tasks(
+    ctx: &AwsContext,
+    req: DescribeTasksRequest,
+) -> Result<TasksResponse, AwsError> {
+    if req.tasks.is_empty() || req.tasks.len() > 100 {
+        return Err(AwsError::invalid_parameter(
+            "tasks must list 1 to 100 tasks.",
+        ));
+    }
+    let with_tags = req.include.iter().any(|i| i == "TAGS");
+    let cluster = ctx
+        .app
+        .ecs
+        .active_cluster(&ctx.scope, req.cluster.as_deref())
+        .map_err(ecs_error)?;
+    let mut tasks = Vec::new();
+    let mut failures = Vec::new();
+    for reference in req.tasks {
+        let found = ctx
+            .app
+            .ecs
+            .task_id(&ctx.scope, &cluster.name, &reference)
+            .and_then(|id| ctx.app.ecs.task(&ctx.scope, &cluster.name, &id));
+        match found {
+            Ok(Some(t)) => tasks.push(task_wire(ctx, t, with_tags)),
+            Ok(None) | Err(EcsError::InvalidParameter(_)) => failures.push(Failure::named(
+                ctx,
+                reference,
+                |r| format!("task/{}/{r}", cluster.name),
+                "MISSING",
+            )),
+            Err(e) => return Err(ecs_error(e)),
+        }
+    }
+    Ok(TasksResponse { tasks, failures })
+}
+
+pub(super) async fn list_tasks(
+    ctx: &AwsContext,
+    req: ListTasksRequest,
+) -> Result<ListTasksResponse, AwsError> {
+    let desired = match req.desired_status.as_deref() {
+        None => "RUNNING",
+        Some(s @ ("RUNNING" | "PENDING" | "STOPPED")) => s,
+        Some(other) => {
+            return Err(AwsError::invalid_parameter(format!(
+                "Invalid desiredStatus '{other}'. Valid values: [RUNNING, PENDING, STOPPED]"
+            )));
+        }
+    };
+    if req.family.is_some() && req.service_name.is_some() {
+        return Err(AwsError::invalid_parameter(
+            "family and serviceName cannot both be specified.",
+        ));
+    }
+    let cluster = ctx
+        .app
+        .ecs
+        .active_cluster(&ctx.scope, req.cluster.as_deref())
+        .map_err(ecs_error)?;
+    let instance = req
+        .container_instance
+        .as_deref()
+        .map(|i| berth_core::instance_id(&ctx.scope, &cluster.name, i))
+        .transpose()
+        .map_err(ecs_error)?;
+    let max = match req.max_results {
+        None => 100,
+        Some(n) if (1..=100).contains(&n) => n as usize,
+        Some(n) => {
+            return Err(AwsError::invalid_parameter(format!(
+                "maxResults must be between 1 and 100 (got {n})."
+            )));
+        }
+    };
+    // The token is the id of the page's last task: pages stay right while tasks come and go.
+    if let Some(t) = &req.next_token
+        && (t.is_empty() || !t.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-'))
+    {
+        return Err(AwsError::invalid_parameter("Invalid nextToken."));
+    }
+    let family_arn_prefix = req
+        .family
+        .as_ref()
+        .map(|f| ctx.scope.arn("ecs", &format!("task-definition/{f}:")));
+    let service_group = req.service_name.as_ref().map(|s| format!("service:{s}"));
+    let keep = |t: &berth_core::Task| {
+        (match desired {
+            // ECS: RUNNING lists tasks meant to run (desired RUNNING); PENDING those not yet
+            // running; STOPPED those meant to stop.
+            "RUNNING" => t.desired_status == "RUNNING",
+            "PENDING" => t.desired_status == "RUNNING" && t.last_status != "RUNNING",
+            _ => t.desired_status == "STOPPED",
+        }) && instance
+            .as_ref()
+            .is_none_or(|i| t.container_instance_id.as_ref() == Some(i))
+            && family_arn_prefix
+                .as_ref()
+                .is_none_or(|p| t.task_definition_arn.starts_with(p.as_str()))
+            && req
+                .started_by
+                .as_ref()
+                .is_none_or(|s| t.started_by.as_ref() == Some(s))
+            && service_group.as_ref().is_none_or(|g| &t.group == g)
+            && req.launch_type.as_ref().is_none_or(|l| &t.launch_type == l)
+    };
+    let (tasks, next_token) = ctx
+        .app
+        .ecs
+        .task_page(
+            &ctx.scope,
+            &cluster.name,
+            req.next_token.as_deref(),
+            max,
+            keep,
+        )
+        .map_err(ecs_error)?;
+    let task_arns = tasks.iter().map(|t| t.arn(&ctx.scope)).collect();
+    Ok(ListTasksResponse {
+        task_arns,
+        next_token,
+    })
+}
+
+pub(super) async fn submit_task_state_change(
+    ctx: &AwsContext,
+    req: SubmitTaskStateChangeRequest,
+) -> Result<AcknowledgmentResponse, AwsError> {
+    ctx.app
+        .ecs
+        .submit_task_state_change(
+            &ctx.scope,
+            req.cluster.as_deref(),
+            berth_core::TaskStateChange {
+                task: req.task,
+                status: req.status,
+                reason: req.reason,
+                pull_started_at: req.pull_started_at,
+                pull_stopped_at: req.pull_stopped_at,
+                execution_stopped_at: req.execution_stopped_at,
+                containers: req
+                    .containers
+                    .into_iter()
+                    .filter_map(|c| {
+                        Some(berth_core::ContainerChange {
+                            name: c.container_name?,
+                            status: c.status,
+                            runtime_id: c.runtime_id,
+                            exit_code: c.exit_code,
+                            reason: c.reason,
+                            network_bindings: c.network_bindings,
+                        })
+                    })
+                    .collect(),
+                attachments: req
+                    .attachments
+                    .into_iter()
+                    .map(|a| (a.attachment_arn, a.status))
+                    .collect(),
+            },
+        )
+        .map_err(ecs_error)?;
+    Ok(AcknowledgmentResponse {
+        acknowledgment: "ACK",
+    })
+}
