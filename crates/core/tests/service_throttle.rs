@@ -76,7 +76,11 @@ impl World {
         }
     }
 
+    /// One reconciler round. Rounds here follow each other within microseconds, and the
+    /// store's timestamps have milliseconds: a failure stamped in the same millisecond as the
+    /// last counted one counts with it (one attempt), so each round starts on a new one.
     fn round(&self) -> RoundOutcome {
+        std::thread::sleep(std::time::Duration::from_millis(2));
         self.ecs.reconcile_service(&self.service).unwrap()
     }
 

@@ -620,7 +620,9 @@ pub fn failed_start(t: &TaskView) -> Option<f64> {
 
 /// The throttle's state after this round, from the stored one and the tasks: failed starts
 /// not seen before are one more failed attempt when one of them was launched after the
-/// last counted failure (the tasks one round launched fail together as one attempt); a task
+/// last counted failure (the tasks one round launched fail together as one attempt; times
+/// are the store's, to the millisecond, so a failure in the very millisecond of the last
+/// counted one counts with it); a task
 /// that started after the last failure and has stayed up (stable, and RUNNING past
 /// [`FAST_FAILURE_SECONDS`], so that it can no longer become a failed start) resets the
 /// count.
