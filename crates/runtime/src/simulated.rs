@@ -37,6 +37,10 @@ use crate::{
     PortBinding, RegistryAuth, RuntimeError, RuntimeFuture, VolumeSpec, normalize_image_reference,
 };
 
+mod behaviour;
+
+use behaviour::{Behaviour, health_check_passes, parse_behaviour};
+
 /// Docker's default ephemeral range for dynamic host ports.
 const DYNAMIC_PORTS: std::ops::RangeInclusive<u16> = 32768..=60999;
 const EXIT_SIGTERM: i64 = 143;
@@ -141,15 +145,6 @@ struct SimContainer {
     log: Vec<LogFrame>,
     /// Bumped on every write and exit, for the readers following the log.
     log_changes: watch::Sender<u64>,
-}
-
-/// What the container's command makes it do (see the module documentation).
-#[derive(Debug, Clone, PartialEq)]
-struct Behaviour {
-    /// `None`: runs until stopped.
-    runs_for: Option<Duration>,
-    exit_code: i64,
-    ignores_sigterm: bool,
 }
 
 impl SimulatedRuntime {
@@ -374,66 +369,6 @@ impl State {
         self.next_address += 1;
         Ipv4Addr::new(172, second_octet, (host >> 8) as u8, (host & 0xff) as u8).to_string()
     }
-}
-
-/// Reads what a command makes the simulated container do.
-fn parse_behaviour(argv: &[String]) -> Behaviour {
-    let script = argv.join(" ");
-    let mut behaviour = Behaviour {
-        runs_for: None,
-        exit_code: 0,
-        ignores_sigterm: false,
-    };
-    let mut slept = Duration::ZERO;
-    let mut has_sleep = false;
-    let statements = script
-        .split(['\n', ';'])
-        .flat_map(|s| s.split("&&"))
-        .flat_map(|s| s.split("||"));
-    for statement in statements {
-        let tokens: Vec<&str> = statement
-            .split_whitespace()
-            .map(|t| t.trim_matches(|c| c == '\'' || c == '"'))
-            .collect();
-        if tokens.contains(&"trap") && tokens.contains(&"TERM") {
-            behaviour.ignores_sigterm = true;
-        }
-        for pair in tokens.windows(2) {
-            match pair {
-                ["sleep", seconds] => {
-                    if let Ok(seconds) = seconds.parse::<f64>()
-                        && seconds.is_finite()
-                        && seconds >= 0.0
-                    {
-                        slept += Duration::from_secs_f64(seconds);
-                        has_sleep = true;
-                    }
-                }
-                ["exit", code] => {
-                    if let Ok(code) = code.parse::<i64>() {
-                        behaviour.exit_code = code;
-                        behaviour.runs_for = Some(slept);
-                        return behaviour;
-                    }
-                }
-                _ => {}
-            }
-        }
-    }
-    if has_sleep {
-        behaviour.runs_for = Some(slept);
-    }
-    behaviour
-}
-
-/// Whether a simulated health check command passes.
-fn health_check_passes(command: &[String]) -> bool {
-    let failing = parse_behaviour(command).exit_code != 0;
-    let says_false = command
-        .iter()
-        .flat_map(|part| part.split_whitespace())
-        .any(|token| token == "false");
-    !(failing || says_false)
 }
 
 impl ContainerRuntime for SimulatedRuntime {
