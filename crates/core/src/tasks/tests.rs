@@ -3,6 +3,9 @@ use std::sync::Arc;
 use berth_model::task_definition::RegisterTaskDefinitionRequest;
 
 use super::*;
+use berth_store::{Store, TxnOutcome};
+
+use crate::instances::ContainerInstance;
 use crate::{CreateCluster, RegisterContainerInstance, Resources};
 
 #[test]

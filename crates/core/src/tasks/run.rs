@@ -1,0 +1,788 @@
+//! RunTask and StartTask: what a task needs (its definition's sizes and RunTask's overrides),
+//! placement batches on a cluster's lane, and the applier that re-checks every instance's
+//! fit under compare-and-swap before committing the batch.
+
+use berth_model::Scope;
+use berth_model::task_definition::TaskDefinition;
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use berth_store::{Compare, Op, Store, TxnOutcome};
+
+use crate::instances::ContainerInstance;
+use crate::network::{AddressBook, Assignment, Subnet, eni_attachment};
+use crate::placement::{Job, LaneContext, LaneState};
+use crate::{Ecs, EcsError, Result, decode, encode, now_epoch};
+
+use super::*;
+
+pub(super) fn parse_amount(value: Option<&str>) -> i64 {
+    value.and_then(|v| v.trim().parse().ok()).unwrap_or(0)
+}
+
+/// RunTask's `overrides`, as far as the task's size goes (ECS's TaskOverride: task-level
+/// `cpu` and `memory`, and each container's `cpu`, `memory`, `memoryReservation`); the
+/// whole document travels to the agent unchanged, which applies the same amounts.
+#[derive(Debug, Default, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub(super) struct SizeOverrides {
+    cpu: Option<String>,
+    memory: Option<String>,
+    #[serde(default)]
+    container_overrides: Vec<ContainerSizeOverride>,
+}
+
+#[derive(Debug, Default, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub(super) struct ContainerSizeOverride {
+    name: Option<String>,
+    cpu: Option<i64>,
+    memory: Option<i64>,
+    memory_reservation: Option<i64>,
+}
+
+impl SizeOverrides {
+    /// Unreadable overrides change nothing here (the HTTP edge has checked their shape).
+    fn of(overrides: Option<&serde_json::Value>) -> SizeOverrides {
+        overrides
+            .and_then(|o| serde_json::from_value(o.clone()).ok())
+            .unwrap_or_default()
+    }
+
+    fn container(&self, name: Option<&str>) -> Option<&ContainerSizeOverride> {
+        self.container_overrides
+            .iter()
+            .find(|o| o.name.is_some() && o.name.as_deref() == name)
+    }
+}
+
+/// What a task of this definition, with these overrides, needs on an instance: task-level
+/// cpu and memory when set, else the containers' sums (a container's memory is its
+/// `memoryReservation` when it has one, else its `memory`, as ECS reserves it); fixed host
+/// ports of bridge and host network modes.
+pub(super) fn requirements(td: &TaskDefinition, overrides: &SizeOverrides) -> Reservation {
+    let containers = td.container_definitions.clone().unwrap_or_default();
+    let sized = |c: &berth_model::task_definition::ContainerDefinition| {
+        let o = overrides.container(c.name.as_deref());
+        let cpu = o
+            .and_then(|o| o.cpu)
+            .unwrap_or_else(|| i64::from(c.cpu.unwrap_or(0)));
+        let reservation = o
+            .and_then(|o| o.memory_reservation)
+            .or_else(|| c.memory_reservation.map(i64::from));
+        let hard = o.and_then(|o| o.memory).or_else(|| c.memory.map(i64::from));
+        (cpu, reservation.or(hard).unwrap_or(0))
+    };
+    let cpu = match overrides.cpu.as_deref().or(td.cpu.as_deref()) {
+        Some(c) => parse_amount(Some(c)),
+        None => containers.iter().map(|c| sized(c).0).sum(),
+    };
+    let memory = match overrides.memory.as_deref().or(td.memory.as_deref()) {
+        Some(m) => parse_amount(Some(m)),
+        None => containers.iter().map(|c| sized(c).1).sum(),
+    };
+    let mut r = Reservation {
+        cpu,
+        memory,
+        ..Reservation::default()
+    };
+    if td.network_mode.as_deref() != Some("awsvpc") {
+        for m in containers
+            .iter()
+            .flat_map(|c| c.port_mappings.iter().flatten())
+        {
+            let Some(port) = m
+                .host_port
+                .filter(|p| *p > 0)
+                .and_then(|p| u16::try_from(p).ok())
+            else {
+                continue;
+            };
+            if m.protocol.as_deref() == Some("udp") {
+                r.udp_ports.push(port);
+            } else {
+                r.tcp_ports.push(port);
+            }
+        }
+    }
+    r
+}
+
+/// Plans and commits a batch of RunTasks waiting in one cluster's lane (see
+/// `placement.rs`), answering each; a batch that loses a compare is planned again on the
+/// store's current state.
+pub(super) fn place_batch(
+    store: &dyn Store,
+    lane: &LaneContext,
+    state: &mut Option<LaneState>,
+    batch: Vec<Job>,
+) {
+    for round in 1..=PLACEMENT_ROUNDS {
+        let attempt = try_place_batch(store, lane, state, &batch);
+        let retry = match attempt {
+            Ok(Attempt::Committed(outcomes)) => {
+                for (job, outcome) in batch.into_iter().zip(outcomes) {
+                    job.answer(outcome);
+                }
+                return;
+            }
+            Ok(Attempt::Lost(touched)) => restore_slots(store, lane, state, &touched),
+            Ok(Attempt::Disagreed) => {
+                *state = None;
+                Ok(())
+            }
+            Err(e) => Err(e),
+        };
+        match retry {
+            Ok(()) if round < PLACEMENT_ROUNDS => {}
+            Ok(()) => {
+                *state = None;
+                for job in batch {
+                    job.answer(Err(EcsError::Server(
+                        "The cluster's container instances kept changing while tasks were being placed; try again.".into(),
+                    )));
+                }
+                return;
+            }
+            Err(e) => {
+                *state = None;
+                let message = e.to_string();
+                let mut first = Some(e);
+                for job in batch {
+                    job.answer(Err(first
+                        .take()
+                        .unwrap_or_else(|| EcsError::Server(message.clone()))));
+                }
+                return;
+            }
+        }
+    }
+}
+
+/// One attempt at a batch: plan every job on the lane's placer, reserve on the lane's
+/// instance records (re-checking each fit there), and commit tasks, markers, client
+/// tokens and the changed instances in one transaction guarded by the revision each
+/// changed instance was read at.
+pub(super) fn try_place_batch(
+    store: &dyn Store,
+    lane: &LaneContext,
+    state: &mut Option<LaneState>,
+    batch: &[Job],
+) -> Result<Attempt> {
+    let scope = &lane.scope;
+    let lane_state = lane.current(store, state)?;
+    // Slot → the revision it was read at, for every instance this batch changes.
+    let mut touched: BTreeMap<usize, u64> = BTreeMap::new();
+    let mut ops = Vec::new();
+    let mut outcomes = Vec::with_capacity(batch.len());
+    let mut compares = Vec::new();
+    let mut addresses = AddressBook::default();
+    for job in batch {
+        let PlacementJob {
+            cluster,
+            td,
+            req,
+            group,
+            need,
+            request,
+            launch,
+            subnets,
+        } = &job.input;
+        let fargate = matches!(launch, crate::fargate::Launch::Fargate { .. });
+        if lane_state.slots.is_empty() && !fargate {
+            outcomes.push(Err(EcsError::InvalidParameter(
+                "No Container Instances were found in your cluster.".into(),
+            )));
+            continue;
+        }
+        if !subnets.is_empty() && addresses.free(store, subnets)? < request.count as usize {
+            outcomes.push(Err(no_free_addresses(subnets)));
+            continue;
+        }
+        let plan = lane_state.placer.place(request);
+        let failures = if fargate {
+            // The pool is not the user's: no instance ARNs, one failure per task not
+            // placed, with Fargate's reason.
+            let unplaced = (request.count as usize).saturating_sub(plan.placements.len());
+            vec![(String::new(), crate::fargate::NO_CAPACITY.to_string()); unplaced]
+        } else {
+            plan.failures
+                .iter()
+                .map(|f| (f.arn.clone(), f.reason.as_str().to_string()))
+                .collect()
+        };
+        let mut outcome = RunTaskOutcome {
+            tasks: Vec::with_capacity(plan.placements.len()),
+            failures,
+        };
+        for (i, placement) in plan.placements.iter().enumerate() {
+            let slot = &mut lane_state.slots[placement.instance];
+            touched
+                .entry(placement.instance)
+                .or_insert(slot.mod_revision);
+            // The applier's re-check, on the record that will be written.
+            let one = berth_scheduler::TaskRequest {
+                count: 1,
+                ..request.clone()
+            };
+            if !fits(&slot.instance, need, &one) {
+                // The placer and the records disagree: rebuild both from the store.
+                return Ok(Attempt::Disagreed);
+            }
+            reserve(&mut slot.instance, need, group);
+            let launch = TaskLaunch::nth(&job.input.launch, i);
+            let mut task = new_task(scope, cluster, &slot.instance, td, req, group, need, launch);
+            if !subnets.is_empty() {
+                // Counted free above, so there is one.
+                let assignment = addresses
+                    .take(store, subnets)?
+                    .ok_or_else(|| no_free_addresses(subnets))?;
+                claim_address(scope, &mut task, &assignment, &mut compares, &mut ops);
+            }
+            ops.extend(new_task_ops(scope, cluster, &task));
+            outcome.tasks.push(task);
+        }
+        if let Some(token) = &req.client_token {
+            let ids: Vec<&str> = outcome.tasks.iter().map(|t| t.id.as_str()).collect();
+            ops.push(Op::put(
+                client_token_key(scope, cluster, token),
+                encode(&ids),
+            ));
+        }
+        outcomes.push(Ok(outcome));
+    }
+    if ops.is_empty() {
+        return Ok(Attempt::Committed(outcomes));
+    }
+    for (&i, &revision) in &touched {
+        let slot = &lane_state.slots[i];
+        compares.push(Compare::ModRevision(slot.key.clone(), revision));
+        ops.push(Op::put(slot.key.clone(), encode(&slot.instance)));
+    }
+    match store.txn(&compares, &ops)? {
+        TxnOutcome::Committed(revision) => {
+            for &i in touched.keys() {
+                lane_state.slots[i].mod_revision = revision;
+            }
+            Ok(Attempt::Committed(outcomes))
+        }
+        TxnOutcome::Conflict => Ok(Attempt::Lost(touched.into_keys().collect())),
+    }
+}
+
+pub(super) fn no_free_addresses(subnets: &[Subnet]) -> EcsError {
+    let ids: Vec<&str> = subnets.iter().map(|s| s.id.as_str()).collect();
+    EcsError::InvalidParameter(format!(
+        "The subnets [{}] have no free IP addresses left for the task's elastic network interface.",
+        ids.join(", ")
+    ))
+}
+
+/// Gives `task` the address `assignment` and adds its claim (the address key, compared
+/// absent) to the transaction creating the task.
+pub(super) fn claim_address(
+    scope: &Scope,
+    task: &mut Task,
+    assignment: &Assignment,
+    compares: &mut Vec<Compare>,
+    ops: &mut Vec<Op>,
+) {
+    let (compare, op) = assignment.claim(&task.arn(scope));
+    compares.push(compare);
+    ops.push(op);
+    task.attach(eni_attachment(scope, &task.id, assignment));
+}
+
+/// How one attempt at a batch ended.
+pub(super) enum Attempt {
+    /// Written; each job's answer.
+    Committed(Vec<Result<RunTaskOutcome>>),
+    /// Another writer changed one of these slots' instances first (or took one of the
+    /// addresses it picked); nothing was written.
+    Lost(Vec<usize>),
+    /// The placer's view and an instance record disagreed; nothing was written.
+    Disagreed,
+}
+
+/// After a lost compare: only the slots the batch reserved on were changed in memory, so
+/// those are read again from the store (their placement views with them) and the rest of
+/// the lane stays as it is. An instance that is gone rebuilds the lane.
+pub(super) fn restore_slots(
+    store: &dyn Store,
+    lane: &LaneContext,
+    state: &mut Option<LaneState>,
+    touched: &[usize],
+) -> Result<()> {
+    let Some(lane_state) = state.as_mut() else {
+        return Ok(());
+    };
+    for &i in touched {
+        let key = lane_state.slots[i].key.clone();
+        match store.get(&key)? {
+            Some(kv) => lane_state.replace_slot(i, &lane.scope, kv)?,
+            None => {
+                *state = None;
+                return Ok(());
+            }
+        }
+    }
+    Ok(())
+}
+
+pub(super) fn random_id() -> String {
+    uuid::Uuid::new_v4().simple().to_string()
+}
+
+/// RunTask's answer, now or once its cluster's placement lane has committed it.
+pub enum RunTaskPending {
+    Ready(Result<RunTaskOutcome>),
+    Waiting(tokio::sync::oneshot::Receiver<Result<RunTaskOutcome>>),
+}
+
+impl RunTaskPending {
+    /// Waits without holding a thread.
+    pub async fn outcome(self) -> Result<RunTaskOutcome> {
+        match self {
+            RunTaskPending::Ready(r) => r,
+            RunTaskPending::Waiting(rx) => rx.await.unwrap_or_else(|_| Err(lane_gone())),
+        }
+    }
+
+    /// Waits, blocking the thread (never on an async worker).
+    pub fn wait(self) -> Result<RunTaskOutcome> {
+        match self {
+            RunTaskPending::Ready(r) => r,
+            RunTaskPending::Waiting(rx) => rx.blocking_recv().unwrap_or_else(|_| Err(lane_gone())),
+        }
+    }
+}
+
+pub(super) fn lane_gone() -> EcsError {
+    EcsError::Server("The placement lane stopped before answering.".into())
+}
+
+/// A RunTask as its cluster's lane plans it.
+pub(crate) struct PlacementJob {
+    cluster: String,
+    td: Arc<TaskDefinition>,
+    req: RunTask,
+    group: String,
+    need: Reservation,
+    request: berth_scheduler::TaskRequest,
+    launch: crate::fargate::Launch,
+    /// awsvpc: the subnets to take the task's address from, in order; empty otherwise.
+    subnets: Vec<Subnet>,
+}
+
+/// Whether a task needing `need` still fits on the stored record `instance`: the
+/// applier's re-check, on the record itself rather than on the placer's view of it.
+pub(super) fn fits(
+    instance: &ContainerInstance,
+    need: &Reservation,
+    one: &berth_scheduler::TaskRequest,
+) -> bool {
+    instance.remaining.cpu >= need.cpu
+        && instance.remaining.memory >= need.memory
+        && need
+            .tcp_ports
+            .iter()
+            .all(|p| !instance.remaining.ports.contains(p))
+        && need
+            .udp_ports
+            .iter()
+            .all(|p| !instance.remaining.ports_udp.contains(p))
+        && !(one
+            .placement_constraints
+            .iter()
+            .any(|c| matches!(c, berth_scheduler::PlacementConstraint::DistinctInstance))
+            && instance.task_groups.get(&one.group).is_some_and(|n| *n > 0))
+}
+
+/// Reserves a task's resources on its instance record.
+pub(super) fn reserve(instance: &mut ContainerInstance, need: &Reservation, group: &str) {
+    instance.remaining.cpu -= need.cpu;
+    instance.remaining.memory -= need.memory;
+    instance
+        .remaining
+        .ports
+        .extend(need.tcp_ports.iter().copied());
+    instance
+        .remaining
+        .ports_udp
+        .extend(need.udp_ports.iter().copied());
+    *instance.task_groups.entry(group.to_string()).or_default() += 1;
+    instance.version += 1;
+}
+
+/// How one new task is launched: on its cluster's own instance (EC2) or on the Fargate
+/// pool, by a capacity provider or not.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct TaskLaunch {
+    fargate: bool,
+    provider: Option<String>,
+}
+
+impl TaskLaunch {
+    /// The launch of the `i`th task of a RunTask launched as `launch`.
+    fn nth(launch: &crate::fargate::Launch, i: usize) -> TaskLaunch {
+        match launch {
+            crate::fargate::Launch::Ec2 => TaskLaunch::default(),
+            crate::fargate::Launch::Fargate { providers } => TaskLaunch {
+                fargate: true,
+                provider: providers.get(i).cloned().flatten(),
+            },
+        }
+    }
+}
+
+/// A new task of `td` on `instance`, PROVISIONING.
+#[allow(clippy::too_many_arguments)]
+pub(super) fn new_task(
+    scope: &Scope,
+    cluster: &str,
+    instance: &ContainerInstance,
+    td: &TaskDefinition,
+    req: &RunTask,
+    group: &str,
+    need: &Reservation,
+    launch: TaskLaunch,
+) -> Task {
+    let id = random_id();
+    let task_arn = scope.arn("ecs", &format!("task/{cluster}/{id}"));
+    Task {
+        id: id.clone(),
+        cluster: cluster.to_string(),
+        task_definition_arn: td.task_definition_arn.clone().unwrap_or_default(),
+        container_instance_id: Some(instance.id.clone()),
+        launch_type: if launch.fargate { "FARGATE" } else { "EC2" }.into(),
+        desired_status: "RUNNING".into(),
+        last_status: "PROVISIONING".into(),
+        created_at: now_epoch(),
+        pull_started_at: None,
+        pull_stopped_at: None,
+        started_at: None,
+        stopping_at: None,
+        stopped_at: None,
+        execution_stopped_at: None,
+        started_by: req.started_by.clone(),
+        group: group.to_string(),
+        stop_code: None,
+        stopped_reason: None,
+        tags: req.tags.clone(),
+        overrides: req.overrides.clone(),
+        cpu: need.cpu.to_string(),
+        memory: need.memory.to_string(),
+        containers: td
+            .container_definitions
+            .iter()
+            .flatten()
+            .map(|c| TaskContainer {
+                container_arn: scope
+                    .arn("ecs", &format!("container/{cluster}/{id}/{}", random_id())),
+                task_arn: task_arn.clone(),
+                name: c.name.clone().unwrap_or_default(),
+                image: c.image.clone().unwrap_or_default(),
+                last_status: "PENDING".into(),
+                exit_code: None,
+                reason: None,
+                network_bindings: Vec::new(),
+                cpu: c.cpu.map(|v| v.to_string()),
+                memory: c.memory.map(|v| v.to_string()),
+                memory_reservation: c.memory_reservation.map(|v| v.to_string()),
+                runtime_id: None,
+                health_status: c.health_check.as_ref().map(|_| "UNKNOWN".to_string()),
+                network_interfaces: Vec::new(),
+            })
+            .collect(),
+        version: 1,
+        reservation: need.clone(),
+        availability_zone: instance
+            .attributes
+            .iter()
+            .find(|a| a.name == "ecs.availability-zone")
+            .and_then(|a| a.value.clone()),
+        health_status: Some("UNKNOWN".into()),
+        capacity_cluster: launch
+            .fargate
+            .then(|| crate::fargate::POOL_CLUSTER.to_string()),
+        platform_version: launch
+            .fargate
+            .then(|| crate::fargate::PLATFORM_VERSION.to_string()),
+        capacity_provider_name: launch.provider,
+        ephemeral_storage_gib: launch.fargate.then(|| {
+            td.ephemeral_storage
+                .as_ref()
+                .and_then(|e| e.size_in_gib)
+                .unwrap_or(crate::fargate::DEFAULT_EPHEMERAL_STORAGE_GIB)
+        }),
+        attachments: Vec::new(),
+    }
+}
+
+/// How often a lane plans a batch again after losing a compare (another writer changed one
+/// of its instances: a task stopping there, a concurrent StartTask) before answering
+/// ServerException. Each round re-reads only the instances the batch touched.
+pub(super) const PLACEMENT_ROUNDS: u32 = 12;
+
+pub(crate) fn rand_seed() -> u64 {
+    let now = time::OffsetDateTime::now_utc();
+    now.unix_timestamp_nanos() as u64
+}
+
+impl Ecs {
+    /// RunTask / StartTask, waiting for the outcome (blocks: call it from a thread that may
+    /// block, not from an async worker; async callers use [`Ecs::start_run_task`]).
+    pub fn run_task(&self, scope: &Scope, req: RunTask) -> Result<RunTaskOutcome> {
+        self.start_run_task(scope, req).wait()
+    }
+
+    /// RunTask / StartTask: validates and reads synchronously, then either answers at once
+    /// (errors, an idempotent replay, StartTask's direct commits) or queues the request on
+    /// its cluster's placement lane and returns the pending answer.
+    pub fn start_run_task(&self, scope: &Scope, req: RunTask) -> RunTaskPending {
+        match self.prepare_run_task(scope, req) {
+            Ok(pending) => pending,
+            Err(e) => RunTaskPending::Ready(Err(e)),
+        }
+    }
+
+    pub(super) fn prepare_run_task(&self, scope: &Scope, req: RunTask) -> Result<RunTaskPending> {
+        crate::clusters::refuse_the_pool(scope, req.cluster.as_deref())?;
+        let cluster = self.active_cluster(scope, req.cluster.as_deref())?;
+        if !(1..=10).contains(&req.count) {
+            return Err(EcsError::InvalidParameter(
+                "count must be between 1 and 10.".into(),
+            ));
+        }
+        // StartTask names its instances: always the EC2 launch type, whatever the
+        // cluster's default capacity provider strategy says.
+        let launch = if req.container_instances.is_some() {
+            crate::fargate::Launch::Ec2
+        } else {
+            crate::fargate::resolve_launch(
+                &cluster,
+                req.launch_type.as_deref(),
+                req.capacity_provider_strategy.as_deref(),
+                req.platform_version.as_deref(),
+                req.count,
+            )?
+        };
+        let fargate = matches!(launch, crate::fargate::Launch::Fargate { .. });
+        let launch_type = if fargate { "FARGATE" } else { "EC2" }.to_string();
+        if fargate && (!req.placement_constraints.is_empty() || !req.placement_strategy.is_empty())
+        {
+            return Err(EcsError::InvalidParameter(
+                "Task placement constraints and strategies are not supported for tasks using the Fargate launch type.".into(),
+            ));
+        }
+        let stored = self.task_definition(scope, &req.task_definition)?;
+        let td = stored.task_definition;
+        if td.status.as_deref() != Some("ACTIVE") {
+            return Err(EcsError::Client("TaskDefinition is inactive".into()));
+        }
+        if !td
+            .compatibilities
+            .iter()
+            .flatten()
+            .any(|c| c == &launch_type)
+        {
+            return Err(EcsError::InvalidParameter(format!(
+                "Task definition does not support launch_type {launch_type}."
+            )));
+        }
+        let awsvpc = crate::network::check_network_configuration(
+            td.network_mode.as_deref(),
+            &launch_type,
+            req.network_configuration.as_ref(),
+        )?;
+        if let Some(token) = &req.client_token
+            && let Some(kv) = self
+                .store
+                .get(&client_token_key(scope, &cluster.name, token))?
+        {
+            // The same request again: the tasks it started.
+            let ids: Vec<String> = decode(&kv)?;
+            let tasks = ids
+                .iter()
+                .filter_map(|id| self.task(scope, &cluster.name, id).transpose())
+                .collect::<Result<Vec<_>>>()?;
+            return Ok(RunTaskPending::Ready(Ok(RunTaskOutcome {
+                tasks,
+                failures: Vec::new(),
+            })));
+        }
+        let family = td.family.clone().unwrap_or_default();
+        let group = req
+            .group
+            .clone()
+            .unwrap_or_else(|| format!("family:{family}"));
+        let need = requirements(&td, &SizeOverrides::of(req.overrides.as_ref()));
+
+        let mut constraints = Vec::new();
+        if !fargate {
+            for c in td.placement_constraints.iter().flatten() {
+                constraints.push((c.r#type.clone().unwrap_or_default(), c.expression.clone()));
+            }
+        }
+        constraints.extend(req.placement_constraints.iter().cloned());
+        // Fargate spreads a request's tasks over the pool's hosts.
+        let strategy = if fargate {
+            vec![("spread".to_string(), Some("instanceId".to_string()))]
+        } else {
+            req.placement_strategy.clone()
+        };
+        let parse = |e: berth_scheduler::PlacementError| EcsError::InvalidParameter(e.to_string());
+        let request = berth_scheduler::TaskRequest {
+            cpu: need.cpu.max(0) as u64,
+            memory: need.memory.max(0) as u64,
+            tcp_ports: need.tcp_ports.clone(),
+            udp_ports: need.udp_ports.clone(),
+            group: group.clone(),
+            count: req.count,
+            placement_constraints: constraints
+                .iter()
+                .map(|(t, e)| berth_scheduler::parse_placement_constraint(t, e.as_deref()))
+                .collect::<std::result::Result<_, _>>()
+                .map_err(parse)?,
+            placement_strategy: strategy
+                .iter()
+                .map(|(t, f)| berth_scheduler::parse_placement_strategy(t, f.as_deref()))
+                .collect::<std::result::Result<_, _>>()
+                .map_err(parse)?,
+        };
+
+        // A subnet's /24 is chosen the first time its id is used (one small transaction).
+        let subnets = awsvpc
+            .iter()
+            .flat_map(|vpc| vpc.subnets.iter())
+            .map(|id| self.ensure_subnet(id))
+            .collect::<Result<Vec<_>>>()?;
+        let td = Arc::new(td);
+        match req.container_instances.clone() {
+            Some(wanted) => Ok(RunTaskPending::Ready(self.start_task_on(
+                scope,
+                &cluster.name,
+                &wanted,
+                &td,
+                &req,
+                &group,
+                &need,
+                &request,
+                &subnets,
+            ))),
+            None => {
+                let capacity = if fargate {
+                    crate::fargate::POOL_CLUSTER
+                } else {
+                    cluster.name.as_str()
+                };
+                let lane = self.lanes.lane(
+                    &self.store,
+                    scope,
+                    &crate::instances::instances_prefix(scope, capacity),
+                    place_batch,
+                );
+                let job = PlacementJob {
+                    cluster: cluster.name.clone(),
+                    td,
+                    req,
+                    group,
+                    need,
+                    request,
+                    launch,
+                    subnets,
+                };
+                Ok(RunTaskPending::Waiting(lane.submit(job)))
+            }
+        }
+    }
+
+    /// StartTask: one task on each named instance, each committed with a re-check of its
+    /// fit under compare-and-swap (no placement engine).
+    #[allow(clippy::too_many_arguments)]
+    pub(super) fn start_task_on(
+        &self,
+        scope: &Scope,
+        cluster: &str,
+        wanted: &[String],
+        td: &TaskDefinition,
+        req: &RunTask,
+        group: &str,
+        need: &Reservation,
+        request: &berth_scheduler::TaskRequest,
+        subnets: &[Subnet],
+    ) -> Result<RunTaskOutcome> {
+        let mut outcome = RunTaskOutcome::default();
+        for name in wanted {
+            let id = crate::instances::instance_id(scope, cluster, name)?;
+            let arn = scope.arn("ecs", &format!("container-instance/{cluster}/{id}"));
+            let placed =
+                self.apply_placement(scope, cluster, &id, td, req, group, need, request, subnets)?;
+            match placed {
+                Ok(task) => outcome.tasks.push(task),
+                Err(reason) => outcome.failures.push((arn, reason)),
+            }
+        }
+        if let Some(token) = &req.client_token {
+            let ids: Vec<&str> = outcome.tasks.iter().map(|t| t.id.as_str()).collect();
+            self.store
+                .put(&client_token_key(scope, cluster, token), &encode(&ids))?;
+        }
+        Ok(outcome)
+    }
+
+    /// Commit one task on a named instance: re-read the instance, re-check the fit,
+    /// reserve its resources and create the task, all in one compare-and-swap
+    /// transaction. The inner error is a failure reason.
+    #[allow(clippy::too_many_arguments)]
+    pub(super) fn apply_placement(
+        &self,
+        scope: &Scope,
+        cluster: &str,
+        instance_id: &str,
+        td: &TaskDefinition,
+        req: &RunTask,
+        group: &str,
+        need: &Reservation,
+        request: &berth_scheduler::TaskRequest,
+        subnets: &[Subnet],
+    ) -> Result<std::result::Result<Task, String>> {
+        let ikey = crate::instances::instance_key(scope, cluster, instance_id);
+        let one = berth_scheduler::TaskRequest {
+            count: 1,
+            ..request.clone()
+        };
+        loop {
+            let Some(kv) = self.store.get(&ikey)? else {
+                return Ok(Err("MISSING".into()));
+            };
+            let mut instance: ContainerInstance = decode(&kv)?;
+            if let Err(reason) = berth_scheduler::check_fit(&instance.placement_view(scope), &one) {
+                return Ok(Err(reason.as_str().to_string()));
+            }
+            reserve(&mut instance, need, group);
+            let mut task = new_task(
+                scope,
+                cluster,
+                &instance,
+                td,
+                req,
+                group,
+                need,
+                TaskLaunch::default(),
+            );
+            let mut ops = vec![Op::put(ikey.clone(), encode(&instance))];
+            let mut compares = vec![Compare::ModRevision(ikey.clone(), kv.mod_revision)];
+            if !subnets.is_empty() {
+                let Some(assignment) = AddressBook::default().take(&*self.store, subnets)? else {
+                    return Err(no_free_addresses(subnets));
+                };
+                claim_address(scope, &mut task, &assignment, &mut compares, &mut ops);
+            }
+            ops.extend(new_task_ops(scope, cluster, &task));
+            if self.store.txn(&compares, &ops)?.is_committed() {
+                return Ok(Ok(task));
+            }
+        }
+    }
+}
