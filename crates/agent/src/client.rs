@@ -184,7 +184,10 @@ impl AwsClient {
         let answer = self
             .ecs(
                 "DiscoverPollEndpoint",
-                &serde_json::json!({"cluster": cluster, "containerInstance": container_instance}),
+                &berth_agent_protocol::calls::DiscoverPollEndpointRequest {
+                    cluster: Some(cluster.to_owned()),
+                    container_instance: Some(container_instance.to_owned()),
+                },
             )
             .await?;
         serde_json::from_value(answer)
@@ -507,87 +510,10 @@ pub struct RegisteredInstance {
     pub installation: Option<berth_model::InstallationId>,
 }
 
-#[derive(Debug, Clone, PartialEq, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct PollEndpoints {
-    pub endpoint: String,
-    #[serde(default)]
-    pub telemetry_endpoint: Option<String>,
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct NetworkBinding {
-    #[serde(rename = "bindIP")]
-    pub bind_ip: String,
-    pub container_port: u16,
-    pub host_port: u16,
-    pub protocol: String,
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct ContainerStateChange {
-    pub cluster: String,
-    pub task: String,
-    pub container_name: String,
-    pub status: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub runtime_id: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub exit_code: Option<i64>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub reason: Option<String>,
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub network_bindings: Vec<NetworkBinding>,
-}
-
-/// One container inside a [`TaskStateChange`] (ECS's `ContainerStateChange` shape, without
-/// the cluster and task).
-#[derive(Debug, Clone, PartialEq, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct ContainerChangeInTask {
-    pub container_name: String,
-    pub status: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub runtime_id: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub exit_code: Option<i64>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub reason: Option<String>,
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub network_bindings: Vec<NetworkBinding>,
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct TaskStateChange {
-    pub cluster: String,
-    pub task: String,
-    pub status: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub reason: Option<String>,
-    /// Seconds since the epoch, as AWS JSON timestamps travel.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub pull_started_at: Option<f64>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub pull_stopped_at: Option<f64>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub execution_stopped_at: Option<f64>,
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub containers: Vec<ContainerChangeInTask>,
-    /// awsvpc: the task's ENI attachment, `ATTACHED` once its namespace exists.
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub attachments: Vec<AttachmentStateChange>,
-}
-
-/// An attachment's new status inside SubmitTaskStateChange.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct AttachmentStateChange {
-    pub attachment_arn: String,
-    pub status: String,
-}
+pub use berth_agent_protocol::calls::{
+    AttachmentStateChange, ContainerChangeInTask, ContainerStateChange,
+    DiscoverPollEndpointResponse as PollEndpoints, NetworkBinding, TaskStateChange,
+};
 
 /// Registry credentials from ECR's GetAuthorizationToken.
 #[derive(Clone, PartialEq)]
@@ -643,7 +569,7 @@ mod tests {
     #[test]
     fn state_changes_use_ecs_member_names() {
         let change = TaskStateChange {
-            cluster: "c".into(),
+            cluster: Some("c".into()),
             task: "arn:task".into(),
             status: "STOPPED".into(),
             reason: Some("Essential container in task exited".into()),
@@ -652,7 +578,7 @@ mod tests {
             execution_stopped_at: Some(1.5),
             containers: vec![ContainerChangeInTask {
                 container_name: "web".into(),
-                status: "STOPPED".into(),
+                status: Some("STOPPED".into()),
                 runtime_id: None,
                 exit_code: Some(3),
                 reason: None,

@@ -11,7 +11,7 @@
 
 use std::collections::BTreeMap;
 
-use berth_acs::acs::Task;
+use berth_agent_protocol::acs::Task;
 use berth_model::{InstallationId, LABEL_INSTALLATION};
 use berth_runtime::{ContainerSpec, NetworkMode, NetworkSpec};
 

@@ -12,8 +12,8 @@
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
-use berth_acs::Timestamp;
-use berth_acs::tcs::{
+use berth_agent_protocol::Timestamp;
+use berth_agent_protocol::tcs::{
     INSTANCE_CHECK_CONTAINER_RUNTIME, INSTANCE_STATUS_IMPAIRED, INSTANCE_STATUS_INITIALIZING,
     INSTANCE_STATUS_OK, InstanceStatus, InstanceStatusMetadata, PublishInstanceStatusRequest,
 };
@@ -174,7 +174,7 @@ pub(crate) fn log_change(before: CheckStatus, now: &RuntimeHealth) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use berth_acs::tcs::AgentMessage;
+    use berth_agent_protocol::tcs::AgentMessage;
     use serde_json::Value;
 
     fn at(seconds: u64) -> SystemTime {

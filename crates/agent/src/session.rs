@@ -14,8 +14,8 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use berth_acs::ConnectionError;
-use berth_acs::acs::{
+use berth_agent_protocol::ConnectionError;
+use berth_agent_protocol::acs::{
     AGENT_HEARTBEAT_JITTER, AGENT_HEARTBEAT_TIMEOUT, AGENT_MAX_CONNECTION,
     AGENT_MAX_CONNECTION_JITTER, AckRequest, AcsQuery, AgentMessage, HeartbeatAckRequest,
     PROTOCOL_VERSION, ServerMessage, TaskManifestMessage, TaskStopVerificationMessage,
@@ -475,7 +475,7 @@ mod tests {
     #[tokio::test]
     async fn manifests_are_acked_and_unexpected_tasks_verified_unless_stale() {
         use crate::testing::{Harness, config, task, task_arn};
-        use berth_acs::acs::TaskIdentifier;
+        use berth_agent_protocol::acs::TaskIdentifier;
         use serde_json::json;
 
         let h = Harness::start(config()).await;

@@ -14,7 +14,7 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use berth_acs::acs::{Container, Task};
+use berth_agent_protocol::acs::{Container, Task};
 use berth_model::{InstallationId, LABEL_INSTALLATION};
 use berth_runtime::{
     ContainerSpec, CpuQuota, HealthCheck, LogConfig, MountSpec, NetworkMode, PortMapping, Protocol,
@@ -310,7 +310,7 @@ pub fn resolve_volumes(
 fn efs_directory(
     root: &Path,
     volume: &str,
-    config: &berth_acs::acs::EFSVolumeConfiguration,
+    config: &berth_agent_protocol::acs::EFSVolumeConfiguration,
 ) -> Result<PathBuf, SpecError> {
     let bad = |what: String| SpecError(format!("volume {volume:?}: {what}"));
     let id_ok = |id: &str, prefix: &str| {

@@ -15,7 +15,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
-use berth_acs::acs::Task;
+use berth_agent_protocol::acs::Task;
 use serde::{Deserialize, Serialize};
 use tokio::sync::Notify;
 

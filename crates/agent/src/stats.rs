@@ -11,7 +11,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
-use berth_acs::tcs::{CWStatsSet, ContainerMetric, TaskMetric};
+use berth_agent_protocol::tcs::{CWStatsSet, ContainerMetric, TaskMetric};
 use berth_runtime::{ContainerId, ContainerStats};
 use time::OffsetDateTime;
 use tokio::sync::watch;

@@ -16,8 +16,8 @@
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
-use berth_acs::Timestamp;
-use berth_acs::tcs::{
+use berth_agent_protocol::Timestamp;
+use berth_agent_protocol::tcs::{
     AGENT_HEARTBEAT_JITTER, AGENT_HEARTBEAT_TIMEOUT, AgentMessage, ContainerHealth, HealthMetadata,
     MetricsMetadata, PUBLISH_INTERVAL, PublishHealthRequest, PublishMetricsRequest, ServerMessage,
     TASKS_PER_MESSAGE, TaskHealth, TaskMetric, TcsQuery,

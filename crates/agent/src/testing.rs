@@ -6,7 +6,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
-use berth_acs::acs::Task;
+use berth_agent_protocol::acs::Task;
 use berth_runtime::{ContainerRuntime, SimulatedRuntime, SimulationConfig};
 use serde_json::{Value, json};
 use tokio::sync::watch;

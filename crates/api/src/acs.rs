@@ -32,8 +32,8 @@ use axum::extract::State;
 use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
 use axum::http::{HeaderMap, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
-use berth_acs::acs::{AgentMessage, HeartbeatMessage, PayloadMessage, ServerMessage};
-use berth_acs::{ConnectionError, tcs};
+use berth_agent_protocol::acs::{AgentMessage, HeartbeatMessage, PayloadMessage, ServerMessage};
+use berth_agent_protocol::{ConnectionError, tcs};
 use berth_core::Task;
 use berth_model::Scope;
 use berth_model::task_definition::TaskDefinition;
@@ -319,7 +319,7 @@ pub async fn acs_handler(
         Ok(s) => s,
         Err(r) => return r.into_response(),
     };
-    let query = match berth_acs::acs::AcsQuery::parse(uri.query().unwrap_or("")) {
+    let query = match berth_agent_protocol::acs::AcsQuery::parse(uri.query().unwrap_or("")) {
         Ok(q) => q,
         Err(e) => {
             return refuse(
@@ -441,13 +441,13 @@ impl Session {
             self.manifests.pop_front();
         }
         self.manifests.push_back(message_id.clone());
-        let message = berth_acs::acs::TaskManifestMessage {
+        let message = berth_agent_protocol::acs::TaskManifestMessage {
             cluster_arn: Some(self.peer.cluster_arn.clone()),
             container_instance_arn: Some(self.peer.instance_arn.clone()),
             tasks: Some(
                 tasks
                     .iter()
-                    .map(|t| berth_acs::acs::TaskIdentifier {
+                    .map(|t| berth_agent_protocol::acs::TaskIdentifier {
                         task_arn: Some(t.arn(&self.peer.scope)),
                         // The task's own cluster (a Fargate task's is not the pool's).
                         task_cluster_arn: Some(
@@ -470,7 +470,7 @@ impl Session {
     /// should not run (unknown here, placed elsewhere, or meant to stop).
     async fn verify_stops(
         &self,
-        request: berth_acs::acs::TaskStopVerificationMessage,
+        request: berth_agent_protocol::acs::TaskStopVerificationMessage,
     ) -> Result<Option<String>, String> {
         if !request
             .message_id
@@ -495,7 +495,7 @@ impl Session {
                     .is_none_or(|arn| live.get(arn).is_none_or(|d| d == "STOPPED"))
             })
             .collect();
-        let ack = berth_acs::acs::TaskStopVerificationAck {
+        let ack = berth_agent_protocol::acs::TaskStopVerificationAck {
             generated_at: Some(time::OffsetDateTime::now_utc().unix_timestamp()),
             message_id: request.message_id,
             stop_tasks: Some(stop),
@@ -589,7 +589,7 @@ async fn acs_session(
                     }
                 }
                 _ = closing.changed() => {
-                    let frame = ServerMessage::Close(berth_acs::acs::CloseMessage {
+                    let frame = ServerMessage::Close(berth_agent_protocol::acs::CloseMessage {
                         message: Some("The server is shutting down.".into()),
                     })
                     .encode();
@@ -766,7 +766,7 @@ fn parse_instance_health(
         .collect()
 }
 
-fn epoch_seconds(timestamp: berth_acs::Timestamp) -> f64 {
+fn epoch_seconds(timestamp: berth_agent_protocol::Timestamp) -> f64 {
     timestamp.unix_millis() as f64 / 1000.0
 }
 

@@ -6,7 +6,7 @@
 
 use std::collections::BTreeMap;
 
-use berth_acs::acs;
+use berth_agent_protocol::acs;
 use berth_model::Scope;
 use berth_model::task_definition::{
     ContainerDefinition, HealthCheck, KeyValuePair, LinuxParameters, TaskDefinition, parse_cpu,
@@ -660,7 +660,7 @@ impl DockerApi {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use berth_acs::acs::{PayloadMessage, ServerMessage};
+    use berth_agent_protocol::acs::{PayloadMessage, ServerMessage};
     use berth_core::{Reservation, TaskContainer};
     use berth_model::task_definition::{RegisterTaskDefinitionRequest, Registration};
 

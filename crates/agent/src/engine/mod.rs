@@ -49,7 +49,7 @@ use std::collections::{BTreeSet, HashMap, HashSet};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use berth_acs::acs::{Task, TaskIdentifier};
+use berth_agent_protocol::acs::{Task, TaskIdentifier};
 use berth_model::InstallationId;
 use berth_runtime::{
     ContainerEvent, ContainerId, ContainerRuntime, EventStream, RegistryAuth, RuntimeError,

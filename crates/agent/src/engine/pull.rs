@@ -4,7 +4,7 @@
 use std::future::Future;
 use std::time::{Duration, Instant};
 
-use berth_acs::acs::RegistryAuthenticationData;
+use berth_agent_protocol::acs::RegistryAuthenticationData;
 use berth_runtime::{RegistryAuth, normalize_image_reference};
 
 use super::errors::{PullError, TaskError};

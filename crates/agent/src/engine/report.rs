@@ -20,7 +20,7 @@ impl Supervisor {
         }
         member.reported = Some(status.to_owned());
         let change = ContainerStateChange {
-            cluster: self.engine.config.cluster.clone(),
+            cluster: Some(self.engine.config.cluster.clone()),
             task: self.arn.clone(),
             container_name: name.to_owned(),
             status: status.to_owned(),
@@ -41,12 +41,14 @@ impl Supervisor {
             .iter()
             .map(|(name, m)| ContainerChangeInTask {
                 container_name: name.clone(),
-                status: if m.status == Status::Stopped {
-                    "STOPPED"
-                } else {
-                    m.status.as_str()
-                }
-                .to_owned(),
+                status: Some(
+                    if m.status == Status::Stopped {
+                        "STOPPED"
+                    } else {
+                        m.status.as_str()
+                    }
+                    .to_owned(),
+                ),
                 runtime_id: m.id.as_ref().map(|id| id.to_string()),
                 exit_code: m.exit_code.filter(|_| m.status == Status::Stopped),
                 reason: m.reason.clone(),
@@ -69,7 +71,7 @@ impl Supervisor {
             .state
             .update_task(&self.arn, |r| r.known_status = "RUNNING".to_owned());
         let change = TaskStateChange {
-            cluster: self.engine.config.cluster.clone(),
+            cluster: Some(self.engine.config.cluster.clone()),
             task: self.arn.clone(),
             status: "RUNNING".to_owned(),
             reason: None,
@@ -103,7 +105,7 @@ impl Supervisor {
         }
         self.task_reported = Some("STOPPED".to_owned());
         let change = TaskStateChange {
-            cluster: self.engine.config.cluster.clone(),
+            cluster: Some(self.engine.config.cluster.clone()),
             task: self.arn.clone(),
             status: "STOPPED".to_owned(),
             reason,

@@ -80,7 +80,7 @@ pub(super) async fn deliver(
                         record.sent_status = Some(change.status.clone());
                         for sent in &change.containers {
                             if let Some(c) = record.containers.get_mut(&sent.container_name) {
-                                c.sent_status = Some(sent.status.clone());
+                                c.sent_status = sent.status.clone();
                             }
                         }
                     }

@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use berth_acs::acs::{Container, Task};
+use berth_agent_protocol::acs::{Container, Task};
 use berth_model::InstallationId;
 use berth_runtime::{
     ContainerEventKind, ContainerId, ContainerState, ContainerStatus, HealthStatus, NetworkMode,

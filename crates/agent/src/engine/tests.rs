@@ -526,11 +526,11 @@ fn awsvpc_task_at(id: &str, host: u8) -> Task {
         ]),
     );
     t.network_mode = Some("awsvpc".into());
-    t.elastic_network_interfaces = Some(vec![berth_acs::acs::ElasticNetworkInterface {
+    t.elastic_network_interfaces = Some(vec![berth_agent_protocol::acs::ElasticNetworkInterface {
         attachment_arn: Some(format!("arn:aws:ecs:us-east-1:0:attachment/{id}")),
         ec2_id: Some("eni-0123456789abcdef0".into()),
         mac_address: Some(format!("02:42:0a:c0:03:{host:02x}")),
-        ipv4_addresses: Some(vec![berth_acs::acs::IPv4AddressAssignment {
+        ipv4_addresses: Some(vec![berth_agent_protocol::acs::IPv4AddressAssignment {
             primary: Some(true),
             private_address: Some(format!("10.192.3.{host}")),
         }]),
@@ -929,7 +929,7 @@ async fn containers_are_told_their_metadata_endpoint_and_keep_it_when_adopted() 
 fn container_changes_ride_inside_the_next_task_change() {
     let container = |name: &str, status: &str| {
         Report::Container(ContainerStateChange {
-            cluster: "c".into(),
+            cluster: Some("c".into()),
             task: "t".into(),
             container_name: name.into(),
             status: status.into(),
@@ -941,7 +941,7 @@ fn container_changes_ride_inside_the_next_task_change() {
     };
     let task = |status: &str| {
         Report::Task(TaskStateChange {
-            cluster: "c".into(),
+            cluster: Some("c".into()),
             task: "t".into(),
             status: status.into(),
             reason: None,

@@ -177,7 +177,7 @@ fn host_mode_publishes_nothing_and_awsvpc_needs_an_interface() {
     let containers = vec![Container {
         name: Some("app".into()),
         image: Some("busybox".into()),
-        port_mappings: Some(vec![berth_acs::acs::PortMapping {
+        port_mappings: Some(vec![berth_agent_protocol::acs::PortMapping {
             container_port: Some(80),
             ..Default::default()
         }]),
@@ -221,18 +221,19 @@ fn host_mode_publishes_nothing_and_awsvpc_needs_an_interface() {
             .0
             .contains("elasticNetworkInterfaces")
     );
-    task.elastic_network_interfaces = Some(vec![berth_acs::acs::ElasticNetworkInterface {
-        attachment_arn: Some("arn:aws:ecs:us-east-1:0:attachment/a".into()),
-        ec2_id: Some("eni-0123".into()),
-        mac_address: Some("02:42:0a:c0:03:07".into()),
-        ipv4_addresses: Some(vec![berth_acs::acs::IPv4AddressAssignment {
-            primary: Some(true),
-            private_address: Some("10.192.3.7".into()),
-        }]),
-        subnet_gateway_ipv4_address: Some("10.192.3.1/24".into()),
-        subnet_id: Some("subnet-0abc".into()),
-        ..Default::default()
-    }]);
+    task.elastic_network_interfaces =
+        Some(vec![berth_agent_protocol::acs::ElasticNetworkInterface {
+            attachment_arn: Some("arn:aws:ecs:us-east-1:0:attachment/a".into()),
+            ec2_id: Some("eni-0123".into()),
+            mac_address: Some("02:42:0a:c0:03:07".into()),
+            ipv4_addresses: Some(vec![berth_agent_protocol::acs::IPv4AddressAssignment {
+                primary: Some(true),
+                private_address: Some("10.192.3.7".into()),
+            }]),
+            subnet_gateway_ipv4_address: Some("10.192.3.1/24".into()),
+            subnet_id: Some("subnet-0abc".into()),
+            ..Default::default()
+        }]);
     assert_eq!(
         task_network(&task).unwrap(),
         TaskNetwork::Awsvpc(TaskEni {
@@ -248,7 +249,7 @@ fn host_mode_publishes_nothing_and_awsvpc_needs_an_interface() {
     // Without a task-level mode, the containers' hostConfig says it.
     task.network_mode = None;
     task.containers = Some(vec![Container {
-        docker_config: Some(berth_acs::acs::DockerConfig {
+        docker_config: Some(berth_agent_protocol::acs::DockerConfig {
             host_config: Some(r#"{"NetworkMode":"none"}"#.into()),
             ..Default::default()
         }),

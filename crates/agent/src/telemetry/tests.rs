@@ -2,7 +2,7 @@
 
 use std::time::Instant;
 
-use berth_acs::tcs::AckPublishHealth;
+use berth_agent_protocol::tcs::AckPublishHealth;
 use serde_json::{Value, json};
 
 use super::*;
@@ -10,7 +10,7 @@ use crate::config::Credentials;
 use crate::engine::EngineConfig;
 use crate::testing::{Harness, WAIT, config, task, task_arn};
 
-fn health_check_task(id: &str) -> berth_acs::acs::Task {
+fn health_check_task(id: &str) -> berth_agent_protocol::acs::Task {
     let check = "{\"Healthcheck\":{\"Test\":[\"CMD-SHELL\",\"true\"],\"Interval\":2000000000}}";
     task(
         id,

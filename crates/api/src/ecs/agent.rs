@@ -6,20 +6,18 @@ use serde::{Deserialize, Serialize};
 use super::ecs_error;
 use crate::protocol::{AwsContext, AwsError};
 
-use super::tasks::AcknowledgmentResponse;
+use super::tasks::{AcknowledgmentResponse, bindings};
+use berth_agent_protocol::calls::{
+    ContainerStateChange, DiscoverPollEndpointRequest, DiscoverPollEndpointResponse,
+};
 
-#[derive(Debug, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct DiscoverPollEndpointRequest {
-    pub container_instance: Option<String>,
-    pub cluster: Option<String>,
-}
-
+/// DiscoverPollEndpoint's answer: the agent protocol's members, and the Service Connect
+/// endpoint the official agent also reads.
 #[derive(Debug, Serialize)]
 #[serde(rename_all = "camelCase")]
-pub struct DiscoverPollEndpointResponse {
-    pub endpoint: String,
-    pub telemetry_endpoint: String,
+pub struct PollEndpoints {
+    #[serde(flatten)]
+    pub poll: DiscoverPollEndpointResponse,
     pub service_connect_endpoint: String,
 }
 
@@ -28,52 +26,35 @@ pub struct DiscoverPollEndpointResponse {
 pub(super) async fn discover_poll_endpoint(
     ctx: &AwsContext,
     _req: DiscoverPollEndpointRequest,
-) -> Result<DiscoverPollEndpointResponse, AwsError> {
+) -> Result<PollEndpoints, AwsError> {
     // The agent dials `<endpoint>/ws` (ACS) and `<telemetryEndpoint>/ws` (TCS), swapping
     // http for ws; both are served on this port (see acs.rs).
-    Ok(DiscoverPollEndpointResponse {
-        endpoint: ctx.endpoint.clone(),
-        telemetry_endpoint: format!("{}/tcs", ctx.endpoint),
+    Ok(PollEndpoints {
+        poll: DiscoverPollEndpointResponse {
+            endpoint: ctx.endpoint.clone(),
+            telemetry_endpoint: Some(format!("{}/tcs", ctx.endpoint)),
+        },
         service_connect_endpoint: ctx.endpoint.clone(),
     })
 }
 
-#[derive(Debug, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct SubmitContainerStateChangeRequest {
-    pub cluster: Option<String>,
-    pub task: Option<String>,
-    pub container_name: Option<String>,
-    pub status: Option<String>,
-    pub runtime_id: Option<String>,
-    pub exit_code: Option<i64>,
-    pub reason: Option<String>,
-    #[serde(default)]
-    pub network_bindings: Vec<serde_json::Value>,
-}
-
 pub(super) async fn submit_container_state_change(
     ctx: &AwsContext,
-    req: SubmitContainerStateChangeRequest,
+    req: ContainerStateChange,
 ) -> Result<AcknowledgmentResponse, AwsError> {
-    let (Some(task), Some(name), Some(status)) = (req.task, req.container_name, req.status) else {
-        return Err(AwsError::invalid_parameter(
-            "task, containerName and status are required.",
-        ));
-    };
     ctx.app
         .ecs
         .submit_container_state_change(
             &ctx.scope,
             req.cluster.as_deref(),
-            &task,
+            &req.task,
             berth_core::ContainerChange {
-                name,
-                status: Some(status),
+                name: req.container_name,
+                status: Some(req.status),
                 runtime_id: req.runtime_id,
                 exit_code: req.exit_code,
                 reason: req.reason,
-                network_bindings: req.network_bindings,
+                network_bindings: bindings(req.network_bindings),
             },
         )
         .map_err(ecs_error)?;

@@ -105,7 +105,7 @@ crate::aws_actions! {
     StopTask(tasks::StopTaskRequest) => blocking tasks::stop_task,
     DescribeTasks(tasks::DescribeTasksRequest) => inline tasks::describe_tasks,
     ListTasks(tasks::ListTasksRequest) => blocking tasks::list_tasks,
-    SubmitTaskStateChange(tasks::SubmitTaskStateChangeRequest) => blocking tasks::submit_task_state_change,
+    SubmitTaskStateChange(berth_agent_protocol::calls::TaskStateChange) => blocking tasks::submit_task_state_change,
     CreateService(services::CreateServiceRequest) => blocking services::create_service,
     UpdateService(services::UpdateServiceRequest) => blocking services::update_service,
     DeleteService(services::DeleteServiceRequest) => blocking services::delete_service,
@@ -117,8 +117,8 @@ crate::aws_actions! {
     ListAccountSettings(account::ListAccountSettingsRequest) => blocking account::list_account_settings,
     PutAccountSetting(account::PutAccountSettingRequest) => blocking account::put_account_setting,
     PutAccountSettingDefault(account::PutAccountSettingRequest) => blocking account::put_account_setting,
-    DiscoverPollEndpoint(agent::DiscoverPollEndpointRequest) => blocking agent::discover_poll_endpoint,
-    SubmitContainerStateChange(agent::SubmitContainerStateChangeRequest) => blocking agent::submit_container_state_change,
+    DiscoverPollEndpoint(berth_agent_protocol::calls::DiscoverPollEndpointRequest) => blocking agent::discover_poll_endpoint,
+    SubmitContainerStateChange(berth_agent_protocol::calls::ContainerStateChange) => blocking agent::submit_container_state_change,
     SubmitAttachmentStateChanges(agent::SubmitAttachmentStateChangesRequest) => blocking agent::submit_attachment_state_changes,
 }
 

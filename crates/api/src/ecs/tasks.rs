@@ -6,6 +6,7 @@ use serde::{Deserialize, Serialize};
 
 use super::{Failure, ecs_error};
 use crate::protocol::{AwsContext, AwsError};
+use berth_agent_protocol::calls::{NetworkBinding, TaskStateChange};
 
 #[derive(Debug, Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -201,43 +202,6 @@ pub struct ListTasksResponse {
     pub task_arns: Vec<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub next_token: Option<String>,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct SubmitTaskStateChangeRequest {
-    pub cluster: Option<String>,
-    pub task: String,
-    pub status: String,
-    pub reason: Option<String>,
-    pub pull_started_at: Option<f64>,
-    pub pull_stopped_at: Option<f64>,
-    pub execution_stopped_at: Option<f64>,
-    #[serde(default)]
-    pub containers: Vec<ContainerStateChangeWire>,
-    #[serde(default)]
-    pub attachments: Vec<AttachmentStateChangeWire>,
-}
-
-/// An attachment's change inside SubmitTaskStateChange (the task's ENI).
-#[derive(Debug, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct AttachmentStateChangeWire {
-    pub attachment_arn: String,
-    pub status: String,
-}
-
-/// One container's change inside SubmitTaskStateChange.
-#[derive(Debug, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct ContainerStateChangeWire {
-    pub container_name: Option<String>,
-    pub status: Option<String>,
-    pub runtime_id: Option<String>,
-    pub exit_code: Option<i64>,
-    pub reason: Option<String>,
-    #[serde(default)]
-    pub network_bindings: Vec<serde_json::Value>,
 }
 
 #[derive(Debug, Serialize)]
@@ -473,7 +437,7 @@ pub(super) async fn list_tasks(
 
 pub(super) async fn submit_task_state_change(
     ctx: &AwsContext,
-    req: SubmitTaskStateChangeRequest,
+    req: TaskStateChange,
 ) -> Result<AcknowledgmentResponse, AwsError> {
     ctx.app
         .ecs
@@ -490,15 +454,13 @@ pub(super) async fn submit_task_state_change(
                 containers: req
                     .containers
                     .into_iter()
-                    .filter_map(|c| {
-                        Some(berth_core::ContainerChange {
-                            name: c.container_name?,
-                            status: c.status,
-                            runtime_id: c.runtime_id,
-                            exit_code: c.exit_code,
-                            reason: c.reason,
-                            network_bindings: c.network_bindings,
-                        })
+                    .map(|c| berth_core::ContainerChange {
+                        name: c.container_name,
+                        status: c.status,
+                        runtime_id: c.runtime_id,
+                        exit_code: c.exit_code,
+                        reason: c.reason,
+                        network_bindings: bindings(c.network_bindings),
                     })
                     .collect(),
                 attachments: req
@@ -512,4 +474,11 @@ pub(super) async fn submit_task_state_change(
     Ok(AcknowledgmentResponse {
         acknowledgment: "ACK",
     })
+}
+
+/// Network bindings as the task record keeps them (ECS's NetworkBinding documents).
+pub(super) fn bindings(list: Vec<NetworkBinding>) -> Vec<serde_json::Value> {
+    list.into_iter()
+        .map(|b| serde_json::to_value(b).expect("bindings serialise"))
+        .collect()
 }

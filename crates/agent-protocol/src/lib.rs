@@ -1,4 +1,5 @@
-//! The wire types of ECS's two agent protocols, written from the models in the official
+//! The wire types of ECS's agent protocols, shared by `berth agent` and the server: the
+//! agent's HTTP calls that carry its reports ([`calls`]), and the two websockets, written from the models in the official
 //! Amazon ECS agent's sources (`ecs-agent/acs/model/api/api-2.json` and
 //! `ecs-agent/tcs/model/api/api-2.json` in aws/amazon-ecs-agent): the Agent Communication
 //! Service websocket ([`acs`]) and the telemetry websocket ([`tcs`]). Pure: no I/O, no async.
@@ -13,6 +14,7 @@
 //! model marks them required; absent members are never serialised (no `null`s).
 
 pub mod acs;
+pub mod calls;
 mod error;
 mod frame;
 pub mod tcs;
