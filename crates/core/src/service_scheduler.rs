@@ -100,11 +100,7 @@ impl Ecs {
             return Ok(RoundOutcome::Gone);
         }
         let group = format!("service:{}", service.service_name);
-        let tasks: Vec<Task> = self
-            .tasks(&r.scope, Some(&r.cluster))?
-            .into_iter()
-            .filter(|t| t.group == group)
-            .collect();
+        let tasks: Vec<Task> = self.group_tasks(&r.scope, &r.cluster, &group)?;
         if service.status == "DRAINING" {
             // A deleted service: stop what is left, then it is INACTIVE.
             return self.drain_deleted(r, &tasks);

@@ -46,27 +46,28 @@ pub struct ServiceWire {
     pub tags: Option<Vec<EcsTag>>,
 }
 
-/// The cluster's tasks, read once per request for the services' running/pending counts.
-pub(super) fn cluster_tasks(
-    ctx: &AwsContext,
-    cluster: &str,
-) -> Result<Vec<berth_core::Task>, AwsError> {
+/// (RUNNING, other live) tasks by task group: one read of the cluster's tasks, so a
+/// service's runningCount and pendingCount are one consistent view.
+type LiveTasks = std::collections::BTreeMap<String, (u32, u32)>;
+
+pub(super) fn cluster_live_tasks(ctx: &AwsContext, cluster: &str) -> Result<LiveTasks, AwsError> {
     ctx.app
         .ecs
-        .tasks(&ctx.scope, Some(cluster))
+        .live_tasks_by_group(&ctx.scope, cluster)
         .map_err(ecs_error)
 }
 
 pub(super) fn service_wire(
     ctx: &AwsContext,
     s: berth_core::Service,
-    tasks: &[berth_core::Task],
+    live: &LiveTasks,
     with_tags: bool,
 ) -> Result<ServiceWire, AwsError> {
-    let group = format!("service:{}", s.service_name);
-    let ours = || tasks.iter().filter(|t| t.group == group && t.is_live());
-    let running = ours().filter(|t| t.last_status == "RUNNING").count() as i64;
-    let pending = ours().count() as i64 - running;
+    let (running, pending) = live
+        .get(&format!("service:{}", s.service_name))
+        .map_or((0, 0), |&(running, pending)| {
+            (i64::from(running), i64::from(pending))
+        });
     Ok(ServiceWire {
         service_arn: s.arn(&ctx.scope),
         cluster_arn: ctx.scope.arn("ecs", &format!("cluster/{}", s.cluster)),
@@ -230,9 +231,9 @@ pub(super) async fn create_service(
             },
         )
         .map_err(ecs_error)?;
-    let tasks = cluster_tasks(ctx, &service.cluster)?;
+    let live = cluster_live_tasks(ctx, &service.cluster)?;
     Ok(ServiceResponse {
-        service: service_wire(ctx, service, &tasks, true)?,
+        service: service_wire(ctx, service, &live, true)?,
     })
 }
 
@@ -260,9 +261,9 @@ pub(super) async fn update_service(
             },
         )
         .map_err(ecs_error)?;
-    let tasks = cluster_tasks(ctx, &service.cluster)?;
+    let live = cluster_live_tasks(ctx, &service.cluster)?;
     Ok(ServiceResponse {
-        service: service_wire(ctx, service, &tasks, false)?,
+        service: service_wire(ctx, service, &live, false)?,
     })
 }
 
@@ -275,9 +276,9 @@ pub(super) async fn delete_service(
         .ecs
         .delete_service(&ctx.scope, req.cluster.as_deref(), &req.service, req.force)
         .map_err(ecs_error)?;
-    let tasks = cluster_tasks(ctx, &service.cluster)?;
+    let live = cluster_live_tasks(ctx, &service.cluster)?;
     Ok(ServiceResponse {
-        service: service_wire(ctx, service, &tasks, false)?,
+        service: service_wire(ctx, service, &live, false)?,
     })
 }
 
@@ -296,12 +297,12 @@ pub(super) async fn describe_services(
         .ecs
         .active_cluster(&ctx.scope, req.cluster.as_deref())
         .map_err(ecs_error)?;
-    let tasks = cluster_tasks(ctx, &cluster.name)?;
+    let live = cluster_live_tasks(ctx, &cluster.name)?;
     let mut services = Vec::new();
     let mut failures = Vec::new();
     for name in req.services {
         match ctx.app.ecs.service(&ctx.scope, Some(&cluster.name), &name) {
-            Ok(s) => services.push(service_wire(ctx, s, &tasks, with_tags)?),
+            Ok(s) => services.push(service_wire(ctx, s, &live, with_tags)?),
             Err(EcsError::ServiceNotFound) => failures.push(Failure::named(
                 ctx,
                 name,

@@ -13,6 +13,8 @@
 mod run;
 mod state;
 
+use std::collections::BTreeMap;
+
 use berth_model::Scope;
 
 use berth_store::{Compare, Op};
@@ -269,6 +271,21 @@ pub struct RunTaskOutcome {
     pub failures: Vec<(String, String)>,
 }
 
+/// The two fields of a task record that say whose it is and whether it is live, borrowed
+/// from the record; serde skips the rest without building it.
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct TaskHead<'a> {
+    #[serde(default, borrow)]
+    group: std::borrow::Cow<'a, str>,
+    #[serde(borrow)]
+    last_status: std::borrow::Cow<'a, str>,
+}
+
+fn decode_head(kv: &berth_store::KeyValue) -> Result<TaskHead<'_>> {
+    serde_json::from_slice(&kv.value).map_err(|e| EcsError::Corrupt(format!("{}: {e}", kv.key)))
+}
+
 /// Live markers carry no value: only their keys are counted (the task record and the
 /// instance's `task_groups` hold everything else).
 const MARKER: &[u8] = b"{}";
@@ -411,6 +428,52 @@ impl Ecs {
             .iter()
             .map(decode)
             .collect()
+    }
+
+    /// The live tasks (not STOPPED) of each task group of a cluster, as (RUNNING, the rest),
+    /// from one read of its tasks. Only each record's `group` and `lastStatus` are decoded:
+    /// DescribeServices asks this on every call, and a cluster keeps its stopped tasks for
+    /// an hour (a service whose tasks keep failing leaves hundreds), so decoding whole
+    /// records made every call cost O(all tasks) in full decodes and allocations.
+    pub fn live_tasks_by_group(
+        &self,
+        scope: &Scope,
+        cluster: &str,
+    ) -> Result<BTreeMap<String, (u32, u32)>> {
+        let mut live: BTreeMap<String, (u32, u32)> = BTreeMap::new();
+        for kv in self
+            .store
+            .range(&format!("{}task/{cluster}/", base(scope)), None, 0)?
+        {
+            let head: TaskHead = decode_head(&kv)?;
+            if head.last_status == "STOPPED" {
+                continue;
+            }
+            let counts = live.entry(head.group.into_owned()).or_default();
+            if head.last_status == "RUNNING" {
+                counts.0 += 1;
+            } else {
+                counts.1 += 1;
+            }
+        }
+        Ok(live)
+    }
+
+    /// The tasks of one task group of a cluster (`service:NAME`), stopped ones included, in
+    /// id order, from one read of its tasks; only the group's records are decoded in full
+    /// (the service scheduler's round, for each service, with the cluster's stopped tasks
+    /// kept an hour).
+    pub fn group_tasks(&self, scope: &Scope, cluster: &str, group: &str) -> Result<Vec<Task>> {
+        let mut tasks = Vec::new();
+        for kv in self
+            .store
+            .range(&format!("{}task/{cluster}/", base(scope)), None, 0)?
+        {
+            if decode_head(&kv)?.group == group {
+                tasks.push(decode(&kv)?);
+            }
+        }
+        Ok(tasks)
     }
 
     /// One page of a cluster's tasks that pass `keep`, in id order, starting after the

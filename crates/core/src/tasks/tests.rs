@@ -574,3 +574,92 @@ fn state_reports_keep_off_the_instance_record() {
             .is_empty()
     );
 }
+/// DescribeServices' counts and the service scheduler's read decode only each record's
+/// group and status before the rest: they agree with whole records.
+#[test]
+fn live_tasks_by_group_and_group_tasks_agree_with_whole_records() {
+    let ecs = Ecs::new(Arc::new(berth_store::MemStore::new()));
+    let scope = Scope::new(
+        "000000000000".parse().unwrap(),
+        "us-east-1".parse().unwrap(),
+    );
+    ecs.create_cluster(&scope, CreateCluster::default())
+        .unwrap();
+    ecs.register_container_instance(
+        &scope,
+        RegisterContainerInstance {
+            total: Resources {
+                cpu: 4096,
+                memory: 4096,
+                ..Resources::default()
+            },
+            ..RegisterContainerInstance::default()
+        },
+    )
+    .unwrap();
+    let td: RegisterTaskDefinitionRequest = serde_json::from_str(
+        r#"{"family":"f","containerDefinitions":[{"name":"c","image":"i","memory":64}]}"#,
+    )
+    .unwrap();
+    ecs.register_task_definition(&scope, &td).unwrap();
+    let run = |group: Option<&str>, count| {
+        ecs.run_task(
+            &scope,
+            RunTask {
+                task_definition: "f".into(),
+                count,
+                group: group.map(str::to_owned),
+                ..RunTask::default()
+            },
+        )
+        .unwrap()
+        .tasks
+    };
+    let a = run(Some("service:a"), 3);
+    let b = run(Some("service:b"), 2);
+    run(None, 1);
+    let report = |id: &str, status: &str| {
+        ecs.submit_task_state_change(
+            &scope,
+            None,
+            TaskStateChange {
+                task: id.to_owned(),
+                status: status.into(),
+                ..TaskStateChange::default()
+            },
+        )
+        .unwrap();
+    };
+    report(&a[0].id, "RUNNING");
+    report(&a[1].id, "STOPPED");
+    report(&b[0].id, "RUNNING");
+    report(&b[0].id, "STOPPED");
+    report(&b[1].id, "STOPPED");
+
+    let whole = ecs.tasks(&scope, None).unwrap();
+    let mut expected: BTreeMap<String, (u32, u32)> = BTreeMap::new();
+    for t in whole.iter().filter(|t| t.is_live()) {
+        let counts = expected.entry(t.group.clone()).or_default();
+        if t.last_status == "RUNNING" {
+            counts.0 += 1;
+        } else {
+            counts.1 += 1;
+        }
+    }
+    let live = ecs.live_tasks_by_group(&scope, "default").unwrap();
+    assert_eq!(live, expected);
+    assert_eq!(live.get("service:a"), Some(&(1, 1)));
+    assert_eq!(live.get("service:b"), None, "only stopped tasks: no entry");
+    assert_eq!(live.len(), 2, "and the task without a service");
+
+    for group in ["service:a", "service:b", "service:none"] {
+        let ours: Vec<Task> = whole.iter().filter(|t| t.group == group).cloned().collect();
+        assert_eq!(ecs.group_tasks(&scope, "default", group).unwrap(), ours);
+    }
+    assert_eq!(
+        ecs.group_tasks(&scope, "default", "service:a")
+            .unwrap()
+            .len(),
+        3
+    );
+}
