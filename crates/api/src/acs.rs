@@ -36,6 +36,7 @@ use berth_agent_protocol::acs::{AgentMessage, HeartbeatMessage, PayloadMessage, 
 use berth_agent_protocol::{ConnectionError, tcs};
 use berth_core::Task;
 use berth_model::Scope;
+use berth_model::ecs::{DesiredStatus, TaskStatus};
 use berth_model::task_definition::TaskDefinition;
 use tokio::sync::mpsc;
 
@@ -352,7 +353,7 @@ struct Session {
     /// Task definitions by ARN (their content never changes).
     definitions: HashMap<String, Arc<TaskDefinition>>,
     /// The desired status last sent for each task, so a task is resent only on change.
-    sent: HashMap<String, String>,
+    sent: HashMap<String, DesiredStatus>,
     /// The ids of the last few task manifests sent (a stop verification answers one).
     manifests: std::collections::VecDeque<String>,
 }
@@ -382,7 +383,7 @@ impl Session {
             if self.sent.get(&task.id) == Some(&task.desired_status) {
                 continue;
             }
-            if task.last_status == "STOPPED" && !self.sent.contains_key(&task.id) {
+            if task.last_status == TaskStatus::Stopped && !self.sent.contains_key(&task.id) {
                 continue; // stopped before the agent ever heard of it
             }
             let td = self.definition(&task.task_definition_arn).await?;
@@ -392,11 +393,10 @@ impl Session {
                 registry_host: &self.registry_host,
             };
             out.push(acs_task(&ctx, &task, &td));
-            if task.last_status == "STOPPED" {
+            if task.last_status == TaskStatus::Stopped {
                 self.sent.remove(&task.id);
             } else {
-                self.sent
-                    .insert(task.id.clone(), task.desired_status.clone());
+                self.sent.insert(task.id.clone(), task.desired_status);
             }
         }
         if out.is_empty() {
@@ -455,7 +455,7 @@ impl Session {
                                 .scope
                                 .arn("ecs", &format!("cluster/{}", t.cluster)),
                         ),
-                        desired_status: Some(t.desired_status.clone()),
+                        desired_status: Some(t.desired_status.to_string()),
                     })
                     .collect(),
             ),
@@ -479,7 +479,7 @@ impl Session {
         {
             return Ok(None); // not an answer to one of this session's manifests
         }
-        let live: std::collections::HashMap<String, String> = self
+        let live: std::collections::HashMap<String, DesiredStatus> = self
             .live_tasks()
             .await?
             .into_iter()
@@ -492,7 +492,7 @@ impl Session {
             .filter(|c| {
                 c.task_arn
                     .as_ref()
-                    .is_none_or(|arn| live.get(arn).is_none_or(|d| d == "STOPPED"))
+                    .is_none_or(|arn| live.get(arn).is_none_or(|d| *d == DesiredStatus::Stopped))
             })
             .collect();
         let ack = berth_agent_protocol::acs::TaskStopVerificationAck {

@@ -71,10 +71,10 @@ pub fn acs_task(ctx: &PayloadContext, task: &berth_core::Task, td: &TaskDefiniti
         // The model defines it; the agent's task type has no field for it (the agent knows
         // its cluster), but manifests and stop verifications name tasks by it.
         task_cluster_arn: Some(ctx.scope.arn("ecs", &format!("cluster/{}", task.cluster))),
-        desired_status: Some(task.desired_status.clone()),
+        desired_status: Some(task.desired_status.to_string()),
         family: td.family.clone(),
         version: td.revision.map(|r| r.to_string()),
-        launch_type: Some(task.launch_type.clone()),
+        launch_type: Some(task.launch_type.to_string()),
         // Newer agents read this; older ones infer the mode from each container's
         // `hostConfig.NetworkMode` (see `docker_config`), so both are set.
         network_mode: Some(network_mode.to_string()),
@@ -662,6 +662,7 @@ mod tests {
     use super::*;
     use berth_agent_protocol::acs::{PayloadMessage, ServerMessage};
     use berth_core::{Reservation, TaskContainer};
+    use berth_model::ecs::{ContainerStatus, DesiredStatus, LaunchType, TaskStatus};
     use berth_model::task_definition::{RegisterTaskDefinitionRequest, Registration};
 
     const ENDPOINT: &str = "http://127.0.0.1:4566";
@@ -702,9 +703,9 @@ mod tests {
             cluster: "prod".into(),
             task_definition_arn: td.task_definition_arn.clone().unwrap(),
             container_instance_id: Some("ci-1".into()),
-            launch_type: "EC2".into(),
-            desired_status: "RUNNING".into(),
-            last_status: "PROVISIONING".into(),
+            launch_type: LaunchType::Ec2,
+            desired_status: DesiredStatus::Running,
+            last_status: TaskStatus::Provisioning,
             created_at: 1_700_000_100.0,
             pull_started_at: None,
             pull_stopped_at: None,
@@ -730,7 +731,7 @@ mod tests {
                     task_arn: task_arn.clone(),
                     name: c.name_str().into(),
                     image: c.image.clone().unwrap_or_default(),
-                    last_status: "PENDING".into(),
+                    last_status: ContainerStatus::Pending,
                     exit_code: None,
                     reason: None,
                     network_bindings: Vec::new(),
@@ -1030,7 +1031,7 @@ mod tests {
             1,
         );
         let mut task = stored_task(&td, "family:edge", None);
-        task.desired_status = "STOPPED".into();
+        task.desired_status = DesiredStatus::Stopped;
         let t = payload_task(&task, &td);
 
         assert_eq!(t["desiredStatus"], "STOPPED");

@@ -17,6 +17,7 @@ use std::collections::{HashMap, HashSet};
 use std::time::Duration;
 
 use berth_model::Scope;
+use berth_model::ecs::{DesiredStatus, StopCode, TaskStatus};
 use berth_scheduler::service::{
     DaemonInstance, DeploymentView, REASON_UNHEALTHY, Rollout, ServicePlan, ServiceView,
     TaskHealth, TaskPhase, TaskView, Throttle, plan_daemon, plan_replica,
@@ -181,7 +182,7 @@ impl Ecs {
                 Some(&r.cluster),
                 id,
                 Some(reason.clone()),
-                "ServiceSchedulerInitiated",
+                StopCode::ServiceSchedulerInitiated,
             ) {
                 Ok(_) => stopped.push(id.clone()),
                 Err(e) => {
@@ -447,13 +448,16 @@ impl Ecs {
     /// A DRAINING (deleted) service: stop its live tasks; with none left it is INACTIVE.
     fn drain_deleted(&self, r: &ServiceRef, tasks: &[Task]) -> Result<RoundOutcome> {
         let live: Vec<&Task> = tasks.iter().filter(|t| t.is_live()).collect();
-        for t in live.iter().filter(|t| t.desired_status != "STOPPED") {
+        for t in live
+            .iter()
+            .filter(|t| t.desired_status != DesiredStatus::Stopped)
+        {
             let _ = self.stop_task_as(
                 &r.scope,
                 Some(&r.cluster),
                 &t.id,
                 Some("Service is being deleted".into()),
-                "ServiceSchedulerInitiated",
+                StopCode::ServiceSchedulerInitiated,
             );
         }
         if live.is_empty() {
@@ -586,10 +590,10 @@ fn primary_is_rollback(s: &Service) -> bool {
 }
 
 fn task_view(t: &Task, instances: &HashMap<(String, String), (InstanceStatus, bool)>) -> TaskView {
-    let phase = match (t.last_status.as_str(), t.desired_status.as_str()) {
-        ("STOPPED", _) => TaskPhase::Stopped,
-        (_, "STOPPED") => TaskPhase::Stopping,
-        ("RUNNING", _) => TaskPhase::Running,
+    let phase = match (t.last_status, t.desired_status) {
+        (TaskStatus::Stopped, _) => TaskPhase::Stopped,
+        (_, DesiredStatus::Stopped) => TaskPhase::Stopping,
+        (TaskStatus::Running, _) => TaskPhase::Running,
         _ => TaskPhase::Pending,
     };
     let checked = t.containers.iter().any(|c| c.health_status.is_some());
@@ -608,8 +612,8 @@ fn task_view(t: &Task, instances: &HashMap<(String, String), (InstanceStatus, bo
         phase == TaskPhase::Stopped && t.stopped_reason.as_deref() == Some(REASON_UNHEALTHY);
     let failed = phase == TaskPhase::Stopped
         && (!matches!(
-            t.stop_code.as_deref(),
-            Some("ServiceSchedulerInitiated" | "UserInitiated")
+            t.stop_code,
+            Some(StopCode::ServiceSchedulerInitiated | StopCode::UserInitiated)
         ) || unhealthy_stop);
     TaskView {
         id: t.id.clone(),

@@ -10,6 +10,7 @@ use berth_core::{
     RegisterContainerInstance, Resources, RunTask, TaskStateChange,
 };
 use berth_model::Scope;
+use berth_model::ecs::{LaunchType, TaskStatus};
 use berth_model::task_definition::RegisterTaskDefinitionRequest;
 
 fn scope() -> Scope {
@@ -88,7 +89,7 @@ fn fargate_tasks_run_on_the_pool_and_stay_in_their_cluster() {
     assert_eq!(first.tasks.len(), 3, "{first:?}");
     for t in &first.tasks {
         assert_eq!(t.cluster, "apps");
-        assert_eq!(t.launch_type, "FARGATE");
+        assert_eq!(t.launch_type, LaunchType::Fargate);
         assert_eq!(t.instance_cluster(), POOL_CLUSTER);
         assert_eq!(t.container_instance_id.as_deref(), Some(host.id.as_str()));
         assert_eq!(t.platform_version.as_deref(), Some(PLATFORM_VERSION));
@@ -117,7 +118,7 @@ fn fargate_tasks_run_on_the_pool_and_stay_in_their_cluster() {
     let running = ecs
         .submit_task_state_change(&scope, Some(POOL_CLUSTER), report("RUNNING"))
         .unwrap();
-    assert_eq!(running.last_status, "RUNNING");
+    assert_eq!(running.last_status, TaskStatus::Running);
     let pool_host = ecs
         .container_instance(&scope, Some(POOL_CLUSTER), &host.id)
         .unwrap()
@@ -178,7 +179,7 @@ fn fargate_tasks_run_on_the_pool_and_stay_in_their_cluster() {
         by_strategy.tasks[0].capacity_provider_name.as_deref(),
         Some("FARGATE")
     );
-    assert_eq!(by_strategy.tasks[0].launch_type, "FARGATE");
+    assert_eq!(by_strategy.tasks[0].launch_type, LaunchType::Fargate);
     // FARGATE_SPOT is not associated with the cluster.
     let spot = ecs.run_task(
         &scope,

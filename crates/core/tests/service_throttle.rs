@@ -11,6 +11,7 @@ use berth_core::{
     TaskStateChange, UpdateService,
 };
 use berth_model::Scope;
+use berth_model::ecs::StopCode;
 use berth_model::task_definition::RegisterTaskDefinitionRequest;
 use berth_store::{MemStore, Store};
 
@@ -89,7 +90,7 @@ impl World {
             .tasks(&self.scope, Some("default"))
             .unwrap()
             .into_iter()
-            .filter(|t| t.last_status != "STOPPED")
+            .filter(|t| t.last_status.is_live())
             .collect()
     }
 
@@ -126,7 +127,7 @@ fn a_service_whose_tasks_fail_to_start_is_held_back_until_an_update() {
     let w = World::new();
     assert_eq!(w.round(), RoundOutcome::Busy);
     let stopped = w.fail_to_start();
-    assert_eq!(stopped.stop_code.as_deref(), Some("TaskFailedToStart"));
+    assert_eq!(stopped.stop_code, Some(StopCode::TaskFailedToStart));
 
     // One failed attempt: replaced at once.
     assert_eq!(w.round(), RoundOutcome::Busy);
@@ -191,10 +192,7 @@ fn a_task_whose_container_ran_stops_with_essential_container_exited() {
         .ecs
         .submit_task_state_change(&w.scope, None, change(&id, "STOPPED", vec![]))
         .unwrap();
-    assert_eq!(
-        stopped.stop_code.as_deref(),
-        Some("EssentialContainerExited")
-    );
+    assert_eq!(stopped.stop_code, Some(StopCode::EssentialContainerExited));
     // Its container exited before the agent reported the task RUNNING: STOPPED only, with
     // the exit code. It ran, so not TaskFailedToStart (the throttle counts it all the same).
     w.round();
@@ -209,10 +207,7 @@ fn a_task_whose_container_ran_stops_with_essential_container_exited() {
         .ecs
         .submit_task_state_change(&w.scope, None, change(&id, "STOPPED", vec![exited]))
         .unwrap();
-    assert_eq!(
-        stopped.stop_code.as_deref(),
-        Some("EssentialContainerExited")
-    );
+    assert_eq!(stopped.stop_code, Some(StopCode::EssentialContainerExited));
     assert_eq!(stopped.started_at, None);
     w.round();
     let service = w.ecs.service(&w.scope, None, "web").unwrap();

@@ -7,6 +7,7 @@ use berth_core::{
     TaskStateChange,
 };
 use berth_model::Scope;
+use berth_model::ecs::{ContainerStatus, TaskStatus};
 use berth_model::task_definition::RegisterTaskDefinitionRequest;
 
 fn scope() -> Scope {
@@ -97,7 +98,7 @@ fn a_completed_container_stays_stopped_when_its_task_runs() {
             ),
         )
         .unwrap();
-    assert_eq!(task.last_status, "RUNNING");
+    assert_eq!(task.last_status, TaskStatus::Running);
     let of = |name: &str| {
         task.containers
             .iter()
@@ -105,18 +106,22 @@ fn a_completed_container_stays_stopped_when_its_task_runs() {
             .cloned()
             .unwrap()
     };
-    assert_eq!(of("init").last_status, "STOPPED");
+    assert_eq!(of("init").last_status, ContainerStatus::Stopped);
     assert_eq!(of("init").exit_code, Some(0));
     // The runtime id reported once stays with the container.
     assert_eq!(of("init").runtime_id.as_deref(), Some("abc123"));
-    assert_eq!(of("app").last_status, "RUNNING");
-    assert_eq!(of("quiet").last_status, "RUNNING");
+    assert_eq!(of("app").last_status, ContainerStatus::Running);
+    assert_eq!(of("quiet").last_status, ContainerStatus::Running);
 
     // STOPPED still stops them all.
     let task = ecs
         .submit_task_state_change(&scope, None, change("STOPPED", vec![]))
         .unwrap();
-    assert!(task.containers.iter().all(|c| c.last_status == "STOPPED"));
+    assert!(
+        task.containers
+            .iter()
+            .all(|c| c.last_status == ContainerStatus::Stopped)
+    );
     assert_eq!(
         ecs.task(&scope, "default", &id)
             .unwrap()

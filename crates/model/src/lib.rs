@@ -2,6 +2,7 @@
 //! edge, so that the rest of the code never handles raw strings for names or digests.
 
 pub mod digest;
+pub mod ecs;
 pub mod installation;
 pub mod names;
 pub mod task_definition;

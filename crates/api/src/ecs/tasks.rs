@@ -7,6 +7,7 @@ use serde::{Deserialize, Serialize};
 use super::{Failure, ecs_error};
 use crate::protocol::{AwsContext, AwsError};
 use berth_agent_protocol::calls::{NetworkBinding, TaskStateChange};
+use berth_model::ecs::{DesiredStatus, LaunchType, StopCode, TaskStatus};
 
 #[derive(Debug, Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -17,8 +18,8 @@ pub struct TaskWire {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub container_instance_arn: Option<String>,
     pub overrides: serde_json::Value,
-    pub last_status: String,
-    pub desired_status: String,
+    pub last_status: TaskStatus,
+    pub desired_status: DesiredStatus,
     pub cpu: String,
     pub memory: String,
     pub containers: Vec<berth_core::TaskContainer>,
@@ -28,7 +29,7 @@ pub struct TaskWire {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub stopped_reason: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub stop_code: Option<String>,
+    pub stop_code: Option<StopCode>,
     pub created_at: f64,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub pull_started_at: Option<f64>,
@@ -43,7 +44,7 @@ pub struct TaskWire {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub execution_stopped_at: Option<f64>,
     pub group: String,
-    pub launch_type: String,
+    pub launch_type: LaunchType,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub capacity_provider_name: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -353,14 +354,24 @@ pub(super) async fn list_tasks(
     req: ListTasksRequest,
 ) -> Result<ListTasksResponse, AwsError> {
     let desired = match req.desired_status.as_deref() {
-        None => "RUNNING",
-        Some(s @ ("RUNNING" | "PENDING" | "STOPPED")) => s,
-        Some(other) => {
-            return Err(AwsError::invalid_parameter(format!(
-                "Invalid desiredStatus '{other}'. Valid values: [RUNNING, PENDING, STOPPED]"
-            )));
-        }
+        None => DesiredStatus::Running,
+        Some(s) => s.parse().map_err(|_| {
+            AwsError::invalid_parameter(format!(
+                "Invalid desiredStatus '{s}'. Valid values: [RUNNING, PENDING, STOPPED]"
+            ))
+        })?,
     };
+    let launch_type = req
+        .launch_type
+        .as_deref()
+        .map(|l| {
+            l.parse::<LaunchType>().map_err(|_| {
+                AwsError::invalid_parameter(format!(
+                    "Invalid launchType '{l}'. Valid values: [EC2, FARGATE, EXTERNAL]"
+                ))
+            })
+        })
+        .transpose()?;
     if req.family.is_some() && req.service_name.is_some() {
         return Err(AwsError::invalid_parameter(
             "family and serviceName cannot both be specified.",
@@ -401,9 +412,11 @@ pub(super) async fn list_tasks(
         (match desired {
             // ECS: RUNNING lists tasks meant to run (desired RUNNING); PENDING those not yet
             // running; STOPPED those meant to stop.
-            "RUNNING" => t.desired_status == "RUNNING",
-            "PENDING" => t.desired_status == "RUNNING" && t.last_status != "RUNNING",
-            _ => t.desired_status == "STOPPED",
+            DesiredStatus::Running => t.desired_status == DesiredStatus::Running,
+            DesiredStatus::Pending => {
+                t.desired_status == DesiredStatus::Running && t.last_status != TaskStatus::Running
+            }
+            DesiredStatus::Stopped => t.desired_status == DesiredStatus::Stopped,
         }) && instance
             .as_ref()
             .is_none_or(|i| t.container_instance_id.as_ref() == Some(i))
@@ -415,7 +428,7 @@ pub(super) async fn list_tasks(
                 .as_ref()
                 .is_none_or(|s| t.started_by.as_ref() == Some(s))
             && service_group.as_ref().is_none_or(|g| &t.group == g)
-            && req.launch_type.as_ref().is_none_or(|l| &t.launch_type == l)
+            && launch_type.is_none_or(|l| t.launch_type == l)
     };
     let (tasks, next_token) = ctx
         .app

@@ -16,6 +16,7 @@ mod state;
 use std::collections::BTreeMap;
 
 use berth_model::Scope;
+use berth_model::ecs::{ContainerStatus, DesiredStatus, LaunchType, StopCode, TaskStatus};
 
 use berth_store::{Compare, Op};
 use serde::{Deserialize, Serialize};
@@ -34,7 +35,7 @@ pub struct TaskContainer {
     pub task_arn: String,
     pub name: String,
     pub image: String,
-    pub last_status: String,
+    pub last_status: ContainerStatus,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub exit_code: Option<i64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -84,9 +85,9 @@ pub struct Task {
     pub cluster: String,
     pub task_definition_arn: String,
     pub container_instance_id: Option<String>,
-    pub launch_type: String,
-    pub desired_status: String,
-    pub last_status: String,
+    pub launch_type: LaunchType,
+    pub desired_status: DesiredStatus,
+    pub last_status: TaskStatus,
     pub created_at: f64,
     #[serde(default)]
     pub pull_started_at: Option<f64>,
@@ -104,7 +105,7 @@ pub struct Task {
     pub started_by: Option<String>,
     pub group: String,
     #[serde(default)]
-    pub stop_code: Option<String>,
+    pub stop_code: Option<StopCode>,
     #[serde(default)]
     pub stopped_reason: Option<String>,
     #[serde(default)]
@@ -165,7 +166,7 @@ impl Task {
     }
 
     pub fn is_live(&self) -> bool {
-        self.last_status != "STOPPED"
+        self.last_status.is_live()
     }
 
     /// The task's ENI attachment (awsvpc tasks).
@@ -244,8 +245,9 @@ pub struct ContainerChange {
 impl ContainerChange {
     fn apply(&self, task: &mut Task) {
         if let Some(c) = task.containers.iter_mut().find(|c| c.name == self.name) {
-            if let Some(status) = &self.status {
-                c.last_status = status.clone();
+            // A status this model does not know (another agent's) leaves the container's.
+            if let Some(status) = self.status.as_deref().and_then(|s| s.parse().ok()) {
+                c.last_status = status;
             }
             if self.runtime_id.is_some() {
                 c.runtime_id = self.runtime_id.clone();
@@ -303,8 +305,8 @@ fn task_key(scope: &Scope, cluster: &str, id: &str) -> String {
     format!("{}task/{cluster}/{id}", base(scope))
 }
 
-fn marker_key(scope: &Scope, status: &str, cluster: &str, id: &str) -> String {
-    let kind = if status == "RUNNING" {
+fn marker_key(scope: &Scope, status: TaskStatus, cluster: &str, id: &str) -> String {
+    let kind = if status == TaskStatus::Running {
         "task-running"
     } else {
         "task-pending"
@@ -330,7 +332,7 @@ fn instance_task_key(scope: &Scope, cluster: &str, instance_id: &str, task_id: &
 }
 
 /// The index entry of `task` with `status`: the key in its instance's index and the value.
-fn index_entry(scope: &Scope, task: &Task, status: &str) -> (String, Vec<u8>) {
+fn index_entry(scope: &Scope, task: &Task, status: TaskStatus) -> (String, Vec<u8>) {
     let instance_id = task.container_instance_id.as_deref().unwrap_or_default();
     let key = instance_task_key(scope, task.instance_cluster(), instance_id, &task.id);
     let value = match &task.capacity_cluster {
@@ -352,11 +354,11 @@ fn parse_index_value(value: &[u8]) -> (&str, Option<&str>) {
 /// What creating `task` writes besides the instance: the record, its live marker and its
 /// entry in the instance's live-task index.
 fn new_task_ops(scope: &Scope, cluster: &str, task: &Task) -> [Op; 3] {
-    let (index_key, index_value) = index_entry(scope, task, &task.last_status);
+    let (index_key, index_value) = index_entry(scope, task, task.last_status);
     [
         Op::put(task_key(scope, cluster, &task.id), encode(task)),
         Op::put(
-            marker_key(scope, "PENDING", cluster, &task.id),
+            marker_key(scope, TaskStatus::Pending, cluster, &task.id),
             MARKER.to_vec(),
         ),
         Op::put(index_key, index_value),
@@ -565,7 +567,7 @@ impl Ecs {
             }
             let task: Task = decode(kv)?;
             if task.is_live() && task.container_instance_id.is_some() {
-                let (key, value) = index_entry(&scope, &task, &task.last_status);
+                let (key, value) = index_entry(&scope, &task, task.last_status);
                 ops.push(Op::put(key, value));
             }
             Ok(true)
@@ -622,7 +624,9 @@ impl Ecs {
                 return Ok(true);
             }
             let task: Task = decode(kv)?;
-            if task.last_status == "STOPPED" && task.stopped_at.is_some_and(|t| t < cutoff) {
+            if task.last_status == TaskStatus::Stopped
+                && task.stopped_at.is_some_and(|t| t < cutoff)
+            {
                 let outcome = self.store.txn(
                     &[Compare::ModRevision(kv.key.clone(), kv.mod_revision)],
                     &[Op::delete(kv.key.clone())],

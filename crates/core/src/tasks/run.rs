@@ -15,6 +15,7 @@ use crate::placement::{Job, LaneContext, LaneState};
 use crate::{Ecs, EcsError, Result, decode, encode, now_epoch};
 
 use super::*;
+use berth_model::ecs::{ContainerStatus, DesiredStatus, LaunchType, TaskStatus};
 
 pub(super) fn parse_amount(value: Option<&str>) -> i64 {
     value.and_then(|v| v.trim().parse().ok()).unwrap_or(0)
@@ -454,9 +455,13 @@ pub(super) fn new_task(
         cluster: cluster.to_string(),
         task_definition_arn: td.task_definition_arn.clone().unwrap_or_default(),
         container_instance_id: Some(instance.id.clone()),
-        launch_type: if launch.fargate { "FARGATE" } else { "EC2" }.into(),
-        desired_status: "RUNNING".into(),
-        last_status: "PROVISIONING".into(),
+        launch_type: if launch.fargate {
+            LaunchType::Fargate
+        } else {
+            LaunchType::Ec2
+        },
+        desired_status: DesiredStatus::Running,
+        last_status: TaskStatus::Provisioning,
         created_at: now_epoch(),
         pull_started_at: None,
         pull_stopped_at: None,
@@ -482,7 +487,7 @@ pub(super) fn new_task(
                 task_arn: task_arn.clone(),
                 name: c.name.clone().unwrap_or_default(),
                 image: c.image.clone().unwrap_or_default(),
-                last_status: "PENDING".into(),
+                last_status: ContainerStatus::Pending,
                 exit_code: None,
                 reason: None,
                 network_bindings: Vec::new(),

@@ -11,6 +11,7 @@ use crate::network::release_ops;
 use crate::{Ecs, EcsError, Result, decode, encode, now_epoch};
 
 use super::*;
+use berth_model::ecs::{ContainerStatus, DesiredStatus, StopCode, TaskStatus};
 
 /// Gives back what a stopped task held on its instance record.
 pub(super) fn release(instance: &mut ContainerInstance, task: &Task) {
@@ -46,7 +47,7 @@ impl Ecs {
         id_or_arn: &str,
         reason: Option<String>,
     ) -> Result<Task> {
-        self.stop_task_as(scope, cluster, id_or_arn, reason, "UserInitiated")
+        self.stop_task_as(scope, cluster, id_or_arn, reason, StopCode::UserInitiated)
     }
 
     /// StopTask with ECS's `stopCode` for who asked (`UserInitiated`,
@@ -57,26 +58,22 @@ impl Ecs {
         cluster: Option<&str>,
         id_or_arn: &str,
         reason: Option<String>,
-        stop_code: &str,
+        stop_code: StopCode,
     ) -> Result<Task> {
         let cluster = self.active_cluster(scope, cluster)?;
         let id = self.task_id(scope, &cluster.name, id_or_arn)?;
         self.change_task(scope, &cluster.name, &id, |t| {
-            if t.desired_status != "STOPPED" {
-                t.desired_status = "STOPPED".into();
+            if t.desired_status != DesiredStatus::Stopped {
+                t.desired_status = DesiredStatus::Stopped;
                 t.stopping_at = Some(now_epoch());
-                t.stop_code = Some(stop_code.into());
+                t.stop_code = Some(stop_code);
                 t.stopped_reason = Some(
                     reason
                         .clone()
                         .unwrap_or_else(|| "Task stopped by user".into()),
                 );
             }
-            if t.last_status == "PROVISIONING" {
-                Some("STOPPED")
-            } else {
-                None
-            }
+            (t.last_status == TaskStatus::Provisioning).then_some(TaskStatus::Stopped)
         })
     }
 
@@ -97,17 +94,15 @@ impl Ecs {
             containers,
             attachments,
         } = change;
-        let (id_or_arn, status) = (id_or_arn.as_str(), status.as_str());
-        if !matches!(
-            status,
-            "PENDING" | "ACTIVATING" | "RUNNING" | "DEACTIVATING" | "STOPPING" | "STOPPED"
-        ) {
-            return Err(EcsError::InvalidParameter(format!(
-                "Invalid task status '{status}'."
-            )));
-        }
-        let (cluster, id) = self.reported_task(scope, cluster, id_or_arn)?;
-        let status = status.to_string();
+        // What an agent may report: everything after the control plane's own PROVISIONING.
+        let status = status
+            .parse::<TaskStatus>()
+            .ok()
+            .filter(|s| !matches!(s, TaskStatus::Provisioning | TaskStatus::Deprovisioning))
+            .ok_or_else(|| {
+                EcsError::InvalidParameter(format!("Invalid task status '{status}'."))
+            })?;
+        let (cluster, id) = self.reported_task(scope, cluster, &id_or_arn)?;
         self.change_task(scope, &cluster.name, &id, |t| {
             if pull_started_at.is_some() {
                 t.pull_started_at = pull_started_at;
@@ -126,7 +121,7 @@ impl Ecs {
                     a.status = status.clone();
                 }
             }
-            if status == "STOPPED" && t.stopped_reason.is_none() {
+            if status == TaskStatus::Stopped && t.stopped_reason.is_none() {
                 t.stopped_reason = reason.clone();
                 // ECS's codes: a task none of whose containers ever ran failed to start
                 // (an image not pulled, a container not created or started…). One whose
@@ -136,13 +131,13 @@ impl Ecs {
                 let ran =
                     t.started_at.is_some() || t.containers.iter().any(|c| c.exit_code.is_some());
                 let code = if ran {
-                    "EssentialContainerExited"
+                    StopCode::EssentialContainerExited
                 } else {
-                    "TaskFailedToStart"
+                    StopCode::TaskFailedToStart
                 };
-                t.stop_code.get_or_insert_with(|| code.into());
+                t.stop_code.get_or_insert(code);
             }
-            Some(status.as_str()).filter(|_| t.last_status != "STOPPED")
+            Some(status).filter(|_| t.last_status != TaskStatus::Stopped)
         })
     }
 
@@ -228,12 +223,12 @@ impl Ecs {
     /// Apply `change` to a task; when it returns a new last status, move the task there with
     /// its timestamps, live markers and (on STOPPED) the instance's resources given back,
     /// in one transaction.
-    pub(super) fn change_task<'a>(
+    pub(super) fn change_task(
         &self,
         scope: &Scope,
         cluster: &str,
         id: &str,
-        change: impl Fn(&mut Task) -> Option<&'a str>,
+        change: impl Fn(&mut Task) -> Option<TaskStatus>,
     ) -> Result<Task> {
         let tkey = task_key(scope, cluster, id);
         loop {
@@ -243,24 +238,24 @@ impl Ecs {
                 ));
             };
             let mut task: Task = decode(&kv)?;
-            let old_status = task.last_status.clone();
+            let old_status = task.last_status;
             let next = change(&mut task);
             let mut compares = vec![Compare::ModRevision(tkey.clone(), kv.mod_revision)];
             let mut ops = Vec::new();
             if let Some(next) = next.filter(|n| *n != old_status) {
                 let now = now_epoch();
-                task.last_status = next.to_string();
+                task.last_status = next;
                 match next {
-                    "RUNNING" => {
+                    TaskStatus::Running => {
                         task.started_at.get_or_insert(now);
                         // Containers the agent has not reported on run with the task; one
                         // reported already (a finished init container) keeps its status.
                         for c in task
                             .containers
                             .iter_mut()
-                            .filter(|c| c.last_status == "PENDING")
+                            .filter(|c| c.last_status == ContainerStatus::Pending)
                         {
-                            c.last_status = "RUNNING".into();
+                            c.last_status = ContainerStatus::Running;
                         }
                         // Its containers run in the interface's namespace, so it is there.
                         for a in &mut task.attachments {
@@ -269,12 +264,12 @@ impl Ecs {
                             }
                         }
                     }
-                    "STOPPED" => {
+                    TaskStatus::Stopped => {
                         task.stopped_at = Some(now);
                         task.execution_stopped_at.get_or_insert(now);
-                        task.desired_status = "STOPPED".into();
+                        task.desired_status = DesiredStatus::Stopped;
                         for c in &mut task.containers {
-                            c.last_status = "STOPPED".into();
+                            c.last_status = ContainerStatus::Stopped;
                         }
                         // The interface goes with the task, and its address is free again.
                         ops.extend(release_ops(&task.attachments));
@@ -284,12 +279,12 @@ impl Ecs {
                     }
                     _ => {}
                 }
-                let was_running = old_status == "RUNNING";
-                let is_running = next == "RUNNING";
-                if next == "STOPPED" || was_running != is_running {
-                    ops.push(Op::delete(marker_key(scope, &old_status, cluster, id)));
+                let was_running = old_status == TaskStatus::Running;
+                let is_running = next == TaskStatus::Running;
+                if next == TaskStatus::Stopped || was_running != is_running {
+                    ops.push(Op::delete(marker_key(scope, old_status, cluster, id)));
                 }
-                if next != "STOPPED" {
+                if next != TaskStatus::Stopped {
                     ops.push(Op::put(
                         marker_key(scope, next, cluster, id),
                         MARKER.to_vec(),
@@ -300,7 +295,7 @@ impl Ecs {
                 // instance record alone (placement lanes compare on it).
                 if let Some(iid) = &task.container_instance_id {
                     let (entry, value) = index_entry(scope, &task, next);
-                    if next == "STOPPED" {
+                    if next == TaskStatus::Stopped {
                         ops.push(Op::delete(entry));
                         let ikey =
                             crate::instances::instance_key(scope, task.instance_cluster(), iid);

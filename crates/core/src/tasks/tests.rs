@@ -3,6 +3,7 @@ use std::sync::Arc;
 use berth_model::task_definition::RegisterTaskDefinitionRequest;
 
 use super::*;
+use berth_model::ecs::TaskStatus;
 use berth_store::{Store, TxnOutcome};
 
 use crate::instances::ContainerInstance;
@@ -544,7 +545,7 @@ fn state_reports_keep_off_the_instance_record() {
     assert_eq!(counts(&ecs), (1, 0));
     let live = ecs.live_tasks_on(&scope(), "default", &iid).unwrap();
     assert_eq!(live.len(), 1);
-    assert_eq!(live[0].last_status, "RUNNING");
+    assert_eq!(live[0].last_status, TaskStatus::Running);
 
     // A store from before the index: the migration fills it in, once.
     let prefix = instance_tasks_prefix(&scope(), "default", &iid);
@@ -640,7 +641,7 @@ fn live_tasks_by_group_and_group_tasks_agree_with_whole_records() {
     let mut expected: BTreeMap<String, (u32, u32)> = BTreeMap::new();
     for t in whole.iter().filter(|t| t.is_live()) {
         let counts = expected.entry(t.group.clone()).or_default();
-        if t.last_status == "RUNNING" {
+        if t.last_status == TaskStatus::Running {
             counts.0 += 1;
         } else {
             counts.1 += 1;
