@@ -12,6 +12,7 @@ use std::collections::{BTreeSet, HashMap};
 use std::net::Ipv4Addr;
 
 use berth_model::Scope;
+use berth_model::ecs::LaunchType;
 use berth_store::{Compare, Op, Store};
 use serde::{Deserialize, Serialize};
 
@@ -61,7 +62,7 @@ const MAX_SECURITY_GROUPS: usize = 5;
 /// seen message's wording over to a sibling case.
 pub fn check_network_configuration(
     network_mode: Option<&str>,
-    launch_type: &str,
+    launch_type: LaunchType,
     configuration: Option<&NetworkConfiguration>,
 ) -> Result<Option<AwsVpcConfiguration>> {
     let invalid = |m: String| Err(EcsError::InvalidParameter(m));
@@ -114,7 +115,7 @@ pub fn check_network_configuration(
     match vpc.assign_public_ip.as_deref() {
         None | Some("DISABLED") => {}
         // seen (hashicorp/waypoint#643): only Fargate tasks get public addresses.
-        Some("ENABLED") if launch_type != "FARGATE" => {
+        Some("ENABLED") if launch_type != LaunchType::Fargate => {
             return invalid("Assign public IP is not supported for this launch type.".into());
         }
         Some("ENABLED") => {}
@@ -500,13 +501,17 @@ mod tests {
     #[test]
     fn awsvpc_needs_a_configuration_and_others_refuse_one() {
         assert_eq!(
-            message(check_network_configuration(Some("awsvpc"), "EC2", None)),
+            message(check_network_configuration(
+                Some("awsvpc"),
+                LaunchType::Ec2,
+                None
+            )),
             "Network Configuration must be provided when networkMode 'awsvpc' is specified."
         );
         assert_eq!(
             message(check_network_configuration(
                 Some("awsvpc"),
-                "EC2",
+                LaunchType::Ec2,
                 Some(&NetworkConfiguration::default())
             )),
             "Network Configuration must be provided when networkMode 'awsvpc' is specified."
@@ -515,13 +520,13 @@ mod tests {
             assert_eq!(
                 message(check_network_configuration(
                     mode,
-                    "EC2",
+                    LaunchType::Ec2,
                     Some(&config(&["subnet-1"], &[], None))
                 )),
                 "Network Configuration is not valid for the given networkMode of this task definition."
             );
             assert_eq!(
-                check_network_configuration(mode, "EC2", None).unwrap(),
+                check_network_configuration(mode, LaunchType::Ec2, None).unwrap(),
                 None
             );
         }
@@ -531,15 +536,16 @@ mod tests {
             Some("DISABLED"),
         );
         assert_eq!(
-            check_network_configuration(Some("awsvpc"), "EC2", Some(&ok)).unwrap(),
+            check_network_configuration(Some("awsvpc"), LaunchType::Ec2, Some(&ok)).unwrap(),
             ok.awsvpc_configuration
         );
     }
 
     #[test]
     fn subnets_groups_and_public_ip_are_checked() {
-        let check =
-            |c: NetworkConfiguration| check_network_configuration(Some("awsvpc"), "EC2", Some(&c));
+        let check = |c: NetworkConfiguration| {
+            check_network_configuration(Some("awsvpc"), LaunchType::Ec2, Some(&c))
+        };
         assert_eq!(
             message(check(config(&[], &[], None))),
             "subnets can not be empty."
@@ -562,7 +568,7 @@ mod tests {
         assert!(
             check_network_configuration(
                 Some("awsvpc"),
-                "FARGATE",
+                LaunchType::Fargate,
                 Some(&config(&["subnet-1"], &[], Some("ENABLED")))
             )
             .is_ok()

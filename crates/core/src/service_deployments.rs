@@ -4,6 +4,7 @@
 //! deployments are: `service-revision/{cluster}/{service}/{n}`.
 
 use berth_model::Scope;
+use berth_model::ecs::{RolloutState, ServiceDeploymentStatus};
 
 use crate::services::{RollbackRecord, Service, ServiceDeploymentRecord, revision_of};
 use crate::{Ecs, EcsError, Result, now_epoch};
@@ -39,7 +40,7 @@ impl Ecs {
         let records = service
             .service_deployments
             .iter()
-            .filter(|r| statuses.is_empty() || statuses.contains(&r.status))
+            .filter(|r| statuses.is_empty() || statuses.iter().any(|s| s == r.status.as_str()))
             .filter(|r| after.is_none_or(|a| r.created_at >= a))
             .filter(|r| before.is_none_or(|b| r.created_at <= b))
             .cloned()
@@ -85,7 +86,7 @@ impl Ecs {
                 else {
                     return Err(EcsError::ServiceDeploymentNotFound);
                 };
-                if s.service_deployments[index].status != "IN_PROGRESS" {
+                if s.service_deployments[index].status != ServiceDeploymentStatus::InProgress {
                     return Err(EcsError::Conflict(format!(
                         "The service deployment is {} and cannot be stopped.",
                         s.service_deployments[index].status
@@ -105,7 +106,7 @@ impl Ecs {
                     StopType::Abort => None,
                 };
                 if let Some(d) = s.deployments.iter_mut().find(|d| d.id == deployment_id) {
-                    d.rollout_state = "FAILED".into();
+                    d.rollout_state = RolloutState::Failed;
                     d.rollout_state_reason = reason.into();
                     d.updated_at = now;
                 }
@@ -114,7 +115,7 @@ impl Ecs {
                         s.task_definition = task_definition.clone();
                         let rollback = Ecs::start_deployment(s, task_definition);
                         let r = &mut s.service_deployments[index];
-                        r.status = "ROLLBACK_IN_PROGRESS".into();
+                        r.status = ServiceDeploymentStatus::RollbackInProgress;
                         r.rollback = Some(RollbackRecord {
                             reason: reason.into(),
                             started_at: now,
@@ -128,7 +129,7 @@ impl Ecs {
                     }
                     None => {
                         let r = &mut s.service_deployments[index];
-                        r.status = "STOPPED".into();
+                        r.status = ServiceDeploymentStatus::Stopped;
                         r.stopped_at = Some(now);
                         format!(
                             "(service {}) (deployment {deployment_id}) deployment stopped.",

@@ -17,9 +17,12 @@ use std::collections::{HashMap, HashSet};
 use std::time::Duration;
 
 use berth_model::Scope;
-use berth_model::ecs::{DesiredStatus, StopCode, TaskStatus};
+use berth_model::ecs::{
+    DeploymentStatus, DesiredStatus, LaunchType, ServiceDeploymentStatus, ServiceStatus, StopCode,
+    TaskStatus,
+};
 use berth_scheduler::service::{
-    DaemonInstance, DeploymentView, REASON_UNHEALTHY, Rollout, ServicePlan, ServiceView,
+    DaemonInstance, DeploymentView, REASON_UNHEALTHY, RolloutState, ServicePlan, ServiceView,
     TaskHealth, TaskPhase, TaskView, Throttle, plan_daemon, plan_replica,
 };
 use berth_store::EventKind;
@@ -76,7 +79,7 @@ impl Ecs {
         for kv in self.store.range("ecs/", None, 0)? {
             if let Some((scope, "service", cluster, name)) = parse_key(&kv.key) {
                 let service: Service = crate::decode(&kv)?;
-                if service.status != "INACTIVE" {
+                if service.status != ServiceStatus::Inactive {
                     refs.push(ServiceRef {
                         scope,
                         cluster: cluster.to_owned(),
@@ -97,12 +100,12 @@ impl Ecs {
             }
             Err(e) => return Err(e),
         };
-        if service.status == "INACTIVE" {
+        if service.status == ServiceStatus::Inactive {
             return Ok(RoundOutcome::Gone);
         }
         let group = format!("service:{}", service.service_name);
         let tasks: Vec<Task> = self.group_tasks(&r.scope, &r.cluster, &group)?;
-        if service.status == "DRAINING" {
+        if service.status == ServiceStatus::Draining {
             // A deleted service: stop what is left, then it is INACTIVE.
             return self.drain_deleted(r, &tasks);
         }
@@ -198,7 +201,10 @@ impl Ecs {
                 task_list(&stopped)
             ));
         }
-        let primary = service.deployments.iter().find(|d| d.status == "PRIMARY");
+        let primary = service
+            .deployments
+            .iter()
+            .find(|d| d.status == DeploymentStatus::Primary);
         let mut unplaced = false;
         if let Some(primary) = primary {
             // RunTask and StartTask take at most 10 tasks a call: queue them all on the
@@ -294,7 +300,7 @@ impl Ecs {
             launch_type: service
                 .capacity_provider_strategy
                 .is_empty()
-                .then(|| primary.launch_type.clone()),
+                .then(|| primary.launch_type.to_string()),
             capacity_provider_strategy: (!service.capacity_provider_strategy.is_empty())
                 .then(|| service.capacity_provider_strategy.clone()),
             placement_constraints: service
@@ -302,7 +308,7 @@ impl Ecs {
                 .iter()
                 .map(|p| (p.kind.clone(), p.expression.clone()))
                 .collect(),
-            placement_strategy: if primary.launch_type == "FARGATE" {
+            placement_strategy: if primary.launch_type == LaunchType::Fargate {
                 Vec::new()
             } else {
                 service
@@ -361,11 +367,11 @@ impl Ecs {
             if let Some(desired) = plan.desired {
                 // DAEMON: as many as there are instances to run on.
                 s.desired_count = i64::from(desired);
-                for d in s.deployments.iter_mut().filter(|d| d.status == "PRIMARY") {
+                for d in s.deployments.iter_mut().filter(|d| d.status == DeploymentStatus::Primary) {
                     d.desired_count = i64::from(desired);
                 }
             }
-            let mut outcomes: Vec<(String, Rollout, Option<String>)> = Vec::new();
+            let mut outcomes: Vec<(String, RolloutState, Option<String>)> = Vec::new();
             for status in &plan.deployments {
                 let Some(d) = s.deployments.iter_mut().find(|d| d.id == status.id) else {
                     continue;
@@ -373,29 +379,28 @@ impl Ecs {
                 d.running_count = i64::from(status.running);
                 d.pending_count = i64::from(status.pending);
                 d.failed_tasks = i64::from(status.failed);
-                let rollout = rollout_name(status.rollout);
-                if d.rollout_state != rollout {
-                    d.rollout_state = rollout.to_owned();
+                if d.rollout_state != status.rollout {
+                    d.rollout_state = status.rollout;
                     d.updated_at = now;
                     if let Some(reason) = &status.reason {
                         d.rollout_state_reason = reason.clone();
                     }
                     outcomes.push((d.id.clone(), status.rollout, status.reason.clone()));
                     match status.rollout {
-                        Rollout::Completed => {
+                        RolloutState::Completed => {
                             new_events.push(format!(
                                 "(service {}) (deployment {}) deployment completed.",
                                 s.service_name, d.id
                             ));
-                            if d.status == "PRIMARY" {
+                            if d.status == DeploymentStatus::Primary {
                                 s.last_completed = Some((d.id.clone(), d.task_definition.clone()));
                             }
                         }
-                        Rollout::Failed => new_events.push(format!(
+                        RolloutState::Failed => new_events.push(format!(
                             "(service {}) (deployment {}) deployment failed: tasks failed to start.",
                             s.service_name, d.id
                         )),
-                        Rollout::InProgress => {}
+                        RolloutState::InProgress => {}
                     }
                 }
             }
@@ -406,7 +411,7 @@ impl Ecs {
                 .map(|d| d.id.as_str())
                 .collect();
             s.deployments
-                .retain(|d| d.status == "PRIMARY" || !drained.contains(&d.id.as_str()));
+                .retain(|d| d.status == DeploymentStatus::Primary || !drained.contains(&d.id.as_str()));
             let rollback = plan.rollback_to.as_ref().map(|(id, task_definition)| {
                 new_events.push(format!(
                     "(service {}) rolling back to deployment {id}.",
@@ -462,7 +467,7 @@ impl Ecs {
         }
         if live.is_empty() {
             self.change_service(&r.scope, Some(&r.cluster), &r.name, |s| {
-                s.status = "INACTIVE".into();
+                s.status = ServiceStatus::Inactive;
                 Ok(())
             })?;
             return Ok(RoundOutcome::Gone);
@@ -476,14 +481,14 @@ impl Ecs {
 fn follow_outcome(
     s: &mut Service,
     deployment: &str,
-    rollout: Rollout,
+    rollout: RolloutState,
     reason: Option<String>,
     rollback: Option<(u64, String)>,
     now: f64,
 ) {
     for r in &mut s.service_deployments {
-        let own = r.deployment_id == deployment && r.status == "IN_PROGRESS";
-        let rolling_back = r.status == "ROLLBACK_IN_PROGRESS"
+        let own = r.deployment_id == deployment && r.status == ServiceDeploymentStatus::InProgress;
+        let rolling_back = r.status == ServiceDeploymentStatus::RollbackInProgress
             && r.rollback
                 .as_ref()
                 .is_some_and(|b| b.deployment_id == deployment);
@@ -492,17 +497,17 @@ fn follow_outcome(
         }
         r.updated_at = now;
         match (rollout, own) {
-            (Rollout::Completed, true) => {
-                r.status = "SUCCESSFUL".into();
+            (RolloutState::Completed, true) => {
+                r.status = ServiceDeploymentStatus::Successful;
                 r.finished_at = Some(now);
             }
-            (Rollout::Completed, false) => {
-                r.status = "ROLLBACK_SUCCESSFUL".into();
+            (RolloutState::Completed, false) => {
+                r.status = ServiceDeploymentStatus::RollbackSuccessful;
                 r.finished_at = Some(now);
             }
-            (Rollout::Failed, true) => match &rollback {
+            (RolloutState::Failed, true) => match &rollback {
                 Some((revision, rollback_deployment)) => {
-                    r.status = "ROLLBACK_IN_PROGRESS".into();
+                    r.status = ServiceDeploymentStatus::RollbackInProgress;
                     r.status_reason = reason.clone();
                     r.rollback = Some(RollbackRecord {
                         reason: reason.clone().unwrap_or_default(),
@@ -512,17 +517,17 @@ fn follow_outcome(
                     });
                 }
                 None => {
-                    r.status = "STOPPED".into();
+                    r.status = ServiceDeploymentStatus::Stopped;
                     r.status_reason = reason.clone();
                     r.stopped_at = Some(now);
                 }
             },
-            (Rollout::Failed, false) => {
-                r.status = "ROLLBACK_FAILED".into();
+            (RolloutState::Failed, false) => {
+                r.status = ServiceDeploymentStatus::RollbackFailed;
                 r.status_reason = reason.clone();
                 r.finished_at = Some(now);
             }
-            (Rollout::InProgress, _) => {}
+            (RolloutState::InProgress, _) => {}
         }
     }
 }
@@ -532,22 +537,6 @@ fn task_list(ids: &[String]) -> String {
         .map(|id| format!("(task {id})"))
         .collect::<Vec<_>>()
         .join(" ")
-}
-
-fn rollout_name(r: Rollout) -> &'static str {
-    match r {
-        Rollout::InProgress => "IN_PROGRESS",
-        Rollout::Completed => "COMPLETED",
-        Rollout::Failed => "FAILED",
-    }
-}
-
-fn parse_rollout(s: &str) -> Rollout {
-    match s {
-        "COMPLETED" => Rollout::Completed,
-        "FAILED" => Rollout::Failed,
-        _ => Rollout::InProgress,
-    }
 }
 
 fn service_view(s: &Service, now: f64) -> ServiceView {
@@ -567,8 +556,8 @@ fn service_view(s: &Service, now: f64) -> ServiceView {
             .iter()
             .map(|d| DeploymentView {
                 id: d.id.clone(),
-                primary: d.status == "PRIMARY",
-                rollout: parse_rollout(&d.rollout_state),
+                primary: d.status == DeploymentStatus::Primary,
+                rollout: d.rollout_state,
                 task_definition: d.task_definition.clone(),
             })
             .collect(),
@@ -579,7 +568,11 @@ fn service_view(s: &Service, now: f64) -> ServiceView {
 }
 
 fn primary_is_rollback(s: &Service) -> bool {
-    let Some(primary) = s.deployments.iter().find(|d| d.status == "PRIMARY") else {
+    let Some(primary) = s
+        .deployments
+        .iter()
+        .find(|d| d.status == DeploymentStatus::Primary)
+    else {
         return false;
     };
     s.service_deployments.iter().any(|r| {

@@ -7,6 +7,10 @@
 //! marks an ACTIVE one, so a prefix count is the cluster's `activeServicesCount`.
 
 use berth_model::Scope;
+use berth_model::ecs::{
+    DeploymentStatus, LaunchType, RolloutState, ServiceDeploymentStatus, ServiceStatus,
+    TaskDefinitionStatus,
+};
 use berth_scheduler::service::Throttle;
 use berth_store::{Compare, Op};
 use serde::{Deserialize, Serialize};
@@ -38,7 +42,7 @@ pub struct DeploymentConfiguration {
 #[serde(rename_all = "camelCase")]
 pub struct Deployment {
     pub id: String,
-    pub status: String,
+    pub status: DeploymentStatus,
     pub task_definition: String,
     pub desired_count: i64,
     pub pending_count: i64,
@@ -46,8 +50,8 @@ pub struct Deployment {
     pub failed_tasks: i64,
     pub created_at: f64,
     pub updated_at: f64,
-    pub launch_type: String,
-    pub rollout_state: String,
+    pub launch_type: LaunchType,
+    pub rollout_state: RolloutState,
     pub rollout_state_reason: String,
 }
 
@@ -65,7 +69,7 @@ pub struct ServiceDeploymentRecord {
     /// Its target service revision (numbered like the deployments).
     pub revision: u64,
     pub source_revisions: Vec<u64>,
-    pub status: String,
+    pub status: ServiceDeploymentStatus,
     #[serde(default)]
     pub status_reason: Option<String>,
     pub created_at: f64,
@@ -125,9 +129,9 @@ pub struct Placement {
 pub struct Service {
     pub service_name: String,
     pub cluster: String,
-    pub status: String,
+    pub status: ServiceStatus,
     pub desired_count: i64,
-    pub launch_type: String,
+    pub launch_type: LaunchType,
     pub task_definition: String,
     pub deployment_configuration: DeploymentConfiguration,
     pub deployments: Vec<Deployment>,
@@ -320,11 +324,11 @@ impl Ecs {
         &self,
         scope: &Scope,
         reference: &str,
-        launch_type: &str,
+        launch_type: LaunchType,
         network_configuration: &Option<serde_json::Value>,
     ) -> Result<String> {
         let td = self.task_definition(scope, reference)?.task_definition;
-        if td.status.as_deref() != Some("ACTIVE") {
+        if td.status.as_deref() != Some(TaskDefinitionStatus::Active.as_str()) {
             return Err(EcsError::InvalidParameter(
                 "TaskDefinition is inactive".into(),
             ));
@@ -333,7 +337,7 @@ impl Ecs {
             .compatibilities
             .iter()
             .flatten()
-            .any(|c| c == launch_type)
+            .any(|c| c == launch_type.as_str())
         {
             return Err(EcsError::InvalidParameter(format!(
                 "Task definition does not support launch_type {launch_type}."
@@ -366,8 +370,10 @@ impl Ecs {
         let id = Self::start_deployment(service, task_definition);
         let now = now_epoch();
         for r in &mut service.service_deployments {
-            if r.status == "IN_PROGRESS" || r.status == "ROLLBACK_IN_PROGRESS" {
-                r.status = "STOPPED".into();
+            if r.status == ServiceDeploymentStatus::InProgress
+                || r.status == ServiceDeploymentStatus::RollbackInProgress
+            {
+                r.status = ServiceDeploymentStatus::Stopped;
                 r.status_reason = Some(format!(
                     "Service deployment stopped: a new deployment ({id}) replaced it."
                 ));
@@ -382,7 +388,7 @@ impl Ecs {
                 revision: revision_of(&id),
                 deployment_id: id,
                 source_revisions: sources,
-                status: "IN_PROGRESS".into(),
+                status: ServiceDeploymentStatus::InProgress,
                 status_reason: None,
                 created_at: now,
                 updated_at: now,
@@ -404,8 +410,8 @@ impl Ecs {
         service.throttle.failures = 0;
         service.throttle.retry_at = 0.0;
         for d in &mut service.deployments {
-            if d.status == "PRIMARY" {
-                d.status = "ACTIVE".into();
+            if d.status == DeploymentStatus::Primary {
+                d.status = DeploymentStatus::Active;
                 d.updated_at = now;
             }
         }
@@ -418,7 +424,7 @@ impl Ecs {
             0,
             Deployment {
                 id: id.clone(),
-                status: "PRIMARY".into(),
+                status: DeploymentStatus::Primary,
                 task_definition: task_definition.to_string(),
                 desired_count: service.desired_count,
                 pending_count: 0,
@@ -426,8 +432,8 @@ impl Ecs {
                 failed_tasks: 0,
                 created_at: now,
                 updated_at: now,
-                launch_type: service.launch_type.clone(),
-                rollout_state: "IN_PROGRESS".into(),
+                launch_type: service.launch_type,
+                rollout_state: RolloutState::InProgress,
                 rollout_state_reason: "ECS deployment ecs-svc in progress.".into(),
             },
         );
@@ -469,16 +475,15 @@ impl Ecs {
             )?;
         }
         let launch_type = match (&req.launch_type, strategy.is_empty()) {
-            (Some(l), _) => l.clone(),
-            (None, false) => "FARGATE".into(),
-            (None, true) => "EC2".into(),
+            (Some(l), _) => l.parse::<LaunchType>().map_err(|_| {
+                EcsError::InvalidParameter(format!(
+                    "Invalid launchType '{l}'. Valid values: [EC2, FARGATE, EXTERNAL]"
+                ))
+            })?,
+            (None, false) => LaunchType::Fargate,
+            (None, true) => LaunchType::Ec2,
         };
-        if !matches!(launch_type.as_str(), "EC2" | "FARGATE" | "EXTERNAL") {
-            return Err(EcsError::InvalidParameter(format!(
-                "Invalid launchType '{launch_type}'. Valid values: [EC2, FARGATE, EXTERNAL]"
-            )));
-        }
-        if daemon && launch_type == "FARGATE" {
+        if daemon && launch_type == LaunchType::Fargate {
             return Err(EcsError::InvalidParameter(
                 "The daemon scheduling strategy does not support the FARGATE launch type.".into(),
             ));
@@ -501,7 +506,7 @@ impl Ecs {
         let task_definition = self.service_task_definition(
             scope,
             reference,
-            &launch_type,
+            launch_type,
             &req.network_configuration,
         )?;
         let deployment_configuration =
@@ -542,7 +547,7 @@ impl Ecs {
             let existing = self.store.get(&key)?;
             if let Some(kv) = &existing {
                 let current: Service = decode(kv)?;
-                if current.status != "INACTIVE" {
+                if current.status != ServiceStatus::Inactive {
                     // Idempotent with the same client token; otherwise ECS refuses.
                     if req.client_token.is_some() && current.client_token == req.client_token {
                         return Ok(current);
@@ -555,9 +560,9 @@ impl Ecs {
             let mut service = Service {
                 service_name: req.service_name.clone(),
                 cluster: cluster.name.clone(),
-                status: "ACTIVE".into(),
+                status: ServiceStatus::Active,
                 desired_count,
-                launch_type: launch_type.clone(),
+                launch_type,
                 task_definition: task_definition.clone(),
                 deployment_configuration: deployment_configuration.clone(),
                 deployments: Vec::new(),
@@ -650,7 +655,10 @@ impl Ecs {
             .iter()
             .map(decode)
             .collect::<Result<_>>()?;
-        Ok(all.into_iter().filter(|s| s.status != "INACTIVE").collect())
+        Ok(all
+            .into_iter()
+            .filter(|s| s.status != ServiceStatus::Inactive)
+            .collect())
     }
 
     pub(crate) fn change_service(
@@ -674,7 +682,7 @@ impl Ecs {
                 return Ok(service);
             }
             let mut ops = vec![Op::put(key.clone(), encode(&service))];
-            if service.status != "ACTIVE" {
+            if service.status != ServiceStatus::Active {
                 ops.push(Op::delete(active_key(
                     scope,
                     &service.cluster,
@@ -699,7 +707,7 @@ impl Ecs {
         update: UpdateService,
     ) -> Result<Service> {
         let current = self.service(scope, cluster, name_or_arn)?;
-        if current.status != "ACTIVE" {
+        if current.status != ServiceStatus::Active {
             return Err(EcsError::ServiceNotActive);
         }
         let daemon = current.scheduling_strategy == "DAEMON";
@@ -721,7 +729,7 @@ impl Ecs {
         let task_definition = update
             .task_definition
             .as_deref()
-            .map(|t| self.service_task_definition(scope, t, &current.launch_type, &network))
+            .map(|t| self.service_task_definition(scope, t, current.launch_type, &network))
             .transpose()?;
         if let Some(c) = &update.deployment_configuration {
             check_deployment_configuration(c, daemon)?;
@@ -732,7 +740,7 @@ impl Ecs {
         )?;
         self.change_service(scope, cluster, name_or_arn, |s| {
             let before = s.clone();
-            if s.status != "ACTIVE" {
+            if s.status != ServiceStatus::Active {
                 return Err(EcsError::ServiceNotActive);
             }
             // As in ECS, any update takes a throttled service out of its back-off at once.
@@ -740,7 +748,11 @@ impl Ecs {
             s.throttle.retry_at = 0.0;
             if let Some(n) = update.desired_count {
                 s.desired_count = n;
-                if let Some(primary) = s.deployments.iter_mut().find(|d| d.status == "PRIMARY") {
+                if let Some(primary) = s
+                    .deployments
+                    .iter_mut()
+                    .find(|d| d.status == DeploymentStatus::Primary)
+                {
                     primary.desired_count = n;
                     primary.updated_at = now_epoch();
                 }
@@ -810,7 +822,7 @@ impl Ecs {
     ) -> Result<Service> {
         let live = self.live_tasks_of_group(scope, cluster, name_or_arn)?;
         self.change_service(scope, cluster, name_or_arn, |s| {
-            if s.status == "INACTIVE" {
+            if s.status == ServiceStatus::Inactive {
                 return Err(EcsError::ServiceNotActive);
             }
             if s.desired_count > 0 && !force && s.scheduling_strategy == "REPLICA" {
@@ -819,12 +831,16 @@ impl Ecs {
                 ));
             }
             s.desired_count = 0;
-            s.status = if live == 0 { "INACTIVE" } else { "DRAINING" }.into();
+            s.status = if live == 0 {
+                ServiceStatus::Inactive
+            } else {
+                ServiceStatus::Draining
+            };
             Ok(())
         })
         .map(|mut s| {
             // ECS answers DeleteService with the service DRAINING.
-            s.status = "DRAINING".into();
+            s.status = ServiceStatus::Draining;
             s
         })
     }

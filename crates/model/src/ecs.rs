@@ -142,6 +142,30 @@ ecs_strings! {
 }
 
 ecs_strings! {
+    /// A service deployment's `status` (the ServiceDeployment APIs).
+    ServiceDeploymentStatus, "service deployment status" {
+        Pending = "PENDING",
+        InProgress = "IN_PROGRESS",
+        Successful = "SUCCESSFUL",
+        StopRequested = "STOP_REQUESTED",
+        Stopped = "STOPPED",
+        RollbackRequested = "ROLLBACK_REQUESTED",
+        RollbackInProgress = "ROLLBACK_IN_PROGRESS",
+        RollbackSuccessful = "ROLLBACK_SUCCESSFUL",
+        RollbackFailed = "ROLLBACK_FAILED",
+    }
+}
+
+ecs_strings! {
+    /// A task definition revision's `status`.
+    TaskDefinitionStatus, "task definition status" {
+        Active = "ACTIVE",
+        Inactive = "INACTIVE",
+        DeleteInProgress = "DELETE_IN_PROGRESS",
+    }
+}
+
+ecs_strings! {
     /// Where a task runs.
     LaunchType, "launch type" {
         Ec2 = "EC2",

@@ -45,13 +45,7 @@ pub const REASON_DRAINING: &str = "Container instance is being drained";
 pub const REASON_NOT_ELIGIBLE: &str =
     "Container instance no longer meets the service's placement constraints";
 
-/// The rollout state of a deployment (ECS's `rolloutState`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Rollout {
-    InProgress,
-    Completed,
-    Failed,
-}
+pub use berth_model::ecs::RolloutState;
 
 /// A deployment of the service, as stored.
 #[derive(Debug, Clone, PartialEq)]
@@ -59,7 +53,7 @@ pub struct DeploymentView {
     pub id: String,
     /// The PRIMARY deployment is the one tasks are started for; there is exactly one.
     pub primary: bool,
-    pub rollout: Rollout,
+    pub rollout: RolloutState,
     pub task_definition: String,
 }
 
@@ -137,7 +131,7 @@ pub struct DeploymentStatus {
     pub running: u32,
     pub pending: u32,
     pub failed: u32,
-    pub rollout: Rollout,
+    pub rollout: RolloutState,
     /// Why the rollout state changed in this plan, if it did.
     pub reason: Option<String>,
     /// Without live tasks and not PRIMARY: to be removed from the service.
@@ -219,7 +213,7 @@ pub fn plan_replica(service: &ServiceView, tasks: &[TaskView]) -> ServicePlan {
     //    included (they run until their agent has stopped them), as ECS counts RUNNING and
     //    PENDING tasks.
     let occupied = tasks.iter().filter(not_stopped).count();
-    if primary_rollout != Rollout::Failed {
+    if primary_rollout != RolloutState::Failed {
         let wanted = (desired as usize).saturating_sub(keep.len());
         let room = (max_live as usize).saturating_sub(occupied);
         plan.start = wanted.min(room) as u32;
@@ -342,7 +336,7 @@ pub fn plan_daemon(
             .iter()
             .filter(not_stopped)
             .any(|t| t.instance == *instance);
-        if new.is_empty() && !occupied && primary_rollout != Rollout::Failed {
+        if new.is_empty() && !occupied && primary_rollout != RolloutState::Failed {
             plan.start_on.push((*instance).to_owned());
         }
     }
@@ -415,10 +409,10 @@ fn circuit_breaker(
     primary: &DeploymentView,
     desired: u32,
     plan: &mut ServicePlan,
-) -> (Rollout, Option<String>) {
+) -> (RolloutState, Option<String>) {
     let failures = failures_since_healthy(tasks, &primary.id, service.now);
     if !(service.circuit_breaker
-        && primary.rollout == Rollout::InProgress
+        && primary.rollout == RolloutState::InProgress
         && failures >= failure_threshold(desired))
     {
         return (primary.rollout, None);
@@ -432,7 +426,7 @@ fn circuit_breaker(
         }
         _ => "ECS deployment circuit breaker: tasks failed to start.".to_owned(),
     };
-    (Rollout::Failed, Some(reason))
+    (RolloutState::Failed, Some(reason))
 }
 
 /// The deployments' states after `plan`, the PRIMARY's completion and whether the service
@@ -443,7 +437,7 @@ fn finish(
     primary: &DeploymentView,
     desired: u32,
     mut plan: ServicePlan,
-    mut primary_rollout: Rollout,
+    mut primary_rollout: RolloutState,
     mut primary_reason: Option<String>,
 ) -> ServicePlan {
     let now = service.now;
@@ -477,8 +471,8 @@ fn finish(
         && !any_stopping
         && plan.start == 0
         && plan.start_on.is_empty();
-    if primary_rollout == Rollout::InProgress && done {
-        primary_rollout = Rollout::Completed;
+    if primary_rollout == RolloutState::InProgress && done {
+        primary_rollout = RolloutState::Completed;
         primary_reason = Some("ECS deployment completed.".to_owned());
     }
     for d in &service.deployments {
@@ -507,7 +501,7 @@ fn finish(
             drained: !d.primary && gone,
         });
     }
-    plan.steady = primary_rollout == Rollout::Completed
+    plan.steady = primary_rollout == RolloutState::Completed
         && done
         && plan
             .deployments

@@ -5,6 +5,7 @@ use serde::{Deserialize, Serialize};
 
 use super::{Failure, ecs_error, page_of};
 use crate::protocol::{AwsContext, AwsError};
+use berth_model::ecs::ServiceDeploymentStatus;
 
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -44,7 +45,7 @@ pub struct ServiceDeploymentBrief {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub finished_at: Option<f64>,
     pub target_service_revision_arn: String,
-    pub status: String,
+    pub status: ServiceDeploymentStatus,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub status_reason: Option<String>,
 }
@@ -86,7 +87,7 @@ pub struct ServiceDeploymentWire {
     pub updated_at: f64,
     pub source_service_revisions: Vec<ServiceRevisionSummary>,
     pub target_service_revision: ServiceRevisionSummary,
-    pub status: String,
+    pub status: ServiceDeploymentStatus,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub status_reason: Option<String>,
     pub deployment_configuration: berth_core::DeploymentConfiguration,
@@ -155,7 +156,7 @@ pub(super) fn service_deployment_brief(
         started_at: r.created_at,
         finished_at: r.finished_at,
         target_service_revision_arn: service_revision(ctx, s, r.revision).arn,
-        status: r.status.clone(),
+        status: r.status,
         status_reason: r.status_reason.clone(),
     }
 }
@@ -171,11 +172,16 @@ pub(super) fn service_deployment_wire(
         .deployment_circuit_breaker
         .as_ref()
         .is_some_and(|b| b.enable);
-    let breaker_status = match (breaker_on, r.status.as_str()) {
-        (false, _) => "DISABLED",
-        (true, "IN_PROGRESS") => "MONITORING",
-        (true, "ROLLBACK_IN_PROGRESS" | "ROLLBACK_SUCCESSFUL" | "ROLLBACK_FAILED") => "TRIGGERED",
-        (true, _) => "MONITORING_COMPLETE",
+    let breaker_status = {
+        use ServiceDeploymentStatus as S;
+        match (breaker_on, r.status) {
+            (false, _) => "DISABLED",
+            (true, S::InProgress) => "MONITORING",
+            (true, S::RollbackInProgress | S::RollbackSuccessful | S::RollbackFailed) => {
+                "TRIGGERED"
+            }
+            (true, _) => "MONITORING_COMPLETE",
+        }
     };
     let desired = deployment
         .map_or(s.desired_count, |d| d.desired_count)
@@ -195,7 +201,7 @@ pub(super) fn service_deployment_wire(
             .map(|n| service_revision(ctx, s, *n))
             .collect(),
         target_service_revision: service_revision(ctx, s, r.revision),
-        status: r.status.clone(),
+        status: r.status,
         status_reason: r.status_reason.clone(),
         deployment_configuration: r.deployment_configuration.clone(),
         rollback: r.rollback.as_ref().map(|b| {

@@ -5,6 +5,7 @@ use serde::{Deserialize, Serialize};
 
 use super::{Failure, ecs_error, page_of};
 use crate::protocol::{AwsContext, AwsError};
+use berth_model::ecs::{LaunchType, ServiceStatus};
 
 #[derive(Debug, Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -14,12 +15,12 @@ pub struct ServiceWire {
     pub cluster_arn: String,
     pub load_balancers: Vec<serde_json::Value>,
     pub service_registries: Vec<serde_json::Value>,
-    pub status: String,
+    pub status: ServiceStatus,
     pub desired_count: i64,
     pub running_count: i64,
     pub pending_count: i64,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub launch_type: Option<String>,
+    pub launch_type: Option<LaunchType>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub capacity_provider_strategy: Option<Vec<CapacityProviderStrategyItem>>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -325,7 +326,11 @@ pub(super) async fn list_services(
         .services(&ctx.scope, req.cluster.as_deref())
         .map_err(ecs_error)?
         .into_iter()
-        .filter(|s| req.launch_type.as_ref().is_none_or(|l| &s.launch_type == l))
+        .filter(|s| {
+            req.launch_type
+                .as_deref()
+                .is_none_or(|l| s.launch_type.as_str() == l)
+        })
         .filter(|s| {
             req.scheduling_strategy
                 .as_ref()

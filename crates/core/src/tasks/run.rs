@@ -573,7 +573,11 @@ impl Ecs {
             )?
         };
         let fargate = matches!(launch, crate::fargate::Launch::Fargate { .. });
-        let launch_type = if fargate { "FARGATE" } else { "EC2" }.to_string();
+        let launch_type = if fargate {
+            LaunchType::Fargate
+        } else {
+            LaunchType::Ec2
+        };
         if fargate && (!req.placement_constraints.is_empty() || !req.placement_strategy.is_empty())
         {
             return Err(EcsError::InvalidParameter(
@@ -589,7 +593,7 @@ impl Ecs {
             .compatibilities
             .iter()
             .flatten()
-            .any(|c| c == &launch_type)
+            .any(|c| c == launch_type.as_str())
         {
             return Err(EcsError::InvalidParameter(format!(
                 "Task definition does not support launch_type {launch_type}."
@@ -597,7 +601,7 @@ impl Ecs {
         }
         let awsvpc = crate::network::check_network_configuration(
             td.network_mode.as_deref(),
-            &launch_type,
+            launch_type,
             req.network_configuration.as_ref(),
         )?;
         if let Some(token) = &req.client_token

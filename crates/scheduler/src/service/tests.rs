@@ -30,7 +30,7 @@ impl World {
                 circuit_breaker: false,
                 rollback: false,
                 health_check_grace_period: 0.0,
-                deployments: vec![deployment("d1", true, Rollout::InProgress)],
+                deployments: vec![deployment("d1", true, RolloutState::InProgress)],
                 last_completed: None,
                 throttle: Throttle::default(),
                 now: 1000.0,
@@ -138,7 +138,7 @@ impl World {
                 .find(|d| d.id == status.id)
             {
                 d.rollout = status.rollout;
-                if d.primary && status.rollout == Rollout::Completed {
+                if d.primary && status.rollout == RolloutState::Completed {
                     self.service.last_completed = Some((d.id.clone(), d.task_definition.clone()));
                 }
             }
@@ -156,7 +156,7 @@ impl World {
             for d in &mut self.service.deployments {
                 d.primary = false;
             }
-            let mut back = deployment(&format!("{id}-rollback"), true, Rollout::InProgress);
+            let mut back = deployment(&format!("{id}-rollback"), true, RolloutState::InProgress);
             back.task_definition = td.clone();
             self.service.deployments.insert(0, back);
             // A new deployment starts unthrottled, as the reconciler's does.
@@ -204,11 +204,11 @@ impl World {
         }
         self.service
             .deployments
-            .insert(0, deployment(id, true, Rollout::InProgress));
+            .insert(0, deployment(id, true, RolloutState::InProgress));
     }
 }
 
-fn deployment(id: &str, primary: bool, rollout: Rollout) -> DeploymentView {
+fn deployment(id: &str, primary: bool, rollout: RolloutState) -> DeploymentView {
     DeploymentView {
         id: id.into(),
         primary,
@@ -225,7 +225,7 @@ fn a_new_service_starts_its_desired_count_and_becomes_steady() {
     assert!(!first.steady);
     w.until_steady(5);
     assert_eq!(w.live().len(), 3);
-    assert_eq!(w.service.deployments[0].rollout, Rollout::Completed);
+    assert_eq!(w.service.deployments[0].rollout, RolloutState::Completed);
     // Steady stays steady: nothing to do.
     let again = w.round();
     assert_eq!((again.start, again.stop.len()), (0, 0));
@@ -322,7 +322,7 @@ fn the_circuit_breaker_fails_a_crashing_deployment_and_rolls_back() {
         let plan = w.round();
         if let Some(to) = plan.rollback_to.clone() {
             let d2 = plan.deployments.iter().find(|d| d.id == "d2").unwrap();
-            assert_eq!(d2.rollout, Rollout::Failed);
+            assert_eq!(d2.rollout, RolloutState::Failed);
             assert!(d2.failed >= failure_threshold(4));
             assert!(
                 d2.reason
@@ -352,7 +352,7 @@ fn without_rollback_a_failed_deployment_starts_nothing_more() {
     let mut failed_at = None;
     for round in 0..20 {
         let plan = w.round();
-        if plan.deployments[0].rollout == Rollout::Failed {
+        if plan.deployments[0].rollout == RolloutState::Failed {
             assert!(plan.rollback_to.is_none());
             failed_at = Some(round);
         }
@@ -802,7 +802,7 @@ fn a_throttled_service_with_the_circuit_breaker_still_fails_its_deployment() {
     for round in 0..60 {
         let plan = w.round();
         throttled |= plan.wake_at.is_some();
-        if plan.deployments[0].rollout == Rollout::Failed {
+        if plan.deployments[0].rollout == RolloutState::Failed {
             assert_eq!(plan.deployments[0].failed, failure_threshold(1));
             failed_at = Some(round);
             break;
