@@ -664,3 +664,47 @@ fn live_tasks_by_group_and_group_tasks_agree_with_whole_records() {
         3
     );
 }
+
+/// Records written before ECS's statuses were typed held them as plain strings: the same
+/// strings read back into the types, and are written back unchanged.
+#[test]
+fn records_with_string_statuses_read_back_unchanged() {
+    let stored = serde_json::json!({
+        "id": "0123456789abcdef0123456789abcdef",
+        "cluster": "default",
+        "taskDefinitionArn": "arn:aws:ecs:us-east-1:000000000000:task-definition/web:1",
+        "containerInstanceId": null,
+        "launchType": "FARGATE",
+        "desiredStatus": "STOPPED",
+        "lastStatus": "STOPPED",
+        "createdAt": 1700000000.0,
+        "group": "service:web",
+        "stopCode": "TaskFailedToStart",
+        "stoppedReason": "CannotPullContainerError: pull access denied",
+        "cpu": "256",
+        "memory": "512",
+        "containers": [{
+            "containerArn": "arn:aws:ecs:us-east-1:000000000000:container/x",
+            "taskArn": "arn:aws:ecs:us-east-1:000000000000:task/default/0123",
+            "name": "app", "image": "i", "lastStatus": "STOPPED", "networkBindings": []
+        }],
+        "version": 3,
+        "reservation": {"cpu": 256, "memory": 512, "tcp_ports": [], "udp_ports": []}
+    });
+    let task: Task = serde_json::from_value(stored.clone()).unwrap();
+    assert_eq!(task.last_status, TaskStatus::Stopped);
+    assert_eq!(task.launch_type, berth_model::ecs::LaunchType::Fargate);
+    assert_eq!(
+        task.stop_code,
+        Some(berth_model::ecs::StopCode::TaskFailedToStart)
+    );
+    let again = serde_json::to_value(&task).unwrap();
+    for field in ["launchType", "desiredStatus", "lastStatus", "stopCode"] {
+        assert_eq!(again[field], stored[field], "{field}");
+    }
+    assert_eq!(again["containers"][0]["lastStatus"], "STOPPED");
+    // A status no version ever wrote is refused, not guessed.
+    let mut bad = stored;
+    bad["lastStatus"] = "SLEEPING".into();
+    assert!(serde_json::from_value::<Task>(bad).is_err());
+}
