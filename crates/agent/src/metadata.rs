@@ -25,6 +25,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use berth_runtime::{ContainerId, ContainerState, ContainerStatus, NetworkMode};
+use berth_model::ecs::{ContainerKnownStatus, DesiredStatus, TaskStatus};
 use serde::Serialize;
 use serde_json::Value;
 use time::OffsetDateTime;
@@ -105,10 +106,10 @@ impl MetadataService {
         let network = spec::task_network(&task.task)
             .unwrap_or(spec::TaskNetwork::Mode(NetworkMode::default()));
         let log = spec::log_config(&definition);
-        let desired = if task.task.desired_status.as_deref() == Some("STOPPED") {
-            "STOPPED"
+        let desired = if spec::desired_stopped(&task.task) {
+            DesiredStatus::Stopped
         } else {
-            "RUNNING"
+            DesiredStatus::Running
         };
         let networks = match &network {
             spec::TaskNetwork::Mode(NetworkMode::None) => Vec::new(),
@@ -152,12 +153,12 @@ impl MetadataService {
             desired_status: desired,
             // A container asking at once may be ahead of the agent's own record of it.
             known_status: match inspected.as_ref().map(|s| s.state) {
-                Some(ContainerState::Running) => "RUNNING".to_owned(),
-                _ => record.known_status.clone(),
+                Some(ContainerState::Running) => ContainerKnownStatus::Running,
+                _ => record.known_status,
             },
             exit_code: record
                 .exit_code
-                .filter(|_| record.known_status == "STOPPED"),
+                .filter(|_| record.known_status == ContainerKnownStatus::Stopped),
             limits: Limits {
                 cpu: Some(definition.cpu.unwrap_or(0) as f64),
                 memory: Some(definition.memory.unwrap_or(0)),
@@ -192,7 +193,7 @@ impl MetadataService {
             family: task.task.family.clone().unwrap_or_default(),
             revision: task.task.version.clone().unwrap_or_default(),
             desired_status: task.task.desired_status.clone().unwrap_or_default(),
-            known_status: task.known_status.clone(),
+            known_status: task.known_status,
             limits: (cpu.is_some() || memory.is_some()).then_some(Limits { cpu, memory }),
             pull_started_at: task.pull_started_at.and_then(from_seconds).map(rfc3339),
             pull_stopped_at: task.pull_stopped_at.and_then(from_seconds).map(rfc3339),
@@ -224,7 +225,7 @@ impl MetadataService {
                 object.insert("preread".to_owned(), read.clone());
             }
         }
-        if container.known_status == "RUNNING" {
+        if container.known_status == ContainerKnownStatus::Running {
             self.stats.record(&id, sample);
         }
         Some(document)
@@ -313,7 +314,7 @@ struct TaskResponse {
     family: String,
     revision: String,
     desired_status: String,
-    known_status: String,
+    known_status: TaskStatus,
     #[serde(skip_serializing_if = "Option::is_none")]
     limits: Option<Limits>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -344,8 +345,8 @@ struct ContainerResponse {
     ports: Vec<PortResponse>,
     #[serde(skip_serializing_if = "BTreeMap::is_empty")]
     labels: BTreeMap<String, String>,
-    desired_status: &'static str,
-    known_status: String,
+    desired_status: DesiredStatus,
+    known_status: ContainerKnownStatus,
     #[serde(skip_serializing_if = "Option::is_none")]
     exit_code: Option<i64>,
     limits: Limits,

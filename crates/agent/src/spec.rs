@@ -15,6 +15,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use berth_agent_protocol::acs::{Container, Task};
+use berth_model::ecs::DesiredStatus;
 use berth_model::{InstallationId, LABEL_INSTALLATION};
 use berth_runtime::{
     ContainerSpec, CpuQuota, HealthCheck, LogConfig, MountSpec, NetworkMode, PortMapping, Protocol,
@@ -122,6 +123,21 @@ pub enum TaskNetwork {
 
 /// The task's networking: `bridge` (the default), `host`, `none`, or `awsvpc` with the
 /// interface the control plane gave it.
+/// The task's desired status as the payload gives it (`None`: absent or not ECS's).
+pub fn desired_status(task: &Task) -> Option<DesiredStatus> {
+    task.desired_status.as_deref()?.parse().ok()
+}
+
+/// Whether the payload asks for the task to be stopped.
+pub fn desired_stopped(task: &Task) -> bool {
+    desired_status(task) == Some(DesiredStatus::Stopped)
+}
+
+/// A payload's desired status member, as ACS carries it (a string).
+pub fn desired_member(status: DesiredStatus) -> Option<String> {
+    Some(status.as_str().to_owned())
+}
+
 pub fn task_network(task: &Task) -> Result<TaskNetwork, SpecError> {
     if task.network_mode.as_deref() != Some("awsvpc") {
         return network_mode(task).map(TaskNetwork::Mode);

@@ -16,6 +16,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use berth_agent_protocol::acs::Task;
+use berth_model::ecs::{ContainerKnownStatus, ContainerStatus, TaskStatus};
 use serde::{Deserialize, Serialize};
 use tokio::sync::Notify;
 
@@ -85,16 +86,16 @@ pub struct AgentState {
     pub metadata_port: Option<u16>,
 }
 
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct TaskRecord {
     /// The task as the last payload carried it (its `desiredStatus` included).
     pub task: Task,
     /// How far the task has got on this host: `PENDING`, `RUNNING` or `STOPPED`.
-    pub known_status: String,
+    pub known_status: TaskStatus,
     /// The last task status the control plane acknowledged.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub sent_status: Option<String>,
+    pub sent_status: Option<TaskStatus>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub stopped_reason: Option<String>,
     /// By the task definition's container name.
@@ -116,6 +117,24 @@ pub struct TaskRecord {
     pub infra: Option<ContainerRecord>,
 }
 
+impl TaskRecord {
+    /// A task this host has just been given: PENDING, nothing done yet.
+    pub fn new(task: Task) -> TaskRecord {
+        TaskRecord {
+            task,
+            known_status: TaskStatus::Pending,
+            sent_status: None,
+            stopped_reason: None,
+            containers: BTreeMap::new(),
+            volumes: BTreeMap::new(),
+            pull_started_at: None,
+            pull_stopped_at: None,
+            stopped_at: None,
+            infra: None,
+        }
+    }
+}
+
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ContainerRecord {
@@ -126,13 +145,13 @@ pub struct ContainerRecord {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub runtime_id: Option<String>,
     /// `NONE`, `CREATED`, `RUNNING` or `STOPPED`.
-    pub known_status: String,
+    pub known_status: ContainerKnownStatus,
     /// Whether it ever ran (one stopped before it started did not).
     #[serde(default)]
     pub started: bool,
     /// The last container status the control plane acknowledged.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub sent_status: Option<String>,
+    pub sent_status: Option<ContainerStatus>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub exit_code: Option<i64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -302,14 +321,14 @@ mod tests {
             "arn:aws:ecs:us-east-1:000000000000:task/prod/t1".into(),
             TaskRecord {
                 task,
-                known_status: "RUNNING".into(),
-                sent_status: Some("RUNNING".into()),
+                known_status: TaskStatus::Running,
+                sent_status: Some(TaskStatus::Running),
                 containers: BTreeMap::from([(
                     "app".to_owned(),
                     ContainerRecord {
                         runtime_id: Some("c0ffee".into()),
-                        known_status: "RUNNING".into(),
-                        sent_status: Some("RUNNING".into()),
+                        known_status: ContainerKnownStatus::Running,
+                        sent_status: Some(ContainerStatus::Running),
                         network_bindings: vec![NetworkBinding {
                             bind_ip: "0.0.0.0".into(),
                             container_port: 80,
@@ -320,7 +339,7 @@ mod tests {
                     },
                 )]),
                 pull_started_at: Some(1_700_000_000.25),
-                ..TaskRecord::default()
+                ..TaskRecord::new(Task::default())
             },
         );
         state.pulled_images.insert("busybox:latest".into());

@@ -13,6 +13,7 @@ use std::time::Duration;
 
 use berth_agent_protocol::tcs::{CWStatsSet, ContainerMetric, TaskMetric};
 use berth_runtime::{ContainerId, ContainerStats};
+use berth_model::ecs::{ContainerKnownStatus, TaskStatus};
 use time::OffsetDateTime;
 use tokio::sync::watch;
 
@@ -83,7 +84,7 @@ impl StatsCollector {
             .tasks
             .values()
             .flat_map(|task| task.containers.values())
-            .filter(|c| c.known_status == "RUNNING")
+            .filter(|c| c.known_status == ContainerKnownStatus::Running)
             .filter_map(|c| c.runtime_id.clone().map(ContainerId::from))
             .collect()
     }
@@ -150,7 +151,7 @@ impl StatsCollector {
             state
                 .tasks
                 .iter()
-                .filter(|(_, t)| t.known_status == "RUNNING")
+                .filter(|(_, t)| t.known_status == TaskStatus::Running)
                 .map(|(arn, t)| (arn.clone(), t.clone()))
                 .collect()
         };

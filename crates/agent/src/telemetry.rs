@@ -15,6 +15,7 @@
 
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
+use berth_model::ecs::TaskStatus;
 
 use berth_agent_protocol::Timestamp;
 use berth_agent_protocol::tcs::{
@@ -316,7 +317,7 @@ pub(crate) fn task_health(engine: &Engine) -> Vec<TaskHealth> {
     state
         .tasks
         .iter()
-        .filter(|(_, task)| task.known_status != "STOPPED")
+        .filter(|(_, task)| task.known_status != TaskStatus::Stopped)
         .filter_map(|(arn, task)| {
             let containers: Vec<ContainerHealth> = task
                 .containers

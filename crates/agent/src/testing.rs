@@ -442,6 +442,6 @@ pub fn task(id: &str, desired: &str, containers: Value) -> Task {
 }
 
 pub fn stopped(mut task: Task) -> Task {
-    task.desired_status = Some("STOPPED".into());
+    task.desired_status = crate::spec::desired_member(berth_model::ecs::DesiredStatus::Stopped);
     task
 }

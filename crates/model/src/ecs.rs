@@ -115,6 +115,35 @@ ecs_strings! {
 }
 
 ecs_strings! {
+    /// How far a container has got on its host, as the container agent tracks it (the
+    /// official agent's "known status", of which Berth's agent uses these four). Reported to
+    /// the control plane as a [`ContainerStatus`] ([`ContainerKnownStatus::reported`]).
+    ContainerKnownStatus, "container known status" {
+        None = "NONE",
+        Created = "CREATED",
+        Running = "RUNNING",
+        Stopped = "STOPPED",
+    }
+}
+
+impl Default for ContainerKnownStatus {
+    fn default() -> Self {
+        ContainerKnownStatus::None
+    }
+}
+
+impl ContainerKnownStatus {
+    /// The `lastStatus` the control plane is told: not yet running is PENDING.
+    pub fn reported(self) -> ContainerStatus {
+        match self {
+            ContainerKnownStatus::None | ContainerKnownStatus::Created => ContainerStatus::Pending,
+            ContainerKnownStatus::Running => ContainerStatus::Running,
+            ContainerKnownStatus::Stopped => ContainerStatus::Stopped,
+        }
+    }
+}
+
+ecs_strings! {
     /// A service's `status`.
     ServiceStatus, "service status" {
         Active = "ACTIVE",

@@ -51,6 +51,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use berth_agent_protocol::acs::{Task, TaskIdentifier};
 use berth_model::InstallationId;
+use berth_model::ecs::{DesiredStatus, TaskStatus};
 use berth_runtime::{
     ContainerEvent, ContainerId, ContainerRuntime, EventStream, RegistryAuth, RuntimeError,
 };
@@ -65,7 +66,7 @@ use crate::client::{
 use crate::config::{DEFAULT_STOP_TIMEOUT, ImagePullBehavior};
 use crate::instance_health::{self, CheckStatus, RuntimeHealth};
 use crate::metadata::endpoint::{ListenRequests, MetadataEndpoint};
-use crate::spec::{LABEL_CONTAINER_NAME, LABEL_INSTANCE, LABEL_TASK_ARN};
+use crate::spec::{self, LABEL_CONTAINER_NAME, LABEL_INSTANCE, LABEL_TASK_ARN};
 use crate::state::{SharedState, TaskRecord};
 use crate::warm::{self, WarmPool};
 
@@ -319,7 +320,7 @@ impl Engine {
                 tracing::warn!("payload task without an arn ignored");
                 continue;
             };
-            let desired = task.desired_status.clone().unwrap_or_default();
+            let desired = spec::desired_status(&task);
             let sender = lock(&self.inner.tasks).get(&arn).cloned();
             if let Some(sender) = sender {
                 let _ = sender.send(TaskMsg::Desired(Box::new(task)));
@@ -328,18 +329,14 @@ impl Engine {
             // A task we never ran and that should not run needs nothing, unless its
             // containers survive from before a restart.
             let has_containers = lock(&self.inner.adoptable).keys().any(|(t, _)| *t == arn);
-            if desired != "RUNNING" && !has_containers {
+            if desired != Some(DesiredStatus::Running) && !has_containers {
                 continue;
             }
             self.inner.state.update(|state| {
                 state
                     .tasks
                     .entry(arn.clone())
-                    .or_insert_with(|| TaskRecord {
-                        task: task.clone(),
-                        known_status: "PENDING".to_owned(),
-                        ..TaskRecord::default()
-                    });
+                    .or_insert_with(|| TaskRecord::new(task.clone()));
             });
             self.spawn_supervisor(&arn);
         }
@@ -387,21 +384,23 @@ impl Engine {
             let Some(record) = state.tasks.get(&arn) else {
                 continue;
             };
-            if record.known_status == "STOPPED"
-                || record.task.desired_status.as_deref() == Some("STOPPED")
-            {
+            if record.known_status == TaskStatus::Stopped || spec::desired_stopped(&record.task) {
                 continue;
             }
             let listed = manifest
                 .iter()
                 .find(|t| t.task_arn.as_deref() == Some(arn.as_str()));
-            if listed.is_some_and(|t| t.desired_status.as_deref() != Some("STOPPED")) {
+            let listed_stopped = |t: &TaskIdentifier| {
+                t.desired_status.as_deref().and_then(|s| s.parse().ok())
+                    == Some(DesiredStatus::Stopped)
+            };
+            if listed.is_some_and(|t| !listed_stopped(t)) {
                 continue;
             }
             candidates.push(TaskIdentifier {
                 task_arn: Some(arn.clone()),
                 task_cluster_arn: record.task.task_cluster_arn.clone(),
-                desired_status: Some("STOPPED".to_owned()),
+                desired_status: spec::desired_member(DesiredStatus::Stopped),
             });
         }
         candidates.sort_by(|a, b| a.task_arn.cmp(&b.task_arn));
@@ -416,7 +415,7 @@ impl Engine {
                 tracing::info!(task = %arn, "stopping a task the control plane does not expect here");
                 let _ = sender.send(TaskMsg::Desired(Box::new(Task {
                     arn: Some(arn.clone()),
-                    desired_status: Some("STOPPED".to_owned()),
+                    desired_status: spec::desired_member(DesiredStatus::Stopped),
                     ..Task::default()
                 })));
             }

@@ -3,6 +3,7 @@
 
 use super::reporter::Report;
 use super::supervisor::{Status, Supervisor};
+use berth_model::ecs::{ContainerStatus, TaskStatus};
 use crate::client::{
     AttachmentStateChange, ContainerChangeInTask, ContainerStateChange, TaskStateChange,
 };
@@ -11,23 +12,25 @@ impl Supervisor {
     pub(super) fn report_container_if_changed(&mut self, name: &str) {
         let member = self.members.get_mut(name).expect("member");
         let status = match member.status {
-            Status::Running => "RUNNING",
-            Status::Stopped if member.started || member.reason.is_some() => "STOPPED",
+            Status::Running => ContainerStatus::Running,
+            Status::Stopped if member.started || member.reason.is_some() => {
+                ContainerStatus::Stopped
+            }
             _ => return,
         };
-        if member.reported.as_deref() == Some(status) {
+        if member.reported == Some(status) {
             return;
         }
-        member.reported = Some(status.to_owned());
+        member.reported = Some(status);
         let change = ContainerStateChange {
             cluster: Some(self.engine.config.cluster.clone()),
             task: self.arn.clone(),
             container_name: name.to_owned(),
-            status: status.to_owned(),
+            status: status.to_string(),
             runtime_id: member.id.as_ref().map(|id| id.to_string()),
-            exit_code: member.exit_code.filter(|_| status == "STOPPED"),
+            exit_code: member.exit_code.filter(|_| status == ContainerStatus::Stopped),
             reason: member.reason.clone(),
-            network_bindings: if status == "RUNNING" {
+            network_bindings: if status == ContainerStatus::Running {
                 member.bindings.clone()
             } else {
                 Vec::new()
@@ -41,14 +44,7 @@ impl Supervisor {
             .iter()
             .map(|(name, m)| ContainerChangeInTask {
                 container_name: name.clone(),
-                status: Some(
-                    if m.status == Status::Stopped {
-                        "STOPPED"
-                    } else {
-                        m.status.as_str()
-                    }
-                    .to_owned(),
-                ),
+                status: Some(m.status.reported().to_string()),
                 runtime_id: m.id.as_ref().map(|id| id.to_string()),
                 exit_code: m.exit_code.filter(|_| m.status == Status::Stopped),
                 reason: m.reason.clone(),
@@ -66,14 +62,14 @@ impl Supervisor {
         if self.task_reported.is_some() || !self.members.values().all(|m| m.started) {
             return;
         }
-        self.task_reported = Some("RUNNING".to_owned());
+        self.task_reported = Some(TaskStatus::Running);
         self.engine
             .state
-            .update_task(&self.arn, |r| r.known_status = "RUNNING".to_owned());
+            .update_task(&self.arn, |r| r.known_status = TaskStatus::Running);
         let change = TaskStateChange {
             cluster: Some(self.engine.config.cluster.clone()),
             task: self.arn.clone(),
-            status: "RUNNING".to_owned(),
+            status: TaskStatus::Running.to_string(),
             reason: None,
             pull_started_at: self.pull_started_at,
             pull_stopped_at: self.pull_stopped_at,
@@ -96,18 +92,18 @@ impl Supervisor {
         let reason = self.stopping.clone().flatten();
         let stopped_at = self.stopped_at;
         self.engine.state.update_task(&self.arn, |r| {
-            r.known_status = "STOPPED".to_owned();
+            r.known_status = TaskStatus::Stopped;
             r.stopped_reason = reason.clone();
             r.stopped_at = stopped_at;
         });
-        if self.task_reported.as_deref() == Some("STOPPED") {
+        if self.task_reported == Some(TaskStatus::Stopped) {
             return;
         }
-        self.task_reported = Some("STOPPED".to_owned());
+        self.task_reported = Some(TaskStatus::Stopped);
         let change = TaskStateChange {
             cluster: Some(self.engine.config.cluster.clone()),
             task: self.arn.clone(),
-            status: "STOPPED".to_owned(),
+            status: TaskStatus::Stopped.to_string(),
             reason,
             pull_started_at: self.pull_started_at,
             pull_stopped_at: self.pull_stopped_at,

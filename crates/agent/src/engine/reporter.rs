@@ -73,14 +73,15 @@ pub(super) async fn deliver(
                 engine.state.update_task(arn, |record| match report {
                     Report::Container(change) => {
                         if let Some(c) = record.containers.get_mut(&change.container_name) {
-                            c.sent_status = Some(change.status.clone());
+                            c.sent_status = change.status.parse().ok();
                         }
                     }
                     Report::Task(change) => {
-                        record.sent_status = Some(change.status.clone());
+                        record.sent_status = change.status.parse().ok();
                         for sent in &change.containers {
                             if let Some(c) = record.containers.get_mut(&sent.container_name) {
-                                c.sent_status = sent.status.clone();
+                                c.sent_status =
+                                    sent.status.as_deref().and_then(|s| s.parse().ok());
                             }
                         }
                     }

@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 
 use berth_agent_protocol::acs::{Container, Task};
 use berth_model::InstallationId;
+use berth_model::ecs::{self, TaskStatus};
 use berth_runtime::{
     ContainerEventKind, ContainerId, ContainerState, ContainerStatus, HealthStatus, NetworkMode,
     RuntimeError,
@@ -30,33 +31,8 @@ pub(super) const ESSENTIAL_EXITED: &str = "Essential container in task exited";
 
 const OOM_REASON: &str = "OutOfMemoryError: Container killed due to memory usage";
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-pub(super) enum Status {
-    None,
-    Created,
-    Running,
-    Stopped,
-}
-
-impl Status {
-    pub(super) fn as_str(self) -> &'static str {
-        match self {
-            Status::None => "NONE",
-            Status::Created => "CREATED",
-            Status::Running => "RUNNING",
-            Status::Stopped => "STOPPED",
-        }
-    }
-
-    fn parse(s: &str) -> Status {
-        match s {
-            "CREATED" => Status::Created,
-            "RUNNING" => Status::Running,
-            "STOPPED" => Status::Stopped,
-            _ => Status::None,
-        }
-    }
-}
+/// A container's known status on this host (NONE, CREATED, RUNNING, STOPPED).
+pub(super) use berth_model::ecs::ContainerKnownStatus as Status;
 
 pub(super) struct Member {
     pub(super) def: Container,
@@ -75,7 +51,7 @@ pub(super) struct Member {
     pub(super) oom: bool,
     pub(super) bindings: Vec<NetworkBinding>,
     /// The last status handed to the reporter.
-    pub(super) reported: Option<String>,
+    pub(super) reported: Option<ecs::ContainerStatus>,
     /// When it began waiting for its dependencies.
     pub(super) waiting_since: Option<Instant>,
 }
@@ -127,7 +103,7 @@ pub(super) struct Supervisor {
     /// Set once the task is to stop: `Some(reason)` (the reason may be empty for a stop
     /// the control plane asked for).
     pub(super) stopping: Option<Option<String>>,
-    pub(super) task_reported: Option<String>,
+    pub(super) task_reported: Option<TaskStatus>,
     pub(super) stopped_at: Option<f64>,
     /// Messages that arrived during an image pull, handled once it is over.
     pub(super) deferred: Vec<TaskMsg>,
@@ -175,8 +151,8 @@ impl Supervisor {
                     def: def.clone(),
                     docker_name,
                     id: saved.runtime_id.map(ContainerId::from),
-                    status: Status::parse(&saved.known_status),
-                    started: saved.started || saved.known_status == "RUNNING",
+                    status: saved.known_status,
+                    started: saved.started || saved.known_status == Status::Running,
                     exit_code: saved.exit_code,
                     reason: saved.reason,
                     health: parse_health(saved.health.as_deref()),
@@ -218,10 +194,8 @@ impl Supervisor {
             ),
             Err(e) => (Err(e), None),
         };
-        let stopping = match record.known_status.as_str() {
-            "STOPPED" => Some(record.stopped_reason.clone()),
-            _ => None,
-        };
+        let stopping = (record.known_status == TaskStatus::Stopped)
+            .then(|| record.stopped_reason.clone());
         Supervisor {
             network_mode,
             eni,
@@ -248,7 +222,7 @@ impl Supervisor {
     }
 
     pub(super) fn desired_stopped(&self) -> bool {
-        self.task.desired_status.as_deref() == Some("STOPPED")
+        spec::desired_stopped(&self.task)
     }
 
     pub(super) async fn run(mut self) {
@@ -519,7 +493,7 @@ impl Supervisor {
                 let record = ContainerRecord {
                     docker_name: m.docker_name.clone(),
                     runtime_id: m.id.as_ref().map(|id| id.to_string()),
-                    known_status: m.status.as_str().to_owned(),
+                    known_status: m.status,
                     started: m.started,
                     sent_status: None,
                     exit_code: m.exit_code,

@@ -3,6 +3,7 @@
 use std::sync::atomic::Ordering;
 
 use berth_model::LABEL_INSTALLATION;
+use berth_model::ecs::ContainerStatus;
 use berth_runtime::{ContainerState, HealthStatus, SimulatedRuntime, SimulationConfig};
 use serde_json::{Value, json};
 
@@ -70,11 +71,11 @@ async fn a_task_runs_and_reports_its_host_ports() {
     assert_eq!(h.containers_of(&task_arn("web")).await.len(), 1);
     assert_eq!(h.control.task_changes(&task_arn("web")).len(), 1);
     let record = h.state.task(&task_arn("web")).unwrap();
-    assert_eq!(record.known_status, "RUNNING");
-    assert_eq!(record.sent_status.as_deref(), Some("RUNNING"));
+    assert_eq!(record.known_status, TaskStatus::Running);
+    assert_eq!(record.sent_status, Some(TaskStatus::Running));
     assert_eq!(
-        record.containers["web"].sent_status.as_deref(),
-        Some("RUNNING")
+        record.containers["web"].sent_status,
+        Some(ContainerStatus::Running)
     );
 }
 
