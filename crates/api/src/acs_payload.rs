@@ -82,7 +82,7 @@ pub fn acs_task(ctx: &PayloadContext, task: &berth_core::Task, td: &TaskDefiniti
         memory,
         service_name: group
             .as_deref()
-            .and_then(|g| g.strip_prefix("service:"))
+            .and_then(|g| berth_model::ecs::TaskGroup::parse(g).service())
             .map(str::to_string),
         group,
         pid_mode: td.pid_mode.clone(),

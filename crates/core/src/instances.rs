@@ -16,25 +16,15 @@ use crate::{Ecs, EcsError, Result, decode, encode, now_epoch};
 /// Host ports ECS reserves on every container instance (SSH, Docker, the agent).
 pub const RESERVED_PORTS: [u16; 5] = [22, 2375, 2376, 51678, 51679];
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
-pub enum InstanceStatus {
-    Active,
-    Draining,
-    Inactive,
-}
+pub use berth_model::ecs::InstanceStatus;
 
-impl InstanceStatus {
-    pub fn parse(s: &str) -> Result<InstanceStatus> {
-        match s {
-            "ACTIVE" => Ok(InstanceStatus::Active),
-            "DRAINING" => Ok(InstanceStatus::Draining),
-            "INACTIVE" => Ok(InstanceStatus::Inactive),
-            other => Err(EcsError::InvalidParameter(format!(
-                "Invalid status '{other}'. Valid values: [ACTIVE, DRAINING, INACTIVE]"
-            ))),
-        }
-    }
+/// A container instance `status` request member, or ECS's InvalidParameterException.
+pub fn parse_instance_status(s: &str) -> Result<InstanceStatus> {
+    s.parse().map_err(|_| {
+        EcsError::InvalidParameter(format!(
+            "Invalid status '{s}'. Valid values: [ACTIVE, DRAINING, INACTIVE]"
+        ))
+    })
 }
 
 /// ECS's Attribute (on container instances: `targetType` and `targetId` are implied).

@@ -37,7 +37,7 @@ pub use error::EcsError;
 pub use installation::{HostNetworks, HostRoute, ProcNetRoute, parse_proc_net_route};
 pub use instances::{
     Attribute, ContainerInstance, InstanceStatus, RESERVED_PORTS, RegisterContainerInstance,
-    Resources, instance_id,
+    Resources, instance_id, parse_instance_status,
 };
 pub use network::{
     Attachment, AttachmentDetail, AwsVpcConfiguration, ENI_ATTACHMENT, NetworkConfiguration,

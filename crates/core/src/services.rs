@@ -328,7 +328,7 @@ impl Ecs {
         network_configuration: &Option<serde_json::Value>,
     ) -> Result<String> {
         let td = self.task_definition(scope, reference)?.task_definition;
-        if td.status.as_deref() != Some(TaskDefinitionStatus::Active.as_str()) {
+        if td.status.unwrap_or(TaskDefinitionStatus::Active) != TaskDefinitionStatus::Active {
             return Err(EcsError::InvalidParameter(
                 "TaskDefinition is inactive".into(),
             ));

@@ -6,6 +6,7 @@
 //! range is in revision order); `taskdef-family/{family}` holds the last revision number.
 
 use berth_model::Scope;
+use berth_model::ecs::{TaskDefinitionFamilyStatus, TaskDefinitionStatus};
 use berth_model::task_definition::{
     RegisterTaskDefinitionRequest, Registration, Tag, TaskDefinition,
 };
@@ -28,8 +29,10 @@ impl StoredTaskDefinition {
         self.task_definition.family.as_deref().unwrap_or_default()
     }
 
-    fn status(&self) -> &str {
-        self.task_definition.status.as_deref().unwrap_or("ACTIVE")
+    fn status(&self) -> TaskDefinitionStatus {
+        self.task_definition
+            .status
+            .unwrap_or(TaskDefinitionStatus::Active)
     }
 }
 
@@ -153,7 +156,7 @@ impl Ecs {
                 let key = revision_key(scope, &family, r);
                 let kv = self.store.get(&key)?.ok_or_else(not_found)?;
                 let stored: StoredTaskDefinition = decode(&kv)?;
-                if stored.status() == "DELETE_IN_PROGRESS" {
+                if stored.status() == TaskDefinitionStatus::DeleteInProgress {
                     return Err(not_found());
                 }
                 Ok((key, kv.mod_revision, stored))
@@ -163,7 +166,7 @@ impl Ecs {
                 let prefix = format!("{}taskdef/{family}/", base(scope));
                 for kv in self.store.range(&prefix, None, 0)?.into_iter().rev() {
                     let stored: StoredTaskDefinition = decode(&kv)?;
-                    if stored.status() == "ACTIVE" {
+                    if stored.status() == TaskDefinitionStatus::Active {
                         return Ok((kv.key, kv.mod_revision, stored));
                     }
                 }
@@ -179,7 +182,7 @@ impl Ecs {
         &self,
         scope: &Scope,
         family: Option<&str>,
-        status: &str,
+        status: TaskDefinitionStatus,
         descending: bool,
     ) -> Result<Vec<String>> {
         let prefix = match family {
@@ -210,13 +213,13 @@ impl Ecs {
         &self,
         scope: &Scope,
         family_prefix: Option<&str>,
-        status: &str,
+        status: TaskDefinitionFamilyStatus,
     ) -> Result<Vec<String>> {
         let prefix = format!("{}taskdef/{}", base(scope), family_prefix.unwrap_or(""));
         let mut families: Vec<(String, bool)> = Vec::new();
         for kv in self.store.range(&prefix, None, 0)? {
             let t: StoredTaskDefinition = decode(&kv)?;
-            let active = t.status() == "ACTIVE";
+            let active = t.status() == TaskDefinitionStatus::Active;
             match families.last_mut() {
                 Some((f, a)) if f == t.family() => *a |= active,
                 _ => families.push((t.family().to_string(), active)),
@@ -225,9 +228,9 @@ impl Ecs {
         Ok(families
             .into_iter()
             .filter(|(_, active)| match status {
-                "ACTIVE" => *active,
-                "INACTIVE" => !*active,
-                _ => true,
+                TaskDefinitionFamilyStatus::Active => *active,
+                TaskDefinitionFamilyStatus::Inactive => !*active,
+                TaskDefinitionFamilyStatus::All => true,
             })
             .map(|(f, _)| f)
             .collect())
@@ -245,12 +248,12 @@ impl Ecs {
             ));
         }
         self.set_task_definition_status(scope, reference, |t| {
-            if t.status() != "ACTIVE" {
+            if t.status() != TaskDefinitionStatus::Active {
                 return Err(EcsError::Client(
                     "The specified task definition is already INACTIVE.".into(),
                 ));
             }
-            t.task_definition.status = Some("INACTIVE".into());
+            t.task_definition.status = Some(TaskDefinitionStatus::Inactive);
             t.task_definition.deregistered_at = Some(now_epoch());
             Ok(())
         })
@@ -264,12 +267,12 @@ impl Ecs {
         reference: &str,
     ) -> Result<StoredTaskDefinition> {
         self.set_task_definition_status(scope, reference, |t| {
-            if t.status() == "ACTIVE" {
+            if t.status() == TaskDefinitionStatus::Active {
                 return Err(EcsError::Client(
                     "The specified task definition is still in ACTIVE status. Please deregister the target and try again.".into(),
                 ));
             }
-            t.task_definition.status = Some("DELETE_IN_PROGRESS".into());
+            t.task_definition.status = Some(TaskDefinitionStatus::DeleteInProgress);
             t.task_definition.delete_requested_at = Some(now_epoch());
             Ok(())
         })

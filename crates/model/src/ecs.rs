@@ -144,6 +144,16 @@ impl ContainerKnownStatus {
 }
 
 ecs_strings! {
+    /// A container instance's `status` (of ECS's, the three an instance registered through
+    /// Berth can be in).
+    InstanceStatus, "status" {
+        Active = "ACTIVE",
+        Draining = "DRAINING",
+        Inactive = "INACTIVE",
+    }
+}
+
+ecs_strings! {
     /// A service's `status`.
     ServiceStatus, "service status" {
         Active = "ACTIVE",
@@ -191,6 +201,16 @@ ecs_strings! {
         Active = "ACTIVE",
         Inactive = "INACTIVE",
         DeleteInProgress = "DELETE_IN_PROGRESS",
+    }
+}
+
+ecs_strings! {
+    /// ListTaskDefinitionFamilies' `status`: families with an ACTIVE revision, families
+    /// without one, or both.
+    TaskDefinitionFamilyStatus, "status" {
+        Active = "ACTIVE",
+        Inactive = "INACTIVE",
+        All = "ALL",
     }
 }
 

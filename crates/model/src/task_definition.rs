@@ -86,37 +86,7 @@ impl fmt::Display for Compatibility {
 }
 
 /// The life cycle of a task definition revision.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum TaskDefinitionStatus {
-    Active,
-    Inactive,
-    DeleteInProgress,
-}
-
-impl TaskDefinitionStatus {
-    pub fn parse(value: &str) -> Option<Self> {
-        match value {
-            "ACTIVE" => Some(Self::Active),
-            "INACTIVE" => Some(Self::Inactive),
-            "DELETE_IN_PROGRESS" => Some(Self::DeleteInProgress),
-            _ => None,
-        }
-    }
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Active => "ACTIVE",
-            Self::Inactive => "INACTIVE",
-            Self::DeleteInProgress => "DELETE_IN_PROGRESS",
-        }
-    }
-}
-
-impl fmt::Display for TaskDefinitionStatus {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
+pub use crate::ecs::TaskDefinitionStatus;
 
 /// Which health-check field a bound applies to; displayed as ECS names it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -348,7 +348,7 @@ pub(super) async fn list_container_instances(
     let status = req
         .status
         .as_deref()
-        .map(berth_core::InstanceStatus::parse)
+        .map(berth_core::parse_instance_status)
         .transpose()
         .map_err(ecs_error)?;
     let arns: Vec<String> = ctx
@@ -376,7 +376,7 @@ pub(super) async fn update_container_instances_state(
     ctx: &AwsContext,
     req: UpdateContainerInstancesStateRequest,
 ) -> Result<ContainerInstancesResponse, AwsError> {
-    let status = berth_core::InstanceStatus::parse(&req.status).map_err(ecs_error)?;
+    let status = berth_core::parse_instance_status(&req.status).map_err(ecs_error)?;
     let cluster = req.cluster.as_deref();
     let mut container_instances = Vec::new();
     let mut failures = Vec::new();

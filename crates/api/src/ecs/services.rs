@@ -5,7 +5,7 @@ use serde::{Deserialize, Serialize};
 
 use super::{Failure, ecs_error, page_of};
 use crate::protocol::{AwsContext, AwsError};
-use berth_model::ecs::{LaunchType, ServiceStatus};
+use berth_model::ecs::{LaunchType, ServiceStatus, TaskGroup};
 
 #[derive(Debug, Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -47,7 +47,7 @@ pub struct ServiceWire {
     pub tags: Option<Vec<EcsTag>>,
 }
 
-/// (RUNNING, other live) tasks by task group: one read of the cluster's tasks, so a
+/// (RUNNING, pending) tasks by task group: one read of the cluster's tasks, so a
 /// service's runningCount and pendingCount are one consistent view.
 type LiveTasks = std::collections::BTreeMap<String, (u32, u32)>;
 
@@ -65,7 +65,7 @@ pub(super) fn service_wire(
     with_tags: bool,
 ) -> Result<ServiceWire, AwsError> {
     let (running, pending) = live
-        .get(&format!("service:{}", s.service_name))
+        .get(&TaskGroup::of_service(&s.service_name))
         .map_or((0, 0), |&(running, pending)| {
             (i64::from(running), i64::from(pending))
         });

@@ -1,6 +1,7 @@
 //! Task definitions: Register/Describe/List/Deregister/Delete, ListTaskDefinitionFamilies.
 
 use berth_core::EcsError;
+use berth_model::ecs::{TaskDefinitionFamilyStatus, TaskDefinitionStatus};
 use berth_model::task_definition::{RegisterTaskDefinitionRequest, Tag, TaskDefinition};
 use serde::{Deserialize, Serialize};
 
@@ -108,27 +109,32 @@ pub(super) async fn describe_task_definition(
     })
 }
 
-pub(super) fn task_definition_status(
-    status: Option<&str>,
-    allowed: &[&str],
-) -> Result<String, AwsError> {
-    let status = status.unwrap_or("ACTIVE");
-    if allowed.contains(&status) {
-        Ok(status.to_string())
-    } else {
-        Err(AwsError::invalid_parameter(format!(
-            "Invalid status '{status}'. Valid values: {allowed:?}"
-        )))
-    }
+/// A `status` request member, ACTIVE when absent; otherwise one of `T::ALL` or ECS's
+/// InvalidParameterException listing them.
+pub(super) fn status_member<T>(status: Option<&str>, all: &[T], active: T) -> Result<T, AwsError>
+where
+    T: Copy + std::str::FromStr + std::fmt::Display,
+{
+    let Some(status) = status else {
+        return Ok(active);
+    };
+    status.parse().map_err(|_| {
+        let valid: Vec<String> = all.iter().map(|s| format!("\"{s}\"")).collect();
+        AwsError::invalid_parameter(format!(
+            "Invalid status '{status}'. Valid values: [{}]",
+            valid.join(", ")
+        ))
+    })
 }
 
 pub(super) async fn list_task_definitions(
     ctx: &AwsContext,
     req: ListTaskDefinitionsRequest,
 ) -> Result<ListTaskDefinitionsResponse, AwsError> {
-    let status = task_definition_status(
+    let status = status_member(
         req.status.as_deref(),
-        &["ACTIVE", "INACTIVE", "DELETE_IN_PROGRESS"],
+        TaskDefinitionStatus::ALL,
+        TaskDefinitionStatus::Active,
     )?;
     let descending = match req.sort.as_deref() {
         None | Some("ASC") => false,
@@ -142,12 +148,7 @@ pub(super) async fn list_task_definitions(
     let arns = ctx
         .app
         .ecs
-        .list_task_definitions(
-            &ctx.scope,
-            req.family_prefix.as_deref(),
-            &status,
-            descending,
-        )
+        .list_task_definitions(&ctx.scope, req.family_prefix.as_deref(), status, descending)
         .map_err(ecs_error)?;
     let (task_definition_arns, next_token) =
         page_of(arns, req.next_token.as_deref(), req.max_results, 100)?;
@@ -161,11 +162,15 @@ pub(super) async fn list_task_definition_families(
     ctx: &AwsContext,
     req: ListTaskDefinitionFamiliesRequest,
 ) -> Result<ListTaskDefinitionFamiliesResponse, AwsError> {
-    let status = task_definition_status(req.status.as_deref(), &["ACTIVE", "INACTIVE", "ALL"])?;
+    let status = status_member(
+        req.status.as_deref(),
+        TaskDefinitionFamilyStatus::ALL,
+        TaskDefinitionFamilyStatus::Active,
+    )?;
     let all = ctx
         .app
         .ecs
-        .list_task_definition_families(&ctx.scope, req.family_prefix.as_deref(), &status)
+        .list_task_definition_families(&ctx.scope, req.family_prefix.as_deref(), status)
         .map_err(ecs_error)?;
     let (families, next_token) = page_of(all, req.next_token.as_deref(), req.max_results, 100)?;
     Ok(ListTaskDefinitionFamiliesResponse {

@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 use super::{Failure, ecs_error};
 use crate::protocol::{AwsContext, AwsError};
 use berth_agent_protocol::calls::{NetworkBinding, TaskStateChange};
-use berth_model::ecs::{DesiredStatus, LaunchType, StopCode, TaskStatus};
+use berth_model::ecs::{DesiredStatus, LaunchType, StopCode, TaskGroup, TaskStatus};
 
 #[derive(Debug, Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -407,7 +407,7 @@ pub(super) async fn list_tasks(
         .family
         .as_ref()
         .map(|f| ctx.scope.arn("ecs", &format!("task-definition/{f}:")));
-    let service_group = req.service_name.as_ref().map(|s| format!("service:{s}"));
+    let service_group = req.service_name.as_deref().map(TaskGroup::of_service);
     let keep = |t: &berth_core::Task| {
         (match desired {
             // ECS: RUNNING lists tasks meant to run (desired RUNNING); PENDING those not yet

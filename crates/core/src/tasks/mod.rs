@@ -280,8 +280,7 @@ pub struct RunTaskOutcome {
 struct TaskHead<'a> {
     #[serde(default, borrow)]
     group: std::borrow::Cow<'a, str>,
-    #[serde(borrow)]
-    last_status: std::borrow::Cow<'a, str>,
+    last_status: TaskStatus,
 }
 
 fn decode_head(kv: &berth_store::KeyValue) -> Result<TaskHead<'_>> {
@@ -432,7 +431,8 @@ impl Ecs {
             .collect()
     }
 
-    /// The live tasks (not STOPPED) of each task group of a cluster, as (RUNNING, the rest),
+    /// The RUNNING and pending ([`TaskStatus::is_pending`]) tasks of each task group of a
+    /// cluster, as (running, pending),
     /// from one read of its tasks. Only each record's `group` and `lastStatus` are decoded:
     /// DescribeServices asks this on every call, and a cluster keeps its stopped tasks for
     /// an hour (a service whose tasks keep failing leaves hundreds), so decoding whole
@@ -448,14 +448,14 @@ impl Ecs {
             .range(&format!("{}task/{cluster}/", base(scope)), None, 0)?
         {
             let head: TaskHead = decode_head(&kv)?;
-            if head.last_status == "STOPPED" {
-                continue;
-            }
-            let counts = live.entry(head.group.into_owned()).or_default();
-            if head.last_status == "RUNNING" {
-                counts.0 += 1;
-            } else {
-                counts.1 += 1;
+            let (running, pending) = (
+                head.last_status == TaskStatus::Running,
+                head.last_status.is_pending(),
+            );
+            if running || pending {
+                let counts = live.entry(head.group.into_owned()).or_default();
+                counts.0 += u32::from(running);
+                counts.1 += u32::from(pending);
             }
         }
         Ok(live)
@@ -591,9 +591,9 @@ impl Ecs {
         let (mut running, mut pending) = (0, 0);
         let prefix = instance_tasks_prefix(scope, cluster, instance_id);
         crate::scan(&*self.store, &prefix, None, |kv| {
-            match parse_index_value(&kv.value).0 {
-                "RUNNING" => running += 1,
-                "PROVISIONING" | "PENDING" | "ACTIVATING" => pending += 1,
+            match parse_index_value(&kv.value).0.parse::<TaskStatus>() {
+                Ok(TaskStatus::Running) => running += 1,
+                Ok(status) if status.is_pending() => pending += 1,
                 _ => {}
             }
             Ok(true)

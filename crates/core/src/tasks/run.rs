@@ -15,7 +15,9 @@ use crate::placement::{Job, LaneContext, LaneState};
 use crate::{Ecs, EcsError, Result, decode, encode, now_epoch};
 
 use super::*;
-use berth_model::ecs::{ContainerStatus, DesiredStatus, LaunchType, TaskStatus};
+use berth_model::ecs::{
+    ContainerStatus, DesiredStatus, LaunchType, TaskDefinitionStatus, TaskStatus,
+};
 
 pub(super) fn parse_amount(value: Option<&str>) -> i64 {
     value.and_then(|v| v.trim().parse().ok()).unwrap_or(0)
@@ -586,7 +588,7 @@ impl Ecs {
         }
         let stored = self.task_definition(scope, &req.task_definition)?;
         let td = stored.task_definition;
-        if td.status.as_deref() != Some("ACTIVE") {
+        if td.status.unwrap_or(TaskDefinitionStatus::Active) != TaskDefinitionStatus::Active {
             return Err(EcsError::Client("TaskDefinition is inactive".into()));
         }
         if !td

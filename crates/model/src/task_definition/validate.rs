@@ -249,7 +249,7 @@ impl TaskDefinition {
             network_mode: req.network_mode.clone(),
             revision: Some(at.revision),
             volumes: Some(req.volumes.clone().unwrap_or_default()),
-            status: Some(TaskDefinitionStatus::Active.as_str().to_string()),
+            status: Some(TaskDefinitionStatus::Active),
             requires_attributes: Some(requires_attributes(req)),
             placement_constraints: Some(req.placement_constraints.clone().unwrap_or_default()),
             compatibilities: Some(compatibilities(req)),

@@ -7,6 +7,8 @@
 
 use std::collections::BTreeMap;
 
+use crate::ecs::TaskDefinitionStatus;
+
 /// Declares a wire struct: camelCase names, every field `Option` with `#[serde(default)]` and
 /// skipped when `None`, so that what we return has exactly the members ECS would return.
 macro_rules! wire_struct {
@@ -66,8 +68,7 @@ wire_struct! {
         pub network_mode: Option<String>,
         pub revision: Option<i32>,
         pub volumes: Option<Vec<Volume>>,
-        /// `ACTIVE`, `INACTIVE` or `DELETE_IN_PROGRESS`; see `TaskDefinitionStatus`.
-        pub status: Option<String>,
+        pub status: Option<TaskDefinitionStatus>,
         pub requires_attributes: Option<Vec<Attribute>>,
         pub placement_constraints: Option<Vec<TaskDefinitionPlacementConstraint>>,
         pub compatibilities: Option<Vec<String>>,
