@@ -12,8 +12,8 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use berth_agent_protocol::tcs::{CWStatsSet, ContainerMetric, TaskMetric};
-use berth_runtime::{ContainerId, ContainerStats};
 use berth_model::ecs::{ContainerKnownStatus, TaskStatus};
+use berth_runtime::{ContainerId, ContainerStats};
 use time::OffsetDateTime;
 use tokio::sync::watch;
 

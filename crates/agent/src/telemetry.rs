@@ -13,9 +13,9 @@
 //! (after a backoff). Frames are plain JSON, without the signed header block the official
 //! agent writes before each (Berth's server takes both).
 
+use berth_model::ecs::TaskStatus;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
-use berth_model::ecs::TaskStatus;
 
 use berth_agent_protocol::Timestamp;
 use berth_agent_protocol::tcs::{

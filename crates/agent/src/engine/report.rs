@@ -3,10 +3,10 @@
 
 use super::reporter::Report;
 use super::supervisor::{Status, Supervisor};
-use berth_model::ecs::{ContainerStatus, TaskStatus};
 use crate::client::{
     AttachmentStateChange, ContainerChangeInTask, ContainerStateChange, TaskStateChange,
 };
+use berth_model::ecs::{ContainerStatus, TaskStatus};
 
 impl Supervisor {
     pub(super) fn report_container_if_changed(&mut self, name: &str) {
@@ -28,7 +28,9 @@ impl Supervisor {
             container_name: name.to_owned(),
             status: status.to_string(),
             runtime_id: member.id.as_ref().map(|id| id.to_string()),
-            exit_code: member.exit_code.filter(|_| status == ContainerStatus::Stopped),
+            exit_code: member
+                .exit_code
+                .filter(|_| status == ContainerStatus::Stopped),
             reason: member.reason.clone(),
             network_bindings: if status == ContainerStatus::Running {
                 member.bindings.clone()

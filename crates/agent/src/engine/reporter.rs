@@ -80,8 +80,7 @@ pub(super) async fn deliver(
                         record.sent_status = change.status.parse().ok();
                         for sent in &change.containers {
                             if let Some(c) = record.containers.get_mut(&sent.container_name) {
-                                c.sent_status =
-                                    sent.status.as_deref().and_then(|s| s.parse().ok());
+                                c.sent_status = sent.status.as_deref().and_then(|s| s.parse().ok());
                             }
                         }
                     }

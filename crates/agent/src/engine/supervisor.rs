@@ -194,8 +194,8 @@ impl Supervisor {
             ),
             Err(e) => (Err(e), None),
         };
-        let stopping = (record.known_status == TaskStatus::Stopped)
-            .then(|| record.stopped_reason.clone());
+        let stopping =
+            (record.known_status == TaskStatus::Stopped).then(|| record.stopped_reason.clone());
         Supervisor {
             network_mode,
             eni,
