@@ -36,6 +36,7 @@ use berth_agent_protocol::acs::{AgentMessage, HeartbeatMessage, PayloadMessage, 
 use berth_agent_protocol::{ConnectionError, tcs};
 use berth_core::Task;
 use berth_model::Scope;
+use berth_model::ecs::EcsArn;
 use berth_model::ecs::{DesiredStatus, TaskStatus};
 use berth_model::task_definition::TaskDefinition;
 use tokio::sync::mpsc;
@@ -279,7 +280,7 @@ async fn resolve_peer(
             if instance.status != berth_core::InstanceStatus::Inactive =>
         {
             Ok(Peer {
-                cluster_arn: scope.arn("ecs", &format!("cluster/{}", cluster.name)),
+                cluster_arn: EcsArn::cluster(&scope, &cluster.name).into_string(),
                 instance_arn: instance.arn(&scope),
                 instance_id: instance.id,
                 cluster: cluster.name,
@@ -451,9 +452,7 @@ impl Session {
                         task_arn: Some(t.arn(&self.peer.scope)),
                         // The task's own cluster (a Fargate task's is not the pool's).
                         task_cluster_arn: Some(
-                            self.peer
-                                .scope
-                                .arn("ecs", &format!("cluster/{}", t.cluster)),
+                            EcsArn::cluster(&self.peer.scope, &t.cluster).into_string(),
                         ),
                         desired_status: Some(t.desired_status.to_string()),
                     })

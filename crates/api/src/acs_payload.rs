@@ -8,6 +8,7 @@ use std::collections::BTreeMap;
 
 use berth_agent_protocol::acs;
 use berth_model::Scope;
+use berth_model::ecs::EcsArn;
 use berth_model::task_definition::{
     ContainerDefinition, HealthCheck, KeyValuePair, LinuxParameters, TaskDefinition, parse_cpu,
     parse_memory,
@@ -70,7 +71,7 @@ pub fn acs_task(ctx: &PayloadContext, task: &berth_core::Task, td: &TaskDefiniti
         arn: Some(task.arn(ctx.scope)),
         // The model defines it; the agent's task type has no field for it (the agent knows
         // its cluster), but manifests and stop verifications name tasks by it.
-        task_cluster_arn: Some(ctx.scope.arn("ecs", &format!("cluster/{}", task.cluster))),
+        task_cluster_arn: Some(EcsArn::cluster(&ctx.scope, &task.cluster).into_string()),
         desired_status: Some(task.desired_status.to_string()),
         family: td.family.clone(),
         version: td.revision.map(|r| r.to_string()),

@@ -4,6 +4,7 @@
 //! INACTIVE).
 
 use berth_model::Scope;
+use berth_model::ecs::{EcsArn, EcsResource};
 use berth_store::{Compare, Op};
 use serde::{Deserialize, Serialize};
 
@@ -73,7 +74,7 @@ pub struct Cluster {
 
 impl Cluster {
     pub fn arn(&self, scope: &Scope) -> String {
-        scope.arn("ecs", &format!("cluster/{}", self.name))
+        EcsArn::cluster(scope, &self.name).into_string()
     }
 }
 
@@ -217,11 +218,10 @@ fn check_capacity_providers(
 pub(crate) fn cluster_name(scope: &Scope, name_or_arn: Option<&str>) -> Result<String> {
     let value = name_or_arn.unwrap_or(DEFAULT_CLUSTER);
     if value.starts_with("arn:") {
-        let prefix = scope.arn("ecs", "cluster/");
-        return value
-            .strip_prefix(&prefix)
-            .map(str::to_string)
-            .ok_or(EcsError::ClusterNotFound);
+        return match EcsArn::parse(scope, value) {
+            Some(EcsResource::Cluster(name)) => Ok(name.to_string()),
+            _ => Err(EcsError::ClusterNotFound),
+        };
     }
     Ok(value.to_string())
 }

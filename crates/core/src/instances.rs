@@ -8,6 +8,7 @@
 use std::collections::BTreeSet;
 
 use berth_model::Scope;
+use berth_model::ecs::{EcsArn, EcsResource};
 use berth_store::{Compare, Op};
 use serde::{Deserialize, Serialize};
 
@@ -118,10 +119,7 @@ impl ContainerInstance {
     }
 
     pub fn arn(&self, scope: &Scope) -> String {
-        scope.arn(
-            "ecs",
-            &format!("container-instance/{}/{}", self.cluster, self.id),
-        )
+        EcsArn::container_instance(scope, &self.cluster, &self.id).into_string()
     }
 }
 
@@ -181,13 +179,15 @@ fn check_attribute(a: &Attribute) -> Result<()> {
 /// The instance id in `id`, or in a container-instance ARN of this scope and cluster.
 pub fn instance_id(scope: &Scope, cluster: &str, id_or_arn: &str) -> Result<String> {
     if id_or_arn.starts_with("arn:") {
-        let prefix = scope.arn("ecs", "container-instance/");
-        let rest = id_or_arn.strip_prefix(&prefix).ok_or_else(|| {
-            EcsError::InvalidParameter(format!("Invalid container instance ARN '{id_or_arn}'."))
-        })?;
+        let Some(EcsResource::ContainerInstance { cluster: c, id }) =
+            EcsArn::parse(scope, id_or_arn)
+        else {
+            return Err(EcsError::InvalidParameter(format!(
+                "Invalid container instance ARN '{id_or_arn}'."
+            )));
+        };
         // Long format: CLUSTER/ID; old short format: ID.
-        let (c, id) = rest.rsplit_once('/').unwrap_or((cluster, rest));
-        if c != cluster {
+        if c.is_some_and(|c| c != cluster) {
             return Err(EcsError::InvalidParameter(
                 "Container instance does not belong to the cluster.".into(),
             ));

@@ -12,6 +12,7 @@ use std::collections::{BTreeSet, HashMap};
 use std::net::Ipv4Addr;
 
 use berth_model::Scope;
+use berth_model::ecs::EcsArn;
 use berth_model::ecs::LaunchType;
 use berth_store::{Compare, Op, Store};
 use serde::{Deserialize, Serialize};
@@ -414,7 +415,7 @@ impl Attachment {
     }
 
     pub fn arn(&self, scope: &Scope) -> String {
-        scope.arn("ecs", &format!("attachment/{}", self.id))
+        EcsArn::attachment(scope, &self.id).into_string()
     }
 
     pub fn is_eni(&self) -> bool {

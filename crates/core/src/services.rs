@@ -7,6 +7,7 @@
 //! marks an ACTIVE one, so a prefix count is the cluster's `activeServicesCount`.
 
 use berth_model::Scope;
+use berth_model::ecs::EcsArn;
 use berth_model::ecs::{
     DeploymentStatus, LaunchType, RolloutState, ServiceDeploymentStatus, ServiceStatus,
     TaskDefinitionStatus,
@@ -216,10 +217,7 @@ impl Service {
     }
 
     pub fn arn(&self, scope: &Scope) -> String {
-        scope.arn(
-            "ecs",
-            &format!("service/{}/{}", self.cluster, self.service_name),
-        )
+        EcsArn::service(scope, &self.cluster, &self.service_name).into_string()
     }
 }
 

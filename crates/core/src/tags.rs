@@ -2,6 +2,7 @@
 //! ListTagsForResource), dispatched on the ARN's resource type.
 
 use berth_model::Scope;
+use berth_model::ecs::{EcsArn, EcsResource};
 use berth_model::task_definition::Tag;
 
 use crate::{Ecs, EcsError, EcsTag, Result, decode, encode};
@@ -21,30 +22,24 @@ fn parse_arn(scope: &Scope, arn: &str) -> Result<Resource> {
             "The ARN '{arn}' is not a valid ARN of a taggable resource in this account and region."
         ))
     };
-    let rest = arn
-        .strip_prefix(&scope.arn("ecs", ""))
-        .ok_or_else(invalid)?;
-    let (kind, path) = rest.split_once('/').ok_or_else(invalid)?;
-    let two = || {
-        path.split_once('/')
-            .map(|(a, b)| (a.to_string(), b.to_string()))
-            .ok_or_else(invalid)
-    };
-    Ok(match kind {
-        "cluster" => Resource::Cluster(path.to_string()),
-        "service" => {
-            let (c, n) = two()?;
-            Resource::Service(c, n)
-        }
-        "task-definition" => Resource::TaskDefinition(path.to_string()),
-        "task" => {
-            let (c, n) = two()?;
-            Resource::Task(c, n)
-        }
-        "container-instance" => {
-            let (c, n) = two()?;
-            Resource::ContainerInstance(c, n)
-        }
+    Ok(match EcsArn::parse(scope, arn).ok_or_else(invalid)? {
+        EcsResource::Cluster(name) => Resource::Cluster(name.to_string()),
+        EcsResource::Service {
+            cluster: Some(c),
+            name,
+        } => Resource::Service(c.to_string(), name.to_string()),
+        EcsResource::TaskDefinition {
+            family,
+            revision: Some(revision),
+        } => Resource::TaskDefinition(format!("{family}:{revision}")),
+        EcsResource::Task {
+            cluster: Some(c),
+            id,
+        } => Resource::Task(c.to_string(), id.to_string()),
+        EcsResource::ContainerInstance {
+            cluster: Some(c),
+            id,
+        } => Resource::ContainerInstance(c.to_string(), id.to_string()),
         _ => return Err(invalid()),
     })
 }

@@ -6,6 +6,7 @@
 //! range is in revision order); `taskdef-family/{family}` holds the last revision number.
 
 use berth_model::Scope;
+use berth_model::ecs::{EcsArn, EcsResource};
 use berth_model::ecs::{TaskDefinitionFamilyStatus, TaskDefinitionStatus};
 use berth_model::task_definition::{
     RegisterTaskDefinitionRequest, Registration, Tag, TaskDefinition,
@@ -56,24 +57,30 @@ fn family_key(scope: &Scope, family: &str) -> String {
 /// How a request names a task definition: `family`, `family:revision` or an ARN.
 fn parse_reference(scope: &Scope, reference: &str) -> Result<(String, Option<i32>)> {
     let invalid = || EcsError::Client(format!("Invalid revision number. Number: {reference}"));
-    let name = match reference.strip_prefix(&scope.arn("ecs", "task-definition/")) {
-        Some(rest) => rest,
-        None if reference.starts_with("arn:") => {
+    let (family, revision) = match EcsArn::parse(scope, reference) {
+        // `…:task-definition/FAMILY:` names no revision: an invalid one, as for `FAMILY:`.
+        Some(EcsResource::TaskDefinition { family, revision }) => {
+            (family, revision.or(reference.ends_with(':').then_some("")))
+        }
+        _ if reference.starts_with("arn:") => {
             return Err(EcsError::Client(
                 "Unable to describe task definition.".into(),
             ));
         }
-        None => reference,
+        _ => match reference.split_once(':') {
+            Some((family, revision)) => (family, Some(revision)),
+            None => (reference, None),
+        },
     };
-    match name.split_once(':') {
-        Some((family, revision)) => {
+    match revision {
+        Some(revision) => {
             let revision: i32 = revision.parse().map_err(|_| invalid())?;
             if revision < 1 {
                 return Err(invalid());
             }
             Ok((family.to_string(), Some(revision)))
         }
-        None => Ok((name.to_string(), None)),
+        None => Ok((family.to_string(), None)),
     }
 }
 
@@ -107,8 +114,12 @@ impl Ecs {
             let task_definition = TaskDefinition::register(
                 req,
                 Registration {
-                    task_definition_arn: scope
-                        .arn("ecs", &format!("task-definition/{family}:{revision}")),
+                    task_definition_arn: EcsArn::task_definition(
+                        scope,
+                        &family,
+                        i64::from(revision),
+                    )
+                    .into_string(),
                     revision,
                     registered_at: now_epoch(),
                     registered_by: Some(format!("arn:aws:iam::{}:root", scope.account)),

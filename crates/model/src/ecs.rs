@@ -7,6 +7,10 @@
 use std::fmt;
 use std::str::FromStr;
 
+mod arn;
+
+pub use arn::{EcsArn, EcsResource};
+
 /// An ECS value that is not one of the type's strings.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("invalid {kind} '{value}'")]

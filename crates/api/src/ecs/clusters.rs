@@ -5,6 +5,7 @@ use berth_core::{
     CapacityProviderStrategyItem, Cluster, ClusterSetting, ClusterUpdate, CreateCluster, EcsError,
     EcsTag, FARGATE_CAPACITY_PROVIDERS,
 };
+use berth_model::ecs::{EcsArn, EcsResource};
 use serde::{Deserialize, Serialize};
 
 use super::{Failure, ecs_error};
@@ -279,12 +280,9 @@ pub(super) async fn describe_clusters(
     for name in names {
         match ctx.app.ecs.cluster(&ctx.scope, Some(&name)) {
             Ok(c) => clusters.push(cluster_wire(ctx, c, include)?),
-            Err(EcsError::ClusterNotFound) => failures.push(Failure::named(
-                ctx,
-                name,
-                |n| format!("cluster/{n}"),
-                "MISSING",
-            )),
+            Err(EcsError::ClusterNotFound) => {
+                failures.push(Failure::named(ctx, name, EcsArn::cluster, "MISSING"))
+            }
             Err(e) => return Err(ecs_error(e)),
         }
     }
@@ -402,13 +400,13 @@ pub(super) async fn describe_capacity_providers(
     let mut capacity_providers = Vec::new();
     let mut failures = Vec::new();
     for name_or_arn in wanted {
-        let name = name_or_arn
-            .strip_prefix(&ctx.scope.arn("ecs", "capacity-provider/"))
-            .unwrap_or(&name_or_arn)
-            .to_string();
+        let name = match EcsArn::parse(&ctx.scope, &name_or_arn) {
+            Some(EcsResource::CapacityProvider(name)) => name.to_string(),
+            _ => name_or_arn.clone(),
+        };
         if FARGATE_CAPACITY_PROVIDERS.contains(&name.as_str()) {
             capacity_providers.push(CapacityProviderWire {
-                capacity_provider_arn: ctx.scope.arn("ecs", &format!("capacity-provider/{name}")),
+                capacity_provider_arn: EcsArn::capacity_provider(&ctx.scope, &name).into_string(),
                 name,
                 status: "ACTIVE",
                 tags: with_tags.then(Vec::new),

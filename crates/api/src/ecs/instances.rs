@@ -2,6 +2,7 @@
 //! UpdateContainerInstancesState, Put/Delete/ListAttributes.
 
 use berth_core::{EcsError, EcsTag};
+use berth_model::ecs::EcsArn;
 use serde::{Deserialize, Serialize};
 
 use super::{Failure, ecs_error, page_of};
@@ -300,7 +301,7 @@ pub(super) fn missing_instance(
     Failure::named(
         ctx,
         id_or_arn,
-        |id| format!("container-instance/{cluster}/{id}"),
+        |scope, id| EcsArn::container_instance(scope, cluster, id),
         "MISSING",
     )
 }

@@ -14,6 +14,8 @@ mod task_definitions;
 mod tasks;
 
 use berth_core::EcsError;
+use berth_model::Scope;
+use berth_model::ecs::EcsArn;
 use serde::Serialize;
 
 use crate::protocol::{AwsContext, AwsError};
@@ -55,13 +57,13 @@ impl Failure {
     fn named(
         ctx: &AwsContext,
         reference: String,
-        resource: impl FnOnce(&str) -> String,
+        resource: impl FnOnce(&Scope, &str) -> EcsArn,
         reason: impl Into<String>,
     ) -> Failure {
         let arn = if reference.starts_with("arn:") {
             reference
         } else {
-            ctx.scope.arn("ecs", &resource(&reference))
+            resource(&ctx.scope, &reference).into_string()
         };
         Failure {
             arn,

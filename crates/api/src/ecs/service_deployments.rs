@@ -5,7 +5,7 @@ use serde::{Deserialize, Serialize};
 
 use super::{Failure, ecs_error, page_of};
 use crate::protocol::{AwsContext, AwsError};
-use berth_model::ecs::ServiceDeploymentStatus;
+use berth_model::ecs::{EcsArn, ServiceDeploymentStatus};
 
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -151,7 +151,7 @@ pub(super) fn service_deployment_brief(
     ServiceDeploymentBrief {
         service_deployment_arn: service_deployment_arn(ctx, s, &r.id),
         service_arn: s.arn(&ctx.scope),
-        cluster_arn: ctx.scope.arn("ecs", &format!("cluster/{}", s.cluster)),
+        cluster_arn: EcsArn::cluster(&ctx.scope, &s.cluster).into_string(),
         created_at: r.created_at,
         started_at: r.created_at,
         finished_at: r.finished_at,
@@ -189,7 +189,7 @@ pub(super) fn service_deployment_wire(
     ServiceDeploymentWire {
         service_deployment_arn: service_deployment_arn(ctx, s, &r.id),
         service_arn: s.arn(&ctx.scope),
-        cluster_arn: ctx.scope.arn("ecs", &format!("cluster/{}", s.cluster)),
+        cluster_arn: EcsArn::cluster(&ctx.scope, &s.cluster).into_string(),
         created_at: r.created_at,
         started_at: r.created_at,
         finished_at: r.finished_at,

@@ -5,7 +5,7 @@ use serde::{Deserialize, Serialize};
 
 use super::{Failure, ecs_error, page_of};
 use crate::protocol::{AwsContext, AwsError};
-use berth_model::ecs::{LaunchType, ServiceStatus, TaskGroup};
+use berth_model::ecs::{EcsArn, LaunchType, ServiceStatus, TaskGroup};
 
 #[derive(Debug, Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -71,7 +71,7 @@ pub(super) fn service_wire(
         });
     Ok(ServiceWire {
         service_arn: s.arn(&ctx.scope),
-        cluster_arn: ctx.scope.arn("ecs", &format!("cluster/{}", s.cluster)),
+        cluster_arn: EcsArn::cluster(&ctx.scope, &s.cluster).into_string(),
         service_name: s.service_name,
         load_balancers: s.load_balancers,
         service_registries: s.service_registries,
@@ -307,7 +307,7 @@ pub(super) async fn describe_services(
             Err(EcsError::ServiceNotFound) => failures.push(Failure::named(
                 ctx,
                 name,
-                |n| format!("service/{}/{n}", cluster.name),
+                |scope, n| EcsArn::service(scope, &cluster.name, n),
                 "MISSING",
             )),
             Err(e) => return Err(ecs_error(e)),

@@ -1,6 +1,7 @@
 //! Task definitions: Register/Describe/List/Deregister/Delete, ListTaskDefinitionFamilies.
 
 use berth_core::EcsError;
+use berth_model::ecs::EcsArn;
 use berth_model::ecs::{TaskDefinitionFamilyStatus, TaskDefinitionStatus};
 use berth_model::task_definition::{RegisterTaskDefinitionRequest, Tag, TaskDefinition};
 use serde::{Deserialize, Serialize};
@@ -211,7 +212,7 @@ pub(super) async fn delete_task_definitions(
             Err(EcsError::Client(reason)) => failures.push(Failure::named(
                 ctx,
                 reference,
-                |r| format!("task-definition/{r}"),
+                EcsArn::task_definition_named,
                 reason,
             )),
             Err(e) => return Err(ecs_error(e)),

@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 use super::{Failure, ecs_error};
 use crate::protocol::{AwsContext, AwsError};
 use berth_agent_protocol::calls::{NetworkBinding, TaskStateChange};
-use berth_model::ecs::{DesiredStatus, LaunchType, StopCode, TaskGroup, TaskStatus};
+use berth_model::ecs::{DesiredStatus, EcsArn, LaunchType, StopCode, TaskGroup, TaskStatus};
 
 #[derive(Debug, Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -66,13 +66,13 @@ pub(super) fn task_wire(ctx: &AwsContext, t: berth_core::Task, with_tags: bool) 
     let fargate = t.is_fargate();
     TaskWire {
         task_arn: t.arn(&ctx.scope),
-        cluster_arn: ctx.scope.arn("ecs", &format!("cluster/{}", t.cluster)),
+        cluster_arn: EcsArn::cluster(&ctx.scope, &t.cluster).into_string(),
         task_definition_arn: t.task_definition_arn,
         // A Fargate task runs on the platform's capacity: no container instance to show.
-        container_instance_arn: t.container_instance_id.filter(|_| !fargate).map(|id| {
-            ctx.scope
-                .arn("ecs", &format!("container-instance/{}/{id}", t.cluster))
-        }),
+        container_instance_arn: t
+            .container_instance_id
+            .filter(|_| !fargate)
+            .map(|id| EcsArn::container_instance(&ctx.scope, &t.cluster, &id).into_string()),
         platform_family: fargate.then(|| "Linux".to_string()),
         overrides: t.overrides.unwrap_or_else(
             || serde_json::json!({"containerOverrides": [], "inferenceAcceleratorOverrides": []}),
@@ -340,7 +340,7 @@ pub(super) async fn describe_tasks(
             Ok(None) | Err(EcsError::InvalidParameter(_)) => failures.push(Failure::named(
                 ctx,
                 reference,
-                |r| format!("task/{}/{r}", cluster.name),
+                |scope, r| EcsArn::task(scope, &cluster.name, r),
                 "MISSING",
             )),
             Err(e) => return Err(ecs_error(e)),
@@ -406,7 +406,7 @@ pub(super) async fn list_tasks(
     let family_arn_prefix = req
         .family
         .as_ref()
-        .map(|f| ctx.scope.arn("ecs", &format!("task-definition/{f}:")));
+        .map(|f| EcsArn::task_definition_prefix(&ctx.scope, f));
     let service_group = req.service_name.as_deref().map(TaskGroup::of_service);
     let keep = |t: &berth_core::Task| {
         (match desired {

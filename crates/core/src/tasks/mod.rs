@@ -17,6 +17,7 @@ use std::collections::BTreeMap;
 
 use berth_model::Scope;
 use berth_model::ecs::{ContainerStatus, DesiredStatus, LaunchType, StopCode, TaskStatus};
+use berth_model::ecs::{EcsArn, EcsResource};
 
 use berth_store::{Compare, Op};
 use serde::{Deserialize, Serialize};
@@ -162,7 +163,7 @@ impl Task {
     }
 
     pub fn arn(&self, scope: &Scope) -> String {
-        scope.arn("ecs", &format!("task/{}/{}", self.cluster, self.id))
+        EcsArn::task(scope, &self.cluster, &self.id).into_string()
     }
 
     pub fn is_live(&self) -> bool {
@@ -375,13 +376,12 @@ impl Ecs {
     /// The task id in an id or a task ARN of this scope and cluster.
     pub fn task_id(&self, scope: &Scope, cluster: &str, id_or_arn: &str) -> Result<String> {
         if id_or_arn.starts_with("arn:") {
-            let rest = id_or_arn
-                .strip_prefix(&scope.arn("ecs", "task/"))
-                .ok_or_else(|| {
-                    EcsError::InvalidParameter(format!("Invalid task ARN '{id_or_arn}'."))
-                })?;
-            let (c, id) = rest.rsplit_once('/').unwrap_or((cluster, rest));
-            if c != cluster {
+            let Some(EcsResource::Task { cluster: c, id }) = EcsArn::parse(scope, id_or_arn) else {
+                return Err(EcsError::InvalidParameter(format!(
+                    "Invalid task ARN '{id_or_arn}'."
+                )));
+            };
+            if c.is_some_and(|c| c != cluster) {
                 return Err(EcsError::InvalidParameter(
                     "The task does not belong to the cluster.".into(),
                 ));
@@ -400,10 +400,10 @@ impl Ecs {
         cluster: Option<&str>,
         id_or_arn: &str,
     ) -> Result<(crate::Cluster, String)> {
-        let from_arn = id_or_arn
-            .strip_prefix(&scope.arn("ecs", "task/"))
-            .and_then(|rest| rest.rsplit_once('/'))
-            .map(|(c, _)| c);
+        let from_arn = match EcsArn::parse(scope, id_or_arn) {
+            Some(EcsResource::Task { cluster, .. }) => cluster,
+            _ => None,
+        };
         if cluster == Some(crate::fargate::POOL_CLUSTER)
             && let Some(task_cluster) = from_arn.filter(|c| *c != crate::fargate::POOL_CLUSTER)
         {

@@ -3,6 +3,7 @@
 //! fit under compare-and-swap before committing the batch.
 
 use berth_model::Scope;
+use berth_model::ecs::EcsArn;
 use berth_model::task_definition::TaskDefinition;
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -451,7 +452,7 @@ pub(super) fn new_task(
     launch: TaskLaunch,
 ) -> Task {
     let id = random_id();
-    let task_arn = scope.arn("ecs", &format!("task/{cluster}/{id}"));
+    let task_arn = EcsArn::task(scope, cluster, &id).into_string();
     Task {
         id: id.clone(),
         cluster: cluster.to_string(),
@@ -484,8 +485,7 @@ pub(super) fn new_task(
             .iter()
             .flatten()
             .map(|c| TaskContainer {
-                container_arn: scope
-                    .arn("ecs", &format!("container/{cluster}/{id}/{}", random_id())),
+                container_arn: EcsArn::container(scope, cluster, &id, &random_id()).into_string(),
                 task_arn: task_arn.clone(),
                 name: c.name.clone().unwrap_or_default(),
                 image: c.image.clone().unwrap_or_default(),
@@ -726,7 +726,7 @@ impl Ecs {
         let mut outcome = RunTaskOutcome::default();
         for name in wanted {
             let id = crate::instances::instance_id(scope, cluster, name)?;
-            let arn = scope.arn("ecs", &format!("container-instance/{cluster}/{id}"));
+            let arn = EcsArn::container_instance(scope, cluster, &id).into_string();
             let placed =
                 self.apply_placement(scope, cluster, &id, td, req, group, need, request, subnets)?;
             match placed {
