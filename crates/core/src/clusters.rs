@@ -4,7 +4,7 @@
 //! INACTIVE).
 
 use berth_model::Scope;
-use berth_model::ecs::{EcsArn, EcsResource};
+use berth_model::ecs::{EcsArn, EcsResource, LaunchType, ServiceStatus};
 use berth_store::{Compare, Op};
 use serde::{Deserialize, Serialize};
 
@@ -450,9 +450,27 @@ impl Ecs {
         }
     }
 
+    /// DescribeClusters' statistics: its live tasks (the same ones `cluster_counts` counts)
+    /// and its ACTIVE and DRAINING services, by launch type.
+    pub fn cluster_statistics(&self, scope: &Scope, name: &str) -> Result<ClusterStatistics> {
+        let (running_tasks, pending_tasks) = self.live_tasks_by_launch_type(scope, name)?;
+        let mut statistics = ClusterStatistics {
+            running_tasks,
+            pending_tasks,
+            ..ClusterStatistics::default()
+        };
+        for service in self.services(scope, Some(name))? {
+            match service.status {
+                ServiceStatus::Active => statistics.active_services.add(service.launch_type),
+                ServiceStatus::Draining => statistics.draining_services.add(service.launch_type),
+                ServiceStatus::Inactive => {}
+            }
+        }
+        Ok(statistics)
+    }
+
     /// The counts DescribeClusters reports, derived from the stored instances, tasks and
-    /// services so that they are true at all times. (Container instances, tasks and
-    /// services arrive with the rest of issue 3; until then their prefixes are empty.)
+    /// services so that they are true at all times.
     pub fn cluster_counts(&self, scope: &Scope, name: &str) -> Result<ClusterCounts> {
         let base = format!("ecs/{}/{}/", scope.account, scope.region);
         let count = |kind: &str| -> Result<usize> {
@@ -468,6 +486,33 @@ impl Ecs {
             active_services: count("service-active")?,
         })
     }
+}
+
+/// Counts split by launch type, as DescribeClusters' statistics report them.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct LaunchTypeCounts {
+    pub ec2: usize,
+    pub fargate: usize,
+    pub external: usize,
+}
+
+impl LaunchTypeCounts {
+    pub fn add(&mut self, launch_type: LaunchType) {
+        match launch_type {
+            LaunchType::Ec2 => self.ec2 += 1,
+            LaunchType::Fargate => self.fargate += 1,
+            LaunchType::External => self.external += 1,
+        }
+    }
+}
+
+/// DescribeClusters' STATISTICS: the cluster's live tasks and its services by launch type.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ClusterStatistics {
+    pub running_tasks: LaunchTypeCounts,
+    pub pending_tasks: LaunchTypeCounts,
+    pub active_services: LaunchTypeCounts,
+    pub draining_services: LaunchTypeCounts,
 }
 
 /// The live counts of a cluster.

@@ -30,8 +30,8 @@ pub use agents::{
 pub use berth_scheduler::service::failure_threshold as circuit_breaker_threshold;
 pub use clusters::{
     CLUSTER_SETTING_NAMES, CapacityProviderStrategyItem, Cluster, ClusterCounts, ClusterSetting,
-    ClusterStatus, ClusterUpdate, CreateCluster, DEFAULT_CLUSTER, EcsTag,
-    FARGATE_CAPACITY_PROVIDERS,
+    ClusterStatistics, ClusterStatus, ClusterUpdate, CreateCluster, DEFAULT_CLUSTER, EcsTag,
+    FARGATE_CAPACITY_PROVIDERS, LaunchTypeCounts,
 };
 pub use error::EcsError;
 pub use installation::{HostNetworks, HostRoute, ProcNetRoute, parse_proc_net_route};

@@ -128,6 +128,15 @@ fn fargate_tasks_run_on_the_pool_and_stay_in_their_cluster() {
         (1, 3)
     );
     assert_eq!(pool_host.remaining.cpu, 0);
+    // DescribeClusters' statistics count them in their own cluster, as Fargate's.
+    let stats = ecs.cluster_statistics(&scope, "apps").unwrap();
+    assert_eq!(
+        (stats.running_tasks.fargate, stats.pending_tasks.fargate),
+        (1, 3)
+    );
+    assert_eq!((stats.running_tasks.ec2, stats.pending_tasks.ec2), (0, 0));
+    let counts = ecs.cluster_counts(&scope, "apps").unwrap();
+    assert_eq!((counts.running_tasks, counts.pending_tasks), (1, 3));
     // Stopping gives the host's capacity back.
     ecs.submit_task_state_change(&scope, Some(POOL_CLUSTER), report("STOPPED"))
         .unwrap();

@@ -90,18 +90,22 @@ pub(super) fn cluster_wire(
         .cluster_counts(&ctx.scope, &c.name)
         .map_err(ecs_error)?;
     let statistics = if include.statistics {
-        // Per launch type; every task and service is on EC2 until Fargate arrives.
+        let s = ctx
+            .app
+            .ecs
+            .cluster_statistics(&ctx.scope, &c.name)
+            .map_err(ecs_error)?;
         [
-            ("runningEC2TasksCount", counts.running_tasks),
-            ("runningFargateTasksCount", 0),
-            ("pendingEC2TasksCount", counts.pending_tasks),
-            ("pendingFargateTasksCount", 0),
-            ("runningExternalTasksCount", 0),
-            ("pendingExternalTasksCount", 0),
-            ("activeEC2ServiceCount", counts.active_services),
-            ("activeFargateServiceCount", 0),
-            ("drainingEC2ServiceCount", 0),
-            ("drainingFargateServiceCount", 0),
+            ("runningEC2TasksCount", s.running_tasks.ec2),
+            ("runningFargateTasksCount", s.running_tasks.fargate),
+            ("pendingEC2TasksCount", s.pending_tasks.ec2),
+            ("pendingFargateTasksCount", s.pending_tasks.fargate),
+            ("runningExternalTasksCount", s.running_tasks.external),
+            ("pendingExternalTasksCount", s.pending_tasks.external),
+            ("activeEC2ServiceCount", s.active_services.ec2),
+            ("activeFargateServiceCount", s.active_services.fargate),
+            ("drainingEC2ServiceCount", s.draining_services.ec2),
+            ("drainingFargateServiceCount", s.draining_services.fargate),
         ]
         .into_iter()
         .map(|(name, value)| KeyValuePair {

@@ -23,7 +23,7 @@ use berth_store::{Compare, Op};
 use serde::{Deserialize, Serialize};
 
 use crate::network::{Attachment, NetworkConfiguration};
-use crate::{Ecs, EcsError, EcsTag, Result, decode, encode, now_epoch};
+use crate::{Ecs, EcsError, EcsTag, LaunchTypeCounts, Result, decode, encode, now_epoch};
 
 pub use run::RunTaskPending;
 pub(crate) use run::{PlacementJob, rand_seed};
@@ -303,6 +303,42 @@ fn client_token_key(scope: &Scope, cluster: &str, token: &str) -> String {
 
 fn task_key(scope: &Scope, cluster: &str, id: &str) -> String {
     format!("{}task/{cluster}/{id}", base(scope))
+}
+
+/// Only a task record's launch type, the rest skipped by serde.
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct LaunchTypeHead {
+    launch_type: LaunchType,
+}
+
+impl Ecs {
+    /// The cluster's RUNNING and pending tasks (as its `runningTasksCount` and
+    /// `pendingTasksCount` count them, from the live markers) by launch type.
+    pub(crate) fn live_tasks_by_launch_type(
+        &self,
+        scope: &Scope,
+        cluster: &str,
+    ) -> Result<(LaunchTypeCounts, LaunchTypeCounts)> {
+        let mut counts = [LaunchTypeCounts::default(), LaunchTypeCounts::default()];
+        for (status, counts) in [TaskStatus::Running, TaskStatus::Pending]
+            .into_iter()
+            .zip(counts.iter_mut())
+        {
+            let prefix = marker_key(scope, status, cluster, "");
+            crate::scan(&*self.store, &prefix, None, |marker| {
+                let id = &marker.key[prefix.len()..];
+                if let Some(kv) = self.store.get(&task_key(scope, cluster, id))? {
+                    let head: LaunchTypeHead = serde_json::from_slice(&kv.value)
+                        .map_err(|e| EcsError::Corrupt(format!("{}: {e}", kv.key)))?;
+                    counts.add(head.launch_type);
+                }
+                Ok(true)
+            })?;
+        }
+        let [running, pending] = counts;
+        Ok((running, pending))
+    }
 }
 
 fn marker_key(scope: &Scope, status: TaskStatus, cluster: &str, id: &str) -> String {
