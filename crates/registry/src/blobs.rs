@@ -1,13 +1,59 @@
-//! Content-addressed blob files under the data dir. A blob becomes visible only whole and
-//! verified: bytes are written to a file in `uploads/`, fsynced, then renamed into
-//! `blobs/{algorithm}/{xx}/{hex}` and the directory fsynced. The digest newtype guarantees
-//! the path has no traversal in it.
+//! Where blob bytes live. [`BlobStore`] is what the registry needs of it: content-addressed
+//! blobs, each visible only whole and verified, read whole or streamed, listed and removed
+//! by garbage collection. [`FsBlobStore`] keeps them as files under the data dir: bytes are
+//! written to a file in `uploads/`, fsynced, then renamed into `blobs/{algorithm}/{xx}/{hex}`
+//! and the directory fsynced (the digest newtype guarantees the path has no traversal in
+//! it). Uploads in progress are staged as local files ([`Staging`]) whatever the blob store.
 
+use std::future::Future;
 use std::io;
 use std::path::{Path, PathBuf};
+use std::pin::Pin;
 use std::time::SystemTime;
 
 use berth_model::{Digest, DigestAlgorithm};
+
+/// A blob store operation in flight.
+pub type BlobFuture<'a, T> = Pin<Box<dyn Future<Output = io::Result<T>> + Send + 'a>>;
+
+/// Content-addressed blob storage (the filesystem today; object storage can implement it).
+pub trait BlobStore: Send + Sync + 'static {
+    /// The whole blob (manifests and configs: small).
+    fn read_all<'a>(&'a self, digest: &'a Digest) -> BlobFuture<'a, Vec<u8>>;
+    /// Stores small content (a manifest) durably under its digest.
+    fn write_whole<'a>(&'a self, digest: &'a Digest, bytes: Vec<u8>) -> BlobFuture<'a, ()>;
+    /// Takes a fully written, fsynced, verified staging file as the blob `digest`; the
+    /// staging file is gone afterwards.
+    fn commit_file<'a>(&'a self, staged: &'a Path, digest: &'a Digest) -> BlobFuture<'a, ()>;
+    /// `len` bytes of the blob from `start`.
+    fn stream(&self, digest: &Digest, start: u64, len: u64) -> io::Result<BlobStream>;
+    /// Removes the blob; removing a missing one is not an error.
+    fn remove<'a>(&'a self, digest: &'a Digest) -> BlobFuture<'a, ()>;
+    /// Every stored blob with when it was written (garbage collection of blobs whose
+    /// record was never committed).
+    fn list(&self) -> io::Result<Vec<(Digest, SystemTime)>>;
+}
+
+/// Where uploads in progress are written: one local file per upload id.
+pub(crate) struct Staging {
+    dir: PathBuf,
+}
+
+impl Staging {
+    pub(crate) fn open(data_dir: &Path) -> io::Result<Staging> {
+        let dir = data_dir.join("uploads");
+        std::fs::create_dir_all(&dir)?;
+        Ok(Staging { dir })
+    }
+
+    pub(crate) fn path(&self, id: &str) -> PathBuf {
+        self.dir.join(id)
+    }
+
+    pub(crate) fn dir(&self) -> &Path {
+        &self.dir
+    }
+}
 
 pub struct FsBlobStore {
     blobs: PathBuf,
@@ -31,20 +77,12 @@ impl FsBlobStore {
             .join(hex)
     }
 
-    pub(crate) fn upload_path(&self, id: &str) -> PathBuf {
-        self.uploads.join(id)
-    }
-
-    pub(crate) fn uploads_dir(&self) -> &Path {
-        &self.uploads
-    }
-
     pub async fn read_all(&self, digest: &Digest) -> io::Result<Vec<u8>> {
         tokio::fs::read(self.path(digest)).await
     }
 
     /// Move a fully written, fsynced file into place under its digest.
-    pub(crate) async fn commit_file(&self, temp: &Path, digest: &Digest) -> io::Result<()> {
+    pub async fn commit_file(&self, temp: &Path, digest: &Digest) -> io::Result<()> {
         let dest = self.path(digest);
         let temp = temp.to_path_buf();
         tokio::task::spawn_blocking(move || {
@@ -67,7 +105,7 @@ impl FsBlobStore {
     }
 
     /// Write small content (manifests) durably under its digest.
-    pub(crate) async fn write_whole(&self, digest: &Digest, bytes: Vec<u8>) -> io::Result<()> {
+    pub async fn write_whole(&self, digest: &Digest, bytes: Vec<u8>) -> io::Result<()> {
         let temp = self
             .uploads
             .join(format!("manifest-{}", uuid::Uuid::new_v4()));
@@ -83,7 +121,7 @@ impl FsBlobStore {
         self.commit_file(&temp, digest).await
     }
 
-    pub(crate) async fn remove(&self, digest: &Digest) -> io::Result<()> {
+    pub async fn remove(&self, digest: &Digest) -> io::Result<()> {
         match tokio::fs::remove_file(self.path(digest)).await {
             Err(e) if e.kind() != io::ErrorKind::NotFound => Err(e),
             _ => Ok(()),
@@ -92,7 +130,7 @@ impl FsBlobStore {
 
     /// Every blob file on disk with its modification time (for garbage collection of files
     /// whose record was never committed).
-    pub(crate) fn list_files(&self) -> io::Result<Vec<(Digest, SystemTime)>> {
+    pub fn list_files(&self) -> io::Result<Vec<(Digest, SystemTime)>> {
         let mut out = Vec::new();
         for alg in [DigestAlgorithm::Sha256, DigestAlgorithm::Sha512] {
             let dir = self.blobs.join(alg.as_str());
@@ -237,12 +275,38 @@ const READ_CHUNK: usize = 1 << 20;
 impl FsBlobStore {
     /// Stream `len` bytes of a blob from `start`, through the page cache (hot blobs are
     /// served from memory; cold ones at the disk's read-ahead speed).
-    pub(crate) fn stream(&self, digest: &Digest, start: u64, len: u64) -> io::Result<BlobStream> {
+    pub fn stream(&self, digest: &Digest, start: u64, len: u64) -> io::Result<BlobStream> {
         Ok(stream_buffered(
             std::fs::File::open(self.path(digest))?,
             start,
             len,
         ))
+    }
+}
+
+impl BlobStore for FsBlobStore {
+    fn read_all<'a>(&'a self, digest: &'a Digest) -> BlobFuture<'a, Vec<u8>> {
+        Box::pin(FsBlobStore::read_all(self, digest))
+    }
+
+    fn write_whole<'a>(&'a self, digest: &'a Digest, bytes: Vec<u8>) -> BlobFuture<'a, ()> {
+        Box::pin(FsBlobStore::write_whole(self, digest, bytes))
+    }
+
+    fn commit_file<'a>(&'a self, staged: &'a Path, digest: &'a Digest) -> BlobFuture<'a, ()> {
+        Box::pin(FsBlobStore::commit_file(self, staged, digest))
+    }
+
+    fn stream(&self, digest: &Digest, start: u64, len: u64) -> io::Result<BlobStream> {
+        FsBlobStore::stream(self, digest, start, len)
+    }
+
+    fn remove<'a>(&'a self, digest: &'a Digest) -> BlobFuture<'a, ()> {
+        Box::pin(FsBlobStore::remove(self, digest))
+    }
+
+    fn list(&self) -> io::Result<Vec<(Digest, SystemTime)>> {
+        self.list_files()
     }
 }
 

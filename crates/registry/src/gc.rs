@@ -86,7 +86,7 @@ impl Registry {
         // Files without a record: a crash between rename and commit. Only old ones, and
         // under the commit lock so an upload in its commit window is not touched.
         let grace_time = SystemTime::now() - grace;
-        for (digest, modified) in self.blobs.list_files()? {
+        for (digest, modified) in self.blobs.list()? {
             if known.contains(&digest) || modified > grace_time {
                 continue;
             }
@@ -103,7 +103,7 @@ impl Registry {
         for kv in self.store.range(keys::UPLOADS, None, 0)? {
             let id = kv.key[keys::UPLOADS.len()..].to_string();
             let record: UploadRecord = decode(&kv)?;
-            let last_write = std::fs::metadata(self.blobs.upload_path(&id))
+            let last_write = std::fs::metadata(self.staging.path(&id))
                 .and_then(|m| m.modified())
                 .ok();
             let active = record.started_at > cutoff || last_write.is_some_and(|t| t > grace_time);
@@ -116,13 +116,13 @@ impl Registry {
                 &[Op::delete(kv.key)],
             )?;
             if outcome.is_committed() {
-                let _ = tokio::fs::remove_file(self.blobs.upload_path(&id)).await;
+                let _ = tokio::fs::remove_file(self.staging.path(&id)).await;
                 report.uploads_deleted += 1;
             }
             drop(guard);
             self.uploads.forget(&id);
         }
-        for entry in std::fs::read_dir(self.blobs.uploads_dir())? {
+        for entry in std::fs::read_dir(self.staging.dir())? {
             let entry = entry?;
             let name = entry.file_name().to_string_lossy().to_string();
             if live_uploads.contains(&name) || entry.metadata()?.modified()? > grace_time {

@@ -1,6 +1,6 @@
 //! ECR's domain: repositories, images (manifests and tags), blobs, uploads, referrers and
-//! garbage collection. Metadata lives in the versioned `Store`; blob bytes live in the
-//! content-addressed `FsBlobStore`. Both the ECR JSON API and the OCI `/v2/` routes are thin
+//! garbage collection. Metadata lives in the versioned `Store`; blob bytes live in a
+//! content-addressed `BlobStore` (the filesystem's `FsBlobStore`). Both the ECR JSON API and the OCI `/v2/` routes are thin
 //! adapters over the `Registry` defined here.
 
 mod blobs;
@@ -18,7 +18,7 @@ use std::sync::Arc;
 pub use berth_model::Scope;
 use berth_store::{KeyValue, Store};
 
-pub use blobs::{BlobStream, FsBlobStore};
+pub use blobs::{BlobFuture, BlobStore, BlobStream, FsBlobStore};
 pub use error::{RegistryError, Result};
 pub use gc::GcReport;
 pub use images::{
@@ -35,7 +35,8 @@ pub use uploads::{BlobRead, UploadStatus};
 #[derive(Clone)]
 pub struct Registry {
     store: Arc<dyn Store>,
-    blobs: Arc<FsBlobStore>,
+    blobs: Arc<dyn BlobStore>,
+    staging: Arc<blobs::Staging>,
     uploads: Arc<uploads::UploadTable>,
     /// Serialises "blob file appears/disappears" with "blob record is put/deleted" between
     /// upload completion and garbage collection, so GC never removes a file that a
@@ -46,9 +47,20 @@ pub struct Registry {
 impl Registry {
     /// A registry whose blobs live under `data_dir/blobs` and uploads under `data_dir/uploads`.
     pub fn open(store: Arc<dyn Store>, data_dir: &Path) -> Result<Registry> {
+        let blobs = Arc::new(FsBlobStore::open(data_dir)?);
+        Registry::with_blobs(store, data_dir, blobs)
+    }
+
+    /// A registry whose blobs live in `blobs`, staging uploads under `data_dir/uploads`.
+    pub fn with_blobs(
+        store: Arc<dyn Store>,
+        data_dir: &Path,
+        blobs: Arc<dyn BlobStore>,
+    ) -> Result<Registry> {
         Ok(Registry {
             store,
-            blobs: Arc::new(FsBlobStore::open(data_dir)?),
+            blobs,
+            staging: Arc::new(blobs::Staging::open(data_dir)?),
             uploads: Arc::new(uploads::UploadTable::default()),
             blob_commit: Arc::new(tokio::sync::Mutex::new(())),
         })

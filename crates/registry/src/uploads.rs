@@ -121,7 +121,7 @@ impl Registry {
     pub fn start_upload(&self, scope: &Scope, repo: &RepositoryName) -> Result<String> {
         self.repository(scope, repo)?;
         let id = uuid::Uuid::new_v4().to_string();
-        std::fs::File::create(self.blobs.upload_path(&id))?;
+        std::fs::File::create(self.staging.path(&id))?;
         let record = UploadRecord {
             account: scope.account.to_string(),
             region: scope.region.to_string(),
@@ -172,7 +172,7 @@ impl Registry {
         state: &'a mut Option<UploadState>,
     ) -> Result<&'a mut UploadState> {
         if state.is_none() {
-            let size = match tokio::fs::metadata(self.blobs.upload_path(id)).await {
+            let size = match tokio::fs::metadata(self.staging.path(id)).await {
                 Ok(m) => m.len(),
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
                     return Err(RegistryError::UploadUnknown);
@@ -241,7 +241,7 @@ impl Registry {
         S: Stream<Item = std::result::Result<Bytes, E>> + Send + Unpin,
         E: std::fmt::Display,
     {
-        let path = self.blobs.upload_path(id);
+        let path = self.staging.path(id);
         let (tx, mut rx) = tokio::sync::mpsc::channel::<Bytes>(32);
         let hasher = state.sha256.take();
         let start = state.size;
@@ -316,7 +316,7 @@ impl Registry {
         let state = guard.as_mut().expect("lock_upload loads the state");
         self.write_stream(id, state, body).await?;
         let size = state.size;
-        let path = self.blobs.upload_path(id);
+        let path = self.staging.path(id);
         let hasher = state.sha256.clone();
         let algorithm = digest.algorithm();
         let p = path.clone();
@@ -408,7 +408,7 @@ impl Registry {
         let mut guard = self.uploads.entry(id).lock_owned().await;
         self.upload_record(scope, repo, id)?; // it may have completed while we waited
         self.store.delete(&keys::upload(id))?;
-        let _ = std::fs::remove_file(self.blobs.upload_path(id));
+        let _ = std::fs::remove_file(self.staging.path(id));
         *guard = None;
         drop(guard);
         self.uploads.forget(id);
