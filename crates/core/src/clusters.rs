@@ -323,7 +323,13 @@ impl Ecs {
         max_results: usize,
     ) -> Result<(Vec<Cluster>, Option<String>)> {
         let prefix = clusters_prefix(scope);
-        let after = next_token.map(|t| format!("{prefix}{t}"));
+        let after = next_token
+            .map(|t| {
+                berth_store::page_token::decode(t)
+                    .map(|name| format!("{prefix}{name}"))
+                    .ok_or_else(|| EcsError::InvalidParameter("Invalid nextToken.".into()))
+            })
+            .transpose()?;
         let mut out = Vec::new();
         let mut cursor = after;
         loop {
@@ -337,7 +343,8 @@ impl Ecs {
                 {
                     if out.len() == max_results {
                         let last: &Cluster = out.last().expect("max_results > 0");
-                        return Ok((out.clone(), Some(last.name.clone())));
+                        let token = berth_store::page_token::encode(&last.name);
+                        return Ok((out.clone(), Some(token)));
                     }
                     out.push(cluster);
                 }

@@ -97,9 +97,7 @@ pub(crate) fn page(
     let after = match next_token {
         None => None,
         Some(token) => {
-            let key = hex::decode(token)
-                .ok()
-                .and_then(|b| String::from_utf8(b).ok())
+            let key = berth_store::page_token::decode(token)
                 .filter(|k| k.starts_with(prefix))
                 .ok_or_else(|| {
                     RegistryError::InvalidParameter("Invalid parameter at 'nextToken'".into())
@@ -110,7 +108,9 @@ pub(crate) fn page(
     let mut items = store.range(prefix, after.as_deref(), max_results + 1)?;
     let next = if items.len() > max_results {
         items.truncate(max_results);
-        items.last().map(|kv| hex::encode(kv.key.as_bytes()))
+        items
+            .last()
+            .map(|kv| berth_store::page_token::encode(&kv.key))
     } else {
         None
     };

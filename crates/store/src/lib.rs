@@ -5,6 +5,7 @@
 //! revision) so that a distributed engine can back it later without touching callers.
 
 mod mem;
+pub mod page_token;
 mod redb_store;
 
 pub use mem::MemStore;

@@ -143,3 +143,75 @@ fn fargate_rules_and_validation_errors() {
     )
     .expect_error("ClientException");
 }
+
+/// ListTaskDefinitions pages by position, not offset: revisions 1–12 come in numeric order
+/// (10 after 9) both ways, and a page taken after revisions before the token were
+/// deregistered still starts right after the token's revision.
+#[test]
+fn list_pages_follow_revision_order_while_revisions_change() {
+    let s = TestServer::start();
+    let family = unique("pages-");
+    for _ in 0..12 {
+        register_task_definition(&s, web(&family));
+    }
+    let revision = |arn: &Value| -> u32 {
+        arn.as_str()
+            .unwrap()
+            .rsplit(':')
+            .next()
+            .unwrap()
+            .parse()
+            .unwrap()
+    };
+    for (sort, expected) in [
+        ("ASC", (1..=12).collect::<Vec<u32>>()),
+        ("DESC", (1..=12).rev().collect()),
+    ] {
+        let arns = list_all(
+            &s,
+            "ListTaskDefinitions",
+            json!({"familyPrefix": family, "sort": sort, "maxResults": 5}),
+            "taskDefinitionArns",
+        );
+        assert_eq!(
+            arns.iter().map(revision).collect::<Vec<_>>(),
+            expected,
+            "{sort}"
+        );
+    }
+
+    let first = s
+        .ecs(
+            "ListTaskDefinitions",
+            json!({"familyPrefix": family, "maxResults": 5}),
+        )
+        .ok();
+    let token = first["nextToken"].as_str().unwrap().to_string();
+    for r in 1..=3 {
+        s.ecs(
+            "DeregisterTaskDefinition",
+            json!({"taskDefinition": format!("{family}:{r}")}),
+        )
+        .ok();
+    }
+    let next = s
+        .ecs(
+            "ListTaskDefinitions",
+            json!({"familyPrefix": family, "maxResults": 5, "nextToken": token}),
+        )
+        .ok();
+    let revisions: Vec<u32> = next["taskDefinitionArns"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(revision)
+        .collect();
+    assert_eq!(revisions, vec![6, 7, 8, 9, 10], "{next}");
+
+    let bad = s.ecs(
+        "ListTaskDefinitions",
+        json!({"familyPrefix": family, "nextToken": "not-a-token"}),
+    );
+    bad.expect_error("InvalidParameterException");
+    assert_eq!(bad.message(), "Invalid nextToken.");
+}

@@ -2,7 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::{ecs_error, page_of};
+use super::{Order, ecs_error, page_of};
 use crate::protocol::{AwsContext, AwsError};
 
 #[derive(Debug, Deserialize)]
@@ -53,7 +53,14 @@ pub(super) async fn list_account_settings(
         // Without effectiveSettings, ECS lists only what was set explicitly.
         .filter(|s| req.effective_settings || req.name.is_some() || s.kind == "user")
         .collect();
-    let (settings, next_token) = page_of(all, req.next_token.as_deref(), req.max_results, 10)?;
+    let (settings, next_token) = page_of(
+        all,
+        |s| format!("{}/{}", s.name, s.principal_arn),
+        Order::Ascending,
+        req.next_token.as_deref(),
+        req.max_results,
+        10,
+    )?;
     Ok(ListAccountSettingsResponse {
         settings,
         next_token,

@@ -5,7 +5,7 @@ use berth_core::{EcsError, EcsTag};
 use berth_model::ecs::EcsArn;
 use serde::{Deserialize, Serialize};
 
-use super::{Failure, ecs_error, page_of};
+use super::{Failure, Order, ecs_error, page_of};
 use crate::protocol::{AwsContext, AwsError};
 
 /// ECS's Resource, as RegisterContainerInstance takes it and Describe returns it.
@@ -365,8 +365,14 @@ pub(super) async fn list_container_instances(
         .iter()
         .map(|i| i.arn(&ctx.scope))
         .collect();
-    let (container_instance_arns, next_token) =
-        page_of(arns, req.next_token.as_deref(), req.max_results, 100)?;
+    let (container_instance_arns, next_token) = page_of(
+        arns,
+        String::clone,
+        Order::Ascending,
+        req.next_token.as_deref(),
+        req.max_results,
+        100,
+    )?;
     Ok(ListContainerInstancesResponse {
         container_instance_arns,
         next_token,
@@ -445,7 +451,14 @@ pub(super) async fn list_attributes(
             req.attribute_value.as_deref(),
         )
         .map_err(ecs_error)?;
-    let (attributes, next_token) = page_of(all, req.next_token.as_deref(), req.max_results, 100)?;
+    let (attributes, next_token) = page_of(
+        all,
+        |a| format!("{}/{}", a.target_id.as_deref().unwrap_or_default(), a.name),
+        Order::Ascending,
+        req.next_token.as_deref(),
+        req.max_results,
+        100,
+    )?;
     Ok(ListAttributesResponse {
         attributes,
         next_token,

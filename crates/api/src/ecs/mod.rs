@@ -124,9 +124,21 @@ crate::aws_actions! {
     SubmitAttachmentStateChanges(agent::SubmitAttachmentStateChangesRequest) => blocking agent::submit_attachment_state_changes,
 }
 
-/// One page of `items` after the offset in `next_token` (an opaque decimal offset).
+/// The order of a paged list.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Order {
+    Ascending,
+    Descending,
+}
+
+/// One page of `items`, ordered by `key` (as `order` says), with ECS's `maxResults`
+/// bounds and the key-based `nextToken` every list operation uses
+/// ([`berth_store::page_token`]): a page starts strictly after the key the token holds,
+/// so following pages stay right while items come and go between calls.
 fn page_of<T>(
-    items: Vec<T>,
+    mut items: Vec<T>,
+    key: impl Fn(&T) -> String,
+    order: Order,
     next_token: Option<&str>,
     max_results: Option<i64>,
     limit: i64,
@@ -140,14 +152,28 @@ fn page_of<T>(
             )));
         }
     };
+    let mut keyed: Vec<(String, T)> = items.drain(..).map(|item| (key(&item), item)).collect();
+    keyed.sort_by(|a, b| match order {
+        Order::Ascending => a.0.cmp(&b.0),
+        Order::Descending => b.0.cmp(&a.0),
+    });
     let start = match next_token {
         None => 0,
-        Some(t) => t
-            .parse::<usize>()
-            .map_err(|_| AwsError::invalid_parameter("Invalid nextToken."))?,
+        Some(token) => {
+            let after = berth_store::page_token::decode(token)
+                .ok_or_else(|| AwsError::invalid_parameter("Invalid nextToken."))?;
+            keyed.partition_point(|(k, _)| match order {
+                Order::Ascending => *k <= after,
+                Order::Descending => *k >= after,
+            })
+        }
     };
-    let total = items.len();
-    let page: Vec<T> = items.into_iter().skip(start).take(max).collect();
-    let next = (start + page.len() < total).then(|| (start + page.len()).to_string());
-    Ok((page, next))
+    let more = keyed.len() > start + max;
+    let page: Vec<(String, T)> = keyed.into_iter().skip(start).take(max).collect();
+    let next = if more {
+        page.last().map(|(k, _)| berth_store::page_token::encode(k))
+    } else {
+        None
+    };
+    Ok((page.into_iter().map(|(_, item)| item).collect(), next))
 }

@@ -3,7 +3,7 @@
 use berth_core::EcsError;
 use serde::{Deserialize, Serialize};
 
-use super::{Failure, ecs_error, page_of};
+use super::{Failure, Order, ecs_error, page_of};
 use crate::protocol::{AwsContext, AwsError};
 use berth_model::ecs::{EcsArn, ServiceDeploymentStatus};
 
@@ -242,8 +242,15 @@ pub(super) async fn list_service_deployments(
         .iter()
         .map(|r| service_deployment_brief(ctx, &service, r))
         .collect();
-    let (service_deployments, next_token) =
-        page_of(briefs, req.next_token.as_deref(), req.max_results, 100)?;
+    let (service_deployments, next_token) = page_of(
+        briefs,
+        // Newest first, as ECS lists them.
+        |b| format!("{:020.3}/{}", b.created_at, b.service_deployment_arn),
+        Order::Descending,
+        req.next_token.as_deref(),
+        req.max_results,
+        100,
+    )?;
     Ok(ListServiceDeploymentsResponse {
         service_deployments,
         next_token,

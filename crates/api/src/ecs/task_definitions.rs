@@ -1,12 +1,13 @@
 //! Task definitions: Register/Describe/List/Deregister/Delete, ListTaskDefinitionFamilies.
 
 use berth_core::EcsError;
-use berth_model::ecs::EcsArn;
+use berth_model::Scope;
+use berth_model::ecs::{EcsArn, EcsResource};
 use berth_model::ecs::{TaskDefinitionFamilyStatus, TaskDefinitionStatus};
 use berth_model::task_definition::{RegisterTaskDefinitionRequest, Tag, TaskDefinition};
 use serde::{Deserialize, Serialize};
 
-use super::{Failure, ecs_error, page_of};
+use super::{Failure, Order, ecs_error, page_of};
 use crate::protocol::{AwsContext, AwsError};
 
 #[derive(Debug, Serialize)]
@@ -151,12 +152,33 @@ pub(super) async fn list_task_definitions(
         .ecs
         .list_task_definitions(&ctx.scope, req.family_prefix.as_deref(), status, descending)
         .map_err(ecs_error)?;
-    let (task_definition_arns, next_token) =
-        page_of(arns, req.next_token.as_deref(), req.max_results, 100)?;
+    let (task_definition_arns, next_token) = page_of(
+        arns,
+        |arn| task_definition_sort_key(&ctx.scope, arn),
+        if descending {
+            Order::Descending
+        } else {
+            Order::Ascending
+        },
+        req.next_token.as_deref(),
+        req.max_results,
+        100,
+    )?;
     Ok(ListTaskDefinitionsResponse {
         task_definition_arns,
         next_token,
     })
+}
+
+/// A revision's place in ListTaskDefinitions' order: by family, then by revision number.
+fn task_definition_sort_key(scope: &Scope, arn: &str) -> String {
+    match EcsArn::parse(scope, arn) {
+        Some(EcsResource::TaskDefinition {
+            family,
+            revision: Some(revision),
+        }) => format!("{family}/{:010}", revision.parse::<u32>().unwrap_or(0)),
+        _ => arn.to_string(),
+    }
 }
 
 pub(super) async fn list_task_definition_families(
@@ -173,7 +195,14 @@ pub(super) async fn list_task_definition_families(
         .ecs
         .list_task_definition_families(&ctx.scope, req.family_prefix.as_deref(), status)
         .map_err(ecs_error)?;
-    let (families, next_token) = page_of(all, req.next_token.as_deref(), req.max_results, 100)?;
+    let (families, next_token) = page_of(
+        all,
+        String::clone,
+        Order::Ascending,
+        req.next_token.as_deref(),
+        req.max_results,
+        100,
+    )?;
     Ok(ListTaskDefinitionFamiliesResponse {
         families,
         next_token,

@@ -305,6 +305,13 @@ fn task_key(scope: &Scope, cluster: &str, id: &str) -> String {
     format!("{}task/{cluster}/{id}", base(scope))
 }
 
+/// The task id a ListTasks `nextToken` holds (the page's last task).
+fn task_token(token: &str) -> Result<String> {
+    berth_store::page_token::decode(token)
+        .filter(|id| id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-'))
+        .ok_or_else(|| EcsError::InvalidParameter("Invalid nextToken.".into()))
+}
+
 /// Only a task record's launch type, the rest skipped by serde.
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -526,6 +533,7 @@ impl Ecs {
         keep: impl Fn(&Task) -> bool,
     ) -> Result<(Vec<Task>, Option<String>)> {
         let prefix = format!("{}task/{cluster}/", base(scope));
+        let after = after.map(task_token).transpose()?;
         let mut page = Vec::new();
         let mut next = None;
         crate::scan(
@@ -539,7 +547,9 @@ impl Ecs {
                 }
                 if page.len() == max {
                     // Another match exists: the page ends at its last task.
-                    next = page.last().map(|t: &Task| t.id.clone());
+                    next = page
+                        .last()
+                        .map(|t: &Task| berth_store::page_token::encode(&t.id));
                     return Ok(false);
                 }
                 page.push(task);
