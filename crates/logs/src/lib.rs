@@ -509,6 +509,9 @@ impl Logs {
     ) -> Result<(Vec<LogGroup>, Option<String>)> {
         let base = format!("{}group/", scope.prefix());
         let prefix = format!("{base}{}", name_prefix.unwrap_or(""));
+        let after = after
+            .map(|t| berth_store::page_token::decode(t).ok_or_else(tokens::bad_token))
+            .transpose()?;
         let mut out = Vec::new();
         let mut more = false;
         scan(
@@ -530,7 +533,10 @@ impl Logs {
                 Ok(true)
             },
         )?;
-        let token = more.then(|| out.last().map(|g| g.name.clone())).flatten();
+        let token = more
+            .then(|| out.last())
+            .flatten()
+            .map(|g: &LogGroup| berth_store::page_token::encode(&g.name));
         Ok((out, token))
     }
 
@@ -711,8 +717,19 @@ impl Logs {
         if let Some(p) = name_prefix {
             records.retain(|r| r.name.starts_with(p));
         }
-        let skip: usize = after.and_then(|a| a.parse().ok()).unwrap_or(0);
-        let more = records.len() > skip + limit;
+        // The token is the last stream's sort key (berth_store::page_token).
+        let after = after
+            .map(|t| berth_store::page_token::decode(t).ok_or_else(tokens::bad_token))
+            .transpose()?;
+        let by_time = |last_event: Option<i64>, name: &str| {
+            format!("{:020}/{name}", last_event.unwrap_or(0).max(0))
+        };
+        // Where the page starts among `keys` (in the listed order): after the token's key.
+        let start = |keys: &[String]| {
+            after.as_ref().map_or(0, |after| {
+                keys.partition_point(|k| if descending { k >= after } else { k <= after })
+            })
+        };
         let with_stats = |r: StreamRecord| {
             let stats = self.stream_data(&r.id)?.stats();
             Ok(LogStream {
@@ -721,17 +738,21 @@ impl Logs {
                 stats,
             })
         };
-        let page = if order == StreamOrder::LogStreamName {
+        let (page, more) = if order == StreamOrder::LogStreamName {
             // Records come in name order: only the page's streams are opened.
             if descending {
                 records.reverse();
             }
-            records
+            let keys: Vec<String> = records.iter().map(|r| r.name.clone()).collect();
+            let skip = start(&keys);
+            let more = records.len() > skip + limit;
+            let page = records
                 .into_iter()
                 .skip(skip)
                 .take(limit)
                 .map(with_stats)
-                .collect::<Result<Vec<_>>>()?
+                .collect::<Result<Vec<_>>>()?;
+            (page, more)
         } else {
             let mut streams = records
                 .into_iter()
@@ -746,9 +767,22 @@ impl Logs {
             if descending {
                 streams.reverse();
             }
-            streams.into_iter().skip(skip).take(limit).collect()
+            let keys: Vec<String> = streams
+                .iter()
+                .map(|s| by_time(s.stats.last_event, &s.name))
+                .collect();
+            let skip = start(&keys);
+            let more = streams.len() > skip + limit;
+            (streams.into_iter().skip(skip).take(limit).collect(), more)
         };
-        Ok((page, more.then(|| (skip + limit).to_string())))
+        let token = more
+            .then(|| page.last())
+            .flatten()
+            .map(|s: &LogStream| match order {
+                StreamOrder::LogStreamName => berth_store::page_token::encode(&s.name),
+                _ => berth_store::page_token::encode(&by_time(s.stats.last_event, &s.name)),
+            });
+        Ok((page, token))
     }
 
     /// Bytes a group's events take on disk.

@@ -407,4 +407,28 @@ fn describe_log_streams_pages_by_name_and_by_last_event_time() {
     assert_eq!(names(StreamOrder::LogStreamName, true, None).0, ["c", "b"]);
     assert_eq!(names(StreamOrder::LastEventTime, true, None).0, ["b", "a"]);
     assert_eq!(names(StreamOrder::LastEventTime, false, None).0, ["c", "a"]);
+    // Tokens carry the last stream's sort key, both orders, both directions.
+    let (_, token) = names(StreamOrder::LastEventTime, true, None);
+    assert_eq!(
+        names(StreamOrder::LastEventTime, true, token.as_deref()),
+        (vec!["c".to_string()], None)
+    );
+    let (_, token) = names(StreamOrder::LogStreamName, true, None);
+    assert_eq!(
+        names(StreamOrder::LogStreamName, true, token.as_deref()).0,
+        ["a"]
+    );
+    assert!(
+        logs.describe_log_streams(
+            &s,
+            "g",
+            None,
+            StreamOrder::LogStreamName,
+            false,
+            Some("2"),
+            2
+        )
+        .is_err(),
+        "an offset is not a token"
+    );
 }

@@ -13,7 +13,7 @@ pub fn events_token(forward: bool, (timestamp, ordinal): EventKey) -> String {
     )
 }
 
-fn bad_token() -> LogsError {
+pub(crate) fn bad_token() -> LogsError {
     LogsError::InvalidParameter("The specified nextToken is not valid.".into())
 }
 
