@@ -173,7 +173,42 @@ struct AgentArgs {
     no_metadata_endpoint: bool,
 }
 
+/// glibc's malloc tunables for a long-running server: at most two arenas (by default every
+/// thread of the async and blocking pools may get its own, each keeping the memory freed in
+/// it), and freed memory handed back to the kernel past 128 KiB at the top of a heap, with
+/// allocations of 64 KiB and more mapped on their own. Measured in BENCHMARKS.md ("Service
+/// throttle: the storm"): without them the server's RSS in a storm of failing services
+/// grows by the arenas' retained memory.
+const GLIBC_TUNABLES: &str =
+    "glibc.malloc.arena_max=2:glibc.malloc.trim_threshold=131072:glibc.malloc.mmap_threshold=65536";
+
+/// glibc reads its tunables only when a process starts, so berth applies them by executing
+/// itself once more with them set (same process id, same arguments), unless the user set
+/// GLIBC_TUNABLES themselves. If that fails, it carries on with glibc's defaults.
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+fn apply_allocator_tunables() {
+    use std::os::unix::process::CommandExt;
+    if std::env::var_os("GLIBC_TUNABLES").is_some() {
+        return;
+    }
+    let Ok(exe) = std::env::current_exe() else {
+        return;
+    };
+    let mut args = std::env::args_os();
+    let arg0 = args.next().unwrap_or_else(|| exe.clone().into_os_string());
+    // exec only returns on failure.
+    let _failed = std::process::Command::new(&exe)
+        .arg0(arg0)
+        .args(args)
+        .env("GLIBC_TUNABLES", GLIBC_TUNABLES)
+        .exec();
+}
+
+#[cfg(not(all(target_os = "linux", target_env = "gnu")))]
+fn apply_allocator_tunables() {}
+
 fn main() -> Result<()> {
+    apply_allocator_tunables();
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_env("BERTH_LOG")

@@ -35,14 +35,15 @@ const META_REVISION: &str = "revision";
 /// Changelog entries at or below this revision have been deleted.
 const META_COMPACTED: &str = "compacted";
 /// The page cache's ceiling (redb's own default is 1 GiB). Small on purpose: every page a
-/// transaction writes enters this cache, so a larger one fills with pages written once and
+/// transaction writes enters this cache, so a large one fills with pages written once and
 /// rarely read again (watch history, superseded task records) and the server's memory grows
-/// with its write volume until the ceiling, while the kernel's page cache holds the file
-/// anyway. Measured (BENCHMARKS.md, "Service throttle: the storm"): at 64 MiB a storm of
-/// failing services grew the server's RSS 1.5× in two minutes; at 4 MiB 10,000 tasks on
-/// 200 agents still reach RUNNING as fast (27.0 s vs 26.6 s) for ~10 % more server CPU and
-/// 65 MiB less peak RSS.
-const CACHE_BYTES: usize = 4 << 20;
+/// with its write volume up to the ceiling, while the kernel's page cache holds the file
+/// anyway. The B-tree's branch pages, what every lookup reads, fit many times over.
+/// Measured (BENCHMARKS.md, "Service throttle: the storm"): at 64 MiB a storm of failing
+/// services grew the server's RSS 1.5× within two minutes; 10,000 tasks on 200 agents reach
+/// RUNNING as fast with a few MiB as with 64 MiB, for ~10 % more server CPU and 65 MiB less
+/// peak RSS.
+const CACHE_BYTES: usize = 2 << 20;
 const FORMAT_VERSION: u64 = 1;
 /// The most transactions one group commit applies, and the most key and value bytes (a group
 /// always takes at least one transaction): bounds on the write transaction's size and on how
