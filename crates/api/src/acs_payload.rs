@@ -71,7 +71,7 @@ pub fn acs_task(ctx: &PayloadContext, task: &berth_core::Task, td: &TaskDefiniti
         arn: Some(task.arn(ctx.scope)),
         // The model defines it; the agent's task type has no field for it (the agent knows
         // its cluster), but manifests and stop verifications name tasks by it.
-        task_cluster_arn: Some(EcsArn::cluster(&ctx.scope, &task.cluster).into_string()),
+        task_cluster_arn: Some(EcsArn::cluster(ctx.scope, &task.cluster).into_string()),
         desired_status: Some(task.desired_status.to_string()),
         family: td.family.clone(),
         version: td.revision.map(|r| r.to_string()),

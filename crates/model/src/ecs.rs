@@ -122,17 +122,13 @@ ecs_strings! {
     /// How far a container has got on its host, as the container agent tracks it (the
     /// official agent's "known status", of which Berth's agent uses these four). Reported to
     /// the control plane as a [`ContainerStatus`] ([`ContainerKnownStatus::reported`]).
+    #[derive(Default)]
     ContainerKnownStatus, "container known status" {
+        #[default]
         None = "NONE",
         Created = "CREATED",
         Running = "RUNNING",
         Stopped = "STOPPED",
-    }
-}
-
-impl Default for ContainerKnownStatus {
-    fn default() -> Self {
-        ContainerKnownStatus::None
     }
 }
 
