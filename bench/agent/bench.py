@@ -20,6 +20,9 @@ Subcommands (each prints a short table on stderr and writes JSON to --out):
             RUNNING, beside `docker run -d`.
   rollout   UpdateService of a service on simulated agents: time until the new deployment
             is COMPLETED, and maximumPercent / minimumHealthyPercent checked all along.
+  storm     many services whose tasks all fail at once, on simulated agents: launches
+            against ECS's throttle schedule, the server's memory and CPU against idle,
+            DescribeServices latency (storm.py).
 """
 
 import argparse
@@ -1486,6 +1489,12 @@ def cmd_rollout(args):
           f"{final_ok} tasks of the last revision RUNNING", file=sys.stderr)
 
 
+def cmd_storm(args):
+    from storm import cmd_storm as storm  # storm.py imports this module's helpers
+
+    storm(args)
+
+
 # ---------------------------------------------------------------- main
 
 
@@ -1495,7 +1504,7 @@ def main():
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("command", choices=["password", "setup", "launch", "fargate", "density", "scale", "control",
-                                       "recovery", "rollout"])
+                                       "recovery", "rollout", "storm"])
     p.add_argument("--endpoint", required=True)
     p.add_argument("--access-key", default=os.environ.get("AWS_ACCESS_KEY_ID"))
     p.add_argument("--secret-key", default=os.environ.get("AWS_SECRET_ACCESS_KEY"))
@@ -1532,6 +1541,9 @@ def main():
     p.add_argument("--min-percent", type=int, default=100)
     p.add_argument("--check-ms", type=float, default=50)
     p.add_argument("--ramp", type=int, default=0)
+    p.add_argument("--services", type=int, default=50)
+    p.add_argument("--seconds", type=float, default=600)
+    p.add_argument("--describe-ms", type=float, default=50)
     args = p.parse_args()
     {
         "password": cmd_password,
@@ -1543,6 +1555,7 @@ def main():
         "control": cmd_control,
         "recovery": cmd_recovery,
         "rollout": cmd_rollout,
+        "storm": cmd_storm,
     }[args.command](args)
 
 

@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # berth agent: launch latency, density, scale; the service scheduler: recovery, rollout. See
 # BENCHMARKS.md, sections "Agent: launch latency, density, scale", "Fargate launch latency"
-# and "Service scheduler: recovery and rollout".
+# "Service scheduler: recovery and rollout" and "Service throttle: the storm".
 #
-# Usage: bench/agent/run.sh [launch|fargate|density|scale|recovery|rollout|all]  (default all)
+# Usage: bench/agent/run.sh [launch|fargate|density|scale|recovery|rollout|storm|all]  (default all)
 #   env TASKS       launch, fargate: tasks one after another (default 50; WARMUP=3 more first,
 #                   not counted). fargate: on `berth up --with-instance`, FARGATE tasks on the
 #                   built-in pool beside EC2 tasks on the built-in instance, alternating
@@ -16,6 +16,9 @@
 #                   (default 10); ROLLOUT_RAMP N > 0: create the service with N tasks and raise
 #                   its desired count by N at a time, each once steady (default 0: at once);
 #                   ROLLOUT_TIMEOUT seconds allowed for each wait (default 120)
+#   env STORM_SERVICES storm (a SIMULATION): services whose tasks all fail at once (default 50)
+#                   on STORM_AGENTS simulated agents (default 5), for STORM_SECONDS (default
+#                   600) after STORM_IDLE seconds (default 60) of the same services healthy
 #   env POLL_MS     launch: DescribeTasks poll interval in ms (default 10)
 #   env DENSITY     density: tasks on the one agent (default 200)
 #   env IDLE        density: seconds of the idle window measured (default 60)
@@ -49,8 +52,8 @@ set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 cd "$ROOT"
 WHAT="${1:-all}"
-case "$WHAT" in launch|fargate|density|scale|recovery|rollout|all) ;; -h|--help) sed -n '2,/^set -e/{/^set -e/!p}' "$0"; exit 0 ;;
-  *) echo "usage: $0 [launch|fargate|density|scale|recovery|rollout|all]" >&2; exit 2 ;; esac
+case "$WHAT" in launch|fargate|density|scale|recovery|rollout|storm|all) ;; -h|--help) sed -n '2,/^set -e/{/^set -e/!p}' "$0"; exit 0 ;;
+  *) echo "usage: $0 [launch|fargate|density|scale|recovery|rollout|storm|all]" >&2; exit 2 ;; esac
 want() { [ "$WHAT" = all ] || [ "$WHAT" = "$1" ]; }
 
 TASKS="${TASKS:-50}"
@@ -73,6 +76,10 @@ ROLLOUT_AGENTS="${ROLLOUT_AGENTS:-10}"
 ROLLOUT_MAX="${ROLLOUT_MAX:-200}"
 ROLLOUT_RAMP="${ROLLOUT_RAMP:-0}"
 ROLLOUT_TIMEOUT="${ROLLOUT_TIMEOUT:-120}"
+STORM_SERVICES="${STORM_SERVICES:-50}"
+STORM_AGENTS="${STORM_AGENTS:-5}"
+STORM_SECONDS="${STORM_SECONDS:-600}"
+STORM_IDLE="${STORM_IDLE:-60}"
 QUIET="${QUIET:-0}"
 WORK="$ROOT/target/bench-agent"
 PY="${PYTHON:-python3}"
@@ -392,6 +399,16 @@ if want rollout; then
     --ramp "$ROLLOUT_RAMP" --cpu 10 --memory 16 --poll-ms 20 --check-ms 50 --pause 2 --timeout "$ROLLOUT_TIMEOUT" \
     --out "$WORK/rollout.json"
   keep_logs rollout
+  stop_phase
+fi
+
+# ---------------------------------------------------------------- 6. service throttle storm (simulated)
+if want storm; then
+  simulated_phase storm "$STORM_AGENTS"
+  py storm --endpoint "$ENDPOINT" --cluster "$CLUSTER" --agents "$STORM_AGENTS" --server-pid "$SERVER_PID" \
+    --services "$STORM_SERVICES" --seconds "$STORM_SECONDS" --idle "$STORM_IDLE" --describe-ms 50 \
+    --cpu 10 --memory 16 --timeout 300 --out "$WORK/storm.json"
+  keep_logs storm
   stop_phase
 fi
 log "done; results in $WORK"
