@@ -49,8 +49,8 @@ pub use services::{
 };
 pub use task_definitions::StoredTaskDefinition;
 pub use tasks::{
-    ContainerChange, NetworkInterface, Reservation, RunTask, RunTaskOutcome, RunTaskPending, Task,
-    TaskContainer, TaskStateChange,
+    ContainerChange, ListTasksFilter, NetworkInterface, Reservation, RunTask, RunTaskOutcome,
+    RunTaskPending, Task, TaskContainer, TaskStateChange,
 };
 
 pub type Result<T, E = EcsError> = std::result::Result<T, E>;

@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 use super::{Failure, ecs_error};
 use crate::protocol::{AwsContext, AwsError};
 use berth_agent_protocol::calls::{NetworkBinding, TaskStateChange};
-use berth_model::ecs::{DesiredStatus, EcsArn, LaunchType, StopCode, TaskGroup, TaskStatus};
+use berth_model::ecs::{DesiredStatus, EcsArn, LaunchType, StopCode, TaskStatus};
 
 #[derive(Debug, Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -397,42 +397,23 @@ pub(super) async fn list_tasks(
             )));
         }
     };
-    let family_arn_prefix = req
-        .family
-        .as_ref()
-        .map(|f| EcsArn::task_definition_prefix(&ctx.scope, f));
-    let service_group = req.service_name.as_deref().map(TaskGroup::of_service);
-    let keep = |t: &berth_core::Task| {
-        (match desired {
-            // ECS: RUNNING lists tasks meant to run (desired RUNNING); PENDING those not yet
-            // running; STOPPED those meant to stop.
-            DesiredStatus::Running => t.desired_status == DesiredStatus::Running,
-            DesiredStatus::Pending => {
-                t.desired_status == DesiredStatus::Running && t.last_status != TaskStatus::Running
-            }
-            DesiredStatus::Stopped => t.desired_status == DesiredStatus::Stopped,
-        }) && instance
-            .as_ref()
-            .is_none_or(|i| t.container_instance_id.as_ref() == Some(i))
-            && family_arn_prefix
-                .as_ref()
-                .is_none_or(|p| t.task_definition_arn.starts_with(p.as_str()))
-            && req
-                .started_by
-                .as_ref()
-                .is_none_or(|s| t.started_by.as_ref() == Some(s))
-            && service_group.as_ref().is_none_or(|g| &t.group == g)
-            && launch_type.is_none_or(|l| t.launch_type == l)
+    let filter = berth_core::ListTasksFilter {
+        desired,
+        container_instance: instance,
+        family: req.family.clone(),
+        started_by: req.started_by.clone(),
+        service_name: req.service_name.clone(),
+        launch_type,
     };
     let (tasks, next_token) = ctx
         .app
         .ecs
-        .task_page(
+        .list_tasks(
             &ctx.scope,
             &cluster.name,
+            &filter,
             req.next_token.as_deref(),
             max,
-            keep,
         )
         .map_err(ecs_error)?;
     let task_arns = tasks.iter().map(|t| t.arn(&ctx.scope)).collect();

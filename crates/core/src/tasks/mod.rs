@@ -16,7 +16,9 @@ mod state;
 use std::collections::BTreeMap;
 
 use berth_model::Scope;
-use berth_model::ecs::{ContainerStatus, DesiredStatus, LaunchType, StopCode, TaskStatus};
+use berth_model::ecs::{
+    ContainerStatus, DesiredStatus, LaunchType, StopCode, TaskGroup, TaskStatus,
+};
 use berth_model::ecs::{EcsArn, EcsResource};
 
 use berth_store::{Compare, Op};
@@ -305,6 +307,50 @@ fn task_key(scope: &Scope, cluster: &str, id: &str) -> String {
     format!("{}task/{cluster}/{id}", base(scope))
 }
 
+/// What ListTasks selects, as ECS defines it.
+#[derive(Debug, Clone)]
+pub struct ListTasksFilter {
+    /// RUNNING: tasks meant to run (desired RUNNING); PENDING: those meant to run and not
+    /// yet RUNNING; STOPPED: those meant to stop.
+    pub desired: DesiredStatus,
+    /// An instance id.
+    pub container_instance: Option<String>,
+    pub family: Option<String>,
+    pub started_by: Option<String>,
+    pub service_name: Option<String>,
+    pub launch_type: Option<LaunchType>,
+}
+
+impl ListTasksFilter {
+    fn selects(&self, scope: &Scope, t: &Task) -> bool {
+        let desired = match self.desired {
+            DesiredStatus::Running => t.desired_status == DesiredStatus::Running,
+            DesiredStatus::Pending => {
+                t.desired_status == DesiredStatus::Running && t.last_status != TaskStatus::Running
+            }
+            DesiredStatus::Stopped => t.desired_status == DesiredStatus::Stopped,
+        };
+        desired
+            && self
+                .container_instance
+                .as_ref()
+                .is_none_or(|i| t.container_instance_id.as_ref() == Some(i))
+            && self.family.as_ref().is_none_or(|f| {
+                t.task_definition_arn
+                    .starts_with(&EcsArn::task_definition_prefix(scope, f))
+            })
+            && self
+                .started_by
+                .as_ref()
+                .is_none_or(|s| t.started_by.as_ref() == Some(s))
+            && self
+                .service_name
+                .as_ref()
+                .is_none_or(|s| TaskGroup::parse(&t.group).service() == Some(s.as_str()))
+            && self.launch_type.is_none_or(|l| t.launch_type == l)
+    }
+}
+
 /// The task id a ListTasks `nextToken` holds (the page's last task).
 fn task_token(token: &str) -> Result<String> {
     berth_store::page_token::decode(token)
@@ -524,6 +570,20 @@ impl Ecs {
     /// One page of a cluster's tasks that pass `keep`, in id order, starting after the
     /// task id `after`; with the id to continue after when more may follow (ListTasks).
     /// Reads the store in chunks, so a page costs what it scans, not the whole cluster.
+    /// ListTasks: a page of the cluster's tasks `filter` selects, in id order.
+    pub fn list_tasks(
+        &self,
+        scope: &Scope,
+        cluster: &str,
+        filter: &ListTasksFilter,
+        next_token: Option<&str>,
+        max: usize,
+    ) -> Result<(Vec<Task>, Option<String>)> {
+        self.task_page(scope, cluster, next_token, max, |t| {
+            filter.selects(scope, t)
+        })
+    }
+
     pub fn task_page(
         &self,
         scope: &Scope,
