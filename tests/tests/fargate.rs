@@ -111,7 +111,7 @@ fn fargate_tasks_share_localhost_get_their_own_addresses_and_keep_to_their_memor
     let one = wait_status(&f.s, "apps", &one, "RUNNING");
     let two = wait_status(&f.s, "apps", &two, "RUNNING");
     let (a, b) = (address(&one), address(&two));
-    // Platform 1.4.0's default ephemeral storage (shown; see ARCHITECTURE.md on enforcing).
+    // Platform 1.4.0's default ephemeral storage (shown; see docs/scheduling.md on enforcing).
     assert_eq!(one["ephemeralStorage"], json!({"sizeInGiB": 20}), "{one:#}");
     assert_ne!(a, b, "two Fargate tasks, one address");
     for ip in [&a, &b] {
