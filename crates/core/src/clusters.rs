@@ -5,7 +5,7 @@
 
 use berth_model::Scope;
 use berth_model::ecs::{EcsArn, EcsResource, LaunchType, ServiceStatus};
-use berth_store::{Compare, Op};
+use berth_store::Change;
 use serde::{Deserialize, Serialize};
 
 use crate::{Ecs, EcsError, Result, decode, encode, now_epoch};
@@ -363,21 +363,15 @@ impl Ecs {
         name_or_arn: Option<&str>,
         change: impl Fn(&mut Cluster) -> Result<()>,
     ) -> Result<Cluster> {
-        loop {
-            let (mut cluster, rev) = self.cluster_with_revision(scope, name_or_arn)?;
-            if cluster.status != ClusterStatus::Active {
-                return Err(EcsError::ClusterNotFound);
-            }
+        let key = cluster_key(scope, &cluster_name(scope, name_or_arn)?);
+        let updated = berth_store::update(&*self.store, &key, |cluster: Option<Cluster>| {
+            let mut cluster = cluster
+                .filter(|c| c.status == ClusterStatus::Active)
+                .ok_or(EcsError::ClusterNotFound)?;
             change(&mut cluster)?;
-            let key = cluster_key(scope, &cluster.name);
-            if self
-                .store
-                .put_if_revision(&key, &encode(&cluster), rev)?
-                .is_committed()
-            {
-                return Ok(cluster);
-            }
-        }
+            Ok::<_, EcsError>(Change::Put(cluster))
+        })?;
+        updated.ok_or(EcsError::ClusterNotFound)
     }
 
     pub fn update_cluster(
@@ -437,24 +431,10 @@ impl Ecs {
         if counts.running_tasks + counts.pending_tasks > 0 {
             return Err(EcsError::ClusterContainsTasks);
         }
-        loop {
-            let (mut cluster, rev) = self.cluster_with_revision(scope, Some(name_or_arn))?;
-            if cluster.status != ClusterStatus::Active {
-                return Err(EcsError::ClusterNotFound);
-            }
+        self.update_cluster_record(scope, Some(name_or_arn), |cluster| {
             cluster.status = ClusterStatus::Inactive;
-            let key = cluster_key(scope, &cluster.name);
-            if self
-                .store
-                .txn(
-                    &[Compare::ModRevision(key.clone(), rev)],
-                    &[Op::put(key, encode(&cluster))],
-                )?
-                .is_committed()
-            {
-                return Ok(cluster);
-            }
-        }
+            Ok(())
+        })
     }
 
     /// DescribeClusters' statistics: its live tasks (the same ones `cluster_counts` counts)

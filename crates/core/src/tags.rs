@@ -5,7 +5,9 @@ use berth_model::Scope;
 use berth_model::ecs::{EcsArn, EcsResource};
 use berth_model::task_definition::Tag;
 
-use crate::{Ecs, EcsError, EcsTag, Result, decode, encode};
+use berth_store::Change;
+
+use crate::{Ecs, EcsError, EcsTag, Result};
 
 /// A taggable resource named by an ARN of this scope.
 enum Resource {
@@ -68,7 +70,7 @@ fn base(scope: &Scope) -> String {
 
 impl Ecs {
     /// Read-modify-write the tags of the record at `key` whose tags `get`/`set` reach.
-    fn edit_tags<T: serde::Serialize + serde::de::DeserializeOwned>(
+    fn edit_tags<T: serde::Serialize + serde::de::DeserializeOwned + Clone>(
         &self,
         key: &str,
         missing: impl Fn() -> EcsError,
@@ -76,21 +78,17 @@ impl Ecs {
         set: impl Fn(&mut T, Vec<EcsTag>),
         change: &dyn Fn(&mut Vec<EcsTag>) -> Result<()>,
     ) -> Result<Vec<EcsTag>> {
-        loop {
-            let kv = self.store.get(key)?.ok_or_else(&missing)?;
-            let mut record: T = decode(&kv)?;
+        let mut written = Vec::new();
+        berth_store::update(&*self.store, key, |record: Option<T>| {
+            let mut record = record.ok_or_else(&missing)?;
             let mut tags = tags_of(&mut record);
             change(&mut tags)?;
             crate::clusters::check_tags(&tags)?;
             set(&mut record, tags.clone());
-            if self
-                .store
-                .put_if_revision(key, &encode(&record), kv.mod_revision)?
-                .is_committed()
-            {
-                return Ok(tags);
-            }
-        }
+            written = tags;
+            Ok::<_, EcsError>(Change::Put(record))
+        })?;
+        Ok(written)
     }
 
     fn with_tags(

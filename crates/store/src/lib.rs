@@ -7,9 +7,11 @@
 mod mem;
 pub mod page_token;
 mod redb_store;
+mod update;
 
 pub use mem::MemStore;
 pub use redb_store::{CommitStats, RedbStore};
+pub use update::{Change, update};
 
 /// A global, monotonically increasing revision. Every committed write transaction bumps it
 /// by one. Revision 0 means "the key does not exist" in comparisons.
