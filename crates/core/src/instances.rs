@@ -380,24 +380,20 @@ impl Ecs {
         id: &str,
         change: impl Fn(&mut ContainerInstance) -> Result<()>,
     ) -> Result<ContainerInstance> {
+        let not_found = || {
+            EcsError::InvalidParameter(format!(
+                "Container instance '{id}' was not found in cluster '{cluster}'."
+            ))
+        };
         let key = instance_key(scope, cluster, id);
-        loop {
-            let Some(kv) = self.store.get(&key)? else {
-                return Err(EcsError::InvalidParameter(format!(
-                    "Container instance '{id}' was not found in cluster '{cluster}'."
-                )));
-            };
-            let mut instance: ContainerInstance = decode(&kv)?;
-            change(&mut instance)?;
-            instance.version += 1;
-            if self
-                .store
-                .put_if_revision(&key, &encode(&instance), kv.mod_revision)?
-                .is_committed()
-            {
-                return self.with_task_counts(scope, instance);
-            }
-        }
+        let updated =
+            berth_store::update(&*self.store, &key, |instance: Option<ContainerInstance>| {
+                let mut instance = instance.ok_or_else(not_found)?;
+                change(&mut instance)?;
+                instance.version += 1;
+                Ok::<_, EcsError>(berth_store::Change::Put(instance))
+            })?;
+        self.with_task_counts(scope, updated.ok_or_else(not_found)?)
     }
 
     /// UpdateContainerInstancesState for one instance.
