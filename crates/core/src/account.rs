@@ -5,6 +5,7 @@
 use berth_model::Scope;
 use serde::{Deserialize, Serialize};
 
+use crate::keys::account_setting_key;
 use crate::{Ecs, EcsError, Result, decode, encode};
 
 /// ECS's account settings and their defaults for a new account.
@@ -31,13 +32,6 @@ pub struct AccountSetting {
     pub kind: String,
 }
 
-fn key(scope: &Scope, name: &str) -> String {
-    format!(
-        "ecs/{}/{}/account-setting/{name}",
-        scope.account, scope.region
-    )
-}
-
 fn root(scope: &Scope) -> String {
     format!("arn:aws:iam::{}:root", scope.account)
 }
@@ -47,7 +41,7 @@ impl Ecs {
         ACCOUNT_SETTINGS
             .iter()
             .map(|(name, default)| {
-                Ok(match self.store.get(&key(scope, name))? {
+                Ok(match self.store.get(&account_setting_key(scope, name))? {
                     Some(kv) => decode(&kv)?,
                     None => AccountSetting {
                         name: name.to_string(),
@@ -88,7 +82,8 @@ impl Ecs {
             principal_arn: root(scope),
             kind: "user".into(),
         };
-        self.store.put(&key(scope, name), &encode(&setting))?;
+        self.store
+            .put(&account_setting_key(scope, name), &encode(&setting))?;
         Ok(setting)
     }
 }

@@ -21,7 +21,8 @@ use berth_model::Scope;
 use berth_store::{Compare, Op};
 use serde::Serialize;
 
-use crate::instances::{ContainerInstance, instance_key};
+use crate::instances::ContainerInstance;
+use crate::keys::{instance_key, split_key};
 use crate::{Ecs, Result, decode, encode, now_epoch};
 
 struct Seen {
@@ -295,20 +296,6 @@ impl Ecs {
         *seeded = true;
         Ok(())
     }
-}
-
-/// The scope of an `ecs/{account}/{region}/...` key.
-/// An `ecs/{account}/{region}/REST` key split into its scope and REST (the record kind
-/// first: `task/…`, `instance/…`, `client-token/…`), so scans over `ecs/` recognise records
-/// by their place, never by a substring a cluster or family name could also contain.
-pub(crate) fn split_key(key: &str) -> Option<(Scope, &str)> {
-    let rest = key.strip_prefix("ecs/")?;
-    let (account, rest) = rest.split_once('/')?;
-    let (region, rest) = rest.split_once('/')?;
-    Some((
-        Scope::new(account.parse().ok()?, region.parse().ok()?),
-        rest,
-    ))
 }
 
 #[cfg(test)]

@@ -8,6 +8,7 @@ use berth_model::ecs::{EcsArn, EcsResource, LaunchType, ServiceStatus};
 use berth_store::Change;
 use serde::{Deserialize, Serialize};
 
+use crate::keys::{cluster_key, clusters_prefix};
 use crate::{Ecs, EcsError, Result, decode, encode, now_epoch};
 
 /// The cluster ECS uses when a request names none.
@@ -112,14 +113,6 @@ pub(crate) fn refuse_the_pool(scope: &Scope, name_or_arn: Option<&str>) -> Resul
         return Err(reserved_for_the_pool());
     }
     Ok(())
-}
-
-fn cluster_key(scope: &Scope, name: &str) -> String {
-    format!("ecs/{}/{}/cluster/{name}", scope.account, scope.region)
-}
-
-fn clusters_prefix(scope: &Scope) -> String {
-    format!("ecs/{}/{}/cluster/", scope.account, scope.region)
 }
 
 /// ECS resource names (clusters, services): 1 to 255 letters, numbers, hyphens and
@@ -459,7 +452,7 @@ impl Ecs {
     /// The counts DescribeClusters reports, derived from the stored instances, tasks and
     /// services so that they are true at all times.
     pub fn cluster_counts(&self, scope: &Scope, name: &str) -> Result<ClusterCounts> {
-        let base = format!("ecs/{}/{}/", scope.account, scope.region);
+        let base = crate::keys::base(scope);
         let count = |kind: &str| -> Result<usize> {
             Ok(self
                 .store

@@ -17,6 +17,7 @@ use crate::{Ecs, EcsError, Result, decode, encode, now_epoch};
 /// Host ports ECS reserves on every container instance (SSH, Docker, the agent).
 pub const RESERVED_PORTS: [u16; 5] = [22, 2375, 2376, 51678, 51679];
 
+use crate::keys::{inactive_instance_key, instance_key, instances_prefix};
 pub use berth_model::ecs::InstanceStatus;
 
 /// A container instance `status` request member, or ECS's InvalidParameterException.
@@ -134,24 +135,6 @@ pub struct RegisterContainerInstance {
     pub attributes: Vec<Attribute>,
     pub version_info: Option<serde_json::Value>,
     pub tags: Vec<crate::EcsTag>,
-}
-
-pub(crate) fn instance_key(scope: &Scope, cluster: &str, id: &str) -> String {
-    format!(
-        "ecs/{}/{}/instance/{cluster}/{id}",
-        scope.account, scope.region
-    )
-}
-
-fn inactive_key(scope: &Scope, cluster: &str, id: &str) -> String {
-    format!(
-        "ecs/{}/{}/instance-inactive/{cluster}/{id}",
-        scope.account, scope.region
-    )
-}
-
-pub(crate) fn instances_prefix(scope: &Scope, cluster: &str) -> String {
-    format!("ecs/{}/{}/instance/{cluster}/", scope.account, scope.region)
 }
 
 /// Attribute names: up to 128 letters, numbers, hyphens, underscores, periods, at signs and
@@ -313,7 +296,7 @@ impl Ecs {
         let id = instance_id(scope, &cluster.name, id_or_arn)?;
         for key in [
             instance_key(scope, &cluster.name, &id),
-            inactive_key(scope, &cluster.name, &id),
+            inactive_instance_key(scope, &cluster.name, &id),
         ] {
             if let Some(kv) = self.store.get(&key)? {
                 return Ok(Some(self.with_task_counts(scope, decode(&kv)?)?));
@@ -446,7 +429,10 @@ impl Ecs {
             instance.version += 1;
             let ops = [
                 Op::delete(key.clone()),
-                Op::put(inactive_key(scope, &cluster.name, &id), encode(&instance)),
+                Op::put(
+                    inactive_instance_key(scope, &cluster.name, &id),
+                    encode(&instance),
+                ),
             ];
             if self
                 .store

@@ -8,6 +8,7 @@ mod error;
 pub mod fargate;
 mod installation;
 mod instances;
+mod keys;
 mod network;
 mod placement;
 pub mod service_deployments;

@@ -18,6 +18,7 @@ use berth_store::{Compare, Op, Store};
 use serde::{Deserialize, Serialize};
 
 use crate::installation::HostRoute;
+use crate::keys::{SUBNET_PREFIX, cidr_key, ip_key, ip_prefix, subnet_key};
 use crate::{Ecs, EcsError, Result, decode, encode};
 
 /// The range subnets' /24s are taken from: 10.192.0.0/10, 16 384 of them, clear of Docker's
@@ -169,24 +170,6 @@ impl Subnet {
     pub fn contains(&self, ip: Ipv4Addr) -> bool {
         u32::from(ip) & 0xffff_ff00 == u32::from(self.network())
     }
-}
-
-const SUBNET_PREFIX: &str = "net/subnet/";
-
-fn subnet_key(id: &str) -> String {
-    format!("{SUBNET_PREFIX}{id}")
-}
-
-fn cidr_key(network: Ipv4Addr) -> String {
-    format!("net/cidr/{network}")
-}
-
-fn ip_prefix(subnet: &str) -> String {
-    format!("net/ip/{subnet}/")
-}
-
-fn ip_key(subnet: &str, ip: Ipv4Addr) -> String {
-    format!("{}{ip}", ip_prefix(subnet))
 }
 
 /// FNV-1a: stable across builds and platforms (std's hasher is not).

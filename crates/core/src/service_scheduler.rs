@@ -27,6 +27,7 @@ use berth_scheduler::service::{
 };
 use berth_store::EventKind;
 
+use crate::keys::split_cluster_key;
 use crate::services::{RollbackRecord, Service, revision_of};
 use crate::tasks::RunTask;
 use crate::{Ecs, EcsError, InstanceStatus, Result, Task, now_epoch};
@@ -59,25 +60,13 @@ pub enum RoundOutcome {
     Gone,
 }
 
-/// Splits `ecs/{account}/{region}/{kind}/{cluster}/{rest}` into its parts.
-fn parse_key(key: &str) -> Option<(Scope, &str, &str, &str)> {
-    let rest = key.strip_prefix("ecs/")?;
-    let mut parts = rest.splitn(5, '/');
-    let account = parts.next()?.parse().ok()?;
-    let region = parts.next()?.parse().ok()?;
-    let kind = parts.next()?;
-    let cluster = parts.next()?;
-    let rest = parts.next()?;
-    Some((Scope::new(account, region), kind, cluster, rest))
-}
-
 impl Ecs {
     /// Every service not INACTIVE, in every account and region (read once when the
     /// scheduler starts).
     pub fn service_refs(&self) -> Result<Vec<ServiceRef>> {
         let mut refs = Vec::new();
         for kv in self.store.range("ecs/", None, 0)? {
-            if let Some((scope, "service", cluster, name)) = parse_key(&kv.key) {
+            if let Some((scope, "service", cluster, name)) = split_cluster_key(&kv.key) {
                 let service: Service = crate::decode(&kv)?;
                 if service.status != ServiceStatus::Inactive {
                     refs.push(ServiceRef {
@@ -738,7 +727,7 @@ fn note_change(
     known: &mut HashMap<(Scope, String), HashSet<String>>,
     dirty: &mut HashSet<ServiceRef>,
 ) {
-    let Some((scope, kind, cluster, rest)) = parse_key(&event.kv.key) else {
+    let Some((scope, kind, cluster, rest)) = split_cluster_key(&event.kv.key) else {
         return;
     };
     let mark_cluster = |known: &HashMap<(Scope, String), HashSet<String>>,
@@ -810,10 +799,10 @@ mod tests {
     #[test]
     fn keys_name_their_scope_kind_and_cluster() {
         let (scope, kind, cluster, rest) =
-            parse_key("ecs/123456789012/us-east-1/service/prod/web").unwrap();
+            split_cluster_key("ecs/123456789012/us-east-1/service/prod/web").unwrap();
         assert_eq!(scope.account.to_string(), "123456789012");
         assert_eq!((kind, cluster, rest), ("service", "prod", "web"));
-        assert!(parse_key("ecr/x").is_none());
-        assert!(parse_key("ecs/123456789012/us-east-1/cluster").is_none());
+        assert!(split_cluster_key("ecr/x").is_none());
+        assert!(split_cluster_key("ecs/123456789012/us-east-1/cluster").is_none());
     }
 }

@@ -16,6 +16,7 @@ use berth_scheduler::service::Throttle;
 use berth_store::{Compare, Op};
 use serde::{Deserialize, Serialize};
 
+use crate::keys::{service_active_key, service_key, services_prefix};
 use crate::{Ecs, EcsError, EcsTag, Result, decode, encode, now_epoch};
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -258,18 +259,6 @@ pub struct UpdateService {
     pub health_check_grace_period_seconds: Option<i64>,
     pub force_new_deployment: bool,
     pub enable_execute_command: Option<bool>,
-}
-
-fn base(scope: &Scope) -> String {
-    format!("ecs/{}/{}/", scope.account, scope.region)
-}
-
-fn service_key(scope: &Scope, cluster: &str, name: &str) -> String {
-    format!("{}service/{cluster}/{name}", base(scope))
-}
-
-fn active_key(scope: &Scope, cluster: &str, name: &str) -> String {
-    format!("{}service-active/{cluster}/{name}", base(scope))
 }
 
 fn check_placement(constraints: &[Placement], strategy: &[Placement]) -> Result<()> {
@@ -608,7 +597,7 @@ impl Ecs {
             let ops = [
                 Op::put(key.clone(), encode(&service)),
                 Op::put(
-                    active_key(scope, &cluster.name, &service.service_name),
+                    service_active_key(scope, &cluster.name, &service.service_name),
                     b"{}".to_vec(),
                 ),
             ];
@@ -645,11 +634,7 @@ impl Ecs {
         let cluster = self.active_cluster(scope, cluster)?;
         let all: Vec<Service> = self
             .store
-            .range(
-                &format!("{}service/{}/", base(scope), cluster.name),
-                None,
-                0,
-            )?
+            .range(&services_prefix(scope, &cluster.name), None, 0)?
             .iter()
             .map(decode)
             .collect::<Result<_>>()?;
@@ -681,7 +666,7 @@ impl Ecs {
             }
             let mut ops = vec![Op::put(key.clone(), encode(&service))];
             if service.status != ServiceStatus::Active {
-                ops.push(Op::delete(active_key(
+                ops.push(Op::delete(service_active_key(
                     scope,
                     &service.cluster,
                     &service.service_name,

@@ -7,6 +7,7 @@ use berth_model::task_definition::Tag;
 
 use berth_store::Change;
 
+use crate::keys::{cluster_key, instance_key, service_key, task_definition_key, task_key};
 use crate::{Ecs, EcsError, EcsTag, Result};
 
 /// A taggable resource named by an ARN of this scope.
@@ -64,10 +65,6 @@ fn from_task_definition_tags(tags: &[Tag]) -> Vec<EcsTag> {
         .collect()
 }
 
-fn base(scope: &Scope) -> String {
-    format!("ecs/{}/{}/", scope.account, scope.region)
-}
-
 impl Ecs {
     /// Read-modify-write the tags of the record at `key` whose tags `get`/`set` reach.
     fn edit_tags<T: serde::Serialize + serde::de::DeserializeOwned + Clone>(
@@ -97,14 +94,13 @@ impl Ecs {
         arn: &str,
         change: &dyn Fn(&mut Vec<EcsTag>) -> Result<()>,
     ) -> Result<Vec<EcsTag>> {
-        let b = base(scope);
         let not_found =
             || EcsError::ResourceNotFound("The specified resource is not found.".into());
         match parse_arn(scope, arn)? {
             Resource::Cluster(name) => {
                 self.active_cluster(scope, Some(&name))?;
                 self.edit_tags::<crate::Cluster>(
-                    &format!("{b}cluster/{name}"),
+                    &cluster_key(scope, &name),
                     || EcsError::ClusterNotFound,
                     |c| c.tags.clone(),
                     |c, t| c.tags = t,
@@ -112,21 +108,21 @@ impl Ecs {
                 )
             }
             Resource::Service(cluster, name) => self.edit_tags::<crate::Service>(
-                &format!("{b}service/{cluster}/{name}"),
+                &service_key(scope, &cluster, &name),
                 || EcsError::ServiceNotFound,
                 |s| s.tags.clone(),
                 |s, t| s.tags = t,
                 change,
             ),
             Resource::Task(cluster, id) => self.edit_tags::<crate::Task>(
-                &format!("{b}task/{cluster}/{id}"),
+                &task_key(scope, &cluster, &id),
                 not_found,
                 |t| t.tags.clone(),
                 |t, tags| t.tags = tags,
                 change,
             ),
             Resource::ContainerInstance(cluster, id) => self.edit_tags::<crate::ContainerInstance>(
-                &format!("{b}instance/{cluster}/{id}"),
+                &instance_key(scope, &cluster, &id),
                 not_found,
                 |i| i.tags.clone(),
                 |i, t| i.tags = t,
@@ -138,7 +134,7 @@ impl Ecs {
                     .and_then(|(f, r)| r.parse::<i32>().ok().map(|r| (f.to_string(), r)))
                     .ok_or_else(not_found)?;
                 self.edit_tags::<crate::StoredTaskDefinition>(
-                    &format!("{b}taskdef/{family}/{revision:010}"),
+                    &task_definition_key(scope, &family, revision),
                     not_found,
                     |t| from_task_definition_tags(&t.tags),
                     |t, tags| t.tags = to_task_definition_tags(&tags),

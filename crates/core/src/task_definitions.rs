@@ -14,6 +14,10 @@ use berth_model::task_definition::{
 use berth_store::{Compare, Op};
 use serde::{Deserialize, Serialize};
 
+use crate::keys::{
+    task_definition_families_prefix, task_definition_family_key, task_definition_key,
+    task_definitions_prefix,
+};
 use crate::{Ecs, EcsError, Result, decode, encode, now_epoch};
 
 /// A stored revision and its resource tags.
@@ -40,18 +44,6 @@ impl StoredTaskDefinition {
 #[derive(Debug, Default, Serialize, Deserialize)]
 struct FamilyRecord {
     last_revision: i32,
-}
-
-fn base(scope: &Scope) -> String {
-    format!("ecs/{}/{}/", scope.account, scope.region)
-}
-
-fn revision_key(scope: &Scope, family: &str, revision: i32) -> String {
-    format!("{}taskdef/{family}/{revision:010}", base(scope))
-}
-
-fn family_key(scope: &Scope, family: &str) -> String {
-    format!("{}taskdef-family/{family}", base(scope))
 }
 
 /// How a request names a task definition: `family`, `family:revision` or an ARN.
@@ -102,7 +94,7 @@ impl Ecs {
             })
             .collect();
         crate::clusters::check_tags(&ecs_tags)?;
-        let fkey = family_key(scope, &family);
+        let fkey = task_definition_family_key(scope, &family);
         loop {
             let existing = self.store.get(&fkey)?;
             let record: FamilyRecord = existing
@@ -137,7 +129,10 @@ impl Ecs {
                         last_revision: revision,
                     }),
                 ),
-                Op::put(revision_key(scope, &family, revision), encode(&stored)),
+                Op::put(
+                    task_definition_key(scope, &family, revision),
+                    encode(&stored),
+                ),
             ];
             let rev = existing.as_ref().map_or(0, |kv| kv.mod_revision);
             if self
@@ -164,7 +159,7 @@ impl Ecs {
         let (family, revision) = parse_reference(scope, reference)?;
         match revision {
             Some(r) => {
-                let key = revision_key(scope, &family, r);
+                let key = task_definition_key(scope, &family, r);
                 let kv = self.store.get(&key)?.ok_or_else(not_found)?;
                 let stored: StoredTaskDefinition = decode(&kv)?;
                 if stored.status() == TaskDefinitionStatus::DeleteInProgress {
@@ -174,7 +169,7 @@ impl Ecs {
             }
             // The newest ACTIVE revision, decoding from the newest down (not every one).
             None => {
-                let prefix = format!("{}taskdef/{family}/", base(scope));
+                let prefix = task_definitions_prefix(scope, &family);
                 for kv in self.store.range(&prefix, None, 0)?.into_iter().rev() {
                     let stored: StoredTaskDefinition = decode(&kv)?;
                     if stored.status() == TaskDefinitionStatus::Active {
@@ -197,8 +192,8 @@ impl Ecs {
         descending: bool,
     ) -> Result<Vec<String>> {
         let prefix = match family {
-            Some(f) => format!("{}taskdef/{f}/", base(scope)),
-            None => format!("{}taskdef/", base(scope)),
+            Some(f) => task_definitions_prefix(scope, f),
+            None => task_definition_families_prefix(scope, ""),
         };
         let mut arns: Vec<String> = Vec::new();
         for kv in self.store.range(&prefix, None, 0)? {
@@ -226,7 +221,7 @@ impl Ecs {
         family_prefix: Option<&str>,
         status: TaskDefinitionFamilyStatus,
     ) -> Result<Vec<String>> {
-        let prefix = format!("{}taskdef/{}", base(scope), family_prefix.unwrap_or(""));
+        let prefix = task_definition_families_prefix(scope, family_prefix.unwrap_or(""));
         let mut families: Vec<(String, bool)> = Vec::new();
         for kv in self.store.range(&prefix, None, 0)? {
             let t: StoredTaskDefinition = decode(&kv)?;

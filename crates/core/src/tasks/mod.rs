@@ -27,6 +27,9 @@ use serde::{Deserialize, Serialize};
 use crate::network::{Attachment, NetworkConfiguration};
 use crate::{Ecs, EcsError, EcsTag, LaunchTypeCounts, Result, decode, encode, now_epoch};
 
+use crate::keys::{
+    all_tasks_prefix, instance_task_key, instance_tasks_prefix, marker_key, task_key, tasks_prefix,
+};
 pub use run::RunTaskPending;
 pub(crate) use run::{PlacementJob, rand_seed};
 
@@ -294,19 +297,6 @@ fn decode_head(kv: &berth_store::KeyValue) -> Result<TaskHead<'_>> {
 /// instance's `task_groups` hold everything else).
 const MARKER: &[u8] = b"{}";
 
-fn base(scope: &Scope) -> String {
-    format!("ecs/{}/{}/", scope.account, scope.region)
-}
-
-/// RunTask's idempotency token: the ids of the tasks the request started.
-fn client_token_key(scope: &Scope, cluster: &str, token: &str) -> String {
-    format!("{}client-token/{cluster}/{token}", base(scope))
-}
-
-fn task_key(scope: &Scope, cluster: &str, id: &str) -> String {
-    format!("{}task/{cluster}/{id}", base(scope))
-}
-
 /// What ListTasks selects, as ECS defines it.
 #[derive(Debug, Clone)]
 pub struct ListTasksFilter {
@@ -392,32 +382,6 @@ impl Ecs {
         let [running, pending] = counts;
         Ok((running, pending))
     }
-}
-
-fn marker_key(scope: &Scope, status: TaskStatus, cluster: &str, id: &str) -> String {
-    let kind = if status == TaskStatus::Running {
-        "task-running"
-    } else {
-        "task-pending"
-    };
-    format!("{}{kind}/{cluster}/{id}", base(scope))
-}
-
-/// The key prefix of an instance's live-task index: one entry per task placed there and
-/// not yet STOPPED, holding the task's last status (and, for a Fargate task on a pool
-/// instance, a space and the task's own cluster: see [`index_entry`]). It is written in the transactions
-/// that create and change the task (guarded by the task record's own compare), so state
-/// reports never rewrite the instance record that placement compares on; the instance's
-/// task counts and the agent's manifests are read from it.
-pub(crate) fn instance_tasks_prefix(scope: &Scope, cluster: &str, instance_id: &str) -> String {
-    format!("{}instance-task/{cluster}/{instance_id}/", base(scope))
-}
-
-fn instance_task_key(scope: &Scope, cluster: &str, instance_id: &str, task_id: &str) -> String {
-    format!(
-        "{}{task_id}",
-        instance_tasks_prefix(scope, cluster, instance_id)
-    )
 }
 
 /// The index entry of `task` with `status`: the key in its instance's index and the value.
@@ -514,7 +478,7 @@ impl Ecs {
     pub fn tasks(&self, scope: &Scope, cluster: Option<&str>) -> Result<Vec<Task>> {
         let cluster = self.active_cluster(scope, cluster)?;
         self.store
-            .range(&format!("{}task/{}/", base(scope), cluster.name), None, 0)?
+            .range(&tasks_prefix(scope, &cluster.name), None, 0)?
             .iter()
             .map(decode)
             .collect()
@@ -532,10 +496,7 @@ impl Ecs {
         cluster: &str,
     ) -> Result<BTreeMap<String, (u32, u32)>> {
         let mut live: BTreeMap<String, (u32, u32)> = BTreeMap::new();
-        for kv in self
-            .store
-            .range(&format!("{}task/{cluster}/", base(scope)), None, 0)?
-        {
+        for kv in self.store.range(&tasks_prefix(scope, cluster), None, 0)? {
             let head: TaskHead = decode_head(&kv)?;
             let (running, pending) = (
                 head.last_status == TaskStatus::Running,
@@ -556,10 +517,7 @@ impl Ecs {
     /// kept an hour).
     pub fn group_tasks(&self, scope: &Scope, cluster: &str, group: &str) -> Result<Vec<Task>> {
         let mut tasks = Vec::new();
-        for kv in self
-            .store
-            .range(&format!("{}task/{cluster}/", base(scope)), None, 0)?
-        {
+        for kv in self.store.range(&tasks_prefix(scope, cluster), None, 0)? {
             if decode_head(&kv)?.group == group {
                 tasks.push(decode(&kv)?);
             }
@@ -592,7 +550,7 @@ impl Ecs {
         max: usize,
         keep: impl Fn(&Task) -> bool,
     ) -> Result<(Vec<Task>, Option<String>)> {
-        let prefix = format!("{}task/{cluster}/", base(scope));
+        let prefix = tasks_prefix(scope, cluster);
         let after = after.map(task_token).transpose()?;
         let mut page = Vec::new();
         let mut next = None;
@@ -625,9 +583,9 @@ impl Ecs {
     pub fn watch_tasks(&self, scope: &Scope, cluster: &str) -> Result<berth_store::Watcher> {
         let revision = self.store.current_revision()?;
         let prefix = if cluster == crate::fargate::POOL_CLUSTER {
-            format!("{}task/", base(scope))
+            all_tasks_prefix(scope)
         } else {
-            format!("{}task/{cluster}/", base(scope))
+            tasks_prefix(scope, cluster)
         };
         Ok(self.store.watch(&prefix, revision)?)
     }
@@ -665,7 +623,7 @@ impl Ecs {
         }
         let mut ops = Vec::new();
         crate::scan(&*self.store, "ecs/", None, |kv| {
-            let Some((scope, rest)) = crate::agents::split_key(&kv.key) else {
+            let Some((scope, rest)) = crate::keys::split_key(&kv.key) else {
                 return Ok(true);
             };
             if !rest.starts_with("task/") {
@@ -719,7 +677,7 @@ impl Ecs {
         let mut reaped = 0;
         let mut tokens = Vec::new();
         crate::scan(&*self.store, "ecs/", None, |kv| {
-            let Some((_, rest)) = crate::agents::split_key(&kv.key) else {
+            let Some((_, rest)) = crate::keys::split_key(&kv.key) else {
                 return Ok(true);
             };
             if rest.starts_with("client-token/") {

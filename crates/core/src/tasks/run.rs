@@ -16,6 +16,7 @@ use crate::placement::{Job, LaneContext, LaneState};
 use crate::{Ecs, EcsError, Result, decode, encode, now_epoch};
 
 use super::*;
+use crate::keys::client_token_key;
 use berth_model::ecs::{
     ContainerStatus, DesiredStatus, LaunchType, TaskDefinitionStatus, TaskStatus,
 };
@@ -690,7 +691,7 @@ impl Ecs {
                 let lane = self.lanes.lane(
                     &self.store,
                     scope,
-                    &crate::instances::instances_prefix(scope, capacity),
+                    &crate::keys::instances_prefix(scope, capacity),
                     place_batch,
                 );
                 let job = PlacementJob {
@@ -758,7 +759,7 @@ impl Ecs {
         request: &berth_scheduler::TaskRequest,
         subnets: &[Subnet],
     ) -> Result<std::result::Result<Task, String>> {
-        let ikey = crate::instances::instance_key(scope, cluster, instance_id);
+        let ikey = crate::keys::instance_key(scope, cluster, instance_id);
         let one = berth_scheduler::TaskRequest {
             count: 1,
             ..request.clone()

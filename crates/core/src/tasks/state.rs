@@ -11,6 +11,7 @@ use crate::network::release_ops;
 use crate::{Ecs, EcsError, Result, decode, encode, now_epoch};
 
 use super::*;
+use crate::keys::{marker_key, task_key};
 use berth_model::ecs::{ContainerStatus, DesiredStatus, StopCode, TaskStatus};
 
 /// Gives back what a stopped task held on its instance record.
@@ -297,8 +298,7 @@ impl Ecs {
                     let (entry, value) = index_entry(scope, &task, next);
                     if next == TaskStatus::Stopped {
                         ops.push(Op::delete(entry));
-                        let ikey =
-                            crate::instances::instance_key(scope, task.instance_cluster(), iid);
+                        let ikey = crate::keys::instance_key(scope, task.instance_cluster(), iid);
                         if let Some(ikv) = self.store.get(&ikey)? {
                             let mut instance: ContainerInstance = decode(&ikv)?;
                             release(&mut instance, &task);

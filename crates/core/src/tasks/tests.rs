@@ -7,6 +7,7 @@ use berth_model::ecs::TaskStatus;
 use berth_store::{Store, TxnOutcome};
 
 use crate::instances::ContainerInstance;
+use crate::keys::{client_token_key, instance_tasks_prefix};
 use crate::{CreateCluster, RegisterContainerInstance, Resources};
 
 #[test]
@@ -376,11 +377,7 @@ fn assert_records_match_tasks(ecs: &Ecs) {
     let tasks = ecs.tasks(&scope, None).unwrap();
     for kv in ecs
         .store
-        .range(
-            &crate::instances::instances_prefix(&scope, "default"),
-            None,
-            0,
-        )
+        .range(&crate::keys::instances_prefix(&scope, "default"), None, 0)
         .unwrap()
     {
         let instance = ecs.with_task_counts(&scope, decode(&kv).unwrap()).unwrap();
@@ -521,7 +518,7 @@ fn state_reports_keep_off_the_instance_record() {
     let ecs = Ecs::new(Arc::new(berth_store::MemStore::new()));
     let instances = cluster_of(&ecs, 1);
     let iid = instances[0].id.clone();
-    let ikey = crate::instances::instances_prefix(&scope(), "default") + &iid;
+    let ikey = crate::keys::instances_prefix(&scope(), "default") + &iid;
     let task = run_one(&ecs).tasks.remove(0);
     let before = ecs.store.get(&ikey).unwrap().unwrap().mod_revision;
     let counts = |ecs: &Ecs| {
