@@ -272,7 +272,7 @@ impl Ecs {
             return Ok(());
         }
         let now = now_epoch();
-        crate::scan(&*self.store, "ecs/", None, |kv| {
+        crate::scan(&*self.store, crate::keys::ROOT, None, |kv| {
             let Some((scope, rest)) = split_key(&kv.key) else {
                 return Ok(true);
             };

@@ -18,16 +18,19 @@ use std::net::Ipv4Addr;
 use berth_model::Scope;
 use berth_model::ecs::TaskStatus;
 
+/// Every ECS record of every account and region is under this prefix.
+pub(crate) const ROOT: &str = "ecs/";
+
 /// `ecs/{account}/{region}/`.
 pub(crate) fn base(scope: &Scope) -> String {
-    format!("ecs/{}/{}/", scope.account, scope.region)
+    format!("{ROOT}{}/{}/", scope.account, scope.region)
 }
 
 /// An `ecs/{account}/{region}/REST` key split into its scope and REST (the record kind
 /// first: `task/…`, `instance/…`, `client-token/…`), so scans over `ecs/` recognise records
 /// by their place, never by a substring a cluster or family name could also contain.
 pub(crate) fn split_key(key: &str) -> Option<(Scope, &str)> {
-    let rest = key.strip_prefix("ecs/")?;
+    let rest = key.strip_prefix(ROOT)?;
     let (account, rest) = rest.split_once('/')?;
     let (region, rest) = rest.split_once('/')?;
     Some((

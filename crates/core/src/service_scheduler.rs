@@ -65,7 +65,7 @@ impl Ecs {
     /// scheduler starts).
     pub fn service_refs(&self) -> Result<Vec<ServiceRef>> {
         let mut refs = Vec::new();
-        for kv in self.store.range("ecs/", None, 0)? {
+        for kv in self.store.range(crate::keys::ROOT, None, 0)? {
             if let Some((scope, "service", cluster, name)) = split_cluster_key(&kv.key) {
                 let service: Service = crate::decode(&kv)?;
                 if service.status != ServiceStatus::Inactive {
@@ -622,7 +622,7 @@ pub async fn run(ecs: Ecs, mut shutdown: tokio::sync::watch::Receiver<bool>) {
             return;
         }
     };
-    let mut watch = match ecs.store.watch("ecs/", revision) {
+    let mut watch = match ecs.store.watch(crate::keys::ROOT, revision) {
         Ok(w) => w,
         Err(e) => {
             tracing::error!(error = %e, "the service scheduler cannot watch the store");

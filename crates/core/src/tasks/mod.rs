@@ -622,7 +622,7 @@ impl Ecs {
             return Ok(0);
         }
         let mut ops = Vec::new();
-        crate::scan(&*self.store, "ecs/", None, |kv| {
+        crate::scan(&*self.store, crate::keys::ROOT, None, |kv| {
             let Some((scope, rest)) = crate::keys::split_key(&kv.key) else {
                 return Ok(true);
             };
@@ -676,7 +676,7 @@ impl Ecs {
         let cutoff = now_epoch() - min_age_seconds;
         let mut reaped = 0;
         let mut tokens = Vec::new();
-        crate::scan(&*self.store, "ecs/", None, |kv| {
+        crate::scan(&*self.store, crate::keys::ROOT, None, |kv| {
             let Some((_, rest)) = crate::keys::split_key(&kv.key) else {
                 return Ok(true);
             };
