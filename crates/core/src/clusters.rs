@@ -11,6 +11,10 @@ use serde::{Deserialize, Serialize};
 use crate::keys::{cluster_key, clusters_prefix};
 use crate::{Ecs, EcsError, Result, decode, encode, now_epoch};
 
+/// The hidden cluster the Fargate pool's hosts register in (`fargate` re-exports it): not
+/// listed, not a name users may take.
+pub const POOL_CLUSTER: &str = "berth-fargate-pool";
+
 /// The cluster ECS uses when a request names none.
 pub const DEFAULT_CLUSTER: &str = "default";
 
@@ -102,14 +106,14 @@ pub struct ClusterUpdate {
 fn reserved_for_the_pool() -> EcsError {
     EcsError::InvalidParameter(format!(
         "The cluster name {} is reserved for the Fargate capacity of this server.",
-        crate::fargate::POOL_CLUSTER
+        POOL_CLUSTER
     ))
 }
 
 /// Users see the Fargate pool's cluster (describe it, list its hosts) but do not run tasks
 /// or services in it, nor delete it.
 pub(crate) fn refuse_the_pool(scope: &Scope, name_or_arn: Option<&str>) -> Result<()> {
-    if name_or_arn.is_some() && cluster_name(scope, name_or_arn)? == crate::fargate::POOL_CLUSTER {
+    if name_or_arn.is_some() && cluster_name(scope, name_or_arn)? == POOL_CLUSTER {
         return Err(reserved_for_the_pool());
     }
     Ok(())
@@ -221,7 +225,7 @@ pub(crate) fn cluster_name(scope: &Scope, name_or_arn: Option<&str>) -> Result<S
 
 impl Ecs {
     pub fn create_cluster(&self, scope: &Scope, req: CreateCluster) -> Result<Cluster> {
-        if req.name.as_deref() == Some(crate::fargate::POOL_CLUSTER) {
+        if req.name.as_deref() == Some(POOL_CLUSTER) {
             return Err(reserved_for_the_pool());
         }
         self.create_cluster_unchecked(scope, req)
@@ -331,9 +335,7 @@ impl Ecs {
             for kv in &batch {
                 let cluster: Cluster = decode(kv)?;
                 // The Fargate pool's cluster is the platform's, not the user's.
-                if cluster.status == ClusterStatus::Active
-                    && cluster.name != crate::fargate::POOL_CLUSTER
-                {
+                if cluster.status == ClusterStatus::Active && cluster.name != POOL_CLUSTER {
                     if out.len() == max_results {
                         let last: &Cluster = out.last().expect("max_results > 0");
                         let token = berth_store::page_token::encode(&last.name);

@@ -15,7 +15,7 @@ use crate::clusters::{CapacityProviderStrategyItem, Cluster};
 use crate::{EcsError, Result};
 
 /// The hidden cluster the Fargate pool's hosts register in.
-pub const POOL_CLUSTER: &str = "berth-fargate-pool";
+pub use crate::clusters::POOL_CLUSTER;
 
 /// The platform version Fargate tasks report (`LATEST` resolves to it).
 pub const PLATFORM_VERSION: &str = "1.4.0";

@@ -9,6 +9,7 @@
 
 pub mod engine;
 pub mod feasible;
+pub mod instance;
 pub mod query;
 pub mod regex;
 pub mod service;

@@ -21,8 +21,8 @@
 
 use std::fmt;
 
+use crate::instance::ContainerInstance;
 use crate::regex::Regex;
-use crate::types::ContainerInstance;
 
 /// What an expression tests.
 #[derive(Debug, Clone, PartialEq, Eq)]
