@@ -12,30 +12,7 @@ use crate::{CreateCluster, RegisterContainerInstance, Resources};
 
 #[test]
 fn stopped_tasks_are_reaped_after_their_time() {
-    let ecs = Ecs::new(Arc::new(berth_store::MemStore::new()));
-    let scope = Scope::new(
-        "000000000000".parse().unwrap(),
-        "us-east-1".parse().unwrap(),
-    );
-    ecs.create_cluster(&scope, CreateCluster::default())
-        .unwrap();
-    ecs.register_container_instance(
-        &scope,
-        RegisterContainerInstance {
-            total: Resources {
-                cpu: 1024,
-                memory: 1024,
-                ..Resources::default()
-            },
-            ..RegisterContainerInstance::default()
-        },
-    )
-    .unwrap();
-    let td: RegisterTaskDefinitionRequest = serde_json::from_str(
-        r#"{"family":"f","containerDefinitions":[{"name":"c","image":"i","memory":64}]}"#,
-    )
-    .unwrap();
-    ecs.register_task_definition(&scope, &td).unwrap();
+    let (ecs, scope) = default_cluster_with_family_f(1024);
     let run = ecs
         .run_task(
             &scope,
@@ -323,6 +300,33 @@ fn placement_view_follows_the_store() {
     assert_eq!(run(1).tasks.len(), 0);
 }
 
+/// The `default` cluster with one instance of `size` CPU units and MiB, and task
+/// definition family `f` (one 64 MiB container).
+fn default_cluster_with_family_f(size: i64) -> (Ecs, Scope) {
+    let ecs = Ecs::new(Arc::new(berth_store::MemStore::new()));
+    let scope = scope();
+    ecs.create_cluster(&scope, CreateCluster::default())
+        .unwrap();
+    ecs.register_container_instance(
+        &scope,
+        RegisterContainerInstance {
+            total: Resources {
+                cpu: size,
+                memory: size,
+                ..Resources::default()
+            },
+            ..RegisterContainerInstance::default()
+        },
+    )
+    .unwrap();
+    let td: RegisterTaskDefinitionRequest = serde_json::from_str(
+        r#"{"family":"f","containerDefinitions":[{"name":"c","image":"i","memory":64}]}"#,
+    )
+    .unwrap();
+    ecs.register_task_definition(&scope, &td).unwrap();
+    (ecs, scope)
+}
+
 fn scope() -> Scope {
     Scope::new(
         "000000000000".parse().unwrap(),
@@ -576,30 +580,7 @@ fn state_reports_keep_off_the_instance_record() {
 /// group and status before the rest: they agree with whole records.
 #[test]
 fn live_tasks_by_group_and_group_tasks_agree_with_whole_records() {
-    let ecs = Ecs::new(Arc::new(berth_store::MemStore::new()));
-    let scope = Scope::new(
-        "000000000000".parse().unwrap(),
-        "us-east-1".parse().unwrap(),
-    );
-    ecs.create_cluster(&scope, CreateCluster::default())
-        .unwrap();
-    ecs.register_container_instance(
-        &scope,
-        RegisterContainerInstance {
-            total: Resources {
-                cpu: 4096,
-                memory: 4096,
-                ..Resources::default()
-            },
-            ..RegisterContainerInstance::default()
-        },
-    )
-    .unwrap();
-    let td: RegisterTaskDefinitionRequest = serde_json::from_str(
-        r#"{"family":"f","containerDefinitions":[{"name":"c","image":"i","memory":64}]}"#,
-    )
-    .unwrap();
-    ecs.register_task_definition(&scope, &td).unwrap();
+    let (ecs, scope) = default_cluster_with_family_f(4096);
     let run = |group: Option<&str>, count| {
         ecs.run_task(
             &scope,
