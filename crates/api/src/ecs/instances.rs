@@ -5,7 +5,7 @@ use berth_core::{EcsError, EcsTag};
 use berth_model::ecs::EcsArn;
 use serde::{Deserialize, Serialize};
 
-use super::{Failure, Order, ecs_error, page_of};
+use super::{Failure, Order, ecs_error, page_of, page_of_names};
 use crate::protocol::{AwsContext, AwsError};
 
 /// ECS's Resource, as RegisterContainerInstance takes it and Describe returns it.
@@ -365,14 +365,8 @@ pub(super) async fn list_container_instances(
         .iter()
         .map(|i| i.arn(&ctx.scope))
         .collect();
-    let (container_instance_arns, next_token) = page_of(
-        arns,
-        String::clone,
-        Order::Ascending,
-        req.next_token.as_deref(),
-        req.max_results,
-        100,
-    )?;
+    let (container_instance_arns, next_token) =
+        page_of_names(arns, req.next_token.as_deref(), req.max_results, 100)?;
     Ok(ListContainerInstancesResponse {
         container_instance_arns,
         next_token,

@@ -131,6 +131,23 @@ enum Order {
     Descending,
 }
 
+/// One page of names or ARNs, in their own ascending order ([`page_of`]).
+fn page_of_names(
+    items: Vec<String>,
+    next_token: Option<&str>,
+    max_results: Option<i64>,
+    limit: i64,
+) -> Result<(Vec<String>, Option<String>), AwsError> {
+    page_of(
+        items,
+        String::clone,
+        Order::Ascending,
+        next_token,
+        max_results,
+        limit,
+    )
+}
+
 /// One page of `items`, ordered by `key` (as `order` says), with ECS's `maxResults`
 /// bounds and the key-based `nextToken` every list operation uses
 /// ([`berth_store::page_token`]): a page starts strictly after the key the token holds,

@@ -3,7 +3,7 @@
 use berth_core::{CapacityProviderStrategyItem, EcsError, EcsTag};
 use serde::{Deserialize, Serialize};
 
-use super::{Failure, Order, ecs_error, page_of};
+use super::{Failure, ecs_error, page_of_names};
 use crate::protocol::{AwsContext, AwsError};
 use berth_model::ecs::{EcsArn, LaunchType, ServiceStatus, TaskGroup};
 
@@ -338,14 +338,8 @@ pub(super) async fn list_services(
         })
         .map(|s| s.arn(&ctx.scope))
         .collect();
-    let (service_arns, next_token) = page_of(
-        arns,
-        String::clone,
-        Order::Ascending,
-        req.next_token.as_deref(),
-        req.max_results,
-        100,
-    )?;
+    let (service_arns, next_token) =
+        page_of_names(arns, req.next_token.as_deref(), req.max_results, 100)?;
     Ok(ListServicesResponse {
         service_arns,
         next_token,

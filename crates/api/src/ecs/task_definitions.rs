@@ -7,7 +7,7 @@ use berth_model::ecs::{TaskDefinitionFamilyStatus, TaskDefinitionStatus};
 use berth_model::task_definition::{RegisterTaskDefinitionRequest, Tag, TaskDefinition};
 use serde::{Deserialize, Serialize};
 
-use super::{Failure, Order, ecs_error, page_of};
+use super::{Failure, Order, ecs_error, page_of, page_of_names};
 use crate::protocol::{AwsContext, AwsError};
 
 #[derive(Debug, Serialize)]
@@ -195,14 +195,8 @@ pub(super) async fn list_task_definition_families(
         .ecs
         .list_task_definition_families(&ctx.scope, req.family_prefix.as_deref(), status)
         .map_err(ecs_error)?;
-    let (families, next_token) = page_of(
-        all,
-        String::clone,
-        Order::Ascending,
-        req.next_token.as_deref(),
-        req.max_results,
-        100,
-    )?;
+    let (families, next_token) =
+        page_of_names(all, req.next_token.as_deref(), req.max_results, 100)?;
     Ok(ListTaskDefinitionFamiliesResponse {
         families,
         next_token,

@@ -542,7 +542,7 @@ impl Ecs {
         })
     }
 
-    pub fn task_page(
+    fn task_page(
         &self,
         scope: &Scope,
         cluster: &str,
