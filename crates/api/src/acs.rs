@@ -2,7 +2,7 @@
 //! containerInstanceArn=…`) that hands tasks to a container instance's agent, and the
 //! telemetry websocket (`GET /tcs/ws?cluster=…&containerInstance=…`) that takes its metrics
 //! and health reports (containers' health onto their tasks; the instance's own health checks,
-//! `PublishInstanceStatusRequest`, onto the instance's `healthStatus` in `berth_core`). Both
+//! `PublishInstanceStatusRequest`, onto the instance's `healthStatus` in `berth_ecs`). Both
 //! upgrades are SigV4-signed GETs, as the official agent sends them.
 //!
 //! What Berth sends on ACS, and why:
@@ -13,7 +13,7 @@
 //! - `HeartbeatMessage` — every `heartbeat` interval (well inside the agent's 60 s idle
 //!   timeout, so it never drops a healthy session); the agent answers
 //!   `HeartbeatAckRequest`. Any frame from the agent counts as a sign of life; an agent
-//!   silent for the presence timeout is marked disconnected (see `berth_core::agents`).
+//!   silent for the presence timeout is marked disconnected (see `berth_ecs::agents`).
 //! - `TaskManifestMessage` — every few heartbeats, the tasks the instance should have (for
 //!   reconciliation). The agent acks it and, when it runs tasks the manifest does not name,
 //!   sends `TaskStopVerificationMessage`; Berth answers `TaskStopVerificationAck` naming the
@@ -34,7 +34,7 @@ use axum::http::{HeaderMap, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use berth_agent_protocol::acs::{AgentMessage, HeartbeatMessage, PayloadMessage, ServerMessage};
 use berth_agent_protocol::{ConnectionError, tcs};
-use berth_core::Task;
+use berth_ecs::Task;
 use berth_model::Scope;
 use berth_model::ecs::EcsArn;
 use berth_model::ecs::{DesiredStatus, TaskStatus};
@@ -272,12 +272,12 @@ async fn resolve_peer(
         tokio::task::spawn_blocking(move || {
             let cluster = ecs.active_cluster(&scope, Some(&cluster))?;
             let instance = ecs.container_instance(&scope, Some(&cluster.name), &instance)?;
-            Ok::<_, berth_core::EcsError>((cluster, instance))
+            Ok::<_, berth_ecs::EcsError>((cluster, instance))
         })
     };
     match lookup.await {
         Ok(Ok((cluster, Some(instance))))
-            if instance.status != berth_core::InstanceStatus::Inactive =>
+            if instance.status != berth_ecs::InstanceStatus::Inactive =>
         {
             Ok(Peer {
                 cluster_arn: EcsArn::cluster(&scope, &cluster.name).into_string(),
@@ -287,12 +287,12 @@ async fn resolve_peer(
                 scope,
             })
         }
-        Ok(Ok((_, _))) | Ok(Err(berth_core::EcsError::InvalidParameter(_))) => Err(refuse(
+        Ok(Ok((_, _))) | Ok(Err(berth_ecs::EcsError::InvalidParameter(_))) => Err(refuse(
             StatusCode::BAD_REQUEST,
             "InactiveInstanceException",
             "The container instance is not registered (or has been deregistered).",
         )),
-        Ok(Err(berth_core::EcsError::ClusterNotFound)) => Err(refuse(
+        Ok(Err(berth_ecs::EcsError::ClusterNotFound)) => Err(refuse(
             StatusCode::BAD_REQUEST,
             "InvalidClusterException",
             "Cluster not found.",
@@ -729,8 +729,8 @@ async fn tcs_session(mut socket: WebSocket, app: Arc<AppState>, peer: Peer) -> R
 /// without a status the API knows is left out.
 fn parse_instance_health(
     report: &tcs::PublishInstanceStatusRequest,
-) -> Vec<berth_core::InstanceHealthCheckResult> {
-    use berth_core::{InstanceHealthCheckType as Type, InstanceHealthStatus as Status};
+) -> Vec<berth_ecs::InstanceHealthCheckResult> {
+    use berth_ecs::{InstanceHealthCheckType as Type, InstanceHealthStatus as Status};
     let reported_at = report.timestamp.map(epoch_seconds);
     report
         .statuses
@@ -751,7 +751,7 @@ fn parse_instance_health(
                 _ => return None,
             };
             let last_updated = check.last_updated.map(epoch_seconds).or(reported_at)?;
-            Some(berth_core::InstanceHealthCheckResult {
+            Some(berth_ecs::InstanceHealthCheckResult {
                 kind,
                 status,
                 last_updated,
@@ -795,7 +795,7 @@ async fn record_health(app: &Arc<AppState>, peer: &Peer, report: &tcs::PublishHe
         for (task, containers) in updates {
             ecs.record_task_health(&scope, &cluster, &task, &containers)?;
         }
-        Ok::<_, berth_core::EcsError>(())
+        Ok::<_, berth_ecs::EcsError>(())
     })
     .await;
     if let Ok(Err(e)) = done {
@@ -806,7 +806,7 @@ async fn record_health(app: &Arc<AppState>, peer: &Peer, report: &tcs::PublishHe
 #[cfg(test)]
 mod tests {
     use super::*;
-    use berth_core::{InstanceHealthCheckType, InstanceHealthStatus};
+    use berth_ecs::{InstanceHealthCheckType, InstanceHealthStatus};
 
     #[test]
     fn instance_status_reports_map_onto_ecs_health_checks() {

@@ -43,7 +43,7 @@ const AUTH_TYPE_ECR: &str = "ecr";
 const REMOTE_API_ATTRIBUTE: &str = "com.amazonaws.ecs.capability.docker-remote-api.1.";
 
 /// The ACS task for `task`, an instance of `td`.
-pub fn acs_task(ctx: &PayloadContext, task: &berth_core::Task, td: &TaskDefinition) -> acs::Task {
+pub fn acs_task(ctx: &PayloadContext, task: &berth_ecs::Task, td: &TaskDefinition) -> acs::Task {
     let overrides = TaskOverride::read(task.overrides.as_ref());
     let network_mode = td.network_mode.as_deref().unwrap_or("bridge");
     let containers = td
@@ -104,7 +104,7 @@ pub fn acs_task(ctx: &PayloadContext, task: &berth_core::Task, td: &TaskDefiniti
 
 /// An awsvpc task's interface as ACS describes it to the agent: the agent attaches the task's
 /// network namespace to the subnet with this address (see the agent's `infra.rs`).
-fn acs_eni(scope: &Scope, eni: &berth_core::Attachment) -> Option<acs::ElasticNetworkInterface> {
+fn acs_eni(scope: &Scope, eni: &berth_ecs::Attachment) -> Option<acs::ElasticNetworkInterface> {
     let ip: std::net::Ipv4Addr = eni.detail("privateIPv4Address")?.parse().ok()?;
     let text = |name: &str| eni.detail(name).map(str::to_string);
     Some(acs::ElasticNetworkInterface {
@@ -116,7 +116,7 @@ fn acs_eni(scope: &Scope, eni: &berth_core::Attachment) -> Option<acs::ElasticNe
             primary: Some(true),
             private_address: Some(ip.to_string()),
         }]),
-        subnet_gateway_ipv4_address: Some(berth_core::subnet_gateway_of(ip)),
+        subnet_gateway_ipv4_address: Some(berth_ecs::subnet_gateway_of(ip)),
         interface_association_protocol: Some("default".into()),
         index: Some(0),
         subnet_id: text("subnetId"),
@@ -174,7 +174,7 @@ fn override_int(value: Option<&Value>) -> Option<i64> {
 
 fn acs_container(
     ctx: &PayloadContext,
-    task: &berth_core::Task,
+    task: &berth_ecs::Task,
     td: &TaskDefinition,
     c: &ContainerDefinition,
     o: Option<&ContainerOverride>,

@@ -13,7 +13,7 @@ use crate::auth::{RootCredentials, TokenIssuer};
 /// Everything the handlers share.
 pub struct AppState {
     pub registry: Registry,
-    pub ecs: berth_core::Ecs,
+    pub ecs: berth_ecs::Ecs,
     /// CloudWatch Logs.
     pub logs: Arc<berth_logs::Logs>,
     pub credentials: RootCredentials,

@@ -17,7 +17,7 @@ fn state(dir: &std::path::Path) -> Arc<AppState> {
     let store: Arc<dyn berth_store::Store> = Arc::new(berth_store::MemStore::new());
     Arc::new(AppState {
         registry: Registry::open(store.clone(), dir).unwrap(),
-        ecs: berth_core::Ecs::new(store.clone()),
+        ecs: berth_ecs::Ecs::new(store.clone()),
         logs: Arc::new(berth_logs::Logs::open(store, &dir.join("logs")).unwrap()),
         credentials: RootCredentials {
             access_key_id: AKID.into(),

@@ -336,7 +336,7 @@ async fn run_gc(args: GcArgs) -> Result<()> {
 
 async fn run_agent(args: AgentArgs) -> Result<()> {
     let cluster = match (&args.cluster, args.fargate) {
-        (_, true) => berth_core::fargate::POOL_CLUSTER,
+        (_, true) => berth_ecs::fargate::POOL_CLUSTER,
         (Some(cluster), false) => cluster.as_str(),
         (None, false) => bail!("--cluster or --fargate is required"),
     };

@@ -92,7 +92,7 @@ pub enum ServerError {
     #[error(transparent)]
     Logs(#[from] berth_logs::LogsError),
     #[error(transparent)]
-    Ecs(#[from] berth_core::EcsError),
+    Ecs(#[from] berth_ecs::EcsError),
     #[error(transparent)]
     Agent(#[from] berth_agent::AgentError),
     #[error(transparent)]
@@ -144,7 +144,7 @@ pub async fn run(
     let store = files::open_store(data_dir)?;
     let registry = Registry::open(store.clone(), data_dir)?;
     let ecs =
-        berth_core::Ecs::new(store.clone()).with_host_networks(Arc::new(berth_core::ProcNetRoute));
+        berth_ecs::Ecs::new(store.clone()).with_host_networks(Arc::new(berth_ecs::ProcNetRoute));
     let installation = ecs.installation()?;
     host::record_installation(data_dir, &installation)?;
     let docker = host::docker().await;
@@ -274,7 +274,7 @@ fn spawn_controllers(
         move || ecs.expire_agents(timeout.as_secs_f64()),
     );
     // The service scheduler: keeps services' tasks running and rolls out deployments.
-    tokio::spawn(berth_core::service_scheduler::run(
+    tokio::spawn(berth_ecs::service_scheduler::run(
         state.ecs.clone(),
         shutdown.clone(),
     ));
@@ -292,10 +292,10 @@ fn start_built_in_agents(
     let local = format!("http://{}", state.listen);
     let mut agents = Vec::new();
     if up.fargate {
-        agents.push((berth_core::fargate::POOL_CLUSTER, "fargate-agent", true));
+        agents.push((berth_ecs::fargate::POOL_CLUSTER, "fargate-agent", true));
     }
     if up.with_instance {
-        agents.push((berth_core::DEFAULT_CLUSTER, "instance-agent", false));
+        agents.push((berth_ecs::DEFAULT_CLUSTER, "instance-agent", false));
     }
     agents
         .into_iter()

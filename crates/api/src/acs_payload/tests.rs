@@ -1,6 +1,6 @@
 use super::*;
 use berth_agent_protocol::acs::{PayloadMessage, ServerMessage};
-use berth_core::{Reservation, TaskContainer};
+use berth_ecs::{Reservation, TaskContainer};
 use berth_model::ecs::{ContainerStatus, DesiredStatus, LaunchType, TaskStatus};
 use berth_model::task_definition::{RegisterTaskDefinitionRequest, Registration};
 
@@ -33,11 +33,11 @@ fn register(body: Value, revision: i32) -> TaskDefinition {
 }
 
 /// A task of `td` as RunTask stores it.
-fn stored_task(td: &TaskDefinition, group: &str, overrides: Option<Value>) -> berth_core::Task {
+fn stored_task(td: &TaskDefinition, group: &str, overrides: Option<Value>) -> berth_ecs::Task {
     let scope = scope();
     let id = "0123456789abcdef0123456789abcdef";
     let task_arn = scope.arn("ecs", &format!("task/prod/{id}"));
-    berth_core::Task {
+    berth_ecs::Task {
         id: id.into(),
         cluster: "prod".into(),
         task_definition_arn: td.task_definition_arn.clone().unwrap(),
@@ -95,7 +95,7 @@ fn stored_task(td: &TaskDefinition, group: &str, overrides: Option<Value>) -> be
 }
 
 /// The task as the agent receives it: a whole PayloadMessage frame, decoded as JSON.
-fn payload_task(task: &berth_core::Task, td: &TaskDefinition) -> Value {
+fn payload_task(task: &berth_ecs::Task, td: &TaskDefinition) -> Value {
     let scope = scope();
     let ctx = PayloadContext {
         scope: &scope,
@@ -434,11 +434,11 @@ fn awsvpc_task_carries_its_network_interface() {
         1,
     );
     let mut task = stored_task(&td, "family:vpc", None);
-    let detail = |name: &str, value: &str| berth_core::AttachmentDetail {
+    let detail = |name: &str, value: &str| berth_ecs::AttachmentDetail {
         name: name.into(),
         value: value.into(),
     };
-    task.attachments.push(berth_core::Attachment {
+    task.attachments.push(berth_ecs::Attachment {
         id: "a1b2c3d4-0000-4000-8000-000000000001".into(),
         kind: "ElasticNetworkInterface".into(),
         status: "PRECREATED".into(),

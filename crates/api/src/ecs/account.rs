@@ -20,7 +20,7 @@ pub struct ListAccountSettingsRequest {
 #[derive(Debug, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ListAccountSettingsResponse {
-    pub settings: Vec<berth_core::AccountSetting>,
+    pub settings: Vec<berth_ecs::AccountSetting>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub next_token: Option<String>,
 }
@@ -35,14 +35,14 @@ pub struct PutAccountSettingRequest {
 
 #[derive(Debug, Serialize)]
 pub struct AccountSettingResponse {
-    pub setting: berth_core::AccountSetting,
+    pub setting: berth_ecs::AccountSetting,
 }
 
 pub(super) async fn list_account_settings(
     ctx: &AwsContext,
     req: ListAccountSettingsRequest,
 ) -> Result<ListAccountSettingsResponse, AwsError> {
-    let all: Vec<berth_core::AccountSetting> = ctx
+    let all: Vec<berth_ecs::AccountSetting> = ctx
         .app
         .ecs
         .account_settings(&ctx.scope)

@@ -48,7 +48,7 @@ pub(super) async fn submit_container_state_change(
             &ctx.scope,
             req.cluster.as_deref(),
             &req.task,
-            berth_core::ContainerChange {
+            berth_ecs::ContainerChange {
                 name: req.container_name,
                 status: Some(req.status),
                 runtime_id: req.runtime_id,

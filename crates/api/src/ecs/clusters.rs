@@ -1,7 +1,7 @@
 //! Clusters and capacity providers: Create/Describe/List/Delete/UpdateCluster,
 //! UpdateClusterSettings, PutClusterCapacityProviders, DescribeCapacityProviders.
 
-use berth_core::{
+use berth_ecs::{
     CapacityProviderStrategyItem, Cluster, ClusterSetting, ClusterUpdate, CreateCluster, EcsError,
     EcsTag, FARGATE_CAPACITY_PROVIDERS,
 };
@@ -23,7 +23,7 @@ pub struct KeyValuePair {
 pub struct ClusterWire {
     pub cluster_arn: String,
     pub cluster_name: String,
-    pub status: berth_core::ClusterStatus,
+    pub status: berth_ecs::ClusterStatus,
     pub registered_container_instances_count: usize,
     pub running_tasks_count: usize,
     pub pending_tasks_count: usize,
@@ -273,7 +273,7 @@ pub(super) async fn describe_clusters(
     let include = Include::parse(&req.include)?;
     let names = req
         .clusters
-        .unwrap_or_else(|| vec![berth_core::DEFAULT_CLUSTER.to_string()]);
+        .unwrap_or_else(|| vec![berth_ecs::DEFAULT_CLUSTER.to_string()]);
     if names.len() > 100 {
         return Err(AwsError::invalid_parameter(
             "Number of clusters exceeds the maximum of 100.",

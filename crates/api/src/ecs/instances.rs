@@ -1,7 +1,7 @@
 //! Container instances and attributes: Register/Deregister/Describe/List,
 //! UpdateContainerInstancesState, Put/Delete/ListAttributes.
 
-use berth_core::{EcsError, EcsTag};
+use berth_ecs::{EcsError, EcsTag};
 use berth_model::ecs::EcsArn;
 use serde::{Deserialize, Serialize};
 
@@ -25,8 +25,8 @@ pub struct ResourceWire {
     pub string_set_value: Option<Vec<String>>,
 }
 
-pub(super) fn parse_resources(list: &[ResourceWire]) -> Result<berth_core::Resources, AwsError> {
-    let mut r = berth_core::Resources::default();
+pub(super) fn parse_resources(list: &[ResourceWire]) -> Result<berth_ecs::Resources, AwsError> {
+    let mut r = berth_ecs::Resources::default();
     let amount = |w: &ResourceWire| {
         if w.integer_value != 0 {
             w.integer_value
@@ -64,7 +64,7 @@ pub(super) fn parse_resources(list: &[ResourceWire]) -> Result<berth_core::Resou
     Ok(r)
 }
 
-pub(super) fn resources_wire(r: &berth_core::Resources) -> Vec<ResourceWire> {
+pub(super) fn resources_wire(r: &berth_ecs::Resources) -> Vec<ResourceWire> {
     let integer = |name: &str, v: i64| ResourceWire {
         name: name.into(),
         kind: Some("INTEGER".into()),
@@ -95,22 +95,22 @@ pub struct ContainerInstanceWire {
     pub version_info: Option<serde_json::Value>,
     pub remaining_resources: Vec<ResourceWire>,
     pub registered_resources: Vec<ResourceWire>,
-    pub status: berth_core::InstanceStatus,
+    pub status: berth_ecs::InstanceStatus,
     pub agent_connected: bool,
     pub running_tasks_count: i64,
     pub pending_tasks_count: i64,
-    pub attributes: Vec<berth_core::Attribute>,
+    pub attributes: Vec<berth_ecs::Attribute>,
     pub registered_at: f64,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub tags: Option<Vec<EcsTag>>,
     /// Only with `include: CONTAINER_INSTANCE_HEALTH`, as ECS.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub health_status: Option<berth_core::ContainerInstanceHealth>,
+    pub health_status: Option<berth_ecs::ContainerInstanceHealth>,
 }
 
 pub(super) fn instance_wire(
     ctx: &AwsContext,
-    i: berth_core::ContainerInstance,
+    i: berth_ecs::ContainerInstance,
     with_tags: bool,
 ) -> ContainerInstanceWire {
     ContainerInstanceWire {
@@ -141,7 +141,7 @@ pub struct RegisterContainerInstanceRequest {
     pub version_info: Option<serde_json::Value>,
     pub container_instance_arn: Option<String>,
     #[serde(default)]
-    pub attributes: Vec<berth_core::Attribute>,
+    pub attributes: Vec<berth_ecs::Attribute>,
     #[serde(default)]
     pub tags: Vec<EcsTag>,
 }
@@ -210,12 +210,12 @@ pub struct UpdateContainerInstancesStateRequest {
 #[derive(Debug, Deserialize)]
 pub struct AttributesRequest {
     pub cluster: Option<String>,
-    pub attributes: Vec<berth_core::Attribute>,
+    pub attributes: Vec<berth_ecs::Attribute>,
 }
 
 #[derive(Debug, Serialize)]
 pub struct AttributesResponse {
-    pub attributes: Vec<berth_core::Attribute>,
+    pub attributes: Vec<berth_ecs::Attribute>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -232,7 +232,7 @@ pub struct ListAttributesRequest {
 #[derive(Debug, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ListAttributesResponse {
-    pub attributes: Vec<berth_core::Attribute>,
+    pub attributes: Vec<berth_ecs::Attribute>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub next_token: Option<String>,
 }
@@ -251,7 +251,7 @@ pub(super) async fn register_container_instance(
         .ecs
         .register_container_instance(
             &ctx.scope,
-            berth_core::RegisterContainerInstance {
+            berth_ecs::RegisterContainerInstance {
                 cluster: req.cluster,
                 container_instance_arn: req.container_instance_arn,
                 ec2_instance_id,
@@ -297,7 +297,7 @@ pub(super) fn missing_instance(
     cluster: Option<&str>,
     id_or_arn: String,
 ) -> Failure {
-    let cluster = cluster.unwrap_or(berth_core::DEFAULT_CLUSTER);
+    let cluster = cluster.unwrap_or(berth_ecs::DEFAULT_CLUSTER);
     Failure::named(
         ctx,
         id_or_arn,
@@ -349,7 +349,7 @@ pub(super) async fn list_container_instances(
     let status = req
         .status
         .as_deref()
-        .map(berth_core::parse_instance_status)
+        .map(berth_ecs::parse_instance_status)
         .transpose()
         .map_err(ecs_error)?;
     let arns: Vec<String> = ctx
@@ -377,7 +377,7 @@ pub(super) async fn update_container_instances_state(
     ctx: &AwsContext,
     req: UpdateContainerInstancesStateRequest,
 ) -> Result<ContainerInstancesResponse, AwsError> {
-    let status = berth_core::parse_instance_status(&req.status).map_err(ecs_error)?;
+    let status = berth_ecs::parse_instance_status(&req.status).map_err(ecs_error)?;
     let cluster = req.cluster.as_deref();
     let mut container_instances = Vec::new();
     let mut failures = Vec::new();
@@ -388,9 +388,7 @@ pub(super) async fn update_container_instances_state(
             .update_container_instance_state(&ctx.scope, cluster, &id, status)
         {
             Ok(i) => container_instances.push(instance_wire(ctx, i, false)),
-            Err(EcsError::InvalidParameter(_))
-                if status != berth_core::InstanceStatus::Inactive =>
-            {
+            Err(EcsError::InvalidParameter(_)) if status != berth_ecs::InstanceStatus::Inactive => {
                 failures.push(missing_instance(ctx, cluster, id))
             }
             Err(e) => return Err(ecs_error(e)),

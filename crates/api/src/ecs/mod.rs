@@ -1,7 +1,7 @@
 //! ECS's JSON API (`AmazonEC2ContainerServiceV20141113.*`): the action table (which handler
 //! serves each operation, and whether it may block), ECS's error mapping, and what the
 //! resources' modules share (Failure, pagination). One module per resource, each with its
-//! wire structs (AWS field names) and handlers over `berth_core`.
+//! wire structs (AWS field names) and handlers over `berth_ecs`.
 
 mod account;
 mod agent;
@@ -13,7 +13,7 @@ mod tags;
 mod task_definitions;
 mod tasks;
 
-use berth_core::EcsError;
+use berth_ecs::EcsError;
 use berth_model::Scope;
 use berth_model::ecs::EcsArn;
 use serde::Serialize;

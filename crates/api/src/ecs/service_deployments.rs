@@ -1,6 +1,6 @@
 //! Service deployments: List/Describe/StopServiceDeployment.
 
-use berth_core::EcsError;
+use berth_ecs::EcsError;
 use serde::{Deserialize, Serialize};
 
 use super::{Failure, Order, ecs_error, page_of};
@@ -90,7 +90,7 @@ pub struct ServiceDeploymentWire {
     pub status: ServiceDeploymentStatus,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub status_reason: Option<String>,
-    pub deployment_configuration: berth_core::DeploymentConfiguration,
+    pub deployment_configuration: berth_ecs::DeploymentConfiguration,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub rollback: Option<serde_json::Value>,
     pub deployment_circuit_breaker: serde_json::Value,
@@ -109,11 +109,7 @@ pub struct StopServiceDeploymentResponse {
     pub service_deployment_arn: String,
 }
 
-pub(super) fn service_deployment_arn(
-    ctx: &AwsContext,
-    s: &berth_core::Service,
-    id: &str,
-) -> String {
+pub(super) fn service_deployment_arn(ctx: &AwsContext, s: &berth_ecs::Service, id: &str) -> String {
     ctx.scope.arn(
         "ecs",
         &format!("service-deployment/{}/{}/{id}", s.cluster, s.service_name),
@@ -122,13 +118,13 @@ pub(super) fn service_deployment_arn(
 
 pub(super) fn service_revision(
     ctx: &AwsContext,
-    s: &berth_core::Service,
+    s: &berth_ecs::Service,
     revision: u64,
 ) -> ServiceRevisionSummary {
     let deployment = s
         .deployments
         .iter()
-        .find(|d| berth_core::revision_of(&d.id) == revision);
+        .find(|d| berth_ecs::revision_of(&d.id) == revision);
     ServiceRevisionSummary {
         arn: ctx.scope.arn(
             "ecs",
@@ -145,8 +141,8 @@ pub(super) fn service_revision(
 
 pub(super) fn service_deployment_brief(
     ctx: &AwsContext,
-    s: &berth_core::Service,
-    r: &berth_core::ServiceDeploymentRecord,
+    s: &berth_ecs::Service,
+    r: &berth_ecs::ServiceDeploymentRecord,
 ) -> ServiceDeploymentBrief {
     ServiceDeploymentBrief {
         service_deployment_arn: service_deployment_arn(ctx, s, &r.id),
@@ -163,8 +159,8 @@ pub(super) fn service_deployment_brief(
 
 pub(super) fn service_deployment_wire(
     ctx: &AwsContext,
-    s: &berth_core::Service,
-    r: &berth_core::ServiceDeploymentRecord,
+    s: &berth_ecs::Service,
+    r: &berth_ecs::ServiceDeploymentRecord,
 ) -> ServiceDeploymentWire {
     let deployment = s.deployments.iter().find(|d| d.id == r.deployment_id);
     let breaker_on = r
@@ -214,7 +210,7 @@ pub(super) fn service_deployment_wire(
         deployment_circuit_breaker: serde_json::json!({
             "status": breaker_status,
             "failureCount": deployment.map_or(0, |d| d.failed_tasks),
-            "threshold": berth_core::circuit_breaker_threshold(desired),
+            "threshold": berth_ecs::circuit_breaker_threshold(desired),
         }),
     }
 }
@@ -290,7 +286,7 @@ pub(super) async fn stop_service_deployment(
     ctx: &AwsContext,
     req: StopServiceDeploymentRequest,
 ) -> Result<StopServiceDeploymentResponse, AwsError> {
-    use berth_core::service_deployments::StopType;
+    use berth_ecs::service_deployments::StopType;
     let stop_type = match req.stop_type.as_deref() {
         None | Some("ROLLBACK") => StopType::Rollback,
         Some("ABORT") => StopType::Abort,

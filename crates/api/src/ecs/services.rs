@@ -1,6 +1,6 @@
 //! Services: Create/Update/Delete/Describe/ListServices.
 
-use berth_core::{CapacityProviderStrategyItem, EcsError, EcsTag};
+use berth_ecs::{CapacityProviderStrategyItem, EcsError, EcsTag};
 use serde::{Deserialize, Serialize};
 
 use super::{Failure, ecs_error, page_of_names};
@@ -26,12 +26,12 @@ pub struct ServiceWire {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub platform_version: Option<String>,
     pub task_definition: String,
-    pub deployment_configuration: berth_core::DeploymentConfiguration,
-    pub deployments: Vec<berth_core::Deployment>,
+    pub deployment_configuration: berth_ecs::DeploymentConfiguration,
+    pub deployments: Vec<berth_ecs::Deployment>,
     pub events: Vec<serde_json::Value>,
     pub created_at: f64,
-    pub placement_constraints: Vec<berth_core::Placement>,
-    pub placement_strategy: Vec<berth_core::Placement>,
+    pub placement_constraints: Vec<berth_ecs::Placement>,
+    pub placement_strategy: Vec<berth_ecs::Placement>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub network_configuration: Option<serde_json::Value>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -60,7 +60,7 @@ pub(super) fn cluster_live_tasks(ctx: &AwsContext, cluster: &str) -> Result<Live
 
 pub(super) fn service_wire(
     ctx: &AwsContext,
-    s: berth_core::Service,
+    s: berth_ecs::Service,
     live: &LiveTasks,
     with_tags: bool,
 ) -> Result<ServiceWire, AwsError> {
@@ -120,11 +120,11 @@ pub struct CreateServiceRequest {
     pub launch_type: Option<String>,
     pub capacity_provider_strategy: Option<Vec<CapacityProviderStrategyItem>>,
     pub platform_version: Option<String>,
-    pub deployment_configuration: Option<berth_core::DeploymentConfiguration>,
+    pub deployment_configuration: Option<berth_ecs::DeploymentConfiguration>,
     #[serde(default)]
-    pub placement_constraints: Vec<berth_core::Placement>,
+    pub placement_constraints: Vec<berth_ecs::Placement>,
     #[serde(default)]
-    pub placement_strategy: Vec<berth_core::Placement>,
+    pub placement_strategy: Vec<berth_ecs::Placement>,
     pub network_configuration: Option<serde_json::Value>,
     pub health_check_grace_period_seconds: Option<i64>,
     pub scheduling_strategy: Option<String>,
@@ -149,9 +149,9 @@ pub struct UpdateServiceRequest {
     pub service: String,
     pub desired_count: Option<i64>,
     pub task_definition: Option<String>,
-    pub deployment_configuration: Option<berth_core::DeploymentConfiguration>,
-    pub placement_constraints: Option<Vec<berth_core::Placement>>,
-    pub placement_strategy: Option<Vec<berth_core::Placement>>,
+    pub deployment_configuration: Option<berth_ecs::DeploymentConfiguration>,
+    pub placement_constraints: Option<Vec<berth_ecs::Placement>>,
+    pub placement_strategy: Option<Vec<berth_ecs::Placement>>,
     pub network_configuration: Option<serde_json::Value>,
     pub health_check_grace_period_seconds: Option<i64>,
     #[serde(default)]
@@ -208,7 +208,7 @@ pub(super) async fn create_service(
         .ecs
         .create_service(
             &ctx.scope,
-            berth_core::CreateService {
+            berth_ecs::CreateService {
                 cluster: req.cluster,
                 service_name: req.service_name,
                 task_definition: req.task_definition,
@@ -249,7 +249,7 @@ pub(super) async fn update_service(
             &ctx.scope,
             req.cluster.as_deref(),
             &req.service,
-            berth_core::UpdateService {
+            berth_ecs::UpdateService {
                 desired_count: req.desired_count,
                 task_definition: req.task_definition,
                 deployment_configuration: req.deployment_configuration,

@@ -1,6 +1,6 @@
 //! Tags on any ECS resource: TagResource, UntagResource, ListTagsForResource.
 
-use berth_core::EcsTag;
+use berth_ecs::EcsTag;
 use serde::{Deserialize, Serialize};
 
 use super::{EmptyResponse, ecs_error};

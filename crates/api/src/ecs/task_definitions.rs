@@ -1,6 +1,6 @@
 //! Task definitions: Register/Describe/List/Deregister/Delete, ListTaskDefinitionFamilies.
 
-use berth_core::EcsError;
+use berth_ecs::EcsError;
 use berth_model::Scope;
 use berth_model::ecs::{EcsArn, EcsResource};
 use berth_model::ecs::{TaskDefinitionFamilyStatus, TaskDefinitionStatus};

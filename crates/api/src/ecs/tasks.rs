@@ -1,7 +1,7 @@
 //! Tasks: RunTask, StartTask, StopTask, DescribeTasks, ListTasks, and the agent's
 //! SubmitTaskStateChange.
 
-use berth_core::{CapacityProviderStrategyItem, EcsError, EcsTag};
+use berth_ecs::{CapacityProviderStrategyItem, EcsError, EcsTag};
 use serde::{Deserialize, Serialize};
 
 use super::{Failure, ecs_error};
@@ -22,7 +22,7 @@ pub struct TaskWire {
     pub desired_status: DesiredStatus,
     pub cpu: String,
     pub memory: String,
-    pub containers: Vec<berth_core::TaskContainer>,
+    pub containers: Vec<berth_ecs::TaskContainer>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub started_by: Option<String>,
     pub version: i64,
@@ -57,12 +57,12 @@ pub struct TaskWire {
     pub availability_zone: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub health_status: Option<String>,
-    pub attachments: Vec<berth_core::Attachment>,
+    pub attachments: Vec<berth_ecs::Attachment>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub tags: Option<Vec<EcsTag>>,
 }
 
-pub(super) fn task_wire(ctx: &AwsContext, t: berth_core::Task, with_tags: bool) -> TaskWire {
+pub(super) fn task_wire(ctx: &AwsContext, t: berth_ecs::Task, with_tags: bool) -> TaskWire {
     let fargate = t.is_fargate();
     TaskWire {
         task_arn: t.arn(&ctx.scope),
@@ -140,7 +140,7 @@ pub struct RunTaskRequest {
     #[serde(default)]
     pub tags: Vec<EcsTag>,
     pub client_token: Option<String>,
-    pub network_configuration: Option<berth_core::NetworkConfiguration>,
+    pub network_configuration: Option<berth_ecs::NetworkConfiguration>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -154,7 +154,7 @@ pub struct StartTaskRequest {
     pub overrides: Option<serde_json::Value>,
     #[serde(default)]
     pub tags: Vec<EcsTag>,
-    pub network_configuration: Option<berth_core::NetworkConfiguration>,
+    pub network_configuration: Option<berth_ecs::NetworkConfiguration>,
 }
 
 #[derive(Debug, Serialize)]
@@ -210,7 +210,7 @@ pub struct AcknowledgmentResponse {
     pub acknowledgment: &'static str,
 }
 
-pub(super) fn run_outcome(ctx: &AwsContext, outcome: berth_core::RunTaskOutcome) -> TasksResponse {
+pub(super) fn run_outcome(ctx: &AwsContext, outcome: berth_ecs::RunTaskOutcome) -> TasksResponse {
     TasksResponse {
         tasks: outcome
             .tasks
@@ -234,7 +234,7 @@ pub(super) async fn run_task(
         .ecs
         .start_run_task(
             &ctx.scope,
-            berth_core::RunTask {
+            berth_ecs::RunTask {
                 cluster: req.cluster,
                 task_definition: req.task_definition,
                 count: req.count.unwrap_or(1),
@@ -281,7 +281,7 @@ pub(super) async fn start_task(
         .ecs
         .run_task(
             &ctx.scope,
-            berth_core::RunTask {
+            berth_ecs::RunTask {
                 cluster: req.cluster,
                 task_definition: req.task_definition,
                 count,
@@ -291,7 +291,7 @@ pub(super) async fn start_task(
                 tags: req.tags,
                 container_instances: Some(req.container_instances),
                 network_configuration: req.network_configuration,
-                ..berth_core::RunTask::default()
+                ..berth_ecs::RunTask::default()
             },
         )
         .map_err(ecs_error)?;
@@ -385,7 +385,7 @@ pub(super) async fn list_tasks(
     let instance = req
         .container_instance
         .as_deref()
-        .map(|i| berth_core::instance_id(&ctx.scope, &cluster.name, i))
+        .map(|i| berth_ecs::instance_id(&ctx.scope, &cluster.name, i))
         .transpose()
         .map_err(ecs_error)?;
     let max = match req.max_results {
@@ -397,7 +397,7 @@ pub(super) async fn list_tasks(
             )));
         }
     };
-    let filter = berth_core::ListTasksFilter {
+    let filter = berth_ecs::ListTasksFilter {
         desired,
         container_instance: instance,
         family: req.family.clone(),
@@ -432,7 +432,7 @@ pub(super) async fn submit_task_state_change(
         .submit_task_state_change(
             &ctx.scope,
             req.cluster.as_deref(),
-            berth_core::TaskStateChange {
+            berth_ecs::TaskStateChange {
                 task: req.task,
                 status: req.status,
                 reason: req.reason,
@@ -442,7 +442,7 @@ pub(super) async fn submit_task_state_change(
                 containers: req
                     .containers
                     .into_iter()
-                    .map(|c| berth_core::ContainerChange {
+                    .map(|c| berth_ecs::ContainerChange {
                         name: c.container_name,
                         status: c.status,
                         runtime_id: c.runtime_id,

@@ -4,8 +4,8 @@
 
 use std::sync::Arc;
 
-use berth_core::fargate::{NO_CAPACITY, PLATFORM_VERSION, POOL_CLUSTER};
-use berth_core::{
+use berth_ecs::fargate::{NO_CAPACITY, PLATFORM_VERSION, POOL_CLUSTER};
+use berth_ecs::{
     AwsVpcConfiguration, CapacityProviderStrategyItem, CreateCluster, Ecs, NetworkConfiguration,
     RegisterContainerInstance, Resources, RunTask, TaskStateChange,
 };

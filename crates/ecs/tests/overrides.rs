@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use berth_core::{CreateCluster, Ecs, RegisterContainerInstance, Resources, RunTask};
+use berth_ecs::{CreateCluster, Ecs, RegisterContainerInstance, Resources, RunTask};
 use berth_model::Scope;
 use berth_model::task_definition::RegisterTaskDefinitionRequest;
 use serde_json::json;

@@ -5,8 +5,8 @@
 
 use std::sync::Arc;
 
-use berth_core::service_scheduler::{RoundOutcome, ServiceRef};
-use berth_core::{
+use berth_ecs::service_scheduler::{RoundOutcome, ServiceRef};
+use berth_ecs::{
     ContainerChange, CreateCluster, CreateService, Ecs, RegisterContainerInstance, Resources, Task,
     TaskStateChange, UpdateService,
 };

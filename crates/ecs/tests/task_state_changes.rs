@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use berth_core::{
+use berth_ecs::{
     ContainerChange, CreateCluster, Ecs, RegisterContainerInstance, Resources, RunTask,
     TaskStateChange,
 };
