@@ -6,19 +6,8 @@
 
 use serde::{Deserialize, Serialize};
 
-/// ECS's NetworkBinding: a container port bound on the host.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct NetworkBinding {
-    #[serde(rename = "bindIP", default)]
-    pub bind_ip: String,
-    #[serde(default)]
-    pub container_port: u16,
-    #[serde(default)]
-    pub host_port: u16,
-    #[serde(default)]
-    pub protocol: String,
-}
+/// ECS's NetworkBinding (the domain's own type: the control plane keeps what agents send).
+pub use berth_model::ecs::NetworkBinding;
 
 /// SubmitContainerStateChange: one container's new status.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -139,6 +128,7 @@ mod tests {
                     container_port: 80,
                     host_port: 8080,
                     protocol: "tcp".into(),
+                    ..NetworkBinding::default()
                 }],
             }],
             attachments: vec![],

@@ -587,6 +587,7 @@ mod tests {
                     container_port: 80,
                     host_port: 32768,
                     protocol: "tcp".into(),
+                    ..NetworkBinding::default()
                 }],
             }],
             attachments: vec![AttachmentStateChange {

@@ -37,7 +37,7 @@ use berth_agent_protocol::{ConnectionError, tcs};
 use berth_ecs::Task;
 use berth_model::Scope;
 use berth_model::ecs::EcsArn;
-use berth_model::ecs::{DesiredStatus, TaskStatus};
+use berth_model::ecs::{DesiredStatus, HealthStatus, TaskStatus};
 use berth_model::task_definition::TaskDefinition;
 use tokio::sync::mpsc;
 
@@ -772,7 +772,7 @@ fn epoch_seconds(timestamp: berth_agent_protocol::Timestamp) -> f64 {
 /// Containers' health from a telemetry report, onto their tasks (DescribeTasks'
 /// `healthStatus`).
 async fn record_health(app: &Arc<AppState>, peer: &Peer, report: &tcs::PublishHealthRequest) {
-    let updates: Vec<(String, Vec<(String, String)>)> = report
+    let updates: Vec<(String, Vec<(String, HealthStatus)>)> = report
         .tasks
         .iter()
         .flatten()
@@ -781,7 +781,11 @@ async fn record_health(app: &Arc<AppState>, peer: &Peer, report: &tcs::PublishHe
                 .containers
                 .iter()
                 .flatten()
-                .filter_map(|c| Some((c.container_name.clone()?, c.health_status.clone()?)))
+                .filter_map(|c| {
+                    // A status this model does not know leaves the container's as it was.
+                    let status = c.health_status.as_deref()?.parse().ok()?;
+                    Some((c.container_name.clone()?, status))
+                })
                 .collect();
             Some((t.task_arn.clone()?, containers))
         })

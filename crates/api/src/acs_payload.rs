@@ -8,12 +8,10 @@ use std::collections::BTreeMap;
 
 use berth_agent_protocol::acs;
 use berth_model::Scope;
-use berth_model::ecs::EcsArn;
+use berth_model::ecs::{ContainerOverride, EcsArn, TaskOverride};
 use berth_model::task_definition::{
-    ContainerDefinition, HealthCheck, KeyValuePair, LinuxParameters, TaskDefinition, parse_cpu,
-    parse_memory,
+    ContainerDefinition, HealthCheck, LinuxParameters, TaskDefinition, parse_cpu, parse_memory,
 };
-use serde::Deserialize;
 use serde_json::{Map, Value, json};
 
 /// Where the agent reaches Berth, for what the payload points it at.
@@ -44,25 +42,27 @@ const REMOTE_API_ATTRIBUTE: &str = "com.amazonaws.ecs.capability.docker-remote-a
 
 /// The ACS task for `task`, an instance of `td`.
 pub fn acs_task(ctx: &PayloadContext, task: &berth_ecs::Task, td: &TaskDefinition) -> acs::Task {
-    let overrides = TaskOverride::read(task.overrides.as_ref());
+    let none = TaskOverride::default();
+    let overrides = task.overrides.as_ref().unwrap_or(&none);
     let network_mode = td.network_mode.as_deref().unwrap_or("bridge");
     let containers = td
         .container_definitions
         .iter()
         .flatten()
         .map(|c| {
-            let o = overrides
-                .container_overrides
-                .iter()
-                .find(|o| o.name.as_deref() == Some(c.name_str()));
+            let o = overrides.container(c.name_str());
             acs_container(ctx, task, td, c, o, network_mode)
         })
         .collect();
-    let cpu = override_text(overrides.cpu.as_ref())
+    let cpu = overrides
+        .cpu
+        .clone()
         .or_else(|| td.cpu.clone())
         .and_then(|v| parse_cpu(&v))
         .map(|units| f64::from(units) / CPU_UNITS_PER_VCPU);
-    let memory = override_text(overrides.memory.as_ref())
+    let memory = overrides
+        .memory
+        .clone()
         .or_else(|| td.memory.clone())
         .and_then(|v| parse_memory(&v))
         .map(i64::from);
@@ -124,54 +124,6 @@ fn acs_eni(scope: &Scope, eni: &berth_ecs::Attachment) -> Option<acs::ElasticNet
     })
 }
 
-/// The members of RunTask's `overrides` (ECS `TaskOverride`) that change what runs. RunTask
-/// stores the document as the client sent it, so numbers are accepted as JSON numbers or
-/// strings, and a document that does not read at all is treated as no overrides.
-#[derive(Debug, Default, Deserialize)]
-#[serde(rename_all = "camelCase", default)]
-struct TaskOverride {
-    container_overrides: Vec<ContainerOverride>,
-    /// CPU units or a string with units, as in a task definition.
-    cpu: Option<Value>,
-    /// MiB or a string with units.
-    memory: Option<Value>,
-}
-
-#[derive(Debug, Default, Deserialize)]
-#[serde(rename_all = "camelCase", default)]
-struct ContainerOverride {
-    name: Option<String>,
-    command: Option<Vec<String>>,
-    environment: Vec<KeyValuePair>,
-    cpu: Option<Value>,
-    memory: Option<Value>,
-    memory_reservation: Option<Value>,
-}
-
-impl TaskOverride {
-    fn read(overrides: Option<&Value>) -> Self {
-        overrides
-            .and_then(|v| serde_json::from_value(v.clone()).ok())
-            .unwrap_or_default()
-    }
-}
-
-fn override_text(value: Option<&Value>) -> Option<String> {
-    match value? {
-        Value::String(s) => Some(s.clone()),
-        Value::Number(n) => Some(n.to_string()),
-        _ => None,
-    }
-}
-
-fn override_int(value: Option<&Value>) -> Option<i64> {
-    match value? {
-        Value::Number(n) => n.as_i64(),
-        Value::String(s) => s.trim().parse().ok(),
-        _ => None,
-    }
-}
-
 fn acs_container(
     ctx: &PayloadContext,
     task: &berth_ecs::Task,
@@ -180,14 +132,10 @@ fn acs_container(
     o: Option<&ContainerOverride>,
     network_mode: &str,
 ) -> acs::Container {
-    let cpu = o
-        .and_then(|o| override_int(o.cpu.as_ref()))
-        .or(c.cpu.map(i64::from));
-    let memory = o
-        .and_then(|o| override_int(o.memory.as_ref()))
-        .or(c.memory.map(i64::from));
+    let cpu = o.and_then(|o| o.cpu).or(c.cpu.map(i64::from));
+    let memory = o.and_then(|o| o.memory).or(c.memory.map(i64::from));
     let memory_reservation = o
-        .and_then(|o| override_int(o.memory_reservation.as_ref()))
+        .and_then(|o| o.memory_reservation)
         .or(c.memory_reservation.map(i64::from));
     let command = o
         .and_then(|o| o.command.clone())
@@ -195,7 +143,7 @@ fn acs_container(
     // Overrides add variables and replace those of the same name.
     let mut environment = BTreeMap::new();
     let pairs = c.environment.iter().flatten();
-    for pair in pairs.chain(o.iter().flat_map(|o| o.environment.iter())) {
+    for pair in pairs.chain(o.iter().flat_map(|o| o.environment.iter().flatten())) {
         if let Some(name) = &pair.name {
             environment.insert(name.clone(), pair.value.clone().unwrap_or_default());
         }

@@ -4,7 +4,9 @@
 //! INACTIVE).
 
 use berth_model::Scope;
-use berth_model::ecs::{EcsArn, EcsResource, LaunchType, ServiceStatus};
+use berth_model::ecs::{
+    ClusterConfiguration, EcsArn, EcsResource, LaunchType, ServiceConnectDefaults, ServiceStatus,
+};
 use berth_store::Change;
 use serde::{Deserialize, Serialize};
 
@@ -68,9 +70,9 @@ pub struct Cluster {
     pub settings: Vec<ClusterSetting>,
     /// ECS's ClusterConfiguration, kept as given.
     #[serde(default)]
-    pub configuration: Option<serde_json::Value>,
+    pub configuration: Option<ClusterConfiguration>,
     #[serde(default)]
-    pub service_connect_defaults: Option<serde_json::Value>,
+    pub service_connect_defaults: Option<ServiceConnectDefaults>,
     #[serde(default)]
     pub capacity_providers: Vec<String>,
     #[serde(default)]
@@ -89,8 +91,8 @@ pub struct CreateCluster {
     pub name: Option<String>,
     pub tags: Vec<EcsTag>,
     pub settings: Vec<ClusterSetting>,
-    pub configuration: Option<serde_json::Value>,
-    pub service_connect_defaults: Option<serde_json::Value>,
+    pub configuration: Option<ClusterConfiguration>,
+    pub service_connect_defaults: Option<ServiceConnectDefaults>,
     pub capacity_providers: Vec<String>,
     pub default_capacity_provider_strategy: Vec<CapacityProviderStrategyItem>,
 }
@@ -99,8 +101,8 @@ pub struct CreateCluster {
 #[derive(Debug, Clone, Default)]
 pub struct ClusterUpdate {
     pub settings: Option<Vec<ClusterSetting>>,
-    pub configuration: Option<serde_json::Value>,
-    pub service_connect_defaults: Option<serde_json::Value>,
+    pub configuration: Option<ClusterConfiguration>,
+    pub service_connect_defaults: Option<ServiceConnectDefaults>,
 }
 
 fn reserved_for_the_pool() -> EcsError {

@@ -8,7 +8,7 @@
 use std::collections::BTreeSet;
 
 use berth_model::Scope;
-use berth_model::ecs::{EcsArn, EcsResource};
+use berth_model::ecs::{EcsArn, EcsResource, VersionInfo};
 use berth_store::{Compare, Op};
 use serde::{Deserialize, Serialize};
 
@@ -70,7 +70,7 @@ pub struct ContainerInstance {
     #[serde(default)]
     pub attributes: Vec<Attribute>,
     #[serde(default)]
-    pub version_info: Option<serde_json::Value>,
+    pub version_info: Option<VersionInfo>,
     #[serde(default)]
     pub tags: Vec<crate::EcsTag>,
     /// Counted from the instance's live-task index when the instance is read for a
@@ -92,7 +92,7 @@ impl ContainerInstance {
         let agent_version = self
             .version_info
             .as_ref()
-            .and_then(|v| v["agentVersion"].as_str())
+            .and_then(|v| v.agent_version.as_deref())
             .unwrap_or_default()
             .to_string();
         berth_scheduler::ContainerInstance {
@@ -133,7 +133,7 @@ pub struct RegisterContainerInstance {
     pub ec2_instance_id: Option<String>,
     pub total: Resources,
     pub attributes: Vec<Attribute>,
-    pub version_info: Option<serde_json::Value>,
+    pub version_info: Option<VersionInfo>,
     pub tags: Vec<crate::EcsTag>,
 }
 

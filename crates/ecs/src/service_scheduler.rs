@@ -18,8 +18,8 @@ use std::time::Duration;
 
 use berth_model::Scope;
 use berth_model::ecs::{
-    DeploymentStatus, DesiredStatus, LaunchType, ServiceDeploymentStatus, ServiceStatus, StopCode,
-    TaskStatus,
+    DeploymentStatus, DesiredStatus, HealthStatus, LaunchType, ServiceDeploymentStatus,
+    ServiceStatus, StopCode, TaskStatus,
 };
 use berth_scheduler::service::{
     DaemonInstance, DeploymentView, REASON_UNHEALTHY, RolloutState, ServicePlan, ServiceView,
@@ -307,10 +307,7 @@ impl Ecs {
                     .collect()
             },
             platform_version: service.platform_version.clone(),
-            network_configuration: service
-                .network_configuration
-                .as_ref()
-                .and_then(|v| serde_json::from_value(v.clone()).ok()),
+            network_configuration: service.network_configuration.clone(),
             tags: if service.propagate_tags.as_deref() == Some("SERVICE") {
                 service.tags.clone()
             } else {
@@ -421,8 +418,7 @@ impl Ecs {
                 // A placement failure retried every round is said once a minute.
                 let repeated = message.contains("was unable to place a task")
                     && s.events.iter().take(5).any(|e| {
-                        e["message"] == message.as_str()
-                            && e["createdAt"].as_f64().is_some_and(|at| now - at < 60.0)
+                        e.message == message && now - e.created_at < 60.0
                     });
                 if repeated {
                     continue;
@@ -579,10 +575,10 @@ fn task_view(t: &Task, instances: &HashMap<(String, String), (InstanceStatus, bo
         _ => TaskPhase::Pending,
     };
     let checked = t.containers.iter().any(|c| c.health_status.is_some());
-    let health = match (checked, t.health_status.as_deref()) {
+    let health = match (checked, t.health_status) {
         (false, _) => TaskHealth::None,
-        (true, Some("HEALTHY")) => TaskHealth::Healthy,
-        (true, Some("UNHEALTHY")) => TaskHealth::Unhealthy,
+        (true, Some(HealthStatus::Healthy)) => TaskHealth::Healthy,
+        (true, Some(HealthStatus::Unhealthy)) => TaskHealth::Unhealthy,
         (true, _) => TaskHealth::Unknown,
     };
     let instance = t.container_instance_id.clone().unwrap_or_default();

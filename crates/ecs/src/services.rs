@@ -6,8 +6,9 @@
 //! Keys: `service/{cluster}/{name}` holds the service; `service-active/{cluster}/{name}`
 //! marks an ACTIVE one, so a prefix count is the cluster's `activeServicesCount`.
 
+use crate::network::NetworkConfiguration;
 use berth_model::Scope;
-use berth_model::ecs::EcsArn;
+use berth_model::ecs::{DeploymentAlarms, EcsArn, LoadBalancer, ServiceEvent, ServiceRegistry};
 use berth_model::ecs::{
     DeploymentStatus, LaunchType, RolloutState, ServiceDeploymentStatus, ServiceStatus,
     TaskDefinitionStatus,
@@ -36,7 +37,7 @@ pub struct DeploymentConfiguration {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub minimum_healthy_percent: Option<i64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub alarms: Option<serde_json::Value>,
+    pub alarms: Option<DeploymentAlarms>,
 }
 
 /// A deployment of a service (ECS's Deployment).
@@ -138,7 +139,7 @@ pub struct Service {
     pub deployment_configuration: DeploymentConfiguration,
     pub deployments: Vec<Deployment>,
     #[serde(default)]
-    pub events: Vec<serde_json::Value>,
+    pub events: Vec<ServiceEvent>,
     pub created_at: f64,
     pub created_by: String,
     #[serde(default)]
@@ -146,7 +147,7 @@ pub struct Service {
     #[serde(default)]
     pub placement_strategy: Vec<Placement>,
     #[serde(default)]
-    pub network_configuration: Option<serde_json::Value>,
+    pub network_configuration: Option<NetworkConfiguration>,
     #[serde(default)]
     pub health_check_grace_period_seconds: Option<i64>,
     pub scheduling_strategy: String,
@@ -161,9 +162,9 @@ pub struct Service {
     #[serde(default)]
     pub platform_version: Option<String>,
     #[serde(default)]
-    pub load_balancers: Vec<serde_json::Value>,
+    pub load_balancers: Vec<LoadBalancer>,
     #[serde(default)]
-    pub service_registries: Vec<serde_json::Value>,
+    pub service_registries: Vec<ServiceRegistry>,
     #[serde(default)]
     pub client_token: Option<String>,
     /// Numbers deployment ids within the service.
@@ -208,11 +209,11 @@ impl Service {
     pub(crate) fn push_event(&mut self, message: String, now: f64) {
         self.events.insert(
             0,
-            serde_json::json!({
-                "id": uuid::Uuid::new_v4().to_string(),
-                "createdAt": now,
-                "message": message,
-            }),
+            ServiceEvent {
+                id: uuid::Uuid::new_v4().to_string(),
+                created_at: now,
+                message,
+            },
         );
         self.events.truncate(MAX_EVENTS);
     }
@@ -234,15 +235,15 @@ pub struct CreateService {
     pub deployment_configuration: Option<DeploymentConfiguration>,
     pub placement_constraints: Vec<Placement>,
     pub placement_strategy: Vec<Placement>,
-    pub network_configuration: Option<serde_json::Value>,
+    pub network_configuration: Option<NetworkConfiguration>,
     pub health_check_grace_period_seconds: Option<i64>,
     pub tags: Vec<EcsTag>,
     pub enable_ecs_managed_tags: bool,
     pub propagate_tags: Option<String>,
     pub enable_execute_command: bool,
     pub platform_version: Option<String>,
-    pub load_balancers: Vec<serde_json::Value>,
-    pub service_registries: Vec<serde_json::Value>,
+    pub load_balancers: Vec<LoadBalancer>,
+    pub service_registries: Vec<ServiceRegistry>,
     pub client_token: Option<String>,
     pub capacity_provider_strategy: Vec<crate::CapacityProviderStrategyItem>,
 }
@@ -255,7 +256,7 @@ pub struct UpdateService {
     pub deployment_configuration: Option<DeploymentConfiguration>,
     pub placement_constraints: Option<Vec<Placement>>,
     pub placement_strategy: Option<Vec<Placement>>,
-    pub network_configuration: Option<serde_json::Value>,
+    pub network_configuration: Option<NetworkConfiguration>,
     pub health_check_grace_period_seconds: Option<i64>,
     pub force_new_deployment: bool,
     pub enable_execute_command: Option<bool>,
@@ -312,7 +313,7 @@ impl Ecs {
         scope: &Scope,
         reference: &str,
         launch_type: LaunchType,
-        network_configuration: &Option<serde_json::Value>,
+        network_configuration: &Option<NetworkConfiguration>,
     ) -> Result<String> {
         let td = self.task_definition(scope, reference)?.task_definition;
         if td.status.unwrap_or(TaskDefinitionStatus::Active) != TaskDefinitionStatus::Active {
@@ -331,13 +332,7 @@ impl Ecs {
             )));
         }
         // The same checks, and messages, as RunTask's.
-        let configuration = network_configuration
-            .as_ref()
-            .map(|v| serde_json::from_value::<crate::network::NetworkConfiguration>(v.clone()))
-            .transpose()
-            .map_err(|e| {
-                EcsError::InvalidParameter(format!("networkConfiguration is not valid: {e}"))
-            })?;
+        let configuration = network_configuration.clone();
         crate::network::check_network_configuration(
             td.network_mode.as_deref(),
             launch_type,

@@ -40,6 +40,10 @@ fn register(ecs: &Ecs, scope: &Scope, definition: serde_json::Value) {
     ecs.register_task_definition(scope, &td).unwrap();
 }
 
+fn overrides(json: serde_json::Value) -> berth_model::ecs::TaskOverride {
+    serde_json::from_value(json).unwrap()
+}
+
 fn remaining(ecs: &Ecs, scope: &Scope) -> (i64, i64) {
     let instance = ecs.container_instances(scope, None).unwrap().remove(0);
     (instance.remaining.cpu, instance.remaining.memory)
@@ -60,7 +64,7 @@ fn task_level_overrides_are_reserved_and_shown() {
             RunTask {
                 task_definition: "t".into(),
                 count: 1,
-                overrides: Some(json!({"cpu": "1024", "memory": "2048"})),
+                overrides: Some(overrides(json!({"cpu": "1024", "memory": "2048"}))),
                 ..RunTask::default()
             },
         )
@@ -86,10 +90,10 @@ fn container_overrides_are_reserved_when_the_task_sets_no_size() {
         RunTask {
             task_definition: "c".into(),
             count: 1,
-            overrides: Some(json!({"containerOverrides": [
+            overrides: Some(overrides(json!({"containerOverrides": [
                 {"name": "app", "cpu": 512, "memory": 1024},
                 {"name": "side", "memoryReservation": 128}
-            ]})),
+            ]}))),
             ..RunTask::default()
         },
     )

@@ -114,11 +114,7 @@ impl World {
 
     fn events(&self) -> Vec<String> {
         let service = self.ecs.service(&self.scope, None, "web").unwrap();
-        service
-            .events
-            .iter()
-            .map(|e| e["message"].as_str().unwrap().to_owned())
-            .collect()
+        service.events.iter().map(|e| e.message.clone()).collect()
     }
 }
 

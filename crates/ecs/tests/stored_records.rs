@@ -49,9 +49,19 @@ fn every_record_reads_and_writes_back_unchanged() {
         };
         *checked.entry(kind(key)).or_default() += n;
     }
-    let expected = [("cluster", 1), ("instance", 1), ("service", 2), ("task", 2), ("taskdef", 2)];
+    let expected = [
+        ("cluster", 1),
+        ("instance", 1),
+        ("service", 2),
+        ("task", 2),
+        ("taskdef", 2),
+    ];
     for (kind, n) in expected {
-        assert_eq!(checked.get(kind), Some(&n), "{kind} records checked: {checked:?}");
+        assert_eq!(
+            checked.get(kind),
+            Some(&n),
+            "{kind} records checked: {checked:?}"
+        );
     }
 }
 
@@ -82,7 +92,10 @@ fn the_api_works_over_a_store_written_by_the_earlier_version() {
         .iter()
         .find(|t| t.last_status == TaskStatus::Running)
         .expect("the task the agent reported RUNNING");
-    assert_eq!((running.cpu.as_str(), running.memory.as_str()), ("512", "1024"));
+    assert_eq!(
+        (running.cpu.as_str(), running.memory.as_str()),
+        ("512", "1024")
+    );
     let service = ecs.service(&scope, None, "web").unwrap();
     assert_eq!(service.events.len(), 1);
     // The service scheduler and StopTask act on the old records.

@@ -8,8 +8,15 @@ use std::fmt;
 use std::str::FromStr;
 
 mod arn;
+mod shapes;
 
 pub use arn::{EcsArn, EcsResource};
+pub use shapes::{
+    ClusterConfiguration, ContainerOverride, DeploymentAlarms, ExecuteCommandConfiguration,
+    ExecuteCommandLogConfiguration, InferenceAcceleratorOverride, LoadBalancer,
+    ManagedStorageConfiguration, NetworkBinding, ServiceConnectDefaults, ServiceEvent,
+    ServiceRegistry, TaskOverride, VersionInfo,
+};
 
 /// An ECS value that is not one of the type's strings.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -97,6 +104,16 @@ impl TaskStatus {
     /// Anything but STOPPED.
     pub fn is_live(self) -> bool {
         self != TaskStatus::Stopped
+    }
+}
+
+ecs_strings! {
+    /// The `healthStatus` of a task or container: UNKNOWN until its health check (every
+    /// essential container's, for a task) has an answer.
+    HealthStatus, "health status" {
+        Healthy = "HEALTHY",
+        Unhealthy = "UNHEALTHY",
+        Unknown = "UNKNOWN",
     }
 }
 

@@ -251,3 +251,45 @@ fn distinct_instance_and_binpack() {
     )
     .expect_error("InvalidParameterException");
 }
+
+#[test]
+fn overrides_are_shown_as_given_and_refused_in_the_wrong_shape() {
+    let s = TestServer::start();
+    // Two instances: each task holds the definition's host port 8080 on one.
+    let (cluster, _) =
+        ecs::cluster_with_instances(&s, "ovr-", &small_instance(), &["us-east-1a", "us-east-1b"]);
+    let family = unique("ovr-");
+    register_task_definition(&s, bridge_web(&family, 256, 512, 8080));
+
+    // A task run without overrides shows ECS's empty ones.
+    let plain = run_task(&s, &cluster, &family, json!({}));
+    assert_eq!(
+        plain["tasks"][0]["overrides"],
+        json!({"containerOverrides": [], "inferenceAcceleratorOverrides": []})
+    );
+
+    let overrides = json!({
+        "containerOverrides": [{"name": "web", "command": ["sh", "-c", "echo hi"],
+            "environment": [{"name": "A", "value": "1"}], "memoryReservation": 64}],
+        "inferenceAcceleratorOverrides": [],
+        "taskRoleArn": "arn:aws:iam::000000000000:role/app",
+    });
+    let run = run_task(&s, &cluster, &family, json!({"overrides": overrides}));
+    let arn = run["tasks"][0]["taskArn"].as_str().unwrap();
+    assert_eq!(
+        ecs::describe_task(&s, &cluster, arn)["overrides"],
+        overrides
+    );
+
+    // ECS's types: a container override's memory is a number, the list a list.
+    for wrong in [
+        json!({"containerOverrides": [{"name": "web", "memory": "lots"}]}),
+        json!({"containerOverrides": "web"}),
+    ] {
+        s.ecs(
+            "RunTask",
+            json!({"cluster": cluster, "taskDefinition": family, "overrides": wrong}),
+        )
+        .expect_error("SerializationException");
+    }
+}

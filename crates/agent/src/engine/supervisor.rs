@@ -579,6 +579,7 @@ pub(super) fn bindings(
                         .clone()
                         .unwrap_or_else(|| "tcp".to_owned())
                         .to_ascii_lowercase(),
+                    ..NetworkBinding::default()
                 })
             })
             .collect(),
@@ -594,6 +595,7 @@ pub(super) fn bindings(
                 container_port: b.container_port,
                 host_port: b.host_port,
                 protocol: b.protocol.as_str().to_owned(),
+                ..NetworkBinding::default()
             })
             .collect(),
     }

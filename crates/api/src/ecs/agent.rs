@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 use super::ecs_error;
 use crate::protocol::{AwsContext, AwsError};
 
-use super::tasks::{AcknowledgmentResponse, bindings};
+use super::tasks::AcknowledgmentResponse;
 use berth_agent_protocol::calls::{
     ContainerStateChange, DiscoverPollEndpointRequest, DiscoverPollEndpointResponse,
 };
@@ -54,7 +54,7 @@ pub(super) async fn submit_container_state_change(
                 runtime_id: req.runtime_id,
                 exit_code: req.exit_code,
                 reason: req.reason,
-                network_bindings: bindings(req.network_bindings),
+                network_bindings: req.network_bindings,
             },
         )
         .map_err(ecs_error)?;

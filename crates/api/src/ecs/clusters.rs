@@ -5,7 +5,7 @@ use berth_ecs::{
     CapacityProviderStrategyItem, Cluster, ClusterSetting, ClusterUpdate, CreateCluster, EcsError,
     EcsTag, FARGATE_CAPACITY_PROVIDERS,
 };
-use berth_model::ecs::{EcsArn, EcsResource};
+use berth_model::ecs::{ClusterConfiguration, EcsArn, EcsResource, ServiceConnectDefaults};
 use serde::{Deserialize, Serialize};
 
 use super::{Failure, ecs_error};
@@ -34,9 +34,9 @@ pub struct ClusterWire {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub settings: Option<Vec<ClusterSetting>>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub configuration: Option<serde_json::Value>,
+    pub configuration: Option<ClusterConfiguration>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub service_connect_defaults: Option<serde_json::Value>,
+    pub service_connect_defaults: Option<ServiceConnectDefaults>,
     pub capacity_providers: Vec<String>,
     pub default_capacity_provider_strategy: Vec<CapacityProviderStrategyItem>,
 }
@@ -146,12 +146,12 @@ pub struct CreateClusterRequest {
     pub tags: Vec<EcsTag>,
     #[serde(default)]
     pub settings: Vec<ClusterSetting>,
-    pub configuration: Option<serde_json::Value>,
+    pub configuration: Option<ClusterConfiguration>,
     #[serde(default)]
     pub capacity_providers: Vec<String>,
     #[serde(default)]
     pub default_capacity_provider_strategy: Vec<CapacityProviderStrategyItem>,
-    pub service_connect_defaults: Option<serde_json::Value>,
+    pub service_connect_defaults: Option<ServiceConnectDefaults>,
 }
 
 #[derive(Debug, Serialize)]
@@ -198,8 +198,8 @@ pub struct DeleteClusterRequest {
 pub struct UpdateClusterRequest {
     pub cluster: String,
     pub settings: Option<Vec<ClusterSetting>>,
-    pub configuration: Option<serde_json::Value>,
-    pub service_connect_defaults: Option<serde_json::Value>,
+    pub configuration: Option<ClusterConfiguration>,
+    pub service_connect_defaults: Option<ServiceConnectDefaults>,
 }
 
 #[derive(Debug, Deserialize)]

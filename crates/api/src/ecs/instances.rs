@@ -2,7 +2,7 @@
 //! UpdateContainerInstancesState, Put/Delete/ListAttributes.
 
 use berth_ecs::{EcsError, EcsTag};
-use berth_model::ecs::EcsArn;
+use berth_model::ecs::{EcsArn, VersionInfo};
 use serde::{Deserialize, Serialize};
 
 use super::{Failure, Order, ecs_error, page_of, page_of_names};
@@ -92,7 +92,7 @@ pub struct ContainerInstanceWire {
     pub ec2_instance_id: String,
     pub version: i64,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub version_info: Option<serde_json::Value>,
+    pub version_info: Option<VersionInfo>,
     pub remaining_resources: Vec<ResourceWire>,
     pub registered_resources: Vec<ResourceWire>,
     pub status: berth_ecs::InstanceStatus,
@@ -138,7 +138,7 @@ pub struct RegisterContainerInstanceRequest {
     pub instance_identity_document: Option<String>,
     #[serde(default)]
     pub total_resources: Vec<ResourceWire>,
-    pub version_info: Option<serde_json::Value>,
+    pub version_info: Option<VersionInfo>,
     pub container_instance_arn: Option<String>,
     #[serde(default)]
     pub attributes: Vec<berth_ecs::Attribute>,

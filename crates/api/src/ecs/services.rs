@@ -5,7 +5,9 @@ use serde::{Deserialize, Serialize};
 
 use super::{Failure, ecs_error, page_of_names};
 use crate::protocol::{AwsContext, AwsError};
-use berth_model::ecs::{EcsArn, LaunchType, ServiceStatus, TaskGroup};
+use berth_model::ecs::{
+    EcsArn, LaunchType, LoadBalancer, ServiceEvent, ServiceRegistry, ServiceStatus, TaskGroup,
+};
 
 #[derive(Debug, Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -13,8 +15,8 @@ pub struct ServiceWire {
     pub service_arn: String,
     pub service_name: String,
     pub cluster_arn: String,
-    pub load_balancers: Vec<serde_json::Value>,
-    pub service_registries: Vec<serde_json::Value>,
+    pub load_balancers: Vec<LoadBalancer>,
+    pub service_registries: Vec<ServiceRegistry>,
     pub status: ServiceStatus,
     pub desired_count: i64,
     pub running_count: i64,
@@ -28,12 +30,12 @@ pub struct ServiceWire {
     pub task_definition: String,
     pub deployment_configuration: berth_ecs::DeploymentConfiguration,
     pub deployments: Vec<berth_ecs::Deployment>,
-    pub events: Vec<serde_json::Value>,
+    pub events: Vec<ServiceEvent>,
     pub created_at: f64,
     pub placement_constraints: Vec<berth_ecs::Placement>,
     pub placement_strategy: Vec<berth_ecs::Placement>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub network_configuration: Option<serde_json::Value>,
+    pub network_configuration: Option<berth_ecs::NetworkConfiguration>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub health_check_grace_period_seconds: Option<i64>,
     pub scheduling_strategy: String,
@@ -112,9 +114,9 @@ pub struct CreateServiceRequest {
     pub service_name: String,
     pub task_definition: Option<String>,
     #[serde(default)]
-    pub load_balancers: Vec<serde_json::Value>,
+    pub load_balancers: Vec<LoadBalancer>,
     #[serde(default)]
-    pub service_registries: Vec<serde_json::Value>,
+    pub service_registries: Vec<ServiceRegistry>,
     pub desired_count: Option<i64>,
     pub client_token: Option<String>,
     pub launch_type: Option<String>,
@@ -125,7 +127,7 @@ pub struct CreateServiceRequest {
     pub placement_constraints: Vec<berth_ecs::Placement>,
     #[serde(default)]
     pub placement_strategy: Vec<berth_ecs::Placement>,
-    pub network_configuration: Option<serde_json::Value>,
+    pub network_configuration: Option<berth_ecs::NetworkConfiguration>,
     pub health_check_grace_period_seconds: Option<i64>,
     pub scheduling_strategy: Option<String>,
     #[serde(default)]
@@ -152,7 +154,7 @@ pub struct UpdateServiceRequest {
     pub deployment_configuration: Option<berth_ecs::DeploymentConfiguration>,
     pub placement_constraints: Option<Vec<berth_ecs::Placement>>,
     pub placement_strategy: Option<Vec<berth_ecs::Placement>>,
-    pub network_configuration: Option<serde_json::Value>,
+    pub network_configuration: Option<berth_ecs::NetworkConfiguration>,
     pub health_check_grace_period_seconds: Option<i64>,
     #[serde(default)]
     pub force_new_deployment: bool,

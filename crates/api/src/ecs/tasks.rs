@@ -6,8 +6,10 @@ use serde::{Deserialize, Serialize};
 
 use super::{Failure, ecs_error};
 use crate::protocol::{AwsContext, AwsError};
-use berth_agent_protocol::calls::{NetworkBinding, TaskStateChange};
-use berth_model::ecs::{DesiredStatus, EcsArn, LaunchType, StopCode, TaskStatus};
+use berth_agent_protocol::calls::TaskStateChange;
+use berth_model::ecs::{
+    DesiredStatus, EcsArn, HealthStatus, LaunchType, StopCode, TaskOverride, TaskStatus,
+};
 
 #[derive(Debug, Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -17,7 +19,7 @@ pub struct TaskWire {
     pub task_definition_arn: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub container_instance_arn: Option<String>,
-    pub overrides: serde_json::Value,
+    pub overrides: TaskOverride,
     pub last_status: TaskStatus,
     pub desired_status: DesiredStatus,
     pub cpu: String,
@@ -56,7 +58,7 @@ pub struct TaskWire {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub availability_zone: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub health_status: Option<String>,
+    pub health_status: Option<HealthStatus>,
     pub attachments: Vec<berth_ecs::Attachment>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub tags: Option<Vec<EcsTag>>,
@@ -74,9 +76,8 @@ pub(super) fn task_wire(ctx: &AwsContext, t: berth_ecs::Task, with_tags: bool) -
             .filter(|_| !fargate)
             .map(|id| EcsArn::container_instance(&ctx.scope, &t.cluster, &id).into_string()),
         platform_family: fargate.then(|| "Linux".to_string()),
-        overrides: t.overrides.unwrap_or_else(
-            || serde_json::json!({"containerOverrides": [], "inferenceAcceleratorOverrides": []}),
-        ),
+        // ECS shows both override lists, empty, on a task run without overrides.
+        overrides: t.overrides.unwrap_or_default(),
         last_status: t.last_status,
         desired_status: t.desired_status,
         cpu: t.cpu,
@@ -136,7 +137,7 @@ pub struct RunTaskRequest {
     pub placement_constraints: Vec<PlacementConstraintWire>,
     #[serde(default)]
     pub placement_strategy: Vec<PlacementStrategyWire>,
-    pub overrides: Option<serde_json::Value>,
+    pub overrides: Option<TaskOverride>,
     #[serde(default)]
     pub tags: Vec<EcsTag>,
     pub client_token: Option<String>,
@@ -151,7 +152,7 @@ pub struct StartTaskRequest {
     pub container_instances: Vec<String>,
     pub group: Option<String>,
     pub started_by: Option<String>,
-    pub overrides: Option<serde_json::Value>,
+    pub overrides: Option<TaskOverride>,
     #[serde(default)]
     pub tags: Vec<EcsTag>,
     pub network_configuration: Option<berth_ecs::NetworkConfiguration>,
@@ -448,7 +449,7 @@ pub(super) async fn submit_task_state_change(
                         runtime_id: c.runtime_id,
                         exit_code: c.exit_code,
                         reason: c.reason,
-                        network_bindings: bindings(c.network_bindings),
+                        network_bindings: c.network_bindings,
                     })
                     .collect(),
                 attachments: req
@@ -462,11 +463,4 @@ pub(super) async fn submit_task_state_change(
     Ok(AcknowledgmentResponse {
         acknowledgment: "ACK",
     })
-}
-
-/// Network bindings as the task record keeps them (ECS's NetworkBinding documents).
-pub(super) fn bindings(list: Vec<NetworkBinding>) -> Vec<serde_json::Value> {
-    list.into_iter()
-        .map(|b| serde_json::to_value(b).expect("bindings serialise"))
-        .collect()
 }

@@ -17,7 +17,8 @@ use std::collections::BTreeMap;
 
 use berth_model::Scope;
 use berth_model::ecs::{
-    ContainerStatus, DesiredStatus, LaunchType, StopCode, TaskGroup, TaskStatus,
+    ContainerStatus, DesiredStatus, HealthStatus, LaunchType, NetworkBinding, StopCode, TaskGroup,
+    TaskOverride, TaskStatus,
 };
 use berth_model::ecs::{EcsArn, EcsResource};
 
@@ -47,7 +48,7 @@ pub struct TaskContainer {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
     #[serde(default)]
-    pub network_bindings: Vec<serde_json::Value>,
+    pub network_bindings: Vec<NetworkBinding>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cpu: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -60,7 +61,7 @@ pub struct TaskContainer {
     /// HEALTHY / UNHEALTHY / UNKNOWN for containers with a health check (from the agent's
     /// telemetry).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub health_status: Option<String>,
+    pub health_status: Option<HealthStatus>,
     /// awsvpc: the task's interface, as ECS shows it on each container.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub network_interfaces: Vec<NetworkInterface>,
@@ -117,7 +118,7 @@ pub struct Task {
     #[serde(default)]
     pub tags: Vec<EcsTag>,
     #[serde(default)]
-    pub overrides: Option<serde_json::Value>,
+    pub overrides: Option<TaskOverride>,
     pub cpu: String,
     pub memory: String,
     pub containers: Vec<TaskContainer>,
@@ -128,7 +129,7 @@ pub struct Task {
     /// The task's health: HEALTHY when every essential container with a health check is
     /// healthy, UNHEALTHY when one is not, UNKNOWN otherwise.
     #[serde(default)]
-    pub health_status: Option<String>,
+    pub health_status: Option<HealthStatus>,
     /// Fargate: the cluster of the pool instance the task runs on (its
     /// `container_instance_id`); `None`: the task's own cluster.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -209,7 +210,7 @@ pub struct RunTask {
     pub placement_constraints: Vec<(String, Option<String>)>,
     /// (type, field)
     pub placement_strategy: Vec<(String, Option<String>)>,
-    pub overrides: Option<serde_json::Value>,
+    pub overrides: Option<TaskOverride>,
     pub tags: Vec<EcsTag>,
     pub client_token: Option<String>,
     pub capacity_provider_strategy: Option<Vec<crate::CapacityProviderStrategyItem>>,
@@ -245,7 +246,7 @@ pub struct ContainerChange {
     pub runtime_id: Option<String>,
     pub exit_code: Option<i64>,
     pub reason: Option<String>,
-    pub network_bindings: Vec<serde_json::Value>,
+    pub network_bindings: Vec<NetworkBinding>,
 }
 
 impl ContainerChange {

@@ -18,57 +18,22 @@ use crate::{Ecs, EcsError, Result, decode, encode, now_epoch};
 use super::*;
 use crate::keys::client_token_key;
 use berth_model::ecs::{
-    ContainerStatus, DesiredStatus, LaunchType, TaskDefinitionStatus, TaskStatus,
+    ContainerStatus, DesiredStatus, HealthStatus, LaunchType, TaskDefinitionStatus, TaskOverride,
+    TaskStatus,
 };
 
 pub(super) fn parse_amount(value: Option<&str>) -> i64 {
     value.and_then(|v| v.trim().parse().ok()).unwrap_or(0)
 }
 
-/// RunTask's `overrides`, as far as the task's size goes (ECS's TaskOverride: task-level
-/// `cpu` and `memory`, and each container's `cpu`, `memory`, `memoryReservation`); the
-/// whole document travels to the agent unchanged, which applies the same amounts.
-#[derive(Debug, Default, serde::Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub(super) struct SizeOverrides {
-    cpu: Option<String>,
-    memory: Option<String>,
-    #[serde(default)]
-    container_overrides: Vec<ContainerSizeOverride>,
-}
-
-#[derive(Debug, Default, serde::Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub(super) struct ContainerSizeOverride {
-    name: Option<String>,
-    cpu: Option<i64>,
-    memory: Option<i64>,
-    memory_reservation: Option<i64>,
-}
-
-impl SizeOverrides {
-    /// Unreadable overrides change nothing here (the HTTP edge has checked their shape).
-    fn of(overrides: Option<&serde_json::Value>) -> SizeOverrides {
-        overrides
-            .and_then(|o| serde_json::from_value(o.clone()).ok())
-            .unwrap_or_default()
-    }
-
-    fn container(&self, name: Option<&str>) -> Option<&ContainerSizeOverride> {
-        self.container_overrides
-            .iter()
-            .find(|o| o.name.is_some() && o.name.as_deref() == name)
-    }
-}
-
 /// What a task of this definition, with these overrides, needs on an instance: task-level
 /// cpu and memory when set, else the containers' sums (a container's memory is its
 /// `memoryReservation` when it has one, else its `memory`, as ECS reserves it); fixed host
 /// ports of bridge and host network modes.
-pub(super) fn requirements(td: &TaskDefinition, overrides: &SizeOverrides) -> Reservation {
+pub(super) fn requirements(td: &TaskDefinition, overrides: &TaskOverride) -> Reservation {
     let containers = td.container_definitions.clone().unwrap_or_default();
     let sized = |c: &berth_model::task_definition::ContainerDefinition| {
-        let o = overrides.container(c.name.as_deref());
+        let o = c.name.as_deref().and_then(|name| overrides.container(name));
         let cpu = o
             .and_then(|o| o.cpu)
             .unwrap_or_else(|| i64::from(c.cpu.unwrap_or(0)));
@@ -498,7 +463,7 @@ pub(super) fn new_task(
                 memory: c.memory.map(|v| v.to_string()),
                 memory_reservation: c.memory_reservation.map(|v| v.to_string()),
                 runtime_id: None,
-                health_status: c.health_check.as_ref().map(|_| "UNKNOWN".to_string()),
+                health_status: c.health_check.as_ref().map(|_| HealthStatus::Unknown),
                 network_interfaces: Vec::new(),
             })
             .collect(),
@@ -509,7 +474,7 @@ pub(super) fn new_task(
             .iter()
             .find(|a| a.name == "ecs.availability-zone")
             .and_then(|a| a.value.clone()),
-        health_status: Some("UNKNOWN".into()),
+        health_status: Some(HealthStatus::Unknown),
         capacity_cluster: launch
             .fargate
             .then(|| crate::fargate::POOL_CLUSTER.to_string()),
@@ -628,7 +593,8 @@ impl Ecs {
             .group
             .clone()
             .unwrap_or_else(|| format!("family:{family}"));
-        let need = requirements(&td, &SizeOverrides::of(req.overrides.as_ref()));
+        let no_overrides = TaskOverride::default();
+        let need = requirements(&td, req.overrides.as_ref().unwrap_or(&no_overrides));
 
         let mut constraints = Vec::new();
         if !fargate {

@@ -12,7 +12,7 @@ use crate::{Ecs, EcsError, Result, decode, encode, now_epoch};
 
 use super::*;
 use crate::keys::{marker_key, task_key};
-use berth_model::ecs::{ContainerStatus, DesiredStatus, StopCode, TaskStatus};
+use berth_model::ecs::{ContainerStatus, DesiredStatus, HealthStatus, StopCode, TaskStatus};
 
 /// Gives back what a stopped task held on its instance record.
 pub(super) fn release(instance: &mut ContainerInstance, task: &Task) {
@@ -174,7 +174,7 @@ impl Ecs {
         scope: &Scope,
         cluster: &str,
         task_arn: &str,
-        containers: &[(String, String)],
+        containers: &[(String, HealthStatus)],
     ) -> Result<()> {
         let (cluster, id) = self.reported_task(scope, Some(cluster), task_arn)?;
         let cluster = cluster.name.as_str();
@@ -194,28 +194,25 @@ impl Ecs {
         self.change_task(scope, cluster, &id, |t| {
             for (name, status) in containers {
                 if let Some(c) = t.containers.iter_mut().find(|c| &c.name == name) {
-                    c.health_status = Some(status.clone());
+                    c.health_status = Some(*status);
                 }
             }
             let of = |name: &String| {
                 t.containers
                     .iter()
                     .find(|c| &c.name == name)
-                    .and_then(|c| c.health_status.clone())
+                    .and_then(|c| c.health_status)
             };
-            let statuses: Vec<Option<String>> = essential.iter().map(of).collect();
-            t.health_status = Some(
-                if statuses.iter().any(|s| s.as_deref() == Some("UNHEALTHY")) {
-                    "UNHEALTHY"
-                } else if !statuses.is_empty()
-                    && statuses.iter().all(|s| s.as_deref() == Some("HEALTHY"))
-                {
-                    "HEALTHY"
-                } else {
-                    "UNKNOWN"
-                }
-                .to_string(),
-            );
+            let statuses: Vec<Option<HealthStatus>> = essential.iter().map(of).collect();
+            t.health_status = Some(if statuses.contains(&Some(HealthStatus::Unhealthy)) {
+                HealthStatus::Unhealthy
+            } else if !statuses.is_empty()
+                && statuses.iter().all(|s| *s == Some(HealthStatus::Healthy))
+            {
+                HealthStatus::Healthy
+            } else {
+                HealthStatus::Unknown
+            });
             None
         })
         .map(|_| ())
