@@ -18,12 +18,12 @@ use std::collections::HashMap;
 use std::sync::Mutex;
 
 use berth_model::Scope;
-use berth_store::{Compare, Op};
+use berth_store::Change;
 use serde::Serialize;
 
 use crate::instances::ContainerInstance;
 use crate::keys::{instance_key, split_key};
-use crate::{Ecs, Result, decode, encode, now_epoch};
+use crate::{Ecs, EcsError, Result, decode, now_epoch};
 
 struct Seen {
     scope: Scope,
@@ -200,27 +200,17 @@ impl Ecs {
         value: bool,
     ) -> Result<()> {
         let key = instance_key(scope, cluster, id);
-        loop {
-            let Some(kv) = self.store.get(&key)? else {
-                return Ok(());
-            };
-            let mut instance: ContainerInstance = decode(&kv)?;
-            if instance.agent_connected == value {
-                return Ok(());
-            }
-            instance.agent_connected = value;
-            instance.version += 1;
-            if self
-                .store
-                .txn(
-                    &[Compare::ModRevision(key.clone(), kv.mod_revision)],
-                    &[Op::put(key.clone(), encode(&instance))],
-                )?
-                .is_committed()
-            {
-                return Ok(());
-            }
-        }
+        berth_store::update(&*self.store, &key, |instance: Option<ContainerInstance>| {
+            Ok::<_, EcsError>(match instance {
+                Some(mut instance) if instance.agent_connected != value => {
+                    instance.agent_connected = value;
+                    instance.version += 1;
+                    Change::Put(instance)
+                }
+                _ => Change::Keep,
+            })
+        })?;
+        Ok(())
     }
 
     /// Marks disconnected every instance whose agent has not been heard from for

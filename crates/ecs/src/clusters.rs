@@ -11,7 +11,7 @@ use berth_store::Change;
 use serde::{Deserialize, Serialize};
 
 use crate::keys::{cluster_key, clusters_prefix};
-use crate::{Ecs, EcsError, Result, decode, encode, now_epoch};
+use crate::{Ecs, EcsError, Result, decode, now_epoch};
 
 /// The hidden cluster the Fargate pool's hosts register in (`fargate` re-exports it): not
 /// listed, not a name users may take.
@@ -249,14 +249,10 @@ impl Ecs {
             &req.default_capacity_provider_strategy,
         )?;
         let key = cluster_key(scope, &name);
-        loop {
-            let existing = self.store.get(&key)?;
-            if let Some(kv) = &existing {
-                let cluster: Cluster = decode(kv)?;
-                if cluster.status == ClusterStatus::Active {
-                    // CreateCluster is idempotent in ECS: the existing cluster comes back.
-                    return Ok(cluster);
-                }
+        let created = berth_store::update(&*self.store, &key, |existing: Option<Cluster>| {
+            if existing.is_some_and(|c| c.status == ClusterStatus::Active) {
+                // CreateCluster is idempotent in ECS: the existing cluster comes back.
+                return Ok::<_, EcsError>(Change::Keep);
             }
             let cluster = Cluster {
                 name: name.clone(),
@@ -276,15 +272,9 @@ impl Ecs {
                 capacity_providers: req.capacity_providers.clone(),
                 default_capacity_provider_strategy: req.default_capacity_provider_strategy.clone(),
             };
-            let rev = existing.as_ref().map_or(0, |kv| kv.mod_revision);
-            if self
-                .store
-                .put_if_revision(&key, &encode(&cluster), rev)?
-                .is_committed()
-            {
-                return Ok(cluster);
-            }
-        }
+            Ok(Change::Put(cluster))
+        })?;
+        Ok(created.expect("kept or put"))
     }
 
     /// The cluster a request names (a name, an ARN, or none for `default`), ACTIVE or not.

@@ -9,7 +9,7 @@ use std::collections::BTreeSet;
 
 use berth_model::Scope;
 use berth_model::ecs::{EcsArn, EcsResource, VersionInfo};
-use berth_store::{Compare, Op};
+use berth_store::{Change, Op, Update};
 use serde::{Deserialize, Serialize};
 
 use crate::{Ecs, EcsError, Result, decode, encode, now_epoch};
@@ -228,61 +228,50 @@ impl Ecs {
         let key = instance_key(scope, &cluster.name, &id);
         let mut registered = req.total.clone();
         registered.ports.extend(RESERVED_PORTS);
-        loop {
-            let existing = self.store.get(&key)?;
-            let previous: Option<ContainerInstance> = existing.as_ref().map(decode).transpose()?;
-            let instance = match previous {
-                // The same instance again: keep its identity, tasks and state.
-                Some(mut i) => {
-                    i.registered = registered.clone();
-                    // Attributes given now replace those of the same name; the others stay
-                    // (the official agent sends custom attributes only on its first
-                    // registration).
-                    for a in &req.attributes {
-                        i.attributes.retain(|old| old.name != a.name);
-                        i.attributes.push(a.clone());
+        let stored =
+            berth_store::upsert(&*self.store, &key, |previous: Option<ContainerInstance>| {
+                Ok::<_, EcsError>(match previous {
+                    // The same instance again: keep its identity, tasks and state.
+                    Some(mut i) => {
+                        i.registered = registered.clone();
+                        // Attributes given now replace those of the same name; the others stay
+                        // (the official agent sends custom attributes only on its first
+                        // registration).
+                        for a in &req.attributes {
+                            i.attributes.retain(|old| old.name != a.name);
+                            i.attributes.push(a.clone());
+                        }
+                        i.version_info = req.version_info.clone();
+                        i.agent_connected = true;
+                        i.version += 1;
+                        i
                     }
-                    i.version_info = req.version_info.clone();
-                    i.agent_connected = true;
-                    i.version += 1;
-                    i
-                }
-                None => ContainerInstance {
-                    id: id.clone(),
-                    cluster: cluster.name.clone(),
-                    ec2_instance_id: req
-                        .ec2_instance_id
-                        .clone()
-                        .unwrap_or_else(|| format!("i-{}", random_hex(17))),
-                    status: InstanceStatus::Active,
-                    // The registering agent is alive now; it has the heartbeat timeout to
-                    // open its session (see agents.rs).
-                    agent_connected: true,
-                    version: 1,
-                    registered_at: now_epoch(),
-                    remaining: registered.clone(),
-                    registered: registered.clone(),
-                    attributes: req.attributes.clone(),
-                    version_info: req.version_info.clone(),
-                    tags: req.tags.clone(),
-                    running_tasks_count: 0,
-                    pending_tasks_count: 0,
-                    task_groups: Default::default(),
-                },
-            };
-            let rev = existing.as_ref().map_or(0, |kv| kv.mod_revision);
-            if self
-                .store
-                .txn(
-                    &[Compare::ModRevision(key.clone(), rev)],
-                    &[Op::put(key.clone(), encode(&instance))],
-                )?
-                .is_committed()
-            {
-                self.agent_registered(scope, &instance.cluster, &instance.id);
-                return self.with_task_counts(scope, instance);
-            }
-        }
+                    None => ContainerInstance {
+                        id: id.clone(),
+                        cluster: cluster.name.clone(),
+                        ec2_instance_id: req
+                            .ec2_instance_id
+                            .clone()
+                            .unwrap_or_else(|| format!("i-{}", random_hex(17))),
+                        status: InstanceStatus::Active,
+                        // The registering agent is alive now; it has the heartbeat timeout to
+                        // open its session (see agents.rs).
+                        agent_connected: true,
+                        version: 1,
+                        registered_at: now_epoch(),
+                        remaining: registered.clone(),
+                        registered: registered.clone(),
+                        attributes: req.attributes.clone(),
+                        version_info: req.version_info.clone(),
+                        tags: req.tags.clone(),
+                        running_tasks_count: 0,
+                        pending_tasks_count: 0,
+                        task_groups: Default::default(),
+                    },
+                })
+            })?;
+        self.agent_registered(scope, &stored.cluster, &stored.id);
+        self.with_task_counts(scope, stored)
     }
 
     /// A container instance of a cluster by id or ARN, registered or deregistered.
@@ -411,14 +400,15 @@ impl Ecs {
         let cluster = self.active_cluster(scope, cluster)?;
         let id = instance_id(scope, &cluster.name, id_or_arn)?;
         let key = instance_key(scope, &cluster.name, &id);
-        loop {
-            let Some(kv) = self.store.get(&key)? else {
+        let mut deregistered = None;
+        berth_store::update(&*self.store, &key, |instance| {
+            let Some(instance) = instance else {
                 return Err(EcsError::InvalidParameter(format!(
                     "Container instance '{id}' was not found in cluster '{}'.",
                     cluster.name
                 )));
             };
-            let mut instance = self.with_task_counts(scope, decode(&kv)?)?;
+            let mut instance = self.with_task_counts(scope, instance)?;
             if !force && instance.running_tasks_count + instance.pending_tasks_count > 0 {
                 return Err(EcsError::InvalidParameter(
                     "Found running tasks on the instance.".into(),
@@ -427,21 +417,15 @@ impl Ecs {
             instance.status = InstanceStatus::Inactive;
             instance.agent_connected = false;
             instance.version += 1;
-            let ops = [
-                Op::delete(key.clone()),
-                Op::put(
-                    inactive_instance_key(scope, &cluster.name, &id),
-                    encode(&instance),
-                ),
-            ];
-            if self
-                .store
-                .txn(&[Compare::ModRevision(key.clone(), kv.mod_revision)], &ops)?
-                .is_committed()
-            {
-                return Ok(instance);
-            }
-        }
+            // The record moves to the deregistered instances' key.
+            let moved = Op::put(
+                inactive_instance_key(scope, &cluster.name, &id),
+                encode(&instance),
+            );
+            deregistered = Some(instance);
+            Ok(Update::<ContainerInstance>::from(Change::Delete).also(moved))
+        })?;
+        Ok(deregistered.expect("the committed round deregistered it"))
     }
 
     /// PutAttributes on container instances; returns the attributes as stored.

@@ -14,7 +14,7 @@ use std::net::Ipv4Addr;
 use berth_model::Scope;
 use berth_model::ecs::EcsArn;
 use berth_model::ecs::LaunchType;
-use berth_store::{Compare, Op, Store};
+use berth_store::{Change, Compare, Op, Store, Update};
 use serde::{Deserialize, Serialize};
 
 use crate::installation::HostRoute;
@@ -189,29 +189,23 @@ fn slot_network(slot: u32) -> Ipv4Addr {
 impl Ecs {
     /// The subnet with this id, its /24 chosen and recorded the first time the id is used.
     pub fn ensure_subnet(&self, id: &str) -> Result<Subnet> {
-        loop {
-            if let Some(kv) = self.store.get(&subnet_key(id))? {
-                return decode(&kv);
+        let subnet = berth_store::update(&*self.store, &subnet_key(id), |subnet| {
+            if subnet.is_some() {
+                return Ok(Update::from(Change::Keep));
             }
             let network = self.free_range(id, &self.host_routes())?;
             let subnet = Subnet {
                 id: id.to_string(),
                 cidr: format!("{network}/24"),
             };
-            let committed = self.store.txn(
-                &[
-                    Compare::ModRevision(subnet_key(id), 0),
-                    Compare::ModRevision(cidr_key(network), 0),
-                ],
-                &[
-                    Op::put(subnet_key(id), encode(&subnet)),
-                    Op::put(cidr_key(network), id.as_bytes().to_vec()),
-                ],
-            )?;
-            if committed.is_committed() {
-                return Ok(subnet);
-            }
-        }
+            // The range is claimed with the subnet (another subnet may be taking it now).
+            Ok::<_, EcsError>(
+                Update::from(Change::Put(subnet))
+                    .provided(Compare::ModRevision(cidr_key(network), 0))
+                    .also(Op::put(cidr_key(network), id.as_bytes().to_vec())),
+            )
+        })?;
+        Ok(subnet.expect("kept or put"))
     }
 
     /// The first /24 from the subnet's hashed slot on that neither this store holds nor a

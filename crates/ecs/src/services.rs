@@ -14,11 +14,11 @@ use berth_model::ecs::{
     TaskDefinitionStatus,
 };
 use berth_scheduler::service::Throttle;
-use berth_store::{Compare, Op};
+use berth_store::{Change, Op, Update};
 use serde::{Deserialize, Serialize};
 
 use crate::keys::{service_active_key, service_key, services_prefix};
-use crate::{Ecs, EcsError, EcsTag, Result, decode, encode, now_epoch};
+use crate::{Ecs, EcsError, EcsTag, Result, decode, now_epoch};
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -525,19 +525,18 @@ impl Ecs {
         };
         check_placement(&req.placement_constraints, &req.placement_strategy)?;
         let key = service_key(scope, &cluster.name, &req.service_name);
-        loop {
-            let existing = self.store.get(&key)?;
-            if let Some(kv) = &existing {
-                let current: Service = decode(kv)?;
-                if current.status != ServiceStatus::Inactive {
-                    // Idempotent with the same client token; otherwise ECS refuses.
-                    if req.client_token.is_some() && current.client_token == req.client_token {
-                        return Ok(current);
-                    }
-                    return Err(EcsError::InvalidParameter(
-                        "Creation of service was not idempotent.".into(),
-                    ));
+        let active = service_active_key(scope, &cluster.name, &req.service_name);
+        let created = berth_store::update(&*self.store, &key, |existing: Option<Service>| {
+            if let Some(current) = existing
+                && current.status != ServiceStatus::Inactive
+            {
+                // Idempotent with the same client token; otherwise ECS refuses.
+                if req.client_token.is_some() && current.client_token == req.client_token {
+                    return Ok(Update::from(Change::Keep));
                 }
+                return Err(EcsError::InvalidParameter(
+                    "Creation of service was not idempotent.".into(),
+                ));
             }
             let mut service = Service {
                 service_name: req.service_name.clone(),
@@ -588,22 +587,9 @@ impl Ecs {
                 throttle: Throttle::default(),
             };
             Self::new_deployment(&mut service, &task_definition);
-            let rev = existing.as_ref().map_or(0, |kv| kv.mod_revision);
-            let ops = [
-                Op::put(key.clone(), encode(&service)),
-                Op::put(
-                    service_active_key(scope, &cluster.name, &service.service_name),
-                    b"{}".to_vec(),
-                ),
-            ];
-            if self
-                .store
-                .txn(&[Compare::ModRevision(key.clone(), rev)], &ops)?
-                .is_committed()
-            {
-                return Ok(service);
-            }
-        }
+            Ok(Update::from(Change::Put(service)).also(Op::put(active.clone(), b"{}".to_vec())))
+        })?;
+        created.ok_or(EcsError::ServiceNotFound)
     }
 
     /// A service by name or ARN, in any status.
@@ -648,33 +634,26 @@ impl Ecs {
     ) -> Result<Service> {
         let current = self.service(scope, cluster, name_or_arn)?;
         let key = service_key(scope, &current.cluster, &current.service_name);
-        loop {
-            let Some(kv) = self.store.get(&key)? else {
+        let changed = berth_store::update(&*self.store, &key, |service: Option<Service>| {
+            let Some(mut service) = service else {
                 return Err(EcsError::ServiceNotFound);
             };
-            let mut service: Service = decode(&kv)?;
             let before = service.clone();
             change(&mut service)?;
             if service == before {
                 // Nothing to write (and no watch event to wake the scheduler for nothing).
-                return Ok(service);
+                return Ok(Update::from(Change::Keep));
             }
-            let mut ops = vec![Op::put(key.clone(), encode(&service))];
-            if service.status != ServiceStatus::Active {
-                ops.push(Op::delete(service_active_key(
-                    scope,
-                    &service.cluster,
-                    &service.service_name,
-                )));
-            }
-            if self
-                .store
-                .txn(&[Compare::ModRevision(key.clone(), kv.mod_revision)], &ops)?
-                .is_committed()
-            {
-                return Ok(service);
-            }
-        }
+            let inactive = service.status != ServiceStatus::Active;
+            let active = service_active_key(scope, &service.cluster, &service.service_name);
+            let update = Update::from(Change::Put(service));
+            Ok(if inactive {
+                update.also(Op::delete(active))
+            } else {
+                update
+            })
+        })?;
+        changed.ok_or(EcsError::ServiceNotFound)
     }
 
     pub fn update_service(

@@ -11,7 +11,7 @@ use berth_model::ecs::{TaskDefinitionFamilyStatus, TaskDefinitionStatus};
 use berth_model::task_definition::{
     RegisterTaskDefinitionRequest, Registration, Tag, TaskDefinition,
 };
-use berth_store::{Compare, Op};
+use berth_store::{Change, Op, Update};
 use serde::{Deserialize, Serialize};
 
 use crate::keys::{
@@ -41,7 +41,7 @@ impl StoredTaskDefinition {
     }
 }
 
-#[derive(Debug, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 struct FamilyRecord {
     last_revision: i32,
 }
@@ -95,14 +95,9 @@ impl Ecs {
             .collect();
         crate::clusters::check_tags(&ecs_tags)?;
         let fkey = task_definition_family_key(scope, &family);
-        loop {
-            let existing = self.store.get(&fkey)?;
-            let record: FamilyRecord = existing
-                .as_ref()
-                .map(decode)
-                .transpose()?
-                .unwrap_or_default();
-            let revision = record.last_revision + 1;
+        let mut registered = None;
+        berth_store::update(&*self.store, &fkey, |record: Option<FamilyRecord>| {
+            let revision = record.unwrap_or_default().last_revision + 1;
             let task_definition = TaskDefinition::register(
                 req,
                 Registration {
@@ -122,27 +117,20 @@ impl Ecs {
                 task_definition,
                 tags: tags.clone(),
             };
-            let ops = [
-                Op::put(
-                    fkey.clone(),
-                    encode(&FamilyRecord {
-                        last_revision: revision,
-                    }),
-                ),
-                Op::put(
-                    task_definition_key(scope, &family, revision),
-                    encode(&stored),
-                ),
-            ];
-            let rev = existing.as_ref().map_or(0, |kv| kv.mod_revision);
-            if self
-                .store
-                .txn(&[Compare::ModRevision(fkey.clone(), rev)], &ops)?
-                .is_committed()
-            {
-                return Ok(stored);
-            }
-        }
+            // The family's last revision and the revision itself, together.
+            let revision_op = Op::put(
+                task_definition_key(scope, &family, revision),
+                encode(&stored),
+            );
+            registered = Some(stored);
+            Ok::<_, EcsError>(
+                Update::from(Change::Put(FamilyRecord {
+                    last_revision: revision,
+                }))
+                .also(revision_op),
+            )
+        })?;
+        Ok(registered.expect("the committed round registered it"))
     }
 
     /// The task definition a request names; a bare family means its latest ACTIVE revision.
@@ -290,16 +278,16 @@ impl Ecs {
         reference: &str,
         change: impl Fn(&mut StoredTaskDefinition) -> Result<()>,
     ) -> Result<StoredTaskDefinition> {
-        loop {
-            let (key, rev, mut stored) = self.task_definition_with_key(scope, reference)?;
+        let (key, _, _) = self.task_definition_with_key(scope, reference)?;
+        let changed = berth_store::update(&*self.store, &key, |stored| {
+            let Some(mut stored) = stored else {
+                return Err(EcsError::Client(
+                    "Unable to describe task definition.".into(),
+                ));
+            };
             change(&mut stored)?;
-            if self
-                .store
-                .put_if_revision(&key, &encode(&stored), rev)?
-                .is_committed()
-            {
-                return Ok(stored);
-            }
-        }
+            Ok(Change::Put(stored))
+        })?;
+        Ok(changed.expect("a Put leaves its value stored"))
     }
 }

@@ -270,18 +270,17 @@ impl Registry {
         name: &RepositoryName,
         change: impl Fn(&mut Repository) -> Result<()>,
     ) -> Result<Repository> {
-        loop {
-            let (mut repo, rev) = self.repository_with_revision(scope, name)?;
+        let updated = berth_store::update(&*self.store, &keys::repo(scope, name), |repo| {
+            let Some(mut repo) = repo else {
+                return Err(RegistryError::RepositoryNotFound {
+                    name: name.clone(),
+                    registry: scope.account.to_string(),
+                });
+            };
             change(&mut repo)?;
-            let key = keys::repo(scope, name);
-            if self
-                .store
-                .put_if_revision(&key, &encode(&repo), rev)?
-                .is_committed()
-            {
-                return Ok(repo);
-            }
-        }
+            Ok(berth_store::Change::Put(repo))
+        })?;
+        Ok(updated.expect("a Put leaves its value stored"))
     }
 
     pub fn put_image_tag_mutability(

@@ -11,7 +11,7 @@ mod update;
 
 pub use mem::MemStore;
 pub use redb_store::{CommitStats, RedbStore};
-pub use update::{Change, update};
+pub use update::{Change, Update, update, upsert};
 
 /// A global, monotonically increasing revision. Every committed write transaction bumps it
 /// by one. Revision 0 means "the key does not exist" in comparisons.

@@ -18,19 +18,55 @@ pub enum Change<T> {
     Keep,
 }
 
-/// Reads the record at `key` (`None` if absent), asks `decide` what to do with it, and
-/// applies that under a compare on the revision read, retrying from the read when another
-/// writer got there first; `decide` may be called more than once and should only compute.
-/// Returns what is stored afterwards. A record that does not decode is
-/// `StoreError::Corrupt`.
-pub fn update<T, E>(
+/// A [`Change`] to the record and what else commits with it in the same transaction:
+/// compares on other records the decision read (a retry reads them again), and operations
+/// on other keys (index entries, markers, related records).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Update<T> {
+    pub change: Change<T>,
+    pub compares: Vec<Compare>,
+    pub ops: Vec<Op>,
+}
+
+impl<T> Update<T> {
+    /// Also apply `op` (to another key) in the same transaction.
+    pub fn also(mut self, op: Op) -> Self {
+        self.ops.push(op);
+        self
+    }
+
+    /// Also require `compare` (on another record the decision read).
+    pub fn provided(mut self, compare: Compare) -> Self {
+        self.compares.push(compare);
+        self
+    }
+}
+
+impl<T> From<Change<T>> for Update<T> {
+    fn from(change: Change<T>) -> Self {
+        Update {
+            change,
+            compares: Vec::new(),
+            ops: Vec::new(),
+        }
+    }
+}
+
+/// Reads the record at `key` (`None` if absent), asks `decide` what to do with it (a
+/// [`Change`], or an [`Update`] with more compares and operations), and applies that under a
+/// compare on the revision read, retrying from the read when another writer got there
+/// first; `decide` may be called more than once and should only compute (and read). A
+/// `Keep` without other operations writes nothing. Returns what is stored afterwards. A
+/// record that does not decode is `StoreError::Corrupt`.
+pub fn update<T, E, U>(
     store: &dyn Store,
     key: &str,
-    mut decide: impl FnMut(Option<T>) -> Result<Change<T>, E>,
+    mut decide: impl FnMut(Option<T>) -> Result<U, E>,
 ) -> Result<Option<T>, E>
 where
     T: Serialize + DeserializeOwned + Clone,
     E: From<StoreError>,
+    U: Into<Update<T>>,
 {
     loop {
         let current = store.get(key)?;
@@ -41,20 +77,44 @@ where
                     .map_err(|e| StoreError::Corrupt(format!("{key}: {e}")))
             })
             .transpose()?;
-        let (op, stored) = match decide(value.clone())? {
-            Change::Keep => return Ok(value),
-            Change::Delete => (Op::delete(key), None),
+        let Update {
+            change,
+            mut compares,
+            mut ops,
+        } = decide(value.clone())?.into();
+        let stored = match change {
+            Change::Keep if ops.is_empty() => return Ok(value),
+            Change::Keep => value,
+            Change::Delete => {
+                ops.push(Op::delete(key));
+                None
+            }
             Change::Put(value) => {
                 let bytes = serde_json::to_vec(&value)
                     .map_err(|e| StoreError::Corrupt(format!("{key}: {e}")))?;
-                (Op::put(key, bytes), Some(value))
+                ops.push(Op::put(key, bytes));
+                Some(value)
             }
         };
-        let compare = Compare::ModRevision(key.to_owned(), revision);
-        if store.txn(&[compare], &[op])?.is_committed() {
+        compares.push(Compare::ModRevision(key.to_owned(), revision));
+        if store.txn(&compares, &ops)?.is_committed() {
             return Ok(stored);
         }
     }
+}
+
+/// [`update`] that always writes: `make` returns the new value from the current one.
+pub fn upsert<T, E>(
+    store: &dyn Store,
+    key: &str,
+    mut make: impl FnMut(Option<T>) -> Result<T, E>,
+) -> Result<T, E>
+where
+    T: Serialize + DeserializeOwned + Clone,
+    E: From<StoreError>,
+{
+    let stored = update(store, key, |current| make(current).map(Change::Put))?;
+    Ok(stored.expect("a Put leaves its value stored"))
 }
 
 #[cfg(test)]
@@ -111,6 +171,43 @@ mod tests {
             Ok::<_, StoreError>(Change::<Counter>::Keep)
         });
         assert_eq!(last.unwrap(), Some(Counter { n: 400 }));
+    }
+
+    #[test]
+    fn an_update_commits_its_other_operations_with_the_record_or_not_at_all() {
+        let store = MemStore::new();
+        let with_marker = |c: Option<Counter>| {
+            Ok::<_, StoreError>(
+                Update::from(Change::Put(Counter {
+                    n: c.map_or(0, |c| c.n) + 1,
+                }))
+                .also(Op::put("marker", b"1".to_vec()))
+                .provided(Compare::ModRevision("other".into(), 0)),
+            )
+        };
+        assert_eq!(
+            update(&store, "k", with_marker).unwrap(),
+            Some(Counter { n: 1 })
+        );
+        assert!(store.get("marker").unwrap().is_some());
+        // The decision read "other" absent; once it exists the compare fails and the next
+        // round decides again (here: to keep, and delete the marker instead).
+        store.put("other", b"x").unwrap();
+        let mut rounds = 0;
+        let got = update(&store, "k", |c: Option<Counter>| {
+            rounds += 1;
+            let update = if rounds == 1 {
+                Update::from(Change::Put(Counter { n: 99 }))
+                    .provided(Compare::ModRevision("other".into(), 0))
+            } else {
+                Update::from(Change::Keep).also(Op::delete("marker"))
+            };
+            let _ = c;
+            Ok::<_, StoreError>(update)
+        })
+        .unwrap();
+        assert_eq!((rounds, got), (2, Some(Counter { n: 1 })));
+        assert!(store.get("marker").unwrap().is_none());
     }
 
     #[test]

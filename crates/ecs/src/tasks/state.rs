@@ -4,7 +4,7 @@
 
 use berth_model::Scope;
 
-use berth_store::{Compare, Op};
+use berth_store::{Change, Compare, Op, Update};
 
 use crate::instances::ContainerInstance;
 use crate::network::release_ops;
@@ -229,16 +229,15 @@ impl Ecs {
         change: impl Fn(&mut Task) -> Option<TaskStatus>,
     ) -> Result<Task> {
         let tkey = task_key(scope, cluster, id);
-        loop {
-            let Some(kv) = self.store.get(&tkey)? else {
+        let changed = berth_store::update(&*self.store, &tkey, |task: Option<Task>| {
+            let Some(mut task) = task else {
                 return Err(EcsError::InvalidParameter(
                     "The referenced task was not found.".into(),
                 ));
             };
-            let mut task: Task = decode(&kv)?;
             let old_status = task.last_status;
             let next = change(&mut task);
-            let mut compares = vec![Compare::ModRevision(tkey.clone(), kv.mod_revision)];
+            let mut compares = Vec::new();
             let mut ops = Vec::new();
             if let Some(next) = next.filter(|n| *n != old_status) {
                 let now = now_epoch();
@@ -308,10 +307,12 @@ impl Ecs {
                 }
             }
             task.version += 1;
-            ops.push(Op::put(tkey.clone(), encode(&task)));
-            if self.store.txn(&compares, &ops)?.is_committed() {
-                return Ok(task);
-            }
-        }
+            Ok(Update {
+                change: Change::Put(task),
+                compares,
+                ops,
+            })
+        })?;
+        Ok(changed.expect("a Put leaves its value stored"))
     }
 }
