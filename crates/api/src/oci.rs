@@ -9,7 +9,7 @@ use axum::body::Body;
 use axum::extract::{Request, State};
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use berth_model::{Digest, Reference, RepositoryName, Tag};
+use berth_model::{Digest, ImageTag, Reference, RepositoryName};
 use berth_registry::{RegistryError, Scope, media_types};
 
 use crate::AppState;
@@ -436,7 +436,7 @@ async fn manifest(
             let content_type = headers
                 .get(header::CONTENT_TYPE)
                 .and_then(|v| v.to_str().ok());
-            let (tag, expected): (Option<Tag>, Option<Digest>) = match reference {
+            let (tag, expected): (Option<ImageTag>, Option<Digest>) = match reference {
                 Reference::Tag(t) => (Some(t), None),
                 Reference::Digest(d) => (None, Some(d)),
             };

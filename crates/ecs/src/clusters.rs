@@ -5,7 +5,8 @@
 
 use berth_model::Scope;
 use berth_model::ecs::{
-    ClusterConfiguration, EcsArn, EcsResource, LaunchType, ServiceConnectDefaults, ServiceStatus,
+    ClusterConfiguration, EcsArn, EcsResource, EcsTag, LaunchType, ServiceConnectDefaults,
+    ServiceStatus,
 };
 use berth_store::Change;
 use serde::{Deserialize, Serialize};
@@ -31,14 +32,6 @@ pub const CLUSTER_SETTING_NAMES: [&str; 1] = ["containerInsights"];
 pub enum ClusterStatus {
     Active,
     Inactive,
-}
-
-/// An ECS resource tag (lower-case field names, unlike ECR's).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct EcsTag {
-    pub key: String,
-    #[serde(default)]
-    pub value: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

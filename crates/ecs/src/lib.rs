@@ -27,11 +27,13 @@ pub use agents::{
     ContainerInstanceHealth, InstanceHealthCheckResult, InstanceHealthCheckType,
     InstanceHealthStatus,
 };
+/// ECS's resource tag is a domain value (task definitions carry it too).
+pub use berth_model::ecs::EcsTag;
 /// The deployment circuit breaker's failure threshold for a desired count.
 pub use berth_scheduler::service::failure_threshold as circuit_breaker_threshold;
 pub use clusters::{
     CLUSTER_SETTING_NAMES, CapacityProviderStrategyItem, Cluster, ClusterCounts, ClusterSetting,
-    ClusterStatistics, ClusterStatus, ClusterUpdate, CreateCluster, DEFAULT_CLUSTER, EcsTag,
+    ClusterStatistics, ClusterStatus, ClusterUpdate, CreateCluster, DEFAULT_CLUSTER,
     FARGATE_CAPACITY_PROVIDERS, LaunchTypeCounts,
 };
 pub use error::EcsError;

@@ -3,7 +3,6 @@
 
 use berth_model::Scope;
 use berth_model::ecs::{EcsArn, EcsResource};
-use berth_model::task_definition::Tag;
 
 use berth_store::Change;
 
@@ -45,24 +44,6 @@ fn parse_arn(scope: &Scope, arn: &str) -> Result<Resource> {
         } => Resource::ContainerInstance(c.to_string(), id.to_string()),
         _ => return Err(invalid()),
     })
-}
-
-fn to_task_definition_tags(tags: &[EcsTag]) -> Vec<Tag> {
-    tags.iter()
-        .map(|t| Tag {
-            key: Some(t.key.clone()),
-            value: Some(t.value.clone()),
-        })
-        .collect()
-}
-
-fn from_task_definition_tags(tags: &[Tag]) -> Vec<EcsTag> {
-    tags.iter()
-        .map(|t| EcsTag {
-            key: t.key.clone().unwrap_or_default(),
-            value: t.value.clone().unwrap_or_default(),
-        })
-        .collect()
 }
 
 impl Ecs {
@@ -136,8 +117,8 @@ impl Ecs {
                 self.edit_tags::<crate::StoredTaskDefinition>(
                     &task_definition_key(scope, &family, revision),
                     not_found,
-                    |t| from_task_definition_tags(&t.tags),
-                    |t, tags| t.tags = to_task_definition_tags(&tags),
+                    |t| t.tags.clone(),
+                    |t, tags| t.tags = tags,
                     change,
                 )
             }

@@ -6,11 +6,9 @@
 //! range is in revision order); `taskdef-family/{family}` holds the last revision number.
 
 use berth_model::Scope;
-use berth_model::ecs::{EcsArn, EcsResource};
+use berth_model::ecs::{EcsArn, EcsResource, EcsTag};
 use berth_model::ecs::{TaskDefinitionFamilyStatus, TaskDefinitionStatus};
-use berth_model::task_definition::{
-    RegisterTaskDefinitionRequest, Registration, Tag, TaskDefinition,
-};
+use berth_model::task_definition::{RegisterTaskDefinitionRequest, Registration, TaskDefinition};
 use berth_store::{Change, Op, Update};
 use serde::{Deserialize, Serialize};
 
@@ -26,7 +24,7 @@ use crate::{Ecs, EcsError, Result, decode, encode, now_epoch};
 pub struct StoredTaskDefinition {
     pub task_definition: TaskDefinition,
     #[serde(default)]
-    pub tags: Vec<Tag>,
+    pub tags: Vec<EcsTag>,
 }
 
 impl StoredTaskDefinition {
@@ -86,14 +84,7 @@ impl Ecs {
         berth_model::task_definition::validate(req).map_err(|e| EcsError::Client(e.message()))?;
         let family = req.family.clone().unwrap_or_default();
         let tags = req.tags.clone().unwrap_or_default();
-        let ecs_tags: Vec<crate::EcsTag> = tags
-            .iter()
-            .map(|t| crate::EcsTag {
-                key: t.key.clone().unwrap_or_default(),
-                value: t.value.clone().unwrap_or_default(),
-            })
-            .collect();
-        crate::clusters::check_tags(&ecs_tags)?;
+        crate::clusters::check_tags(&tags)?;
         let fkey = task_definition_family_key(scope, &family);
         let mut registered = None;
         berth_store::update(&*self.store, &fkey, |record: Option<FamilyRecord>| {

@@ -12,7 +12,7 @@ mod shapes;
 
 pub use arn::{EcsArn, EcsResource};
 pub use shapes::{
-    ClusterConfiguration, ContainerOverride, DeploymentAlarms, ExecuteCommandConfiguration,
+    ClusterConfiguration, ContainerOverride, DeploymentAlarms, EcsTag, ExecuteCommandConfiguration,
     ExecuteCommandLogConfiguration, InferenceAcceleratorOverride, LoadBalancer,
     ManagedStorageConfiguration, NetworkBinding, ServiceConnectDefaults, ServiceEvent,
     ServiceRegistry, TaskOverride, VersionInfo,

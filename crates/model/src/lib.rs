@@ -9,7 +9,7 @@ pub mod task_definition;
 
 pub use digest::{Digest, DigestAlgorithm, DigestError, Hasher};
 pub use installation::{InstallationId, InstallationIdError, LABEL_INSTALLATION};
-pub use names::{AccountId, NameError, Reference, Region, RepositoryName, Tag};
+pub use names::{AccountId, ImageTag, NameError, Reference, Region, RepositoryName};
 
 /// Where a resource lives: ECR and ECS resources are per account and region.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]

@@ -96,10 +96,10 @@ impl FromStr for RepositoryName {
 
 /// An image tag: `[a-zA-Z0-9_][a-zA-Z0-9._-]{0,127}` (OCI distribution spec).
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct Tag(String);
-string_newtype!(Tag);
+pub struct ImageTag(String);
+string_newtype!(ImageTag);
 
-impl FromStr for Tag {
+impl FromStr for ImageTag {
     type Err = NameError;
 
     fn from_str(s: &str) -> Result<Self, Self::Err> {
@@ -113,14 +113,14 @@ impl FromStr for Tag {
         if !ok {
             return Err(NameError::Tag(s.to_string()));
         }
-        Ok(Tag(s.to_string()))
+        Ok(ImageTag(s.to_string()))
     }
 }
 
 /// What a manifest URL names: a tag or a digest.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum Reference {
-    Tag(Tag),
+    Tag(ImageTag),
     Digest(Digest),
 }
 
@@ -206,10 +206,10 @@ mod tests {
 
     #[test]
     fn tags_and_references() {
-        assert!("latest".parse::<Tag>().is_ok());
-        assert!("v1.2.3_rc-1".parse::<Tag>().is_ok());
-        assert!(".hidden".parse::<Tag>().is_err());
-        assert!("a".repeat(129).parse::<Tag>().is_err());
+        assert!("latest".parse::<ImageTag>().is_ok());
+        assert!("v1.2.3_rc-1".parse::<ImageTag>().is_ok());
+        assert!(".hidden".parse::<ImageTag>().is_err());
+        assert!("a".repeat(129).parse::<ImageTag>().is_err());
         assert!(matches!(
             "latest".parse::<Reference>(),
             Ok(Reference::Tag(_))

@@ -3,7 +3,7 @@
 
 use std::collections::HashMap;
 
-use berth_model::{Digest, DigestAlgorithm, Hasher, Reference, RepositoryName, Tag};
+use berth_model::{Digest, DigestAlgorithm, Hasher, ImageTag, Reference, RepositoryName};
 use berth_store::{Compare, KeyValue, Op};
 use serde::{Deserialize, Serialize};
 
@@ -134,7 +134,7 @@ impl Registry {
         &self,
         scope: &Scope,
         repo: &RepositoryName,
-        tag: Option<&Tag>,
+        tag: Option<&ImageTag>,
         expected: Option<&Digest>,
         content_type: Option<&str>,
         bytes: Vec<u8>,
@@ -385,7 +385,7 @@ impl Registry {
         &self,
         scope: &Scope,
         repo: &RepositoryName,
-        tag: &Tag,
+        tag: &ImageTag,
         delete_untagged: bool,
     ) -> Result<Digest> {
         self.repository(scope, repo)?;
@@ -611,7 +611,7 @@ impl Registry {
             None => None,
         };
         let tag = match &id.image_tag {
-            Some(t) => Some(t.parse::<Tag>().map_err(|_| {
+            Some(t) => Some(t.parse::<ImageTag>().map_err(|_| {
                 fail(
                     "InvalidImageTag",
                     "Invalid request parameters: invalid image tag",
@@ -700,7 +700,7 @@ impl Registry {
             };
             let result = match (&id.image_tag, &id.image_digest) {
                 (Some(t), None) => {
-                    let tag: Tag = t.parse().expect("validated by resolve_id");
+                    let tag: ImageTag = t.parse().expect("validated by resolve_id");
                     self.delete_tag(scope, repo, &tag, true).map(|_| ())
                 }
                 _ => self.delete_manifest(scope, repo, &record.digest),

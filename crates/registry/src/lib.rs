@@ -27,7 +27,7 @@ pub use images::{
 };
 pub use manifest::{MAX_MANIFEST_SIZE, media_types};
 pub use repository::{
-    CreateRepository, EncryptionConfiguration, Repository, ResourceTag, TagMutability,
+    CreateRepository, EcrTag, EncryptionConfiguration, Repository, TagMutability,
 };
 pub use uploads::{BlobRead, UploadStatus};
 

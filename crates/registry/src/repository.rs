@@ -49,9 +49,9 @@ impl Default for EncryptionConfiguration {
     }
 }
 
-/// An AWS resource tag, with AWS's capitalised field names.
+/// An ECR resource tag, with ECR's capitalised member names (ECS's `EcsTag` has lower-case ones).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ResourceTag {
+pub struct EcrTag {
     #[serde(rename = "Key")]
     pub key: String,
     #[serde(rename = "Value", default)]
@@ -68,7 +68,7 @@ pub struct Repository {
     pub scan_on_push: bool,
     pub encryption: EncryptionConfiguration,
     #[serde(default)]
-    pub tags: Vec<ResourceTag>,
+    pub tags: Vec<EcrTag>,
     #[serde(default)]
     pub policy: Option<String>,
 }
@@ -89,10 +89,10 @@ pub struct CreateRepository {
     pub image_tag_mutability: TagMutability,
     pub scan_on_push: bool,
     pub encryption: EncryptionConfiguration,
-    pub tags: Vec<ResourceTag>,
+    pub tags: Vec<EcrTag>,
 }
 
-fn check_tags(tags: &[ResourceTag]) -> Result<()> {
+fn check_tags(tags: &[EcrTag]) -> Result<()> {
     for t in tags {
         if t.key.is_empty() || t.key.chars().count() > 128 || t.key.starts_with("aws:") {
             return Err(RegistryError::InvalidTagParameter(format!(
@@ -110,7 +110,7 @@ fn check_tags(tags: &[ResourceTag]) -> Result<()> {
     Ok(())
 }
 
-fn merge_tags(existing: &mut Vec<ResourceTag>, new: &[ResourceTag]) -> Result<()> {
+fn merge_tags(existing: &mut Vec<EcrTag>, new: &[EcrTag]) -> Result<()> {
     check_tags(new)?;
     for t in new {
         match existing.iter_mut().find(|e| e.key == t.key) {
@@ -311,7 +311,7 @@ impl Registry {
         &self,
         scope: &Scope,
         name: &RepositoryName,
-        tags: &[ResourceTag],
+        tags: &[EcrTag],
     ) -> Result<Repository> {
         self.update_repository(scope, name, |r| merge_tags(&mut r.tags, tags))
     }

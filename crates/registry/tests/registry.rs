@@ -4,7 +4,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use berth_model::{Digest, Reference, RepositoryName, Tag};
+use berth_model::{Digest, ImageTag, Reference, RepositoryName};
 use berth_registry::{
     CreateRepository, EncryptionConfiguration, ImageIdentifier, ListImagesFilter, Registry,
     RegistryError, Scope, TagMutability, media_types,
@@ -88,7 +88,7 @@ async fn push_image(r: &Registry, repo: &str, tag: &str, layer: &[u8]) -> Digest
     r.put_manifest(
         &scope(),
         &name(repo),
-        Some(&tag.parse::<Tag>().unwrap()),
+        Some(&tag.parse::<ImageTag>().unwrap()),
         None,
         Some(media_types::OCI_MANIFEST),
         m,
@@ -472,7 +472,7 @@ async fn gc_racing_pushes_never_loses_a_referenced_blob() {
             let mut ok = Vec::new();
             for (i, (config, layer, len)) in blobs.into_iter().enumerate() {
                 let m = image_manifest(&config, 2, &layer, len);
-                let tag: Tag = format!("t{i}").parse().unwrap();
+                let tag: ImageTag = format!("t{i}").parse().unwrap();
                 match r
                     .put_manifest(&scope(), &name("app"), Some(&tag), None, None, m)
                     .await
@@ -552,7 +552,7 @@ async fn concurrent_manifest_pushes_sharing_blobs_all_succeed() {
                 let mut m: serde_json::Value =
                     serde_json::from_slice(&image_manifest(&config, 2, &layer, 12)).unwrap();
                 m["annotations"] = serde_json::json!({"n": format!("{client}-{i}")});
-                let tag: Tag = format!("c{client}-{i}").parse().unwrap();
+                let tag: ImageTag = format!("c{client}-{i}").parse().unwrap();
                 r.put_manifest(
                     &scope(),
                     &name("app"),

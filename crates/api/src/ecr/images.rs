@@ -1,6 +1,6 @@
 //! Images: DescribeImages, ListImages, BatchGetImage, BatchDeleteImage, PutImage.
 
-use berth_model::{RepositoryName, Tag};
+use berth_model::{ImageTag, RepositoryName};
 use berth_registry::{ImageDetail, ImageIdentifier, ListImagesFilter, RegistryError};
 use serde::{Deserialize, Serialize};
 
@@ -255,7 +255,7 @@ pub(super) async fn put_image(
 ) -> Result<PutImageResponse, AwsError> {
     check_registry(ctx, &req.registry_id)?;
     let repo = repository_name(&req.repository_name)?;
-    let tag: Option<Tag> = match &req.image_tag {
+    let tag: Option<ImageTag> = match &req.image_tag {
         Some(t) => Some(t.parse().map_err(|_| {
             AwsError::invalid_parameter(format!(
                 "Invalid parameter at 'imageTag' failed to satisfy constraint: 'must be a valid tag' (got '{t}')"

@@ -2,7 +2,7 @@
 //! settings, tags, repository policies, DescribeRegistry, GetAuthorizationToken.
 
 use berth_model::RepositoryName;
-use berth_registry::{CreateRepository, EncryptionConfiguration, ResourceTag, TagMutability};
+use berth_registry::{CreateRepository, EcrTag, EncryptionConfiguration, TagMutability};
 use serde::{Deserialize, Serialize};
 
 use super::{
@@ -34,7 +34,7 @@ pub struct CreateRepositoryRequest {
     pub registry_id: Option<String>,
     pub repository_name: String,
     #[serde(default)]
-    pub tags: Vec<ResourceTag>,
+    pub tags: Vec<EcrTag>,
     pub image_tag_mutability: Option<String>,
     pub image_scanning_configuration: Option<ImageScanningConfiguration>,
     pub encryption_configuration: Option<EncryptionConfiguration>,
@@ -114,7 +114,7 @@ pub struct PutImageScanningConfigurationResponse {
 #[serde(rename_all = "camelCase")]
 pub struct TagResourceRequest {
     pub resource_arn: String,
-    pub tags: Vec<ResourceTag>,
+    pub tags: Vec<EcrTag>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -133,7 +133,7 @@ pub struct ListTagsForResourceRequest {
 #[derive(Debug, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ListTagsForResourceResponse {
-    pub tags: Vec<ResourceTag>,
+    pub tags: Vec<EcrTag>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -2,9 +2,10 @@
 
 use berth_ecs::EcsError;
 use berth_model::Scope;
+use berth_model::ecs::EcsTag;
 use berth_model::ecs::{EcsArn, EcsResource};
 use berth_model::ecs::{TaskDefinitionFamilyStatus, TaskDefinitionStatus};
-use berth_model::task_definition::{RegisterTaskDefinitionRequest, Tag, TaskDefinition};
+use berth_model::task_definition::{RegisterTaskDefinitionRequest, TaskDefinition};
 use serde::{Deserialize, Serialize};
 
 use super::{Failure, Order, ecs_error, page_of, page_of_names};
@@ -15,7 +16,7 @@ use crate::protocol::{AwsContext, AwsError};
 pub struct TaskDefinitionResponse {
     pub task_definition: TaskDefinition,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub tags: Option<Vec<Tag>>,
+    pub tags: Option<Vec<EcsTag>>,
 }
 
 #[derive(Debug, Deserialize)]

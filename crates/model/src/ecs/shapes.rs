@@ -8,6 +8,14 @@ use serde::{Deserialize, Serialize};
 
 use crate::task_definition::{EnvironmentFile, KeyValuePair, ResourceRequirement};
 
+/// An ECS resource tag (lower-case member names, unlike ECR's `Key`/`Value`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EcsTag {
+    pub key: String,
+    #[serde(default)]
+    pub value: String,
+}
+
 /// RunTask's / StartTask's `overrides` (ECS's TaskOverride). ECS always shows both lists.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]

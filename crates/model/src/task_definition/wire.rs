@@ -46,7 +46,7 @@ wire_struct! {
         pub cpu: Option<String>,
         /// MiB or a string with units ("2 GB"); see `parse_memory`.
         pub memory: Option<String>,
-        pub tags: Option<Vec<Tag>>,
+        pub tags: Option<Vec<crate::ecs::EcsTag>>,
         pub pid_mode: Option<String>,
         pub ipc_mode: Option<String>,
         pub proxy_configuration: Option<ProxyConfiguration>,
@@ -374,13 +374,6 @@ wire_struct! {
         /// Only `memberOf` exists.
         pub r#type: Option<String>,
         pub expression: Option<String>,
-    }
-}
-
-wire_struct! {
-    pub struct Tag {
-        pub key: Option<String>,
-        pub value: Option<String>,
     }
 }
 

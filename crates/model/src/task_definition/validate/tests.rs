@@ -252,7 +252,7 @@ fn cli_input_json_from_a_file_deserializes() {
         compatibilities(&req),
         ["EXTERNAL", "EC2"].map(String::from).to_vec()
     );
-    assert_eq!(req.tags.as_ref().unwrap()[0].key.as_deref(), Some("team"));
+    assert_eq!(req.tags.as_ref().unwrap()[0].key, "team");
 }
 
 // ---- compatibilities ----
