@@ -9,7 +9,7 @@
 use std::time::Instant;
 
 use berth_scheduler::{
-    ClusterSnapshot, ContainerInstance, Placer, TaskRequest, parse_placement_constraint,
+    ClusterSnapshot, InstanceView, Placer, TaskRequest, parse_placement_constraint,
     parse_placement_strategy, plan_reference,
 };
 
@@ -42,7 +42,7 @@ fn cluster(n: usize) -> ClusterSnapshot {
         instances: (0..n)
             .map(|i| {
                 let (ty, cpu, mem) = TYPES[rng.next() as usize % TYPES.len()];
-                let mut inst = ContainerInstance::new(
+                let mut inst = InstanceView::new(
                     format!("arn:aws:ecs:us-east-1:123456789012:container-instance/bench/{i:08x}"),
                     cpu,
                     mem,

@@ -15,7 +15,7 @@ use berth_agent_protocol::acs::Task;
 use berth_model::{InstallationId, LABEL_INSTALLATION};
 use berth_runtime::{ContainerSpec, NetworkMode, NetworkSpec};
 
-use crate::spec::{self, TaskEni};
+use crate::translate::{self, TaskEni};
 
 /// The image tag; the version changes whenever the program or the Dockerfile does.
 pub const PAUSE_IMAGE: &str = "berth/pause:1";
@@ -62,7 +62,7 @@ pub fn infra_spec(
         network_mode: NetworkMode::Named(network_name(installation, &eni.subnet_id)),
         ipv4_address: Some(eni.ipv4_address.clone()),
         mac_address: Some(eni.mac_address.clone()).filter(|m| !m.is_empty()),
-        labels: spec::ecs_labels(
+        labels: translate::ecs_labels(
             task,
             PAUSE_CONTAINER_NAME,
             cluster,

@@ -8,7 +8,7 @@
 //! `registration` (resources and attributes), `installation` (whose Docker objects these
 //! are), `session` (the ACS websocket), `engine/` (one supervisor per task; a file per
 //! concern: supervisor, start, pull, network, volumes, logs, report, reporter, cleanup,
-//! errors with every stopped reason), `spec` (ACS task → container specs), `infra` and
+//! errors with every stopped reason), `translate` (ACS task → container specs), `infra` and
 //! `warm` (awsvpc infra containers), `state` (the state file), `stats` (CPU and memory
 //! samples of the containers), `telemetry` (the TCS websocket: metrics and health),
 //! `instance_health` (the container runtime check ECS shows as the instance's
@@ -67,12 +67,12 @@ pub mod instance_health;
 pub mod metadata;
 pub mod registration;
 pub mod session;
-pub mod spec;
 pub mod state;
 pub mod stats;
 pub mod telemetry;
 #[cfg(test)]
 mod testing;
+pub mod translate;
 pub mod warm;
 
 use std::sync::Arc;

@@ -32,9 +32,9 @@ use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
 use crate::engine::Engine;
-use crate::spec;
 use crate::state::{ContainerRecord, TaskRecord};
 use crate::stats::StatsCollector;
+use crate::translate;
 
 pub mod endpoint;
 
@@ -103,22 +103,22 @@ impl MetadataService {
             .find(|c| c.name.as_deref() == Some(name))
             .cloned()
             .unwrap_or_default();
-        let network = spec::task_network(&task.task)
-            .unwrap_or(spec::TaskNetwork::Mode(NetworkMode::default()));
-        let log = spec::log_config(&definition);
-        let desired = if spec::desired_stopped(&task.task) {
+        let network = translate::task_network(&task.task)
+            .unwrap_or(translate::TaskNetwork::Mode(NetworkMode::default()));
+        let log = translate::log_config(&definition);
+        let desired = if translate::desired_stopped(&task.task) {
             DesiredStatus::Stopped
         } else {
             DesiredStatus::Running
         };
         let networks = match &network {
-            spec::TaskNetwork::Mode(NetworkMode::None) => Vec::new(),
+            translate::TaskNetwork::Mode(NetworkMode::None) => Vec::new(),
             // The task's own address on its subnet, as ECS reports awsvpc tasks.
-            spec::TaskNetwork::Awsvpc(eni) => vec![NetworkResponse {
+            translate::TaskNetwork::Awsvpc(eni) => vec![NetworkResponse {
                 network_mode: "awsvpc".to_owned(),
                 ipv4_addresses: vec![eni.ipv4_address.clone()],
             }],
-            spec::TaskNetwork::Mode(mode) => vec![NetworkResponse {
+            translate::TaskNetwork::Mode(mode) => vec![NetworkResponse {
                 network_mode: mode.docker_value(),
                 ipv4_addresses: inspected
                     .as_ref()

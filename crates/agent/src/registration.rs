@@ -123,7 +123,7 @@ pub fn capabilities(docker_api_version: &str) -> Vec<String> {
     add("execution-role-ecr-pull");
     add("ecr-endpoint");
     add("container-ordering");
-    // Task-level cpu and memory are enforced (see `spec::task_shares`).
+    // Task-level cpu and memory are enforced (see `translate::task_shares`).
     add("task-cpu-mem-limit");
     // Docker's health checks arrived with Engine API 1.24.
     if minor >= 24 {

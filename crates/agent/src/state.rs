@@ -21,7 +21,7 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::Notify;
 
 use crate::client::NetworkBinding;
-use crate::spec::ResolvedVolume;
+use crate::translate::ResolvedVolume;
 
 pub const STATE_FILE: &str = "agent-state.json";
 /// Version of the file's layout, bumped on incompatible changes.

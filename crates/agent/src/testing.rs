@@ -18,8 +18,8 @@ use crate::client::{
     ClientError, ContainerStateChange, ControlFuture, EcrAuthorization, TaskStateChange,
 };
 use crate::engine::{ControlPlane, Engine, EngineConfig};
-use crate::spec::LABEL_TASK_ARN;
 use crate::state::{AgentState, SharedState};
+use crate::translate::LABEL_TASK_ARN;
 
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
     mutex.lock().unwrap_or_else(|e| e.into_inner())
@@ -442,6 +442,7 @@ pub fn task(id: &str, desired: &str, containers: Value) -> Task {
 }
 
 pub fn stopped(mut task: Task) -> Task {
-    task.desired_status = crate::spec::desired_member(berth_model::ecs::DesiredStatus::Stopped);
+    task.desired_status =
+        crate::translate::desired_member(berth_model::ecs::DesiredStatus::Stopped);
     task
 }

@@ -18,7 +18,7 @@ use berth_model::{InstallationId, LABEL_INSTALLATION};
 use berth_runtime::{ContainerId, ContainerSpec, NetworkMode};
 
 use crate::infra::{PAUSE_CONTAINER_NAME, PAUSE_IMAGE};
-use crate::spec::{LABEL_CLUSTER, LABEL_CONTAINER_NAME, LABEL_INSTANCE};
+use crate::translate::{LABEL_CLUSTER, LABEL_CONTAINER_NAME, LABEL_INSTANCE};
 
 /// Marks a warm infra container (its value is "true").
 pub const LABEL_WARM: &str = "berth.warm-infra";
@@ -189,6 +189,6 @@ mod tests {
         assert_eq!(spec.labels[LABEL_WARM], "true");
         assert_eq!(spec.labels[LABEL_INSTALLATION], "inst000001");
         assert_eq!(spec.labels[LABEL_INSTANCE], "arn:i");
-        assert!(!spec.labels.contains_key(crate::spec::LABEL_TASK_ARN));
+        assert!(!spec.labels.contains_key(crate::translate::LABEL_TASK_ARN));
     }
 }

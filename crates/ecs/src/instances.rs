@@ -88,14 +88,14 @@ pub struct ContainerInstance {
 
 impl ContainerInstance {
     /// How the placement engine (and the cluster query language) sees this instance.
-    pub fn placement_view(&self, scope: &Scope) -> berth_scheduler::ContainerInstance {
+    pub fn placement_view(&self, scope: &Scope) -> berth_scheduler::InstanceView {
         let agent_version = self
             .version_info
             .as_ref()
             .and_then(|v| v.agent_version.as_deref())
             .unwrap_or_default()
             .to_string();
-        berth_scheduler::ContainerInstance {
+        berth_scheduler::InstanceView {
             arn: self.arn(scope),
             ec2_instance_id: self.ec2_instance_id.clone(),
             status: match self.status {

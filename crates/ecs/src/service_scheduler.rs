@@ -201,7 +201,7 @@ impl Ecs {
             let pending: Vec<_> = self
                 .start_requests(service, primary, plan)
                 .into_iter()
-                .map(|request| self.start_run_task(&r.scope, request))
+                .map(|request| self.queue_run_task(&r.scope, request))
                 .collect();
             let mut failure = None;
             for answer in pending {

@@ -2,11 +2,11 @@
 //! checks in Nomad's style, cheapest and most decisive first, each returning the ECS
 //! reason it fails with. The first failing check is the one a `Failure` reports.
 
-use crate::types::{ContainerInstance, InstanceStatus, PlacementConstraint, Reason, TaskRequest};
+use crate::types::{InstanceStatus, InstanceView, PlacementConstraint, Reason, TaskRequest};
 
 /// Status first: a DRAINING or deregistered instance is out whatever else it has, and
 /// saying so is more useful than a resource shortfall.
-pub fn check_status(inst: &ContainerInstance) -> Result<(), Reason> {
+pub fn check_status(inst: &InstanceView) -> Result<(), Reason> {
     if inst.status == InstanceStatus::Active {
         Ok(())
     } else {
@@ -15,7 +15,7 @@ pub fn check_status(inst: &ContainerInstance) -> Result<(), Reason> {
 }
 
 /// Agent next: an instance without a connected agent cannot start anything (ECS `AGENT`).
-pub fn check_agent(inst: &ContainerInstance) -> Result<(), Reason> {
+pub fn check_agent(inst: &InstanceView) -> Result<(), Reason> {
     if inst.agent_connected {
         Ok(())
     } else {
@@ -24,7 +24,7 @@ pub fn check_agent(inst: &ContainerInstance) -> Result<(), Reason> {
 }
 
 /// CPU before memory, as ECS reports `RESOURCE:CPU` first when both are short.
-pub fn check_cpu(inst: &ContainerInstance, task: &TaskRequest) -> Result<(), Reason> {
+pub fn check_cpu(inst: &InstanceView, task: &TaskRequest) -> Result<(), Reason> {
     if inst.remaining_cpu >= task.cpu {
         Ok(())
     } else {
@@ -32,7 +32,7 @@ pub fn check_cpu(inst: &ContainerInstance, task: &TaskRequest) -> Result<(), Rea
     }
 }
 
-pub fn check_memory(inst: &ContainerInstance, task: &TaskRequest) -> Result<(), Reason> {
+pub fn check_memory(inst: &InstanceView, task: &TaskRequest) -> Result<(), Reason> {
     if inst.remaining_memory >= task.memory {
         Ok(())
     } else {
@@ -41,7 +41,7 @@ pub fn check_memory(inst: &ContainerInstance, task: &TaskRequest) -> Result<(), 
 }
 
 /// Ports after the scalar resources: a set lookup per requested port.
-pub fn check_tcp_ports(inst: &ContainerInstance, task: &TaskRequest) -> Result<(), Reason> {
+pub fn check_tcp_ports(inst: &InstanceView, task: &TaskRequest) -> Result<(), Reason> {
     if task
         .tcp_ports
         .iter()
@@ -53,7 +53,7 @@ pub fn check_tcp_ports(inst: &ContainerInstance, task: &TaskRequest) -> Result<(
     }
 }
 
-pub fn check_udp_ports(inst: &ContainerInstance, task: &TaskRequest) -> Result<(), Reason> {
+pub fn check_udp_ports(inst: &InstanceView, task: &TaskRequest) -> Result<(), Reason> {
     if task
         .udp_ports
         .iter()
@@ -67,7 +67,7 @@ pub fn check_udp_ports(inst: &ContainerInstance, task: &TaskRequest) -> Result<(
 
 /// distinctInstance reads the instance's group counts, which include tasks placed earlier
 /// in the same plan (the plan updates its view of the instance as it goes).
-pub fn check_distinct_instance(inst: &ContainerInstance, task: &TaskRequest) -> Result<(), Reason> {
+pub fn check_distinct_instance(inst: &InstanceView, task: &TaskRequest) -> Result<(), Reason> {
     let distinct = task
         .placement_constraints
         .iter()
@@ -81,7 +81,7 @@ pub fn check_distinct_instance(inst: &ContainerInstance, task: &TaskRequest) -> 
 
 /// memberOf last: it is the most expensive check (expression evaluation) and the engine
 /// evaluates it once per request rather than once per task.
-pub fn check_member_of(inst: &ContainerInstance, task: &TaskRequest) -> Result<(), Reason> {
+pub fn check_member_of(inst: &InstanceView, task: &TaskRequest) -> Result<(), Reason> {
     let ok = task.placement_constraints.iter().all(|c| match c {
         PlacementConstraint::MemberOf(e) => e.matches(inst),
         PlacementConstraint::DistinctInstance => true,
@@ -90,7 +90,7 @@ pub fn check_member_of(inst: &ContainerInstance, task: &TaskRequest) -> Result<(
 }
 
 /// The per-task part of the chain: what placing a task changes.
-pub fn check_resources(inst: &ContainerInstance, task: &TaskRequest) -> Result<(), Reason> {
+pub fn check_resources(inst: &InstanceView, task: &TaskRequest) -> Result<(), Reason> {
     check_cpu(inst, task)?;
     check_memory(inst, task)?;
     check_tcp_ports(inst, task)?;
@@ -100,11 +100,7 @@ pub fn check_resources(inst: &ContainerInstance, task: &TaskRequest) -> Result<(
 
 /// The whole chain with the memberOf verdict supplied (the engine evaluates it once per
 /// request, against the snapshot as it was when the request started).
-pub fn check_chain(
-    inst: &ContainerInstance,
-    task: &TaskRequest,
-    member_of: bool,
-) -> Result<(), Reason> {
+pub fn check_chain(inst: &InstanceView, task: &TaskRequest, member_of: bool) -> Result<(), Reason> {
     check_status(inst)?;
     check_agent(inst)?;
     check_resources(inst, task)?;
@@ -117,12 +113,12 @@ pub fn check_chain(
 
 /// Can `inst`, as it is now, take one task of `task`? The plan applier calls this at
 /// commit time against the stored instance, so two concurrent plans cannot over-commit.
-pub fn check_fit(inst: &ContainerInstance, task: &TaskRequest) -> Result<(), Reason> {
+pub fn check_fit(inst: &InstanceView, task: &TaskRequest) -> Result<(), Reason> {
     check_chain(inst, task, check_member_of(inst, task).is_ok())
 }
 
 /// Commits one task of `task` to `inst` (the caller has checked the fit).
-pub fn apply_task(inst: &mut ContainerInstance, task: &TaskRequest) {
+pub fn apply_task(inst: &mut InstanceView, task: &TaskRequest) {
     inst.remaining_cpu -= task.cpu;
     inst.remaining_memory -= task.memory;
     inst.used_tcp_ports.extend(task.tcp_ports.iter().copied());
@@ -155,7 +151,7 @@ mod tests {
     #[test]
     fn chain_order_and_reasons() {
         let t = task();
-        let ok = ContainerInstance::new("a", 256, 512).with_attribute("ecs.os-type", "linux");
+        let ok = InstanceView::new("a", 256, 512).with_attribute("ecs.os-type", "linux");
         assert_eq!(check_fit(&ok, &t), Ok(()));
         let mut i = ok.clone();
         i.status = InstanceStatus::Draining;
@@ -194,14 +190,14 @@ mod tests {
             },
         );
         assert_eq!(check_fit(&i, &t), Err(Reason::DistinctInstance));
-        let i = ContainerInstance::new("a", 256, 512).with_attribute("ecs.os-type", "windows");
+        let i = InstanceView::new("a", 256, 512).with_attribute("ecs.os-type", "windows");
         assert_eq!(check_fit(&i, &t).map_err(Reason::as_str), Err("ATTRIBUTE"));
     }
 
     #[test]
     fn apply_consumes() {
         let t = task();
-        let mut i = ContainerInstance::new("a", 1000, 1000);
+        let mut i = InstanceView::new("a", 1000, 1000);
         apply_task(&mut i, &t);
         assert_eq!((i.remaining_cpu, i.remaining_memory), (744, 488));
         assert!(i.used_tcp_ports.contains(&80) && i.used_udp_ports.contains(&53));

@@ -12,7 +12,7 @@ pub use berth_model::ecs::InstanceStatus;
 /// (`ecs.availability-zone`, `ecs.instance-type`, `ecs.os-type`, `ecs.ami-id`,
 /// `ecs.cpu-architecture`, …); an ECS attribute may exist without a value.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ContainerInstance {
+pub struct InstanceView {
     pub arn: String,
     pub ec2_instance_id: String,
     pub status: InstanceStatus,
@@ -29,11 +29,11 @@ pub struct ContainerInstance {
     pub task_groups: BTreeMap<String, u32>,
 }
 
-impl ContainerInstance {
+impl InstanceView {
     /// An ACTIVE, connected instance with the given resources and nothing else: a
     /// convenient starting point for tests and adapters.
     pub fn new(arn: impl Into<String>, cpu: u64, memory: u64) -> Self {
-        ContainerInstance {
+        InstanceView {
             arn: arn.into(),
             ec2_instance_id: String::new(),
             status: InstanceStatus::Active,

@@ -7,19 +7,19 @@
 //! instance for every task, and [`Placer`] (used by [`plan`]) keeps ordered indexes so a
 //! placement costs O(log n); property tests hold them to the same plans.
 
-pub mod engine;
 pub mod feasible;
 pub mod instance;
+pub mod placement;
 pub mod query;
 pub mod regex;
 pub mod service;
 pub mod types;
 
-pub use engine::{Placer, plan, plan_reference};
 pub use feasible::check_fit;
+pub use placement::{Placer, plan, plan_reference};
 pub use query::{Expr, QueryError, parse_expression};
 pub use types::{
-    BinpackField, ClusterSnapshot, ContainerInstance, Failure, InstanceStatus, Placement,
+    BinpackField, ClusterSnapshot, Failure, InstanceStatus, InstanceView, Placement,
     PlacementConstraint, PlacementError, PlacementStrategy, Plan, Reason, SpreadField, TaskRequest,
 };
 

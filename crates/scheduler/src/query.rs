@@ -21,7 +21,7 @@
 
 use std::fmt;
 
-use crate::instance::ContainerInstance;
+use crate::instance::InstanceView;
 use crate::regex::Regex;
 
 /// What an expression tests.
@@ -134,7 +134,7 @@ impl Expr {
     /// An attribute present without a value compares as the empty string.
     /// `task:group` holds when any task of a matching group is on the instance; its
     /// negated forms when none is.
-    pub fn matches(&self, inst: &ContainerInstance) -> bool {
+    pub fn matches(&self, inst: &InstanceView) -> bool {
         match self {
             Expr::And(a, b) => a.matches(inst) && b.matches(inst),
             Expr::Or(a, b) => a.matches(inst) || b.matches(inst),
@@ -144,7 +144,7 @@ impl Expr {
     }
 }
 
-fn compare(subject: &Subject, op: Op, arg: &Arg, inst: &ContainerInstance) -> bool {
+fn compare(subject: &Subject, op: Op, arg: &Arg, inst: &InstanceView) -> bool {
     use std::cmp::Ordering;
     let ordered = |ord: Ordering| match op {
         Op::Eq => ord == Ordering::Equal,
@@ -707,8 +707,8 @@ fn typed_arg(subject: &Subject, v: String) -> Result<Arg, String> {
 mod tests {
     use super::*;
 
-    fn inst() -> ContainerInstance {
-        let mut i = ContainerInstance::new("arn:i1", 1024, 2048)
+    fn inst() -> InstanceView {
+        let mut i = InstanceView::new("arn:i1", 1024, 2048)
             .with_attribute("ecs.instance-type", "t2.micro")
             .with_attribute("ecs.availability-zone", "us-east-1a")
             .with_attribute("ecs.os-type", "linux");

@@ -6,13 +6,13 @@ use std::fmt;
 
 use crate::query::Expr;
 
-pub use crate::instance::{ContainerInstance, InstanceStatus};
+pub use crate::instance::{InstanceStatus, InstanceView};
 
 /// The cluster as of one read: instances in a stable order (the index of an instance in
 /// `instances` is its identity in a [`Plan`] and the final tie-breaker).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ClusterSnapshot {
-    pub instances: Vec<ContainerInstance>,
+    pub instances: Vec<InstanceView>,
 }
 
 /// A parsed `placementConstraints` entry.

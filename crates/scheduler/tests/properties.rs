@@ -6,9 +6,8 @@ use std::collections::BTreeMap;
 
 use berth_scheduler::feasible::{apply_task, check_resources};
 use berth_scheduler::{
-    ClusterSnapshot, ContainerInstance, InstanceStatus, PlacementConstraint, PlacementStrategy,
-    Placer, Plan, TaskRequest, parse_placement_constraint, parse_placement_strategy, plan,
-    plan_reference,
+    ClusterSnapshot, InstanceStatus, InstanceView, PlacementConstraint, PlacementStrategy, Placer,
+    Plan, TaskRequest, parse_placement_constraint, parse_placement_strategy, plan, plan_reference,
 };
 use proptest::prelude::*;
 
@@ -30,7 +29,7 @@ const STRATEGIES: [(&str, Option<&str>); 5] = [
     ("spread", Some("attribute:ecs.instance-type")),
 ];
 
-fn instance() -> impl Strategy<Value = ContainerInstance> {
+fn instance() -> impl Strategy<Value = InstanceView> {
     (
         (0u8..10, any::<bool>(), 0u64..9, 0u64..9),
         (0usize..4, 0usize..4, 0u8..3),
@@ -38,7 +37,7 @@ fn instance() -> impl Strategy<Value = ContainerInstance> {
     )
         .prop_map(
             |((status, agent, cpu, mem), (zone, ty, stack), (g, other, p80, u53))| {
-                let mut i = ContainerInstance::new("", cpu * 128, mem * 256);
+                let mut i = InstanceView::new("", cpu * 128, mem * 256);
                 i.status = match status {
                     0 => InstanceStatus::Draining,
                     1 => InstanceStatus::Inactive,
@@ -191,7 +190,7 @@ proptest! {
         let p = plan(&s, &r, 1);
         let member: Vec<bool> = s.instances.iter().map(|i| berth_scheduler::feasible::check_member_of(i, &r).is_ok()).collect();
         let mut view = s.clone();
-        let left = |i: &ContainerInstance| if cpu { i.remaining_cpu } else { i.remaining_memory };
+        let left = |i: &InstanceView| if cpu { i.remaining_cpu } else { i.remaining_memory };
         for x in &p.placements {
             let tightest = view.instances.iter().enumerate()
                 .filter(|(n, i)| berth_scheduler::feasible::check_chain(i, &r, member[*n]).is_ok())
@@ -205,7 +204,7 @@ proptest! {
     fn spread_keeps_values_within_one(zones in prop::collection::vec(0usize..3, 1..12), count in 1u32..40, by_zone in any::<bool>()) {
         // Capacity for everything, no existing tasks: every value's count ends within one.
         let s = ClusterSnapshot { instances: zones.iter().enumerate().map(|(n, &z)| {
-            ContainerInstance::new(format!("arn:{n}"), 1 << 20, 1 << 20).with_attribute("ecs.availability-zone", ZONES[z])
+            InstanceView::new(format!("arn:{n}"), 1 << 20, 1 << 20).with_attribute("ecs.availability-zone", ZONES[z])
         }).collect() };
         let field = if by_zone { "attribute:ecs.availability-zone" } else { "instanceId" };
         let r = TaskRequest {

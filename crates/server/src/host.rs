@@ -7,7 +7,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use berth_agent::installation as installation_file;
-use berth_agent::spec::LABEL_TASK_ARN;
+use berth_agent::translate::LABEL_TASK_ARN;
 use berth_model::{InstallationId, LABEL_INSTALLATION};
 use berth_runtime::{ContainerRuntime, ContainerState, DockerRuntime, RuntimeError};
 

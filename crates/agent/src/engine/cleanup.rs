@@ -10,7 +10,7 @@ use tokio::sync::mpsc;
 use super::supervisor::{Status, Supervisor};
 use super::{Inner, StoppedAt, TaskMsg, lock, now_seconds};
 use crate::infra::PAUSE_CONTAINER_NAME;
-use crate::spec;
+use crate::translate;
 
 impl Inner {
     /// Counts a stopped task as waiting for its cleanup; past `max_stopped_tasks` waiting,
@@ -60,7 +60,7 @@ impl Supervisor {
                 .filter(|name| {
                     !running.iter().any(|other| {
                         other != *name
-                            && spec::dependencies(&self.members[other].def).contains(name)
+                            && translate::dependencies(&self.members[other].def).contains(name)
                     })
                 })
                 .cloned()

@@ -10,7 +10,7 @@ use berth_runtime::RuntimeError;
 use crate::awslogs::{OptionsError, PrepareError};
 use crate::client::ClientError;
 use crate::infra::PAUSE_IMAGE;
-use crate::spec::SpecError;
+use crate::translate::SpecError;
 
 /// Why a task cannot run: its stopped reason.
 #[derive(Debug, thiserror::Error)]

@@ -7,7 +7,7 @@ use std::time::Duration;
 use super::errors::StartError;
 use super::supervisor::Supervisor;
 use crate::awslogs::{self, AwslogsOptions, LogsApi, Progress, Shipper};
-use crate::spec;
+use crate::translate;
 
 impl Supervisor {
     /// The container's awslogs options when its log driver is awslogs; `Err` is the task's
@@ -16,7 +16,7 @@ impl Supervisor {
         &mut self,
         name: &str,
     ) -> Result<Option<AwslogsOptions>, StartError> {
-        let Some(log) = spec::log_config(&self.members[name].def) else {
+        let Some(log) = translate::log_config(&self.members[name].def) else {
             return Ok(None);
         };
         if log.driver != awslogs::DRIVER {

@@ -66,8 +66,8 @@ use crate::client::{
 use crate::config::{DEFAULT_STOP_TIMEOUT, ImagePullBehavior};
 use crate::instance_health::{self, CheckStatus, RuntimeHealth};
 use crate::metadata::endpoint::{ListenRequests, MetadataEndpoint};
-use crate::spec::{self, LABEL_CONTAINER_NAME, LABEL_INSTANCE, LABEL_TASK_ARN};
 use crate::state::{SharedState, TaskRecord};
+use crate::translate::{self, LABEL_CONTAINER_NAME, LABEL_INSTANCE, LABEL_TASK_ARN};
 use crate::warm::{self, WarmPool};
 
 /// The control-plane calls the engine makes (the awslogs shippers' CloudWatch Logs calls
@@ -320,7 +320,7 @@ impl Engine {
                 tracing::warn!("payload task without an arn ignored");
                 continue;
             };
-            let desired = spec::desired_status(&task);
+            let desired = translate::desired_status(&task);
             let sender = lock(&self.inner.tasks).get(&arn).cloned();
             if let Some(sender) = sender {
                 let _ = sender.send(TaskMsg::Desired(Box::new(task)));
@@ -384,7 +384,9 @@ impl Engine {
             let Some(record) = state.tasks.get(&arn) else {
                 continue;
             };
-            if record.known_status == TaskStatus::Stopped || spec::desired_stopped(&record.task) {
+            if record.known_status == TaskStatus::Stopped
+                || translate::desired_stopped(&record.task)
+            {
                 continue;
             }
             let listed = manifest
@@ -400,7 +402,7 @@ impl Engine {
             candidates.push(TaskIdentifier {
                 task_arn: Some(arn.clone()),
                 task_cluster_arn: record.task.task_cluster_arn.clone(),
-                desired_status: spec::desired_member(DesiredStatus::Stopped),
+                desired_status: translate::desired_member(DesiredStatus::Stopped),
             });
         }
         candidates.sort_by(|a, b| a.task_arn.cmp(&b.task_arn));
@@ -415,7 +417,7 @@ impl Engine {
                 tracing::info!(task = %arn, "stopping a task the control plane does not expect here");
                 let _ = sender.send(TaskMsg::Desired(Box::new(Task {
                     arn: Some(arn.clone()),
-                    desired_status: spec::desired_member(DesiredStatus::Stopped),
+                    desired_status: translate::desired_member(DesiredStatus::Stopped),
                     ..Task::default()
                 })));
             }

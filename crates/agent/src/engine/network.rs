@@ -12,7 +12,7 @@ use super::errors::NetworkError;
 use super::supervisor::Supervisor;
 use super::{Engine, Inner, lock};
 use crate::infra;
-use crate::spec::TaskEni;
+use crate::translate::TaskEni;
 use crate::warm::{self, Warm};
 
 impl Engine {

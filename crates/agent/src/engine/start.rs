@@ -10,7 +10,7 @@ use super::errors::{DependencyError, StartError, TaskError};
 use super::lock;
 use super::supervisor::{Status, Supervisor};
 use crate::awslogs;
-use crate::spec::{self, TaskLayout};
+use crate::translate::{self, TaskLayout};
 
 /// How long a container may wait for its dependencies when it sets no `startTimeout`
 /// (the official agent's `ECS_CONTAINER_START_TIMEOUT` on Linux).
@@ -72,7 +72,7 @@ impl Supervisor {
     fn readiness(&self, name: &str) -> Readiness {
         let member = &self.members[name];
         // links and volumesFrom need their target running.
-        let implicit = spec::dependencies(&member.def)
+        let implicit = translate::dependencies(&member.def)
             .into_iter()
             .map(|d| (d, "START".to_owned()));
         let explicit = member.def.depends_on.iter().flatten().filter_map(|d| {
@@ -225,7 +225,7 @@ impl Supervisor {
     fn container_spec(
         &mut self,
         name: &str,
-        volumes: &BTreeMap<String, spec::ResolvedVolume>,
+        volumes: &BTreeMap<String, translate::ResolvedVolume>,
     ) -> Result<berth_runtime::ContainerSpec, TaskError> {
         let network_mode = self.network_mode.clone()?;
         let docker_names: BTreeMap<String, String> = self
@@ -260,7 +260,7 @@ impl Supervisor {
             volumes,
             metadata_uris: &metadata_uris,
         };
-        let mut spec = spec::container_spec(&layout, &self.members[name].def)
+        let mut spec = translate::container_spec(&layout, &self.members[name].def)
             .map_err(|e| self.fail_member(name, StartError::Spec(e)))?;
         if self.awslogs_options(name)?.is_some() {
             // Docker keeps the log on disk for the agent's shipper to read back.

@@ -23,8 +23,8 @@ use crate::awslogs::Progress;
 use crate::client::NetworkBinding;
 use crate::infra::PAUSE_CONTAINER_NAME;
 use crate::metadata::endpoint;
-use crate::spec::{self, SpecError, TaskEni, TaskNetwork};
 use crate::state::{ContainerRecord, TaskRecord};
+use crate::translate::{self, SpecError, TaskEni, TaskNetwork};
 
 /// ECS's stoppedReason when an essential container exits.
 pub(super) const ESSENTIAL_EXITED: &str = "Essential container in task exited";
@@ -141,7 +141,7 @@ impl Supervisor {
             };
             let saved = record.containers.get(&name).cloned().unwrap_or_default();
             let docker_name = if saved.docker_name.is_empty() {
-                spec::docker_name(&task, &name, &suffix)
+                translate::docker_name(&task, &name, &suffix)
             } else {
                 saved.docker_name.clone()
             };
@@ -167,18 +167,19 @@ impl Supervisor {
                 },
             );
         }
-        let order = spec::start_order(&task).unwrap_or_else(|_| members.keys().cloned().collect());
+        let order =
+            translate::start_order(&task).unwrap_or_else(|_| members.keys().cloned().collect());
         let saved_infra = record.infra.clone().unwrap_or_default();
         let infra = Infra {
             docker_name: if saved_infra.docker_name.is_empty() {
-                spec::docker_name(&task, "internalecspause", &suffix)
+                translate::docker_name(&task, "internalecspause", &suffix)
             } else {
                 saved_infra.docker_name
             },
             id: saved_infra.runtime_id.map(ContainerId::from),
             ready: false,
         };
-        let (network_mode, eni) = match spec::task_network(&task) {
+        let (network_mode, eni) = match translate::task_network(&task) {
             Ok(TaskNetwork::Mode(mode)) => (Ok(mode), None),
             // The containers join the infra container's namespace; its id is filled in
             // before the first of them is created.
@@ -222,13 +223,13 @@ impl Supervisor {
     }
 
     pub(super) fn desired_stopped(&self) -> bool {
-        spec::desired_stopped(&self.task)
+        translate::desired_stopped(&self.task)
     }
 
     pub(super) async fn run(mut self) {
         let mut shutdown = self.engine.shutdown.clone();
         self.recover().await;
-        if let Err(reason) = spec::start_order(&self.task) {
+        if let Err(reason) = translate::start_order(&self.task) {
             self.stop_with(reason.to_string());
         }
         if let Err(reason) = self.network_mode.clone() {
@@ -381,7 +382,7 @@ impl Supervisor {
         // A container adopted by its labels keeps the endpoint it was created with.
         if let Some(token) = status.env.iter().find_map(|variable| {
             let uri = variable
-                .strip_prefix(spec::METADATA_URI_V4)?
+                .strip_prefix(translate::METADATA_URI_V4)?
                 .strip_prefix('=')?;
             endpoint::token_of(uri)
         }) {

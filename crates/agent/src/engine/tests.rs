@@ -11,9 +11,9 @@ use super::reporter::{Report, coalesce};
 use super::supervisor::ESSENTIAL_EXITED;
 use super::*;
 use crate::infra::{self, PAUSE_CONTAINER_NAME};
-use crate::spec;
 use crate::state::AgentState;
 use crate::testing::*;
+use crate::translate;
 
 #[tokio::test]
 async fn a_task_runs_and_reports_its_host_ports() {
@@ -59,10 +59,10 @@ async fn a_task_runs_and_reports_its_host_ports() {
     let containers = h.containers_of(&task_arn("web")).await;
     assert_eq!(containers.len(), 1);
     let labels = &containers[0].labels;
-    assert_eq!(labels[spec::LABEL_CLUSTER], CLUSTER);
-    assert_eq!(labels[spec::LABEL_CONTAINER_NAME], "web");
-    assert_eq!(labels[spec::LABEL_FAMILY], "fam");
-    assert_eq!(labels[spec::LABEL_VERSION], "3");
+    assert_eq!(labels[translate::LABEL_CLUSTER], CLUSTER);
+    assert_eq!(labels[translate::LABEL_CONTAINER_NAME], "web");
+    assert_eq!(labels[translate::LABEL_FAMILY], "fam");
+    assert_eq!(labels[translate::LABEL_VERSION], "3");
     assert!(containers[0].name.starts_with("ecs-fam-3-web-"));
 
     // The same payload again (a reconnect) changes nothing.
@@ -563,7 +563,7 @@ async fn an_awsvpc_task_runs_in_its_infra_containers_namespace() {
     assert_eq!(containers.len(), 3);
     let pause = containers
         .iter()
-        .find(|c| c.labels[spec::LABEL_CONTAINER_NAME] == PAUSE_CONTAINER_NAME)
+        .find(|c| c.labels[translate::LABEL_CONTAINER_NAME] == PAUSE_CONTAINER_NAME)
         .expect("an infra container");
     let status = h.runtime.inspect_container(&pause.id).await.unwrap();
     assert_eq!(status.ip_address.as_deref(), Some("10.192.3.7"));

@@ -8,18 +8,18 @@ use berth_runtime::RuntimeError;
 
 use super::errors::VolumeError;
 use super::supervisor::{Supervisor, unique_suffix};
-use crate::spec::{self, ResolvedVolume};
+use crate::translate::{self, ResolvedVolume};
 
 impl Supervisor {
     /// The task's volumes, resolved and (once per supervisor) created where they are Docker
     /// volumes to provision.
     pub(super) async fn prepare_volumes(
         &mut self,
-    ) -> Result<BTreeMap<String, spec::ResolvedVolume>, VolumeError> {
+    ) -> Result<BTreeMap<String, translate::ResolvedVolume>, VolumeError> {
         let volumes = self.volumes()?;
         if !self.volumes_ready {
             for volume in volumes.values() {
-                if let spec::ResolvedVolume::Docker {
+                if let translate::ResolvedVolume::Docker {
                     autoprovision: true,
                     ..
                 } = volume
@@ -41,15 +41,18 @@ impl Supervisor {
     }
 
     /// The task's volumes, resolved once and remembered.
-    fn volumes(&mut self) -> Result<BTreeMap<String, spec::ResolvedVolume>, VolumeError> {
+    fn volumes(&mut self) -> Result<BTreeMap<String, translate::ResolvedVolume>, VolumeError> {
         if let Some(saved) = self.engine.state.task(&self.arn).map(|r| r.volumes)
             && (!saved.is_empty() || self.task.volumes.as_ref().is_none_or(Vec::is_empty))
         {
             return Ok(saved);
         }
         let suffix = unique_suffix(&self.engine.config.installation);
-        let mut volumes =
-            spec::resolve_volumes(&self.task, &suffix, self.engine.config.efs_root.as_deref())?;
+        let mut volumes = translate::resolve_volumes(
+            &self.task,
+            &suffix,
+            self.engine.config.efs_root.as_deref(),
+        )?;
         for volume in volumes.values_mut() {
             if let ResolvedVolume::Docker {
                 labels,
@@ -85,7 +88,7 @@ impl Supervisor {
             .map(|r| r.volumes)
             .unwrap_or_default();
         for volume in volumes.values() {
-            if let spec::ResolvedVolume::Docker {
+            if let translate::ResolvedVolume::Docker {
                 name,
                 task_scoped: true,
                 ..

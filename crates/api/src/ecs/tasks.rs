@@ -233,7 +233,7 @@ pub(super) async fn run_task(
     let outcome = ctx
         .app
         .ecs
-        .start_run_task(
+        .queue_run_task(
             &ctx.scope,
             berth_ecs::RunTask {
                 cluster: req.cluster,

@@ -504,15 +504,15 @@ pub(crate) fn rand_seed() -> u64 {
 
 impl Ecs {
     /// RunTask / StartTask, waiting for the outcome (blocks: call it from a thread that may
-    /// block, not from an async worker; async callers use [`Ecs::start_run_task`]).
+    /// block, not from an async worker; async callers use [`Ecs::queue_run_task`]).
     pub fn run_task(&self, scope: &Scope, req: RunTask) -> Result<RunTaskOutcome> {
-        self.start_run_task(scope, req).wait()
+        self.queue_run_task(scope, req).wait()
     }
 
     /// RunTask / StartTask: validates and reads synchronously, then either answers at once
     /// (errors, an idempotent replay, StartTask's direct commits) or queues the request on
     /// its cluster's placement lane and returns the pending answer.
-    pub fn start_run_task(&self, scope: &Scope, req: RunTask) -> RunTaskPending {
+    pub fn queue_run_task(&self, scope: &Scope, req: RunTask) -> RunTaskPending {
         match self.prepare_run_task(scope, req) {
             Ok(pending) => pending,
             Err(e) => RunTaskPending::Ready(Err(e)),

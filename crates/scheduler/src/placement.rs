@@ -31,7 +31,7 @@ use std::collections::{BTreeSet, HashMap};
 
 use crate::feasible::{apply_task, check_chain, check_member_of, check_resources};
 use crate::types::{
-    BinpackField, ClusterSnapshot, ContainerInstance, Failure, InstanceStatus, Placement,
+    BinpackField, ClusterSnapshot, Failure, InstanceStatus, InstanceView, Placement,
     PlacementConstraint, PlacementStrategy, Plan, SpreadField, TaskRequest,
 };
 
@@ -69,11 +69,11 @@ fn member_flags(snapshot: &ClusterSnapshot, task: &TaskRequest) -> Vec<bool> {
         .collect()
 }
 
-fn is_candidate(inst: &ContainerInstance, member: bool) -> bool {
+fn is_candidate(inst: &InstanceView, member: bool) -> bool {
     member && inst.status == InstanceStatus::Active && inst.agent_connected
 }
 
-fn spread_value<'a>(inst: &'a ContainerInstance, attribute: &str) -> Option<&'a str> {
+fn spread_value<'a>(inst: &'a InstanceView, attribute: &str) -> Option<&'a str> {
     inst.attribute(attribute).map(|v| v.unwrap_or(""))
 }
 
@@ -268,7 +268,7 @@ impl Index {
         index
     }
 
-    fn key(&self, inst: &ContainerInstance) -> Key {
+    fn key(&self, inst: &InstanceView) -> Key {
         let mut k = [0; 3];
         for (slot, kind) in k.iter_mut().zip(&self.spec.keys) {
             *slot = match kind {
@@ -282,14 +282,14 @@ impl Index {
 
     /// Adds instance `i` if it is a candidate (bucket counts included). `order` is kept
     /// by the callers that change counts after the build.
-    fn insert(&mut self, i: usize, inst: &ContainerInstance) {
+    fn insert(&mut self, i: usize, inst: &InstanceView) {
         self.member[i] = self.spec.member_of.iter().all(|e| e.matches(inst));
         self.reinsert(i, inst);
     }
 
     /// Adds instance `i` with the memberOf verdict already recorded: within a request
     /// memberOf is not re-evaluated (see the module comment).
-    fn reinsert(&mut self, i: usize, inst: &ContainerInstance) {
+    fn reinsert(&mut self, i: usize, inst: &InstanceView) {
         let member = self.member[i];
         if !is_candidate(inst, member) {
             self.slot[i] = None;
@@ -318,7 +318,7 @@ impl Index {
         self.slot[i] = Some((b, key));
     }
 
-    fn remove(&mut self, i: usize, inst: &ContainerInstance) {
+    fn remove(&mut self, i: usize, inst: &InstanceView) {
         if let Some((b, key)) = self.slot[i].take() {
             self.buckets[b as usize].set.remove(&(key, i as u32));
             if self.spec.spread.is_some() {
@@ -368,7 +368,7 @@ impl Placer {
     }
 
     /// Replaces instance `i` (a task stopped, attributes changed, the instance drained …).
-    pub fn replace_instance(&mut self, i: usize, inst: ContainerInstance) {
+    pub fn replace_instance(&mut self, i: usize, inst: InstanceView) {
         if let Some(index) = &mut self.index {
             index.remove(i, &self.snapshot.instances[i]);
             index.insert(i, &inst);
@@ -377,7 +377,7 @@ impl Placer {
     }
 
     /// Adds an instance at the end of the snapshot; returns its index.
-    pub fn push_instance(&mut self, inst: ContainerInstance) -> usize {
+    pub fn push_instance(&mut self, inst: InstanceView) -> usize {
         let i = self.snapshot.instances.len();
         self.snapshot.instances.push(inst);
         if let Some(index) = &mut self.index {
@@ -468,7 +468,7 @@ mod tests {
         ClusterSnapshot {
             instances: (0..9)
                 .map(|i| {
-                    ContainerInstance::new(format!("arn:{i}"), 1024, 1024 + 256 * i as u64)
+                    InstanceView::new(format!("arn:{i}"), 1024, 1024 + 256 * i as u64)
                         .with_attribute("ecs.availability-zone", zones[i % 3])
                 })
                 .collect(),
