@@ -4,7 +4,7 @@
 //! deployments are: `service-revision/{cluster}/{service}/{n}`.
 
 use berth_model::Scope;
-use berth_model::ecs::{RolloutState, ServiceDeploymentStatus};
+use berth_model::ecs::{EcsArn, EcsResource, RolloutState, ServiceDeploymentStatus};
 
 use crate::services::{RollbackRecord, Service, ServiceDeploymentRecord, revision_of};
 use crate::{Ecs, EcsError, Result, now_epoch};
@@ -16,13 +16,6 @@ pub enum StopType {
     Rollback,
     /// Where it is: nothing more is started for it.
     Abort,
-}
-
-/// (cluster, service, id) of a service deployment ARN.
-fn parse_arn(arn: &str) -> Option<(&str, &str, &str)> {
-    let rest = arn.split_once(":service-deployment/")?.1;
-    let mut parts = rest.splitn(3, '/');
-    Some((parts.next()?, parts.next()?, parts.next()?))
 }
 
 impl Ecs {
@@ -54,7 +47,14 @@ impl Ecs {
         scope: &Scope,
         arn: &str,
     ) -> Result<(Service, ServiceDeploymentRecord)> {
-        let (cluster, name, id) = parse_arn(arn).ok_or(EcsError::ServiceDeploymentNotFound)?;
+        let Some(EcsResource::ServiceDeployment {
+            cluster,
+            service: name,
+            id,
+        }) = EcsArn::parse(scope, arn)
+        else {
+            return Err(EcsError::ServiceDeploymentNotFound);
+        };
         let service = match self.service(scope, Some(cluster), name) {
             Ok(s) => s,
             Err(EcsError::ServiceNotFound | EcsError::ClusterNotFound) => {
@@ -151,19 +151,5 @@ impl Ecs {
             .cloned()
             .ok_or(EcsError::ServiceDeploymentNotFound)?;
         Ok((stopped, record))
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn service_deployment_arns_name_cluster_service_and_id() {
-        assert_eq!(
-            parse_arn("arn:aws:ecs:us-east-1:123456789012:service-deployment/prod/web/r9i43YFjvgF"),
-            Some(("prod", "web", "r9i43YFjvgF"))
-        );
-        assert_eq!(parse_arn("arn:aws:ecs:us-east-1:1:service/prod/web"), None);
     }
 }

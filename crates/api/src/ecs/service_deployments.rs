@@ -110,10 +110,7 @@ pub struct StopServiceDeploymentResponse {
 }
 
 pub(super) fn service_deployment_arn(ctx: &AwsContext, s: &berth_ecs::Service, id: &str) -> String {
-    ctx.scope.arn(
-        "ecs",
-        &format!("service-deployment/{}/{}/{id}", s.cluster, s.service_name),
-    )
+    EcsArn::service_deployment(&ctx.scope, &s.cluster, &s.service_name, id).into_string()
 }
 
 pub(super) fn service_revision(
@@ -126,13 +123,8 @@ pub(super) fn service_revision(
         .iter()
         .find(|d| berth_ecs::revision_of(&d.id) == revision);
     ServiceRevisionSummary {
-        arn: ctx.scope.arn(
-            "ecs",
-            &format!(
-                "service-revision/{}/{}/{revision}",
-                s.cluster, s.service_name
-            ),
-        ),
+        arn: EcsArn::service_revision(&ctx.scope, &s.cluster, &s.service_name, revision)
+            .into_string(),
         requested_task_count: deployment.map_or(0, |d| d.desired_count),
         running_task_count: deployment.map_or(0, |d| d.running_count),
         pending_task_count: deployment.map_or(0, |d| d.pending_count),

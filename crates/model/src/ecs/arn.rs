@@ -1,7 +1,8 @@
 //! ECS's ARNs, built and read in one place: `arn:aws:ecs:REGION:ACCOUNT:RESOURCE`, where
 //! RESOURCE is `cluster/NAME`, `task/CLUSTER/ID`, `container-instance/CLUSTER/ID`,
 //! `service/CLUSTER/NAME`, `task-definition/FAMILY:REVISION`, `container/CLUSTER/TASK/ID`,
-//! `attachment/ID` or `capacity-provider/NAME` (ECS's long ARN format; the old short format
+//! `attachment/ID`, `capacity-provider/NAME`, `service-deployment/CLUSTER/SERVICE/ID` or
+//! `service-revision/CLUSTER/SERVICE/N` (ECS's long ARN format; the old short format
 //! without the cluster is read too, for tasks, instances and services).
 
 use std::fmt;
@@ -37,6 +38,16 @@ pub enum EcsResource<'a> {
     },
     Attachment(&'a str),
     CapacityProvider(&'a str),
+    ServiceDeployment {
+        cluster: &'a str,
+        service: &'a str,
+        id: &'a str,
+    },
+    ServiceRevision {
+        cluster: &'a str,
+        service: &'a str,
+        revision: &'a str,
+    },
 }
 
 impl EcsResource<'_> {
@@ -62,6 +73,16 @@ impl EcsResource<'_> {
             }
             EcsResource::Attachment(id) => format!("attachment/{id}"),
             EcsResource::CapacityProvider(name) => format!("capacity-provider/{name}"),
+            EcsResource::ServiceDeployment {
+                cluster,
+                service,
+                id,
+            } => format!("service-deployment/{cluster}/{service}/{id}"),
+            EcsResource::ServiceRevision {
+                cluster,
+                service,
+                revision,
+            } => format!("service-revision/{cluster}/{service}/{revision}"),
         }
     }
 }
@@ -156,6 +177,29 @@ impl EcsArn {
         EcsArn::new(scope, EcsResource::CapacityProvider(name))
     }
 
+    pub fn service_deployment(scope: &Scope, cluster: &str, service: &str, id: &str) -> EcsArn {
+        EcsArn::new(
+            scope,
+            EcsResource::ServiceDeployment {
+                cluster,
+                service,
+                id,
+            },
+        )
+    }
+
+    pub fn service_revision(scope: &Scope, cluster: &str, service: &str, revision: u64) -> EcsArn {
+        let revision = revision.to_string();
+        EcsArn::new(
+            scope,
+            EcsResource::ServiceRevision {
+                cluster,
+                service,
+                revision: &revision,
+            },
+        )
+    }
+
     pub fn as_str(&self) -> &str {
         &self.0
     }
@@ -211,6 +255,23 @@ impl EcsArn {
                 let mut parts = rest.splitn(3, '/');
                 let (cluster, task, id) = (parts.next()?, parts.next()?, parts.next()?);
                 EcsResource::Container { cluster, task, id }
+            }
+            "service-deployment" | "service-revision" => {
+                let mut parts = rest.splitn(3, '/');
+                let (cluster, service, last) = (parts.next()?, parts.next()?, parts.next()?);
+                if kind == "service-deployment" {
+                    EcsResource::ServiceDeployment {
+                        cluster,
+                        service,
+                        id: last,
+                    }
+                } else {
+                    EcsResource::ServiceRevision {
+                        cluster,
+                        service,
+                        revision: last,
+                    }
+                }
             }
             "attachment" => EcsResource::Attachment(rest),
             "capacity-provider" => EcsResource::CapacityProvider(rest),
@@ -280,6 +341,14 @@ mod tests {
                 EcsArn::capacity_provider(&s, "FARGATE"),
                 "capacity-provider/FARGATE",
             ),
+            (
+                EcsArn::service_deployment(&s, "prod", "web", "r9i43YFjvgF"),
+                "service-deployment/prod/web/r9i43YFjvgF",
+            ),
+            (
+                EcsArn::service_revision(&s, "prod", "web", 4),
+                "service-revision/prod/web/4",
+            ),
         ];
         for (arn, path) in cases {
             assert_eq!(
@@ -319,6 +388,7 @@ mod tests {
             "arn:aws:ecs:us-east-1:000000000000:cluster/",
             "arn:aws:ecs:us-east-1:000000000000:task/a/b/c",
             "arn:aws:ecs:us-east-1:000000000000:widget/x",
+            "arn:aws:ecs:us-east-1:000000000000:service-deployment/prod/web",
             "prod",
         ] {
             assert_eq!(EcsArn::parse(&s, foreign), None, "{foreign}");
