@@ -44,6 +44,17 @@ use tokio::sync::mpsc;
 use crate::AppState;
 use crate::acs_payload::{PayloadContext, acs_task};
 
+/// Why an agent's ACS or telemetry session ended before the agent or the server closed it.
+#[derive(Debug, thiserror::Error)]
+enum SessionError {
+    #[error(transparent)]
+    Ecs(#[from] berth_ecs::EcsError),
+    #[error("a blocking store call failed: {0}")]
+    Join(#[from] tokio::task::JoinError),
+    #[error("websocket: {0}")]
+    Socket(#[from] axum::Error),
+}
+
 /// How often the server sends an ACS heartbeat.
 pub const DEFAULT_HEARTBEAT: Duration = Duration::from_secs(20);
 
@@ -142,16 +153,13 @@ impl AgentHub {
         app: &Arc<AppState>,
         scope: &Scope,
         cluster: &str,
-    ) -> Result<(), String> {
+    ) -> Result<(), SessionError> {
         let feed_key = session_prefix(scope, cluster);
         let mut feeds = lock(&self.feeds);
         if feeds.contains_key(&feed_key) {
             return Ok(());
         }
-        let mut watcher = app
-            .ecs
-            .watch_tasks(scope, cluster)
-            .map_err(|e| e.to_string())?;
+        let mut watcher = app.ecs.watch_tasks(scope, cluster)?;
         feeds.insert(feed_key.clone(), ());
         let hub = self.clone();
         let cluster_name = cluster.to_string();
@@ -360,17 +368,15 @@ struct Session {
 }
 
 impl Session {
-    async fn definition(&mut self, arn: &str) -> Result<Arc<TaskDefinition>, String> {
+    async fn definition(&mut self, arn: &str) -> Result<Arc<TaskDefinition>, SessionError> {
         if let Some(td) = self.definitions.get(arn) {
             return Ok(td.clone());
         }
         let ecs = self.app.ecs.clone();
         let scope = self.peer.scope.clone();
         let reference = arn.to_string();
-        let td = tokio::task::spawn_blocking(move || ecs.task_definition(&scope, &reference))
-            .await
-            .map_err(|e| e.to_string())?
-            .map_err(|e| e.to_string())?;
+        let td =
+            tokio::task::spawn_blocking(move || ecs.task_definition(&scope, &reference)).await??;
         let td = Arc::new(td.task_definition);
         self.definitions.insert(arn.to_string(), td.clone());
         Ok(td)
@@ -378,7 +384,7 @@ impl Session {
 
     /// A payload of the tasks among `tasks` whose desired status the agent has not been
     /// told yet, or `None` when there is nothing new.
-    async fn payload(&mut self, tasks: Vec<Task>) -> Result<Option<String>, String> {
+    async fn payload(&mut self, tasks: Vec<Task>) -> Result<Option<String>, SessionError> {
         let mut out = Vec::new();
         for task in tasks {
             if self.sent.get(&task.id) == Some(&task.desired_status) {
@@ -421,7 +427,7 @@ impl Session {
 const MANIFEST_EVERY: u32 = 3;
 
 impl Session {
-    async fn live_tasks(&self) -> Result<Vec<Task>, String> {
+    async fn live_tasks(&self) -> Result<Vec<Task>, SessionError> {
         let ecs = self.app.ecs.clone();
         let (scope, cluster, id) = (
             self.peer.scope.clone(),
@@ -429,13 +435,12 @@ impl Session {
             self.peer.instance_id.clone(),
         );
         tokio::task::spawn_blocking(move || ecs.live_tasks_on(&scope, &cluster, &id))
-            .await
-            .map_err(|e| e.to_string())?
-            .map_err(|e| e.to_string())
+            .await?
+            .map_err(SessionError::from)
     }
 
     /// A manifest of the live tasks on this instance; remembers its id for the verification.
-    async fn manifest(&mut self) -> Result<String, String> {
+    async fn manifest(&mut self) -> Result<String, SessionError> {
         let tasks = self.live_tasks().await?;
         let message_id = uuid::Uuid::new_v4().to_string();
         if self.manifests.len() == 4 {
@@ -470,7 +475,7 @@ impl Session {
     async fn verify_stops(
         &self,
         request: berth_agent_protocol::acs::TaskStopVerificationMessage,
-    ) -> Result<Option<String>, String> {
+    ) -> Result<Option<String>, SessionError> {
         if !request
             .message_id
             .as_ref()
@@ -508,7 +513,7 @@ async fn acs_session(
     app: Arc<AppState>,
     peer: Peer,
     endpoint: String,
-) -> Result<(), String> {
+) -> Result<(), SessionError> {
     let hub = app.agents.clone();
     let key = format!(
         "{}{}",
@@ -529,8 +534,7 @@ async fn acs_session(
                 ecs.live_tasks_on(&scope, &cluster, &id)
             })
             .await
-            .map_err(|e| e.to_string())?
-            .map_err(|e| e.to_string())?
+            ??
         };
         let mut session = Session {
             registry_host: app.registry_host(),
@@ -542,7 +546,7 @@ async fn acs_session(
             manifests: std::collections::VecDeque::new(),
         };
         if let Some(frame) = session.payload(initial).await? {
-            socket.send(Message::Text(frame.into())).await.map_err(|e| e.to_string())?;
+            socket.send(Message::Text(frame.into())).await?;
         }
         // Each session starts its beat at a random point of the interval, so that agents
         // that connected together (a restart, a fleet started at once) do not send their
@@ -571,7 +575,7 @@ async fn acs_session(
                         return Ok(());
                     }
                     if let Some(frame) = session.payload(tasks).await? {
-                        socket.send(Message::Text(frame.into())).await.map_err(|e| e.to_string())?;
+                        socket.send(Message::Text(frame.into())).await?;
                     }
                 }
                 _ = heartbeat.tick() => {
@@ -580,11 +584,11 @@ async fn acs_session(
                         message_id: Some(uuid::Uuid::new_v4().to_string()),
                     })
                     .encode();
-                    socket.send(Message::Text(frame.into())).await.map_err(|e| e.to_string())?;
+                    socket.send(Message::Text(frame.into())).await?;
                     beats += 1;
                     if beats.is_multiple_of(MANIFEST_EVERY) {
                         let frame = session.manifest().await?;
-                        socket.send(Message::Text(frame.into())).await.map_err(|e| e.to_string())?;
+                        socket.send(Message::Text(frame.into())).await?;
                     }
                 }
                 _ = closing.changed() => {
@@ -606,7 +610,7 @@ async fn acs_session(
                             Ok(AgentMessage::Ack(_) | AgentMessage::HeartbeatAck(_)) => {}
                             Ok(AgentMessage::TaskStopVerification(request)) => {
                                 if let Some(frame) = session.verify_stops(request).await? {
-                                    socket.send(Message::Text(frame.into())).await.map_err(|e| e.to_string())?;
+                                    socket.send(Message::Text(frame.into())).await?;
                                 }
                             }
                             Ok(other) => tracing::debug!(kind = other.type_name(), "ACS frame from the agent"),
@@ -657,7 +661,11 @@ pub async fn tcs_handler(
     })
 }
 
-async fn tcs_session(mut socket: WebSocket, app: Arc<AppState>, peer: Peer) -> Result<(), String> {
+async fn tcs_session(
+    mut socket: WebSocket,
+    app: Arc<AppState>,
+    peer: Peer,
+) -> Result<(), SessionError> {
     let hub = app.agents.clone();
     let mut closing = hub.closing.subscribe();
     loop {
@@ -716,10 +724,7 @@ async fn tcs_session(mut socket: WebSocket, app: Arc<AppState>, peer: Peer) -> R
             }
         };
         if let Some(reply) = reply {
-            socket
-                .send(Message::Text(reply.encode().into()))
-                .await
-                .map_err(|e| e.to_string())?;
+            socket.send(Message::Text(reply.encode().into())).await?;
         }
     }
 }

@@ -94,6 +94,15 @@ impl fmt::Display for QueryError {
 
 impl std::error::Error for QueryError {}
 
+impl QueryError {
+    fn at(position: usize, message: impl Into<String>) -> QueryError {
+        QueryError {
+            message: message.into(),
+            position,
+        }
+    }
+}
+
 /// Parses a cluster query expression.
 pub fn parse_expression(input: &str) -> Result<Expr, QueryError> {
     let mut p = Parser {
@@ -508,10 +517,7 @@ impl Parser {
     }
 
     fn error_at(&self, position: usize, message: &str) -> QueryError {
-        QueryError {
-            message: message.to_string(),
-            position,
-        }
+        QueryError::at(position, message)
     }
 
     fn or_expr(&mut self) -> Result<Expr, QueryError> {
@@ -574,7 +580,7 @@ impl Parser {
                 ),
             ));
         };
-        check_operator(&subject, op).map_err(|m| self.error_at(op_at, &m))?;
+        check_operator(&subject, op, op_at)?;
         let arg =
             match op {
                 Op::Exists | Op::NotExists => Arg::None,
@@ -587,7 +593,7 @@ impl Parser {
                 Op::In | Op::NotIn => Arg::List(self.list()?),
                 _ => {
                     let (v, v_at) = self.value()?;
-                    typed_arg(&subject, v).map_err(|m| self.error_at(v_at, &m))?
+                    typed_arg(&subject, v, v_at)?
                 }
             };
         Ok(Expr::Compare { subject, op, arg })
@@ -651,7 +657,8 @@ fn parse_subject(word: &str) -> Option<Subject> {
 }
 
 /// The operators ECS lists for each subject.
-fn check_operator(subject: &Subject, op: Op) -> Result<(), String> {
+/// `at`: the operator's position in the expression.
+fn check_operator(subject: &Subject, op: Op, at: usize) -> Result<(), QueryError> {
     let ordered = matches!(op, Op::Eq | Op::Ne | Op::Gt | Op::Ge | Op::Lt | Op::Le);
     let textual = matches!(
         op,
@@ -665,22 +672,29 @@ fn check_operator(subject: &Subject, op: Op) -> Result<(), String> {
     if ok {
         Ok(())
     } else {
-        Err(format!(
-            "operator {op:?} is not valid for subject {subject:?}"
+        Err(QueryError::at(
+            at,
+            format!("operator {op:?} is not valid for subject {subject:?}"),
         ))
     }
 }
 
-fn typed_arg(subject: &Subject, v: String) -> Result<Arg, String> {
+/// `at`: the value's position in the expression.
+fn typed_arg(subject: &Subject, v: String, at: usize) -> Result<Arg, QueryError> {
+    let wrong = |message: String| QueryError::at(at, message);
     Ok(match subject {
         Subject::AgentConnected => match v.as_str() {
             "true" => Arg::Bool(true),
             "false" => Arg::Bool(false),
-            _ => return Err(format!("agentConnected takes true or false, not '{v}'")),
+            _ => {
+                return Err(wrong(format!(
+                    "agentConnected takes true or false, not '{v}'"
+                )));
+            }
         },
         Subject::RunningTasksCount => Arg::Number(
             v.parse()
-                .map_err(|_| format!("runningTasksCount takes a number, not '{v}'"))?,
+                .map_err(|_| wrong(format!("runningTasksCount takes a number, not '{v}'")))?,
         ),
         Subject::AgentVersion => {
             if v.trim_start_matches('v')
@@ -689,15 +703,15 @@ fn typed_arg(subject: &Subject, v: String) -> Result<Arg, String> {
             {
                 Arg::Version(parse_version(&v))
             } else {
-                return Err(format!(
+                return Err(wrong(format!(
                     "agentVersion takes a version such as 1.20.0, not '{v}'"
-                ));
+                )));
             }
         }
         Subject::RegisteredAt => Arg::Time(parse_time(&v).ok_or_else(|| {
-            format!(
+            wrong(format!(
                 "registeredAt takes a date such as 2018-06-18T22:28:28Z or 2018-06-18, not '{v}'"
-            )
+            ))
         })?),
         _ => Arg::Text(v),
     })

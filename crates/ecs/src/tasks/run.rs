@@ -497,6 +497,23 @@ pub(super) fn new_task(
 /// ServerException. Each round re-reads only the instances the batch touched.
 pub(super) const PLACEMENT_ROUNDS: u32 = 12;
 
+/// Why StartTask cannot start a task on the instance it names: ECS's `Failure.reason`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Unplaced {
+    /// No such registered instance.
+    Missing,
+    Unfit(berth_scheduler::Reason),
+}
+
+impl std::fmt::Display for Unplaced {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Unplaced::Missing => f.write_str("MISSING"),
+            Unplaced::Unfit(reason) => f.write_str(reason.as_str()),
+        }
+    }
+}
+
 pub(crate) fn rand_seed() -> u64 {
     let now = time::OffsetDateTime::now_utc();
     now.unix_timestamp_nanos() as u64
@@ -698,7 +715,7 @@ impl Ecs {
                 self.apply_placement(scope, cluster, &id, td, req, group, need, request, subnets)?;
             match placed {
                 Ok(task) => outcome.tasks.push(task),
-                Err(reason) => outcome.failures.push((arn, reason)),
+                Err(unplaced) => outcome.failures.push((arn, unplaced.to_string())),
             }
         }
         if let Some(token) = &req.client_token {
@@ -711,7 +728,7 @@ impl Ecs {
 
     /// Commit one task on a named instance: re-read the instance, re-check the fit,
     /// reserve its resources and create the task, all in one compare-and-swap
-    /// transaction. The inner error is a failure reason.
+    /// transaction. The inner error is why the task cannot go there.
     #[allow(clippy::too_many_arguments)]
     pub(super) fn apply_placement(
         &self,
@@ -724,7 +741,7 @@ impl Ecs {
         need: &Reservation,
         request: &berth_scheduler::TaskRequest,
         subnets: &[Subnet],
-    ) -> Result<std::result::Result<Task, String>> {
+    ) -> Result<std::result::Result<Task, Unplaced>> {
         let ikey = crate::keys::instance_key(scope, cluster, instance_id);
         let one = berth_scheduler::TaskRequest {
             count: 1,
@@ -732,11 +749,11 @@ impl Ecs {
         };
         loop {
             let Some(kv) = self.store.get(&ikey)? else {
-                return Ok(Err("MISSING".into()));
+                return Ok(Err(Unplaced::Missing));
             };
             let mut instance: ContainerInstance = decode(&kv)?;
             if let Err(reason) = berth_scheduler::check_fit(&instance.placement_view(scope), &one) {
-                return Ok(Err(reason.as_str().to_string()));
+                return Ok(Err(Unplaced::Unfit(reason)));
             }
             reserve(&mut instance, need, group);
             let mut task = new_task(
