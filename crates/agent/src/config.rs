@@ -131,7 +131,7 @@ impl AgentConfig {
                 secret_access_key: String::new(),
                 session_token: None,
             },
-            region: "us-east-1".to_owned(),
+            region: berth_model::DEFAULT_REGION.to_owned(),
             installation: None,
             max_stopped_tasks: DEFAULT_MAX_STOPPED_TASKS,
         }
@@ -270,7 +270,7 @@ pub fn region_from_environment() -> String {
     ["AWS_REGION", "AWS_DEFAULT_REGION"]
         .iter()
         .find_map(|name| std::env::var(name).ok().filter(|v| !v.is_empty()))
-        .unwrap_or_else(|| "us-east-1".to_owned())
+        .unwrap_or_else(|| berth_model::DEFAULT_REGION.to_owned())
 }
 
 /// Reads `K=V` (an attribute as given on the command line).

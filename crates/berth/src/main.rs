@@ -64,7 +64,7 @@ struct UpArgs {
     no_fargate: bool,
     /// The region the built-in capacity serves (Fargate tasks and the instance are
     /// regional, as in AWS).
-    #[arg(long, default_value = "us-east-1")]
+    #[arg(long, default_value = berth_model::DEFAULT_REGION)]
     region: String,
 }
 
@@ -80,7 +80,7 @@ struct ServerArgs {
     #[arg(long)]
     advertise: Option<String>,
     /// The AWS account id resources belong to.
-    #[arg(long, default_value = "000000000000")]
+    #[arg(long, default_value = berth_model::DEFAULT_ACCOUNT_ID)]
     account_id: String,
     /// How often background garbage collection runs, in seconds (0 disables it).
     #[arg(long, default_value_t = 3600)]

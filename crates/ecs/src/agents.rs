@@ -305,10 +305,7 @@ mod tests {
     #[test]
     fn silent_agents_are_marked_disconnected_and_come_back() {
         let ecs = Ecs::new(Arc::new(berth_store::MemStore::new()));
-        let scope = Scope::new(
-            "000000000000".parse().unwrap(),
-            "us-east-1".parse().unwrap(),
-        );
+        let scope = Scope::default_installation();
         ecs.create_cluster(&scope, CreateCluster::default())
             .unwrap();
         let instance = ecs
@@ -334,10 +331,7 @@ mod tests {
     #[test]
     fn a_restart_gives_known_agents_one_timeout() {
         let store: Arc<dyn berth_store::Store> = Arc::new(berth_store::MemStore::new());
-        let scope = Scope::new(
-            "000000000000".parse().unwrap(),
-            "us-east-1".parse().unwrap(),
-        );
+        let scope = Scope::default_installation();
         let first = Ecs::new(store.clone());
         first
             .create_cluster(&scope, CreateCluster::default())
@@ -416,10 +410,7 @@ mod tests {
     #[test]
     fn the_latest_report_per_check_is_kept_per_instance_in_memory() {
         let ecs = Ecs::new(Arc::new(berth_store::MemStore::new()));
-        let scope = Scope::new(
-            "000000000000".parse().unwrap(),
-            "us-east-1".parse().unwrap(),
-        );
+        let scope = Scope::default_installation();
         ecs.create_cluster(&scope, CreateCluster::default())
             .unwrap();
         let registered = ecs

@@ -172,10 +172,7 @@ mod tests {
 
     #[test]
     fn keys_split_back_into_their_parts() {
-        let scope = Scope::new(
-            "000000000000".parse().unwrap(),
-            "us-east-1".parse().unwrap(),
-        );
+        let scope = Scope::default_installation();
         let key = service_key(&scope, "prod", "web");
         assert_eq!(key, "ecs/000000000000/us-east-1/service/prod/web");
         assert_eq!(

@@ -13,13 +13,6 @@ use berth_model::Scope;
 use berth_model::ecs::{LaunchType, TaskStatus};
 use berth_model::task_definition::RegisterTaskDefinitionRequest;
 
-fn scope() -> Scope {
-    Scope::new(
-        "000000000000".parse().unwrap(),
-        "us-east-1".parse().unwrap(),
-    )
-}
-
 fn fargate(count: u32) -> RunTask {
     RunTask {
         cluster: Some("apps".into()),
@@ -40,7 +33,7 @@ fn fargate(count: u32) -> RunTask {
 #[test]
 fn fargate_tasks_run_on_the_pool_and_stay_in_their_cluster() {
     let ecs = Ecs::new(Arc::new(berth_store::MemStore::new()));
-    let scope = scope();
+    let scope = Scope::default_installation();
     ecs.create_cluster(
         &scope,
         CreateCluster {

@@ -8,16 +8,9 @@ use berth_model::Scope;
 use berth_model::task_definition::RegisterTaskDefinitionRequest;
 use serde_json::json;
 
-fn scope() -> Scope {
-    Scope::new(
-        "000000000000".parse().unwrap(),
-        "us-east-1".parse().unwrap(),
-    )
-}
-
 fn world() -> (Ecs, Scope) {
     let ecs = Ecs::new(Arc::new(berth_store::MemStore::new()));
-    let scope = scope();
+    let scope = Scope::default_installation();
     ecs.create_cluster(&scope, CreateCluster::default())
         .unwrap();
     ecs.register_container_instance(

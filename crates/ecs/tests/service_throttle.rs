@@ -28,10 +28,7 @@ impl World {
     fn new() -> World {
         let store = Arc::new(MemStore::new());
         let ecs = Ecs::new(store.clone());
-        let scope = Scope::new(
-            "000000000000".parse().unwrap(),
-            "us-east-1".parse().unwrap(),
-        );
+        let scope = Scope::default_installation();
         ecs.create_cluster(&scope, CreateCluster::default())
             .unwrap();
         let instance = ecs

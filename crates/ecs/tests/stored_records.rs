@@ -76,10 +76,7 @@ fn restored() -> (Ecs, Scope) {
         };
         store.put(&key, &bytes).unwrap();
     }
-    let scope = Scope::new(
-        "000000000000".parse().unwrap(),
-        "us-east-1".parse().unwrap(),
-    );
+    let scope = Scope::default_installation();
     (Ecs::new(store), scope)
 }
 

@@ -10,13 +10,6 @@ use berth_model::Scope;
 use berth_model::ecs::{ContainerStatus, TaskStatus};
 use berth_model::task_definition::RegisterTaskDefinitionRequest;
 
-fn scope() -> Scope {
-    Scope::new(
-        "000000000000".parse().unwrap(),
-        "us-east-1".parse().unwrap(),
-    )
-}
-
 /// A container that ran to completion before the task's last container started (a
 /// non-essential `init` that `app` waits for with `dependsOn` COMPLETE) stays STOPPED with
 /// its exit code when the task becomes RUNNING; containers the agent did not report
@@ -24,7 +17,7 @@ fn scope() -> Scope {
 #[test]
 fn a_completed_container_stays_stopped_when_its_task_runs() {
     let ecs = Ecs::new(Arc::new(berth_store::MemStore::new()));
-    let scope = scope();
+    let scope = Scope::default_installation();
     ecs.create_cluster(&scope, CreateCluster::default())
         .unwrap();
     ecs.register_container_instance(

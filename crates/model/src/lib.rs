@@ -18,9 +18,24 @@ pub struct Scope {
     pub region: Region,
 }
 
+/// The account resources belong to unless `--account-id` says otherwise (../shared/INTERFACE.md).
+pub const DEFAULT_ACCOUNT_ID: &str = "000000000000";
+
+/// The region `berth up` tells clients to use, and the agent's when none is configured.
+pub const DEFAULT_REGION: &str = "us-east-1";
+
 impl Scope {
     pub fn new(account: AccountId, region: Region) -> Scope {
         Scope { account, region }
+    }
+
+    /// [`DEFAULT_ACCOUNT_ID`] in [`DEFAULT_REGION`]: where an installation's resources are
+    /// when nothing else is asked for.
+    pub fn default_installation() -> Scope {
+        Scope::new(
+            DEFAULT_ACCOUNT_ID.parse().expect("a valid account id"),
+            DEFAULT_REGION.parse().expect("a valid region"),
+        )
     }
 
     /// `arn:aws:SERVICE:REGION:ACCOUNT:RESOURCE`

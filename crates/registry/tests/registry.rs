@@ -22,13 +22,6 @@ fn body(parts: &[&[u8]]) -> Chunks {
     futures_util::stream::iter(v)
 }
 
-fn scope() -> Scope {
-    Scope::new(
-        "000000000000".parse().unwrap(),
-        "us-east-1".parse().unwrap(),
-    )
-}
-
 fn name(s: &str) -> RepositoryName {
     s.parse().unwrap()
 }
@@ -49,7 +42,7 @@ fn fixture() -> Fixture {
 
 fn create(r: &Registry, repo: &str, mutability: TagMutability) {
     r.create_repository(
-        &scope(),
+        &Scope::default_installation(),
         CreateRepository {
             name: name(repo),
             image_tag_mutability: mutability,
@@ -63,10 +56,19 @@ fn create(r: &Registry, repo: &str, mutability: TagMutability) {
 
 async fn push_blob(r: &Registry, repo: &str, data: &[u8]) -> Digest {
     let digest = Digest::sha256_of(data);
-    let id = r.start_upload(&scope(), &name(repo)).unwrap();
-    r.complete_upload(&scope(), &name(repo), &id, &digest, None, body(&[data]))
-        .await
+    let id = r
+        .start_upload(&Scope::default_installation(), &name(repo))
         .unwrap();
+    r.complete_upload(
+        &Scope::default_installation(),
+        &name(repo),
+        &id,
+        &digest,
+        None,
+        body(&[data]),
+    )
+    .await
+    .unwrap();
     digest
 }
 
@@ -86,7 +88,7 @@ async fn push_image(r: &Registry, repo: &str, tag: &str, layer: &[u8]) -> Digest
     let layer_digest = push_blob(r, repo, layer).await;
     let m = image_manifest(&config, 2, &layer_digest, layer.len());
     r.put_manifest(
-        &scope(),
+        &Scope::default_installation(),
         &name(repo),
         Some(&tag.parse::<ImageTag>().unwrap()),
         None,
@@ -103,16 +105,31 @@ async fn chunked_upload_resumes_and_refuses_out_of_order_chunks() {
     let f = fixture();
     create(&f.registry, "app", TagMutability::Mutable);
     let repo = name("app");
-    let id = f.registry.start_upload(&scope(), &repo).unwrap();
+    let id = f
+        .registry
+        .start_upload(&Scope::default_installation(), &repo)
+        .unwrap();
     let s = f
         .registry
-        .append_upload(&scope(), &repo, &id, Some(0), body(&[b"hello "]))
+        .append_upload(
+            &Scope::default_installation(),
+            &repo,
+            &id,
+            Some(0),
+            body(&[b"hello "]),
+        )
         .await
         .unwrap();
     assert_eq!(s.size, 6);
     let err = f
         .registry
-        .append_upload(&scope(), &repo, &id, Some(3), body(&[b"x"]))
+        .append_upload(
+            &Scope::default_installation(),
+            &repo,
+            &id,
+            Some(3),
+            body(&[b"x"]),
+        )
         .await
         .unwrap_err();
     assert!(matches!(
@@ -127,7 +144,7 @@ async fn chunked_upload_resumes_and_refuses_out_of_order_chunks() {
     let err = f
         .registry
         .append_upload(
-            &scope(),
+            &Scope::default_installation(),
             &repo,
             &id,
             Some(6),
@@ -138,7 +155,7 @@ async fn chunked_upload_resumes_and_refuses_out_of_order_chunks() {
     assert!(matches!(err, RegistryError::Body(_)));
     assert_eq!(
         f.registry
-            .upload_status(&scope(), &repo, &id)
+            .upload_status(&Scope::default_installation(), &repo, &id)
             .await
             .unwrap()
             .size,
@@ -146,13 +163,27 @@ async fn chunked_upload_resumes_and_refuses_out_of_order_chunks() {
     );
     let digest = Digest::sha256_of(b"hello world");
     f.registry
-        .complete_upload(&scope(), &repo, &id, &digest, Some(9), body(&[b"ld"]))
+        .complete_upload(
+            &Scope::default_installation(),
+            &repo,
+            &id,
+            &digest,
+            Some(9),
+            body(&[b"ld"]),
+        )
         .await
         .unwrap();
-    assert_eq!(f.registry.blob_size(&scope(), &repo, &digest).unwrap(), 11);
+    assert_eq!(
+        f.registry
+            .blob_size(&Scope::default_installation(), &repo, &digest)
+            .unwrap(),
+        11
+    );
     // The upload is gone once complete.
     assert!(matches!(
-        f.registry.upload_status(&scope(), &repo, &id).await,
+        f.registry
+            .upload_status(&Scope::default_installation(), &repo, &id)
+            .await,
         Err(RegistryError::UploadUnknown)
     ));
 }
@@ -162,21 +193,35 @@ async fn wrong_digest_is_refused_and_nothing_shows() {
     let f = fixture();
     create(&f.registry, "app", TagMutability::Mutable);
     let repo = name("app");
-    let id = f.registry.start_upload(&scope(), &repo).unwrap();
+    let id = f
+        .registry
+        .start_upload(&Scope::default_installation(), &repo)
+        .unwrap();
     let wrong = Digest::sha256_of(b"something else");
     let err = f
         .registry
-        .complete_upload(&scope(), &repo, &id, &wrong, None, body(&[b"data"]))
+        .complete_upload(
+            &Scope::default_installation(),
+            &repo,
+            &id,
+            &wrong,
+            None,
+            body(&[b"data"]),
+        )
         .await
         .unwrap_err();
     assert!(matches!(err, RegistryError::DigestMismatch { .. }));
     assert!(matches!(
-        f.registry.blob_size(&scope(), &repo, &wrong),
+        f.registry
+            .blob_size(&Scope::default_installation(), &repo, &wrong),
         Err(RegistryError::BlobUnknown(_))
     ));
     assert!(matches!(
-        f.registry
-            .blob_size(&scope(), &repo, &Digest::sha256_of(b"data")),
+        f.registry.blob_size(
+            &Scope::default_installation(),
+            &repo,
+            &Digest::sha256_of(b"data")
+        ),
         Err(RegistryError::BlobUnknown(_))
     ));
 }
@@ -189,12 +234,27 @@ async fn sha512_blobs_verify() {
     let mut h = berth_model::Hasher::new(berth_model::DigestAlgorithm::Sha512);
     h.update(b"abc");
     let digest = h.finish();
-    let id = f.registry.start_upload(&scope(), &repo).unwrap();
+    let id = f
+        .registry
+        .start_upload(&Scope::default_installation(), &repo)
+        .unwrap();
     f.registry
-        .complete_upload(&scope(), &repo, &id, &digest, None, body(&[b"a", b"bc"]))
+        .complete_upload(
+            &Scope::default_installation(),
+            &repo,
+            &id,
+            &digest,
+            None,
+            body(&[b"a", b"bc"]),
+        )
         .await
         .unwrap();
-    assert_eq!(f.registry.blob_size(&scope(), &repo, &digest).unwrap(), 3);
+    assert_eq!(
+        f.registry
+            .blob_size(&Scope::default_installation(), &repo, &digest)
+            .unwrap(),
+        3
+    );
 }
 
 #[tokio::test]
@@ -208,20 +268,39 @@ async fn manifests_need_their_blobs_in_the_repository() {
     // The blobs exist, but only in "other": not usable from "app" until mounted.
     let err = f
         .registry
-        .put_manifest(&scope(), &name("app"), None, None, None, m.clone())
+        .put_manifest(
+            &Scope::default_installation(),
+            &name("app"),
+            None,
+            None,
+            None,
+            m.clone(),
+        )
         .await
         .unwrap_err();
     assert!(matches!(err, RegistryError::ManifestBlobUnknown(_)));
     for d in [&config, &layer] {
         assert!(
             f.registry
-                .mount_blob(&scope(), &name("app"), &name("other"), d)
+                .mount_blob(
+                    &Scope::default_installation(),
+                    &name("app"),
+                    &name("other"),
+                    d
+                )
                 .unwrap()
                 .is_some()
         );
     }
     f.registry
-        .put_manifest(&scope(), &name("app"), None, None, None, m)
+        .put_manifest(
+            &Scope::default_installation(),
+            &name("app"),
+            None,
+            None,
+            None,
+            m,
+        )
         .await
         .unwrap();
 }
@@ -238,7 +317,7 @@ async fn immutable_tags_do_not_move_and_deletes_follow_ecr() {
     let err = f
         .registry
         .put_manifest(
-            &scope(),
+            &Scope::default_installation(),
             &name("app"),
             Some(&"v1".parse().unwrap()),
             None,
@@ -251,29 +330,53 @@ async fn immutable_tags_do_not_move_and_deletes_follow_ecr() {
 
     // Two tags on one image: deleting one tag keeps the image; the last takes it along.
     let r = &f.registry;
-    r.put_image_tag_mutability(&scope(), &name("app"), TagMutability::Mutable)
-        .unwrap();
+    r.put_image_tag_mutability(
+        &Scope::default_installation(),
+        &name("app"),
+        TagMutability::Mutable,
+    )
+    .unwrap();
     push_image(r, "app", "v2", b"one").await;
     let by_tag = |t: &str| ImageIdentifier {
         image_digest: None,
         image_tag: Some(t.into()),
     };
     let (deleted, failures) = r
-        .batch_delete_image(&scope(), &name("app"), &[by_tag("v1")])
+        .batch_delete_image(
+            &Scope::default_installation(),
+            &name("app"),
+            &[by_tag("v1")],
+        )
         .unwrap();
     assert_eq!((deleted.len(), failures.len()), (1, 0));
     assert!(
-        r.resolve(&scope(), &name("app"), &Reference::Digest(d1.clone()))
-            .is_ok()
+        r.resolve(
+            &Scope::default_installation(),
+            &name("app"),
+            &Reference::Digest(d1.clone())
+        )
+        .is_ok()
     );
-    r.batch_delete_image(&scope(), &name("app"), &[by_tag("v2")])
-        .unwrap();
+    r.batch_delete_image(
+        &Scope::default_installation(),
+        &name("app"),
+        &[by_tag("v2")],
+    )
+    .unwrap();
     assert!(matches!(
-        r.resolve(&scope(), &name("app"), &Reference::Digest(d1)),
+        r.resolve(
+            &Scope::default_installation(),
+            &name("app"),
+            &Reference::Digest(d1)
+        ),
         Err(RegistryError::ManifestUnknown(_))
     ));
     let (_, failures) = r
-        .batch_delete_image(&scope(), &name("app"), &[by_tag("nope")])
+        .batch_delete_image(
+            &Scope::default_installation(),
+            &name("app"),
+            &[by_tag("nope")],
+        )
         .unwrap();
     assert_eq!(failures[0].failure_code, "ImageNotFound");
 }
@@ -295,7 +398,7 @@ async fn listing_filters_and_pages() {
     let t1 = f
         .registry
         .resolve(
-            &scope(),
+            &Scope::default_installation(),
             &name("app"),
             &Reference::Tag("t1".parse().unwrap()),
         )
@@ -303,7 +406,7 @@ async fn listing_filters_and_pages() {
     let bytes = f
         .registry
         .get_manifest(
-            &scope(),
+            &Scope::default_installation(),
             &name("app"),
             &Reference::Digest(t1.digest.clone()),
         )
@@ -312,7 +415,7 @@ async fn listing_filters_and_pages() {
         .bytes;
     f.registry
         .put_manifest(
-            &scope(),
+            &Scope::default_installation(),
             &name("app"),
             Some(&"t0".parse().unwrap()),
             None,
@@ -324,7 +427,7 @@ async fn listing_filters_and_pages() {
     let (untagged, _) = f
         .registry
         .list_images(
-            &scope(),
+            &Scope::default_installation(),
             &name("app"),
             ListImagesFilter::Untagged,
             None,
@@ -335,17 +438,29 @@ async fn listing_filters_and_pages() {
     assert!(untagged[0].image_tag.is_none());
     let (tagged, _) = f
         .registry
-        .list_images(&scope(), &name("app"), ListImagesFilter::Tagged, None, 100)
+        .list_images(
+            &Scope::default_installation(),
+            &name("app"),
+            ListImagesFilter::Tagged,
+            None,
+            100,
+        )
         .unwrap();
     assert_eq!(tagged.len(), 5);
     let (page1, next) = f
         .registry
-        .describe_images(&scope(), &name("app"), ListImagesFilter::Any, None, 3)
+        .describe_images(
+            &Scope::default_installation(),
+            &name("app"),
+            ListImagesFilter::Any,
+            None,
+            3,
+        )
         .unwrap();
     let (page2, end) = f
         .registry
         .describe_images(
-            &scope(),
+            &Scope::default_installation(),
             &name("app"),
             ListImagesFilter::Any,
             next.as_deref(),
@@ -355,7 +470,12 @@ async fn listing_filters_and_pages() {
     assert_eq!((page1.len(), page2.len(), end), (3, 2, None));
     let (tags, more) = f
         .registry
-        .list_tags(&scope(), &name("app"), Some(2), Some("t1"))
+        .list_tags(
+            &Scope::default_installation(),
+            &name("app"),
+            Some(2),
+            Some("t1"),
+        )
         .unwrap();
     assert_eq!(
         (tags, more),
@@ -363,7 +483,13 @@ async fn listing_filters_and_pages() {
     );
     assert!(
         f.registry
-            .describe_images(&scope(), &name("app"), ListImagesFilter::Any, Some("zz"), 3)
+            .describe_images(
+                &Scope::default_installation(),
+                &name("app"),
+                ListImagesFilter::Any,
+                Some("zz"),
+                3
+            )
             .is_err()
     );
 }
@@ -386,13 +512,20 @@ async fn referrers_are_indexed_by_subject() {
     .into_bytes();
     let out = f
         .registry
-        .put_manifest(&scope(), &name("app"), None, None, None, sig)
+        .put_manifest(
+            &Scope::default_installation(),
+            &name("app"),
+            None,
+            None,
+            None,
+            sig,
+        )
         .await
         .unwrap();
     assert_eq!(out.subject.as_ref(), Some(&subject));
     let refs = f
         .registry
-        .referrers(&scope(), &name("app"), &subject, None)
+        .referrers(&Scope::default_installation(), &name("app"), &subject, None)
         .unwrap();
     assert_eq!(refs.len(), 1);
     assert_eq!(refs[0].digest, out.digest);
@@ -402,16 +535,21 @@ async fn referrers_are_indexed_by_subject() {
     );
     assert!(
         f.registry
-            .referrers(&scope(), &name("app"), &subject, Some("other/type"))
+            .referrers(
+                &Scope::default_installation(),
+                &name("app"),
+                &subject,
+                Some("other/type")
+            )
             .unwrap()
             .is_empty()
     );
     f.registry
-        .delete_manifest(&scope(), &name("app"), &out.digest)
+        .delete_manifest(&Scope::default_installation(), &name("app"), &out.digest)
         .unwrap();
     assert!(
         f.registry
-            .referrers(&scope(), &name("app"), &subject, None)
+            .referrers(&Scope::default_installation(), &name("app"), &subject, None)
             .unwrap()
             .is_empty()
     );
@@ -425,7 +563,8 @@ async fn gc_deletes_only_unreferenced_blobs() {
     let kept = push_image(r, "app", "v1", b"kept").await;
     let doomed = push_image(r, "app", "v2", b"doomed").await;
     let stray = push_blob(r, "app", b"never referenced").await;
-    r.delete_manifest(&scope(), &name("app"), &doomed).unwrap();
+    r.delete_manifest(&Scope::default_installation(), &name("app"), &doomed)
+        .unwrap();
 
     // Within the grace period nothing goes.
     let report = r.gc(Duration::from_secs(3600)).await.unwrap();
@@ -435,17 +574,24 @@ async fn gc_deletes_only_unreferenced_blobs() {
     // The deleted manifest, its layer, and the stray blob; the shared config stays.
     assert_eq!(report.blobs_deleted, 3, "{report:?}");
     assert!(matches!(
-        r.blob_size(&scope(), &name("app"), &stray),
+        r.blob_size(&Scope::default_installation(), &name("app"), &stray),
         Err(RegistryError::BlobUnknown(_))
     ));
     let m = r
-        .get_manifest(&scope(), &name("app"), &Reference::Digest(kept.clone()))
+        .get_manifest(
+            &Scope::default_installation(),
+            &name("app"),
+            &Reference::Digest(kept.clone()),
+        )
         .await
         .unwrap();
     let parsed: serde_json::Value = serde_json::from_slice(&m.bytes).unwrap();
     for d in [&parsed["config"]["digest"], &parsed["layers"][0]["digest"]] {
         let d: Digest = d.as_str().unwrap().parse().unwrap();
-        assert!(r.blob_size(&scope(), &name("app"), &d).is_ok());
+        assert!(
+            r.blob_size(&Scope::default_installation(), &name("app"), &d)
+                .is_ok()
+        );
     }
     // Pushing the collected content again works (nothing stale left behind).
     assert_eq!(push_image(r, "app", "v3", b"doomed").await, doomed);
@@ -474,7 +620,14 @@ async fn gc_racing_pushes_never_loses_a_referenced_blob() {
                 let m = image_manifest(&config, 2, &layer, len);
                 let tag: ImageTag = format!("t{i}").parse().unwrap();
                 match r
-                    .put_manifest(&scope(), &name("app"), Some(&tag), None, None, m)
+                    .put_manifest(
+                        &Scope::default_installation(),
+                        &name("app"),
+                        Some(&tag),
+                        None,
+                        None,
+                        m,
+                    )
                     .await
                 {
                     Ok(out) => ok.push(out.digest),
@@ -495,13 +648,21 @@ async fn gc_racing_pushes_never_loses_a_referenced_blob() {
     // Every acknowledged manifest still has all its blobs.
     for digest in pushed {
         let m = r
-            .get_manifest(&scope(), &name("app"), &Reference::Digest(digest))
+            .get_manifest(
+                &Scope::default_installation(),
+                &name("app"),
+                &Reference::Digest(digest),
+            )
             .await
             .unwrap();
         let parsed: serde_json::Value = serde_json::from_slice(&m.bytes).unwrap();
         for d in [&parsed["config"]["digest"], &parsed["layers"][0]["digest"]] {
             let d: Digest = d.as_str().unwrap().parse().unwrap();
-            assert!(r.blob_size(&scope(), &name("app"), &d).is_ok(), "{d} lost");
+            assert!(
+                r.blob_size(&Scope::default_installation(), &name("app"), &d)
+                    .is_ok(),
+                "{d} lost"
+            );
         }
     }
 }
@@ -513,13 +674,14 @@ async fn force_delete_removes_everything_of_the_repository() {
     create(r, "app", TagMutability::Mutable);
     push_image(r, "app", "v1", b"one").await;
     assert!(matches!(
-        r.delete_repository(&scope(), &name("app"), false),
+        r.delete_repository(&Scope::default_installation(), &name("app"), false),
         Err(RegistryError::RepositoryNotEmpty { .. })
     ));
-    r.delete_repository(&scope(), &name("app"), true).unwrap();
+    r.delete_repository(&Scope::default_installation(), &name("app"), true)
+        .unwrap();
     create(r, "app", TagMutability::Mutable);
     assert!(
-        r.list_tags(&scope(), &name("app"), None, None)
+        r.list_tags(&Scope::default_installation(), &name("app"), None, None)
             .unwrap()
             .0
             .is_empty()
@@ -554,7 +716,7 @@ async fn concurrent_manifest_pushes_sharing_blobs_all_succeed() {
                 m["annotations"] = serde_json::json!({"n": format!("{client}-{i}")});
                 let tag: ImageTag = format!("c{client}-{i}").parse().unwrap();
                 r.put_manifest(
-                    &scope(),
+                    &Scope::default_installation(),
                     &name("app"),
                     Some(&tag),
                     None,
@@ -569,7 +731,9 @@ async fn concurrent_manifest_pushes_sharing_blobs_all_succeed() {
     for t in tasks {
         t.await.unwrap();
     }
-    let (tags, _) = r.list_tags(&scope(), &name("app"), None, None).unwrap();
+    let (tags, _) = r
+        .list_tags(&Scope::default_installation(), &name("app"), None, None)
+        .unwrap();
     assert_eq!(tags.len(), 200);
 }
 
@@ -597,13 +761,20 @@ async fn images_listed_by_an_index_stay_while_the_index_does() {
     .to_string()
     .into_bytes();
     assert!(matches!(
-        r.put_manifest(&scope(), &name("app"), None, None, None, missing)
-            .await,
+        r.put_manifest(
+            &Scope::default_installation(),
+            &name("app"),
+            None,
+            None,
+            None,
+            missing
+        )
+        .await,
         Err(RegistryError::ManifestChildUnknown(_))
     ));
     let index = r
         .put_manifest(
-            &scope(),
+            &Scope::default_installation(),
             &name("app"),
             Some(&"multi".parse().unwrap()),
             None,
@@ -618,14 +789,20 @@ async fn images_listed_by_an_index_stay_while_the_index_does() {
         image_tag: None,
     };
     let (deleted, failures) = r
-        .batch_delete_image(&scope(), &name("app"), &[by_digest(&amd)])
+        .batch_delete_image(
+            &Scope::default_installation(),
+            &name("app"),
+            &[by_digest(&amd)],
+        )
         .unwrap();
     assert!(deleted.is_empty());
     assert_eq!(failures[0].failure_code, "ImageReferencedByManifestList");
     assert!(failures[0].failure_reason.contains(&index.to_string()));
     // Once the index is gone, so is the hold on its child.
-    r.delete_manifest(&scope(), &name("app"), &index).unwrap();
-    r.delete_manifest(&scope(), &name("app"), &amd).unwrap();
+    r.delete_manifest(&Scope::default_installation(), &name("app"), &index)
+        .unwrap();
+    r.delete_manifest(&Scope::default_installation(), &name("app"), &amd)
+        .unwrap();
 }
 
 #[tokio::test]
@@ -640,12 +817,20 @@ async fn reusing_an_old_blob_restarts_its_grace_period() {
     // Uploaded again (deduplicated) and mounted: the blob is in use again, not garbage.
     push_blob(r, "app", b"layer pushed long ago").await;
     assert!(
-        r.mount_blob(&scope(), &name("other"), &name("app"), &digest)
-            .unwrap()
-            .is_some()
+        r.mount_blob(
+            &Scope::default_installation(),
+            &name("other"),
+            &name("app"),
+            &digest
+        )
+        .unwrap()
+        .is_some()
     );
     assert_eq!(r.gc(grace).await.unwrap().blobs_deleted, 0);
-    assert!(r.blob_size(&scope(), &name("other"), &digest).is_ok());
+    assert!(
+        r.blob_size(&Scope::default_installation(), &name("other"), &digest)
+            .is_ok()
+    );
     // Left alone past the grace period, unreferenced, it goes.
     tokio::time::sleep(grace + Duration::from_millis(100)).await;
     assert_eq!(r.gc(grace).await.unwrap().blobs_deleted, 1);

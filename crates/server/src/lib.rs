@@ -52,7 +52,7 @@ impl ServerConfig {
         ServerConfig {
             data_dir: data_dir.into(),
             advertise: None,
-            account_id: "000000000000".to_owned(),
+            account_id: berth_model::DEFAULT_ACCOUNT_ID.to_owned(),
             gc_interval: Duration::from_secs(3600),
             gc_grace: Duration::from_secs(86400),
             agent_timeout: Duration::from_secs(60),

@@ -63,10 +63,7 @@ fn stopped_tasks_are_reaped_after_their_time() {
 fn awsvpc_tasks_get_distinct_addresses_released_on_stop() {
     let store: Arc<dyn Store> = Arc::new(berth_store::MemStore::new());
     let ecs = Ecs::new(store.clone());
-    let scope = Scope::new(
-        "000000000000".parse().unwrap(),
-        "us-east-1".parse().unwrap(),
-    );
+    let scope = Scope::default_installation();
     ecs.create_cluster(&scope, CreateCluster::default())
         .unwrap();
     let instance = ecs
@@ -191,10 +188,7 @@ fn awsvpc_tasks_get_distinct_addresses_released_on_stop() {
 #[test]
 fn network_configuration_follows_the_network_mode() {
     let ecs = Ecs::new(Arc::new(berth_store::MemStore::new()));
-    let scope = Scope::new(
-        "000000000000".parse().unwrap(),
-        "us-east-1".parse().unwrap(),
-    );
+    let scope = Scope::default_installation();
     ecs.create_cluster(&scope, CreateCluster::default())
         .unwrap();
     for (family, mode) in [("vpc", "awsvpc"), ("br", "bridge")] {
@@ -240,10 +234,7 @@ fn network_configuration_follows_the_network_mode() {
 #[test]
 fn placement_view_follows_the_store() {
     let ecs = Ecs::new(Arc::new(berth_store::MemStore::new()));
-    let scope = Scope::new(
-        "000000000000".parse().unwrap(),
-        "us-east-1".parse().unwrap(),
-    );
+    let scope = Scope::default_installation();
     ecs.create_cluster(&scope, CreateCluster::default())
         .unwrap();
     let register = |memory| {
@@ -304,7 +295,7 @@ fn placement_view_follows_the_store() {
 /// definition family `f` (one 64 MiB container).
 fn default_cluster_with_family_f(size: i64) -> (Ecs, Scope) {
     let ecs = Ecs::new(Arc::new(berth_store::MemStore::new()));
-    let scope = scope();
+    let scope = Scope::default_installation();
     ecs.create_cluster(&scope, CreateCluster::default())
         .unwrap();
     ecs.register_container_instance(
@@ -327,17 +318,10 @@ fn default_cluster_with_family_f(size: i64) -> (Ecs, Scope) {
     (ecs, scope)
 }
 
-fn scope() -> Scope {
-    Scope::new(
-        "000000000000".parse().unwrap(),
-        "us-east-1".parse().unwrap(),
-    )
-}
-
 /// A cluster of `n` instances (1024 CPU, 1024 MiB each) and a task definition `f`
 /// needing 100 MiB.
 fn cluster_of(ecs: &Ecs, n: usize) -> Vec<ContainerInstance> {
-    let scope = scope();
+    let scope = Scope::default_installation();
     ecs.create_cluster(&scope, CreateCluster::default())
         .unwrap();
     let td: RegisterTaskDefinitionRequest = serde_json::from_str(
@@ -365,7 +349,7 @@ fn cluster_of(ecs: &Ecs, n: usize) -> Vec<ContainerInstance> {
 
 fn run_one(ecs: &Ecs) -> RunTaskOutcome {
     ecs.run_task(
-        &scope(),
+        &Scope::default_installation(),
         RunTask {
             task_definition: "f".into(),
             count: 1,
@@ -377,7 +361,7 @@ fn run_one(ecs: &Ecs) -> RunTaskOutcome {
 
 /// Every instance's record against the live tasks that name it.
 fn assert_records_match_tasks(ecs: &Ecs) {
-    let scope = scope();
+    let scope = Scope::default_installation();
     let tasks = ecs.tasks(&scope, None).unwrap();
     for kv in ecs
         .store
@@ -426,7 +410,12 @@ fn concurrent_run_tasks_place_exactly_what_fits() {
             "{o:?}"
         );
     }
-    assert_eq!(ecs.tasks(&scope(), None).unwrap().len(), 80);
+    assert_eq!(
+        ecs.tasks(&Scope::default_installation(), None)
+            .unwrap()
+            .len(),
+        80
+    );
     assert_records_match_tasks(&ecs);
 }
 
@@ -494,7 +483,7 @@ fn a_batch_that_loses_its_compare_is_planned_again() {
     let instances = cluster_of(&ecs, 2);
     // Build the lane first, then arm the interference.
     assert_eq!(run_one(&ecs).tasks.len(), 1);
-    let first = ecs.tasks(&scope(), None).unwrap()[0]
+    let first = ecs.tasks(&Scope::default_installation(), None).unwrap()[0]
         .container_instance_id
         .clone()
         .unwrap();
@@ -508,7 +497,7 @@ fn a_batch_that_loses_its_compare_is_planned_again() {
         Some(other.id.as_str())
     );
     let filled = ecs
-        .container_instance(&scope(), None, &first)
+        .container_instance(&Scope::default_installation(), None, &first)
         .unwrap()
         .unwrap();
     assert_eq!(filled.remaining.memory, 0);
@@ -522,12 +511,12 @@ fn state_reports_keep_off_the_instance_record() {
     let ecs = Ecs::new(Arc::new(berth_store::MemStore::new()));
     let instances = cluster_of(&ecs, 1);
     let iid = instances[0].id.clone();
-    let ikey = crate::keys::instances_prefix(&scope(), "default") + &iid;
+    let ikey = crate::keys::instances_prefix(&Scope::default_installation(), "default") + &iid;
     let task = run_one(&ecs).tasks.remove(0);
     let before = ecs.store.get(&ikey).unwrap().unwrap().mod_revision;
     let counts = |ecs: &Ecs| {
         let i = ecs
-            .container_instance(&scope(), None, &iid)
+            .container_instance(&Scope::default_installation(), None, &iid)
             .unwrap()
             .unwrap();
         (i.running_tasks_count, i.pending_tasks_count)
@@ -539,17 +528,19 @@ fn state_reports_keep_off_the_instance_record() {
         ..TaskStateChange::default()
     };
     for status in ["PENDING", "RUNNING"] {
-        ecs.submit_task_state_change(&scope(), None, report(status))
+        ecs.submit_task_state_change(&Scope::default_installation(), None, report(status))
             .unwrap();
     }
     assert_eq!(ecs.store.get(&ikey).unwrap().unwrap().mod_revision, before);
     assert_eq!(counts(&ecs), (1, 0));
-    let live = ecs.live_tasks_on(&scope(), "default", &iid).unwrap();
+    let live = ecs
+        .live_tasks_on(&Scope::default_installation(), "default", &iid)
+        .unwrap();
     assert_eq!(live.len(), 1);
     assert_eq!(live[0].last_status, TaskStatus::Running);
 
     // A store from before the index: the migration fills it in, once.
-    let prefix = instance_tasks_prefix(&scope(), "default", &iid);
+    let prefix = instance_tasks_prefix(&Scope::default_installation(), "default", &iid);
     for kv in ecs.store.range(&prefix, None, 0).unwrap() {
         ecs.store.delete(&kv.key).unwrap();
     }
@@ -559,10 +550,10 @@ fn state_reports_keep_off_the_instance_record() {
     assert_eq!(counts(&ecs), (1, 0));
 
     // STOPPED gives the resources back and leaves the index.
-    ecs.submit_task_state_change(&scope(), None, report("STOPPED"))
+    ecs.submit_task_state_change(&Scope::default_installation(), None, report("STOPPED"))
         .unwrap();
     let after = ecs
-        .container_instance(&scope(), None, &iid)
+        .container_instance(&Scope::default_installation(), None, &iid)
         .unwrap()
         .unwrap();
     assert_eq!(after.remaining.memory, after.registered.memory);
@@ -571,7 +562,7 @@ fn state_reports_keep_off_the_instance_record() {
         (0, 0)
     );
     assert!(
-        ecs.live_tasks_on(&scope(), "default", &iid)
+        ecs.live_tasks_on(&Scope::default_installation(), "default", &iid)
             .unwrap()
             .is_empty()
     );

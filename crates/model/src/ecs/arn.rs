@@ -302,16 +302,9 @@ impl AsRef<str> for EcsArn {
 mod tests {
     use super::*;
 
-    fn scope() -> Scope {
-        Scope::new(
-            "000000000000".parse().unwrap(),
-            "us-east-1".parse().unwrap(),
-        )
-    }
-
     #[test]
     fn every_kind_builds_as_ecs_writes_it_and_reads_back() {
-        let s = scope();
+        let s = Scope::default_installation();
         let cases = [
             (EcsArn::cluster(&s, "prod"), "cluster/prod"),
             (EcsArn::task(&s, "prod", "abc"), "task/prod/abc"),
@@ -362,7 +355,7 @@ mod tests {
 
     #[test]
     fn short_formats_and_foreign_arns() {
-        let s = scope();
+        let s = Scope::default_installation();
         assert_eq!(
             EcsArn::task_definition_prefix(&s, "web"),
             "arn:aws:ecs:us-east-1:000000000000:task-definition/web:"
