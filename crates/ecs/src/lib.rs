@@ -17,6 +17,8 @@ mod services;
 mod tags;
 mod task_definitions;
 mod tasks;
+#[cfg(any(test, feature = "testing"))]
+pub mod testing;
 
 use std::sync::Arc;
 

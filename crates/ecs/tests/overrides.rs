@@ -1,36 +1,20 @@
 //! RunTask's overrides of task and container cpu and memory are what placement reserves on
 //! the instance and what the task shows, as the agent applies them.
 
-use std::sync::Arc;
-
-use berth_ecs::{CreateCluster, Ecs, RegisterContainerInstance, Resources, RunTask};
+use berth_ecs::testing::World;
+use berth_ecs::{Ecs, RunTask};
 use berth_model::Scope;
-use berth_model::task_definition::RegisterTaskDefinitionRequest;
 use serde_json::json;
 
+/// The default cluster with one instance of 4096 CPU units and 4096 MiB.
 fn world() -> (Ecs, Scope) {
-    let ecs = Ecs::new(Arc::new(berth_store::MemStore::new()));
-    let scope = Scope::default_installation();
-    ecs.create_cluster(&scope, CreateCluster::default())
-        .unwrap();
-    ecs.register_container_instance(
-        &scope,
-        RegisterContainerInstance {
-            total: Resources {
-                cpu: 4096,
-                memory: 4096,
-                ..Resources::default()
-            },
-            ..RegisterContainerInstance::default()
-        },
-    )
-    .unwrap();
-    (ecs, scope)
+    let w = World::new();
+    w.instance(4096, 4096);
+    (w.ecs, w.scope)
 }
 
 fn register(ecs: &Ecs, scope: &Scope, definition: serde_json::Value) {
-    let td: RegisterTaskDefinitionRequest = serde_json::from_value(definition).unwrap();
-    ecs.register_task_definition(scope, &td).unwrap();
+    berth_ecs::testing::register(ecs, scope, &definition.to_string());
 }
 
 fn overrides(json: serde_json::Value) -> berth_model::ecs::TaskOverride {

@@ -6,13 +6,9 @@
 use std::sync::Arc;
 
 use berth_ecs::service_scheduler::{RoundOutcome, ServiceRef};
-use berth_ecs::{
-    ContainerChange, CreateCluster, CreateService, Ecs, RegisterContainerInstance, Resources, Task,
-    TaskStateChange, UpdateService,
-};
+use berth_ecs::{ContainerChange, CreateService, Ecs, Task, TaskStateChange, UpdateService};
 use berth_model::Scope;
 use berth_model::ecs::StopCode;
-use berth_model::task_definition::RegisterTaskDefinitionRequest;
 use berth_store::{MemStore, Store};
 
 const THROTTLED: &str = "(service web) is unable to consistently start tasks successfully.";
@@ -26,32 +22,17 @@ struct World {
 
 impl World {
     fn new() -> World {
-        let store = Arc::new(MemStore::new());
-        let ecs = Ecs::new(store.clone());
-        let scope = Scope::default_installation();
-        ecs.create_cluster(&scope, CreateCluster::default())
-            .unwrap();
-        let instance = ecs
-            .register_container_instance(
-                &scope,
-                RegisterContainerInstance {
-                    total: Resources {
-                        cpu: 1024,
-                        memory: 1024,
-                        ..Resources::default()
-                    },
-                    ..RegisterContainerInstance::default()
-                },
-            )
-            .unwrap();
+        let w = berth_ecs::testing::World::new();
+        let instance = w.instance(1024, 1024);
+        let (ecs, store, scope) = (w.ecs, w.store, w.scope);
         // Its agent is connected: the service's tasks there are not lost.
         ecs.agent_connected(&scope, "default", &instance.id)
             .unwrap();
-        let td: RegisterTaskDefinitionRequest = serde_json::from_str(
+        berth_ecs::testing::register(
+            &ecs,
+            &scope,
             r#"{"family":"f","containerDefinitions":[{"name":"app","image":"i","memory":32}]}"#,
-        )
-        .unwrap();
-        ecs.register_task_definition(&scope, &td).unwrap();
+        );
         ecs.create_service(
             &scope,
             CreateService {

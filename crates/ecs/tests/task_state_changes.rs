@@ -1,14 +1,8 @@
 //! The agent's reports of container and task state changes, as DescribeTasks will show them.
 
-use std::sync::Arc;
-
-use berth_ecs::{
-    ContainerChange, CreateCluster, Ecs, RegisterContainerInstance, Resources, RunTask,
-    TaskStateChange,
-};
-use berth_model::Scope;
+use berth_ecs::testing::World;
+use berth_ecs::{ContainerChange, RunTask, TaskStateChange};
 use berth_model::ecs::{ContainerStatus, TaskStatus};
-use berth_model::task_definition::RegisterTaskDefinitionRequest;
 
 /// A container that ran to completion before the task's last container started (a
 /// non-essential `init` that `app` waits for with `dependsOn` COMPLETE) stays STOPPED with
@@ -16,32 +10,17 @@ use berth_model::task_definition::RegisterTaskDefinitionRequest;
 /// become RUNNING with the task.
 #[test]
 fn a_completed_container_stays_stopped_when_its_task_runs() {
-    let ecs = Ecs::new(Arc::new(berth_store::MemStore::new()));
-    let scope = Scope::default_installation();
-    ecs.create_cluster(&scope, CreateCluster::default())
-        .unwrap();
-    ecs.register_container_instance(
-        &scope,
-        RegisterContainerInstance {
-            total: Resources {
-                cpu: 1024,
-                memory: 1024,
-                ..Resources::default()
-            },
-            ..RegisterContainerInstance::default()
-        },
-    )
-    .unwrap();
-    let td: RegisterTaskDefinitionRequest = serde_json::from_str(
+    let w = World::new();
+    w.instance(1024, 1024);
+    w.register(
         r#"{"family":"f","containerDefinitions":[
             {"name":"init","image":"i","memory":32,"essential":false},
             {"name":"app","image":"i","memory":32,
              "dependsOn":[{"containerName":"init","condition":"COMPLETE"}]},
             {"name":"quiet","image":"i","memory":32}
         ]}"#,
-    )
-    .unwrap();
-    ecs.register_task_definition(&scope, &td).unwrap();
+    );
+    let (ecs, scope) = (w.ecs, w.scope);
     let run = ecs
         .run_task(
             &scope,

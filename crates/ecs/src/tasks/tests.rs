@@ -4,10 +4,11 @@ use berth_model::task_definition::RegisterTaskDefinitionRequest;
 
 use super::*;
 use berth_model::ecs::TaskStatus;
-use berth_store::{Store, TxnOutcome};
+use berth_store::TxnOutcome;
 
 use crate::instances::ContainerInstance;
 use crate::keys::{client_token_key, instance_tasks_prefix};
+use crate::testing::World;
 use crate::{CreateCluster, RegisterContainerInstance, Resources};
 
 #[test]
@@ -61,30 +62,13 @@ fn stopped_tasks_are_reaped_after_their_time() {
 /// `Ecs` over the same store) never hands out one that is held.
 #[test]
 fn awsvpc_tasks_get_distinct_addresses_released_on_stop() {
-    let store: Arc<dyn Store> = Arc::new(berth_store::MemStore::new());
-    let ecs = Ecs::new(store.clone());
-    let scope = Scope::default_installation();
-    ecs.create_cluster(&scope, CreateCluster::default())
-        .unwrap();
-    let instance = ecs
-        .register_container_instance(
-            &scope,
-            RegisterContainerInstance {
-                total: Resources {
-                    cpu: 4096,
-                    memory: 4096,
-                    ..Resources::default()
-                },
-                ..RegisterContainerInstance::default()
-            },
-        )
-        .unwrap();
-    let td: RegisterTaskDefinitionRequest = serde_json::from_str(
+    let w = World::new();
+    let instance = w.instance(4096, 4096);
+    w.register(
         r#"{"family":"vpc","networkMode":"awsvpc","containerDefinitions":[
             {"name":"web","image":"i","memory":64,"portMappings":[{"containerPort":8080}]}]}"#,
-    )
-    .unwrap();
-    ecs.register_task_definition(&scope, &td).unwrap();
+    );
+    let (ecs, scope, store) = (&w.ecs, &w.scope, w.store.clone());
     let network = NetworkConfiguration {
         awsvpc_configuration: Some(crate::AwsVpcConfiguration {
             subnets: vec!["subnet-0abc".into()],
@@ -94,7 +78,7 @@ fn awsvpc_tasks_get_distinct_addresses_released_on_stop() {
     };
     let run = |ecs: &Ecs, count| {
         ecs.run_task(
-            &scope,
+            scope,
             RunTask {
                 task_definition: "vpc".into(),
                 count,
@@ -114,7 +98,7 @@ fn awsvpc_tasks_get_distinct_addresses_released_on_stop() {
     };
     let subnet = ecs.ensure_subnet("subnet-0abc").unwrap();
 
-    let first = run(&ecs, 3);
+    let first = run(ecs, 3);
     let mut ips: Vec<String> = first.iter().map(address).collect();
     ips.sort();
     ips.dedup();
@@ -130,7 +114,7 @@ fn awsvpc_tasks_get_distinct_addresses_released_on_stop() {
     // StartTask takes addresses the same way.
     let started = ecs
         .run_task(
-            &scope,
+            scope,
             RunTask {
                 task_definition: "vpc".into(),
                 count: 1,
@@ -144,9 +128,9 @@ fn awsvpc_tasks_get_distinct_addresses_released_on_stop() {
     assert!(!ips.contains(&address(&started[0])));
 
     // RUNNING: attached; STOPPED: deleted, and the address is free again.
-    let arn = first[0].eni().unwrap().arn(&scope);
+    let arn = first[0].eni().unwrap().arn(scope);
     ecs.submit_task_state_change(
-        &scope,
+        scope,
         None,
         TaskStateChange {
             task: first[0].id.clone(),
@@ -156,13 +140,13 @@ fn awsvpc_tasks_get_distinct_addresses_released_on_stop() {
         },
     )
     .unwrap();
-    let running = ecs.task(&scope, "default", &first[0].id).unwrap().unwrap();
+    let running = ecs.task(scope, "default", &first[0].id).unwrap().unwrap();
     assert_eq!(running.eni().unwrap().status, "ATTACHED");
-    let stopped = ecs.stop_task(&scope, None, &first[0].id, None).unwrap();
+    let stopped = ecs.stop_task(scope, None, &first[0].id, None).unwrap();
     assert_eq!(stopped.eni().unwrap().status, "ATTACHED"); // until the agent says STOPPED
     let stopped = ecs
         .submit_task_state_change(
-            &scope,
+            scope,
             None,
             TaskStateChange {
                 task: first[0].id.clone(),
@@ -233,33 +217,14 @@ fn network_configuration_follows_the_network_mode() {
 /// built (through the store watch).
 #[test]
 fn placement_view_follows_the_store() {
-    let ecs = Ecs::new(Arc::new(berth_store::MemStore::new()));
-    let scope = Scope::default_installation();
-    ecs.create_cluster(&scope, CreateCluster::default())
-        .unwrap();
-    let register = |memory| {
-        ecs.register_container_instance(
-            &scope,
-            RegisterContainerInstance {
-                total: Resources {
-                    cpu: 1024,
-                    memory,
-                    ..Resources::default()
-                },
-                ..RegisterContainerInstance::default()
-            },
-        )
-        .unwrap()
-    };
+    let w = World::new();
+    let (ecs, scope) = (&w.ecs, &w.scope);
+    let register = |memory| w.instance(1024, memory);
     let small = register(128);
-    let td: RegisterTaskDefinitionRequest = serde_json::from_str(
-        r#"{"family":"f","containerDefinitions":[{"name":"c","image":"i","memory":100}]}"#,
-    )
-    .unwrap();
-    ecs.register_task_definition(&scope, &td).unwrap();
+    w.register(r#"{"family":"f","containerDefinitions":[{"name":"c","image":"i","memory":100}]}"#);
     let run = |count| {
         ecs.run_task(
-            &scope,
+            scope,
             RunTask {
                 task_definition: "f".into(),
                 count,
@@ -285,7 +250,7 @@ fn placement_view_follows_the_store() {
             .all(|t| t.container_instance_id.as_deref() == Some(big.id.as_str()))
     );
     // Drained instances leave the candidates.
-    ecs.update_container_instance_state(&scope, None, &big.id, crate::InstanceStatus::Draining)
+    ecs.update_container_instance_state(scope, None, &big.id, crate::InstanceStatus::Draining)
         .unwrap();
     ecs.refresh_placement_views().unwrap();
     assert_eq!(run(1).tasks.len(), 0);
@@ -294,28 +259,10 @@ fn placement_view_follows_the_store() {
 /// The `default` cluster with one instance of `size` CPU units and MiB, and task
 /// definition family `f` (one 64 MiB container).
 fn default_cluster_with_family_f(size: i64) -> (Ecs, Scope) {
-    let ecs = Ecs::new(Arc::new(berth_store::MemStore::new()));
-    let scope = Scope::default_installation();
-    ecs.create_cluster(&scope, CreateCluster::default())
-        .unwrap();
-    ecs.register_container_instance(
-        &scope,
-        RegisterContainerInstance {
-            total: Resources {
-                cpu: size,
-                memory: size,
-                ..Resources::default()
-            },
-            ..RegisterContainerInstance::default()
-        },
-    )
-    .unwrap();
-    let td: RegisterTaskDefinitionRequest = serde_json::from_str(
-        r#"{"family":"f","containerDefinitions":[{"name":"c","image":"i","memory":64}]}"#,
-    )
-    .unwrap();
-    ecs.register_task_definition(&scope, &td).unwrap();
-    (ecs, scope)
+    let w = World::new();
+    w.instance(size, size);
+    w.register(r#"{"family":"f","containerDefinitions":[{"name":"c","image":"i","memory":64}]}"#);
+    (w.ecs, w.scope)
 }
 
 /// A cluster of `n` instances (1024 CPU, 1024 MiB each) and a task definition `f`
