@@ -5,8 +5,8 @@
 
 use berth_model::Scope;
 use berth_model::ecs::{
-    ClusterConfiguration, EcsArn, EcsResource, EcsTag, LaunchType, ServiceConnectDefaults,
-    ServiceStatus,
+    ClusterConfiguration, ClusterStatus, EcsArn, EcsResource, EcsTag, LaunchType,
+    ServiceConnectDefaults, ServiceStatus,
 };
 use berth_store::Change;
 use serde::{Deserialize, Serialize};
@@ -26,13 +26,6 @@ pub const FARGATE_CAPACITY_PROVIDERS: [&str; 2] = ["FARGATE", "FARGATE_SPOT"];
 
 /// Cluster settings ECS knows.
 pub const CLUSTER_SETTING_NAMES: [&str; 1] = ["containerInsights"];
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
-pub enum ClusterStatus {
-    Active,
-    Inactive,
-}
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ClusterSetting {

@@ -30,13 +30,13 @@ pub use agents::{
     InstanceHealthStatus,
 };
 /// ECS's resource tag is a domain value (task definitions carry it too).
-pub use berth_model::ecs::EcsTag;
+pub use berth_model::ecs::{ClusterStatus, EcsTag};
 /// The deployment circuit breaker's failure threshold for a desired count.
 pub use berth_scheduler::service::failure_threshold as circuit_breaker_threshold;
 pub use clusters::{
     CLUSTER_SETTING_NAMES, CapacityProviderStrategyItem, Cluster, ClusterCounts, ClusterSetting,
-    ClusterStatistics, ClusterStatus, ClusterUpdate, CreateCluster, DEFAULT_CLUSTER,
-    FARGATE_CAPACITY_PROVIDERS, LaunchTypeCounts,
+    ClusterStatistics, ClusterUpdate, CreateCluster, DEFAULT_CLUSTER, FARGATE_CAPACITY_PROVIDERS,
+    LaunchTypeCounts,
 };
 pub use error::EcsError;
 pub use installation::{HostNetworks, HostRoute, ProcNetRoute, parse_proc_net_route};

@@ -12,8 +12,8 @@ use std::collections::{BTreeSet, HashMap};
 use std::net::Ipv4Addr;
 
 use berth_model::Scope;
-use berth_model::ecs::EcsArn;
 use berth_model::ecs::LaunchType;
+use berth_model::ecs::{AttachmentStatus, EcsArn};
 use berth_store::{Change, Compare, Op, Store, Update};
 use serde::{Deserialize, Serialize};
 
@@ -372,8 +372,7 @@ pub struct Attachment {
     pub id: String,
     #[serde(rename = "type")]
     pub kind: String,
-    /// PRECREATED, ATTACHING, ATTACHED, DETACHING, DETACHED, DELETED.
-    pub status: String,
+    pub status: AttachmentStatus,
     pub details: Vec<AttachmentDetail>,
 }
 
@@ -427,7 +426,7 @@ pub(crate) fn eni_attachment(scope: &Scope, task_id: &str, assignment: &Assignme
     Attachment {
         id: uuid::Uuid::new_v4().to_string(),
         kind: ENI_ATTACHMENT.into(),
-        status: "PRECREATED".into(),
+        status: AttachmentStatus::Precreated,
         details: vec![
             detail("subnetId", assignment.subnet.id.clone()),
             detail(
@@ -745,7 +744,7 @@ mod tests {
         let task_id = "0123456789abcdef0123456789abcdef";
         let a = eni_attachment(&scope, task_id, &assignment);
         assert_eq!(a.kind, "ElasticNetworkInterface");
-        assert_eq!(a.status, "PRECREATED");
+        assert_eq!(a.status, AttachmentStatus::Precreated);
         assert_eq!(a.detail("subnetId"), Some("subnet-1"));
         assert_eq!(
             a.detail("networkInterfaceId"),

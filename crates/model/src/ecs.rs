@@ -118,6 +118,36 @@ ecs_strings! {
 }
 
 ecs_strings! {
+    /// An attachment's `status` (a task's ENI): PRECREATED when the task is placed,
+    /// ATTACHED once its network namespace exists, DELETED when the task has stopped.
+    AttachmentStatus, "attachment status" {
+        Precreated = "PRECREATED",
+        Attaching = "ATTACHING",
+        Attached = "ATTACHED",
+        Detaching = "DETACHING",
+        Detached = "DETACHED",
+        Deleted = "DELETED",
+        Failed = "FAILED",
+    }
+}
+
+ecs_strings! {
+    /// A cluster's `status` (of ECS's, the two a Berth cluster can be in).
+    ClusterStatus, "cluster status" {
+        Active = "ACTIVE",
+        Inactive = "INACTIVE",
+    }
+}
+
+ecs_strings! {
+    /// A capacity provider's `status`.
+    CapacityProviderStatus, "capacity provider status" {
+        Active = "ACTIVE",
+        Inactive = "INACTIVE",
+    }
+}
+
+ecs_strings! {
     /// A task's `desiredStatus`.
     DesiredStatus, "desired status" {
         Running = "RUNNING",

@@ -83,7 +83,7 @@ impl Supervisor {
                 .iter()
                 .map(|eni| AttachmentStateChange {
                     attachment_arn: eni.attachment_arn.clone(),
-                    status: "ATTACHED".to_owned(),
+                    status: berth_model::ecs::AttachmentStatus::Attached.to_string(),
                 })
                 .collect(),
         };

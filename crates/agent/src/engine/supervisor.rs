@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use berth_agent_protocol::acs::{Container, Task};
 use berth_model::InstallationId;
-use berth_model::ecs::{self, TaskStatus};
+use berth_model::ecs::{self, HealthStatus as EcsHealth, TaskStatus};
 use berth_runtime::{
     ContainerEventKind, ContainerId, ContainerState, ContainerStatus, HealthStatus, NetworkMode,
     RuntimeError,
@@ -527,18 +527,19 @@ impl Supervisor {
 /// ECS's name for a Docker health status (`UNKNOWN` while Docker says `starting`); `None`
 /// for a container without a health check.
 fn health_name(health: HealthStatus) -> Option<&'static str> {
-    match health {
-        HealthStatus::None => None,
-        HealthStatus::Starting => Some("UNKNOWN"),
-        HealthStatus::Healthy => Some("HEALTHY"),
-        HealthStatus::Unhealthy => Some("UNHEALTHY"),
-    }
+    let ecs = match health {
+        HealthStatus::None => return None,
+        HealthStatus::Starting => EcsHealth::Unknown,
+        HealthStatus::Healthy => EcsHealth::Healthy,
+        HealthStatus::Unhealthy => EcsHealth::Unhealthy,
+    };
+    Some(ecs.as_str())
 }
 
 fn parse_health(name: Option<&str>) -> HealthStatus {
-    match name {
-        Some("HEALTHY") => HealthStatus::Healthy,
-        Some("UNHEALTHY") => HealthStatus::Unhealthy,
+    match name.map(str::parse::<EcsHealth>) {
+        Some(Ok(EcsHealth::Healthy)) => HealthStatus::Healthy,
+        Some(Ok(EcsHealth::Unhealthy)) => HealthStatus::Unhealthy,
         Some(_) => HealthStatus::Starting,
         None => HealthStatus::None,
     }

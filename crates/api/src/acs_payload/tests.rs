@@ -442,7 +442,7 @@ fn awsvpc_task_carries_its_network_interface() {
     task.attachments.push(berth_ecs::Attachment {
         id: "a1b2c3d4-0000-4000-8000-000000000001".into(),
         kind: "ElasticNetworkInterface".into(),
-        status: "PRECREATED".into(),
+        status: berth_model::ecs::AttachmentStatus::Precreated,
         details: vec![
             detail("subnetId", "subnet-0abc"),
             detail("networkInterfaceId", "eni-0123456789abcdef0"),

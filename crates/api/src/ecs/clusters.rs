@@ -5,7 +5,9 @@ use berth_ecs::{
     CapacityProviderStrategyItem, Cluster, ClusterSetting, ClusterUpdate, CreateCluster, EcsError,
     EcsTag, FARGATE_CAPACITY_PROVIDERS,
 };
-use berth_model::ecs::{ClusterConfiguration, EcsArn, EcsResource, ServiceConnectDefaults};
+use berth_model::ecs::{
+    CapacityProviderStatus, ClusterConfiguration, EcsArn, EcsResource, ServiceConnectDefaults,
+};
 use serde::{Deserialize, Serialize};
 
 use super::{Failure, ecs_error};
@@ -229,7 +231,7 @@ pub struct DescribeCapacityProvidersRequest {
 pub struct CapacityProviderWire {
     pub capacity_provider_arn: String,
     pub name: String,
-    pub status: &'static str,
+    pub status: CapacityProviderStatus,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub tags: Option<Vec<EcsTag>>,
 }
@@ -412,7 +414,7 @@ pub(super) async fn describe_capacity_providers(
             capacity_providers.push(CapacityProviderWire {
                 capacity_provider_arn: EcsArn::capacity_provider(&ctx.scope, &name).into_string(),
                 name,
-                status: "ACTIVE",
+                status: CapacityProviderStatus::Active,
                 tags: with_tags.then(Vec::new),
             });
         } else {

@@ -455,7 +455,8 @@ pub(super) async fn submit_task_state_change(
                 attachments: req
                     .attachments
                     .into_iter()
-                    .map(|a| (a.attachment_arn, a.status))
+                    // A status this model does not know (another agent's) changes nothing.
+                    .filter_map(|a| Some((a.attachment_arn, a.status.parse().ok()?)))
                     .collect(),
             },
         )

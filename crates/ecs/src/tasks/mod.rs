@@ -17,8 +17,8 @@ use std::collections::BTreeMap;
 
 use berth_model::Scope;
 use berth_model::ecs::{
-    ContainerStatus, DesiredStatus, HealthStatus, LaunchType, NetworkBinding, StopCode, TaskGroup,
-    TaskOverride, TaskStatus,
+    AttachmentStatus, ContainerStatus, DesiredStatus, HealthStatus, LaunchType, NetworkBinding,
+    StopCode, TaskGroup, TaskOverride, TaskStatus,
 };
 use berth_model::ecs::{EcsArn, EcsResource};
 
@@ -234,7 +234,7 @@ pub struct TaskStateChange {
     pub containers: Vec<ContainerChange>,
     /// (attachment ARN, status): the agent's word on the task's ENI (`ATTACHED` once the
     /// task's network namespace exists).
-    pub attachments: Vec<(String, String)>,
+    pub attachments: Vec<(String, AttachmentStatus)>,
 }
 
 /// One container's reported change (SubmitTaskStateChange's `containers`, or

@@ -12,7 +12,9 @@ use crate::{Ecs, EcsError, Result, decode, encode, now_epoch};
 
 use super::*;
 use crate::keys::{marker_key, task_key};
-use berth_model::ecs::{ContainerStatus, DesiredStatus, HealthStatus, StopCode, TaskStatus};
+use berth_model::ecs::{
+    AttachmentStatus, ContainerStatus, DesiredStatus, HealthStatus, StopCode, TaskStatus,
+};
 
 /// Gives back what a stopped task held on its instance record.
 pub(super) fn release(instance: &mut ContainerInstance, task: &Task) {
@@ -119,7 +121,7 @@ impl Ecs {
             }
             for (arn, status) in &attachments {
                 if let Some(a) = t.attachments.iter_mut().find(|a| &a.arn(scope) == arn) {
-                    a.status = status.clone();
+                    a.status = *status;
                 }
             }
             if status == TaskStatus::Stopped && t.stopped_reason.is_none() {
@@ -256,8 +258,11 @@ impl Ecs {
                         }
                         // Its containers run in the interface's namespace, so it is there.
                         for a in &mut task.attachments {
-                            if a.status == "PRECREATED" || a.status == "ATTACHING" {
-                                a.status = "ATTACHED".into();
+                            if matches!(
+                                a.status,
+                                AttachmentStatus::Precreated | AttachmentStatus::Attaching
+                            ) {
+                                a.status = AttachmentStatus::Attached;
                             }
                         }
                     }
@@ -271,7 +276,7 @@ impl Ecs {
                         // The interface goes with the task, and its address is free again.
                         ops.extend(release_ops(&task.attachments));
                         for a in &mut task.attachments {
-                            a.status = "DELETED".into();
+                            a.status = AttachmentStatus::Deleted;
                         }
                     }
                     _ => {}

@@ -3,7 +3,7 @@ use std::sync::Arc;
 use berth_model::task_definition::RegisterTaskDefinitionRequest;
 
 use super::*;
-use berth_model::ecs::TaskStatus;
+use berth_model::ecs::{AttachmentStatus, TaskStatus};
 use berth_store::TxnOutcome;
 
 use crate::instances::ContainerInstance;
@@ -105,7 +105,7 @@ fn awsvpc_tasks_get_distinct_addresses_released_on_stop() {
     assert_eq!(ips.len(), 3, "{ips:?}");
     for t in &first {
         let eni = t.eni().unwrap();
-        assert_eq!(eni.status, "PRECREATED");
+        assert_eq!(eni.status, AttachmentStatus::Precreated);
         assert!(subnet.contains(address(t).parse().unwrap()));
         assert_eq!(t.containers[0].network_interfaces[0].attachment_id, eni.id);
         // awsvpc host ports are the task's own: nothing is reserved on the instance.
@@ -135,15 +135,15 @@ fn awsvpc_tasks_get_distinct_addresses_released_on_stop() {
         TaskStateChange {
             task: first[0].id.clone(),
             status: "RUNNING".into(),
-            attachments: vec![(arn, "ATTACHED".into())],
+            attachments: vec![(arn, AttachmentStatus::Attached)],
             ..TaskStateChange::default()
         },
     )
     .unwrap();
     let running = ecs.task(scope, "default", &first[0].id).unwrap().unwrap();
-    assert_eq!(running.eni().unwrap().status, "ATTACHED");
+    assert_eq!(running.eni().unwrap().status, AttachmentStatus::Attached);
     let stopped = ecs.stop_task(scope, None, &first[0].id, None).unwrap();
-    assert_eq!(stopped.eni().unwrap().status, "ATTACHED"); // until the agent says STOPPED
+    assert_eq!(stopped.eni().unwrap().status, AttachmentStatus::Attached); // until the agent says STOPPED
     let stopped = ecs
         .submit_task_state_change(
             scope,
@@ -155,7 +155,7 @@ fn awsvpc_tasks_get_distinct_addresses_released_on_stop() {
             },
         )
         .unwrap();
-    assert_eq!(stopped.eni().unwrap().status, "DELETED");
+    assert_eq!(stopped.eni().unwrap().status, AttachmentStatus::Deleted);
 
     // A restarted control plane: the held addresses stay held, the freed one is reused.
     let restarted = Ecs::new(store);
