@@ -44,6 +44,9 @@ aws --version
 step "cargo fmt"
 cargo fmt --all -- --check
 
+step "layout (file sizes, import cycles)"
+python3 scripts/check_layout.py .
+
 step "cargo clippy"
 cargo clippy --workspace --all-targets -- -D warnings
 
