@@ -23,6 +23,7 @@ pub mod testing;
 use std::sync::Arc;
 
 use berth_store::{KeyValue, Store};
+pub(crate) use berth_store::{encode, now_epoch};
 
 pub use account::{ACCOUNT_SETTINGS, AccountSetting};
 pub use agents::{
@@ -90,12 +91,6 @@ impl Ecs {
     }
 }
 
-/// Current time as AWS JSON timestamps carry it: seconds since the epoch.
-pub(crate) fn now_epoch() -> f64 {
-    let now = time::OffsetDateTime::now_utc();
-    now.unix_timestamp() as f64 + f64::from(now.millisecond()) / 1000.0
-}
-
 /// `berth_store::scan` with this crate's error.
 pub(crate) fn scan(
     store: &dyn Store,
@@ -106,10 +101,7 @@ pub(crate) fn scan(
     berth_store::scan(store, prefix, after, visit)
 }
 
+/// `berth_store::decode` with this crate's error.
 pub(crate) fn decode<T: serde::de::DeserializeOwned>(kv: &KeyValue) -> Result<T> {
-    serde_json::from_slice(&kv.value).map_err(|e| EcsError::Corrupt(format!("{}: {e}", kv.key)))
-}
-
-pub(crate) fn encode<T: serde::Serialize>(value: &T) -> Vec<u8> {
-    serde_json::to_vec(value).expect("records always serialise")
+    Ok(berth_store::decode(kv)?)
 }

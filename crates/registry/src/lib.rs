@@ -17,6 +17,7 @@ use std::sync::Arc;
 
 pub use berth_model::Scope;
 use berth_store::{KeyValue, Store};
+pub(crate) use berth_store::{encode, now_epoch};
 
 pub use blobs::{BlobFuture, BlobStore, BlobStream, FsBlobStore};
 pub use error::{RegistryError, Result};
@@ -71,21 +72,6 @@ impl Registry {
     }
 }
 
-/// Current time as AWS JSON timestamps carry it: seconds since the epoch.
-pub(crate) fn now_epoch() -> f64 {
-    let now = time::OffsetDateTime::now_utc();
-    now.unix_timestamp() as f64 + f64::from(now.millisecond()) / 1000.0
-}
-
-pub(crate) fn decode<T: serde::de::DeserializeOwned>(kv: &KeyValue) -> Result<T> {
-    serde_json::from_slice(&kv.value)
-        .map_err(|e| RegistryError::Corrupt(format!("{}: {e}", kv.key)))
-}
-
-pub(crate) fn encode<T: serde::Serialize>(value: &T) -> Vec<u8> {
-    serde_json::to_vec(value).expect("records always serialise")
-}
-
 /// Pagination over a key prefix with an opaque `nextToken` (the hex of the last key
 /// returned), as every ECR List/Describe operation pages.
 pub(crate) fn page(
@@ -115,4 +101,9 @@ pub(crate) fn page(
         None
     };
     Ok((items, next))
+}
+
+/// `berth_store::decode` with this crate's error.
+pub(crate) fn decode<T: serde::de::DeserializeOwned>(kv: &KeyValue) -> Result<T> {
+    Ok(berth_store::decode(kv)?)
 }

@@ -6,10 +6,12 @@
 
 mod mem;
 pub mod page_token;
+mod record;
 mod redb_store;
 mod update;
 
 pub use mem::MemStore;
+pub use record::{decode, encode, now_epoch};
 pub use redb_store::{CommitStats, RedbStore};
 pub use update::{Change, Update, update, upsert};
 
