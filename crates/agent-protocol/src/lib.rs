@@ -1,5 +1,6 @@
 //! The wire types of ECS's agent protocols, shared by `berth agent` and the server: the
-//! agent's HTTP calls that carry its reports ([`calls`]), and the two websockets, written from the models in the official
+//! agent's HTTP calls that carry its reports ([`calls`]) and its containers' logs ([`logs`]),
+//! and the two websockets, written from the models in the official
 //! Amazon ECS agent's sources (`ecs-agent/acs/model/api/api-2.json` and
 //! `ecs-agent/tcs/model/api/api-2.json` in aws/amazon-ecs-agent): the Agent Communication
 //! Service websocket ([`acs`]) and the telemetry websocket ([`tcs`]). Pure: no I/O, no async.
@@ -17,6 +18,7 @@ pub mod acs;
 pub mod calls;
 mod error;
 mod frame;
+pub mod logs;
 pub mod tcs;
 mod timestamp;
 

@@ -331,7 +331,12 @@ impl LogsApi for FakeLogs {
             assert!(bytes <= 1_048_576);
             assert!(events.iter().all(|e| !e.message.is_empty()));
             assert!(events.windows(2).all(|w| w[0].timestamp <= w[1].timestamp));
-            assert!(request.berth_shipper_cursor.len() <= 512);
+            assert!(
+                request
+                    .berth_shipper_cursor
+                    .as_ref()
+                    .is_some_and(|c| c.len() <= 512)
+            );
             let stream = state
                 .groups
                 .get_mut(&request.log_group_name)
@@ -339,7 +344,7 @@ impl LogsApi for FakeLogs {
                 .get_mut(&request.log_stream_name)
                 .ok_or_else(|| not_found("stream"))?;
             stream.events.extend(events.iter().cloned());
-            stream.cursor = Some(request.berth_shipper_cursor.clone());
+            stream.cursor = request.berth_shipper_cursor.clone();
             match failure {
                 Some(_) => {
                     state.lost_answers += 1;

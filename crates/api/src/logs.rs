@@ -452,40 +452,9 @@ async fn describe_log_streams(
 
 // ---- events ----
 
-#[derive(Debug, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct InputLogEvent {
-    pub timestamp: i64,
-    pub message: String,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct PutLogEventsRequest {
-    pub log_group_name: String,
-    pub log_stream_name: String,
-    pub log_events: Vec<InputLogEvent>,
-    /// Berth's extension for exactly-once shipping (stored with the batch).
-    pub berth_shipper_cursor: Option<String>,
-}
-
-#[derive(Debug, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct RejectedLogEventsInfo {
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub too_new_log_event_start_index: Option<usize>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub too_old_log_event_end_index: Option<usize>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub expired_log_event_end_index: Option<usize>,
-}
-
-#[derive(Debug, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct PutLogEventsResponse {
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub rejected_log_events_info: Option<RejectedLogEventsInfo>,
-}
+use berth_agent_protocol::logs::{
+    PutLogEventsRequest, PutLogEventsResponse, RejectedLogEventsInfo,
+};
 
 async fn put_log_events(
     ctx: &AwsContext,

@@ -4,7 +4,6 @@
 
 use std::time::{Duration, Instant};
 
-use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use super::options::AwslogsOptions;
@@ -26,31 +25,7 @@ pub(super) const RESOURCE_NOT_FOUND: &str = "ResourceNotFoundException";
 const RESOURCE_ALREADY_EXISTS: &str = "ResourceAlreadyExistsException";
 pub(super) const DATA_ALREADY_ACCEPTED: &str = "DataAlreadyAcceptedException";
 
-/// A log event on the wire.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct InputLogEvent {
-    pub timestamp: i64,
-    pub message: String,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct PutLogEventsRequest {
-    pub log_group_name: String,
-    pub log_stream_name: String,
-    pub log_events: Vec<InputLogEvent>,
-    /// Berth's extension, stored with the events in one durable write.
-    pub berth_shipper_cursor: String,
-}
-
-/// Events the service refused (too old, expired, too new), by index ranges.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct RejectedLogEventsInfo {
-    pub too_new_log_event_start_index: Option<usize>,
-    pub too_old_log_event_end_index: Option<usize>,
-    pub expired_log_event_end_index: Option<usize>,
-}
+pub use berth_agent_protocol::logs::{InputLogEvent, PutLogEventsRequest, RejectedLogEventsInfo};
 
 /// What DescribeLogStreams says of one stream.
 #[derive(Debug, Clone, PartialEq, Eq)]

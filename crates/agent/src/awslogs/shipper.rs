@@ -340,7 +340,7 @@ async fn deliver(
                 message: e.message,
             })
             .collect(),
-        berth_shipper_cursor: cursor,
+        berth_shipper_cursor: Some(cursor),
     };
     let mut backoff = Backoff::new(Duration::from_millis(200), Duration::from_secs(10));
     let mut uncertain = false;
@@ -350,7 +350,9 @@ async fn deliver(
                 .find_log_stream(&options.region, &options.group, &stream)
                 .await
             {
-                Ok(StreamLookup::Found(Some(stored))) if stored == request.berth_shipper_cursor => {
+                Ok(StreamLookup::Found(stored))
+                    if stored.is_some() && stored == request.berth_shipper_cursor =>
+                {
                     return Delivered::Stored;
                 }
                 Ok(_) => uncertain = false,
