@@ -54,8 +54,8 @@ fn encoded(input: &[u8], keep_slash: bool) -> String {
 }
 
 /// Decodes `%XX` escapes. Malformed escapes are kept as they are, so that a sloppy client's
-/// request still canonicalises the same way each time. `+` stays a `+`: SigV4 clients
-/// send a space as `%20`.
+/// request still canonicalises the same way each time. `+` stays a `+` (in a path it is
+/// one; a query is read with [`parse_query`]).
 pub(crate) fn percent_decode(input: &str) -> Vec<u8> {
     let bytes = input.as_bytes();
     let mut out = Vec::with_capacity(bytes.len());
@@ -127,16 +127,20 @@ fn normalize_path(path: &str) -> String {
     out
 }
 
-/// Splits a raw query string into decoded `(name, value)` pairs, in order.
+/// Splits a raw query string into decoded `(name, value)` pairs, in order. A `+` is a space,
+/// as the AWS SDKs read a query before signing it: Go's `url.Values` writes a space as `+`
+/// and the Go SDK signs it as `%20` (the official ECS agent's `dockerVersion=DockerVersion%3A+20.10`),
+/// while botocore and the other SDKs never send a bare `+` (a plus is `%2B`).
 pub(crate) fn parse_query(raw: Option<&str>) -> Vec<(Vec<u8>, Vec<u8>)> {
     let Some(raw) = raw else {
         return Vec::new();
     };
+    let form_decode = |part: &str| percent_decode(&part.replace('+', " "));
     raw.split('&')
         .filter(|pair| !pair.is_empty())
         .map(|pair| {
             let (name, value) = pair.split_once('=').unwrap_or((pair, ""));
-            (percent_decode(name), percent_decode(value))
+            (form_decode(name), form_decode(value))
         })
         .collect()
 }
@@ -317,6 +321,12 @@ mod tests {
         assert_eq!(
             canonical_query(&pairs, false),
             "Z=~&a=y&a=z&b=2&c=&e=a%2Fb&f=a%20b"
+        );
+        // A bare `+` is a space (Go's query encoding), `%2B` a plus.
+        let go = parse_query(Some("dockerVersion=DockerVersion%3A+20.10.24&p=a%2Bb"));
+        assert_eq!(
+            canonical_query(&go, false),
+            "dockerVersion=DockerVersion%3A%2020.10.24&p=a%2Bb"
         );
         let presigned = parse_query(Some("X-Amz-Signature=abc&X-Amz-Date=1"));
         assert_eq!(canonical_query(&presigned, true), "X-Amz-Date=1");
