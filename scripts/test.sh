@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The one test command (README): installs the tools the end-to-end tests drive
-# (skopeo, busybox-static, curl from Debian; the aws CLI into target/venv),
+# (skopeo, busybox-static, curl from Debian; the aws CLI into target/venv; the official
+# ECS agent unpacked from ../shared/tools when present),
 # checks that Docker Engine answers, then runs fmt, clippy, the build and every test.
 set -euo pipefail
 
@@ -29,6 +30,18 @@ if ((${#missing[@]})); then
     $SUDO apt-get install -y --no-install-recommends "${missing[@]}"
 fi
 [ -x /bin/busybox ] || [ -x /usr/bin/busybox ] || die "busybox-static did not install /bin/busybox"
+
+step "the official Amazon ECS agent (../shared/tools), when this machine has it"
+AGENT_GZ="$(ls "$ROOT"/../shared/tools/amazon-ecs-agent-*.gz 2>/dev/null | head -n 1 || true)"
+if [ -n "$AGENT_GZ" ]; then
+    mkdir -p "$ROOT/target"
+    gunzip -c "$AGENT_GZ" > "$ROOT/target/amazon-ecs-agent.tmp"
+    chmod +x "$ROOT/target/amazon-ecs-agent.tmp"
+    mv "$ROOT/target/amazon-ecs-agent.tmp" "$ROOT/target/amazon-ecs-agent"
+    echo "unpacked $AGENT_GZ"
+else
+    echo "not found: the official-agent tests will say they are skipped"
+fi
 
 step "aws CLI in target/venv"
 VENV="$ROOT/target/venv"

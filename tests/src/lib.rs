@@ -4,6 +4,7 @@
 //! naming it; `scripts/test.sh` installs them all.
 
 pub mod docker_agent;
+pub mod official_agent;
 pub mod service;
 
 pub use berth_testkit::{

@@ -264,6 +264,8 @@ struct Peer {
     cluster_arn: String,
     instance_id: String,
     instance_arn: String,
+    /// The versions the agent's connection names (ACS only; empty for telemetry).
+    version: berth_model::ecs::VersionInfo,
 }
 
 /// Resolves the cluster and instance named in a handshake; the refusal the agent expects
@@ -293,6 +295,7 @@ async fn resolve_peer(
                 instance_id: instance.id,
                 cluster: cluster.name,
                 scope,
+                version: Default::default(),
             })
         }
         Ok(Ok((_, _))) | Ok(Err(berth_ecs::EcsError::InvalidParameter(_))) => Err(refuse(
@@ -340,9 +343,14 @@ pub async fn acs_handler(
             .into_response();
         }
     };
+    let version = berth_model::ecs::VersionInfo {
+        agent_version: query.agent_version,
+        agent_hash: query.agent_hash,
+        docker_version: query.docker_version,
+    };
     let peer =
         match resolve_peer(&app, scope, query.cluster_arn, query.container_instance_arn).await {
-            Ok(p) => p,
+            Ok(p) => Peer { version, ..p },
             Err(r) => return r.into_response(),
         };
     let endpoint = app.endpoint(headers.get("host").and_then(|h| h.to_str().ok()));
@@ -529,8 +537,10 @@ async fn acs_session(
         let initial = {
             let ecs = app.ecs.clone();
             let (scope, cluster, id) = (peer.scope.clone(), peer.cluster.clone(), peer.instance_id.clone());
+            let version = peer.version.clone();
             tokio::task::spawn_blocking(move || {
                 ecs.agent_connected(&scope, &cluster, &id)?;
+                ecs.record_agent_version(&scope, &cluster, &id, &version)?;
                 ecs.live_tasks_on(&scope, &cluster, &id)
             })
             .await

@@ -18,6 +18,7 @@ use std::collections::HashMap;
 use std::sync::Mutex;
 
 use berth_model::Scope;
+use berth_model::ecs::VersionInfo;
 use berth_store::Change;
 use serde::Serialize;
 
@@ -192,6 +193,43 @@ impl Ecs {
         ContainerInstanceHealth::of(checks, instance.agent_connected)
     }
 
+    /// The agent's and Docker's versions as the agent's ACS connection names them
+    /// (`agentVersion`, `agentHash`, `dockerVersion`): DescribeContainerInstances'
+    /// `versionInfo`. The official agent sends them only there, not with its registration.
+    /// What the connection leaves out stays as it was; an unchanged record is not rewritten.
+    pub fn record_agent_version(
+        &self,
+        scope: &Scope,
+        cluster: &str,
+        id: &str,
+        seen: &VersionInfo,
+    ) -> Result<()> {
+        let key = instance_key(scope, cluster, id);
+        berth_store::update(&*self.store, &key, |instance: Option<ContainerInstance>| {
+            let Some(mut instance) = instance else {
+                return Ok::<_, EcsError>(Change::Keep);
+            };
+            let mut version = instance.version_info.clone().unwrap_or_default();
+            let fields = [
+                (&mut version.agent_version, &seen.agent_version),
+                (&mut version.agent_hash, &seen.agent_hash),
+                (&mut version.docker_version, &seen.docker_version),
+            ];
+            for (field, new) in fields {
+                if new.is_some() {
+                    field.clone_from(new);
+                }
+            }
+            if instance.version_info.as_ref() == Some(&version) || version == VersionInfo::default()
+            {
+                return Ok(Change::Keep);
+            }
+            instance.version_info = Some(version);
+            Ok(Change::Put(instance))
+        })?;
+        Ok(())
+    }
+
     fn set_agent_connected(
         &self,
         scope: &Scope,
@@ -294,6 +332,35 @@ mod tests {
 
     use super::*;
     use crate::{CreateCluster, RegisterContainerInstance};
+
+    /// The official agent names its versions only in its ACS connection: they become the
+    /// instance's versionInfo, and a connection without them changes nothing.
+    #[test]
+    fn the_acs_connection_names_the_agent_version() {
+        let w = crate::testing::World::new();
+        let id = w.instance(1024, 1024).id;
+        let version = |w: &crate::testing::World| {
+            w.ecs
+                .container_instance(&w.scope, None, &id)
+                .unwrap()
+                .unwrap()
+                .version_info
+        };
+        assert_eq!(version(&w), None);
+        let seen = VersionInfo {
+            agent_version: Some("1.105.0".into()),
+            agent_hash: Some("5c45eef5".into()),
+            docker_version: Some("DockerVersion: 20.10.24+dfsg1".into()),
+        };
+        w.ecs
+            .record_agent_version(&w.scope, "default", &id, &seen)
+            .unwrap();
+        assert_eq!(version(&w), Some(seen.clone()));
+        w.ecs
+            .record_agent_version(&w.scope, "default", &id, &VersionInfo::default())
+            .unwrap();
+        assert_eq!(version(&w), Some(seen));
+    }
 
     fn connected(ecs: &Ecs, scope: &Scope, id: &str) -> bool {
         ecs.container_instance(scope, None, id)

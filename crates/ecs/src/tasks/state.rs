@@ -40,6 +40,9 @@ pub(super) fn release(instance: &mut ContainerInstance, task: &Task) {
     instance.version += 1;
 }
 
+/// ECS's stoppedReason when an essential container of a task exits.
+pub const ESSENTIAL_CONTAINER_EXITED: &str = "Essential container in task exited";
+
 impl Ecs {
     /// StopTask: the task is to stop. A task no agent has picked up yet (still
     /// PROVISIONING) stops at once; otherwise its agent stops it and reports STOPPED.
@@ -125,7 +128,6 @@ impl Ecs {
                 }
             }
             if status == TaskStatus::Stopped && t.stopped_reason.is_none() {
-                t.stopped_reason = reason.clone();
                 // ECS's codes: a task none of whose containers ever ran failed to start
                 // (an image not pulled, a container not created or started…). One whose
                 // container ran and exited is EssentialContainerExited even if it exited
@@ -138,7 +140,13 @@ impl Ecs {
                 } else {
                     StopCode::TaskFailedToStart
                 };
-                t.stop_code.get_or_insert(code);
+                let code = *t.stop_code.get_or_insert(code);
+                // The official agent reports an essential container's exit with an empty
+                // reason: the words are ECS's own.
+                t.stopped_reason = reason.clone().filter(|r| !r.is_empty()).or_else(|| {
+                    (code == StopCode::EssentialContainerExited)
+                        .then(|| ESSENTIAL_CONTAINER_EXITED.to_owned())
+                });
             }
             Some(status).filter(|_| t.last_status != TaskStatus::Stopped)
         })
