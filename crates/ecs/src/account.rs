@@ -1,5 +1,5 @@
-//! Account settings (ListAccountSettings, PutAccountSetting, PutAccountSettingDefault):
-//! ECS's named switches with their documented defaults. Berth has one principal, the root
+//! Account settings (ListAccountSettings, PutAccountSetting, PutAccountSettingDefault,
+//! DeleteAccountSetting): ECS's named switches with their documented defaults. Berth has one principal, the root
 //! user, so a setting and its account default are the same value.
 
 use berth_model::Scope;
@@ -32,6 +32,17 @@ pub struct AccountSetting {
     pub kind: String,
 }
 
+/// ECS's refusal of a setting name it does not know. Its message for a bad value is seen
+/// ("Invalid setting 'value'": aws/aws-cli#3785, hashicorp/terraform-provider-aws#32114);
+/// the one for the name follows its pattern.
+pub fn check_setting_name(name: &str) -> Result<()> {
+    if ACCOUNT_SETTINGS.iter().any(|(n, _)| *n == name) {
+        Ok(())
+    } else {
+        Err(EcsError::InvalidParameter("Invalid setting 'name'".into()))
+    }
+}
+
 fn root(scope: &Scope) -> String {
     format!("arn:aws:iam::{}:root", scope.account)
 }
@@ -60,11 +71,7 @@ impl Ecs {
         name: &str,
         value: &str,
     ) -> Result<AccountSetting> {
-        if !ACCOUNT_SETTINGS.iter().any(|(n, _)| *n == name) {
-            return Err(EcsError::InvalidParameter(format!(
-                "Invalid account setting name '{name}'."
-            )));
-        }
+        check_setting_name(name)?;
         let valid = match name {
             "fargateTaskRetirementWaitPeriod" => matches!(value, "0" | "7" | "14"),
             "tagResourceAuthorization" | "guardDutyActivate" => matches!(value, "on" | "off"),
@@ -72,9 +79,7 @@ impl Ecs {
             _ => matches!(value, "enabled" | "disabled"),
         };
         if !valid {
-            return Err(EcsError::InvalidParameter(format!(
-                "Invalid value '{value}' for account setting '{name}'."
-            )));
+            return Err(EcsError::InvalidParameter("Invalid setting 'value'".into()));
         }
         let setting = AccountSetting {
             name: name.to_string(),
@@ -85,5 +90,19 @@ impl Ecs {
         self.store
             .put(&account_setting_key(scope, name), &encode(&setting))?;
         Ok(setting)
+    }
+
+    /// DeleteAccountSetting: the setting goes back to its default; the answer is the setting
+    /// as it was.
+    pub fn delete_account_setting(&self, scope: &Scope, name: &str) -> Result<AccountSetting> {
+        check_setting_name(name)?;
+        let key = account_setting_key(scope, name);
+        let current = self
+            .account_settings(scope)?
+            .into_iter()
+            .find(|s| s.name == name)
+            .expect("every known setting is listed");
+        self.store.delete(&key)?;
+        Ok(current)
     }
 }

@@ -25,7 +25,7 @@ use std::sync::Arc;
 use berth_store::{KeyValue, Store};
 pub(crate) use berth_store::{encode, now_epoch};
 
-pub use account::{ACCOUNT_SETTINGS, AccountSetting};
+pub use account::{ACCOUNT_SETTINGS, AccountSetting, check_setting_name};
 pub use agents::{
     ContainerInstanceHealth, InstanceHealthCheckResult, InstanceHealthCheckType,
     InstanceHealthStatus,

@@ -1,4 +1,4 @@
-//! Account settings: ListAccountSettings, PutAccountSetting(Default).
+//! Account settings: ListAccountSettings, PutAccountSetting(Default), DeleteAccountSetting.
 
 use serde::{Deserialize, Serialize};
 
@@ -33,6 +33,13 @@ pub struct PutAccountSettingRequest {
     pub principal_arn: Option<String>,
 }
 
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DeleteAccountSettingRequest {
+    pub name: String,
+    pub principal_arn: Option<String>,
+}
+
 #[derive(Debug, Serialize)]
 pub struct AccountSettingResponse {
     pub setting: berth_ecs::AccountSetting,
@@ -42,6 +49,9 @@ pub(super) async fn list_account_settings(
     ctx: &AwsContext,
     req: ListAccountSettingsRequest,
 ) -> Result<ListAccountSettingsResponse, AwsError> {
+    if let Some(name) = &req.name {
+        berth_ecs::check_setting_name(name).map_err(ecs_error)?;
+    }
     let all: Vec<berth_ecs::AccountSetting> = ctx
         .app
         .ecs
@@ -75,6 +85,18 @@ pub(super) async fn put_account_setting(
         .app
         .ecs
         .put_account_setting(&ctx.scope, &req.name, &req.value)
+        .map_err(ecs_error)?;
+    Ok(AccountSettingResponse { setting })
+}
+
+pub(super) async fn delete_account_setting(
+    ctx: &AwsContext,
+    req: DeleteAccountSettingRequest,
+) -> Result<AccountSettingResponse, AwsError> {
+    let setting = ctx
+        .app
+        .ecs
+        .delete_account_setting(&ctx.scope, &req.name)
         .map_err(ecs_error)?;
     Ok(AccountSettingResponse { setting })
 }

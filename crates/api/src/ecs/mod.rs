@@ -119,6 +119,7 @@ crate::aws_actions! {
     ListAccountSettings(account::ListAccountSettingsRequest) => blocking account::list_account_settings,
     PutAccountSetting(account::PutAccountSettingRequest) => blocking account::put_account_setting,
     PutAccountSettingDefault(account::PutAccountSettingRequest) => blocking account::put_account_setting,
+    DeleteAccountSetting(account::DeleteAccountSettingRequest) => blocking account::delete_account_setting,
     DiscoverPollEndpoint(berth_agent_protocol::calls::DiscoverPollEndpointRequest) => blocking agent::discover_poll_endpoint,
     SubmitContainerStateChange(berth_agent_protocol::calls::ContainerStateChange) => blocking agent::submit_container_state_change,
     SubmitAttachmentStateChanges(agent::SubmitAttachmentStateChangesRequest) => blocking agent::submit_attachment_state_changes,

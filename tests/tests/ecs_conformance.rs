@@ -1,0 +1,84 @@
+//! ECS answers as AWS answers, field by field and error by error, driven with the real
+//! `aws` CLI (issue 16, section 2). Each test names the evidence for the exact text.
+
+use berth_e2e::{BerthServer, assert_aws_error, ok_json, stderr_of};
+use serde_json::json;
+
+/// Account settings: an unknown name is refused by every account-setting operation, a bad
+/// value with ECS's "Invalid setting 'value'" (seen in aws/aws-cli#3785 and
+/// hashicorp/terraform-provider-aws#32114, CloudTrail's errorMessage); DeleteAccountSetting
+/// answers with the setting as it was and returns it to its default.
+#[test]
+fn account_settings_answer_as_ecs_does() {
+    let s = BerthServer::start();
+    let refused = |args: &[&str], message: &str| {
+        let out = s.aws(args);
+        assert_aws_error(&out, "InvalidParameterException");
+        assert!(stderr_of(&out).contains(message), "{}", stderr_of(&out));
+    };
+    refused(
+        &["ecs", "list-account-settings", "--name", "noSuchSetting"],
+        "Invalid setting 'name'",
+    );
+    refused(
+        &[
+            "ecs",
+            "put-account-setting",
+            "--name",
+            "noSuchSetting",
+            "--value",
+            "enabled",
+        ],
+        "Invalid setting 'name'",
+    );
+    refused(
+        &["ecs", "delete-account-setting", "--name", "noSuchSetting"],
+        "Invalid setting 'name'",
+    );
+    refused(
+        &[
+            "ecs",
+            "put-account-setting",
+            "--name",
+            "taskLongArnFormat",
+            "--value",
+            "ENABLED",
+        ],
+        "Invalid setting 'value'",
+    );
+
+    ok_json(&s.aws(&[
+        "ecs",
+        "put-account-setting",
+        "--name",
+        "containerInsights",
+        "--value",
+        "enhanced",
+    ]));
+    let listed = ok_json(&s.aws(&["ecs", "list-account-settings"]));
+    assert_eq!(
+        listed["settings"],
+        json!([{"name": "containerInsights", "value": "enhanced",
+                "principalArn": "arn:aws:iam::000000000000:root", "type": "user"}])
+    );
+    let deleted = ok_json(&s.aws(&[
+        "ecs",
+        "delete-account-setting",
+        "--name",
+        "containerInsights",
+    ]));
+    assert_eq!(deleted["setting"]["value"], "enhanced", "{deleted:#}");
+    let listed = ok_json(&s.aws(&["ecs", "list-account-settings"]));
+    assert_eq!(listed["settings"], json!([]), "{listed:#}");
+    let effective = ok_json(&s.aws(&[
+        "ecs",
+        "list-account-settings",
+        "--name",
+        "containerInsights",
+        "--effective-settings",
+    ]));
+    assert_eq!(
+        effective["settings"][0]["value"], "disabled",
+        "{effective:#}"
+    );
+}
