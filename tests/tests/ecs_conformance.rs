@@ -82,3 +82,59 @@ fn account_settings_answer_as_ecs_does() {
         "{effective:#}"
     );
 }
+
+/// CreateService's `role` (a name or an ARN) is shown as the service's `roleArn`, as ECS
+/// shows it (API reference, Service.roleArn).
+#[test]
+fn a_service_shows_its_role_as_an_arn() {
+    let s = BerthServer::start();
+    ok_json(&s.aws(&["ecs", "create-cluster", "--cluster-name", "roles"]));
+    ok_json(&s.aws(&[
+        "ecs",
+        "register-task-definition",
+        "--family",
+        "web",
+        "--container-definitions",
+        r#"[{"name":"web","image":"busybox","memory":32,"portMappings":[{"containerPort":80}]}]"#,
+    ]));
+    let lb = r#"[{"targetGroupArn":"arn:aws:elasticloadbalancing:us-east-1:000000000000:targetgroup/web/1","containerName":"web","containerPort":80}]"#;
+    for (name, role, arn) in [
+        (
+            "by-name",
+            "ecsServiceRole",
+            "arn:aws:iam::000000000000:role/ecsServiceRole",
+        ),
+        (
+            "by-arn",
+            "arn:aws:iam::000000000000:role/path/lbRole",
+            "arn:aws:iam::000000000000:role/path/lbRole",
+        ),
+    ] {
+        let created = ok_json(&s.aws(&[
+            "ecs",
+            "create-service",
+            "--cluster",
+            "roles",
+            "--service-name",
+            name,
+            "--task-definition",
+            "web",
+            "--desired-count",
+            "0",
+            "--load-balancers",
+            lb,
+            "--role",
+            role,
+        ]));
+        assert_eq!(created["service"]["roleArn"], arn, "{created:#}");
+        let described = ok_json(&s.aws(&[
+            "ecs",
+            "describe-services",
+            "--cluster",
+            "roles",
+            "--services",
+            name,
+        ]));
+        assert_eq!(described["services"][0]["roleArn"], arn, "{described:#}");
+    }
+}

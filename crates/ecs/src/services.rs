@@ -184,6 +184,10 @@ pub struct Service {
     /// (which then says FARGATE, for the definition and network checks).
     #[serde(default)]
     pub capacity_provider_strategy: Vec<crate::CapacityProviderStrategyItem>,
+    /// The IAM role ECS uses with the service's load balancer, as an ARN (CreateService's
+    /// `role`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub role_arn: Option<String>,
     /// The service throttle (failed launch attempts in a row, when to retry): the
     /// scheduler's own bookkeeping, not part of any API answer.
     #[serde(default, with = "ThrottleRecord")]
@@ -246,6 +250,8 @@ pub struct CreateService {
     pub service_registries: Vec<ServiceRegistry>,
     pub client_token: Option<String>,
     pub capacity_provider_strategy: Vec<crate::CapacityProviderStrategyItem>,
+    /// A role name or ARN.
+    pub role: Option<String>,
 }
 
 /// What UpdateService changes; `None` leaves a field alone.
@@ -260,6 +266,16 @@ pub struct UpdateService {
     pub health_check_grace_period_seconds: Option<i64>,
     pub force_new_deployment: bool,
     pub enable_execute_command: Option<bool>,
+}
+
+/// A role as CreateService's `role` names it: an ARN as it is, a name (without a path: a
+/// role with a path must be given by its ARN) as `arn:aws:iam::ACCOUNT:role/NAME`.
+fn role_arn(scope: &Scope, role: &str) -> String {
+    if role.starts_with("arn:") {
+        role.to_owned()
+    } else {
+        format!("arn:aws:iam::{}:role/{role}", scope.account)
+    }
 }
 
 fn check_placement(constraints: &[Placement], strategy: &[Placement]) -> Result<()> {
@@ -584,6 +600,7 @@ impl Ecs {
                 steady: false,
                 service_deployments: Vec::new(),
                 capacity_provider_strategy: strategy.clone(),
+                role_arn: req.role.as_deref().map(|role| role_arn(scope, role)),
                 throttle: Throttle::default(),
             };
             Self::new_deployment(&mut service, &task_definition);

@@ -41,6 +41,8 @@ pub struct ServiceWire {
     pub scheduling_strategy: String,
     pub deployment_controller: serde_json::Value,
     pub created_by: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub role_arn: Option<String>,
     #[serde(rename = "enableECSManagedTags")]
     pub enable_ecs_managed_tags: bool,
     pub propagate_tags: String,
@@ -100,6 +102,7 @@ pub(super) fn service_wire(
         scheduling_strategy: s.scheduling_strategy,
         deployment_controller: serde_json::json!({"type": "ECS"}),
         created_by: s.created_by,
+        role_arn: s.role_arn,
         enable_ecs_managed_tags: s.enable_ecs_managed_tags,
         propagate_tags: s.propagate_tags.unwrap_or_else(|| "NONE".into()),
         enable_execute_command: s.enable_execute_command,
@@ -137,6 +140,8 @@ pub struct CreateServiceRequest {
     pub propagate_tags: Option<String>,
     #[serde(default)]
     pub enable_execute_command: bool,
+    /// The IAM role (name or ARN) ECS uses with a service's load balancer.
+    pub role: Option<String>,
 }
 
 #[derive(Debug, Serialize)]
@@ -231,6 +236,7 @@ pub(super) async fn create_service(
                 service_registries: req.service_registries,
                 client_token: req.client_token,
                 capacity_provider_strategy: req.capacity_provider_strategy.unwrap_or_default(),
+                role: req.role,
             },
         )
         .map_err(ecs_error)?;
