@@ -138,3 +138,36 @@ fn a_service_shows_its_role_as_an_arn() {
         assert_eq!(described["services"][0]["roleArn"], arn, "{described:#}");
     }
 }
+
+/// A Fargate task definition with `pidMode: host` is refused with ECS's words, which name
+/// the supported value (aws/aws-cdk#29619 quotes the ClientException).
+#[test]
+fn fargate_pid_mode_host_is_refused_naming_the_supported_value() {
+    let s = BerthServer::start();
+    let out = s.aws(&[
+        "ecs",
+        "register-task-definition",
+        "--family",
+        "pid",
+        "--requires-compatibilities",
+        "FARGATE",
+        "--network-mode",
+        "awsvpc",
+        "--cpu",
+        "256",
+        "--memory",
+        "512",
+        "--pid-mode",
+        "host",
+        "--container-definitions",
+        r#"[{"name":"app","image":"busybox"}]"#,
+    ]);
+    assert_aws_error(&out, "ClientException");
+    assert!(
+        stderr_of(&out).contains(
+            "Tasks using the Fargate launch type do not support pidMode 'host'. The supported value for pidMode is 'task'."
+        ),
+        "{}",
+        stderr_of(&out)
+    );
+}

@@ -218,6 +218,11 @@ pub enum TaskDefinitionError {
     // seen for ipcMode (cn-terraform/terraform-aws-ecs-fargate#2); pattern for the others
     #[error("Tasks using the Fargate launch type do not support {0}.")]
     FargateUnsupported(&'static str),
+    // seen (aws/aws-cdk#29619, CloudFormation quoting the ClientException)
+    #[error(
+        "Tasks using the Fargate launch type do not support pidMode 'host'. The supported value for pidMode is 'task'."
+    )]
+    FargatePidModeHost,
     // seen (terraform comment quoting the ClientException)
     #[error("Fargate does not support task placement constraints.")]
     FargatePlacementConstraints,

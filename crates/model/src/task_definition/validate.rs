@@ -440,7 +440,7 @@ fn check_fargate_features(p: &Parsed<'_>) -> Result<()> {
         return Err(FargateUnsupported("ipcMode"));
     }
     if req.pid_mode.as_deref() == Some("host") {
-        return Err(FargateUnsupported("pidMode host"));
+        return Err(TaskDefinitionError::FargatePidModeHost);
     }
     if req
         .inference_accelerators

@@ -641,7 +641,7 @@ fn fargate_rejects_host_features() {
     );
     assert_eq!(
         message(with(fargate(json!([web()])), "pidMode", json!("host"))),
-        "Tasks using the Fargate launch type do not support pidMode host."
+        "Tasks using the Fargate launch type do not support pidMode 'host'. The supported value for pidMode is 'task'."
     );
     validate(&request(with(
         fargate(json!([web()])),
