@@ -175,12 +175,12 @@ struct AgentArgs {
 
 /// glibc's malloc tunables for a long-running server: at most two arenas (by default every
 /// thread of the async and blocking pools may get its own, each keeping the memory freed in
-/// it), and freed memory handed back to the kernel past 128 KiB at the top of a heap, with
-/// allocations of 64 KiB and more mapped on their own. Measured in BENCHMARKS.md ("Service
-/// throttle: the storm"): without them the server's RSS in a storm of failing services
-/// grows by the arenas' retained memory.
-const GLIBC_TUNABLES: &str =
-    "glibc.malloc.arena_max=2:glibc.malloc.trim_threshold=131072:glibc.malloc.mmap_threshold=65536";
+/// it), and allocations up to 8 MiB kept on the heap, so that the registry's 1–4 MiB blob
+/// buffers are reused rather than mapped and faulted in afresh each time (a 64 KiB threshold
+/// halved blob throughput). Measured in BENCHMARKS.md ("Service throttle: the storm" and
+/// "After issue 15"): without the arena limit the server's RSS in a storm of failing
+/// services grows by the arenas' retained memory.
+const GLIBC_TUNABLES: &str = "glibc.malloc.arena_max=2:glibc.malloc.mmap_threshold=8388608";
 
 /// glibc reads its tunables only when a process starts, so berth applies them by executing
 /// itself once more with them set (same process id, same arguments), unless the user set

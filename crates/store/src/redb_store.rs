@@ -42,7 +42,9 @@ const META_COMPACTED: &str = "compacted";
 /// Measured (BENCHMARKS.md, "Service throttle: the storm"): at 64 MiB a storm of failing
 /// services grew the server's RSS 1.5× within two minutes; 10,000 tasks on 200 agents reach
 /// RUNNING as fast with a few MiB as with 64 MiB, for ~10 % more server CPU and 65 MiB less
-/// peak RSS.
+/// peak RSS. `BERTH_STORE_CACHE_BYTES` sets another ceiling (README): reads of records that
+/// fell out of the cache cost CPU (DescribeTasks ~1.3× server CPU per call at 2 MiB against
+/// 64 MiB, "After issue 15").
 const CACHE_BYTES: usize = 2 << 20;
 const FORMAT_VERSION: u64 = 1;
 /// The most transactions one group commit applies, and the most key and value bytes (a group
@@ -144,7 +146,7 @@ impl RedbStore {
         // redb's default page cache may grow to 1 GiB; metadata needs far less.
         let db = redb::Builder::new()
             .set_cache_size(
-                std::env::var("BERTH_EXP_CACHE")
+                std::env::var("BERTH_STORE_CACHE_BYTES")
                     .ok()
                     .and_then(|v| v.parse().ok())
                     .unwrap_or(CACHE_BYTES),
