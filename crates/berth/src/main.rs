@@ -175,12 +175,11 @@ struct AgentArgs {
 
 /// glibc's malloc tunables for a long-running server: at most two arenas (by default every
 /// thread of the async and blocking pools may get its own, each keeping the memory freed in
-/// it), and allocations up to 8 MiB kept on the heap, so that the registry's 1–4 MiB blob
-/// buffers are reused rather than mapped and faulted in afresh each time (a 64 KiB threshold
-/// halved blob throughput). Measured in BENCHMARKS.md ("Service throttle: the storm" and
-/// "After issue 15"): without the arena limit the server's RSS in a storm of failing
-/// services grows by the arenas' retained memory.
-const GLIBC_TUNABLES: &str = "glibc.malloc.arena_max=2:glibc.malloc.mmap_threshold=8388608";
+/// it). Nothing else: setting a trim or mmap threshold switches off glibc's adaptive mmap
+/// threshold, and with a fixed 64 KiB one the registry's 1 MiB blob chunks were mapped and
+/// faulted in afresh each time (blob push and pull 0.46–0.79×). Measured in BENCHMARKS.md
+/// ("Service throttle: the storm", "After issue 15").
+const GLIBC_TUNABLES: &str = "glibc.malloc.arena_max=2";
 
 /// glibc reads its tunables only when a process starts, so berth applies them by executing
 /// itself once more with them set (same process id, same arguments), unless the user set
