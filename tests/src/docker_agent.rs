@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
-use crate::{BerthServer, REGION, assert_ok, ok_json, stdout_of, unique};
+use crate::{BerthServer, REGION, assert_ok, http, ok_json, stdout_of, unique};
 
 /// The Fargate capacity pool's (hidden) cluster.
 pub const POOL_CLUSTER: &str = "berth-fargate-pool";
@@ -417,4 +417,36 @@ pub fn cluster_with_image(s: &BerthServer, prefix: &str) -> (String, String) {
     s.create_repo(&repo, &[]);
     let image = s.docker_push_test_image(&repo, "v1");
     (cluster, image)
+}
+
+/// GET / on 127.0.0.1:port until the body holds `marker`.
+#[track_caller]
+pub fn fetch_page(port: u16, marker: &str) -> String {
+    wait_for(
+        &format!("the page on port {port}"),
+        Duration::from_secs(30),
+        || {
+            let response = http(port, "GET", "/", &[], b"").ok()?;
+            let body = String::from_utf8_lossy(&response.body).into_owned();
+            (response.status == 200 && body.contains(marker)).then_some(body)
+        },
+    )
+}
+
+/// An httpd container serving a page that says `marker`.
+pub fn httpd(image: &str, marker: &str, host_port: Option<u16>) -> Value {
+    let mut mapping = json!({"containerPort": 80, "protocol": "tcp"});
+    if let Some(port) = host_port {
+        mapping["hostPort"] = json!(port);
+    }
+    json!({
+        "name": "web",
+        "image": image,
+        "memory": 64,
+        "essential": true,
+        "stopTimeout": 2,
+        "entryPoint": ["sh", "-c"],
+        "command": [format!("mkdir -p /www && echo {marker} > /www/index.html && exec httpd -f -p 80 -h /www")],
+        "portMappings": [mapping],
+    })
 }

@@ -6,43 +6,11 @@
 use std::time::{Duration, Instant};
 
 use berth_e2e::docker_agent::{
-    Agent, cluster_with_image, containers_of, describe_task, docker_inspect, docker_ps, free_port,
-    register, run_task, wait_connected, wait_for, wait_status,
+    Agent, cluster_with_image, containers_of, describe_task, docker_inspect, docker_ps, fetch_page,
+    free_port, httpd, register, run_task, wait_connected, wait_for, wait_status,
 };
-use berth_e2e::{BerthServer, assert_ok, http, ok_json, stdout_of, unique};
+use berth_e2e::{BerthServer, assert_ok, ok_json, stdout_of, unique};
 use serde_json::{Value, json};
-
-/// GET / on 127.0.0.1:port until the body holds `marker`.
-#[track_caller]
-fn fetch_page(port: u16, marker: &str) -> String {
-    wait_for(
-        &format!("the page on port {port}"),
-        Duration::from_secs(30),
-        || {
-            let response = http(port, "GET", "/", &[], b"").ok()?;
-            let body = String::from_utf8_lossy(&response.body).into_owned();
-            (response.status == 200 && body.contains(marker)).then_some(body)
-        },
-    )
-}
-
-/// An httpd container serving a page that says `marker`.
-fn httpd(image: &str, marker: &str, host_port: Option<u16>) -> Value {
-    let mut mapping = json!({"containerPort": 80, "protocol": "tcp"});
-    if let Some(port) = host_port {
-        mapping["hostPort"] = json!(port);
-    }
-    json!({
-        "name": "web",
-        "image": image,
-        "memory": 64,
-        "essential": true,
-        "stopTimeout": 2,
-        "entryPoint": ["sh", "-c"],
-        "command": [format!("mkdir -p /www && echo {marker} > /www/index.html && exec httpd -f -p 80 -h /www")],
-        "portMappings": [mapping],
-    })
-}
 
 #[test]
 fn agent_runs_tasks_on_docker() {

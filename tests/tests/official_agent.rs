@@ -9,44 +9,12 @@
 use std::time::{Duration, Instant};
 
 use berth_e2e::docker_agent::{
-    cluster_with_image, docker_ps, free_port, register, run_task, wait_connected, wait_for,
-    wait_status,
+    cluster_with_image, docker_ps, fetch_page, free_port, httpd, register, run_task,
+    wait_connected, wait_for, wait_status,
 };
 use berth_e2e::official_agent::{OfficialAgent, binary_or_skip};
-use berth_e2e::{BerthServer, assert_ok, http, ok_json, unique};
-use serde_json::{Value, json};
-
-/// GET / on 127.0.0.1:port until the body holds `marker`.
-#[track_caller]
-fn fetch_page(port: u16, marker: &str) -> String {
-    wait_for(
-        &format!("the page on port {port}"),
-        Duration::from_secs(30),
-        || {
-            let response = http(port, "GET", "/", &[], b"").ok()?;
-            let body = String::from_utf8_lossy(&response.body).into_owned();
-            (response.status == 200 && body.contains(marker)).then_some(body)
-        },
-    )
-}
-
-/// An httpd container serving a page that says `marker`.
-fn httpd(image: &str, marker: &str, host_port: Option<u16>) -> Value {
-    let mut mapping = json!({"containerPort": 80, "protocol": "tcp"});
-    if let Some(port) = host_port {
-        mapping["hostPort"] = json!(port);
-    }
-    json!({
-        "name": "web",
-        "image": image,
-        "memory": 64,
-        "essential": true,
-        "stopTimeout": 2,
-        "entryPoint": ["sh", "-c"],
-        "command": [format!("mkdir -p /www && echo {marker} > /www/index.html && exec httpd -f -p 80 -h /www")],
-        "portMappings": [mapping],
-    })
-}
+use berth_e2e::{BerthServer, assert_ok, ok_json, unique};
+use serde_json::json;
 
 #[test]
 fn the_official_agent_registers_and_runs_bridge_tasks() {
