@@ -155,21 +155,37 @@ fn services_whose_tasks_keep_failing_to_start_are_throttled_until_updated() {
         assert!(reason.starts_with("CannotPullContainerError"), "{t:#}");
     }
 
-    // (a) now waits minutes for its next attempt; an UpdateService ends that at once.
+    // (a) now waits minutes for its next attempt; an UpdateService ends that at once. When
+    // the schedule's next retry is due soon anyway, it is let come and go first, so that the
+    // update lands well before a retry (how far into the schedule the test is depends on
+    // how long the steps above took).
     let svc = &services[0];
-    let tasks = wait_for("its last attempt to stop", Duration::from_secs(20), || {
-        let tasks = svc.all_tasks();
-        tasks
+    let (tasks, scheduled) = loop {
+        let tasks = wait_for("its last attempt to stop", Duration::from_secs(20), || {
+            let tasks = svc.all_tasks();
+            tasks
+                .iter()
+                .all(|t| t["lastStatus"] == "STOPPED")
+                .then_some(tasks)
+        });
+        // One task an attempt, every one failed: the schedule's next retry.
+        let last_failure = tasks
             .iter()
-            .all(|t| t["lastStatus"] == "STOPPED")
-            .then_some(tasks)
-    });
-    // One task an attempt, every one failed: the schedule's next retry.
-    let last_failure = tasks
-        .iter()
-        .map(|t| epoch_seconds(&t["stoppedAt"]))
-        .fold(f64::MIN, f64::max);
-    let scheduled = last_failure + throttle_delay(tasks.len() as u32);
+            .map(|t| epoch_seconds(&t["stoppedAt"]))
+            .fold(f64::MIN, f64::max);
+        let scheduled = last_failure + throttle_delay(tasks.len() as u32);
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs_f64();
+        if scheduled - now > 45.0 {
+            break (tasks, scheduled);
+        }
+        let attempts = tasks.len();
+        wait_for("the retry due soon", Duration::from_secs(90), || {
+            (svc.all_tasks().len() > attempts).then_some(())
+        });
+    };
     let before: BTreeSet<String> = tasks
         .iter()
         .map(|t| t["taskArn"].as_str().unwrap().to_owned())
