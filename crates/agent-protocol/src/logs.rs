@@ -38,6 +38,9 @@ pub struct RejectedLogEventsInfo {
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct PutLogEventsResponse {
+    /// Ignored by CloudWatch Logs since 2023 when sent back, still answered.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub next_sequence_token: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rejected_log_events_info: Option<RejectedLogEventsInfo>,
 }

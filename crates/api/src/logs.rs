@@ -400,7 +400,7 @@ fn stream_wire(scope: &LogScope, group: &str, s: LogStream) -> LogStreamWire {
         first_event_timestamp: s.stats.first_event,
         last_event_timestamp: s.stats.last_event,
         last_ingestion_time: s.stats.last_ingestion,
-        upload_sequence_token: format!("{:056}", s.stats.events),
+        upload_sequence_token: sequence_token(s.stats.events),
         // Deprecated in CloudWatch Logs (always 0 there); Berth shows the bytes on disk.
         stored_bytes: s.stats.stored_bytes,
         berth_shipper_cursor: s.stats.cursor,
@@ -456,6 +456,12 @@ use berth_agent_protocol::logs::{
     PutLogEventsRequest, PutLogEventsResponse, RejectedLogEventsInfo,
 };
 
+/// A stream's sequence as CloudWatch Logs writes its tokens: 56 digits. (CloudWatch Logs
+/// ignores the tokens it is sent since 2023; it still answers with them.)
+fn sequence_token(sequence: u64) -> String {
+    format!("{sequence:056}")
+}
+
 async fn put_log_events(
     ctx: &AwsContext,
     req: PutLogEventsRequest,
@@ -468,7 +474,7 @@ async fn put_log_events(
             message: e.message,
         })
         .collect();
-    let rejected = ctx
+    let put = ctx
         .app
         .logs
         .put_log_events(
@@ -479,7 +485,9 @@ async fn put_log_events(
             req.berth_shipper_cursor.as_deref(),
         )
         .map_err(logs_error)?;
+    let rejected = put.rejected;
     Ok(PutLogEventsResponse {
+        next_sequence_token: Some(sequence_token(put.sequence)),
         rejected_log_events_info: rejected.any().then_some(RejectedLogEventsInfo {
             too_new_log_event_start_index: rejected.too_new_start,
             too_old_log_event_end_index: rejected.too_old_end,

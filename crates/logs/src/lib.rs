@@ -178,6 +178,15 @@ pub struct Rejected {
     pub expired_end: Option<usize>,
 }
 
+/// What a PutLogEvents stored: the events it refused, and the stream's sequence after the
+/// batch (its count of events, the digits of PutLogEvents' `nextSequenceToken` and of
+/// DescribeLogStreams' `uploadSequenceToken`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Put {
+    pub rejected: Rejected,
+    pub sequence: u64,
+}
+
 impl Rejected {
     pub fn any(&self) -> bool {
         self.too_new_start.is_some() || self.too_old_end.is_some() || self.expired_end.is_some()
@@ -805,7 +814,7 @@ impl Logs {
         stream: &str,
         events: Vec<InputEvent>,
         cursor: Option<&str>,
-    ) -> Result<Rejected> {
+    ) -> Result<Put> {
         if events.is_empty() {
             return Err(LogsError::InvalidParameter(
                 "1 validation error detected: Value '[]' at 'logEvents' failed to satisfy constraint: Member must have length greater than or equal to 1".into(),
@@ -896,7 +905,10 @@ impl Logs {
                 events: kept,
             }));
         }
-        Ok(rejected)
+        Ok(Put {
+            rejected,
+            sequence: data.stats().events,
+        })
     }
 
     pub fn get_log_events(&self, scope: &LogScope, q: &GetLogEvents) -> Result<EventsPage> {

@@ -89,7 +89,7 @@ fn put_checks_order_and_reports_rejected_events() {
         logs.put_log_events(&s, "g", "s", vec![ev(now, "b"), ev(now - 1, "a")], None),
         Err(LogsError::InvalidParameter(m)) if m.contains("chronological order")
     ));
-    let rejected = logs
+    let put = logs
         .put_log_events(
             &s,
             "g",
@@ -102,6 +102,9 @@ fn put_checks_order_and_reports_rejected_events() {
             None,
         )
         .unwrap();
+    // One event kept: the stream's sequence is 1.
+    assert_eq!(put.sequence, 1);
+    let rejected = put.rejected;
     assert_eq!(rejected.too_old_end, Some(1));
     assert_eq!(rejected.too_new_start, Some(2));
     let page = head(&logs, "s");
@@ -211,7 +214,8 @@ fn retention_hides_then_removes_old_segments_and_delete_removes_files() {
     // Events older than the retention period are refused from now on.
     let rejected = logs
         .put_log_events(&s, "g", "s", vec![ev(now - 2 * DAY_MS, "late")], None)
-        .unwrap();
+        .unwrap()
+        .rejected;
     assert_eq!(rejected.expired_end, Some(1));
     let root = dir.path().join("logs");
     assert_eq!(std::fs::read_dir(&root).unwrap().count(), 1);

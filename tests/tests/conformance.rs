@@ -1,5 +1,5 @@
-//! ECS answers as AWS answers, field by field and error by error, driven with the real
-//! `aws` CLI (issue 16, section 2). Each test names the evidence for the exact text.
+//! ECS and CloudWatch Logs answer as AWS answers, field by field and error by error, driven
+//! with the real `aws` CLI (issue 16, section 2). Each test names the evidence for the exact text.
 
 use berth_e2e::{BerthServer, assert_aws_error, ok_json, stderr_of};
 use serde_json::json;
@@ -169,5 +169,53 @@ fn fargate_pid_mode_host_is_refused_naming_the_supported_value() {
         ),
         "{}",
         stderr_of(&out)
+    );
+}
+
+/// PutLogEvents answers with a `nextSequenceToken` (CloudWatch Logs ignores the tokens it is
+/// sent since January 2023, and still returns one: API reference, PutLogEvents), the same
+/// token DescribeLogStreams shows as the stream's `uploadSequenceToken`.
+#[test]
+fn put_log_events_answers_with_the_next_sequence_token() {
+    let s = BerthServer::start();
+    ok_json(&s.aws(&[
+        "logs",
+        "create-log-group",
+        "--log-group-name",
+        "/conformance",
+    ]));
+    ok_json(&s.aws(&[
+        "logs",
+        "create-log-stream",
+        "--log-group-name",
+        "/conformance",
+        "--log-stream-name",
+        "s",
+    ]));
+    let now = berth_e2e::now_ms();
+    let events =
+        format!(r#"[{{"timestamp":{now},"message":"one"}},{{"timestamp":{now},"message":"two"}}]"#);
+    let put = ok_json(&s.aws(&[
+        "logs",
+        "put-log-events",
+        "--log-group-name",
+        "/conformance",
+        "--log-stream-name",
+        "s",
+        "--log-events",
+        &events,
+    ]));
+    let token = put["nextSequenceToken"].as_str().unwrap_or_default();
+    assert_eq!(token.len(), 56, "{put:#}");
+    assert!(token.bytes().all(|b| b.is_ascii_digit()), "{put:#}");
+    let streams = ok_json(&s.aws(&[
+        "logs",
+        "describe-log-streams",
+        "--log-group-name",
+        "/conformance",
+    ]));
+    assert_eq!(
+        streams["logStreams"][0]["uploadSequenceToken"], token,
+        "{streams:#}"
     );
 }
