@@ -450,3 +450,78 @@ pub fn httpd(image: &str, marker: &str, host_port: Option<u16>) -> Value {
         "portMappings": [mapping],
     })
 }
+
+/// What [`run_bridge_tasks`] leaves running.
+pub struct BridgeTasks {
+    /// The task serving on a static host port, and its DescribeTasks entry once RUNNING.
+    pub web_task: String,
+    pub web_running: Value,
+    /// The other task's dynamic host port, and the marker its page says.
+    pub host_port: u16,
+    pub marker: String,
+}
+
+/// The bridge-mode workflow any agent must pass: a task on a static host port serving a
+/// page, one on a dynamic port found through `networkBindings`, and one whose essential
+/// container exits (ECS's stoppedReason, its exit code). The first two keep running.
+#[track_caller]
+pub fn run_bridge_tasks(s: &BerthServer, cluster: &str, image: &str) -> BridgeTasks {
+    // A static host port serving a page.
+    let static_port = free_port();
+    let marker = unique("page-");
+    let web = register(
+        s,
+        &unique("web-"),
+        json!([httpd(image, &marker, Some(static_port))]),
+    );
+    let web_task = run_task(s, cluster, &web);
+    let t0 = Instant::now();
+    let web_running = wait_status(s, cluster, &web_task, "RUNNING");
+    eprintln!("static-port task RUNNING {:?} after run-task", t0.elapsed());
+    s.track_image(image);
+    assert_eq!(
+        web_running["containers"][0]["networkBindings"][0]["hostPort"], static_port,
+        "{web_running:#}"
+    );
+    assert!(fetch_page(static_port, &marker).contains(&marker));
+
+    // A dynamic host port, found through networkBindings.
+    let marker2 = unique("dynamic-");
+    let dynamic = register(s, &unique("dyn-"), json!([httpd(image, &marker2, None)]));
+    let dynamic_task = run_task(s, cluster, &dynamic);
+    let running = wait_status(s, cluster, &dynamic_task, "RUNNING");
+    let binding = running["containers"][0]["networkBindings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|b| b["containerPort"] == 80)
+        .cloned()
+        .unwrap_or_else(|| panic!("no binding for port 80: {running:#}"));
+    let host_port = binding["hostPort"].as_u64().unwrap() as u16;
+    assert_ne!(host_port, 80);
+    assert!(fetch_page(host_port, &marker2).contains(&marker2));
+
+    // An essential container exiting stops its task with ECS's reason and its exit code.
+    let exits = register(
+        s,
+        &unique("exit-"),
+        json!([{
+            "name": "main", "image": image, "memory": 32, "essential": true,
+            // Exits a moment after it started, so the agent learns of it from Docker's events.
+            "entryPoint": ["sh", "-c"], "command": ["sleep 1; exit 3"]
+        }]),
+    );
+    let exit_task = run_task(s, cluster, &exits);
+    let stopped = wait_status(s, cluster, &exit_task, "STOPPED");
+    assert_eq!(
+        stopped["stoppedReason"], "Essential container in task exited",
+        "{stopped:#}"
+    );
+    assert_eq!(stopped["containers"][0]["exitCode"], 3, "{stopped:#}");
+    BridgeTasks {
+        web_task,
+        web_running,
+        host_port,
+        marker: marker2,
+    }
+}

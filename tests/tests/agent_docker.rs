@@ -6,8 +6,9 @@
 use std::time::{Duration, Instant};
 
 use berth_e2e::docker_agent::{
-    Agent, cluster_with_image, containers_of, describe_task, docker_inspect, docker_ps, fetch_page,
-    free_port, httpd, register, run_task, wait_connected, wait_for, wait_status,
+    Agent, BridgeTasks, cluster_with_image, containers_of, describe_task, docker_inspect,
+    docker_ps, fetch_page, httpd, register, run_bridge_tasks, run_task, wait_connected, wait_for,
+    wait_status,
 };
 use berth_e2e::{BerthServer, assert_ok, ok_json, stdout_of, unique};
 use serde_json::{Value, json};
@@ -45,59 +46,13 @@ fn agent_runs_tasks_on_docker() {
     );
     eprintln!("agent registered after {:?}", started.elapsed());
 
-    // A static host port serving a page.
-    let static_port = free_port();
-    let marker = unique("page-");
-    let web = register(
-        &s,
-        &unique("web-"),
-        json!([httpd(&image, &marker, Some(static_port))]),
-    );
-    let web_task = run_task(&s, &cluster, &web);
-    let t0 = Instant::now();
-    let running = wait_status(&s, &cluster, &web_task, "RUNNING");
-    eprintln!("static-port task RUNNING {:?} after run-task", t0.elapsed());
-    s.track_image(&image);
+    let BridgeTasks {
+        web_task,
+        web_running: running,
+        host_port,
+        marker: marker2,
+    } = run_bridge_tasks(&s, &cluster, &image);
     assert!(running["pullStartedAt"].is_number(), "{running:#}");
-    assert_eq!(
-        running["containers"][0]["networkBindings"][0]["hostPort"],
-        static_port
-    );
-    assert!(fetch_page(static_port, &marker).contains(&marker));
-
-    // A dynamic host port, found through networkBindings.
-    let marker2 = unique("dynamic-");
-    let dynamic = register(&s, &unique("dyn-"), json!([httpd(&image, &marker2, None)]));
-    let dynamic_task = run_task(&s, &cluster, &dynamic);
-    let running = wait_status(&s, &cluster, &dynamic_task, "RUNNING");
-    let binding = running["containers"][0]["networkBindings"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|b| b["containerPort"] == 80)
-        .cloned()
-        .unwrap_or_else(|| panic!("no binding for port 80: {running:#}"));
-    let host_port = binding["hostPort"].as_u64().unwrap() as u16;
-    assert_ne!(host_port, 80);
-    assert!(fetch_page(host_port, &marker2).contains(&marker2));
-
-    // An essential container exiting stops its task with ECS's reason and its exit code.
-    let exits = register(
-        &s,
-        &unique("exit-"),
-        json!([{
-            "name": "main", "image": image, "memory": 32, "essential": true,
-            // Exits a moment after it started, so the agent learns of it from Docker's events.
-            "entryPoint": ["sh", "-c"], "command": ["sleep 1; exit 3"]
-        }]),
-    );
-    let exit_task = run_task(&s, &cluster, &exits);
-    let stopped = wait_status(&s, &cluster, &exit_task, "STOPPED");
-    assert_eq!(
-        stopped["stoppedReason"], "Essential container in task exited",
-        "{stopped:#}"
-    );
-    assert_eq!(stopped["containers"][0]["exitCode"], 3, "{stopped:#}");
 
     // stop-task: STOPPED, the container gone from `docker ps`, then removed after the
     // cleanup delay.
