@@ -124,6 +124,17 @@ impl ContainerInstance {
     }
 }
 
+impl Attribute {
+    /// The attribute as Put/DeleteAttributes answer it: on the container instance `arn`.
+    fn on_target(&self, arn: &str) -> Attribute {
+        Attribute {
+            target_type: Some("container-instance".into()),
+            target_id: Some(arn.to_owned()),
+            ..self.clone()
+        }
+    }
+}
+
 /// What RegisterContainerInstance carries.
 #[derive(Debug, Clone, Default)]
 pub struct RegisterContainerInstance {
@@ -458,11 +469,7 @@ impl Ecs {
                 }
                 Ok(())
             })?;
-            out.push(Attribute {
-                target_type: Some("container-instance".into()),
-                target_id: Some(instance.arn(scope)),
-                ..a.clone()
-            });
+            out.push(a.on_target(&instance.arn(scope)));
         }
         Ok(out)
     }
@@ -488,11 +495,7 @@ impl Ecs {
                 i.attributes.retain(|e| e.name != a.name);
                 Ok(())
             })?;
-            out.push(Attribute {
-                target_type: Some("container-instance".into()),
-                target_id: Some(instance.arn(scope)),
-                ..a.clone()
-            });
+            out.push(a.on_target(&instance.arn(scope)));
         }
         Ok(out)
     }
