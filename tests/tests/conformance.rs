@@ -219,3 +219,102 @@ fn put_log_events_answers_with_the_next_sequence_token() {
         "{streams:#}"
     );
 }
+
+/// DescribeTasks and DescribeContainerInstances refuse an empty list with ECS's texts
+/// ("Tasks cannot be empty.", published in aws/copilot-cli#3551 and segmentio/specs#58;
+/// "Container instance cannot be empty.", in eagletmt/hako#34 and gchq/sleeper#3387), and
+/// they do so before the cluster is looked up. Order: no published AWS response shows both
+/// a missing cluster and an empty list; AWS checks a request's own shape (required members,
+/// list bounds, enum members) before an operation looks anything up — the
+/// `1 validation error detected: … Member must satisfy enum value set` form below is that
+/// request validation's own text, which never names a resource — so a missing cluster with
+/// an empty list answers with the empty-list error.
+#[test]
+fn an_empty_list_is_refused_before_the_cluster_is_looked_up() {
+    let s = BerthServer::start();
+    for cluster in ["no-such-cluster", "default"] {
+        let out = s.aws(&["ecs", "describe-tasks", "--cluster", cluster, "--tasks"]);
+        assert_aws_error(&out, "InvalidParameterException");
+        assert!(
+            stderr_of(&out).contains("Tasks cannot be empty."),
+            "{}",
+            stderr_of(&out)
+        );
+        let out = s.aws(&[
+            "ecs",
+            "describe-container-instances",
+            "--cluster",
+            cluster,
+            "--container-instances",
+        ]);
+        assert_aws_error(&out, "InvalidParameterException");
+        assert!(
+            stderr_of(&out).contains("Container instance cannot be empty."),
+            "{}",
+            stderr_of(&out)
+        );
+    }
+    // A list with a missing cluster: the cluster is looked up and is not there.
+    let out = s.aws(&[
+        "ecs",
+        "describe-tasks",
+        "--cluster",
+        "no-such-cluster",
+        "--tasks",
+        "0123456789abcdef0123456789abcdef",
+    ]);
+    assert_aws_error(&out, "ClusterNotFoundException");
+}
+
+/// An invalid `launchType` is refused by request validation, before the cluster is looked
+/// up (the evidence for the order is on the test above), with the AWS request-validation
+/// text naming the member and its enum set; ListTasks and CreateService refuse it the same
+/// way.
+#[test]
+fn an_invalid_launch_type_is_refused_before_the_cluster() {
+    let s = BerthServer::start();
+    let message = "1 validation error detected: Value 'EC3' at 'launchType' failed to satisfy constraint: Member must satisfy enum value set: [EC2, FARGATE, EXTERNAL]";
+    for args in [
+        &[
+            "ecs",
+            "run-task",
+            "--cluster",
+            "no-such-cluster",
+            "--task-definition",
+            "nothing:1",
+            "--launch-type",
+            "EC3",
+        ][..],
+        &["ecs", "list-tasks", "--launch-type", "EC3"][..],
+        &[
+            "ecs",
+            "create-service",
+            "--service-name",
+            "svc",
+            "--task-definition",
+            "nothing:1",
+            "--launch-type",
+            "EC3",
+        ][..],
+    ] {
+        let out = s.aws(args);
+        assert_aws_error(&out, "InvalidParameterException");
+        assert!(
+            stderr_of(&out).contains(message),
+            "{args:?}: {}",
+            stderr_of(&out)
+        );
+    }
+    // A valid launch type in a missing cluster: the cluster is looked up.
+    let out = s.aws(&[
+        "ecs",
+        "run-task",
+        "--cluster",
+        "no-such-cluster",
+        "--task-definition",
+        "nothing:1",
+        "--launch-type",
+        "EC2",
+    ]);
+    assert_aws_error(&out, "ClusterNotFoundException");
+}

@@ -13,6 +13,7 @@
 
 use crate::clusters::{CapacityProviderStrategyItem, Cluster};
 use crate::{EcsError, Result};
+use berth_model::ecs::LaunchType;
 
 /// The hidden cluster the Fargate pool's hosts register in.
 pub use crate::clusters::POOL_CLUSTER;
@@ -29,6 +30,9 @@ pub const NO_CAPACITY: &str = "Capacity is unavailable at this time. Please try 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum Launch {
     Ec2,
+    /// On the cluster's external instances (ECS Anywhere: agents registered with
+    /// `ECS_EXTERNAL=true`, which carry the `ecs.capability.external` attribute).
+    External,
     /// On the pool; per task, the capacity provider it was launched by (`None`: plain
     /// `launchType: FARGATE`).
     Fargate {
@@ -56,15 +60,13 @@ pub(crate) fn resolve_launch(
         (Some("FARGATE"), _) => Launch::Fargate {
             providers: vec![None; count as usize],
         },
-        (Some("EXTERNAL"), _) => {
-            return Err(EcsError::InvalidParameter(
-                "Launch type EXTERNAL is not supported by this server; use EC2 or FARGATE.".into(),
-            ));
-        }
+        (Some("EXTERNAL"), _) => Launch::External,
         (Some(other), _) => {
-            return Err(EcsError::InvalidParameter(format!(
-                "1 validation error detected: Value '{other}' at 'launchType' failed to satisfy constraint: Member must satisfy enum value set: [EC2, FARGATE, EXTERNAL]"
-            )));
+            return Err(EcsError::InvalidParameter(
+                LaunchType::parse_member("launchType", other)
+                    .err()
+                    .unwrap_or_default(),
+            ));
         }
         (None, Some(items)) => from_strategy(cluster, items, count)?,
         (None, None) if !cluster.default_capacity_provider_strategy.is_empty() => {
@@ -77,6 +79,12 @@ pub(crate) fn resolve_launch(
             Launch::Ec2 => {
                 return Err(EcsError::InvalidParameter(
                     "The platform version must be null when specifying an EC2 launch type.".into(),
+                ));
+            }
+            Launch::External => {
+                return Err(EcsError::InvalidParameter(
+                    "The platform version must be null when specifying an EXTERNAL launch type."
+                        .into(),
                 ));
             }
             Launch::Fargate { .. } if !matches!(version, "LATEST" | PLATFORM_VERSION) => {
@@ -181,7 +189,7 @@ mod tests {
     fn names(launch: Launch) -> Vec<String> {
         match launch {
             Launch::Fargate { providers } => providers.into_iter().map(|p| p.unwrap()).collect(),
-            Launch::Ec2 => panic!("EC2"),
+            Launch::Ec2 | Launch::External => panic!("not Fargate"),
         }
     }
 

@@ -439,6 +439,10 @@ impl Ecs {
     }
 
     pub fn create_service(&self, scope: &Scope, req: CreateService) -> Result<Service> {
+        // Request validation (enum members) comes before any lookup, as for RunTask.
+        if let Some(l) = &req.launch_type {
+            LaunchType::parse_member("launchType", l).map_err(EcsError::InvalidParameter)?;
+        }
         crate::clusters::refuse_the_pool(scope, req.cluster.as_deref())?;
         let cluster = self.active_cluster(scope, req.cluster.as_deref())?;
         crate::clusters::check_resource_name("Service", &req.service_name)?;
@@ -473,11 +477,9 @@ impl Ecs {
             )?;
         }
         let launch_type = match (&req.launch_type, strategy.is_empty()) {
-            (Some(l), _) => l.parse::<LaunchType>().map_err(|_| {
-                EcsError::InvalidParameter(format!(
-                    "Invalid launchType '{l}'. Valid values: [EC2, FARGATE, EXTERNAL]"
-                ))
-            })?,
+            (Some(l), _) => {
+                LaunchType::parse_member("launchType", l).map_err(EcsError::InvalidParameter)?
+            }
             (None, false) => LaunchType::Fargate,
             (None, true) => LaunchType::Ec2,
         };

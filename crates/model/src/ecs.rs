@@ -44,6 +44,19 @@ macro_rules! ecs_strings {
                     $($name::$variant => $text,)*
                 }
             }
+
+            /// A request's `field` as this type, or the message AWS's request validation
+            /// gives a value outside the set (checked before the operation looks anything
+            /// up).
+            pub fn parse_member(field: &str, value: &str) -> Result<Self, String> {
+                value.parse().map_err(|_| {
+                    let set: Vec<&str> = Self::ALL.iter().map(|v| v.as_str()).collect();
+                    format!(
+                        "1 validation error detected: Value '{value}' at '{field}' failed to satisfy constraint: Member must satisfy enum value set: [{}]",
+                        set.join(", ")
+                    )
+                })
+            }
         }
 
         impl fmt::Display for $name {
@@ -339,6 +352,10 @@ mod tests {
             "invalid launch type 'nope'"
         );
         assert_eq!(StopCode::TaskFailedToStart.as_str(), "TaskFailedToStart");
+        assert_eq!(
+            LaunchType::parse_member("launchType", "EC3").unwrap_err(),
+            "1 validation error detected: Value 'EC3' at 'launchType' failed to satisfy constraint: Member must satisfy enum value set: [EC2, FARGATE, EXTERNAL]"
+        );
     }
 
     #[test]

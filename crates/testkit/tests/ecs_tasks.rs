@@ -293,3 +293,44 @@ fn overrides_are_shown_as_given_and_refused_in_the_wrong_shape() {
         .expect_error("SerializationException");
     }
 }
+
+/// `launchType: EXTERNAL` (ECS Anywhere) places only on external instances — those
+/// registered by an agent run with `ECS_EXTERNAL=true`, which carry the
+/// `ecs.capability.external` attribute — and the tasks show that launch type; in a cluster
+/// without one, placement fails with the attribute reason. A platform version is refused.
+#[test]
+fn external_tasks_run_only_on_external_instances() {
+    let s = TestServer::start();
+    let cluster = unique("external-");
+    ecs::create_cluster(&s, &cluster);
+    let plain = small_instance().register_arn(&s, &cluster);
+    let family = unique("ext-");
+    register_task_definition(&s, bridge_web(&family, 128, 128, 0));
+
+    let none = run_task(&s, &cluster, &family, json!({"launchType": "EXTERNAL"}));
+    assert_eq!(none["tasks"], json!([]), "{none}");
+    assert_eq!(none["failures"][0]["reason"], "ATTRIBUTE", "{none}");
+
+    let external = small_instance()
+        .attribute("ecs.capability.external", None)
+        .register_arn(&s, &cluster);
+    let run = run_task(
+        &s,
+        &cluster,
+        &family,
+        json!({"launchType": "EXTERNAL", "count": 3}),
+    );
+    let tasks = run["tasks"].as_array().unwrap();
+    assert_eq!(tasks.len(), 3, "{run}");
+    for t in tasks {
+        assert_eq!(t["launchType"], "EXTERNAL");
+        assert_eq!(t["containerInstanceArn"], external.as_str());
+        assert_ne!(t["containerInstanceArn"], plain.as_str());
+    }
+    s.ecs(
+        "RunTask",
+        json!({"cluster": cluster, "taskDefinition": family, "launchType": "EXTERNAL",
+               "platformVersion": "LATEST"}),
+    )
+    .expect_error("InvalidParameterException");
+}

@@ -310,7 +310,12 @@ pub(super) async fn describe_container_instances(
     ctx: &AwsContext,
     req: DescribeContainerInstancesRequest,
 ) -> Result<ContainerInstancesResponse, AwsError> {
-    if req.container_instances.is_empty() || req.container_instances.len() > 100 {
+    if req.container_instances.is_empty() {
+        return Err(AwsError::invalid_parameter(
+            "Container instance cannot be empty.",
+        ));
+    }
+    if req.container_instances.len() > 100 {
         return Err(AwsError::invalid_parameter(
             "containerInstances must list 1 to 100 container instances.",
         ));

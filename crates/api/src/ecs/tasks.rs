@@ -317,7 +317,12 @@ pub(super) async fn describe_tasks(
     ctx: &AwsContext,
     req: DescribeTasksRequest,
 ) -> Result<TasksResponse, AwsError> {
-    if req.tasks.is_empty() || req.tasks.len() > 100 {
+    // The request is checked before the cluster is looked up (see the conformance test
+    // `an_empty_list_is_refused_before_the_cluster_is_looked_up`).
+    if req.tasks.is_empty() {
+        return Err(AwsError::invalid_parameter("Tasks cannot be empty."));
+    }
+    if req.tasks.len() > 100 {
         return Err(AwsError::invalid_parameter(
             "tasks must list 1 to 100 tasks.",
         ));
@@ -365,13 +370,7 @@ pub(super) async fn list_tasks(
     let launch_type = req
         .launch_type
         .as_deref()
-        .map(|l| {
-            l.parse::<LaunchType>().map_err(|_| {
-                AwsError::invalid_parameter(format!(
-                    "Invalid launchType '{l}'. Valid values: [EC2, FARGATE, EXTERNAL]"
-                ))
-            })
-        })
+        .map(|l| LaunchType::parse_member("launchType", l).map_err(AwsError::invalid_parameter))
         .transpose()?;
     if req.family.is_some() && req.service_name.is_some() {
         return Err(AwsError::invalid_parameter(

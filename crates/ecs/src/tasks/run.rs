@@ -384,11 +384,15 @@ pub(super) fn reserve(instance: &mut ContainerInstance, need: &Reservation, grou
     instance.version += 1;
 }
 
+/// The attribute every external instance (an agent run with `ECS_EXTERNAL=true`) registers.
+pub const EXTERNAL_ATTRIBUTE: &str = "ecs.capability.external";
+
 /// How one new task is launched: on its cluster's own instance (EC2) or on the Fargate
 /// pool, by a capacity provider or not.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct TaskLaunch {
     fargate: bool,
+    external: bool,
     provider: Option<String>,
 }
 
@@ -397,8 +401,13 @@ impl TaskLaunch {
     fn nth(launch: &crate::fargate::Launch, i: usize) -> TaskLaunch {
         match launch {
             crate::fargate::Launch::Ec2 => TaskLaunch::default(),
+            crate::fargate::Launch::External => TaskLaunch {
+                external: true,
+                ..TaskLaunch::default()
+            },
             crate::fargate::Launch::Fargate { providers } => TaskLaunch {
                 fargate: true,
+                external: false,
                 provider: providers.get(i).cloned().flatten(),
             },
         }
@@ -426,6 +435,8 @@ pub(super) fn new_task(
         container_instance_id: Some(instance.id.clone()),
         launch_type: if launch.fargate {
             LaunchType::Fargate
+        } else if launch.external {
+            LaunchType::External
         } else {
             LaunchType::Ec2
         },
@@ -537,6 +548,12 @@ impl Ecs {
     }
 
     pub(super) fn prepare_run_task(&self, scope: &Scope, req: RunTask) -> Result<RunTaskPending> {
+        // AWS validates the request's shape (enum members) before it looks the cluster up
+        // (see the conformance test `an_invalid_launch_type_is_refused_before_the_cluster`).
+        if let Some(launch_type) = &req.launch_type {
+            LaunchType::parse_member("launchType", launch_type)
+                .map_err(EcsError::InvalidParameter)?;
+        }
         crate::clusters::refuse_the_pool(scope, req.cluster.as_deref())?;
         let cluster = self.active_cluster(scope, req.cluster.as_deref())?;
         if !(1..=10).contains(&req.count) {
@@ -558,10 +575,10 @@ impl Ecs {
             )?
         };
         let fargate = matches!(launch, crate::fargate::Launch::Fargate { .. });
-        let launch_type = if fargate {
-            LaunchType::Fargate
-        } else {
-            LaunchType::Ec2
+        let launch_type = match launch {
+            crate::fargate::Launch::Fargate { .. } => LaunchType::Fargate,
+            crate::fargate::Launch::External => LaunchType::External,
+            crate::fargate::Launch::Ec2 => LaunchType::Ec2,
         };
         if fargate && (!req.placement_constraints.is_empty() || !req.placement_strategy.is_empty())
         {
@@ -620,6 +637,13 @@ impl Ecs {
             }
         }
         constraints.extend(req.placement_constraints.iter().cloned());
+        if launch == crate::fargate::Launch::External {
+            // EXTERNAL tasks run only on external instances (ECS Anywhere).
+            constraints.push((
+                "memberOf".to_string(),
+                Some(format!("attribute:{EXTERNAL_ATTRIBUTE} exists")),
+            ));
+        }
         // Fargate spreads a request's tasks over the pool's hosts.
         let strategy = if fargate {
             vec![("spread".to_string(), Some("instanceId".to_string()))]
