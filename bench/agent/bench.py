@@ -754,6 +754,9 @@ def cmd_official(args):
     if follower:
         for r in got_rows["official"]:
             r["agent_log"] = official_timeline(follower.lines, r)
+    if not version:  # registered before its versionInfo was in the description: read it again
+        [official] = wait_instances(ecs, args.official_cluster, 1, 10)
+        version = (official.get("versionInfo") or {}).get("agentVersion")
     col = lambda rows, key: [r[key] for r in rows if r.get(key) is not None]  # noqa: E731
     result = {
         "tasks": args.tasks,

@@ -147,6 +147,14 @@ stop_phase() { # agents, server, the phase's containers
   local c
   for c in "${CLUSTERS[@]}"; do remove_containers "com.amazonaws.ecs.cluster=$c"; done
   remove_containers "berth-bench-agent=$RUN"
+  remove_task_cgroups
+}
+
+remove_task_cgroups() { # the official agent's task cgroups (/ecs/TASK-ID), which it removes only at its cleanup
+  local id d
+  for id in $(cat "$TMP"/*-ecs-agent/agent.log* 2>/dev/null | grep -o 'cgroupPath=/ecs/[0-9a-f]*' | sort -u | cut -d/ -f3); do
+    for d in /sys/fs/cgroup/*/ecs/"$id"; do [ ! -d "$d" ] || rmdir "$d" 2>/dev/null || true; done
+  done
 }
 
 cleanup() {
@@ -361,10 +369,13 @@ start_official_agent() { # NAME CLUSTER: the official agent, started as tests/sr
   log "$1: official ECS agent pid $! in $2 (ECS_LOGLEVEL=$OFFICIAL_LOGLEVEL, prefer-cached${OFFICIAL_ENV:+, $OFFICIAL_ENV})"
 }
 
-if want official; then
+AGENT_GZ="$(ls "$ROOT"/../shared/tools/amazon-ecs-agent-*.gz 2>/dev/null | head -n 1 || true)"
+if want official && [ ! -x "$OFFICIAL_AGENT" ] && [ -z "$AGENT_GZ" ]; then
+  msg="no official agent: $OFFICIAL_AGENT, nor ../shared/tools/amazon-ecs-agent-*.gz"
+  [ "$WHAT" = all ] || die "$msg"
+  log "official: SKIPPED, $msg"
+elif want official; then
   if [ ! -x "$OFFICIAL_AGENT" ]; then
-    AGENT_GZ="$(ls "$ROOT"/../shared/tools/amazon-ecs-agent-*.gz 2>/dev/null | head -n 1 || true)"
-    [ -n "$AGENT_GZ" ] || die "no official agent: $OFFICIAL_AGENT, nor ../shared/tools/amazon-ecs-agent-*.gz"
     mkdir -p "$(dirname "$OFFICIAL_AGENT")"
     gunzip -c "$AGENT_GZ" >"$OFFICIAL_AGENT.tmp"
     chmod +x "$OFFICIAL_AGENT.tmp"
