@@ -727,9 +727,15 @@ def cmd_official(args):
     follower = LogFollower(args.official_log) if args.official_log else None
     got_rows = {"berth": [], "official": []}
     clusters = {"berth": args.cluster, "official": args.official_cluster}
+    pids = {"berth agent": args.agent_pid, "official agent": args.official_pid, "berth server": args.server_pid,
+            "dockerd": pid_of("dockerd"), "containerd": pid_of("containerd")}
+    cpu0 = {}
     try:
         total = args.warmup + args.tasks
         for i in range(total):
+            if i == args.warmup:
+                cpu0 = {name: cpu_seconds(pid) for name, pid in pids.items() if pid}
+                cpu_t0 = time.monotonic()
             order = ["berth", "official"] if i % 2 == 0 else ["official", "berth"]
             got = {
                 who: berth_launch(ecs, clusters[who], task_def, args.poll_ms / 1000, events) for who in order
@@ -746,6 +752,8 @@ def cmd_official(args):
                 f"(server {f(o['server_ms']):.0f}, docker create {f(o['docker_create_ms']):.1f}, "
                 f"start {f(o['docker_start_ms']):.1f})"
             )
+        cpu1 = {name: cpu_seconds(pid) for name, pid in pids.items() if pid}
+        cpu_seconds_window = time.monotonic() - cpu_t0
     finally:
         events.close()
         if follower:
@@ -778,6 +786,11 @@ def cmd_official(args):
         result[f"{who}_start_to_running"] = summary(
             [r["running_ms"] - r["docker_start_ms"] for r in rows if r["docker_start_ms"] is not None]
         )
+    # CPU time (utime + stime, all threads) over the counted rounds (launches and stops of both).
+    result["cpu_seconds"] = {
+        name: cpu1[name] - cpu0[name] for name in cpu0 if cpu0[name] is not None and cpu1.get(name) is not None
+    }
+    result["cpu_window_seconds"] = cpu_seconds_window
     result["describe_call"] = summary([x for r in got_rows["berth"] + got_rows["official"] for x in r["poll_call_ms"]])
     result["samples"] = {
         who: [{k: v for k, v in r.items() if k != "poll_call_ms"} for r in rows] for who, rows in got_rows.items()
@@ -811,6 +824,8 @@ def cmd_official(args):
         ]
     rows.append(("one DescribeTasks poll (client-measured call)", "describe_call"))
     print_table(f"launch latency, official agent vs berth agent, {args.tasks} rounds (+{args.warmup} warm-up), ms", rows, result)
+    print(f"CPU seconds over the {args.tasks} counted rounds ({cpu_seconds_window:.0f} s): "
+          + ", ".join(f"{k} {v:.2f}" for k, v in result["cpu_seconds"].items()), file=sys.stderr)
     print("means, ms: " + ", ".join(f"{k} {result[k]['mean']:.1f}" for k in
                                     ("berth_running", "official_running", "berth_server", "official_server")),
           file=sys.stderr)
@@ -1708,6 +1723,7 @@ def main():
     p.add_argument("--cluster")
     p.add_argument("--official-cluster")
     p.add_argument("--official-log")
+    p.add_argument("--official-pid", type=int)
     p.add_argument("--repository")
     p.add_argument("--image")
     p.add_argument("--out")

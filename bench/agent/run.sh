@@ -366,6 +366,7 @@ start_official_agent() { # NAME CLUSTER: the official agent, started as tests/sr
     AWS_DEFAULT_REGION="$AWS_DEFAULT_REGION" AWS_REGION="$AWS_DEFAULT_REGION" \
     "$OFFICIAL_AGENT" </dev/null >"$dir/agent.out" 2>&1 &
   AGENT_PIDS+=($!)
+  OFFICIAL_PID=$!
   log "$1: official ECS agent pid $! in $2 (ECS_LOGLEVEL=$OFFICIAL_LOGLEVEL, prefer-cached${OFFICIAL_ENV:+, $OFFICIAL_ENV})"
 }
 
@@ -390,7 +391,8 @@ elif want official; then
   log "load average before the rounds: $(cut -d' ' -f1-3 /proc/loadavg)"
   py official --endpoint "$ENDPOINT" --cluster "$CLUSTER" --official-cluster "$OFFICIAL_CLUSTER" \
     --image "$IMAGE" --tasks "$TASKS" --warmup "$WARMUP" --poll-ms "$POLL_MS" --register-timeout 120 \
-    --official-log "$TMP/official-ecs-agent/agent.log" --out "$WORK/official.json"
+    --official-log "$TMP/official-ecs-agent/agent.log" --agent-pid "$AGENT_PID" --official-pid "$OFFICIAL_PID" \
+    --server-pid "$SERVER_PID" --out "$WORK/official.json"
   log "load average after the rounds: $(cut -d' ' -f1-3 /proc/loadavg)"
   # How each agent configured its last container (HostConfig, labels), for the comparison.
   for c in "$CLUSTER:berth-agent" "$OFFICIAL_CLUSTER:ecs-agent"; do
