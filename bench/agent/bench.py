@@ -11,6 +11,7 @@ Subcommands (each prints a short table on stderr and writes JSON to --out):
   password  ECR GetAuthorizationToken: prints the registry password (for docker login).
   setup     creates the cluster and the ECR repository (idempotent).
   launch    RunTask → lastStatus RUNNING, one task at a time, beside `docker run -d`.
+  official  the same launch on two clusters: `berth agent` and the official ECS agent.
   density   N tasks on one agent, then the agent's RSS and CPU over an idle window.
   scale     TASKS tasks (COUNT per RunTask, from concurrent threads) over many agents;
             time until every one is RUNNING.
@@ -33,6 +34,7 @@ import hmac
 import http.client
 import json
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -425,9 +427,13 @@ def berth_launch(ecs, cluster, task_def, poll_s, events, launch_type="EC2", netw
             raise SystemExit(f"task {arn} not STOPPED 60 s after StopTask")
         time.sleep(0.05)
     ms = lambda ns: None if ns is None else (ns - wall0) / 1e6  # noqa: E731
+    created, started = task.get("createdAt"), task.get("startedAt")
     return {
         "arn": arn,
+        "wall0_ns": wall0,
         "running_ms": (t_run - t0) * 1000,
+        # The server's own clock (ms resolution): RunTask accepted → RUNNING report applied.
+        "server_ms": (started - created) * 1000 if created is not None and started is not None else None,
         "runtask_ms": (t_ack - t0) * 1000,
         "docker_create_ms": ms(create_ns),
         "docker_start_ms": ms(start_ns),
@@ -623,6 +629,211 @@ def cmd_launch(args):
         f"ratio of medians, Berth / docker run -d (CLI returns): {result['ratio_p50_vs_docker_cli']:.2f}x; "
         f"/ (inspect says running): {result['ratio_p50_vs_docker_inspect']:.2f}x; "
         f"/ Engine API create+start: {result['ratio_p50_vs_api']:.2f}x",
+        file=sys.stderr,
+    )
+
+
+# ---------------------------------------------------------------- official agent
+
+
+class LogFollower:
+    """Follows a log file that is being written (the official agent's: its own timestamps
+    are whole seconds), stamping each line with our wall clock when it is read, every 5 ms."""
+
+    def __init__(self, path):
+        self.path, self.lines, self.stop = path, [], threading.Event()
+        self.thread = threading.Thread(target=self._run, daemon=True)
+        self.thread.start()
+
+    def _run(self):
+        f, partial = None, ""
+        while not self.stop.is_set():
+            if f is None:
+                try:
+                    f = open(self.path, errors="replace")
+                except OSError:
+                    time.sleep(0.05)
+                    continue
+            chunk = f.read()
+            if chunk:
+                now = time.time_ns()
+                parts = (partial + chunk).split("\n")
+                partial = parts.pop()
+                self.lines.extend((now, line) for line in parts)
+            else:
+                time.sleep(0.005)
+
+    def close(self):
+        self.stop.set()
+        self.thread.join(timeout=2)
+
+
+# The official agent's debug log lines that mark a launch (first of each, per task), in order.
+OFFICIAL_MILESTONES = [
+    ("acs_payload", 'msg="Received task payload from ACS"', 'desiredStatus="RUNNING"'),
+    ("task_cgroup_creating", 'msg="Creating task cgroup', None),
+    ("task_cgroup_created", 'msg="Transitioned resource"', 'status="CREATED"'),
+    ("cached_image_found", 'msg="Found cached image', None),
+    ("manifest_pulled_sending", 'msg="Sending state change to ECS"', 'taskStatus="MANIFEST_PULLED"'),
+    ("container_waits_on_resources", 'msg="Can\'t apply state to container yet', None),
+    ("manifest_pulled_submitted", 'msg="Submitted state change to ECS"', 'taskStatus="MANIFEST_PULLED"'),
+    ("container_pulled", 'msg="Transitioned container"', 'nextState="PULLED"'),
+    ("creating", 'msg="Creating container"', None),
+    ("created", 'msg="Created docker container for task"', None),
+    ("starting", 'msg="Starting container"', None),
+    ("started", 'msg="Started container"', None),
+    ("running_sending", 'msg="Sending state change to ECS"', 'taskStatus="RUNNING"'),
+    ("running_submitted", 'msg="Submitted state change to ECS"', 'taskStatus="RUNNING"'),
+]
+
+
+def go_duration_ms(text):
+    """elapsed=1.132598614s / 90.165436ms / 850µs, in ms."""
+    m = re.search(r"elapsed=([0-9.]+)(ms|µs|us|s)\b", text)
+    if not m:
+        return None
+    return float(m.group(1)) * {"ms": 1, "µs": 1e-3, "us": 1e-3, "s": 1000}[m.group(2)]
+
+
+def official_timeline(lines, sample):
+    """ms after RunTask was sent at which each milestone's line was read, for one task; and
+    the agent's own elapsed times of its create and start calls."""
+    task_id = sample["arn"].rsplit("/", 1)[1]
+    out = {}
+    for ns, line in lines:
+        if task_id not in line:
+            continue
+        for name, needle, extra in OFFICIAL_MILESTONES:
+            if name not in out and needle in line and (extra is None or extra in line):
+                out[name] = (ns - sample["wall0_ns"]) / 1e6
+                if name in ("created", "started"):
+                    out[f"{name}_elapsed"] = go_duration_ms(line)
+    return out
+
+
+def cmd_official(args):
+    """The same bridge task on two clusters of one server on this host, one served by
+    `berth agent`, the other by the official Amazon ECS agent; one task at a time,
+    alternating, the order rotating; RunTask → RUNNING (client) and startedAt − createdAt
+    (server)."""
+    ecs = client_from(args)
+    command = SLEEP_COMMAND
+    task_def = register_task_definition(ecs, "bench-official", args.image, command, args.cpu, args.memory)
+    wait_instances(ecs, args.cluster, 1, 60)
+    [official] = wait_instances(ecs, args.official_cluster, 1, args.register_timeout)
+    version = (official.get("versionInfo") or {}).get("agentVersion")
+    log(f"official: berth agent in {args.cluster}, official agent {version} in {args.official_cluster}; {task_def}")
+    events = DockerEvents()
+    follower = LogFollower(args.official_log) if args.official_log else None
+    got_rows = {"berth": [], "official": []}
+    clusters = {"berth": args.cluster, "official": args.official_cluster}
+    pids = {"berth agent": args.agent_pid, "official agent": args.official_pid, "berth server": args.server_pid,
+            "dockerd": pid_of("dockerd"), "containerd": pid_of("containerd")}
+    cpu0 = {}
+    try:
+        total = args.warmup + args.tasks
+        for i in range(total):
+            if i == args.warmup:
+                cpu0 = {name: cpu_seconds(pid) for name, pid in pids.items() if pid}
+                cpu_t0 = time.monotonic()
+            order = ["berth", "official"] if i % 2 == 0 else ["official", "berth"]
+            got = {
+                who: berth_launch(ecs, clusters[who], task_def, args.poll_ms / 1000, events) for who in order
+            }
+            if i >= args.warmup:
+                for who in order:
+                    got_rows[who].append(got[who])
+            b, o = got["berth"], got["official"]
+            f = lambda v: float("nan") if v is None else v  # noqa: E731
+            log(
+                f"{'warm-up' if i < args.warmup else 'launch'} {i + 1}/{total} ({' then '.join(order)}): "
+                f"berth agent RUNNING {b['running_ms']:.1f} ms (server {f(b['server_ms']):.0f}, "
+                f"docker start {f(b['docker_start_ms']):.1f}); official agent RUNNING {o['running_ms']:.1f} ms "
+                f"(server {f(o['server_ms']):.0f}, docker create {f(o['docker_create_ms']):.1f}, "
+                f"start {f(o['docker_start_ms']):.1f})"
+            )
+        cpu1 = {name: cpu_seconds(pid) for name, pid in pids.items() if pid}
+        cpu_seconds_window = time.monotonic() - cpu_t0
+    finally:
+        events.close()
+        if follower:
+            time.sleep(0.2)
+            follower.close()
+    if follower:
+        for r in got_rows["official"]:
+            r["agent_log"] = official_timeline(follower.lines, r)
+    if not version:  # registered before its versionInfo was in the description: read it again
+        [official] = wait_instances(ecs, args.official_cluster, 1, 10)
+        version = (official.get("versionInfo") or {}).get("agentVersion")
+    col = lambda rows, key: [r[key] for r in rows if r.get(key) is not None]  # noqa: E731
+    result = {
+        "tasks": args.tasks,
+        "warmup": args.warmup,
+        "poll_ms": args.poll_ms,
+        "official_agent_version": version,
+        "load_average": load_average(),
+    }
+    for who, rows in got_rows.items():
+        result[f"{who}_running"] = summary(col(rows, "running_ms"))
+        result[f"{who}_server"] = summary(col(rows, "server_ms"))
+        result[f"{who}_runtask"] = summary(col(rows, "runtask_ms"))
+        result[f"{who}_docker_create"] = summary(col(rows, "docker_create_ms"))
+        result[f"{who}_docker_start"] = summary(col(rows, "docker_start_ms"))
+        result[f"{who}_create_to_start"] = summary(
+            [r["docker_start_ms"] - r["docker_create_ms"] for r in rows
+             if r["docker_start_ms"] is not None and r["docker_create_ms"] is not None]
+        )
+        result[f"{who}_start_to_running"] = summary(
+            [r["running_ms"] - r["docker_start_ms"] for r in rows if r["docker_start_ms"] is not None]
+        )
+    # CPU time (utime + stime, all threads) over the counted rounds (launches and stops of both).
+    result["cpu_seconds"] = {
+        name: cpu1[name] - cpu0[name] for name in cpu0 if cpu0[name] is not None and cpu1.get(name) is not None
+    }
+    result["cpu_window_seconds"] = cpu_seconds_window
+    result["describe_call"] = summary([x for r in got_rows["berth"] + got_rows["official"] for x in r["poll_call_ms"]])
+    result["samples"] = {
+        who: [{k: v for k, v in r.items() if k != "poll_call_ms"} for r in rows] for who, rows in got_rows.items()
+    }
+    for stat in ("p50", "p90", "mean"):
+        for figure in ("running", "server"):
+            b, o = result[f"berth_{figure}"][stat], result[f"official_{figure}"][stat]
+            result[f"ratio_{stat}_{figure}"] = o / b if b else None
+    if follower:
+        names = [m[0] for m in OFFICIAL_MILESTONES] + ["created_elapsed", "started_elapsed"]
+        timelines = [r.get("agent_log", {}) for r in got_rows["official"]]
+        result["official_log"] = {n: summary([t[n] for t in timelines if t.get(n) is not None]) for n in names}
+    write_json(args.out, result)
+    if follower:
+        print("\nthe official agent's debug log: when each line was read, ms after RunTask was sent "
+              "(its create / start calls: its own elapsed):", file=sys.stderr)
+        print(f"| {'line (first for the task)':<50} | {'n':>3} | {'p50':>7} | {'p90':>7} | {'mean':>7} |", file=sys.stderr)
+        for n, s in result["official_log"].items():
+            if s["n"]:
+                print(f"| {n:<50} | {s['n']:>3} | {s['p50']:7.1f} | {s['p90']:7.1f} | {s['mean']:7.1f} |", file=sys.stderr)
+    rows = []
+    for who, name in (("berth", "berth agent"), ("official", f"official agent {version}")):
+        rows += [
+            (f"{name}: RunTask sent → DescribeTasks RUNNING", f"{who}_running"),
+            ("  server: startedAt − createdAt", f"{who}_server"),
+            ("  RunTask answered", f"{who}_runtask"),
+            ("  Docker 'create' event (after RunTask sent)", f"{who}_docker_create"),
+            ("  Docker 'start' event (after RunTask sent)", f"{who}_docker_start"),
+            ("  'create' → 'start' event", f"{who}_create_to_start"),
+            ("  'start' event → RUNNING seen", f"{who}_start_to_running"),
+        ]
+    rows.append(("one DescribeTasks poll (client-measured call)", "describe_call"))
+    print_table(f"launch latency, official agent vs berth agent, {args.tasks} rounds (+{args.warmup} warm-up), ms", rows, result)
+    print(f"CPU seconds over the {args.tasks} counted rounds ({cpu_seconds_window:.0f} s): "
+          + ", ".join(f"{k} {v:.2f}" for k, v in result["cpu_seconds"].items()), file=sys.stderr)
+    print("means, ms: " + ", ".join(f"{k} {result[k]['mean']:.1f}" for k in
+                                    ("berth_running", "official_running", "berth_server", "official_server")),
+          file=sys.stderr)
+    print(
+        "ratio official / berth: RunTask → RUNNING "
+        + ", ".join(f"{stat} {result[f'ratio_{stat}_running']:.2f}x" for stat in ("p50", "p90", "mean"))
+        + "; server startedAt − createdAt "
+        + ", ".join(f"{stat} {result[f'ratio_{stat}_server']:.2f}x" for stat in ("p50", "p90", "mean")),
         file=sys.stderr,
     )
 
@@ -1503,13 +1714,16 @@ def main():
     # `docker events` child is closed by its finally block.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("command", choices=["password", "setup", "launch", "fargate", "density", "scale", "control",
+    p.add_argument("command", choices=["password", "setup", "launch", "official", "fargate", "density", "scale", "control",
                                        "recovery", "rollout", "storm"])
     p.add_argument("--endpoint", required=True)
     p.add_argument("--access-key", default=os.environ.get("AWS_ACCESS_KEY_ID"))
     p.add_argument("--secret-key", default=os.environ.get("AWS_SECRET_ACCESS_KEY"))
     p.add_argument("--region", default="us-east-1")
     p.add_argument("--cluster")
+    p.add_argument("--official-cluster")
+    p.add_argument("--official-log")
+    p.add_argument("--official-pid", type=int)
     p.add_argument("--repository")
     p.add_argument("--image")
     p.add_argument("--out")
@@ -1549,6 +1763,7 @@ def main():
         "password": cmd_password,
         "setup": cmd_setup,
         "launch": cmd_launch,
+        "official": cmd_official,
         "fargate": cmd_fargate,
         "density": cmd_density,
         "scale": cmd_scale,

@@ -1,12 +1,22 @@
 #!/usr/bin/env bash
 # berth agent: launch latency, density, scale; the service scheduler: recovery, rollout. See
 # BENCHMARKS.md, sections "Agent: launch latency, density, scale", "Fargate launch latency"
-# "Service scheduler: recovery and rollout" and "Service throttle: the storm".
+# "Service scheduler: recovery and rollout", "Service throttle: the storm" and "Launch latency:
+# the official ECS agent vs berth agent".
 #
-# Usage: bench/agent/run.sh [launch|fargate|density|scale|recovery|rollout|storm|all]  (default all)
+# Usage: bench/agent/run.sh [launch|official|fargate|density|scale|recovery|rollout|storm|all]  (default all)
 #   env TASKS       launch, fargate: tasks one after another (default 50; WARMUP=3 more first,
 #                   not counted). fargate: on `berth up --with-instance`, FARGATE tasks on the
 #                   built-in pool beside EC2 tasks on the built-in instance, alternating
+#   official        one server, two clusters: the launch mode's task on a `berth agent` and on
+#                   the official Amazon ECS agent, TASKS rounds (+WARMUP) alternating, order
+#                   rotating. OFFICIAL_AGENT: its binary (default target/amazon-ecs-agent,
+#                   unpacked from ../shared/tools/amazon-ecs-agent-*.gz if absent);
+#                   OFFICIAL_LOGLEVEL its ECS_LOGLEVEL (default debug, as the e2e tests run
+#                   it; the log is kept as target/bench-agent/official-ecs-agent.log);
+#                   OFFICIAL_ENV more NAME=VALUE settings for it, space-separated. Its
+#                   introspection port 51678 is one per host: first waits (up to 30 min) until
+#                   nothing has listened on it for 10 s (other sessions' tests use it)
 #   env KILLS       recovery: containers of a service's tasks killed one after another
 #                   (default 20; WARMUP more first, not counted), each beside a `docker run -d`;
 #                   SERVICE_TASKS the service's desired count (default 3)
@@ -52,8 +62,8 @@ set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 cd "$ROOT"
 WHAT="${1:-all}"
-case "$WHAT" in launch|fargate|density|scale|recovery|rollout|storm|all) ;; -h|--help) sed -n '2,/^set -e/{/^set -e/!p}' "$0"; exit 0 ;;
-  *) echo "usage: $0 [launch|fargate|density|scale|recovery|rollout|storm|all]" >&2; exit 2 ;; esac
+case "$WHAT" in launch|official|fargate|density|scale|recovery|rollout|storm|all) ;; -h|--help) sed -n '2,/^set -e/{/^set -e/!p}' "$0"; exit 0 ;;
+  *) echo "usage: $0 [launch|official|fargate|density|scale|recovery|rollout|storm|all]" >&2; exit 2 ;; esac
 want() { [ "$WHAT" = all ] || [ "$WHAT" = "$1" ]; }
 
 TASKS="${TASKS:-50}"
@@ -81,6 +91,9 @@ STORM_AGENTS="${STORM_AGENTS:-5}"
 STORM_SECONDS="${STORM_SECONDS:-600}"
 STORM_IDLE="${STORM_IDLE:-60}"
 QUIET="${QUIET:-0}"
+OFFICIAL_AGENT="${OFFICIAL_AGENT:-$ROOT/target/amazon-ecs-agent}"
+OFFICIAL_LOGLEVEL="${OFFICIAL_LOGLEVEL:-debug}"
+OFFICIAL_ENV="${OFFICIAL_ENV:-}"
 WORK="$ROOT/target/bench-agent"
 PY="${PYTHON:-python3}"
 BENCH="$ROOT/bench/agent/bench.py"
@@ -134,6 +147,14 @@ stop_phase() { # agents, server, the phase's containers
   local c
   for c in "${CLUSTERS[@]}"; do remove_containers "com.amazonaws.ecs.cluster=$c"; done
   remove_containers "berth-bench-agent=$RUN"
+  remove_task_cgroups
+}
+
+remove_task_cgroups() { # the official agent's task cgroups (/ecs/TASK-ID), which it removes only at its cleanup
+  local id d
+  for id in $(cat "$TMP"/*-ecs-agent/agent.log* 2>/dev/null | grep -o 'cgroupPath=/ecs/[0-9a-f]*' | sort -u | cut -d/ -f3); do
+    for d in /sys/fs/cgroup/*/ecs/"$id"; do [ ! -d "$d" ] || rmdir "$d" 2>/dev/null || true; done
+  done
 }
 
 cleanup() {
@@ -298,6 +319,8 @@ simulated_phase() { # NAME N -> CLUSTER, ENDPOINT, AGENT_PIDS: server, N simulat
 keep_logs() { # NAME: the server's and agents' logs beside the results (simulated: agent 1's tail)
   cp "$TMP/$1-server.stderr" "$WORK/$1-server.log" 2>/dev/null || true
   cp "$TMP/$1-agent.log" "$WORK/$1-agent.log" 2>/dev/null || true
+  [ ! -f "$TMP/$1-ecs-agent/agent.log" ] || cp "$TMP/$1-ecs-agent/agent.log" "$WORK/$1-ecs-agent.log"
+  [ ! -f "$TMP/$1-ecs-agent/agent.out" ] || cp "$TMP/$1-ecs-agent/agent.out" "$WORK/$1-ecs-agent.out"
   [ ! -f "$TMP/$1-agents/1.log" ] || tail -n 20 "$TMP/$1-agents/1.log" >"$WORK/$1-agent-1.log"
 }
 
@@ -308,6 +331,75 @@ if want launch; then
     --warmup "$WARMUP" --poll-ms "$POLL_MS" --name-prefix "berth-bench-run-$RUN" \
     --label "berth-bench-agent=$RUN" --out "$WORK/launch.json"
   keep_logs launch
+  stop_phase
+fi
+
+# ---------------------------------------------------------------- 1a. the official ECS agent
+port_51678_busy() { ss -ltn | grep -q ':51678 '; }
+
+start_official_agent() { # NAME CLUSTER: the official agent, started as tests/src/official_agent.rs does
+  local dir="$TMP/$1-ecs-agent" free=0 i
+  # Port 51678 (its introspection server, all interfaces) is one per host, and other sessions
+  # run official-agent tests here: wait until it has been free for 10 s in a row.
+  for i in $(seq 1 1800); do
+    if port_51678_busy; then
+      free=0
+      [ $((i % 60)) = 1 ] && log "$1: port 51678 is taken (another official agent on this host); waiting"
+    else
+      free=$((free + 1))
+      [ "$free" -ge 10 ] && break
+    fi
+    sleep 1
+  done
+  [ "$free" -ge 10 ] || die "port 51678 stayed taken for 30 min"
+  mkdir -p "$dir/data"
+  # A clean environment (the test's env_clear, so no AWS_CA_BUNDLE: its Go SDK would exit),
+  # ECS Anywhere style. prefer-cached as the berth agent's --image-pull-behavior; the stopped
+  # tasks' cleanup wait as the berth agent's --cleanup-delay-seconds 3600, so no cleanup runs
+  # during the timed launches.
+  # shellcheck disable=SC2086 # OFFICIAL_ENV: words on purpose
+  env -i PATH="$PATH" HOME="$HOME" \
+    ECS_EXTERNAL=true ECS_BACKEND_HOST="$ENDPOINT" ECS_CLUSTER="$2" \
+    ECS_DATADIR="$dir/data" ECS_LOGFILE="$dir/agent.log" ECS_LOGLEVEL="$OFFICIAL_LOGLEVEL" \
+    ECS_IMAGE_PULL_BEHAVIOR=prefer-cached ECS_ENGINE_TASK_CLEANUP_WAIT_DURATION=1h $OFFICIAL_ENV \
+    AWS_ACCESS_KEY_ID="$AWS_ACCESS_KEY_ID" AWS_SECRET_ACCESS_KEY="$AWS_SECRET_ACCESS_KEY" \
+    AWS_DEFAULT_REGION="$AWS_DEFAULT_REGION" AWS_REGION="$AWS_DEFAULT_REGION" \
+    "$OFFICIAL_AGENT" </dev/null >"$dir/agent.out" 2>&1 &
+  AGENT_PIDS+=($!)
+  OFFICIAL_PID=$!
+  log "$1: official ECS agent pid $! in $2 (ECS_LOGLEVEL=$OFFICIAL_LOGLEVEL, prefer-cached${OFFICIAL_ENV:+, $OFFICIAL_ENV})"
+}
+
+AGENT_GZ="$(ls "$ROOT"/../shared/tools/amazon-ecs-agent-*.gz 2>/dev/null | head -n 1 || true)"
+if want official && [ ! -x "$OFFICIAL_AGENT" ] && [ -z "$AGENT_GZ" ]; then
+  msg="no official agent: $OFFICIAL_AGENT, nor ../shared/tools/amazon-ecs-agent-*.gz"
+  [ "$WHAT" = all ] || die "$msg"
+  log "official: SKIPPED, $msg"
+elif want official; then
+  if [ ! -x "$OFFICIAL_AGENT" ]; then
+    mkdir -p "$(dirname "$OFFICIAL_AGENT")"
+    gunzip -c "$AGENT_GZ" >"$OFFICIAL_AGENT.tmp"
+    chmod +x "$OFFICIAL_AGENT.tmp"
+    mv "$OFFICIAL_AGENT.tmp" "$OFFICIAL_AGENT"
+    log "unpacked $AGENT_GZ to $OFFICIAL_AGENT"
+  fi
+  docker_phase official   # server, image, the berth agent's cluster and agent
+  OFFICIAL_CLUSTER="bench-agent-$RUN-official-ecs"
+  CLUSTERS+=("$OFFICIAL_CLUSTER")
+  py setup --endpoint "$ENDPOINT" --cluster "$OFFICIAL_CLUSTER"
+  start_official_agent official "$OFFICIAL_CLUSTER"
+  log "load average before the rounds: $(cut -d' ' -f1-3 /proc/loadavg)"
+  py official --endpoint "$ENDPOINT" --cluster "$CLUSTER" --official-cluster "$OFFICIAL_CLUSTER" \
+    --image "$IMAGE" --tasks "$TASKS" --warmup "$WARMUP" --poll-ms "$POLL_MS" --register-timeout 120 \
+    --official-log "$TMP/official-ecs-agent/agent.log" --agent-pid "$AGENT_PID" --official-pid "$OFFICIAL_PID" \
+    --server-pid "$SERVER_PID" --out "$WORK/official.json"
+  log "load average after the rounds: $(cut -d' ' -f1-3 /proc/loadavg)"
+  # How each agent configured its last container (HostConfig, labels), for the comparison.
+  for c in "$CLUSTER:berth-agent" "$OFFICIAL_CLUSTER:ecs-agent"; do
+    id="$(docker ps -aq --latest --filter "label=com.amazonaws.ecs.cluster=${c%%:*}" || true)"
+    [ -z "$id" ] || docker inspect "$id" >"$WORK/official-container-${c##*:}.json" 2>/dev/null || true
+  done
+  keep_logs official
   stop_phase
 fi
 
