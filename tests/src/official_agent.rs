@@ -141,5 +141,26 @@ impl Drop for OfficialAgent {
         }
         self.kill();
         remove_containers(&format!("com.amazonaws.ecs.cluster={}", self.cluster));
+        remove_task_cgroups();
+    }
+}
+
+/// Removes the task cgroups (`/sys/fs/cgroup/<controller>/ecs/<task id>`) the agent makes
+/// with `ECS_ENABLE_TASK_CPU_MEM_LIMIT=true` and removes only at its own task clean-up,
+/// which a killed agent never reaches. `rmdir` removes only empty cgroups: one that still
+/// holds processes stays.
+fn remove_task_cgroups() {
+    let Ok(controllers) = fs::read_dir("/sys/fs/cgroup") else {
+        return;
+    };
+    for controller in controllers.flatten() {
+        let Ok(tasks) = fs::read_dir(controller.path().join("ecs")) else {
+            continue;
+        };
+        for task in tasks.flatten() {
+            if task.path().is_dir() {
+                let _ = fs::remove_dir(task.path());
+            }
+        }
     }
 }

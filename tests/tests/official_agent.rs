@@ -74,10 +74,28 @@ fn the_official_agent_registers_and_runs_bridge_tasks() {
 
     let BridgeTasks {
         web_task,
+        web_running,
         host_port,
         marker: marker2,
-        ..
     } = run_bridge_tasks(&s, &cluster, &image);
+    // The official agent reports the digest of the image each container runs; DescribeTasks
+    // shows it, as ECS does: the manifest's digest in Berth's registry.
+    let (repository, tag) = image
+        .split_once('/')
+        .and_then(|(_, rest)| rest.rsplit_once(':'))
+        .unwrap();
+    let described = ok_json(&s.aws(&[
+        "ecr",
+        "describe-images",
+        "--repository-name",
+        repository,
+        "--image-ids",
+        &format!("imageTag={tag}"),
+    ]));
+    assert_eq!(
+        web_running["containers"][0]["imageDigest"], described["imageDetails"][0]["imageDigest"],
+        "{web_running:#}"
+    );
 
     // StopTask: STOPPED with the user's reason, the container no longer running.
     ok_json(&s.aws(&[

@@ -20,6 +20,10 @@ pub struct ContainerStateChange {
     pub status: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub runtime_id: Option<String>,
+    /// The digest of the image the container runs (the official agent sends it; ECS shows
+    /// it as DescribeTasks' `containers[].imageDigest`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub image_digest: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub exit_code: Option<i64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -38,6 +42,10 @@ pub struct ContainerChangeInTask {
     pub status: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub runtime_id: Option<String>,
+    /// The digest of the image the container runs (the official agent sends it; ECS shows
+    /// it as DescribeTasks' `containers[].imageDigest`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub image_digest: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub exit_code: Option<i64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -121,6 +129,7 @@ mod tests {
                 container_name: "web".into(),
                 status: Some("RUNNING".into()),
                 runtime_id: Some("abc".into()),
+                image_digest: None,
                 exit_code: None,
                 reason: None,
                 network_bindings: vec![NetworkBinding {

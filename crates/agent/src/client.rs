@@ -580,6 +580,7 @@ mod tests {
                 container_name: "web".into(),
                 status: Some("STOPPED".into()),
                 runtime_id: None,
+                image_digest: None,
                 exit_code: Some(3),
                 reason: None,
                 network_bindings: vec![NetworkBinding {

@@ -51,6 +51,7 @@ fn a_completed_container_stays_stopped_when_its_task_runs() {
         &id,
         ContainerChange {
             runtime_id: Some("abc123".into()),
+            image_digest: None,
             ..status("init", "RUNNING", None)
         },
     )

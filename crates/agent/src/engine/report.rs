@@ -28,6 +28,7 @@ impl Supervisor {
             container_name: name.to_owned(),
             status: status.to_string(),
             runtime_id: member.id.as_ref().map(|id| id.to_string()),
+            image_digest: None,
             exit_code: member
                 .exit_code
                 .filter(|_| status == ContainerStatus::Stopped),
@@ -48,6 +49,7 @@ impl Supervisor {
                 container_name: name.clone(),
                 status: Some(m.status.reported().to_string()),
                 runtime_id: m.id.as_ref().map(|id| id.to_string()),
+                image_digest: None,
                 exit_code: m.exit_code.filter(|_| m.status == Status::Stopped),
                 reason: m.reason.clone(),
                 network_bindings: if m.status == Status::Running {

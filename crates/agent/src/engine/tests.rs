@@ -935,6 +935,7 @@ fn container_changes_ride_inside_the_next_task_change() {
             container_name: name.into(),
             status: status.into(),
             runtime_id: None,
+            image_digest: None,
             exit_code: None,
             reason: None,
             network_bindings: Vec::new(),

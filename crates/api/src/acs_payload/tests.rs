@@ -79,6 +79,7 @@ fn stored_task(td: &TaskDefinition, group: &str, overrides: Option<Value>) -> be
                 memory: None,
                 memory_reservation: None,
                 runtime_id: None,
+                image_digest: None,
                 health_status: None,
                 network_interfaces: Vec::new(),
             })

@@ -52,6 +52,7 @@ pub(super) async fn submit_container_state_change(
                 name: req.container_name,
                 status: Some(req.status),
                 runtime_id: req.runtime_id,
+                image_digest: req.image_digest,
                 exit_code: req.exit_code,
                 reason: req.reason,
                 network_bindings: req.network_bindings,

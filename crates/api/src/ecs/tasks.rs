@@ -446,6 +446,7 @@ pub(super) async fn submit_task_state_change(
                         name: c.container_name,
                         status: c.status,
                         runtime_id: c.runtime_id,
+                        image_digest: c.image_digest,
                         exit_code: c.exit_code,
                         reason: c.reason,
                         network_bindings: c.network_bindings,

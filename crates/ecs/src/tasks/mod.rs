@@ -58,6 +58,9 @@ pub struct TaskContainer {
     /// The container's id in its runtime (Docker), as the agent reports it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub runtime_id: Option<String>,
+    /// The digest of the image it runs, as the agent reports it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub image_digest: Option<String>,
     /// HEALTHY / UNHEALTHY / UNKNOWN for containers with a health check (from the agent's
     /// telemetry).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -244,6 +247,7 @@ pub struct ContainerChange {
     pub name: String,
     pub status: Option<String>,
     pub runtime_id: Option<String>,
+    pub image_digest: Option<String>,
     pub exit_code: Option<i64>,
     pub reason: Option<String>,
     pub network_bindings: Vec<NetworkBinding>,
@@ -258,6 +262,9 @@ impl ContainerChange {
             }
             if self.runtime_id.is_some() {
                 c.runtime_id = self.runtime_id.clone();
+            }
+            if self.image_digest.is_some() {
+                c.image_digest = self.image_digest.clone();
             }
             if self.exit_code.is_some() {
                 c.exit_code = self.exit_code;

@@ -474,6 +474,7 @@ pub(super) fn new_task(
                 memory: c.memory.map(|v| v.to_string()),
                 memory_reservation: c.memory_reservation.map(|v| v.to_string()),
                 runtime_id: None,
+                image_digest: None,
                 health_status: c.health_check.as_ref().map(|_| HealthStatus::Unknown),
                 network_interfaces: Vec::new(),
             })
