@@ -101,6 +101,9 @@ impl From<RegistryError> for OciError {
             E::RepositoryAlreadyExists { .. }
             | E::RepositoryNotEmpty { .. }
             | E::RepositoryPolicyNotFound { .. }
+            | E::LifecyclePolicyNotFound { .. }
+            | E::LifecyclePolicyPreviewNotFound { .. }
+            | E::RegistryPolicyNotFound { .. }
             | E::InvalidParameter(_)
             | E::InvalidPolicy(_)
             | E::InvalidTagParameter(_)

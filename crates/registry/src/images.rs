@@ -416,7 +416,7 @@ impl Registry {
         Ok(record.digest)
     }
 
-    fn tags_by_digest(
+    pub(crate) fn tags_by_digest(
         &self,
         scope: &Scope,
         repo: &RepositoryName,

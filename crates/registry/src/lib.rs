@@ -8,6 +8,8 @@ mod error;
 mod gc;
 mod images;
 mod keys;
+pub mod lifecycle;
+mod lifecycle_run;
 mod manifest;
 mod repository;
 mod uploads;
@@ -26,6 +28,7 @@ pub use images::{
     ImageDetail, ImageFailure, ImageIdentifier, ImageRecord, ListImagesFilter, ManifestContent,
     PutManifestOutcome, Referrer,
 };
+pub use lifecycle_run::{LifecyclePolicyState, LifecyclePreview, PreviewResult, PreviewStatus};
 pub use manifest::{MAX_MANIFEST_SIZE, media_types};
 pub use repository::{
     CreateRepository, EcrTag, EncryptionConfiguration, Repository, TagMutability,

@@ -71,6 +71,12 @@ pub struct Repository {
     pub tags: Vec<EcrTag>,
     #[serde(default)]
     pub policy: Option<String>,
+    /// The lifecycle policy text (PutLifecyclePolicy), as given.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lifecycle_policy: Option<String>,
+    /// When the lifecycle policy last ran (GetLifecyclePolicy's `lastEvaluatedAt`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lifecycle_evaluated_at: Option<f64>,
 }
 
 impl Repository {
@@ -182,6 +188,8 @@ impl Registry {
             encryption: req.encryption,
             tags: req.tags,
             policy: None,
+            lifecycle_policy: None,
+            lifecycle_evaluated_at: None,
         };
         let key = keys::repo(scope, &repo.name);
         match self.store.put_if_revision(&key, &encode(&repo), 0)? {
@@ -240,7 +248,10 @@ impl Registry {
                     registry: scope.account.to_string(),
                 });
             }
-            let mut ops = vec![Op::delete(keys::repo(scope, name))];
+            let mut ops = vec![
+                Op::delete(keys::repo(scope, name)),
+                Op::delete(keys::lifecycle_preview(scope, name)),
+            ];
             let mut compares = vec![Compare::ModRevision(keys::repo(scope, name), rev)];
             for kv in &images {
                 compares.push(Compare::ModRevision(kv.key.clone(), kv.mod_revision));
@@ -264,11 +275,11 @@ impl Registry {
     }
 
     /// Read-modify-write of a repository record with compare-and-swap.
-    fn update_repository(
+    pub(crate) fn update_repository(
         &self,
         scope: &Scope,
         name: &RepositoryName,
-        change: impl Fn(&mut Repository) -> Result<()>,
+        mut change: impl FnMut(&mut Repository) -> Result<()>,
     ) -> Result<Repository> {
         let updated = berth_store::update(&*self.store, &keys::repo(scope, name), |repo| {
             let Some(mut repo) = repo else {

@@ -6,6 +6,7 @@
 
 mod images;
 mod layers;
+mod lifecycle;
 mod repositories;
 
 use berth_model::{Digest, RepositoryName};
@@ -25,6 +26,9 @@ pub fn ecr_error(e: RegistryError) -> AwsError {
         E::RepositoryAlreadyExists { .. } => "RepositoryAlreadyExistsException",
         E::RepositoryNotEmpty { .. } => "RepositoryNotEmptyException",
         E::RepositoryPolicyNotFound { .. } => "RepositoryPolicyNotFoundException",
+        E::LifecyclePolicyNotFound { .. } => "LifecyclePolicyNotFoundException",
+        E::LifecyclePolicyPreviewNotFound { .. } => "LifecyclePolicyPreviewNotFoundException",
+        E::RegistryPolicyNotFound { .. } => "RegistryPolicyNotFoundException",
         E::ImageNotFound(_) | E::ManifestUnknown(_) => "ImageNotFoundException",
         E::ImageTagAlreadyExists { .. } => "ImageTagAlreadyExistsException",
         E::BlobUnknown(_) | E::ManifestBlobUnknown(_) => "LayersNotFoundException",
@@ -150,4 +154,9 @@ crate::aws_actions! {
     GetRepositoryPolicy(repositories::RepositoryPolicyRequest) => blocking repositories::get_repository_policy,
     DeleteRepositoryPolicy(repositories::RepositoryPolicyRequest) => blocking repositories::delete_repository_policy,
     DescribeRegistry(repositories::DescribeRegistryRequest) => blocking repositories::describe_registry,
+    PutLifecyclePolicy(lifecycle::PutLifecyclePolicyRequest) => blocking lifecycle::put_lifecycle_policy,
+    GetLifecyclePolicy(lifecycle::LifecyclePolicyRequest) => blocking lifecycle::get_lifecycle_policy,
+    DeleteLifecyclePolicy(lifecycle::LifecyclePolicyRequest) => blocking lifecycle::delete_lifecycle_policy,
+    StartLifecyclePolicyPreview(lifecycle::StartLifecyclePolicyPreviewRequest) => blocking lifecycle::start_lifecycle_policy_preview,
+    GetLifecyclePolicyPreview(lifecycle::GetLifecyclePolicyPreviewRequest) => blocking lifecycle::get_lifecycle_policy_preview,
 }
