@@ -231,3 +231,373 @@ fn lifecycle_policy_expires_images_when_it_runs() {
     let got = ok_json(&s.aws(&["ecr", "get-lifecycle-policy", "--repository-name", &repo]));
     assert!(got["lastEvaluatedAt"].as_f64().unwrap() > 0.0, "{got:#}");
 }
+
+/// InvalidLayerPartException carries the members of its shape in the API reference —
+/// registryId, repositoryName, uploadId and lastValidByteReceived — beside `__type` and
+/// `message` (seen in the JSON body; the CLI shows the code and message).
+#[test]
+fn invalid_layer_part_exception_carries_its_members() {
+    let s = BerthServer::start();
+    let repo = unique("parts-");
+    s.create_repo(&repo, &[]);
+    let started = ok_json(&s.aws(&["ecr", "initiate-layer-upload", "--repository-name", &repo]));
+    let upload_id = started["uploadId"].as_str().unwrap().to_string();
+    let part = s.scratch("parts").join("part");
+    std::fs::write(&part, b"abcd").unwrap();
+    let blob = format!("fileb://{}", part.display());
+    let upload = |first: &str, last: &str| {
+        s.aws(&[
+            "ecr",
+            "upload-layer-part",
+            "--repository-name",
+            &repo,
+            "--upload-id",
+            &upload_id,
+            "--part-first-byte",
+            first,
+            "--part-last-byte",
+            last,
+            "--layer-part-blob",
+            &blob,
+        ])
+    };
+    let first = ok_json(&upload("0", "3"));
+    assert_eq!(first["lastByteReceived"], 3);
+    refused(
+        &upload("10", "13"),
+        "InvalidLayerPartException",
+        "the first byte specified is not consecutive to the last byte of a previous layer part upload",
+    );
+    let raw = s
+        .aws_json(
+            "ecr",
+            "AmazonEC2ContainerRegistry_V20150921.UploadLayerPart",
+            &json!({"repositoryName": repo, "uploadId": upload_id, "partFirstByte": 10,
+                    "partLastByte": 13, "layerPartBlob": "YWJjZA=="}),
+        )
+        .unwrap();
+    assert_eq!(raw.status, 400, "{}", raw.describe());
+    let body = raw.json();
+    assert_eq!(body["__type"], "InvalidLayerPartException");
+    assert_eq!(body["registryId"], "000000000000");
+    assert_eq!(body["repositoryName"], json!(repo));
+    assert_eq!(body["uploadId"], json!(upload_id));
+    assert_eq!(body["lastValidByteReceived"], 3, "{body:#}");
+}
+
+/// BatchCheckLayerAvailability's Layer has `mediaType`: the media type a manifest of the
+/// repository gives the blob; a blob no manifest references has none (the field is optional).
+#[test]
+fn batch_check_layer_availability_names_the_media_type() {
+    let s = BerthServer::start();
+    let repo = unique("layers-");
+    s.create_repo(&repo, &[]);
+    let image = make_image("amd64", "media types");
+    let reg = s.registry();
+    reg.push_image(&repo, "v1", &image);
+    let loose = reg.upload_blob(&repo, b"a blob no manifest references");
+    let manifest: Value = serde_json::from_slice(&image.manifest).unwrap();
+    let checked = ok_json(&s.aws(&[
+        "ecr",
+        "batch-check-layer-availability",
+        "--repository-name",
+        &repo,
+        "--layer-digests",
+        &image.layer_digest,
+        &image.config_digest,
+        &loose,
+    ]));
+    let layers = checked["layers"].as_array().unwrap();
+    assert_eq!(layers.len(), 3, "{checked:#}");
+    assert_eq!(layers[0]["mediaType"], manifest["layers"][0]["mediaType"]);
+    assert_eq!(layers[0]["layerAvailability"], "AVAILABLE");
+    assert_eq!(layers[1]["mediaType"], manifest["config"]["mediaType"]);
+    assert!(layers[2].get("mediaType").is_none(), "{checked:#}");
+    assert_eq!(layers[2]["layerSize"], 29);
+}
+
+/// KMS encryption shows `kmsKey`: the given key, or "the default Amazon Web Services
+/// managed KMS key for Amazon ECR" (EncryptionConfiguration in the API reference) — the
+/// `aws/ecr` key of the repository's account and region; AES256 shows none.
+#[test]
+fn kms_encryption_shows_the_key() {
+    let s = BerthServer::start();
+    let create = |name: &str, encryption: &str| {
+        ok_json(&s.aws(&[
+            "ecr",
+            "create-repository",
+            "--repository-name",
+            name,
+            "--encryption-configuration",
+            encryption,
+        ]))["repository"]
+            .clone()
+    };
+    let default_key = format!(
+        "arn:aws:kms:{}:000000000000:alias/aws/ecr",
+        berth_e2e::REGION
+    );
+    let kms = create(&unique("kms-"), "encryptionType=KMS");
+    assert_eq!(
+        kms["encryptionConfiguration"],
+        json!({"encryptionType": "KMS", "kmsKey": default_key})
+    );
+    let dsse = create(&unique("dsse-"), "encryptionType=KMS_DSSE");
+    assert_eq!(
+        dsse["encryptionConfiguration"]["kmsKey"],
+        json!(default_key)
+    );
+    let own = "arn:aws:kms:us-east-1:000000000000:key/1234abcd-12ab-34cd-56ef-1234567890ab";
+    let given = create(
+        &unique("kms-own-"),
+        &format!("encryptionType=KMS,kmsKey={own}"),
+    );
+    assert_eq!(given["encryptionConfiguration"]["kmsKey"], own);
+    let aes = create(&unique("aes-"), "encryptionType=AES256");
+    assert_eq!(
+        aes["encryptionConfiguration"],
+        json!({"encryptionType": "AES256"})
+    );
+    let described = ok_json(&s.aws(&[
+        "ecr",
+        "describe-repositories",
+        "--repository-names",
+        kms["repositoryName"].as_str().unwrap(),
+    ]));
+    assert_eq!(
+        described["repositories"][0]["encryptionConfiguration"]["kmsKey"],
+        json!(default_key)
+    );
+}
+
+fn put_image(s: &BerthServer, repo: &str, tag: &str, manifest: &[u8]) -> std::process::Output {
+    s.aws(&[
+        "ecr",
+        "put-image",
+        "--repository-name",
+        repo,
+        "--image-tag",
+        tag,
+        "--image-manifest",
+        std::str::from_utf8(manifest).unwrap(),
+    ])
+}
+
+/// IMMUTABLE_WITH_EXCLUSION / MUTABLE_WITH_EXCLUSION with WILDCARD exclusion filters
+/// (ImageTagMutability and ImageTagMutabilityExclusionFilter in the API reference): shown by
+/// CreateRepository, DescribeRepositories and PutImageTagMutability, and enforced on
+/// PutImage and on an OCI manifest PUT.
+#[test]
+fn tag_mutability_exclusions_are_shown_and_enforced() {
+    let s = BerthServer::start();
+    let repo = unique("exclusions-");
+    let created = ok_json(&s.aws(&[
+        "ecr",
+        "create-repository",
+        "--repository-name",
+        &repo,
+        "--image-tag-mutability",
+        "IMMUTABLE_WITH_EXCLUSION",
+        "--image-tag-mutability-exclusion-filters",
+        "filterType=WILDCARD,filter=latest",
+        "filterType=WILDCARD,filter=dev-*",
+    ]));
+    let filters = json!([{"filterType": "WILDCARD", "filter": "latest"},
+                         {"filterType": "WILDCARD", "filter": "dev-*"}]);
+    assert_eq!(
+        created["repository"]["imageTagMutability"],
+        "IMMUTABLE_WITH_EXCLUSION"
+    );
+    assert_eq!(
+        created["repository"]["imageTagMutabilityExclusionFilters"],
+        filters
+    );
+    let described = ok_json(&s.aws(&["ecr", "describe-repositories", "--repository-names", &repo]));
+    assert_eq!(
+        described["repositories"][0]["imageTagMutabilityExclusionFilters"],
+        filters
+    );
+
+    let (one, two) = (make_image("amd64", "one"), make_image("amd64", "two"));
+    let reg = s.registry();
+    for tag in ["v1", "latest", "dev-1"] {
+        reg.push_image(&repo, tag, &one);
+    }
+    reg.upload_blob(&repo, &two.config);
+    reg.upload_blob(&repo, &two.layer);
+    // Excluded tags stay mutable, through the OCI API and through PutImage.
+    let moved = reg.put_manifest(&repo, "latest", &two.manifest_media_type, &two.manifest);
+    assert_eq!(moved.status, 201, "{}", moved.describe());
+    ok_json(&put_image(&s, &repo, "dev-1", &two.manifest));
+    // Any other tag is immutable.
+    let refused_push = reg.put_manifest(&repo, "v1", &two.manifest_media_type, &two.manifest);
+    assert_eq!(refused_push.status, 400, "{}", refused_push.describe());
+    refused(
+        &put_image(&s, &repo, "v1", &two.manifest),
+        "ImageTagAlreadyExistsException",
+        &format!(
+            "The image tag 'v1' already exists in the '{repo}' repository and cannot be overwritten because the tag is immutable."
+        ),
+    );
+
+    let put = ok_json(&s.aws(&[
+        "ecr",
+        "put-image-tag-mutability",
+        "--repository-name",
+        &repo,
+        "--image-tag-mutability",
+        "MUTABLE_WITH_EXCLUSION",
+        "--image-tag-mutability-exclusion-filters",
+        "filterType=WILDCARD,filter=release-*",
+    ]));
+    assert_eq!(put["imageTagMutability"], "MUTABLE_WITH_EXCLUSION");
+    assert_eq!(
+        put["imageTagMutabilityExclusionFilters"],
+        json!([{"filterType": "WILDCARD", "filter": "release-*"}])
+    );
+    ok_json(&put_image(&s, &repo, "v1", &two.manifest));
+    ok_json(&put_image(&s, &repo, "release-1", &one.manifest));
+    refused(
+        &put_image(&s, &repo, "release-1", &two.manifest),
+        "ImageTagAlreadyExistsException",
+        "cannot be overwritten because the tag is immutable",
+    );
+    // A *_WITH_EXCLUSION mutability needs its filters (1 to 5 of them).
+    refused(
+        &s.aws(&[
+            "ecr",
+            "put-image-tag-mutability",
+            "--repository-name",
+            &repo,
+            "--image-tag-mutability",
+            "IMMUTABLE_WITH_EXCLUSION",
+        ]),
+        "InvalidParameterException",
+        "imageTagMutabilityExclusionFilters",
+    );
+}
+
+/// A repository name outside ECR's pattern is refused with AWS's text (other emulators'
+/// tests quote it as captured from CreateRepository: the API reference's current pattern,
+/// no value echoed); the pattern's `__` and `-+` separators are accepted.
+#[test]
+fn repository_name_validation_answers_as_ecr_does() {
+    let s = BerthServer::start();
+    refused(
+        &s.aws(&["ecr", "create-repository", "--repository-name", "Bad_Name!"]),
+        "InvalidParameterException",
+        "Invalid parameter at 'repositoryName' failed to satisfy constraint: 'must satisfy regular expression '[a-z0-9]+((\\.|_|__|-+)[a-z0-9]+)*(/[a-z0-9]+((\\.|_|__|-+)[a-z0-9]+)*)*''",
+    );
+    let name = unique("double__under---dash-");
+    let created = ok_json(&s.aws(&["ecr", "create-repository", "--repository-name", &name]));
+    assert_eq!(created["repository"]["repositoryName"], json!(name));
+}
+
+/// Put/Get/DeleteRegistryPolicy: stored, validated as a policy document like
+/// SetRepositoryPolicy's; RegistryPolicyNotFoundException says "Registry policy does not
+/// exist in the registry with id '...'" (moto's text for it, modelled on AWS's answers).
+#[test]
+fn registry_policy_is_stored() {
+    let s = BerthServer::start();
+    let not_found = "Registry policy does not exist in the registry with id '000000000000'";
+    refused(
+        &s.aws(&["ecr", "get-registry-policy"]),
+        "RegistryPolicyNotFoundException",
+        not_found,
+    );
+    refused(
+        &s.aws(&[
+            "ecr",
+            "put-registry-policy",
+            "--policy-text",
+            "not a policy",
+        ]),
+        "InvalidParameterException",
+        "Invalid parameter at 'policyText' failed to satisfy constraint",
+    );
+    let policy = json!({"Version": "2012-10-17", "Statement": [{"Sid": "replicate",
+        "Effect": "Allow", "Principal": {"AWS": "arn:aws:iam::111122223333:root"},
+        "Action": ["ecr:CreateRepository", "ecr:ReplicateImage"],
+        "Resource": "arn:aws:ecr:us-east-1:000000000000:repository/*"}]})
+    .to_string();
+    let put = ok_json(&s.aws(&["ecr", "put-registry-policy", "--policy-text", &policy]));
+    assert_eq!(
+        put,
+        json!({"registryId": "000000000000", "policyText": policy})
+    );
+    let got = ok_json(&s.aws(&["ecr", "get-registry-policy"]));
+    assert_eq!(
+        got,
+        json!({"registryId": "000000000000", "policyText": policy})
+    );
+    let deleted = ok_json(&s.aws(&["ecr", "delete-registry-policy"]));
+    assert_eq!(deleted["policyText"], json!(policy));
+    refused(
+        &s.aws(&["ecr", "delete-registry-policy"]),
+        "RegistryPolicyNotFoundException",
+        not_found,
+    );
+}
+
+/// The registry's scanning configuration is stored (BASIC with no rules until set), and
+/// BatchGetRepositoryScanningConfiguration shows each repository under it: the frequency and
+/// filters of the rule that matches its name, else its own scanOnPush; a missing repository
+/// is a failure with failureCode REPOSITORY_NOT_FOUND (the only ScanningConfigurationFailureCode).
+#[test]
+fn scanning_configuration_is_stored_and_applied() {
+    let s = BerthServer::start();
+    let initial = ok_json(&s.aws(&["ecr", "get-registry-scanning-configuration"]));
+    assert_eq!(
+        initial,
+        json!({"registryId": "000000000000", "scanningConfiguration": {"scanType": "BASIC", "rules": []}})
+    );
+    let rules = json!([{"scanFrequency": "CONTINUOUS_SCAN",
+        "repositoryFilters": [{"filter": "prod-*", "filterType": "WILDCARD"}]}]);
+    let put = ok_json(&s.aws(&[
+        "ecr",
+        "put-registry-scanning-configuration",
+        "--scan-type",
+        "ENHANCED",
+        "--rules",
+        &rules.to_string(),
+    ]));
+    let configured = json!({"scanType": "ENHANCED", "rules": rules});
+    assert_eq!(put["registryScanningConfiguration"], configured);
+    let got = ok_json(&s.aws(&["ecr", "get-registry-scanning-configuration"]));
+    assert_eq!(got["scanningConfiguration"], configured);
+
+    let prod = unique("prod-");
+    let dev = unique("dev-");
+    s.create_repo(&prod, &[]);
+    s.create_repo(&dev, &["--image-scanning-configuration", "scanOnPush=true"]);
+    let missing = unique("missing-");
+    let batch = ok_json(&s.aws(&[
+        "ecr",
+        "batch-get-repository-scanning-configuration",
+        "--repository-names",
+        &prod,
+        &dev,
+        &missing,
+    ]));
+    let arn = |name: &str| {
+        format!(
+            "arn:aws:ecr:{}:000000000000:repository/{name}",
+            berth_e2e::REGION
+        )
+    };
+    assert_eq!(
+        batch["scanningConfigurations"],
+        json!([
+            {"repositoryArn": arn(&prod), "repositoryName": prod, "scanOnPush": false,
+             "scanFrequency": "CONTINUOUS_SCAN",
+             "appliedScanFilters": [{"filter": "prod-*", "filterType": "WILDCARD"}]},
+            {"repositoryArn": arn(&dev), "repositoryName": dev, "scanOnPush": true,
+             "scanFrequency": "SCAN_ON_PUSH", "appliedScanFilters": []},
+        ])
+    );
+    assert_eq!(
+        batch["failures"],
+        json!([{"repositoryName": missing, "failureCode": "REPOSITORY_NOT_FOUND",
+                "failureReason": format!("The repository with name '{missing}' does not exist in the registry with id '000000000000'")}])
+    );
+}

@@ -12,6 +12,7 @@ pub mod lifecycle;
 mod lifecycle_run;
 mod manifest;
 mod repository;
+mod settings;
 mod uploads;
 
 use std::path::Path;
@@ -32,6 +33,11 @@ pub use lifecycle_run::{LifecyclePolicyState, LifecyclePreview, PreviewResult, P
 pub use manifest::{MAX_MANIFEST_SIZE, media_types};
 pub use repository::{
     CreateRepository, EcrTag, EncryptionConfiguration, Repository, TagMutability,
+    TagMutabilityExclusionFilter, check_tag_mutability,
+};
+pub use settings::{
+    RegistryScanningConfiguration, RegistryScanningRule, RepositoryScanning,
+    ScanningRepositoryFilter,
 };
 pub use uploads::{BlobRead, UploadStatus};
 

@@ -46,6 +46,7 @@ fn create(r: &Registry, repo: &str, mutability: TagMutability) {
         CreateRepository {
             name: name(repo),
             image_tag_mutability: mutability,
+            image_tag_mutability_exclusion_filters: vec![],
             scan_on_push: false,
             encryption: EncryptionConfiguration::default(),
             tags: vec![],
