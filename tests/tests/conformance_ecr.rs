@@ -601,3 +601,131 @@ fn scanning_configuration_is_stored_and_applied() {
                 "failureReason": format!("The repository with name '{missing}' does not exist in the registry with id '000000000000'")}])
     );
 }
+
+/// ListImageReferrers (in the installed botocore, so through the CLI): the artifacts whose
+/// `subject` is the image, as ImageReferrer {digest, mediaType, artifactType, size,
+/// annotations, artifactStatus}; filter.artifactTypes selects; maxResults pages.
+#[test]
+fn list_image_referrers_answers_as_ecr_does() {
+    use berth_e2e::oci::{OCI_EMPTY, OCI_MANIFEST, sha256_digest};
+    let s = BerthServer::start();
+    let repo = unique("referrers-");
+    s.create_repo(&repo, &[]);
+    let reg = s.registry();
+    let target = make_image("amd64", "the subject");
+    reg.push_image(&repo, "v1", &target);
+    let empty = reg.upload_blob(&repo, b"{}");
+    let artifact = |artifact_type: &str, payload: &[u8]| {
+        let blob = reg.upload_blob(&repo, payload);
+        let manifest = serde_json::to_vec(&json!({
+            "schemaVersion": 2,
+            "mediaType": OCI_MANIFEST,
+            "artifactType": artifact_type,
+            "config": {"mediaType": OCI_EMPTY, "digest": empty, "size": 2},
+            "layers": [{"mediaType": "application/json", "digest": blob, "size": payload.len()}],
+            "subject": {"mediaType": OCI_MANIFEST, "digest": target.manifest_digest,
+                        "size": target.manifest.len()},
+            "annotations": {"org.example.kind": artifact_type},
+        }))
+        .unwrap();
+        let digest = sha256_digest(&manifest);
+        let r = reg.put_manifest(&repo, &digest, OCI_MANIFEST, &manifest);
+        assert_eq!(r.status, 201, "{}", r.describe());
+        (digest, manifest.len())
+    };
+    let (sbom, sbom_size) = artifact("application/vnd.example.sbom", br#"{"sbom":1}"#);
+    let (sig, _) = artifact("application/vnd.example.signature", br#"{"sig":1}"#);
+    let list = |extra: &[&str]| {
+        let mut args = vec![
+            "ecr",
+            "list-image-referrers",
+            "--repository-name",
+            &repo,
+            "--subject-id",
+        ];
+        let subject = format!("imageDigest={}", target.manifest_digest);
+        args.push(&subject);
+        args.extend_from_slice(extra);
+        ok_json(&s.aws(&args))
+    };
+    let all = list(&[]);
+    let digests: Vec<&str> = all["referrers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["digest"].as_str().unwrap())
+        .collect();
+    let mut expected = vec![sbom.as_str(), sig.as_str()];
+    expected.sort_unstable();
+    assert_eq!(digests, expected, "{all:#}");
+    let only_sbom = list(&["--filter", "artifactTypes=application/vnd.example.sbom"]);
+    assert_eq!(
+        only_sbom["referrers"],
+        json!([{"digest": sbom, "mediaType": OCI_MANIFEST,
+                "artifactType": "application/vnd.example.sbom", "size": sbom_size,
+                "annotations": {"org.example.kind": "application/vnd.example.sbom"},
+                "artifactStatus": "ACTIVE"}])
+    );
+    let raw = s
+        .aws_json(
+            "ecr",
+            "AmazonEC2ContainerRegistry_V20150921.ListImageReferrers",
+            &json!({"repositoryName": repo, "subjectId": {"imageDigest": target.manifest_digest},
+                    "maxResults": 1}),
+        )
+        .unwrap();
+    let page = raw.json();
+    assert_eq!(page["referrers"].as_array().unwrap().len(), 1, "{page:#}");
+    assert_eq!(page["nextToken"], json!(expected[0]));
+    let none = list(&["--filter", "artifactStatus=ARCHIVED"]);
+    assert_eq!(none["referrers"], json!([]));
+}
+
+/// OCI 1.1 mount without `from`: a blob another repository of the account has is mounted
+/// (201 Created, Location, Docker-Content-Digest) and then available to ECR's
+/// BatchCheckLayerAvailability; a blob the account does not have opens an upload (202).
+/// (docker does not send this request; the raw registry client does.)
+#[test]
+fn anonymous_blob_mount_answers_201() {
+    let s = BerthServer::start();
+    let (source, target) = (unique("mount-src-"), unique("mount-dst-"));
+    s.create_repo(&source, &[]);
+    s.create_repo(&target, &[]);
+    let reg = s.registry();
+    let digest = reg.upload_blob(&source, b"a layer to mount");
+    let mounted = reg.request(
+        "POST",
+        &format!("/v2/{target}/blobs/uploads/?mount={digest}"),
+        &[],
+        b"",
+    );
+    assert_eq!(mounted.status, 201, "{}", mounted.describe());
+    assert_eq!(
+        mounted.header("docker-content-digest"),
+        Some(digest.as_str())
+    );
+    assert_eq!(
+        mounted.header("location"),
+        Some(format!("/v2/{target}/blobs/{digest}").as_str())
+    );
+    let checked = ok_json(&s.aws(&[
+        "ecr",
+        "batch-check-layer-availability",
+        "--repository-name",
+        &target,
+        "--layer-digests",
+        &digest,
+    ]));
+    assert_eq!(
+        checked["layers"][0]["layerAvailability"], "AVAILABLE",
+        "{checked:#}"
+    );
+    let unknown = format!("sha256:{}", "0".repeat(64));
+    let upload = reg.request(
+        "POST",
+        &format!("/v2/{target}/blobs/uploads/?mount={unknown}"),
+        &[],
+        b"",
+    );
+    assert_eq!(upload.status, 202, "{}", upload.describe());
+}

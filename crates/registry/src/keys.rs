@@ -51,6 +51,11 @@ pub(crate) fn link(scope: &Scope, name: &RepositoryName, digest: &Digest) -> Str
     format!("{}link/{name}@{digest}", scope_prefix(scope))
 }
 
+/// Every blob link of every repository of the scope.
+pub(crate) fn all_links(scope: &Scope) -> String {
+    format!("{}link/", scope_prefix(scope))
+}
+
 pub(crate) fn links(scope: &Scope, name: &RepositoryName) -> String {
     format!("{}link/{name}@", scope_prefix(scope))
 }

@@ -335,6 +335,7 @@ async fn immutable_tags_do_not_move_and_deletes_follow_ecr() {
         &Scope::default_installation(),
         &name("app"),
         TagMutability::Mutable,
+        &[],
     )
     .unwrap();
     push_image(r, "app", "v2", b"one").await;

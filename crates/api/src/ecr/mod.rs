@@ -7,6 +7,7 @@
 mod images;
 mod layers;
 mod lifecycle;
+mod referrers;
 mod registry;
 mod repositories;
 
@@ -170,6 +171,7 @@ crate::aws_actions! {
     DeleteLifecyclePolicy(lifecycle::LifecyclePolicyRequest) => blocking lifecycle::delete_lifecycle_policy,
     StartLifecyclePolicyPreview(lifecycle::StartLifecyclePolicyPreviewRequest) => blocking lifecycle::start_lifecycle_policy_preview,
     GetLifecyclePolicyPreview(lifecycle::GetLifecyclePolicyPreviewRequest) => blocking lifecycle::get_lifecycle_policy_preview,
+    ListImageReferrers(referrers::ListImageReferrersRequest) => blocking referrers::list_image_referrers,
     PutRegistryPolicy(registry::PutRegistryPolicyRequest) => blocking registry::put_registry_policy,
     GetRegistryPolicy(registry::RegistryRequest) => blocking registry::get_registry_policy,
     DeleteRegistryPolicy(registry::RegistryRequest) => blocking registry::delete_registry_policy,
