@@ -106,7 +106,7 @@ pub(crate) fn scanning_configuration(scope: &Scope) -> String {
     format!("{}registry/scanning", scope_prefix(scope))
 }
 
-/// Every repository record of every scope lies under this prefix, at `{account}/{region}/repo/`.
+/// Every scope's records lie under this prefix, at `{account}/{region}/`.
 pub(crate) const ECR: &str = "ecr/";
 
 pub(crate) fn blob(digest: &Digest) -> String {

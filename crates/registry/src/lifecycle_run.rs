@@ -257,29 +257,43 @@ impl Registry {
     /// daily housekeeping). Returns how many images were expired.
     pub fn apply_lifecycle_policies(&self) -> Result<usize> {
         let mut expired = 0;
-        for kv in self.store.range(keys::ECR, None, 0)? {
-            // ecr/{account}/{region}/repo/{name}
-            let mut parts = kv.key[keys::ECR.len()..].splitn(4, '/');
-            let (Some(account), Some(region), Some("repo"), Some(_)) =
-                (parts.next(), parts.next(), parts.next(), parts.next())
-            else {
-                continue;
-            };
-            let repo: Repository = decode(&kv)?;
-            if repo.lifecycle_policy.is_none() {
-                continue;
-            }
-            let (Ok(account), Ok(region)) = (account.parse(), region.parse()) else {
-                continue;
-            };
-            let scope = Scope::new(account, region);
-            match self.apply_lifecycle_policy(&scope, &repo.name) {
-                Ok(n) => expired += n,
-                // Deleted meanwhile.
-                Err(RegistryError::RepositoryNotFound { .. }) => {}
-                Err(e) => return Err(e),
+        for scope in self.scopes()? {
+            for kv in self.store.range(&keys::repos(&scope), None, 0)? {
+                let repo: Repository = decode(&kv)?;
+                if repo.lifecycle_policy.is_none() {
+                    continue;
+                }
+                match self.apply_lifecycle_policy(&scope, &repo.name) {
+                    Ok(n) => expired += n,
+                    // Deleted meanwhile.
+                    Err(RegistryError::RepositoryNotFound { .. }) => {}
+                    Err(e) => return Err(e),
+                }
             }
         }
         Ok(expired)
+    }
+
+    /// The accounts and regions that have ECR records: one key read per scope, skipping
+    /// over each scope's keys (`ecr/{account}/{region}/...`, all ASCII below DEL).
+    fn scopes(&self) -> Result<Vec<Scope>> {
+        let mut scopes = Vec::new();
+        let mut after: Option<String> = None;
+        while let Some(kv) = self
+            .store
+            .range(keys::ECR, after.as_deref(), 1)?
+            .into_iter()
+            .next()
+        {
+            let mut parts = kv.key[keys::ECR.len()..].splitn(3, '/');
+            let (Some(account), Some(region)) = (parts.next(), parts.next()) else {
+                break;
+            };
+            after = Some(format!("{}{account}/{region}/\u{7f}", keys::ECR));
+            if let (Ok(account), Ok(region)) = (account.parse(), region.parse()) {
+                scopes.push(Scope::new(account, region));
+            }
+        }
+        Ok(scopes)
     }
 }
