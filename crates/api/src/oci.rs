@@ -101,6 +101,9 @@ impl From<RegistryError> for OciError {
             E::RepositoryAlreadyExists { .. }
             | E::RepositoryNotEmpty { .. }
             | E::RepositoryPolicyNotFound { .. }
+            | E::LifecyclePolicyNotFound { .. }
+            | E::LifecyclePolicyPreviewNotFound { .. }
+            | E::RegistryPolicyNotFound { .. }
             | E::InvalidParameter(_)
             | E::InvalidPolicy(_)
             | E::InvalidTagParameter(_)
@@ -606,6 +609,12 @@ async fn start_upload(
             {
                 return Ok(blob_created(repo, &digest));
             }
+        } else if registry
+            .mount_blob_from_scope(scope, repo, &digest)?
+            .is_some()
+        {
+            // OCI 1.1: without `from`, the registry may mount a blob it can find itself.
+            return Ok(blob_created(repo, &digest));
         }
         // Mount not possible: fall through to a normal upload session, as the spec says.
     }

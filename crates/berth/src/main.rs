@@ -88,6 +88,13 @@ struct ServerArgs {
     /// Unreferenced blobs and uploads younger than this are kept.
     #[arg(long, default_value_t = 86400)]
     gc_grace_seconds: u64,
+    /// How often ECR lifecycle policies run and expire images, in seconds (0 disables them).
+    #[arg(
+        long,
+        env = "BERTH_LIFECYCLE_INTERVAL_SECONDS",
+        default_value_t = 86400
+    )]
+    lifecycle_interval_seconds: u64,
     /// An agent not heard from for this long shows as disconnected (`agentConnected:
     /// false`) and gets no new tasks; its tasks are left as they are.
     #[arg(long, env = "BERTH_AGENT_TIMEOUT_SECONDS", default_value_t = 60)]
@@ -257,6 +264,7 @@ async fn run_server(args: ServerArgs, up: Option<UpOptions>) -> Result<()> {
         account_id: args.account_id,
         gc_interval: Duration::from_secs(args.gc_interval_seconds),
         gc_grace: Duration::from_secs(args.gc_grace_seconds),
+        lifecycle_interval: Duration::from_secs(args.lifecycle_interval_seconds),
         agent_timeout: Duration::from_secs(args.agent_timeout_seconds),
         agent_heartbeat: Duration::from_secs(args.agent_heartbeat_seconds),
         token_ttl,

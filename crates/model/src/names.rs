@@ -62,21 +62,24 @@ fn is_alnum(b: u8) -> bool {
 }
 
 fn valid_component(c: &str) -> bool {
-    // [a-z0-9]+(?:[._-][a-z0-9]+)*
+    // [a-z0-9]+((\.|_|__|-+)[a-z0-9]+)* (ECR's RepositoryName pattern, the OCI name grammar)
     let b = c.as_bytes();
     if b.is_empty() || !is_alnum(b[0]) || !is_alnum(b[b.len() - 1]) {
         return false;
     }
-    let mut prev_sep = false;
-    for &ch in b {
-        if is_alnum(ch) {
-            prev_sep = false;
-        } else if matches!(ch, b'.' | b'_' | b'-') {
-            if prev_sep {
-                return false;
-            }
-            prev_sep = true;
-        } else {
+    let mut i = 0;
+    while i < b.len() {
+        if is_alnum(b[i]) {
+            i += 1;
+            continue;
+        }
+        let start = i;
+        while i < b.len() && !is_alnum(b[i]) {
+            i += 1;
+        }
+        let sep = &b[start..i];
+        let ok = matches!(sep, b"." | b"_" | b"__") || sep.iter().all(|&ch| ch == b'-');
+        if !ok {
             return false;
         }
     }
@@ -192,12 +195,20 @@ mod tests {
 
     #[test]
     fn repository_names() {
-        for good in ["ab", "my-app", "team/app", "a.b_c-d/e/f", "x1/y2"] {
+        for good in [
+            "ab",
+            "my-app",
+            "team/app",
+            "a.b_c-d/e/f",
+            "x1/y2",
+            "a__b",
+            "a---b",
+        ] {
             assert!(good.parse::<RepositoryName>().is_ok(), "{good}");
         }
         for bad in [
             "a", "", "App", "a//b", "/ab", "ab/", "../ab", "ab/../cd", "a..b", "a-", "-a", "a b",
-            "ab%2f..",
+            "ab%2f..", "a___b", "a_-b", "a._b",
         ] {
             assert!(bad.parse::<RepositoryName>().is_err(), "{bad}");
         }

@@ -33,6 +33,23 @@ pub enum RegistryError {
         name: RepositoryName,
         registry: String,
     },
+    #[error(
+        "Lifecycle policy does not exist for the repository with name '{name}' in the registry with id '{registry}'"
+    )]
+    LifecyclePolicyNotFound {
+        name: RepositoryName,
+        registry: String,
+    },
+    // No published AWS text found; worded as ECR's other "does not exist" messages.
+    #[error(
+        "Lifecycle policy preview does not exist for the repository with name '{name}' in the registry with id '{registry}'"
+    )]
+    LifecyclePolicyPreviewNotFound {
+        name: RepositoryName,
+        registry: String,
+    },
+    #[error("Registry policy does not exist in the registry with id '{registry}'")]
+    RegistryPolicyNotFound { registry: String },
     #[error("{0}")]
     InvalidParameter(String),
     #[error("{0}")]

@@ -9,9 +9,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::manifest::{Descriptor, parse_manifest};
 use crate::uploads::{BlobRecord, touch_blob};
-use crate::{
-    Registry, RegistryError, Result, Scope, TagMutability, decode, encode, keys, now_epoch, page,
-};
+use crate::{Registry, RegistryError, Result, Scope, decode, encode, keys, now_epoch, page};
 
 /// One stored manifest in one repository.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -197,7 +195,7 @@ impl Registry {
             };
             if let (Some(t), Some((record, _))) = (tag, &existing_tag)
                 && record.digest != digest
-                && repository.image_tag_mutability == TagMutability::Immutable
+                && repository.tag_is_immutable(t.as_str())
             {
                 return Err(RegistryError::ImageTagAlreadyExists {
                     tag: t.to_string(),
@@ -416,7 +414,7 @@ impl Registry {
         Ok(record.digest)
     }
 
-    fn tags_by_digest(
+    pub(crate) fn tags_by_digest(
         &self,
         scope: &Scope,
         repo: &RepositoryName,
@@ -752,6 +750,37 @@ impl Registry {
             }
         }
         Ok(out)
+    }
+
+    /// The media type a manifest of `repo` gives the blob `digest` (BatchCheckLayerAvailability's
+    /// `mediaType`): the newest manifest that references it says. None when no manifest does.
+    pub async fn layer_media_type(
+        &self,
+        scope: &Scope,
+        repo: &RepositoryName,
+        digest: &Digest,
+    ) -> Result<Option<String>> {
+        let mut referencing: Vec<ImageRecord> = Vec::new();
+        for kv in self.store.range(&keys::images(scope, repo), None, 0)? {
+            let record: ImageRecord = decode(&kv)?;
+            if record.blobs.contains(digest) {
+                referencing.push(record);
+            }
+        }
+        referencing.sort_by(|a, b| b.pushed_at.total_cmp(&a.pushed_at));
+        for record in referencing {
+            // A manifest whose bytes cannot be read names no media type; look at the next.
+            let Ok(bytes) = self.blobs.read_all(&record.digest).await else {
+                continue;
+            };
+            let Ok(parsed) = parse_manifest(&bytes, Some(&record.media_type)) else {
+                continue;
+            };
+            if let Some(d) = parsed.blobs.iter().find(|b| &b.digest == digest) {
+                return Ok(Some(d.media_type.clone()));
+            }
+        }
+        Ok(None)
     }
 
     /// ECR BatchCheckLayerAvailability for one digest: its size when usable from `repo`.

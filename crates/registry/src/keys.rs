@@ -8,6 +8,9 @@
 //! ecr/{account}/{region}/link/{repo}@{digest}             blob usable from this repository
 //! ecr/{account}/{region}/ref/{repo}@{subject}@{digest}    referrer of `subject`
 //! ecr/{account}/{region}/parent/{repo}@{child}@{index}    `index` lists image `child`
+//! ecr/{account}/{region}/lcpreview/{repo}                 LifecyclePreview (the last one)
+//! ecr/{account}/{region}/registry/policy                  RegistryPolicy
+//! ecr/{account}/{region}/registry/scanning                ScanningConfiguration
 //! blob/{digest}                                           BlobRecord (global, deduplicated)
 //! upload/{uuid}                                           UploadRecord
 //! ```
@@ -48,6 +51,11 @@ pub(crate) fn link(scope: &Scope, name: &RepositoryName, digest: &Digest) -> Str
     format!("{}link/{name}@{digest}", scope_prefix(scope))
 }
 
+/// Every blob link of every repository of the scope.
+pub(crate) fn all_links(scope: &Scope) -> String {
+    format!("{}link/", scope_prefix(scope))
+}
+
 pub(crate) fn links(scope: &Scope, name: &RepositoryName) -> String {
     format!("{}link/{name}@", scope_prefix(scope))
 }
@@ -85,6 +93,21 @@ pub(crate) fn parents(scope: &Scope, name: &RepositoryName, child: &Digest) -> S
 pub(crate) fn parents_of_repo(scope: &Scope, name: &RepositoryName) -> String {
     format!("{}parent/{name}@", scope_prefix(scope))
 }
+
+pub(crate) fn lifecycle_preview(scope: &Scope, name: &RepositoryName) -> String {
+    format!("{}lcpreview/{name}", scope_prefix(scope))
+}
+
+pub(crate) fn registry_policy(scope: &Scope) -> String {
+    format!("{}registry/policy", scope_prefix(scope))
+}
+
+pub(crate) fn scanning_configuration(scope: &Scope) -> String {
+    format!("{}registry/scanning", scope_prefix(scope))
+}
+
+/// Every scope's records lie under this prefix, at `{account}/{region}/`.
+pub(crate) const ECR: &str = "ecr/";
 
 pub(crate) fn blob(digest: &Digest) -> String {
     format!("blob/{digest}")

@@ -8,8 +8,11 @@ mod error;
 mod gc;
 mod images;
 mod keys;
+pub mod lifecycle;
+mod lifecycle_run;
 mod manifest;
 mod repository;
+mod settings;
 mod uploads;
 
 use std::path::Path;
@@ -26,9 +29,15 @@ pub use images::{
     ImageDetail, ImageFailure, ImageIdentifier, ImageRecord, ListImagesFilter, ManifestContent,
     PutManifestOutcome, Referrer,
 };
+pub use lifecycle_run::{LifecyclePolicyState, LifecyclePreview, PreviewResult, PreviewStatus};
 pub use manifest::{MAX_MANIFEST_SIZE, media_types};
 pub use repository::{
     CreateRepository, EcrTag, EncryptionConfiguration, Repository, TagMutability,
+    TagMutabilityExclusionFilter, check_tag_mutability,
+};
+pub use settings::{
+    RegistryScanningConfiguration, RegistryScanningRule, RepositoryScanning,
+    ScanningRepositoryFilter,
 };
 pub use uploads::{BlobRead, UploadStatus};
 

@@ -488,6 +488,37 @@ impl Registry {
     }
 }
 
+impl Registry {
+    /// OCI 1.1's mount without `from`: make a blob that some repository of this account
+    /// and region already has usable from `to` (never a blob only another account has:
+    /// blobs are deduplicated across accounts, their use is not). None when none has it.
+    pub fn mount_blob_from_scope(
+        &self,
+        scope: &Scope,
+        to: &RepositoryName,
+        digest: &Digest,
+    ) -> Result<Option<u64>> {
+        if self.store.get(&keys::blob(digest))?.is_none() {
+            return Ok(None);
+        }
+        let prefix = keys::all_links(scope);
+        let suffix = format!("@{digest}");
+        for kv in self.store.range(&prefix, None, 0)? {
+            // link/{repo}@{digest}: repository names never hold '@'.
+            let Some(name) = kv.key[prefix.len()..].strip_suffix(&suffix) else {
+                continue;
+            };
+            let Ok(from) = name.parse::<RepositoryName>() else {
+                continue;
+            };
+            if let Some(size) = self.mount_blob(scope, to, &from, digest)? {
+                return Ok(Some(size));
+            }
+        }
+        Ok(None)
+    }
+}
+
 fn hash_file(file: std::fs::File, algorithm: DigestAlgorithm) -> std::io::Result<Digest> {
     use std::io::Read;
     let mut reader = std::io::BufReader::with_capacity(WRITE_BUFFER, file);

@@ -46,6 +46,7 @@ fn create(r: &Registry, repo: &str, mutability: TagMutability) {
         CreateRepository {
             name: name(repo),
             image_tag_mutability: mutability,
+            image_tag_mutability_exclusion_filters: vec![],
             scan_on_push: false,
             encryption: EncryptionConfiguration::default(),
             tags: vec![],
@@ -334,6 +335,7 @@ async fn immutable_tags_do_not_move_and_deletes_follow_ecr() {
         &Scope::default_installation(),
         &name("app"),
         TagMutability::Mutable,
+        &[],
     )
     .unwrap();
     push_image(r, "app", "v2", b"one").await;
@@ -834,4 +836,49 @@ async fn reusing_an_old_blob_restarts_its_grace_period() {
     // Left alone past the grace period, unreferenced, it goes.
     tokio::time::sleep(grace + Duration::from_millis(100)).await;
     assert_eq!(r.gc(grace).await.unwrap().blobs_deleted, 1);
+}
+
+/// The daily lifecycle run visits every account and region with ECR records, expires what
+/// each repository's policy selects and records when it ran.
+#[tokio::test]
+async fn lifecycle_policies_run_in_every_scope() {
+    let f = fixture();
+    let r = &f.registry;
+    let here = Scope::default_installation();
+    let other = Scope::new(
+        "111122223333".parse().unwrap(),
+        "eu-west-1".parse().unwrap(),
+    );
+    create(r, "app", TagMutability::Mutable);
+    r.create_repository(
+        &other,
+        CreateRepository {
+            name: name("app"),
+            image_tag_mutability: TagMutability::Mutable,
+            image_tag_mutability_exclusion_filters: vec![],
+            scan_on_push: false,
+            encryption: EncryptionConfiguration::default(),
+            tags: vec![],
+        },
+    )
+    .unwrap();
+    let old = push_image(r, "app", "v1", b"one").await;
+    let new = push_image(r, "app", "v2", b"two").await;
+    let policy = r#"{"rules":[{"rulePriority":1,"selection":{"tagStatus":"any","countType":"imageCountMoreThan","countNumber":1},"action":{"type":"expire"}}]}"#;
+    for scope in [&here, &other] {
+        r.put_lifecycle_policy(scope, &name("app"), policy).unwrap();
+    }
+    assert_eq!(r.apply_lifecycle_policies().unwrap(), 1);
+    assert!(
+        r.resolve(&here, &name("app"), &Reference::Digest(old))
+            .is_err()
+    );
+    assert!(
+        r.resolve(&here, &name("app"), &Reference::Digest(new))
+            .is_ok()
+    );
+    for scope in [&here, &other] {
+        let state = r.get_lifecycle_policy(scope, &name("app")).unwrap();
+        assert!(state.last_evaluated_at.is_some(), "{scope:?}");
+    }
 }

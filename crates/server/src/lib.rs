@@ -33,6 +33,8 @@ pub struct ServerConfig {
     pub gc_interval: Duration,
     /// Unreferenced blobs and uploads younger than this are kept.
     pub gc_grace: Duration,
+    /// How often ECR lifecycle policies run (ECR: daily; zero: never).
+    pub lifecycle_interval: Duration,
     /// An agent not heard from for this long shows as disconnected.
     pub agent_timeout: Duration,
     /// How often each connected agent gets an ACS heartbeat.
@@ -55,6 +57,7 @@ impl ServerConfig {
             account_id: berth_model::DEFAULT_ACCOUNT_ID.to_owned(),
             gc_interval: Duration::from_secs(3600),
             gc_grace: Duration::from_secs(86400),
+            lifecycle_interval: Duration::from_secs(86400),
             agent_timeout: Duration::from_secs(60),
             agent_heartbeat: Duration::from_secs(20),
             token_ttl: Duration::from_secs(12 * 3600),
@@ -239,6 +242,17 @@ fn spawn_controllers(
                 tracing::debug!(?report, "garbage collection");
                 Ok::<_, berth_registry::RegistryError>(report.blobs_deleted)
             },
+        );
+    }
+    // ECR lifecycle policies: the images they select are expired (their blobs go with the
+    // next garbage collection). ECR expires them "within 24 hours" of a policy's creation.
+    if !config.lifecycle_interval.is_zero() {
+        let registry = registry.clone();
+        periodic::every(
+            "lifecycle policies: images expired",
+            config.lifecycle_interval,
+            shutdown.clone(),
+            move || registry.apply_lifecycle_policies(),
         );
     }
     // Keep the placement views' watch queues short, and forget stopped tasks an hour after

@@ -145,7 +145,15 @@ pub(super) async fn batch_check_layer_availability(
                 layer_digest: raw,
                 layer_availability: "AVAILABLE",
                 layer_size: Some(size),
-                media_type: None,
+                // As a manifest of the repository that references the blob names it; a
+                // blob no manifest references yet has no known media type (the field is
+                // optional).
+                media_type: ctx
+                    .app
+                    .registry
+                    .layer_media_type(&ctx.scope, &repo, &digest)
+                    .await
+                    .map_err(ecr_error)?,
             }),
             None => failures.push(LayerFailure {
                 layer_digest: raw,
@@ -189,15 +197,31 @@ pub(super) async fn upload_layer_part(
         .part_last_byte
         .checked_sub(req.part_first_byte)
         .and_then(|n| n.checked_add(1));
+    // InvalidLayerPartException carries registryId, repositoryName, uploadId and
+    // lastValidByteReceived (its shape in the API reference).
+    let part_error = |message: String, received: u64| {
+        AwsError::client("InvalidLayerPartException", message)
+            .with_field("registryId", ctx.scope.account.to_string())
+            .with_field("repositoryName", repo.to_string())
+            .with_field("uploadId", req.upload_id.clone())
+            .with_field("lastValidByteReceived", received.saturating_sub(1))
+    };
     if blob.is_empty() || declared != Some(blob.len() as u64) {
-        return Err(AwsError::client(
-            "InvalidLayerPartException",
+        let received = ctx
+            .app
+            .registry
+            .upload_status(&ctx.scope, &repo, &req.upload_id)
+            .await
+            .map_err(ecr_error)?
+            .size;
+        return Err(part_error(
             format!(
                 "The layer part size is not valid, or the first byte specified is not consecutive to the last byte of a previous layer part upload: part {}-{} carries {} bytes",
                 req.part_first_byte,
                 req.part_last_byte,
                 blob.len()
             ),
+            received,
         ));
     }
     let body = futures_util::stream::iter([Ok::<_, std::io::Error>(bytes::Bytes::from(blob))]);
@@ -213,11 +237,11 @@ pub(super) async fn upload_layer_part(
         )
         .await
         .map_err(|e| match e {
-            RegistryError::RangeInvalid { offset, size } => AwsError::client(
-                "InvalidLayerPartException",
+            RegistryError::RangeInvalid { offset, size } => part_error(
                 format!(
                     "The layer part size is not valid, or the first byte specified is not consecutive to the last byte of a previous layer part upload: first byte {offset}, expected {size}"
                 ),
+                size,
             ),
             other => ecr_error(other),
         })?;

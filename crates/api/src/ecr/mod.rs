@@ -6,10 +6,15 @@
 
 mod images;
 mod layers;
+mod lifecycle;
+mod referrers;
+mod registry;
 mod repositories;
 
 use berth_model::{Digest, RepositoryName};
-use berth_registry::{EncryptionConfiguration, RegistryError, Repository};
+use berth_registry::{
+    EncryptionConfiguration, RegistryError, Repository, TagMutabilityExclusionFilter,
+};
 use serde::{Deserialize, Serialize};
 
 use crate::protocol::{AwsContext, AwsError};
@@ -25,6 +30,9 @@ pub fn ecr_error(e: RegistryError) -> AwsError {
         E::RepositoryAlreadyExists { .. } => "RepositoryAlreadyExistsException",
         E::RepositoryNotEmpty { .. } => "RepositoryNotEmptyException",
         E::RepositoryPolicyNotFound { .. } => "RepositoryPolicyNotFoundException",
+        E::LifecyclePolicyNotFound { .. } => "LifecyclePolicyNotFoundException",
+        E::LifecyclePolicyPreviewNotFound { .. } => "LifecyclePolicyPreviewNotFoundException",
+        E::RegistryPolicyNotFound { .. } => "RegistryPolicyNotFoundException",
         E::ImageNotFound(_) | E::ManifestUnknown(_) => "ImageNotFoundException",
         E::ImageTagAlreadyExists { .. } => "ImageTagAlreadyExistsException",
         E::BlobUnknown(_) | E::ManifestBlobUnknown(_) => "LayersNotFoundException",
@@ -45,11 +53,16 @@ pub fn ecr_error(e: RegistryError) -> AwsError {
     AwsError::client(code, e.to_string())
 }
 
+/// AWS's text for a name that fails the pattern, as captured from CreateRepository by other
+/// emulators' tests ("Invalid parameter at 'repositoryName' failed to satisfy constraint:
+/// 'must satisfy regular expression '...''", the current API reference's pattern, no value
+/// echoed); AWS's text for a name outside 2..=256 characters was not found, so the same
+/// message answers it.
 fn repository_name(name: &str) -> Result<RepositoryName, AwsError> {
     name.parse().map_err(|_| {
-        AwsError::invalid_parameter(format!(
-            "Invalid parameter at 'repositoryName' failed to satisfy constraint: 'must satisfy regular expression '(?:[a-z0-9]+(?:[._-][a-z0-9]+)*/)*[a-z0-9]+(?:[._-][a-z0-9]+)*'' (got '{name}')"
-        ))
+        AwsError::invalid_parameter(
+            "Invalid parameter at 'repositoryName' failed to satisfy constraint: 'must satisfy regular expression '[a-z0-9]+((\\.|_|__|-+)[a-z0-9]+)*(/[a-z0-9]+((\\.|_|__|-+)[a-z0-9]+)*)*''",
+        )
     })
 }
 
@@ -97,6 +110,8 @@ pub struct RepositoryWire {
     pub repository_uri: String,
     pub created_at: f64,
     pub image_tag_mutability: &'static str,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub image_tag_mutability_exclusion_filters: Vec<TagMutabilityExclusionFilter>,
     pub image_scanning_configuration: ImageScanningConfiguration,
     pub encryption_configuration: EncryptionConfiguration,
 }
@@ -109,6 +124,7 @@ fn repository_wire(ctx: &AwsContext, r: &Repository) -> RepositoryWire {
         repository_uri: format!("{}/{}", ctx.app.registry_host(), r.name),
         created_at: r.created_at,
         image_tag_mutability: r.image_tag_mutability.as_str(),
+        image_tag_mutability_exclusion_filters: r.image_tag_mutability_exclusion_filters.clone(),
         image_scanning_configuration: ImageScanningConfiguration {
             scan_on_push: r.scan_on_push,
         },
@@ -150,4 +166,16 @@ crate::aws_actions! {
     GetRepositoryPolicy(repositories::RepositoryPolicyRequest) => blocking repositories::get_repository_policy,
     DeleteRepositoryPolicy(repositories::RepositoryPolicyRequest) => blocking repositories::delete_repository_policy,
     DescribeRegistry(repositories::DescribeRegistryRequest) => blocking repositories::describe_registry,
+    PutLifecyclePolicy(lifecycle::PutLifecyclePolicyRequest) => blocking lifecycle::put_lifecycle_policy,
+    GetLifecyclePolicy(lifecycle::LifecyclePolicyRequest) => blocking lifecycle::get_lifecycle_policy,
+    DeleteLifecyclePolicy(lifecycle::LifecyclePolicyRequest) => blocking lifecycle::delete_lifecycle_policy,
+    StartLifecyclePolicyPreview(lifecycle::StartLifecyclePolicyPreviewRequest) => blocking lifecycle::start_lifecycle_policy_preview,
+    GetLifecyclePolicyPreview(lifecycle::GetLifecyclePolicyPreviewRequest) => blocking lifecycle::get_lifecycle_policy_preview,
+    ListImageReferrers(referrers::ListImageReferrersRequest) => blocking referrers::list_image_referrers,
+    PutRegistryPolicy(registry::PutRegistryPolicyRequest) => blocking registry::put_registry_policy,
+    GetRegistryPolicy(registry::RegistryRequest) => blocking registry::get_registry_policy,
+    DeleteRegistryPolicy(registry::RegistryRequest) => blocking registry::delete_registry_policy,
+    PutRegistryScanningConfiguration(registry::PutRegistryScanningConfigurationRequest) => blocking registry::put_registry_scanning_configuration,
+    GetRegistryScanningConfiguration(registry::RegistryRequest) => blocking registry::get_registry_scanning_configuration,
+    BatchGetRepositoryScanningConfiguration(registry::BatchGetRepositoryScanningConfigurationRequest) => blocking registry::batch_get_repository_scanning_configuration,
 }

@@ -2,7 +2,9 @@
 //! settings, tags, repository policies, DescribeRegistry, GetAuthorizationToken.
 
 use berth_model::RepositoryName;
-use berth_registry::{CreateRepository, EcrTag, EncryptionConfiguration, TagMutability};
+use berth_registry::{
+    CreateRepository, EcrTag, EncryptionConfiguration, TagMutability, TagMutabilityExclusionFilter,
+};
 use serde::{Deserialize, Serialize};
 
 use super::{
@@ -36,6 +38,8 @@ pub struct CreateRepositoryRequest {
     #[serde(default)]
     pub tags: Vec<EcrTag>,
     pub image_tag_mutability: Option<String>,
+    #[serde(default)]
+    pub image_tag_mutability_exclusion_filters: Vec<TagMutabilityExclusionFilter>,
     pub image_scanning_configuration: Option<ImageScanningConfiguration>,
     pub encryption_configuration: Option<EncryptionConfiguration>,
 }
@@ -84,6 +88,8 @@ pub struct PutImageTagMutabilityRequest {
     pub registry_id: Option<String>,
     pub repository_name: String,
     pub image_tag_mutability: String,
+    #[serde(default)]
+    pub image_tag_mutability_exclusion_filters: Vec<TagMutabilityExclusionFilter>,
 }
 
 #[derive(Debug, Serialize)]
@@ -92,6 +98,8 @@ pub struct PutImageTagMutabilityResponse {
     pub registry_id: String,
     pub repository_name: String,
     pub image_tag_mutability: &'static str,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub image_tag_mutability_exclusion_filters: Vec<TagMutabilityExclusionFilter>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -168,11 +176,21 @@ pub(super) async fn create_repository(
     req: CreateRepositoryRequest,
 ) -> Result<RepositoryResponse, AwsError> {
     check_registry(ctx, &req.registry_id)?;
-    let encryption = req.encryption_configuration.unwrap_or_default();
+    let mut encryption = req.encryption_configuration.unwrap_or_default();
     match encryption.encryption_type.as_str() {
         "AES256" if encryption.kms_key.is_some() => {
             return Err(AwsError::invalid_parameter(
                 "Invalid parameter: kmsKey can only be specified when encryptionType is 'KMS' or 'KMS_DSSE'",
+            ));
+        }
+        "KMS" | "KMS_DSSE" if encryption.kms_key.is_none() => {
+            // "If no key is specified, the default Amazon Web Services managed KMS key for
+            // Amazon ECR will be used" (EncryptionConfiguration): the `aws/ecr` key of the
+            // repository's account and region, named by its alias (no KMS runs here to
+            // give it a key id).
+            encryption.kms_key = Some(format!(
+                "arn:aws:kms:{}:{}:alias/aws/ecr",
+                ctx.scope.region, ctx.scope.account
             ));
         }
         "AES256" | "KMS" | "KMS_DSSE" => {}
@@ -188,6 +206,7 @@ pub(super) async fn create_repository(
             None => TagMutability::Mutable,
             Some(m) => TagMutability::parse(m).map_err(ecr_error)?,
         },
+        image_tag_mutability_exclusion_filters: req.image_tag_mutability_exclusion_filters,
         scan_on_push: req
             .image_scanning_configuration
             .is_some_and(|c| c.scan_on_push),
@@ -294,12 +313,18 @@ pub(super) async fn put_image_tag_mutability(
     let r = ctx
         .app
         .registry
-        .put_image_tag_mutability(&ctx.scope, &repo, mutability)
+        .put_image_tag_mutability(
+            &ctx.scope,
+            &repo,
+            mutability,
+            &req.image_tag_mutability_exclusion_filters,
+        )
         .map_err(ecr_error)?;
     Ok(PutImageTagMutabilityResponse {
         registry_id: ctx.scope.account.to_string(),
         repository_name: repo.to_string(),
         image_tag_mutability: r.image_tag_mutability.as_str(),
+        image_tag_mutability_exclusion_filters: r.image_tag_mutability_exclusion_filters,
     })
 }
 

@@ -22,6 +22,9 @@ pub struct AwsError {
     pub status: StatusCode,
     pub code: String,
     pub message: String,
+    /// The exception's own members (e.g. InvalidLayerPartException's
+    /// `lastValidByteReceived`), serialised next to `__type` and `message`.
+    pub fields: serde_json::Map<String, serde_json::Value>,
 }
 
 impl AwsError {
@@ -30,7 +33,14 @@ impl AwsError {
             status,
             code: code.to_string(),
             message: message.into(),
+            fields: serde_json::Map::new(),
         }
+    }
+
+    /// The same error with one more member of the exception's shape.
+    pub fn with_field(mut self, name: &str, value: impl Into<serde_json::Value>) -> AwsError {
+        self.fields.insert(name.to_string(), value.into());
+        self
     }
 
     /// A client error (HTTP 400), the status of every modelled ECR/ECS exception.
@@ -70,7 +80,10 @@ impl AwsError {
         if self.status.is_server_error() {
             tracing::error!(code = %self.code, message = %self.message, request_id, "AWS API error");
         }
-        let body = serde_json::json!({"__type": self.code, "message": self.message});
+        let mut body = self.fields;
+        body.insert("__type".into(), self.code.clone().into());
+        body.insert("message".into(), self.message.into());
+        let body = serde_json::Value::Object(body);
         let mut response = json_response(self.status, request_id, body.to_string().into_bytes());
         if let Ok(v) = HeaderValue::from_str(&self.code) {
             response.headers_mut().insert("x-amzn-errortype", v);
