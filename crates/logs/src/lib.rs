@@ -7,7 +7,10 @@
 //! that deleting a group or a stream is one store transaction followed by removing files
 //! (directories no record names are removed at start).
 
+pub mod metric_filters;
 pub mod pattern;
+pub mod query_definitions;
+pub mod resource_policies;
 pub mod segment;
 pub mod stream;
 mod tokens;
@@ -19,7 +22,13 @@ use std::sync::{Arc, Mutex};
 use berth_store::{Compare, KeyValue, Op, Store, StoreError, TxnOutcome};
 use serde::{Deserialize, Serialize};
 
+pub use metric_filters::{
+    DescribeMetricFilters, MetricFilter, MetricFilterCounts, MetricFilterMatch,
+    MetricTransformation,
+};
 pub use pattern::{FilterPattern, PatternError};
+pub use query_definitions::{PutQueryDefinition, QueryDefinition};
+pub use resource_policies::{PolicyScope, ResourcePolicy};
 pub use segment::InputEvent;
 pub use stream::{StoredEvent, StreamStats, StreamStore};
 
@@ -139,6 +148,10 @@ pub struct LogGroup {
     pub tags: std::collections::BTreeMap<String, String>,
     #[serde(default = "standard")]
     pub log_group_class: String,
+    /// The KMS key (ARN) the group's data is said to be encrypted with. Berth has no KMS:
+    /// the ARN is checked for its shape and region, kept and shown, never used.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kms_key_id: Option<String>,
 }
 
 fn standard() -> String {
@@ -331,28 +344,61 @@ fn scan(
     berth_store::scan(store, prefix, after, visit)
 }
 
-pub fn check_group_name(name: &str) -> Result<()> {
-    let ok = !name.is_empty()
-        && name.len() <= 512
-        && name
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || "._-/#".contains(c));
-    if ok {
-        Ok(())
+/// AWS's request validation of a name: its length first (1 to 512), then its pattern, each
+/// with the text CloudWatch Logs answers ("1 validation error detected: Value '…' at
+/// 'logGroupName' failed to satisfy constraint: Member must …", as published in aws-cli and
+/// SDK issues).
+fn check_name(name: &str, field: &str, pattern: &str, valid: impl Fn(char) -> bool) -> Result<()> {
+    let rule = if name.is_empty() {
+        "Member must have length greater than or equal to 1".to_string()
+    } else if name.len() > 512 {
+        "Member must have length less than or equal to 512".to_string()
+    } else if !name.chars().all(valid) {
+        format!("Member must satisfy regular expression pattern: {pattern}")
     } else {
-        Err(LogsError::InvalidParameter(format!(
-            "1 validation error detected: Value '{name}' at 'logGroupName' failed to satisfy constraint: Member must satisfy regular expression pattern: [\\.\\-_/#A-Za-z0-9]+"
-        )))
-    }
+        return Ok(());
+    };
+    Err(LogsError::InvalidParameter(format!(
+        "1 validation error detected: Value '{name}' at '{field}' failed to satisfy constraint: {rule}"
+    )))
+}
+
+pub fn check_group_name(name: &str) -> Result<()> {
+    check_name(name, "logGroupName", "[\\.\\-_/#A-Za-z0-9]+", |c| {
+        c.is_ascii_alphanumeric() || "._-/#".contains(c)
+    })
 }
 
 pub fn check_stream_name(name: &str) -> Result<()> {
-    let ok = !name.is_empty() && name.len() <= 512 && !name.contains([':', '*']);
+    check_name(name, "logStreamName", "[^:*]*", |c| c != ':' && c != '*')
+}
+
+/// A KMS key as CloudWatch Logs takes it: the ARN of a key (`arn:aws:kms:REGION:ACCOUNT:key/ID`)
+/// in the group's region. Anything else is answered with the text CloudWatch Logs gives for a
+/// key it cannot use ("The specified KMS Key Id could not be found. '<group>'", as quoted in
+/// hashicorp/terraform#24194 and hashicorp/terraform-provider-aws#8042); Berth cannot look
+/// keys up, so a well-formed ARN is accepted.
+pub fn check_kms_key(scope: &LogScope, group: &str, key: &str) -> Result<()> {
+    let parts: Vec<&str> = key.splitn(6, ':').collect();
+    let ok = key.len() <= 256
+        && match parts.as_slice() {
+            ["arn", partition, "kms", region, account, resource] => {
+                partition.starts_with("aws")
+                    && *region == scope.region
+                    && account.len() == 12
+                    && account.bytes().all(|b| b.is_ascii_digit())
+                    && resource.strip_prefix("key/").is_some_and(|id| {
+                        !id.is_empty()
+                            && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+                    })
+            }
+            _ => false,
+        };
     if ok {
         Ok(())
     } else {
         Err(LogsError::InvalidParameter(format!(
-            "1 validation error detected: Value '{name}' at 'logStreamName' failed to satisfy constraint: Member must satisfy regular expression pattern: [^:*]*"
+            "The specified KMS Key Id could not be found. '{group}'"
         )))
     }
 }
@@ -426,9 +472,13 @@ impl Logs {
         name: &str,
         tags: std::collections::BTreeMap<String, String>,
         class: Option<&str>,
+        kms_key_id: Option<&str>,
     ) -> Result<LogGroup> {
         check_group_name(name)?;
         check_tags(&tags)?;
+        if let Some(key) = kms_key_id {
+            check_kms_key(scope, name, key)?;
+        }
         let class = match class {
             None | Some("STANDARD") => "STANDARD",
             Some("INFREQUENT_ACCESS") => "INFREQUENT_ACCESS",
@@ -444,6 +494,7 @@ impl Logs {
             retention_in_days: None,
             tags,
             log_group_class: class.to_string(),
+            kms_key_id: kms_key_id.map(str::to_string),
         };
         let key = scope.group_key(name);
         if !committed(self.store.put_if_revision(&key, &encode(&group), 0)?) {
@@ -459,6 +510,8 @@ impl Logs {
     }
 
     fn group_with_revision(&self, scope: &LogScope, name: &str) -> Result<(LogGroup, u64)> {
+        // A name no group can have is refused as AWS refuses it, before any lookup.
+        check_group_name(name)?;
         let kv = self
             .store
             .get(&scope.group_key(name))?
@@ -495,6 +548,17 @@ impl Logs {
                 .iter()
                 .map(|s| Op::delete(scope.stream_key(name, &s.name))),
         );
+        // Its metric filters, their counts and its resource policy go with it.
+        ops.push(Op::delete(scope.resource_policy_key(name)));
+        for prefix in [
+            scope.metric_filters_prefix(name),
+            scope.metric_counts_prefix(name),
+        ] {
+            scan(self.store.as_ref(), &prefix, None, |kv| {
+                ops.push(Op::delete(kv.key.clone()));
+                Ok(true)
+            })?;
+        }
         let compares = [Compare::ModRevision(scope.group_key(name), revision)];
         if !committed(self.store.txn(&compares, &ops)?) {
             return Err(LogsError::InvalidOperation(
@@ -587,6 +651,26 @@ impl Logs {
         Ok(())
     }
 
+    /// AssociateKmsKey.
+    pub fn associate_kms_key(&self, scope: &LogScope, name: &str, key: &str) -> Result<()> {
+        check_group_name(name)?;
+        check_kms_key(scope, name, key)?;
+        self.update_group(scope, name, |g| {
+            g.kms_key_id = Some(key.to_string());
+            Ok(())
+        })?;
+        Ok(())
+    }
+
+    /// DisassociateKmsKey.
+    pub fn disassociate_kms_key(&self, scope: &LogScope, name: &str) -> Result<()> {
+        self.update_group(scope, name, |g| {
+            g.kms_key_id = None;
+            Ok(())
+        })?;
+        Ok(())
+    }
+
     pub fn untag_log_group(&self, scope: &LogScope, name: &str, keys: &[String]) -> Result<()> {
         self.update_group(scope, name, |g| {
             for k in keys {
@@ -647,6 +731,7 @@ impl Logs {
     }
 
     fn stream_record(&self, scope: &LogScope, group: &str, name: &str) -> Result<StreamRecord> {
+        check_stream_name(name)?;
         let kv = self
             .store
             .get(&scope.stream_key(group, name))?
@@ -895,6 +980,10 @@ impl Logs {
             stream::AppendError::Io(e) => LogsError::Io(e),
         })?;
         self.seal_if_needed(&data);
+        if let Err(e) = self.count_metric_filters(scope, group, &kept, now) {
+            // The batch is stored and acknowledged; only its counts are lost.
+            tracing::warn!(error = %e, group, "counting a batch for metric filters failed");
+        }
         // A stream deleted while we wrote: its files are gone with it.
         if !kept.is_empty() && self.tail.receiver_count() > 0 {
             let _ = self.tail.send(Arc::new(Ingested {

@@ -170,6 +170,21 @@ impl FilterPattern {
         }
     }
 
+    /// Tests `message` as a metric filter does: `None` when it does not match, otherwise the
+    /// values it extracts (TestMetricFilter's `extractedValues`): a space-delimited pattern's
+    /// fields by name (`$name`) or position (`$1`, `$2`, …); nothing for other patterns.
+    pub fn extract(&self, message: &str) -> Option<std::collections::BTreeMap<String, String>> {
+        match &self.kind {
+            Kind::Delimited(d) => d.extract(message).map(|v| v.into_iter().collect()),
+            _ => self.matches(message).then(Default::default),
+        }
+    }
+
+    /// True for a space-delimited pattern (`[…]`), whose fields metric values can name.
+    pub fn is_delimited(&self) -> bool {
+        matches!(self.kind, Kind::Delimited(_))
+    }
+
     /// A cheap pre-check on a block of raw bytes holding many messages: `Some(literals)` means
     /// every message this pattern matches contains at least one of `literals` as a byte
     /// substring (so a block containing none of them can be skipped unseen). `None` means no such
