@@ -74,7 +74,12 @@ fn metric_filters_are_kept_described_and_count_what_they_match() {
         &bytes.to_string(),
     ]));
 
-    let all = ok_json(&s.aws(&["logs", "describe-metric-filters", "--log-group-name", "/app"]));
+    let all = ok_json(&s.aws(&[
+        "logs",
+        "describe-metric-filters",
+        "--log-group-name",
+        "/app",
+    ]));
     let filters = all["metricFilters"].as_array().unwrap();
     assert_eq!(filters.len(), 2, "{all:#}");
     // Filter name order.
@@ -122,7 +127,11 @@ fn metric_filters_are_kept_described_and_count_what_they_match() {
         "--page-size",
         "1",
     ]));
-    assert_eq!(paged["metricFilters"].as_array().unwrap().len(), 2, "{paged:#}");
+    assert_eq!(
+        paged["metricFilters"].as_array().unwrap().len(),
+        2,
+        "{paged:#}"
+    );
 
     // Two batches: the JSON filter matches 2 events (12 + 30 ms), the space-delimited one
     // 2 lines with a 2xx status (1534 + 10 bytes).
@@ -195,7 +204,12 @@ fn metric_filters_are_kept_described_and_count_what_they_match() {
         "ResourceNotFoundException",
         "The specified metric filter does not exist.",
     );
-    let left = ok_json(&s.aws(&["logs", "describe-metric-filters", "--log-group-name", "/app"]));
+    let left = ok_json(&s.aws(&[
+        "logs",
+        "describe-metric-filters",
+        "--log-group-name",
+        "/app",
+    ]));
     assert_eq!(left["metricFilters"].as_array().unwrap().len(), 1);
 
     // A missing group; a pattern the engine refuses (FilterLogEvents' text).
@@ -345,7 +359,12 @@ fn names_are_validated_length_first_with_aws_texts() {
     let long_and_bad = format!("{}!", "a".repeat(512));
     refused(
         &s,
-        &["logs", "create-log-group", "--log-group-name", &long_and_bad],
+        &[
+            "logs",
+            "create-log-group",
+            "--log-group-name",
+            &long_and_bad,
+        ],
         "InvalidParameterException",
         "Member must have length less than or equal to 512",
     );
@@ -358,7 +377,12 @@ fn names_are_validated_length_first_with_aws_texts() {
     // Every operation naming a group checks the name before looking it up.
     refused(
         &s,
-        &["logs", "describe-log-streams", "--log-group-name", "bad!name"],
+        &[
+            "logs",
+            "describe-log-streams",
+            "--log-group-name",
+            "bad!name",
+        ],
         "InvalidParameterException",
         "Member must satisfy regular expression pattern",
     );
@@ -431,12 +455,7 @@ fn kms_key_ids_are_kept_and_shown() {
         other,
     ]));
     assert_eq!(shown(&s), other);
-    ok_json(&s.aws(&[
-        "logs",
-        "disassociate-kms-key",
-        "--log-group-name",
-        "/enc",
-    ]));
+    ok_json(&s.aws(&["logs", "disassociate-kms-key", "--log-group-name", "/enc"]));
     assert_eq!(shown(&s), Value::Null);
     // By the group's ARN (resourceIdentifier).
     ok_json(&s.aws(&[
@@ -544,7 +563,10 @@ fn query_definitions_are_saved_listed_and_deleted() {
     // Paging by hand: one a page, in name order.
     let first = ok_json(&s.aws(&["logs", "describe-query-definitions", "--max-results", "1"]));
     assert_eq!(first["queryDefinitions"][0]["name"], "errors/by-host");
-    let token = first["nextToken"].as_str().expect("a next page").to_string();
+    let token = first["nextToken"]
+        .as_str()
+        .expect("a next page")
+        .to_string();
     let second = ok_json(&s.aws(&[
         "logs",
         "describe-query-definitions",
@@ -563,7 +585,12 @@ fn query_definitions_are_saved_listed_and_deleted() {
         &id,
     ]));
     assert_eq!(deleted, json!({"success": true}));
-    let out = s.aws(&["logs", "delete-query-definition", "--query-definition-id", &id]);
+    let out = s.aws(&[
+        "logs",
+        "delete-query-definition",
+        "--query-definition-id",
+        &id,
+    ]);
     assert_aws_error(&out, "ResourceNotFoundException");
     let out = s.aws(&[
         "logs",
@@ -666,12 +693,7 @@ fn resource_policies_are_kept_limited_and_deleted() {
     ]));
     assert_eq!(scoped["resourcePolicy"]["policyScope"], "RESOURCE");
     assert_eq!(scoped["resourcePolicy"]["resourceArn"], arn);
-    let of_group = ok_json(&s.aws(&[
-        "logs",
-        "describe-resource-policies",
-        "--resource-arn",
-        arn,
-    ]));
+    let of_group = ok_json(&s.aws(&["logs", "describe-resource-policies", "--resource-arn", arn]));
     assert_eq!(of_group["resourcePolicies"].as_array().unwrap().len(), 1);
     let account_only = ok_json(&s.aws(&[
         "logs",
@@ -679,7 +701,10 @@ fn resource_policies_are_kept_limited_and_deleted() {
         "--policy-scope",
         "ACCOUNT",
     ]));
-    assert_eq!(account_only["resourcePolicies"].as_array().unwrap().len(), 9);
+    assert_eq!(
+        account_only["resourcePolicies"].as_array().unwrap().len(),
+        9
+    );
     refused(
         &s,
         &[

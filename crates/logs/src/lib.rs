@@ -388,8 +388,7 @@ pub fn check_kms_key(scope: &LogScope, group: &str, key: &str) -> Result<()> {
                     && account.len() == 12
                     && account.bytes().all(|b| b.is_ascii_digit())
                     && resource.strip_prefix("key/").is_some_and(|id| {
-                        !id.is_empty()
-                            && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+                        !id.is_empty() && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
                     })
             }
             _ => false,

@@ -188,7 +188,7 @@ impl MetricValue {
             serde_json::Value::String(s) => s.trim().parse().ok(),
             _ => None,
         };
-        match self {
+        let value = match self {
             MetricValue::Literal(n) => Some(*n),
             MetricValue::Field(name) => extracted.get(name)?.trim().parse().ok(),
             MetricValue::Json(steps) => {
@@ -202,8 +202,8 @@ impl MetricValue {
                 }
                 number(at)
             }
-        }
-        .filter(|n| n.is_finite())
+        };
+        value.filter(|n| n.is_finite())
     }
 }
 
@@ -416,10 +416,12 @@ impl Logs {
                     apply_on_transformed_logs,
                 };
                 // The group must be the one read (not deleted and created again meanwhile).
-                Ok(Update::from(Change::Put(filter)).provided(Compare::CreateRevision(
-                    group_key.clone(),
-                    group_kv.create_revision,
-                )))
+                Ok(
+                    Update::from(Change::Put(filter)).provided(Compare::CreateRevision(
+                        group_key.clone(),
+                        group_kv.create_revision,
+                    )),
+                )
             },
         )?;
         Ok(stored.expect("a Put leaves its value stored"))
@@ -628,10 +630,7 @@ mod tests {
     #[test]
     fn metric_values_come_from_numbers_json_and_fields() {
         let empty = BTreeMap::new();
-        assert_eq!(
-            MetricValue::parse("1").unwrap().of("x", &empty),
-            Some(1.0)
-        );
+        assert_eq!(MetricValue::parse("1").unwrap().of("x", &empty), Some(1.0));
         let json = MetricValue::parse("$.latency.ms").unwrap();
         assert_eq!(json.of(r#"{"latency": {"ms": 12.5}}"#, &empty), Some(12.5));
         assert_eq!(json.of(r#"{"latency": {"ms": "7"}}"#, &empty), Some(7.0));

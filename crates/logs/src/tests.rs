@@ -503,8 +503,15 @@ fn metric_filters_are_limited_to_100_per_group() {
     let (_dir, _store, logs) = logs();
     let s = group_g_with_stream_s(&logs);
     for n in 0..100 {
-        logs.put_metric_filter(&s, "g", &format!("f{n:03}"), "", vec![transformation("1")], false)
-            .unwrap();
+        logs.put_metric_filter(
+            &s,
+            "g",
+            &format!("f{n:03}"),
+            "",
+            vec![transformation("1")],
+            false,
+        )
+        .unwrap();
     }
     // Replacing one is fine; a 101st is not.
     logs.put_metric_filter(&s, "g", "f000", "x", vec![transformation("1")], false)

@@ -46,15 +46,18 @@ fn metric_filters_check_their_shape_and_page() {
     assert_eq!(names, ["f0", "f1", "f2", "f3", "f4"]);
     assert_eq!(pages, 3);
 
-    put_filter("bad:name", "ERROR", transformation("1"))
-        .expect_error("InvalidParameterException");
+    put_filter("bad:name", "ERROR", transformation("1")).expect_error("InvalidParameterException");
     let e = put_filter("f", "ERROR", transformation("$bytes"));
     e.expect_error("InvalidParameterException");
     let bad_unit = json!([{"metricName": "M", "metricNamespace": "N", "metricValue": "1",
                            "unit": "Parsecs"}]);
     let e = put_filter("f", "ERROR", bad_unit);
     e.expect_error("InvalidParameterException");
-    assert!(e.message().contains("Member must satisfy enum value set"), "{}", e.message());
+    assert!(
+        e.message().contains("Member must satisfy enum value set"),
+        "{}",
+        e.message()
+    );
     let two = json!([
         {"metricName": "M", "metricNamespace": "N", "metricValue": "1"},
         {"metricName": "M2", "metricNamespace": "N", "metricValue": "1"}
@@ -84,10 +87,7 @@ fn metric_filters_check_their_shape_and_page() {
         ],
     );
     let groups = s
-        .logs(
-            "DescribeLogGroups",
-            json!({"logGroupNamePrefix": group}),
-        )
+        .logs("DescribeLogGroups", json!({"logGroupNamePrefix": group}))
         .ok();
     assert_eq!(groups["logGroups"][0]["metricFilterCount"], 6, "{groups:#}");
 }
@@ -179,7 +179,8 @@ fn query_definitions_and_resource_policies_keep_their_revisions() {
     )
     .expect_error("InvalidParameterException");
     // Deleting the group takes its policy along.
-    s.logs("DeleteLogGroup", json!({"logGroupName": group})).ok();
+    s.logs("DeleteLogGroup", json!({"logGroupName": group}))
+        .ok();
     let left = s
         .logs(
             "DescribeResourcePolicies",

@@ -1,9 +1,9 @@
 //! Log events: PutLogEvents, GetLogEvents, FilterLogEvents.
 
-use berth_logs::{FilterLogEvents, GetLogEvents, InputEvent};
 use berth_agent_protocol::logs::{
     PutLogEventsRequest, PutLogEventsResponse, RejectedLogEventsInfo,
 };
+use berth_logs::{FilterLogEvents, GetLogEvents, InputEvent};
 use serde::{Deserialize, Serialize};
 
 use super::{group_of, limit, log_scope, logs_error, sequence_token};
@@ -195,4 +195,3 @@ fn stream_hash(name: &str) -> u64 {
         (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
     })
 }
-

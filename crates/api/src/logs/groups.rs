@@ -19,7 +19,10 @@ pub struct CreateLogGroupRequest {
     pub kms_key_id: Option<String>,
 }
 
-pub(super) async fn create_log_group(ctx: &AwsContext, req: CreateLogGroupRequest) -> Result<Empty, AwsError> {
+pub(super) async fn create_log_group(
+    ctx: &AwsContext,
+    req: CreateLogGroupRequest,
+) -> Result<Empty, AwsError> {
     ctx.app
         .logs
         .create_log_group(
@@ -33,7 +36,10 @@ pub(super) async fn create_log_group(ctx: &AwsContext, req: CreateLogGroupReques
     Ok(Empty {})
 }
 
-pub(super) async fn delete_log_group(ctx: &AwsContext, req: LogGroupNameRequest) -> Result<Empty, AwsError> {
+pub(super) async fn delete_log_group(
+    ctx: &AwsContext,
+    req: LogGroupNameRequest,
+) -> Result<Empty, AwsError> {
     ctx.app
         .logs
         .delete_log_group(&log_scope(ctx), &req.log_group_name)
@@ -152,7 +158,6 @@ pub(super) async fn delete_retention_policy(
         .map_err(logs_error)?;
     Ok(Empty {})
 }
-
 
 /// AssociateKmsKey / DisassociateKmsKey: the group by `logGroupName` or by
 /// `resourceIdentifier` (a log group's ARN; Berth has no other resource a key applies to).

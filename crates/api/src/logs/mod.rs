@@ -133,4 +133,3 @@ crate::aws_actions! {
     DescribeResourcePolicies(resource_policies::DescribeResourcePoliciesRequest) => blocking resource_policies::describe_resource_policies,
     DeleteResourcePolicy(resource_policies::DeleteResourcePolicyRequest) => blocking resource_policies::delete_resource_policy,
 }
-

@@ -13,7 +13,10 @@ pub struct LogStreamRequest {
     pub log_stream_name: String,
 }
 
-pub(super) async fn create_log_stream(ctx: &AwsContext, req: LogStreamRequest) -> Result<Empty, AwsError> {
+pub(super) async fn create_log_stream(
+    ctx: &AwsContext,
+    req: LogStreamRequest,
+) -> Result<Empty, AwsError> {
     ctx.app
         .logs
         .create_log_stream(&log_scope(ctx), &req.log_group_name, &req.log_stream_name)
@@ -21,7 +24,10 @@ pub(super) async fn create_log_stream(ctx: &AwsContext, req: LogStreamRequest) -
     Ok(Empty {})
 }
 
-pub(super) async fn delete_log_stream(ctx: &AwsContext, req: LogStreamRequest) -> Result<Empty, AwsError> {
+pub(super) async fn delete_log_stream(
+    ctx: &AwsContext,
+    req: LogStreamRequest,
+) -> Result<Empty, AwsError> {
     ctx.app
         .logs
         .delete_log_stream(&log_scope(ctx), &req.log_group_name, &req.log_stream_name)
@@ -126,4 +132,3 @@ pub(super) async fn describe_log_streams(
         next_token,
     })
 }
-

@@ -14,7 +14,10 @@ pub struct TagResourceRequest {
     pub tags: BTreeMap<String, String>,
 }
 
-pub(super) async fn tag_resource(ctx: &AwsContext, req: TagResourceRequest) -> Result<Empty, AwsError> {
+pub(super) async fn tag_resource(
+    ctx: &AwsContext,
+    req: TagResourceRequest,
+) -> Result<Empty, AwsError> {
     let scope = log_scope(ctx);
     let group = group_of_arn(&scope, &req.resource_arn)?;
     ctx.app
@@ -31,7 +34,10 @@ pub struct UntagResourceRequest {
     pub tag_keys: Vec<String>,
 }
 
-pub(super) async fn untag_resource(ctx: &AwsContext, req: UntagResourceRequest) -> Result<Empty, AwsError> {
+pub(super) async fn untag_resource(
+    ctx: &AwsContext,
+    req: UntagResourceRequest,
+) -> Result<Empty, AwsError> {
     let scope = log_scope(ctx);
     let group = group_of_arn(&scope, &req.resource_arn)?;
     ctx.app
@@ -69,7 +75,10 @@ pub struct TagLogGroupRequest {
     pub tags: BTreeMap<String, String>,
 }
 
-pub(super) async fn tag_log_group(ctx: &AwsContext, req: TagLogGroupRequest) -> Result<Empty, AwsError> {
+pub(super) async fn tag_log_group(
+    ctx: &AwsContext,
+    req: TagLogGroupRequest,
+) -> Result<Empty, AwsError> {
     ctx.app
         .logs
         .tag_log_group(&log_scope(ctx), &req.log_group_name, req.tags)
@@ -84,7 +93,10 @@ pub struct UntagLogGroupRequest {
     pub tags: Vec<String>,
 }
 
-pub(super) async fn untag_log_group(ctx: &AwsContext, req: UntagLogGroupRequest) -> Result<Empty, AwsError> {
+pub(super) async fn untag_log_group(
+    ctx: &AwsContext,
+    req: UntagLogGroupRequest,
+) -> Result<Empty, AwsError> {
     ctx.app
         .logs
         .untag_log_group(&log_scope(ctx), &req.log_group_name, &req.tags)
@@ -103,4 +115,3 @@ pub(super) async fn list_tags_log_group(
         .map_err(logs_error)?;
     Ok(TagsResponse { tags: group.tags })
 }
-

@@ -58,8 +58,7 @@ pub(super) fn parse(text: &str) -> Result<Delimited, PatternError> {
         loop {
             let (slot, name) = parse_slot(&mut cur)?;
             // Consecutive ellipses mean the same as one.
-            if !(matches!(slot, Slot::Ellipsis) && matches!(slots.last(), Some(Slot::Ellipsis)))
-            {
+            if !(matches!(slot, Slot::Ellipsis) && matches!(slots.last(), Some(Slot::Ellipsis))) {
                 slots.push(slot);
                 names.push(name);
             }

@@ -862,10 +862,13 @@ fn patterns_are_reusable_and_cloneable() {
 /// `$name`, the others by position from `$1`, `[]` matching everything.
 #[test]
 fn delimited_patterns_extract_fields_as_the_api_reference_shows() {
-    let line = r#"127.0.0.1 - frank [10/Oct/2000:13:25:15 -0700] "GET /apache_pb.gif HTTP/1.0" 200 1534"#;
+    let line =
+        r#"127.0.0.1 - frank [10/Oct/2000:13:25:15 -0700] "GET /apache_pb.gif HTTP/1.0" 200 1534"#;
     let extract = |p: &str, m: &str| FilterPattern::parse(p).unwrap().extract(m);
     let pairs = |v: &[(&str, &str)]| -> std::collections::BTreeMap<String, String> {
-        v.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+        v.iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
     };
     assert_eq!(
         extract("[..., size]", line).unwrap(),
@@ -881,10 +884,15 @@ fn delimited_patterns_extract_fields_as_the_api_reference_shows() {
     );
     assert_eq!(extract("[]", line).unwrap().get("$7").unwrap(), "1534");
     assert_eq!(extract("[ ]", "").unwrap().len(), 0);
-    let named = extract("[ip, identity, user_id, timestamp, request, status_code, size]", line).unwrap();
+    let named = extract(
+        "[ip, identity, user_id, timestamp, request, status_code, size]",
+        line,
+    )
+    .unwrap();
     assert_eq!(named.get("$user_id").unwrap(), "frank");
     assert_eq!(named.len(), 7);
-    let html = r#"127.0.0.1 - frank [10/Oct/2000:13:25:15 -0700] "GET /index.html HTTP/1.0" 404 1534"#;
+    let html =
+        r#"127.0.0.1 - frank [10/Oct/2000:13:25:15 -0700] "GET /index.html HTTP/1.0" 404 1534"#;
     assert_eq!(
         extract("[..., request=*.html*, status_code=4*,]", html).unwrap(),
         pairs(&[
