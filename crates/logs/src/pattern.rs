@@ -27,7 +27,9 @@
 //!   A field is a name, a name with conditions (`=`, `!=` with strings, wildcards or regex;
 //!   numeric comparisons; `&&`, `||`, parentheses), `...` for any number of fields, or empty
 //!   (one unnamed field). Without `...` the field count must match exactly. A field's
-//!   conditions may only mention that field's own name.
+//!   conditions may only mention that field's own name. `[]` matches every message (as
+//!   `[...]`; the API reference's TestMetricFilter example). [`FilterPattern::extract`]
+//!   gives a match's fields as metric filters name them: `$name`, else `$N` by position.
 //!
 //! Regexes follow the documented subset: ASCII letters and digits, the symbols
 //! `_ # = @ / ; , - :` and blank, and the operators `^ $ ? [ ] { } | \ * + .`; parentheses and
