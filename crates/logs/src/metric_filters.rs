@@ -444,70 +444,64 @@ impl Logs {
         Ok(())
     }
 
-    /// DescribeMetricFilters: in group, then filter name order.
+    /// DescribeMetricFilters: "ASCII-sorted by filter name" (the API reference), then by
+    /// group; `filterNamePrefix` applies only with `logGroupName`, as the reference says.
     pub fn describe_metric_filters(
         &self,
         scope: &LogScope,
         q: &DescribeMetricFilters,
     ) -> Result<(Vec<MetricFilter>, Option<String>)> {
         if q.metric_name.is_some() != q.metric_namespace.is_some() {
-            // No published AWS text; AWS rejects one without the other.
+            // The reference: each "must also include" the other; no published error text.
             return Err(invalid(
                 "metricName and metricNamespace must be specified together",
             ));
         }
-        let base = format!("{}metric-filter/", scope.prefix());
-        let prefix = match &q.group {
+        if let Some(prefix) = &q.name_prefix {
+            check_filter_name(prefix)?;
+        }
+        let (prefix, name_prefix) = match &q.group {
             Some(group) => {
                 check_group_name(group)?;
                 self.log_group(scope, group)?;
-                format!(
-                    "{}{}",
-                    scope.metric_filters_prefix(group),
-                    q.name_prefix.as_deref().unwrap_or("")
-                )
+                (scope.metric_filters_prefix(group), q.name_prefix.as_deref())
             }
-            None => base.clone(),
+            None => (format!("{}metric-filter/", scope.prefix()), None),
         };
         let after = q
             .next_token
             .as_deref()
             .map(|t| berth_store::page_token::decode(t).ok_or_else(tokens::bad_token))
             .transpose()?;
-        let mut out: Vec<MetricFilter> = Vec::new();
-        let mut more = false;
-        scan(
-            self.store.as_ref(),
-            &prefix,
-            after.map(|a| format!("{base}{a}")),
-            |kv| {
-                let filter: MetricFilter = decode(kv)?;
-                let named = q
-                    .name_prefix
-                    .as_deref()
-                    .is_none_or(|p| filter.filter_name.starts_with(p));
-                let metric = match (&q.metric_name, &q.metric_namespace) {
-                    (Some(name), Some(namespace)) => filter
-                        .metric_transformations
-                        .iter()
-                        .any(|t| &t.metric_name == name && &t.metric_namespace == namespace),
-                    _ => true,
-                };
-                if !(named && metric) {
-                    return Ok(true);
-                }
-                if out.len() == q.limit {
-                    more = true;
-                    return Ok(false);
-                }
-                out.push(filter);
-                Ok(true)
-            },
-        )?;
-        let token = more.then(|| out.last()).flatten().map(|f| {
-            berth_store::page_token::encode(&format!("{}|{}", f.log_group_name, f.filter_name))
-        });
-        Ok((out, token))
+        let mut all: Vec<MetricFilter> = Vec::new();
+        scan(self.store.as_ref(), &prefix, None, |kv| {
+            let filter: MetricFilter = decode(kv)?;
+            let named = name_prefix.is_none_or(|p| filter.filter_name.starts_with(p));
+            let metric = match (&q.metric_name, &q.metric_namespace) {
+                (Some(name), Some(namespace)) => filter
+                    .metric_transformations
+                    .iter()
+                    .any(|t| &t.metric_name == name && &t.metric_namespace == namespace),
+                _ => true,
+            };
+            if named && metric {
+                all.push(filter);
+            }
+            Ok(true)
+        })?;
+        // Filter name, then group (a NUL sorts before any character a name holds).
+        let order_key = |f: &MetricFilter| format!("{}\u{0}{}", f.filter_name, f.log_group_name);
+        all.sort_by_key(order_key);
+        let start = after
+            .as_ref()
+            .map_or(0, |a| all.partition_point(|f| order_key(f) <= *a));
+        let more = all.len() > start + q.limit;
+        let page: Vec<MetricFilter> = all.into_iter().skip(start).take(q.limit).collect();
+        let token = more
+            .then(|| page.last())
+            .flatten()
+            .map(|f| berth_store::page_token::encode(&order_key(f)));
+        Ok((page, token))
     }
 
     /// How many metric filters a group has (DescribeLogGroups' `metricFilterCount`).

@@ -536,3 +536,32 @@ fn metric_filters_are_limited_to_100_per_group() {
     assert_eq!(page[49].filter_name, "f099");
     assert!(token.is_none());
 }
+
+/// Without a group, filters of every group in filter name order; `filterNamePrefix` only
+/// counts with a group (API reference, DescribeMetricFilters).
+#[test]
+fn metric_filters_of_every_group_sort_by_filter_name() {
+    let (_dir, _store, logs) = logs();
+    let s = group_g_with_stream_s(&logs);
+    logs.create_log_group(&s, "h", Default::default(), None, None)
+        .unwrap();
+    logs.put_metric_filter(&s, "g", "b", "", vec![transformation("1")], false)
+        .unwrap();
+    logs.put_metric_filter(&s, "h", "a", "", vec![transformation("1")], false)
+        .unwrap();
+    let q = DescribeMetricFilters {
+        name_prefix: Some("b".into()),
+        limit: 1,
+        ..Default::default()
+    };
+    let (page, token) = logs.describe_metric_filters(&s, &q).unwrap();
+    assert_eq!(page[0].filter_name, "a");
+    assert_eq!(page[0].log_group_name, "h");
+    let q = DescribeMetricFilters {
+        next_token: token,
+        ..q
+    };
+    let (page, token) = logs.describe_metric_filters(&s, &q).unwrap();
+    assert_eq!(page[0].filter_name, "b");
+    assert!(token.is_none());
+}
