@@ -181,8 +181,34 @@ fn metric_filters_are_kept_described_and_count_what_they_match() {
     assert_eq!(first[1]["metricNamespace"], "App");
     s.restart();
 
-    // Replacing a filter keeps its name, creation time and counts; deleting it twice: the
+    // Replacing a filter keeps its creation time (and counts); deleting it twice: the
     // second answer is ResourceNotFoundException with CloudWatch Logs' text.
+    let created = f["creationTime"].clone();
+    ok_json(&s.aws(&[
+        "logs",
+        "put-metric-filter",
+        "--log-group-name",
+        "/app",
+        "--filter-name",
+        "latency",
+        "--filter-pattern",
+        "{ $.latency > 10 }",
+        "--metric-transformations",
+        &latency.to_string(),
+    ]));
+    let replaced = ok_json(&s.aws(&[
+        "logs",
+        "describe-metric-filters",
+        "--log-group-name",
+        "/app",
+        "--filter-name-prefix",
+        "latency",
+    ]));
+    assert_eq!(
+        replaced["metricFilters"][0]["filterPattern"],
+        "{ $.latency > 10 }"
+    );
+    assert_eq!(replaced["metricFilters"][0]["creationTime"], created);
     ok_json(&s.aws(&[
         "logs",
         "delete-metric-filter",
