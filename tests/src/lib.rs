@@ -266,6 +266,18 @@ impl BerthServer {
             .expect("run berth down")
     }
 
+    /// `berth SUBCOMMAND --data-dir DATA_DIR ARGS…`, e.g. `metric-filter-counts` (the
+    /// server must not be running).
+    pub fn berth_offline(&self, subcommand: &str, args: &[&str]) -> Output {
+        Command::new(Self::berth_bin())
+            .arg(subcommand)
+            .arg("--data-dir")
+            .arg(&self.data_dir)
+            .args(args)
+            .output()
+            .expect("run berth")
+    }
+
     /// A scratch directory that lives as long as the server.
     pub fn scratch(&self, name: &str) -> PathBuf {
         let p = self.root.path().join("scratch").join(name);

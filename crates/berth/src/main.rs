@@ -39,6 +39,23 @@ enum Command {
     /// sharing the Docker Engine); --purge also deletes DIR. Stop `berth up` / `berth
     /// server` on DIR first.
     Down(DownArgs),
+    /// What each CloudWatch Logs metric filter has counted (matched events and the sum of
+    /// their metric values), one JSON object per line, read from DIR's store (the server
+    /// must not be running on DIR). CloudWatch metrics are not served yet.
+    MetricFilterCounts(MetricFilterCountsArgs),
+}
+
+#[derive(Args)]
+struct MetricFilterCountsArgs {
+    #[arg(long, default_value = "./.berth")]
+    data_dir: PathBuf,
+    #[arg(long, default_value = berth_model::DEFAULT_REGION)]
+    region: String,
+    #[arg(long, default_value = berth_model::DEFAULT_ACCOUNT_ID)]
+    account: String,
+    /// Only this log group's filters.
+    #[arg(long)]
+    log_group_name: Option<String>,
 }
 
 #[derive(Args)]
@@ -239,6 +256,7 @@ fn main() -> Result<()> {
         Command::Gc(args) => runtime.block_on(run_gc(args)),
         Command::Agent(args) => runtime.block_on(run_agent(args)),
         Command::Down(args) => runtime.block_on(run_down(args)),
+        Command::MetricFilterCounts(args) => run_metric_filter_counts(args),
     }
 }
 
@@ -338,6 +356,31 @@ async fn run_gc(args: GcArgs) -> Result<()> {
         report.uploads_deleted,
         report.orphan_files_deleted
     );
+    Ok(())
+}
+
+fn run_metric_filter_counts(args: MetricFilterCountsArgs) -> Result<()> {
+    let store = berth_server::files::open_store(&args.data_dir)?;
+    let logs = berth_logs::Logs::open(store, &args.data_dir.join("logs"))?;
+    let scope = berth_logs::LogScope {
+        account: args.account,
+        region: args.region,
+    };
+    for (filter, counts) in logs.metric_filter_counts(&scope, args.log_group_name.as_deref())? {
+        let metric = filter.metric_transformations.first();
+        println!(
+            "{}",
+            serde_json::json!({
+                "logGroupName": filter.log_group_name,
+                "filterName": filter.filter_name,
+                "metricNamespace": metric.map(|m| m.metric_namespace.as_str()),
+                "metricName": metric.map(|m| m.metric_name.as_str()),
+                "matchedEvents": counts.matched_events,
+                "metricValueSum": counts.metric_value_sum,
+                "lastMatchTime": counts.last_match_time,
+            })
+        );
+    }
     Ok(())
 }
 

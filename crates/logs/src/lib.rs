@@ -7,10 +7,14 @@
 //! that deleting a group or a stream is one store transaction followed by removing files
 //! (directories no record names are removed at start).
 
+pub mod metric_filters;
 pub mod pattern;
+pub mod query_definitions;
+pub mod resource_policies;
 pub mod segment;
 pub mod stream;
 mod tokens;
+mod validate;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -19,9 +23,17 @@ use std::sync::{Arc, Mutex};
 use berth_store::{Compare, KeyValue, Op, Store, StoreError, TxnOutcome};
 use serde::{Deserialize, Serialize};
 
+pub use metric_filters::{
+    DescribeMetricFilters, MetricFilter, MetricFilterCounts, MetricFilterMatch,
+    MetricTransformation,
+};
 pub use pattern::{FilterPattern, PatternError};
+pub use query_definitions::{PutQueryDefinition, QueryDefinition};
+pub use resource_policies::{PolicyScope, ResourcePolicy};
 pub use segment::InputEvent;
 pub use stream::{StoredEvent, StreamStats, StreamStore};
+use validate::check_tags;
+pub use validate::{check_group_name, check_kms_key, check_stream_name};
 
 /// Retention periods CloudWatch Logs accepts, in days.
 pub const RETENTION_DAYS: &[i64] = &[
@@ -139,6 +151,10 @@ pub struct LogGroup {
     pub tags: std::collections::BTreeMap<String, String>,
     #[serde(default = "standard")]
     pub log_group_class: String,
+    /// The KMS key (ARN) the group's data is said to be encrypted with. Berth has no KMS:
+    /// the ARN is checked for its shape and region, kept and shown, never used.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kms_key_id: Option<String>,
 }
 
 fn standard() -> String {
@@ -331,48 +347,6 @@ fn scan(
     berth_store::scan(store, prefix, after, visit)
 }
 
-pub fn check_group_name(name: &str) -> Result<()> {
-    let ok = !name.is_empty()
-        && name.len() <= 512
-        && name
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || "._-/#".contains(c));
-    if ok {
-        Ok(())
-    } else {
-        Err(LogsError::InvalidParameter(format!(
-            "1 validation error detected: Value '{name}' at 'logGroupName' failed to satisfy constraint: Member must satisfy regular expression pattern: [\\.\\-_/#A-Za-z0-9]+"
-        )))
-    }
-}
-
-pub fn check_stream_name(name: &str) -> Result<()> {
-    let ok = !name.is_empty() && name.len() <= 512 && !name.contains([':', '*']);
-    if ok {
-        Ok(())
-    } else {
-        Err(LogsError::InvalidParameter(format!(
-            "1 validation error detected: Value '{name}' at 'logStreamName' failed to satisfy constraint: Member must satisfy regular expression pattern: [^:*]*"
-        )))
-    }
-}
-
-fn check_tags(tags: &std::collections::BTreeMap<String, String>) -> Result<()> {
-    if tags.len() > MAX_TAGS {
-        return Err(LogsError::InvalidParameter(format!(
-            "1 validation error detected: Value at 'tags' failed to satisfy constraint: Member must have length less than or equal to {MAX_TAGS}"
-        )));
-    }
-    for (k, v) in tags {
-        if k.is_empty() || k.len() > 128 || v.len() > 256 || k.starts_with("aws:") {
-            return Err(LogsError::InvalidParameter(format!(
-                "Invalid tag: key '{k}' must be 1-128 characters not starting with 'aws:', value at most 256 characters"
-            )));
-        }
-    }
-    Ok(())
-}
-
 impl Logs {
     /// The logs service over `store`, keeping event data under `root`.
     pub fn open(store: Arc<dyn Store>, root: &Path) -> Result<Logs> {
@@ -426,9 +400,13 @@ impl Logs {
         name: &str,
         tags: std::collections::BTreeMap<String, String>,
         class: Option<&str>,
+        kms_key_id: Option<&str>,
     ) -> Result<LogGroup> {
         check_group_name(name)?;
         check_tags(&tags)?;
+        if let Some(key) = kms_key_id {
+            check_kms_key(scope, name, key)?;
+        }
         let class = match class {
             None | Some("STANDARD") => "STANDARD",
             Some("INFREQUENT_ACCESS") => "INFREQUENT_ACCESS",
@@ -444,6 +422,7 @@ impl Logs {
             retention_in_days: None,
             tags,
             log_group_class: class.to_string(),
+            kms_key_id: kms_key_id.map(str::to_string),
         };
         let key = scope.group_key(name);
         if !committed(self.store.put_if_revision(&key, &encode(&group), 0)?) {
@@ -459,6 +438,8 @@ impl Logs {
     }
 
     fn group_with_revision(&self, scope: &LogScope, name: &str) -> Result<(LogGroup, u64)> {
+        // A name no group can have is refused as AWS refuses it, before any lookup.
+        check_group_name(name)?;
         let kv = self
             .store
             .get(&scope.group_key(name))?
@@ -495,6 +476,17 @@ impl Logs {
                 .iter()
                 .map(|s| Op::delete(scope.stream_key(name, &s.name))),
         );
+        // Its metric filters, their counts and its resource policy go with it.
+        ops.push(Op::delete(scope.resource_policy_key(name)));
+        for prefix in [
+            scope.metric_filters_prefix(name),
+            scope.metric_counts_prefix(name),
+        ] {
+            scan(self.store.as_ref(), &prefix, None, |kv| {
+                ops.push(Op::delete(kv.key.clone()));
+                Ok(true)
+            })?;
+        }
         let compares = [Compare::ModRevision(scope.group_key(name), revision)];
         if !committed(self.store.txn(&compares, &ops)?) {
             return Err(LogsError::InvalidOperation(
@@ -587,6 +579,26 @@ impl Logs {
         Ok(())
     }
 
+    /// AssociateKmsKey.
+    pub fn associate_kms_key(&self, scope: &LogScope, name: &str, key: &str) -> Result<()> {
+        check_group_name(name)?;
+        check_kms_key(scope, name, key)?;
+        self.update_group(scope, name, |g| {
+            g.kms_key_id = Some(key.to_string());
+            Ok(())
+        })?;
+        Ok(())
+    }
+
+    /// DisassociateKmsKey.
+    pub fn disassociate_kms_key(&self, scope: &LogScope, name: &str) -> Result<()> {
+        self.update_group(scope, name, |g| {
+            g.kms_key_id = None;
+            Ok(())
+        })?;
+        Ok(())
+    }
+
     pub fn untag_log_group(&self, scope: &LogScope, name: &str, keys: &[String]) -> Result<()> {
         self.update_group(scope, name, |g| {
             for k in keys {
@@ -647,6 +659,7 @@ impl Logs {
     }
 
     fn stream_record(&self, scope: &LogScope, group: &str, name: &str) -> Result<StreamRecord> {
+        check_stream_name(name)?;
         let kv = self
             .store
             .get(&scope.stream_key(group, name))?
@@ -895,6 +908,10 @@ impl Logs {
             stream::AppendError::Io(e) => LogsError::Io(e),
         })?;
         self.seal_if_needed(&data);
+        if let Err(e) = self.count_metric_filters(scope, group, &kept, now) {
+            // The batch is stored and acknowledged; only its counts are lost.
+            tracing::warn!(error = %e, group, "counting a batch for metric filters failed");
+        }
         // A stream deleted while we wrote: its files are gone with it.
         if !kept.is_empty() && self.tail.receiver_count() > 0 {
             let _ = self.tail.send(Arc::new(Ingested {

@@ -27,7 +27,9 @@
 //!   A field is a name, a name with conditions (`=`, `!=` with strings, wildcards or regex;
 //!   numeric comparisons; `&&`, `||`, parentheses), `...` for any number of fields, or empty
 //!   (one unnamed field). Without `...` the field count must match exactly. A field's
-//!   conditions may only mention that field's own name.
+//!   conditions may only mention that field's own name. `[]` matches every message (as
+//!   `[...]`; the API reference's TestMetricFilter example). [`FilterPattern::extract`]
+//!   gives a match's fields as metric filters name them: `$name`, else `$N` by position.
 //!
 //! Regexes follow the documented subset: ASCII letters and digits, the symbols
 //! `_ # = @ / ; , - :` and blank, and the operators `^ $ ? [ ] { } | \ * + .`; parentheses and
@@ -168,6 +170,21 @@ impl FilterPattern {
             Kind::Json(j) => j.matches(message),
             Kind::Delimited(d) => d.matches(message),
         }
+    }
+
+    /// Tests `message` as a metric filter does: `None` when it does not match, otherwise the
+    /// values it extracts (TestMetricFilter's `extractedValues`): a space-delimited pattern's
+    /// fields by name (`$name`) or position (`$1`, `$2`, …); nothing for other patterns.
+    pub fn extract(&self, message: &str) -> Option<std::collections::BTreeMap<String, String>> {
+        match &self.kind {
+            Kind::Delimited(d) => d.extract(message).map(|v| v.into_iter().collect()),
+            _ => self.matches(message).then(Default::default),
+        }
+    }
+
+    /// True for a space-delimited pattern (`[…]`), whose fields metric values can name.
+    pub fn is_delimited(&self) -> bool {
+        matches!(self.kind, Kind::Delimited(_))
     }
 
     /// A cheap pre-check on a block of raw bytes holding many messages: `Some(literals)` means

@@ -17,7 +17,7 @@ fn scope() -> LogScope {
 /// Group `g` with stream `s`; returns the scope they are in.
 fn group_g_with_stream_s(logs: &Logs) -> LogScope {
     let s = scope();
-    logs.create_log_group(&s, "g", Default::default(), None)
+    logs.create_log_group(&s, "g", Default::default(), None, None)
         .unwrap();
     logs.create_log_stream(&s, "g", "s").unwrap();
     s
@@ -45,14 +45,14 @@ fn ev(ts: i64, m: &str) -> InputEvent {
 fn groups_and_streams_have_aws_errors() {
     let (_d, _s, logs) = logs();
     let s = scope();
-    logs.create_log_group(&s, "/ecs/app", Default::default(), None)
+    logs.create_log_group(&s, "/ecs/app", Default::default(), None, None)
         .unwrap();
     assert!(matches!(
-        logs.create_log_group(&s, "/ecs/app", Default::default(), None),
+        logs.create_log_group(&s, "/ecs/app", Default::default(), None, None),
         Err(LogsError::ResourceAlreadyExists(_))
     ));
     assert!(matches!(
-        logs.create_log_group(&s, "bad:name", Default::default(), None),
+        logs.create_log_group(&s, "bad:name", Default::default(), None, None),
         Err(LogsError::InvalidParameter(_))
     ));
     assert!(matches!(
@@ -153,7 +153,7 @@ fn tokens_walk_forward_and_backward_and_stay_at_the_end() {
 fn filter_interleaves_streams_and_pages_with_tokens() {
     let (_d, _s, logs) = logs();
     let s = scope();
-    logs.create_log_group(&s, "g", Default::default(), None)
+    logs.create_log_group(&s, "g", Default::default(), None, None)
         .unwrap();
     let now = now_ms();
     for stream in ["a", "b"] {
@@ -365,7 +365,7 @@ fn a_batch_repeated_with_its_cursor_is_stored_once_and_filter_end_time_is_inclus
 fn idle_streams_are_closed_past_the_limit_and_reopen_intact() {
     let (_d, _s, logs) = logs();
     let s = scope();
-    logs.create_log_group(&s, "g", Default::default(), None)
+    logs.create_log_group(&s, "g", Default::default(), None, None)
         .unwrap();
     let now = now_ms();
     let n = MAX_OPEN_STREAMS + 10;
@@ -389,7 +389,7 @@ fn idle_streams_are_closed_past_the_limit_and_reopen_intact() {
 fn describe_log_streams_pages_by_name_and_by_last_event_time() {
     let (_d, _s, logs) = logs();
     let s = scope();
-    logs.create_log_group(&s, "g", Default::default(), None)
+    logs.create_log_group(&s, "g", Default::default(), None, None)
         .unwrap();
     let now = now_ms();
     for (i, name) in ["c", "a", "b"].iter().enumerate() {
@@ -435,4 +435,133 @@ fn describe_log_streams_pages_by_name_and_by_last_event_time() {
         .is_err(),
         "an offset is not a token"
     );
+}
+
+fn transformation(value: &str) -> MetricTransformation {
+    MetricTransformation {
+        metric_name: "M".into(),
+        metric_namespace: "N".into(),
+        metric_value: value.into(),
+        default_value: None,
+        dimensions: Default::default(),
+        unit: None,
+    }
+}
+
+/// Every stored batch is counted per filter; a deleted filter's counts go with it, and a
+/// deleted group takes its filters along.
+#[test]
+fn metric_filters_count_stored_batches() {
+    let (_dir, store, logs) = logs();
+    let s = group_g_with_stream_s(&logs);
+    logs.put_metric_filter(&s, "g", "errors", "ERROR", vec![transformation("2")], false)
+        .unwrap();
+    logs.put_metric_filter(
+        &s,
+        "g",
+        "bytes",
+        "[..., bytes]",
+        vec![transformation("$bytes")],
+        false,
+    )
+    .unwrap();
+    let now = now_ms();
+    logs.put_log_events(
+        &s,
+        "g",
+        "s",
+        vec![ev(now, "ERROR 10"), ev(now, "ok 5"), ev(now, "ERROR x")],
+        None,
+    )
+    .unwrap();
+    let counts = logs.metric_filter_counts(&s, Some("g")).unwrap();
+    let by_name: std::collections::HashMap<String, MetricFilterCounts> = counts
+        .into_iter()
+        .map(|(f, c)| (f.filter_name, c))
+        .collect();
+    assert_eq!(by_name["errors"].matched_events, 2);
+    assert_eq!(by_name["errors"].metric_value_sum, 4.0);
+    // "x" is not a number: matched, adds nothing.
+    assert_eq!(by_name["bytes"].matched_events, 3);
+    assert_eq!(by_name["bytes"].metric_value_sum, 15.0);
+    assert_eq!(logs.metric_filter_count(&s, "g").unwrap(), 2);
+
+    logs.delete_metric_filter(&s, "g", "errors").unwrap();
+    assert_eq!(logs.metric_filter_counts(&s, Some("g")).unwrap().len(), 1);
+    logs.delete_log_group(&s, "g").unwrap();
+    let mut left = Vec::new();
+    berth_store::scan(store.as_ref(), "logs/", None, |kv| {
+        left.push(kv.key.clone());
+        Ok::<_, LogsError>(true)
+    })
+    .unwrap();
+    assert!(left.is_empty(), "{left:?}");
+}
+
+#[test]
+fn metric_filters_are_limited_to_100_per_group() {
+    let (_dir, _store, logs) = logs();
+    let s = group_g_with_stream_s(&logs);
+    for n in 0..100 {
+        logs.put_metric_filter(
+            &s,
+            "g",
+            &format!("f{n:03}"),
+            "",
+            vec![transformation("1")],
+            false,
+        )
+        .unwrap();
+    }
+    // Replacing one is fine; a 101st is not.
+    logs.put_metric_filter(&s, "g", "f000", "x", vec![transformation("1")], false)
+        .unwrap();
+    let e = logs
+        .put_metric_filter(&s, "g", "f100", "", vec![transformation("1")], false)
+        .unwrap_err();
+    assert!(matches!(e, LogsError::LimitExceeded(_)), "{e}");
+    let q = DescribeMetricFilters {
+        group: Some("g".into()),
+        limit: 50,
+        ..Default::default()
+    };
+    let (page, token) = logs.describe_metric_filters(&s, &q).unwrap();
+    assert_eq!(page.len(), 50);
+    let q = DescribeMetricFilters {
+        next_token: token,
+        ..q
+    };
+    let (page, token) = logs.describe_metric_filters(&s, &q).unwrap();
+    assert_eq!(page.len(), 50);
+    assert_eq!(page[49].filter_name, "f099");
+    assert!(token.is_none());
+}
+
+/// Without a group, filters of every group in filter name order; `filterNamePrefix` only
+/// counts with a group (API reference, DescribeMetricFilters).
+#[test]
+fn metric_filters_of_every_group_sort_by_filter_name() {
+    let (_dir, _store, logs) = logs();
+    let s = group_g_with_stream_s(&logs);
+    logs.create_log_group(&s, "h", Default::default(), None, None)
+        .unwrap();
+    logs.put_metric_filter(&s, "g", "b", "", vec![transformation("1")], false)
+        .unwrap();
+    logs.put_metric_filter(&s, "h", "a", "", vec![transformation("1")], false)
+        .unwrap();
+    let q = DescribeMetricFilters {
+        name_prefix: Some("b".into()),
+        limit: 1,
+        ..Default::default()
+    };
+    let (page, token) = logs.describe_metric_filters(&s, &q).unwrap();
+    assert_eq!(page[0].filter_name, "a");
+    assert_eq!(page[0].log_group_name, "h");
+    let q = DescribeMetricFilters {
+        next_token: token,
+        ..q
+    };
+    let (page, token) = logs.describe_metric_filters(&s, &q).unwrap();
+    assert_eq!(page[0].filter_name, "b");
+    assert!(token.is_none());
 }

@@ -10,6 +10,8 @@ use super::{Condition, Cursor, PatternError, best_conjunct, union_disjuncts};
 #[derive(Debug, Clone)]
 pub(super) struct Delimited {
     slots: Vec<Slot>,
+    /// Each slot's field name (`None` for `...` and unnamed fields), for `extractedValues`.
+    names: Vec<Option<String>>,
     shape: Shape,
 }
 
@@ -45,31 +47,34 @@ pub(super) fn parse(text: &str) -> Result<Delimited, PatternError> {
         return Err(cur.error("expected '['"));
     }
     let mut slots: Vec<Slot> = Vec::new();
-    loop {
-        let slot = parse_slot(&mut cur)?;
-        // Consecutive ellipses mean the same as one.
-        if !(matches!(slot, Slot::Ellipsis) && matches!(slots.last(), Some(Slot::Ellipsis))) {
-            slots.push(slot);
+    let mut names: Vec<Option<String>> = Vec::new();
+    cur.skip_ws();
+    if cur.eat("]") {
+        // `[]` names no field: the API reference's TestMetricFilter example matches every
+        // message with it and reports each field by position, as `[...]` does.
+        slots.push(Slot::Ellipsis);
+        names.push(None);
+    } else {
+        loop {
+            let (slot, name) = parse_slot(&mut cur)?;
+            // Consecutive ellipses mean the same as one.
+            if !(matches!(slot, Slot::Ellipsis) && matches!(slots.last(), Some(Slot::Ellipsis))) {
+                slots.push(slot);
+                names.push(name);
+            }
+            cur.skip_ws();
+            if cur.eat(",") {
+                continue;
+            }
+            if cur.eat("]") {
+                break;
+            }
+            return Err(cur.error("expected ',' or ']'"));
         }
-        cur.skip_ws();
-        if cur.eat(",") {
-            continue;
-        }
-        if cur.eat("]") {
-            break;
-        }
-        return Err(cur.error("expected ',' or ']'"));
     }
     cur.skip_ws();
     if !cur.at_end() {
         return Err(cur.error("unexpected text after ']'"));
-    }
-    if let [Slot::Field(None)] = slots.as_slice()
-        && text[1..text.len() - 1].trim().is_empty()
-    {
-        return Err(PatternError::syntax(
-            "a space-delimited pattern needs at least one field",
-        ));
     }
     let ellipses: Vec<usize> = (0..slots.len())
         .filter(|&i| matches!(slots[i], Slot::Ellipsis))
@@ -84,31 +89,37 @@ pub(super) fn parse(text: &str) -> Result<Delimited, PatternError> {
             fields: slots.len() - many.len(),
         },
     };
-    Ok(Delimited { slots, shape })
+    Ok(Delimited {
+        slots,
+        names,
+        shape,
+    })
 }
 
-fn parse_slot(cur: &mut Cursor) -> Result<Slot, PatternError> {
+/// A slot and the name of its field, if it has one.
+fn parse_slot(cur: &mut Cursor) -> Result<(Slot, Option<String>), PatternError> {
     cur.skip_ws();
     match cur.peek() {
         None => return Err(cur.error("expected ']'")),
         // An empty field (as in `[..., status,]`) stands for one unnamed field.
-        Some(b',' | b']') => return Ok(Slot::Field(None)),
+        Some(b',' | b']') => return Ok((Slot::Field(None), None)),
         _ => {}
     }
     if cur.eat("...") {
-        return Ok(Slot::Ellipsis);
+        return Ok((Slot::Ellipsis, None));
     }
     // A bare name: the field is captured but unconstrained.
     let save = cur.pos;
-    if parse_name(cur).is_some() {
+    if let Some(name) = parse_name(cur) {
         cur.skip_ws();
         if matches!(cur.peek(), Some(b',' | b']')) {
-            return Ok(Slot::Field(None));
+            return Ok((Slot::Field(None), Some(name.to_owned())));
         }
     }
     cur.pos = save;
     let mut name = None;
-    Ok(Slot::Field(Some(parse_or(cur, &mut name)?)))
+    let expr = parse_or(cur, &mut name)?;
+    Ok((Slot::Field(Some(expr)), name.map(str::to_owned)))
 }
 
 fn parse_name<'a>(cur: &mut Cursor<'a>) -> Option<&'a str> {
@@ -261,6 +272,66 @@ impl Delimited {
         self.matches_fields(fields)
     }
 
+    /// The fields of a message this pattern matches, as metric filters name them: `$name` for
+    /// a named field, `$N` (from 1, by position) for the others — the keys of
+    /// TestMetricFilter's `extractedValues` in the API reference's examples. `None` when the
+    /// message does not match.
+    pub(super) fn extract(&self, message: &str) -> Option<Vec<(String, String)>> {
+        let mut fields = Vec::new();
+        let mut pos = 0;
+        while let Some((field, after)) = next_field(message, pos) {
+            fields.push(field);
+            pos = after;
+        }
+        let accepts = |slot: &Slot, field: &str| match slot {
+            Slot::Ellipsis => true,
+            Slot::Field(expr) => expr.as_ref().is_none_or(|e| e.eval(field)),
+        };
+        let mut assigned: Vec<Option<usize>> = Vec::with_capacity(fields.len());
+        match self.shape {
+            Shape::Exact => {
+                if !self.matches_fields(&fields) {
+                    return None;
+                }
+                assigned.extend((0..fields.len()).map(Some));
+            }
+            Shape::OneEllipsis { head, tail } => {
+                if !self.matches_fields(&fields) {
+                    return None;
+                }
+                let n = fields.len();
+                assigned.extend((0..n).map(|i| {
+                    if i < head {
+                        Some(i)
+                    } else if i >= n - tail {
+                        Some(head + 1 + (i - (n - tail)))
+                    } else {
+                        None
+                    }
+                }));
+            }
+            Shape::General { fields: needed } => {
+                if fields.len() < needed || !self.walk(&fields, &accepts, Some(&mut assigned)) {
+                    return None;
+                }
+            }
+        }
+        Some(
+            fields
+                .iter()
+                .zip(assigned)
+                .enumerate()
+                .map(|(i, (field, slot))| {
+                    let key = match slot.and_then(|s| self.names[s].as_deref()) {
+                        Some(name) => format!("${name}"),
+                        None => format!("${}", i + 1),
+                    };
+                    (key, (*field).to_owned())
+                })
+                .collect(),
+        )
+    }
+
     fn matches_fields(&self, fields: &[&str]) -> bool {
         let accepts = |slot: &Slot, field: &str| match slot {
             Slot::Ellipsis => true,
@@ -283,14 +354,20 @@ impl Delimited {
                         .all(|(s, f)| accepts(s, f))
             }
             Shape::General { fields: needed } => {
-                fields.len() >= needed && self.walk(fields, &accepts)
+                fields.len() >= needed && self.walk(fields, &accepts, None)
             }
         }
     }
 
     /// Greedy wildcard matching: on failure, let the last `...` swallow one more field and
     /// retry the slots after it. Linear in practice, quadratic at worst.
-    fn walk(&self, fields: &[&str], accepts: &dyn Fn(&Slot, &str) -> bool) -> bool {
+    /// With `assigned`, records which slot took each field (`None`: a `...` swallowed it).
+    fn walk(
+        &self,
+        fields: &[&str],
+        accepts: &dyn Fn(&Slot, &str) -> bool,
+        mut assigned: Option<&mut Vec<Option<usize>>>,
+    ) -> bool {
         let slots = &self.slots;
         let (mut slot, mut field) = (0, 0);
         // The slot after the last `...` and the first field it has not swallowed.
@@ -303,6 +380,10 @@ impl Delimited {
                     continue;
                 }
                 Some(s) if accepts(s, fields[field]) => {
+                    if let Some(a) = assigned.as_deref_mut() {
+                        a.truncate(field);
+                        a.push(Some(slot));
+                    }
                     slot += 1;
                     field += 1;
                     continue;
@@ -313,6 +394,10 @@ impl Delimited {
                 return false;
             };
             resume = Some((after_star, swallowed + 1));
+            if let Some(a) = assigned.as_deref_mut() {
+                a.truncate(swallowed);
+                a.push(None);
+            }
             slot = after_star;
             field = swallowed + 1;
         }

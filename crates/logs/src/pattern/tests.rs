@@ -711,8 +711,6 @@ fn delimited_message_splitting() {
 fn malformed_delimited_patterns_are_rejected() {
     for pattern in [
         "[",
-        "[]",
-        "[ ]",
         "[a, b",
         "[a b]",
         "[a, b] extra",
@@ -858,4 +856,63 @@ fn patterns_are_reusable_and_cloneable() {
         assert!(!q.matches("INFO"));
     }
     assert!(format!("{p:?}").contains("Terms"));
+}
+
+/// The API reference's TestMetricFilter examples (Apache access log lines): named fields as
+/// `$name`, the others by position from `$1`, `[]` matching everything.
+#[test]
+fn delimited_patterns_extract_fields_as_the_api_reference_shows() {
+    let line =
+        r#"127.0.0.1 - frank [10/Oct/2000:13:25:15 -0700] "GET /apache_pb.gif HTTP/1.0" 200 1534"#;
+    let extract = |p: &str, m: &str| FilterPattern::parse(p).unwrap().extract(m);
+    let pairs = |v: &[(&str, &str)]| -> std::collections::BTreeMap<String, String> {
+        v.iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    };
+    assert_eq!(
+        extract("[..., size]", line).unwrap(),
+        pairs(&[
+            ("$1", "127.0.0.1"),
+            ("$2", "-"),
+            ("$3", "frank"),
+            ("$4", "10/Oct/2000:13:25:15 -0700"),
+            ("$5", "GET /apache_pb.gif HTTP/1.0"),
+            ("$6", "200"),
+            ("$size", "1534"),
+        ])
+    );
+    assert_eq!(extract("[]", line).unwrap().get("$7").unwrap(), "1534");
+    assert_eq!(extract("[ ]", "").unwrap().len(), 0);
+    let named = extract(
+        "[ip, identity, user_id, timestamp, request, status_code, size]",
+        line,
+    )
+    .unwrap();
+    assert_eq!(named.get("$user_id").unwrap(), "frank");
+    assert_eq!(named.len(), 7);
+    let html =
+        r#"127.0.0.1 - frank [10/Oct/2000:13:25:15 -0700] "GET /index.html HTTP/1.0" 404 1534"#;
+    assert_eq!(
+        extract("[..., request=*.html*, status_code=4*,]", html).unwrap(),
+        pairs(&[
+            ("$1", "127.0.0.1"),
+            ("$2", "-"),
+            ("$3", "frank"),
+            ("$4", "10/Oct/2000:13:25:15 -0700"),
+            ("$request", "GET /index.html HTTP/1.0"),
+            ("$status_code", "404"),
+            ("$7", "1534"),
+        ])
+    );
+    assert!(extract("[..., status_code=200, size]", html).is_none());
+    // Several ellipses: the fields they swallow are numbered by position.
+    assert_eq!(
+        extract("[a, ..., b = x, ...]", "1 2 x 3").unwrap(),
+        pairs(&[("$a", "1"), ("$2", "2"), ("$b", "x"), ("$4", "3")])
+    );
+    // Other patterns extract nothing.
+    assert_eq!(extract("ERROR", "an ERROR").unwrap().len(), 0);
+    assert!(extract("ERROR", "fine").is_none());
+    assert_eq!(extract("{ $.a = 1 }", r#"{"a": 1}"#).unwrap().len(), 0);
 }
