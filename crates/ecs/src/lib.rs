@@ -16,6 +16,7 @@ pub mod service_scheduler;
 mod services;
 mod tags;
 mod task_definitions;
+pub mod task_sets;
 mod tasks;
 #[cfg(any(test, feature = "testing"))]
 pub mod testing;
@@ -55,8 +56,9 @@ pub use services::{
 };
 pub use task_definitions::StoredTaskDefinition;
 pub use tasks::{
-    ContainerChange, ListTasksFilter, NetworkInterface, Reservation, RunTask, RunTaskOutcome,
-    RunTaskPending, Task, TaskContainer, TaskStateChange,
+    ContainerChange, ListTasksFilter, NetworkInterface, ProtectedTask, ProtectionResult,
+    Reservation, RunTask, RunTaskOutcome, RunTaskPending, Task, TaskContainer, TaskProtection,
+    TaskStateChange,
 };
 
 pub type Result<T, E = EcsError> = std::result::Result<T, E>;

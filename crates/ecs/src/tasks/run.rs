@@ -489,6 +489,7 @@ pub(super) fn new_task(
                 .unwrap_or(crate::fargate::DEFAULT_EPHEMERAL_STORAGE_GIB)
         }),
         attachments: Vec::new(),
+        protection: None,
     }
 }
 
