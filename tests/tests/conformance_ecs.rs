@@ -150,13 +150,17 @@ fn protected_tasks_survive_a_scale_in() {
         &tasks[2],
         "0123456789abcdef0123456789abcdef",
     ]));
-    assert_eq!(got["protectedTasks"][0]["protectionEnabled"], true, "{got:#}");
+    assert_eq!(
+        got["protectedTasks"][0]["protectionEnabled"], true,
+        "{got:#}"
+    );
     assert_eq!(
         got["protectedTasks"][1],
         json!({"taskArn": tasks[2], "protectionEnabled": false}),
         "{got:#}"
     );
-    let missing_arn = a.rsplit_once('/').unwrap().0.to_owned() + "/0123456789abcdef0123456789abcdef";
+    let missing_arn =
+        a.rsplit_once('/').unwrap().0.to_owned() + "/0123456789abcdef0123456789abcdef";
     assert_eq!(
         got["failures"],
         json!([{"arn": missing_arn, "reason": "MISSING"}]),
@@ -194,7 +198,11 @@ fn protected_tasks_survive_a_scale_in() {
         "2881",
     ]);
     assert_aws_error(&out, "InvalidParameterException");
-    assert!(stderr_of(&out).contains("expiresInMinutes"), "{}", stderr_of(&out));
+    assert!(
+        stderr_of(&out).contains("expiresInMinutes"),
+        "{}",
+        stderr_of(&out)
+    );
 
     // Scale in to 1: the two unprotected tasks go, the protected two stay.
     ok_json(&s.aws(&[
@@ -209,9 +217,11 @@ fn protected_tasks_survive_a_scale_in() {
     ]));
     let mut expected = vec![a.to_owned(), b.to_owned()];
     expected.sort();
-    wait_for("the unprotected tasks stopped", Duration::from_secs(60), || {
-        (running_tasks(&s, &cluster, &service) == expected).then_some(())
-    });
+    wait_for(
+        "the unprotected tasks stopped",
+        Duration::from_secs(60),
+        || (running_tasks(&s, &cluster, &service) == expected).then_some(()),
+    );
     // And stay so: a few more scheduler rounds change nothing.
     std::thread::sleep(Duration::from_secs(3));
     assert_eq!(running_tasks(&s, &cluster, &service), expected);
@@ -223,7 +233,309 @@ fn protected_tasks_survive_a_scale_in() {
         json!([{"taskArn": a, "protectionEnabled": false}]),
         "{off:#}"
     );
-    wait_for("the unprotected task stopped", Duration::from_secs(60), || {
-        (running_tasks(&s, &cluster, &service) == [b.to_owned()]).then_some(())
+    wait_for(
+        "the unprotected task stopped",
+        Duration::from_secs(60),
+        || (running_tasks(&s, &cluster, &service) == [b.to_owned()]).then_some(()),
+    );
+}
+
+fn describe_task_sets(s: &BerthServer, cluster: &str, service: &str, ids: &[&str]) -> Value {
+    let mut args = vec![
+        "ecs",
+        "describe-task-sets",
+        "--cluster",
+        cluster,
+        "--service",
+        service,
+        "--task-sets",
+    ];
+    args.extend_from_slice(ids);
+    ok_json(&s.aws(&args))
+}
+
+/// The running tasks' (startedBy, taskDefinitionArn, group) of a service.
+fn task_origins(s: &BerthServer, cluster: &str, service: &str) -> Vec<(String, String, String)> {
+    let arns = running_tasks(s, cluster, service);
+    if arns.is_empty() {
+        return Vec::new();
+    }
+    let mut args = vec!["ecs", "describe-tasks", "--cluster", cluster, "--tasks"];
+    args.extend(arns.iter().map(String::as_str));
+    let described = ok_json(&s.aws(&args));
+    let mut origins: Vec<(String, String, String)> = described["tasks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| {
+            let field = |k: &str| t[k].as_str().unwrap_or_default().to_owned();
+            (
+                field("startedBy"),
+                field("taskDefinitionArn"),
+                field("group"),
+            )
+        })
+        .collect();
+    origins.sort();
+    origins
+}
+
+/// The EXTERNAL deployment controller: a service created without a task definition runs
+/// nothing of its own; each task set runs ceil(desiredCount × scale%) real tasks of its task
+/// definition (group `service:NAME`, startedBy the task set's id), counted in its
+/// runningCount and STEADY_STATE once there; UpdateTaskSet rescales, UpdateServicePrimaryTaskSet
+/// moves PRIMARY, DeleteTaskSet drains (forced while scaled above zero) until the task set is
+/// gone. A task set operation on a service ECS deploys is refused with ECS's text, as quoted
+/// in hashicorp/terraform-provider-aws#30347; an unknown task set is
+/// TaskSetNotFoundException (its message is the API reference's description: no published
+/// response found), and the refusal to delete a task set scaled above zero without `force`
+/// has Berth's own text (none published found).
+#[test]
+fn task_sets_of_an_external_service_run_their_tasks() {
+    let s = BerthServer::start();
+    let cluster = unique("tasksets-");
+    ok_json(&s.aws(&["ecs", "create-cluster", "--cluster-name", &cluster]));
+    let _agent = Agent::start(&s, &cluster, &["--runtime", "simulated"]);
+    wait_instances(&s, &cluster, 1);
+    let family = unique("ts-app-");
+    let blue_td = register_sleeper(&s, &family);
+    let green_td = register_sleeper(&s, &family);
+    let service = unique("ext-");
+    let created = ok_json(&s.aws(&[
+        "ecs",
+        "create-service",
+        "--cluster",
+        &cluster,
+        "--service-name",
+        &service,
+        "--deployment-controller",
+        "type=EXTERNAL",
+        "--desired-count",
+        "4",
+    ]))["service"]
+        .clone();
+    assert_eq!(created["deploymentController"], json!({"type": "EXTERNAL"}));
+    assert_eq!(created["taskSets"], json!([]), "{created:#}");
+    assert_eq!(created["deployments"], json!([]), "{created:#}");
+    assert!(created.get("taskDefinition").is_none(), "{created:#}");
+
+    let blue = ok_json(&s.aws(&[
+        "ecs",
+        "create-task-set",
+        "--cluster",
+        &cluster,
+        "--service",
+        &service,
+        "--task-definition",
+        &blue_td,
+        "--external-id",
+        "blue",
+        "--scale",
+        "value=50,unit=PERCENT",
+    ]))["taskSet"]
+        .clone();
+    let blue_id = blue["id"].as_str().unwrap().to_owned();
+    assert!(blue_id.starts_with("ecs-svc/"), "{blue:#}");
+    assert_eq!(
+        blue["taskSetArn"],
+        format!("arn:aws:ecs:us-east-1:000000000000:task-set/{cluster}/{service}/{blue_id}")
+    );
+    assert_eq!(blue["status"], "ACTIVE");
+    assert_eq!(blue["externalId"], "blue");
+    assert_eq!(blue["taskDefinition"], blue_td.as_str());
+    assert_eq!(blue["computedDesiredCount"], 2);
+    assert_eq!(blue["scale"], json!({"value": 50.0, "unit": "PERCENT"}));
+    assert_eq!(blue["stabilityStatus"], "STABILIZING");
+    assert_eq!(blue["launchType"], "EC2");
+
+    let steady = |id: &str, running: i64| {
+        wait_for(
+            &format!("task set {id} steady at {running}"),
+            Duration::from_secs(90),
+            || {
+                let d = describe_task_sets(&s, &cluster, &service, &[id]);
+                let t = &d["taskSets"][0];
+                (t["runningCount"] == running
+                    && t["pendingCount"] == 0
+                    && t["stabilityStatus"] == "STEADY_STATE")
+                    .then(|| t.clone())
+            },
+        )
+    };
+    steady(&blue_id, 2);
+    let group = format!("service:{service}");
+    assert_eq!(
+        task_origins(&s, &cluster, &service),
+        vec![(blue_id.clone(), blue_td.clone(), group.clone()); 2]
+    );
+
+    let primary = ok_json(&s.aws(&[
+        "ecs",
+        "update-service-primary-task-set",
+        "--cluster",
+        &cluster,
+        "--service",
+        &service,
+        "--primary-task-set",
+        &blue_id,
+    ]));
+    assert_eq!(primary["taskSet"]["status"], "PRIMARY", "{primary:#}");
+
+    // A second task set at 100%: 4 more tasks of its own definition.
+    let green = ok_json(&s.aws(&[
+        "ecs",
+        "create-task-set",
+        "--cluster",
+        &cluster,
+        "--service",
+        &service,
+        "--task-definition",
+        &green_td,
+    ]))["taskSet"]
+        .clone();
+    let green_id = green["id"].as_str().unwrap().to_owned();
+    assert_eq!(green["scale"], json!({"value": 100.0, "unit": "PERCENT"}));
+    steady(&green_id, 4);
+    let described = ok_json(&s.aws(&[
+        "ecs",
+        "describe-services",
+        "--cluster",
+        &cluster,
+        "--services",
+        &service,
+    ]))["services"][0]
+        .clone();
+    let ids: Vec<&str> = described["taskSets"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids, [blue_id.as_str(), green_id.as_str()]);
+    assert_eq!(described["runningCount"], 6, "{described:#}");
+
+    // Green becomes PRIMARY, blue ACTIVE; blue scaled to 0 stops its tasks.
+    ok_json(&s.aws(&[
+        "ecs",
+        "update-service-primary-task-set",
+        "--cluster",
+        &cluster,
+        "--service",
+        &service,
+        "--primary-task-set",
+        &green_id,
+    ]));
+    let scaled = ok_json(&s.aws(&[
+        "ecs",
+        "update-task-set",
+        "--cluster",
+        &cluster,
+        "--service",
+        &service,
+        "--task-set",
+        &blue_id,
+        "--scale",
+        "value=0,unit=PERCENT",
+    ]))["taskSet"]
+        .clone();
+    assert_eq!(scaled["status"], "ACTIVE");
+    assert_eq!(scaled["computedDesiredCount"], 0);
+    steady(&blue_id, 0);
+    assert_eq!(
+        task_origins(&s, &cluster, &service),
+        vec![(green_id.clone(), green_td.clone(), group.clone()); 4]
+    );
+
+    // Deleting: blue (at 0) at once, green (above 0) only with force.
+    let deleted = ok_json(&s.aws(&[
+        "ecs",
+        "delete-task-set",
+        "--cluster",
+        &cluster,
+        "--service",
+        &service,
+        "--task-set",
+        &blue_id,
+    ]));
+    assert_eq!(deleted["taskSet"]["status"], "DRAINING", "{deleted:#}");
+    wait_for("blue gone", Duration::from_secs(30), || {
+        let d = describe_task_sets(&s, &cluster, &service, &[&blue_id]);
+        (d["taskSets"] == json!([])).then_some(d)
     });
+    let gone = describe_task_sets(&s, &cluster, &service, &[&blue_id]);
+    assert_eq!(
+        gone["failures"],
+        json!([{"arn": blue["taskSetArn"], "reason": "MISSING"}])
+    );
+    let out = s.aws(&[
+        "ecs",
+        "delete-task-set",
+        "--cluster",
+        &cluster,
+        "--service",
+        &service,
+        "--task-set",
+        &green_id,
+    ]);
+    assert_aws_error(&out, "InvalidParameterException");
+    ok_json(&s.aws(&[
+        "ecs",
+        "delete-task-set",
+        "--cluster",
+        &cluster,
+        "--service",
+        &service,
+        "--task-set",
+        &green_id,
+        "--force",
+    ]));
+    wait_for("green's tasks stopped", Duration::from_secs(60), || {
+        running_tasks(&s, &cluster, &service)
+            .is_empty()
+            .then_some(())
+    });
+
+    // Errors.
+    let out = s.aws(&[
+        "ecs",
+        "update-task-set",
+        "--cluster",
+        &cluster,
+        "--service",
+        &service,
+        "--task-set",
+        "ecs-svc/0000000000000000000",
+        "--scale",
+        "value=10,unit=PERCENT",
+    ]);
+    assert_aws_error(&out, "TaskSetNotFoundException");
+    let ordinary = unique("ordinary-");
+    ok_json(&s.aws(&[
+        "ecs",
+        "create-service",
+        "--cluster",
+        &cluster,
+        "--service-name",
+        &ordinary,
+        "--task-definition",
+        &blue_td,
+    ]));
+    let out = s.aws(&[
+        "ecs",
+        "create-task-set",
+        "--cluster",
+        &cluster,
+        "--service",
+        &ordinary,
+        "--task-definition",
+        &blue_td,
+    ]);
+    assert_aws_error(&out, "InvalidParameterException");
+    assert!(
+        stderr_of(&out).contains(
+            "Amazon ECS only supports task set management on services configured to use external deployment controllers."
+        ),
+        "{}",
+        stderr_of(&out)
+    );
 }

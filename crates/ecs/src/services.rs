@@ -10,8 +10,8 @@ use crate::network::NetworkConfiguration;
 use berth_model::Scope;
 use berth_model::ecs::{DeploymentAlarms, EcsArn, LoadBalancer, ServiceEvent, ServiceRegistry};
 use berth_model::ecs::{
-    DeploymentControllerType, DeploymentStatus, LaunchType, RolloutState, ServiceDeploymentStatus, ServiceStatus,
-    TaskDefinitionStatus,
+    DeploymentControllerType, DeploymentStatus, LaunchType, RolloutState, ServiceDeploymentStatus,
+    ServiceStatus, TaskDefinitionStatus,
 };
 use berth_scheduler::service::Throttle;
 use berth_store::{Change, Op, Update};

@@ -11,8 +11,8 @@ use std::collections::HashMap;
 
 use berth_model::Scope;
 use berth_model::ecs::{
-    DeploymentControllerType, EcsArn, LaunchType, LoadBalancer, ServiceRegistry,
-    StabilityStatus, StopCode, TaskSetStatus,
+    DeploymentControllerType, EcsArn, LaunchType, LoadBalancer, ServiceRegistry, StabilityStatus,
+    StopCode, TaskSetStatus,
 };
 use berth_scheduler::service::TaskView;
 use berth_scheduler::service::task_sets::{TaskSetView, computed_desired_count, plan_task_sets};
@@ -30,8 +30,7 @@ pub const MAX_TASK_SETS: usize = 5;
 
 /// ECS's message for a task set operation on a service another controller deploys
 /// (hashicorp/terraform-provider-aws#30347, the CLI's answer quoted there).
-pub const NOT_EXTERNAL: &str =
-    "Amazon ECS only supports task set management on services configured to use external deployment controllers.";
+pub const NOT_EXTERNAL: &str = "Amazon ECS only supports task set management on services configured to use external deployment controllers.";
 
 /// A task set's `scale`.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
@@ -427,11 +426,8 @@ impl Ecs {
                 Ok(_) | Err(_) => unplaced = true,
             }
         }
-        let statuses: HashMap<&str, _> = plan
-            .task_sets
-            .iter()
-            .map(|t| (t.id.as_str(), t))
-            .collect();
+        let statuses: HashMap<&str, _> =
+            plan.task_sets.iter().map(|t| (t.id.as_str(), t)).collect();
         let steady = plan.task_sets.iter().all(|t| t.steady || t.drained);
         self.change_service(&r.scope, Some(&r.cluster), &r.name, |s| {
             let now = now_epoch();
@@ -466,11 +462,13 @@ impl Ecs {
             s.steady = steady && plan.stop.is_empty() && plan.start.is_empty();
             Ok(())
         })?;
-        Ok(if steady && !unplaced && plan.stop.is_empty() && plan.start.is_empty() {
-            RoundOutcome::Steady
-        } else {
-            RoundOutcome::Busy
-        })
+        Ok(
+            if steady && !unplaced && plan.stop.is_empty() && plan.start.is_empty() {
+                RoundOutcome::Steady
+            } else {
+                RoundOutcome::Busy
+            },
+        )
     }
 }
 

@@ -122,7 +122,11 @@ fn protection_is_set_read_extended_and_refused_as_ecs_does() {
                    "expiresInMinutes": minutes}),
         );
         answer.expect_error("InvalidParameterException");
-        assert!(answer.message().contains("expiresInMinutes"), "{}", answer.message());
+        assert!(
+            answer.message().contains("expiresInMinutes"),
+            "{}",
+            answer.message()
+        );
     }
     let eleven: Vec<Value> = (0..11).map(|n| json!(format!("t{n}"))).collect();
     s.ecs(

@@ -6,7 +6,8 @@ use serde::{Deserialize, Serialize};
 use super::{Failure, ecs_error, page_of_names};
 use crate::protocol::{AwsContext, AwsError};
 use berth_model::ecs::{
-    DeploymentControllerType, EcsArn, LaunchType, LoadBalancer, ServiceEvent, ServiceRegistry, ServiceStatus, TaskGroup,
+    DeploymentControllerType, EcsArn, LaunchType, LoadBalancer, ServiceEvent, ServiceRegistry,
+    ServiceStatus, TaskGroup,
 };
 
 #[derive(Debug, Serialize)]

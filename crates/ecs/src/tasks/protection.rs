@@ -153,21 +153,17 @@ impl Ecs {
             }
             let mut refused = None;
             let now = now_epoch();
-            let stored = berth_store::update(
-                &*self.store,
-                &key,
-                |task: Option<Task>| {
-                    refused = None;
-                    let Some(mut task) = task else {
-                        refused = Some(REASON_MISSING);
-                        return Ok::<_, EcsError>(berth_store::Change::Keep);
-                    };
-                    task.protection = enabled.then(|| TaskProtection {
-                        expiration_date: now + 60.0 * minutes as f64,
-                    });
-                    Ok(berth_store::Change::Put(task))
-                },
-            )?;
+            let stored = berth_store::update(&*self.store, &key, |task: Option<Task>| {
+                refused = None;
+                let Some(mut task) = task else {
+                    refused = Some(REASON_MISSING);
+                    return Ok::<_, EcsError>(berth_store::Change::Keep);
+                };
+                task.protection = enabled.then(|| TaskProtection {
+                    expiration_date: now + 60.0 * minutes as f64,
+                });
+                Ok(berth_store::Change::Put(task))
+            })?;
             let answer = match (refused, stored) {
                 (None, Some(t)) => Ok(t.protected_task(scope, now)),
                 (reason, _) => Err(reason.unwrap_or(REASON_MISSING)),

@@ -61,7 +61,8 @@ pub fn computed_desired_count(desired: u32, scale_percent: f64) -> u32 {
 /// Plans one round for an EXTERNAL service.
 pub fn plan_task_sets(desired: u32, sets: &[TaskSetView], tasks: &[TaskView]) -> TaskSetPlan {
     let mut plan = TaskSetPlan::default();
-    let live = |t: &&TaskView| matches!(t.phase, TaskPhase::Pending | TaskPhase::Running) && !t.lost;
+    let live =
+        |t: &&TaskView| matches!(t.phase, TaskPhase::Pending | TaskPhase::Running) && !t.lost;
     // Tasks of no task set.
     for t in tasks.iter().filter(live) {
         if !sets.iter().any(|s| s.id == t.deployment) {
