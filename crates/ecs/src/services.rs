@@ -202,7 +202,7 @@ pub struct Service {
     pub deployment_controller: Option<DeploymentControllerType>,
     /// EXTERNAL: its task sets, oldest first ([`crate::task_sets`]).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub task_sets: Vec<crate::task_sets::TaskSet>,
+    pub task_sets: Vec<crate::task_sets::record::TaskSet>,
 }
 
 /// How the planner's [`Throttle`] is stored (the scheduler crate has no serde).

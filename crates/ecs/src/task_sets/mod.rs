@@ -7,6 +7,8 @@
 //! (group `service:NAME`, `startedBy` = the task set id): [`Ecs::reconcile_task_sets`],
 //! planned by `berth_scheduler::service::task_sets`.
 
+pub mod record;
+
 use std::collections::HashMap;
 
 use berth_model::Scope;
@@ -16,13 +18,13 @@ use berth_model::ecs::{
 };
 use berth_scheduler::service::TaskView;
 use berth_scheduler::service::task_sets::{TaskSetView, computed_desired_count, plan_task_sets};
-use serde::{Deserialize, Serialize};
 
 use crate::network::NetworkConfiguration;
 use crate::service_scheduler::{RoundOutcome, ServiceRef};
 use crate::services::Service;
 use crate::tasks::RunTask;
 use crate::{CapacityProviderStrategyItem, Ecs, EcsError, EcsTag, Result, now_epoch};
+pub use record::{Scale, ScaleUnit, TaskSet};
 
 /// ECS's limit: "5 deployments exist on the service. Unable to create new TaskSet since this
 /// exceeds the maximum limit." (aws-samples/ecs-bg-external-controller#6).
@@ -31,68 +33,6 @@ pub const MAX_TASK_SETS: usize = 5;
 /// ECS's message for a task set operation on a service another controller deploys
 /// (hashicorp/terraform-provider-aws#30347, the CLI's answer quoted there).
 pub const NOT_EXTERNAL: &str = "Amazon ECS only supports task set management on services configured to use external deployment controllers.";
-
-/// A task set's `scale`.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct Scale {
-    pub value: f64,
-    /// Always PERCENT.
-    pub unit: ScaleUnit,
-}
-
-/// ECS's only scale unit.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-pub enum ScaleUnit {
-    #[serde(rename = "PERCENT")]
-    Percent,
-}
-
-impl Default for Scale {
-    /// ECS's default: 100 percent.
-    fn default() -> Scale {
-        Scale {
-            value: 100.0,
-            unit: ScaleUnit::Percent,
-        }
-    }
-}
-
-/// A stored task set (in its service).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct TaskSet {
-    /// `ecs-svc/N`, numbered with the service's deployments.
-    pub id: String,
-    #[serde(default)]
-    pub external_id: Option<String>,
-    pub status: TaskSetStatus,
-    /// The task definition's ARN.
-    pub task_definition: String,
-    pub computed_desired_count: i64,
-    pub pending_count: i64,
-    pub running_count: i64,
-    pub created_at: f64,
-    pub updated_at: f64,
-    pub launch_type: LaunchType,
-    #[serde(default)]
-    pub capacity_provider_strategy: Vec<CapacityProviderStrategyItem>,
-    #[serde(default)]
-    pub platform_version: Option<String>,
-    #[serde(default)]
-    pub network_configuration: Option<NetworkConfiguration>,
-    #[serde(default)]
-    pub load_balancers: Vec<LoadBalancer>,
-    #[serde(default)]
-    pub service_registries: Vec<ServiceRegistry>,
-    pub scale: Scale,
-    pub stability_status: StabilityStatus,
-    pub stability_status_at: f64,
-    #[serde(default)]
-    pub tags: Vec<EcsTag>,
-    #[serde(default)]
-    pub client_token: Option<String>,
-}
 
 impl TaskSet {
     pub fn arn(&self, scope: &Scope, service: &Service) -> String {
