@@ -79,6 +79,9 @@ fn position(service: &Service, reference: &str) -> Option<usize> {
     service.task_sets.iter().position(|t| t.id == id)
 }
 
+/// A task set as a request named it, and the task set (`None`: the service has none so named).
+pub type NamedTaskSet = (String, Option<TaskSet>);
+
 impl Service {
     pub fn is_external(&self) -> bool {
         self.deployment_controller == Some(DeploymentControllerType::External)
@@ -193,7 +196,7 @@ impl Ecs {
         cluster: Option<&str>,
         service: &str,
         task_sets: Option<&[String]>,
-    ) -> Result<(Service, Vec<(String, Option<TaskSet>)>)> {
+    ) -> Result<(Service, Vec<NamedTaskSet>)> {
         let s = self.external_service(scope, cluster, service)?;
         let found = match task_sets {
             None => s

@@ -159,7 +159,7 @@ impl Ecs {
                     refused = Some(REASON_MISSING);
                     return Ok::<_, EcsError>(berth_store::Change::Keep);
                 };
-                task.protection = enabled.then(|| TaskProtection {
+                task.protection = enabled.then_some(TaskProtection {
                     expiration_date: now + 60.0 * minutes as f64,
                 });
                 Ok(berth_store::Change::Put(task))
