@@ -3,6 +3,7 @@
 
 mod account;
 mod agents;
+pub mod capacity_providers;
 mod clusters;
 mod error;
 pub mod fargate;

@@ -219,6 +219,27 @@ ecs_strings! {
 }
 
 ecs_strings! {
+    /// A capacity provider's managed scaling `status`, `managedTerminationProtection` and
+    /// `managedDraining`.
+    ManagedSwitch, "value" {
+        Enabled = "ENABLED",
+        Disabled = "DISABLED",
+    }
+}
+
+ecs_strings! {
+    /// A capacity provider's `updateStatus`.
+    CapacityProviderUpdateStatus, "update status" {
+        DeleteInProgress = "DELETE_IN_PROGRESS",
+        DeleteComplete = "DELETE_COMPLETE",
+        DeleteFailed = "DELETE_FAILED",
+        UpdateInProgress = "UPDATE_IN_PROGRESS",
+        UpdateComplete = "UPDATE_COMPLETE",
+        UpdateFailed = "UPDATE_FAILED",
+    }
+}
+
+ecs_strings! {
     /// A service's `deploymentController.type`: ECS's rolling update, CodeDeploy's
     /// blue/green, or an external controller driving task sets.
     DeploymentControllerType, "deployment controller type" {

@@ -5,6 +5,7 @@
 
 mod account;
 mod agent;
+mod capacity_providers;
 mod clusters;
 mod instances;
 mod protection;
@@ -90,7 +91,10 @@ crate::aws_actions! {
     TagResource(tags::TagResourceRequest) => blocking tags::tag_resource,
     UntagResource(tags::UntagResourceRequest) => blocking tags::untag_resource,
     ListTagsForResource(tags::ListTagsForResourceRequest) => blocking tags::list_tags_for_resource,
-    DescribeCapacityProviders(clusters::DescribeCapacityProvidersRequest) => blocking clusters::describe_capacity_providers,
+    CreateCapacityProvider(capacity_providers::CreateCapacityProviderRequest) => blocking capacity_providers::create_capacity_provider,
+    UpdateCapacityProvider(capacity_providers::UpdateCapacityProviderRequest) => blocking capacity_providers::update_capacity_provider,
+    DeleteCapacityProvider(capacity_providers::DeleteCapacityProviderRequest) => blocking capacity_providers::delete_capacity_provider,
+    DescribeCapacityProviders(capacity_providers::DescribeCapacityProvidersRequest) => blocking capacity_providers::describe_capacity_providers,
     RegisterContainerInstance(instances::RegisterContainerInstanceRequest) => blocking instances::register_container_instance,
     DeregisterContainerInstance(instances::DeregisterContainerInstanceRequest) => blocking instances::deregister_container_instance,
     DescribeContainerInstances(instances::DescribeContainerInstancesRequest) => blocking instances::describe_container_instances,
