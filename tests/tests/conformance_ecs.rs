@@ -539,3 +539,211 @@ fn task_sets_of_an_external_service_run_their_tasks() {
         stderr_of(&out)
     );
 }
+
+/// Capacity providers as resources: CreateCapacityProvider fills in the API reference's
+/// defaults (managedDraining ENABLED, "on by default" in the developer guide; scaling steps 1
+/// and 10000, warm-up 300), refuses a name or an Auto Scaling group in use with ECS's texts
+/// (aws/containers-roadmap#688 and #632), UpdateCapacityProvider answers UPDATE_COMPLETE,
+/// DescribeCapacityProviders lists the built-in FARGATE/FARGATE_SPOT with the created ones
+/// (paged) and fails unknown names as MISSING; a provider associated with a cluster is not
+/// deleted (ACTIVE, DELETE_FAILED and ECS's reason, quoted in
+/// hashicorp/terraform-provider-aws#48156), one no longer associated is (INACTIVE,
+/// DELETE_COMPLETE). Clusters take created providers and refuse unknown ones with ECS's
+/// message.
+#[test]
+fn capacity_providers_are_created_associated_and_deleted_as_ecs_does() {
+    let s = BerthServer::start();
+    let name = unique("asg-cp-");
+    let group = format!(
+        "arn:aws:autoscaling:us-east-1:000000000000:autoScalingGroup:1f2e3d4c:autoScalingGroupName/{name}"
+    );
+    let asg = json!({"autoScalingGroupArn": group,
+                     "managedScaling": {"status": "ENABLED", "targetCapacity": 80}});
+    let created = ok_json(&s.aws(&[
+        "ecs",
+        "create-capacity-provider",
+        "--name",
+        &name,
+        "--auto-scaling-group-provider",
+        &asg.to_string(),
+        "--tags",
+        "key=team,value=infra",
+    ]))["capacityProvider"]
+        .clone();
+    let arn = format!("arn:aws:ecs:us-east-1:000000000000:capacity-provider/{name}");
+    assert_eq!(
+        created,
+        json!({
+            "capacityProviderArn": arn,
+            "name": name,
+            "status": "ACTIVE",
+            "autoScalingGroupProvider": {
+                "autoScalingGroupArn": group,
+                "managedScaling": {"status": "ENABLED", "targetCapacity": 80,
+                                   "minimumScalingStepSize": 1,
+                                   "maximumScalingStepSize": 10000,
+                                   "instanceWarmupPeriod": 300},
+                "managedTerminationProtection": "DISABLED",
+                "managedDraining": "ENABLED"
+            },
+            "tags": [{"key": "team", "value": "infra"}]
+        })
+    );
+    let refused = |args: &[&str], code: &str, message: &str| {
+        let out = s.aws(args);
+        assert_aws_error(&out, code);
+        assert!(stderr_of(&out).contains(message), "{}", stderr_of(&out));
+    };
+    refused(
+        &[
+            "ecs",
+            "create-capacity-provider",
+            "--name",
+            &name,
+            "--auto-scaling-group-provider",
+            &json!({"autoScalingGroupArn": "arn:aws:autoscaling:us-east-1:000000000000:autoScalingGroup:x:autoScalingGroupName/other"}).to_string(),
+        ],
+        "ClientException",
+        "The specified capacity provider already exists. To change the configuration of an existing capacity provider, update the capacity provider.",
+    );
+    refused(
+        &[
+            "ecs",
+            "create-capacity-provider",
+            "--name",
+            &unique("asg-cp-"),
+            "--auto-scaling-group-provider",
+            &json!({"autoScalingGroupArn": group}).to_string(),
+        ],
+        "ClientException",
+        "The specified Auto Scaling group ARN is already being used by another capacity provider. Specify a unique Auto Scaling group ARN and try again.",
+    );
+
+    let updated = ok_json(
+        &s.aws(&[
+            "ecs",
+            "update-capacity-provider",
+            "--name",
+            &name,
+            "--auto-scaling-group-provider",
+            &json!({"managedScaling": {"targetCapacity": 50}, "managedDraining": "DISABLED"})
+                .to_string(),
+        ]),
+    )["capacityProvider"]
+        .clone();
+    assert_eq!(updated["updateStatus"], "UPDATE_COMPLETE", "{updated:#}");
+    let asg_now = &updated["autoScalingGroupProvider"];
+    assert_eq!(asg_now["managedScaling"]["targetCapacity"], 50);
+    assert_eq!(asg_now["managedScaling"]["status"], "ENABLED");
+    assert_eq!(asg_now["managedDraining"], "DISABLED");
+
+    // Described: every provider, in pages of maxResults, or the named ones.
+    let names = |page: &Value| -> Vec<String> {
+        page["capacityProviders"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|p| p["name"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    let first = ok_json(&s.aws(&["ecs", "describe-capacity-providers", "--max-results", "2"]));
+    assert_eq!(names(&first), ["FARGATE", "FARGATE_SPOT"], "{first:#}");
+    let token = first["nextToken"].as_str().unwrap();
+    let second = ok_json(&s.aws(&[
+        "ecs",
+        "describe-capacity-providers",
+        "--max-results",
+        "2",
+        "--next-token",
+        token,
+    ]));
+    assert_eq!(names(&second), [name.clone()], "{second:#}");
+    assert!(second.get("nextToken").is_none(), "{second:#}");
+    let named = ok_json(&s.aws(&[
+        "ecs",
+        "describe-capacity-providers",
+        "--capacity-providers",
+        &arn,
+        "nope",
+    ]));
+    assert_eq!(named["capacityProviders"][0]["name"], name.as_str());
+    assert_eq!(
+        named["failures"],
+        json!([{"arn": "nope", "reason": "MISSING"}])
+    );
+
+    // Associated with a cluster; unknown providers refused.
+    let cluster = unique("cp-cluster-");
+    let made = ok_json(&s.aws(&[
+        "ecs",
+        "create-cluster",
+        "--cluster-name",
+        &cluster,
+        "--capacity-providers",
+        &name,
+        "FARGATE",
+    ]))["cluster"]
+        .clone();
+    assert_eq!(made["capacityProviders"], json!([name, "FARGATE"]));
+    refused(
+        &[
+            "ecs",
+            "put-cluster-capacity-providers",
+            "--cluster",
+            &cluster,
+            "--capacity-providers",
+            "nope",
+            "--default-capacity-provider-strategy",
+            "[]",
+        ],
+        "InvalidParameterException",
+        "The specified capacity provider 'nope' does not exist. Specify a valid capacity provider and try again.",
+    );
+
+    // Not deleted while associated.
+    let failed = ok_json(&s.aws(&[
+        "ecs",
+        "delete-capacity-provider",
+        "--capacity-provider",
+        &name,
+    ]))["capacityProvider"]
+        .clone();
+    assert_eq!(failed["status"], "ACTIVE");
+    assert_eq!(failed["updateStatus"], "DELETE_FAILED");
+    assert_eq!(
+        failed["updateStatusReason"],
+        format!(
+            "The capacity provider cannot be deleted because it is associated with cluster: {cluster}. Remove the capacity provider from the cluster and try again."
+        )
+    );
+    ok_json(&s.aws(&[
+        "ecs",
+        "put-cluster-capacity-providers",
+        "--cluster",
+        &cluster,
+        "--capacity-providers",
+        "FARGATE",
+        "--default-capacity-provider-strategy",
+        "[]",
+    ]));
+    let deleted = ok_json(&s.aws(&[
+        "ecs",
+        "delete-capacity-provider",
+        "--capacity-provider",
+        &arn,
+    ]))["capacityProvider"]
+        .clone();
+    assert_eq!(deleted["status"], "INACTIVE");
+    assert_eq!(deleted["updateStatus"], "DELETE_COMPLETE");
+    assert!(deleted.get("updateStatusReason").is_none(), "{deleted:#}");
+    let gone = ok_json(&s.aws(&[
+        "ecs",
+        "describe-capacity-providers",
+        "--capacity-providers",
+        &name,
+    ]));
+    assert_eq!(
+        gone["failures"],
+        json!([{"arn": name, "reason": "MISSING"}])
+    );
+}
