@@ -747,3 +747,93 @@ fn capacity_providers_are_created_associated_and_deleted_as_ecs_does() {
         json!([{"arn": name, "reason": "MISSING"}])
     );
 }
+
+/// DescribeServiceRevisions: each deployment's revision says what it ran (its task
+/// definition, launch type, the service's and cluster's ARNs), as the API reference's
+/// ServiceRevision shows; a revision ARN Berth does not know is a MISSING failure.
+#[test]
+fn service_revisions_are_described() {
+    let s = BerthServer::start();
+    let cluster = unique("revisions-");
+    ok_json(&s.aws(&["ecs", "create-cluster", "--cluster-name", &cluster]));
+    let family = unique("rev-app-");
+    let v1 = register_sleeper(&s, &family);
+    let v2 = register_sleeper(&s, &family);
+    let service = unique("rev-");
+    ok_json(&s.aws(&[
+        "ecs",
+        "create-service",
+        "--cluster",
+        &cluster,
+        "--service-name",
+        &service,
+        "--task-definition",
+        &v1,
+        "--desired-count",
+        "0",
+    ]));
+    ok_json(&s.aws(&[
+        "ecs",
+        "update-service",
+        "--cluster",
+        &cluster,
+        "--service",
+        &service,
+        "--task-definition",
+        &v2,
+    ]));
+    let listed = ok_json(&s.aws(&[
+        "ecs",
+        "list-service-deployments",
+        "--cluster",
+        &cluster,
+        "--service",
+        &service,
+    ]));
+    let newest = listed["serviceDeployments"][0]["serviceDeploymentArn"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let deployment = ok_json(&s.aws(&[
+        "ecs",
+        "describe-service-deployments",
+        "--service-deployment-arns",
+        &newest,
+    ]))["serviceDeployments"][0]
+        .clone();
+    let target = deployment["targetServiceRevision"]["arn"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let source = deployment["sourceServiceRevisions"][0]["arn"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let unknown = format!("{}/999", target.rsplit_once('/').unwrap().0);
+    let described = ok_json(&s.aws(&[
+        "ecs",
+        "describe-service-revisions",
+        "--service-revision-arns",
+        &source,
+        &target,
+        &unknown,
+    ]));
+    let revisions = described["serviceRevisions"].as_array().unwrap();
+    assert_eq!(revisions.len(), 2, "{described:#}");
+    let service_arn = format!("arn:aws:ecs:us-east-1:000000000000:service/{cluster}/{service}");
+    for (revision, (arn, td)) in revisions.iter().zip([(&source, &v1), (&target, &v2)]) {
+        assert_eq!(revision["serviceRevisionArn"], arn.as_str());
+        assert_eq!(revision["serviceArn"], service_arn.as_str());
+        assert_eq!(
+            revision["clusterArn"],
+            format!("arn:aws:ecs:us-east-1:000000000000:cluster/{cluster}")
+        );
+        assert_eq!(revision["taskDefinition"], td.as_str());
+        assert_eq!(revision["launchType"], "EC2");
+        assert!(revision["createdAt"].as_f64().is_some(), "{revision:#}");
+    }
+    assert_eq!(
+        described["failures"],
+        json!([{"arn": unknown, "reason": "MISSING"}])
+    );
+}

@@ -53,7 +53,8 @@ pub use network::{
 };
 pub use services::{
     CreateService, Deployment, DeploymentCircuitBreaker, DeploymentConfiguration, Placement,
-    RollbackRecord, Service, ServiceDeploymentRecord, UpdateService, revision_of,
+    RollbackRecord, Service, ServiceDeploymentRecord, ServiceRevisionRecord, UpdateService,
+    revision_of,
 };
 pub use task_definitions::StoredTaskDefinition;
 pub use tasks::{

@@ -86,6 +86,27 @@ pub struct ServiceDeploymentRecord {
     pub rollback: Option<RollbackRecord>,
 }
 
+/// A service revision: the configuration one deployment runs its tasks with (ECS's
+/// ServiceRevision), numbered as the deployments are.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ServiceRevisionRecord {
+    pub revision: u64,
+    pub task_definition: String,
+    pub launch_type: LaunchType,
+    #[serde(default)]
+    pub capacity_provider_strategy: Vec<crate::CapacityProviderStrategyItem>,
+    #[serde(default)]
+    pub platform_version: Option<String>,
+    #[serde(default)]
+    pub network_configuration: Option<NetworkConfiguration>,
+    #[serde(default)]
+    pub load_balancers: Vec<LoadBalancer>,
+    #[serde(default)]
+    pub service_registries: Vec<ServiceRegistry>,
+    pub created_at: f64,
+}
+
 /// The rollback of a service deployment.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -200,6 +221,10 @@ pub struct Service {
     /// `None`: ECS's own (rolling update).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub deployment_controller: Option<DeploymentControllerType>,
+    /// Its service revisions, oldest first (the last [`MAX_SERVICE_DEPLOYMENTS`]): what each
+    /// deployment ran, for DescribeServiceRevisions.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub revisions: Vec<ServiceRevisionRecord>,
     /// EXTERNAL: its task sets, oldest first ([`crate::task_sets`]).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub task_sets: Vec<crate::task_sets::record::TaskSet>,
@@ -427,6 +452,20 @@ impl Ecs {
         }
         service.deployment_serial += 1;
         let id = deployment_id(service.deployment_serial);
+        service.revisions.push(ServiceRevisionRecord {
+            revision: revision_of(&id),
+            task_definition: task_definition.to_string(),
+            launch_type: service.launch_type,
+            capacity_provider_strategy: service.capacity_provider_strategy.clone(),
+            platform_version: service.platform_version.clone(),
+            network_configuration: service.network_configuration.clone(),
+            load_balancers: service.load_balancers.clone(),
+            service_registries: service.service_registries.clone(),
+            created_at: now,
+        });
+        if service.revisions.len() > MAX_SERVICE_DEPLOYMENTS {
+            service.revisions.remove(0);
+        }
         service.deployments.insert(
             0,
             Deployment {
@@ -637,6 +676,7 @@ impl Ecs {
                 throttle: Throttle::default(),
                 deployment_controller: controller,
                 task_sets: Vec::new(),
+                revisions: Vec::new(),
             };
             if !external {
                 Self::new_deployment(&mut service, &task_definition);

@@ -129,6 +129,7 @@ crate::aws_actions! {
     UpdateServicePrimaryTaskSet(task_sets::UpdateServicePrimaryTaskSetRequest) => blocking task_sets::update_service_primary_task_set,
     ListServiceDeployments(service_deployments::ListServiceDeploymentsRequest) => blocking service_deployments::list_service_deployments,
     DescribeServiceDeployments(service_deployments::DescribeServiceDeploymentsRequest) => blocking service_deployments::describe_service_deployments,
+    DescribeServiceRevisions(service_deployments::DescribeServiceRevisionsRequest) => blocking service_deployments::describe_service_revisions,
     StopServiceDeployment(service_deployments::StopServiceDeploymentRequest) => blocking service_deployments::stop_service_deployment,
     ListAccountSettings(account::ListAccountSettingsRequest) => blocking account::list_account_settings,
     PutAccountSetting(account::PutAccountSettingRequest) => blocking account::put_account_setting,
