@@ -837,3 +837,76 @@ fn service_revisions_are_described() {
         json!([{"arn": unknown, "reason": "MISSING"}])
     );
 }
+
+/// DeregisterTaskDefinition's refusals: a bare family is ClientException "Revision is
+/// missing." (no published AWS response found; getmoto/moto's
+/// test_deregister_task_definition_2 expects this text), a non-numeric revision is
+/// InvalidParameterException "Invalid revision number. Number: foo" (ECS's text and code as
+/// an UpdateService through CodeDeploy reported them for "latest"). DeleteTaskDefinitions
+/// answers per revision: an ACTIVE one and one not found are `failures` with the revision's
+/// ARN (their reasons are Berth's: no published AWS text was found), an INACTIVE one is
+/// deleted (DELETE_IN_PROGRESS).
+#[test]
+fn task_definition_clean_up_answers_as_ecs_does() {
+    let s = BerthServer::start();
+    let family = unique("cleanup-");
+    let v1 = register_sleeper(&s, &family);
+    let v2 = register_sleeper(&s, &family);
+    let out = s.aws(&[
+        "ecs",
+        "deregister-task-definition",
+        "--task-definition",
+        &family,
+    ]);
+    assert_aws_error(&out, "ClientException");
+    assert!(
+        stderr_of(&out).contains("Revision is missing."),
+        "{}",
+        stderr_of(&out)
+    );
+    let out = s.aws(&[
+        "ecs",
+        "deregister-task-definition",
+        "--task-definition",
+        &format!("{family}:foo"),
+    ]);
+    assert_aws_error(&out, "InvalidParameterException");
+    assert!(
+        stderr_of(&out).contains("Invalid revision number. Number: foo"),
+        "{}",
+        stderr_of(&out)
+    );
+
+    ok_json(&s.aws(&[
+        "ecs",
+        "deregister-task-definition",
+        "--task-definition",
+        &v1,
+    ]));
+    let missing = format!("{family}:9");
+    let deleted = ok_json(&s.aws(&[
+        "ecs",
+        "delete-task-definitions",
+        "--task-definitions",
+        &v1,
+        &v2,
+        &missing,
+    ]));
+    assert_eq!(
+        deleted["taskDefinitions"][0]["taskDefinitionArn"],
+        v1.as_str()
+    );
+    assert_eq!(
+        deleted["taskDefinitions"][0]["status"],
+        "DELETE_IN_PROGRESS"
+    );
+    let prefix = v1.rsplit_once(':').unwrap().0;
+    assert_eq!(
+        deleted["failures"],
+        json!([
+            {"arn": v2, "reason": "The specified task definition is still in ACTIVE status. Please deregister the target and try again."},
+            {"arn": format!("{prefix}:9"), "reason": "Unable to describe task definition."}
+        ]),
+        "{deleted:#}"
+    );
+}
