@@ -657,7 +657,7 @@ fn capacity_providers_are_created_associated_and_deleted_as_ecs_does() {
         "--next-token",
         token,
     ]));
-    assert_eq!(names(&second), [name.clone()], "{second:#}");
+    assert_eq!(names(&second), std::slice::from_ref(&name), "{second:#}");
     assert!(second.get("nextToken").is_none(), "{second:#}");
     let named = ok_json(&s.aws(&[
         "ecs",
