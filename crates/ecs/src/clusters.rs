@@ -24,6 +24,11 @@ pub const DEFAULT_CLUSTER: &str = "default";
 /// Capacity providers every account has.
 pub const FARGATE_CAPACITY_PROVIDERS: [&str; 2] = ["FARGATE", "FARGATE_SPOT"];
 
+/// ECS's answer to PutClusterCapacityProviders removing a provider a service's strategy
+/// uses (pahud/cdk-fargate-patterns#71, ResourceInUseException).
+pub const PROVIDER_IN_USE: &str =
+    "The specified capacity provider is in use and cannot be removed.";
+
 /// Cluster settings ECS knows.
 pub const CLUSTER_SETTING_NAMES: [&str; 1] = ["containerInsights"];
 
@@ -166,12 +171,15 @@ pub(crate) fn check_tags(tags: &[EcsTag]) -> Result<()> {
     Ok(())
 }
 
+/// The providers (built in, or created by CreateCapacityProvider: `exists`) and default
+/// strategy a cluster is given.
 fn check_capacity_providers(
     providers: &[String],
     strategy: &[CapacityProviderStrategyItem],
+    exists: impl Fn(&str) -> Result<bool>,
 ) -> Result<()> {
     for p in providers {
-        if !FARGATE_CAPACITY_PROVIDERS.contains(&p.as_str()) {
+        if !exists(p)? {
             return Err(EcsError::InvalidParameter(format!(
                 "The specified capacity provider '{p}' does not exist. Specify a valid capacity provider and try again."
             )));
@@ -233,6 +241,7 @@ impl Ecs {
         check_capacity_providers(
             &req.capacity_providers,
             &req.default_capacity_provider_strategy,
+            |p| self.capacity_provider_exists(scope, p),
         )?;
         let key = cluster_key(scope, &name);
         let created = berth_store::update(&*self.store, &key, |existing: Option<Cluster>| {
@@ -382,7 +391,18 @@ impl Ecs {
         providers: Vec<String>,
         strategy: Vec<CapacityProviderStrategyItem>,
     ) -> Result<Cluster> {
-        check_capacity_providers(&providers, &strategy)?;
+        check_capacity_providers(&providers, &strategy, |p| {
+            self.capacity_provider_exists(scope, p)
+        })?;
+        // A provider a service's strategy uses stays (ResourceInUseException).
+        let removed_in_use = self.services(scope, Some(name_or_arn))?.iter().any(|s| {
+            s.capacity_provider_strategy
+                .iter()
+                .any(|i| !providers.contains(&i.capacity_provider))
+        });
+        if removed_in_use {
+            return Err(EcsError::ResourceInUse(PROVIDER_IN_USE.into()));
+        }
         self.update_cluster_record(scope, Some(name_or_arn), |c| {
             c.capacity_providers = providers.clone();
             c.default_capacity_provider_strategy = strategy.clone();

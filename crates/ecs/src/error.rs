@@ -16,6 +16,10 @@ pub enum EcsError {
     ServiceNotActive,
     #[error("The service deployment was not found.")]
     ServiceDeploymentNotFound,
+    /// The API reference's description of TaskSetNotFoundException (no published response
+    /// with ECS's own text was found).
+    #[error("The specified task set wasn't found.")]
+    TaskSetNotFound,
     #[error("{0}")]
     Conflict(String),
     #[error("{0}")]

@@ -112,7 +112,17 @@ fn from_strategy(
         ));
     }
     for item in items {
-        if !crate::clusters::FARGATE_CAPACITY_PROVIDERS.contains(&item.capacity_provider.as_str()) {
+        let fargate =
+            crate::clusters::FARGATE_CAPACITY_PROVIDERS.contains(&item.capacity_provider.as_str());
+        if !fargate && cluster.capacity_providers.contains(&item.capacity_provider) {
+            // An Auto Scaling group provider the cluster has: Berth does not launch through
+            // those yet (scaling is a later issue).
+            return Err(EcsError::InvalidParameter(format!(
+                "Berth does not launch tasks through Auto Scaling group capacity providers yet (capacity provider '{}'). Use a launch type, FARGATE or FARGATE_SPOT.",
+                item.capacity_provider
+            )));
+        }
+        if !fargate {
             return Err(EcsError::InvalidParameter(format!(
                 "The specified capacity provider '{}' does not exist. Specify a valid capacity provider and try again.",
                 item.capacity_provider

@@ -9,6 +9,8 @@
 //!   `client-token/{cluster}/{token}` (RunTask's idempotency)
 //! - `service/{cluster}/{name}`, `service-active/{cluster}/{name}` (marker)
 //! - `taskdef/{family}/{revision:010}`, `taskdef-family/{family}` (the last revision)
+//! - `capacity-provider/{name}` (Auto Scaling group providers; FARGATE and FARGATE_SPOT
+//!   are built in, not stored)
 //!
 //! and, for the whole installation (subnets map to host networks), `net/subnet/{id}`,
 //! `net/cidr/{network}`, `net/ip/{subnet}/{ip}`.
@@ -128,6 +130,14 @@ pub(crate) fn services_prefix(scope: &Scope, cluster: &str) -> String {
 
 pub(crate) fn service_active_key(scope: &Scope, cluster: &str, name: &str) -> String {
     format!("{}service-active/{cluster}/{name}", base(scope))
+}
+
+pub(crate) fn capacity_provider_key(scope: &Scope, name: &str) -> String {
+    format!("{}capacity-provider/{name}", base(scope))
+}
+
+pub(crate) fn capacity_providers_prefix(scope: &Scope) -> String {
+    format!("{}capacity-provider/", base(scope))
 }
 
 pub(crate) fn task_definition_key(scope: &Scope, family: &str, revision: i32) -> String {

@@ -3,6 +3,7 @@
 
 mod account;
 mod agents;
+pub mod capacity_providers;
 mod clusters;
 mod error;
 pub mod fargate;
@@ -16,6 +17,7 @@ pub mod service_scheduler;
 mod services;
 mod tags;
 mod task_definitions;
+pub mod task_sets;
 mod tasks;
 #[cfg(any(test, feature = "testing"))]
 pub mod testing;
@@ -51,12 +53,14 @@ pub use network::{
 };
 pub use services::{
     CreateService, Deployment, DeploymentCircuitBreaker, DeploymentConfiguration, Placement,
-    RollbackRecord, Service, ServiceDeploymentRecord, UpdateService, revision_of,
+    RollbackRecord, Service, ServiceDeploymentRecord, ServiceRevisionRecord, UpdateService,
+    revision_of,
 };
 pub use task_definitions::StoredTaskDefinition;
 pub use tasks::{
-    ContainerChange, ListTasksFilter, NetworkInterface, Reservation, RunTask, RunTaskOutcome,
-    RunTaskPending, Task, TaskContainer, TaskStateChange,
+    ContainerChange, ListTasksFilter, NetworkInterface, ProtectedTask, ProtectionResult,
+    Reservation, RunTask, RunTaskOutcome, RunTaskPending, Task, TaskContainer, TaskProtection,
+    TaskStateChange,
 };
 
 pub type Result<T, E = EcsError> = std::result::Result<T, E>;

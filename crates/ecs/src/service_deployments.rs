@@ -6,7 +6,9 @@
 use berth_model::Scope;
 use berth_model::ecs::{EcsArn, EcsResource, RolloutState, ServiceDeploymentStatus};
 
-use crate::services::{RollbackRecord, Service, ServiceDeploymentRecord, revision_of};
+use crate::services::{
+    RollbackRecord, Service, ServiceDeploymentRecord, ServiceRevisionRecord, revision_of,
+};
 use crate::{Ecs, EcsError, Result, now_epoch};
 
 /// How StopServiceDeployment stops a deployment.
@@ -19,6 +21,56 @@ pub enum StopType {
 }
 
 impl Ecs {
+    /// A service revision by ARN, with its service: `None` when the ARN names no service
+    /// revision Berth knows (its service gone, or the revision older than those kept).
+    pub fn service_revision(
+        &self,
+        scope: &Scope,
+        arn: &str,
+    ) -> Result<Option<(Service, ServiceRevisionRecord)>> {
+        let Some(EcsResource::ServiceRevision {
+            cluster,
+            service: name,
+            revision,
+        }) = EcsArn::parse(scope, arn)
+        else {
+            return Ok(None);
+        };
+        let Ok(revision) = revision.parse::<u64>() else {
+            return Ok(None);
+        };
+        let service = match self.service(scope, Some(cluster), name) {
+            Ok(s) => s,
+            Err(EcsError::ServiceNotFound | EcsError::ClusterNotFound) => return Ok(None),
+            Err(e) => return Err(e),
+        };
+        let found = service
+            .revisions
+            .iter()
+            .find(|r| r.revision == revision)
+            .cloned()
+            .or_else(|| {
+                // A service stored before revisions were kept: its live deployments still say
+                // what they run.
+                service
+                    .deployments
+                    .iter()
+                    .find(|d| revision_of(&d.id) == revision)
+                    .map(|d| ServiceRevisionRecord {
+                        revision,
+                        task_definition: d.task_definition.clone(),
+                        launch_type: d.launch_type,
+                        capacity_provider_strategy: service.capacity_provider_strategy.clone(),
+                        platform_version: service.platform_version.clone(),
+                        network_configuration: service.network_configuration.clone(),
+                        load_balancers: service.load_balancers.clone(),
+                        service_registries: service.service_registries.clone(),
+                        created_at: d.created_at,
+                    })
+            });
+        Ok(found.map(|r| (service, r)))
+    }
+
     /// The service's deployment records, newest first, filtered by status and creation time.
     pub fn list_service_deployments(
         &self,

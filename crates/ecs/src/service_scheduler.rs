@@ -99,8 +99,16 @@ impl Ecs {
             return self.drain_deleted(r, &tasks);
         }
         let instances = self.instance_states(&r.scope, &r.cluster, &tasks)?;
-        let view = service_view(&service, now_epoch());
-        let task_views: Vec<TaskView> = tasks.iter().map(|t| task_view(t, &instances)).collect();
+        let now = now_epoch();
+        let view = service_view(&service, now);
+        let task_views: Vec<TaskView> = tasks
+            .iter()
+            .map(|t| task_view(t, &instances, now))
+            .collect();
+        if service.is_external() {
+            // An external controller deploys it: keep its task sets at their counts.
+            return self.reconcile_task_sets(r, &service, &task_views);
+        }
         let plan = if service.scheduling_strategy == "DAEMON" {
             let eligible = self.daemon_instances(&r.scope, &service)?;
             plan_daemon(&view, &task_views, &eligible)
@@ -567,7 +575,11 @@ fn primary_is_rollback(s: &Service) -> bool {
     })
 }
 
-fn task_view(t: &Task, instances: &HashMap<(String, String), (InstanceStatus, bool)>) -> TaskView {
+fn task_view(
+    t: &Task,
+    instances: &HashMap<(String, String), (InstanceStatus, bool)>,
+    now: f64,
+) -> TaskView {
     let phase = match (t.last_status, t.desired_status) {
         (TaskStatus::Stopped, _) => TaskPhase::Stopped,
         (_, DesiredStatus::Stopped) => TaskPhase::Stopping,
@@ -606,6 +618,7 @@ fn task_view(t: &Task, instances: &HashMap<(String, String), (InstanceStatus, bo
         draining: status == InstanceStatus::Draining,
         lost: !connected,
         instance,
+        protected: t.protected_until(now).is_some(),
     }
 }
 

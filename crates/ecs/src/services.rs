@@ -10,8 +10,8 @@ use crate::network::NetworkConfiguration;
 use berth_model::Scope;
 use berth_model::ecs::{DeploymentAlarms, EcsArn, LoadBalancer, ServiceEvent, ServiceRegistry};
 use berth_model::ecs::{
-    DeploymentStatus, LaunchType, RolloutState, ServiceDeploymentStatus, ServiceStatus,
-    TaskDefinitionStatus,
+    DeploymentControllerType, DeploymentStatus, LaunchType, RolloutState, ServiceDeploymentStatus,
+    ServiceStatus, TaskDefinitionStatus,
 };
 use berth_scheduler::service::Throttle;
 use berth_store::{Change, Op, Update};
@@ -86,6 +86,27 @@ pub struct ServiceDeploymentRecord {
     pub rollback: Option<RollbackRecord>,
 }
 
+/// A service revision: the configuration one deployment runs its tasks with (ECS's
+/// ServiceRevision), numbered as the deployments are.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ServiceRevisionRecord {
+    pub revision: u64,
+    pub task_definition: String,
+    pub launch_type: LaunchType,
+    #[serde(default)]
+    pub capacity_provider_strategy: Vec<crate::CapacityProviderStrategyItem>,
+    #[serde(default)]
+    pub platform_version: Option<String>,
+    #[serde(default)]
+    pub network_configuration: Option<NetworkConfiguration>,
+    #[serde(default)]
+    pub load_balancers: Vec<LoadBalancer>,
+    #[serde(default)]
+    pub service_registries: Vec<ServiceRegistry>,
+    pub created_at: f64,
+}
+
 /// The rollback of a service deployment.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -114,6 +135,11 @@ pub fn revision_of(deployment_id: &str) -> u64 {
 }
 
 const DEPLOYMENT_ID_BASE: u64 = 1_000_000_000_000;
+
+/// The id of a service's `serial`th deployment or task set: `ecs-svc/` and 19 digits.
+pub(crate) fn deployment_id(serial: u64) -> String {
+    format!("ecs-svc/{:019}", serial + DEPLOYMENT_ID_BASE)
+}
 
 /// A placement constraint or strategy as given (validated by the engine's parsers).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -192,6 +218,16 @@ pub struct Service {
     /// scheduler's own bookkeeping, not part of any API answer.
     #[serde(default, with = "ThrottleRecord")]
     pub throttle: Throttle,
+    /// `None`: ECS's own (rolling update).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deployment_controller: Option<DeploymentControllerType>,
+    /// Its service revisions, oldest first (the last [`MAX_SERVICE_DEPLOYMENTS`]): what each
+    /// deployment ran, for DescribeServiceRevisions.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub revisions: Vec<ServiceRevisionRecord>,
+    /// EXTERNAL: its task sets, oldest first ([`crate::task_sets`]).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub task_sets: Vec<crate::task_sets::record::TaskSet>,
 }
 
 /// How the planner's [`Throttle`] is stored (the scheduler crate has no serde).
@@ -252,6 +288,7 @@ pub struct CreateService {
     pub capacity_provider_strategy: Vec<crate::CapacityProviderStrategyItem>,
     /// A role name or ARN.
     pub role: Option<String>,
+    pub deployment_controller: Option<DeploymentControllerType>,
 }
 
 /// What UpdateService changes; `None` leaves a field alone.
@@ -324,7 +361,7 @@ fn check_deployment_configuration(c: &DeploymentConfiguration, daemon: bool) -> 
 }
 
 impl Ecs {
-    fn service_task_definition(
+    pub(crate) fn service_task_definition(
         &self,
         scope: &Scope,
         reference: &str,
@@ -414,10 +451,21 @@ impl Ecs {
             }
         }
         service.deployment_serial += 1;
-        let id = format!(
-            "ecs-svc/{:019}",
-            service.deployment_serial + DEPLOYMENT_ID_BASE
-        );
+        let id = deployment_id(service.deployment_serial);
+        service.revisions.push(ServiceRevisionRecord {
+            revision: revision_of(&id),
+            task_definition: task_definition.to_string(),
+            launch_type: service.launch_type,
+            capacity_provider_strategy: service.capacity_provider_strategy.clone(),
+            platform_version: service.platform_version.clone(),
+            network_configuration: service.network_configuration.clone(),
+            load_balancers: service.load_balancers.clone(),
+            service_registries: service.service_registries.clone(),
+            created_at: now,
+        });
+        if service.revisions.len() > MAX_SERVICE_DEPLOYMENTS {
+            service.revisions.remove(0);
+        }
         service.deployments.insert(
             0,
             Deployment {
@@ -500,15 +548,39 @@ impl Ecs {
                 "desiredCount can't be less than 0.".into(),
             ));
         }
-        let reference = req.task_definition.as_deref().ok_or_else(|| {
-            EcsError::InvalidParameter("A task definition is required to create a service.".into())
-        })?;
-        let task_definition = self.service_task_definition(
-            scope,
-            reference,
-            launch_type,
-            &req.network_configuration,
-        )?;
+        let controller = req
+            .deployment_controller
+            .filter(|c| *c != DeploymentControllerType::Ecs);
+        let external = match controller {
+            None => false,
+            Some(DeploymentControllerType::External) => true,
+            Some(other) => {
+                return Err(EcsError::InvalidParameter(format!(
+                    "Berth does not support the {other} deployment controller."
+                )));
+            }
+        };
+        if external && daemon {
+            // The developer guide's rule, as its text (no published response found).
+            return Err(EcsError::InvalidParameter(
+                "Tasks using the Fargate launch type or the CODE_DEPLOY or EXTERNAL deployment controller types don't support the DAEMON scheduling strategy.".into(),
+            ));
+        }
+        // An EXTERNAL service's task sets name their own task definitions.
+        let task_definition = match (req.task_definition.as_deref(), external) {
+            (Some(reference), _) => self.service_task_definition(
+                scope,
+                reference,
+                launch_type,
+                &req.network_configuration,
+            )?,
+            (None, true) => String::new(),
+            (None, false) => {
+                return Err(EcsError::InvalidParameter(
+                    "A task definition is required to create a service.".into(),
+                ));
+            }
+        };
         let deployment_configuration =
             req.deployment_configuration
                 .clone()
@@ -604,8 +676,13 @@ impl Ecs {
                 capacity_provider_strategy: strategy.clone(),
                 role_arn: req.role.as_deref().map(|role| role_arn(scope, role)),
                 throttle: Throttle::default(),
+                deployment_controller: controller,
+                task_sets: Vec::new(),
+                revisions: Vec::new(),
             };
-            Self::new_deployment(&mut service, &task_definition);
+            if !external {
+                Self::new_deployment(&mut service, &task_definition);
+            }
             Ok(Update::from(Change::Put(service)).also(Op::put(active.clone(), b"{}".to_vec())))
         })?;
         created.ok_or(EcsError::ServiceNotFound)
@@ -687,6 +764,14 @@ impl Ecs {
             return Err(EcsError::ServiceNotActive);
         }
         let daemon = current.scheduling_strategy == "DAEMON";
+        if current.is_external()
+            && (update.task_definition.is_some() || update.force_new_deployment)
+        {
+            // Its task sets are its deployments (no published ECS text found for this).
+            return Err(EcsError::InvalidParameter(
+                "A service with the EXTERNAL deployment controller is deployed through its task sets: use CreateTaskSet.".into(),
+            ));
+        }
         if daemon && update.desired_count.is_some() {
             return Err(EcsError::InvalidParameter(
                 "The daemon scheduling strategy does not support a desired count for services."
@@ -779,7 +864,9 @@ impl Ecs {
                     .network_configuration
                     .as_ref()
                     .is_some_and(|n| Some(n) != before.network_configuration.as_ref());
-            if changed_definition || changed_tasks || update.force_new_deployment {
+            if !s.is_external()
+                && (changed_definition || changed_tasks || update.force_new_deployment)
+            {
                 let td = s.task_definition.clone();
                 Self::new_deployment(s, &td);
             }

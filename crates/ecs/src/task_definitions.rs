@@ -46,7 +46,16 @@ struct FamilyRecord {
 
 /// How a request names a task definition: `family`, `family:revision` or an ARN.
 fn parse_reference(scope: &Scope, reference: &str) -> Result<(String, Option<i32>)> {
-    let invalid = || EcsError::Client(format!("Invalid revision number. Number: {reference}"));
+    // ECS's text and code, as an UpdateService through CodeDeploy reported it ("Invalid
+    // revision number. Number: latest (Service: AmazonECS; Status Code: 400; Error Code:
+    // InvalidParameterException)"); getmoto/moto's tests expect the same for
+    // DeregisterTaskDefinition("fake_task:foo").
+    let invalid = || {
+        EcsError::InvalidParameter(format!(
+            "Invalid revision number. Number: {}",
+            reference.rsplit_once(':').map_or(reference, |(_, r)| r)
+        ))
+    };
     let (family, revision) = match EcsArn::parse(scope, reference) {
         // `…:task-definition/FAMILY:` names no revision: an invalid one, as for `FAMILY:`.
         Some(EcsResource::TaskDefinition { family, revision }) => {
@@ -228,9 +237,9 @@ impl Ecs {
         reference: &str,
     ) -> Result<StoredTaskDefinition> {
         if parse_reference(scope, reference)?.1.is_none() {
-            return Err(EcsError::Client(
-                "Invalid revision number. Number: the revision is required".into(),
-            ));
+            // No published AWS response found; getmoto/moto's test of a bare family
+            // (test_deregister_task_definition_2) expects this text.
+            return Err(EcsError::Client("Revision is missing.".into()));
         }
         self.set_task_definition_status(scope, reference, |t| {
             if t.status() != TaskDefinitionStatus::Active {

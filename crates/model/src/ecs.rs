@@ -232,6 +232,55 @@ ecs_strings! {
 }
 
 ecs_strings! {
+    /// A capacity provider's managed scaling `status`, `managedTerminationProtection` and
+    /// `managedDraining`.
+    ManagedSwitch, "value" {
+        Enabled = "ENABLED",
+        Disabled = "DISABLED",
+    }
+}
+
+ecs_strings! {
+    /// A capacity provider's `updateStatus`.
+    CapacityProviderUpdateStatus, "update status" {
+        DeleteInProgress = "DELETE_IN_PROGRESS",
+        DeleteComplete = "DELETE_COMPLETE",
+        DeleteFailed = "DELETE_FAILED",
+        UpdateInProgress = "UPDATE_IN_PROGRESS",
+        UpdateComplete = "UPDATE_COMPLETE",
+        UpdateFailed = "UPDATE_FAILED",
+    }
+}
+
+ecs_strings! {
+    /// A service's `deploymentController.type`: ECS's rolling update, CodeDeploy's
+    /// blue/green, or an external controller driving task sets.
+    DeploymentControllerType, "deployment controller type" {
+        Ecs = "ECS",
+        CodeDeploy = "CODE_DEPLOY",
+        External = "EXTERNAL",
+    }
+}
+
+ecs_strings! {
+    /// A task set's `status` (EXTERNAL deployment controller): the PRIMARY one serves
+    /// production traffic; DRAINING ones are being deleted.
+    TaskSetStatus, "task set status" {
+        Primary = "PRIMARY",
+        Active = "ACTIVE",
+        Draining = "DRAINING",
+    }
+}
+
+ecs_strings! {
+    /// A task set's `stabilityStatus`.
+    StabilityStatus, "stability status" {
+        SteadyState = "STEADY_STATE",
+        Stabilizing = "STABILIZING",
+    }
+}
+
+ecs_strings! {
     /// A deployment's `rolloutState`.
     RolloutState, "rollout state" {
         InProgress = "IN_PROGRESS",

@@ -18,6 +18,10 @@
 //!   agent comes back, the extra tasks are stopped;
 //! - a deployment is COMPLETED once its desired count of tasks is *stable* (HEALTHY, or
 //!   without health checks RUNNING for [`STABLE_AFTER_SECONDS`]) and nothing else is live;
+//! - a task with scale-in protection (UpdateTaskProtection, not yet expired) is never
+//!   chosen for a scale-in, nor replaced by a deployment: the deployment starts its new
+//!   tasks and leaves the protected ones running until their protection ends (unhealthy
+//!   tasks and tasks on DRAINING instances are stopped all the same);
 //! - the deployment circuit breaker fails the PRIMARY deployment once
 //!   `clamp(ceil(desired / 2), 3, 200)` of its tasks failed since one of them last became
 //!   healthy, and rolls back to the last COMPLETED deployment when `rollback` is set.
@@ -103,6 +107,9 @@ pub struct TaskView {
     pub lost: bool,
     /// Its instance (or pool host), for spreading stops over instances.
     pub instance: String,
+    /// Scale-in protection is on and not yet expired: neither a scale-in nor a deployment
+    /// stops it.
+    pub protected: bool,
 }
 
 /// The service as the planner needs it.
@@ -196,10 +203,12 @@ pub fn plan_replica(service: &ServiceView, tasks: &[TaskView]) -> ServicePlan {
         .partition(|t| t.deployment == primary.id && !t.draining);
     let mut keep = keep;
 
-    // 3. Scale in: more PRIMARY tasks than desired (pending ones first, then spread).
+    // 3. Scale in: more PRIMARY tasks than desired (pending ones first, then spread),
+    //    protected ones never (the service stays above its desired count meanwhile).
     if keep.len() > desired as usize {
         let excess = keep.len() - desired as usize;
-        let victims = pick_victims(&keep, excess);
+        let unprotected: Vec<&TaskView> = keep.iter().copied().filter(|t| !t.protected).collect();
+        let victims = pick_victims(&unprotected, excess);
         let reason = REASON_SCALED_IN.replace("{}", &primary.id);
         for id in &victims {
             plan.stop.push((id.clone(), reason.clone()));
@@ -229,7 +238,7 @@ pub fn plan_replica(service: &ServiceView, tasks: &[TaskView]) -> ServicePlan {
             .then(a.id.cmp(&b.id))
     });
     let mut healthy_left = healthy_now;
-    for t in replace.iter() {
+    for t in replace.iter().filter(|t| t.draining || !t.protected) {
         if !healthy(t) || healthy_left > min_healthy as usize {
             plan.stop.push((t.id.clone(), replaced_reason(t, primary)));
             healthy_left -= usize::from(healthy(t));
@@ -717,6 +726,8 @@ fn pick_victims(tasks: &[&TaskView], count: usize) -> Vec<String> {
     }
     victims
 }
+
+pub mod task_sets;
 
 #[cfg(test)]
 mod tests;

@@ -1,13 +1,12 @@
 //! Clusters and capacity providers: Create/Describe/List/Delete/UpdateCluster,
-//! UpdateClusterSettings, PutClusterCapacityProviders, DescribeCapacityProviders.
+//! UpdateClusterSettings, PutClusterCapacityProviders (capacity providers themselves:
+//! `capacity_providers.rs`).
 
 use berth_ecs::{
     CapacityProviderStrategyItem, Cluster, ClusterSetting, ClusterUpdate, CreateCluster, EcsError,
-    EcsTag, FARGATE_CAPACITY_PROVIDERS,
+    EcsTag,
 };
-use berth_model::ecs::{
-    CapacityProviderStatus, ClusterConfiguration, EcsArn, EcsResource, ServiceConnectDefaults,
-};
+use berth_model::ecs::{ClusterConfiguration, EcsArn, ServiceConnectDefaults};
 use serde::{Deserialize, Serialize};
 
 use super::{Failure, ecs_error};
@@ -218,31 +217,6 @@ pub struct PutClusterCapacityProvidersRequest {
     pub default_capacity_provider_strategy: Vec<CapacityProviderStrategyItem>,
 }
 
-#[derive(Debug, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct DescribeCapacityProvidersRequest {
-    pub capacity_providers: Option<Vec<String>>,
-    #[serde(default)]
-    pub include: Vec<String>,
-}
-
-#[derive(Debug, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct CapacityProviderWire {
-    pub capacity_provider_arn: String,
-    pub name: String,
-    pub status: CapacityProviderStatus,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub tags: Option<Vec<EcsTag>>,
-}
-
-#[derive(Debug, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct DescribeCapacityProvidersResponse {
-    pub capacity_providers: Vec<CapacityProviderWire>,
-    pub failures: Vec<Failure>,
-}
-
 pub(super) async fn create_cluster(
     ctx: &AwsContext,
     req: CreateClusterRequest,
@@ -392,40 +366,5 @@ pub(super) async fn put_cluster_capacity_providers(
         .map_err(ecs_error)?;
     Ok(ClusterResponse {
         cluster: cluster_wire(ctx, cluster, Include::ALL)?,
-    })
-}
-
-pub(super) async fn describe_capacity_providers(
-    ctx: &AwsContext,
-    req: DescribeCapacityProvidersRequest,
-) -> Result<DescribeCapacityProvidersResponse, AwsError> {
-    let with_tags = req.include.iter().any(|i| i == "TAGS");
-    let wanted = req
-        .capacity_providers
-        .unwrap_or_else(|| FARGATE_CAPACITY_PROVIDERS.map(String::from).to_vec());
-    let mut capacity_providers = Vec::new();
-    let mut failures = Vec::new();
-    for name_or_arn in wanted {
-        let name = match EcsArn::parse(&ctx.scope, &name_or_arn) {
-            Some(EcsResource::CapacityProvider(name)) => name.to_string(),
-            _ => name_or_arn.clone(),
-        };
-        if FARGATE_CAPACITY_PROVIDERS.contains(&name.as_str()) {
-            capacity_providers.push(CapacityProviderWire {
-                capacity_provider_arn: EcsArn::capacity_provider(&ctx.scope, &name).into_string(),
-                name,
-                status: CapacityProviderStatus::Active,
-                tags: with_tags.then(Vec::new),
-            });
-        } else {
-            failures.push(Failure {
-                arn: name_or_arn,
-                reason: "MISSING".into(),
-            });
-        }
-    }
-    Ok(DescribeCapacityProvidersResponse {
-        capacity_providers,
-        failures,
     })
 }

@@ -5,12 +5,15 @@
 
 mod account;
 mod agent;
+mod capacity_providers;
 mod clusters;
 mod instances;
+mod protection;
 mod service_deployments;
 mod services;
 mod tags;
 mod task_definitions;
+mod task_sets;
 mod tasks;
 
 use berth_ecs::EcsError;
@@ -29,6 +32,7 @@ pub fn ecs_error(e: EcsError) -> AwsError {
         E::ServiceNotFound => "ServiceNotFoundException",
         E::ServiceNotActive => "ServiceNotActiveException",
         E::ServiceDeploymentNotFound => "ServiceDeploymentNotFoundException",
+        E::TaskSetNotFound => "TaskSetNotFoundException",
         E::Conflict(_) => "ConflictException",
         E::ClusterContainsContainerInstances => "ClusterContainsContainerInstancesException",
         E::ClusterContainsServices => "ClusterContainsServicesException",
@@ -87,7 +91,10 @@ crate::aws_actions! {
     TagResource(tags::TagResourceRequest) => blocking tags::tag_resource,
     UntagResource(tags::UntagResourceRequest) => blocking tags::untag_resource,
     ListTagsForResource(tags::ListTagsForResourceRequest) => blocking tags::list_tags_for_resource,
-    DescribeCapacityProviders(clusters::DescribeCapacityProvidersRequest) => blocking clusters::describe_capacity_providers,
+    CreateCapacityProvider(capacity_providers::CreateCapacityProviderRequest) => blocking capacity_providers::create_capacity_provider,
+    UpdateCapacityProvider(capacity_providers::UpdateCapacityProviderRequest) => blocking capacity_providers::update_capacity_provider,
+    DeleteCapacityProvider(capacity_providers::DeleteCapacityProviderRequest) => blocking capacity_providers::delete_capacity_provider,
+    DescribeCapacityProviders(capacity_providers::DescribeCapacityProvidersRequest) => blocking capacity_providers::describe_capacity_providers,
     RegisterContainerInstance(instances::RegisterContainerInstanceRequest) => blocking instances::register_container_instance,
     DeregisterContainerInstance(instances::DeregisterContainerInstanceRequest) => blocking instances::deregister_container_instance,
     DescribeContainerInstances(instances::DescribeContainerInstancesRequest) => blocking instances::describe_container_instances,
@@ -107,14 +114,22 @@ crate::aws_actions! {
     StopTask(tasks::StopTaskRequest) => blocking tasks::stop_task,
     DescribeTasks(tasks::DescribeTasksRequest) => inline tasks::describe_tasks,
     ListTasks(tasks::ListTasksRequest) => blocking tasks::list_tasks,
+    GetTaskProtection(protection::GetTaskProtectionRequest) => blocking protection::get_task_protection,
+    UpdateTaskProtection(protection::UpdateTaskProtectionRequest) => blocking protection::update_task_protection,
     SubmitTaskStateChange(berth_agent_protocol::calls::TaskStateChange) => blocking tasks::submit_task_state_change,
     CreateService(services::CreateServiceRequest) => blocking services::create_service,
     UpdateService(services::UpdateServiceRequest) => blocking services::update_service,
     DeleteService(services::DeleteServiceRequest) => blocking services::delete_service,
     DescribeServices(services::DescribeServicesRequest) => blocking services::describe_services,
     ListServices(services::ListServicesRequest) => blocking services::list_services,
+    CreateTaskSet(task_sets::CreateTaskSetRequest) => blocking task_sets::create_task_set,
+    DescribeTaskSets(task_sets::DescribeTaskSetsRequest) => blocking task_sets::describe_task_sets,
+    UpdateTaskSet(task_sets::UpdateTaskSetRequest) => blocking task_sets::update_task_set,
+    DeleteTaskSet(task_sets::DeleteTaskSetRequest) => blocking task_sets::delete_task_set,
+    UpdateServicePrimaryTaskSet(task_sets::UpdateServicePrimaryTaskSetRequest) => blocking task_sets::update_service_primary_task_set,
     ListServiceDeployments(service_deployments::ListServiceDeploymentsRequest) => blocking service_deployments::list_service_deployments,
     DescribeServiceDeployments(service_deployments::DescribeServiceDeploymentsRequest) => blocking service_deployments::describe_service_deployments,
+    DescribeServiceRevisions(service_deployments::DescribeServiceRevisionsRequest) => blocking service_deployments::describe_service_revisions,
     StopServiceDeployment(service_deployments::StopServiceDeploymentRequest) => blocking service_deployments::stop_service_deployment,
     ListAccountSettings(account::ListAccountSettingsRequest) => blocking account::list_account_settings,
     PutAccountSetting(account::PutAccountSettingRequest) => blocking account::put_account_setting,

@@ -1,4 +1,4 @@
-//! Service deployments: List/Describe/StopServiceDeployment.
+//! Service deployments: List/Describe/StopServiceDeployment; DescribeServiceRevisions.
 
 use berth_ecs::EcsError;
 use serde::{Deserialize, Serialize};
@@ -295,5 +295,87 @@ pub(super) async fn stop_service_deployment(
         .map_err(ecs_error)?;
     Ok(StopServiceDeploymentResponse {
         service_deployment_arn: service_deployment_arn(ctx, &service, &record.id),
+    })
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DescribeServiceRevisionsRequest {
+    #[serde(default)]
+    pub service_revision_arns: Vec<String>,
+}
+
+/// ECS's ServiceRevision: what a deployment runs its tasks with.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ServiceRevisionWire {
+    pub service_revision_arn: String,
+    pub service_arn: String,
+    pub cluster_arn: String,
+    pub task_definition: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub capacity_provider_strategy: Option<Vec<berth_ecs::CapacityProviderStrategyItem>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub launch_type: Option<berth_model::ecs::LaunchType>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub platform_version: Option<String>,
+    pub load_balancers: Vec<berth_model::ecs::LoadBalancer>,
+    pub service_registries: Vec<berth_model::ecs::ServiceRegistry>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub network_configuration: Option<berth_ecs::NetworkConfiguration>,
+    pub created_at: f64,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DescribeServiceRevisionsResponse {
+    pub service_revisions: Vec<ServiceRevisionWire>,
+    pub failures: Vec<Failure>,
+}
+
+pub(super) async fn describe_service_revisions(
+    ctx: &AwsContext,
+    req: DescribeServiceRevisionsRequest,
+) -> Result<DescribeServiceRevisionsResponse, AwsError> {
+    if req.service_revision_arns.is_empty() || req.service_revision_arns.len() > 20 {
+        return Err(AwsError::invalid_parameter(
+            "serviceRevisionArns must list 1 to 20 service revisions.",
+        ));
+    }
+    let mut service_revisions = Vec::new();
+    let mut failures = Vec::new();
+    for arn in req.service_revision_arns {
+        match ctx
+            .app
+            .ecs
+            .service_revision(&ctx.scope, &arn)
+            .map_err(ecs_error)?
+        {
+            Some((s, r)) => service_revisions.push(ServiceRevisionWire {
+                service_revision_arn: arn,
+                service_arn: s.arn(&ctx.scope),
+                cluster_arn: EcsArn::cluster(&ctx.scope, &s.cluster).into_string(),
+                task_definition: r.task_definition,
+                launch_type: r
+                    .capacity_provider_strategy
+                    .is_empty()
+                    .then_some(r.launch_type),
+                capacity_provider_strategy: (!r.capacity_provider_strategy.is_empty())
+                    .then_some(r.capacity_provider_strategy),
+                platform_version: r.platform_version,
+                load_balancers: r.load_balancers,
+                service_registries: r.service_registries,
+                network_configuration: r.network_configuration,
+                created_at: r.created_at,
+            }),
+            None => failures.push(Failure {
+                arn,
+                reason: "MISSING".into(),
+            }),
+        }
+    }
+    Ok(DescribeServiceRevisionsResponse {
+        service_revisions,
+        failures,
     })
 }

@@ -6,7 +6,8 @@ use serde::{Deserialize, Serialize};
 use super::{Failure, ecs_error, page_of_names};
 use crate::protocol::{AwsContext, AwsError};
 use berth_model::ecs::{
-    EcsArn, LaunchType, LoadBalancer, ServiceEvent, ServiceRegistry, ServiceStatus, TaskGroup,
+    DeploymentControllerType, EcsArn, LaunchType, LoadBalancer, ServiceEvent, ServiceRegistry,
+    ServiceStatus, TaskGroup,
 };
 
 #[derive(Debug, Serialize)]
@@ -27,9 +28,14 @@ pub struct ServiceWire {
     pub capacity_provider_strategy: Option<Vec<CapacityProviderStrategyItem>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub platform_version: Option<String>,
+    /// An EXTERNAL service created without one has none.
+    #[serde(skip_serializing_if = "String::is_empty")]
     pub task_definition: String,
     pub deployment_configuration: berth_ecs::DeploymentConfiguration,
     pub deployments: Vec<berth_ecs::Deployment>,
+    /// EXTERNAL: its task sets.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub task_sets: Option<Vec<super::task_sets::TaskSetWire>>,
     pub events: Vec<ServiceEvent>,
     pub created_at: f64,
     pub placement_constraints: Vec<berth_ecs::Placement>,
@@ -73,6 +79,15 @@ pub(super) fn service_wire(
         .map_or((0, 0), |&(running, pending)| {
             (i64::from(running), i64::from(pending))
         });
+    let task_sets = s.is_external().then(|| {
+        s.task_sets
+            .iter()
+            .map(|t| super::task_sets::task_set_wire(ctx, &s, t))
+            .collect()
+    });
+    let controller = s
+        .deployment_controller
+        .unwrap_or(DeploymentControllerType::Ecs);
     Ok(ServiceWire {
         service_arn: s.arn(&ctx.scope),
         cluster_arn: EcsArn::cluster(&ctx.scope, &s.cluster).into_string(),
@@ -90,6 +105,8 @@ pub(super) fn service_wire(
         capacity_provider_strategy: (!s.capacity_provider_strategy.is_empty())
             .then_some(s.capacity_provider_strategy),
         platform_version: s.platform_version,
+        task_sets,
+        deployment_controller: serde_json::json!({ "type": controller }),
         task_definition: s.task_definition,
         deployment_configuration: s.deployment_configuration,
         deployments: s.deployments,
@@ -100,7 +117,6 @@ pub(super) fn service_wire(
         network_configuration: s.network_configuration,
         health_check_grace_period_seconds: s.health_check_grace_period_seconds,
         scheduling_strategy: s.scheduling_strategy,
-        deployment_controller: serde_json::json!({"type": "ECS"}),
         created_by: s.created_by,
         role_arn: s.role_arn,
         enable_ecs_managed_tags: s.enable_ecs_managed_tags,
@@ -142,6 +158,14 @@ pub struct CreateServiceRequest {
     pub enable_execute_command: bool,
     /// The IAM role (name or ARN) ECS uses with a service's load balancer.
     pub role: Option<String>,
+    pub deployment_controller: Option<DeploymentControllerWire>,
+}
+
+/// CreateService's `deploymentController`.
+#[derive(Debug, Deserialize)]
+pub struct DeploymentControllerWire {
+    #[serde(rename = "type")]
+    pub kind: String,
 }
 
 #[derive(Debug, Serialize)]
@@ -237,6 +261,17 @@ pub(super) async fn create_service(
                 client_token: req.client_token,
                 capacity_provider_strategy: req.capacity_provider_strategy.unwrap_or_default(),
                 role: req.role,
+                deployment_controller: req
+                    .deployment_controller
+                    .map(|c| {
+                        c.kind.parse::<DeploymentControllerType>().map_err(|_| {
+                            AwsError::invalid_parameter(format!(
+                                "Invalid deploymentController type '{}'. Valid values: [ECS, CODE_DEPLOY, EXTERNAL]",
+                                c.kind
+                            ))
+                        })
+                    })
+                    .transpose()?,
             },
         )
         .map_err(ecs_error)?;

@@ -10,6 +10,7 @@
 //! Modules: `run` (RunTask and StartTask: requirements, placement batches, the applier),
 //! `state` (StopTask and the agent's state changes).
 
+mod protection;
 mod run;
 mod state;
 
@@ -31,6 +32,7 @@ use crate::{Ecs, EcsError, EcsTag, LaunchTypeCounts, Result, decode, encode, now
 use crate::keys::{
     all_tasks_prefix, instance_task_key, instance_tasks_prefix, marker_key, task_key, tasks_prefix,
 };
+pub use protection::{ProtectedTask, ProtectionResult, TaskProtection};
 pub use run::RunTaskPending;
 pub(crate) use run::{PlacementJob, rand_seed};
 
@@ -150,6 +152,10 @@ pub struct Task {
     /// awsvpc tasks: the ElasticNetworkInterface attachment holding the task's address.
     #[serde(default)]
     pub attachments: Vec<Attachment>,
+    /// Scale-in protection (UpdateTaskProtection), kept until it is turned off; it counts
+    /// only until its expiration date ([`Task::protected_until`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub protection: Option<TaskProtection>,
 }
 
 impl Task {

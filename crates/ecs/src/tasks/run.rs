@@ -501,6 +501,7 @@ pub(super) fn new_task(
                 .unwrap_or(crate::fargate::DEFAULT_EPHEMERAL_STORAGE_GIB)
         }),
         attachments: Vec::new(),
+        protection: None,
     }
 }
 

@@ -2,7 +2,7 @@
 //! RESOURCE is `cluster/NAME`, `task/CLUSTER/ID`, `container-instance/CLUSTER/ID`,
 //! `service/CLUSTER/NAME`, `task-definition/FAMILY:REVISION`, `container/CLUSTER/TASK/ID`,
 //! `attachment/ID`, `capacity-provider/NAME`, `service-deployment/CLUSTER/SERVICE/ID` or
-//! `service-revision/CLUSTER/SERVICE/N` (ECS's long ARN format; the old short format
+//! `service-revision/CLUSTER/SERVICE/N` or `task-set/CLUSTER/SERVICE/ID` (ECS's long ARN format; the old short format
 //! without the cluster is read too, for tasks, instances and services).
 
 use std::fmt;
@@ -48,6 +48,11 @@ pub enum EcsResource<'a> {
         service: &'a str,
         revision: &'a str,
     },
+    TaskSet {
+        cluster: &'a str,
+        service: &'a str,
+        id: &'a str,
+    },
 }
 
 impl EcsResource<'_> {
@@ -83,6 +88,11 @@ impl EcsResource<'_> {
                 service,
                 revision,
             } => format!("service-revision/{cluster}/{service}/{revision}"),
+            EcsResource::TaskSet {
+                cluster,
+                service,
+                id,
+            } => format!("task-set/{cluster}/{service}/{id}"),
         }
     }
 }
@@ -188,6 +198,17 @@ impl EcsArn {
         )
     }
 
+    pub fn task_set(scope: &Scope, cluster: &str, service: &str, id: &str) -> EcsArn {
+        EcsArn::new(
+            scope,
+            EcsResource::TaskSet {
+                cluster,
+                service,
+                id,
+            },
+        )
+    }
+
     pub fn service_revision(scope: &Scope, cluster: &str, service: &str, revision: u64) -> EcsArn {
         let revision = revision.to_string();
         EcsArn::new(
@@ -271,6 +292,16 @@ impl EcsArn {
                         service,
                         revision: last,
                     }
+                }
+            }
+            "task-set" => {
+                // The id (`ecs-svc/N`) has a slash of its own.
+                let mut parts = rest.splitn(3, '/');
+                let (cluster, service, id) = (parts.next()?, parts.next()?, parts.next()?);
+                EcsResource::TaskSet {
+                    cluster,
+                    service,
+                    id,
                 }
             }
             "attachment" => EcsResource::Attachment(rest),

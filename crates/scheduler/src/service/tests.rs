@@ -127,6 +127,7 @@ impl World {
                 draining: false,
                 lost: false,
                 instance,
+                protected: false,
             });
         }
         // Deployment bookkeeping, as the reconciler keeps it.
@@ -643,6 +644,7 @@ fn tasks_launched_together_that_fail_are_one_failed_attempt() {
         draining: false,
         lost: false,
         instance: "i-a".into(),
+        protected: false,
     };
     let mut service = ServiceView {
         now: 200.0,
@@ -834,4 +836,48 @@ fn a_throttled_daemon_service_holds_its_starts_too() {
     assert!(third.start_on.is_empty());
     assert_eq!(third.wake_at, Some(third.throttle.retry_at));
     assert_eq!(third.desired, Some(2), "the desired count is kept");
+}
+
+#[test]
+fn protected_tasks_survive_a_scale_in_and_a_deployment_until_unprotected() {
+    let mut w = World::new(4, 100, 200);
+    w.until_steady(10);
+    let protected: Vec<String> = w.tasks.iter().take(2).map(|t| t.id.clone()).collect();
+    for t in &mut w.tasks {
+        t.protected = protected.contains(&t.id);
+    }
+    // Scale in to 1: only the two unprotected tasks may go.
+    w.service.desired_count = 1;
+    let plan = w.round();
+    let stopped: Vec<&String> = plan.stop.iter().map(|(id, _)| id).collect();
+    assert_eq!(stopped.len(), 2, "{plan:?}");
+    assert!(stopped.iter().all(|id| !protected.contains(id)));
+    for _ in 0..5 {
+        let plan = w.round();
+        assert!(plan.stop.is_empty() && !plan.steady, "{plan:?}");
+    }
+    let live: Vec<String> = w.live().iter().map(|t| t.id.clone()).collect();
+    assert_eq!(live, protected);
+
+    // A deployment leaves the protected old ones running (and, at maximumPercent 200 of
+    // 1, has no room to start its own task beside them).
+    w.deploy("d2");
+    for _ in 0..6 {
+        let plan = w.round();
+        assert!(
+            plan.stop.iter().all(|(id, _)| !protected.contains(id)),
+            "{plan:?}"
+        );
+    }
+    let live: Vec<String> = w.live().iter().map(|t| t.id.clone()).collect();
+    assert_eq!(live, protected);
+    // Protection ends: the old tasks go and the deployment completes.
+    for t in &mut w.tasks {
+        t.protected = false;
+    }
+    // (Above maximumPercent while the protected tasks stayed: `until_steady`'s bounds do
+    // not hold here.)
+    assert!((0..10).any(|_| w.round().steady));
+    assert_eq!(w.live().len(), 1);
+    assert_eq!(w.live()[0].deployment, "d2");
 }
