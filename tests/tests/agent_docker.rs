@@ -66,12 +66,10 @@ fn agent_runs_tasks_on_docker() {
         &web_task,
     ]));
     let stopped = wait_status(&s, &cluster, &web_task, "STOPPED");
+    // Printed, not asserted (no timed assertions: a loaded CI host once took 25 s here).
+    // That the agent stops with the container's stopTimeout is the engine's unit test
+    // `desired_stopped_stops_with_the_stop_timeout`.
     eprintln!("stop-task to STOPPED in {:?}", t0.elapsed());
-    assert!(
-        t0.elapsed() < Duration::from_secs(20),
-        "stopTimeout 2 s was not honoured: {:?}",
-        t0.elapsed()
-    );
     assert!(
         stopped["containers"][0]["exitCode"].is_number(),
         "{stopped:#}"

@@ -145,15 +145,18 @@ fn a_service_keeps_its_count_rolls_out_within_bounds_and_rolls_back_a_failing_re
     );
 
     // 3. A new revision rolls out within 100% / 200% at every observation. Its container
-    //    turns healthy only after a few seconds: old tasks stop only once new ones are.
+    //    turns healthy only 12+ s after it starts: old tasks stop only once new ones are,
+    //    and the rollout is seen in progress more than once even when each look (several
+    //    CLI calls) is slow on a loaded host.
     let v2 = register_container(
         &s,
         &family,
         json!({"name": "app", "image": image, "essential": true, "memory": 32,
                "entryPoint": ["sh", "-c"],
-               "command": ["(sleep 4 && touch /ready) & exec sleep 100000"],
+               "command": ["(sleep 12 && touch /ready) & exec sleep 100000"],
                "healthCheck": {"command": ["CMD-SHELL", "test -f /ready"],
-                               "interval": 5, "timeout": 2, "retries": 2}}),
+                               "interval": 5, "timeout": 2, "retries": 2,
+                               "startPeriod": 20}}),
     );
     ok_json(&s.aws(&[
         "ecs",

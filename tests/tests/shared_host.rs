@@ -223,7 +223,9 @@ fn a_task_that_cannot_start_leaves_no_container_behind() {
 fn a_restarted_agent_removes_containers_past_the_cleanup_wait() {
     let s = BerthServer::start();
     let (cluster, image) = cluster_with_image(&s, "cleanup-");
-    let flags = ["--cleanup-delay-seconds", "8"];
+    // Long enough that the agent is surely killed before it is over, however late the
+    // test sees STOPPED on a loaded host (8 s once was not).
+    let flags = ["--cleanup-delay-seconds", "25"];
     let mut agent = Agent::start(&s, &cluster, &flags);
     wait_instances(&s, &cluster, 1);
     let td = register(
@@ -240,7 +242,7 @@ fn a_restarted_agent_removes_containers_past_the_cleanup_wait() {
     let seen_stopped = Instant::now();
     agent.kill9();
     assert_eq!(containers_of(&s, &task).len(), 1);
-    std::thread::sleep(Duration::from_secs(9).saturating_sub(seen_stopped.elapsed()));
+    std::thread::sleep(Duration::from_secs(26).saturating_sub(seen_stopped.elapsed()));
     assert_eq!(
         containers_of(&s, &task).len(),
         1,
