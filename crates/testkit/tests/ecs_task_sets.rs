@@ -98,6 +98,33 @@ fn task_set_operations_are_refused_as_ecs_does() {
         )
         .ok();
     assert_eq!(by_arn["taskSets"][0]["id"], set["id"]);
+    // Another EXTERNAL service's task set with the same id is not this one's: an ARN names
+    // its service.
+    s.ecs(
+        "CreateService",
+        json!({"cluster": cluster, "serviceName": "ext2",
+               "deploymentController": {"type": "EXTERNAL"}, "desiredCount": 1}),
+    )
+    .ok();
+    let other = s
+        .ecs(
+            "CreateTaskSet",
+            json!({"cluster": cluster, "service": "ext2", "taskDefinition": td}),
+        )
+        .ok()["taskSet"]
+        .clone();
+    assert_eq!(other["id"], set["id"], "ids repeat across services");
+    let foreign = s
+        .ecs(
+            "DescribeTaskSets",
+            json!({"cluster": cluster, "service": "ext", "taskSets": [other["taskSetArn"]]}),
+        )
+        .ok();
+    assert_eq!(foreign["taskSets"], json!([]), "{foreign}");
+    assert_eq!(
+        foreign["failures"][0]["arn"], other["taskSetArn"],
+        "{foreign}"
+    );
 
     // An EXTERNAL service takes no new task definition; CODE_DEPLOY is not offered.
     s.ecs(

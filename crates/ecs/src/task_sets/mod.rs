@@ -13,8 +13,8 @@ use std::collections::HashMap;
 
 use berth_model::Scope;
 use berth_model::ecs::{
-    DeploymentControllerType, EcsArn, LaunchType, LoadBalancer, ServiceRegistry, StabilityStatus,
-    StopCode, TaskSetStatus,
+    DeploymentControllerType, EcsArn, EcsResource, LaunchType, LoadBalancer, ServiceRegistry,
+    StabilityStatus, StopCode, TaskSetStatus,
 };
 use berth_scheduler::service::TaskView;
 use berth_scheduler::service::task_sets::{TaskSetView, computed_desired_count, plan_task_sets};
@@ -67,14 +67,21 @@ fn check_scale(scale: &Scale) -> Result<()> {
     Ok(())
 }
 
-/// The task set `reference` (an id or ARN) names, as a position in the service's list.
-fn position(service: &Service, reference: &str) -> Option<usize> {
-    let id = match reference.find("task-set/") {
-        Some(at) if reference.starts_with("arn:") => {
-            // task-set/CLUSTER/SERVICE/ecs-svc/N
-            reference[at..].splitn(4, '/').nth(3).unwrap_or_default()
+/// The task set `reference` (an id or ARN) names, as a position in the service's list. An
+/// ARN names its cluster and service: one of another service names none of this one's
+/// (task set ids repeat across services).
+fn position(scope: &Scope, service: &Service, reference: &str) -> Option<usize> {
+    let id = if reference.starts_with("arn:") {
+        match EcsArn::parse(scope, reference)? {
+            EcsResource::TaskSet {
+                cluster,
+                service: name,
+                id,
+            } if cluster == service.cluster && name == service.service_name => id,
+            _ => return None,
         }
-        _ => reference,
+    } else {
+        reference
     };
     service.task_sets.iter().position(|t| t.id == id)
 }
@@ -122,11 +129,9 @@ impl Ecs {
             )?;
         }
         let launch_type = match (&req.launch_type, req.capacity_provider_strategy.is_empty()) {
-            (Some(l), _) => l.parse::<LaunchType>().map_err(|_| {
-                EcsError::InvalidParameter(format!(
-                    "Invalid launchType '{l}'. Valid values: [EC2, FARGATE, EXTERNAL]"
-                ))
-            })?,
+            (Some(l), _) => {
+                LaunchType::parse_member("launchType", l).map_err(EcsError::InvalidParameter)?
+            }
             (None, false) => LaunchType::Fargate,
             (None, true) => current.launch_type,
         };
@@ -206,7 +211,12 @@ impl Ecs {
                 .collect(),
             Some(named) => named
                 .iter()
-                .map(|r| (r.clone(), position(&s, r).map(|i| s.task_sets[i].clone())))
+                .map(|r| {
+                    (
+                        r.clone(),
+                        position(scope, &s, r).map(|i| s.task_sets[i].clone()),
+                    )
+                })
                 .collect(),
         };
         Ok((s, found))
@@ -305,7 +315,7 @@ impl Ecs {
         change: impl Fn(&mut Service, usize) -> Result<()>,
     ) -> Result<(Service, TaskSet)> {
         let current = self.external_service(scope, cluster, service)?;
-        let id = position(&current, task_set)
+        let id = position(scope, &current, task_set)
             .map(|i| current.task_sets[i].id.clone())
             .ok_or(EcsError::TaskSetNotFound)?;
         let s = self.change_service(scope, Some(&current.cluster), service, |s| {

@@ -387,13 +387,22 @@ pub(super) fn reserve(instance: &mut ContainerInstance, need: &Reservation, grou
 /// The attribute every external instance (an agent run with `ECS_EXTERNAL=true`) registers.
 pub const EXTERNAL_ATTRIBUTE: &str = "ecs.capability.external";
 
-/// How one new task is launched: on its cluster's own instance (EC2) or on the Fargate
-/// pool, by a capacity provider or not.
-#[derive(Debug, Clone, Default)]
+/// How one new task is launched: its launch type (EC2 on its cluster's own instances,
+/// EXTERNAL on its external ones, FARGATE on the pool) and, on the pool, the capacity
+/// provider it was launched by, if any.
+#[derive(Debug, Clone)]
 pub(crate) struct TaskLaunch {
-    fargate: bool,
-    external: bool,
+    launch_type: LaunchType,
     provider: Option<String>,
+}
+
+impl Default for TaskLaunch {
+    fn default() -> Self {
+        TaskLaunch {
+            launch_type: LaunchType::Ec2,
+            provider: None,
+        }
+    }
 }
 
 impl TaskLaunch {
@@ -402,12 +411,11 @@ impl TaskLaunch {
         match launch {
             crate::fargate::Launch::Ec2 => TaskLaunch::default(),
             crate::fargate::Launch::External => TaskLaunch {
-                external: true,
-                ..TaskLaunch::default()
+                launch_type: LaunchType::External,
+                provider: None,
             },
             crate::fargate::Launch::Fargate { providers } => TaskLaunch {
-                fargate: true,
-                external: false,
+                launch_type: LaunchType::Fargate,
                 provider: providers.get(i).cloned().flatten(),
             },
         }
@@ -428,18 +436,13 @@ pub(super) fn new_task(
 ) -> Task {
     let id = random_id();
     let task_arn = EcsArn::task(scope, cluster, &id).into_string();
+    let fargate = launch.launch_type == LaunchType::Fargate;
     Task {
         id: id.clone(),
         cluster: cluster.to_string(),
         task_definition_arn: td.task_definition_arn.clone().unwrap_or_default(),
         container_instance_id: Some(instance.id.clone()),
-        launch_type: if launch.fargate {
-            LaunchType::Fargate
-        } else if launch.external {
-            LaunchType::External
-        } else {
-            LaunchType::Ec2
-        },
+        launch_type: launch.launch_type,
         desired_status: DesiredStatus::Running,
         last_status: TaskStatus::Provisioning,
         created_at: now_epoch(),
@@ -487,14 +490,10 @@ pub(super) fn new_task(
             .find(|a| a.name == "ecs.availability-zone")
             .and_then(|a| a.value.clone()),
         health_status: Some(HealthStatus::Unknown),
-        capacity_cluster: launch
-            .fargate
-            .then(|| crate::fargate::POOL_CLUSTER.to_string()),
-        platform_version: launch
-            .fargate
-            .then(|| crate::fargate::PLATFORM_VERSION.to_string()),
+        capacity_cluster: fargate.then(|| crate::fargate::POOL_CLUSTER.to_string()),
+        platform_version: fargate.then(|| crate::fargate::PLATFORM_VERSION.to_string()),
         capacity_provider_name: launch.provider,
-        ephemeral_storage_gib: launch.fargate.then(|| {
+        ephemeral_storage_gib: fargate.then(|| {
             td.ephemeral_storage
                 .as_ref()
                 .and_then(|e| e.size_in_gib)
