@@ -288,41 +288,17 @@ impl Ecs {
         primary: &crate::services::Deployment,
         count: u32,
     ) -> RunTask {
-        RunTask {
-            cluster: Some(service.cluster.clone()),
-            task_definition: primary.task_definition.clone(),
+        service.run_task(
+            ServiceTasks {
+                task_definition: &primary.task_definition,
+                started_by: &primary.id,
+                launch_type: primary.launch_type,
+                capacity_provider_strategy: &service.capacity_provider_strategy,
+                platform_version: service.platform_version.as_ref(),
+                network_configuration: service.network_configuration.as_ref(),
+            },
             count,
-            group: Some(format!("service:{}", service.service_name)),
-            started_by: Some(primary.id.clone()),
-            launch_type: service
-                .capacity_provider_strategy
-                .is_empty()
-                .then(|| primary.launch_type.to_string()),
-            capacity_provider_strategy: (!service.capacity_provider_strategy.is_empty())
-                .then(|| service.capacity_provider_strategy.clone()),
-            placement_constraints: service
-                .placement_constraints
-                .iter()
-                .map(|p| (p.kind.clone(), p.expression.clone()))
-                .collect(),
-            placement_strategy: if primary.launch_type == LaunchType::Fargate {
-                Vec::new()
-            } else {
-                service
-                    .placement_strategy
-                    .iter()
-                    .map(|p| (p.kind.clone(), p.field.clone()))
-                    .collect()
-            },
-            platform_version: service.platform_version.clone(),
-            network_configuration: service.network_configuration.clone(),
-            tags: if service.propagate_tags.as_deref() == Some("SERVICE") {
-                service.tags.clone()
-            } else {
-                Vec::new()
-            },
-            ..RunTask::default()
-        }
+        )
     }
 
     /// Writes the plan's deployment states, the throttle's state (`read`: as the plan found
@@ -798,6 +774,58 @@ fn note_change(
             }
         }
         _ => {}
+    }
+}
+
+/// What one deployment's or task set's tasks of a service run as.
+pub(crate) struct ServiceTasks<'a> {
+    pub task_definition: &'a str,
+    /// The deployment's or task set's id.
+    pub started_by: &'a str,
+    pub launch_type: LaunchType,
+    pub capacity_provider_strategy: &'a [crate::CapacityProviderStrategyItem],
+    pub platform_version: Option<&'a String>,
+    pub network_configuration: Option<&'a crate::network::NetworkConfiguration>,
+}
+
+impl Service {
+    /// RunTask for `count` of the service's tasks: its group, placement (none on Fargate)
+    /// and, with `propagateTags: SERVICE`, its tags.
+    pub(crate) fn run_task(&self, tasks: ServiceTasks<'_>, count: u32) -> RunTask {
+        RunTask {
+            cluster: Some(self.cluster.clone()),
+            task_definition: tasks.task_definition.to_owned(),
+            count,
+            group: Some(format!("service:{}", self.service_name)),
+            started_by: Some(tasks.started_by.to_owned()),
+            launch_type: tasks
+                .capacity_provider_strategy
+                .is_empty()
+                .then(|| tasks.launch_type.to_string()),
+            capacity_provider_strategy: (!tasks.capacity_provider_strategy.is_empty())
+                .then(|| tasks.capacity_provider_strategy.to_vec()),
+            placement_constraints: self
+                .placement_constraints
+                .iter()
+                .map(|p| (p.kind.clone(), p.expression.clone()))
+                .collect(),
+            placement_strategy: if tasks.launch_type == LaunchType::Fargate {
+                Vec::new()
+            } else {
+                self.placement_strategy
+                    .iter()
+                    .map(|p| (p.kind.clone(), p.field.clone()))
+                    .collect()
+            },
+            platform_version: tasks.platform_version.cloned(),
+            network_configuration: tasks.network_configuration.cloned(),
+            tags: if self.propagate_tags.as_deref() == Some("SERVICE") {
+                self.tags.clone()
+            } else {
+                Vec::new()
+            },
+            ..RunTask::default()
+        }
     }
 }
 

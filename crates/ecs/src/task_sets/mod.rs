@@ -427,34 +427,15 @@ impl Ecs {
 
 /// RunTask for `count` tasks of a task set.
 fn task_set_run_task(service: &Service, set: &TaskSet, count: u32) -> RunTask {
-    RunTask {
-        cluster: Some(service.cluster.clone()),
-        task_definition: set.task_definition.clone(),
-        count,
-        group: Some(format!("service:{}", service.service_name)),
-        started_by: Some(set.id.clone()),
-        launch_type: set
-            .capacity_provider_strategy
-            .is_empty()
-            .then(|| set.launch_type.to_string()),
-        capacity_provider_strategy: (!set.capacity_provider_strategy.is_empty())
-            .then(|| set.capacity_provider_strategy.clone()),
-        placement_constraints: service
-            .placement_constraints
-            .iter()
-            .map(|p| (p.kind.clone(), p.expression.clone()))
-            .collect(),
-        placement_strategy: if set.launch_type == LaunchType::Fargate {
-            Vec::new()
-        } else {
-            service
-                .placement_strategy
-                .iter()
-                .map(|p| (p.kind.clone(), p.field.clone()))
-                .collect()
+    service.run_task(
+        crate::service_scheduler::ServiceTasks {
+            task_definition: &set.task_definition,
+            started_by: &set.id,
+            launch_type: set.launch_type,
+            capacity_provider_strategy: &set.capacity_provider_strategy,
+            platform_version: set.platform_version.as_ref(),
+            network_configuration: set.network_configuration.as_ref(),
         },
-        platform_version: set.platform_version.clone(),
-        network_configuration: set.network_configuration.clone(),
-        ..RunTask::default()
-    }
+        count,
+    )
 }
