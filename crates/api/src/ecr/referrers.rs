@@ -96,19 +96,22 @@ pub(super) async fn list_image_referrers(
             artifact_status: "ACTIVE",
         })
         .collect();
-    // The index is in digest order: the token is the last digest returned.
+    // The index is in digest order: the token holds the last digest returned, and a page
+    // starts after it even if that referrer went away meanwhile (the key-based token every
+    // list operation uses).
     let start = match req.next_token.as_deref() {
         None => 0,
-        Some(t) => referrers
-            .iter()
-            .position(|r| r.digest == t)
-            .map(|i| i + 1)
-            .ok_or_else(|| AwsError::invalid_parameter("Invalid parameter at 'nextToken'"))?,
+        Some(t) => {
+            let after = berth_store::page_token::decode(t)
+                .ok_or_else(|| AwsError::invalid_parameter("Invalid parameter at 'nextToken'"))?;
+            referrers.partition_point(|r| r.digest <= after)
+        }
     };
     let mut page: Vec<ImageReferrer> = referrers.into_iter().skip(start).collect();
     let next_token = if page.len() > max {
         page.truncate(max);
-        page.last().map(|r| r.digest.clone())
+        page.last()
+            .map(|r| berth_store::page_token::encode(&r.digest))
     } else {
         None
     };
