@@ -676,7 +676,11 @@ fn list_image_referrers_answers_as_ecr_does() {
         .unwrap();
     let page = raw.json();
     assert_eq!(page["referrers"].as_array().unwrap().len(), 1, "{page:#}");
-    assert_eq!(page["referrers"][0]["digest"], json!(expected[0]), "{page:#}");
+    assert_eq!(
+        page["referrers"][0]["digest"],
+        json!(expected[0]),
+        "{page:#}"
+    );
     // The token leads to the next referrer in digest order.
     let next = s
         .aws_json(
@@ -687,7 +691,11 @@ fn list_image_referrers_answers_as_ecr_does() {
         )
         .unwrap()
         .json();
-    assert_eq!(next["referrers"][0]["digest"], json!(expected[1]), "{next:#}");
+    assert_eq!(
+        next["referrers"][0]["digest"],
+        json!(expected[1]),
+        "{next:#}"
+    );
     let none = list(&["--filter", "artifactStatus=ARCHIVED"]);
     assert_eq!(none["referrers"], json!([]));
 }
