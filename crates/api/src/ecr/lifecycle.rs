@@ -43,6 +43,22 @@ pub struct LifecyclePolicyResponse {
     pub last_evaluated_at: Option<f64>,
 }
 
+impl LifecyclePolicyResponse {
+    /// Get/DeleteLifecyclePolicy's answer: the repository's policy as stored.
+    fn of(
+        ctx: &AwsContext,
+        repo: &berth_model::RepositoryName,
+        policy: berth_registry::LifecyclePolicyState,
+    ) -> Self {
+        LifecyclePolicyResponse {
+            registry_id: ctx.scope.account.to_string(),
+            repository_name: repo.to_string(),
+            lifecycle_policy_text: policy.text,
+            last_evaluated_at: policy.last_evaluated_at,
+        }
+    }
+}
+
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct StartLifecyclePolicyPreviewRequest {
@@ -135,12 +151,7 @@ pub(super) async fn get_lifecycle_policy(
         .registry
         .get_lifecycle_policy(&ctx.scope, &repo)
         .map_err(ecr_error)?;
-    Ok(LifecyclePolicyResponse {
-        registry_id: ctx.scope.account.to_string(),
-        repository_name: repo.to_string(),
-        lifecycle_policy_text: policy.text,
-        last_evaluated_at: policy.last_evaluated_at,
-    })
+    Ok(LifecyclePolicyResponse::of(ctx, &repo, policy))
 }
 
 pub(super) async fn delete_lifecycle_policy(
@@ -154,12 +165,7 @@ pub(super) async fn delete_lifecycle_policy(
         .registry
         .delete_lifecycle_policy(&ctx.scope, &repo)
         .map_err(ecr_error)?;
-    Ok(LifecyclePolicyResponse {
-        registry_id: ctx.scope.account.to_string(),
-        repository_name: repo.to_string(),
-        lifecycle_policy_text: policy.text,
-        last_evaluated_at: policy.last_evaluated_at,
-    })
+    Ok(LifecyclePolicyResponse::of(ctx, &repo, policy))
 }
 
 pub(super) async fn start_lifecycle_policy_preview(
