@@ -1,5 +1,5 @@
 //! Task sets and capacity providers in-process through the HTTP stack: the validation and
-//! refusals (the workflows with real tasks are tests/tests/conformance_ecs.rs).
+//! refusals (the workflows with real tasks are tests/tests/e2e/conformance_ecs.rs).
 
 use berth_testkit::ecs::{self, register_task_definition_arn, single_container};
 use berth_testkit::{TestServer, unique};

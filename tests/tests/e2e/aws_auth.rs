@@ -1,7 +1,7 @@
 //! SigV4 with the real `aws` CLI: botocore's own signing is accepted and the same request
 //! signed with a wrong secret is refused with AWS's error code. Every other refusal of the
 //! SigV4 verifier and the AWS JSON envelope, and the registry token's lifetime and binding,
-//! are API contract tests in crates/testkit/tests/aws_auth.rs (the kit's own signer).
+//! are API contract tests in crates/testkit/tests/contract/aws_auth.rs (the kit's own signer).
 
 use berth_e2e::{BerthServer, assert_aws_error, ok_json};
 

@@ -1,7 +1,7 @@
 //! ECS services as resources, in-process through the HTTP stack: create with ECS's
 //! defaults and validation, idempotency, update (new deployment), describe/list, delete.
 //! (Keeping the desired count running is the service scheduler's job: see
-//! tests/tests/ecs_service_scheduler.rs.)
+//! tests/tests/e2e/ecs_service_scheduler.rs.)
 
 use berth_testkit::ecs::{self, list_all, register_task_definition, single_container};
 use berth_testkit::{ACCOUNT_ID, REGION, TestServer, unique};

@@ -2,7 +2,7 @@
 //! start-live-tail` (botocore's event-stream decoding), and `kill -9` of the `berth` binary
 //! losing no acknowledged event. Setup and reads go over raw signed JSON calls; the API
 //! contract tests (reads, filters, retention, tags, errors) run in-process in
-//! crates/testkit/tests/logs_api.rs.
+//! crates/testkit/tests/contract/logs_api.rs.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};

@@ -1,6 +1,6 @@
 //! ECR lifecycle policies in-process: the validation table (ECR's "Lifecycle policy
 //! validation failure" texts) and the preview's filters and pages. The real-CLI tests are
-//! in tests/tests/conformance_ecr.rs; the planner's semantics are unit-tested in
+//! in tests/tests/e2e/conformance_ecr.rs; the planner's semantics are unit-tested in
 //! crates/registry/src/lifecycle.rs.
 
 use std::time::{Duration, Instant};

@@ -1,6 +1,6 @@
 //! Task scale-in protection in-process through the HTTP stack: UpdateTaskProtection's and
 //! GetTaskProtection's answers, failures and validation. (That the service scheduler
-//! honours it is tests/tests/conformance_ecs.rs, with the real CLI and agents.)
+//! honours it is tests/tests/e2e/conformance_ecs.rs, with the real CLI and agents.)
 
 use std::time::{Duration, Instant};
 

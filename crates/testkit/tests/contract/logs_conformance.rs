@@ -1,6 +1,6 @@
 //! CloudWatch Logs conformance in-process (issue 16): metric filters' checks and paging,
 //! TestMetricFilter's bounds, KMS keys, query definitions and resource policies with their
-//! revisions. The real-CLI versions are tests/tests/conformance_logs.rs.
+//! revisions. The real-CLI versions are tests/tests/e2e/conformance_logs.rs.
 
 use berth_testkit::logs::{group_and_stream, put};
 use berth_testkit::{TestServer, now_ms};

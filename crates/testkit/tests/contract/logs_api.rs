@@ -1,7 +1,7 @@
 //! CloudWatch Logs, in-process through the HTTP stack: 10,000 numbered events read back once
 //! each and in order, FilterLogEvents with a JSON pattern, retention expiring old events (and
 //! their segment files), tags, AWS's errors. (StartLiveTail through the aws CLI and `kill -9`
-//! of the server stay in the e2e tier, tests/tests/logs_api.rs.)
+//! of the server stay in the e2e tier, tests/tests/e2e/logs_api.rs.)
 
 use berth_testkit::logs::{filter_all, group_and_stream, put, read_all};
 use berth_testkit::{ACCOUNT_ID, REGION, TestServer, now_ms};

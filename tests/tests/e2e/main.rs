@@ -1,0 +1,28 @@
+//! The end-to-end tier in one test binary (one link of the whole server instead of one per
+//! file; CI's disk and its two cores both pay per binary). Each module is one suite; nextest
+//! runs every test in its own process and selects a suite with `test(/^module::/)`.
+
+mod agent_awsvpc;
+mod agent_docker;
+mod agent_docker_daemon;
+mod agent_docker_placement;
+mod agent_docker_volumes;
+mod aws_auth;
+mod awslogs;
+mod berth_up;
+mod conformance;
+mod conformance_ecr;
+mod conformance_ecs;
+mod conformance_logs;
+mod crash;
+mod docker_flow;
+mod ecs_service_scheduler;
+mod fargate;
+mod gc;
+mod logs_api;
+mod official_agent;
+mod quickstart;
+mod service_scale_simulated;
+mod service_throttle;
+mod shared_host;
+mod skopeo_flow;
