@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The one test command (README): installs the tools the end-to-end tests drive
-# (skopeo, busybox-static, curl from Debian; the aws CLI into target/venv; the official
+# (skopeo, busybox-static, curl, etcd-server from Debian; the aws CLI into target/venv; the official
 # ECS agent unpacked from ../shared/tools when present),
 # checks that Docker Engine answers, then runs fmt, clippy, the build and every test.
 set -euo pipefail
@@ -18,9 +18,9 @@ if ! docker_err="$(docker info 2>&1 >/dev/null)"; then
     die "Docker Engine is not reachable: ${docker_err}"
 fi
 
-step "installing Debian tools when missing (skopeo, busybox-static, curl)"
+step "installing Debian tools when missing (skopeo, busybox-static, curl, etcd-server)"
 missing=()
-for pkg in skopeo busybox-static curl; do
+for pkg in skopeo busybox-static curl etcd-server; do
     dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q 'install ok installed' || missing+=("$pkg")
 done
 if ((${#missing[@]})); then

@@ -278,6 +278,14 @@ impl BerthServer {
             .expect("run berth")
     }
 
+    /// `berth ARGS…` with nothing added (e.g. `store copy`).
+    pub fn berth_plain(&self, args: &[&str]) -> Output {
+        Command::new(Self::berth_bin())
+            .args(args)
+            .output()
+            .expect("run berth")
+    }
+
     /// A scratch directory that lives as long as the server.
     pub fn scratch(&self, name: &str) -> PathBuf {
         let p = self.root.path().join("scratch").join(name);
@@ -432,6 +440,11 @@ impl BerthServer {
             eprintln!("restart on port {port} failed, trying a new port: {e}");
             self.spawn(0);
         }
+    }
+
+    /// The extra arguments the next start (`restart`) passes, e.g. another `--store`.
+    pub fn set_args(&mut self, args: Vec<String>) {
+        self.options.args = args;
     }
 
     pub fn host(&self) -> String {

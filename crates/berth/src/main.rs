@@ -43,6 +43,27 @@ enum Command {
     /// their metric values), one JSON object per line, read from DIR's store (the server
     /// must not be running on DIR). CloudWatch metrics are not served yet.
     MetricFilterCounts(MetricFilterCountsArgs),
+    /// Store administration.
+    #[command(subcommand)]
+    Store(StoreCommand),
+}
+
+#[derive(Subcommand)]
+enum StoreCommand {
+    /// Copies every key of one store into another, empty one, in key order: how an
+    /// installation moves from its embedded store to etcd (stop its servers first).
+    /// Revisions are the destination's own.
+    Copy(StoreCopyArgs),
+}
+
+#[derive(Args)]
+struct StoreCopyArgs {
+    /// The source: a data dir (its embedded store) or etcd://HOST:PORT[,...][/PREFIX].
+    #[arg(long)]
+    from: String,
+    /// The destination, likewise; it must hold no key yet.
+    #[arg(long)]
+    to: String,
 }
 
 #[derive(Args)]
@@ -90,6 +111,10 @@ struct ServerArgs {
     /// Where state, blobs and credentials live.
     #[arg(long, default_value = "./.berth")]
     data_dir: PathBuf,
+    /// Where state lives: `embedded` (DATA_DIR/state.redb) or
+    /// etcd://HOST:PORT[,HOST:PORT...][/PREFIX], shared by any number of servers.
+    #[arg(long, env = "BERTH_STORE", default_value = "embedded")]
+    store: berth_server::files::StoreLocation,
     /// Address to listen on; port 0 picks a free port.
     #[arg(long, default_value = "127.0.0.1:4566")]
     listen: SocketAddr,
@@ -257,6 +282,7 @@ fn main() -> Result<()> {
         Command::Agent(args) => runtime.block_on(run_agent(args)),
         Command::Down(args) => runtime.block_on(run_down(args)),
         Command::MetricFilterCounts(args) => run_metric_filter_counts(args),
+        Command::Store(StoreCommand::Copy(args)) => run_store_copy(args),
     }
 }
 
@@ -287,6 +313,7 @@ async fn run_server(args: ServerArgs, up: Option<UpOptions>) -> Result<()> {
         agent_heartbeat: Duration::from_secs(args.agent_heartbeat_seconds),
         token_ttl,
         up,
+        store: args.store,
         ..ServerConfig::new(&args.data_dir)
     };
     let listener = tokio::net::TcpListener::bind(args.listen)
@@ -356,6 +383,32 @@ async fn run_gc(args: GcArgs) -> Result<()> {
         report.uploads_deleted,
         report.orphan_files_deleted
     );
+    Ok(())
+}
+
+/// A store named on the command line: etcd by URL, else a data dir's embedded store.
+fn open_named_store(name: &str) -> Result<std::sync::Arc<dyn berth_store::Store>> {
+    let (location, dir) = if name.starts_with("etcd://") {
+        (
+            name.parse::<berth_server::files::StoreLocation>()
+                .map_err(anyhow::Error::msg)?,
+            PathBuf::new(),
+        )
+    } else {
+        (
+            berth_server::files::StoreLocation::Embedded,
+            PathBuf::from(name),
+        )
+    };
+    Ok(berth_server::files::open_store_at(&location, &dir)?)
+}
+
+fn run_store_copy(args: StoreCopyArgs) -> Result<()> {
+    let from = open_named_store(&args.from).with_context(|| format!("opening {}", args.from))?;
+    let to = open_named_store(&args.to).with_context(|| format!("opening {}", args.to))?;
+    let copied = berth_store::copy_all(from.as_ref(), to.as_ref())
+        .with_context(|| format!("copying {} to {}", args.from, args.to))?;
+    println!("copied {copied} keys from {} to {}", args.from, args.to);
     Ok(())
 }
 

@@ -104,6 +104,54 @@ pub fn token_key(data_dir: &Path) -> Result<[u8; 32], ServerError> {
     }
 }
 
+/// Where an installation's state lives (`--store`).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum StoreLocation {
+    /// The embedded store in DATA_DIR/state.redb (one process at a time).
+    #[default]
+    Embedded,
+    /// An etcd cluster, shared by any number of replicas.
+    Etcd(berth_store::EtcdConfig),
+}
+
+impl std::str::FromStr for StoreLocation {
+    type Err = String;
+
+    /// `embedded`, or `etcd://HOST:PORT[,HOST:PORT...][/PREFIX]`.
+    fn from_str(s: &str) -> Result<StoreLocation, String> {
+        if s == "embedded" {
+            return Ok(StoreLocation::Embedded);
+        }
+        if s.starts_with("etcd://") {
+            return berth_store::EtcdConfig::parse(s)
+                .map(StoreLocation::Etcd)
+                .map_err(|e| e.to_string());
+        }
+        Err(format!(
+            "{s:?}: expected `embedded` or etcd://HOST:PORT[,HOST:PORT...][/PREFIX]"
+        ))
+    }
+}
+
+/// Opens the store at `location` (the embedded one in `data_dir`).
+pub fn open_store_at(
+    location: &StoreLocation,
+    data_dir: &Path,
+) -> Result<std::sync::Arc<dyn berth_store::Store>, ServerError> {
+    match location {
+        StoreLocation::Embedded => open_store(data_dir),
+        StoreLocation::Etcd(config) => {
+            let store = berth_store::EtcdStore::open(config.clone()).map_err(|e| {
+                ServerError::Config(format!(
+                    "connecting to etcd at {}: {e}",
+                    config.endpoints.join(",")
+                ))
+            })?;
+            Ok(std::sync::Arc::new(store))
+        }
+    }
+}
+
 /// The embedded store in DATA_DIR/state.redb (one process at a time).
 pub fn open_store(data_dir: &Path) -> Result<std::sync::Arc<dyn berth_store::Store>, ServerError> {
     std::fs::create_dir_all(data_dir)

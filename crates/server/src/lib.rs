@@ -43,6 +43,8 @@ pub struct ServerConfig {
     pub token_ttl: Duration,
     /// `berth up`'s built-in capacity; `None` for `berth server`.
     pub up: Option<UpOptions>,
+    /// Where state lives (`--store`): embedded in the data dir, or etcd.
+    pub store: files::StoreLocation,
     /// The root credentials; `None`: `BERTH_ROOT_ACCESS_KEY_ID` /
     /// `BERTH_ROOT_SECRET_ACCESS_KEY`, else DATA_DIR/credentials (made on first start).
     pub root_credentials: Option<RootCredentials>,
@@ -62,6 +64,7 @@ impl ServerConfig {
             agent_heartbeat: Duration::from_secs(20),
             token_ttl: Duration::from_secs(12 * 3600),
             up: None,
+            store: files::StoreLocation::Embedded,
             root_credentials: None,
         }
     }
@@ -144,7 +147,7 @@ pub async fn run(
         .account_id
         .parse()
         .map_err(|e| ServerError::Config(format!("--account-id: {e}")))?;
-    let store = files::open_store(data_dir)?;
+    let store = files::open_store_at(&config.store, data_dir)?;
     let registry = Registry::open(store.clone(), data_dir)?;
     let ecs =
         berth_ecs::Ecs::new(store.clone()).with_host_networks(Arc::new(berth_ecs::ProcNetRoute));

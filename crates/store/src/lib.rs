@@ -4,12 +4,18 @@
 //! create/mod revisions, compare-and-swap transactions, range by prefix, watch from a
 //! revision) so that a distributed engine can back it later without touching callers.
 
+mod copy;
+mod etcd;
 mod mem;
 pub mod page_token;
 mod record;
 mod redb_store;
+#[cfg(feature = "testing")]
+pub mod testing;
 mod update;
 
+pub use copy::{CopyError, copy_all};
+pub use etcd::{EtcdConfig, EtcdStore};
 pub use mem::MemStore;
 pub use record::{decode, encode, now_epoch};
 pub use redb_store::{CommitStats, RedbStore};
@@ -115,8 +121,8 @@ pub enum EventKind {
     Delete,
 }
 
-/// One change seen by a watcher. For deletes, `kv.value` is empty and `kv.mod_revision` is
-/// the revision of the delete.
+/// One change seen by a watcher. For deletes, `kv.value` is empty, `kv.mod_revision` is
+/// the revision of the delete and `kv.create_revision` is not specified (etcd sends none).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct WatchEvent {
     pub kind: EventKind,
@@ -124,8 +130,49 @@ pub struct WatchEvent {
 }
 
 /// Receives the events of every committed transaction touching the watched prefix, in
-/// revision order. Dropping it ends the watch.
-pub type Watcher = tokio::sync::mpsc::UnboundedReceiver<WatchEvent>;
+/// revision order. Dropping it ends the watch (and whatever the engine holds open for it: a
+/// remote engine's stream is closed). The channel closing while the watcher is held means
+/// the engine could not follow any longer (a remote stream lost and history compacted
+/// meanwhile): the holder re-reads, as after `Compacted`.
+pub struct Watcher {
+    events: tokio::sync::mpsc::UnboundedReceiver<WatchEvent>,
+    _held: Option<Box<dyn Send + Sync>>,
+}
+
+impl Watcher {
+    pub fn new(events: tokio::sync::mpsc::UnboundedReceiver<WatchEvent>) -> Watcher {
+        Watcher {
+            events,
+            _held: None,
+        }
+    }
+
+    /// A watcher that keeps `held` alive as long as it lives (its drop ends the stream).
+    pub fn holding(
+        events: tokio::sync::mpsc::UnboundedReceiver<WatchEvent>,
+        held: Box<dyn Send + Sync>,
+    ) -> Watcher {
+        Watcher {
+            events,
+            _held: Some(held),
+        }
+    }
+
+    /// The next event; `None` once the watch has ended.
+    pub async fn recv(&mut self) -> Option<WatchEvent> {
+        self.events.recv().await
+    }
+
+    pub fn try_recv(&mut self) -> Result<WatchEvent, tokio::sync::mpsc::error::TryRecvError> {
+        self.events.try_recv()
+    }
+}
+
+impl std::fmt::Debug for Watcher {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Watcher").finish_non_exhaustive()
+    }
+}
 
 /// Visits the keys under `prefix` (strictly after `after`, when given) in key order,
 /// reading the store a chunk at a time so a large keyspace is never held in memory at

@@ -140,7 +140,7 @@ impl Store for MemStore {
             }
         }
         inner.watchers.push((prefix.to_string(), after, tx));
-        Ok(rx)
+        Ok(Watcher::new(rx))
     }
 
     fn compact(&self, keep_after: Revision) -> Result<(), StoreError> {

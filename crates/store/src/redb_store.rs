@@ -495,7 +495,7 @@ impl Store for RedbStore {
             }
         }
         watchers.push((prefix.to_string(), after, tx));
-        Ok(rx)
+        Ok(Watcher::new(rx))
     }
 
     fn compact(&self, keep_after: Revision) -> Result<(), StoreError> {

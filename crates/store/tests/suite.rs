@@ -6,19 +6,31 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use berth_store::testing::EtcdCluster;
 use berth_store::{
-    Compare, EventKind, MemStore, Op, RedbStore, Revision, Store, StoreError, TxnOutcome,
-    WatchEvent, Watcher,
+    Compare, EtcdStore, EventKind, MemStore, Op, RedbStore, Revision, Store, StoreError,
+    TxnOutcome, WatchEvent, Watcher,
 };
 
-fn make_mem() -> (MemStore, ()) {
-    (MemStore::new(), ())
+fn make_mem() -> Option<(MemStore, ())> {
+    Some((MemStore::new(), ()))
 }
 
-fn make_redb() -> (RedbStore, tempfile::TempDir) {
+fn make_redb() -> Option<(RedbStore, tempfile::TempDir)> {
     let dir = tempfile::tempdir().unwrap();
     let store = RedbStore::open(&dir.path().join("berth.redb")).unwrap();
-    (store, dir)
+    Some((store, dir))
+}
+
+/// A store on its own three-member etcd cluster (Debian's etcd-server, which the test
+/// command installs); `None`, said plainly, where etcd is not installed.
+fn make_etcd() -> Option<(EtcdStore, EtcdCluster)> {
+    let Some(cluster) = EtcdCluster::start(3) else {
+        eprintln!("SKIPPED: etcd is not installed (scripts/test.sh installs etcd-server)");
+        return None;
+    };
+    let store = EtcdStore::open(cluster.config()).unwrap();
+    Some((store, cluster))
 }
 
 macro_rules! suite {
@@ -28,54 +40,72 @@ macro_rules! suite {
 
             #[test]
             fn cas_create_and_mod_revisions() {
-                check_cas_create_and_mod_revisions(&$make().0);
+                if let Some((store, _guard)) = $make() {
+                    check_cas_create_and_mod_revisions(&store);
+                }
             }
 
             #[test]
             fn compare_on_create_revision() {
-                check_compare_on_create_revision(&$make().0);
+                if let Some((store, _guard)) = $make() {
+                    check_compare_on_create_revision(&store);
+                }
             }
 
             #[test]
             fn range_by_prefix_paginates_in_byte_order() {
-                check_range_by_prefix_paginates_in_byte_order(&$make().0);
+                if let Some((store, _guard)) = $make() {
+                    check_range_by_prefix_paginates_in_byte_order(&store);
+                }
             }
 
             #[test]
             fn txn_is_all_or_nothing() {
-                check_txn_is_all_or_nothing(&$make().0);
+                if let Some((store, _guard)) = $make() {
+                    check_txn_is_all_or_nothing(&store);
+                }
             }
 
             #[test]
             fn delete_semantics() {
-                check_delete_semantics(&$make().0);
+                if let Some((store, _guard)) = $make() {
+                    check_delete_semantics(&store);
+                }
             }
 
             #[test]
             fn watch_replays_then_follows() {
-                check_watch_replays_then_follows(&$make().0);
+                if let Some((store, _guard)) = $make() {
+                    check_watch_replays_then_follows(&store);
+                }
             }
 
             #[test]
             fn watch_survives_dropped_watchers() {
-                check_watch_survives_dropped_watchers(&$make().0);
+                if let Some((store, _guard)) = $make() {
+                    check_watch_survives_dropped_watchers(&store);
+                }
             }
 
             #[test]
             fn compaction() {
-                check_compaction(&$make().0);
+                if let Some((store, _guard)) = $make() {
+                    check_compaction(&store);
+                }
             }
 
             #[test]
             fn watch_has_no_gaps_or_duplicates_under_concurrent_writers() {
-                let (store, _guard) = $make();
-                check_watch_under_concurrent_writers(Arc::new(store));
+                if let Some((store, _guard)) = $make() {
+                    check_watch_under_concurrent_writers(Arc::new(store));
+                }
             }
 
             #[test]
             fn concurrent_compare_and_swap_increments_are_exact() {
-                let (store, _guard) = $make();
-                check_concurrent_increments(&Arc::new(store));
+                if let Some((store, _guard)) = $make() {
+                    check_concurrent_increments(&Arc::new(store));
+                }
             }
         }
     };
@@ -83,11 +113,12 @@ macro_rules! suite {
 
 suite!(mem, make_mem);
 suite!(redb, make_redb);
+suite!(etcd, make_etcd);
 
 /// The durable engine group-commits: concurrent callers share fsyncs.
 #[test]
 fn redb_concurrent_txns_share_commits() {
-    let (store, _guard) = make_redb();
+    let (store, _guard) = make_redb().unwrap();
     let store = Arc::new(store);
     check_concurrent_increments(&store);
     let stats = store.commit_stats();
@@ -123,10 +154,11 @@ fn assert_drained(w: &mut Watcher) {
 }
 
 fn check_cas_create_and_mod_revisions(s: &impl Store) {
-    assert_eq!(s.current_revision().unwrap(), 0);
+    // An engine's first revision is its own (etcd starts at 1): count from it.
+    let base = s.current_revision().unwrap();
     assert_eq!(
         s.put_if_revision("a/1", b"x", 0).unwrap(),
-        TxnOutcome::Committed(1)
+        TxnOutcome::Committed(base + 1)
     );
     assert_eq!(
         s.put_if_revision("a/1", b"y", 0).unwrap(),
@@ -137,21 +169,22 @@ fn check_cas_create_and_mod_revisions(s: &impl Store) {
         TxnOutcome::Conflict
     );
     assert_eq!(
-        s.put_if_revision("a/1", b"y", 1).unwrap(),
-        TxnOutcome::Committed(2)
+        s.put_if_revision("a/1", b"y", base + 1).unwrap(),
+        TxnOutcome::Committed(base + 2)
     );
     let kv = s.get("a/1").unwrap().unwrap();
     assert_eq!(
         (kv.value.as_slice(), kv.create_revision, kv.mod_revision),
-        (&b"y"[..], 1, 2)
+        (&b"y"[..], base + 1, base + 2)
     );
-    assert_eq!(s.put("a/2", b"").unwrap(), 3);
+    assert_eq!(s.put("a/2", b"").unwrap(), base + 3);
     assert_eq!(s.get("a/2").unwrap().unwrap().value, b"");
     assert!(s.get("a/3").unwrap().is_none());
-    assert_eq!(s.current_revision().unwrap(), 3);
+    assert_eq!(s.current_revision().unwrap(), base + 3);
 }
 
 fn check_range_by_prefix_paginates_in_byte_order(s: &impl Store) {
+    let base = s.current_revision().unwrap();
     for key in ["a/9", "a/10", "a", "a/", "ab", "b/1", "a/1"] {
         s.put(key, key.as_bytes()).unwrap();
     }
@@ -173,7 +206,10 @@ fn check_range_by_prefix_paginates_in_byte_order(s: &impl Store) {
     assert!(s.range("c", None, 0).unwrap().is_empty());
     assert_eq!(s.range("", None, 0).unwrap().len(), 7);
     let kv = &s.range("b/", None, 0).unwrap()[0];
-    assert_eq!((kv.value.as_slice(), kv.mod_revision), (&b"b/1"[..], 6));
+    assert_eq!(
+        (kv.value.as_slice(), kv.mod_revision),
+        (&b"b/1"[..], base + 6)
+    );
 }
 
 fn check_txn_is_all_or_nothing(s: &impl Store) {
@@ -244,17 +280,18 @@ fn check_delete_semantics(s: &impl Store) {
 }
 
 fn check_watch_replays_then_follows(s: &impl Store) {
-    s.put("w/1", b"a").unwrap(); // 1
-    s.put("x/1", b"a").unwrap(); // 2
-    s.put("w/1", b"b").unwrap(); // 3
-    let mut all = s.watch("w/", 0).unwrap();
-    let mut tail = s.watch("w/", 1).unwrap();
-    let mut future = s.watch("w/", 100).unwrap();
+    let base = s.current_revision().unwrap();
+    s.put("w/1", b"a").unwrap(); // base + 1
+    s.put("x/1", b"a").unwrap(); // base + 2
+    s.put("w/1", b"b").unwrap(); // base + 3
+    let mut all = s.watch("w/", base).unwrap();
+    let mut tail = s.watch("w/", base + 1).unwrap();
+    let mut future = s.watch("w/", base + 100).unwrap();
     s.txn(
         &[],
         &[Op::put("w/2", "c"), Op::delete("w/1"), Op::put("x/2", "d")],
     )
-    .unwrap(); // 4
+    .unwrap(); // base + 4
 
     let got = recv_n(&mut all, 4);
     let summary: Vec<_> = got
@@ -264,8 +301,12 @@ fn check_watch_replays_then_follows(s: &impl Store) {
                 e.kind.clone(),
                 e.kv.key.as_str(),
                 e.kv.value.as_slice(),
-                e.kv.create_revision,
-                e.kv.mod_revision,
+                // A delete event's create revision is not specified (etcd sends none).
+                match e.kind {
+                    EventKind::Put => e.kv.create_revision - base,
+                    EventKind::Delete => 0,
+                },
+                e.kv.mod_revision - base,
             )
         })
         .collect();
@@ -275,7 +316,7 @@ fn check_watch_replays_then_follows(s: &impl Store) {
             (EventKind::Put, "w/1", &b"a"[..], 1, 1),
             (EventKind::Put, "w/1", &b"b"[..], 1, 3),
             (EventKind::Put, "w/2", &b"c"[..], 4, 4),
-            (EventKind::Delete, "w/1", &b""[..], 1, 4),
+            (EventKind::Delete, "w/1", &b""[..], 0, 4),
         ]
     );
     assert_eq!(recv_n(&mut tail, 3), got[1..]);
@@ -285,41 +326,47 @@ fn check_watch_replays_then_follows(s: &impl Store) {
 }
 
 fn check_watch_survives_dropped_watchers(s: &impl Store) {
-    let dropped = s.watch("", 0).unwrap();
+    let base = s.current_revision().unwrap();
+    let dropped = s.watch("", base).unwrap();
     drop(dropped);
-    let mut kept = s.watch("k/", 0).unwrap();
+    let mut kept = s.watch("k/", base).unwrap();
     s.put("k/1", b"1").unwrap();
     s.put("k/2", b"2").unwrap();
     assert_eq!(recv_n(&mut kept, 2)[1].kv.key, "k/2");
 }
 
 fn check_compaction(s: &impl Store) {
+    let base = s.current_revision().unwrap();
     for i in 1..=10u32 {
         s.put(&format!("c/{i}"), &i.to_le_bytes()).unwrap();
     }
-    s.compact(4).unwrap();
-    match s.watch("c/", 3) {
-        Err(StoreError::Compacted { requested, oldest }) => assert_eq!((requested, oldest), (3, 4)),
+    s.compact(base + 4).unwrap();
+    match s.watch("c/", base + 3) {
+        Err(StoreError::Compacted { requested, oldest }) => {
+            assert_eq!((requested, oldest), (base + 3, base + 4))
+        }
         other => panic!("expected Compacted, got {other:?}"),
     }
-    let mut w = s.watch("c/", 4).unwrap();
+    let mut w = s.watch("c/", base + 4).unwrap();
     let revs: Vec<_> = recv_n(&mut w, 6)
         .iter()
-        .map(|e| e.kv.mod_revision)
+        .map(|e| e.kv.mod_revision - base)
         .collect();
     assert_eq!(revs, [5, 6, 7, 8, 9, 10]);
     assert_drained(&mut w);
     // Data is untouched, and compacting backwards changes nothing.
     assert_eq!(s.range("c/", None, 0).unwrap().len(), 10);
-    s.compact(2).unwrap();
-    assert!(s.watch("c/", 3).is_err());
-    // Beyond the current revision clamps to it: only live events remain.
-    s.compact(1_000).unwrap();
+    s.compact(base + 2).unwrap();
+    assert!(s.watch("c/", base + 3).is_err());
+    // Beyond the current revision clamps to it (etcd keeps the current revision itself, so
+    // a watch from just before it may still work there): older history is gone, and live
+    // events still come.
+    s.compact(base + 1_000).unwrap();
     assert!(matches!(
-        s.watch("c/", 9),
-        Err(StoreError::Compacted { oldest: 10, .. })
+        s.watch("c/", base + 8),
+        Err(StoreError::Compacted { .. })
     ));
-    let mut live = s.watch("c/", 10).unwrap();
+    let mut live = s.watch("c/", base + 10).unwrap();
     assert_drained(&mut live);
     let r = s.put("c/11", b"x").unwrap();
     assert_eq!(recv_n(&mut live, 1)[0].kv.mod_revision, r);
@@ -331,7 +378,8 @@ fn check_compaction(s: &impl Store) {
 fn check_watch_under_concurrent_writers<S: Store>(s: Arc<S>) {
     const WRITERS: usize = 3;
     const PER_WRITER: usize = 60;
-    let mut early = s.watch("cw/", 0).unwrap();
+    let base = s.current_revision().unwrap();
+    let mut early = s.watch("cw/", base).unwrap();
     let writers: Vec<_> = (0..WRITERS)
         .map(|w| {
             let s = s.clone();
@@ -379,7 +427,7 @@ fn check_watch_under_concurrent_writers<S: Store>(s: Arc<S>) {
         }
         assert_drained(w);
     };
-    check(&mut early, 0);
+    check(&mut early, base);
     for (from, mut w) in late {
         check(&mut w, from);
     }
@@ -429,7 +477,8 @@ fn check_concurrent_increments<S: Store>(s: &Arc<S>) {
     const COUNTERS: usize = 8;
     const PER_THREAD: u64 = 100;
     const TOTAL: usize = THREADS * PER_THREAD as usize;
-    let mut early = s.watch("ctr/", 0).unwrap();
+    let base = s.current_revision().unwrap();
+    let mut early = s.watch("ctr/", base).unwrap();
     let threads: Vec<_> = (0..THREADS)
         .map(|t| {
             let s = s.clone();
@@ -458,7 +507,7 @@ fn check_concurrent_increments<S: Store>(s: &Arc<S>) {
         .collect();
     // Joins while the writers run: from whatever revision it reads then.
     let deadline = Instant::now() + Duration::from_secs(60);
-    while s.current_revision().unwrap() < (TOTAL / 4) as Revision {
+    while s.current_revision().unwrap() < base + (TOTAL / 4) as Revision {
         assert!(Instant::now() < deadline, "writers stalled");
         std::thread::yield_now();
     }
@@ -496,7 +545,7 @@ fn check_concurrent_increments<S: Store>(s: &Arc<S>) {
         assert_eq!(got, expected, "watch from {from}");
         assert_drained(w);
     };
-    check(&mut early, 0);
+    check(&mut early, base);
     check(&mut late, late_from);
 }
 

@@ -17,6 +17,7 @@ mod conformance_logs;
 mod crash;
 mod docker_flow;
 mod ecs_service_scheduler;
+mod etcd_store;
 mod fargate;
 mod gc;
 mod logs_api;
