@@ -25,6 +25,8 @@ pub struct Agent {
     dir: tempfile::TempDir,
     /// Environment given to every start of the agent (e.g. `DOCKER_HOST`).
     env: Vec<(String, String)>,
+    /// `--endpoint`: the server's, or several replicas' (comma-separated).
+    endpoint: String,
 }
 
 impl Agent {
@@ -47,6 +49,18 @@ impl Agent {
         extra: &[&str],
         env: &[(&str, &str)],
     ) -> Agent {
+        Agent::start_on(server, &server.endpoint(), cluster, extra, env)
+    }
+
+    /// Like [`Agent::start_with_env`], reaching the control plane at `endpoint` (e.g. the
+    /// URLs of several replicas, comma-separated); `server` gives the credentials.
+    pub fn start_on(
+        server: &BerthServer,
+        endpoint: &str,
+        cluster: &str,
+        extra: &[&str],
+        env: &[(&str, &str)],
+    ) -> Agent {
         let dir = tempfile::Builder::new()
             .prefix("berth-agent-")
             .tempdir()
@@ -55,12 +69,13 @@ impl Agent {
             .iter()
             .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
             .collect();
-        let child = Agent::spawn(server, cluster, &dir, extra, &env);
+        let child = Agent::spawn(server, endpoint, cluster, &dir, extra, &env);
         Agent {
             child,
             cluster: cluster.to_owned(),
             dir,
             env,
+            endpoint: endpoint.to_owned(),
         }
     }
 
@@ -80,11 +95,19 @@ impl Agent {
     /// `kill -9` the agent, then start it again on the same data dir.
     pub fn kill9_and_restart(&mut self, server: &BerthServer, extra: &[&str]) {
         self.kill9();
-        self.child = Agent::spawn(server, &self.cluster, &self.dir, extra, &self.env);
+        self.child = Agent::spawn(
+            server,
+            &self.endpoint,
+            &self.cluster,
+            &self.dir,
+            extra,
+            &self.env,
+        );
     }
 
     fn spawn(
         server: &BerthServer,
+        endpoint: &str,
         cluster: &str,
         dir: &tempfile::TempDir,
         extra: &[&str],
@@ -105,7 +128,7 @@ impl Agent {
             &["--cluster", cluster]
         };
         Command::new(bin)
-            .args(["agent", "--endpoint", &server.endpoint()])
+            .args(["agent", "--endpoint", endpoint])
             .args(joining)
             .arg("--data-dir")
             .arg(dir.path().join("data"))

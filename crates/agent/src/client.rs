@@ -120,7 +120,10 @@ impl HttpEndpoint {
 
 /// The signed client. Cheap to share (`Arc`).
 pub struct AwsClient {
-    endpoint: HttpEndpoint,
+    /// The control plane's replicas (or one address in front of them): calls go to the
+    /// current one and move to the next when it cannot be reached.
+    endpoints: Vec<HttpEndpoint>,
+    current: std::sync::atomic::AtomicUsize,
     credentials: Credentials,
     region: String,
     /// Idle kept-alive connections by `host:port`. A std mutex: held only to push or pop.
@@ -128,13 +131,27 @@ pub struct AwsClient {
 }
 
 impl AwsClient {
+    /// `endpoint_url`: one URL, or several separated by commas (the replicas of one
+    /// control plane).
     pub fn new(
         endpoint_url: &str,
         credentials: Credentials,
         region: &str,
     ) -> Result<Self, ClientError> {
+        let endpoints = endpoint_url
+            .split(',')
+            .map(str::trim)
+            .filter(|u| !u.is_empty())
+            .map(HttpEndpoint::parse)
+            .collect::<Result<Vec<_>, _>>()?;
+        if endpoints.is_empty() {
+            return Err(ClientError::Protocol(format!(
+                "no control plane endpoint in {endpoint_url:?}"
+            )));
+        }
         Ok(AwsClient {
-            endpoint: HttpEndpoint::parse(endpoint_url)?,
+            endpoints,
+            current: std::sync::atomic::AtomicUsize::new(0),
             credentials,
             region: region.to_owned(),
             idle: Mutex::new(HashMap::new()),
@@ -149,8 +166,32 @@ impl AwsClient {
         &self.credentials
     }
 
-    pub fn endpoint(&self) -> &HttpEndpoint {
-        &self.endpoint
+    /// The control plane endpoint calls go to now.
+    pub fn endpoint(&self) -> HttpEndpoint {
+        let i = self.current.load(std::sync::atomic::Ordering::Relaxed);
+        self.endpoints[i % self.endpoints.len()].clone()
+    }
+
+    /// `failed` could not be reached: later calls go to the next endpoint (unless another
+    /// call moved on already).
+    fn move_on_from(&self, failed: &HttpEndpoint) {
+        if self.endpoints.len() < 2 {
+            return;
+        }
+        let i = self.current.load(std::sync::atomic::Ordering::Relaxed);
+        if self.endpoints[i % self.endpoints.len()].authority == failed.authority {
+            let _ = self.current.compare_exchange(
+                i,
+                i + 1,
+                std::sync::atomic::Ordering::Relaxed,
+                std::sync::atomic::Ordering::Relaxed,
+            );
+            tracing::warn!(
+                unreachable = %failed.authority,
+                next = %self.endpoint().authority,
+                "control plane endpoint unreachable; moving to the next"
+            );
+        }
     }
 
     pub async fn register_container_instance(
@@ -220,7 +261,7 @@ impl AwsClient {
     ) -> Result<EcrAuthorization, ClientError> {
         let endpoint = match endpoint_url {
             Some(url) if !url.is_empty() => HttpEndpoint::parse(url)?,
-            _ => self.endpoint.clone(),
+            _ => self.endpoint(),
         };
         let body = match registry_id {
             Some(id) if !id.is_empty() => serde_json::json!({"registryIds": [id]}),
@@ -265,7 +306,7 @@ impl AwsClient {
         body: &impl Serialize,
     ) -> Result<Value, ClientError> {
         self.call(
-            &self.endpoint,
+            &self.endpoint(),
             "logs",
             region,
             target,
@@ -323,7 +364,7 @@ impl AwsClient {
 
     async fn ecs(&self, operation: &str, body: &impl Serialize) -> Result<Value, ClientError> {
         self.call(
-            &self.endpoint,
+            &self.endpoint(),
             "ecs",
             &self.region,
             &format!("{ECS_TARGET_PREFIX}.{operation}"),
@@ -376,8 +417,9 @@ impl AwsClient {
         };
         let (status, bytes) = tokio::time::timeout(CALL_TIMEOUT, self.send(endpoint, request))
             .await
-            .map_err(|_| transport(format!("no answer to {target} within {CALL_TIMEOUT:?}")))?
-            .map_err(|e| transport(e.to_string()))?;
+            .map_err(|_| transport(format!("no answer to {target} within {CALL_TIMEOUT:?}")))
+            .and_then(|sent| sent.map_err(|e| transport(e.to_string())))
+            .inspect_err(|_| self.move_on_from(endpoint))?;
         let value: Value = if bytes.is_empty() {
             Value::Null
         } else {

@@ -362,7 +362,7 @@ async fn register(
     shutdown: &mut watch::Receiver<bool>,
 ) -> Result<Option<(String, Option<InstallationId>)>, AgentError> {
     let mut extra_ports = Vec::new();
-    if let Some(port) = registration::control_plane_port_on_this_host(client.endpoint()).await {
+    if let Some(port) = registration::control_plane_port_on_this_host(&client.endpoint()).await {
         extra_ports.push(port);
     }
     let request = RegisterContainerInstanceRequest {

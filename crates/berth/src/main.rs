@@ -157,7 +157,8 @@ struct GcArgs {
 
 #[derive(Args)]
 struct AgentArgs {
-    /// The control plane, e.g. http://127.0.0.1:4566 (plain HTTP). Credentials come from
+    /// The control plane, e.g. http://127.0.0.1:4566 (plain HTTP); several URLs separated by
+    /// commas name replicas of one control plane, tried in turn. Credentials come from
     /// AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY (and AWS_SESSION_TOKEN), else the shared
     /// credentials file and AWS_PROFILE; the region from AWS_REGION / AWS_DEFAULT_REGION.
     #[arg(long)]
@@ -400,7 +401,7 @@ fn open_named_store(name: &str) -> Result<std::sync::Arc<dyn berth_store::Store>
             PathBuf::from(name),
         )
     };
-    Ok(berth_server::files::open_store_at(&location, &dir)?)
+    Ok(berth_server::files::open_store_at(&location, &dir)?.store)
 }
 
 fn run_store_copy(args: StoreCopyArgs) -> Result<()> {

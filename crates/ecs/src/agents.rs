@@ -36,6 +36,22 @@ struct Seen {
     connected: bool,
     /// The instance health checks of the agent's last report; empty before one.
     health: Vec<InstanceHealthCheckResult>,
+    /// Heard by this process (not only seeded from the store at start).
+    heard: bool,
+}
+
+/// Where a replica says which agents it hears (replicas on one store: an agent's session is
+/// with one of them, and the leader expires agents).
+fn presence_key(instance_key: &str) -> String {
+    format!("presence/{instance_key}")
+}
+
+/// A replica's word that it heard an instance's agent.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct Heard {
+    /// Epoch seconds.
+    at: f64,
+    replica: String,
 }
 
 /// What an instance health check looks at (`InstanceHealthCheckResult.type`).
@@ -132,8 +148,10 @@ impl Presence {
             at: 0.0,
             connected: false,
             health: Vec::new(),
+            heard: true,
         });
         entry.at = now_epoch();
+        entry.heard = true;
         let was = entry.connected;
         entry.connected = connected || was;
         was
@@ -265,6 +283,17 @@ impl Ecs {
         };
         let mut marked = 0;
         for (key, scope, cluster, id) in stale {
+            // Another replica hears it? (Its session is there.)
+            if let Some(kv) = self.store.get(&presence_key(&key))?
+                && let Ok(heard) = serde_json::from_slice::<Heard>(&kv.value)
+                && heard.at >= cutoff
+            {
+                let mut seen = self.presence.seen.lock().unwrap_or_else(|e| e.into_inner());
+                if let Some(s) = seen.get_mut(&key) {
+                    s.at = s.at.max(heard.at);
+                }
+                continue;
+            }
             // Heard from meanwhile? Then leave it.
             {
                 let mut seen = self.presence.seen.lock().unwrap_or_else(|e| e.into_inner());
@@ -286,6 +315,33 @@ impl Ecs {
             marked += 1;
         }
         Ok(marked)
+    }
+
+    /// Replicas: writes to the store which agents this replica has heard from within
+    /// `within_seconds`, for the leader's expiry (which only hears its own sessions).
+    /// Returns how many it wrote.
+    pub fn publish_presence(&self, replica: &str, within_seconds: f64) -> Result<usize> {
+        let now = now_epoch();
+        let heard: Vec<String> = {
+            let seen = self.presence.seen.lock().unwrap_or_else(|e| e.into_inner());
+            seen.iter()
+                .filter(|(_, s)| s.heard && s.at >= now - within_seconds)
+                .map(|(k, _)| presence_key(k))
+                .collect()
+        };
+        let value = serde_json::to_vec(&Heard {
+            at: now,
+            replica: replica.to_owned(),
+        })
+        .expect("presence serialises");
+        for batch in heard.chunks(64) {
+            let ops: Vec<_> = batch
+                .iter()
+                .map(|k| berth_store::Op::put(k, value.clone()))
+                .collect();
+            self.store.txn(&[], &ops)?;
+        }
+        Ok(heard.len())
     }
 
     /// Once per process: every registered instance whose agent the store says is connected
@@ -317,6 +373,7 @@ impl Ecs {
                     at: now,
                     connected: instance.agent_connected,
                     health: Vec::new(),
+                    heard: false,
                 });
             }
             Ok(true)

@@ -87,6 +87,19 @@ impl Ecs {
         }
     }
 
+    /// The same ECS (agent presence, installation, host networks) writing through `store`:
+    /// a leader's controllers write through its fenced store. Placement lanes are its own
+    /// (they hold watches on the store they were made with).
+    pub fn with_store(&self, store: Arc<dyn Store>) -> Ecs {
+        Ecs {
+            store,
+            lanes: Arc::default(),
+            presence: self.presence.clone(),
+            installation: self.installation.clone(),
+            host_networks: self.host_networks.clone(),
+        }
+    }
+
     /// New subnets' ranges stay clear of what `host` routes (the control plane's host, where
     /// `berth up` also runs its tasks).
     pub fn with_host_networks(mut self, host: Arc<dyn HostNetworks>) -> Ecs {

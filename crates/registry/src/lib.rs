@@ -55,6 +55,15 @@ pub struct Registry {
 }
 
 impl Registry {
+    /// The same registry writing through `store` (a leader's fenced store, for garbage
+    /// collection and lifecycle policies).
+    pub fn with_store(&self, store: Arc<dyn Store>) -> Registry {
+        Registry {
+            store,
+            ..self.clone()
+        }
+    }
+
     /// A registry whose blobs live under `data_dir/blobs` and uploads under `data_dir/uploads`.
     pub fn open(store: Arc<dyn Store>, data_dir: &Path) -> Result<Registry> {
         let blobs = Arc::new(FsBlobStore::open(data_dir)?);

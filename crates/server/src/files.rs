@@ -34,17 +34,106 @@ fn random_string(alphabet: &[u8], len: usize) -> String {
         .collect()
 }
 
-/// Root credentials: from `BERTH_ROOT_ACCESS_KEY_ID` / `BERTH_ROOT_SECRET_ACCESS_KEY`, else
-/// from DATA_DIR/credentials, else generated and written there.
-pub fn root_credentials(data_dir: &Path) -> Result<RootCredentials, ServerError> {
-    if let (Ok(id), Ok(secret)) = (
+/// Root credentials from `BERTH_ROOT_ACCESS_KEY_ID` / `BERTH_ROOT_SECRET_ACCESS_KEY`.
+pub fn root_credentials_from_env() -> Option<RootCredentials> {
+    match (
         std::env::var("BERTH_ROOT_ACCESS_KEY_ID"),
         std::env::var("BERTH_ROOT_SECRET_ACCESS_KEY"),
     ) {
-        return Ok(RootCredentials {
+        (Ok(id), Ok(secret)) => Some(RootCredentials {
             access_key_id: id,
             secret_access_key: secret,
-        });
+        }),
+        _ => None,
+    }
+}
+
+fn generated_credentials() -> RootCredentials {
+    RootCredentials {
+        access_key_id: format!(
+            "AKIA{}",
+            random_string(b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567", 16)
+        ),
+        secret_access_key: random_string(
+            b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/",
+            40,
+        ),
+    }
+}
+
+fn write_credentials_file(path: &Path, creds: &RootCredentials) -> Result<(), ServerError> {
+    write_private(
+        path,
+        format!(
+            "[berth]\naws_access_key_id = {}\naws_secret_access_key = {}\n",
+            creds.access_key_id, creds.secret_access_key
+        )
+        .as_bytes(),
+    )
+}
+
+/// Where replicas on one store keep what they must share: the root credentials and the
+/// key registry tokens are signed with (a token one replica issued is good at every other).
+pub const SECRETS_KEY: &str = "berth/secrets";
+
+#[derive(serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct SharedSecrets {
+    access_key_id: String,
+    secret_access_key: String,
+    token_key: String,
+}
+
+/// The installation's root credentials and token key from the shared store, made by the
+/// first replica to start (the root credentials from the environment when set, else
+/// generated). Each replica writes the credentials to DATA_DIR/credentials for its users.
+/// Credentials set in this replica's environment are the ones it accepts.
+pub fn shared_secrets(
+    store: &dyn berth_store::Store,
+    data_dir: &Path,
+    given: Option<RootCredentials>,
+) -> Result<(RootCredentials, [u8; 32]), ServerError> {
+    let corrupt = |why: String| ServerError::Config(format!("{SECRETS_KEY} in the store: {why}"));
+    let stored = loop {
+        if let Some(kv) = store.get(SECRETS_KEY)? {
+            break serde_json::from_slice::<SharedSecrets>(&kv.value)
+                .map_err(|e| corrupt(e.to_string()))?;
+        }
+        let creds = given.clone().unwrap_or_else(generated_credentials);
+        let key: [u8; 32] = rand::random();
+        let fresh = SharedSecrets {
+            access_key_id: creds.access_key_id,
+            secret_access_key: creds.secret_access_key,
+            token_key: hex::encode(key),
+        };
+        let bytes = serde_json::to_vec(&fresh).expect("secrets serialise");
+        if store
+            .put_if_revision(SECRETS_KEY, &bytes, 0)?
+            .is_committed()
+        {
+            break fresh;
+        }
+        // Another replica made them first: read theirs.
+    };
+    let key: [u8; 32] = hex::decode(&stored.token_key)
+        .ok()
+        .and_then(|k| k.try_into().ok())
+        .ok_or_else(|| corrupt("the token key is not 32 hex bytes".into()))?;
+    let creds = given.unwrap_or(RootCredentials {
+        access_key_id: stored.access_key_id,
+        secret_access_key: stored.secret_access_key,
+    });
+    std::fs::create_dir_all(data_dir)
+        .map_err(|e| ServerError::io(format!("creating data dir {}", data_dir.display()), e))?;
+    write_credentials_file(&data_dir.join("credentials"), &creds)?;
+    Ok((creds, key))
+}
+
+/// Root credentials: from `BERTH_ROOT_ACCESS_KEY_ID` / `BERTH_ROOT_SECRET_ACCESS_KEY`, else
+/// from DATA_DIR/credentials, else generated and written there.
+pub fn root_credentials(data_dir: &Path) -> Result<RootCredentials, ServerError> {
+    if let Some(creds) = root_credentials_from_env() {
+        return Ok(creds);
     }
     let path = data_dir.join("credentials");
     if let Ok(text) = std::fs::read_to_string(&path) {
@@ -65,24 +154,8 @@ pub fn root_credentials(data_dir: &Path) -> Result<RootCredentials, ServerError>
             ))),
         };
     }
-    let creds = RootCredentials {
-        access_key_id: format!(
-            "AKIA{}",
-            random_string(b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567", 16)
-        ),
-        secret_access_key: random_string(
-            b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/",
-            40,
-        ),
-    };
-    write_private(
-        &path,
-        format!(
-            "[berth]\naws_access_key_id = {}\naws_secret_access_key = {}\n",
-            creds.access_key_id, creds.secret_access_key
-        )
-        .as_bytes(),
-    )?;
+    let creds = generated_credentials();
+    write_credentials_file(&path, &creds)?;
     Ok(creds)
 }
 
@@ -133,13 +206,22 @@ impl std::str::FromStr for StoreLocation {
     }
 }
 
+/// An opened store; `etcd` is the same store when it is etcd (replicas elect a leader on it).
+pub struct OpenedStore {
+    pub store: std::sync::Arc<dyn berth_store::Store>,
+    pub etcd: Option<std::sync::Arc<berth_store::EtcdStore>>,
+}
+
 /// Opens the store at `location` (the embedded one in `data_dir`).
 pub fn open_store_at(
     location: &StoreLocation,
     data_dir: &Path,
-) -> Result<std::sync::Arc<dyn berth_store::Store>, ServerError> {
+) -> Result<OpenedStore, ServerError> {
     match location {
-        StoreLocation::Embedded => open_store(data_dir),
+        StoreLocation::Embedded => Ok(OpenedStore {
+            store: open_store(data_dir)?,
+            etcd: None,
+        }),
         StoreLocation::Etcd(config) => {
             let store = berth_store::EtcdStore::open(config.clone()).map_err(|e| {
                 ServerError::Config(format!(
@@ -147,7 +229,11 @@ pub fn open_store_at(
                     config.endpoints.join(",")
                 ))
             })?;
-            Ok(std::sync::Arc::new(store))
+            let etcd = std::sync::Arc::new(store);
+            Ok(OpenedStore {
+                store: etcd.clone(),
+                etcd: Some(etcd),
+            })
         }
     }
 }

@@ -11,6 +11,7 @@
 pub mod files;
 pub mod host;
 pub mod periodic;
+pub mod replica;
 
 use std::future::Future;
 use std::path::PathBuf;
@@ -147,7 +148,8 @@ pub async fn run(
         .account_id
         .parse()
         .map_err(|e| ServerError::Config(format!("--account-id: {e}")))?;
-    let store = files::open_store_at(&config.store, data_dir)?;
+    let opened = files::open_store_at(&config.store, data_dir)?;
+    let store = opened.store.clone();
     let registry = Registry::open(store.clone(), data_dir)?;
     let ecs =
         berth_ecs::Ecs::new(store.clone()).with_host_networks(Arc::new(berth_ecs::ProcNetRoute));
@@ -159,19 +161,32 @@ pub async fn run(
         let own = host::own_interfaces(docker, &installation).await;
         ecs.move_subnets_off_host_routes(&own)?;
     }
-    let logs = Arc::new(berth_logs::Logs::open(store, &data_dir.join("logs"))?);
+    let logs = Arc::new(berth_logs::Logs::open(
+        store.clone(),
+        &data_dir.join("logs"),
+    )?);
     let indexed = ecs.migrate_instance_task_index()?;
     if indexed > 0 {
         tracing::info!(tasks = indexed, "indexed live tasks by container instance");
     }
-    let credentials = match &config.root_credentials {
-        Some(given) => given.clone(),
-        None => files::root_credentials(data_dir)?,
+    let (credentials, token_key) = match &opened.etcd {
+        None => (
+            match &config.root_credentials {
+                Some(given) => given.clone(),
+                None => files::root_credentials(data_dir)?,
+            },
+            files::token_key(data_dir)?,
+        ),
+        Some(etcd) => files::shared_secrets(
+            etcd.as_ref(),
+            data_dir,
+            config
+                .root_credentials
+                .clone()
+                .or_else(files::root_credentials_from_env),
+        )?,
     };
-    let tokens = TokenIssuer::new(
-        files::token_key(data_dir)?,
-        config.token_ttl.as_secs() as i64,
-    );
+    let tokens = TokenIssuer::new(token_key, config.token_ttl.as_secs() as i64);
     let listen = listener
         .local_addr()
         .map_err(|e| ServerError::io("the listener's address", e))?;
@@ -190,7 +205,23 @@ pub async fn run(
     });
     // Every background loop ends when this turns true.
     let (shutdown_tx, shutdown_rx) = tokio::sync::watch::channel(false);
-    spawn_controllers(&config, &state, &registry, &logs, &shutdown_rx);
+    let replica_name = format!("{}/{}", state.endpoint(None), uuid_like());
+    spawn_replica_loops(&state, &logs, &shutdown_rx);
+    let role = match &opened.etcd {
+        Some(etcd) => {
+            spawn_presence(&config, &state, &replica_name, &shutdown_rx);
+            replica::elect(etcd.clone(), replica_name, shutdown_rx.clone())
+        }
+        None => replica::single(),
+    };
+    tokio::spawn(lead(
+        role,
+        config.clone(),
+        state.clone(),
+        registry.clone(),
+        store.clone(),
+        shutdown_rx.clone(),
+    ));
     let built_in = match &config.up {
         Some(up) => start_built_in_agents(&config, up, &state, &installation, &shutdown_rx),
         None => Vec::new(),
@@ -226,12 +257,93 @@ pub async fn run(
     Ok(Stopped { tasks_left_running })
 }
 
-/// The background controllers and housekeeping loops.
-fn spawn_controllers(
+/// A replica's name's unique part.
+fn uuid_like() -> String {
+    format!("{:016x}", rand::random::<u64>())
+}
+
+/// Replicas: which agents this replica hears, written for the leader (agents' sessions
+/// are spread over the replicas; the leader marks the unheard ones disconnected).
+fn spawn_presence(
     config: &ServerConfig,
     state: &Arc<AppState>,
-    registry: &Registry,
+    replica: &str,
+    shutdown: &tokio::sync::watch::Receiver<bool>,
+) {
+    let (ecs, replica) = (state.ecs.clone(), replica.to_owned());
+    let timeout = config.agent_timeout.max(Duration::from_secs(1));
+    periodic::every(
+        "agents' presence published",
+        presence_period(timeout),
+        shutdown.clone(),
+        // Counted as nothing: it is routine, not news for the log.
+        move || {
+            ecs.publish_presence(&replica, timeout.as_secs_f64())
+                .map(|_| 0)
+        },
+    );
+}
+
+/// How often agent presence is checked (and, with replicas, published): a quarter of the
+/// timeout, between 1 and 15 seconds.
+fn presence_period(timeout: Duration) -> Duration {
+    (timeout / 4).clamp(Duration::from_secs(1), Duration::from_secs(15))
+}
+
+/// What every replica does for itself: its placement views and its log segments.
+fn spawn_replica_loops(
+    state: &Arc<AppState>,
     logs: &Arc<berth_logs::Logs>,
+    shutdown: &tokio::sync::watch::Receiver<bool>,
+) {
+    // Keep the placement views' watch queues short.
+    let ecs = state.ecs.clone();
+    periodic::every(
+        "placement views refreshed",
+        Duration::from_secs(300),
+        shutdown.clone(),
+        move || ecs.refresh_placement_views().map(|()| 0),
+    );
+    // CloudWatch Logs retention: segments whose events are all past their group's retention
+    // are removed (reads hide expired events at once).
+    let logs = logs.clone();
+    periodic::every(
+        "expired log segments removed",
+        Duration::from_secs(60),
+        shutdown.clone(),
+        move || logs.expire_all(),
+    );
+}
+
+/// Runs the controllers for each term this replica leads, through the term's fenced store;
+/// they end with the term.
+async fn lead(
+    mut role: replica::Role,
+    config: ServerConfig,
+    state: Arc<AppState>,
+    registry: Registry,
+    store: Arc<dyn berth_store::Store>,
+    mut shutdown: tokio::sync::watch::Receiver<bool>,
+) {
+    while let Some(term) = replica::next_term(&mut role, &mut shutdown).await {
+        let fenced = term.store(&store);
+        let (end_tx, end_rx) = tokio::sync::watch::channel(false);
+        spawn_controllers(
+            &config,
+            &state.ecs.with_store(fenced.clone()),
+            &registry.with_store(fenced),
+            &end_rx,
+        );
+        replica::term_ended(&mut role, &mut shutdown).await;
+        let _ = end_tx.send(true);
+    }
+}
+
+/// The controllers that act once for the installation: on the leader, for its term.
+fn spawn_controllers(
+    config: &ServerConfig,
+    ecs: &berth_ecs::Ecs,
+    registry: &Registry,
     shutdown: &tokio::sync::watch::Receiver<bool>,
 ) {
     if !config.gc_interval.is_zero() {
@@ -258,41 +370,29 @@ fn spawn_controllers(
             move || registry.apply_lifecycle_policies(),
         );
     }
-    // Keep the placement views' watch queues short, and forget stopped tasks an hour after
-    // they stop (ECS keeps them describable for at least an hour).
-    let ecs = state.ecs.clone();
+    // Forget stopped tasks an hour after they stop (ECS keeps them describable for at
+    // least an hour).
+    let reaper = ecs.clone();
     periodic::every(
         "stopped tasks forgotten",
         Duration::from_secs(300),
         shutdown.clone(),
-        move || {
-            ecs.refresh_placement_views()?;
-            ecs.reap_stopped_tasks(3600.0)
-        },
-    );
-    // CloudWatch Logs retention: segments whose events are all past their group's retention
-    // are removed (reads hide expired events at once).
-    let logs = logs.clone();
-    periodic::every(
-        "expired log segments removed",
-        Duration::from_secs(60),
-        shutdown.clone(),
-        move || logs.expire_all(),
+        move || reaper.reap_stopped_tasks(3600.0),
     );
     // Agents not heard from for the timeout show as disconnected.
-    let (ecs, timeout) = (
-        state.ecs.clone(),
+    let (presence, timeout) = (
+        ecs.clone(),
         config.agent_timeout.max(Duration::from_secs(1)),
     );
     periodic::every(
         "agents disconnected",
-        (timeout / 4).clamp(Duration::from_secs(1), Duration::from_secs(15)),
+        presence_period(timeout),
         shutdown.clone(),
-        move || ecs.expire_agents(timeout.as_secs_f64()),
+        move || presence.expire_agents(timeout.as_secs_f64()),
     );
     // The service scheduler: keeps services' tasks running and rolls out deployments.
     tokio::spawn(berth_ecs::service_scheduler::run(
-        state.ecs.clone(),
+        ecs.clone(),
         shutdown.clone(),
     ));
 }

@@ -6,6 +6,7 @@
 
 mod copy;
 mod etcd;
+mod fence;
 mod mem;
 pub mod page_token;
 mod record;
@@ -15,7 +16,8 @@ pub mod testing;
 mod update;
 
 pub use copy::{CopyError, copy_all};
-pub use etcd::{EtcdConfig, EtcdStore};
+pub use etcd::{EtcdConfig, EtcdStore, LeaseId};
+pub use fence::FencedStore;
 pub use mem::MemStore;
 pub use record::{decode, encode, now_epoch};
 pub use redb_store::{CommitStats, RedbStore};
@@ -38,6 +40,10 @@ pub enum StoreError {
         requested: Revision,
         oldest: Revision,
     },
+    /// A controller's write refused because its replica no longer leads (another replica
+    /// was elected since): it must stop acting.
+    #[error("this replica no longer leads (leader key {key} is another term's)")]
+    Fenced { key: String },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -23,6 +23,7 @@ mod gc;
 mod logs_api;
 mod official_agent;
 mod quickstart;
+mod replicas;
 mod service_scale_simulated;
 mod service_throttle;
 mod shared_host;

@@ -13,6 +13,7 @@
 //! any replica acknowledged.
 
 mod http;
+mod lease;
 mod watch;
 mod wire;
 
@@ -26,6 +27,7 @@ use serde_json::{Value, json};
 
 use crate::{Compare, KeyValue, Op, Revision, Store, StoreError, TxnOutcome, Watcher};
 use http::{Conn, Head};
+pub use lease::LeaseId;
 use wire::b64;
 
 /// How long a member may take to answer one call before the next one is tried (reads) or

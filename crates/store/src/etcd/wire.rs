@@ -83,6 +83,26 @@ pub(crate) struct TxnResponse {
     pub(crate) succeeded: bool,
 }
 
+#[derive(Debug, Default, Deserialize)]
+pub(crate) struct LeaseGrantResponse {
+    #[serde(default, rename = "ID", deserialize_with = "int64")]
+    pub(crate) id: i64,
+    #[serde(default, rename = "TTL", deserialize_with = "int64")]
+    pub(crate) ttl: i64,
+}
+
+#[derive(Debug, Default, Deserialize)]
+pub(crate) struct LeaseKeepAliveResponse {
+    #[serde(default)]
+    pub(crate) result: LeaseKeepAliveResult,
+}
+
+#[derive(Debug, Default, Deserialize)]
+pub(crate) struct LeaseKeepAliveResult {
+    #[serde(default, rename = "TTL", deserialize_with = "int64")]
+    pub(crate) ttl: i64,
+}
+
 /// One message of a watch stream: `{"result": {...}}`, or `{"error": {...}}` when the
 /// gateway's stream fails.
 #[derive(Debug, Default, Deserialize)]

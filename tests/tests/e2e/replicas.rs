@@ -1,0 +1,298 @@
+//! Several `berth server` replicas on one etcd (a three-member cluster from Debian's
+//! etcd-server on loopback ports): they serve one state; the controllers run on the one
+//! holding the lead, which moves when it dies; every controller write is fenced. The agent
+//! here is `berth agent --runtime simulated` (a SIMULATION, labelled: container life cycles
+//! acted out in memory; the server, the agent's sessions, placement and the scheduler are
+//! the real thing) so that what is tested is the control plane. Each test says SKIPPED
+//! plainly when etcd is not installed (scripts/test.sh installs it).
+
+use std::collections::HashSet;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use berth_e2e::docker_agent::{Agent, wait_for, wait_instances};
+use berth_e2e::{BerthServer, ServerOptions, ok_json, random_secret, unique};
+use berth_store::testing::EtcdCluster;
+use berth_store::{EtcdStore, Store};
+use serde_json::{Value, json};
+
+fn etcd() -> Option<EtcdCluster> {
+    let cluster = EtcdCluster::start(3);
+    if cluster.is_none() {
+        eprintln!("SKIPPED: etcd is not installed (scripts/test.sh installs etcd-server)");
+    }
+    cluster
+}
+
+/// `n` replicas on `etcd`, sharing the root credentials.
+fn replicas(etcd: &EtcdCluster, n: usize) -> Vec<BerthServer> {
+    let secret = random_secret();
+    (0..n)
+        .map(|_| {
+            BerthServer::start_with(ServerOptions {
+                args: vec!["--store".into(), etcd.url()],
+                secret_key: Some(secret.clone()),
+                env: vec![("BERTH_AGENT_TIMEOUT_SECONDS".into(), "30".into())],
+                ..Default::default()
+            })
+        })
+        .collect()
+}
+
+/// The replica holding the lead: its index, read from the leader key in etcd.
+fn leader(store: &EtcdStore, replicas: &[BerthServer], alive: &[bool]) -> Option<usize> {
+    let kv = store.get("berth/leader").ok()??;
+    let name = String::from_utf8(kv.value).ok()?;
+    replicas
+        .iter()
+        .enumerate()
+        .position(|(i, r)| alive[i] && name.starts_with(&format!("{}/", r.endpoint())))
+}
+
+fn describe_service(s: &BerthServer, cluster: &str, name: &str) -> Value {
+    ok_json(&s.aws(&[
+        "ecs",
+        "describe-services",
+        "--cluster",
+        cluster,
+        "--services",
+        name,
+    ]))["services"][0]
+        .clone()
+}
+
+fn register(s: &BerthServer, family: &str, command: &str) -> String {
+    let containers = json!([{"name": "app", "image": "busybox", "essential": true,
+                             "cpu": 10, "memory": 16, "command": ["sleep", command]}]);
+    ok_json(&s.aws(&[
+        "ecs",
+        "register-task-definition",
+        "--family",
+        family,
+        "--container-definitions",
+        &containers.to_string(),
+    ]))["taskDefinition"]["taskDefinitionArn"]
+        .as_str()
+        .unwrap()
+        .to_owned()
+}
+
+/// Tasks of the service that are meant to run (desired RUNNING), by ARN.
+fn live_tasks(s: &BerthServer, cluster: &str, service: &str) -> Vec<String> {
+    let listed = ok_json(&s.aws(&[
+        "ecs",
+        "list-tasks",
+        "--cluster",
+        cluster,
+        "--service-name",
+        service,
+        "--desired-status",
+        "RUNNING",
+    ]));
+    listed["taskArns"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a.as_str().unwrap().to_owned())
+        .collect()
+}
+
+fn wait_new_leader(store: &EtcdStore, replicas: &[BerthServer], alive: &[bool]) -> usize {
+    wait_for("a new leader", Duration::from_secs(30), || {
+        leader(store, replicas, alive)
+    })
+}
+
+/// Three replicas serve one state; the service scheduler keeps a service on the leader; the
+/// leader is killed twice (once while RunTask calls are acknowledged by it, once during a
+/// rolling deployment): the lead moves, no acknowledged task is lost, none is duplicated,
+/// the deployment keeps within maximumPercent and completes, and the agent reconnects to a
+/// surviving replica.
+#[test]
+fn the_lead_moves_when_the_leader_dies_and_nothing_acknowledged_is_lost() {
+    let Some(etcd) = etcd() else { return };
+    let store = EtcdStore::open(etcd.config()).unwrap();
+    let mut servers = replicas(&etcd, 3);
+    let mut alive = vec![true; 3];
+    let cluster = unique("replicas-");
+    ok_json(&servers[0].aws(&["ecs", "create-cluster", "--cluster-name", &cluster]));
+    // One state: made through one replica, seen through another.
+    let listed = ok_json(&servers[1].aws(&["ecs", "list-clusters"]));
+    assert!(listed.to_string().contains(&cluster), "{listed}");
+
+    let endpoints: Vec<String> = servers.iter().map(|s| s.endpoint()).collect();
+    let _agent = Agent::start_on(
+        &servers[0],
+        &endpoints.join(","),
+        &cluster,
+        &["--runtime", "simulated"],
+        &[],
+    );
+    wait_instances(&servers[2], &cluster, 1);
+    let v1 = register(&servers[0], &unique("rep-"), "3600");
+    let service = unique("svc-");
+    ok_json(&servers[1].aws(&[
+        "ecs",
+        "create-service",
+        "--cluster",
+        &cluster,
+        "--service-name",
+        &service,
+        "--task-definition",
+        &v1,
+        "--desired-count",
+        "4",
+    ]));
+    wait_for("4 running", Duration::from_secs(60), || {
+        (describe_service(&servers[2], &cluster, &service)["runningCount"] == 4).then_some(())
+    });
+
+    // 1. kill -9 the leader while it acknowledges RunTask calls.
+    let first = wait_new_leader(&store, &servers, &alive);
+    let acknowledged = Arc::new(Mutex::new(Vec::<String>::new()));
+    let stop = Arc::new(AtomicBool::new(false));
+    let runner = {
+        let client = servers[first].json_client();
+        let (acknowledged, stop, cluster, v1) = (
+            acknowledged.clone(),
+            stop.clone(),
+            cluster.clone(),
+            v1.clone(),
+        );
+        std::thread::spawn(move || {
+            while !stop.load(Ordering::SeqCst) {
+                let body = json!({"cluster": cluster, "taskDefinition": v1, "count": 1});
+                match client.call("ecs", "AmazonEC2ContainerServiceV20141113.RunTask", &body) {
+                    Ok(r) if r.status == 200 => {
+                        let answer: Value = serde_json::from_slice(&r.body).unwrap();
+                        if let Some(arn) = answer["tasks"][0]["taskArn"].as_str() {
+                            acknowledged.lock().unwrap().push(arn.to_owned());
+                        }
+                    }
+                    Ok(_) => {}
+                    Err(_) => std::thread::sleep(Duration::from_millis(50)),
+                }
+            }
+        })
+    };
+    wait_for(
+        "RunTask acknowledged a few times",
+        Duration::from_secs(60),
+        || (acknowledged.lock().unwrap().len() >= 5).then_some(()),
+    );
+    let killed_at = Instant::now();
+    servers[first].kill9();
+    alive[first] = false;
+    stop.store(true, Ordering::SeqCst);
+    runner.join().unwrap();
+    let second = wait_new_leader(&store, &servers, &alive);
+    eprintln!(
+        "the lead moved from replica {first} to {second} {:?} after kill -9",
+        killed_at.elapsed()
+    );
+    let survivor = second;
+    let acked = acknowledged.lock().unwrap().clone();
+    for chunk in acked.chunks(50) {
+        let mut args = vec!["ecs", "describe-tasks", "--cluster", &cluster, "--tasks"];
+        args.extend(chunk.iter().map(String::as_str));
+        let found = ok_json(&servers[survivor].aws(&args));
+        assert_eq!(
+            found["tasks"].as_array().unwrap().len(),
+            chunk.len(),
+            "every acknowledged RunTask's task is there: {:#}",
+            found["failures"]
+        );
+    }
+
+    // 2. The new leader's scheduler acts: scale the service up through a survivor.
+    ok_json(&servers[survivor].aws(&[
+        "ecs",
+        "update-service",
+        "--cluster",
+        &cluster,
+        "--service",
+        &service,
+        "--desired-count",
+        "6",
+    ]));
+    wait_for("6 running", Duration::from_secs(60), || {
+        let svc = describe_service(&servers[survivor], &cluster, &service);
+        (svc["runningCount"] == 6 && live_tasks(&servers[survivor], &cluster, &service).len() == 6)
+            .then_some(())
+    });
+
+    // 3. A rolling deployment; the leader dies in the middle of it.
+    let v2 = register(&servers[survivor], &unique("rep-"), "3601");
+    ok_json(&servers[survivor].aws(&[
+        "ecs",
+        "update-service",
+        "--cluster",
+        &cluster,
+        "--service",
+        &service,
+        "--task-definition",
+        &v2,
+    ]));
+    // The deployment has just begun (the simulated runtime finishes it in seconds): the
+    // leader dies now.
+    let current = leader(&store, &servers, &alive).expect("a leader");
+    let last_alive = (0..3).find(|&i| alive[i] && i != current).unwrap();
+    servers[current].kill9();
+    alive[current] = false;
+    let mut max_live = 0;
+    let mut seen = Value::Null;
+    let deadline = Instant::now() + Duration::from_secs(120);
+    let mut check = || {
+        assert!(
+            Instant::now() < deadline,
+            "the deployment did not complete in 120 s; last seen: {seen:#}"
+        );
+        let r = &servers[last_alive];
+        let live = live_tasks(r, &cluster, &service).len();
+        max_live = max_live.max(live);
+        let svc = describe_service(r, &cluster, &service);
+        seen = svc.clone();
+        let deployments = svc["deployments"].as_array().unwrap().len();
+        let done = deployments == 1
+            && svc["deployments"][0]["taskDefinition"] == v2.as_str()
+            && svc["deployments"][0]["rolloutState"] == "COMPLETED"
+            && svc["runningCount"] == 6;
+        done.then_some(svc)
+    };
+    let completed = loop {
+        if let Some(svc) = check() {
+            break svc;
+        }
+        std::thread::sleep(Duration::from_millis(300));
+    };
+    assert!(
+        max_live <= 12,
+        "at most maximumPercent (200%) of 6 tasks at once, saw {max_live}"
+    );
+    let last = &servers[last_alive];
+    let tasks = live_tasks(last, &cluster, &service);
+    assert_eq!(tasks.len(), 6, "{completed:#}");
+    assert_eq!(tasks.iter().collect::<HashSet<_>>().len(), 6);
+    let mut args = vec!["ecs", "describe-tasks", "--cluster", &cluster, "--tasks"];
+    args.extend(tasks.iter().map(String::as_str));
+    let described = ok_json(&last.aws(&args));
+    for t in described["tasks"].as_array().unwrap() {
+        assert_eq!(t["taskDefinitionArn"], v2.as_str());
+    }
+    // The agent found a surviving replica and stays connected.
+    let instances = ok_json(&last.aws(&["ecs", "list-container-instances", "--cluster", &cluster]));
+    let arn = instances["containerInstanceArns"][0].as_str().unwrap();
+    let described = ok_json(&last.aws(&[
+        "ecs",
+        "describe-container-instances",
+        "--cluster",
+        &cluster,
+        "--container-instances",
+        arn,
+    ]));
+    assert_eq!(
+        described["containerInstances"][0]["agentConnected"], true,
+        "{described:#}"
+    );
+}
