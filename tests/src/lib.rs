@@ -5,6 +5,7 @@
 
 pub mod docker_agent;
 pub mod official_agent;
+pub mod partition;
 pub mod service;
 
 pub use berth_testkit::{
@@ -405,6 +406,39 @@ impl BerthServer {
     /// Everything the server printed on stdout (every start appends to one file).
     pub fn stdout_log(&self) -> String {
         fs::read_to_string(self.root.path().join("server.stdout.log")).unwrap_or_default()
+    }
+
+    /// Everything the server wrote to stderr (every start appends to one file), without
+    /// terminal colours.
+    pub fn stderr_log(&self) -> String {
+        let text = fs::read_to_string(self.stderr_path()).unwrap_or_default();
+        let mut plain = String::with_capacity(text.len());
+        let mut chars = text.chars();
+        while let Some(c) = chars.next() {
+            if c == '\u{1b}' {
+                // An ANSI sequence: ESC [ ... letter.
+                for c in chars.by_ref() {
+                    if c.is_ascii_alphabetic() {
+                        break;
+                    }
+                }
+            } else {
+                plain.push(c);
+            }
+        }
+        plain
+    }
+
+    /// Pauses (SIGSTOP) or resumes (SIGCONT) the server: a process that stops answering
+    /// without dying, then wakes up.
+    pub fn signal(&self, signal: &str) {
+        let child = self.child.as_ref().expect("the server runs");
+        let status = Command::new("kill")
+            .arg(format!("-{signal}"))
+            .arg(child.id().to_string())
+            .status()
+            .unwrap();
+        assert!(status.success(), "kill -{signal}");
     }
 
     /// The last lines of the server's stderr (every start appends to one file).

@@ -12,6 +12,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use berth_e2e::docker_agent::{Agent, wait_for, wait_instances};
+use berth_e2e::partition::CutProxy;
 use berth_e2e::{BerthServer, ServerOptions, ok_json, random_secret, unique};
 use berth_store::testing::EtcdCluster;
 use berth_store::{EtcdStore, Store};
@@ -295,4 +296,151 @@ fn the_lead_moves_when_the_leader_dies_and_nothing_acknowledged_is_lost() {
         described["containerInstances"][0]["agentConnected"], true,
         "{described:#}"
     );
+}
+
+/// The UTC timestamp of the first line of `log` that contains `what` (tracing's RFC 3339
+/// prefix, which orders as text).
+fn logged_at(log: &str, what: &str) -> Option<String> {
+    log.lines()
+        .find(|l| l.contains(what))
+        .and_then(|l| l.split_whitespace().next())
+        .map(str::to_owned)
+}
+
+/// A leader cut off from etcd (a proxy between it and every member stops passing bytes, as a
+/// partition drops packets) stops acting before another replica is elected: its log says
+/// it stepped down earlier than the other's says it was elected; the new leader's scheduler
+/// then acts. Then the new leader is paused (SIGSTOP) past its lease and woken again: the
+/// lead has moved back meanwhile, the woken replica's controllers are fenced (etcd refuses
+/// their writes) and the service ends with exactly its desired count.
+#[test]
+fn a_leader_cut_off_from_etcd_steps_down_before_another_takes_over() {
+    let Some(etcd) = etcd() else { return };
+    let store = EtcdStore::open(etcd.config()).unwrap();
+    let proxies: Vec<CutProxy> = etcd
+        .endpoints()
+        .iter()
+        .map(|e| CutProxy::start(e))
+        .collect();
+    let through_proxies = format!(
+        "etcd://{}",
+        proxies
+            .iter()
+            .map(|p| p.addr().to_owned())
+            .collect::<Vec<_>>()
+            .join(",")
+    );
+    let secret = random_secret();
+    let options = |url: String| ServerOptions {
+        args: vec!["--store".into(), url],
+        secret_key: Some(secret.clone()),
+        env: vec![("BERTH_AGENT_TIMEOUT_SECONDS".into(), "30".into())],
+        ..Default::default()
+    };
+    let first = BerthServer::start_with(options(through_proxies));
+    wait_for("the first replica leads", Duration::from_secs(30), || {
+        leader(&store, std::slice::from_ref(&first), &[true])
+    });
+    let second = BerthServer::start_with(options(etcd.url()));
+    let servers = [first, second];
+    let alive = [true, true];
+
+    let cluster = unique("cut-");
+    ok_json(&servers[1].aws(&["ecs", "create-cluster", "--cluster-name", &cluster]));
+    let _agent = Agent::start_on(
+        &servers[1],
+        &servers[1].endpoint(),
+        &cluster,
+        &["--runtime", "simulated"],
+        &[],
+    );
+    wait_instances(&servers[1], &cluster, 1);
+    let td = register(&servers[1], &unique("cut-"), "3600");
+    let service = unique("svc-");
+    ok_json(&servers[1].aws(&[
+        "ecs",
+        "create-service",
+        "--cluster",
+        &cluster,
+        "--service-name",
+        &service,
+        "--task-definition",
+        &td,
+        "--desired-count",
+        "3",
+    ]));
+    let running = |n: usize, via: usize| {
+        wait_for(&format!("{n} running"), Duration::from_secs(60), || {
+            let svc = describe_service(&servers[via], &cluster, &service);
+            (svc["runningCount"] == n && live_tasks(&servers[via], &cluster, &service).len() == n)
+                .then_some(())
+        })
+    };
+    running(3, 1);
+
+    // The partition.
+    for p in &proxies {
+        p.cut();
+    }
+    wait_for("the other replica leads", Duration::from_secs(30), || {
+        (leader(&store, &servers, &alive) == Some(1)).then_some(())
+    });
+    let stepped_down = logged_at(&servers[0].stderr_log(), "stepped down as leader")
+        .expect("the cut-off leader says it stepped down");
+    let elected = logged_at(&servers[1].stderr_log(), "elected leader")
+        .expect("the other replica says it was elected");
+    assert!(
+        stepped_down < elected,
+        "the cut-off leader stepped down at {stepped_down}, after the other was elected at {elected}"
+    );
+    set_desired(&servers[1], &cluster, &service, 4);
+    running(4, 1);
+    for p in &proxies {
+        p.heal();
+    }
+
+    // The new leader pauses past its lease; the lead moves back; it wakes up fenced.
+    servers[1].signal("STOP");
+    wait_for("the lead moves back", Duration::from_secs(30), || {
+        (leader(&store, &servers, &alive) == Some(0)).then_some(())
+    });
+    set_desired(&servers[0], &cluster, &service, 5);
+    // The agent's session is with the paused replica: the new task is placed (a record
+    // meant to run) but not yet started, which is what the count below is about.
+    wait_for("5 tasks meant to run", Duration::from_secs(60), || {
+        (live_tasks(&servers[0], &cluster, &service).len() == 5).then_some(())
+    });
+    servers[1].signal("CONT");
+    wait_for(
+        "the woken replica steps down",
+        Duration::from_secs(30),
+        || {
+            servers[1]
+                .stderr_log()
+                .contains("stepped down as leader")
+                .then_some(())
+        },
+    );
+    // Settled: still led by the first, exactly the desired count (no task started or
+    // stopped by the woken replica's scheduler).
+    std::thread::sleep(Duration::from_secs(3));
+    assert_eq!(leader(&store, &servers, &alive), Some(0));
+    assert_eq!(live_tasks(&servers[0], &cluster, &service).len(), 5);
+    assert_eq!(
+        describe_service(&servers[0], &cluster, &service)["desiredCount"],
+        5
+    );
+}
+
+fn set_desired(s: &BerthServer, cluster: &str, service: &str, n: usize) {
+    ok_json(&s.aws(&[
+        "ecs",
+        "update-service",
+        "--cluster",
+        cluster,
+        "--service",
+        service,
+        "--desired-count",
+        &n.to_string(),
+    ]));
 }
