@@ -48,6 +48,46 @@ enum Command {
     Store(StoreCommand),
 }
 
+/// TLS to etcd (its client URLs on https).
+#[derive(Args, Clone)]
+struct EtcdTlsArgs {
+    /// The CA certificates (PEM) etcd members' certificates are checked against; setting it
+    /// turns TLS on.
+    #[arg(long, env = "BERTH_ETCD_CA")]
+    etcd_ca: Option<PathBuf>,
+    /// A client certificate (PEM) for members that require one (etcd's
+    /// --client-cert-auth).
+    #[arg(
+        long,
+        env = "BERTH_ETCD_CERT",
+        requires = "etcd_key",
+        requires = "etcd_ca"
+    )]
+    etcd_cert: Option<PathBuf>,
+    /// The client certificate's private key (PEM).
+    #[arg(long, env = "BERTH_ETCD_KEY", requires = "etcd_cert")]
+    etcd_key: Option<PathBuf>,
+}
+
+impl EtcdTlsArgs {
+    /// `location` with these TLS settings when it is etcd.
+    fn apply(
+        &self,
+        location: berth_server::files::StoreLocation,
+    ) -> berth_server::files::StoreLocation {
+        match (location, &self.etcd_ca) {
+            (berth_server::files::StoreLocation::Etcd(mut config), Some(ca)) => {
+                config.tls = Some(berth_store::EtcdTls {
+                    ca: ca.clone(),
+                    client: self.etcd_cert.clone().zip(self.etcd_key.clone()),
+                });
+                berth_server::files::StoreLocation::Etcd(config)
+            }
+            (location, _) => location,
+        }
+    }
+}
+
 #[derive(Subcommand)]
 enum StoreCommand {
     /// Copies every key of one store into another, empty one, in key order: how an
@@ -64,6 +104,9 @@ struct StoreCopyArgs {
     /// The destination, likewise; it must hold no key yet.
     #[arg(long)]
     to: String,
+    /// TLS for whichever side is etcd.
+    #[command(flatten)]
+    etcd_tls: EtcdTlsArgs,
 }
 
 #[derive(Args)]
@@ -115,6 +158,8 @@ struct ServerArgs {
     /// etcd://HOST:PORT[,HOST:PORT...][/PREFIX], shared by any number of servers.
     #[arg(long, env = "BERTH_STORE", default_value = "embedded")]
     store: berth_server::files::StoreLocation,
+    #[command(flatten)]
+    etcd_tls: EtcdTlsArgs,
     /// Address to listen on; port 0 picks a free port.
     #[arg(long, default_value = "127.0.0.1:4566")]
     listen: SocketAddr,
@@ -314,7 +359,7 @@ async fn run_server(args: ServerArgs, up: Option<UpOptions>) -> Result<()> {
         agent_heartbeat: Duration::from_secs(args.agent_heartbeat_seconds),
         token_ttl,
         up,
-        store: args.store,
+        store: args.etcd_tls.apply(args.store),
         ..ServerConfig::new(&args.data_dir)
     };
     let listener = tokio::net::TcpListener::bind(args.listen)
@@ -388,11 +433,16 @@ async fn run_gc(args: GcArgs) -> Result<()> {
 }
 
 /// A store named on the command line: etcd by URL, else a data dir's embedded store.
-fn open_named_store(name: &str) -> Result<std::sync::Arc<dyn berth_store::Store>> {
+fn open_named_store(
+    name: &str,
+    tls: &EtcdTlsArgs,
+) -> Result<std::sync::Arc<dyn berth_store::Store>> {
     let (location, dir) = if name.starts_with("etcd://") {
         (
-            name.parse::<berth_server::files::StoreLocation>()
-                .map_err(anyhow::Error::msg)?,
+            tls.apply(
+                name.parse::<berth_server::files::StoreLocation>()
+                    .map_err(anyhow::Error::msg)?,
+            ),
             PathBuf::new(),
         )
     } else {
@@ -405,8 +455,10 @@ fn open_named_store(name: &str) -> Result<std::sync::Arc<dyn berth_store::Store>
 }
 
 fn run_store_copy(args: StoreCopyArgs) -> Result<()> {
-    let from = open_named_store(&args.from).with_context(|| format!("opening {}", args.from))?;
-    let to = open_named_store(&args.to).with_context(|| format!("opening {}", args.to))?;
+    let from = open_named_store(&args.from, &args.etcd_tls)
+        .with_context(|| format!("opening {}", args.from))?;
+    let to = open_named_store(&args.to, &args.etcd_tls)
+        .with_context(|| format!("opening {}", args.to))?;
     let copied = berth_store::copy_all(from.as_ref(), to.as_ref())
         .with_context(|| format!("copying {} to {}", args.from, args.to))?;
     println!("copied {copied} keys from {} to {}", args.from, args.to);

@@ -85,8 +85,8 @@ struct SharedSecrets {
 }
 
 /// The installation's root credentials and token key from the shared store, made by the
-/// first replica to start (the root credentials from the environment when set, else
-/// generated). Each replica writes the credentials to DATA_DIR/credentials for its users.
+/// first replica to start (the root credentials from the environment when set, else from
+/// its data dir, else generated; the token key from its data dir, else generated). Each replica writes the credentials to DATA_DIR/credentials for its users.
 /// Credentials set in this replica's environment are the ones it accepts.
 pub fn shared_secrets(
     store: &dyn berth_store::Store,
@@ -99,8 +99,17 @@ pub fn shared_secrets(
             break serde_json::from_slice::<SharedSecrets>(&kv.value)
                 .map_err(|e| corrupt(e.to_string()))?;
         }
-        let creds = given.clone().unwrap_or_else(generated_credentials);
-        let key: [u8; 32] = rand::random();
+        // The first replica seeds them from its data dir when it has them (an installation
+        // that moved from its embedded store keeps its credentials and valid tokens).
+        let creds = match &given {
+            Some(creds) => creds.clone(),
+            None if data_dir.join("credentials").exists() => root_credentials(data_dir)?,
+            None => generated_credentials(),
+        };
+        let key: [u8; 32] = match data_dir.join("token-key").exists() {
+            true => token_key(data_dir)?,
+            false => rand::random(),
+        };
         let fresh = SharedSecrets {
             access_key_id: creds.access_key_id,
             secret_access_key: creds.secret_access_key,

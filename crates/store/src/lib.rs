@@ -16,7 +16,7 @@ pub mod testing;
 mod update;
 
 pub use copy::{CopyError, copy_all};
-pub use etcd::{EtcdConfig, EtcdStore, LeaseId};
+pub use etcd::{EtcdConfig, EtcdStore, EtcdTls, LeaseId};
 pub use fence::FencedStore;
 pub use mem::MemStore;
 pub use record::{decode, encode, now_epoch};

@@ -20,6 +20,8 @@ struct Member {
 
 pub struct EtcdCluster {
     binary: PathBuf,
+    /// Clients must speak TLS and show a certificate (`start_tls`).
+    tls: bool,
     dir: PathBuf,
     token: String,
     members: Vec<Member>,
@@ -54,14 +56,26 @@ impl EtcdCluster {
         // Ports are picked free, then bound by etcd: another process may take one in
         // between, and the member exits. Start again on fresh ports then.
         for _ in 0..4 {
-            if let Some(cluster) = EtcdCluster::try_start(&binary, members) {
+            if let Some(cluster) = EtcdCluster::try_start(&binary, members, false) {
                 return Some(cluster);
             }
         }
         panic!("etcd did not start in four tries on fresh ports (its logs were kept)");
     }
 
-    fn try_start(binary: &Path, members: usize) -> Option<EtcdCluster> {
+    /// Like `start`, with client URLs on TLS that require a client certificate
+    /// (`--client-cert-auth`), all made by `openssl` in the cluster's directory.
+    pub fn start_tls(members: usize) -> Option<EtcdCluster> {
+        let binary = EtcdCluster::binary()?;
+        for _ in 0..4 {
+            if let Some(cluster) = EtcdCluster::try_start(&binary, members, true) {
+                return Some(cluster);
+            }
+        }
+        panic!("etcd did not start in four tries on fresh ports (its logs were kept)");
+    }
+
+    fn try_start(binary: &Path, members: usize, tls: bool) -> Option<EtcdCluster> {
         let unique = format!(
             "{}-{}",
             std::process::id(),
@@ -82,11 +96,15 @@ impl EtcdCluster {
             .collect();
         let mut cluster = EtcdCluster {
             binary: binary.to_owned(),
+            tls,
             dir,
             token: format!("berth-test-{unique}"),
             members,
             keep_logs: false,
         };
+        if tls {
+            make_certificates(&cluster.dir);
+        }
         for i in 0..cluster.members.len() {
             cluster.spawn(i);
         }
@@ -107,6 +125,21 @@ impl EtcdCluster {
             .collect();
         let member = &self.members[i];
         let data = self.dir.join(&member.name);
+        let scheme = if self.tls { "https" } else { "http" };
+        let tls_args: Vec<String> = if self.tls {
+            let file = |name: &str| self.dir.join(name).display().to_string();
+            vec![
+                "--cert-file".into(),
+                file("server.crt"),
+                "--key-file".into(),
+                file("server.key"),
+                "--trusted-ca-file".into(),
+                file("ca.crt"),
+                "--client-cert-auth".into(),
+            ]
+        } else {
+            Vec::new()
+        };
         let log = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
@@ -116,11 +149,15 @@ impl EtcdCluster {
             .args(["--name", &member.name])
             .arg("--data-dir")
             .arg(&data)
-            .args(["--listen-client-urls", &format!("http://{}", member.client)])
+            .args([
+                "--listen-client-urls",
+                &format!("{scheme}://{}", member.client),
+            ])
             .args([
                 "--advertise-client-urls",
-                &format!("http://{}", member.client),
+                &format!("{scheme}://{}", member.client),
             ])
+            .args(&tls_args)
             .args(["--listen-peer-urls", &format!("http://{}", member.peer)])
             .args([
                 "--initial-advertise-peer-urls",
@@ -151,7 +188,7 @@ impl EtcdCluster {
             let m = &self.members[i];
             let config = EtcdConfig {
                 endpoints: vec![m.client.clone()],
-                namespace: EtcdConfig::DEFAULT_NAMESPACE.to_owned(),
+                ..self.config()
             };
             loop {
                 if EtcdStore::open(config.clone())
@@ -194,6 +231,10 @@ impl EtcdCluster {
         EtcdConfig {
             endpoints: self.endpoints(),
             namespace: EtcdConfig::DEFAULT_NAMESPACE.to_owned(),
+            tls: self.tls.then(|| crate::EtcdTls {
+                ca: self.dir.join("ca.crt"),
+                client: Some((self.dir.join("client.crt"), self.dir.join("client.key"))),
+            }),
         }
     }
 
@@ -230,5 +271,69 @@ impl Drop for EtcdCluster {
         if !self.keep_logs && !std::thread::panicking() {
             let _ = std::fs::remove_dir_all(&self.dir);
         }
+    }
+}
+
+/// A CA, a server certificate for 127.0.0.1 and a client certificate, by `openssl`.
+fn make_certificates(dir: &Path) {
+    let run = |args: &[&str]| {
+        let out = Command::new("openssl")
+            .args(args)
+            .current_dir(dir)
+            .output()
+            .expect("openssl (Debian's openssl package)");
+        assert!(
+            out.status.success(),
+            "openssl {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    let ec = [
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:prime256v1",
+        "-nodes",
+    ];
+    let mut ca = vec!["req", "-x509", "-days", "2", "-subj", "/CN=berth-test-ca"];
+    ca.extend(ec);
+    ca.extend(["-keyout", "ca.key", "-out", "ca.crt"]);
+    run(&ca);
+    for (name, extensions) in [
+        (
+            "server",
+            "subjectAltName=IP:127.0.0.1\nextendedKeyUsage=serverAuth,clientAuth\n",
+        ),
+        ("client", "extendedKeyUsage=clientAuth\n"),
+    ] {
+        let subject = format!("/CN=berth-test-{name}");
+        let (key, csr, crt, ext) = (
+            format!("{name}.key"),
+            format!("{name}.csr"),
+            format!("{name}.crt"),
+            format!("{name}.ext"),
+        );
+        let mut req = vec!["req", "-subj", &subject];
+        req.extend(ec);
+        req.extend(["-keyout", &key, "-out", &csr]);
+        run(&req);
+        std::fs::write(dir.join(&ext), extensions).unwrap();
+        run(&[
+            "x509",
+            "-req",
+            "-days",
+            "2",
+            "-in",
+            &csr,
+            "-CA",
+            "ca.crt",
+            "-CAkey",
+            "ca.key",
+            "-CAcreateserial",
+            "-out",
+            &crt,
+            "-extfile",
+            &ext,
+        ]);
     }
 }

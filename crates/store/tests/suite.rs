@@ -552,3 +552,27 @@ fn check_concurrent_increments<S: Store>(s: &Arc<S>) {
 fn parse_u64(raw: &[u8]) -> u64 {
     std::str::from_utf8(raw).unwrap().parse().unwrap()
 }
+
+/// etcd with TLS on its client URLs and client certificates required: the store verifies
+/// the members against the CA and shows its certificate; without one it is refused.
+#[test]
+fn etcd_over_tls_with_a_client_certificate() {
+    let Some(cluster) = EtcdCluster::start_tls(3) else {
+        eprintln!("SKIPPED: etcd is not installed (scripts/test.sh installs etcd-server)");
+        return;
+    };
+    let store = EtcdStore::open(cluster.config()).unwrap();
+    check_cas_create_and_mod_revisions(&store);
+    check_watch_replays_then_follows(&store);
+    let mut anonymous = cluster.config();
+    if let Some(tls) = anonymous.tls.as_mut() {
+        tls.client = None;
+    }
+    assert!(EtcdStore::open(anonymous).is_err(), "no client certificate");
+    let mut plain = cluster.config();
+    plain.tls = None;
+    assert!(
+        EtcdStore::open(plain).is_err(),
+        "plain HTTP to a TLS member"
+    );
+}

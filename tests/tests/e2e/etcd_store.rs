@@ -162,3 +162,33 @@ fn store_copy_moves_an_installation_to_etcd() {
         "docker pull after the move",
     );
 }
+
+/// `--etcd-ca/--etcd-cert/--etcd-key`: a server on etcd members that speak TLS and require a
+/// client certificate.
+#[test]
+fn a_server_reaches_etcd_over_tls_with_a_client_certificate() {
+    let Some(etcd) = EtcdCluster::start_tls(3) else {
+        eprintln!("SKIPPED: etcd is not installed (scripts/test.sh installs etcd-server)");
+        return;
+    };
+    let file = |name: &str| etcd.dir().join(name).display().to_string();
+    let s = BerthServer::start_with(ServerOptions {
+        args: vec![
+            "--store".into(),
+            etcd.url(),
+            "--etcd-ca".into(),
+            file("ca.crt"),
+            "--etcd-cert".into(),
+            file("client.crt"),
+            "--etcd-key".into(),
+            file("client.key"),
+        ],
+        ..Default::default()
+    });
+    let cluster = unique("tls-");
+    assert_ok(
+        &s.aws(&["ecs", "create-cluster", "--cluster-name", &cluster]),
+        "create-cluster",
+    );
+    assert_eq!(cluster_names(&s), [cluster]);
+}

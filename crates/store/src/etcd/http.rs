@@ -5,16 +5,22 @@
 
 use std::io::{self, BufRead, BufReader, Read, Write};
 use std::net::{Shutdown, TcpStream, ToSocketAddrs};
+use std::sync::Arc;
 use std::time::Duration;
 
 /// Connect and unary-call deadline: a member that does not answer within it is skipped.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
 
+/// A connection's byte stream: the socket itself, or TLS over it.
+trait Stream: Read + Write + Send {}
+impl<T: Read + Write + Send> Stream for T {}
+
 /// One connection to one etcd member.
 pub(crate) struct Conn {
     host: String,
-    reader: BufReader<TcpStream>,
-    writer: TcpStream,
+    io: BufReader<Box<dyn Stream>>,
+    /// The socket under `io`: timeouts and shutdown.
+    socket: TcpStream,
 }
 
 /// Closes a connection from another thread (a watcher's drop), unblocking its reader.
@@ -27,17 +33,23 @@ impl Drop for Closer {
 }
 
 impl Conn {
-    pub(crate) fn open(host: &str) -> io::Result<Conn> {
+    /// Connects to `host` (`HOST:PORT`), over TLS when `tls` is given.
+    pub(crate) fn open(host: &str, tls: Option<&Arc<rustls::ClientConfig>>) -> io::Result<Conn> {
         let mut last = io::Error::new(io::ErrorKind::NotFound, format!("{host}: no address"));
         for addr in host.to_socket_addrs()? {
             match TcpStream::connect_timeout(&addr, CONNECT_TIMEOUT) {
                 Ok(stream) => {
                     stream.set_nodelay(true)?;
-                    let writer = stream.try_clone()?;
+                    stream.set_read_timeout(Some(CONNECT_TIMEOUT))?;
+                    let socket = stream.try_clone()?;
+                    let io: Box<dyn Stream> = match tls {
+                        None => Box::new(stream),
+                        Some(config) => Box::new(tls_stream(host, config, stream)?),
+                    };
                     return Ok(Conn {
                         host: host.to_owned(),
-                        reader: BufReader::with_capacity(64 * 1024, stream),
-                        writer,
+                        io: BufReader::with_capacity(64 * 1024, io),
+                        socket,
                     });
                 }
                 Err(e) => last = e,
@@ -48,12 +60,12 @@ impl Conn {
 
     /// A handle that closes this connection when dropped.
     pub(crate) fn closer(&self) -> io::Result<Closer> {
-        Ok(Closer(self.writer.try_clone()?))
+        Ok(Closer(self.socket.try_clone()?))
     }
 
     /// Bounds how long a read may block (`None`: forever, for watch streams).
     pub(crate) fn set_read_timeout(&self, timeout: Option<Duration>) -> io::Result<()> {
-        self.writer.set_read_timeout(timeout)
+        self.socket.set_read_timeout(timeout)
     }
 
     /// Sends a JSON POST and reads the status line and headers; the body is read next with
@@ -68,13 +80,16 @@ impl Conn {
             body.len()
         )?;
         request.extend_from_slice(body);
-        self.writer.write_all(&request)?;
+        // A response is always read whole before the next request: nothing is buffered.
+        let io = self.io.get_mut();
+        io.write_all(&request)?;
+        io.flush()?;
         self.read_head()
     }
 
     fn read_head(&mut self) -> io::Result<Head> {
         let mut line = String::new();
-        if self.reader.read_line(&mut line)? == 0 {
+        if self.io.read_line(&mut line)? == 0 {
             return Err(io::Error::new(
                 io::ErrorKind::UnexpectedEof,
                 "etcd closed the connection",
@@ -93,7 +108,7 @@ impl Conn {
         };
         loop {
             line.clear();
-            if self.reader.read_line(&mut line)? == 0 {
+            if self.io.read_line(&mut line)? == 0 {
                 return Err(bad("eof in headers".into()));
             }
             let header = line.trim_end();
@@ -122,12 +137,12 @@ impl Conn {
     pub(crate) fn read_body(&mut self, head: &Head) -> io::Result<Vec<u8>> {
         let mut body = Vec::new();
         if head.chunked {
-            Chunked::new(&mut self.reader).read_to_end(&mut body)?;
+            Chunked::new(&mut self.io).read_to_end(&mut body)?;
         } else if let Some(n) = head.length {
             body.resize(n, 0);
-            self.reader.read_exact(&mut body)?;
+            self.io.read_exact(&mut body)?;
         } else {
-            self.reader.read_to_end(&mut body)?;
+            self.io.read_to_end(&mut body)?;
         }
         Ok(body)
     }
@@ -135,9 +150,9 @@ impl Conn {
     /// The body as a stream (a watch): the connection is consumed.
     pub(crate) fn into_stream(self, head: &Head) -> Box<dyn Read + Send> {
         if head.chunked {
-            Box::new(Chunked::new(self.reader))
+            Box::new(Chunked::new(self.io))
         } else {
-            Box::new(self.reader)
+            Box::new(self.io)
         }
     }
 }
@@ -149,6 +164,28 @@ pub(crate) struct Head {
     chunked: bool,
     /// The server closes the connection after this response: do not reuse it.
     pub(crate) close: bool,
+}
+
+/// TLS over `stream` to `host`, verified against the configuration's roots; the handshake
+/// completes here, so that a refused certificate fails the connect.
+fn tls_stream(
+    host: &str,
+    config: &Arc<rustls::ClientConfig>,
+    stream: TcpStream,
+) -> io::Result<rustls::StreamOwned<rustls::ClientConnection, TcpStream>> {
+    let name = host.rsplit_once(':').map_or(host, |(h, _)| h);
+    let name = name.trim_start_matches('[').trim_end_matches(']');
+    let server = rustls::pki_types::ServerName::try_from(name.to_owned())
+        .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, format!("{name}: {e}")))?;
+    let connection = rustls::ClientConnection::new(config.clone(), server)
+        .map_err(|e| io::Error::other(format!("TLS to {host}: {e}")))?;
+    let mut tls = rustls::StreamOwned::new(connection, stream);
+    while tls.conn.is_handshaking() {
+        tls.conn
+            .complete_io(&mut tls.sock)
+            .map_err(|e| io::Error::new(e.kind(), format!("TLS handshake with {host}: {e}")))?;
+    }
+    Ok(tls)
 }
 
 fn bad(message: String) -> io::Error {

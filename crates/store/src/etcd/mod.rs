@@ -18,8 +18,9 @@ mod watch;
 mod wire;
 
 use std::io;
-use std::sync::Mutex;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use serde::de::DeserializeOwned;
@@ -41,6 +42,57 @@ pub struct EtcdConfig {
     pub endpoints: Vec<String>,
     /// Every key is stored under this prefix (ends with `/`).
     pub namespace: String,
+    /// TLS to the members (their client URLs are https), when set.
+    pub tls: Option<EtcdTls>,
+}
+
+/// TLS settings for etcd: PEM files.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EtcdTls {
+    /// The CA certificates members' certificates are checked against.
+    pub ca: PathBuf,
+    /// A client certificate (chain) and its key, for members that require one
+    /// (`--client-cert-auth`).
+    pub client: Option<(PathBuf, PathBuf)>,
+}
+
+impl EtcdTls {
+    fn client_config(&self) -> Result<Arc<rustls::ClientConfig>, StoreError> {
+        use rustls::pki_types::pem::PemObject;
+        use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+        let bad = |what: &Path, e: &dyn std::fmt::Display| {
+            StoreError::Io(format!("etcd TLS: {}: {e}", what.display()))
+        };
+        let mut roots = rustls::RootCertStore::empty();
+        for cert in CertificateDer::pem_file_iter(&self.ca).map_err(|e| bad(&self.ca, &e))? {
+            roots
+                .add(cert.map_err(|e| bad(&self.ca, &e))?)
+                .map_err(|e| bad(&self.ca, &e))?;
+        }
+        // ring, not aws-lc-rs (no C toolchain dependency beyond ring's own; DEPENDENCIES.md):
+        // rustls deprecates it for lacking post-quantum key exchange, which a control
+        // plane's link to its own etcd does not need yet.
+        #[allow(deprecated)]
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let builder = rustls::ClientConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .map_err(|e| bad(&self.ca, &e))?
+            .with_root_certificates(roots);
+        let config = match &self.client {
+            None => builder.with_no_client_auth(),
+            Some((cert, key)) => {
+                let chain = CertificateDer::pem_file_iter(cert)
+                    .map_err(|e| bad(cert, &e))?
+                    .collect::<Result<Vec<_>, _>>()
+                    .map_err(|e| bad(cert, &e))?;
+                let key = PrivateKeyDer::from_pem_file(key).map_err(|e| bad(key, &e))?;
+                builder
+                    .with_client_auth_cert(chain, key)
+                    .map_err(|e| bad(cert, &e))?
+            }
+        };
+        Ok(Arc::new(config))
+    }
 }
 
 impl EtcdConfig {
@@ -79,6 +131,7 @@ impl EtcdConfig {
         Ok(EtcdConfig {
             endpoints,
             namespace,
+            tls: None,
         })
     }
 }
@@ -131,6 +184,7 @@ fn hint(message: &str) -> &'static str {
 /// A Berth store on an etcd cluster.
 pub struct EtcdStore {
     config: EtcdConfig,
+    tls: Option<Arc<rustls::ClientConfig>>,
     /// Idle kept-alive connections, with the member each goes to.
     idle: Mutex<Vec<(usize, Conn)>>,
     /// The member calls go to first: the last one that answered.
@@ -148,8 +202,14 @@ impl std::fmt::Debug for EtcdStore {
 impl EtcdStore {
     /// Connects to the cluster and checks that a member answers.
     pub fn open(config: EtcdConfig) -> Result<EtcdStore, StoreError> {
+        let tls = config
+            .tls
+            .as_ref()
+            .map(EtcdTls::client_config)
+            .transpose()?;
         let store = EtcdStore {
             config,
+            tls,
             idle: Mutex::new(Vec::new()),
             preferred: AtomicUsize::new(0),
         };
@@ -175,7 +235,7 @@ impl EtcdStore {
         match pooled {
             Some(conn) => Ok(conn),
             None => {
-                let conn = Conn::open(&self.config.endpoints[member])?;
+                let conn = Conn::open(&self.config.endpoints[member], self.tls.as_ref())?;
                 conn.set_read_timeout(Some(CALL_TIMEOUT))?;
                 Ok(conn)
             }

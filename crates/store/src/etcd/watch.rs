@@ -19,6 +19,7 @@ use crate::{EventKind, Revision, StoreError, WatchEvent, Watcher};
 /// What a watch asks etcd for, kept to resume it elsewhere.
 struct Spec {
     endpoints: Vec<String>,
+    tls: Option<Arc<rustls::ClientConfig>>,
     namespace: String,
     key: Vec<u8>,
     end: Vec<u8>,
@@ -72,6 +73,7 @@ pub(super) fn start(
     let key = store.key(prefix);
     let spec = Spec {
         endpoints: store.config.endpoints.clone(),
+        tls: store.tls.clone(),
         namespace: store.config.namespace.clone(),
         end: wire::prefix_end(&key),
         key,
@@ -147,7 +149,8 @@ fn open(
     member: usize,
     start: Revision,
 ) -> Result<(std::io::Result<Closer>, Messages, Revision), String> {
-    let mut conn = Conn::open(&spec.endpoints[member]).map_err(|e| e.to_string())?;
+    let mut conn =
+        Conn::open(&spec.endpoints[member], spec.tls.as_ref()).map_err(|e| e.to_string())?;
     conn.set_read_timeout(Some(CALL_TIMEOUT))
         .map_err(|e| e.to_string())?;
     let body = json!({
