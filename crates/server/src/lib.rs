@@ -334,9 +334,35 @@ async fn lead(
             &registry.with_store(fenced),
             &end_rx,
         );
+        if term.token != 0 {
+            spawn_compaction(store.clone(), &end_rx);
+        }
         replica::term_ended(&mut role, &mut shutdown).await;
         let _ = end_tx.send(true);
     }
+}
+
+/// Revisions of history a shared store keeps for watches that fall behind (as the embedded
+/// store keeps by itself): a watcher further behind re-reads.
+const SHARED_STORE_HISTORY: u64 = 10_000;
+
+/// The leader compacts a shared store's history every five minutes, keeping the last
+/// [`SHARED_STORE_HISTORY`] revisions (Kubernetes' API server compacts etcd the same way;
+/// without it etcd keeps every revision until its space quota alarms).
+fn spawn_compaction(
+    store: Arc<dyn berth_store::Store>,
+    shutdown: &tokio::sync::watch::Receiver<bool>,
+) {
+    periodic::every(
+        "store history compacted",
+        Duration::from_secs(300),
+        shutdown.clone(),
+        move || {
+            let current = store.current_revision()?;
+            store.compact(current.saturating_sub(SHARED_STORE_HISTORY))?;
+            Ok::<_, berth_store::StoreError>(0)
+        },
+    );
 }
 
 /// The controllers that act once for the installation: on the leader, for its term.
