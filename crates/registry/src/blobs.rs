@@ -16,7 +16,10 @@ use berth_model::{Digest, DigestAlgorithm};
 /// A blob store operation in flight.
 pub type BlobFuture<'a, T> = Pin<Box<dyn Future<Output = io::Result<T>> + Send + 'a>>;
 
-/// Content-addressed blob storage (the filesystem today; object storage can implement it).
+/// Content-addressed blob storage: the filesystem ([`FsBlobStore`]) or an S3-compatible
+/// bucket ([`crate::S3BlobStore`]). Writing a digest that exists replaces it with the same
+/// bytes; who may write or delete a digest at a time is decided by the registry
+/// (`blob_claims.rs`), not by the store.
 pub trait BlobStore: Send + Sync + 'static {
     /// The whole blob (manifests and configs: small).
     fn read_all<'a>(&'a self, digest: &'a Digest) -> BlobFuture<'a, Vec<u8>>;
@@ -31,7 +34,7 @@ pub trait BlobStore: Send + Sync + 'static {
     fn remove<'a>(&'a self, digest: &'a Digest) -> BlobFuture<'a, ()>;
     /// Every stored blob with when it was written (garbage collection of blobs whose
     /// record was never committed).
-    fn list(&self) -> io::Result<Vec<(Digest, SystemTime)>>;
+    fn list(&self) -> BlobFuture<'_, Vec<(Digest, SystemTime)>>;
 }
 
 /// Where uploads in progress are written: one local file per upload id.
@@ -305,8 +308,16 @@ impl BlobStore for FsBlobStore {
         Box::pin(FsBlobStore::remove(self, digest))
     }
 
-    fn list(&self) -> io::Result<Vec<(Digest, SystemTime)>> {
-        self.list_files()
+    fn list(&self) -> BlobFuture<'_, Vec<(Digest, SystemTime)>> {
+        Box::pin(async move {
+            let this = FsBlobStore {
+                blobs: self.blobs.clone(),
+                uploads: self.uploads.clone(),
+            };
+            tokio::task::spawn_blocking(move || this.list_files())
+                .await
+                .map_err(io::Error::other)?
+        })
     }
 }
 

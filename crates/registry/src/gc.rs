@@ -8,6 +8,12 @@
 //! first wins; the other sees a conflict (the push retries and finds the blob gone, GC skips
 //! the blob). Blobs younger than the grace period are kept, so layers uploaded just before
 //! their manifest are safe too.
+//!
+//! Safety against other replicas writing the same bytes: the bytes of a digest are deleted
+//! only under a claim on the digest taken in the transaction that deletes its record (or,
+//! for bytes without a record, while none exists), so a writer never puts bytes that a
+//! deletion in flight then removes (`blob_claims.rs`). Nothing here is process-local, so
+//! every replica may run garbage collection at once.
 
 use std::collections::HashSet;
 use std::time::{Duration, SystemTime};
@@ -16,7 +22,7 @@ use berth_model::Digest;
 use berth_store::{Compare, Op};
 
 use crate::uploads::{BlobRecord, UploadRecord};
-use crate::{Registry, Result, decode, keys, now_epoch};
+use crate::{Registry, Result, blob_claims, decode, keys, now_epoch};
 
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct GcReport {
@@ -63,36 +69,62 @@ impl Registry {
             if referenced.contains(&digest) || record.last_used() > cutoff {
                 continue;
             }
-            let mut ops = vec![Op::delete(kv.key.clone())];
+            // The record goes and the claim on the digest's bytes is taken in one
+            // transaction, so no writer puts the bytes again until they are deleted.
+            let claim_key = keys::blob_claim(&digest);
+            let mut ops = vec![
+                Op::delete(kv.key.clone()),
+                Op::put(claim_key.clone(), blob_claims::claim_value("delete")),
+            ];
             ops.extend(
                 links
                     .iter()
                     .filter(|(d, _)| d == &digest)
                     .map(|(_, k)| Op::delete(k.clone())),
             );
-            let _commit = self.blob_commit.lock().await;
             let outcome = self.store.txn(
-                &[Compare::ModRevision(kv.key.clone(), kv.mod_revision)],
+                &[
+                    Compare::ModRevision(kv.key.clone(), kv.mod_revision),
+                    Compare::CreateRevision(claim_key.clone(), 0),
+                ],
                 &ops,
             )?;
-            if outcome.is_committed() {
-                self.blobs.remove(&digest).await?;
+            if let Some(claim) = blob_claims::claim_from(claim_key, outcome) {
+                self.remove_claimed(&digest, &claim).await?;
                 report.blobs_deleted += 1;
                 report.bytes_freed += record.size;
                 known.remove(&digest);
             }
         }
 
-        // Files without a record: a crash between rename and commit. Only old ones, and
-        // under the commit lock so an upload in its commit window is not touched.
+        let stale = self.break_stale_claims()?;
+        if stale > 0 {
+            tracing::warn!(
+                claims = stale,
+                "broke blob claims left by replicas that died"
+            );
+        }
+        // Bytes without a record: a crash (or a lost claim) between their write and their
+        // record's commit. Only old ones, and under a claim taken while no record exists,
+        // so a writer of the same digest waits for the deletion or makes it fail.
         let grace_time = SystemTime::now() - grace;
-        for (digest, modified) in self.blobs.list()? {
+        for (digest, modified) in self.blobs.list().await? {
             if known.contains(&digest) || modified > grace_time {
                 continue;
             }
-            let _commit = self.blob_commit.lock().await;
-            if self.store.get(&keys::blob(&digest))?.is_none() {
-                self.blobs.remove(&digest).await?;
+            let claim_key = keys::blob_claim(&digest);
+            let outcome = self.store.txn(
+                &[
+                    Compare::CreateRevision(keys::blob(&digest), 0),
+                    Compare::CreateRevision(claim_key.clone(), 0),
+                ],
+                &[Op::put(
+                    claim_key.clone(),
+                    blob_claims::claim_value("delete"),
+                )],
+            )?;
+            if let Some(claim) = blob_claims::claim_from(claim_key, outcome) {
+                self.remove_claimed(&digest, &claim).await?;
                 report.orphan_files_deleted += 1;
             }
         }
@@ -125,7 +157,14 @@ impl Registry {
         for entry in std::fs::read_dir(self.staging.dir())? {
             let entry = entry?;
             let name = entry.file_name().to_string_lossy().to_string();
-            if live_uploads.contains(&name) || entry.metadata()?.modified()? > grace_time {
+            // Other files here are the blob store's temporary files (a manifest being
+            // written), which live only while their writer's claim is fresh.
+            let kept_after = if uuid::Uuid::parse_str(&name).is_ok() {
+                grace_time
+            } else {
+                grace_time.min(SystemTime::now() - blob_claims::CLAIM_TTL)
+            };
+            if live_uploads.contains(&name) || entry.metadata()?.modified()? > kept_after {
                 continue;
             }
             if self.store.get(&keys::upload(&name))?.is_none() {

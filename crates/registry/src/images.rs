@@ -7,6 +7,7 @@ use berth_model::{Digest, DigestAlgorithm, Hasher, ImageTag, Reference, Reposito
 use berth_store::{Compare, KeyValue, Op};
 use serde::{Deserialize, Serialize};
 
+use crate::blob_claims::WriteClaim;
 use crate::manifest::{Descriptor, parse_manifest};
 use crate::uploads::{BlobRecord, touch_blob};
 use crate::{Registry, RegistryError, Result, Scope, decode, encode, keys, now_epoch, page};
@@ -261,20 +262,26 @@ impl Registry {
                 ));
             }
 
-            // The manifest's own bytes, stored as a blob like any other.
-            let _commit;
-            match self.store.get(&manifest_blob)? {
-                Some(kv) => {
+            // The manifest's own bytes, stored as a blob like any other (under a claim
+            // when new: `blob_claims.rs`).
+            let mut claim = None;
+            match self.claim_blob_write(&digest).await? {
+                WriteClaim::Exists(kv) => {
                     let (compare, op) = touch_blob(&kv)?;
                     compares.push(compare);
                     ops.push(op);
                 }
-                None => {
-                    _commit = self.blob_commit.lock().await;
-                    self.blobs.write_whole(&digest, bytes.clone()).await?;
+                WriteClaim::Claimed(c) => {
+                    if let Err(e) = self.blobs.write_whole(&digest, bytes.clone()).await {
+                        self.release_claim(&c)?;
+                        return Err(e.into());
+                    }
                     compares.push(Compare::CreateRevision(manifest_blob.clone(), 0));
+                    compares.push(c.compare());
                     let record = BlobRecord::new(bytes.len() as u64);
                     ops.push(Op::put(manifest_blob.clone(), encode(&record)));
+                    ops.push(c.release_op());
+                    claim = Some(c);
                 }
             }
             if self.store.txn(&compares, &ops)?.is_committed() {
@@ -284,6 +291,9 @@ impl Registry {
                     subject: image.subject,
                     media_type: image.media_type,
                 });
+            }
+            if let Some(c) = claim {
+                self.release_claim(&c)?;
             }
         }
         Err(RegistryError::Store(berth_store::StoreError::Io(

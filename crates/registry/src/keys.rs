@@ -12,6 +12,7 @@
 //! ecr/{account}/{region}/registry/policy                  RegistryPolicy
 //! ecr/{account}/{region}/registry/scanning                ScanningConfiguration
 //! blob/{digest}                                           BlobRecord (global, deduplicated)
+//! blobclaim/{digest}                                      who writes or deletes its bytes now
 //! upload/{uuid}                                           UploadRecord
 //! ```
 
@@ -114,6 +115,13 @@ pub(crate) fn blob(digest: &Digest) -> String {
 }
 
 pub(crate) const BLOBS: &str = "blob/";
+
+/// The claim on writing or deleting a digest's bytes (`blob_claims.rs`).
+pub(crate) fn blob_claim(digest: &Digest) -> String {
+    format!("{BLOB_CLAIMS}{digest}")
+}
+
+pub(crate) const BLOB_CLAIMS: &str = "blobclaim/";
 
 pub(crate) fn upload(id: &str) -> String {
     format!("upload/{id}")

@@ -14,6 +14,7 @@ use bytes::Bytes;
 use futures_util::{Stream, StreamExt};
 use serde::{Deserialize, Serialize};
 
+use crate::blob_claims::WriteClaim;
 use crate::blobs::{AppendWriter, BlobStream};
 use crate::{Registry, RegistryError, Result, Scope, decode, encode, keys, now_epoch};
 
@@ -115,6 +116,8 @@ pub struct UploadStatus {
 }
 
 const WRITE_BUFFER: usize = 1 << 20;
+/// Rounds of "reuse the stored blob" lost to garbage collection before giving up.
+const MAX_COMMIT_ATTEMPTS: usize = 8;
 
 impl Registry {
     /// Start an upload session in a repository; returns its id.
@@ -358,8 +361,9 @@ impl Registry {
     }
 
     /// Move a verified, fsynced file into the blob store and link it to the repository.
-    /// Holding `blob_commit` keeps GC and other commits of the same digest out, so the blob
-    /// record cannot change underneath.
+    /// Bytes already stored are reused (the staged file is dropped); new bytes are written
+    /// under a claim on the digest (`blob_claims.rs`), so no replica's garbage collection
+    /// deletes them between their write and their record's commit.
     async fn commit_blob(
         &self,
         scope: &Scope,
@@ -368,33 +372,60 @@ impl Registry {
         size: u64,
         file: &std::path::Path,
     ) -> Result<()> {
-        let _commit = self.blob_commit.lock().await;
         let blob_key = keys::blob(digest);
-        let mut compares = vec![self.repository_incarnation(scope, repo)?];
-        let mut ops = vec![Op::put(keys::link(scope, repo, digest), b"{}".to_vec())];
-        match self.store.get(&blob_key)? {
-            Some(kv) => {
-                // Deduplicated: the same bytes are already stored; mark them used.
-                let _ = tokio::fs::remove_file(file).await;
-                let (compare, op) = touch_blob(&kv)?;
-                compares.push(compare);
-                ops.push(op);
-            }
-            None => {
-                self.blobs.commit_file(file, digest).await?;
-                compares.push(Compare::CreateRevision(blob_key.clone(), 0));
-                ops.push(Op::put(blob_key, encode(&BlobRecord::new(size))));
+        for _ in 0..MAX_COMMIT_ATTEMPTS {
+            let repository = self.repository_incarnation(scope, repo)?;
+            let link = Op::put(keys::link(scope, repo, digest), b"{}".to_vec());
+            match self.claim_blob_write(digest).await? {
+                WriteClaim::Exists(kv) => {
+                    // Deduplicated: the same bytes are already stored; mark them used. A
+                    // conflict means garbage collection took the blob meanwhile (or the
+                    // repository went): look again.
+                    let (compare, op) = touch_blob(&kv)?;
+                    if self
+                        .store
+                        .txn(&[repository, compare], &[link, op])?
+                        .is_committed()
+                    {
+                        let _ = tokio::fs::remove_file(file).await;
+                        return Ok(());
+                    }
+                }
+                WriteClaim::Claimed(claim) => {
+                    if let Err(e) = self.blobs.commit_file(file, digest).await {
+                        self.release_claim(&claim)?;
+                        return Err(e.into());
+                    }
+                    let committed = self.store.txn(
+                        &[
+                            repository,
+                            claim.compare(),
+                            Compare::CreateRevision(blob_key.clone(), 0),
+                        ],
+                        &[
+                            link,
+                            Op::put(blob_key.clone(), encode(&BlobRecord::new(size))),
+                            claim.release_op(),
+                        ],
+                    )?;
+                    if committed.is_committed() {
+                        return Ok(());
+                    }
+                    // The staged file is in the blob store now (and gone from staging);
+                    // without a record it is an orphan for garbage collection.
+                    self.release_claim(&claim)?;
+                    self.repository_incarnation(scope, repo)?;
+                    return Err(RegistryError::Io(std::io::Error::other(format!(
+                        "blob {digest}: the claim on writing it was broken (held past {:?}); retry the upload",
+                        crate::blob_claims::CLAIM_TTL
+                    ))));
+                }
             }
         }
-        if !self.store.txn(&compares, &ops)?.is_committed() {
-            // The repository went away meanwhile; a file left in place without a record
-            // is invisible and collected as an orphan.
-            return Err(RegistryError::RepositoryNotFound {
-                name: repo.clone(),
-                registry: scope.account.to_string(),
-            });
-        }
-        Ok(())
+        self.repository_incarnation(scope, repo)?;
+        Err(RegistryError::Store(berth_store::StoreError::Io(
+            "too much contention on the blob; retry".into(),
+        )))
     }
 
     /// Cancel an upload. Waits for a PATCH in progress on it to finish first.
