@@ -176,3 +176,92 @@ impl Registry {
         Ok(removed?)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use futures_util::FutureExt;
+
+    use super::*;
+
+    fn registry() -> (Registry, tempfile::TempDir) {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Arc::new(berth_store::MemStore::new());
+        (Registry::open(store, dir.path()).unwrap(), dir)
+    }
+
+    /// A second writer of a digest waits while the first holds the claim, then gets the
+    /// record the first committed (nothing to write).
+    #[tokio::test]
+    async fn a_writer_waits_for_the_claim_and_then_reuses_the_blob() {
+        let (r, _dir) = registry();
+        let digest = Digest::sha256_of(b"layer");
+        let WriteClaim::Claimed(first) = r.claim_blob_write(&digest).await.unwrap() else {
+            panic!("nobody had the blob");
+        };
+        let mut second = Box::pin(r.claim_blob_write(&digest));
+        assert!((&mut second).now_or_never().is_none(), "claimed twice");
+        // The first writer commits its record and drops the claim in one transaction.
+        let committed = r
+            .store
+            .txn(
+                &[first.compare()],
+                &[
+                    Op::put(
+                        keys::blob(&digest),
+                        b"{\"size\":5,\"createdAt\":0}".to_vec(),
+                    ),
+                    first.release_op(),
+                ],
+            )
+            .unwrap();
+        assert!(committed.is_committed());
+        assert!(matches!(second.await.unwrap(), WriteClaim::Exists(_)));
+    }
+
+    /// While garbage collection holds a digest (deleting its bytes), a writer waits; once
+    /// the claim is dropped the writer claims it and writes afresh.
+    #[tokio::test]
+    async fn a_deletion_in_flight_holds_writers_off() {
+        let (r, _dir) = registry();
+        let digest = Digest::sha256_of(b"layer");
+        let key = keys::blob_claim(&digest);
+        let outcome = r
+            .store
+            .txn(
+                &[Compare::CreateRevision(key.clone(), 0)],
+                &[Op::put(key.clone(), claim_value("delete"))],
+            )
+            .unwrap();
+        let deleting = claim_from(key, outcome).unwrap();
+        let mut writer = Box::pin(r.claim_blob_write(&digest));
+        assert!(
+            (&mut writer).now_or_never().is_none(),
+            "wrote during a deletion"
+        );
+        r.release_claim(&deleting).unwrap();
+        assert!(matches!(writer.await.unwrap(), WriteClaim::Claimed(_)));
+    }
+
+    /// A claim left by a replica that died is broken, by a writer and by GC's sweep.
+    #[tokio::test]
+    async fn stale_claims_are_broken() {
+        let (r, _dir) = registry();
+        let digest = Digest::sha256_of(b"layer");
+        let stale = encode(&ClaimRecord {
+            purpose: "write".into(),
+            since: now_epoch() - CLAIM_TTL.as_secs_f64() - 1.0,
+        });
+        r.store.put(&keys::blob_claim(&digest), &stale).unwrap();
+        assert!(matches!(
+            r.claim_blob_write(&digest).await.unwrap(),
+            WriteClaim::Claimed(_)
+        ));
+        let other = Digest::sha256_of(b"other");
+        r.store.put(&keys::blob_claim(&other), &stale).unwrap();
+        assert_eq!(r.break_stale_claims().unwrap(), 1, "only the stale one");
+        assert!(r.store.get(&keys::blob_claim(&other)).unwrap().is_none());
+        assert!(r.store.get(&keys::blob_claim(&digest)).unwrap().is_some());
+    }
+}

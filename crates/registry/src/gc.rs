@@ -24,6 +24,9 @@ use berth_store::{Compare, Op};
 use crate::uploads::{BlobRecord, UploadRecord};
 use crate::{Registry, Result, blob_claims, decode, keys, now_epoch};
 
+/// How long past the grace period another replica's upload is left to that replica.
+const FOREIGN_UPLOAD_AGE: Duration = Duration::from_secs(7 * 86400);
+
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct GcReport {
     pub blobs_deleted: usize,
@@ -138,7 +141,16 @@ impl Registry {
             let last_write = std::fs::metadata(self.staging.path(&id))
                 .and_then(|m| m.modified())
                 .ok();
-            let active = record.started_at > cutoff || last_write.is_some_and(|t| t > grace_time);
+            // An upload staged on another replica is that replica's to collect, unless it
+            // is so old that its replica must be gone for good.
+            let foreign = last_write.is_none()
+                && record
+                    .replica
+                    .as_deref()
+                    .is_some_and(|r| r != &*self.replica)
+                && record.started_at > cutoff - FOREIGN_UPLOAD_AGE.as_secs_f64();
+            let active =
+                foreign || record.started_at > cutoff || last_write.is_some_and(|t| t > grace_time);
             let Some(guard) = (!active).then(|| self.uploads.try_lock(&id)).flatten() else {
                 live_uploads.insert(id);
                 continue;

@@ -54,6 +54,8 @@ pub struct Registry {
     blobs: Arc<dyn BlobStore>,
     staging: Arc<blobs::Staging>,
     uploads: Arc<uploads::UploadTable>,
+    /// This process among the replicas sharing the store: uploads it stages carry it.
+    replica: Arc<str>,
 }
 
 impl Registry {
@@ -74,6 +76,7 @@ impl Registry {
             blobs,
             staging: Arc::new(blobs::Staging::open(data_dir)?),
             uploads: Arc::new(uploads::UploadTable::default()),
+            replica: uuid::Uuid::new_v4().to_string().into(),
         })
     }
 

@@ -15,10 +15,11 @@ pub const ACCESS_KEY_ID: &str = "AKIABERTHTESTMOTO000";
 pub const SECRET_ACCESS_KEY: &str = "berth-test-moto-secret";
 pub const REGION: &str = "us-east-1";
 
-/// A running moto_server; killed when dropped.
+/// A running moto_server; killed when dropped (its log printed if the test is failing).
 pub struct MotoServer {
     child: Child,
     pub port: u16,
+    log: PathBuf,
 }
 
 /// `BERTH_MOTO_SERVER`, else target/venv/bin/moto_server of this workspace, else
@@ -57,28 +58,26 @@ impl MotoServer {
         // A port picked free can be taken before moto binds it: try a few.
         for _ in 0..5 {
             let port = free_port();
+            let log =
+                std::env::temp_dir().join(format!("berth-moto-{port}-{}.log", std::process::id()));
+            let log_file = std::fs::File::create(&log).expect("a moto_server log file");
             let mut child = Command::new(binary)
                 .args(["-H", "127.0.0.1", "-p", &port.to_string()])
                 .stdin(Stdio::null())
                 .stdout(Stdio::null())
-                .stderr(Stdio::piped())
+                .stderr(Stdio::from(log_file))
                 .spawn()
                 .unwrap_or_else(|e| panic!("cannot start {}: {e}", binary.display()));
             let deadline = Instant::now() + Duration::from_secs(60);
             loop {
                 if let Ok(Some(status)) = child.try_wait() {
-                    let mut err = String::new();
-                    if let Some(mut stderr) = child.stderr.take() {
-                        use std::io::Read;
-                        let _ = stderr.read_to_string(&mut err);
-                    }
+                    let err = std::fs::read_to_string(&log).unwrap_or_default();
+                    let _ = std::fs::remove_file(&log);
                     last_error = format!("moto_server exited with {status}: {err}");
                     break;
                 }
                 if TcpStream::connect(("127.0.0.1", port)).is_ok() {
-                    // Its log goes nowhere from now on (a full pipe would stall it).
-                    drop(child.stderr.take());
-                    return MotoServer { child, port };
+                    return MotoServer { child, port, log };
                 }
                 assert!(
                     Instant::now() < deadline,
@@ -120,6 +119,15 @@ impl Drop for MotoServer {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+        if std::thread::panicking() {
+            let text = std::fs::read_to_string(&self.log).unwrap_or_default();
+            let tail: Vec<&str> = text.lines().rev().take(60).collect();
+            eprintln!("---- moto_server log (last lines) ----");
+            for line in tail.into_iter().rev() {
+                eprintln!("{line}");
+            }
+        }
+        let _ = std::fs::remove_file(&self.log);
     }
 }
 

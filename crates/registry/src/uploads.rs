@@ -25,6 +25,10 @@ pub(crate) struct UploadRecord {
     pub region: String,
     pub repository: RepositoryName,
     pub started_at: f64,
+    /// The replica whose staging directory holds the bytes (absent in records written
+    /// before replicas): another replica's garbage collection leaves the upload alone.
+    #[serde(default)]
+    pub replica: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -130,6 +134,7 @@ impl Registry {
             region: scope.region.to_string(),
             repository: repo.clone(),
             started_at: now_epoch(),
+            replica: Some(self.replica.to_string()),
         };
         self.store.put(&keys::upload(&id), &encode(&record))?;
         Ok(id)

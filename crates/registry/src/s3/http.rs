@@ -59,9 +59,19 @@ impl Http {
         headers: &[(&str, String)],
         body: S3Body,
     ) -> io::Result<hyper::Response<Incoming>> {
-        let mut request = hyper::Request::builder().method(method).uri(url.as_str());
+        let mut request = hyper::Request::builder()
+            .method(method.clone())
+            .uri(url.as_str());
         for (name, value) in headers {
             request = request.header(*name, value);
+        }
+        // S3 wants a length on every PUT and POST, even an empty one (hyper sends none
+        // for an empty body).
+        if !headers.iter().any(|(name, _)| *name == "content-length")
+            && let Some(len) = body.size_hint().exact()
+            && (len > 0 || method != hyper::Method::GET)
+        {
+            request = request.header("content-length", len.to_string());
         }
         let request = request
             .body(body)

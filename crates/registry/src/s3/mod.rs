@@ -295,17 +295,26 @@ impl Inner {
     }
 
     async fn create_multipart(&self, key: &str) -> io::Result<String> {
-        let action = CreateMultipartUpload::new(&self.bucket, Some(&self.credentials), key);
         let what = format!("CreateMultipartUpload {key}");
+        // Signed by hand: rusty-s3's action sends `?uploads=1`, which moto_server fails
+        // on (HTTP 500); S3 and the SDKs use the bare `?uploads`.
+        let sign = || {
+            rusty_s3::signing::sign(
+                &jiff::Timestamp::now(),
+                rusty_s3::Method::Post,
+                self.bucket.object_url(key),
+                self.credentials.key(),
+                self.credentials.secret(),
+                self.credentials.token(),
+                self.bucket.region(),
+                PRESIGN_TTL.as_secs(),
+                std::iter::once(("uploads", "")),
+                std::iter::empty(),
+            )
+        };
         let answer = self
             .http
-            .send_retrying(
-                &what,
-                hyper::Method::POST,
-                || action.sign(PRESIGN_TTL),
-                &[],
-                || Ok(http::empty()),
-            )
+            .send_retrying(&what, hyper::Method::POST, sign, &[], || Ok(http::empty()))
             .await?;
         let body = http::read_body(&what, answer).await?;
         let text = String::from_utf8_lossy(&body);
