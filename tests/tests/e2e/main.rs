@@ -22,6 +22,7 @@ mod gc;
 mod logs_api;
 mod official_agent;
 mod quickstart;
+mod s3_blobs;
 mod service_scale_simulated;
 mod service_throttle;
 mod shared_host;
