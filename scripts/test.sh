@@ -56,7 +56,7 @@ if [ ! -x "$VENV/bin/moto_server" ]; then
 fi
 export PATH="$VENV/bin:$PATH"
 aws --version
-moto_server --version
+"$VENV/bin/python" -c "import moto; print('moto', moto.__version__)"
 
 step "cargo fmt"
 cargo fmt --all -- --check
