@@ -9,10 +9,10 @@
 //! the blob). Blobs younger than the grace period are kept, so layers uploaded just before
 //! their manifest are safe too.
 //!
-//! Safety against other replicas writing the same bytes: the bytes of a digest are deleted
-//! only under a claim on the digest taken in the transaction that deletes its record (or,
-//! for bytes without a record, while none exists), so a writer never puts bytes that a
-//! deletion in flight then removes (`blob_claims.rs`). Nothing here is process-local, so
+//! Safety against other replicas writing the same bytes: each deletion of a digest's bytes
+//! is announced in the transaction that deletes its record (or, for bytes without a
+//! record, while none exists), and a writer's record commit conflicts with any deletion
+//! that began after it wrote (`blob_deletions.rs`). Nothing here is process-local, so
 //! every replica may run garbage collection at once.
 
 use std::collections::HashSet;
@@ -22,7 +22,7 @@ use berth_model::Digest;
 use berth_store::{Compare, Op};
 
 use crate::uploads::{BlobRecord, UploadRecord};
-use crate::{Registry, Result, blob_claims, decode, keys, now_epoch};
+use crate::{Registry, Result, blob_deletions, decode, keys, now_epoch};
 
 /// How long past the grace period another replica's upload is left to that replica.
 const FOREIGN_UPLOAD_AGE: Duration = Duration::from_secs(7 * 86400);
@@ -72,13 +72,12 @@ impl Registry {
             if referenced.contains(&digest) || record.last_used() > cutoff {
                 continue;
             }
-            // The record goes and the claim on the digest's bytes is taken in one
-            // transaction, so no writer puts the bytes again until they are deleted.
-            let claim_key = keys::blob_claim(&digest);
-            let mut ops = vec![
-                Op::delete(kv.key.clone()),
-                Op::put(claim_key.clone(), blob_claims::claim_value("delete")),
-            ];
+            // The record goes and the deletion is announced in one transaction; a
+            // writer of the same bytes waits for it, or has its commit fail after it.
+            let Some((marker_compare, marker_op)) = self.deletion_ops(&digest)? else {
+                continue; // another collector is deleting it
+            };
+            let mut ops = vec![Op::delete(kv.key.clone()), marker_op];
             ops.extend(
                 links
                     .iter()
@@ -88,49 +87,42 @@ impl Registry {
             let outcome = self.store.txn(
                 &[
                     Compare::ModRevision(kv.key.clone(), kv.mod_revision),
-                    Compare::CreateRevision(claim_key.clone(), 0),
+                    marker_compare,
                 ],
                 &ops,
             )?;
-            if let Some(claim) = blob_claims::claim_from(claim_key, outcome) {
-                self.remove_claimed(&digest, &claim).await?;
+            if let Some(deletion) = self.deletion_from(&digest, outcome) {
+                self.finish_deletion(&digest, deletion).await?;
                 report.blobs_deleted += 1;
                 report.bytes_freed += record.size;
                 known.remove(&digest);
             }
         }
 
-        let stale = self.break_stale_claims()?;
-        if stale > 0 {
-            tracing::warn!(
-                claims = stale,
-                "broke blob claims left by replicas that died"
-            );
-        }
-        // Bytes without a record: a crash (or a lost claim) between their write and their
-        // record's commit. Only old ones, and under a claim taken while no record exists,
-        // so a writer of the same digest waits for the deletion or makes it fail.
+        // Bytes without a record: a crash between their write and their record's commit
+        // (or a commit that lost to a deletion). Only old ones, announced as above while no
+        // record exists.
         let grace_time = SystemTime::now() - grace;
         for (digest, modified) in self.blobs.list().await? {
             if known.contains(&digest) || modified > grace_time {
                 continue;
             }
-            let claim_key = keys::blob_claim(&digest);
+            let Some((marker_compare, marker_op)) = self.deletion_ops(&digest)? else {
+                continue;
+            };
             let outcome = self.store.txn(
                 &[
                     Compare::CreateRevision(keys::blob(&digest), 0),
-                    Compare::CreateRevision(claim_key.clone(), 0),
+                    marker_compare,
                 ],
-                &[Op::put(
-                    claim_key.clone(),
-                    blob_claims::claim_value("delete"),
-                )],
+                &[marker_op],
             )?;
-            if let Some(claim) = blob_claims::claim_from(claim_key, outcome) {
-                self.remove_claimed(&digest, &claim).await?;
+            if let Some(deletion) = self.deletion_from(&digest, outcome) {
+                self.finish_deletion(&digest, deletion).await?;
                 report.orphan_files_deleted += 1;
             }
         }
+        self.remove_old_deletion_markers()?;
 
         // Stale uploads: untouched (file not written) for the grace period, and not in the
         // middle of a request (its lock is free).
@@ -170,11 +162,11 @@ impl Registry {
             let entry = entry?;
             let name = entry.file_name().to_string_lossy().to_string();
             // Other files here are the blob store's temporary files (a manifest being
-            // written), which live only while their writer's claim is fresh.
+            // written), which live only while their writer is at it.
             let kept_after = if uuid::Uuid::parse_str(&name).is_ok() {
                 grace_time
             } else {
-                grace_time.min(SystemTime::now() - blob_claims::CLAIM_TTL)
+                grace_time.min(SystemTime::now() - blob_deletions::DELETION_TTL)
             };
             if live_uploads.contains(&name) || entry.metadata()?.modified()? > kept_after {
                 continue;

@@ -7,7 +7,7 @@ use berth_model::{Digest, DigestAlgorithm, Hasher, ImageTag, Reference, Reposito
 use berth_store::{Compare, KeyValue, Op};
 use serde::{Deserialize, Serialize};
 
-use crate::blob_claims::WriteClaim;
+use crate::blob_deletions::BlobWrite;
 use crate::manifest::{Descriptor, parse_manifest};
 use crate::uploads::{BlobRecord, touch_blob};
 use crate::{Registry, RegistryError, Result, Scope, decode, encode, keys, now_epoch, page};
@@ -262,26 +262,20 @@ impl Registry {
                 ));
             }
 
-            // The manifest's own bytes, stored as a blob like any other (under a claim
-            // when new: `blob_claims.rs`).
-            let mut claim = None;
-            match self.claim_blob_write(&digest).await? {
-                WriteClaim::Exists(kv) => {
+            // The manifest's own bytes, stored as a blob like any other (when new,
+            // fenced against deletions: `blob_deletions.rs`).
+            match self.prepare_blob_write(&digest).await? {
+                BlobWrite::Exists(kv) => {
                     let (compare, op) = touch_blob(&kv)?;
                     compares.push(compare);
                     ops.push(op);
                 }
-                WriteClaim::Claimed(c) => {
-                    if let Err(e) = self.blobs.write_whole(&digest, bytes.clone()).await {
-                        self.release_claim(&c)?;
-                        return Err(e.into());
-                    }
+                BlobWrite::New(fence) => {
+                    self.blobs.write_whole(&digest, bytes.clone()).await?;
                     compares.push(Compare::CreateRevision(manifest_blob.clone(), 0));
-                    compares.push(c.compare());
+                    compares.push(fence.compare());
                     let record = BlobRecord::new(bytes.len() as u64);
                     ops.push(Op::put(manifest_blob.clone(), encode(&record)));
-                    ops.push(c.release_op());
-                    claim = Some(c);
                 }
             }
             if self.store.txn(&compares, &ops)?.is_committed() {
@@ -291,9 +285,6 @@ impl Registry {
                     subject: image.subject,
                     media_type: image.media_type,
                 });
-            }
-            if let Some(c) = claim {
-                self.release_claim(&c)?;
             }
         }
         Err(RegistryError::Store(berth_store::StoreError::Io(

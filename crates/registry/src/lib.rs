@@ -4,7 +4,7 @@
 //! bucket's `S3BlobStore`). Both the ECR JSON API and the OCI `/v2/` routes are thin
 //! adapters over the `Registry` defined here.
 
-mod blob_claims;
+mod blob_deletions;
 mod blobs;
 mod error;
 mod gc;

@@ -14,7 +14,7 @@ use bytes::Bytes;
 use futures_util::{Stream, StreamExt};
 use serde::{Deserialize, Serialize};
 
-use crate::blob_claims::WriteClaim;
+use crate::blob_deletions::BlobWrite;
 use crate::blobs::{AppendWriter, BlobStream};
 use crate::{Registry, RegistryError, Result, Scope, decode, encode, keys, now_epoch};
 
@@ -120,7 +120,7 @@ pub struct UploadStatus {
 }
 
 const WRITE_BUFFER: usize = 1 << 20;
-/// Rounds of "reuse the stored blob" lost to garbage collection before giving up.
+/// Commits of a blob lost to garbage collection or concurrent pushes before giving up.
 const MAX_COMMIT_ATTEMPTS: usize = 8;
 
 impl Registry {
@@ -365,10 +365,11 @@ impl Registry {
         }
     }
 
-    /// Move a verified, fsynced file into the blob store and link it to the repository.
-    /// Bytes already stored are reused (the staged file is dropped); new bytes are written
-    /// under a claim on the digest (`blob_claims.rs`), so no replica's garbage collection
-    /// deletes them between their write and their record's commit.
+    /// Put a verified, fsynced file into the blob store and link it to the repository.
+    /// Bytes already stored are reused; new bytes are written, then their record is
+    /// committed under a fence against garbage collection's deletions of the digest
+    /// (`blob_deletions.rs`): a deletion that began meanwhile fails the commit and the
+    /// bytes are written again. The staged file is removed once the blob is committed.
     async fn commit_blob(
         &self,
         scope: &Scope,
@@ -381,50 +382,33 @@ impl Registry {
         for _ in 0..MAX_COMMIT_ATTEMPTS {
             let repository = self.repository_incarnation(scope, repo)?;
             let link = Op::put(keys::link(scope, repo, digest), b"{}".to_vec());
-            match self.claim_blob_write(digest).await? {
-                WriteClaim::Exists(kv) => {
-                    // Deduplicated: the same bytes are already stored; mark them used. A
-                    // conflict means garbage collection took the blob meanwhile (or the
-                    // repository went): look again.
+            let (compares, ops) = match self.prepare_blob_write(digest).await? {
+                // Deduplicated: the same bytes are already stored; mark them used.
+                BlobWrite::Exists(kv) => {
                     let (compare, op) = touch_blob(&kv)?;
-                    if self
-                        .store
-                        .txn(&[repository, compare], &[link, op])?
-                        .is_committed()
-                    {
-                        let _ = tokio::fs::remove_file(file).await;
-                        return Ok(());
-                    }
+                    (vec![repository, compare], vec![link, op])
                 }
-                WriteClaim::Claimed(claim) => {
-                    if let Err(e) = self.blobs.commit_file(file, digest).await {
-                        self.release_claim(&claim)?;
-                        return Err(e.into());
-                    }
-                    let committed = self.store.txn(
-                        &[
+                BlobWrite::New(fence) => {
+                    self.blobs.commit_file(file, digest).await?;
+                    (
+                        vec![
                             repository,
-                            claim.compare(),
+                            fence.compare(),
                             Compare::CreateRevision(blob_key.clone(), 0),
                         ],
-                        &[
+                        vec![
                             link,
                             Op::put(blob_key.clone(), encode(&BlobRecord::new(size))),
-                            claim.release_op(),
                         ],
-                    )?;
-                    if committed.is_committed() {
-                        return Ok(());
-                    }
-                    // The staged file is in the blob store now (and gone from staging);
-                    // without a record it is an orphan for garbage collection.
-                    self.release_claim(&claim)?;
-                    self.repository_incarnation(scope, repo)?;
-                    return Err(RegistryError::Io(std::io::Error::other(format!(
-                        "blob {digest}: the claim on writing it was broken (held past {:?}); retry the upload",
-                        crate::blob_claims::CLAIM_TTL
-                    ))));
+                    )
                 }
+            };
+            // A conflict: the repository went (the next round says so), garbage
+            // collection took the blob or began deleting its bytes, or another push
+            // committed the same blob first: look again.
+            if self.store.txn(&compares, &ops)?.is_committed() {
+                let _ = tokio::fs::remove_file(file).await;
+                return Ok(());
             }
         }
         self.repository_incarnation(scope, repo)?;

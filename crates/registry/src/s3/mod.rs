@@ -2,8 +2,8 @@
 //! `PREFIX/blobs/{algorithm}/{hex}` of one bucket. Small writes are one PutObject; a staged
 //! upload (already verified and fsynced locally) goes up as a multipart upload streamed
 //! from the file in parts, a few at a time; reads are ranged GETs streamed to the client.
-//! Which replica may write or delete a digest's object at a time is decided in the store
-//! (`blob_claims.rs`), not here: this module only moves bytes.
+//! Keeping one replica's writes of a digest apart from another's deletions of it is done in
+//! the store (`blob_deletions.rs`), not here: this module only moves bytes.
 
 mod http;
 
@@ -562,13 +562,7 @@ impl BlobStore for S3BlobStore {
     }
 
     fn commit_file<'a>(&'a self, staged: &'a Path, digest: &'a Digest) -> BlobFuture<'a, ()> {
-        Box::pin(async move {
-            self.inner.upload_file(staged, digest).await?;
-            match tokio::fs::remove_file(staged).await {
-                Err(e) if e.kind() != io::ErrorKind::NotFound => Err(e),
-                _ => Ok(()),
-            }
-        })
+        Box::pin(self.inner.upload_file(staged, digest))
     }
 
     /// The GET is made when the stream is first polled; a missing object shows as the
