@@ -108,3 +108,28 @@ pub async fn open_registry(
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn refused(location: Option<&str>, endpoint: Option<&str>) -> String {
+        match BlobsConfig::from_flags(location, endpoint, None) {
+            Err(e) => e.to_string(),
+            Ok(c) => panic!("accepted: {c:?}"),
+        }
+    }
+
+    #[test]
+    fn flags() {
+        assert!(matches!(
+            BlobsConfig::from_flags(None, None, None),
+            Ok(BlobsConfig::DataDir)
+        ));
+        assert!(refused(Some("s3://bucket"), None).contains("--s3-endpoint"));
+        assert!(refused(Some("bucket"), Some("http://127.0.0.1:9000")).contains("s3://BUCKET"));
+        assert!(
+            refused(Some("s3://Bucket"), Some("http://127.0.0.1:9000")).contains("bucket name")
+        );
+    }
+}

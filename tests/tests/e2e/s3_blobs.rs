@@ -2,7 +2,8 @@
 //! on a free loopback port, a bucket of a unique name): docker push of an image with a
 //! 20 MiB layer (a multipart upload), docker pull after docker rmi, skopeo copies out and
 //! back in, and the bytes really in the bucket (listed with the aws CLI), none in the data
-//! dir. Two `berth server` processes sharing one bucket need a shared store (etcd): not
+//! dir; then `berth gc --blobs s3://…` deletes the objects of deleted images from the
+//! bucket. Two `berth server` processes sharing one bucket need a shared store (etcd): not
 //! tested here yet. Says SKIPPED when moto_server is not installed.
 
 use std::io::Read;
@@ -78,14 +79,7 @@ fn objects(moto: &MotoServer, bucket: &str) -> Vec<(String, u64)> {
 
 fn server_on_bucket(moto: &MotoServer, bucket: &str) -> BerthServer {
     BerthServer::start_with(ServerOptions {
-        args: vec![
-            "--blobs".into(),
-            format!("s3://{bucket}/{PREFIX}"),
-            "--s3-endpoint".into(),
-            moto.endpoint(),
-            "--s3-region".into(),
-            REGION.into(),
-        ],
+        args: blobs_flags(moto, bucket),
         env: vec![
             ("BERTH_S3_ACCESS_KEY_ID".into(), ACCESS_KEY_ID.into()),
             (
@@ -210,6 +204,51 @@ fn docker_push_pull_and_skopeo_copy_with_blobs_in_s3() {
     // The copy's layers were the same bytes: no new object for them.
     let after = objects(&moto, &bucket);
     assert!(after.len() <= stored.len() + 2, "{stored:?} -> {after:?}");
+
+    // Every image deleted, the server stopped: `berth gc` on the same bucket empties it.
+    for repo in [&name, &copy] {
+        s.aws(&[
+            "ecr",
+            "delete-repository",
+            "--repository-name",
+            repo,
+            "--force",
+        ]);
+    }
+    let mut s = s;
+    s.kill9();
+    let gc = Command::new(berth_bin())
+        .args(["gc", "--grace-seconds", "0", "--data-dir"])
+        .arg(s.data_dir())
+        .args(blobs_flags(&moto, &bucket))
+        .env("BERTH_S3_ACCESS_KEY_ID", ACCESS_KEY_ID)
+        .env("BERTH_S3_SECRET_ACCESS_KEY", SECRET_ACCESS_KEY)
+        .output()
+        .expect("run berth gc");
+    assert_ok(&gc, "berth gc --blobs s3://…");
+    assert!(
+        objects(&moto, &bucket).is_empty(),
+        "{}\nleft in the bucket: {:?}",
+        stdout_of(&gc),
+        objects(&moto, &bucket)
+    );
+}
+
+fn berth_bin() -> std::path::PathBuf {
+    std::env::var_os("BERTH_BIN")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| berth_e2e::workspace_root().join("target/debug/berth"))
+}
+
+fn blobs_flags(moto: &MotoServer, bucket: &str) -> Vec<String> {
+    vec![
+        "--blobs".into(),
+        format!("s3://{bucket}/{PREFIX}"),
+        "--s3-endpoint".into(),
+        moto.endpoint(),
+        "--s3-region".into(),
+        REGION.into(),
+    ]
 }
 
 #[test]
@@ -218,11 +257,8 @@ fn a_server_with_an_unreachable_bucket_stops_with_s3s_words() {
     else {
         return;
     };
-    let bin = std::env::var_os("BERTH_BIN")
-        .map(std::path::PathBuf::from)
-        .unwrap_or_else(|| berth_e2e::workspace_root().join("target/debug/berth"));
     let dir = tempfile::tempdir().unwrap();
-    let out = Command::new(bin)
+    let out = Command::new(berth_bin())
         .args(["server", "--listen", "127.0.0.1:0", "--data-dir"])
         .arg(dir.path())
         .args([
