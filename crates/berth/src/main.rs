@@ -143,8 +143,10 @@ struct BlobsArgs {
     /// shared credentials file and AWS_PROFILE.
     #[arg(long, value_name = "s3://BUCKET[/PREFIX]")]
     blobs: Option<String>,
-    /// The S3-compatible endpoint, http://HOST:PORT (plain HTTP only; path-style requests
-    /// when HOST is an IP address, virtual-hosted ones otherwise).
+    /// The S3-compatible endpoint, http(s)://HOST[:PORT] (default: AWS's
+    /// https://s3.REGION.amazonaws.com). Path-style requests when HOST is an IP address,
+    /// virtual-hosted ones otherwise; https trusts AWS_CA_BUNDLE when set, else the
+    /// system's CA certificates.
     #[arg(long, value_name = "URL", requires = "blobs")]
     s3_endpoint: Option<String>,
     /// The bucket's region (default: AWS_REGION / AWS_DEFAULT_REGION, else us-east-1).

@@ -20,6 +20,8 @@ pub struct MotoServer {
     child: Child,
     pub port: u16,
     log: PathBuf,
+    /// With TLS: its certificate (for 127.0.0.1), key and the test CA that signed it.
+    tls: Option<TestCertificates>,
 }
 
 /// `BERTH_MOTO_SERVER`, else target/venv/bin/moto_server of this workspace, else
@@ -49,11 +51,33 @@ impl MotoServer {
             );
             return None;
         };
-        Some(MotoServer::start(&binary))
+        Some(MotoServer::start(&binary, false))
+    }
+
+    /// The same over https, with certificates made by `openssl` (None, after
+    /// saying SKIPPED, without moto_server or openssl).
+    pub fn start_tls_or_skip(test: &str) -> Option<MotoServer> {
+        let binary = moto_server_binary();
+        let openssl = Command::new("openssl")
+            .arg("version")
+            .stdout(Stdio::null())
+            .status()
+            .is_ok();
+        match binary {
+            Some(binary) if openssl => Some(MotoServer::start(&binary, true)),
+            _ => {
+                eprintln!(
+                    "SKIPPED {test}: moto_server or openssl is not installed (scripts/test.sh \
+                     installs moto[server] into target/venv)"
+                );
+                None
+            }
+        }
     }
 
     /// Starts moto_server on a free port and waits until it accepts connections.
-    pub fn start(binary: &std::path::Path) -> MotoServer {
+    pub fn start(binary: &std::path::Path, tls: bool) -> MotoServer {
+        let tls = tls.then(test_certificates);
         let mut last_error = String::new();
         // A port picked free can be taken before moto binds it: try a few.
         for _ in 0..5 {
@@ -61,8 +85,16 @@ impl MotoServer {
             let log =
                 std::env::temp_dir().join(format!("berth-moto-{port}-{}.log", std::process::id()));
             let log_file = std::fs::File::create(&log).expect("a moto_server log file");
-            let mut child = Command::new(binary)
-                .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+            let mut command = Command::new(binary);
+            command.args(["-H", "127.0.0.1", "-p", &port.to_string()]);
+            if let Some(certificates) = &tls {
+                command
+                    .arg("-c")
+                    .arg(&certificates.cert)
+                    .arg("-k")
+                    .arg(&certificates.key);
+            }
+            let mut child = command
                 .stdin(Stdio::null())
                 .stdout(Stdio::null())
                 .stderr(Stdio::from(log_file))
@@ -77,7 +109,12 @@ impl MotoServer {
                     break;
                 }
                 if TcpStream::connect(("127.0.0.1", port)).is_ok() {
-                    return MotoServer { child, port, log };
+                    return MotoServer {
+                        child,
+                        port,
+                        log,
+                        tls,
+                    };
                 }
                 assert!(
                     Instant::now() < deadline,
@@ -90,7 +127,13 @@ impl MotoServer {
     }
 
     pub fn endpoint(&self) -> String {
-        format!("http://127.0.0.1:{}", self.port)
+        let scheme = if self.tls.is_some() { "https" } else { "http" };
+        format!("{scheme}://127.0.0.1:{}", self.port)
+    }
+
+    /// The certificate to trust (as AWS_CA_BUNDLE) when it serves https.
+    pub fn ca_bundle(&self) -> Option<&std::path::Path> {
+        self.tls.as_ref().map(|c| c.ca.as_path())
     }
 
     /// The configuration of a bucket of this server.
@@ -103,6 +146,7 @@ impl MotoServer {
             access_key_id: ACCESS_KEY_ID.to_owned(),
             secret_access_key: SECRET_ACCESS_KEY.to_owned(),
             session_token: None,
+            ca_bundle: self.ca_bundle().map(std::path::Path::to_path_buf),
         }
     }
 
@@ -128,6 +172,104 @@ impl Drop for MotoServer {
             }
         }
         let _ = std::fs::remove_file(&self.log);
+    }
+}
+
+/// A test CA's certificate and a certificate for 127.0.0.1 it signed (webpki refuses a
+/// CA certificate as the server's own), with the latter's key, made by `openssl` in the
+/// temp dir. Returns (CA certificate, server certificate, server key).
+fn test_certificates() -> TestCertificates {
+    let base =
+        std::env::temp_dir().join(format!("berth-moto-tls-{}", uuid::Uuid::new_v4().simple()));
+    let file = |ext: &str| base.with_extension(ext);
+    std::fs::write(
+        file("ext"),
+        "subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:FALSE\n",
+    )
+    .expect("write the extensions file");
+    let openssl = |args: &[&str]| {
+        let out = Command::new("openssl")
+            .args(args)
+            .stdin(Stdio::null())
+            .output()
+            .expect("run openssl");
+        assert!(
+            out.status.success(),
+            "openssl {args:?} failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    let path = |ext: &str| file(ext).to_string_lossy().into_owned();
+    openssl(&[
+        "req",
+        "-x509",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-days",
+        "1",
+        "-subj",
+        "/CN=berth-test-ca",
+        "-keyout",
+        &path("ca.key"),
+        "-out",
+        &path("ca.crt"),
+    ]);
+    openssl(&[
+        "req",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-subj",
+        "/CN=127.0.0.1",
+        "-keyout",
+        &path("key"),
+        "-out",
+        &path("csr"),
+    ]);
+    openssl(&[
+        "x509",
+        "-req",
+        "-in",
+        &path("csr"),
+        "-CA",
+        &path("ca.crt"),
+        "-CAkey",
+        &path("ca.key"),
+        "-CAcreateserial",
+        "-days",
+        "1",
+        "-extfile",
+        &path("ext"),
+        "-out",
+        &path("crt"),
+    ]);
+    TestCertificates {
+        ca: file("ca.crt"),
+        cert: file("crt"),
+        key: file("key"),
+        others: ["ext", "csr", "ca.key", "ca.srl"]
+            .iter()
+            .map(|e| file(e))
+            .collect(),
+    }
+}
+
+struct TestCertificates {
+    ca: PathBuf,
+    cert: PathBuf,
+    key: PathBuf,
+    others: Vec<PathBuf>,
+}
+
+impl Drop for TestCertificates {
+    fn drop(&mut self) {
+        for f in [&self.ca, &self.cert, &self.key]
+            .into_iter()
+            .chain(&self.others)
+        {
+            let _ = std::fs::remove_file(f);
+        }
     }
 }
 

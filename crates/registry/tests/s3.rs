@@ -360,3 +360,40 @@ async fn a_push_racing_another_replicas_gc_never_loses_its_blob() {
     let has_bytes = store.read_all(&digest).await.is_ok();
     assert!(!has_record || has_bytes, "a record without its bytes");
 }
+
+/// An https endpoint: trusted through the CA bundle (AWS_CA_BUNDLE's role), refused
+/// without it (moto's certificate is self-signed).
+#[tokio::test]
+async fn https_endpoints_trust_the_ca_bundle() {
+    let Some(moto) = MotoServer::start_tls_or_skip("https_endpoints_trust_the_ca_bundle") else {
+        return;
+    };
+    assert!(moto.endpoint().starts_with("https://"));
+    let (bucket, store) = moto.bucket("tls").await;
+    let store = store.with_part_size(8 * MIB as u64);
+    let data = pattern(9 * MIB, 4);
+    let digest = Digest::sha256_of(&data);
+    let dir = tempfile::tempdir().unwrap();
+    store
+        .commit_file(&stage(&dir, &data), &digest)
+        .await
+        .unwrap();
+    let got = collect(store.stream(&digest, 10, 8 * MIB as u64).unwrap())
+        .await
+        .unwrap();
+    assert!(
+        got == data[10..8 * MIB + 10],
+        "a ranged read over TLS differs"
+    );
+
+    let untrusted = S3BlobStore::new(&berth_registry::S3Config {
+        ca_bundle: None,
+        ..moto.config(&bucket, "tls")
+    })
+    .unwrap();
+    let err = untrusted.check().await.unwrap_err();
+    assert!(
+        err.to_string().to_lowercase().contains("certificate"),
+        "{err}"
+    );
+}

@@ -23,9 +23,9 @@ pub enum BlobsConfig {
 
 impl BlobsConfig {
     /// From the command line: `location` is `s3://BUCKET[/PREFIX]` (None: the data dir).
-    /// The endpoint must be plain `http://` (no TLS yet, so AWS's https endpoint is not
-    /// reachable); the region defaults to `AWS_REGION` / `AWS_DEFAULT_REGION`, else
-    /// us-east-1.
+    /// The region defaults to `AWS_REGION` / `AWS_DEFAULT_REGION`, else us-east-1; the
+    /// endpoint to AWS's `https://s3.REGION.amazonaws.com`; an https endpoint trusts
+    /// `AWS_CA_BUNDLE` when set, else the system's CA certificates.
     pub fn from_flags(
         location: Option<&str>,
         endpoint: Option<&str>,
@@ -36,24 +36,25 @@ impl BlobsConfig {
         };
         let (bucket, prefix) =
             berth_registry::parse_s3_location(location).map_err(|e| config_error(&e))?;
-        let endpoint = endpoint.ok_or_else(|| {
-            config_error(
-                "--s3-endpoint http://HOST:PORT is required with --blobs s3://…: Berth reaches \
-                 S3-compatible storage over plain HTTP only (no TLS yet)",
-            )
-        })?;
         let region = region
             .map(str::to_owned)
             .unwrap_or_else(berth_agent::config::region_from_environment);
+        let endpoint = endpoint.map_or_else(
+            || format!("https://s3.{region}.amazonaws.com"),
+            str::to_owned,
+        );
         let (access_key_id, secret_access_key, session_token) = s3_credentials()?;
         Ok(BlobsConfig::S3(S3Config {
             bucket,
             prefix,
-            endpoint: endpoint.to_owned(),
+            endpoint,
             region,
             access_key_id,
             secret_access_key,
             session_token,
+            ca_bundle: std::env::var_os("AWS_CA_BUNDLE")
+                .filter(|v| !v.is_empty())
+                .map(std::path::PathBuf::from),
         }))
     }
 }
@@ -126,7 +127,6 @@ mod tests {
             BlobsConfig::from_flags(None, None, None),
             Ok(BlobsConfig::DataDir)
         ));
-        assert!(refused(Some("s3://bucket"), None).contains("--s3-endpoint"));
         assert!(refused(Some("bucket"), Some("http://127.0.0.1:9000")).contains("s3://BUCKET"));
         assert!(
             refused(Some("s3://Bucket"), Some("http://127.0.0.1:9000")).contains("bucket name")

@@ -1,10 +1,12 @@
 //! The S3 blob store's HTTP: presigned requests (signed by rusty-s3, sans-IO) sent through
-//! hyper-util's pooled HTTP/1.1 client, bodies streamed both ways, S3's error answers turned
-//! into `io::Error`s that carry S3's code and message. Plain HTTP only: an https endpoint
-//! is refused when the store is opened.
+//! hyper-util's pooled HTTP/1.1 client, over TLS (rustls, ring) for https endpoints,
+//! bodies streamed both ways, S3's error answers turned into `io::Error`s that carry S3's
+//! code and message.
 
 use std::io;
+use std::path::Path;
 use std::pin::Pin;
+use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
@@ -31,16 +33,25 @@ const MAX_ERROR_BODY: usize = 64 << 10;
 /// pulls of a busy registry.
 const MAX_IDLE: usize = 32;
 
+type Connector = hyper_rustls::HttpsConnector<HttpConnector>;
+
 #[derive(Clone)]
 pub(crate) struct Http {
-    client: Client<HttpConnector, S3Body>,
+    client: Client<Connector, S3Body>,
 }
 
 impl Http {
-    pub(crate) fn new() -> Http {
-        let mut connector = HttpConnector::new();
-        connector.set_nodelay(true);
-        connector.set_connect_timeout(Some(Duration::from_secs(10)));
+    /// A client for `http://` and `https://` URLs; `tls` says whom https trusts.
+    pub(crate) fn new(tls: rustls::ClientConfig) -> Http {
+        let mut http = HttpConnector::new();
+        http.set_nodelay(true);
+        http.set_connect_timeout(Some(Duration::from_secs(10)));
+        http.enforce_http(false);
+        let connector = hyper_rustls::HttpsConnectorBuilder::new()
+            .with_tls_config(tls)
+            .https_or_http()
+            .enable_http1()
+            .wrap_connector(http);
         let client = Client::builder(TokioExecutor::new())
             .pool_max_idle_per_host(MAX_IDLE)
             .pool_idle_timeout(Duration::from_secs(30))
@@ -119,6 +130,57 @@ impl Http {
             }
         }
     }
+}
+
+/// TLS with ring, trusting the CA certificates of the PEM file `ca_bundle` (the
+/// `AWS_CA_BUNDLE` of the AWS tools), else the system's (rustls-native-certs: the
+/// platform's store, `SSL_CERT_FILE`, `SSL_CERT_DIR`). `trust_nothing` (plain-HTTP
+/// endpoints) loads no roots at all.
+pub(crate) fn tls_config(
+    ca_bundle: Option<&Path>,
+    trust_nothing: bool,
+) -> io::Result<rustls::ClientConfig> {
+    use rustls::pki_types::CertificateDer;
+    use rustls::pki_types::pem::PemObject;
+    let invalid = |m: String| io::Error::new(io::ErrorKind::InvalidInput, m);
+    let mut roots = rustls::RootCertStore::empty();
+    if !trust_nothing {
+        match ca_bundle {
+            Some(path) => {
+                let certs = CertificateDer::pem_file_iter(path)
+                    .map_err(|e| invalid(format!("CA bundle {}: {e}", path.display())))?;
+                for cert in certs {
+                    let cert =
+                        cert.map_err(|e| invalid(format!("CA bundle {}: {e}", path.display())))?;
+                    roots
+                        .add(cert)
+                        .map_err(|e| invalid(format!("CA bundle {}: {e}", path.display())))?;
+                }
+            }
+            None => {
+                let found = rustls_native_certs::load_native_certs();
+                let (added, _) = roots.add_parsable_certificates(found.certs);
+                if added == 0 {
+                    return Err(invalid(format!(
+                        "no trusted root certificates on this system ({:?}); set AWS_CA_BUNDLE",
+                        found.errors
+                    )));
+                }
+            }
+        }
+        if roots.is_empty() {
+            return Err(invalid("the CA bundle holds no certificate".into()));
+        }
+    }
+    // ring rather than aws-lc (no C toolchain-heavy build; DEPENDENCIES.md); rustls
+    // deprecates it only for lacking post-quantum key exchange.
+    #[allow(deprecated)]
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    Ok(rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| invalid(format!("TLS: {e}")))?
+        .with_root_certificates(roots)
+        .with_no_client_auth())
 }
 
 /// An empty body.

@@ -39,9 +39,12 @@ pub struct S3Config {
     pub bucket: String,
     /// Key prefix without leading or trailing `/` (empty: the bucket's root).
     pub prefix: String,
-    /// `http://HOST[:PORT]`; https is not supported yet.
+    /// `http://HOST[:PORT]` or `https://HOST[:PORT]`.
     pub endpoint: String,
     pub region: String,
+    /// A PEM file of the CA certificates an https endpoint is trusted by (the AWS tools'
+    /// `AWS_CA_BUNDLE`); None: the system's.
+    pub ca_bundle: Option<std::path::PathBuf>,
     pub access_key_id: String,
     pub secret_access_key: String,
     pub session_token: Option<String>,
@@ -54,6 +57,7 @@ impl std::fmt::Debug for S3Config {
             .field("prefix", &self.prefix)
             .field("endpoint", &self.endpoint)
             .field("region", &self.region)
+            .field("ca_bundle", &self.ca_bundle)
             .field("access_key_id", &self.access_key_id)
             .field("secret_access_key", &"<hidden>")
             .finish()
@@ -109,12 +113,16 @@ impl S3BlobStore {
         let invalid = |m: String| io::Error::new(io::ErrorKind::InvalidInput, m);
         let endpoint = url::Url::parse(&config.endpoint)
             .map_err(|e| invalid(format!("S3 endpoint {:?}: {e}", config.endpoint)))?;
-        if endpoint.scheme() != "http" {
-            return Err(invalid(format!(
-                "S3 endpoint {:?}: only plain http:// endpoints are supported (no TLS yet)",
-                config.endpoint
-            )));
-        }
+        let tls = match endpoint.scheme() {
+            "http" => http::tls_config(None, true)?,
+            "https" => http::tls_config(config.ca_bundle.as_deref(), false)?,
+            _ => {
+                return Err(invalid(format!(
+                    "S3 endpoint {:?}: not an http:// or https:// URL",
+                    config.endpoint
+                )));
+            }
+        };
         let style = match endpoint.host() {
             Some(url::Host::Ipv4(_) | url::Host::Ipv6(_)) => UrlStyle::Path,
             Some(url::Host::Domain("localhost")) => UrlStyle::Path,
@@ -148,7 +156,7 @@ impl S3BlobStore {
                 bucket,
                 credentials,
                 prefix,
-                http: Http::new(),
+                http: Http::new(tls),
                 part_size: DEFAULT_PART_SIZE,
             }),
         })
@@ -631,6 +639,7 @@ mod tests {
             access_key_id: "AKID".into(),
             secret_access_key: "secret".into(),
             session_token: None,
+            ca_bundle: None,
         }
     }
 
@@ -652,8 +661,15 @@ mod tests {
             store.inner.bucket.base_url().as_str(),
             "http://bucket.s3.example.test/"
         );
-        let https = S3BlobStore::new(&config("https://s3.example.test", ""));
-        assert!(https.is_err_and(|e| e.to_string().contains("no TLS")));
+        let ftp = S3BlobStore::new(&config("ftp://s3.example.test", ""));
+        assert!(ftp.is_err_and(|e| e.to_string().contains("not an http")));
+        let missing_bundle = S3Config {
+            ca_bundle: Some("/nonexistent/ca.pem".into()),
+            ..config("https://127.0.0.1:9000", "")
+        };
+        assert!(
+            S3BlobStore::new(&missing_bundle).is_err_and(|e| e.to_string().contains("CA bundle"))
+        );
     }
 
     #[test]
