@@ -281,3 +281,53 @@ fn a_server_with_an_unreachable_bucket_stops_with_s3s_words() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("NoSuchBucket"), "{err}");
 }
+
+/// The bucket behind an https endpoint (moto with a test CA's certificate), trusted through
+/// AWS_CA_BUNDLE: an image pushed through Berth's registry API comes back byte for byte.
+#[test]
+fn blobs_on_an_https_endpoint_trusted_through_aws_ca_bundle() {
+    let Some(moto) = MotoServer::start_tls_or_skip("s3_blobs::blobs_on_an_https_endpoint") else {
+        return;
+    };
+    let bucket = unique_bucket_name();
+    let ca = moto.ca_bundle().unwrap().to_string_lossy().into_owned();
+    let created = Command::new(aws_program())
+        .args(["s3api", "create-bucket", "--bucket", &bucket])
+        .args([
+            "--endpoint-url",
+            &moto.endpoint(),
+            "--region",
+            REGION,
+            "--ca-bundle",
+            &ca,
+        ])
+        .env("AWS_ACCESS_KEY_ID", ACCESS_KEY_ID)
+        .env("AWS_SECRET_ACCESS_KEY", SECRET_ACCESS_KEY)
+        .env("AWS_CONFIG_FILE", "/dev/null")
+        .env("AWS_SHARED_CREDENTIALS_FILE", "/dev/null")
+        .env_remove("AWS_PROFILE")
+        .stdin(Stdio::null())
+        .output()
+        .expect("run aws s3api create-bucket");
+    assert_ok(&created, "create-bucket over https");
+    let s = BerthServer::start_with(ServerOptions {
+        args: blobs_flags(&moto, &bucket),
+        env: vec![
+            ("BERTH_S3_ACCESS_KEY_ID".into(), ACCESS_KEY_ID.into()),
+            (
+                "BERTH_S3_SECRET_ACCESS_KEY".into(),
+                SECRET_ACCESS_KEY.into(),
+            ),
+            ("AWS_CA_BUNDLE".into(), ca),
+        ],
+        ..ServerOptions::default()
+    });
+    let name = unique("s3-tls-");
+    s.create_repo(&name, &[]);
+    let image = berth_e2e::oci::make_image("amd64", "over https");
+    let registry = s.registry();
+    registry.push_image(&name, "v1", &image);
+    let layer = registry.get(&format!("/v2/{name}/blobs/{}", image.layer_digest));
+    assert_eq!(layer.status, 200, "{}", layer.describe());
+    assert_eq!(layer.body, image.layer);
+}
