@@ -3,8 +3,9 @@
 //! 20 MiB layer (a multipart upload), docker pull after docker rmi, skopeo copies out and
 //! back in, and the bytes really in the bucket (listed with the aws CLI), none in the data
 //! dir; then `berth gc --blobs s3://…` deletes the objects of deleted images from the
-//! bucket. Two `berth server` processes sharing one bucket need a shared store (etcd): not
-//! tested here yet. Says SKIPPED when moto_server is not installed.
+//! bucket; and a bucket behind an https endpoint trusted through AWS_CA_BUNDLE. Two `berth
+//! server` processes sharing one bucket need a shared store (etcd): not tested here yet.
+//! Says SKIPPED when moto_server (or, for https, openssl) is not installed.
 
 use std::io::Read;
 use std::process::{Command, Output, Stdio};
