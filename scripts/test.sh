@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The one test command (README): installs the tools the end-to-end tests drive
-# (skopeo, busybox-static, curl, etcd-server from Debian; the aws CLI into target/venv; the official
+# (skopeo, busybox-static, curl, etcd-server from Debian; the aws CLI and moto_server into target/venv; the official
 # ECS agent unpacked from ../shared/tools when present),
 # checks that Docker Engine answers, then runs fmt, clippy, the build and every test.
 set -euo pipefail
@@ -43,7 +43,7 @@ else
     echo "not found: the official-agent tests will say they are skipped"
 fi
 
-step "aws CLI in target/venv"
+step "aws CLI and moto_server (the S3 blob store's tests) in target/venv"
 VENV="$ROOT/target/venv"
 if [ ! -x "$VENV/bin/aws" ]; then
     rm -rf "$VENV"
@@ -51,8 +51,12 @@ if [ ! -x "$VENV/bin/aws" ]; then
     python3 -m venv "$VENV"
     "$VENV/bin/pip" install --quiet --disable-pip-version-check awscli
 fi
+if [ ! -x "$VENV/bin/moto_server" ]; then
+    "$VENV/bin/pip" install --quiet --disable-pip-version-check 'moto[server]'
+fi
 export PATH="$VENV/bin:$PATH"
 aws --version
+"$VENV/bin/python" -c "import moto; print('moto', moto.__version__)"
 
 step "cargo fmt"
 cargo fmt --all -- --check

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
-use berth_registry::Registry;
+use berth_server::blobs::BlobsConfig;
 use berth_server::{ServerConfig, Started, UpOptions};
 use clap::{Args, Parser, Subcommand};
 
@@ -182,6 +182,8 @@ struct ServerArgs {
         default_value_t = 86400
     )]
     lifecycle_interval_seconds: u64,
+    #[command(flatten)]
+    blobs: BlobsArgs,
     /// An agent not heard from for this long shows as disconnected (`agentConnected:
     /// false`) and gets no new tasks; its tasks are left as they are.
     #[arg(long, env = "BERTH_AGENT_TIMEOUT_SECONDS", default_value_t = 60)]
@@ -198,6 +200,38 @@ struct GcArgs {
     /// Unreferenced blobs and uploads younger than this are kept.
     #[arg(long, default_value_t = 86400)]
     grace_seconds: u64,
+    #[command(flatten)]
+    blobs: BlobsArgs,
+}
+
+/// Where registry blobs live (the same flags for `up`, `server` and `gc`).
+#[derive(Args)]
+struct BlobsArgs {
+    /// Keep registry blobs in S3-compatible storage, as objects PREFIX/blobs/sha256/HEX of
+    /// BUCKET (default: DATA_DIR/blobs). Credentials: BERTH_S3_ACCESS_KEY_ID /
+    /// BERTH_S3_SECRET_ACCESS_KEY, else AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY, else the
+    /// shared credentials file and AWS_PROFILE.
+    #[arg(long, value_name = "s3://BUCKET[/PREFIX]")]
+    blobs: Option<String>,
+    /// The S3-compatible endpoint, http(s)://HOST[:PORT] (default: AWS's
+    /// https://s3.REGION.amazonaws.com). Path-style requests when HOST is an IP address,
+    /// virtual-hosted ones otherwise; https trusts AWS_CA_BUNDLE when set, else the
+    /// system's CA certificates.
+    #[arg(long, value_name = "URL", requires = "blobs")]
+    s3_endpoint: Option<String>,
+    /// The bucket's region (default: AWS_REGION / AWS_DEFAULT_REGION, else us-east-1).
+    #[arg(long, value_name = "REGION", requires = "blobs")]
+    s3_region: Option<String>,
+}
+
+impl BlobsArgs {
+    fn config(&self) -> Result<BlobsConfig> {
+        Ok(BlobsConfig::from_flags(
+            self.blobs.as_deref(),
+            self.s3_endpoint.as_deref(),
+            self.s3_region.as_deref(),
+        )?)
+    }
 }
 
 #[derive(Args)]
@@ -360,6 +394,7 @@ async fn run_server(args: ServerArgs, up: Option<UpOptions>) -> Result<()> {
         token_ttl,
         up,
         store: args.etcd_tls.apply(args.store),
+        blobs: args.blobs.config()?,
         ..ServerConfig::new(&args.data_dir)
     };
     let listener = tokio::net::TcpListener::bind(args.listen)
@@ -420,7 +455,8 @@ fn print_started(started: &Started, data_dir: &Path, up: bool) {
 
 async fn run_gc(args: GcArgs) -> Result<()> {
     let store = berth_server::files::open_store(&args.data_dir)?;
-    let registry = Registry::open(store, &args.data_dir)?;
+    let blobs = args.blobs.config()?;
+    let registry = berth_server::blobs::open_registry(&blobs, store, &args.data_dir).await?;
     let report = registry.gc(Duration::from_secs(args.grace_seconds)).await?;
     println!(
         "deleted {} blobs ({} bytes), {} stale uploads, {} orphan files",

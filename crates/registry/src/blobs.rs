@@ -1,7 +1,7 @@
 //! Where blob bytes live. [`BlobStore`] is what the registry needs of it: content-addressed
 //! blobs, each visible only whole and verified, read whole or streamed, listed and removed
 //! by garbage collection. [`FsBlobStore`] keeps them as files under the data dir: bytes are
-//! written to a file in `uploads/`, fsynced, then renamed into `blobs/{algorithm}/{xx}/{hex}`
+//! written to a file in `uploads/`, fsynced, then hard-linked as `blobs/{algorithm}/{xx}/{hex}`
 //! and the directory fsynced (the digest newtype guarantees the path has no traversal in
 //! it). Uploads in progress are staged as local files ([`Staging`]) whatever the blob store.
 
@@ -16,14 +16,18 @@ use berth_model::{Digest, DigestAlgorithm};
 /// A blob store operation in flight.
 pub type BlobFuture<'a, T> = Pin<Box<dyn Future<Output = io::Result<T>> + Send + 'a>>;
 
-/// Content-addressed blob storage (the filesystem today; object storage can implement it).
+/// Content-addressed blob storage: the filesystem ([`FsBlobStore`]) or an S3-compatible
+/// bucket ([`crate::S3BlobStore`]). Writing a digest that exists replaces it with the same
+/// bytes; keeping writes and deletions of a digest apart is the registry's business
+/// (`blob_deletions.rs`), not the store's.
 pub trait BlobStore: Send + Sync + 'static {
     /// The whole blob (manifests and configs: small).
     fn read_all<'a>(&'a self, digest: &'a Digest) -> BlobFuture<'a, Vec<u8>>;
     /// Stores small content (a manifest) durably under its digest.
     fn write_whole<'a>(&'a self, digest: &'a Digest, bytes: Vec<u8>) -> BlobFuture<'a, ()>;
-    /// Takes a fully written, fsynced, verified staging file as the blob `digest`; the
-    /// staging file is gone afterwards.
+    /// Stores a fully written, fsynced, verified staging file as the blob `digest`. The
+    /// staging file stays: the registry removes it once the blob's record is committed
+    /// (a commit that loses to a deletion of the digest stores it again).
     fn commit_file<'a>(&'a self, staged: &'a Path, digest: &'a Digest) -> BlobFuture<'a, ()>;
     /// `len` bytes of the blob from `start`.
     fn stream(&self, digest: &Digest, start: u64, len: u64) -> io::Result<BlobStream>;
@@ -31,7 +35,7 @@ pub trait BlobStore: Send + Sync + 'static {
     fn remove<'a>(&'a self, digest: &'a Digest) -> BlobFuture<'a, ()>;
     /// Every stored blob with when it was written (garbage collection of blobs whose
     /// record was never committed).
-    fn list(&self) -> io::Result<Vec<(Digest, SystemTime)>>;
+    fn list(&self) -> BlobFuture<'_, Vec<(Digest, SystemTime)>>;
 }
 
 /// Where uploads in progress are written: one local file per upload id.
@@ -81,7 +85,9 @@ impl FsBlobStore {
         tokio::fs::read(self.path(digest)).await
     }
 
-    /// Move a fully written, fsynced file into place under its digest.
+    /// Link a fully written, fsynced file into place under its digest (the file itself
+    /// stays where it is). A file already there holds the same bytes (its name is their
+    /// digest, and only whole verified files get a name there), so it is kept.
     pub async fn commit_file(&self, temp: &Path, digest: &Digest) -> io::Result<()> {
         let dest = self.path(digest);
         let temp = temp.to_path_buf();
@@ -97,7 +103,10 @@ impl FsBlobStore {
                     std::fs::File::open(blobs)?.sync_all()?;
                 }
             }
-            std::fs::rename(&temp, &dest)?;
+            match std::fs::hard_link(&temp, &dest) {
+                Err(e) if e.kind() != io::ErrorKind::AlreadyExists => return Err(e),
+                _ => {}
+            }
             std::fs::File::open(dir)?.sync_all()
         })
         .await
@@ -118,7 +127,9 @@ impl FsBlobStore {
         })
         .await
         .map_err(io::Error::other)??;
-        self.commit_file(&temp, digest).await
+        let committed = self.commit_file(&temp, digest).await;
+        let _ = tokio::fs::remove_file(&temp).await;
+        committed
     }
 
     pub async fn remove(&self, digest: &Digest) -> io::Result<()> {
@@ -305,8 +316,16 @@ impl BlobStore for FsBlobStore {
         Box::pin(FsBlobStore::remove(self, digest))
     }
 
-    fn list(&self) -> io::Result<Vec<(Digest, SystemTime)>> {
-        self.list_files()
+    fn list(&self) -> BlobFuture<'_, Vec<(Digest, SystemTime)>> {
+        Box::pin(async move {
+            let this = FsBlobStore {
+                blobs: self.blobs.clone(),
+                uploads: self.uploads.clone(),
+            };
+            tokio::task::spawn_blocking(move || this.list_files())
+                .await
+                .map_err(io::Error::other)?
+        })
     }
 }
 

@@ -8,6 +8,12 @@
 //! first wins; the other sees a conflict (the push retries and finds the blob gone, GC skips
 //! the blob). Blobs younger than the grace period are kept, so layers uploaded just before
 //! their manifest are safe too.
+//!
+//! Safety against other replicas writing the same bytes: each deletion of a digest's bytes
+//! is announced in the transaction that deletes its record (or, for bytes without a
+//! record, while none exists), and a writer's record commit conflicts with any deletion
+//! that began after it wrote (`blob_deletions.rs`). Nothing here is process-local, so
+//! every replica may run garbage collection at once.
 
 use std::collections::HashSet;
 use std::time::{Duration, SystemTime};
@@ -16,7 +22,10 @@ use berth_model::Digest;
 use berth_store::{Compare, Op};
 
 use crate::uploads::{BlobRecord, UploadRecord};
-use crate::{Registry, Result, decode, keys, now_epoch};
+use crate::{Registry, Result, blob_deletions, decode, keys, now_epoch};
+
+/// How long past the grace period another replica's upload is left to that replica.
+const FOREIGN_UPLOAD_AGE: Duration = Duration::from_secs(7 * 86400);
 
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct GcReport {
@@ -63,39 +72,57 @@ impl Registry {
             if referenced.contains(&digest) || record.last_used() > cutoff {
                 continue;
             }
-            let mut ops = vec![Op::delete(kv.key.clone())];
+            // The record goes and the deletion is announced in one transaction; a
+            // writer of the same bytes waits for it, or has its commit fail after it.
+            let Some((marker_compare, marker_op)) = self.deletion_ops(&digest)? else {
+                continue; // another collector is deleting it
+            };
+            let mut ops = vec![Op::delete(kv.key.clone()), marker_op];
             ops.extend(
                 links
                     .iter()
                     .filter(|(d, _)| d == &digest)
                     .map(|(_, k)| Op::delete(k.clone())),
             );
-            let _commit = self.blob_commit.lock().await;
             let outcome = self.store.txn(
-                &[Compare::ModRevision(kv.key.clone(), kv.mod_revision)],
+                &[
+                    Compare::ModRevision(kv.key.clone(), kv.mod_revision),
+                    marker_compare,
+                ],
                 &ops,
             )?;
-            if outcome.is_committed() {
-                self.blobs.remove(&digest).await?;
+            if let Some(deletion) = self.deletion_from(&digest, outcome) {
+                self.finish_deletion(&digest, deletion).await?;
                 report.blobs_deleted += 1;
                 report.bytes_freed += record.size;
                 known.remove(&digest);
             }
         }
 
-        // Files without a record: a crash between rename and commit. Only old ones, and
-        // under the commit lock so an upload in its commit window is not touched.
+        // Bytes without a record: a crash between their write and their record's commit
+        // (or a commit that lost to a deletion). Only old ones, announced as above while no
+        // record exists.
         let grace_time = SystemTime::now() - grace;
-        for (digest, modified) in self.blobs.list()? {
+        for (digest, modified) in self.blobs.list().await? {
             if known.contains(&digest) || modified > grace_time {
                 continue;
             }
-            let _commit = self.blob_commit.lock().await;
-            if self.store.get(&keys::blob(&digest))?.is_none() {
-                self.blobs.remove(&digest).await?;
+            let Some((marker_compare, marker_op)) = self.deletion_ops(&digest)? else {
+                continue;
+            };
+            let outcome = self.store.txn(
+                &[
+                    Compare::CreateRevision(keys::blob(&digest), 0),
+                    marker_compare,
+                ],
+                &[marker_op],
+            )?;
+            if let Some(deletion) = self.deletion_from(&digest, outcome) {
+                self.finish_deletion(&digest, deletion).await?;
                 report.orphan_files_deleted += 1;
             }
         }
+        self.remove_old_deletion_markers()?;
 
         // Stale uploads: untouched (file not written) for the grace period, and not in the
         // middle of a request (its lock is free).
@@ -106,7 +133,16 @@ impl Registry {
             let last_write = std::fs::metadata(self.staging.path(&id))
                 .and_then(|m| m.modified())
                 .ok();
-            let active = record.started_at > cutoff || last_write.is_some_and(|t| t > grace_time);
+            // An upload staged on another replica is that replica's to collect, unless it
+            // is so old that its replica must be gone for good.
+            let foreign = last_write.is_none()
+                && record
+                    .replica
+                    .as_deref()
+                    .is_some_and(|r| r != &*self.replica)
+                && record.started_at > cutoff - FOREIGN_UPLOAD_AGE.as_secs_f64();
+            let active =
+                foreign || record.started_at > cutoff || last_write.is_some_and(|t| t > grace_time);
             let Some(guard) = (!active).then(|| self.uploads.try_lock(&id)).flatten() else {
                 live_uploads.insert(id);
                 continue;
@@ -125,7 +161,14 @@ impl Registry {
         for entry in std::fs::read_dir(self.staging.dir())? {
             let entry = entry?;
             let name = entry.file_name().to_string_lossy().to_string();
-            if live_uploads.contains(&name) || entry.metadata()?.modified()? > grace_time {
+            // Other files here are the blob store's temporary files (a manifest being
+            // written), which live only while their writer is at it.
+            let kept_after = if uuid::Uuid::parse_str(&name).is_ok() {
+                grace_time
+            } else {
+                grace_time.min(SystemTime::now() - blob_deletions::DELETION_TTL)
+            };
+            if live_uploads.contains(&name) || entry.metadata()?.modified()? > kept_after {
                 continue;
             }
             if self.store.get(&keys::upload(&name))?.is_none() {

@@ -7,6 +7,7 @@ use berth_model::{Digest, DigestAlgorithm, Hasher, ImageTag, Reference, Reposito
 use berth_store::{Compare, KeyValue, Op};
 use serde::{Deserialize, Serialize};
 
+use crate::blob_deletions::BlobWrite;
 use crate::manifest::{Descriptor, parse_manifest};
 use crate::uploads::{BlobRecord, touch_blob};
 use crate::{Registry, RegistryError, Result, Scope, decode, encode, keys, now_epoch, page};
@@ -261,18 +262,18 @@ impl Registry {
                 ));
             }
 
-            // The manifest's own bytes, stored as a blob like any other.
-            let _commit;
-            match self.store.get(&manifest_blob)? {
-                Some(kv) => {
+            // The manifest's own bytes, stored as a blob like any other (when new,
+            // fenced against deletions: `blob_deletions.rs`).
+            match self.prepare_blob_write(&digest).await? {
+                BlobWrite::Exists(kv) => {
                     let (compare, op) = touch_blob(&kv)?;
                     compares.push(compare);
                     ops.push(op);
                 }
-                None => {
-                    _commit = self.blob_commit.lock().await;
+                BlobWrite::New(fence) => {
                     self.blobs.write_whole(&digest, bytes.clone()).await?;
                     compares.push(Compare::CreateRevision(manifest_blob.clone(), 0));
+                    compares.push(fence.compare());
                     let record = BlobRecord::new(bytes.len() as u64);
                     ops.push(Op::put(manifest_blob.clone(), encode(&record)));
                 }

@@ -12,6 +12,7 @@
 //! ecr/{account}/{region}/registry/policy                  RegistryPolicy
 //! ecr/{account}/{region}/registry/scanning                ScanningConfiguration
 //! blob/{digest}                                           BlobRecord (global, deduplicated)
+//! blobdel/{digest}                                        the last deletion of its bytes
 //! upload/{uuid}                                           UploadRecord
 //! ```
 
@@ -114,6 +115,13 @@ pub(crate) fn blob(digest: &Digest) -> String {
 }
 
 pub(crate) const BLOBS: &str = "blob/";
+
+/// The marker of the last deletion of a digest's bytes (`blob_deletions.rs`).
+pub(crate) fn blob_deletion(digest: &Digest) -> String {
+    format!("{BLOB_DELETIONS}{digest}")
+}
+
+pub(crate) const BLOB_DELETIONS: &str = "blobdel/";
 
 pub(crate) fn upload(id: &str) -> String {
     format!("upload/{id}")

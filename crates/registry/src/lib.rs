@@ -1,8 +1,10 @@
 //! ECR's domain: repositories, images (manifests and tags), blobs, uploads, referrers and
 //! garbage collection. Metadata lives in the versioned `Store`; blob bytes live in a
-//! content-addressed `BlobStore` (the filesystem's `FsBlobStore`). Both the ECR JSON API and the OCI `/v2/` routes are thin
+//! content-addressed `BlobStore` (the filesystem's `FsBlobStore`, or an S3-compatible
+//! bucket's `S3BlobStore`). Both the ECR JSON API and the OCI `/v2/` routes are thin
 //! adapters over the `Registry` defined here.
 
+mod blob_deletions;
 mod blobs;
 mod error;
 mod gc;
@@ -12,6 +14,9 @@ pub mod lifecycle;
 mod lifecycle_run;
 mod manifest;
 mod repository;
+mod s3;
+#[cfg(feature = "testing")]
+pub mod s3_testing;
 mod settings;
 mod uploads;
 
@@ -35,6 +40,7 @@ pub use repository::{
     CreateRepository, EcrTag, EncryptionConfiguration, Repository, TagMutability,
     TagMutabilityExclusionFilter, check_tag_mutability,
 };
+pub use s3::{DEFAULT_PART_SIZE, S3BlobStore, S3Config, parse_s3_location};
 pub use settings::{
     RegistryScanningConfiguration, RegistryScanningRule, RepositoryScanning,
     ScanningRepositoryFilter,
@@ -48,10 +54,8 @@ pub struct Registry {
     blobs: Arc<dyn BlobStore>,
     staging: Arc<blobs::Staging>,
     uploads: Arc<uploads::UploadTable>,
-    /// Serialises "blob file appears/disappears" with "blob record is put/deleted" between
-    /// upload completion and garbage collection, so GC never removes a file that a
-    /// concurrent upload has just committed.
-    blob_commit: Arc<tokio::sync::Mutex<()>>,
+    /// This process among the replicas sharing the store: uploads it stages carry it.
+    replica: Arc<str>,
 }
 
 impl Registry {
@@ -81,7 +85,7 @@ impl Registry {
             blobs,
             staging: Arc::new(blobs::Staging::open(data_dir)?),
             uploads: Arc::new(uploads::UploadTable::default()),
-            blob_commit: Arc::new(tokio::sync::Mutex::new(())),
+            replica: uuid::Uuid::new_v4().to_string().into(),
         })
     }
 

@@ -14,6 +14,7 @@ use bytes::Bytes;
 use futures_util::{Stream, StreamExt};
 use serde::{Deserialize, Serialize};
 
+use crate::blob_deletions::BlobWrite;
 use crate::blobs::{AppendWriter, BlobStream};
 use crate::{Registry, RegistryError, Result, Scope, decode, encode, keys, now_epoch};
 
@@ -24,6 +25,10 @@ pub(crate) struct UploadRecord {
     pub region: String,
     pub repository: RepositoryName,
     pub started_at: f64,
+    /// The replica whose staging directory holds the bytes (absent in records written
+    /// before replicas): another replica's garbage collection leaves the upload alone.
+    #[serde(default)]
+    pub replica: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -115,6 +120,8 @@ pub struct UploadStatus {
 }
 
 const WRITE_BUFFER: usize = 1 << 20;
+/// Commits of a blob lost to garbage collection or concurrent pushes before giving up.
+const MAX_COMMIT_ATTEMPTS: usize = 8;
 
 impl Registry {
     /// Start an upload session in a repository; returns its id.
@@ -127,6 +134,7 @@ impl Registry {
             region: scope.region.to_string(),
             repository: repo.clone(),
             started_at: now_epoch(),
+            replica: Some(self.replica.to_string()),
         };
         self.store.put(&keys::upload(&id), &encode(&record))?;
         Ok(id)
@@ -357,9 +365,11 @@ impl Registry {
         }
     }
 
-    /// Move a verified, fsynced file into the blob store and link it to the repository.
-    /// Holding `blob_commit` keeps GC and other commits of the same digest out, so the blob
-    /// record cannot change underneath.
+    /// Put a verified, fsynced file into the blob store and link it to the repository.
+    /// Bytes already stored are reused; new bytes are written, then their record is
+    /// committed under a fence against garbage collection's deletions of the digest
+    /// (`blob_deletions.rs`): a deletion that began meanwhile fails the commit and the
+    /// bytes are written again. The staged file is removed once the blob is committed.
     async fn commit_blob(
         &self,
         scope: &Scope,
@@ -368,33 +378,43 @@ impl Registry {
         size: u64,
         file: &std::path::Path,
     ) -> Result<()> {
-        let _commit = self.blob_commit.lock().await;
         let blob_key = keys::blob(digest);
-        let mut compares = vec![self.repository_incarnation(scope, repo)?];
-        let mut ops = vec![Op::put(keys::link(scope, repo, digest), b"{}".to_vec())];
-        match self.store.get(&blob_key)? {
-            Some(kv) => {
+        for _ in 0..MAX_COMMIT_ATTEMPTS {
+            let repository = self.repository_incarnation(scope, repo)?;
+            let link = Op::put(keys::link(scope, repo, digest), b"{}".to_vec());
+            let (compares, ops) = match self.prepare_blob_write(digest).await? {
                 // Deduplicated: the same bytes are already stored; mark them used.
+                BlobWrite::Exists(kv) => {
+                    let (compare, op) = touch_blob(&kv)?;
+                    (vec![repository, compare], vec![link, op])
+                }
+                BlobWrite::New(fence) => {
+                    self.blobs.commit_file(file, digest).await?;
+                    (
+                        vec![
+                            repository,
+                            fence.compare(),
+                            Compare::CreateRevision(blob_key.clone(), 0),
+                        ],
+                        vec![
+                            link,
+                            Op::put(blob_key.clone(), encode(&BlobRecord::new(size))),
+                        ],
+                    )
+                }
+            };
+            // A conflict: the repository went (the next round says so), garbage
+            // collection took the blob or began deleting its bytes, or another push
+            // committed the same blob first: look again.
+            if self.store.txn(&compares, &ops)?.is_committed() {
                 let _ = tokio::fs::remove_file(file).await;
-                let (compare, op) = touch_blob(&kv)?;
-                compares.push(compare);
-                ops.push(op);
-            }
-            None => {
-                self.blobs.commit_file(file, digest).await?;
-                compares.push(Compare::CreateRevision(blob_key.clone(), 0));
-                ops.push(Op::put(blob_key, encode(&BlobRecord::new(size))));
+                return Ok(());
             }
         }
-        if !self.store.txn(&compares, &ops)?.is_committed() {
-            // The repository went away meanwhile; a file left in place without a record
-            // is invisible and collected as an orphan.
-            return Err(RegistryError::RepositoryNotFound {
-                name: repo.clone(),
-                registry: scope.account.to_string(),
-            });
-        }
-        Ok(())
+        self.repository_incarnation(scope, repo)?;
+        Err(RegistryError::Store(berth_store::StoreError::Io(
+            "too much contention on the blob; retry".into(),
+        )))
     }
 
     /// Cancel an upload. Waits for a PATCH in progress on it to finish first.

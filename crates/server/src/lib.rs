@@ -4,10 +4,11 @@
 //! listener the caller bound, until the caller's shutdown future resolves. The `berth`
 //! binary is a thin command line over it; tests start the same server in-process.
 //!
-//! Modules: `files` (credentials and the token key in the data dir), `host` (this host's
+//! Modules: `blobs` (where registry blobs live), `files` (credentials and the token key in the data dir), `host` (this host's
 //! share of an installation: its Docker objects, `berth down`), `periodic` (the
 //! housekeeping loops).
 
+pub mod blobs;
 pub mod files;
 pub mod host;
 pub mod periodic;
@@ -27,6 +28,8 @@ use berth_registry::Registry;
 pub struct ServerConfig {
     /// Where state, blobs, logs and credentials live.
     pub data_dir: PathBuf,
+    /// Where registry blobs live instead of the data dir (`--blobs s3://…`).
+    pub blobs: blobs::BlobsConfig,
     /// Host (or host:port) clients use instead of the bound address, for repositoryUri.
     pub advertise: Option<String>,
     pub account_id: String,
@@ -56,6 +59,7 @@ impl ServerConfig {
     pub fn new(data_dir: impl Into<PathBuf>) -> ServerConfig {
         ServerConfig {
             data_dir: data_dir.into(),
+            blobs: blobs::BlobsConfig::default(),
             advertise: None,
             account_id: berth_model::DEFAULT_ACCOUNT_ID.to_owned(),
             gc_interval: Duration::from_secs(3600),
@@ -150,7 +154,7 @@ pub async fn run(
         .map_err(|e| ServerError::Config(format!("--account-id: {e}")))?;
     let opened = files::open_store_at(&config.store, data_dir)?;
     let store = opened.store.clone();
-    let registry = Registry::open(store.clone(), data_dir)?;
+    let registry = blobs::open_registry(&config.blobs, store.clone(), data_dir).await?;
     let ecs =
         berth_ecs::Ecs::new(store.clone()).with_host_networks(Arc::new(berth_ecs::ProcNetRoute));
     let installation = ecs.installation()?;

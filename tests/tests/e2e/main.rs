@@ -24,6 +24,7 @@ mod logs_api;
 mod official_agent;
 mod quickstart;
 mod replicas;
+mod s3_blobs;
 mod service_scale_simulated;
 mod service_throttle;
 mod shared_host;
