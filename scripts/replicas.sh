@@ -109,14 +109,20 @@ for i in $(seq 1 "$AGENTS"); do
     PIDS+=($!)
 done
 
-leader="$(etcdctl --endpoints "$endpoints" get berth/leader --print-value-only 2>/dev/null || true)"
+# The leader key is `berth/leader` in the store, under the store's prefix `berth/` in etcd.
+leader=""
+for _ in $(seq 50); do
+    leader="$(etcdctl --endpoints "$endpoints" get berth/berth/leader --print-value-only 2>/dev/null || true)"
+    [ -n "$leader" ] && break
+    sleep 0.2
+done
 cat <<EOF
 
 Three replicas on one etcd; the leader now: ${leader:-<electing>}
   export AWS_ACCESS_KEY_ID=$BERTH_ROOT_ACCESS_KEY_ID AWS_SECRET_ACCESS_KEY=$BERTH_ROOT_SECRET_ACCESS_KEY AWS_DEFAULT_REGION=us-east-1
   aws --endpoint-url http://127.0.0.1:$((BASE + 20)) ecs list-container-instances
   aws --endpoint-url http://127.0.0.1:$((BASE + 21)) ecs describe-clusters
-  etcdctl --endpoints $endpoints get berth/leader --print-value-only   # who leads
+  etcdctl --endpoints $endpoints get berth/berth/leader --print-value-only   # who leads
 Kill the leader's process and watch another take over. Ctrl-C stops everything.
 EOF
 wait
