@@ -229,6 +229,16 @@ class Etcd:
             return base64.b64decode(kvs[0]["value"]).decode() if kvs else None
         raise RuntimeError("no etcd member answered")
 
+    def time_wait(self):
+        """Per member: TCP connections to its client port in TIME-WAIT (`ss`)."""
+        out = []
+        for m in self.members:
+            port = m["client"].rsplit(":", 1)[1]
+            r = subprocess.run(["ss", "-Htan", "state", "time-wait", f"( dport = :{port} or sport = :{port} )"],
+                               capture_output=True, text=True)
+            out.append(len(r.stdout.splitlines()) if r.returncode == 0 else None)
+        return out
+
     def metrics(self):
         """Counters and histogram sums of interest from every member's /metrics."""
         want = ("etcd_disk_wal_fsync_duration_seconds_sum", "etcd_disk_wal_fsync_duration_seconds_count",
@@ -603,6 +613,8 @@ def run_load(args, name, urls, server_pids, etcd):
                     *(["--store-pid", ",".join(map(str, store_pids))] if store_pids else []),
                     "--out", out, "--arns-out", arns], stdout=subprocess.DEVNULL, check=True)
     m1 = etcd.metrics() if etcd else None
+    # Connections to etcd closed in the last minute (TIME-WAIT lasts 60 s): connection churn.
+    time_wait = etcd.time_wait() if etcd else None
     subprocess.run([args.python, os.path.join(ROOT, "bench/ecs-api/client.py"), *common,
                     "--endpoint", urls[-1], "--check-arns", arns, "--cluster", cluster, "--result", out],
                    stdout=subprocess.DEVNULL, check=True)
@@ -610,6 +622,7 @@ def run_load(args, name, urls, server_pids, etcd):
         result = json.load(f)
     if etcd:
         result["etcd_metrics"] = metrics_delta(m0, m1)
+        result["etcd_connections_closed_last_minute"] = time_wait
         with open(arns) as f:
             tasks = [line.strip() for line in f if line.strip()]
         result["anatomy"] = anatomy(args, etcd, urls[0], result["cluster"], result["task_definition"], tasks)
@@ -666,6 +679,8 @@ def anatomy(args, etcd, url, cluster, family, tasks, n=200):
             raise RuntimeError(f"etcd {path}: HTTP {r.status}")
 
     per_call("etcd range (linearizable, 1 key)", lambda i: gateway("/v3/kv/range", {"key": key}))
+    per_call("etcd range (serializable, 1 key)", lambda i: gateway(
+        "/v3/kv/range", {"key": key, "serializable": True}))
     per_call("etcd put (1 small key)", lambda i: gateway(
         "/v3/kv/put", {"key": key, "value": base64.b64encode(str(i).encode()).decode()}))
     conn.close()
@@ -736,6 +751,7 @@ def report_throughput(results, configs):
 
     figures = [
         ("RunTask calls/s", lambda r: r["run_task"]["throughput"]),
+        ("RunTask calls not ok (HTTP 500 etc.)", lambda r: r["run_task"]["calls"] - r["run_task"]["ok"]),
         ("RunTask p50 ms", lambda r: r["run_task"]["p50_ms"]),
         ("RunTask p90 ms", lambda r: r["run_task"]["p90_ms"]),
         ("RunTask p99 ms", lambda r: r["run_task"]["p99_ms"]),
@@ -754,6 +770,21 @@ def report_throughput(results, configs):
         vals = [med([fn(r) for r in rows(c)]) for c in configs]
         print(f"| {label} | " + " | ".join(f"{v:.1f}" if v is not None else "-" for v in vals) + " |",
               file=sys.stderr)
+    base = configs[0]
+    rounds = sorted({r["round"] for r in results})
+    for c in configs[1:]:
+        for label, fn in [("RunTask", lambda r: r["run_task"]["throughput"]),
+                          ("DescribeTasks", lambda r: r["describe_tasks"]["throughput"])]:
+            ratios = []
+            for k in rounds:
+                a = [fn(r) for r in rows(c) if r["round"] == k]
+                b = [fn(r) for r in rows(base) if r["round"] == k]
+                if a and b and b[0]:
+                    ratios.append(a[0] / b[0])
+            if ratios:
+                print(f"{label} calls/s {c}/{base}, per round: "
+                      + ", ".join(f"{x:.3f}" for x in ratios) + f"; median {med(ratios):.3f} "
+                      f"({1 / med(ratios):.1f}x slower)", file=sys.stderr)
     anat = [c for c in configs if any("anatomy" in r for r in rows(c))]
     if anat:
         print("\nOne client, one call after another, per call (medians over rounds): latency, etcd's "
