@@ -12,7 +12,7 @@ Subcommands:
               scheduler are real) with --endpoint naming all three replicas, and a service.
               Each round: the leader is read from etcd (etcdctl get berth/berth/leader: the key
               berth/leader under the store's prefix berth/), a random
-              0-1 s pause (so kills fall at every phase of the 1 s lease renewal), kill -9
+              1-2 s pause (so kills fall at every phase of the 1 s lease renewal), kill -9
               of the leader, at once UpdateService desiredCount+1 through a survivor; then,
               polling every 25 ms: the leader key in etcd (gone, then naming a survivor), the
               service's new task and its createdAt (server clock, same machine), its
