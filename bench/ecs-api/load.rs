@@ -16,6 +16,12 @@
 //! SigV4 for service `ecs`. Latency is measured around signing, sending and reading the
 //! whole answer.
 //!
+//! Replicas of one control plane (bench/replicas/run.sh): `--endpoint` takes several URLs
+//! separated by commas and client `i` talks to URL `i mod n` for the whole run (the
+//! 1-client phases use the first); `--server-pid` takes every replica's pid (their CPU is
+//! summed) and `--store-pid` the store's processes (etcd members, reported apart as
+//! `store_cpu_s`).
+//!
 //! Setup and the final checks stay in client.py (`--setup-only`, `--check-arns`). This
 //! program writes the per-phase figures as JSON with the keys report.py reads, and the
 //! ARNs of every task it started (phase 1 first, then the 1-client phase) to
@@ -24,7 +30,8 @@
 //! Build: cargo build --release -p berth-e2e --example ecs-load
 //! Run:   target/release/examples/ecs-load --endpoint http://127.0.0.1:PORT --cluster C
 //!        --task-definition FAMILY [--clients 100] [--calls 5000] [--seconds 20]
-//!        [--solo-seconds 5] [--server-pid PID] [--out FILE.json] [--arns-out FILE]
+//!        [--solo-seconds 5] [--server-pid PID[,PID...]] [--store-pid PID[,PID...]]
+//!        [--out FILE.json] [--arns-out FILE]
 //!        [--access-key K --secret-key S] [--region us-east-1] [--name NAME]
 //!        [--instances N]
 
@@ -52,9 +59,11 @@ use load_util::{Rng, cpu_seconds, log, num, percentile};
 #[derive(Debug, Clone)]
 struct Config {
     name: String,
+    /// `--endpoint` as given: one URL, or several separated by commas.
     endpoint: String,
-    /// `host:port` of the endpoint (also the signed Host header).
-    addr: String,
+    /// `host:port` of each endpoint (also the signed Host header); client `i` uses
+    /// `addrs[i % addrs.len()]`.
+    addrs: Vec<String>,
     access_key: String,
     secret_key: String,
     region: String,
@@ -64,16 +73,22 @@ struct Config {
     calls: usize,
     seconds: f64,
     solo_seconds: f64,
-    server_pid: Option<u32>,
+    /// Processes whose CPU time is the server's (summed): replicas of one control plane.
+    server_pids: Vec<u32>,
+    /// Processes whose CPU time is reported apart as the store's (etcd members).
+    store_pids: Vec<u32>,
     instances: Option<u64>,
     out: Option<String>,
     arns_out: Option<String>,
 }
 
-const USAGE: &str = "usage: ecs-load --endpoint http://HOST:PORT --cluster NAME --task-definition FAMILY \
+const USAGE: &str =
+    "usage: ecs-load --endpoint http://HOST:PORT --cluster NAME --task-definition FAMILY \
 [--access-key K] [--secret-key S] [--region us-east-1] [--clients 100] [--calls 5000] \
-[--seconds 20] [--solo-seconds 5] [--server-pid PID] [--out FILE.json] [--arns-out FILE] \
-[--name NAME] [--instances N]";
+[--seconds 20] [--solo-seconds 5] [--server-pid PID[,PID...]] [--store-pid PID[,PID...]] \
+[--out FILE.json] [--arns-out FILE] [--name NAME] [--instances N]
+--endpoint may name several replicas of one control plane, separated by commas: the clients \
+are dealt out over them in turn (the 1-client phases use the first).";
 
 fn parse_args() -> Result<Config, String> {
     let mut opts: BTreeMap<String, String> = BTreeMap::new();
@@ -94,7 +109,7 @@ fn parse_args() -> Result<Config, String> {
                 (key.to_owned(), v)
             }
         };
-        const KNOWN: [&str; 15] = [
+        const KNOWN: [&str; 16] = [
             "endpoint",
             "access-key",
             "secret-key",
@@ -106,6 +121,7 @@ fn parse_args() -> Result<Config, String> {
             "seconds",
             "solo-seconds",
             "server-pid",
+            "store-pid",
             "out",
             "arns-out",
             "name",
@@ -122,24 +138,41 @@ fn parse_args() -> Result<Config, String> {
             .ok_or_else(|| format!("--{k} is required\n{USAGE}"))
     };
     let endpoint = required("endpoint")?;
-    let addr = endpoint
-        .strip_prefix("http://")
-        .ok_or("--endpoint must be http://HOST:PORT")?
-        .trim_end_matches('/')
-        .to_owned();
-    if !addr.contains(':') || addr.contains('/') {
-        return Err("--endpoint must be http://HOST:PORT".into());
-    }
+    let addrs = endpoint
+        .split(',')
+        .map(|url| {
+            let addr = url
+                .trim()
+                .strip_prefix("http://")
+                .ok_or("--endpoint must be http://HOST:PORT[,http://HOST:PORT...]")?
+                .trim_end_matches('/')
+                .to_owned();
+            if !addr.contains(':') || addr.contains('/') {
+                return Err("--endpoint must be http://HOST:PORT[,http://HOST:PORT...]");
+            }
+            Ok(addr)
+        })
+        .collect::<Result<Vec<String>, &str>>()?;
     let clients: usize = num(&opts, "clients", 100)?;
     if clients == 0 {
         return Err("--clients must be at least 1".into());
     }
-    let server_pid: u32 = num(&opts, "server-pid", 0)?;
+    let pids = |k: &str| -> Result<Vec<u32>, String> {
+        match opts.get(k) {
+            None => Ok(Vec::new()),
+            Some(v) => v
+                .split(',')
+                .map(|p| p.trim().parse::<u32>())
+                .filter(|p| p != &Ok(0))
+                .collect::<Result<_, _>>()
+                .map_err(|_| format!("--{k}: not a list of process ids: {v:?}")),
+        }
+    };
     let instances: u64 = num(&opts, "instances", 0)?;
     Ok(Config {
         name: opts.get("name").cloned().unwrap_or_else(|| "server".into()),
         endpoint,
-        addr,
+        addrs,
         access_key: opts
             .get("access-key")
             .cloned()
@@ -158,7 +191,8 @@ fn parse_args() -> Result<Config, String> {
         calls: num(&opts, "calls", 5000)?,
         seconds: num(&opts, "seconds", 20.0)?,
         solo_seconds: num(&opts, "solo-seconds", 5.0)?,
-        server_pid: (server_pid != 0).then_some(server_pid),
+        server_pids: pids("server-pid")?,
+        store_pids: pids("store-pid")?,
         instances: (instances != 0).then_some(instances),
         out: opts.get("out").cloned(),
         arns_out: opts.get("arns-out").cloned(),
@@ -204,7 +238,7 @@ fn js(s: &str) -> String {
 fn ecs_call(cfg: &Config, conn: &mut KeepAlive, op: &str, body: &str) -> io::Result<HttpResponse> {
     let target = format!("{TARGET_PREFIX}.{op}");
     let signed = sign_json_request(
-        &cfg.addr,
+        conn.host(),
         &cfg.region,
         "ecs",
         &cfg.access_key,
@@ -525,15 +559,21 @@ fn measure<F>(
 where
     F: Fn(&mut KeepAlive, &mut Rng) -> Outcome + Sync,
 {
-    let server_pid = cfg.server_pid.map(|p| p.to_string());
-    let server_cpu = || server_pid.as_deref().and_then(cpu_seconds);
+    let cpu_of = |pids: &[u32]| -> Option<f64> {
+        if pids.is_empty() {
+            return None;
+        }
+        pids.iter().map(|p| cpu_seconds(&p.to_string())).sum()
+    };
+    let server_cpu = || cpu_of(&cfg.server_pids);
+    let store_cpu = || cpu_of(&cfg.store_pids);
     let barrier = Barrier::new(clients.len() + 1);
     let start: OnceLock<Instant> = OnceLock::new();
     let taken = AtomicUsize::new(0);
     let limit = Duration::from_secs_f64(seconds);
     let connects0: u64 = clients.iter().map(|c| c.conn.connects).sum();
     let stale0: u64 = clients.iter().map(|c| c.conn.stale_retries).sum();
-    let (per_client, wall, server_cpu_s, client_cpu_s) = thread::scope(|s| {
+    let (per_client, wall, server_cpu_s, client_cpu_s, store_cpu_s) = thread::scope(|s| {
         let handles: Vec<_> = clients
             .iter_mut()
             .map(|c| {
@@ -553,6 +593,7 @@ where
             })
             .collect();
         let cpu0 = server_cpu();
+        let store0 = store_cpu();
         let self0 = cpu_seconds("self");
         let t0 = Instant::now();
         start.set(t0).unwrap();
@@ -568,7 +609,11 @@ where
             (Some(a), Some(b)) => Some(b - a),
             _ => None,
         };
-        (per_client, wall, server, client)
+        let store = match (store0, store_cpu()) {
+            (Some(a), Some(b)) => Some(b - a),
+            _ => None,
+        };
+        (per_client, wall, server, client, store)
     });
     let mut latencies = Vec::new();
     let mut outcomes = Vec::new();
@@ -605,6 +650,9 @@ where
     stats.insert("capped_by_time".into(), json!(calls < max_calls));
     stats.insert("server_cpu_s".into(), json!(server_cpu_s));
     stats.insert("client_cpu_s".into(), json!(client_cpu_s));
+    if !cfg.store_pids.is_empty() {
+        stats.insert("store_cpu_s".into(), json!(store_cpu_s));
+    }
     if let Some(cpu) = server_cpu_s
         && ok > 0
     {
@@ -686,7 +734,7 @@ fn run(cfg: &Config) -> Result<(), String> {
     let base = seed();
     let mut clients: Vec<Client> = (0..cfg.clients)
         .map(|i| Client {
-            conn: KeepAlive::new(&cfg.addr, timeout),
+            conn: KeepAlive::new(&cfg.addrs[i % cfg.addrs.len()], timeout),
             rng: Rng::new(base ^ (i as u64).wrapping_mul(0x2545_F491_4F6C_DD1D)),
         })
         .collect();
