@@ -207,11 +207,17 @@ impl EtcdStore {
             .as_ref()
             .map(EtcdTls::client_config)
             .transpose()?;
+        // Each process starts at a member of its own, so that replicas spread their calls
+        // over the members rather than all loading the first one listed.
+        let first = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.subsec_nanos() as usize ^ std::process::id() as usize)
+            % config.endpoints.len();
         let store = EtcdStore {
             config,
             tls,
             idle: Mutex::new(Vec::new()),
-            preferred: AtomicUsize::new(0),
+            preferred: AtomicUsize::new(first),
         };
         store.current_revision()?;
         Ok(store)
