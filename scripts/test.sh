@@ -18,9 +18,9 @@ if ! docker_err="$(docker info 2>&1 >/dev/null)"; then
     die "Docker Engine is not reachable: ${docker_err}"
 fi
 
-step "installing Debian tools when missing (skopeo, busybox-static, curl, etcd-server)"
+step "installing Debian tools when missing (skopeo, busybox-static, curl, etcd-server, openssl)"
 missing=()
-for pkg in skopeo busybox-static curl etcd-server; do
+for pkg in skopeo busybox-static curl etcd-server openssl; do
     dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q 'install ok installed' || missing+=("$pkg")
 done
 if ((${#missing[@]})); then

@@ -211,7 +211,9 @@ impl EtcdStore {
         // over the members rather than all loading the first one listed.
         let first = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.subsec_nanos() as usize ^ std::process::id() as usize)
+            .map_or(0, |d| {
+                d.subsec_nanos() as usize ^ std::process::id() as usize
+            })
             % config.endpoints.len();
         let store = EtcdStore {
             config,
