@@ -505,10 +505,10 @@ pub(super) fn new_task(
 }
 
 /// Before planning a lost batch again: nothing after the first loss, then a random pause of
-/// up to 0.5 ms × 2^round (at most 64 ms). Lanes of several replicas on one store place
-/// into the same instances; without the pause two of them could keep taking each other's
-/// revisions until the rounds run out (seen in bench/replicas as ServerException on 0.1–2.7 %
-/// of RunTask calls through three replicas).
+/// up to 0.5 ms × 2^round (at most 64 ms), so that writers colliding on one instance drift
+/// apart. It does not settle the lanes of several replicas placing into one cluster: they
+/// pick the same best instances and still run out of rounds on 1–2 % of RunTasks under load
+/// (bench/replicas, BENCHMARKS.md "Replicas on etcd"); one lane per cluster would.
 fn backoff(round: u32) {
     if round < 2 {
         return;
