@@ -26,7 +26,8 @@ impl Svc<'_> {
         v["services"][0].clone()
     }
 
-    fn arns(&self, desired: &str) -> Vec<String> {
+    /// The ARNs of the service's tasks of this desired status.
+    pub fn task_arns(&self, desired: &str) -> Vec<String> {
         let v = ok_json(&self.s.aws(&[
             "ecs",
             "list-tasks",
@@ -47,14 +48,14 @@ impl Svc<'_> {
 
     /// The service's tasks of this desired status, described.
     pub fn tasks(&self, desired: &str) -> Vec<Value> {
-        self.described(self.arns(desired))
+        self.described(self.task_arns(desired))
     }
 
     /// Every task of the service (both desired statuses), in one DescribeTasks.
     pub fn all_tasks(&self) -> Vec<Value> {
         let arns: BTreeSet<String> = ["RUNNING", "STOPPED"]
             .iter()
-            .flat_map(|desired| self.arns(desired))
+            .flat_map(|desired| self.task_arns(desired))
             .collect();
         self.described(arns.into_iter().collect())
     }

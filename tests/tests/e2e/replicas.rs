@@ -11,7 +11,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use berth_e2e::docker_agent::{Agent, wait_for, wait_instances};
+use berth_e2e::docker_agent::{self, Agent, wait_for, wait_instances};
+use berth_e2e::service::Svc;
 use berth_e2e::partition::CutProxy;
 use berth_e2e::{BerthServer, ServerOptions, ok_json, random_secret, unique};
 use berth_registry::s3_testing::{
@@ -55,51 +56,29 @@ fn leader(store: &EtcdStore, replicas: &[BerthServer], alive: &[bool]) -> Option
 }
 
 fn describe_service(s: &BerthServer, cluster: &str, name: &str) -> Value {
-    ok_json(&s.aws(&[
-        "ecs",
-        "describe-services",
-        "--cluster",
-        cluster,
-        "--services",
-        name,
-    ]))["services"][0]
-        .clone()
+    svc(s, cluster, name).describe()
 }
 
-fn register(s: &BerthServer, family: &str, command: &str) -> String {
-    let containers = json!([{"name": "app", "image": "busybox", "essential": true,
-                             "cpu": 10, "memory": 16, "command": ["sleep", command]}]);
-    ok_json(&s.aws(&[
-        "ecs",
-        "register-task-definition",
-        "--family",
+fn svc<'a>(s: &'a BerthServer, cluster: &str, name: &str) -> Svc<'a> {
+    Svc {
+        s,
+        cluster: cluster.to_owned(),
+        name: name.to_owned(),
+    }
+}
+
+fn register(s: &BerthServer, family: &str, seconds: &str) -> String {
+    docker_agent::register(
+        s,
         family,
-        "--container-definitions",
-        &containers.to_string(),
-    ]))["taskDefinition"]["taskDefinitionArn"]
-        .as_str()
-        .unwrap()
-        .to_owned()
+        json!([{"name": "app", "image": "busybox", "essential": true,
+                "cpu": 10, "memory": 16, "command": ["sleep", seconds]}]),
+    )
 }
 
 /// Tasks of the service that are meant to run (desired RUNNING), by ARN.
 fn live_tasks(s: &BerthServer, cluster: &str, service: &str) -> Vec<String> {
-    let listed = ok_json(&s.aws(&[
-        "ecs",
-        "list-tasks",
-        "--cluster",
-        cluster,
-        "--service-name",
-        service,
-        "--desired-status",
-        "RUNNING",
-    ]));
-    listed["taskArns"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|a| a.as_str().unwrap().to_owned())
-        .collect()
+    svc(s, cluster, service).task_arns("RUNNING")
 }
 
 fn wait_new_leader(store: &EtcdStore, replicas: &[BerthServer], alive: &[bool]) -> usize {
