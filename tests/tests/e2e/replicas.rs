@@ -12,8 +12,8 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use berth_e2e::docker_agent::{self, Agent, wait_for, wait_instances};
-use berth_e2e::service::Svc;
 use berth_e2e::partition::CutProxy;
+use berth_e2e::service::Svc;
 use berth_e2e::{BerthServer, ServerOptions, ok_json, random_secret, unique};
 use berth_registry::s3_testing::{
     ACCESS_KEY_ID, MotoServer, REGION as S3_REGION, SECRET_ACCESS_KEY, unique_bucket_name,
