@@ -485,27 +485,30 @@ async fn stop_with_init_ends_the_process_with_sigterm() {
 async fn health_checks_turn_healthy_and_unhealthy() {
     let fixture = Fixture::new("health").await;
     let mut events = fixture.events().await;
-    let with_check = |command: &str| ContainerSpec {
+    let with_check = |command: &str, interval: u32| ContainerSpec {
         health_check: Some(HealthCheck {
             command: vec!["CMD-SHELL".into(), command.into()],
-            interval_secs: Some(1),
+            interval_secs: Some(interval),
             timeout_secs: Some(2),
             retries: Some(1),
             start_period_secs: None,
         }),
         ..fixture.spec(&["sleep", "1000"])
     };
-    let good = fixture.run(&with_check("exit 0")).await;
-    let bad = fixture.run(&with_check("exit 1")).await;
+    // Before its first check (a minute away) a container's health is `starting`. (Asking a
+    // container checked every second raced its first check on a loaded host.)
+    let pending = fixture.run(&with_check("exit 0", 60)).await;
     assert_eq!(
         fixture
             .runtime
-            .inspect_container(&good)
+            .inspect_container(&pending)
             .await
             .unwrap()
             .health,
         HealthStatus::Starting
     );
+    let good = fixture.run(&with_check("exit 0", 1)).await;
+    let bad = fixture.run(&with_check("exit 1", 1)).await;
 
     // One stream carries both containers' events, subscribed before either started.
     let mut seen = std::collections::HashMap::new();
