@@ -190,6 +190,8 @@ pub struct BerthServer {
     options: ServerOptions,
     child: Option<Child>,
     images: Mutex<Vec<String>>,
+    /// Copies the server's stdout to its log; done once the process has exited.
+    stdout_pump: Option<thread::JoinHandle<()>>,
 }
 
 impl BerthServer {
@@ -222,6 +224,7 @@ impl BerthServer {
             options,
             child: None,
             images: Mutex::new(Vec::new()),
+            stdout_pump: None,
         };
         server.spawn(0);
         server
@@ -335,14 +338,14 @@ impl BerthServer {
         let mut child = cmd.spawn().expect("spawn berth server");
         let stdout = child.stdout.take().unwrap();
         let (tx, rx) = mpsc::channel::<String>();
-        thread::spawn(move || {
+        self.stdout_pump = Some(thread::spawn(move || {
             let mut log = stdout_log;
             for line in BufReader::new(stdout).lines() {
                 let Ok(line) = line else { break };
                 let _ = writeln!(log, "{line}");
                 let _ = tx.send(line);
             }
-        });
+        }));
         let deadline = Instant::now() + Duration::from_secs(60);
         let found = loop {
             if let Ok(Some(status)) = child.try_wait() {
@@ -456,13 +459,18 @@ impl BerthServer {
         }
     }
 
-    /// Ctrl-C: SIGINT, then waits for the server to exit; its exit status.
+    /// Ctrl-C: SIGINT, then waits for the server to exit (and for what it printed last to
+    /// reach `stdout_log`); its exit status.
     pub fn interrupt(&mut self) -> Option<std::process::ExitStatus> {
         let mut child = self.child.take()?;
         let _ = Command::new("kill")
             .args(["-INT", &child.id().to_string()])
             .status();
-        child.wait().ok()
+        let status = child.wait().ok();
+        if let Some(pump) = self.stdout_pump.take() {
+            let _ = pump.join();
+        }
+        status
     }
 
     /// Starts the server again on the same data dir, on the same port when it is
