@@ -12,7 +12,7 @@ use berth_registry::Scope;
 use crate::protocol::json::{MAX_AWS_BODY, json_response};
 use crate::protocol::signature::authenticate;
 use crate::protocol::{AwsContext, AwsError};
-use crate::{AppState, ecr, ecs, logs, logs_tail};
+use crate::{AppState, ecr, ecs, forward, logs, logs_tail};
 
 /// The handler for every AWS JSON API request.
 pub async fn handle(State(app): State<Arc<AppState>>, request: Request) -> Response {
@@ -87,6 +87,9 @@ async fn handle_inner(app: Arc<AppState>, request: Request) -> Result<Reply, Aws
         .get("x-amz-target")
         .and_then(|v| v.to_str().ok())
         .unwrap_or("");
+    if let Some(answer) = forward_to_leader(&app, target, &parts, &body).await? {
+        return Ok(Reply::Stream(answer));
+    }
     let ctx = AwsContext {
         endpoint: app.endpoint(parts.headers.get("host").and_then(|h| h.to_str().ok())),
         scope: Scope::new(app.account.clone(), region),
@@ -107,4 +110,35 @@ async fn handle_inner(app: Arc<AppState>, request: Request) -> Result<Reply, Aws
         )),
     };
     json.map(Reply::Json)
+}
+
+/// RunTask on a replica that does not lead goes to the leader, whose placement lane for the
+/// cluster is the only one (see `forward.rs`). `None`: serve it here.
+async fn forward_to_leader(
+    app: &AppState,
+    target: &str,
+    parts: &axum::http::request::Parts,
+    body: &bytes::Bytes,
+) -> Result<Option<Response>, AwsError> {
+    let Some(route) = &app.leader else {
+        return Ok(None);
+    };
+    if target.strip_prefix(ecs::TARGET_PREFIX) != Some(".RunTask")
+        || parts.headers.contains_key(forward::FORWARDED_BY)
+    {
+        return Ok(None);
+    }
+    let Some(leader) = route.leader_elsewhere() else {
+        return Ok(None);
+    };
+    match route.forward(&leader, parts, body.clone()).await {
+        Ok(answer) => Ok(Some(answer)),
+        Err(e @ forward::ForwardError::Unreachable(..)) => {
+            tracing::warn!(error = %e, "placing here instead of on the leader");
+            Ok(None)
+        }
+        Err(e) => Err(AwsError::server(format!(
+            "The request was passed to the leading replica, which did not answer; it may have been carried out ({e})."
+        ))),
+    }
 }

@@ -9,6 +9,7 @@ pub mod acs_payload;
 pub mod auth;
 pub mod ecr;
 pub mod ecs;
+pub mod forward;
 mod front;
 pub mod logs;
 pub mod logs_tail;
@@ -19,4 +20,4 @@ mod state;
 
 pub use auth::{RootCredentials, TokenIssuer};
 pub use router::{MAX_IN_FLIGHT, app, serve};
-pub use state::AppState;
+pub use state::{AppState, registry_host};

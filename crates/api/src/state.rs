@@ -25,21 +25,14 @@ pub struct AppState {
     pub advertise: Option<String>,
     /// The agents' ACS and telemetry sessions.
     pub agents: Arc<acs::AgentHub>,
+    /// Replicas: where what must run on the leader goes (`None`: one process).
+    pub leader: Option<crate::forward::LeaderRoute>,
 }
 
 impl AppState {
     /// `HOST:PORT` of the registry as `repositoryUri` names it.
     pub fn registry_host(&self) -> String {
-        let host = match &self.advertise {
-            Some(h) => h.clone(),
-            None if self.listen.ip().is_unspecified() => "127.0.0.1".to_string(),
-            None => self.listen.ip().to_string(),
-        };
-        if host.contains(':') {
-            host // already has a port
-        } else {
-            format!("{host}:{}", self.listen.port())
-        }
+        registry_host(self.listen, self.advertise.as_deref())
     }
 
     /// The base URL clients reach this server at: `--advertise` when given, else the Host
@@ -49,5 +42,20 @@ impl AppState {
             (None, Some(h)) if !h.is_empty() => format!("http://{h}"),
             _ => format!("http://{}", self.registry_host()),
         }
+    }
+}
+
+/// `HOST:PORT` a server bound to `listen` is reached at: `advertise` (with the bound port
+/// unless it names one), else the bound address (loopback for an unspecified one).
+pub fn registry_host(listen: SocketAddr, advertise: Option<&str>) -> String {
+    let host = match advertise {
+        Some(h) => h.to_string(),
+        None if listen.ip().is_unspecified() => "127.0.0.1".to_string(),
+        None => listen.ip().to_string(),
+    };
+    if host.contains(':') {
+        host // already has a port
+    } else {
+        format!("{host}:{}", listen.port())
     }
 }

@@ -28,6 +28,7 @@ fn state(dir: &std::path::Path) -> Arc<AppState> {
         listen: "127.0.0.1:4566".parse().unwrap(),
         advertise: None,
         agents: Default::default(),
+        leader: None,
     })
 }
 

@@ -166,6 +166,11 @@ struct ServerArgs {
     /// Host (or host:port) that clients use to reach this server, for repositoryUri.
     #[arg(long)]
     advertise: Option<String>,
+    /// Replicas: the URL the other replicas reach this one at, for the calls they pass to
+    /// the leader (default: http:// and the advertised or bound address). Set it when
+    /// --advertise names an address in front of all replicas.
+    #[arg(long, env = "BERTH_REPLICA_URL")]
+    replica_url: Option<String>,
     /// The AWS account id resources belong to.
     #[arg(long, default_value = berth_model::DEFAULT_ACCOUNT_ID)]
     account_id: String,
@@ -197,6 +202,11 @@ struct ServerArgs {
 struct GcArgs {
     #[arg(long, default_value = "./.berth")]
     data_dir: PathBuf,
+    /// Where state lives, as for `berth server`: `embedded` or etcd://… (replicas).
+    #[arg(long, env = "BERTH_STORE", default_value = "embedded")]
+    store: berth_server::files::StoreLocation,
+    #[command(flatten)]
+    etcd_tls: EtcdTlsArgs,
     /// Unreferenced blobs and uploads younger than this are kept.
     #[arg(long, default_value_t = 86400)]
     grace_seconds: u64,
@@ -385,6 +395,7 @@ async fn run_server(args: ServerArgs, up: Option<UpOptions>) -> Result<()> {
         .map_or(Duration::from_secs(12 * 3600), Duration::from_secs);
     let config = ServerConfig {
         advertise: args.advertise,
+        replica_url: args.replica_url,
         account_id: args.account_id,
         gc_interval: Duration::from_secs(args.gc_interval_seconds),
         gc_grace: Duration::from_secs(args.gc_grace_seconds),
@@ -454,7 +465,8 @@ fn print_started(started: &Started, data_dir: &Path, up: bool) {
 }
 
 async fn run_gc(args: GcArgs) -> Result<()> {
-    let store = berth_server::files::open_store(&args.data_dir)?;
+    let store =
+        berth_server::files::open_store_at(&args.etcd_tls.apply(args.store), &args.data_dir)?.store;
     let blobs = args.blobs.config()?;
     let registry = berth_server::blobs::open_registry(&blobs, store, &args.data_dir).await?;
     let report = registry.gc(Duration::from_secs(args.grace_seconds)).await?;

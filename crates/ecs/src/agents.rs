@@ -303,7 +303,9 @@ impl Ecs {
                 }
             }
             if self.store.get(&key)?.is_none() {
-                // Deregistered: forget it.
+                // Deregistered: forget it, and its presence record (replicas).
+                self.store
+                    .txn(&[], &[berth_store::Op::delete(presence_key(&key))])?;
                 self.presence
                     .seen
                     .lock()

@@ -32,6 +32,9 @@ pub struct ServerConfig {
     pub blobs: blobs::BlobsConfig,
     /// Host (or host:port) clients use instead of the bound address, for repositoryUri.
     pub advertise: Option<String>,
+    /// Replicas: how the others reach this one (`--replica-url`); default: `http://` and
+    /// the advertised or bound address.
+    pub replica_url: Option<String>,
     pub account_id: String,
     /// How often background garbage collection runs (zero: never).
     pub gc_interval: Duration,
@@ -61,6 +64,7 @@ impl ServerConfig {
             data_dir: data_dir.into(),
             blobs: blobs::BlobsConfig::default(),
             advertise: None,
+            replica_url: None,
             account_id: berth_model::DEFAULT_ACCOUNT_ID.to_owned(),
             gc_interval: Duration::from_secs(3600),
             gc_grace: Duration::from_secs(86400),
@@ -194,6 +198,16 @@ pub async fn run(
     let listen = listener
         .local_addr()
         .map_err(|e| ServerError::io("the listener's address", e))?;
+    // A replica's name: its base URL (where the others forward to it) and a unique part.
+    let replica_url = match &config.replica_url {
+        Some(url) => url.trim_end_matches('/').to_owned(),
+        None => format!(
+            "http://{}",
+            berth_api::registry_host(listen, config.advertise.as_deref())
+        ),
+    };
+    let replica_name = format!("{replica_url}/{}", uuid_like());
+    let (other_leader_tx, other_leader) = tokio::sync::watch::channel(None);
     let state = Arc::new(AppState {
         registry: registry.clone(),
         ecs,
@@ -206,15 +220,23 @@ pub async fn run(
         agents: Arc::new(berth_api::acs::AgentHub::new(
             config.agent_heartbeat.max(Duration::from_secs(1)),
         )),
+        leader: opened
+            .etcd
+            .is_some()
+            .then(|| berth_api::forward::LeaderRoute::new(replica_name.clone(), other_leader)),
     });
     // Every background loop ends when this turns true.
     let (shutdown_tx, shutdown_rx) = tokio::sync::watch::channel(false);
-    let replica_name = format!("{}/{}", state.endpoint(None), uuid_like());
     spawn_replica_loops(&state, &logs, &shutdown_rx);
     let role = match &opened.etcd {
         Some(etcd) => {
             spawn_presence(&config, &state, &replica_name, &shutdown_rx);
-            replica::elect(etcd.clone(), replica_name, shutdown_rx.clone())
+            replica::elect(
+                etcd.clone(),
+                replica_name,
+                other_leader_tx,
+                shutdown_rx.clone(),
+            )
         }
         None => replica::single(),
     };

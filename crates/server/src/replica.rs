@@ -76,6 +76,9 @@ struct State {
 struct Shared {
     state: Mutex<State>,
     role: watch::Sender<Option<Term>>,
+    /// The name of the replica that leads when it is another one (`None` while this one
+    /// leads or no one does): where the API sends what must run on the leader.
+    other_leader: watch::Sender<Option<String>>,
     stop: AtomicBool,
 }
 
@@ -97,8 +100,14 @@ impl Shared {
 }
 
 /// Campaigns for the lead on `etcd` as `replica` until `stop` turns true (then hands the
-/// lead over at once by revoking the lease).
-pub fn elect(etcd: Arc<EtcdStore>, replica: String, mut stop: watch::Receiver<bool>) -> Role {
+/// lead over at once by revoking the lease). `other_leader` is kept naming the replica that
+/// leads while it is another one.
+pub fn elect(
+    etcd: Arc<EtcdStore>,
+    replica: String,
+    other_leader: watch::Sender<Option<String>>,
+    mut stop: watch::Receiver<bool>,
+) -> Role {
     let (role, rx) = watch::channel(None);
     let shared = Arc::new(Shared {
         state: Mutex::new(State {
@@ -107,6 +116,7 @@ pub fn elect(etcd: Arc<EtcdStore>, replica: String, mut stop: watch::Receiver<bo
             leading: false,
         }),
         role,
+        other_leader,
         stop: AtomicBool::new(false),
     });
     let watchdog = shared.clone();
@@ -199,21 +209,20 @@ fn campaign(etcd: &EtcdStore, replica: &str, shared: &Shared) {
         let leading = shared.lock().leading;
         if !leading {
             match etcd.get(LEADER_KEY) {
-                Ok(None) => match etcd.create_with_lease(LEADER_KEY, replica.as_bytes(), lease) {
-                    Ok(Some(token)) => {
-                        let mut state = shared.lock();
-                        if state.lease == Some(lease)
-                            && Instant::now() + STEP_DOWN_MARGIN < state.valid_until
-                        {
-                            state.leading = true;
-                            shared.role.send_replace(Some(Term { token }));
-                            tracing::info!(replica, token, "elected leader");
-                        }
-                    }
-                    Ok(None) => {}
-                    Err(e) => tracing::debug!(error = %e, "campaign failed"),
-                },
-                Ok(Some(_)) => {}
+                // No one leads: until someone does, this replica acts for itself.
+                Ok(None) => {
+                    shared
+                        .other_leader
+                        .send_if_modified(|known| replace_if_changed(known, None));
+                    try_to_lead(etcd, replica, lease, shared);
+                }
+                Ok(Some(kv)) => {
+                    let name = String::from_utf8_lossy(&kv.value).into_owned();
+                    let other = (name != replica).then_some(name);
+                    shared
+                        .other_leader
+                        .send_if_modified(|known| replace_if_changed(known, other));
+                }
                 Err(e) => tracing::debug!(error = %e, "cannot read the leader key"),
             }
         }
@@ -228,6 +237,32 @@ fn campaign(etcd: &EtcdStore, replica: &str, shared: &Shared) {
     {
         tracing::warn!(error = %e, "cannot hand the lead over (revoking the lease)");
     }
+}
+
+/// Creates the leader key on `lease`; this replica leads if it did so while the lease surely
+/// lives.
+fn try_to_lead(etcd: &EtcdStore, replica: &str, lease: LeaseId, shared: &Shared) {
+    match etcd.create_with_lease(LEADER_KEY, replica.as_bytes(), lease) {
+        Ok(Some(token)) => {
+            let mut state = shared.lock();
+            if state.lease == Some(lease) && Instant::now() + STEP_DOWN_MARGIN < state.valid_until {
+                state.leading = true;
+                shared.role.send_replace(Some(Term { token }));
+                tracing::info!(replica, token, "elected leader");
+            }
+        }
+        Ok(None) => {}
+        Err(e) => tracing::debug!(error = %e, "campaign failed"),
+    }
+}
+
+/// Sets `known` to `new`: whether it changed.
+fn replace_if_changed(known: &mut Option<String>, new: Option<String>) -> bool {
+    if *known == new {
+        return false;
+    }
+    *known = new;
+    true
 }
 
 /// Waits for this replica's next term: `None` when the server stops first.
