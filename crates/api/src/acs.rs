@@ -245,7 +245,7 @@ impl IntoResponse for Refusal {
 
 /// Authenticates the upgrade GET (SigV4 over the URL, empty payload) and returns its scope.
 fn authenticate_get(app: &AppState, uri: &Uri, headers: &HeaderMap) -> Result<Scope, Refusal> {
-    let verified = crate::protocol::signature::authenticate(app, "GET", uri, headers, b"")
+    let verified = crate::protocol::signature::authenticate(app, "GET", uri, headers, b"", false)
         .map_err(|e| refuse(e.status, &e.code, &e.message))?;
     let region = verified.region.parse().map_err(|_| {
         refuse(

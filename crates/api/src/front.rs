@@ -10,27 +10,70 @@ use axum::response::Response;
 use berth_registry::Scope;
 
 use crate::protocol::json::{MAX_AWS_BODY, json_response};
-use crate::protocol::signature::authenticate;
+use crate::protocol::query;
+use crate::protocol::signature::{authenticate, scope_service};
 use crate::protocol::{AwsContext, AwsError};
-use crate::{AppState, ecr, ecs, forward, logs, logs_tail};
+use crate::{AppState, ecr, ecs, forward, logs, logs_tail, sts};
 
-/// The handler for every AWS JSON API request.
+/// The handler for every AWS API request: JSON (by `X-Amz-Target`) or Query (a form).
 pub async fn handle(State(app): State<Arc<AppState>>, request: Request) -> Response {
     let request_id = uuid::Uuid::new_v4().to_string();
-    match handle_inner(app, request).await {
+    let wire = wire_of(&request);
+    match handle_inner(app, request, wire, &request_id).await {
         Ok(Reply::Json(body)) => json_response(StatusCode::OK, &request_id, body),
         Ok(Reply::Stream(response)) => response,
-        Err(e) => e.into_response_with(&request_id),
+        Err(e) => match wire {
+            Wire::Json => e.into_response_with(&request_id),
+            Wire::Query(namespace) => query::error_response(namespace, &e, &request_id),
+        },
     }
 }
 
-/// A successful answer: a JSON body, or a streamed response (StartLiveTail).
+/// JSON when the request names its operation in `X-Amz-Target`, else Query when it is a
+/// form (or a GET naming its `Action`).
+fn wire_of(request: &Request) -> Wire {
+    let header = |name: &str| request.headers().get(name).and_then(|v| v.to_str().ok());
+    if header("x-amz-target").is_none()
+        && query::is_query(
+            request.method().as_str(),
+            header("content-type"),
+            request.uri().query(),
+        )
+    {
+        let service = scope_service(request.headers(), request.uri());
+        Wire::Query(query_namespace(service.as_deref()))
+    } else {
+        Wire::Json
+    }
+}
+
+/// The protocol a request speaks, and so its answers and errors.
+#[derive(Debug, Clone, Copy)]
+enum Wire {
+    Json,
+    Query(query::Namespace),
+}
+
+/// The XML namespace of a Query service's answers.
+fn query_namespace(service: Option<&str>) -> query::Namespace {
+    match service {
+        Some("iam") => query::Namespace("https://iam.amazonaws.com/doc/2010-05-08/"),
+        _ => sts::NAMESPACE,
+    }
+}
+
+/// A successful answer: a JSON body, or a response made whole (a stream, an XML answer).
 enum Reply {
     Json(Vec<u8>),
     Stream(Response),
 }
 
-async fn handle_inner(app: Arc<AppState>, request: Request) -> Result<Reply, AwsError> {
+async fn handle_inner(
+    app: Arc<AppState>,
+    request: Request,
+    wire: Wire,
+    request_id: &str,
+) -> Result<Reply, AwsError> {
     let (parts, body) = request.into_parts();
     let too_large = || {
         AwsError::new(
@@ -59,7 +102,10 @@ async fn handle_inner(app: Arc<AppState>, request: Request) -> Result<Reply, Aws
         let e = berth_sigv4::SigV4Error::MissingAuthenticationToken;
         return Err(AwsError::new(
             StatusCode::from_u16(e.status()).unwrap_or(StatusCode::FORBIDDEN),
-            e.aws_code(),
+            match wire {
+                Wire::Json => e.aws_code(),
+                Wire::Query(_) => e.query_code(),
+            },
             e.message(),
         ));
     }
@@ -72,6 +118,7 @@ async fn handle_inner(app: Arc<AppState>, request: Request) -> Result<Reply, Aws
         &parts.uri,
         &parts.headers,
         &body,
+        matches!(wire, Wire::Query(_)),
     )?;
     let region = verified.region.parse().map_err(|_| {
         AwsError::client(
@@ -87,6 +134,32 @@ async fn handle_inner(app: Arc<AppState>, request: Request) -> Result<Reply, Aws
         .get("x-amz-target")
         .and_then(|v| v.to_str().ok())
         .unwrap_or("");
+    if let Wire::Query(namespace) = wire {
+        let request = query::QueryRequest::parse(parts.uri.query(), &body)?;
+        let ctx = AwsContext {
+            endpoint: app.endpoint(parts.headers.get("host").and_then(|h| h.to_str().ok())),
+            scope: Scope::new(app.account.clone(), region),
+            app: app.clone(),
+        };
+        let result = match verified.service.as_str() {
+            "sts" => sts::dispatch(&ctx, &verified, &request).await?,
+            service => {
+                return Err(AwsError::client(
+                    "InvalidAction",
+                    format!(
+                        "The action {} is not valid for this web service ({service}).",
+                        request.action
+                    ),
+                ));
+            }
+        };
+        return Ok(Reply::Stream(query::response(
+            namespace,
+            &request.action,
+            request_id,
+            result,
+        )));
+    }
     if let Some(answer) = forward_to_leader(&app, target, &parts, &body).await? {
         return Ok(Reply::Stream(answer));
     }

@@ -17,6 +17,7 @@ pub mod oci;
 pub mod protocol;
 mod router;
 mod state;
+pub mod sts;
 
 pub use auth::{RootCredentials, TokenIssuer};
 pub use router::{MAX_IN_FLIGHT, app, serve};

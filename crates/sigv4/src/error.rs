@@ -49,6 +49,18 @@ impl SigV4Error {
         }
     }
 
+    /// The error code AWS's Query protocol services (IAM, STS, EC2, ...) answer with.
+    pub fn query_code(&self) -> &'static str {
+        match self {
+            Self::MissingAuthenticationToken => "MissingAuthenticationToken",
+            Self::IncompleteSignature(_) => "IncompleteSignature",
+            Self::UnrecognizedClient => "InvalidClientTokenId",
+            Self::SignatureDoesNotMatch { .. }
+            | Self::SignatureExpired(_)
+            | Self::InvalidSignature(_) => "SignatureDoesNotMatch",
+        }
+    }
+
     /// The client-facing message, in AWS's wording.
     pub fn message(&self) -> String {
         self.to_string()

@@ -89,6 +89,26 @@ impl AwsJsonClient {
     }
 }
 
+impl AwsJsonClient {
+    /// A signed AWS Query protocol call (`form` like `Action=GetCallerIdentity&Version=…`)
+    /// to `service`, signed for `region`.
+    pub fn query(&self, service: &str, region: &str, form: &str) -> std::io::Result<HttpResponse> {
+        let headers = sigv4::sign_query_request(
+            &self.host,
+            region,
+            service,
+            (&self.access_key, &self.secret_key),
+            form.as_bytes(),
+            sigv4::now_unix(),
+        );
+        let refs: Vec<(&str, &str)> = headers
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect();
+        http(self.port, "POST", "/", &refs, form.as_bytes())
+    }
+}
+
 /// An AWS JSON API's answer: the HTTP status and the body as JSON.
 #[derive(Debug, Clone)]
 pub struct Answer {

@@ -93,12 +93,66 @@ pub fn sign_json_request(
     body: &[u8],
     unix_time: i64,
 ) -> Vec<(String, String)> {
+    let credentials = (access_key, secret_key);
+    sign_post(
+        host,
+        region,
+        service,
+        credentials,
+        JSON_CONTENT_TYPE,
+        Some(target),
+        body,
+        unix_time,
+    )
+}
+
+/// The headers (Authorization, X-Amz-Date, Content-Type) of a signed AWS Query protocol
+/// POST (a form body: `Action=…&Version=…`) to `/` of `host`.
+pub fn sign_query_request(
+    host: &str,
+    region: &str,
+    service: &str,
+    (access_key, secret_key): (&str, &str),
+    body: &[u8],
+    unix_time: i64,
+) -> Vec<(String, String)> {
+    let credentials = (access_key, secret_key);
+    let form = "application/x-www-form-urlencoded; charset=utf-8";
+    sign_post(
+        host,
+        region,
+        service,
+        credentials,
+        form,
+        None,
+        body,
+        unix_time,
+    )
+}
+
+#[allow(clippy::too_many_arguments)]
+fn sign_post(
+    host: &str,
+    region: &str,
+    service: &str,
+    (access_key, secret_key): (&str, &str),
+    content_type: &str,
+    target: Option<&str>,
+    body: &[u8],
+    unix_time: i64,
+) -> Vec<(String, String)> {
     let amz = amz_date(unix_time);
     let date = &amz[..8];
-    let signed_headers = "content-type;host;x-amz-date;x-amz-target";
+    let (signed_headers, target_line) = match target {
+        Some(t) => (
+            "content-type;host;x-amz-date;x-amz-target",
+            format!("x-amz-target:{t}\n"),
+        ),
+        None => ("content-type;host;x-amz-date", String::new()),
+    };
     let canonical = format!(
-        "POST\n/\n\ncontent-type:{JSON_CONTENT_TYPE}\nhost:{host}\nx-amz-date:{amz}\n\
-         x-amz-target:{target}\n\n{signed_headers}\n{}",
+        "POST\n/\n\ncontent-type:{content_type}\nhost:{host}\nx-amz-date:{amz}\n\
+         {target_line}\n{signed_headers}\n{}",
         sha256_hex(body)
     );
     let scope = format!("{date}/{region}/{service}/aws4_request");
@@ -111,7 +165,7 @@ pub fn sign_json_request(
         key = hmac_sha256(&key, part.as_bytes());
     }
     let signature = hex::encode(hmac_sha256(&key, string_to_sign.as_bytes()));
-    vec![
+    let mut headers = vec![
         (
             "Authorization".into(),
             format!(
@@ -120,9 +174,12 @@ pub fn sign_json_request(
             ),
         ),
         ("X-Amz-Date".into(), amz),
-        ("X-Amz-Target".into(), target.into()),
-        ("Content-Type".into(), JSON_CONTENT_TYPE.into()),
-    ]
+        ("Content-Type".into(), content_type.into()),
+    ];
+    if let Some(t) = target {
+        headers.push(("X-Amz-Target".into(), t.into()));
+    }
+    headers
 }
 
 #[cfg(test)]

@@ -20,6 +20,7 @@ mod ecs_service_scheduler;
 mod etcd_store;
 mod fargate;
 mod gc;
+mod identity;
 mod logs_api;
 mod official_agent;
 mod quickstart;

@@ -6,12 +6,15 @@ use axum::http::{HeaderMap, StatusCode};
 use crate::AppState;
 use crate::protocol::AwsError;
 
+/// Checks a request's SigV4 signature. `query`: the request speaks the Query protocol, whose
+/// services name the same failures with other codes.
 pub fn authenticate(
     app: &AppState,
     method: &str,
     uri: &axum::http::Uri,
     headers: &HeaderMap,
     body: &[u8],
+    query: bool,
 ) -> Result<berth_sigv4::Verified, AwsError> {
     let pairs: Vec<(&str, &str)> = headers
         .iter()
@@ -28,8 +31,26 @@ pub fn authenticate(
     berth_sigv4::verify(&parts, &app.credentials, time::OffsetDateTime::now_utc()).map_err(|e| {
         AwsError::new(
             StatusCode::from_u16(e.status()).unwrap_or(StatusCode::FORBIDDEN),
-            e.aws_code(),
+            if query { e.query_code() } else { e.aws_code() },
             e.message(),
         )
     })
+}
+
+/// The service named by a request's credential scope (`…/REGION/SERVICE/aws4_request`), in
+/// its `Authorization` header or a presigned URL's `X-Amz-Credential`; read before the
+/// signature is checked, to answer even a refusal in the service's protocol.
+pub fn scope_service(headers: &HeaderMap, uri: &axum::http::Uri) -> Option<String> {
+    let from_header = headers
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split("Credential=").nth(1))
+        .map(|c| c.split([',', ' ']).next().unwrap_or("").to_string());
+    let credential = from_header.or_else(|| {
+        uri.query()?
+            .split('&')
+            .find_map(|kv| kv.strip_prefix("X-Amz-Credential="))
+            .map(|c| c.replace("%2F", "/").replace("%2f", "/"))
+    })?;
+    credential.split('/').nth(3).map(str::to_string)
 }

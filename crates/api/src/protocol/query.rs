@@ -1,0 +1,367 @@
+//! AWS's Query protocol, shared by every service that speaks it (STS, IAM; EC2, ELBv2 and
+//! CloudWatch's Query form later): a form-encoded `Action=…&Version=…` POST (or the same
+//! parameters in a GET's query string), parameters flattened with dotted names
+//! (`Tags.member.1.Key`), answers in XML — `<{Action}Response>` holding `<{Action}Result>`
+//! and `<ResponseMetadata><RequestId>` — and errors as `<ErrorResponse><Error><Type>…`.
+
+use std::collections::BTreeMap;
+
+use axum::body::Body;
+use axum::http::{HeaderValue, StatusCode};
+use axum::response::Response;
+
+use crate::protocol::AwsError;
+
+/// A Query request's parameters.
+#[derive(Debug, Clone, Default)]
+pub struct QueryRequest {
+    pub action: String,
+    pub version: Option<String>,
+    params: BTreeMap<String, String>,
+}
+
+/// Whether a request without `X-Amz-Target` is a Query one: a form-encoded body, or a GET
+/// naming its `Action` in the query string.
+pub fn is_query(method: &str, content_type: Option<&str>, query: Option<&str>) -> bool {
+    let form = content_type.is_some_and(|c| {
+        c.split(';').next().is_some_and(|t| {
+            t.trim()
+                .eq_ignore_ascii_case("application/x-www-form-urlencoded")
+        })
+    });
+    form || (method == "GET" && query.is_some_and(|q| parse_form(q).contains_key("Action")))
+}
+
+impl QueryRequest {
+    /// The parameters of the query string and the form body together (the body's win).
+    pub fn parse(query: Option<&str>, body: &[u8]) -> Result<QueryRequest, AwsError> {
+        let mut params = query.map(parse_form).unwrap_or_default();
+        let body = std::str::from_utf8(body).map_err(|_| {
+            AwsError::client("MalformedQueryString", "The request body is not UTF-8.")
+        })?;
+        params.extend(parse_form(body));
+        let action = params
+            .remove("Action")
+            .ok_or_else(|| AwsError::client("MissingAction", "Missing Action parameter."))?;
+        let version = params.remove("Version");
+        Ok(QueryRequest {
+            action,
+            version,
+            params,
+        })
+    }
+
+    /// A parameter's value.
+    pub fn get(&self, name: &str) -> Option<&str> {
+        self.params.get(name).map(String::as_str)
+    }
+
+    /// A parameter that must be there: AWS's validation error names it (in the model's
+    /// lower camel case) when it is not.
+    pub fn required(&self, name: &str) -> Result<&str, AwsError> {
+        self.get(name).ok_or_else(|| {
+            AwsError::client(
+                "ValidationError",
+                format!(
+                    "1 validation error detected: Value null at '{}' failed to satisfy constraint: Member must not be null",
+                    lower_camel(name)
+                ),
+            )
+        })
+    }
+
+    /// An integer parameter.
+    pub fn int(&self, name: &str) -> Result<Option<i64>, AwsError> {
+        self.get(name)
+            .map(|v| {
+                v.parse::<i64>().map_err(|_| {
+                    AwsError::client(
+                        "ValidationError",
+                        format!(
+                            "1 validation error detected: Value '{v}' at '{}' failed to satisfy constraint: Member must be a number",
+                            lower_camel(name)
+                        ),
+                    )
+                })
+            })
+            .transpose()
+    }
+
+    /// A list of strings, `Name.member.1`, `Name.member.2`, … in order.
+    pub fn list(&self, name: &str) -> Vec<&str> {
+        let prefix = format!("{name}.member.");
+        let mut items: Vec<(u32, &str)> = self
+            .params
+            .iter()
+            .filter_map(|(k, v)| {
+                let n = k.strip_prefix(&prefix)?.parse::<u32>().ok()?;
+                Some((n, v.as_str()))
+            })
+            .collect();
+        items.sort_by_key(|(n, _)| *n);
+        items.into_iter().map(|(_, v)| v).collect()
+    }
+
+    /// A list of structures, `Name.member.N.Field`, each as its fields by name, in order.
+    pub fn structs(&self, name: &str) -> Vec<BTreeMap<&str, &str>> {
+        let prefix = format!("{name}.member.");
+        let mut items: BTreeMap<u32, BTreeMap<&str, &str>> = BTreeMap::new();
+        for (k, v) in &self.params {
+            let Some(rest) = k.strip_prefix(&prefix) else {
+                continue;
+            };
+            let Some((n, field)) = rest.split_once('.') else {
+                continue;
+            };
+            if let Ok(n) = n.parse::<u32>() {
+                items.entry(n).or_default().insert(field, v.as_str());
+            }
+        }
+        items.into_values().collect()
+    }
+}
+
+/// `RoleName` → `roleName`, as AWS's validation messages name members.
+fn lower_camel(name: &str) -> String {
+    let mut chars = name.chars();
+    match chars.next() {
+        Some(c) => c.to_ascii_lowercase().to_string() + chars.as_str(),
+        None => String::new(),
+    }
+}
+
+/// `a=1&b=x%20y` → its pairs, `+` read as a space (form encoding).
+fn parse_form(s: &str) -> BTreeMap<String, String> {
+    s.split('&')
+        .filter(|kv| !kv.is_empty())
+        .map(|kv| {
+            let (k, v) = kv.split_once('=').unwrap_or((kv, ""));
+            (decode(k), decode(v))
+        })
+        .collect()
+}
+
+fn decode(s: &str) -> String {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let hex = |b: u8| (b as char).to_digit(16);
+        match bytes[i] {
+            b'+' => out.push(b' '),
+            b'%' if i + 2 < bytes.len() => match (hex(bytes[i + 1]), hex(bytes[i + 2])) {
+                (Some(h), Some(l)) => {
+                    out.push((h * 16 + l) as u8);
+                    i += 2;
+                }
+                _ => out.push(b'%'),
+            },
+            b => out.push(b),
+        }
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// An XML document written element by element, text escaped.
+#[derive(Default)]
+pub struct Xml {
+    buf: String,
+}
+
+impl Xml {
+    pub fn open(&mut self, tag: &str) -> &mut Xml {
+        self.buf.push('<');
+        self.buf.push_str(tag);
+        self.buf.push('>');
+        self
+    }
+
+    pub fn close(&mut self, tag: &str) -> &mut Xml {
+        self.buf.push_str("</");
+        self.buf.push_str(tag);
+        self.buf.push('>');
+        self
+    }
+
+    /// `<tag>text</tag>`.
+    pub fn leaf(&mut self, tag: &str, text: impl std::fmt::Display) -> &mut Xml {
+        self.open(tag);
+        escape_into(&mut self.buf, &text.to_string());
+        self.close(tag)
+    }
+
+    /// `<tag>text</tag>` when there is a text.
+    pub fn opt_leaf(&mut self, tag: &str, text: Option<impl std::fmt::Display>) -> &mut Xml {
+        if let Some(text) = text {
+            self.leaf(tag, text);
+        }
+        self
+    }
+
+    /// `<tag>` around what `inner` writes.
+    pub fn element(&mut self, tag: &str, inner: impl FnOnce(&mut Xml)) -> &mut Xml {
+        self.open(tag);
+        inner(self);
+        self.close(tag)
+    }
+
+    /// A list as the Query protocol writes one: `<tag><member>…</member>…</tag>`.
+    pub fn members<T>(
+        &mut self,
+        tag: &str,
+        items: impl IntoIterator<Item = T>,
+        mut each: impl FnMut(&mut Xml, T),
+    ) -> &mut Xml {
+        self.open(tag);
+        for item in items {
+            self.open("member");
+            each(self, item);
+            self.close("member");
+        }
+        self.close(tag)
+    }
+
+    pub fn into_string(self) -> String {
+        self.buf
+    }
+}
+
+fn escape_into(out: &mut String, text: &str) {
+    for c in text.chars() {
+        match c {
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '&' => out.push_str("&amp;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&apos;"),
+            c => out.push(c),
+        }
+    }
+}
+
+/// A Query service's XML namespace, e.g. `https://sts.amazonaws.com/doc/2011-06-15/`.
+#[derive(Debug, Clone, Copy)]
+pub struct Namespace(pub &'static str);
+
+/// A successful answer: `<{action}Response xmlns=…><{action}Result>{result}</…>` and the
+/// request id. An action without a result shape writes no `Result` element (`None`).
+pub fn response(
+    namespace: Namespace,
+    action: &str,
+    request_id: &str,
+    result: Option<Xml>,
+) -> Response {
+    let mut body = format!(
+        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<{action}Response xmlns=\"{}\">",
+        namespace.0
+    );
+    if let Some(result) = result {
+        body.push_str(&format!("<{action}Result>{}</{action}Result>", result.buf));
+    }
+    body.push_str(&format!(
+        "<ResponseMetadata><RequestId>{request_id}</RequestId></ResponseMetadata></{action}Response>"
+    ));
+    xml_response(StatusCode::OK, request_id, body)
+}
+
+/// An error in the Query protocol's shape: `Sender` for the client's faults, `Receiver`
+/// for the server's.
+pub fn error_response(namespace: Namespace, error: &AwsError, request_id: &str) -> Response {
+    if error.status.is_server_error() {
+        tracing::error!(code = %error.code, message = %error.message, request_id, "AWS API error");
+    }
+    let kind = if error.status.is_server_error() {
+        "Receiver"
+    } else {
+        "Sender"
+    };
+    let mut xml = Xml::default();
+    xml.element("Error", |x| {
+        x.leaf("Type", kind)
+            .leaf("Code", &error.code)
+            .leaf("Message", &error.message);
+    });
+    let body = format!(
+        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<ErrorResponse xmlns=\"{}\">{}<RequestId>{request_id}</RequestId></ErrorResponse>",
+        namespace.0, xml.buf
+    );
+    xml_response(error.status, request_id, body)
+}
+
+fn xml_response(status: StatusCode, request_id: &str, body: String) -> Response {
+    let mut response = Response::new(Body::from(body));
+    *response.status_mut() = status;
+    let headers = response.headers_mut();
+    headers.insert("content-type", HeaderValue::from_static("text/xml"));
+    if let Ok(v) = HeaderValue::from_str(request_id) {
+        headers.insert("x-amzn-requestid", v);
+    }
+    response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn form_parameters_are_decoded_and_lists_ordered() {
+        let q = QueryRequest::parse(
+            Some("Version=2011-06-15"),
+            b"Action=AssumeRole&RoleSessionName=a+b%2Fc&Tags.member.2.Key=k2&Tags.member.1.Key=k1&Tags.member.1.Value=v1&PolicyArns.member.10.arn=x&PolicyArns.member.2.arn=y",
+        )
+        .unwrap();
+        assert_eq!(q.action, "AssumeRole");
+        assert_eq!(q.version.as_deref(), Some("2011-06-15"));
+        assert_eq!(q.get("RoleSessionName"), Some("a b/c"));
+        let tags = q.structs("Tags");
+        assert_eq!(tags.len(), 2);
+        assert_eq!(tags[0].get("Key"), Some(&"k1"));
+        assert_eq!(tags[0].get("Value"), Some(&"v1"));
+        assert_eq!(tags[1].get("Key"), Some(&"k2"));
+        let arns: Vec<_> = q
+            .structs("PolicyArns")
+            .into_iter()
+            .map(|m| m["arn"])
+            .collect();
+        assert_eq!(arns, ["y", "x"]);
+    }
+
+    #[test]
+    fn a_missing_action_or_member_is_refused_as_aws_words_it() {
+        let e = QueryRequest::parse(None, b"Version=1").unwrap_err();
+        assert_eq!(e.code, "MissingAction");
+        let q = QueryRequest::parse(None, b"Action=GetRole").unwrap();
+        let e = q.required("RoleName").unwrap_err();
+        assert_eq!(e.code, "ValidationError");
+        assert!(e.message.contains("'roleName'"), "{}", e.message);
+    }
+
+    #[test]
+    fn query_requests_are_told_apart() {
+        assert!(is_query(
+            "POST",
+            Some("application/x-www-form-urlencoded; charset=utf-8"),
+            None
+        ));
+        assert!(is_query(
+            "GET",
+            None,
+            Some("Action=GetCallerIdentity&Version=2011-06-15")
+        ));
+        assert!(!is_query("POST", Some("application/x-amz-json-1.1"), None));
+    }
+
+    #[test]
+    fn text_is_escaped_and_lists_use_members() {
+        let mut x = Xml::default();
+        x.leaf("Message", "a<b & \"c\"")
+            .members("Names", ["x", "y"], |x, n| {
+                x.buf.push_str(n);
+            });
+        assert_eq!(
+            x.into_string(),
+            "<Message>a&lt;b &amp; &quot;c&quot;</Message><Names><member>x</member><member>y</member></Names>"
+        );
+    }
+}
