@@ -246,7 +246,8 @@ impl IntoResponse for Refusal {
 /// Authenticates the upgrade GET (SigV4 over the URL, empty payload) and returns its scope.
 fn authenticate_get(app: &AppState, uri: &Uri, headers: &HeaderMap) -> Result<Scope, Refusal> {
     let verified = crate::protocol::signature::authenticate(app, "GET", uri, headers, b"", false)
-        .map_err(|e| refuse(e.status, &e.code, &e.message))?;
+        .map_err(|e| refuse(e.status, &e.code, &e.message))?
+        .verified;
     let region = verified.region.parse().map_err(|_| {
         refuse(
             StatusCode::BAD_REQUEST,

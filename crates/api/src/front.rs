@@ -11,9 +11,9 @@ use berth_registry::Scope;
 
 use crate::protocol::json::{MAX_AWS_BODY, json_response};
 use crate::protocol::query;
-use crate::protocol::signature::{authenticate, scope_service};
+use crate::protocol::signature::{Authenticated, authenticate, scope_service};
 use crate::protocol::{AwsContext, AwsError};
-use crate::{AppState, ecr, ecs, forward, logs, logs_tail, sts};
+use crate::{AppState, authz, ecr, ecs, forward, iam, logs, logs_tail, sts};
 
 /// The handler for every AWS API request: JSON (by `X-Amz-Target`) or Query (a form).
 pub async fn handle(State(app): State<Arc<AppState>>, request: Request) -> Response {
@@ -112,7 +112,10 @@ async fn handle_inner(
     let body = axum::body::to_bytes(body, MAX_AWS_BODY)
         .await
         .map_err(|_| too_large())?;
-    let verified = authenticate(
+    let Authenticated {
+        verified,
+        principal,
+    } = authenticate(
         &app,
         parts.method.as_str(),
         &parts.uri,
@@ -136,13 +139,17 @@ async fn handle_inner(
         .unwrap_or("");
     if let Wire::Query(namespace) = wire {
         let request = query::QueryRequest::parse(parts.uri.query(), &body)?;
+        let action = format!("{}:{}", verified.service, request.action);
+        authz::authorize(&principal, &action, authz::Refusal::Query)?;
         let ctx = AwsContext {
             endpoint: app.endpoint(parts.headers.get("host").and_then(|h| h.to_str().ok())),
             scope: Scope::new(app.account.clone(), region),
             app: app.clone(),
+            principal,
         };
         let result = match verified.service.as_str() {
-            "sts" => sts::dispatch(&ctx, &verified, &request).await?,
+            "sts" => sts::dispatch(&ctx, &request).await?,
+            "iam" => iam::dispatch(&ctx, &request).await?,
             service => {
                 return Err(AwsError::client(
                     "InvalidAction",
@@ -160,6 +167,18 @@ async fn handle_inner(
             result,
         )));
     }
+    if let Some((prefix, operation)) = target.split_once('.') {
+        let service = match prefix {
+            ecr::TARGET_PREFIX => "ecr",
+            ecs::TARGET_PREFIX => "ecs",
+            logs::TARGET_PREFIX => "logs",
+            _ => "",
+        };
+        if !service.is_empty() {
+            let action = format!("{service}:{operation}");
+            authz::authorize(&principal, &action, authz::Refusal::Json)?;
+        }
+    }
     if let Some(answer) = forward_to_leader(&app, target, &parts, &body).await? {
         return Ok(Reply::Stream(answer));
     }
@@ -167,6 +186,7 @@ async fn handle_inner(
         endpoint: app.endpoint(parts.headers.get("host").and_then(|h| h.to_str().ok())),
         scope: Scope::new(app.account.clone(), region),
         app: app.clone(),
+        principal,
     };
     let json = match target.split_once('.') {
         Some((ecr::TARGET_PREFIX, operation)) => ecr::dispatch(ctx, operation, &body).await,

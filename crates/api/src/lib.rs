@@ -7,10 +7,12 @@
 pub mod acs;
 pub mod acs_payload;
 pub mod auth;
+pub mod authz;
 pub mod ecr;
 pub mod ecs;
 pub mod forward;
 mod front;
+pub mod iam;
 pub mod logs;
 pub mod logs_tail;
 pub mod oci;

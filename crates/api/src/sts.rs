@@ -1,9 +1,7 @@
 //! AWS STS over the Query protocol. So far GetCallerIdentity, which every infrastructure
-//! tool calls first: who the request's credentials belong to. Until IAM users and roles
-//! exist, the one identity is the account's root (its ARN `arn:aws:iam::ACCOUNT:root`,
-//! its user id the account id, as AWS answers for root credentials).
-
-use berth_sigv4::Verified;
+//! tool calls first: who the request's credentials belong to — the account's root (ARN
+//! `arn:aws:iam::ACCOUNT:root`, user id the account id, as AWS answers for root
+//! credentials) or an IAM user.
 
 use crate::protocol::query::{Namespace, QueryRequest, Xml};
 use crate::protocol::{AwsContext, AwsError};
@@ -11,13 +9,9 @@ use crate::protocol::{AwsContext, AwsError};
 pub const NAMESPACE: Namespace = Namespace("https://sts.amazonaws.com/doc/2011-06-15/");
 
 /// Runs an STS action: its `Result` element's content.
-pub async fn dispatch(
-    ctx: &AwsContext,
-    verified: &Verified,
-    request: &QueryRequest,
-) -> Result<Option<Xml>, AwsError> {
+pub async fn dispatch(ctx: &AwsContext, request: &QueryRequest) -> Result<Option<Xml>, AwsError> {
     match request.action.as_str() {
-        "GetCallerIdentity" => Ok(Some(get_caller_identity(ctx, verified))),
+        "GetCallerIdentity" => Ok(Some(get_caller_identity(ctx))),
         other => Err(AwsError::client(
             "InvalidAction",
             format!("Could not find operation {other} for version 2011-06-15"),
@@ -26,11 +20,11 @@ pub async fn dispatch(
 }
 
 /// GetCallerIdentity: needs no permission (AWS answers it even when a policy denies it).
-fn get_caller_identity(ctx: &AwsContext, _verified: &Verified) -> Xml {
-    let account = ctx.app.account.to_string();
+fn get_caller_identity(ctx: &AwsContext) -> Xml {
+    let who = &ctx.principal;
     let mut xml = Xml::default();
-    xml.leaf("Arn", format!("arn:aws:iam::{account}:root"))
-        .leaf("UserId", &account)
-        .leaf("Account", &account);
+    xml.leaf("Arn", who.arn())
+        .leaf("UserId", who.user_id())
+        .leaf("Account", who.account());
     xml
 }

@@ -18,6 +18,7 @@ fn state(dir: &std::path::Path) -> Arc<AppState> {
     Arc::new(AppState {
         registry: Registry::open(store.clone(), dir).unwrap(),
         ecs: berth_ecs::Ecs::new(store.clone()),
+        iam: berth_iam::Iam::new(store.clone()),
         logs: Arc::new(berth_logs::Logs::open(store, &dir.join("logs")).unwrap()),
         credentials: RootCredentials {
             access_key_id: AKID.into(),

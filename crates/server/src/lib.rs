@@ -212,6 +212,7 @@ pub async fn run(
         registry: registry.clone(),
         ecs,
         logs: logs.clone(),
+        iam: berth_iam::Iam::new(store.clone()),
         credentials: credentials.clone(),
         account,
         tokens,

@@ -1,9 +1,10 @@
 //! Identity (issue 18), through the real `aws` CLI: STS and IAM speak AWS's Query protocol
 //! (form-encoded requests, XML answers and errors) on Berth's one port. So far:
-//! `sts get-caller-identity` for the root credentials, and the Query protocol's
-//! authentication errors as STS names them.
+//! `sts get-caller-identity`, the Query protocol's authentication errors as STS names them,
+//! IAM users and their access keys (a user has no policies yet: denied all but
+//! GetCallerIdentity, as AWS denies a user without policies).
 
-use berth_e2e::{BerthServer, assert_aws_error, ok_json};
+use berth_e2e::{BerthServer, assert_aws_error, ok_json, stderr_of};
 
 #[test]
 fn get_caller_identity_names_the_account_root() {
@@ -35,10 +36,9 @@ fn query_protocol_refusals_are_xml_with_sts_codes() {
     );
     assert_aws_error(&out, "InvalidClientTokenId");
     assert!(
-        berth_e2e::stderr_of(&out)
-            .contains("The security token included in the request is invalid."),
+        stderr_of(&out).contains("The security token included in the request is invalid."),
         "{}",
-        berth_e2e::stderr_of(&out)
+        stderr_of(&out)
     );
     // The right key with a wrong secret.
     let out = s.aws_with(
@@ -63,4 +63,120 @@ fn query_protocol_refusals_are_xml_with_sts_codes() {
     assert!(body.contains("<Type>Sender</Type>"), "{body}");
     assert!(body.contains("<Code>InvalidAction</Code>"), "{body}");
     assert!(body.contains("<RequestId>"), "{body}");
+}
+
+/// IAM users and their access keys through the CLI: a user's key signs requests as that
+/// user (GetCallerIdentity names it), an inactive or deleted key signs nothing, a user
+/// with keys cannot be deleted, and IAM's errors come back as IAM words them.
+#[test]
+fn iam_users_and_their_access_keys() {
+    let s = BerthServer::start();
+    let user = ok_json(&s.aws(&[
+        "iam",
+        "create-user",
+        "--user-name",
+        "deployer",
+        "--path",
+        "/ci/",
+        "--tags",
+        "Key=team,Value=platform",
+    ]));
+    assert_eq!(
+        user["User"]["Arn"],
+        "arn:aws:iam::000000000000:user/ci/deployer"
+    );
+    let user_id = user["User"]["UserId"].as_str().unwrap().to_owned();
+    assert!(user_id.starts_with("AIDA"), "{user}");
+    assert_aws_error(
+        &s.aws(&["iam", "create-user", "--user-name", "DEPLOYER"]),
+        "EntityAlreadyExists",
+    );
+    let missing = s.aws(&["iam", "get-user", "--user-name", "nobody"]);
+    assert_aws_error(&missing, "NoSuchEntity");
+    assert!(stderr_of(&missing).contains("The user with name nobody cannot be found."));
+
+    let key = ok_json(&s.aws(&["iam", "create-access-key", "--user-name", "deployer"]));
+    let (id, secret) = (
+        key["AccessKey"]["AccessKeyId"].as_str().unwrap().to_owned(),
+        key["AccessKey"]["SecretAccessKey"]
+            .as_str()
+            .unwrap()
+            .to_owned(),
+    );
+    assert!(id.starts_with("AKIA") && id.len() == 20, "{key}");
+    assert_eq!(key["AccessKey"]["Status"], "Active");
+
+    // The user's key signs as the user.
+    let as_user = |args: &[&str]| s.aws_with("us-east-1", &id, &secret, args);
+    let me = ok_json(&as_user(&["sts", "get-caller-identity"]));
+    assert_eq!(me["Arn"], "arn:aws:iam::000000000000:user/ci/deployer");
+    assert_eq!(me["UserId"], user_id.as_str());
+    // No policy can be attached yet, so the user may do nothing else (IAM's implicit
+    // deny), in each protocol's words.
+    let denied = as_user(&["iam", "get-user"]);
+    assert_aws_error(&denied, "AccessDenied");
+    assert!(
+        stderr_of(&denied).contains(
+            "User: arn:aws:iam::000000000000:user/ci/deployer is not authorized to perform: iam:GetUser on resource: * because no identity-based policy allows the iam:GetUser action"
+        ),
+        "{}",
+        stderr_of(&denied)
+    );
+    assert_aws_error(&as_user(&["ecs", "list-clusters"]), "AccessDeniedException");
+    assert_aws_error(
+        &as_user(&["ecr", "get-authorization-token"]),
+        "AccessDeniedException",
+    );
+    let listed = ok_json(&s.aws(&["iam", "list-users", "--path-prefix", "/ci/"]));
+    assert_eq!(listed["Users"].as_array().unwrap().len(), 1, "{listed}");
+    assert_eq!(listed["Users"][0]["Tags"][0]["Value"], "platform");
+    let keys = ok_json(&s.aws(&["iam", "list-access-keys", "--user-name", "deployer"]));
+    assert_eq!(keys["AccessKeyMetadata"][0]["AccessKeyId"], id.as_str());
+    assert!(
+        keys["AccessKeyMetadata"][0]
+            .get("SecretAccessKey")
+            .is_none()
+    );
+
+    assert_aws_error(
+        &s.aws(&["iam", "delete-user", "--user-name", "deployer"]),
+        "DeleteConflict",
+    );
+    ok_json_or_empty(&s.aws(&[
+        "iam",
+        "update-access-key",
+        "--user-name",
+        "deployer",
+        "--access-key-id",
+        &id,
+        "--status",
+        "Inactive",
+    ]));
+    assert_aws_error(
+        &as_user(&["sts", "get-caller-identity"]),
+        "InvalidClientTokenId",
+    );
+    assert_aws_error(
+        &as_user(&["ecs", "list-clusters"]),
+        "UnrecognizedClientException",
+    );
+    ok_json_or_empty(&s.aws(&[
+        "iam",
+        "delete-access-key",
+        "--user-name",
+        "deployer",
+        "--access-key-id",
+        &id,
+    ]));
+    ok_json_or_empty(&s.aws(&["iam", "delete-user", "--user-name", "deployer"]));
+    assert_aws_error(
+        &s.aws(&["iam", "get-user", "--user-name", "deployer"]),
+        "NoSuchEntity",
+    );
+}
+
+/// A command that prints nothing on success (IAM's actions without a result).
+#[track_caller]
+fn ok_json_or_empty(out: &std::process::Output) {
+    assert!(out.status.success(), "{}", stderr_of(out));
 }

@@ -125,11 +125,14 @@ impl AwsError {
 }
 
 /// What a dispatcher gets: who is calling and where.
+#[derive(Clone)]
 pub struct AwsContext {
     pub app: Arc<AppState>,
     pub scope: Scope,
     /// `http://host:port` of this server as clients should reach it.
     pub endpoint: String,
+    /// Who signed the request.
+    pub principal: berth_iam::Principal,
 }
 
 impl IntoResponse for AwsError {
@@ -145,6 +148,17 @@ where
     F: std::future::Future<Output = Result<Vec<u8>, AwsError>> + Send + 'static,
 {
     tokio::task::spawn_blocking(move || tokio::runtime::Handle::current().block_on(work))
+        .await
+        .map_err(|e| AwsError::server(format!("the request's worker failed: {e}")))?
+}
+
+/// Runs blocking work (store reads and commits) on tokio's blocking pool.
+pub async fn blocking<T, F>(work: F) -> Result<T, AwsError>
+where
+    T: Send + 'static,
+    F: FnOnce() -> Result<T, AwsError> + Send + 'static,
+{
+    tokio::task::spawn_blocking(work)
         .await
         .map_err(|e| AwsError::server(format!("the request's worker failed: {e}")))?
 }

@@ -1,10 +1,49 @@
 //! SigV4 over an incoming request: the canonical parts taken from the request itself,
 //! checked against the root credentials (`berth_sigv4`), AWS's error on failure.
 
+use std::cell::RefCell;
+
 use axum::http::{HeaderMap, StatusCode};
+use berth_iam::Principal;
 
 use crate::AppState;
 use crate::protocol::AwsError;
+
+/// A request whose signature verified, and who signed it.
+pub struct Authenticated {
+    pub verified: berth_sigv4::Verified,
+    pub principal: Principal,
+}
+
+/// The keys requests may be signed with: the account's root credentials, and IAM users'
+/// active access keys (found in the store). Remembers whose key it gave out.
+struct Keys<'a> {
+    app: &'a AppState,
+    found: RefCell<Option<Principal>>,
+}
+
+impl berth_sigv4::CredentialLookup for Keys<'_> {
+    fn secret_for(&self, access_key_id: &str) -> Option<String> {
+        let root = &self.app.credentials;
+        if access_key_id == root.access_key_id {
+            *self.found.borrow_mut() = Some(Principal::Root {
+                account: self.app.account.to_string(),
+            });
+            return Some(root.secret_access_key.clone());
+        }
+        match self.app.iam.signing_key(access_key_id) {
+            Ok(Some((secret, principal))) => {
+                *self.found.borrow_mut() = Some(principal);
+                Some(secret)
+            }
+            Ok(None) => None,
+            Err(e) => {
+                tracing::error!(error = %e, "cannot read an access key");
+                None
+            }
+        }
+    }
+}
 
 /// Checks a request's SigV4 signature. `query`: the request speaks the Query protocol, whose
 /// services name the same failures with other codes.
@@ -15,7 +54,7 @@ pub fn authenticate(
     headers: &HeaderMap,
     body: &[u8],
     query: bool,
-) -> Result<berth_sigv4::Verified, AwsError> {
+) -> Result<Authenticated, AwsError> {
     let pairs: Vec<(&str, &str)> = headers
         .iter()
         .filter_map(|(k, v)| v.to_str().ok().map(|v| (k.as_str(), v)))
@@ -28,12 +67,25 @@ pub fn authenticate(
         headers: &pairs,
         payload_sha256: Some(&payload),
     };
-    berth_sigv4::verify(&parts, &app.credentials, time::OffsetDateTime::now_utc()).map_err(|e| {
-        AwsError::new(
-            StatusCode::from_u16(e.status()).unwrap_or(StatusCode::FORBIDDEN),
-            if query { e.query_code() } else { e.aws_code() },
-            e.message(),
-        )
+    let keys = Keys {
+        app,
+        found: RefCell::new(None),
+    };
+    let verified =
+        berth_sigv4::verify(&parts, &keys, time::OffsetDateTime::now_utc()).map_err(|e| {
+            AwsError::new(
+                StatusCode::from_u16(e.status()).unwrap_or(StatusCode::FORBIDDEN),
+                if query { e.query_code() } else { e.aws_code() },
+                e.message(),
+            )
+        })?;
+    let principal = keys
+        .found
+        .into_inner()
+        .ok_or_else(|| AwsError::server("the signing key's owner was not recorded"))?;
+    Ok(Authenticated {
+        verified,
+        principal,
     })
 }
 

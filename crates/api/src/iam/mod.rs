@@ -1,0 +1,60 @@
+//! AWS IAM over the Query protocol (IAM is global: one set per account, whatever region
+//! the request is signed for). So far users and access keys; groups, roles, policies and
+//! their enforcement are the next steps of the identity issue.
+
+mod users;
+
+use axum::http::StatusCode;
+use berth_iam::{IamError, Principal};
+
+use crate::protocol::query::{QueryRequest, Xml};
+use crate::protocol::{AwsContext, AwsError};
+
+/// Runs an IAM action: its `Result` element's content (`None`: the action has none).
+pub async fn dispatch(ctx: &AwsContext, request: &QueryRequest) -> Result<Option<Xml>, AwsError> {
+    let (ctx, request) = (ctx.clone(), request.clone());
+    crate::protocol::json::blocking(move || users::dispatch(&ctx, &request)).await
+}
+
+/// IAM's errors in the Query protocol's shape, with IAM's HTTP statuses.
+pub(crate) fn iam_error(e: IamError) -> AwsError {
+    match e {
+        IamError::NoSuchEntity(m) => AwsError::new(StatusCode::NOT_FOUND, "NoSuchEntity", m),
+        IamError::EntityAlreadyExists(m) => {
+            AwsError::new(StatusCode::CONFLICT, "EntityAlreadyExists", m)
+        }
+        IamError::DeleteConflict(m) => AwsError::new(StatusCode::CONFLICT, "DeleteConflict", m),
+        IamError::LimitExceeded(m) => AwsError::new(StatusCode::CONFLICT, "LimitExceeded", m),
+        IamError::Validation(m) => AwsError::client("ValidationError", m),
+        e @ (IamError::Store(_) | IamError::Corrupt(_)) => AwsError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "ServiceFailure",
+            e.to_string(),
+        ),
+    }
+}
+
+/// The user an action is about: `UserName`, else the calling user (IAM's default).
+pub(crate) fn user_name_or_caller(
+    ctx: &AwsContext,
+    request: &QueryRequest,
+) -> Result<String, AwsError> {
+    if let Some(name) = request.get("UserName") {
+        return Ok(name.to_string());
+    }
+    match &ctx.principal {
+        Principal::User { name, .. } => Ok(name.clone()),
+        Principal::Root { .. } => Err(AwsError::client(
+            "ValidationError",
+            "Must specify userName when calling with non-User credentials",
+        )),
+    }
+}
+
+/// IAM's timestamps: ISO 8601 in UTC, to the second.
+pub(crate) fn iso8601(epoch: f64) -> String {
+    let t = time::OffsetDateTime::from_unix_timestamp(epoch as i64)
+        .unwrap_or(time::OffsetDateTime::UNIX_EPOCH);
+    t.format(&time::format_description::well_known::Rfc3339)
+        .unwrap_or_default()
+}

@@ -1,0 +1,37 @@
+//! IAM's identifiers: unique ids with a prefix per kind (`AIDA` users, `AROA` roles, …)
+//! and access key ids (`AKIA` long-term, `ASIA` temporary), from the base32 alphabet AWS
+//! uses for them.
+
+use rand::Rng;
+
+const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
+
+/// `prefix` and random characters up to `len`.
+fn id(prefix: &str, len: usize) -> String {
+    let mut rng = rand::thread_rng();
+    let mut s = String::with_capacity(len);
+    s.push_str(prefix);
+    while s.len() < len {
+        s.push(ALPHABET[rng.gen_range(0..ALPHABET.len())] as char);
+    }
+    s
+}
+
+/// A user's unique id (21 characters, `AIDA…`).
+pub(crate) fn user_id() -> String {
+    id("AIDA", 21)
+}
+
+/// A long-term access key id (20 characters, `AKIA…`).
+pub(crate) fn access_key_id() -> String {
+    id("AKIA", 20)
+}
+
+/// A secret access key: 40 characters of base64's alphabet.
+pub(crate) fn secret() -> String {
+    const CHARS: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut rng = rand::thread_rng();
+    (0..40)
+        .map(|_| CHARS[rng.gen_range(0..CHARS.len())] as char)
+        .collect()
+}

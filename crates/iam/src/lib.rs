@@ -1,0 +1,122 @@
+//! IAM for Berth: the principals requests are made by and the keys they sign with.
+//!
+//! IAM is global: its records are per account, not per region, under `iam/{account}/`
+//! in Berth's store, and access keys are also indexed by key id (`iam/access-keys/{id}`)
+//! so that SigV4 finds a key's secret and owner with one read. So far: users and their
+//! access keys. Groups, roles, policies and their evaluation are the next steps of the
+//! identity issue.
+
+mod access_keys;
+mod ids;
+mod users;
+
+use std::sync::Arc;
+
+use berth_store::{Store, StoreError};
+use serde::{Deserialize, Serialize};
+
+pub use access_keys::{AccessKey, AccessKeyStatus};
+pub use users::{CreateUser, User};
+
+#[derive(Debug, thiserror::Error)]
+pub enum IamError {
+    /// IAM's NoSuchEntity (HTTP 404).
+    #[error("{0}")]
+    NoSuchEntity(String),
+    /// IAM's EntityAlreadyExists (HTTP 409).
+    #[error("{0}")]
+    EntityAlreadyExists(String),
+    /// IAM's DeleteConflict (HTTP 409).
+    #[error("{0}")]
+    DeleteConflict(String),
+    /// IAM's LimitExceeded (HTTP 409).
+    #[error("{0}")]
+    LimitExceeded(String),
+    /// IAM's ValidationError (HTTP 400).
+    #[error("{0}")]
+    Validation(String),
+    #[error("{0}")]
+    Store(#[from] StoreError),
+    #[error("corrupt IAM record {0}")]
+    Corrupt(String),
+}
+
+pub type Result<T, E = IamError> = std::result::Result<T, E>;
+
+/// Who made a request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Principal {
+    /// The account's root credentials: unrestricted.
+    Root { account: String },
+    /// An IAM user.
+    User {
+        account: String,
+        name: String,
+        id: String,
+        arn: String,
+    },
+}
+
+impl Principal {
+    pub fn account(&self) -> &str {
+        match self {
+            Principal::Root { account } | Principal::User { account, .. } => account,
+        }
+    }
+
+    /// The principal's ARN as GetCallerIdentity and refusals name it.
+    pub fn arn(&self) -> String {
+        match self {
+            Principal::Root { account } => format!("arn:aws:iam::{account}:root"),
+            Principal::User { arn, .. } => arn.clone(),
+        }
+    }
+
+    /// `aws:userid`: the account id for root, the unique id for a user.
+    pub fn user_id(&self) -> &str {
+        match self {
+            Principal::Root { account } => account,
+            Principal::User { id, .. } => id,
+        }
+    }
+}
+
+/// IAM's state and operations for every account of the installation.
+#[derive(Clone)]
+pub struct Iam {
+    store: Arc<dyn Store>,
+}
+
+impl Iam {
+    pub fn new(store: Arc<dyn Store>) -> Iam {
+        Iam { store }
+    }
+}
+
+fn now_epoch() -> f64 {
+    time::OffsetDateTime::now_utc().unix_timestamp_nanos() as f64 / 1e9
+}
+
+fn decode<T: for<'de> Deserialize<'de>>(key: &str, bytes: &[u8]) -> Result<T> {
+    serde_json::from_slice(bytes).map_err(|_| IamError::Corrupt(key.to_string()))
+}
+
+fn encode<T: Serialize>(value: &T) -> Vec<u8> {
+    serde_json::to_vec(value).expect("IAM records serialise")
+}
+
+fn user_key(account: &str, name: &str) -> String {
+    // IAM names are case-insensitive for uniqueness: the key is the lowercased name.
+    format!("iam/{account}/users/{}", name.to_ascii_lowercase())
+}
+
+fn users_prefix(account: &str) -> String {
+    format!("iam/{account}/users/")
+}
+
+fn access_key_key(id: &str) -> String {
+    format!("iam/access-keys/{id}")
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,116 @@
+use std::sync::Arc;
+
+use berth_store::MemStore;
+
+use crate::*;
+
+const ACCOUNT: &str = "000000000000";
+
+fn iam() -> Iam {
+    Iam::new(Arc::new(MemStore::new()))
+}
+
+fn alice(iam: &Iam) -> User {
+    iam.create_user(
+        ACCOUNT,
+        CreateUser {
+            user_name: "alice".into(),
+            ..CreateUser::default()
+        },
+    )
+    .unwrap()
+}
+
+#[test]
+fn users_are_unique_by_name_whatever_its_case() {
+    let iam = iam();
+    let user = alice(&iam);
+    assert_eq!(user.arn, "arn:aws:iam::000000000000:user/alice");
+    assert!(user.user_id.starts_with("AIDA") && user.user_id.len() == 21);
+    let again = iam.create_user(
+        ACCOUNT,
+        CreateUser {
+            user_name: "ALICE".into(),
+            ..CreateUser::default()
+        },
+    );
+    assert!(
+        matches!(again, Err(IamError::EntityAlreadyExists(m)) if m == "User with name ALICE already exists.")
+    );
+    assert_eq!(iam.get_user(ACCOUNT, "Alice").unwrap().user_name, "alice");
+    assert!(matches!(
+        iam.get_user(ACCOUNT, "bob"),
+        Err(IamError::NoSuchEntity(_))
+    ));
+}
+
+#[test]
+fn names_and_paths_are_checked() {
+    let iam = iam();
+    for (name, path) in [("bad name", None), ("ok", Some("no-slashes"))] {
+        let made = iam.create_user(
+            ACCOUNT,
+            CreateUser {
+                user_name: name.into(),
+                path: path.map(str::to_string),
+                ..CreateUser::default()
+            },
+        );
+        assert!(
+            matches!(made, Err(IamError::Validation(_))),
+            "{name} {path:?}"
+        );
+    }
+    let user = iam
+        .create_user(
+            ACCOUNT,
+            CreateUser {
+                user_name: "ci".into(),
+                path: Some("/deploy/".into()),
+                ..CreateUser::default()
+            },
+        )
+        .unwrap();
+    assert_eq!(user.arn, "arn:aws:iam::000000000000:user/deploy/ci");
+    assert_eq!(iam.list_users(ACCOUNT, Some("/deploy/")).unwrap().len(), 1);
+    assert_eq!(iam.list_users(ACCOUNT, Some("/other/")).unwrap().len(), 0);
+}
+
+#[test]
+fn access_keys_sign_while_active_and_block_the_users_deletion() {
+    let iam = iam();
+    let user = alice(&iam);
+    let key = iam.create_access_key(ACCOUNT, "alice").unwrap();
+    assert!(key.access_key_id.starts_with("AKIA") && key.access_key_id.len() == 20);
+    assert_eq!(key.secret_access_key.len(), 40);
+    let (secret, principal) = iam.signing_key(&key.access_key_id).unwrap().unwrap();
+    assert_eq!(secret, key.secret_access_key);
+    assert_eq!(principal.arn(), user.arn);
+    assert_eq!(principal.user_id(), user.user_id);
+
+    iam.create_access_key(ACCOUNT, "alice").unwrap();
+    assert!(matches!(
+        iam.create_access_key(ACCOUNT, "alice"),
+        Err(IamError::LimitExceeded(_))
+    ));
+    assert!(matches!(
+        iam.delete_user(ACCOUNT, "alice"),
+        Err(IamError::DeleteConflict(_))
+    ));
+
+    iam.update_access_key(
+        ACCOUNT,
+        "alice",
+        &key.access_key_id,
+        AccessKeyStatus::Inactive,
+    )
+    .unwrap();
+    assert!(iam.signing_key(&key.access_key_id).unwrap().is_none());
+    for k in iam.list_access_keys(ACCOUNT, "alice").unwrap() {
+        iam.delete_access_key(ACCOUNT, "alice", &k.access_key_id)
+            .unwrap();
+    }
+    assert!(iam.signing_key(&key.access_key_id).unwrap().is_none());
+    iam.delete_user(ACCOUNT, "alice").unwrap();
+    assert!(iam.list_users(ACCOUNT, None).unwrap().is_empty());
+}
