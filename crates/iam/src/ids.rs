@@ -35,3 +35,8 @@ pub(crate) fn secret() -> String {
         .map(|_| CHARS[rng.gen_range(0..CHARS.len())] as char)
         .collect()
 }
+
+/// A managed policy's unique id (21 characters, `ANPA…`).
+pub(crate) fn policy_id() -> String {
+    id("ANPA", 21)
+}

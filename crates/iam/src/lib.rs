@@ -7,7 +7,10 @@
 //! identity issue.
 
 mod access_keys;
+mod attachments;
 mod ids;
+mod managed;
+mod policies;
 mod users;
 
 use std::sync::Arc;
@@ -16,6 +19,10 @@ use berth_store::{Store, StoreError};
 use serde::{Deserialize, Serialize};
 
 pub use access_keys::{AccessKey, AccessKeyStatus};
+pub use policies::{
+    CreatePolicy, MAX_MANAGED_POLICY_SIZE, ManagedPolicy, PolicyScope, PolicyVersion,
+    check_document,
+};
 pub use users::{CreateUser, User};
 
 #[derive(Debug, thiserror::Error)]
@@ -35,6 +42,9 @@ pub enum IamError {
     /// IAM's ValidationError (HTTP 400).
     #[error("{0}")]
     Validation(String),
+    /// IAM's MalformedPolicyDocument (HTTP 400).
+    #[error("{0}")]
+    MalformedPolicyDocument(String),
     #[error("{0}")]
     Store(#[from] StoreError),
     #[error("corrupt IAM record {0}")]

@@ -114,3 +114,98 @@ fn access_keys_sign_while_active_and_block_the_users_deletion() {
     iam.delete_user(ACCOUNT, "alice").unwrap();
     assert!(iam.list_users(ACCOUNT, None).unwrap().is_empty());
 }
+
+const DOC: &str = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"ecr:BatchGetImage","Resource":"*"}]}"#;
+
+#[test]
+fn managed_policies_keep_versions_and_count_attachments() {
+    let iam = iam();
+    alice(&iam);
+    let policy = iam
+        .create_policy(
+            ACCOUNT,
+            CreatePolicy {
+                policy_name: "pull".into(),
+                document: DOC.into(),
+                ..CreatePolicy::default()
+            },
+        )
+        .unwrap();
+    assert_eq!(policy.arn, "arn:aws:iam::000000000000:policy/pull");
+    assert!(matches!(
+        iam.create_policy(
+            ACCOUNT,
+            CreatePolicy {
+                policy_name: "x".into(),
+                document: "{".into(),
+                ..CreatePolicy::default()
+            }
+        ),
+        Err(IamError::MalformedPolicyDocument(_))
+    ));
+    let v2 = iam
+        .create_policy_version(ACCOUNT, &policy.arn, DOC, true)
+        .unwrap();
+    assert_eq!(v2.version_id, "v2");
+    assert_eq!(
+        iam.get_policy(ACCOUNT, &policy.arn)
+            .unwrap()
+            .default_version_id,
+        "v2"
+    );
+    assert!(matches!(
+        iam.delete_policy_version(ACCOUNT, &policy.arn, "v2"),
+        Err(IamError::DeleteConflict(_))
+    ));
+
+    iam.attach_user_policy(ACCOUNT, "alice", &policy.arn)
+        .unwrap();
+    let aws = "arn:aws:iam::aws:policy/AmazonEC2ContainerRegistryReadOnly";
+    iam.attach_user_policy(ACCOUNT, "alice", aws).unwrap();
+    assert_eq!(
+        iam.get_policy(ACCOUNT, &policy.arn)
+            .unwrap()
+            .attachment_count,
+        1
+    );
+    assert!(matches!(
+        iam.delete_policy(ACCOUNT, &policy.arn),
+        Err(IamError::DeleteConflict(_))
+    ));
+    assert!(matches!(
+        iam.attach_user_policy(ACCOUNT, "alice", "arn:aws:iam::000000000000:policy/none"),
+        Err(IamError::NoSuchEntity(_))
+    ));
+    iam.put_user_policy(ACCOUNT, "alice", "inline", DOC)
+        .unwrap();
+    let principal = Principal::User {
+        account: ACCOUNT.into(),
+        name: "alice".into(),
+        id: "x".into(),
+        arn: "y".into(),
+    };
+    assert_eq!(iam.identity_policies(&principal).unwrap().len(), 3);
+    assert!(matches!(
+        iam.delete_user(ACCOUNT, "alice"),
+        Err(IamError::DeleteConflict(_))
+    ));
+
+    iam.detach_user_policy(ACCOUNT, "alice", &policy.arn)
+        .unwrap();
+    iam.detach_user_policy(ACCOUNT, "alice", aws).unwrap();
+    iam.delete_user_policy(ACCOUNT, "alice", "inline").unwrap();
+    assert_eq!(
+        iam.get_policy(ACCOUNT, &policy.arn)
+            .unwrap()
+            .attachment_count,
+        0
+    );
+    iam.delete_policy_version(ACCOUNT, &policy.arn, "v1")
+        .unwrap();
+    iam.delete_policy(ACCOUNT, &policy.arn).unwrap();
+    iam.delete_user(ACCOUNT, "alice").unwrap();
+    let listed = iam
+        .list_policies(ACCOUNT, PolicyScope::All, false, None)
+        .unwrap();
+    assert!(listed.iter().all(|p| p.is_aws_managed()));
+}

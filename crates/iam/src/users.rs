@@ -19,6 +19,12 @@ pub struct User {
     /// The user's access key ids (at most two).
     #[serde(default)]
     pub access_keys: Vec<String>,
+    /// ARNs of the managed policies attached to the user.
+    #[serde(default)]
+    pub attached_policies: Vec<String>,
+    /// The user's inline policies: name → document.
+    #[serde(default)]
+    pub inline_policies: std::collections::BTreeMap<String, String>,
 }
 
 /// CreateUser's parameters.
@@ -81,6 +87,8 @@ impl Iam {
             create_date: now_epoch(),
             tags: req.tags,
             access_keys: Vec::new(),
+            attached_policies: Vec::new(),
+            inline_policies: Default::default(),
         };
         let key = user_key(account, &user.user_name);
         match self.store.txn(
@@ -121,6 +129,16 @@ impl Iam {
         if !user.access_keys.is_empty() {
             return Err(IamError::DeleteConflict(
                 "Cannot delete entity, must delete access keys first.".into(),
+            ));
+        }
+        if !user.attached_policies.is_empty() {
+            return Err(IamError::DeleteConflict(
+                "Cannot delete entity, must detach all policies first.".into(),
+            ));
+        }
+        if !user.inline_policies.is_empty() {
+            return Err(IamError::DeleteConflict(
+                "Cannot delete entity, must delete policies first.".into(),
             ));
         }
         match self.store.txn(

@@ -142,7 +142,7 @@ fn iam_users_and_their_access_keys() {
         &s.aws(&["iam", "delete-user", "--user-name", "deployer"]),
         "DeleteConflict",
     );
-    ok_json_or_empty(&s.aws(&[
+    ok_empty(&s.aws(&[
         "iam",
         "update-access-key",
         "--user-name",
@@ -160,7 +160,7 @@ fn iam_users_and_their_access_keys() {
         &as_user(&["ecs", "list-clusters"]),
         "UnrecognizedClientException",
     );
-    ok_json_or_empty(&s.aws(&[
+    ok_empty(&s.aws(&[
         "iam",
         "delete-access-key",
         "--user-name",
@@ -168,7 +168,7 @@ fn iam_users_and_their_access_keys() {
         "--access-key-id",
         &id,
     ]));
-    ok_json_or_empty(&s.aws(&["iam", "delete-user", "--user-name", "deployer"]));
+    ok_empty(&s.aws(&["iam", "delete-user", "--user-name", "deployer"]));
     assert_aws_error(
         &s.aws(&["iam", "get-user", "--user-name", "deployer"]),
         "NoSuchEntity",
@@ -177,6 +177,161 @@ fn iam_users_and_their_access_keys() {
 
 /// A command that prints nothing on success (IAM's actions without a result).
 #[track_caller]
-fn ok_json_or_empty(out: &std::process::Output) {
+fn ok_empty(out: &std::process::Output) {
     assert!(out.status.success(), "{}", stderr_of(out));
+}
+
+/// Managed policies with versions, AWS's managed policies by their real ARNs, and what is
+/// attached to a user, through the CLI (which decodes IAM's URL-encoded documents).
+#[test]
+fn iam_managed_and_inline_policies() {
+    let s = BerthServer::start();
+    ok_json(&s.aws(&["iam", "create-user", "--user-name", "puller"]));
+    let doc = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":["ecr:BatchGetImage"],"Resource":"*"}]}"#;
+    let made = ok_json(&s.aws(&[
+        "iam",
+        "create-policy",
+        "--policy-name",
+        "pull-one",
+        "--policy-document",
+        doc,
+        "--description",
+        "pulls",
+    ]));
+    let arn = made["Policy"]["Arn"].as_str().unwrap().to_owned();
+    assert_eq!(arn, "arn:aws:iam::000000000000:policy/pull-one");
+    assert_eq!(made["Policy"]["DefaultVersionId"], "v1");
+    assert_aws_error(
+        &s.aws(&[
+            "iam",
+            "create-policy",
+            "--policy-name",
+            "bad",
+            "--policy-document",
+            "{",
+        ]),
+        "MalformedPolicyDocument",
+    );
+    ok_json(&s.aws(&[
+        "iam",
+        "create-policy-version",
+        "--policy-arn",
+        &arn,
+        "--policy-document",
+        doc,
+        "--set-as-default",
+    ]));
+    let version = ok_json(&s.aws(&[
+        "iam",
+        "get-policy-version",
+        "--policy-arn",
+        &arn,
+        "--version-id",
+        "v2",
+    ]));
+    assert_eq!(version["PolicyVersion"]["IsDefaultVersion"], true);
+    assert_eq!(
+        version["PolicyVersion"]["Document"]["Statement"][0]["Action"][0], "ecr:BatchGetImage",
+        "{version}"
+    );
+    let versions = ok_json(&s.aws(&["iam", "list-policy-versions", "--policy-arn", &arn]));
+    assert_eq!(versions["Versions"].as_array().unwrap().len(), 2);
+
+    let aws_managed = ok_json(&s.aws(&["iam", "list-policies", "--scope", "AWS"]));
+    let read_only = "arn:aws:iam::aws:policy/AmazonEC2ContainerRegistryReadOnly";
+    assert!(aws_managed.to_string().contains(read_only), "{aws_managed}");
+    let execution = ok_json(&s.aws(&[
+        "iam",
+        "get-policy",
+        "--policy-arn",
+        "arn:aws:iam::aws:policy/service-role/AmazonECSTaskExecutionRolePolicy",
+    ]));
+    assert_eq!(execution["Policy"]["Path"], "/service-role/");
+
+    for policy in [arn.as_str(), read_only] {
+        ok_empty(&s.aws(&[
+            "iam",
+            "attach-user-policy",
+            "--user-name",
+            "puller",
+            "--policy-arn",
+            policy,
+        ]));
+    }
+    let attached = ok_json(&s.aws(&[
+        "iam",
+        "list-attached-user-policies",
+        "--user-name",
+        "puller",
+    ]));
+    assert_eq!(
+        attached["AttachedPolicies"].as_array().unwrap().len(),
+        2,
+        "{attached}"
+    );
+    assert_eq!(
+        ok_json(&s.aws(&["iam", "get-policy", "--policy-arn", &arn]))["Policy"]["AttachmentCount"],
+        1
+    );
+    assert_aws_error(
+        &s.aws(&["iam", "delete-policy", "--policy-arn", &arn]),
+        "DeleteConflict",
+    );
+    ok_empty(&s.aws(&[
+        "iam",
+        "put-user-policy",
+        "--user-name",
+        "puller",
+        "--policy-name",
+        "inline",
+        "--policy-document",
+        doc,
+    ]));
+    let inline = ok_json(&s.aws(&[
+        "iam",
+        "get-user-policy",
+        "--user-name",
+        "puller",
+        "--policy-name",
+        "inline",
+    ]));
+    assert_eq!(
+        inline["PolicyDocument"]["Version"], "2012-10-17",
+        "{inline}"
+    );
+    let names = ok_json(&s.aws(&["iam", "list-user-policies", "--user-name", "puller"]));
+    assert_eq!(names["PolicyNames"][0], "inline");
+    assert_aws_error(
+        &s.aws(&["iam", "delete-user", "--user-name", "puller"]),
+        "DeleteConflict",
+    );
+
+    for policy in [arn.as_str(), read_only] {
+        ok_empty(&s.aws(&[
+            "iam",
+            "detach-user-policy",
+            "--user-name",
+            "puller",
+            "--policy-arn",
+            policy,
+        ]));
+    }
+    ok_empty(&s.aws(&[
+        "iam",
+        "delete-user-policy",
+        "--user-name",
+        "puller",
+        "--policy-name",
+        "inline",
+    ]));
+    ok_empty(&s.aws(&[
+        "iam",
+        "delete-policy-version",
+        "--policy-arn",
+        &arn,
+        "--version-id",
+        "v1",
+    ]));
+    ok_empty(&s.aws(&["iam", "delete-policy", "--policy-arn", &arn]));
+    ok_empty(&s.aws(&["iam", "delete-user", "--user-name", "puller"]));
 }

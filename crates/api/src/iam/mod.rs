@@ -2,6 +2,7 @@
 //! the request is signed for). So far users and access keys; groups, roles, policies and
 //! their enforcement are the next steps of the identity issue.
 
+mod policies;
 mod users;
 
 use axum::http::StatusCode;
@@ -13,7 +14,14 @@ use crate::protocol::{AwsContext, AwsError};
 /// Runs an IAM action: its `Result` element's content (`None`: the action has none).
 pub async fn dispatch(ctx: &AwsContext, request: &QueryRequest) -> Result<Option<Xml>, AwsError> {
     let (ctx, request) = (ctx.clone(), request.clone());
-    crate::protocol::json::blocking(move || users::dispatch(&ctx, &request)).await
+    crate::protocol::json::blocking(move || {
+        if policies::ACTIONS.contains(&request.action.as_str()) {
+            policies::dispatch(&ctx, &request)
+        } else {
+            users::dispatch(&ctx, &request)
+        }
+    })
+    .await
 }
 
 /// IAM's errors in the Query protocol's shape, with IAM's HTTP statuses.
@@ -26,6 +34,7 @@ pub(crate) fn iam_error(e: IamError) -> AwsError {
         IamError::DeleteConflict(m) => AwsError::new(StatusCode::CONFLICT, "DeleteConflict", m),
         IamError::LimitExceeded(m) => AwsError::new(StatusCode::CONFLICT, "LimitExceeded", m),
         IamError::Validation(m) => AwsError::client("ValidationError", m),
+        IamError::MalformedPolicyDocument(m) => AwsError::client("MalformedPolicyDocument", m),
         e @ (IamError::Store(_) | IamError::Corrupt(_)) => AwsError::new(
             StatusCode::INTERNAL_SERVER_ERROR,
             "ServiceFailure",
@@ -57,4 +66,17 @@ pub(crate) fn iso8601(epoch: f64) -> String {
         .unwrap_or(time::OffsetDateTime::UNIX_EPOCH);
     t.format(&time::format_description::well_known::Rfc3339)
         .unwrap_or_default()
+}
+
+/// A policy document as IAM returns it: URL-encoded (RFC 3986; the SDKs decode it).
+pub(crate) fn url_encode(document: &str) -> String {
+    let mut out = String::with_capacity(document.len() * 2);
+    for b in document.bytes() {
+        if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
 }

@@ -8,7 +8,7 @@ use crate::protocol::query::{QueryRequest, Xml};
 use crate::protocol::{AwsContext, AwsError};
 
 /// Items in one page of a list, unless `MaxItems` says otherwise (IAM's default).
-const DEFAULT_MAX_ITEMS: usize = 100;
+pub(super) const DEFAULT_MAX_ITEMS: usize = 100;
 
 pub(super) fn dispatch(ctx: &AwsContext, r: &QueryRequest) -> Result<Option<Xml>, AwsError> {
     let iam = &ctx.app.iam;
@@ -86,7 +86,7 @@ pub(super) fn dispatch(ctx: &AwsContext, r: &QueryRequest) -> Result<Option<Xml>
 }
 
 /// `Tags.member.N.Key` / `.Value`.
-fn tags(r: &QueryRequest) -> Vec<(String, String)> {
+pub(super) fn tags(r: &QueryRequest) -> Vec<(String, String)> {
     r.structs("Tags")
         .into_iter()
         .map(|t| {
@@ -118,19 +118,19 @@ fn key_metadata_xml(x: &mut Xml, key: &AccessKey) {
 
 /// One page of a list under IAM's `Marker` / `MaxItems`: the marker is the last item's
 /// name.
-struct Page<'a, T> {
-    items: &'a [T],
+pub(super) struct Page<'a, T> {
+    pub(super) items: &'a [T],
     next_marker: Option<String>,
 }
 
 impl<T> Page<'_, T> {
-    fn write_truncation(&self, xml: &mut Xml) {
+    pub(super) fn write_truncation(&self, xml: &mut Xml) {
         xml.leaf("IsTruncated", self.next_marker.is_some());
         xml.opt_leaf("Marker", self.next_marker.as_deref());
     }
 }
 
-fn page<'a, T>(
+pub(super) fn page<'a, T>(
     r: &QueryRequest,
     items: &'a [T],
     name: impl Fn(&T) -> &str,

@@ -191,6 +191,12 @@ impl Xml {
         self.close(tag)
     }
 
+    /// Text (escaped) inside the element being written.
+    pub fn text(&mut self, text: impl std::fmt::Display) -> &mut Xml {
+        escape_into(&mut self.buf, &text.to_string());
+        self
+    }
+
     /// `<tag>text</tag>` when there is a text.
     pub fn opt_leaf(&mut self, tag: &str, text: Option<impl std::fmt::Display>) -> &mut Xml {
         if let Some(text) = text {

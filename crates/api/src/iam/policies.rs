@@ -1,0 +1,222 @@
+//! Managed policies, their versions, and what is attached to users: CreatePolicy,
+//! GetPolicy, ListPolicies, DeletePolicy, CreatePolicyVersion, GetPolicyVersion,
+//! ListPolicyVersions, DeletePolicyVersion, SetDefaultPolicyVersion, AttachUserPolicy,
+//! DetachUserPolicy, ListAttachedUserPolicies, PutUserPolicy, GetUserPolicy,
+//! ListUserPolicies, DeleteUserPolicy.
+
+use berth_iam::{CreatePolicy, ManagedPolicy, PolicyScope, PolicyVersion};
+
+use super::users::{page, tags};
+use super::{iam_error, iso8601, url_encode};
+use crate::protocol::query::{QueryRequest, Xml};
+use crate::protocol::{AwsContext, AwsError};
+
+/// The actions this module serves.
+pub(super) const ACTIONS: &[&str] = &[
+    "CreatePolicy",
+    "GetPolicy",
+    "ListPolicies",
+    "DeletePolicy",
+    "CreatePolicyVersion",
+    "GetPolicyVersion",
+    "ListPolicyVersions",
+    "DeletePolicyVersion",
+    "SetDefaultPolicyVersion",
+    "AttachUserPolicy",
+    "DetachUserPolicy",
+    "ListAttachedUserPolicies",
+    "PutUserPolicy",
+    "GetUserPolicy",
+    "ListUserPolicies",
+    "DeleteUserPolicy",
+];
+
+pub(super) fn dispatch(ctx: &AwsContext, r: &QueryRequest) -> Result<Option<Xml>, AwsError> {
+    let iam = &ctx.app.iam;
+    let account = ctx.app.account.to_string();
+    let account = account.as_str();
+    let mut xml = Xml::default();
+    match r.action.as_str() {
+        "CreatePolicy" => {
+            let policy = iam
+                .create_policy(
+                    account,
+                    CreatePolicy {
+                        policy_name: r.required("PolicyName")?.to_string(),
+                        document: r.required("PolicyDocument")?.to_string(),
+                        path: r.get("Path").map(str::to_string),
+                        description: r.get("Description").map(str::to_string),
+                        tags: tags(r),
+                    },
+                )
+                .map_err(iam_error)?;
+            xml.element("Policy", |x| policy_xml(x, &policy));
+        }
+        "GetPolicy" => {
+            let policy = iam
+                .get_policy(account, r.required("PolicyArn")?)
+                .map_err(iam_error)?;
+            xml.element("Policy", |x| policy_xml(x, &policy));
+        }
+        "ListPolicies" => {
+            let scope = match r.get("Scope").unwrap_or("All") {
+                "All" => PolicyScope::All,
+                "AWS" => PolicyScope::Aws,
+                "Local" => PolicyScope::Local,
+                other => {
+                    return Err(AwsError::client(
+                        "ValidationError",
+                        format!(
+                            "1 validation error detected: Value '{other}' at 'scope' failed to satisfy constraint: Member must satisfy enum value set: [All, AWS, Local]"
+                        ),
+                    ));
+                }
+            };
+            let only_attached = r.get("OnlyAttached") == Some("true");
+            let policies = iam
+                .list_policies(account, scope, only_attached, r.get("PathPrefix"))
+                .map_err(iam_error)?;
+            let page = page(r, &policies, |p| p.arn.as_str())?;
+            xml.members("Policies", page.items, policy_xml);
+            page.write_truncation(&mut xml);
+        }
+        "DeletePolicy" => {
+            iam.delete_policy(account, r.required("PolicyArn")?)
+                .map_err(iam_error)?;
+            return Ok(None);
+        }
+        "CreatePolicyVersion" => {
+            let version = iam
+                .create_policy_version(
+                    account,
+                    r.required("PolicyArn")?,
+                    r.required("PolicyDocument")?,
+                    r.get("SetAsDefault") == Some("true"),
+                )
+                .map_err(iam_error)?;
+            let policy = iam
+                .get_policy(account, r.required("PolicyArn")?)
+                .map_err(iam_error)?;
+            let default = policy.default_version_id == version.version_id;
+            xml.element("PolicyVersion", |x| {
+                version_xml(x, &version, default, false)
+            });
+        }
+        "GetPolicyVersion" => {
+            let (version, default) = iam
+                .get_policy_version(account, r.required("PolicyArn")?, r.required("VersionId")?)
+                .map_err(iam_error)?;
+            xml.element("PolicyVersion", |x| version_xml(x, &version, default, true));
+        }
+        "ListPolicyVersions" => {
+            let policy = iam
+                .get_policy(account, r.required("PolicyArn")?)
+                .map_err(iam_error)?;
+            let mut versions = policy.versions.clone();
+            versions.reverse(); // newest first, as IAM lists them
+            let page = page(r, &versions, |v| v.version_id.as_str())?;
+            xml.members("Versions", page.items, |x, v| {
+                version_xml(x, v, v.version_id == policy.default_version_id, false);
+            });
+            page.write_truncation(&mut xml);
+        }
+        "DeletePolicyVersion" => {
+            iam.delete_policy_version(account, r.required("PolicyArn")?, r.required("VersionId")?)
+                .map_err(iam_error)?;
+            return Ok(None);
+        }
+        "SetDefaultPolicyVersion" => {
+            iam.set_default_policy_version(
+                account,
+                r.required("PolicyArn")?,
+                r.required("VersionId")?,
+            )
+            .map_err(iam_error)?;
+            return Ok(None);
+        }
+        "AttachUserPolicy" => {
+            iam.attach_user_policy(account, r.required("UserName")?, r.required("PolicyArn")?)
+                .map_err(iam_error)?;
+            return Ok(None);
+        }
+        "DetachUserPolicy" => {
+            iam.detach_user_policy(account, r.required("UserName")?, r.required("PolicyArn")?)
+                .map_err(iam_error)?;
+            return Ok(None);
+        }
+        "ListAttachedUserPolicies" => {
+            let attached = iam
+                .list_attached_user_policies(account, r.required("UserName")?)
+                .map_err(iam_error)?;
+            let page = page(r, &attached, |(_, arn)| arn.as_str())?;
+            xml.members("AttachedPolicies", page.items, |x, (name, arn)| {
+                x.leaf("PolicyName", name).leaf("PolicyArn", arn);
+            });
+            page.write_truncation(&mut xml);
+        }
+        "PutUserPolicy" => {
+            iam.put_user_policy(
+                account,
+                r.required("UserName")?,
+                r.required("PolicyName")?,
+                r.required("PolicyDocument")?,
+            )
+            .map_err(iam_error)?;
+            return Ok(None);
+        }
+        "GetUserPolicy" => {
+            let (user, name) = (r.required("UserName")?, r.required("PolicyName")?);
+            let document = iam
+                .get_user_policy(account, user, name)
+                .map_err(iam_error)?;
+            xml.leaf("UserName", user)
+                .leaf("PolicyName", name)
+                .leaf("PolicyDocument", url_encode(&document));
+        }
+        "ListUserPolicies" => {
+            let names = iam
+                .list_user_policies(account, r.required("UserName")?)
+                .map_err(iam_error)?;
+            let page = page(r, &names, String::as_str)?;
+            xml.members("PolicyNames", page.items, |x, n| {
+                x.text(n);
+            });
+            page.write_truncation(&mut xml);
+        }
+        "DeleteUserPolicy" => {
+            iam.delete_user_policy(account, r.required("UserName")?, r.required("PolicyName")?)
+                .map_err(iam_error)?;
+            return Ok(None);
+        }
+        other => unreachable!("{other} is not in ACTIONS"),
+    }
+    Ok(Some(xml))
+}
+
+fn policy_xml(x: &mut Xml, p: &ManagedPolicy) {
+    x.leaf("PolicyName", &p.policy_name)
+        .leaf("PolicyId", &p.policy_id)
+        .leaf("Arn", &p.arn)
+        .leaf("Path", &p.path)
+        .leaf("DefaultVersionId", &p.default_version_id)
+        .leaf("AttachmentCount", p.attachment_count)
+        .leaf("PermissionsBoundaryUsageCount", 0)
+        .leaf("IsAttachable", true)
+        .opt_leaf("Description", p.description.as_deref())
+        .leaf("CreateDate", iso8601(p.create_date))
+        .leaf("UpdateDate", iso8601(p.update_date));
+    if !p.tags.is_empty() {
+        x.members("Tags", &p.tags, |x, (k, v)| {
+            x.leaf("Key", k).leaf("Value", v);
+        });
+    }
+}
+
+fn version_xml(x: &mut Xml, v: &PolicyVersion, default: bool, with_document: bool) {
+    if with_document {
+        x.leaf("Document", url_encode(&v.document));
+    }
+    x.leaf("VersionId", &v.version_id)
+        .leaf("IsDefaultVersion", default)
+        .leaf("CreateDate", iso8601(v.create_date));
+}
