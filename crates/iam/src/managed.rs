@@ -4,21 +4,19 @@
 //! them arrive (AmazonECS_FullAccess, whose document spans a dozen services, is not here
 //! yet).
 
-use crate::policies::{ManagedPolicy, PolicyVersion};
-
-struct Catalogued {
-    name: &'static str,
-    path: &'static str,
-    version: &'static str,
+pub(crate) struct Catalogued {
+    pub(crate) name: &'static str,
+    pub(crate) path: &'static str,
+    pub(crate) version: &'static str,
     /// Creation and last edit, seconds since the epoch (the reference's "Creation time" and
     /// "Edited time").
-    created: f64,
-    edited: f64,
-    description: &'static str,
-    document: &'static str,
+    pub(crate) created: f64,
+    pub(crate) edited: f64,
+    pub(crate) description: &'static str,
+    pub(crate) document: &'static str,
 }
 
-const CATALOGUE: &[Catalogued] = &[
+pub(crate) const CATALOGUE: &[Catalogued] = &[
     Catalogued {
         name: "AmazonEC2ContainerRegistryReadOnly",
         path: "/",
@@ -58,62 +56,3 @@ const CATALOGUE: &[Catalogued] = &[
         document: r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":["ecs:DescribeServices","ecs:UpdateService"],"Resource":["*"]},{"Effect":"Allow","Action":["cloudwatch:DescribeAlarms","cloudwatch:PutMetricAlarm"],"Resource":["*"]}]}"#,
     },
 ];
-
-fn policy(c: &Catalogued) -> ManagedPolicy {
-    ManagedPolicy {
-        policy_name: c.name.to_string(),
-        // Stable per policy (AWS's own ids are not published with the documents).
-        policy_id: format!("ANPA{:017X}", fnv(c.name) & 0xFFFF_FFFF_FFFF_FFFF),
-        arn: format!("arn:aws:iam::aws:policy{}{}", c.path, c.name),
-        path: c.path.to_string(),
-        description: Some(c.description.to_string()),
-        default_version_id: c.version.to_string(),
-        versions: vec![PolicyVersion {
-            version_id: c.version.to_string(),
-            document: c.document.to_string(),
-            create_date: c.edited,
-        }],
-        next_version: 0,
-        attachment_count: 0,
-        create_date: c.created,
-        update_date: c.edited,
-        tags: Vec::new(),
-    }
-}
-
-fn fnv(s: &str) -> u64 {
-    s.bytes().fold(0xcbf2_9ce4_8422_2325, |h, b| {
-        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
-    })
-}
-
-/// The AWS managed policy at `arn`, if it is one Berth knows.
-pub(crate) fn aws_policy(arn: &str) -> Option<ManagedPolicy> {
-    CATALOGUE
-        .iter()
-        .find(|c| arn == format!("arn:aws:iam::aws:policy{}{}", c.path, c.name))
-        .map(policy)
-}
-
-/// Every AWS managed policy Berth knows.
-pub(crate) fn aws_policies() -> Vec<ManagedPolicy> {
-    CATALOGUE.iter().map(policy).collect()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn every_catalogued_document_is_a_policy() {
-        for p in aws_policies() {
-            crate::policies::check_document(p.default_document(), 6144).unwrap();
-            assert_eq!(aws_policy(&p.arn).unwrap().policy_name, p.policy_name);
-            assert_eq!(p.policy_id.len(), 21, "{}", p.policy_id);
-        }
-        assert!(
-            aws_policy("arn:aws:iam::aws:policy/service-role/AmazonECSTaskExecutionRolePolicy")
-                .is_some()
-        );
-    }
-}

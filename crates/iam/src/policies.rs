@@ -6,8 +6,9 @@
 use berth_store::{Compare, Op, TxnOutcome};
 use serde::{Deserialize, Serialize};
 
+use crate::managed::{self, Catalogued};
 use crate::users::{check_name, check_path};
-use crate::{Iam, IamError, Result, decode, encode, ids, managed, now_epoch};
+use crate::{Iam, IamError, Result, decode, encode, ids, now_epoch};
 
 /// A managed policy keeps at most five versions, as in IAM.
 pub const MAX_VERSIONS: usize = 5;
@@ -146,7 +147,7 @@ impl Iam {
 
     /// A policy by ARN: the account's own, or AWS's. With the store revision of an own one.
     pub(crate) fn policy_at(&self, account: &str, arn: &str) -> Result<(ManagedPolicy, u64)> {
-        if let Some(policy) = managed::aws_policy(arn) {
+        if let Some(policy) = aws_policy(arn) {
             return Ok((policy, 0));
         }
         let name = name_in(account, arn).ok_or_else(|| no_such_policy(arn))?;
@@ -173,7 +174,7 @@ impl Iam {
     ) -> Result<Vec<ManagedPolicy>> {
         let mut all = Vec::new();
         if scope != PolicyScope::Local {
-            all.extend(managed::aws_policies());
+            all.extend(aws_policies());
         }
         if scope != PolicyScope::Aws {
             for kv in self
@@ -338,4 +339,45 @@ impl Iam {
             Ok(())
         })
     }
+}
+
+fn policy(c: &Catalogued) -> ManagedPolicy {
+    ManagedPolicy {
+        policy_name: c.name.to_string(),
+        // Stable per policy (AWS's own ids are not published with the documents).
+        policy_id: format!("ANPA{:017X}", fnv(c.name) & 0xFFFF_FFFF_FFFF_FFFF),
+        arn: format!("arn:aws:iam::aws:policy{}{}", c.path, c.name),
+        path: c.path.to_string(),
+        description: Some(c.description.to_string()),
+        default_version_id: c.version.to_string(),
+        versions: vec![PolicyVersion {
+            version_id: c.version.to_string(),
+            document: c.document.to_string(),
+            create_date: c.edited,
+        }],
+        next_version: 0,
+        attachment_count: 0,
+        create_date: c.created,
+        update_date: c.edited,
+        tags: Vec::new(),
+    }
+}
+
+fn fnv(s: &str) -> u64 {
+    s.bytes().fold(0xcbf2_9ce4_8422_2325, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+    })
+}
+
+/// The AWS managed policy at `arn`, if it is one Berth knows.
+pub(crate) fn aws_policy(arn: &str) -> Option<ManagedPolicy> {
+    managed::CATALOGUE
+        .iter()
+        .find(|c| arn == format!("arn:aws:iam::aws:policy{}{}", c.path, c.name))
+        .map(policy)
+}
+
+/// Every AWS managed policy Berth knows.
+pub(crate) fn aws_policies() -> Vec<ManagedPolicy> {
+    managed::CATALOGUE.iter().map(policy).collect()
 }

@@ -209,3 +209,21 @@ fn managed_policies_keep_versions_and_count_attachments() {
         .unwrap();
     assert!(listed.iter().all(|p| p.is_aws_managed()));
 }
+
+#[test]
+fn every_catalogued_aws_policy_is_a_policy() {
+    for p in crate::policies::aws_policies() {
+        crate::policies::check_document(p.default_document(), 6144).unwrap();
+        assert_eq!(
+            crate::policies::aws_policy(&p.arn).unwrap().policy_name,
+            p.policy_name
+        );
+        assert_eq!(p.policy_id.len(), 21, "{}", p.policy_id);
+    }
+    assert!(
+        crate::policies::aws_policy(
+            "arn:aws:iam::aws:policy/service-role/AmazonECSTaskExecutionRolePolicy"
+        )
+        .is_some()
+    );
+}
