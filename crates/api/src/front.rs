@@ -140,7 +140,8 @@ async fn handle_inner(
     if let Wire::Query(namespace) = wire {
         let request = query::QueryRequest::parse(parts.uri.query(), &body)?;
         let action = format!("{}:{}", verified.service, request.action);
-        authz::authorize(&principal, &action, authz::Refusal::Query)?;
+        let anything = ["*".to_string()];
+        authz::authorize(&principal, &action, &anything, authz::Refusal::Query)?;
         let ctx = AwsContext {
             endpoint: app.endpoint(parts.headers.get("host").and_then(|h| h.to_str().ok())),
             scope: Scope::new(app.account.clone(), region),
@@ -174,9 +175,11 @@ async fn handle_inner(
             logs::TARGET_PREFIX => "logs",
             _ => "",
         };
-        if !service.is_empty() {
+        if !service.is_empty() && !matches!(principal, berth_iam::Principal::Root { .. }) {
             let action = format!("{service}:{operation}");
-            authz::authorize(&principal, &action, authz::Refusal::Json)?;
+            let scope = Scope::new(app.account.clone(), region.clone());
+            let resources = authz::resources(service, operation, &body, &scope);
+            authz::authorize(&principal, &action, &resources, authz::Refusal::Json)?;
         }
     }
     if let Some(answer) = forward_to_leader(&app, target, &parts, &body).await? {

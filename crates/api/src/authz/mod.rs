@@ -5,8 +5,12 @@
 //! that need no permission (`sts:GetCallerIdentity`), as AWS answers a user without
 //! policies.
 
+mod resources;
+
 use axum::http::StatusCode;
 use berth_iam::Principal;
+
+pub use resources::resources;
 
 use crate::protocol::AwsError;
 
@@ -22,15 +26,20 @@ pub enum Refusal {
     Query,
 }
 
-/// Whether `principal` may perform `action` (`service:Operation`).
-pub fn authorize(principal: &Principal, action: &str, refusal: Refusal) -> Result<(), AwsError> {
+/// Whether `principal` may perform `action` (`service:Operation`) on every one of
+/// `resources` (ARNs, or `*`).
+pub fn authorize(
+    principal: &Principal,
+    action: &str,
+    resources: &[String],
+    refusal: Refusal,
+) -> Result<(), AwsError> {
     if matches!(principal, Principal::Root { .. }) || NEEDS_NO_PERMISSION.contains(&action) {
         return Ok(());
     }
-    // Per-action resource ARNs come with policy evaluation; until then the message names
-    // every resource, as AWS does for actions that take none.
+    let resource = resources.first().map_or("*", String::as_str);
     let message = format!(
-        "User: {} is not authorized to perform: {action} on resource: * because no identity-based policy allows the {action} action",
+        "User: {} is not authorized to perform: {action} on resource: {resource} because no identity-based policy allows the {action} action",
         principal.arn()
     );
     Err(match refusal {
@@ -48,21 +57,22 @@ mod tests {
         let root = Principal::Root {
             account: "000000000000".into(),
         };
-        assert!(authorize(&root, "ecs:RunTask", Refusal::Json).is_ok());
+        let any = ["*".to_string()];
+        assert!(authorize(&root, "ecs:RunTask", &any, Refusal::Json).is_ok());
         let user = Principal::User {
             account: "000000000000".into(),
             name: "ci".into(),
             id: "AIDAEXAMPLE0000000000".into(),
             arn: "arn:aws:iam::000000000000:user/ci".into(),
         };
-        assert!(authorize(&user, "sts:GetCallerIdentity", Refusal::Query).is_ok());
-        let e = authorize(&user, "ecs:ListClusters", Refusal::Json).unwrap_err();
+        assert!(authorize(&user, "sts:GetCallerIdentity", &any, Refusal::Query).is_ok());
+        let e = authorize(&user, "ecs:ListClusters", &any, Refusal::Json).unwrap_err();
         assert_eq!(e.code, "AccessDeniedException");
         assert_eq!(
             e.message,
             "User: arn:aws:iam::000000000000:user/ci is not authorized to perform: ecs:ListClusters on resource: * because no identity-based policy allows the ecs:ListClusters action"
         );
-        let e = authorize(&user, "iam:GetUser", Refusal::Query).unwrap_err();
+        let e = authorize(&user, "iam:GetUser", &any, Refusal::Query).unwrap_err();
         assert_eq!((e.code.as_str(), e.status.as_u16()), ("AccessDenied", 403));
     }
 }
