@@ -1,18 +1,95 @@
-//! What grants a user its permissions: managed policies attached to it
-//! (Attach/DetachUserPolicy, ListAttachedUserPolicies) and its inline policies
-//! (Put/Get/Delete/ListUserPolicies); and the documents that apply to a principal, for
-//! evaluation.
+//! What grants a user or a role its permissions: managed policies attached to it
+//! (Attach/Detach{User,Role}Policy, ListAttached{User,Role}Policies) and its inline
+//! policies (Put/Get/Delete/List{User,Role}Policies); and the documents that apply to a
+//! principal, for evaluation.
+
+use std::collections::BTreeMap;
 
 use berth_store::{Compare, Op};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
 
 use crate::policies::{ManagedPolicy, check_document};
+use crate::roles::{Role, no_such_role, role_key};
 use crate::users::{User, check_name, no_such_user};
 use crate::{Iam, IamError, Principal, Result, decode, encode, user_key};
 
-/// An inline user policy's size limit (all of a user's inline policies together, in IAM).
-pub const MAX_USER_INLINE_SIZE: usize = 2048;
-/// Managed policies attached to one user, at most (IAM's default quota).
-pub const MAX_ATTACHED_PER_USER: usize = 10;
+/// Managed policies attached to one user or role, at most (IAM's default quota).
+pub const MAX_ATTACHED: usize = 10;
+
+/// A user or a role: what policies are attached to and put into.
+#[derive(Debug, Clone, Copy)]
+pub enum Holder<'a> {
+    User(&'a str),
+    Role(&'a str),
+}
+
+impl Holder<'_> {
+    fn key(&self, account: &str) -> String {
+        match self {
+            Holder::User(name) => user_key(account, name),
+            Holder::Role(name) => role_key(account, name),
+        }
+    }
+
+    fn missing(&self) -> IamError {
+        match self {
+            Holder::User(name) => no_such_user(name),
+            Holder::Role(name) => no_such_role(name),
+        }
+    }
+
+    /// IAM's limit on all of the holder's inline policies together.
+    fn inline_limit(&self) -> usize {
+        match self {
+            Holder::User(_) => 2048,
+            Holder::Role(_) => 10_240,
+        }
+    }
+
+    fn kind(&self) -> &'static str {
+        match self {
+            Holder::User(_) => "user",
+            Holder::Role(_) => "role",
+        }
+    }
+
+    fn name(&self) -> &str {
+        match self {
+            Holder::User(name) | Holder::Role(name) => name,
+        }
+    }
+}
+
+/// The policy fields of a stored user or role.
+pub(crate) trait HasPolicies: Serialize + DeserializeOwned {
+    fn attached(&mut self) -> &mut Vec<String>;
+    fn inline(&mut self) -> &mut BTreeMap<String, String>;
+}
+
+impl HasPolicies for User {
+    fn attached(&mut self) -> &mut Vec<String> {
+        &mut self.attached_policies
+    }
+    fn inline(&mut self) -> &mut BTreeMap<String, String> {
+        &mut self.inline_policies
+    }
+}
+
+impl HasPolicies for Role {
+    fn attached(&mut self) -> &mut Vec<String> {
+        &mut self.attached_policies
+    }
+    fn inline(&mut self) -> &mut BTreeMap<String, String> {
+        &mut self.inline_policies
+    }
+}
+
+/// A holder's record read generically: attached ARNs and inline documents.
+struct Policies {
+    attached: Vec<String>,
+    inline: BTreeMap<String, String>,
+}
 
 fn policy_key_of(policy: &ManagedPolicy, account: &str) -> String {
     format!(
@@ -22,25 +99,63 @@ fn policy_key_of(policy: &ManagedPolicy, account: &str) -> String {
 }
 
 impl Iam {
-    /// Rewrites a user with `change` under compare-and-swap, with `more` compares and ops
-    /// from the change (the attached policy's count) in the same transaction.
-    fn change_user<T>(
+    /// Rewrites a holder with `change` under compare-and-swap, with the compares and ops
+    /// the change returns (an attached policy's count) in the same transaction.
+    fn change_holder<T>(
         &self,
         account: &str,
-        name: &str,
-        mut change: impl FnMut(&mut User) -> Result<(T, Vec<Compare>, Vec<Op>)>,
+        holder: Holder<'_>,
+        mut change: impl FnMut(
+            &mut Vec<String>,
+            &mut BTreeMap<String, String>,
+        ) -> Result<(T, Vec<Compare>, Vec<Op>)>,
+    ) -> Result<T> {
+        match holder {
+            Holder::User(_) => self.change_record::<User, T>(account, holder, &mut change),
+            Holder::Role(_) => self.change_record::<Role, T>(account, holder, &mut change),
+        }
+    }
+
+    fn change_record<R: HasPolicies, T>(
+        &self,
+        account: &str,
+        holder: Holder<'_>,
+        change: &mut impl FnMut(
+            &mut Vec<String>,
+            &mut BTreeMap<String, String>,
+        ) -> Result<(T, Vec<Compare>, Vec<Op>)>,
     ) -> Result<T> {
         loop {
-            let key = user_key(account, name);
-            let kv = self.store.get(&key)?.ok_or_else(|| no_such_user(name))?;
-            let mut user: User = decode(&key, &kv.value)?;
-            let (out, mut compares, mut ops) = change(&mut user)?;
+            let key = holder.key(account);
+            let kv = self.store.get(&key)?.ok_or_else(|| holder.missing())?;
+            let mut record: R = decode(&key, &kv.value)?;
+            let mut attached = std::mem::take(record.attached());
+            let mut inline = std::mem::take(record.inline());
+            let (out, mut compares, mut ops) = change(&mut attached, &mut inline)?;
+            *record.attached() = attached;
+            *record.inline() = inline;
             compares.push(Compare::ModRevision(key.clone(), kv.mod_revision));
-            ops.push(Op::put(&key, encode(&user)));
+            ops.push(Op::put(&key, encode(&record)));
             if self.store.txn(&compares, &ops)?.is_committed() {
                 return Ok(out);
             }
         }
+    }
+
+    fn policies_of(&self, account: &str, holder: Holder<'_>) -> Result<Policies> {
+        let key = holder.key(account);
+        let kv = self.store.get(&key)?.ok_or_else(|| holder.missing())?;
+        let (attached, inline) = match holder {
+            Holder::User(_) => {
+                let mut u: User = decode(&key, &kv.value)?;
+                (std::mem::take(u.attached()), std::mem::take(u.inline()))
+            }
+            Holder::Role(_) => {
+                let mut r: Role = decode(&key, &kv.value)?;
+                (std::mem::take(r.attached()), std::mem::take(r.inline()))
+            }
+        };
+        Ok(Policies { attached, inline })
     }
 
     /// The attachment count of an own managed policy changed by `delta`, as compare and op
@@ -63,26 +178,30 @@ impl Iam {
         ))
     }
 
-    pub fn attach_user_policy(&self, account: &str, user: &str, arn: &str) -> Result<()> {
-        self.change_user(account, user, |u| {
-            if u.attached_policies.iter().any(|a| a == arn) {
+    pub fn attach_policy(&self, account: &str, holder: Holder<'_>, arn: &str) -> Result<()> {
+        self.change_holder(account, holder, |attached, _| {
+            if attached.iter().any(|a| a == arn) {
                 // Attaching again changes nothing, as in IAM.
                 return Ok(((), Vec::new(), Vec::new()));
             }
-            if u.attached_policies.len() >= MAX_ATTACHED_PER_USER {
+            if attached.len() >= MAX_ATTACHED {
+                let quota = match holder {
+                    Holder::User(_) => "PoliciesPerUser",
+                    Holder::Role(_) => "PoliciesPerRole",
+                };
                 return Err(IamError::LimitExceeded(format!(
-                    "Cannot exceed quota for PoliciesPerUser: {MAX_ATTACHED_PER_USER}"
+                    "Cannot exceed quota for {quota}: {MAX_ATTACHED}"
                 )));
             }
             let (compares, ops) = self.count_change(account, arn, 1)?;
-            u.attached_policies.push(arn.to_string());
+            attached.push(arn.to_string());
             Ok(((), compares, ops))
         })
     }
 
-    pub fn detach_user_policy(&self, account: &str, user: &str, arn: &str) -> Result<()> {
-        self.change_user(account, user, |u| {
-            if !u.attached_policies.iter().any(|a| a == arn) {
+    pub fn detach_policy(&self, account: &str, holder: Holder<'_>, arn: &str) -> Result<()> {
+        self.change_holder(account, holder, |attached, _| {
+            if !attached.iter().any(|a| a == arn) {
                 return Err(IamError::NoSuchEntity(format!(
                     "Policy {arn} was not found."
                 )));
@@ -93,76 +212,88 @@ impl Iam {
                 Err(IamError::NoSuchEntity(_)) => (Vec::new(), Vec::new()),
                 Err(e) => return Err(e),
             };
-            u.attached_policies.retain(|a| a != arn);
+            attached.retain(|a| a != arn);
             Ok(((), compares, ops))
         })
     }
 
-    /// The managed policies attached to a user: (name, ARN).
-    pub fn list_attached_user_policies(
+    /// The managed policies attached to a holder: (name, ARN).
+    pub fn list_attached_policies(
         &self,
         account: &str,
-        user: &str,
+        holder: Holder<'_>,
     ) -> Result<Vec<(String, String)>> {
-        let user = self.get_user(account, user)?;
-        Ok(user
-            .attached_policies
-            .iter()
-            .map(|arn| {
-                let name = arn.rsplit('/').next().unwrap_or(arn).to_string();
-                (name, arn.clone())
-            })
+        Ok(self
+            .policies_of(account, holder)?
+            .attached
+            .into_iter()
+            .map(|arn| (arn.rsplit('/').next().unwrap_or(&arn).to_string(), arn))
             .collect())
     }
 
-    pub fn put_user_policy(
+    pub fn put_inline_policy(
         &self,
         account: &str,
-        user: &str,
+        holder: Holder<'_>,
         name: &str,
         document: &str,
     ) -> Result<()> {
         check_name("policyName", name, 128)?;
-        check_document(document, MAX_USER_INLINE_SIZE)?;
-        self.change_user(account, user, |u| {
-            u.inline_policies
-                .insert(name.to_string(), document.to_string());
-            let total: usize = u
-                .inline_policies
+        let limit = holder.inline_limit();
+        check_document(document, limit)?;
+        self.change_holder(account, holder, |_, inline| {
+            inline.insert(name.to_string(), document.to_string());
+            let total: usize = inline
                 .values()
                 .map(|d| d.chars().filter(|c| !c.is_whitespace()).count())
                 .sum();
-            if total > MAX_USER_INLINE_SIZE {
+            if total > limit {
                 return Err(IamError::LimitExceeded(format!(
-                    "Maximum policy size of {MAX_USER_INLINE_SIZE} bytes exceeded for user {}",
-                    u.user_name
+                    "Maximum policy size of {limit} bytes exceeded for {} {}",
+                    holder.kind(),
+                    holder.name()
                 )));
             }
             Ok(((), Vec::new(), Vec::new()))
         })
     }
 
-    pub fn get_user_policy(&self, account: &str, user: &str, name: &str) -> Result<String> {
-        let u = self.get_user(account, user)?;
-        u.inline_policies.get(name).cloned().ok_or_else(|| {
-            IamError::NoSuchEntity(format!("The user policy with name {name} cannot be found."))
-        })
+    fn no_such_inline(holder: Holder<'_>, name: &str) -> IamError {
+        IamError::NoSuchEntity(format!(
+            "The {} policy with name {name} cannot be found.",
+            holder.kind()
+        ))
     }
 
-    pub fn list_user_policies(&self, account: &str, user: &str) -> Result<Vec<String>> {
+    pub fn get_inline_policy(
+        &self,
+        account: &str,
+        holder: Holder<'_>,
+        name: &str,
+    ) -> Result<String> {
+        self.policies_of(account, holder)?
+            .inline
+            .remove(name)
+            .ok_or_else(|| Self::no_such_inline(holder, name))
+    }
+
+    pub fn list_inline_policies(&self, account: &str, holder: Holder<'_>) -> Result<Vec<String>> {
         Ok(self
-            .get_user(account, user)?
-            .inline_policies
+            .policies_of(account, holder)?
+            .inline
             .into_keys()
             .collect())
     }
 
-    pub fn delete_user_policy(&self, account: &str, user: &str, name: &str) -> Result<()> {
-        self.change_user(account, user, |u| {
-            if u.inline_policies.remove(name).is_none() {
-                return Err(IamError::NoSuchEntity(format!(
-                    "The user policy with name {name} cannot be found."
-                )));
+    pub fn delete_inline_policy(
+        &self,
+        account: &str,
+        holder: Holder<'_>,
+        name: &str,
+    ) -> Result<()> {
+        self.change_holder(account, holder, |_, inline| {
+            if inline.remove(name).is_none() {
+                return Err(Self::no_such_inline(holder, name));
             }
             Ok(((), Vec::new(), Vec::new()))
         })
@@ -175,13 +306,13 @@ impl Iam {
         let Principal::User { account, name, .. } = principal else {
             return Ok(Vec::new());
         };
-        let user = match self.get_user(account, name) {
-            Ok(user) => user,
+        let policies = match self.policies_of(account, Holder::User(name)) {
+            Ok(p) => p,
             Err(IamError::NoSuchEntity(_)) => return Ok(Vec::new()),
             Err(e) => return Err(e),
         };
-        let mut documents: Vec<String> = user.inline_policies.into_values().collect();
-        for arn in &user.attached_policies {
+        let mut documents: Vec<String> = policies.inline.into_values().collect();
+        for arn in &policies.attached {
             match self.policy_at(account, arn) {
                 Ok((policy, _)) => documents.push(policy.default_document().to_string()),
                 Err(IamError::NoSuchEntity(_)) => {}

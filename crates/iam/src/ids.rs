@@ -40,3 +40,8 @@ pub(crate) fn secret() -> String {
 pub(crate) fn policy_id() -> String {
     id("ANPA", 21)
 }
+
+/// A role's unique id (21 characters, `AROA…`).
+pub(crate) fn role_id() -> String {
+    id("AROA", 21)
+}

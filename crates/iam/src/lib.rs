@@ -11,6 +11,7 @@ mod attachments;
 mod ids;
 mod managed;
 mod policies;
+mod roles;
 mod users;
 
 use std::sync::Arc;
@@ -19,10 +20,12 @@ use berth_store::{Store, StoreError};
 use serde::{Deserialize, Serialize};
 
 pub use access_keys::{AccessKey, AccessKeyStatus};
+pub use attachments::{Holder, MAX_ATTACHED};
 pub use policies::{
     CreatePolicy, MAX_MANAGED_POLICY_SIZE, ManagedPolicy, PolicyScope, PolicyVersion,
     check_document,
 };
+pub use roles::{CreateRole, Role};
 pub use users::{CreateUser, User};
 
 #[derive(Debug, thiserror::Error)]

@@ -158,10 +158,11 @@ fn managed_policies_keep_versions_and_count_attachments() {
         Err(IamError::DeleteConflict(_))
     ));
 
-    iam.attach_user_policy(ACCOUNT, "alice", &policy.arn)
+    iam.attach_policy(ACCOUNT, Holder::User("alice"), &policy.arn)
         .unwrap();
     let aws = "arn:aws:iam::aws:policy/AmazonEC2ContainerRegistryReadOnly";
-    iam.attach_user_policy(ACCOUNT, "alice", aws).unwrap();
+    iam.attach_policy(ACCOUNT, Holder::User("alice"), aws)
+        .unwrap();
     assert_eq!(
         iam.get_policy(ACCOUNT, &policy.arn)
             .unwrap()
@@ -173,10 +174,14 @@ fn managed_policies_keep_versions_and_count_attachments() {
         Err(IamError::DeleteConflict(_))
     ));
     assert!(matches!(
-        iam.attach_user_policy(ACCOUNT, "alice", "arn:aws:iam::000000000000:policy/none"),
+        iam.attach_policy(
+            ACCOUNT,
+            Holder::User("alice"),
+            "arn:aws:iam::000000000000:policy/none"
+        ),
         Err(IamError::NoSuchEntity(_))
     ));
-    iam.put_user_policy(ACCOUNT, "alice", "inline", DOC)
+    iam.put_inline_policy(ACCOUNT, Holder::User("alice"), "inline", DOC)
         .unwrap();
     let principal = Principal::User {
         account: ACCOUNT.into(),
@@ -190,10 +195,12 @@ fn managed_policies_keep_versions_and_count_attachments() {
         Err(IamError::DeleteConflict(_))
     ));
 
-    iam.detach_user_policy(ACCOUNT, "alice", &policy.arn)
+    iam.detach_policy(ACCOUNT, Holder::User("alice"), &policy.arn)
         .unwrap();
-    iam.detach_user_policy(ACCOUNT, "alice", aws).unwrap();
-    iam.delete_user_policy(ACCOUNT, "alice", "inline").unwrap();
+    iam.detach_policy(ACCOUNT, Holder::User("alice"), aws)
+        .unwrap();
+    iam.delete_inline_policy(ACCOUNT, Holder::User("alice"), "inline")
+        .unwrap();
     assert_eq!(
         iam.get_policy(ACCOUNT, &policy.arn)
             .unwrap()
@@ -226,4 +233,53 @@ fn every_catalogued_aws_policy_is_a_policy() {
         )
         .is_some()
     );
+}
+
+#[test]
+fn roles_hold_a_trust_policy_and_their_own_policies() {
+    let iam = iam();
+    let trust = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"Service":"ecs-tasks.amazonaws.com"},"Action":"sts:AssumeRole"}]}"#;
+    let role = iam
+        .create_role(
+            ACCOUNT,
+            CreateRole {
+                role_name: "task".into(),
+                assume_role_policy_document: trust.into(),
+                ..CreateRole::default()
+            },
+        )
+        .unwrap();
+    assert_eq!(role.arn, "arn:aws:iam::000000000000:role/task");
+    assert!(role.role_id.starts_with("AROA"));
+    assert_eq!(role.max_session_duration, 3600);
+    assert!(matches!(
+        iam.update_role(ACCOUNT, "task", None, Some(60)),
+        Err(IamError::Validation(_))
+    ));
+    iam.update_role(ACCOUNT, "task", Some("runs tasks"), Some(7200))
+        .unwrap();
+    let aws = "arn:aws:iam::aws:policy/service-role/AmazonECSTaskExecutionRolePolicy";
+    iam.attach_policy(ACCOUNT, Holder::Role("task"), aws)
+        .unwrap();
+    iam.put_inline_policy(ACCOUNT, Holder::Role("task"), "logs", DOC)
+        .unwrap();
+    assert_eq!(
+        iam.list_attached_policies(ACCOUNT, Holder::Role("task"))
+            .unwrap()[0]
+            .1,
+        aws
+    );
+    assert!(matches!(
+        iam.delete_role(ACCOUNT, "task"),
+        Err(IamError::DeleteConflict(_))
+    ));
+    iam.detach_policy(ACCOUNT, Holder::Role("task"), aws)
+        .unwrap();
+    iam.delete_inline_policy(ACCOUNT, Holder::Role("task"), "logs")
+        .unwrap();
+    iam.delete_role(ACCOUNT, "task").unwrap();
+    assert!(matches!(
+        iam.get_role(ACCOUNT, "task"),
+        Err(IamError::NoSuchEntity(_))
+    ));
 }

@@ -335,3 +335,109 @@ fn iam_managed_and_inline_policies() {
     ok_empty(&s.aws(&["iam", "delete-policy", "--policy-arn", &arn]));
     ok_empty(&s.aws(&["iam", "delete-user", "--user-name", "puller"]));
 }
+
+/// Roles through the CLI: a trust policy (shown decoded), session duration bounds, AWS's
+/// task execution policy attached, an inline policy, and deletion refused until both go.
+#[test]
+fn iam_roles_with_trust_and_permission_policies() {
+    let s = BerthServer::start();
+    let trust = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"Service":"ecs-tasks.amazonaws.com"},"Action":"sts:AssumeRole"}]}"#;
+    let made = ok_json(&s.aws(&[
+        "iam",
+        "create-role",
+        "--role-name",
+        "ecsTaskExecutionRole",
+        "--assume-role-policy-document",
+        trust,
+    ]));
+    assert_eq!(
+        made["Role"]["Arn"],
+        "arn:aws:iam::000000000000:role/ecsTaskExecutionRole"
+    );
+    assert!(made["Role"]["RoleId"].as_str().unwrap().starts_with("AROA"));
+    let role = ok_json(&s.aws(&["iam", "get-role", "--role-name", "ecsTaskExecutionRole"]));
+    assert_eq!(
+        role["Role"]["AssumeRolePolicyDocument"]["Statement"][0]["Principal"]["Service"],
+        "ecs-tasks.amazonaws.com",
+        "{role}"
+    );
+    assert_eq!(role["Role"]["MaxSessionDuration"], 3600);
+    assert_aws_error(
+        &s.aws(&[
+            "iam",
+            "update-role",
+            "--role-name",
+            "ecsTaskExecutionRole",
+            "--max-session-duration",
+            "50000",
+        ]),
+        "ValidationError",
+    );
+    let execution = "arn:aws:iam::aws:policy/service-role/AmazonECSTaskExecutionRolePolicy";
+    ok_empty(&s.aws(&[
+        "iam",
+        "attach-role-policy",
+        "--role-name",
+        "ecsTaskExecutionRole",
+        "--policy-arn",
+        execution,
+    ]));
+    let attached = ok_json(&s.aws(&[
+        "iam",
+        "list-attached-role-policies",
+        "--role-name",
+        "ecsTaskExecutionRole",
+    ]));
+    assert_eq!(
+        attached["AttachedPolicies"][0]["PolicyName"],
+        "AmazonECSTaskExecutionRolePolicy"
+    );
+    let doc = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"logs:CreateLogGroup","Resource":"*"}]}"#;
+    ok_empty(&s.aws(&[
+        "iam",
+        "put-role-policy",
+        "--role-name",
+        "ecsTaskExecutionRole",
+        "--policy-name",
+        "groups",
+        "--policy-document",
+        doc,
+    ]));
+    let inline = ok_json(&s.aws(&[
+        "iam",
+        "get-role-policy",
+        "--role-name",
+        "ecsTaskExecutionRole",
+        "--policy-name",
+        "groups",
+    ]));
+    assert_eq!(inline["RoleName"], "ecsTaskExecutionRole");
+    assert_eq!(
+        inline["PolicyDocument"]["Statement"][0]["Action"],
+        "logs:CreateLogGroup"
+    );
+    assert_aws_error(
+        &s.aws(&["iam", "delete-role", "--role-name", "ecsTaskExecutionRole"]),
+        "DeleteConflict",
+    );
+    ok_empty(&s.aws(&[
+        "iam",
+        "detach-role-policy",
+        "--role-name",
+        "ecsTaskExecutionRole",
+        "--policy-arn",
+        execution,
+    ]));
+    ok_empty(&s.aws(&[
+        "iam",
+        "delete-role-policy",
+        "--role-name",
+        "ecsTaskExecutionRole",
+        "--policy-name",
+        "groups",
+    ]));
+    ok_empty(&s.aws(&["iam", "delete-role", "--role-name", "ecsTaskExecutionRole"]));
+    let gone = s.aws(&["iam", "get-role", "--role-name", "ecsTaskExecutionRole"]);
+    assert_aws_error(&gone, "NoSuchEntity");
+    assert!(stderr_of(&gone).contains("The role with name ecsTaskExecutionRole cannot be found."));
+}

@@ -3,6 +3,7 @@
 //! their enforcement are the next steps of the identity issue.
 
 mod policies;
+mod roles;
 mod users;
 
 use axum::http::StatusCode;
@@ -15,8 +16,11 @@ use crate::protocol::{AwsContext, AwsError};
 pub async fn dispatch(ctx: &AwsContext, request: &QueryRequest) -> Result<Option<Xml>, AwsError> {
     let (ctx, request) = (ctx.clone(), request.clone());
     crate::protocol::json::blocking(move || {
-        if policies::ACTIONS.contains(&request.action.as_str()) {
+        let action = request.action.as_str();
+        if policies::ACTIONS.contains(&action) {
             policies::dispatch(&ctx, &request)
+        } else if roles::ACTIONS.contains(&action) {
+            roles::dispatch(&ctx, &request)
         } else {
             users::dispatch(&ctx, &request)
         }

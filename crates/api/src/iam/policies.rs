@@ -2,9 +2,9 @@
 //! GetPolicy, ListPolicies, DeletePolicy, CreatePolicyVersion, GetPolicyVersion,
 //! ListPolicyVersions, DeletePolicyVersion, SetDefaultPolicyVersion, AttachUserPolicy,
 //! DetachUserPolicy, ListAttachedUserPolicies, PutUserPolicy, GetUserPolicy,
-//! ListUserPolicies, DeleteUserPolicy.
+//! ListUserPolicies, DeleteUserPolicy, and the same six for roles.
 
-use berth_iam::{CreatePolicy, ManagedPolicy, PolicyScope, PolicyVersion};
+use berth_iam::{CreatePolicy, Holder, ManagedPolicy, PolicyScope, PolicyVersion};
 
 use super::users::{page, tags};
 use super::{iam_error, iso8601, url_encode};
@@ -29,7 +29,23 @@ pub(super) const ACTIONS: &[&str] = &[
     "GetUserPolicy",
     "ListUserPolicies",
     "DeleteUserPolicy",
+    "AttachRolePolicy",
+    "DetachRolePolicy",
+    "ListAttachedRolePolicies",
+    "PutRolePolicy",
+    "GetRolePolicy",
+    "ListRolePolicies",
+    "DeleteRolePolicy",
 ];
+
+/// The user or role an attachment action names (`UserName` / `RoleName` by its action).
+fn holder<'a>(r: &'a QueryRequest) -> Result<(Holder<'a>, &'static str), AwsError> {
+    if r.action.contains("Role") {
+        Ok((Holder::Role(r.required("RoleName")?), "RoleName"))
+    } else {
+        Ok((Holder::User(r.required("UserName")?), "UserName"))
+    }
+}
 
 pub(super) fn dispatch(ctx: &AwsContext, r: &QueryRequest) -> Result<Option<Xml>, AwsError> {
     let iam = &ctx.app.iam;
@@ -134,19 +150,19 @@ pub(super) fn dispatch(ctx: &AwsContext, r: &QueryRequest) -> Result<Option<Xml>
             .map_err(iam_error)?;
             return Ok(None);
         }
-        "AttachUserPolicy" => {
-            iam.attach_user_policy(account, r.required("UserName")?, r.required("PolicyArn")?)
+        "AttachUserPolicy" | "AttachRolePolicy" => {
+            iam.attach_policy(account, holder(r)?.0, r.required("PolicyArn")?)
                 .map_err(iam_error)?;
             return Ok(None);
         }
-        "DetachUserPolicy" => {
-            iam.detach_user_policy(account, r.required("UserName")?, r.required("PolicyArn")?)
+        "DetachUserPolicy" | "DetachRolePolicy" => {
+            iam.detach_policy(account, holder(r)?.0, r.required("PolicyArn")?)
                 .map_err(iam_error)?;
             return Ok(None);
         }
-        "ListAttachedUserPolicies" => {
+        "ListAttachedUserPolicies" | "ListAttachedRolePolicies" => {
             let attached = iam
-                .list_attached_user_policies(account, r.required("UserName")?)
+                .list_attached_policies(account, holder(r)?.0)
                 .map_err(iam_error)?;
             let page = page(r, &attached, |(_, arn)| arn.as_str())?;
             xml.members("AttachedPolicies", page.items, |x, (name, arn)| {
@@ -154,28 +170,29 @@ pub(super) fn dispatch(ctx: &AwsContext, r: &QueryRequest) -> Result<Option<Xml>
             });
             page.write_truncation(&mut xml);
         }
-        "PutUserPolicy" => {
-            iam.put_user_policy(
+        "PutUserPolicy" | "PutRolePolicy" => {
+            iam.put_inline_policy(
                 account,
-                r.required("UserName")?,
+                holder(r)?.0,
                 r.required("PolicyName")?,
                 r.required("PolicyDocument")?,
             )
             .map_err(iam_error)?;
             return Ok(None);
         }
-        "GetUserPolicy" => {
-            let (user, name) = (r.required("UserName")?, r.required("PolicyName")?);
+        "GetUserPolicy" | "GetRolePolicy" => {
+            let (who, member) = holder(r)?;
+            let name = r.required("PolicyName")?;
             let document = iam
-                .get_user_policy(account, user, name)
+                .get_inline_policy(account, who, name)
                 .map_err(iam_error)?;
-            xml.leaf("UserName", user)
+            xml.leaf(member, r.required(member)?)
                 .leaf("PolicyName", name)
                 .leaf("PolicyDocument", url_encode(&document));
         }
-        "ListUserPolicies" => {
+        "ListUserPolicies" | "ListRolePolicies" => {
             let names = iam
-                .list_user_policies(account, r.required("UserName")?)
+                .list_inline_policies(account, holder(r)?.0)
                 .map_err(iam_error)?;
             let page = page(r, &names, String::as_str)?;
             xml.members("PolicyNames", page.items, |x, n| {
@@ -183,8 +200,8 @@ pub(super) fn dispatch(ctx: &AwsContext, r: &QueryRequest) -> Result<Option<Xml>
             });
             page.write_truncation(&mut xml);
         }
-        "DeleteUserPolicy" => {
-            iam.delete_user_policy(account, r.required("UserName")?, r.required("PolicyName")?)
+        "DeleteUserPolicy" | "DeleteRolePolicy" => {
+            iam.delete_inline_policy(account, holder(r)?.0, r.required("PolicyName")?)
                 .map_err(iam_error)?;
             return Ok(None);
         }
