@@ -12,6 +12,12 @@ pub const NAMESPACE: Namespace = Namespace("https://sts.amazonaws.com/doc/2011-0
 pub async fn dispatch(ctx: &AwsContext, request: &QueryRequest) -> Result<Option<Xml>, AwsError> {
     match request.action.as_str() {
         "GetCallerIdentity" => Ok(Some(get_caller_identity(ctx))),
+        "GetSessionToken" => {
+            let (ctx, request) = (ctx.clone(), request.clone());
+            crate::protocol::json::blocking(move || get_session_token(&ctx, &request))
+                .await
+                .map(Some)
+        }
         other => Err(AwsError::client(
             "InvalidAction",
             format!("Could not find operation {other} for version 2011-06-15"),
@@ -27,4 +33,41 @@ fn get_caller_identity(ctx: &AwsContext) -> Xml {
         .leaf("UserId", who.user_id())
         .leaf("Account", who.account());
     xml
+}
+
+/// The shortest session STS issues, seconds (`BERTH_STS_MIN_SESSION_SECONDS` lowers it for
+/// tests that watch credentials expire).
+fn min_session_seconds() -> i64 {
+    std::env::var("BERTH_STS_MIN_SESSION_SECONDS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(900)
+}
+
+/// GetSessionToken: temporary credentials acting as the caller. Refused to callers that
+/// are already on temporary credentials, as STS does.
+fn get_session_token(ctx: &AwsContext, request: &QueryRequest) -> Result<Xml, AwsError> {
+    let root = matches!(ctx.principal, berth_iam::Principal::Root { .. });
+    let seconds = berth_iam::session_token_duration(
+        request.int("DurationSeconds")?,
+        root,
+        min_session_seconds(),
+    )
+    .map_err(crate::iam::iam_error)?;
+    let session = ctx
+        .app
+        .iam
+        .issue_session(ctx.principal.clone(), seconds)
+        .map_err(crate::iam::iam_error)?;
+    let mut xml = Xml::default();
+    xml.element("Credentials", |x| credentials_xml(x, &session));
+    Ok(xml)
+}
+
+/// STS's `Credentials` shape.
+fn credentials_xml(x: &mut Xml, session: &berth_iam::Session) {
+    x.leaf("AccessKeyId", &session.access_key_id)
+        .leaf("SecretAccessKey", &session.secret_access_key)
+        .leaf("SessionToken", &session.session_token)
+        .leaf("Expiration", crate::iam::iso8601(session.expiration));
 }

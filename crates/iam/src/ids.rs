@@ -45,3 +45,17 @@ pub(crate) fn policy_id() -> String {
 pub(crate) fn role_id() -> String {
     id("AROA", 21)
 }
+
+/// A temporary access key id (20 characters, `ASIA…`).
+pub(crate) fn session_key_id() -> String {
+    id("ASIA", 20)
+}
+
+/// A session token: 160 characters of base64's alphabet (AWS's are of that order).
+pub(crate) fn session_token() -> String {
+    const CHARS: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut rng = rand::thread_rng();
+    (0..160)
+        .map(|_| CHARS[rng.gen_range(0..CHARS.len())] as char)
+        .collect()
+}

@@ -12,6 +12,7 @@ mod ids;
 mod managed;
 mod policies;
 mod roles;
+mod sessions;
 mod users;
 
 use std::sync::Arc;
@@ -26,6 +27,7 @@ pub use policies::{
     check_document,
 };
 pub use roles::{CreateRole, Role};
+pub use sessions::{Session, SessionCheck, session_token_duration};
 pub use users::{CreateUser, User};
 
 #[derive(Debug, thiserror::Error)]
@@ -57,7 +59,7 @@ pub enum IamError {
 pub type Result<T, E = IamError> = std::result::Result<T, E>;
 
 /// Who made a request.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Principal {
     /// The account's root credentials: unrestricted.
     Root { account: String },

@@ -358,7 +358,8 @@ async fn lead(
         spawn_controllers(
             &config,
             &state.ecs.with_store(fenced.clone()),
-            &registry.with_store(fenced),
+            &registry.with_store(fenced.clone()),
+            &berth_iam::Iam::new(fenced),
             &end_rx,
         );
         if term.token != 0 {
@@ -397,8 +398,18 @@ fn spawn_controllers(
     config: &ServerConfig,
     ecs: &berth_ecs::Ecs,
     registry: &Registry,
+    iam: &berth_iam::Iam,
     shutdown: &tokio::sync::watch::Receiver<bool>,
 ) {
+    // STS sessions are forgotten an hour after they expire (a request signed with one is
+    // refused from its expiry on, with ExpiredToken).
+    let sessions = iam.clone();
+    periodic::every(
+        "expired STS sessions forgotten",
+        Duration::from_secs(600),
+        shutdown.clone(),
+        move || sessions.forget_expired_sessions(3600.0),
+    );
     if !config.gc_interval.is_zero() {
         let (registry, grace) = (registry.clone(), config.gc_grace);
         periodic::every(

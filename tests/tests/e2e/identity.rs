@@ -441,3 +441,88 @@ fn iam_roles_with_trust_and_permission_policies() {
     assert_aws_error(&gone, "NoSuchEntity");
     assert!(stderr_of(&gone).contains("The role with name ecsTaskExecutionRole cannot be found."));
 }
+
+/// Temporary credentials from GetSessionToken: accepted with their session token by every
+/// service (STS, ECS) and by `aws ecr get-login-password`, whose password logs Docker in;
+/// refused without the token, and refused with AWS's ExpiredToken once they expire (the
+/// server is told to issue sessions as short as 2 s for this).
+#[test]
+fn session_credentials_sign_until_they_expire() {
+    let s = BerthServer::start_with(berth_e2e::ServerOptions {
+        env: vec![("BERTH_STS_MIN_SESSION_SECONDS".into(), "2".into())],
+        ..Default::default()
+    });
+    let issue = |seconds: &str| {
+        let out = ok_json(&s.aws(&["sts", "get-session-token", "--duration-seconds", seconds]));
+        let c = &out["Credentials"];
+        let field = |f: &str| c[f].as_str().unwrap().to_owned();
+        assert!(field("AccessKeyId").starts_with("ASIA"), "{out}");
+        (
+            field("AccessKeyId"),
+            field("SecretAccessKey"),
+            field("SessionToken"),
+        )
+    };
+    let with_session = |(id, secret, token): &(String, String, String), args: &[&str]| {
+        s.aws_command("us-east-1", id, secret, args)
+            .env("AWS_SESSION_TOKEN", token)
+            .stdin(std::process::Stdio::null())
+            .output()
+            .unwrap()
+    };
+    let session = issue("3600");
+    let me = ok_json(&with_session(&session, &["sts", "get-caller-identity"]));
+    assert_eq!(me["Arn"], "arn:aws:iam::000000000000:root");
+    ok_json(&with_session(&session, &["ecs", "list-clusters"]));
+    // Docker logs in with the password the session's credentials got.
+    let password = with_session(&session, &["ecr", "get-login-password"]);
+    assert!(password.status.success(), "{}", stderr_of(&password));
+    let login = s.docker_stdin(
+        &["login", "--username", "AWS", "--password-stdin", &s.host()],
+        Some(berth_e2e::stdout_of(&password).trim()),
+    );
+    assert!(login.status.success(), "{}", stderr_of(&login));
+    // Without its token the key is not accepted.
+    assert_aws_error(
+        &s.aws_with(
+            "us-east-1",
+            &session.0,
+            &session.1,
+            &["sts", "get-caller-identity"],
+        ),
+        "InvalidClientTokenId",
+    );
+
+    // The CLI checks DurationSeconds against STS's 900 s minimum itself: a raw signed call
+    // asks for the short session.
+    let answer = s
+        .json_client()
+        .query(
+            "sts",
+            "us-east-1",
+            "Action=GetSessionToken&Version=2011-06-15&DurationSeconds=2",
+        )
+        .unwrap();
+    let body = String::from_utf8_lossy(&answer.body).into_owned();
+    assert_eq!(answer.status, 200, "{body}");
+    let field = |tag: &str| {
+        let start = body.find(&format!("<{tag}>")).unwrap() + tag.len() + 2;
+        let end = body[start..].find('<').unwrap() + start;
+        body[start..end].to_owned()
+    };
+    let short = (
+        field("AccessKeyId"),
+        field("SecretAccessKey"),
+        field("SessionToken"),
+    );
+    ok_json(&with_session(&short, &["ecs", "list-clusters"]));
+    std::thread::sleep(std::time::Duration::from_secs(3));
+    assert_aws_error(
+        &with_session(&short, &["sts", "get-caller-identity"]),
+        "ExpiredToken",
+    );
+    assert_aws_error(
+        &with_session(&short, &["ecs", "list-clusters"]),
+        "ExpiredTokenException",
+    );
+}

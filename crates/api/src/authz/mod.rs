@@ -2,7 +2,7 @@
 //! root credentials are unrestricted. An IAM user is allowed only what a policy allows —
 //! and as policies cannot be attached yet (the next step of the identity issue), a user
 //! has none: IAM's evaluation then ends in an implicit deny for every action but those
-//! that need no permission (`sts:GetCallerIdentity`), as AWS answers a user without
+//! that need no permission (`sts:GetCallerIdentity`, `sts:GetSessionToken`), as AWS answers a user without
 //! policies.
 
 mod resources;
@@ -15,7 +15,7 @@ pub use resources::resources;
 use crate::protocol::AwsError;
 
 /// Actions every principal may call: AWS checks no permission for them.
-const NEEDS_NO_PERMISSION: &[&str] = &["sts:GetCallerIdentity"];
+const NEEDS_NO_PERMISSION: &[&str] = &["sts:GetCallerIdentity", "sts:GetSessionToken"];
 
 /// The protocol a refusal is written in: its code differs.
 #[derive(Debug, Clone, Copy)]

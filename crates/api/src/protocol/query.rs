@@ -141,6 +141,11 @@ fn parse_form(s: &str) -> BTreeMap<String, String> {
         .collect()
 }
 
+/// Percent-decoding of a form or query value (`+` is a space).
+pub(crate) fn percent_decode(s: &str) -> String {
+    decode(s)
+}
+
 fn decode(s: &str) -> String {
     let bytes = s.as_bytes();
     let mut out = Vec::with_capacity(bytes.len());

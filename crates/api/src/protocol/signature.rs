@@ -20,6 +20,8 @@ pub struct Authenticated {
 struct Keys<'a> {
     app: &'a AppState,
     found: RefCell<Option<Principal>>,
+    /// The temporary credentials the key belongs to, when it is one.
+    session: RefCell<Option<berth_iam::Session>>,
 }
 
 impl berth_sigv4::CredentialLookup for Keys<'_> {
@@ -30,6 +32,21 @@ impl berth_sigv4::CredentialLookup for Keys<'_> {
                 account: self.app.account.to_string(),
             });
             return Some(root.secret_access_key.clone());
+        }
+        if access_key_id.starts_with("ASIA") {
+            return match self.app.iam.session(access_key_id) {
+                Ok(Some(session)) => {
+                    let secret = session.secret_access_key.clone();
+                    *self.found.borrow_mut() = Some(session.principal.clone());
+                    *self.session.borrow_mut() = Some(session);
+                    Some(secret)
+                }
+                Ok(None) => None,
+                Err(e) => {
+                    tracing::error!(error = %e, "cannot read a session");
+                    None
+                }
+            };
         }
         match self.app.iam.signing_key(access_key_id) {
             Ok(Some((secret, principal))) => {
@@ -70,6 +87,7 @@ pub fn authenticate(
     let keys = Keys {
         app,
         found: RefCell::new(None),
+        session: RefCell::new(None),
     };
     let verified =
         berth_sigv4::verify(&parts, &keys, time::OffsetDateTime::now_utc()).map_err(|e| {
@@ -83,6 +101,9 @@ pub fn authenticate(
         .found
         .into_inner()
         .ok_or_else(|| AwsError::server("the signing key's owner was not recorded"))?;
+    if let Some(session) = keys.session.into_inner() {
+        check_session(&session, uri, headers, query)?;
+    }
     Ok(Authenticated {
         verified,
         principal,
@@ -105,4 +126,49 @@ pub fn scope_service(headers: &HeaderMap, uri: &axum::http::Uri) -> Option<Strin
             .map(|c| c.replace("%2F", "/").replace("%2f", "/"))
     })?;
     credential.split('/').nth(3).map(str::to_string)
+}
+
+/// A request signed with temporary credentials carries their session token
+/// (`X-Amz-Security-Token`, as a header or in a presigned URL) and comes before they expire.
+fn check_session(
+    session: &berth_iam::Session,
+    uri: &axum::http::Uri,
+    headers: &HeaderMap,
+    query: bool,
+) -> Result<(), AwsError> {
+    let token = headers
+        .get("x-amz-security-token")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string)
+        .or_else(|| {
+            uri.query()?
+                .split('&')
+                .find_map(|kv| kv.strip_prefix("X-Amz-Security-Token="))
+                .map(crate::protocol::query::percent_decode)
+        });
+    let now = time::OffsetDateTime::now_utc().unix_timestamp() as f64;
+    match session.check(token.as_deref(), now) {
+        berth_iam::SessionCheck::Valid => Ok(()),
+        berth_iam::SessionCheck::WrongToken => Err(AwsError::new(
+            StatusCode::FORBIDDEN,
+            if query {
+                "InvalidClientTokenId"
+            } else {
+                "UnrecognizedClientException"
+            },
+            "The security token included in the request is invalid.",
+        )),
+        berth_iam::SessionCheck::Expired => Err(if query {
+            AwsError::new(
+                StatusCode::FORBIDDEN,
+                "ExpiredToken",
+                "The security token included in the request is expired",
+            )
+        } else {
+            AwsError::client(
+                "ExpiredTokenException",
+                "The security token included in the request is expired",
+            )
+        }),
+    }
 }
