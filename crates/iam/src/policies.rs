@@ -345,7 +345,7 @@ fn policy(c: &Catalogued) -> ManagedPolicy {
     ManagedPolicy {
         policy_name: c.name.to_string(),
         // Stable per policy (AWS's own ids are not published with the documents).
-        policy_id: format!("ANPA{:017X}", fnv(c.name) & 0xFFFF_FFFF_FFFF_FFFF),
+        policy_id: format!("ANPA{:017X}", fnv(c.name)),
         arn: format!("arn:aws:iam::aws:policy{}{}", c.path, c.name),
         path: c.path.to_string(),
         description: Some(c.description.to_string()),
