@@ -23,6 +23,7 @@ mod gc;
 mod logs_api;
 mod official_agent;
 mod quickstart;
+mod registry_replicas;
 mod replicas;
 mod s3_blobs;
 mod service_scale_simulated;
