@@ -218,6 +218,9 @@ mod tests {
                 );
             }
         }
+        // Small enough for a store record: sha256's is 40 bytes of core state (chaining
+        // value, block count) and a 64-byte block buffer.
+        assert_eq!(Hasher::new(DigestAlgorithm::Sha256).state_hex().len(), 208);
         assert!(Hasher::from_state_hex(DigestAlgorithm::Sha256, "00").is_none());
         assert!(Hasher::from_state_hex(DigestAlgorithm::Sha256, "not hex").is_none());
     }

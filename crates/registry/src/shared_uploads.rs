@@ -5,12 +5,13 @@
 //! and the running sha256 serialised — is the `upload/{id}` record. Each PATCH commits by
 //! one compare-and-swap on that record's mod revision, so of two replicas appending to one
 //! session only one commits; the other answers 416 with the session's real size (OCI's
-//! resume). A verified upload is completed, copied inside S3 to the blob's key under the
+//! resume). Part numbers are reserved the same way before a part is sent, so two requests
+//! never write one part number: a loser's parts are never the winner's. A verified upload is completed, copied inside S3 to the blob's key under the
 //! same deletion fence as a local upload (`commit_blob`), and its staging objects deleted.
 //! Nothing of a session is held by a process: no lock, no file, no in-memory hasher.
 
 use berth_model::{Digest, DigestAlgorithm, Hasher, RepositoryName};
-use berth_store::{Compare, KeyValue, Op};
+use berth_store::{Compare, KeyValue, Op, Revision, TxnOutcome};
 use bytes::{Bytes, BytesMut};
 use futures_util::stream::FuturesUnordered;
 use futures_util::{Stream, StreamExt};
@@ -30,9 +31,13 @@ pub(crate) struct SharedUpload {
     /// S3's id of the multipart upload on the staging key; None until the first part.
     #[serde(default)]
     pub multipart_id: Option<String>,
-    /// The committed parts, numbered 1, 2, … (CompleteMultipartUpload numbers them so).
+    /// The committed parts, in ascending numbers (with gaps where a request reserved
+    /// numbers and never committed).
     #[serde(default)]
     pub parts: Vec<StagedPart>,
+    /// The next part number to reserve (0: after the last part).
+    #[serde(default)]
+    pub next_part: u64,
     /// Bytes received: the parts' and the tail's.
     pub size: u64,
     /// The bytes after the last part, waiting for the next chunk.
@@ -60,6 +65,7 @@ impl SharedUpload {
         SharedUpload {
             multipart_id: None,
             parts: Vec::new(),
+            next_part: 0,
             size: 0,
             tail: None,
             sha256: Hasher::new(DigestAlgorithm::Sha256).state_hex(),
@@ -67,16 +73,46 @@ impl SharedUpload {
             completing: None,
         }
     }
+
+    fn next_number(&self) -> u64 {
+        let after_parts = self.parts.last().map_or(1, |p| u64::from(p.number) + 1);
+        self.next_part.max(after_parts)
+    }
 }
 
-/// What a request streamed: the session's new state (not yet committed), the bytes past
-/// the last part (a PUT's last part; a PATCH has stored them as the new tail), the
-/// finished hasher, and what this request created in S3 (to undo if it loses the race).
+/// A session as one request holds it: its record's key, the revision of the last write
+/// it saw or made (its part reservations move it), the record as written then, and the
+/// size the session had when the request began.
+struct Session {
+    key: String,
+    revision: Revision,
+    record: UploadRecord,
+    started_at: u64,
+}
+
+impl Session {
+    fn new(kv: &KeyValue, record: UploadRecord) -> Session {
+        let started_at = record.shared.as_ref().map_or(0, |s| s.size);
+        Session {
+            key: kv.key.clone(),
+            revision: kv.mod_revision,
+            record,
+            started_at,
+        }
+    }
+
+    fn state(&self) -> &SharedUpload {
+        self.record.shared.as_ref().expect("a staged session")
+    }
+}
+
+/// What a request streamed: the session's new state (not yet committed; its tail, if
+/// any, is the one this request wrote), the bytes past the last part (a PUT's small
+/// blob; a PATCH stores them as its tail), and the hasher.
 struct Streamed {
     state: SharedUpload,
     rest: Bytes,
     hasher: Hasher,
-    created_multipart: Option<String>,
 }
 
 impl Registry {
@@ -113,12 +149,49 @@ impl Registry {
         }
     }
 
+    /// The answer of a request that lost its session to another: 416 with where the
+    /// session stands now, or unknown if it is gone or being completed.
+    fn lost_race(&self, session: &Session) -> RegistryError {
+        let size = self
+            .store
+            .get(&session.key)
+            .ok()
+            .flatten()
+            .and_then(|kv| crate::decode::<UploadRecord>(&kv).ok())
+            .and_then(|r| r.shared)
+            .filter(|s| s.completing.is_none())
+            .map(|s| s.size);
+        match size {
+            Some(size) => RegistryError::RangeInvalid {
+                offset: session.started_at,
+                size,
+            },
+            None => RegistryError::UploadUnknown,
+        }
+    }
+
+    /// Writes the session's record under a compare on the revision the request last
+    /// saw; the new revision, or the request lost the session.
+    fn write_session(&self, session: &mut Session) -> Result<()> {
+        let outcome = self.store.txn(
+            &[Compare::ModRevision(session.key.clone(), session.revision)],
+            &[Op::put(session.key.clone(), encode(&session.record))],
+        )?;
+        match outcome {
+            TxnOutcome::Committed(revision) => {
+                session.revision = revision;
+                Ok(())
+            }
+            TxnOutcome::Conflict => Err(self.lost_race(session)),
+        }
+    }
+
     /// PATCH: stream a chunk into parts, keep its short tail, commit the new state.
     pub(crate) async fn append_shared<S, E>(
         &self,
         id: &str,
         kv: KeyValue,
-        mut record: UploadRecord,
+        record: UploadRecord,
         offset: Option<u64>,
         body: S,
     ) -> Result<UploadStatus>
@@ -127,25 +200,25 @@ impl Registry {
         E: std::fmt::Display,
     {
         let s3 = self.staging_bucket()?;
-        let state = record.shared.take().expect("a staged session");
-        Self::check_shared_offset(&state, offset)?;
-        let mut streamed = self.stream_parts(s3, id, &state, body, false).await?;
+        let mut session = Session::new(&kv, record);
+        let old_tail = session.state().tail.clone();
+        Self::check_shared_offset(session.state(), offset)?;
+        let mut streamed = self.stream_parts(s3, id, &mut session, body, false).await?;
         // The tail goes up under a fresh name; the old one is dropped once the new state
         // is committed.
         if !streamed.rest.is_empty() {
             let name = uuid::Uuid::new_v4().simple().to_string();
             let size = streamed.rest.len() as u64;
-            if let Err(e) = s3.put_tail(id, &name, streamed.rest.clone()).await {
-                self.undo_stream(s3, id, &streamed).await;
-                return Err(e.into());
-            }
+            s3.put_tail(id, &name, streamed.rest.clone()).await?;
             streamed.state.tail = Some(Tail { name, size });
         }
         let size = streamed.state.size;
-        record.shared = Some(streamed.state.clone());
-        self.commit_session(s3, id, &kv, &record, &streamed, state.size)
-            .await?;
-        if let Some(old) = &state.tail {
+        session.record.shared = Some(streamed.state.clone());
+        if let Err(e) = self.write_session(&mut session) {
+            self.undo_stream(s3, id, &streamed).await;
+            return Err(e);
+        }
+        if let Some(old) = &old_tail {
             let _ = s3.delete_tail(id, &old.name).await;
         }
         Ok(UploadStatus {
@@ -154,66 +227,25 @@ impl Registry {
         })
     }
 
-    /// One compare-and-swap of the session's record. A loser undoes what it sent (its
-    /// multipart upload if it created one, its tail) and answers with where the session
-    /// really is.
-    async fn commit_session(
-        &self,
-        s3: &S3BlobStore,
-        id: &str,
-        kv: &KeyValue,
-        record: &UploadRecord,
-        streamed: &Streamed,
-        started_at: u64,
-    ) -> Result<()> {
-        let outcome = self.store.txn(
-            &[Compare::ModRevision(kv.key.clone(), kv.mod_revision)],
-            &[Op::put(kv.key.clone(), encode(record))],
-        );
-        match outcome {
-            Ok(o) if o.is_committed() => Ok(()),
-            other => {
-                self.undo_stream(s3, id, streamed).await;
-                other?;
-                let now = self.store.get(&kv.key)?;
-                let size = now
-                    .and_then(|kv| crate::decode::<UploadRecord>(&kv).ok())
-                    .and_then(|r| r.shared)
-                    .filter(|s| s.completing.is_none())
-                    .map(|s| s.size);
-                match size {
-                    Some(size) => Err(RegistryError::RangeInvalid {
-                        offset: started_at,
-                        size,
-                    }),
-                    None => Err(RegistryError::UploadUnknown),
-                }
-            }
-        }
-    }
-
-    /// Removes what a request that did not commit sent to S3: the multipart upload it
-    /// created, the tail it wrote (best effort: GC's removal of the session, or the
-    /// bucket's lifecycle rule, takes what this misses).
+    /// Removes the tail a request wrote and did not commit (best effort: the session's
+    /// removal, or the bucket's lifecycle rule, takes what this misses). Its parts stay in
+    /// the multipart upload, which drops them at completion (they are not named).
     async fn undo_stream(&self, s3: &S3BlobStore, id: &str, streamed: &Streamed) {
-        if let Some(upload_id) = &streamed.created_multipart {
-            s3.abort_staging(id, upload_id).await;
-        }
-        // A streamed state's tail is only ever the one this request wrote.
         if let Some(tail) = &streamed.state.tail {
             let _ = s3.delete_tail(id, &tail.name).await;
         }
     }
 
     /// Streams `body` after the session's bytes: the old tail first, then the body, cut
-    /// into parts of the staging part size sent a few at a time while a hashing thread
-    /// continues the session's sha256. What remains under a part at the end is returned
-    /// (a PATCH sends it as a part if it is big enough, as the last part if `last`).
+    /// into parts of the staging part size sent a few at a time (each number reserved in
+    /// the record first) while a hashing thread continues the session's sha256. What
+    /// remains under a part at the end is returned (a PATCH sends it as a part if it is
+    /// big enough, a PUT as the last part if there are parts).
     async fn stream_parts<S, E>(
         &self,
         s3: &S3BlobStore,
         id: &str,
-        state: &SharedUpload,
+        session: &mut Session,
         mut body: S,
         last: bool,
     ) -> Result<Streamed>
@@ -221,6 +253,7 @@ impl Registry {
         S: Stream<Item = std::result::Result<Bytes, E>> + Send + Unpin,
         E: std::fmt::Display,
     {
+        let state = session.state().clone();
         let hasher = Hasher::from_state_hex(DigestAlgorithm::Sha256, &state.sha256)
             .ok_or_else(|| RegistryError::Corrupt(format!("upload {id}: hasher state")))?;
         let part_size = s3.staging_part_size() as usize;
@@ -228,15 +261,11 @@ impl Registry {
         if let Some(tail) = &state.tail {
             buf.extend_from_slice(&s3.read_tail(id, &tail.name, tail.size).await?);
         }
-        let mut new = state.clone();
-        new.tail = None;
-        new.updated_at = now_epoch();
         let mut parts = Parts {
+            registry: self,
             s3,
             id,
-            multipart_id: state.multipart_id.clone(),
-            created: None,
-            next: state.parts.len() as u64 + 1,
+            session,
             in_flight: FuturesUnordered::new(),
             done: Vec::new(),
         };
@@ -249,6 +278,7 @@ impl Registry {
             }
             hasher
         });
+        let mut size = state.size;
         let mut failure: Option<RegistryError> = None;
         while let Some(item) = body.next().await {
             let chunk = match item {
@@ -261,7 +291,7 @@ impl Registry {
             if chunk.is_empty() {
                 continue;
             }
-            new.size += chunk.len() as u64;
+            size += chunk.len() as u64;
             buf.extend_from_slice(&chunk);
             let _ = tx.send(chunk).await;
             while buf.len() >= part_size {
@@ -283,7 +313,7 @@ impl Registry {
         // else keeps it as the tail; a PUT sends it as the last part if there are parts,
         // else it is the whole (small) blob, put under its digest directly.
         let as_part = if last {
-            parts.multipart_id.is_some()
+            parts.session.state().multipart_id.is_some()
         } else {
             buf.len() as u64 >= s3.min_part_size()
         };
@@ -297,24 +327,22 @@ impl Registry {
             buf.freeze()
         };
         let finished = parts.finish().await;
-        new.multipart_id = parts.multipart_id.clone();
+        drop(parts);
+        if let Some(e) = failure {
+            return Err(e);
+        }
+        // The state as reserved (multipart upload, next part number) plus what came.
+        let mut new = session.state().clone();
+        new.parts.extend(finished?);
+        new.size = size;
+        new.tail = None;
         new.sha256 = hasher.state_hex();
-        let mut streamed = Streamed {
+        new.updated_at = now_epoch();
+        Ok(Streamed {
             state: new,
             rest,
             hasher,
-            created_multipart: parts.created.clone(),
-        };
-        match (failure, finished) {
-            (None, Ok(done)) => {
-                streamed.state.parts.extend(done);
-                Ok(streamed)
-            }
-            (Some(e), _) | (None, Err(e)) => {
-                self.undo_stream(s3, id, &streamed).await;
-                Err(e)
-            }
-        }
+        })
     }
 
     /// PUT: the last chunk, the digest checked, the session claimed, completed and copied
@@ -326,7 +354,7 @@ impl Registry {
         repo: &RepositoryName,
         id: &str,
         kv: KeyValue,
-        mut record: UploadRecord,
+        record: UploadRecord,
         digest: &Digest,
         offset: Option<u64>,
         body: S,
@@ -336,16 +364,24 @@ impl Registry {
         E: std::fmt::Display,
     {
         let s3 = self.staging_bucket()?;
-        let state = record.shared.take().expect("a staged session");
-        Self::check_shared_offset(&state, offset)?;
-        let streamed = self.stream_parts(s3, id, &state, body, true).await?;
+        let mut session = Session::new(&kv, record);
+        let old_tail = session.state().tail.clone();
+        Self::check_shared_offset(session.state(), offset)?;
+        let streamed = self.stream_parts(s3, id, &mut session, body, true).await?;
         let size = streamed.state.size;
         let verify_now = digest.algorithm() == DigestAlgorithm::Sha256;
         if verify_now {
             let actual = streamed.hasher.clone().finish();
             if &actual != digest {
-                self.undo_stream(s3, id, &streamed).await;
-                self.drop_session(s3, id, &kv, &state).await;
+                let _ = self.store.txn(
+                    &[Compare::ModRevision(session.key.clone(), session.revision)],
+                    &[Op::delete(session.key.clone())],
+                );
+                let ended = SharedUpload {
+                    tail: old_tail,
+                    ..streamed.state.clone()
+                };
+                self.remove_staged(s3, id, &ended).await;
                 return Err(RegistryError::DigestMismatch {
                     expected: digest.clone(),
                     actual,
@@ -355,17 +391,16 @@ impl Registry {
         // Claim the session: from here no PATCH or other PUT of it commits.
         let mut claimed = streamed.state.clone();
         claimed.completing = Some(digest.clone());
-        record.shared = Some(claimed);
-        self.commit_session(s3, id, &kv, &record, &streamed, state.size)
-            .await?;
+        session.record.shared = Some(claimed);
+        self.write_session(&mut session)?;
         let finished = self
             .finish_shared(scope, repo, s3, id, digest, size, &streamed, !verify_now)
             .await;
         // Done or failed, the session is over (a failure leaves the client to upload
         // again): its record, staging object and old tail go.
-        let _ = self.store.delete(&kv.key);
+        let _ = self.store.delete(&session.key);
         let _ = s3.delete_staging(id).await;
-        if let Some(tail) = &state.tail {
+        if let Some(tail) = &old_tail {
             let _ = s3.delete_tail(id, &tail.name).await;
         }
         finished.map(|()| size)
@@ -415,16 +450,7 @@ impl Registry {
         self.commit_blob(scope, repo, digest, size, &staged).await
     }
 
-    /// Ends a session: its record (if still at `kv`'s revision), its multipart upload, its
-    /// staging object and tail.
-    async fn drop_session(&self, s3: &S3BlobStore, id: &str, kv: &KeyValue, state: &SharedUpload) {
-        let _ = self.store.txn(
-            &[Compare::ModRevision(kv.key.clone(), kv.mod_revision)],
-            &[Op::delete(kv.key.clone())],
-        );
-        self.remove_staged(s3, id, state).await;
-    }
-
+    /// What a session staged: its multipart upload, staging object and tail.
     async fn remove_staged(&self, s3: &S3BlobStore, id: &str, state: &SharedUpload) {
         if let Some(upload_id) = &state.multipart_id {
             s3.abort_staging(id, upload_id).await;
@@ -483,14 +509,15 @@ impl Registry {
     }
 }
 
-/// The parts a request sends: the multipart upload created on the first one if the
-/// session has none, at most `PART_CONCURRENCY` in flight.
+/// The parts a request sends, at most `PART_CONCURRENCY` in flight. Each part's number is
+/// reserved in the session's record first (with the multipart upload, created on the
+/// first part of a session): a request that finds the record moved has lost the session
+/// and sends nothing more.
 struct Parts<'a> {
+    registry: &'a Registry,
     s3: &'a S3BlobStore,
     id: &'a str,
-    multipart_id: Option<String>,
-    created: Option<String>,
-    next: u64,
+    session: &'a mut Session,
     in_flight: FuturesUnordered<
         std::pin::Pin<
             Box<dyn std::future::Future<Output = std::io::Result<StagedPart>> + Send + 'a>,
@@ -501,23 +528,7 @@ struct Parts<'a> {
 
 impl Parts<'_> {
     async fn send(&mut self, bytes: Bytes) -> Result<()> {
-        if self.next > self.s3.max_parts() {
-            return Err(RegistryError::Io(std::io::Error::other(format!(
-                "the upload has reached S3's {} parts",
-                self.s3.max_parts()
-            ))));
-        }
-        let upload_id = match &self.multipart_id {
-            Some(u) => u.clone(),
-            None => {
-                let u = self.s3.create_staging(self.id).await?;
-                self.multipart_id = Some(u.clone());
-                self.created = Some(u.clone());
-                u
-            }
-        };
-        let number = u16::try_from(self.next).expect("at most 10,000 parts");
-        self.next += 1;
+        let (upload_id, number) = self.reserve().await?;
         let (s3, id) = (self.s3, self.id);
         self.in_flight.push(Box::pin(async move {
             s3.upload_staging_part(id, &upload_id, number, bytes).await
@@ -527,6 +538,45 @@ impl Parts<'_> {
             self.done.push(part);
         }
         Ok(())
+    }
+
+    /// The next part number, reserved by a compare-and-swap on the record.
+    async fn reserve(&mut self) -> Result<(String, u16)> {
+        let state = self.session.state();
+        let number = state.next_number();
+        if number > self.s3.max_parts() {
+            return Err(RegistryError::Io(std::io::Error::other(format!(
+                "the upload has reached S3's {} parts",
+                self.s3.max_parts()
+            ))));
+        }
+        let mut created = None;
+        let upload_id = match &state.multipart_id {
+            Some(u) => u.clone(),
+            None => {
+                let u = self.s3.create_staging(self.id).await?;
+                created = Some(u.clone());
+                u
+            }
+        };
+        let state = self
+            .session
+            .record
+            .shared
+            .as_mut()
+            .expect("a staged session");
+        state.multipart_id = Some(upload_id.clone());
+        state.next_part = number + 1;
+        if let Err(e) = self.registry.write_session(self.session) {
+            if let Some(u) = created {
+                self.s3.abort_staging(self.id, &u).await;
+            }
+            return Err(e);
+        }
+        Ok((
+            upload_id,
+            u16::try_from(number).expect("at most 10,000 parts"),
+        ))
     }
 
     /// Waits for the parts in flight; all parts sent, in order.

@@ -15,7 +15,7 @@ use berth_registry::{
     BlobStream, CreateRepository, EncryptionConfiguration, Registry, RegistryError, S3BlobStore,
     Scope, TagMutability,
 };
-use berth_store::MemStore;
+use berth_store::{MemStore, Store};
 use bytes::Bytes;
 use futures_util::StreamExt;
 
@@ -53,6 +53,7 @@ async fn collect(mut stream: BlobStream) -> Vec<u8> {
 struct Replicas {
     a: Registry,
     b: Registry,
+    meta: Arc<MemStore>,
     store: S3BlobStore,
     dirs: [tempfile::TempDir; 2],
 }
@@ -62,7 +63,7 @@ impl Replicas {
         let meta = Arc::new(MemStore::new());
         let dirs = [tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap()];
         let a = Registry::with_s3_blobs(meta.clone(), dirs[0].path(), store.clone(), true).unwrap();
-        let b = Registry::with_s3_blobs(meta, dirs[1].path(), store.clone(), true).unwrap();
+        let b = Registry::with_s3_blobs(meta.clone(), dirs[1].path(), store.clone(), true).unwrap();
         a.create_repository(
             &Scope::default_installation(),
             CreateRepository {
@@ -75,7 +76,13 @@ impl Replicas {
             },
         )
         .unwrap();
-        Replicas { a, b, store, dirs }
+        Replicas {
+            a,
+            b,
+            meta,
+            store,
+            dirs,
+        }
     }
 
     fn get(&self, i: usize) -> &Registry {
@@ -396,5 +403,61 @@ async fn blobs_beyond_the_copy_limit_are_copied_part_by_part() {
     .await
     .unwrap();
     assert!(r.read(0, &digest).await == data);
+    assert_eq!(r.staged_keys().await, Vec::<String>::new());
+}
+
+/// Two PATCHes at once that both send parts: the one that reserves a part number second
+/// (A, held open after its first part) loses there, before sending more, and answers 416;
+/// the session is completed with the winner's part alone (part numbers with a gap).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn racing_patches_never_share_a_part_number() {
+    let Some((_moto, r)) = replicas("racing_patches_never_share_a_part_number").await else {
+        return;
+    };
+    let scope = Scope::default_installation();
+    let id = r.a.start_upload(&scope, &name("app")).unwrap();
+    let loser_data = pattern(12 * MIB, 11);
+    let winner_data = pattern(7 * MIB + 1, 12);
+    let (tx, rx) = tokio::sync::mpsc::unbounded_channel::<Result<Bytes, std::io::Error>>();
+    let rx = Box::pin(futures_util::stream::unfold(rx, |mut rx| async move {
+        rx.recv().await.map(|item| (item, rx))
+    }));
+    let a = r.a.clone();
+    let (sid, sc) = (id.clone(), scope.clone());
+    let loser =
+        tokio::spawn(async move { a.append_upload(&sc, &name("app"), &sid, Some(0), rx).await });
+    tx.send(Ok(Bytes::copy_from_slice(&loser_data[..6 * MIB])))
+        .unwrap();
+    // Wait for A's reservation of part 1 (its record write names the next part).
+    let key = format!("upload/{id}");
+    let reserved = || {
+        let kv = r.meta.get(&key).unwrap().unwrap();
+        String::from_utf8_lossy(&kv.value).contains("\"nextPart\":2")
+    };
+    for _ in 0..6000 {
+        if reserved() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert!(reserved(), "A never reserved its first part");
+    let won =
+        r.b.append_upload(&scope, &name("app"), &id, Some(0), body(&winner_data))
+            .await
+            .unwrap();
+    assert_eq!(won.size, winner_data.len() as u64);
+    tx.send(Ok(Bytes::copy_from_slice(&loser_data[6 * MIB..])))
+        .unwrap();
+    drop(tx);
+    let lost = loser.await.unwrap().unwrap_err();
+    assert!(
+        matches!(lost, RegistryError::RangeInvalid { offset: 0, size } if size == won.size),
+        "{lost}"
+    );
+    let digest = Digest::sha256_of(&winner_data);
+    r.a.complete_upload(&scope, &name("app"), &id, &digest, None, body(b""))
+        .await
+        .unwrap();
+    assert!(r.read(1, &digest).await == winner_data);
     assert_eq!(r.staged_keys().await, Vec::<String>::new());
 }

@@ -452,6 +452,17 @@ impl Inner {
         );
         let url = action.sign(PRESIGN_TTL);
         let body: Vec<u8> = action.body().into_bytes();
+        self.complete_multipart_with(key, url, body).await
+    }
+
+    /// CompleteMultipartUpload with `body` (rusty-s3's action numbers its parts 1, 2, …;
+    /// staged uploads name theirs, which may skip numbers).
+    async fn complete_multipart_with(
+        &self,
+        key: &str,
+        url: url::Url,
+        body: Vec<u8>,
+    ) -> io::Result<()> {
         let what = format!("CompleteMultipartUpload {key}");
         let answer = self
             .http

@@ -9,6 +9,7 @@ use std::io;
 
 use berth_model::{Digest, DigestAlgorithm, Hasher};
 use bytes::Bytes;
+use rusty_s3::S3Action;
 use serde::{Deserialize, Serialize};
 
 use super::http::{self, PRESIGN_TTL};
@@ -104,16 +105,26 @@ impl S3BlobStore {
         self.inner.delete(&self.tail_key(id, tail)).await
     }
 
-    /// Completes the multipart upload: the staging object then holds the session's bytes.
+    /// Completes the multipart upload with `parts` (ascending numbers, possibly with gaps:
+    /// parts of requests that never committed are left out, and S3 drops them): the
+    /// staging object then holds the session's bytes.
     pub(crate) async fn complete_staging(
         &self,
         id: &str,
         upload_id: &str,
         parts: &[StagedPart],
     ) -> io::Result<()> {
-        let etags: Vec<String> = parts.iter().map(|p| p.etag.clone()).collect();
+        let key = self.staging_key(id);
+        let action = rusty_s3::actions::CompleteMultipartUpload::new(
+            &self.inner.bucket,
+            Some(&self.inner.credentials),
+            &key,
+            upload_id,
+            std::iter::empty(),
+        );
+        let url = action.sign(super::PRESIGN_TTL);
         self.inner
-            .complete_multipart(&self.staging_key(id), upload_id, &etags)
+            .complete_multipart_with(&key, url, complete_document(parts).into_bytes())
             .await
     }
 
@@ -183,6 +194,25 @@ impl S3BlobStore {
             inner: std::sync::Arc::new(inner),
         }
     }
+}
+
+/// CompleteMultipartUpload's document naming each part's number and ETag.
+fn complete_document(parts: &[StagedPart]) -> String {
+    let mut xml = String::from("<CompleteMultipartUpload>");
+    for part in parts {
+        let etag = part
+            .etag
+            .replace('&', "&amp;")
+            .replace('<', "&lt;")
+            .replace('>', "&gt;")
+            .replace('"', "&quot;");
+        xml.push_str(&format!(
+            "<Part><ETag>{etag}</ETag><PartNumber>{}</PartNumber></Part>",
+            part.number
+        ));
+    }
+    xml.push_str("</CompleteMultipartUpload>");
+    xml
 }
 
 /// `/bucket/key`, percent-encoded as `x-amz-copy-source` wants it (keys here are made of
@@ -324,6 +354,20 @@ fn check_document(what: &str, body: &[u8]) -> io::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn completion_names_each_part() {
+        let part = |number, etag: &str| StagedPart {
+            number,
+            size: 1,
+            etag: etag.into(),
+        };
+        assert_eq!(
+            complete_document(&[part(1, "\"a\""), part(4, "b")]),
+            "<CompleteMultipartUpload><Part><ETag>&quot;a&quot;</ETag><PartNumber>1</PartNumber></Part>\
+             <Part><ETag>b</ETag><PartNumber>4</PartNumber></Part></CompleteMultipartUpload>"
+        );
+    }
 
     #[test]
     fn copy_sources_are_encoded() {
