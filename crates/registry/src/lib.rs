@@ -18,6 +18,7 @@ mod s3;
 #[cfg(feature = "testing")]
 pub mod s3_testing;
 mod settings;
+mod shared_session;
 mod shared_uploads;
 mod uploads;
 

@@ -17,7 +17,7 @@ use serde::{Deserialize, Serialize};
 use crate::blob_deletions::BlobWrite;
 use crate::blobs::{AppendWriter, BlobStream};
 use crate::s3::S3BlobStore;
-use crate::shared_uploads::SharedUpload;
+use crate::shared_session::SharedUpload;
 use crate::{Registry, RegistryError, Result, Scope, decode, encode, keys, now_epoch};
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

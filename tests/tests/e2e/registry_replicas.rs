@@ -388,10 +388,14 @@ fn pushes_through_a_proxy_that_splits_every_upload_send_each_blob_once() {
         "skopeo copy through the proxy",
     );
     let (_, blobs2) = manifest_blobs(&b, &repo2, "v1");
-    assert_eq!(blobs2, blobs, "skopeo keeps the blobs");
+    // The layers are the same bytes (the config is rewritten in the OCI layout's form).
+    assert_eq!(blobs2[1..], blobs[1..], "skopeo keeps the layers");
     // Blobs the registry already holds may be mounted rather than sent; none twice.
     let sent = check_uploads(&proxy.requests()[before..]);
-    assert!(sent.iter().all(|d| sorted.contains(d)), "{sent:?}");
+    assert!(
+        sent.iter().all(|d| blobs2.contains(d)),
+        "{sent:?} {blobs2:?}"
+    );
     let (objects, uploads) = staged_leftovers(&moto, &bucket);
     assert_eq!(objects, Value::Null, "staging objects left: {objects}");
     assert_eq!(uploads, Value::Null, "multipart uploads left: {uploads}");
