@@ -217,7 +217,7 @@ start_berth() { # STORAGE: fs, s3 or s3-etcd
   fi
   if [ "$1" = s3-etcd ]; then
     start_etcd
-    extra+=(--store "$ETCD_URL")
+    extra+=(--store "etcd://${ETCD_URL#http://}")
   fi
   BERTH_S3_ACCESS_KEY_ID=$S3_KEY BERTH_S3_SECRET_ACCESS_KEY=$S3_SECRET \
     "$BERTH_BIN" server --data-dir "$dir" --listen 127.0.0.1:0 "${extra[@]}" >"$logf" 2>&1 &

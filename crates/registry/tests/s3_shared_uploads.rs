@@ -86,7 +86,11 @@ impl Replicas {
     }
 
     fn get(&self, i: usize) -> &Registry {
-        if i % 2 == 0 { &self.a } else { &self.b }
+        if i.is_multiple_of(2) {
+            &self.a
+        } else {
+            &self.b
+        }
     }
 
     /// Object keys in the bucket other than blobs (what sessions left behind).

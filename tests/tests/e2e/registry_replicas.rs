@@ -413,7 +413,7 @@ fn chunks_alternate_between_replicas_at_the_oci_level() {
     let repo = unique("chunks-");
     a.create_repo(&repo, &[]);
     let (ra, rb) = (a.registry(), b.registry());
-    let replica = |i: usize| if i % 2 == 0 { &ra } else { &rb };
+    let replica = |i: usize| if i.is_multiple_of(2) { &ra } else { &rb };
 
     // Chunks of 3 MiB (a tail), 7 MiB (a part and a tail), 17 MiB (parts), 1 byte.
     let sizes = [3 * MIB, 7 * MIB + 3, 17 * MIB, 1];
