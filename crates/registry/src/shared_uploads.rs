@@ -203,7 +203,20 @@ impl Registry {
         let part_size = s3.staging_part_size() as usize;
         let mut buf = BytesMut::new();
         if let Some(tail) = &state.tail {
-            buf.extend_from_slice(&s3.read_tail(id, &tail.name, tail.size).await?);
+            match s3.read_tail(id, &tail.name, tail.size).await {
+                Ok(bytes) => buf.extend_from_slice(&bytes),
+                // Another request committed after this one read the record, and dropped
+                // the tail it took in: this one has lost the session.
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                    return match self.lost_race(session) {
+                        RegistryError::RangeInvalid { size, .. } if size == state.size => {
+                            Err(e.into())
+                        }
+                        lost => Err(lost),
+                    };
+                }
+                Err(e) => return Err(e.into()),
+            }
         }
         let mut parts = Parts {
             registry: self,
