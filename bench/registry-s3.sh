@@ -4,6 +4,11 @@
 # distribution 2.8) both ways, its S3 driver against the same moto. See BENCHMARKS.md,
 # "Registry: blobs on S3 (moto) vs the filesystem".
 #
+# Berth on S3 runs twice: on the embedded store (uploads staged on the replica's disk, then
+# sent to the bucket) and on a one-member etcd (uploads staged in the bucket as multipart
+# uploads that any replica continues, then copied inside S3: "berth-s3-etcd"); the second
+# table compares them. etcd-server must be installed for that one (else it is left out).
+#
 # Usage: bench/registry-s3.sh [--rounds N] [--no-reference]
 #   env BERTH_BIN   berth binary (default target/release/berth, built with cargo --release)
 #   env BENCH_DIR   work dir (default target/bench-registry-s3; needs about 2 GiB free)
@@ -185,13 +190,34 @@ aws_berth() {
     AWS_CONFIG_FILE=/dev/null AWS_SHARED_CREDENTIALS_FILE=/dev/null AWS_PAGER="" \
     "$AWS" --endpoint-url "$SERVER_URL" --region us-east-1 "$@"
 }
-start_berth() { # STORAGE: fs or s3
+start_etcd() { # a one-member etcd for berth-s3-etcd; sets ETCD_URL
+  local dir="$STORE_DIR/etcd" client peer i
+  mkdir -p "$dir"
+  client=$(free_port); peer=$(free_port)
+  etcd --name bench --data-dir "$dir" \
+    --listen-client-urls "http://127.0.0.1:$client" --advertise-client-urls "http://127.0.0.1:$client" \
+    --listen-peer-urls "http://127.0.0.1:$peer" --initial-advertise-peer-urls "http://127.0.0.1:$peer" \
+    --initial-cluster "bench=http://127.0.0.1:$peer" >"$RUN/logs/etcd.$ROUND.log" 2>&1 &
+  ETCD_PID=$!
+  PIDS+=("$ETCD_PID")
+  ETCD_URL="http://127.0.0.1:$client"
+  for i in $(seq 1 300); do
+    (exec 3<>"/dev/tcp/127.0.0.1/$client") 2>/dev/null && return 0
+    sleep 0.1
+  done
+  die "etcd did not listen"
+}
+start_berth() { # STORAGE: fs, s3 or s3-etcd
   local dir="$STORE_DIR" i logf="$RUN/logs/$SERVER.$ROUND.log"
   local extra=()
   mkdir -p "$dir"
-  if [ "$1" = s3 ]; then
-    make_bucket "berth-$ROUND"
-    extra=(--blobs "s3://berth-$ROUND/berth" --s3-endpoint "$MOTO_URL" --s3-region us-east-1)
+  if [ "$1" != fs ]; then
+    make_bucket "$SERVER-$ROUND"
+    extra=(--blobs "s3://$SERVER-$ROUND/berth" --s3-endpoint "$MOTO_URL" --s3-region us-east-1)
+  fi
+  if [ "$1" = s3-etcd ]; then
+    start_etcd
+    extra+=(--store "etcd://${ETCD_URL#http://}")
   fi
   BERTH_S3_ACCESS_KEY_ID=$S3_KEY BERTH_S3_SECRET_ACCESS_KEY=$S3_SECRET \
     "$BERTH_BIN" server --data-dir "$dir" --listen 127.0.0.1:0 "${extra[@]}" >"$logf" 2>&1 &
@@ -216,6 +242,7 @@ start_server() {
   case "$SERVER" in
     berth) start_berth fs ;;
     berth-s3) start_berth s3 ;;
+    berth-s3-etcd) start_berth s3-etcd ;;
     reference) start_reference fs ;;
     reference-s3) start_reference s3 ;;
   esac
@@ -260,6 +287,7 @@ sc_manifests() { measure manifests_200 manifests --name bench/small -n 200 --con
 SCENARIOS=(push push_chunked pull push_mid pull_many manifests)
 
 SERVERS=(berth berth-s3)
+if command -v etcd >/dev/null; then SERVERS+=(berth-s3-etcd); else log "etcd is not installed: no berth-s3-etcd"; fi
 [ -n "$REFERENCE" ] && SERVERS+=(reference reference-s3)
 declare -A S_PID S_URL S_PW
 : >"$RESULTS"
@@ -284,6 +312,7 @@ for ROUND in $(seq 1 "$ROUNDS"); do
     done
   done
   for SERVER in "${order[@]}"; do stop_pid "${S_PID[$SERVER]}"; done
+  if [ -n "${ETCD_PID:-}" ]; then stop_pid "$ETCD_PID"; ETCD_PID=""; fi
   stop_pid "$MOTO_PID"
   rm -rf "$RUN/storage"/*
 done
@@ -331,6 +360,13 @@ for sc, _, label, _ in rows:
     c = lambda s: f(med(s, sc, "server_cpu_s"))
     m = lambda s: f(med(s, sc, "moto_cpu_s"))
     print(f"| {label} | {c('berth')} | {c('berth-s3')} (+ {m('berth-s3')}) | {c('reference')} | {c('reference-s3')} (+ {m('reference-s3')}) |")
+print("\nBerth on S3: uploads staged in the bucket (etcd store: any replica continues them) vs on the replica's disk (embedded store).\n")
+print("| scenario | unit | staged locally | staged in the bucket | bucket/local | server CPU s local | bucket | moto CPU s local | bucket |")
+print("|---|---|--:|--:|--:|--:|--:|--:|--:|")
+for sc, field, label, unit in rows:
+    a, e = med("berth-s3", sc, field), med("berth-s3-etcd", sc, field)
+    c = lambda s, k: f(med(s, sc, k))
+    print(f"| {label} | {unit} | {f(a)} | {f(e)} | {r(e, a)} | {c('berth-s3', 'server_cpu_s')} | {c('berth-s3-etcd', 'server_cpu_s')} | {c('berth-s3', 'moto_cpu_s')} | {c('berth-s3-etcd', 'moto_cpu_s')} |")
 for (s, sc), n in sorted(failed.items()):
     print(f"\n{s} {sc}: failed {n}×")
 EOF

@@ -468,7 +468,8 @@ async fn run_gc(args: GcArgs) -> Result<()> {
     let store =
         berth_server::files::open_store_at(&args.etcd_tls.apply(args.store), &args.data_dir)?.store;
     let blobs = args.blobs.config()?;
-    let registry = berth_server::blobs::open_registry(&blobs, store, &args.data_dir).await?;
+    // The embedded store: no upload is staged in a bucket.
+    let registry = berth_server::blobs::open_registry(&blobs, store, &args.data_dir, false).await?;
     let report = registry.gc(Duration::from_secs(args.grace_seconds)).await?;
     println!(
         "deleted {} blobs ({} bytes), {} stale uploads, {} orphan files",

@@ -125,11 +125,20 @@ impl Registry {
         self.remove_old_deletion_markers()?;
 
         // Stale uploads: untouched (file not written) for the grace period, and not in the
-        // middle of a request (its lock is free).
+        // middle of a request (its lock is free). A staged session's id is not a file here,
+        // and never in `live_uploads`: the staging directory has no file of it.
         let mut live_uploads = HashSet::new();
         for kv in self.store.range(keys::UPLOADS, None, 0)? {
             let id = kv.key[keys::UPLOADS.len()..].to_string();
             let record: UploadRecord = decode(&kv)?;
+            // A session staged in the bucket is any replica's to collect: by its last
+            // committed chunk, under a compare on the record.
+            if let Some(state) = &record.shared {
+                if self.collect_shared(&id, &kv, state, cutoff).await? {
+                    report.uploads_deleted += 1;
+                }
+                continue;
+            }
             let last_write = std::fs::metadata(self.staging.path(&id))
                 .and_then(|m| m.modified())
                 .ok();

@@ -18,6 +18,8 @@ mod s3;
 #[cfg(feature = "testing")]
 pub mod s3_testing;
 mod settings;
+mod shared_session;
+mod shared_uploads;
 mod uploads;
 
 use std::path::Path;
@@ -56,6 +58,9 @@ pub struct Registry {
     uploads: Arc<uploads::UploadTable>,
     /// This process among the replicas sharing the store: uploads it stages carry it.
     replica: Arc<str>,
+    /// The bucket that stages uploads when the blobs are in S3 and the store is shared
+    /// by replicas: then any replica continues any upload (`shared_uploads.rs`).
+    shared_staging: Option<S3BlobStore>,
 }
 
 impl Registry {
@@ -86,7 +91,23 @@ impl Registry {
             staging: Arc::new(blobs::Staging::open(data_dir)?),
             uploads: Arc::new(uploads::UploadTable::default()),
             replica: uuid::Uuid::new_v4().to_string().into(),
+            shared_staging: None,
         })
+    }
+
+    /// A registry whose blobs live in the bucket `s3`. With `shared_store` (a store that
+    /// several replicas share: etcd), uploads are staged in the bucket too, so that any
+    /// replica continues any upload; otherwise they are staged under `data_dir/uploads`
+    /// (fewer S3 requests, and no server-side copy).
+    pub fn with_s3_blobs(
+        store: Arc<dyn Store>,
+        data_dir: &Path,
+        s3: S3BlobStore,
+        shared_store: bool,
+    ) -> Result<Registry> {
+        let mut registry = Registry::with_blobs(store, data_dir, Arc::new(s3.clone()))?;
+        registry.shared_staging = shared_store.then_some(s3);
+        Ok(registry)
     }
 
     pub fn store(&self) -> &Arc<dyn Store> {

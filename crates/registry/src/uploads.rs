@@ -16,6 +16,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::blob_deletions::BlobWrite;
 use crate::blobs::{AppendWriter, BlobStream};
+use crate::s3::S3BlobStore;
+use crate::shared_session::SharedUpload;
 use crate::{Registry, RegistryError, Result, Scope, decode, encode, keys, now_epoch};
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -29,6 +31,20 @@ pub(crate) struct UploadRecord {
     /// before replicas): another replica's garbage collection leaves the upload alone.
     #[serde(default)]
     pub replica: Option<String>,
+    /// A session staged in the bucket, which any replica continues (S3 blobs on a shared
+    /// store: `shared_uploads.rs`); None: a local staging file.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shared: Option<SharedUpload>,
+}
+
+/// The bytes of a verified upload, to be stored under its digest.
+pub(crate) enum Staged<'a> {
+    /// A local staging file (fsynced).
+    File(&'a std::path::Path),
+    /// A completed staging object of the bucket, copied inside S3.
+    Object { s3: &'a S3BlobStore, id: &'a str },
+    /// A small upload held in memory.
+    Bytes(Bytes),
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -128,19 +144,28 @@ impl Registry {
     pub fn start_upload(&self, scope: &Scope, repo: &RepositoryName) -> Result<String> {
         self.repository(scope, repo)?;
         let id = uuid::Uuid::new_v4().to_string();
-        std::fs::File::create(self.staging.path(&id))?;
+        let shared = self.shared_staging.is_some();
+        if !shared {
+            std::fs::File::create(self.staging.path(&id))?;
+        }
         let record = UploadRecord {
             account: scope.account.to_string(),
             region: scope.region.to_string(),
             repository: repo.clone(),
             started_at: now_epoch(),
-            replica: Some(self.replica.to_string()),
+            replica: (!shared).then(|| self.replica.to_string()),
+            shared: shared.then(SharedUpload::new),
         };
         self.store.put(&keys::upload(&id), &encode(&record))?;
         Ok(id)
     }
 
-    fn upload_record(&self, scope: &Scope, repo: &RepositoryName, id: &str) -> Result<()> {
+    fn upload_record(
+        &self,
+        scope: &Scope,
+        repo: &RepositoryName,
+        id: &str,
+    ) -> Result<(berth_store::KeyValue, UploadRecord)> {
         if uuid::Uuid::parse_str(id).is_err() {
             return Err(RegistryError::UploadUnknown);
         }
@@ -155,7 +180,7 @@ impl Registry {
         {
             return Err(RegistryError::UploadUnknown);
         }
-        Ok(())
+        Ok((kv, record))
     }
 
     pub async fn upload_status(
@@ -164,7 +189,10 @@ impl Registry {
         repo: &RepositoryName,
         id: &str,
     ) -> Result<UploadStatus> {
-        self.upload_record(scope, repo, id)?;
+        let (_, record) = self.upload_record(scope, repo, id)?;
+        if let Some(state) = &record.shared {
+            return self.shared_status(id, state);
+        }
         let entry = self.uploads.entry(id);
         let mut state = entry.lock().await;
         let size = self.load_state(id, &mut state).await?.size;
@@ -233,6 +261,14 @@ impl Registry {
         S: Stream<Item = std::result::Result<Bytes, E>> + Send + Unpin,
         E: std::fmt::Display,
     {
+        // Only a registry staging in the bucket reads the record first (the local path
+        // reads it under the upload's lock, below).
+        if self.shared_staging.is_some() {
+            let (kv, record) = self.upload_record(scope, repo, id)?;
+            if record.shared.is_some() {
+                return self.append_shared(id, kv, record, offset, body).await;
+            }
+        }
         let mut guard = self.lock_upload(scope, repo, id, offset).await?;
         let state = guard.as_mut().expect("lock_upload loads the state");
         let result = self.write_stream(id, state, body).await;
@@ -320,6 +356,14 @@ impl Registry {
         S: Stream<Item = std::result::Result<Bytes, E>> + Send + Unpin,
         E: std::fmt::Display,
     {
+        if self.shared_staging.is_some() {
+            let (kv, record) = self.upload_record(scope, repo, id)?;
+            if record.shared.is_some() {
+                return self
+                    .complete_shared(scope, repo, id, kv, record, digest, offset, body)
+                    .await;
+            }
+        }
         let mut guard = self.lock_upload(scope, repo, id, offset).await?;
         let state = guard.as_mut().expect("lock_upload loads the state");
         self.write_stream(id, state, body).await?;
@@ -344,7 +388,9 @@ impl Registry {
                 actual,
             });
         }
-        self.commit_blob(scope, repo, digest, size, &path).await?;
+        self.commit_blob(scope, repo, digest, size, &Staged::File(&path))
+            .await?;
+        let _ = tokio::fs::remove_file(&path).await;
         self.store.delete(&keys::upload(id))?;
         *guard = None;
         drop(guard);
@@ -365,18 +411,19 @@ impl Registry {
         }
     }
 
-    /// Put a verified, fsynced file into the blob store and link it to the repository.
-    /// Bytes already stored are reused; new bytes are written, then their record is
-    /// committed under a fence against garbage collection's deletions of the digest
-    /// (`blob_deletions.rs`): a deletion that began meanwhile fails the commit and the
-    /// bytes are written again. The staged file is removed once the blob is committed.
-    async fn commit_blob(
+    /// Put verified bytes (an fsynced file, a completed staging object) into the blob
+    /// store and link them to the repository. Bytes already stored are reused; new bytes
+    /// are written, then their record is committed under a fence against garbage
+    /// collection's deletions of the digest (`blob_deletions.rs`): a deletion that began
+    /// meanwhile fails the commit and the bytes are written again. The caller removes
+    /// what was staged.
+    pub(crate) async fn commit_blob(
         &self,
         scope: &Scope,
         repo: &RepositoryName,
         digest: &Digest,
         size: u64,
-        file: &std::path::Path,
+        staged: &Staged<'_>,
     ) -> Result<()> {
         let blob_key = keys::blob(digest);
         for _ in 0..MAX_COMMIT_ATTEMPTS {
@@ -389,7 +436,15 @@ impl Registry {
                     (vec![repository, compare], vec![link, op])
                 }
                 BlobWrite::New(fence) => {
-                    self.blobs.commit_file(file, digest).await?;
+                    match staged {
+                        Staged::File(file) => self.blobs.commit_file(file, digest).await?,
+                        Staged::Object { s3, id } => {
+                            s3.copy_staging_to_blob(id, digest, size).await?
+                        }
+                        Staged::Bytes(bytes) => {
+                            self.blobs.write_whole(digest, bytes.to_vec()).await?
+                        }
+                    }
                     (
                         vec![
                             repository,
@@ -407,7 +462,6 @@ impl Registry {
             // collection took the blob or began deleting its bytes, or another push
             // committed the same blob first: look again.
             if self.store.txn(&compares, &ops)?.is_committed() {
-                let _ = tokio::fs::remove_file(file).await;
                 return Ok(());
             }
         }
@@ -424,7 +478,10 @@ impl Registry {
         repo: &RepositoryName,
         id: &str,
     ) -> Result<()> {
-        self.upload_record(scope, repo, id)?;
+        let (kv, record) = self.upload_record(scope, repo, id)?;
+        if record.shared.is_some() {
+            return self.cancel_shared(id, kv, record).await;
+        }
         let mut guard = self.uploads.entry(id).lock_owned().await;
         self.upload_record(scope, repo, id)?; // it may have completed while we waited
         self.store.delete(&keys::upload(id))?;

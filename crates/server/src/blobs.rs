@@ -88,11 +88,13 @@ fn s3_credentials() -> Result<(String, String, Option<String>), ServerError> {
 
 /// The registry over `store` with its blobs where `blobs` says; a bucket is checked first
 /// (one listing), so a wrong name, endpoint or credentials stop the server at start with
-/// S3's own words.
+/// S3's own words. With S3 blobs and a `shared_store` (etcd, replicas), uploads are
+/// staged in the bucket so that any replica continues any upload.
 pub async fn open_registry(
     blobs: &BlobsConfig,
     store: Arc<dyn Store>,
     data_dir: &Path,
+    shared_store: bool,
 ) -> Result<Registry, ServerError> {
     match blobs {
         BlobsConfig::DataDir => Ok(Registry::open(store, data_dir)?),
@@ -104,8 +106,8 @@ pub async fn open_registry(
                     config.bucket, config.endpoint
                 ))
             })?;
-            tracing::info!(bucket = %config.bucket, prefix = %config.prefix, endpoint = %config.endpoint, "registry blobs in S3-compatible storage");
-            Ok(Registry::with_blobs(store, data_dir, Arc::new(s3))?)
+            tracing::info!(bucket = %config.bucket, prefix = %config.prefix, endpoint = %config.endpoint, uploads_in_bucket = shared_store, "registry blobs in S3-compatible storage");
+            Ok(Registry::with_s3_blobs(store, data_dir, s3, shared_store)?)
         }
     }
 }

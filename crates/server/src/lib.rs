@@ -158,7 +158,13 @@ pub async fn run(
         .map_err(|e| ServerError::Config(format!("--account-id: {e}")))?;
     let opened = files::open_store_at(&config.store, data_dir)?;
     let store = opened.store.clone();
-    let registry = blobs::open_registry(&config.blobs, store.clone(), data_dir).await?;
+    let registry = blobs::open_registry(
+        &config.blobs,
+        store.clone(),
+        data_dir,
+        opened.etcd.is_some(),
+    )
+    .await?;
     let ecs =
         berth_ecs::Ecs::new(store.clone()).with_host_networks(Arc::new(berth_ecs::ProcNetRoute));
     let installation = ecs.installation()?;

@@ -24,6 +24,7 @@ mod identity;
 mod logs_api;
 mod official_agent;
 mod quickstart;
+mod registry_replicas;
 mod replicas;
 mod s3_blobs;
 mod service_scale_simulated;

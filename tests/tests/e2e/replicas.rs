@@ -15,9 +15,7 @@ use berth_e2e::docker_agent::{self, Agent, wait_for, wait_instances};
 use berth_e2e::partition::CutProxy;
 use berth_e2e::service::Svc;
 use berth_e2e::{BerthServer, ServerOptions, ok_json, random_secret, unique};
-use berth_registry::s3_testing::{
-    ACCESS_KEY_ID, MotoServer, REGION as S3_REGION, SECRET_ACCESS_KEY, unique_bucket_name,
-};
+use berth_registry::s3_testing::MotoServer;
 use berth_store::testing::EtcdCluster;
 use berth_store::{EtcdStore, Store};
 use serde_json::{Value, json};
@@ -620,43 +618,7 @@ fn docker_push_through_one_replica_pulls_through_another() {
     let Some(moto) = MotoServer::start_or_skip("replicas::docker_push_through_one_replica") else {
         return;
     };
-    let bucket = unique_bucket_name();
-    let made = std::process::Command::new(berth_e2e::aws_program())
-        .args(["s3api", "create-bucket", "--bucket", &bucket])
-        .args(["--endpoint-url", &moto.endpoint(), "--region", S3_REGION])
-        .env("AWS_ACCESS_KEY_ID", ACCESS_KEY_ID)
-        .env("AWS_SECRET_ACCESS_KEY", SECRET_ACCESS_KEY)
-        .env("AWS_CONFIG_FILE", "/dev/null")
-        .env("AWS_SHARED_CREDENTIALS_FILE", "/dev/null")
-        .env_remove("AWS_PROFILE")
-        .output()
-        .unwrap();
-    berth_e2e::assert_ok(&made, "create-bucket");
-    let secret = random_secret();
-    let replica = || {
-        BerthServer::start_with(ServerOptions {
-            args: vec![
-                "--store".into(),
-                etcd.url(),
-                "--blobs".into(),
-                format!("s3://{bucket}/replicas"),
-                "--s3-endpoint".into(),
-                moto.endpoint(),
-                "--s3-region".into(),
-                S3_REGION.into(),
-            ],
-            env: vec![
-                ("BERTH_S3_ACCESS_KEY_ID".into(), ACCESS_KEY_ID.into()),
-                (
-                    "BERTH_S3_SECRET_ACCESS_KEY".into(),
-                    SECRET_ACCESS_KEY.into(),
-                ),
-            ],
-            secret_key: Some(secret.clone()),
-            ..Default::default()
-        })
-    };
-    let (a, b) = (replica(), replica());
+    let (a, b, _) = crate::registry_replicas::s3_replicas(&etcd, &moto);
     let repo = unique("across-");
     a.create_repo(&repo, &[]);
     a.docker_push_test_image(&repo, "v1");

@@ -6,6 +6,7 @@
 //! the store (`blob_deletions.rs`), not here: this module only moves bytes.
 
 mod http;
+mod staging;
 
 use std::io;
 use std::path::Path;
@@ -22,6 +23,7 @@ use rusty_s3::{Bucket, Credentials, S3Action, UrlStyle};
 
 use crate::blobs::{BlobFuture, BlobStore, BlobStream};
 use http::{Http, PRESIGN_TTL, S3Body};
+pub(crate) use staging::StagedPart;
 
 /// The default part size of multipart uploads: 16 MiB parts keep a 1 GiB layer at 64
 /// parts and a part's retry cheap. S3 allows 10,000 parts, so larger blobs get larger parts.
@@ -103,6 +105,9 @@ struct Inner {
     prefix: String,
     http: Http,
     part_size: u64,
+    /// Blobs up to this size are copied from staging by one CopyObject.
+    copy_limit: u64,
+    copy_part_size: u64,
 }
 
 impl S3BlobStore {
@@ -158,6 +163,8 @@ impl S3BlobStore {
                 prefix,
                 http: Http::new(tls),
                 part_size: DEFAULT_PART_SIZE,
+                copy_limit: staging::MAX_COPY_OBJECT,
+                copy_part_size: staging::COPY_PART_SIZE,
             }),
         })
     }
@@ -171,6 +178,8 @@ impl S3BlobStore {
             prefix: self.inner.prefix.clone(),
             http: self.inner.http.clone(),
             part_size: part_size.max(MIN_PART_SIZE),
+            copy_limit: self.inner.copy_limit,
+            copy_part_size: self.inner.copy_part_size,
         };
         S3BlobStore {
             inner: Arc::new(inner),
@@ -201,6 +210,24 @@ impl S3BlobStore {
             )
             .await?;
         http::read_body(&what, answer).await.map(|_| ())
+    }
+
+    /// Every object key under the store's prefix, blobs and staged uploads (tests and
+    /// diagnostics: what a session left behind).
+    pub async fn list_keys(&self) -> io::Result<Vec<String>> {
+        let mut out = Vec::new();
+        let mut token: Option<String> = None;
+        loop {
+            let (objects, next) = self
+                .inner
+                .list_page_under(&self.inner.prefix, token.as_deref(), 1000)
+                .await?;
+            out.extend(objects.into_iter().map(|(key, _)| key));
+            match next {
+                Some(next) => token = Some(next),
+                None => return Ok(out),
+            }
+        }
     }
 
     /// The object key of a blob.
@@ -365,6 +392,23 @@ impl Inner {
         offset: u64,
         len: u64,
     ) -> io::Result<(u16, String)> {
+        let body = || Ok(http::file_range_body(file.clone(), offset, len));
+        let etag = self
+            .upload_part_body(key, upload_id, number, len, body)
+            .await?;
+        Ok((number, etag))
+    }
+
+    /// One UploadPart of `len` bytes that `body` makes (afresh for each attempt); the
+    /// part's ETag.
+    async fn upload_part_body(
+        &self,
+        key: &str,
+        upload_id: &str,
+        number: u16,
+        len: u64,
+        body: impl Fn() -> io::Result<S3Body>,
+    ) -> io::Result<String> {
         let action = UploadPart::new(
             &self.bucket,
             Some(&self.credentials),
@@ -380,7 +424,7 @@ impl Inner {
                 hyper::Method::PUT,
                 || action.sign(PRESIGN_TTL),
                 &[("content-length", len.to_string())],
-                || Ok(http::file_range_body(file.clone(), offset, len)),
+                body,
             )
             .await?;
         let etag = answer
@@ -390,7 +434,7 @@ impl Inner {
             .map(str::to_owned)
             .ok_or_else(|| io::Error::other(format!("{what}: the answer has no ETag")))?;
         http::read_body(&what, answer).await?;
-        Ok((number, etag))
+        Ok(etag)
     }
 
     async fn complete_multipart(
@@ -408,6 +452,17 @@ impl Inner {
         );
         let url = action.sign(PRESIGN_TTL);
         let body: Vec<u8> = action.body().into_bytes();
+        self.complete_multipart_with(key, url, body).await
+    }
+
+    /// CompleteMultipartUpload with `body` (rusty-s3's action numbers its parts 1, 2, …;
+    /// staged uploads name theirs, which may skip numbers).
+    async fn complete_multipart_with(
+        &self,
+        key: &str,
+        url: url::Url,
+        body: Vec<u8>,
+    ) -> io::Result<()> {
         let what = format!("CompleteMultipartUpload {key}");
         let answer = self
             .http
@@ -478,9 +533,18 @@ impl Inner {
         token: Option<&str>,
         max_keys: usize,
     ) -> io::Result<(Vec<(String, Option<String>)>, Option<String>)> {
+        self.list_page_under(&self.blobs_prefix(), token, max_keys)
+            .await
+    }
+
+    async fn list_page_under(
+        &self,
+        prefix: &str,
+        token: Option<&str>,
+        max_keys: usize,
+    ) -> io::Result<(Vec<(String, Option<String>)>, Option<String>)> {
         let mut action = ListObjectsV2::new(&self.bucket, Some(&self.credentials));
-        let prefix = self.blobs_prefix();
-        action.with_prefix(prefix.as_str());
+        action.with_prefix(prefix);
         action.with_max_keys(max_keys);
         if let Some(token) = token {
             action.with_continuation_token(token);
