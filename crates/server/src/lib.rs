@@ -49,6 +49,9 @@ pub struct ServerConfig {
     pub up: Option<UpOptions>,
     /// Where state lives (`--store`): embedded in the data dir, or etcd.
     pub store: files::StoreLocation,
+    /// On a shared store: how often the leader seals log journal entries older than this
+    /// into sealed runs (docs/replicas.md).
+    pub log_seal_interval: Duration,
     /// The root credentials; `None`: `BERTH_ROOT_ACCESS_KEY_ID` /
     /// `BERTH_ROOT_SECRET_ACCESS_KEY`, else DATA_DIR/credentials (made on first start).
     pub root_credentials: Option<RootCredentials>,
@@ -71,6 +74,7 @@ impl ServerConfig {
             up: None,
             store: files::StoreLocation::Embedded,
             root_credentials: None,
+            log_seal_interval: Duration::from_secs(5),
         }
     }
 }
@@ -165,10 +169,11 @@ pub async fn run(
         let own = host::own_interfaces(docker, &installation).await;
         ecs.move_subnets_off_host_routes(&own)?;
     }
-    let logs = Arc::new(berth_logs::Logs::open(
-        store.clone(),
-        &data_dir.join("logs"),
-    )?);
+    // Replicas on etcd keep log events in etcd too, so that any replica reads them.
+    let logs = Arc::new(match &opened.etcd {
+        Some(_) => berth_logs::Logs::open_shared(store.clone(), &data_dir.join("logs"))?,
+        None => berth_logs::Logs::open(store.clone(), &data_dir.join("logs"))?,
+    });
     let indexed = ecs.migrate_instance_task_index()?;
     if indexed > 0 {
         tracing::info!(tasks = indexed, "indexed live tasks by container instance");
@@ -310,6 +315,10 @@ fn spawn_replica_loops(
     );
     // CloudWatch Logs retention: segments whose events are all past their group's retention
     // are removed (reads hide expired events at once).
+    // On a shared store: this replica's live tails see batches put through any replica.
+    let follower = logs.clone();
+    let stop = shutdown.clone();
+    tokio::spawn(async move { follower.follow_journal(stop).await });
     let logs = logs.clone();
     periodic::every(
         "expired log segments removed",
@@ -335,15 +344,38 @@ async fn lead(
         spawn_controllers(
             &config,
             &state.ecs.with_store(fenced.clone()),
-            &registry.with_store(fenced),
+            &registry.with_store(fenced.clone()),
             &end_rx,
         );
+        if state.logs.is_shared() {
+            spawn_log_sealing(&config, &state.logs, fenced, &end_rx);
+        }
         if term.token != 0 {
             spawn_compaction(store.clone(), &end_rx);
         }
         replica::term_ended(&mut role, &mut shutdown).await;
         let _ = end_tx.send(true);
     }
+}
+
+/// On a shared store, the leader seals log journal entries into sealed runs (through its
+/// fenced store): a pass every `log_seal_interval` takes entries older than that.
+fn spawn_log_sealing(
+    config: &ServerConfig,
+    logs: &Arc<berth_logs::Logs>,
+    fenced: Arc<dyn berth_store::Store>,
+    shutdown: &tokio::sync::watch::Receiver<bool>,
+) {
+    let (logs, every) = (
+        logs.clone(),
+        config.log_seal_interval.max(Duration::from_millis(10)),
+    );
+    periodic::every("log journal sealed", every, shutdown.clone(), move || {
+        let runs = logs.seal_journal(fenced.as_ref(), every)?;
+        // Routine, every few seconds: not news for the log.
+        tracing::debug!(runs, "log journal sealed");
+        Ok::<_, berth_logs::LogsError>(0)
+    });
 }
 
 /// Revisions of history a shared store keeps for watches that fall behind (as the embedded

@@ -21,6 +21,7 @@ mod etcd_store;
 mod fargate;
 mod gc;
 mod logs_api;
+mod logs_replicas;
 mod official_agent;
 mod quickstart;
 mod replicas;
