@@ -3,7 +3,7 @@
 bench/logs/load.rs (logs-load) against `embedded` (one `berth server`, embedded store: a
 local fdatasync per batch) and `etcd3` (three `berth server --store etcd://…` replicas on a
 three-member etcd: one etcd transaction per batch, a journal key), each started afresh per
-run, in an order that alternates each round, in one run.
+run (a new data dir; a new etcd cluster), in an order that alternates each round, in one run.
 
 The clients all go to the first replica (logs-load takes one endpoint); the other two
 serve nothing but may hold the lead and seal the journal. logs-load's ingest phases are
@@ -11,9 +11,10 @@ the figures (own stream per client; all clients on one stream); its query phases
 small (a BIG_EVENTS stream, 1 rep) and are reported only as checks passing.
 
 Usage: bench/logs/replicas.py WORKDIR   (run by bench/logs/replicas.sh)
-  env ROUNDS (default 2), CLIENTS (4), INGEST_SECONDS (20), INGEST_EVENTS (2000000),
+  env ROUNDS (default 2), CLIENTS (4), INGEST_SECONDS (20), INGEST_EVENTS (4000000),
       BIG_EVENTS (400000), BIG_SECONDS (120), CONFIGS (embedded,etcd3)
 """
+import atexit
 import importlib.util
 import json
 import os
@@ -39,7 +40,7 @@ def run_load(work, name, url, pid, out):
             "--access-key", rb.ACCESS_KEY, "--secret-key", rb.SECRET_KEY,
             "--clients", str(env_int("CLIENTS", 4)),
             "--ingest-seconds", str(env_int("INGEST_SECONDS", 20)),
-            "--ingest-events", str(env_int("INGEST_EVENTS", 2_000_000)),
+            "--ingest-events", str(env_int("INGEST_EVENTS", 4_000_000)),
             "--big-events", str(env_int("BIG_EVENTS", 400_000)),
             "--big-seconds", str(env_int("BIG_SECONDS", 120)),
             "--reps", "1", "--random-reps", "1", "--server-pid", str(pid), "--out", out]
@@ -50,46 +51,49 @@ def run_load(work, name, url, pid, out):
         return json.load(f), rc
 
 
-def one_run(work, berth, etcd, config, run):
+def one_run(work, berth, config, run):
+    """One configuration started afresh (a new data dir; a new etcd cluster)."""
     tmp = tempfile.mkdtemp(prefix=f"{config}-", dir=work)
     env = rb.berth_env()
+    etcd = None
     try:
         if config == "embedded":
             servers = [rb.Replica("embedded", berth, "embedded", tmp, env).start()]
         else:
-            store = f"{etcd.url()}/logs-bench-{run}"
-            servers = [rb.Replica(f"r{i}", berth, store, tmp, env).start() for i in range(3)]
+            etcd = rb.Etcd(3, tmp, shutil.which("etcd")).start()
+            servers = [rb.Replica(f"r{i}", berth, etcd.url(), tmp, env).start() for i in range(3)]
         out = os.path.join(work, f"{config}-{run}.json")
         result, rc = run_load(work, config, servers[0].url, servers[0].proc.pid, out)
         for s in servers:
             rb.stop(s.proc)
         return result, rc
     finally:
+        if etcd:
+            etcd.stop()
         shutil.rmtree(tmp, ignore_errors=True)
 
 
 def main():
     work = sys.argv[1]
+    # Every process started (etcd members, servers) is stopped by its pid on exit.
+    atexit.register(rb.stop_all)
     berth = os.path.join(work, "berth")
     configs = os.environ.get("CONFIGS", "embedded,etcd3").split(",")
-    etcd = rb.Etcd(3, work, shutil.which("etcd")).start() if "etcd3" in configs else None
     results = {c: [] for c in configs}
-    try:
-        for rnd in range(env_int("ROUNDS", 2)):
-            order = configs if rnd % 2 == 0 else list(reversed(configs))
-            for config in order:
-                log(f"round {rnd + 1}: {config} (load average {rb.loadavg()})")
-                result, rc = one_run(work, berth, etcd, config, f"{rnd}")
-                results[config].append({"result": result, "checks_ok": rc == 0})
-    finally:
-        if etcd:
-            etcd.stop()
+    for rnd in range(env_int("ROUNDS", 2)):
+        order = configs if rnd % 2 == 0 else list(reversed(configs))
+        for config in order:
+            load = rb.loadavg()
+            log(f"round {rnd + 1}: {config} (load average {load})")
+            result, rc = one_run(work, berth, config, f"{rnd}")
+            results[config].append({"result": result, "checks_ok": rc == 0, "load_at_start": load})
     summary = {}
     titles = ["ingest_own_streams", "ingest_one_stream"]
     for config, runs in results.items():
         summary[config] = []
         for r in runs:
-            row = {"checks_ok": r["checks_ok"], "checks_failed": r["result"].get("checks_failed")}
+            row = {"checks_ok": r["checks_ok"], "checks_failed": r["result"].get("checks_failed"),
+                   "load_at_start": r["load_at_start"]}
             for t in titles:
                 p = r["result"].get(t) or {}
                 row[t] = {k: p.get(k) for k in ("events_per_s", "mb_per_s", "p50_ms", "p99_ms",

@@ -31,6 +31,9 @@ use crate::{LogScope, LogsError, Result, decode, encode, now_ms};
 const JOURNAL: &str = "logs-journal/";
 /// A sealed run holds up to this many bytes of frames (compressed, it is one store value).
 const SEAL_TARGET: usize = 1 << 20;
+/// ... and at most this many journal entries: its transaction has two operations per entry
+/// (a compare and a delete), within etcd's `--max-txn-ops 10000` (docs/replicas.md).
+const SEAL_ENTRIES: usize = 2000;
 /// Sealed values a replica keeps in memory for reads.
 const CACHE_BYTES: usize = 256 << 20;
 
@@ -402,6 +405,7 @@ impl Journal {
             let mut size = 0;
             let take = rest
                 .iter()
+                .take(SEAL_ENTRIES)
                 .take_while(|kv| {
                     size += kv.value.len();
                     size <= SEAL_TARGET

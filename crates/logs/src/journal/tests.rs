@@ -265,3 +265,48 @@ fn deleting_a_stream_or_expiring_runs_removes_their_keys() {
         "{gone:?}"
     );
 }
+
+#[test]
+fn a_long_journal_seals_into_several_runs_and_a_deleted_streams_leftovers_go() {
+    let (_dir, store, a, b) = replicas();
+    setup(&a);
+    let now = now_ms();
+    // 2,500 small batches: more than one run's worth of entries.
+    for i in 0..2500 {
+        a.put_log_events(
+            &scope(),
+            "g",
+            "s",
+            batch(now + i, 1, &format!("n{i}")),
+            None,
+        )
+        .unwrap();
+    }
+    assert_eq!(
+        a.seal_journal(store.as_ref(), std::time::Duration::ZERO)
+            .unwrap(),
+        2
+    );
+    let read = all(&b);
+    assert_eq!(read.len(), 2500);
+    assert!(
+        read.iter()
+            .enumerate()
+            .all(|(i, (o, m))| *o == i as u64 && *m == format!("n{i} 0"))
+    );
+    // A stream record deleted behind the service's back (a deletion cut short after its
+    // records went): the next sealing pass removes what it left.
+    a.put_log_events(&scope(), "g", "s", batch(now + 3000, 1, "x"), None)
+        .unwrap();
+    store.delete(&scope().stream_key("g", "s")).unwrap();
+    a.seal_journal(store.as_ref(), std::time::Duration::ZERO)
+        .unwrap();
+    for prefix in [
+        "logs-journal/",
+        "logs-sealed/",
+        "logs-head/",
+        "logs-segments/",
+    ] {
+        assert_eq!(keys(store.as_ref(), prefix), 0, "{prefix}");
+    }
+}
