@@ -123,11 +123,14 @@ pub(crate) struct Target<'a> {
     pub stream_revision: u64,
 }
 
+/// A sealed value and its blocks.
+type Sealed = (Arc<[u8]>, Arc<Vec<Block>>);
+
 /// Sealed values read, by key, with how many events each holds (a value rewritten since
 /// holds more and is read again).
 #[derive(Default)]
 struct Cache {
-    values: HashMap<String, (u64, Arc<[u8]>, Arc<Vec<Block>>)>,
+    values: HashMap<String, (u64, Sealed)>,
     order: VecDeque<String>,
     bytes: usize,
 }
@@ -315,10 +318,9 @@ impl Journal {
 
     /// A sealed run's value and blocks, from the cache or the store; `None` when the value
     /// is not the one the list names (gone, or rewritten since).
-    #[allow(clippy::type_complexity)]
-    fn sealed(&self, id: &str, run: &SealedRun) -> Result<Option<(Arc<[u8]>, Arc<Vec<Block>>)>> {
+    fn sealed(&self, id: &str, run: &SealedRun) -> Result<Option<Sealed>> {
         let key = sealed_key(id, run.first);
-        if let Some((count, bytes, blocks)) = self.cache.lock().unwrap().values.get(&key)
+        if let Some((count, (bytes, blocks))) = self.cache.lock().unwrap().values.get(&key)
             && *count == run.count
         {
             return Ok(Some((bytes.clone(), blocks.clone())));
@@ -332,9 +334,9 @@ impl Journal {
         }
         let (bytes, blocks): (Arc<[u8]>, _) = (kv.value.into(), Arc::new(blocks));
         let mut cache = self.cache.lock().unwrap();
-        if let Some((_, old, _)) = cache
+        if let Some((_, (old, _))) = cache
             .values
-            .insert(key.clone(), (run.count, bytes.clone(), blocks.clone()))
+            .insert(key.clone(), (run.count, (bytes.clone(), blocks.clone())))
         {
             cache.bytes -= old.len();
         } else {
@@ -345,7 +347,7 @@ impl Journal {
             let Some(oldest) = cache.order.pop_front() else {
                 break;
             };
-            if let Some((_, old, _)) = cache.values.remove(&oldest) {
+            if let Some((_, (old, _))) = cache.values.remove(&oldest) {
                 cache.bytes -= old.len();
             }
         }
@@ -515,7 +517,7 @@ impl Journal {
             if self.store.txn(&compares, &ops)?.is_committed() {
                 let mut cache = self.cache.lock().unwrap();
                 for r in &doomed {
-                    if let Some((_, old, _)) = cache.values.remove(&sealed_key(id, r.first)) {
+                    if let Some((_, (old, _))) = cache.values.remove(&sealed_key(id, r.first)) {
                         cache.bytes -= old.len();
                     }
                 }
@@ -544,7 +546,7 @@ impl Journal {
         let prefix = sealed_prefix(id);
         let mut cache = self.cache.lock().unwrap();
         let mut freed = 0;
-        cache.values.retain(|k, (_, bytes, _)| {
+        cache.values.retain(|k, (_, (bytes, _))| {
             let keep = !k.starts_with(&prefix);
             if !keep {
                 freed += bytes.len();
@@ -632,6 +634,8 @@ impl Journal {
                     });
                 }
             }
+            // Not at once: a store that keeps ending watches is not to be spun on.
+            tokio::time::sleep(std::time::Duration::from_millis(200)).await;
         }
     }
 }
