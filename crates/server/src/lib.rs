@@ -313,12 +313,12 @@ fn spawn_replica_loops(
         shutdown.clone(),
         move || ecs.refresh_placement_views().map(|()| 0),
     );
-    // CloudWatch Logs retention: segments whose events are all past their group's retention
-    // are removed (reads hide expired events at once).
     // On a shared store: this replica's live tails see batches put through any replica.
     let follower = logs.clone();
     let stop = shutdown.clone();
     tokio::spawn(async move { follower.follow_journal(stop).await });
+    // CloudWatch Logs retention: segments whose events are all past their group's retention
+    // are removed (reads hide expired events at once).
     let logs = logs.clone();
     periodic::every(
         "expired log segments removed",
