@@ -299,7 +299,8 @@ fn presence_period(timeout: Duration) -> Duration {
     (timeout / 4).clamp(Duration::from_secs(1), Duration::from_secs(15))
 }
 
-/// What every replica does for itself: its placement views and its log segments.
+/// What every replica does for itself: its placement views, its log segments (retention) and
+/// its live tails' view of the log journal.
 fn spawn_replica_loops(
     state: &Arc<AppState>,
     logs: &Arc<berth_logs::Logs>,
