@@ -187,6 +187,10 @@ struct ServerArgs {
         default_value_t = 86400
     )]
     lifecycle_interval_seconds: u64,
+    /// With `--store etcd://…`: how often the leader seals CloudWatch Logs journal entries
+    /// older than this into sealed runs, in milliseconds.
+    #[arg(long, env = "BERTH_LOG_SEAL_INTERVAL_MS", default_value_t = 5000)]
+    log_seal_interval_ms: u64,
     #[command(flatten)]
     blobs: BlobsArgs,
     /// An agent not heard from for this long shows as disconnected (`agentConnected:
@@ -400,6 +404,7 @@ async fn run_server(args: ServerArgs, up: Option<UpOptions>) -> Result<()> {
         gc_interval: Duration::from_secs(args.gc_interval_seconds),
         gc_grace: Duration::from_secs(args.gc_grace_seconds),
         lifecycle_interval: Duration::from_secs(args.lifecycle_interval_seconds),
+        log_seal_interval: Duration::from_millis(args.log_seal_interval_ms),
         agent_timeout: Duration::from_secs(args.agent_timeout_seconds),
         agent_heartbeat: Duration::from_secs(args.agent_heartbeat_seconds),
         token_ttl,

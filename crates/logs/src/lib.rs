@@ -7,6 +7,7 @@
 //! that deleting a group or a stream is one store transaction followed by removing files
 //! (directories no record names are removed at start).
 
+mod journal;
 pub mod metric_filters;
 pub mod pattern;
 pub mod query_definitions;
@@ -309,6 +310,9 @@ pub struct Logs {
     tail: tokio::sync::broadcast::Sender<Arc<Ingested>>,
     /// Streams with a rolled segment to seal, for the sealing thread.
     sealer: Mutex<std::sync::mpsc::Sender<Arc<StreamStore>>>,
+    /// On a shared store (replicas): events are journal entries and sealed runs in the
+    /// store (`journal`), not local segment files.
+    journal: Option<Arc<journal::Journal>>,
 }
 
 /// The sealing thread: compresses rolled segments off the request path, one stream at a
@@ -350,17 +354,28 @@ fn scan(
 impl Logs {
     /// The logs service over `store`, keeping event data under `root`.
     pub fn open(store: Arc<dyn Store>, root: &Path) -> Result<Logs> {
+        Logs::open_with(store, root, false)
+    }
+
+    /// The logs service over a store that replicas share (etcd): events are kept in the
+    /// store itself (`journal`), so every replica reads them and they outlive any one.
+    pub fn open_shared(store: Arc<dyn Store>, root: &Path) -> Result<Logs> {
+        Logs::open_with(store, root, true)
+    }
+
+    fn open_with(store: Arc<dyn Store>, root: &Path, shared: bool) -> Result<Logs> {
         std::fs::create_dir_all(root)?;
         let (sealer, queue) = std::sync::mpsc::channel();
         std::thread::Builder::new()
             .name("log-sealer".into())
             .spawn(move || run_sealer(queue))?;
         let logs = Logs {
-            store,
+            store: store.clone(),
             root: root.to_path_buf(),
             open: Mutex::default(),
             tail: tokio::sync::broadcast::channel(1024).0,
             sealer: Mutex::new(sealer),
+            journal: shared.then(|| Arc::new(journal::Journal::new(store.clone()))),
         };
         logs.remove_orphans()?;
         Ok(logs)
@@ -651,6 +666,9 @@ impl Logs {
     }
 
     fn drop_stream_data(&self, id: &str) -> Result<()> {
+        if let Some(journal) = &self.journal {
+            journal.drop_stream(self.store.as_ref(), id)?;
+        }
         self.open.lock().unwrap().remove(id);
         match std::fs::remove_dir_all(self.root.join(id)) {
             Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(e.into()),
@@ -659,12 +677,22 @@ impl Logs {
     }
 
     fn stream_record(&self, scope: &LogScope, group: &str, name: &str) -> Result<StreamRecord> {
+        Ok(self.stream_record_at(scope, group, name)?.0)
+    }
+
+    /// The stream's record and its create revision.
+    fn stream_record_at(
+        &self,
+        scope: &LogScope,
+        group: &str,
+        name: &str,
+    ) -> Result<(StreamRecord, u64)> {
         check_stream_name(name)?;
         let kv = self
             .store
             .get(&scope.stream_key(group, name))?
             .ok_or_else(stream_missing)?;
-        decode(&kv)
+        Ok((decode(&kv)?, kv.create_revision))
     }
 
     fn stream_records(&self, scope: &LogScope, group: &str) -> Result<Vec<StreamRecord>> {
@@ -753,7 +781,7 @@ impl Logs {
             })
         };
         let with_stats = |r: StreamRecord| {
-            let stats = self.stream_data(&r.id)?.stats();
+            let stats = self.stream_stats(&r.id)?;
             Ok(LogStream {
                 name: r.name,
                 creation_time: r.creation_time,
@@ -811,7 +839,7 @@ impl Logs {
     pub fn stored_bytes(&self, scope: &LogScope, group: &str) -> Result<u64> {
         let mut total = 0;
         for r in self.stream_records(scope, group)? {
-            total += self.stream_data(&r.id)?.stats().stored_bytes;
+            total += self.stream_stats(&r.id)?.stored_bytes;
         }
         Ok(total)
     }
@@ -864,7 +892,7 @@ impl Logs {
             ));
         }
         let group_record = self.log_group(scope, group)?;
-        let record = self.stream_record(scope, group, stream)?;
+        let (record, record_revision) = self.stream_record_at(scope, group, stream)?;
         let now = now_ms();
         let too_old = now - 14 * DAY_MS;
         let expired = group_record.cutoff(now);
@@ -902,18 +930,35 @@ impl Logs {
                 "The batch of log events in a single PutLogEvents request cannot span more than 24 hours.".into(),
             ));
         }
-        let data = self.stream_data(&record.id)?;
-        data.append(&kept, now, cursor).map_err(|e| match e {
-            stream::AppendError::AlreadyAccepted => LogsError::DataAlreadyAccepted,
-            stream::AppendError::Io(e) => LogsError::Io(e),
-        })?;
-        self.seal_if_needed(&data);
+        let sequence = match &self.journal {
+            Some(journal) => {
+                let target = journal::Target {
+                    scope,
+                    group,
+                    stream,
+                    id: &record.id,
+                    stream_key: scope.stream_key(group, stream),
+                    stream_revision: record_revision,
+                };
+                journal.append(&target, &kept, now, cursor)?
+            }
+            None => {
+                let data = self.stream_data(&record.id)?;
+                data.append(&kept, now, cursor).map_err(|e| match e {
+                    stream::AppendError::AlreadyAccepted => LogsError::DataAlreadyAccepted,
+                    stream::AppendError::Io(e) => LogsError::Io(e),
+                })?;
+                self.seal_if_needed(&data);
+                data.stats().events
+            }
+        };
         if let Err(e) = self.count_metric_filters(scope, group, &kept, now) {
             // The batch is stored and acknowledged; only its counts are lost.
             tracing::warn!(error = %e, group, "counting a batch for metric filters failed");
         }
-        // A stream deleted while we wrote: its files are gone with it.
-        if !kept.is_empty() && self.tail.receiver_count() > 0 {
+        // A stream deleted while we wrote: its files are gone with it. On a shared store
+        // live tails are fed by the journal's watch (`follow_journal`), on every replica.
+        if !kept.is_empty() && self.journal.is_none() && self.tail.receiver_count() > 0 {
             let _ = self.tail.send(Arc::new(Ingested {
                 scope: scope.clone(),
                 group: group.to_string(),
@@ -922,16 +967,13 @@ impl Logs {
                 events: kept,
             }));
         }
-        Ok(Put {
-            rejected,
-            sequence: data.stats().events,
-        })
+        Ok(Put { rejected, sequence })
     }
 
     pub fn get_log_events(&self, scope: &LogScope, q: &GetLogEvents) -> Result<EventsPage> {
         let group = self.log_group(scope, &q.group)?;
         let record = self.stream_record(scope, &q.group, &q.stream)?;
-        let data = self.stream_data(&record.id)?;
+        let data = self.events(&record.id)?;
         let limit = q.limit.unwrap_or(MAX_BATCH_EVENTS);
         let start = q.start_time.unwrap_or(i64::MIN).max(group.cutoff(now_ms()));
         let end = q.end_time.unwrap_or(i64::MAX);
@@ -942,11 +984,21 @@ impl Logs {
             None if q.start_from_head => (true, HEAD),
             None => (false, END),
         };
-        let events = if forward {
-            data.page(position, END, start, end, limit, MAX_BATCH_BYTES, true)?
+        let (lower, upper) = if forward {
+            (position, END)
         } else {
-            data.page(HEAD, position, start, end, limit, MAX_BATCH_BYTES, false)?
+            (HEAD, position)
         };
+        let events = stream::read::page(
+            data.source(),
+            lower,
+            upper,
+            start,
+            end,
+            limit,
+            MAX_BATCH_BYTES,
+            forward,
+        )?;
         let (next_forward, next_backward) = match (events.first(), events.last()) {
             (Some(first), Some(last)) => (
                 (last.timestamp, last.ordinal + 1),
@@ -997,7 +1049,7 @@ impl Logs {
         }
         let mut found: Vec<FilteredEvent> = Vec::new();
         for r in &records {
-            let data = self.stream_data(&r.id)?;
+            let data = self.events(&r.id)?;
             let from_ts = resume.as_ref().map_or(start, |t| start.max(t.timestamp));
             let matches = |e: &segment::EventRef<'_>| {
                 // Past where the previous page ended (in the order pages are cut in) ...
@@ -1007,8 +1059,14 @@ impl Logs {
                 }) && pattern.as_ref().is_none_or(|p| p.matches(e.message))
             };
             // One more than a page tells whether there is more.
-            let events =
-                data.scan_matching(from_ts, end, finders.as_deref(), &matches, limit + 1)?;
+            let events = stream::read::scan_matching(
+                data.source(),
+                from_ts,
+                end,
+                finders.as_deref(),
+                &matches,
+                limit + 1,
+            )?;
             found.extend(events.into_iter().map(|e| FilteredEvent {
                 stream: r.name.clone(),
                 ordinal: e.ordinal,
@@ -1061,7 +1119,10 @@ impl Logs {
         }
         let mut removed = 0;
         for r in self.stream_records(scope, &group.name)? {
-            removed += self.stream_data(&r.id)?.expire(cutoff)?;
+            removed += match &self.journal {
+                Some(journal) => journal.expire(&r.id, cutoff)?,
+                None => self.stream_data(&r.id)?.expire(cutoff)?,
+            };
         }
         Ok(removed)
     }

@@ -29,6 +29,9 @@ use std::sync::{Arc, Mutex, RwLock};
 
 use crate::segment::{self, EventRef, FrameHeader, InputEvent};
 
+pub mod read;
+pub use read::{BlockSource, Source};
+
 pub const BLOCK_TARGET: u64 = 128 << 10;
 /// A sealed block's header: magic u32 | raw_len u32 | comp_len u32 | crc32(compressed)
 /// u32 | first_ordinal u64 | count u32 | min_ts i64 | max_ts i64.
@@ -60,25 +63,27 @@ impl From<EventRef<'_>> for StoredEvent {
     }
 }
 
+/// A run of whole frames (stored as frames, or LZ4-compressed when sealed) with its
+/// ordinal range and time bounds.
 #[derive(Debug, Clone, Copy)]
-struct Block {
-    segment: u64,
-    offset: u64,
-    len: u64,
+pub struct Block {
+    pub(crate) segment: u64,
+    pub(crate) offset: u64,
+    pub(crate) len: u64,
     /// The frames' size once decompressed; 0 when the block is stored as frames.
-    raw_len: u64,
-    first_ordinal: u64,
-    count: u64,
-    min_ts: i64,
-    max_ts: i64,
+    pub(crate) raw_len: u64,
+    pub(crate) first_ordinal: u64,
+    pub(crate) count: u64,
+    pub(crate) min_ts: i64,
+    pub(crate) max_ts: i64,
 }
 
 impl Block {
-    fn end_ordinal(&self) -> u64 {
+    pub(crate) fn end_ordinal(&self) -> u64 {
         self.first_ordinal + self.count
     }
 
-    fn overlaps(&self, start: i64, end: i64) -> bool {
+    pub(crate) fn overlaps(&self, start: i64, end: i64) -> bool {
         self.max_ts >= start && self.min_ts < end
     }
 }
@@ -426,9 +431,7 @@ impl StreamStore {
     }
 
     /// Events with `lower <= (timestamp, ordinal) < upper` and a timestamp in `start..end`,
-    /// in time order (ties by ordinal, the order they were accepted in): forward, the first
-    /// `limit` of them (and at most `max_bytes`, counting 26 bytes per event as AWS does);
-    /// backward, the last ones. Always returned in ascending order.
+    /// in time order (see `read::page`).
     #[allow(clippy::too_many_arguments)]
     pub fn page(
         &self,
@@ -440,31 +443,10 @@ impl StreamStore {
         max_bytes: usize,
         forward: bool,
     ) -> io::Result<Vec<StoredEvent>> {
-        let within = |e: &EventRef<'_>| {
-            let key = (e.timestamp, e.ordinal);
-            key >= lower && key < upper
-        };
-        let start = start.max(lower.0);
-        let end = end.min(upper.0.saturating_add(1));
-        let mut events = self.select(start, end, None, &within, limit, forward, false)?;
-        let mut bytes = 0usize;
-        let mut fits = |e: &StoredEvent| {
-            bytes += e.message.len() + 26;
-            bytes <= max_bytes
-        };
-        if forward {
-            let keep = events.iter().take_while(|e| fits(e)).count();
-            events.truncate(keep);
-        } else {
-            let keep = events.iter().rev().take_while(|e| fits(e)).count();
-            events.drain(..events.len() - keep);
-        }
-        Ok(events)
+        read::page(self, lower, upper, start, end, limit, max_bytes, forward)
     }
 
-    /// The first `limit` events in time order (ties by ordinal) with a timestamp in
-    /// `start..end` that `matches`, reading only blocks that hold one of `literals` (when
-    /// given). Blocks are read, decompressed and matched on all cores.
+    /// The first `limit` matching events in time order (see `read::scan_matching`).
     pub fn scan_matching(
         &self,
         start: i64,
@@ -473,178 +455,7 @@ impl StreamStore {
         matches: &(dyn Fn(&EventRef<'_>) -> bool + Sync),
         limit: usize,
     ) -> io::Result<Vec<StoredEvent>> {
-        self.select(start, end, literals, matches, limit, true, true)
-    }
-
-    /// The core of `page` and `scan_matching`. Blocks are taken in the order of their
-    /// earliest timestamp (forward; latest, backward), so that a stream written in time
-    /// order is read from the right place on, and the search stops once `limit` events are
-    /// held and no block left can hold an earlier (later) one. Rounds of blocks grow, so a
-    /// search satisfied early reads little; with `parallel`, a round is shared by all cores.
-    #[allow(clippy::too_many_arguments)]
-    fn select(
-        &self,
-        start: i64,
-        end: i64,
-        literals: Option<&[memchr::memmem::Finder<'_>]>,
-        matches: &(dyn Fn(&EventRef<'_>) -> bool + Sync),
-        limit: usize,
-        forward: bool,
-        parallel: bool,
-    ) -> io::Result<Vec<StoredEvent>> {
-        if limit == 0 || start >= end {
-            return Ok(Vec::new());
-        }
-        let mut blocks = self.blocks_between(0, u64::MAX, start, end)?;
-        if forward {
-            blocks.sort_by_key(|(b, _)| (b.min_ts, b.first_ordinal));
-        } else {
-            blocks.sort_by_key(|(b, _)| std::cmp::Reverse((b.max_ts, b.first_ordinal)));
-        }
-        let key = |e: &StoredEvent| (e.timestamp, e.ordinal);
-        // Sorts `events` into the direction's order and keeps the first `limit`.
-        let keep_best = |events: &mut Vec<StoredEvent>| {
-            if forward {
-                events.sort_unstable_by_key(key);
-            } else {
-                events.sort_unstable_by_key(|e| std::cmp::Reverse(key(e)));
-            }
-            events.truncate(limit);
-        };
-        let search = |(block, file): &(Block, Arc<File>)| -> io::Result<Vec<StoredEvent>> {
-            let data = read_block(block, file)?;
-            if let Some(literals) = literals
-                && !literals.iter().any(|f| f.find(&data).is_some())
-            {
-                return Ok(Vec::new());
-            }
-            let mut found: Vec<EventRef<'_>> = Vec::new();
-            segment::decode_frames(&data, |e| {
-                if e.timestamp >= start && e.timestamp < end && matches(&e) {
-                    found.push(e);
-                }
-                true
-            })
-            .map_err(io::Error::other)?;
-            // Only this block's best `limit` can be among the answer's.
-            if found.len() > limit {
-                let by = |e: &EventRef<'_>| (e.timestamp, e.ordinal);
-                if forward {
-                    found.select_nth_unstable_by_key(limit, by);
-                } else {
-                    found.select_nth_unstable_by_key(limit, |e| std::cmp::Reverse(by(e)));
-                }
-                found.truncate(limit);
-            }
-            Ok(found.into_iter().map(StoredEvent::from).collect())
-        };
-        let threads = if parallel {
-            std::thread::available_parallelism()
-                .map_or(1, |n| n.get())
-                .min(8)
-        } else {
-            1
-        };
-        let mut out: Vec<StoredEvent> = Vec::new();
-        // Once `limit` events are held: the timestamp of the last kept (possibly stale, so
-        // later than the true one forward — stopping on it is late, never wrong).
-        let mut threshold: Option<i64> = None;
-        // Takes the next block's events in order; `false` once no block left can hold an
-        // event that sorts before the last kept.
-        let mut take = |k: usize, found: Vec<StoredEvent>| -> bool {
-            out.extend(found);
-            if out.len() >= limit && (threshold.is_none() || out.len() >= 2 * limit) {
-                keep_best(&mut out);
-                threshold = out.last().map(|e| e.timestamp);
-            }
-            match (threshold, blocks.get(k + 1)) {
-                (Some(t), Some((next, _))) => {
-                    !((forward && next.min_ts > t) || (!forward && next.max_ts < t))
-                }
-                (_, next) => next.is_some(),
-            }
-        };
-        if threads == 1 || blocks.len() < 2 {
-            for (k, block) in blocks.iter().enumerate() {
-                if !take(k, search(block)?) {
-                    break;
-                }
-            }
-        } else {
-            // Workers take blocks in order, at most `window` ahead of the consumer, which
-            // takes their results in block order and stops them when it has enough.
-            let window = threads * 4;
-            let next = std::sync::atomic::AtomicUsize::new(0);
-            let done = std::sync::atomic::AtomicBool::new(false);
-            let consumed = (Mutex::new(0usize), std::sync::Condvar::new());
-            let (tx, rx) = std::sync::mpsc::channel::<(usize, io::Result<Vec<StoredEvent>>)>();
-            let outcome = std::thread::scope(|scope| {
-                for _ in 0..threads {
-                    let tx = tx.clone();
-                    let (next, done, consumed, blocks, search) =
-                        (&next, &done, &consumed, &blocks, &search);
-                    scope.spawn(move || {
-                        use std::sync::atomic::Ordering::SeqCst;
-                        loop {
-                            let i = next.fetch_add(1, SeqCst);
-                            if i >= blocks.len() || done.load(SeqCst) {
-                                return;
-                            }
-                            let mut c = consumed.0.lock().unwrap();
-                            while i >= *c + window && !done.load(SeqCst) {
-                                c = consumed.1.wait(c).unwrap();
-                            }
-                            drop(c);
-                            // A panic (a bug in a matcher, say) becomes this block's error
-                            // rather than a block that never arrives.
-                            let found =
-                                std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                                    search(&blocks[i])
-                                }))
-                                .unwrap_or_else(|_| {
-                                    Err(io::Error::other("a log scan worker panicked"))
-                                });
-                            if done.load(SeqCst) || tx.send((i, found)).is_err() {
-                                return;
-                            }
-                        }
-                    });
-                }
-                drop(tx);
-                let mut pending = BTreeMap::new();
-                let mut result = Ok(());
-                for k in 0..blocks.len() {
-                    let found = loop {
-                        if let Some(found) = pending.remove(&k) {
-                            break found;
-                        }
-                        let (i, found) = rx.recv().expect("a log scan worker panicked");
-                        pending.insert(i, found);
-                    };
-                    let more = match found {
-                        Ok(found) => take(k, found),
-                        Err(e) => {
-                            result = Err(e);
-                            false
-                        }
-                    };
-                    *consumed.0.lock().unwrap() = k + 1;
-                    consumed.1.notify_all();
-                    if !more {
-                        break;
-                    }
-                }
-                done.store(true, std::sync::atomic::Ordering::SeqCst);
-                consumed.1.notify_all();
-                result
-            });
-            outcome?;
-        }
-        keep_best(&mut out);
-        if !forward {
-            out.reverse();
-        }
-        Ok(out)
+        read::scan_matching(self, start, end, literals, matches, limit)
     }
 
     /// Compresses every segment no longer written to into its sealed form; returns how
@@ -695,25 +506,15 @@ impl StreamStore {
         let mut offset = 0u64;
         for block in &blocks {
             let raw = read_block(block, &file)?;
-            let compressed = lz4_flex::block::compress(&raw);
-            let mut header = Vec::with_capacity(SEALED_HEADER);
-            header.extend_from_slice(&SEALED_MAGIC.to_le_bytes());
-            header.extend_from_slice(&(raw.len() as u32).to_le_bytes());
-            header.extend_from_slice(&(compressed.len() as u32).to_le_bytes());
-            header.extend_from_slice(&segment::crc32(&compressed).to_le_bytes());
-            header.extend_from_slice(&block.first_ordinal.to_le_bytes());
-            header.extend_from_slice(&(block.count as u32).to_le_bytes());
-            header.extend_from_slice(&block.min_ts.to_le_bytes());
-            header.extend_from_slice(&block.max_ts.to_le_bytes());
-            out.write_all(&header)?;
-            out.write_all(&compressed)?;
+            let sealed = encode_sealed_block(block, &raw);
+            out.write_all(&sealed)?;
             placed.push(Block {
                 offset: offset + SEALED_HEADER as u64,
-                len: compressed.len() as u64,
+                len: (sealed.len() - SEALED_HEADER) as u64,
                 raw_len: raw.len() as u64,
                 ..*block
             });
-            offset += (SEALED_HEADER + compressed.len()) as u64;
+            offset += sealed.len() as u64;
         }
         let out = out.into_inner().map_err(|e| e.into_error())?;
         out.sync_all()?;
@@ -753,7 +554,7 @@ impl StreamStore {
         to: u64,
         start: i64,
         end: i64,
-    ) -> io::Result<Vec<(Block, Arc<File>)>> {
+    ) -> io::Result<Vec<(Block, Source)>> {
         let index = self.index.read().unwrap();
         let first = index.blocks.partition_point(|b| b.end_ordinal() <= from);
         let mut files: BTreeMap<u64, Arc<File>> = BTreeMap::new();
@@ -774,7 +575,7 @@ impl StreamStore {
                     f
                 }
             };
-            out.push((*b, file));
+            out.push((*b, Source::File(file)));
         }
         Ok(out)
     }
@@ -911,6 +712,67 @@ impl Index {
     }
 }
 
+/// One sealed block: its header and `raw` (whole frames, `block`'s) LZ4-compressed.
+pub(crate) fn encode_sealed_block(block: &Block, raw: &[u8]) -> Vec<u8> {
+    let compressed = lz4_flex::block::compress(raw);
+    let mut out = Vec::with_capacity(SEALED_HEADER + compressed.len());
+    out.extend_from_slice(&SEALED_MAGIC.to_le_bytes());
+    out.extend_from_slice(&(raw.len() as u32).to_le_bytes());
+    out.extend_from_slice(&(compressed.len() as u32).to_le_bytes());
+    out.extend_from_slice(&segment::crc32(&compressed).to_le_bytes());
+    out.extend_from_slice(&block.first_ordinal.to_le_bytes());
+    out.extend_from_slice(&(block.count as u32).to_le_bytes());
+    out.extend_from_slice(&block.min_ts.to_le_bytes());
+    out.extend_from_slice(&block.max_ts.to_le_bytes());
+    out.extend_from_slice(&compressed);
+    out
+}
+
+/// A sealed block's header read at `offset` (the block's bytes follow it); its checksum.
+fn parse_sealed_header(h: &[u8], offset: u64, segment: u64) -> io::Result<(Block, u32)> {
+    let u32_at = |i: usize| u32::from_le_bytes(h[i..i + 4].try_into().unwrap());
+    let u64_at = |i: usize| u64::from_le_bytes(h[i..i + 8].try_into().unwrap());
+    if h.len() < SEALED_HEADER || u32_at(0) != SEALED_MAGIC {
+        return Err(io::Error::other(
+            "corrupt sealed log segment: bad block magic",
+        ));
+    }
+    let block = Block {
+        segment,
+        offset: offset + SEALED_HEADER as u64,
+        len: u64::from(u32_at(8)),
+        raw_len: u64::from(u32_at(4)),
+        first_ordinal: u64_at(16),
+        count: u64::from(u32_at(24)),
+        min_ts: u64_at(28) as i64,
+        max_ts: u64_at(36) as i64,
+    };
+    Ok((block, u32_at(12)))
+}
+
+/// The blocks of a sealed segment held in memory (checking each block's checksum).
+pub(crate) fn parse_sealed(bytes: &[u8], segment: u64) -> io::Result<Vec<Block>> {
+    let mut out = Vec::new();
+    let mut offset = 0u64;
+    while (offset as usize) < bytes.len() {
+        let h = bytes
+            .get(offset as usize..offset as usize + SEALED_HEADER)
+            .ok_or_else(|| io::Error::other("corrupt sealed log segment: short header"))?;
+        let (block, crc) = parse_sealed_header(h, offset, segment)?;
+        let compressed = bytes
+            .get(block.offset as usize..(block.offset + block.len) as usize)
+            .ok_or_else(|| io::Error::other("corrupt sealed log segment: short block"))?;
+        if segment::crc32(compressed) != crc {
+            return Err(io::Error::other(
+                "corrupt sealed log segment: block checksum",
+            ));
+        }
+        out.push(block);
+        offset = block.offset + block.len;
+    }
+    Ok(out)
+}
+
 /// Reads a sealed segment's block headers (checking each block's checksum).
 fn read_sealed_headers(file: &File, segment: u64) -> io::Result<Vec<Block>> {
     let total = file.metadata()?.len();
@@ -918,34 +780,23 @@ fn read_sealed_headers(file: &File, segment: u64) -> io::Result<Vec<Block>> {
     let mut offset = 0u64;
     while offset < total {
         let h = segment::read_at(file, offset, SEALED_HEADER)?;
-        let u32_at = |i: usize| u32::from_le_bytes(h[i..i + 4].try_into().unwrap());
-        let u64_at = |i: usize| u64::from_le_bytes(h[i..i + 8].try_into().unwrap());
-        if u32_at(0) != SEALED_MAGIC {
-            return Err(io::Error::other(
-                "corrupt sealed log segment: bad block magic",
-            ));
-        }
-        let comp_len = u64::from(u32_at(8));
-        let block = Block {
-            segment,
-            offset: offset + SEALED_HEADER as u64,
-            len: comp_len,
-            raw_len: u64::from(u32_at(4)),
-            first_ordinal: u64_at(16),
-            count: u64::from(u32_at(24)),
-            min_ts: u64_at(28) as i64,
-            max_ts: u64_at(36) as i64,
-        };
-        let compressed = segment::read_at(file, block.offset, comp_len as usize)?;
-        if segment::crc32(&compressed) != u32_at(12) {
+        let (block, crc) = parse_sealed_header(&h, offset, segment)?;
+        let compressed = segment::read_at(file, block.offset, block.len as usize)?;
+        if segment::crc32(&compressed) != crc {
             return Err(io::Error::other(
                 "corrupt sealed log segment: block checksum",
             ));
         }
         out.push(block);
-        offset = block.offset + comp_len;
+        offset = block.offset + block.len;
     }
     Ok(out)
+}
+
+impl BlockSource for StreamStore {
+    fn blocks(&self, start: i64, end: i64) -> io::Result<Vec<(Block, Source)>> {
+        self.blocks_between(0, u64::MAX, start, end)
+    }
 }
 
 /// Reads a segment's frame headers (and, for the last segment, checks every frame's

@@ -52,6 +52,9 @@ pub struct ServerConfig {
     pub up: Option<UpOptions>,
     /// Where state lives (`--store`): embedded in the data dir, or etcd.
     pub store: files::StoreLocation,
+    /// On a shared store: how often the leader seals log journal entries older than this
+    /// into sealed runs (docs/replicas.md).
+    pub log_seal_interval: Duration,
     /// The root credentials; `None`: `BERTH_ROOT_ACCESS_KEY_ID` /
     /// `BERTH_ROOT_SECRET_ACCESS_KEY`, else DATA_DIR/credentials (made on first start).
     pub root_credentials: Option<RootCredentials>,
@@ -75,6 +78,7 @@ impl ServerConfig {
             up: None,
             store: files::StoreLocation::Embedded,
             root_credentials: None,
+            log_seal_interval: Duration::from_secs(5),
         }
     }
 }
@@ -175,10 +179,11 @@ pub async fn run(
         let own = host::own_interfaces(docker, &installation).await;
         ecs.move_subnets_off_host_routes(&own)?;
     }
-    let logs = Arc::new(berth_logs::Logs::open(
-        store.clone(),
-        &data_dir.join("logs"),
-    )?);
+    // Replicas on etcd keep log events in etcd too, so that any replica reads them.
+    let logs = Arc::new(match &opened.etcd {
+        Some(_) => berth_logs::Logs::open_shared(store.clone(), &data_dir.join("logs"))?,
+        None => berth_logs::Logs::open(store.clone(), &data_dir.join("logs"))?,
+    });
     let indexed = ecs.migrate_instance_task_index()?;
     if indexed > 0 {
         tracing::info!(tasks = indexed, "indexed live tasks by container instance");
@@ -323,7 +328,8 @@ fn presence_period(timeout: Duration) -> Duration {
     (timeout / 4).clamp(Duration::from_secs(1), Duration::from_secs(15))
 }
 
-/// What every replica does for itself: its placement views and its log segments.
+/// What every replica does for itself: its placement views, its log segments (retention) and
+/// its live tails' view of the log journal.
 fn spawn_replica_loops(
     state: &Arc<AppState>,
     logs: &Arc<berth_logs::Logs>,
@@ -337,6 +343,10 @@ fn spawn_replica_loops(
         shutdown.clone(),
         move || ecs.refresh_placement_views().map(|()| 0),
     );
+    // On a shared store: this replica's live tails see batches put through any replica.
+    let follower = logs.clone();
+    let stop = shutdown.clone();
+    tokio::spawn(async move { follower.follow_journal(stop).await });
     // CloudWatch Logs retention: segments whose events are all past their group's retention
     // are removed (reads hide expired events at once).
     let logs = logs.clone();
@@ -368,12 +378,35 @@ async fn lead(
             &berth_iam::Iam::new(fenced),
             &end_rx,
         );
+        if state.logs.is_shared() {
+            spawn_log_sealing(&config, &state.logs, fenced, &end_rx);
+        }
         if term.token != 0 {
             spawn_compaction(store.clone(), &end_rx);
         }
         replica::term_ended(&mut role, &mut shutdown).await;
         let _ = end_tx.send(true);
     }
+}
+
+/// On a shared store, the leader seals log journal entries into sealed runs (through its
+/// fenced store): a pass every `log_seal_interval` takes entries older than that.
+fn spawn_log_sealing(
+    config: &ServerConfig,
+    logs: &Arc<berth_logs::Logs>,
+    fenced: Arc<dyn berth_store::Store>,
+    shutdown: &tokio::sync::watch::Receiver<bool>,
+) {
+    let (logs, every) = (
+        logs.clone(),
+        config.log_seal_interval.max(Duration::from_millis(10)),
+    );
+    periodic::every("log journal sealed", every, shutdown.clone(), move || {
+        let runs = logs.seal_journal(fenced.as_ref(), every)?;
+        // Routine, every few seconds: not news for the log.
+        tracing::debug!(runs, "log journal sealed");
+        Ok::<_, berth_logs::LogsError>(0)
+    });
 }
 
 /// Revisions of history a shared store keeps for watches that fall behind (as the embedded

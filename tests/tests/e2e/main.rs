@@ -22,6 +22,7 @@ mod fargate;
 mod gc;
 mod identity;
 mod logs_api;
+mod logs_replicas;
 mod official_agent;
 mod quickstart;
 mod registry_replicas;
