@@ -375,7 +375,7 @@ async fn lead(
             &config,
             &state.ecs.with_store(fenced.clone()),
             &registry.with_store(fenced.clone()),
-            &berth_iam::Iam::new(fenced),
+            &berth_iam::Iam::new(fenced.clone()),
             &end_rx,
         );
         if state.logs.is_shared() {
