@@ -445,11 +445,11 @@ fn iam_roles_with_trust_and_permission_policies() {
 /// Temporary credentials from GetSessionToken: accepted with their session token by every
 /// service (STS, ECS) and by `aws ecr get-login-password`, whose password logs Docker in;
 /// refused without the token, and refused with AWS's ExpiredToken once they expire (the
-/// server is told to issue sessions as short as 2 s for this).
+/// server is told to issue sessions as short as 10 s for this).
 #[test]
 fn session_credentials_sign_until_they_expire() {
     let s = BerthServer::start_with(berth_e2e::ServerOptions {
-        env: vec![("BERTH_STS_MIN_SESSION_SECONDS".into(), "2".into())],
+        env: vec![("BERTH_STS_MIN_SESSION_SECONDS".into(), "10".into())],
         ..Default::default()
     });
     let issue = |seconds: &str| {
@@ -500,9 +500,10 @@ fn session_credentials_sign_until_they_expire() {
         .query(
             "sts",
             "us-east-1",
-            "Action=GetSessionToken&Version=2011-06-15&DurationSeconds=2",
+            "Action=GetSessionToken&Version=2011-06-15&DurationSeconds=15",
         )
         .unwrap();
+    let issued = std::time::Instant::now();
     let body = String::from_utf8_lossy(&answer.body).into_owned();
     assert_eq!(answer.status, 200, "{body}");
     let field = |tag: &str| {
@@ -515,8 +516,10 @@ fn session_credentials_sign_until_they_expire() {
         field("SecretAccessKey"),
         field("SessionToken"),
     );
+    // Still valid (15 s is ample for one call, even on a loaded host)...
     ok_json(&with_session(&short, &["ecs", "list-clusters"]));
-    std::thread::sleep(std::time::Duration::from_secs(3));
+    // ... and refused once they expired.
+    std::thread::sleep(std::time::Duration::from_secs(16).saturating_sub(issued.elapsed()));
     assert_aws_error(
         &with_session(&short, &["sts", "get-caller-identity"]),
         "ExpiredToken",
