@@ -8,6 +8,7 @@
 
 mod access_keys;
 mod ids;
+pub mod policy;
 mod users;
 
 use std::sync::Arc;
