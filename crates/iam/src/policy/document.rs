@@ -390,14 +390,6 @@ fn parse_actions(v: &serde_json::Value) -> Result<Box<[ActionPattern]>, PolicyEr
                     "Actions/Conditions must be prefaced by a vendor, e.g., iam, sdb, ec2, etc.",
                 ));
             }
-            if a.split(':')
-                .next()
-                .is_some_and(|vendor| a != "*" && vendor.contains(['*', '?']))
-            {
-                return Err(malformed(format!(
-                    "Action vendor must not contain wildcards: {a}"
-                )));
-            }
             Ok(ActionPattern::parse(a))
         })
         .collect()
