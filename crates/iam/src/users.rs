@@ -58,9 +58,9 @@ pub(crate) fn check_path(path: &str) -> Result<()> {
     if ok {
         Ok(())
     } else {
-        Err(IamError::Validation(format!(
-            "The specified value for path is invalid. It must begin and end with / and contain only alphanumeric characters and/or / characters."
-        )))
+        Err(IamError::Validation(
+            "The specified value for path is invalid. It must begin and end with / and contain only alphanumeric characters and/or / characters.".to_string(),
+        ))
     }
 }
 

@@ -79,21 +79,23 @@ impl Template {
         };
         while i < bytes.len() {
             let b = bytes[i];
-            if syntax.variables && b == b'$' && bytes.get(i + 1) == Some(&b'{') {
-                if let Some((var, end)) = parse_variable(&text[i + 2..]) {
-                    match var {
-                        Variable::Escape(c) => lit.push(c),
-                        Variable::Key { key, default } => {
-                            push_lit(&mut parts, &mut lit);
-                            parts.push(Part::Var {
-                                key: key.to_ascii_lowercase().into_boxed_str(),
-                                default: default.map(|d| d.into_bytes().into_boxed_slice()),
-                            });
-                        }
+            if syntax.variables
+                && b == b'$'
+                && bytes.get(i + 1) == Some(&b'{')
+                && let Some((var, end)) = parse_variable(&text[i + 2..])
+            {
+                match var {
+                    Variable::Escape(c) => lit.push(c),
+                    Variable::Key { key, default } => {
+                        push_lit(&mut parts, &mut lit);
+                        parts.push(Part::Var {
+                            key: key.to_ascii_lowercase().into_boxed_str(),
+                            default: default.map(|d| d.into_bytes().into_boxed_slice()),
+                        });
                     }
-                    i += 2 + end;
-                    continue;
                 }
+                i += 2 + end;
+                continue;
             }
             if syntax.wildcards && (b == b'*' || b == b'?') {
                 push_lit(&mut parts, &mut lit);
