@@ -6,7 +6,7 @@
 
 use std::net::IpAddr;
 
-use super::pattern::Vars;
+use super::pattern::{ArnSplit, Vars};
 
 /// What kind of principal makes the request.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -178,7 +178,11 @@ pub(crate) fn parse_time(s: &str) -> Option<i128> {
 #[derive(Debug, Clone, PartialEq)]
 pub struct Request {
     action: String,
+    /// The length of the action's service prefix (`ecs` in `ecs:RunTask`).
+    service_len: usize,
     resources: Vec<String>,
+    /// Each resource split into its parts, once.
+    splits: Vec<ArnSplit>,
     resource_account: Option<String>,
     principal: RequestPrincipal,
     /// Lowercased key → values; a handful of entries, scanned linearly (cheaper than hashing).
@@ -193,7 +197,9 @@ impl Request {
     pub fn new(principal: RequestPrincipal, action: &str, resource: &str) -> Request {
         let mut request = Request {
             action: action.to_string(),
+            service_len: action.find(':').unwrap_or(action.len()),
             resources: vec![resource.to_string()],
+            splits: vec![ArnSplit::of(resource)],
             resource_account: None,
             principal,
             keys: Vec::new(),
@@ -227,6 +233,7 @@ impl Request {
     /// Adds a resource: the request is allowed only if every resource is.
     pub fn with_resource(mut self, arn: &str) -> Request {
         self.resources.push(arn.to_string());
+        self.splits.push(ArnSplit::of(arn));
         self
     }
 
@@ -287,6 +294,16 @@ impl Request {
         &self.resources
     }
 
+    /// The action's service prefix (`ecs`).
+    pub fn service(&self) -> &str {
+        &self.action[..self.service_len]
+    }
+
+    /// Resource `i` and its parts.
+    pub(crate) fn resource(&self, i: usize) -> (&str, &ArnSplit) {
+        (&self.resources[i], &self.splits[i])
+    }
+
     pub fn principal(&self) -> &RequestPrincipal {
         &self.principal
     }
@@ -296,7 +313,11 @@ impl Request {
         if let Some(a) = &self.resource_account {
             return a;
         }
-        match self.resources.first().and_then(|r| r.split(':').nth(4)) {
+        match self
+            .resources
+            .first()
+            .and_then(|r| self.splits[0].part(r, 4))
+        {
             Some(a) if !a.is_empty() && a != "*" => a,
             _ => &self.principal.account,
         }

@@ -5,7 +5,7 @@
 
 use super::PolicyError;
 use super::condition::{ConditionBlock, ConditionError};
-use super::pattern::{ActionPattern, ArnPattern};
+use super::pattern::{ActionPattern, ArnPattern, ArnSplit};
 
 /// Which grammar a document follows.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -142,8 +142,9 @@ impl Statement {
     pub(crate) fn applies(
         &self,
         request: &super::Request,
-        resource: &str,
+        resource: (&str, &ArnSplit),
     ) -> Option<PrincipalMatch> {
+        let (resource, split) = resource;
         let action = request.action();
         let action_ok = match &self.actions {
             Actions::Action(ps) => ps.iter().any(|p| p.matches(action)),
@@ -157,10 +158,10 @@ impl Statement {
             // A pattern whose variable has no value matches nothing.
             Resources::Resource(ps) => ps
                 .iter()
-                .any(|p| p.matches(resource, request) == Some(true)),
+                .any(|p| p.matches_split(resource, split, request) == Some(true)),
             Resources::NotResource(ps) => !ps
                 .iter()
-                .any(|p| p.matches(resource, request) != Some(false)),
+                .any(|p| p.matches_split(resource, split, request) != Some(false)),
         };
         if !resource_ok {
             return None;
@@ -183,6 +184,64 @@ pub struct Policy {
     version: PolicyVersion,
     id: Option<String>,
     statements: Vec<Statement>,
+    index: ServiceIndex,
+}
+
+/// The statements that can apply to an action of a given service, in document order, so
+/// that a decision skips the statements about other services without looking at them.
+#[derive(Debug, Clone, PartialEq, Default)]
+struct ServiceIndex {
+    /// Service (lowercased) → its statements and those of every service.
+    by_service: Vec<(Box<str>, Box<[u32]>)>,
+    /// Statements whose actions name no single service (`*`, `ec?:*`, `NotAction`).
+    any_service: Box<[u32]>,
+}
+
+impl ServiceIndex {
+    fn build(statements: &[Statement]) -> ServiceIndex {
+        let mut any = Vec::new();
+        let mut by_service: Vec<(String, Vec<u32>)> = Vec::new();
+        for (i, s) in statements.iter().enumerate() {
+            let services = match &s.actions {
+                Actions::Action(ps) => ps.iter().map(|p| p.service()).collect::<Option<Vec<_>>>(),
+                Actions::NotAction(_) => None,
+            };
+            match services {
+                None => any.push(i as u32),
+                Some(services) => {
+                    for svc in services {
+                        match by_service.iter_mut().find(|(name, _)| name == svc) {
+                            Some((_, list)) if list.last() == Some(&(i as u32)) => {}
+                            Some((_, list)) => list.push(i as u32),
+                            None => by_service.push((svc.to_string(), vec![i as u32])),
+                        }
+                    }
+                }
+            }
+        }
+        ServiceIndex {
+            by_service: by_service
+                .into_iter()
+                .map(|(name, mut list)| {
+                    list.extend_from_slice(&any);
+                    list.sort_unstable();
+                    (name.into_boxed_str(), list.into_boxed_slice())
+                })
+                .collect(),
+            any_service: any.into_boxed_slice(),
+        }
+    }
+
+    fn candidates(&self, service: &str) -> &[u32] {
+        for (name, list) in &self.by_service {
+            if name.len() == service.len()
+                && name.as_bytes().eq_ignore_ascii_case(service.as_bytes())
+            {
+                return list;
+            }
+        }
+        &self.any_service
+    }
 }
 
 fn malformed(msg: impl Into<String>) -> PolicyError {
@@ -235,10 +294,12 @@ impl Policy {
                 "Statement IDs (SID) in a single policy must be unique.",
             ));
         }
+        let index = ServiceIndex::build(&statements);
         Ok(Policy {
             version,
             id,
             statements,
+            index,
         })
     }
 
@@ -252,6 +313,15 @@ impl Policy {
 
     pub fn statements(&self) -> &[Statement] {
         &self.statements
+    }
+
+    /// The statements that may apply to `action` (by its service), as indexes in document
+    /// order; the others cannot.
+    pub(crate) fn candidates(&self, service: &str) -> impl Iterator<Item = (usize, &Statement)> {
+        self.index
+            .candidates(service)
+            .iter()
+            .map(|&i| (i as usize, &self.statements[i as usize]))
     }
 }
 

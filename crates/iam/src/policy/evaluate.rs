@@ -180,16 +180,16 @@ fn weigh(
     policies: &[Arc<Policy>],
     source: PolicySource,
     request: &Request,
-    resource: (usize, &str),
+    resource: usize,
 ) -> Verdict {
     let mut allow: Option<PrincipalMatch> = None;
     for (pi, policy) in policies.iter().enumerate() {
-        for (si, statement) in policy.statements().iter().enumerate() {
+        for (si, statement) in policy.candidates(request.service()) {
             // Once an allow is certain, only denies can change the outcome.
             if statement.effect() == Effect::Allow && allow == Some(PrincipalMatch::Caller) {
                 continue;
             }
-            let Some(matched) = statement.applies(request, resource.1) else {
+            let Some(matched) = statement.applies(request, request.resource(resource)) else {
                 continue;
             };
             match statement.effect() {
@@ -198,7 +198,7 @@ fn weigh(
                         source,
                         policy: pi,
                         statement: si,
-                        resource: resource.0,
+                        resource,
                     });
                 }
                 Effect::Allow => allow = allow.max(Some(matched)),
@@ -210,8 +210,8 @@ fn weigh(
 
 /// Decides `request` against `policies`. Pure; allocates nothing.
 pub fn evaluate(request: &Request, policies: &PolicySet) -> Decision {
-    for (i, resource) in request.resources().iter().enumerate() {
-        let d = evaluate_resource(request, policies, (i, resource));
+    for i in 0..request.resources().len() {
+        let d = evaluate_resource(request, policies, i);
         if d != Decision::Allowed {
             return d;
         }
@@ -219,7 +219,7 @@ pub fn evaluate(request: &Request, policies: &PolicySet) -> Decision {
     Decision::Allowed
 }
 
-fn evaluate_resource(request: &Request, policies: &PolicySet, resource: (usize, &str)) -> Decision {
+fn evaluate_resource(request: &Request, policies: &PolicySet, resource: usize) -> Decision {
     use PolicySource::*;
     let mut allows = [None; 4];
     for (slot, source) in [Identity, Resource, PermissionsBoundary, Session]
@@ -237,10 +237,7 @@ fn evaluate_resource(request: &Request, policies: &PolicySet, resource: (usize, 
     let identity_ok = root || identity.is_some();
     let boundary_ok = root || policies.permissions_boundary.is_none() || boundary.is_some();
     let session_ok = root || policies.session.is_empty() || session.is_some();
-    let implicit = |missing| Decision::ImplicitDeny {
-        missing,
-        resource: resource.0,
-    };
+    let implicit = |missing| Decision::ImplicitDeny { missing, resource };
     let narrowed = || {
         if !boundary_ok {
             implicit(PermissionsBoundary)

@@ -328,6 +328,16 @@ impl ActionPattern {
     pub fn matches(&self, action: &str) -> bool {
         self.0.matches(action, &NoVars).unwrap_or(false)
     }
+
+    /// The service prefix (lowercased) when it has no wildcard: `ecr` for `ecr:Batch*`,
+    /// `None` for `*` or `ec?:*`.
+    pub fn service(&self) -> Option<&str> {
+        let Some(Part::Lit(first)) = self.0.parts.first() else {
+            return None;
+        };
+        let colon = first.iter().position(|&b| b == b':')?;
+        std::str::from_utf8(&first[..colon]).ok()
+    }
 }
 
 struct NoVars;
@@ -366,20 +376,70 @@ impl ArnPattern {
     }
 
     pub fn matches(&self, arn: &str, vars: &dyn Vars) -> Option<bool> {
+        match self {
+            ArnPattern::Any => Some(true),
+            ArnPattern::Parts(_) => self.matches_split(arn, &ArnSplit::of(arn), vars),
+        }
+    }
+
+    /// `matches` with the ARN already split (a request's resources are split once).
+    pub fn matches_split(&self, arn: &str, split: &ArnSplit, vars: &dyn Vars) -> Option<bool> {
         let parts = match self {
             ArnPattern::Any => return Some(true),
             ArnPattern::Parts(parts) => parts,
         };
-        let mut pieces = arn.splitn(parts.len(), ':');
-        for part in parts.iter() {
-            let Some(piece) = pieces.next() else {
-                return Some(false);
-            };
-            if !part.matches(piece, vars)? {
+        let n = parts.len();
+        if (split.count as usize) < n {
+            return Some(false);
+        }
+        for (i, part) in parts.iter().enumerate() {
+            if !part.matches(split.piece(arn, i, n), vars)? {
                 return Some(false);
             }
         }
         Some(true)
+    }
+}
+
+/// Where the parts of an ARN begin: after each of its first five colons.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct ArnSplit {
+    starts: [u32; 6],
+    count: u8,
+}
+
+impl ArnSplit {
+    pub fn of(arn: &str) -> ArnSplit {
+        let mut split = ArnSplit {
+            starts: [0; 6],
+            count: 1,
+        };
+        for (i, b) in arn.bytes().enumerate() {
+            if b == b':' {
+                split.starts[split.count as usize] = (i + 1) as u32;
+                split.count += 1;
+                if split.count == 6 {
+                    break;
+                }
+            }
+        }
+        split
+    }
+
+    /// Part `i` of the ARN read as `n` parts (the last one takes the rest).
+    fn piece<'a>(&self, arn: &'a str, i: usize, n: usize) -> &'a str {
+        let start = self.starts[i] as usize;
+        let end = if i + 1 < n && i + 1 < self.count as usize {
+            self.starts[i + 1] as usize - 1
+        } else {
+            arn.len()
+        };
+        &arn[start..end]
+    }
+
+    /// Part `i` of six (`4`: the account), if the ARN has it.
+    pub fn part<'a>(&self, arn: &'a str, i: usize) -> Option<&'a str> {
+        (i < self.count as usize).then(|| self.piece(arn, i, 6))
     }
 }
 

@@ -558,7 +558,7 @@ proptest! {
         let reversed = PolicySet::new().with_identity(policy(b)).with_identity(policy(a));
         let d = evaluate(&request, &set);
         let applies = |deny: bool| set.identity.iter().flat_map(|p| p.statements()).any(|s| {
-            (s.effect() == Effect::Deny) == deny && s.applies(&request, REPO).is_some()
+            (s.effect() == Effect::Deny) == deny && s.applies(&request, request.resource(0)).is_some()
         });
         if applies(true) {
             let denied = matches!(d, Decision::ExplicitDeny { .. });
