@@ -118,7 +118,7 @@ fn main() {
             ),
         ),
         (
-            "sts:AssumeRole implicit deny (all 50 statements)",
+            "sts:AssumeRole implicit deny (no statement applies)",
             base("sts:AssumeRole", "arn:aws:iam::111122223333:role/r"),
         ),
     ];

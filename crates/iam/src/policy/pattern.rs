@@ -581,6 +581,23 @@ mod tests {
     }
 
     #[test]
+    fn arn_split() {
+        let arn = "arn:aws:logs:us-east-1:1:log-group:g:log-stream:s";
+        let s = ArnSplit::of(arn);
+        assert_eq!(s.part(arn, 2), Some("logs"));
+        assert_eq!(s.part(arn, 4), Some("1"));
+        assert_eq!(s.part(arn, 5), Some("log-group:g:log-stream:s"));
+        assert_eq!(
+            s.piece(arn, 2, 3),
+            "logs:us-east-1:1:log-group:g:log-stream:s"
+        );
+        let short = "arn:aws";
+        assert_eq!(ArnSplit::of(short).part(short, 1), Some("aws"));
+        assert_eq!(ArnSplit::of(short).part(short, 2), None);
+        assert_eq!(ArnSplit::of("*").part("*", 0), Some("*"));
+    }
+
+    #[test]
     fn variable_colons_do_not_split() {
         assert_eq!(
             split_arn("arn:aws:s3:::b/${aws:username}/x", true),

@@ -574,3 +574,36 @@ proptest! {
         }
     }
 }
+
+/// The service index skips statements about other services but keeps document order: the
+/// Deny reported is the first applicable one, whether it names the service or not.
+#[test]
+fn service_index_keeps_document_order() {
+    let p = identity(json!({"Version": "2012-10-17", "Statement": [
+        {"Sid": "Logs", "Effect": "Deny", "Action": "logs:*", "Resource": "*"},
+        {"Sid": "Everything", "Effect": "Deny", "NotAction": "iam:*", "Resource": "*"},
+        {"Sid": "Ecr", "Effect": "Deny", "Action": ["logs:Get*", "ECR:Batch*"], "Resource": "*"},
+        {"Sid": "Wild", "Effect": "Deny", "Action": "e?r:*", "Resource": "*"}]}));
+    let set = PolicySet::new().with_identity(p);
+    let first_deny = |action: &str| match evaluate(&Request::new(bob(), action, REPO), &set) {
+        Decision::ExplicitDeny { statement } => {
+            set.statement(statement).unwrap().sid().map(str::to_string)
+        }
+        _ => None,
+    };
+    assert_eq!(
+        first_deny("ecr:BatchGetImage").as_deref(),
+        Some("Everything")
+    );
+    assert_eq!(first_deny("logs:GetLogEvents").as_deref(), Some("Logs"));
+    assert_eq!(first_deny("iam:CreateUser"), None);
+    let p = identity(json!({"Version": "2012-10-17", "Statement": [
+        {"Sid": "Wild", "Effect": "Deny", "Action": "e?r:*", "Resource": "*"},
+        {"Sid": "Ecr", "Effect": "Deny", "Action": "ecr:*", "Resource": "*"}]}));
+    let set = PolicySet::new().with_identity(p);
+    let d = evaluate(&Request::new(bob(), "ECR:PutImage", REPO), &set);
+    let Decision::ExplicitDeny { statement } = d else {
+        panic!("{d:?}")
+    };
+    assert_eq!(set.statement(statement).unwrap().sid(), Some("Wild"));
+}
