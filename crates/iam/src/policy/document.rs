@@ -262,7 +262,7 @@ impl Policy {
             .ok_or_else(|| malformed("Syntax errors in policy."))?;
         for key in obj.keys() {
             if !matches!(key.as_str(), "Version" | "Id" | "Statement") {
-                return Err(malformed(format!("Unknown field {key}")));
+                return Err(malformed("Syntax errors in policy."));
             }
         }
         let version = match obj.get("Version") {
@@ -346,7 +346,7 @@ fn parse_statement(
                 | "NotResource"
                 | "Condition"
         ) {
-            return Err(malformed(format!("Unknown field {key}")));
+            return Err(malformed("Syntax errors in policy."));
         }
     }
     let sid = match obj.get("Sid") {
@@ -365,8 +365,10 @@ fn parse_statement(
         None => return Err(malformed("Missing required field Effect")),
         Some(serde_json::Value::String(e)) if e == "Allow" => Effect::Allow,
         Some(serde_json::Value::String(e)) if e == "Deny" => Effect::Deny,
-        Some(serde_json::Value::String(e)) => {
-            return Err(malformed(format!("Invalid effect: {e}")));
+        // IAM answers an Effect other than the two (even "allow") with its generic message
+        // (hashicorp/terraform#10057); "Invalid effect: …" is S3's wording, not IAM's.
+        Some(serde_json::Value::String(_)) => {
+            return Err(malformed("The policy failed legacy parsing"));
         }
         Some(_) => return Err(malformed("Syntax errors in policy.")),
     };

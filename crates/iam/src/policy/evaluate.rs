@@ -14,6 +14,9 @@
 //!    account) AND the identity policies (narrowed by boundary and session policies) must.
 //! 4. Otherwise: implicit deny, reporting which kind of policy failed to allow.
 //!
+//! Anonymous callers and AWS services are allowed only by a resource policy naming them (a
+//! role's trust policy naming `ecs-tasks.amazonaws.com`, a repository policy with `*`).
+//!
 //! The account root is not subject to identity policies (its identity "allows" everything)
 //! but is to explicit denies; Berth's request path keeps root unrestricted before this.
 
@@ -247,6 +250,18 @@ fn evaluate_resource(request: &Request, policies: &PolicySet, resource: usize) -
             Decision::Allowed
         }
     };
+    // Anonymous callers and services hold no identity policies: only a resource policy
+    // naming them (or `*`) lets them in.
+    if matches!(
+        principal.kind,
+        PrincipalKind::Anonymous | PrincipalKind::Service
+    ) {
+        return if resource_policy == Some(PrincipalMatch::Caller) {
+            Decision::Allowed
+        } else {
+            implicit(Resource)
+        };
+    }
     let same_account = request.resource_account() == principal.account;
     if same_account {
         match resource_policy {

@@ -191,8 +191,36 @@ fn resource_policy_principals_same_account() {
         tags: vec![],
     };
     let set = PolicySet::new().with_resource(repo(json!({"Service": "ecs-tasks.amazonaws.com"})));
-    assert!(allowed(&pull(svc), &set));
+    assert!(allowed(&pull(svc.clone()), &set));
     assert!(!allowed(&pull(bob()), &set));
+    // A service has no identity policies: an identity allow does not let it in.
+    let d = evaluate(&pull(svc), &PolicySet::new().with_identity(allow_all()));
+    assert_eq!(
+        d,
+        Decision::ImplicitDeny {
+            missing: PolicySource::Resource,
+            resource: 0
+        }
+    );
+    // Anonymous: only a public resource policy.
+    let anon = RequestPrincipal {
+        kind: PrincipalKind::Anonymous,
+        arn: "anonymous".into(),
+        principal_arn: "anonymous".into(),
+        account: String::new(),
+        user_id: "anonymous".into(),
+        user_name: None,
+        tags: vec![],
+    };
+    assert!(allowed(
+        &pull(anon.clone()),
+        &PolicySet::new().with_resource(repo(json!("*")))
+    ));
+    assert!(!allowed(
+        &pull(anon.clone()),
+        &PolicySet::new().with_resource(repo(json!({"AWS": ACCOUNT})))
+    ));
+    assert!(!allowed(&pull(anon), &PolicySet::new()));
 }
 
 #[test]
