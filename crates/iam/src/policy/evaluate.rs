@@ -211,6 +211,35 @@ fn weigh(
     Verdict::Allow(allow)
 }
 
+/// Every statement of `policies` that applies to `request` (to any of its resources), with
+/// its effect, in the order sources, policies and statements come: what the policy simulator
+/// reports as matched statements. Allocates; the request path uses [`evaluate`].
+pub fn matching_statements(request: &Request, policies: &PolicySet) -> Vec<(StatementRef, Effect)> {
+    use PolicySource::*;
+    let mut out = Vec::new();
+    for resource in 0..request.resources().len() {
+        for source in [Identity, Resource, PermissionsBoundary, Session] {
+            for (pi, policy) in policies.policies(source).iter().enumerate() {
+                for (si, statement) in policy.statements().iter().enumerate() {
+                    if statement
+                        .applies(request, request.resource(resource))
+                        .is_some()
+                    {
+                        let at = StatementRef {
+                            source,
+                            policy: pi,
+                            statement: si,
+                            resource,
+                        };
+                        out.push((at, statement.effect()));
+                    }
+                }
+            }
+        }
+    }
+    out
+}
+
 /// Decides `request` against `policies`. Pure; allocates nothing.
 pub fn evaluate(request: &Request, policies: &PolicySet) -> Decision {
     for i in 0..request.resources().len() {

@@ -22,7 +22,9 @@ pub use document::{
     Effect, Policy, PolicySizeQuota, PolicyType, PolicyVersion, Statement, check_policy_size,
     policy_size,
 };
-pub use evaluate::{Decision, PolicySet, PolicySource, StatementRef, evaluate};
+pub use evaluate::{
+    Decision, PolicySet, PolicySource, StatementRef, evaluate, matching_statements,
+};
 
 /// Why a policy document is refused, in IAM's error codes.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

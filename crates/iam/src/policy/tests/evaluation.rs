@@ -588,9 +588,14 @@ proptest! {
         let applies = |deny: bool| set.identity.iter().flat_map(|p| p.statements()).any(|s| {
             (s.effect() == Effect::Deny) == deny && s.applies(&request, request.resource(0)).is_some()
         });
+        // The simulator's view agrees with the decision.
+        let matched = matching_statements(&request, &set);
+        prop_assert_eq!(matched.iter().any(|(_, e)| *e == Effect::Deny), applies(true));
+        prop_assert_eq!(matched.iter().any(|(_, e)| *e == Effect::Allow), applies(false));
         if applies(true) {
-            let denied = matches!(d, Decision::ExplicitDeny { .. });
-            prop_assert!(denied);
+            // The Deny reported is the first applicable one in document order.
+            let first = matched.iter().find(|(_, e)| *e == Effect::Deny).map(|(at, _)| *at);
+            prop_assert_eq!(d, Decision::ExplicitDeny { statement: first.unwrap() });
             // Adding a resource policy that allows everyone changes nothing.
             let open = resource_policy(json!({"Version": "2012-10-17", "Statement":
                 {"Effect": "Allow", "Principal": "*", "Action": "*"}}));
