@@ -10,6 +10,24 @@
 //! - `condition`: the condition operators.
 //! - `context`: the [`Request`] and its [`RequestPrincipal`].
 //! - `evaluate`: [`evaluate`] → [`Decision`].
+//!
+//! ```
+//! use berth_iam::policy::{evaluate, Decision, Policy, PolicySet, PolicyType, Request, RequestPrincipal};
+//!
+//! let policy = Policy::parse(r#"{"Version": "2012-10-17", "Statement": {"Effect": "Allow",
+//!     "Action": "ecr:BatchGetImage", "Resource": "arn:aws:ecr:*:111122223333:repository/app",
+//!     "Condition": {"IpAddress": {"aws:SourceIp": "10.0.0.0/8"}}}}"#, PolicyType::Identity).unwrap();
+//! let policies = PolicySet::new().with_identity(policy); // once per principal, then reused
+//! let bob = RequestPrincipal::user("111122223333", "bob", "AIDAEXAMPLE", "arn:aws:iam::111122223333:user/bob");
+//! let request = Request::new(bob, "ecs:RunTask", "arn:aws:ecs:us-east-1:111122223333:cluster/c")
+//!     .with_key("aws:SourceIp", "10.1.2.3");
+//! let decision = evaluate(&request, &policies);
+//! assert!(matches!(decision, Decision::ImplicitDeny { .. }));
+//! assert_eq!(decision.message(&request).unwrap(),
+//!     "User: arn:aws:iam::111122223333:user/bob is not authorized to perform: ecs:RunTask on \
+//!      resource: arn:aws:ecs:us-east-1:111122223333:cluster/c because no identity-based policy \
+//!      allows the ecs:RunTask action");
+//! ```
 
 mod condition;
 mod context;
