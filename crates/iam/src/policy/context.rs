@@ -208,9 +208,12 @@ impl Request {
         if let Some(name) = &p.user_name {
             request.set("aws:username", [name.as_str()]);
         }
-        request.set("aws:userid", [p.user_id.as_str()]);
-        request.set("aws:PrincipalArn", [p.principal_arn.as_str()]);
-        request.set("aws:PrincipalAccount", [p.account.as_str()]);
+        // Services and anonymous callers have no IAM identity: no id, ARN or account keys.
+        if !matches!(p.kind, PrincipalKind::Service | PrincipalKind::Anonymous) {
+            request.set("aws:userid", [p.user_id.as_str()]);
+            request.set("aws:PrincipalArn", [p.principal_arn.as_str()]);
+            request.set("aws:PrincipalAccount", [p.account.as_str()]);
+        }
         let kind = match p.kind {
             PrincipalKind::Root => "Account",
             PrincipalKind::User => "User",
@@ -223,9 +226,13 @@ impl Request {
         for (k, v) in &p.tags {
             request.set(&format!("aws:PrincipalTag/{k}"), [v.as_str()]);
         }
-        if !p.tags.is_empty() {
-            let keys: Vec<&str> = p.tags.iter().map(|(k, _)| k.as_str()).collect();
-            request.set("aws:PrincipalTagKeys", keys);
+        let is_service = p.kind == PrincipalKind::Service;
+        request.set(
+            "aws:PrincipalIsAWSService",
+            [if is_service { "true" } else { "false" }],
+        );
+        if is_service {
+            request.set("aws:PrincipalServiceName", [p.arn.as_str()]);
         }
         request
     }
