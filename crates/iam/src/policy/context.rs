@@ -154,8 +154,11 @@ pub(crate) fn parse_time(s: &str) -> Option<i128> {
     use time::format_description::well_known::Rfc3339;
     use time::macros::format_description;
     let s = s.trim();
-    if !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit() || b == b'-') && !s[1..].contains('-')
-    {
+    // Dates and epochs start with a digit (or a sign): most values (names, ARNs) stop here.
+    if !s.starts_with(|c: char| c.is_ascii_digit() || c == '-') {
+        return None;
+    }
+    if s.bytes().all(|b| b.is_ascii_digit() || b == b'-') && !s[1..].contains('-') {
         return s
             .parse::<i64>()
             .ok()
