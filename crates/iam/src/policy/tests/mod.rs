@@ -1,6 +1,7 @@
 //! The policy module's tests: documents, operators, evaluation order, AWS's documented
 //! examples, and properties.
 
+mod aws_examples;
 mod conditions;
 mod documents;
 mod evaluation;
