@@ -139,10 +139,13 @@ impl Statement {
     /// Whether the statement applies to `resource` of `request`: action, resource, principal
     /// (resource policies) and conditions all match. For a resource policy, how the principal
     /// matched; for an identity policy, `Caller`.
+    /// `has_boundary`: the principal has a permissions boundary, which makes a `Deny` with
+    /// `NotPrincipal` apply to it whatever the `NotPrincipal` names (access_policies_boundaries.html).
     pub(crate) fn applies(
         &self,
         request: &super::Request,
         resource: (&str, &ArnSplit),
+        has_boundary: bool,
     ) -> Option<PrincipalMatch> {
         let (resource, split) = resource;
         let action = request.action();
@@ -169,6 +172,9 @@ impl Statement {
         let matched = match &self.principals {
             Principals::Implied => PrincipalMatch::Caller,
             Principals::Principal(set) => set.matches(request.principal())?,
+            Principals::NotPrincipal(_) if has_boundary && self.effect == Effect::Deny => {
+                PrincipalMatch::Caller
+            }
             Principals::NotPrincipal(set) => match set.matches(request.principal()) {
                 Some(_) => return None,
                 None => PrincipalMatch::Caller,

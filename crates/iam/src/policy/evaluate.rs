@@ -184,6 +184,7 @@ fn weigh(
     source: PolicySource,
     request: &Request,
     resource: usize,
+    has_boundary: bool,
 ) -> Verdict {
     let mut allow: Option<PrincipalMatch> = None;
     for (pi, policy) in policies.iter().enumerate() {
@@ -192,7 +193,9 @@ fn weigh(
             if statement.effect() == Effect::Allow && allow == Some(PrincipalMatch::Caller) {
                 continue;
             }
-            let Some(matched) = statement.applies(request, request.resource(resource)) else {
+            let Some(matched) =
+                statement.applies(request, request.resource(resource), has_boundary)
+            else {
                 continue;
             };
             match statement.effect() {
@@ -216,13 +219,14 @@ fn weigh(
 /// reports as matched statements. Allocates; the request path uses [`evaluate`].
 pub fn matching_statements(request: &Request, policies: &PolicySet) -> Vec<(StatementRef, Effect)> {
     use PolicySource::*;
+    let has_boundary = policies.permissions_boundary.is_some();
     let mut out = Vec::new();
     for resource in 0..request.resources().len() {
         for source in [Identity, Resource, PermissionsBoundary, Session] {
             for (pi, policy) in policies.policies(source).iter().enumerate() {
                 for (si, statement) in policy.statements().iter().enumerate() {
                     if statement
-                        .applies(request, request.resource(resource))
+                        .applies(request, request.resource(resource), has_boundary)
                         .is_some()
                     {
                         let at = StatementRef {
@@ -253,12 +257,19 @@ pub fn evaluate(request: &Request, policies: &PolicySet) -> Decision {
 
 fn evaluate_resource(request: &Request, policies: &PolicySet, resource: usize) -> Decision {
     use PolicySource::*;
+    let has_boundary = policies.permissions_boundary.is_some();
     let mut allows = [None; 4];
     for (slot, source) in [Identity, Resource, PermissionsBoundary, Session]
         .into_iter()
         .enumerate()
     {
-        match weigh(policies.policies(source), source, request, resource) {
+        match weigh(
+            policies.policies(source),
+            source,
+            request,
+            resource,
+            has_boundary,
+        ) {
             Verdict::Deny(statement) => return Decision::ExplicitDeny { statement },
             Verdict::Allow(m) => allows[slot] = m,
         }

@@ -240,6 +240,13 @@ fn not_principal() {
         evaluate(&pull(alice), &set),
         Decision::ExplicitDeny { .. }
     ));
+    // access_policies_boundaries.html: a Deny with NotPrincipal denies any principal with a
+    // permissions boundary, whatever the NotPrincipal names.
+    let bounded = set.with_permissions_boundary(allow_all());
+    assert!(matches!(
+        evaluate(&pull(bob()), &bounded),
+        Decision::ExplicitDeny { .. }
+    ));
 }
 
 #[test]
@@ -586,7 +593,7 @@ proptest! {
         let reversed = PolicySet::new().with_identity(policy(b)).with_identity(policy(a));
         let d = evaluate(&request, &set);
         let applies = |deny: bool| set.identity.iter().flat_map(|p| p.statements()).any(|s| {
-            (s.effect() == Effect::Deny) == deny && s.applies(&request, request.resource(0)).is_some()
+            (s.effect() == Effect::Deny) == deny && s.applies(&request, request.resource(0), false).is_some()
         });
         // The simulator's view agrees with the decision.
         let matched = matching_statements(&request, &set);
