@@ -14,6 +14,9 @@
 //!    account) AND the identity policies (narrowed by boundary and session policies) must.
 //! 4. Otherwise: implicit deny, reporting which kind of policy failed to allow.
 //!
+//! A `Deny` with `NotPrincipal` in a resource policy applies to any principal that has a
+//! permissions boundary, whatever it names (access_policies_boundaries.html).
+//!
 //! Anonymous callers and AWS services are allowed only by a resource policy naming them (a
 //! role's trust policy naming `ecs-tasks.amazonaws.com`, a repository policy with `*`).
 //!
