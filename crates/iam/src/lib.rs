@@ -11,6 +11,7 @@ mod attachments;
 mod ids;
 mod managed;
 mod policies;
+pub mod policy;
 mod roles;
 mod sessions;
 mod users;
