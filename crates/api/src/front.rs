@@ -140,8 +140,17 @@ async fn handle_inner(
     if let Wire::Query(namespace) = wire {
         let request = query::QueryRequest::parse(parts.uri.query(), &body)?;
         let action = format!("{}:{}", verified.service, request.action);
-        let anything = ["*".to_string()];
-        authz::authorize(&principal, &action, &anything, authz::Refusal::Query)?;
+        let resources = authz::query_resources(&request, app.account.as_str());
+        let context = request_context(&parts, &verified.region);
+        check(
+            &app,
+            &principal,
+            action,
+            resources,
+            context,
+            authz::Refusal::Query,
+        )
+        .await?;
         let ctx = AwsContext {
             endpoint: app.endpoint(parts.headers.get("host").and_then(|h| h.to_str().ok())),
             scope: Scope::new(app.account.clone(), region),
@@ -179,7 +188,16 @@ async fn handle_inner(
             let action = format!("{service}:{operation}");
             let scope = Scope::new(app.account.clone(), region.clone());
             let resources = authz::resources(service, operation, &body, &scope);
-            authz::authorize(&principal, &action, &resources, authz::Refusal::Json)?;
+            let context = request_context(&parts, &verified.region);
+            check(
+                &app,
+                &principal,
+                action,
+                resources,
+                context,
+                authz::Refusal::Json,
+            )
+            .await?;
         }
     }
     if let Some(answer) = forward_to_leader(&app, target, &parts, &body).await? {
@@ -236,5 +254,37 @@ async fn forward_to_leader(
         Err(e) => Err(AwsError::server(format!(
             "The request was passed to the leading replica, which did not answer; it may have been carried out ({e})."
         ))),
+    }
+}
+
+/// Authorizes on the blocking pool (the caller's policies are read from the store); the
+/// root account is allowed at once.
+async fn check(
+    app: &Arc<AppState>,
+    principal: &berth_iam::Principal,
+    action: String,
+    resources: Vec<String>,
+    context: authz::RequestContext,
+    refusal: authz::Refusal,
+) -> Result<(), AwsError> {
+    if matches!(principal, berth_iam::Principal::Root { .. }) {
+        return Ok(());
+    }
+    let (app, principal) = (app.clone(), principal.clone());
+    crate::protocol::json::blocking(move || {
+        authz::authorize(&app.iam, &principal, &action, &resources, &context, refusal)
+    })
+    .await
+}
+
+/// The global condition keys a request gives: its region, the client's address.
+fn request_context(parts: &axum::http::request::Parts, region: &str) -> authz::RequestContext {
+    authz::RequestContext {
+        region: region.to_string(),
+        source_ip: parts
+            .extensions
+            .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+            .map(|c| c.0.ip().to_string()),
+        secure_transport: false,
     }
 }

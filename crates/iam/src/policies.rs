@@ -7,6 +7,7 @@ use berth_store::{Compare, Op, TxnOutcome};
 use serde::{Deserialize, Serialize};
 
 use crate::managed::{self, Catalogued};
+use crate::policy::{Policy, PolicyError, PolicyType};
 use crate::users::{check_name, check_path};
 use crate::{Iam, IamError, Result, decode, encode, ids, now_epoch};
 
@@ -88,23 +89,27 @@ fn name_in(account: &str, arn: &str) -> Option<String> {
     rest.rsplit('/').next().map(str::to_string)
 }
 
-/// Checks a policy document as IAM does before storing it: JSON, with a `Statement`,
-/// within `limit` characters not counting white space.
-pub fn check_document(document: &str, limit: usize) -> Result<()> {
+/// Checks a policy document as IAM does before storing it: within `limit` characters not
+/// counting white space, and a policy of `kind` (identity policies name no principal; trust
+/// and resource policies must), with IAM's MalformedPolicyDocument texts.
+pub fn check_policy(document: &str, limit: usize, kind: PolicyType) -> Result<()> {
     let size = document.chars().filter(|c| !c.is_whitespace()).count();
     if size > limit {
         return Err(IamError::LimitExceeded(format!(
             "Cannot exceed quota for PolicySize: {limit}"
         )));
     }
-    let value: serde_json::Value = serde_json::from_str(document)
-        .map_err(|_| IamError::MalformedPolicyDocument("Syntax errors in policy.".into()))?;
-    if value.get("Statement").is_none() {
-        return Err(IamError::MalformedPolicyDocument(
-            "Syntax errors in policy.".into(),
-        ));
-    }
-    Ok(())
+    Policy::parse(document, kind)
+        .map(|_| ())
+        .map_err(|e| match e {
+            PolicyError::MalformedPolicyDocument(m) => IamError::MalformedPolicyDocument(m),
+            PolicyError::LimitExceeded(m) => IamError::LimitExceeded(m),
+        })
+}
+
+/// [`check_policy`] for an identity-based policy.
+pub fn check_document(document: &str, limit: usize) -> Result<()> {
+    check_policy(document, limit, PolicyType::Identity)
 }
 
 impl Iam {

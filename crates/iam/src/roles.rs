@@ -7,7 +7,8 @@ use std::collections::BTreeMap;
 use berth_store::{Compare, Op, TxnOutcome};
 use serde::{Deserialize, Serialize};
 
-use crate::policies::check_document;
+use crate::policies::check_policy;
+use crate::policy::PolicyType;
 use crate::users::{check_name, check_path};
 use crate::{Iam, IamError, Result, decode, encode, ids, now_epoch};
 
@@ -73,7 +74,11 @@ impl Iam {
         check_name("roleName", &req.role_name, 64)?;
         let path = req.path.unwrap_or_else(|| "/".into());
         check_path(&path)?;
-        check_document(&req.assume_role_policy_document, MAX_TRUST_POLICY_SIZE)?;
+        check_policy(
+            &req.assume_role_policy_document,
+            MAX_TRUST_POLICY_SIZE,
+            PolicyType::Resource,
+        )?;
         let max_session_duration = req.max_session_duration.unwrap_or(MIN_SESSION);
         check_session(max_session_duration)?;
         let role = Role {
@@ -177,7 +182,7 @@ impl Iam {
         name: &str,
         document: &str,
     ) -> Result<()> {
-        check_document(document, MAX_TRUST_POLICY_SIZE)?;
+        check_policy(document, MAX_TRUST_POLICY_SIZE, PolicyType::Resource)?;
         self.change_role(account, name, |role| {
             role.assume_role_policy_document = document.to_string();
             Ok(())

@@ -529,3 +529,93 @@ fn session_credentials_sign_until_they_expire() {
         "ExpiredTokenException",
     );
 }
+
+/// A user's policies decide what it may do, by IAM's evaluation: an allow on one
+/// repository (another is refused with AWS's message naming its ARN), an explicit deny that
+/// beats an allow, and a condition on `aws:SourceIp`.
+#[test]
+fn a_users_policies_decide_what_it_may_do() {
+    let s = BerthServer::start();
+    for repo in ["allowed-repo", "other-repo"] {
+        s.create_repo(repo, &[]);
+    }
+    ok_json(&s.aws(&["iam", "create-user", "--user-name", "dev"]));
+    let key = ok_json(&s.aws(&["iam", "create-access-key", "--user-name", "dev"]));
+    let (id, secret) = (
+        key["AccessKey"]["AccessKeyId"].as_str().unwrap().to_owned(),
+        key["AccessKey"]["SecretAccessKey"]
+            .as_str()
+            .unwrap()
+            .to_owned(),
+    );
+    let as_dev = |args: &[&str]| s.aws_with("us-east-1", &id, &secret, args);
+    let put = |name: &str, doc: &str| {
+        ok_empty(&s.aws(&[
+            "iam",
+            "put-user-policy",
+            "--user-name",
+            "dev",
+            "--policy-name",
+            name,
+            "--policy-document",
+            doc,
+        ]));
+    };
+    put(
+        "one-repo",
+        r#"{"Version":"2012-10-17","Statement":[
+            {"Effect":"Allow","Action":"ecr:DescribeRepositories","Resource":"arn:aws:ecr:us-east-1:000000000000:repository/allowed-*"},
+            {"Effect":"Allow","Action":["ecs:ListClusters","ecs:CreateCluster"],"Resource":"*"}]}"#,
+    );
+    let seen = ok_json(&as_dev(&[
+        "ecr",
+        "describe-repositories",
+        "--repository-names",
+        "allowed-repo",
+    ]));
+    assert_eq!(seen["repositories"][0]["repositoryName"], "allowed-repo");
+    let refused = as_dev(&[
+        "ecr",
+        "describe-repositories",
+        "--repository-names",
+        "other-repo",
+    ]);
+    assert_aws_error(&refused, "AccessDeniedException");
+    assert!(
+        stderr_of(&refused).contains(
+            "User: arn:aws:iam::000000000000:user/dev is not authorized to perform: ecr:DescribeRepositories on resource: arn:aws:ecr:us-east-1:000000000000:repository/other-repo because no identity-based policy allows the ecr:DescribeRepositories action"
+        ),
+        "{}",
+        stderr_of(&refused)
+    );
+    ok_json(&as_dev(&["ecs", "list-clusters"]));
+    assert_aws_error(&as_dev(&["ecs", "list-services"]), "AccessDeniedException");
+
+    // An explicit deny beats the allow.
+    put(
+        "no-clusters",
+        r#"{"Version":"2012-10-17","Statement":[{"Effect":"Deny","Action":"ecs:CreateCluster","Resource":"*"}]}"#,
+    );
+    let denied = as_dev(&["ecs", "create-cluster", "--cluster-name", "x"]);
+    assert_aws_error(&denied, "AccessDeniedException");
+    assert!(
+        stderr_of(&denied).contains("with an explicit deny in an identity-based policy"),
+        "{}",
+        stderr_of(&denied)
+    );
+
+    // aws:SourceIp: allowed from loopback, not from another network.
+    put(
+        "from-loopback",
+        r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"ecs:DescribeClusters","Resource":"*","Condition":{"IpAddress":{"aws:SourceIp":"127.0.0.0/8"}}}]}"#,
+    );
+    ok_json(&as_dev(&["ecs", "describe-clusters"]));
+    put(
+        "from-loopback",
+        r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"ecs:DescribeClusters","Resource":"*","Condition":{"IpAddress":{"aws:SourceIp":"10.0.0.0/8"}}}]}"#,
+    );
+    assert_aws_error(
+        &as_dev(&["ecs", "describe-clusters"]),
+        "AccessDeniedException",
+    );
+}

@@ -1,16 +1,17 @@
 //! Authorization of every AWS API request, after its signature is checked. The account's
-//! root credentials are unrestricted. An IAM user is allowed only what a policy allows —
-//! and as policies cannot be attached yet (the next step of the identity issue), a user
-//! has none: IAM's evaluation then ends in an implicit deny for every action but those
-//! that need no permission (`sts:GetCallerIdentity`, `sts:GetSessionToken`), as AWS answers a user without
-//! policies.
+//! root credentials are unrestricted. Any other principal is allowed what its identity
+//! policies (inline and attached, default versions) allow, by IAM's evaluation
+//! (`berth_iam::policy`): an explicit deny wins, else an allow, else an implicit deny —
+//! except the actions that need no permission (`sts:GetCallerIdentity`,
+//! `sts:GetSessionToken`).
 
 mod resources;
 
 use axum::http::StatusCode;
 use berth_iam::Principal;
+use berth_iam::policy::{Policy, PolicySet, PolicyType, Request, RequestPrincipal, evaluate};
 
-pub use resources::resources;
+pub use resources::{query_resources, resources};
 
 use crate::protocol::AwsError;
 
@@ -27,25 +28,77 @@ pub enum Refusal {
 }
 
 /// Whether `principal` may perform `action` (`service:Operation`) on every one of
-/// `resources` (ARNs, or `*`).
+/// `resources` (ARNs, or `*`): the root account may; anyone else by IAM's evaluation of
+/// their identity policies (explicit deny, else an allow, else implicit deny).
 pub fn authorize(
+    iam: &berth_iam::Iam,
     principal: &Principal,
     action: &str,
     resources: &[String],
+    context: &RequestContext,
     refusal: Refusal,
 ) -> Result<(), AwsError> {
     if matches!(principal, Principal::Root { .. }) || NEEDS_NO_PERMISSION.contains(&action) {
         return Ok(());
     }
-    let resource = resources.first().map_or("*", String::as_str);
-    let message = format!(
-        "User: {} is not authorized to perform: {action} on resource: {resource} because no identity-based policy allows the {action} action",
-        principal.arn()
+    let documents = iam
+        .identity_policies(principal)
+        .map_err(|e| AwsError::server(format!("cannot read the caller's policies: {e}")))?;
+    let mut set = PolicySet::new();
+    for document in &documents {
+        match Policy::parse(document, PolicyType::Identity) {
+            Ok(policy) => set = set.with_identity(policy),
+            // Stored documents were checked when they were written; one that no longer
+            // parses grants nothing.
+            Err(e) => tracing::warn!(error = %e, "a stored policy does not parse"),
+        }
+    }
+    let mut request = Request::new(
+        RequestPrincipal::from(principal),
+        action,
+        resources.first().map_or("*", String::as_str),
+    )
+    .with_time(time::OffsetDateTime::now_utc())
+    .with_key("aws:RequestedRegion", &context.region)
+    .with_key(
+        "aws:SecureTransport",
+        if context.secure_transport {
+            "true"
+        } else {
+            "false"
+        },
     );
+    if let Some(ip) = &context.source_ip {
+        request = request.with_key("aws:SourceIp", ip);
+    }
+    for resource in resources.iter().skip(1) {
+        request = request.with_resource(resource);
+    }
+    let decision = evaluate(&request, &set);
+    if decision.is_allowed() {
+        return Ok(());
+    }
+    let message = decision.message(&request).unwrap_or_else(|| {
+        format!(
+            "User: {} is not authorized to perform: {action}",
+            principal.arn()
+        )
+    });
     Err(match refusal {
         Refusal::Json => AwsError::client("AccessDeniedException", message),
         Refusal::Query => AwsError::new(StatusCode::FORBIDDEN, "AccessDenied", message),
     })
+}
+
+/// What a request says about itself for the global condition keys.
+#[derive(Debug, Clone, Default)]
+pub struct RequestContext {
+    /// `aws:RequestedRegion`: the region the request is signed for.
+    pub region: String,
+    /// `aws:SourceIp`: the client's address.
+    pub source_ip: Option<String>,
+    /// `aws:SecureTransport`: whether the request came over TLS (Berth serves plain HTTP).
+    pub secure_transport: bool,
 }
 
 #[cfg(test)]
@@ -57,22 +110,34 @@ mod tests {
         let root = Principal::Root {
             account: "000000000000".into(),
         };
+        let iam = berth_iam::Iam::new(std::sync::Arc::new(berth_store::MemStore::new()));
+        let cx = RequestContext::default();
         let any = ["*".to_string()];
-        assert!(authorize(&root, "ecs:RunTask", &any, Refusal::Json).is_ok());
+        assert!(authorize(&iam, &root, "ecs:RunTask", &any, &cx, Refusal::Json).is_ok());
         let user = Principal::User {
             account: "000000000000".into(),
             name: "ci".into(),
             id: "AIDAEXAMPLE0000000000".into(),
             arn: "arn:aws:iam::000000000000:user/ci".into(),
         };
-        assert!(authorize(&user, "sts:GetCallerIdentity", &any, Refusal::Query).is_ok());
-        let e = authorize(&user, "ecs:ListClusters", &any, Refusal::Json).unwrap_err();
+        assert!(
+            authorize(
+                &iam,
+                &user,
+                "sts:GetCallerIdentity",
+                &any,
+                &cx,
+                Refusal::Query
+            )
+            .is_ok()
+        );
+        let e = authorize(&iam, &user, "ecs:ListClusters", &any, &cx, Refusal::Json).unwrap_err();
         assert_eq!(e.code, "AccessDeniedException");
         assert_eq!(
             e.message,
             "User: arn:aws:iam::000000000000:user/ci is not authorized to perform: ecs:ListClusters on resource: * because no identity-based policy allows the ecs:ListClusters action"
         );
-        let e = authorize(&user, "iam:GetUser", &any, Refusal::Query).unwrap_err();
+        let e = authorize(&iam, &user, "iam:GetUser", &any, &cx, Refusal::Query).unwrap_err();
         assert_eq!((e.code.as_str(), e.status.as_u16()), ("AccessDenied", 403));
     }
 }

@@ -25,6 +25,24 @@ pub fn resources(service: &str, operation: &str, body: &[u8], scope: &Scope) -> 
     }
 }
 
+/// The IAM resources a Query action names: its user, role or policy (paths left out), else
+/// `*` (STS's actions are checked on the role they assume, by AssumeRole itself).
+pub fn query_resources(
+    request: &crate::protocol::query::QueryRequest,
+    account: &str,
+) -> Vec<String> {
+    let arn = if let Some(user) = request.get("UserName") {
+        format!("arn:aws:iam::{account}:user/{user}")
+    } else if let Some(role) = request.get("RoleName") {
+        format!("arn:aws:iam::{account}:role/{role}")
+    } else if let Some(policy) = request.get("PolicyArn") {
+        policy.to_string()
+    } else {
+        "*".to_string()
+    };
+    vec![arn]
+}
+
 fn text<'a>(body: &'a Value, field: &str) -> Option<&'a str> {
     body.get(field).and_then(Value::as_str)
 }
