@@ -6,6 +6,7 @@
 
 pub mod acs;
 pub mod acs_payload;
+mod assume_role;
 pub mod auth;
 pub mod authz;
 pub mod ecr;

@@ -12,6 +12,12 @@ pub const NAMESPACE: Namespace = Namespace("https://sts.amazonaws.com/doc/2011-0
 pub async fn dispatch(ctx: &AwsContext, request: &QueryRequest) -> Result<Option<Xml>, AwsError> {
     match request.action.as_str() {
         "GetCallerIdentity" => Ok(Some(get_caller_identity(ctx))),
+        "AssumeRole" => {
+            let (ctx, request) = (ctx.clone(), request.clone());
+            crate::protocol::json::blocking(move || crate::assume_role::assume_role(&ctx, &request))
+                .await
+                .map(Some)
+        }
         "GetSessionToken" => {
             let (ctx, request) = (ctx.clone(), request.clone());
             crate::protocol::json::blocking(move || get_session_token(&ctx, &request))
@@ -37,7 +43,7 @@ fn get_caller_identity(ctx: &AwsContext) -> Xml {
 
 /// The shortest session STS issues, seconds (`BERTH_STS_MIN_SESSION_SECONDS` lowers it for
 /// tests that watch credentials expire).
-fn min_session_seconds() -> i64 {
+pub(crate) fn min_session_seconds() -> i64 {
     std::env::var("BERTH_STS_MIN_SESSION_SECONDS")
         .ok()
         .and_then(|v| v.parse().ok())
@@ -65,7 +71,7 @@ fn get_session_token(ctx: &AwsContext, request: &QueryRequest) -> Result<Xml, Aw
 }
 
 /// STS's `Credentials` shape.
-fn credentials_xml(x: &mut Xml, session: &berth_iam::Session) {
+pub(crate) fn credentials_xml(x: &mut Xml, session: &berth_iam::Session) {
     x.leaf("AccessKeyId", &session.access_key_id)
         .leaf("SecretAccessKey", &session.secret_access_key)
         .leaf("SessionToken", &session.session_token)

@@ -299,14 +299,18 @@ impl Iam {
         })
     }
 
-    /// The identity-based policy documents that apply to `principal`: its inline policies
-    /// and the default versions of its attached managed policies (none for root, which
-    /// nothing restricts).
+    /// The identity-based policy documents that apply to `principal`: a user's or a
+    /// session's role's inline policies and the default versions of its attached managed
+    /// policies (none for root, which nothing restricts).
     pub fn identity_policies(&self, principal: &Principal) -> Result<Vec<String>> {
-        let Principal::User { account, name, .. } = principal else {
-            return Ok(Vec::new());
+        let (account, holder) = match principal {
+            Principal::Root { .. } => return Ok(Vec::new()),
+            Principal::User { account, name, .. } => (account, Holder::User(name)),
+            Principal::AssumedRole {
+                account, role_name, ..
+            } => (account, Holder::Role(role_name)),
         };
-        let policies = match self.policies_of(account, Holder::User(name)) {
+        let policies = match self.policies_of(account, holder) {
             Ok(p) => p,
             Err(IamError::NoSuchEntity(_)) => return Ok(Vec::new()),
             Err(e) => return Err(e),
@@ -320,5 +324,11 @@ impl Iam {
             }
         }
         Ok(documents)
+    }
+
+    /// The default version's document of a managed policy (session `PolicyArns`).
+    pub fn managed_document(&self, account: &str, arn: &str) -> Result<String> {
+        self.policy_at(account, arn)
+            .map(|(p, _)| p.default_document().to_string())
     }
 }

@@ -71,12 +71,26 @@ pub enum Principal {
         id: String,
         arn: String,
     },
+    /// A session of a role (AssumeRole): the role's policies, narrowed by the session's.
+    AssumedRole {
+        account: String,
+        role_name: String,
+        role_arn: String,
+        role_id: String,
+        session_name: String,
+        /// Session policies (inline `Policy` and `PolicyArns`' documents) given to
+        /// AssumeRole: the session may do only what they allow too.
+        #[serde(default)]
+        session_policies: Vec<String>,
+    },
 }
 
 impl Principal {
     pub fn account(&self) -> &str {
         match self {
-            Principal::Root { account } | Principal::User { account, .. } => account,
+            Principal::Root { account }
+            | Principal::User { account, .. }
+            | Principal::AssumedRole { account, .. } => account,
         }
     }
 
@@ -85,14 +99,26 @@ impl Principal {
         match self {
             Principal::Root { account } => format!("arn:aws:iam::{account}:root"),
             Principal::User { arn, .. } => arn.clone(),
+            Principal::AssumedRole {
+                account,
+                role_name,
+                session_name,
+                ..
+            } => format!("arn:aws:sts::{account}:assumed-role/{role_name}/{session_name}"),
         }
     }
 
-    /// `aws:userid`: the account id for root, the unique id for a user.
-    pub fn user_id(&self) -> &str {
+    /// `aws:userid`: the account id for root, the unique id for a user, `ROLEID:SESSION`
+    /// for a role session.
+    pub fn user_id(&self) -> String {
         match self {
-            Principal::Root { account } => account,
-            Principal::User { id, .. } => id,
+            Principal::Root { account } => account.clone(),
+            Principal::User { id, .. } => id.clone(),
+            Principal::AssumedRole {
+                role_id,
+                session_name,
+                ..
+            } => format!("{role_id}:{session_name}"),
         }
     }
 }

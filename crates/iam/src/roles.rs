@@ -190,6 +190,15 @@ impl Iam {
         .map(|_| ())
     }
 
+    /// Records that the role was just assumed, in `region` (GetRole's `RoleLastUsed`).
+    pub fn role_used(&self, account: &str, name: &str, region: &str) -> Result<()> {
+        self.change_role(account, name, |role| {
+            role.last_used = Some((now_epoch(), region.to_string()));
+            Ok(())
+        })
+        .map(|_| ())
+    }
+
     /// DeleteRole: refused while policies are attached to it or put into it.
     pub fn delete_role(&self, account: &str, name: &str) -> Result<()> {
         loop {

@@ -619,3 +619,143 @@ fn a_users_policies_decide_what_it_may_do() {
         "AccessDeniedException",
     );
 }
+
+/// AssumeRole: a user whose name the role's trust policy gives gets a session of the role
+/// (GetCallerIdentity shows the assumed-role ARN), which acts with the role's policies,
+/// narrowed by a session policy, and logs Docker in; a user the trust policy does not name,
+/// and the root account, are refused.
+#[test]
+fn assume_role_gives_a_session_of_the_role() {
+    let s = BerthServer::start();
+    let mut keys = Vec::new();
+    for user in ["ops", "stranger"] {
+        ok_json(&s.aws(&["iam", "create-user", "--user-name", user]));
+        let key = ok_json(&s.aws(&["iam", "create-access-key", "--user-name", user]));
+        keys.push((
+            key["AccessKey"]["AccessKeyId"].as_str().unwrap().to_owned(),
+            key["AccessKey"]["SecretAccessKey"]
+                .as_str()
+                .unwrap()
+                .to_owned(),
+        ));
+    }
+    let trust = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"AWS":"arn:aws:iam::000000000000:user/ops"},"Action":"sts:AssumeRole"}]}"#;
+    ok_json(&s.aws(&[
+        "iam",
+        "create-role",
+        "--role-name",
+        "deployer",
+        "--assume-role-policy-document",
+        trust,
+    ]));
+    ok_empty(&s.aws(&[
+        "iam", "put-role-policy", "--role-name", "deployer", "--policy-name", "ecs",
+        "--policy-document",
+        r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":["ecs:ListClusters","ecs:CreateCluster","ecr:GetAuthorizationToken"],"Resource":"*"}]}"#,
+    ]));
+    let role_arn = "arn:aws:iam::000000000000:role/deployer";
+    let as_user =
+        |(id, secret): &(String, String), args: &[&str]| s.aws_with("us-east-1", id, secret, args);
+    let assumed = ok_json(&as_user(
+        &keys[0],
+        &[
+            "sts",
+            "assume-role",
+            "--role-arn",
+            role_arn,
+            "--role-session-name",
+            "ci-run",
+            "--policy",
+            r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":["ecs:ListClusters","ecr:GetAuthorizationToken"],"Resource":"*"}]}"#,
+        ],
+    ));
+    assert_eq!(
+        assumed["AssumedRoleUser"]["Arn"], "arn:aws:sts::000000000000:assumed-role/deployer/ci-run",
+        "{assumed}"
+    );
+    let c = &assumed["Credentials"];
+    let session = (
+        c["AccessKeyId"].as_str().unwrap().to_owned(),
+        c["SecretAccessKey"].as_str().unwrap().to_owned(),
+        c["SessionToken"].as_str().unwrap().to_owned(),
+    );
+    let with_session = |args: &[&str]| {
+        s.aws_command("us-east-1", &session.0, &session.1, args)
+            .env("AWS_SESSION_TOKEN", &session.2)
+            .stdin(std::process::Stdio::null())
+            .output()
+            .unwrap()
+    };
+    let me = ok_json(&with_session(&["sts", "get-caller-identity"]));
+    assert_eq!(
+        me["Arn"],
+        "arn:aws:sts::000000000000:assumed-role/deployer/ci-run"
+    );
+    assert!(me["UserId"].as_str().unwrap().ends_with(":ci-run"), "{me}");
+    ok_json(&with_session(&["ecs", "list-clusters"]));
+    // The role allows CreateCluster, the session policy does not.
+    assert_aws_error(
+        &with_session(&["ecs", "create-cluster", "--cluster-name", "x"]),
+        "AccessDeniedException",
+    );
+    let password = with_session(&["ecr", "get-login-password"]);
+    assert!(password.status.success(), "{}", stderr_of(&password));
+    let login = s.docker_stdin(
+        &["login", "--username", "AWS", "--password-stdin", &s.host()],
+        Some(berth_e2e::stdout_of(&password).trim()),
+    );
+    assert!(login.status.success(), "{}", stderr_of(&login));
+    let role = ok_json(&s.aws(&["iam", "get-role", "--role-name", "deployer"]));
+    assert_eq!(
+        role["Role"]["RoleLastUsed"]["Region"], "us-east-1",
+        "{role}"
+    );
+
+    // Not named by the trust policy, and the root account: refused.
+    let stranger = as_user(
+        &keys[1],
+        &[
+            "sts",
+            "assume-role",
+            "--role-arn",
+            role_arn,
+            "--role-session-name",
+            "x1",
+        ],
+    );
+    assert_aws_error(&stranger, "AccessDenied");
+    assert!(
+        stderr_of(&stranger).contains(
+            "User: arn:aws:iam::000000000000:user/stranger is not authorized to perform: sts:AssumeRole on resource: arn:aws:iam::000000000000:role/deployer"
+        ),
+        "{}",
+        stderr_of(&stranger)
+    );
+    let root = s.aws(&[
+        "sts",
+        "assume-role",
+        "--role-arn",
+        role_arn,
+        "--role-session-name",
+        "r1",
+    ]);
+    assert_aws_error(&root, "AccessDenied");
+    assert!(stderr_of(&root).contains("Roles may not be assumed by root accounts."));
+    // A duration past the role's maximum.
+    assert_aws_error(
+        &as_user(
+            &keys[0],
+            &[
+                "sts",
+                "assume-role",
+                "--role-arn",
+                role_arn,
+                "--role-session-name",
+                "long",
+                "--duration-seconds",
+                "7200",
+            ],
+        ),
+        "ValidationError",
+    );
+}

@@ -18,6 +18,10 @@ use crate::protocol::AwsError;
 /// Actions every principal may call: AWS checks no permission for them.
 const NEEDS_NO_PERMISSION: &[&str] = &["sts:GetCallerIdentity", "sts:GetSessionToken"];
 
+/// Actions that authorize themselves: AssumeRole evaluates the role's trust policy with the
+/// caller's policies (in `assume_role.rs`).
+const CHECKED_BY_THE_ACTION: &[&str] = &["sts:AssumeRole"];
+
 /// The protocol a refusal is written in: its code differs.
 #[derive(Debug, Clone, Copy)]
 pub enum Refusal {
@@ -38,7 +42,10 @@ pub fn authorize(
     context: &RequestContext,
     refusal: Refusal,
 ) -> Result<(), AwsError> {
-    if matches!(principal, Principal::Root { .. }) || NEEDS_NO_PERMISSION.contains(&action) {
+    if matches!(principal, Principal::Root { .. })
+        || NEEDS_NO_PERMISSION.contains(&action)
+        || CHECKED_BY_THE_ACTION.contains(&action)
+    {
         return Ok(());
     }
     let documents = iam
@@ -51,6 +58,18 @@ pub fn authorize(
             // Stored documents were checked when they were written; one that no longer
             // parses grants nothing.
             Err(e) => tracing::warn!(error = %e, "a stored policy does not parse"),
+        }
+    }
+    if let Principal::AssumedRole {
+        session_policies, ..
+    } = principal
+    {
+        for document in session_policies {
+            match Policy::parse(document, PolicyType::Identity) {
+                Ok(policy) => set = set.with_session(policy),
+                // A session policy that cannot be read allows nothing.
+                Err(_) => set = set.with_session(deny_all()),
+            }
         }
     }
     let mut request = Request::new(
@@ -88,6 +107,15 @@ pub fn authorize(
         Refusal::Json => AwsError::client("AccessDeniedException", message),
         Refusal::Query => AwsError::new(StatusCode::FORBIDDEN, "AccessDenied", message),
     })
+}
+
+/// A policy that allows nothing (stands in for a session policy that cannot be read).
+fn deny_all() -> Policy {
+    Policy::parse(
+        r#"{"Version":"2012-10-17","Statement":[{"Effect":"Deny","Action":"*","Resource":"*"}]}"#,
+        PolicyType::Identity,
+    )
+    .expect("a constant policy parses")
 }
 
 /// What a request says about itself for the global condition keys.

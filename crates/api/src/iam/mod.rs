@@ -57,7 +57,7 @@ pub(crate) fn user_name_or_caller(
     }
     match &ctx.principal {
         Principal::User { name, .. } => Ok(name.clone()),
-        Principal::Root { .. } => Err(AwsError::client(
+        Principal::Root { .. } | Principal::AssumedRole { .. } => Err(AwsError::client(
             "ValidationError",
             "Must specify userName when calling with non-User credentials",
         )),

@@ -102,6 +102,13 @@ impl From<&crate::Principal> for RequestPrincipal {
                 id,
                 arn,
             } => RequestPrincipal::user(account, name, id, arn),
+            crate::Principal::AssumedRole {
+                account,
+                role_arn,
+                role_id,
+                session_name,
+                ..
+            } => RequestPrincipal::assumed_role(account, role_arn, role_id, session_name),
         }
     }
 }
