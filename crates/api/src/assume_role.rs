@@ -10,7 +10,7 @@ use berth_iam::policy::{Policy, PolicySet, PolicyType, Request, RequestPrincipal
 use crate::iam::iam_error;
 use crate::protocol::query::{QueryRequest, Xml};
 use crate::protocol::{AwsContext, AwsError};
-use crate::sts::{credentials_xml, min_session_seconds};
+use crate::sts_session::{credentials_xml, min_session_seconds};
 
 fn access_denied(message: impl Into<String>) -> AwsError {
     AwsError::new(axum::http::StatusCode::FORBIDDEN, "AccessDenied", message)

@@ -21,6 +21,7 @@ pub mod protocol;
 mod router;
 mod state;
 pub mod sts;
+mod sts_session;
 
 pub use auth::{RootCredentials, TokenIssuer};
 pub use router::{MAX_IN_FLIGHT, app, serve};

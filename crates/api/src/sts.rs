@@ -5,6 +5,7 @@
 
 use crate::protocol::query::{Namespace, QueryRequest, Xml};
 use crate::protocol::{AwsContext, AwsError};
+use crate::sts_session::{credentials_xml, min_session_seconds};
 
 pub const NAMESPACE: Namespace = Namespace("https://sts.amazonaws.com/doc/2011-06-15/");
 
@@ -41,15 +42,6 @@ fn get_caller_identity(ctx: &AwsContext) -> Xml {
     xml
 }
 
-/// The shortest session STS issues, seconds (`BERTH_STS_MIN_SESSION_SECONDS` lowers it for
-/// tests that watch credentials expire).
-pub(crate) fn min_session_seconds() -> i64 {
-    std::env::var("BERTH_STS_MIN_SESSION_SECONDS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(900)
-}
-
 /// GetSessionToken: temporary credentials acting as the caller. Refused to callers that
 /// are already on temporary credentials, as STS does.
 fn get_session_token(ctx: &AwsContext, request: &QueryRequest) -> Result<Xml, AwsError> {
@@ -68,12 +60,4 @@ fn get_session_token(ctx: &AwsContext, request: &QueryRequest) -> Result<Xml, Aw
     let mut xml = Xml::default();
     xml.element("Credentials", |x| credentials_xml(x, &session));
     Ok(xml)
-}
-
-/// STS's `Credentials` shape.
-pub(crate) fn credentials_xml(x: &mut Xml, session: &berth_iam::Session) {
-    x.leaf("AccessKeyId", &session.access_key_id)
-        .leaf("SecretAccessKey", &session.secret_access_key)
-        .leaf("SessionToken", &session.session_token)
-        .leaf("Expiration", crate::iam::iso8601(session.expiration));
 }
