@@ -77,6 +77,16 @@ pub(crate) fn assume_role(ctx: &AwsContext, r: &QueryRequest) -> Result<Xml, Aws
             set = set.with_identity(policy);
         }
     }
+    // A role session that assumes another role is still held to its session policies.
+    if let Principal::AssumedRole {
+        session_policies, ..
+    } = &ctx.principal
+    {
+        for document in session_policies {
+            let policy = Policy::parse(document, PolicyType::Identity).map_err(|_| refused())?;
+            set = set.with_session(policy);
+        }
+    }
     let mut request = Request::new(
         RequestPrincipal::from(&ctx.principal),
         "sts:AssumeRole",
@@ -118,8 +128,10 @@ pub(crate) fn assume_role(ctx: &AwsContext, r: &QueryRequest) -> Result<Xml, Aws
             seconds,
         )
         .map_err(iam_error)?;
-    iam.role_used(&account, &role.role_name, ctx.scope.region.as_str())
-        .map_err(iam_error)?;
+    // The session exists now: a failure to note the role's use must not hide it.
+    if let Err(e) = iam.role_used(&account, &role.role_name, ctx.scope.region.as_str()) {
+        tracing::warn!(error = %e, "cannot record a role's last use");
+    }
     let mut xml = Xml::default();
     xml.element("Credentials", |x| credentials_xml(x, &session));
     xml.element("AssumedRoleUser", |x| {

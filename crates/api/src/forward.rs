@@ -127,7 +127,8 @@ impl LeaderRoute {
 fn base_url(name: &str) -> Option<&str> {
     name.rsplit_once('/')
         .map(|(base, _)| base)
-        .filter(|b| b.starts_with("http://") || b.starts_with("https://"))
+        // The forwarding client speaks plain HTTP (replicas' own addresses).
+        .filter(|b| b.starts_with("http://"))
 }
 
 /// Headers that belong to one connection, not to the request (RFC 9110 §7.6.1); the

@@ -115,6 +115,7 @@ async fn handle_inner(
     let Authenticated {
         verified,
         principal,
+        temporary,
     } = authenticate(
         &app,
         parts.method.as_str(),
@@ -138,9 +139,25 @@ async fn handle_inner(
         .and_then(|v| v.to_str().ok())
         .unwrap_or("");
     if let Wire::Query(namespace) = wire {
-        let request = query::QueryRequest::parse(parts.uri.query(), &body)?;
+        // A presigned URL signs its query, not a body (UNSIGNED-PAYLOAD): a body sent with
+        // one must not add or override parameters.
+        let form: &[u8] = if verified.presigned { b"" } else { &body };
+        let request = query::QueryRequest::parse(parts.uri.query(), form)?;
         let action = format!("{}:{}", verified.service, request.action);
-        let resources = authz::query_resources(&request, app.account.as_str());
+        let resources = {
+            let iam = app.iam.clone();
+            let account = app.account.to_string();
+            let lookup = move |kind: &str, name: &str| match kind {
+                "user" => iam.get_user(&account, name).ok().map(|u| u.arn),
+                _ => iam.get_role(&account, name).ok().map(|r| r.arn),
+            };
+            let (request, account, who) =
+                (request.clone(), app.account.to_string(), principal.clone());
+            crate::protocol::json::blocking(move || {
+                Ok(authz::query_resources(&request, &account, &who, lookup))
+            })
+            .await?
+        };
         let context = request_context(&parts, &verified.region);
         check(
             &app,
@@ -156,6 +173,7 @@ async fn handle_inner(
             scope: Scope::new(app.account.clone(), region),
             app: app.clone(),
             principal,
+            temporary,
         };
         let result = match verified.service.as_str() {
             "sts" => sts::dispatch(&ctx, &request).await?,
@@ -184,6 +202,15 @@ async fn handle_inner(
             logs::TARGET_PREFIX => "logs",
             _ => "",
         };
+        // The signature must be for the service the target names: a request (or presigned
+        // URL) signed for one service is not good for another's operations.
+        if !service.is_empty() && verified.service != service {
+            return Err(AwsError::new(
+                StatusCode::FORBIDDEN,
+                "InvalidSignatureException",
+                format!("Credential should be scoped to correct service: '{service}'. "),
+            ));
+        }
         if !service.is_empty() && !matches!(principal, berth_iam::Principal::Root { .. }) {
             let action = format!("{service}:{operation}");
             let scope = Scope::new(app.account.clone(), region.clone());
@@ -208,6 +235,7 @@ async fn handle_inner(
         scope: Scope::new(app.account.clone(), region),
         app: app.clone(),
         principal,
+        temporary,
     };
     let json = match target.split_once('.') {
         Some((ecr::TARGET_PREFIX, operation)) => ecr::dispatch(ctx, operation, &body).await,

@@ -45,6 +45,13 @@ fn get_caller_identity(ctx: &AwsContext) -> Xml {
 /// GetSessionToken: temporary credentials acting as the caller. Refused to callers that
 /// are already on temporary credentials, as STS does.
 fn get_session_token(ctx: &AwsContext, request: &QueryRequest) -> Result<Xml, AwsError> {
+    if ctx.temporary {
+        return Err(AwsError::new(
+            axum::http::StatusCode::FORBIDDEN,
+            "AccessDenied",
+            "Cannot call GetSessionToken with session credentials",
+        ));
+    }
     let root = matches!(ctx.principal, berth_iam::Principal::Root { .. });
     let seconds = berth_iam::session_token_duration(
         request.int("DurationSeconds")?,

@@ -87,6 +87,8 @@ impl HasPolicies for Role {
 
 /// A holder's record read generically: attached ARNs and inline documents.
 struct Policies {
+    /// The holder's unique id (`AIDA…`, `AROA…`).
+    id: String,
     attached: Vec<String>,
     inline: BTreeMap<String, String>,
 }
@@ -145,17 +147,23 @@ impl Iam {
     fn policies_of(&self, account: &str, holder: Holder<'_>) -> Result<Policies> {
         let key = holder.key(account);
         let kv = self.store.get(&key)?.ok_or_else(|| holder.missing())?;
-        let (attached, inline) = match holder {
+        let (id, attached, inline) = match holder {
             Holder::User(_) => {
                 let mut u: User = decode(&key, &kv.value)?;
-                (std::mem::take(u.attached()), std::mem::take(u.inline()))
+                let (a, i) = (std::mem::take(u.attached()), std::mem::take(u.inline()));
+                (u.user_id, a, i)
             }
             Holder::Role(_) => {
                 let mut r: Role = decode(&key, &kv.value)?;
-                (std::mem::take(r.attached()), std::mem::take(r.inline()))
+                let (a, i) = (std::mem::take(r.attached()), std::mem::take(r.inline()));
+                (r.role_id, a, i)
             }
         };
-        Ok(Policies { attached, inline })
+        Ok(Policies {
+            id,
+            attached,
+            inline,
+        })
     }
 
     /// The attachment count of an own managed policy changed by `delta`, as compare and op
@@ -303,16 +311,23 @@ impl Iam {
     /// session's role's inline policies and the default versions of its attached managed
     /// policies (none for root, which nothing restricts).
     pub fn identity_policies(&self, principal: &Principal) -> Result<Vec<String>> {
-        let (account, holder) = match principal {
+        let (account, holder, id) = match principal {
             Principal::Root { .. } => return Ok(Vec::new()),
-            Principal::User { account, name, .. } => (account, Holder::User(name)),
+            Principal::User {
+                account, name, id, ..
+            } => (account, Holder::User(name), id),
             Principal::AssumedRole {
-                account, role_name, ..
-            } => (account, Holder::Role(role_name)),
+                account,
+                role_name,
+                role_id,
+                ..
+            } => (account, Holder::Role(role_name), role_id),
         };
         let policies = match self.policies_of(account, holder) {
-            Ok(p) => p,
-            Err(IamError::NoSuchEntity(_)) => return Ok(Vec::new()),
+            // A user or role deleted and made again under the same name is another one:
+            // sessions of the old one get nothing from it.
+            Ok(p) if p.id == *id => p,
+            Ok(_) | Err(IamError::NoSuchEntity(_)) => return Ok(Vec::new()),
             Err(e) => return Err(e),
         };
         let mut documents: Vec<String> = policies.inline.into_values().collect();

@@ -120,7 +120,7 @@ const DOC: &str = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Act
 #[test]
 fn managed_policies_keep_versions_and_count_attachments() {
     let iam = iam();
-    alice(&iam);
+    let user = alice(&iam);
     let policy = iam
         .create_policy(
             ACCOUNT,
@@ -186,10 +186,18 @@ fn managed_policies_keep_versions_and_count_attachments() {
     let principal = Principal::User {
         account: ACCOUNT.into(),
         name: "alice".into(),
-        id: "x".into(),
-        arn: "y".into(),
+        id: user.user_id.clone(),
+        arn: user.arn.clone(),
     };
     assert_eq!(iam.identity_policies(&principal).unwrap().len(), 3);
+    // A principal of another user once called alice gets nothing from this one.
+    let stale = Principal::User {
+        account: ACCOUNT.into(),
+        name: "alice".into(),
+        id: "AIDAOLDALICE000000000".into(),
+        arn: user.arn.clone(),
+    };
+    assert!(iam.identity_policies(&stale).unwrap().is_empty());
     assert!(matches!(
         iam.delete_user(ACCOUNT, "alice"),
         Err(IamError::DeleteConflict(_))

@@ -25,22 +25,41 @@ pub fn resources(service: &str, operation: &str, body: &[u8], scope: &Scope) -> 
     }
 }
 
-/// The IAM resources a Query action names: its user, role or policy (paths left out), else
-/// `*` (STS's actions are checked on the role they assume, by AssumeRole itself).
+/// The IAM resource a Query action acts on, by the parameter its handler uses: role
+/// actions their `RoleName`, policy actions their `PolicyArn` (CreatePolicy the ARN it will
+/// have), user and access-key actions their `UserName` or else the calling user; named
+/// with the stored entity's path (`iam_arn`). Other actions (listings, STS): `*`.
 pub fn query_resources(
     request: &crate::protocol::query::QueryRequest,
     account: &str,
+    principal: &berth_iam::Principal,
+    iam_arn: impl Fn(&str, &str) -> Option<String>,
 ) -> Vec<String> {
-    let arn = if let Some(user) = request.get("UserName") {
-        format!("arn:aws:iam::{account}:user/{user}")
-    } else if let Some(role) = request.get("RoleName") {
-        format!("arn:aws:iam::{account}:role/{role}")
-    } else if let Some(policy) = request.get("PolicyArn") {
-        policy.to_string()
-    } else {
-        "*".to_string()
+    let action = request.action.as_str();
+    let entity = |kind: &str, name: &str| {
+        iam_arn(kind, name).unwrap_or_else(|| format!("arn:aws:iam::{account}:{kind}/{name}"))
     };
-    vec![arn]
+    let arn = if action.contains("Role") {
+        request.get("RoleName").map(|n| entity("role", n))
+    } else if action.contains("Polic") && !action.contains("User") {
+        match (action, request.get("PolicyArn"), request.get("PolicyName")) {
+            ("CreatePolicy", _, Some(name)) => {
+                let path = request.get("Path").unwrap_or("/");
+                Some(format!("arn:aws:iam::{account}:policy{path}{name}"))
+            }
+            (_, Some(arn), _) => Some(arn.to_string()),
+            _ => None,
+        }
+    } else if action.contains("User") || action.contains("AccessKey") {
+        match (request.get("UserName"), principal) {
+            (Some(name), _) => Some(entity("user", name)),
+            (None, berth_iam::Principal::User { arn, .. }) => Some(arn.clone()),
+            (None, _) => None,
+        }
+    } else {
+        None
+    };
+    vec![arn.unwrap_or_else(|| "*".to_string())]
 }
 
 fn text<'a>(body: &'a Value, field: &str) -> Option<&'a str> {
@@ -130,12 +149,20 @@ fn ecs(operation: &str, body: &Value, region: &str, account: &str) -> Vec<String
     }
 }
 
+/// The last segment of a name or ARN: ECS's handlers find a service or task by it within
+/// the request's cluster, so authorization names it the same way.
+fn short(name: &str) -> &str {
+    name.rsplit('/').next().unwrap_or(name)
+}
+
 fn service_arn(cluster: &str, service: &str, region: &str, account: &str) -> String {
-    arn_of("service", &format!("{cluster}/{service}"), region, account)
+    let service = short(service);
+    format!("arn:aws:ecs:{region}:{account}:service/{cluster}/{service}")
 }
 
 fn task_arn(cluster: &str, task: &str, region: &str, account: &str) -> String {
-    arn_of("task", &format!("{cluster}/{task}"), region, account)
+    let task = short(task);
+    format!("arn:aws:ecs:{region}:{account}:task/{cluster}/{task}")
 }
 
 /// A task definition by ARN, `family:revision`, or family (its every revision).
@@ -176,7 +203,14 @@ fn ecr(operation: &str, body: &Value, region: &str, account: &str) -> Vec<String
 fn logs(body: &Value, region: &str, account: &str) -> Vec<String> {
     let Some(group) = text(body, "logGroupName") else {
         return text(body, "logGroupIdentifier")
-            .map(|g| vec![g.trim_end_matches(":*").to_string()])
+            .map(|g| {
+                let g = g.trim_end_matches(":*");
+                if g.starts_with("arn:") {
+                    vec![g.to_string()]
+                } else {
+                    vec![format!("arn:aws:logs:{region}:{account}:log-group:{g}")]
+                }
+            })
             .unwrap_or_default();
     };
     let group_arn = format!("arn:aws:logs:{region}:{account}:log-group:{group}");

@@ -133,6 +133,8 @@ pub struct AwsContext {
     pub endpoint: String,
     /// Who signed the request.
     pub principal: berth_iam::Principal,
+    /// Whether they signed it with temporary credentials (an STS session).
+    pub temporary: bool,
 }
 
 impl IntoResponse for AwsError {

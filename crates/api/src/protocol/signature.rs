@@ -13,6 +13,8 @@ use crate::protocol::AwsError;
 pub struct Authenticated {
     pub verified: berth_sigv4::Verified,
     pub principal: Principal,
+    /// Signed with temporary credentials (an STS session).
+    pub temporary: bool,
 }
 
 /// The keys requests may be signed with: the account's root credentials, and IAM users'
@@ -101,12 +103,14 @@ pub fn authenticate(
         .found
         .into_inner()
         .ok_or_else(|| AwsError::server("the signing key's owner was not recorded"))?;
-    if let Some(session) = keys.session.into_inner() {
-        check_session(&session, uri, headers, query)?;
+    let session = keys.session.into_inner();
+    if let Some(session) = &session {
+        check_session(session, uri, headers, query)?;
     }
     Ok(Authenticated {
         verified,
         principal,
+        temporary: session.is_some(),
     })
 }
 
