@@ -1,8 +1,7 @@
 //! Identity (issue 18), through the real `aws` CLI: STS and IAM speak AWS's Query protocol
 //! (form-encoded requests, XML answers and errors) on Berth's one port. So far:
 //! `sts get-caller-identity`, the Query protocol's authentication errors as STS names them,
-//! IAM users and their access keys (a user has no policies yet: denied all but
-//! GetCallerIdentity, as AWS denies a user without policies).
+//! IAM users, roles, policies and their enforcement, STS sessions and AssumeRole.
 
 use berth_e2e::{BerthServer, assert_aws_error, ok_json, stderr_of};
 
@@ -48,6 +47,21 @@ fn query_protocol_refusals_are_xml_with_sts_codes() {
         &["sts", "get-caller-identity"],
     );
     assert_aws_error(&out, "SignatureDoesNotMatch");
+    // A signature scoped to one service is no good for another's operations.
+    let crossed = s
+        .json_client()
+        .call(
+            "sts",
+            "AmazonEC2ContainerRegistry_V20150921.GetAuthorizationToken",
+            &serde_json::json!({}),
+        )
+        .unwrap();
+    assert_eq!(crossed.status, 403);
+    assert!(
+        String::from_utf8_lossy(&crossed.body).contains("InvalidSignatureException"),
+        "{}",
+        String::from_utf8_lossy(&crossed.body)
+    );
     // An action STS does not have (the CLI cannot send one: a raw signed form POST).
     let answer = s
         .json_client()
@@ -111,13 +125,13 @@ fn iam_users_and_their_access_keys() {
     let me = ok_json(&as_user(&["sts", "get-caller-identity"]));
     assert_eq!(me["Arn"], "arn:aws:iam::000000000000:user/ci/deployer");
     assert_eq!(me["UserId"], user_id.as_str());
-    // No policy can be attached yet, so the user may do nothing else (IAM's implicit
-    // deny), in each protocol's words.
+    // The user has no policies, so it may do nothing else (IAM's implicit deny), in each
+    // protocol's words; GetUser without a name is about the caller itself.
     let denied = as_user(&["iam", "get-user"]);
     assert_aws_error(&denied, "AccessDenied");
     assert!(
         stderr_of(&denied).contains(
-            "User: arn:aws:iam::000000000000:user/ci/deployer is not authorized to perform: iam:GetUser on resource: * because no identity-based policy allows the iam:GetUser action"
+            "User: arn:aws:iam::000000000000:user/ci/deployer is not authorized to perform: iam:GetUser on resource: arn:aws:iam::000000000000:user/ci/deployer because no identity-based policy allows the iam:GetUser action"
         ),
         "{}",
         stderr_of(&denied)
@@ -482,6 +496,10 @@ fn session_credentials_sign_until_they_expire() {
         Some(berth_e2e::stdout_of(&password).trim()),
     );
     assert!(login.status.success(), "{}", stderr_of(&login));
+    // Session credentials cannot make another session (STS refuses it too).
+    let again = with_session(&session, &["sts", "get-session-token"]);
+    assert_aws_error(&again, "AccessDenied");
+    assert!(stderr_of(&again).contains("Cannot call GetSessionToken with session credentials"));
     // Without its token the key is not accepted.
     assert_aws_error(
         &s.aws_with(
