@@ -215,7 +215,8 @@ async fn handle_inner(
             let action = format!("{service}:{operation}");
             let scope = Scope::new(app.account.clone(), region.clone());
             let resources = authz::resources(service, operation, &body, &scope);
-            let context = request_context(&parts, &verified.region);
+            let mut context = request_context(&parts, &verified.region);
+            context.service_keys = authz::service_keys(service, operation, &body, &scope);
             check(
                 &app,
                 &principal,
@@ -314,5 +315,6 @@ fn request_context(parts: &axum::http::request::Parts, region: &str) -> authz::R
             .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
             .map(|c| c.0.ip().to_string()),
         secure_transport: false,
+        service_keys: Vec::new(),
     }
 }

@@ -608,6 +608,14 @@ fn a_users_policies_decide_what_it_may_do() {
     );
     ok_json(&as_dev(&["ecs", "list-clusters"]));
     assert_aws_error(&as_dev(&["ecs", "list-services"]), "AccessDeniedException");
+    // ecs:cluster: ListServices allowed in one cluster only.
+    ok_json(&s.aws(&["ecs", "create-cluster", "--cluster-name", "prod"]));
+    put(
+        "prod-only",
+        r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"ecs:ListServices","Resource":"*","Condition":{"ArnEquals":{"ecs:cluster":"arn:aws:ecs:us-east-1:000000000000:cluster/prod"}}}]}"#,
+    );
+    ok_json(&as_dev(&["ecs", "list-services", "--cluster", "prod"]));
+    assert_aws_error(&as_dev(&["ecs", "list-services"]), "AccessDeniedException");
 
     // An explicit deny beats the allow.
     put(

@@ -11,7 +11,7 @@ use axum::http::StatusCode;
 use berth_iam::Principal;
 use berth_iam::policy::{Policy, PolicySet, PolicyType, Request, RequestPrincipal, evaluate};
 
-pub use resources::{query_resources, resources};
+pub use resources::{query_resources, resources, service_keys};
 
 use crate::protocol::AwsError;
 
@@ -90,6 +90,9 @@ pub fn authorize(
     if let Some(ip) = &context.source_ip {
         request = request.with_key("aws:SourceIp", ip);
     }
+    for (key, value) in &context.service_keys {
+        request = request.with_key(key, value);
+    }
     for resource in resources.iter().skip(1) {
         request = request.with_resource(resource);
     }
@@ -127,6 +130,8 @@ pub struct RequestContext {
     pub source_ip: Option<String>,
     /// `aws:SecureTransport`: whether the request came over TLS (Berth serves plain HTTP).
     pub secure_transport: bool,
+    /// The service's own condition keys the request gives (`ecs:cluster`, …).
+    pub service_keys: Vec<(String, String)>,
 }
 
 #[cfg(test)]

@@ -25,6 +25,55 @@ pub fn resources(service: &str, operation: &str, body: &[u8], scope: &Scope) -> 
     }
 }
 
+/// The service condition keys a JSON request gives: `ecs:cluster` (the cluster's ARN) for
+/// every ECS operation that names or defaults to a cluster, as the Service Authorization
+/// Reference lists it for them.
+pub fn service_keys(
+    service: &str,
+    operation: &str,
+    body: &[u8],
+    scope: &Scope,
+) -> Vec<(String, String)> {
+    if service != "ecs" {
+        return Vec::new();
+    }
+    let clusterless = [
+        "ListClusters",
+        "CreateCluster",
+        "DescribeClusters",
+        "RegisterTaskDefinition",
+        "DeregisterTaskDefinition",
+        "DescribeTaskDefinition",
+        "ListTaskDefinitions",
+        "ListTaskDefinitionFamilies",
+        "DeleteTaskDefinitions",
+        "ListAccountSettings",
+        "PutAccountSetting",
+        "PutAccountSettingDefault",
+        "DeleteAccountSetting",
+        "CreateCapacityProvider",
+        "UpdateCapacityProvider",
+        "DeleteCapacityProvider",
+        "DescribeCapacityProviders",
+        "TagResource",
+        "UntagResource",
+        "ListTagsForResource",
+    ];
+    if clusterless.contains(&operation) {
+        return Vec::new();
+    }
+    let body: Value = serde_json::from_slice(body).unwrap_or(Value::Null);
+    let cluster = cluster_name(text(&body, "cluster"));
+    vec![(
+        "ecs:cluster".to_string(),
+        format!(
+            "arn:aws:ecs:{}:{}:cluster/{cluster}",
+            scope.region.as_str(),
+            scope.account.as_str()
+        ),
+    )]
+}
+
 /// The IAM resource a Query action acts on, by the parameter its handler uses: role
 /// actions their `RoleName`, policy actions their `PolicyArn` (CreatePolicy the ARN it will
 /// have), user and access-key actions their `UserName` or else the calling user; named
