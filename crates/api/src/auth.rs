@@ -43,6 +43,10 @@ struct Claims {
     /// registry password.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     d: Option<String>,
+    /// Who asked for the token, when it is not the account's root: the registry authorizes
+    /// each push and pull for them (IAM).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    p: Option<berth_iam::Principal>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -67,6 +71,8 @@ pub struct TokenIssuer {
 pub struct TokenGrant {
     pub account: AccountId,
     pub region: Region,
+    /// Who the token was issued to (`None`: the account's root).
+    pub principal: Option<berth_iam::Principal>,
 }
 
 impl TokenIssuer {
@@ -86,8 +92,19 @@ impl TokenIssuer {
         format!("{body}.{sig}")
     }
 
-    /// A new password and its expiry (unix seconds).
+    /// A new password of the account's root and its expiry (unix seconds).
     pub fn issue(&self, account: &AccountId, region: &Region, now: i64) -> (String, i64) {
+        self.issue_for(account, region, None, now)
+    }
+
+    /// A new password for `principal` (`None` or root: unrestricted) and its expiry.
+    pub fn issue_for(
+        &self,
+        account: &AccountId,
+        region: &Region,
+        principal: Option<&berth_iam::Principal>,
+        now: i64,
+    ) -> (String, i64) {
         let expires = now + self.ttl_seconds;
         let claims = Claims {
             a: account.to_string(),
@@ -95,6 +112,9 @@ impl TokenIssuer {
             e: expires,
             n: rand::random(),
             d: None,
+            p: principal
+                .filter(|p| !matches!(p, berth_iam::Principal::Root { .. }))
+                .cloned(),
         };
         (self.sign(&claims), expires)
     }
@@ -114,6 +134,7 @@ impl TokenIssuer {
             e: now + DOWNLOAD_TTL_SECONDS,
             n: rand::random(),
             d: Some(blob.to_string()),
+            p: None,
         })
     }
 
@@ -167,6 +188,7 @@ impl TokenIssuer {
         let grant = TokenGrant {
             account: claims.a.parse().map_err(|_| TokenError::Invalid)?,
             region: claims.r.parse().map_err(|_| TokenError::Invalid)?,
+            principal: claims.p,
         };
         Ok((grant, claims.d))
     }

@@ -150,6 +150,40 @@ enum Route<'a> {
     Referrers(&'a str, &'a str),
 }
 
+/// The ECR action a registry request needs, and the repository it acts on, as ECR
+/// authorizes Docker's calls: pulls need BatchGetImage / GetDownloadUrlForLayer /
+/// BatchCheckLayerAvailability, pushes InitiateLayerUpload / UploadLayerPart /
+/// CompleteLayerUpload / PutImage. `None`: the token alone suffices (`/v2/`).
+fn registry_action<'a>(
+    route: &Route<'a>,
+    method: &Method,
+) -> Option<(&'static str, Option<&'a str>)> {
+    let head_or_get = *method == Method::GET || *method == Method::HEAD;
+    Some(match route {
+        Route::Base => return None,
+        Route::Catalog => ("ecr:DescribeRepositories", None),
+        Route::Tags(name) => ("ecr:ListImages", Some(*name)),
+        Route::Manifest(name, _) if head_or_get => ("ecr:BatchGetImage", Some(*name)),
+        Route::Manifest(name, _) if *method == Method::DELETE => {
+            ("ecr:BatchDeleteImage", Some(*name))
+        }
+        Route::Manifest(name, _) => ("ecr:PutImage", Some(*name)),
+        Route::Blob(name, _) if *method == Method::HEAD => {
+            ("ecr:BatchCheckLayerAvailability", Some(*name))
+        }
+        Route::Blob(name, _) if *method == Method::GET => {
+            ("ecr:GetDownloadUrlForLayer", Some(*name))
+        }
+        Route::Blob(name, _) => ("ecr:BatchDeleteImage", Some(*name)),
+        Route::Uploads(name) => ("ecr:InitiateLayerUpload", Some(*name)),
+        Route::Upload(name, _) if *method == Method::PUT => {
+            ("ecr:CompleteLayerUpload", Some(*name))
+        }
+        Route::Upload(name, _) => ("ecr:UploadLayerPart", Some(*name)),
+        Route::Referrers(name, _) => ("ecr:BatchGetImage", Some(*name)),
+    })
+}
+
 fn parse_route(path: &str) -> Option<Route<'_>> {
     let rest = path.strip_prefix("/v2")?;
     if rest.is_empty() || rest == "/" {
@@ -282,6 +316,38 @@ async fn handle_inner(app: &Arc<AppState>, request: Request) -> OciResult {
         _ => app.tokens.check_basic(basic, now),
     }
     .map_err(|e| OciError::unauthorized(e, &realm))?;
+    if let Some(principal) = grant.principal.clone()
+        && let Some((action, repository)) = registry_action(&route, &parts.method)
+    {
+        let resource = match repository {
+            Some(name) => format!(
+                "arn:aws:ecr:{}:{}:repository/{name}",
+                grant.region, grant.account
+            ),
+            None => "*".to_string(),
+        };
+        let context = crate::authz::RequestContext {
+            region: grant.region.to_string(),
+            source_ip: parts
+                .extensions
+                .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+                .map(|c| c.0.ip().to_string()),
+            ..Default::default()
+        };
+        let app = app.clone();
+        crate::protocol::json::blocking(move || {
+            crate::authz::authorize(
+                &app.iam,
+                &principal,
+                action,
+                &[resource],
+                &context,
+                crate::authz::Refusal::Json,
+            )
+        })
+        .await
+        .map_err(|e| OciError::new(StatusCode::FORBIDDEN, "DENIED", e.message))?;
+    }
     let scope = Scope::new(grant.account, grant.region);
     let method = parts.method.clone();
     let headers = parts.headers;

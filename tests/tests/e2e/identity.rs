@@ -785,3 +785,66 @@ fn assume_role_gives_a_session_of_the_role() {
         "ValidationError",
     );
 }
+
+/// The registry authorizes every push and pull for the identity its token was issued to:
+/// a user allowed only to pull from one repository pulls it with `docker pull`, and its
+/// `docker push` (to that repository or another) is DENIED.
+#[test]
+fn a_pull_only_user_pulls_and_is_denied_pushes() {
+    let s = BerthServer::start();
+    let repo = berth_e2e::unique("pull-only-");
+    let other = berth_e2e::unique("other-");
+    s.create_repo(&repo, &[]);
+    s.create_repo(&other, &[]);
+    let reference = s.docker_push_test_image(&repo, "v1");
+
+    ok_json(&s.aws(&["iam", "create-user", "--user-name", "reader"]));
+    let policy = format!(
+        r#"{{"Version":"2012-10-17","Statement":[
+            {{"Effect":"Allow","Action":"ecr:GetAuthorizationToken","Resource":"*"}},
+            {{"Effect":"Allow","Action":["ecr:BatchGetImage","ecr:GetDownloadUrlForLayer","ecr:BatchCheckLayerAvailability"],
+              "Resource":"arn:aws:ecr:us-east-1:000000000000:repository/{repo}"}}]}}"#
+    );
+    ok_empty(&s.aws(&[
+        "iam",
+        "put-user-policy",
+        "--user-name",
+        "reader",
+        "--policy-name",
+        "pull",
+        "--policy-document",
+        &policy,
+    ]));
+    let key = ok_json(&s.aws(&["iam", "create-access-key", "--user-name", "reader"]));
+    let (id, secret) = (
+        key["AccessKey"]["AccessKeyId"].as_str().unwrap().to_owned(),
+        key["AccessKey"]["SecretAccessKey"]
+            .as_str()
+            .unwrap()
+            .to_owned(),
+    );
+    let password = s.aws_with("us-east-1", &id, &secret, &["ecr", "get-login-password"]);
+    assert!(password.status.success(), "{}", stderr_of(&password));
+    let login = s.docker_stdin(
+        &["login", "--username", "AWS", "--password-stdin", &s.host()],
+        Some(berth_e2e::stdout_of(&password).trim()),
+    );
+    assert!(login.status.success(), "{}", stderr_of(&login));
+
+    // Pull: allowed.
+    s.docker(&["rmi", "-f", &reference]);
+    let pulled = s.docker(&["pull", &reference]);
+    assert!(pulled.status.success(), "{}", stderr_of(&pulled));
+    // Push, to either repository: DENIED.
+    for target in [
+        format!("{}/{other}:v1", s.host()),
+        format!("{}/{repo}:v2", s.host()),
+    ] {
+        assert!(s.docker(&["tag", &reference, &target]).status.success());
+        s.track_image(&target);
+        let pushed = s.docker(&["push", &target]);
+        assert!(!pushed.status.success(), "push to {target} was allowed");
+        let err = stderr_of(&pushed).to_lowercase();
+        assert!(err.contains("denied"), "{err}");
+    }
+}

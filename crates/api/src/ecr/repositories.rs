@@ -287,10 +287,12 @@ pub(super) async fn get_authorization_token(
         check_registry(ctx, &Some(id.clone()))?;
     }
     let now = time::OffsetDateTime::now_utc().unix_timestamp();
-    let (password, expires_at) = ctx
-        .app
-        .tokens
-        .issue(&ctx.scope.account, &ctx.scope.region, now);
+    let (password, expires_at) = ctx.app.tokens.issue_for(
+        &ctx.scope.account,
+        &ctx.scope.region,
+        Some(&ctx.principal),
+        now,
+    );
     Ok(GetAuthorizationTokenResponse {
         authorization_data: vec![AuthorizationData {
             authorization_token: TokenIssuer::authorization_token(&password),
