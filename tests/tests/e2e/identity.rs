@@ -110,13 +110,8 @@ fn iam_users_and_their_access_keys() {
     assert!(stderr_of(&missing).contains("The user with name nobody cannot be found."));
 
     let key = ok_json(&s.aws(&["iam", "create-access-key", "--user-name", "deployer"]));
-    let (id, secret) = (
-        key["AccessKey"]["AccessKeyId"].as_str().unwrap().to_owned(),
-        key["AccessKey"]["SecretAccessKey"]
-            .as_str()
-            .unwrap()
-            .to_owned(),
-    );
+    let field = |f: &str| key["AccessKey"][f].as_str().unwrap().to_owned();
+    let (id, secret) = (field("AccessKeyId"), field("SecretAccessKey"));
     assert!(id.starts_with("AKIA") && id.len() == 20, "{key}");
     assert_eq!(key["AccessKey"]["Status"], "Active");
 
@@ -490,12 +485,7 @@ fn session_credentials_sign_until_they_expire() {
     ok_json(&with_session(&session, &["ecs", "list-clusters"]));
     // Docker logs in with the password the session's credentials got.
     let password = with_session(&session, &["ecr", "get-login-password"]);
-    assert!(password.status.success(), "{}", stderr_of(&password));
-    let login = s.docker_stdin(
-        &["login", "--username", "AWS", "--password-stdin", &s.host()],
-        Some(berth_e2e::stdout_of(&password).trim()),
-    );
-    assert!(login.status.success(), "{}", stderr_of(&login));
+    docker_login_with(&s, &password);
     // Session credentials cannot make another session (STS refuses it too).
     let again = with_session(&session, &["sts", "get-session-token"]);
     assert_aws_error(&again, "AccessDenied");
@@ -558,14 +548,7 @@ fn a_users_policies_decide_what_it_may_do() {
         s.create_repo(repo, &[]);
     }
     ok_json(&s.aws(&["iam", "create-user", "--user-name", "dev"]));
-    let key = ok_json(&s.aws(&["iam", "create-access-key", "--user-name", "dev"]));
-    let (id, secret) = (
-        key["AccessKey"]["AccessKeyId"].as_str().unwrap().to_owned(),
-        key["AccessKey"]["SecretAccessKey"]
-            .as_str()
-            .unwrap()
-            .to_owned(),
-    );
+    let (id, secret) = access_key(&s, "dev");
     let as_dev = |args: &[&str]| s.aws_with("us-east-1", &id, &secret, args);
     let put = |name: &str, doc: &str| {
         ok_empty(&s.aws(&[
@@ -656,14 +639,7 @@ fn assume_role_gives_a_session_of_the_role() {
     let mut keys = Vec::new();
     for user in ["ops", "stranger"] {
         ok_json(&s.aws(&["iam", "create-user", "--user-name", user]));
-        let key = ok_json(&s.aws(&["iam", "create-access-key", "--user-name", user]));
-        keys.push((
-            key["AccessKey"]["AccessKeyId"].as_str().unwrap().to_owned(),
-            key["AccessKey"]["SecretAccessKey"]
-                .as_str()
-                .unwrap()
-                .to_owned(),
-        ));
+        keys.push(access_key(&s, user));
     }
     let trust = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"AWS":"arn:aws:iam::000000000000:user/ops"},"Action":"sts:AssumeRole"}]}"#;
     ok_json(&s.aws(&[
@@ -725,12 +701,7 @@ fn assume_role_gives_a_session_of_the_role() {
         "AccessDeniedException",
     );
     let password = with_session(&["ecr", "get-login-password"]);
-    assert!(password.status.success(), "{}", stderr_of(&password));
-    let login = s.docker_stdin(
-        &["login", "--username", "AWS", "--password-stdin", &s.host()],
-        Some(berth_e2e::stdout_of(&password).trim()),
-    );
-    assert!(login.status.success(), "{}", stderr_of(&login));
+    docker_login_with(&s, &password);
     let role = ok_json(&s.aws(&["iam", "get-role", "--role-name", "deployer"]));
     assert_eq!(
         role["Role"]["RoleLastUsed"]["Region"], "us-east-1",
@@ -815,21 +786,9 @@ fn a_pull_only_user_pulls_and_is_denied_pushes() {
         "--policy-document",
         &policy,
     ]));
-    let key = ok_json(&s.aws(&["iam", "create-access-key", "--user-name", "reader"]));
-    let (id, secret) = (
-        key["AccessKey"]["AccessKeyId"].as_str().unwrap().to_owned(),
-        key["AccessKey"]["SecretAccessKey"]
-            .as_str()
-            .unwrap()
-            .to_owned(),
-    );
+    let (id, secret) = access_key(&s, "reader");
     let password = s.aws_with("us-east-1", &id, &secret, &["ecr", "get-login-password"]);
-    assert!(password.status.success(), "{}", stderr_of(&password));
-    let login = s.docker_stdin(
-        &["login", "--username", "AWS", "--password-stdin", &s.host()],
-        Some(berth_e2e::stdout_of(&password).trim()),
-    );
-    assert!(login.status.success(), "{}", stderr_of(&login));
+    docker_login_with(&s, &password);
 
     // Pull: allowed.
     s.docker(&["rmi", "-f", &reference]);
@@ -847,4 +806,22 @@ fn a_pull_only_user_pulls_and_is_denied_pushes() {
         let err = stderr_of(&pushed).to_lowercase();
         assert!(err.contains("denied"), "{err}");
     }
+}
+
+/// A new access key of `user`: its id and secret.
+fn access_key(s: &BerthServer, user: &str) -> (String, String) {
+    let key = ok_json(&s.aws(&["iam", "create-access-key", "--user-name", user]));
+    let field = |f: &str| key["AccessKey"][f].as_str().unwrap().to_owned();
+    (field("AccessKeyId"), field("SecretAccessKey"))
+}
+
+/// `docker login` with the password an `aws ecr get-login-password` printed.
+#[track_caller]
+fn docker_login_with(s: &BerthServer, password: &std::process::Output) {
+    assert!(password.status.success(), "{}", stderr_of(password));
+    let login = s.docker_stdin(
+        &["login", "--username", "AWS", "--password-stdin", &s.host()],
+        Some(berth_e2e::stdout_of(password).trim()),
+    );
+    assert!(login.status.success(), "{}", stderr_of(&login));
 }
