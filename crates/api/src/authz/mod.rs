@@ -48,6 +48,28 @@ pub fn authorize(
     {
         return Ok(());
     }
+    let set = policy_set(iam, principal)?;
+    let request = request_for(principal, action, resources, context);
+    let decision = evaluate(&request, &set);
+    if decision.is_allowed() {
+        return Ok(());
+    }
+    let message = decision.message(&request).unwrap_or_else(|| {
+        format!(
+            "User: {} is not authorized to perform: {action}",
+            principal.arn()
+        )
+    });
+    Err(match refusal {
+        Refusal::Json => AwsError::client("AccessDeniedException", message),
+        Refusal::Query => AwsError::new(StatusCode::FORBIDDEN, "AccessDenied", message),
+    })
+}
+
+/// The policies that apply to `principal`'s requests: its identity policies (inline and
+/// attached, default versions) and, for a role session, the session policies. The request
+/// path and the policy simulator both build their sets here, so they decide alike.
+pub fn policy_set(iam: &berth_iam::Iam, principal: &Principal) -> Result<PolicySet, AwsError> {
     let documents = iam
         .identity_policies(principal)
         .map_err(|e| AwsError::server(format!("cannot read the caller's policies: {e}")))?;
@@ -72,6 +94,18 @@ pub fn authorize(
             }
         }
     }
+    Ok(set)
+}
+
+/// The request as the evaluator sees it: who, what, on which resources, with the global
+/// condition keys the request gives (`aws:RequestedRegion`, `aws:SecureTransport`,
+/// `aws:SourceIp`, `aws:CurrentTime`) and the service's own keys.
+pub fn request_for(
+    principal: &Principal,
+    action: &str,
+    resources: &[String],
+    context: &RequestContext,
+) -> Request {
     let mut request = Request::new(
         RequestPrincipal::from(principal),
         action,
@@ -96,20 +130,7 @@ pub fn authorize(
     for resource in resources.iter().skip(1) {
         request = request.with_resource(resource);
     }
-    let decision = evaluate(&request, &set);
-    if decision.is_allowed() {
-        return Ok(());
-    }
-    let message = decision.message(&request).unwrap_or_else(|| {
-        format!(
-            "User: {} is not authorized to perform: {action}",
-            principal.arn()
-        )
-    });
-    Err(match refusal {
-        Refusal::Json => AwsError::client("AccessDeniedException", message),
-        Refusal::Query => AwsError::new(StatusCode::FORBIDDEN, "AccessDenied", message),
-    })
+    request
 }
 
 /// A policy that allows nothing (stands in for a session policy that cannot be read).
