@@ -158,7 +158,9 @@ async fn handle_inner(
             })
             .await?
         };
-        let context = request_context(&parts, &verified.region);
+        let mut context = request_context(&parts, &verified.region);
+        let asked = authz::query_request_tags(&request);
+        context.service_keys = authz::request_tag_keys(&asked);
         check(
             &app,
             &principal,
@@ -217,6 +219,8 @@ async fn handle_inner(
             let resources = authz::resources(service, operation, &body, &scope);
             let mut context = request_context(&parts, &verified.region);
             context.service_keys = authz::service_keys(service, operation, &body, &scope);
+            let asked = authz::json_request_tags(service, &body);
+            context.service_keys.extend(authz::request_tag_keys(&asked));
             check(
                 &app,
                 &principal,
@@ -226,6 +230,12 @@ async fn handle_inner(
                 authz::Refusal::Json,
             )
             .await?;
+            if service == "ecs" {
+                pass_roles(
+                    &app, &principal, operation, &body, &scope, &parts, &verified,
+                )
+                .await?;
+            }
         }
     }
     if let Some(answer) = forward_to_leader(&app, target, &parts, &body).await? {
@@ -286,6 +296,52 @@ async fn forward_to_leader(
     }
 }
 
+/// `iam:PassRole` for every role an ECS request names for ECS to use (`authz::pass_role`):
+/// the caller must be allowed to pass each one, to the service that will assume it.
+async fn pass_roles(
+    app: &Arc<AppState>,
+    principal: &berth_iam::Principal,
+    operation: &str,
+    body: &bytes::Bytes,
+    scope: &Scope,
+    parts: &axum::http::request::Parts,
+    verified: &berth_sigv4::Verified,
+) -> Result<(), AwsError> {
+    let passed = {
+        let (app, operation, body, scope) = (
+            app.clone(),
+            operation.to_string(),
+            body.clone(),
+            scope.clone(),
+        );
+        crate::protocol::json::blocking(move || {
+            let account = scope.account.to_string();
+            Ok(authz::passed_roles(&operation, &body, &account, |td| {
+                let stored = app.ecs.task_definition(&scope, td).ok()?;
+                Some(authz::TaskRoles {
+                    task_role: stored.task_definition.task_role_arn,
+                    execution_role: stored.task_definition.execution_role_arn,
+                })
+            }))
+        })
+        .await?
+    };
+    for (role, service) in passed {
+        let mut context = request_context(parts, &verified.region);
+        context.service_keys = vec![("iam:PassedToService".to_string(), service.to_string())];
+        check(
+            app,
+            principal,
+            "iam:PassRole".to_string(),
+            vec![role],
+            context,
+            authz::Refusal::Json,
+        )
+        .await?;
+    }
+    Ok(())
+}
+
 /// Authorizes on the blocking pool (the caller's policies are read from the store); the
 /// root account is allowed at once.
 async fn check(
@@ -301,9 +357,58 @@ async fn check(
     }
     let (app, principal) = (app.clone(), principal.clone());
     crate::protocol::json::blocking(move || {
+        let mut context = context;
+        if let Some(arn) = authz::tagged_resource(&resources) {
+            let service = action.split(':').next().unwrap_or_default();
+            let tags = resource_tags(&app, service, arn);
+            context
+                .service_keys
+                .extend(authz::resource_tag_keys(service, &tags));
+        }
         authz::authorize(&app.iam, &principal, &action, &resources, &context, refusal)
     })
     .await
+}
+
+/// The tags of the resource `arn` (ECS resources, ECR repositories, log groups), for
+/// `aws:ResourceTag/…`; none when it does not exist (yet) or has no tags.
+fn resource_tags(app: &AppState, service: &str, arn: &str) -> Vec<(String, String)> {
+    // arn:aws:SERVICE:REGION:ACCOUNT:RESOURCE
+    let parts: Vec<&str> = arn.splitn(6, ':').collect();
+    let [_, _, _, region, account, resource] = parts[..] else {
+        return Vec::new();
+    };
+    let (Ok(region), Ok(account)) = (region.parse(), account.parse()) else {
+        return Vec::new();
+    };
+    let scope = Scope::new(account, region);
+    match service {
+        "ecs" => app
+            .ecs
+            .resource_tags(&scope, arn)
+            .map(|tags| tags.into_iter().map(|t| (t.key, t.value)).collect())
+            .unwrap_or_default(),
+        "ecr" => resource
+            .strip_prefix("repository/")
+            .and_then(|name| name.parse().ok())
+            .and_then(|name| app.registry.repository(&scope, &name).ok())
+            .map(|r| r.tags.into_iter().map(|t| (t.key, t.value)).collect())
+            .unwrap_or_default(),
+        "logs" => resource
+            .strip_prefix("log-group:")
+            .map(|g| g.split(":log-stream:").next().unwrap_or(g))
+            .map(|g| g.strip_suffix(":*").unwrap_or(g))
+            .and_then(|group| {
+                let scope = berth_logs::LogScope {
+                    account: scope.account.to_string(),
+                    region: scope.region.to_string(),
+                };
+                app.logs.log_group(&scope, group).ok()
+            })
+            .map(|g| g.tags.into_iter().collect())
+            .unwrap_or_default(),
+        _ => Vec::new(),
+    }
 }
 
 /// The global condition keys a request gives: its region, the client's address.
@@ -316,5 +421,6 @@ fn request_context(parts: &axum::http::request::Parts, region: &str) -> authz::R
             .map(|c| c.0.ip().to_string()),
         secure_transport: false,
         service_keys: Vec::new(),
+        principal_tags: Vec::new(),
     }
 }

@@ -147,7 +147,57 @@ impl Ecs {
         .map(|_| ())
     }
 
+    /// The tags of the resource `arn` names: a read (ListTagsForResource, and authorization's
+    /// `aws:ResourceTag/…` on every request that names one resource).
     pub fn resource_tags(&self, scope: &Scope, arn: &str) -> Result<Vec<EcsTag>> {
-        self.with_tags(scope, arn, &|_| Ok(()))
+        fn read<T: serde::de::DeserializeOwned>(
+            ecs: &Ecs,
+            key: &str,
+            missing: EcsError,
+            tags_of: impl Fn(T) -> Vec<EcsTag>,
+        ) -> Result<Vec<EcsTag>> {
+            let kv = ecs.store.get(key)?.ok_or(missing)?;
+            let record: T = serde_json::from_slice(&kv.value)
+                .map_err(|_| EcsError::Corrupt(key.to_string()))?;
+            Ok(tags_of(record))
+        }
+        let not_found =
+            || EcsError::ResourceNotFound("The specified resource is not found.".into());
+        match parse_arn(scope, arn)? {
+            Resource::Cluster(name) => {
+                let cluster = self.active_cluster(scope, Some(&name))?;
+                Ok(cluster.tags)
+            }
+            Resource::Service(cluster, name) => read(
+                self,
+                &service_key(scope, &cluster, &name),
+                EcsError::ServiceNotFound,
+                |s: crate::Service| s.tags,
+            ),
+            Resource::Task(cluster, id) => read(
+                self,
+                &task_key(scope, &cluster, &id),
+                not_found(),
+                |t: crate::Task| t.tags,
+            ),
+            Resource::ContainerInstance(cluster, id) => read(
+                self,
+                &instance_key(scope, &cluster, &id),
+                not_found(),
+                |i: crate::ContainerInstance| i.tags,
+            ),
+            Resource::TaskDefinition(name) => {
+                let (family, revision) = name
+                    .split_once(':')
+                    .and_then(|(f, r)| r.parse::<i32>().ok().map(|r| (f.to_string(), r)))
+                    .ok_or_else(not_found)?;
+                read(
+                    self,
+                    &task_definition_key(scope, &family, revision),
+                    not_found(),
+                    |t: crate::StoredTaskDefinition| t.tags,
+                )
+            }
+        }
     }
 }

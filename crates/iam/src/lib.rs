@@ -12,6 +12,7 @@ mod ids;
 mod managed;
 mod policies;
 pub mod policy;
+mod principal_tags;
 mod roles;
 mod sessions;
 mod users;

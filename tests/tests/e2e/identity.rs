@@ -508,7 +508,7 @@ fn session_credentials_sign_until_they_expire() {
         .query(
             "sts",
             "us-east-1",
-            "Action=GetSessionToken&Version=2011-06-15&DurationSeconds=15",
+            "Action=GetSessionToken&Version=2011-06-15&DurationSeconds=30",
         )
         .unwrap();
     let issued = std::time::Instant::now();
@@ -524,10 +524,10 @@ fn session_credentials_sign_until_they_expire() {
         field("SecretAccessKey"),
         field("SessionToken"),
     );
-    // Still valid (15 s is ample for one call, even on a loaded host)...
+    // Still valid (30 s is ample for one call, even on a host busy compiling)...
     ok_json(&with_session(&short, &["ecs", "list-clusters"]));
     // ... and refused once they expired.
-    std::thread::sleep(std::time::Duration::from_secs(16).saturating_sub(issued.elapsed()));
+    std::thread::sleep(std::time::Duration::from_secs(31).saturating_sub(issued.elapsed()));
     assert_aws_error(
         &with_session(&short, &["sts", "get-caller-identity"]),
         "ExpiredToken",

@@ -5,13 +5,19 @@
 //! except the actions that need no permission (`sts:GetCallerIdentity`,
 //! `sts:GetSessionToken`).
 
+mod pass_role;
 mod resources;
+mod tags;
 
 use axum::http::StatusCode;
 use berth_iam::Principal;
 use berth_iam::policy::{Policy, PolicySet, PolicyType, Request, RequestPrincipal, evaluate};
 
+pub use pass_role::{TaskRoles, passed_roles};
 pub use resources::{query_resources, resources, service_keys};
+pub use tags::{
+    json_request_tags, query_request_tags, request_tag_keys, resource_tag_keys, tagged_resource,
+};
 
 use crate::protocol::AwsError;
 
@@ -49,7 +55,11 @@ pub fn authorize(
         return Ok(());
     }
     let set = policy_set(iam, principal)?;
-    let request = request_for(principal, action, resources, context);
+    let mut context = context.clone();
+    context.principal_tags = iam
+        .principal_tags(principal)
+        .map_err(|e| AwsError::server(format!("cannot read the caller's tags: {e}")))?;
+    let request = request_for(principal, action, resources, &context);
     let decision = evaluate(&request, &set);
     if decision.is_allowed() {
         return Ok(());
@@ -106,8 +116,12 @@ pub fn request_for(
     resources: &[String],
     context: &RequestContext,
 ) -> Request {
+    let mut caller = RequestPrincipal::from(principal);
+    for (key, value) in &context.principal_tags {
+        caller = caller.with_tag(key, value);
+    }
     let mut request = Request::new(
-        RequestPrincipal::from(principal),
+        caller,
         action,
         resources.first().map_or("*", String::as_str),
     )
@@ -124,8 +138,16 @@ pub fn request_for(
     if let Some(ip) = &context.source_ip {
         request = request.with_key("aws:SourceIp", ip);
     }
+    // A key given more than once (`aws:TagKeys`) has all those values.
+    let mut given: Vec<(&str, Vec<&str>)> = Vec::new();
     for (key, value) in &context.service_keys {
-        request = request.with_key(key, value);
+        match given.iter_mut().find(|(k, _)| k.eq_ignore_ascii_case(key)) {
+            Some((_, values)) => values.push(value),
+            None => given.push((key, vec![value])),
+        }
+    }
+    for (key, values) in given {
+        request = request.with_values(key, values);
     }
     for resource in resources.iter().skip(1) {
         request = request.with_resource(resource);
@@ -151,8 +173,12 @@ pub struct RequestContext {
     pub source_ip: Option<String>,
     /// `aws:SecureTransport`: whether the request came over TLS (Berth serves plain HTTP).
     pub secure_transport: bool,
-    /// The service's own condition keys the request gives (`ecs:cluster`, …).
+    /// The service's own condition keys the request gives (`ecs:cluster`, …), and the tag
+    /// keys (`aws:RequestTag/…`, `aws:TagKeys`, `aws:ResourceTag/…`); a key given more than
+    /// once has every value given.
     pub service_keys: Vec<(String, String)>,
+    /// `aws:PrincipalTag/…`: the calling user's or role's tags (`authorize` reads them).
+    pub principal_tags: Vec<(String, String)>,
 }
 
 #[cfg(test)]

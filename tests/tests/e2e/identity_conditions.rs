@@ -1,0 +1,273 @@
+//! Identity (issue 18), the checks a request brings beyond its action and resource, through
+//! the real `aws` CLI: `iam:PassRole` for the roles an ECS call names, and conditions on
+//! tags (the resource's, the request's, the caller's).
+
+use berth_e2e::{BerthServer, assert_aws_error, ok_json, stderr_of};
+
+/// A user `name` with one inline policy `document`, and its access key.
+fn user_with_policy(s: &BerthServer, name: &str, document: &str) -> (String, String) {
+    tagged_user_with_policy(s, name, &[], document)
+}
+
+/// A user `name` with `tags` (`Key=K,Value=V`) and one inline policy, and its access key.
+fn tagged_user_with_policy(
+    s: &BerthServer,
+    name: &str,
+    tags: &[&str],
+    document: &str,
+) -> (String, String) {
+    let mut create = vec!["iam", "create-user", "--user-name", name];
+    if !tags.is_empty() {
+        create.push("--tags");
+        create.extend(tags);
+    }
+    ok_json(&s.aws(&create));
+    put_user_policy(s, name, document);
+    let key = ok_json(&s.aws(&["iam", "create-access-key", "--user-name", name]));
+    let field = |f: &str| key["AccessKey"][f].as_str().unwrap().to_owned();
+    (field("AccessKeyId"), field("SecretAccessKey"))
+}
+
+fn put_user_policy(s: &BerthServer, name: &str, document: &str) {
+    let out = s.aws(&[
+        "iam",
+        "put-user-policy",
+        "--user-name",
+        name,
+        "--policy-name",
+        "p",
+        "--policy-document",
+        document,
+    ]);
+    assert!(out.status.success(), "{}", stderr_of(&out));
+}
+
+fn create_role(s: &BerthServer, name: &str) {
+    ok_json(&s.aws(&[
+        "iam",
+        "create-role",
+        "--role-name",
+        name,
+        "--assume-role-policy-document",
+        r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"Service":"ecs-tasks.amazonaws.com"},"Action":"sts:AssumeRole"}]}"#,
+    ]));
+}
+
+const CONTAINERS: &str =
+    r#"[{"name":"app","image":"busybox","memory":64,"essential":true,"command":["true"]}]"#;
+
+/// A task definition or RunTask naming a role needs `iam:PassRole` on it, passed to
+/// `ecs-tasks.amazonaws.com`: allowed for one role, refused for another with AWS's words,
+/// on RegisterTaskDefinition and on RunTask's overrides and the definition's own roles.
+#[test]
+fn naming_a_role_for_ecs_needs_iam_pass_role() {
+    let s = BerthServer::start();
+    create_role(&s, "app-task");
+    create_role(&s, "admin-task");
+    ok_json(&s.aws(&["ecs", "create-cluster", "--cluster-name", "pr"]));
+    let (id, secret) = user_with_policy(
+        &s,
+        "deployer",
+        r#"{"Version":"2012-10-17","Statement":[
+            {"Effect":"Allow","Action":["ecs:RegisterTaskDefinition","ecs:RunTask"],"Resource":"*"},
+            {"Effect":"Allow","Action":"iam:PassRole","Resource":"arn:aws:iam::000000000000:role/app-task",
+             "Condition":{"StringEquals":{"iam:PassedToService":"ecs-tasks.amazonaws.com"}}}]}"#,
+    );
+    let as_deployer = |args: &[&str]| s.aws_with("us-east-1", &id, &secret, args);
+    let register = |role: &str| {
+        as_deployer(&[
+            "ecs",
+            "register-task-definition",
+            "--family",
+            "web",
+            "--task-role-arn",
+            role,
+            "--container-definitions",
+            CONTAINERS,
+        ])
+    };
+    let td = ok_json(&register("arn:aws:iam::000000000000:role/app-task"));
+    assert_eq!(
+        td["taskDefinition"]["taskRoleArn"],
+        "arn:aws:iam::000000000000:role/app-task"
+    );
+    let refused = register("admin-task");
+    assert_aws_error(&refused, "AccessDeniedException");
+    assert!(
+        stderr_of(&refused).contains(
+            "User: arn:aws:iam::000000000000:user/deployer is not authorized to perform: iam:PassRole on resource: arn:aws:iam::000000000000:role/admin-task because no identity-based policy allows the iam:PassRole action"
+        ),
+        "{}",
+        stderr_of(&refused)
+    );
+    // Without a role nothing is passed.
+    ok_json(&as_deployer(&[
+        "ecs",
+        "register-task-definition",
+        "--family",
+        "plain",
+        "--container-definitions",
+        CONTAINERS,
+    ]));
+
+    // RunTask: the definition's role may be passed (the cluster has no instances: ECS
+    // answers that, not a refusal) …
+    let ran = as_deployer(&[
+        "ecs",
+        "run-task",
+        "--cluster",
+        "pr",
+        "--task-definition",
+        "web:1",
+    ]);
+    assert!(
+        !stderr_of(&ran).contains("AccessDenied"),
+        "{}",
+        stderr_of(&ran)
+    );
+    // … an override naming another role may not.
+    let overridden = as_deployer(&[
+        "ecs",
+        "run-task",
+        "--cluster",
+        "pr",
+        "--task-definition",
+        "web:1",
+        "--overrides",
+        r#"{"taskRoleArn":"arn:aws:iam::000000000000:role/admin-task"}"#,
+    ]);
+    assert_aws_error(&overridden, "AccessDeniedException");
+    assert!(
+        stderr_of(&overridden)
+            .contains("iam:PassRole on resource: arn:aws:iam::000000000000:role/admin-task"),
+        "{}",
+        stderr_of(&overridden)
+    );
+    // A definition registered by root with a role the user may not pass cannot be run by it.
+    ok_json(&s.aws(&[
+        "ecs",
+        "register-task-definition",
+        "--family",
+        "admin",
+        "--task-role-arn",
+        "admin-task",
+        "--container-definitions",
+        CONTAINERS,
+    ]));
+    assert_aws_error(
+        &as_deployer(&[
+            "ecs",
+            "run-task",
+            "--cluster",
+            "pr",
+            "--task-definition",
+            "admin",
+        ]),
+        "AccessDeniedException",
+    );
+    // The pass is to ECS tasks only: a condition naming another service allows nothing.
+    put_user_policy(
+        &s,
+        "deployer",
+        r#"{"Version":"2012-10-17","Statement":[
+            {"Effect":"Allow","Action":"ecs:RegisterTaskDefinition","Resource":"*"},
+            {"Effect":"Allow","Action":"iam:PassRole","Resource":"*",
+             "Condition":{"StringEquals":{"iam:PassedToService":"lambda.amazonaws.com"}}}]}"#,
+    );
+    assert_aws_error(&register("app-task"), "AccessDeniedException");
+}
+
+/// Conditions on tags: `ecs:ResourceTag` / `aws:ResourceTag` on the cluster a call acts on,
+/// `aws:RequestTag` and `aws:TagKeys` on what a create call asks for, and
+/// `aws:PrincipalTag` with a policy variable on the caller's own tags.
+#[test]
+fn conditions_on_resource_request_and_principal_tags() {
+    let s = BerthServer::start();
+    for (name, team) in [("blue-c", "blue"), ("red-c", "red")] {
+        ok_json(&s.aws(&[
+            "ecs",
+            "create-cluster",
+            "--cluster-name",
+            name,
+            "--tags",
+            &format!("key=team,value={team}"),
+        ]));
+    }
+    let policy = r#"{"Version":"2012-10-17","Statement":[
+            {"Effect":"Allow","Action":"ecs:DescribeClusters","Resource":"*",
+             "Condition":{"StringEquals":{"ecs:ResourceTag/team":"${aws:PrincipalTag/team}"}}},
+            {"Effect":"Allow","Action":"ecr:CreateRepository","Resource":"*",
+             "Condition":{"StringEquals":{"aws:RequestTag/team":"${aws:PrincipalTag/team}"},
+                          "ForAllValues:StringEquals":{"aws:TagKeys":["team","owner"]}}}]}"#;
+    // A user without a team tag: nothing matches the variable.
+    let (id, secret) = user_with_policy(&s, "no-team", policy);
+    assert_aws_error(
+        &s.aws_with(
+            "us-east-1",
+            &id,
+            &secret,
+            &["ecs", "describe-clusters", "--clusters", "blue-c"],
+        ),
+        "AccessDeniedException",
+    );
+    let (id, secret) = tagged_user_with_policy(&s, "blue-dev", &["Key=team,Value=blue"], policy);
+    let as_dev = |args: &[&str]| s.aws_with("us-east-1", &id, &secret, args);
+    let blue = ok_json(&as_dev(&[
+        "ecs",
+        "describe-clusters",
+        "--clusters",
+        "blue-c",
+    ]));
+    assert_eq!(blue["clusters"][0]["clusterName"], "blue-c", "{blue}");
+    let red = as_dev(&["ecs", "describe-clusters", "--clusters", "red-c"]);
+    assert_aws_error(&red, "AccessDeniedException");
+    assert!(
+        stderr_of(&red).contains("cluster/red-c because no identity-based policy allows"),
+        "{}",
+        stderr_of(&red)
+    );
+    // The cluster's tag changes: so does the answer.
+    ok_json(&s.aws(&[
+        "ecs",
+        "tag-resource",
+        "--resource-arn",
+        "arn:aws:ecs:us-east-1:000000000000:cluster/red-c",
+        "--tags",
+        "key=team,value=blue",
+    ]));
+    ok_json(&as_dev(&[
+        "ecs",
+        "describe-clusters",
+        "--clusters",
+        "red-c",
+    ]));
+
+    // aws:RequestTag and aws:TagKeys on a create call.
+    let create = |name: &str, tags: &[&str]| {
+        let mut args = vec![
+            "ecr",
+            "create-repository",
+            "--repository-name",
+            name,
+            "--tags",
+        ];
+        args.extend(tags);
+        as_dev(&args)
+    };
+    ok_json(&create(
+        "blue-repo",
+        &["Key=team,Value=blue", "Key=owner,Value=me"],
+    ));
+    assert_aws_error(
+        &create("red-repo", &["Key=team,Value=red"]),
+        "AccessDeniedException",
+    );
+    assert_aws_error(
+        &create("extra-repo", &["Key=team,Value=blue", "Key=cost,Value=1"]),
+        "AccessDeniedException",
+    );
+    assert_aws_error(
+        &as_dev(&["ecr", "create-repository", "--repository-name", "untagged"]),
+        "AccessDeniedException",
+    );
+}
