@@ -357,15 +357,14 @@ async fn check(
     }
     let (app, principal) = (app.clone(), principal.clone());
     crate::protocol::json::blocking(move || {
-        let mut context = context;
-        if let Some(arn) = authz::tagged_resource(&resources) {
-            let service = action.split(':').next().unwrap_or_default();
-            let tags = resource_tags(&app, service, arn);
-            context
-                .service_keys
-                .extend(authz::resource_tag_keys(service, &tags));
-        }
-        authz::authorize(&app.iam, &principal, &action, &resources, &context, refusal)
+        let service = action.split(':').next().unwrap_or_default();
+        let tags = || match authz::tagged_resource(&resources) {
+            Some(arn) => authz::resource_tag_keys(service, &resource_tags(&app, service, arn)),
+            None => Vec::new(),
+        };
+        authz::authorize_with(
+            &app.iam, &principal, &action, &resources, &context, refusal, &tags,
+        )
     })
     .await
 }

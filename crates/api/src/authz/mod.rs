@@ -48,6 +48,28 @@ pub fn authorize(
     context: &RequestContext,
     refusal: Refusal,
 ) -> Result<(), AwsError> {
+    authorize_with(
+        iam,
+        principal,
+        action,
+        resources,
+        context,
+        refusal,
+        &Vec::new,
+    )
+}
+
+/// [`authorize`], with the resource's tag keys (`aws:ResourceTag/…`) from `resource_tags`,
+/// called only when one of the caller's policies names such a key.
+pub fn authorize_with(
+    iam: &berth_iam::Iam,
+    principal: &Principal,
+    action: &str,
+    resources: &[String],
+    context: &RequestContext,
+    refusal: Refusal,
+    resource_tags: &dyn Fn() -> Vec<(String, String)>,
+) -> Result<(), AwsError> {
     if matches!(principal, Principal::Root { .. })
         || NEEDS_NO_PERMISSION.contains(&action)
         || CHECKED_BY_THE_ACTION.contains(&action)
@@ -55,10 +77,16 @@ pub fn authorize(
         return Ok(());
     }
     let set = policy_set(iam, principal)?;
+    let named = set.tag_keys();
     let mut context = context.clone();
-    context.principal_tags = iam
-        .principal_tags(principal)
-        .map_err(|e| AwsError::server(format!("cannot read the caller's tags: {e}")))?;
+    if named.principal_tag {
+        context.principal_tags = iam
+            .principal_tags(principal)
+            .map_err(|e| AwsError::server(format!("cannot read the caller's tags: {e}")))?;
+    }
+    if named.resource_tag {
+        context.service_keys.extend(resource_tags());
+    }
     let request = request_for(principal, action, resources, &context);
     let decision = evaluate(&request, &set);
     if decision.is_allowed() {

@@ -191,6 +191,16 @@ pub struct Policy {
     id: Option<String>,
     statements: Vec<Statement>,
     index: ServiceIndex,
+    /// Which tag keys the document names anywhere (in a condition key or a policy
+    /// variable): a request path looks tags up only for policies that can use them.
+    tag_keys: TagKeysNamed,
+}
+
+/// The tag condition keys a policy names (`…PrincipalTag/…`, `…ResourceTag/…`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct TagKeysNamed {
+    pub principal_tag: bool,
+    pub resource_tag: bool,
 }
 
 /// The statements that can apply to an action of a given service, in document order, so
@@ -301,11 +311,17 @@ impl Policy {
             ));
         }
         let index = ServiceIndex::build(&statements);
+        let text = doc.to_string().to_ascii_lowercase();
+        let tag_keys = TagKeysNamed {
+            principal_tag: text.contains("principaltag/"),
+            resource_tag: text.contains("resourcetag/"),
+        };
         Ok(Policy {
             version,
             id,
             statements,
             index,
+            tag_keys,
         })
     }
 
@@ -319,6 +335,11 @@ impl Policy {
 
     pub fn statements(&self) -> &[Statement] {
         &self.statements
+    }
+
+    /// The tag keys the document names (so a caller knows which tags to look up).
+    pub fn tag_keys(&self) -> TagKeysNamed {
+        self.tag_keys
     }
 
     /// The statements that may apply to `action` (by its service), as indexes in document

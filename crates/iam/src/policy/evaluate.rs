@@ -95,6 +95,24 @@ impl PolicySet {
         }
     }
 
+    /// The tag keys any of the set's policies names: tags that no policy can test need not
+    /// be looked up.
+    pub fn tag_keys(&self) -> super::TagKeysNamed {
+        let all = self
+            .identity
+            .iter()
+            .chain(&self.resource)
+            .chain(&self.permissions_boundary)
+            .chain(&self.session);
+        all.fold(super::TagKeysNamed::default(), |acc, p| {
+            let named = p.tag_keys();
+            super::TagKeysNamed {
+                principal_tag: acc.principal_tag || named.principal_tag,
+                resource_tag: acc.resource_tag || named.resource_tag,
+            }
+        })
+    }
+
     /// The statement a decision names.
     pub fn statement(&self, at: StatementRef) -> Option<&Statement> {
         self.policies(at.source)

@@ -37,8 +37,8 @@ mod pattern;
 
 pub use context::{ContextValue, PrincipalKind, Request, RequestPrincipal};
 pub use document::{
-    Effect, Policy, PolicySizeQuota, PolicyType, PolicyVersion, Statement, check_policy_size,
-    policy_size,
+    Effect, Policy, PolicySizeQuota, PolicyType, PolicyVersion, Statement, TagKeysNamed,
+    check_policy_size, policy_size,
 };
 pub use evaluate::{
     Decision, PolicySet, PolicySource, StatementRef, evaluate, matching_statements,

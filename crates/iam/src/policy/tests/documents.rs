@@ -185,3 +185,28 @@ fn size_quotas() {
     assert!(check_policy_size(10_240, PolicySizeQuota::InlineRole, "r").is_ok());
     assert!(check_policy_size(5_121, PolicySizeQuota::InlineGroup, "g").is_err());
 }
+
+#[test]
+fn a_policy_knows_which_tag_keys_it_names() {
+    let plain = Policy::parse(
+        r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"*","Resource":"*"}]}"#,
+        PolicyType::Identity,
+    )
+    .unwrap();
+    assert_eq!(plain.tag_keys(), TagKeysNamed::default());
+    let tags = Policy::parse(
+        r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"ecs:*","Resource":"*",
+            "Condition":{"StringEquals":{"ecs:ResourceTag/team":"${aws:PrincipalTag/team}"}}}]}"#,
+        PolicyType::Identity,
+    )
+    .unwrap();
+    assert_eq!(
+        tags.tag_keys(),
+        TagKeysNamed {
+            principal_tag: true,
+            resource_tag: true
+        }
+    );
+    let set = PolicySet::new().with_identity(plain).with_session(tags);
+    assert!(set.tag_keys().principal_tag && set.tag_keys().resource_tag);
+}
