@@ -97,6 +97,27 @@ impl TokenIssuer {
         self.issue_for(account, region, None, now)
     }
 
+    /// `x-berth-forwarded-for`'s value: the client address `ip` a replica vouches for when
+    /// it passes request `binding` (its `Authorization`, or its path and query) on to the
+    /// leader, sealed with the key every replica shares so that no client can claim an
+    /// address of its choosing (`aws:SourceIp`).
+    pub fn seal_forwarded_for(&self, ip: &str, binding: &str) -> String {
+        let seal =
+            URL_SAFE_NO_PAD.encode(self.mac(format!("forwarded-for\n{ip}\n{binding}").as_bytes()));
+        format!("{ip} {seal}")
+    }
+
+    /// The address in a sealed `x-berth-forwarded-for` value for request `binding`, when the
+    /// seal is this installation's.
+    pub fn open_forwarded_for(&self, value: &str, binding: &str) -> Option<String> {
+        let (ip, seal) = value.split_once(' ')?;
+        let seal = URL_SAFE_NO_PAD.decode(seal).ok()?;
+        let mut mac = HmacSha256::new_from_slice(&self.key).expect("any key length works");
+        mac.update(format!("forwarded-for\n{ip}\n{binding}").as_bytes());
+        mac.verify_slice(&seal).ok()?;
+        Some(ip.to_string())
+    }
+
     /// A new password for `principal` (`None` or root: unrestricted) and its expiry.
     pub fn issue_for(
         &self,
@@ -219,6 +240,28 @@ mod tests {
 
     fn issuer() -> TokenIssuer {
         TokenIssuer::new([7; 32], 3600)
+    }
+
+    #[test]
+    fn a_forwarded_address_is_believed_only_with_this_installations_seal_for_that_request() {
+        let sealed = issuer().seal_forwarded_for("192.0.2.7", "AWS4-HMAC-SHA256 Credential=A");
+        assert_eq!(
+            issuer().open_forwarded_for(&sealed, "AWS4-HMAC-SHA256 Credential=A"),
+            Some("192.0.2.7".to_string())
+        );
+        // Another request, another installation's key, or an address put in by hand: no.
+        assert_eq!(issuer().open_forwarded_for(&sealed, "other"), None);
+        let other = TokenIssuer::new([8; 32], 3600);
+        assert_eq!(
+            other.open_forwarded_for(&sealed, "AWS4-HMAC-SHA256 Credential=A"),
+            None
+        );
+        let forged = sealed.replacen("192.0.2.7", "10.0.0.1", 1);
+        assert_eq!(
+            issuer().open_forwarded_for(&forged, "AWS4-HMAC-SHA256 Credential=A"),
+            None
+        );
+        assert_eq!(issuer().open_forwarded_for("10.0.0.1", "x"), None);
     }
 
     #[test]

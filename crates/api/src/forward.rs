@@ -27,6 +27,25 @@ use tokio::sync::watch;
 
 /// Names the replica a forwarded request came from.
 pub const FORWARDED_BY: &str = "x-berth-forwarded-by";
+/// The client's address, sealed by the replica that passed the request on
+/// (`TokenIssuer::seal_forwarded_for`): the leader authorizes with it as `aws:SourceIp`.
+pub const FORWARDED_FOR: &str = "x-berth-forwarded-for";
+
+/// What ties a sealed client address to one request: its `Authorization` header, or for a
+/// presigned URL its path and query (which carry the signature).
+pub fn forwarding_binding(parts: &Parts) -> String {
+    parts
+        .headers
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string)
+        .unwrap_or_else(|| {
+            parts
+                .uri
+                .path_and_query()
+                .map_or_else(String::new, |p| p.as_str().to_string())
+        })
+}
 /// How long the leader may take to answer a forwarded request (a RunTask waits for its
 /// lane's turn and one commit).
 const ANSWER_TIMEOUT: Duration = Duration::from_secs(60);
@@ -80,15 +99,19 @@ impl LeaderRoute {
         base: &str,
         parts: &Parts,
         body: Bytes,
+        forwarded_for: Option<String>,
     ) -> Result<Response<Body>, ForwardError> {
         let path = parts.uri.path_and_query().map_or("/", |p| p.as_str());
         let mut request = Request::builder()
             .method(parts.method.clone())
             .uri(format!("{base}{path}"));
         for (name, value) in &parts.headers {
-            if !is_hop_by_hop(name) {
+            if !is_hop_by_hop(name) && name.as_str() != FORWARDED_FOR {
                 request = request.header(name, value);
             }
+        }
+        if let Some(sealed) = forwarded_for.and_then(|v| HeaderValue::from_str(&v).ok()) {
+            request = request.header(FORWARDED_FOR, sealed);
         }
         let me = HeaderValue::from_str(&self.me).unwrap_or(HeaderValue::from_static("replica"));
         let request = request

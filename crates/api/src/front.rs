@@ -158,7 +158,7 @@ async fn handle_inner(
             })
             .await?
         };
-        let mut context = request_context(&parts, &verified.region);
+        let mut context = request_context(&app, &parts, &verified.region);
         let asked = authz::query_request_tags(&request);
         context.service_keys = authz::request_tag_keys(&asked);
         check(
@@ -217,7 +217,7 @@ async fn handle_inner(
             let action = format!("{service}:{operation}");
             let scope = Scope::new(app.account.clone(), region.clone());
             let resources = authz::resources(service, operation, &body, &scope);
-            let mut context = request_context(&parts, &verified.region);
+            let mut context = request_context(&app, &parts, &verified.region);
             context.service_keys = authz::service_keys(service, operation, &body, &scope);
             let asked = authz::json_request_tags(service, &body);
             context.service_keys.extend(authz::request_tag_keys(&asked));
@@ -284,7 +284,14 @@ async fn forward_to_leader(
     let Some(leader) = route.leader_elsewhere() else {
         return Ok(None);
     };
-    match route.forward(&leader, parts, body.clone()).await {
+    let forwarded_for = client_ip(app, parts).map(|ip| {
+        app.tokens
+            .seal_forwarded_for(&ip, &forward::forwarding_binding(parts))
+    });
+    match route
+        .forward(&leader, parts, body.clone(), forwarded_for)
+        .await
+    {
         Ok(answer) => Ok(Some(answer)),
         Err(e @ forward::ForwardError::Unreachable(..)) => {
             tracing::warn!(error = %e, "placing here instead of on the leader");
@@ -327,7 +334,7 @@ async fn pass_roles(
         .await?
     };
     for (role, service) in passed {
-        let mut context = request_context(parts, &verified.region);
+        let mut context = request_context(app, parts, &verified.region);
         context.service_keys = vec![("iam:PassedToService".to_string(), service.to_string())];
         check(
             app,
@@ -410,14 +417,35 @@ fn resource_tags(app: &AppState, service: &str, arn: &str) -> Vec<(String, Strin
     }
 }
 
-/// The global condition keys a request gives: its region, the client's address.
-fn request_context(parts: &axum::http::request::Parts, region: &str) -> authz::RequestContext {
-    authz::RequestContext {
-        region: region.to_string(),
-        source_ip: parts
+/// The client's address (`aws:SourceIp`): the connection's peer, or for a request another
+/// replica passed on, the address that replica sealed for it (a seal that does not verify is
+/// ignored: the peer's address stands).
+fn client_ip(app: &AppState, parts: &axum::http::request::Parts) -> Option<String> {
+    let sealed = parts
+        .headers
+        .get(forward::FORWARDED_FOR)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| {
+            app.tokens
+                .open_forwarded_for(v, &forward::forwarding_binding(parts))
+        });
+    sealed.or_else(|| {
+        parts
             .extensions
             .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
-            .map(|c| c.0.ip().to_string()),
+            .map(|c| c.0.ip().to_string())
+    })
+}
+
+/// The global condition keys a request gives: its region, the client's address.
+fn request_context(
+    app: &AppState,
+    parts: &axum::http::request::Parts,
+    region: &str,
+) -> authz::RequestContext {
+    authz::RequestContext {
+        region: region.to_string(),
+        source_ip: client_ip(app, parts),
         secure_transport: false,
         service_keys: Vec::new(),
         principal_tags: Vec::new(),

@@ -36,7 +36,7 @@ fn session_key(id: &str) -> String {
 impl Session {
     /// Whether a request carrying `token` at `now` may use these credentials.
     pub fn check(&self, token: Option<&str>, now: f64) -> SessionCheck {
-        if token != Some(self.session_token.as_str()) {
+        if !token.is_some_and(|t| constant_time_eq(t.as_bytes(), self.session_token.as_bytes())) {
             SessionCheck::WrongToken
         } else if now >= self.expiration {
             SessionCheck::Expired
@@ -44,6 +44,12 @@ impl Session {
             SessionCheck::Valid
         }
     }
+}
+
+/// Compares two secrets in time that depends on their length only, not on where they first
+/// differ (a timing side channel would let a caller guess a token byte by byte).
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
 impl Iam {
