@@ -46,6 +46,42 @@ enum Command {
     /// Store administration.
     #[command(subcommand)]
     Store(StoreCommand),
+    /// The installation's accounts: another account, with its own root credentials, for
+    /// cross-account cases (repository policies, AssumeRole). Asks the running server,
+    /// signed with the default account's root credentials (BERTH_ROOT_ACCESS_KEY_ID /
+    /// BERTH_ROOT_SECRET_ACCESS_KEY, else DATA_DIR/credentials).
+    #[command(subcommand)]
+    Accounts(AccountsCommand),
+}
+
+#[derive(Subcommand)]
+enum AccountsCommand {
+    /// Makes account NAME with a new 12-digit id and its own root access key pair; prints
+    /// them as one JSON object (AccountId, AccountName, AccessKeyId, SecretAccessKey,
+    /// CreatedAt). The secret is shown only here.
+    Create(AccountsCreateArgs),
+    /// Every account of the installation, the default one first: one JSON object
+    /// {"Accounts": [{AccountId, AccountName, AccessKeyId, CreatedAt}]}.
+    List(AccountsArgs),
+}
+
+#[derive(Args)]
+struct AccountsArgs {
+    /// The server, e.g. http://127.0.0.1:4566.
+    #[arg(long, env = "BERTH_ENDPOINT", default_value = "http://127.0.0.1:4566")]
+    endpoint: String,
+    /// The server's data dir, where its root credentials are (DATA_DIR/credentials).
+    #[arg(long, default_value = "./.berth")]
+    data_dir: PathBuf,
+}
+
+#[derive(Args)]
+struct AccountsCreateArgs {
+    /// The account's name: 1 to 50 printable ASCII characters, unique in the installation
+    /// (`default` names the default account).
+    name: String,
+    #[command(flatten)]
+    common: AccountsArgs,
 }
 
 /// TLS to etcd (its client URLs on https).
@@ -377,6 +413,7 @@ fn main() -> Result<()> {
         Command::Down(args) => runtime.block_on(run_down(args)),
         Command::MetricFilterCounts(args) => run_metric_filter_counts(args),
         Command::Store(StoreCommand::Copy(args)) => run_store_copy(args),
+        Command::Accounts(command) => runtime.block_on(run_accounts(command)),
     }
 }
 
@@ -572,6 +609,47 @@ async fn run_agent(args: AgentArgs) -> Result<()> {
     berth_agent::run(config, shutdown_rx)
         .await
         .context("berth agent")
+}
+
+/// `berth accounts …`: Berth's accounts API (`BerthAccounts_20261206.*`, service `berth`)
+/// called as the default account's root; prints the answer.
+async fn run_accounts(command: AccountsCommand) -> Result<()> {
+    let (args, operation, body) = match &command {
+        AccountsCommand::Create(a) => (
+            &a.common,
+            "CreateAccount",
+            serde_json::json!({ "AccountName": a.name }),
+        ),
+        AccountsCommand::List(a) => (a, "ListAccounts", serde_json::json!({})),
+    };
+    let root = match berth_server::files::root_credentials_from_env() {
+        Some(creds) => creds,
+        None => berth_server::files::read_credentials_file(&args.data_dir)?.with_context(|| {
+            format!(
+                "no root credentials: set BERTH_ROOT_ACCESS_KEY_ID / BERTH_ROOT_SECRET_ACCESS_KEY or point --data-dir at the server's data dir ({} has no credentials file)",
+                args.data_dir.display()
+            )
+        })?,
+    };
+    let client = berth_agent::client::AwsClient::new(
+        &args.endpoint,
+        berth_agent::config::Credentials {
+            access_key_id: root.access_key_id,
+            secret_access_key: root.secret_access_key,
+            session_token: None,
+        },
+        berth_model::DEFAULT_REGION,
+    )?;
+    let answer = client
+        .json_call(
+            "berth",
+            &format!("BerthAccounts_20261206.{operation}"),
+            &body,
+        )
+        .await
+        .with_context(|| format!("{operation} on {}", args.endpoint))?;
+    println!("{}", serde_json::to_string_pretty(&answer)?);
+    Ok(())
 }
 
 async fn run_down(args: DownArgs) -> Result<()> {

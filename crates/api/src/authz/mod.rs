@@ -5,12 +5,14 @@
 //! except the actions that need no permission (`sts:GetCallerIdentity`,
 //! `sts:GetSessionToken`).
 
+mod resource_policy;
 mod resources;
 
 use axum::http::StatusCode;
 use berth_iam::Principal;
 use berth_iam::policy::{Policy, PolicySet, PolicyType, Request, RequestPrincipal, evaluate};
 
+pub use resource_policy::{ResourcePolicy, repository_policy};
 pub use resources::{query_resources, resources, service_keys};
 
 use crate::protocol::AwsError;
@@ -42,14 +44,37 @@ pub fn authorize(
     context: &RequestContext,
     refusal: Refusal,
 ) -> Result<(), AwsError> {
-    if matches!(principal, Principal::Root { .. })
+    authorize_on(iam, principal, action, resources, context, refusal, None)
+}
+
+/// [`authorize`] on a resource that may have its own policy (an ECR repository's) and may
+/// belong to another account of the installation (`resource`; `None`: the caller's account,
+/// no resource policy). An account's root is unrestricted in its own account only.
+pub fn authorize_on(
+    iam: &berth_iam::Iam,
+    principal: &Principal,
+    action: &str,
+    resources: &[String],
+    context: &RequestContext,
+    refusal: Refusal,
+    resource: Option<&ResourcePolicy>,
+) -> Result<(), AwsError> {
+    let own_account = resource.is_none_or(|r| r.account == principal.account());
+    if (own_account && matches!(principal, Principal::Root { .. }))
         || NEEDS_NO_PERMISSION.contains(&action)
         || CHECKED_BY_THE_ACTION.contains(&action)
     {
         return Ok(());
     }
-    let set = policy_set(iam, principal)?;
-    let request = request_for(principal, action, resources, context);
+    let mut set = policy_set(iam, principal)?;
+    let mut request = request_for(principal, action, resources, context);
+    if let Some(resource) = resource {
+        // Added per request, outside any cache of the caller's own policies.
+        if let Some(policy) = resource.parsed() {
+            set = set.with_resource(policy);
+        }
+        request = request.with_resource_account(&resource.account);
+    }
     let decision = evaluate(&request, &set);
     if decision.is_allowed() {
         return Ok(());

@@ -283,8 +283,16 @@ pub(super) async fn get_authorization_token(
     ctx: &AwsContext,
     req: GetAuthorizationTokenRequest,
 ) -> Result<GetAuthorizationTokenResponse, AwsError> {
-    for id in req.registry_ids.iter().flatten() {
-        check_registry(ctx, &Some(id.clone()))?;
+    // One token is good for every registry of the installation (each pull or push is
+    // authorized on its repository): other accounts' ids name registries too.
+    let ids: Vec<String> = req.registry_ids.into_iter().flatten().collect();
+    if !ids.is_empty() {
+        let app = ctx.app.clone();
+        let unknown = crate::protocol::json::blocking(move || {
+            Ok(ids.into_iter().find(|id| !app.is_account(id)))
+        })
+        .await?;
+        check_registry(ctx, &unknown)?;
     }
     let now = time::OffsetDateTime::now_utc().unix_timestamp();
     let (password, expires_at) = ctx.app.tokens.issue_for(
