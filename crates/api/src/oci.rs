@@ -360,7 +360,9 @@ async fn handle_inner(app: &Arc<AppState>, request: Request) -> OciResult {
                 let (app, id) = (app.clone(), id.to_string());
                 crate::protocol::json::blocking(move || Ok(app.is_account(&id)))
                     .await
-                    .map_err(|e| OciError::new(StatusCode::INTERNAL_SERVER_ERROR, "UNKNOWN", e.message))?
+                    .map_err(|e| {
+                        OciError::new(StatusCode::INTERNAL_SERVER_ERROR, "UNKNOWN", e.message)
+                    })?
             };
             match id.parse::<berth_model::AccountId>() {
                 Ok(account) if known => (account, Some(id), rest),
@@ -372,19 +374,16 @@ async fn handle_inner(app: &Arc<AppState>, request: Request) -> OciResult {
     };
     let own_account = account == grant.account;
     let principal = grant.principal.clone().or_else(|| {
-            // The account's root: unrestricted in its own registry only.
-            (!own_account).then(|| berth_iam::Principal::Root {
-                account: grant.account.to_string(),
-            })
-        });
+        // The account's root: unrestricted in its own registry only.
+        (!own_account).then(|| berth_iam::Principal::Root {
+            account: grant.account.to_string(),
+        })
+    });
     if let Some(principal) = principal
         && let Some((action, repository)) = registry_action(&route, &parts.method)
     {
         let resource = match repository {
-            Some(name) => format!(
-                "arn:aws:ecr:{}:{}:repository/{name}",
-                grant.region, account
-            ),
+            Some(name) => format!("arn:aws:ecr:{}:{}:repository/{name}", grant.region, account),
             None => "*".to_string(),
         };
         let context = crate::authz::RequestContext {

@@ -75,9 +75,8 @@ impl Iam {
                 "1 validation error detected: Value '{name}' at 'accountName' failed to satisfy constraint: Member must be 1 to {MAX_ACCOUNT_NAME} printable ASCII characters"
             )));
         }
-        let taken = || {
-            IamError::EntityAlreadyExists(format!("An account named {name} already exists."))
-        };
+        let taken =
+            || IamError::EntityAlreadyExists(format!("An account named {name} already exists."));
         if name.eq_ignore_ascii_case(DEFAULT_ACCOUNT_NAME) {
             return Err(taken());
         }

@@ -20,7 +20,9 @@ impl ResourcePolicy {
     pub(super) fn parsed(&self) -> Option<Policy> {
         let document = self.document.as_deref()?;
         Policy::parse(document, PolicyType::Resource)
-            .inspect_err(|e| tracing::warn!(error = %e, "a stored repository policy does not parse"))
+            .inspect_err(
+                |e| tracing::warn!(error = %e, "a stored repository policy does not parse"),
+            )
             .ok()
     }
 }
