@@ -206,6 +206,32 @@ fn a_cross_account_pull_is_allowed_by_a_repository_policy() {
         stderr_of(&refused)
     );
 
+    // A policy naming a user B does not have is refused, as ECR refuses it.
+    let ghost = format!(
+        r#"{{"Version":"2012-10-17","Statement":[{{"Effect":"Allow",
+            "Principal":{{"AWS":"arn:aws:iam::{}:user/ghost"}},"Action":"ecr:BatchGetImage"}}]}}"#,
+        b.id
+    );
+    let refused = a.aws(
+        &s,
+        &[
+            "ecr",
+            "set-repository-policy",
+            "--repository-name",
+            &repo,
+            "--policy-text",
+            &ghost,
+        ],
+    );
+    assert_aws_error(&refused, "InvalidParameterException");
+    assert!(
+        stderr_of(&refused).contains(
+            "Invalid parameter at 'PolicyText' failed to satisfy constraint: 'Principal not found'"
+        ),
+        "{}",
+        stderr_of(&refused)
+    );
+
     // A's repository policy lets B's account pull.
     let policy = format!(
         r#"{{"Version":"2012-10-17","Statement":[{{"Sid":"pull","Effect":"Allow",
