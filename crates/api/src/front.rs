@@ -225,7 +225,8 @@ async fn handle_inner(
         } else if !service.is_empty() {
             // ECR's `registryId` naming another account of the installation: the request
             // acts on that account's registry, as its repository policies allow.
-            let registry = (service == "ecr")
+            // GetAuthorizationToken has no such field (its token serves every registry).
+            let registry = (service == "ecr" && operation != "GetAuthorizationToken")
                 .then(|| registry_id(&body))
                 .flatten()
                 .filter(|id| id != scope.account.as_str());
