@@ -123,6 +123,42 @@ fn accounts_are_made_and_act_apart() {
         a_repo["repositoryArn"],
         format!("arn:aws:ecr:us-east-1:{}:repository/{repo}", a.id)
     );
+    // On /v2/, a first path component that is an account's id picks its registry; without
+    // one, the token's own account's. The default account's repository answers at both.
+    let registry_as = |password: &std::process::Output| berth_e2e::Registry {
+        port: s.port,
+        authorization: Some(berth_e2e::basic_auth("AWS", stdout_of(password).trim())),
+    };
+    let root_registry = s.registry();
+    let a_registry = registry_as(&a.aws(&s, &["ecr", "get-login-password"]));
+    for path in [
+        format!("/v2/{repo}/tags/list"),
+        format!("/v2/000000000000/{repo}/tags/list"),
+    ] {
+        let r = root_registry.get(&path);
+        assert_eq!(r.status, 200, "{path}: {}", r.describe());
+    }
+    for path in [
+        format!("/v2/{}/{repo}/tags/list", a.id),
+        format!("/v2/{repo}/tags/list"),
+    ] {
+        let r = a_registry.get(&path);
+        assert_eq!(r.status, 200, "{path}: {}", r.describe());
+    }
+    let denied = root_registry.get(&format!("/v2/{}/{repo}/tags/list", a.id));
+    assert_eq!(denied.status, 403, "{}", denied.describe());
+    assert!(
+        String::from_utf8_lossy(&denied.body).contains("DENIED"),
+        "{}",
+        denied.describe()
+    );
+    // An upload started under the account's path goes on under it.
+    let upload = a_registry.start_upload(&format!("{}/{repo}", a.id));
+    assert!(
+        upload.starts_with(&format!("/v2/{}/{repo}/blobs/uploads/", a.id)),
+        "{upload}"
+    );
+
     // IAM is per account too.
     ok_json(&s.aws(&["iam", "create-user", "--user-name", "ci"]));
     let user = ok_json(&a.aws(&s, &["iam", "create-user", "--user-name", "ci"]));
