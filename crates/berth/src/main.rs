@@ -73,6 +73,24 @@ struct AccountsArgs {
     /// The server's data dir, where its root credentials are (DATA_DIR/credentials).
     #[arg(long, default_value = "./.berth")]
     data_dir: PathBuf,
+    /// No server runs: read and write the installation's store directly (DATA_DIR's
+    /// embedded store, or --store etcd://…) instead of calling --endpoint.
+    #[arg(long)]
+    offline: bool,
+    /// With --offline: where state lives, as for `berth server`.
+    #[arg(
+        long,
+        env = "BERTH_STORE",
+        default_value = "embedded",
+        requires = "offline"
+    )]
+    store: berth_server::files::StoreLocation,
+    #[command(flatten)]
+    etcd_tls: EtcdTlsArgs,
+    /// With --offline: the installation's default account id (`berth server
+    /// --account-id`), which no new account may take.
+    #[arg(long, default_value = berth_model::DEFAULT_ACCOUNT_ID, requires = "offline")]
+    account_id: String,
 }
 
 #[derive(Args)]
@@ -622,6 +640,9 @@ async fn run_accounts(command: AccountsCommand) -> Result<()> {
         ),
         AccountsCommand::List(a) => (a, "ListAccounts", serde_json::json!({})),
     };
+    if args.offline {
+        return run_accounts_offline(args, &command);
+    }
     let root = match berth_server::files::root_credentials_from_env() {
         Some(creds) => creds,
         None => berth_server::files::read_credentials_file(&args.data_dir)?.with_context(|| {
@@ -648,6 +669,43 @@ async fn run_accounts(command: AccountsCommand) -> Result<()> {
         )
         .await
         .with_context(|| format!("{operation} on {}", args.endpoint))?;
+    println!("{}", serde_json::to_string_pretty(&answer)?);
+    Ok(())
+}
+
+/// `berth accounts … --offline`: the same answers as the server's, from the store itself.
+fn run_accounts_offline(args: &AccountsArgs, command: &AccountsCommand) -> Result<()> {
+    let store = berth_server::files::open_store_at(
+        &args.etcd_tls.apply(args.store.clone()),
+        &args.data_dir,
+    )?
+    .store;
+    let iam = berth_iam::Iam::new(store);
+    let answer = match command {
+        AccountsCommand::Create(a) => {
+            serde_json::to_value(iam.create_account(&a.name, &args.account_id)?)?
+        }
+        AccountsCommand::List(_) => {
+            let root = berth_server::files::root_credentials_from_env()
+                .map(Ok)
+                .or_else(|| berth_server::files::read_credentials_file(&args.data_dir).transpose())
+                .transpose()?;
+            let mut accounts = vec![serde_json::json!({
+                "AccountId": args.account_id,
+                "AccountName": berth_iam::DEFAULT_ACCOUNT_NAME,
+                "AccessKeyId": root.map(|r| r.access_key_id),
+            })];
+            accounts.extend(iam.list_accounts()?.into_iter().map(|a| {
+                serde_json::json!({
+                    "AccountId": a.account_id,
+                    "AccountName": a.account_name,
+                    "AccessKeyId": a.access_key_id,
+                    "CreatedAt": a.created_at,
+                })
+            }));
+            serde_json::json!({ "Accounts": accounts })
+        }
+    };
     println!("{}", serde_json::to_string_pretty(&answer)?);
     Ok(())
 }

@@ -519,3 +519,45 @@ fn a_role_is_assumed_across_accounts() {
         "AccessDenied",
     );
 }
+
+/// With no server running, `berth accounts create --offline` writes the store itself; the
+/// server started on it afterwards knows the account.
+#[test]
+fn an_account_made_offline_is_known_to_the_next_server() {
+    let mut s = BerthServer::start();
+    s.interrupt();
+    let dir = s.data_dir().to_str().unwrap().to_owned();
+    let out = s.berth_plain(&[
+        "accounts",
+        "create",
+        "offline-team",
+        "--offline",
+        "--data-dir",
+        &dir,
+    ]);
+    assert!(out.status.success(), "{}", stderr_of(&out));
+    let made: Value = serde_json::from_str(&stdout_of(&out)).expect("JSON");
+    let listed = s.berth_plain(&["accounts", "list", "--offline", "--data-dir", &dir]);
+    assert!(listed.status.success(), "{}", stderr_of(&listed));
+    let listed: Value = serde_json::from_str(&stdout_of(&listed)).expect("JSON");
+    assert_eq!(
+        listed["Accounts"][1]["AccountId"], made["AccountId"],
+        "{listed}"
+    );
+
+    s.restart();
+    let me = ok_json(&s.aws_with(
+        "us-east-1",
+        made["AccessKeyId"].as_str().unwrap(),
+        made["SecretAccessKey"].as_str().unwrap(),
+        &["sts", "get-caller-identity"],
+    ));
+    assert_eq!(me["Account"], made["AccountId"], "{me}");
+    // The running server's list agrees.
+    let listed: Value =
+        serde_json::from_str(&stdout_of(&s.berth_accounts(&["list"]))).expect("list");
+    assert_eq!(
+        listed["Accounts"][1]["AccountName"], "offline-team",
+        "{listed}"
+    );
+}
