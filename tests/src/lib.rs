@@ -282,6 +282,27 @@ impl BerthServer {
             .expect("run berth")
     }
 
+    /// `berth accounts ARGS… --endpoint URL --data-dir DATA_DIR` as the default account's
+    /// root (its credentials in the environment, as the server has them).
+    pub fn berth_accounts(&self, args: &[&str]) -> Output {
+        self.berth_accounts_as(&self.access_key, &self.secret_key, args)
+    }
+
+    /// `berth accounts ARGS…` signed with another root key pair.
+    pub fn berth_accounts_as(&self, key: &str, secret: &str, args: &[&str]) -> Output {
+        Command::new(Self::berth_bin())
+            .arg("accounts")
+            .args(args)
+            .arg("--endpoint")
+            .arg(self.endpoint())
+            .arg("--data-dir")
+            .arg(&self.data_dir)
+            .env("BERTH_ROOT_ACCESS_KEY_ID", key)
+            .env("BERTH_ROOT_SECRET_ACCESS_KEY", secret)
+            .output()
+            .expect("run berth accounts")
+    }
+
     /// `berth ARGS…` with nothing added (e.g. `store copy`).
     pub fn berth_plain(&self, args: &[&str]) -> Output {
         Command::new(Self::berth_bin())

@@ -315,6 +315,24 @@ impl AwsClient {
         .await
     }
 
+    /// A JSON call (`target`: `PREFIX.Operation`) on the control plane, signed for
+    /// `service` in this client's region: for admin commands (`berth accounts`).
+    pub async fn json_call(
+        &self,
+        service: &str,
+        target: &str,
+        body: &impl Serialize,
+    ) -> Result<Value, ClientError> {
+        self.call(
+            &self.endpoint(),
+            service,
+            &self.region,
+            target,
+            serde_json::to_vec(body).expect("json"),
+        )
+        .await
+    }
+
     /// Signs an ACS/TCS websocket upgrade GET of `path?query` on the control plane: the
     /// headers to add (`X-Amz-Date`, `Authorization`, and the session token if any), signed
     /// over `host` and the empty payload, service `ecs`, as the official agent signs them.

@@ -245,9 +245,10 @@ impl IntoResponse for Refusal {
 
 /// Authenticates the upgrade GET (SigV4 over the URL, empty payload) and returns its scope.
 fn authenticate_get(app: &AppState, uri: &Uri, headers: &HeaderMap) -> Result<Scope, Refusal> {
-    let verified = crate::protocol::signature::authenticate(app, "GET", uri, headers, b"", false)
-        .map_err(|e| refuse(e.status, &e.code, &e.message))?
-        .verified;
+    let authenticated =
+        crate::protocol::signature::authenticate(app, "GET", uri, headers, b"", false)
+            .map_err(|e| refuse(e.status, &e.code, &e.message))?;
+    let verified = authenticated.verified;
     let region = verified.region.parse().map_err(|_| {
         refuse(
             StatusCode::BAD_REQUEST,
@@ -255,7 +256,15 @@ fn authenticate_get(app: &AppState, uri: &Uri, headers: &HeaderMap) -> Result<Sc
             "Credential should be scoped to a valid region.",
         )
     })?;
-    Ok(Scope::new(app.account.clone(), region))
+    // The agent's instance belongs to the account whose credentials it signs with.
+    let account = authenticated.principal.account().parse().map_err(|_| {
+        refuse(
+            StatusCode::BAD_REQUEST,
+            "InvalidSignatureException",
+            "The signer's account id is not valid.",
+        )
+    })?;
+    Ok(Scope::new(account, region))
 }
 
 /// One instance a session is for.

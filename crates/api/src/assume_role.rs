@@ -1,6 +1,7 @@
-//! STS AssumeRole: temporary credentials for a session of a role of this account, when the
-//! role's trust policy and the caller's identity policies allow `sts:AssumeRole` on it
-//! (IAM's evaluation: the trust policy is the role's resource-based policy). The session
+//! STS AssumeRole: temporary credentials for a session of a role of any account of the
+//! installation, when the role's trust policy and the caller's identity policies allow
+//! `sts:AssumeRole` on it (IAM's evaluation: the trust policy is the role's resource-based
+//! policy; across accounts both must allow). The session acts in the role's account. The session
 //! acts with the role's policies, narrowed by the session policies given (`Policy`,
 //! `PolicyArns`).
 
@@ -22,7 +23,6 @@ fn validation(message: impl Into<String>) -> AwsError {
 
 pub(crate) fn assume_role(ctx: &AwsContext, r: &QueryRequest) -> Result<Xml, AwsError> {
     let iam = &ctx.app.iam;
-    let account = ctx.app.account.to_string();
     let role_arn = r.required("RoleArn")?;
     let session_name = r.required("RoleSessionName")?;
     if !(2..=64).contains(&session_name.len())
@@ -43,10 +43,14 @@ pub(crate) fn assume_role(ctx: &AwsContext, r: &QueryRequest) -> Result<Xml, Aws
             ctx.principal.arn()
         ))
     };
-    // A role of this account (cross-account roles come with several accounts).
-    let Some(name) = role_arn
-        .strip_prefix(&format!("arn:aws:iam::{account}:role/"))
-        .and_then(|rest| rest.rsplit('/').next())
+    // A role of this account or of another account of the installation, whose trust
+    // policy then has to name this account (or the caller) and the caller's own policies
+    // allow it as well.
+    let Some((account, name)) = role_arn
+        .strip_prefix("arn:aws:iam::")
+        .and_then(|rest| rest.split_once(":role/"))
+        .and_then(|(account, rest)| Some((account.to_string(), rest.rsplit('/').next()?)))
+        .filter(|(account, _)| ctx.app.is_account(account))
     else {
         return Err(refused());
     };
@@ -92,6 +96,7 @@ pub(crate) fn assume_role(ctx: &AwsContext, r: &QueryRequest) -> Result<Xml, Aws
         "sts:AssumeRole",
         role_arn,
     )
+    .with_resource_account(&account)
     .with_time(time::OffsetDateTime::now_utc())
     .with_key("sts:RoleSessionName", session_name);
     if let Some(external) = r.get("ExternalId") {

@@ -13,7 +13,7 @@ use crate::protocol::json::{MAX_AWS_BODY, json_response};
 use crate::protocol::query;
 use crate::protocol::signature::{Authenticated, authenticate, scope_service};
 use crate::protocol::{AwsContext, AwsError};
-use crate::{AppState, authz, ecr, ecs, forward, iam, logs, logs_tail, sts};
+use crate::{AppState, accounts, authz, ecr, ecs, forward, iam, logs, logs_tail, sts};
 
 /// The handler for every AWS API request: JSON (by `X-Amz-Target`) or Query (a form).
 pub async fn handle(State(app): State<Arc<AppState>>, request: Request) -> Response {
@@ -138,6 +138,12 @@ async fn handle_inner(
         .get("x-amz-target")
         .and_then(|v| v.to_str().ok())
         .unwrap_or("");
+    // A request acts in its signer's account: the default account's root and IAM
+    // identities in the default account, another account's in that one.
+    let own_account: berth_model::AccountId = principal
+        .account()
+        .parse()
+        .map_err(|_| AwsError::server("the caller's account id is not valid"))?;
     if let Wire::Query(namespace) = wire {
         // A presigned URL signs its query, not a body (UNSIGNED-PAYLOAD): a body sent with
         // one must not add or override parameters.
@@ -146,13 +152,13 @@ async fn handle_inner(
         let action = format!("{}:{}", verified.service, request.action);
         let resources = {
             let iam = app.iam.clone();
-            let account = app.account.to_string();
+            let account = own_account.to_string();
             let lookup = move |kind: &str, name: &str| match kind {
                 "user" => iam.get_user(&account, name).ok().map(|u| u.arn),
                 _ => iam.get_role(&account, name).ok().map(|r| r.arn),
             };
             let (request, account, who) =
-                (request.clone(), app.account.to_string(), principal.clone());
+                (request.clone(), own_account.to_string(), principal.clone());
             crate::protocol::json::blocking(move || {
                 Ok(authz::query_resources(&request, &account, &who, lookup))
             })
@@ -168,11 +174,12 @@ async fn handle_inner(
             resources,
             context,
             authz::Refusal::Query,
+            None,
         )
         .await?;
         let ctx = AwsContext {
             endpoint: app.endpoint(parts.headers.get("host").and_then(|h| h.to_str().ok())),
-            scope: Scope::new(app.account.clone(), region),
+            scope: Scope::new(own_account, region),
             app: app.clone(),
             principal,
             temporary,
@@ -197,11 +204,13 @@ async fn handle_inner(
             result,
         )));
     }
+    let mut scope = Scope::new(own_account, region);
     if let Some((prefix, operation)) = target.split_once('.') {
         let service = match prefix {
             ecr::TARGET_PREFIX => "ecr",
             ecs::TARGET_PREFIX => "ecs",
             logs::TARGET_PREFIX => "logs",
+            accounts::TARGET_PREFIX => accounts::SERVICE,
             _ => "",
         };
         // The signature must be for the service the target names: a request (or presigned
@@ -213,9 +222,26 @@ async fn handle_inner(
                 format!("Credential should be scoped to correct service: '{service}'. "),
             ));
         }
-        if !service.is_empty() && !matches!(principal, berth_iam::Principal::Root { .. }) {
+        if service == accounts::SERVICE {
+            accounts::check_caller(&app, &principal)?;
+        } else if !service.is_empty() {
+            // ECR's `registryId` naming another account of the installation: the request
+            // acts on that account's registry, as its repository policies allow.
+            // GetAuthorizationToken has no such field (its token serves every registry).
+            let registry = (service == "ecr" && operation != "GetAuthorizationToken")
+                .then(|| registry_id(&body))
+                .flatten()
+                .filter(|id| id != scope.account.as_str());
+            if let Some(id) = registry {
+                let known = {
+                    let (app, id) = (app.clone(), id.clone());
+                    crate::protocol::json::blocking(move || Ok(app.is_account(&id))).await?
+                };
+                if known && let Ok(account) = id.parse() {
+                    scope.account = account;
+                }
+            }
             let action = format!("{service}:{operation}");
-            let scope = Scope::new(app.account.clone(), region.clone());
             let resources = authz::resources(service, operation, &body, &scope);
             let mut context = request_context(&app, &parts, &verified.region);
             context.service_keys = authz::service_keys(service, operation, &body, &scope);
@@ -228,6 +254,7 @@ async fn handle_inner(
                 resources,
                 context,
                 authz::Refusal::Json,
+                (service == "ecr").then(|| scope.clone()),
             )
             .await?;
             if service == "ecs" {
@@ -243,12 +270,15 @@ async fn handle_inner(
     }
     let ctx = AwsContext {
         endpoint: app.endpoint(parts.headers.get("host").and_then(|h| h.to_str().ok())),
-        scope: Scope::new(app.account.clone(), region),
+        scope,
         app: app.clone(),
         principal,
         temporary,
     };
     let json = match target.split_once('.') {
+        Some((accounts::TARGET_PREFIX, operation)) => {
+            accounts::dispatch(ctx, operation, &body).await
+        }
         Some((ecr::TARGET_PREFIX, operation)) => ecr::dispatch(ctx, operation, &body).await,
         Some((ecs::TARGET_PREFIX, operation)) => ecs::dispatch(ctx, operation, &body).await,
         Some((logs::TARGET_PREFIX, "StartLiveTail")) => {
@@ -343,14 +373,17 @@ async fn pass_roles(
             vec![role],
             context,
             authz::Refusal::Json,
+            None,
         )
         .await?;
     }
     Ok(())
 }
 
-/// Authorizes on the blocking pool (the caller's policies are read from the store); the
-/// root account is allowed at once.
+/// Authorizes on the blocking pool (the caller's policies are read from the store); an
+/// account's root is allowed at once in its own account. `repository`: the request acts on
+/// ECR repositories of that scope, whose policies take part (and whose account may be
+/// another than the caller's).
 async fn check(
     app: &Arc<AppState>,
     principal: &berth_iam::Principal,
@@ -358,22 +391,45 @@ async fn check(
     resources: Vec<String>,
     context: authz::RequestContext,
     refusal: authz::Refusal,
+    repository: Option<Scope>,
 ) -> Result<(), AwsError> {
-    if matches!(principal, berth_iam::Principal::Root { .. }) {
+    let own_account = repository
+        .as_ref()
+        .is_none_or(|s| s.account.as_str() == principal.account());
+    if own_account && matches!(principal, berth_iam::Principal::Root { .. }) {
         return Ok(());
     }
     let (app, principal) = (app.clone(), principal.clone());
     crate::protocol::json::blocking(move || {
+        let resource = match &repository {
+            Some(scope) => Some(authz::repository_policy(&app.registry, scope, &resources)?),
+            None => None,
+        };
         let service = action.split(':').next().unwrap_or_default();
         let tags = || match authz::tagged_resource(&resources) {
             Some(arn) => authz::resource_tag_keys(service, &resource_tags(&app, service, arn)),
             None => Vec::new(),
         };
-        authz::authorize_with(
-            &app.iam, &principal, &action, &resources, &context, refusal, &tags,
+        authz::authorize_on(
+            &app.iam,
+            &principal,
+            &action,
+            &resources,
+            &context,
+            refusal,
+            authz::OnResource {
+                policy: resource.as_ref(),
+                tags: Some(&tags),
+            },
         )
     })
     .await
+}
+
+/// ECR's `registryId` request field, when the request names one.
+fn registry_id(body: &[u8]) -> Option<String> {
+    let value: serde_json::Value = serde_json::from_slice(body).ok()?;
+    value.get("registryId")?.as_str().map(str::to_string)
 }
 
 /// The tags of the resource `arn` (ECS resources, ECR repositories, log groups), for

@@ -4,6 +4,7 @@
 //! Nothing here holds domain logic: requests are parsed into typed actions and handed to
 //! the domain crates.
 
+pub mod accounts;
 pub mod acs;
 pub mod acs_payload;
 mod assume_role;

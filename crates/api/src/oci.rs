@@ -138,7 +138,7 @@ impl IntoResponse for OciError {
 type OciResult = Result<Response, OciError>;
 
 /// `/v2/...` parsed from the right.
-#[derive(Debug, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Route<'a> {
     Base,
     Catalog,
@@ -182,6 +182,41 @@ fn registry_action<'a>(
         Route::Upload(name, _) => ("ecr:UploadLayerPart", Some(*name)),
         Route::Referrers(name, _) => ("ecr:BatchGetImage", Some(*name)),
     })
+}
+
+impl<'a> Route<'a> {
+    /// The repository a route names, if any.
+    fn name(&self) -> Option<&'a str> {
+        match *self {
+            Route::Base | Route::Catalog => None,
+            Route::Tags(n)
+            | Route::Manifest(n, _)
+            | Route::Blob(n, _)
+            | Route::Uploads(n)
+            | Route::Upload(n, _)
+            | Route::Referrers(n, _) => Some(n),
+        }
+    }
+
+    /// The same route on repository `name`.
+    fn with_name(self, name: &'a str) -> Route<'a> {
+        match self {
+            Route::Base | Route::Catalog => self,
+            Route::Tags(_) => Route::Tags(name),
+            Route::Manifest(_, r) => Route::Manifest(name, r),
+            Route::Blob(_, d) => Route::Blob(name, d),
+            Route::Uploads(_) => Route::Uploads(name),
+            Route::Upload(_, id) => Route::Upload(name, id),
+            Route::Referrers(_, d) => Route::Referrers(name, d),
+        }
+    }
+
+    /// `ACCOUNT/NAME` split into the account id (12 digits) and the route on `NAME`, when
+    /// the repository's first component has an account id's shape.
+    fn account_prefix(&self) -> Option<(&'a str, Route<'a>)> {
+        let (first, rest) = self.name()?.split_once('/')?;
+        berth_iam::is_account_id(first).then(|| (first, self.with_name(rest)))
+    }
 }
 
 fn parse_route(path: &str) -> Option<Route<'_>> {
@@ -316,14 +351,40 @@ async fn handle_inner(app: &Arc<AppState>, request: Request) -> OciResult {
         _ => app.tokens.check_basic(basic, now),
     }
     .map_err(|e| OciError::unauthorized(e, &realm))?;
-    if let Some(principal) = grant.principal.clone()
+    // Whose registry: the token's account's, or another account's of the installation when
+    // the repository's first component is its id (`HOST:PORT/ACCOUNT/NAME`, the
+    // repositoryUri of other accounts' repositories; also accepted for the default one).
+    let (account, prefixed, route) = match route.account_prefix() {
+        Some((id, rest)) if id != grant.account.as_str() => {
+            let known = {
+                let (app, id) = (app.clone(), id.to_string());
+                crate::protocol::json::blocking(move || Ok(app.is_account(&id)))
+                    .await
+                    .map_err(|e| {
+                        OciError::new(StatusCode::INTERNAL_SERVER_ERROR, "UNKNOWN", e.message)
+                    })?
+            };
+            match id.parse::<berth_model::AccountId>() {
+                Ok(account) if known => (account, Some(id), rest),
+                _ => (grant.account.clone(), None, route),
+            }
+        }
+        Some((id, rest)) => (grant.account.clone(), Some(id), rest),
+        None => (grant.account.clone(), None, route),
+    };
+    let own_account = account == grant.account;
+    let principal = grant.principal.clone().or_else(|| {
+        // The account's root: unrestricted in its own registry only.
+        (!own_account).then(|| berth_iam::Principal::Root {
+            account: grant.account.to_string(),
+        })
+    });
+    if let Some(principal) = principal
         && let Some((action, repository)) = registry_action(&route, &parts.method)
     {
-        let resource = match repository {
-            Some(name) => format!(
-                "arn:aws:ecr:{}:{}:repository/{name}",
-                grant.region, grant.account
-            ),
+        let repository: Option<String> = repository.map(|name| name.to_string());
+        let resource = match &repository {
+            Some(name) => format!("arn:aws:ecr:{}:{}:repository/{name}", grant.region, account),
             None => "*".to_string(),
         };
         let context = crate::authz::RequestContext {
@@ -335,22 +396,71 @@ async fn handle_inner(app: &Arc<AppState>, request: Request) -> OciResult {
             ..Default::default()
         };
         let app = app.clone();
+        let scope = Scope::new(account.clone(), grant.region.clone());
         crate::protocol::json::blocking(move || {
-            crate::authz::authorize(
+            let resources = [resource];
+            let policy = crate::authz::repository_policy(&app.registry, &scope, &resources)?;
+            // ecr:ResourceTag/… and aws:ResourceTag/…: the repository's tags.
+            let tags = || {
+                repository
+                    .as_ref()
+                    .and_then(|name| name.parse().ok())
+                    .and_then(|name| app.registry.repository(&scope, &name).ok())
+                    .map(|r| {
+                        let tags: Vec<(String, String)> =
+                            r.tags.into_iter().map(|t| (t.key, t.value)).collect();
+                        crate::authz::resource_tag_keys("ecr", &tags)
+                    })
+                    .unwrap_or_default()
+            };
+            crate::authz::authorize_on(
                 &app.iam,
                 &principal,
                 action,
-                &[resource],
+                &resources,
                 &context,
                 crate::authz::Refusal::Json,
+                crate::authz::OnResource {
+                    policy: Some(&policy),
+                    tags: Some(&tags),
+                },
             )
         })
         .await
         .map_err(|e| OciError::new(StatusCode::FORBIDDEN, "DENIED", e.message))?;
     }
-    let scope = Scope::new(grant.account, grant.region);
+    let scope = Scope::new(account, grant.region);
+    let answer = serve(app, route, &parts, body, &scope).await;
+    // Locations and links the client follows keep the account the client named.
+    match (answer, prefixed) {
+        (Ok(mut response), Some(id)) => {
+            for name in [header::LOCATION, header::LINK] {
+                let value = response.headers().get(&name).and_then(|v| v.to_str().ok());
+                let fixed = value.and_then(|v| {
+                    let (head, rest) = v.split_once("/v2/")?;
+                    HeaderValue::from_str(&format!("{head}/v2/{id}/{rest}")).ok()
+                });
+                if let Some(fixed) = fixed {
+                    response.headers_mut().insert(name, fixed);
+                }
+            }
+            Ok(response)
+        }
+        (answer, _) => answer,
+    }
+}
+
+/// Serves a request already authenticated and authorized, in `scope`'s registry.
+async fn serve(
+    app: &Arc<AppState>,
+    route: Route<'_>,
+    parts: &axum::http::request::Parts,
+    body: Body,
+    scope: &Scope,
+) -> OciResult {
+    let query = parts.uri.query();
     let method = parts.method.clone();
-    let headers = parts.headers;
+    let headers = &parts.headers;
     let registry = &app.registry;
     match (route, method) {
         (Route::Base, Method::GET | Method::HEAD) => Ok(response(
@@ -360,7 +470,7 @@ async fn handle_inner(app: &Arc<AppState>, request: Request) -> OciResult {
         )),
         (Route::Catalog, Method::GET) => {
             let (n, last) = pagination(query)?;
-            let (names, more) = registry.catalog(&scope, n, last.as_deref())?;
+            let (names, more) = registry.catalog(scope, n, last.as_deref())?;
             let mut h = vec![("content-type", "application/json".to_string())];
             if more && let Some(l) = names.last() {
                 h.push((
@@ -374,7 +484,7 @@ async fn handle_inner(app: &Arc<AppState>, request: Request) -> OciResult {
         (Route::Tags(name), Method::GET) => {
             let repo = parse_name(name)?;
             let (n, last) = pagination(query)?;
-            let (tags, more) = registry.list_tags(&scope, &repo, n, last.as_deref())?;
+            let (tags, more) = registry.list_tags(scope, &repo, n, last.as_deref())?;
             let mut h = vec![("content-type", "application/json".to_string())];
             if more && let Some(l) = tags.last() {
                 h.push((
@@ -401,26 +511,26 @@ async fn handle_inner(app: &Arc<AppState>, request: Request) -> OciResult {
                     )
                 }
             })?;
-            manifest(app, &scope, &repo, reference, method, &headers, body).await
+            manifest(app, scope, &repo, reference, method, headers, body).await
         }
         (Route::Blob(name, digest), method) => {
             let repo = parse_name(name)?;
             let digest = parse_digest(digest)?;
-            blob(app, &scope, &repo, &digest, method, &headers).await
+            blob(app, scope, &repo, &digest, method, headers).await
         }
         (Route::Uploads(name), Method::POST) => {
             let repo = parse_name(name)?;
-            start_upload(app, &scope, &repo, query, body).await
+            start_upload(app, scope, &repo, query, body).await
         }
         (Route::Upload(name, id), method) => {
             let repo = parse_name(name)?;
-            upload(app, &scope, &repo, id, query, method, &headers, body).await
+            upload(app, scope, &repo, id, query, method, headers, body).await
         }
         (Route::Referrers(name, digest), Method::GET) => {
             let repo = parse_name(name)?;
             let digest = parse_digest(digest)?;
             let artifact_type = query_param(query, "artifactType").map(percent_decode);
-            let manifests = registry.referrers(&scope, &repo, &digest, artifact_type.as_deref())?;
+            let manifests = registry.referrers(scope, &repo, &digest, artifact_type.as_deref())?;
             let body = serde_json::json!({
                 "schemaVersion": 2,
                 "mediaType": media_types::OCI_INDEX,

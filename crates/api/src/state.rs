@@ -37,6 +37,32 @@ impl AppState {
         registry_host(self.listen, self.advertise.as_deref())
     }
 
+    /// `repositoryUri` of repository `name` of `account`: `HOST:PORT/NAME` in the default
+    /// account (as always), `HOST:PORT/ACCOUNT/NAME` in another account of the installation
+    /// (one host serves every registry, so the account goes in the path; see `oci.rs`).
+    pub fn repository_uri(&self, account: &AccountId, name: &str) -> String {
+        if *account == self.account {
+            format!("{}/{name}", self.registry_host())
+        } else {
+            format!("{}/{account}/{name}", self.registry_host())
+        }
+    }
+
+    /// Whether `id` is an account of this installation: the default one or one made by
+    /// `berth accounts create` (a store read: call it on the blocking pool).
+    pub fn is_account(&self, id: &str) -> bool {
+        if id == self.account.as_str() {
+            return true;
+        }
+        match self.iam.account(id) {
+            Ok(found) => found.is_some(),
+            Err(e) => {
+                tracing::error!(error = %e, "cannot read an account");
+                false
+            }
+        }
+    }
+
     /// The base URL clients reach this server at: `--advertise` when given, else the Host
     /// the client used, else the bound address.
     pub fn endpoint(&self, request_host: Option<&str>) -> String {

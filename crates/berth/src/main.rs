@@ -46,6 +46,60 @@ enum Command {
     /// Store administration.
     #[command(subcommand)]
     Store(StoreCommand),
+    /// The installation's accounts: another account, with its own root credentials, for
+    /// cross-account cases (repository policies, AssumeRole). Asks the running server,
+    /// signed with the default account's root credentials (BERTH_ROOT_ACCESS_KEY_ID /
+    /// BERTH_ROOT_SECRET_ACCESS_KEY, else DATA_DIR/credentials).
+    #[command(subcommand)]
+    Accounts(AccountsCommand),
+}
+
+#[derive(Subcommand)]
+enum AccountsCommand {
+    /// Makes account NAME with a new 12-digit id and its own root access key pair; prints
+    /// them as one JSON object (AccountId, AccountName, AccessKeyId, SecretAccessKey,
+    /// CreatedAt). The secret is shown only here.
+    Create(AccountsCreateArgs),
+    /// Every account of the installation, the default one first: one JSON object
+    /// {"Accounts": [{AccountId, AccountName, AccessKeyId, CreatedAt}]}.
+    List(AccountsArgs),
+}
+
+#[derive(Args)]
+struct AccountsArgs {
+    /// The server, e.g. http://127.0.0.1:4566.
+    #[arg(long, env = "BERTH_ENDPOINT", default_value = "http://127.0.0.1:4566")]
+    endpoint: String,
+    /// The server's data dir, where its root credentials are (DATA_DIR/credentials).
+    #[arg(long, default_value = "./.berth")]
+    data_dir: PathBuf,
+    /// No server runs: read and write the installation's store directly (DATA_DIR's
+    /// embedded store, or --store etcd://…) instead of calling --endpoint.
+    #[arg(long)]
+    offline: bool,
+    /// With --offline: where state lives, as for `berth server`.
+    #[arg(
+        long,
+        env = "BERTH_STORE",
+        default_value = "embedded",
+        requires = "offline"
+    )]
+    store: berth_server::files::StoreLocation,
+    #[command(flatten)]
+    etcd_tls: EtcdTlsArgs,
+    /// With --offline: the installation's default account id (`berth server
+    /// --account-id`), which no new account may take.
+    #[arg(long, default_value = berth_model::DEFAULT_ACCOUNT_ID, requires = "offline")]
+    account_id: String,
+}
+
+#[derive(Args)]
+struct AccountsCreateArgs {
+    /// The account's name: 1 to 50 printable ASCII characters, unique in the installation
+    /// (`default` names the default account).
+    name: String,
+    #[command(flatten)]
+    common: AccountsArgs,
 }
 
 /// TLS to etcd (its client URLs on https).
@@ -377,6 +431,7 @@ fn main() -> Result<()> {
         Command::Down(args) => runtime.block_on(run_down(args)),
         Command::MetricFilterCounts(args) => run_metric_filter_counts(args),
         Command::Store(StoreCommand::Copy(args)) => run_store_copy(args),
+        Command::Accounts(command) => runtime.block_on(run_accounts(command)),
     }
 }
 
@@ -572,6 +627,87 @@ async fn run_agent(args: AgentArgs) -> Result<()> {
     berth_agent::run(config, shutdown_rx)
         .await
         .context("berth agent")
+}
+
+/// `berth accounts …`: Berth's accounts API (`BerthAccounts_20261206.*`, service `berth`)
+/// called as the default account's root; prints the answer.
+async fn run_accounts(command: AccountsCommand) -> Result<()> {
+    let (args, operation, body) = match &command {
+        AccountsCommand::Create(a) => (
+            &a.common,
+            "CreateAccount",
+            serde_json::json!({ "AccountName": a.name }),
+        ),
+        AccountsCommand::List(a) => (a, "ListAccounts", serde_json::json!({})),
+    };
+    if args.offline {
+        return run_accounts_offline(args, &command);
+    }
+    let root = match berth_server::files::root_credentials_from_env() {
+        Some(creds) => creds,
+        None => berth_server::files::read_credentials_file(&args.data_dir)?.with_context(|| {
+            format!(
+                "no root credentials: set BERTH_ROOT_ACCESS_KEY_ID / BERTH_ROOT_SECRET_ACCESS_KEY or point --data-dir at the server's data dir ({} has no credentials file)",
+                args.data_dir.display()
+            )
+        })?,
+    };
+    let client = berth_agent::client::AwsClient::new(
+        &args.endpoint,
+        berth_agent::config::Credentials {
+            access_key_id: root.access_key_id,
+            secret_access_key: root.secret_access_key,
+            session_token: None,
+        },
+        berth_model::DEFAULT_REGION,
+    )?;
+    let answer = client
+        .json_call(
+            "berth",
+            &format!("BerthAccounts_20261206.{operation}"),
+            &body,
+        )
+        .await
+        .with_context(|| format!("{operation} on {}", args.endpoint))?;
+    println!("{}", serde_json::to_string_pretty(&answer)?);
+    Ok(())
+}
+
+/// `berth accounts … --offline`: the same answers as the server's, from the store itself.
+fn run_accounts_offline(args: &AccountsArgs, command: &AccountsCommand) -> Result<()> {
+    let store = berth_server::files::open_store_at(
+        &args.etcd_tls.apply(args.store.clone()),
+        &args.data_dir,
+    )?
+    .store;
+    let iam = berth_iam::Iam::new(store);
+    let answer = match command {
+        AccountsCommand::Create(a) => {
+            serde_json::to_value(iam.create_account(&a.name, &args.account_id)?)?
+        }
+        AccountsCommand::List(_) => {
+            let root = berth_server::files::root_credentials_from_env()
+                .map(Ok)
+                .or_else(|| berth_server::files::read_credentials_file(&args.data_dir).transpose())
+                .transpose()?;
+            let mut accounts = vec![serde_json::json!({
+                "AccountId": args.account_id,
+                "AccountName": berth_iam::DEFAULT_ACCOUNT_NAME,
+                "AccessKeyId": root.map(|r| r.access_key_id),
+            })];
+            accounts.extend(iam.list_accounts()?.into_iter().map(|a| {
+                serde_json::json!({
+                    "AccountId": a.account_id,
+                    "AccountName": a.account_name,
+                    "AccessKeyId": a.access_key_id,
+                    "CreatedAt": a.created_at,
+                })
+            }));
+            serde_json::json!({ "Accounts": accounts })
+        }
+    };
+    println!("{}", serde_json::to_string_pretty(&answer)?);
+    Ok(())
 }
 
 async fn run_down(args: DownArgs) -> Result<()> {

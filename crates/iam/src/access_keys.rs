@@ -160,11 +160,20 @@ impl Iam {
         }
     }
 
-    /// For SigV4: the secret of an active access key and who it belongs to.
+    /// For SigV4: the secret of an active access key and who it belongs to: an IAM user, or
+    /// the root of an account made by `create_account`.
     pub fn signing_key(&self, id: &str) -> Result<Option<(String, Principal)>> {
         let kkey = access_key_key(id);
         let Some(kv) = self.store.get(&kkey)? else {
-            return Ok(None);
+            // Not a user's: perhaps the root key of another account of the installation.
+            return Ok(self.account_root_key(id)?.map(|account| {
+                (
+                    account.secret_access_key,
+                    Principal::Root {
+                        account: account.account_id,
+                    },
+                )
+            }));
         };
         let key: AccessKey = decode(&kkey, &kv.value)?;
         if key.status != AccessKeyStatus::Active {

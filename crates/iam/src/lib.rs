@@ -7,6 +7,7 @@
 //! identity issue.
 
 mod access_keys;
+mod accounts;
 mod attachments;
 mod ids;
 mod managed;
@@ -23,6 +24,7 @@ use berth_store::{Store, StoreError};
 use serde::{Deserialize, Serialize};
 
 pub use access_keys::{AccessKey, AccessKeyStatus};
+pub use accounts::{Account, DEFAULT_ACCOUNT_NAME, MAX_ACCOUNT_NAME, is_account_id};
 pub use attachments::{Holder, MAX_ATTACHED};
 pub use policies::{
     CreatePolicy, MAX_MANAGED_POLICY_SIZE, ManagedPolicy, PolicyScope, PolicyVersion,

@@ -144,28 +144,36 @@ pub fn root_credentials(data_dir: &Path) -> Result<RootCredentials, ServerError>
     if let Some(creds) = root_credentials_from_env() {
         return Ok(creds);
     }
-    let path = data_dir.join("credentials");
-    if let Ok(text) = std::fs::read_to_string(&path) {
-        let value = |key: &str| {
-            text.lines()
-                .filter_map(|l| l.split_once('='))
-                .find(|(k, _)| k.trim() == key)
-                .map(|(_, v)| v.trim().to_string())
-        };
-        return match (value("aws_access_key_id"), value("aws_secret_access_key")) {
-            (Some(id), Some(secret)) => Ok(RootCredentials {
-                access_key_id: id,
-                secret_access_key: secret,
-            }),
-            _ => Err(ServerError::Config(format!(
-                "{} exists but has no access key pair",
-                path.display()
-            ))),
-        };
+    if let Some(creds) = read_credentials_file(data_dir)? {
+        return Ok(creds);
     }
     let creds = generated_credentials();
-    write_credentials_file(&path, &creds)?;
+    write_credentials_file(&data_dir.join("credentials"), &creds)?;
     Ok(creds)
+}
+
+/// The root credentials a server wrote to DATA_DIR/credentials, if it did.
+pub fn read_credentials_file(data_dir: &Path) -> Result<Option<RootCredentials>, ServerError> {
+    let path = data_dir.join("credentials");
+    let Ok(text) = std::fs::read_to_string(&path) else {
+        return Ok(None);
+    };
+    let value = |key: &str| {
+        text.lines()
+            .filter_map(|l| l.split_once('='))
+            .find(|(k, _)| k.trim() == key)
+            .map(|(_, v)| v.trim().to_string())
+    };
+    match (value("aws_access_key_id"), value("aws_secret_access_key")) {
+        (Some(id), Some(secret)) => Ok(Some(RootCredentials {
+            access_key_id: id,
+            secret_access_key: secret,
+        })),
+        _ => Err(ServerError::Config(format!(
+            "{} exists but has no access key pair",
+            path.display()
+        ))),
+    }
 }
 
 /// The key registry tokens are signed with; generated once per data dir.

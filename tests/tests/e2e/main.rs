@@ -2,6 +2,7 @@
 //! file; CI's disk and its two cores both pay per binary). Each module is one suite; nextest
 //! runs every test in its own process and selects a suite with `test(/^module::/)`.
 
+mod accounts;
 mod agent_awsvpc;
 mod agent_docker;
 mod agent_docker_daemon;

@@ -6,6 +6,7 @@
 //! `sts:GetSessionToken`).
 
 mod pass_role;
+mod resource_policy;
 mod resources;
 mod tags;
 
@@ -14,6 +15,7 @@ use berth_iam::Principal;
 use berth_iam::policy::{Policy, PolicySet, PolicyType, Request, RequestPrincipal, evaluate};
 
 pub use pass_role::{TaskRoles, passed_roles};
+pub use resource_policy::{ResourcePolicy, repository_policy};
 pub use resources::{query_resources, resources, service_keys};
 pub use tags::{
     json_request_tags, query_request_tags, request_tag_keys, resource_tag_keys, tagged_resource,
@@ -48,35 +50,54 @@ pub fn authorize(
     context: &RequestContext,
     refusal: Refusal,
 ) -> Result<(), AwsError> {
-    authorize_with(
+    authorize_on(
         iam,
         principal,
         action,
         resources,
         context,
         refusal,
-        &Vec::new,
+        OnResource::default(),
     )
 }
 
-/// [`authorize`], with the resource's tag keys (`aws:ResourceTag/…`) from `resource_tags`,
-/// called only when one of the caller's policies names such a key.
-pub fn authorize_with(
+/// What the resource of a request brings to its decision besides its ARN.
+#[derive(Clone, Copy, Default)]
+pub struct OnResource<'a> {
+    /// Its own policy (an ECR repository's) and account, which may be another than the
+    /// caller's. `None`: the caller's account, no resource policy.
+    pub policy: Option<&'a ResourcePolicy>,
+    /// Its tag keys (`aws:ResourceTag/…`), looked up only when one of the policies names
+    /// such a key.
+    pub tags: Option<&'a dyn Fn() -> Vec<(String, String)>>,
+}
+
+/// [`authorize`] on a resource that may have its own policy and tags, and may belong to
+/// another account of the installation. An account's root is unrestricted in its own
+/// account only.
+pub fn authorize_on(
     iam: &berth_iam::Iam,
     principal: &Principal,
     action: &str,
     resources: &[String],
     context: &RequestContext,
     refusal: Refusal,
-    resource_tags: &dyn Fn() -> Vec<(String, String)>,
+    on: OnResource<'_>,
 ) -> Result<(), AwsError> {
-    if matches!(principal, Principal::Root { .. })
+    let own_account = on.policy.is_none_or(|r| r.account == principal.account());
+    if (own_account && matches!(principal, Principal::Root { .. }))
         || NEEDS_NO_PERMISSION.contains(&action)
         || CHECKED_BY_THE_ACTION.contains(&action)
     {
         return Ok(());
     }
-    let set = policy_set(iam, principal)?;
+    let mut set = policy_set(iam, principal)?;
+    if let Some(resource) = on.policy {
+        // Added per request, outside any cache of the caller's own policies.
+        if let Some(policy) = resource.parsed() {
+            set = set.with_resource(policy);
+        }
+    }
     let named = set.tag_keys();
     let mut context = context.clone();
     if named.principal_tag {
@@ -84,10 +105,13 @@ pub fn authorize_with(
             .principal_tags(principal)
             .map_err(|e| AwsError::server(format!("cannot read the caller's tags: {e}")))?;
     }
-    if named.resource_tag {
-        context.service_keys.extend(resource_tags());
+    if let (true, Some(tags)) = (named.resource_tag, on.tags) {
+        context.service_keys.extend(tags());
     }
-    let request = request_for(principal, action, resources, &context);
+    let mut request = request_for(principal, action, resources, &context);
+    if let Some(resource) = on.policy {
+        request = request.with_resource_account(&resource.account);
+    }
     let decision = evaluate(&request, &set);
     if decision.is_allowed() {
         return Ok(());

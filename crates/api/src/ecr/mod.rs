@@ -121,7 +121,7 @@ fn repository_wire(ctx: &AwsContext, r: &Repository) -> RepositoryWire {
         repository_arn: r.arn(&ctx.scope),
         registry_id: ctx.scope.account.to_string(),
         repository_name: r.name.to_string(),
-        repository_uri: format!("{}/{}", ctx.app.registry_host(), r.name),
+        repository_uri: ctx.app.repository_uri(&ctx.scope.account, r.name.as_str()),
         created_at: r.created_at,
         image_tag_mutability: r.image_tag_mutability.as_str(),
         image_tag_mutability_exclusion_filters: r.image_tag_mutability_exclusion_filters.clone(),

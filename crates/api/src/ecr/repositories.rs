@@ -283,8 +283,16 @@ pub(super) async fn get_authorization_token(
     ctx: &AwsContext,
     req: GetAuthorizationTokenRequest,
 ) -> Result<GetAuthorizationTokenResponse, AwsError> {
-    for id in req.registry_ids.iter().flatten() {
-        check_registry(ctx, &Some(id.clone()))?;
+    // One token is good for every registry of the installation (each pull or push is
+    // authorized on its repository): other accounts' ids name registries too.
+    let ids: Vec<String> = req.registry_ids.into_iter().flatten().collect();
+    if !ids.is_empty() {
+        let app = ctx.app.clone();
+        let unknown = crate::protocol::json::blocking(move || {
+            Ok(ids.into_iter().find(|id| !app.is_account(id)))
+        })
+        .await?;
+        check_registry(ctx, &unknown)?;
     }
     let now = time::OffsetDateTime::now_utc().unix_timestamp();
     let (password, expires_at) = ctx.app.tokens.issue_for(
@@ -412,6 +420,7 @@ pub(super) async fn set_repository_policy(
 ) -> Result<RepositoryPolicyResponse, AwsError> {
     check_registry(ctx, &req.registry_id)?;
     let repo = repository_name(&req.repository_name)?;
+    check_principals(ctx, &req.policy_text)?;
     ctx.app
         .registry
         .set_repository_policy(&ctx.scope, &repo, &req.policy_text)
@@ -467,4 +476,55 @@ pub(super) async fn describe_registry(
         registry_id: ctx.scope.account.to_string(),
         replication_configuration: serde_json::json!({"rules": []}),
     })
+}
+
+/// ECR refuses a repository policy naming an IAM user or role that does not exist. Berth
+/// knows the users and roles of its own accounts only: principals of other accounts, and
+/// accounts themselves, are taken as written.
+fn check_principals(ctx: &AwsContext, policy_text: &str) -> Result<(), AwsError> {
+    let Ok(doc) = serde_json::from_str::<serde_json::Value>(policy_text) else {
+        return Ok(()); // the registry says what is wrong with it
+    };
+    let statements = match &doc["Statement"] {
+        serde_json::Value::Array(a) => a.iter().collect(),
+        s @ serde_json::Value::Object(_) => vec![s],
+        _ => Vec::new(),
+    };
+    let as_list = |v: &serde_json::Value| match v {
+        serde_json::Value::String(s) => vec![s.clone()],
+        serde_json::Value::Array(a) => a
+            .iter()
+            .filter_map(|s| s.as_str().map(str::to_string))
+            .collect(),
+        _ => Vec::new(),
+    };
+    let arns = statements
+        .iter()
+        .flat_map(|s| ["Principal", "NotPrincipal"].map(|k| as_list(&s[k]["AWS"])))
+        .flatten();
+    for arn in arns {
+        let Some((account, resource)) = arn
+            .strip_prefix("arn:aws:iam::")
+            .and_then(|rest| rest.split_once(':'))
+        else {
+            continue;
+        };
+        let name = resource.rsplit('/').next().unwrap_or_default();
+        let iam = &ctx.app.iam;
+        let exists = match resource.split_once('/') {
+            Some(("user", _)) if ctx.app.is_account(account) => {
+                iam.get_user(account, name).is_ok_and(|u| u.arn == arn)
+            }
+            Some(("role", _)) if ctx.app.is_account(account) => {
+                iam.get_role(account, name).is_ok_and(|r| r.arn == arn)
+            }
+            _ => true,
+        };
+        if !exists {
+            return Err(AwsError::invalid_parameter(
+                "Invalid parameter at 'PolicyText' failed to satisfy constraint: 'Principal not found'",
+            ));
+        }
+    }
+    Ok(())
 }
