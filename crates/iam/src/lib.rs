@@ -36,7 +36,7 @@ pub use policies::{
     check_document,
 };
 pub use roles::{CreateRole, Role};
-pub use service_linked::DeletionTask;
+pub use service_linked::{DeletionTask, service_linked_role_arn};
 pub use sessions::{Session, SessionCheck, session_token_duration};
 pub use tags::{MAX_TAGS, Tagged};
 pub use users::{CreateUser, User};

@@ -40,6 +40,17 @@ const SERVICES: &[LinkedService] = &[
     },
 ];
 
+/// The ARN of `service`'s service-linked role in `account`, for a service Berth knows
+/// (what CreateServiceLinkedRole is authorized on).
+pub fn service_linked_role_arn(account: &str, service: &str) -> Option<String> {
+    SERVICES.iter().find(|s| s.service == service).map(|s| {
+        format!(
+            "arn:aws:iam::{account}:role/aws-service-role/{service}/{}",
+            s.role_name
+        )
+    })
+}
+
 /// A deletion task of a service-linked role.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct DeletionTask {
