@@ -11,8 +11,7 @@ use serde::de::DeserializeOwned;
 
 use crate::groups::{Group, group_key, no_such_group};
 use crate::policies::{ManagedPolicy, check_document};
-use crate::roles::{Role, no_such_role, role_key};
-use crate::service_linked::unmodifiable;
+use crate::roles::{Role, no_such_role, role_key, unmodifiable};
 use crate::users::{User, check_name, no_such_user};
 use crate::{Iam, IamError, Principal, Result, decode, encode, user_key};
 

@@ -67,13 +67,16 @@ impl DetailFilter {
     }
 }
 
+/// A role with the instance profiles holding it, each with its roles.
+pub type RoleDetail = (Role, Vec<(InstanceProfile, Vec<Role>)>);
+
 /// GetAccountAuthorizationDetails' answer.
 #[derive(Debug, Clone, Default)]
 pub struct AuthorizationDetails {
     pub users: Vec<User>,
     pub groups: Vec<Group>,
     /// Each role with the instance profiles holding it (and their roles).
-    pub roles: Vec<(Role, Vec<(InstanceProfile, Vec<Role>)>)>,
+    pub roles: Vec<RoleDetail>,
     /// Managed policies: the account's, and AWS's that are attached to something here.
     pub policies: Vec<ManagedPolicy>,
 }

@@ -28,7 +28,7 @@ use serde::{Deserialize, Serialize};
 
 pub use access_keys::{AccessKey, AccessKeyStatus};
 pub use attachments::{Holder, MAX_ATTACHED};
-pub use entities::{AuthorizationDetails, DetailFilter, PolicyEntities};
+pub use entities::{AuthorizationDetails, DetailFilter, PolicyEntities, RoleDetail};
 pub use groups::{Group, MAX_GROUPS_PER_USER};
 pub use instance_profiles::InstanceProfile;
 pub use policies::{

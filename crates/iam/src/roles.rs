@@ -10,7 +10,6 @@ use serde::{Deserialize, Serialize};
 
 use crate::policies::check_policy;
 use crate::policy::PolicyType;
-use crate::service_linked::unmodifiable;
 use crate::users::{check_name, check_path};
 use crate::{Iam, IamError, Result, decode, encode, ids, now_epoch};
 
@@ -43,6 +42,20 @@ pub struct Role {
     /// The AWS service that owns a service-linked role (`ecs.amazonaws.com`, …).
     #[serde(default)]
     pub service_linked: Option<String>,
+}
+
+impl Role {
+    /// Whether an AWS service owns this role (`service_linked.rs` makes those).
+    pub fn is_service_linked(&self) -> bool {
+        self.service_linked.is_some()
+    }
+}
+
+/// The refusal of a change to a service-linked role, as IAM words it.
+pub(crate) fn unmodifiable(role_name: &str) -> IamError {
+    IamError::UnmodifiableEntity(format!(
+        "Cannot perform the operation on the protected role '{role_name}' - this role is only modifiable by AWS"
+    ))
 }
 
 /// CreateRole's parameters.

@@ -63,20 +63,6 @@ fn task_key(account: &str, task_id: &str) -> String {
     format!("iam/{account}/slr-deletions/{}", task_id.replace('/', "|"))
 }
 
-/// The refusal of a change to a service-linked role, as IAM words it.
-pub(crate) fn unmodifiable(role_name: &str) -> IamError {
-    IamError::UnmodifiableEntity(format!(
-        "Cannot perform the operation on the protected role '{role_name}' - this role is only modifiable by AWS"
-    ))
-}
-
-impl Role {
-    /// Whether an AWS service owns this role.
-    pub fn is_service_linked(&self) -> bool {
-        self.service_linked.is_some()
-    }
-}
-
 impl Iam {
     /// CreateServiceLinkedRole for `service` (`ecs.amazonaws.com`, …).
     pub fn create_service_linked_role(

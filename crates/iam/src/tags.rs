@@ -22,6 +22,12 @@ pub enum Tagged<'a> {
     InstanceProfile(&'a str),
 }
 
+/// A resource's tags: (key, value) in the order they were given.
+type Tags = Vec<(String, String)>;
+
+/// A change to a resource's tags.
+type TagChange<'a> = &'a mut dyn FnMut(&mut Tags) -> Result<()>;
+
 trait HasTags: Serialize + DeserializeOwned {
     fn tags(&mut self) -> &mut Vec<(String, String)>;
 }
@@ -62,12 +68,7 @@ fn check_tags(tags: &[(String, String)]) -> Result<()> {
 }
 
 impl Iam {
-    fn change_tags(
-        &self,
-        account: &str,
-        what: Tagged<'_>,
-        change: &mut dyn FnMut(&mut Vec<(String, String)>) -> Result<()>,
-    ) -> Result<()> {
+    fn change_tags(&self, account: &str, what: Tagged<'_>, change: TagChange<'_>) -> Result<()> {
         match what {
             Tagged::User(name) => {
                 self.change_tagged::<User>(user_key(account, name), || no_such_user(name), change)
@@ -87,7 +88,7 @@ impl Iam {
         &self,
         key: String,
         missing: impl Fn() -> IamError,
-        change: &mut dyn FnMut(&mut Vec<(String, String)>) -> Result<()>,
+        change: TagChange<'_>,
     ) -> Result<()> {
         loop {
             let kv = self.store.get(&key)?.ok_or_else(&missing)?;

@@ -4,9 +4,7 @@
 
 use std::collections::BTreeMap;
 
-use berth_iam::{
-    AuthorizationDetails, DetailFilter, Group, InstanceProfile, ManagedPolicy, Role, User,
-};
+use berth_iam::{AuthorizationDetails, DetailFilter, Group, ManagedPolicy, RoleDetail, User};
 
 use super::instance_profiles::profile_xml;
 use super::users::page;
@@ -41,7 +39,7 @@ enum Entry<'a> {
     Named(&'static str, &'a str, &'a str),
     User(&'a User),
     Group(&'a Group),
-    Role(&'a (Role, Vec<(InstanceProfile, Vec<Role>)>)),
+    Role(&'a RoleDetail),
     Policy(&'a ManagedPolicy),
 }
 
