@@ -368,4 +368,61 @@ mod tests {
             ["arn:aws:logs:us-east-1:000000000000:log-group:g:log-stream:s"]
         );
     }
+
+    #[test]
+    fn iam_actions_name_the_group_profile_or_role_the_reference_lists() {
+        let root = berth_iam::Principal::Root {
+            account: "000000000000".into(),
+        };
+        let r = |query: &str| {
+            let request = crate::protocol::query::QueryRequest::parse(Some(query), b"").unwrap();
+            query_resources(&request, "000000000000", &root, |kind, name| {
+                (kind == "group").then(|| format!("arn:aws:iam::000000000000:group/team/{name}"))
+            })
+        };
+        assert_eq!(
+            r("Action=AddUserToGroup&GroupName=ops&UserName=dev"),
+            ["arn:aws:iam::000000000000:group/team/ops"]
+        );
+        assert_eq!(
+            r("Action=ListGroupPolicies&GroupName=ops"),
+            ["arn:aws:iam::000000000000:group/team/ops"]
+        );
+        assert_eq!(
+            r("Action=CreateGroup&GroupName=new&Path=%2Fx%2F"),
+            ["arn:aws:iam::000000000000:group/x/new"]
+        );
+        assert_eq!(
+            r("Action=ListGroupsForUser&UserName=dev"),
+            ["arn:aws:iam::000000000000:user/dev"]
+        );
+        assert_eq!(
+            r("Action=AddRoleToInstanceProfile&InstanceProfileName=hosts&RoleName=r"),
+            ["arn:aws:iam::000000000000:instance-profile/hosts"]
+        );
+        assert_eq!(
+            r("Action=ListInstanceProfilesForRole&RoleName=r"),
+            ["arn:aws:iam::000000000000:role/r"]
+        );
+        assert_eq!(
+            r("Action=CreateServiceLinkedRole&AWSServiceName=ecs.amazonaws.com"),
+            [
+                "arn:aws:iam::000000000000:role/aws-service-role/ecs.amazonaws.com/AWSServiceRoleForECS"
+            ]
+        );
+        assert_eq!(
+            r(
+                "Action=GetServiceLinkedRoleDeletionStatus&DeletionTaskId=task%2Faws-service-role%2Fecs.amazonaws.com%2FAWSServiceRoleForECS%2Fabc"
+            ),
+            [
+                "arn:aws:iam::000000000000:role/aws-service-role/ecs.amazonaws.com/AWSServiceRoleForECS"
+            ]
+        );
+        assert_eq!(
+            r("Action=TagUser&UserName=dev"),
+            ["arn:aws:iam::000000000000:user/dev"]
+        );
+        assert_eq!(r("Action=GetAccountAuthorizationDetails"), ["*"]);
+        assert_eq!(r("Action=ListInstanceProfiles"), ["*"]);
+    }
 }
