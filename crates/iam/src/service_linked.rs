@@ -14,6 +14,7 @@ use berth_store::{Compare, Op, TxnOutcome};
 use serde::{Deserialize, Serialize};
 
 use crate::roles::{MIN_SESSION, Role, no_such_role, role_key};
+use crate::users::check_name;
 use crate::{Iam, IamError, Result, decode, encode, ids, now_epoch};
 
 /// A service that has a service-linked role Berth can make.
@@ -22,30 +23,52 @@ struct LinkedService {
     role_name: &'static str,
     policy_arn: &'static str,
     description: Option<&'static str>,
+    /// Whether CreateServiceLinkedRole's `CustomSuffix` may name another role of the
+    /// service (`ROLE_SUFFIX`).
+    suffix_allowed: bool,
 }
 
-/// The services of ECS's world whose service-linked roles Berth knows, as AWS names them.
+/// The services of ECS's world whose service-linked roles Berth knows, as AWS names them
+/// (ECS's, Application Auto Scaling's for ECS services, EC2 Auto Scaling's for capacity
+/// providers).
 const SERVICES: &[LinkedService] = &[
     LinkedService {
         service: "ecs.amazonaws.com",
         role_name: "AWSServiceRoleForECS",
         policy_arn: "arn:aws:iam::aws:policy/aws-service-role/AmazonECSServiceRolePolicy",
         description: Some("Allows ECS to create and manage AWS resources on your behalf."),
+        suffix_allowed: false,
     },
     LinkedService {
         service: "ecs.application-autoscaling.amazonaws.com",
         role_name: "AWSServiceRoleForApplicationAutoScaling_ECSService",
         policy_arn: "arn:aws:iam::aws:policy/aws-service-role/AWSApplicationAutoscalingECSServicePolicy",
         description: None,
+        suffix_allowed: false,
+    },
+    LinkedService {
+        service: "autoscaling.amazonaws.com",
+        role_name: "AWSServiceRoleForAutoScaling",
+        policy_arn: "arn:aws:iam::aws:policy/aws-service-role/AutoScalingServiceRolePolicy",
+        description: None,
+        suffix_allowed: true,
     },
 ];
 
-/// The ARN of `service`'s service-linked role in `account`, for a service Berth knows
-/// (what CreateServiceLinkedRole is authorized on).
-pub fn service_linked_role_arn(account: &str, service: &str) -> Option<String> {
+/// The ARN of `service`'s service-linked role in `account` (with `suffix` when the service
+/// takes one), for a service Berth knows: what CreateServiceLinkedRole is authorized on.
+pub fn service_linked_role_arn(
+    account: &str,
+    service: &str,
+    suffix: Option<&str>,
+) -> Option<String> {
     SERVICES.iter().find(|s| s.service == service).map(|s| {
+        let suffix = suffix
+            .filter(|_| s.suffix_allowed)
+            .map(|x| format!("_{x}"))
+            .unwrap_or_default();
         format!(
-            "arn:aws:iam::{account}:role/aws-service-role/{service}/{}",
+            "arn:aws:iam::{account}:role/aws-service-role/{service}/{}{suffix}",
             s.role_name
         )
     })
@@ -76,20 +99,27 @@ impl Iam {
             .iter()
             .find(|s| s.service == service)
             .ok_or_else(|| IamError::InvalidInput(format!("Invalid service name: {service}")))?;
-        if custom_suffix.is_some() {
-            return Err(IamError::InvalidInput(format!(
-                "Custom suffix is not allowed for {service}"
-            )));
-        }
+        let role_name = match custom_suffix {
+            None => linked.role_name.to_string(),
+            Some(suffix) if linked.suffix_allowed => {
+                check_name("customSuffix", suffix, 64)?;
+                format!("{}_{suffix}", linked.role_name)
+            }
+            Some(_) => {
+                return Err(IamError::InvalidInput(format!(
+                    "Custom suffix is not allowed for {service}"
+                )));
+            }
+        };
         let path = format!("/aws-service-role/{service}/");
         let trust = format!(
             r#"{{"Version":"2012-10-17","Statement":[{{"Effect":"Allow","Principal":{{"Service":"{service}"}},"Action":"sts:AssumeRole"}}]}}"#
         );
         let role = Role {
-            arn: format!("arn:aws:iam::{account}:role{path}{}", linked.role_name),
+            arn: format!("arn:aws:iam::{account}:role{path}{role_name}"),
             path,
             role_id: ids::role_id(),
-            role_name: linked.role_name.to_string(),
+            role_name,
             create_date: now_epoch(),
             assume_role_policy_document: trust,
             description: description

@@ -341,7 +341,7 @@ fn service_linked_roles_are_only_iams_to_change() {
         .unwrap();
     assert_eq!(
         Some(role.arn.clone()),
-        service_linked_role_arn(ACCOUNT, "ecs.amazonaws.com")
+        service_linked_role_arn(ACCOUNT, "ecs.amazonaws.com", None)
     );
     for policy in &role.attached_policies {
         assert!(crate::policies::aws_policy(policy).is_some(), "{policy}");

@@ -645,6 +645,31 @@ fn service_linked_roles_are_made_and_deleted_by_iam_only() {
         scaling["Role"]["RoleName"],
         "AWSServiceRoleForApplicationAutoScaling_ECSService"
     );
+    // EC2 Auto Scaling's takes a suffix; ECS's does not.
+    let asg = ok_json(&s.aws(&[
+        "iam",
+        "create-service-linked-role",
+        "--aws-service-name",
+        "autoscaling.amazonaws.com",
+        "--custom-suffix",
+        "capacity",
+    ]));
+    assert_eq!(
+        asg["Role"]["Arn"],
+        "arn:aws:iam::000000000000:role/aws-service-role/autoscaling.amazonaws.com/AWSServiceRoleForAutoScaling_capacity"
+    );
+    assert_iam_error(
+        &s.aws(&[
+            "iam",
+            "create-service-linked-role",
+            "--aws-service-name",
+            "ecs.application-autoscaling.amazonaws.com",
+            "--custom-suffix",
+            "x",
+        ]),
+        "InvalidInput",
+        "Custom suffix is not allowed for ecs.application-autoscaling.amazonaws.com",
+    );
 
     let task = ok_json(&s.aws(&[
         "iam",

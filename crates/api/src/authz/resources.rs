@@ -127,11 +127,9 @@ pub fn query_resources(
         ),
         // The service-linked role it will make, or the one a deletion task names
         // (`task/aws-service-role/SERVICE/ROLE/ID`).
-        "CreateServiceLinkedRole" => Some(
-            request
-                .get("AWSServiceName")
-                .and_then(|s| berth_iam::service_linked_role_arn(account, s)),
-        ),
+        "CreateServiceLinkedRole" => Some(request.get("AWSServiceName").and_then(|s| {
+            berth_iam::service_linked_role_arn(account, s, request.get("CustomSuffix"))
+        })),
         "GetServiceLinkedRoleDeletionStatus" => Some(
             request
                 .get("DeletionTaskId")
