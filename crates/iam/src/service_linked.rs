@@ -188,6 +188,15 @@ impl Iam {
         account: &str,
         task_id: &str,
     ) -> Result<DeletionTask> {
+        // `task/aws-service-role/SERVICE/ROLE/UUID`, as DeleteServiceLinkedRole gives them.
+        let well_formed = task_id
+            .strip_prefix("task/aws-service-role/")
+            .is_some_and(|rest| rest.split('/').filter(|p| !p.is_empty()).count() == 3);
+        if !well_formed {
+            return Err(IamError::InvalidInput(format!(
+                "Invalid deletion task id: {task_id}"
+            )));
+        }
         let key = task_key(account, task_id);
         let kv = self.store.get(&key)?.ok_or_else(|| {
             IamError::NoSuchEntity(format!("Deletion task {task_id} cannot be found."))

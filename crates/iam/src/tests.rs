@@ -363,4 +363,15 @@ fn service_linked_roles_are_only_iams_to_change() {
             .status,
         "SUCCEEDED"
     );
+    assert!(matches!(
+        iam.service_linked_role_deletion_status(ACCOUNT, "nonsense"),
+        Err(IamError::InvalidInput(_))
+    ));
+    assert!(matches!(
+        iam.service_linked_role_deletion_status(
+            ACCOUNT,
+            "task/aws-service-role/ecs.amazonaws.com/AWSServiceRoleForECS/other"
+        ),
+        Err(IamError::NoSuchEntity(_))
+    ));
 }
