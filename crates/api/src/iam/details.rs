@@ -223,7 +223,7 @@ fn write_details(
                 .leaf("DefaultVersionId", &p.default_version_id)
                 .leaf("AttachmentCount", p.attachment_count)
                 .leaf("PermissionsBoundaryUsageCount", 0)
-                .leaf("IsAttachable", !p.path.starts_with("/aws-service-role/"))
+                .leaf("IsAttachable", true)
                 .opt_leaf("Description", p.description.as_deref())
                 .leaf("CreateDate", iso8601(p.create_date))
                 .leaf("UpdateDate", iso8601(p.update_date))
