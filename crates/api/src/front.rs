@@ -155,6 +155,11 @@ async fn handle_inner(
             let account = own_account.to_string();
             let lookup = move |kind: &str, name: &str| match kind {
                 "user" => iam.get_user(&account, name).ok().map(|u| u.arn),
+                "group" => iam.get_group(&account, name).ok().map(|g| g.arn),
+                "instance-profile" => iam
+                    .get_instance_profile(&account, name)
+                    .ok()
+                    .map(|(p, _)| p.arn),
                 _ => iam.get_role(&account, name).ok().map(|r| r.arn),
             };
             let (request, account, who) =

@@ -86,7 +86,9 @@ impl Iam {
                 account_name: name.to_string(),
                 access_key_id: ids::access_key_id(),
                 secret_access_key: ids::secret(),
-                created_at: now_epoch(),
+                // To the millisecond: a value with few digits reads back exactly from JSON
+                // (serde_json's parsing of 17-digit numbers may be off by one ulp).
+                created_at: (now_epoch() * 1000.0).round() / 1000.0,
             };
             if account.account_id == default_account {
                 continue;

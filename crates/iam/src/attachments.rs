@@ -1,7 +1,7 @@
-//! What grants a user or a role its permissions: managed policies attached to it
-//! (Attach/Detach{User,Role}Policy, ListAttached{User,Role}Policies) and its inline
-//! policies (Put/Get/Delete/List{User,Role}Policies); and the documents that apply to a
-//! principal, for evaluation.
+//! What grants a user, a group or a role its permissions: managed policies attached to it
+//! (Attach/Detach{User,Group,Role}Policy, ListAttached{User,Group,Role}Policies) and its
+//! inline policies (Put/Get/Delete/List{User,Group,Role}Policies); and the documents that
+//! apply to a principal, for evaluation (a user's include its groups').
 
 use std::collections::BTreeMap;
 
@@ -9,19 +9,21 @@ use berth_store::{Compare, Op};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
+use crate::groups::{Group, group_key, no_such_group};
 use crate::policies::{ManagedPolicy, check_document};
-use crate::roles::{Role, no_such_role, role_key};
+use crate::roles::{Role, no_such_role, role_key, unmodifiable};
 use crate::users::{User, check_name, no_such_user};
 use crate::{Iam, IamError, Principal, Result, decode, encode, user_key};
 
-/// Managed policies attached to one user or role, at most (IAM's default quota).
+/// Managed policies attached to one user, group or role, at most (IAM's default quota).
 pub const MAX_ATTACHED: usize = 10;
 
-/// A user or a role: what policies are attached to and put into.
+/// A user, a group or a role: what policies are attached to and put into.
 #[derive(Debug, Clone, Copy)]
 pub enum Holder<'a> {
     User(&'a str),
     Role(&'a str),
+    Group(&'a str),
 }
 
 impl Holder<'_> {
@@ -29,6 +31,7 @@ impl Holder<'_> {
         match self {
             Holder::User(name) => user_key(account, name),
             Holder::Role(name) => role_key(account, name),
+            Holder::Group(name) => group_key(account, name),
         }
     }
 
@@ -36,6 +39,7 @@ impl Holder<'_> {
         match self {
             Holder::User(name) => no_such_user(name),
             Holder::Role(name) => no_such_role(name),
+            Holder::Group(name) => no_such_group(name),
         }
     }
 
@@ -44,6 +48,7 @@ impl Holder<'_> {
         match self {
             Holder::User(_) => 2048,
             Holder::Role(_) => 10_240,
+            Holder::Group(_) => 5120,
         }
     }
 
@@ -51,12 +56,13 @@ impl Holder<'_> {
         match self {
             Holder::User(_) => "user",
             Holder::Role(_) => "role",
+            Holder::Group(_) => "group",
         }
     }
 
     fn name(&self) -> &str {
         match self {
-            Holder::User(name) | Holder::Role(name) => name,
+            Holder::User(name) | Holder::Role(name) | Holder::Group(name) => name,
         }
     }
 }
@@ -68,6 +74,15 @@ pub(crate) trait HasPolicies: Serialize + DeserializeOwned {
 }
 
 impl HasPolicies for User {
+    fn attached(&mut self) -> &mut Vec<String> {
+        &mut self.attached_policies
+    }
+    fn inline(&mut self) -> &mut BTreeMap<String, String> {
+        &mut self.inline_policies
+    }
+}
+
+impl HasPolicies for Group {
     fn attached(&mut self) -> &mut Vec<String> {
         &mut self.attached_policies
     }
@@ -91,6 +106,8 @@ struct Policies {
     id: String,
     attached: Vec<String>,
     inline: BTreeMap<String, String>,
+    /// A user's groups (none for groups and roles).
+    groups: Vec<String>,
 }
 
 fn policy_key_of(policy: &ManagedPolicy, account: &str) -> String {
@@ -112,9 +129,17 @@ impl Iam {
             &mut BTreeMap<String, String>,
         ) -> Result<(T, Vec<Compare>, Vec<Op>)>,
     ) -> Result<T> {
+        if let Holder::Role(name) = holder {
+            // Only its service changes a service-linked role's policies.
+            let role = self.get_role(account, name)?;
+            if role.is_service_linked() {
+                return Err(unmodifiable(&role.role_name));
+            }
+        }
         match holder {
             Holder::User(_) => self.change_record::<User, T>(account, holder, &mut change),
             Holder::Role(_) => self.change_record::<Role, T>(account, holder, &mut change),
+            Holder::Group(_) => self.change_record::<Group, T>(account, holder, &mut change),
         }
     }
 
@@ -147,22 +172,28 @@ impl Iam {
     fn policies_of(&self, account: &str, holder: Holder<'_>) -> Result<Policies> {
         let key = holder.key(account);
         let kv = self.store.get(&key)?.ok_or_else(|| holder.missing())?;
-        let (id, attached, inline) = match holder {
+        let (id, attached, inline, groups) = match holder {
             Holder::User(_) => {
                 let mut u: User = decode(&key, &kv.value)?;
                 let (a, i) = (std::mem::take(u.attached()), std::mem::take(u.inline()));
-                (u.user_id, a, i)
+                (u.user_id, a, i, u.groups)
             }
             Holder::Role(_) => {
                 let mut r: Role = decode(&key, &kv.value)?;
                 let (a, i) = (std::mem::take(r.attached()), std::mem::take(r.inline()));
-                (r.role_id, a, i)
+                (r.role_id, a, i, Vec::new())
+            }
+            Holder::Group(_) => {
+                let mut g: Group = decode(&key, &kv.value)?;
+                let (a, i) = (std::mem::take(g.attached()), std::mem::take(g.inline()));
+                (g.group_id, a, i, Vec::new())
             }
         };
         Ok(Policies {
             id,
             attached,
             inline,
+            groups,
         })
     }
 
@@ -187,6 +218,12 @@ impl Iam {
     }
 
     pub fn attach_policy(&self, account: &str, holder: Holder<'_>, arn: &str) -> Result<()> {
+        if arn.starts_with("arn:aws:iam::aws:policy/aws-service-role/") {
+            // Those are for the service-linked roles AWS makes.
+            return Err(IamError::PolicyNotAttachable(
+                "Cannot attach a Service Role Policy to a Customer Role.".into(),
+            ));
+        }
         self.change_holder(account, holder, |attached, _| {
             if attached.iter().any(|a| a == arn) {
                 // Attaching again changes nothing, as in IAM.
@@ -196,6 +233,7 @@ impl Iam {
                 let quota = match holder {
                     Holder::User(_) => "PoliciesPerUser",
                     Holder::Role(_) => "PoliciesPerRole",
+                    Holder::Group(_) => "PoliciesPerGroup",
                 };
                 return Err(IamError::LimitExceeded(format!(
                     "Cannot exceed quota for {quota}: {MAX_ATTACHED}"
@@ -309,7 +347,8 @@ impl Iam {
 
     /// The identity-based policy documents that apply to `principal`: a user's or a
     /// session's role's inline policies and the default versions of its attached managed
-    /// policies (none for root, which nothing restricts).
+    /// policies, and for a user those of every group it is in (none for root, which nothing
+    /// restricts).
     pub fn identity_policies(&self, principal: &Principal) -> Result<Vec<String>> {
         let (account, holder, id) = match principal {
             Principal::Root { .. } => return Ok(Vec::new()),
@@ -330,15 +369,36 @@ impl Iam {
             Ok(_) | Err(IamError::NoSuchEntity(_)) => return Ok(Vec::new()),
             Err(e) => return Err(e),
         };
-        let mut documents: Vec<String> = policies.inline.into_values().collect();
-        for arn in &policies.attached {
+        let mut documents = Vec::new();
+        self.documents_of(account, policies.inline, &policies.attached, &mut documents)?;
+        for group in &policies.groups {
+            match self.policies_of(account, Holder::Group(group)) {
+                Ok(p) => self.documents_of(account, p.inline, &p.attached, &mut documents)?,
+                // Deleted meanwhile: it grants nothing.
+                Err(IamError::NoSuchEntity(_)) => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(documents)
+    }
+
+    /// Inline documents, then the default versions of the attached policies that exist.
+    fn documents_of(
+        &self,
+        account: &str,
+        inline: BTreeMap<String, String>,
+        attached: &[String],
+        documents: &mut Vec<String>,
+    ) -> Result<()> {
+        documents.extend(inline.into_values());
+        for arn in attached {
             match self.policy_at(account, arn) {
                 Ok((policy, _)) => documents.push(policy.default_document().to_string()),
                 Err(IamError::NoSuchEntity(_)) => {}
                 Err(e) => return Err(e),
             }
         }
-        Ok(documents)
+        Ok(())
     }
 
     /// The default version's document of a managed policy (session `PolicyArns`).

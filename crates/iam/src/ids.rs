@@ -46,6 +46,16 @@ pub(crate) fn role_id() -> String {
     id("AROA", 21)
 }
 
+/// A group's unique id (21 characters, `AGPA…`).
+pub(crate) fn group_id() -> String {
+    id("AGPA", 21)
+}
+
+/// An instance profile's unique id (21 characters, `AIPA…`).
+pub(crate) fn instance_profile_id() -> String {
+    id("AIPA", 21)
+}
+
 /// A temporary access key id (20 characters, `ASIA…`).
 pub(crate) fn session_key_id() -> String {
     id("ASIA", 20)

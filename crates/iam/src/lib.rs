@@ -2,20 +2,25 @@
 //!
 //! IAM is global: its records are per account, not per region, under `iam/{account}/`
 //! in Berth's store, and access keys are also indexed by key id (`iam/access-keys/{id}`)
-//! so that SigV4 finds a key's secret and owner with one read. So far: users and their
-//! access keys. Groups, roles, policies and their evaluation are the next steps of the
-//! identity issue.
+//! so that SigV4 finds a key's secret and owner with one read: users and their access keys,
+//! groups, roles (service-linked ones too), instance profiles, managed and inline policies,
+//! and IAM's policy language and evaluation (`policy`).
 
 mod access_keys;
 mod accounts;
 mod attachments;
+mod entities;
+mod groups;
 mod ids;
+mod instance_profiles;
 mod managed;
 mod policies;
 pub mod policy;
 mod principal_tags;
 mod roles;
+mod service_linked;
 mod sessions;
+mod tags;
 mod users;
 
 use std::sync::Arc;
@@ -26,12 +31,17 @@ use serde::{Deserialize, Serialize};
 pub use access_keys::{AccessKey, AccessKeyStatus};
 pub use accounts::{Account, DEFAULT_ACCOUNT_NAME, MAX_ACCOUNT_NAME, is_account_id};
 pub use attachments::{Holder, MAX_ATTACHED};
+pub use entities::{AuthorizationDetails, DetailFilter, PolicyEntities, RoleDetail};
+pub use groups::{Group, MAX_GROUPS_PER_USER};
+pub use instance_profiles::InstanceProfile;
 pub use policies::{
     CreatePolicy, MAX_MANAGED_POLICY_SIZE, ManagedPolicy, PolicyScope, PolicyVersion,
     check_document,
 };
 pub use roles::{CreateRole, Role};
+pub use service_linked::{DeletionTask, service_linked_role_arn};
 pub use sessions::{Session, SessionCheck, session_token_duration};
+pub use tags::{MAX_TAGS, Tagged};
 pub use users::{CreateUser, User};
 
 #[derive(Debug, thiserror::Error)]
@@ -51,6 +61,17 @@ pub enum IamError {
     /// IAM's ValidationError (HTTP 400).
     #[error("{0}")]
     Validation(String),
+    /// IAM's UnmodifiableEntity (HTTP 400): a service-linked role, which only its service
+    /// may change.
+    #[error("{0}")]
+    UnmodifiableEntity(String),
+    /// IAM's InvalidInput (HTTP 400).
+    #[error("{0}")]
+    InvalidInput(String),
+    /// IAM's PolicyNotAttachable (HTTP 400): a service-linked role's policy given to a
+    /// user, group or role.
+    #[error("{0}")]
+    PolicyNotAttachable(String),
     /// IAM's MalformedPolicyDocument (HTTP 400).
     #[error("{0}")]
     MalformedPolicyDocument(String),

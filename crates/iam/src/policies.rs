@@ -165,8 +165,17 @@ impl Iam {
         Ok((policy, kv.mod_revision))
     }
 
+    /// GetPolicy; an AWS managed policy's attachment count is the account's attachments.
     pub fn get_policy(&self, account: &str, arn: &str) -> Result<ManagedPolicy> {
-        self.policy_at(account, arn).map(|(p, _)| p)
+        let (mut policy, _) = self.policy_at(account, arn)?;
+        if policy.is_aws_managed() {
+            policy.attachment_count = self
+                .attachment_counts(account)?
+                .get(arn)
+                .copied()
+                .unwrap_or(0);
+        }
+        Ok(policy)
     }
 
     /// ListPolicies: AWS's and/or the account's, by name; only attached ones if asked.
@@ -179,7 +188,11 @@ impl Iam {
     ) -> Result<Vec<ManagedPolicy>> {
         let mut all = Vec::new();
         if scope != PolicyScope::Local {
-            all.extend(aws_policies());
+            let counts = self.attachment_counts(account)?;
+            all.extend(aws_policies().into_iter().map(|mut p| {
+                p.attachment_count = counts.get(&p.arn).copied().unwrap_or(0);
+                p
+            }));
         }
         if scope != PolicyScope::Aws {
             for kv in self

@@ -1,5 +1,6 @@
 //! IAM roles: CreateRole, GetRole, ListRoles, UpdateRole, UpdateAssumeRolePolicy,
-//! DeleteRole. A role's trust policy (its assume-role policy document) says who may
+//! DeleteRole (service-linked roles in `service_linked.rs`, instance profiles in
+//! `instance_profiles.rs`). A role's trust policy (its assume-role policy document) says who may
 //! assume it; its permissions come from the policies attached to it (`attachments.rs`).
 
 use std::collections::BTreeMap;
@@ -38,6 +39,23 @@ pub struct Role {
     pub attached_policies: Vec<String>,
     #[serde(default)]
     pub inline_policies: BTreeMap<String, String>,
+    /// The AWS service that owns a service-linked role (`ecs.amazonaws.com`, …).
+    #[serde(default)]
+    pub service_linked: Option<String>,
+}
+
+impl Role {
+    /// Whether an AWS service owns this role (`service_linked.rs` makes those).
+    pub fn is_service_linked(&self) -> bool {
+        self.service_linked.is_some()
+    }
+}
+
+/// The refusal of a change to a service-linked role, as IAM words it.
+pub(crate) fn unmodifiable(role_name: &str) -> IamError {
+    IamError::UnmodifiableEntity(format!(
+        "Cannot perform the operation on the protected role '{role_name}' - this role is only modifiable by AWS"
+    ))
 }
 
 /// CreateRole's parameters.
@@ -94,6 +112,7 @@ impl Iam {
             last_used: None,
             attached_policies: Vec::new(),
             inline_policies: BTreeMap::new(),
+            service_linked: None,
         };
         let key = role_key(account, &role.role_name);
         match self.store.txn(
@@ -165,6 +184,9 @@ impl Iam {
             check_session(seconds)?;
         }
         self.change_role(account, name, |role| {
+            if role.is_service_linked() {
+                return Err(unmodifiable(&role.role_name));
+            }
             if let Some(d) = description {
                 role.description = Some(d.to_string());
             }
@@ -184,6 +206,9 @@ impl Iam {
     ) -> Result<()> {
         check_policy(document, MAX_TRUST_POLICY_SIZE, PolicyType::Resource)?;
         self.change_role(account, name, |role| {
+            if role.is_service_linked() {
+                return Err(unmodifiable(&role.role_name));
+            }
             role.assume_role_policy_document = document.to_string();
             Ok(())
         })
@@ -199,12 +224,22 @@ impl Iam {
         .map(|_| ())
     }
 
-    /// DeleteRole: refused while policies are attached to it or put into it.
+    /// DeleteRole: refused for a service-linked role (DeleteServiceLinkedRole deletes
+    /// those), while an instance profile holds it, and while policies are attached to it or
+    /// put into it.
     pub fn delete_role(&self, account: &str, name: &str) -> Result<()> {
         loop {
             let key = role_key(account, name);
             let kv = self.store.get(&key)?.ok_or_else(|| no_such_role(name))?;
             let role: Role = decode(&key, &kv.value)?;
+            if role.is_service_linked() {
+                return Err(unmodifiable(&role.role_name));
+            }
+            if !self.profiles_holding(account, name)?.is_empty() {
+                return Err(IamError::DeleteConflict(
+                    "Cannot delete entity, must remove roles from instance profile first.".into(),
+                ));
+            }
             if !role.attached_policies.is_empty() {
                 return Err(IamError::DeleteConflict(
                     "Cannot delete entity, must detach all policies first.".into(),

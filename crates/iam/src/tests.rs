@@ -291,3 +291,87 @@ fn roles_hold_a_trust_policy_and_their_own_policies() {
         Err(IamError::NoSuchEntity(_))
     ));
 }
+
+#[test]
+fn a_users_groups_give_it_their_policies_until_it_leaves() {
+    let iam = iam();
+    let user = alice(&iam);
+    let principal = Principal::User {
+        account: ACCOUNT.into(),
+        name: user.user_name.clone(),
+        id: user.user_id.clone(),
+        arn: user.arn.clone(),
+    };
+    iam.create_group(ACCOUNT, "ops", None).unwrap();
+    let doc = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"ecs:ListClusters","Resource":"*"}]}"#;
+    iam.put_inline_policy(ACCOUNT, Holder::Group("ops"), "p", doc)
+        .unwrap();
+    assert!(iam.identity_policies(&principal).unwrap().is_empty());
+    iam.add_user_to_group(ACCOUNT, "OPS", "alice").unwrap();
+    // Adding again changes nothing.
+    iam.add_user_to_group(ACCOUNT, "ops", "alice").unwrap();
+    assert_eq!(iam.identity_policies(&principal).unwrap(), [doc]);
+    assert!(matches!(
+        iam.delete_user(ACCOUNT, "alice"),
+        Err(IamError::DeleteConflict(_))
+    ));
+    // Renamed, the group is still the user's.
+    iam.update_group(ACCOUNT, "ops", Some("platform"), None)
+        .unwrap();
+    assert_eq!(iam.identity_policies(&principal).unwrap(), [doc]);
+    assert_eq!(
+        iam.get_group(ACCOUNT, "platform").unwrap().members,
+        ["alice"]
+    );
+    iam.remove_user_from_group(ACCOUNT, "platform", "alice")
+        .unwrap();
+    assert!(iam.identity_policies(&principal).unwrap().is_empty());
+    assert!(matches!(
+        iam.remove_user_from_group(ACCOUNT, "platform", "alice"),
+        Err(IamError::NoSuchEntity(_))
+    ));
+    iam.delete_user(ACCOUNT, "alice").unwrap();
+}
+
+#[test]
+fn service_linked_roles_are_only_iams_to_change() {
+    let iam = iam();
+    let role = iam
+        .create_service_linked_role(ACCOUNT, "ecs.amazonaws.com", None, None)
+        .unwrap();
+    assert_eq!(
+        Some(role.arn.clone()),
+        service_linked_role_arn(ACCOUNT, "ecs.amazonaws.com", None)
+    );
+    for policy in &role.attached_policies {
+        assert!(crate::policies::aws_policy(policy).is_some(), "{policy}");
+    }
+    assert!(matches!(
+        iam.delete_role(ACCOUNT, &role.role_name),
+        Err(IamError::UnmodifiableEntity(_))
+    ));
+    assert!(matches!(
+        iam.create_service_linked_role(ACCOUNT, "ecs.amazonaws.com", None, None),
+        Err(IamError::InvalidInput(_))
+    ));
+    let task = iam
+        .delete_service_linked_role(ACCOUNT, &role.role_name)
+        .unwrap();
+    assert_eq!(
+        iam.service_linked_role_deletion_status(ACCOUNT, &task)
+            .unwrap()
+            .status,
+        "SUCCEEDED"
+    );
+    assert!(matches!(
+        iam.service_linked_role_deletion_status(ACCOUNT, "nonsense"),
+        Err(IamError::InvalidInput(_))
+    ));
+    assert!(matches!(
+        iam.service_linked_role_deletion_status(
+            ACCOUNT,
+            "task/aws-service-role/ecs.amazonaws.com/AWSServiceRoleForECS/other"
+        ),
+        Err(IamError::NoSuchEntity(_))
+    ));
+}

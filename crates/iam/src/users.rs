@@ -1,4 +1,5 @@
-//! IAM users: CreateUser, GetUser, ListUsers, DeleteUser.
+//! IAM users: CreateUser, GetUser, ListUsers, DeleteUser, and their tags (TagUser,
+//! UntagUser, ListUserTags in `tags.rs`).
 
 use berth_store::{Compare, Op, TxnOutcome};
 use serde::{Deserialize, Serialize};
@@ -25,6 +26,9 @@ pub struct User {
     /// The user's inline policies: name → document.
     #[serde(default)]
     pub inline_policies: std::collections::BTreeMap<String, String>,
+    /// The names of the groups the user is in (their records list the user too).
+    #[serde(default)]
+    pub groups: Vec<String>,
 }
 
 /// CreateUser's parameters.
@@ -89,6 +93,7 @@ impl Iam {
             access_keys: Vec::new(),
             attached_policies: Vec::new(),
             inline_policies: Default::default(),
+            groups: Vec::new(),
         };
         let key = user_key(account, &user.user_name);
         match self.store.txn(
@@ -129,6 +134,11 @@ impl Iam {
         if !user.access_keys.is_empty() {
             return Err(IamError::DeleteConflict(
                 "Cannot delete entity, must delete access keys first.".into(),
+            ));
+        }
+        if !user.groups.is_empty() {
+            return Err(IamError::DeleteConflict(
+                "Cannot delete entity, must remove users from group first.".into(),
             ));
         }
         if !user.attached_policies.is_empty() {

@@ -22,6 +22,7 @@ mod etcd_store;
 mod fargate;
 mod gc;
 mod identity;
+mod identity_breadth;
 mod identity_conditions;
 mod logs_api;
 mod logs_replicas;

@@ -74,10 +74,13 @@ pub fn service_keys(
     )]
 }
 
-/// The IAM resource a Query action acts on, by the parameter its handler uses: role
-/// actions their `RoleName`, policy actions their `PolicyArn` (CreatePolicy the ARN it will
-/// have), user and access-key actions their `UserName` or else the calling user; named
-/// with the stored entity's path (`iam_arn`). Other actions (listings, STS): `*`.
+/// The IAM resource a Query action acts on, by the parameter its handler uses: group
+/// actions their `GroupName`, instance profile actions their `InstanceProfileName`
+/// (AddRoleToInstanceProfile too), role actions their `RoleName`, service-linked role
+/// actions the role made or deleted, policy actions their `PolicyArn` (CreatePolicy the ARN
+/// it will have), user, tag and access-key actions their `UserName` or else the calling
+/// user; named with the stored entity's path (`iam_arn`). Other actions (listings,
+/// GetAccountAuthorizationDetails, STS): `*`.
 pub fn query_resources(
     request: &crate::protocol::query::QueryRequest,
     account: &str,
@@ -88,7 +91,56 @@ pub fn query_resources(
     let entity = |kind: &str, name: &str| {
         iam_arn(kind, name).unwrap_or_else(|| format!("arn:aws:iam::{account}:{kind}/{name}"))
     };
-    let arn = if action.contains("Role") {
+    let path_arn = |kind: &str, member: &str| {
+        request.get(member).map(|name| {
+            let path = request.get("Path").unwrap_or("/");
+            format!("arn:aws:iam::{account}:{kind}{path}{name}")
+        })
+    };
+    let arn = if let Some(arn) = match action {
+        // Group actions: the group (AddUserToGroup and RemoveUserFromGroup too).
+        "CreateGroup" => Some(path_arn("group", "GroupName")),
+        "GetGroup"
+        | "UpdateGroup"
+        | "DeleteGroup"
+        | "AddUserToGroup"
+        | "RemoveUserFromGroup"
+        | "AttachGroupPolicy"
+        | "DetachGroupPolicy"
+        | "ListAttachedGroupPolicies"
+        | "PutGroupPolicy"
+        | "GetGroupPolicy"
+        | "ListGroupPolicies"
+        | "DeleteGroupPolicy" => Some(request.get("GroupName").map(|n| entity("group", n))),
+        // Instance profile actions: the profile (AddRoleToInstanceProfile too).
+        "CreateInstanceProfile" => Some(path_arn("instance-profile", "InstanceProfileName")),
+        "GetInstanceProfile"
+        | "DeleteInstanceProfile"
+        | "AddRoleToInstanceProfile"
+        | "RemoveRoleFromInstanceProfile"
+        | "TagInstanceProfile"
+        | "UntagInstanceProfile"
+        | "ListInstanceProfileTags" => Some(
+            request
+                .get("InstanceProfileName")
+                .map(|n| entity("instance-profile", n)),
+        ),
+        // The service-linked role it will make, or the one a deletion task names
+        // (`task/aws-service-role/SERVICE/ROLE/ID`).
+        "CreateServiceLinkedRole" => Some(request.get("AWSServiceName").and_then(|s| {
+            berth_iam::service_linked_role_arn(account, s, request.get("CustomSuffix"))
+        })),
+        "GetServiceLinkedRoleDeletionStatus" => Some(
+            request
+                .get("DeletionTaskId")
+                .and_then(|t| t.strip_prefix("task/"))
+                .and_then(|t| t.rsplit_once('/'))
+                .map(|(role, _)| format!("arn:aws:iam::{account}:role/{role}")),
+        ),
+        _ => None,
+    } {
+        arn
+    } else if action.contains("Role") {
         request.get("RoleName").map(|n| entity("role", n))
     } else if action.contains("Polic") && !action.contains("User") {
         match (action, request.get("PolicyArn"), request.get("PolicyName")) {
@@ -313,5 +365,62 @@ mod tests {
             ),
             ["arn:aws:logs:us-east-1:000000000000:log-group:g:log-stream:s"]
         );
+    }
+
+    #[test]
+    fn iam_actions_name_the_group_profile_or_role_the_reference_lists() {
+        let root = berth_iam::Principal::Root {
+            account: "000000000000".into(),
+        };
+        let r = |query: &str| {
+            let request = crate::protocol::query::QueryRequest::parse(Some(query), b"").unwrap();
+            query_resources(&request, "000000000000", &root, |kind, name| {
+                (kind == "group").then(|| format!("arn:aws:iam::000000000000:group/team/{name}"))
+            })
+        };
+        assert_eq!(
+            r("Action=AddUserToGroup&GroupName=ops&UserName=dev"),
+            ["arn:aws:iam::000000000000:group/team/ops"]
+        );
+        assert_eq!(
+            r("Action=ListGroupPolicies&GroupName=ops"),
+            ["arn:aws:iam::000000000000:group/team/ops"]
+        );
+        assert_eq!(
+            r("Action=CreateGroup&GroupName=new&Path=%2Fx%2F"),
+            ["arn:aws:iam::000000000000:group/x/new"]
+        );
+        assert_eq!(
+            r("Action=ListGroupsForUser&UserName=dev"),
+            ["arn:aws:iam::000000000000:user/dev"]
+        );
+        assert_eq!(
+            r("Action=AddRoleToInstanceProfile&InstanceProfileName=hosts&RoleName=r"),
+            ["arn:aws:iam::000000000000:instance-profile/hosts"]
+        );
+        assert_eq!(
+            r("Action=ListInstanceProfilesForRole&RoleName=r"),
+            ["arn:aws:iam::000000000000:role/r"]
+        );
+        assert_eq!(
+            r("Action=CreateServiceLinkedRole&AWSServiceName=ecs.amazonaws.com"),
+            [
+                "arn:aws:iam::000000000000:role/aws-service-role/ecs.amazonaws.com/AWSServiceRoleForECS"
+            ]
+        );
+        assert_eq!(
+            r(
+                "Action=GetServiceLinkedRoleDeletionStatus&DeletionTaskId=task%2Faws-service-role%2Fecs.amazonaws.com%2FAWSServiceRoleForECS%2Fabc"
+            ),
+            [
+                "arn:aws:iam::000000000000:role/aws-service-role/ecs.amazonaws.com/AWSServiceRoleForECS"
+            ]
+        );
+        assert_eq!(
+            r("Action=TagUser&UserName=dev"),
+            ["arn:aws:iam::000000000000:user/dev"]
+        );
+        assert_eq!(r("Action=GetAccountAuthorizationDetails"), ["*"]);
+        assert_eq!(r("Action=ListInstanceProfiles"), ["*"]);
     }
 }

@@ -1,7 +1,11 @@
 //! AWS IAM over the Query protocol (IAM is global: one set per account, whatever region
-//! the request is signed for). So far users and access keys; groups, roles, policies and
-//! their enforcement are the next steps of the identity issue.
+//! the request is signed for): users and access keys, groups, roles (and service-linked
+//! ones), instance profiles, managed and inline policies, tags, and the account-wide views
+//! (ListEntitiesForPolicy, GetAccountAuthorizationDetails).
 
+mod details;
+mod groups;
+mod instance_profiles;
 mod policies;
 mod roles;
 mod users;
@@ -21,6 +25,12 @@ pub async fn dispatch(ctx: &AwsContext, request: &QueryRequest) -> Result<Option
             policies::dispatch(&ctx, &request)
         } else if roles::ACTIONS.contains(&action) {
             roles::dispatch(&ctx, &request)
+        } else if groups::ACTIONS.contains(&action) {
+            groups::dispatch(&ctx, &request)
+        } else if instance_profiles::ACTIONS.contains(&action) {
+            instance_profiles::dispatch(&ctx, &request)
+        } else if details::ACTIONS.contains(&action) {
+            details::dispatch(&ctx, &request)
         } else {
             users::dispatch(&ctx, &request)
         }
@@ -39,6 +49,9 @@ pub(crate) fn iam_error(e: IamError) -> AwsError {
         IamError::LimitExceeded(m) => AwsError::new(StatusCode::CONFLICT, "LimitExceeded", m),
         IamError::Validation(m) => AwsError::client("ValidationError", m),
         IamError::MalformedPolicyDocument(m) => AwsError::client("MalformedPolicyDocument", m),
+        IamError::UnmodifiableEntity(m) => AwsError::client("UnmodifiableEntity", m),
+        IamError::InvalidInput(m) => AwsError::client("InvalidInput", m),
+        IamError::PolicyNotAttachable(m) => AwsError::client("PolicyNotAttachable", m),
         e @ (IamError::Store(_) | IamError::Corrupt(_)) => AwsError::new(
             StatusCode::INTERNAL_SERVER_ERROR,
             "ServiceFailure",

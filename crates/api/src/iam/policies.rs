@@ -2,7 +2,7 @@
 //! GetPolicy, ListPolicies, DeletePolicy, CreatePolicyVersion, GetPolicyVersion,
 //! ListPolicyVersions, DeletePolicyVersion, SetDefaultPolicyVersion, AttachUserPolicy,
 //! DetachUserPolicy, ListAttachedUserPolicies, PutUserPolicy, GetUserPolicy,
-//! ListUserPolicies, DeleteUserPolicy, and the same six for roles.
+//! ListUserPolicies, DeleteUserPolicy, and the same seven for groups and for roles.
 
 use berth_iam::{CreatePolicy, Holder, ManagedPolicy, PolicyScope, PolicyVersion};
 
@@ -36,12 +36,22 @@ pub(super) const ACTIONS: &[&str] = &[
     "GetRolePolicy",
     "ListRolePolicies",
     "DeleteRolePolicy",
+    "AttachGroupPolicy",
+    "DetachGroupPolicy",
+    "ListAttachedGroupPolicies",
+    "PutGroupPolicy",
+    "GetGroupPolicy",
+    "ListGroupPolicies",
+    "DeleteGroupPolicy",
 ];
 
-/// The user or role an attachment action names (`UserName` / `RoleName` by its action).
+/// The user, group or role an attachment action names (`UserName` / `GroupName` /
+/// `RoleName` by its action).
 fn holder<'a>(r: &'a QueryRequest) -> Result<(Holder<'a>, &'static str), AwsError> {
     if r.action.contains("Role") {
         Ok((Holder::Role(r.required("RoleName")?), "RoleName"))
+    } else if r.action.contains("Group") {
+        Ok((Holder::Group(r.required("GroupName")?), "GroupName"))
     } else {
         Ok((Holder::User(r.required("UserName")?), "UserName"))
     }
@@ -150,17 +160,17 @@ pub(super) fn dispatch(ctx: &AwsContext, r: &QueryRequest) -> Result<Option<Xml>
             .map_err(iam_error)?;
             return Ok(None);
         }
-        "AttachUserPolicy" | "AttachRolePolicy" => {
+        "AttachUserPolicy" | "AttachGroupPolicy" | "AttachRolePolicy" => {
             iam.attach_policy(account, holder(r)?.0, r.required("PolicyArn")?)
                 .map_err(iam_error)?;
             return Ok(None);
         }
-        "DetachUserPolicy" | "DetachRolePolicy" => {
+        "DetachUserPolicy" | "DetachGroupPolicy" | "DetachRolePolicy" => {
             iam.detach_policy(account, holder(r)?.0, r.required("PolicyArn")?)
                 .map_err(iam_error)?;
             return Ok(None);
         }
-        "ListAttachedUserPolicies" | "ListAttachedRolePolicies" => {
+        "ListAttachedUserPolicies" | "ListAttachedGroupPolicies" | "ListAttachedRolePolicies" => {
             let attached = iam
                 .list_attached_policies(account, holder(r)?.0)
                 .map_err(iam_error)?;
@@ -170,7 +180,7 @@ pub(super) fn dispatch(ctx: &AwsContext, r: &QueryRequest) -> Result<Option<Xml>
             });
             page.write_truncation(&mut xml);
         }
-        "PutUserPolicy" | "PutRolePolicy" => {
+        "PutUserPolicy" | "PutGroupPolicy" | "PutRolePolicy" => {
             iam.put_inline_policy(
                 account,
                 holder(r)?.0,
@@ -180,7 +190,7 @@ pub(super) fn dispatch(ctx: &AwsContext, r: &QueryRequest) -> Result<Option<Xml>
             .map_err(iam_error)?;
             return Ok(None);
         }
-        "GetUserPolicy" | "GetRolePolicy" => {
+        "GetUserPolicy" | "GetGroupPolicy" | "GetRolePolicy" => {
             let (who, member) = holder(r)?;
             let name = r.required("PolicyName")?;
             let document = iam
@@ -190,7 +200,7 @@ pub(super) fn dispatch(ctx: &AwsContext, r: &QueryRequest) -> Result<Option<Xml>
                 .leaf("PolicyName", name)
                 .leaf("PolicyDocument", url_encode(&document));
         }
-        "ListUserPolicies" | "ListRolePolicies" => {
+        "ListUserPolicies" | "ListGroupPolicies" | "ListRolePolicies" => {
             let names = iam
                 .list_inline_policies(account, holder(r)?.0)
                 .map_err(iam_error)?;
@@ -200,7 +210,7 @@ pub(super) fn dispatch(ctx: &AwsContext, r: &QueryRequest) -> Result<Option<Xml>
             });
             page.write_truncation(&mut xml);
         }
-        "DeleteUserPolicy" | "DeleteRolePolicy" => {
+        "DeleteUserPolicy" | "DeleteGroupPolicy" | "DeleteRolePolicy" => {
             iam.delete_inline_policy(account, holder(r)?.0, r.required("PolicyName")?)
                 .map_err(iam_error)?;
             return Ok(None);
@@ -210,7 +220,7 @@ pub(super) fn dispatch(ctx: &AwsContext, r: &QueryRequest) -> Result<Option<Xml>
     Ok(Some(xml))
 }
 
-fn policy_xml(x: &mut Xml, p: &ManagedPolicy) {
+pub(super) fn policy_xml(x: &mut Xml, p: &ManagedPolicy) {
     x.leaf("PolicyName", &p.policy_name)
         .leaf("PolicyId", &p.policy_id)
         .leaf("Arn", &p.arn)

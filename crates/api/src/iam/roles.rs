@@ -1,9 +1,10 @@
 //! IAM roles: CreateRole, GetRole, ListRoles, UpdateRole, UpdateAssumeRolePolicy,
-//! DeleteRole.
+//! DeleteRole, TagRole, UntagRole, ListRoleTags, and service-linked roles:
+//! CreateServiceLinkedRole, DeleteServiceLinkedRole, GetServiceLinkedRoleDeletionStatus.
 
-use berth_iam::{CreateRole, Role};
+use berth_iam::{CreateRole, Role, Tagged};
 
-use super::users::{page, tags};
+use super::users::{page, tag_keys, tags, tags_xml};
 use super::{iam_error, iso8601, url_encode};
 use crate::protocol::query::{QueryRequest, Xml};
 use crate::protocol::{AwsContext, AwsError};
@@ -16,6 +17,12 @@ pub(super) const ACTIONS: &[&str] = &[
     "UpdateRole",
     "UpdateAssumeRolePolicy",
     "DeleteRole",
+    "TagRole",
+    "UntagRole",
+    "ListRoleTags",
+    "CreateServiceLinkedRole",
+    "DeleteServiceLinkedRole",
+    "GetServiceLinkedRoleDeletionStatus",
 ];
 
 pub(super) fn dispatch(ctx: &AwsContext, r: &QueryRequest) -> Result<Option<Xml>, AwsError> {
@@ -79,13 +86,52 @@ pub(super) fn dispatch(ctx: &AwsContext, r: &QueryRequest) -> Result<Option<Xml>
                 .map_err(iam_error)?;
             return Ok(None);
         }
+        "TagRole" => {
+            iam.tag(account, Tagged::Role(r.required("RoleName")?), &tags(r))
+                .map_err(iam_error)?;
+            return Ok(None);
+        }
+        "UntagRole" => {
+            iam.untag(account, Tagged::Role(r.required("RoleName")?), &tag_keys(r))
+                .map_err(iam_error)?;
+            return Ok(None);
+        }
+        "ListRoleTags" => {
+            let tags = iam
+                .list_tags(account, Tagged::Role(r.required("RoleName")?))
+                .map_err(iam_error)?;
+            tags_xml(r, &mut xml, &tags)?;
+        }
+        "CreateServiceLinkedRole" => {
+            let role = iam
+                .create_service_linked_role(
+                    account,
+                    r.required("AWSServiceName")?,
+                    r.get("Description"),
+                    r.get("CustomSuffix"),
+                )
+                .map_err(iam_error)?;
+            xml.element("Role", |x| role_xml(x, &role, false));
+        }
+        "DeleteServiceLinkedRole" => {
+            let task = iam
+                .delete_service_linked_role(account, r.required("RoleName")?)
+                .map_err(iam_error)?;
+            xml.leaf("DeletionTaskId", task);
+        }
+        "GetServiceLinkedRoleDeletionStatus" => {
+            let task = iam
+                .service_linked_role_deletion_status(account, r.required("DeletionTaskId")?)
+                .map_err(iam_error)?;
+            xml.leaf("Status", &task.status);
+        }
         other => unreachable!("{other} is not in ACTIONS"),
     }
     Ok(Some(xml))
 }
 
 /// A role as IAM shows it; GetRole adds `RoleLastUsed`.
-fn role_xml(x: &mut Xml, role: &Role, last_used: bool) {
+pub(super) fn role_xml(x: &mut Xml, role: &Role, last_used: bool) {
     x.leaf("Path", &role.path)
         .leaf("RoleName", &role.role_name)
         .leaf("RoleId", &role.role_id)

@@ -1,7 +1,8 @@
-//! IAM users and access keys: CreateUser, GetUser, ListUsers, DeleteUser, CreateAccessKey,
-//! ListAccessKeys, UpdateAccessKey, DeleteAccessKey.
+//! IAM users and access keys: CreateUser, GetUser, ListUsers, DeleteUser, TagUser,
+//! UntagUser, ListUserTags, CreateAccessKey, ListAccessKeys, UpdateAccessKey,
+//! DeleteAccessKey.
 
-use berth_iam::{AccessKey, AccessKeyStatus, CreateUser, User};
+use berth_iam::{AccessKey, AccessKeyStatus, CreateUser, Tagged, User};
 
 use super::{iam_error, iso8601, user_name_or_caller};
 use crate::protocol::query::{QueryRequest, Xml};
@@ -46,6 +47,22 @@ pub(super) fn dispatch(ctx: &AwsContext, r: &QueryRequest) -> Result<Option<Xml>
             iam.delete_user(account, r.required("UserName")?)
                 .map_err(iam_error)?;
             return Ok(None);
+        }
+        "TagUser" => {
+            iam.tag(account, Tagged::User(r.required("UserName")?), &tags(r))
+                .map_err(iam_error)?;
+            return Ok(None);
+        }
+        "UntagUser" => {
+            iam.untag(account, Tagged::User(r.required("UserName")?), &tag_keys(r))
+                .map_err(iam_error)?;
+            return Ok(None);
+        }
+        "ListUserTags" => {
+            let tags = iam
+                .list_tags(account, Tagged::User(r.required("UserName")?))
+                .map_err(iam_error)?;
+            tags_xml(r, &mut xml, &tags)?;
         }
         "CreateAccessKey" => {
             let name = user_name_or_caller(ctx, r)?;
@@ -96,7 +113,26 @@ pub(super) fn tags(r: &QueryRequest) -> Vec<(String, String)> {
         .collect()
 }
 
-fn user_xml(x: &mut Xml, user: &User) {
+/// `TagKeys.member.N`.
+pub(super) fn tag_keys(r: &QueryRequest) -> Vec<&str> {
+    r.list("TagKeys")
+}
+
+/// List{User,Role,InstanceProfile}Tags' answer: a page of `Tags` (by key).
+pub(super) fn tags_xml(
+    r: &QueryRequest,
+    xml: &mut Xml,
+    tags: &[(String, String)],
+) -> Result<(), AwsError> {
+    let page = page(r, tags, |(k, _)| k.as_str())?;
+    xml.members("Tags", page.items, |x, (k, v)| {
+        x.leaf("Key", k).leaf("Value", v);
+    });
+    page.write_truncation(xml);
+    Ok(())
+}
+
+pub(super) fn user_xml(x: &mut Xml, user: &User) {
     x.leaf("Path", &user.path)
         .leaf("UserName", &user.user_name)
         .leaf("UserId", &user.user_id)
