@@ -47,6 +47,47 @@ pub struct AccessKey {
     pub status: AccessKeyStatus,
     /// Seconds since the epoch.
     pub create_date: f64,
+    /// When, with which service and in which region the key last signed a request
+    /// (GetAccessKeyLastUsed); `None`: never. Recorded at most once a minute per key and
+    /// process (`access_key_used`), so it may lag the last use by up to a minute.
+    #[serde(default)]
+    pub last_used: Option<AccessKeyLastUsed>,
+}
+
+/// GetAccessKeyLastUsed's `AccessKeyLastUsed`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AccessKeyLastUsed {
+    /// Seconds since the epoch.
+    pub date: f64,
+    /// The service the request went to, as its endpoint names it (`iam`, `ecr`, `sts`).
+    pub service: String,
+    pub region: String,
+}
+
+/// How long a key's recorded last use may lag behind: a key signing many requests costs
+/// one store write per this many seconds, not one per request.
+pub const KEY_USE_RECORD_INTERVAL_SECONDS: f64 = 60.0;
+
+/// Per process, when each key's use was last written to the store.
+#[derive(Debug, Default)]
+pub(crate) struct KeyUses {
+    recorded: std::sync::Mutex<std::collections::HashMap<String, f64>>,
+}
+
+impl KeyUses {
+    /// Whether a use of `id` at `now` is to be written: the first use this process sees,
+    /// or the first one `KEY_USE_RECORD_INTERVAL_SECONDS` after the last written. Marks it
+    /// written. The lock is held for a map lookup only, never across I/O.
+    fn due(&self, id: &str, now: f64) -> bool {
+        let mut recorded = self.recorded.lock().unwrap_or_else(|e| e.into_inner());
+        match recorded.get(id) {
+            Some(at) if now - at < KEY_USE_RECORD_INTERVAL_SECONDS => false,
+            _ => {
+                recorded.insert(id.to_string(), now);
+                true
+            }
+        }
+    }
 }
 
 fn no_such_key(id: &str) -> IamError {
@@ -75,6 +116,7 @@ impl Iam {
                 user_name: user.user_name.clone(),
                 status: AccessKeyStatus::Active,
                 create_date: now_epoch(),
+                last_used: None,
             };
             user.access_keys.push(key.access_key_id.clone());
             let kkey = access_key_key(&key.access_key_id);
@@ -158,6 +200,52 @@ impl Iam {
                 return Ok(());
             }
         }
+    }
+
+    /// Whether a request signed with access key `id` now is to be recorded as its last use
+    /// (`record_access_key_use`): at most once per `KEY_USE_RECORD_INTERVAL_SECONDS` per
+    /// key in this process. No I/O.
+    pub fn access_key_use_due(&self, id: &str) -> bool {
+        self.key_uses.due(id, now_epoch())
+    }
+
+    /// Records a request signed with access key `id` to `service` in `region` as the key's
+    /// last use. A key that is gone is not an error (it signed before it was deleted).
+    pub fn record_access_key_use(&self, id: &str, service: &str, region: &str) -> Result<()> {
+        let kkey = access_key_key(id);
+        loop {
+            let Some(kv) = self.store.get(&kkey)? else {
+                return Ok(());
+            };
+            let mut key: AccessKey = decode(&kkey, &kv.value)?;
+            key.last_used = Some(AccessKeyLastUsed {
+                date: now_epoch(),
+                service: service.to_string(),
+                region: region.to_string(),
+            });
+            let outcome = self.store.txn(
+                &[Compare::ModRevision(kkey.clone(), kv.mod_revision)],
+                &[Op::put(&kkey, encode(&key))],
+            )?;
+            if outcome.is_committed() {
+                return Ok(());
+            }
+        }
+    }
+
+    /// An access key by its id, whoever owns it and whatever its status
+    /// (GetAccessKeyLastUsed, STS GetAccessKeyInfo).
+    pub fn access_key(&self, id: &str) -> Result<Option<AccessKey>> {
+        let kkey = access_key_key(id);
+        match self.store.get(&kkey)? {
+            Some(kv) => decode(&kkey, &kv.value).map(Some),
+            None => Ok(None),
+        }
+    }
+
+    /// GetAccessKeyLastUsed: the key, or IAM's NoSuchEntity when there is none.
+    pub fn get_access_key_last_used(&self, id: &str) -> Result<AccessKey> {
+        self.access_key(id)?.ok_or_else(|| no_such_key(id))
     }
 
     /// For SigV4: the secret of an active access key and who it belongs to.

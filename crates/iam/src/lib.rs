@@ -21,7 +21,9 @@ use std::sync::Arc;
 use berth_store::{Store, StoreError};
 use serde::{Deserialize, Serialize};
 
-pub use access_keys::{AccessKey, AccessKeyStatus};
+pub use access_keys::{
+    AccessKey, AccessKeyLastUsed, AccessKeyStatus, KEY_USE_RECORD_INTERVAL_SECONDS,
+};
 pub use attachments::{Holder, MAX_ATTACHED};
 pub use policies::{
     CreatePolicy, MAX_MANAGED_POLICY_SIZE, ManagedPolicy, PolicyScope, PolicyVersion,
@@ -127,11 +129,16 @@ impl Principal {
 #[derive(Clone)]
 pub struct Iam {
     store: Arc<dyn Store>,
+    /// When this process last wrote each access key's last use (shared by clones).
+    key_uses: Arc<access_keys::KeyUses>,
 }
 
 impl Iam {
     pub fn new(store: Arc<dyn Store>) -> Iam {
-        Iam { store }
+        Iam {
+            store,
+            key_uses: Arc::default(),
+        }
     }
 }
 
