@@ -228,7 +228,7 @@ fn simulator_answers_as_iam_shapes_them() {
     let matched = &denied["MatchedStatements"][0];
     assert_eq!(matched["SourcePolicyId"], "PolicyInputList.2");
     assert_eq!(matched["StartPosition"]["Line"], 3);
-    assert_eq!(matched["StartPosition"]["Column"], 16);
+    assert_eq!(matched["StartPosition"]["Column"], 15);
     assert_eq!(matched["EndPosition"]["Line"], 7);
     assert_eq!(matched["EndPosition"]["Column"], 4);
     assert_eq!(results[2]["EvalDecision"], "implicitDeny");
@@ -268,7 +268,8 @@ fn simulator_answers_as_iam_shapes_them() {
     );
     assert!(first["NextToken"].is_string(), "{first}");
 
-    // A resource policy: the caller is named, and each kind of policy's part is told.
+    // A resource policy of another account naming the caller: a cross-account simulation,
+    // each kind of policy's part told.
     let answer = ok_json(&s.aws(&[
         "iam",
         "simulate-custom-policy",
@@ -281,7 +282,7 @@ fn simulator_answers_as_iam_shapes_them() {
         "--action-names",
         "ecr:BatchGetImage",
         "--resource-arns",
-        "arn:aws:ecr:us-east-1:000000000000:repository/a",
+        "arn:aws:ecr:us-east-1:111122223333:repository/a",
     ]));
     let result = &answer["EvaluationResults"][0];
     assert_eq!(result["EvalDecision"], "allowed", "{answer}");

@@ -4,14 +4,16 @@
 //! these read the document again; only the simulator calls them, never a decision.
 
 /// A place in a document's text: line and column, both counted from 1 (columns in
-/// characters).
+/// characters). IAM's own example (`aws iam simulate-principal-policy`, a statement from
+/// line 3 column 19 to line 9 column 10 of a four-space-indented document) puts a
+/// statement's start just after the `[` (or `,`) before it and its end just after its `}`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Position {
     pub line: u32,
     pub column: u32,
 }
 
-/// The start (the statement's `{`) and end (just after its `}`) of each statement of a
+/// The start (just after the `[`, `,` or `:` before it) and end (just after its `}`) of each statement of a
 /// JSON policy document, in document order: `Statement` as an array of objects or as one
 /// object. Empty when the text is not such a document.
 pub fn statement_positions(text: &str) -> Vec<(Position, Position)> {
@@ -143,10 +145,12 @@ impl<'a> Scanner<'a> {
         }
     }
 
-    /// Skips one value; returns where it started and where it ended (just after it).
+    /// Skips one value; returns where it started — just after the token before it (the
+    /// `[`, `,` or `:`), whitespace included, as IAM's simulator counts — and where it
+    /// ended (just after it).
     fn value(&mut self) -> Option<(Position, Position)> {
-        self.skip_space();
         let start = self.at;
+        self.skip_space();
         match *self.chars.peek()? {
             '"' => {
                 self.string()?;
@@ -193,21 +197,25 @@ impl<'a> Scanner<'a> {
             let key = self.string()?;
             self.expect(':')?;
             if key == "Statement" {
+                let after_colon = self.at;
                 self.skip_space();
                 if self.chars.peek() != Some(&'[') {
-                    return Some(vec![self.value()?]);
+                    let (_, end) = self.value()?;
+                    return Some(vec![(after_colon, end)]);
                 }
                 self.bump();
                 let mut out = Vec::new();
+                let mut after = self.at;
                 self.skip_space();
                 if self.chars.peek() == Some(&']') {
                     return Some(out);
                 }
                 loop {
-                    out.push(self.value()?);
+                    let (_, end) = self.value()?;
+                    out.push((after, end));
                     self.skip_space();
                     match self.bump()? {
-                        ',' => continue,
+                        ',' => after = self.at,
                         ']' => return Some(out),
                         _ => return None,
                     }
@@ -237,9 +245,13 @@ mod tests {
         let many = "{\n  \"Version\": \"2012-10-17\",\n  \"Statement\": [\n    {\"Effect\": \"Allow\", \"Action\": \"a:b\", \"Resource\": [\"x\", \"y\"]},\n    {\n      \"Effect\": \"Deny\",\n      \"Action\": \"a:*\",\n      \"Resource\": \"*\"\n    }\n  ]\n}";
         assert_eq!(
             statement_positions(many),
-            vec![(at(4, 5), at(4, 65)), (at(5, 5), at(9, 6))]
+            vec![(at(3, 17), at(4, 65)), (at(4, 66), at(9, 6))]
         );
         assert!(statement_positions("not json").is_empty());
+        // The layout of IAM's own example (`aws iam simulate-principal-policy`): a
+        // four-space-indented document whose statement IAM places at 3:19–9:10.
+        let example = "{\n    \"Version\": \"2012-10-17\",\n    \"Statement\": [\n        {\n            \"Sid\": \"GrantAccessToCodeCommitListRepo\",\n            \"Effect\": \"Allow\",\n            \"Action\": \"codecommit:ListRepositories\",\n            \"Resource\": \"*\"\n        }\n    ]\n}";
+        assert_eq!(statement_positions(example), vec![(at(3, 19), at(9, 10))]);
     }
 
     #[test]

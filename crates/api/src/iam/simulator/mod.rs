@@ -460,8 +460,8 @@ fn matched_xml(x: &mut Xml, matched: &[Matched]) {
     });
 }
 
-fn details_xml(x: &mut Xml, details: &[(&str, &str)], boundary: Option<bool>) {
-    if !details.is_empty() {
+fn details_xml(x: &mut Xml, details: &Option<Vec<(&str, &str)>>, boundary: Option<bool>) {
+    if let Some(details) = details {
         x.element("EvalDecisionDetails", |x| {
             for (k, v) in details {
                 x.element("entry", |x| {

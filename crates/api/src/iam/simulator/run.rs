@@ -176,9 +176,10 @@ pub struct ResourceResult {
     pub decision: Decision,
     pub matched: Vec<Matched>,
     pub missing: Vec<String>,
-    /// By kind of policy (`IAM Policy`, `Resource Policy`), when a resource policy is in
-    /// the simulation.
-    pub details: Vec<(&'static str, &'static str)>,
+    /// EvalDecisionDetails: by kind of policy (`IAM Policy`, `Resource Policy`) for a
+    /// cross-account simulation; empty for a named resource of the caller's account; absent
+    /// (`None`) for `*`, as IAM documents it.
+    pub details: Option<Vec<(&'static str, &'static str)>>,
     /// Whether the permissions boundary allowed, when there is one.
     pub allowed_by_boundary: Option<bool>,
 }
@@ -193,7 +194,7 @@ pub struct ActionResult {
     pub decision: Decision,
     pub matched: Vec<Matched>,
     pub missing: Vec<String>,
-    pub details: Vec<(&'static str, &'static str)>,
+    pub details: Option<Vec<(&'static str, &'static str)>>,
     pub allowed_by_boundary: Option<bool>,
     /// One per resource the simulation named (empty when it named none).
     pub per_resource: Vec<ResourceResult>,
@@ -293,13 +294,16 @@ fn simulate_one(
         }
         verdict
     };
-    let details = if policies.set.resource.is_some() {
-        vec![
+    let cross_account = request.resource_account() != request.principal().account;
+    let details = if cross_account {
+        Some(vec![
             ("IAM Policy", by_kind(PolicySource::Identity)),
             ("Resource Policy", by_kind(PolicySource::Resource)),
-        ]
+        ])
+    } else if resource != "*" {
+        Some(Vec::new())
     } else {
-        Vec::new()
+        None
     };
     let allowed_by_boundary = policies
         .set

@@ -321,7 +321,7 @@ fn matched_statements_name_their_policy_and_place() {
     let (start, end) = r[0].matched[0].span.unwrap();
     assert_eq!(
         (start.line, start.column, end.line, end.column),
-        (4, 3, 4, 58)
+        (3, 16, 4, 58)
     );
     assert!(r[0].missing.is_empty());
     // Without aws:SourceIp the deny's condition does not hold: allowed, the key missing.
