@@ -274,3 +274,52 @@ impl Iam {
         )))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_keys_use_is_written_at_most_once_an_interval() {
+        let uses = KeyUses::default();
+        assert!(uses.due("AKIA1", 1000.0));
+        assert!(!uses.due("AKIA1", 1000.0 + KEY_USE_RECORD_INTERVAL_SECONDS - 1.0));
+        assert!(uses.due("AKIA2", 1001.0), "each key on its own");
+        assert!(uses.due("AKIA1", 1000.0 + KEY_USE_RECORD_INTERVAL_SECONDS));
+    }
+
+    #[test]
+    fn last_use_is_recorded_on_the_key() {
+        let iam = Iam::new(std::sync::Arc::new(berth_store::MemStore::new()));
+        iam.create_user(
+            "000000000000",
+            crate::CreateUser {
+                user_name: "kim".into(),
+                ..crate::CreateUser::default()
+            },
+        )
+        .unwrap();
+        let key = iam.create_access_key("000000000000", "kim").unwrap();
+        let id = &key.access_key_id;
+        assert_eq!(iam.get_access_key_last_used(id).unwrap().last_used, None);
+        assert!(iam.access_key_use_due(id));
+        assert!(
+            !iam.clone().access_key_use_due(id),
+            "clones share the record"
+        );
+        iam.record_access_key_use(id, "ecr", "eu-west-1").unwrap();
+        let used = iam.get_access_key_last_used(id).unwrap().last_used.unwrap();
+        assert_eq!(
+            (used.service.as_str(), used.region.as_str()),
+            ("ecr", "eu-west-1")
+        );
+        // Signing still works and a deleted key's late record is no error.
+        assert!(iam.signing_key(id).unwrap().is_some());
+        iam.delete_access_key("000000000000", "kim", id).unwrap();
+        iam.record_access_key_use(id, "ecr", "eu-west-1").unwrap();
+        assert!(matches!(
+            iam.get_access_key_last_used(id),
+            Err(IamError::NoSuchEntity(_))
+        ));
+    }
+}
