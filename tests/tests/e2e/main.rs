@@ -23,6 +23,7 @@ mod fargate;
 mod gc;
 mod identity;
 mod identity_conditions;
+mod identity_simulator;
 mod logs_api;
 mod logs_replicas;
 mod official_agent;

@@ -88,7 +88,24 @@ pub fn query_resources(
     let entity = |kind: &str, name: &str| {
         iam_arn(kind, name).unwrap_or_else(|| format!("arn:aws:iam::{account}:{kind}/{name}"))
     };
-    let arn = if action.contains("Role") {
+    let arn = if matches!(
+        action,
+        "SimulatePrincipalPolicy" | "GetContextKeysForPrincipalPolicy"
+    ) {
+        // The user, group or role whose policies are read (iam:SimulatePrincipalPolicy's
+        // resource types).
+        request.get("PolicySourceArn").map(str::to_string)
+    } else if matches!(
+        action,
+        "SimulateCustomPolicy" | "GetContextKeysForCustomPolicy"
+    ) {
+        None
+    } else if action == "GetAccessKeyLastUsed" {
+        // The key's owner: `access-key` looks the key up.
+        request
+            .get("AccessKeyId")
+            .and_then(|id| iam_arn("access-key", id))
+    } else if action.contains("Role") {
         request.get("RoleName").map(|n| entity("role", n))
     } else if action.contains("Polic") && !action.contains("User") {
         match (action, request.get("PolicyArn"), request.get("PolicyName")) {

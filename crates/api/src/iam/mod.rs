@@ -4,6 +4,7 @@
 
 mod policies;
 mod roles;
+mod simulator;
 mod users;
 
 use axum::http::StatusCode;
@@ -19,6 +20,8 @@ pub async fn dispatch(ctx: &AwsContext, request: &QueryRequest) -> Result<Option
         let action = request.action.as_str();
         if policies::ACTIONS.contains(&action) {
             policies::dispatch(&ctx, &request)
+        } else if simulator::ACTIONS.contains(&action) {
+            simulator::dispatch(&ctx, &request)
         } else if roles::ACTIONS.contains(&action) {
             roles::dispatch(&ctx, &request)
         } else {
