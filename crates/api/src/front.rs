@@ -124,6 +124,7 @@ async fn handle_inner(
         &body,
         matches!(wire, Wire::Query(_)),
     )?;
+    record_key_use(&app, &principal, temporary, &verified).await;
     let region = verified.region.parse().map_err(|_| {
         AwsError::client(
             "InvalidSignatureException",
@@ -160,6 +161,12 @@ async fn handle_inner(
                     .get_instance_profile(&account, name)
                     .ok()
                     .map(|(p, _)| p.arn),
+                "access-key" => {
+                    let key = iam.access_key(name).ok().flatten()?;
+                    iam.get_user(&key.account, &key.user_name)
+                        .ok()
+                        .map(|u| u.arn)
+                }
                 _ => iam.get_role(&account, name).ok().map(|r| r.arn),
             };
             let (request, account, who) =
@@ -510,5 +517,37 @@ fn request_context(
         secure_transport: false,
         service_keys: Vec::new(),
         principal_tags: Vec::new(),
+    }
+}
+
+/// Records a request signed with an IAM user's access key as the key's last use
+/// (GetAccessKeyLastUsed): at most one store write per key a minute in this process
+/// (`Iam::access_key_use_due`), waited for so that the next request sees it. A failed
+/// write costs the record, not the request.
+async fn record_key_use(
+    app: &Arc<AppState>,
+    principal: &berth_iam::Principal,
+    temporary: bool,
+    verified: &berth_sigv4::Verified,
+) {
+    if temporary
+        || !matches!(principal, berth_iam::Principal::User { .. })
+        || !app.iam.access_key_use_due(&verified.access_key_id)
+    {
+        return;
+    }
+    let (iam, id, service, region) = (
+        app.iam.clone(),
+        verified.access_key_id.clone(),
+        verified.service.clone(),
+        verified.region.clone(),
+    );
+    let written = crate::protocol::json::blocking(move || {
+        iam.record_access_key_use(&id, &service, &region)
+            .map_err(|e| AwsError::server(e.to_string()))
+    })
+    .await;
+    if let Err(e) = written {
+        tracing::warn!(error = %e.message, "cannot record an access key's last use");
     }
 }

@@ -1,5 +1,6 @@
-//! AWS STS over the Query protocol. So far GetCallerIdentity, which every infrastructure
-//! tool calls first: who the request's credentials belong to — the account's root (ARN
+//! AWS STS over the Query protocol: GetCallerIdentity, AssumeRole, GetSessionToken,
+//! GetAccessKeyInfo. GetCallerIdentity, which every infrastructure tool calls first, says
+//! who the request's credentials belong to — the account's root (ARN
 //! `arn:aws:iam::ACCOUNT:root`, user id the account id, as AWS answers for root
 //! credentials) or an IAM user.
 
@@ -22,6 +23,12 @@ pub async fn dispatch(ctx: &AwsContext, request: &QueryRequest) -> Result<Option
         "GetSessionToken" => {
             let (ctx, request) = (ctx.clone(), request.clone());
             crate::protocol::json::blocking(move || get_session_token(&ctx, &request))
+                .await
+                .map(Some)
+        }
+        "GetAccessKeyInfo" => {
+            let (ctx, request) = (ctx.clone(), request.clone());
+            crate::protocol::json::blocking(move || get_access_key_info(&ctx, &request))
                 .await
                 .map(Some)
         }
@@ -66,5 +73,48 @@ fn get_session_token(ctx: &AwsContext, request: &QueryRequest) -> Result<Xml, Aw
         .map_err(crate::iam::iam_error)?;
     let mut xml = Xml::default();
     xml.element("Credentials", |x| credentials_xml(x, &session));
+    Ok(xml)
+}
+
+/// GetAccessKeyInfo: the account an access key belongs to — the root credentials', an IAM
+/// user's (active or not) or temporary credentials' (`ASIA…`), of any account of the
+/// installation. AWS decodes the account from the key id itself; Berth's key ids carry no
+/// account, so a key Berth does not know (or no longer knows) is refused, as the API
+/// reference allows for a deleted key.
+fn get_access_key_info(ctx: &AwsContext, request: &QueryRequest) -> Result<Xml, AwsError> {
+    let id = request.required("AccessKeyId")?;
+    if id.len() < 16
+        || id.len() > 128
+        || !id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
+    {
+        return Err(AwsError::client(
+            "ValidationError",
+            format!(
+                "1 validation error detected: Value '{id}' at 'accessKeyId' failed to satisfy constraint: Member must satisfy regular expression pattern: [\\w]* and have length between 16 and 128"
+            ),
+        ));
+    }
+    let app = &ctx.app;
+    let account = if id == app.credentials.access_key_id {
+        Some(app.account.to_string())
+    } else if id.starts_with("ASIA") {
+        app.iam
+            .session(id)
+            .map_err(crate::iam::iam_error)?
+            .map(|s| s.principal.account().to_string())
+    } else {
+        app.iam
+            .access_key(id)
+            .map_err(crate::iam::iam_error)?
+            .map(|k| k.account)
+    };
+    let account = account.ok_or_else(|| {
+        AwsError::client(
+            "InvalidParameterValue",
+            format!("The access key ID {id} does not exist."),
+        )
+    })?;
+    let mut xml = Xml::default();
+    xml.leaf("Account", account);
     Ok(xml)
 }

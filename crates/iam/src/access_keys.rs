@@ -47,6 +47,47 @@ pub struct AccessKey {
     pub status: AccessKeyStatus,
     /// Seconds since the epoch.
     pub create_date: f64,
+    /// When, with which service and in which region the key last signed a request
+    /// (GetAccessKeyLastUsed); `None`: never. Recorded at most once a minute per key and
+    /// process (`access_key_used`), so it may lag the last use by up to a minute.
+    #[serde(default)]
+    pub last_used: Option<AccessKeyLastUsed>,
+}
+
+/// GetAccessKeyLastUsed's `AccessKeyLastUsed`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AccessKeyLastUsed {
+    /// Seconds since the epoch.
+    pub date: f64,
+    /// The service the request went to, as its endpoint names it (`iam`, `ecr`, `sts`).
+    pub service: String,
+    pub region: String,
+}
+
+/// How long a key's recorded last use may lag behind: a key signing many requests costs
+/// one store write per this many seconds, not one per request.
+pub const KEY_USE_RECORD_INTERVAL_SECONDS: f64 = 60.0;
+
+/// Per process, when each key's use was last written to the store.
+#[derive(Debug, Default)]
+pub(crate) struct KeyUses {
+    recorded: std::sync::Mutex<std::collections::HashMap<String, f64>>,
+}
+
+impl KeyUses {
+    /// Whether a use of `id` at `now` is to be written: the first use this process sees,
+    /// or the first one `KEY_USE_RECORD_INTERVAL_SECONDS` after the last written. Marks it
+    /// written. The lock is held for a map lookup only, never across I/O.
+    fn due(&self, id: &str, now: f64) -> bool {
+        let mut recorded = self.recorded.lock().unwrap_or_else(|e| e.into_inner());
+        match recorded.get(id) {
+            Some(at) if now - at < KEY_USE_RECORD_INTERVAL_SECONDS => false,
+            _ => {
+                recorded.insert(id.to_string(), now);
+                true
+            }
+        }
+    }
 }
 
 fn no_such_key(id: &str) -> IamError {
@@ -75,6 +116,7 @@ impl Iam {
                 user_name: user.user_name.clone(),
                 status: AccessKeyStatus::Active,
                 create_date: now_epoch(),
+                last_used: None,
             };
             user.access_keys.push(key.access_key_id.clone());
             let kkey = access_key_key(&key.access_key_id);
@@ -160,6 +202,52 @@ impl Iam {
         }
     }
 
+    /// Whether a request signed with access key `id` now is to be recorded as its last use
+    /// (`record_access_key_use`): at most once per `KEY_USE_RECORD_INTERVAL_SECONDS` per
+    /// key in this process. No I/O.
+    pub fn access_key_use_due(&self, id: &str) -> bool {
+        self.key_uses.due(id, now_epoch())
+    }
+
+    /// Records a request signed with access key `id` to `service` in `region` as the key's
+    /// last use. A key that is gone is not an error (it signed before it was deleted).
+    pub fn record_access_key_use(&self, id: &str, service: &str, region: &str) -> Result<()> {
+        let kkey = access_key_key(id);
+        loop {
+            let Some(kv) = self.store.get(&kkey)? else {
+                return Ok(());
+            };
+            let mut key: AccessKey = decode(&kkey, &kv.value)?;
+            key.last_used = Some(AccessKeyLastUsed {
+                date: now_epoch(),
+                service: service.to_string(),
+                region: region.to_string(),
+            });
+            let outcome = self.store.txn(
+                &[Compare::ModRevision(kkey.clone(), kv.mod_revision)],
+                &[Op::put(&kkey, encode(&key))],
+            )?;
+            if outcome.is_committed() {
+                return Ok(());
+            }
+        }
+    }
+
+    /// An access key by its id, whoever owns it and whatever its status
+    /// (GetAccessKeyLastUsed, STS GetAccessKeyInfo).
+    pub fn access_key(&self, id: &str) -> Result<Option<AccessKey>> {
+        let kkey = access_key_key(id);
+        match self.store.get(&kkey)? {
+            Some(kv) => decode(&kkey, &kv.value).map(Some),
+            None => Ok(None),
+        }
+    }
+
+    /// GetAccessKeyLastUsed: the key, or IAM's NoSuchEntity when there is none.
+    pub fn get_access_key_last_used(&self, id: &str) -> Result<AccessKey> {
+        self.access_key(id)?.ok_or_else(|| no_such_key(id))
+    }
+
     /// For SigV4: the secret of an active access key and who it belongs to: an IAM user, or
     /// the root of an account made by `create_account`.
     pub fn signing_key(&self, id: &str) -> Result<Option<(String, Principal)>> {
@@ -193,5 +281,54 @@ impl Iam {
                 arn: user.arn,
             },
         )))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_keys_use_is_written_at_most_once_an_interval() {
+        let uses = KeyUses::default();
+        assert!(uses.due("AKIA1", 1000.0));
+        assert!(!uses.due("AKIA1", 1000.0 + KEY_USE_RECORD_INTERVAL_SECONDS - 1.0));
+        assert!(uses.due("AKIA2", 1001.0), "each key on its own");
+        assert!(uses.due("AKIA1", 1000.0 + KEY_USE_RECORD_INTERVAL_SECONDS));
+    }
+
+    #[test]
+    fn last_use_is_recorded_on_the_key() {
+        let iam = Iam::new(std::sync::Arc::new(berth_store::MemStore::new()));
+        iam.create_user(
+            "000000000000",
+            crate::CreateUser {
+                user_name: "kim".into(),
+                ..crate::CreateUser::default()
+            },
+        )
+        .unwrap();
+        let key = iam.create_access_key("000000000000", "kim").unwrap();
+        let id = &key.access_key_id;
+        assert_eq!(iam.get_access_key_last_used(id).unwrap().last_used, None);
+        assert!(iam.access_key_use_due(id));
+        assert!(
+            !iam.clone().access_key_use_due(id),
+            "clones share the record"
+        );
+        iam.record_access_key_use(id, "ecr", "eu-west-1").unwrap();
+        let used = iam.get_access_key_last_used(id).unwrap().last_used.unwrap();
+        assert_eq!(
+            (used.service.as_str(), used.region.as_str()),
+            ("ecr", "eu-west-1")
+        );
+        // Signing still works and a deleted key's late record is no error.
+        assert!(iam.signing_key(id).unwrap().is_some());
+        iam.delete_access_key("000000000000", "kim", id).unwrap();
+        iam.record_access_key_use(id, "ecr", "eu-west-1").unwrap();
+        assert!(matches!(
+            iam.get_access_key_last_used(id),
+            Err(IamError::NoSuchEntity(_))
+        ));
     }
 }

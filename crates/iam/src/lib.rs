@@ -28,7 +28,9 @@ use std::sync::Arc;
 use berth_store::{Store, StoreError};
 use serde::{Deserialize, Serialize};
 
-pub use access_keys::{AccessKey, AccessKeyStatus};
+pub use access_keys::{
+    AccessKey, AccessKeyLastUsed, AccessKeyStatus, KEY_USE_RECORD_INTERVAL_SECONDS,
+};
 pub use accounts::{Account, DEFAULT_ACCOUNT_NAME, MAX_ACCOUNT_NAME, is_account_id};
 pub use attachments::{Holder, MAX_ATTACHED};
 pub use entities::{AuthorizationDetails, DetailFilter, PolicyEntities, RoleDetail};
@@ -151,11 +153,16 @@ impl Principal {
 #[derive(Clone)]
 pub struct Iam {
     store: Arc<dyn Store>,
+    /// When this process last wrote each access key's last use (shared by clones).
+    key_uses: Arc<access_keys::KeyUses>,
 }
 
 impl Iam {
     pub fn new(store: Arc<dyn Store>) -> Iam {
-        Iam { store }
+        Iam {
+            store,
+            key_uses: Arc::default(),
+        }
     }
 }
 

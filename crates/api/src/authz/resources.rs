@@ -137,6 +137,18 @@ pub fn query_resources(
                 .and_then(|t| t.rsplit_once('/'))
                 .map(|(role, _)| format!("arn:aws:iam::{account}:role/{role}")),
         ),
+        // The user, group or role whose policies are read (iam:SimulatePrincipalPolicy's
+        // resource types); custom policies read none.
+        "SimulatePrincipalPolicy" | "GetContextKeysForPrincipalPolicy" => {
+            Some(request.get("PolicySourceArn").map(str::to_string))
+        }
+        "SimulateCustomPolicy" | "GetContextKeysForCustomPolicy" => Some(None),
+        // The key's owner: `access-key` looks the key up.
+        "GetAccessKeyLastUsed" => Some(
+            request
+                .get("AccessKeyId")
+                .and_then(|id| iam_arn("access-key", id)),
+        ),
         _ => None,
     } {
         arn

@@ -8,6 +8,7 @@ mod groups;
 mod instance_profiles;
 mod policies;
 mod roles;
+mod simulator;
 mod users;
 
 use axum::http::StatusCode;
@@ -23,6 +24,8 @@ pub async fn dispatch(ctx: &AwsContext, request: &QueryRequest) -> Result<Option
         let action = request.action.as_str();
         if policies::ACTIONS.contains(&action) {
             policies::dispatch(&ctx, &request)
+        } else if simulator::ACTIONS.contains(&action) {
+            simulator::dispatch(&ctx, &request)
         } else if roles::ACTIONS.contains(&action) {
             roles::dispatch(&ctx, &request)
         } else if groups::ACTIONS.contains(&action) {

@@ -1,6 +1,7 @@
 //! IAM users and access keys: CreateUser, GetUser, ListUsers, DeleteUser, TagUser,
 //! UntagUser, ListUserTags, CreateAccessKey, ListAccessKeys, UpdateAccessKey,
-//! DeleteAccessKey.
+//! DeleteAccessKey, GetAccessKeyLastUsed (recorded by the front door,
+//! `front::record_key_use`).
 
 use berth_iam::{AccessKey, AccessKeyStatus, CreateUser, Tagged, User};
 
@@ -85,6 +86,27 @@ pub(super) fn dispatch(ctx: &AwsContext, r: &QueryRequest) -> Result<Option<Xml>
             iam.update_access_key(account, &name, r.required("AccessKeyId")?, status)
                 .map_err(iam_error)?;
             return Ok(None);
+        }
+        "GetAccessKeyLastUsed" => {
+            let id = r.required("AccessKeyId")?;
+            let key = iam.get_access_key_last_used(id).map_err(iam_error)?;
+            if key.account != account {
+                return Err(iam_error(berth_iam::IamError::NoSuchEntity(format!(
+                    "The Access Key with id {id} cannot be found."
+                ))));
+            }
+            xml.leaf("UserName", &key.user_name);
+            xml.element("AccessKeyLastUsed", |x| match &key.last_used {
+                Some(used) => {
+                    x.leaf("LastUsedDate", iso8601(used.date))
+                        .leaf("ServiceName", &used.service)
+                        .leaf("Region", &used.region);
+                }
+                // Never used: IAM answers N/A and no date.
+                None => {
+                    x.leaf("ServiceName", "N/A").leaf("Region", "N/A");
+                }
+            });
         }
         "DeleteAccessKey" => {
             let name = user_name_or_caller(ctx, r)?;

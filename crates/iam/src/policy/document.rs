@@ -136,6 +136,15 @@ impl Statement {
         self.effect
     }
 
+    /// Whether the statement's `Action` (or `NotAction`) covers `action`, whatever its
+    /// resources and conditions: the policy simulator reports the context keys of these.
+    pub fn matches_action(&self, action: &str) -> bool {
+        match &self.actions {
+            Actions::Action(ps) => ps.iter().any(|p| p.matches(action)),
+            Actions::NotAction(ps) => !ps.iter().any(|p| p.matches(action)),
+        }
+    }
+
     /// Whether the statement applies to `resource` of `request`: action, resource, principal
     /// (resource policies) and conditions all match. For a resource policy, how the principal
     /// matched; for an identity policy, `Caller`.

@@ -10,6 +10,8 @@
 //! - `condition`: the condition operators.
 //! - `context`: the [`Request`] and its [`RequestPrincipal`].
 //! - `evaluate`: [`evaluate`] → [`Decision`].
+//! - `positions`: where statements are in a document's text and which context keys they
+//!   name (the policy simulator's report).
 //!
 //! ```
 //! use berth_iam::policy::{evaluate, Decision, Policy, PolicySet, PolicyType, Request, RequestPrincipal};
@@ -34,6 +36,7 @@ mod context;
 mod document;
 mod evaluate;
 mod pattern;
+mod positions;
 
 pub use context::{ContextValue, PrincipalKind, Request, RequestPrincipal};
 pub use document::{
@@ -43,6 +46,7 @@ pub use document::{
 pub use evaluate::{
     Decision, PolicySet, PolicySource, StatementRef, evaluate, matching_statements,
 };
+pub use positions::{Position, statement_context_keys, statement_positions};
 
 /// Why a policy document is refused, in IAM's error codes.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
