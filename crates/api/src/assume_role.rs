@@ -1,13 +1,17 @@
 //! STS AssumeRole: temporary credentials for a session of a role of any account of the
 //! installation, when the role's trust policy and the caller's identity policies allow
 //! `sts:AssumeRole` on it (IAM's evaluation: the trust policy is the role's resource-based
-//! policy; across accounts both must allow). The session acts in the role's account. The session
-//! acts with the role's policies, narrowed by the session policies given (`Policy`,
-//! `PolicyArns`).
+//! policy; across accounts both must allow), with the request's global condition keys. The
+//! session acts in the role's account, with the role's policies, narrowed by the session
+//! policies given (`Policy`, `PolicyArns`). Session tags (`Tags`, which the trust policy must
+//! also allow with `sts:TagSession`) become the session's `aws:PrincipalTag/…` over the
+//! role's tags; `TransitiveTagKeys` pass on to a role the session assumes in turn (role
+//! chaining, at most one hour).
 
 use berth_iam::Principal;
-use berth_iam::policy::{Policy, PolicySet, PolicyType, Request, RequestPrincipal, evaluate};
+use berth_iam::policy::{Policy, PolicyType, evaluate};
 
+use crate::authz;
 use crate::iam::iam_error;
 use crate::protocol::query::{QueryRequest, Xml};
 use crate::protocol::{AwsContext, AwsError};
@@ -66,48 +70,53 @@ pub(crate) fn assume_role(ctx: &AwsContext, r: &QueryRequest) -> Result<Xml, Aws
             min_session_seconds()
         )));
     }
+    // Role chaining (temporary credentials assuming a role): one hour at most.
+    if ctx.temporary && seconds > 3600 {
+        return Err(validation(
+            "The requested DurationSeconds exceeds the 1 hour session limit for roles assumed by role chaining.",
+        ));
+    }
     if seconds > role.max_session_duration {
         return Err(validation(
             "The requested DurationSeconds exceeds the MaxSessionDuration set for this role.",
         ));
     }
+    let tags = session_tags(ctx, r)?;
 
-    // The trust policy and the caller's own policies decide.
+    // The trust policy and the caller's own policies decide (the request path's policy set
+    // for the caller: identity, groups', session policies), with the request's global keys.
     let trust = Policy::parse(&role.assume_role_policy_document, PolicyType::Resource)
         .map_err(|_| refused())?;
-    let mut set = PolicySet::new().with_resource(trust);
-    for document in iam.identity_policies(&ctx.principal).map_err(iam_error)? {
-        if let Ok(policy) = Policy::parse(&document, PolicyType::Identity) {
-            set = set.with_identity(policy);
-        }
+    let set = authz::policy_set(iam, &ctx.principal)?.with_resource(trust);
+    let mut keys = ctx.keys.clone();
+    if set.tag_keys().principal_tag {
+        keys.principal_tags = iam.principal_tags(&ctx.principal).map_err(iam_error)?;
     }
-    // A role session that assumes another role is still held to its session policies.
-    if let Principal::AssumedRole {
-        session_policies, ..
-    } = &ctx.principal
-    {
-        for document in session_policies {
-            let policy = Policy::parse(document, PolicyType::Identity).map_err(|_| refused())?;
-            set = set.with_session(policy);
-        }
-    }
-    let mut request = Request::new(
-        RequestPrincipal::from(&ctx.principal),
-        "sts:AssumeRole",
-        role_arn,
-    )
-    .with_resource_account(&account)
-    .with_time(time::OffsetDateTime::now_utc())
-    .with_key("sts:RoleSessionName", session_name);
+    keys.service_keys
+        .push(("sts:RoleSessionName".to_string(), session_name.to_string()));
     if let Some(external) = r.get("ExternalId") {
-        request = request.with_key("sts:ExternalId", external);
+        keys.service_keys
+            .push(("sts:ExternalId".to_string(), external.to_string()));
     }
-    let decision = evaluate(&request, &set);
-    if !decision.is_allowed() {
-        return Err(decision
-            .message(&request)
-            .map(access_denied)
-            .unwrap_or_else(refused));
+    let decide = |action: &str, keys: &authz::RequestContext| {
+        let request = authz::request_for(&ctx.principal, action, &[role_arn.to_string()], keys)
+            .with_resource_account(&account);
+        let decision = evaluate(&request, &set);
+        match decision.is_allowed() {
+            true => Ok(()),
+            false => Err(decision
+                .message(&request)
+                .map(access_denied)
+                .unwrap_or_else(refused)),
+        }
+    };
+    decide("sts:AssumeRole", &keys)?;
+    // Session tags need sts:TagSession too, with the tags as the request's tags.
+    if !tags.given.is_empty() {
+        let mut keys = keys.clone();
+        keys.service_keys
+            .extend(authz::request_tag_keys(&tags.given));
+        decide("sts:TagSession", &keys)?;
     }
 
     // Session policies: the session may do only what they allow as well.
@@ -129,6 +138,8 @@ pub(crate) fn assume_role(ctx: &AwsContext, r: &QueryRequest) -> Result<Xml, Aws
                 role_id: role.role_id.clone(),
                 session_name: session_name.to_string(),
                 session_policies,
+                session_tags: tags.all,
+                transitive_tag_keys: tags.transitive,
             },
             seconds,
         )
@@ -144,4 +155,90 @@ pub(crate) fn assume_role(ctx: &AwsContext, r: &QueryRequest) -> Result<Xml, Aws
             .leaf("Arn", session.principal.arn());
     });
     Ok(xml)
+}
+
+/// The most session tags AssumeRole takes, and their keys' and values' lengths.
+const MAX_SESSION_TAGS: usize = 50;
+const MAX_TAG_KEY: usize = 128;
+const MAX_TAG_VALUE: usize = 256;
+
+/// A new session's tags.
+struct SessionTags {
+    /// The tags the request passes (`Tags`).
+    given: Vec<(String, String)>,
+    /// Those and the calling session's transitive tags: the new session's tags.
+    all: Vec<(String, String)>,
+    /// The keys that pass on again: the calling session's transitive ones and
+    /// `TransitiveTagKeys`.
+    transitive: Vec<String>,
+}
+
+/// AssumeRole's `Tags` and `TransitiveTagKeys`, with the transitive tags a calling role
+/// session passes on (role chaining), which a request cannot change.
+fn session_tags(ctx: &AwsContext, r: &QueryRequest) -> Result<SessionTags, AwsError> {
+    let given = authz::query_request_tags(r);
+    if given.len() > MAX_SESSION_TAGS {
+        return Err(validation(format!(
+            "1 validation error detected: Value at 'tags' failed to satisfy constraint: Member must have length less than or equal to {MAX_SESSION_TAGS}"
+        )));
+    }
+    for (key, value) in &given {
+        if key.is_empty() || key.len() > MAX_TAG_KEY || value.len() > MAX_TAG_VALUE {
+            return Err(validation(format!(
+                "1 validation error detected: Value '{key}' at 'tags' failed to satisfy constraint: tag keys have 1 to {MAX_TAG_KEY} characters, values at most {MAX_TAG_VALUE}"
+            )));
+        }
+        if given
+            .iter()
+            .filter(|(k, _)| k.eq_ignore_ascii_case(key))
+            .count()
+            > 1
+        {
+            return Err(validation(format!(
+                "Duplicate tag keys found. Please note that Tag keys are case insensitive: {key}"
+            )));
+        }
+    }
+    let mut transitive: Vec<String> = Vec::new();
+    for key in r.list("TransitiveTagKeys") {
+        if !given.iter().any(|(k, _)| k.eq_ignore_ascii_case(key)) {
+            return Err(validation(format!(
+                "The transitive tag key {key} is not one of the session tags passed."
+            )));
+        }
+        transitive.push(key.to_string());
+    }
+    let mut all = given.clone();
+    if let Principal::AssumedRole {
+        session_tags,
+        transitive_tag_keys,
+        ..
+    } = &ctx.principal
+    {
+        for key in transitive_tag_keys {
+            let Some((_, value)) = session_tags
+                .iter()
+                .find(|(k, _)| k.eq_ignore_ascii_case(key))
+            else {
+                continue;
+            };
+            match all.iter().find(|(k, _)| k.eq_ignore_ascii_case(key)) {
+                Some((_, v)) if v != value => {
+                    return Err(validation(format!(
+                        "The session tag {key} is transitive from the calling session and cannot be set to another value."
+                    )));
+                }
+                Some(_) => {}
+                None => all.push((key.clone(), value.clone())),
+            }
+            if !transitive.iter().any(|k| k.eq_ignore_ascii_case(key)) {
+                transitive.push(key.clone());
+            }
+        }
+    }
+    Ok(SessionTags {
+        given,
+        all,
+        transitive,
+    })
 }

@@ -184,7 +184,7 @@ async fn handle_inner(
             &principal,
             action,
             resources,
-            context,
+            context.clone(),
             authz::Refusal::Query,
             None,
         )
@@ -195,6 +195,7 @@ async fn handle_inner(
             app: app.clone(),
             principal,
             temporary,
+            keys: context,
         };
         let result = match verified.service.as_str() {
             "sts" => sts::dispatch(&ctx, &request).await?,
@@ -286,6 +287,7 @@ async fn handle_inner(
         app: app.clone(),
         principal,
         temporary,
+        keys: request_context(&app, &parts, &verified.region),
     };
     let json = match target.split_once('.') {
         Some((accounts::TARGET_PREFIX, operation)) => {

@@ -108,6 +108,13 @@ pub enum Principal {
         /// AssumeRole: the session may do only what they allow too.
         #[serde(default)]
         session_policies: Vec<String>,
+        /// Session tags (AssumeRole's `Tags`, and the transitive tags of the session that
+        /// assumed the role): `aws:PrincipalTag/…`, over the role's own tags.
+        #[serde(default)]
+        session_tags: Vec<(String, String)>,
+        /// The keys of `session_tags` that pass on to a session this one assumes.
+        #[serde(default)]
+        transitive_tag_keys: Vec<String>,
     },
 }
 

@@ -1,5 +1,6 @@
 //! `aws:PrincipalTag/KEY`: the tags of the user a request is signed by, or of the role a
-//! session belongs to, read when the request is authorized (a tag changed on the user or
+//! session belongs to with the session's own tags over them, read when the request is
+//! authorized (a tag changed on the user or
 //! role applies to its next request, as in IAM).
 
 use crate::{Iam, IamError, Principal, Result};
@@ -19,10 +20,23 @@ impl Iam {
                 account,
                 role_name,
                 role_id,
+                session_tags,
                 ..
-            } => self
-                .get_role(account, role_name)
-                .map(|r| (r.role_id == *role_id).then_some(r.tags)),
+            } => {
+                // Session tags win over the role's tags of the same key (keys are
+                // case-insensitive), as IAM merges them.
+                let role_tags = match self.get_role(account, role_name) {
+                    Ok(r) if r.role_id == *role_id => r.tags,
+                    Ok(_) | Err(IamError::NoSuchEntity(_)) => Vec::new(),
+                    Err(e) => return Err(e),
+                };
+                let mut tags: Vec<(String, String)> = role_tags
+                    .into_iter()
+                    .filter(|(k, _)| !session_tags.iter().any(|(s, _)| s.eq_ignore_ascii_case(k)))
+                    .collect();
+                tags.extend(session_tags.iter().cloned());
+                return Ok(tags);
+            }
         };
         match found {
             Ok(tags) => Ok(tags.unwrap_or_default()),

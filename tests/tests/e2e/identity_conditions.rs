@@ -271,3 +271,151 @@ fn conditions_on_resource_request_and_principal_tags() {
         "AccessDeniedException",
     );
 }
+
+/// Temporary credentials from `aws sts assume-role` output.
+fn session_of(out: &std::process::Output) -> (String, String, String) {
+    let v = ok_json(out);
+    let field = |f: &str| v["Credentials"][f].as_str().unwrap().to_owned();
+    (
+        field("AccessKeyId"),
+        field("SecretAccessKey"),
+        field("SessionToken"),
+    )
+}
+
+/// Session tags: AssumeRole's `Tags` become the session's `aws:PrincipalTag/…` when the
+/// trust policy allows `sts:TagSession`; a transitive tag passes on when the session assumes
+/// another role (role chaining, at most one hour).
+#[test]
+fn session_tags_are_principal_tags_and_transitive_ones_pass_on() {
+    let s = BerthServer::start();
+    for (name, team) in [("blue-c", "blue"), ("red-c", "red")] {
+        ok_json(&s.aws(&[
+            "ecs",
+            "create-cluster",
+            "--cluster-name",
+            name,
+            "--tags",
+            &format!("key=team,value={team}"),
+        ]));
+    }
+    let by_team = r#"{"Version":"2012-10-17","Statement":[
+        {"Effect":"Allow","Action":"ecs:DescribeClusters","Resource":"*",
+         "Condition":{"StringEquals":{"ecs:ResourceTag/team":"${aws:PrincipalTag/team}"}}},
+        {"Effect":"Allow","Action":"sts:AssumeRole","Resource":"*"}]}"#;
+    let (id, secret) = user_with_policy(&s, "dev", by_team);
+    let role = |name: &str, trusted: &str, actions: &str| {
+        ok_json(&s.aws(&[
+            "iam",
+            "create-role",
+            "--role-name",
+            name,
+            "--assume-role-policy-document",
+            &format!(
+                r#"{{"Version":"2012-10-17","Statement":[{{"Effect":"Allow","Principal":{{"AWS":"{trusted}"}},"Action":{actions}}}]}}"#
+            ),
+        ]));
+        let out = s.aws(&[
+            "iam",
+            "put-role-policy",
+            "--role-name",
+            name,
+            "--policy-name",
+            "by-team",
+            "--policy-document",
+            by_team,
+        ]);
+        assert!(out.status.success(), "{}", stderr_of(&out));
+    };
+    let dev = "arn:aws:iam::000000000000:user/dev";
+    role("tagged", dev, r#"["sts:AssumeRole","sts:TagSession"]"#);
+    role("untagged", dev, r#""sts:AssumeRole""#);
+    role(
+        "second",
+        "arn:aws:iam::000000000000:role/tagged",
+        r#"["sts:AssumeRole","sts:TagSession"]"#,
+    );
+    let assume = |key: (&str, &str, Option<&str>), role: &str, extra: &[&str]| {
+        let mut args = vec![
+            "sts",
+            "assume-role",
+            "--role-arn",
+            role,
+            "--role-session-name",
+            "s1",
+        ];
+        args.extend(extra);
+        let mut command = s.aws_command("us-east-1", key.0, key.1, &args);
+        if let Some(token) = key.2 {
+            command.env("AWS_SESSION_TOKEN", token);
+        }
+        command.stdin(std::process::Stdio::null()).output().unwrap()
+    };
+    let as_session = |c: &(String, String, String), args: &[&str]| {
+        s.aws_command("us-east-1", &c.0, &c.1, args)
+            .env("AWS_SESSION_TOKEN", &c.2)
+            .stdin(std::process::Stdio::null())
+            .output()
+            .unwrap()
+    };
+    let describe = |c: &(String, String, String), cluster: &str| {
+        as_session(c, &["ecs", "describe-clusters", "--clusters", cluster])
+    };
+
+    // Without sts:TagSession in the trust policy, tags are refused.
+    let refused = assume(
+        (&id, &secret, None),
+        "arn:aws:iam::000000000000:role/untagged",
+        &["--tags", "Key=team,Value=blue"],
+    );
+    assert_aws_error(&refused, "AccessDenied");
+    assert!(
+        stderr_of(&refused).contains("sts:TagSession"),
+        "{}",
+        stderr_of(&refused)
+    );
+    // With it, the session's tag decides.
+    let blue = session_of(&assume(
+        (&id, &secret, None),
+        "arn:aws:iam::000000000000:role/tagged",
+        &[
+            "--tags",
+            "Key=team,Value=blue",
+            "--transitive-tag-keys",
+            "team",
+        ],
+    ));
+    ok_json(&describe(&blue, "blue-c"));
+    assert_aws_error(&describe(&blue, "red-c"), "AccessDeniedException");
+
+    // Role chaining: one hour at most, and the transitive tag goes along.
+    let long = assume(
+        (&blue.0, &blue.1, Some(&blue.2)),
+        "arn:aws:iam::000000000000:role/second",
+        &["--duration-seconds", "7200"],
+    );
+    assert_aws_error(&long, "ValidationError");
+    assert!(
+        stderr_of(&long).contains(
+            "The requested DurationSeconds exceeds the 1 hour session limit for roles assumed by role chaining."
+        ),
+        "{}",
+        stderr_of(&long)
+    );
+    let chained = session_of(&assume(
+        (&blue.0, &blue.1, Some(&blue.2)),
+        "arn:aws:iam::000000000000:role/second",
+        &[],
+    ));
+    ok_json(&describe(&chained, "blue-c"));
+    assert_aws_error(&describe(&chained, "red-c"), "AccessDeniedException");
+    // A transitive tag cannot be changed down the chain.
+    assert_aws_error(
+        &assume(
+            (&blue.0, &blue.1, Some(&blue.2)),
+            "arn:aws:iam::000000000000:role/second",
+            &["--tags", "Key=team,Value=red"],
+        ),
+        "ValidationError",
+    );
+}

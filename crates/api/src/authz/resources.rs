@@ -258,8 +258,41 @@ fn ecs(operation: &str, body: &Value, region: &str, account: &str) -> Vec<String
             .iter()
             .map(|t| task_arn(cluster, t, region, account))
             .collect(),
+        "GetTaskProtection" | "UpdateTaskProtection" => texts(body, "tasks")
+            .iter()
+            .map(|t| task_arn(cluster, t, region, account))
+            .collect(),
+        // The cluster an instance joins or leaves, or whose instances are listed.
+        "RegisterContainerInstance" | "DeregisterContainerInstance" | "ListContainerInstances" => {
+            vec![cluster_arn()]
+        }
+        "DescribeContainerInstances" | "UpdateContainerInstancesState" => {
+            texts(body, "containerInstances")
+                .iter()
+                .map(|i| instance_arn(cluster, i, region, account))
+                .collect()
+        }
+        "TagResource" | "UntagResource" | "ListTagsForResource" => text(body, "resourceArn")
+            .map(|a| vec![a.to_string()])
+            .unwrap_or_default(),
+        "CreateCapacityProvider" => text(body, "name")
+            .map(|n| vec![arn_of("capacity-provider", n, region, account)])
+            .unwrap_or_default(),
+        "UpdateCapacityProvider" | "DeleteCapacityProvider" => text(body, "name")
+            .or_else(|| text(body, "capacityProvider"))
+            .map(|n| vec![arn_of("capacity-provider", short(n), region, account)])
+            .unwrap_or_default(),
+        "DescribeCapacityProviders" => texts(body, "capacityProviders")
+            .iter()
+            .map(|n| arn_of("capacity-provider", short(n), region, account))
+            .collect(),
         _ => Vec::new(),
     }
+}
+
+fn instance_arn(cluster: &str, instance: &str, region: &str, account: &str) -> String {
+    let instance = short(instance);
+    format!("arn:aws:ecs:{region}:{account}:container-instance/{cluster}/{instance}")
 }
 
 /// The last segment of a name or ARN: ECS's handlers find a service or task by it within
@@ -364,6 +397,34 @@ mod tests {
             ["arn:aws:ecs:us-east-1:000000000000:service/prod/a"]
         );
         assert_eq!(r("ecs", "ListClusters", "{}"), ["*"]);
+        assert_eq!(
+            r("ecs", "ListContainerInstances", r#"{"cluster":"prod"}"#),
+            ["arn:aws:ecs:us-east-1:000000000000:cluster/prod"]
+        );
+        assert_eq!(
+            r(
+                "ecs",
+                "DescribeContainerInstances",
+                r#"{"cluster":"prod","containerInstances":["abc"]}"#
+            ),
+            ["arn:aws:ecs:us-east-1:000000000000:container-instance/prod/abc"]
+        );
+        assert_eq!(
+            r(
+                "ecs",
+                "TagResource",
+                r#"{"resourceArn":"arn:aws:ecs:us-east-1:000000000000:cluster/a","tags":[]}"#
+            ),
+            ["arn:aws:ecs:us-east-1:000000000000:cluster/a"]
+        );
+        assert_eq!(
+            r(
+                "ecs",
+                "DeleteCapacityProvider",
+                r#"{"capacityProvider":"cp"}"#
+            ),
+            ["arn:aws:ecs:us-east-1:000000000000:capacity-provider/cp"]
+        );
         assert_eq!(
             r("ecr", "BatchGetImage", r#"{"repositoryName":"app"}"#),
             ["arn:aws:ecr:us-east-1:000000000000:repository/app"]

@@ -135,6 +135,9 @@ pub struct AwsContext {
     pub principal: berth_iam::Principal,
     /// Whether they signed it with temporary credentials (an STS session).
     pub temporary: bool,
+    /// The global condition keys the request gives (`aws:SourceIp`, `aws:RequestedRegion`,
+    /// …), for the actions that authorize themselves (AssumeRole).
+    pub keys: crate::authz::RequestContext,
 }
 
 impl IntoResponse for AwsError {

@@ -194,6 +194,8 @@ fn principal_of(
                 role_id: role.role_id,
                 session_name: "policy-simulator".to_string(),
                 session_policies: Vec::new(),
+                session_tags: Vec::new(),
+                transitive_tag_keys: Vec::new(),
             };
             (principal, Holder::Role(name), "role")
         }
