@@ -4,12 +4,15 @@
 //! principal, for evaluation.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use berth_store::{Compare, Op};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use crate::policies::{ManagedPolicy, check_document};
+use crate::policy::{Policy, PolicyError, PolicyType};
+use crate::policy_cache::{Holder as CacheHolder, generation_key};
 use crate::roles::{Role, no_such_role, role_key};
 use crate::users::{User, check_name, no_such_user};
 use crate::{Iam, IamError, Principal, Result, decode, encode, user_key};
@@ -339,6 +342,63 @@ impl Iam {
             }
         }
         Ok(documents)
+    }
+
+    /// [`Iam::identity_policies`] parsed, from the cache while the account's IAM generation
+    /// is the one they were read at (`policy_cache`): one store read when nothing changed.
+    /// A stored document that no longer parses grants nothing (it was checked when
+    /// written).
+    pub fn parsed_identity_policies(&self, principal: &Principal) -> Result<Arc<[Arc<Policy>]>> {
+        let holder = match principal {
+            Principal::Root { .. } => return Ok(Arc::new([])),
+            Principal::User {
+                account, name, id, ..
+            } => CacheHolder {
+                account: account.clone(),
+                role: false,
+                name: name.to_ascii_lowercase(),
+                id: id.clone(),
+            },
+            Principal::AssumedRole {
+                account,
+                role_name,
+                role_id,
+                ..
+            } => CacheHolder {
+                account: account.clone(),
+                role: true,
+                name: role_name.to_ascii_lowercase(),
+                id: role_id.clone(),
+            },
+        };
+        // Read before the records: a set is never stamped newer than what it holds.
+        let generation = self
+            .store
+            .get(&generation_key(&holder.account))?
+            .map_or(0, |kv| kv.mod_revision);
+        if let Some(policies) = self.cache.set(&holder, generation) {
+            return Ok(policies);
+        }
+        let mut policies = Vec::new();
+        for document in self.identity_policies(principal)? {
+            match self.cache.parsed(&document, PolicyType::Identity) {
+                Ok(policy) => policies.push(policy),
+                Err(e) => tracing::warn!(error = %e, "a stored policy does not parse"),
+            }
+        }
+        let policies: Arc<[Arc<Policy>]> = policies.into();
+        self.cache.keep_set(holder, generation, policies.clone());
+        Ok(policies)
+    }
+
+    /// `document` compiled as a policy of `kind`, parsed once per distinct text (session
+    /// policies arrive with every request of a session).
+    pub fn parsed_policy(
+        &self,
+        document: &str,
+        kind: PolicyType,
+    ) -> std::result::Result<Arc<Policy>, PolicyError> {
+        self.cache.parsed(document, kind)
     }
 
     /// The default version's document of a managed policy (session `PolicyArns`).

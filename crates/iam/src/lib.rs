@@ -12,6 +12,7 @@ mod ids;
 mod managed;
 mod policies;
 pub mod policy;
+mod policy_cache;
 mod roles;
 mod sessions;
 mod users;
@@ -27,6 +28,7 @@ pub use policies::{
     CreatePolicy, MAX_MANAGED_POLICY_SIZE, ManagedPolicy, PolicyScope, PolicyVersion,
     check_document,
 };
+pub use policy_cache::{MAX_DOCUMENTS, MAX_SETS};
 pub use roles::{CreateRole, Role};
 pub use sessions::{Session, SessionCheck, session_token_duration};
 pub use users::{CreateUser, User};
@@ -123,15 +125,22 @@ impl Principal {
     }
 }
 
-/// IAM's state and operations for every account of the installation.
+/// IAM's state and operations for every account of the installation. Clones share one
+/// cache of parsed policies (`policy_cache`).
 #[derive(Clone)]
 pub struct Iam {
+    /// `store` wrapped in `policy_cache::Generations`: every write to a user, role or
+    /// managed policy bumps its account's IAM generation.
     store: Arc<dyn Store>,
+    cache: Arc<policy_cache::PolicyCache>,
 }
 
 impl Iam {
     pub fn new(store: Arc<dyn Store>) -> Iam {
-        Iam { store }
+        Iam {
+            store: Arc::new(policy_cache::Generations::new(store)),
+            cache: Arc::default(),
+        }
     }
 }
 

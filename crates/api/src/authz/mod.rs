@@ -7,6 +7,8 @@
 
 mod resources;
 
+use std::sync::{Arc, LazyLock};
+
 use axum::http::StatusCode;
 use berth_iam::Principal;
 use berth_iam::policy::{Policy, PolicySet, PolicyType, Request, RequestPrincipal, evaluate};
@@ -68,26 +70,23 @@ pub fn authorize(
 
 /// The policies that apply to `principal`'s requests: its identity policies (inline and
 /// attached, default versions) and, for a role session, the session policies. The request
-/// path and the policy simulator both build their sets here, so they decide alike.
+/// path and the policy simulator both build their sets here, so they decide alike. The
+/// identity policies come parsed from IAM's cache while the account's IAM generation is
+/// unchanged (one store read), session policies from the cache of parsed documents.
 pub fn policy_set(iam: &berth_iam::Iam, principal: &Principal) -> Result<PolicySet, AwsError> {
-    let documents = iam
-        .identity_policies(principal)
+    let identity = iam
+        .parsed_identity_policies(principal)
         .map_err(|e| AwsError::server(format!("cannot read the caller's policies: {e}")))?;
     let mut set = PolicySet::new();
-    for document in &documents {
-        match Policy::parse(document, PolicyType::Identity) {
-            Ok(policy) => set = set.with_identity(policy),
-            // Stored documents were checked when they were written; one that no longer
-            // parses grants nothing.
-            Err(e) => tracing::warn!(error = %e, "a stored policy does not parse"),
-        }
+    for policy in identity.iter() {
+        set = set.with_identity(policy.clone());
     }
     if let Principal::AssumedRole {
         session_policies, ..
     } = principal
     {
         for document in session_policies {
-            match Policy::parse(document, PolicyType::Identity) {
+            match iam.parsed_policy(document, PolicyType::Identity) {
                 Ok(policy) => set = set.with_session(policy),
                 // A session policy that cannot be read allows nothing.
                 Err(_) => set = set.with_session(deny_all()),
@@ -134,12 +133,17 @@ pub fn request_for(
 }
 
 /// A policy that allows nothing (stands in for a session policy that cannot be read).
-fn deny_all() -> Policy {
-    Policy::parse(
-        r#"{"Version":"2012-10-17","Statement":[{"Effect":"Deny","Action":"*","Resource":"*"}]}"#,
-        PolicyType::Identity,
-    )
-    .expect("a constant policy parses")
+fn deny_all() -> Arc<Policy> {
+    static DENY_ALL: LazyLock<Arc<Policy>> = LazyLock::new(|| {
+        Arc::new(
+            Policy::parse(
+                r#"{"Version":"2012-10-17","Statement":[{"Effect":"Deny","Action":"*","Resource":"*"}]}"#,
+                PolicyType::Identity,
+            )
+            .expect("a constant policy parses"),
+        )
+    });
+    DENY_ALL.clone()
 }
 
 /// What a request says about itself for the global condition keys.
