@@ -143,31 +143,30 @@ async fn handle_inner(
         // one must not add or override parameters.
         let form: &[u8] = if verified.presigned { b"" } else { &body };
         let request = query::QueryRequest::parse(parts.uri.query(), form)?;
-        let action = format!("{}:{}", verified.service, request.action);
-        let resources = {
-            let iam = app.iam.clone();
-            let account = app.account.to_string();
-            let lookup = move |kind: &str, name: &str| match kind {
-                "user" => iam.get_user(&account, name).ok().map(|u| u.arn),
-                _ => iam.get_role(&account, name).ok().map(|r| r.arn),
-            };
-            let (request, account, who) =
-                (request.clone(), app.account.to_string(), principal.clone());
+        if !matches!(principal, berth_iam::Principal::Root { .. }) {
+            // The resources (IAM entities' ARNs are read from the store) and the decision
+            // in one trip to the blocking pool; the root account needs neither.
+            let action = format!("{}:{}", verified.service, request.action);
+            let context = request_context(&parts, &verified.region);
+            let (app, request, who) = (app.clone(), request.clone(), principal.clone());
             crate::protocol::json::blocking(move || {
-                Ok(authz::query_resources(&request, &account, &who, lookup))
+                let account = app.account.to_string();
+                let lookup = |kind: &str, name: &str| match kind {
+                    "user" => app.iam.get_user(&account, name).ok().map(|u| u.arn),
+                    _ => app.iam.get_role(&account, name).ok().map(|r| r.arn),
+                };
+                let resources = authz::query_resources(&request, &account, &who, lookup);
+                authz::authorize(
+                    &app.iam,
+                    &who,
+                    &action,
+                    &resources,
+                    &context,
+                    authz::Refusal::Query,
+                )
             })
-            .await?
-        };
-        let context = request_context(&parts, &verified.region);
-        check(
-            &app,
-            &principal,
-            action,
-            resources,
-            context,
-            authz::Refusal::Query,
-        )
-        .await?;
+            .await?;
+        }
         let ctx = AwsContext {
             endpoint: app.endpoint(parts.headers.get("host").and_then(|h| h.to_str().ok())),
             scope: Scope::new(app.account.clone(), region),

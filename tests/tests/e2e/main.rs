@@ -21,6 +21,7 @@ mod etcd_store;
 mod fargate;
 mod gc;
 mod identity;
+mod identity_replicas;
 mod logs_api;
 mod logs_replicas;
 mod official_agent;
