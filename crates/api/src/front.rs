@@ -285,8 +285,9 @@ async fn forward_to_leader(
     }
 }
 
-/// Authorizes on the blocking pool (the caller's policies are read from the store); the
-/// root account is allowed at once.
+/// Authorizes from memory on this async worker when IAM can (the caller's policies cached
+/// and known current without a store read), else on the blocking pool (the caller's
+/// policies are read from the store); the root account is allowed at once.
 async fn check(
     app: &Arc<AppState>,
     principal: &berth_iam::Principal,
@@ -297,6 +298,11 @@ async fn check(
 ) -> Result<(), AwsError> {
     if matches!(principal, berth_iam::Principal::Root { .. }) {
         return Ok(());
+    }
+    if let Some(decided) =
+        authz::authorize_from_memory(&app.iam, principal, &action, &resources, &context, refusal)
+    {
+        return decided;
     }
     let (app, principal) = (app.clone(), principal.clone());
     crate::protocol::json::blocking(move || {

@@ -133,6 +133,8 @@ pub struct Iam {
     /// managed policy bumps its account's IAM generation.
     store: Arc<dyn Store>,
     cache: Arc<policy_cache::PolicyCache>,
+    /// This process is the store's only writer: the IAM generation is read from memory.
+    sole_writer: bool,
 }
 
 impl Iam {
@@ -140,7 +142,16 @@ impl Iam {
         Iam {
             store: Arc::new(policy_cache::Generations::new(store)),
             cache: Arc::default(),
+            sole_writer: false,
         }
+    }
+
+    /// Declares this process the only writer of the store (the embedded store, which one
+    /// process holds locked; not etcd, which replicas share): cached policies are checked
+    /// against this process's own count of IAM writes instead of a store read.
+    pub fn sole_writer(mut self) -> Iam {
+        self.sole_writer = true;
+        self
     }
 }
 

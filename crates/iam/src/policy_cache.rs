@@ -13,11 +13,17 @@
 //! change committed through any replica applies to every request that starts after the
 //! change was acknowledged, on every replica — no TTL, no watch lag.
 //!
+//! A process that is its store's only writer (the embedded store; `Iam::sole_writer`) need
+//! not read the key: its own count of IAM writes, bumped after each, is the generation, so
+//! a cached set is checked in memory and the request path decides on its async worker
+//! without a trip to the blocking pool.
+//!
 //! Memory is bounded: at most [`MAX_SETS`] principals and [`MAX_DOCUMENTS`] parsed
 //! documents are kept; a full map is emptied (entries are cheap to make again, and a
 //! principal's set shares its parsed documents with every other set that holds them).
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 
 use berth_store::{Compare, KeyValue, Op, Revision, Store, StoreError, TxnOutcome, Watcher};
@@ -28,6 +34,18 @@ use crate::policy::{Policy, PolicyError, PolicyType};
 pub const MAX_SETS: usize = 4096;
 /// Parsed documents kept (by their text), at most.
 pub const MAX_DOCUMENTS: usize = 1024;
+
+/// IAM record writes committed (or attempted) by this process, through any `Iam`: the
+/// generation of a process that is its store's only writer (the embedded store, which one
+/// process holds locked), read from memory instead of the store. Bumped *after* the
+/// transaction, so a reader that saw the old count may hold old records (and is refused at
+/// its next call) but one that saw the new count reads the new records.
+static LOCAL_WRITES: AtomicU64 = AtomicU64::new(0);
+
+/// This process's IAM write count (see [`LOCAL_WRITES`]).
+pub(crate) fn local_generation() -> Revision {
+    LOCAL_WRITES.load(Ordering::SeqCst)
+}
 
 /// The key whose `mod_revision` is `account`'s IAM generation.
 pub(crate) fn generation_key(account: &str) -> String {
@@ -84,7 +102,10 @@ impl Store for Generations {
                 .into_iter()
                 .map(|account| Op::put(generation_key(account), b"{}".to_vec())),
         );
-        self.inner.txn(compares, &all)
+        let outcome = self.inner.txn(compares, &all);
+        // Whatever the outcome (an error may hide a commit).
+        LOCAL_WRITES.fetch_add(1, Ordering::SeqCst);
+        outcome
     }
 
     fn current_revision(&self) -> Result<Revision, StoreError> {

@@ -44,15 +44,51 @@ pub fn authorize(
     context: &RequestContext,
     refusal: Refusal,
 ) -> Result<(), AwsError> {
-    if matches!(principal, Principal::Root { .. })
-        || NEEDS_NO_PERMISSION.contains(&action)
-        || CHECKED_BY_THE_ACTION.contains(&action)
-    {
+    if exempt(principal, action) {
         return Ok(());
     }
     let set = policy_set(iam, principal)?;
+    decide(&set, principal, action, resources, context, refusal)
+}
+
+/// [`authorize`] from memory alone, when IAM holds the caller's policies and can tell they
+/// are current without reading the store (`berth_iam::Iam::cached_identity_policies`): no
+/// store call, so the request path may decide on its async worker. `None`: call
+/// [`authorize`] (on the blocking pool).
+pub fn authorize_from_memory(
+    iam: &berth_iam::Iam,
+    principal: &Principal,
+    action: &str,
+    resources: &[String],
+    context: &RequestContext,
+    refusal: Refusal,
+) -> Option<Result<(), AwsError>> {
+    if exempt(principal, action) {
+        return Some(Ok(()));
+    }
+    let identity = iam.cached_identity_policies(principal)?;
+    let set = with_session_policies(iam, principal, &identity);
+    Some(decide(&set, principal, action, resources, context, refusal))
+}
+
+/// The principals and actions no policy is evaluated for.
+fn exempt(principal: &Principal, action: &str) -> bool {
+    matches!(principal, Principal::Root { .. })
+        || NEEDS_NO_PERMISSION.contains(&action)
+        || CHECKED_BY_THE_ACTION.contains(&action)
+}
+
+/// IAM's decision for the request over `set`, refused in the protocol's words.
+fn decide(
+    set: &PolicySet,
+    principal: &Principal,
+    action: &str,
+    resources: &[String],
+    context: &RequestContext,
+    refusal: Refusal,
+) -> Result<(), AwsError> {
     let request = request_for(principal, action, resources, context);
-    let decision = evaluate(&request, &set);
+    let decision = evaluate(&request, set);
     if decision.is_allowed() {
         return Ok(());
     }
@@ -77,8 +113,18 @@ pub fn policy_set(iam: &berth_iam::Iam, principal: &Principal) -> Result<PolicyS
     let identity = iam
         .parsed_identity_policies(principal)
         .map_err(|e| AwsError::server(format!("cannot read the caller's policies: {e}")))?;
+    Ok(with_session_policies(iam, principal, &identity))
+}
+
+/// A set of `identity` policies and, for a role session, its session policies (parsed once
+/// per distinct document).
+fn with_session_policies(
+    iam: &berth_iam::Iam,
+    principal: &Principal,
+    identity: &[Arc<Policy>],
+) -> PolicySet {
     let mut set = PolicySet::new();
-    for policy in identity.iter() {
+    for policy in identity {
         set = set.with_identity(policy.clone());
     }
     if let Principal::AssumedRole {
@@ -93,7 +139,7 @@ pub fn policy_set(iam: &berth_iam::Iam, principal: &Principal) -> Result<PolicyS
             }
         }
     }
-    Ok(set)
+    set
 }
 
 /// The request as the evaluator sees it: who, what, on which resources, with the global

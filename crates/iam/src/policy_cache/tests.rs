@@ -318,3 +318,57 @@ fn a_set_made_at_an_older_generation_does_not_replace_a_newer_one() {
     assert!(cache.set(&holder, 5).is_none());
     assert!(Arc::ptr_eq(&cache.set(&holder, 7).unwrap(), &newer));
 }
+
+/// The embedded store's process: the generation is its own write count. Other tests in this
+/// process write too (they only make a cached set be refused more often), so this one
+/// asserts what must always hold: a set from memory is never stale.
+#[test]
+fn a_sole_writer_checks_its_cache_in_memory_and_never_serves_a_stale_set() {
+    let store: Arc<dyn Store> = Arc::new(MemStore::new());
+    let iam = Iam::new(store.clone()).sole_writer();
+    let alice = user(&iam, "alice");
+    let root = Principal::Root {
+        account: ACCOUNT.into(),
+    };
+    assert!(iam.cached_identity_policies(&root).unwrap().is_empty());
+    let from_memory = |iam: &Iam| -> Option<Vec<&'static str>> {
+        iam.cached_identity_policies(&alice)?;
+        Some(allowed(iam, &alice))
+    };
+    let run = policy(&iam, "run", "ecs:RunTask");
+    iam.attach_policy(ACCOUNT, Of::User("alice"), &run).unwrap();
+    assert_eq!(allowed(&iam, &alice), ["ecs:RunTask"]);
+    assert!(matches!(
+        from_memory(&iam).as_deref(),
+        None | Some(["ecs:RunTask"])
+    ));
+    iam.put_inline_policy(ACCOUNT, Of::User("alice"), "stop", &doc("ecs:StopTask"))
+        .unwrap();
+    // Refused from memory (or, had it been reloaded meanwhile, the new set).
+    match iam.cached_identity_policies(&alice) {
+        None => {}
+        Some(set) => assert_eq!(set.len(), 2),
+    }
+    assert_eq!(allowed(&iam, &alice), ["ecs:RunTask", "ecs:StopTask"]);
+    iam.create_policy_version(ACCOUNT, &run, &doc("ecs:ListClusters"), true)
+        .unwrap();
+    assert_eq!(allowed(&iam, &alice), ["ecs:ListClusters", "ecs:StopTask"]);
+    // Another `Iam` of the same process (a leader's controllers) writes: this one sees it.
+    let other = Iam::new(store);
+    other
+        .detach_policy(ACCOUNT, Of::User("alice"), &run)
+        .unwrap();
+    match iam.cached_identity_policies(&alice) {
+        None => {}
+        Some(set) => assert_eq!(set.len(), 1),
+    }
+    assert_eq!(allowed(&iam, &alice), ["ecs:StopTask"]);
+}
+
+#[test]
+fn without_sole_writer_memory_alone_never_answers_for_a_user() {
+    let iam = Iam::new(Arc::new(MemStore::new()));
+    let alice = user(&iam, "alice");
+    iam.parsed_identity_policies(&alice).unwrap();
+    assert!(iam.cached_identity_policies(&alice).is_none());
+}
