@@ -28,6 +28,7 @@ use std::sync::{Arc, RwLock};
 
 use berth_store::{Compare, KeyValue, Op, Revision, Store, StoreError, TxnOutcome, Watcher};
 
+use crate::Principal;
 use crate::policy::{Policy, PolicyError, PolicyType};
 
 /// Principals whose parsed identity policies are kept, at most.
@@ -35,7 +36,8 @@ pub const MAX_SETS: usize = 4096;
 /// Parsed documents kept (by their text), at most.
 pub const MAX_DOCUMENTS: usize = 1024;
 
-/// IAM record writes committed (or attempted) by this process, through any `Iam`: the
+/// IAM record writes (users, roles, policies, access keys; not sessions) committed (or
+/// attempted) by this process, through any `Iam`: the
 /// generation of a process that is its store's only writer (the embedded store, which one
 /// process holds locked), read from memory instead of the store. Bumped *after* the
 /// transaction, so a reader that saw the old count may hold old records (and is refused at
@@ -90,9 +92,17 @@ impl Store for Generations {
     }
 
     fn txn(&self, compares: &[Compare], ops: &[Op]) -> Result<TxnOutcome, StoreError> {
+        // Any IAM record but sessions (which no cache holds) counts as a local write.
+        let counted = ops
+            .iter()
+            .any(|op| op.key().starts_with("iam/") && !op.key().starts_with("iam/sessions/"));
         let mut accounts: Vec<&str> = ops.iter().filter_map(|op| account_of(op.key())).collect();
         if accounts.is_empty() {
-            return self.inner.txn(compares, ops);
+            let outcome = self.inner.txn(compares, ops);
+            if counted {
+                LOCAL_WRITES.fetch_add(1, Ordering::SeqCst);
+            }
+            return outcome;
         }
         accounts.sort_unstable();
         accounts.dedup();
@@ -145,7 +155,13 @@ pub(crate) struct PolicyCache {
     /// Content-addressed: a document's text always compiles to the same policy, so an
     /// entry never needs invalidating.
     documents: RwLock<HashMap<PolicyType, HashMap<Box<str>, Arc<Policy>>>>,
+    /// SigV4 lookups by access key id (sole writer only): the secret and owner, or that the
+    /// key is unknown or inactive, as of a local generation.
+    signing_keys: RwLock<HashMap<String, (Revision, SigningKey)>>,
 }
+
+/// What `Iam::signing_key` answers: an active key's secret and owner, or `None`.
+pub(crate) type SigningKey = Option<(String, Principal)>;
 
 impl PolicyCache {
     /// The set kept for `holder` if it was made at `generation`.
@@ -207,6 +223,24 @@ impl PolicyCache {
             .or_default()
             .insert(document.into(), policy.clone());
         Ok(policy)
+    }
+
+    /// The SigV4 lookup kept for `id`, if made at `generation`.
+    pub(crate) fn signing_key(&self, id: &str, generation: Revision) -> Option<SigningKey> {
+        let keys = self.signing_keys.read().unwrap_or_else(|e| e.into_inner());
+        keys.get(id)
+            .filter(|(made, _)| *made == generation)
+            .map(|(_, found)| found.clone())
+    }
+
+    pub(crate) fn keep_signing_key(&self, id: &str, generation: Revision, found: SigningKey) {
+        let mut keys = self.signing_keys.write().unwrap_or_else(|e| e.into_inner());
+        if keys.len() >= MAX_SETS && !keys.contains_key(id) {
+            keys.clear();
+        }
+        if keys.get(id).is_none_or(|(made, _)| *made <= generation) {
+            keys.insert(id.to_string(), (generation, found));
+        }
     }
 
     #[cfg(test)]

@@ -372,3 +372,24 @@ fn without_sole_writer_memory_alone_never_answers_for_a_user() {
     iam.parsed_identity_policies(&alice).unwrap();
     assert!(iam.cached_identity_policies(&alice).is_none());
 }
+
+#[test]
+fn a_sole_writers_signing_key_lookups_follow_every_access_key_change() {
+    let iam = Iam::new(Arc::new(MemStore::new())).sole_writer();
+    let alice = user(&iam, "alice");
+    let key = iam.create_access_key(ACCOUNT, "alice").unwrap();
+    let id = key.access_key_id.clone();
+    let owner = |iam: &Iam| iam.signing_key(&id).unwrap().map(|(_, who)| who);
+    assert_eq!(owner(&iam), Some(alice.clone()));
+    assert_eq!(owner(&iam), Some(alice.clone()));
+    iam.update_access_key(ACCOUNT, "alice", &id, crate::AccessKeyStatus::Inactive)
+        .unwrap();
+    assert_eq!(owner(&iam), None);
+    iam.update_access_key(ACCOUNT, "alice", &id, crate::AccessKeyStatus::Active)
+        .unwrap();
+    assert_eq!(owner(&iam), Some(alice.clone()));
+    iam.delete_access_key(ACCOUNT, "alice", &id).unwrap();
+    assert_eq!(owner(&iam), None);
+    // An unknown key is no one's.
+    assert!(iam.signing_key("AKIANOSUCHKEY0000000").unwrap().is_none());
+}
