@@ -57,6 +57,12 @@ for label, phase in PHASES:
     ta, tb = total_a / wall_a, total_b / wall_b
     row([f"**{label}**", "all", f"**{ta:,.0f}**", f"**{tb:,.0f}**", f"**{tb / ta:.2f}**",
          "", "", f"median of rounds {statistics.median(ratios):.2f}"])
+for (who, r), run in sorted(runs.items()):
+    for key, phase in (("run_task", run["run_task"]), ("solo RunTask", run["solo"]["RunTask"])):
+        if phase.get("failures_in_responses"):
+            ok = False
+            print(f"{who}-{r} {key}: {phase['failures_in_responses']} RunTask answers with "
+                  f"failures {phase.get('failure_reasons')} (capacity used up? more INSTANCES)")
 print()
 if not ok:
     print("ERRORS in some phase: see the JSON files' first_errors")

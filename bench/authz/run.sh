@@ -13,10 +13,11 @@
 #   env PY          a python with boto3 (default target/venv/bin/python)
 #   env ROUNDS      a/b round pairs (default 3): a b a b a b
 #   env CLIENTS     concurrent clients (default 32)
-#   env CALLS       calls per timed phase, cap (default 4000)
-#   env SECONDS_CAP seconds per timed phase, cap (default 8)
-#   env SOLO_SECONDS seconds of the 1-client phases (default 3)
-#   env INSTANCES   container instances registered (default 200)
+#   env CALLS       calls per timed phase, cap (default 10000)
+#   env SECONDS_CAP seconds per timed phase, cap (default 6)
+#   env SOLO_SECONDS seconds of the 1-client phases (default 2)
+#   env INSTANCES   container instances registered (default 600: room for every task the
+#                   rounds start)
 #   env PERF        1: profile the server during the b rounds (perf record; report in
 #                   target/bench-authz/berth.perf.txt)
 #
@@ -30,10 +31,10 @@ ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 cd "$ROOT"
 ROUNDS="${ROUNDS:-3}"
 CLIENTS="${CLIENTS:-32}"
-CALLS="${CALLS:-4000}"
-SECONDS_CAP="${SECONDS_CAP:-8}"
-SOLO_SECONDS="${SOLO_SECONDS:-3}"
-INSTANCES="${INSTANCES:-200}"
+CALLS="${CALLS:-10000}"
+SECONDS_CAP="${SECONDS_CAP:-6}"
+SOLO_SECONDS="${SOLO_SECONDS:-2}"
+INSTANCES="${INSTANCES:-600}"
 WORK="$ROOT/target/bench-authz"
 BERTH_BIN="${BERTH_BIN:-$ROOT/target/release/berth}"
 LOAD_BIN="${LOAD_BIN:-$ROOT/target/release/examples/ecs-load}"
@@ -86,6 +87,12 @@ for _ in $(seq 1 300); do
   sleep 0.1
 done
 [ -n "$URL" ] || die "berth printed no listening line"
+for i in $(seq 1 300); do
+  kill -0 "$BERTH_PID" 2>/dev/null || die "berth exited: $(tail -5 "$WORK/berth.stderr")"
+  "$PY" -c "import urllib.request,sys; sys.exit(0 if urllib.request.urlopen('$URL/health', timeout=2).status==200 else 1)" 2>/dev/null && break
+  [ "$i" = 300 ] && die "$URL/health never answered 200"
+  sleep 0.2
+done
 
 log "setup: cluster with $INSTANCES simulated instances, task definition (root, client.py)"
 read -r CLUSTER FAMILY <<<"$("$PY" "$ROOT/bench/ecs-api/client.py" --name setup --endpoint "$URL" \
