@@ -154,11 +154,14 @@ pub(crate) struct PolicyCache {
     sets: RwLock<HashMap<Holder, CachedSet>>,
     /// Content-addressed: a document's text always compiles to the same policy, so an
     /// entry never needs invalidating.
-    documents: RwLock<HashMap<PolicyType, HashMap<Box<str>, Arc<Policy>>>>,
+    documents: RwLock<HashMap<PolicyType, ByText>>,
     /// SigV4 lookups by access key id (sole writer only): the secret and owner, or that the
     /// key is unknown or inactive, as of a local generation.
     signing_keys: RwLock<HashMap<String, (Revision, SigningKey)>>,
 }
+
+/// Parsed policies by their document's text.
+type ByText = HashMap<Box<str>, Arc<Policy>>;
 
 /// What `Iam::signing_key` answers: an active key's secret and owner, or `None`.
 pub(crate) type SigningKey = Option<(String, Principal)>;
