@@ -150,45 +150,49 @@ async fn handle_inner(
         // one must not add or override parameters.
         let form: &[u8] = if verified.presigned { b"" } else { &body };
         let request = query::QueryRequest::parse(parts.uri.query(), form)?;
-        let action = format!("{}:{}", verified.service, request.action);
-        let resources = {
-            let iam = app.iam.clone();
-            let account = own_account.to_string();
-            let lookup = move |kind: &str, name: &str| match kind {
-                "user" => iam.get_user(&account, name).ok().map(|u| u.arn),
-                "group" => iam.get_group(&account, name).ok().map(|g| g.arn),
-                "instance-profile" => iam
-                    .get_instance_profile(&account, name)
-                    .ok()
-                    .map(|(p, _)| p.arn),
-                "access-key" => {
-                    let key = iam.access_key(name).ok().flatten()?;
-                    iam.get_user(&key.account, &key.user_name)
-                        .ok()
-                        .map(|u| u.arn)
-                }
-                _ => iam.get_role(&account, name).ok().map(|r| r.arn),
-            };
-            let (request, account, who) =
-                (request.clone(), own_account.to_string(), principal.clone());
-            crate::protocol::json::blocking(move || {
-                Ok(authz::query_resources(&request, &account, &who, lookup))
-            })
-            .await?
-        };
         let mut context = request_context(&app, &parts, &verified.region);
         let asked = authz::query_request_tags(&request);
         context.service_keys = authz::request_tag_keys(&asked);
-        check(
-            &app,
-            &principal,
-            action,
-            resources,
-            context.clone(),
-            authz::Refusal::Query,
-            None,
-        )
-        .await?;
+        if !matches!(principal, berth_iam::Principal::Root { .. }) {
+            // The resources (IAM entities' ARNs are read from the store) and the decision
+            // in one trip to the blocking pool; the root account needs neither.
+            let action = format!("{}:{}", verified.service, request.action);
+            let (app, request, who, context) = (
+                app.clone(),
+                request.clone(),
+                principal.clone(),
+                context.clone(),
+            );
+            let account = own_account.to_string();
+            crate::protocol::json::blocking(move || {
+                let iam = &app.iam;
+                let lookup = |kind: &str, name: &str| match kind {
+                    "user" => iam.get_user(&account, name).ok().map(|u| u.arn),
+                    "group" => iam.get_group(&account, name).ok().map(|g| g.arn),
+                    "instance-profile" => iam
+                        .get_instance_profile(&account, name)
+                        .ok()
+                        .map(|(p, _)| p.arn),
+                    "access-key" => {
+                        let key = iam.access_key(name).ok().flatten()?;
+                        iam.get_user(&key.account, &key.user_name)
+                            .ok()
+                            .map(|u| u.arn)
+                    }
+                    _ => iam.get_role(&account, name).ok().map(|r| r.arn),
+                };
+                let resources = authz::query_resources(&request, &account, &who, lookup);
+                authz::authorize(
+                    iam,
+                    &who,
+                    &action,
+                    &resources,
+                    &context,
+                    authz::Refusal::Query,
+                )
+            })
+            .await?;
+        }
         let ctx = AwsContext {
             endpoint: app.endpoint(parts.headers.get("host").and_then(|h| h.to_str().ok())),
             scope: Scope::new(own_account, region),
@@ -394,10 +398,11 @@ async fn pass_roles(
     Ok(())
 }
 
-/// Authorizes on the blocking pool (the caller's policies are read from the store); an
-/// account's root is allowed at once in its own account. `repository`: the request acts on
-/// ECR repositories of that scope, whose policies take part (and whose account may be
-/// another than the caller's).
+/// Authorizes from memory on this async worker when IAM can (the caller's policies cached
+/// and known current without a store read, no repository policy or tags to read), else on
+/// the blocking pool; an account's root is allowed at once in its own account.
+/// `repository`: the request acts on ECR repositories of that scope, whose policies take
+/// part (and whose account may be another than the caller's).
 async fn check(
     app: &Arc<AppState>,
     principal: &berth_iam::Principal,
@@ -412,6 +417,13 @@ async fn check(
         .is_none_or(|s| s.account.as_str() == principal.account());
     if own_account && matches!(principal, berth_iam::Principal::Root { .. }) {
         return Ok(());
+    }
+    if repository.is_none()
+        && let Some(decided) = authz::authorize_from_memory(
+            &app.iam, principal, &action, &resources, &context, refusal,
+        )
+    {
+        return decided;
     }
     let (app, principal) = (app.clone(), principal.clone());
     crate::protocol::json::blocking(move || {

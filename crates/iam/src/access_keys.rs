@@ -249,8 +249,24 @@ impl Iam {
     }
 
     /// For SigV4: the secret of an active access key and who it belongs to: an IAM user, or
-    /// the root of an account made by `create_account`.
+    /// the root of an account made by `create_account`. A process that is its store's only
+    /// writer answers from memory while it has written no IAM record since
+    /// (`policy_cache`): a request signed by a user then reads nothing.
     pub fn signing_key(&self, id: &str) -> Result<Option<(String, Principal)>> {
+        if !self.sole_writer {
+            return self.signing_key_from_store(id);
+        }
+        // Read before the records: an entry is never stamped newer than what it holds.
+        let generation = crate::policy_cache::local_generation();
+        if let Some(found) = self.cache.signing_key(id, generation) {
+            return Ok(found);
+        }
+        let found = self.signing_key_from_store(id)?;
+        self.cache.keep_signing_key(id, generation, found.clone());
+        Ok(found)
+    }
+
+    fn signing_key_from_store(&self, id: &str) -> Result<Option<(String, Principal)>> {
         let kkey = access_key_key(id);
         let Some(kv) = self.store.get(&kkey)? else {
             // Not a user's: perhaps the root key of another account of the installation.

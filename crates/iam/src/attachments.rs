@@ -4,6 +4,7 @@
 //! apply to a principal, for evaluation (a user's include its groups').
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use berth_store::{Compare, Op};
 use serde::Serialize;
@@ -11,6 +12,8 @@ use serde::de::DeserializeOwned;
 
 use crate::groups::{Group, group_key, no_such_group};
 use crate::policies::{ManagedPolicy, check_document};
+use crate::policy::{Policy, PolicyError, PolicyType};
+use crate::policy_cache::{self, Holder as CacheHolder, generation_key};
 use crate::roles::{Role, no_such_role, role_key, unmodifiable};
 use crate::users::{User, check_name, no_such_user};
 use crate::{Iam, IamError, Principal, Result, decode, encode, user_key};
@@ -97,6 +100,32 @@ impl HasPolicies for Role {
     }
     fn inline(&mut self) -> &mut BTreeMap<String, String> {
         &mut self.inline_policies
+    }
+}
+
+/// Whose cached policies a principal's are: `None` for root, which has none.
+fn cache_holder(principal: &Principal) -> Option<CacheHolder> {
+    match principal {
+        Principal::Root { .. } => None,
+        Principal::User {
+            account, name, id, ..
+        } => Some(CacheHolder {
+            account: account.clone(),
+            role: false,
+            name: name.to_ascii_lowercase(),
+            id: id.clone(),
+        }),
+        Principal::AssumedRole {
+            account,
+            role_name,
+            role_id,
+            ..
+        } => Some(CacheHolder {
+            account: account.clone(),
+            role: true,
+            name: role_name.to_ascii_lowercase(),
+            id: role_id.clone(),
+        }),
     }
 }
 
@@ -399,6 +428,66 @@ impl Iam {
             }
         }
         Ok(())
+    }
+
+    /// [`Iam::identity_policies`] parsed, from the cache while the account's IAM generation
+    /// is the one they were read at (`policy_cache`): one store read when nothing changed.
+    /// A stored document that no longer parses grants nothing (it was checked when
+    /// written).
+    pub fn parsed_identity_policies(&self, principal: &Principal) -> Result<Arc<[Arc<Policy>]>> {
+        let Some(holder) = cache_holder(principal) else {
+            return Ok(Arc::new([]));
+        };
+        // Read before the records: a set is never stamped newer than what it holds.
+        let generation = self.generation(&holder.account)?;
+        if let Some(policies) = self.cache.set(&holder, generation) {
+            return Ok(policies);
+        }
+        let mut policies = Vec::new();
+        for document in self.identity_policies(principal)? {
+            match self.cache.parsed(&document, PolicyType::Identity) {
+                Ok(policy) => policies.push(policy),
+                Err(e) => tracing::warn!(error = %e, "a stored policy does not parse"),
+            }
+        }
+        let policies: Arc<[Arc<Policy>]> = policies.into();
+        self.cache.keep_set(holder, generation, policies.clone());
+        Ok(policies)
+    }
+
+    /// [`Iam::parsed_identity_policies`] when memory alone can give them: this process is
+    /// its store's only writer ([`Iam::sole_writer`]) and holds them as of its latest IAM
+    /// write. `None`: ask `parsed_identity_policies` (it reads the store).
+    pub fn cached_identity_policies(&self, principal: &Principal) -> Option<Arc<[Arc<Policy>]>> {
+        let Some(holder) = cache_holder(principal) else {
+            return Some(Arc::new([]));
+        };
+        if !self.sole_writer {
+            return None;
+        }
+        self.cache.set(&holder, policy_cache::local_generation())
+    }
+
+    /// The account's IAM generation: this process's write count when it is the store's
+    /// only writer, else the generation key's revision (one read).
+    fn generation(&self, account: &str) -> Result<u64> {
+        if self.sole_writer {
+            return Ok(policy_cache::local_generation());
+        }
+        Ok(self
+            .store
+            .get(&generation_key(account))?
+            .map_or(0, |kv| kv.mod_revision))
+    }
+
+    /// `document` compiled as a policy of `kind`, parsed once per distinct text (session
+    /// policies arrive with every request of a session).
+    pub fn parsed_policy(
+        &self,
+        document: &str,
+        kind: PolicyType,
+    ) -> std::result::Result<Arc<Policy>, PolicyError> {
+        self.cache.parsed(document, kind)
     }
 
     /// The default version's document of a managed policy (session `PolicyArns`).

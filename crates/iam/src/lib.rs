@@ -16,6 +16,7 @@ mod instance_profiles;
 mod managed;
 mod policies;
 pub mod policy;
+mod policy_cache;
 mod principal_tags;
 mod roles;
 mod service_linked;
@@ -40,6 +41,7 @@ pub use policies::{
     CreatePolicy, MAX_MANAGED_POLICY_SIZE, ManagedPolicy, PolicyScope, PolicyVersion,
     check_document,
 };
+pub use policy_cache::{MAX_DOCUMENTS, MAX_SETS};
 pub use roles::{CreateRole, Role};
 pub use service_linked::{DeletionTask, service_linked_role_arn};
 pub use sessions::{Session, SessionCheck, session_token_duration};
@@ -156,20 +158,36 @@ impl Principal {
     }
 }
 
-/// IAM's state and operations for every account of the installation.
+/// IAM's state and operations for every account of the installation. Clones share one
+/// cache of parsed policies (`policy_cache`).
 #[derive(Clone)]
 pub struct Iam {
+    /// `store` wrapped in `policy_cache::Generations`: every write to a user, role or
+    /// managed policy bumps its account's IAM generation.
     store: Arc<dyn Store>,
     /// When this process last wrote each access key's last use (shared by clones).
     key_uses: Arc<access_keys::KeyUses>,
+    cache: Arc<policy_cache::PolicyCache>,
+    /// This process is the store's only writer: the IAM generation is read from memory.
+    sole_writer: bool,
 }
 
 impl Iam {
     pub fn new(store: Arc<dyn Store>) -> Iam {
         Iam {
-            store,
+            store: Arc::new(policy_cache::Generations::new(store)),
             key_uses: Arc::default(),
+            cache: Arc::default(),
+            sole_writer: false,
         }
+    }
+
+    /// Declares this process the only writer of the store (the embedded store, which one
+    /// process holds locked; not etcd, which replicas share): cached policies are checked
+    /// against this process's own count of IAM writes instead of a store read.
+    pub fn sole_writer(mut self) -> Iam {
+        self.sole_writer = true;
+        self
     }
 }
 

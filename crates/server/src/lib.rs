@@ -223,7 +223,12 @@ pub async fn run(
         registry: registry.clone(),
         ecs,
         logs: logs.clone(),
-        iam: berth_iam::Iam::new(store.clone()),
+        // On the embedded store this process is the only writer: IAM checks its cached
+        // policies against its own write count, without a store read per request.
+        iam: match &opened.etcd {
+            Some(_) => berth_iam::Iam::new(store.clone()),
+            None => berth_iam::Iam::new(store.clone()).sole_writer(),
+        },
         credentials: credentials.clone(),
         account,
         tokens,

@@ -24,6 +24,7 @@ mod gc;
 mod identity;
 mod identity_breadth;
 mod identity_conditions;
+mod identity_replicas;
 mod identity_simulator;
 mod logs_api;
 mod logs_replicas;

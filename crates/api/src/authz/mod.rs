@@ -10,6 +10,8 @@ mod resource_policy;
 mod resources;
 mod tags;
 
+use std::sync::{Arc, LazyLock};
+
 use axum::http::StatusCode;
 use berth_iam::Principal;
 use berth_iam::policy::{Policy, PolicySet, PolicyType, Request, RequestPrincipal, evaluate};
@@ -108,11 +110,61 @@ pub fn authorize_on(
     if let (true, Some(tags)) = (named.resource_tag, on.tags) {
         context.service_keys.extend(tags());
     }
-    let mut request = request_for(principal, action, resources, &context);
-    if let Some(resource) = on.policy {
-        request = request.with_resource_account(&resource.account);
+    let account = on.policy.map(|r| r.account.as_str());
+    decide(
+        &set, principal, action, resources, &context, refusal, account,
+    )
+}
+
+/// [`authorize`] from memory alone, when IAM holds the caller's policies and can tell they
+/// are current without reading the store (`berth_iam::Iam::cached_identity_policies`) and
+/// they test no tags (which are read from the store): no store call, so the request path
+/// may decide on its async worker. `None`: call [`authorize`] (on the blocking pool).
+pub fn authorize_from_memory(
+    iam: &berth_iam::Iam,
+    principal: &Principal,
+    action: &str,
+    resources: &[String],
+    context: &RequestContext,
+    refusal: Refusal,
+) -> Option<Result<(), AwsError>> {
+    if exempt(principal, action) {
+        return Some(Ok(()));
     }
-    let decision = evaluate(&request, &set);
+    let identity = iam.cached_identity_policies(principal)?;
+    let set = with_session_policies(iam, principal, &identity);
+    let named = set.tag_keys();
+    if named.principal_tag || named.resource_tag {
+        return None;
+    }
+    Some(decide(
+        &set, principal, action, resources, context, refusal, None,
+    ))
+}
+
+/// The principals and actions no policy is evaluated for.
+fn exempt(principal: &Principal, action: &str) -> bool {
+    matches!(principal, Principal::Root { .. })
+        || NEEDS_NO_PERMISSION.contains(&action)
+        || CHECKED_BY_THE_ACTION.contains(&action)
+}
+
+/// IAM's decision for the request over `set`, refused in the protocol's words;
+/// `resource_account`: the resources' account when another than their ARNs say.
+fn decide(
+    set: &PolicySet,
+    principal: &Principal,
+    action: &str,
+    resources: &[String],
+    context: &RequestContext,
+    refusal: Refusal,
+    resource_account: Option<&str>,
+) -> Result<(), AwsError> {
+    let mut request = request_for(principal, action, resources, context);
+    if let Some(account) = resource_account {
+        request = request.with_resource_account(account);
+    }
+    let decision = evaluate(&request, set);
     if decision.is_allowed() {
         return Ok(());
     }
@@ -130,33 +182,40 @@ pub fn authorize_on(
 
 /// The policies that apply to `principal`'s requests: its identity policies (inline and
 /// attached, default versions) and, for a role session, the session policies. The request
-/// path and the policy simulator both build their sets here, so they decide alike.
+/// path and the policy simulator both build their sets here, so they decide alike. The
+/// identity policies come parsed from IAM's cache while the account's IAM generation is
+/// unchanged (one store read), session policies from the cache of parsed documents.
 pub fn policy_set(iam: &berth_iam::Iam, principal: &Principal) -> Result<PolicySet, AwsError> {
-    let documents = iam
-        .identity_policies(principal)
+    let identity = iam
+        .parsed_identity_policies(principal)
         .map_err(|e| AwsError::server(format!("cannot read the caller's policies: {e}")))?;
+    Ok(with_session_policies(iam, principal, &identity))
+}
+
+/// A set of `identity` policies and, for a role session, its session policies (parsed once
+/// per distinct document).
+fn with_session_policies(
+    iam: &berth_iam::Iam,
+    principal: &Principal,
+    identity: &[Arc<Policy>],
+) -> PolicySet {
     let mut set = PolicySet::new();
-    for document in &documents {
-        match Policy::parse(document, PolicyType::Identity) {
-            Ok(policy) => set = set.with_identity(policy),
-            // Stored documents were checked when they were written; one that no longer
-            // parses grants nothing.
-            Err(e) => tracing::warn!(error = %e, "a stored policy does not parse"),
-        }
+    for policy in identity {
+        set = set.with_identity(policy.clone());
     }
     if let Principal::AssumedRole {
         session_policies, ..
     } = principal
     {
         for document in session_policies {
-            match Policy::parse(document, PolicyType::Identity) {
+            match iam.parsed_policy(document, PolicyType::Identity) {
                 Ok(policy) => set = set.with_session(policy),
                 // A session policy that cannot be read allows nothing.
                 Err(_) => set = set.with_session(deny_all()),
             }
         }
     }
-    Ok(set)
+    set
 }
 
 /// The request as the evaluator sees it: who, what, on which resources, with the global
@@ -208,12 +267,17 @@ pub fn request_for(
 }
 
 /// A policy that allows nothing (stands in for a session policy that cannot be read).
-fn deny_all() -> Policy {
-    Policy::parse(
-        r#"{"Version":"2012-10-17","Statement":[{"Effect":"Deny","Action":"*","Resource":"*"}]}"#,
-        PolicyType::Identity,
-    )
-    .expect("a constant policy parses")
+fn deny_all() -> Arc<Policy> {
+    static DENY_ALL: LazyLock<Arc<Policy>> = LazyLock::new(|| {
+        Arc::new(
+            Policy::parse(
+                r#"{"Version":"2012-10-17","Statement":[{"Effect":"Deny","Action":"*","Resource":"*"}]}"#,
+                PolicyType::Identity,
+            )
+            .expect("a constant policy parses"),
+        )
+    });
+    DENY_ALL.clone()
 }
 
 /// What a request says about itself for the global condition keys.

@@ -8,7 +8,7 @@ use super::condition::{ConditionBlock, ConditionError};
 use super::pattern::{ActionPattern, ArnPattern, ArnSplit};
 
 /// Which grammar a document follows.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum PolicyType {
     /// Attached to an identity: no `Principal`, `Resource` required.
     Identity,
