@@ -768,6 +768,7 @@ fn a_pull_only_user_pulls_and_is_denied_pushes() {
     s.create_repo(&repo, &[]);
     s.create_repo(&other, &[]);
     let reference = s.docker_push_test_image(&repo, "v1");
+    s.docker_push_test_image(&other, "seed");
 
     ok_json(&s.aws(&["iam", "create-user", "--user-name", "reader"]));
     let policy = format!(
@@ -806,6 +807,41 @@ fn a_pull_only_user_pulls_and_is_denied_pushes() {
         let err = stderr_of(&pushed).to_lowercase();
         assert!(err.contains("denied"), "{err}");
     }
+    // Other repositories are invisible: not described, not listed, not pulled.
+    let as_reader = |args: &[&str]| s.aws_with("us-east-1", &id, &secret, args);
+    let described = as_reader(&["ecr", "describe-repositories", "--repository-names", &other]);
+    assert_aws_error(&described, "AccessDeniedException");
+    assert!(
+        stderr_of(&described).contains(&format!(
+            "User: arn:aws:iam::000000000000:user/reader is not authorized to perform: ecr:DescribeRepositories on resource: arn:aws:ecr:us-east-1:000000000000:repository/{other}"
+        )),
+        "{}",
+        stderr_of(&described)
+    );
+    assert_aws_error(
+        &as_reader(&["ecr", "describe-repositories"]),
+        "AccessDeniedException",
+    );
+    assert_aws_error(
+        &as_reader(&["ecr", "list-images", "--repository-name", &other]),
+        "AccessDeniedException",
+    );
+    let other_image = format!("{}/{other}:seed", s.host());
+    s.docker(&["rmi", "-f", &other_image]);
+    let pulled = s.docker(&["pull", &other_image]);
+    assert!(!pulled.status.success(), "a pull from {other} was allowed");
+    let err = stderr_of(&pulled).to_lowercase();
+    assert!(err.contains("denied"), "{err}");
+    // ECS calls: refused with AWS's message.
+    let ecs = as_reader(&["ecs", "list-clusters"]);
+    assert_aws_error(&ecs, "AccessDeniedException");
+    assert!(
+        stderr_of(&ecs).contains(
+            "User: arn:aws:iam::000000000000:user/reader is not authorized to perform: ecs:ListClusters on resource: * because no identity-based policy allows the ecs:ListClusters action"
+        ),
+        "{}",
+        stderr_of(&ecs)
+    );
 }
 
 /// A new access key of `user`: its id and secret.
