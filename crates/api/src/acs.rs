@@ -243,11 +243,41 @@ impl IntoResponse for Refusal {
     }
 }
 
-/// Authenticates the upgrade GET (SigV4 over the URL, empty payload) and returns its scope.
-fn authenticate_get(app: &AppState, uri: &Uri, headers: &HeaderMap) -> Result<Scope, Refusal> {
+/// Authenticates the upgrade GET (SigV4 over the URL, empty payload), authorizes `action`
+/// (`ecs:Poll`, `ecs:StartTelemetrySession`) on the container instance the query names for
+/// any principal but an account's root, and returns its scope.
+fn authenticate_get(
+    app: &AppState,
+    uri: &Uri,
+    headers: &HeaderMap,
+    action: &str,
+) -> Result<Scope, Refusal> {
     let authenticated =
         crate::protocol::signature::authenticate(app, "GET", uri, headers, b"", false)
             .map_err(|e| refuse(e.status, &e.code, &e.message))?;
+    if !matches!(authenticated.principal, berth_iam::Principal::Root { .. }) {
+        let instance = uri
+            .query()
+            .unwrap_or("")
+            .split('&')
+            .find_map(|kv| kv.strip_prefix("containerInstance="))
+            .map(crate::protocol::query::percent_decode)
+            .filter(|arn| arn.starts_with("arn:"))
+            .unwrap_or_else(|| "*".to_string());
+        let context = crate::authz::RequestContext {
+            region: authenticated.verified.region.clone(),
+            ..Default::default()
+        };
+        crate::authz::authorize(
+            &app.iam,
+            &authenticated.principal,
+            action,
+            &[instance],
+            &context,
+            crate::authz::Refusal::Json,
+        )
+        .map_err(|e| refuse(e.status, &e.code, &e.message))?;
+    }
     let verified = authenticated.verified;
     let region = verified.region.parse().map_err(|_| {
         refuse(
@@ -338,7 +368,7 @@ pub async fn acs_handler(
     headers: HeaderMap,
     ws: WebSocketUpgrade,
 ) -> Response {
-    let scope = match authenticate_get(&app, &uri, &headers) {
+    let scope = match authenticate_get(&app, &uri, &headers, "ecs:Poll") {
         Ok(s) => s,
         Err(r) => return r.into_response(),
     };
@@ -655,7 +685,7 @@ pub async fn tcs_handler(
     headers: HeaderMap,
     ws: WebSocketUpgrade,
 ) -> Response {
-    let scope = match authenticate_get(&app, &uri, &headers) {
+    let scope = match authenticate_get(&app, &uri, &headers, "ecs:StartTelemetrySession") {
         Ok(s) => s,
         Err(r) => return r.into_response(),
     };

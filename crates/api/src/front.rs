@@ -274,7 +274,11 @@ async fn handle_inner(
                 (service == "ecr").then(|| scope.clone()),
             )
             .await?;
-            if service == "ecs" {
+            // ECS's calls that name roles (an account's root passes any of its roles).
+            if service == "ecs"
+                && authz::PASSES_ROLES.contains(&operation)
+                && !matches!(principal, berth_iam::Principal::Root { .. })
+            {
                 pass_roles(
                     &app, &principal, operation, &body, &scope, &parts, &verified,
                 )

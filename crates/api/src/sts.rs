@@ -103,10 +103,15 @@ fn get_access_key_info(ctx: &AwsContext, request: &QueryRequest) -> Result<Xml, 
             .map_err(crate::iam::iam_error)?
             .map(|s| s.principal.account().to_string())
     } else {
-        app.iam
-            .access_key(id)
-            .map_err(crate::iam::iam_error)?
-            .map(|k| k.account)
+        match app.iam.access_key(id).map_err(crate::iam::iam_error)? {
+            Some(key) => Some(key.account),
+            // The root key of another account of the installation (`berth accounts`).
+            None => app
+                .iam
+                .account_root_key(id)
+                .map_err(crate::iam::iam_error)?
+                .map(|a| a.account_id),
+        }
     };
     let account = account.ok_or_else(|| {
         AwsError::client(

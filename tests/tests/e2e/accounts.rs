@@ -85,6 +85,36 @@ fn accounts_are_made_and_act_apart() {
         stderr_of(&signed_by_a)
     );
 
+    // IAM is per account: a group and an instance profile made with A's root are A's, and
+    // A's account details show them, not the default account's.
+    let group = ok_json(&a.aws(&s, &["iam", "create-group", "--group-name", "ops"]));
+    assert_eq!(
+        group["Group"]["Arn"],
+        format!("arn:aws:iam::{}:group/ops", a.id),
+        "{group}"
+    );
+    ok_json(&a.aws(
+        &s,
+        &[
+            "iam",
+            "create-instance-profile",
+            "--instance-profile-name",
+            "web",
+        ],
+    ));
+    assert!(
+        !s.aws(&["iam", "get-group", "--group-name", "ops"])
+            .status
+            .success()
+    );
+    ok_json(&s.aws(&["iam", "create-group", "--group-name", "ops"]));
+    let details = ok_json(&a.aws(&s, &["iam", "get-account-authorization-details"]));
+    assert_eq!(
+        details["GroupDetailList"][0]["Arn"],
+        format!("arn:aws:iam::{}:group/ops", a.id),
+        "{details}"
+    );
+
     // The same names in two accounts do not collide.
     let cluster = unique("shared-");
     let repo = unique("app-");

@@ -16,7 +16,7 @@ use axum::http::StatusCode;
 use berth_iam::Principal;
 use berth_iam::policy::{Policy, PolicySet, PolicyType, Request, RequestPrincipal, evaluate};
 
-pub use pass_role::{TaskRoles, passed_roles};
+pub use pass_role::{PASSES_ROLES, TaskRoles, passed_roles};
 pub use resource_policy::{ResourcePolicy, repository_policy};
 pub use resources::{query_resources, resources, service_keys};
 pub use tags::{

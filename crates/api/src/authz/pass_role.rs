@@ -17,6 +17,15 @@ pub const ECS_TASKS: &str = "ecs-tasks.amazonaws.com";
 /// The service a service's load-balancer role is passed to.
 pub const ECS: &str = "ecs.amazonaws.com";
 
+/// The ECS operations that can name roles for ECS to use.
+pub const PASSES_ROLES: &[&str] = &[
+    "RegisterTaskDefinition",
+    "RunTask",
+    "StartTask",
+    "CreateService",
+    "UpdateService",
+];
+
 /// The roles a task definition names (task role, execution role), as given.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct TaskRoles {

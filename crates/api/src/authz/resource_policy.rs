@@ -27,17 +27,22 @@ impl ResourcePolicy {
     }
 }
 
-/// The policy of the repository `resources` name first (`arn:aws:ecr:R:A:repository/NAME`),
+/// The policy of the one repository `resources` names (`arn:aws:ecr:R:A:repository/NAME`),
 /// read in `scope`; `None` for anything else, a repository without a policy, or one that does
-/// not exist (the operation then says so).
+/// not exist (the operation then says so). A request naming several repositories gets no
+/// resource policy: one repository's policy must not decide for the others (a statement
+/// without `Resource` would match them all), so the identity policies decide alone.
 pub fn repository_policy(
     registry: &berth_registry::Registry,
     scope: &Scope,
     resources: &[String],
 ) -> Result<ResourcePolicy, crate::protocol::AwsError> {
     let account = scope.account.to_string();
-    let name = resources
-        .first()
+    let only = match resources {
+        [one] => Some(one),
+        _ => None,
+    };
+    let name = only
         .filter(|arn| arn.starts_with("arn:aws:ecr:"))
         .and_then(|arn| arn.split_once(":repository/"))
         .and_then(|(_, name)| name.parse().ok());

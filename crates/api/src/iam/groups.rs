@@ -23,7 +23,7 @@ pub(super) const ACTIONS: &[&str] = &[
 
 pub(super) fn dispatch(ctx: &AwsContext, r: &QueryRequest) -> Result<Option<Xml>, AwsError> {
     let iam = &ctx.app.iam;
-    let account = ctx.app.account.to_string();
+    let account = ctx.scope.account.to_string();
     let account = account.as_str();
     let mut xml = Xml::default();
     match r.action.as_str() {

@@ -40,7 +40,7 @@ const CONTEXT_KEY_TYPES: &[&str] = &[
 ];
 
 pub(super) fn dispatch(ctx: &AwsContext, r: &QueryRequest) -> Result<Option<Xml>, AwsError> {
-    let account = ctx.app.account.to_string();
+    let account = ctx.scope.account.to_string();
     let mut xml = Xml::default();
     match run(&ctx.app.iam, &account, r)? {
         Outcome::Results(results) => write_results(&mut xml, r, &results)?,
