@@ -53,6 +53,20 @@ fn create_role(s: &BerthServer, name: &str) {
     ]));
 }
 
+/// Clusters `blue-c` and `red-c`, tagged `team=blue` and `team=red`.
+fn team_clusters(s: &BerthServer) {
+    for (name, team) in [("blue-c", "blue"), ("red-c", "red")] {
+        ok_json(&s.aws(&[
+            "ecs",
+            "create-cluster",
+            "--cluster-name",
+            name,
+            "--tags",
+            &format!("key=team,value={team}"),
+        ]));
+    }
+}
+
 const CONTAINERS: &str =
     r#"[{"name":"app","image":"busybox","memory":64,"essential":true,"command":["true"]}]"#;
 
@@ -183,16 +197,7 @@ fn naming_a_role_for_ecs_needs_iam_pass_role() {
 #[test]
 fn conditions_on_resource_request_and_principal_tags() {
     let s = BerthServer::start();
-    for (name, team) in [("blue-c", "blue"), ("red-c", "red")] {
-        ok_json(&s.aws(&[
-            "ecs",
-            "create-cluster",
-            "--cluster-name",
-            name,
-            "--tags",
-            &format!("key=team,value={team}"),
-        ]));
-    }
+    team_clusters(&s);
     let policy = r#"{"Version":"2012-10-17","Statement":[
             {"Effect":"Allow","Action":"ecs:DescribeClusters","Resource":"*",
              "Condition":{"StringEquals":{"ecs:ResourceTag/team":"${aws:PrincipalTag/team}"}}},
@@ -289,16 +294,7 @@ fn session_of(out: &std::process::Output) -> (String, String, String) {
 #[test]
 fn session_tags_are_principal_tags_and_transitive_ones_pass_on() {
     let s = BerthServer::start();
-    for (name, team) in [("blue-c", "blue"), ("red-c", "red")] {
-        ok_json(&s.aws(&[
-            "ecs",
-            "create-cluster",
-            "--cluster-name",
-            name,
-            "--tags",
-            &format!("key=team,value={team}"),
-        ]));
-    }
+    team_clusters(&s);
     let by_team = r#"{"Version":"2012-10-17","Statement":[
         {"Effect":"Allow","Action":"ecs:DescribeClusters","Resource":"*",
          "Condition":{"StringEquals":{"ecs:ResourceTag/team":"${aws:PrincipalTag/team}"}}},
