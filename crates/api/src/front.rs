@@ -464,7 +464,7 @@ fn registry_id(body: &[u8]) -> Option<String> {
 
 /// The tags of the resource `arn` (ECS resources, ECR repositories, log groups), for
 /// `aws:ResourceTag/…`; none when it does not exist (yet) or has no tags.
-fn resource_tags(app: &AppState, service: &str, arn: &str) -> Vec<(String, String)> {
+pub(crate) fn resource_tags(app: &AppState, service: &str, arn: &str) -> Vec<(String, String)> {
     // arn:aws:SERVICE:REGION:ACCOUNT:RESOURCE
     let parts: Vec<&str> = arn.splitn(6, ':').collect();
     let [_, _, _, region, account, resource] = parts[..] else {

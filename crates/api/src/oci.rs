@@ -402,16 +402,8 @@ async fn handle_inner(app: &Arc<AppState>, request: Request) -> OciResult {
             let policy = crate::authz::repository_policy(&app.registry, &scope, &resources)?;
             // ecr:ResourceTag/… and aws:ResourceTag/…: the repository's tags.
             let tags = || {
-                repository
-                    .as_ref()
-                    .and_then(|name| name.parse().ok())
-                    .and_then(|name| app.registry.repository(&scope, &name).ok())
-                    .map(|r| {
-                        let tags: Vec<(String, String)> =
-                            r.tags.into_iter().map(|t| (t.key, t.value)).collect();
-                        crate::authz::resource_tag_keys("ecr", &tags)
-                    })
-                    .unwrap_or_default()
+                let tags = crate::front::resource_tags(&app, "ecr", &resources[0]);
+                crate::authz::resource_tag_keys("ecr", &tags)
             };
             crate::authz::authorize_on(
                 &app.iam,

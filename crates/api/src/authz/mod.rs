@@ -87,10 +87,7 @@ pub fn authorize_on(
     on: OnResource<'_>,
 ) -> Result<(), AwsError> {
     let own_account = on.policy.is_none_or(|r| r.account == principal.account());
-    if (own_account && matches!(principal, Principal::Root { .. }))
-        || NEEDS_NO_PERMISSION.contains(&action)
-        || CHECKED_BY_THE_ACTION.contains(&action)
-    {
+    if exempt(principal, action, own_account) {
         return Ok(());
     }
     let mut set = policy_set(iam, principal)?;
@@ -128,7 +125,7 @@ pub fn authorize_from_memory(
     context: &RequestContext,
     refusal: Refusal,
 ) -> Option<Result<(), AwsError>> {
-    if exempt(principal, action) {
+    if exempt(principal, action, true) {
         return Some(Ok(()));
     }
     let identity = iam.cached_identity_policies(principal)?;
@@ -143,8 +140,10 @@ pub fn authorize_from_memory(
 }
 
 /// The principals and actions no policy is evaluated for.
-fn exempt(principal: &Principal, action: &str) -> bool {
-    matches!(principal, Principal::Root { .. })
+/// An account's root is exempt in its own account only (`own_account`: the resources are
+/// the caller's account's).
+fn exempt(principal: &Principal, action: &str, own_account: bool) -> bool {
+    (own_account && matches!(principal, Principal::Root { .. }))
         || NEEDS_NO_PERMISSION.contains(&action)
         || CHECKED_BY_THE_ACTION.contains(&action)
 }
