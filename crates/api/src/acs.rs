@@ -42,6 +42,7 @@ use berth_model::task_definition::TaskDefinition;
 use tokio::sync::mpsc;
 
 use crate::AppState;
+use crate::acs_credentials::{SessionCredentials, renewal_check_interval};
 use crate::acs_payload::{PayloadContext, acs_task};
 
 /// Why an agent's ACS or telemetry session ended before the agent or the server closed it.
@@ -57,6 +58,8 @@ enum SessionError {
 
 /// How often the server sends an ACS heartbeat.
 pub const DEFAULT_HEARTBEAT: Duration = Duration::from_secs(20);
+/// How long tasks' role credentials last unless configured (renewed at half-life).
+pub const DEFAULT_TASK_CREDENTIALS: Duration = Duration::from_secs(3600);
 
 /// What the hub tells a session.
 enum SessionEvent {
@@ -80,6 +83,8 @@ pub struct AgentHub {
     /// `PublishHealthRequest` frames as JSON), kept for auto scaling.
     telemetry: Mutex<HashMap<String, TelemetryRecord>>,
     heartbeat: Duration,
+    /// How long the credentials of tasks' roles last (`acs_credentials.rs`).
+    pub task_credentials: Duration,
     closing: tokio::sync::watch::Sender<bool>,
 }
 
@@ -106,8 +111,15 @@ impl AgentHub {
             seq: AtomicI64::new(1),
             telemetry: Mutex::new(HashMap::new()),
             heartbeat,
+            task_credentials: DEFAULT_TASK_CREDENTIALS,
             closing: tokio::sync::watch::channel(false).0,
         }
+    }
+
+    /// The hub, its tasks' role credentials lasting `lifetime`.
+    pub fn with_task_credentials(mut self, lifetime: Duration) -> AgentHub {
+        self.task_credentials = lifetime.max(Duration::from_secs(1));
+        self
     }
 
     /// Ends every session with a `CloseMessage` (server shutdown).
@@ -413,6 +425,8 @@ struct Session {
     sent: HashMap<String, DesiredStatus>,
     /// The ids of the last few task manifests sent (a stop verification answers one).
     manifests: std::collections::VecDeque<String>,
+    /// The credentials of the tasks' roles handed out on this session.
+    credentials: SessionCredentials,
 }
 
 impl Session {
@@ -434,6 +448,9 @@ impl Session {
     /// told yet, or `None` when there is nothing new.
     async fn payload(&mut self, tasks: Vec<Task>) -> Result<Option<String>, SessionError> {
         let mut out = Vec::new();
+        // Tasks sent as RUNNING get their roles' credentials (store writes: issued together
+        // on the blocking pool below).
+        let mut credentialed = Vec::new();
         for task in tasks {
             if self.sent.get(&task.id) == Some(&task.desired_status) {
                 continue;
@@ -450,8 +467,39 @@ impl Session {
             out.push(acs_task(&ctx, &task, &td));
             if task.last_status == TaskStatus::Stopped {
                 self.sent.remove(&task.id);
+                self.credentials.forget(&task.arn(&self.peer.scope));
             } else {
                 self.sent.insert(task.id.clone(), task.desired_status);
+                if task.desired_status != DesiredStatus::Running {
+                    self.credentials.forget(&task.arn(&self.peer.scope));
+                } else if td.task_role_arn.is_some()
+                    || td.execution_role_arn.is_some()
+                    || task.overrides.as_ref().is_some_and(|o| {
+                        o.task_role_arn.is_some() || o.execution_role_arn.is_some()
+                    })
+                {
+                    credentialed.push((out.len() - 1, task, td));
+                }
+            }
+        }
+        if !credentialed.is_empty() {
+            let (app, scope) = (self.app.clone(), self.peer.scope.clone());
+            let mut credentials = std::mem::take(&mut self.credentials);
+            let mut tasks: Vec<_> = credentialed
+                .iter()
+                .map(|(at, _, _)| std::mem::take(&mut out[*at]))
+                .collect();
+            let (credentials, tasks) = tokio::task::spawn_blocking(move || {
+                for ((_, task, td), out) in credentialed.iter().zip(tasks.iter_mut()) {
+                    credentials.for_payload(&app, &scope, task, td, out);
+                }
+                (credentials, (credentialed, tasks))
+            })
+            .await?;
+            self.credentials = credentials;
+            let (credentialed, tasks) = tasks;
+            for ((at, _, _), task) in credentialed.into_iter().zip(tasks) {
+                out[at] = task;
             }
         }
         if out.is_empty() {
@@ -468,6 +516,25 @@ impl Session {
             ..PayloadMessage::default()
         };
         Ok(Some(ServerMessage::Payload(message).encode()))
+    }
+}
+
+impl Session {
+    /// `IAMRoleCredentialsMessage`s for the credentials due for renewal.
+    async fn renew_credentials(&mut self) -> Result<Vec<String>, SessionError> {
+        let now = time::OffsetDateTime::now_utc().unix_timestamp() as f64;
+        if !self.credentials.any_due(now) {
+            return Ok(Vec::new());
+        }
+        let app = self.app.clone();
+        let mut credentials = std::mem::take(&mut self.credentials);
+        let (credentials, frames) = tokio::task::spawn_blocking(move || {
+            let frames = credentials.renew(&app, now);
+            (credentials, frames)
+        })
+        .await?;
+        self.credentials = credentials;
+        Ok(frames)
     }
 }
 
@@ -594,6 +661,7 @@ async fn acs_session(
             definitions: HashMap::new(),
             sent: HashMap::new(),
             manifests: std::collections::VecDeque::new(),
+            credentials: SessionCredentials::default(),
         };
         if let Some(frame) = session.payload(initial).await? {
             socket.send(Message::Text(frame.into())).await?;
@@ -609,8 +677,15 @@ async fn acs_session(
         );
         let mut beats: u32 = 0;
         let mut closing = hub.closing.subscribe();
+        let mut renewals = tokio::time::interval(renewal_check_interval(hub.task_credentials));
+        renewals.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             tokio::select! {
+                _ = renewals.tick() => {
+                    for frame in session.renew_credentials().await? {
+                        socket.send(Message::Text(frame.into())).await?;
+                    }
+                }
                 Some(event) = rx.recv() => {
                     let mut tasks = Vec::new();
                     let mut deregistered = false;

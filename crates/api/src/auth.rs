@@ -118,6 +118,17 @@ impl TokenIssuer {
         Some(ip.to_string())
     }
 
+    /// The id of the credentials of `task_arn`'s role of `role_type` (`TaskApplication`,
+    /// `TaskExecution`): the same for the task's whole life on every replica and across
+    /// restarts (a container is told its credentials' path once, when it is created), and
+    /// unguessable without the installation's key. UUID-shaped, as ECS's are.
+    pub fn credentials_id(&self, task_arn: &str, role_type: &str) -> String {
+        let mac = self.mac(format!("task-credentials\n{role_type}\n{task_arn}").as_bytes());
+        let mut bytes = [0u8; 16];
+        bytes.copy_from_slice(&mac[..16]);
+        uuid::Uuid::from_bytes(bytes).to_string()
+    }
+
     /// A new password for `principal` (`None` or root: unrestricted) and its expiry.
     pub fn issue_for(
         &self,

@@ -366,25 +366,17 @@ async fn pass_roles(
     parts: &axum::http::request::Parts,
     verified: &berth_sigv4::Verified,
 ) -> Result<(), AwsError> {
-    let passed = {
-        let (app, operation, body, scope) = (
-            app.clone(),
-            operation.to_string(),
-            body.clone(),
-            scope.clone(),
-        );
-        crate::protocol::json::blocking(move || {
-            let account = scope.account.to_string();
-            Ok(authz::passed_roles(&operation, &body, &account, |td| {
-                let stored = app.ecs.task_definition(&scope, td).ok()?;
-                Some(authz::TaskRoles {
-                    task_role: stored.task_definition.task_role_arn,
-                    execution_role: stored.task_definition.execution_role_arn,
-                })
-            }))
+    // Read on this async worker, as the RunTask handler that follows reads the same task
+    // definition (`Ecs::queue_run_task` runs inline): a trip to the blocking pool here
+    // cost RunTask a tenth of its throughput under enforcement (BENCHMARKS.md).
+    let account = scope.account.to_string();
+    let passed = authz::passed_roles(operation, body, &account, |td| {
+        let stored = app.ecs.task_definition(scope, td).ok()?;
+        Some(authz::TaskRoles {
+            task_role: stored.task_definition.task_role_arn,
+            execution_role: stored.task_definition.execution_role_arn,
         })
-        .await?
-    };
+    });
     for (role, service) in passed {
         let mut context = request_context(app, parts, &verified.region);
         context.service_keys = vec![("iam:PassedToService".to_string(), service.to_string())];

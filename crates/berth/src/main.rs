@@ -254,6 +254,11 @@ struct ServerArgs {
     /// How often the server sends each connected agent an ACS heartbeat.
     #[arg(long, env = "BERTH_AGENT_HEARTBEAT_SECONDS", default_value_t = 20)]
     agent_heartbeat_seconds: u64,
+    /// How long the temporary credentials of tasks' roles (task role, execution role)
+    /// last; they are renewed at half-life (ECS's role sessions last hours; shorter ones
+    /// exercise the renewal).
+    #[arg(long, env = "BERTH_TASK_CREDENTIALS_SECONDS", default_value_t = 3600)]
+    task_credentials_seconds: u64,
 }
 
 #[derive(Args)]
@@ -462,6 +467,7 @@ async fn run_server(args: ServerArgs, up: Option<UpOptions>) -> Result<()> {
         log_seal_interval: Duration::from_millis(args.log_seal_interval_ms),
         agent_timeout: Duration::from_secs(args.agent_timeout_seconds),
         agent_heartbeat: Duration::from_secs(args.agent_heartbeat_seconds),
+        task_credentials: Duration::from_secs(args.task_credentials_seconds),
         token_ttl,
         up,
         store: args.etcd_tls.apply(args.store),

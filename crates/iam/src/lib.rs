@@ -20,6 +20,7 @@ mod policy_cache;
 mod principal_tags;
 mod roles;
 mod service_linked;
+mod service_sessions;
 mod sessions;
 mod tags;
 mod users;

@@ -46,6 +46,8 @@ pub struct ServerConfig {
     pub agent_timeout: Duration,
     /// How often each connected agent gets an ACS heartbeat.
     pub agent_heartbeat: Duration,
+    /// How long the credentials of tasks' roles last (renewed at half-life).
+    pub task_credentials: Duration,
     /// How long registry tokens last.
     pub token_ttl: Duration,
     /// `berth up`'s built-in capacity; `None` for `berth server`.
@@ -74,6 +76,7 @@ impl ServerConfig {
             lifecycle_interval: Duration::from_secs(86400),
             agent_timeout: Duration::from_secs(60),
             agent_heartbeat: Duration::from_secs(20),
+            task_credentials: berth_api::acs::DEFAULT_TASK_CREDENTIALS,
             token_ttl: Duration::from_secs(12 * 3600),
             up: None,
             store: files::StoreLocation::Embedded,
@@ -234,9 +237,10 @@ pub async fn run(
         tokens,
         listen,
         advertise: config.advertise.clone(),
-        agents: Arc::new(berth_api::acs::AgentHub::new(
-            config.agent_heartbeat.max(Duration::from_secs(1)),
-        )),
+        agents: Arc::new(
+            berth_api::acs::AgentHub::new(config.agent_heartbeat.max(Duration::from_secs(1)))
+                .with_task_credentials(config.task_credentials),
+        ),
         leader: opened
             .etcd
             .is_some()

@@ -234,6 +234,9 @@ pub(super) async fn create_service(
     ctx: &AwsContext,
     req: CreateServiceRequest,
 ) -> Result<ServiceResponse, AwsError> {
+    if let Some(td) = &req.task_definition {
+        super::tasks::check_task_role(ctx, td, None)?;
+    }
     let service = ctx
         .app
         .ecs
@@ -285,6 +288,9 @@ pub(super) async fn update_service(
     ctx: &AwsContext,
     req: UpdateServiceRequest,
 ) -> Result<ServiceResponse, AwsError> {
+    if let Some(td) = &req.task_definition {
+        super::tasks::check_task_role(ctx, td, None)?;
+    }
     let service = ctx
         .app
         .ecs

@@ -226,10 +226,31 @@ pub(super) fn run_outcome(ctx: &AwsContext, outcome: berth_ecs::RunTaskOutcome) 
     }
 }
 
+/// ECS must be able to assume the task role a task of `task_definition` would run with
+/// (`acs_credentials::check_task_role`); a task definition that cannot be read is left to
+/// the operation to refuse.
+pub(super) fn check_task_role(
+    ctx: &AwsContext,
+    task_definition: &str,
+    overrides: Option<&berth_model::ecs::TaskOverride>,
+) -> Result<(), AwsError> {
+    let Ok(stored) = ctx.app.ecs.task_definition(&ctx.scope, task_definition) else {
+        return Ok(());
+    };
+    crate::acs_credentials::check_task_role(
+        &ctx.app,
+        &ctx.scope,
+        overrides,
+        &stored.task_definition,
+    )
+    .map_err(|message| AwsError::client("ClientException", message))
+}
+
 pub(super) async fn run_task(
     ctx: &AwsContext,
     req: RunTaskRequest,
 ) -> Result<TasksResponse, AwsError> {
+    check_task_role(ctx, &req.task_definition, req.overrides.as_ref())?;
     let outcome = ctx
         .app
         .ecs
@@ -277,6 +298,7 @@ pub(super) async fn start_task(
         ));
     }
     let count = req.container_instances.len() as u32;
+    check_task_role(ctx, &req.task_definition, req.overrides.as_ref())?;
     let outcome = ctx
         .app
         .ecs

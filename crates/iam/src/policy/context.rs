@@ -86,6 +86,20 @@ impl RequestPrincipal {
         }
     }
 
+    /// An AWS service (`ecs-tasks.amazonaws.com`) acting as itself: how a trust policy's
+    /// `{"Service": …}` principal is matched.
+    pub fn service(name: &str) -> RequestPrincipal {
+        RequestPrincipal {
+            kind: PrincipalKind::Service,
+            arn: name.to_string(),
+            principal_arn: name.to_string(),
+            account: String::new(),
+            user_id: String::new(),
+            user_name: None,
+            tags: Vec::new(),
+        }
+    }
+
     pub fn with_tag(mut self, key: &str, value: &str) -> RequestPrincipal {
         self.tags.push((key.to_string(), value.to_string()));
         self
