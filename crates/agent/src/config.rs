@@ -83,6 +83,9 @@ pub struct AgentConfig {
     /// The task metadata endpoint's port: 0 picks a free one on first start (then kept in
     /// the state file); `None` serves no endpoint.
     pub metadata_port: Option<u16>,
+    /// Route 169.254.170.2 to the agents of this host (NAT rules, `metadata::link_local`),
+    /// so containers find credentials and metadata where ECS puts them.
+    pub link_local: bool,
     /// Infra containers kept started for awsvpc tasks (0: none); see `warm`.
     pub warm_infra: usize,
     /// Keep them from the start (Fargate capacity, where every task is awsvpc) rather than
@@ -124,6 +127,7 @@ impl AgentConfig {
             cleanup_delay: DEFAULT_CLEANUP_DELAY,
             efs_root: None,
             metadata_port: Some(0),
+            link_local: true,
             warm_infra: DEFAULT_WARM_INFRA,
             warm_infra_early: false,
             credentials: Credentials {

@@ -60,6 +60,7 @@ pub mod awslogs;
 mod backoff;
 pub mod client;
 pub mod config;
+pub mod credentials;
 pub mod engine;
 pub mod infra;
 pub mod installation;
@@ -178,10 +179,21 @@ pub async fn run(
     // Everything below stops on the caller's shutdown or when the session gives up.
     let (stop, stopped) = watch::channel(false);
     let saver = tokio::spawn(state.clone().run_saver(stopped.clone()));
-    let metadata = match config.metadata_port {
+    let mut metadata = match config.metadata_port {
         Some(port) => Some(bind_metadata_endpoint(&*runtime, &state, port).await?),
         None => None,
     };
+    // 169.254.170.2, as ECS: the NAT rules and this agent's share of the host's router.
+    let mut router_key = None;
+    if let Some((endpoint, _)) = metadata.as_mut()
+        && config.link_local
+    {
+        let bridge = endpoint.bridge_host.as_deref().and_then(|h| h.parse().ok());
+        if let Some(link) = metadata::link_local::setup(bridge, stopped.clone()).await {
+            endpoint.link_local = true;
+            router_key = Some(link.key);
+        }
+    }
     // awsvpc tasks reach the endpoint on their subnet's gateway: listeners added as needed.
     let (listen_requests, listen_receiver) = metadata::endpoint::ListenRequests::new();
     let engine_config = EngineConfig {
@@ -219,6 +231,8 @@ pub async fn run(
             engine: engine.clone(),
             stats: collector.clone(),
             availability_zone: config.availability_zone.clone(),
+            router_key,
+            peers: Default::default(),
         });
         tracing::info!(
             port = endpoint.port,
@@ -318,6 +332,7 @@ async fn bind_metadata_endpoint(
     let mut endpoint = metadata::endpoint::MetadataEndpoint {
         bridge_host,
         port: wanted,
+        link_local: false,
     };
     let bound = match metadata::endpoint::bind(&endpoint.listen_addresses(), wanted).await {
         Ok(bound) => Ok(bound),

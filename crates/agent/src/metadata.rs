@@ -36,13 +36,20 @@ use crate::state::{ContainerRecord, TaskRecord};
 use crate::stats::StatsCollector;
 use crate::translate;
 
+pub mod credentials;
 pub mod endpoint;
+pub mod link_local;
 
 /// What the endpoint answers from.
 pub struct MetadataService {
     pub engine: Engine,
     pub stats: StatsCollector,
     pub availability_zone: Option<String>,
+    /// The host's link-local router key (`link_local`), when 169.254.170.2 reaches this
+    /// agent: requests routed by another agent carry it.
+    pub router_key: Option<Arc<str>>,
+    /// Bridge-mode tasks' container addresses, for the credentials endpoint's check.
+    pub peers: credentials::PeerCache,
 }
 
 pub fn app(service: Arc<MetadataService>) -> Router {
@@ -51,6 +58,7 @@ pub fn app(service: Arc<MetadataService>) -> Router {
         .route("/v4/{token}/task", get(task_metadata))
         .route("/v4/{token}/stats", get(container_stats))
         .route("/v4/{token}/task/stats", get(task_stats))
+        .route("/v2/credentials/{id}", get(credentials::credentials))
         .with_state(service)
 }
 

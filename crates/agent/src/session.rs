@@ -18,7 +18,8 @@ use berth_agent_protocol::ConnectionError;
 use berth_agent_protocol::acs::{
     AGENT_HEARTBEAT_JITTER, AGENT_HEARTBEAT_TIMEOUT, AGENT_MAX_CONNECTION,
     AGENT_MAX_CONNECTION_JITTER, AckRequest, AcsQuery, AgentMessage, HeartbeatAckRequest,
-    PROTOCOL_VERSION, ServerMessage, TaskManifestMessage, TaskStopVerificationMessage,
+    IAMRoleCredentialsAckRequest, PROTOCOL_VERSION, ServerMessage, TaskManifestMessage,
+    TaskStopVerificationMessage,
 };
 use futures_util::{SinkExt, StreamExt};
 use tokio::sync::watch;
@@ -339,7 +340,10 @@ async fn serve(params: &AcsParams, socket: Socket, shutdown: &mut watch::Receive
                     );
                     continue;
                 };
-                let tasks = payload.tasks.unwrap_or_default();
+                let mut tasks = payload.tasks.unwrap_or_default();
+                for task in &mut tasks {
+                    params.engine.credentials().take_from(task);
+                }
                 tracing::debug!(tasks = tasks.len(), message_id, "payload");
                 latest_seq = latest_seq.max(payload.seq_num.unwrap_or(0));
                 params.engine.apply_payload(tasks);
@@ -348,6 +352,36 @@ async fn serve(params: &AcsParams, socket: Socket, shutdown: &mut watch::Receive
                     container_instance: Some(instance),
                     message_id: Some(message_id),
                 })]
+            }
+            ServerMessage::IamRoleCredentials(message) => {
+                let (Some(task_arn), Some(role_type), Some(credentials)) = (
+                    message.task_arn,
+                    message.role_type,
+                    message.role_credentials,
+                ) else {
+                    tracing::warn!(
+                        "IAMRoleCredentialsMessage without taskArn, roleType or roleCredentials ignored"
+                    );
+                    continue;
+                };
+                let ack = IAMRoleCredentialsAckRequest {
+                    message_id: message.message_id,
+                    expiration: credentials.expiration.clone(),
+                    credentials_id: credentials.credentials_id.clone(),
+                };
+                if !params
+                    .engine
+                    .credentials()
+                    .put(&task_arn, &role_type, credentials)
+                {
+                    tracing::warn!(
+                        task = task_arn,
+                        "IAMRoleCredentialsMessage without a credentials id ignored"
+                    );
+                    continue;
+                }
+                tracing::debug!(task = task_arn, role_type, "task credentials renewed");
+                vec![AgentMessage::IamRoleCredentialsAck(ack)]
             }
             ServerMessage::Heartbeat(heartbeat) => {
                 vec![AgentMessage::HeartbeatAck(HeartbeatAckRequest {

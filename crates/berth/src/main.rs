@@ -373,6 +373,10 @@ struct AgentArgs {
     /// Serve no task metadata endpoint (containers get no ECS_CONTAINER_METADATA_URI_V4).
     #[arg(long)]
     no_metadata_endpoint: bool,
+    /// Leave 169.254.170.2 alone: no NAT rules (containers are then told the agent's own
+    /// addresses for metadata, and only host-mode containers get role credentials).
+    #[arg(long)]
+    no_link_local: bool,
 }
 
 /// glibc's malloc tunables for a long-running server: at most two arenas (by default every
@@ -623,6 +627,7 @@ async fn run_agent(args: AgentArgs) -> Result<()> {
     config.max_stopped_tasks = args.max_stopped_tasks.max(1);
     config.efs_root = args.efs_root;
     config.metadata_port = (!args.no_metadata_endpoint).then_some(args.metadata_port);
+    config.link_local = !args.no_link_local;
     config.warm_infra = args.warm_infra;
     config.warm_infra_early = args.fargate;
     let (shutdown_tx, shutdown_rx) = tokio::sync::watch::channel(false);

@@ -206,6 +206,7 @@ impl Supervisor {
             return;
         }
         self.engine.state.update(|s| s.tasks.remove(&self.arn));
+        self.engine.credentials.forget_task(&self.arn);
         lock(&self.engine.tasks).remove(&self.arn);
         tracing::debug!(task = %self.arn, "task cleaned up");
     }

@@ -185,6 +185,8 @@ struct Inner {
     /// Containers found by their labels at start, by (task ARN, container name), until a
     /// supervisor adopts them.
     adoptable: Mutex<HashMap<(String, String), (ContainerId, String)>>,
+    /// Tasks' role credentials from ACS (memory only).
+    credentials: Arc<crate::credentials::CredentialStore>,
     /// ECR credentials by (endpoint, region, registry id), with when to renew them.
     tokens: Mutex<HashMap<String, (RegistryAuth, Instant)>>,
     /// Held while the infra image is checked or built, so tasks starting together build it
@@ -283,6 +285,7 @@ impl Engine {
                 tasks: Mutex::new(HashMap::new()),
                 routes: Mutex::new(HashMap::new()),
                 adoptable: Mutex::new(adoptable),
+                credentials: Arc::default(),
                 tokens: Mutex::new(HashMap::new()),
                 pause_image: tokio::sync::Mutex::new(false),
                 networks: tokio::sync::Mutex::new(HashSet::new()),
@@ -347,6 +350,11 @@ impl Engine {
         let mut arns: Vec<String> = lock(&self.inner.tasks).keys().cloned().collect();
         arns.sort();
         arns
+    }
+
+    /// Tasks' role credentials, as ACS handed them over.
+    pub fn credentials(&self) -> &Arc<crate::credentials::CredentialStore> {
+        &self.inner.credentials
     }
 
     /// The state the engine keeps its tasks in (their records are what the task metadata

@@ -241,6 +241,9 @@ impl Supervisor {
             .and_then(|endpoint| {
                 let token = &self.members[name].metadata_token;
                 match (&network_mode, &self.metadata_host) {
+                    (NetworkMode::Container(_), _) if self.eni.is_some() && endpoint.link_local => {
+                        Some(endpoint.link_local_uri(token))
+                    }
                     (NetworkMode::Container(_), Some(host)) if self.eni.is_some() => {
                         Some(format!("http://{host}:{}/v4/{token}", endpoint.port))
                     }
@@ -262,6 +265,23 @@ impl Supervisor {
         };
         let mut spec = translate::container_spec(&layout, &self.members[name].def)
             .map_err(|e| self.fail_member(name, StartError::Spec(e)))?;
+        // The task role's credentials, where the SDKs look for them (an awsvpc task's
+        // containers share the namespace of its infra container: they reach 169.254.170.2).
+        let reachable_mode = match &network_mode {
+            NetworkMode::Container(_) if self.eni.is_some() => NetworkMode::Bridge,
+            mode => mode.clone(),
+        };
+        if let (Some(endpoint), Some(id)) = (
+            self.engine.config.metadata.as_ref(),
+            self.engine
+                .credentials
+                .of_task(&self.arn, crate::credentials::TASK_APPLICATION)
+                .and_then(|c| c.credentials_id),
+        ) && let Some((variable, value)) = endpoint.credentials_variable(&reachable_mode, &id)
+        {
+            spec.env.retain(|(key, _)| key != &variable);
+            spec.env.push((variable, value));
+        }
         if self.awslogs_options(name)?.is_some() {
             // Docker keeps the log on disk for the agent's shipper to read back.
             spec.log_config = Some(berth_runtime::LogConfig {

@@ -853,6 +853,7 @@ async fn containers_are_told_their_metadata_endpoint_and_keep_it_when_adopted() 
         metadata: Some(MetadataEndpoint {
             bridge_host: Some("172.17.0.1".into()),
             port: 51679,
+            link_local: false,
         }),
         ..config()
     };

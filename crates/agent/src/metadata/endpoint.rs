@@ -18,18 +18,62 @@ pub struct MetadataEndpoint {
     /// when the runtime has no bridge (those containers then get no endpoint).
     pub bridge_host: Option<String>,
     pub port: u16,
+    /// Whether 169.254.170.2 reaches this agent (`link_local::setup` succeeded): every
+    /// container is then told that address, as on ECS.
+    pub link_local: bool,
 }
+
+/// The variable that points the AWS SDKs at a container's role credentials (relative to
+/// 169.254.170.2).
+pub const CREDENTIALS_RELATIVE_URI: &str = "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI";
+/// The variable that points the AWS SDKs at a container's role credentials (a full URI,
+/// which the SDKs accept on loopback).
+pub const CREDENTIALS_FULL_URI: &str = "AWS_CONTAINER_CREDENTIALS_FULL_URI";
 
 impl MetadataEndpoint {
     /// The URI a container in `mode` is given; `None` where it could not reach the agent
     /// (`none` network mode, or no bridge).
     pub fn uri(&self, mode: &NetworkMode, token: &str) -> Option<String> {
+        if self.link_local && !matches!(mode, NetworkMode::None) {
+            return Some(self.link_local_uri(token));
+        }
         let host = match mode {
             NetworkMode::Bridge => self.bridge_host.as_deref()?,
             NetworkMode::Host => "127.0.0.1",
             _ => return None,
         };
         Some(format!("http://{host}:{}/v4/{token}", self.port))
+    }
+
+    /// A container's metadata URI at 169.254.170.2 (any network mode that has a network).
+    pub fn link_local_uri(&self, token: &str) -> String {
+        format!(
+            "http://{}/v4/{}",
+            super::link_local::ADDRESS,
+            super::link_local::routed(self.port, token)
+        )
+    }
+
+    /// The variable (name, value) telling a container in `mode` where its task role's
+    /// credentials `id` are: the relative URI at 169.254.170.2, or, without it, a full URI
+    /// on loopback for host-mode containers; `None` where a container could not reach them.
+    pub fn credentials_variable(&self, mode: &NetworkMode, id: &str) -> Option<(String, String)> {
+        if matches!(mode, NetworkMode::None) {
+            return None;
+        }
+        if self.link_local {
+            let path = format!(
+                "/v2/credentials/{}",
+                super::link_local::routed(self.port, id)
+            );
+            return Some((CREDENTIALS_RELATIVE_URI.to_owned(), path));
+        }
+        matches!(mode, NetworkMode::Host).then(|| {
+            (
+                CREDENTIALS_FULL_URI.to_owned(),
+                format!("http://127.0.0.1:{}/v2/credentials/{id}", self.port),
+            )
+        })
     }
 
     /// The addresses to listen on.
@@ -47,6 +91,7 @@ impl MetadataEndpoint {
 /// The token in a metadata URI (what follows `/v4/`).
 pub fn token_of(uri: &str) -> Option<&str> {
     let (_, token) = uri.rsplit_once("/v4/")?;
+    let token = super::link_local::unrouted(token).map_or(token, |(_, token)| token);
     (!token.is_empty() && !token.contains('/')).then_some(token)
 }
 
@@ -147,6 +192,7 @@ pub async fn serve(listeners: Vec<TcpListener>, app: Router, shutdown: watch::Re
             let stopped = async move {
                 let _ = shutdown.wait_for(|stop| *stop).await;
             };
+            let app = app.into_make_service_with_connect_info::<SocketAddr>();
             if let Err(e) = axum::serve(listener, app)
                 .with_graceful_shutdown(stopped)
                 .await

@@ -31,6 +31,7 @@ async fn running_task() -> (Harness, Router, StatsCollector, String) {
         metadata: Some(MetadataEndpoint {
             bridge_host: Some("172.17.0.1".into()),
             port: 51679,
+            link_local: false,
         }),
         ..config()
     })
@@ -68,6 +69,8 @@ async fn running_task() -> (Harness, Router, StatsCollector, String) {
         engine: h.engine.clone(),
         stats: stats.clone(),
         availability_zone: Some("us-east-1a".into()),
+        router_key: None,
+        peers: Default::default(),
     }));
     let token = h.state.task(&task_arn("meta")).unwrap().containers["web"]
         .metadata_token
@@ -219,6 +222,7 @@ fn uris_and_tokens() {
     let endpoint = MetadataEndpoint {
         bridge_host: Some("172.17.0.1".into()),
         port: 40000,
+        link_local: false,
     };
     let uri = endpoint.uri(&NetworkMode::Bridge, "abc").unwrap();
     assert_eq!(uri, "http://172.17.0.1:40000/v4/abc");
@@ -240,8 +244,51 @@ fn uris_and_tokens() {
     let no_bridge = MetadataEndpoint {
         bridge_host: None,
         port: 1,
+        link_local: false,
     };
     assert_eq!(no_bridge.uri(&NetworkMode::Bridge, "abc"), None);
+}
+
+#[test]
+fn with_the_link_local_address_every_container_is_told_169_254_170_2() {
+    let endpoint = MetadataEndpoint {
+        bridge_host: Some("172.17.0.1".into()),
+        port: 40000,
+        link_local: true,
+    };
+    for mode in [NetworkMode::Bridge, NetworkMode::Host] {
+        let uri = endpoint.uri(&mode, "abc").unwrap();
+        assert_eq!(uri, "http://169.254.170.2/v4/b40000-abc");
+        assert_eq!(token_of(&uri), Some("abc"));
+        assert_eq!(
+            endpoint.credentials_variable(&mode, "id-1"),
+            Some((
+                "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI".to_owned(),
+                "/v2/credentials/b40000-id-1".to_owned()
+            ))
+        );
+    }
+    assert_eq!(endpoint.uri(&NetworkMode::None, "abc"), None);
+    assert_eq!(
+        endpoint.credentials_variable(&NetworkMode::None, "id"),
+        None
+    );
+    // Without it, only host-mode containers can reach credentials (loopback).
+    let direct = MetadataEndpoint {
+        link_local: false,
+        ..endpoint
+    };
+    assert_eq!(
+        direct.credentials_variable(&NetworkMode::Host, "id"),
+        Some((
+            "AWS_CONTAINER_CREDENTIALS_FULL_URI".to_owned(),
+            "http://127.0.0.1:40000/v2/credentials/id".to_owned()
+        ))
+    );
+    assert_eq!(
+        direct.credentials_variable(&NetworkMode::Bridge, "id"),
+        None
+    );
 }
 
 #[tokio::test]
