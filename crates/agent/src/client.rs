@@ -258,6 +258,7 @@ impl AwsClient {
         endpoint_url: Option<&str>,
         region: Option<&str>,
         registry_id: Option<&str>,
+        credentials: Option<&Credentials>,
     ) -> Result<EcrAuthorization, ClientError> {
         let endpoint = match endpoint_url {
             Some(url) if !url.is_empty() => HttpEndpoint::parse(url)?,
@@ -268,7 +269,8 @@ impl AwsClient {
             _ => serde_json::json!({}),
         };
         let answer = self
-            .call(
+            .call_as(
+                credentials.unwrap_or(&self.credentials),
                 &endpoint,
                 "ecr",
                 region.filter(|r| !r.is_empty()).unwrap_or(&self.region),
@@ -304,8 +306,10 @@ impl AwsClient {
         region: &str,
         target: &str,
         body: &impl Serialize,
+        credentials: Option<&Credentials>,
     ) -> Result<Value, ClientError> {
-        self.call(
+        self.call_as(
+            credentials.unwrap_or(&self.credentials),
             &self.endpoint(),
             "logs",
             region,
@@ -354,7 +358,7 @@ impl AwsClient {
                 headers: &headers,
                 payload_sha256: Some(berth_sigv4::EMPTY_PAYLOAD_SHA256),
             },
-            &self.signing_params("ecs", &self.region),
+            &signing_params(&self.credentials, "ecs", &self.region),
         );
         let mut out = vec![
             ("X-Amz-Date".to_owned(), signed.x_amz_date),
@@ -366,18 +370,27 @@ impl AwsClient {
         out
     }
 
-    fn signing_params<'a>(
-        &'a self,
-        service: &'a str,
-        region: &'a str,
-    ) -> berth_sigv4::SigningParams<'a> {
-        berth_sigv4::SigningParams {
-            access_key_id: &self.credentials.access_key_id,
-            secret_access_key: &self.credentials.secret_access_key,
-            region,
+
+    /// A JSON call on the control plane signed with `credentials` for `service` in
+    /// `region` (a task's execution role reading its secrets).
+    pub async fn json_call_as(
+        &self,
+        credentials: &Credentials,
+        service: &str,
+        region: &str,
+        target: &str,
+        body: &impl Serialize,
+    ) -> Result<Value, ClientError> {
+        let endpoint = self.endpoint();
+        self.call_as(
+            credentials,
+            &endpoint,
             service,
-            time: OffsetDateTime::now_utc(),
-        }
+            region,
+            target,
+            serde_json::to_vec(body).expect("json"),
+        )
+        .await
     }
 
     async fn ecs(&self, operation: &str, body: &impl Serialize) -> Result<Value, ClientError> {
@@ -399,6 +412,21 @@ impl AwsClient {
         target: &str,
         body: Vec<u8>,
     ) -> Result<Value, ClientError> {
+        self.call_as(&self.credentials, endpoint, service, region, target, body)
+            .await
+    }
+
+    /// A JSON call signed with `credentials` (a task's execution role, say) rather than the
+    /// agent's own.
+    async fn call_as(
+        &self,
+        credentials: &Credentials,
+        endpoint: &HttpEndpoint,
+        service: &str,
+        region: &str,
+        target: &str,
+        body: Vec<u8>,
+    ) -> Result<Value, ClientError> {
         let payload_hash = berth_sigv4::sha256_hex(&body);
         let content_type = "application/x-amz-json-1.1";
         let mut headers: Vec<(&str, &str)> = vec![
@@ -406,7 +434,7 @@ impl AwsClient {
             ("host", &endpoint.authority),
             ("x-amz-target", target),
         ];
-        if let Some(token) = &self.credentials.session_token {
+        if let Some(token) = &credentials.session_token {
             headers.push(("x-amz-security-token", token));
         }
         let signed = berth_sigv4::sign(
@@ -417,7 +445,7 @@ impl AwsClient {
                 headers: &headers,
                 payload_sha256: Some(&payload_hash),
             },
-            &self.signing_params(service, region),
+            &signing_params(credentials, service, region),
         );
         let mut request = hyper::Request::post("/");
         for (name, value) in &headers {
@@ -722,5 +750,19 @@ mod tests {
             }
             .is_retryable()
         );
+    }
+}
+
+fn signing_params<'a>(
+    credentials: &'a Credentials,
+    service: &'a str,
+    region: &'a str,
+) -> berth_sigv4::SigningParams<'a> {
+    berth_sigv4::SigningParams {
+        access_key_id: &credentials.access_key_id,
+        secret_access_key: &credentials.secret_access_key,
+        region,
+        service,
+        time: OffsetDateTime::now_utc(),
     }
 }

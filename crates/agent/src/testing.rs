@@ -141,6 +141,7 @@ impl ControlPlane for FakeControl {
         endpoint: Option<&'a str>,
         _region: Option<&'a str>,
         _registry_id: Option<&'a str>,
+        _credentials: Option<&'a crate::config::Credentials>,
     ) -> ControlFuture<'a, EcrAuthorization> {
         Box::pin(async move {
             assert_eq!(endpoint, Some("http://127.0.0.1:4566"));

@@ -220,7 +220,15 @@ fn acs_container(
         registry_authentication: c
             .image
             .as_deref()
-            .and_then(|image| registry_authentication(ctx, image)),
+            .and_then(|image| {
+                let execution_role = task
+                    .overrides
+                    .as_ref()
+                    .and_then(|o| o.execution_role_arn.as_ref())
+                    .or(td.execution_role_arn.as_ref())
+                    .is_some_and(|r| !r.is_empty());
+                registry_authentication(ctx, image, execution_role)
+            }),
         // `repositoryCredentials` would be `{type: "asm", asmAuthData}`: the agent then reads
         // the registry login from Secrets Manager with the task's execution-role
         // credentials. Berth has neither, so such images are pulled without credentials.
@@ -323,11 +331,13 @@ fn acs_volume(v: &berth_model::task_definition::Volume) -> acs::Volume {
 
 /// ECR credentials for images in Berth's registry: the agent calls GetAuthorizationToken at
 /// `endpointOverride` (taken as the SDK's base endpoint, `https://` added only when it has
-/// no scheme; `agent/ecr/factory.go`) with its own credentials, as `registryId` in `region`.
-/// Other images carry nothing and are pulled anonymously.
+/// no scheme; `agent/ecr/factory.go`), as `registryId` in `region`, with the task's
+/// execution role credentials when the task has an execution role (`useExecutionRole`),
+/// else with its own. Other images carry nothing and are pulled anonymously.
 fn registry_authentication(
     ctx: &PayloadContext,
     image: &str,
+    execution_role: bool,
 ) -> Option<acs::RegistryAuthenticationData> {
     let host = image_registry_host(image)?;
     if !host.eq_ignore_ascii_case(ctx.registry_host) {
@@ -339,8 +349,7 @@ fn registry_authentication(
             registry_id: Some(ctx.scope.account.to_string()),
             region: Some(ctx.scope.region.to_string()),
             endpoint_override: Some(ctx.endpoint.to_string()),
-            // Berth sends no execution-role credentials; the agent uses its own.
-            use_execution_role: Some(false),
+            use_execution_role: Some(execution_role),
         }),
         asm_auth_data: None,
     })

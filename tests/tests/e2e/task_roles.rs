@@ -318,3 +318,105 @@ fn task_credentials_are_renewed_before_they_expire() {
     let latest = printed_credentials(&s, &task).pop().unwrap();
     ok_json(&aws_as(&s, &latest, &["ecs", "list-clusters"]));
 }
+
+/// A role ECS tasks may assume with the given managed/inline permissions; its ARN.
+fn execution_role(s: &BerthServer, name: &str, policy: Option<&str>) -> String {
+    let role = ok_json(&s.aws(&[
+        "iam",
+        "create-role",
+        "--role-name",
+        name,
+        "--assume-role-policy-document",
+        TRUST_ECS_TASKS,
+    ]));
+    if let Some(policy) = policy {
+        ok_json(&s.aws(&[
+            "iam",
+            "put-role-policy",
+            "--role-name",
+            name,
+            "--policy-name",
+            "p",
+            "--policy-document",
+            policy,
+        ]));
+    }
+    role["Role"]["Arn"].as_str().unwrap().to_owned()
+}
+
+fn register_with_execution_role(s: &BerthServer, role: &str, image: &str) -> String {
+    let v = ok_json(&s.aws(&[
+        "ecs",
+        "register-task-definition",
+        "--family",
+        &unique("exec-"),
+        "--execution-role-arn",
+        role,
+        "--container-definitions",
+        &json!([{
+            "name": "app", "image": image, "memory": 32, "essential": true, "stopTimeout": 1,
+            "entryPoint": ["sh", "-c"], "command": ["sleep 600"],
+        }])
+        .to_string(),
+    ]));
+    v["taskDefinition"]["taskDefinitionArn"]
+        .as_str()
+        .unwrap()
+        .to_owned()
+}
+
+#[test]
+fn the_execution_role_pulls_the_image_or_the_task_stops_with_ecs_reason() {
+    let s = BerthServer::start();
+    let (cluster, image) = cluster_with_image(&s, "exec-");
+    s.track_image(&image);
+    // Always pull: the image the test pushed is also in the host's Docker.
+    let _agent = Agent::start(
+        &s,
+        &cluster,
+        &["--cleanup-delay-seconds", "600", "--image-pull-behavior", "always"],
+    );
+    wait_connected(&s, &cluster);
+
+    // The AWS managed policy for execution roles: the pull works.
+    let allowed = execution_role(&s, &unique("exec-ok-"), None);
+    let name = allowed.rsplit('/').next().unwrap();
+    ok_json(&s.aws(&[
+        "iam",
+        "attach-role-policy",
+        "--role-name",
+        name,
+        "--policy-arn",
+        "arn:aws:iam::aws:policy/service-role/AmazonECSTaskExecutionRolePolicy",
+    ]));
+    let td = register_with_execution_role(&s, &allowed, &image);
+    let task = run(&s, &cluster, &td, &[]);
+    wait_status(&s, &cluster, &task, "RUNNING");
+
+    // No permission at all: no registry token, ECS's ResourceInitializationError.
+    let bare = execution_role(&s, &unique("exec-bare-"), None);
+    let td = register_with_execution_role(&s, &bare, &image);
+    let task = run(&s, &cluster, &td, &[]);
+    let stopped = wait_status(&s, &cluster, &task, "STOPPED");
+    let reason = stopped["stoppedReason"].as_str().unwrap_or_default();
+    assert!(
+        reason.starts_with("ResourceInitializationError: unable to pull secrets or registry auth")
+            && reason.contains("ecr:GetAuthorizationToken"),
+        "{stopped:#}"
+    );
+
+    // A token but no pull permission: the registry refuses the pull.
+    let token_only = execution_role(
+        &s,
+        &unique("exec-token-"),
+        Some(r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"ecr:GetAuthorizationToken","Resource":"*"}]}"#),
+    );
+    let td = register_with_execution_role(&s, &token_only, &image);
+    let task = run(&s, &cluster, &td, &[]);
+    let stopped = wait_status(&s, &cluster, &task, "STOPPED");
+    let reason = stopped["stoppedReason"].as_str().unwrap_or_default();
+    assert!(
+        reason.starts_with("CannotPullContainerError") && reason.contains("not authorized"),
+        "{stopped:#}"
+    );
+}

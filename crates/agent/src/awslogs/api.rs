@@ -78,6 +78,7 @@ impl LogsApi for AwsClient {
                     region,
                     &format!("{LOGS_TARGET_PREFIX}.CreateLogGroup"),
                     &serde_json::json!({"logGroupName": group}),
+                    None,
                 )
                 .await,
             )
@@ -96,6 +97,7 @@ impl LogsApi for AwsClient {
                     region,
                     &format!("{LOGS_TARGET_PREFIX}.CreateLogStream"),
                     &serde_json::json!({"logGroupName": group, "logStreamName": stream}),
+                    None,
                 )
                 .await,
             )
@@ -115,6 +117,7 @@ impl LogsApi for AwsClient {
                     region,
                     &format!("{LOGS_TARGET_PREFIX}.DescribeLogStreams"),
                     &serde_json::json!({"logGroupName": group, "logStreamNamePrefix": stream}),
+                    None,
                 )
                 .await?;
             let found = answer["logStreams"]
@@ -140,6 +143,7 @@ impl LogsApi for AwsClient {
                     region,
                     &format!("{LOGS_TARGET_PREFIX}.PutLogEvents"),
                     request,
+                    None,
                 )
                 .await?;
             Ok(serde_json::from_value(answer["rejectedLogEventsInfo"].clone()).unwrap_or_default())

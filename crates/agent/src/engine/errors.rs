@@ -22,6 +22,12 @@ pub(super) enum TaskError {
     Dependency(#[from] DependencyError),
     #[error("CannotPullContainerError: {0}")]
     Pull(#[from] PullError),
+    /// What the task's execution role must fetch before its containers can be made.
+    #[error(
+        "ResourceInitializationError: unable to pull secrets or registry auth: execution \
+         resource retrieval failed: {0}"
+    )]
+    ExecutionResources(#[from] ExecutionError),
     #[error(transparent)]
     Network(#[from] NetworkError),
     #[error(transparent)]
@@ -79,6 +85,15 @@ pub(super) enum PullError {
     Runtime(#[from] RuntimeError),
     #[error("getting an ECR authorization token: {0}")]
     EcrToken(ClientError),
+}
+
+/// What the task's execution role could not fetch.
+#[derive(Debug, thiserror::Error)]
+pub(super) enum ExecutionError {
+    #[error("the task has no execution role credentials")]
+    NoCredentials,
+    #[error("unable to retrieve ecr registry auth: {0}")]
+    EcrAuth(ClientError),
 }
 
 /// awsvpc: the task's network namespace could not be set up.
@@ -182,6 +197,12 @@ mod tests {
             (
                 PullError::EcrToken(aws("AccessDeniedException", "no")).into(),
                 "CannotPullContainerError: getting an ECR authorization token: \
+                 AccessDeniedException: no (HTTP 400)",
+            ),
+            (
+                ExecutionError::EcrAuth(aws("AccessDeniedException", "no")).into(),
+                "ResourceInitializationError: unable to pull secrets or registry auth: \
+                 execution resource retrieval failed: unable to retrieve ecr registry auth: \
                  AccessDeniedException: no (HTTP 400)",
             ),
             (

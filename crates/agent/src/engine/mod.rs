@@ -79,11 +79,13 @@ pub trait ControlPlane: LogsApi + Send + Sync {
         &'a self,
         change: &'a ContainerStateChange,
     ) -> ControlFuture<'a, ()>;
+    /// `credentials`: a task's execution role's, instead of the agent's own.
     fn ecr_authorization<'a>(
         &'a self,
         endpoint: Option<&'a str>,
         region: Option<&'a str>,
         registry_id: Option<&'a str>,
+        credentials: Option<&'a crate::config::Credentials>,
     ) -> ControlFuture<'a, EcrAuthorization>;
 }
 
@@ -107,12 +109,14 @@ impl ControlPlane for AwsClient {
         endpoint: Option<&'a str>,
         region: Option<&'a str>,
         registry_id: Option<&'a str>,
+        credentials: Option<&'a crate::config::Credentials>,
     ) -> ControlFuture<'a, EcrAuthorization> {
         Box::pin(AwsClient::ecr_authorization(
             self,
             endpoint,
             region,
             registry_id,
+            credentials,
         ))
     }
 }

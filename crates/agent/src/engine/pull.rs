@@ -7,10 +7,10 @@ use std::time::{Duration, Instant};
 use berth_agent_protocol::acs::RegistryAuthenticationData;
 use berth_runtime::{RegistryAuth, normalize_image_reference};
 
-use super::errors::{PullError, TaskError};
+use super::errors::{ExecutionError, PullError, TaskError};
 use super::supervisor::{Status, Supervisor};
 use super::{Inner, TaskMsg, lock, now_seconds};
-use crate::config::ImagePullBehavior;
+use crate::config::{Credentials, ImagePullBehavior};
 
 /// ECR tokens are renewed this long before they expire.
 const TOKEN_RENEWAL_MARGIN: Duration = Duration::from_secs(5 * 60);
@@ -21,7 +21,8 @@ impl Inner {
         &self,
         image: &str,
         auth: Option<&RegistryAuthenticationData>,
-    ) -> Result<(), PullError> {
+        execution: Option<&Credentials>,
+    ) -> Result<(), TaskError> {
         let reference = normalize_image_reference(image);
         let behavior = self.config.image_pull_behavior;
         let present = || async { self.runtime.image_present(image).await.unwrap_or(false) };
@@ -34,12 +35,12 @@ impl Inner {
             }
             _ => {}
         }
-        let pulled = async {
-            let credentials = self.registry_credentials(image, auth).await?;
+        let pulled: Result<(), TaskError> = async {
+            let credentials = self.registry_credentials(image, auth, execution).await?;
             self.runtime
                 .pull_image(image, credentials.as_ref())
                 .await
-                .map_err(PullError::Runtime)
+                .map_err(|e| PullError::Runtime(e).into())
         }
         .await;
         match pulled {
@@ -56,21 +57,30 @@ impl Inner {
     }
 
     /// Credentials for pulling `image`: an ECR token from the control plane (cached until
-    /// shortly before it expires) when the task says so, else none.
+    /// shortly before it expires) when the task says so, else none. The token is asked for
+    /// with the task's execution role when ACS says to use it (`useExecutionRole`), else
+    /// with the agent's own credentials.
     async fn registry_credentials(
         &self,
         image: &str,
         auth: Option<&RegistryAuthenticationData>,
-    ) -> Result<Option<RegistryAuth>, PullError> {
+        execution: Option<&Credentials>,
+    ) -> Result<Option<RegistryAuth>, TaskError> {
         let Some(auth) = auth.filter(|a| a.kind.as_deref() == Some("ecr")) else {
             return Ok(None);
         };
         let ecr = auth.ecr_auth_data.clone().unwrap_or_default();
+        let as_role = if ecr.use_execution_role == Some(true) {
+            Some(execution.ok_or(ExecutionError::NoCredentials)?)
+        } else {
+            None
+        };
         let key = format!(
-            "{}|{}|{}",
+            "{}|{}|{}|{}",
             ecr.endpoint_override.as_deref().unwrap_or_default(),
             ecr.region.as_deref().unwrap_or_default(),
-            ecr.registry_id.as_deref().unwrap_or_default()
+            ecr.registry_id.as_deref().unwrap_or_default(),
+            as_role.map_or("", |c| c.access_key_id.as_str()),
         );
         if let Some((credentials, renew_at)) = lock(&self.tokens).get(&key)
             && Instant::now() < *renew_at
@@ -83,9 +93,13 @@ impl Inner {
                 ecr.endpoint_override.as_deref(),
                 ecr.region.as_deref(),
                 ecr.registry_id.as_deref(),
+                as_role,
             )
             .await
-            .map_err(PullError::EcrToken)?;
+            .map_err(|e| match as_role {
+                Some(_) => TaskError::from(ExecutionError::EcrAuth(e)),
+                None => PullError::EcrToken(e).into(),
+            })?;
         let credentials = RegistryAuth {
             username: token.username,
             password: token.password,
@@ -124,16 +138,29 @@ impl Supervisor {
         self.engine
             .state
             .update_task(&self.arn, |r| r.pull_started_at = started);
+        let execution = self
+            .engine
+            .credentials
+            .of_task(&self.arn, crate::credentials::TASK_EXECUTION)
+            .map(|c| Credentials {
+                access_key_id: c.access_key_id.unwrap_or_default(),
+                secret_access_key: c.secret_access_key.unwrap_or_default(),
+                session_token: c.session_token,
+            });
         for (image, auth) in images {
             let engine = self.engine.clone();
             let wanted = image.clone();
-            let pull = async move { engine.ensure_image(&wanted, auth.as_ref()).await };
+            let execution = execution.clone();
+            let pull = async move {
+                engine
+                    .ensure_image(&wanted, auth.as_ref(), execution.as_ref())
+                    .await
+            };
             let Some(pulled) = self.while_pulling(pull).await else {
                 tracing::info!(task = %self.arn, image, "image pull abandoned");
                 return Ok(false);
             };
-            if let Err(e) = pulled {
-                let error = TaskError::Pull(e);
+            if let Err(error) = pulled {
                 let reason = error.to_string();
                 for member in self.members.values_mut() {
                     if member.def.image.as_deref() == Some(image.as_str()) {
@@ -156,8 +183,8 @@ impl Supervisor {
     /// (or the agent shutting down) abandons it (`None`); other messages wait until after.
     async fn while_pulling(
         &mut self,
-        pull: impl Future<Output = Result<(), PullError>>,
-    ) -> Option<Result<(), PullError>> {
+        pull: impl Future<Output = Result<(), TaskError>>,
+    ) -> Option<Result<(), TaskError>> {
         tokio::pin!(pull);
         let mut shutdown = self.engine.shutdown.clone();
         loop {

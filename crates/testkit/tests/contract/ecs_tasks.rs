@@ -7,7 +7,7 @@ use berth_testkit::ecs::{
     self, bridge_web, cluster_count, list_all, list_paged, register_task_definition, remaining,
     run_task, submit_task_state,
 };
-use berth_testkit::{TestServer, unique};
+use berth_testkit::{Endpoint, TestServer, unique};
 use serde_json::{Value, json};
 
 /// The instances these tests place on: 1024 CPU, 2048 MiB, port 22 reserved.
@@ -260,6 +260,42 @@ fn overrides_are_shown_as_given_and_refused_in_the_wrong_shape() {
         ecs::cluster_with_instances(&s, "ovr-", &small_instance(), &["us-east-1a", "us-east-1b"]);
     let family = unique("ovr-");
     register_task_definition(&s, bridge_web(&family, 256, 512, 8080));
+    // A task role override names a role ECS tasks may assume; another is refused.
+    let trust = |service: &str| {
+        format!(
+            r#"{{"Version":"2012-10-17","Statement":[{{"Effect":"Allow","Principal":{{"Service":"{service}"}},"Action":"sts:AssumeRole"}}]}}"#
+        )
+    };
+    for (role, service) in [("app", "ecs-tasks.amazonaws.com"), ("ec2app", "ec2.amazonaws.com")] {
+        let form = format!(
+            "Action=CreateRole&Version=2010-05-08&RoleName={role}&AssumeRolePolicyDocument={}",
+            trust(service)
+                .bytes()
+                .map(|b| match b.is_ascii_alphanumeric() {
+                    true => (b as char).to_string(),
+                    false => format!("%{b:02X}"),
+                })
+                .collect::<String>()
+        );
+        let created = s
+            .json_client()
+            .query("iam", berth_testkit::REGION, &form)
+            .unwrap();
+        assert_eq!(created.status, 200, "{}", String::from_utf8_lossy(&created.body));
+    }
+    let refused = s
+        .ecs(
+            "RunTask",
+            json!({"cluster": cluster, "taskDefinition": family,
+                   "overrides": {"taskRoleArn": "arn:aws:iam::000000000000:role/ec2app"}}),
+        )
+        .expect_error("ClientException")
+        .message()
+        .to_owned();
+    assert!(
+        refused.contains("ECS was unable to assume the role 'arn:aws:iam::000000000000:role/ec2app' that was provided for this task."),
+        "{refused}"
+    );
 
     // A task run without overrides shows ECS's empty ones.
     let plain = run_task(&s, &cluster, &family, json!({}));
