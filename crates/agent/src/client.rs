@@ -370,7 +370,6 @@ impl AwsClient {
         out
     }
 
-
     /// A JSON call on the control plane signed with `credentials` for `service` in
     /// `region` (a task's execution role reading its secrets).
     pub async fn json_call_as(
@@ -622,6 +621,20 @@ impl std::fmt::Debug for EcrAuthorization {
     }
 }
 
+fn signing_params<'a>(
+    credentials: &'a Credentials,
+    service: &'a str,
+    region: &'a str,
+) -> berth_sigv4::SigningParams<'a> {
+    berth_sigv4::SigningParams {
+        access_key_id: &credentials.access_key_id,
+        secret_access_key: &credentials.secret_access_key,
+        region,
+        service,
+        time: OffsetDateTime::now_utc(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -750,19 +763,5 @@ mod tests {
             }
             .is_retryable()
         );
-    }
-}
-
-fn signing_params<'a>(
-    credentials: &'a Credentials,
-    service: &'a str,
-    region: &'a str,
-) -> berth_sigv4::SigningParams<'a> {
-    berth_sigv4::SigningParams {
-        access_key_id: &credentials.access_key_id,
-        secret_access_key: &credentials.secret_access_key,
-        region,
-        service,
-        time: OffsetDateTime::now_utc(),
     }
 }

@@ -104,8 +104,8 @@ pub fn attributes(config: &AgentConfig, host: &HostInfo) -> Vec<Attribute> {
 }
 
 /// Name-only capability attributes, as the official agent reports them for the features
-/// this agent implements. Not reported: task IAM roles, secrets, FireLens, GPUs — none
-/// is implemented yet.
+/// this agent implements. Not reported: FireLens, GPUs, secrets as files or for log
+/// drivers — none is implemented.
 pub fn capabilities(docker_api_version: &str) -> Vec<String> {
     let minor = api_minor(docker_api_version).unwrap_or(OLDEST_REMOTE_API_MINOR);
     let mut out: Vec<String> = (OLDEST_REMOTE_API_MINOR..=minor.max(OLDEST_REMOTE_API_MINOR))
@@ -116,11 +116,20 @@ pub fn capabilities(docker_api_version: &str) -> Vec<String> {
         "logging-driver.json-file",
         "logging-driver.none",
         "ecr-auth",
+        // Task roles' credentials at 169.254.170.2 (`metadata::credentials`), host mode too.
+        "task-iam-role",
+        "task-iam-role-network-host",
+        // `repositoryCredentials` read with the execution role (`engine::secrets`).
+        "private-registry-authentication.secretsmanager",
     ] {
         out.push(format!("{CAPABILITY_PREFIX}{name}"));
     }
     let mut add = |name: &str| out.push(format!("{ATTRIBUTE_PREFIX}{name}"));
     add("execution-role-ecr-pull");
+    add("execution-role-awslogs");
+    // `secrets` read with the execution role, as environment variables.
+    add("secrets.asm.environment-variables");
+    add("secrets.ssm.environment-variables");
     add("ecr-endpoint");
     add("container-ordering");
     // Task-level cpu and memory are enforced (see `translate::task_shares`).

@@ -136,6 +136,22 @@ impl ControlPlane for FakeControl {
         Box::pin(async move { self.record("container", serde_json::to_value(change).unwrap()) })
     }
 
+    fn json_call_as<'a>(
+        &'a self,
+        _credentials: &'a crate::config::Credentials,
+        _service: &'a str,
+        _region: &'a str,
+        target: &'a str,
+        body: Value,
+    ) -> ControlFuture<'a, Value> {
+        Box::pin(async move {
+            let _ = self.record("call", serde_json::json!({"target": target, "body": body}));
+            Err(crate::client::ClientError::Protocol(format!(
+                "the fake control plane does not answer {target}"
+            )))
+        })
+    }
+
     fn ecr_authorization<'a>(
         &'a self,
         endpoint: Option<&'a str>,

@@ -38,6 +38,8 @@ const HEALTH_CHECK_RETRIES: i64 = 3;
 const DOCKER_HEALTH_CHECK: &str = "docker";
 /// The agent's `AuthTypeECR`: it calls ECR GetAuthorizationToken itself before pulling.
 const AUTH_TYPE_ECR: &str = "ecr";
+/// The agent's `AuthTypeASM`: the registry login is a Secrets Manager secret.
+const AUTH_TYPE_ASM: &str = "asm";
 const REMOTE_API_ATTRIBUTE: &str = "com.amazonaws.ecs.capability.docker-remote-api.1.";
 
 /// The ACS task for `task`, an instance of `td`.
@@ -217,26 +219,75 @@ fn acs_container(
             memory_reservation,
             network_mode,
         )),
-        registry_authentication: c
-            .image
-            .as_deref()
-            .and_then(|image| {
-                let execution_role = task
-                    .overrides
-                    .as_ref()
-                    .and_then(|o| o.execution_role_arn.as_ref())
-                    .or(td.execution_role_arn.as_ref())
-                    .is_some_and(|r| !r.is_empty());
-                registry_authentication(ctx, image, execution_role)
-            }),
-        // `repositoryCredentials` would be `{type: "asm", asmAuthData}`: the agent then reads
-        // the registry login from Secrets Manager with the task's execution-role
-        // credentials. Berth has neither, so such images are pulled without credentials.
-        // `secrets`, `environmentFiles`, `firelensConfiguration`, `credentialSpecs` and
-        // `resourceRequirements` likewise need AWS services or hardware Berth does not
-        // provide and are not sent.
+        registry_authentication: c.image.as_deref().and_then(|image| {
+            let execution_role = task
+                .overrides
+                .as_ref()
+                .and_then(|o| o.execution_role_arn.as_ref())
+                .or(td.execution_role_arn.as_ref())
+                .is_some_and(|r| !r.is_empty());
+            // A private registry's login kept in Secrets Manager: the agent reads it
+            // with the task's execution role.
+            match c
+                .repository_credentials
+                .as_ref()
+                .and_then(|r| r.credentials_parameter.clone())
+            {
+                Some(secret) => Some(acs::RegistryAuthenticationData {
+                    kind: Some(AUTH_TYPE_ASM.into()),
+                    asm_auth_data: Some(acs::ASMAuthData {
+                        region: Some(arn_region(&secret, ctx.scope)),
+                        credentials_parameter: Some(secret),
+                    }),
+                    ecr_auth_data: None,
+                }),
+                None => registry_authentication(ctx, image, execution_role),
+            }
+        }),
+        secrets: c.secrets.as_ref().map(|secrets| {
+            secrets
+                .iter()
+                .map(|secret| acs_secret(ctx.scope, secret))
+                .collect()
+        }),
+        // `environmentFiles`, `firelensConfiguration`, `credentialSpecs` and
+        // `resourceRequirements` need AWS services or hardware Berth does not provide and
+        // are not sent.
         ..acs::Container::default()
     }
+}
+
+/// A container's secret as ACS hands it to the agent: to be read with the task's execution
+/// role from Secrets Manager (`asm`: `valueFrom` a secret ARN, with optional
+/// `:json-key:version-stage:version-id`) or SSM Parameter Store (`ssm`: a parameter name or
+/// ARN), in the region its ARN names, and set as an environment variable.
+fn acs_secret(
+    scope: &berth_model::Scope,
+    secret: &berth_model::task_definition::Secret,
+) -> acs::Secret {
+    let value_from = secret.value_from.clone().unwrap_or_default();
+    let provider = if value_from.starts_with("arn:aws:secretsmanager:") {
+        "asm"
+    } else {
+        "ssm"
+    };
+    acs::Secret {
+        name: secret.name.clone(),
+        region: Some(arn_region(&value_from, scope)),
+        provider: Some(provider.into()),
+        kind: Some("ENVIRONMENT_VARIABLE".into()),
+        target: Some("CONTAINER".into()),
+        value_from: Some(value_from),
+        container_path: None,
+    }
+}
+
+/// The region an ARN names, else the scope's.
+fn arn_region(arn: &str, scope: &berth_model::Scope) -> String {
+    arn.strip_prefix("arn:")
+        .and_then(|rest| rest.split(':').nth(2))
+        .filter(|r| !r.is_empty())
+        .map_or_else(|| scope.region.to_string(), str::to_string)
 }
 
 fn port_mapping(m: &berth_model::task_definition::PortMapping) -> acs::PortMapping {

@@ -345,20 +345,22 @@ fn execution_role(s: &BerthServer, name: &str, policy: Option<&str>) -> String {
 }
 
 fn register_with_execution_role(s: &BerthServer, role: &str, image: &str) -> String {
-    let v = ok_json(&s.aws(&[
-        "ecs",
-        "register-task-definition",
-        "--family",
-        &unique("exec-"),
-        "--execution-role-arn",
-        role,
-        "--container-definitions",
-        &json!([{
-            "name": "app", "image": image, "memory": 32, "essential": true, "stopTimeout": 1,
-            "entryPoint": ["sh", "-c"], "command": ["sleep 600"],
-        }])
-        .to_string(),
-    ]));
+    let v = ok_json(
+        &s.aws(&[
+            "ecs",
+            "register-task-definition",
+            "--family",
+            &unique("exec-"),
+            "--execution-role-arn",
+            role,
+            "--container-definitions",
+            &json!([{
+                "name": "app", "image": image, "memory": 32, "essential": true, "stopTimeout": 1,
+                "entryPoint": ["sh", "-c"], "command": ["sleep 600"],
+            }])
+            .to_string(),
+        ]),
+    );
     v["taskDefinition"]["taskDefinitionArn"]
         .as_str()
         .unwrap()
@@ -374,7 +376,12 @@ fn the_execution_role_pulls_the_image_or_the_task_stops_with_ecs_reason() {
     let _agent = Agent::start(
         &s,
         &cluster,
-        &["--cleanup-delay-seconds", "600", "--image-pull-behavior", "always"],
+        &[
+            "--cleanup-delay-seconds",
+            "600",
+            "--image-pull-behavior",
+            "always",
+        ],
     );
     wait_connected(&s, &cluster);
 
@@ -409,7 +416,9 @@ fn the_execution_role_pulls_the_image_or_the_task_stops_with_ecs_reason() {
     let token_only = execution_role(
         &s,
         &unique("exec-token-"),
-        Some(r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"ecr:GetAuthorizationToken","Resource":"*"}]}"#),
+        Some(
+            r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"ecr:GetAuthorizationToken","Resource":"*"}]}"#,
+        ),
     );
     let td = register_with_execution_role(&s, &token_only, &image);
     let task = run(&s, &cluster, &td, &[]);

@@ -94,6 +94,25 @@ pub(super) enum ExecutionError {
     NoCredentials,
     #[error("unable to retrieve ecr registry auth: {0}")]
     EcrAuth(ClientError),
+    #[error(
+        "unable to retrieve secret from asm: failed to fetch secret {secret} from secrets \
+         manager: {cause}"
+    )]
+    Asm { secret: String, cause: String },
+    #[error(
+        "unable to retrieve secret from asm: retrieved secret {secret} from secrets manager did \
+         not contain json key {key}"
+    )]
+    AsmJsonKey { secret: String, key: String },
+    #[error("unable to retrieve secrets from ssm: {0}")]
+    Ssm(String),
+    #[error("unable to retrieve secrets from ssm: invalid parameters: {0}")]
+    SsmInvalid(String),
+    #[error(
+        "unable to retrieve registry credentials from asm: secret {0} does not hold a \
+         username and a password"
+    )]
+    RegistryLogin(String),
 }
 
 /// awsvpc: the task's network namespace could not be set up.

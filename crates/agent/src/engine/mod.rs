@@ -41,6 +41,7 @@ mod network;
 mod pull;
 mod report;
 mod reporter;
+mod secrets;
 mod start;
 mod supervisor;
 mod volumes;
@@ -79,6 +80,16 @@ pub trait ControlPlane: LogsApi + Send + Sync {
         &'a self,
         change: &'a ContainerStateChange,
     ) -> ControlFuture<'a, ()>;
+    /// A JSON call (`target` `PREFIX.Operation`) signed with `credentials` for `service` in
+    /// `region`: a task's execution role reading its secrets.
+    fn json_call_as<'a>(
+        &'a self,
+        credentials: &'a crate::config::Credentials,
+        service: &'a str,
+        region: &'a str,
+        target: &'a str,
+        body: serde_json::Value,
+    ) -> ControlFuture<'a, serde_json::Value>;
     /// `credentials`: a task's execution role's, instead of the agent's own.
     fn ecr_authorization<'a>(
         &'a self,
@@ -102,6 +113,19 @@ impl ControlPlane for AwsClient {
         change: &'a ContainerStateChange,
     ) -> ControlFuture<'a, ()> {
         Box::pin(AwsClient::submit_container_state_change(self, change))
+    }
+
+    fn json_call_as<'a>(
+        &'a self,
+        credentials: &'a crate::config::Credentials,
+        service: &'a str,
+        region: &'a str,
+        target: &'a str,
+        body: serde_json::Value,
+    ) -> ControlFuture<'a, serde_json::Value> {
+        Box::pin(async move {
+            AwsClient::json_call_as(self, credentials, service, region, target, &body).await
+        })
     }
 
     fn ecr_authorization<'a>(

@@ -66,6 +66,21 @@ impl Inner {
         auth: Option<&RegistryAuthenticationData>,
         execution: Option<&Credentials>,
     ) -> Result<Option<RegistryAuth>, TaskError> {
+        if let Some(asm) = auth
+            .filter(|a| a.kind.as_deref() == Some("asm"))
+            .and_then(|a| a.asm_auth_data.as_ref())
+        {
+            let credentials = execution.ok_or(ExecutionError::NoCredentials)?;
+            let login = self
+                .asm_registry_auth(
+                    credentials,
+                    asm.region.as_deref().unwrap_or_default(),
+                    asm.credentials_parameter.as_deref().unwrap_or_default(),
+                    image_registry(image),
+                )
+                .await?;
+            return Ok(Some(login));
+        }
         let Some(auth) = auth.filter(|a| a.kind.as_deref() == Some("ecr")) else {
             return Ok(None);
         };
@@ -138,15 +153,7 @@ impl Supervisor {
         self.engine
             .state
             .update_task(&self.arn, |r| r.pull_started_at = started);
-        let execution = self
-            .engine
-            .credentials
-            .of_task(&self.arn, crate::credentials::TASK_EXECUTION)
-            .map(|c| Credentials {
-                access_key_id: c.access_key_id.unwrap_or_default(),
-                secret_access_key: c.secret_access_key.unwrap_or_default(),
-                session_token: c.session_token,
-            });
+        let execution = self.engine.execution_credentials(&self.arn);
         for (image, auth) in images {
             let engine = self.engine.clone();
             let wanted = image.clone();

@@ -32,6 +32,10 @@ impl Supervisor {
             }
             self.pulled = true;
         }
+        if !self.secrets_ready {
+            self.resolve_secrets().await?;
+            self.secrets_ready = true;
+        }
         if self.eni.is_some() && !self.infra.ready {
             let infra = self.ensure_infra().await;
             // Replaces a warm container taken (after this task's, so as not to compete with it
@@ -265,6 +269,12 @@ impl Supervisor {
         };
         let mut spec = translate::container_spec(&layout, &self.members[name].def)
             .map_err(|e| self.fail_member(name, StartError::Spec(e)))?;
+        if let Some(secrets) = self.secret_env.get(name) {
+            for (variable, value) in secrets {
+                spec.env.retain(|(key, _)| key != variable);
+                spec.env.push((variable.clone(), value.clone()));
+            }
+        }
         // The task role's credentials, where the SDKs look for them (an awsvpc task's
         // containers share the namespace of its infra container: they reach 169.254.170.2).
         let reachable_mode = match &network_mode {

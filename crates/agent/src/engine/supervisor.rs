@@ -97,6 +97,9 @@ pub(super) struct Supervisor {
     /// awsvpc: the address the task's containers reach the metadata endpoint on.
     pub(super) metadata_host: Option<String>,
     pub(super) pulled: bool,
+    /// The containers' `secrets`, read with the execution role (memory only), by container.
+    pub(super) secret_env: BTreeMap<String, Vec<(String, String)>>,
+    pub(super) secrets_ready: bool,
     pub(super) volumes_ready: bool,
     pub(super) pull_started_at: Option<f64>,
     pub(super) pull_stopped_at: Option<f64>,
@@ -211,6 +214,8 @@ impl Supervisor {
             members,
             order,
             pulled: false,
+            secret_env: BTreeMap::new(),
+            secrets_ready: false,
             volumes_ready: false,
             pull_started_at: record.pull_started_at,
             pull_stopped_at: record.pull_stopped_at,

@@ -266,7 +266,10 @@ fn overrides_are_shown_as_given_and_refused_in_the_wrong_shape() {
             r#"{{"Version":"2012-10-17","Statement":[{{"Effect":"Allow","Principal":{{"Service":"{service}"}},"Action":"sts:AssumeRole"}}]}}"#
         )
     };
-    for (role, service) in [("app", "ecs-tasks.amazonaws.com"), ("ec2app", "ec2.amazonaws.com")] {
+    for (role, service) in [
+        ("app", "ecs-tasks.amazonaws.com"),
+        ("ec2app", "ec2.amazonaws.com"),
+    ] {
         let form = format!(
             "Action=CreateRole&Version=2010-05-08&RoleName={role}&AssumeRolePolicyDocument={}",
             trust(service)
@@ -281,7 +284,12 @@ fn overrides_are_shown_as_given_and_refused_in_the_wrong_shape() {
             .json_client()
             .query("iam", berth_testkit::REGION, &form)
             .unwrap();
-        assert_eq!(created.status, 200, "{}", String::from_utf8_lossy(&created.body));
+        assert_eq!(
+            created.status,
+            200,
+            "{}",
+            String::from_utf8_lossy(&created.body)
+        );
     }
     let refused = s
         .ecs(
