@@ -19,7 +19,7 @@ use berth_model::Scope;
 use berth_model::ecs::{EcsArn, TaskOverride};
 use berth_model::task_definition::TaskDefinition;
 
-use crate::state::AppState;
+use crate::AppState;
 
 /// The service that assumes tasks' roles.
 pub const ECS_TASKS: &str = "ecs-tasks.amazonaws.com";

@@ -345,22 +345,38 @@ fn execution_role(s: &BerthServer, name: &str, policy: Option<&str>) -> String {
 }
 
 fn register_with_execution_role(s: &BerthServer, role: &str, image: &str) -> String {
-    let v = ok_json(
-        &s.aws(&[
-            "ecs",
-            "register-task-definition",
-            "--family",
-            &unique("exec-"),
-            "--execution-role-arn",
-            role,
-            "--container-definitions",
-            &json!([{
-                "name": "app", "image": image, "memory": 32, "essential": true, "stopTimeout": 1,
-                "entryPoint": ["sh", "-c"], "command": ["sleep 600"],
-            }])
-            .to_string(),
-        ]),
-    );
+    register_with_execution_role_logging(s, role, image, None)
+}
+
+/// A task definition with an execution role whose container says a marker and sleeps,
+/// logging with awslogs to `group` when given.
+fn register_with_execution_role_logging(
+    s: &BerthServer,
+    role: &str,
+    image: &str,
+    group: Option<&str>,
+) -> String {
+    let mut container = json!({
+        "name": "app", "image": image, "memory": 32, "essential": true, "stopTimeout": 1,
+        "entryPoint": ["sh", "-c"], "command": ["echo exec-role-logs; sleep 600"],
+    });
+    if let Some(group) = group {
+        container["logConfiguration"] = json!({
+            "logDriver": "awslogs",
+            "options": {"awslogs-group": group, "awslogs-region": "us-east-1",
+                        "awslogs-stream-prefix": "app"},
+        });
+    }
+    let v = ok_json(&s.aws(&[
+        "ecs",
+        "register-task-definition",
+        "--family",
+        &unique("exec-"),
+        "--execution-role-arn",
+        role,
+        "--container-definitions",
+        &json!([container]).to_string(),
+    ]));
     v["taskDefinition"]["taskDefinitionArn"]
         .as_str()
         .unwrap()
@@ -396,9 +412,42 @@ fn the_execution_role_pulls_the_image_or_the_task_stops_with_ecs_reason() {
         "--policy-arn",
         "arn:aws:iam::aws:policy/service-role/AmazonECSTaskExecutionRolePolicy",
     ]));
-    let td = register_with_execution_role(&s, &allowed, &image);
+    // Its awslogs output is shipped with the execution role too (the managed policy
+    // allows CreateLogStream and PutLogEvents; the group exists).
+    let group = unique("/exec/");
+    ok_json(&s.aws(&["logs", "create-log-group", "--log-group-name", &group]));
+    let td = register_with_execution_role_logging(&s, &allowed, &image, Some(&group));
     let task = run(&s, &cluster, &td, &[]);
     wait_status(&s, &cluster, &task, "RUNNING");
+    let stream = format!("app/app/{}", task.rsplit('/').next().unwrap());
+    wait_for("the container's log line", Duration::from_secs(30), || {
+        let out = s.aws(&[
+            "logs",
+            "get-log-events",
+            "--log-group-name",
+            &group,
+            "--log-stream-name",
+            &stream,
+        ]);
+        stdout_of(&out).contains("exec-role-logs").then_some(())
+    });
+    // An execution role that may pull but not log: the stream cannot be made, and the
+    // refusal names the action (the agent's own credentials were not used).
+    let pull_only = execution_role(
+        &s,
+        &unique("exec-pull-"),
+        Some(
+            r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":["ecr:GetAuthorizationToken","ecr:BatchGetImage","ecr:GetDownloadUrlForLayer","ecr:BatchCheckLayerAvailability"],"Resource":"*"}]}"#,
+        ),
+    );
+    let td = register_with_execution_role_logging(&s, &pull_only, &image, Some(&group));
+    let task = run(&s, &cluster, &td, &[]);
+    let stopped = wait_status(&s, &cluster, &task, "STOPPED");
+    let reason = stopped["stoppedReason"].as_str().unwrap_or_default();
+    assert!(
+        reason.contains("log stream") && reason.contains("logs:CreateLogStream"),
+        "{stopped:#}"
+    );
 
     // No permission at all: no registry token, ECS's ResourceInitializationError.
     let bare = execution_role(&s, &unique("exec-bare-"), None);

@@ -62,7 +62,31 @@ pub trait LogsApi: Send + Sync {
     ) -> ControlFuture<'a, RejectedLogEventsInfo>;
 }
 
-fn already_exists(result: Result<Value, ClientError>) -> Result<(), ClientError> {
+/// The target of CloudWatch Logs operation `operation`.
+pub fn logs_target(operation: &str) -> String {
+    format!("{LOGS_TARGET_PREFIX}.{operation}")
+}
+
+/// What DescribeLogStreams' answer says of `stream`.
+pub fn stream_lookup(answer: &Value, stream: &str) -> StreamLookup {
+    let found = answer["logStreams"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|s| s["logStreamName"] == stream);
+    match found {
+        Some(s) => StreamLookup::Found(s["berthShipperCursor"].as_str().map(str::to_owned)),
+        None => StreamLookup::Missing,
+    }
+}
+
+/// PutLogEvents' `rejectedLogEventsInfo`.
+pub fn rejected(answer: &Value) -> RejectedLogEventsInfo {
+    serde_json::from_value(answer["rejectedLogEventsInfo"].clone()).unwrap_or_default()
+}
+
+/// A create call's answer: ResourceAlreadyExistsException is success.
+pub fn already_exists(result: Result<Value, ClientError>) -> Result<(), ClientError> {
     match result {
         Ok(_) => Ok(()),
         Err(ClientError::Aws { code, .. }) if code == RESOURCE_ALREADY_EXISTS => Ok(()),
@@ -120,15 +144,7 @@ impl LogsApi for AwsClient {
                     None,
                 )
                 .await?;
-            let found = answer["logStreams"]
-                .as_array()
-                .into_iter()
-                .flatten()
-                .find(|s| s["logStreamName"] == stream);
-            Ok(match found {
-                Some(s) => StreamLookup::Found(s["berthShipperCursor"].as_str().map(str::to_owned)),
-                None => StreamLookup::Missing,
-            })
+            Ok(stream_lookup(&answer, stream))
         })
     }
 
@@ -146,7 +162,7 @@ impl LogsApi for AwsClient {
                     None,
                 )
                 .await?;
-            Ok(serde_json::from_value(answer["rejectedLogEventsInfo"].clone()).unwrap_or_default())
+            Ok(rejected(&answer))
         })
     }
 }

@@ -31,7 +31,8 @@ mod shipper;
 
 pub use api::{
     DRAIN_LIMIT, InputLogEvent, LogsApi, MAX_BYTES_PER_EVENT, PrepareError, PutLogEventsRequest,
-    RejectedLogEventsInfo, StreamLookup, prepare,
+    RejectedLogEventsInfo, StreamLookup, already_exists, logs_target, prepare, rejected,
+    stream_lookup,
 };
 pub use assembly::{Assembler, Event, MULTILINE_IDLE};
 pub use batch::{Buffer, FLUSH_INTERVAL, batch_cursor};

@@ -4,9 +4,16 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use serde_json::{Value, json};
+
+use super::Inner;
 use super::errors::StartError;
 use super::supervisor::Supervisor;
-use crate::awslogs::{self, AwslogsOptions, LogsApi, Progress, Shipper};
+use crate::awslogs::{
+    self, AwslogsOptions, LogsApi, Progress, PutLogEventsRequest, RejectedLogEventsInfo, Shipper,
+    StreamLookup,
+};
+use crate::client::{ClientError, ControlFuture};
 use crate::translate;
 
 impl Supervisor {
@@ -35,8 +42,16 @@ impl Supervisor {
             .map_err(|e| self.fail_member(name, StartError::LogOptions(e)))
     }
 
+    /// The CloudWatch Logs calls of this task's shippers: signed with the task's execution
+    /// role while it has one (its latest credentials, call by call), else the agent's own.
     pub(super) fn logs_api(&self) -> Arc<dyn LogsApi> {
-        self.engine.control.clone()
+        if self.engine.execution_credentials(&self.arn).is_none() {
+            return self.engine.control.clone();
+        }
+        Arc::new(ExecutionRoleLogs {
+            engine: self.engine.clone(),
+            task_arn: self.arn.clone(),
+        })
     }
 
     /// Starts shipping a container's log (once: a running shipper is left alone).
@@ -87,5 +102,86 @@ impl Supervisor {
             }
         }
         true
+    }
+}
+
+/// CloudWatch Logs calls signed with a task's execution role (`execution-role-awslogs`),
+/// falling back to the agent's own credentials when the task has none (any more).
+struct ExecutionRoleLogs {
+    engine: Arc<Inner>,
+    task_arn: String,
+}
+
+impl ExecutionRoleLogs {
+    async fn call(&self, region: &str, operation: &str, body: Value) -> Result<Value, ClientError> {
+        let credentials = self
+            .engine
+            .execution_credentials(&self.task_arn)
+            .ok_or_else(|| {
+                ClientError::Protocol("the task has no execution role credentials".to_owned())
+            })?;
+        self.engine
+            .control
+            .json_call_as(
+                &credentials,
+                "logs",
+                region,
+                &awslogs::logs_target(operation),
+                body,
+            )
+            .await
+    }
+}
+
+impl LogsApi for ExecutionRoleLogs {
+    fn create_log_group<'a>(&'a self, region: &'a str, group: &'a str) -> ControlFuture<'a, ()> {
+        Box::pin(async move {
+            awslogs::already_exists(
+                self.call(region, "CreateLogGroup", json!({"logGroupName": group}))
+                    .await,
+            )
+        })
+    }
+
+    fn create_log_stream<'a>(
+        &'a self,
+        region: &'a str,
+        group: &'a str,
+        stream: &'a str,
+    ) -> ControlFuture<'a, ()> {
+        Box::pin(async move {
+            awslogs::already_exists(
+                self.call(
+                    region,
+                    "CreateLogStream",
+                    json!({"logGroupName": group, "logStreamName": stream}),
+                )
+                .await,
+            )
+        })
+    }
+
+    /// Where the agent's shipper left off is the agent's own bookkeeping (Berth's resume
+    /// cursor), looked up with its own credentials: the execution role needs only what
+    /// ECS's (CreateLogStream, PutLogEvents).
+    fn find_log_stream<'a>(
+        &'a self,
+        region: &'a str,
+        group: &'a str,
+        stream: &'a str,
+    ) -> ControlFuture<'a, StreamLookup> {
+        self.engine.control.find_log_stream(region, group, stream)
+    }
+
+    fn put_log_events<'a>(
+        &'a self,
+        region: &'a str,
+        request: &'a PutLogEventsRequest,
+    ) -> ControlFuture<'a, RejectedLogEventsInfo> {
+        Box::pin(async move {
+            let body = serde_json::to_value(request).expect("json");
+            let answer = self.call(region, "PutLogEvents", body).await?;
+            Ok(awslogs::rejected(&answer))
+        })
     }
 }
