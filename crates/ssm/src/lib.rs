@@ -327,6 +327,16 @@ impl Ssm {
     }
 }
 
+impl Ssm {
+    /// `parameter` with its SecureString value opened (read without decryption first, so
+    /// that the edge can authorize `kms:Decrypt` on its key before it is opened).
+    pub fn decrypt(&self, scope: &SsmScope, mut parameter: Parameter) -> Result<Parameter> {
+        let name = ParameterName::parse(&parameter.name)?;
+        parameter.version = self.shown(scope, &name, parameter.version, true)?;
+        Ok(parameter)
+    }
+}
+
 pub(crate) fn decode(key: &str, bytes: &[u8]) -> Result<ParameterRecord> {
     serde_json::from_slice(bytes)
         .map_err(|e| SsmError::Store(StoreError::Corrupt(format!("{key}: {e}"))))

@@ -16,6 +16,7 @@ pub fn resources(service: &str, operation: &str, body: &[u8], scope: &Scope) -> 
         "ecs" => ecs(operation, &body, region, account),
         "ecr" => ecr(operation, &body, region, account),
         "logs" => logs(&body, region, account),
+        "ssm" => ssm(operation, &body, region, account),
         _ => Vec::new(),
     };
     if found.is_empty() {
@@ -363,6 +364,33 @@ fn logs(body: &Value, region: &str, account: &str) -> Vec<String> {
     match text(body, "logStreamName") {
         Some(stream) => vec![format!("{group_arn}:log-stream:{stream}")],
         None => vec![group_arn],
+    }
+}
+
+/// SSM Parameter Store: the parameters a call names (`Name`, `Names`, a tagging call's
+/// `ResourceId`; selectors `:version`/`:label` left off), GetParametersByPath its path's
+/// ARN (`parameter/a/b`), as the Service Authorization Reference lists them.
+fn ssm(operation: &str, body: &Value, region: &str, account: &str) -> Vec<String> {
+    let arn = |given: &str| match berth_ssm::parse_selector(given) {
+        Ok((name, _)) => berth_ssm::parameter_arn(region, account, name.as_str()),
+        Err(_) => berth_ssm::parameter_arn(region, account, given),
+    };
+    match operation {
+        "GetParameters" | "DeleteParameters" => texts(body, "Names").into_iter().map(arn).collect(),
+        "GetParametersByPath" => text(body, "Path")
+            .map(|path| {
+                let path = path.trim_end_matches('/');
+                vec![berth_ssm::parameter_arn(region, account, path)]
+            })
+            .unwrap_or_default(),
+        "AddTagsToResource" | "RemoveTagsFromResource" | "ListTagsForResource" => {
+            match (text(body, "ResourceType"), text(body, "ResourceId")) {
+                (Some("Parameter"), Some(id)) => vec![arn(id)],
+                _ => Vec::new(),
+            }
+        }
+        "DescribeParameters" => Vec::new(),
+        _ => text(body, "Name").map(arn).into_iter().collect(),
     }
 }
 
