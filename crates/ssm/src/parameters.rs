@@ -655,10 +655,9 @@ impl Ssm {
         id: &str,
     ) -> Result<Vec<(String, String)>> {
         let name = self.tagged(scope, kind, id)?;
-        Ok(self
-            .read(scope, &name)?
+        self.read(scope, &name)?
             .map(|r| r.tags)
-            .ok_or(SsmError::InvalidResourceId)?)
+            .ok_or(SsmError::InvalidResourceId)
     }
 
     /// The tags of parameter `given` (for `aws:ResourceTag/…`); none when it does not exist.

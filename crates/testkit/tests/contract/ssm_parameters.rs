@@ -43,15 +43,16 @@ fn versions_selectors_history_and_labels() {
         )
         .ok();
     assert_eq!(second, json!({"Version": 2, "Tier": "Standard"}));
-    let got = s
-        .ssm("GetParameter", json!({"Name": "/app/db/url"}))
-        .ok();
+    let got = s.ssm("GetParameter", json!({"Name": "/app/db/url"})).ok();
     let p = &got["Parameter"];
     assert_eq!(p["Value"], "two");
     assert_eq!(p["Version"], 2);
     assert_eq!(p["Type"], "String");
     assert_eq!(p["DataType"], "text");
-    assert_eq!(p["ARN"], "arn:aws:ssm:us-east-1:000000000000:parameter/app/db/url");
+    assert_eq!(
+        p["ARN"],
+        "arn:aws:ssm:us-east-1:000000000000:parameter/app/db/url"
+    );
     assert!(p["LastModifiedDate"].as_f64().unwrap() > 1.6e9, "{p}");
     let first = s.ssm("GetParameter", json!({"Name": "/app/db/url:1"})).ok();
     assert_eq!(first["Parameter"]["Value"], "one");
@@ -77,7 +78,9 @@ fn versions_selectors_history_and_labels() {
         .ok();
     assert_eq!(labelled["ParameterVersion"], 1);
     assert_eq!(labelled["InvalidLabels"], json!(["awsbad", "9no"]));
-    let prod = s.ssm("GetParameter", json!({"Name": "/app/db/url:prod"})).ok();
+    let prod = s
+        .ssm("GetParameter", json!({"Name": "/app/db/url:prod"}))
+        .ok();
     assert_eq!(prod["Parameter"]["Value"], "one");
     assert_eq!(prod["Parameter"]["Selector"], ":prod");
     // The label moves to the latest version.
@@ -94,7 +97,10 @@ fn versions_selectors_history_and_labels() {
     assert_eq!(versions[0]["Labels"], json!([]));
     assert_eq!(versions[1]["Labels"], json!(["prod"]));
     assert_eq!(versions[1]["Description"], "d");
-    assert_eq!(versions[1]["LastModifiedUser"], "arn:aws:iam::000000000000:root");
+    assert_eq!(
+        versions[1]["LastModifiedUser"],
+        "arn:aws:iam::000000000000:root"
+    );
     let unlabelled = s
         .ssm(
             "UnlabelParameterVersion",
@@ -114,7 +120,13 @@ fn versions_selectors_history_and_labels() {
 #[test]
 fn get_parameters_paths_filters_and_pages() {
     let s = TestServer::start();
-    for name in ["/svc/a", "/svc/b", "/svc/deep/c", "/svc/deep/er/d", "/other/x"] {
+    for name in [
+        "/svc/a",
+        "/svc/b",
+        "/svc/deep/c",
+        "/svc/deep/er/d",
+        "/other/x",
+    ] {
         put(&s, name, "v", "String");
     }
     put(&s, "/svc/list", "a,b,c", "StringList");
@@ -126,12 +138,13 @@ fn get_parameters_paths_filters_and_pages() {
         )
         .ok();
     assert_eq!(names(&got["Parameters"]), ["/svc/a", "/svc/list"]);
-    assert_eq!(got["InvalidParameters"], json!(["/svc/missing", "/svc/a:9"]));
+    assert_eq!(
+        got["InvalidParameters"],
+        json!(["/svc/missing", "/svc/a:9"])
+    );
     assert_eq!(got["Parameters"][1]["Value"], "a,b,c");
 
-    let one = s
-        .ssm("GetParametersByPath", json!({"Path": "/svc"}))
-        .ok();
+    let one = s.ssm("GetParametersByPath", json!({"Path": "/svc"})).ok();
     assert_eq!(
         names(&one["Parameters"]),
         ["/svc/a", "/svc/b", "/svc/list", "/svc/secret"]
@@ -167,8 +180,11 @@ fn get_parameters_paths_filters_and_pages() {
         json!({"Path": "/svc", "ParameterFilters": [{"Key": "Name", "Values": ["x"]}]}),
     )
     .expect_error("InvalidFilterKey");
-    s.ssm("GetParametersByPath", json!({"Path": "/svc", "MaxResults": 11}))
-        .expect_error("ValidationException");
+    s.ssm(
+        "GetParametersByPath",
+        json!({"Path": "/svc", "MaxResults": 11}),
+    )
+    .expect_error("ValidationException");
 
     let described = s
         .ssm(
@@ -204,7 +220,10 @@ fn get_parameters_paths_filters_and_pages() {
     .expect_error("ValidationException");
 
     let deleted = s
-        .ssm("DeleteParameters", json!({"Names": ["/svc/a", "/svc/nope"]}))
+        .ssm(
+            "DeleteParameters",
+            json!({"Names": ["/svc/a", "/svc/nope"]}),
+        )
         .ok();
     assert_eq!(deleted["DeletedParameters"], json!(["/svc/a"]));
     assert_eq!(deleted["InvalidParameters"], json!(["/svc/nope"]));
@@ -314,7 +333,11 @@ fn names_tiers_patterns_tags_and_errors() {
     let unknown = s.ssm("SendCommand", json!({}));
     unknown.expect_error("UnknownOperationException");
     // Signed for another service: refused.
-    let crossed = s.call("logs", &format!("{SSM_TARGET}.DescribeParameters"), json!({}));
+    let crossed = s.call(
+        "logs",
+        &format!("{SSM_TARGET}.DescribeParameters"),
+        json!({}),
+    );
     crossed.expect_error("InvalidSignatureException");
 }
 
@@ -376,7 +399,10 @@ fn secure_strings_are_sealed_at_rest_and_decryption_needs_kms_decrypt() {
     assert_eq!(shown["Parameter"]["Value"], "plain-hunter2");
     // Nothing under the data dir (the store's file among it) holds the plaintext.
     assert!(files_holding(s.data_dir(), b"plain-hunter2").is_empty());
-    assert!(!files_holding(s.data_dir(), b"/db/password").is_empty(), "the store is in the data dir");
+    assert!(
+        !files_holding(s.data_dir(), b"/db/password").is_empty(),
+        "the store is in the data dir"
+    );
 
     // A user allowed ssm:GetParameter*, not kms:Decrypt.
     iam(&s, "Action=CreateUser&UserName=reader");
@@ -404,10 +430,18 @@ fn secure_strings_are_sealed_at_rest_and_decryption_needs_kms_decrypt() {
         json!({"Name": "/db/password", "WithDecryption": true}),
     );
     assert_eq!(refused.status, 400, "{}", refused.text());
-    assert!(refused.text().contains("AccessDeniedException"), "{}", refused.text());
+    assert!(
+        refused.text().contains("AccessDeniedException"),
+        "{}",
+        refused.text()
+    );
     assert!(refused.text().contains("kms:Decrypt"), "{}", refused.text());
     let elsewhere = ssm_as(&user, "GetParameter", json!({"Name": "/other"}));
-    assert!(elsewhere.text().contains("AccessDeniedException"), "{}", elsewhere.text());
+    assert!(
+        elsewhere.text().contains("AccessDeniedException"),
+        "{}",
+        elsewhere.text()
+    );
     // With kms:Decrypt on the SSM key, the value opens.
     let more = json!({"Version": "2012-10-17", "Statement": [
         {"Effect": "Allow", "Action": "kms:Decrypt",
