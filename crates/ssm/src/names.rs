@@ -9,9 +9,10 @@ pub const MAX_HIERARCHY_LEVELS: usize = 15;
 /// The longest fully qualified name.
 const MAX_NAME: usize = 1011;
 
-/// A parameter's name, checked: what its record is keyed by.
+/// A parameter's name, checked: what its record is keyed by; when it was given as an ARN,
+/// that ARN's region and account (a parameter of another scope is not this scope's).
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
-pub struct ParameterName(String);
+pub struct ParameterName(String, Option<(String, String)>);
 
 impl ParameterName {
     /// A name as PutParameter takes it (no ARN: "You can't enter the ARN for a parameter").
@@ -29,16 +30,23 @@ impl ParameterName {
         match name.strip_prefix("arn:") {
             Some(rest) => {
                 // aws:ssm:REGION:ACCOUNT:parameter/NAME
-                let resource = rest.splitn(5, ':').nth(4).unwrap_or("");
+                let parts: Vec<&str> = rest.splitn(5, ':').collect();
+                let [_, "ssm", region, account, resource] = parts[..] else {
+                    return Err(invalid_name());
+                };
                 let Some(inner) = resource.strip_prefix("parameter") else {
                     return Err(invalid_name());
                 };
                 let inner = inner.strip_prefix('/').unwrap_or(inner);
-                if inner.contains('/') {
-                    ParameterName::check(&format!("/{inner}"))
+                let name = if inner.contains('/') {
+                    ParameterName::check(&format!("/{inner}"))?
                 } else {
-                    ParameterName::check(inner)
-                }
+                    ParameterName::check(inner)?
+                };
+                Ok(ParameterName(
+                    name.0,
+                    Some((region.to_string(), account.to_string())),
+                ))
             }
             None => ParameterName::check(name),
         }
@@ -69,7 +77,7 @@ impl ParameterName {
                 return Err(SsmError::HierarchyLevelLimitExceeded);
             }
         }
-        Ok(ParameterName(name.to_string()))
+        Ok(ParameterName(name.to_string(), None))
     }
 
     pub fn as_str(&self) -> &str {
@@ -78,7 +86,15 @@ impl ParameterName {
 
     /// `/x` for a flat `x` (how an ARN naming `parameter/x` may also mean it).
     pub(crate) fn rooted(&self) -> Option<ParameterName> {
-        (!self.0.starts_with('/')).then(|| ParameterName(format!("/{}", self.0)))
+        (!self.0.starts_with('/')).then(|| ParameterName(format!("/{}", self.0), self.1.clone()))
+    }
+
+    /// Whether the name can be one of `region`'s and `account`'s parameters (an ARN of
+    /// another region or account is not).
+    pub(crate) fn is_in(&self, region: &str, account: &str) -> bool {
+        self.1
+            .as_ref()
+            .is_none_or(|(r, a)| r == region && a == account)
     }
 }
 
@@ -184,13 +200,13 @@ mod tests {
             parse_selector("/a:3").unwrap(),
             (ParameterName::parse("/a").unwrap(), Selector::Version(3))
         );
+        let (name, selector) = parse_selector("arn:aws:ssm:r:1:parameter/a/b:prod").unwrap();
         assert_eq!(
-            parse_selector("arn:aws:ssm:r:1:parameter/a/b:prod").unwrap(),
-            (
-                ParameterName::parse("/a/b").unwrap(),
-                Selector::Label("prod".into())
-            )
+            (name.as_str(), selector),
+            ("/a/b", Selector::Label("prod".into()))
         );
+        assert!(name.is_in("r", "1") && !name.is_in("r", "2"));
+        assert!(ParameterName::parse("arn:aws:ecs:r:1:parameter/a").is_err());
         assert!(parse_selector("/a:1:2").is_err());
         assert_eq!(parse_path("/a").unwrap(), "/a/");
         assert_eq!(parse_path("/").unwrap(), "/");

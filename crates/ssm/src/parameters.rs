@@ -217,6 +217,9 @@ impl Ssm {
         scope: &SsmScope,
         name: &ParameterName,
     ) -> Result<Option<(ParameterName, ParameterRecord)>> {
+        if !name.is_in(&scope.region, &scope.account) {
+            return Ok(None);
+        }
         if let Some(record) = self.read(scope, name)? {
             return Ok(Some((name.clone(), record)));
         }

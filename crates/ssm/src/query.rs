@@ -77,14 +77,16 @@ fn check_filters(filters: &[Filter], call: Call) -> Result<Vec<Checked>> {
                 (_, None) => FilterOption::Equals,
                 ("Path", Some("Recursive")) => FilterOption::Recursive,
                 ("Path", Some("OneLevel")) => FilterOption::OneLevel,
-                ("Name", Some("BeginsWith")) | ("KeyId", Some("BeginsWith")) => {
+                // Equals and BeginsWith for every other key, Contains for Name too, only
+                // Equals for Label (ParameterStringFilter's API reference).
+                (k, Some("BeginsWith")) if k != "Path" && k != "Label" => {
                     FilterOption::BeginsWith
                 }
                 ("Name", Some("Contains")) => FilterOption::Contains,
                 (k, Some("Equals")) if k != "Path" => FilterOption::Equals,
                 (_, Some(other)) => {
                     return Err(SsmError::InvalidFilterOption(format!(
-                        "The following filter option is not valid: {other}. Valid options include: [Recursive, OneLevel]. For filter keys other than Path: [Equals, BeginsWith]."
+                        "The following filter option is not valid: {other}. Valid options include: [Recursive, OneLevel] for Path, [Equals, BeginsWith, Contains] for Name, [Equals] for Label, [Equals, BeginsWith] for other keys."
                     )));
                 }
             };
@@ -157,10 +159,10 @@ fn passes<'r>(record: &'r ParameterRecord, filter: &Checked) -> Option<&'r Param
         }
         key => {
             let tag = key.strip_prefix("tag:").unwrap_or(key);
-            record
-                .tags
-                .iter()
-                .any(|(k, v)| k == tag && (filter.values.is_empty() || filter.values.contains(v)))
+            record.tags.iter().any(|(k, v)| {
+                k == tag
+                    && (filter.values.is_empty() || text_matches(filter.option, v, &filter.values))
+            })
         }
     };
     ok.then_some(latest)

@@ -371,7 +371,15 @@ fn logs(body: &Value, region: &str, account: &str) -> Vec<String> {
 /// `ResourceId`; selectors `:version`/`:label` left off), GetParametersByPath its path's
 /// ARN (`parameter/a/b`), as the Service Authorization Reference lists them.
 fn ssm(operation: &str, body: &Value, region: &str, account: &str) -> Vec<String> {
+    // An ARN is authorized as given (another account's is not this one's), less its selector.
     let arn = |given: &str| match berth_ssm::parse_selector(given) {
+        Ok((_, selector)) if given.starts_with("arn:") => {
+            let suffix = selector.shown().unwrap_or_default();
+            given
+                .strip_suffix(suffix.as_str())
+                .unwrap_or(given)
+                .to_string()
+        }
         Ok((name, _)) => berth_ssm::parameter_arn(region, account, name.as_str()),
         Err(_) => berth_ssm::parameter_arn(region, account, given),
     };
@@ -523,5 +531,43 @@ mod tests {
         );
         assert_eq!(r("Action=GetAccountAuthorizationDetails"), ["*"]);
         assert_eq!(r("Action=ListInstanceProfiles"), ["*"]);
+    }
+
+    #[test]
+    fn ssm_actions_name_their_parameters() {
+        let r = |op: &str, body: &str| resources("ssm", op, body.as_bytes(), &scope());
+        let arn = |p: &str| format!("arn:aws:ssm:us-east-1:000000000000:parameter/{p}");
+        assert_eq!(r("GetParameter", r#"{"Name":"/a/b:prod"}"#), [arn("a/b")]);
+        assert_eq!(r("PutParameter", r#"{"Name":"flat"}"#), [arn("flat")]);
+        assert_eq!(
+            r("GetParameters", r#"{"Names":["/a","b:3"]}"#),
+            [arn("a"), arn("b")]
+        );
+        assert_eq!(
+            r("GetParametersByPath", r#"{"Path":"/a/b/"}"#),
+            [arn("a/b")]
+        );
+        assert_eq!(
+            r(
+                "ListTagsForResource",
+                r#"{"ResourceType":"Parameter","ResourceId":"/t"}"#
+            ),
+            [arn("t")]
+        );
+        assert_eq!(
+            r(
+                "GetParameter",
+                r#"{"Name":"arn:aws:ssm:us-east-1:000000000000:parameter/x/y:2"}"#
+            ),
+            [arn("x/y")]
+        );
+        assert_eq!(
+            r(
+                "GetParameter",
+                r#"{"Name":"arn:aws:ssm:us-east-1:111111111111:parameter/x"}"#
+            ),
+            ["arn:aws:ssm:us-east-1:111111111111:parameter/x"]
+        );
+        assert_eq!(r("DescribeParameters", "{}"), ["*"]);
     }
 }

@@ -477,3 +477,40 @@ fn files_holding(dir: &std::path::Path, needle: &[u8]) -> Vec<std::path::PathBuf
     }
     found
 }
+
+#[test]
+fn resource_tags_take_part_in_the_decision() {
+    let s = TestServer::start();
+    s.ssm(
+        "PutParameter",
+        json!({"Name": "/shop/tagged", "Value": "yes", "Type": "String",
+               "Tags": [{"Key": "team", "Value": "shop"}]}),
+    )
+    .ok();
+    put(&s, "/shop/untagged", "no", "String");
+    iam(&s, "Action=CreateUser&UserName=shopper");
+    let key = iam(&s, "Action=CreateAccessKey&UserName=shopper");
+    let policy = json!({"Version": "2012-10-17", "Statement": [
+        {"Effect": "Allow", "Action": "ssm:GetParameter", "Resource": "*",
+         "Condition": {"StringEquals": {"aws:ResourceTag/team": "shop"}}}]});
+    iam(
+        &s,
+        &format!(
+            "Action=PutUserPolicy&UserName=shopper&PolicyName=p&PolicyDocument={}",
+            uri_encode(&policy.to_string())
+        ),
+    );
+    let user = As {
+        port: s.port(),
+        key: xml_field(&key, "AccessKeyId"),
+        secret: xml_field(&key, "SecretAccessKey"),
+    };
+    let tagged = ssm_as(&user, "GetParameter", json!({"Name": "/shop/tagged"}));
+    assert_eq!(tagged.status, 200, "{}", tagged.text());
+    let untagged = ssm_as(&user, "GetParameter", json!({"Name": "/shop/untagged"}));
+    assert!(
+        untagged.text().contains("AccessDeniedException"),
+        "{}",
+        untagged.text()
+    );
+}
