@@ -13,7 +13,7 @@ use crate::protocol::json::{MAX_AWS_BODY, json_response};
 use crate::protocol::query;
 use crate::protocol::signature::{Authenticated, authenticate, scope_service};
 use crate::protocol::{AwsContext, AwsError};
-use crate::{AppState, accounts, authz, ecr, ecs, forward, iam, logs, logs_tail, sts};
+use crate::{AppState, accounts, authz, ecr, ecs, forward, iam, logs, logs_tail, ssm, sts};
 
 /// The handler for every AWS API request: JSON (by `X-Amz-Target`) or Query (a form).
 pub async fn handle(State(app): State<Arc<AppState>>, request: Request) -> Response {
@@ -227,6 +227,7 @@ async fn handle_inner(
             ecr::TARGET_PREFIX => "ecr",
             ecs::TARGET_PREFIX => "ecs",
             logs::TARGET_PREFIX => "logs",
+            ssm::TARGET_PREFIX => "ssm",
             accounts::TARGET_PREFIX => accounts::SERVICE,
             _ => "",
         };
@@ -309,6 +310,7 @@ async fn handle_inner(
                 .map(Reply::Stream);
         }
         Some((logs::TARGET_PREFIX, operation)) => logs::dispatch(ctx, operation, &body).await,
+        Some((ssm::TARGET_PREFIX, operation)) => ssm::serve(ctx, operation, &body).await,
         _ => Err(AwsError::client(
             "UnknownOperationException",
             format!("The operation '{target}' is not known to this service"),
@@ -491,6 +493,10 @@ pub(crate) fn resource_tags(app: &AppState, service: &str, arn: &str) -> Vec<(St
             })
             .map(|g| g.tags.into_iter().collect())
             .unwrap_or_default(),
+        "ssm" => app.ssm.parameter_tags(
+            &berth_ssm::SsmScope::new(scope.account.as_str(), scope.region.as_str()),
+            arn,
+        ),
         _ => Vec::new(),
     }
 }

@@ -16,6 +16,8 @@ pub struct AppState {
     pub ecs: berth_ecs::Ecs,
     /// CloudWatch Logs.
     pub logs: Arc<berth_logs::Logs>,
+    /// SSM Parameter Store.
+    pub ssm: Arc<berth_ssm::Ssm>,
     /// IAM: users and their access keys.
     pub iam: berth_iam::Iam,
     pub credentials: RootCredentials,

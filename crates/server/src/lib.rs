@@ -208,6 +208,9 @@ pub async fn run(
                 .or_else(files::root_credentials_from_env),
         )?,
     };
+    // SecureString parameters (and secrets) are sealed with a key derived from the token
+    // key, which every replica shares (berth-kms).
+    let data_key = Arc::new(berth_kms::DataKey::derive(&token_key));
     let tokens = TokenIssuer::new(token_key, config.token_ttl.as_secs() as i64);
     let listen = listener
         .local_addr()
@@ -226,6 +229,7 @@ pub async fn run(
         registry: registry.clone(),
         ecs,
         logs: logs.clone(),
+        ssm: Arc::new(berth_ssm::Ssm::new(store.clone(), data_key.clone())),
         // On the embedded store this process is the only writer: IAM checks its cached
         // policies against its own write count, without a store read per request.
         iam: match &opened.etcd {

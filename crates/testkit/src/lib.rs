@@ -28,6 +28,8 @@ pub const REGION: &str = "us-east-1";
 pub const ECS_TARGET: &str = "AmazonEC2ContainerServiceV20141113";
 pub const ECR_TARGET: &str = sigv4::ECR_TARGET_PREFIX;
 pub const LOGS_TARGET: &str = "Logs_20140328";
+/// SSM's `X-Amz-Target` prefix.
+pub const SSM_TARGET: &str = "AmazonSSM";
 
 /// A server the kit's clients can reach: its address and root credentials.
 pub trait Endpoint {
@@ -283,6 +285,11 @@ impl TestServer {
     /// A CloudWatch Logs operation.
     pub fn logs(&self, operation: &str, body: Value) -> Answer {
         self.call("logs", &format!("{LOGS_TARGET}.{operation}"), body)
+    }
+
+    /// An SSM operation (`"PutParameter"`, …).
+    pub fn ssm(&self, operation: &str, body: Value) -> Answer {
+        self.call("ssm", &format!("{SSM_TARGET}.{operation}"), body)
     }
 }
 

@@ -37,4 +37,5 @@ mod service_scale_simulated;
 mod service_throttle;
 mod shared_host;
 mod skopeo_flow;
+mod ssm_parameters;
 mod task_roles;

@@ -16,6 +16,7 @@ pub fn resources(service: &str, operation: &str, body: &[u8], scope: &Scope) -> 
         "ecs" => ecs(operation, &body, region, account),
         "ecr" => ecr(operation, &body, region, account),
         "logs" => logs(&body, region, account),
+        "ssm" => ssm(operation, &body, region, account),
         _ => Vec::new(),
     };
     if found.is_empty() {
@@ -366,6 +367,41 @@ fn logs(body: &Value, region: &str, account: &str) -> Vec<String> {
     }
 }
 
+/// SSM Parameter Store: the parameters a call names (`Name`, `Names`, a tagging call's
+/// `ResourceId`; selectors `:version`/`:label` left off), GetParametersByPath its path's
+/// ARN (`parameter/a/b`), as the Service Authorization Reference lists them.
+fn ssm(operation: &str, body: &Value, region: &str, account: &str) -> Vec<String> {
+    // An ARN is authorized as given (another account's is not this one's), less its selector.
+    let arn = |given: &str| match berth_ssm::parse_selector(given) {
+        Ok((_, selector)) if given.starts_with("arn:") => {
+            let suffix = selector.shown().unwrap_or_default();
+            given
+                .strip_suffix(suffix.as_str())
+                .unwrap_or(given)
+                .to_string()
+        }
+        Ok((name, _)) => berth_ssm::parameter_arn(region, account, name.as_str()),
+        Err(_) => berth_ssm::parameter_arn(region, account, given),
+    };
+    match operation {
+        "GetParameters" | "DeleteParameters" => texts(body, "Names").into_iter().map(arn).collect(),
+        "GetParametersByPath" => text(body, "Path")
+            .map(|path| {
+                let path = path.trim_end_matches('/');
+                vec![berth_ssm::parameter_arn(region, account, path)]
+            })
+            .unwrap_or_default(),
+        "AddTagsToResource" | "RemoveTagsFromResource" | "ListTagsForResource" => {
+            match (text(body, "ResourceType"), text(body, "ResourceId")) {
+                (Some("Parameter"), Some(id)) => vec![arn(id)],
+                _ => Vec::new(),
+            }
+        }
+        "DescribeParameters" => Vec::new(),
+        _ => text(body, "Name").map(arn).into_iter().collect(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -495,5 +531,43 @@ mod tests {
         );
         assert_eq!(r("Action=GetAccountAuthorizationDetails"), ["*"]);
         assert_eq!(r("Action=ListInstanceProfiles"), ["*"]);
+    }
+
+    #[test]
+    fn ssm_actions_name_their_parameters() {
+        let r = |op: &str, body: &str| resources("ssm", op, body.as_bytes(), &scope());
+        let arn = |p: &str| format!("arn:aws:ssm:us-east-1:000000000000:parameter/{p}");
+        assert_eq!(r("GetParameter", r#"{"Name":"/a/b:prod"}"#), [arn("a/b")]);
+        assert_eq!(r("PutParameter", r#"{"Name":"flat"}"#), [arn("flat")]);
+        assert_eq!(
+            r("GetParameters", r#"{"Names":["/a","b:3"]}"#),
+            [arn("a"), arn("b")]
+        );
+        assert_eq!(
+            r("GetParametersByPath", r#"{"Path":"/a/b/"}"#),
+            [arn("a/b")]
+        );
+        assert_eq!(
+            r(
+                "ListTagsForResource",
+                r#"{"ResourceType":"Parameter","ResourceId":"/t"}"#
+            ),
+            [arn("t")]
+        );
+        assert_eq!(
+            r(
+                "GetParameter",
+                r#"{"Name":"arn:aws:ssm:us-east-1:000000000000:parameter/x/y:2"}"#
+            ),
+            [arn("x/y")]
+        );
+        assert_eq!(
+            r(
+                "GetParameter",
+                r#"{"Name":"arn:aws:ssm:us-east-1:111111111111:parameter/x"}"#
+            ),
+            ["arn:aws:ssm:us-east-1:111111111111:parameter/x"]
+        );
+        assert_eq!(r("DescribeParameters", "{}"), ["*"]);
     }
 }

@@ -13,12 +13,14 @@ use serde_json::Value;
 /// `tags: [{Key, Value}]`, CloudWatch Logs `tags: {KEY: VALUE}`.
 pub fn json_request_tags(service: &str, body: &[u8]) -> Vec<(String, String)> {
     let body: Value = serde_json::from_slice(body).unwrap_or(Value::Null);
-    let Some(tags) = body.get("tags") else {
+    // SSM's members are capitalised (`Tags: [{Key, Value}]`).
+    let field = if service == "ssm" { "Tags" } else { "tags" };
+    let Some(tags) = body.get(field) else {
         return Vec::new();
     };
     let (k, v) = match service {
         "ecs" => ("key", "value"),
-        "ecr" => ("Key", "Value"),
+        "ecr" | "ssm" => ("Key", "Value"),
         "logs" => {
             return tags
                 .as_object()
