@@ -147,6 +147,11 @@ impl Agent {
             .expect("spawn berth agent")
     }
 
+    /// The agent's own directory: its data dir (`data/`, the state file) and its log.
+    pub fn dir(&self) -> &std::path::Path {
+        self.dir.path()
+    }
+
     /// Everything the agent wrote to stderr so far.
     pub fn log(&self) -> String {
         fs::read_to_string(self.dir.path().join("agent.stderr.log")).unwrap_or_default()

@@ -242,6 +242,11 @@ impl BerthServer {
         bin
     }
 
+    /// Everything of this server's on disk: its data dir, its logs, its clients' configs.
+    pub fn root_dir(&self) -> &Path {
+        self.root.path()
+    }
+
     pub fn data_dir(&self) -> &Path {
         &self.data_dir
     }

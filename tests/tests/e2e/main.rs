@@ -39,3 +39,4 @@ mod shared_host;
 mod skopeo_flow;
 mod ssm_parameters;
 mod task_roles;
+mod task_secrets;
