@@ -478,3 +478,69 @@ fn the_execution_role_pulls_the_image_or_the_task_stops_with_ecs_reason() {
         "{stopped:#}"
     );
 }
+
+/// Host network mode (the `OUTPUT` NAT rule) and Fargate (a pool host's awsvpc namespace)
+/// reach their credentials at 169.254.170.2 too.
+#[test]
+fn host_mode_and_fargate_tasks_reach_their_credentials() {
+    let s = BerthServer::start();
+    let (cluster, image) = cluster_with_image(&s, "role-host-");
+    s.track_image(&image);
+    let _agent = Agent::start(&s, &cluster, &["--cleanup-delay-seconds", "600"]);
+    let _pool = Agent::start_fargate(&s, &[]);
+    wait_connected(&s, &cluster);
+    let role = task_role(&s, &unique("host-"), TRUST_ECS_TASKS);
+
+    let td = register(
+        &s,
+        &unique("host-"),
+        &role,
+        "host",
+        json!([credentials_printer(&image)]),
+    );
+    let task = run(&s, &cluster, &td, &[]);
+    wait_status(&s, &cluster, &task, "RUNNING");
+    let creds = first_credentials(&s, &task);
+    assert_eq!(creds["RoleArn"], role, "{creds:#}");
+    ok_json(&aws_as(&s, &creds, &["ecs", "list-clusters"]));
+
+    // Fargate: RunTask with the FARGATE launch type in the user's cluster.
+    let v = ok_json(&s.aws(&[
+        "ecs",
+        "register-task-definition",
+        "--family",
+        &unique("fg-"),
+        "--task-role-arn",
+        &role,
+        "--requires-compatibilities",
+        "FARGATE",
+        "--network-mode",
+        "awsvpc",
+        "--cpu",
+        "256",
+        "--memory",
+        "512",
+        "--container-definitions",
+        &json!([credentials_printer(&image)]).to_string(),
+    ]));
+    let fargate_td = v["taskDefinition"]["taskDefinitionArn"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let subnet = unique("subnet-0");
+    let task = run(
+        &s,
+        &cluster,
+        &fargate_td,
+        &[
+            "--launch-type",
+            "FARGATE",
+            "--network-configuration",
+            &format!("awsvpcConfiguration={{subnets=[{subnet}]}}"),
+        ],
+    );
+    wait_status(&s, &cluster, &task, "RUNNING");
+    let creds = first_credentials(&s, &task);
+    assert_eq!(creds["RoleArn"], role, "{creds:#}");
+    ok_json(&aws_as(&s, &creds, &["ecs", "list-clusters"]));
+}
