@@ -376,11 +376,8 @@ fn the_task_metadata_endpoint_answers_inside_containers() {
     let container_id = inspected["Id"].as_str().unwrap().to_owned();
 
     let uri = &out["uri"];
-    assert!(uri.starts_with("http://") && uri.contains("/v4/"), "{uri}");
-    assert!(
-        !uri.starts_with("http://127.0.0.1"),
-        "a bridge container reaches the gateway: {uri}"
-    );
+    // As on ECS: the link-local address (NAT rules send it to the agent).
+    assert!(uri.starts_with("http://169.254.170.2/v4/"), "{uri}");
     let task: Value = serde_json::from_str(&out["task"]).unwrap_or_else(|e| panic!("{e}: {out:?}"));
     assert_eq!(task["TaskARN"], bridge_task);
     assert_eq!(task["Cluster"], cluster);
@@ -430,22 +427,23 @@ fn the_task_metadata_endpoint_answers_inside_containers() {
     assert_eq!(host_config["CpuQuota"], 25_000);
     assert_eq!(host_config["Memory"], json!(128u64 << 20));
 
-    // Host mode: the endpoint on the host's loopback.
+    // Host mode: the same address (the host's own NAT rule).
     let out = reader_output(&s, &host_task);
-    assert!(out["uri"].starts_with("http://127.0.0.1:"), "{out:?}");
+    assert!(
+        out["uri"].starts_with("http://169.254.170.2/v4/"),
+        "{out:?}"
+    );
     let task: Value = serde_json::from_str(&out["task"]).unwrap();
     assert_eq!(task["TaskARN"], host_task);
     assert_eq!(task["Limits"], json!({"CPU": 0.5, "Memory": 64}));
     assert_eq!(task["Containers"][0]["Networks"][0]["NetworkMode"], "host");
-    // The metadata port is the same for both, so containers find it after agent restarts.
+    // Both name the same agent port (`b{PORT}-`, kept across agent restarts), so that
+    // containers find their agent after restarts.
     let port = |uri: &str| {
-        uri.rsplit_once(':')
+        uri.strip_prefix("http://169.254.170.2/v4/b")
+            .and_then(|rest| rest.split_once('-'))
+            .map(|(port, _)| port.to_owned())
             .unwrap()
-            .1
-            .split('/')
-            .next()
-            .unwrap()
-            .to_owned()
     };
     assert_eq!(port(&out["uri"]), port(uri));
 
