@@ -292,8 +292,10 @@ fn parameters_through_the_cli() {
 }
 
 #[test]
-fn decryption_needs_kms_decrypt() {
+fn decryption_with_a_customer_key_needs_kms_decrypt() {
     let s = BerthServer::start();
+    // A customer key: decryption needs kms:Decrypt on it (the AWS managed aws/ssm key lets
+    // every principal of the account decrypt; see the contract tests).
     put(
         &s,
         &[
@@ -303,6 +305,8 @@ fn decryption_needs_kms_decrypt() {
             "tok-plain",
             "--type",
             "SecureString",
+            "--key-id",
+            "alias/team",
         ],
     );
     ok_json(&s.aws(&["iam", "create-user", "--user-name", "reader"]));

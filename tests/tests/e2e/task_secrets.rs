@@ -253,3 +253,117 @@ fn ssm_parameters_reach_the_container_and_nothing_else() {
         "{stopped:#}"
     );
 }
+
+#[test]
+fn secrets_manager_secrets_and_registry_logins_reach_the_task() {
+    let s = BerthServer::start();
+    let (cluster, image) = cluster_with_image(&s, "asm-sec-");
+    s.track_image(&image);
+    // Always pull: the image the test pushed is also in the host's Docker.
+    let agent = Agent::start(
+        &s,
+        &cluster,
+        &["--cleanup-delay-seconds", "600", "--image-pull-behavior", "always"],
+    );
+    wait_connected(&s, &cluster);
+
+    let password = unique("asm-password-");
+    let created = ok_json(&s.aws(&[
+        "secretsmanager",
+        "create-secret",
+        "--name",
+        &unique("db-"),
+        "--secret-string",
+        &json!({"username": "app", "password": password}).to_string(),
+    ]));
+    let arn = created["ARN"].as_str().unwrap().to_owned();
+    let whole = unique("whole-secret-");
+    let whole_arn = ok_json(&s.aws(&[
+        "secretsmanager",
+        "create-secret",
+        "--name",
+        &unique("token-"),
+        "--secret-string",
+        &whole,
+    ]))["ARN"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let allowed = execution_role(
+        &s,
+        Some(r#"{"Effect":"Allow","Action":"secretsmanager:GetSecretValue","Resource":"*"}"#),
+    );
+    let secrets = json!([
+        {"name": "DB_PASSWORD", "valueFrom": format!("{arn}:password::")},
+        {"name": "TOKEN", "valueFrom": whole_arn},
+    ]);
+    let td = register(&s, &allowed, &image, secrets.clone());
+    let task = run(&s, &cluster, &td);
+    wait_status(&s, &cluster, &task, "RUNNING");
+    assert_eq!(
+        printed(&s, &task),
+        format!("GOT DB_PASSWORD={password} TOKEN={whole}")
+    );
+    nowhere_in_berth(&s, &agent, &cluster, &task, &password);
+    nowhere_in_berth(&s, &agent, &cluster, &task, &whole);
+
+    // A new version reaches the next task.
+    let newer = unique("whole-secret-v2-");
+    ok_json(&s.aws(&[
+        "secretsmanager",
+        "put-secret-value",
+        "--secret-id",
+        &whole_arn,
+        "--secret-string",
+        &newer,
+    ]));
+    let task = run(&s, &cluster, &td);
+    wait_status(&s, &cluster, &task, "RUNNING");
+    assert!(printed(&s, &task).ends_with(&format!("TOKEN={newer}")));
+
+    // Without secretsmanager:GetSecretValue: ECS's reason, naming the secret.
+    let denied = execution_role(&s, None);
+    let td = register(&s, &denied, &image, secrets);
+    let task = run(&s, &cluster, &td);
+    let stopped = wait_status(&s, &cluster, &task, "STOPPED");
+    let reason = stopped["stoppedReason"].as_str().unwrap_or_default();
+    assert!(
+        reason.starts_with("ResourceInitializationError: unable to pull secrets or registry auth: execution resource retrieval failed: unable to retrieve secret from asm")
+            && reason.contains(&arn),
+        "{stopped:#}"
+    );
+
+    // `repositoryCredentials`: the registry login comes from a secret (here Berth's own
+    // registry, with an ECR token as the password).
+    let token = stdout_of(&s.aws(&["ecr", "get-login-password"])).trim().to_owned();
+    let login_arn = ok_json(&s.aws(&[
+        "secretsmanager",
+        "create-secret",
+        "--name",
+        &unique("registry-"),
+        "--secret-string",
+        &json!({"username": "AWS", "password": token}).to_string(),
+    ]))["ARN"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let v = ok_json(&s.aws(&[
+        "ecs",
+        "register-task-definition",
+        "--family",
+        &unique("private-"),
+        "--execution-role-arn",
+        &allowed,
+        "--container-definitions",
+        &json!([{
+            "name": "app", "image": image, "memory": 32, "essential": true, "stopTimeout": 1,
+            "entryPoint": ["sh", "-c"], "command": ["echo GOT private; sleep 600"],
+            "repositoryCredentials": {"credentialsParameter": login_arn},
+        }])
+        .to_string(),
+    ]));
+    let td = v["taskDefinition"]["taskDefinitionArn"].as_str().unwrap();
+    let task = run(&s, &cluster, td);
+    wait_status(&s, &cluster, &task, "RUNNING");
+    assert_eq!(printed(&s, &task), "GOT private");
+}

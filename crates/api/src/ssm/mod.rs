@@ -43,7 +43,10 @@ pub(crate) fn key_arn(ctx: &AwsContext, key_id: &str) -> String {
 }
 
 /// Opens the SecureString values of `found` when the caller may decrypt with their keys
-/// (`kms:Decrypt`, decided as every request is; an account's root may).
+/// (`kms:Decrypt`, decided as every request is). The AWS managed key `aws/ssm` lets every
+/// principal of its account decrypt through SSM (its key policy allows `"AWS": "*"` of the
+/// account), so with it only an explicit deny refuses; another key needs an allow in the
+/// caller's policies (Berth has no key policies of customer keys).
 pub(crate) fn decrypt_all(
     ctx: &AwsContext,
     scope: &SsmScope,
@@ -56,18 +59,27 @@ pub(crate) fn decrypt_all(
         .collect();
     keys.sort();
     keys.dedup();
-    let exempt = matches!(&ctx.principal, berth_iam::Principal::Root { account } if account == ctx.scope.account.as_str());
-    if !exempt {
-        for key in keys {
-            crate::authz::authorize(
-                &ctx.app.iam,
-                &ctx.principal,
-                "kms:Decrypt",
-                &[key],
-                &ctx.keys,
-                crate::authz::Refusal::Json,
-            )?;
-        }
+    let account = ctx.scope.account.as_str();
+    let managed = key_arn(ctx, berth_kms::SSM_DEFAULT_KEY);
+    let managed_key_policy = crate::authz::ResourcePolicy {
+        account: account.to_string(),
+        document: Some(format!(
+            r#"{{"Version":"2012-10-17","Statement":[{{"Effect":"Allow","Principal":{{"AWS":"*"}},"Action":"kms:Decrypt","Resource":"*","Condition":{{"StringEquals":{{"aws:PrincipalAccount":"{account}"}}}}}}]}}"#
+        )),
+    };
+    for key in keys {
+        crate::authz::authorize_on(
+            &ctx.app.iam,
+            &ctx.principal,
+            "kms:Decrypt",
+            std::slice::from_ref(&key),
+            &ctx.keys,
+            crate::authz::Refusal::Json,
+            crate::authz::OnResource {
+                policy: (key == managed).then_some(&managed_key_policy),
+                tags: None,
+            },
+        )?;
     }
     found
         .into_iter()

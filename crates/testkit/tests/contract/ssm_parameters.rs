@@ -384,7 +384,7 @@ fn ssm_as(user: &As, operation: &str, body: Value) -> HttpResponse {
 }
 
 #[test]
-fn secure_strings_are_sealed_at_rest_and_decryption_needs_kms_decrypt() {
+fn secure_strings_are_sealed_at_rest_and_decryption_follows_the_keys_policies() {
     let s = TestServer::start();
     put(&s, "/db/password", "plain-hunter2", "SecureString");
     let hidden = s.ssm("GetParameter", json!({"Name": "/db/password"})).ok();
@@ -424,10 +424,26 @@ fn secure_strings_are_sealed_at_rest_and_decryption_needs_kms_decrypt() {
     };
     let plain = ssm_as(&user, "GetParameter", json!({"Name": "/db/password"}));
     assert_eq!(plain.status, 200, "{}", plain.text());
-    let refused = ssm_as(
+    // The AWS managed key (aws/ssm) lets every principal of the account decrypt through
+    // SSM: its key policy allows them, no identity policy needed.
+    let managed = ssm_as(
         &user,
         "GetParameter",
         json!({"Name": "/db/password", "WithDecryption": true}),
+    );
+    assert_eq!(managed.status, 200, "{}", managed.text());
+    assert_eq!(managed.json()["Parameter"]["Value"], "plain-hunter2");
+    // A customer key needs kms:Decrypt in the caller's policies.
+    s.ssm(
+        "PutParameter",
+        json!({"Name": "/db/custom", "Value": "custom-hunter2", "Type": "SecureString",
+               "KeyId": "alias/app"}),
+    )
+    .ok();
+    let refused = ssm_as(
+        &user,
+        "GetParameter",
+        json!({"Name": "/db/custom", "WithDecryption": true}),
     );
     assert_eq!(refused.status, 400, "{}", refused.text());
     assert!(
@@ -435,16 +451,25 @@ fn secure_strings_are_sealed_at_rest_and_decryption_needs_kms_decrypt() {
         "{}",
         refused.text()
     );
-    assert!(refused.text().contains("kms:Decrypt"), "{}", refused.text());
+    assert!(
+        refused
+            .text()
+            .contains("kms:Decrypt on resource: arn:aws:kms:us-east-1:000000000000:alias/app"),
+        "{}",
+        refused.text()
+    );
     let elsewhere = ssm_as(&user, "GetParameter", json!({"Name": "/other"}));
     assert!(
         elsewhere.text().contains("AccessDeniedException"),
         "{}",
         elsewhere.text()
     );
-    // With kms:Decrypt on the SSM key, the value opens.
+    // With kms:Decrypt on that key, its value opens; an explicit deny on the managed key
+    // refuses even the managed key's values.
     let more = json!({"Version": "2012-10-17", "Statement": [
         {"Effect": "Allow", "Action": "kms:Decrypt",
+         "Resource": "arn:aws:kms:us-east-1:000000000000:alias/app"},
+        {"Effect": "Deny", "Action": "kms:Decrypt",
          "Resource": "arn:aws:kms:us-east-1:000000000000:alias/aws/ssm"}]});
     iam(
         &s,
@@ -456,10 +481,17 @@ fn secure_strings_are_sealed_at_rest_and_decryption_needs_kms_decrypt() {
     let opened = ssm_as(
         &user,
         "GetParameters",
-        json!({"Names": ["/db/password"], "WithDecryption": true}),
+        json!({"Names": ["/db/custom"], "WithDecryption": true}),
     );
     assert_eq!(opened.status, 200, "{}", opened.text());
-    assert_eq!(opened.json()["Parameters"][0]["Value"], "plain-hunter2");
+    assert_eq!(opened.json()["Parameters"][0]["Value"], "custom-hunter2");
+    let denied = ssm_as(
+        &user,
+        "GetParameter",
+        json!({"Name": "/db/password", "WithDecryption": true}),
+    );
+    assert_eq!(denied.status, 400, "{}", denied.text());
+    assert!(denied.text().contains("explicit deny"), "{}", denied.text());
 }
 
 /// The files under `dir` whose bytes contain `needle`.
