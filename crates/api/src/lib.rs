@@ -21,6 +21,7 @@ pub mod logs_tail;
 pub mod oci;
 pub mod protocol;
 mod router;
+pub mod secretsmanager;
 mod state;
 pub mod sts;
 mod sts_session;

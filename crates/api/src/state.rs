@@ -16,6 +16,8 @@ pub struct AppState {
     pub ecs: berth_ecs::Ecs,
     /// CloudWatch Logs.
     pub logs: Arc<berth_logs::Logs>,
+    /// Secrets Manager.
+    pub secrets: Arc<berth_secrets::Secrets>,
     /// IAM: users and their access keys.
     pub iam: berth_iam::Iam,
     pub credentials: RootCredentials,

@@ -19,6 +19,10 @@ fn state(dir: &std::path::Path) -> Arc<AppState> {
         registry: Registry::open(store.clone(), dir).unwrap(),
         ecs: berth_ecs::Ecs::new(store.clone()),
         iam: berth_iam::Iam::new(store.clone()),
+        secrets: Arc::new(berth_secrets::Secrets::new(
+            store.clone(),
+            Arc::new(berth_kms::DataKey::derive(&[1; 32])),
+        )),
         logs: Arc::new(berth_logs::Logs::open(store, &dir.join("logs")).unwrap()),
         credentials: RootCredentials {
             access_key_id: AKID.into(),

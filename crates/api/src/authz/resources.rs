@@ -16,6 +16,7 @@ pub fn resources(service: &str, operation: &str, body: &[u8], scope: &Scope) -> 
         "ecs" => ecs(operation, &body, region, account),
         "ecr" => ecr(operation, &body, region, account),
         "logs" => logs(&body, region, account),
+        "secretsmanager" => secretsmanager(operation, &body, region, account),
         _ => Vec::new(),
     };
     if found.is_empty() {
@@ -364,6 +365,29 @@ fn logs(body: &Value, region: &str, account: &str) -> Vec<String> {
         Some(stream) => vec![format!("{group_arn}:log-stream:{stream}")],
         None => vec![group_arn],
     }
+}
+
+/// Secrets Manager: the secret `SecretId` (CreateSecret: `Name`) names, as an ARN; a name
+/// is made the partial ARN `…:secret:NAME`, which the request path resolves to the secret's
+/// full ARN before deciding (`authz::secret_policy`). ListSecrets, GetRandomPassword and
+/// BatchGetSecretValue act on `*` (BatchGetSecretValue checks each secret it reads).
+fn secretsmanager(operation: &str, body: &Value, region: &str, account: &str) -> Vec<String> {
+    let field = if operation == "CreateSecret" {
+        "Name"
+    } else {
+        "SecretId"
+    };
+    text(body, field)
+        .map(|id| {
+            if id.starts_with("arn:") {
+                vec![id.to_string()]
+            } else {
+                vec![format!(
+                    "arn:aws:secretsmanager:{region}:{account}:secret:{id}"
+                )]
+            }
+        })
+        .unwrap_or_default()
 }
 
 #[cfg(test)]
