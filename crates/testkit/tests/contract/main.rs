@@ -18,3 +18,4 @@ mod ecs_tasks;
 mod logs_api;
 mod logs_conformance;
 mod oci_negative;
+mod secrets_manager;
