@@ -50,7 +50,9 @@ fn parse_args() -> Result<Config, String> {
         let key = a
             .strip_prefix("--")
             .ok_or_else(|| format!("unexpected argument {a:?}"))?;
-        let value = args.next().ok_or_else(|| format!("--{key} needs a value"))?;
+        let value = args
+            .next()
+            .ok_or_else(|| format!("--{key} needs a value"))?;
         opts.insert(key.to_string(), value);
     }
     let endpoint = opts
@@ -75,7 +77,12 @@ fn parse_args() -> Result<Config, String> {
     })
 }
 
-fn call(cfg: &Config, conn: &mut KeepAlive, op: &str, body: &[u8]) -> std::io::Result<HttpResponse> {
+fn call(
+    cfg: &Config,
+    conn: &mut KeepAlive,
+    op: &str,
+    body: &[u8],
+) -> std::io::Result<HttpResponse> {
     let target = format!("secretsmanager.{op}");
     let signed = sign_json_request(
         &cfg.addr,

@@ -133,10 +133,13 @@ fn a_secret_lives_through_the_aws_cli() {
             .map(|e| text(e, "Name"))
             .collect()
     };
-    assert_eq!(listed(&["Key=name,Values=prod/"]), [name.clone()]);
-    assert_eq!(listed(&["Key=tag-key,Values=team"]), [name.clone()]);
-    assert_eq!(listed(&["Key=description,Values=database"]), [name.clone()]);
-    assert_eq!(listed(&["Key=name,Values=!prod/"]), [other.clone()]);
+    assert_eq!(listed(&["Key=name,Values=prod/"]), [name.as_str()]);
+    assert_eq!(listed(&["Key=tag-key,Values=team"]), [name.as_str()]);
+    assert_eq!(
+        listed(&["Key=description,Values=database"]),
+        [name.as_str()]
+    );
+    assert_eq!(listed(&["Key=name,Values=!prod/"]), [other.as_str()]);
     assert_eq!(listed(&[]).len(), 2);
 
     // Tags.
@@ -224,7 +227,7 @@ fn a_secret_lives_through_the_aws_cli() {
     );
     let d = ok_json(&sm(&["describe-secret", "--secret-id", &name]));
     assert!(d.get("DeletedDate").is_some(), "{d}");
-    assert_eq!(listed(&[]), [other.clone()]);
+    assert_eq!(listed(&[]), [other.as_str()]);
     let planned = ok_json(&sm(&["list-secrets", "--include-planned-deletion"]));
     assert_eq!(planned["SecretList"].as_array().unwrap().len(), 2);
     ok_json(&sm(&["restore-secret", "--secret-id", &name]));
