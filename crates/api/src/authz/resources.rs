@@ -402,6 +402,26 @@ mod tests {
     }
 
     #[test]
+    fn secrets_manager_actions_name_the_secret() {
+        let r = |op: &str, body: &str| resources("secretsmanager", op, body.as_bytes(), &scope());
+        assert_eq!(
+            r("GetSecretValue", r#"{"SecretId":"db/pass"}"#),
+            ["arn:aws:secretsmanager:us-east-1:000000000000:secret:db/pass"]
+        );
+        let arn = "arn:aws:secretsmanager:us-east-1:000000000000:secret:db/pass-AbC123";
+        assert_eq!(
+            r("PutSecretValue", &format!(r#"{{"SecretId":"{arn}"}}"#)),
+            [arn]
+        );
+        assert_eq!(
+            r("CreateSecret", r#"{"Name":"new"}"#),
+            ["arn:aws:secretsmanager:us-east-1:000000000000:secret:new"]
+        );
+        assert_eq!(r("ListSecrets", "{}"), ["*"]);
+        assert_eq!(r("GetRandomPassword", "{}"), ["*"]);
+    }
+
+    #[test]
     fn actions_name_the_resources_the_reference_lists() {
         let r = |s: &str, op: &str, body: &str| resources(s, op, body.as_bytes(), &scope());
         assert_eq!(
