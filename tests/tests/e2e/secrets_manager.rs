@@ -397,3 +397,79 @@ fn the_data_dir_holds_no_secret_value_in_the_clear() {
     ]));
     assert_eq!(got["SecretString"], format!("{marker}-2"));
 }
+
+#[test]
+fn identity_policies_match_secret_arn_patterns_and_tags() {
+    let s = BerthServer::start();
+    let sm_root = |args: &[&str]| {
+        let mut all = vec!["secretsmanager"];
+        all.extend_from_slice(args);
+        ok_json(&s.aws(&all))
+    };
+    sm_root(&[
+        "create-secret",
+        "--name",
+        "app/db",
+        "--secret-string",
+        "db-value",
+    ]);
+    sm_root(&[
+        "create-secret",
+        "--name",
+        "app/api",
+        "--secret-string",
+        "api-value",
+        "--tags",
+        "Key=team,Value=payments",
+    ]);
+    let user = |name: &str, policy: Value| {
+        ok_json(&s.aws(&["iam", "create-user", "--user-name", name]));
+        ok_json(&s.aws(&[
+            "iam",
+            "put-user-policy",
+            "--user-name",
+            name,
+            "--policy-name",
+            "secrets",
+            "--policy-document",
+            &policy.to_string(),
+        ]));
+        let key = ok_json(&s.aws(&["iam", "create-access-key", "--user-name", name]));
+        let field = |f: &str| key["AccessKey"][f].as_str().unwrap().to_owned();
+        (field("AccessKeyId"), field("SecretAccessKey"))
+    };
+    // By ARN pattern: the name in the request is resolved to the secret's full ARN.
+    let (id, secret) = user(
+        "by-arn",
+        serde_json::json!({"Version": "2012-10-17", "Statement": [{
+            "Effect": "Allow", "Action": "secretsmanager:GetSecretValue",
+            "Resource": "arn:aws:secretsmanager:us-east-1:000000000000:secret:app/db-??????"
+        }]}),
+    );
+    let get = |id: &str, secret: &str, name: &str| {
+        s.aws_with(
+            "us-east-1",
+            id,
+            secret,
+            &["secretsmanager", "get-secret-value", "--secret-id", name],
+        )
+    };
+    assert_eq!(
+        ok_json(&get(&id, &secret, "app/db"))["SecretString"],
+        "db-value"
+    );
+    assert_aws_error(&get(&id, &secret, "app/api"), "AccessDeniedException");
+    // By the secret's tag.
+    let (id, secret) = user(
+        "by-tag",
+        serde_json::json!({"Version": "2012-10-17", "Statement": [{
+            "Effect": "Allow", "Action": "secretsmanager:GetSecretValue", "Resource": "*",
+            "Condition": {"StringEquals": {"secretsmanager:ResourceTag/team": "payments"}}
+        }]}),
+    );
+    assert_eq!(
+        ok_json(&get(&id, &secret, "app/api"))["SecretString"],
+        "api-value"
+    );
+    assert_aws_error(&get(&id, &secret, "app/db"), "AccessDeniedException");
+}
