@@ -219,3 +219,25 @@ fn filters_match_as_the_reference_says() {
     let (rest, none) = s.list(&scope(), &[], false, token.as_deref(), 2).unwrap();
     assert_eq!((rest.len(), none), (1, None));
 }
+
+#[test]
+fn secrets_past_their_window_are_purged_by_the_sweep_and_on_access() {
+    let (store, s) = secrets();
+    for name in ["old", "older"] {
+        create(&s, name, "v");
+        s.delete(&scope(), name, Some(7), false).unwrap();
+        // The window ends: as if seven days had passed.
+        let key = scope().secret_key(name);
+        let mut secret: Secret = berth_store::decode(&store.get(&key).unwrap().unwrap()).unwrap();
+        secret.deletion_date = Some(now() - 1.0);
+        store.put(&key, &berth_store::encode(&secret)).unwrap();
+    }
+    assert!(matches!(
+        s.describe(&scope(), "old"),
+        Err(SecretsError::ResourceNotFound(_))
+    ));
+    assert_eq!(s.purge_expired().unwrap(), 1);
+    assert!(store.range("secretsmanager/", None, 0).unwrap().is_empty());
+    // The name is free again, with a new ARN suffix.
+    create(&s, "old", "new");
+}
