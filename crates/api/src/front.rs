@@ -13,7 +13,9 @@ use crate::protocol::json::{MAX_AWS_BODY, json_response};
 use crate::protocol::query;
 use crate::protocol::signature::{Authenticated, authenticate, scope_service};
 use crate::protocol::{AwsContext, AwsError};
-use crate::{AppState, accounts, authz, ecr, ecs, forward, iam, logs, logs_tail, ssm, sts};
+use crate::{
+    AppState, accounts, authz, ecr, ecs, forward, iam, logs, logs_tail, secretsmanager, ssm, sts,
+};
 
 /// The handler for every AWS API request: JSON (by `X-Amz-Target`) or Query (a form).
 pub async fn handle(State(app): State<Arc<AppState>>, request: Request) -> Response {
@@ -228,6 +230,7 @@ async fn handle_inner(
             ecs::TARGET_PREFIX => "ecs",
             logs::TARGET_PREFIX => "logs",
             ssm::TARGET_PREFIX => "ssm",
+            secretsmanager::TARGET_PREFIX => secretsmanager::SERVICE,
             accounts::TARGET_PREFIX => accounts::SERVICE,
             _ => "",
         };
@@ -246,10 +249,13 @@ async fn handle_inner(
             // ECR's `registryId` naming another account of the installation: the request
             // acts on that account's registry, as its repository policies allow.
             // GetAuthorizationToken has no such field (its token serves every registry).
-            let registry = (service == "ecr" && operation != "GetAuthorizationToken")
-                .then(|| registry_id(&body))
-                .flatten()
-                .filter(|id| id != scope.account.as_str());
+            let registry = match service {
+                "ecr" if operation != "GetAuthorizationToken" => registry_id(&body),
+                // A secret ARN of another account of the installation.
+                secretsmanager::SERVICE => secretsmanager::secret_account(&body),
+                _ => None,
+            }
+            .filter(|id| id != scope.account.as_str());
             if let Some(id) = registry {
                 let known = {
                     let (app, id) = (app.clone(), id.clone());
@@ -272,7 +278,7 @@ async fn handle_inner(
                 resources,
                 context,
                 authz::Refusal::Json,
-                (service == "ecr").then(|| scope.clone()),
+                matches!(service, "ecr" | secretsmanager::SERVICE).then(|| scope.clone()),
             )
             .await?;
             // ECS's calls that name roles (an account's root passes any of its roles).
@@ -311,6 +317,9 @@ async fn handle_inner(
         }
         Some((logs::TARGET_PREFIX, operation)) => logs::dispatch(ctx, operation, &body).await,
         Some((ssm::TARGET_PREFIX, operation)) => ssm::serve(ctx, operation, &body).await,
+        Some((secretsmanager::TARGET_PREFIX, operation)) => {
+            secretsmanager::dispatch(ctx, operation, &body).await
+        }
         _ => Err(AwsError::client(
             "UnknownOperationException",
             format!("The operation '{target}' is not known to this service"),
@@ -399,8 +408,8 @@ async fn pass_roles(
 /// Authorizes from memory on this async worker when IAM can (the caller's policies cached
 /// and known current without a store read, no repository policy or tags to read), else on
 /// the blocking pool; an account's root is allowed at once in its own account.
-/// `repository`: the request acts on ECR repositories of that scope, whose policies take
-/// part (and whose account may be another than the caller's).
+/// `repository`: the request acts on ECR repositories (or Secrets Manager secrets) of that
+/// scope, whose policies take part (and whose account may be another than the caller's).
 async fn check(
     app: &Arc<AppState>,
     principal: &berth_iam::Principal,
@@ -425,11 +434,17 @@ async fn check(
     }
     let (app, principal) = (app.clone(), principal.clone());
     crate::protocol::json::blocking(move || {
+        let service = action.split(':').next().unwrap_or_default();
+        let mut resources = resources;
         let resource = match &repository {
+            Some(scope) if service == secretsmanager::SERVICE => {
+                let (policy, arns) = authz::secret_policy(&app.secrets, scope, &resources)?;
+                resources = arns;
+                Some(policy)
+            }
             Some(scope) => Some(authz::repository_policy(&app.registry, scope, &resources)?),
             None => None,
         };
-        let service = action.split(':').next().unwrap_or_default();
         let tags = || match authz::tagged_resource(&resources) {
             Some(arn) => authz::resource_tag_keys(service, &resource_tags(&app, service, arn)),
             None => Vec::new(),
@@ -497,6 +512,17 @@ pub(crate) fn resource_tags(app: &AppState, service: &str, arn: &str) -> Vec<(St
             &berth_ssm::SsmScope::new(scope.account.as_str(), scope.region.as_str()),
             arn,
         ),
+        secretsmanager::SERVICE => app
+            .secrets
+            .describe(
+                &berth_secrets::SecretScope {
+                    account: scope.account.to_string(),
+                    region: scope.region.to_string(),
+                },
+                arn,
+            )
+            .map(|s| s.tags.into_iter().map(|t| (t.key, t.value)).collect())
+            .unwrap_or_default(),
         _ => Vec::new(),
     }
 }

@@ -22,6 +22,7 @@ pub mod oci;
 pub mod protocol;
 mod router;
 pub mod ssm;
+pub mod secretsmanager;
 mod state;
 pub mod sts;
 mod sts_session;

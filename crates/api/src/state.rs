@@ -18,6 +18,8 @@ pub struct AppState {
     pub logs: Arc<berth_logs::Logs>,
     /// SSM Parameter Store.
     pub ssm: Arc<berth_ssm::Ssm>,
+    /// Secrets Manager.
+    pub secrets: Arc<berth_secrets::Secrets>,
     /// IAM: users and their access keys.
     pub iam: berth_iam::Iam,
     pub credentials: RootCredentials,

@@ -23,6 +23,10 @@ fn state(dir: &std::path::Path) -> Arc<AppState> {
             store.clone(),
             Arc::new(berth_kms::DataKey::derive(&[2; 32])),
         )),
+        secrets: Arc::new(berth_secrets::Secrets::new(
+            store.clone(),
+            Arc::new(berth_kms::DataKey::derive(&[1; 32])),
+        )),
         logs: Arc::new(berth_logs::Logs::open(store, &dir.join("logs")).unwrap()),
         credentials: RootCredentials {
             access_key_id: AKID.into(),

@@ -208,8 +208,9 @@ pub async fn run(
                 .or_else(files::root_credentials_from_env),
         )?,
     };
-    // SecureString parameters (and secrets) are sealed with a key derived from the token
-    // key, which every replica shares (berth-kms).
+    // Values kept encrypted at rest (SSM SecureString parameters, Secrets Manager's secrets)
+    // under a key derived from the installation's token key, which every replica shares
+    // (berth-kms).
     let data_key = Arc::new(berth_kms::DataKey::derive(&token_key));
     let tokens = TokenIssuer::new(token_key, config.token_ttl.as_secs() as i64);
     let listen = listener
@@ -230,6 +231,7 @@ pub async fn run(
         ecs,
         logs: logs.clone(),
         ssm: Arc::new(berth_ssm::Ssm::new(store.clone(), data_key.clone())),
+        secrets: Arc::new(berth_secrets::Secrets::new(store.clone(), data_key)),
         // On the embedded store this process is the only writer: IAM checks its cached
         // policies against its own write count, without a store read per request.
         iam: match &opened.etcd {
@@ -360,6 +362,15 @@ fn spawn_replica_loops(
     let follower = logs.clone();
     let stop = shutdown.clone();
     tokio::spawn(async move { follower.follow_journal(stop).await });
+    // Secrets Manager: secrets past their recovery window are purged (reads treat them as
+    // gone at once). Purging twice is harmless, so every replica may.
+    let secrets = state.secrets.clone();
+    periodic::every(
+        "deleted secrets purged",
+        Duration::from_secs(3600),
+        shutdown.clone(),
+        move || secrets.purge_expired(),
+    );
     // CloudWatch Logs retention: segments whose events are all past their group's retention
     // are removed (reads hide expired events at once).
     let logs = logs.clone();

@@ -33,6 +33,7 @@ mod quickstart;
 mod registry_replicas;
 mod replicas;
 mod s3_blobs;
+mod secrets_manager;
 mod service_scale_simulated;
 mod service_throttle;
 mod shared_host;

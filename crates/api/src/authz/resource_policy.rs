@@ -61,6 +61,49 @@ pub fn repository_policy(
     Ok(ResourcePolicy { account, document })
 }
 
+/// The policy of the one secret `resources` names (a full or partial ARN of `scope`), and
+/// the resources with that ARN made the secret's full ARN (policies name `secret:NAME-*`).
+/// A secret that does not exist brings no policy (the operation then says so).
+pub fn secret_policy(
+    secrets: &berth_secrets::Secrets,
+    scope: &Scope,
+    resources: &[String],
+) -> Result<(ResourcePolicy, Vec<String>), crate::protocol::AwsError> {
+    let account = scope.account.to_string();
+    let none = |resources: &[String]| {
+        Ok((
+            ResourcePolicy {
+                account: account.clone(),
+                document: None,
+            },
+            resources.to_vec(),
+        ))
+    };
+    let [one] = resources else {
+        return none(resources);
+    };
+    if !one.starts_with("arn:aws:secretsmanager:") {
+        return none(resources);
+    }
+    let secret_scope = berth_secrets::SecretScope {
+        account: account.clone(),
+        region: scope.region.to_string(),
+    };
+    match secrets.describe(&secret_scope, one) {
+        Ok(secret) => Ok((
+            ResourcePolicy {
+                account: account.clone(),
+                document: secret.policy,
+            },
+            vec![secret.arn],
+        )),
+        Err(berth_secrets::SecretsError::Store(e)) => Err(crate::protocol::AwsError::server(
+            format!("cannot read the secret: {e}"),
+        )),
+        Err(_) => none(resources),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use berth_iam::Principal;

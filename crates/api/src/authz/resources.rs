@@ -17,6 +17,7 @@ pub fn resources(service: &str, operation: &str, body: &[u8], scope: &Scope) -> 
         "ecr" => ecr(operation, &body, region, account),
         "logs" => logs(&body, region, account),
         "ssm" => ssm(operation, &body, region, account),
+        "secretsmanager" => secretsmanager(operation, &body, region, account),
         _ => Vec::new(),
     };
     if found.is_empty() {
@@ -402,6 +403,29 @@ fn ssm(operation: &str, body: &Value, region: &str, account: &str) -> Vec<String
     }
 }
 
+/// Secrets Manager: the secret `SecretId` (CreateSecret: `Name`) names, as an ARN; a name
+/// is made the partial ARN `…:secret:NAME`, which the request path resolves to the secret's
+/// full ARN before deciding (`authz::secret_policy`). ListSecrets, GetRandomPassword and
+/// BatchGetSecretValue act on `*` (BatchGetSecretValue checks each secret it reads).
+fn secretsmanager(operation: &str, body: &Value, region: &str, account: &str) -> Vec<String> {
+    let field = if operation == "CreateSecret" {
+        "Name"
+    } else {
+        "SecretId"
+    };
+    text(body, field)
+        .map(|id| {
+            if id.starts_with("arn:") {
+                vec![id.to_string()]
+            } else {
+                vec![format!(
+                    "arn:aws:secretsmanager:{region}:{account}:secret:{id}"
+                )]
+            }
+        })
+        .unwrap_or_default()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -411,6 +435,26 @@ mod tests {
             "000000000000".parse().unwrap(),
             "us-east-1".parse().unwrap(),
         )
+    }
+
+    #[test]
+    fn secrets_manager_actions_name_the_secret() {
+        let r = |op: &str, body: &str| resources("secretsmanager", op, body.as_bytes(), &scope());
+        assert_eq!(
+            r("GetSecretValue", r#"{"SecretId":"db/pass"}"#),
+            ["arn:aws:secretsmanager:us-east-1:000000000000:secret:db/pass"]
+        );
+        let arn = "arn:aws:secretsmanager:us-east-1:000000000000:secret:db/pass-AbC123";
+        assert_eq!(
+            r("PutSecretValue", &format!(r#"{{"SecretId":"{arn}"}}"#)),
+            [arn]
+        );
+        assert_eq!(
+            r("CreateSecret", r#"{"Name":"new"}"#),
+            ["arn:aws:secretsmanager:us-east-1:000000000000:secret:new"]
+        );
+        assert_eq!(r("ListSecrets", "{}"), ["*"]);
+        assert_eq!(r("GetRandomPassword", "{}"), ["*"]);
     }
 
     #[test]

@@ -13,14 +13,18 @@ use serde_json::Value;
 /// `tags: [{Key, Value}]`, CloudWatch Logs `tags: {KEY: VALUE}`.
 pub fn json_request_tags(service: &str, body: &[u8]) -> Vec<(String, String)> {
     let body: Value = serde_json::from_slice(body).unwrap_or(Value::Null);
-    // SSM's members are capitalised (`Tags: [{Key, Value}]`).
-    let field = if service == "ssm" { "Tags" } else { "tags" };
+    // SSM's and Secrets Manager's members are capitalised (`Tags: [{Key, Value}]`).
+    let field = if matches!(service, "ssm" | "secretsmanager") {
+        "Tags"
+    } else {
+        "tags"
+    };
     let Some(tags) = body.get(field) else {
         return Vec::new();
     };
     let (k, v) = match service {
         "ecs" => ("key", "value"),
-        "ecr" | "ssm" => ("Key", "Value"),
+        "ecr" | "ssm" | "secretsmanager" => ("Key", "Value"),
         "logs" => {
             return tags
                 .as_object()
@@ -74,7 +78,7 @@ pub fn request_tag_keys(tags: &[(String, String)]) -> Vec<(String, String)> {
 /// `aws:ResourceTag/KEY` and `SERVICE:ResourceTag/KEY` (ECS and ECR name their own) for each
 /// tag of the resource a request acts on.
 pub fn resource_tag_keys(service: &str, tags: &[(String, String)]) -> Vec<(String, String)> {
-    let own = matches!(service, "ecs" | "ecr");
+    let own = matches!(service, "ecs" | "ecr" | "secretsmanager");
     let mut keys = Vec::with_capacity(tags.len() * 2);
     for (k, v) in tags {
         keys.push((format!("aws:ResourceTag/{k}"), v.clone()));

@@ -19,3 +19,4 @@ mod logs_api;
 mod logs_conformance;
 mod oci_negative;
 mod ssm_parameters;
+mod secrets_manager;
