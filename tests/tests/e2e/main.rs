@@ -38,3 +38,4 @@ mod service_throttle;
 mod shared_host;
 mod skopeo_flow;
 mod task_roles;
+mod task_roles_sdk;
