@@ -158,7 +158,8 @@ containers() { docker ps -aq --no-trunc --filter "label=com.amazonaws.ecs.cluste
 count_logs() { # LINE: how many containers printed it
   local id c=0
   for id in $(containers); do
-    if docker logs "$id" 2>/dev/null | grep -qx "$1"; then c=$((c + 1)); fi
+    # grep reads it all (no -q): an early exit would fail the pipe (pipefail) on long logs.
+    if docker logs "$id" 2>/dev/null | grep -x "$1" >/dev/null; then c=$((c + 1)); fi
   done
   echo "$c"
 }
@@ -169,12 +170,16 @@ while [ "$(( $(date +%s) + 20 ))" -lt "$START" ]; do
 done
 TOTAL="$(echo "$PHASES" | tr ',' '\n' | awk -F: '{ t += $2 + 2 } END { print t }')"
 wait_s() { awk -v at="$1" -v now="$(date +%s)" 'BEGIN { w = at - now; print (w > 0 ? w : 0) }'; }
+agent_ticks() { awk '{ print $14 + $15 }' "/proc/$AGENT_PID/stat"; }   # utime + stime, 1/100 s
+sleep "$(wait_s "$START")"
+TICKS0="$(agent_ticks)"
 if [ "${PERF:-0}" = 1 ]; then
-  sleep "$(wait_s "$START")"
   perf record -F 499 -g -p "$AGENT_PID" -o "$WORK/agent.perf.data" -- sleep "$TOTAL" >/dev/null 2>&1 || true
-  perf report -i "$WORK/agent.perf.data" --no-children --stdio 2>/dev/null | head -150 >"$WORK/agent.perf.txt" || true
+else
+  sleep "$TOTAL"
 fi
-sleep "$(wait_s "$(( START + ${TOTAL%.*} + 3 ))")"
+AGENT_CPU="$(awk -v a="$TICKS0" -v b="$(agent_ticks)" 'BEGIN { print (b - a) / 100 }')"
+sleep 3
 for _ in $(seq 1 60); do
   [ "$(count_logs DONE)" = "$WANT" ] && break
   sleep 3
@@ -184,9 +189,12 @@ READY="$(count_logs READY)"
 [ "$LATE" = 0 ] || die "$LATE containers started after the common start: raise LEAD"
 [ "$READY" = "$WANT" ] || die "only $READY/$WANT containers were up at the start: raise LEAD"
 for id in $(containers); do docker logs "$id" 2>/dev/null; done >"$WORK/raw.txt"
+if [ "${PERF:-0}" = 1 ]; then
+  perf report -i "$WORK/agent.perf.data" --no-children --stdio 2>/dev/null | head -200 >"$WORK/agent.perf.txt" || true
+fi
 cat >"$TMP/report.py" <<'PY'
 import json, sys
-raw, out, phases, want = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
+raw, out, phases, want, cpu = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4]), float(sys.argv[5])
 lat, err = {}, {}
 for line in open(raw):
     f = line.split()
@@ -208,8 +216,12 @@ for spec in phases.split(","):
            "p50_ms": q(0.5), "p90_ms": q(0.9), "p99_ms": q(0.99), "max_ms": xs[-1] / 1000}
     result["phases"].append(row)
     print("%-10s %9d %6d %7.0f %7.2f %7.2f %7.2f %7.2f" % (name, row["requests"], row["errors"], row["rate"], row["p50_ms"], row["p90_ms"], row["p99_ms"], row["max_ms"]), file=sys.stderr)
+total = sum(r["requests"] + r["errors"] for r in result["phases"])
+result["agent_cpu_seconds"] = cpu
+result["agent_cpu_us_per_request"] = cpu * 1e6 / max(total, 1)
+print("agent (router + credentials handler) CPU: %.1f s over all phases, %.0f us per request" % (cpu, result["agent_cpu_us_per_request"]), file=sys.stderr)
 json.dump(result, open(out, "w"), indent=2)
 PY
-python3 "$TMP/report.py" "$WORK/raw.txt" "$WORK/result.json" "$PHASES" "$WANT"
+python3 "$TMP/report.py" "$WORK/raw.txt" "$WORK/result.json" "$PHASES" "$WANT" "$AGENT_CPU"
 echo "load average at end: $(cut -d' ' -f1-3 /proc/loadavg)" | tee -a "$WORK/machine.txt" >&2
 log "results in $WORK/result.json"
