@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The one test command (README): installs the tools the end-to-end tests drive
-# (skopeo, busybox-static, curl, etcd-server from Debian; the aws CLI and moto_server into target/venv; the official
+# (skopeo, busybox-static, curl, etcd-server, debootstrap from Debian; a bookworm root filesystem
+# with python3-boto3 made once by scripts/sdk-image.sh; the aws CLI and moto_server into target/venv; the official
 # ECS agent unpacked from ../shared/tools when present),
 # checks that Docker Engine answers, then runs fmt, clippy, the build and every test.
 set -euo pipefail
@@ -18,9 +19,9 @@ if ! docker_err="$(docker info 2>&1 >/dev/null)"; then
     die "Docker Engine is not reachable: ${docker_err}"
 fi
 
-step "installing Debian tools when missing (skopeo, busybox-static, curl, etcd-server, openssl)"
+step "installing Debian tools when missing (skopeo, busybox-static, curl, etcd-server, openssl, debootstrap)"
 missing=()
-for pkg in skopeo busybox-static curl etcd-server openssl; do
+for pkg in skopeo busybox-static curl etcd-server openssl debootstrap; do
     dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q 'install ok installed' || missing+=("$pkg")
 done
 if ((${#missing[@]})); then
@@ -30,6 +31,9 @@ if ((${#missing[@]})); then
     $SUDO apt-get install -y --no-install-recommends "${missing[@]}"
 fi
 [ -x /bin/busybox ] || [ -x /usr/bin/busybox ] || die "busybox-static did not install /bin/busybox"
+
+step "a root filesystem with a real AWS SDK (python3-boto3) for task_roles_sdk, made once"
+"$ROOT/scripts/sdk-image.sh"
 
 step "the official Amazon ECS agent (../shared/tools), when this machine has it"
 AGENT_GZ="$(ls "$ROOT"/../shared/tools/amazon-ecs-agent-*.gz 2>/dev/null | head -n 1 || true)"

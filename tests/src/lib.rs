@@ -174,6 +174,10 @@ pub struct ServerOptions {
     pub env: Vec<(String, String)>,
     /// Root credentials; random when `None`.
     pub secret_key: Option<String>,
+    /// The address to listen on (`--listen IP:0`); 127.0.0.1 when `None`. `0.0.0.0` lets
+    /// containers on Docker's bridge reach the server at the bridge's gateway; clients on
+    /// the host still use 127.0.0.1.
+    pub listen_ip: Option<&'static str>,
 }
 
 /// A running `berth server` on 127.0.0.1 with its own data dir, aws config and
@@ -350,7 +354,10 @@ impl BerthServer {
             .arg("--data-dir")
             .arg(&self.data_dir)
             .arg("--listen")
-            .arg(format!("127.0.0.1:{port}"))
+            .arg(format!(
+                "{}:{port}",
+                self.options.listen_ip.unwrap_or("127.0.0.1")
+            ))
             .args(&self.options.args)
             .env("BERTH_ROOT_ACCESS_KEY_ID", &self.access_key)
             .env("BERTH_ROOT_SECRET_ACCESS_KEY", &self.secret_key)

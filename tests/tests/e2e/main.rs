@@ -40,4 +40,5 @@ mod shared_host;
 mod skopeo_flow;
 mod ssm_parameters;
 mod task_roles;
+mod task_roles_sdk;
 mod task_secrets;

@@ -15,10 +15,10 @@ use berth_e2e::docker_agent::{
 use berth_e2e::{BerthServer, ServerOptions, assert_aws_error, ok_json, stdout_of, unique};
 use serde_json::{Value, json};
 
-const TRUST_ECS_TASKS: &str = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"Service":"ecs-tasks.amazonaws.com"},"Action":"sts:AssumeRole"}]}"#;
+pub(crate) const TRUST_ECS_TASKS: &str = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"Service":"ecs-tasks.amazonaws.com"},"Action":"sts:AssumeRole"}]}"#;
 
 /// A role ECS tasks may assume, allowed `ecs:ListClusters` only; its ARN.
-fn task_role(s: &BerthServer, name: &str, trust: &str) -> String {
+pub(crate) fn task_role(s: &BerthServer, name: &str, trust: &str) -> String {
     let role = ok_json(&s.aws(&[
         "iam",
         "create-role",
@@ -54,7 +54,7 @@ fn credentials_printer(image: &str) -> Value {
     })
 }
 
-fn docker_logs(id: &str) -> String {
+pub(crate) fn docker_logs(id: &str) -> String {
     let out = Command::new("docker")
         .args(["logs", id])
         .output()
@@ -101,7 +101,13 @@ fn aws_as(s: &BerthServer, c: &Value, args: &[&str]) -> Output {
     .unwrap()
 }
 
-fn register(s: &BerthServer, family: &str, role: &str, mode: &str, containers: Value) -> String {
+pub(crate) fn register(
+    s: &BerthServer,
+    family: &str,
+    role: &str,
+    mode: &str,
+    containers: Value,
+) -> String {
     let v = ok_json(&s.aws(&[
         "ecs",
         "register-task-definition",
@@ -120,7 +126,7 @@ fn register(s: &BerthServer, family: &str, role: &str, mode: &str, containers: V
         .to_owned()
 }
 
-fn run(s: &BerthServer, cluster: &str, td: &str, extra: &[&str]) -> String {
+pub(crate) fn run(s: &BerthServer, cluster: &str, td: &str, extra: &[&str]) -> String {
     let mut args = vec![
         "ecs",
         "run-task",
