@@ -192,6 +192,13 @@ def cmd_secrets(args):
         for figure in ("running", "server", "docker_create"):
             a, b = result[f"a_{figure}"][stat], result[f"b_{figure}"][stat]
             result[f"ratio_{stat}_{figure}"] = b / a if a and b is not None else None
+    # Paired by round (a and b of one round launched back to back): b − a.
+    diffs = [b["running_ms"] - a["running_ms"] for a, b in zip(rows["a"], rows["b"])]
+    result["paired_b_minus_a_running"] = summary(diffs)
+    result["rounds_b_slower"] = sum(1 for d in diffs if d > 0)
+    result["create_b_minus_a"] = summary(
+        [b["docker_create_ms"] - a["docker_create_ms"] for a, b in zip(rows["a"], rows["b"])
+         if a["docker_create_ms"] is not None and b["docker_create_ms"] is not None])
     result["ratio"] = result["ratio_p50_running"]
     result["target"] = 1.1
     result["samples"] = {
@@ -219,4 +226,7 @@ def cmd_secrets(args):
         file=sys.stderr,
     )
     print(f"medians, ms: (a) {result['a_running']['p50']:.1f}, (b) {result['b_running']['p50']:.1f}; "
-          f"difference {result['b_running']['p50'] - result['a_running']['p50']:.1f} ms", file=sys.stderr)
+          f"difference {result['b_running']['p50'] - result['a_running']['p50']:.1f} ms; per round b − a: "
+          f"p50 {result['paired_b_minus_a_running']['p50']:+.1f} ms, (b) slower in {result['rounds_b_slower']} of "
+          f"{len(diffs)}; RunTask → 'create' b − a p50 {result['create_b_minus_a']['p50'] or float('nan'):+.1f} ms",
+          file=sys.stderr)
