@@ -101,6 +101,11 @@ def create_role(client, name, managed=None, inline=None):
     return arn
 
 
+def f(v):
+    """A figure for printing: NaN when it is missing."""
+    return float("nan") if v is None else v
+
+
 def container_env(task_arn):
     """The Env of the task's container (docker inspect)."""
     ids = subprocess.run(
@@ -160,7 +165,6 @@ def cmd_secrets(args):
                 for who in order:
                     rows[who].append(got[who])
             a, b = got["a"], got["b"]
-            f = lambda v: float("nan") if v is None else v  # noqa: E731
             log(
                 f"{'warm-up' if i < args.warmup else 'launch'} {i + 1}/{total} ({' then '.join(order)}): "
                 f"(a) RUNNING {a['running_ms']:.1f} ms (docker create {f(a['docker_create_ms']):.1f}); "
@@ -228,5 +232,5 @@ def cmd_secrets(args):
     print(f"medians, ms: (a) {result['a_running']['p50']:.1f}, (b) {result['b_running']['p50']:.1f}; "
           f"difference {result['b_running']['p50'] - result['a_running']['p50']:.1f} ms; per round b − a: "
           f"p50 {result['paired_b_minus_a_running']['p50']:+.1f} ms, (b) slower in {result['rounds_b_slower']} of "
-          f"{len(diffs)}; RunTask → 'create' b − a p50 {result['create_b_minus_a']['p50'] or float('nan'):+.1f} ms",
+          f"{len(diffs)}; RunTask → 'create' b − a p50 {f(result['create_b_minus_a']['p50']):+.1f} ms",
           file=sys.stderr)
