@@ -21,6 +21,8 @@ Subcommands (each prints a short table on stderr and writes JSON to --out):
             RUNNING, beside `docker run -d`.
   rollout   UpdateService of a service on simulated agents: time until the new deployment
             is COMPLETED, and maximumPercent / minimumHealthyPercent checked all along.
+  secrets   launch's task plain and with a task role, an execution role and 10 SSM secrets,
+            alternating (launch_secrets.py).
   storm     many services whose tasks all fail at once, on simulated agents: launches
             against ECS's throttle schedule, the server's memory and CPU against idle,
             DescribeServices latency (storm.py).
@@ -1700,6 +1702,12 @@ def cmd_rollout(args):
           f"{final_ok} tasks of the last revision RUNNING", file=sys.stderr)
 
 
+def cmd_secrets(args):
+    from launch_secrets import cmd_secrets as secrets  # imports this module's helpers
+
+    secrets(args)
+
+
 def cmd_storm(args):
     from storm import cmd_storm as storm  # storm.py imports this module's helpers
 
@@ -1715,7 +1723,7 @@ def main():
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("command", choices=["password", "setup", "launch", "official", "fargate", "density", "scale", "control",
-                                       "recovery", "rollout", "storm"])
+                                       "recovery", "rollout", "storm", "secrets"])
     p.add_argument("--endpoint", required=True)
     p.add_argument("--access-key", default=os.environ.get("AWS_ACCESS_KEY_ID"))
     p.add_argument("--secret-key", default=os.environ.get("AWS_SECRET_ACCESS_KEY"))
@@ -1758,6 +1766,7 @@ def main():
     p.add_argument("--services", type=int, default=50)
     p.add_argument("--seconds", type=float, default=600)
     p.add_argument("--describe-ms", type=float, default=50)
+    p.add_argument("--secrets", type=int, default=10)
     args = p.parse_args()
     {
         "password": cmd_password,
@@ -1771,6 +1780,7 @@ def main():
         "recovery": cmd_recovery,
         "rollout": cmd_rollout,
         "storm": cmd_storm,
+        "secrets": cmd_secrets,
     }[args.command](args)
 
 

@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
 # berth agent: launch latency, density, scale; the service scheduler: recovery, rollout. See
 # BENCHMARKS.md, sections "Agent: launch latency, density, scale", "Fargate launch latency"
-# "Service scheduler: recovery and rollout", "Service throttle: the storm" and "Launch latency:
-# the official ECS agent vs berth agent".
+# "Service scheduler: recovery and rollout", "Service throttle: the storm", "Launch latency:
+# the official ECS agent vs berth agent" and "Launch latency with a task role and 10 secrets".
 #
-# Usage: bench/agent/run.sh [launch|official|fargate|density|scale|recovery|rollout|storm|all]  (default all)
+# Usage: bench/agent/run.sh [launch|official|secrets|fargate|density|scale|recovery|rollout|storm|all]  (default all)
 #   env TASKS       launch, fargate: tasks one after another (default 50; WARMUP=3 more first,
 #                   not counted). fargate: on `berth up --with-instance`, FARGATE tasks on the
 #                   built-in pool beside EC2 tasks on the built-in instance, alternating
@@ -17,6 +17,11 @@
 #                   OFFICIAL_ENV more NAME=VALUE settings for it, space-separated. Its
 #                   introspection port 51678 is one per host: first waits (up to 30 min) until
 #                   nothing has listened on it for 10 s (other sessions' tests use it)
+#   secrets         one server, one `berth agent`: the launch mode's task (a) plain and (b) with
+#                   taskRoleArn, executionRoleArn (AmazonECSTaskExecutionRolePolicy + inline
+#                   ssm:GetParameters, kms:Decrypt) and SECRETS secrets (default 10, SSM
+#                   SecureString parameters), TASKS rounds (+WARMUP) alternating, order
+#                   rotating; the ratio of medians b/a against issue 19's 1.1x
 #   env KILLS       recovery: containers of a service's tasks killed one after another
 #                   (default 20; WARMUP more first, not counted), each beside a `docker run -d`;
 #                   SERVICE_TASKS the service's desired count (default 3)
@@ -62,12 +67,13 @@ set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 cd "$ROOT"
 WHAT="${1:-all}"
-case "$WHAT" in launch|official|fargate|density|scale|recovery|rollout|storm|all) ;; -h|--help) sed -n '2,/^set -e/{/^set -e/!p}' "$0"; exit 0 ;;
-  *) echo "usage: $0 [launch|official|fargate|density|scale|recovery|rollout|storm|all]" >&2; exit 2 ;; esac
+case "$WHAT" in launch|official|secrets|fargate|density|scale|recovery|rollout|storm|all) ;; -h|--help) sed -n '2,/^set -e/{/^set -e/!p}' "$0"; exit 0 ;;
+  *) echo "usage: $0 [launch|official|secrets|fargate|density|scale|recovery|rollout|storm|all]" >&2; exit 2 ;; esac
 want() { [ "$WHAT" = all ] || [ "$WHAT" = "$1" ]; }
 
 TASKS="${TASKS:-50}"
 WARMUP="${WARMUP:-3}"
+SECRETS="${SECRETS:-10}"
 POLL_MS="${POLL_MS:-10}"
 DENSITY="${DENSITY:-200}"
 IDLE="${IDLE:-60}"
@@ -331,6 +337,17 @@ if want launch; then
     --warmup "$WARMUP" --poll-ms "$POLL_MS" --name-prefix "berth-bench-run-$RUN" \
     --label "berth-bench-agent=$RUN" --out "$WORK/launch.json"
   keep_logs launch
+  stop_phase
+fi
+
+# ---------------------------------------------------------------- 1c. a task role and secrets
+if want secrets; then
+  docker_phase secrets
+  log "load average before the rounds: $(cut -d' ' -f1-3 /proc/loadavg)"
+  py secrets --endpoint "$ENDPOINT" --cluster "$CLUSTER" --image "$IMAGE" --tasks "$TASKS" \
+    --warmup "$WARMUP" --poll-ms "$POLL_MS" --secrets "$SECRETS" --out "$WORK/secrets.json"
+  log "load average after the rounds: $(cut -d' ' -f1-3 /proc/loadavg)"
+  keep_logs secrets
   stop_phase
 fi
 
