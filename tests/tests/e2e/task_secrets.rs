@@ -263,7 +263,12 @@ fn secrets_manager_secrets_and_registry_logins_reach_the_task() {
     let agent = Agent::start(
         &s,
         &cluster,
-        &["--cleanup-delay-seconds", "600", "--image-pull-behavior", "always"],
+        &[
+            "--cleanup-delay-seconds",
+            "600",
+            "--image-pull-behavior",
+            "always",
+        ],
     );
     wait_connected(&s, &cluster);
 
@@ -335,7 +340,9 @@ fn secrets_manager_secrets_and_registry_logins_reach_the_task() {
 
     // `repositoryCredentials`: the registry login comes from a secret (here Berth's own
     // registry, with an ECR token as the password).
-    let token = stdout_of(&s.aws(&["ecr", "get-login-password"])).trim().to_owned();
+    let token = stdout_of(&s.aws(&["ecr", "get-login-password"]))
+        .trim()
+        .to_owned();
     let login_arn = ok_json(&s.aws(&[
         "secretsmanager",
         "create-secret",
@@ -347,21 +354,23 @@ fn secrets_manager_secrets_and_registry_logins_reach_the_task() {
         .as_str()
         .unwrap()
         .to_owned();
-    let v = ok_json(&s.aws(&[
-        "ecs",
-        "register-task-definition",
-        "--family",
-        &unique("private-"),
-        "--execution-role-arn",
-        &allowed,
-        "--container-definitions",
-        &json!([{
-            "name": "app", "image": image, "memory": 32, "essential": true, "stopTimeout": 1,
-            "entryPoint": ["sh", "-c"], "command": ["echo GOT private; sleep 600"],
-            "repositoryCredentials": {"credentialsParameter": login_arn},
-        }])
-        .to_string(),
-    ]));
+    let v = ok_json(
+        &s.aws(&[
+            "ecs",
+            "register-task-definition",
+            "--family",
+            &unique("private-"),
+            "--execution-role-arn",
+            &allowed,
+            "--container-definitions",
+            &json!([{
+                "name": "app", "image": image, "memory": 32, "essential": true, "stopTimeout": 1,
+                "entryPoint": ["sh", "-c"], "command": ["echo GOT private; sleep 600"],
+                "repositoryCredentials": {"credentialsParameter": login_arn},
+            }])
+            .to_string(),
+        ]),
+    );
     let td = v["taskDefinition"]["taskDefinitionArn"].as_str().unwrap();
     let task = run(&s, &cluster, td);
     wait_status(&s, &cluster, &task, "RUNNING");

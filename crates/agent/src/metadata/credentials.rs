@@ -108,52 +108,78 @@ fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
+/// What the check needs of a task, read under the state's lock (no copy of the record).
+enum Owner {
+    /// awsvpc: the task's own address.
+    Address(Option<IpAddr>),
+    /// Host mode: the host's processes.
+    Host,
+    /// Bridge mode: the task's containers, by runtime id.
+    Bridge(Vec<String>),
+    /// Stopped, or no network: its credentials go to nobody.
+    Nobody,
+}
+
 impl MetadataService {
-    /// Whether `peer` is one of the task's containers.
-    async fn task_owns(&self, task_arn: &str, peer: IpAddr) -> bool {
-        let Some(task) = self.engine.state().task(task_arn) else {
-            return false;
+    fn owner(&self, task_arn: &str) -> Owner {
+        let state = self.engine.state().lock();
+        let Some(task) = state.tasks.get(task_arn) else {
+            return Owner::Nobody;
         };
+        if task.known_status == berth_model::ecs::TaskStatus::Stopped {
+            return Owner::Nobody;
+        }
         match translate::task_network(&task.task) {
             Ok(translate::TaskNetwork::Awsvpc(eni)) => {
-                eni.ipv4_address.parse::<IpAddr>().ok() == Some(peer)
+                Owner::Address(eni.ipv4_address.parse().ok())
             }
-            Ok(translate::TaskNetwork::Mode(NetworkMode::Host)) => true,
-            Ok(translate::TaskNetwork::Mode(NetworkMode::Bridge)) => {
-                let cached = self
-                    .peers
-                    .by_task
-                    .lock()
-                    .unwrap_or_else(|e| e.into_inner())
-                    .get(task_arn)
-                    .is_some_and(|ips| ips.contains(&peer));
-                if cached {
-                    return true;
-                }
-                let mut addresses = Vec::new();
-                for container in task.containers.values() {
-                    let Some(id) = container.runtime_id.clone() else {
-                        continue;
-                    };
-                    if let Ok(status) = self
-                        .engine
-                        .runtime()
-                        .inspect_container(&ContainerId::from(id))
-                        .await
-                        && let Some(ip) = status.ip_address.and_then(|ip| ip.parse().ok())
-                    {
-                        addresses.push(ip);
-                    }
-                }
-                let owns = addresses.contains(&peer);
-                let mut cache = self.peers.by_task.lock().unwrap_or_else(|e| e.into_inner());
-                if cache.len() >= MAX_CACHED_TASKS {
-                    cache.clear(); // tasks come and go; the live ones are inspected again
-                }
-                cache.insert(task_arn.to_owned(), addresses);
-                owns
-            }
-            _ => false,
+            Ok(translate::TaskNetwork::Mode(NetworkMode::Host)) => Owner::Host,
+            Ok(translate::TaskNetwork::Mode(NetworkMode::Bridge)) => Owner::Bridge(
+                task.containers
+                    .values()
+                    .filter_map(|c| c.runtime_id.clone())
+                    .collect(),
+            ),
+            _ => Owner::Nobody,
         }
+    }
+
+    /// Whether `peer` is one of the task's containers (a task that stopped has none).
+    async fn task_owns(&self, task_arn: &str, peer: IpAddr) -> bool {
+        let runtime_ids = match self.owner(task_arn) {
+            Owner::Address(address) => return address == Some(peer),
+            Owner::Host => return true,
+            Owner::Nobody => return false,
+            Owner::Bridge(ids) => ids,
+        };
+        let cached = self
+            .peers
+            .by_task
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(task_arn)
+            .is_some_and(|ips| ips.contains(&peer));
+        if cached {
+            return true;
+        }
+        let mut addresses = Vec::new();
+        for id in runtime_ids {
+            if let Ok(status) = self
+                .engine
+                .runtime()
+                .inspect_container(&ContainerId::from(id))
+                .await
+                && let Some(ip) = status.ip_address.and_then(|ip| ip.parse().ok())
+            {
+                addresses.push(ip);
+            }
+        }
+        let owns = addresses.contains(&peer);
+        let mut cache = self.peers.by_task.lock().unwrap_or_else(|e| e.into_inner());
+        if cache.len() >= MAX_CACHED_TASKS {
+            cache.clear(); // tasks come and go; the live ones are inspected again
+        }
+        cache.insert(task_arn.to_owned(), addresses);
+        owns
     }
 }

@@ -18,5 +18,5 @@ mod ecs_tasks;
 mod logs_api;
 mod logs_conformance;
 mod oci_negative;
-mod ssm_parameters;
 mod secrets_manager;
+mod ssm_parameters;
