@@ -102,9 +102,9 @@ pub(crate) fn opened(
 }
 
 /// What `Debug` shows of a value: a SecureString's (which may be opened) never.
-pub(crate) fn shown_value<'a>(kind: &str, value: &'a String) -> &'a dyn std::fmt::Debug {
+pub(crate) fn shown_value<'a>(kind: &str, value: &'a str) -> &'a str {
     if kind == "SecureString" {
-        &"<hidden>"
+        "<hidden>"
     } else {
         value
     }

@@ -104,7 +104,7 @@ impl std::fmt::Debug for ParameterShown {
             .field("name", &self.name)
             .field("kind", &self.kind)
             .field("version", &self.version)
-            .field("value", super::shown_value(self.kind, &self.value))
+            .field("value", &super::shown_value(self.kind, &self.value))
             .finish_non_exhaustive()
     }
 }
@@ -259,7 +259,7 @@ impl std::fmt::Debug for ParameterHistory {
         f.debug_struct("ParameterHistory")
             .field("name", &self.name)
             .field("labels", &self.labels)
-            .field("value", super::shown_value(self.details.kind, &self.value))
+            .field("value", &super::shown_value(self.details.kind, &self.value))
             .finish_non_exhaustive()
     }
 }
