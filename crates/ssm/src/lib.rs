@@ -218,8 +218,9 @@ pub struct StoredPolicy {
     pub kind: String,
 }
 
-/// One version of a parameter as stored. `value` is sealed (base64) for SecureString.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+/// One version of a parameter as stored. `value` is sealed (base64) for SecureString; once
+/// opened (`Ssm::decrypt`) it is plaintext, so `Debug` never shows a SecureString's value.
+#[derive(Clone, PartialEq, Serialize, Deserialize)]
 pub struct ParameterVersion {
     pub version: u64,
     #[serde(rename = "type")]
@@ -240,6 +241,23 @@ pub struct ParameterVersion {
     pub last_modified_user: String,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub labels: Vec<String>,
+}
+
+impl std::fmt::Debug for ParameterVersion {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let value: &dyn std::fmt::Debug = match self.kind {
+            ParameterType::SecureString => &"<hidden>",
+            _ => &self.value,
+        };
+        f.debug_struct("ParameterVersion")
+            .field("version", &self.version)
+            .field("kind", &self.kind)
+            .field("value", value)
+            .field("key_id", &self.key_id)
+            .field("tier", &self.tier)
+            .field("labels", &self.labels)
+            .finish_non_exhaustive()
+    }
 }
 
 /// A parameter's record: its name, every kept version (oldest first) and its tags.

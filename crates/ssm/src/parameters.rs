@@ -10,8 +10,9 @@ use crate::{
     ParameterVersion, Result, Ssm, SsmError, SsmScope, StoredPolicy, Tier, now_ms, validation,
 };
 
-/// A PutParameter request, its fields as the API names them.
-#[derive(Debug, Clone, Default)]
+/// A PutParameter request, its fields as the API names them. `Debug` leaves the value out
+/// (it may be a SecureString's plaintext).
+#[derive(Clone, Default)]
 pub struct PutParameter {
     pub name: String,
     pub value: String,
@@ -26,6 +27,18 @@ pub struct PutParameter {
     pub data_type: Option<String>,
     /// The caller's ARN (LastModifiedUser).
     pub user: String,
+}
+
+impl std::fmt::Debug for PutParameter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PutParameter")
+            .field("name", &self.name)
+            .field("value", &"<hidden>")
+            .field("kind", &self.kind)
+            .field("overwrite", &self.overwrite)
+            .field("tier", &self.tier)
+            .finish_non_exhaustive()
+    }
 }
 
 /// PutParameter's answer.

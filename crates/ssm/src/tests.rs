@@ -123,6 +123,23 @@ fn the_store_holds_no_secure_string_plaintext() {
 }
 
 #[test]
+fn debug_output_shows_no_secure_string_value() {
+    let (ssm, _) = ssm();
+    let s = scope();
+    let request = put("/db/debug", "plain-in-request", "SecureString", false);
+    assert!(!format!("{request:?}").contains("plain-in-request"));
+    ssm.put_parameter(&s, request).unwrap();
+    let opened = ssm.get_parameter(&s, "/db/debug", true).unwrap();
+    assert_eq!(opened.version.value, "plain-in-request");
+    assert!(!format!("{opened:?}").contains("plain-in-request"));
+    // A String parameter's value is no secret: Debug shows it.
+    ssm.put_parameter(&s, put("/db/plain", "visible", "String", false))
+        .unwrap();
+    let plain = ssm.get_parameter(&s, "/db/plain", false).unwrap();
+    assert!(format!("{plain:?}").contains("visible"));
+}
+
+#[test]
 fn paths_filters_and_pages() {
     let (ssm, _) = ssm();
     let s = scope();

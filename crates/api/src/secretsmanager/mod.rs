@@ -10,7 +10,7 @@ mod secrets;
 mod values;
 mod versions;
 
-use berth_secrets::{SecretScope, SecretValue, SecretsError, Tag};
+use berth_secrets::{Secret, SecretScope, SecretValue, SecretsError, Tag};
 use serde::{Deserialize, Serialize};
 
 use crate::protocol::{AwsContext, AwsError};
@@ -104,6 +104,11 @@ fn value_of(
     }
 }
 
+/// What `Debug` shows of an optional secret value: whether there is one.
+fn hidden(value: &Option<String>) -> Option<&'static str> {
+    value.as_ref().map(|_| "<hidden>")
+}
+
 fn max_results(value: Option<i64>, max: i64) -> Result<Option<usize>, AwsError> {
     match value {
         None => Ok(None),
@@ -126,6 +131,15 @@ pub struct ArnAndName {
     #[serde(rename = "ARN")]
     pub arn: String,
     pub name: String,
+}
+
+impl From<Secret> for ArnAndName {
+    fn from(s: Secret) -> Self {
+        ArnAndName {
+            arn: s.arn,
+            name: s.name,
+        }
+    }
 }
 
 #[derive(Debug, Serialize)]
@@ -159,4 +173,49 @@ crate::aws_actions! {
     DeleteResourcePolicy(SecretIdRequest) => blocking policies::delete_resource_policy,
     ValidateResourcePolicy(policies::ValidateResourcePolicyRequest) => blocking policies::validate_resource_policy,
     GetRandomPassword(password::GetRandomPasswordRequest) => inline password::get_random_password,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::SecretsManagerAction;
+
+    #[test]
+    fn debug_output_shows_no_secret_value() {
+        for (operation, body) in [
+            (
+                "CreateSecret",
+                r#"{"Name":"n","SecretString":"s3cr3t-value"}"#,
+            ),
+            (
+                "UpdateSecret",
+                r#"{"SecretId":"n","SecretString":"s3cr3t-value"}"#,
+            ),
+            (
+                "PutSecretValue",
+                r#"{"SecretId":"n","SecretString":"s3cr3t-value"}"#,
+            ),
+            (
+                "PutSecretValue",
+                r#"{"SecretId":"n","SecretBinary":"czNjcjN0LXZhbHVl"}"#,
+            ),
+        ] {
+            let action = SecretsManagerAction::parse(operation, body.as_bytes()).unwrap();
+            let shown = format!("{action:?}");
+            assert!(
+                !shown.contains("s3cr3t-value") && !shown.contains("czNjcjN0"),
+                "{shown}"
+            );
+            assert!(shown.contains("<hidden>"), "{shown}");
+        }
+        let answer = super::values::SecretValueWire {
+            arn: "arn".into(),
+            name: "n".into(),
+            version_id: "v".into(),
+            secret_string: Some("s3cr3t-value".into()),
+            secret_binary: None,
+            version_stages: vec!["AWSCURRENT".into()],
+            created_date: 0.0,
+        };
+        assert!(!format!("{answer:?}").contains("s3cr3t-value"));
+    }
 }

@@ -45,10 +45,7 @@ pub(super) async fn put_resource_policy(
             Some(&req.resource_policy),
         )
         .map_err(secrets_error)?;
-    Ok(ArnAndName {
-        arn: s.arn,
-        name: s.name,
-    })
+    Ok(s.into())
 }
 
 #[derive(Debug, Serialize)]
@@ -86,10 +83,7 @@ pub(super) async fn delete_resource_policy(
         .secrets
         .set_policy(&secret_scope(ctx), &req.secret_id, None)
         .map_err(secrets_error)?;
-    Ok(ArnAndName {
-        arn: s.arn,
-        name: s.name,
-    })
+    Ok(s.into())
 }
 
 #[derive(Debug, Deserialize)]

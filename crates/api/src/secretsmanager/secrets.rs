@@ -13,7 +13,7 @@ use super::{
 };
 use crate::protocol::{AwsContext, AwsError};
 
-#[derive(Debug, Deserialize)]
+#[derive(Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct CreateSecretRequest {
     pub name: String,
@@ -25,6 +25,18 @@ pub struct CreateSecretRequest {
     pub tags: Option<Vec<TagWire>>,
 }
 
+impl std::fmt::Debug for CreateSecretRequest {
+    // A secret value never reaches a log line.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CreateSecretRequest")
+            .field("name", &self.name)
+            .field("kms_key_id", &self.kms_key_id)
+            .field("secret_string", &super::hidden(&self.secret_string))
+            .field("secret_binary", &super::hidden(&self.secret_binary))
+            .finish_non_exhaustive()
+    }
+}
+
 #[derive(Debug, Serialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct CreateSecretResponse {
@@ -33,6 +45,17 @@ pub struct CreateSecretResponse {
     pub name: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub version_id: Option<String>,
+}
+
+impl CreateSecretResponse {
+    /// The answer of a call that wrote the secret (and, given a value, a version).
+    fn written(secret: Secret, version_id: Option<String>) -> Self {
+        CreateSecretResponse {
+            arn: secret.arn,
+            name: secret.name,
+            version_id,
+        }
+    }
 }
 
 pub(super) async fn create_secret(
@@ -55,11 +78,7 @@ pub(super) async fn create_secret(
             },
         )
         .map_err(secrets_error)?;
-    Ok(CreateSecretResponse {
-        arn: secret.arn,
-        name: secret.name,
-        version_id,
-    })
+    Ok(CreateSecretResponse::written(secret, version_id))
 }
 
 /// DescribeSecret's answer, and (with `SecretVersionsToStages` for the map) a ListSecrets
@@ -133,6 +152,16 @@ pub struct RotationRulesWire {
     pub schedule_expression: Option<String>,
 }
 
+impl From<RotationRulesWire> for RotationRules {
+    fn from(r: RotationRulesWire) -> Self {
+        RotationRules {
+            automatically_after_days: r.automatically_after_days,
+            duration: r.duration,
+            schedule_expression: r.schedule_expression,
+        }
+    }
+}
+
 impl From<RotationRules> for RotationRulesWire {
     fn from(r: RotationRules) -> Self {
         RotationRulesWire {
@@ -155,7 +184,7 @@ pub(super) async fn describe_secret(
     Ok(SecretWire::describe(secret))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct UpdateSecretRequest {
     pub secret_id: String,
@@ -166,10 +195,22 @@ pub struct UpdateSecretRequest {
     pub secret_binary: Option<String>,
 }
 
+impl std::fmt::Debug for UpdateSecretRequest {
+    // A secret value never reaches a log line.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("UpdateSecretRequest")
+            .field("secret_id", &self.secret_id)
+            .field("kms_key_id", &self.kms_key_id)
+            .field("secret_string", &super::hidden(&self.secret_string))
+            .field("secret_binary", &super::hidden(&self.secret_binary))
+            .finish_non_exhaustive()
+    }
+}
+
 pub(super) async fn update_secret(
     ctx: &AwsContext,
     req: UpdateSecretRequest,
-) -> Result<super::secrets::CreateSecretResponse, AwsError> {
+) -> Result<CreateSecretResponse, AwsError> {
     let value = value_of(req.secret_string, req.secret_binary)?;
     let (secret, version_id) = ctx
         .app
@@ -185,11 +226,7 @@ pub(super) async fn update_secret(
             },
         )
         .map_err(secrets_error)?;
-    Ok(CreateSecretResponse {
-        arn: secret.arn,
-        name: secret.name,
-        version_id,
-    })
+    Ok(CreateSecretResponse::written(secret, version_id))
 }
 
 #[derive(Debug, Deserialize)]
@@ -315,10 +352,7 @@ pub(super) async fn restore_secret(
         .secrets
         .restore(&secret_scope(ctx), &req.secret_id)
         .map_err(secrets_error)?;
-    Ok(ArnAndName {
-        arn: s.arn,
-        name: s.name,
-    })
+    Ok(s.into())
 }
 
 #[derive(Debug, Deserialize)]
@@ -370,11 +404,6 @@ pub(super) async fn rotate_secret(
     ctx: &AwsContext,
     req: RotateSecretRequest,
 ) -> Result<ArnAndName, AwsError> {
-    let rules = req.rotation_rules.map(|r| RotationRules {
-        automatically_after_days: r.automatically_after_days,
-        duration: r.duration,
-        schedule_expression: r.schedule_expression,
-    });
     let s = ctx
         .app
         .secrets
@@ -382,13 +411,10 @@ pub(super) async fn rotate_secret(
             &secret_scope(ctx),
             &req.secret_id,
             req.rotation_lambda_arn.as_deref(),
-            rules,
+            req.rotation_rules.map(Into::into),
         )
         .map_err(secrets_error)?;
-    Ok(ArnAndName {
-        arn: s.arn,
-        name: s.name,
-    })
+    Ok(s.into())
 }
 
 pub(super) async fn cancel_rotate_secret(
@@ -400,8 +426,5 @@ pub(super) async fn cancel_rotate_secret(
         .secrets
         .cancel_rotate(&secret_scope(ctx), &req.secret_id)
         .map_err(secrets_error)?;
-    Ok(ArnAndName {
-        arn: s.arn,
-        name: s.name,
-    })
+    Ok(s.into())
 }

@@ -18,7 +18,7 @@ pub struct GetSecretValueRequest {
     pub version_stage: Option<String>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Serialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct SecretValueWire {
     #[serde(rename = "ARN")]
@@ -31,6 +31,19 @@ pub struct SecretValueWire {
     pub secret_binary: Option<String>,
     pub version_stages: Vec<String>,
     pub created_date: f64,
+}
+
+impl std::fmt::Debug for SecretValueWire {
+    // A secret value never reaches a log line.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SecretValueWire")
+            .field("arn", &self.arn)
+            .field("version_id", &self.version_id)
+            .field("version_stages", &self.version_stages)
+            .field("secret_string", &super::hidden(&self.secret_string))
+            .field("secret_binary", &super::hidden(&self.secret_binary))
+            .finish_non_exhaustive()
+    }
 }
 
 impl From<VersionValue> for SecretValueWire {
@@ -71,7 +84,7 @@ pub(super) async fn get_secret_value(
     Ok(value.into())
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct PutSecretValueRequest {
     pub secret_id: String,
@@ -79,6 +92,18 @@ pub struct PutSecretValueRequest {
     pub secret_string: Option<String>,
     pub secret_binary: Option<String>,
     pub version_stages: Option<Vec<String>>,
+}
+
+impl std::fmt::Debug for PutSecretValueRequest {
+    // A secret value never reaches a log line.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PutSecretValueRequest")
+            .field("secret_id", &self.secret_id)
+            .field("version_stages", &self.version_stages)
+            .field("secret_string", &super::hidden(&self.secret_string))
+            .field("secret_binary", &super::hidden(&self.secret_binary))
+            .finish_non_exhaustive()
+    }
 }
 
 #[derive(Debug, Serialize)]

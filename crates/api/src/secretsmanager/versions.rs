@@ -103,8 +103,5 @@ pub(super) async fn update_secret_version_stage(
             req.move_to_version_id.as_deref(),
         )
         .map_err(secrets_error)?;
-    Ok(ArnAndName {
-        arn: s.arn,
-        name: s.name,
-    })
+    Ok(s.into())
 }

@@ -87,6 +87,29 @@ pub(crate) fn decrypt_all(
         .collect()
 }
 
+/// `found` as the caller asked: SecureString values opened with `WithDecryption`.
+pub(crate) fn opened(
+    ctx: &AwsContext,
+    scope: &SsmScope,
+    found: Vec<Parameter>,
+    with_decryption: Option<bool>,
+) -> Result<Vec<Parameter>, AwsError> {
+    if with_decryption.unwrap_or(false) {
+        decrypt_all(ctx, scope, found)
+    } else {
+        Ok(found)
+    }
+}
+
+/// What `Debug` shows of a value: a SecureString's (which may be opened) never.
+pub(crate) fn shown_value<'a>(kind: &str, value: &'a str) -> &'a str {
+    if kind == "SecureString" {
+        "<hidden>"
+    } else {
+        value
+    }
+}
+
 /// A `LastModifiedDate`: seconds since the epoch, as AWS's JSON timestamps are.
 pub(crate) fn timestamp(ms: i64) -> f64 {
     ms as f64 / 1000.0
@@ -123,6 +146,47 @@ pub(crate) fn policies(version: &berth_ssm::ParameterVersion) -> Vec<PolicyShown
         .collect()
 }
 
+/// What DescribeParameters and GetParameterHistory both show of a parameter version.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct VersionDetails {
+    #[serde(rename = "Type")]
+    pub kind: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub key_id: Option<String>,
+    pub last_modified_date: f64,
+    pub last_modified_user: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub allowed_pattern: Option<String>,
+    pub version: u64,
+    pub tier: &'static str,
+    pub policies: Vec<PolicyShown>,
+    pub data_type: String,
+}
+
+impl VersionDetails {
+    /// The details of `version`, with what it keeps besides (value, labels) handed back.
+    pub(crate) fn split(
+        version: berth_ssm::ParameterVersion,
+    ) -> (VersionDetails, String, Vec<String>) {
+        let details = VersionDetails {
+            kind: version.kind.as_str(),
+            policies: policies(&version),
+            key_id: version.key_id,
+            last_modified_date: timestamp(version.last_modified_ms),
+            last_modified_user: version.last_modified_user,
+            description: version.description,
+            allowed_pattern: version.allowed_pattern,
+            version: version.version,
+            tier: version.tier.as_str(),
+            data_type: version.data_type,
+        };
+        (details, version.value, version.labels)
+    }
+}
+
 crate::aws_actions! {
     SsmAction, "Amazon SSM";
     PutParameter(parameters::PutParameterRequest) => blocking parameters::put_parameter,
@@ -149,4 +213,29 @@ pub async fn serve(ctx: AwsContext, operation: &str, body: &[u8]) -> Result<Vec<
         }
         e
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::SsmAction;
+    use super::parameters::ParameterShown;
+
+    #[test]
+    fn debug_output_shows_no_secure_string_value() {
+        let body = r#"{"Name":"/p","Value":"s3cr3t-value","Type":"SecureString"}"#;
+        let action = SsmAction::parse("PutParameter", body.as_bytes()).unwrap();
+        assert!(!format!("{action:?}").contains("s3cr3t-value"));
+        let shown = |kind| ParameterShown {
+            name: "/p".into(),
+            kind,
+            value: "s3cr3t-value".into(),
+            version: 1,
+            selector: None,
+            last_modified_date: 0.0,
+            arn: "arn".into(),
+            data_type: "text".into(),
+        };
+        assert!(!format!("{:?}", shown("SecureString")).contains("s3cr3t-value"));
+        assert!(format!("{:?}", shown("String")).contains("s3cr3t-value"));
+    }
 }

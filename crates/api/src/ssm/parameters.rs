@@ -4,10 +4,10 @@
 use berth_ssm::{Parameter, PutParameter};
 use serde::{Deserialize, Serialize};
 
-use super::{Empty, PolicyShown, Tag, decrypt_all, policies, ssm_error, ssm_scope, timestamp};
+use super::{Empty, Tag, VersionDetails, opened, ssm_error, ssm_scope, timestamp};
 use crate::protocol::{AwsContext, AwsError};
 
-#[derive(Debug, Deserialize)]
+#[derive(Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct PutParameterRequest {
     pub name: String,
@@ -30,6 +30,18 @@ pub struct PutParameterRequest {
     pub policies: Option<String>,
     #[serde(default)]
     pub data_type: Option<String>,
+}
+
+impl std::fmt::Debug for PutParameterRequest {
+    // A secret value never reaches a log line.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PutParameterRequest")
+            .field("name", &self.name)
+            .field("kind", &self.kind)
+            .field("overwrite", &self.overwrite)
+            .field("value", &"<hidden>")
+            .finish_non_exhaustive()
+    }
 }
 
 #[derive(Debug, Serialize)]
@@ -69,7 +81,7 @@ pub(super) async fn put_parameter(
 }
 
 /// A parameter as GetParameter(s) and GetParametersByPath show it.
-#[derive(Debug, Serialize)]
+#[derive(Serialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct ParameterShown {
     pub name: String,
@@ -83,6 +95,18 @@ pub struct ParameterShown {
     #[serde(rename = "ARN")]
     pub arn: String,
     pub data_type: String,
+}
+
+impl std::fmt::Debug for ParameterShown {
+    // A secret value never reaches a log line.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ParameterShown")
+            .field("name", &self.name)
+            .field("kind", &self.kind)
+            .field("version", &self.version)
+            .field("value", &super::shown_value(self.kind, &self.value))
+            .finish_non_exhaustive()
+    }
 }
 
 impl From<Parameter> for ParameterShown {
@@ -124,10 +148,7 @@ pub(super) async fn get_parameter(
         .ssm
         .get_parameter(&scope, &req.name, false)
         .map_err(ssm_error)?;
-    let mut found = vec![found];
-    if req.with_decryption.unwrap_or(false) {
-        found = decrypt_all(ctx, &scope, found)?;
-    }
+    let mut found = opened(ctx, &scope, vec![found], req.with_decryption)?;
     Ok(GetParameterResponse {
         parameter: found.remove(0).into(),
     })
@@ -153,14 +174,12 @@ pub(super) async fn get_parameters(
     req: GetParametersRequest,
 ) -> Result<GetParametersResponse, AwsError> {
     let scope = ssm_scope(ctx);
-    let (mut found, invalid) = ctx
+    let (found, invalid) = ctx
         .app
         .ssm
         .get_parameters(&scope, &req.names, false)
         .map_err(ssm_error)?;
-    if req.with_decryption.unwrap_or(false) {
-        found = decrypt_all(ctx, &scope, found)?;
-    }
+    let found = opened(ctx, &scope, found, req.with_decryption)?;
     Ok(GetParametersResponse {
         parameters: found.into_iter().map(Into::into).collect(),
         invalid_parameters: invalid,
@@ -224,26 +243,25 @@ pub struct GetParameterHistoryRequest {
     pub next_token: Option<String>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Serialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct ParameterHistory {
     pub name: String,
-    #[serde(rename = "Type")]
-    pub kind: &'static str,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub key_id: Option<String>,
-    pub last_modified_date: f64,
-    pub last_modified_user: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub description: Option<String>,
     pub value: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub allowed_pattern: Option<String>,
-    pub version: u64,
     pub labels: Vec<String>,
-    pub tier: &'static str,
-    pub policies: Vec<PolicyShown>,
-    pub data_type: String,
+    #[serde(flatten)]
+    pub details: VersionDetails,
+}
+
+impl std::fmt::Debug for ParameterHistory {
+    // A secret value never reaches a log line.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ParameterHistory")
+            .field("name", &self.name)
+            .field("labels", &self.labels)
+            .field("value", &super::shown_value(self.details.kind, &self.value))
+            .finish_non_exhaustive()
+    }
 }
 
 #[derive(Debug, Serialize)]
@@ -276,31 +294,23 @@ pub(super) async fn get_parameter_history(
         }
     };
     let scope = ssm_scope(ctx);
-    let (mut found, next_token) = ctx
+    let (found, next_token) = ctx
         .app
         .ssm
         .parameter_history(&scope, &req.name, false, max, req.next_token.as_deref())
         .map_err(ssm_error)?;
-    if req.with_decryption.unwrap_or(false) {
-        found = decrypt_all(ctx, &scope, found)?;
-    }
+    let found = opened(ctx, &scope, found, req.with_decryption)?;
     Ok(GetParameterHistoryResponse {
         parameters: found
             .into_iter()
-            .map(|p| ParameterHistory {
-                kind: p.version.kind.as_str(),
-                key_id: p.version.key_id.clone(),
-                last_modified_date: timestamp(p.version.last_modified_ms),
-                last_modified_user: p.version.last_modified_user.clone(),
-                description: p.version.description.clone(),
-                policies: policies(&p.version),
-                value: p.version.value,
-                allowed_pattern: p.version.allowed_pattern,
-                version: p.version.version,
-                labels: p.version.labels,
-                tier: p.version.tier.as_str(),
-                data_type: p.version.data_type,
-                name: p.name,
+            .map(|p| {
+                let (details, value, labels) = VersionDetails::split(p.version);
+                ParameterHistory {
+                    name: p.name,
+                    value,
+                    labels,
+                    details,
+                }
             })
             .collect(),
         next_token,

@@ -4,7 +4,7 @@ use berth_ssm::Filter;
 use serde::{Deserialize, Serialize};
 
 use super::parameters::ParameterShown;
-use super::{PolicyShown, decrypt_all, policies, ssm_error, ssm_scope, timestamp};
+use super::{VersionDetails, opened, ssm_error, ssm_scope};
 use crate::protocol::{AwsContext, AwsError};
 
 /// A `ParameterStringFilter` (and the older `ParametersFilter`, which has no `Option`).
@@ -71,10 +71,7 @@ pub(super) async fn get_parameters_by_path(
             req.next_token.as_deref(),
         )
         .map_err(ssm_error)?;
-    let mut found = page.items;
-    if req.with_decryption.unwrap_or(false) {
-        found = decrypt_all(ctx, &scope, found)?;
-    }
+    let found = opened(ctx, &scope, page.items, req.with_decryption)?;
     Ok(GetParametersByPathResponse {
         parameters: found.into_iter().map(Into::into).collect(),
         next_token: page.next_token,
@@ -100,20 +97,8 @@ pub struct ParameterMetadata {
     pub name: String,
     #[serde(rename = "ARN")]
     pub arn: String,
-    #[serde(rename = "Type")]
-    pub kind: &'static str,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub key_id: Option<String>,
-    pub last_modified_date: f64,
-    pub last_modified_user: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub description: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub allowed_pattern: Option<String>,
-    pub version: u64,
-    pub tier: &'static str,
-    pub policies: Vec<PolicyShown>,
-    pub data_type: String,
+    #[serde(flatten)]
+    pub details: VersionDetails,
 }
 
 #[derive(Debug, Serialize)]
@@ -144,16 +129,7 @@ pub(super) async fn describe_parameters(
             .items
             .into_iter()
             .map(|p| ParameterMetadata {
-                kind: p.version.kind.as_str(),
-                policies: policies(&p.version),
-                key_id: p.version.key_id,
-                last_modified_date: timestamp(p.version.last_modified_ms),
-                last_modified_user: p.version.last_modified_user,
-                description: p.version.description,
-                allowed_pattern: p.version.allowed_pattern,
-                version: p.version.version,
-                tier: p.version.tier.as_str(),
-                data_type: p.version.data_type,
+                details: VersionDetails::split(p.version).0,
                 arn: p.arn,
                 name: p.name,
             })
