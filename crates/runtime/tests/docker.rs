@@ -471,6 +471,21 @@ async fn stop_with_init_ends_the_process_with_sigterm() {
         ..fixture.spec(&["sleep", "1000"])
     };
     let id = fixture.run(&spec).await;
+    // Stop only once the init process runs `sleep`: it forks its child after installing its
+    // signal handlers, and a SIGTERM sent before that to PID 1 without a handler is dropped
+    // (on a loaded host the stop could otherwise arrive first and wait out the timeout).
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let top = std::process::Command::new("docker")
+            .args(["top", id.as_str()])
+            .output()
+            .unwrap();
+        if String::from_utf8_lossy(&top.stdout).contains("sleep 1000") {
+            break;
+        }
+        assert!(Instant::now() < deadline, "sleep never started under init");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
     fixture
         .runtime
         .stop_container(&id, Duration::from_secs(20))
