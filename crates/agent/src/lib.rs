@@ -184,14 +184,16 @@ pub async fn run(
         None => None,
     };
     // 169.254.170.2, as ECS: the NAT rules and this agent's share of the host's router.
-    let mut router_key = None;
+    let mut link_local = None;
     if let Some((endpoint, _)) = metadata.as_mut()
         && config.link_local
     {
         let bridge = endpoint.bridge_host.as_deref().and_then(|h| h.parse().ok());
-        if let Some(link) = metadata::link_local::setup(bridge, stopped.clone()).await {
+        if let Some(link) =
+            metadata::link_local::setup(bridge, endpoint.port, stopped.clone()).await
+        {
             endpoint.link_local = true;
-            router_key = Some(link.key);
+            link_local = Some(link);
         }
     }
     // awsvpc tasks reach the endpoint on their subnet's gateway: listeners added as needed.
@@ -231,9 +233,13 @@ pub async fn run(
             engine: engine.clone(),
             stats: collector.clone(),
             availability_zone: config.availability_zone.clone(),
-            router_key,
+            router_key: link_local.as_ref().map(|l| l.key.clone()),
             peers: Default::default(),
         });
+        let app = metadata::app(service);
+        if let Some(link) = &link_local {
+            let _ = link.own.app.set(app.clone());
+        }
         tracing::info!(
             port = endpoint.port,
             bridge = ?endpoint.bridge_host,
@@ -243,7 +249,7 @@ pub async fn run(
             listeners,
             endpoint.port,
             listen_receiver,
-            metadata::app(service),
+            app,
             stopped.clone(),
         )));
     }

@@ -50,10 +50,19 @@ pub fn unrouted(segment: &str) -> Option<(u16, &str)> {
     Some((port.parse().ok()?, id))
 }
 
-/// The agent's side of the address: the key routed requests must carry.
-#[derive(Debug, Clone)]
+/// The agent's side of the address: the key routed requests must carry, and where this
+/// agent's own endpoint app goes once it exists (requests naming this agent are then served
+/// in process, without the hop over loopback).
+#[derive(Clone)]
 pub struct LinkLocal {
     pub key: Arc<str>,
+    pub own: Arc<OwnAgent>,
+}
+
+/// This agent's metadata port and, once set, its endpoint app.
+pub struct OwnAgent {
+    pub port: u16,
+    pub app: std::sync::OnceLock<axum::Router>,
 }
 
 /// Sets the address up for this agent: the NAT rules (idempotent; kept when the agent
@@ -62,6 +71,7 @@ pub struct LinkLocal {
 /// (no `iptables`, not root): containers are then given the agent's own addresses.
 pub async fn setup(
     bridge_host: Option<Ipv4Addr>,
+    own_port: u16,
     shutdown: watch::Receiver<bool>,
 ) -> Option<LinkLocal> {
     let key = match host_key() {
@@ -92,6 +102,10 @@ pub async fn setup(
     let mut addresses = vec![IpAddr::V4(Ipv4Addr::LOCALHOST)];
     addresses.extend(bridge_host.map(IpAddr::V4));
     let key: Arc<str> = key.into();
+    let own = Arc::new(OwnAgent {
+        port: own_port,
+        app: std::sync::OnceLock::new(),
+    });
     for address in addresses {
         let listener = match shared_listener(SocketAddr::new(address, ROUTER_PORT)) {
             Ok(listener) => listener,
@@ -100,14 +114,14 @@ pub async fn setup(
                 return None;
             }
         };
-        tokio::spawn(accept(listener, key.clone(), shutdown.clone()));
+        tokio::spawn(accept(listener, key.clone(), own.clone(), shutdown.clone()));
     }
     tracing::info!(
         address = ADDRESS,
         router_port = ROUTER_PORT,
         "routing the link-local endpoint"
     );
-    Some(LinkLocal { key })
+    Some(LinkLocal { key, own })
 }
 
 /// The host's router key: made once by the first agent (written aside, then linked into
@@ -193,14 +207,19 @@ fn shared_listener(address: SocketAddr) -> std::io::Result<TcpListener> {
     socket.listen(1024)
 }
 
-async fn accept(listener: TcpListener, key: Arc<str>, mut shutdown: watch::Receiver<bool>) {
+async fn accept(
+    listener: TcpListener,
+    key: Arc<str>,
+    own: Arc<OwnAgent>,
+    mut shutdown: watch::Receiver<bool>,
+) {
     loop {
         tokio::select! {
             accepted = listener.accept() => match accepted {
                 Ok((stream, peer)) => {
-                    let key = key.clone();
+                    let (key, own) = (key.clone(), own.clone());
                     tokio::spawn(async move {
-                        if let Err(e) = route(stream, peer, &key).await {
+                        if let Err(e) = route(stream, peer, &key, &own).await {
                             tracing::debug!(%peer, error = %e, "link-local request not routed");
                         }
                     });
@@ -216,7 +235,12 @@ async fn accept(listener: TcpListener, key: Arc<str>, mut shutdown: watch::Recei
 }
 
 /// Passes one request to the agent its path names.
-async fn route(mut inbound: TcpStream, peer: SocketAddr, key: &str) -> std::io::Result<()> {
+async fn route(
+    mut inbound: TcpStream,
+    peer: SocketAddr,
+    key: &str,
+    own: &OwnAgent,
+) -> std::io::Result<()> {
     inbound.set_nodelay(true)?;
     let mut head = Vec::with_capacity(1024);
     let mut buf = [0u8; 4096];
@@ -239,6 +263,15 @@ async fn route(mut inbound: TcpStream, peer: SocketAddr, key: &str) -> std::io::
     else {
         return answer(&mut inbound, "404 Not Found").await;
     };
+    if port == own.port
+        && let Some(app) = own.app.get()
+    {
+        // This agent's own: served here, as if passed over loopback (the same head, so the
+        // handler's peer check is the one routed requests get).
+        let mut replay = forwarded.into_bytes();
+        replay.extend_from_slice(&head[end..]);
+        return serve_here(inbound, replay, app.clone()).await;
+    }
     let mut upstream = match TcpStream::connect((Ipv4Addr::LOCALHOST, port)).await {
         Ok(upstream) => upstream,
         Err(_) => return answer(&mut inbound, "502 Bad Gateway").await,
@@ -248,6 +281,71 @@ async fn route(mut inbound: TcpStream, peer: SocketAddr, key: &str) -> std::io::
     upstream.write_all(&head[end..]).await?;
     tokio::io::copy_bidirectional(&mut inbound, &mut upstream).await?;
     Ok(())
+}
+
+/// Serves one routed connection with this agent's app: `replay` (the rewritten head and
+/// what followed it) is read first, then the connection.
+async fn serve_here(inbound: TcpStream, replay: Vec<u8>, app: axum::Router) -> std::io::Result<()> {
+    use axum::extract::ConnectInfo;
+    let loopback = SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 0);
+    let app = app.layer(axum::Extension(ConnectInfo(loopback)));
+    let io = hyper_util::rt::TokioIo::new(Replayed {
+        replay,
+        at: 0,
+        inner: inbound,
+    });
+    hyper::server::conn::http1::Builder::new()
+        .serve_connection(io, hyper_util::service::TowerToHyperService::new(app))
+        .await
+        .map_err(std::io::Error::other)
+}
+
+/// A connection whose first bytes were already read: they are given back first.
+struct Replayed {
+    replay: Vec<u8>,
+    at: usize,
+    inner: TcpStream,
+}
+
+impl tokio::io::AsyncRead for Replayed {
+    fn poll_read(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &mut tokio::io::ReadBuf<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        if self.at < self.replay.len() {
+            let n = (self.replay.len() - self.at).min(buf.remaining());
+            let at = self.at;
+            buf.put_slice(&self.replay[at..at + n]);
+            self.at += n;
+            return std::task::Poll::Ready(Ok(()));
+        }
+        std::pin::Pin::new(&mut self.inner).poll_read(cx, buf)
+    }
+}
+
+impl tokio::io::AsyncWrite for Replayed {
+    fn poll_write(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        data: &[u8],
+    ) -> std::task::Poll<std::io::Result<usize>> {
+        std::pin::Pin::new(&mut self.inner).poll_write(cx, data)
+    }
+
+    fn poll_flush(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.inner).poll_flush(cx)
+    }
+
+    fn poll_shutdown(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.inner).poll_shutdown(cx)
+    }
 }
 
 /// A short error answer of the router itself.
