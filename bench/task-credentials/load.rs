@@ -33,19 +33,24 @@ fn sleep_until(at: f64) {
 }
 
 /// One GET; `true` when the answer is a 200 with a body.
-fn fetch(addr: SocketAddr, request: &[u8], buf: &mut Vec<u8>) -> bool {
+/// One GET; `Err` names the step that failed (`connect`, `write`, `read`, `status`).
+fn fetch(addr: SocketAddr, request: &[u8], buf: &mut Vec<u8>) -> Result<(), &'static str> {
     let Ok(mut stream) = TcpStream::connect_timeout(&addr, Duration::from_secs(10)) else {
-        return false;
+        return Err("connect");
     };
     let _ = stream.set_read_timeout(Some(Duration::from_secs(10)));
     if stream.write_all(request).is_err() {
-        return false;
+        return Err("write");
     }
     buf.clear();
     if stream.read_to_end(buf).is_err() {
-        return false;
+        return Err("read");
     }
-    buf.starts_with(b"HTTP/1.1 200") && buf.windows(11).any(|w| w == b"AccessKeyId")
+    if buf.starts_with(b"HTTP/1.1 200") && buf.windows(11).any(|w| w == b"AccessKeyId") {
+        Ok(())
+    } else {
+        Err("status")
+    }
 }
 
 fn main() {
@@ -82,12 +87,15 @@ fn main() {
         let mut next = Instant::now();
         while now() < end {
             let began = Instant::now();
-            let ok = fetch(addr, request.as_bytes(), &mut buf);
+            let result = fetch(addr, request.as_bytes(), &mut buf);
             let took = began.elapsed();
-            if ok {
-                latencies.push(took.as_micros() as u64);
-            } else {
-                errors += 1;
+            match result {
+                Ok(()) => latencies.push(took.as_micros() as u64),
+                Err(step) => {
+                    errors += 1;
+                    let first = String::from_utf8_lossy(&buf[..buf.len().min(60)]);
+                    println!("ERROR {name} {step} {:?}", first.lines().next().unwrap_or(""));
+                }
             }
             if interval_ms > 0 {
                 next += interval;
