@@ -94,7 +94,10 @@ fn main() {
                 Err(step) => {
                     errors += 1;
                     let first = String::from_utf8_lossy(&buf[..buf.len().min(60)]);
-                    println!("ERROR {name} {step} {:?}", first.lines().next().unwrap_or(""));
+                    println!(
+                        "ERROR {name} {step} {:?}",
+                        first.lines().next().unwrap_or("")
+                    );
                 }
             }
             if interval_ms > 0 {
