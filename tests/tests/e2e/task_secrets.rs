@@ -15,7 +15,8 @@ use berth_e2e::docker_agent::{
 use berth_e2e::{BerthServer, ok_json, stdout_of, unique};
 use serde_json::{Value, json};
 
-const TRUST_ECS_TASKS: &str = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"Service":"ecs-tasks.amazonaws.com"},"Action":"sts:AssumeRole"}]}"#;
+use crate::task_roles::{TRUST_ECS_TASKS, run};
+
 const EXECUTION_POLICY: &str =
     "arn:aws:iam::aws:policy/service-role/AmazonECSTaskExecutionRolePolicy";
 
@@ -83,18 +84,6 @@ fn register(s: &BerthServer, role: &str, image: &str, secrets: Value) -> String 
         .as_str()
         .unwrap()
         .to_owned()
-}
-
-fn run(s: &BerthServer, cluster: &str, td: &str) -> String {
-    let v = ok_json(&s.aws(&[
-        "ecs",
-        "run-task",
-        "--cluster",
-        cluster,
-        "--task-definition",
-        td,
-    ]));
-    v["tasks"][0]["taskArn"].as_str().unwrap().to_owned()
 }
 
 /// The line the task's container printed.
@@ -202,7 +191,7 @@ fn ssm_parameters_reach_the_container_and_nothing_else() {
         {"name": "PLAIN", "valueFrom": plain_arn},
     ]);
     let td = register(&s, &allowed, &image, secrets.clone());
-    let task = run(&s, &cluster, &td);
+    let task = run(&s, &cluster, &td, &[]);
     wait_status(&s, &cluster, &task, "RUNNING");
     assert_eq!(
         printed(&s, &task),
@@ -222,14 +211,14 @@ fn ssm_parameters_reach_the_container_and_nothing_else() {
         "v2",
         "--overwrite",
     ]));
-    let task = run(&s, &cluster, &td);
+    let task = run(&s, &cluster, &td, &[]);
     wait_status(&s, &cluster, &task, "RUNNING");
     assert!(printed(&s, &task).ends_with("PLAIN=v2"));
 
     // Without ssm:GetParameters the task stops with ECS's reason.
     let denied = execution_role(&s, None);
     let td = register(&s, &denied, &image, secrets);
-    let task = run(&s, &cluster, &td);
+    let task = run(&s, &cluster, &td, &[]);
     let stopped = wait_status(&s, &cluster, &task, "STOPPED");
     let reason = stopped["stoppedReason"].as_str().unwrap_or_default();
     assert!(
@@ -245,7 +234,7 @@ fn ssm_parameters_reach_the_container_and_nothing_else() {
         &image,
         json!([{"name": "MISSING", "valueFrom": "/no/such/parameter"}]),
     );
-    let task = run(&s, &cluster, &td);
+    let task = run(&s, &cluster, &td, &[]);
     let stopped = wait_status(&s, &cluster, &task, "STOPPED");
     let reason = stopped["stoppedReason"].as_str().unwrap_or_default();
     assert!(
@@ -303,7 +292,7 @@ fn secrets_manager_secrets_and_registry_logins_reach_the_task() {
         {"name": "TOKEN", "valueFrom": whole_arn},
     ]);
     let td = register(&s, &allowed, &image, secrets.clone());
-    let task = run(&s, &cluster, &td);
+    let task = run(&s, &cluster, &td, &[]);
     wait_status(&s, &cluster, &task, "RUNNING");
     assert_eq!(
         printed(&s, &task),
@@ -322,14 +311,14 @@ fn secrets_manager_secrets_and_registry_logins_reach_the_task() {
         "--secret-string",
         &newer,
     ]));
-    let task = run(&s, &cluster, &td);
+    let task = run(&s, &cluster, &td, &[]);
     wait_status(&s, &cluster, &task, "RUNNING");
     assert!(printed(&s, &task).ends_with(&format!("TOKEN={newer}")));
 
     // Without secretsmanager:GetSecretValue: ECS's reason, naming the secret.
     let denied = execution_role(&s, None);
     let td = register(&s, &denied, &image, secrets);
-    let task = run(&s, &cluster, &td);
+    let task = run(&s, &cluster, &td, &[]);
     let stopped = wait_status(&s, &cluster, &task, "STOPPED");
     let reason = stopped["stoppedReason"].as_str().unwrap_or_default();
     assert!(
@@ -372,7 +361,7 @@ fn secrets_manager_secrets_and_registry_logins_reach_the_task() {
         ]),
     );
     let td = v["taskDefinition"]["taskDefinitionArn"].as_str().unwrap();
-    let task = run(&s, &cluster, td);
+    let task = run(&s, &cluster, td, &[]);
     wait_status(&s, &cluster, &task, "RUNNING");
     assert_eq!(printed(&s, &task), "GOT private");
 }
