@@ -723,9 +723,25 @@ impl BerthServer {
     pub fn build_test_image(&self, tag: &str) {
         let ctx = self.scratch(&unique("image-"));
         write_test_image_context(&ctx);
+        self.docker_build(tag, &ctx, "docker build of the test image");
+    }
+
+    /// `docker build -q --no-cache -t TAG CTX` (the image tracked for clean-up), asserted
+    /// to succeed. No cache: the legacy builder's cache probe walks every image without a
+    /// parent, and another test's `docker rmi` removing one mid-walk fails the build with
+    /// "unable to find image sha256:…" (a Docker Engine race, seen in CI).
+    #[track_caller]
+    pub fn docker_build(&self, tag: &str, ctx: &Path, what: &str) {
         self.track_image(tag);
-        let out = self.docker(&["build", "-q", "-t", tag, ctx.to_str().unwrap()]);
-        assert_ok(&out, "docker build of the test image");
+        let out = self.docker(&[
+            "build",
+            "-q",
+            "--no-cache",
+            "-t",
+            tag,
+            ctx.to_str().unwrap(),
+        ]);
+        assert_ok(&out, what);
     }
 
     /// Logs docker in, builds the test image as `HOST:PORT/REPO:TAG` and pushes it;

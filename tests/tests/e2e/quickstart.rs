@@ -35,11 +35,7 @@ fn the_readme_quickstart_works_step_by_step() {
     )
     .unwrap();
     let local = format!("hello-{}", unique(""));
-    s.track_image(&local);
-    assert_ok(
-        &s.docker(&["build", "-q", "-t", &local, ctx.to_str().unwrap()]),
-        "docker build",
-    );
+    s.docker_build(&local, &ctx, "docker build");
 
     // 2. The repository, docker login with the ECR password, tag, push.
     let repo = ok_json(&s.aws(&["ecr", "create-repository", "--repository-name", "hello"]));

@@ -317,11 +317,7 @@ fn pushes_through_a_proxy_that_splits_every_upload_send_each_blob_once() {
     )
     .unwrap();
     let reference = format!("{}/{repo}:v1", proxy.addr);
-    a.track_image(&reference);
-    berth_e2e::assert_ok(
-        &a.docker(&["build", "-q", "-t", &reference, ctx.to_str().unwrap()]),
-        "docker build",
-    );
+    a.docker_build(&reference, &ctx, "docker build");
     let pw = a.login_password();
     berth_e2e::assert_ok(
         &a.docker_stdin(

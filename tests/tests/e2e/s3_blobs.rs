@@ -117,11 +117,7 @@ fn docker_push_pull_and_skopeo_copy_with_blobs_in_s3() {
         .unwrap();
     std::fs::write(ctx.join("rootfs/etc/random.bin"), &random).unwrap();
     let reference = format!("{}/{name}:v1", s.host());
-    s.track_image(&reference);
-    assert_ok(
-        &s.docker(&["build", "-q", "-t", &reference, ctx.to_str().unwrap()]),
-        "docker build",
-    );
+    s.docker_build(&reference, &ctx, "docker build");
     let push = s.docker(&["push", &reference]);
     assert_ok(&push, "docker push");
 
