@@ -234,7 +234,6 @@ pub async fn run(
             stats: collector.clone(),
             availability_zone: config.availability_zone.clone(),
             router_key: link_local.as_ref().map(|l| l.key.clone()),
-            peers: Default::default(),
         });
         let app = metadata::app(service);
         if let Some(link) = &link_local {

@@ -48,8 +48,6 @@ pub struct MetadataService {
     /// The host's link-local router key (`link_local`), when 169.254.170.2 reaches this
     /// agent: requests routed by another agent carry it.
     pub router_key: Option<Arc<str>>,
-    /// Bridge-mode tasks' container addresses, for the credentials endpoint's check.
-    pub peers: credentials::PeerCache,
 }
 
 pub fn app(service: Arc<MetadataService>) -> Router {

@@ -168,6 +168,10 @@ pub struct ContainerRecord {
     /// When `health` last changed (seconds since the epoch).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub health_since: Option<f64>,
+    /// Its address on its network, as last inspected while it ran (bridge mode): the
+    /// credentials endpoint tells the task's own containers by it without asking Docker.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub address: Option<std::net::IpAddr>,
 }
 
 impl AgentState {

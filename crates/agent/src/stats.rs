@@ -71,7 +71,11 @@ impl StatsCollector {
         ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             tokio::select! {
-                _ = ticks.tick() => self.sample_all().await,
+                _ = ticks.tick() => {}
+                _ = shutdown.changed() => return,
+            }
+            tokio::select! {
+                _ = self.sample_over(interval / 2) => {}
                 _ = shutdown.changed() => return,
             }
         }
@@ -89,16 +93,29 @@ impl StatsCollector {
             .collect()
     }
 
-    /// Takes one sample of every running container, and forgets the others.
+    /// Takes one sample of every running container at once, and forgets the others.
     pub async fn sample_all(&self) {
+        self.sample_over(Duration::ZERO).await;
+    }
+
+    /// Takes one sample of every running container, their starts spread evenly over
+    /// `spread`, and forgets the others. Spread, because a hundred containers' samples at
+    /// once are a burst of Docker's CPU that every other process on the host (the
+    /// credentials endpoint's answers among them) waits behind.
+    async fn sample_over(&self, spread: Duration) {
         use futures_util::StreamExt;
         let running = self.running_containers();
         let runtime = self.engine.runtime().clone();
+        let step = spread
+            .checked_div(u32::try_from(running.len()).unwrap_or(u32::MAX).max(1))
+            .unwrap_or_default();
+        let start = tokio::time::Instant::now();
         let samples: Vec<(ContainerId, Option<ContainerStats>)> =
-            futures_util::stream::iter(running.clone())
-                .map(|id| {
+            futures_util::stream::iter(running.clone().into_iter().zip(0u32..))
+                .map(|(id, nth)| {
                     let runtime = runtime.clone();
                     async move {
+                        tokio::time::sleep_until(start + step * nth).await;
                         let sample = match runtime.stats(&id).await {
                             Ok(stats) => Some(stats),
                             Err(e) => {

@@ -50,6 +50,8 @@ pub(super) struct Member {
     pub(super) metadata_token: String,
     pub(super) oom: bool,
     pub(super) bindings: Vec<NetworkBinding>,
+    /// Its address while it runs (bridge mode), as inspected.
+    pub(super) address: Option<std::net::IpAddr>,
     /// The last status handed to the reporter.
     pub(super) reported: Option<ecs::ContainerStatus>,
     /// When it began waiting for its dependencies.
@@ -165,6 +167,7 @@ impl Supervisor {
                         .unwrap_or_else(|| format!("{:032x}", rand::random::<u128>())),
                     oom: false,
                     bindings: saved.network_bindings,
+                    address: saved.address,
                     reported: saved.sent_status,
                     waiting_since: None,
                 },
@@ -400,6 +403,7 @@ impl Supervisor {
                 member.status = Status::Running;
                 member.started = true;
                 member.bindings = bindings(&member.def, status, &network_mode);
+                member.address = status.ip_address.as_deref().and_then(|ip| ip.parse().ok());
             }
             ContainerState::Created => {
                 if member.status < Status::Created {
@@ -508,6 +512,7 @@ impl Supervisor {
                     metadata_token: Some(m.metadata_token.clone()),
                     health: health_name(m.health).map(str::to_owned),
                     health_since: m.health_since.filter(|_| m.health != HealthStatus::None),
+                    address: m.address,
                 };
                 (name.clone(), record)
             })

@@ -7,9 +7,8 @@
 //! (`link_local`) names its container in `x-berth-peer`, trusted only with the host's
 //! router key. Refusals do not say whether the id exists.
 
-use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use axum::extract::{ConnectInfo, Path, State};
 use axum::http::{Extensions, HeaderMap, StatusCode};
@@ -31,15 +30,6 @@ struct CredentialsResponse {
     secret_access_key: String,
     token: String,
     expiration: String,
-}
-
-/// Bridge-mode tasks whose addresses are kept at most.
-const MAX_CACHED_TASKS: usize = 4096;
-
-/// The addresses of each bridge-mode task's containers, as last inspected.
-#[derive(Default)]
-pub struct PeerCache {
-    by_task: Mutex<HashMap<String, Vec<IpAddr>>>,
 }
 
 fn refused() -> Response {
@@ -114,14 +104,15 @@ enum Owner {
     Address(Option<IpAddr>),
     /// Host mode: the host's processes.
     Host,
-    /// Bridge mode: the task's containers, by runtime id.
+    /// Bridge mode, the peer none of the addresses the engine recorded: the task's
+    /// containers' runtime ids, to ask Docker.
     Bridge(Vec<String>),
     /// Stopped, or no network: its credentials go to nobody.
     Nobody,
 }
 
 impl MetadataService {
-    fn owner(&self, task_arn: &str) -> Owner {
+    fn owner(&self, task_arn: &str, peer: IpAddr) -> Owner {
         let state = self.engine.state().lock();
         let Some(task) = state.tasks.get(task_arn) else {
             return Owner::Nobody;
@@ -134,52 +125,40 @@ impl MetadataService {
                 Owner::Address(eni.ipv4_address.parse().ok())
             }
             Ok(translate::TaskNetwork::Mode(NetworkMode::Host)) => Owner::Host,
-            Ok(translate::TaskNetwork::Mode(NetworkMode::Bridge)) => Owner::Bridge(
-                task.containers
-                    .values()
-                    .filter_map(|c| c.runtime_id.clone())
-                    .collect(),
-            ),
+            Ok(translate::TaskNetwork::Mode(NetworkMode::Bridge)) => {
+                let containers = task.containers.values();
+                if containers.clone().any(|c| c.address == Some(peer)) {
+                    // The common case: answered without Docker.
+                    return Owner::Address(Some(peer));
+                }
+                Owner::Bridge(containers.filter_map(|c| c.runtime_id.clone()).collect())
+            }
             _ => Owner::Nobody,
         }
     }
 
-    /// Whether `peer` is one of the task's containers (a task that stopped has none).
+    /// Whether `peer` is one of the task's containers (a task that stopped has none). The
+    /// engine records each bridge container's address when it inspects it running; a peer
+    /// that is none of those (an address not yet recorded, or changed) is looked up in
+    /// Docker, so a refusal is never a stale record's.
     async fn task_owns(&self, task_arn: &str, peer: IpAddr) -> bool {
-        let runtime_ids = match self.owner(task_arn) {
+        let runtime_ids = match self.owner(task_arn, peer) {
             Owner::Address(address) => return address == Some(peer),
             Owner::Host => return true,
             Owner::Nobody => return false,
-            Owner::Bridge(ids) => ids,
+            Owner::Bridge(runtime_ids) => runtime_ids,
         };
-        let cached = self
-            .peers
-            .by_task
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .get(task_arn)
-            .is_some_and(|ips| ips.contains(&peer));
-        if cached {
-            return true;
-        }
-        let mut addresses = Vec::new();
         for id in runtime_ids {
             if let Ok(status) = self
                 .engine
                 .runtime()
                 .inspect_container(&ContainerId::from(id))
                 .await
-                && let Some(ip) = status.ip_address.and_then(|ip| ip.parse().ok())
+                && status.ip_address.and_then(|ip| ip.parse().ok()) == Some(peer)
             {
-                addresses.push(ip);
+                return true;
             }
         }
-        let owns = addresses.contains(&peer);
-        let mut cache = self.peers.by_task.lock().unwrap_or_else(|e| e.into_inner());
-        if cache.len() >= MAX_CACHED_TASKS {
-            cache.clear(); // tasks come and go; the live ones are inspected again
-        }
-        cache.insert(task_arn.to_owned(), addresses);
-        owns
+        false
     }
 }

@@ -70,7 +70,6 @@ async fn running_task() -> (Harness, Router, StatsCollector, String) {
         stats: stats.clone(),
         availability_zone: Some("us-east-1a".into()),
         router_key: None,
-        peers: Default::default(),
     }));
     let token = h.state.task(&task_arn("meta")).unwrap().containers["web"]
         .metadata_token
@@ -117,6 +116,11 @@ async fn container_metadata_in_ecs_format() {
             .as_str()
             .unwrap()
             .starts_with("172.17.")
+    );
+    // The engine keeps the address it inspected: the credentials endpoint's check reads it.
+    assert_eq!(
+        record.containers["web"].address.map(|a| a.to_string()).as_deref(),
+        web["Networks"][0]["IPv4Addresses"][0].as_str()
     );
     assert_eq!(web["Health"]["status"], "HEALTHY");
     for member in ["CreatedAt", "StartedAt"] {
