@@ -4,6 +4,7 @@
 
 mod accounts;
 mod agent_awsvpc;
+mod agent_identity;
 mod agent_docker;
 mod agent_docker_daemon;
 mod agent_docker_placement;

@@ -27,7 +27,7 @@ pub(super) const DATA_ALREADY_ACCEPTED: &str = "DataAlreadyAcceptedException";
 
 pub use berth_agent_protocol::logs::{InputLogEvent, PutLogEventsRequest, RejectedLogEventsInfo};
 
-/// What DescribeLogStreams says of one stream.
+/// What a cursor lookup says of one stream.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum StreamLookup {
     /// The group has no such stream.
@@ -67,16 +67,12 @@ pub fn logs_target(operation: &str) -> String {
     format!("{LOGS_TARGET_PREFIX}.{operation}")
 }
 
-/// What DescribeLogStreams' answer says of `stream`.
-pub fn stream_lookup(answer: &Value, stream: &str) -> StreamLookup {
-    let found = answer["logStreams"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .find(|s| s["logStreamName"] == stream);
-    match found {
-        Some(s) => StreamLookup::Found(s["berthShipperCursor"].as_str().map(str::to_owned)),
-        None => StreamLookup::Missing,
+/// What a cursor lookup's answer (`PutLogEventsRequest::cursor_lookup`) says.
+pub fn stream_lookup(answer: &Value) -> StreamLookup {
+    if answer["berthStreamFound"] == true {
+        StreamLookup::Found(answer["berthShipperCursor"].as_str().map(str::to_owned))
+    } else {
+        StreamLookup::Missing
     }
 }
 
@@ -135,16 +131,15 @@ impl LogsApi for AwsClient {
         stream: &'a str,
     ) -> ControlFuture<'a, StreamLookup> {
         Box::pin(async move {
-            // The exact name sorts first among the names it prefixes: the first page has it.
             let answer = self
                 .logs_call(
                     region,
-                    &format!("{LOGS_TARGET_PREFIX}.DescribeLogStreams"),
-                    &serde_json::json!({"logGroupName": group, "logStreamNamePrefix": stream}),
+                    &format!("{LOGS_TARGET_PREFIX}.PutLogEvents"),
+                    &PutLogEventsRequest::cursor_lookup(group, stream),
                     None,
                 )
                 .await?;
-            Ok(stream_lookup(&answer, stream))
+            Ok(stream_lookup(&answer))
         })
     }
 

@@ -9,7 +9,8 @@
 //! server stores with the batch in one durable write: where in Docker's log the shipped
 //! events end, per stream (the timestamp of the last entry shipped and how many entries of
 //! that stream carry exactly that timestamp). A (re)started shipper reads the cursor back
-//! (DescribeLogStreams), asks Docker for the log from the earliest time it names and skips
+//! (a PutLogEvents of no events with `berthCursorLookup`: authorized as the put, so the
+//! shipper needs only `logs:PutLogEvents`), asks Docker for the log from the earliest time it names and skips
 //! what it covers; a put whose answer was lost is checked against the stored cursor before
 //! it is sent again.
 //!

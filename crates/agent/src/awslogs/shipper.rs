@@ -341,6 +341,7 @@ async fn deliver(
             })
             .collect(),
         berth_shipper_cursor: Some(cursor),
+        berth_cursor_lookup: false,
     };
     let mut backoff = Backoff::new(Duration::from_millis(200), Duration::from_secs(10));
     let mut uncertain = false;

@@ -161,16 +161,20 @@ impl LogsApi for ExecutionRoleLogs {
         })
     }
 
-    /// Where the agent's shipper left off is the agent's own bookkeeping (Berth's resume
-    /// cursor), looked up with its own credentials: the execution role needs only what
-    /// ECS's (CreateLogStream, PutLogEvents).
+    /// Where the shipper left off (Berth's resume cursor), asked as a put, so the execution
+    /// role needs only what ECS's does (CreateLogStream, PutLogEvents).
     fn find_log_stream<'a>(
         &'a self,
         region: &'a str,
         group: &'a str,
         stream: &'a str,
     ) -> ControlFuture<'a, StreamLookup> {
-        self.engine.control.find_log_stream(region, group, stream)
+        Box::pin(async move {
+            let body = serde_json::to_value(PutLogEventsRequest::cursor_lookup(group, stream))
+                .expect("json");
+            let answer = self.call(region, "PutLogEvents", body).await?;
+            Ok(awslogs::stream_lookup(&answer))
+        })
     }
 
     fn put_log_events<'a>(

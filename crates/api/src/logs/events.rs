@@ -13,6 +13,9 @@ pub(super) async fn put_log_events(
     ctx: &AwsContext,
     req: PutLogEventsRequest,
 ) -> Result<PutLogEventsResponse, AwsError> {
+    if req.berth_cursor_lookup {
+        return cursor_lookup(ctx, &req.log_group_name, &req.log_stream_name);
+    }
     let events = req
         .log_events
         .into_iter()
@@ -40,6 +43,36 @@ pub(super) async fn put_log_events(
             too_old_log_event_end_index: rejected.too_old_end,
             expired_log_event_end_index: rejected.expired_end,
         }),
+        ..PutLogEventsResponse::default()
+    })
+}
+
+/// Berth's shipper asking, as a put, for the cursor stored with the stream's last batch
+/// (`berthCursorLookup`): nothing is written.
+fn cursor_lookup(
+    ctx: &AwsContext,
+    group: &str,
+    stream: &str,
+) -> Result<PutLogEventsResponse, AwsError> {
+    // The exact name sorts first among the names it prefixes.
+    let (streams, _) = ctx
+        .app
+        .logs
+        .describe_log_streams(
+            &log_scope(ctx),
+            group,
+            Some(stream),
+            berth_logs::StreamOrder::LogStreamName,
+            false,
+            None,
+            1,
+        )
+        .map_err(logs_error)?;
+    let found = streams.into_iter().find(|s| s.name == stream);
+    Ok(PutLogEventsResponse {
+        berth_stream_found: Some(found.is_some()),
+        berth_shipper_cursor: found.and_then(|s| s.stats.cursor),
+        ..PutLogEventsResponse::default()
     })
 }
 

@@ -272,3 +272,45 @@ fn retention_expires_old_events_and_removes_their_segments() {
         .ok();
     assert!(described().get("retentionInDays").is_none());
 }
+
+/// Berth's shipper asks for its resume cursor as a put of no events (`berthCursorLookup`),
+/// so it needs only `logs:PutLogEvents`: the cursor stored with the last batch, whether the
+/// stream exists, nothing written; a missing group is ResourceNotFoundException as for any put.
+#[test]
+fn a_cursor_lookup_put_answers_the_stored_cursor_and_writes_nothing() {
+    let s = TestServer::start();
+    let (group, stream) = group_and_stream(&s);
+    let lookup = |stream: &str| {
+        s.logs(
+            "PutLogEvents",
+            json!({"logGroupName": group, "logStreamName": stream, "logEvents": [],
+                   "berthCursorLookup": true}),
+        )
+    };
+    let empty = lookup(&stream).ok();
+    assert_eq!(empty["berthStreamFound"], true, "{empty}");
+    assert!(empty.get("berthShipperCursor").is_none(), "{empty}");
+
+    let t0 = now_ms() - 1_000;
+    s.logs(
+        "PutLogEvents",
+        json!({"logGroupName": group, "logStreamName": stream,
+               "logEvents": [{"timestamp": t0, "message": "one"}],
+               "berthShipperCursor": "n=1"}),
+    )
+    .ok();
+    let after = lookup(&stream).ok();
+    assert_eq!(after["berthStreamFound"], true, "{after}");
+    assert_eq!(after["berthShipperCursor"], "n=1", "{after}");
+    assert_eq!(read_all(&s, &group, &stream).len(), 1, "a lookup wrote events");
+
+    // A stream the name only prefixes is not the stream.
+    let missing = lookup(&stream[..stream.len() - 1]).ok();
+    assert_eq!(missing["berthStreamFound"], false, "{missing}");
+    let no_group = s.logs(
+        "PutLogEvents",
+        json!({"logGroupName": "no-such-group", "logStreamName": stream, "logEvents": [],
+               "berthCursorLookup": true}),
+    );
+    assert_eq!(no_group.error(), "ResourceNotFoundException");
+}
