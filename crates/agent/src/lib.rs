@@ -62,6 +62,7 @@ pub mod client;
 pub mod config;
 pub mod credentials;
 pub mod engine;
+pub mod firewall;
 pub mod infra;
 pub mod installation;
 pub mod instance_health;

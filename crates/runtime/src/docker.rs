@@ -1002,6 +1002,7 @@ pub(crate) fn status_from_inspect(
         health,
         port_bindings,
         ip_address,
+        pid: state.pid.filter(|pid| *pid > 0),
         labels: config
             .labels
             .unwrap_or_default()

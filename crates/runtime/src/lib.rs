@@ -212,6 +212,9 @@ pub struct ContainerStatus {
     pub port_bindings: Vec<PortBinding>,
     /// The container's address on its network, when it has one.
     pub ip_address: Option<String>,
+    /// Its main process on the host while it runs (whose namespaces are the container's);
+    /// `None` otherwise, and on a runtime without processes (the simulated one).
+    pub pid: Option<i64>,
     pub labels: BTreeMap<String, String>,
     /// `NAME=value`, as the process sees them (the image's variables included).
     pub env: Vec<String>,

@@ -698,6 +698,7 @@ impl ContainerRuntime for SimulatedRuntime {
                 health: c.health,
                 port_bindings: c.ports.clone(),
                 ip_address: c.ip_address.clone(),
+                pid: None,
                 labels: (*c.labels).clone(),
                 env: c
                     .spec

@@ -70,23 +70,27 @@ fn an_agent_with_the_instance_role_permissions_runs_tasks_and_one_without_is_ref
     let task = run_task(&s, &cluster, &definition);
     wait_status(&s, &cluster, &task, "RUNNING");
     let stream = format!("app/app/{}", task.rsplit('/').next().unwrap());
-    wait_for("the container's line in CloudWatch Logs", Duration::from_secs(60), || {
-        let out = s.aws(&[
-            "logs",
-            "get-log-events",
-            "--log-group-name",
-            &group,
-            "--log-stream-name",
-            &stream,
-            "--start-from-head",
-        ]);
-        let events: Value = serde_json::from_slice(&out.stdout).ok()?;
-        events["events"]
-            .as_array()?
-            .iter()
-            .any(|e| e["message"] == marker.as_str())
-            .then_some(())
-    });
+    wait_for(
+        "the container's line in CloudWatch Logs",
+        Duration::from_secs(60),
+        || {
+            let out = s.aws(&[
+                "logs",
+                "get-log-events",
+                "--log-group-name",
+                &group,
+                "--log-stream-name",
+                &stream,
+                "--start-from-head",
+            ]);
+            let events: Value = serde_json::from_slice(&out.stdout).ok()?;
+            events["events"]
+                .as_array()?
+                .iter()
+                .any(|e| e["message"] == marker.as_str())
+                .then_some(())
+        },
+    );
     // The key was what the agent used (the root credentials were not).
     let used = ok_json(&s.aws(&[
         "iam",
@@ -120,16 +124,24 @@ fn an_agent_with_the_instance_role_permissions_runs_tasks_and_one_without_is_ref
             ("AWS_SECRET_ACCESS_KEY", &bare_secret),
         ],
     );
-    wait_for("the agent to say it was refused", Duration::from_secs(60), || {
-        let log = bare.log();
-        (log.contains("AccessDenied") && log.contains("ecs:RegisterContainerInstance"))
-            .then_some(())
-    });
+    wait_for(
+        "the agent to say it was refused",
+        Duration::from_secs(60),
+        || {
+            let log = bare.log();
+            (log.contains("AccessDenied") && log.contains("ecs:RegisterContainerInstance"))
+                .then_some(())
+        },
+    );
     let instances = ok_json(&s.aws(&[
         "ecs",
         "list-container-instances",
         "--cluster",
         &refused_cluster,
     ]));
-    assert_eq!(instances["containerInstanceArns"], json!([]), "{instances:#}");
+    assert_eq!(
+        instances["containerInstanceArns"],
+        json!([]),
+        "{instances:#}"
+    );
 }

@@ -4,11 +4,11 @@
 
 mod accounts;
 mod agent_awsvpc;
-mod agent_identity;
 mod agent_docker;
 mod agent_docker_daemon;
 mod agent_docker_placement;
 mod agent_docker_volumes;
+mod agent_identity;
 mod aws_auth;
 mod awslogs;
 mod berth_up;

@@ -74,6 +74,32 @@ shape! {
         /// the subnet the interface is in, after which Berth's agent names the subnet's
         /// Docker network.
         subnet_id: String,
+        /// Berth's extension: the interface's security groups' rules, source and
+        /// destination groups resolved by the control plane to their members' addresses.
+        /// The agent enforces them in the task's network namespace. Absent: no rules
+        /// (a control plane without EC2 security groups).
+        berth_firewall: Firewall,
+    }
+}
+
+shape! {
+    /// A network interface's security groups as addresses: what may come in, what may go
+    /// out (Berth's extension).
+    pub struct Firewall {
+        ingress: Vec<FirewallRule>,
+        egress: Vec<FirewallRule>,
+    }
+}
+
+shape! {
+    /// One permission: EC2's `IpProtocol` (`tcp`, `udp`, `icmp`, `-1` for all, or a
+    /// protocol number), its port range (`fromPort`..`toPort`; absent or `-1`: every port),
+    /// and the peers' CIDRs (a source group's members as `/32`s).
+    pub struct FirewallRule {
+        ip_protocol: String,
+        from_port: i64,
+        to_port: i64,
+        cidrs: Vec<String>,
     }
 }
 

@@ -99,6 +99,15 @@ fn full_eni() -> ElasticNetworkInterface {
         subnet_gateway_ipv4_address: s("10.0.0.1/24"),
         subnet_gateway_ipv6_address: s("2600::/64"),
         subnet_id: s("subnet-0abc"),
+        berth_firewall: Some(Firewall {
+            ingress: Some(vec![FirewallRule {
+                ip_protocol: s("tcp"),
+                from_port: Some(80),
+                to_port: Some(80),
+                cidrs: strings(&["10.0.0.0/16"]),
+            }]),
+            egress: Some(vec![]),
+        }),
     }
 }
 
@@ -952,8 +961,10 @@ const ELASTIC_NETWORK_INTERFACE: &[&str] = &[
     "privateDnsName",
     "subnetGatewayIpv4Address",
     "subnetGatewayIpv6Address",
-    // Berth's one extension to the model (see `ElasticNetworkInterface::subnet_id`).
+    // Berth's extensions to the model (see `ElasticNetworkInterface::subnet_id` and
+    // `berth_firewall`).
     "subnetId",
+    "berthFirewall",
 ];
 const IAM_ROLE_CREDENTIALS: &[&str] = &[
     "credentialsId",

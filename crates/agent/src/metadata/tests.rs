@@ -119,7 +119,10 @@ async fn container_metadata_in_ecs_format() {
     );
     // The engine keeps the address it inspected: the credentials endpoint's check reads it.
     assert_eq!(
-        record.containers["web"].address.map(|a| a.to_string()).as_deref(),
+        record.containers["web"]
+            .address
+            .map(|a| a.to_string())
+            .as_deref(),
         web["Networks"][0]["IPv4Addresses"][0].as_str()
     );
     assert_eq!(web["Health"]["status"], "HEALTHY");

@@ -302,7 +302,11 @@ fn a_cursor_lookup_put_answers_the_stored_cursor_and_writes_nothing() {
     let after = lookup(&stream).ok();
     assert_eq!(after["berthStreamFound"], true, "{after}");
     assert_eq!(after["berthShipperCursor"], "n=1", "{after}");
-    assert_eq!(read_all(&s, &group, &stream).len(), 1, "a lookup wrote events");
+    assert_eq!(
+        read_all(&s, &group, &stream).len(),
+        1,
+        "a lookup wrote events"
+    );
 
     // A stream the name only prefixes is not the stream.
     let missing = lookup(&stream[..stream.len() - 1]).ok();
