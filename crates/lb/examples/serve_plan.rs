@@ -20,7 +20,12 @@ use berth_lb::{
 struct PrintHealth;
 
 impl HealthSink for PrintHealth {
-    fn target_health_changed(&self, group: &TargetGroupId, target: &TargetId, health: &TargetHealth) {
+    fn target_health_changed(
+        &self,
+        group: &TargetGroupId,
+        target: &TargetId,
+        health: &TargetHealth,
+    ) {
         eprintln!("{group} {target}: {}", health.state.as_str());
     }
 
@@ -44,7 +49,10 @@ fn group(id: &str, protocol: TargetProtocol, targets: &[SocketAddr]) -> TargetGr
         protocol,
         targets: targets
             .iter()
-            .map(|a| TargetPlan { id: TargetId(a.to_string()), address: *a })
+            .map(|a| TargetPlan {
+                id: TargetId(a.to_string()),
+                address: *a,
+            })
             .collect(),
         health_check: HealthCheckPlan {
             protocol: check,
@@ -57,7 +65,14 @@ fn group(id: &str, protocol: TargetProtocol, targets: &[SocketAddr]) -> TargetGr
     }
 }
 
-fn load_balancer(id: &str, kind: LoadBalancerKind, address: Ipv4Addr, port: u16, protocol: ListenerProtocol, tg: &str) -> LoadBalancerPlan {
+fn load_balancer(
+    id: &str,
+    kind: LoadBalancerKind,
+    address: Ipv4Addr,
+    port: u16,
+    protocol: ListenerProtocol,
+    tg: &str,
+) -> LoadBalancerPlan {
     LoadBalancerPlan {
         id: LoadBalancerId(id.into()),
         kind,
@@ -76,7 +91,8 @@ fn load_balancer(id: &str, kind: LoadBalancerKind, address: Ipv4Addr, port: u16,
 #[tokio::main]
 async fn main() {
     let mut args = std::env::args().skip(1);
-    let (mut address, mut alb, mut nlb, mut targets) = (Ipv4Addr::LOCALHOST, None, None, Vec::new());
+    let (mut address, mut alb, mut nlb, mut targets) =
+        (Ipv4Addr::LOCALHOST, None, None, Vec::new());
     while let Some(flag) = args.next() {
         let value = args.next().unwrap_or_else(|| usage());
         match flag.as_str() {
@@ -92,12 +108,28 @@ async fn main() {
     }
     let mut plan = Plan::default();
     if let Some(port) = alb {
-        plan.target_groups.push(group("alb-targets", TargetProtocol::Http, &targets));
-        plan.load_balancers.push(load_balancer("alb", LoadBalancerKind::Application, address, port, ListenerProtocol::Http, "alb-targets"));
+        plan.target_groups
+            .push(group("alb-targets", TargetProtocol::Http, &targets));
+        plan.load_balancers.push(load_balancer(
+            "alb",
+            LoadBalancerKind::Application,
+            address,
+            port,
+            ListenerProtocol::Http,
+            "alb-targets",
+        ));
     }
     if let Some(port) = nlb {
-        plan.target_groups.push(group("nlb-targets", TargetProtocol::Tcp, &targets));
-        plan.load_balancers.push(load_balancer("nlb", LoadBalancerKind::Network, address, port, ListenerProtocol::Tcp, "nlb-targets"));
+        plan.target_groups
+            .push(group("nlb-targets", TargetProtocol::Tcp, &targets));
+        plan.load_balancers.push(load_balancer(
+            "nlb",
+            LoadBalancerKind::Network,
+            address,
+            port,
+            ListenerProtocol::Tcp,
+            "nlb-targets",
+        ));
     }
     let dp = DataPlane::new(Arc::new(PrintHealth));
     if let Err(e) = dp.apply(&plan).await {

@@ -62,7 +62,8 @@ pub(crate) async fn serve_connection(
             return;
         };
         drop(routes);
-        let Ok(Ok(tls)) = tokio::time::timeout(TLS_HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await
+        let Ok(Ok(tls)) =
+            tokio::time::timeout(TLS_HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await
         else {
             return;
         };
@@ -115,7 +116,11 @@ async fn serve<I>(
     }
 }
 
-async fn handle(listener: &HttpListener, remote: SocketAddr, req: Request<Incoming>) -> Response<ProxyBody> {
+async fn handle(
+    listener: &HttpListener,
+    remote: SocketAddr,
+    req: Request<Incoming>,
+) -> Response<ProxyBody> {
     let routes = listener.routes.load();
     let (parts, body) = req.into_parts();
     let source = unmap(remote.ip());
@@ -186,11 +191,12 @@ async fn forward(
     let stickiness = group.settings.load().stickiness;
     let sticky = stickiness
         .and_then(|_| respond::request_cookie(req.headers(), "AWSALB"))
-        .and_then(|v| routable.iter().find(|t| t.cookie == v).cloned());
-    let Some(target) = sticky.or_else(|| group.pick_round_robin(&routable)) else {
+        .and_then(|v| routable.iter().find(|t| t.cookie == v))
+        .and_then(|t| t.enter());
+    let Some(in_flight) = sticky.or_else(|| group.pick_round_robin(&routable)) else {
         return respond::alb_error(StatusCode::SERVICE_UNAVAILABLE);
     };
-    let in_flight = target.enter();
+    let target = in_flight.0.clone();
 
     if prepare_request(&mut req, target.addr, source, scheme, listener.port).is_err() {
         return respond::alb_error(StatusCode::BAD_REQUEST);
@@ -203,7 +209,7 @@ async fn forward(
     let response = match answer {
         Err(_) => return respond::alb_error(StatusCode::GATEWAY_TIMEOUT),
         Ok(Err(e)) => {
-            tracing::debug!(target = %target.addr, error = %e, "target failed");
+            tracing::debug!(upstream = %target.addr, error = %e, "target failed");
             return respond::alb_error(StatusCode::BAD_GATEWAY);
         }
         Ok(Ok(response)) => response,
@@ -257,7 +263,10 @@ fn prepare_request(
         _ => source.to_string(),
     };
     headers.insert("x-forwarded-for", HeaderValue::from_str(&xff)?);
-    headers.insert("x-forwarded-proto", HeaderValue::from_static(scheme_value(scheme)));
+    headers.insert(
+        "x-forwarded-proto",
+        HeaderValue::from_static(scheme_value(scheme)),
+    );
     headers.insert("x-forwarded-port", HeaderValue::from(port));
     Ok(())
 }

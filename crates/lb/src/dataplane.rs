@@ -17,7 +17,9 @@ use crate::LbError;
 use crate::alb::{self, HttpListener, ProxyClient};
 use crate::health::HealthSink;
 use crate::nlb;
-use crate::plan::{ListenerPlan, ListenerProtocol, LoadBalancerId, LoadBalancerKind, Plan, TargetGroupId};
+use crate::plan::{
+    ListenerPlan, ListenerProtocol, LoadBalancerId, LoadBalancerKind, Plan, TargetGroupId,
+};
 use crate::routes::Routes;
 use crate::swap::Swap;
 use crate::targets::Group;
@@ -104,7 +106,9 @@ impl DataPlane {
                 let existing = state.listeners.remove(&key);
                 let listener = match existing {
                     Some(old)
-                        if old.kind == lb.kind && old.protocol == l.protocol && old.address == lb.address =>
+                        if old.kind == lb.kind
+                            && old.protocol == l.protocol
+                            && old.address == lb.address =>
                     {
                         old.routes.store(routes);
                         old
@@ -168,15 +172,23 @@ impl DataPlane {
                     client: self.client.clone(),
                     port: bound.port(),
                 });
-                tokio::spawn(accept_loop(listener, close.clone(), move |stream, remote, close| {
-                    tokio::spawn(alb::serve_connection(stream, remote, shared.clone(), close));
-                }))
+                tokio::spawn(accept_loop(
+                    listener,
+                    close.clone(),
+                    move |stream, remote, close| {
+                        tokio::spawn(alb::serve_connection(stream, remote, shared.clone(), close));
+                    },
+                ))
             }
             LoadBalancerKind::Network => {
                 let routes = routes.clone();
-                tokio::spawn(accept_loop(listener, close.clone(), move |stream, remote, close| {
-                    tokio::spawn(nlb::serve_connection(stream, remote, routes.clone(), close));
-                }))
+                tokio::spawn(accept_loop(
+                    listener,
+                    close.clone(),
+                    move |stream, remote, close| {
+                        tokio::spawn(nlb::serve_connection(stream, remote, routes.clone(), close));
+                    },
+                ))
             }
         };
         Ok(Listener {
@@ -200,7 +212,10 @@ impl Drop for DataPlane {
 /// HTTPS listeners offer HTTP/2 first; TLS (NLB) listeners offer nothing.
 const HTTPS_ALPN: &[&[u8]] = &[b"h2", b"http/1.1"];
 
-fn tls_for(kind: LoadBalancerKind, l: &ListenerPlan) -> Result<Option<tokio_rustls::TlsAcceptor>, LbError> {
+fn tls_for(
+    kind: LoadBalancerKind,
+    l: &ListenerPlan,
+) -> Result<Option<tokio_rustls::TlsAcceptor>, LbError> {
     let wanted = match (kind, l.protocol) {
         (LoadBalancerKind::Application, ListenerProtocol::Https) => HTTPS_ALPN,
         (LoadBalancerKind::Network, ListenerProtocol::Tls) => &[],

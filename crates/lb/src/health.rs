@@ -19,7 +19,12 @@ use crate::targets::{Group, Target};
 /// Where target health goes: the integrator writes it to the ELBv2 record
 /// (DescribeTargetHealth). Called from the data plane's tasks; must not block for long.
 pub trait HealthSink: Send + Sync + 'static {
-    fn target_health_changed(&self, group: &TargetGroupId, target: &TargetId, health: &TargetHealth);
+    fn target_health_changed(
+        &self,
+        group: &TargetGroupId,
+        target: &TargetId,
+        health: &TargetHealth,
+    );
     /// A deregistered target finished draining and is gone.
     fn target_removed(&self, group: &TargetGroupId, target: &TargetId);
 }
@@ -34,7 +39,10 @@ pub struct TargetHealth {
 
 impl TargetHealth {
     pub(crate) fn initial() -> Self {
-        Self::with(TargetHealthState::Initial, TargetHealthReason::InitialHealthChecking)
+        Self::with(
+            TargetHealthState::Initial,
+            TargetHealthReason::InitialHealthChecking,
+        )
     }
 
     pub(crate) fn healthy() -> Self {
@@ -46,7 +54,10 @@ impl TargetHealth {
     }
 
     pub(crate) fn draining() -> Self {
-        Self::with(TargetHealthState::Draining, TargetHealthReason::DeregistrationInProgress)
+        Self::with(
+            TargetHealthState::Draining,
+            TargetHealthReason::DeregistrationInProgress,
+        )
     }
 
     fn with(state: TargetHealthState, reason: TargetHealthReason) -> Self {
@@ -188,7 +199,9 @@ async fn check_once(check: &HealthCheckPlan, traffic: SocketAddr) -> Result<(), 
         HealthCheckPort::Port(p) => SocketAddr::new(traffic.ip(), p),
     };
     let attempt = async {
-        let stream = TcpStream::connect(addr).await.map_err(|_| Failure::Failed)?;
+        let stream = TcpStream::connect(addr)
+            .await
+            .map_err(|_| Failure::Failed)?;
         match check.protocol {
             HealthCheckProtocol::Tcp => Ok(()),
             HealthCheckProtocol::Http => http_check(stream, addr, check).await,
@@ -200,7 +213,11 @@ async fn check_once(check: &HealthCheckPlan, traffic: SocketAddr) -> Result<(), 
     }
 }
 
-async fn http_check(stream: TcpStream, addr: SocketAddr, check: &HealthCheckPlan) -> Result<(), Failure> {
+async fn http_check(
+    stream: TcpStream,
+    addr: SocketAddr,
+    check: &HealthCheckPlan,
+) -> Result<(), Failure> {
     let _ = stream.set_nodelay(true);
     let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
         .await

@@ -15,7 +15,7 @@ use tokio_util::sync::CancellationToken;
 use crate::plan::ListenerProtocol;
 use crate::routes::{Route, Routes};
 use crate::swap::Swap;
-use crate::targets::Target;
+use crate::targets::{InFlight, Target};
 
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 const TLS_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
@@ -29,10 +29,9 @@ pub(crate) async fn serve_connection(
     let _ = stream.set_nodelay(true);
     let local = stream.local_addr().ok();
     let routes = routes.load();
-    let Some(target) = pick(&routes, remote, local) else {
+    let Some(in_flight) = pick(&routes, remote, local) else {
         return; // no target: the connection is closed, as NLB resets it
     };
-    let in_flight = target.enter();
     let tls = match (routes.protocol, &routes.tls) {
         (ListenerProtocol::Tls, Some(acceptor)) => Some(acceptor.clone()),
         (ListenerProtocol::Tls, None) => return,
@@ -41,7 +40,8 @@ pub(crate) async fn serve_connection(
     drop(routes);
     match tls {
         Some(acceptor) => {
-            let Ok(Ok(tls)) = tokio::time::timeout(TLS_HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await
+            let Ok(Ok(tls)) =
+                tokio::time::timeout(TLS_HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await
             else {
                 return;
             };
@@ -51,8 +51,13 @@ pub(crate) async fn serve_connection(
     }
 }
 
-async fn relay<S: AsyncRead + AsyncWrite + Unpin>(mut client: S, target: &Target, close: &CancellationToken) {
-    let Ok(Ok(mut upstream)) = tokio::time::timeout(CONNECT_TIMEOUT, TcpStream::connect(target.addr)).await
+async fn relay<S: AsyncRead + AsyncWrite + Unpin>(
+    mut client: S,
+    target: &Target,
+    close: &CancellationToken,
+) {
+    let Ok(Ok(mut upstream)) =
+        tokio::time::timeout(CONNECT_TIMEOUT, TcpStream::connect(target.addr)).await
     else {
         return;
     };
@@ -64,7 +69,7 @@ async fn relay<S: AsyncRead + AsyncWrite + Unpin>(mut client: S, target: &Target
     }
 }
 
-fn pick(routes: &Routes, remote: SocketAddr, local: Option<SocketAddr>) -> Option<Arc<Target>> {
+fn pick(routes: &Routes, remote: SocketAddr, local: Option<SocketAddr>) -> Option<InFlight> {
     let Some(Route::Forward(forward)) = &routes.default else {
         return None;
     };
@@ -76,5 +81,6 @@ fn pick(routes: &Routes, remote: SocketAddr, local: Option<SocketAddr>) -> Optio
     let mut h = DefaultHasher::new();
     (remote, local).hash(&mut h);
     let i = (h.finish() % routable.len() as u64) as usize;
-    Some(routable[i].clone())
+    // A target closing under an older snapshot: the next one in the ring takes the flow.
+    (0..routable.len()).find_map(|k| routable[(i + k) % routable.len()].enter())
 }

@@ -113,7 +113,10 @@ pub enum Condition {
     PathPattern(Vec<String>),
     /// Matched against the Host header without its port, case-insensitive, with wildcards.
     HostHeader(Vec<String>),
-    HttpHeader { name: String, values: Vec<String> },
+    HttpHeader {
+        name: String,
+        values: Vec<String>,
+    },
     /// Exact and case-sensitive, as ELBv2 documents.
     HttpRequestMethod(Vec<String>),
     QueryString(Vec<QueryStringPair>),
@@ -155,11 +158,15 @@ impl Cidr {
         };
         match (self.network, ip) {
             (IpAddr::V4(net), IpAddr::V4(ip)) => {
-                let mask = u32::MAX.checked_shl(32 - u32::from(self.prefix)).unwrap_or(0);
+                let mask = u32::MAX
+                    .checked_shl(32 - u32::from(self.prefix))
+                    .unwrap_or(0);
                 u32::from(net) & mask == u32::from(ip) & mask
             }
             (IpAddr::V6(net), IpAddr::V6(ip)) => {
-                let mask = u128::MAX.checked_shl(128 - u32::from(self.prefix)).unwrap_or(0);
+                let mask = u128::MAX
+                    .checked_shl(128 - u32::from(self.prefix))
+                    .unwrap_or(0);
                 u128::from(net) & mask == u128::from(ip) & mask
             }
             _ => false,
@@ -186,7 +193,10 @@ impl ForwardAction {
     /// The common case: everything to one target group.
     pub fn to(group: TargetGroupId) -> Self {
         Self {
-            target_groups: vec![WeightedTargetGroup { id: group, weight: 1 }],
+            target_groups: vec![WeightedTargetGroup {
+                id: group,
+                weight: 1,
+            }],
             stickiness: None,
         }
     }
@@ -338,7 +348,11 @@ mod tests {
         assert!(c.contains("10.1.200.3".parse().unwrap()));
         assert!(!c.contains("10.2.0.1".parse().unwrap()));
         assert!(c.contains("::ffff:10.1.0.9".parse().unwrap()));
-        assert!(Cidr::parse("0.0.0.0/0").unwrap().contains("8.8.8.8".parse().unwrap()));
+        assert!(
+            Cidr::parse("0.0.0.0/0")
+                .unwrap()
+                .contains("8.8.8.8".parse().unwrap())
+        );
         assert!(Cidr::parse("10.0.0.0/33").is_err());
         let v6 = Cidr::parse("2001:db8::/32").unwrap();
         assert!(v6.contains("2001:db8::1".parse().unwrap()));

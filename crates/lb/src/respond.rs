@@ -82,7 +82,10 @@ pub(crate) fn fixed_response(action: &FixedResponseAction) -> Response<ProxyBody
     let body = action.message_body.clone().unwrap_or_default();
     full(
         status,
-        action.content_type.as_deref().unwrap_or("text/plain; charset=utf-8"),
+        action
+            .content_type
+            .as_deref()
+            .unwrap_or("text/plain; charset=utf-8"),
         body,
     )
 }
@@ -127,7 +130,10 @@ pub(crate) fn redirect_location(action: &RedirectAction, uri: &OriginalUri<'_>) 
     let port = fill(action.port.as_deref().unwrap_or("#{port}"));
     let path = fill(action.path.as_deref().unwrap_or("/#{path}"));
     let query = fill(action.query.as_deref().unwrap_or("#{query}"));
-    let default_port = matches!((protocol.as_str(), port.as_str()), ("http", "80") | ("https", "443"));
+    let default_port = matches!(
+        (protocol.as_str(), port.as_str()),
+        ("http", "80") | ("https", "443")
+    );
     let mut location = format!("{protocol}://{host}");
     if !default_port {
         location.push(':');
@@ -184,7 +190,10 @@ mod tests {
             port: Some("443".into()),
             ..RedirectAction::default()
         };
-        assert_eq!(redirect_location(&action, &original()), "https://example.com/a/b?x=1");
+        assert_eq!(
+            redirect_location(&action, &original()),
+            "https://example.com/a/b?x=1"
+        );
     }
 
     #[test]
@@ -205,7 +214,10 @@ mod tests {
     #[test]
     fn a_cookie_is_found_among_several() {
         let mut h = HeaderMap::new();
-        h.insert(hyper::header::COOKIE, HeaderValue::from_static("a=1; AWSALB=xyz; b=2"));
+        h.insert(
+            hyper::header::COOKIE,
+            HeaderValue::from_static("a=1; AWSALB=xyz; b=2"),
+        );
         assert_eq!(request_cookie(&h, "AWSALB"), Some("xyz"));
         assert_eq!(request_cookie(&h, "AWSALBTG"), None);
     }

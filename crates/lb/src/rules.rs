@@ -29,7 +29,9 @@ impl RequestView<'_> {
 pub(crate) fn strip_port(host: &str) -> &str {
     if host.starts_with('[') {
         // [v6]:port keeps its brackets.
-        return host.split_once(']').map_or(host, |(h, _)| &host[..=h.len()]);
+        return host
+            .split_once(']')
+            .map_or(host, |(h, _)| &host[..=h.len()]);
     }
     host.rsplit_once(':').map_or(host, |(h, _)| h)
 }
@@ -42,11 +44,15 @@ fn matches(condition: &Condition, req: &RequestView<'_>) -> bool {
     match condition {
         Condition::PathPattern(patterns) => {
             let path = req.parts.uri.path();
-            patterns.iter().any(|p| wildcard(p.as_bytes(), path.as_bytes(), false))
+            patterns
+                .iter()
+                .any(|p| wildcard(p.as_bytes(), path.as_bytes(), false))
         }
         Condition::HostHeader(patterns) => {
             let host = req.host();
-            patterns.iter().any(|p| wildcard(p.as_bytes(), host.as_bytes(), true))
+            patterns
+                .iter()
+                .any(|p| wildcard(p.as_bytes(), host.as_bytes(), true))
         }
         Condition::HttpHeader { name, values } => req
             .parts
@@ -54,7 +60,11 @@ fn matches(condition: &Condition, req: &RequestView<'_>) -> bool {
             .get_all(name.as_str())
             .iter()
             .filter_map(|v| v.to_str().ok())
-            .any(|v| values.iter().any(|p| wildcard(p.as_bytes(), v.as_bytes(), true))),
+            .any(|v| {
+                values
+                    .iter()
+                    .any(|p| wildcard(p.as_bytes(), v.as_bytes(), true))
+            }),
         Condition::HttpRequestMethod(methods) => {
             methods.iter().any(|m| m == req.parts.method.as_str())
         }
@@ -89,16 +99,14 @@ fn percent_decode(s: &str) -> String {
     while i < bytes.len() {
         match bytes[i] {
             b'+' => out.push(b' '),
-            b'%' if i + 2 < bytes.len() => {
-                match (hex(bytes[i + 1]), hex(bytes[i + 2])) {
-                    (Some(h), Some(l)) => {
-                        out.push(h << 4 | l);
-                        i += 3;
-                        continue;
-                    }
-                    _ => out.push(b'%'),
+            b'%' if i + 2 < bytes.len() => match (hex(bytes[i + 1]), hex(bytes[i + 2])) {
+                (Some(h), Some(l)) => {
+                    out.push(h << 4 | l);
+                    i += 3;
+                    continue;
                 }
-            }
+                _ => out.push(b'%'),
+            },
             b => out.push(b),
         }
         i += 1;
@@ -128,7 +136,8 @@ pub(crate) fn wildcard(pattern: &[u8], text: &[u8], ignore_case: bool) -> bool {
     let (mut p, mut t) = (0, 0);
     let mut star: Option<(usize, usize)> = None;
     while t < text.len() {
-        if p < pattern.len() && (pattern[p] == b'?' || (pattern[p] != b'*' && eq(pattern[p], text[t])))
+        if p < pattern.len()
+            && (pattern[p] == b'?' || (pattern[p] != b'*' && eq(pattern[p], text[t])))
         {
             p += 1;
             t += 1;

@@ -13,7 +13,10 @@ impl<T> Swap<T> {
     /// A std lock is fine here: it is held only to clone or replace an `Arc`, never across
     /// an `.await`.
     pub fn load(&self) -> Arc<T> {
-        self.0.read().unwrap_or_else(PoisonError::into_inner).clone()
+        self.0
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
     }
 
     pub fn store(&self, value: T) {

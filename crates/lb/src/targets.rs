@@ -22,6 +22,8 @@ pub(crate) struct Target {
     pub cookie: String,
     state: AtomicU8,
     draining: AtomicBool,
+    /// Set while the drain decides the target is quiet; see `enter`.
+    closing: AtomicBool,
     in_flight: AtomicUsize,
     /// Cancelled when the target is no longer health-checked.
     checks: Mutex<CancellationToken>,
@@ -35,10 +37,24 @@ impl Target {
     }
 
     /// Counts a request or connection until the guard drops, so draining knows when the
-    /// target has nothing left in flight.
-    pub fn enter(self: &Arc<Self>) -> InFlight {
-        self.in_flight.fetch_add(1, Ordering::Relaxed);
-        InFlight(self.clone())
+    /// target has nothing left in flight. None when the target is being closed: a request
+    /// that picked it from an older routing snapshot picks again. (The drain sets `closing`
+    /// then reads the count; this bumps the count then reads `closing`; with SeqCst one of
+    /// the two sees the other, so no request slips in after the drain called it quiet.)
+    pub fn enter(self: &Arc<Self>) -> Option<InFlight> {
+        self.in_flight.fetch_add(1, Ordering::SeqCst);
+        let guard = InFlight(self.clone());
+        (!self.closing.load(Ordering::SeqCst)).then_some(guard)
+    }
+
+    /// True when nothing is in flight, and from then on nothing can enter.
+    fn close_if_quiet(&self) -> bool {
+        self.closing.store(true, Ordering::SeqCst);
+        if self.in_flight.load(Ordering::SeqCst) == 0 {
+            return true;
+        }
+        self.closing.store(false, Ordering::SeqCst);
+        false
     }
 }
 
@@ -46,7 +62,7 @@ pub(crate) struct InFlight(pub Arc<Target>);
 
 impl Drop for InFlight {
     fn drop(&mut self) {
-        self.0.in_flight.fetch_sub(1, Ordering::Relaxed);
+        self.0.in_flight.fetch_sub(1, Ordering::SeqCst);
     }
 }
 
@@ -130,6 +146,7 @@ impl Group {
         let target = match revived {
             Some(t) => {
                 t.draining.store(false, Ordering::Relaxed);
+                t.closing.store(false, Ordering::SeqCst);
                 *lock(&t.checks) = self.shutdown.child_token();
                 t
             }
@@ -139,6 +156,7 @@ impl Group {
                 cookie: cookie_value(&self.id, id, addr),
                 state: AtomicU8::new(TargetHealthState::Initial as u8),
                 draining: AtomicBool::new(false),
+                closing: AtomicBool::new(false),
                 in_flight: AtomicUsize::new(0),
                 checks: Mutex::new(self.shutdown.child_token()),
                 kill: CancellationToken::new(),
@@ -147,7 +165,8 @@ impl Group {
         target
             .state
             .store(TargetHealthState::Initial as u8, Ordering::Relaxed);
-        self.sink.target_health_changed(&self.id, id, &TargetHealth::initial());
+        self.sink
+            .target_health_changed(&self.id, id, &TargetHealth::initial());
         let checks = lock(&target.checks).clone();
         tokio::spawn(health::check_target(self.clone(), target.clone(), checks));
         target
@@ -170,7 +189,7 @@ impl Group {
         let draining = self.draining.clone();
         tokio::spawn(async move {
             let quiet = async {
-                while target.in_flight.load(Ordering::Relaxed) > 0 {
+                while !target.close_if_quiet() {
                     tokio::time::sleep(Duration::from_millis(50)).await;
                 }
             };
@@ -180,12 +199,17 @@ impl Group {
                 () = shutdown.cancelled() => {}
             }
             if !target.draining.load(Ordering::Relaxed) {
+                target.closing.store(false, Ordering::SeqCst);
                 return; // registered again meanwhile
             }
+            target.closing.store(true, Ordering::SeqCst);
             target.kill.cancel();
             {
                 let mut draining = lock(&draining);
-                if draining.get(&target.id).is_some_and(|t| Arc::ptr_eq(t, &target)) {
+                if draining
+                    .get(&target.id)
+                    .is_some_and(|t| Arc::ptr_eq(t, &target))
+                {
                     draining.remove(&target.id);
                 }
             }
@@ -196,14 +220,18 @@ impl Group {
     pub fn set_health(&self, target: &Target, health: TargetHealth) {
         let new = health.state as u8;
         // A draining target keeps its state whatever a late check says.
-        let changed = target.state.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |cur| {
-            (cur != new && cur != TargetHealthState::Draining as u8).then_some(new)
-        });
+        let changed = target
+            .state
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |cur| {
+                (cur != new && cur != TargetHealthState::Draining as u8).then_some(new)
+            });
         if changed.is_err() {
             return;
         }
-        self.sink.target_health_changed(&self.id, &target.id, &health);
+        // Routing first: whoever reads the report finds routing already following it.
         self.refresh_routable();
+        self.sink
+            .target_health_changed(&self.id, &target.id, &health);
     }
 
     fn refresh_routable(&self) {
@@ -225,12 +253,15 @@ impl Group {
         self.routable.load()
     }
 
-    pub fn pick_round_robin(&self, routable: &[Arc<Target>]) -> Option<Arc<Target>> {
-        if routable.is_empty() {
-            return None;
+    /// The next target in turn, entered (see `Target::enter`).
+    pub fn pick_round_robin(&self, routable: &[Arc<Target>]) -> Option<InFlight> {
+        for _ in 0..routable.len() {
+            let n = self.next.fetch_add(1, Ordering::Relaxed);
+            if let Some(entered) = routable[n % routable.len()].enter() {
+                return Some(entered);
+            }
         }
-        let n = self.next.fetch_add(1, Ordering::Relaxed);
-        Some(routable[n % routable.len()].clone())
+        None
     }
 }
 

@@ -12,7 +12,11 @@ use crate::LbError;
 use crate::plan::CertificatePem;
 
 /// `alpn`: what the listener offers, most preferred first (`h2`, `http/1.1` for HTTPS).
-pub(crate) fn acceptor(cert: &CertificatePem, port: u16, alpn: &[&[u8]]) -> Result<TlsAcceptor, LbError> {
+pub(crate) fn acceptor(
+    cert: &CertificatePem,
+    port: u16,
+    alpn: &[&[u8]],
+) -> Result<TlsAcceptor, LbError> {
     let err = |message: String| LbError::Certificate { port, message };
     let chain: Vec<CertificateDer<'static>> =
         CertificateDer::pem_slice_iter(cert.certificate_chain.as_bytes())
@@ -23,6 +27,10 @@ pub(crate) fn acceptor(cert: &CertificatePem, port: u16, alpn: &[&[u8]]) -> Resu
     }
     let key = PrivateKeyDer::from_pem_slice(cert.private_key.as_bytes())
         .map_err(|e| err(format!("private key: {e}")))?;
+    // ring, not aws-lc (DEPENDENCIES.md). rustls 0.23.48 deprecates ring's provider for its
+    // lack of post-quantum key exchange; classical key exchange is what ALB's default
+    // security policies offer too.
+    #[allow(deprecated)]
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let mut config = ServerConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()

@@ -22,28 +22,59 @@ use tokio_rustls::client::TlsStream;
 
 fn self_signed() -> CertificatePem {
     let dir = tempfile::tempdir().unwrap();
-    let (key, cert) = (dir.path().join("key.pem"), dir.path().join("cert.pem"));
+    let (key, cert, config) = (
+        dir.path().join("key.pem"),
+        dir.path().join("cert.pem"),
+        dir.path().join("req.cnf"),
+    );
+    // An end-entity certificate (CA:FALSE): webpki refuses a CA certificate as a server's.
+    std::fs::write(
+        &config,
+        "[req]\ndistinguished_name = dn\nx509_extensions = ext\nprompt = no\n\
+         [dn]\nCN = localhost\n\
+         [ext]\nbasicConstraints = critical,CA:FALSE\nsubjectAltName = DNS:localhost\n\
+         keyUsage = digitalSignature\nextendedKeyUsage = serverAuth\n",
+    )
+    .unwrap();
     let status = Command::new("openssl")
-        .args(["req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"])
-        .args(["-days", "1", "-subj", "/CN=localhost", "-addext", "subjectAltName=DNS:localhost"])
+        .args([
+            "req",
+            "-x509",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:prime256v1",
+            "-nodes",
+        ])
+        .args(["-days", "1", "-config"])
+        .arg(&config)
         .arg("-keyout")
         .arg(&key)
         .arg("-out")
         .arg(&cert)
         .output()
         .expect("openssl runs");
-    assert!(status.status.success(), "{}", String::from_utf8_lossy(&status.stderr));
+    assert!(
+        status.status.success(),
+        "{}",
+        String::from_utf8_lossy(&status.stderr)
+    );
     CertificatePem {
         certificate_chain: std::fs::read_to_string(cert).unwrap(),
         private_key: std::fs::read_to_string(key).unwrap(),
     }
 }
 
-async fn tls_connect(addr: SocketAddr, cert: &CertificatePem, alpn: &[&[u8]]) -> TlsStream<TcpStream> {
+async fn tls_connect(
+    addr: SocketAddr,
+    cert: &CertificatePem,
+    alpn: &[&[u8]],
+) -> TlsStream<TcpStream> {
     let mut roots = rustls::RootCertStore::empty();
     for c in CertificateDer::pem_slice_iter(cert.certificate_chain.as_bytes()) {
         roots.add(c.unwrap()).unwrap();
     }
+    #[allow(deprecated)] // ring, as the data plane uses (see src/tls.rs)
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let mut config = rustls::ClientConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
@@ -61,7 +92,10 @@ async fn tls_connect(addr: SocketAddr, cert: &CertificatePem, alpn: &[&[u8]]) ->
 fn https_plan(cert: &CertificatePem, backend: &Backend) -> berth_lb::Plan {
     let mut l = listener(ListenerProtocol::Https, forward("tg"));
     l.certificate = Some(cert.clone());
-    plan(vec![lb("alb", LoadBalancerKind::Application, vec![l])], vec![group("tg", &[backend])])
+    plan(
+        vec![lb("alb", LoadBalancerKind::Application, vec![l])],
+        vec![group("tg", &[backend])],
+    )
 }
 
 #[tokio::test]
@@ -71,9 +105,10 @@ async fn an_https_listener_speaks_h2_when_offered_and_forwards_with_proto_https(
     let (_dp, _sink, addr) = serve(&https_plan(&cert, &a)).await;
     let tls = tls_connect(addr, &cert, &[b"h2", b"http/1.1"]).await;
     assert_eq!(tls.get_ref().1.alpn_protocol(), Some(&b"h2"[..]));
-    let (mut sender, conn) = hyper::client::conn::http2::handshake(TokioExecutor::new(), TokioIo::new(tls))
-        .await
-        .unwrap();
+    let (mut sender, conn) =
+        hyper::client::conn::http2::handshake(TokioExecutor::new(), TokioIo::new(tls))
+            .await
+            .unwrap();
     tokio::spawn(conn);
     let req = Request::get("https://app.example.com/x")
         .body(Empty::<Bytes>::new())
@@ -91,14 +126,19 @@ async fn an_https_listener_speaks_http_1_1_to_clients_without_h2() {
     let a = Backend::start("a").await;
     let (_dp, _sink, addr) = serve(&https_plan(&cert, &a)).await;
     let tls = tls_connect(addr, &cert, &[b"http/1.1"]).await;
-    let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(tls)).await.unwrap();
+    let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(tls))
+        .await
+        .unwrap();
     tokio::spawn(conn);
     let req = Request::get("/y")
         .header("host", "localhost")
         .body(Empty::<Bytes>::new())
         .unwrap();
     let r = sender.send_request(req).await.unwrap();
-    assert_eq!((r.status(), r.version()), (StatusCode::OK, Version::HTTP_11));
+    assert_eq!(
+        (r.status(), r.version()),
+        (StatusCode::OK, Version::HTTP_11)
+    );
     assert_eq!(r.into_body().collect().await.unwrap().to_bytes(), "a");
 }
 
@@ -109,8 +149,15 @@ async fn an_https_listener_without_a_usable_certificate_is_refused_and_changes_n
     bad.private_key = "not a key".into();
     let dp = berth_lb::DataPlane::new(Arc::new(RecordingSink::default()));
     let err = dp.apply(&https_plan(&bad, &a)).await.unwrap_err();
-    assert!(matches!(err, berth_lb::LbError::Certificate { .. }), "{err}");
-    assert!(dp.listener_addr(&berth_lb::LoadBalancerId("alb".into()), 0).await.is_none());
+    assert!(
+        matches!(err, berth_lb::LbError::Certificate { .. }),
+        "{err}"
+    );
+    assert!(
+        dp.listener_addr(&berth_lb::LoadBalancerId("alb".into()), 0)
+            .await
+            .is_none()
+    );
 }
 
 /// A TCP server that echoes what it reads, prefixed by its name once.
@@ -119,14 +166,23 @@ async fn echo(name: &'static str) -> SocketAddr {
     let addr = listener.local_addr().unwrap();
     tokio::spawn(async move {
         loop {
-            let (mut s, _) = listener.accept().await.unwrap();
+            let Ok((mut s, _)) = listener.accept().await else {
+                continue;
+            };
             tokio::spawn(async move {
-                s.write_all(name.as_bytes()).await.unwrap();
+                // Health checks connect and leave: write errors just end the session.
+                if s.write_all(name.as_bytes()).await.is_err() {
+                    return;
+                }
                 let mut buf = [0u8; 1024];
                 loop {
                     match s.read(&mut buf).await {
                         Ok(0) | Err(_) => return,
-                        Ok(n) => s.write_all(&buf[..n]).await.unwrap(),
+                        Ok(n) => {
+                            if s.write_all(&buf[..n]).await.is_err() {
+                                return;
+                            }
+                        }
                     }
                 }
             });
@@ -135,7 +191,11 @@ async fn echo(name: &'static str) -> SocketAddr {
     addr
 }
 
-fn nlb_plan(protocol: ListenerProtocol, cert: Option<CertificatePem>, targets: &[(&str, SocketAddr)]) -> berth_lb::Plan {
+fn nlb_plan(
+    protocol: ListenerProtocol,
+    cert: Option<CertificatePem>,
+    targets: &[(&str, SocketAddr)],
+) -> berth_lb::Plan {
     let mut l = listener(protocol, forward("tg"));
     l.certificate = cert;
     let mut tg = group("tg", &[]);
@@ -143,9 +203,15 @@ fn nlb_plan(protocol: ListenerProtocol, cert: Option<CertificatePem>, targets: &
     tg.health_check.protocol = berth_lb::HealthCheckProtocol::Tcp;
     tg.targets = targets
         .iter()
-        .map(|(id, addr)| berth_lb::TargetPlan { id: berth_lb::TargetId((*id).into()), address: *addr })
+        .map(|(id, addr)| berth_lb::TargetPlan {
+            id: berth_lb::TargetId((*id).into()),
+            address: *addr,
+        })
         .collect();
-    plan(vec![lb("nlb", LoadBalancerKind::Network, vec![l])], vec![tg])
+    plan(
+        vec![lb("nlb", LoadBalancerKind::Network, vec![l])],
+        vec![tg],
+    )
 }
 
 async fn round_trip<S>(mut s: S) -> String
@@ -184,7 +250,12 @@ async fn an_nlb_tcp_listener_relays_bytes_both_ways_to_every_target() {
 async fn an_nlb_tls_listener_terminates_tls_and_relays_plain_tcp() {
     let cert = self_signed();
     let targets = [("a", echo("a").await)];
-    let (_dp, _sink, addr) = serve(&nlb_plan(ListenerProtocol::Tls, Some(cert.clone()), &targets)).await;
+    let (_dp, _sink, addr) = serve(&nlb_plan(
+        ListenerProtocol::Tls,
+        Some(cert.clone()),
+        &targets,
+    ))
+    .await;
     let tls = tls_connect(addr, &cert, &[]).await;
     assert_eq!(round_trip(tls).await, "a");
 }

@@ -50,7 +50,9 @@ impl Backend {
         let (n, h, c) = (name.to_owned(), health.clone(), hits.clone());
         let stop = tokio::spawn(async move {
             loop {
-                let Ok((stream, _)) = listener.accept().await else { continue };
+                let Ok((stream, _)) = listener.accept().await else {
+                    continue;
+                };
                 let (n, h, c) = (n.clone(), h.clone(), c.clone());
                 tokio::spawn(async move {
                     let svc = service_fn(move |req| answer(n.clone(), h.clone(), c.clone(), req));
@@ -105,7 +107,12 @@ async fn answer(
         tokio::time::sleep(Duration::from_millis(ms)).await;
     }
     let mut r = Response::new(Full::new(Bytes::from(name)));
-    for h in ["x-forwarded-for", "x-forwarded-proto", "x-forwarded-port", "host"] {
+    for h in [
+        "x-forwarded-for",
+        "x-forwarded-proto",
+        "x-forwarded-port",
+        "host",
+    ] {
         if let Some(v) = req.headers().get(h) {
             r.headers_mut().insert(
                 hyper::header::HeaderName::from_bytes(format!("seen-{h}").as_bytes()).unwrap(),
@@ -122,7 +129,12 @@ pub struct RecordingSink {
 }
 
 impl HealthSink for RecordingSink {
-    fn target_health_changed(&self, group: &TargetGroupId, target: &TargetId, health: &TargetHealth) {
+    fn target_health_changed(
+        &self,
+        group: &TargetGroupId,
+        target: &TargetId,
+        health: &TargetHealth,
+    ) {
         self.events
             .lock()
             .unwrap()
@@ -141,7 +153,11 @@ impl RecordingSink {
     /// The latest report for a target: Some(health), or None once removed.
     pub fn latest(&self, target: &str) -> Option<Option<TargetHealth>> {
         let events = self.events.lock().unwrap();
-        events.iter().rev().find(|e| e.1 == target).map(|e| e.2.clone())
+        events
+            .iter()
+            .rev()
+            .find(|e| e.1 == target)
+            .map(|e| e.2.clone())
     }
 
     pub fn state(&self, target: &str) -> Option<TargetHealthState> {
@@ -187,7 +203,9 @@ pub fn group(id: &str, backends: &[&Backend]) -> TargetGroupPlan {
 }
 
 pub fn forward(group: &str) -> Vec<Action> {
-    vec![Action::Forward(ForwardAction::to(TargetGroupId(group.into())))]
+    vec![Action::Forward(ForwardAction::to(TargetGroupId(
+        group.into(),
+    )))]
 }
 
 pub fn listener(protocol: ListenerProtocol, default_actions: Vec<Action>) -> ListenerPlan {
@@ -241,7 +259,12 @@ pub struct Answer {
     pub body: String,
 }
 
-pub async fn get(client: &TestClient, addr: SocketAddr, path: &str, headers: &[(&str, &str)]) -> Answer {
+pub async fn get(
+    client: &TestClient,
+    addr: SocketAddr,
+    path: &str,
+    headers: &[(&str, &str)],
+) -> Answer {
     send(client, "GET", addr, path, headers).await
 }
 
@@ -252,11 +275,16 @@ pub async fn send(
     path: &str,
     headers: &[(&str, &str)],
 ) -> Answer {
-    let mut req = Request::builder().method(method).uri(format!("http://{addr}{path}"));
+    let mut req = Request::builder()
+        .method(method)
+        .uri(format!("http://{addr}{path}"));
     for (k, v) in headers {
         req = req.header(*k, *v);
     }
-    let response = client.request(req.body(Empty::new()).unwrap()).await.unwrap();
+    let response = client
+        .request(req.body(Empty::new()).unwrap())
+        .await
+        .unwrap();
     let status = response.status();
     let headers = response.headers().clone();
     let body = response.into_body().collect().await.unwrap().to_bytes();
@@ -281,7 +309,9 @@ pub async fn spread(client: &TestClient, addr: SocketAddr, n: usize) -> HashMap<
 /// Waits until every named target has been reported healthy.
 pub async fn all_healthy(sink: &RecordingSink, names: &[&str]) {
     eventually(Duration::from_secs(10), "targets healthy", || {
-        names.iter().all(|n| sink.state(n) == Some(TargetHealthState::Healthy))
+        names
+            .iter()
+            .all(|n| sink.state(n) == Some(TargetHealthState::Healthy))
     })
     .await;
 }
