@@ -1,20 +1,17 @@
-//! Active health checks, one loop per registered target: an HTTP GET of the check's path
-//! judged by its matcher, or a TCP connect, every interval; consecutive results against the
-//! thresholds move the target between ELBv2's states, and each change goes to the
-//! [`HealthSink`] with ELBv2's reason code.
+//! Active health checks: one probe (an HTTP GET of the check's path judged by its matcher,
+//! or a TCP connect) and its verdict with ELBv2's reason code; target health as ELBv2 names
+//! it, and the [`HealthSink`] every change goes to. The per-target loop that counts
+//! consecutive results against the thresholds is `targets::check_target`.
 
 use std::net::SocketAddr;
-use std::sync::Arc;
 
 use bytes::Bytes;
 use http_body_util::Empty;
 use hyper::Request;
 use hyper_util::rt::TokioIo;
 use tokio::net::TcpStream;
-use tokio_util::sync::CancellationToken;
 
 use crate::plan::{HealthCheckPlan, HealthCheckPort, HealthCheckProtocol, TargetGroupId, TargetId};
-use crate::targets::{Group, Target};
 
 /// Where target health goes: the integrator writes it to the ELBv2 record
 /// (DescribeTargetHealth). Called from the data plane's tasks; must not block for long.
@@ -139,39 +136,12 @@ enum Failure {
     Failed,
 }
 
-/// The loop for one target; ends when the target is deregistered or the data plane stops.
-pub(crate) async fn check_target(group: Arc<Group>, target: Arc<Target>, stop: CancellationToken) {
-    let (mut passes, mut fails) = (0u32, 0u32);
-    loop {
-        let settings = group.settings.load();
-        let check = &settings.health_check;
-        let outcome = tokio::select! {
-            () = stop.cancelled() => return,
-            r = check_once(check, target.addr) => r,
-        };
-        match outcome {
-            Ok(()) => {
-                passes += 1;
-                fails = 0;
-                if passes >= check.healthy_threshold {
-                    group.set_health(&target, TargetHealth::healthy());
-                }
-            }
-            Err(failure) => {
-                fails += 1;
-                passes = 0;
-                if fails >= check.unhealthy_threshold {
-                    group.set_health(&target, unhealthy(&failure));
-                }
-            }
-        }
-        let interval = check.interval;
-        drop(settings);
-        tokio::select! {
-            () = stop.cancelled() => return,
-            () = tokio::time::sleep(interval) => {}
-        }
-    }
+/// One check of a target: Ok, or the unhealthy report it would earn.
+pub(crate) async fn probe(
+    check: &HealthCheckPlan,
+    traffic: SocketAddr,
+) -> Result<(), TargetHealth> {
+    check_once(check, traffic).await.map_err(|f| unhealthy(&f))
 }
 
 fn unhealthy(failure: &Failure) -> TargetHealth {

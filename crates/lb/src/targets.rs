@@ -168,7 +168,7 @@ impl Group {
         self.sink
             .target_health_changed(&self.id, id, &TargetHealth::initial());
         let checks = lock(&target.checks).clone();
-        tokio::spawn(health::check_target(self.clone(), target.clone(), checks));
+        tokio::spawn(check_target(self.clone(), target.clone(), checks));
         target
     }
 
@@ -271,4 +271,40 @@ fn cookie_value(group: &TargetGroupId, target: &TargetId, addr: SocketAddr) -> S
     let a = h.finish();
     "berth-lb".hash(&mut h);
     format!("{a:016x}{:016x}", h.finish())
+}
+
+/// The health check loop of one target: consecutive results against the thresholds move it
+/// between states. Ends when the target is deregistered or the data plane stops.
+async fn check_target(group: Arc<Group>, target: Arc<Target>, stop: CancellationToken) {
+    let (mut passes, mut fails) = (0u32, 0u32);
+    loop {
+        let settings = group.settings.load();
+        let check = &settings.health_check;
+        let outcome = tokio::select! {
+            () = stop.cancelled() => return,
+            r = health::probe(check, target.addr) => r,
+        };
+        match outcome {
+            Ok(()) => {
+                passes += 1;
+                fails = 0;
+                if passes >= check.healthy_threshold {
+                    group.set_health(&target, TargetHealth::healthy());
+                }
+            }
+            Err(unhealthy) => {
+                fails += 1;
+                passes = 0;
+                if fails >= check.unhealthy_threshold {
+                    group.set_health(&target, unhealthy);
+                }
+            }
+        }
+        let interval = check.interval;
+        drop(settings);
+        tokio::select! {
+            () = stop.cancelled() => return,
+            () = tokio::time::sleep(interval) => {}
+        }
+    }
 }
