@@ -40,7 +40,10 @@ HA_HTTP=$(free_port); HA_TCP=$(free_port); LB_HTTP=$(free_port); LB_TCP=$(free_p
 
 mkdir -p "$WORK/www" "$WORK/logs"
 head -c 128 /dev/zero | tr '\0' 'x' >"$WORK/www/small.txt"
+echo ok >"$WORK/www/index.html"
 head -c 1048576 /dev/urandom >"$WORK/www/big.bin"
+# nginx workers run as www-data; mktemp -d is private to its owner.
+chmod -R a+rX "$WORK"
 
 cat >"$WORK/nginx.conf" <<NGINX
 daemon off;
@@ -61,7 +64,7 @@ nginx -p "$WORK" -c "$WORK/nginx.conf" & PIDS+=($!)
 
 cat >"$WORK/haproxy.cfg" <<HAPROXY
 global
-  maxconn 20000
+  maxconn 4000
 defaults
   timeout connect 5s
   timeout client 60s

@@ -13,8 +13,6 @@ use hyper::body::Incoming;
 use hyper::header::{HOST, HeaderMap, HeaderName, HeaderValue};
 use hyper::service::service_fn;
 use hyper::{Request, Response, StatusCode, Uri, Version};
-use hyper_util::client::legacy::Client;
-use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use tokio::net::TcpStream;
 use tokio_util::sync::CancellationToken;
@@ -24,25 +22,11 @@ use crate::respond::{self, OriginalUri, ProxyBody};
 use crate::routes::{Forward, Route, Routes};
 use crate::rules::{self, RequestView};
 use crate::swap::Swap;
-
-pub(crate) type ProxyClient = Client<HttpConnector, Incoming>;
-
-/// One pooled client for every target: hyper-util pools connections per authority, and a
-/// target is an authority, so each target gets its own keep-alive pool.
-pub(crate) fn proxy_client() -> ProxyClient {
-    let mut connector = HttpConnector::new();
-    connector.set_nodelay(true);
-    connector.set_connect_timeout(Some(Duration::from_secs(10)));
-    Client::builder(TokioExecutor::new())
-        .pool_timer(TokioTimer::new())
-        .pool_idle_timeout(Duration::from_secs(60))
-        .build(connector)
-}
+use crate::upstream::{UpstreamFailed, Upstreams};
 
 /// What every connection of one listener shares.
 pub(crate) struct HttpListener {
     pub routes: Arc<Swap<Routes>>,
-    pub client: ProxyClient,
     /// The bound port (X-Forwarded-Port, redirects' `#{port}`).
     pub port: u16,
 }
@@ -84,9 +68,10 @@ async fn serve<I>(
 ) where
     I: hyper::rt::Read + hyper::rt::Write + Unpin + Send + 'static,
 {
+    let upstreams = Arc::new(Upstreams::default());
     let service = service_fn(move |req| {
-        let listener = listener.clone();
-        async move { Ok::<_, Infallible>(handle(&listener, remote, req).await) }
+        let (listener, upstreams) = (listener.clone(), upstreams.clone());
+        async move { Ok::<_, Infallible>(handle(&listener, &upstreams, remote, req).await) }
     });
     if h2 {
         let conn = hyper::server::conn::http2::Builder::new(TokioExecutor::new())
@@ -118,6 +103,7 @@ async fn serve<I>(
 
 async fn handle(
     listener: &HttpListener,
+    upstreams: &Upstreams,
     remote: SocketAddr,
     req: Request<Incoming>,
 ) -> Response<ProxyBody> {
@@ -160,7 +146,7 @@ async fn handle(
         }
         Some(Route::Forward(f)) => {
             let req = Request::from_parts(parts, body);
-            forward(listener, &routes, f, req, source, scheme).await
+            forward(listener, upstreams, &routes, f, req, source, scheme).await
         }
     }
 }
@@ -175,6 +161,7 @@ fn unmap(ip: IpAddr) -> IpAddr {
 
 async fn forward(
     listener: &HttpListener,
+    upstreams: &Upstreams,
     routes: &Routes,
     forward: &Forward,
     mut req: Request<Incoming>,
@@ -198,20 +185,17 @@ async fn forward(
     };
     let target = in_flight.0.clone();
 
-    if prepare_request(&mut req, target.addr, source, scheme, listener.port).is_err() {
+    if prepare_request(&mut req, source, scheme, listener.port).is_err() {
         return respond::alb_error(StatusCode::BAD_REQUEST);
     }
     let answer = tokio::select! {
-        r = tokio::time::timeout(routes.idle_timeout, listener.client.request(req)) => r,
+        r = tokio::time::timeout(routes.idle_timeout, upstreams.send(target.addr, req)) => r,
         // The deregistration delay ran out while this request was in flight.
         () = target.kill.cancelled() => return respond::alb_error(StatusCode::BAD_GATEWAY),
     };
     let response = match answer {
         Err(_) => return respond::alb_error(StatusCode::GATEWAY_TIMEOUT),
-        Ok(Err(e)) => {
-            tracing::debug!(upstream = %target.addr, error = %e, "target failed");
-            return respond::alb_error(StatusCode::BAD_GATEWAY);
-        }
+        Ok(Err(UpstreamFailed)) => return respond::alb_error(StatusCode::BAD_GATEWAY),
         Ok(Ok(response)) => response,
     };
     let (mut parts, body) = response.into_parts();
@@ -233,7 +217,6 @@ async fn forward(
 
 fn prepare_request(
     req: &mut Request<Incoming>,
-    target: SocketAddr,
     source: IpAddr,
     scheme: &str,
     port: u16,
@@ -250,11 +233,8 @@ fn prepare_request(
     {
         req.headers_mut().insert(HOST, v);
     }
-    *req.uri_mut() = Uri::builder()
-        .scheme("http")
-        .authority(target.to_string())
-        .path_and_query(path)
-        .build()?;
+    // Origin form: the target gets `/path?query`, its host in the Host header.
+    *req.uri_mut() = Uri::builder().path_and_query(path).build()?;
     *req.version_mut() = Version::HTTP_11;
     let headers = req.headers_mut();
     strip_hop_by_hop(headers);

@@ -14,7 +14,7 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 use crate::LbError;
-use crate::alb::{self, HttpListener, ProxyClient};
+use crate::alb::{self, HttpListener};
 use crate::health::HealthSink;
 use crate::nlb;
 use crate::plan::{
@@ -28,7 +28,6 @@ use crate::tls;
 pub struct DataPlane {
     state: Mutex<State>,
     sink: Arc<dyn HealthSink>,
-    client: ProxyClient,
     shutdown: CancellationToken,
 }
 
@@ -62,7 +61,6 @@ impl DataPlane {
         Self {
             state: Mutex::new(State::default()),
             sink,
-            client: alb::proxy_client(),
             shutdown: CancellationToken::new(),
         }
     }
@@ -169,7 +167,6 @@ impl DataPlane {
             LoadBalancerKind::Application => {
                 let shared = Arc::new(HttpListener {
                     routes: routes.clone(),
-                    client: self.client.clone(),
                     port: bound.port(),
                 });
                 tokio::spawn(accept_loop(

@@ -15,6 +15,7 @@ mod rules;
 mod swap;
 mod targets;
 mod tls;
+mod upstream;
 
 pub use dataplane::DataPlane;
 pub use health::{HealthSink, TargetHealth, TargetHealthReason, TargetHealthState};
