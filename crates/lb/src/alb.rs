@@ -1,8 +1,8 @@
 //! ALB listeners: HTTP/1.1 (and HTTP/2 over TLS when the client offers `h2`) reverse
 //! proxying. A request is routed by the listener's rules, then forwarded over a keep-alive
-//! pool per target with the `X-Forwarded-*` headers; what the target fails at becomes ALB's
-//! own answer (502 refused, reset or malformed; 503 no registered target; 504 no answer
-//! within the idle timeout).
+//! connection to the target (`upstream.rs`) with the `X-Forwarded-*` headers; what the
+//! target fails at becomes ALB's own answer (502 refused, reset or malformed; 503 no
+//! registered target; 504 no answer within the idle timeout).
 
 use std::convert::Infallible;
 use std::net::{IpAddr, SocketAddr};
