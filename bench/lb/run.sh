@@ -1,0 +1,142 @@
+#!/usr/bin/env bash
+# The load balancer data plane against HAProxy, same backends, same load generator, same run.
+#
+#   bench/lb/run.sh [seconds per run, default 10] [rounds, default 3]
+#
+# Three nginx backends on 127.0.0.1 serve a small file (ALB: requests/s and p99 over 64
+# keep-alive connections) and a 1 MiB file (NLB: TCP throughput over 64 connections).
+# HAProxy (Debian) proxies in `mode http` / `mode tcp` with round robin; Berth's data plane
+# runs from crates/lb/examples/serve_plan.rs (an ALB with an HTTP listener, an NLB with a TCP
+# listener, one target group each over the same three backends). wrk drives both; each round
+# runs HAProxy and Berth back to back, and the medians of the rounds are reported as ratios.
+# Needs: apt-get install -y haproxy wrk nginx
+set -euo pipefail
+ROOT=$(cd "$(dirname "$0")/../.." && pwd)
+DURATION=${1:-10}
+ROUNDS=${2:-3}
+CONNECTIONS=64
+THREADS=2
+export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$ROOT/target}
+
+for tool in haproxy wrk nginx curl; do
+  command -v "$tool" >/dev/null || { echo "missing $tool: apt-get install -y haproxy wrk nginx curl" >&2; exit 1; }
+done
+
+cargo build --release -p berth-lb --examples
+BIN=$CARGO_TARGET_DIR/release/examples/serve_plan
+
+WORK=$(mktemp -d)
+PIDS=()
+cleanup() {
+  for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
+  wait 2>/dev/null || true
+  rm -rf "$WORK"
+}
+trap cleanup EXIT
+
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+B1=$(free_port); B2=$(free_port); B3=$(free_port)
+HA_HTTP=$(free_port); HA_TCP=$(free_port); LB_HTTP=$(free_port); LB_TCP=$(free_port)
+
+mkdir -p "$WORK/www" "$WORK/logs"
+head -c 128 /dev/zero | tr '\0' 'x' >"$WORK/www/small.txt"
+echo ok >"$WORK/www/index.html"
+head -c 1048576 /dev/urandom >"$WORK/www/big.bin"
+# nginx workers run as www-data; mktemp -d is private to its owner.
+chmod -R a+rX "$WORK"
+
+cat >"$WORK/nginx.conf" <<NGINX
+daemon off;
+worker_processes 1;
+pid $WORK/nginx.pid;
+error_log $WORK/logs/nginx.err;
+events { worker_connections 4096; }
+http {
+  access_log off;
+  keepalive_requests 10000000;
+  keepalive_timeout 120s;
+  server { listen 127.0.0.1:$B1; root $WORK/www; }
+  server { listen 127.0.0.1:$B2; root $WORK/www; }
+  server { listen 127.0.0.1:$B3; root $WORK/www; }
+}
+NGINX
+nginx -p "$WORK" -c "$WORK/nginx.conf" & PIDS+=($!)
+
+cat >"$WORK/haproxy.cfg" <<HAPROXY
+global
+  maxconn 4000
+defaults
+  timeout connect 5s
+  timeout client 60s
+  timeout server 60s
+frontend alb
+  mode http
+  option forwardfor
+  bind 127.0.0.1:$HA_HTTP
+  default_backend web
+backend web
+  mode http
+  balance roundrobin
+  http-reuse always
+  option httpchk GET /small.txt
+  server b1 127.0.0.1:$B1 check inter 5s
+  server b2 127.0.0.1:$B2 check inter 5s
+  server b3 127.0.0.1:$B3 check inter 5s
+frontend nlb
+  mode tcp
+  bind 127.0.0.1:$HA_TCP
+  default_backend tcpweb
+backend tcpweb
+  mode tcp
+  balance roundrobin
+  server b1 127.0.0.1:$B1 check inter 5s
+  server b2 127.0.0.1:$B2 check inter 5s
+  server b3 127.0.0.1:$B3 check inter 5s
+HAPROXY
+haproxy -db -f "$WORK/haproxy.cfg" >"$WORK/logs/haproxy.log" 2>&1 & PIDS+=($!)
+
+"$BIN" --alb "$LB_HTTP" --nlb "$LB_TCP" \
+  --target "127.0.0.1:$B1" --target "127.0.0.1:$B2" --target "127.0.0.1:$B3" \
+  >"$WORK/logs/berth.log" 2>&1 & PIDS+=($!)
+
+for port in $B1 $B2 $B3 $HA_HTTP $HA_TCP $LB_HTTP $LB_TCP; do
+  for _ in $(seq 100); do curl -sf -o /dev/null "http://127.0.0.1:$port/small.txt" && break; sleep 0.1; done
+  curl -sf -o /dev/null "http://127.0.0.1:$port/small.txt" || { echo "port $port does not answer" >&2; cat "$WORK"/logs/*; exit 1; }
+done
+
+# wrk's latency in ms whatever unit it prints; transfer in MB/s.
+to_ms() { awk '{v=$1; if (v ~ /us$/) {sub(/us$/,"",v); v/=1000} else if (v ~ /ms$/) {sub(/ms$/,"",v)} else if (v ~ /s$/) {sub(/s$/,"",v); v*=1000}; printf "%.3f\n", v}'; }
+to_mbs() { awk '{v=$1; if (v ~ /GB$/) {sub(/GB$/,"",v); v*=1024} else if (v ~ /MB$/) {sub(/MB$/,"",v)} else if (v ~ /KB$/) {sub(/KB$/,"",v); v/=1024}; printf "%.1f\n", v}'; }
+run_wrk() { wrk -t"$THREADS" -c"$CONNECTIONS" -d"${DURATION}s" --latency "$1"; }
+median() { sort -g | awk '{a[NR]=$1} END {print (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2)}'; }
+
+: >"$WORK/results"
+echo "load average before: $(cut -d' ' -f1-3 /proc/loadavg)"
+# Warm both up (pools, health checks settled).
+wrk -t2 -c64 -d2s "http://127.0.0.1:$HA_HTTP/small.txt" >/dev/null
+wrk -t2 -c64 -d2s "http://127.0.0.1:$LB_HTTP/small.txt" >/dev/null
+for round in $(seq "$ROUNDS"); do
+  for who in haproxy berth; do
+    if [ $who = haproxy ]; then http=$HA_HTTP; tcp=$HA_TCP; else http=$LB_HTTP; tcp=$LB_TCP; fi
+    out=$(run_wrk "http://127.0.0.1:$http/small.txt")
+    rps=$(echo "$out" | awk '/^Requests\/sec/ {print $2}')
+    p99=$(echo "$out" | awk '$1=="99%" {print $2}' | to_ms)
+    errors=$(echo "$out" | awk '/Non-2xx|Socket errors/ {printf "%s ", $0}')
+    out=$(run_wrk "http://127.0.0.1:$tcp/big.bin")
+    mbs=$(echo "$out" | awk '/^Transfer\/sec/ {print $2}' | to_mbs)
+    echo "round $round $who: ALB ${rps} req/s p99 ${p99} ms; NLB ${mbs} MB/s ${errors}"
+    echo "$who $rps $p99 $mbs" >>"$WORK/results"
+  done
+done
+echo "load average after: $(cut -d' ' -f1-3 /proc/loadavg)"
+
+m() { awk -v w="$1" -v c="$2" '$1==w {print $c}' "$WORK/results" | median; }
+ha_rps=$(m haproxy 2); lb_rps=$(m berth 2)
+ha_p99=$(m haproxy 3); lb_p99=$(m berth 3)
+ha_mbs=$(m haproxy 4); lb_mbs=$(m berth 4)
+echo
+echo "medians of $ROUNDS rounds, ${DURATION}s each, $CONNECTIONS connections, wrk -t$THREADS, $(nproc) cores:"
+printf "%-28s %12s %12s %8s\n" "" HAProxy Berth ratio
+printf "%-28s %12s %12s %8.2f\n" "ALB requests/s" "$ha_rps" "$lb_rps" "$(echo "$lb_rps $ha_rps" | awk '{print $1/$2}')"
+printf "%-28s %12s %12s %8.2f\n" "ALB p99 latency (ms)" "$ha_p99" "$lb_p99" "$(echo "$lb_p99 $ha_p99" | awk '{print $1/$2}')"
+printf "%-28s %12s %12s %8.2f\n" "NLB throughput (MB/s)" "$ha_mbs" "$lb_mbs" "$(echo "$lb_mbs $ha_mbs" | awk '{print $1/$2}')"
