@@ -395,14 +395,14 @@ impl Elbv2 {
     ) -> Result<Listener> {
         let port = check_port(req.port)?;
         if let Some(port) = port {
-            let lb = self.listener(scope, arn)?.load_balancer_arn;
+            self.listener(scope, arn)?;
             let (lb_id, own) = arn.ids();
             for kv in self.store().range(&scope.listeners_of(lb_id), None, 0)? {
                 let other: Listener = berth_store::decode(&kv)?;
+                // ModifyListener words a taken port as a validation error, not
+                // CreateListener's DuplicateListener.
                 if other.port == port && other.arn.ids().1 != own {
-                    return Err(Elbv2Error::DuplicateListener(format!(
-                        "A listener already exists on this port for this load balancer '{lb}'"
-                    )));
+                    return Err(invalid(format!("Listener port '{port}' is already in use")));
                 }
             }
         }

@@ -70,7 +70,10 @@ fn path_rule(listener: &Listener, priority: i64, path: &str, arn: &TargetGroupAr
     }
 }
 
-const NO_CERTS: &dyn Fn(&str) -> bool = &|_| false;
+/// No certificate exists.
+fn no_certs(_: &str) -> bool {
+    false
+}
 
 #[test]
 fn load_balancers_get_distinct_loopback_addresses_freed_on_delete() {
@@ -165,7 +168,7 @@ fn rule_priorities_are_unique_per_listener_and_can_be_swapped() {
     let a = elb.create_target_group(&scope(), tg("a")).unwrap();
     let b = elb.create_target_group(&scope(), tg("b")).unwrap();
     let l = elb
-        .create_listener(&scope(), listener(&lb, 80, vec![forward(&a.arn)]), NO_CERTS)
+        .create_listener(&scope(), listener(&lb, 80, vec![forward(&a.arn)]), &no_certs)
         .unwrap();
     let r1 = elb.create_rule(&scope(), path_rule(&l, 10, "/a/*", &a.arn)).unwrap();
     let r2 = elb.create_rule(&scope(), path_rule(&l, 20, "/b/*", &b.arn)).unwrap();
@@ -203,7 +206,7 @@ fn a_target_group_in_use_cannot_be_deleted_and_its_targets_report_as_aws_does() 
     assert_eq!(health[0].reason, Some(TargetHealthReason::NotInUse));
     assert_eq!(health[0].target.port, 80);
     let l = elb
-        .create_listener(&scope(), listener(&lb, 80, vec![forward(&a.arn)]), NO_CERTS)
+        .create_listener(&scope(), listener(&lb, 80, vec![forward(&a.arn)]), &no_certs)
         .unwrap();
     let health = elb.describe_target_health(&scope(), &a.arn, &[]).unwrap();
     assert_eq!(health[0].state, TargetHealthState::Initial);
@@ -239,18 +242,18 @@ fn one_listener_per_port_and_secure_listeners_need_a_known_certificate() {
     let elb = elb();
     let lb = elb.create_load_balancer(&scope(), alb("web")).unwrap();
     let a = elb.create_target_group(&scope(), tg("a")).unwrap();
-    elb.create_listener(&scope(), listener(&lb, 80, vec![forward(&a.arn)]), NO_CERTS)
+    elb.create_listener(&scope(), listener(&lb, 80, vec![forward(&a.arn)]), &no_certs)
         .unwrap();
     let e = elb
-        .create_listener(&scope(), listener(&lb, 80, vec![forward(&a.arn)]), NO_CERTS)
+        .create_listener(&scope(), listener(&lb, 80, vec![forward(&a.arn)]), &no_certs)
         .unwrap_err();
     assert_eq!(e.code(), "DuplicateListener");
     let mut https = listener(&lb, 443, vec![forward(&a.arn)]);
     https.protocol = Some(Protocol::Https);
     https.certificates = vec!["arn:aws:iam::000000000000:server-certificate/web".into()];
-    let e = elb.create_listener(&scope(), https.clone(), NO_CERTS).unwrap_err();
+    let e = elb.create_listener(&scope(), https.clone(), &no_certs).unwrap_err();
     assert_eq!(e.code(), "CertificateNotFound");
-    let l = elb.create_listener(&scope(), https, &|_| true).unwrap();
+    let l = elb.create_listener(&scope(), https, &|_: &str| true).unwrap();
     assert_eq!(l.ssl_policy.as_deref(), Some("ELBSecurityPolicy-2016-08"));
     assert!(l.certificates[0].is_default);
 }
@@ -275,7 +278,7 @@ fn weighted_forwards_and_attributes_are_validated() {
     .unwrap();
     assert_eq!(weighted.target_group_arn(), None);
     let l = elb
-        .create_listener(&scope(), listener(&lb, 80, vec![weighted]), NO_CERTS)
+        .create_listener(&scope(), listener(&lb, 80, vec![weighted]), &no_certs)
         .unwrap();
     assert_eq!(l.target_groups().count(), 2);
     let attrs = elb
