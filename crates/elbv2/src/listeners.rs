@@ -435,6 +435,61 @@ impl Elbv2 {
         })
     }
 
+    /// AddListenerCertificates: more certificates for an HTTPS or TLS listener (not
+    /// default ones: the default is the one CreateListener or ModifyListener names).
+    pub fn add_listener_certificates(
+        &self,
+        scope: &ElbScope,
+        arn: &ListenerArn,
+        arns: &[String],
+        certificate_exists: &dyn Fn(&str) -> bool,
+    ) -> Result<Listener> {
+        if let Some(missing) = arns.iter().find(|a| !certificate_exists(a)) {
+            return Err(Elbv2Error::CertificateNotFound(format!(
+                "Certificate '{missing}' not found"
+            )));
+        }
+        self.change_listener(scope, arn, |listener| {
+            if !listener.protocol.is_secure() {
+                return Err(invalid(format!(
+                    "Certificates are not supported for {} listeners",
+                    listener.protocol
+                )));
+            }
+            for a in arns {
+                if !listener.certificates.iter().any(|c| &c.arn == a) {
+                    listener.certificates.push(Certificate {
+                        arn: a.clone(),
+                        is_default: false,
+                    });
+                }
+            }
+            Ok(())
+        })
+    }
+
+    /// RemoveListenerCertificates: the default certificate cannot be removed.
+    pub fn remove_listener_certificates(
+        &self,
+        scope: &ElbScope,
+        arn: &ListenerArn,
+        arns: &[String],
+    ) -> Result<Listener> {
+        self.change_listener(scope, arn, |listener| {
+            if listener
+                .certificates
+                .iter()
+                .any(|c| c.is_default && arns.contains(&c.arn))
+            {
+                return Err(Elbv2Error::OperationNotPermitted(
+                    "The default certificate of a listener cannot be removed".into(),
+                ));
+            }
+            listener.certificates.retain(|c| !arns.contains(&c.arn));
+            Ok(())
+        })
+    }
+
     /// DeleteListener (with its rules).
     pub fn delete_listener(&self, scope: &ElbScope, arn: &ListenerArn) -> Result<()> {
         let (key, _, revision) = self.listener_at(scope, arn)?;

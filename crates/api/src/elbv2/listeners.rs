@@ -1,5 +1,6 @@
-//! Listeners: CreateListener, DescribeListeners, ModifyListener, DeleteListener. HTTPS and
-//! TLS listeners name IAM server certificates (ACM is not served): each must exist.
+//! Listeners: CreateListener, DescribeListeners, ModifyListener, DeleteListener, and their
+//! certificate lists (Add/Remove/DescribeListenerCertificates). HTTPS and TLS listeners
+//! name IAM server certificates (ACM is not served): each must exist.
 
 use berth_elbv2::{CreateListener, Listener, ListenerArn, LoadBalancerArn, ModifyListener, Protocol};
 
@@ -13,6 +14,9 @@ pub(super) const ACTIONS: &[&str] = &[
     "DescribeListeners",
     "ModifyListener",
     "DeleteListener",
+    "AddListenerCertificates",
+    "RemoveListenerCertificates",
+    "DescribeListenerCertificates",
 ];
 
 fn listener_arn(r: &QueryRequest) -> Result<ListenerArn, AwsError> {
@@ -103,6 +107,27 @@ pub(super) fn dispatch(ctx: &AwsContext, r: &QueryRequest) -> Result<Option<Xml>
         "DeleteListener" => {
             elb.delete_listener(&scope, &listener_arn(r)?)
                 .map_err(elb_error)?;
+        }
+        "AddListenerCertificates" | "RemoveListenerCertificates" | "DescribeListenerCertificates" => {
+            let arn = listener_arn(r)?;
+            let listener = match r.action.as_str() {
+                "AddListenerCertificates" => elb.add_listener_certificates(
+                    &scope,
+                    &arn,
+                    &certificates(r),
+                    &certificate_exists,
+                ),
+                "RemoveListenerCertificates" => {
+                    elb.remove_listener_certificates(&scope, &arn, &certificates(r))
+                }
+                _ => elb.listener(&scope, &arn),
+            }
+            .map_err(elb_error)?;
+            if r.action != "RemoveListenerCertificates" {
+                xml.members("Certificates", &listener.certificates, |x, c| {
+                    x.leaf("CertificateArn", &c.arn).leaf("IsDefault", c.is_default);
+                });
+            }
         }
         other => unreachable!("{other} is not in ACTIONS"),
     }

@@ -635,10 +635,34 @@ fn https_listeners_present_an_uploaded_iam_server_certificate() {
     let listener = https(arn).ok();
     assert_eq!(listener.get("SslPolicy"), "ELBSecurityPolicy-2016-08");
     assert_eq!(listener.get("CertificateArn"), arn);
+    let listener_arn = listener.get("ListenerArn");
+    let second = iam(
+        &s,
+        "UploadServerCertificate",
+        &[("ServerCertificateName", "web2"), ("Path", "/lb/"), ("CertificateBody", CERT), ("PrivateKey", KEY)],
+    )
+    .ok()
+    .get("Arn");
+    assert_eq!(second, "arn:aws:iam::000000000000:server-certificate/lb/web2");
+    elb(
+        &s,
+        "AddListenerCertificates",
+        &[("ListenerArn", &listener_arn), ("Certificates.member.1.CertificateArn", &second)],
+    )
+    .ok();
+    let certificates = elb(&s, "DescribeListenerCertificates", &[("ListenerArn", &listener_arn)]).ok();
+    assert_eq!(certificates.all("CertificateArn"), [arn, second.as_str()]);
+    assert_eq!(certificates.all("IsDefault"), ["true", "false"]);
+    let default_removed = elb(
+        &s,
+        "RemoveListenerCertificates",
+        &[("ListenerArn", &listener_arn), ("Certificates.member.1.CertificateArn", arn)],
+    );
+    default_removed.error("OperationNotPermitted");
     let in_use = iam(&s, "DeleteServerCertificate", &[("ServerCertificateName", "web")]);
     assert_eq!(in_use.status, 409, "{}", in_use.body);
     assert_eq!(in_use.get("Code"), "DeleteConflict");
-    elb(&s, "DeleteListener", &[("ListenerArn", &listener.get("ListenerArn"))]).ok();
+    elb(&s, "DeleteListener", &[("ListenerArn", &listener_arn)]).ok();
     iam(&s, "DeleteServerCertificate", &[("ServerCertificateName", "web")]).ok();
     let gone = iam(&s, "GetServerCertificate", &[("ServerCertificateName", "web")]);
     assert_eq!(gone.status, 404, "{}", gone.body);
