@@ -178,9 +178,10 @@ async fn handle_inner(
                         .get_instance_profile(&account, name)
                         .ok()
                         .map(|(p, _)| p.arn),
-                    "server-certificate" => {
-                        iam.get_server_certificate(&account, name).ok().map(|c| c.arn)
-                    }
+                    "server-certificate" => iam
+                        .get_server_certificate(&account, name)
+                        .ok()
+                        .map(|c| c.arn),
                     "access-key" => {
                         let key = iam.access_key(name).ok().flatten()?;
                         iam.get_user(&key.account, &key.user_name)

@@ -9,8 +9,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::tags::Tag;
 use crate::{
-    Elbv2Error, LoadBalancerArn, LoadBalancerType, Result, RuleArn, TargetGroupArn, config,
-    invalid,
+    Elbv2Error, LoadBalancerArn, LoadBalancerType, Result, RuleArn, TargetGroupArn, config, invalid,
 };
 
 /// Condition values one rule may have (ELBv2's quota).
@@ -241,7 +240,9 @@ impl Condition {
                 )))
             }
             ConditionField::HttpHeader => match &self.header_name {
-                None => Err(invalid("A header name must be specified for the 'http-header' condition")),
+                None => Err(invalid(
+                    "A header name must be specified for the 'http-header' condition",
+                )),
                 Some(n) if n.is_empty() || n.len() > 40 => Err(invalid(
                     "The 'http-header' condition's header name must be between 1 and 40 characters long",
                 )),
@@ -254,7 +255,9 @@ impl Condition {
                 match self.values.iter().find(|v| {
                     v.is_empty()
                         || v.len() > 40
-                        || !v.bytes().all(|b| b.is_ascii_uppercase() || b == b'-' || b == b'_')
+                        || !v
+                            .bytes()
+                            .all(|b| b.is_ascii_uppercase() || b == b'-' || b == b'_')
                 }) {
                     Some(v) => Err(invalid(format!(
                         "The 'http-request-method' condition value '{v}' must contain only upper-case letters, '-' and '_'"
@@ -321,7 +324,10 @@ pub(crate) fn check_conditions(conditions: &[Condition]) -> Result<()> {
     let mut seen = BTreeMap::new();
     for c in conditions {
         c.check()?;
-        let once = !matches!(c.field, ConditionField::HttpHeader | ConditionField::QueryString);
+        let once = !matches!(
+            c.field,
+            ConditionField::HttpHeader | ConditionField::QueryString
+        );
         if once && seen.insert(c.field, ()).is_some() {
             return Err(invalid(format!(
                 "A rule can only have one '{}' condition",
@@ -386,7 +392,9 @@ pub(crate) fn check_actions(actions: &mut [Action], ctx: &ActionContext<'_>) -> 
             ActionType::Forward => check_forward(action, ctx)?,
             ActionType::Redirect => {
                 if ctx.lb_kind == LoadBalancerType::Network {
-                    return Err(config("Redirect actions are not supported for Network Load Balancers"));
+                    return Err(config(
+                        "Redirect actions are not supported for Network Load Balancers",
+                    ));
                 }
                 let r = action.redirect.as_ref().ok_or_else(|| {
                     invalid("A redirect configuration must be specified for a redirect action")
@@ -427,8 +435,14 @@ pub(crate) fn check_actions(actions: &mut [Action], ctx: &ActionContext<'_>) -> 
                     )));
                 }
                 if let Some(t) = &f.content_type
-                    && !["text/plain", "text/css", "text/html", "application/javascript", "application/json"]
-                        .contains(&t.as_str())
+                    && ![
+                        "text/plain",
+                        "text/css",
+                        "text/html",
+                        "application/javascript",
+                        "application/json",
+                    ]
+                    .contains(&t.as_str())
                 {
                     return Err(invalid(format!(
                         "The content type '{t}' must be one of 'text/plain', 'text/css', 'text/html', 'application/javascript' or 'application/json'"
@@ -496,11 +510,14 @@ fn check_forward(action: &Action, ctx: &ActionContext<'_>) -> Result<()> {
         }
     }
     let s = &forward.stickiness;
-    if s.enabled && !s.duration_seconds.is_some_and(|d| (1..=604_800).contains(&d)) {
+    if s.enabled
+        && !s
+            .duration_seconds
+            .is_some_and(|d| (1..=604_800).contains(&d))
+    {
         return Err(invalid(
             "The target group stickiness duration must be between 1 and 604800 seconds when stickiness is enabled",
         ));
     }
     Ok(())
 }
-

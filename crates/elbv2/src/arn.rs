@@ -20,7 +20,8 @@ fn parts<'a>(arn: &'a str, kind: &str, count: usize) -> Option<(&'a str, &'a str
     let account = fields.next()?;
     let resource = fields.next()?.strip_prefix(kind)?.strip_prefix('/')?;
     let parts: Vec<&str> = resource.split('/').collect();
-    (parts.len() == count && parts.iter().all(|p| !p.is_empty())).then_some((region, account, parts))
+    (parts.len() == count && parts.iter().all(|p| !p.is_empty()))
+        .then_some((region, account, parts))
 }
 
 fn is_id(id: &str) -> bool {
@@ -74,7 +75,9 @@ impl LoadBalancerArn {
     }
 
     fn resource(&self) -> Vec<&str> {
-        parts(&self.0, "loadbalancer", 3).map(|(_, _, p)| p).unwrap_or_default()
+        parts(&self.0, "loadbalancer", 3)
+            .map(|(_, _, p)| p)
+            .unwrap_or_default()
     }
 
     /// `(region, account)` of the ARN.
@@ -127,7 +130,10 @@ impl TargetGroupArn {
 impl ListenerArn {
     pub(crate) fn new(lb: &LoadBalancerArn, id: &str) -> Self {
         let (region, account) = lb.scope();
-        ListenerArn(format!("{PREFIX}{region}:{account}:listener/{}/{id}", lb.tail()))
+        ListenerArn(format!(
+            "{PREFIX}{region}:{account}:listener/{}/{id}",
+            lb.tail()
+        ))
     }
 
     pub fn parse(arn: &str) -> Result<Self> {
@@ -184,7 +190,12 @@ mod tests {
     #[test]
     fn arns_are_built_and_read_back() {
         let scope = ElbScope::new("000000000000", "us-east-1");
-        let lb = LoadBalancerArn::new(&scope, LoadBalancerType::Application, "web", "0123456789abcdef");
+        let lb = LoadBalancerArn::new(
+            &scope,
+            LoadBalancerType::Application,
+            "web",
+            "0123456789abcdef",
+        );
         assert_eq!(
             lb.as_str(),
             "arn:aws:elasticloadbalancing:us-east-1:000000000000:loadbalancer/app/web/0123456789abcdef"
@@ -199,15 +210,22 @@ mod tests {
         let rule = RuleArn::new(&listener, "00000000000000aa");
         assert!(rule.as_str().contains(":listener-rule/app/web/"));
         assert_eq!(rule.listener(), listener);
-        assert_eq!(RuleArn::parse(rule.as_str()).unwrap().id(), "00000000000000aa");
+        assert_eq!(
+            RuleArn::parse(rule.as_str()).unwrap().id(),
+            "00000000000000aa"
+        );
         let tg = TargetGroupArn::new(&scope, "tg", "0123456789abcdef");
         assert_eq!(TargetGroupArn::parse(tg.as_str()).unwrap().name(), "tg");
     }
 
     #[test]
     fn a_malformed_arn_is_a_validation_error_naming_it() {
-        let e = LoadBalancerArn::parse("arn:aws:elasticloadbalancing:us-east-1:0:loadbalancer/web").unwrap_err();
-        assert!(e.to_string().contains("is not a valid load balancer ARN"), "{e}");
+        let e = LoadBalancerArn::parse("arn:aws:elasticloadbalancing:us-east-1:0:loadbalancer/web")
+            .unwrap_err();
+        assert!(
+            e.to_string().contains("is not a valid load balancer ARN"),
+            "{e}"
+        );
         assert!(TargetGroupArn::parse("tg").is_err());
         assert!(ListenerArn::parse("arn:aws:elasticloadbalancing:r:a:listener/app/x/1/2").is_err());
     }

@@ -33,7 +33,10 @@ pub fn load_balancer_defaults(kind: LoadBalancerType) -> BTreeMap<&'static str, 
             ("routing.http.desync_mitigation_mode", "defensive"),
             ("routing.http.drop_invalid_header_fields.enabled", "false"),
             ("routing.http.preserve_host_header.enabled", "false"),
-            ("routing.http.x_amzn_tls_version_and_cipher_suite.enabled", "false"),
+            (
+                "routing.http.x_amzn_tls_version_and_cipher_suite.enabled",
+                "false",
+            ),
             ("routing.http.xff_client_port.enabled", "false"),
             ("routing.http.xff_header_processing.mode", "append"),
             ("waf.fail_open.enabled", "false"),
@@ -52,7 +55,10 @@ pub fn target_group_defaults(protocol: Protocol) -> BTreeMap<&'static str, &'sta
     let mut d = BTreeMap::from([
         ("deregistration_delay.timeout_seconds", "300"),
         ("stickiness.enabled", "false"),
-        ("load_balancing.cross_zone.enabled", "use_load_balancer_configuration"),
+        (
+            "load_balancing.cross_zone.enabled",
+            "use_load_balancer_configuration",
+        ),
     ]);
     if protocol.is_http() {
         d.extend([
@@ -63,13 +69,22 @@ pub fn target_group_defaults(protocol: Protocol) -> BTreeMap<&'static str, &'sta
             ("slow_start.duration_seconds", "0"),
             ("load_balancing.algorithm.type", "round_robin"),
             ("load_balancing.algorithm.anomaly_mitigation", "off"),
-            ("target_group_health.dns_failover.minimum_healthy_targets.count", "1"),
-            ("target_group_health.dns_failover.minimum_healthy_targets.percentage", "off"),
+            (
+                "target_group_health.dns_failover.minimum_healthy_targets.count",
+                "1",
+            ),
+            (
+                "target_group_health.dns_failover.minimum_healthy_targets.percentage",
+                "off",
+            ),
         ]);
     } else {
         d.extend([
             ("stickiness.type", "source_ip"),
-            ("deregistration_delay.connection_termination.enabled", "false"),
+            (
+                "deregistration_delay.connection_termination.enabled",
+                "false",
+            ),
             ("preserve_client_ip.enabled", "true"),
             ("proxy_protocol_v2.enabled", "false"),
         ]);
@@ -91,7 +106,9 @@ fn check_int(key: &str, value: &str, range: std::ops::RangeInclusive<i64>) -> Re
 fn check_bool(key: &str, value: &str) -> Result<()> {
     match value {
         "true" | "false" => Ok(()),
-        _ => Err(config(format!("The value of '{key}' must be 'true' or 'false'"))),
+        _ => Err(config(format!(
+            "The value of '{key}' must be 'true' or 'false'"
+        ))),
     }
 }
 
@@ -179,11 +196,17 @@ pub(crate) fn check_target_group(protocol: Protocol, changes: &[Attribute]) -> R
             "load_balancing.algorithm.type" => check_one_of(
                 key,
                 value,
-                &["round_robin", "least_outstanding_requests", "weighted_random"],
+                &[
+                    "round_robin",
+                    "least_outstanding_requests",
+                    "weighted_random",
+                ],
             ),
-            "load_balancing.cross_zone.enabled" => {
-                check_one_of(key, value, &["true", "false", "use_load_balancer_configuration"])
-            }
+            "load_balancing.cross_zone.enabled" => check_one_of(
+                key,
+                value,
+                &["true", "false", "use_load_balancer_configuration"],
+            ),
             k if k.ends_with(".enabled") => check_bool(key, value),
             _ => Ok(()),
         },

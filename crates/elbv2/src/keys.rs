@@ -37,7 +37,11 @@ impl ElbScope {
     }
 
     pub(crate) fn load_balancer_key(&self, name: &str) -> String {
-        format!("{}{}", self.load_balancers_prefix(), name.to_ascii_lowercase())
+        format!(
+            "{}{}",
+            self.load_balancers_prefix(),
+            name.to_ascii_lowercase()
+        )
     }
 
     pub(crate) fn target_groups_prefix(&self) -> String {
@@ -45,7 +49,11 @@ impl ElbScope {
     }
 
     pub(crate) fn target_group_key(&self, name: &str) -> String {
-        format!("{}{}", self.target_groups_prefix(), name.to_ascii_lowercase())
+        format!(
+            "{}{}",
+            self.target_groups_prefix(),
+            name.to_ascii_lowercase()
+        )
     }
 
     pub(crate) fn listeners_prefix(&self) -> String {

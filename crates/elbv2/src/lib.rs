@@ -25,16 +25,16 @@ use std::sync::Arc;
 use berth_model::InstallationId;
 use berth_store::{Store, StoreError};
 
+pub use actions::{
+    Action, ActionType, Condition, ConditionField, FixedResponseConfig, ForwardConfig,
+    RedirectConfig, Rule, RuleView, Stickiness, TargetGroupTuple,
+};
 pub use address::{ADDRESS_RANGE, address_candidate};
 pub use arn::{ListenerArn, LoadBalancerArn, RuleArn, TargetGroupArn};
 pub use attributes::{Attribute, load_balancer_defaults, target_group_defaults};
 pub use keys::ElbScope;
 pub use listeners::{Certificate, CreateListener, Listener, ModifyListener};
 pub use load_balancers::{AvailabilityZone, CreateLoadBalancer, LoadBalancer, canonical_zone};
-pub use actions::{
-    Action, ActionType, Condition, ConditionField, FixedResponseConfig, ForwardConfig,
-    RedirectConfig, Rule, RuleView, Stickiness, TargetGroupTuple,
-};
 pub use rules::{CreateRule, ModifyRule};
 pub use tags::{Tag, Tagged};
 pub use target_groups::{CreateTargetGroup, HealthCheck, ModifyTargetGroup, TargetGroup};

@@ -7,13 +7,13 @@ use std::collections::{BTreeMap, BTreeSet};
 use berth_store::{Compare, Op, TxnOutcome};
 use serde::{Deserialize, Serialize};
 
+use crate::actions::{ActionContext, Rule, check_actions};
 use crate::keys::ElbScope;
 use crate::load_balancers::page_of;
-use crate::actions::{ActionContext, Rule, check_actions};
 use crate::tags::{self, Tag};
 use crate::{
-    Action, Elbv2, Elbv2Error, ListenerArn, LoadBalancer, LoadBalancerArn, Page, Paging,
-    Protocol, Result, TargetGroup, TargetGroupArn, invalid, random_id,
+    Action, Elbv2, Elbv2Error, ListenerArn, LoadBalancer, LoadBalancerArn, Page, Paging, Protocol,
+    Result, TargetGroup, TargetGroupArn, invalid, random_id,
 };
 
 /// The security policy of HTTPS and TLS listeners that name none (ELBv2's default).
@@ -117,7 +117,11 @@ fn check_security(
                 listener.protocol
             )));
         }
-        if let Some(c) = listener.certificates.iter().find(|c| !certificate_exists(&c.arn)) {
+        if let Some(c) = listener
+            .certificates
+            .iter()
+            .find(|c| !certificate_exists(&c.arn))
+        {
             return Err(Elbv2Error::CertificateNotFound(format!(
                 "Certificate '{}' not found",
                 c.arn
@@ -143,7 +147,9 @@ fn check_security(
     if let Some(p) = &listener.ssl_policy
         && !p.starts_with("ELBSecurityPolicy-")
     {
-        return Err(Elbv2Error::Validation(format!("SSL policy '{p}' not found")));
+        return Err(Elbv2Error::Validation(format!(
+            "SSL policy '{p}' not found"
+        )));
     }
     Ok(())
 }
@@ -183,9 +189,16 @@ impl Elbv2 {
 
     /// The listeners of `account` (in any region) that present the certificate `arn`: an
     /// IAM server certificate in use cannot be deleted.
-    pub fn listeners_using_certificate(&self, account: &str, arn: &str) -> Result<Vec<ListenerArn>> {
+    pub fn listeners_using_certificate(
+        &self,
+        account: &str,
+        arn: &str,
+    ) -> Result<Vec<ListenerArn>> {
         let mut out = Vec::new();
-        for kv in self.store().range(&format!("{}{account}/", crate::keys::ROOT), None, 0)? {
+        for kv in self
+            .store()
+            .range(&format!("{}{account}/", crate::keys::ROOT), None, 0)?
+        {
             if kv.key.split('/').nth(3) != Some("listener") {
                 continue;
             }
@@ -229,14 +242,17 @@ impl Elbv2 {
         certificate_exists: &dyn Fn(&str) -> bool,
     ) -> Result<Listener> {
         tags::check(&req.tags)?;
-        let port = check_port(req.port)?.ok_or_else(|| invalid("A listener port must be specified"))?;
+        let port =
+            check_port(req.port)?.ok_or_else(|| invalid("A listener port must be specified"))?;
         let protocol = req
             .protocol
             .ok_or_else(|| invalid("A listener protocol must be specified"))?;
         let groups = self.groups_named(scope, req.default_actions.iter())?;
         loop {
             let (lb_key, lb, lb_revision) = self.load_balancer_at(scope, &req.load_balancer)?;
-            let existing = self.store().range(&scope.listeners_of(lb.arn.id()), None, 0)?;
+            let existing = self
+                .store()
+                .range(&scope.listeners_of(lb.arn.id()), None, 0)?;
             for kv in &existing {
                 let l: Listener = berth_store::decode(kv)?;
                 if l.port == port {
@@ -335,10 +351,12 @@ impl Elbv2 {
     ) -> Result<Listener> {
         loop {
             let (key, mut listener, revision) = self.listener_at(scope, arn)?;
-            let lb = self.load_balancer(scope, &listener.load_balancer_arn).map_err(|e| match e {
-                Elbv2Error::LoadBalancerNotFound(_) => listener_not_found(),
-                e => e,
-            })?;
+            let lb = self
+                .load_balancer(scope, &listener.load_balancer_arn)
+                .map_err(|e| match e {
+                    Elbv2Error::LoadBalancerNotFound(_) => listener_not_found(),
+                    e => e,
+                })?;
             let all: Vec<TargetGroup> = self.target_groups(scope)?;
             let groups: BTreeMap<TargetGroupArn, TargetGroup> =
                 all.into_iter().map(|g| (g.arn.clone(), g)).collect();
@@ -382,7 +400,10 @@ impl Elbv2 {
             .iter()
             .map(|arn| self.listener(scope, arn))
             .collect::<Result<Vec<_>>>()?;
-        Ok(Page { items, next_marker: None })
+        Ok(Page {
+            items,
+            next_marker: None,
+        })
     }
 
     /// ModifyListener.
@@ -493,10 +514,10 @@ impl Elbv2 {
     /// DeleteListener (with its rules).
     pub fn delete_listener(&self, scope: &ElbScope, arn: &ListenerArn) -> Result<()> {
         let (key, _, revision) = self.listener_at(scope, arn)?;
-        match self
-            .store()
-            .txn(&[Compare::ModRevision(key.clone(), revision)], &[Op::delete(&key)])?
-        {
+        match self.store().txn(
+            &[Compare::ModRevision(key.clone(), revision)],
+            &[Op::delete(&key)],
+        )? {
             TxnOutcome::Committed(_) => Ok(()),
             // Changed meanwhile: deleted by someone else, or changed (delete that).
             TxnOutcome::Conflict => self.delete_listener(scope, arn),

@@ -14,8 +14,8 @@ use crate::attributes::{self, Attribute};
 use crate::keys::{ElbScope, address_key};
 use crate::tags::{self, Tag};
 use crate::{
-    Elbv2, Elbv2Error, IpAddressType, LoadBalancerArn, LoadBalancerState, LoadBalancerType,
-    Page, Paging, Result, Scheme, config, invalid, lb_not_found, now, random_id,
+    Elbv2, Elbv2Error, IpAddressType, LoadBalancerArn, LoadBalancerState, LoadBalancerType, Page,
+    Paging, Result, Scheme, config, invalid, lb_not_found, now, random_id,
 };
 
 /// A subnet the load balancer is in, and its zone.
@@ -70,7 +70,10 @@ impl LoadBalancer {
     }
 
     pub fn attributes(&self) -> Vec<Attribute> {
-        attributes::merged(attributes::load_balancer_defaults(self.kind), &self.attributes)
+        attributes::merged(
+            attributes::load_balancer_defaults(self.kind),
+            &self.attributes,
+        )
     }
 }
 
@@ -110,7 +113,10 @@ pub struct CreateLoadBalancer {
 /// An id of EC2's shape: `{prefix}` then lower-case letters and digits.
 pub(crate) fn is_resource_id(id: &str, prefix: &str) -> bool {
     id.strip_prefix(prefix).is_some_and(|rest| {
-        !rest.is_empty() && rest.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
+        !rest.is_empty()
+            && rest
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
     })
 }
 
@@ -222,8 +228,12 @@ impl Elbv2 {
                 let existing: LoadBalancer = berth_store::decode(&kv)?;
                 let same = existing.kind == req.kind
                     && existing.scheme == req.scheme
-                    && sorted(existing.availability_zones.iter().map(|z| z.subnet_id.clone()))
-                        == sorted(req.subnets.iter().cloned())
+                    && sorted(
+                        existing
+                            .availability_zones
+                            .iter()
+                            .map(|z| z.subnet_id.clone()),
+                    ) == sorted(req.subnets.iter().cloned())
                     && sorted(existing.security_groups.iter().cloned())
                         == sorted(req.security_groups.iter().cloned());
                 return match same {
@@ -311,7 +321,9 @@ impl Elbv2 {
         }
         let key = scope.load_balancer_key(arn.name());
         let stored = berth_store::update(self.store(), &key, |current: Option<LoadBalancer>| {
-            let mut lb = current.filter(|lb| lb.arn == *arn).ok_or_else(lb_not_found)?;
+            let mut lb = current
+                .filter(|lb| lb.arn == *arn)
+                .ok_or_else(lb_not_found)?;
             change(&mut lb)?;
             Ok::<_, Elbv2Error>(Change::Put(lb))
         })?;
@@ -338,7 +350,10 @@ impl Elbv2 {
                 .iter()
                 .map(|arn| self.load_balancer(scope, arn))
                 .collect::<Result<Vec<_>>>()?;
-            return Ok(Page { items, next_marker: None });
+            return Ok(Page {
+                items,
+                next_marker: None,
+            });
         }
         if !names.is_empty() {
             let mut items = Vec::new();
@@ -353,7 +368,10 @@ impl Elbv2 {
                     })?;
                 items.push(berth_store::decode(&kv)?);
             }
-            return Ok(Page { items, next_marker: None });
+            return Ok(Page {
+                items,
+                next_marker: None,
+            });
         }
         page_of(self.store(), &scope.load_balancers_prefix(), paging, size)
     }
@@ -467,7 +485,10 @@ pub(crate) fn page_of<T: serde::de::DeserializeOwned>(
     let more = kvs.len() > size;
     let kvs = &kvs[..kvs.len().min(size)];
     let next_marker = more
-        .then(|| kvs.last().map(|kv| berth_store::page_token::encode(&kv.key)))
+        .then(|| {
+            kvs.last()
+                .map(|kv| berth_store::page_token::encode(&kv.key))
+        })
         .flatten();
     let items = kvs
         .iter()

@@ -12,6 +12,7 @@ use crate::{Elbv2, Elbv2Error, ListenerArn, Page, Paging, Result, RuleArn, inval
 
 /// Priorities a rule may have.
 pub const PRIORITIES: std::ops::RangeInclusive<i64> = 1..=50_000;
+
 /// CreateRule's request, parsed.
 #[derive(Debug, Clone)]
 pub struct CreateRule {
@@ -102,7 +103,11 @@ impl Elbv2 {
             let rest = &all[start.min(all.len())..];
             let items: Vec<RuleView> = rest.iter().take(size).cloned().collect();
             let next_marker = (rest.len() > size)
-                .then(|| items.last().map(|v| berth_store::page_token::encode(v.arn.id())))
+                .then(|| {
+                    items
+                        .last()
+                        .map(|v| berth_store::page_token::encode(v.arn.id()))
+                })
                 .flatten();
             return Ok(Page { items, next_marker });
         }
@@ -123,7 +128,10 @@ impl Elbv2 {
                 .ok_or_else(rule_not_found)?;
             items.push(view);
         }
-        Ok(Page { items, next_marker: None })
+        Ok(Page {
+            items,
+            next_marker: None,
+        })
     }
 
     /// ModifyRule. The default rule's actions are its listener's default actions; it has
@@ -224,7 +232,8 @@ impl Elbv2 {
                             .ok_or_else(rule_not_found)?;
                         rule.priority = *priority;
                     }
-                    let mut priorities: Vec<u32> = listener.rules.iter().map(|r| r.priority).collect();
+                    let mut priorities: Vec<u32> =
+                        listener.rules.iter().map(|r| r.priority).collect();
                     priorities.sort();
                     if let Some(w) = priorities.windows(2).find(|w| w[0] == w[1]) {
                         return Err(Elbv2Error::PriorityInUse(format!(

@@ -29,7 +29,9 @@ pub(crate) fn check(tags: &[Tag]) -> Result<()> {
             ));
         }
         if tag.key.starts_with("aws:") {
-            return Err(invalid("Tag keys starting with 'aws:' are reserved for internal use"));
+            return Err(invalid(
+                "Tag keys starting with 'aws:' are reserved for internal use",
+            ));
         }
         if !seen.insert(tag.key.as_str()) {
             return Err(Elbv2Error::DuplicateTagKeys(format!(
@@ -112,7 +114,9 @@ impl Elbv2 {
                         .into_iter()
                         .find(|r| r.id == arn.id())
                         .map(|r| r.tags)
-                        .ok_or_else(|| Elbv2Error::RuleNotFound("One or more rules not found".into()))?
+                        .ok_or_else(|| {
+                            Elbv2Error::RuleNotFound("One or more rules not found".into())
+                        })?
                 }
             }
         })
@@ -137,9 +141,13 @@ impl Elbv2 {
             }
             Tagged::Rule(arn) => {
                 self.change_listener(scope, &arn.listener(), |l| {
-                    let rule = l.rules.iter_mut().find(|r| r.id == arn.id()).ok_or_else(|| {
-                        Elbv2Error::RuleNotFound("One or more rules not found".into())
-                    })?;
+                    let rule = l
+                        .rules
+                        .iter_mut()
+                        .find(|r| r.id == arn.id())
+                        .ok_or_else(|| {
+                            Elbv2Error::RuleNotFound("One or more rules not found".into())
+                        })?;
                     change(&mut rule.tags)
                 })
                 .map_err(rule_gone)?;
@@ -158,7 +166,12 @@ impl Elbv2 {
     }
 
     /// RemoveTags from every resource named.
-    pub fn remove_tags(&self, scope: &ElbScope, resources: &[Tagged], keys: &[String]) -> Result<()> {
+    pub fn remove_tags(
+        &self,
+        scope: &ElbScope,
+        resources: &[Tagged],
+        keys: &[String],
+    ) -> Result<()> {
         for r in resources {
             self.change_tags(scope, r, &|tags| {
                 remove(tags, keys);
@@ -171,7 +184,9 @@ impl Elbv2 {
 
 fn rule_gone(e: Elbv2Error) -> Elbv2Error {
     match e {
-        Elbv2Error::ListenerNotFound(_) => Elbv2Error::RuleNotFound("One or more rules not found".into()),
+        Elbv2Error::ListenerNotFound(_) => {
+            Elbv2Error::RuleNotFound("One or more rules not found".into())
+        }
         e => e,
     }
 }

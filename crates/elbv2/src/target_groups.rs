@@ -38,7 +38,11 @@ impl HealthCheck {
     /// ELBv2's defaults for a target group of `protocol` checked with `check` (default:
     /// the group's protocol for HTTP and HTTPS groups, TCP for the others).
     pub fn defaults(protocol: Protocol, check: Option<Protocol>) -> HealthCheck {
-        let check = check.unwrap_or(if protocol.is_http() { protocol } else { Protocol::Tcp });
+        let check = check.unwrap_or(if protocol.is_http() {
+            protocol
+        } else {
+            Protocol::Tcp
+        });
         let (timeout, matcher) = match (protocol.is_http(), check) {
             (true, _) => (5, Some("200")),
             (false, Protocol::Http) => (6, Some("200-399")),
@@ -59,7 +63,10 @@ impl HealthCheck {
     }
 
     fn check(&self, group_protocol: Protocol) -> Result<()> {
-        if !matches!(self.protocol, Protocol::Http | Protocol::Https | Protocol::Tcp) {
+        if !matches!(
+            self.protocol,
+            Protocol::Http | Protocol::Https | Protocol::Tcp
+        ) {
             return Err(invalid(format!(
                 "Health check protocol '{}' is not supported",
                 self.protocol
@@ -71,7 +78,10 @@ impl HealthCheck {
             )));
         }
         if self.port != "traffic-port"
-            && !self.port.parse::<u32>().is_ok_and(|p| (1..=65535).contains(&p))
+            && !self
+                .port
+                .parse::<u32>()
+                .is_ok_and(|p| (1..=65535).contains(&p))
         {
             return Err(invalid(format!(
                 "Health check port '{}' must be 'traffic-port' or a number between 1 and 65535",
@@ -102,7 +112,9 @@ impl HealthCheck {
         }
         if let Some(codes) = &self.matcher {
             if !self.protocol.is_http() {
-                return Err(config("Custom health check matchers are not supported for TCP health checks"));
+                return Err(config(
+                    "Custom health check matchers are not supported for TCP health checks",
+                ));
             }
             let top = if group_protocol.is_http() { 499 } else { 599 };
             check_matcher(codes, top)?;
@@ -177,7 +189,10 @@ impl TargetGroup {
     }
 
     pub fn attributes(&self) -> Vec<Attribute> {
-        attributes::merged(attributes::target_group_defaults(self.protocol), &self.attributes)
+        attributes::merged(
+            attributes::target_group_defaults(self.protocol),
+            &self.attributes,
+        )
     }
 
     /// `deregistration_delay.timeout_seconds`.
@@ -299,7 +314,9 @@ impl Elbv2 {
             invalid("A protocol must be specified for target groups with target type 'instance' or 'ip'")
         })?;
         let port = req.port.ok_or_else(|| {
-            invalid("A port must be specified for target groups with target type 'instance' or 'ip'")
+            invalid(
+                "A port must be specified for target groups with target type 'instance' or 'ip'",
+            )
         })?;
         let port = u16::try_from(port).ok().filter(|p| *p > 0).ok_or_else(|| {
             invalid(format!(
@@ -307,7 +324,9 @@ impl Elbv2 {
             ))
         })?;
         let vpc_id = req.vpc_id.clone().ok_or_else(|| {
-            invalid("A VPC ID must be specified for target groups with target type 'instance' or 'ip'")
+            invalid(
+                "A VPC ID must be specified for target groups with target type 'instance' or 'ip'",
+            )
         })?;
         // The VPC's record comes with the EC2 API (branch `ec2`): the existence check goes here.
         if !is_resource_id(&vpc_id, "vpc-") {
@@ -361,11 +380,10 @@ impl Elbv2 {
                     ))),
                 };
             }
-            if let TxnOutcome::Committed(_) = self.store().put_if_revision(
-                &key,
-                &berth_store::encode(&group),
-                0,
-            )? {
+            if let TxnOutcome::Committed(_) =
+                self.store()
+                    .put_if_revision(&key, &berth_store::encode(&group), 0)?
+            {
                 return Ok(group);
             }
         }
@@ -432,14 +450,20 @@ impl Elbv2 {
                     }
                 }
             }
-            return Ok(Page { items, next_marker: None });
+            return Ok(Page {
+                items,
+                next_marker: None,
+            });
         }
         if !arns.is_empty() {
             let items = arns
                 .iter()
                 .map(|arn| self.target_group(scope, arn))
                 .collect::<Result<Vec<_>>>()?;
-            return Ok(Page { items, next_marker: None });
+            return Ok(Page {
+                items,
+                next_marker: None,
+            });
         }
         if !names.is_empty() {
             let mut items = Vec::new();
@@ -454,7 +478,10 @@ impl Elbv2 {
                     })?;
                 items.push(berth_store::decode(&kv)?);
             }
-            return Ok(Page { items, next_marker: None });
+            return Ok(Page {
+                items,
+                next_marker: None,
+            });
         }
         page_of(self.store(), &scope.target_groups_prefix(), paging, size)
     }
@@ -507,7 +534,9 @@ impl Elbv2 {
             )));
         }
         let key = scope.target_group_key(arn.name());
-        let health = self.store().range(&scope.health_prefix(arn.id()), None, 0)?;
+        let health = self
+            .store()
+            .range(&scope.health_prefix(arn.id()), None, 0)?;
         berth_store::update(self.store(), &key, |current: Option<TargetGroup>| {
             let mut update = berth_store::Update::from(match current {
                 Some(g) if g.arn == *arn => Change::Delete,

@@ -12,8 +12,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::keys::ElbScope;
 use crate::{
-    Elbv2, Elbv2Error, Result, TargetGroupArn, TargetHealthReason, TargetHealthState,
-    TargetType, invalid, now,
+    Elbv2, Elbv2Error, Result, TargetGroupArn, TargetHealthReason, TargetHealthState, TargetType,
+    invalid, now,
 };
 
 /// Targets per target group (ELBv2's quota for application load balancers).
@@ -71,8 +71,7 @@ fn check_target(kind: TargetType, default_port: u16, t: &TargetDescription) -> R
     match kind {
         TargetType::Instance => {
             let hex = t.id.strip_prefix("i-").unwrap_or("");
-            if !(hex.len() == 8 || hex.len() == 17) || !hex.bytes().all(|b| b.is_ascii_hexdigit())
-            {
+            if !(hex.len() == 8 || hex.len() == 17) || !hex.bytes().all(|b| b.is_ascii_hexdigit()) {
                 return Err(invalid(format!("Instance ID '{}' is not valid", t.id)));
             }
         }
@@ -124,34 +123,30 @@ impl Elbv2 {
             .map(|t| check_target(group.target_type, group.port, t))
             .collect::<Result<_>>()?;
         let key = scope.target_group_key(arn.name());
-        berth_store::update(
-            self.store(),
-            &key,
-            |current: Option<crate::TargetGroup>| {
-                let mut group = current
-                    .filter(|g| g.arn == *arn)
-                    .ok_or_else(crate::tg_not_found)?;
-                let mut update_ops = Vec::new();
-                for t in &new {
-                    if group.targets.iter().any(|r| same(r, t)) {
-                        continue;
-                    }
-                    group.draining.retain(|d| !same(&d.target, t));
-                    group.targets.push(t.clone());
-                    update_ops.push(Op::delete(scope.health_key(arn.id(), &t.id, t.port)));
+        berth_store::update(self.store(), &key, |current: Option<crate::TargetGroup>| {
+            let mut group = current
+                .filter(|g| g.arn == *arn)
+                .ok_or_else(crate::tg_not_found)?;
+            let mut update_ops = Vec::new();
+            for t in &new {
+                if group.targets.iter().any(|r| same(r, t)) {
+                    continue;
                 }
-                if group.targets.len() > MAX_TARGETS {
-                    return Err(Elbv2Error::TooManyTargets(format!(
-                        "You have reached the maximum number of targets per target group, which is {MAX_TARGETS}"
-                    )));
-                }
-                let mut update = berth_store::Update::from(berth_store::Change::Put(group));
-                for op in update_ops {
-                    update = update.also(op);
-                }
-                Ok::<_, Elbv2Error>(update)
-            },
-        )?;
+                group.draining.retain(|d| !same(&d.target, t));
+                group.targets.push(t.clone());
+                update_ops.push(Op::delete(scope.health_key(arn.id(), &t.id, t.port)));
+            }
+            if group.targets.len() > MAX_TARGETS {
+                return Err(Elbv2Error::TooManyTargets(format!(
+                    "You have reached the maximum number of targets per target group, which is {MAX_TARGETS}"
+                )));
+            }
+            let mut update = berth_store::Update::from(berth_store::Change::Put(group));
+            for op in update_ops {
+                update = update.also(op);
+            }
+            Ok::<_, Elbv2Error>(update)
+        })?;
         Ok(())
     }
 
@@ -169,7 +164,10 @@ impl Elbv2 {
             let delay = group.deregistration_delay();
             group.draining.retain(|d| d.until > at);
             for t in targets {
-                let port = t.port.and_then(|p| u16::try_from(p).ok()).unwrap_or(group.port);
+                let port = t
+                    .port
+                    .and_then(|p| u16::try_from(p).ok())
+                    .unwrap_or(group.port);
                 let Some(i) = group
                     .targets
                     .iter()
@@ -227,7 +225,12 @@ impl Elbv2 {
         };
         let registered = |t: &Target| {
             if !in_use {
-                return answer(t, TargetHealthState::Unused, Some(TargetHealthReason::NotInUse), None);
+                return answer(
+                    t,
+                    TargetHealthState::Unused,
+                    Some(TargetHealthReason::NotInUse),
+                    None,
+                );
             }
             match reports.get(&scope.health_key(arn.id(), &t.id, t.port)) {
                 Some(r) => answer(t, r.state, r.reason, r.description.clone()),

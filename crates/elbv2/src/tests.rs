@@ -126,7 +126,10 @@ fn malformed_subnets_and_too_few_for_an_alb_are_refused() {
     let elb = elb();
     let mut req = alb("x");
     req.subnets = vec!["subnet-a".into(), "net-b".into()];
-    assert_eq!(elb.create_load_balancer(&scope(), req).unwrap_err().code(), "SubnetNotFound");
+    assert_eq!(
+        elb.create_load_balancer(&scope(), req).unwrap_err().code(),
+        "SubnetNotFound"
+    );
     let mut req = alb("x");
     req.subnets = vec!["subnet-a".into()];
     assert_eq!(
@@ -135,7 +138,10 @@ fn malformed_subnets_and_too_few_for_an_alb_are_refused() {
     );
     let mut req = alb("x");
     req.security_groups = vec!["group".into()];
-    assert_eq!(elb.create_load_balancer(&scope(), req).unwrap_err().code(), "InvalidSecurityGroup");
+    assert_eq!(
+        elb.create_load_balancer(&scope(), req).unwrap_err().code(),
+        "InvalidSecurityGroup"
+    );
 }
 
 #[test]
@@ -152,7 +158,10 @@ fn target_groups_take_the_health_check_defaults_of_their_protocol() {
     assert_eq!(tcp.health_check.protocol, Protocol::Tcp);
     assert_eq!(tcp.health_check.path, None);
     assert_eq!(tcp.health_check.timeout_seconds, 10);
-    assert_eq!(tcp.attribute("stickiness.type").as_deref(), Some("source_ip"));
+    assert_eq!(
+        tcp.attribute("stickiness.type").as_deref(),
+        Some("source_ip")
+    );
     let mut bad = tg("bad");
     bad.health.timeout_seconds = Some(40);
     assert_eq!(
@@ -168,11 +177,21 @@ fn rule_priorities_are_unique_per_listener_and_can_be_swapped() {
     let a = elb.create_target_group(&scope(), tg("a")).unwrap();
     let b = elb.create_target_group(&scope(), tg("b")).unwrap();
     let l = elb
-        .create_listener(&scope(), listener(&lb, 80, vec![forward(&a.arn)]), &no_certs)
+        .create_listener(
+            &scope(),
+            listener(&lb, 80, vec![forward(&a.arn)]),
+            &no_certs,
+        )
         .unwrap();
-    let r1 = elb.create_rule(&scope(), path_rule(&l, 10, "/a/*", &a.arn)).unwrap();
-    let r2 = elb.create_rule(&scope(), path_rule(&l, 20, "/b/*", &b.arn)).unwrap();
-    let e = elb.create_rule(&scope(), path_rule(&l, 10, "/c/*", &b.arn)).unwrap_err();
+    let r1 = elb
+        .create_rule(&scope(), path_rule(&l, 10, "/a/*", &a.arn))
+        .unwrap();
+    let r2 = elb
+        .create_rule(&scope(), path_rule(&l, 20, "/b/*", &b.arn))
+        .unwrap();
+    let e = elb
+        .create_rule(&scope(), path_rule(&l, 10, "/c/*", &b.arn))
+        .unwrap_err();
     assert_eq!(e.code(), "PriorityInUse");
     let swapped = elb
         .set_rule_priorities(&scope(), &[(r1.arn.clone(), 20), (r2.arn.clone(), 10)])
@@ -182,7 +201,10 @@ fn rule_priorities_are_unique_per_listener_and_can_be_swapped() {
         .describe_rules(&scope(), Some(&l.arn), &[], &Paging::default())
         .unwrap()
         .items;
-    let order: Vec<(&str, &RuleArn)> = rules.iter().map(|r| (r.priority.as_str(), &r.arn)).collect();
+    let order: Vec<(&str, &RuleArn)> = rules
+        .iter()
+        .map(|r| (r.priority.as_str(), &r.arn))
+        .collect();
     assert_eq!(order[0], ("10", &r2.arn));
     assert_eq!(order[1], ("20", &r1.arn));
     assert_eq!(order[2].0, "default");
@@ -200,17 +222,25 @@ fn a_target_group_in_use_cannot_be_deleted_and_its_targets_report_as_aws_does() 
         port: None,
         availability_zone: None,
     };
-    elb.register_targets(&scope(), &a.arn, std::slice::from_ref(&target)).unwrap();
+    elb.register_targets(&scope(), &a.arn, std::slice::from_ref(&target))
+        .unwrap();
     let health = elb.describe_target_health(&scope(), &a.arn, &[]).unwrap();
     assert_eq!(health[0].state, TargetHealthState::Unused);
     assert_eq!(health[0].reason, Some(TargetHealthReason::NotInUse));
     assert_eq!(health[0].target.port, 80);
     let l = elb
-        .create_listener(&scope(), listener(&lb, 80, vec![forward(&a.arn)]), &no_certs)
+        .create_listener(
+            &scope(),
+            listener(&lb, 80, vec![forward(&a.arn)]),
+            &no_certs,
+        )
         .unwrap();
     let health = elb.describe_target_health(&scope(), &a.arn, &[]).unwrap();
     assert_eq!(health[0].state, TargetHealthState::Initial);
-    assert_eq!(health[0].reason, Some(TargetHealthReason::RegistrationInProgress));
+    assert_eq!(
+        health[0].reason,
+        Some(TargetHealthReason::RegistrationInProgress)
+    );
     elb.set_target_health(
         &scope(),
         &a.arn,
@@ -227,14 +257,25 @@ fn a_target_group_in_use_cannot_be_deleted_and_its_targets_report_as_aws_does() 
     let health = elb.describe_target_health(&scope(), &a.arn, &[]).unwrap();
     assert_eq!(health[0].state, TargetHealthState::Healthy);
     assert_eq!(health[0].reason, None);
-    assert_eq!(elb.delete_target_group(&scope(), &a.arn).unwrap_err().code(), "ResourceInUse");
+    assert_eq!(
+        elb.delete_target_group(&scope(), &a.arn)
+            .unwrap_err()
+            .code(),
+        "ResourceInUse"
+    );
     elb.deregister_targets(&scope(), &a.arn, &[target]).unwrap();
     let health = elb.describe_target_health(&scope(), &a.arn, &[]).unwrap();
     assert_eq!(health[0].state, TargetHealthState::Draining);
-    assert_eq!(health[0].reason, Some(TargetHealthReason::DeregistrationInProgress));
+    assert_eq!(
+        health[0].reason,
+        Some(TargetHealthReason::DeregistrationInProgress)
+    );
     elb.delete_listener(&scope(), &l.arn).unwrap();
     elb.delete_target_group(&scope(), &a.arn).unwrap();
-    assert_eq!(elb.target_group(&scope(), &a.arn).unwrap_err().code(), "TargetGroupNotFound");
+    assert_eq!(
+        elb.target_group(&scope(), &a.arn).unwrap_err().code(),
+        "TargetGroupNotFound"
+    );
 }
 
 #[test]
@@ -242,18 +283,30 @@ fn one_listener_per_port_and_secure_listeners_need_a_known_certificate() {
     let elb = elb();
     let lb = elb.create_load_balancer(&scope(), alb("web")).unwrap();
     let a = elb.create_target_group(&scope(), tg("a")).unwrap();
-    elb.create_listener(&scope(), listener(&lb, 80, vec![forward(&a.arn)]), &no_certs)
-        .unwrap();
+    elb.create_listener(
+        &scope(),
+        listener(&lb, 80, vec![forward(&a.arn)]),
+        &no_certs,
+    )
+    .unwrap();
     let e = elb
-        .create_listener(&scope(), listener(&lb, 80, vec![forward(&a.arn)]), &no_certs)
+        .create_listener(
+            &scope(),
+            listener(&lb, 80, vec![forward(&a.arn)]),
+            &no_certs,
+        )
         .unwrap_err();
     assert_eq!(e.code(), "DuplicateListener");
     let mut https = listener(&lb, 443, vec![forward(&a.arn)]);
     https.protocol = Some(Protocol::Https);
     https.certificates = vec!["arn:aws:iam::000000000000:server-certificate/web".into()];
-    let e = elb.create_listener(&scope(), https.clone(), &no_certs).unwrap_err();
+    let e = elb
+        .create_listener(&scope(), https.clone(), &no_certs)
+        .unwrap_err();
     assert_eq!(e.code(), "CertificateNotFound");
-    let l = elb.create_listener(&scope(), https, &|_: &str| true).unwrap();
+    let l = elb
+        .create_listener(&scope(), https, &|_: &str| true)
+        .unwrap();
     assert_eq!(l.ssl_policy.as_deref(), Some("ELBSecurityPolicy-2016-08"));
     assert!(l.certificates[0].is_default);
 }
@@ -268,10 +321,19 @@ fn weighted_forwards_and_attributes_are_validated() {
         None,
         Some(ForwardConfig {
             target_groups: vec![
-                TargetGroupTuple { arn: a.arn.clone(), weight: 80 },
-                TargetGroupTuple { arn: b.arn.clone(), weight: 20 },
+                TargetGroupTuple {
+                    arn: a.arn.clone(),
+                    weight: 80,
+                },
+                TargetGroupTuple {
+                    arn: b.arn.clone(),
+                    weight: 20,
+                },
             ],
-            stickiness: Stickiness { enabled: true, duration_seconds: Some(60) },
+            stickiness: Stickiness {
+                enabled: true,
+                duration_seconds: Some(60),
+            },
         }),
         None,
     )
@@ -285,24 +347,46 @@ fn weighted_forwards_and_attributes_are_validated() {
         .modify_target_group_attributes(
             &scope(),
             &a.arn,
-            &[Attribute { key: "deregistration_delay.timeout_seconds".into(), value: "30".into() }],
+            &[Attribute {
+                key: "deregistration_delay.timeout_seconds".into(),
+                value: "30".into(),
+            }],
         )
         .unwrap();
-    assert!(attrs.iter().any(|x| x.key == "deregistration_delay.timeout_seconds" && x.value == "30"));
-    assert!(attrs.iter().any(|x| x.key == "slow_start.duration_seconds" && x.value == "0"));
+    assert!(
+        attrs
+            .iter()
+            .any(|x| x.key == "deregistration_delay.timeout_seconds" && x.value == "30")
+    );
+    assert!(
+        attrs
+            .iter()
+            .any(|x| x.key == "slow_start.duration_seconds" && x.value == "0")
+    );
     let e = elb
         .modify_target_group_attributes(
             &scope(),
             &a.arn,
-            &[Attribute { key: "slow_start.duration_seconds".into(), value: "10".into() }],
+            &[Attribute {
+                key: "slow_start.duration_seconds".into(),
+                value: "10".into(),
+            }],
         )
         .unwrap_err();
     assert_eq!(e.code(), "InvalidConfigurationRequest");
     elb.modify_load_balancer_attributes(
         &scope(),
         &lb.arn,
-        &[Attribute { key: "deletion_protection.enabled".into(), value: "true".into() }],
+        &[Attribute {
+            key: "deletion_protection.enabled".into(),
+            value: "true".into(),
+        }],
     )
     .unwrap();
-    assert_eq!(elb.delete_load_balancer(&scope(), &lb.arn).unwrap_err().code(), "OperationNotPermitted");
+    assert_eq!(
+        elb.delete_load_balancer(&scope(), &lb.arn)
+            .unwrap_err()
+            .code(),
+        "OperationNotPermitted"
+    );
 }

@@ -95,7 +95,10 @@ fn tlv(input: &[u8]) -> Option<(u8, &[u8], &[u8])> {
             return None;
         }
         let bytes = input.get(2..2 + n)?;
-        (bytes.iter().fold(0usize, |acc, b| (acc << 8) | *b as usize), 2 + n)
+        (
+            bytes.iter().fold(0usize, |acc, b| (acc << 8) | *b as usize),
+            2 + n,
+        )
     };
     let content = input.get(header..header + len)?;
     Some((tag, content, &input[header + len..]))
@@ -182,7 +185,10 @@ impl Iam {
             .seal(&id, req.private_key.as_bytes())
             .map_err(|e| IamError::Corrupt(format!("sealing a private key: {e}")))?;
         let certificate = ServerCertificate {
-            arn: format!("arn:aws:iam::{account}:server-certificate{path}{}", req.name),
+            arn: format!(
+                "arn:aws:iam::{account}:server-certificate{path}{}",
+                req.name
+            ),
             path,
             server_certificate_name: req.name.clone(),
             server_certificate_id: id,
@@ -256,7 +262,10 @@ impl Iam {
             IamError::Corrupt("no data key to open server certificates with".into())
         })?;
         let plain = data_key
-            .open(&certificate.server_certificate_id, &certificate.sealed_private_key)
+            .open(
+                &certificate.server_certificate_id,
+                &certificate.sealed_private_key,
+            )
             .map_err(|e| IamError::Corrupt(format!("opening a private key: {e}")))?;
         String::from_utf8(plain).map_err(|_| IamError::Corrupt("a private key is not UTF-8".into()))
     }
@@ -300,7 +309,9 @@ impl Iam {
                     c.server_certificate_name
                 )))
             }
-            TxnOutcome::Conflict => self.update_server_certificate(account, name, new_name, new_path),
+            TxnOutcome::Conflict => {
+                self.update_server_certificate(account, name, new_name, new_path)
+            }
         }
     }
 

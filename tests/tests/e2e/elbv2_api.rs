@@ -40,8 +40,18 @@ fn an_alb_with_weighted_path_rules_and_an_https_listener_is_built_with_the_aws_c
     let address: std::net::Ipv4Addr = dns.parse().unwrap_or_else(|_| panic!("{dns}"));
     assert_eq!(address.octets()[0], 127, "{dns}");
     // The CLI's waiter reads the state AWS's way.
-    let waited = s.aws(&["elbv2", "wait", "load-balancer-available", "--load-balancer-arns", &lb_arn]);
-    assert!(waited.status.success(), "{}", String::from_utf8_lossy(&waited.stderr));
+    let waited = s.aws(&[
+        "elbv2",
+        "wait",
+        "load-balancer-available",
+        "--load-balancer-arns",
+        &lb_arn,
+    ]);
+    assert!(
+        waited.status.success(),
+        "{}",
+        String::from_utf8_lossy(&waited.stderr)
+    );
 
     let tg = |name: &str| {
         let created = elb(&[
@@ -143,14 +153,28 @@ fn an_alb_with_weighted_path_rules_and_an_https_listener_is_built_with_the_aws_c
     let dir = tempfile::tempdir().unwrap();
     let (cert, key) = (dir.path().join("cert.pem"), dir.path().join("key.pem"));
     let made = Command::new("openssl")
-        .args(["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "30", "-subj", "/CN=web.berth.test"])
+        .args([
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-days",
+            "30",
+            "-subj",
+            "/CN=web.berth.test",
+        ])
         .arg("-keyout")
         .arg(&key)
         .arg("-out")
         .arg(&cert)
         .output()
         .expect("openssl runs");
-    assert!(made.status.success(), "{}", String::from_utf8_lossy(&made.stderr));
+    assert!(
+        made.status.success(),
+        "{}",
+        String::from_utf8_lossy(&made.stderr)
+    );
     let cert_name = unique("web-cert");
     let uploaded = ok_json(&s.aws(&[
         "iam",
@@ -163,10 +187,24 @@ fn an_alb_with_weighted_path_rules_and_an_https_listener_is_built_with_the_aws_c
         &format!("file://{}", key.display()),
     ]));
     let cert_arn = text(&uploaded, "/ServerCertificateMetadata/Arn");
-    assert_eq!(cert_arn, format!("arn:aws:iam::000000000000:server-certificate/{cert_name}"));
-    assert!(uploaded["ServerCertificateMetadata"]["Expiration"].is_string(), "{uploaded}");
-    let got = ok_json(&s.aws(&["iam", "get-server-certificate", "--server-certificate-name", &cert_name]));
-    assert!(!got.to_string().contains("PRIVATE KEY"), "the key is never shown");
+    assert_eq!(
+        cert_arn,
+        format!("arn:aws:iam::000000000000:server-certificate/{cert_name}")
+    );
+    assert!(
+        uploaded["ServerCertificateMetadata"]["Expiration"].is_string(),
+        "{uploaded}"
+    );
+    let got = ok_json(&s.aws(&[
+        "iam",
+        "get-server-certificate",
+        "--server-certificate-name",
+        &cert_name,
+    ]));
+    assert!(
+        !got.to_string().contains("PRIVATE KEY"),
+        "the key is never shown"
+    );
     let https = elb(&[
         "create-listener",
         "--load-balancer-arn",
@@ -180,8 +218,14 @@ fn an_alb_with_weighted_path_rules_and_an_https_listener_is_built_with_the_aws_c
         "--default-actions",
         &format!("Type=forward,TargetGroupArn={green}"),
     ]);
-    assert_eq!(text(&https, "/Listeners/0/Certificates/0/CertificateArn"), cert_arn);
-    assert_eq!(text(&https, "/Listeners/0/SslPolicy"), "ELBSecurityPolicy-2016-08");
+    assert_eq!(
+        text(&https, "/Listeners/0/Certificates/0/CertificateArn"),
+        cert_arn
+    );
+    assert_eq!(
+        text(&https, "/Listeners/0/SslPolicy"),
+        "ELBSecurityPolicy-2016-08"
+    );
     let listeners = elb(&["describe-listeners", "--load-balancer-arn", &lb_arn]);
     assert_eq!(listeners["Listeners"].as_array().unwrap().len(), 2);
 

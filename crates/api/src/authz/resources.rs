@@ -224,12 +224,17 @@ pub fn elbv2_resources(
             .filter_map(|m| m.get("RuleArn").map(|a| a.to_string()))
             .collect(),
         action if action.starts_with("Describe") => Vec::new(),
-        _ => ["RuleArn", "ListenerArn", "TargetGroupArn", "LoadBalancerArn"]
-            .iter()
-            .find_map(|p| request.get(p))
-            .map(str::to_string)
-            .into_iter()
-            .collect(),
+        _ => [
+            "RuleArn",
+            "ListenerArn",
+            "TargetGroupArn",
+            "LoadBalancerArn",
+        ]
+        .iter()
+        .find_map(|p| request.get(p))
+        .map(str::to_string)
+        .into_iter()
+        .collect(),
     };
     if found.is_empty() {
         vec!["*".to_string()]

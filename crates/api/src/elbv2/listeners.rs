@@ -2,10 +2,12 @@
 //! certificate lists (Add/Remove/DescribeListenerCertificates). HTTPS and TLS listeners
 //! name IAM server certificates (ACM is not served): each must exist.
 
-use berth_elbv2::{CreateListener, Listener, ListenerArn, LoadBalancerArn, ModifyListener, Protocol};
+use berth_elbv2::{
+    CreateListener, Listener, ListenerArn, LoadBalancerArn, ModifyListener, Protocol,
+};
 
 use super::rules::{action_xml, actions};
-use super::{elb_error, next_marker, parsed, paging, scope};
+use super::{elb_error, next_marker, paging, parsed, scope};
 use crate::protocol::query::{QueryRequest, Xml};
 use crate::protocol::{AwsContext, AwsError};
 
@@ -32,7 +34,10 @@ fn certificates(r: &QueryRequest) -> Vec<String> {
 }
 
 fn alpn(r: &QueryRequest) -> Vec<String> {
-    r.list("AlpnPolicy").into_iter().map(str::to_string).collect()
+    r.list("AlpnPolicy")
+        .into_iter()
+        .map(str::to_string)
+        .collect()
 }
 
 pub(super) fn dispatch(ctx: &AwsContext, r: &QueryRequest) -> Result<Option<Xml>, AwsError> {
@@ -108,7 +113,9 @@ pub(super) fn dispatch(ctx: &AwsContext, r: &QueryRequest) -> Result<Option<Xml>
             elb.delete_listener(&scope, &listener_arn(r)?)
                 .map_err(elb_error)?;
         }
-        "AddListenerCertificates" | "RemoveListenerCertificates" | "DescribeListenerCertificates" => {
+        "AddListenerCertificates"
+        | "RemoveListenerCertificates"
+        | "DescribeListenerCertificates" => {
             let arn = listener_arn(r)?;
             let listener = match r.action.as_str() {
                 "AddListenerCertificates" => elb.add_listener_certificates(
@@ -125,7 +132,8 @@ pub(super) fn dispatch(ctx: &AwsContext, r: &QueryRequest) -> Result<Option<Xml>
             .map_err(elb_error)?;
             if r.action != "RemoveListenerCertificates" {
                 xml.members("Certificates", &listener.certificates, |x, c| {
-                    x.leaf("CertificateArn", &c.arn).leaf("IsDefault", c.is_default);
+                    x.leaf("CertificateArn", &c.arn)
+                        .leaf("IsDefault", c.is_default);
                 });
             }
         }
@@ -145,8 +153,11 @@ fn listener_xml(x: &mut Xml, l: &Listener) {
             x.leaf("CertificateArn", &c.arn);
         });
     }
-    x.opt_leaf("SslPolicy", l.ssl_policy.as_deref())
-        .members("DefaultActions", &l.default_actions, action_xml);
+    x.opt_leaf("SslPolicy", l.ssl_policy.as_deref()).members(
+        "DefaultActions",
+        &l.default_actions,
+        action_xml,
+    );
     if !l.alpn_policy.is_empty() {
         x.members("AlpnPolicy", &l.alpn_policy, |x, p| {
             x.text(p);

@@ -6,7 +6,7 @@ use berth_elbv2::{
     CreateLoadBalancer, IpAddressType, LoadBalancer, LoadBalancerArn, LoadBalancerType, Scheme,
 };
 
-use super::{attributes, attributes_xml, elb_error, next_marker, parsed, paging, scope, timestamp};
+use super::{attributes, attributes_xml, elb_error, next_marker, paging, parsed, scope, timestamp};
 use crate::protocol::query::{QueryRequest, Xml};
 use crate::protocol::{AwsContext, AwsError};
 
@@ -84,7 +84,11 @@ pub(super) fn dispatch(ctx: &AwsContext, r: &QueryRequest) -> Result<Option<Xml>
                 .map_err(elb_error)?;
         }
         "SetSecurityGroups" => {
-            let groups = r.list("SecurityGroups").into_iter().map(str::to_string).collect();
+            let groups = r
+                .list("SecurityGroups")
+                .into_iter()
+                .map(str::to_string)
+                .collect();
             let lb = elb
                 .set_security_groups(&scope, &lb_arn(r)?, groups)
                 .map_err(elb_error)?;

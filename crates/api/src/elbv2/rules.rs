@@ -5,9 +5,9 @@
 use std::collections::BTreeMap;
 
 use berth_elbv2::{
-    Action, ActionType, Condition, ConditionField, CreateRule, FixedResponseConfig,
-    ForwardConfig, ListenerArn, ModifyRule, RedirectConfig, RuleArn, RuleView, Stickiness,
-    TargetGroupArn, TargetGroupTuple,
+    Action, ActionType, Condition, ConditionField, CreateRule, FixedResponseConfig, ForwardConfig,
+    ListenerArn, ModifyRule, RedirectConfig, RuleArn, RuleView, Stickiness, TargetGroupArn,
+    TargetGroupTuple,
 };
 
 use super::{boolean, elb_error, next_marker, number, paging, scope, sub_list, sub_structs};
@@ -50,8 +50,11 @@ fn unsigned(member: &str, value: &str) -> Result<u32, AwsError> {
 
 /// One action of `{list}.member.N`.
 fn action(m: &BTreeMap<&str, &str>) -> Result<Action, AwsError> {
-    let kind = ActionType::parse(m.get("Type").ok_or_else(|| required_member("actions.member.type"))?)
-        .map_err(elb_error)?;
+    let kind = ActionType::parse(
+        m.get("Type")
+            .ok_or_else(|| required_member("actions.member.type"))?,
+    )
+    .map_err(elb_error)?;
     let order = m
         .get("Order")
         .map(|o| unsigned("actions.member.order", o))
@@ -126,9 +129,8 @@ fn action(m: &BTreeMap<&str, &str>) -> Result<Action, AwsError> {
                 host: text("RedirectConfig.Host").unwrap_or_else(|| "#{host}".into()),
                 path: text("RedirectConfig.Path").unwrap_or_else(|| "/#{path}".into()),
                 query: text("RedirectConfig.Query").unwrap_or_else(|| "#{query}".into()),
-                status_code: text("RedirectConfig.StatusCode").ok_or_else(|| {
-                    required_member("actions.member.redirectConfig.statusCode")
-                })?,
+                status_code: text("RedirectConfig.StatusCode")
+                    .ok_or_else(|| required_member("actions.member.redirectConfig.statusCode"))?,
             }),
             fixed_response: None,
         }),
@@ -155,9 +157,15 @@ pub(super) fn actions(r: &QueryRequest, list: &str) -> Result<Vec<Action>, AwsEr
 
 /// One condition of `Conditions.member.N`, in either form.
 fn condition(m: &BTreeMap<&str, &str>) -> Result<Condition, AwsError> {
-    let field = ConditionField::parse(m.get("Field").ok_or_else(|| required_member("conditions.member.field"))?)
-        .map_err(elb_error)?;
-    let legacy: Vec<String> = sub_list(m, "Values").into_iter().map(str::to_string).collect();
+    let field = ConditionField::parse(
+        m.get("Field")
+            .ok_or_else(|| required_member("conditions.member.field"))?,
+    )
+    .map_err(elb_error)?;
+    let legacy: Vec<String> = sub_list(m, "Values")
+        .into_iter()
+        .map(str::to_string)
+        .collect();
     let config = |name: &str| -> Vec<String> {
         sub_list(m, &format!("{name}.Values"))
             .into_iter()
@@ -194,11 +202,17 @@ fn condition(m: &BTreeMap<&str, &str>) -> Result<Condition, AwsError> {
         query: Vec::new(),
     };
     match field {
-        ConditionField::HostHeader => c.values = both(config("HostHeaderConfig"), "HostHeaderConfig")?,
-        ConditionField::PathPattern => c.values = both(config("PathPatternConfig"), "PathPatternConfig")?,
+        ConditionField::HostHeader => {
+            c.values = both(config("HostHeaderConfig"), "HostHeaderConfig")?
+        }
+        ConditionField::PathPattern => {
+            c.values = both(config("PathPatternConfig"), "PathPatternConfig")?
+        }
         ConditionField::HttpHeader => {
             only_config("HttpHeaderConfig")?;
-            c.header_name = m.get("HttpHeaderConfig.HttpHeaderName").map(|n| n.to_string());
+            c.header_name = m
+                .get("HttpHeaderConfig.HttpHeaderName")
+                .map(|n| n.to_string());
             c.values = config("HttpHeaderConfig");
         }
         ConditionField::HttpRequestMethod => {
@@ -241,7 +255,9 @@ pub(super) fn dispatch(ctx: &AwsContext, r: &QueryRequest) -> Result<Option<Xml>
                     &scope,
                     CreateRule {
                         listener,
-                        priority: r.int("Priority")?.ok_or_else(|| r.required("Priority").unwrap_err())?,
+                        priority: r
+                            .int("Priority")?
+                            .ok_or_else(|| r.required("Priority").unwrap_err())?,
                         conditions: conditions(r)?,
                         actions: actions(r, "Actions")?,
                         tags: super::tags(r),
@@ -272,7 +288,9 @@ pub(super) fn dispatch(ctx: &AwsContext, r: &QueryRequest) -> Result<Option<Xml>
             let given = |list: &str| !r.structs(list).is_empty();
             let change = ModifyRule {
                 conditions: given("Conditions").then(|| conditions(r)).transpose()?,
-                actions: given("Actions").then(|| actions(r, "Actions")).transpose()?,
+                actions: given("Actions")
+                    .then(|| actions(r, "Actions"))
+                    .transpose()?,
             };
             let rule = elb
                 .modify_rule(&scope, &rule_arn(r)?, change)
@@ -287,9 +305,10 @@ pub(super) fn dispatch(ctx: &AwsContext, r: &QueryRequest) -> Result<Option<Xml>
                 .structs("RulePriorities")
                 .into_iter()
                 .map(|m| {
-                    let arn = RuleArn::parse(m.get("RuleArn").ok_or_else(|| {
-                        required_member("rulePriorities.member.ruleArn")
-                    })?)
+                    let arn = RuleArn::parse(
+                        m.get("RuleArn")
+                            .ok_or_else(|| required_member("rulePriorities.member.ruleArn"))?,
+                    )
                     .map_err(elb_error)?;
                     let priority = number(
                         "rulePriorities.member.priority",

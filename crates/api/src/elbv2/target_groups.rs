@@ -8,9 +8,7 @@ use berth_elbv2::{
     TargetType,
 };
 
-use super::{
-    attributes, attributes_xml, boolean, elb_error, next_marker, parsed, paging, scope,
-};
+use super::{attributes, attributes_xml, boolean, elb_error, next_marker, paging, parsed, scope};
 use crate::protocol::query::{QueryRequest, Xml};
 use crate::protocol::{AwsContext, AwsError};
 

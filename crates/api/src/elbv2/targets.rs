@@ -7,7 +7,11 @@ use super::{elb_error, number, scope};
 use crate::protocol::query::{QueryRequest, Xml};
 use crate::protocol::{AwsContext, AwsError};
 
-pub(super) const ACTIONS: &[&str] = &["RegisterTargets", "DeregisterTargets", "DescribeTargetHealth"];
+pub(super) const ACTIONS: &[&str] = &[
+    "RegisterTargets",
+    "DeregisterTargets",
+    "DescribeTargetHealth",
+];
 
 /// `Targets.member.N.Id`/`Port`/`AvailabilityZone`.
 fn targets(r: &QueryRequest) -> Result<Vec<TargetDescription>, AwsError> {

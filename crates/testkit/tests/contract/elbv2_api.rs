@@ -42,7 +42,10 @@ impl Reply {
 
     /// The text of the first `<tag>`.
     fn get(&self, tag: &str) -> String {
-        self.all(tag).into_iter().next().unwrap_or_else(|| panic!("no <{tag}> in {}", self.body))
+        self.all(tag)
+            .into_iter()
+            .next()
+            .unwrap_or_else(|| panic!("no <{tag}> in {}", self.body))
     }
 
     /// The texts of every `<tag>…</tag>` (innermost text, no nested elements).
@@ -77,14 +80,22 @@ fn unescape(s: &str) -> String {
 
 fn encode(s: &str) -> String {
     s.bytes()
-        .map(|b| match b.is_ascii_alphanumeric() || b"-_.~".contains(&b) {
-            true => (b as char).to_string(),
-            false => format!("%{b:02X}"),
-        })
+        .map(
+            |b| match b.is_ascii_alphanumeric() || b"-_.~".contains(&b) {
+                true => (b as char).to_string(),
+                false => format!("%{b:02X}"),
+            },
+        )
         .collect()
 }
 
-fn call(s: &TestServer, service: &str, version: &str, action: &str, params: &[(&str, &str)]) -> Reply {
+fn call(
+    s: &TestServer,
+    service: &str,
+    version: &str,
+    action: &str,
+    params: &[(&str, &str)],
+) -> Reply {
     let mut form = format!("Action={action}&Version={version}");
     for (k, v) in params {
         form.push_str(&format!("&{}={}", encode(k), encode(v)));
@@ -155,7 +166,9 @@ fn a_load_balancer_gets_a_loopback_address_as_its_dns_name_and_becomes_active() 
     let created = create_alb(&s, "web").ok();
     let arn = created.get("LoadBalancerArn");
     assert!(
-        arn.starts_with("arn:aws:elasticloadbalancing:us-east-1:000000000000:loadbalancer/app/web/"),
+        arn.starts_with(
+            "arn:aws:elasticloadbalancing:us-east-1:000000000000:loadbalancer/app/web/"
+        ),
         "{arn}"
     );
     assert_eq!(arn.rsplit('/').next().unwrap().len(), 16);
@@ -176,15 +189,28 @@ fn a_load_balancer_gets_a_loopback_address_as_its_dns_name_and_becomes_active() 
     let by_name = elb(&s, "DescribeLoadBalancers", &[("Names.member.1", "web")]).ok();
     assert_eq!(by_name.get("LoadBalancerArn"), arn);
     assert_eq!(by_name.get("Code"), "active");
-    let by_arn = elb(&s, "DescribeLoadBalancers", &[("LoadBalancerArns.member.1", &arn)]).ok();
+    let by_arn = elb(
+        &s,
+        "DescribeLoadBalancers",
+        &[("LoadBalancerArns.member.1", &arn)],
+    )
+    .ok();
     assert_eq!(by_arn.get("DNSName"), created.get("DNSName"));
     let nlb = elb(
         &s,
         "CreateLoadBalancer",
-        &[("Name", "tcp"), ("Type", "network"), ("Scheme", "internal"), ("Subnets.member.1", "subnet-0aaa")],
+        &[
+            ("Name", "tcp"),
+            ("Type", "network"),
+            ("Scheme", "internal"),
+            ("Subnets.member.1", "subnet-0aaa"),
+        ],
     )
     .ok();
-    assert!(nlb.get("LoadBalancerArn").contains(":loadbalancer/net/tcp/"));
+    assert!(
+        nlb.get("LoadBalancerArn")
+            .contains(":loadbalancer/net/tcp/")
+    );
     assert_eq!(nlb.get("CanonicalHostedZoneId"), "Z26RNL4JYFTOTI");
     elb(&s, "DeleteLoadBalancer", &[("LoadBalancerArn", &arn)]).ok();
     let gone = elb(&s, "DescribeLoadBalancers", &[("Names.member.1", "web")]);
@@ -202,13 +228,21 @@ fn requests_are_refused_with_elbv2_codes_and_messages() {
     let dup = elb(
         &s,
         "CreateLoadBalancer",
-        &[("Name", "web"), ("Subnets.member.1", "subnet-0aaa"), ("Subnets.member.2", "subnet-0ccc")],
+        &[
+            ("Name", "web"),
+            ("Subnets.member.1", "subnet-0aaa"),
+            ("Subnets.member.2", "subnet-0ccc"),
+        ],
     );
     assert_eq!(
         dup.error("DuplicateLoadBalancerName"),
         "A load balancer with the same name 'web' exists, but with different settings"
     );
-    let one_subnet = elb(&s, "CreateLoadBalancer", &[("Name", "x"), ("Subnets.member.1", "subnet-0aaa")]);
+    let one_subnet = elb(
+        &s,
+        "CreateLoadBalancer",
+        &[("Name", "x"), ("Subnets.member.1", "subnet-0aaa")],
+    );
     assert_eq!(
         one_subnet.error("InvalidConfigurationRequest"),
         "At least two subnets in two different Availability Zones must be specified"
@@ -216,38 +250,75 @@ fn requests_are_refused_with_elbv2_codes_and_messages() {
     let bad_subnet = elb(
         &s,
         "CreateLoadBalancer",
-        &[("Name", "x"), ("Subnets.member.1", "subnet-0aaa"), ("Subnets.member.2", "oops")],
+        &[
+            ("Name", "x"),
+            ("Subnets.member.1", "subnet-0aaa"),
+            ("Subnets.member.2", "oops"),
+        ],
     );
-    assert_eq!(bad_subnet.error("SubnetNotFound"), "The subnet ID 'oops' is not valid");
+    assert_eq!(
+        bad_subnet.error("SubnetNotFound"),
+        "The subnet ID 'oops' is not valid"
+    );
     let bad_name = elb(
         &s,
         "CreateLoadBalancer",
-        &[("Name", "internal-x"), ("Subnets.member.1", "subnet-0aaa"), ("Subnets.member.2", "subnet-0b")],
+        &[
+            ("Name", "internal-x"),
+            ("Subnets.member.1", "subnet-0aaa"),
+            ("Subnets.member.2", "subnet-0b"),
+        ],
     );
     assert_eq!(
         bad_name.error("ValidationError"),
         "Load balancer name 'internal-x' cannot begin with 'internal-'"
     );
-    let bad_arn = elb(&s, "DescribeLoadBalancers", &[("LoadBalancerArns.member.1", "nope")]);
-    assert_eq!(bad_arn.error("ValidationError"), "'nope' is not a valid load balancer ARN");
+    let bad_arn = elb(
+        &s,
+        "DescribeLoadBalancers",
+        &[("LoadBalancerArns.member.1", "nope")],
+    );
+    assert_eq!(
+        bad_arn.error("ValidationError"),
+        "'nope' is not a valid load balancer ARN"
+    );
     let missing = elb(
         &s,
         "DescribeTargetGroups",
-        &[("TargetGroupArns.member.1", "arn:aws:elasticloadbalancing:us-east-1:000000000000:targetgroup/none/0123456789abcdef")],
+        &[(
+            "TargetGroupArns.member.1",
+            "arn:aws:elasticloadbalancing:us-east-1:000000000000:targetgroup/none/0123456789abcdef",
+        )],
     );
-    assert_eq!(missing.error("TargetGroupNotFound"), "One or more target groups not found");
+    assert_eq!(
+        missing.error("TargetGroupNotFound"),
+        "One or more target groups not found"
+    );
     create_tg(&s, "tg", "HTTP", "80");
     let dup_tg = elb(
         &s,
         "CreateTargetGroup",
-        &[("Name", "tg"), ("Protocol", "HTTP"), ("Port", "8080"), ("VpcId", "vpc-0abc")],
+        &[
+            ("Name", "tg"),
+            ("Protocol", "HTTP"),
+            ("Port", "8080"),
+            ("VpcId", "vpc-0abc"),
+        ],
     );
     assert_eq!(
         dup_tg.error("DuplicateTargetGroupName"),
         "A target group with the same name 'tg' exists, but with different settings"
     );
-    let enum_value = elb(&s, "CreateTargetGroup", &[("Name", "t2"), ("Protocol", "FTP")]);
-    assert!(enum_value.error("ValidationError").contains("Member must satisfy enum value set"));
+    let enum_value = elb(
+        &s,
+        "CreateTargetGroup",
+        &[("Name", "t2"), ("Protocol", "FTP")],
+    );
+    assert!(
+        enum_value
+            .error("ValidationError")
+            .contains("Member must satisfy enum value set")
+    );
     let no_name = elb(&s, "CreateTargetGroup", &[("Protocol", "HTTP")]);
     assert!(no_name.error("ValidationError").contains("'name'"));
 }
@@ -261,7 +332,12 @@ fn describe_load_balancers_pages_with_marker_and_page_size() {
     let first = elb(&s, "DescribeLoadBalancers", &[("PageSize", "2")]).ok();
     assert_eq!(first.all("LoadBalancerName"), ["a", "b"]);
     let marker = first.get("NextMarker");
-    let second = elb(&s, "DescribeLoadBalancers", &[("PageSize", "2"), ("Marker", &marker)]).ok();
+    let second = elb(
+        &s,
+        "DescribeLoadBalancers",
+        &[("PageSize", "2"), ("Marker", &marker)],
+    )
+    .ok();
     assert_eq!(second.all("LoadBalancerName"), ["c"]);
     assert!(second.all("NextMarker").is_empty());
     let too_big = elb(&s, "DescribeLoadBalancers", &[("PageSize", "401")]);
@@ -274,7 +350,12 @@ fn target_groups_take_elbv2_health_check_defaults_and_attributes() {
     let http = elb(
         &s,
         "CreateTargetGroup",
-        &[("Name", "http"), ("Protocol", "HTTP"), ("Port", "80"), ("VpcId", "vpc-0abc")],
+        &[
+            ("Name", "http"),
+            ("Protocol", "HTTP"),
+            ("Port", "80"),
+            ("VpcId", "vpc-0abc"),
+        ],
     )
     .ok();
     assert!(http.get("TargetGroupArn").contains(":targetgroup/http/"));
@@ -291,7 +372,13 @@ fn target_groups_take_elbv2_health_check_defaults_and_attributes() {
     let tcp = elb(
         &s,
         "CreateTargetGroup",
-        &[("Name", "tcp"), ("Protocol", "TCP"), ("Port", "5432"), ("VpcId", "vpc-0abc"), ("TargetType", "ip")],
+        &[
+            ("Name", "tcp"),
+            ("Protocol", "TCP"),
+            ("Port", "5432"),
+            ("VpcId", "vpc-0abc"),
+            ("TargetType", "ip"),
+        ],
     )
     .ok();
     assert_eq!(tcp.get("HealthCheckProtocol"), "TCP");
@@ -302,17 +389,34 @@ fn target_groups_take_elbv2_health_check_defaults_and_attributes() {
     let modified = elb(
         &s,
         "ModifyTargetGroup",
-        &[("TargetGroupArn", &arn), ("HealthCheckPath", "/health"), ("Matcher.HttpCode", "200-299"), ("HealthCheckIntervalSeconds", "10")],
+        &[
+            ("TargetGroupArn", &arn),
+            ("HealthCheckPath", "/health"),
+            ("Matcher.HttpCode", "200-299"),
+            ("HealthCheckIntervalSeconds", "10"),
+        ],
     )
     .ok();
     assert_eq!(modified.get("HealthCheckPath"), "/health");
     assert_eq!(modified.get("HttpCode"), "200-299");
-    let bad = elb(&s, "ModifyTargetGroup", &[("TargetGroupArn", &arn), ("HealthCheckTimeoutSeconds", "10")]);
+    let bad = elb(
+        &s,
+        "ModifyTargetGroup",
+        &[
+            ("TargetGroupArn", &arn),
+            ("HealthCheckTimeoutSeconds", "10"),
+        ],
+    );
     assert_eq!(
         bad.error("InvalidConfigurationRequest"),
         "Health check interval '10' must be greater than the timeout '10'"
     );
-    let attrs = elb(&s, "DescribeTargetGroupAttributes", &[("TargetGroupArn", &arn)]).ok();
+    let attrs = elb(
+        &s,
+        "DescribeTargetGroupAttributes",
+        &[("TargetGroupArn", &arn)],
+    )
+    .ok();
     let keys = attrs.all("Key");
     let values = attrs.all("Value");
     let value = |k: &str| values[keys.iter().position(|x| x == k).unwrap()].clone();
@@ -326,7 +430,10 @@ fn target_groups_take_elbv2_health_check_defaults_and_attributes() {
         "ModifyTargetGroupAttributes",
         &[
             ("TargetGroupArn", &arn),
-            ("Attributes.member.1.Key", "deregistration_delay.timeout_seconds"),
+            (
+                "Attributes.member.1.Key",
+                "deregistration_delay.timeout_seconds",
+            ),
             ("Attributes.member.1.Value", "30"),
             ("Attributes.member.2.Key", "stickiness.enabled"),
             ("Attributes.member.2.Value", "true"),
@@ -334,37 +441,80 @@ fn target_groups_take_elbv2_health_check_defaults_and_attributes() {
     )
     .ok();
     let keys = changed.all("Key");
-    assert_eq!(changed.all("Value")[keys.iter().position(|k| k == "deregistration_delay.timeout_seconds").unwrap()], "30");
+    assert_eq!(
+        changed.all("Value")[keys
+            .iter()
+            .position(|k| k == "deregistration_delay.timeout_seconds")
+            .unwrap()],
+        "30"
+    );
     let slow = elb(
         &s,
         "ModifyTargetGroupAttributes",
-        &[("TargetGroupArn", &arn), ("Attributes.member.1.Key", "slow_start.duration_seconds"), ("Attributes.member.1.Value", "10")],
+        &[
+            ("TargetGroupArn", &arn),
+            ("Attributes.member.1.Key", "slow_start.duration_seconds"),
+            ("Attributes.member.1.Value", "10"),
+        ],
     );
-    assert!(slow.error("InvalidConfigurationRequest").contains("slow_start.duration_seconds"));
+    assert!(
+        slow.error("InvalidConfigurationRequest")
+            .contains("slow_start.duration_seconds")
+    );
     let unknown = elb(
         &s,
         "ModifyTargetGroupAttributes",
-        &[("TargetGroupArn", &arn), ("Attributes.member.1.Key", "nope"), ("Attributes.member.1.Value", "1")],
+        &[
+            ("TargetGroupArn", &arn),
+            ("Attributes.member.1.Key", "nope"),
+            ("Attributes.member.1.Value", "1"),
+        ],
     );
-    assert_eq!(unknown.error("InvalidConfigurationRequest"), "Target group attribute key 'nope' is not recognized");
+    assert_eq!(
+        unknown.error("InvalidConfigurationRequest"),
+        "Target group attribute key 'nope' is not recognized"
+    );
     let lb = create_alb(&s, "web").ok().get("LoadBalancerArn");
-    let lb_attrs = elb(&s, "DescribeLoadBalancerAttributes", &[("LoadBalancerArn", &lb)]).ok();
+    let lb_attrs = elb(
+        &s,
+        "DescribeLoadBalancerAttributes",
+        &[("LoadBalancerArn", &lb)],
+    )
+    .ok();
     let keys = lb_attrs.all("Key");
-    assert_eq!(lb_attrs.all("Value")[keys.iter().position(|k| k == "idle_timeout.timeout_seconds").unwrap()], "60");
+    assert_eq!(
+        lb_attrs.all("Value")[keys
+            .iter()
+            .position(|k| k == "idle_timeout.timeout_seconds")
+            .unwrap()],
+        "60"
+    );
     let idle = elb(
         &s,
         "ModifyLoadBalancerAttributes",
-        &[("LoadBalancerArn", &lb), ("Attributes.member.1.Key", "idle_timeout.timeout_seconds"), ("Attributes.member.1.Value", "5000")],
+        &[
+            ("LoadBalancerArn", &lb),
+            ("Attributes.member.1.Key", "idle_timeout.timeout_seconds"),
+            ("Attributes.member.1.Value", "5000"),
+        ],
     );
     idle.error("InvalidConfigurationRequest");
     elb(
         &s,
         "ModifyLoadBalancerAttributes",
-        &[("LoadBalancerArn", &lb), ("Attributes.member.1.Key", "deletion_protection.enabled"), ("Attributes.member.1.Value", "true")],
+        &[
+            ("LoadBalancerArn", &lb),
+            ("Attributes.member.1.Key", "deletion_protection.enabled"),
+            ("Attributes.member.1.Value", "true"),
+        ],
     )
     .ok();
     let protected = elb(&s, "DeleteLoadBalancer", &[("LoadBalancerArn", &lb)]);
-    assert!(protected.error("OperationNotPermitted").contains("deletion protection is enabled"));
+    assert!(
+        protected
+            .error("OperationNotPermitted")
+            .contains("deletion protection is enabled")
+    );
 }
 
 #[test]
@@ -378,9 +528,18 @@ fn rules_keep_priorities_unique_and_show_both_condition_forms_and_weighted_forwa
     let dup = elb(
         &s,
         "CreateListener",
-        &[("LoadBalancerArn", &lb), ("Protocol", "HTTP"), ("Port", "80"), ("DefaultActions.member.1.Type", "forward"), ("DefaultActions.member.1.TargetGroupArn", &a)],
+        &[
+            ("LoadBalancerArn", &lb),
+            ("Protocol", "HTTP"),
+            ("Port", "80"),
+            ("DefaultActions.member.1.Type", "forward"),
+            ("DefaultActions.member.1.TargetGroupArn", &a),
+        ],
     );
-    assert!(dup.error("DuplicateListener").starts_with("A listener already exists on this port"));
+    assert!(
+        dup.error("DuplicateListener")
+            .starts_with("A listener already exists on this port")
+    );
     let legacy = elb(
         &s,
         "CreateRule",
@@ -396,7 +555,10 @@ fn rules_keep_priorities_unique_and_show_both_condition_forms_and_weighted_forwa
     .ok();
     let r10 = legacy.get("RuleArn");
     assert!(r10.contains(":listener-rule/app/web/"), "{r10}");
-    assert_eq!(legacy.all("Values"), ["<member>/a/*</member>", "<member>/a/*</member>"]);
+    assert_eq!(
+        legacy.all("Values"),
+        ["<member>/a/*</member>", "<member>/a/*</member>"]
+    );
     assert_eq!(legacy.get("Weight"), "1");
     let weighted = elb(
         &s,
@@ -405,20 +567,53 @@ fn rules_keep_priorities_unique_and_show_both_condition_forms_and_weighted_forwa
             ("ListenerArn", &listener),
             ("Priority", "20"),
             ("Conditions.member.1.Field", "path-pattern"),
-            ("Conditions.member.1.PathPatternConfig.Values.member.1", "/b/*"),
+            (
+                "Conditions.member.1.PathPatternConfig.Values.member.1",
+                "/b/*",
+            ),
             ("Conditions.member.2.Field", "http-header"),
-            ("Conditions.member.2.HttpHeaderConfig.HttpHeaderName", "X-Canary"),
-            ("Conditions.member.2.HttpHeaderConfig.Values.member.1", "yes"),
+            (
+                "Conditions.member.2.HttpHeaderConfig.HttpHeaderName",
+                "X-Canary",
+            ),
+            (
+                "Conditions.member.2.HttpHeaderConfig.Values.member.1",
+                "yes",
+            ),
             ("Conditions.member.3.Field", "query-string"),
-            ("Conditions.member.3.QueryStringConfig.Values.member.1.Key", "v"),
-            ("Conditions.member.3.QueryStringConfig.Values.member.1.Value", "2"),
+            (
+                "Conditions.member.3.QueryStringConfig.Values.member.1.Key",
+                "v",
+            ),
+            (
+                "Conditions.member.3.QueryStringConfig.Values.member.1.Value",
+                "2",
+            ),
             ("Actions.member.1.Type", "forward"),
-            ("Actions.member.1.ForwardConfig.TargetGroups.member.1.TargetGroupArn", &a),
-            ("Actions.member.1.ForwardConfig.TargetGroups.member.1.Weight", "80"),
-            ("Actions.member.1.ForwardConfig.TargetGroups.member.2.TargetGroupArn", &b),
-            ("Actions.member.1.ForwardConfig.TargetGroups.member.2.Weight", "20"),
-            ("Actions.member.1.ForwardConfig.TargetGroupStickinessConfig.Enabled", "true"),
-            ("Actions.member.1.ForwardConfig.TargetGroupStickinessConfig.DurationSeconds", "300"),
+            (
+                "Actions.member.1.ForwardConfig.TargetGroups.member.1.TargetGroupArn",
+                &a,
+            ),
+            (
+                "Actions.member.1.ForwardConfig.TargetGroups.member.1.Weight",
+                "80",
+            ),
+            (
+                "Actions.member.1.ForwardConfig.TargetGroups.member.2.TargetGroupArn",
+                &b,
+            ),
+            (
+                "Actions.member.1.ForwardConfig.TargetGroups.member.2.Weight",
+                "20",
+            ),
+            (
+                "Actions.member.1.ForwardConfig.TargetGroupStickinessConfig.Enabled",
+                "true",
+            ),
+            (
+                "Actions.member.1.ForwardConfig.TargetGroupStickinessConfig.DurationSeconds",
+                "300",
+            ),
         ],
     )
     .ok();
@@ -441,7 +636,10 @@ fn rules_keep_priorities_unique_and_show_both_condition_forms_and_weighted_forwa
             ("Actions.member.1.FixedResponseConfig.StatusCode", "404"),
         ],
     );
-    assert_eq!(taken.error("PriorityInUse"), "Priority '10' is currently in use");
+    assert_eq!(
+        taken.error("PriorityInUse"),
+        "Priority '10' is currently in use"
+    );
     let out_of_range = elb(
         &s,
         "CreateRule",
@@ -449,12 +647,19 @@ fn rules_keep_priorities_unique_and_show_both_condition_forms_and_weighted_forwa
             ("ListenerArn", &listener),
             ("Priority", "50001"),
             ("Conditions.member.1.Field", "source-ip"),
-            ("Conditions.member.1.SourceIpConfig.Values.member.1", "10.0.0.0/8"),
+            (
+                "Conditions.member.1.SourceIpConfig.Values.member.1",
+                "10.0.0.0/8",
+            ),
             ("Actions.member.1.Type", "fixed-response"),
             ("Actions.member.1.FixedResponseConfig.StatusCode", "403"),
         ],
     );
-    assert!(out_of_range.error("ValidationError").contains("less than or equal to 50000"));
+    assert!(
+        out_of_range
+            .error("ValidationError")
+            .contains("less than or equal to 50000")
+    );
     let bad_cidr = elb(
         &s,
         "CreateRule",
@@ -462,7 +667,10 @@ fn rules_keep_priorities_unique_and_show_both_condition_forms_and_weighted_forwa
             ("ListenerArn", &listener),
             ("Priority", "30"),
             ("Conditions.member.1.Field", "source-ip"),
-            ("Conditions.member.1.SourceIpConfig.Values.member.1", "10.0.0.0"),
+            (
+                "Conditions.member.1.SourceIpConfig.Values.member.1",
+                "10.0.0.0",
+            ),
             ("Actions.member.1.Type", "fixed-response"),
             ("Actions.member.1.FixedResponseConfig.StatusCode", "403"),
         ],
@@ -475,7 +683,10 @@ fn rules_keep_priorities_unique_and_show_both_condition_forms_and_weighted_forwa
             ("ListenerArn", &listener),
             ("Priority", "30"),
             ("Conditions.member.1.Field", "http-request-method"),
-            ("Conditions.member.1.HttpRequestMethodConfig.Values.member.1", "GET"),
+            (
+                "Conditions.member.1.HttpRequestMethodConfig.Values.member.1",
+                "GET",
+            ),
             ("Actions.member.1.Type", "redirect"),
             ("Actions.member.1.RedirectConfig.Protocol", "HTTPS"),
             ("Actions.member.1.RedirectConfig.Port", "443"),
@@ -501,12 +712,21 @@ fn rules_keep_priorities_unique_and_show_both_condition_forms_and_weighted_forwa
     assert_eq!(rules.all("Priority"), ["10", "20", "30", "default"]);
     assert_eq!(rules.all("RuleArn")[0], r20);
     assert_eq!(rules.all("IsDefault"), ["false", "false", "false", "true"]);
-    let paged = elb(&s, "DescribeRules", &[("ListenerArn", &listener), ("PageSize", "3")]).ok();
+    let paged = elb(
+        &s,
+        "DescribeRules",
+        &[("ListenerArn", &listener), ("PageSize", "3")],
+    )
+    .ok();
     assert_eq!(paged.all("Priority"), ["10", "20", "30"]);
     let rest = elb(
         &s,
         "DescribeRules",
-        &[("ListenerArn", &listener), ("PageSize", "3"), ("Marker", &paged.get("NextMarker"))],
+        &[
+            ("ListenerArn", &listener),
+            ("PageSize", "3"),
+            ("Marker", &paged.get("NextMarker")),
+        ],
     )
     .ok();
     assert_eq!(rest.all("Priority"), ["default"]);
@@ -525,7 +745,12 @@ fn target_health_is_unused_until_a_listener_forwards_to_the_group_then_initial()
     elb(
         &s,
         "RegisterTargets",
-        &[("TargetGroupArn", &tg), ("Targets.member.1.Id", "10.0.0.5"), ("Targets.member.2.Id", "10.0.0.6"), ("Targets.member.2.Port", "9090")],
+        &[
+            ("TargetGroupArn", &tg),
+            ("Targets.member.1.Id", "10.0.0.5"),
+            ("Targets.member.2.Id", "10.0.0.6"),
+            ("Targets.member.2.Port", "9090"),
+        ],
     )
     .ok();
     let unused = elb(&s, "DescribeTargetHealth", &[("TargetGroupArn", &tg)]).ok();
@@ -542,22 +767,62 @@ fn target_health_is_unused_until_a_listener_forwards_to_the_group_then_initial()
     let initial = elb(&s, "DescribeTargetHealth", &[("TargetGroupArn", &tg)]).ok();
     assert_eq!(initial.all("State"), ["initial", "initial"]);
     assert_eq!(initial.get("Reason"), "Elb.RegistrationInProgress");
-    assert_eq!(initial.get("Description"), "Target registration is in progress");
+    assert_eq!(
+        initial.get("Description"),
+        "Target registration is in progress"
+    );
     assert_eq!(initial.all("HealthCheckPort"), ["8080", "9090"]);
     let by_lb = elb(&s, "DescribeTargetGroups", &[("LoadBalancerArn", &lb)]).ok();
     assert_eq!(by_lb.get("TargetGroupArn"), tg);
-    let described = elb(&s, "DescribeTargetGroups", &[("TargetGroupArns.member.1", &tg)]).ok();
-    assert_eq!(described.all("LoadBalancerArns"), [format!("<member>{lb}</member>")]);
-    let unknown = elb(&s, "DescribeTargetHealth", &[("TargetGroupArn", &tg), ("Targets.member.1.Id", "10.0.0.9")]).ok();
+    let described = elb(
+        &s,
+        "DescribeTargetGroups",
+        &[("TargetGroupArns.member.1", &tg)],
+    )
+    .ok();
+    assert_eq!(
+        described.all("LoadBalancerArns"),
+        [format!("<member>{lb}</member>")]
+    );
+    let unknown = elb(
+        &s,
+        "DescribeTargetHealth",
+        &[("TargetGroupArn", &tg), ("Targets.member.1.Id", "10.0.0.9")],
+    )
+    .ok();
     assert_eq!(unknown.get("State"), "unused");
     assert_eq!(unknown.get("Reason"), "Target.NotRegistered");
-    elb(&s, "DeregisterTargets", &[("TargetGroupArn", &tg), ("Targets.member.1.Id", "10.0.0.5")]).ok();
-    let draining = elb(&s, "DescribeTargetHealth", &[("TargetGroupArn", &tg), ("Targets.member.1.Id", "10.0.0.5")]).ok();
+    elb(
+        &s,
+        "DeregisterTargets",
+        &[("TargetGroupArn", &tg), ("Targets.member.1.Id", "10.0.0.5")],
+    )
+    .ok();
+    let draining = elb(
+        &s,
+        "DescribeTargetHealth",
+        &[("TargetGroupArn", &tg), ("Targets.member.1.Id", "10.0.0.5")],
+    )
+    .ok();
     assert_eq!(draining.get("State"), "draining");
     assert_eq!(draining.get("Reason"), "Target.DeregistrationInProgress");
-    let not_registered = elb(&s, "DeregisterTargets", &[("TargetGroupArn", &tg), ("Targets.member.1.Id", "10.0.0.77")]);
+    let not_registered = elb(
+        &s,
+        "DeregisterTargets",
+        &[
+            ("TargetGroupArn", &tg),
+            ("Targets.member.1.Id", "10.0.0.77"),
+        ],
+    );
     not_registered.error("InvalidTarget");
-    let bad_ip = elb(&s, "RegisterTargets", &[("TargetGroupArn", &tg), ("Targets.member.1.Id", "i-0123456789abcdef0")]);
+    let bad_ip = elb(
+        &s,
+        "RegisterTargets",
+        &[
+            ("TargetGroupArn", &tg),
+            ("Targets.member.1.Id", "i-0123456789abcdef0"),
+        ],
+    );
     bad_ip.error("InvalidTarget");
 }
 
@@ -577,7 +842,13 @@ fn a_target_group_a_listener_forwards_to_cannot_be_deleted() {
     let misfit = elb(
         &s,
         "CreateListener",
-        &[("LoadBalancerArn", &lb), ("Protocol", "HTTP"), ("Port", "81"), ("DefaultActions.member.1.Type", "forward"), ("DefaultActions.member.1.TargetGroupArn", &tcp)],
+        &[
+            ("LoadBalancerArn", &lb),
+            ("Protocol", "HTTP"),
+            ("Port", "81"),
+            ("DefaultActions.member.1.Type", "forward"),
+            ("DefaultActions.member.1.TargetGroupArn", &tcp),
+        ],
     );
     misfit.error("InvalidConfigurationRequest");
     let listed = elb(&s, "DescribeListeners", &[("LoadBalancerArn", &lb)]).ok();
@@ -587,8 +858,15 @@ fn a_target_group_a_listener_forwards_to_cannot_be_deleted() {
     elb(&s, "DeleteTargetGroup", &[("TargetGroupArn", &tg)]).ok();
     let gone = elb(&s, "DescribeTargetGroups", &[("Names.member.1", "app")]);
     gone.error("TargetGroupNotFound");
-    let no_listener = elb(&s, "DescribeListeners", &[("ListenerArns.member.1", &listener)]);
-    assert_eq!(no_listener.error("ListenerNotFound"), "One or more listeners not found");
+    let no_listener = elb(
+        &s,
+        "DescribeListeners",
+        &[("ListenerArns.member.1", &listener)],
+    );
+    assert_eq!(
+        no_listener.error("ListenerNotFound"),
+        "One or more listeners not found"
+    );
 }
 
 #[test]
@@ -611,23 +889,39 @@ fn https_listeners_present_an_uploaded_iam_server_certificate() {
             ],
         )
     };
-    assert_eq!(https(arn).error("CertificateNotFound"), format!("Certificate '{arn}' not found"));
+    assert_eq!(
+        https(arn).error("CertificateNotFound"),
+        format!("Certificate '{arn}' not found")
+    );
     let malformed = iam(
         &s,
         "UploadServerCertificate",
-        &[("ServerCertificateName", "web"), ("CertificateBody", "nope"), ("PrivateKey", KEY)],
+        &[
+            ("ServerCertificateName", "web"),
+            ("CertificateBody", "nope"),
+            ("PrivateKey", KEY),
+        ],
     );
     malformed.error("MalformedCertificate");
     let uploaded = iam(
         &s,
         "UploadServerCertificate",
-        &[("ServerCertificateName", "web"), ("CertificateBody", CERT), ("PrivateKey", KEY)],
+        &[
+            ("ServerCertificateName", "web"),
+            ("CertificateBody", CERT),
+            ("PrivateKey", KEY),
+        ],
     )
     .ok();
     assert_eq!(uploaded.get("Arn"), arn);
     assert!(uploaded.get("ServerCertificateId").starts_with("ASCA"));
     assert_eq!(uploaded.get("Expiration"), "2036-12-04T04:16:03Z");
-    let got = iam(&s, "GetServerCertificate", &[("ServerCertificateName", "web")]).ok();
+    let got = iam(
+        &s,
+        "GetServerCertificate",
+        &[("ServerCertificateName", "web")],
+    )
+    .ok();
     assert_eq!(got.get("CertificateBody"), CERT);
     assert!(!got.body.contains("PRIVATE KEY"), "the key is never shown");
     let listed = iam(&s, "ListServerCertificates", &[]).ok();
@@ -639,32 +933,64 @@ fn https_listeners_present_an_uploaded_iam_server_certificate() {
     let second = iam(
         &s,
         "UploadServerCertificate",
-        &[("ServerCertificateName", "web2"), ("Path", "/lb/"), ("CertificateBody", CERT), ("PrivateKey", KEY)],
+        &[
+            ("ServerCertificateName", "web2"),
+            ("Path", "/lb/"),
+            ("CertificateBody", CERT),
+            ("PrivateKey", KEY),
+        ],
     )
     .ok()
     .get("Arn");
-    assert_eq!(second, "arn:aws:iam::000000000000:server-certificate/lb/web2");
+    assert_eq!(
+        second,
+        "arn:aws:iam::000000000000:server-certificate/lb/web2"
+    );
     elb(
         &s,
         "AddListenerCertificates",
-        &[("ListenerArn", &listener_arn), ("Certificates.member.1.CertificateArn", &second)],
+        &[
+            ("ListenerArn", &listener_arn),
+            ("Certificates.member.1.CertificateArn", &second),
+        ],
     )
     .ok();
-    let certificates = elb(&s, "DescribeListenerCertificates", &[("ListenerArn", &listener_arn)]).ok();
+    let certificates = elb(
+        &s,
+        "DescribeListenerCertificates",
+        &[("ListenerArn", &listener_arn)],
+    )
+    .ok();
     assert_eq!(certificates.all("CertificateArn"), [arn, second.as_str()]);
     assert_eq!(certificates.all("IsDefault"), ["true", "false"]);
     let default_removed = elb(
         &s,
         "RemoveListenerCertificates",
-        &[("ListenerArn", &listener_arn), ("Certificates.member.1.CertificateArn", arn)],
+        &[
+            ("ListenerArn", &listener_arn),
+            ("Certificates.member.1.CertificateArn", arn),
+        ],
     );
     default_removed.error("OperationNotPermitted");
-    let in_use = iam(&s, "DeleteServerCertificate", &[("ServerCertificateName", "web")]);
+    let in_use = iam(
+        &s,
+        "DeleteServerCertificate",
+        &[("ServerCertificateName", "web")],
+    );
     assert_eq!(in_use.status, 409, "{}", in_use.body);
     assert_eq!(in_use.get("Code"), "DeleteConflict");
     elb(&s, "DeleteListener", &[("ListenerArn", &listener_arn)]).ok();
-    iam(&s, "DeleteServerCertificate", &[("ServerCertificateName", "web")]).ok();
-    let gone = iam(&s, "GetServerCertificate", &[("ServerCertificateName", "web")]);
+    iam(
+        &s,
+        "DeleteServerCertificate",
+        &[("ServerCertificateName", "web")],
+    )
+    .ok();
+    let gone = iam(
+        &s,
+        "GetServerCertificate",
+        &[("ServerCertificateName", "web")],
+    );
     assert_eq!(gone.status, 404, "{}", gone.body);
 }
 
@@ -688,19 +1014,41 @@ fn tags_are_added_described_and_removed_on_every_resource_kind() {
     elb(
         &s,
         "AddTags",
-        &[("ResourceArns.member.1", &lb), ("ResourceArns.member.2", &tg), ("Tags.member.1.Key", "env"), ("Tags.member.1.Value", "test")],
+        &[
+            ("ResourceArns.member.1", &lb),
+            ("ResourceArns.member.2", &tg),
+            ("Tags.member.1.Key", "env"),
+            ("Tags.member.1.Value", "test"),
+        ],
     )
     .ok();
-    let described = elb(&s, "DescribeTags", &[("ResourceArns.member.1", &lb), ("ResourceArns.member.2", &tg)]).ok();
+    let described = elb(
+        &s,
+        "DescribeTags",
+        &[
+            ("ResourceArns.member.1", &lb),
+            ("ResourceArns.member.2", &tg),
+        ],
+    )
+    .ok();
     assert_eq!(described.all("ResourceArn"), [lb.clone(), tg.clone()]);
     assert_eq!(described.all("Key"), ["team", "env", "env"]);
-    elb(&s, "RemoveTags", &[("ResourceArns.member.1", &lb), ("TagKeys.member.1", "team")]).ok();
+    elb(
+        &s,
+        "RemoveTags",
+        &[("ResourceArns.member.1", &lb), ("TagKeys.member.1", "team")],
+    )
+    .ok();
     let after = elb(&s, "DescribeTags", &[("ResourceArns.member.1", &lb)]).ok();
     assert_eq!(after.all("Key"), ["env"]);
     let dup = elb(
         &s,
         "AddTags",
-        &[("ResourceArns.member.1", &lb), ("Tags.member.1.Key", "a"), ("Tags.member.2.Key", "a")],
+        &[
+            ("ResourceArns.member.1", &lb),
+            ("Tags.member.1.Key", "a"),
+            ("Tags.member.2.Key", "a"),
+        ],
     );
     dup.error("DuplicateTagKeys");
 }
