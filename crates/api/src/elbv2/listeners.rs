@@ -72,7 +72,7 @@ pub(super) fn dispatch(ctx: &AwsContext, r: &QueryRequest) -> Result<Option<Xml>
                     &certificate_exists,
                 )
                 .map_err(elb_error)?;
-            xml.members("Listeners", [&listener], |x, l| listener_xml(x, l));
+            xml.members("Listeners", [&listener], listener_xml);
         }
         "DescribeListeners" => {
             let lb = r
@@ -89,7 +89,7 @@ pub(super) fn dispatch(ctx: &AwsContext, r: &QueryRequest) -> Result<Option<Xml>
             let page = elb
                 .describe_listeners(&scope, lb.as_ref(), &arns, &paging(r)?)
                 .map_err(elb_error)?;
-            xml.members("Listeners", &page.items, |x, l| listener_xml(x, l));
+            xml.members("Listeners", &page.items, listener_xml);
             next_marker(&mut xml, page.next_marker.as_deref());
         }
         "ModifyListener" => {
@@ -107,7 +107,7 @@ pub(super) fn dispatch(ctx: &AwsContext, r: &QueryRequest) -> Result<Option<Xml>
             let listener = elb
                 .modify_listener(&scope, &listener_arn(r)?, change, &certificate_exists)
                 .map_err(elb_error)?;
-            xml.members("Listeners", [&listener], |x, l| listener_xml(x, l));
+            xml.members("Listeners", [&listener], listener_xml);
         }
         "DeleteListener" => {
             elb.delete_listener(&scope, &listener_arn(r)?)

@@ -63,7 +63,7 @@ pub(super) fn dispatch(ctx: &AwsContext, r: &QueryRequest) -> Result<Option<Xml>
                     },
                 )
                 .map_err(elb_error)?;
-            xml.members("LoadBalancers", [&lb], |x, lb| lb_xml(x, lb));
+            xml.members("LoadBalancers", [&lb], lb_xml);
         }
         "DescribeLoadBalancers" => {
             let arns = r
@@ -76,7 +76,7 @@ pub(super) fn dispatch(ctx: &AwsContext, r: &QueryRequest) -> Result<Option<Xml>
             let page = elb
                 .describe_load_balancers(&scope, &arns, &names, &paging(r)?)
                 .map_err(elb_error)?;
-            xml.members("LoadBalancers", &page.items, |x, lb| lb_xml(x, lb));
+            xml.members("LoadBalancers", &page.items, lb_xml);
             next_marker(&mut xml, page.next_marker.as_deref());
         }
         "DeleteLoadBalancer" => {

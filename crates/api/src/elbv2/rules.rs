@@ -264,7 +264,7 @@ pub(super) fn dispatch(ctx: &AwsContext, r: &QueryRequest) -> Result<Option<Xml>
                     },
                 )
                 .map_err(elb_error)?;
-            xml.members("Rules", [&rule], |x, rule| rule_xml(x, rule));
+            xml.members("Rules", [&rule], rule_xml);
         }
         "DescribeRules" => {
             let listener = r
@@ -281,7 +281,7 @@ pub(super) fn dispatch(ctx: &AwsContext, r: &QueryRequest) -> Result<Option<Xml>
             let page = elb
                 .describe_rules(&scope, listener.as_ref(), &arns, &paging(r)?)
                 .map_err(elb_error)?;
-            xml.members("Rules", &page.items, |x, rule| rule_xml(x, rule));
+            xml.members("Rules", &page.items, rule_xml);
             next_marker(&mut xml, page.next_marker.as_deref());
         }
         "ModifyRule" => {
@@ -295,7 +295,7 @@ pub(super) fn dispatch(ctx: &AwsContext, r: &QueryRequest) -> Result<Option<Xml>
             let rule = elb
                 .modify_rule(&scope, &rule_arn(r)?, change)
                 .map_err(elb_error)?;
-            xml.members("Rules", [&rule], |x, rule| rule_xml(x, rule));
+            xml.members("Rules", [&rule], rule_xml);
         }
         "DeleteRule" => {
             elb.delete_rule(&scope, &rule_arn(r)?).map_err(elb_error)?;
@@ -321,7 +321,7 @@ pub(super) fn dispatch(ctx: &AwsContext, r: &QueryRequest) -> Result<Option<Xml>
             let rules = elb
                 .set_rule_priorities(&scope, &changes)
                 .map_err(elb_error)?;
-            xml.members("Rules", &rules, |x, rule| rule_xml(x, rule));
+            xml.members("Rules", &rules, rule_xml);
         }
         other => unreachable!("{other} is not in ACTIONS"),
     }
