@@ -14,7 +14,8 @@ use crate::protocol::query;
 use crate::protocol::signature::{Authenticated, authenticate, scope_service};
 use crate::protocol::{AwsContext, AwsError};
 use crate::{
-    AppState, accounts, authz, ecr, ecs, forward, iam, logs, logs_tail, secretsmanager, ssm, sts,
+    AppState, accounts, authz, ecr, ecs, elbv2, forward, iam, logs, logs_tail, secretsmanager, ssm,
+    sts,
 };
 
 /// The handler for every AWS API request: JSON (by `X-Amz-Target`) or Query (a form).
@@ -60,6 +61,7 @@ enum Wire {
 fn query_namespace(service: Option<&str>) -> query::Namespace {
     match service {
         Some("iam") => query::Namespace("https://iam.amazonaws.com/doc/2010-05-08/"),
+        Some(elbv2::SERVICE) => elbv2::NAMESPACE,
         _ => sts::NAMESPACE,
     }
 }
@@ -166,6 +168,7 @@ async fn handle_inner(
                 context.clone(),
             );
             let account = own_account.to_string();
+            let (service, region) = (verified.service.clone(), verified.region.clone());
             crate::protocol::json::blocking(move || {
                 let iam = &app.iam;
                 let lookup = |kind: &str, name: &str| match kind {
@@ -175,6 +178,10 @@ async fn handle_inner(
                         .get_instance_profile(&account, name)
                         .ok()
                         .map(|(p, _)| p.arn),
+                    "server-certificate" => iam
+                        .get_server_certificate(&account, name)
+                        .ok()
+                        .map(|c| c.arn),
                     "access-key" => {
                         let key = iam.access_key(name).ok().flatten()?;
                         iam.get_user(&key.account, &key.user_name)
@@ -183,7 +190,10 @@ async fn handle_inner(
                     }
                     _ => iam.get_role(&account, name).ok().map(|r| r.arn),
                 };
-                let resources = authz::query_resources(&request, &account, &who, lookup);
+                let resources = match service.as_str() {
+                    elbv2::SERVICE => authz::elbv2_resources(&request, &region, &account),
+                    _ => authz::query_resources(&request, &account, &who, lookup),
+                };
                 authz::authorize(
                     iam,
                     &who,
@@ -206,6 +216,7 @@ async fn handle_inner(
         let result = match verified.service.as_str() {
             "sts" => sts::dispatch(&ctx, &request).await?,
             "iam" => iam::dispatch(&ctx, &request).await?,
+            elbv2::SERVICE => elbv2::dispatch(&ctx, &request).await?,
             service => {
                 return Err(AwsError::client(
                     "InvalidAction",

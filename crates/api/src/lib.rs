@@ -13,6 +13,7 @@ pub mod auth;
 pub mod authz;
 pub mod ecr;
 pub mod ecs;
+pub mod elbv2;
 pub mod forward;
 mod front;
 pub mod iam;

@@ -20,6 +20,8 @@ pub struct AppState {
     pub ssm: Arc<berth_ssm::Ssm>,
     /// Secrets Manager.
     pub secrets: Arc<berth_secrets::Secrets>,
+    /// ELBv2: load balancers, target groups, listeners and rules.
+    pub elbv2: Arc<berth_elbv2::Elbv2>,
     /// IAM: users and their access keys.
     pub iam: berth_iam::Iam,
     pub credentials: RootCredentials,

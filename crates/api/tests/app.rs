@@ -19,6 +19,10 @@ fn state(dir: &std::path::Path) -> Arc<AppState> {
         registry: Registry::open(store.clone(), dir).unwrap(),
         ecs: berth_ecs::Ecs::new(store.clone()),
         iam: berth_iam::Iam::new(store.clone()),
+        elbv2: Arc::new(berth_elbv2::Elbv2::new(
+            store.clone(),
+            berth_model::InstallationId::from_random(7),
+        )),
         ssm: Arc::new(berth_ssm::Ssm::new(
             store.clone(),
             Arc::new(berth_kms::DataKey::derive(&[2; 32])),

@@ -19,6 +19,7 @@ pub mod policy;
 mod policy_cache;
 mod principal_tags;
 mod roles;
+mod server_certificates;
 mod service_linked;
 mod service_sessions;
 mod sessions;
@@ -44,6 +45,7 @@ pub use policies::{
 };
 pub use policy_cache::{MAX_DOCUMENTS, MAX_SETS};
 pub use roles::{CreateRole, Role};
+pub use server_certificates::{ServerCertificate, UploadServerCertificate};
 pub use service_linked::{DeletionTask, service_linked_role_arn};
 pub use sessions::{Session, SessionCheck, session_token_duration};
 pub use tags::{MAX_TAGS, Tagged};
@@ -80,6 +82,9 @@ pub enum IamError {
     /// IAM's MalformedPolicyDocument (HTTP 400).
     #[error("{0}")]
     MalformedPolicyDocument(String),
+    /// IAM's MalformedCertificate (HTTP 400): a certificate, chain or key that is not PEM.
+    #[error("{0}")]
+    MalformedCertificate(String),
     #[error("{0}")]
     Store(#[from] StoreError),
     #[error("corrupt IAM record {0}")]
@@ -171,6 +176,8 @@ pub struct Iam {
     cache: Arc<policy_cache::PolicyCache>,
     /// This process is the store's only writer: the IAM generation is read from memory.
     sole_writer: bool,
+    /// Seals server certificates' private keys at rest (none: they cannot be uploaded).
+    data_key: Option<Arc<berth_kms::DataKey>>,
 }
 
 impl Iam {
@@ -180,7 +187,14 @@ impl Iam {
             key_uses: Arc::default(),
             cache: Arc::default(),
             sole_writer: false,
+            data_key: None,
         }
+    }
+
+    /// The installation's data key, which seals server certificates' private keys.
+    pub fn with_data_key(mut self, key: Arc<berth_kms::DataKey>) -> Iam {
+        self.data_key = Some(key);
+        self
     }
 
     /// Declares this process the only writer of the store (the embedded store, which one

@@ -231,13 +231,15 @@ pub async fn run(
         ecs,
         logs: logs.clone(),
         ssm: Arc::new(berth_ssm::Ssm::new(store.clone(), data_key.clone())),
-        secrets: Arc::new(berth_secrets::Secrets::new(store.clone(), data_key)),
+        secrets: Arc::new(berth_secrets::Secrets::new(store.clone(), data_key.clone())),
+        elbv2: Arc::new(berth_elbv2::Elbv2::new(store.clone(), installation.clone())),
         // On the embedded store this process is the only writer: IAM checks its cached
         // policies against its own write count, without a store read per request.
         iam: match &opened.etcd {
             Some(_) => berth_iam::Iam::new(store.clone()),
             None => berth_iam::Iam::new(store.clone()).sole_writer(),
-        },
+        }
+        .with_data_key(data_key),
         credentials: credentials.clone(),
         account,
         tokens,

@@ -19,6 +19,7 @@ mod conformance_logs;
 mod crash;
 mod docker_flow;
 mod ecs_service_scheduler;
+mod elbv2_api;
 mod etcd_store;
 mod fargate;
 mod gc;

@@ -145,6 +145,14 @@ pub fn query_resources(
             Some(request.get("PolicySourceArn").map(str::to_string))
         }
         "SimulateCustomPolicy" | "GetContextKeysForCustomPolicy" => Some(None),
+        // Server certificate actions: the certificate (its path from the request or the
+        // stored certificate).
+        "UploadServerCertificate" => Some(path_arn("server-certificate", "ServerCertificateName")),
+        "GetServerCertificate" | "UpdateServerCertificate" | "DeleteServerCertificate" => Some(
+            request
+                .get("ServerCertificateName")
+                .map(|n| entity("server-certificate", n)),
+        ),
         // The key's owner: `access-key` looks the key up.
         "GetAccessKeyLastUsed" => Some(
             request
@@ -175,6 +183,64 @@ pub fn query_resources(
         None
     };
     vec![arn.unwrap_or_else(|| "*".to_string())]
+}
+
+/// The ELBv2 resources a Query action acts on, as the Service Authorization Reference
+/// lists them: the load balancer, target group, listener or rule its ARN parameter names
+/// (CreateLoadBalancer and CreateTargetGroup the ARN they will have, any id:
+/// `loadbalancer/app/NAME/*`), every resource AddTags and RemoveTags name, every rule
+/// SetRulePriorities names. Describe calls: `*`.
+pub fn elbv2_resources(
+    request: &crate::protocol::query::QueryRequest,
+    region: &str,
+    account: &str,
+) -> Vec<String> {
+    let base = format!("arn:aws:elasticloadbalancing:{region}:{account}");
+    let found: Vec<String> = match request.action.as_str() {
+        "CreateLoadBalancer" => {
+            let kind = match request.get("Type") {
+                Some("network") => "net",
+                _ => "app",
+            };
+            request
+                .get("Name")
+                .map(|n| format!("{base}:loadbalancer/{kind}/{n}/*"))
+                .into_iter()
+                .collect()
+        }
+        "CreateTargetGroup" => request
+            .get("Name")
+            .map(|n| format!("{base}:targetgroup/{n}/*"))
+            .into_iter()
+            .collect(),
+        "AddTags" | "RemoveTags" => request
+            .list("ResourceArns")
+            .into_iter()
+            .map(str::to_string)
+            .collect(),
+        "SetRulePriorities" => request
+            .structs("RulePriorities")
+            .into_iter()
+            .filter_map(|m| m.get("RuleArn").map(|a| a.to_string()))
+            .collect(),
+        action if action.starts_with("Describe") => Vec::new(),
+        _ => [
+            "RuleArn",
+            "ListenerArn",
+            "TargetGroupArn",
+            "LoadBalancerArn",
+        ]
+        .iter()
+        .find_map(|p| request.get(p))
+        .map(str::to_string)
+        .into_iter()
+        .collect(),
+    };
+    if found.is_empty() {
+        vec!["*".to_string()]
+    } else {
+        found
+    }
 }
 
 fn text<'a>(body: &'a Value, field: &str) -> Option<&'a str> {

@@ -1,13 +1,14 @@
 //! AWS IAM over the Query protocol (IAM is global: one set per account, whatever region
 //! the request is signed for): users and access keys, groups, roles (and service-linked
-//! ones), instance profiles, managed and inline policies, tags, and the account-wide views
-//! (ListEntitiesForPolicy, GetAccountAuthorizationDetails).
+//! ones), instance profiles, managed and inline policies, tags, server certificates, and
+//! the account-wide views (ListEntitiesForPolicy, GetAccountAuthorizationDetails).
 
 mod details;
 mod groups;
 mod instance_profiles;
 mod policies;
 mod roles;
+mod server_certificates;
 mod simulator;
 mod users;
 
@@ -32,6 +33,8 @@ pub async fn dispatch(ctx: &AwsContext, request: &QueryRequest) -> Result<Option
             groups::dispatch(&ctx, &request)
         } else if instance_profiles::ACTIONS.contains(&action) {
             instance_profiles::dispatch(&ctx, &request)
+        } else if server_certificates::ACTIONS.contains(&action) {
+            server_certificates::dispatch(&ctx, &request)
         } else if details::ACTIONS.contains(&action) {
             details::dispatch(&ctx, &request)
         } else {
@@ -52,6 +55,7 @@ pub(crate) fn iam_error(e: IamError) -> AwsError {
         IamError::LimitExceeded(m) => AwsError::new(StatusCode::CONFLICT, "LimitExceeded", m),
         IamError::Validation(m) => AwsError::client("ValidationError", m),
         IamError::MalformedPolicyDocument(m) => AwsError::client("MalformedPolicyDocument", m),
+        IamError::MalformedCertificate(m) => AwsError::client("MalformedCertificate", m),
         IamError::UnmodifiableEntity(m) => AwsError::client("UnmodifiableEntity", m),
         IamError::InvalidInput(m) => AwsError::client("InvalidInput", m),
         IamError::PolicyNotAttachable(m) => AwsError::client("PolicyNotAttachable", m),

@@ -15,6 +15,7 @@ mod ecs_services;
 mod ecs_task_definitions;
 mod ecs_task_sets;
 mod ecs_tasks;
+mod elbv2_api;
 mod logs_api;
 mod logs_conformance;
 mod oci_negative;
