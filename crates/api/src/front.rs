@@ -14,7 +14,8 @@ use crate::protocol::query;
 use crate::protocol::signature::{Authenticated, authenticate, scope_service};
 use crate::protocol::{AwsContext, AwsError};
 use crate::{
-    AppState, accounts, authz, ecr, ecs, forward, iam, logs, logs_tail, secretsmanager, ssm, sts,
+    AppState, accounts, authz, ec2, ecr, ecs, forward, iam, logs, logs_tail, secretsmanager, ssm,
+    sts,
 };
 
 /// The handler for every AWS API request: JSON (by `X-Amz-Target`) or Query (a form).
@@ -60,6 +61,7 @@ enum Wire {
 fn query_namespace(service: Option<&str>) -> query::Namespace {
     match service {
         Some("iam") => query::Namespace("https://iam.amazonaws.com/doc/2010-05-08/"),
+        Some("ec2") => query::EC2,
         _ => sts::NAMESPACE,
     }
 }
@@ -166,6 +168,8 @@ async fn handle_inner(
                 context.clone(),
             );
             let account = own_account.to_string();
+            let (verified_service, region_name) =
+                (verified.service.clone(), verified.region.clone());
             crate::protocol::json::blocking(move || {
                 let iam = &app.iam;
                 let lookup = |kind: &str, name: &str| match kind {
@@ -183,7 +187,11 @@ async fn handle_inner(
                     }
                     _ => iam.get_role(&account, name).ok().map(|r| r.arn),
                 };
-                let resources = authz::query_resources(&request, &account, &who, lookup);
+                let resources = if verified_service == "ec2" {
+                    authz::ec2_resources(&request, &region_name, &account)
+                } else {
+                    authz::query_resources(&request, &account, &who, lookup)
+                };
                 authz::authorize(
                     iam,
                     &who,
@@ -206,6 +214,7 @@ async fn handle_inner(
         let result = match verified.service.as_str() {
             "sts" => sts::dispatch(&ctx, &request).await?,
             "iam" => iam::dispatch(&ctx, &request).await?,
+            "ec2" => ec2::dispatch(&ctx, &request).await?,
             service => {
                 return Err(AwsError::client(
                     "InvalidAction",

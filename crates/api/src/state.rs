@@ -20,6 +20,8 @@ pub struct AppState {
     pub ssm: Arc<berth_ssm::Ssm>,
     /// Secrets Manager.
     pub secrets: Arc<berth_secrets::Secrets>,
+    /// EC2 networking: VPCs, subnets, security groups, gateways, route tables.
+    pub ec2: Arc<berth_ec2::Ec2>,
     /// IAM: users and their access keys.
     pub iam: berth_iam::Iam,
     pub credentials: RootCredentials,

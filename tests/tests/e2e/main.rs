@@ -17,6 +17,7 @@ mod conformance_ecs;
 mod conformance_logs;
 mod crash;
 mod docker_flow;
+mod ec2_networking;
 mod ecs_service_scheduler;
 mod etcd_store;
 mod fargate;
