@@ -29,7 +29,7 @@ pub use errors::Ec2Error;
 pub use filters::Filter;
 pub use groups::{IpPermission, PermissionSource, SecurityGroup, SecurityGroupRule};
 pub use keys::Ec2Scope;
-pub use routing::{InternetGateway, Route, RouteTable, RouteTableAssociation};
+pub use routing::{IgwAttachment, InternetGateway, Route, RouteTable, RouteTableAssociation};
 pub use subnets::Subnet;
 pub use tags::{ResourceTag, Tag, TagSpecification, tags_for};
 pub use vpcs::{Vpc, VpcAttribute};

@@ -88,54 +88,53 @@ fn permission_xml(x: &mut Xml, owner: &str, p: &IpPermission) {
     x.leaf("ipProtocol", &p.protocol)
         .opt_leaf("fromPort", p.from_port)
         .opt_leaf("toPort", p.to_port);
-    let of = |f: fn(&PermissionSource) -> Option<&String>| {
+    let sources = |kind: fn(&PermissionSource) -> bool| {
         p.sources
             .iter()
-            .filter_map(move |(s, d)| f(s).map(|v| (v, d)))
+            .filter(move |(s, _)| kind(s))
+            .map(|(s, d)| (source_value(s), d.as_ref()))
             .collect::<Vec<_>>()
     };
     x.items(
         "groups",
-        of(|s| match s {
-            PermissionSource::Group(g) => Some(g),
-            _ => None,
-        }),
+        sources(|s| matches!(s, PermissionSource::Group(_))),
         |x, (id, d)| {
             x.leaf("userId", owner)
                 .leaf("groupId", id)
-                .opt_leaf("description", d.as_ref());
+                .opt_leaf("description", d);
         },
     )
     .items(
         "ipRanges",
-        of(|s| match s {
-            PermissionSource::CidrIpv4(c) => Some(c),
-            _ => None,
-        }),
+        sources(|s| matches!(s, PermissionSource::CidrIpv4(_))),
         |x, (cidr, d)| {
-            x.leaf("cidrIp", cidr).opt_leaf("description", d.as_ref());
+            x.leaf("cidrIp", cidr).opt_leaf("description", d);
         },
     )
     .items(
         "ipv6Ranges",
-        of(|s| match s {
-            PermissionSource::CidrIpv6(c) => Some(c),
-            _ => None,
-        }),
+        sources(|s| matches!(s, PermissionSource::CidrIpv6(_))),
         |x, (cidr, d)| {
-            x.leaf("cidrIpv6", cidr).opt_leaf("description", d.as_ref());
+            x.leaf("cidrIpv6", cidr).opt_leaf("description", d);
         },
     )
     .items(
         "prefixListIds",
-        of(|s| match s {
-            PermissionSource::PrefixList(c) => Some(c),
-            _ => None,
-        }),
+        sources(|s| matches!(s, PermissionSource::PrefixList(_))),
         |x, (id, d)| {
-            x.leaf("prefixListId", id).opt_leaf("description", d.as_ref());
+            x.leaf("prefixListId", id).opt_leaf("description", d);
         },
     );
+}
+
+/// The block, group or prefix list a source names.
+fn source_value(s: &PermissionSource) -> &str {
+    match s {
+        PermissionSource::CidrIpv4(v)
+        | PermissionSource::CidrIpv6(v)
+        | PermissionSource::Group(v)
+        | PermissionSource::PrefixList(v) => v,
+    }
 }
 
 fn group_xml(x: &mut Xml, scope: &Ec2Scope, g: &SecurityGroup) {

@@ -162,11 +162,6 @@ impl QueryRequest {
         }
         items.into_values().collect()
     }
-
-    /// A boolean parameter (`true`/`false`, as the CLI sends them).
-    pub fn bool(&self, name: &str) -> Option<bool> {
-        self.get(name).map(|v| v.eq_ignore_ascii_case("true"))
-    }
 }
 
 /// `RoleName` → `roleName`, as AWS's validation messages name members.
