@@ -201,7 +201,8 @@ async fn handle_inner(
                     authz::Refusal::Query,
                 )
             })
-            .await?;
+            .await
+            .map_err(|e| ec2_refusal(&verified.service, e))?;
         }
         let ctx = AwsContext {
             endpoint: app.endpoint(parts.headers.get("host").and_then(|h| h.to_str().ok())),
@@ -335,6 +336,18 @@ async fn handle_inner(
         )),
     };
     json.map(Reply::Json)
+}
+
+/// EC2 words an authorization refusal its own way: `UnauthorizedOperation`.
+fn ec2_refusal(service: &str, e: AwsError) -> AwsError {
+    if service != "ec2" || e.code != "AccessDenied" {
+        return e;
+    }
+    AwsError::new(
+        StatusCode::FORBIDDEN,
+        "UnauthorizedOperation",
+        format!("You are not authorized to perform this operation. {}", e.message),
+    )
 }
 
 /// RunTask on a replica that does not lead goes to the leader, whose placement lane for the

@@ -493,3 +493,63 @@ fn an_awsvpc_tasks_interface_is_described_with_its_address_and_groups() {
     let (code, _) = error(&s, "Action=DescribeNetworkInterfaces&NetworkInterfaceId.1=eni-0000000000000000f");
     assert_eq!(code, "InvalidNetworkInterfaceID.NotFound");
 }
+
+/// An IAM user's credentials.
+struct As {
+    port: u16,
+    key: String,
+    secret: String,
+}
+
+impl Endpoint for As {
+    fn port(&self) -> u16 {
+        self.port
+    }
+    fn access_key(&self) -> &str {
+        &self.key
+    }
+    fn secret_key(&self) -> &str {
+        &self.secret
+    }
+}
+
+#[test]
+fn a_user_may_describe_but_not_create_as_its_policy_says() {
+    let s = TestServer::start();
+    let iam = |form: &str| {
+        let r = s
+            .json_client()
+            .query("iam", "us-east-1", &format!("{form}&Version=2010-05-08"))
+            .unwrap();
+        let body = String::from_utf8_lossy(&r.body).into_owned();
+        assert_eq!(r.status, 200, "{body}");
+        body
+    };
+    iam("Action=CreateUser&UserName=viewer");
+    let key = iam("Action=CreateAccessKey&UserName=viewer");
+    let policy = "%7B%22Version%22%3A%222012-10-17%22%2C%22Statement%22%3A%5B%7B%22Effect%22%3A%22Allow%22%2C%22Action%22%3A%22ec2%3ADescribe*%22%2C%22Resource%22%3A%22*%22%7D%5D%7D";
+    iam(&format!(
+        "Action=PutUserPolicy&UserName=viewer&PolicyName=p&PolicyDocument={policy}"
+    ));
+    let user = As {
+        port: s.port(),
+        key: first(&key, "AccessKeyId"),
+        secret: first(&key, "SecretAccessKey"),
+    };
+    let call = |form: &str| {
+        let r = user
+            .json_client()
+            .query("ec2", "us-east-1", &format!("{form}&{VERSION}"))
+            .unwrap();
+        (r.status, String::from_utf8_lossy(&r.body).into_owned())
+    };
+    let (status, body) = call("Action=DescribeVpcs");
+    assert_eq!(status, 200, "{body}");
+    let (status, body) = call("Action=CreateVpc&CidrBlock=10.7.0.0%2F16");
+    assert_eq!(status, 403, "{body}");
+    assert_eq!(first(&body, "Code"), "UnauthorizedOperation");
+    assert!(
+        first(&body, "Message").starts_with("You are not authorized to perform this operation."),
+        "{body}"
+    );
+}
