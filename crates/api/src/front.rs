@@ -346,7 +346,10 @@ fn ec2_refusal(service: &str, e: AwsError) -> AwsError {
     AwsError::new(
         StatusCode::FORBIDDEN,
         "UnauthorizedOperation",
-        format!("You are not authorized to perform this operation. {}", e.message),
+        format!(
+            "You are not authorized to perform this operation. {}",
+            e.message
+        ),
     )
 }
 

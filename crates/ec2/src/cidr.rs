@@ -5,6 +5,9 @@ use std::net::Ipv4Addr;
 use crate::errors::invalid_value;
 use crate::{Ec2Error, Result};
 
+/// The sizes EC2 allows for VPCs and subnets.
+pub(crate) const VPC_PREFIXES: std::ops::RangeInclusive<u8> = 16..=28;
+
 /// An IPv4 block, `network/prefix`, its network address aligned to the prefix.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Cidr {

@@ -18,6 +18,7 @@ use crate::keys::{Kind, new_id};
 use crate::routing::{IgwAttachment, InternetGateway};
 use crate::subnets::Subnet;
 use crate::vpcs::Vpc;
+use crate::zones::availability_zones;
 use crate::{Ec2, Ec2Error, Ec2Scope, Result};
 
 pub const DEFAULT_SUBNET_ALIAS: &str = "subnet-default";
@@ -29,36 +30,6 @@ const POOL_SLOTS: u32 = 64;
 /// The installation-wide claim on a default VPC's /16 (the Docker networks it may become
 /// are the host's, not an account's).
 const CLAIM_PREFIX: &str = "ec2-default-cidr/";
-
-/// The region's availability zones: `{region}a`, `b`, `c`.
-pub fn availability_zones(region: &str) -> Vec<String> {
-    ["a", "b", "c"]
-        .iter()
-        .map(|z| format!("{region}{z}"))
-        .collect()
-}
-
-/// A zone's id as AWS writes them: `us-east-1b` → `use1-az2`, `ap-northeast-1a` →
-/// `apne1-az1`.
-pub fn zone_id(region: &str, zone: &str) -> String {
-    let mut parts = region.split('-');
-    let mut short = parts.next().unwrap_or_default().to_string();
-    for part in parts {
-        match part {
-            "northeast" => short.push_str("ne"),
-            "southeast" => short.push_str("se"),
-            "northwest" => short.push_str("nw"),
-            "southwest" => short.push_str("sw"),
-            p if p.parse::<u32>().is_ok() => short.push_str(p),
-            p => short.extend(p.chars().next()),
-        }
-    }
-    let n = zone
-        .strip_prefix(region)
-        .and_then(|l| l.bytes().next())
-        .map_or(1, |b| u32::from(b.saturating_sub(b'a')) + 1);
-    format!("{short}-az{n}")
-}
 
 /// The default VPC's marker: what the aliases name.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -85,7 +56,10 @@ impl Ec2 {
     /// choice of its block.
     pub fn ensure_default_vpc(&self, scope: &Ec2Scope, installation: &str) -> Result<()> {
         let marker = scope.default_vpc_key();
-        let start = slot_of(&format!("{installation}/{}/{}", scope.account, scope.region));
+        let start = slot_of(&format!(
+            "{installation}/{}/{}",
+            scope.account, scope.region
+        ));
         for offset in 0..POOL_SLOTS {
             if self.store().get(&marker)?.is_some() {
                 return Ok(());
@@ -195,7 +169,11 @@ impl Ec2 {
             return Ok(id.to_string());
         };
         Ok(if id == DEFAULT_SUBNET_ALIAS {
-            default.subnet_ids.first().cloned().unwrap_or(id.to_string())
+            default
+                .subnet_ids
+                .first()
+                .cloned()
+                .unwrap_or(id.to_string())
         } else {
             default.group_id
         })
@@ -213,20 +191,5 @@ impl Ec2 {
         Ok(self
             .read::<Vpc>(&scope.key(Kind::Vpc, &default.vpc_id))?
             .map(|v| v.id))
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn zones_and_their_ids_follow_aws() {
-        assert_eq!(
-            availability_zones("eu-west-1"),
-            ["eu-west-1a", "eu-west-1b", "eu-west-1c"]
-        );
-        assert_eq!(zone_id("us-east-1", "us-east-1b"), "use1-az2");
-        assert_eq!(zone_id("eu-west-1", "eu-west-1a"), "euw1-az1");
     }
 }

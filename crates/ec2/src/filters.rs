@@ -2,7 +2,7 @@
 //! every filter has a value among the resource's values for that name; values may hold `*`
 //! and `?` wildcards. `tag:KEY`, `tag-key` and `tag-value` work on every resource.
 
-use crate::tags::Tag;
+use crate::tag::Tag;
 use crate::{Ec2Error, Result};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -34,10 +34,7 @@ pub(crate) fn matches(filters: &[Filter], item: &impl Filtered) -> Result<bool> 
             item.tags().iter().map(|t| t.value.clone()).collect()
         } else {
             item.filter_values(&filter.name).ok_or_else(|| {
-                Ec2Error::InvalidParameterValue(format!(
-                    "The filter '{}' is invalid",
-                    filter.name
-                ))
+                Ec2Error::InvalidParameterValue(format!("The filter '{}' is invalid", filter.name))
             })?
         };
         let hit = filter

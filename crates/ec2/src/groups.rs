@@ -10,7 +10,7 @@ use crate::cidr::Cidr;
 use crate::errors::{group_not_found, invalid_value, missing};
 use crate::filters::{Filter, Filtered, matches, one};
 use crate::keys::{Kind, new_id};
-use crate::tags::Tag;
+use crate::tag::Tag;
 use crate::{Ec2, Ec2Error, Ec2Scope, Result};
 
 /// Rules per group and direction (EC2's default quota).

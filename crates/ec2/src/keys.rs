@@ -124,7 +124,10 @@ mod tests {
         let id = new_id("vpc");
         let hex = id.strip_prefix("vpc-").unwrap();
         assert_eq!(hex.len(), 17);
-        assert!(hex.bytes().all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase()));
+        assert!(
+            hex.bytes()
+                .all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase())
+        );
         assert_eq!(Kind::of_id(&id), Some(Kind::Vpc));
         assert_eq!(Kind::of_id("sg-"), None);
         assert_eq!(Kind::of_id("eni-1"), None);

@@ -14,25 +14,30 @@ mod errors;
 mod filters;
 mod groups;
 mod keys;
+mod lifecycle;
 mod routing;
 mod subnets;
+mod tag;
 mod tags;
 mod vpcs;
+mod zones;
 
 use std::sync::Arc;
 
 use berth_store::Store;
 
 pub use cidr::Cidr;
-pub use defaults::{DEFAULT_GROUP_ALIAS, DEFAULT_SUBNET_ALIAS, availability_zones, zone_id};
+pub use defaults::{DEFAULT_GROUP_ALIAS, DEFAULT_SUBNET_ALIAS};
 pub use errors::Ec2Error;
 pub use filters::Filter;
 pub use groups::{IpPermission, PermissionSource, SecurityGroup, SecurityGroupRule};
 pub use keys::Ec2Scope;
 pub use routing::{IgwAttachment, InternetGateway, Route, RouteTable, RouteTableAssociation};
 pub use subnets::Subnet;
-pub use tags::{ResourceTag, Tag, TagSpecification, tags_for};
+pub use tag::{Tag, TagSpecification, tags_for};
+pub use tags::ResourceTag;
 pub use vpcs::{Vpc, VpcAttribute};
+pub use zones::{availability_zones, zone_id};
 
 pub type Result<T, E = Ec2Error> = std::result::Result<T, E>;
 

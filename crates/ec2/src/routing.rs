@@ -10,8 +10,7 @@ use crate::cidr::Cidr;
 use crate::errors::{dependency, igw_not_found, route_table_not_found};
 use crate::filters::{Filter, Filtered, flag, matches, one};
 use crate::keys::{Kind, new_id};
-use crate::subnets::Subnet;
-use crate::tags::Tag;
+use crate::tag::Tag;
 use crate::vpcs::Vpc;
 use crate::{Ec2, Ec2Error, Ec2Scope, Result};
 
@@ -43,7 +42,11 @@ impl Filtered for InternetGateway {
         Some(match name {
             "internet-gateway-id" => one(&self.id),
             "attachment.vpc-id" => self.attachments.iter().map(|a| a.vpc_id.clone()).collect(),
-            "attachment.state" => self.attachments.iter().map(|_| "available".into()).collect(),
+            "attachment.state" => self
+                .attachments
+                .iter()
+                .map(|_| "available".into())
+                .collect(),
             "owner-id" => one(&self.owner_id),
             _ => return None,
         })
@@ -419,7 +422,7 @@ impl Ec2 {
         subnet_id: &str,
     ) -> Result<String> {
         let table = self.route_table(scope, table_id)?;
-        let subnet: Subnet = self.subnet(scope, subnet_id)?;
+        let subnet = self.subnet(scope, subnet_id)?;
         if subnet.vpc_id != table.vpc_id {
             return Err(Ec2Error::InvalidParameterValue(format!(
                 "Route table {table_id} and subnet {} belong to different networks",
@@ -449,6 +452,12 @@ impl Ec2 {
             );
             Ok((vec![op], id.clone()))
         })
+    }
+
+    /// Whether a route table is associated with the subnet.
+    pub(crate) fn is_subnet_associated(&self, scope: &Ec2Scope, subnet_id: &str) -> Result<bool> {
+        let tables: Vec<RouteTable> = self.all(&scope.prefix(Kind::RouteTable))?;
+        Ok(tables.iter().any(|t| t.is_associated_with(subnet_id)))
     }
 
     /// DisassociateRouteTable: not a main table's association with its VPC.

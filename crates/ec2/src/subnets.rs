@@ -4,14 +4,12 @@
 use berth_store::Op;
 use serde::{Deserialize, Serialize};
 
-use crate::cidr::Cidr;
-use crate::defaults::{availability_zones, zone_id};
+use crate::cidr::{Cidr, VPC_PREFIXES};
+use crate::zones::{availability_zones, zone_id};
 use crate::errors::{dependency, invalid_value, subnet_not_found};
 use crate::filters::{Filter, Filtered, flag, matches, one};
 use crate::keys::{Kind, new_id};
-use crate::routing::RouteTable;
-use crate::tags::Tag;
-use crate::vpcs::PREFIXES;
+use crate::tag::Tag;
 use crate::{Ec2, Ec2Error, Ec2Scope, Result};
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -94,7 +92,7 @@ impl Ec2 {
         }
         let id = new_id("subnet");
         self.under_vpc(scope, vpc_id, |vpc| {
-            if !PREFIXES.contains(&cidr.prefix) || !vpc.cidr().contains(&cidr) {
+            if !VPC_PREFIXES.contains(&cidr.prefix) || !vpc.cidr().contains(&cidr) {
                 return Err(Ec2Error::SubnetRange(format!(
                     "The CIDR '{cidr_block}' is invalid."
                 )));
@@ -169,8 +167,7 @@ impl Ec2 {
             return Err(dependency("subnet", &subnet.id));
         }
         self.under_vpc(scope, &subnet.vpc_id, |_| {
-            let tables: Vec<RouteTable> = self.all(&scope.prefix(Kind::RouteTable))?;
-            if tables.iter().any(|t| t.is_associated_with(&subnet.id)) {
+            if self.is_subnet_associated(scope, &subnet.id)? {
                 return Err(dependency("subnet", &subnet.id));
             }
             Ok((vec![Op::delete(scope.key(Kind::Subnet, &subnet.id))], ()))

@@ -1,81 +1,10 @@
-//! Tags on every EC2 resource: CreateTags, DeleteTags, DescribeTags, and the
-//! `TagSpecification` Create* calls carry. Each record keeps its own tags (`tags`), so a
+//! Tags on every EC2 resource: CreateTags, DeleteTags, DescribeTags. Each record keeps its own tags (`tags`), so a
 //! tag change is one read-modify-write of that record, whatever its kind.
-
-use serde::{Deserialize, Serialize};
 
 use crate::filters::Filter;
 use crate::keys::Kind;
+use crate::tag::{Tag, check, merge};
 use crate::{Ec2, Ec2Error, Ec2Scope, Result};
-
-/// Tags per resource (EC2's quota).
-const MAX_TAGS: usize = 50;
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Tag {
-    pub key: String,
-    pub value: String,
-}
-
-/// A Create* call's `TagSpecification`: the tags for resources of `resource_type`.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct TagSpecification {
-    pub resource_type: String,
-    pub tags: Vec<Tag>,
-}
-
-/// The tags of `specifications` meant for `resource_type`.
-pub fn tags_for(specifications: &[TagSpecification], resource_type: &str) -> Result<Vec<Tag>> {
-    let mut tags: Vec<Tag> = Vec::new();
-    for spec in specifications {
-        if spec.resource_type != resource_type {
-            return Err(Ec2Error::InvalidParameterValue(format!(
-                "'{}' is not a valid taggable resource type for this operation.",
-                spec.resource_type
-            )));
-        }
-        merge(&mut tags, &spec.tags);
-    }
-    check(&tags)?;
-    Ok(tags)
-}
-
-fn merge(tags: &mut Vec<Tag>, new: &[Tag]) {
-    for tag in new {
-        match tags.iter_mut().find(|t| t.key == tag.key) {
-            Some(t) => t.value = tag.value.clone(),
-            None => tags.push(tag.clone()),
-        }
-    }
-}
-
-fn check(tags: &[Tag]) -> Result<()> {
-    if tags.len() > MAX_TAGS {
-        return Err(Ec2Error::InvalidParameterValue(format!(
-            "The number of tags exceeds the limit of {MAX_TAGS} tags per resource."
-        )));
-    }
-    for tag in tags {
-        if tag.key.starts_with("aws:") {
-            return Err(Ec2Error::InvalidParameterValue(
-                "Tag keys starting with 'aws:' are reserved for internal use".into(),
-            ));
-        }
-        if tag.key.is_empty() || tag.key.chars().count() > 128 {
-            return Err(Ec2Error::InvalidParameterValue(format!(
-                "Tag key exceeds the maximum length of 128 characters or is empty: '{}'",
-                tag.key
-            )));
-        }
-        if tag.value.chars().count() > 256 {
-            return Err(Ec2Error::InvalidParameterValue(format!(
-                "Tag value exceeds the maximum length of 256 characters: '{}'",
-                tag.value
-            )));
-        }
-    }
-    Ok(())
-}
 
 /// One tag of one resource, as DescribeTags lists them.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -148,9 +77,9 @@ impl Ec2 {
                     current.clear();
                 } else {
                     current.retain(|t| {
-                        !tags.iter().any(|(k, v)| {
-                            *k == t.key && v.as_ref().is_none_or(|v| *v == t.value)
-                        })
+                        !tags
+                            .iter()
+                            .any(|(k, v)| *k == t.key && v.as_ref().is_none_or(|v| *v == t.value))
                     });
                 }
                 Ok(())

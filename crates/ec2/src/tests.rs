@@ -31,21 +31,36 @@ fn the_default_vpc_is_made_once_with_a_subnet_per_zone_and_its_default_group() {
     assert!(vpc.cidr_block.starts_with("10.") && vpc.cidr_block.ends_with("/16"));
     let subnets = ec2.describe_subnets(&scope, &[], &[]).unwrap();
     assert_eq!(subnets.len(), 3);
-    let zones: Vec<_> = subnets.iter().map(|s| s.availability_zone.as_str()).collect();
+    let zones: Vec<_> = subnets
+        .iter()
+        .map(|s| s.availability_zone.as_str())
+        .collect();
     for zone in ["us-east-1a", "us-east-1b", "us-east-1c"] {
         assert!(zones.contains(&zone), "{zones:?}");
     }
-    assert!(subnets.iter().all(|s| s.default_for_az && vpc.cidr().contains(&s.cidr())));
+    assert!(
+        subnets
+            .iter()
+            .all(|s| s.default_for_az && vpc.cidr().contains(&s.cidr()))
+    );
     let first = ec2.subnet(&scope, "subnet-default").unwrap();
     assert_eq!(first.availability_zone, "us-east-1a");
     let group = ec2.security_group(&scope, "sg-default").unwrap();
     assert_eq!(group.name, "default");
     assert_eq!(group.vpc_id, vpc.id);
     // Ingress from itself, egress to anywhere.
-    assert!(group.rules.iter().any(|r| !r.is_egress
-        && r.source == PermissionSource::Group(group.id.clone())));
-    assert!(group.rules.iter().any(|r| r.is_egress
-        && r.source == PermissionSource::CidrIpv4("0.0.0.0/0".into())));
+    assert!(
+        group
+            .rules
+            .iter()
+            .any(|r| !r.is_egress && r.source == PermissionSource::Group(group.id.clone()))
+    );
+    assert!(
+        group
+            .rules
+            .iter()
+            .any(|r| r.is_egress && r.source == PermissionSource::CidrIpv4("0.0.0.0/0".into()))
+    );
 }
 
 #[test]
@@ -94,10 +109,15 @@ fn subnets_stay_inside_their_vpc_and_apart() {
     ec2.delete_vpc(&scope, &vpc.id).unwrap();
     // Its default group and main table went with it.
     let groups = ec2
-        .describe_security_groups(&scope, &[], &[], &[Filter {
-            name: "vpc-id".into(),
-            values: vec![vpc.id.clone()],
-        }])
+        .describe_security_groups(
+            &scope,
+            &[],
+            &[],
+            &[Filter {
+                name: "vpc-id".into(),
+                values: vec![vpc.id.clone()],
+            }],
+        )
         .unwrap();
     assert!(groups.is_empty());
 }
@@ -129,12 +149,17 @@ fn rules_get_ids_and_duplicates_are_refused() {
     let app = ec2
         .create_security_group(&scope, "app", "app", None, vec![])
         .unwrap();
-    ec2.authorize(&scope, &app.id, false, &[IpPermission {
-        protocol: "tcp".into(),
-        from_port: Some(8080),
-        to_port: Some(8080),
-        sources: vec![(PermissionSource::Group(group.id.clone()), None)],
-    }])
+    ec2.authorize(
+        &scope,
+        &app.id,
+        false,
+        &[IpPermission {
+            protocol: "tcp".into(),
+            from_port: Some(8080),
+            to_port: Some(8080),
+            sources: vec![(PermissionSource::Group(group.id.clone()), None)],
+        }],
+    )
     .unwrap();
     let web = ec2.security_group(&scope, &group.id).unwrap();
     assert_eq!(
@@ -168,7 +193,8 @@ fn gateways_and_route_tables_keep_their_rules() {
         .create_subnet(&scope, &vpc.id, "10.1.0.0/24", None, vec![])
         .unwrap();
     let igw = ec2.create_internet_gateway(&scope, vec![]).unwrap();
-    ec2.attach_internet_gateway(&scope, &igw.id, &vpc.id).unwrap();
+    ec2.attach_internet_gateway(&scope, &igw.id, &vpc.id)
+        .unwrap();
     let second = ec2.create_internet_gateway(&scope, vec![]).unwrap();
     assert_eq!(
         ec2.attach_internet_gateway(&scope, &second.id, &vpc.id)
@@ -177,12 +203,15 @@ fn gateways_and_route_tables_keep_their_rules() {
         "Resource.AlreadyAssociated"
     );
     assert_eq!(
-        ec2.delete_internet_gateway(&scope, &igw.id).unwrap_err().code(),
+        ec2.delete_internet_gateway(&scope, &igw.id)
+            .unwrap_err()
+            .code(),
         "DependencyViolation"
     );
     let table = ec2.create_route_table(&scope, &vpc.id, vec![]).unwrap();
     assert_eq!(table.routes[0].gateway_id, "local");
-    ec2.create_route(&scope, &table.id, "0.0.0.0/0", &igw.id).unwrap();
+    ec2.create_route(&scope, &table.id, "0.0.0.0/0", &igw.id)
+        .unwrap();
     assert_eq!(
         ec2.create_route(&scope, &table.id, "0.0.0.0/0", &igw.id)
             .unwrap_err()
@@ -194,13 +223,16 @@ fn gateways_and_route_tables_keep_their_rules() {
         .unwrap();
     assert!(association.starts_with("rtbassoc-"));
     assert_eq!(
-        ec2.delete_route_table(&scope, &table.id).unwrap_err().code(),
+        ec2.delete_route_table(&scope, &table.id)
+            .unwrap_err()
+            .code(),
         "DependencyViolation"
     );
     ec2.disassociate_route_table(&scope, &association).unwrap();
     ec2.delete_route(&scope, &table.id, "0.0.0.0/0").unwrap();
     ec2.delete_route_table(&scope, &table.id).unwrap();
-    ec2.detach_internet_gateway(&scope, &igw.id, &vpc.id).unwrap();
+    ec2.detach_internet_gateway(&scope, &igw.id, &vpc.id)
+        .unwrap();
     ec2.delete_internet_gateway(&scope, &igw.id).unwrap();
 }
 
@@ -215,18 +247,26 @@ fn tags_are_set_filtered_and_removed_on_any_resource() {
     ec2.create_tags(&scope, &[vpc.id.clone(), "subnet-default".into()], &[tag])
         .unwrap();
     let named = ec2
-        .describe_vpcs(&scope, &[], &[Filter {
-            name: "tag:Name".into(),
-            values: vec!["ma*".into()],
-        }])
+        .describe_vpcs(
+            &scope,
+            &[],
+            &[Filter {
+                name: "tag:Name".into(),
+                values: vec!["ma*".into()],
+            }],
+        )
         .unwrap();
     assert_eq!(named.len(), 1);
     assert_eq!(named[0].id, vpc.id);
     let tags = ec2.describe_tags(&scope, &[]).unwrap();
     assert_eq!(tags.len(), 2);
     assert!(tags.iter().any(|t| t.resource_type == "subnet"));
-    ec2.delete_tags(&scope, &[vpc.id.clone()], &[("Name".into(), Some("other".into()))])
-        .unwrap();
+    ec2.delete_tags(
+        &scope,
+        &[vpc.id.clone()],
+        &[("Name".into(), Some("other".into()))],
+    )
+    .unwrap();
     assert_eq!(ec2.vpc(&scope, &vpc.id).unwrap().tags.len(), 1);
     ec2.delete_tags(&scope, &[vpc.id.clone()], &[("Name".into(), None)])
         .unwrap();

@@ -1,22 +1,15 @@
-//! VPCs: CreateVpc (with the default security group and main route table EC2 gives every
-//! new VPC, in the same transaction), DescribeVpcs, DeleteVpc (refused while anything of the
-//! user's is left in it), and the DNS attributes.
+//! VPCs: the record, DescribeVpcs, the DNS attributes, and changes made under a VPC
+//! (`under_vpc`). Creating and deleting one, which touch other kinds, are `lifecycle.rs`'s.
 
 use berth_store::{Change, Op, Update};
 use serde::{Deserialize, Serialize};
 
 use crate::cidr::Cidr;
-use crate::errors::{dependency, invalid_value, vpc_not_found};
+use crate::errors::{invalid_value, vpc_not_found};
 use crate::filters::{Filter, Filtered, flag, matches, one};
-use crate::groups::SecurityGroup;
-use crate::keys::{Kind, new_id};
-use crate::routing::{InternetGateway, RouteTable};
-use crate::subnets::Subnet;
-use crate::tags::Tag;
+use crate::keys::Kind;
+use crate::tag::Tag;
 use crate::{Ec2, Ec2Error, Ec2Scope, Result};
-
-/// VPC sizes EC2 allows.
-pub(crate) const PREFIXES: std::ops::RangeInclusive<u8> = 16..=28;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -91,78 +84,6 @@ impl VpcAttribute {
 }
 
 impl Ec2 {
-    /// CreateVpc: the VPC, its default security group and its main route table.
-    pub fn create_vpc(
-        &self,
-        scope: &Ec2Scope,
-        cidr_block: &str,
-        instance_tenancy: Option<&str>,
-        tags: Vec<Tag>,
-    ) -> Result<Vpc> {
-        let cidr = Cidr::parse(cidr_block, "cidrBlock")?;
-        if !PREFIXES.contains(&cidr.prefix) {
-            return Err(Ec2Error::VpcRange(format!(
-                "The CIDR '{cidr_block}' is invalid."
-            )));
-        }
-        let tenancy = instance_tenancy.unwrap_or("default");
-        if !matches!(tenancy, "default" | "dedicated") {
-            return Err(invalid_value(
-                tenancy,
-                "instanceTenancy",
-                "Valid values are default, dedicated.",
-            ));
-        }
-        let vpc = Vpc {
-            id: new_id("vpc"),
-            cidr_block: cidr.to_string(),
-            cidr_block_association_id: new_id("vpc-cidr-assoc"),
-            owner_id: scope.account.clone(),
-            is_default: false,
-            instance_tenancy: tenancy.to_string(),
-            enable_dns_support: true,
-            enable_dns_hostnames: false,
-            tags,
-            generation: 0,
-        };
-        let (ops, _) = self.vpc_companions(scope, &vpc, None);
-        let key = scope.key(Kind::Vpc, &vpc.id);
-        let mut update = Update::from(Change::Put(vpc.clone()));
-        update.ops = ops;
-        berth_store::update(self.store(), &key, |_: Option<Vpc>| {
-            Ok::<_, Ec2Error>(update.clone())
-        })?;
-        Ok(vpc)
-    }
-
-    /// What EC2 makes with every VPC: its default security group (and the name's index)
-    /// and its main route table (with a route to `gateway` when given: the default VPC's);
-    /// and the default group's id.
-    pub(crate) fn vpc_companions(
-        &self,
-        scope: &Ec2Scope,
-        vpc: &Vpc,
-        gateway: Option<&str>,
-    ) -> (Vec<Op>, String) {
-        let group = SecurityGroup::default_for(scope, &vpc.id);
-        let table = RouteTable::main_for(vpc, gateway);
-        let ops = vec![
-            Op::put(
-                scope.key(Kind::SecurityGroup, &group.id),
-                berth_store::encode(&group),
-            ),
-            Op::put(
-                scope.group_name_key(&vpc.id, &group.name),
-                group.id.clone().into_bytes(),
-            ),
-            Op::put(
-                scope.key(Kind::RouteTable, &table.id),
-                berth_store::encode(&table),
-            ),
-        ];
-        (ops, group.id)
-    }
-
     /// A change made under a VPC: `decide` reads the VPC (and whatever else it needs) and
     /// returns the operations to commit, which commit with the VPC rewritten, so they
     /// commit only on what `decide` read. `decide` may run more than once.
@@ -217,39 +138,6 @@ impl Ec2 {
         Ok(out)
     }
 
-    /// DeleteVpc: refused while it holds subnets, security groups other than its default
-    /// one, route tables other than its main one, or an attached internet gateway; those
-    /// two go with it.
-    pub fn delete_vpc(&self, scope: &Ec2Scope, id: &str) -> Result<()> {
-        let key = scope.key(Kind::Vpc, id);
-        berth_store::update(self.store(), &key, |vpc: Option<Vpc>| -> Result<Update<Vpc>> {
-            let vpc = vpc.ok_or_else(|| vpc_not_found(id))?;
-            let subnets: Vec<Subnet> = self.all(&scope.prefix(Kind::Subnet))?;
-            let groups: Vec<SecurityGroup> = self.all(&scope.prefix(Kind::SecurityGroup))?;
-            let tables: Vec<RouteTable> = self.all(&scope.prefix(Kind::RouteTable))?;
-            let gateways: Vec<InternetGateway> =
-                self.all(&scope.prefix(Kind::InternetGateway))?;
-            let busy = subnets.iter().any(|s| s.vpc_id == vpc.id)
-                || groups.iter().any(|g| g.vpc_id == vpc.id && !g.is_default())
-                || tables.iter().any(|t| t.vpc_id == vpc.id && !t.is_main())
-                || gateways.iter().any(|g| g.is_attached_to(&vpc.id));
-            if busy {
-                return Err(dependency("vpc", id));
-            }
-            let mut update = Update::from(Change::<Vpc>::Delete);
-            for group in groups.iter().filter(|g| g.vpc_id == vpc.id) {
-                update = update
-                    .also(Op::delete(scope.key(Kind::SecurityGroup, &group.id)))
-                    .also(Op::delete(scope.group_name_key(&vpc.id, &group.name)));
-            }
-            for table in tables.iter().filter(|t| t.vpc_id == vpc.id) {
-                update = update.also(Op::delete(scope.key(Kind::RouteTable, &table.id)));
-            }
-            Ok(update)
-        })?;
-        Ok(())
-    }
-
     /// ModifyVpcAttribute: one DNS attribute. DNS hostnames need DNS support, as in EC2.
     pub fn modify_vpc_attribute(
         &self,
@@ -259,19 +147,24 @@ impl Ec2 {
         value: bool,
     ) -> Result<Vpc> {
         let key = scope.key(Kind::Vpc, id);
-        let stored = berth_store::update(self.store(), &key, |vpc: Option<Vpc>| -> Result<Change<Vpc>> {
-            let mut vpc = vpc.ok_or_else(|| vpc_not_found(id))?;
-            match attribute {
-                VpcAttribute::EnableDnsSupport => vpc.enable_dns_support = value,
-                VpcAttribute::EnableDnsHostnames => vpc.enable_dns_hostnames = value,
-            }
-            if vpc.enable_dns_hostnames && !vpc.enable_dns_support {
-                return Err(Ec2Error::InvalidParameterValue(
-                    "DNS hostnames can only be enabled when DNS support is also enabled.".into(),
-                ));
-            }
-            Ok(Change::Put(vpc))
-        })?;
+        let stored = berth_store::update(
+            self.store(),
+            &key,
+            |vpc: Option<Vpc>| -> Result<Change<Vpc>> {
+                let mut vpc = vpc.ok_or_else(|| vpc_not_found(id))?;
+                match attribute {
+                    VpcAttribute::EnableDnsSupport => vpc.enable_dns_support = value,
+                    VpcAttribute::EnableDnsHostnames => vpc.enable_dns_hostnames = value,
+                }
+                if vpc.enable_dns_hostnames && !vpc.enable_dns_support {
+                    return Err(Ec2Error::InvalidParameterValue(
+                        "DNS hostnames can only be enabled when DNS support is also enabled."
+                            .into(),
+                    ));
+                }
+                Ok(Change::Put(vpc))
+            },
+        )?;
         stored.ok_or_else(|| vpc_not_found(id))
     }
 }

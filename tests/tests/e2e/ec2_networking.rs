@@ -25,7 +25,9 @@ fn ec2_fails(s: &BerthServer, args: &[&str], code: &str) {
 }
 
 fn text(v: &Value) -> String {
-    v.as_str().unwrap_or_else(|| panic!("not a string: {v}")).to_owned()
+    v.as_str()
+        .unwrap_or_else(|| panic!("not a string: {v}"))
+        .to_owned()
 }
 
 #[test]
@@ -33,7 +35,10 @@ fn a_user_builds_a_vpc_reads_it_back_by_filters_and_tears_it_down() {
     let s = BerthServer::start();
 
     // The default VPC is there from the start.
-    let default = ec2(&s, &["describe-vpcs", "--filters", "Name=isDefault,Values=true"]);
+    let default = ec2(
+        &s,
+        &["describe-vpcs", "--filters", "Name=isDefault,Values=true"],
+    );
     assert_eq!(default["Vpcs"].as_array().unwrap().len(), 1, "{default:#}");
     assert_eq!(default["Vpcs"][0]["IsDefault"], true);
     let zones = ec2(&s, &["describe-availability-zones"]);
@@ -59,19 +64,42 @@ fn a_user_builds_a_vpc_reads_it_back_by_filters_and_tears_it_down() {
     assert_eq!(vpc["Vpc"]["CidrBlock"], "10.20.0.0/16");
     ec2(
         &s,
-        &["modify-vpc-attribute", "--vpc-id", &vpc_id, "--enable-dns-hostnames", "{\"Value\":true}"],
+        &[
+            "modify-vpc-attribute",
+            "--vpc-id",
+            &vpc_id,
+            "--enable-dns-hostnames",
+            "{\"Value\":true}",
+        ],
     );
     let dns = ec2(
         &s,
-        &["describe-vpc-attribute", "--vpc-id", &vpc_id, "--attribute", "enableDnsHostnames"],
+        &[
+            "describe-vpc-attribute",
+            "--vpc-id",
+            &vpc_id,
+            "--attribute",
+            "enableDnsHostnames",
+        ],
     );
     assert_eq!(dns["EnableDnsHostnames"]["Value"], true);
 
     let mut subnets = Vec::new();
-    for (cidr, zone) in [("10.20.1.0/24", "us-east-1a"), ("10.20.2.0/24", "us-east-1b")] {
+    for (cidr, zone) in [
+        ("10.20.1.0/24", "us-east-1a"),
+        ("10.20.2.0/24", "us-east-1b"),
+    ] {
         let subnet = ec2(
             &s,
-            &["create-subnet", "--vpc-id", &vpc_id, "--cidr-block", cidr, "--availability-zone", zone],
+            &[
+                "create-subnet",
+                "--vpc-id",
+                &vpc_id,
+                "--cidr-block",
+                cidr,
+                "--availability-zone",
+                zone,
+            ],
         );
         assert_eq!(subnet["Subnet"]["AvailabilityZone"], zone);
         assert_eq!(subnet["Subnet"]["AvailableIpAddressCount"], 251);
@@ -79,13 +107,27 @@ fn a_user_builds_a_vpc_reads_it_back_by_filters_and_tears_it_down() {
     }
     ec2_fails(
         &s,
-        &["create-subnet", "--vpc-id", &vpc_id, "--cidr-block", "10.20.1.0/25"],
+        &[
+            "create-subnet",
+            "--vpc-id",
+            &vpc_id,
+            "--cidr-block",
+            "10.20.1.0/25",
+        ],
         "InvalidSubnet.Conflict",
     );
 
     let group = ec2(
         &s,
-        &["create-security-group", "--group-name", &name, "--description", "web", "--vpc-id", &vpc_id],
+        &[
+            "create-security-group",
+            "--group-name",
+            &name,
+            "--description",
+            "web",
+            "--vpc-id",
+            &vpc_id,
+        ],
     );
     let group_id = text(&group["GroupId"]);
     let rules = ec2(
@@ -118,7 +160,11 @@ fn a_user_builds_a_vpc_reads_it_back_by_filters_and_tears_it_down() {
     );
     let described = ec2(
         &s,
-        &["describe-security-group-rules", "--filters", &format!("Name=group-id,Values={group_id}")],
+        &[
+            "describe-security-group-rules",
+            "--filters",
+            &format!("Name=group-id,Values={group_id}"),
+        ],
     );
     let ids: Vec<String> = described["SecurityGroupRules"]
         .as_array()
@@ -132,17 +178,37 @@ fn a_user_builds_a_vpc_reads_it_back_by_filters_and_tears_it_down() {
     let igw_id = text(&igw["InternetGateway"]["InternetGatewayId"]);
     ec2(
         &s,
-        &["attach-internet-gateway", "--internet-gateway-id", &igw_id, "--vpc-id", &vpc_id],
+        &[
+            "attach-internet-gateway",
+            "--internet-gateway-id",
+            &igw_id,
+            "--vpc-id",
+            &vpc_id,
+        ],
     );
     let table = ec2(&s, &["create-route-table", "--vpc-id", &vpc_id]);
     let table_id = text(&table["RouteTable"]["RouteTableId"]);
     ec2(
         &s,
-        &["create-route", "--route-table-id", &table_id, "--destination-cidr-block", "0.0.0.0/0", "--gateway-id", &igw_id],
+        &[
+            "create-route",
+            "--route-table-id",
+            &table_id,
+            "--destination-cidr-block",
+            "0.0.0.0/0",
+            "--gateway-id",
+            &igw_id,
+        ],
     );
     let association = ec2(
         &s,
-        &["associate-route-table", "--route-table-id", &table_id, "--subnet-id", &subnets[0]],
+        &[
+            "associate-route-table",
+            "--route-table-id",
+            &table_id,
+            "--subnet-id",
+            &subnets[0],
+        ],
     );
     let association_id = text(&association["AssociationId"]);
 
@@ -161,51 +227,119 @@ fn a_user_builds_a_vpc_reads_it_back_by_filters_and_tears_it_down() {
         ],
     );
     // Read back by filters.
-    let by_name = ec2(&s, &["describe-vpcs", "--filters", &format!("Name=tag:Name,Values={name}")]);
+    let by_name = ec2(
+        &s,
+        &[
+            "describe-vpcs",
+            "--filters",
+            &format!("Name=tag:Name,Values={name}"),
+        ],
+    );
     assert_eq!(by_name["Vpcs"][0]["VpcId"], vpc_id.as_str());
-    let in_vpc = ec2(&s, &["describe-subnets", "--filters", &format!("Name=vpc-id,Values={vpc_id}")]);
+    let in_vpc = ec2(
+        &s,
+        &[
+            "describe-subnets",
+            "--filters",
+            &format!("Name=vpc-id,Values={vpc_id}"),
+        ],
+    );
     assert_eq!(in_vpc["Subnets"].as_array().unwrap().len(), 2);
     let in_b = ec2(
         &s,
-        &["describe-subnets", "--filters", &format!("Name=vpc-id,Values={vpc_id}"), "Name=availability-zone,Values=us-east-1b"],
+        &[
+            "describe-subnets",
+            "--filters",
+            &format!("Name=vpc-id,Values={vpc_id}"),
+            "Name=availability-zone,Values=us-east-1b",
+        ],
     );
     assert_eq!(in_b["Subnets"][0]["SubnetId"], subnets[1].as_str());
     let by_group_name = ec2(
         &s,
-        &["describe-security-groups", "--filters", &format!("Name=group-name,Values={name}")],
+        &[
+            "describe-security-groups",
+            "--filters",
+            &format!("Name=group-name,Values={name}"),
+        ],
     );
     let permissions = &by_group_name["SecurityGroups"][0]["IpPermissions"];
     assert_eq!(permissions[0]["FromPort"], 443);
     assert_eq!(permissions[0]["IpRanges"][0]["Description"], "https");
     let gateways = ec2(
         &s,
-        &["describe-internet-gateways", "--filters", &format!("Name=attachment.vpc-id,Values={vpc_id}")],
+        &[
+            "describe-internet-gateways",
+            "--filters",
+            &format!("Name=attachment.vpc-id,Values={vpc_id}"),
+        ],
     );
-    assert_eq!(gateways["InternetGateways"][0]["InternetGatewayId"], igw_id.as_str());
+    assert_eq!(
+        gateways["InternetGateways"][0]["InternetGatewayId"],
+        igw_id.as_str()
+    );
     let tables = ec2(
         &s,
-        &["describe-route-tables", "--filters", &format!("Name=association.subnet-id,Values={}", subnets[0])],
+        &[
+            "describe-route-tables",
+            "--filters",
+            &format!("Name=association.subnet-id,Values={}", subnets[0]),
+        ],
     );
     assert_eq!(tables["RouteTables"][0]["RouteTableId"], table_id.as_str());
-    assert_eq!(tables["RouteTables"][0]["Routes"][1]["GatewayId"], igw_id.as_str());
-    let tags = ec2(&s, &["describe-tags", "--filters", &format!("Name=value,Values={name}")]);
+    assert_eq!(
+        tables["RouteTables"][0]["Routes"][1]["GatewayId"],
+        igw_id.as_str()
+    );
+    let tags = ec2(
+        &s,
+        &[
+            "describe-tags",
+            "--filters",
+            &format!("Name=value,Values={name}"),
+        ],
+    );
     assert_eq!(tags["Tags"].as_array().unwrap().len(), 6, "{tags:#}");
 
     // Torn down in the order EC2 asks for.
-    ec2_fails(&s, &["delete-vpc", "--vpc-id", &vpc_id], "DependencyViolation");
-    ec2(&s, &["disassociate-route-table", "--association-id", &association_id]);
+    ec2_fails(
+        &s,
+        &["delete-vpc", "--vpc-id", &vpc_id],
+        "DependencyViolation",
+    );
+    ec2(
+        &s,
+        &[
+            "disassociate-route-table",
+            "--association-id",
+            &association_id,
+        ],
+    );
     ec2(&s, &["delete-route-table", "--route-table-id", &table_id]);
     ec2(
         &s,
-        &["detach-internet-gateway", "--internet-gateway-id", &igw_id, "--vpc-id", &vpc_id],
+        &[
+            "detach-internet-gateway",
+            "--internet-gateway-id",
+            &igw_id,
+            "--vpc-id",
+            &vpc_id,
+        ],
     );
-    ec2(&s, &["delete-internet-gateway", "--internet-gateway-id", &igw_id]);
+    ec2(
+        &s,
+        &["delete-internet-gateway", "--internet-gateway-id", &igw_id],
+    );
     ec2(&s, &["delete-security-group", "--group-id", &group_id]);
     for subnet in &subnets {
         ec2(&s, &["delete-subnet", "--subnet-id", subnet]);
     }
     ec2(&s, &["delete-vpc", "--vpc-id", &vpc_id]);
-    ec2_fails(&s, &["describe-vpcs", "--vpc-ids", &vpc_id], "InvalidVpcID.NotFound");
+    ec2_fails(
+        &s,
+        &["describe-vpcs", "--vpc-ids", &vpc_id],
+        "InvalidVpcID.NotFound",
+    );
 }
 
 #[test]
@@ -253,23 +387,37 @@ fn an_awsvpc_tasks_interface_shows_in_describe_network_interfaces() {
     let ip = detail("privateIPv4Address");
     let found = ec2(
         &s,
-        &["describe-network-interfaces", "--filters", &format!("Name=addresses.private-ip-address,Values={ip}")],
+        &[
+            "describe-network-interfaces",
+            "--filters",
+            &format!("Name=addresses.private-ip-address,Values={ip}"),
+        ],
     );
     let interfaces = found["NetworkInterfaces"].as_array().unwrap();
     assert_eq!(interfaces.len(), 1, "{found:#}");
     let eni = &interfaces[0];
-    assert_eq!(eni["NetworkInterfaceId"], detail("networkInterfaceId").as_str());
+    assert_eq!(
+        eni["NetworkInterfaceId"],
+        detail("networkInterfaceId").as_str()
+    );
     assert_eq!(eni["PrivateIpAddress"], ip.as_str());
     assert_eq!(eni["Status"], "in-use");
     assert_eq!(eni["InterfaceType"], "interface");
     assert_eq!(eni["Groups"][0]["GroupName"], "default");
-    let default_vpc = ec2(&s, &["describe-vpcs", "--filters", "Name=isDefault,Values=true"]);
+    let default_vpc = ec2(
+        &s,
+        &["describe-vpcs", "--filters", "Name=isDefault,Values=true"],
+    );
     assert_eq!(eni["VpcId"], default_vpc["Vpcs"][0]["VpcId"]);
     ok_json(&s.aws(&["ecs", "stop-task", "--cluster", &cluster, "--task", &arn]));
     wait_statuses(&s, &cluster, std::slice::from_ref(&arn), "STOPPED");
     let after = ec2(
         &s,
-        &["describe-network-interfaces", "--filters", &format!("Name=addresses.private-ip-address,Values={ip}")],
+        &[
+            "describe-network-interfaces",
+            "--filters",
+            &format!("Name=addresses.private-ip-address,Values={ip}"),
+        ],
     );
     assert_eq!(after["NetworkInterfaces"], json!([]));
 }

@@ -2,9 +2,7 @@
 //! Egress (by `IpPermissions`, or the older top-level `IpProtocol`/`CidrIp` form), and
 //! DescribeSecurityGroupRules.
 
-use berth_ec2::{
-    Ec2, Ec2Scope, IpPermission, PermissionSource, SecurityGroup, SecurityGroupRule,
-};
+use berth_ec2::{Ec2, Ec2Scope, IpPermission, PermissionSource, SecurityGroup, SecurityGroupRule};
 
 use super::{ec2_error, filters, ids, required, tag_set, tag_specifications};
 use crate::protocol::query::{QueryRequest, Xml};
@@ -177,11 +175,10 @@ fn rule_xml(x: &mut Xml, scope: &Ec2Scope, g: &SecurityGroup, r: &SecurityGroupR
             });
         }
     }
-    x.opt_leaf("description", r.description.as_ref())
-        .leaf(
-            "securityGroupRuleArn",
-            scope.arn("security-group-rule", &r.id),
-        );
+    x.opt_leaf("description", r.description.as_ref()).leaf(
+        "securityGroupRuleArn",
+        scope.arn("security-group-rule", &r.id),
+    );
     tag_set(x, &[]);
 }
 
@@ -210,12 +207,7 @@ pub(super) fn describe_security_groups(
     r: &QueryRequest,
 ) -> Result<Xml, AwsError> {
     let groups = ec2
-        .describe_security_groups(
-            scope,
-            &ids(r, "GroupId"),
-            &ids(r, "GroupName"),
-            &filters(r),
-        )
+        .describe_security_groups(scope, &ids(r, "GroupId"), &ids(r, "GroupName"), &filters(r))
         .map_err(ec2_error)?;
     let mut x = Xml::default();
     x.items("securityGroupInfo", &groups, |x, g| group_xml(x, scope, g));

@@ -77,7 +77,9 @@ pub(super) fn task_interfaces(
         }
         out.push(TaskInterface {
             id: detail("networkInterfaceId"),
-            subnet_id: subnet.as_ref().map_or(named_subnet.clone(), |s| s.id.clone()),
+            subnet_id: subnet
+                .as_ref()
+                .map_or(named_subnet.clone(), |s| s.id.clone()),
             availability_zone: subnet
                 .as_ref()
                 .map(|s| s.availability_zone.clone())
@@ -194,6 +196,8 @@ pub(super) fn describe_network_interfaces(
         shown.push(i);
     }
     let mut x = Xml::default();
-    x.items("networkInterfaceSet", shown, |x, i| interface_xml(x, scope, i));
+    x.items("networkInterfaceSet", shown, |x, i| {
+        interface_xml(x, scope, i)
+    });
     Ok(x)
 }

@@ -68,7 +68,9 @@ fn serve(ctx: &AwsContext, request: &QueryRequest) -> Result<Xml, AwsError> {
         "CreateTags" => tags::create_tags(ec2, &scope, request),
         "DeleteTags" => tags::delete_tags(ec2, &scope, request),
         "DescribeTags" => tags::describe_tags(ec2, &scope, request),
-        "DescribeNetworkInterfaces" => interfaces::describe_network_interfaces(ctx, &scope, request),
+        "DescribeNetworkInterfaces" => {
+            interfaces::describe_network_interfaces(ctx, &scope, request)
+        }
         other => Err(AwsError::client(
             "InvalidAction",
             format!("The action {other} is not valid for this web service."),
@@ -119,7 +121,11 @@ fn filters(request: &QueryRequest) -> Vec<Filter> {
         .iter()
         .map(|f| Filter {
             name: f.get("Name").unwrap_or_default().to_string(),
-            values: f.ec2_list("Value").into_iter().map(str::to_string).collect(),
+            values: f
+                .ec2_list("Value")
+                .into_iter()
+                .map(str::to_string)
+                .collect(),
         })
         .collect()
 }

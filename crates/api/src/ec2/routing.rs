@@ -143,11 +143,7 @@ pub(super) fn delete_route_table(
 
 /// CreateRoute to an internet gateway (`GatewayId`); other targets (NAT gateways,
 /// instances, peering) are not modelled.
-pub(super) fn create_route(
-    ec2: &Ec2,
-    scope: &Ec2Scope,
-    r: &QueryRequest,
-) -> Result<Xml, AwsError> {
+pub(super) fn create_route(ec2: &Ec2, scope: &Ec2Scope, r: &QueryRequest) -> Result<Xml, AwsError> {
     let table = required(r, "RouteTableId")?;
     let destination = required(r, "DestinationCidrBlock")?;
     let Some(gateway) = r.get("GatewayId") else {
@@ -161,11 +157,7 @@ pub(super) fn create_route(
     Ok(super::done())
 }
 
-pub(super) fn delete_route(
-    ec2: &Ec2,
-    scope: &Ec2Scope,
-    r: &QueryRequest,
-) -> Result<Xml, AwsError> {
+pub(super) fn delete_route(ec2: &Ec2, scope: &Ec2Scope, r: &QueryRequest) -> Result<Xml, AwsError> {
     ec2.delete_route(
         scope,
         required(r, "RouteTableId")?,
@@ -188,9 +180,10 @@ pub(super) fn associate_route_table(
         )
         .map_err(ec2_error)?;
     let mut x = Xml::default();
-    x.leaf("associationId", id).element("associationState", |x| {
-        x.leaf("state", "associated");
-    });
+    x.leaf("associationId", id)
+        .element("associationState", |x| {
+            x.leaf("state", "associated");
+        });
     Ok(x)
 }
 

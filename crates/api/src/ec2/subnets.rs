@@ -14,13 +14,20 @@ pub(super) fn subnet_xml(x: &mut Xml, scope: &Ec2Scope, subnet: &Subnet, in_use:
         .leaf("vpcId", &subnet.vpc_id)
         .leaf("ownerId", &subnet.owner_id)
         .leaf("cidrBlock", &subnet.cidr_block)
-        .items("ipv6CidrBlockAssociationSet", std::iter::empty::<()>(), |_, _| {})
+        .items(
+            "ipv6CidrBlockAssociationSet",
+            std::iter::empty::<()>(),
+            |_, _| {},
+        )
         .leaf(
             "availableIpAddressCount",
             subnet.available_ip_address_count().saturating_sub(in_use),
         )
         .leaf("availabilityZone", &subnet.availability_zone)
-        .leaf("availabilityZoneId", subnet.availability_zone_id(&scope.region))
+        .leaf(
+            "availabilityZoneId",
+            subnet.availability_zone_id(&scope.region),
+        )
         .leaf("defaultForAz", subnet.default_for_az)
         .leaf("mapPublicIpOnLaunch", subnet.map_public_ip_on_launch)
         .leaf("assignIpv6AddressOnCreation", false)

@@ -6,11 +6,7 @@ use super::{ec2_error, filters, ids, tag_list};
 use crate::protocol::AwsError;
 use crate::protocol::query::{QueryRequest, Xml};
 
-pub(super) fn create_tags(
-    ec2: &Ec2,
-    scope: &Ec2Scope,
-    r: &QueryRequest,
-) -> Result<Xml, AwsError> {
+pub(super) fn create_tags(ec2: &Ec2, scope: &Ec2Scope, r: &QueryRequest) -> Result<Xml, AwsError> {
     let resources = ids(r, "ResourceId");
     if resources.is_empty() {
         return Err(AwsError::client(
@@ -32,11 +28,7 @@ pub(super) fn create_tags(
 
 /// DeleteTags: `Tag.N.Key` with an optional `Tag.N.Value` (present but empty: only tags
 /// whose value is empty).
-pub(super) fn delete_tags(
-    ec2: &Ec2,
-    scope: &Ec2Scope,
-    r: &QueryRequest,
-) -> Result<Xml, AwsError> {
+pub(super) fn delete_tags(ec2: &Ec2, scope: &Ec2Scope, r: &QueryRequest) -> Result<Xml, AwsError> {
     let resources = ids(r, "ResourceId");
     if resources.is_empty() {
         return Err(AwsError::client(
@@ -64,9 +56,7 @@ pub(super) fn describe_tags(
     scope: &Ec2Scope,
     r: &QueryRequest,
 ) -> Result<Xml, AwsError> {
-    let tags = ec2
-        .describe_tags(scope, &filters(r))
-        .map_err(ec2_error)?;
+    let tags = ec2.describe_tags(scope, &filters(r)).map_err(ec2_error)?;
     let mut x = Xml::default();
     x.items("tagSet", &tags, |x, t| {
         x.leaf("resourceId", &t.resource_id)

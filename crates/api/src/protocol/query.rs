@@ -468,7 +468,9 @@ mod tests {
         let e = AwsError::client("InvalidVpcID.NotFound", "The vpc ID 'vpc-1' does not exist");
         let err = error_response(EC2, &e, "r-2");
         assert_eq!(err.status(), StatusCode::BAD_REQUEST);
-        let body = axum::body::to_bytes(err.into_body(), 1 << 20).await.unwrap();
+        let body = axum::body::to_bytes(err.into_body(), 1 << 20)
+            .await
+            .unwrap();
         assert_eq!(
             std::str::from_utf8(&body).unwrap(),
             "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Response><Errors><Error><Code>InvalidVpcID.NotFound</Code><Message>The vpc ID &apos;vpc-1&apos; does not exist</Message></Error></Errors><RequestID>r-2</RequestID></Response>"

@@ -34,7 +34,10 @@ fn error(s: &TestServer, form: &str) -> (String, String) {
         body.contains("<Response><Errors><Error><Code>") && body.contains("<RequestID>"),
         "{body}"
     );
-    (first(&body, "Code"), first(&body, "Message").replace("&apos;", "'"))
+    (
+        first(&body, "Code"),
+        first(&body, "Message").replace("&apos;", "'"),
+    )
 }
 
 /// The text of every `<tag>…</tag>` in document order.
@@ -64,7 +67,9 @@ fn answers_carry_a_request_id_and_no_result_wrapper() {
     let s = TestServer::start();
     let body = ok(&s, "Action=DescribeVpcs");
     assert!(
-        body.contains("<DescribeVpcsResponse xmlns=\"http://ec2.amazonaws.com/doc/2016-11-15/\"><requestId>"),
+        body.contains(
+            "<DescribeVpcsResponse xmlns=\"http://ec2.amazonaws.com/doc/2016-11-15/\"><requestId>"
+        ),
         "{body}"
     );
     assert!(!body.contains("DescribeVpcsResult"), "{body}");
@@ -83,7 +88,10 @@ fn every_account_has_a_default_vpc_with_a_subnet_per_zone() {
     let vpcs = texts(&body, "vpcId");
     assert_eq!(vpcs.len(), 1, "{body}");
     let cidr = first(&body, "cidrBlock");
-    assert!(cidr.starts_with("10.") && cidr.ends_with(".0.0/16"), "{cidr}");
+    assert!(
+        cidr.starts_with("10.") && cidr.ends_with(".0.0/16"),
+        "{cidr}"
+    );
     let body = ok(
         &s,
         &format!(
@@ -120,7 +128,11 @@ fn every_account_has_a_default_vpc_with_a_subnet_per_zone() {
     // Another region has its own.
     let other = s
         .json_client()
-        .query("ec2", "eu-west-1", &format!("Action=DescribeVpcs&{VERSION}"))
+        .query(
+            "ec2",
+            "eu-west-1",
+            &format!("Action=DescribeVpcs&{VERSION}"),
+        )
         .unwrap();
     let other = String::from_utf8_lossy(&other.body).into_owned();
     assert_ne!(first(&other, "vpcId"), vpcs[0]);
@@ -138,7 +150,9 @@ fn subnets_must_fit_their_vpc_and_not_overlap() {
     assert_eq!(message, "The CIDR '10.0.0.0/8' is invalid.");
     let body = ok(
         &s,
-        &format!("Action=CreateSubnet&VpcId={vpc}&CidrBlock=10.0.1.0%2F24&AvailabilityZone=us-east-1b"),
+        &format!(
+            "Action=CreateSubnet&VpcId={vpc}&CidrBlock=10.0.1.0%2F24&AvailabilityZone=us-east-1b"
+        ),
     );
     let subnet = first(&body, "subnetId");
     assert_eq!(first(&body, "availableIpAddressCount"), "251");
@@ -148,7 +162,10 @@ fn subnets_must_fit_their_vpc_and_not_overlap() {
         &format!("Action=CreateSubnet&VpcId={vpc}&CidrBlock=10.0.1.0%2F25"),
     );
     assert_eq!(code, "InvalidSubnet.Conflict");
-    assert_eq!(message, "The CIDR '10.0.1.0/25' conflicts with another subnet");
+    assert_eq!(
+        message,
+        "The CIDR '10.0.1.0/25' conflicts with another subnet"
+    );
     let (code, message) = error(
         &s,
         &format!("Action=CreateSubnet&VpcId={vpc}&CidrBlock=10.9.0.0%2F24"),
@@ -184,14 +201,21 @@ fn a_new_vpc_gets_a_default_group_and_a_main_route_table() {
     assert_eq!(texts(&body, "groupName"), ["default"]);
     let body = ok(
         &s,
-        &format!("Action=DescribeRouteTables&Filter.1.Name=vpc-id&Filter.1.Value.1={vpc}&Filter.2.Name=association.main&Filter.2.Value.1=true"),
+        &format!(
+            "Action=DescribeRouteTables&Filter.1.Name=vpc-id&Filter.1.Value.1={vpc}&Filter.2.Name=association.main&Filter.2.Value.1=true"
+        ),
     );
-    assert_eq!(texts(&body, "routeTableId").len(), 1, "{body}");
+    // One table (its association names it again).
+    assert_eq!(texts(&body, "routeTableAssociationId").len(), 1, "{body}");
+    assert_eq!(texts(&body, "vpcId"), [vpc.clone()], "{body}");
     assert_eq!(first(&body, "destinationCidrBlock"), "10.3.0.0/16");
     assert_eq!(first(&body, "gatewayId"), "local");
     let (code, _) = error(
         &s,
-        &format!("Action=DeleteRouteTable&RouteTableId={}", first(&body, "routeTableId")),
+        &format!(
+            "Action=DeleteRouteTable&RouteTableId={}",
+            first(&body, "routeTableId")
+        ),
     );
     assert_eq!(code, "DependencyViolation");
     let (code, _) = error(&s, "Action=ModifyVpcAttribute&VpcId=vpc-1");
@@ -216,7 +240,9 @@ fn security_group_rules_get_ids_and_are_refused_twice() {
     let vpc = first(&ok(&s, "Action=CreateVpc&CidrBlock=10.4.0.0%2F16"), "vpcId");
     let body = ok(
         &s,
-        &format!("Action=CreateSecurityGroup&GroupName=web&GroupDescription=web+servers&VpcId={vpc}&TagSpecification.1.ResourceType=security-group&TagSpecification.1.Tag.1.Key=Name&TagSpecification.1.Tag.1.Value=web"),
+        &format!(
+            "Action=CreateSecurityGroup&GroupName=web&GroupDescription=web+servers&VpcId={vpc}&TagSpecification.1.ResourceType=security-group&TagSpecification.1.Tag.1.Key=Name&TagSpecification.1.Tag.1.Value=web"
+        ),
     );
     let web = first(&body, "groupId");
     assert!(web.starts_with("sg-"), "{body}");
@@ -253,11 +279,18 @@ fn security_group_rules_get_ids_and_are_refused_twice() {
     // From another group, and all traffic out by protocol -1.
     ok(
         &s,
-        &format!("Action=AuthorizeSecurityGroupIngress&GroupId={app}&IpPermissions.1.IpProtocol=tcp&IpPermissions.1.FromPort=8080&IpPermissions.1.ToPort=8080&IpPermissions.1.Groups.1.GroupId={web}"),
+        &format!(
+            "Action=AuthorizeSecurityGroupIngress&GroupId={app}&IpPermissions.1.IpProtocol=tcp&IpPermissions.1.FromPort=8080&IpPermissions.1.ToPort=8080&IpPermissions.1.Groups.1.GroupId={web}"
+        ),
     );
-    let body = ok(&s, &format!("Action=DescribeSecurityGroups&GroupId.1={app}"));
+    let body = ok(
+        &s,
+        &format!("Action=DescribeSecurityGroups&GroupId.1={app}"),
+    );
     assert!(
-        body.contains(&format!("<groups><item><userId>000000000000</userId><groupId>{web}</groupId></item></groups>")),
+        body.contains(&format!(
+            "<groups><item><userId>000000000000</userId><groupId>{web}</groupId></item></groups>"
+        )),
         "{body}"
     );
     // A new group's egress: everything.
@@ -285,12 +318,16 @@ fn security_group_rules_get_ids_and_are_refused_twice() {
     );
     let (code, _) = error(
         &s,
-        &format!("Action=RevokeSecurityGroupIngress&GroupId={web}&IpPermissions.1.IpProtocol=tcp&IpPermissions.1.FromPort=80&IpPermissions.1.ToPort=80&IpPermissions.1.IpRanges.1.CidrIp=0.0.0.0%2F0"),
+        &format!(
+            "Action=RevokeSecurityGroupIngress&GroupId={web}&IpPermissions.1.IpProtocol=tcp&IpPermissions.1.FromPort=80&IpPermissions.1.ToPort=80&IpPermissions.1.IpRanges.1.CidrIp=0.0.0.0%2F0"
+        ),
     );
     assert_eq!(code, "InvalidPermission.NotFound");
     let (code, _) = error(
         &s,
-        &format!("Action=AuthorizeSecurityGroupIngress&GroupId={web}&IpPermissions.1.IpProtocol=tcp&IpPermissions.1.FromPort=1&IpPermissions.1.ToPort=2&IpPermissions.1.Groups.1.GroupId=sg-0000000000000000f"),
+        &format!(
+            "Action=AuthorizeSecurityGroupIngress&GroupId={web}&IpPermissions.1.IpProtocol=tcp&IpPermissions.1.FromPort=1&IpPermissions.1.ToPort=2&IpPermissions.1.Groups.1.GroupId=sg-0000000000000000f"
+        ),
     );
     assert_eq!(code, "InvalidGroup.NotFound");
     let body = ok(
@@ -317,7 +354,10 @@ fn gateways_and_route_tables_refuse_what_ec2_refuses() {
         &s,
         &format!("Action=AttachInternetGateway&InternetGatewayId={igw}&VpcId={vpc}"),
     );
-    let (code, message) = error(&s, &format!("Action=DeleteInternetGateway&InternetGatewayId={igw}"));
+    let (code, message) = error(
+        &s,
+        &format!("Action=DeleteInternetGateway&InternetGatewayId={igw}"),
+    );
     assert_eq!(code, "DependencyViolation");
     assert_eq!(
         message,
@@ -331,11 +371,15 @@ fn gateways_and_route_tables_refuse_what_ec2_refuses() {
     );
     ok(
         &s,
-        &format!("Action=CreateRoute&RouteTableId={rtb}&DestinationCidrBlock=0.0.0.0%2F0&GatewayId={igw}"),
+        &format!(
+            "Action=CreateRoute&RouteTableId={rtb}&DestinationCidrBlock=0.0.0.0%2F0&GatewayId={igw}"
+        ),
     );
     let (code, _) = error(
         &s,
-        &format!("Action=CreateRoute&RouteTableId={rtb}&DestinationCidrBlock=0.0.0.0%2F0&GatewayId={igw}"),
+        &format!(
+            "Action=CreateRoute&RouteTableId={rtb}&DestinationCidrBlock=0.0.0.0%2F0&GatewayId={igw}"
+        ),
     );
     assert_eq!(code, "RouteAlreadyExists");
     let body = ok(
@@ -346,9 +390,12 @@ fn gateways_and_route_tables_refuse_what_ec2_refuses() {
     assert!(association.starts_with("rtbassoc-"));
     let body = ok(
         &s,
-        &format!("Action=DescribeRouteTables&Filter.1.Name=association.subnet-id&Filter.1.Value.1={subnet}"),
+        &format!(
+            "Action=DescribeRouteTables&Filter.1.Name=association.subnet-id&Filter.1.Value.1={subnet}"
+        ),
     );
-    assert_eq!(texts(&body, "routeTableId"), [rtb.clone()]);
+    assert_eq!(texts(&body, "vpcId"), [vpc.clone()], "{body}");
+    assert_eq!(first(&body, "routeTableId"), rtb);
     let (code, _) = error(&s, &format!("Action=DeleteSubnet&SubnetId={subnet}"));
     assert_eq!(code, "DependencyViolation");
     ok(
@@ -370,7 +417,10 @@ fn gateways_and_route_tables_refuse_what_ec2_refuses() {
         &format!("Action=DetachInternetGateway&InternetGatewayId={igw}&VpcId={vpc}"),
     );
     assert_eq!(code, "Gateway.NotAttached");
-    ok(&s, &format!("Action=DeleteInternetGateway&InternetGatewayId={igw}"));
+    ok(
+        &s,
+        &format!("Action=DeleteInternetGateway&InternetGatewayId={igw}"),
+    );
     ok(&s, &format!("Action=DeleteSubnet&SubnetId={subnet}"));
     ok(&s, &format!("Action=DeleteVpc&VpcId={vpc}"));
 }
@@ -388,7 +438,9 @@ fn tags_are_described_and_filtered_on_every_resource() {
     let igw = first(&ok(&s, "Action=CreateInternetGateway"), "internetGatewayId");
     ok(
         &s,
-        &format!("Action=CreateTags&ResourceId.1={vpc}&ResourceId.2={igw}&Tag.1.Key=Name&Tag.1.Value=main"),
+        &format!(
+            "Action=CreateTags&ResourceId.1={vpc}&ResourceId.2={igw}&Tag.1.Key=Name&Tag.1.Value=main"
+        ),
     );
     let body = ok(
         &s,
@@ -411,9 +463,15 @@ fn tags_are_described_and_filtered_on_every_resource() {
         "Action=DescribeVpcs&Filter.1.Name=tag%3Ateam&Filter.1.Value.1=core",
     );
     assert!(texts(&body, "vpcId").is_empty(), "{body}");
-    let (code, _) = error(&s, "Action=CreateTags&ResourceId.1=bogus&Tag.1.Key=a&Tag.1.Value=b");
+    let (code, _) = error(
+        &s,
+        "Action=CreateTags&ResourceId.1=bogus&Tag.1.Key=a&Tag.1.Value=b",
+    );
     assert_eq!(code, "InvalidID");
-    let (code, message) = error(&s, "Action=DescribeVpcs&Filter.1.Name=colour&Filter.1.Value.1=red");
+    let (code, message) = error(
+        &s,
+        "Action=DescribeVpcs&Filter.1.Name=colour&Filter.1.Value.1=red",
+    );
     assert_eq!(code, "InvalidParameterValue");
     assert_eq!(message, "The filter 'colour' is invalid");
 }
@@ -421,12 +479,8 @@ fn tags_are_described_and_filtered_on_every_resource() {
 #[test]
 fn an_awsvpc_tasks_interface_is_described_with_its_address_and_groups() {
     let s = TestServer::start();
-    let (cluster, _) = ecs::cluster_with_instances(
-        &s,
-        "eni-",
-        &ecs::instance(1024, 2048),
-        &["us-east-1a"],
-    );
+    let (cluster, _) =
+        ecs::cluster_with_instances(&s, "eni-", &ecs::instance(1024, 2048), &["us-east-1a"]);
     let family = unique("vpc-");
     register_task_definition(
         &s,
@@ -434,7 +488,10 @@ fn an_awsvpc_tasks_interface_is_described_with_its_address_and_groups() {
                "containerDefinitions": [{"name": "a", "image": "a:1", "memory": 64}]}),
     );
     let web = first(
-        &ok(&s, "Action=CreateSecurityGroup&GroupName=tasks&GroupDescription=tasks"),
+        &ok(
+            &s,
+            "Action=CreateSecurityGroup&GroupName=tasks&GroupDescription=tasks",
+        ),
         "groupId",
     );
     let run = run_task(
@@ -445,7 +502,10 @@ fn an_awsvpc_tasks_interface_is_described_with_its_address_and_groups() {
             "subnets": ["subnet-default"], "securityGroups": [web]}}}),
     );
     let task = &run["tasks"][0];
-    let details = task["attachments"][0]["details"].as_array().unwrap().clone();
+    let details = task["attachments"][0]["details"]
+        .as_array()
+        .unwrap()
+        .clone();
     let detail = |name: &str| {
         details
             .iter()
@@ -458,7 +518,9 @@ fn an_awsvpc_tasks_interface_is_described_with_its_address_and_groups() {
     let ip = detail("privateIPv4Address");
     let body = ok(
         &s,
-        &format!("Action=DescribeNetworkInterfaces&Filter.1.Name=addresses.private-ip-address&Filter.1.Value.1={ip}"),
+        &format!(
+            "Action=DescribeNetworkInterfaces&Filter.1.Name=addresses.private-ip-address&Filter.1.Value.1={ip}"
+        ),
     );
     assert_eq!(texts(&body, "networkInterfaceId"), [eni.clone()], "{body}");
     assert_eq!(first(&body, "privateIpAddress"), ip);
@@ -471,7 +533,10 @@ fn an_awsvpc_tasks_interface_is_described_with_its_address_and_groups() {
         first(&body, "description").starts_with("arn:aws:ecs:us-east-1:000000000000:attachment/"),
         "{body}"
     );
-    let default_subnet = first(&ok(&s, "Action=DescribeSubnets&SubnetId.1=subnet-default"), "subnetId");
+    let default_subnet = first(
+        &ok(&s, "Action=DescribeSubnets&SubnetId.1=subnet-default"),
+        "subnetId",
+    );
     assert_eq!(first(&body, "subnetId"), default_subnet);
     // By the default subnet's alias and real id, by group; a group that has it cannot go.
     for filter in [
@@ -481,7 +546,11 @@ fn an_awsvpc_tasks_interface_is_described_with_its_address_and_groups() {
         format!("NetworkInterfaceId.1={eni}"),
     ] {
         let body = ok(&s, &format!("Action=DescribeNetworkInterfaces&{filter}"));
-        assert_eq!(texts(&body, "networkInterfaceId"), [eni.clone()], "{filter}");
+        assert_eq!(
+            texts(&body, "networkInterfaceId"),
+            [eni.clone()],
+            "{filter}"
+        );
     }
     let body = ok(
         &s,
@@ -490,7 +559,10 @@ fn an_awsvpc_tasks_interface_is_described_with_its_address_and_groups() {
     assert!(texts(&body, "networkInterfaceId").is_empty(), "{body}");
     let (code, _) = error(&s, &format!("Action=DeleteSecurityGroup&GroupId={web}"));
     assert_eq!(code, "DependencyViolation");
-    let (code, _) = error(&s, "Action=DescribeNetworkInterfaces&NetworkInterfaceId.1=eni-0000000000000000f");
+    let (code, _) = error(
+        &s,
+        "Action=DescribeNetworkInterfaces&NetworkInterfaceId.1=eni-0000000000000000f",
+    );
     assert_eq!(code, "InvalidNetworkInterfaceID.NotFound");
 }
 
