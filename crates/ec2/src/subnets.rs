@@ -5,11 +5,11 @@ use berth_store::Op;
 use serde::{Deserialize, Serialize};
 
 use crate::cidr::{Cidr, VPC_PREFIXES};
-use crate::zones::{availability_zones, zone_id};
 use crate::errors::{dependency, invalid_value, subnet_not_found};
 use crate::filters::{Filter, Filtered, flag, matches, one};
 use crate::keys::{Kind, new_id};
 use crate::tag::Tag;
+use crate::zones::{availability_zones, zone_id};
 use crate::{Ec2, Ec2Error, Ec2Scope, Result};
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -73,4 +73,3 @@ pub(crate) fn check(tags: &[Tag]) -> Result<()> {
     }
     Ok(())
 }
-

@@ -263,13 +263,17 @@ fn tags_are_set_filtered_and_removed_on_any_resource() {
     assert!(tags.iter().any(|t| t.resource_type == "subnet"));
     ec2.delete_tags(
         &scope,
-        &[vpc.id.clone()],
+        std::slice::from_ref(&vpc.id),
         &[("Name".into(), Some("other".into()))],
     )
     .unwrap();
     assert_eq!(ec2.vpc(&scope, &vpc.id).unwrap().tags.len(), 1);
-    ec2.delete_tags(&scope, &[vpc.id.clone()], &[("Name".into(), None)])
-        .unwrap();
+    ec2.delete_tags(
+        &scope,
+        std::slice::from_ref(&vpc.id),
+        &[("Name".into(), None)],
+    )
+    .unwrap();
     assert!(ec2.vpc(&scope, &vpc.id).unwrap().tags.is_empty());
     assert_eq!(
         ec2.create_tags(&scope, &["vpc-0000000000000000f".into()], &[])
