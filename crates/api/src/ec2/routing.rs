@@ -62,7 +62,7 @@ pub(super) fn describe_internet_gateways(
         .describe_internet_gateways(scope, &ids(r, "InternetGatewayId"), &filters(r))
         .map_err(ec2_error)?;
     let mut x = Xml::default();
-    x.items("internetGatewaySet", &all, |x, g| gateway_xml(x, g));
+    x.items("internetGatewaySet", &all, gateway_xml);
     Ok(x)
 }
 
@@ -127,7 +127,7 @@ pub(super) fn describe_route_tables(
         .describe_route_tables(scope, &ids(r, "RouteTableId"), &filters(r))
         .map_err(ec2_error)?;
     let mut x = Xml::default();
-    x.items("routeTableSet", &all, |x, t| table_xml(x, t));
+    x.items("routeTableSet", &all, table_xml);
     Ok(x)
 }
 

@@ -45,7 +45,7 @@ pub(super) fn describe_vpcs(
         .describe_vpcs(scope, &ids(r, "VpcId"), &filters(r))
         .map_err(ec2_error)?;
     let mut x = Xml::default();
-    x.items("vpcSet", &vpcs, |x, v| vpc_xml(x, v));
+    x.items("vpcSet", &vpcs, vpc_xml);
     Ok(x)
 }
 

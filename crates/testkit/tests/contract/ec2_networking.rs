@@ -207,7 +207,7 @@ fn a_new_vpc_gets_a_default_group_and_a_main_route_table() {
     );
     // One table (its association names it again).
     assert_eq!(texts(&body, "routeTableAssociationId").len(), 1, "{body}");
-    assert_eq!(texts(&body, "vpcId"), [vpc.clone()], "{body}");
+    assert_eq!(texts(&body, "vpcId"), std::slice::from_ref(&vpc), "{body}");
     assert_eq!(first(&body, "destinationCidrBlock"), "10.3.0.0/16");
     assert_eq!(first(&body, "gatewayId"), "local");
     let (code, _) = error(
@@ -394,7 +394,7 @@ fn gateways_and_route_tables_refuse_what_ec2_refuses() {
             "Action=DescribeRouteTables&Filter.1.Name=association.subnet-id&Filter.1.Value.1={subnet}"
         ),
     );
-    assert_eq!(texts(&body, "vpcId"), [vpc.clone()], "{body}");
+    assert_eq!(texts(&body, "vpcId"), std::slice::from_ref(&vpc), "{body}");
     assert_eq!(first(&body, "routeTableId"), rtb);
     let (code, _) = error(&s, &format!("Action=DeleteSubnet&SubnetId={subnet}"));
     assert_eq!(code, "DependencyViolation");
@@ -453,7 +453,10 @@ fn tags_are_described_and_filtered_on_every_resource() {
         &s,
         "Action=DescribeInternetGateways&Filter.1.Name=tag-key&Filter.1.Value.1=Name",
     );
-    assert_eq!(texts(&body, "internetGatewayId"), [igw.clone()]);
+    assert_eq!(
+        texts(&body, "internetGatewayId"),
+        std::slice::from_ref(&igw)
+    );
     ok(
         &s,
         &format!("Action=DeleteTags&ResourceId.1={vpc}&Tag.1.Key=team"),
@@ -522,7 +525,11 @@ fn an_awsvpc_tasks_interface_is_described_with_its_address_and_groups() {
             "Action=DescribeNetworkInterfaces&Filter.1.Name=addresses.private-ip-address&Filter.1.Value.1={ip}"
         ),
     );
-    assert_eq!(texts(&body, "networkInterfaceId"), [eni.clone()], "{body}");
+    assert_eq!(
+        texts(&body, "networkInterfaceId"),
+        std::slice::from_ref(&eni),
+        "{body}"
+    );
     assert_eq!(first(&body, "privateIpAddress"), ip);
     assert_eq!(first(&body, "status"), "in-use");
     assert_eq!(first(&body, "interfaceType"), "interface");
@@ -548,7 +555,7 @@ fn an_awsvpc_tasks_interface_is_described_with_its_address_and_groups() {
         let body = ok(&s, &format!("Action=DescribeNetworkInterfaces&{filter}"));
         assert_eq!(
             texts(&body, "networkInterfaceId"),
-            [eni.clone()],
+            std::slice::from_ref(&eni),
             "{filter}"
         );
     }
