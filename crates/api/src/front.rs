@@ -14,7 +14,8 @@ use crate::protocol::query;
 use crate::protocol::signature::{Authenticated, authenticate, scope_service};
 use crate::protocol::{AwsContext, AwsError};
 use crate::{
-    AppState, accounts, authz, ecr, ecs, elbv2, forward, iam, logs, logs_tail, secretsmanager, ssm,
+    AppState, accounts, authz, ec2, ecr, ecs, elbv2, forward, iam, logs, logs_tail, secretsmanager,
+    ssm,
     sts,
 };
 
@@ -62,6 +63,7 @@ fn query_namespace(service: Option<&str>) -> query::Namespace {
     match service {
         Some("iam") => query::Namespace("https://iam.amazonaws.com/doc/2010-05-08/"),
         Some(elbv2::SERVICE) => elbv2::NAMESPACE,
+        Some("ec2") => query::EC2,
         _ => sts::NAMESPACE,
     }
 }
@@ -192,6 +194,7 @@ async fn handle_inner(
                 };
                 let resources = match service.as_str() {
                     elbv2::SERVICE => authz::elbv2_resources(&request, &region, &account),
+                    "ec2" => authz::ec2_resources(&request, &region, &account),
                     _ => authz::query_resources(&request, &account, &who, lookup),
                 };
                 authz::authorize(
@@ -203,7 +206,8 @@ async fn handle_inner(
                     authz::Refusal::Query,
                 )
             })
-            .await?;
+            .await
+            .map_err(|e| ec2_refusal(&verified.service, e))?;
         }
         let ctx = AwsContext {
             endpoint: app.endpoint(parts.headers.get("host").and_then(|h| h.to_str().ok())),
@@ -217,6 +221,7 @@ async fn handle_inner(
             "sts" => sts::dispatch(&ctx, &request).await?,
             "iam" => iam::dispatch(&ctx, &request).await?,
             elbv2::SERVICE => elbv2::dispatch(&ctx, &request).await?,
+            "ec2" => ec2::dispatch(&ctx, &request).await?,
             service => {
                 return Err(AwsError::client(
                     "InvalidAction",
@@ -337,6 +342,21 @@ async fn handle_inner(
         )),
     };
     json.map(Reply::Json)
+}
+
+/// EC2 words an authorization refusal its own way: `UnauthorizedOperation`.
+fn ec2_refusal(service: &str, e: AwsError) -> AwsError {
+    if service != "ec2" || e.code != "AccessDenied" {
+        return e;
+    }
+    AwsError::new(
+        StatusCode::FORBIDDEN,
+        "UnauthorizedOperation",
+        format!(
+            "You are not authorized to perform this operation. {}",
+            e.message
+        ),
+    )
 }
 
 /// RunTask on a replica that does not lead goes to the leader, whose placement lane for the

@@ -11,6 +11,7 @@ pub mod acs_payload;
 mod assume_role;
 pub mod auth;
 pub mod authz;
+pub mod ec2;
 pub mod ecr;
 pub mod ecs;
 pub mod elbv2;

@@ -22,6 +22,8 @@ pub struct AppState {
     pub secrets: Arc<berth_secrets::Secrets>,
     /// ELBv2: load balancers, target groups, listeners and rules.
     pub elbv2: Arc<berth_elbv2::Elbv2>,
+    /// EC2 networking: VPCs, subnets, security groups, gateways, route tables.
+    pub ec2: Arc<berth_ec2::Ec2>,
     /// IAM: users and their access keys.
     pub iam: berth_iam::Iam,
     pub credentials: RootCredentials,

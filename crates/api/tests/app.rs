@@ -31,6 +31,7 @@ fn state(dir: &std::path::Path) -> Arc<AppState> {
             store.clone(),
             Arc::new(berth_kms::DataKey::derive(&[1; 32])),
         )),
+        ec2: Arc::new(berth_ec2::Ec2::new(store.clone())),
         logs: Arc::new(berth_logs::Logs::open(store, &dir.join("logs")).unwrap()),
         credentials: RootCredentials {
             access_key_id: AKID.into(),

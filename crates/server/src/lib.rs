@@ -233,6 +233,7 @@ pub async fn run(
         ssm: Arc::new(berth_ssm::Ssm::new(store.clone(), data_key.clone())),
         secrets: Arc::new(berth_secrets::Secrets::new(store.clone(), data_key.clone())),
         elbv2: Arc::new(berth_elbv2::Elbv2::new(store.clone(), installation.clone())),
+        ec2: Arc::new(berth_ec2::Ec2::new(store.clone())),
         // On the embedded store this process is the only writer: IAM checks its cached
         // policies against its own write count, without a store read per request.
         iam: match &opened.etcd {

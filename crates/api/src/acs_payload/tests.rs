@@ -93,6 +93,7 @@ fn stored_task(td: &TaskDefinition, group: &str, overrides: Option<Value>) -> be
         platform_version: None,
         ephemeral_storage_gib: None,
         attachments: Vec::new(),
+        security_groups: Vec::new(),
         protection: None,
     }
 }

@@ -185,6 +185,70 @@ pub fn query_resources(
     vec![arn.unwrap_or_else(|| "*".to_string())]
 }
 
+/// The EC2 resources a Query action acts on, as the Service Authorization Reference lists
+/// them: the VPC, subnet, security group, internet gateway or route table it names (a
+/// Create* the resource type's `*`, with the VPC it goes in); CreateTags and DeleteTags each
+/// resource tagged. Describe* and the account's views: `*`.
+pub fn ec2_resources(
+    request: &crate::protocol::query::QueryRequest,
+    region: &str,
+    account: &str,
+) -> Vec<String> {
+    let arn = |kind: &str, id: &str| format!("arn:aws:ec2:{region}:{account}:{kind}/{id}");
+    let named = |kind: &str, member: &str| request.get(member).map(|id| arn(kind, id));
+    let found: Vec<Option<String>> = match request.action.as_str() {
+        "CreateVpc" => vec![Some(arn("vpc", "*"))],
+        "DeleteVpc" | "ModifyVpcAttribute" | "DescribeVpcAttribute" => {
+            vec![named("vpc", "VpcId")]
+        }
+        "CreateSubnet" => vec![Some(arn("subnet", "*")), named("vpc", "VpcId")],
+        "DeleteSubnet" | "ModifySubnetAttribute" => vec![named("subnet", "SubnetId")],
+        "CreateSecurityGroup" => vec![Some(arn("security-group", "*")), named("vpc", "VpcId")],
+        "DeleteSecurityGroup"
+        | "AuthorizeSecurityGroupIngress"
+        | "AuthorizeSecurityGroupEgress"
+        | "RevokeSecurityGroupIngress"
+        | "RevokeSecurityGroupEgress" => vec![named("security-group", "GroupId")],
+        "CreateInternetGateway" => vec![Some(arn("internet-gateway", "*"))],
+        "DeleteInternetGateway" => vec![named("internet-gateway", "InternetGatewayId")],
+        "AttachInternetGateway" | "DetachInternetGateway" => vec![
+            named("internet-gateway", "InternetGatewayId"),
+            named("vpc", "VpcId"),
+        ],
+        "CreateRouteTable" => vec![Some(arn("route-table", "*")), named("vpc", "VpcId")],
+        "DeleteRouteTable" | "CreateRoute" | "DeleteRoute" | "ReplaceRoute" => {
+            vec![named("route-table", "RouteTableId")]
+        }
+        "AssociateRouteTable" => vec![
+            named("route-table", "RouteTableId"),
+            named("subnet", "SubnetId"),
+        ],
+        "CreateTags" | "DeleteTags" => request
+            .ec2_list("ResourceId")
+            .into_iter()
+            .map(|id| {
+                let kind = match id.split('-').next().unwrap_or_default() {
+                    "vpc" => "vpc",
+                    "subnet" => "subnet",
+                    "sg" => "security-group",
+                    "igw" => "internet-gateway",
+                    "rtb" => "route-table",
+                    "eni" => "network-interface",
+                    _ => return None,
+                };
+                Some(arn(kind, id))
+            })
+            .collect(),
+        _ => Vec::new(),
+    };
+    let found: Vec<String> = found.into_iter().flatten().collect();
+    if found.is_empty() {
+        vec!["*".to_string()]
+    } else {
+        found
+    }
+}
+
 /// The ELBv2 resources a Query action acts on, as the Service Authorization Reference
 /// lists them: the load balancer, target group, listener or rule its ARN parameter names
 /// (CreateLoadBalancer and CreateTargetGroup the ARN they will have, any id:

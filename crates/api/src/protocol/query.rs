@@ -3,6 +3,11 @@
 //! parameters in a GET's query string), parameters flattened with dotted names
 //! (`Tags.member.1.Key`), answers in XML — `<{Action}Response>` holding `<{Action}Result>`
 //! and `<ResponseMetadata><RequestId>` — and errors as `<ErrorResponse><Error><Type>…`.
+//!
+//! EC2 speaks its own flavour of it: lists are `Name.N` (no `.member.`), structures nest
+//! (`Filter.1.Value.2`, `IpPermissions.1.IpRanges.1.CidrIp`); answers are
+//! `<{Action}Response>` with a lower-case `<requestId>` and no `Result` wrapper, lists are
+//! `<xxxSet><item>…`, and errors are `<Response><Errors><Error>…</Errors><RequestID>`.
 
 use std::collections::BTreeMap;
 
@@ -121,6 +126,44 @@ impl QueryRequest {
     }
 }
 
+impl QueryRequest {
+    /// EC2's list of strings, `Name.1`, `Name.2`, … in order.
+    pub fn ec2_list(&self, name: &str) -> Vec<&str> {
+        let prefix = format!("{name}.");
+        let mut items: Vec<(u32, &str)> = self
+            .params
+            .iter()
+            .filter_map(|(k, v)| {
+                let n = k.strip_prefix(&prefix)?.parse::<u32>().ok()?;
+                Some((n, v.as_str()))
+            })
+            .collect();
+        items.sort_by_key(|(n, _)| *n);
+        items.into_iter().map(|(_, v)| v).collect()
+    }
+
+    /// EC2's list of structures, `Name.N.Field…`: each one's parameters as a request of its
+    /// own (`Field`, `Nested.M.Field`), in order, so nested lists read the same way.
+    pub fn ec2_items(&self, name: &str) -> Vec<QueryRequest> {
+        let prefix = format!("{name}.");
+        let mut items: BTreeMap<u32, QueryRequest> = BTreeMap::new();
+        for (k, v) in &self.params {
+            let Some((n, field)) = k.strip_prefix(&prefix).and_then(|r| r.split_once('.')) else {
+                continue;
+            };
+            if let Ok(n) = n.parse::<u32>() {
+                let item = items.entry(n).or_insert_with(|| QueryRequest {
+                    action: self.action.clone(),
+                    version: None,
+                    params: BTreeMap::new(),
+                });
+                item.params.insert(field.to_string(), v.clone());
+            }
+        }
+        items.into_values().collect()
+    }
+}
+
 /// `RoleName` → `roleName`, as AWS's validation messages name members.
 fn lower_camel(name: &str) -> String {
     let mut chars = name.chars();
@@ -233,6 +276,22 @@ impl Xml {
         self.close(tag)
     }
 
+    /// A list as EC2 writes one: `<tag><item>…</item>…</tag>`.
+    pub fn items<T>(
+        &mut self,
+        tag: &str,
+        items: impl IntoIterator<Item = T>,
+        mut each: impl FnMut(&mut Xml, T),
+    ) -> &mut Xml {
+        self.open(tag);
+        for item in items {
+            self.open("item");
+            each(self, item);
+            self.close("item");
+        }
+        self.close(tag)
+    }
+
     pub fn into_string(self) -> String {
         self.buf
     }
@@ -255,6 +314,15 @@ fn escape_into(out: &mut String, text: &str) {
 #[derive(Debug, Clone, Copy)]
 pub struct Namespace(pub &'static str);
 
+/// EC2's namespace: answers and errors in EC2's flavour of the protocol.
+pub const EC2: Namespace = Namespace("http://ec2.amazonaws.com/doc/2016-11-15/");
+
+impl Namespace {
+    fn is_ec2(self) -> bool {
+        self.0 == EC2.0
+    }
+}
+
 /// A successful answer: `<{action}Response xmlns=…><{action}Result>{result}</…>` and the
 /// request id. An action without a result shape writes no `Result` element (`None`).
 pub fn response(
@@ -267,6 +335,15 @@ pub fn response(
         "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<{action}Response xmlns=\"{}\">",
         namespace.0
     );
+    if namespace.is_ec2() {
+        // EC2: the request id first, then the answer's members, no `Result` wrapper.
+        body.push_str(&format!("<requestId>{request_id}</requestId>"));
+        if let Some(result) = result {
+            body.push_str(&result.buf);
+        }
+        body.push_str(&format!("</{action}Response>"));
+        return xml_response(StatusCode::OK, request_id, body);
+    }
     if let Some(result) = result {
         body.push_str(&format!("<{action}Result>{}</{action}Result>", result.buf));
     }
@@ -281,6 +358,19 @@ pub fn response(
 pub fn error_response(namespace: Namespace, error: &AwsError, request_id: &str) -> Response {
     if error.status.is_server_error() {
         tracing::error!(code = %error.code, message = %error.message, request_id, "AWS API error");
+    }
+    if namespace.is_ec2() {
+        let mut xml = Xml::default();
+        xml.element("Errors", |x| {
+            x.element("Error", |x| {
+                x.leaf("Code", &error.code).leaf("Message", &error.message);
+            });
+        });
+        let body = format!(
+            "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Response>{}<RequestID>{request_id}</RequestID></Response>",
+            xml.buf
+        );
+        return xml_response(error.status, request_id, body);
     }
     let kind = if error.status.is_server_error() {
         "Receiver"
@@ -346,6 +436,45 @@ mod tests {
         let e = q.required("RoleName").unwrap_err();
         assert_eq!(e.code, "ValidationError");
         assert!(e.message.contains("'roleName'"), "{}", e.message);
+    }
+
+    #[test]
+    fn ec2_lists_and_nested_structures_are_read_in_order() {
+        let q = QueryRequest::parse(
+            None,
+            b"Action=DescribeVpcs&VpcId.2=vpc-b&VpcId.1=vpc-a&Filter.1.Name=tag%3AName&Filter.1.Value.2=y&Filter.1.Value.1=x&Filter.2.Name=isDefault&Filter.2.Value.1=true",
+        )
+        .unwrap();
+        assert_eq!(q.ec2_list("VpcId"), ["vpc-a", "vpc-b"]);
+        let filters = q.ec2_items("Filter");
+        assert_eq!(filters.len(), 2);
+        assert_eq!(filters[0].get("Name"), Some("tag:Name"));
+        assert_eq!(filters[0].ec2_list("Value"), ["x", "y"]);
+        assert_eq!(filters[1].ec2_list("Value"), ["true"]);
+    }
+
+    #[tokio::test]
+    async fn ec2_answers_have_no_result_wrapper_and_errors_their_own_shape() {
+        let mut x = Xml::default();
+        x.items("vpcSet", ["vpc-1"], |x, id| {
+            x.leaf("vpcId", id);
+        });
+        let ok = response(EC2, "DescribeVpcs", "r-1", Some(x));
+        let body = axum::body::to_bytes(ok.into_body(), 1 << 20).await.unwrap();
+        assert_eq!(
+            std::str::from_utf8(&body).unwrap(),
+            "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<DescribeVpcsResponse xmlns=\"http://ec2.amazonaws.com/doc/2016-11-15/\"><requestId>r-1</requestId><vpcSet><item><vpcId>vpc-1</vpcId></item></vpcSet></DescribeVpcsResponse>"
+        );
+        let e = AwsError::client("InvalidVpcID.NotFound", "The vpc ID 'vpc-1' does not exist");
+        let err = error_response(EC2, &e, "r-2");
+        assert_eq!(err.status(), StatusCode::BAD_REQUEST);
+        let body = axum::body::to_bytes(err.into_body(), 1 << 20)
+            .await
+            .unwrap();
+        assert_eq!(
+            std::str::from_utf8(&body).unwrap(),
+            "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Response><Errors><Error><Code>InvalidVpcID.NotFound</Code><Message>The vpc ID &apos;vpc-1&apos; does not exist</Message></Error></Errors><RequestID>r-2</RequestID></Response>"
+        );
     }
 
     #[test]

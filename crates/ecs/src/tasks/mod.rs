@@ -152,6 +152,10 @@ pub struct Task {
     /// awsvpc tasks: the ElasticNetworkInterface attachment holding the task's address.
     #[serde(default)]
     pub attachments: Vec<Attachment>,
+    /// awsvpc tasks: the security groups of the task's network interface, as RunTask named
+    /// them (EC2's DescribeNetworkInterfaces shows them).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub security_groups: Vec<String>,
     /// Scale-in protection (UpdateTaskProtection), kept until it is turned off; it counts
     /// only until its expiration date ([`Task::protected_until`]).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -486,6 +490,25 @@ impl Ecs {
         let cluster = self.active_cluster(scope, cluster)?;
         let id = self.task_id(scope, &cluster.name, id_or_arn)?;
         Ok((cluster, id))
+    }
+
+    /// The scope's live tasks that hold a network interface (awsvpc), every cluster's: the
+    /// interfaces EC2's DescribeNetworkInterfaces shows.
+    pub fn tasks_with_interfaces(&self, scope: &Scope) -> Result<Vec<Task>> {
+        let mut out = Vec::new();
+        berth_store::scan(
+            &*self.store,
+            &crate::keys::all_tasks_prefix(scope),
+            None,
+            |kv| {
+                let task: Task = decode(kv)?;
+                if task.is_live() && task.eni().is_some() {
+                    out.push(task);
+                }
+                Ok::<_, EcsError>(true)
+            },
+        )?;
+        Ok(out)
     }
 
     /// Every task of a cluster, stopped ones included, in id order.

@@ -484,6 +484,12 @@ pub(super) fn new_task(
             .collect(),
         version: 1,
         reservation: need.clone(),
+        security_groups: req
+            .network_configuration
+            .as_ref()
+            .and_then(|n| n.awsvpc_configuration.as_ref())
+            .map(|v| v.security_groups.clone())
+            .unwrap_or_default(),
         availability_zone: instance
             .attributes
             .iter()
