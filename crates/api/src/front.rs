@@ -15,8 +15,7 @@ use crate::protocol::signature::{Authenticated, authenticate, scope_service};
 use crate::protocol::{AwsContext, AwsError};
 use crate::{
     AppState, accounts, authz, ec2, ecr, ecs, elbv2, forward, iam, logs, logs_tail, secretsmanager,
-    ssm,
-    sts,
+    ssm, sts,
 };
 
 /// The handler for every AWS API request: JSON (by `X-Amz-Target`) or Query (a form).
