@@ -356,22 +356,14 @@ impl Elbv2 {
             });
         }
         if !names.is_empty() {
-            let mut items = Vec::new();
-            for name in names {
-                let kv = self
-                    .store()
-                    .get(&scope.load_balancer_key(name))?
-                    .ok_or_else(|| {
-                        Elbv2Error::LoadBalancerNotFound(format!(
-                            "Load balancers '[{name}]' not found"
-                        ))
-                    })?;
-                items.push(berth_store::decode(&kv)?);
-            }
-            return Ok(Page {
-                items,
-                next_marker: None,
-            });
+            return named(
+                self.store(),
+                names,
+                |name| scope.load_balancer_key(name),
+                |name| {
+                    Elbv2Error::LoadBalancerNotFound(format!("Load balancers '[{name}]' not found"))
+                },
+            );
         }
         page_of(self.store(), &scope.load_balancers_prefix(), paging, size)
     }
@@ -474,6 +466,27 @@ fn sorted(items: impl Iterator<Item = String>) -> Vec<String> {
 }
 
 /// A page of the records under `prefix` in key order.
+/// The records of `names` (keys from `key_of`), in the order asked, as one page; the first
+/// one missing is `missing(name)`.
+pub(crate) fn named<T: serde::de::DeserializeOwned>(
+    store: &dyn berth_store::Store,
+    names: &[String],
+    key_of: impl Fn(&str) -> String,
+    missing: impl Fn(&str) -> Elbv2Error,
+) -> Result<Page<T>> {
+    let items = names
+        .iter()
+        .map(|name| {
+            let kv = store.get(&key_of(name))?.ok_or_else(|| missing(name))?;
+            Ok(berth_store::decode(&kv)?)
+        })
+        .collect::<Result<Vec<T>>>()?;
+    Ok(Page {
+        items,
+        next_marker: None,
+    })
+}
+
 pub(crate) fn page_of<T: serde::de::DeserializeOwned>(
     store: &dyn berth_store::Store,
     prefix: &str,

@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::attributes::{self, Attribute};
 use crate::keys::ElbScope;
-use crate::load_balancers::{is_resource_id, page_of};
+use crate::load_balancers::{is_resource_id, named, page_of};
 use crate::tags::{self, Tag};
 use crate::{
     Draining, Elbv2, Elbv2Error, LoadBalancerArn, Page, Paging, Protocol, Result, Target,
@@ -466,22 +466,14 @@ impl Elbv2 {
             });
         }
         if !names.is_empty() {
-            let mut items = Vec::new();
-            for name in names {
-                let kv = self
-                    .store()
-                    .get(&scope.target_group_key(name))?
-                    .ok_or_else(|| {
-                        Elbv2Error::TargetGroupNotFound(format!(
-                            "Target groups '[{name}]' not found"
-                        ))
-                    })?;
-                items.push(berth_store::decode(&kv)?);
-            }
-            return Ok(Page {
-                items,
-                next_marker: None,
-            });
+            return named(
+                self.store(),
+                names,
+                |name| scope.target_group_key(name),
+                |name| {
+                    Elbv2Error::TargetGroupNotFound(format!("Target groups '[{name}]' not found"))
+                },
+            );
         }
         page_of(self.store(), &scope.target_groups_prefix(), paging, size)
     }

@@ -94,12 +94,16 @@ impl QueryRequest {
 
     /// A list of strings, `Name.member.1`, `Name.member.2`, … in order.
     pub fn list(&self, name: &str) -> Vec<&str> {
-        let prefix = format!("{name}.member.");
+        self.numbered(&format!("{name}.member."))
+    }
+
+    /// The values of `{prefix}1`, `{prefix}2`, … in their numbers' order.
+    fn numbered(&self, prefix: &str) -> Vec<&str> {
         let mut items: Vec<(u32, &str)> = self
             .params
             .iter()
             .filter_map(|(k, v)| {
-                let n = k.strip_prefix(&prefix)?.parse::<u32>().ok()?;
+                let n = k.strip_prefix(prefix)?.parse::<u32>().ok()?;
                 Some((n, v.as_str()))
             })
             .collect();
@@ -129,17 +133,7 @@ impl QueryRequest {
 impl QueryRequest {
     /// EC2's list of strings, `Name.1`, `Name.2`, … in order.
     pub fn ec2_list(&self, name: &str) -> Vec<&str> {
-        let prefix = format!("{name}.");
-        let mut items: Vec<(u32, &str)> = self
-            .params
-            .iter()
-            .filter_map(|(k, v)| {
-                let n = k.strip_prefix(&prefix)?.parse::<u32>().ok()?;
-                Some((n, v.as_str()))
-            })
-            .collect();
-        items.sort_by_key(|(n, _)| *n);
-        items.into_iter().map(|(_, v)| v).collect()
+        self.numbered(&format!("{name}."))
     }
 
     /// EC2's list of structures, `Name.N.Field…`: each one's parameters as a request of its
