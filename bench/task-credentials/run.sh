@@ -62,8 +62,9 @@ cleanup() {
   stop_pid "$SERVER_PID"
   local ids
   ids="$(docker ps -aq --filter "label=com.amazonaws.ecs.cluster=$CLUSTER" 2>/dev/null || true)"
-  # shellcheck disable=SC2086
-  [ -z "$ids" ] || docker rm -f $ids >/dev/null 2>&1 || true
+  # In batches: one `docker rm -f` of 100 containers once left this host's dockerd
+  # (20.10, fuse-overlayfs) hung.
+  [ -z "$ids" ] || printf '%s\n' $ids | xargs -n 20 docker rm -f >/dev/null 2>&1 || true
   [ ${#IMAGES[@]} -eq 0 ] || docker rmi -f "${IMAGES[@]}" >/dev/null 2>&1 || true
   rm -rf "$TMP"
 }
