@@ -172,6 +172,16 @@ pub struct Page<T> {
     pub next_marker: Option<String>,
 }
 
+impl<T> Page<T> {
+    /// Everything asked for, in one page (a selection by names or ARNs).
+    pub fn whole(items: Vec<T>) -> Page<T> {
+        Page {
+            items,
+            next_marker: None,
+        }
+    }
+}
+
 /// `Marker` and `PageSize` of a Describe call.
 #[derive(Debug, Clone, Default)]
 pub struct Paging {

@@ -400,10 +400,7 @@ impl Elbv2 {
             .iter()
             .map(|arn| self.listener(scope, arn))
             .collect::<Result<Vec<_>>>()?;
-        Ok(Page {
-            items,
-            next_marker: None,
-        })
+        Ok(Page::whole(items))
     }
 
     /// ModifyListener.

@@ -350,10 +350,7 @@ impl Elbv2 {
                 .iter()
                 .map(|arn| self.load_balancer(scope, arn))
                 .collect::<Result<Vec<_>>>()?;
-            return Ok(Page {
-                items,
-                next_marker: None,
-            });
+            return Ok(Page::whole(items));
         }
         if !names.is_empty() {
             return named(
@@ -481,10 +478,7 @@ pub(crate) fn named<T: serde::de::DeserializeOwned>(
             Ok(berth_store::decode(&kv)?)
         })
         .collect::<Result<Vec<T>>>()?;
-    Ok(Page {
-        items,
-        next_marker: None,
-    })
+    Ok(Page::whole(items))
 }
 
 pub(crate) fn page_of<T: serde::de::DeserializeOwned>(

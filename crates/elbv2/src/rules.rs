@@ -128,10 +128,7 @@ impl Elbv2 {
                 .ok_or_else(rule_not_found)?;
             items.push(view);
         }
-        Ok(Page {
-            items,
-            next_marker: None,
-        })
+        Ok(Page::whole(items))
     }
 
     /// ModifyRule. The default rule's actions are its listener's default actions; it has

@@ -450,20 +450,14 @@ impl Elbv2 {
                     }
                 }
             }
-            return Ok(Page {
-                items,
-                next_marker: None,
-            });
+            return Ok(Page::whole(items));
         }
         if !arns.is_empty() {
             let items = arns
                 .iter()
                 .map(|arn| self.target_group(scope, arn))
                 .collect::<Result<Vec<_>>>()?;
-            return Ok(Page {
-                items,
-                next_marker: None,
-            });
+            return Ok(Page::whole(items));
         }
         if !names.is_empty() {
             return named(

@@ -22,40 +22,32 @@ fn port(r: &QueryRequest, name: &str) -> Result<Option<i32>, AwsError> {
 }
 
 /// `IpPermissions.N…`, or the top-level form when there is none.
+/// Makes a permission's source from the value naming it.
+type SourceOf = fn(String) -> PermissionSource;
+
 fn permissions(r: &QueryRequest) -> Result<Vec<IpPermission>, AwsError> {
     let mut out = Vec::new();
     for p in r.ec2_items("IpPermissions") {
+        // Each kind of source: its list, the member naming it, the source it makes.
+        let kinds: [(&str, &str, SourceOf); 4] = [
+            ("IpRanges", "CidrIp", PermissionSource::CidrIpv4),
+            ("Ipv6Ranges", "CidrIpv6", PermissionSource::CidrIpv6),
+            ("Groups", "GroupId", PermissionSource::Group),
+            (
+                "PrefixListIds",
+                "PrefixListId",
+                PermissionSource::PrefixList,
+            ),
+        ];
         let mut sources = Vec::new();
-        for range in p.ec2_items("IpRanges") {
-            if let Some(cidr) = range.get("CidrIp") {
-                sources.push((
-                    PermissionSource::CidrIpv4(cidr.into()),
-                    range.get("Description").map(str::to_string),
-                ));
-            }
-        }
-        for range in p.ec2_items("Ipv6Ranges") {
-            if let Some(cidr) = range.get("CidrIpv6") {
-                sources.push((
-                    PermissionSource::CidrIpv6(cidr.into()),
-                    range.get("Description").map(str::to_string),
-                ));
-            }
-        }
-        for pair in p.ec2_items("Groups") {
-            if let Some(id) = pair.get("GroupId") {
-                sources.push((
-                    PermissionSource::Group(id.into()),
-                    pair.get("Description").map(str::to_string),
-                ));
-            }
-        }
-        for list in p.ec2_items("PrefixListIds") {
-            if let Some(id) = list.get("PrefixListId") {
-                sources.push((
-                    PermissionSource::PrefixList(id.into()),
-                    list.get("Description").map(str::to_string),
-                ));
+        for (list, member, source) in kinds {
+            for item in p.ec2_items(list) {
+                if let Some(value) = item.get(member) {
+                    sources.push((
+                        source(value.to_string()),
+                        item.get("Description").map(str::to_string),
+                    ));
+                }
             }
         }
         out.push(IpPermission {

@@ -80,12 +80,7 @@ pub(super) fn dispatch(ctx: &AwsContext, r: &QueryRequest) -> Result<Option<Xml>
                 .map(LoadBalancerArn::parse)
                 .transpose()
                 .map_err(elb_error)?;
-            let arns = r
-                .list("ListenerArns")
-                .into_iter()
-                .map(ListenerArn::parse)
-                .collect::<Result<Vec<_>, _>>()
-                .map_err(elb_error)?;
+            let arns = super::arn_list(r, "ListenerArns", ListenerArn::parse)?;
             let page = elb
                 .describe_listeners(&scope, lb.as_ref(), &arns, &paging(r)?)
                 .map_err(elb_error)?;

@@ -66,12 +66,7 @@ pub(super) fn dispatch(ctx: &AwsContext, r: &QueryRequest) -> Result<Option<Xml>
             xml.members("LoadBalancers", [&lb], lb_xml);
         }
         "DescribeLoadBalancers" => {
-            let arns = r
-                .list("LoadBalancerArns")
-                .into_iter()
-                .map(LoadBalancerArn::parse)
-                .collect::<Result<Vec<_>, _>>()
-                .map_err(elb_error)?;
+            let arns = super::arn_list(r, "LoadBalancerArns", LoadBalancerArn::parse)?;
             let names: Vec<String> = r.list("Names").into_iter().map(str::to_string).collect();
             let page = elb
                 .describe_load_balancers(&scope, &arns, &names, &paging(r)?)

@@ -53,6 +53,19 @@ pub async fn dispatch(ctx: &AwsContext, request: &QueryRequest) -> Result<Option
 }
 
 /// ELBv2's errors in the Query protocol's shape.
+/// A list of ARNs (`Name.member.N`), each parsed by `parse`.
+pub(crate) fn arn_list<T>(
+    r: &QueryRequest,
+    name: &str,
+    parse: impl Fn(&str) -> Result<T, Elbv2Error>,
+) -> Result<Vec<T>, AwsError> {
+    r.list(name)
+        .into_iter()
+        .map(parse)
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(elb_error)
+}
+
 pub(crate) fn elb_error(e: Elbv2Error) -> AwsError {
     if e.is_internal() {
         return AwsError::new(StatusCode::INTERNAL_SERVER_ERROR, e.code(), e.to_string());

@@ -272,12 +272,7 @@ pub(super) fn dispatch(ctx: &AwsContext, r: &QueryRequest) -> Result<Option<Xml>
                 .map(ListenerArn::parse)
                 .transpose()
                 .map_err(elb_error)?;
-            let arns = r
-                .list("RuleArns")
-                .into_iter()
-                .map(RuleArn::parse)
-                .collect::<Result<Vec<_>, _>>()
-                .map_err(elb_error)?;
+            let arns = super::arn_list(r, "RuleArns", RuleArn::parse)?;
             let page = elb
                 .describe_rules(&scope, listener.as_ref(), &arns, &paging(r)?)
                 .map_err(elb_error)?;

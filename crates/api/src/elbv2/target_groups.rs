@@ -75,12 +75,7 @@ pub(super) fn dispatch(ctx: &AwsContext, r: &QueryRequest) -> Result<Option<Xml>
                 .map(LoadBalancerArn::parse)
                 .transpose()
                 .map_err(elb_error)?;
-            let arns = r
-                .list("TargetGroupArns")
-                .into_iter()
-                .map(TargetGroupArn::parse)
-                .collect::<Result<Vec<_>, _>>()
-                .map_err(elb_error)?;
+            let arns = super::arn_list(r, "TargetGroupArns", TargetGroupArn::parse)?;
             let names: Vec<String> = r.list("Names").into_iter().map(str::to_string).collect();
             let page = elb
                 .describe_target_groups(&scope, lb.as_ref(), &arns, &names, &paging(r)?)
