@@ -3,7 +3,8 @@
 //! target group (bridge tasks on dynamic host ports), a three-task service on it; requests
 //! through the load balancer are answered by all three tasks; a rolling deployment under
 //! continuous load loses no request; a task whose container is `docker kill`ed leaves the
-//! load balancer and is replaced.
+//! load balancer and is replaced. Fargate services by `ip` targets behind path rules and a
+//! weighted forward on one listener, and behind a network load balancer.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::{Read, Write};
@@ -13,9 +14,12 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::thread;
 use std::time::Duration;
 
-use berth_e2e::docker_agent::{Agent, cluster_with_image, containers_of, wait_for, wait_instances};
+use berth_e2e::docker_agent::{
+    Agent, POOL_CLUSTER, cluster_with_image, containers_of, register_fargate, wait_for,
+    wait_instances,
+};
 use berth_e2e::service::Svc;
-use berth_e2e::{BerthServer, ok_json, stdout_of, unique};
+use berth_e2e::{BerthServer, ServerOptions, ok_json, stdout_of, unique};
 use serde_json::{Value, json};
 
 fn text(v: &Value, pointer: &str) -> String {
@@ -368,4 +372,220 @@ fn a_service_behind_an_alb_is_served_by_every_task_and_rolls_out_without_losing_
     let replaced = svc.tasks("RUNNING");
     assert_eq!(replaced.len(), 3);
     assert!(replaced.iter().all(|t| t["taskArn"] != victim.as_str()));
+}
+
+/// A Fargate httpd on port 8080 answering `/blue`, `/green`, `/split` and `/health` with
+/// `COLOR`.
+fn colored(image: &str, color: &str) -> Value {
+    json!([{
+        "name": "web",
+        "image": image,
+        "essential": true,
+        "entryPoint": ["sh", "-c"],
+        "command": [format!(
+            "mkdir -p /www && for p in blue green split health; do echo {color} > /www/$p; done && exec httpd -f -p 8080 -h /www"
+        )],
+        "portMappings": [{"containerPort": 8080, "protocol": "tcp"}],
+    }])
+}
+
+#[test]
+fn path_rules_weighted_forwards_and_an_nlb_serve_fargate_services_by_ip_targets() {
+    let s = BerthServer::start_with(ServerOptions {
+        command: Some("up"),
+        ..ServerOptions::default()
+    });
+    wait_instances(&s, POOL_CLUSTER, 1);
+    let cluster = unique("lbfg-");
+    ok_json(&s.aws(&["ecs", "create-cluster", "--cluster-name", &cluster]));
+    let repo = unique("lbfg-img-");
+    s.create_repo(&repo, &[]);
+    let image = s.docker_push_test_image(&repo, "v1");
+    let subnet = format!("subnet-{}", unique(""));
+    let elb = |args: &[&str]| {
+        let mut all = vec!["elbv2"];
+        all.extend_from_slice(args);
+        ok_json(&s.aws(&all))
+    };
+    let group = |protocol: &str, check: &[&str]| {
+        let mut args = vec![
+            "create-target-group",
+            "--protocol",
+            protocol,
+            "--port",
+            "8080",
+            "--vpc-id",
+            "vpc-0abc",
+            "--target-type",
+            "ip",
+            "--health-check-interval-seconds",
+            "5",
+            "--health-check-timeout-seconds",
+            "2",
+            "--healthy-threshold-count",
+            "2",
+        ];
+        let name = unique("g-");
+        args.extend_from_slice(&["--name", &name]);
+        args.extend_from_slice(check);
+        text(&elb(&args), "/TargetGroups/0/TargetGroupArn")
+    };
+    let blue = group("HTTP", &["--health-check-path", "/health"]);
+    let green = group("HTTP", &["--health-check-path", "/health"]);
+    let tcp = group("TCP", &[]);
+
+    // One ALB listener: a fixed 404 by default, path rules to each color, a weighted split.
+    let alb = elb(&[
+        "create-load-balancer",
+        "--name",
+        &unique("alb-"),
+        "--subnets",
+        "subnet-0aaa",
+        "subnet-0bbb",
+    ]);
+    let alb_address: SocketAddr = format!("{}:80", text(&alb, "/LoadBalancers/0/DNSName"))
+        .parse()
+        .unwrap();
+    let listener = elb(&[
+        "create-listener",
+        "--load-balancer-arn",
+        &text(&alb, "/LoadBalancers/0/LoadBalancerArn"),
+        "--protocol",
+        "HTTP",
+        "--port",
+        "80",
+        "--default-actions",
+        "Type=fixed-response,FixedResponseConfig={StatusCode=404,ContentType=text/plain,MessageBody=nothing-here}",
+    ]);
+    let listener_arn = text(&listener, "/Listeners/0/ListenerArn");
+    let rule = |priority: &str, path: &str, actions: String| {
+        elb(&[
+            "create-rule",
+            "--listener-arn",
+            &listener_arn,
+            "--priority",
+            priority,
+            "--conditions",
+            &format!("Field=path-pattern,Values={path}"),
+            "--actions",
+            &actions,
+        ]);
+    };
+    rule(
+        "10",
+        "/blue*",
+        format!("Type=forward,TargetGroupArn={blue}"),
+    );
+    rule(
+        "20",
+        "/green*",
+        format!("Type=forward,TargetGroupArn={green}"),
+    );
+    rule(
+        "30",
+        "/split*",
+        json!([{"Type": "forward", "ForwardConfig": {"TargetGroups": [
+            {"TargetGroupArn": blue, "Weight": 80},
+            {"TargetGroupArn": green, "Weight": 20},
+        ]}}])
+        .to_string(),
+    );
+    // An NLB's TCP listener in front of the blue service too.
+    let nlb = elb(&[
+        "create-load-balancer",
+        "--name",
+        &unique("nlb-"),
+        "--type",
+        "network",
+        "--subnets",
+        "subnet-0aaa",
+    ]);
+    let nlb_address: SocketAddr = format!("{}:9000", text(&nlb, "/LoadBalancers/0/DNSName"))
+        .parse()
+        .unwrap();
+    elb(&[
+        "create-listener",
+        "--load-balancer-arn",
+        &text(&nlb, "/LoadBalancers/0/LoadBalancerArn"),
+        "--protocol",
+        "TCP",
+        "--port",
+        "9000",
+        "--default-actions",
+        &format!("Type=forward,TargetGroupArn={tcp}"),
+    ]);
+
+    let service = |color: &str, balancers: &[String]| {
+        let td = register_fargate(&s, &unique("lbfg-"), &colored(&image, color), &json!([]));
+        let name = unique(&format!("{color}-"));
+        let mut args = vec![
+            "ecs".to_owned(),
+            "create-service".into(),
+            "--cluster".into(),
+            cluster.clone(),
+            "--service-name".into(),
+            name.clone(),
+            "--task-definition".into(),
+            td,
+            "--desired-count".into(),
+            "2".into(),
+            "--launch-type".into(),
+            "FARGATE".into(),
+            "--network-configuration".into(),
+            format!("awsvpcConfiguration={{subnets=[{subnet}]}}"),
+            "--load-balancers".into(),
+        ];
+        args.extend(
+            balancers
+                .iter()
+                .map(|g| format!("targetGroupArn={g},containerName=web,containerPort=8080")),
+        );
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        ok_json(&s.aws(&args));
+        name
+    };
+    service("blue", &[blue.clone(), tcp.clone()]);
+    service("green", &[green.clone()]);
+    for (what, arn) in [("blue", &blue), ("green", &green), ("tcp", &tcp)] {
+        let targets = wait_for(
+            &format!("two healthy {what} targets"),
+            Duration::from_secs(120),
+            || {
+                let healthy = healthy_targets(&s, arn);
+                (healthy.len() == 2).then_some(healthy)
+            },
+        );
+        // ip targets: the tasks' own addresses on the container port.
+        for t in &targets {
+            let ip: std::net::Ipv4Addr = t["Target"]["Id"].as_str().unwrap().parse().unwrap();
+            assert!(!ip.is_loopback(), "{t}");
+            assert_eq!(t["Target"]["Port"], 8080);
+        }
+    }
+
+    // Path rules send each path to its service; what matches no rule gets the fixed answer.
+    assert_eq!(get(alb_address, "/blue").unwrap(), (200, "blue".to_owned()));
+    assert_eq!(
+        get(alb_address, "/green").unwrap(),
+        (200, "green".to_owned())
+    );
+    assert_eq!(
+        get(alb_address, "/other").unwrap(),
+        (404, "nothing-here".to_owned())
+    );
+    // The weighted forward: 80/20 over 1,000 requests (binomial: 3 standard deviations are
+    // about 38 requests).
+    let mut blues = 0;
+    for _ in 0..1000 {
+        let (status, body) = get(alb_address, "/split").unwrap();
+        assert_eq!(status, 200, "{body}");
+        if body == "blue" {
+            blues += 1;
+        } else {
+            assert_eq!(body, "green");
+        }
+    }
+    assert!((740..=860).contains(&blues), "{blues} of 1000 to blue");
+    // The NLB passes the TCP stream through to a blue task.
+    assert_eq!(get(nlb_address, "/blue").unwrap(), (200, "blue".to_owned()));
 }
