@@ -545,7 +545,7 @@ fn path_rules_weighted_forwards_and_an_nlb_serve_fargate_services_by_ip_targets(
         name
     };
     service("blue", &[blue.clone(), tcp.clone()]);
-    service("green", &[green.clone()]);
+    service("green", std::slice::from_ref(&green));
     for (what, arn) in [("blue", &blue), ("green", &green), ("tcp", &tcp)] {
         let targets = wait_for(
             &format!("two healthy {what} targets"),
