@@ -72,11 +72,15 @@ register() {
     \"portMappings\": [{\"containerPort\": 8080, \"hostPort\": 0}]}]" | field '["taskDefinition"]["taskDefinitionArn"]'
 }
 
-log "load balancer, target group, service"
-LB=$(aws elbv2 create-load-balancer --name bench-rolling --subnets subnet-0aaa subnet-0bbb)
+log "load balancer, target group, service (in the default VPC)"
+SUBNETS=$(aws ec2 describe-subnets --filters Name=default-for-az,Values=true | python3 -c '
+import json,sys; s=sorted(json.load(sys.stdin)["Subnets"], key=lambda s: s["AvailabilityZone"])
+print(" ".join(x["SubnetId"] for x in s[:2]))')
+VPC=$(aws ec2 describe-vpcs --filters Name=is-default,Values=true | field '["Vpcs"][0]["VpcId"]')
+LB=$(aws elbv2 create-load-balancer --name bench-rolling --subnets $SUBNETS)
 LB_ARN=$(echo "$LB" | field '["LoadBalancers"][0]["LoadBalancerArn"]')
 DNS=$(echo "$LB" | field '["LoadBalancers"][0]["DNSName"]')
-TG=$(aws elbv2 create-target-group --name bench-rolling --protocol HTTP --port 8080 --vpc-id vpc-0abc \
+TG=$(aws elbv2 create-target-group --name bench-rolling --protocol HTTP --port 8080 --vpc-id "$VPC" \
   --target-type instance --health-check-path /health --health-check-interval-seconds 5 \
   --health-check-timeout-seconds 2 --healthy-threshold-count 2 | field '["TargetGroups"][0]["TargetGroupArn"]')
 aws elbv2 modify-target-group-attributes --target-group-arn "$TG" \

@@ -4,6 +4,7 @@
 //! naming it; `scripts/test.sh` installs them all.
 
 pub mod docker_agent;
+pub mod network;
 pub mod official_agent;
 pub mod partition;
 pub mod service;

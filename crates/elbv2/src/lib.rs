@@ -14,6 +14,7 @@ mod attributes;
 mod keys;
 mod listeners;
 mod load_balancers;
+mod networks;
 mod rules;
 mod snapshot;
 mod tags;
@@ -36,6 +37,7 @@ pub use attributes::{Attribute, load_balancer_defaults, target_group_defaults};
 pub use keys::ElbScope;
 pub use listeners::{Certificate, CreateListener, Listener, ModifyListener};
 pub use load_balancers::{AvailabilityZone, CreateLoadBalancer, LoadBalancer, canonical_zone};
+pub use networks::{Networks, SubnetPlacement};
 pub use rules::{CreateRule, ModifyRule};
 pub use snapshot::{Snapshot, shapes_data_plane};
 pub use tags::{Tag, Tagged};
@@ -103,6 +105,9 @@ pub enum Elbv2Error {
     TooManyLoadBalancers(String),
     #[error("{0}")]
     Store(#[from] StoreError),
+    /// A record another service keeps (EC2's) could not be read.
+    #[error("{0}")]
+    Internal(String),
 }
 
 impl Elbv2Error {
@@ -132,13 +137,13 @@ impl Elbv2Error {
             Elbv2Error::IncompatibleProtocols(_) => "IncompatibleProtocols",
             Elbv2Error::UnsupportedProtocol(_) => "UnsupportedProtocol",
             Elbv2Error::TooManyLoadBalancers(_) => "TooManyLoadBalancers",
-            Elbv2Error::Store(_) => "InternalFailure",
+            Elbv2Error::Store(_) | Elbv2Error::Internal(_) => "InternalFailure",
         }
     }
 
     /// Whether the fault is the server's (HTTP 500) rather than the caller's.
     pub fn is_internal(&self) -> bool {
-        matches!(self, Elbv2Error::Store(_))
+        matches!(self, Elbv2Error::Store(_) | Elbv2Error::Internal(_))
     }
 }
 
@@ -225,6 +230,8 @@ impl Paging {
 /// ELBv2 over the store.
 pub struct Elbv2 {
     store: Arc<dyn Store>,
+    /// EC2's subnets, security groups and VPCs (shapes only without it).
+    networks: Option<Arc<dyn Networks>>,
     /// Load balancers' addresses are hashed from it, so two installations on one host
     /// rarely draw the same one.
     installation: InstallationId,
@@ -240,8 +247,19 @@ impl Elbv2 {
     pub fn new(store: Arc<dyn Store>, installation: InstallationId) -> Elbv2 {
         Elbv2 {
             store,
+            networks: None,
             installation,
         }
+    }
+
+    /// Checks subnets, security groups and VPCs against EC2's records.
+    pub fn with_networks(mut self, networks: Arc<dyn Networks>) -> Elbv2 {
+        self.networks = Some(networks);
+        self
+    }
+
+    pub(crate) fn networks(&self) -> Option<&dyn Networks> {
+        self.networks.as_deref()
     }
 
     pub(crate) fn store(&self) -> &dyn Store {
@@ -252,6 +270,7 @@ impl Elbv2 {
     pub fn with_store(&self, store: Arc<dyn Store>) -> Elbv2 {
         Elbv2 {
             store,
+            networks: self.networks.clone(),
             installation: self.installation.clone(),
         }
     }

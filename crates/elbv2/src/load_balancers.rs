@@ -90,8 +90,8 @@ pub fn canonical_zone(kind: LoadBalancerType, region: &str) -> &'static str {
     }
 }
 
-/// The VPC of an account's load balancers until the EC2 records land (branch `ec2`): one
-/// id per account and region, stable. There the subnets' VPC will be read instead.
+/// The VPC of an account's load balancers when ELBv2 runs without EC2's records (unit
+/// tests): one id per account and region, stable.
 pub(crate) fn default_vpc_id(scope: &ElbScope) -> String {
     let digest = Sha256::digest(format!("{}/{}", scope.account, scope.region).as_bytes());
     format!("vpc-{}", &hex::encode(&digest[..])[..17])
@@ -146,11 +146,16 @@ fn check_name(name: &str) -> Result<()> {
 
 /// Subnets named as EC2 shapes them, each once; their zones. The subnets' records (and
 /// their real zones and VPC) come with the EC2 API: the existence check goes here.
+/// A load balancer's subnets: their shape, no repeats, at least two for an application load
+/// balancer (one for a network one); with EC2's records, that each exists, that they share
+/// one VPC and that no two are in one zone (an application load balancer's in two zones at
+/// least). The zones and the VPC they place it in.
 fn check_subnets(
     scope: &ElbScope,
+    networks: Option<&dyn crate::Networks>,
     kind: LoadBalancerType,
     subnets: &[String],
-) -> Result<Vec<AvailabilityZone>> {
+) -> Result<(Vec<AvailabilityZone>, String)> {
     for s in subnets {
         if !is_resource_id(s, "subnet-") {
             return Err(Elbv2Error::SubnetNotFound(format!(
@@ -164,31 +169,89 @@ fn check_subnets(
     if unique.len() != subnets.len() {
         return Err(invalid("A subnet cannot be specified more than once"));
     }
+    let two_zones =
+        || invalid("At least two subnets in two different Availability Zones must be specified");
     match kind {
-        LoadBalancerType::Application if subnets.len() < 2 => Err(config(
-            "At least two subnets in two different Availability Zones must be specified",
-        )),
+        LoadBalancerType::Application if subnets.len() < 2 => return Err(two_zones()),
         LoadBalancerType::Network if subnets.is_empty() => {
-            Err(config("At least one subnet must be specified"))
+            return Err(config("At least one subnet must be specified"));
         }
-        _ => Ok(subnets
-            .iter()
-            .map(|s| AvailabilityZone {
-                zone_name: format!("{}a", scope.region),
-                subnet_id: s.clone(),
-            })
-            .collect()),
+        _ => {}
     }
+    let Some(networks) = networks else {
+        return Ok((
+            subnets
+                .iter()
+                .map(|s| AvailabilityZone {
+                    zone_name: format!("{}a", scope.region),
+                    subnet_id: s.clone(),
+                })
+                .collect(),
+            default_vpc_id(scope),
+        ));
+    };
+    let mut zones: Vec<AvailabilityZone> = Vec::new();
+    let mut vpc: Option<String> = None;
+    for s in subnets {
+        let placed = networks
+            .subnet(scope, s)
+            .map_err(Elbv2Error::Internal)?
+            .ok_or_else(|| {
+                Elbv2Error::SubnetNotFound(format!("The subnet ID '{s}' is not valid"))
+            })?;
+        match &vpc {
+            Some(v) if *v != placed.vpc_id => {
+                return Err(config(format!(
+                    "The subnets '{}' and '{}' are not in the same VPC",
+                    zones[0].subnet_id, placed.id
+                )));
+            }
+            _ => vpc = Some(placed.vpc_id.clone()),
+        }
+        if zones
+            .iter()
+            .any(|z| z.zone_name == placed.availability_zone)
+        {
+            return Err(config(
+                "A load balancer cannot be attached to multiple subnets in the same Availability Zone",
+            ));
+        }
+        zones.push(AvailabilityZone {
+            zone_name: placed.availability_zone,
+            subnet_id: placed.id,
+        });
+    }
+    Ok((zones, vpc.unwrap_or_else(|| default_vpc_id(scope))))
 }
 
-/// Security groups named as EC2 shapes them (their records: the EC2 branch).
-fn check_security_groups(groups: &[String]) -> Result<()> {
-    match groups.iter().find(|g| !is_resource_id(g, "sg-")) {
-        Some(g) => Err(Elbv2Error::InvalidSecurityGroup(format!(
-            "Invalid security group '{g}'"
-        ))),
-        None => Ok(()),
+/// Security groups: their shape; with EC2's records, that each exists in the load balancer's
+/// VPC. Their own ids (`sg-default` resolved).
+fn check_security_groups(
+    scope: &ElbScope,
+    networks: Option<&dyn crate::Networks>,
+    vpc_id: &str,
+    groups: &[String],
+) -> Result<Vec<String>> {
+    let invalid_group =
+        |g: &str| Elbv2Error::InvalidSecurityGroup(format!("Invalid security group '{g}'"));
+    if let Some(g) = groups.iter().find(|g| !is_resource_id(g, "sg-")) {
+        return Err(invalid_group(g));
     }
+    let Some(networks) = networks else {
+        return Ok(groups.to_vec());
+    };
+    groups
+        .iter()
+        .map(|g| {
+            match networks
+                .security_group(scope, g)
+                .map_err(Elbv2Error::Internal)?
+            {
+                Some((id, vpc)) if vpc == vpc_id => Ok(id),
+                _ => Err(invalid_group(g)),
+            }
+        })
+        .collect()
 }
 
 impl Elbv2 {
@@ -202,8 +265,9 @@ impl Elbv2 {
         req: CreateLoadBalancer,
     ) -> Result<LoadBalancer> {
         check_name(&req.name)?;
-        let zones = check_subnets(scope, req.kind, &req.subnets)?;
-        check_security_groups(&req.security_groups)?;
+        let (zones, vpc_id) = check_subnets(scope, self.networks(), req.kind, &req.subnets)?;
+        let security_groups =
+            check_security_groups(scope, self.networks(), &vpc_id, &req.security_groups)?;
         tags::check(&req.tags)?;
         let key = scope.load_balancer_key(&req.name);
         let arn = LoadBalancerArn::new(scope, req.kind, &req.name, &random_id());
@@ -213,9 +277,9 @@ impl Elbv2 {
             kind: req.kind,
             scheme: req.scheme,
             ip_address_type: req.ip_address_type,
-            vpc_id: default_vpc_id(scope),
+            vpc_id,
             availability_zones: zones,
-            security_groups: req.security_groups.clone(),
+            security_groups,
             state: LoadBalancerState::Provisioning,
             created_time: now(),
             address: Ipv4Addr::LOCALHOST,
@@ -405,7 +469,8 @@ impl Elbv2 {
         arn: &LoadBalancerArn,
         groups: Vec<String>,
     ) -> Result<LoadBalancer> {
-        check_security_groups(&groups)?;
+        let vpc_id = self.load_balancer(scope, arn)?.vpc_id;
+        let groups = check_security_groups(scope, self.networks(), &vpc_id, &groups)?;
         self.change_load_balancer(scope, arn, |lb| {
             lb.security_groups = groups.clone();
             Ok(())
@@ -419,8 +484,16 @@ impl Elbv2 {
         arn: &LoadBalancerArn,
         subnets: Vec<String>,
     ) -> Result<LoadBalancer> {
+        let networks = self.networks();
         self.change_load_balancer(scope, arn, |lb| {
-            lb.availability_zones = check_subnets(scope, lb.kind, &subnets)?;
+            let (zones, vpc_id) = check_subnets(scope, networks, lb.kind, &subnets)?;
+            if vpc_id != lb.vpc_id {
+                return Err(config(format!(
+                    "The subnets must be in the load balancer's VPC '{}'",
+                    lb.vpc_id
+                )));
+            }
+            lb.availability_zones = zones;
             Ok(())
         })
     }

@@ -328,8 +328,11 @@ impl Elbv2 {
                 "A VPC ID must be specified for target groups with target type 'instance' or 'ip'",
             )
         })?;
-        // The VPC's record comes with the EC2 API (branch `ec2`): the existence check goes here.
-        if !is_resource_id(&vpc_id, "vpc-") {
+        let known = match self.networks() {
+            Some(n) => n.vpc_exists(scope, &vpc_id).map_err(Elbv2Error::Internal)?,
+            None => true,
+        };
+        if !is_resource_id(&vpc_id, "vpc-") || !known {
             return Err(invalid(format!("The VPC ID '{vpc_id}' is not found")));
         }
         let mut health = HealthCheck::defaults(protocol, req.health.protocol);

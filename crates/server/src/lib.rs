@@ -177,7 +177,15 @@ pub async fn run(
         berth_ecs::Ecs::new(store.clone()).with_host_networks(Arc::new(berth_ecs::ProcNetRoute));
     let installation = ecs.installation()?;
     // Services behind load balancers register their tasks in ELBv2's target groups.
-    let elbv2 = Arc::new(berth_elbv2::Elbv2::new(store.clone(), installation.clone()));
+    let ec2 = Arc::new(berth_ec2::Ec2::new(store.clone()));
+    let elbv2 = Arc::new(
+        berth_elbv2::Elbv2::new(store.clone(), installation.clone()).with_networks(Arc::new(
+            load_balancing::Ec2Networks {
+                ec2: ec2.clone(),
+                installation: installation.clone(),
+            },
+        )),
+    );
     let ecs = ecs.with_target_groups(Arc::new(load_balancing::ElbTargetGroups(elbv2.clone())));
     host::record_installation(data_dir, &installation)?;
     let docker = host::docker().await;
@@ -237,7 +245,7 @@ pub async fn run(
         ssm: Arc::new(berth_ssm::Ssm::new(store.clone(), data_key.clone())),
         secrets: Arc::new(berth_secrets::Secrets::new(store.clone(), data_key.clone())),
         elbv2,
-        ec2: Arc::new(berth_ec2::Ec2::new(store.clone())),
+        ec2,
         // On the embedded store this process is the only writer: IAM checks its cached
         // policies against its own write count, without a store read per request.
         iam: match &opened.etcd {

@@ -18,6 +18,7 @@ use berth_e2e::docker_agent::{
     Agent, POOL_CLUSTER, cluster_with_image, containers_of, register_fargate, wait_for,
     wait_instances,
 };
+use berth_e2e::network::DefaultNetwork;
 use berth_e2e::service::Svc;
 use berth_e2e::{BerthServer, ServerOptions, ok_json, stdout_of, unique};
 use serde_json::{Value, json};
@@ -82,6 +83,7 @@ fn register(s: &BerthServer, family: &str, container: Value) -> String {
 /// An ALB with an HTTP listener on port 80 forwarding to a new instance target group with
 /// quick health checks and a short deregistration delay: (listener address, group ARN).
 fn alb_with_instance_group(s: &BerthServer) -> (SocketAddr, String) {
+    let net = DefaultNetwork::of(s);
     let elb = |args: &[&str]| {
         let mut all = vec!["elbv2"];
         all.extend_from_slice(args);
@@ -92,8 +94,8 @@ fn alb_with_instance_group(s: &BerthServer) -> (SocketAddr, String) {
         "--name",
         &unique("web-"),
         "--subnets",
-        "subnet-0aaa",
-        "subnet-0bbb",
+        &net.subnets[0],
+        &net.subnets[1],
     ]);
     let lb_arn = text(&lb, "/LoadBalancers/0/LoadBalancerArn");
     let dns = text(&lb, "/LoadBalancers/0/DNSName");
@@ -106,7 +108,7 @@ fn alb_with_instance_group(s: &BerthServer) -> (SocketAddr, String) {
         "--port",
         "8080",
         "--vpc-id",
-        "vpc-0abc",
+        &net.vpc,
         "--target-type",
         "instance",
         "--health-check-path",
@@ -157,6 +159,19 @@ fn healthy_targets(s: &BerthServer, group_arn: &str) -> Vec<Value> {
         .filter(|d| d["TargetHealth"]["State"] == "healthy")
         .cloned()
         .collect()
+}
+
+/// The service's tasks' answers over `n` requests, or `None` when one was not a 200 (a
+/// task killed before the load balancer knows: ALB's 502).
+fn answered(address: SocketAddr, n: usize) -> Option<BTreeMap<String, usize>> {
+    let mut seen = BTreeMap::new();
+    for _ in 0..n {
+        match get(address, "/") {
+            Ok((200, body)) => *seen.entry(body).or_default() += 1,
+            _ => return None,
+        }
+    }
+    Some(seen)
 }
 
 /// The service's tasks' hostnames as the load balancer answers them, over `n` requests.
@@ -350,11 +365,13 @@ fn a_service_behind_an_alb_is_served_by_every_task_and_rolls_out_without_losing_
         .trim()
         .to_owned();
     assert!(s.docker(&["kill", &victim_container]).status.success());
+    // Requests sent to it before anything noticed get ALB's 502; within the health check
+    // interval (and the agent's report of the stop) it is out, and every request succeeds.
     wait_for(
         "the killed task to leave the load balancer",
         Duration::from_secs(30),
         || {
-            let seen = answers(address, 30);
+            let seen = answered(address, 30)?;
             (!seen.keys().any(|b| b.starts_with(&victim_host))).then_some(())
         },
     );
@@ -362,7 +379,7 @@ fn a_service_behind_an_alb_is_served_by_every_task_and_rolls_out_without_losing_
         "a replacement behind the load balancer",
         Duration::from_secs(90),
         || {
-            let seen = answers(address, 60);
+            let seen = answered(address, 60)?;
             (seen.len() == 3
                 && !seen.keys().any(|b| b.starts_with(&victim_host))
                 && healthy_targets(&s, &group_arn).len() == 3)
@@ -396,6 +413,7 @@ fn path_rules_weighted_forwards_and_an_nlb_serve_fargate_services_by_ip_targets(
         ..ServerOptions::default()
     });
     wait_instances(&s, POOL_CLUSTER, 1);
+    let net = DefaultNetwork::of(&s);
     let cluster = unique("lbfg-");
     ok_json(&s.aws(&["ecs", "create-cluster", "--cluster-name", &cluster]));
     let repo = unique("lbfg-img-");
@@ -415,7 +433,7 @@ fn path_rules_weighted_forwards_and_an_nlb_serve_fargate_services_by_ip_targets(
             "--port",
             "8080",
             "--vpc-id",
-            "vpc-0abc",
+            &net.vpc,
             "--target-type",
             "ip",
             "--health-check-interval-seconds",
@@ -440,8 +458,8 @@ fn path_rules_weighted_forwards_and_an_nlb_serve_fargate_services_by_ip_targets(
         "--name",
         &unique("alb-"),
         "--subnets",
-        "subnet-0aaa",
-        "subnet-0bbb",
+        &net.subnets[0],
+        &net.subnets[1],
     ]);
     let alb_address: SocketAddr = format!("{}:80", text(&alb, "/LoadBalancers/0/DNSName"))
         .parse()
@@ -498,7 +516,7 @@ fn path_rules_weighted_forwards_and_an_nlb_serve_fargate_services_by_ip_targets(
         "--type",
         "network",
         "--subnets",
-        "subnet-0aaa",
+        &net.subnets[0],
     ]);
     let nlb_address: SocketAddr = format!("{}:9000", text(&nlb, "/LoadBalancers/0/DNSName"))
         .parse()

@@ -5,6 +5,7 @@
 //! data plane reports is written back to the health records DescribeTargetHealth reads;
 //! a load balancer whose address cannot be bound is set `failed`.
 
+mod networks;
 mod plan;
 mod targets;
 
@@ -20,6 +21,7 @@ use berth_elbv2::{
 use berth_lb as lb;
 use tokio::sync::mpsc;
 
+pub use networks::Ec2Networks;
 pub use plan::{Built, Certificates, build};
 pub use targets::ElbTargetGroups;
 

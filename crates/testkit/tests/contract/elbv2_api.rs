@@ -115,20 +115,66 @@ fn iam(s: &TestServer, action: &str, params: &[(&str, &str)]) -> Reply {
     call(s, "iam", "2010-05-08", action, params)
 }
 
+/// The default VPC's id, its default subnets in zones a, b, c and its default group.
+struct Net {
+    vpc: String,
+    a: String,
+    b: String,
+    c: String,
+    sg: String,
+}
+
+impl Net {
+    fn of(s: &TestServer) -> Net {
+        let ec2 = |action: &str, params: &[(&str, &str)]| {
+            call(s, "ec2", "2016-11-15", action, params).ok()
+        };
+        let subnets = ec2(
+            "DescribeSubnets",
+            &[
+                ("Filter.1.Name", "default-for-az"),
+                ("Filter.1.Value.1", "true"),
+            ],
+        );
+        let mut placed: Vec<(String, String)> = subnets
+            .all("availabilityZone")
+            .into_iter()
+            .zip(subnets.all("subnetId"))
+            .collect();
+        placed.sort();
+        let groups = ec2(
+            "DescribeSecurityGroups",
+            &[
+                ("Filter.1.Name", "group-name"),
+                ("Filter.1.Value.1", "default"),
+            ],
+        );
+        Net {
+            vpc: subnets.get("vpcId"),
+            a: placed[0].1.clone(),
+            b: placed[1].1.clone(),
+            c: placed[2].1.clone(),
+            sg: groups.get("groupId"),
+        }
+    }
+}
+
 fn create_alb(s: &TestServer, name: &str) -> Reply {
+    let n = Net::of(s);
     elb(
         s,
         "CreateLoadBalancer",
         &[
             ("Name", name),
-            ("Subnets.member.1", "subnet-0aaa"),
-            ("Subnets.member.2", "subnet-0bbb"),
-            ("SecurityGroups.member.1", "sg-0web"),
+            ("Subnets.member.1", &n.a),
+            ("Subnets.member.2", &n.b),
+            ("SecurityGroups.member.1", &n.sg),
         ],
     )
 }
 
 fn create_tg(s: &TestServer, name: &str, protocol: &str, port: &str) -> String {
+    let n = Net::of(s);
     elb(
         s,
         "CreateTargetGroup",
@@ -136,7 +182,7 @@ fn create_tg(s: &TestServer, name: &str, protocol: &str, port: &str) -> String {
             ("Name", name),
             ("Protocol", protocol),
             ("Port", port),
-            ("VpcId", "vpc-0abc"),
+            ("VpcId", &n.vpc),
             ("TargetType", "ip"),
         ],
     )
@@ -163,6 +209,7 @@ fn create_http_listener(s: &TestServer, lb: &str, port: &str, tg: &str) -> Strin
 #[test]
 fn a_load_balancer_gets_a_loopback_address_as_its_dns_name_and_becomes_active() {
     let s = TestServer::start();
+    let n = Net::of(&s);
     let created = create_alb(&s, "web").ok();
     let arn = created.get("LoadBalancerArn");
     assert!(
@@ -181,7 +228,7 @@ fn a_load_balancer_gets_a_loopback_address_as_its_dns_name_and_becomes_active() 
     assert_eq!(created.get("IpAddressType"), "ipv4");
     assert_eq!(created.get("CanonicalHostedZoneId"), "Z35SXDOTRQ7X7K");
     assert!(created.get("VpcId").starts_with("vpc-"));
-    assert_eq!(created.all("SubnetId"), ["subnet-0aaa", "subnet-0bbb"]);
+    assert_eq!(created.all("SubnetId"), [n.a.clone(), n.b.clone()]);
     assert_eq!(created.get("ZoneName"), "us-east-1a");
     assert!(created.get("CreatedTime").ends_with('Z'));
     let other = create_alb(&s, "api").ok();
@@ -203,7 +250,7 @@ fn a_load_balancer_gets_a_loopback_address_as_its_dns_name_and_becomes_active() 
             ("Name", "tcp"),
             ("Type", "network"),
             ("Scheme", "internal"),
-            ("Subnets.member.1", "subnet-0aaa"),
+            ("Subnets.member.1", &n.a),
         ],
     )
     .ok();
@@ -222,6 +269,7 @@ fn a_load_balancer_gets_a_loopback_address_as_its_dns_name_and_becomes_active() 
 #[test]
 fn requests_are_refused_with_elbv2_codes_and_messages() {
     let s = TestServer::start();
+    let n = Net::of(&s);
     let first = create_alb(&s, "web").ok().get("LoadBalancerArn");
     // The same request again answers the same load balancer.
     assert_eq!(create_alb(&s, "web").ok().get("LoadBalancerArn"), first);
@@ -230,8 +278,8 @@ fn requests_are_refused_with_elbv2_codes_and_messages() {
         "CreateLoadBalancer",
         &[
             ("Name", "web"),
-            ("Subnets.member.1", "subnet-0aaa"),
-            ("Subnets.member.2", "subnet-0ccc"),
+            ("Subnets.member.1", &n.a),
+            ("Subnets.member.2", &n.c),
         ],
     );
     assert_eq!(
@@ -241,10 +289,10 @@ fn requests_are_refused_with_elbv2_codes_and_messages() {
     let one_subnet = elb(
         &s,
         "CreateLoadBalancer",
-        &[("Name", "x"), ("Subnets.member.1", "subnet-0aaa")],
+        &[("Name", "x"), ("Subnets.member.1", &n.a)],
     );
     assert_eq!(
-        one_subnet.error("InvalidConfigurationRequest"),
+        one_subnet.error("ValidationError"),
         "At least two subnets in two different Availability Zones must be specified"
     );
     let bad_subnet = elb(
@@ -252,7 +300,7 @@ fn requests_are_refused_with_elbv2_codes_and_messages() {
         "CreateLoadBalancer",
         &[
             ("Name", "x"),
-            ("Subnets.member.1", "subnet-0aaa"),
+            ("Subnets.member.1", &n.a),
             ("Subnets.member.2", "oops"),
         ],
     );
@@ -265,7 +313,7 @@ fn requests_are_refused_with_elbv2_codes_and_messages() {
         "CreateLoadBalancer",
         &[
             ("Name", "internal-x"),
-            ("Subnets.member.1", "subnet-0aaa"),
+            ("Subnets.member.1", &n.a),
             ("Subnets.member.2", "subnet-0b"),
         ],
     );
@@ -302,7 +350,7 @@ fn requests_are_refused_with_elbv2_codes_and_messages() {
             ("Name", "tg"),
             ("Protocol", "HTTP"),
             ("Port", "8080"),
-            ("VpcId", "vpc-0abc"),
+            ("VpcId", &n.vpc),
         ],
     );
     assert_eq!(
@@ -347,6 +395,7 @@ fn describe_load_balancers_pages_with_marker_and_page_size() {
 #[test]
 fn target_groups_take_elbv2_health_check_defaults_and_attributes() {
     let s = TestServer::start();
+    let n = Net::of(&s);
     let http = elb(
         &s,
         "CreateTargetGroup",
@@ -354,7 +403,7 @@ fn target_groups_take_elbv2_health_check_defaults_and_attributes() {
             ("Name", "http"),
             ("Protocol", "HTTP"),
             ("Port", "80"),
-            ("VpcId", "vpc-0abc"),
+            ("VpcId", &n.vpc),
         ],
     )
     .ok();
@@ -376,7 +425,7 @@ fn target_groups_take_elbv2_health_check_defaults_and_attributes() {
             ("Name", "tcp"),
             ("Protocol", "TCP"),
             ("Port", "5432"),
-            ("VpcId", "vpc-0abc"),
+            ("VpcId", &n.vpc),
             ("TargetType", "ip"),
         ],
     )
@@ -997,13 +1046,14 @@ fn https_listeners_present_an_uploaded_iam_server_certificate() {
 #[test]
 fn tags_are_added_described_and_removed_on_every_resource_kind() {
     let s = TestServer::start();
+    let n = Net::of(&s);
     let lb = elb(
         &s,
         "CreateLoadBalancer",
         &[
             ("Name", "web"),
-            ("Subnets.member.1", "subnet-0aaa"),
-            ("Subnets.member.2", "subnet-0bbb"),
+            ("Subnets.member.1", &n.a),
+            ("Subnets.member.2", &n.b),
             ("Tags.member.1.Key", "team"),
             ("Tags.member.1.Value", "web"),
         ],
@@ -1051,4 +1101,144 @@ fn tags_are_added_described_and_removed_on_every_resource_kind() {
         ],
     );
     dup.error("DuplicateTagKeys");
+}
+
+#[test]
+fn load_balancers_are_placed_in_ec2_subnets_and_groups_of_one_vpc() {
+    let s = TestServer::start();
+    let n = Net::of(&s);
+    // An ALB in two zones of the default VPC is in that VPC.
+    let lb = create_alb(&s, "web").ok();
+    assert_eq!(lb.get("VpcId"), n.vpc);
+    assert_eq!(lb.all("ZoneName"), ["us-east-1a", "us-east-1b"]);
+    assert!(
+        lb.body.contains(&format!(
+            "<SecurityGroups><member>{}</member></SecurityGroups>",
+            n.sg
+        )),
+        "{}",
+        lb.body
+    );
+    // The alias names the default subnet (zone a) too.
+    let nlb = elb(
+        &s,
+        "CreateLoadBalancer",
+        &[
+            ("Name", "tcp"),
+            ("Type", "network"),
+            ("Subnets.member.1", "subnet-default"),
+        ],
+    )
+    .ok();
+    assert_eq!(nlb.get("SubnetId"), n.a);
+    // A subnet EC2 does not know.
+    let unknown = elb(
+        &s,
+        "CreateLoadBalancer",
+        &[
+            ("Name", "x"),
+            ("Subnets.member.1", &n.a),
+            ("Subnets.member.2", "subnet-0123456789abcdef0"),
+        ],
+    );
+    assert_eq!(
+        unknown.error("SubnetNotFound"),
+        "The subnet ID 'subnet-0123456789abcdef0' is not valid"
+    );
+    // Two subnets of one zone.
+    let vpc_form = "Action=CreateVpc&Version=2016-11-15&CidrBlock=10.1.0.0%2F16";
+    let other_vpc = s.json_client().query("ec2", REGION, vpc_form).unwrap();
+    let other_vpc = Reply {
+        status: other_vpc.status,
+        body: String::from_utf8_lossy(&other_vpc.body).into_owned(),
+    }
+    .ok()
+    .get("vpcId");
+    let subnet = |cidr: &str, zone: &str| {
+        call(
+            &s,
+            "ec2",
+            "2016-11-15",
+            "CreateSubnet",
+            &[
+                ("VpcId", &other_vpc),
+                ("CidrBlock", cidr),
+                ("AvailabilityZone", zone),
+            ],
+        )
+        .ok()
+        .get("subnetId")
+    };
+    let (x1, x2) = (
+        subnet("10.1.1.0/24", "us-east-1a"),
+        subnet("10.1.2.0/24", "us-east-1a"),
+    );
+    let same_zone = elb(
+        &s,
+        "CreateLoadBalancer",
+        &[
+            ("Name", "x"),
+            ("Subnets.member.1", &x1),
+            ("Subnets.member.2", &x2),
+        ],
+    );
+    assert_eq!(
+        same_zone.error("InvalidConfigurationRequest"),
+        "A load balancer cannot be attached to multiple subnets in the same Availability Zone"
+    );
+    // Subnets of two VPCs.
+    let two_vpcs = elb(
+        &s,
+        "CreateLoadBalancer",
+        &[
+            ("Name", "x"),
+            ("Subnets.member.1", &n.a),
+            ("Subnets.member.2", &x2),
+        ],
+    );
+    two_vpcs.error("InvalidConfigurationRequest");
+    // A group of another VPC, and one that does not exist.
+    let other_group = call(
+        &s,
+        "ec2",
+        "2016-11-15",
+        "DescribeSecurityGroups",
+        &[
+            ("Filter.1.Name", "vpc-id"),
+            ("Filter.1.Value.1", &other_vpc),
+        ],
+    )
+    .ok()
+    .get("groupId");
+    for group in [other_group.as_str(), "sg-0123456789abcdef0"] {
+        let refused = elb(
+            &s,
+            "CreateLoadBalancer",
+            &[
+                ("Name", "x"),
+                ("Subnets.member.1", &n.a),
+                ("Subnets.member.2", &n.b),
+                ("SecurityGroups.member.1", group),
+            ],
+        );
+        assert_eq!(
+            refused.error("InvalidSecurityGroup"),
+            format!("Invalid security group '{group}'")
+        );
+    }
+    // A target group's VPC must exist.
+    let no_vpc = elb(
+        &s,
+        "CreateTargetGroup",
+        &[
+            ("Name", "tg"),
+            ("Protocol", "HTTP"),
+            ("Port", "80"),
+            ("VpcId", "vpc-0123456789abcdef0"),
+        ],
+    );
+    assert_eq!(
+        no_vpc.error("ValidationError"),
+        "The VPC ID 'vpc-0123456789abcdef0' is not found"
+    );
 }

@@ -1,0 +1,60 @@
+//! EC2's records as ELBv2 checks them (`berth_elbv2::Networks`): the subnets, security
+//! groups and VPCs of the caller's account and region, the default VPC made first (as
+//! EC2's own API does on its first call).
+
+use std::sync::Arc;
+
+use berth_ec2::{Ec2, Ec2Error, Ec2Scope};
+use berth_elbv2::{ElbScope, Networks, SubnetPlacement};
+use berth_model::InstallationId;
+
+pub struct Ec2Networks {
+    pub ec2: Arc<Ec2>,
+    pub installation: InstallationId,
+}
+
+impl Ec2Networks {
+    fn scope(&self, scope: &ElbScope) -> Result<Ec2Scope, String> {
+        let ec2_scope = Ec2Scope::new(scope.account.clone(), scope.region.clone());
+        self.ec2
+            .ensure_default_vpc(&ec2_scope, self.installation.as_str())
+            .map_err(|e| e.to_string())?;
+        Ok(ec2_scope)
+    }
+}
+
+/// `None` for a record that does not exist, the error's text otherwise.
+fn found<T>(result: Result<T, Ec2Error>) -> Result<Option<T>, String> {
+    match result {
+        Ok(v) => Ok(Some(v)),
+        Err(e) if !e.is_internal() => Ok(None),
+        Err(e) => Err(e.to_string()),
+    }
+}
+
+impl Networks for Ec2Networks {
+    fn subnet(&self, scope: &ElbScope, id: &str) -> Result<Option<SubnetPlacement>, String> {
+        let scope = self.scope(scope)?;
+        Ok(
+            found(self.ec2.subnet(&scope, id))?.map(|s| SubnetPlacement {
+                id: s.id,
+                vpc_id: s.vpc_id,
+                availability_zone: s.availability_zone,
+            }),
+        )
+    }
+
+    fn security_group(
+        &self,
+        scope: &ElbScope,
+        id: &str,
+    ) -> Result<Option<(String, String)>, String> {
+        let scope = self.scope(scope)?;
+        Ok(found(self.ec2.security_group(&scope, id))?.map(|g| (g.id, g.vpc_id)))
+    }
+
+    fn vpc_exists(&self, scope: &ElbScope, id: &str) -> Result<bool, String> {
+        let scope = self.scope(scope)?;
+        Ok(found(self.ec2.vpc(&scope, id))?.is_some())
+    }
+}
