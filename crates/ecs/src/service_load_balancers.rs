@@ -53,7 +53,9 @@ pub enum TargetState {
     Initial,
     Healthy,
     Unhealthy,
-    /// Draining, unused, not registered, unavailable: not serving.
+    /// Not registered in the group (a registration that did not happen, or was undone).
+    NotRegistered,
+    /// Draining, unused, unavailable: not serving.
     Other,
 }
 
@@ -64,40 +66,37 @@ pub enum TargetKind {
     Ip,
 }
 
-/// What the service scheduler asks of ELBv2 (the server implements it over `berth-elbv2`).
+/// ELBv2 could not be asked (its own error's text).
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("{0}")]
+pub struct TargetGroupsError(pub String);
+
+type Answer<T> = std::result::Result<T, TargetGroupsError>;
+
+/// What the service scheduler asks of ELBv2 (the server implements it over `berth-elbv2`),
+/// by ELBv2's operation names. DeregisterTargets of a target not registered succeeds, as on
+/// AWS.
 pub trait TargetGroups: Send + Sync + 'static {
     /// The group's target type and whether a load balancer forwards to it; `None` when
     /// there is no such group.
-    fn target_kind(
-        &self,
-        scope: &Scope,
-        target_group: &str,
-    ) -> std::result::Result<Option<(TargetKind, bool)>, String>;
-    fn register(
-        &self,
-        scope: &Scope,
-        target_group: &str,
-        targets: &[Target],
-    ) -> std::result::Result<(), String>;
-    fn deregister(
+    fn target_kind(&self, scope: &Scope, target_group: &str) -> Answer<Option<(TargetKind, bool)>>;
+    fn register_targets(&self, scope: &Scope, target_group: &str, targets: &[Target])
+    -> Answer<()>;
+    fn deregister_targets(
         &self,
         scope: &Scope,
         target_group: &str,
         targets: &[Target],
-    ) -> std::result::Result<(), String>;
+    ) -> Answer<()>;
     /// The targets' health, in the order asked.
-    fn health(
+    fn describe_target_health(
         &self,
         scope: &Scope,
         target_group: &str,
         targets: &[Target],
-    ) -> std::result::Result<Vec<TargetState>, String>;
+    ) -> Answer<Vec<TargetState>>;
     /// `deregistration_delay.timeout_seconds`.
-    fn deregistration_delay(
-        &self,
-        scope: &Scope,
-        target_group: &str,
-    ) -> std::result::Result<f64, String>;
+    fn deregistration_delay(&self, scope: &Scope, target_group: &str) -> Answer<f64>;
 }
 
 /// ECS's stop reason for a task whose targets fail their health checks.
@@ -157,7 +156,7 @@ impl Ecs {
             };
             let found = groups
                 .target_kind(scope, arn)
-                .map_err(EcsError::InvalidParameter)?;
+                .map_err(|e| EcsError::Server(e.to_string()))?;
             let Some((kind, associated)) = found else {
                 return Err(EcsError::InvalidParameter(
                     "Unable to assume role and validate the specified targetGroupArn. Please verify that the ECS service role being passed has the proper permissions.".into(),
@@ -225,6 +224,7 @@ impl Ecs {
         let now = now_epoch();
         let mut registered: HashMap<String, usize> = HashMap::new();
         let mut deregistered: HashMap<String, usize> = HashMap::new();
+        let mut serving: Vec<&Task> = Vec::new();
         for t in tasks {
             if let Some(d) = &t.deactivating {
                 if t.desired_status == DesiredStatus::Stopped
@@ -232,6 +232,9 @@ impl Ecs {
                 {
                     continue;
                 }
+                // Its targets are deregistered again, in case the first try failed
+                // (deregistering a target not registered succeeds; not news for the events).
+                self.leave_groups(scope, groups.as_ref(), t, &mut HashMap::new());
                 if d.until <= now {
                     self.stop_task_as(
                         scope,
@@ -247,25 +250,11 @@ impl Ecs {
                 }
                 continue;
             }
-            let serving =
+            let running =
                 t.last_status == TaskStatus::Running && t.desired_status == DesiredStatus::Running;
-            if !serving {
+            if !running {
                 // Stopped, or asked to stop by someone else: out of the groups at once.
-                if !t.load_balancer_targets.is_empty() {
-                    for r in &t.load_balancer_targets {
-                        match groups.deregister(
-                            scope,
-                            &r.target_group_arn,
-                            std::slice::from_ref(&r.target),
-                        ) {
-                            Ok(()) => {
-                                *deregistered.entry(r.target_group_arn.clone()).or_default() += 1
-                            }
-                            Err(e) => {
-                                tracing::debug!(task = %t.id, error = %e, "deregistering a stopped task's target")
-                            }
-                        }
-                    }
+                if self.leave_groups(scope, groups.as_ref(), t, &mut deregistered) {
                     self.update_task_record(scope, &t.cluster, &t.id, |t| {
                         t.load_balancer_targets.clear();
                     })?;
@@ -273,38 +262,30 @@ impl Ecs {
                 continue;
             }
             if t.load_balancer_targets.is_empty() && !balancers.is_empty() {
-                match self.targets_of(scope, t, &balancers)? {
-                    Some(targets) => {
-                        for r in &targets {
-                            groups
-                                .register(
-                                    scope,
-                                    &r.target_group_arn,
-                                    std::slice::from_ref(&r.target),
-                                )
-                                .map_err(EcsError::InvalidParameter)?;
-                            *registered.entry(r.target_group_arn.clone()).or_default() += 1;
-                        }
-                        self.update_task_record(scope, &t.cluster, &t.id, |t| {
-                            t.load_balancer_targets = targets.clone();
-                        })?;
-                        round
-                            .health
-                            .insert(t.id.clone(), (TaskHealth::Unknown, None));
-                    }
-                    None => {
-                        // Its port bindings are not reported yet.
-                        round
-                            .health
-                            .insert(t.id.clone(), (TaskHealth::Unknown, None));
-                        round.busy = true;
+                round
+                    .health
+                    .insert(t.id.clone(), (TaskHealth::Unknown, None));
+                round.busy = true;
+                // The targets are recorded on the task before ELBv2 hears of them, so a
+                // registration is never left without a record to undo it by.
+                let Some(targets) = self.targets_of(scope, t, &balancers)? else {
+                    continue; // Its port bindings are not reported yet.
+                };
+                self.update_task_record(scope, &t.cluster, &t.id, |t| {
+                    t.load_balancer_targets = targets.clone();
+                })?;
+                for r in &targets {
+                    if self.join_group(scope, groups.as_ref(), t, r) {
+                        *registered.entry(r.target_group_arn.clone()).or_default() += 1;
                     }
                 }
                 continue;
             }
-            round
-                .health
-                .insert(t.id.clone(), self.targets_health(scope, groups.as_ref(), t));
+            serving.push(t);
+        }
+        for (task, health) in self.serving_health(scope, groups.as_ref(), &serving, &mut registered)
+        {
+            round.health.insert(task, health);
         }
         // Target health lives in ELBv2's records, which wake no round: a service behind
         // load balancers is looked at every second.
@@ -326,35 +307,115 @@ impl Ecs {
         Ok(round)
     }
 
-    /// The health of a task's targets together: unhealthy if one is (with the stop reason
-    /// naming its group), healthy if all are, else not yet known.
-    fn targets_health(
+    /// RegisterTargets for one of a task's targets; whether it was registered (a failure is
+    /// logged and tried again next round, when the target shows as not registered).
+    fn join_group(
         &self,
         scope: &Scope,
         groups: &dyn TargetGroups,
         t: &Task,
-    ) -> (TaskHealth, Option<String>) {
-        let mut all_healthy = true;
-        for r in &t.load_balancer_targets {
-            match groups.health(scope, &r.target_group_arn, std::slice::from_ref(&r.target)) {
-                Ok(states) => match states.first() {
-                    Some(TargetState::Healthy) => {}
-                    Some(TargetState::Unhealthy) => {
-                        return (
-                            TaskHealth::Unhealthy,
-                            Some(reason_elb_unhealthy(&r.target_group_arn)),
-                        );
-                    }
-                    _ => all_healthy = false,
-                },
-                Err(_) => all_healthy = false,
+        r: &RegisteredTarget,
+    ) -> bool {
+        match groups.register_targets(scope, &r.target_group_arn, std::slice::from_ref(&r.target)) {
+            Ok(()) => true,
+            Err(e) => {
+                tracing::warn!(task = %t.id, target_group = %r.target_group_arn, error = %e, "registering a task's target");
+                false
             }
         }
-        if all_healthy {
-            (TaskHealth::Healthy, None)
-        } else {
-            (TaskHealth::Unknown, None)
+    }
+
+    /// DeregisterTargets for each of a task's targets; whether all left (the record may be
+    /// cleared then, and they are counted per group).
+    fn leave_groups(
+        &self,
+        scope: &Scope,
+        groups: &dyn TargetGroups,
+        t: &Task,
+        deregistered: &mut HashMap<String, usize>,
+    ) -> bool {
+        let mut all = !t.load_balancer_targets.is_empty();
+        for r in &t.load_balancer_targets {
+            let left = groups.deregister_targets(
+                scope,
+                &r.target_group_arn,
+                std::slice::from_ref(&r.target),
+            );
+            if let Err(e) = left {
+                all = false;
+                tracing::warn!(task = %t.id, target_group = %r.target_group_arn, error = %e, "deregistering a task's target");
+            }
         }
+        if all {
+            for r in &t.load_balancer_targets {
+                *deregistered.entry(r.target_group_arn.clone()).or_default() += 1;
+            }
+        }
+        all
+    }
+
+    /// The health of each serving task's targets together (one DescribeTargetHealth per
+    /// group): unhealthy if one is (with the stop reason naming its group), healthy if all
+    /// are, else not yet known. A target ELBv2 does not have is registered again.
+    fn serving_health(
+        &self,
+        scope: &Scope,
+        groups: &dyn TargetGroups,
+        serving: &[&Task],
+        registered: &mut HashMap<String, usize>,
+    ) -> Vec<(String, (TaskHealth, Option<String>))> {
+        let mut by_group: HashMap<&str, Vec<(usize, &RegisteredTarget)>> = HashMap::new();
+        for (i, t) in serving.iter().enumerate() {
+            for r in &t.load_balancer_targets {
+                by_group
+                    .entry(&r.target_group_arn)
+                    .or_default()
+                    .push((i, r));
+            }
+        }
+        let mut health: Vec<(TaskHealth, Option<String>)> =
+            vec![(TaskHealth::Healthy, None); serving.len()];
+        let mut worse = |i: usize, h: TaskHealth, reason: Option<String>| {
+            let current = &mut health[i];
+            match (current.0, h) {
+                (TaskHealth::Unhealthy, _) => {}
+                (_, TaskHealth::Unhealthy) => *current = (h, reason),
+                (_, TaskHealth::Unknown) => current.0 = TaskHealth::Unknown,
+                _ => {}
+            }
+        };
+        for (group, members) in by_group {
+            let targets: Vec<Target> = members.iter().map(|(_, r)| r.target.clone()).collect();
+            let states = match groups.describe_target_health(scope, group, &targets) {
+                Ok(states) => states,
+                Err(e) => {
+                    tracing::debug!(target_group = group, error = %e, "reading target health");
+                    vec![TargetState::Other; targets.len()]
+                }
+            };
+            for ((i, r), state) in members.into_iter().zip(states) {
+                match state {
+                    TargetState::Healthy => {}
+                    TargetState::Unhealthy => {
+                        worse(i, TaskHealth::Unhealthy, Some(reason_elb_unhealthy(group)))
+                    }
+                    TargetState::NotRegistered => {
+                        if self.join_group(scope, groups, serving[i], r) {
+                            *registered.entry(group.to_owned()).or_default() += 1;
+                        }
+                        worse(i, TaskHealth::Unknown, None);
+                    }
+                    TargetState::Initial | TargetState::Other => {
+                        worse(i, TaskHealth::Unknown, None)
+                    }
+                }
+            }
+        }
+        serving
+            .iter()
+            .zip(health)
+            .map(|(t, h)| (t.id.clone(), h))
+            .collect()
     }
 
     /// The targets a RUNNING task is registered as, one per load balancer of its service;
@@ -399,13 +460,12 @@ impl Ecs {
                 else {
                     return Ok(None);
                 };
+                if binding.host_port == 0 {
+                    return Ok(None);
+                }
                 Target {
                     id: instance.ec2_instance_id,
-                    port: if binding.host_port == 0 {
-                        container_port
-                    } else {
-                        binding.host_port
-                    },
+                    port: binding.host_port,
                 }
             };
             targets.push(RegisteredTarget {
@@ -434,22 +494,17 @@ impl Ecs {
         if t.load_balancer_targets.is_empty() {
             return Ok(None);
         }
-        let mut delay: f64 = 0.0;
-        let mut left = Vec::new();
-        for r in &t.load_balancer_targets {
-            if let Err(e) =
-                groups.deregister(scope, &r.target_group_arn, std::slice::from_ref(&r.target))
-            {
-                tracing::debug!(task = %t.id, error = %e, "deregistering a target");
-                continue;
-            }
-            left.push(r.target_group_arn.clone());
-            delay = delay.max(
+        // The drain is recorded before ELBv2 hears of it: a failure after this point
+        // leaves a DEACTIVATING task whose targets the next rounds deregister.
+        let delay = t
+            .load_balancer_targets
+            .iter()
+            .map(|r| {
                 groups
                     .deregistration_delay(scope, &r.target_group_arn)
-                    .unwrap_or(0.0),
-            );
-        }
+                    .unwrap_or(0.0)
+            })
+            .fold(0.0_f64, f64::max);
         let until = now_epoch() + delay;
         let reason = reason.to_owned();
         self.update_task_record(scope, &t.cluster, &t.id, |t| {
@@ -458,6 +513,9 @@ impl Ecs {
                 reason: reason.clone(),
             });
         })?;
+        let mut deregistered = HashMap::new();
+        self.leave_groups(scope, groups.as_ref(), t, &mut deregistered);
+        let left: Vec<String> = deregistered.into_keys().collect();
         Ok(Some(left))
     }
 }

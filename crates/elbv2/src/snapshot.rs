@@ -11,6 +11,8 @@ pub struct Snapshot {
     pub load_balancers: Vec<(ElbScope, LoadBalancer)>,
     pub target_groups: Vec<(ElbScope, TargetGroup)>,
     pub listeners: Vec<(ElbScope, Listener)>,
+    /// Records that do not decode (left out, not the whole read): their keys and why.
+    pub unreadable: Vec<(String, String)>,
 }
 
 /// Whether a change to `key` can change what the data plane serves (health records, which
@@ -41,14 +43,23 @@ impl Elbv2 {
             let Some((scope, kind)) = kv.key.strip_prefix(ROOT).and_then(record_kind) else {
                 return Ok(true);
             };
+            // A record that does not decode is left out (and said), not the whole read.
+            let mut skipped = |e: berth_store::StoreError| {
+                snapshot.unreadable.push((kv.key.clone(), e.to_string()))
+            };
             match kind {
-                "loadbalancer" => snapshot
-                    .load_balancers
-                    .push((scope, berth_store::decode(kv)?)),
-                "targetgroup" => snapshot
-                    .target_groups
-                    .push((scope, berth_store::decode(kv)?)),
-                "listener" => snapshot.listeners.push((scope, berth_store::decode(kv)?)),
+                "loadbalancer" => match berth_store::decode(kv) {
+                    Ok(r) => snapshot.load_balancers.push((scope, r)),
+                    Err(e) => skipped(e),
+                },
+                "targetgroup" => match berth_store::decode(kv) {
+                    Ok(r) => snapshot.target_groups.push((scope, r)),
+                    Err(e) => skipped(e),
+                },
+                "listener" => match berth_store::decode(kv) {
+                    Ok(r) => snapshot.listeners.push((scope, r)),
+                    Err(e) => skipped(e),
+                },
                 _ => {}
             }
             Ok::<_, crate::Elbv2Error>(true)

@@ -150,8 +150,8 @@ impl Elbv2 {
         Ok(())
     }
 
-    /// DeregisterTargets: each target must be registered (else `InvalidTarget`); while a
-    /// load balancer uses the group it drains for the deregistration delay.
+    /// DeregisterTargets: a target not registered is left alone (AWS answers success); while
+    /// a load balancer uses the group, a deregistered one drains for the deregistration delay.
     pub fn deregister_targets(
         &self,
         scope: &ElbScope,
@@ -168,15 +168,13 @@ impl Elbv2 {
                     .port
                     .and_then(|p| u16::try_from(p).ok())
                     .unwrap_or(group.port);
+                // As on AWS: a target not registered is no error.
                 let Some(i) = group
                     .targets
                     .iter()
                     .position(|r| r.id == t.id && r.port == port)
                 else {
-                    return Err(Elbv2Error::InvalidTarget(format!(
-                        "The following targets are not registered in target group '{arn}': '{}'",
-                        t.id
-                    )));
+                    continue;
                 };
                 let target = group.targets.remove(i);
                 if in_use && delay > 0.0 {
@@ -286,7 +284,12 @@ impl Elbv2 {
         Ok(out)
     }
 
-    /// The data plane's report of a target's health (`healthy` carries no reason).
+    /// The data plane's report of a target's health (`healthy` carries no reason), written
+    /// only while the target is registered (compared with the group's record in the same
+    /// transaction, retried when the group changed meanwhile): a report that arrives after
+    /// a deregistration is dropped. An `initial` report does not replace a record already
+    /// there (a new leader's data plane starts every target over; what the last one knew
+    /// stands until its own checks decide), while a registration deletes the old record.
     pub fn set_target_health(
         &self,
         scope: &ElbScope,
@@ -298,54 +301,44 @@ impl Elbv2 {
         if !scope.owns(arn.scope()) {
             return Err(crate::tg_not_found());
         }
-        report.updated = now();
-        self.store().put(
-            &scope.health_key(arn.id(), target_id, port),
-            &berth_store::encode(&report),
-        )?;
-        Ok(())
-    }
-
-    /// The data plane's report, written only while the target is registered (compared
-    /// with the group's record in the same transaction): a report that arrives after a
-    /// deregistration, or after a registration started it over, is dropped.
-    pub fn set_target_health_if_registered(
-        &self,
-        scope: &ElbScope,
-        arn: &TargetGroupArn,
-        target_id: &str,
-        port: u16,
-        mut report: HealthReport,
-    ) -> Result<()> {
-        if !scope.owns(arn.scope()) {
-            return Err(crate::tg_not_found());
-        }
         let key = scope.target_group_key(arn.name());
-        let Some(kv) = self.store().get(&key)? else {
-            return Ok(());
-        };
-        let group: crate::TargetGroup = berth_store::decode(&kv)?;
-        if group.arn != *arn
-            || !group
-                .targets
-                .iter()
-                .any(|t| t.id == target_id && t.port == port)
-        {
-            return Ok(());
+        let health_key = scope.health_key(arn.id(), target_id, port);
+        loop {
+            let Some(kv) = self.store().get(&key)? else {
+                return Ok(());
+            };
+            let group: crate::TargetGroup = berth_store::decode(&kv)?;
+            if group.arn != *arn
+                || !group
+                    .targets
+                    .iter()
+                    .any(|t| t.id == target_id && t.port == port)
+            {
+                return Ok(());
+            }
+            let mut compares = vec![berth_store::Compare::ModRevision(
+                key.clone(),
+                kv.mod_revision,
+            )];
+            if report.state == TargetHealthState::Initial {
+                match self.store().get(&health_key)? {
+                    Some(_) => return Ok(()),
+                    None => compares.push(berth_store::Compare::ModRevision(health_key.clone(), 0)),
+                }
+            }
+            report.updated = now();
+            let outcome = self.store().txn(
+                &compares,
+                &[Op::put(health_key.clone(), berth_store::encode(&report))],
+            )?;
+            if outcome.is_committed() {
+                return Ok(());
+            }
         }
-        report.updated = now();
-        self.store().txn(
-            &[berth_store::Compare::ModRevision(key, kv.mod_revision)],
-            &[Op::put(
-                scope.health_key(arn.id(), target_id, port),
-                berth_store::encode(&report),
-            )],
-        )?;
-        Ok(())
     }
 
     /// A target the data plane has let go of (drained): its health record goes, unless
-    /// it is registered again.
+    /// it is registered again (compared with the group's record, retried when it changed).
     pub fn forget_target_health(
         &self,
         scope: &ElbScope,
@@ -357,26 +350,31 @@ impl Elbv2 {
             return Err(crate::tg_not_found());
         }
         let key = scope.target_group_key(arn.name());
-        let kv = self.store().get(&key)?;
-        let registered = match &kv {
-            Some(kv) => {
-                let group: crate::TargetGroup = berth_store::decode(kv)?;
-                group.arn == *arn
-                    && group
-                        .targets
-                        .iter()
-                        .any(|t| t.id == target_id && t.port == port)
+        loop {
+            let kv = self.store().get(&key)?;
+            let registered = match &kv {
+                Some(kv) => {
+                    let group: crate::TargetGroup = berth_store::decode(kv)?;
+                    group.arn == *arn
+                        && group
+                            .targets
+                            .iter()
+                            .any(|t| t.id == target_id && t.port == port)
+                }
+                None => false,
+            };
+            if registered {
+                return Ok(());
             }
-            None => false,
-        };
-        if registered {
-            return Ok(());
+            let compare =
+                berth_store::Compare::ModRevision(key.clone(), kv.map_or(0, |kv| kv.mod_revision));
+            let outcome = self.store().txn(
+                &[compare],
+                &[Op::delete(scope.health_key(arn.id(), target_id, port))],
+            )?;
+            if outcome.is_committed() {
+                return Ok(());
+            }
         }
-        let compare = berth_store::Compare::ModRevision(key, kv.map_or(0, |kv| kv.mod_revision));
-        self.store().txn(
-            &[compare],
-            &[Op::delete(scope.health_key(arn.id(), target_id, port))],
-        )?;
-        Ok(())
     }
 }

@@ -134,7 +134,7 @@ fn malformed_subnets_and_too_few_for_an_alb_are_refused() {
     req.subnets = vec!["subnet-a".into()];
     assert_eq!(
         elb.create_load_balancer(&scope(), req).unwrap_err().code(),
-        "InvalidConfigurationRequest"
+        "ValidationError"
     );
     let mut req = alb("x");
     req.security_groups = vec!["group".into()];

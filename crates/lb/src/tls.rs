@@ -41,3 +41,12 @@ pub(crate) fn acceptor(
     config.alpn_protocols = alpn.iter().map(|p| p.to_vec()).collect();
     Ok(TlsAcceptor::from(Arc::new(config)))
 }
+
+impl CertificatePem {
+    /// Whether a listener can serve with it (the chain and key parse, the key is the
+    /// certificate's): a plan whose certificate cannot be served is refused whole by
+    /// `DataPlane::apply`, so the integrator leaves such a listener out first.
+    pub fn check(&self) -> Result<(), LbError> {
+        acceptor(self, 0, &[]).map(|_| ())
+    }
+}

@@ -10,7 +10,6 @@ mod plan;
 mod targets;
 
 use std::collections::HashMap;
-use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -38,9 +37,17 @@ pub struct Sources {
 }
 
 impl Sources {
-    /// The records and what they need, read once (blocking: store reads).
-    fn read(&self) -> Result<Built, String> {
+    /// The plan, and each load balancer's recorded state by ARN (blocking: store reads).
+    fn read(&self) -> Result<(Built, HashMap<String, LoadBalancerState>), String> {
         let snapshot = self.elbv2.snapshot().map_err(|e| e.to_string())?;
+        for (key, error) in &snapshot.unreadable {
+            tracing::warn!(%key, %error, "load balancers: a record that does not decode is left out");
+        }
+        let recorded = snapshot
+            .load_balancers
+            .iter()
+            .map(|(_, b)| (b.arn.to_string(), b.state))
+            .collect();
         let instances = if snapshot
             .target_groups
             .iter()
@@ -53,7 +60,7 @@ impl Sources {
             HashMap::new()
         };
         let certificates = self.certificates(&snapshot);
-        Ok(build(&snapshot, &instances, &certificates))
+        Ok((build(&snapshot, &instances, &certificates), recorded))
     }
 
     /// Every certificate a TLS listener names, with its private key opened.
@@ -103,29 +110,34 @@ pub async fn run(sources: Sources, mut shutdown: tokio::sync::watch::Receiver<bo
     let data_plane = lb::DataPlane::new(Arc::new(Sink { tx: health_tx }));
     tokio::spawn(write_health(sources.elbv2.clone(), health_rx));
     let store = sources.elbv2.store_handle();
-    let mut watch = match store
-        .current_revision()
-        .and_then(|r| store.watch(berth_elbv2::RECORDS_PREFIX, r))
-    {
-        Ok(w) => Some(w),
-        Err(e) => {
-            tracing::error!(error = %e, "load balancers: cannot watch ELBv2's records; rebuilding every {REBUILD_EVERY:?}");
-            None
-        }
-    };
-    let mut failed: HashMap<String, IpAddr> = HashMap::new();
+    let mut watch = None;
     loop {
+        // (Re)watch first, then read: nothing committed in between is missed. A watch that
+        // ended (the store could not follow) is made again from the current revision.
+        if watch.is_none() {
+            match store
+                .current_revision()
+                .and_then(|r| store.watch(berth_elbv2::RECORDS_PREFIX, r))
+            {
+                Ok(w) => watch = Some(w),
+                Err(e) => {
+                    tracing::warn!(error = %e, "load balancers: cannot watch ELBv2's records; trying again at the next rebuild")
+                }
+            }
+        }
         let read = {
             let sources = sources.clone();
             tokio::task::spawn_blocking(move || sources.read()).await
         };
         match read {
-            Ok(Ok(built)) => {
+            Ok(Ok((built, recorded))) => {
                 for problem in &built.problems {
                     tracing::debug!(%problem, "load balancers: left out of the plan");
                 }
-                let result = data_plane.apply(&built.plan).await;
-                failed = note_states(&sources, &built.plan, result, failed).await;
+                if let Err(e) = data_plane.apply(&built.plan).await {
+                    tracing::warn!(error = %e, "load balancers: a listener cannot be served");
+                }
+                note_states(&sources, &data_plane, &built.plan, &recorded).await;
             }
             Ok(Err(e)) => tracing::warn!(error = %e, "load balancers: cannot read ELBv2's records"),
             Err(e) => tracing::warn!(error = %e, "load balancers: the read failed"),
@@ -148,7 +160,7 @@ pub async fn run(sources: Sources, mut shutdown: tokio::sync::watch::Receiver<bo
         tokio::select! {
             alive = changed => {
                 if !alive {
-                    tracing::warn!("load balancers: the watch on ELBv2's records ended; rebuilding every {REBUILD_EVERY:?}");
+                    tracing::info!("load balancers: the watch on ELBv2's records ended; watching again");
                     watch = None;
                 }
             }
@@ -167,53 +179,49 @@ pub async fn run(sources: Sources, mut shutdown: tokio::sync::watch::Receiver<bo
     data_plane.shutdown();
 }
 
-/// Load balancers whose address cannot be bound turn `failed`; those that listen again
-/// turn `active`. Returns the failed ones by ARN.
+/// Each load balancer's state follows whether all its listeners are bound: `failed` when
+/// one cannot be, `active` when all are (only changes are written).
 async fn note_states(
     sources: &Arc<Sources>,
+    data_plane: &lb::DataPlane,
     plan: &lb::Plan,
-    result: Result<(), lb::LbError>,
-    before: HashMap<String, IpAddr>,
-) -> HashMap<String, IpAddr> {
-    let mut failed = HashMap::new();
-    if let Err(e) = &result {
-        tracing::warn!(error = %e, "load balancers: a listener cannot be served");
-        if let lb::LbError::Bind { addr, .. } = e {
-            for balancer in &plan.load_balancers {
-                if IpAddr::V4(balancer.address) == addr.ip() {
-                    failed.insert(balancer.id.0.clone(), addr.ip());
-                }
-            }
+    recorded: &HashMap<String, LoadBalancerState>,
+) {
+    let mut changes = Vec::new();
+    for balancer in &plan.load_balancers {
+        let mut listening = true;
+        for l in &balancer.listeners {
+            listening &= data_plane
+                .listener_addr(&balancer.id, l.port)
+                .await
+                .is_some();
+        }
+        let state = if listening {
+            LoadBalancerState::Active
+        } else {
+            LoadBalancerState::Failed
+        };
+        if recorded.get(&balancer.id.0) != Some(&state) {
+            changes.push((balancer.id.0.clone(), state));
         }
     }
-    let changes: Vec<(String, LoadBalancerState)> = failed
-        .keys()
-        .filter(|arn| !before.contains_key(*arn))
-        .map(|arn| (arn.clone(), LoadBalancerState::Failed))
-        .chain(
-            before
-                .keys()
-                .filter(|arn| !failed.contains_key(*arn))
-                .map(|arn| (arn.clone(), LoadBalancerState::Active)),
-        )
-        .collect();
-    if !changes.is_empty() {
-        let elbv2 = sources.elbv2.clone();
-        let _ = tokio::task::spawn_blocking(move || {
-            for (arn, state) in changes {
-                let Ok(arn) = berth_elbv2::LoadBalancerArn::parse(&arn) else {
-                    continue;
-                };
-                let (region, account) = arn.scope();
-                let scope = ElbScope::new(account, region);
-                if let Err(e) = elbv2.set_load_balancer_state(&scope, &arn, state) {
-                    tracing::debug!(error = %e, "load balancers: a state not recorded");
-                }
-            }
-        })
-        .await;
+    if changes.is_empty() {
+        return;
     }
-    failed
+    let elbv2 = sources.elbv2.clone();
+    let _ = tokio::task::spawn_blocking(move || {
+        for (arn, state) in changes {
+            let Ok(arn) = berth_elbv2::LoadBalancerArn::parse(&arn) else {
+                continue;
+            };
+            let (region, account) = arn.scope();
+            let scope = ElbScope::new(account, region);
+            if let Err(e) = elbv2.set_load_balancer_state(&scope, &arn, state) {
+                tracing::debug!(error = %e, "load balancers: a state not recorded");
+            }
+        }
+    })
+    .await;
 }
 
 /// A change of one target's health, for the writer.
@@ -320,7 +328,7 @@ fn write_one(
                 updated: 0.0,
             };
             elbv2
-                .set_target_health_if_registered(&scope, &arn, id, port, report)
+                .set_target_health(&scope, &arn, id, port, report)
                 .map_err(|e| e.to_string())
         }
     }

@@ -104,7 +104,13 @@ fn listener(
             .find(|c| c.is_default)
             .or_else(|| l.certificates.first());
         match named.and_then(|c| certificates.get(&c.arn)) {
-            Some(pem) => Some(pem.clone()),
+            Some(pem) => match pem.check() {
+                Ok(()) => Some(pem.clone()),
+                Err(e) => {
+                    problems.push(format!("{}: {e}", l.arn));
+                    return None;
+                }
+            },
             None => {
                 problems.push(format!("{}: its certificate cannot be opened", l.arn));
                 return None;

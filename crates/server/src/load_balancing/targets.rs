@@ -3,9 +3,12 @@
 
 use std::sync::Arc;
 
-use berth_ecs::service_load_balancers::{Target, TargetGroups, TargetKind, TargetState};
+use berth_ecs::service_load_balancers::{
+    Target, TargetGroups, TargetGroupsError, TargetKind, TargetState,
+};
 use berth_elbv2::{
-    ElbScope, Elbv2, TargetDescription, TargetGroupArn, TargetHealthState, TargetType,
+    ElbScope, Elbv2, TargetDescription, TargetGroupArn, TargetHealthReason, TargetHealthState,
+    TargetType,
 };
 use berth_model::Scope;
 
@@ -15,8 +18,12 @@ fn scope_of(scope: &Scope) -> ElbScope {
     ElbScope::new(scope.account.to_string(), scope.region.to_string())
 }
 
-fn arn_of(target_group: &str) -> Result<TargetGroupArn, String> {
-    TargetGroupArn::parse(target_group).map_err(|e| e.to_string())
+fn arn_of(target_group: &str) -> Result<TargetGroupArn, TargetGroupsError> {
+    TargetGroupArn::parse(target_group).map_err(failed)
+}
+
+fn failed(e: impl std::fmt::Display) -> TargetGroupsError {
+    TargetGroupsError(e.to_string())
 }
 
 fn descriptions(targets: &[Target]) -> Vec<TargetDescription> {
@@ -35,7 +42,7 @@ impl TargetGroups for ElbTargetGroups {
         &self,
         scope: &Scope,
         target_group: &str,
-    ) -> Result<Option<(TargetKind, bool)>, String> {
+    ) -> Result<Option<(TargetKind, bool)>, TargetGroupsError> {
         let Ok(arn) = arn_of(target_group) else {
             return Ok(None);
         };
@@ -43,12 +50,12 @@ impl TargetGroups for ElbTargetGroups {
         let group = match self.0.target_group(&elb_scope, &arn) {
             Ok(g) => g,
             Err(berth_elbv2::Elbv2Error::TargetGroupNotFound(_)) => return Ok(None),
-            Err(e) => return Err(e.to_string()),
+            Err(e) => return Err(failed(e)),
         };
         let associated = self
             .0
             .target_group_usage(&elb_scope)
-            .map_err(|e| e.to_string())?
+            .map_err(failed)?
             .contains_key(&arn);
         let kind = match group.target_type {
             TargetType::Instance => TargetKind::Instance,
@@ -57,42 +64,42 @@ impl TargetGroups for ElbTargetGroups {
         Ok(Some((kind, associated)))
     }
 
-    fn register(
+    fn register_targets(
         &self,
         scope: &Scope,
         target_group: &str,
         targets: &[Target],
-    ) -> Result<(), String> {
+    ) -> Result<(), TargetGroupsError> {
         self.0
             .register_targets(
                 &scope_of(scope),
                 &arn_of(target_group)?,
                 &descriptions(targets),
             )
-            .map_err(|e| e.to_string())
+            .map_err(failed)
     }
 
-    fn deregister(
+    fn deregister_targets(
         &self,
         scope: &Scope,
         target_group: &str,
         targets: &[Target],
-    ) -> Result<(), String> {
+    ) -> Result<(), TargetGroupsError> {
         self.0
             .deregister_targets(
                 &scope_of(scope),
                 &arn_of(target_group)?,
                 &descriptions(targets),
             )
-            .map_err(|e| e.to_string())
+            .map_err(failed)
     }
 
-    fn health(
+    fn describe_target_health(
         &self,
         scope: &Scope,
         target_group: &str,
         targets: &[Target],
-    ) -> Result<Vec<TargetState>, String> {
+    ) -> Result<Vec<TargetState>, TargetGroupsError> {
         let answers = self
             .0
             .describe_target_health(
@@ -100,7 +107,7 @@ impl TargetGroups for ElbTargetGroups {
                 &arn_of(target_group)?,
                 &descriptions(targets),
             )
-            .map_err(|e| e.to_string())?;
+            .map_err(failed)?;
         Ok(targets
             .iter()
             .map(|t| {
@@ -111,16 +118,23 @@ impl TargetGroups for ElbTargetGroups {
                         TargetHealthState::Initial => TargetState::Initial,
                         TargetHealthState::Healthy => TargetState::Healthy,
                         TargetHealthState::Unhealthy => TargetState::Unhealthy,
+                        _ if a.reason == Some(TargetHealthReason::NotRegistered) => {
+                            TargetState::NotRegistered
+                        }
                         _ => TargetState::Other,
                     })
             })
             .collect())
     }
 
-    fn deregistration_delay(&self, scope: &Scope, target_group: &str) -> Result<f64, String> {
+    fn deregistration_delay(
+        &self,
+        scope: &Scope,
+        target_group: &str,
+    ) -> Result<f64, TargetGroupsError> {
         self.0
             .target_group(&scope_of(scope), &arn_of(target_group)?)
             .map(|g| g.deregistration_delay())
-            .map_err(|e| e.to_string())
+            .map_err(failed)
     }
 }
