@@ -3,6 +3,10 @@
 //! connection to the target (`upstream.rs`) with the `X-Forwarded-*` headers; what the
 //! target fails at becomes ALB's own answer (502 refused, reset or malformed; 503 no
 //! registered target; 504 no answer within the idle timeout).
+//!
+//! This is the hyper path: HTTPS listeners (HTTP/1.1 or h2), and the plain-HTTP connections
+//! that `h1.rs`, which serves plain HTTP/1.1 first, hands over. The routing, target choice
+//! and answers both paths share live here.
 
 use std::convert::Infallible;
 use std::net::{IpAddr, SocketAddr};
@@ -18,7 +22,6 @@ use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use tokio::net::TcpStream;
 use tokio_util::sync::CancellationToken;
 
-use crate::h1;
 use crate::plan::{ListenerProtocol, RedirectAction};
 use crate::respond::{self, OriginalUri, ProxyBody};
 use crate::routes::{Forward, Route, Routes};
@@ -36,6 +39,7 @@ pub(crate) struct HttpListener {
 
 const TLS_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// An HTTPS listener's connection (a plain one served with hyper from the start, too).
 pub(crate) async fn serve_connection(
     stream: TcpStream,
     remote: SocketAddr,
@@ -58,7 +62,7 @@ pub(crate) async fn serve_connection(
         serve(TokioIo::new(tls), h2, remote, listener, close).await;
     } else {
         drop(routes);
-        h1::serve_connection(stream, remote, listener, close).await;
+        serve(TokioIo::new(stream), false, remote, listener, close).await;
     }
 }
 
