@@ -64,6 +64,9 @@ pub(crate) async fn serve_connection(
         routes: listener.routes.load(),
         listener,
     };
+    // One waiter on the listener's token for the connection's life, not one per request.
+    let closing = close.clone().cancelled_owned();
+    tokio::pin!(closing);
     loop {
         if close.is_cancelled() {
             return;
@@ -81,7 +84,7 @@ pub(crate) async fn serve_connection(
             c.buf.reserve(READ_CHUNK);
             let read = tokio::select! {
                 r = c.stream.read_buf(&mut c.buf) => r,
-                () = close.cancelled() => return,
+                () = &mut closing => return,
                 () = c.deadline.wait(due) => return,
             };
             match read {
