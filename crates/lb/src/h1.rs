@@ -623,10 +623,16 @@ fn write_response_head(r: &mut Vec<u8>, raw: &[u8], head: &ResponseHead, cookies
         .filter(|h| h.name.eq_ignore_ascii_case("connection"))
         .flat_map(|h| tokens(h.value))
         .collect();
+    // A length beside a transfer coding is not the message's (RFC 9112 §6.3): it goes.
+    let encoded = resp
+        .headers
+        .iter()
+        .any(|h| h.name.eq_ignore_ascii_case("transfer-encoding"));
     for h in resp.headers.iter() {
         let keep_encoding =
             head.framing == Framing::Chunked && h.name.eq_ignore_ascii_case("transfer-encoding");
         if (is_hop_by_hop(h.name) && !keep_encoding)
+            || (encoded && h.name.eq_ignore_ascii_case("content-length"))
             || named
                 .iter()
                 .any(|n| n.eq_ignore_ascii_case(h.name.as_bytes()))

@@ -250,6 +250,11 @@ async fn chunked_and_length_answers_are_relayed_whole_on_one_kept_connection() {
                 .to_vec(),
             false,
         ),
+        "/both" => (
+            b"HTTP/1.1 200 OK\r\ncontent-length: 99\r\ntransfer-encoding: chunked\r\n\r\n4\r\nboth\r\n0\r\n\r\n"
+                .to_vec(),
+            false,
+        ),
         "/big" => (big_answer.clone(), false),
         _ => (ok("fine"), false),
     }))
@@ -257,7 +262,7 @@ async fn chunked_and_length_answers_are_relayed_whole_on_one_kept_connection() {
     let (_dp, addr) = alb_to(target).await;
     let mut s = TcpStream::connect(addr).await.unwrap();
     let mut buf = Vec::new();
-    for path in ["/chunked", "/big", "/chunked", "/small"] {
+    for path in ["/chunked", "/big", "/both", "/chunked", "/small"] {
         s.write_all(format!("GET {path} HTTP/1.1\r\nhost: a\r\n\r\n").as_bytes())
             .await
             .unwrap();
@@ -266,6 +271,11 @@ async fn chunked_and_length_answers_are_relayed_whole_on_one_kept_connection() {
         let want: &[u8] = match path {
             "/chunked" => b"hello world",
             "/big" => big.as_bytes(),
+            "/both" => {
+                // The length beside the chunks is not passed on.
+                assert_eq!(got.header("content-length"), None);
+                b"both"
+            }
             _ => b"fine",
         };
         assert!(got.body == want, "{path}: {} bytes", got.body.len());
