@@ -71,6 +71,8 @@ pub(crate) async fn serve_connection(
         if close.is_cancelled() {
             return;
         }
+        // The whole next head is due within the idle timeout: trickled bytes do not extend it.
+        let due = Instant::now() + c.routes.idle_timeout;
         let step = loop {
             if !c.buf.is_empty() {
                 c.routes = c.listener.routes.load();
@@ -80,7 +82,6 @@ pub(crate) async fn serve_connection(
                     step => break step,
                 }
             }
-            let due = Instant::now() + c.routes.idle_timeout;
             c.buf.reserve(READ_CHUNK);
             let read = tokio::select! {
                 r = c.stream.read_buf(&mut c.buf) => r,
