@@ -107,6 +107,13 @@ fn ok(body: &str) -> Vec<u8> {
 
 /// An ALB with one HTTP listener forwarding to the one target at `addr`.
 async fn alb_to(addr: SocketAddr) -> (berth_lb::DataPlane, SocketAddr) {
+    alb_with_idle_timeout(addr, Duration::from_secs(60)).await
+}
+
+async fn alb_with_idle_timeout(
+    addr: SocketAddr,
+    idle_timeout: Duration,
+) -> (berth_lb::DataPlane, SocketAddr) {
     let group = TargetGroupPlan {
         id: TargetGroupId("tg".into()),
         protocol: TargetProtocol::Http,
@@ -118,14 +125,13 @@ async fn alb_to(addr: SocketAddr) -> (berth_lb::DataPlane, SocketAddr) {
         deregistration_delay: Duration::from_secs(5),
         stickiness: None,
     };
-    let p = plan(
-        vec![lb(
-            "alb",
-            LoadBalancerKind::Application,
-            vec![listener(ListenerProtocol::Http, forward("tg"))],
-        )],
-        vec![group],
+    let mut alb = lb(
+        "alb",
+        LoadBalancerKind::Application,
+        vec![listener(ListenerProtocol::Http, forward("tg"))],
     );
+    alb.idle_timeout = idle_timeout;
+    let p = plan(vec![alb], vec![group]);
     let (dp, _sink, addr) = serve(&p).await;
     (dp, addr)
 }
@@ -456,4 +462,34 @@ async fn a_target_answering_garbage_gets_the_client_a_502() {
         .unwrap();
     let got = with_deadline(read_answer(&mut s, &mut buf, false)).await;
     assert_eq!(got.status, 502);
+}
+
+#[tokio::test]
+async fn a_client_that_does_not_finish_its_head_within_the_idle_timeout_is_disconnected() {
+    let target = raw_target(Arc::new(|_: &Req| (ok("late"), false))).await;
+    let (_dp, addr) = alb_with_idle_timeout(target, Duration::from_millis(300)).await;
+    let mut s = TcpStream::connect(addr).await.unwrap();
+    let mut buf = Vec::new();
+    s.write_all(b"GET / HTTP/1.1\r\nhost: a\r\n\r\n")
+        .await
+        .unwrap();
+    let got = with_deadline(read_answer(&mut s, &mut buf, false)).await;
+    assert_eq!(got.body, b"late");
+    // Half a head, then bytes trickling in: the connection still ends.
+    s.write_all(b"GET / HTTP/1.1\r\n").await.unwrap();
+    let ended = with_deadline(async {
+        loop {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            if s.write_all(b"x-trickle: 1\r\n").await.is_err() {
+                return true;
+            }
+            let mut probe = [0u8; 64];
+            match tokio::time::timeout(Duration::from_millis(1), s.read(&mut probe)).await {
+                Ok(Ok(0)) | Ok(Err(_)) => return true,
+                _ => {}
+            }
+        }
+    })
+    .await;
+    assert!(ended);
 }
