@@ -325,32 +325,14 @@ impl Client {
         self.head_sent = false;
         let due = Instant::now() + f.timeout;
         let exchange = async {
-            let mut up = match self.send(target.addr, f.idempotent).await {
-                Ok(up) => up,
-                Err(status) => return Relayed::Answer(status),
-            };
+            // Connecting, sending and the answer's head are due within the idle timeout.
             let head = tokio::select! {
-                head = read_response_head(&mut up, f.head_only) => head,
-                () = self.deadline.wait(due) => return Relayed::Answer(StatusCode::GATEWAY_TIMEOUT),
+                r = send_and_read_head(&mut self.idle, &self.out, target.addr, &f) => r,
+                () = self.deadline.wait(due) => Err(StatusCode::GATEWAY_TIMEOUT),
             };
-            let head = match head {
-                Ok(head) => head,
-                // A reused connection the target closed unanswered: once more, on a new one.
-                Err(HeadFailed::Closed) if up.reused && f.idempotent => {
-                    match self.send_fresh(target.addr).await {
-                        Ok(fresh) => up = fresh,
-                        Err(status) => return Relayed::Answer(status),
-                    }
-                    let head = tokio::select! {
-                        head = read_response_head(&mut up, f.head_only) => head,
-                        () = self.deadline.wait(due) => return Relayed::Answer(StatusCode::GATEWAY_TIMEOUT),
-                    };
-                    match head {
-                        Ok(head) => head,
-                        Err(_) => return Relayed::Answer(StatusCode::BAD_GATEWAY),
-                    }
-                }
-                Err(_) => return Relayed::Answer(StatusCode::BAD_GATEWAY),
+            let (mut up, head) = match head {
+                Ok(answered) => answered,
+                Err(status) => return Relayed::Answer(status),
             };
             let client_close = f.close || head.framing == Framing::UntilClose;
             self.head_sent = true;
@@ -388,7 +370,8 @@ impl Client {
                 self.write_answer(respond::alb_error(status), f.head_only, f.close)
                     .await
             }
-            // Answered before the head went out? Nobody knows here: the connection ends.
+            // Cut: a 502 if the client has had nothing of the answer yet; the connection ends
+            // either way.
             Relayed::Killed => {
                 if !self.head_sent {
                     self.write_answer(
@@ -402,41 +385,66 @@ impl Client {
             }
         }
     }
+}
 
-    /// Writes the request head to an idle connection to `addr`, else to a new one.
-    async fn send(&mut self, addr: SocketAddr, idempotent: bool) -> Result<Upstream, StatusCode> {
-        self.resp.clear();
-        while let Some(i) = self.idle.iter().position(|u| u.addr == addr) {
-            let mut up = self.idle.swap_remove(i);
-            // A request that must not go twice goes only where the target has not hung up.
-            if !idempotent && !up.still_open() {
-                continue;
-            }
-            if up.stream.write_all(&self.out).await.is_ok() {
-                return Ok(up);
-            }
+/// Sends the request and reads the answer's head; a reused connection the target closed
+/// unanswered gets the request (if it may go twice) once more, on a new connection.
+async fn send_and_read_head(
+    idle: &mut Vec<Upstream>,
+    head: &[u8],
+    addr: SocketAddr,
+    f: &ForwardStep,
+) -> Result<(Upstream, ResponseHead), StatusCode> {
+    let mut up = send(idle, head, addr, f.idempotent).await?;
+    match read_response_head(&mut up, f.head_only).await {
+        Ok(answer) => return Ok((up, answer)),
+        Err(HeadFailed::Closed) if up.reused && f.idempotent => {}
+        Err(_) => return Err(StatusCode::BAD_GATEWAY),
+    }
+    let mut up = send_fresh(head, addr).await?;
+    match read_response_head(&mut up, f.head_only).await {
+        Ok(answer) => Ok((up, answer)),
+        Err(_) => Err(StatusCode::BAD_GATEWAY),
+    }
+}
+
+/// Writes the request head to an idle connection to `addr`, else to a new one.
+async fn send(
+    idle: &mut Vec<Upstream>,
+    head: &[u8],
+    addr: SocketAddr,
+    idempotent: bool,
+) -> Result<Upstream, StatusCode> {
+    while let Some(i) = idle.iter().position(|u| u.addr == addr) {
+        let mut up = idle.swap_remove(i);
+        // A request that must not go twice goes only where the target has not hung up.
+        if !idempotent && !up.still_open() {
+            continue;
         }
-        self.send_fresh(addr).await
+        if up.stream.write_all(head).await.is_ok() {
+            return Ok(up);
+        }
     }
+    send_fresh(head, addr).await
+}
 
-    async fn send_fresh(&mut self, addr: SocketAddr) -> Result<Upstream, StatusCode> {
-        let stream = match tokio::time::timeout(CONNECT_TIMEOUT, TcpStream::connect(addr)).await {
-            Ok(Ok(stream)) => stream,
-            _ => return Err(StatusCode::BAD_GATEWAY),
-        };
-        let _ = stream.set_nodelay(true);
-        let mut up = Upstream {
-            addr,
-            stream,
-            buf: BytesMut::with_capacity(READ_CHUNK),
-            reused: false,
-        };
-        up.stream
-            .write_all(&self.out)
-            .await
-            .map_err(|_| StatusCode::BAD_GATEWAY)?;
-        Ok(up)
-    }
+async fn send_fresh(head: &[u8], addr: SocketAddr) -> Result<Upstream, StatusCode> {
+    let stream = match tokio::time::timeout(CONNECT_TIMEOUT, TcpStream::connect(addr)).await {
+        Ok(Ok(stream)) => stream,
+        _ => return Err(StatusCode::BAD_GATEWAY),
+    };
+    let _ = stream.set_nodelay(true);
+    let mut up = Upstream {
+        addr,
+        stream,
+        buf: BytesMut::with_capacity(READ_CHUNK),
+        reused: false,
+    };
+    up.stream
+        .write_all(head)
+        .await
+        .map_err(|_| StatusCode::BAD_GATEWAY)?;
+    Ok(up)
 }
 
 enum Relayed {
