@@ -49,6 +49,8 @@ pub(crate) async fn serve_connection(
     listener: Arc<HttpListener>,
     close: CancellationToken,
 ) {
+    // Answers go out whole in one write: Nagle would only hold back the next pipelined one.
+    let _ = stream.set_nodelay(true);
     let source = alb::unmap(remote.ip());
     let mut c = Client {
         stream,
