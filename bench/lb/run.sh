@@ -5,7 +5,10 @@
 #
 # Three nginx backends on 127.0.0.1 serve a small file (ALB: requests/s and p99 over 64
 # keep-alive connections) and a 1 MiB file (NLB: TCP throughput over 64 connections).
-# HAProxy (Debian) proxies in `mode http` / `mode tcp` with round robin; Berth's data plane
+# HAProxy (Debian) proxies in `mode http` / `mode tcp` with round robin, doing what the ALB
+# does to a request (X-Forwarded-For, -Proto and -Port; keep-alive to the backends); both
+# run WORKERS threads (default: one per core): HAProxy's nbthread, Berth's tokio workers.
+# Berth's data plane
 # runs from crates/lb/examples/serve_plan.rs (an ALB with an HTTP listener, an NLB with a TCP
 # listener, one target group each over the same three backends). wrk drives both; each round
 # runs HAProxy and Berth back to back, and the medians of the rounds are reported as ratios.
@@ -16,6 +19,7 @@ DURATION=${1:-10}
 ROUNDS=${2:-3}
 CONNECTIONS=64
 THREADS=2
+WORKERS=${WORKERS:-$(nproc)}
 export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$ROOT/target}
 
 for tool in haproxy wrk nginx curl; do
@@ -65,6 +69,7 @@ nginx -p "$WORK" -c "$WORK/nginx.conf" & PIDS+=($!)
 cat >"$WORK/haproxy.cfg" <<HAPROXY
 global
   maxconn 4000
+  nbthread $WORKERS
 defaults
   timeout connect 5s
   timeout client 60s
@@ -72,6 +77,8 @@ defaults
 frontend alb
   mode http
   option forwardfor
+  http-request set-header X-Forwarded-Proto http
+  http-request set-header X-Forwarded-Port %[dst_port]
   bind 127.0.0.1:$HA_HTTP
   default_backend web
 backend web
@@ -95,7 +102,7 @@ backend tcpweb
 HAPROXY
 haproxy -db -f "$WORK/haproxy.cfg" >"$WORK/logs/haproxy.log" 2>&1 & PIDS+=($!)
 
-"$BIN" --alb "$LB_HTTP" --nlb "$LB_TCP" \
+"$BIN" --workers "$WORKERS" --alb "$LB_HTTP" --nlb "$LB_TCP" \
   --target "127.0.0.1:$B1" --target "127.0.0.1:$B2" --target "127.0.0.1:$B3" \
   >"$WORK/logs/berth.log" 2>&1 & PIDS+=($!)
 
@@ -135,7 +142,7 @@ ha_rps=$(m haproxy 2); lb_rps=$(m berth 2)
 ha_p99=$(m haproxy 3); lb_p99=$(m berth 3)
 ha_mbs=$(m haproxy 4); lb_mbs=$(m berth 4)
 echo
-echo "medians of $ROUNDS rounds, ${DURATION}s each, $CONNECTIONS connections, wrk -t$THREADS, $(nproc) cores:"
+echo "medians of $ROUNDS rounds, ${DURATION}s each, $CONNECTIONS connections, wrk -t$THREADS, $WORKERS proxy threads, $(nproc) cores:"
 printf "%-28s %12s %12s %8s\n" "" HAProxy Berth ratio
 printf "%-28s %12s %12s %8.2f\n" "ALB requests/s" "$ha_rps" "$lb_rps" "$(echo "$lb_rps $ha_rps" | awk '{print $1/$2}')"
 printf "%-28s %12s %12s %8.2f\n" "ALB p99 latency (ms)" "$ha_p99" "$lb_p99" "$(echo "$lb_p99 $ha_p99" | awk '{print $1/$2}')"

@@ -1,11 +1,12 @@
 //! Serves a plan given on the command line, until Ctrl-C: the benchmark's driver until the
 //! ELBv2 API feeds the data plane.
 //!
-//!     serve_plan [--address 127.0.0.1] [--alb PORT] [--nlb PORT] --target HOST:PORT...
+//!     serve_plan [--address 127.0.0.1] [--workers N] [--alb PORT] [--nlb PORT] --target HOST:PORT...
 //!
 //! `--alb` makes an ALB with an HTTP listener, `--nlb` an NLB with a TCP listener; both
 //! forward to one target group holding every `--target` (HTTP health checks of `/` for the
-//! ALB's, TCP connects for the NLB's).
+//! ALB's, TCP connects for the NLB's). `--workers` sets tokio's worker threads (default: one
+//! per core, as tokio does), so a benchmark can give HAProxy the same `nbthread`.
 
 use std::net::{Ipv4Addr, SocketAddr};
 use std::sync::Arc;
@@ -35,7 +36,9 @@ impl HealthSink for PrintHealth {
 }
 
 fn usage() -> ! {
-    eprintln!("usage: serve_plan [--address IP] [--alb PORT] [--nlb PORT] --target HOST:PORT...");
+    eprintln!(
+        "usage: serve_plan [--address IP] [--workers N] [--alb PORT] [--nlb PORT] --target HOST:PORT..."
+    );
     std::process::exit(2)
 }
 
@@ -88,28 +91,41 @@ fn load_balancer(
     }
 }
 
-#[tokio::main]
-async fn main() {
+fn main() {
     let mut args = std::env::args().skip(1);
     let (mut address, mut alb, mut nlb, mut targets) =
         (Ipv4Addr::LOCALHOST, None, None, Vec::new());
+    let mut workers = None;
     while let Some(flag) = args.next() {
         let value = args.next().unwrap_or_else(|| usage());
         match flag.as_str() {
             "--address" => address = value.parse().unwrap_or_else(|_| usage()),
+            "--workers" => workers = Some(value.parse::<usize>().unwrap_or_else(|_| usage())),
             "--alb" => alb = Some(value.parse::<u16>().unwrap_or_else(|_| usage())),
             "--nlb" => nlb = Some(value.parse::<u16>().unwrap_or_else(|_| usage())),
             "--target" => targets.push(value.parse::<SocketAddr>().unwrap_or_else(|_| usage())),
             _ => usage(),
         }
     }
-    if targets.is_empty() || (alb.is_none() && nlb.is_none()) {
+    if targets.is_empty() || (alb.is_none() && nlb.is_none()) || workers == Some(0) {
         usage();
     }
+    let mut runtime = tokio::runtime::Builder::new_multi_thread();
+    if let Some(n) = workers {
+        runtime.worker_threads(n);
+    }
+    let runtime = runtime.enable_all().build().unwrap_or_else(|e| {
+        eprintln!("serve_plan: {e}");
+        std::process::exit(1)
+    });
+    runtime.block_on(serve(address, alb, nlb, &targets));
+}
+
+async fn serve(address: Ipv4Addr, alb: Option<u16>, nlb: Option<u16>, targets: &[SocketAddr]) {
     let mut plan = Plan::default();
     if let Some(port) = alb {
         plan.target_groups
-            .push(group("alb-targets", TargetProtocol::Http, &targets));
+            .push(group("alb-targets", TargetProtocol::Http, targets));
         plan.load_balancers.push(load_balancer(
             "alb",
             LoadBalancerKind::Application,
@@ -121,7 +137,7 @@ async fn main() {
     }
     if let Some(port) = nlb {
         plan.target_groups
-            .push(group("nlb-targets", TargetProtocol::Tcp, &targets));
+            .push(group("nlb-targets", TargetProtocol::Tcp, targets));
         plan.load_balancers.push(load_balancer(
             "nlb",
             LoadBalancerKind::Network,

@@ -3,6 +3,10 @@
 //! connection to the target (`upstream.rs`) with the `X-Forwarded-*` headers; what the
 //! target fails at becomes ALB's own answer (502 refused, reset or malformed; 503 no
 //! registered target; 504 no answer within the idle timeout).
+//!
+//! This is the hyper path: HTTPS listeners (HTTP/1.1 or h2), and the plain-HTTP connections
+//! that `h1.rs`, which serves plain HTTP/1.1 first, hands over. The routing, target choice
+//! and answers both paths share live here.
 
 use std::convert::Infallible;
 use std::net::{IpAddr, SocketAddr};
@@ -11,17 +15,19 @@ use std::time::Duration;
 
 use hyper::body::Incoming;
 use hyper::header::{HOST, HeaderMap, HeaderName, HeaderValue};
+use hyper::http::request::Parts;
 use hyper::service::service_fn;
 use hyper::{Request, Response, StatusCode, Uri, Version};
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use tokio::net::TcpStream;
 use tokio_util::sync::CancellationToken;
 
-use crate::plan::ListenerProtocol;
+use crate::plan::{ListenerProtocol, RedirectAction};
 use crate::respond::{self, OriginalUri, ProxyBody};
 use crate::routes::{Forward, Route, Routes};
 use crate::rules::{self, RequestView};
 use crate::swap::Swap;
+use crate::targets::InFlight;
 use crate::upstream::{UpstreamFailed, Upstreams};
 
 /// What every connection of one listener shares.
@@ -33,6 +39,7 @@ pub(crate) struct HttpListener {
 
 const TLS_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// An HTTPS listener's connection (a plain one served with hyper from the start, too).
 pub(crate) async fn serve_connection(
     stream: TcpStream,
     remote: SocketAddr,
@@ -59,7 +66,9 @@ pub(crate) async fn serve_connection(
     }
 }
 
-async fn serve<I>(
+/// Serves a connection with hyper: HTTPS (HTTP/1.1 or h2), and what the plain-HTTP/1.1
+/// fast path (`h1.rs`) hands over.
+pub(crate) async fn serve<I>(
     io: I,
     h2: bool,
     remote: SocketAddr,
@@ -114,36 +123,15 @@ async fn handle(
         parts: &parts,
         source,
     };
-    let route = routes
-        .rules
-        .iter()
-        .find(|r| rules::matches_all(&r.conditions, &view))
-        .map(|r| &r.route)
-        .or(routes.default.as_ref());
     let scheme = if routes.protocol == ListenerProtocol::Https {
         "https"
     } else {
         "http"
     };
-    match route {
+    match select_route(&routes, &view) {
         None => respond::alb_error(StatusCode::SERVICE_UNAVAILABLE),
         Some(Route::Fixed(f)) => respond::fixed_response(f),
-        Some(Route::Redirect(r)) => {
-            let host = parts
-                .headers
-                .get(HOST)
-                .and_then(|h| h.to_str().ok())
-                .or_else(|| parts.uri.host())
-                .unwrap_or("");
-            let original = OriginalUri {
-                protocol: scheme,
-                host: rules::strip_port(host),
-                port: listener.port,
-                path: parts.uri.path(),
-                query: parts.uri.query(),
-            };
-            respond::redirect(r, &original)
-        }
+        Some(Route::Redirect(r)) => redirect(r, &parts, scheme, listener.port),
         Some(Route::Forward(f)) => {
             let req = Request::from_parts(parts, body);
             forward(listener, upstreams, &routes, f, req, source, scheme).await
@@ -151,8 +139,80 @@ async fn handle(
     }
 }
 
+/// The first rule whose conditions all match, else the default actions.
+pub(crate) fn select_route<'r>(routes: &'r Routes, view: &RequestView<'_>) -> Option<&'r Route> {
+    routes
+        .rules
+        .iter()
+        .find(|r| rules::matches_all(&r.conditions, view))
+        .map(|r| &r.route)
+        .or(routes.default.as_ref())
+}
+
+pub(crate) fn redirect(
+    action: &RedirectAction,
+    parts: &Parts,
+    scheme: &'static str,
+    port: u16,
+) -> Response<ProxyBody> {
+    let host = parts
+        .headers
+        .get(HOST)
+        .and_then(|h| h.to_str().ok())
+        .or_else(|| parts.uri.host())
+        .unwrap_or("");
+    let original = OriginalUri {
+        protocol: scheme,
+        host: rules::strip_port(host),
+        port,
+        path: parts.uri.path(),
+        query: parts.uri.query(),
+    };
+    respond::redirect(action, &original)
+}
+
+/// The target a forward sends this request to, entered, with the stickiness cookies its
+/// answer must carry. `cookie` reads a request cookie by name.
+pub(crate) struct Picked<'f> {
+    pub in_flight: InFlight,
+    /// Load-balancer stickiness (`AWSALB`) and its duration.
+    pub stickiness: Option<Duration>,
+    /// Group stickiness of a weighted forward (`AWSALBTG`): the chosen group's value.
+    pub group_cookie: Option<(&'f str, Duration)>,
+}
+
+pub(crate) fn pick<'f, 'c>(
+    forward: &'f Forward,
+    cookie: impl Fn(&str) -> Option<&'c str>,
+) -> Result<Picked<'f>, StatusCode> {
+    let group_sticky = forward.stickiness.and_then(|_| cookie("AWSALBTG"));
+    let choice = forward
+        .choose(group_sticky)
+        .ok_or(StatusCode::SERVICE_UNAVAILABLE)?;
+    let group = choice
+        .group
+        .as_ref()
+        .ok_or(StatusCode::SERVICE_UNAVAILABLE)?;
+    let routable = group.routable();
+    let stickiness = group.settings.load().stickiness;
+    let sticky = stickiness
+        .and_then(|_| cookie("AWSALB"))
+        .and_then(|v| routable.iter().find(|t| t.cookie == v))
+        .and_then(|t| t.enter());
+    let in_flight = sticky
+        .or_else(|| group.pick_round_robin(&routable))
+        .ok_or(StatusCode::SERVICE_UNAVAILABLE)?;
+    Ok(Picked {
+        in_flight,
+        stickiness,
+        group_cookie: forward
+            .stickiness
+            .map(|life| (choice.cookie.as_str(), life)),
+    })
+}
+
 /// A v4 client on a dual-stack socket shows as `::ffff:a.b.c.d`; headers want `a.b.c.d`.
-fn unmap(ip: IpAddr) -> IpAddr {
+pub(crate) fn unmap(ip: IpAddr) -> IpAddr {
     match ip {
         IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(ip, IpAddr::V4),
         v4 => v4,
@@ -168,21 +228,15 @@ async fn forward(
     source: IpAddr,
     scheme: &'static str,
 ) -> Response<ProxyBody> {
-    let Some(choice) = forward.choose(respond::request_cookie(req.headers(), "AWSALBTG")) else {
-        return respond::alb_error(StatusCode::SERVICE_UNAVAILABLE);
+    let picked = match pick(forward, |name| respond::request_cookie(req.headers(), name)) {
+        Ok(picked) => picked,
+        Err(status) => return respond::alb_error(status),
     };
-    let Some(group) = &choice.group else {
-        return respond::alb_error(StatusCode::SERVICE_UNAVAILABLE);
-    };
-    let routable = group.routable();
-    let stickiness = group.settings.load().stickiness;
-    let sticky = stickiness
-        .and_then(|_| respond::request_cookie(req.headers(), "AWSALB"))
-        .and_then(|v| routable.iter().find(|t| t.cookie == v))
-        .and_then(|t| t.enter());
-    let Some(in_flight) = sticky.or_else(|| group.pick_round_robin(&routable)) else {
-        return respond::alb_error(StatusCode::SERVICE_UNAVAILABLE);
-    };
+    let Picked {
+        in_flight,
+        stickiness,
+        group_cookie,
+    } = picked;
     let target = in_flight.0.clone();
 
     if prepare_request(&mut req, source, scheme, listener.port).is_err() {
@@ -203,8 +257,8 @@ async fn forward(
     if let Some(life) = stickiness {
         respond::set_cookie(&mut parts.headers, "AWSALB", &target.cookie, life);
     }
-    if let Some(life) = forward.stickiness {
-        respond::set_cookie(&mut parts.headers, "AWSALBTG", &choice.cookie, life);
+    if let Some((value, life)) = group_cookie {
+        respond::set_cookie(&mut parts.headers, "AWSALBTG", value, life);
     }
     Response::from_parts(
         parts,
@@ -255,8 +309,18 @@ fn scheme_value(scheme: &str) -> &'static str {
     if scheme == "https" { "https" } else { "http" }
 }
 
-/// Headers that describe one hop's connection, not the message (RFC 9110 §7.6.1), plus
-/// those the `Connection` header names.
+/// Headers that describe one hop's connection, not the message (RFC 9110 §7.6.1).
+pub(crate) const HOP_BY_HOP: [&str; 7] = [
+    "connection",
+    "keep-alive",
+    "proxy-connection",
+    "te",
+    "trailer",
+    "transfer-encoding",
+    "upgrade",
+];
+
+/// Strips the hop-by-hop headers, plus those the `Connection` header names.
 fn strip_hop_by_hop(headers: &mut HeaderMap) {
     let named: Vec<HeaderName> = headers
         .get_all(hyper::header::CONNECTION)
@@ -268,15 +332,7 @@ fn strip_hop_by_hop(headers: &mut HeaderMap) {
     for name in named {
         headers.remove(name);
     }
-    for name in [
-        "connection",
-        "keep-alive",
-        "proxy-connection",
-        "te",
-        "trailer",
-        "transfer-encoding",
-        "upgrade",
-    ] {
+    for name in HOP_BY_HOP {
         headers.remove(name);
     }
 }

@@ -15,6 +15,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::LbError;
 use crate::alb::{self, HttpListener};
+use crate::h1;
 use crate::health::HealthSink;
 use crate::nlb;
 use crate::plan::{
@@ -169,11 +170,19 @@ impl DataPlane {
                     routes: routes.clone(),
                     port: bound.port(),
                 });
+                // A listener keeps its protocol for life (a change binds a new one), so plain
+                // HTTP goes to the fast path from the start.
+                let plain = protocol == ListenerProtocol::Http;
                 tokio::spawn(accept_loop(
                     listener,
                     close.clone(),
                     move |stream, remote, close| {
-                        tokio::spawn(alb::serve_connection(stream, remote, shared.clone(), close));
+                        let shared = shared.clone();
+                        if plain {
+                            tokio::spawn(h1::serve_connection(stream, remote, shared, close));
+                        } else {
+                            tokio::spawn(alb::serve_connection(stream, remote, shared, close));
+                        }
                     },
                 ))
             }

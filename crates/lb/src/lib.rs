@@ -6,6 +6,7 @@
 
 mod alb;
 mod dataplane;
+mod h1;
 mod health;
 mod nlb;
 pub mod plan;

@@ -152,10 +152,18 @@ pub(crate) fn redirect_location(action: &RedirectAction, uri: &OriginalUri<'_>) 
 
 /// The value of cookie `name` in the request's Cookie headers.
 pub(crate) fn request_cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
-    headers
-        .get_all(hyper::header::COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
+    cookie_in(
+        headers
+            .get_all(hyper::header::COOKIE)
+            .iter()
+            .filter_map(|v| v.to_str().ok()),
+        name,
+    )
+}
+
+/// The value of cookie `name` among Cookie header values.
+pub(crate) fn cookie_in<'a>(values: impl Iterator<Item = &'a str>, name: &str) -> Option<&'a str> {
+    values
         .flat_map(|v| v.split(';'))
         .filter_map(|c| c.trim().split_once('='))
         .find(|(k, _)| *k == name)
@@ -163,10 +171,15 @@ pub(crate) fn request_cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&
 }
 
 pub(crate) fn set_cookie(headers: &mut HeaderMap, name: &str, value: &str, life: Duration) {
-    let expires = httpdate::fmt_http_date(SystemTime::now() + life);
-    if let Ok(v) = HeaderValue::from_str(&format!("{name}={value}; Expires={expires}; Path=/")) {
+    if let Ok(v) = HeaderValue::from_str(&set_cookie_value(name, value, life)) {
         headers.append(hyper::header::SET_COOKIE, v);
     }
+}
+
+/// A stickiness cookie as the `Set-Cookie` value ALB sends.
+pub(crate) fn set_cookie_value(name: &str, value: &str, life: Duration) -> String {
+    let expires = httpdate::fmt_http_date(SystemTime::now() + life);
+    format!("{name}={value}; Expires={expires}; Path=/")
 }
 
 #[cfg(test)]
