@@ -546,10 +546,7 @@ impl Session {
     /// A `BerthFirewallMessage` for the tasks whose security groups now resolve to other
     /// rules, or `None`.
     async fn firewall_update(&mut self) -> Result<Option<String>, SessionError> {
-        let tasks = self
-            .firewalls
-            .updates(&self.app, &self.peer.scope)
-            .await?;
+        let tasks = self.firewalls.updates(&self.app, &self.peer.scope).await?;
         if tasks.is_empty() {
             return Ok(None);
         }

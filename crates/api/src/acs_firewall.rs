@@ -122,7 +122,12 @@ impl Membership {
         }
         for (vpc, named) in balancer_groups {
             let groups: Vec<String> = if named.is_empty() {
-                membership.default_groups.get(vpc).cloned().into_iter().collect()
+                membership
+                    .default_groups
+                    .get(vpc)
+                    .cloned()
+                    .into_iter()
+                    .collect()
             } else {
                 named.iter().map(|g| membership.resolve(g)).collect()
             };
@@ -162,7 +167,8 @@ impl Membership {
     /// Whether traffic from `group` includes the host's: the host is in every default
     /// group, and a load balancer in the group proxies from the host.
     fn holds_host(&self, group: &str) -> bool {
-        self.balancer_groups.contains(group) || self.groups.get(group).is_some_and(|g| g.is_default())
+        self.balancer_groups.contains(group)
+            || self.groups.get(group).is_some_and(|g| g.is_default())
     }
 
     /// The interface's rules as addresses: its groups' rules of each direction, every peer
@@ -279,7 +285,14 @@ impl Feeds {
         }
         let (tx, rx) = watch::channel(Arc::new(membership));
         feeds.insert(key.clone(), tx.clone());
-        tokio::spawn(run_feed(self.clone(), key, app.clone(), scope.clone(), tx, watchers));
+        tokio::spawn(run_feed(
+            self.clone(),
+            key,
+            app.clone(),
+            scope.clone(),
+            tx,
+            watchers,
+        ));
         Ok(rx)
     }
 
@@ -288,7 +301,11 @@ impl Feeds {
     }
 }
 
-type Watchers = (berth_store::Watcher, berth_store::Watcher, berth_store::Watcher);
+type Watchers = (
+    berth_store::Watcher,
+    berth_store::Watcher,
+    berth_store::Watcher,
+);
 
 /// Reads the scope again whenever a record that may change its membership changes, until
 /// no session follows it (or the store drops a watch: the next session starts a new feed).
@@ -328,12 +345,17 @@ async fn run_feed(
                     changed
                 });
             }
-            Ok(Err(e)) => tracing::warn!(error = %e, "reading security groups failed; rules unchanged"),
+            Ok(Err(e)) => {
+                tracing::warn!(error = %e, "reading security groups failed; rules unchanged")
+            }
             Err(e) => tracing::warn!(error = %e, "reading security groups failed; rules unchanged"),
         }
     }
     let mut all = feeds.lock();
-    if all.get(&key).is_some_and(|current| current.same_channel(&tx)) {
+    if all
+        .get(&key)
+        .is_some_and(|current| current.same_channel(&tx))
+    {
         all.remove(&key);
     }
 }

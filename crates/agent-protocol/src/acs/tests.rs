@@ -873,7 +873,10 @@ fn berth_extensions_ride_in_the_query() {
         ..AcsQuery::default()
     };
     let encoded = query.encode();
-    assert!(encoded.starts_with("berthExtensions=firewall%2Cother&clusterArn="), "{encoded}");
+    assert!(
+        encoded.starts_with("berthExtensions=firewall%2Cother&clusterArn="),
+        "{encoded}"
+    );
     let parsed = AcsQuery::parse(&encoded).unwrap();
     assert!(parsed.berth_extension(BERTH_EXTENSION_FIREWALL));
     assert!(!parsed.berth_extension("fire"));
@@ -886,7 +889,10 @@ fn berth_extensions_ride_in_the_query() {
         ..BerthFirewallMessage::default()
     })
     .encode();
-    assert!(frame.contains(r#""type":"BerthFirewallMessage""#), "{frame}");
+    assert!(
+        frame.contains(r#""type":"BerthFirewallMessage""#),
+        "{frame}"
+    );
     assert!(matches!(
         ServerMessage::decode(&frame),
         Ok(ServerMessage::BerthFirewall(m)) if m.tasks.as_ref().is_some_and(|t| t.len() == 1)

@@ -383,7 +383,9 @@ impl Engine {
             Some(sender) => {
                 let _ = sender.send(TaskMsg::Firewall(Box::new(firewall)));
             }
-            None => tracing::debug!(task = %arn, "security group rules for a task not here ignored"),
+            None => {
+                tracing::debug!(task = %arn, "security group rules for a task not here ignored")
+            }
         }
     }
 

@@ -11,9 +11,9 @@ use berth_runtime::{ContainerId, ContainerState, NetworkMode, RuntimeError};
 use super::errors::NetworkError;
 use super::supervisor::Supervisor;
 use super::{Engine, Inner, lock};
-use crate::{firewall, infra};
 use crate::translate::TaskEni;
 use crate::warm::{self, Warm};
+use crate::{firewall, infra};
 
 impl Engine {
     /// Removes the warm infra containers no task took (on shutdown: a stopped agent holds

@@ -4,7 +4,12 @@ use super::*;
 
 const VPC: &str = "vpc-1";
 
-fn rule(egress: bool, protocol: &str, ports: (i32, i32), source: PermissionSource) -> SecurityGroupRule {
+fn rule(
+    egress: bool,
+    protocol: &str,
+    ports: (i32, i32),
+    source: PermissionSource,
+) -> SecurityGroupRule {
     SecurityGroupRule {
         id: "sgr-1".into(),
         is_egress: egress,
@@ -29,7 +34,12 @@ fn group(id: &str, name: &str, rules: Vec<SecurityGroupRule>) -> SecurityGroup {
 }
 
 fn everything_out() -> SecurityGroupRule {
-    rule(true, "-1", (-1, -1), PermissionSource::CidrIpv4("0.0.0.0/0".into()))
+    rule(
+        true,
+        "-1",
+        (-1, -1),
+        PermissionSource::CidrIpv4("0.0.0.0/0".into()),
+    )
 }
 
 fn interface(address: &str, groups: &[&str]) -> Interface {
@@ -61,7 +71,12 @@ fn groups() -> Vec<SecurityGroup> {
             "sg-def",
             "default",
             vec![
-                rule(false, "-1", (-1, -1), PermissionSource::Group("sg-def".into())),
+                rule(
+                    false,
+                    "-1",
+                    (-1, -1),
+                    PermissionSource::Group("sg-def".into()),
+                ),
                 everything_out(),
             ],
         ),
@@ -69,10 +84,30 @@ fn groups() -> Vec<SecurityGroup> {
             "sg-a",
             "server",
             vec![
-                rule(false, "tcp", (8080, 8080), PermissionSource::Group("sg-b".into())),
-                rule(false, "tcp", (22, 22), PermissionSource::CidrIpv4("192.168.0.0/16".into())),
-                rule(false, "tcp", (1, 2), PermissionSource::CidrIpv6("::/0".into())),
-                rule(false, "icmpv6", (-1, -1), PermissionSource::Group("sg-b".into())),
+                rule(
+                    false,
+                    "tcp",
+                    (8080, 8080),
+                    PermissionSource::Group("sg-b".into()),
+                ),
+                rule(
+                    false,
+                    "tcp",
+                    (22, 22),
+                    PermissionSource::CidrIpv4("192.168.0.0/16".into()),
+                ),
+                rule(
+                    false,
+                    "tcp",
+                    (1, 2),
+                    PermissionSource::CidrIpv6("::/0".into()),
+                ),
+                rule(
+                    false,
+                    "icmpv6",
+                    (-1, -1),
+                    PermissionSource::Group("sg-b".into()),
+                ),
                 everything_out(),
             ],
         ),
@@ -157,10 +192,20 @@ fn the_default_group_holds_its_members_and_the_host() {
         subnet_id: "subnet-0made0up".into(),
         ..interface("10.192.9.20", &[])
     };
-    let m = Membership::new(groups(), vec![subnet()], Some(VPC.into()), &[elsewhere.clone()], &[]);
+    let m = Membership::new(
+        groups(),
+        vec![subnet()],
+        Some(VPC.into()),
+        &[elsewhere.clone()],
+        &[],
+    );
     assert_eq!(
         ingress(&m.firewall(&elsewhere)),
-        vec![("-1".into(), None, vec!["10.192.9.1/32".into(), "10.192.9.20/32".into()])]
+        vec![(
+            "-1".into(),
+            None,
+            vec!["10.192.9.1/32".into(), "10.192.9.20/32".into()]
+        )]
     );
 }
 
@@ -169,16 +214,32 @@ fn a_load_balancer_in_a_source_group_lets_the_gateway_in() {
     let tasks = [interface("10.192.5.10", &["sg-a"])];
     let without = Membership::new(groups(), vec![subnet()], Some(VPC.into()), &tasks, &[]);
     assert_eq!(ingress(&without.firewall(&tasks[0]))[0].0, "tcp");
-    assert_eq!(ingress(&without.firewall(&tasks[0])).len(), 1, "sg-b has no members");
+    assert_eq!(
+        ingress(&without.firewall(&tasks[0])).len(),
+        1,
+        "sg-b has no members"
+    );
     let balancers = [(VPC.to_string(), vec!["sg-b".to_string()])];
-    let with = Membership::new(groups(), vec![subnet()], Some(VPC.into()), &tasks, &balancers);
+    let with = Membership::new(
+        groups(),
+        vec![subnet()],
+        Some(VPC.into()),
+        &tasks,
+        &balancers,
+    );
     assert_eq!(
         ingress(&with.firewall(&tasks[0]))[0],
         ("tcp".into(), Some(8080), vec!["10.192.5.1/32".into()])
     );
     // A load balancer without groups is in its VPC's default group.
     let defaulted = [(VPC.to_string(), vec![])];
-    let m = Membership::new(groups(), vec![subnet()], Some(VPC.into()), &tasks, &defaulted);
+    let m = Membership::new(
+        groups(),
+        vec![subnet()],
+        Some(VPC.into()),
+        &tasks,
+        &defaulted,
+    );
     assert!(m.holds_host("sg-def"));
     assert!(!m.holds_host("sg-b"));
 }
@@ -189,7 +250,12 @@ fn unknown_groups_allow_nothing_and_egress_follows_destination_groups() {
     all.push(group(
         "sg-locked",
         "locked",
-        vec![rule(true, "udp", (53, 53), PermissionSource::Group("sg-b".into()))],
+        vec![rule(
+            true,
+            "udp",
+            (53, 53),
+            PermissionSource::Group("sg-b".into()),
+        )],
     ));
     let tasks = [
         interface("10.192.5.10", &["sg-gone"]),

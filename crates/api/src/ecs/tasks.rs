@@ -259,7 +259,8 @@ pub(super) fn check_security_groups(
     if vpc.security_groups.is_empty() {
         return Ok(());
     }
-    let scope = berth_ec2::Ec2Scope::new(ctx.scope.account.to_string(), ctx.scope.region.to_string());
+    let scope =
+        berth_ec2::Ec2Scope::new(ctx.scope.account.to_string(), ctx.scope.region.to_string());
     let installation = ctx
         .app
         .ecs
