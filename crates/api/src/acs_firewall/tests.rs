@@ -196,7 +196,7 @@ fn the_default_group_holds_its_members_and_the_host() {
         groups(),
         vec![subnet()],
         Some(VPC.into()),
-        &[elsewhere.clone()],
+        std::slice::from_ref(&elsewhere),
         &[],
     );
     assert_eq!(
