@@ -196,16 +196,18 @@ fn a_task_answers_a_group_it_allows_and_no_other_and_follows_rule_changes() {
     // Revoked: B's client is refused within seconds.
     change_ingress(&s, "revoke", &server_group, &allowed);
     let revoked = std::time::Instant::now();
-    wait_for(
+    let refused_from = wait_for(
         "the revoked rule to refuse the client",
         Duration::from_secs(20),
         || {
+            let attempt = revoked.elapsed();
             fetch_from(&s, &allowed_client, &server_ip)
                 .is_none()
-                .then_some(())
+                .then_some(attempt)
         },
     );
-    eprintln!("refused {:?} after the revoke returned", revoked.elapsed());
+    // Informative only (no timed assertion): when the first refused attempt began.
+    eprintln!("refused from {refused_from:?} after the revoke returned");
     // Authorized again: let back in.
     change_ingress(&s, "authorize", &server_group, &allowed);
     let body = wait_for(
