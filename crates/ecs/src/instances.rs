@@ -84,6 +84,11 @@ pub struct ContainerInstance {
     /// place and stop tasks (for `distinctInstance` and `spread`).
     #[serde(default)]
     pub task_groups: std::collections::BTreeMap<String, u32>,
+    /// Where the instance's host is reached (Berth's own: the address its agent last
+    /// registered from; ECS shows none). Load balancers send an instance target's traffic
+    /// to this address and the target's port.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub host_address: Option<std::net::IpAddr>,
 }
 
 impl ContainerInstance {
@@ -146,6 +151,8 @@ pub struct RegisterContainerInstance {
     pub attributes: Vec<Attribute>,
     pub version_info: Option<VersionInfo>,
     pub tags: Vec<crate::EcsTag>,
+    /// The address the agent registers from (see [`ContainerInstance::host_address`]).
+    pub host_address: Option<std::net::IpAddr>,
 }
 
 /// Attribute names: up to 128 letters, numbers, hyphens, underscores, periods, at signs and
@@ -253,6 +260,9 @@ impl Ecs {
                             i.attributes.push(a.clone());
                         }
                         i.version_info = req.version_info.clone();
+                        if req.host_address.is_some() {
+                            i.host_address = req.host_address;
+                        }
                         i.agent_connected = true;
                         i.version += 1;
                         i
@@ -278,6 +288,7 @@ impl Ecs {
                         running_tasks_count: 0,
                         pending_tasks_count: 0,
                         task_groups: Default::default(),
+                        host_address: req.host_address,
                     },
                 })
             })?;
@@ -328,6 +339,27 @@ impl Ecs {
             .iter()
             .map(decode)
             .collect()
+    }
+
+    /// Every registered instance's host address by its EC2 instance id, in every account
+    /// and region (where load balancers reach instance targets). Instances registered
+    /// before addresses were recorded, or from the host itself, are on the loopback address.
+    pub fn instance_host_addresses(
+        &self,
+    ) -> Result<std::collections::HashMap<String, std::net::IpAddr>> {
+        let mut addresses = std::collections::HashMap::new();
+        berth_store::scan(self.store.as_ref(), crate::keys::ROOT, None, |kv| {
+            if let Some((_, "instance", _, _)) = crate::keys::split_cluster_key(&kv.key) {
+                let i: ContainerInstance = decode(kv)?;
+                let address = match i.host_address {
+                    Some(a) if !a.is_loopback() && !a.is_unspecified() => a,
+                    _ => std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST),
+                };
+                addresses.insert(i.ec2_instance_id, address);
+            }
+            Ok::<_, EcsError>(true)
+        })?;
+        Ok(addresses)
     }
 
     /// ListContainerInstances: registered instances, optionally only those with a status

@@ -13,6 +13,7 @@ mod keys;
 mod network;
 mod placement;
 pub mod service_deployments;
+pub mod service_load_balancers;
 pub mod service_scheduler;
 mod services;
 mod tags;
@@ -74,6 +75,8 @@ pub struct Ecs {
     installation: Arc<std::sync::OnceLock<berth_model::InstallationId>>,
     /// The ranges routed on this host, which new subnets stay clear of.
     host_networks: Option<Arc<dyn HostNetworks>>,
+    /// ELBv2, for services behind load balancers (`service_load_balancers.rs`).
+    target_groups: Option<Arc<dyn service_load_balancers::TargetGroups>>,
 }
 
 impl Ecs {
@@ -84,6 +87,7 @@ impl Ecs {
             presence: Arc::default(),
             installation: Arc::default(),
             host_networks: None,
+            target_groups: None,
         }
     }
 
@@ -97,6 +101,7 @@ impl Ecs {
             presence: self.presence.clone(),
             installation: self.installation.clone(),
             host_networks: self.host_networks.clone(),
+            target_groups: self.target_groups.clone(),
         }
     }
 

@@ -93,7 +93,13 @@ impl Ecs {
             return Ok(RoundOutcome::Gone);
         }
         let group = format!("service:{}", service.service_name);
-        let tasks: Vec<Task> = self.group_tasks(&r.scope, &r.cluster, &group)?;
+        let mut tasks: Vec<Task> = self.group_tasks(&r.scope, &r.cluster, &group)?;
+        // Behind load balancers: targets registered, deregistered, drained, read.
+        let targets = self.targets_round(&r.scope, &service, &tasks)?;
+        if !targets.events.is_empty() || !targets.stopped.is_empty() {
+            self.note_targets_round(r, &targets)?;
+            tasks = self.group_tasks(&r.scope, &r.cluster, &group)?;
+        }
         if service.status == ServiceStatus::Draining {
             // A deleted service: stop what is left, then it is INACTIVE.
             return self.drain_deleted(r, &tasks);
@@ -103,19 +109,66 @@ impl Ecs {
         let view = service_view(&service, now);
         let task_views: Vec<TaskView> = tasks
             .iter()
-            .map(|t| task_view(t, &instances, now))
+            .map(|t| {
+                let mut v = task_view(t, &instances, now);
+                if targets.deactivating.contains(&t.id) {
+                    v.phase = TaskPhase::Stopping;
+                }
+                if let Some((health, _)) = targets.health.get(&t.id) {
+                    v.health =
+                        crate::service_load_balancers::with_targets_health(v.health, *health);
+                }
+                v
+            })
             .collect();
         if service.is_external() {
             // An external controller deploys it: keep its task sets at their counts.
             return self.reconcile_task_sets(r, &service, &task_views);
         }
-        let plan = if service.scheduling_strategy == "DAEMON" {
+        let mut plan = if service.scheduling_strategy == "DAEMON" {
             let eligible = self.daemon_instances(&r.scope, &service)?;
             plan_daemon(&view, &task_views, &eligible)
         } else {
             plan_replica(&view, &task_views)
         };
-        self.apply_plan(r, &service, &plan)
+        // A task replaced for its targets' health says which target group failed it.
+        for (id, reason) in &mut plan.stop {
+            if reason == REASON_UNHEALTHY
+                && let Some((_, Some(elb_reason))) = targets.health.get(id)
+            {
+                *reason = elb_reason.clone();
+            }
+        }
+        let outcome = self.apply_plan(r, &service, &plan, &tasks)?;
+        Ok(match outcome {
+            RoundOutcome::Steady | RoundOutcome::Wait(_) if targets.busy => RoundOutcome::Busy,
+            other => other,
+        })
+    }
+
+    /// The events of a round's work on targets, written into the service.
+    fn note_targets_round(
+        &self,
+        r: &ServiceRef,
+        targets: &crate::service_load_balancers::TargetsRound,
+    ) -> Result<()> {
+        let mut events = targets.events.clone();
+        if !targets.stopped.is_empty() {
+            events.push(format!(
+                "(service {}) has stopped {} running tasks: {}.",
+                r.name,
+                targets.stopped.len(),
+                task_list(&targets.stopped)
+            ));
+        }
+        self.change_service(&r.scope, Some(&r.cluster), &r.name, |s| {
+            let now = now_epoch();
+            for message in &events {
+                s.push_event(message.clone(), now);
+            }
+            Ok(())
+        })?;
+        Ok(())
     }
 
     /// The cluster's registered instances and whether a DAEMON service may run there:
@@ -173,10 +226,23 @@ impl Ecs {
         r: &ServiceRef,
         service: &Service,
         plan: &ServicePlan,
+        tasks: &[Task],
     ) -> Result<RoundOutcome> {
         let mut events: Vec<String> = Vec::new();
         let mut stopped = Vec::new();
+        // Tasks behind load balancers leave their target groups first (DEACTIVATING).
+        let mut draining = 0;
+        let mut left: HashMap<String, usize> = HashMap::new();
         for (id, reason) in &plan.stop {
+            if let Some(task) = tasks.iter().find(|t| &t.id == id)
+                && let Some(groups) = self.deactivate(&r.scope, task, reason)?
+            {
+                draining += 1;
+                for g in groups {
+                    *left.entry(g).or_default() += 1;
+                }
+                continue;
+            }
             match self.stop_task_as(
                 &r.scope,
                 Some(&r.cluster),
@@ -189,6 +255,18 @@ impl Ecs {
                     tracing::warn!(task = %id, error = %e, "service scheduler: stopping a task failed")
                 }
             }
+        }
+        for (group, n) in left {
+            events.push(format!(
+                "(service {}) deregistered {n} targets in (target-group {group})",
+                service.service_name
+            ));
+        }
+        if draining > 0 {
+            events.push(format!(
+                "(service {}) has begun draining connections on {draining} tasks.",
+                service.service_name
+            ));
         }
         if !stopped.is_empty() {
             events.push(format!(
@@ -426,6 +504,13 @@ impl Ecs {
             .iter()
             .filter(|t| t.desired_status != DesiredStatus::Stopped)
         {
+            // Behind load balancers: deregistered and drained first.
+            if self
+                .deactivate(&r.scope, t, "Service is being deleted")?
+                .is_some()
+            {
+                continue;
+            }
             let _ = self.stop_task_as(
                 &r.scope,
                 Some(&r.cluster),
@@ -574,8 +659,10 @@ fn task_view(
         .get(&(t.instance_cluster().to_owned(), instance.clone()))
         .copied()
         .unwrap_or((InstanceStatus::Active, true));
-    let unhealthy_stop =
-        phase == TaskPhase::Stopped && t.stopped_reason.as_deref() == Some(REASON_UNHEALTHY);
+    let unhealthy_stop = phase == TaskPhase::Stopped
+        && t.stopped_reason.as_deref().is_some_and(|r| {
+            r == REASON_UNHEALTHY || r.starts_with("Task failed ELB health checks")
+        });
     let failed = phase == TaskPhase::Stopped
         && (!matches!(
             t.stop_code,

@@ -303,6 +303,8 @@ pub struct UpdateService {
     pub health_check_grace_period_seconds: Option<i64>,
     pub force_new_deployment: bool,
     pub enable_execute_command: Option<bool>,
+    /// A new list replaces the service's (a new deployment registers its tasks there).
+    pub load_balancers: Option<Vec<LoadBalancer>>,
 }
 
 /// A role as CreateService's `role` names it: an ARN as it is, a name (without a path: a
@@ -581,6 +583,9 @@ impl Ecs {
                 ));
             }
         };
+        if !task_definition.is_empty() {
+            self.check_load_balancers(scope, &req.load_balancers, &task_definition)?;
+        }
         let deployment_configuration =
             req.deployment_configuration
                 .clone()
@@ -799,6 +804,12 @@ impl Ecs {
             update.placement_constraints.as_deref().unwrap_or_default(),
             update.placement_strategy.as_deref().unwrap_or_default(),
         )?;
+        if let Some(balancers) = &update.load_balancers {
+            let definition = task_definition
+                .as_deref()
+                .unwrap_or(&current.task_definition);
+            self.check_load_balancers(scope, balancers, definition)?;
+        }
         self.change_service(scope, cluster, name_or_arn, |s| {
             let before = s.clone();
             if s.status != ServiceStatus::Active {
@@ -844,6 +855,9 @@ impl Ecs {
             if let Some(e) = update.enable_execute_command {
                 s.enable_execute_command = e;
             }
+            if let Some(l) = &update.load_balancers {
+                s.load_balancers = l.clone();
+            }
             let changed_definition = task_definition
                 .as_ref()
                 .is_some_and(|t| *t != s.task_definition);
@@ -863,7 +877,11 @@ impl Ecs {
                 || update
                     .network_configuration
                     .as_ref()
-                    .is_some_and(|n| Some(n) != before.network_configuration.as_ref());
+                    .is_some_and(|n| Some(n) != before.network_configuration.as_ref())
+                || update
+                    .load_balancers
+                    .as_ref()
+                    .is_some_and(|l| *l != before.load_balancers);
             if !s.is_external()
                 && (changed_definition || changed_tasks || update.force_new_deployment)
             {

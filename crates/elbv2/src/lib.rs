@@ -15,6 +15,7 @@ mod keys;
 mod listeners;
 mod load_balancers;
 mod rules;
+mod snapshot;
 mod tags;
 mod target_groups;
 mod targets;
@@ -36,6 +37,7 @@ pub use keys::ElbScope;
 pub use listeners::{Certificate, CreateListener, Listener, ModifyListener};
 pub use load_balancers::{AvailabilityZone, CreateLoadBalancer, LoadBalancer, canonical_zone};
 pub use rules::{CreateRule, ModifyRule};
+pub use snapshot::{Snapshot, shapes_data_plane};
 pub use tags::{Tag, Tagged};
 pub use target_groups::{CreateTargetGroup, HealthCheck, ModifyTargetGroup, TargetGroup};
 pub use targets::{Draining, HealthReport, Target, TargetDescription, TargetHealth};
@@ -43,6 +45,9 @@ pub use types::{
     IpAddressType, LoadBalancerState, LoadBalancerType, Protocol, Scheme, TargetHealthReason,
     TargetHealthState, TargetType,
 };
+
+/// Every ELBv2 record's key starts with this.
+pub const RECORDS_PREFIX: &str = keys::ROOT;
 
 /// Describe calls' page size: 1–400, default 400.
 pub const MAX_PAGE_SIZE: usize = 400;
@@ -241,6 +246,19 @@ impl Elbv2 {
 
     pub(crate) fn store(&self) -> &dyn Store {
         self.store.as_ref()
+    }
+
+    /// The same records through another handle on the store (a leader's fenced store).
+    pub fn with_store(&self, store: Arc<dyn Store>) -> Elbv2 {
+        Elbv2 {
+            store,
+            installation: self.installation.clone(),
+        }
+    }
+
+    /// The store its records are in (the data plane watches [`RECORDS_PREFIX`]).
+    pub fn store_handle(&self) -> Arc<dyn Store> {
+        self.store.clone()
     }
 }
 

@@ -305,4 +305,78 @@ impl Elbv2 {
         )?;
         Ok(())
     }
+
+    /// The data plane's report, written only while the target is registered (compared
+    /// with the group's record in the same transaction): a report that arrives after a
+    /// deregistration, or after a registration started it over, is dropped.
+    pub fn set_target_health_if_registered(
+        &self,
+        scope: &ElbScope,
+        arn: &TargetGroupArn,
+        target_id: &str,
+        port: u16,
+        mut report: HealthReport,
+    ) -> Result<()> {
+        if !scope.owns(arn.scope()) {
+            return Err(crate::tg_not_found());
+        }
+        let key = scope.target_group_key(arn.name());
+        let Some(kv) = self.store().get(&key)? else {
+            return Ok(());
+        };
+        let group: crate::TargetGroup = berth_store::decode(&kv)?;
+        if group.arn != *arn
+            || !group
+                .targets
+                .iter()
+                .any(|t| t.id == target_id && t.port == port)
+        {
+            return Ok(());
+        }
+        report.updated = now();
+        self.store().txn(
+            &[berth_store::Compare::ModRevision(key, kv.mod_revision)],
+            &[Op::put(
+                scope.health_key(arn.id(), target_id, port),
+                berth_store::encode(&report),
+            )],
+        )?;
+        Ok(())
+    }
+
+    /// A target the data plane has let go of (drained): its health record goes, unless
+    /// it is registered again.
+    pub fn forget_target_health(
+        &self,
+        scope: &ElbScope,
+        arn: &TargetGroupArn,
+        target_id: &str,
+        port: u16,
+    ) -> Result<()> {
+        if !scope.owns(arn.scope()) {
+            return Err(crate::tg_not_found());
+        }
+        let key = scope.target_group_key(arn.name());
+        let kv = self.store().get(&key)?;
+        let registered = match &kv {
+            Some(kv) => {
+                let group: crate::TargetGroup = berth_store::decode(kv)?;
+                group.arn == *arn
+                    && group
+                        .targets
+                        .iter()
+                        .any(|t| t.id == target_id && t.port == port)
+            }
+            None => false,
+        };
+        if registered {
+            return Ok(());
+        }
+        let compare = berth_store::Compare::ModRevision(key, kv.map_or(0, |kv| kv.mod_revision));
+        self.store().txn(
+            &[compare],
+            &[Op::delete(scope.health_key(arn.id(), target_id, port))],
+        )?;
+        Ok(())
+    }
 }

@@ -11,6 +11,7 @@
 pub mod blobs;
 pub mod files;
 pub mod host;
+mod load_balancing;
 pub mod periodic;
 pub mod replica;
 
@@ -175,6 +176,9 @@ pub async fn run(
     let ecs =
         berth_ecs::Ecs::new(store.clone()).with_host_networks(Arc::new(berth_ecs::ProcNetRoute));
     let installation = ecs.installation()?;
+    // Services behind load balancers register their tasks in ELBv2's target groups.
+    let elbv2 = Arc::new(berth_elbv2::Elbv2::new(store.clone(), installation.clone()));
+    let ecs = ecs.with_target_groups(Arc::new(load_balancing::ElbTargetGroups(elbv2.clone())));
     host::record_installation(data_dir, &installation)?;
     let docker = host::docker().await;
     if let Some(docker) = &docker {
@@ -232,7 +236,7 @@ pub async fn run(
         logs: logs.clone(),
         ssm: Arc::new(berth_ssm::Ssm::new(store.clone(), data_key.clone())),
         secrets: Arc::new(berth_secrets::Secrets::new(store.clone(), data_key.clone())),
-        elbv2: Arc::new(berth_elbv2::Elbv2::new(store.clone(), installation.clone())),
+        elbv2,
         ec2: Arc::new(berth_ec2::Ec2::new(store.clone())),
         // On the embedded store this process is the only writer: IAM checks its cached
         // policies against its own write count, without a store read per request.
@@ -398,13 +402,28 @@ async fn lead(
     while let Some(term) = replica::next_term(&mut role, &mut shutdown).await {
         let fenced = term.store(&store);
         let (end_tx, end_rx) = tokio::sync::watch::channel(false);
+        let fenced_elbv2 = Arc::new(state.elbv2.with_store(fenced.clone()));
         spawn_controllers(
             &config,
-            &state.ecs.with_store(fenced.clone()),
+            &state
+                .ecs
+                .with_store(fenced.clone())
+                .with_target_groups(Arc::new(load_balancing::ElbTargetGroups(
+                    fenced_elbv2.clone(),
+                ))),
             &registry.with_store(fenced.clone()),
             &berth_iam::Iam::new(fenced.clone()),
             &end_rx,
         );
+        // The load balancers listen on the leader's host (docs/elbv2.md).
+        tokio::spawn(load_balancing::run(
+            load_balancing::Sources {
+                elbv2: fenced_elbv2,
+                ecs: state.ecs.clone(),
+                iam: state.iam.clone(),
+            },
+            end_rx.clone(),
+        ));
         if state.logs.is_shared() {
             spawn_log_sealing(&config, &state.logs, fenced, &end_rx);
         }

@@ -29,6 +29,7 @@ mod identity_breadth;
 mod identity_conditions;
 mod identity_replicas;
 mod identity_simulator;
+mod load_balancers;
 mod logs_api;
 mod logs_replicas;
 mod official_agent;

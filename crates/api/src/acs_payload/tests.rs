@@ -95,6 +95,8 @@ fn stored_task(td: &TaskDefinition, group: &str, overrides: Option<Value>) -> be
         attachments: Vec::new(),
         security_groups: Vec::new(),
         protection: None,
+        load_balancer_targets: Vec::new(),
+        deactivating: None,
     }
 }
 

@@ -259,6 +259,7 @@ pub(super) async fn register_container_instance(
                 attributes: req.attributes,
                 version_info: req.version_info,
                 tags: req.tags,
+                host_address: ctx.keys.source_ip.as_deref().and_then(|ip| ip.parse().ok()),
             },
         )
         .map_err(ecs_error)?;

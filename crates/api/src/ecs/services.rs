@@ -188,6 +188,7 @@ pub struct UpdateServiceRequest {
     #[serde(default)]
     pub force_new_deployment: bool,
     pub enable_execute_command: Option<bool>,
+    pub load_balancers: Option<Vec<LoadBalancer>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -310,6 +311,7 @@ pub(super) async fn update_service(
                 health_check_grace_period_seconds: req.health_check_grace_period_seconds,
                 force_new_deployment: req.force_new_deployment,
                 enable_execute_command: req.enable_execute_command,
+                load_balancers: req.load_balancers,
             },
         )
         .map_err(ecs_error)?;

@@ -160,6 +160,14 @@ pub struct Task {
     /// only until its expiration date ([`Task::protected_until`]).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub protection: Option<TaskProtection>,
+    /// Berth's own: the targets the service scheduler registered for this task in its
+    /// service's target groups (deregistered when it stops).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub load_balancer_targets: Vec<crate::service_load_balancers::RegisteredTarget>,
+    /// Berth's own: the service scheduler deregistered the task's targets to stop it and
+    /// waits for them to drain (ECS's DEACTIVATING).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deactivating: Option<crate::service_load_balancers::Deactivation>,
 }
 
 impl Task {

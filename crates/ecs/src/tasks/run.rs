@@ -507,6 +507,8 @@ pub(super) fn new_task(
         }),
         attachments: Vec::new(),
         protection: None,
+        load_balancer_targets: Vec::new(),
+        deactivating: None,
     }
 }
 

@@ -228,6 +228,21 @@ impl Ecs {
         .map(|_| ())
     }
 
+    /// Changes a task's record without moving its status (the service scheduler's own
+    /// fields).
+    pub(crate) fn update_task_record(
+        &self,
+        scope: &Scope,
+        cluster: &str,
+        id: &str,
+        change: impl Fn(&mut Task),
+    ) -> Result<Task> {
+        self.change_task(scope, cluster, id, |t| {
+            change(t);
+            None
+        })
+    }
+
     /// Apply `change` to a task; when it returns a new last status, move the task there with
     /// its timestamps, live markers and (on STOPPED) the instance's resources given back,
     /// in one transaction.

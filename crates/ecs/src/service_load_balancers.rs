@@ -1,0 +1,489 @@
+//! Services behind load balancers (a service's `loadBalancers`), as ECS does it: a task is
+//! registered in each target group once it is RUNNING (awsvpc: an `ip` target, its
+//! interface's address and the container port; bridge and host: an `instance` target, its
+//! instance's id and the host port the container port is published on); a task the
+//! scheduler stops is first deregistered and stopped only when its deregistration delay has
+//! passed (it is DEACTIVATING meanwhile); a task that stops by itself is deregistered at
+//! once. While registered, its targets' health is its health for the service: a deployment
+//! counts it healthy only when every target is healthy, and a target unhealthy past the
+//! grace period gets the task replaced.
+//!
+//! ELBv2 itself is behind [`TargetGroups`], which the server implements over `berth-elbv2`.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+
+use berth_model::Scope;
+use berth_model::ecs::{DesiredStatus, LoadBalancer, StopCode, TaskStatus};
+use berth_scheduler::service::TaskHealth;
+use serde::{Deserialize, Serialize};
+
+use crate::services::Service;
+use crate::{Ecs, EcsError, Result, Task, now_epoch};
+
+/// A target as ELBv2 names it: an instance id or an IP address, and a port.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Target {
+    pub id: String,
+    pub port: u16,
+}
+
+/// A target registered for a task, in its target group.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RegisteredTarget {
+    pub target_group_arn: String,
+    #[serde(flatten)]
+    pub target: Target,
+}
+
+/// A task leaving its target groups before it is stopped.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Deactivation {
+    /// When its targets have drained and it is stopped (seconds since the epoch).
+    pub until: f64,
+    pub reason: String,
+}
+
+/// A target's health as the service scheduler reads it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TargetState {
+    Initial,
+    Healthy,
+    Unhealthy,
+    /// Draining, unused, not registered, unavailable: not serving.
+    Other,
+}
+
+/// A target group's kind of targets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TargetKind {
+    Instance,
+    Ip,
+}
+
+/// What the service scheduler asks of ELBv2 (the server implements it over `berth-elbv2`).
+pub trait TargetGroups: Send + Sync + 'static {
+    /// The group's target type and whether a load balancer forwards to it; `None` when
+    /// there is no such group.
+    fn target_kind(
+        &self,
+        scope: &Scope,
+        target_group: &str,
+    ) -> std::result::Result<Option<(TargetKind, bool)>, String>;
+    fn register(
+        &self,
+        scope: &Scope,
+        target_group: &str,
+        targets: &[Target],
+    ) -> std::result::Result<(), String>;
+    fn deregister(
+        &self,
+        scope: &Scope,
+        target_group: &str,
+        targets: &[Target],
+    ) -> std::result::Result<(), String>;
+    /// The targets' health, in the order asked.
+    fn health(
+        &self,
+        scope: &Scope,
+        target_group: &str,
+        targets: &[Target],
+    ) -> std::result::Result<Vec<TargetState>, String>;
+    /// `deregistration_delay.timeout_seconds`.
+    fn deregistration_delay(
+        &self,
+        scope: &Scope,
+        target_group: &str,
+    ) -> std::result::Result<f64, String>;
+}
+
+/// ECS's stop reason for a task whose targets fail their health checks.
+pub fn reason_elb_unhealthy(target_group: &str) -> String {
+    format!("Task failed ELB health checks in (target-group {target_group})")
+}
+
+/// What a round learnt of the service's targets.
+#[derive(Debug, Default)]
+pub(crate) struct TargetsRound {
+    /// Health from the targets, for tasks registered (or due to be).
+    pub health: HashMap<String, (TaskHealth, Option<String>)>,
+    /// Tasks draining before their stop.
+    pub deactivating: HashSet<String>,
+    pub events: Vec<String>,
+    /// DEACTIVATING tasks stopped now that their targets have drained.
+    pub stopped: Vec<String>,
+    /// Something is waiting on time (a drain, a target to register).
+    pub busy: bool,
+}
+
+impl Ecs {
+    /// Serves ELBv2 to the service scheduler (the server's ELBv2).
+    pub fn with_target_groups(mut self, groups: Arc<dyn TargetGroups>) -> Ecs {
+        self.target_groups = Some(groups);
+        self
+    }
+
+    pub(crate) fn target_groups(&self) -> Option<&Arc<dyn TargetGroups>> {
+        self.target_groups.as_ref()
+    }
+
+    /// CreateService's and UpdateService's checks of `loadBalancers` against ELBv2 and the
+    /// task definition, with ECS's messages.
+    pub(crate) fn check_load_balancers(
+        &self,
+        scope: &Scope,
+        balancers: &[LoadBalancer],
+        task_definition: &str,
+    ) -> Result<()> {
+        if balancers.is_empty() {
+            return Ok(());
+        }
+        let Some(groups) = self.target_groups().cloned() else {
+            return Ok(());
+        };
+        let definition = self
+            .task_definition(scope, task_definition)?
+            .task_definition;
+        let awsvpc = definition.network_mode.as_deref() == Some("awsvpc");
+        let containers = definition.container_definitions.unwrap_or_default();
+        for l in balancers {
+            let Some(arn) = l.target_group_arn.as_deref() else {
+                return Err(EcsError::InvalidParameter(
+                    "Load balancers must have a targetGroupArn: classic load balancers are not supported by Berth.".into(),
+                ));
+            };
+            let found = groups
+                .target_kind(scope, arn)
+                .map_err(EcsError::InvalidParameter)?;
+            let Some((kind, associated)) = found else {
+                return Err(EcsError::InvalidParameter(
+                    "Unable to assume role and validate the specified targetGroupArn. Please verify that the ECS service role being passed has the proper permissions.".into(),
+                ));
+            };
+            if !associated {
+                return Err(EcsError::InvalidParameter(format!(
+                    "The target group with targetGroupArn {arn} does not have an associated load balancer."
+                )));
+            }
+            if awsvpc && kind == TargetKind::Instance {
+                return Err(EcsError::InvalidParameter(format!(
+                    "The provided target group {arn} has target type instance, which is incompatible with the awsvpc network mode specified in the task definition."
+                )));
+            }
+            if !awsvpc && kind == TargetKind::Ip {
+                let mode = definition.network_mode.as_deref().unwrap_or("bridge");
+                return Err(EcsError::InvalidParameter(format!(
+                    "The provided target group {arn} has target type ip, which is incompatible with the {mode} network mode specified in the task definition."
+                )));
+            }
+            let name = l.container_name.as_deref().unwrap_or_default();
+            let Some(container) = containers.iter().find(|c| c.name.as_deref() == Some(name))
+            else {
+                return Err(EcsError::InvalidParameter(format!(
+                    "The container {name} does not exist in the task definition."
+                )));
+            };
+            let port = l.container_port.unwrap_or(0);
+            let mapped = container
+                .port_mappings
+                .iter()
+                .flatten()
+                .any(|m| m.container_port.map(i64::from) == Some(port));
+            if !mapped {
+                return Err(EcsError::InvalidParameter(format!(
+                    "The container {name} did not have a container port {port} defined."
+                )));
+            }
+        }
+        Ok(())
+    }
+
+    /// The round's work on the service's targets before planning: registers RUNNING tasks,
+    /// deregisters tasks that stopped, stops DEACTIVATING tasks whose drain is over, and
+    /// reads the registered targets' health.
+    pub(crate) fn targets_round(
+        &self,
+        scope: &Scope,
+        service: &Service,
+        tasks: &[Task],
+    ) -> Result<TargetsRound> {
+        let mut round = TargetsRound::default();
+        let Some(groups) = self.target_groups().cloned() else {
+            return Ok(round);
+        };
+        let balancers: Vec<&LoadBalancer> = service
+            .load_balancers
+            .iter()
+            .filter(|l| l.target_group_arn.is_some())
+            .collect();
+        if balancers.is_empty() && tasks.iter().all(|t| t.load_balancer_targets.is_empty()) {
+            return Ok(round);
+        }
+        let now = now_epoch();
+        let mut registered: HashMap<String, usize> = HashMap::new();
+        let mut deregistered: HashMap<String, usize> = HashMap::new();
+        for t in tasks {
+            if let Some(d) = &t.deactivating {
+                if t.desired_status == DesiredStatus::Stopped
+                    || t.last_status == TaskStatus::Stopped
+                {
+                    continue;
+                }
+                if d.until <= now {
+                    self.stop_task_as(
+                        scope,
+                        Some(&service.cluster),
+                        &t.id,
+                        Some(d.reason.clone()),
+                        StopCode::ServiceSchedulerInitiated,
+                    )?;
+                    round.stopped.push(t.id.clone());
+                } else {
+                    round.deactivating.insert(t.id.clone());
+                    round.busy = true;
+                }
+                continue;
+            }
+            let serving =
+                t.last_status == TaskStatus::Running && t.desired_status == DesiredStatus::Running;
+            if !serving {
+                // Stopped, or asked to stop by someone else: out of the groups at once.
+                if !t.load_balancer_targets.is_empty() {
+                    for r in &t.load_balancer_targets {
+                        match groups.deregister(
+                            scope,
+                            &r.target_group_arn,
+                            std::slice::from_ref(&r.target),
+                        ) {
+                            Ok(()) => {
+                                *deregistered.entry(r.target_group_arn.clone()).or_default() += 1
+                            }
+                            Err(e) => {
+                                tracing::debug!(task = %t.id, error = %e, "deregistering a stopped task's target")
+                            }
+                        }
+                    }
+                    self.update_task_record(scope, &t.cluster, &t.id, |t| {
+                        t.load_balancer_targets.clear();
+                    })?;
+                }
+                continue;
+            }
+            if t.load_balancer_targets.is_empty() && !balancers.is_empty() {
+                match self.targets_of(scope, t, &balancers)? {
+                    Some(targets) => {
+                        for r in &targets {
+                            groups
+                                .register(
+                                    scope,
+                                    &r.target_group_arn,
+                                    std::slice::from_ref(&r.target),
+                                )
+                                .map_err(EcsError::InvalidParameter)?;
+                            *registered.entry(r.target_group_arn.clone()).or_default() += 1;
+                        }
+                        self.update_task_record(scope, &t.cluster, &t.id, |t| {
+                            t.load_balancer_targets = targets.clone();
+                        })?;
+                        round
+                            .health
+                            .insert(t.id.clone(), (TaskHealth::Unknown, None));
+                    }
+                    None => {
+                        // Its port bindings are not reported yet.
+                        round
+                            .health
+                            .insert(t.id.clone(), (TaskHealth::Unknown, None));
+                        round.busy = true;
+                    }
+                }
+                continue;
+            }
+            round
+                .health
+                .insert(t.id.clone(), self.targets_health(scope, groups.as_ref(), t));
+        }
+        // Target health lives in ELBv2's records, which wake no round: a service behind
+        // load balancers is looked at every second.
+        if !balancers.is_empty() {
+            round.busy = true;
+        }
+        for (group, n) in registered {
+            round.events.push(format!(
+                "(service {}) registered {n} targets in (target-group {group})",
+                service.service_name
+            ));
+        }
+        for (group, n) in deregistered {
+            round.events.push(format!(
+                "(service {}) deregistered {n} targets in (target-group {group})",
+                service.service_name
+            ));
+        }
+        Ok(round)
+    }
+
+    /// The health of a task's targets together: unhealthy if one is (with the stop reason
+    /// naming its group), healthy if all are, else not yet known.
+    fn targets_health(
+        &self,
+        scope: &Scope,
+        groups: &dyn TargetGroups,
+        t: &Task,
+    ) -> (TaskHealth, Option<String>) {
+        let mut all_healthy = true;
+        for r in &t.load_balancer_targets {
+            match groups.health(scope, &r.target_group_arn, std::slice::from_ref(&r.target)) {
+                Ok(states) => match states.first() {
+                    Some(TargetState::Healthy) => {}
+                    Some(TargetState::Unhealthy) => {
+                        return (
+                            TaskHealth::Unhealthy,
+                            Some(reason_elb_unhealthy(&r.target_group_arn)),
+                        );
+                    }
+                    _ => all_healthy = false,
+                },
+                Err(_) => all_healthy = false,
+            }
+        }
+        if all_healthy {
+            (TaskHealth::Healthy, None)
+        } else {
+            (TaskHealth::Unknown, None)
+        }
+    }
+
+    /// The targets a RUNNING task is registered as, one per load balancer of its service;
+    /// `None` while a port binding it needs is not yet reported.
+    fn targets_of(
+        &self,
+        scope: &Scope,
+        t: &Task,
+        balancers: &[&LoadBalancer],
+    ) -> Result<Option<Vec<RegisteredTarget>>> {
+        let mut targets = Vec::new();
+        for l in balancers {
+            let group = l.target_group_arn.clone().unwrap_or_default();
+            let container_port = l.container_port.unwrap_or(0) as u16;
+            let target = if let Some(ip) = t
+                .eni()
+                .and_then(|a| a.detail("privateIPv4Address"))
+                .filter(|ip| !ip.is_empty())
+            {
+                Target {
+                    id: ip.to_owned(),
+                    port: container_port,
+                }
+            } else {
+                let container = t
+                    .containers
+                    .iter()
+                    .find(|c| Some(&c.name) == l.container_name.as_ref());
+                let binding = container.and_then(|c| {
+                    c.network_bindings
+                        .iter()
+                        .find(|b| b.container_port == container_port && b.protocol != "udp")
+                });
+                let Some(binding) = binding else {
+                    return Ok(None);
+                };
+                let Some(instance) = t.container_instance_id.as_deref() else {
+                    return Ok(None);
+                };
+                let Some(instance) =
+                    self.container_instance(scope, Some(t.instance_cluster()), instance)?
+                else {
+                    return Ok(None);
+                };
+                Target {
+                    id: instance.ec2_instance_id,
+                    port: if binding.host_port == 0 {
+                        container_port
+                    } else {
+                        binding.host_port
+                    },
+                }
+            };
+            targets.push(RegisteredTarget {
+                target_group_arn: group,
+                target,
+            });
+        }
+        Ok(Some(targets))
+    }
+
+    /// The scheduler stops a task behind load balancers by deregistering it first: the
+    /// task stays RUNNING (DEACTIVATING) until its groups' longest deregistration delay
+    /// has passed. The groups it left (`None`: it has no targets, the caller stops it now).
+    pub(crate) fn deactivate(
+        &self,
+        scope: &Scope,
+        t: &Task,
+        reason: &str,
+    ) -> Result<Option<Vec<String>>> {
+        let Some(groups) = self.target_groups().cloned() else {
+            return Ok(None);
+        };
+        if t.deactivating.is_some() {
+            return Ok(Some(Vec::new()));
+        }
+        if t.load_balancer_targets.is_empty() {
+            return Ok(None);
+        }
+        let mut delay: f64 = 0.0;
+        let mut left = Vec::new();
+        for r in &t.load_balancer_targets {
+            if let Err(e) =
+                groups.deregister(scope, &r.target_group_arn, std::slice::from_ref(&r.target))
+            {
+                tracing::debug!(task = %t.id, error = %e, "deregistering a target");
+                continue;
+            }
+            left.push(r.target_group_arn.clone());
+            delay = delay.max(
+                groups
+                    .deregistration_delay(scope, &r.target_group_arn)
+                    .unwrap_or(0.0),
+            );
+        }
+        let until = now_epoch() + delay;
+        let reason = reason.to_owned();
+        self.update_task_record(scope, &t.cluster, &t.id, |t| {
+            t.deactivating = Some(Deactivation {
+                until,
+                reason: reason.clone(),
+            });
+        })?;
+        Ok(Some(left))
+    }
+}
+
+/// A task's health with its load balancer targets' health: unhealthy if either says so,
+/// healthy only when the targets are (and its containers, when they have health checks).
+pub(crate) fn with_targets_health(containers: TaskHealth, targets: TaskHealth) -> TaskHealth {
+    match (containers, targets) {
+        (TaskHealth::Unhealthy, _) | (_, TaskHealth::Unhealthy) => TaskHealth::Unhealthy,
+        (TaskHealth::None | TaskHealth::Healthy, TaskHealth::Healthy) => TaskHealth::Healthy,
+        (TaskHealth::None | TaskHealth::Healthy | TaskHealth::Unknown, _) => TaskHealth::Unknown,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_task_is_healthy_only_when_its_targets_and_checked_containers_are() {
+        use TaskHealth::*;
+        assert_eq!(with_targets_health(None, Healthy), Healthy);
+        assert_eq!(with_targets_health(Healthy, Healthy), Healthy);
+        assert_eq!(with_targets_health(Unknown, Healthy), Unknown);
+        assert_eq!(with_targets_health(None, Unknown), Unknown);
+        assert_eq!(with_targets_health(Healthy, Unhealthy), Unhealthy);
+        assert_eq!(with_targets_health(Unhealthy, Healthy), Unhealthy);
+    }
+}

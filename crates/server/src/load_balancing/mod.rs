@@ -1,0 +1,328 @@
+//! The load balancers' data plane, fed by ELBv2's records: on the leader, for its term, a
+//! controller builds a [`berth_lb::Plan`] from every load balancer, listener and target
+//! group (`plan.rs`), applies it, and rebuilds when a record changes (a store watch on
+//! `elbv2/`) and every few seconds (instance addresses, certificates). Target health the
+//! data plane reports is written back to the health records DescribeTargetHealth reads;
+//! a load balancer whose address cannot be bound is set `failed`.
+
+mod plan;
+mod targets;
+
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use berth_elbv2::{
+    ElbScope, Elbv2, HealthReport, LoadBalancerState, Snapshot, TargetGroupArn, TargetHealthReason,
+    TargetHealthState, TargetType,
+};
+use berth_lb as lb;
+use tokio::sync::mpsc;
+
+pub use plan::{Built, Certificates, build};
+pub use targets::ElbTargetGroups;
+
+/// How often the plan is rebuilt with nothing changed in ELBv2's records (instance
+/// addresses and certificates are read then).
+const REBUILD_EVERY: Duration = Duration::from_secs(10);
+
+/// What the controller reads: ELBv2's records, container instances' host addresses, IAM's
+/// server certificates.
+pub struct Sources {
+    pub elbv2: Arc<Elbv2>,
+    pub ecs: berth_ecs::Ecs,
+    pub iam: berth_iam::Iam,
+}
+
+impl Sources {
+    /// The records and what they need, read once (blocking: store reads).
+    fn read(&self) -> Result<Built, String> {
+        let snapshot = self.elbv2.snapshot().map_err(|e| e.to_string())?;
+        let instances = if snapshot
+            .target_groups
+            .iter()
+            .any(|(_, g)| g.target_type == TargetType::Instance && !g.targets.is_empty())
+        {
+            self.ecs
+                .instance_host_addresses()
+                .map_err(|e| e.to_string())?
+        } else {
+            HashMap::new()
+        };
+        let certificates = self.certificates(&snapshot);
+        Ok(build(&snapshot, &instances, &certificates))
+    }
+
+    /// Every certificate a TLS listener names, with its private key opened.
+    fn certificates(&self, snapshot: &Snapshot) -> Certificates {
+        let mut certificates = Certificates::new();
+        for (scope, listener) in &snapshot.listeners {
+            for c in &listener.certificates {
+                if certificates.contains_key(&c.arn) {
+                    continue;
+                }
+                let found = self
+                    .iam
+                    .server_certificate_by_arn(&scope.account, &c.arn)
+                    .ok()
+                    .flatten();
+                let Some(found) = found else { continue };
+                match self.iam.server_certificate_key(&found) {
+                    Ok(private_key) => {
+                        let mut chain = found.certificate_body.trim_end().to_owned();
+                        if let Some(rest) = &found.certificate_chain {
+                            chain.push('\n');
+                            chain.push_str(rest.trim_end());
+                        }
+                        chain.push('\n');
+                        certificates.insert(
+                            c.arn.clone(),
+                            lb::CertificatePem {
+                                certificate_chain: chain,
+                                private_key,
+                            },
+                        );
+                    }
+                    Err(e) => {
+                        tracing::warn!(certificate = %c.arn, error = %e, "cannot open a server certificate")
+                    }
+                }
+            }
+        }
+        certificates
+    }
+}
+
+/// Runs the data plane until `shutdown` turns true; every listener is closed then.
+pub async fn run(sources: Sources, mut shutdown: tokio::sync::watch::Receiver<bool>) {
+    let sources = Arc::new(sources);
+    let (health_tx, health_rx) = mpsc::unbounded_channel();
+    let data_plane = lb::DataPlane::new(Arc::new(Sink { tx: health_tx }));
+    tokio::spawn(write_health(sources.elbv2.clone(), health_rx));
+    let store = sources.elbv2.store_handle();
+    let mut watch = match store
+        .current_revision()
+        .and_then(|r| store.watch(berth_elbv2::RECORDS_PREFIX, r))
+    {
+        Ok(w) => Some(w),
+        Err(e) => {
+            tracing::error!(error = %e, "load balancers: cannot watch ELBv2's records; rebuilding every {REBUILD_EVERY:?}");
+            None
+        }
+    };
+    let mut failed: HashMap<String, IpAddr> = HashMap::new();
+    loop {
+        let read = {
+            let sources = sources.clone();
+            tokio::task::spawn_blocking(move || sources.read()).await
+        };
+        match read {
+            Ok(Ok(built)) => {
+                for problem in &built.problems {
+                    tracing::debug!(%problem, "load balancers: left out of the plan");
+                }
+                let result = data_plane.apply(&built.plan).await;
+                failed = note_states(&sources, &built.plan, result, failed).await;
+            }
+            Ok(Err(e)) => tracing::warn!(error = %e, "load balancers: cannot read ELBv2's records"),
+            Err(e) => tracing::warn!(error = %e, "load balancers: the read failed"),
+        }
+        // Wait for a change to what is served, the periodic rebuild, or the end.
+        let changed = async {
+            match watch.as_mut() {
+                Some(w) => loop {
+                    match w.recv().await {
+                        Some(event) if berth_elbv2::shapes_data_plane(&event.kv.key) => {
+                            return true;
+                        }
+                        Some(_) => {}
+                        None => return false,
+                    }
+                },
+                None => std::future::pending().await,
+            }
+        };
+        tokio::select! {
+            alive = changed => {
+                if !alive {
+                    tracing::warn!("load balancers: the watch on ELBv2's records ended; rebuilding every {REBUILD_EVERY:?}");
+                    watch = None;
+                }
+            }
+            () = tokio::time::sleep(REBUILD_EVERY) => {}
+            _ = shutdown.changed() => break,
+        }
+        // Let a burst of changes settle into one rebuild.
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        if let Some(w) = watch.as_mut() {
+            while w.try_recv().is_ok() {}
+        }
+        if *shutdown.borrow() {
+            break;
+        }
+    }
+    data_plane.shutdown();
+}
+
+/// Load balancers whose address cannot be bound turn `failed`; those that listen again
+/// turn `active`. Returns the failed ones by ARN.
+async fn note_states(
+    sources: &Arc<Sources>,
+    plan: &lb::Plan,
+    result: Result<(), lb::LbError>,
+    before: HashMap<String, IpAddr>,
+) -> HashMap<String, IpAddr> {
+    let mut failed = HashMap::new();
+    if let Err(e) = &result {
+        tracing::warn!(error = %e, "load balancers: a listener cannot be served");
+        if let lb::LbError::Bind { addr, .. } = e {
+            for balancer in &plan.load_balancers {
+                if IpAddr::V4(balancer.address) == addr.ip() {
+                    failed.insert(balancer.id.0.clone(), addr.ip());
+                }
+            }
+        }
+    }
+    let changes: Vec<(String, LoadBalancerState)> = failed
+        .keys()
+        .filter(|arn| !before.contains_key(*arn))
+        .map(|arn| (arn.clone(), LoadBalancerState::Failed))
+        .chain(
+            before
+                .keys()
+                .filter(|arn| !failed.contains_key(*arn))
+                .map(|arn| (arn.clone(), LoadBalancerState::Active)),
+        )
+        .collect();
+    if !changes.is_empty() {
+        let elbv2 = sources.elbv2.clone();
+        let _ = tokio::task::spawn_blocking(move || {
+            for (arn, state) in changes {
+                let Ok(arn) = berth_elbv2::LoadBalancerArn::parse(&arn) else {
+                    continue;
+                };
+                let (region, account) = arn.scope();
+                let scope = ElbScope::new(account, region);
+                if let Err(e) = elbv2.set_load_balancer_state(&scope, &arn, state) {
+                    tracing::debug!(error = %e, "load balancers: a state not recorded");
+                }
+            }
+        })
+        .await;
+    }
+    failed
+}
+
+/// A change of one target's health, for the writer.
+enum HealthChange {
+    Report(lb::TargetHealth),
+    Removed,
+}
+
+/// The data plane's reports, queued for [`write_health`] (the sink must not block).
+struct Sink {
+    tx: mpsc::UnboundedSender<(lb::TargetGroupId, lb::TargetId, HealthChange)>,
+}
+
+impl lb::HealthSink for Sink {
+    fn target_health_changed(
+        &self,
+        group: &lb::TargetGroupId,
+        target: &lb::TargetId,
+        health: &lb::TargetHealth,
+    ) {
+        let _ = self.tx.send((
+            group.clone(),
+            target.clone(),
+            HealthChange::Report(health.clone()),
+        ));
+    }
+
+    fn target_removed(&self, group: &lb::TargetGroupId, target: &lb::TargetId) {
+        let _ = self
+            .tx
+            .send((group.clone(), target.clone(), HealthChange::Removed));
+    }
+}
+
+/// Writes target health to ELBv2's health records, the newest change per target, a batch
+/// at a time.
+async fn write_health(
+    elbv2: Arc<Elbv2>,
+    mut rx: mpsc::UnboundedReceiver<(lb::TargetGroupId, lb::TargetId, HealthChange)>,
+) {
+    while let Some(first) = rx.recv().await {
+        let mut batch: HashMap<(lb::TargetGroupId, lb::TargetId), HealthChange> = HashMap::new();
+        let (g, t, c) = first;
+        batch.insert((g, t), c);
+        while let Ok((g, t, c)) = rx.try_recv() {
+            batch.insert((g, t), c);
+        }
+        let elbv2 = elbv2.clone();
+        let _ = tokio::task::spawn_blocking(move || {
+            for ((group, target), change) in batch {
+                if let Err(e) = write_one(&elbv2, &group, &target, change) {
+                    tracing::debug!(group = %group, target = %target, error = %e, "target health not recorded");
+                }
+            }
+        })
+        .await;
+    }
+}
+
+fn write_one(
+    elbv2: &Elbv2,
+    group: &lb::TargetGroupId,
+    target: &lb::TargetId,
+    change: HealthChange,
+) -> Result<(), String> {
+    let arn = TargetGroupArn::parse(&group.0).map_err(|e| e.to_string())?;
+    let (region, account) = arn.scope();
+    let scope = ElbScope::new(account, region);
+    let (id, port) = target
+        .0
+        .rsplit_once(':')
+        .and_then(|(id, port)| Some((id, port.parse::<u16>().ok()?)))
+        .ok_or_else(|| format!("not a target: {target}"))?;
+    match change {
+        HealthChange::Removed => elbv2
+            .forget_target_health(&scope, &arn, id, port)
+            .map_err(|e| e.to_string()),
+        // The control plane answers draining targets itself (from the group's record).
+        HealthChange::Report(h) if h.state == lb::TargetHealthState::Draining => Ok(()),
+        HealthChange::Report(h) => {
+            let report = HealthReport {
+                state: match h.state {
+                    lb::TargetHealthState::Initial => TargetHealthState::Initial,
+                    lb::TargetHealthState::Healthy => TargetHealthState::Healthy,
+                    lb::TargetHealthState::Unhealthy => TargetHealthState::Unhealthy,
+                    lb::TargetHealthState::Draining => TargetHealthState::Draining,
+                },
+                reason: h.reason.map(|r| match r {
+                    lb::TargetHealthReason::InitialHealthChecking => {
+                        TargetHealthReason::InitialHealthChecking
+                    }
+                    lb::TargetHealthReason::ResponseCodeMismatch => {
+                        TargetHealthReason::ResponseCodeMismatch
+                    }
+                    lb::TargetHealthReason::Timeout => TargetHealthReason::Timeout,
+                    lb::TargetHealthReason::FailedHealthChecks => {
+                        TargetHealthReason::FailedHealthChecks
+                    }
+                    lb::TargetHealthReason::DeregistrationInProgress => {
+                        TargetHealthReason::DeregistrationInProgress
+                    }
+                }),
+                description: h.description,
+                updated: 0.0,
+            };
+            elbv2
+                .set_target_health_if_registered(&scope, &arn, id, port, report)
+                .map_err(|e| e.to_string())
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;
