@@ -139,6 +139,8 @@ async fn session(
     let query = AcsQuery {
         agent_hash: Some(params.version.agent_hash.clone()),
         agent_version: Some(params.version.agent_version.clone()),
+        // Berth's extension: security group changes for running awsvpc tasks.
+        berth_extensions: Some(berth_agent_protocol::acs::BERTH_EXTENSION_FIREWALL.to_owned()),
         cluster_arn: params.cluster.clone(),
         container_instance_arn: params.instance_arn.clone(),
         docker_version: Some(params.version.docker_version.clone()),
@@ -417,6 +419,21 @@ async fn serve(params: &AcsParams, socket: Socket, shutdown: &mut watch::Receive
                     "CloseMessage: {}",
                     close.message.unwrap_or_default()
                 ));
+            }
+            ServerMessage::BerthFirewall(message) => {
+                for task in message.tasks.unwrap_or_default() {
+                    if let (Some(arn), Some(firewall)) = (task.task_arn, task.firewall) {
+                        params.engine.apply_firewall(&arn, firewall);
+                    }
+                }
+                match message.message_id {
+                    Some(message_id) => vec![AgentMessage::Ack(AckRequest {
+                        cluster: message.cluster_arn,
+                        container_instance: message.container_instance_arn,
+                        message_id: Some(message_id),
+                    })],
+                    None => Vec::new(),
+                }
             }
             ServerMessage::InactiveInstanceException(e) => {
                 return Ended::Inactive(e.message.unwrap_or_default());

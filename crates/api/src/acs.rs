@@ -19,6 +19,9 @@
 //!   sends `TaskStopVerificationMessage`; Berth answers `TaskStopVerificationAck` naming the
 //!   candidates it does not know as live on this instance, and the agent stops those.
 //! - `CloseMessage` — when the server shuts down, so the agent reconnects to the next one.
+//! - `BerthFirewallMessage` (Berth's extension, only to agents that ask for it at connect
+//!   with `berthExtensions=firewall`) — running awsvpc tasks' security groups resolved to
+//!   new addresses (`acs_firewall.rs`); payloads carry each task's first ones.
 //! - A refused upgrade answers `{"InactiveInstanceException": …}` for an unknown or
 //!   deregistered instance and `{"InvalidClusterException": …}` for an unknown cluster,
 //!   which the official agent treats as final (it stops retrying for an hour).
@@ -54,6 +57,8 @@ enum SessionError {
     Join(#[from] tokio::task::JoinError),
     #[error("websocket: {0}")]
     Socket(#[from] axum::Error),
+    #[error(transparent)]
+    Firewall(#[from] crate::acs_firewall::FirewallError),
 }
 
 /// How often the server sends an ACS heartbeat.
@@ -85,6 +90,8 @@ pub struct AgentHub {
     heartbeat: Duration,
     /// How long the credentials of tasks' roles last (`acs_credentials.rs`).
     pub task_credentials: Duration,
+    /// Security group membership per scope, for awsvpc tasks' rules (`acs_firewall.rs`).
+    pub firewalls: Arc<crate::acs_firewall::Feeds>,
     closing: tokio::sync::watch::Sender<bool>,
 }
 
@@ -112,6 +119,7 @@ impl AgentHub {
             telemetry: Mutex::new(HashMap::new()),
             heartbeat,
             task_credentials: DEFAULT_TASK_CREDENTIALS,
+            firewalls: Arc::default(),
             closing: tokio::sync::watch::channel(false).0,
         }
     }
@@ -318,6 +326,8 @@ struct Peer {
     instance_arn: String,
     /// The versions the agent's connection names (ACS only; empty for telemetry).
     version: berth_model::ecs::VersionInfo,
+    /// The agent asked for `BerthFirewallMessage`s (Berth's agent; ACS only).
+    firewall_updates: bool,
 }
 
 /// Resolves the cluster and instance named in a handshake; the refusal the agent expects
@@ -348,6 +358,7 @@ async fn resolve_peer(
                 cluster: cluster.name,
                 scope,
                 version: Default::default(),
+                firewall_updates: false,
             })
         }
         Ok(Ok((_, _))) | Ok(Err(berth_ecs::EcsError::InvalidParameter(_))) => Err(refuse(
@@ -395,6 +406,8 @@ pub async fn acs_handler(
             .into_response();
         }
     };
+    let firewall_updates =
+        query.berth_extension(berth_agent_protocol::acs::BERTH_EXTENSION_FIREWALL);
     let version = berth_model::ecs::VersionInfo {
         agent_version: query.agent_version,
         agent_hash: query.agent_hash,
@@ -402,7 +415,11 @@ pub async fn acs_handler(
     };
     let peer =
         match resolve_peer(&app, scope, query.cluster_arn, query.container_instance_arn).await {
-            Ok(p) => Peer { version, ..p },
+            Ok(p) => Peer {
+                version,
+                firewall_updates,
+                ..p
+            },
             Err(r) => return r.into_response(),
         };
     let endpoint = app.endpoint(headers.get("host").and_then(|h| h.to_str().ok()));
@@ -427,6 +444,8 @@ struct Session {
     manifests: std::collections::VecDeque<String>,
     /// The credentials of the tasks' roles handed out on this session.
     credentials: SessionCredentials,
+    /// The security group rules its awsvpc tasks were given.
+    firewalls: crate::acs_firewall::SessionFirewalls,
 }
 
 impl Session {
@@ -464,7 +483,11 @@ impl Session {
                 endpoint: &self.endpoint,
                 registry_host: &self.registry_host,
             };
-            out.push(acs_task(&ctx, &task, &td));
+            let mut acs_task = acs_task(&ctx, &task, &td);
+            self.firewalls
+                .for_payload(&self.app, &self.peer.scope, &task, &mut acs_task)
+                .await?;
+            out.push(acs_task);
             if task.last_status == TaskStatus::Stopped {
                 self.sent.remove(&task.id);
                 self.credentials.forget(&task.arn(&self.peer.scope));
@@ -520,6 +543,22 @@ impl Session {
 }
 
 impl Session {
+    /// A `BerthFirewallMessage` for the tasks whose security groups now resolve to other
+    /// rules, or `None`.
+    async fn firewall_update(&mut self) -> Result<Option<String>, SessionError> {
+        let tasks = self.firewalls.updates(&self.app, &self.peer.scope).await?;
+        if tasks.is_empty() {
+            return Ok(None);
+        }
+        let message = berth_agent_protocol::acs::BerthFirewallMessage {
+            cluster_arn: Some(self.peer.cluster_arn.clone()),
+            container_instance_arn: Some(self.peer.instance_arn.clone()),
+            message_id: Some(uuid::Uuid::new_v4().to_string()),
+            tasks: Some(tasks),
+        };
+        Ok(Some(ServerMessage::BerthFirewall(message).encode()))
+    }
+
     /// `IAMRoleCredentialsMessage`s for the credentials due for renewal.
     async fn renew_credentials(&mut self) -> Result<Vec<String>, SessionError> {
         let now = time::OffsetDateTime::now_utc().unix_timestamp() as f64;
@@ -653,6 +692,7 @@ async fn acs_session(
             .await
             ??
         };
+        let peer_firewall_updates = peer.firewall_updates;
         let mut session = Session {
             registry_host: app.registry_host(),
             app: app.clone(),
@@ -662,6 +702,7 @@ async fn acs_session(
             sent: HashMap::new(),
             manifests: std::collections::VecDeque::new(),
             credentials: SessionCredentials::default(),
+            firewalls: crate::acs_firewall::SessionFirewalls::new(peer_firewall_updates),
         };
         if let Some(frame) = session.payload(initial).await? {
             socket.send(Message::Text(frame.into())).await?;
@@ -700,6 +741,11 @@ async fn acs_session(
                         return Ok(());
                     }
                     if let Some(frame) = session.payload(tasks).await? {
+                        socket.send(Message::Text(frame.into())).await?;
+                    }
+                }
+                _ = session.firewalls.changed() => {
+                    if let Some(frame) = session.firewall_update().await? {
                         socket.send(Message::Text(frame.into())).await?;
                     }
                 }

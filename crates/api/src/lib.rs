@@ -7,6 +7,7 @@
 pub mod accounts;
 pub mod acs;
 pub mod acs_credentials;
+pub mod acs_firewall;
 pub mod acs_payload;
 mod assume_role;
 pub mod auth;

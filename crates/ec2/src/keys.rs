@@ -26,6 +26,11 @@ impl Ec2Scope {
         format!("{ROOT}{}/{}/", self.account, self.region)
     }
 
+    /// The prefix of every record of the scope.
+    pub(crate) fn root(&self) -> String {
+        self.base()
+    }
+
     /// The prefix of every record of one kind (`vpc`, `subnet`, `sg`, `igw`, `rtb`).
     pub(crate) fn prefix(&self, kind: Kind) -> String {
         format!("{}{}/", self.base(), kind.key())

@@ -61,6 +61,23 @@ impl Ec2 {
         self.store.as_ref()
     }
 
+    /// A watch on every EC2 record of the scope (from now on): what enforcing security
+    /// groups follows.
+    pub fn watch(&self, scope: &Ec2Scope) -> Result<berth_store::Watcher> {
+        let revision = self.store.current_revision()?;
+        Ok(self.store.watch(&scope.root(), revision)?)
+    }
+
+    /// Every security group of the scope.
+    pub fn security_groups(&self, scope: &Ec2Scope) -> Result<Vec<SecurityGroup>> {
+        self.all(&scope.prefix(keys::Kind::SecurityGroup))
+    }
+
+    /// Every subnet of the scope.
+    pub fn subnets(&self, scope: &Ec2Scope) -> Result<Vec<Subnet>> {
+        self.all(&scope.prefix(keys::Kind::Subnet))
+    }
+
     /// Every record under `prefix`, decoded.
     pub(crate) fn all<T: serde::de::DeserializeOwned>(&self, prefix: &str) -> Result<Vec<T>> {
         let mut out = Vec::new();

@@ -434,6 +434,15 @@ impl Elbv2 {
         all_of(self.store(), &scope.load_balancers_prefix())
     }
 
+    /// A watch on the scope's load balancer records (from now on): enforcing security
+    /// groups follows which groups load balancers are in.
+    pub fn watch_load_balancers(&self, scope: &ElbScope) -> Result<berth_store::Watcher> {
+        let revision = self.store().current_revision()?;
+        Ok(self
+            .store()
+            .watch(&scope.load_balancers_prefix(), revision)?)
+    }
+
     /// DeleteLoadBalancer: the load balancer, its listeners (and their rules) and its
     /// address, in one transaction. A load balancer that does not exist is not an error
     /// (AWS's answer); one with deletion protection is `OperationNotPermitted`.

@@ -38,6 +38,7 @@ mod registry_replicas;
 mod replicas;
 mod s3_blobs;
 mod secrets_manager;
+mod security_groups;
 mod service_scale_simulated;
 mod service_throttle;
 mod shared_host;

@@ -25,6 +25,10 @@ pub struct AcsQuery {
     pub agent_hash: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub agent_version: Option<String>,
+    /// Berth's extension: the Berth messages this agent takes, comma-separated
+    /// (`firewall`: [`super::BerthFirewallMessage`]). The official agent never sends it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub berth_extensions: Option<String>,
     pub cluster_arn: String,
     pub container_instance_arn: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -53,6 +57,13 @@ impl AcsQuery {
     /// (`http://host:port` or `https://…`; the agent itself swaps the scheme for `ws`/`wss`).
     pub fn url(&self, endpoint: &str) -> String {
         ws_url(endpoint, &self.encode())
+    }
+
+    /// Whether the agent asked for Berth's extension `name` at connect.
+    pub fn berth_extension(&self, name: &str) -> bool {
+        self.berth_extensions
+            .as_deref()
+            .is_some_and(|all| all.split(',').any(|e| e.trim() == name))
     }
 
     /// The Docker version without the `DockerVersion: ` prefix the agent adds.

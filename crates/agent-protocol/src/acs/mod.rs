@@ -80,6 +80,10 @@ frame_enum! {
         PerformUpdate(PerformUpdateMessage) = "PerformUpdateMessage",
         /// The server ends the session (the model's `Poll` output). No reply.
         Close(CloseMessage) = "CloseMessage",
+        /// Berth's extension, sent only to agents that asked for it at connect
+        /// ([`AcsQuery::berth_extensions`] naming [`BERTH_EXTENSION_FIREWALL`]): running
+        /// tasks' security groups changed. Reply: [`AckRequest`].
+        BerthFirewall(BerthFirewallMessage) = "BerthFirewallMessage",
         /// The model's `Error` operation. No reply.
         Error(ErrorMessage) = "ErrorMessage",
         ServerException(ExceptionMessage) = "ServerException",
@@ -260,6 +264,32 @@ shape! {
         generated_at: i64,
         message_id: String,
         stop_tasks: Vec<TaskIdentifier>,
+    }
+}
+
+/// The [`AcsQuery::berth_extensions`] word by which Berth's agent asks for
+/// [`BerthFirewallMessage`]s (the official agent never sends it, so it never gets one).
+pub const BERTH_EXTENSION_FIREWALL: &str = "firewall";
+
+shape! {
+    /// Server → agent (Berth's extension; see [`BERTH_EXTENSION_FIREWALL`]): the security
+    /// groups of some running awsvpc tasks now resolve to other rules (a rule authorized or
+    /// revoked, a task joining or leaving a group a rule names, a load balancer's groups
+    /// changed). Each task's whole [`Firewall`] replaces the one it had (the payload's
+    /// `berthFirewall`, or an earlier message). Reply: [`AckRequest`].
+    pub struct BerthFirewallMessage {
+        cluster_arn: String,
+        container_instance_arn: String,
+        message_id: String,
+        tasks: Vec<BerthTaskFirewall>,
+    }
+}
+
+shape! {
+    /// One task's security groups as addresses.
+    pub struct BerthTaskFirewall {
+        task_arn: String,
+        firewall: Firewall,
     }
 }
 

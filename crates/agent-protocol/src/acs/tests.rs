@@ -837,6 +837,7 @@ fn reads_and_writes_the_query_the_agent_dials_with() {
         AcsQuery {
             agent_hash: s("4023248e"),
             agent_version: s("1.82.0"),
+            berth_extensions: None,
             cluster_arn: "default".into(),
             container_instance_arn: INSTANCE.into(),
             docker_version: s("DockerVersion: 24.0.7"),
@@ -858,6 +859,43 @@ fn reads_and_writes_the_query_the_agent_dials_with() {
     assert!(matches!(
         AcsQuery::parse("clusterArn=default"),
         Err(AcsError::Query(_))
+    ));
+    assert!(!parsed.berth_extension(BERTH_EXTENSION_FIREWALL));
+}
+
+/// Berth's agent asks for its extensions in the query; they sort where Go would put them.
+#[test]
+fn berth_extensions_ride_in_the_query() {
+    let query = AcsQuery {
+        berth_extensions: s("firewall,other"),
+        cluster_arn: "default".into(),
+        container_instance_arn: INSTANCE.into(),
+        ..AcsQuery::default()
+    };
+    let encoded = query.encode();
+    assert!(
+        encoded.starts_with("berthExtensions=firewall%2Cother&clusterArn="),
+        "{encoded}"
+    );
+    let parsed = AcsQuery::parse(&encoded).unwrap();
+    assert!(parsed.berth_extension(BERTH_EXTENSION_FIREWALL));
+    assert!(!parsed.berth_extension("fire"));
+    let frame = ServerMessage::BerthFirewall(BerthFirewallMessage {
+        message_id: s("m"),
+        tasks: Some(vec![BerthTaskFirewall {
+            task_arn: s("arn:aws:ecs:us-east-1:000000000000:task/default/1"),
+            firewall: Some(Firewall::default()),
+        }]),
+        ..BerthFirewallMessage::default()
+    })
+    .encode();
+    assert!(
+        frame.contains(r#""type":"BerthFirewallMessage""#),
+        "{frame}"
+    );
+    assert!(matches!(
+        ServerMessage::decode(&frame),
+        Ok(ServerMessage::BerthFirewall(m)) if m.tasks.as_ref().is_some_and(|t| t.len() == 1)
     ));
 }
 

@@ -147,6 +147,10 @@ pub(super) enum NetworkError {
         address: String,
         source: RuntimeError,
     },
+    /// The task's security groups could not be enforced in its namespace (the task does
+    /// not run unprotected).
+    #[error("CannotStartContainerError: enforcing the task's security groups: {0}")]
+    Firewall(String),
     /// A warm infra container could not be made (not a task's reason: the task that would
     /// have taken it makes its own).
     #[error(transparent)]

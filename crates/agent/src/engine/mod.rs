@@ -247,6 +247,8 @@ enum TaskMsg {
     Reconcile,
     /// Too many stopped tasks wait for their cleanup on this host: clean up now.
     CleanUpNow,
+    /// The task's security groups now resolve to these rules (awsvpc).
+    Firewall(Box<berth_agent_protocol::acs::Firewall>),
 }
 
 impl Engine {
@@ -370,6 +372,20 @@ impl Engine {
                     .or_insert_with(|| TaskRecord::new(task.clone()));
             });
             self.spawn_supervisor(&arn);
+        }
+    }
+
+    /// New security group rules for a running awsvpc task (Berth's `BerthFirewallMessage`):
+    /// loaded into its namespace at once, or when its namespace is made.
+    pub fn apply_firewall(&self, arn: &str, firewall: berth_agent_protocol::acs::Firewall) {
+        let sender = lock(&self.inner.tasks).get(arn).cloned();
+        match sender {
+            Some(sender) => {
+                let _ = sender.send(TaskMsg::Firewall(Box::new(firewall)));
+            }
+            None => {
+                tracing::debug!(task = %arn, "security group rules for a task not here ignored")
+            }
         }
     }
 

@@ -11,9 +11,9 @@ use berth_runtime::{ContainerId, ContainerState, NetworkMode, RuntimeError};
 use super::errors::NetworkError;
 use super::supervisor::Supervisor;
 use super::{Engine, Inner, lock};
-use crate::infra;
 use crate::translate::TaskEni;
 use crate::warm::{self, Warm};
+use crate::{firewall, infra};
 
 impl Engine {
     /// Removes the warm infra containers no task took (on shutdown: a stopped agent holds
@@ -281,13 +281,80 @@ impl Supervisor {
         self.infra_up(eni, id).await
     }
 
-    /// The infra container runs with the task's address: the task's containers may join it.
+    /// The infra container runs with the task's address and its security groups enforced:
+    /// the task's containers may join it.
     async fn infra_up(&mut self, eni: &TaskEni, id: ContainerId) -> Result<(), NetworkError> {
         tracing::info!(task = %self.arn, address = %eni.ipv4_address, subnet = %eni.subnet_id, "task network namespace up");
         self.metadata_on_gateway(eni).await;
+        self.load_firewall(&id).await?;
         self.infra.ready = true;
         self.network_mode = Ok(NetworkMode::Container(id.to_string()));
         Ok(())
+    }
+
+    /// Loads the task's security group rules into the infra container's namespace (one
+    /// nftables transaction replacing the last ones; `crate::firewall`). The metadata
+    /// endpoint on the gateway stays reachable whatever the egress rules say, as ECS's
+    /// endpoints are.
+    async fn load_firewall(&self, infra: &ContainerId) -> Result<(), NetworkError> {
+        let Some(firewall) = &self.firewall else {
+            return Ok(()); // a control plane that sends no rules
+        };
+        let mut firewall = firewall.clone();
+        if let (Some(host), Some(endpoint)) = (&self.metadata_host, &self.engine.config.metadata) {
+            firewall.egress.get_or_insert_with(Vec::new).insert(
+                0,
+                berth_agent_protocol::acs::FirewallRule {
+                    ip_protocol: Some("tcp".to_owned()),
+                    from_port: Some(i64::from(endpoint.port)),
+                    to_port: Some(i64::from(endpoint.port)),
+                    cidrs: Some(vec![host.clone()]),
+                },
+            );
+        }
+        let script =
+            firewall::render(&firewall).map_err(|e| NetworkError::Firewall(e.to_string()))?;
+        let pid = self
+            .engine
+            .runtime
+            .inspect_container(infra)
+            .await
+            .map_err(NetworkError::StartInfra)?
+            .pid
+            .filter(|pid| *pid > 0)
+            .ok_or_else(|| NetworkError::Firewall("the infra container has no process".into()))?;
+        firewall::load(pid, &script)
+            .await
+            .map_err(|e| NetworkError::Firewall(e.to_string()))?;
+        tracing::debug!(task = %self.arn, "security group rules loaded");
+        Ok(())
+    }
+
+    /// New rules for the task's security groups: kept (in its record too, so a restarted
+    /// agent starts from them) and loaded at once if its namespace is up; a failure there
+    /// leaves the last rules in force.
+    pub(super) async fn take_firewall(&mut self, firewall: berth_agent_protocol::acs::Firewall) {
+        if self.firewall.as_ref() == Some(&firewall) {
+            return;
+        }
+        self.firewall = Some(firewall.clone());
+        self.engine.state.update_task(&self.arn, |record| {
+            if let Some(eni) = record
+                .task
+                .elastic_network_interfaces
+                .as_mut()
+                .and_then(|enis| enis.first_mut())
+            {
+                eni.berth_firewall = Some(firewall);
+            }
+        });
+        if let (true, Some(id)) = (self.infra.ready, self.infra.id.clone()) {
+            if let Err(e) = self.load_firewall(&id).await {
+                tracing::warn!(task = %self.arn, error = %e, "new security group rules not loaded; the last ones stay");
+            } else {
+                tracing::info!(task = %self.arn, "security group rules updated");
+            }
+        }
     }
 
     /// awsvpc: has the task metadata endpoint listen on the subnet's gateway too (the host's

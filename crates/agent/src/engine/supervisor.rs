@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use berth_agent_protocol::acs::{Container, Task};
+use berth_agent_protocol::acs::{Container, Firewall, Task};
 use berth_model::InstallationId;
 use berth_model::ecs::{self, HealthStatus as EcsHealth, TaskStatus};
 use berth_runtime::{
@@ -98,6 +98,8 @@ pub(super) struct Supervisor {
     pub(super) infra: Infra,
     /// awsvpc: the address the task's containers reach the metadata endpoint on.
     pub(super) metadata_host: Option<String>,
+    /// awsvpc: the rules of the task's security groups, as last sent (none: not enforced).
+    pub(super) firewall: Option<Firewall>,
     pub(super) pulled: bool,
     /// The containers' `secrets`, read with the execution role (memory only), by container.
     pub(super) secret_env: BTreeMap<String, Vec<(String, String)>>,
@@ -204,6 +206,7 @@ impl Supervisor {
         let stopping =
             (record.known_status == TaskStatus::Stopped).then(|| record.stopped_reason.clone());
         Supervisor {
+            firewall: eni_firewall(&task),
             network_mode,
             eni,
             infra,
@@ -429,7 +432,13 @@ impl Supervisor {
 
     async fn handle(&mut self, message: TaskMsg) {
         match message {
-            TaskMsg::Desired(task) => self.take_desired(&task),
+            TaskMsg::Desired(task) => {
+                self.take_desired(&task);
+                if let Some(firewall) = eni_firewall(&task) {
+                    self.take_firewall(firewall).await;
+                }
+            }
+            TaskMsg::Firewall(firewall) => self.take_firewall(*firewall).await,
             TaskMsg::Event(event) => {
                 let Some(name) = self
                     .members
@@ -532,6 +541,16 @@ impl Supervisor {
             record.infra = infra;
         });
     }
+}
+
+/// The security group rules a payload's task carries (`berthFirewall` on its interface).
+fn eni_firewall(task: &Task) -> Option<Firewall> {
+    task.elastic_network_interfaces
+        .iter()
+        .flatten()
+        .next()?
+        .berth_firewall
+        .clone()
 }
 
 /// ECS's name for a Docker health status (`UNKNOWN` while Docker says `starting`); `None`

@@ -238,6 +238,7 @@ pub(super) async fn create_service(
     if let Some(td) = &req.task_definition {
         super::tasks::check_task_role(ctx, td, None)?;
     }
+    super::tasks::check_security_groups(ctx, req.network_configuration.as_ref())?;
     let service = ctx
         .app
         .ecs
@@ -292,6 +293,7 @@ pub(super) async fn update_service(
     if let Some(td) = &req.task_definition {
         super::tasks::check_task_role(ctx, td, None)?;
     }
+    super::tasks::check_security_groups(ctx, req.network_configuration.as_ref())?;
     let service = ctx
         .app
         .ecs

@@ -246,11 +246,51 @@ pub(super) fn check_task_role(
     .map_err(|message| AwsError::client("ClientException", message))
 }
 
+/// The awsvpc security groups a request names must be EC2's (`sg-default` included): a
+/// task in a group that does not exist would run unreachable. The message carries ECS's
+/// wording for a malformed group (`network.rs`) over to a missing one, with EC2's code.
+pub(super) fn check_security_groups(
+    ctx: &AwsContext,
+    configuration: Option<&berth_ecs::NetworkConfiguration>,
+) -> Result<(), AwsError> {
+    let Some(vpc) = configuration.and_then(|c| c.awsvpc_configuration.as_ref()) else {
+        return Ok(());
+    };
+    if vpc.security_groups.is_empty() {
+        return Ok(());
+    }
+    let scope =
+        berth_ec2::Ec2Scope::new(ctx.scope.account.to_string(), ctx.scope.region.to_string());
+    let installation = ctx
+        .app
+        .ecs
+        .installation()
+        .map_err(|e| AwsError::server(e.to_string()))?;
+    ctx.app
+        .ec2
+        .ensure_default_vpc(&scope, &installation.to_string())
+        .map_err(|e| AwsError::server(e.to_string()))?;
+    // Malformed ids are ECS's own check's to word (`network.rs`).
+    for group in vpc.security_groups.iter().filter(|g| g.starts_with("sg-")) {
+        match ctx.app.ec2.security_group(&scope, group) {
+            Ok(_) => {}
+            Err(berth_ec2::Ec2Error::GroupNotFound(_)) => {
+                return Err(AwsError::invalid_parameter(format!(
+                    "Error retrieving security group information for [{group}]: The security group '{group}' does not exist (ErrorCode: InvalidGroup.NotFound)"
+                )));
+            }
+            Err(e) => return Err(AwsError::server(e.to_string())),
+        }
+    }
+    Ok(())
+}
+
 pub(super) async fn run_task(
     ctx: &AwsContext,
     req: RunTaskRequest,
 ) -> Result<TasksResponse, AwsError> {
     check_task_role(ctx, &req.task_definition, req.overrides.as_ref())?;
+    check_security_groups(ctx, req.network_configuration.as_ref())?;
     let outcome = ctx
         .app
         .ecs
@@ -299,6 +339,7 @@ pub(super) async fn start_task(
     }
     let count = req.container_instances.len() as u32;
     check_task_role(ctx, &req.task_definition, req.overrides.as_ref())?;
+    check_security_groups(ctx, req.network_configuration.as_ref())?;
     let outcome = ctx
         .app
         .ecs

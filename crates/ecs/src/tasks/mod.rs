@@ -635,6 +635,13 @@ impl Ecs {
         Ok(self.store.watch(&prefix, revision)?)
     }
 
+    /// A watch on every task record of the scope, all clusters' (from now on): what the
+    /// security groups' membership follows (docs/networking.md).
+    pub fn watch_all_tasks(&self, scope: &Scope) -> Result<berth_store::Watcher> {
+        let revision = self.store.current_revision()?;
+        Ok(self.store.watch(&all_tasks_prefix(scope), revision)?)
+    }
+
     /// The live tasks (not yet STOPPED) placed on one instance, from its live-task index:
     /// O(tasks on the instance), not O(tasks in the cluster).
     pub fn live_tasks_on(

@@ -225,6 +225,17 @@ fn validation() {
         "{}",
         not_awsvpc.body
     );
+    // A group EC2 does not know is refused (its tasks would run unreachable).
+    let unknown = create(json!({"launchType": "FARGATE", "networkConfiguration":
+        {"awsvpcConfiguration": {"subnets": ["subnet-default"], "securityGroups": ["sg-0123456789abcdef0"]}}}));
+    unknown.expect_error("InvalidParameterException");
+    assert!(
+        unknown
+            .message()
+            .contains("The security group 'sg-0123456789abcdef0' does not exist"),
+        "{}",
+        unknown.body
+    );
     let ok = create(json!({"launchType": "FARGATE", "networkConfiguration":
         {"awsvpcConfiguration": {"subnets": ["subnet-default"], "securityGroups": ["sg-default"]}}}))
     .ok();
