@@ -97,7 +97,49 @@ fn a_service_shows_its_role_as_an_arn() {
         "--container-definitions",
         r#"[{"name":"web","image":"busybox","memory":32,"portMappings":[{"containerPort":80}]}]"#,
     ]));
-    let lb = r#"[{"targetGroupArn":"arn:aws:elasticloadbalancing:us-east-1:000000000000:targetgroup/web/1","containerName":"web","containerPort":80}]"#;
+    // A target group a load balancer forwards to (ECS checks both).
+    let net = berth_e2e::network::DefaultNetwork::of(&s);
+    let balancer = ok_json(&s.aws(&[
+        "elbv2",
+        "create-load-balancer",
+        "--name",
+        "roles",
+        "--subnets",
+        &net.subnets[0],
+        &net.subnets[1],
+    ]));
+    let group = ok_json(&s.aws(&[
+        "elbv2",
+        "create-target-group",
+        "--name",
+        "web",
+        "--protocol",
+        "HTTP",
+        "--port",
+        "80",
+        "--vpc-id",
+        &net.vpc,
+    ]));
+    let group_arn = group["TargetGroups"][0]["TargetGroupArn"].as_str().unwrap();
+    ok_json(
+        &s.aws(&[
+            "elbv2",
+            "create-listener",
+            "--load-balancer-arn",
+            balancer["LoadBalancers"][0]["LoadBalancerArn"]
+                .as_str()
+                .unwrap(),
+            "--protocol",
+            "HTTP",
+            "--port",
+            "80",
+            "--default-actions",
+            &format!("Type=forward,TargetGroupArn={group_arn}"),
+        ]),
+    );
+    let lb = serde_json::json!([{"targetGroupArn": group_arn, "containerName": "web", "containerPort": 80}])
+        .to_string();
+    let lb = lb.as_str();
     for (name, role, arn) in [
         (
             "by-name",
