@@ -22,16 +22,7 @@ pub async fn dispatch(ctx: &AwsContext, request: &QueryRequest) -> Result<Option
 }
 
 fn serve(ctx: &AwsContext, request: &QueryRequest) -> Result<Xml, AwsError> {
-    let scope = scope_of(ctx);
-    let installation = ctx
-        .app
-        .ecs
-        .installation()
-        .map_err(|e| AwsError::server(e.to_string()))?;
-    ctx.app
-        .ec2
-        .ensure_default_vpc(&scope, &installation.to_string())
-        .map_err(ec2_error)?;
+    let scope = default_vpc_ready(ctx)?;
     let ec2 = &ctx.app.ec2;
     match request.action.as_str() {
         "CreateVpc" => vpcs::create_vpc(ec2, &scope, request),
@@ -76,6 +67,21 @@ fn serve(ctx: &AwsContext, request: &QueryRequest) -> Result<Xml, AwsError> {
             format!("The action {other} is not valid for this web service."),
         )),
     }
+}
+
+/// The caller's EC2 scope, its default VPC made first (as EC2 has one before any call).
+pub(crate) fn default_vpc_ready(ctx: &AwsContext) -> Result<Ec2Scope, AwsError> {
+    let scope = scope_of(ctx);
+    let installation = ctx
+        .app
+        .ecs
+        .installation()
+        .map_err(|e| AwsError::server(e.to_string()))?;
+    ctx.app
+        .ec2
+        .ensure_default_vpc(&scope, &installation.to_string())
+        .map_err(ec2_error)?;
+    Ok(scope)
 }
 
 fn scope_of(ctx: &AwsContext) -> Ec2Scope {

@@ -259,17 +259,7 @@ pub(super) fn check_security_groups(
     if vpc.security_groups.is_empty() {
         return Ok(());
     }
-    let scope =
-        berth_ec2::Ec2Scope::new(ctx.scope.account.to_string(), ctx.scope.region.to_string());
-    let installation = ctx
-        .app
-        .ecs
-        .installation()
-        .map_err(|e| AwsError::server(e.to_string()))?;
-    ctx.app
-        .ec2
-        .ensure_default_vpc(&scope, &installation.to_string())
-        .map_err(|e| AwsError::server(e.to_string()))?;
+    let scope = crate::ec2::default_vpc_ready(ctx)?;
     // Malformed ids are ECS's own check's to word (`network.rs`).
     for group in vpc.security_groups.iter().filter(|g| g.starts_with("sg-")) {
         match ctx.app.ec2.security_group(&scope, group) {
