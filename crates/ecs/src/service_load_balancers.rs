@@ -99,9 +99,17 @@ pub trait TargetGroups: Send + Sync + 'static {
     fn deregistration_delay(&self, scope: &Scope, target_group: &str) -> Answer<f64>;
 }
 
+/// How ECS's stop reason for a task whose targets fail their health checks begins.
+pub const REASON_ELB_UNHEALTHY: &str = "Task failed ELB health checks";
+
 /// ECS's stop reason for a task whose targets fail their health checks.
 pub fn reason_elb_unhealthy(target_group: &str) -> String {
-    format!("Task failed ELB health checks in (target-group {target_group})")
+    format!("{REASON_ELB_UNHEALTHY} in (target-group {target_group})")
+}
+
+/// ECS's event for targets of a service leaving a target group.
+pub(crate) fn deregistered_event(service: &str, n: usize, group: &str) -> String {
+    format!("(service {service}) deregistered {n} targets in (target-group {group})")
 }
 
 /// What a round learnt of the service's targets.
@@ -299,10 +307,9 @@ impl Ecs {
             ));
         }
         for (group, n) in deregistered {
-            round.events.push(format!(
-                "(service {}) deregistered {n} targets in (target-group {group})",
-                service.service_name
-            ));
+            round
+                .events
+                .push(deregistered_event(&service.service_name, n, &group));
         }
         Ok(round)
     }

@@ -154,12 +154,7 @@ impl Ecs {
     ) -> Result<()> {
         let mut events = targets.events.clone();
         if !targets.stopped.is_empty() {
-            events.push(format!(
-                "(service {}) has stopped {} running tasks: {}.",
-                r.name,
-                targets.stopped.len(),
-                task_list(&targets.stopped)
-            ));
+            events.push(stopped_event(&r.name, &targets.stopped));
         }
         self.change_service(&r.scope, Some(&r.cluster), &r.name, |s| {
             let now = now_epoch();
@@ -257,9 +252,10 @@ impl Ecs {
             }
         }
         for (group, n) in left {
-            events.push(format!(
-                "(service {}) deregistered {n} targets in (target-group {group})",
-                service.service_name
+            events.push(crate::service_load_balancers::deregistered_event(
+                &service.service_name,
+                n,
+                &group,
             ));
         }
         if draining > 0 {
@@ -269,12 +265,7 @@ impl Ecs {
             ));
         }
         if !stopped.is_empty() {
-            events.push(format!(
-                "(service {}) has stopped {} running tasks: {}.",
-                service.service_name,
-                stopped.len(),
-                task_list(&stopped)
-            ));
+            events.push(stopped_event(&service.service_name, &stopped));
         }
         let primary = service
             .deployments
@@ -661,7 +652,8 @@ fn task_view(
         .unwrap_or((InstanceStatus::Active, true));
     let unhealthy_stop = phase == TaskPhase::Stopped
         && t.stopped_reason.as_deref().is_some_and(|r| {
-            r == REASON_UNHEALTHY || r.starts_with("Task failed ELB health checks")
+            r == REASON_UNHEALTHY
+                || r.starts_with(crate::service_load_balancers::REASON_ELB_UNHEALTHY)
         });
     let failed = phase == TaskPhase::Stopped
         && (!matches!(
@@ -914,6 +906,15 @@ impl Service {
             ..RunTask::default()
         }
     }
+}
+
+/// ECS's event for tasks the scheduler stopped.
+fn stopped_event(service: &str, ids: &[String]) -> String {
+    format!(
+        "(service {service}) has stopped {} running tasks: {}.",
+        ids.len(),
+        task_list(ids)
+    )
 }
 
 #[cfg(test)]

@@ -259,15 +259,9 @@ impl Xml {
         &mut self,
         tag: &str,
         items: impl IntoIterator<Item = T>,
-        mut each: impl FnMut(&mut Xml, T),
+        each: impl FnMut(&mut Xml, T),
     ) -> &mut Xml {
-        self.open(tag);
-        for item in items {
-            self.open("member");
-            each(self, item);
-            self.close("member");
-        }
-        self.close(tag)
+        self.list(tag, "member", items, each)
     }
 
     /// A list as EC2 writes one: `<tag><item>…</item>…</tag>`.
@@ -275,13 +269,23 @@ impl Xml {
         &mut self,
         tag: &str,
         items: impl IntoIterator<Item = T>,
+        each: impl FnMut(&mut Xml, T),
+    ) -> &mut Xml {
+        self.list(tag, "item", items, each)
+    }
+
+    fn list<T>(
+        &mut self,
+        tag: &str,
+        element: &str,
+        items: impl IntoIterator<Item = T>,
         mut each: impl FnMut(&mut Xml, T),
     ) -> &mut Xml {
         self.open(tag);
         for item in items {
-            self.open("item");
+            self.open(element);
             each(self, item);
-            self.close("item");
+            self.close(element);
         }
         self.close(tag)
     }
