@@ -12,6 +12,13 @@
 # runs from crates/lb/examples/serve_plan.rs (an ALB with an HTTP listener, an NLB with a TCP
 # listener, one target group each over the same three backends). wrk drives both; each round
 # runs HAProxy and Berth back to back, and the medians of the rounds are reported as ratios.
+#
+# THROUGH=api runs Berth's side through the whole product instead: a release `berth server`
+# on a free port, and the ALB, the NLB, their ip target groups over the same backends and
+# their listeners made with the aws CLI (target/venv/bin/aws); wrk then drives the load
+# balancers at their DNSName (a loopback address of their own). Berth's data plane then
+# shares its runtime's WORKERS threads with the control plane (idle here, but health
+# checks go through ELBv2's records).
 # Needs: apt-get install -y haproxy wrk nginx
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
@@ -26,8 +33,14 @@ for tool in haproxy wrk nginx curl; do
   command -v "$tool" >/dev/null || { echo "missing $tool: apt-get install -y haproxy wrk nginx curl" >&2; exit 1; }
 done
 
-cargo build --release -p berth-lb --examples
-BIN=$CARGO_TARGET_DIR/release/examples/serve_plan
+THROUGH=${THROUGH:-plan}
+if [ "$THROUGH" = api ]; then
+  cargo build --release -p berth
+  BERTH_BIN=$CARGO_TARGET_DIR/release/berth
+else
+  cargo build --release -p berth-lb --examples
+  BIN=$CARGO_TARGET_DIR/release/examples/serve_plan
+fi
 
 WORK=$(mktemp -d)
 PIDS=()
@@ -102,13 +115,52 @@ backend tcpweb
 HAPROXY
 haproxy -db -f "$WORK/haproxy.cfg" >"$WORK/logs/haproxy.log" 2>&1 & PIDS+=($!)
 
-"$BIN" --workers "$WORKERS" --alb "$LB_HTTP" --nlb "$LB_TCP" \
-  --target "127.0.0.1:$B1" --target "127.0.0.1:$B2" --target "127.0.0.1:$B3" \
-  >"$WORK/logs/berth.log" 2>&1 & PIDS+=($!)
+if [ "$THROUGH" = api ]; then
+  API=$(free_port)
+  export BERTH_ROOT_ACCESS_KEY_ID=AKIDBERTHBENCHLBAPI1 BERTH_ROOT_SECRET_ACCESS_KEY=benchLbApiSecret0123456789abcdefghijklm
+  export AWS_ACCESS_KEY_ID=$BERTH_ROOT_ACCESS_KEY_ID AWS_SECRET_ACCESS_KEY=$BERTH_ROOT_SECRET_ACCESS_KEY
+  export AWS_DEFAULT_REGION=us-east-1 AWS_PAGER=""
+  unset AWS_PROFILE AWS_CA_BUNDLE
+  AWS=${AWS:-$ROOT/target/venv/bin/aws}
+  aws() { "$AWS" --endpoint-url "http://127.0.0.1:$API" --output text "$@"; }
+  TOKIO_WORKER_THREADS=$WORKERS "$BERTH_BIN" server --data-dir "$WORK/berth" --listen "127.0.0.1:$API" \
+    >"$WORK/logs/berth.log" 2>&1 & PIDS+=($!)
+  for _ in $(seq 100); do curl -fs "http://127.0.0.1:$API/health" >/dev/null && break; sleep 0.2; done
+  SUBNETS=$(aws ec2 describe-subnets --filters Name=default-for-az,Values=true --query 'Subnets[].SubnetId')
+  VPC=$(aws ec2 describe-vpcs --filters Name=is-default,Values=true --query 'Vpcs[0].VpcId')
+  balancer() { # name type protocol health-protocol port -> the listener's URL host:port
+    local arn dns tg
+    read -r arn dns < <(aws elbv2 create-load-balancer --name "$1" --type "$2" --subnets $SUBNETS \
+      --query 'LoadBalancers[0].[LoadBalancerArn,DNSName]')
+    tg=$(aws elbv2 create-target-group --name "$1" --protocol "$3" --port 80 --vpc-id "$VPC" \
+      --target-type ip --health-check-protocol "$4" --health-check-interval-seconds 5 \
+      $( [ "$4" = HTTP ] && echo --health-check-path /small.txt ) \
+      --query 'TargetGroups[0].TargetGroupArn')
+    aws elbv2 register-targets --target-group-arn "$tg" \
+      --targets Id=127.0.0.1,Port=$B1 Id=127.0.0.1,Port=$B2 Id=127.0.0.1,Port=$B3 >/dev/null
+    aws elbv2 create-listener --load-balancer-arn "$arn" --protocol "$3" --port "$5" \
+      --default-actions "Type=forward,TargetGroupArn=$tg" >/dev/null
+    for _ in $(seq 60); do
+      [ "$(aws elbv2 describe-target-health --target-group-arn "$tg" \
+        --query "length(TargetHealthDescriptions[?TargetHealth.State=='healthy'])")" = 3 ] && break
+      sleep 1
+    done
+    echo "$dns:$5"
+  }
+  ALB_AT=$(balancer bench-alb application HTTP HTTP "$LB_HTTP")
+  NLB_AT=$(balancer bench-nlb network TCP TCP "$LB_TCP")
+  echo "Berth through its API: ALB at $ALB_AT, NLB at $NLB_AT"
+else
+  "$BIN" --workers "$WORKERS" --alb "$LB_HTTP" --nlb "$LB_TCP" \
+    --target "127.0.0.1:$B1" --target "127.0.0.1:$B2" --target "127.0.0.1:$B3" \
+    >"$WORK/logs/berth.log" 2>&1 & PIDS+=($!)
+  ALB_AT=127.0.0.1:$LB_HTTP
+  NLB_AT=127.0.0.1:$LB_TCP
+fi
 
-for port in $B1 $B2 $B3 $HA_HTTP $HA_TCP $LB_HTTP $LB_TCP; do
-  for _ in $(seq 100); do curl -sf -o /dev/null "http://127.0.0.1:$port/small.txt" && break; sleep 0.1; done
-  curl -sf -o /dev/null "http://127.0.0.1:$port/small.txt" || { echo "port $port does not answer" >&2; cat "$WORK"/logs/*; exit 1; }
+for at in 127.0.0.1:$B1 127.0.0.1:$B2 127.0.0.1:$B3 127.0.0.1:$HA_HTTP 127.0.0.1:$HA_TCP $ALB_AT $NLB_AT; do
+  for _ in $(seq 100); do curl -sf -o /dev/null "http://$at/small.txt" && break; sleep 0.1; done
+  curl -sf -o /dev/null "http://$at/small.txt" || { echo "$at does not answer" >&2; cat "$WORK"/logs/*; exit 1; }
 done
 
 # wrk's latency in ms whatever unit it prints; transfer in MB/s.
@@ -121,15 +173,15 @@ median() { sort -g | awk '{a[NR]=$1} END {print (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a
 echo "load average before: $(cut -d' ' -f1-3 /proc/loadavg)"
 # Warm both up (pools, health checks settled).
 wrk -t2 -c64 -d2s "http://127.0.0.1:$HA_HTTP/small.txt" >/dev/null
-wrk -t2 -c64 -d2s "http://127.0.0.1:$LB_HTTP/small.txt" >/dev/null
+wrk -t2 -c64 -d2s "http://$ALB_AT/small.txt" >/dev/null
 for round in $(seq "$ROUNDS"); do
   for who in haproxy berth; do
-    if [ $who = haproxy ]; then http=$HA_HTTP; tcp=$HA_TCP; else http=$LB_HTTP; tcp=$LB_TCP; fi
-    out=$(run_wrk "http://127.0.0.1:$http/small.txt")
+    if [ $who = haproxy ]; then http=127.0.0.1:$HA_HTTP; tcp=127.0.0.1:$HA_TCP; else http=$ALB_AT; tcp=$NLB_AT; fi
+    out=$(run_wrk "http://$http/small.txt")
     rps=$(echo "$out" | awk '/^Requests\/sec/ {print $2}')
     p99=$(echo "$out" | awk '$1=="99%" {print $2}' | to_ms)
     errors=$(echo "$out" | awk '/Non-2xx|Socket errors/ {printf "%s ", $0}')
-    out=$(run_wrk "http://127.0.0.1:$tcp/big.bin")
+    out=$(run_wrk "http://$tcp/big.bin")
     mbs=$(echo "$out" | awk '/^Transfer\/sec/ {print $2}' | to_mbs)
     echo "round $round $who: ALB ${rps} req/s p99 ${p99} ms; NLB ${mbs} MB/s ${errors}"
     echo "$who $rps $p99 $mbs" >>"$WORK/results"
@@ -142,7 +194,7 @@ ha_rps=$(m haproxy 2); lb_rps=$(m berth 2)
 ha_p99=$(m haproxy 3); lb_p99=$(m berth 3)
 ha_mbs=$(m haproxy 4); lb_mbs=$(m berth 4)
 echo
-echo "medians of $ROUNDS rounds, ${DURATION}s each, $CONNECTIONS connections, wrk -t$THREADS, $WORKERS proxy threads, $(nproc) cores:"
+echo "Berth through: $THROUGH; medians of $ROUNDS rounds, ${DURATION}s each, $CONNECTIONS connections, wrk -t$THREADS, $WORKERS proxy threads, $(nproc) cores:"
 printf "%-28s %12s %12s %8s\n" "" HAProxy Berth ratio
 printf "%-28s %12s %12s %8.2f\n" "ALB requests/s" "$ha_rps" "$lb_rps" "$(echo "$lb_rps $ha_rps" | awk '{print $1/$2}')"
 printf "%-28s %12s %12s %8.2f\n" "ALB p99 latency (ms)" "$ha_p99" "$lb_p99" "$(echo "$lb_p99 $ha_p99" | awk '{print $1/$2}')"

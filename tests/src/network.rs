@@ -3,11 +3,28 @@
 
 use crate::{BerthServer, ok_json};
 
-/// The default VPC, its default subnets by zone (a, b, c) and its default security group.
+/// The default VPC, its default subnets by zone (a, b, c) with their blocks and zones, and
+/// its default security group.
 pub struct DefaultNetwork {
     pub vpc: String,
     pub subnets: Vec<String>,
+    pub cidrs: Vec<String>,
+    pub zones: Vec<String>,
     pub security_group: String,
+}
+
+/// Whether `ip` lies in `cidr` (`10.0.1.0/24`).
+pub fn in_block(ip: &str, cidr: &str) -> bool {
+    let (network, prefix) = cidr.split_once('/').expect("a CIDR block");
+    let (Ok(network), Ok(prefix), Ok(ip)) = (
+        network.parse::<std::net::Ipv4Addr>(),
+        prefix.parse::<u32>(),
+        ip.parse::<std::net::Ipv4Addr>(),
+    ) else {
+        return false;
+    };
+    let mask = u32::MAX.checked_shl(32 - prefix).unwrap_or(0);
+    u32::from(ip) & mask == u32::from(network)
 }
 
 impl DefaultNetwork {
@@ -18,13 +35,18 @@ impl DefaultNetwork {
             "--filters",
             "Name=default-for-az,Values=true",
         ]));
-        let mut placed: Vec<(String, String, String)> = subnets["Subnets"]
+        let mut placed: Vec<(String, String, String, String)> = subnets["Subnets"]
             .as_array()
             .expect("Subnets")
             .iter()
             .map(|s| {
                 let text = |k: &str| s[k].as_str().unwrap_or_default().to_owned();
-                (text("AvailabilityZone"), text("SubnetId"), text("VpcId"))
+                (
+                    text("AvailabilityZone"),
+                    text("SubnetId"),
+                    text("VpcId"),
+                    text("CidrBlock"),
+                )
             })
             .collect();
         placed.sort();
@@ -37,7 +59,9 @@ impl DefaultNetwork {
         ]));
         DefaultNetwork {
             vpc: placed[0].2.clone(),
-            subnets: placed.into_iter().map(|(_, id, _)| id).collect(),
+            subnets: placed.iter().map(|p| p.1.clone()).collect(),
+            cidrs: placed.iter().map(|p| p.3.clone()).collect(),
+            zones: placed.iter().map(|p| p.0.clone()).collect(),
             security_group: groups["SecurityGroups"][0]["GroupId"]
                 .as_str()
                 .map(str::to_owned)

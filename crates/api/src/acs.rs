@@ -463,6 +463,20 @@ impl Session {
         Ok(td)
     }
 
+    /// An awsvpc task's subnet's gateway with its prefix length (the subnet's record).
+    async fn subnet_gateway(&self, task: &Task) -> Result<Option<String>, SessionError> {
+        let Some(id) = task
+            .eni()
+            .and_then(|eni| eni.detail("subnetId"))
+            .map(str::to_string)
+        else {
+            return Ok(None);
+        };
+        let ecs = self.app.ecs.clone();
+        let subnet = tokio::task::spawn_blocking(move || ecs.subnet(&id)).await??;
+        Ok(subnet.map(|s| s.gateway_cidr()))
+    }
+
     /// A payload of the tasks among `tasks` whose desired status the agent has not been
     /// told yet, or `None` when there is nothing new.
     async fn payload(&mut self, tasks: Vec<Task>) -> Result<Option<String>, SessionError> {
@@ -478,10 +492,12 @@ impl Session {
                 continue; // stopped before the agent ever heard of it
             }
             let td = self.definition(&task.task_definition_arn).await?;
+            let subnet_gateway = self.subnet_gateway(&task).await?;
             let ctx = PayloadContext {
                 scope: &self.peer.scope,
                 endpoint: &self.endpoint,
                 registry_host: &self.registry_host,
+                subnet_gateway,
             };
             let mut acs_task = acs_task(&ctx, &task, &td);
             self.firewalls

@@ -64,15 +64,6 @@ impl Interface {
         })
     }
 
-    /// The host's address as the task's namespace sees it: its subnet's gateway.
-    fn gateway(&self) -> Ipv4Addr {
-        let gateway = berth_ecs::subnet_gateway_of(self.address);
-        gateway
-            .split('/')
-            .next()
-            .and_then(|g| g.parse().ok())
-            .unwrap_or(self.address)
-    }
 }
 
 /// One scope's security groups and who is in them.
@@ -84,6 +75,8 @@ pub struct Membership {
     default_vpc: Option<String>,
     /// The VPC of each subnet EC2 knows.
     subnet_vpcs: HashMap<String, String>,
+    /// The gateway of each subnet EC2 knows (the first address after the network's).
+    subnet_gateways: HashMap<String, Ipv4Addr>,
     /// The addresses of the live awsvpc tasks in each group.
     members: HashMap<String, BTreeSet<Ipv4Addr>>,
     /// The groups some load balancer is in.
@@ -108,6 +101,10 @@ impl Membership {
                 .collect(),
             groups: groups.into_iter().map(|g| (g.id.clone(), g)).collect(),
             default_vpc,
+            subnet_gateways: subnets
+                .iter()
+                .map(|s| (s.id.clone(), s.cidr().host(1)))
+                .collect(),
             subnet_vpcs: subnets.into_iter().map(|s| (s.id, s.vpc_id)).collect(),
             ..Membership::default()
         };
@@ -134,6 +131,17 @@ impl Membership {
             membership.balancer_groups.extend(groups);
         }
         membership
+    }
+
+    /// The host's address as an interface's namespace sees it: its subnet's gateway (a
+    /// subnet EC2 does not know: the first address of the interface's /24).
+    fn gateway(&self, interface: &Interface) -> Ipv4Addr {
+        self.subnet_gateways
+            .get(&interface.subnet_id)
+            .copied()
+            .unwrap_or_else(|| {
+                Ipv4Addr::from((u32::from(interface.address) & 0xffff_ff00) + 1)
+            })
     }
 
     /// `sg-default` as the default VPC's default group; other ids as they are.
@@ -193,7 +201,7 @@ impl Membership {
                         let mut addresses: BTreeSet<Ipv4Addr> =
                             self.members.get(peer).cloned().unwrap_or_default();
                         if self.holds_host(peer) {
-                            addresses.insert(interface.gateway());
+                            addresses.insert(self.gateway(interface));
                         }
                         addresses.iter().map(|a| format!("{a}/32")).collect()
                     }

@@ -21,6 +21,8 @@ pub struct PayloadContext<'a> {
     pub endpoint: &'a str,
     /// `host:port` of Berth's registry (the `repositoryUri` prefix).
     pub registry_host: &'a str,
+    /// An awsvpc task's subnet's gateway with the prefix length (`10.0.1.1/24`).
+    pub subnet_gateway: Option<String>,
 }
 
 const BYTES_PER_MIB: i64 = 1024 * 1024;
@@ -98,7 +100,7 @@ pub fn acs_task(ctx: &PayloadContext, task: &berth_ecs::Task, td: &TaskDefinitio
         containers: Some(containers),
         elastic_network_interfaces: task
             .eni()
-            .and_then(|eni| acs_eni(ctx.scope, eni))
+            .and_then(|eni| acs_eni(ctx.scope, eni, ctx.subnet_gateway.clone()))
             .map(|eni| vec![eni]),
         ..acs::Task::default()
     }
@@ -106,7 +108,11 @@ pub fn acs_task(ctx: &PayloadContext, task: &berth_ecs::Task, td: &TaskDefinitio
 
 /// An awsvpc task's interface as ACS describes it to the agent: the agent attaches the task's
 /// network namespace to the subnet with this address (see the agent's `infra.rs`).
-fn acs_eni(scope: &Scope, eni: &berth_ecs::Attachment) -> Option<acs::ElasticNetworkInterface> {
+fn acs_eni(
+    scope: &Scope,
+    eni: &berth_ecs::Attachment,
+    gateway: Option<String>,
+) -> Option<acs::ElasticNetworkInterface> {
     let ip: std::net::Ipv4Addr = eni.detail("privateIPv4Address")?.parse().ok()?;
     let text = |name: &str| eni.detail(name).map(str::to_string);
     Some(acs::ElasticNetworkInterface {
@@ -118,7 +124,7 @@ fn acs_eni(scope: &Scope, eni: &berth_ecs::Attachment) -> Option<acs::ElasticNet
             primary: Some(true),
             private_address: Some(ip.to_string()),
         }]),
-        subnet_gateway_ipv4_address: Some(berth_ecs::subnet_gateway_of(ip)),
+        subnet_gateway_ipv4_address: gateway,
         interface_association_protocol: Some("default".into()),
         index: Some(0),
         subnet_id: text("subnetId"),

@@ -1,12 +1,15 @@
 //! The region's availability zones, and each account's default VPC in each region: made
 //! the first time anything asks for it, in one transaction that creates its marker, so two
-//! replicas racing make one. Its block is a /16 of 10.192.0.0/10 chosen from a slot hashed
-//! from the installation, account and region (as ECS's awsvpc subnets choose theirs, so
-//! installations sharing a Docker host rarely draw the same), moving on past a /16 another
-//! default VPC of the installation holds. Inside it: one /20 default subnet per zone (as
-//! AWS lays out 172.31.0.0/16), the default security group, an internet gateway and the main
-//! route table routing 0.0.0.0/0 to it. `subnet-default` and `sg-default` name its first
-//! subnet and its group wherever an id is taken.
+//! replicas racing make one. Its block is a /20 of 10.192.0.0/10 chosen from a slot hashed
+//! from the installation, account and region, so installations sharing a Docker host rarely
+//! draw the same; it moves on past a /20 another default VPC of the installation holds and
+//! past ranges the host already routes ([`HostRanges`]: other installations' networks), since
+//! awsvpc tasks take their addresses from its subnets and each subnet becomes a network on
+//! the host. A /20 rather than AWS's /16 (172.31.0.0/16) leaves 1,024 of them to installations
+//! sharing a host. Inside it: one /22 default subnet per zone (AWS's layout, scaled down), the
+//! default security group, an internet gateway and the main route table routing 0.0.0.0/0 to
+//! it. `subnet-default` and `sg-default` name its first subnet and its group wherever an id
+//! is taken.
 
 use std::net::Ipv4Addr;
 
@@ -25,8 +28,11 @@ pub const DEFAULT_SUBNET_ALIAS: &str = "subnet-default";
 pub const DEFAULT_GROUP_ALIAS: &str = "sg-default";
 
 const POOL_BASE: u32 = 10 << 24 | 192 << 16;
-/// /16s in 10.192.0.0/10.
-const POOL_SLOTS: u32 = 64;
+/// The default VPC's block, a /20: 1,024 of them in 10.192.0.0/10.
+const VPC_PREFIX: u8 = 20;
+const POOL_SLOTS: u32 = 1 << (VPC_PREFIX - 10);
+/// Each zone's default subnet, a /22 (four fit the /20; regions have three zones).
+const SUBNET_PREFIX: u8 = 22;
 /// The installation-wide claim on a default VPC's /16 (the Docker networks it may become
 /// are the host's, not an account's).
 const CLAIM_PREFIX: &str = "ec2-default-cidr/";
@@ -56,6 +62,7 @@ impl Ec2 {
     /// choice of its block.
     pub fn ensure_default_vpc(&self, scope: &Ec2Scope, installation: &str) -> Result<()> {
         let marker = scope.default_vpc_key();
+        let mut routed: Option<Vec<Cidr>> = None;
         let start = slot_of(&format!(
             "{installation}/{}/{}",
             scope.account, scope.region
@@ -64,9 +71,18 @@ impl Ec2 {
             if self.store().get(&marker)?.is_some() {
                 return Ok(());
             }
-            let network = Ipv4Addr::from(POOL_BASE + (((start + offset) % POOL_SLOTS) << 16));
+            let slot = (start + offset) % POOL_SLOTS;
+            let network = Ipv4Addr::from(POOL_BASE + (slot << (32 - VPC_PREFIX)));
             let claim = format!("{CLAIM_PREFIX}{network}");
             if self.store().get(&claim)?.is_some() {
+                continue;
+            }
+            let block = Cidr {
+                network,
+                prefix: VPC_PREFIX,
+            };
+            let routed = routed.get_or_insert_with(|| self.host_ranges());
+            if routed.iter().any(|r| r.overlaps(&block)) {
                 continue;
             }
             let (compares, ops) = self.default_vpc_records(scope, network, &claim, &marker);
@@ -91,7 +107,11 @@ impl Ec2 {
     ) -> (Vec<Compare>, Vec<Op>) {
         let vpc = Vpc {
             id: new_id("vpc"),
-            cidr_block: format!("{network}/16"),
+            cidr_block: Cidr {
+                network,
+                prefix: VPC_PREFIX,
+            }
+            .to_string(),
             cidr_block_association_id: new_id("vpc-cidr-assoc"),
             owner_id: scope.account.clone(),
             is_default: true,
@@ -116,8 +136,10 @@ impl Ec2 {
                 id: new_id("subnet"),
                 vpc_id: vpc.id.clone(),
                 cidr_block: Cidr {
-                    network: Ipv4Addr::from(u32::from(network) + ((n as u32) << 12)),
-                    prefix: 20,
+                    network: Ipv4Addr::from(
+                        u32::from(network) + ((n as u32) << (32 - SUBNET_PREFIX)),
+                    ),
+                    prefix: SUBNET_PREFIX,
                 }
                 .to_string(),
                 availability_zone: zone,

@@ -41,9 +41,16 @@ pub use zones::{availability_zones, zone_id};
 
 pub type Result<T, E = Ec2Error> = std::result::Result<T, E>;
 
+/// The IPv4 ranges the host already routes (other installations' networks among them),
+/// which a default VPC's block stays clear of.
+pub trait HostRanges: Send + Sync {
+    fn ranges(&self) -> Vec<Cidr>;
+}
+
 /// EC2 networking over the store.
 pub struct Ec2 {
     store: Arc<dyn Store>,
+    host: Option<Arc<dyn HostRanges>>,
 }
 
 impl std::fmt::Debug for Ec2 {
@@ -54,7 +61,17 @@ impl std::fmt::Debug for Ec2 {
 
 impl Ec2 {
     pub fn new(store: Arc<dyn Store>) -> Ec2 {
-        Ec2 { store }
+        Ec2 { store, host: None }
+    }
+
+    /// Default VPCs' blocks stay clear of what `host` routes.
+    pub fn with_host_ranges(mut self, host: Arc<dyn HostRanges>) -> Ec2 {
+        self.host = Some(host);
+        self
+    }
+
+    pub(crate) fn host_ranges(&self) -> Vec<Cidr> {
+        self.host.as_ref().map(|h| h.ranges()).unwrap_or_default()
     }
 
     pub(crate) fn store(&self) -> &dyn Store {

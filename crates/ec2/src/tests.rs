@@ -28,7 +28,7 @@ fn the_default_vpc_is_made_once_with_a_subnet_per_zone_and_its_default_group() {
     assert_eq!(vpcs.len(), 1);
     let vpc = &vpcs[0];
     assert!(vpc.is_default);
-    assert!(vpc.cidr_block.starts_with("10.") && vpc.cidr_block.ends_with("/16"));
+    assert!(vpc.cidr_block.starts_with("10.") && vpc.cidr_block.ends_with("/20"));
     let subnets = ec2.describe_subnets(&scope, &[], &[]).unwrap();
     assert_eq!(subnets.len(), 3);
     let zones: Vec<_> = subnets
@@ -61,6 +61,35 @@ fn the_default_vpc_is_made_once_with_a_subnet_per_zone_and_its_default_group() {
             .iter()
             .any(|r| r.is_egress && r.source == PermissionSource::CidrIpv4("0.0.0.0/0".into()))
     );
+}
+
+struct Routed(Vec<Cidr>);
+
+impl HostRanges for Routed {
+    fn ranges(&self) -> Vec<Cidr> {
+        self.0.clone()
+    }
+}
+
+#[test]
+fn a_default_vpc_stays_clear_of_ranges_the_host_routes() {
+    // Where this installation's default VPC would go without the host's routes...
+    let (plain, scope) = ec2();
+    let wanted = plain.describe_vpcs(&scope, &[], &[]).unwrap()[0].cidr();
+    // ...is taken on the host (another installation's subnet inside it): it moves on.
+    let taken = Cidr {
+        network: wanted.host(1024),
+        prefix: 22,
+    };
+    assert!(wanted.contains(&taken));
+    let ec2 = Ec2::new(Arc::new(MemStore::new())).with_host_ranges(Arc::new(Routed(vec![taken])));
+    ec2.ensure_default_vpc(&scope, "inst-1").unwrap();
+    let vpc = ec2.describe_vpcs(&scope, &[], &[]).unwrap()[0].cidr();
+    assert!(!vpc.overlaps(&taken), "{vpc} overlaps {taken}");
+    for subnet in ec2.describe_subnets(&scope, &[], &[]).unwrap() {
+        assert_eq!(subnet.cidr().prefix, 22);
+        assert!(vpc.contains(&subnet.cidr()));
+    }
 }
 
 #[test]

@@ -20,6 +20,7 @@ mod tags;
 mod task_definitions;
 pub mod task_sets;
 mod tasks;
+mod vpc_subnets;
 #[cfg(any(test, feature = "testing"))]
 pub mod testing;
 
@@ -50,7 +51,7 @@ pub use instances::{
 };
 pub use network::{
     Attachment, AttachmentDetail, AwsVpcConfiguration, ENI_ATTACHMENT, NetworkConfiguration,
-    Subnet, check_network_configuration, subnet_gateway_of,
+    Subnet, check_network_configuration,
 };
 pub use services::{
     CreateService, Deployment, DeploymentCircuitBreaker, DeploymentConfiguration, Placement,
@@ -58,6 +59,7 @@ pub use services::{
     revision_of,
 };
 pub use task_definitions::StoredTaskDefinition;
+pub use vpc_subnets::{SubnetDirectory, VpcSubnet};
 pub use tasks::{
     ContainerChange, ListTasksFilter, NetworkInterface, ProtectedTask, ProtectionResult,
     Reservation, RunTask, RunTaskOutcome, RunTaskPending, Task, TaskContainer, TaskProtection,
@@ -77,6 +79,7 @@ pub struct Ecs {
     host_networks: Option<Arc<dyn HostNetworks>>,
     /// ELBv2, for services behind load balancers (`service_load_balancers.rs`).
     target_groups: Option<Arc<dyn service_load_balancers::TargetGroups>>,
+    subnets: Option<Arc<dyn SubnetDirectory>>,
 }
 
 impl Ecs {
@@ -88,6 +91,7 @@ impl Ecs {
             installation: Arc::default(),
             host_networks: None,
             target_groups: None,
+            subnets: None,
         }
     }
 
@@ -102,6 +106,7 @@ impl Ecs {
             installation: self.installation.clone(),
             host_networks: self.host_networks.clone(),
             target_groups: self.target_groups.clone(),
+            subnets: self.subnets.clone(),
         }
     }
 

@@ -1,5 +1,6 @@
 //! awsvpc networking in the control plane: RunTask's `networkConfiguration` (checked with
-//! ECS's messages), subnets (a subnet id maps to a /24 chosen the first time the id is used),
+//! ECS's messages), subnets (EC2's, `vpc_subnets.rs`; without EC2 a subnet id maps to a /24
+//! chosen the first time the id is used),
 //! the addresses in them (IPAM: one key per assigned address, written in the transaction that
 //! creates the task and deleted in the one that stops it, so an address is never handed out
 //! twice and is known before any agent sees the task), and the task's ENI attachment.
@@ -14,11 +15,11 @@ use std::net::Ipv4Addr;
 use berth_model::Scope;
 use berth_model::ecs::LaunchType;
 use berth_model::ecs::{AttachmentStatus, EcsArn};
-use berth_store::{Change, Compare, Op, Store, Update};
+use berth_store::{Compare, Op, Store};
 use serde::{Deserialize, Serialize};
 
 use crate::installation::HostRoute;
-use crate::keys::{SUBNET_PREFIX, cidr_key, ip_key, ip_prefix, subnet_key};
+use crate::keys::{SUBNET_PREFIX, cidr_key, ip_key, ip_prefix};
 use crate::{Ecs, EcsError, Result, decode, encode};
 
 /// The range subnets' /24s are taken from: 10.192.0.0/10, 16 384 of them, clear of Docker's
@@ -141,26 +142,49 @@ fn is_resource_id(id: &str, prefix: &str) -> bool {
     })
 }
 
-/// A subnet: its id and the /24 it maps to.
+/// A subnet tasks use: EC2's (its block, VPC and zone), or without EC2 a Berth-chosen /24.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Subnet {
     pub id: String,
-    /// `10.x.y.0/24`.
+    /// `10.0.1.0/24`.
     pub cidr: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub vpc_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub availability_zone: Option<String>,
 }
 
 impl Subnet {
-    fn network(&self) -> Ipv4Addr {
+    pub(crate) fn network(&self) -> Ipv4Addr {
         self.cidr
             .split_once('/')
             .and_then(|(a, _)| a.parse().ok())
             .unwrap_or(Ipv4Addr::UNSPECIFIED)
     }
 
-    /// The subnet's gateway, `.1` (the Docker bridge's address on the host).
+    /// The prefix length (24 when the record has none).
+    pub fn prefix(&self) -> u8 {
+        self.cidr
+            .split_once('/')
+            .and_then(|(_, p)| p.parse().ok())
+            .filter(|p| *p <= 32)
+            .unwrap_or(24)
+    }
+
+    fn mask(&self) -> u32 {
+        u32::MAX.checked_shl(32 - u32::from(self.prefix())).unwrap_or(0)
+    }
+
+    /// The subnet's gateway, the first address after the network's (the bridge's address on
+    /// the host; EC2's VPC router address).
     pub fn gateway(&self) -> Ipv4Addr {
         Ipv4Addr::from(u32::from(self.network()) + 1)
+    }
+
+    /// The gateway with the prefix length, as ACS gives it to the agent (`10.0.1.1/24`).
+    pub fn gateway_cidr(&self) -> String {
+        format!("{}/{}", self.gateway(), self.prefix())
     }
 
     fn host(&self, n: u32) -> Ipv4Addr {
@@ -168,7 +192,25 @@ impl Subnet {
     }
 
     pub fn contains(&self, ip: Ipv4Addr) -> bool {
-        u32::from(ip) & 0xffff_ff00 == u32::from(self.network())
+        u32::from(ip) & self.mask() == u32::from(self.network())
+    }
+
+    /// Whether the two subnets' blocks share any address.
+    pub(crate) fn overlaps(&self, other: &Subnet) -> bool {
+        let mask = self.mask() & other.mask();
+        u32::from(self.network()) & mask == u32::from(other.network()) & mask
+    }
+
+    /// The offsets of the addresses tasks may hold: in EC2's subnets all but the four
+    /// first and the last (AWS keeps them), in a Berth-chosen /24 all but the network, the
+    /// gateway and the broadcast address.
+    fn hosts(&self) -> std::ops::RangeInclusive<u32> {
+        if self.vpc_id.is_some() {
+            let size = 1u64 << (32 - u32::from(self.prefix()));
+            4..=u32::try_from(size.saturating_sub(2)).unwrap_or(u32::MAX)
+        } else {
+            FIRST_HOST..=LAST_HOST
+        }
     }
 }
 
@@ -187,30 +229,9 @@ fn slot_network(slot: u32) -> Ipv4Addr {
 }
 
 impl Ecs {
-    /// The subnet with this id, its /24 chosen and recorded the first time the id is used.
-    pub fn ensure_subnet(&self, id: &str) -> Result<Subnet> {
-        let subnet = berth_store::update(&*self.store, &subnet_key(id), |subnet| {
-            if subnet.is_some() {
-                return Ok(Update::from(Change::Keep));
-            }
-            let network = self.free_range(id, &self.host_routes())?;
-            let subnet = Subnet {
-                id: id.to_string(),
-                cidr: format!("{network}/24"),
-            };
-            // The range is claimed with the subnet (another subnet may be taking it now).
-            Ok::<_, EcsError>(
-                Update::from(Change::Put(subnet))
-                    .provided(Compare::ModRevision(cidr_key(network), 0))
-                    .also(Op::put(cidr_key(network), id.as_bytes().to_vec())),
-            )
-        })?;
-        Ok(subnet.expect("kept or put"))
-    }
-
     /// The first /24 from the subnet's hashed slot on that neither this store holds nor a
     /// host route overlaps (saying so in the log when routes made it move on).
-    fn free_range(&self, id: &str, routes: &[HostRoute]) -> Result<Ipv4Addr> {
+    pub(crate) fn free_range(&self, id: &str, routes: &[HostRoute]) -> Result<Ipv4Addr> {
         let start = slot_of(&format!("{}/{id}", self.installation()?));
         let mut routed: Option<(Ipv4Addr, &HostRoute)> = None;
         for offset in 0..POOL_SLOTS {
@@ -256,7 +277,9 @@ impl Ecs {
         let mut moved = Vec::new();
         for kv in self.store.range(SUBNET_PREFIX, None, 0)? {
             let subnet: Subnet = decode(&kv)?;
-            if !routes.iter().any(|r| r.overlaps(subnet.network(), 24))
+            // EC2's subnets keep their blocks (a clash refuses them when first used).
+            if subnet.vpc_id.is_some()
+                || !routes.iter().any(|r| r.overlaps(subnet.network(), 24))
                 || !self
                     .store
                     .range(&ip_prefix(&subnet.id), None, 1)?
@@ -268,6 +291,7 @@ impl Ecs {
             let new = Subnet {
                 id: subnet.id.clone(),
                 cidr: format!("{network}/24"),
+                ..subnet.clone()
             };
             let committed = self.store.txn(
                 &[
@@ -318,8 +342,10 @@ impl AddressBook {
             let prefix = ip_prefix(&subnet.id);
             let mut used = BTreeSet::new();
             for kv in store.range(&prefix, None, 0)? {
-                if let Ok(ip) = kv.key[prefix.len()..].parse::<Ipv4Addr>() {
-                    used.insert(u32::from(ip) & 0xff);
+                if let Ok(ip) = kv.key[prefix.len()..].parse::<Ipv4Addr>()
+                    && subnet.contains(ip)
+                {
+                    used.insert(u32::from(ip) - u32::from(subnet.network()));
                 }
             }
             self.used.insert(subnet.id.clone(), used);
@@ -331,10 +357,10 @@ impl AddressBook {
     pub(crate) fn free(&mut self, store: &dyn Store, subnets: &[Subnet]) -> Result<usize> {
         let mut free = 0;
         for subnet in subnets {
+            let hosts = subnet.hosts();
             let used = self.used(store, subnet)?;
-            free += (FIRST_HOST..=LAST_HOST)
-                .filter(|n| !used.contains(n))
-                .count();
+            let held = used.range(hosts.clone()).count();
+            free += (hosts.count()).saturating_sub(held);
         }
         Ok(free)
     }
@@ -346,8 +372,9 @@ impl AddressBook {
         subnets: &[Subnet],
     ) -> Result<Option<Assignment>> {
         for subnet in subnets {
+            let hosts = subnet.hosts();
             let used = self.used(store, subnet)?;
-            if let Some(n) = (FIRST_HOST..=LAST_HOST).find(|n| !used.contains(n)) {
+            if let Some(n) = hosts.into_iter().find(|n| !used.contains(n)) {
                 used.insert(n);
                 return Ok(Some(Assignment {
                     subnet: subnet.clone(),
@@ -357,12 +384,6 @@ impl AddressBook {
         }
         Ok(None)
     }
-}
-
-/// The gateway of the subnet holding `ip`, with the prefix length (`10.192.3.1/24`): every
-/// Berth subnet is a /24 whose `.1` is the gateway.
-pub fn subnet_gateway_of(ip: Ipv4Addr) -> String {
-    format!("{}/24", Ipv4Addr::from((u32::from(ip) & 0xffff_ff00) + 1))
 }
 
 /// A task attachment as DescribeTasks shows it.
@@ -552,6 +573,13 @@ mod tests {
         );
     }
 
+    fn scope() -> Scope {
+        Scope::new(
+            "000000000000".parse().unwrap(),
+            "us-east-1".parse().unwrap(),
+        )
+    }
+
     fn ecs() -> Ecs {
         Ecs::new(Arc::new(berth_store::MemStore::new()))
     }
@@ -583,17 +611,17 @@ mod tests {
     #[test]
     fn installations_draw_different_ranges_and_avoid_what_the_host_routes() {
         let a = installation("insta00001")
-            .ensure_subnet("subnet-default")
+            .ensure_subnet(&scope(), "subnet-default")
             .unwrap();
         // The same installation (another host of it, a restart) maps the id to the same range.
         assert_eq!(
             installation("insta00001")
-                .ensure_subnet("subnet-default")
+                .ensure_subnet(&scope(), "subnet-default")
                 .unwrap(),
             a
         );
         let b = installation("instb00002")
-            .ensure_subnet("subnet-default")
+            .ensure_subnet(&scope(), "subnet-default")
             .unwrap();
         assert_ne!(a.cidr, b.cidr, "two installations, one subnet id");
 
@@ -602,14 +630,14 @@ mod tests {
         let host = Arc::new(Routes(vec![route(&a.cidr, "br-0123456789ab")]));
         let c = installation("insta00001")
             .with_host_networks(host.clone())
-            .ensure_subnet("subnet-default")
+            .ensure_subnet(&scope(), "subnet-default")
             .unwrap();
         assert_ne!(c.cidr, a.cidr);
         // A wide route covering the start of the pool is skipped whole.
         let wide = Arc::new(Routes(vec![route("10.192.0.0/11", "tun0")]));
         let d = ecs()
             .with_host_networks(wide)
-            .ensure_subnet("subnet-x")
+            .ensure_subnet(&scope(), "subnet-x")
             .unwrap();
         assert!(
             !route("10.192.0.0/11", "tun0").overlaps(d.network(), 24),
@@ -621,8 +649,8 @@ mod tests {
     #[test]
     fn an_idle_subnet_moves_off_a_range_the_host_now_routes() {
         let ecs = installation("insta00001");
-        let idle = ecs.ensure_subnet("subnet-idle").unwrap();
-        let busy = ecs.ensure_subnet("subnet-busy").unwrap();
+        let idle = ecs.ensure_subnet(&scope(), "subnet-idle").unwrap();
+        let busy = ecs.ensure_subnet(&scope(), "subnet-busy").unwrap();
         let mut book = AddressBook::default();
         let held = book
             .take(&*ecs.store, std::slice::from_ref(&busy))
@@ -644,10 +672,10 @@ mod tests {
         assert_eq!(moved.len(), 1, "{moved:?}");
         assert_eq!(moved[0].0, "subnet-idle");
         assert_eq!(moved[0].1, idle.cidr);
-        let now = ecs.ensure_subnet("subnet-idle").unwrap();
+        let now = ecs.ensure_subnet(&scope(), "subnet-idle").unwrap();
         assert_eq!(now.cidr, moved[0].2);
         assert_ne!(now.cidr, idle.cidr);
-        assert_eq!(ecs.ensure_subnet("subnet-busy").unwrap(), busy);
+        assert_eq!(ecs.ensure_subnet(&scope(), "subnet-busy").unwrap(), busy);
         // The old range is free again in the store; nothing moves twice.
         assert!(ecs.store.get(&cidr_key(idle.network())).unwrap().is_none());
         assert!(
@@ -657,7 +685,7 @@ mod tests {
         );
         // A route on one of the installation's own networks is no reason to move.
         let mine = installation("instc00003");
-        let sub = mine.ensure_subnet("subnet-mine").unwrap();
+        let sub = mine.ensure_subnet(&scope(), "subnet-mine").unwrap();
         let mine =
             mine.with_host_networks(Arc::new(Routes(vec![route(&sub.cidr, "br-mine00000001")])));
         let own = std::collections::HashSet::from(["br-mine00000001".to_owned()]);
@@ -667,8 +695,8 @@ mod tests {
     #[test]
     fn a_subnet_keeps_its_cidr_and_two_subnets_never_share_one() {
         let ecs = ecs();
-        let a = ecs.ensure_subnet("subnet-0abc").unwrap();
-        assert_eq!(ecs.ensure_subnet("subnet-0abc").unwrap(), a);
+        let a = ecs.ensure_subnet(&scope(), "subnet-0abc").unwrap();
+        assert_eq!(ecs.ensure_subnet(&scope(), "subnet-0abc").unwrap(), a);
         assert!(
             a.cidr.starts_with("10.") && a.cidr.ends_with(".0/24"),
             "{}",
@@ -679,12 +707,13 @@ mod tests {
             u32::from(network) >= POOL_BASE && u32::from(network) < POOL_BASE + (POOL_SLOTS << 8)
         );
         assert_eq!(a.gateway(), Ipv4Addr::from(u32::from(network) + 1));
-        assert_eq!(subnet_gateway_of(a.host(9)), format!("{}/24", a.gateway()));
+        assert_eq!(a.gateway_cidr(), format!("{}/24", a.gateway()));
+        assert!(a.contains(a.host(9)) && !a.contains(a.host(256)));
 
         // An id whose hashed slot is taken gets the next free one.
         let mut cidrs = BTreeSet::new();
         for i in 0..200 {
-            cidrs.insert(ecs.ensure_subnet(&format!("subnet-{i}")).unwrap().cidr);
+            cidrs.insert(ecs.ensure_subnet(&scope(), &format!("subnet-{i}")).unwrap().cidr);
         }
         cidrs.insert(a.cidr);
         assert_eq!(cidrs.len(), 201);
@@ -693,7 +722,7 @@ mod tests {
     #[test]
     fn addresses_are_unique_and_counted_per_subnet() {
         let ecs = ecs();
-        let subnet = ecs.ensure_subnet("subnet-1").unwrap();
+        let subnet = ecs.ensure_subnet(&scope(), "subnet-1").unwrap();
         let store = &*ecs.store;
         let mut book = AddressBook::default();
         assert_eq!(
@@ -718,7 +747,7 @@ mod tests {
         let (compare, op) = first.claim("task-2");
         assert!(!store.txn(&[compare], &[op]).unwrap().is_committed());
         // Full subnets spill into the next one.
-        let next = ecs.ensure_subnet("subnet-2").unwrap();
+        let next = ecs.ensure_subnet(&scope(), "subnet-2").unwrap();
         let both = [subnet.clone(), next.clone()];
         let mut book = AddressBook::default();
         assert_eq!(book.free(store, &both).unwrap(), 252 + 253);
@@ -738,6 +767,8 @@ mod tests {
             subnet: Subnet {
                 id: "subnet-1".into(),
                 cidr: "10.200.3.0/24".into(),
+                vpc_id: None,
+                availability_zone: None,
             },
             ip: Ipv4Addr::new(10, 200, 3, 7),
         };

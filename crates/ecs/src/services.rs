@@ -388,11 +388,15 @@ impl Ecs {
         }
         // The same checks, and messages, as RunTask's.
         let configuration = network_configuration.clone();
-        crate::network::check_network_configuration(
+        let awsvpc = crate::network::check_network_configuration(
             td.network_mode.as_deref(),
             launch_type,
             configuration.as_ref(),
         )?;
+        // The subnets must be EC2's (and able to hold tasks) now, not when tasks start.
+        for id in awsvpc.iter().flat_map(|vpc| vpc.subnets.iter()) {
+            self.ensure_subnet(scope, id)?;
+        }
         Ok(td.task_definition_arn.unwrap_or_default())
     }
 

@@ -177,16 +177,20 @@ pub async fn run(
         berth_ecs::Ecs::new(store.clone()).with_host_networks(Arc::new(berth_ecs::ProcNetRoute));
     let installation = ecs.installation()?;
     // Services behind load balancers register their tasks in ELBv2's target groups.
-    let ec2 = Arc::new(berth_ec2::Ec2::new(store.clone()));
-    let elbv2 = Arc::new(
-        berth_elbv2::Elbv2::new(store.clone(), installation.clone()).with_networks(Arc::new(
-            load_balancing::Ec2Networks {
-                ec2: ec2.clone(),
-                installation: installation.clone(),
-            },
-        )),
+    let ec2 = Arc::new(
+        berth_ec2::Ec2::new(store.clone()).with_host_ranges(Arc::new(load_balancing::HostRoutes)),
     );
-    let ecs = ecs.with_target_groups(Arc::new(load_balancing::ElbTargetGroups(elbv2.clone())));
+    let networks = Arc::new(load_balancing::Ec2Networks {
+        ec2: ec2.clone(),
+        installation: installation.clone(),
+    });
+    let elbv2 = Arc::new(
+        berth_elbv2::Elbv2::new(store.clone(), installation.clone()).with_networks(networks.clone()),
+    );
+    // awsvpc tasks take their addresses from EC2's subnets.
+    let ecs = ecs
+        .with_target_groups(Arc::new(load_balancing::ElbTargetGroups(elbv2.clone())))
+        .with_subnet_directory(networks);
     host::record_installation(data_dir, &installation)?;
     let docker = host::docker().await;
     if let Some(docker) = &docker {

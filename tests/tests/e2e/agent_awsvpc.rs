@@ -4,8 +4,8 @@
 //! shows the ElasticNetworkInterface attachment; the host reaches the task at its address and
 //! container port. RunTask checks the network configuration with ECS's messages.
 //!
-//! Docker networks are the host's, so every test uses its own subnet ids (each maps to its
-//! own /24) and removes their networks when it ends.
+//! A task's address comes from its EC2 subnet's block (the default VPC's, whose block Berth
+//! chose clear of the host's other networks), its availability zone from the subnet's.
 
 use std::process::Command;
 use std::time::Duration;
@@ -63,17 +63,14 @@ fn detail<'a>(attachment: &'a Value, name: &str) -> &'a str {
         .unwrap_or_else(|| panic!("no {name} in {attachment:#}"))
 }
 
-/// The /24 of an address: its first three octets.
-fn network_of(ip: &str) -> String {
-    ip.rsplit_once('.').unwrap().0.to_owned()
-}
-
 #[test]
 fn awsvpc_tasks_get_their_own_address_on_a_berth_subnet() {
     let s = BerthServer::start();
     let (cluster, image) = cluster_with_image(&s, "vpc-");
 
-    let subnet = unique("subnet-0");
+    // The default VPC's subnet in the second zone: the task takes its block and its zone.
+    let default = berth_e2e::network::DefaultNetwork::of(&s);
+    let (subnet, block, zone) = (&default.subnets[1], &default.cidrs[1], &default.zones[1]);
     let _agent = Agent::start(&s, &cluster, &["--cleanup-delay-seconds", "600"]);
     let instance = wait_connected(&s, &cluster);
     assert!(
@@ -141,7 +138,8 @@ fn awsvpc_tasks_get_their_own_address_on_a_berth_subnet() {
         let eni = &attachments[0];
         assert_eq!(eni["type"], "ElasticNetworkInterface");
         assert_eq!(eni["status"], "ATTACHED");
-        assert_eq!(detail(eni, "subnetId"), subnet);
+        assert_eq!(detail(eni, "subnetId"), subnet.as_str());
+        assert_eq!(task["availabilityZone"], zone.as_str(), "the subnet's zone");
         assert!(detail(eni, "networkInterfaceId").starts_with("eni-"));
         let ip = detail(eni, "privateIPv4Address").to_owned();
         let mac = detail(eni, "macAddress");
@@ -158,12 +156,14 @@ fn awsvpc_tasks_get_their_own_address_on_a_berth_subnet() {
         ips.push(ip);
     }
     assert_ne!(ips[0], ips[1], "two tasks, two addresses");
-    assert_eq!(network_of(&ips[0]), network_of(&ips[1]), "one subnet");
+    for ip in &ips {
+        assert!(berth_e2e::network::in_block(ip, block), "{ip} in {block}");
+    }
 
-    // The subnet is a Berth network on Docker with the subnet's /24, holding the address.
-    let net = ok_json(&s.docker(&["network", "inspect", &s.network_name(&subnet)]));
+    // The subnet is a Berth network on Docker with the subnet's block, holding the address.
+    let net = ok_json(&s.docker(&["network", "inspect", &s.network_name(subnet)]));
     let cidr = net[0]["IPAM"]["Config"][0]["Subnet"].as_str().unwrap();
-    assert_eq!(cidr, format!("{}.0/24", network_of(&ips[0])));
+    assert_eq!(cidr, block.as_str());
 
     let mut infra_ids = Vec::new();
     for (task, ip) in tasks.iter().zip(&ips) {
@@ -203,13 +203,13 @@ fn awsvpc_tasks_get_their_own_address_on_a_berth_subnet() {
             pause["Name"]
         );
         assert_eq!(
-            pause["NetworkSettings"]["Networks"][s.network_name(&subnet)]["IPAddress"],
+            pause["NetworkSettings"]["Networks"][s.network_name(subnet)]["IPAddress"],
             ip.as_str()
         );
         // The interface's MAC is the namespace's real one.
         let eni = &task["attachments"][0];
         assert_eq!(
-            pause["NetworkSettings"]["Networks"][s.network_name(&subnet)]["MacAddress"],
+            pause["NetworkSettings"]["Networks"][s.network_name(subnet)]["MacAddress"],
             detail(eni, "macAddress")
         );
         infra_ids.push(pause_id.to_owned());
@@ -316,4 +316,14 @@ fn network_configuration_is_checked_against_the_network_mode() {
         ],
     );
     assert_aws_error(&malformed, "InvalidParameterException");
+    // A well-formed subnet id EC2 does not have: ECS quotes EC2's error.
+    let unknown = run(&awsvpc, &["--network-configuration", network]);
+    assert_aws_error(&unknown, "InvalidParameterException");
+    assert!(
+        String::from_utf8_lossy(&unknown.stderr).contains(
+            "Error retrieving subnet information for [subnet-0abc]: The subnet ID 'subnet-0abc' does not exist"
+        ),
+        "{}",
+        String::from_utf8_lossy(&unknown.stderr)
+    );
 }

@@ -63,8 +63,8 @@ fn berth_up_brings_fargate_capacity_and_an_instance_and_comes_back() {
     // A Fargate task is placed on the pool: no container instance shown, a platform
     // version, its own address on the subnet, and its page answers there.
     let marker = unique("fargate-page-");
-    // A subnet of this test's own (Docker networks are the host's, shared by parallel tests).
-    let subnet = format!("subnet-{}", unique("").replace(['-', '_'], ""));
+    // The default VPC's subnet (its block chosen clear of other installations' networks).
+    let subnet = "subnet-default";
     let fargate_arn = berth_e2e::docker_agent::register_fargate(
         &s,
         &unique("up-fargate-"),

@@ -420,4 +420,70 @@ fn an_awsvpc_tasks_interface_shows_in_describe_network_interfaces() {
         ],
     );
     assert_eq!(after["NetworkInterfaces"], json!([]));
+
+    // A VPC of the user's own: the task takes its address from the subnet's block and its
+    // zone from the subnet. The block is drawn at random from 10.64.0.0/10 (clear of the
+    // default VPCs' 10.192.0.0/10) so parallel tests' installations do not share one.
+    let draw = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .subsec_nanos()
+        ^ std::process::id().wrapping_mul(2_654_435_761);
+    let (b, c) = (64 + (draw >> 8) % 64, draw % 256);
+    let vpc = ec2(&s, &["create-vpc", "--cidr-block", &format!("10.{b}.0.0/16")]);
+    let block = format!("10.{b}.{c}.0/24");
+    let subnet = ec2(
+        &s,
+        &[
+            "create-subnet",
+            "--vpc-id",
+            &text(&vpc["Vpc"]["VpcId"]),
+            "--cidr-block",
+            &block,
+            "--availability-zone",
+            "us-east-1c",
+        ],
+    );
+    let subnet_id = text(&subnet["Subnet"]["SubnetId"]);
+    let group = ec2(
+        &s,
+        &[
+            "describe-security-groups",
+            "--filters",
+            &format!("Name=vpc-id,Values={}", text(&vpc["Vpc"]["VpcId"])),
+        ],
+    );
+    let group_id = text(&group["SecurityGroups"][0]["GroupId"]);
+    let run = ok_json(&s.aws(&[
+        "ecs",
+        "run-task",
+        "--cluster",
+        &cluster,
+        "--task-definition",
+        &family,
+        "--network-configuration",
+        &format!("awsvpcConfiguration={{subnets=[{subnet_id}],securityGroups=[{group_id}]}}"),
+    ]));
+    let arn = text(&run["tasks"][0]["taskArn"]);
+    let task = &wait_statuses(&s, &cluster, std::slice::from_ref(&arn), "RUNNING")[0];
+    assert_eq!(task["availabilityZone"], "us-east-1c", "{task:#}");
+    let details = task["attachments"][0]["details"].as_array().unwrap();
+    let detail = |name: &str| text(&details.iter().find(|d| d["name"] == name).unwrap()["value"]);
+    assert_eq!(detail("subnetId"), subnet_id);
+    let ip = detail("privateIPv4Address");
+    assert!(berth_e2e::network::in_block(&ip, &block), "{ip} in {block}");
+    // AWS keeps a subnet's first four addresses: the first task gets the fifth.
+    assert_eq!(ip, format!("10.{b}.{c}.4"));
+    let shown = ec2(
+        &s,
+        &[
+            "describe-network-interfaces",
+            "--filters",
+            &format!("Name=subnet-id,Values={subnet_id}"),
+        ],
+    );
+    assert_eq!(shown["NetworkInterfaces"][0]["PrivateIpAddress"], ip.as_str());
+    assert_eq!(shown["NetworkInterfaces"][0]["AvailabilityZone"], "us-east-1c");
+    ok_json(&s.aws(&["ecs", "stop-task", "--cluster", &cluster, "--task", &arn]));
+    wait_statuses(&s, &cluster, std::slice::from_ref(&arn), "STOPPED");
 }

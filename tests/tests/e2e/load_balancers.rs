@@ -419,7 +419,7 @@ fn path_rules_weighted_forwards_and_an_nlb_serve_fargate_services_by_ip_targets(
     let repo = unique("lbfg-img-");
     s.create_repo(&repo, &[]);
     let image = s.docker_push_test_image(&repo, "v1");
-    let subnet = format!("subnet-{}", unique(""));
+    let subnet = net.subnets[0].clone();
     let elb = |args: &[&str]| {
         let mut all = vec!["elbv2"];
         all.extend_from_slice(args);

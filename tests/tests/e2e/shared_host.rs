@@ -8,6 +8,7 @@ use std::net::TcpListener;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
+use berth_e2e::network::{DefaultNetwork, in_block};
 use berth_e2e::docker_agent::{
     Agent, cluster_with_image, containers_of, register, register_fargate, run_task, wait_for,
     wait_instances, wait_status,
@@ -126,8 +127,16 @@ fn two_installations_share_a_host_and_berth_down_removes_only_its_own() {
         ip_a, ip_b,
         "one subnet id, two installations, two addresses"
     );
-    let net = |ip: &str| ip.rsplit_once('.').unwrap().0.to_owned();
-    assert_ne!(net(&ip_a), net(&ip_b), "their ranges do not overlap");
+    // Each address is in its installation's default subnet, and the blocks are apart.
+    let (net_a, net_b) = (DefaultNetwork::of(&a), DefaultNetwork::of(&b));
+    let (block_a, block_b) = (&net_a.cidrs[0], &net_b.cidrs[0]);
+    assert!(in_block(&ip_a, block_a), "{ip_a} in {block_a}");
+    assert!(in_block(&ip_b, block_b), "{ip_b} in {block_b}");
+    let start = |block: &str| block.split_once('/').unwrap().0.to_owned();
+    assert!(
+        !in_block(&start(block_a), block_b) && !in_block(&start(block_b), block_a),
+        "their ranges do not overlap: {block_a} {block_b}"
+    );
     // Each answers on its own address with its own page.
     assert!(curl(&ip_a, 8000).unwrap().contains(&marker_a));
     assert!(curl(&ip_b, 8000).unwrap().contains(&marker_b));
@@ -146,7 +155,7 @@ fn two_installations_share_a_host_and_berth_down_removes_only_its_own() {
         assert!(name.contains(&ia), "{name} names its installation");
     }
     assert_eq!(networks(&ia).len(), 1);
-    let network = ok_json(&a.docker(&["network", "inspect", &a.network_name("subnet-default")]));
+    let network = ok_json(&a.docker(&["network", "inspect", &a.network_name(&net_a.subnets[0])]));
     assert_eq!(network[0]["Labels"]["berth.installation"], ia.as_str());
     let b_containers = containers(&ib);
     let b_networks = networks(&ib);

@@ -231,7 +231,7 @@ fn a_task_role_reaches_its_containers_at_169_254_170_2() {
 
     // awsvpc: the task's own namespace reaches the address too; an override's role wins.
     let other_role = task_role(&s, &unique("other-"), TRUST_ECS_TASKS);
-    let subnet = unique("subnet-0");
+    let subnet = "subnet-default";
     let vpc_td = register(
         &s,
         &unique("vpc-"),
@@ -544,7 +544,7 @@ fn host_mode_and_fargate_tasks_reach_their_credentials() {
         .as_str()
         .unwrap()
         .to_owned();
-    let subnet = unique("subnet-0");
+    let subnet = "subnet-default";
     let task = run(
         &s,
         &cluster,

@@ -54,7 +54,7 @@ fn subnet() -> Subnet {
     Subnet {
         id: "subnet-1".into(),
         vpc_id: VPC.into(),
-        cidr_block: "10.0.0.0/20".into(),
+        cidr_block: "10.192.5.0/24".into(),
         availability_zone: "us-east-1a".into(),
         owner_id: "000000000000".into(),
         map_public_ip_on_launch: false,

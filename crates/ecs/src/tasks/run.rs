@@ -261,6 +261,10 @@ pub(super) fn claim_address(
     compares.push(compare);
     ops.push(op);
     task.attach(eni_attachment(scope, &task.id, assignment));
+    // An awsvpc task is in its subnet's availability zone.
+    if let Some(zone) = &assignment.subnet.availability_zone {
+        task.availability_zone = Some(zone.clone());
+    }
 }
 
 /// How one attempt at a batch ended.
@@ -694,12 +698,15 @@ impl Ecs {
                 .map_err(parse)?,
         };
 
-        // A subnet's /24 is chosen the first time its id is used (one small transaction).
-        let subnets = awsvpc
-            .iter()
-            .flat_map(|vpc| vpc.subnets.iter())
-            .map(|id| self.ensure_subnet(id))
-            .collect::<Result<Vec<_>>>()?;
+        // EC2's subnets (a subnet's block is claimed the first time it is used: one small
+        // transaction); one named twice (`subnet-default` and its id) counts once.
+        let mut subnets: Vec<Subnet> = Vec::new();
+        for id in awsvpc.iter().flat_map(|vpc| vpc.subnets.iter()) {
+            let subnet = self.ensure_subnet(scope, id)?;
+            if !subnets.iter().any(|s| s.id == subnet.id) {
+                subnets.push(subnet);
+            }
+        }
         let td = Arc::new(td);
         match req.container_instances.clone() {
             Some(wanted) => Ok(RunTaskPending::Ready(self.start_task_on(

@@ -20,7 +20,7 @@ use berth_elbv2::{
 use berth_lb as lb;
 use tokio::sync::mpsc;
 
-pub use networks::Ec2Networks;
+pub use networks::{Ec2Networks, HostRoutes};
 pub use plan::{Built, Certificates, build};
 pub use targets::ElbTargetGroups;
 

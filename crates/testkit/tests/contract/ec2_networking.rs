@@ -89,7 +89,7 @@ fn every_account_has_a_default_vpc_with_a_subnet_per_zone() {
     assert_eq!(vpcs.len(), 1, "{body}");
     let cidr = first(&body, "cidrBlock");
     assert!(
-        cidr.starts_with("10.") && cidr.ends_with(".0.0/16"),
+        cidr.starts_with("10.") && cidr.ends_with(".0/20"),
         "{cidr}"
     );
     let body = ok(
@@ -104,7 +104,7 @@ fn every_account_has_a_default_vpc_with_a_subnet_per_zone() {
     assert_eq!(zones, ["us-east-1a", "us-east-1b", "us-east-1c"]);
     assert_eq!(
         texts(&body, "availableIpAddressCount"),
-        ["4091", "4091", "4091"]
+        ["1019", "1019", "1019"]
     );
     // `subnet-default` and `sg-default` name the default VPC's.
     let body = ok(&s, "Action=DescribeSubnets&SubnetId.1=subnet-default");

@@ -236,6 +236,14 @@ fn validation() {
         "{}",
         unknown.body
     );
+    // So is a subnet EC2 does not have (ECS quotes EC2's error), at CreateService already.
+    let no_subnet = create(json!({"launchType": "FARGATE", "networkConfiguration":
+        {"awsvpcConfiguration": {"subnets": ["subnet-0123456789abcdef0"], "securityGroups": ["sg-default"]}}}));
+    no_subnet.expect_error("InvalidParameterException");
+    assert_eq!(
+        no_subnet.message(),
+        "Error retrieving subnet information for [subnet-0123456789abcdef0]: The subnet ID 'subnet-0123456789abcdef0' does not exist (Service: AmazonEC2; Status Code: 400; Error Code: InvalidSubnetID.NotFound)"
+    );
     let ok = create(json!({"launchType": "FARGATE", "networkConfiguration":
         {"awsvpcConfiguration": {"subnets": ["subnet-default"], "securityGroups": ["sg-default"]}}}))
     .ok();
