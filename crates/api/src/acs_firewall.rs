@@ -63,7 +63,6 @@ impl Interface {
             groups: task.security_groups.clone(),
         })
     }
-
 }
 
 /// One scope's security groups and who is in them.
@@ -139,9 +138,7 @@ impl Membership {
         self.subnet_gateways
             .get(&interface.subnet_id)
             .copied()
-            .unwrap_or_else(|| {
-                Ipv4Addr::from((u32::from(interface.address) & 0xffff_ff00) + 1)
-            })
+            .unwrap_or_else(|| Ipv4Addr::from((u32::from(interface.address) & 0xffff_ff00) + 1))
     }
 
     /// `sg-default` as the default VPC's default group; other ids as they are.

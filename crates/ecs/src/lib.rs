@@ -20,9 +20,9 @@ mod tags;
 mod task_definitions;
 pub mod task_sets;
 mod tasks;
-mod vpc_subnets;
 #[cfg(any(test, feature = "testing"))]
 pub mod testing;
+mod vpc_subnets;
 
 use std::sync::Arc;
 
@@ -59,12 +59,12 @@ pub use services::{
     revision_of,
 };
 pub use task_definitions::StoredTaskDefinition;
-pub use vpc_subnets::{SubnetDirectory, VpcSubnet};
 pub use tasks::{
     ContainerChange, ListTasksFilter, NetworkInterface, ProtectedTask, ProtectionResult,
     Reservation, RunTask, RunTaskOutcome, RunTaskPending, Task, TaskContainer, TaskProtection,
     TaskStateChange,
 };
+pub use vpc_subnets::{SubnetDirectory, VpcSubnet};
 
 pub type Result<T, E = EcsError> = std::result::Result<T, E>;
 

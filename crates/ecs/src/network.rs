@@ -173,7 +173,9 @@ impl Subnet {
     }
 
     fn mask(&self) -> u32 {
-        u32::MAX.checked_shl(32 - u32::from(self.prefix())).unwrap_or(0)
+        u32::MAX
+            .checked_shl(32 - u32::from(self.prefix()))
+            .unwrap_or(0)
     }
 
     /// The subnet's gateway, the first address after the network's (the bridge's address on
@@ -713,7 +715,11 @@ mod tests {
         // An id whose hashed slot is taken gets the next free one.
         let mut cidrs = BTreeSet::new();
         for i in 0..200 {
-            cidrs.insert(ecs.ensure_subnet(&scope(), &format!("subnet-{i}")).unwrap().cidr);
+            cidrs.insert(
+                ecs.ensure_subnet(&scope(), &format!("subnet-{i}"))
+                    .unwrap()
+                    .cidr,
+            );
         }
         cidrs.insert(a.cidr);
         assert_eq!(cidrs.len(), 201);

@@ -111,7 +111,11 @@ impl Ecs {
                 )));
             }
             let generation = ranges
-                .map(|kv| String::from_utf8_lossy(&kv.value).parse::<u64>().unwrap_or(0))
+                .map(|kv| {
+                    String::from_utf8_lossy(&kv.value)
+                        .parse::<u64>()
+                        .unwrap_or(0)
+                })
                 .unwrap_or(0)
                 + 1;
             let committed = self.store.txn(

@@ -185,7 +185,8 @@ pub async fn run(
         installation: installation.clone(),
     });
     let elbv2 = Arc::new(
-        berth_elbv2::Elbv2::new(store.clone(), installation.clone()).with_networks(networks.clone()),
+        berth_elbv2::Elbv2::new(store.clone(), installation.clone())
+            .with_networks(networks.clone()),
     );
     // awsvpc tasks take their addresses from EC2's subnets.
     let ecs = ecs

@@ -430,7 +430,10 @@ fn an_awsvpc_tasks_interface_shows_in_describe_network_interfaces() {
         .subsec_nanos()
         ^ std::process::id().wrapping_mul(2_654_435_761);
     let (b, c) = (64 + (draw >> 8) % 64, draw % 256);
-    let vpc = ec2(&s, &["create-vpc", "--cidr-block", &format!("10.{b}.0.0/16")]);
+    let vpc = ec2(
+        &s,
+        &["create-vpc", "--cidr-block", &format!("10.{b}.0.0/16")],
+    );
     let block = format!("10.{b}.{c}.0/24");
     let subnet = ec2(
         &s,
@@ -482,8 +485,14 @@ fn an_awsvpc_tasks_interface_shows_in_describe_network_interfaces() {
             &format!("Name=subnet-id,Values={subnet_id}"),
         ],
     );
-    assert_eq!(shown["NetworkInterfaces"][0]["PrivateIpAddress"], ip.as_str());
-    assert_eq!(shown["NetworkInterfaces"][0]["AvailabilityZone"], "us-east-1c");
+    assert_eq!(
+        shown["NetworkInterfaces"][0]["PrivateIpAddress"],
+        ip.as_str()
+    );
+    assert_eq!(
+        shown["NetworkInterfaces"][0]["AvailabilityZone"],
+        "us-east-1c"
+    );
     ok_json(&s.aws(&["ecs", "stop-task", "--cluster", &cluster, "--task", &arn]));
     wait_statuses(&s, &cluster, std::slice::from_ref(&arn), "STOPPED");
 }

@@ -146,9 +146,9 @@ fn a_task_answers_a_group_it_allows_and_no_other_and_follows_rule_changes() {
             ]),
         );
     }
-    let server = run_in(&s, &cluster, &server_family, &subnet, &server_group);
-    let client_allowed = run_in(&s, &cluster, &client_family, &subnet, &allowed);
-    let client_other = run_in(&s, &cluster, &client_family, &subnet, &other);
+    let server = run_in(&s, &cluster, &server_family, subnet, &server_group);
+    let client_allowed = run_in(&s, &cluster, &client_family, subnet, &allowed);
+    let client_other = run_in(&s, &cluster, &client_family, subnet, &other);
     let arns = [server.clone(), client_allowed.clone(), client_other.clone()];
     let tasks = wait_statuses(&s, &cluster, &arns, "RUNNING");
     let server_ip = address_of(

@@ -8,11 +8,11 @@ use std::net::TcpListener;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use berth_e2e::network::{DefaultNetwork, in_block};
 use berth_e2e::docker_agent::{
     Agent, cluster_with_image, containers_of, register, register_fargate, run_task, wait_for,
     wait_instances, wait_status,
 };
+use berth_e2e::network::{DefaultNetwork, in_block};
 use berth_e2e::{BerthServer, ServerOptions, ok_json, stdout_of, unique};
 use serde_json::{Value, json};
 

@@ -107,9 +107,7 @@ fn payload_task(task: &berth_ecs::Task, td: &TaskDefinition) -> Value {
         scope: &scope,
         endpoint: ENDPOINT,
         registry_host: REGISTRY,
-        subnet_gateway: task
-            .eni()
-            .map(|_| "10.200.3.1/24".to_string()),
+        subnet_gateway: task.eni().map(|_| "10.200.3.1/24".to_string()),
     };
     let frame = ServerMessage::Payload(PayloadMessage {
         cluster_arn: Some(scope.arn("ecs", "cluster/prod")),

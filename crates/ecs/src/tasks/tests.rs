@@ -96,7 +96,7 @@ fn awsvpc_tasks_get_distinct_addresses_released_on_stop() {
             .unwrap()
             .to_string()
     };
-    let subnet = ecs.ensure_subnet(&scope, "subnet-0abc").unwrap();
+    let subnet = ecs.ensure_subnet(scope, "subnet-0abc").unwrap();
 
     let first = run(ecs, 3);
     let mut ips: Vec<String> = first.iter().map(address).collect();

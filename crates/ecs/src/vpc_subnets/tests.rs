@@ -13,7 +13,11 @@ struct Table(HashMap<String, VpcSubnet>);
 
 impl SubnetDirectory for Table {
     fn subnet(&self, _: &Scope, id: &str) -> std::result::Result<Option<VpcSubnet>, String> {
-        let id = if id == "subnet-default" { "subnet-aaaa" } else { id };
+        let id = if id == "subnet-default" {
+            "subnet-aaaa"
+        } else {
+            id
+        };
         Ok(self.0.get(id).cloned())
     }
 }
@@ -85,7 +89,12 @@ fn a_subnet_is_ec2s_block_zone_and_vpc_and_an_unknown_one_is_refused() {
 #[test]
 fn addresses_come_from_the_block_past_the_ones_aws_keeps() {
     let ecs = ecs_with(
-        &[vpc_subnet("subnet-small", "vpc-1", "10.55.0.16/28", "us-east-1a")],
+        &[vpc_subnet(
+            "subnet-small",
+            "vpc-1",
+            "10.55.0.16/28",
+            "us-east-1a",
+        )],
         vec![],
     );
     let subnet = ecs.ensure_subnet(&scope(), "subnet-small").unwrap();
@@ -131,5 +140,8 @@ fn overlapping_blocks_are_refused_with_what_they_overlap() {
     );
     // Nothing was recorded for the refused ones; a clear block still works.
     assert_eq!(ecs.subnet("subnet-b").unwrap(), None);
-    assert_eq!(ecs.ensure_subnet(&scope(), "subnet-d").unwrap().cidr, "10.9.0.0/24");
+    assert_eq!(
+        ecs.ensure_subnet(&scope(), "subnet-d").unwrap().cidr,
+        "10.9.0.0/24"
+    );
 }

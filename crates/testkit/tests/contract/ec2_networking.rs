@@ -88,10 +88,7 @@ fn every_account_has_a_default_vpc_with_a_subnet_per_zone() {
     let vpcs = texts(&body, "vpcId");
     assert_eq!(vpcs.len(), 1, "{body}");
     let cidr = first(&body, "cidrBlock");
-    assert!(
-        cidr.starts_with("10.") && cidr.ends_with(".0/20"),
-        "{cidr}"
-    );
+    assert!(cidr.starts_with("10.") && cidr.ends_with(".0/20"), "{cidr}");
     let body = ok(
         &s,
         &format!(
