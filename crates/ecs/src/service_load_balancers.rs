@@ -412,7 +412,7 @@ impl Ecs {
                 tracing::debug!(task = %id, error = %e, "noting a drain in the service's events");
             }
         }
-        Ok(self.task(scope, cluster, id)?)
+        self.task(scope, cluster, id)
     }
 
     /// RegisterTargets for one of a task's targets; whether it was registered (a failure is
