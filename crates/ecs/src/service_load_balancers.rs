@@ -4,13 +4,15 @@
 //! instance's id and the host port the container port is published on); a task the
 //! scheduler stops is first deregistered and stopped only when its deregistration delay has
 //! passed (it is DEACTIVATING meanwhile); a task that stops by itself is deregistered at
-//! once. While registered, its targets' health is its health for the service: a deployment
-//! counts it healthy only when every target is healthy, and a target unhealthy past the
-//! grace period gets the task replaced.
+//! once. StopTask of such a task drains it the same way (DescribeTasks shows it DEACTIVATING,
+//! desired STOPPED, while its agent keeps it running). While registered, its targets' health
+//! is its health for the service: a deployment counts it healthy only when every target is
+//! healthy, and a target unhealthy past the grace period gets the task replaced (with ECS's
+//! "is unhealthy in (target-group …)" event, once per replacement).
 //!
 //! ELBv2 itself is behind [`TargetGroups`], which the server implements over `berth-elbv2`.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use berth_model::Scope;
@@ -45,14 +47,24 @@ pub struct Deactivation {
     /// When its targets have drained and it is stopped (seconds since the epoch).
     pub until: f64,
     pub reason: String,
+    /// Who asked for the stop (records from before StopTask drained say nothing: the
+    /// scheduler).
+    #[serde(default = "scheduler_initiated")]
+    pub stop_code: StopCode,
+}
+
+fn scheduler_initiated() -> StopCode {
+    StopCode::ServiceSchedulerInitiated
 }
 
 /// A target's health as the service scheduler reads it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum TargetState {
     Initial,
     Healthy,
-    Unhealthy,
+    /// Failing its health checks: ELBv2's description of why (`TargetHealth.Description`,
+    /// such as "Health checks failed with these codes: [502]").
+    Unhealthy(String),
     /// Not registered in the group (a registration that did not happen, or was undone).
     NotRegistered,
     /// Draining, unused, unavailable: not serving.
@@ -112,13 +124,65 @@ pub(crate) fn deregistered_event(service: &str, n: usize, group: &str) -> String
     format!("(service {service}) deregistered {n} targets in (target-group {group})")
 }
 
+/// ECS's event for tasks of a service whose targets begin to drain.
+pub(crate) fn draining_event(service: &str, n: usize) -> String {
+    format!("(service {service}) has begun draining connections on {n} tasks.")
+}
+
+/// A task's target that fails its health checks.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct UnhealthyTarget {
+    pub target_group: String,
+    pub target: Target,
+    /// ELBv2's description of the failure.
+    pub reason: String,
+}
+
+impl UnhealthyTarget {
+    /// ECS's stop reason for the task this target fails.
+    pub fn stop_reason(&self) -> String {
+        reason_elb_unhealthy(&self.target_group)
+    }
+
+    /// ECS's service event for it: the instance is named for an `instance` target (bridge
+    /// and host tasks), not for an `ip` one (awsvpc).
+    pub fn event(&self, service: &str, task: &str) -> String {
+        let instance = if self.target.id.parse::<std::net::IpAddr>().is_ok() {
+            String::new()
+        } else {
+            format!("(instance {}) ", self.target.id)
+        };
+        format!(
+            "(service {service}) (task {task}) {instance}(port {}) is unhealthy in (target-group {}) due to (reason {}).",
+            self.target.port, self.target_group, self.reason
+        )
+    }
+}
+
+/// A task's health as its targets tell it.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct TargetsHealth {
+    pub health: TaskHealth,
+    /// The first of its targets found unhealthy.
+    pub unhealthy: Option<UnhealthyTarget>,
+}
+
+impl TargetsHealth {
+    const UNKNOWN: TargetsHealth = TargetsHealth {
+        health: TaskHealth::Unknown,
+        unhealthy: None,
+    };
+    const HEALTHY: TargetsHealth = TargetsHealth {
+        health: TaskHealth::Healthy,
+        unhealthy: None,
+    };
+}
+
 /// What a round learnt of the service's targets.
 #[derive(Debug, Default)]
 pub(crate) struct TargetsRound {
     /// Health from the targets, for tasks registered (or due to be).
-    pub health: HashMap<String, (TaskHealth, Option<String>)>,
-    /// Tasks draining before their stop.
-    pub deactivating: HashSet<String>,
+    pub health: HashMap<String, TargetsHealth>,
     pub events: Vec<String>,
     /// DEACTIVATING tasks stopped now that their targets have drained.
     pub stopped: Vec<String>,
@@ -249,11 +313,10 @@ impl Ecs {
                         Some(&service.cluster),
                         &t.id,
                         Some(d.reason.clone()),
-                        StopCode::ServiceSchedulerInitiated,
+                        d.stop_code,
                     )?;
                     round.stopped.push(t.id.clone());
                 } else {
-                    round.deactivating.insert(t.id.clone());
                     round.busy = true;
                 }
                 continue;
@@ -270,9 +333,7 @@ impl Ecs {
                 continue;
             }
             if t.load_balancer_targets.is_empty() && !balancers.is_empty() {
-                round
-                    .health
-                    .insert(t.id.clone(), (TaskHealth::Unknown, None));
+                round.health.insert(t.id.clone(), TargetsHealth::UNKNOWN);
                 round.busy = true;
                 // The targets are recorded on the task before ELBv2 hears of them, so a
                 // registration is never left without a record to undo it by.
@@ -312,6 +373,46 @@ impl Ecs {
                 .push(deregistered_event(&service.service_name, n, &group));
         }
         Ok(round)
+    }
+
+    /// StopTask of a task of a service registered in target groups: it drains first
+    /// (see [`Ecs::deactivate`]) and its service says so in its events. The task as
+    /// StopTask answers it; `None` when it is not behind load balancers (or no longer
+    /// running), and is stopped at once.
+    pub(crate) fn stop_after_drain(
+        &self,
+        scope: &Scope,
+        cluster: &str,
+        id: &str,
+        reason: &str,
+        stop_code: StopCode,
+    ) -> Result<Option<Task>> {
+        let Some(t) = self.task(scope, cluster, id)? else {
+            return Ok(None);
+        };
+        let Some(left) = self.deactivate(scope, &t, reason, stop_code)? else {
+            return Ok(None);
+        };
+        if let Some(service) = t.group.strip_prefix("service:")
+            && !left.is_empty()
+        {
+            let mut events: Vec<String> = left
+                .iter()
+                .map(|group| deregistered_event(service, 1, group))
+                .collect();
+            events.push(draining_event(service, 1));
+            let noted = self.change_service(scope, Some(cluster), service, |s| {
+                let now = now_epoch();
+                for message in &events {
+                    s.push_event(message.clone(), now);
+                }
+                Ok(())
+            });
+            if let Err(e) = noted {
+                tracing::debug!(task = %id, error = %e, "noting a drain in the service's events");
+            }
+        }
+        self.task(scope, cluster, id)
     }
 
     /// RegisterTargets for one of a task's targets; whether it was registered (a failure is
@@ -370,7 +471,7 @@ impl Ecs {
         groups: &dyn TargetGroups,
         serving: &[&Task],
         registered: &mut HashMap<String, usize>,
-    ) -> Vec<(String, (TaskHealth, Option<String>))> {
+    ) -> Vec<(String, TargetsHealth)> {
         let mut by_group: HashMap<&str, Vec<(usize, &RegisteredTarget)>> = HashMap::new();
         for (i, t) in serving.iter().enumerate() {
             for r in &t.load_balancer_targets {
@@ -380,14 +481,18 @@ impl Ecs {
                     .push((i, r));
             }
         }
-        let mut health: Vec<(TaskHealth, Option<String>)> =
-            vec![(TaskHealth::Healthy, None); serving.len()];
-        let mut worse = |i: usize, h: TaskHealth, reason: Option<String>| {
+        let mut health: Vec<TargetsHealth> = vec![TargetsHealth::HEALTHY; serving.len()];
+        let mut worse = |i: usize, h: TaskHealth, unhealthy: Option<UnhealthyTarget>| {
             let current = &mut health[i];
-            match (current.0, h) {
+            match (current.health, h) {
                 (TaskHealth::Unhealthy, _) => {}
-                (_, TaskHealth::Unhealthy) => *current = (h, reason),
-                (_, TaskHealth::Unknown) => current.0 = TaskHealth::Unknown,
+                (_, TaskHealth::Unhealthy) => {
+                    *current = TargetsHealth {
+                        health: h,
+                        unhealthy,
+                    }
+                }
+                (_, TaskHealth::Unknown) => current.health = TaskHealth::Unknown,
                 _ => {}
             }
         };
@@ -403,8 +508,13 @@ impl Ecs {
             for ((i, r), state) in members.into_iter().zip(states) {
                 match state {
                     TargetState::Healthy => {}
-                    TargetState::Unhealthy => {
-                        worse(i, TaskHealth::Unhealthy, Some(reason_elb_unhealthy(group)))
+                    TargetState::Unhealthy(reason) => {
+                        let failing = UnhealthyTarget {
+                            target_group: group.to_owned(),
+                            target: r.target.clone(),
+                            reason,
+                        };
+                        worse(i, TaskHealth::Unhealthy, Some(failing))
                     }
                     TargetState::NotRegistered => {
                         if self.join_group(scope, groups, serving[i], r) {
@@ -483,14 +593,18 @@ impl Ecs {
         Ok(Some(targets))
     }
 
-    /// The scheduler stops a task behind load balancers by deregistering it first: the
-    /// task stays RUNNING (DEACTIVATING) until its groups' longest deregistration delay
-    /// has passed. The groups it left (`None`: it has no targets, the caller stops it now).
+    /// A task behind load balancers is stopped by deregistering it first: it keeps
+    /// running (DEACTIVATING; its record says RUNNING, as its agent runs it) until its
+    /// groups' longest deregistration delay has passed, when the service scheduler stops
+    /// it. What DescribeTasks shows of a stop (desired STOPPED, `stoppingAt`, the reason
+    /// and code) is recorded now. The groups it left (`None`: it has no targets, or is
+    /// stopped or stopping already: the caller stops it now).
     pub(crate) fn deactivate(
         &self,
         scope: &Scope,
         t: &Task,
         reason: &str,
+        stop_code: StopCode,
     ) -> Result<Option<Vec<String>>> {
         let Some(groups) = self.target_groups().cloned() else {
             return Ok(None);
@@ -498,7 +612,7 @@ impl Ecs {
         if t.deactivating.is_some() {
             return Ok(Some(Vec::new()));
         }
-        if t.load_balancer_targets.is_empty() {
+        if t.load_balancer_targets.is_empty() || !drainable(t) {
             return Ok(None);
         }
         // The drain is recorded before ELBv2 hears of it: a failure after this point
@@ -512,19 +626,34 @@ impl Ecs {
                     .unwrap_or(0.0)
             })
             .fold(0.0_f64, f64::max);
-        let until = now_epoch() + delay;
-        let reason = reason.to_owned();
-        self.update_task_record(scope, &t.cluster, &t.id, |t| {
-            t.deactivating = Some(Deactivation {
-                until,
-                reason: reason.clone(),
-            });
+        let now = now_epoch();
+        let drain = Deactivation {
+            until: now + delay,
+            reason: reason.to_owned(),
+            stop_code,
+        };
+        let recorded = self.update_task_record(scope, &t.cluster, &t.id, |t| {
+            if drainable(t) && t.deactivating.is_none() {
+                t.deactivating = Some(drain.clone());
+                t.stopping_at = Some(now);
+                t.stop_code = Some(stop_code);
+                t.stopped_reason = Some(drain.reason.clone());
+            }
         })?;
+        if recorded.deactivating.as_ref() != Some(&drain) {
+            // Stopped or drained meanwhile by someone else.
+            return Ok(recorded.deactivating.is_some().then(Vec::new));
+        }
         let mut deregistered = HashMap::new();
         self.leave_groups(scope, groups.as_ref(), t, &mut deregistered);
         let left: Vec<String> = deregistered.into_keys().collect();
         Ok(Some(left))
     }
+}
+
+/// Whether a task may still drain before its stop: RUNNING and meant to run.
+fn drainable(t: &Task) -> bool {
+    t.last_status == TaskStatus::Running && t.desired_status == DesiredStatus::Running
 }
 
 /// A task's health with its load balancer targets' health: unhealthy if either says so,

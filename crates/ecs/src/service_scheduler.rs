@@ -111,12 +111,9 @@ impl Ecs {
             .iter()
             .map(|t| {
                 let mut v = task_view(t, &instances, now);
-                if targets.deactivating.contains(&t.id) {
-                    v.phase = TaskPhase::Stopping;
-                }
-                if let Some((health, _)) = targets.health.get(&t.id) {
+                if let Some(h) = targets.health.get(&t.id) {
                     v.health =
-                        crate::service_load_balancers::with_targets_health(v.health, *health);
+                        crate::service_load_balancers::with_targets_health(v.health, h.health);
                 }
                 v
             })
@@ -131,15 +128,18 @@ impl Ecs {
         } else {
             plan_replica(&view, &task_views)
         };
-        // A task replaced for its targets' health says which target group failed it.
+        // A task replaced for its targets' health says which target group failed it, and
+        // the service says why (once: the task leaves its groups now).
+        let mut events = Vec::new();
         for (id, reason) in &mut plan.stop {
             if reason == REASON_UNHEALTHY
-                && let Some((_, Some(elb_reason))) = targets.health.get(id)
+                && let Some(Some(failing)) = targets.health.get(id).map(|h| &h.unhealthy)
             {
-                *reason = elb_reason.clone();
+                *reason = failing.stop_reason();
+                events.push(failing.event(&service.service_name, id));
             }
         }
-        let outcome = self.apply_plan(r, &service, &plan, &tasks)?;
+        let outcome = self.apply_plan(r, &service, &plan, &tasks, events)?;
         Ok(match outcome {
             RoundOutcome::Steady | RoundOutcome::Wait(_) if targets.busy => RoundOutcome::Busy,
             other => other,
@@ -222,51 +222,9 @@ impl Ecs {
         service: &Service,
         plan: &ServicePlan,
         tasks: &[Task],
+        mut events: Vec<String>,
     ) -> Result<RoundOutcome> {
-        let mut events: Vec<String> = Vec::new();
-        let mut stopped = Vec::new();
-        // Tasks behind load balancers leave their target groups first (DEACTIVATING).
-        let mut draining = 0;
-        let mut left: HashMap<String, usize> = HashMap::new();
-        for (id, reason) in &plan.stop {
-            if let Some(task) = tasks.iter().find(|t| &t.id == id)
-                && let Some(groups) = self.deactivate(&r.scope, task, reason)?
-            {
-                draining += 1;
-                for g in groups {
-                    *left.entry(g).or_default() += 1;
-                }
-                continue;
-            }
-            match self.stop_task_as(
-                &r.scope,
-                Some(&r.cluster),
-                id,
-                Some(reason.clone()),
-                StopCode::ServiceSchedulerInitiated,
-            ) {
-                Ok(_) => stopped.push(id.clone()),
-                Err(e) => {
-                    tracing::warn!(task = %id, error = %e, "service scheduler: stopping a task failed")
-                }
-            }
-        }
-        for (group, n) in left {
-            events.push(crate::service_load_balancers::deregistered_event(
-                &service.service_name,
-                n,
-                &group,
-            ));
-        }
-        if draining > 0 {
-            events.push(format!(
-                "(service {}) has begun draining connections on {draining} tasks.",
-                service.service_name
-            ));
-        }
-        if !stopped.is_empty() {
-            events.push(stopped_event(&service.service_name, &stopped));
-        }
+        events.extend(self.stop_tasks(r, &service.service_name, &plan.stop, tasks)?);
         let primary = service
             .deployments
             .iter()
@@ -488,27 +446,78 @@ impl Ecs {
         Ok(changed.get())
     }
 
-    /// A DRAINING (deleted) service: stop its live tasks; with none left it is INACTIVE.
-    fn drain_deleted(&self, r: &ServiceRef, tasks: &[Task]) -> Result<RoundOutcome> {
-        let live: Vec<&Task> = tasks.iter().filter(|t| t.is_live()).collect();
-        for t in live
-            .iter()
-            .filter(|t| t.desired_status != DesiredStatus::Stopped)
-        {
-            // Behind load balancers: deregistered and drained first.
-            if self
-                .deactivate(&r.scope, t, "Service is being deleted")?
-                .is_some()
+    /// Stops the scheduler's tasks (`stops`: ids and reasons): those behind load balancers
+    /// leave their target groups first (DEACTIVATING), the others are stopped now. ECS's
+    /// events for it.
+    fn stop_tasks(
+        &self,
+        r: &ServiceRef,
+        service: &str,
+        stops: &[(String, String)],
+        tasks: &[Task],
+    ) -> Result<Vec<String>> {
+        let mut events = Vec::new();
+        let mut stopped = Vec::new();
+        let mut draining = 0;
+        let mut left: HashMap<String, usize> = HashMap::new();
+        for (id, reason) in stops {
+            if let Some(task) = tasks.iter().find(|t| &t.id == id)
+                && let Some(groups) =
+                    self.deactivate(&r.scope, task, reason, StopCode::ServiceSchedulerInitiated)?
             {
+                draining += 1;
+                for g in groups {
+                    *left.entry(g).or_default() += 1;
+                }
                 continue;
             }
-            let _ = self.stop_task_as(
+            match self.stop_task_as(
                 &r.scope,
                 Some(&r.cluster),
-                &t.id,
-                Some("Service is being deleted".into()),
+                id,
+                Some(reason.clone()),
                 StopCode::ServiceSchedulerInitiated,
-            );
+            ) {
+                Ok(_) => stopped.push(id.clone()),
+                Err(e) => {
+                    tracing::warn!(task = %id, error = %e, "service scheduler: stopping a task failed")
+                }
+            }
+        }
+        for (group, n) in left {
+            events.push(crate::service_load_balancers::deregistered_event(
+                service, n, &group,
+            ));
+        }
+        if draining > 0 {
+            events.push(crate::service_load_balancers::draining_event(
+                service, draining,
+            ));
+        }
+        if !stopped.is_empty() {
+            events.push(stopped_event(service, &stopped));
+        }
+        Ok(events)
+    }
+
+    /// A DRAINING (deleted) service: stop its live tasks (those behind load balancers
+    /// drain first); with none left it is INACTIVE.
+    fn drain_deleted(&self, r: &ServiceRef, tasks: &[Task]) -> Result<RoundOutcome> {
+        let live: Vec<&Task> = tasks.iter().filter(|t| t.is_live()).collect();
+        let stops: Vec<(String, String)> = live
+            .iter()
+            .filter(|t| t.desired_status != DesiredStatus::Stopped && t.deactivating.is_none())
+            .map(|t| (t.id.clone(), "Service is being deleted".to_owned()))
+            .collect();
+        let events = self.stop_tasks(r, &r.name, &stops, tasks)?;
+        if !events.is_empty() {
+            self.change_service(&r.scope, Some(&r.cluster), &r.name, |s| {
+                let now = now_epoch();
+                for message in &events {
+                    s.push_event(message.clone(), now);
+                }
+                Ok(())
+            })?;
         }
         if live.is_empty() {
             self.change_service(&r.scope, Some(&r.cluster), &r.name, |s| {
@@ -635,6 +644,8 @@ fn task_view(
     let phase = match (t.last_status, t.desired_status) {
         (TaskStatus::Stopped, _) => TaskPhase::Stopped,
         (_, DesiredStatus::Stopped) => TaskPhase::Stopping,
+        // Leaving its target groups before its stop (its agent still runs it).
+        _ if t.deactivating.is_some() => TaskPhase::Stopping,
         (TaskStatus::Running, _) => TaskPhase::Running,
         _ => TaskPhase::Pending,
     };

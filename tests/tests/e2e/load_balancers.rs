@@ -3,7 +3,7 @@
 //! target group (bridge tasks on dynamic host ports), a three-task service on it; requests
 //! through the load balancer are answered by all three tasks; a rolling deployment under
 //! continuous load loses no request; a task whose container is `docker kill`ed leaves the
-//! load balancer and is replaced. Fargate services by `ip` targets behind path rules and a
+//! load balancer and is replaced; StopTask drains a task (DEACTIVATING) before it stops. Fargate services by `ip` targets behind path rules and a
 //! weighted forward on one listener, and behind a network load balancer.
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -15,8 +15,8 @@ use std::thread;
 use std::time::Duration;
 
 use berth_e2e::docker_agent::{
-    Agent, POOL_CLUSTER, cluster_with_image, containers_of, register_fargate, wait_for,
-    wait_instances,
+    Agent, POOL_CLUSTER, cluster_with_image, containers_of, describe_task, register_fargate,
+    wait_for, wait_instances, wait_status,
 };
 use berth_e2e::network::DefaultNetwork;
 use berth_e2e::service::Svc;
@@ -389,6 +389,38 @@ fn a_service_behind_an_alb_is_served_by_every_task_and_rolls_out_without_losing_
     let replaced = svc.tasks("RUNNING");
     assert_eq!(replaced.len(), 3);
     assert!(replaced.iter().all(|t| t["taskArn"] != victim.as_str()));
+
+    // 5. StopTask of a task behind the load balancer drains it first: desired STOPPED at
+    // once, DEACTIVATING while its target drains (a longer delay, so it is seen), then
+    // stopped as the user's stop.
+    ok_json(&s.aws(&[
+        "elbv2",
+        "modify-target-group-attributes",
+        "--target-group-arn",
+        &group_arn,
+        "--attributes",
+        "Key=deregistration_delay.timeout_seconds,Value=20",
+    ]));
+    let stopped = replaced[0]["taskArn"].as_str().unwrap().to_owned();
+    let answer = ok_json(&s.aws(&[
+        "ecs",
+        "stop-task",
+        "--cluster",
+        &cluster,
+        "--task",
+        &stopped,
+    ]));
+    assert_eq!(answer["task"]["desiredStatus"], "STOPPED", "{answer:#}");
+    let draining = describe_task(&s, &cluster, &stopped);
+    assert_eq!(draining["lastStatus"], "DEACTIVATING", "{draining:#}");
+    assert_eq!(draining["desiredStatus"], "STOPPED", "{draining:#}");
+    assert!(
+        !svc.task_arns("RUNNING").contains(&stopped),
+        "ListTasks shows it as meant to stop"
+    );
+    let done = wait_status(&s, &cluster, &stopped, "STOPPED");
+    assert_eq!(done["stopCode"], "UserInitiated", "{done:#}");
+    assert_eq!(done["stoppedReason"], "Task stopped by user", "{done:#}");
 }
 
 /// A Fargate httpd on port 8080 answering `/blue`, `/green`, `/split` and `/health` with

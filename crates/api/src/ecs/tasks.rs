@@ -66,6 +66,7 @@ pub struct TaskWire {
 
 pub(super) fn task_wire(ctx: &AwsContext, t: berth_ecs::Task, with_tags: bool) -> TaskWire {
     let fargate = t.is_fargate();
+    let (last_status, desired_status) = (t.shown_last_status(), t.shown_desired_status());
     TaskWire {
         task_arn: t.arn(&ctx.scope),
         cluster_arn: EcsArn::cluster(&ctx.scope, &t.cluster).into_string(),
@@ -78,8 +79,8 @@ pub(super) fn task_wire(ctx: &AwsContext, t: berth_ecs::Task, with_tags: bool) -
         platform_family: fargate.then(|| "Linux".to_string()),
         // ECS shows both override lists, empty, on a task run without overrides.
         overrides: t.overrides.unwrap_or_default(),
-        last_status: t.last_status,
-        desired_status: t.desired_status,
+        last_status,
+        desired_status,
         cpu: t.cpu,
         memory: t.memory,
         containers: t.containers,

@@ -197,6 +197,27 @@ impl Task {
         self.last_status.is_live()
     }
 
+    /// The `lastStatus` ECS shows: DEACTIVATING while the task's targets drain before its
+    /// stop, then STOPPING until its agent reports it STOPPED. The record keeps RUNNING
+    /// meanwhile: that is what its agent runs, and what counts and placement go by.
+    pub fn shown_last_status(&self) -> TaskStatus {
+        match (self.last_status, &self.deactivating, self.desired_status) {
+            (TaskStatus::Running, Some(_), DesiredStatus::Running) => TaskStatus::Deactivating,
+            (TaskStatus::Running, Some(_), DesiredStatus::Stopped) => TaskStatus::Stopping,
+            (status, _, _) => status,
+        }
+    }
+
+    /// The `desiredStatus` ECS shows: STOPPED from the moment the stop was asked for, the
+    /// drain of its targets included (its agent is told only when the drain is over).
+    pub fn shown_desired_status(&self) -> DesiredStatus {
+        if self.deactivating.is_some() && self.last_status.is_live() {
+            DesiredStatus::Stopped
+        } else {
+            self.desired_status
+        }
+    }
+
     /// The task's ENI attachment (awsvpc tasks).
     pub fn eni(&self) -> Option<&Attachment> {
         self.attachments.iter().find(|a| a.is_eni())
@@ -339,12 +360,14 @@ pub struct ListTasksFilter {
 
 impl ListTasksFilter {
     fn selects(&self, scope: &Scope, t: &Task) -> bool {
+        // As DescribeTasks shows it: a task draining before its stop is meant to stop.
+        let shown = t.shown_desired_status();
         let desired = match self.desired {
-            DesiredStatus::Running => t.desired_status == DesiredStatus::Running,
+            DesiredStatus::Running => shown == DesiredStatus::Running,
             DesiredStatus::Pending => {
-                t.desired_status == DesiredStatus::Running && t.last_status != TaskStatus::Running
+                shown == DesiredStatus::Running && t.last_status != TaskStatus::Running
             }
-            DesiredStatus::Stopped => t.desired_status == DesiredStatus::Stopped,
+            DesiredStatus::Stopped => shown == DesiredStatus::Stopped,
         };
         desired
             && self

@@ -40,12 +40,17 @@ pub(super) fn release(instance: &mut ContainerInstance, task: &Task) {
     instance.version += 1;
 }
 
+/// ECS's stoppedReason for StopTask without a reason.
+const STOPPED_BY_USER: &str = "Task stopped by user";
+
 /// ECS's stoppedReason when an essential container of a task exits.
 pub const ESSENTIAL_CONTAINER_EXITED: &str = "Essential container in task exited";
 
 impl Ecs {
     /// StopTask: the task is to stop. A task no agent has picked up yet (still
-    /// PROVISIONING) stops at once; otherwise its agent stops it and reports STOPPED.
+    /// PROVISIONING) stops at once; a service's task registered in target groups leaves
+    /// them first and is stopped once they have drained (DEACTIVATING, as ECS does);
+    /// otherwise its agent stops it and reports STOPPED.
     pub fn stop_task(
         &self,
         scope: &Scope,
@@ -53,7 +58,15 @@ impl Ecs {
         id_or_arn: &str,
         reason: Option<String>,
     ) -> Result<Task> {
-        self.stop_task_as(scope, cluster, id_or_arn, reason, StopCode::UserInitiated)
+        let name = self.active_cluster(scope, cluster)?.name;
+        let id = self.task_id(scope, &name, id_or_arn)?;
+        let why = reason.as_deref().unwrap_or(STOPPED_BY_USER);
+        if let Some(task) =
+            self.stop_after_drain(scope, &name, &id, why, StopCode::UserInitiated)?
+        {
+            return Ok(task);
+        }
+        self.stop_task_as(scope, Some(&name), &id, reason, StopCode::UserInitiated)
     }
 
     /// StopTask with ECS's `stopCode` for who asked (`UserInitiated`,
@@ -71,13 +84,10 @@ impl Ecs {
         self.change_task(scope, &cluster.name, &id, |t| {
             if t.desired_status != DesiredStatus::Stopped {
                 t.desired_status = DesiredStatus::Stopped;
-                t.stopping_at = Some(now_epoch());
+                // A task that drained first has been stopping since its drain began.
+                t.stopping_at.get_or_insert_with(now_epoch);
                 t.stop_code = Some(stop_code);
-                t.stopped_reason = Some(
-                    reason
-                        .clone()
-                        .unwrap_or_else(|| "Task stopped by user".into()),
-                );
+                t.stopped_reason = Some(reason.clone().unwrap_or_else(|| STOPPED_BY_USER.into()));
             }
             (t.last_status == TaskStatus::Provisioning).then_some(TaskStatus::Stopped)
         })

@@ -117,7 +117,12 @@ impl TargetGroups for ElbTargetGroups {
                     .map_or(TargetState::Other, |a| match a.state {
                         TargetHealthState::Initial => TargetState::Initial,
                         TargetHealthState::Healthy => TargetState::Healthy,
-                        TargetHealthState::Unhealthy => TargetState::Unhealthy,
+                        // ECS says why in its event with ELBv2's description.
+                        TargetHealthState::Unhealthy => TargetState::Unhealthy(
+                            a.description
+                                .clone()
+                                .unwrap_or_else(|| "Health checks failed".to_owned()),
+                        ),
                         _ if a.reason == Some(TargetHealthReason::NotRegistered) => {
                             TargetState::NotRegistered
                         }
