@@ -21,6 +21,7 @@
 # checks go through ELBv2's records).
 # Needs: apt-get install -y haproxy wrk nginx
 set -euo pipefail
+shopt -s inherit_errexit
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 DURATION=${1:-10}
 ROUNDS=${2:-3}
@@ -134,6 +135,7 @@ if [ "$THROUGH" = api ]; then
       --query 'LoadBalancers[0].[LoadBalancerArn,DNSName]')
     tg=$(aws elbv2 create-target-group --name "$1" --protocol "$3" --port 80 --vpc-id "$VPC" \
       --target-type ip --health-check-protocol "$4" --health-check-interval-seconds 5 \
+      --health-check-timeout-seconds 2 \
       $( [ "$4" = HTTP ] && echo --health-check-path /small.txt ) \
       --query 'TargetGroups[0].TargetGroupArn')
     aws elbv2 register-targets --target-group-arn "$tg" \

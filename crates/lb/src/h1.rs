@@ -30,7 +30,7 @@ use crate::alb::{self, HOP_BY_HOP, HttpListener, Picked};
 use crate::respond::{self, ProxyBody};
 use crate::routes::{Route, Routes};
 use crate::rules::RequestView;
-use crate::targets::InFlight;
+use crate::targets::{InFlight, Target, Upstream};
 
 const MAX_HEADERS: usize = 100;
 /// A head larger than this goes to hyper (which answers 431) or, from a target, is a 502.
@@ -39,9 +39,9 @@ const READ_CHUNK: usize = 16 * 1024;
 /// Relayed body bytes are written to the client once this many are gathered.
 const WRITE_CHUNK: usize = 64 * 1024;
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
-/// Idle target connections kept per client connection (one per target is all an HTTP/1.1
-/// client connection, one request at a time, can use).
-const MAX_IDLE: usize = 16;
+/// Idle connections kept per target, shared by every client connection (as HAProxy's
+/// `http-reuse always`): as many as requests were in flight to it at once, up to this.
+const MAX_IDLE: usize = 256;
 
 pub(crate) async fn serve_connection(
     stream: TcpStream,
@@ -57,7 +57,6 @@ pub(crate) async fn serve_connection(
         buf: BytesMut::with_capacity(READ_CHUNK),
         out: Vec::with_capacity(1024),
         resp: Vec::with_capacity(1024),
-        idle: Vec::new(),
         source,
         source_text: source.to_string(),
         port_text: listener.port.to_string(),
@@ -126,7 +125,6 @@ struct Client {
     out: Vec<u8>,
     /// The response head (and first body bytes) for the client.
     resp: Vec<u8>,
-    idle: Vec<Upstream>,
     source: IpAddr,
     source_text: String,
     port_text: String,
@@ -329,7 +327,7 @@ impl Client {
         let exchange = async {
             // Connecting, sending and the answer's head are due within the idle timeout.
             let head = tokio::select! {
-                r = send_and_read_head(&mut self.idle, &self.out, target.addr, &f) => r,
+                r = send_and_read_head(&target, &self.out, &f) => r,
                 () = self.deadline.wait(due) => Err(StatusCode::GATEWAY_TIMEOUT),
             };
             let (mut up, head) = match head {
@@ -349,9 +347,9 @@ impl Client {
                 Ok(()) => {}
                 Err(_) => return Relayed::Broken,
             }
-            if head.reusable && up.buf.is_empty() && self.idle.len() < MAX_IDLE {
+            if head.reusable && up.buf.is_empty() {
                 up.reused = true;
-                self.idle.push(up);
+                target.idle.put(up, MAX_IDLE);
             }
             if client_close {
                 Relayed::Close
@@ -392,12 +390,12 @@ impl Client {
 /// Sends the request and reads the answer's head; a reused connection the target closed
 /// unanswered gets the request (if it may go twice) once more, on a new connection.
 async fn send_and_read_head(
-    idle: &mut Vec<Upstream>,
+    target: &Target,
     head: &[u8],
-    addr: SocketAddr,
     f: &ForwardStep,
 ) -> Result<(Upstream, ResponseHead), StatusCode> {
-    let mut up = send(idle, head, addr, f.idempotent).await?;
+    let addr = target.addr;
+    let mut up = send(target, head, f.idempotent).await?;
     match read_response_head(&mut up, f.head_only).await {
         Ok(answer) => return Ok((up, answer)),
         Err(HeadFailed::Closed) if up.reused && f.idempotent => {}
@@ -410,15 +408,9 @@ async fn send_and_read_head(
     }
 }
 
-/// Writes the request head to an idle connection to `addr`, else to a new one.
-async fn send(
-    idle: &mut Vec<Upstream>,
-    head: &[u8],
-    addr: SocketAddr,
-    idempotent: bool,
-) -> Result<Upstream, StatusCode> {
-    while let Some(i) = idle.iter().position(|u| u.addr == addr) {
-        let mut up = idle.swap_remove(i);
+/// Writes the request head to an idle connection to the target, else to a new one.
+async fn send(target: &Target, head: &[u8], idempotent: bool) -> Result<Upstream, StatusCode> {
+    while let Some(mut up) = target.idle.take() {
         // A request that must not go twice goes only where the target has not hung up.
         if !idempotent && !up.still_open() {
             continue;
@@ -427,7 +419,7 @@ async fn send(
             return Ok(up);
         }
     }
-    send_fresh(head, addr).await
+    send_fresh(head, target.addr).await
 }
 
 async fn send_fresh(head: &[u8], addr: SocketAddr) -> Result<Upstream, StatusCode> {
@@ -437,7 +429,6 @@ async fn send_fresh(head: &[u8], addr: SocketAddr) -> Result<Upstream, StatusCod
     };
     let _ = stream.set_nodelay(true);
     let mut up = Upstream {
-        addr,
         stream,
         buf: BytesMut::with_capacity(READ_CHUNK),
         reused: false,
@@ -456,23 +447,6 @@ enum Relayed {
     Broken,
     Answer(StatusCode),
     Killed,
-}
-
-/// One keep-alive connection to a target.
-struct Upstream {
-    addr: SocketAddr,
-    stream: TcpStream,
-    buf: BytesMut,
-    /// It served an earlier request (so the target may have closed it meanwhile).
-    reused: bool,
-}
-
-impl Upstream {
-    /// False when the target closed the idle connection (or sent something unasked).
-    fn still_open(&mut self) -> bool {
-        let mut probe = [0u8; 1];
-        matches!(self.stream.try_read(&mut probe), Err(e) if e.kind() == io::ErrorKind::WouldBlock)
-    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

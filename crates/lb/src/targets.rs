@@ -3,12 +3,15 @@
 //! the targets draining after deregistration.
 
 use std::collections::HashMap;
+use std::io;
 use std::hash::{DefaultHasher, Hash, Hasher};
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, AtomicU8, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
+use bytes::BytesMut;
+use tokio::net::TcpStream;
 use tokio_util::sync::CancellationToken;
 
 use crate::health::{self, HealthSink, TargetHealth, TargetHealthState};
@@ -29,6 +32,46 @@ pub(crate) struct Target {
     checks: Mutex<CancellationToken>,
     /// Cancelled once the deregistration delay is over: what is still open is cut.
     pub kill: CancellationToken,
+    /// Keep-alive connections to it no request is using, shared by all client connections.
+    pub idle: IdlePool,
+}
+
+/// One keep-alive connection to a target.
+pub(crate) struct Upstream {
+    pub stream: TcpStream,
+    pub buf: BytesMut,
+    /// It served an earlier request (so the target may have closed it meanwhile).
+    pub reused: bool,
+}
+
+impl Upstream {
+    /// False when the target closed the idle connection (or sent something unasked).
+    pub fn still_open(&mut self) -> bool {
+        let mut probe = [0u8; 1];
+        matches!(self.stream.try_read(&mut probe), Err(e) if e.kind() == io::ErrorKind::WouldBlock)
+    }
+}
+
+/// Idle keep-alive connections to one target (a std lock, never held across an `.await`).
+#[derive(Default)]
+pub(crate) struct IdlePool(Mutex<Vec<Upstream>>);
+
+impl IdlePool {
+    pub fn take(&self) -> Option<Upstream> {
+        lock(&self.0).pop()
+    }
+
+    /// Keeps `up` for the next request, unless `max` are kept already.
+    pub fn put(&self, up: Upstream, max: usize) {
+        let mut idle = lock(&self.0);
+        if idle.len() < max {
+            idle.push(up);
+        }
+    }
+
+    fn clear(&self) {
+        lock(&self.0).clear();
+    }
 }
 
 impl Target {
@@ -160,6 +203,7 @@ impl Group {
                 in_flight: AtomicUsize::new(0),
                 checks: Mutex::new(self.shutdown.child_token()),
                 kill: CancellationToken::new(),
+                idle: IdlePool::default(),
             }),
         };
         target
@@ -204,6 +248,7 @@ impl Group {
             }
             target.closing.store(true, Ordering::SeqCst);
             target.kill.cancel();
+            target.idle.clear();
             {
                 let mut draining = lock(&draining);
                 if draining

@@ -4,7 +4,8 @@
 //! answers a client task in B and not one in C (nor the host, which is only in the default
 //! group); revoking the rule refuses B's client within seconds, authorizing it again lets it
 //! back in. Requests are made from inside the client tasks (`docker exec … wget`), so they
-//! come from the clients' own addresses.
+//! come from the clients' own addresses. A load balancer in a group of its own reaches the
+//! server while the server's rules name that group, and not once they stop naming it.
 
 use std::time::Duration;
 
@@ -12,6 +13,7 @@ use berth_e2e::docker_agent::{
     Agent, cluster_with_image, containers_of, docker_inspect, wait_connected, wait_for,
     wait_statuses,
 };
+use berth_e2e::network::DefaultNetwork;
 use berth_e2e::{BerthServer, ok_json, stdout_of, unique};
 use serde_json::{Value, json};
 
@@ -218,8 +220,97 @@ fn a_task_answers_a_group_it_allows_and_no_other_and_follows_rule_changes() {
     assert!(body.contains(&marker), "{body}");
     assert_eq!(fetch_from(&s, &other_client, &server_ip), None);
 
+    // A load balancer in a group of its own, which the server's rules name: it reaches the
+    // server. (It proxies from the host, so its connections come from the subnet's gateway,
+    // which then counts among that group's members: docs/networking.md.)
+    let lb_group = create_group(&s, "lb");
+    change_ingress(&s, "authorize", &server_group, &lb_group);
+    let dns = alb_in_group(&s, &lb_group, &server_ip);
+    let through_lb = || {
+        let out = std::process::Command::new("curl")
+            .args(["-fsS", "--max-time", "2", &format!("http://{dns}/")])
+            .output()
+            .expect("curl");
+        out.status.success().then(|| stdout_of(&out))
+    };
+    let body = wait_for(
+        "the load balancer in the allowed group to reach the server",
+        Duration::from_secs(60),
+        through_lb,
+    );
+    assert!(body.contains(&marker), "{body}");
+    // The load balancer's group no longer named: it cannot reach the server any more.
+    change_ingress(&s, "revoke", &server_group, &lb_group);
+    wait_for(
+        "the load balancer to be refused once its group is not named",
+        Duration::from_secs(60),
+        || through_lb().is_none().then_some(()),
+    );
+
     for arn in &arns {
         ok_json(&s.aws(&["ecs", "stop-task", "--cluster", &cluster, "--task", arn]));
     }
     wait_statuses(&s, &cluster, &arns, "STOPPED");
+}
+
+/// An ALB in `group` (default VPC, two zones) forwarding HTTP :80 to an ip target group
+/// holding `target`:PORT, with quick health checks; its DNS name.
+fn alb_in_group(s: &BerthServer, group: &str, target: &str) -> String {
+    let net = DefaultNetwork::of(s);
+    let elb = |args: &[&str]| {
+        let mut all = vec!["elbv2"];
+        all.extend_from_slice(args);
+        ok_json(&s.aws(&all))
+    };
+    let lb = elb(&[
+        "create-load-balancer",
+        "--name",
+        &unique("sg-"),
+        "--subnets",
+        &net.subnets[0],
+        &net.subnets[1],
+        "--security-groups",
+        group,
+    ]);
+    let tg = elb(&[
+        "create-target-group",
+        "--name",
+        &unique("sg-"),
+        "--protocol",
+        "HTTP",
+        "--port",
+        &PORT.to_string(),
+        "--vpc-id",
+        &net.vpc,
+        "--target-type",
+        "ip",
+        "--health-check-interval-seconds",
+        "5",
+        "--health-check-timeout-seconds",
+        "2",
+        "--healthy-threshold-count",
+        "2",
+        "--unhealthy-threshold-count",
+        "2",
+    ]);
+    let tg_arn = tg["TargetGroups"][0]["TargetGroupArn"].as_str().unwrap();
+    elb(&[
+        "register-targets",
+        "--target-group-arn",
+        tg_arn,
+        "--targets",
+        &format!("Id={target},Port={PORT}"),
+    ]);
+    elb(&[
+        "create-listener",
+        "--load-balancer-arn",
+        lb["LoadBalancers"][0]["LoadBalancerArn"].as_str().unwrap(),
+        "--protocol",
+        "HTTP",
+        "--port",
+        "80",
+        "--default-actions",
+        &format!("Type=forward,TargetGroupArn={tg_arn}"),
+    ]);
+    lb["LoadBalancers"][0]["DNSName"].as_str().unwrap().to_owned()
 }
