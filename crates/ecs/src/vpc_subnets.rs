@@ -21,6 +21,7 @@ use crate::{Ecs, EcsError, Result, decode};
 
 /// The key every claim of a block compares and bumps.
 const RANGES_KEY: &str = "net/ranges";
+const CLAIM_ATTEMPTS: usize = 32;
 
 /// A subnet as EC2 holds it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -80,7 +81,8 @@ impl Ecs {
                 vpc.id, vpc.cidr
             ))
         };
-        loop {
+        // Each lost race reads again; a claim that keeps losing is a store in trouble.
+        for _ in 0..CLAIM_ATTEMPTS {
             let ranges = self.store.get(RANGES_KEY)?;
             let ranges_revision = ranges.as_ref().map_or(0, |kv| kv.mod_revision);
             let mut existing = None;
@@ -122,7 +124,6 @@ impl Ecs {
                 &[
                     Compare::ModRevision(RANGES_KEY.into(), ranges_revision),
                     Compare::ModRevision(subnet_key(&subnet.id), 0),
-                    Compare::ModRevision(cidr_key(subnet.network()), 0),
                 ],
                 &[
                     Op::put(subnet_key(&subnet.id), crate::encode(&subnet)),
@@ -136,6 +137,10 @@ impl Ecs {
             }
             // Another claim came first: read again.
         }
+        Err(EcsError::Server(format!(
+            "could not claim the block of subnet {} after {CLAIM_ATTEMPTS} attempts",
+            vpc.id
+        )))
     }
 
     /// The subnet record tasks in `id` use, if one was made.

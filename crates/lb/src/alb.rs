@@ -28,11 +28,14 @@ use crate::routes::{Forward, Route, Routes};
 use crate::rules::{self, RequestView};
 use crate::swap::Swap;
 use crate::targets::InFlight;
+use crate::traffic::BalancerCounters;
 use crate::upstream::{UpstreamFailed, Upstreams};
 
 /// What every connection of one listener shares.
 pub(crate) struct HttpListener {
     pub routes: Arc<Swap<Routes>>,
+    /// The load balancer's counters (its listeners share them).
+    pub traffic: Arc<BalancerCounters>,
     /// The bound port (X-Forwarded-Port, redirects' `#{port}`).
     pub port: u16,
 }
@@ -111,6 +114,21 @@ pub(crate) async fn serve<I>(
 }
 
 async fn handle(
+    listener: &HttpListener,
+    upstreams: &Upstreams,
+    remote: SocketAddr,
+    req: Request<Incoming>,
+) -> Response<ProxyBody> {
+    listener.traffic.request();
+    let response = route_and_answer(listener, upstreams, remote, req).await;
+    if matches!(response.body(), ProxyBody::Full(_)) {
+        listener.traffic.answered(response.status());
+    }
+    response
+}
+
+/// The answer to one request: the load balancer's own, or its target's.
+async fn route_and_answer(
     listener: &HttpListener,
     upstreams: &Upstreams,
     remote: SocketAddr,
@@ -242,16 +260,27 @@ async fn forward(
     if prepare_request(&mut req, source, scheme, listener.port).is_err() {
         return respond::alb_error(StatusCode::BAD_REQUEST);
     }
+    let sent = std::time::Instant::now();
     let answer = tokio::select! {
         r = tokio::time::timeout(routes.idle_timeout, upstreams.send(target.addr, req)) => r,
         // The deregistration delay ran out while this request was in flight.
-        () = target.kill.cancelled() => return respond::alb_error(StatusCode::BAD_GATEWAY),
+        () = target.kill.cancelled() => {
+            target.traffic.failed();
+            return respond::alb_error(StatusCode::BAD_GATEWAY);
+        }
     };
     let response = match answer {
-        Err(_) => return respond::alb_error(StatusCode::GATEWAY_TIMEOUT),
-        Ok(Err(UpstreamFailed)) => return respond::alb_error(StatusCode::BAD_GATEWAY),
+        Err(_) => {
+            target.traffic.failed();
+            return respond::alb_error(StatusCode::GATEWAY_TIMEOUT);
+        }
+        Ok(Err(UpstreamFailed)) => {
+            target.traffic.failed();
+            return respond::alb_error(StatusCode::BAD_GATEWAY);
+        }
         Ok(Ok(response)) => response,
     };
+    target.traffic.answered(response.status(), sent.elapsed());
     let (mut parts, body) = response.into_parts();
     strip_hop_by_hop(&mut parts.headers);
     if let Some(life) = stickiness {

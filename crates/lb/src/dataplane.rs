@@ -25,6 +25,7 @@ use crate::routes::Routes;
 use crate::swap::Swap;
 use crate::targets::Group;
 use crate::tls;
+use crate::traffic::{BalancerCounters, BalancerTraffic, TargetGroupTraffic};
 
 pub struct DataPlane {
     state: Mutex<State>,
@@ -36,6 +37,15 @@ pub struct DataPlane {
 struct State {
     groups: HashMap<TargetGroupId, Arc<Group>>,
     listeners: HashMap<(LoadBalancerId, u16), Listener>,
+    /// Each load balancer's counters, kept while it has listeners.
+    balancers: HashMap<LoadBalancerId, Arc<BalancerCounters>>,
+}
+
+/// Every load balancer's and target group's traffic so far (see `traffic.rs`).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Traffic {
+    pub load_balancers: HashMap<LoadBalancerId, BalancerTraffic>,
+    pub target_groups: HashMap<TargetGroupId, TargetGroupTraffic>,
 }
 
 struct Listener {
@@ -116,7 +126,8 @@ impl DataPlane {
                         if let Some(old) = other {
                             old.close().await;
                         }
-                        match self.bind(lb.kind, l.protocol, lb.address, l.port, routes) {
+                        let counters = state.balancers.entry(lb.id.clone()).or_default().clone();
+                        match self.bind(lb.kind, l.protocol, lb.address, l.port, routes, counters) {
                             Ok(listener) => listener,
                             Err(e) => {
                                 first_error.get_or_insert(e);
@@ -132,6 +143,17 @@ impl DataPlane {
             gone.close().await;
         }
         state.listeners = kept;
+        let listening: std::collections::HashSet<&LoadBalancerId> =
+            state.listeners.keys().map(|(lb, _)| lb).collect();
+        let counted: Vec<LoadBalancerId> = state
+            .balancers
+            .keys()
+            .filter(|lb| !listening.contains(lb))
+            .cloned()
+            .collect();
+        for lb in counted {
+            state.balancers.remove(&lb);
+        }
         first_error.map_or(Ok(()), Err)
     }
 
@@ -139,6 +161,23 @@ impl DataPlane {
     pub async fn listener_addr(&self, lb: &LoadBalancerId, port: u16) -> Option<SocketAddr> {
         let state = self.state.lock().await;
         state.listeners.get(&(lb.clone(), port)).map(|l| l.bound)
+    }
+
+    /// Every load balancer's and target group's traffic since the data plane started.
+    pub async fn traffic(&self) -> Traffic {
+        let state = self.state.lock().await;
+        Traffic {
+            load_balancers: state
+                .balancers
+                .iter()
+                .map(|(id, c)| (id.clone(), c.snapshot()))
+                .collect(),
+            target_groups: state
+                .groups
+                .iter()
+                .map(|(id, g)| (id.clone(), g.traffic()))
+                .collect(),
+        }
     }
 
     /// Ends every loop: listeners, connections, health checks, drains.
@@ -153,6 +192,7 @@ impl DataPlane {
         address: Ipv4Addr,
         port: u16,
         routes: Routes,
+        traffic: Arc<BalancerCounters>,
     ) -> Result<Listener, LbError> {
         let addr = SocketAddr::from((address, port));
         let bind_err = |source| LbError::Bind { addr, source };
@@ -164,39 +204,53 @@ impl DataPlane {
         let bound = listener.local_addr().map_err(bind_err)?;
         let routes = Arc::new(Swap::new(routes));
         let close = self.shutdown.child_token();
-        let accept = match kind {
-            LoadBalancerKind::Application => {
-                let shared = Arc::new(HttpListener {
-                    routes: routes.clone(),
-                    port: bound.port(),
-                });
-                // A listener keeps its protocol for life (a change binds a new one), so plain
-                // HTTP goes to the fast path from the start.
-                let plain = protocol == ListenerProtocol::Http;
-                tokio::spawn(accept_loop(
-                    listener,
-                    close.clone(),
-                    move |stream, remote, close| {
-                        let shared = shared.clone();
-                        if plain {
-                            tokio::spawn(h1::serve_connection(stream, remote, shared, close));
-                        } else {
-                            tokio::spawn(alb::serve_connection(stream, remote, shared, close));
-                        }
-                    },
-                ))
-            }
-            LoadBalancerKind::Network => {
-                let routes = routes.clone();
-                tokio::spawn(accept_loop(
-                    listener,
-                    close.clone(),
-                    move |stream, remote, close| {
-                        tokio::spawn(nlb::serve_connection(stream, remote, routes.clone(), close));
-                    },
-                ))
-            }
-        };
+        let accept =
+            match kind {
+                LoadBalancerKind::Application => {
+                    let shared = Arc::new(HttpListener {
+                        routes: routes.clone(),
+                        port: bound.port(),
+                        traffic: traffic.clone(),
+                    });
+                    // A listener keeps its protocol for life (a change binds a new one), so plain
+                    // HTTP goes to the fast path from the start.
+                    let plain = protocol == ListenerProtocol::Http;
+                    tokio::spawn(accept_loop(
+                        listener,
+                        close.clone(),
+                        move |stream, remote, close| {
+                            let counted = shared.traffic.clone();
+                            let shared = shared.clone();
+                            if plain {
+                                tokio::spawn(counted.connection(h1::serve_connection(
+                                    stream, remote, shared, close,
+                                )));
+                            } else {
+                                tokio::spawn(counted.connection(alb::serve_connection(
+                                    stream, remote, shared, close,
+                                )));
+                            }
+                        },
+                    ))
+                }
+                LoadBalancerKind::Network => {
+                    let routes = routes.clone();
+                    tokio::spawn(accept_loop(
+                        listener,
+                        close.clone(),
+                        move |stream, remote, close| {
+                            let serve = nlb::serve_connection(
+                                stream,
+                                remote,
+                                routes.clone(),
+                                traffic.clone(),
+                                close,
+                            );
+                            tokio::spawn(traffic.clone().connection(serve));
+                        },
+                    ))
+                }
+            };
         Ok(Listener {
             kind,
             protocol,

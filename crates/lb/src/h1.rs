@@ -94,6 +94,7 @@ pub(crate) async fn serve_connection(
                 Ok(_) => {}
             }
         };
+        c.listener.traffic.request();
         let keep_alive = match step {
             Step::Answer {
                 response,
@@ -288,6 +289,7 @@ impl Client {
         close: bool,
     ) -> bool {
         let (parts, body) = response.into_parts();
+        self.listener.traffic.answered(parts.status);
         let body = match body {
             ProxyBody::Full(bytes) => bytes.unwrap_or_default(),
             ProxyBody::Target { .. } => Bytes::new(),
@@ -326,14 +328,22 @@ impl Client {
         let due = Instant::now() + f.timeout;
         let exchange = async {
             // Connecting, sending and the answer's head are due within the idle timeout.
+            let sent = Instant::now();
             let head = tokio::select! {
                 r = send_and_read_head(&target, &self.out, &f) => r,
                 () = self.deadline.wait(due) => Err(StatusCode::GATEWAY_TIMEOUT),
             };
             let (mut up, head) = match head {
                 Ok(answered) => answered,
-                Err(status) => return Relayed::Answer(status),
+                Err(status) => {
+                    target.traffic.failed();
+                    return Relayed::Answer(status);
+                }
             };
+            target.traffic.answered(
+                StatusCode::from_u16(head.status).unwrap_or(StatusCode::BAD_GATEWAY),
+                sent.elapsed(),
+            );
             let client_close = f.close || head.framing == Framing::UntilClose;
             self.head_sent = true;
             self.resp.clear();
@@ -458,6 +468,7 @@ enum Framing {
 }
 
 struct ResponseHead {
+    status: u16,
     len: usize,
     framing: Framing,
     reusable: bool,
@@ -526,6 +537,7 @@ async fn read_response_head(
                         framing(code, resp.version == Some(1), head_only, resp.headers)
                             .ok_or(HeadFailed::Malformed)?;
                     return Ok(ResponseHead {
+                        status: code,
                         len,
                         framing,
                         reusable,

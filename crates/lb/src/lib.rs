@@ -16,11 +16,13 @@ mod rules;
 mod swap;
 mod targets;
 mod tls;
+mod traffic;
 mod upstream;
 
-pub use dataplane::DataPlane;
+pub use dataplane::{DataPlane, Traffic};
 pub use health::{HealthSink, TargetHealth, TargetHealthReason, TargetHealthState};
 pub use plan::*;
+pub use traffic::{BalancerTraffic, TargetGroupTraffic};
 
 /// What the data plane refuses or fails at.
 #[derive(Debug, thiserror::Error)]

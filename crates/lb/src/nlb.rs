@@ -16,6 +16,7 @@ use crate::plan::ListenerProtocol;
 use crate::routes::{Route, Routes};
 use crate::swap::Swap;
 use crate::targets::{InFlight, Target};
+use crate::traffic::BalancerCounters;
 
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 const TLS_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
@@ -27,6 +28,7 @@ pub(crate) async fn serve_connection(
     stream: TcpStream,
     remote: SocketAddr,
     routes: Arc<Swap<Routes>>,
+    traffic: Arc<BalancerCounters>,
     close: CancellationToken,
 ) {
     let _ = stream.set_nodelay(true);
@@ -48,25 +50,31 @@ pub(crate) async fn serve_connection(
             else {
                 return;
             };
-            relay(tls, &in_flight.0, &close).await;
+            relay(tls, &in_flight.0, &traffic, &close).await;
         }
-        None => relay(stream, &in_flight.0, &close).await,
+        None => relay(stream, &in_flight.0, &traffic, &close).await,
     }
 }
 
 async fn relay<S: AsyncRead + AsyncWrite + Unpin>(
     mut client: S,
     target: &Target,
+    traffic: &BalancerCounters,
     close: &CancellationToken,
 ) {
     let Ok(Ok(mut upstream)) =
         tokio::time::timeout(CONNECT_TIMEOUT, TcpStream::connect(target.addr)).await
     else {
+        target.traffic.failed();
         return;
     };
     let _ = upstream.set_nodelay(true);
     tokio::select! {
-        _ = copy_bidirectional_with_sizes(&mut client, &mut upstream, BUFFER, BUFFER) => {}
+        r = copy_bidirectional_with_sizes(&mut client, &mut upstream, BUFFER, BUFFER) => {
+            if let Ok((up, down)) = r {
+                traffic.processed(up + down);
+            }
+        }
         () = target.kill.cancelled() => {}
         () = close.cancelled() => {}
     }

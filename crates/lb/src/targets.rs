@@ -3,8 +3,8 @@
 //! the targets draining after deregistration.
 
 use std::collections::HashMap;
-use std::io;
 use std::hash::{DefaultHasher, Hash, Hasher};
+use std::io;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, AtomicU8, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
@@ -17,6 +17,7 @@ use tokio_util::sync::CancellationToken;
 use crate::health::{self, HealthSink, TargetHealth, TargetHealthState};
 use crate::plan::{TargetGroupId, TargetGroupPlan, TargetId};
 use crate::swap::Swap;
+use crate::traffic::{GroupCounters, TargetGroupTraffic};
 
 pub(crate) struct Target {
     pub id: TargetId,
@@ -34,6 +35,8 @@ pub(crate) struct Target {
     pub kill: CancellationToken,
     /// Keep-alive connections to it no request is using, shared by all client connections.
     pub idle: IdlePool,
+    /// Its group's counters.
+    pub traffic: Arc<GroupCounters>,
 }
 
 /// One keep-alive connection to a target.
@@ -119,6 +122,7 @@ pub(crate) struct Group {
     next: AtomicUsize,
     sink: Arc<dyn HealthSink>,
     shutdown: CancellationToken,
+    traffic: Arc<GroupCounters>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -140,9 +144,23 @@ impl Group {
             next: AtomicUsize::new(0),
             sink,
             shutdown,
+            traffic: Arc::default(),
         });
         group.apply(plan);
         group
+    }
+
+    /// The group's traffic so far, with its healthy and unhealthy registered targets now.
+    pub fn traffic(&self) -> TargetGroupTraffic {
+        let (mut healthy, mut unhealthy) = (0, 0);
+        for target in lock(&self.members).values() {
+            match target.state() {
+                TargetHealthState::Healthy => healthy += 1,
+                TargetHealthState::Unhealthy => unhealthy += 1,
+                _ => {}
+            }
+        }
+        self.traffic.snapshot(healthy, unhealthy)
     }
 
     /// Registers the plan's new targets and deregisters (drains) the ones it no longer names.
@@ -204,6 +222,7 @@ impl Group {
                 checks: Mutex::new(self.shutdown.child_token()),
                 kill: CancellationToken::new(),
                 idle: IdlePool::default(),
+                traffic: self.traffic.clone(),
             }),
         };
         target

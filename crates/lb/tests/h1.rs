@@ -493,3 +493,47 @@ async fn a_client_that_does_not_finish_its_head_within_the_idle_timeout_is_disco
     .await;
     assert!(ended);
 }
+
+#[tokio::test]
+async fn the_load_balancer_and_its_group_count_connections_requests_and_answers() {
+    let target = raw_target(Arc::new(|req: &Req| match req.path() {
+        "/fail" => (
+            b"HTTP/1.1 500 Internal Server Error\r\ncontent-length: 0\r\n\r\n".to_vec(),
+            false,
+        ),
+        _ => (ok("fine"), false),
+    }))
+    .await;
+    let (dp, addr) = alb_to(target).await;
+    let mut s = TcpStream::connect(addr).await.unwrap();
+    let mut buf = Vec::new();
+    for (path, status) in [("/", 200), ("/fail", 500), ("/again", 200)] {
+        s.write_all(format!("GET {path} HTTP/1.1\r\nhost: a\r\n\r\n").as_bytes())
+            .await
+            .unwrap();
+        let got = with_deadline(read_answer(&mut s, &mut buf, false)).await;
+        assert_eq!(got.status, status, "{path}");
+    }
+    let traffic = dp.traffic().await;
+    let lb = traffic.load_balancers[&berth_lb::LoadBalancerId("alb".into())];
+    assert_eq!((lb.new_connections, lb.active_connections), (1, 1));
+    assert_eq!(lb.requests, 3);
+    assert_eq!((lb.elb_4xx, lb.elb_5xx), (0, 0));
+    let tg = traffic.target_groups[&TargetGroupId("tg".into())];
+    assert_eq!(tg.requests, 3);
+    assert_eq!((tg.target_2xx, tg.target_5xx), (2, 1));
+    assert_eq!(tg.responses, 3);
+    assert!(tg.response_time_micros > 0);
+    assert_eq!(tg.connection_errors, 0);
+    // The closed connection leaves the active count.
+    drop(s);
+    let lb_id = berth_lb::LoadBalancerId("alb".into());
+    let start = std::time::Instant::now();
+    while dp.traffic().await.load_balancers[&lb_id].active_connections != 0 {
+        assert!(
+            start.elapsed() < Duration::from_secs(5),
+            "still counted open"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}

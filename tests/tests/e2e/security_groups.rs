@@ -312,5 +312,8 @@ fn alb_in_group(s: &BerthServer, group: &str, target: &str) -> String {
         "--default-actions",
         &format!("Type=forward,TargetGroupArn={tg_arn}"),
     ]);
-    lb["LoadBalancers"][0]["DNSName"].as_str().unwrap().to_owned()
+    lb["LoadBalancers"][0]["DNSName"]
+        .as_str()
+        .unwrap()
+        .to_owned()
 }
