@@ -147,7 +147,13 @@ async fn serve(address: Ipv4Addr, alb: Option<u16>, nlb: Option<u16>, targets: &
             "nlb-targets",
         ));
     }
-    let dp = DataPlane::new(Arc::new(PrintHealth));
+    let dp = match std::env::var("LB_THREADS")
+        .ok()
+        .and_then(|n| n.parse().ok())
+    {
+        Some(n) => DataPlane::with_workers(Arc::new(PrintHealth), n),
+        None => DataPlane::new(Arc::new(PrintHealth)),
+    };
     if let Err(e) = dp.apply(&plan).await {
         eprintln!("serve_plan: {e}");
         std::process::exit(1);

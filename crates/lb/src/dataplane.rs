@@ -26,11 +26,14 @@ use crate::swap::Swap;
 use crate::targets::Group;
 use crate::tls;
 use crate::traffic::{BalancerCounters, BalancerTraffic, TargetGroupTraffic};
+use crate::workers::Workers;
 
 pub struct DataPlane {
     state: Mutex<State>,
     sink: Arc<dyn HealthSink>,
     shutdown: CancellationToken,
+    /// Threads serving plain-HTTP ALB connections (`workers.rs`); none: the caller's runtime.
+    workers: Option<Arc<Workers>>,
 }
 
 #[derive(Default)]
@@ -68,11 +71,26 @@ impl Listener {
 }
 
 impl DataPlane {
+    /// A data plane whose plain-HTTP ALB connections are served by the caller's runtime.
     pub fn new(sink: Arc<dyn HealthSink>) -> Self {
         Self {
             state: Mutex::new(State::default()),
             sink,
             shutdown: CancellationToken::new(),
+            workers: None,
+        }
+    }
+
+    /// A data plane whose plain-HTTP ALB connections are served by `n` threads of its own,
+    /// one single-threaded runtime each (`workers.rs`).
+    pub fn with_workers(sink: Arc<dyn HealthSink>, n: usize) -> Self {
+        let shutdown = CancellationToken::new();
+        let workers = Workers::start(n, &shutdown).map(Arc::new);
+        Self {
+            state: Mutex::new(State::default()),
+            sink,
+            shutdown,
+            workers,
         }
     }
 
@@ -215,13 +233,20 @@ impl DataPlane {
                     // A listener keeps its protocol for life (a change binds a new one), so plain
                     // HTTP goes to the fast path from the start.
                     let plain = protocol == ListenerProtocol::Http;
+                    let workers = self.workers.clone();
                     tokio::spawn(accept_loop(
                         listener,
                         close.clone(),
                         move |stream, remote, close| {
                             let counted = shared.traffic.clone();
                             let shared = shared.clone();
-                            if plain {
+                            if plain && let Some(workers) = &workers {
+                                workers.hand(stream, move |stream| {
+                                    counted.connection(h1::serve_connection(
+                                        stream, remote, shared, close,
+                                    ))
+                                });
+                            } else if plain {
                                 tokio::spawn(counted.connection(h1::serve_connection(
                                     stream, remote, shared, close,
                                 )));

@@ -18,6 +18,7 @@ mod targets;
 mod tls;
 mod traffic;
 mod upstream;
+mod workers;
 
 pub use dataplane::{DataPlane, Traffic};
 pub use health::{HealthSink, TargetHealth, TargetHealthReason, TargetHealthState};

@@ -18,6 +18,7 @@ use crate::health::{self, HealthSink, TargetHealth, TargetHealthState};
 use crate::plan::{TargetGroupId, TargetGroupPlan, TargetId};
 use crate::swap::Swap;
 use crate::traffic::{GroupCounters, TargetGroupTraffic};
+use crate::workers;
 
 pub(crate) struct Target {
     pub id: TargetId,
@@ -55,18 +56,25 @@ impl Upstream {
     }
 }
 
-/// Idle keep-alive connections to one target (a std lock, never held across an `.await`).
+/// Idle keep-alive connections to one target, apart for each worker thread (a connection
+/// is registered with its worker's runtime: `workers.rs`). A std lock, never held across an
+/// `.await`.
 #[derive(Default)]
-pub(crate) struct IdlePool(Mutex<Vec<Upstream>>);
+pub(crate) struct IdlePool(Mutex<Vec<Vec<Upstream>>>);
 
 impl IdlePool {
     pub fn take(&self) -> Option<Upstream> {
-        lock(&self.0).pop()
+        lock(&self.0).get_mut(workers::current())?.pop()
     }
 
     /// Keeps `up` for the next request, unless `max` are kept already.
     pub fn put(&self, up: Upstream, max: usize) {
-        let mut idle = lock(&self.0);
+        let worker = workers::current();
+        let mut pools = lock(&self.0);
+        if pools.len() <= worker {
+            pools.resize_with(worker + 1, Vec::new);
+        }
+        let idle = &mut pools[worker];
         if idle.len() < max {
             idle.push(up);
         }

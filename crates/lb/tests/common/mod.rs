@@ -235,10 +235,11 @@ pub fn plan(load_balancers: Vec<LoadBalancerPlan>, target_groups: Vec<TargetGrou
     }
 }
 
-/// A data plane serving `plan`, and where its (single, port 0) listener of `lb` is.
+/// A data plane serving `plan` (plain-HTTP connections on two worker threads of its own, as
+/// the server runs it), and where its (single, port 0) listener of `lb` is.
 pub async fn serve(plan: &Plan) -> (DataPlane, Arc<RecordingSink>, SocketAddr) {
     let sink = Arc::new(RecordingSink::default());
-    let dp = DataPlane::new(sink.clone());
+    let dp = DataPlane::with_workers(sink.clone(), 2);
     dp.apply(plan).await.unwrap();
     let addr = dp
         .listener_addr(&plan.load_balancers[0].id, 0)

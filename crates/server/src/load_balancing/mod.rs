@@ -107,7 +107,10 @@ impl Sources {
 pub async fn run(sources: Sources, mut shutdown: tokio::sync::watch::Receiver<bool>) {
     let sources = Arc::new(sources);
     let (health_tx, health_rx) = mpsc::unbounded_channel();
-    let data_plane = lb::DataPlane::new(Arc::new(Sink { tx: health_tx }));
+    // Plain-HTTP ALB connections on threads of their own, one per core (berth-lb's
+    // `workers.rs`); the rest of the data plane on the server's runtime.
+    let threads = std::thread::available_parallelism().map_or(2, usize::from);
+    let data_plane = lb::DataPlane::with_workers(Arc::new(Sink { tx: health_tx }), threads);
     tokio::spawn(write_health(sources.elbv2.clone(), health_rx));
     let store = sources.elbv2.store_handle();
     let mut watch = None;
