@@ -33,6 +33,7 @@ pub async fn handle(State(app): State<Arc<AppState>>, request: Request) -> Respo
             Wire::Cbor => {
                 rpcv2cbor::error_response(&e, &request_id, &cloudwatch::error_type(&e.code), true)
             }
+            Wire::CloudWatchJson => cloudwatch::json_error(&e, &request_id),
         },
     }
 }
@@ -43,6 +44,12 @@ fn wire_of(request: &Request) -> Wire {
     let header = |name: &str| request.headers().get(name).and_then(|v| v.to_str().ok());
     if rpcv2cbor::is_rpcv2cbor(request.headers()) {
         return Wire::Cbor;
+    }
+    if header("x-amz-target")
+        .and_then(|t| t.split_once('.'))
+        .is_some_and(|(prefix, _)| prefix == cloudwatch::TARGET_PREFIX)
+    {
+        return Wire::CloudWatchJson;
     }
     if header("x-amz-target").is_none()
         && query::is_query(
@@ -64,6 +71,9 @@ enum Wire {
     Json,
     Query(query::Namespace),
     Cbor,
+    /// CloudWatch's AWS JSON 1.0 form (what botocore prefers), answered with its Query
+    /// codes in `x-amzn-query-error`.
+    CloudWatchJson,
 }
 
 /// The XML namespace of a Query service's answers.
@@ -119,7 +129,7 @@ async fn handle_inner(
             StatusCode::from_u16(e.status()).unwrap_or(StatusCode::FORBIDDEN),
             match wire {
                 Wire::Json => e.aws_code(),
-                Wire::Query(_) | Wire::Cbor => e.query_code(),
+                Wire::Query(_) | Wire::Cbor | Wire::CloudWatchJson => e.query_code(),
             },
             e.message(),
         ));
@@ -137,7 +147,7 @@ async fn handle_inner(
         &parts.uri,
         &parts.headers,
         &body,
-        matches!(wire, Wire::Query(_) | Wire::Cbor),
+        matches!(wire, Wire::Query(_) | Wire::Cbor | Wire::CloudWatchJson),
     )?;
     record_key_use(&app, &principal, temporary, &verified).await;
     let region = verified.region.parse().map_err(|_| {
@@ -160,10 +170,17 @@ async fn handle_inner(
         .account()
         .parse()
         .map_err(|_| AwsError::server("the caller's account id is not valid"))?;
-    if let Wire::Cbor = wire {
+    if matches!(wire, Wire::Cbor | Wire::CloudWatchJson) {
         let scope = Scope::new(own_account, region);
         let caller = (principal, temporary);
-        return serve_cbor(app, &parts, &body, caller, &verified, scope, request_id).await;
+        let cbor = matches!(wire, Wire::Cbor);
+        let request = CloudWatchRequest {
+            parts: &parts,
+            body: &body,
+            cbor,
+            target,
+        };
+        return serve_cloudwatch(app, request, caller, &verified, scope, request_id).await;
     }
     if let Wire::Query(namespace) = wire {
         // A presigned URL signs its query, not a body (UNSIGNED-PAYLOAD): a body sent with
@@ -373,28 +390,48 @@ async fn handle_inner(
     json.map(Reply::Json)
 }
 
-/// An RPC v2 CBOR request (CloudWatch): its path's service and operation, its body
-/// decoded, authorized as `cloudwatch:{Operation}` (PutMetricData with its namespace as
-/// `cloudwatch:namespace`), served, and answered in CBOR.
-async fn serve_cbor(
+/// A CloudWatch request in RPC v2 CBOR or AWS JSON 1.0, as it came.
+struct CloudWatchRequest<'a> {
+    parts: &'a axum::http::request::Parts,
+    body: &'a bytes::Bytes,
+    cbor: bool,
+    /// JSON 1.0's `X-Amz-Target`.
+    target: &'a str,
+}
+
+/// A CloudWatch request in RPC v2 CBOR (the operation in the path) or AWS JSON 1.0 (in
+/// `X-Amz-Target`): its body decoded into a `Document`, authorized as
+/// `cloudwatch:{Operation}` (PutMetricData with its namespace as `cloudwatch:namespace`),
+/// served, and answered in its protocol.
+async fn serve_cloudwatch(
     app: Arc<AppState>,
-    parts: &axum::http::request::Parts,
-    body: &bytes::Bytes,
+    request: CloudWatchRequest<'_>,
     (principal, temporary): (berth_iam::Principal, bool),
     verified: &berth_sigv4::Verified,
     scope: Scope,
     request_id: &str,
 ) -> Result<Reply, AwsError> {
+    let CloudWatchRequest {
+        parts,
+        body,
+        cbor,
+        target,
+    } = request;
     let unknown =
         |what: String| AwsError::new(StatusCode::NOT_FOUND, "UnknownOperationException", what);
-    let Some((service, operation)) = rpcv2cbor::operation(parts.uri.path()) else {
-        return Err(unknown(
-            "The request's path names no service and operation.".to_string(),
-        ));
+    let operation = if cbor {
+        let Some((service, operation)) = rpcv2cbor::operation(parts.uri.path()) else {
+            return Err(unknown(
+                "The request's path names no service and operation.".to_string(),
+            ));
+        };
+        if service != cloudwatch::TARGET_PREFIX {
+            return Err(unknown(format!("The service '{service}' is not known.")));
+        }
+        operation
+    } else {
+        target.split_once('.').map_or("", |(_, op)| op)
     };
-    if service != cloudwatch::CBOR_SERVICE {
-        return Err(unknown(format!("The service '{service}' is not known.")));
-    }
     if verified.service != cloudwatch::SERVICE {
         return Err(AwsError::new(
             StatusCode::FORBIDDEN,
@@ -405,7 +442,11 @@ async fn serve_cbor(
             ),
         ));
     }
-    let doc = rpcv2cbor::decode(body, &parts.headers, MAX_AWS_BODY)?;
+    let doc = if cbor {
+        rpcv2cbor::decode(body, &parts.headers, MAX_AWS_BODY)?
+    } else {
+        cloudwatch::decode_json(body, &parts.headers)?
+    };
     let mut context = request_context(&app, parts, &verified.region);
     if let Some(namespace) = cloudwatch::put_namespace(operation, &doc) {
         context
@@ -430,8 +471,12 @@ async fn serve_cbor(
         temporary,
         keys: request_context(&app, parts, &verified.region),
     };
-    let answer = cloudwatch::serve_cbor(&ctx, operation, &doc).await?;
-    Ok(Reply::Stream(rpcv2cbor::response(request_id, answer)))
+    let answer = cloudwatch::serve(&ctx, operation, &doc).await?;
+    Ok(Reply::Stream(if cbor {
+        rpcv2cbor::response(request_id, answer)
+    } else {
+        cloudwatch::json_response(request_id, answer)
+    }))
 }
 
 /// EC2 words an authorization refusal its own way: `UnauthorizedOperation`.

@@ -1,5 +1,6 @@
-//! CloudWatch's metrics API (`monitoring`), in both the protocols clients speak: Smithy RPC
-//! v2 CBOR (current SDKs) and the Query form (older ones). Each operation is parsed once
+//! CloudWatch's metrics API (`monitoring`), in the three protocols clients speak: AWS JSON
+//! 1.0 (botocore's choice), Smithy RPC v2 CBOR (other current SDKs) and the Query form
+//! (older ones). Each operation is parsed once
 //! from a `Document` (CBOR's, or the Query parameters') into the domain's request, and
 //! answered once as a `Document` the protocol writes; `CloudWatchError` becomes AWS's
 //! Query codes, with the model's exception names as the CBOR `__type`.
@@ -7,7 +8,9 @@
 mod data;
 mod metrics;
 
-use axum::http::StatusCode;
+use axum::body::Body;
+use axum::http::{HeaderMap, HeaderValue, StatusCode};
+use axum::response::Response;
 use berth_cloudwatch::{CloudWatchError, CwScope};
 
 use crate::protocol::document::Document;
@@ -18,8 +21,8 @@ use crate::protocol::{AwsContext, AwsError};
 pub const SERVICE: &str = "monitoring";
 /// IAM's prefix for CloudWatch's actions (`cloudwatch:PutMetricData`).
 pub const IAM_PREFIX: &str = "cloudwatch";
-/// The service's name in RPC v2 CBOR paths.
-pub const CBOR_SERVICE: &str = "GraniteServiceVersion20100801";
+/// The service's name in RPC v2 CBOR paths and JSON 1.0's `X-Amz-Target`.
+pub const TARGET_PREFIX: &str = "GraniteServiceVersion20100801";
 pub const NAMESPACE: query::Namespace =
     query::Namespace("http://monitoring.amazonaws.com/doc/2010-08-01/");
 
@@ -116,8 +119,8 @@ pub async fn run(ctx: &AwsContext, action: CloudWatchAction) -> Result<Option<Do
     crate::protocol::json::blocking(move || action.apply(&cw, &scope)).await
 }
 
-/// An RPC v2 CBOR request's operation.
-pub async fn serve_cbor(
+/// An RPC v2 CBOR or JSON 1.0 request's operation.
+pub async fn serve(
     ctx: &AwsContext,
     operation: &str,
     doc: &Document,
@@ -152,4 +155,80 @@ pub async fn serve_query(
         x.document(&answer);
         x
     }))
+}
+
+/// A JSON 1.0 body as a document (an empty body is an empty structure); gzip bodies are
+/// inflated as in RPC v2 CBOR.
+pub fn decode_json(body: &[u8], headers: &HeaderMap) -> Result<Document, AwsError> {
+    let gzip = headers
+        .get("content-encoding")
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.eq_ignore_ascii_case("gzip"));
+    let inflated;
+    let body = if gzip {
+        use std::io::Read;
+        let mut out = Vec::new();
+        flate2::read::GzDecoder::new(body)
+            .take(crate::protocol::json::MAX_AWS_BODY as u64)
+            .read_to_end(&mut out)
+            .map_err(|e| {
+                AwsError::client(
+                    "SerializationException",
+                    format!("the gzip body does not inflate: {e}"),
+                )
+            })?;
+        inflated = out;
+        &inflated[..]
+    } else {
+        body
+    };
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return Ok(Document::Struct(Vec::new()));
+    }
+    let value: serde_json::Value = serde_json::from_slice(body).map_err(|e| {
+        AwsError::client(
+            "SerializationException",
+            format!("the body is not JSON: {e}"),
+        )
+    })?;
+    Ok(Document::from_json(value))
+}
+
+fn json10(status: StatusCode, request_id: &str, body: Vec<u8>) -> Response {
+    let mut response = Response::new(Body::from(body));
+    *response.status_mut() = status;
+    let headers = response.headers_mut();
+    headers.insert(
+        "content-type",
+        HeaderValue::from_static("application/x-amz-json-1.0"),
+    );
+    if let Ok(v) = HeaderValue::from_str(request_id) {
+        headers.insert("x-amzn-requestid", v);
+    }
+    response
+}
+
+/// A JSON 1.0 answer (`{}` for an operation without output).
+pub fn json_response(request_id: &str, answer: Option<Document>) -> Response {
+    let body = answer.map_or_else(|| serde_json::json!({}), |a| a.to_json());
+    json10(StatusCode::OK, request_id, body.to_string().into_bytes())
+}
+
+/// A JSON 1.0 error: `__type` the exception's shape, the Query code in
+/// `x-amzn-query-error` (which clients take as the code).
+pub fn json_error(error: &AwsError, request_id: &str) -> Response {
+    if error.status.is_server_error() {
+        tracing::error!(code = %error.code, message = %error.message, request_id, "AWS API error");
+    }
+    let body = serde_json::json!({"__type": error_type(&error.code), "message": error.message});
+    let mut response = json10(error.status, request_id, body.to_string().into_bytes());
+    let fault = if error.status.is_server_error() {
+        "Receiver"
+    } else {
+        "Sender"
+    };
+    if let Ok(v) = HeaderValue::from_str(&format!("{};{fault}", error.code)) {
+        response.headers_mut().insert("x-amzn-query-error", v);
+    }
+    response
 }

@@ -176,6 +176,55 @@ impl Document {
     }
 }
 
+impl Document {
+    /// A JSON body's value as a document (AWS JSON 1.0: timestamps are epoch-second
+    /// numbers, which the accessors read as timestamps).
+    pub fn from_json(value: serde_json::Value) -> Document {
+        use serde_json::Value;
+        match value {
+            Value::Null => Document::Null,
+            Value::Bool(b) => Document::Bool(b),
+            Value::Number(n) => match n.as_i64() {
+                Some(i) => Document::Int(i),
+                None => Document::Double(n.as_f64().unwrap_or(f64::NAN)),
+            },
+            Value::String(s) => Document::Text(s),
+            Value::Array(items) => {
+                Document::List(items.into_iter().map(Document::from_json).collect())
+            }
+            Value::Object(members) => Document::Struct(
+                members
+                    .into_iter()
+                    .map(|(k, v)| (k, Document::from_json(v)))
+                    .collect(),
+            ),
+        }
+    }
+
+    /// The document as JSON: timestamps as epoch seconds, blobs in base64.
+    pub fn to_json(&self) -> serde_json::Value {
+        use serde_json::Value;
+        match self {
+            Document::Null => Value::Null,
+            Document::Bool(b) => Value::Bool(*b),
+            Document::Int(i) => Value::from(*i),
+            Document::Double(f) | Document::Timestamp(f) => Value::from(*f),
+            Document::Text(s) => Value::String(s.clone()),
+            Document::Blob(bytes) => {
+                use base64::Engine;
+                Value::String(base64::engine::general_purpose::STANDARD.encode(bytes))
+            }
+            Document::List(items) => Value::Array(items.iter().map(Document::to_json).collect()),
+            Document::Struct(members) | Document::Map(members) => Value::Object(
+                members
+                    .iter()
+                    .map(|(k, v)| (k.clone(), v.to_json()))
+                    .collect(),
+            ),
+        }
+    }
+}
+
 /// `2026-12-07T10:00:00Z` (milliseconds shown when there are some).
 pub fn iso8601(secs: f64) -> String {
     let ms = (secs * 1000.0).round() as i128;
@@ -215,6 +264,28 @@ fn parse_time(text: &str) -> Option<i64> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn json_bodies_become_documents_and_back() {
+        let doc = Document::from_json(serde_json::json!({
+            "StartTime": 1796637600, "Period": 60, "Value": 1.5, "Names": ["a"], "On": true
+        }));
+        assert_eq!(
+            doc.timestamp_ms("StartTime").unwrap(),
+            Some(1_796_637_600_000)
+        );
+        assert_eq!(doc.integer("Period").unwrap(), Some(60));
+        assert_eq!(doc.double("Value").unwrap(), Some(1.5));
+        assert_eq!(doc.boolean("On").unwrap(), Some(true));
+        let answer = Members::new()
+            .with("Timestamp", Document::Timestamp(1_796_637_600.5))
+            .with("Sum", 2.0)
+            .build();
+        assert_eq!(
+            answer.to_json(),
+            serde_json::json!({"Timestamp": 1796637600.5, "Sum": 2.0})
+        );
+    }
 
     #[test]
     fn members_read_from_text_or_typed_values() {

@@ -577,3 +577,51 @@ fn iam_policies_decide_with_the_namespace_condition() {
         ["AccessDenied"]
     );
 }
+
+#[test]
+fn json_form_puts_and_reads_back() {
+    let s = TestServer::start();
+    let t0 = five_minutes_ago();
+    let call = |operation: &str, body: serde_json::Value| {
+        s.json_client()
+            .call(SERVICE, &format!("{CBOR_SERVICE}.{operation}"), &body)
+            .unwrap()
+    };
+    let put = call(
+        "PutMetricData",
+        serde_json::json!({"Namespace": "Json", "MetricData": [
+            {"MetricName": "Hits", "Timestamp": t0 / 1000 + 3, "Value": 2.5, "Unit": "Count",
+             "StorageResolution": 1},
+            {"MetricName": "Hits", "Timestamp": (t0 as f64 + 4_500.0) / 1000.0, "Value": 1.5, "Unit": "Count",
+             "StorageResolution": 1}
+        ]}),
+    );
+    assert_eq!(put.status, 200, "{}", put.text());
+    assert_eq!(put.json(), serde_json::json!({}));
+    let stats = call(
+        "GetMetricStatistics",
+        serde_json::json!({"Namespace": "Json", "MetricName": "Hits", "StartTime": t0 / 1000,
+            "EndTime": t0 / 1000 + 10, "Period": 1, "Statistics": ["Sum"]}),
+    );
+    assert_eq!(stats.status, 200, "{}", stats.text());
+    assert_eq!(
+        stats.json(),
+        serde_json::json!({"Label": "Hits", "Datapoints": [
+            {"Timestamp": (t0 / 1000 + 3) as f64, "Sum": 2.5, "Unit": "Count"},
+            {"Timestamp": (t0 / 1000 + 4) as f64, "Sum": 1.5, "Unit": "Count"}
+        ]})
+    );
+    let refused = call(
+        "PutMetricData",
+        serde_json::json!({"Namespace": "AWS/Lambda", "MetricData": [{"MetricName": "M", "Value": 1}]}),
+    );
+    assert_eq!(refused.status, 400);
+    assert_eq!(
+        refused.header("x-amzn-query-error"),
+        Some("InvalidParameterValue;Sender")
+    );
+    assert_eq!(
+        refused.json()["__type"],
+        "com.amazonaws.cloudwatch#InvalidParameterValueException"
+    );
+}
