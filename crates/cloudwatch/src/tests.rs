@@ -649,3 +649,29 @@ fn metric_data_requests_are_checked() {
     );
     assert_eq!(bad_token.unwrap_err().code(), "InvalidNextToken");
 }
+
+#[test]
+fn concurrent_puts_to_one_metric_lose_nothing() {
+    let cw = Arc::new(cw());
+    let threads: Vec<_> = (0..4)
+        .map(|t| {
+            let cw = cw.clone();
+            std::thread::spawn(move || {
+                for i in 0..25 {
+                    let at = NOW - 2 * MIN + (t * 25 + i) * 100;
+                    put(
+                        &cw,
+                        vec![datum("Latency", at, 1.0), datum("Requests", at, 2.0)],
+                    );
+                }
+            })
+        })
+        .collect();
+    for t in threads {
+        t.join().unwrap();
+    }
+    let points = stats(&cw, NOW - 2 * MIN, NOW, 60, &[]);
+    let total: f64 = points.iter().map(|p| p.sample_count.unwrap()).sum();
+    assert_eq!(total, 100.0);
+    assert_eq!(points.iter().map(|p| p.sum.unwrap()).sum::<f64>(), 100.0);
+}

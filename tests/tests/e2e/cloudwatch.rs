@@ -4,7 +4,7 @@
 //! get-metric-data with metric math, AWS's error codes, and every acknowledged datum there
 //! after a `kill -9` and a restart.
 
-use berth_e2e::{BerthServer, assert_aws_error, ok_json, unique};
+use berth_e2e::{BerthServer, assert_aws_error, ok_json, stderr_of, unique};
 use berth_testkit::now_ms;
 use serde_json::{Value, json};
 
@@ -193,4 +193,87 @@ fn metrics_through_the_cli() {
     // Acknowledged data survives kill -9.
     s.restart();
     assert_eq!(statistics(&s, &namespace, t0), expected);
+}
+
+/// A put of 600 metrics is over botocore's 10 KB threshold, so the CLI sends it gzipped;
+/// list-metrics pages through them (500 a page), and high-resolution data is read back by
+/// the second.
+#[test]
+fn a_large_compressed_put_paged_listing_and_high_resolution() {
+    let s = BerthServer::start();
+    let namespace = unique("Fleet");
+    let now = now_ms() / 1000 * 1000;
+    let data: Vec<Value> = (0..600)
+        .map(|i| {
+            json!({"MetricName": "CPU", "Dimensions": [{"Name": "Host", "Value": format!("host-{i:03}")}],
+                   "Timestamp": iso(now - 30_000), "Value": i as f64, "Unit": "Percent"})
+        })
+        .collect();
+    let data = Value::Array(data).to_string();
+    assert!(data.len() > 10 * 1024, "{}", data.len());
+    let put = s.aws(&[
+        "cloudwatch",
+        "put-metric-data",
+        "--namespace",
+        &namespace,
+        "--metric-data",
+        &data,
+        "--debug",
+    ]);
+    ok_json(&put);
+    // The CLI's request log names the encoding it sent.
+    assert!(
+        stderr_of(&put).contains("'Content-Encoding': b'gzip'"),
+        "not compressed"
+    );
+    let listed = ok_json(&s.aws(&["cloudwatch", "list-metrics", "--namespace", &namespace]));
+    assert_eq!(listed["Metrics"].as_array().unwrap().len(), 600);
+
+    let high: Vec<Value> = [(-9_000, 1.0), (-8_000, 2.0), (-8_500, 4.0), (-2_000, 8.0)]
+        .iter()
+        .map(|(offset, v)| {
+            json!({"MetricName": "Load", "Timestamp": iso(now + offset), "Value": v,
+                   "StorageResolution": 1})
+        })
+        .collect();
+    ok_json(&s.aws(&[
+        "cloudwatch",
+        "put-metric-data",
+        "--namespace",
+        &namespace,
+        "--metric-data",
+        &Value::Array(high).to_string(),
+    ]));
+    let points = ok_json(&s.aws(&[
+        "cloudwatch",
+        "get-metric-statistics",
+        "--namespace",
+        &namespace,
+        "--metric-name",
+        "Load",
+        "--start-time",
+        &iso(now - 10_000),
+        "--end-time",
+        &iso(now),
+        "--period",
+        "5",
+        "--statistics",
+        "Sum",
+        "Maximum",
+    ]));
+    let mut seen: Vec<(f64, f64, f64)> = points["Datapoints"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| {
+            (
+                p["Timestamp"].as_f64().unwrap(),
+                p["Sum"].as_f64().unwrap(),
+                p["Maximum"].as_f64().unwrap(),
+            )
+        })
+        .collect();
+    seen.sort_by(|a, b| a.0.total_cmp(&b.0));
+    let start = (now - 10_000) as f64 / 1000.0;
+    assert_eq!(seen, [(start, 7.0, 4.0), (start + 5.0, 8.0, 8.0)]);
 }
