@@ -10,15 +10,16 @@ use axum::response::Response;
 use berth_registry::Scope;
 
 use crate::protocol::json::{MAX_AWS_BODY, json_response};
-use crate::protocol::query;
 use crate::protocol::signature::{Authenticated, authenticate, scope_service};
 use crate::protocol::{AwsContext, AwsError};
+use crate::protocol::{query, rpcv2cbor};
 use crate::{
-    AppState, accounts, authz, ec2, ecr, ecs, elbv2, forward, iam, logs, logs_tail, secretsmanager,
-    ssm, sts,
+    AppState, accounts, authz, cloudwatch, ec2, ecr, ecs, elbv2, forward, iam, logs, logs_tail,
+    secretsmanager, ssm, sts,
 };
 
-/// The handler for every AWS API request: JSON (by `X-Amz-Target`) or Query (a form).
+/// The handler for every AWS API request: JSON (by `X-Amz-Target`), RPC v2 CBOR (by its
+/// `smithy-protocol` header and path) or Query (a form).
 pub async fn handle(State(app): State<Arc<AppState>>, request: Request) -> Response {
     let request_id = uuid::Uuid::new_v4().to_string();
     let wire = wire_of(&request);
@@ -28,6 +29,11 @@ pub async fn handle(State(app): State<Arc<AppState>>, request: Request) -> Respo
         Err(e) => match wire {
             Wire::Json => e.into_response_with(&request_id),
             Wire::Query(namespace) => query::error_response(namespace, &e, &request_id),
+            // CloudWatch is the one service speaking it, compatible with its Query form.
+            Wire::Cbor => {
+                rpcv2cbor::error_response(&e, &request_id, &cloudwatch::error_type(&e.code), true)
+            }
+            Wire::CloudWatchJson => cloudwatch::json_error(&e, &request_id),
         },
     }
 }
@@ -36,6 +42,15 @@ pub async fn handle(State(app): State<Arc<AppState>>, request: Request) -> Respo
 /// form (or a GET naming its `Action`).
 fn wire_of(request: &Request) -> Wire {
     let header = |name: &str| request.headers().get(name).and_then(|v| v.to_str().ok());
+    if rpcv2cbor::is_rpcv2cbor(request.headers()) {
+        return Wire::Cbor;
+    }
+    if header("x-amz-target")
+        .and_then(|t| t.split_once('.'))
+        .is_some_and(|(prefix, _)| prefix == cloudwatch::TARGET_PREFIX)
+    {
+        return Wire::CloudWatchJson;
+    }
     if header("x-amz-target").is_none()
         && query::is_query(
             request.method().as_str(),
@@ -55,6 +70,10 @@ fn wire_of(request: &Request) -> Wire {
 enum Wire {
     Json,
     Query(query::Namespace),
+    Cbor,
+    /// CloudWatch's AWS JSON 1.0 form (what botocore prefers), answered with its Query
+    /// codes in `x-amzn-query-error`.
+    CloudWatchJson,
 }
 
 /// The XML namespace of a Query service's answers.
@@ -62,6 +81,7 @@ fn query_namespace(service: Option<&str>) -> query::Namespace {
     match service {
         Some("iam") => query::Namespace("https://iam.amazonaws.com/doc/2010-05-08/"),
         Some(elbv2::SERVICE) => elbv2::NAMESPACE,
+        Some(cloudwatch::SERVICE) => cloudwatch::NAMESPACE,
         Some("ec2") => query::EC2,
         _ => sts::NAMESPACE,
     }
@@ -109,7 +129,7 @@ async fn handle_inner(
             StatusCode::from_u16(e.status()).unwrap_or(StatusCode::FORBIDDEN),
             match wire {
                 Wire::Json => e.aws_code(),
-                Wire::Query(_) => e.query_code(),
+                Wire::Query(_) | Wire::Cbor | Wire::CloudWatchJson => e.query_code(),
             },
             e.message(),
         ));
@@ -127,7 +147,7 @@ async fn handle_inner(
         &parts.uri,
         &parts.headers,
         &body,
-        matches!(wire, Wire::Query(_)),
+        matches!(wire, Wire::Query(_) | Wire::Cbor | Wire::CloudWatchJson),
     )?;
     record_key_use(&app, &principal, temporary, &verified).await;
     let region = verified.region.parse().map_err(|_| {
@@ -150,6 +170,18 @@ async fn handle_inner(
         .account()
         .parse()
         .map_err(|_| AwsError::server("the caller's account id is not valid"))?;
+    if matches!(wire, Wire::Cbor | Wire::CloudWatchJson) {
+        let scope = Scope::new(own_account, region);
+        let caller = (principal, temporary);
+        let cbor = matches!(wire, Wire::Cbor);
+        let request = CloudWatchRequest {
+            parts: &parts,
+            body: &body,
+            cbor,
+            target,
+        };
+        return serve_cloudwatch(app, request, caller, &verified, scope, request_id).await;
+    }
     if let Wire::Query(namespace) = wire {
         // A presigned URL signs its query, not a body (UNSIGNED-PAYLOAD): a body sent with
         // one must not add or override parameters.
@@ -158,10 +190,22 @@ async fn handle_inner(
         let mut context = request_context(&app, &parts, &verified.region);
         let asked = authz::query_request_tags(&request);
         context.service_keys = authz::request_tag_keys(&asked);
+        if verified.service == cloudwatch::SERVICE
+            && request.action == "PutMetricData"
+            && let Some(namespace) = request.get("Namespace")
+        {
+            context
+                .service_keys
+                .push(("cloudwatch:namespace".to_string(), namespace.to_string()));
+        }
         if !matches!(principal, berth_iam::Principal::Root { .. }) {
             // The resources (IAM entities' ARNs are read from the store) and the decision
             // in one trip to the blocking pool; the root account needs neither.
-            let action = format!("{}:{}", verified.service, request.action);
+            let prefix = match verified.service.as_str() {
+                cloudwatch::SERVICE => cloudwatch::IAM_PREFIX,
+                other => other,
+            };
+            let action = format!("{prefix}:{}", request.action);
             let (app, request, who, context) = (
                 app.clone(),
                 request.clone(),
@@ -194,6 +238,8 @@ async fn handle_inner(
                 let resources = match service.as_str() {
                     elbv2::SERVICE => authz::elbv2_resources(&request, &region, &account),
                     "ec2" => authz::ec2_resources(&request, &region, &account),
+                    // CloudWatch's metric actions name no resource.
+                    cloudwatch::SERVICE => vec!["*".to_string()],
                     _ => authz::query_resources(&request, &account, &who, lookup),
                 };
                 authz::authorize(
@@ -221,6 +267,7 @@ async fn handle_inner(
             "iam" => iam::dispatch(&ctx, &request).await?,
             elbv2::SERVICE => elbv2::dispatch(&ctx, &request).await?,
             "ec2" => ec2::dispatch(&ctx, &request).await?,
+            cloudwatch::SERVICE => cloudwatch::serve_query(&ctx, &request).await?,
             service => {
                 return Err(AwsError::client(
                     "InvalidAction",
@@ -341,6 +388,95 @@ async fn handle_inner(
         )),
     };
     json.map(Reply::Json)
+}
+
+/// A CloudWatch request in RPC v2 CBOR or AWS JSON 1.0, as it came.
+struct CloudWatchRequest<'a> {
+    parts: &'a axum::http::request::Parts,
+    body: &'a bytes::Bytes,
+    cbor: bool,
+    /// JSON 1.0's `X-Amz-Target`.
+    target: &'a str,
+}
+
+/// A CloudWatch request in RPC v2 CBOR (the operation in the path) or AWS JSON 1.0 (in
+/// `X-Amz-Target`): its body decoded into a `Document`, authorized as
+/// `cloudwatch:{Operation}` (PutMetricData with its namespace as `cloudwatch:namespace`),
+/// served, and answered in its protocol.
+async fn serve_cloudwatch(
+    app: Arc<AppState>,
+    request: CloudWatchRequest<'_>,
+    (principal, temporary): (berth_iam::Principal, bool),
+    verified: &berth_sigv4::Verified,
+    scope: Scope,
+    request_id: &str,
+) -> Result<Reply, AwsError> {
+    let CloudWatchRequest {
+        parts,
+        body,
+        cbor,
+        target,
+    } = request;
+    let unknown =
+        |what: String| AwsError::new(StatusCode::NOT_FOUND, "UnknownOperationException", what);
+    let operation = if cbor {
+        let Some((service, operation)) = rpcv2cbor::operation(parts.uri.path()) else {
+            return Err(unknown(
+                "The request's path names no service and operation.".to_string(),
+            ));
+        };
+        if service != cloudwatch::TARGET_PREFIX {
+            return Err(unknown(format!("The service '{service}' is not known.")));
+        }
+        operation
+    } else {
+        target.split_once('.').map_or("", |(_, op)| op)
+    };
+    if verified.service != cloudwatch::SERVICE {
+        return Err(AwsError::new(
+            StatusCode::FORBIDDEN,
+            "SignatureDoesNotMatch",
+            format!(
+                "Credential should be scoped to correct service: '{}'. ",
+                cloudwatch::SERVICE
+            ),
+        ));
+    }
+    let doc = if cbor {
+        rpcv2cbor::decode(body, &parts.headers, MAX_AWS_BODY)?
+    } else {
+        cloudwatch::decode_json(body, &parts.headers)?
+    };
+    let mut context = request_context(&app, parts, &verified.region);
+    if let Some(namespace) = cloudwatch::put_namespace(operation, &doc) {
+        context
+            .service_keys
+            .push(("cloudwatch:namespace".to_string(), namespace));
+    }
+    check(
+        &app,
+        &principal,
+        format!("{}:{operation}", cloudwatch::IAM_PREFIX),
+        vec!["*".to_string()],
+        context,
+        authz::Refusal::Query,
+        None,
+    )
+    .await?;
+    let ctx = AwsContext {
+        endpoint: app.endpoint(parts.headers.get("host").and_then(|h| h.to_str().ok())),
+        scope,
+        app: app.clone(),
+        principal,
+        temporary,
+        keys: request_context(&app, parts, &verified.region),
+    };
+    let answer = cloudwatch::serve(&ctx, operation, &doc).await?;
+    Ok(Reply::Stream(if cbor {
+        rpcv2cbor::response(request_id, answer)
+    } else {
+        cloudwatch::json_response(request_id, answer)
+    }))
 }
 
 /// EC2 words an authorization refusal its own way: `UnauthorizedOperation`.

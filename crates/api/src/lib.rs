@@ -1,5 +1,6 @@
 //! Berth's HTTP edge. One listening port serves the AWS APIs (`front`: dispatched on
-//! `X-Amz-Target` to ECR, ECS and CloudWatch Logs over the shared `protocol` layer), the OCI
+//! `X-Amz-Target`, the RPC v2 CBOR path or the Query form's signing service, over the
+//! shared `protocol` layer), the OCI
 //! registry on `/v2/` (`oci`), the agents' websockets (`acs`), and `/health` (`router`).
 //! Nothing here holds domain logic: requests are parsed into typed actions and handed to
 //! the domain crates.
@@ -12,6 +13,7 @@ pub mod acs_payload;
 mod assume_role;
 pub mod auth;
 pub mod authz;
+pub mod cloudwatch;
 pub mod ec2;
 pub mod ecr;
 pub mod ecs;

@@ -16,6 +16,8 @@ pub struct AppState {
     pub ecs: berth_ecs::Ecs,
     /// CloudWatch Logs.
     pub logs: Arc<berth_logs::Logs>,
+    /// CloudWatch metrics.
+    pub cloudwatch: Arc<berth_cloudwatch::CloudWatch>,
     /// SSM Parameter Store.
     pub ssm: Arc<berth_ssm::Ssm>,
     /// Secrets Manager.

@@ -23,6 +23,7 @@ fn state(dir: &std::path::Path) -> Arc<AppState> {
             store.clone(),
             berth_model::InstallationId::from_random(7),
         )),
+        cloudwatch: Arc::new(berth_cloudwatch::CloudWatch::new(store.clone())),
         ssm: Arc::new(berth_ssm::Ssm::new(
             store.clone(),
             Arc::new(berth_kms::DataKey::derive(&[2; 32])),

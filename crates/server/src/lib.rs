@@ -247,6 +247,7 @@ pub async fn run(
         registry: registry.clone(),
         ecs,
         logs: logs.clone(),
+        cloudwatch: Arc::new(berth_cloudwatch::CloudWatch::new(store.clone())),
         ssm: Arc::new(berth_ssm::Ssm::new(store.clone(), data_key.clone())),
         secrets: Arc::new(berth_secrets::Secrets::new(store.clone(), data_key.clone())),
         elbv2,
@@ -390,6 +391,15 @@ fn spawn_replica_loops(
         Duration::from_secs(3600),
         shutdown.clone(),
         move || secrets.purge_expired(),
+    );
+    // CloudWatch metrics' retention: each resolution's chunks past its retention are
+    // deleted (reads hide them at once). Deleting twice is harmless, so every replica may.
+    let cloudwatch = state.cloudwatch.clone();
+    periodic::every(
+        "expired metric data removed",
+        Duration::from_secs(600),
+        shutdown.clone(),
+        move || cloudwatch.expire(),
     );
     // CloudWatch Logs retention: segments whose events are all past their group's retention
     // are removed (reads hide expired events at once).

@@ -65,6 +65,13 @@ pub struct AwsJsonClient {
 }
 
 impl AwsJsonClient {
+    /// The same client signing with other credentials (an IAM user's access key).
+    pub fn with_keys(mut self, access_key: &str, secret_key: &str) -> AwsJsonClient {
+        self.access_key = access_key.to_owned();
+        self.secret_key = secret_key.to_owned();
+        self
+    }
+
     /// The same client signing for another region.
     pub fn in_region(mut self, region: &str) -> AwsJsonClient {
         self.region = region.to_owned();
@@ -108,6 +115,36 @@ impl AwsJsonClient {
             .map(|(k, v)| (k.as_str(), v.as_str()))
             .collect();
         http(self.port, "POST", "/", &refs, form.as_bytes())
+    }
+}
+
+impl AwsJsonClient {
+    /// A signed Smithy RPC v2 CBOR call: `body` (CBOR) to `operation` of `service_name`
+    /// (the path's service, e.g. `GraniteServiceVersion20100801`), signed for `service`.
+    pub fn cbor(
+        &self,
+        service: &str,
+        service_name: &str,
+        operation: &str,
+        body: &[u8],
+    ) -> std::io::Result<HttpResponse> {
+        let path = format!("/service/{service_name}/operation/{operation}");
+        let mut headers = sigv4::sign_cbor_request(
+            &self.host,
+            &self.region,
+            service,
+            (&self.access_key, &self.secret_key),
+            &path,
+            body,
+            sigv4::now_unix(),
+        );
+        headers.push(("smithy-protocol".into(), "rpc-v2-cbor".into()));
+        headers.push(("Accept".into(), "application/cbor".into()));
+        let refs: Vec<(&str, &str)> = headers
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect();
+        http(self.port, "POST", &path, &refs, body)
     }
 }
 

@@ -130,14 +130,61 @@ pub fn sign_query_request(
     )
 }
 
+/// The headers (Authorization, X-Amz-Date, Content-Type) of a signed Smithy RPC v2 CBOR
+/// POST to `path` (`/service/{Service}/operation/{Operation}`) of `host`; the caller adds
+/// `smithy-protocol: rpc-v2-cbor` (unsigned, as SDKs leave it).
+pub fn sign_cbor_request(
+    host: &str,
+    region: &str,
+    service: &str,
+    credentials: (&str, &str),
+    path: &str,
+    body: &[u8],
+    unix_time: i64,
+) -> Vec<(String, String)> {
+    sign_post_to(
+        host,
+        region,
+        service,
+        credentials,
+        path,
+        ("application/cbor", None),
+        body,
+        unix_time,
+    )
+}
+
 #[allow(clippy::too_many_arguments)]
 fn sign_post(
     host: &str,
     region: &str,
     service: &str,
-    (access_key, secret_key): (&str, &str),
+    credentials: (&str, &str),
     content_type: &str,
     target: Option<&str>,
+    body: &[u8],
+    unix_time: i64,
+) -> Vec<(String, String)> {
+    sign_post_to(
+        host,
+        region,
+        service,
+        credentials,
+        "/",
+        (content_type, target),
+        body,
+        unix_time,
+    )
+}
+
+#[allow(clippy::too_many_arguments)]
+fn sign_post_to(
+    host: &str,
+    region: &str,
+    service: &str,
+    (access_key, secret_key): (&str, &str),
+    path: &str,
+    (content_type, target): (&str, Option<&str>),
     body: &[u8],
     unix_time: i64,
 ) -> Vec<(String, String)> {
@@ -151,7 +198,7 @@ fn sign_post(
         None => ("content-type;host;x-amz-date", String::new()),
     };
     let canonical = format!(
-        "POST\n/\n\ncontent-type:{content_type}\nhost:{host}\nx-amz-date:{amz}\n\
+        "POST\n{path}\n\ncontent-type:{content_type}\nhost:{host}\nx-amz-date:{amz}\n\
          {target_line}\n{signed_headers}\n{}",
         sha256_hex(body)
     );

@@ -12,6 +12,7 @@ mod agent_identity;
 mod aws_auth;
 mod awslogs;
 mod berth_up;
+mod cloudwatch;
 mod conformance;
 mod conformance_ecr;
 mod conformance_ecs;

@@ -16,6 +16,7 @@ use axum::http::{HeaderValue, StatusCode};
 use axum::response::Response;
 
 use crate::protocol::AwsError;
+use crate::protocol::document::{Document, iso8601};
 
 /// A Query request's parameters.
 #[derive(Debug, Clone, Default)]
@@ -158,6 +159,92 @@ impl QueryRequest {
     }
 }
 
+impl QueryRequest {
+    /// The parameters as a document (`protocol::document`): dotted names nest,
+    /// `Name.member.N` is a list, `Name.entry.N.key`/`.value` a map, the rest structures;
+    /// every value is text, which the document's accessors read as the member's type.
+    pub fn document(&self) -> Document {
+        let mut root = Node::Branch(BTreeMap::new());
+        for (name, value) in &self.params {
+            let mut node = &mut root;
+            for part in name.split('.') {
+                let Node::Branch(children) = node else {
+                    break;
+                };
+                node = children
+                    .entry(part.to_string())
+                    .or_insert_with(|| Node::Branch(BTreeMap::new()));
+            }
+            if let Node::Branch(children) = node
+                && children.is_empty()
+            {
+                *node = Node::Leaf(value.clone());
+            }
+        }
+        root.into_document()
+    }
+}
+
+/// A parameter name's parts as a tree, before it is a document.
+enum Node {
+    Leaf(String),
+    Branch(BTreeMap<String, Node>),
+}
+
+impl Node {
+    fn into_document(self) -> Document {
+        let children = match self {
+            Node::Leaf(text) => return Document::Text(text),
+            Node::Branch(children) => children,
+        };
+        let numbered = |items: Node| -> Vec<Node> {
+            let Node::Branch(items) = items else {
+                return Vec::new();
+            };
+            let mut items: Vec<(u32, Node)> = items
+                .into_iter()
+                .filter_map(|(n, item)| Some((n.parse().ok()?, item)))
+                .collect();
+            items.sort_by_key(|(n, _)| *n);
+            items.into_iter().map(|(_, item)| item).collect()
+        };
+        if children.len() == 1 && children.contains_key("member") {
+            let items = children.into_values().next().expect("one child");
+            return Document::List(
+                numbered(items)
+                    .into_iter()
+                    .map(Node::into_document)
+                    .collect(),
+            );
+        }
+        if children.len() == 1 && children.contains_key("entry") {
+            let entries = children.into_values().next().expect("one child");
+            return Document::Map(
+                numbered(entries)
+                    .into_iter()
+                    .filter_map(|entry| match entry.into_document() {
+                        Document::Struct(fields) => {
+                            let key = fields.iter().find(|(k, _)| k == "key")?;
+                            let Document::Text(key) = &key.1 else {
+                                return None;
+                            };
+                            let value = fields.iter().find(|(k, _)| k == "value")?;
+                            Some((key.clone(), value.1.clone()))
+                        }
+                        _ => None,
+                    })
+                    .collect(),
+            );
+        }
+        Document::Struct(
+            children
+                .into_iter()
+                .map(|(k, v)| (k, v.into_document()))
+                .collect(),
+        )
+    }
+}
+
 /// `RoleName` → `roleName`, as AWS's validation messages name members.
 fn lower_camel(name: &str) -> String {
     let mut chars = name.chars();
@@ -290,6 +377,58 @@ impl Xml {
         self.close(tag)
     }
 
+    /// A document as a Query answer's XML: members as elements, list items as
+    /// `<member>`, map entries as `<entry><key>…</key><value>…</value></entry>`.
+    pub fn document(&mut self, doc: &Document) -> &mut Xml {
+        match doc {
+            Document::Null => {}
+            Document::Bool(b) => {
+                self.text(b);
+            }
+            Document::Int(v) => {
+                self.text(v);
+            }
+            Document::Double(v) => {
+                self.text(v);
+            }
+            Document::Text(s) => {
+                self.text(s);
+            }
+            Document::Blob(bytes) => {
+                use base64::Engine;
+                self.text(base64::engine::general_purpose::STANDARD.encode(bytes));
+            }
+            Document::Timestamp(secs) => {
+                self.text(iso8601(*secs));
+            }
+            Document::List(items) => {
+                for item in items {
+                    self.element("member", |x| {
+                        x.document(item);
+                    });
+                }
+            }
+            Document::Struct(members) => {
+                for (name, value) in members {
+                    self.element(name, |x| {
+                        x.document(value);
+                    });
+                }
+            }
+            Document::Map(entries) => {
+                for (key, value) in entries {
+                    self.element("entry", |x| {
+                        x.leaf("key", key);
+                        x.element("value", |x| {
+                            x.document(value);
+                        });
+                    });
+                }
+            }
+        }
+        self
+    }
+
     pub fn into_string(self) -> String {
         self.buf
     }
@@ -402,6 +541,7 @@ fn xml_response(status: StatusCode, request_id: &str, body: String) -> Response 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::protocol::document::Members;
 
     #[test]
     fn form_parameters_are_decoded_and_lists_ordered() {
@@ -472,6 +612,57 @@ mod tests {
         assert_eq!(
             std::str::from_utf8(&body).unwrap(),
             "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Response><Errors><Error><Code>InvalidVpcID.NotFound</Code><Message>The vpc ID &apos;vpc-1&apos; does not exist</Message></Error></Errors><RequestID>r-2</RequestID></Response>"
+        );
+    }
+
+    #[test]
+    fn parameters_become_a_document() {
+        let q = QueryRequest::parse(
+            None,
+            b"Action=PutMetricData&Namespace=App&MetricData.member.2.MetricName=B&MetricData.member.1.MetricName=A&MetricData.member.1.Dimensions.member.1.Name=Host&MetricData.member.1.Dimensions.member.1.Value=h1&MetricData.member.1.Value=1.5&Tags.entry.1.key=k&Tags.entry.1.value=v",
+        )
+        .unwrap();
+        let doc = q.document();
+        assert_eq!(doc.string("Namespace").unwrap().as_deref(), Some("App"));
+        let data = doc.list("MetricData").unwrap();
+        assert_eq!(data.len(), 2);
+        assert_eq!(data[0].string("MetricName").unwrap().as_deref(), Some("A"));
+        assert_eq!(data[0].double("Value").unwrap(), Some(1.5));
+        let dims = data[0].list("Dimensions").unwrap();
+        assert_eq!(dims[0].string("Value").unwrap().as_deref(), Some("h1"));
+        assert_eq!(data[1].string("MetricName").unwrap().as_deref(), Some("B"));
+        assert_eq!(
+            doc.get("Tags"),
+            Some(&Document::Map(vec![(
+                "k".into(),
+                Document::Text("v".into())
+            )]))
+        );
+    }
+
+    #[test]
+    fn documents_are_written_as_query_xml() {
+        let doc = Members::new()
+            .with("Label", "Latency")
+            .with(
+                "Datapoints",
+                vec![
+                    Members::new()
+                        .with("Timestamp", Document::Timestamp(1_796_637_600.0))
+                        .with("Sum", 2.5)
+                        .with(
+                            "ExtendedStatistics",
+                            Document::Map(vec![("p99".into(), Document::Double(3.0))]),
+                        )
+                        .build(),
+                ],
+            )
+            .build();
+        let mut x = Xml::default();
+        x.document(&doc);
+        assert_eq!(
+            x.into_string(),
+            "<Label>Latency</Label><Datapoints><member><Timestamp>2026-12-07T10:00:00Z</Timestamp><Sum>2.5</Sum><ExtendedStatistics><entry><key>p99</key><value>3</value></entry></ExtendedStatistics></member></Datapoints>"
         );
     }
 

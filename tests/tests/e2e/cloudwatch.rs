@@ -1,0 +1,279 @@
+//! CloudWatch metrics through the real `aws cloudwatch` CLI (which speaks AWS JSON 1.0)
+//! against the real binary: put-metric-data with dimensions, units, values and counts and
+//! statistic sets, get-metric-statistics with percentiles, list-metrics with filters,
+//! get-metric-data with metric math, AWS's error codes, and every acknowledged datum there
+//! after a `kill -9` and a restart.
+
+use berth_e2e::{BerthServer, assert_aws_error, ok_json, stderr_of, unique};
+use berth_testkit::now_ms;
+use serde_json::{Value, json};
+
+/// `2026-12-07T10:00:00Z`, as the CLI takes it.
+fn iso(ms: i64) -> String {
+    let (y, mo, d, h, mi, s) = berth_testkit::sigv4::utc_parts(ms / 1000);
+    format!("{y:04}-{mo:02}-{d:02}T{h:02}:{mi:02}:{s:02}Z")
+}
+
+/// A timestamp as the CLI prints one from CloudWatch's JSON answer: epoch seconds.
+fn shown(ms: i64) -> f64 {
+    ms as f64 / 1000.0
+}
+
+fn statistics(s: &BerthServer, namespace: &str, t0: i64) -> Value {
+    ok_json(&s.aws(&[
+        "cloudwatch",
+        "get-metric-statistics",
+        "--namespace",
+        namespace,
+        "--metric-name",
+        "Latency",
+        "--dimensions",
+        "Name=Service,Value=web",
+        "--start-time",
+        &iso(t0),
+        "--end-time",
+        &iso(t0 + 180_000),
+        "--period",
+        "60",
+        "--statistics",
+        "Sum",
+        "SampleCount",
+        "Average",
+        "Minimum",
+        "Maximum",
+        "--extended-statistics",
+        "p90",
+    ]))
+}
+
+#[test]
+fn metrics_through_the_cli() {
+    let mut s = BerthServer::start();
+    let namespace = unique("Shop");
+    let t0 = (now_ms() / 60_000 - 10) * 60_000;
+    let data = json!([
+        {"MetricName": "Latency", "Dimensions": [{"Name": "Service", "Value": "web"}],
+         "Timestamp": iso(t0 + 1_000), "Value": 100.0, "Unit": "Milliseconds"},
+        {"MetricName": "Latency", "Dimensions": [{"Name": "Service", "Value": "web"}],
+         "Timestamp": iso(t0 + 30_000), "Values": [10.0, 20.0, 300.0], "Counts": [5.0, 3.0, 1.0],
+         "Unit": "Milliseconds"},
+        {"MetricName": "Latency", "Dimensions": [{"Name": "Service", "Value": "web"}],
+         "Timestamp": iso(t0 + 120_000),
+         "StatisticValues": {"SampleCount": 2.0, "Sum": 50.0, "Minimum": 20.0, "Maximum": 30.0},
+         "Unit": "Milliseconds"},
+        {"MetricName": "Requests", "Dimensions": [{"Name": "Service", "Value": "web"}],
+         "Timestamp": iso(t0 + 1_000), "Value": 11.0, "Unit": "Count"},
+        {"MetricName": "Requests", "Dimensions": [{"Name": "Service", "Value": "api"}],
+         "Timestamp": iso(t0 + 2_000), "Value": 5.0, "Unit": "Count"}
+    ]);
+    let put = ok_json(&s.aws(&[
+        "cloudwatch",
+        "put-metric-data",
+        "--namespace",
+        &namespace,
+        "--metric-data",
+        &data.to_string(),
+    ]));
+    assert_eq!(put, Value::Null);
+    // The shorthand form of one datum.
+    ok_json(&s.aws(&[
+        "cloudwatch",
+        "put-metric-data",
+        "--namespace",
+        &namespace,
+        "--metric-name",
+        "Requests",
+        "--dimensions",
+        "Service=web",
+        "--timestamp",
+        &iso(t0 + 2_000),
+        "--value",
+        "9",
+        "--unit",
+        "Count",
+    ]));
+
+    let expected = json!({
+        "Label": "Latency",
+        "Datapoints": [
+            {"Timestamp": shown(t0), "SampleCount": 10.0, "Average": 51.0, "Sum": 510.0,
+             "Minimum": 10.0, "Maximum": 300.0, "Unit": "Milliseconds",
+             "ExtendedStatistics": {"p90": 100.0}},
+            {"Timestamp": shown(t0 + 120_000), "SampleCount": 2.0, "Average": 25.0, "Sum": 50.0,
+             "Minimum": 20.0, "Maximum": 30.0, "Unit": "Milliseconds"}
+        ]
+    });
+    assert_eq!(statistics(&s, &namespace, t0), expected);
+
+    let listed = ok_json(&s.aws(&[
+        "cloudwatch",
+        "list-metrics",
+        "--namespace",
+        &namespace,
+        "--metric-name",
+        "Requests",
+    ]));
+    let mut services: Vec<String> = listed["Metrics"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["Dimensions"][0]["Value"].as_str().unwrap().to_string())
+        .collect();
+    services.sort();
+    assert_eq!(services, ["api", "web"]);
+    let web = ok_json(&s.aws(&[
+        "cloudwatch",
+        "list-metrics",
+        "--namespace",
+        &namespace,
+        "--dimensions",
+        "Name=Service,Value=web",
+    ]));
+    assert_eq!(web["Metrics"].as_array().unwrap().len(), 2);
+
+    let queries = json!([
+        {"Id": "web", "ReturnData": false, "MetricStat": {"Metric": {"Namespace": namespace, "MetricName": "Requests",
+          "Dimensions": [{"Name": "Service", "Value": "web"}]}, "Period": 60, "Stat": "Sum"}},
+        {"Id": "api", "ReturnData": false, "MetricStat": {"Metric": {"Namespace": namespace, "MetricName": "Requests",
+          "Dimensions": [{"Name": "Service", "Value": "api"}]}, "Period": 60, "Stat": "Sum"}},
+        {"Id": "total", "Expression": "SUM(METRICS())", "Label": "All requests"},
+        {"Id": "share", "Expression": "100 * web / total"}
+    ]);
+    let data = ok_json(&s.aws(&[
+        "cloudwatch",
+        "get-metric-data",
+        "--metric-data-queries",
+        &queries.to_string(),
+        "--start-time",
+        &iso(t0),
+        "--end-time",
+        &iso(t0 + 180_000),
+    ]));
+    assert_eq!(
+        data["MetricDataResults"],
+        json!([
+            {"Id": "total", "Label": "All requests", "Timestamps": [shown(t0)], "Values": [25.0],
+             "StatusCode": "Complete"},
+            {"Id": "share", "Label": "share", "Timestamps": [shown(t0)], "Values": [80.0],
+             "StatusCode": "Complete"}
+        ]),
+        "{data}"
+    );
+
+    // AWS's codes, as the CLI reads them from the query-compatible header.
+    let refused = s.aws(&[
+        "cloudwatch",
+        "put-metric-data",
+        "--namespace",
+        "AWS/EC2",
+        "--metric-name",
+        "CPUUtilization",
+        "--value",
+        "1",
+    ]);
+    assert_aws_error(&refused, "InvalidParameterValue");
+    let refused = s.aws(&[
+        "cloudwatch",
+        "get-metric-statistics",
+        "--namespace",
+        &namespace,
+        "--metric-name",
+        "Latency",
+        "--start-time",
+        &iso(t0),
+        "--end-time",
+        &iso(t0 + 180_000),
+        "--period",
+        "45",
+        "--statistics",
+        "Sum",
+    ]);
+    assert_aws_error(&refused, "InvalidParameterValue");
+
+    // Acknowledged data survives kill -9.
+    s.restart();
+    assert_eq!(statistics(&s, &namespace, t0), expected);
+}
+
+/// A put of 600 metrics is over botocore's 10 KB threshold, so the CLI sends it gzipped;
+/// list-metrics pages through them (500 a page), and high-resolution data is read back by
+/// the second.
+#[test]
+fn a_large_compressed_put_paged_listing_and_high_resolution() {
+    let s = BerthServer::start();
+    let namespace = unique("Fleet");
+    let now = now_ms() / 1000 * 1000;
+    let data: Vec<Value> = (0..600)
+        .map(|i| {
+            json!({"MetricName": "CPU", "Dimensions": [{"Name": "Host", "Value": format!("host-{i:03}")}],
+                   "Timestamp": iso(now - 30_000), "Value": i as f64, "Unit": "Percent"})
+        })
+        .collect();
+    let data = Value::Array(data).to_string();
+    assert!(data.len() > 10 * 1024, "{}", data.len());
+    let put = s.aws(&[
+        "cloudwatch",
+        "put-metric-data",
+        "--namespace",
+        &namespace,
+        "--metric-data",
+        &data,
+        "--debug",
+    ]);
+    ok_json(&put);
+    // The CLI's request log names the encoding it sent.
+    assert!(
+        stderr_of(&put).contains("'Content-Encoding': b'gzip'"),
+        "not compressed"
+    );
+    let listed = ok_json(&s.aws(&["cloudwatch", "list-metrics", "--namespace", &namespace]));
+    assert_eq!(listed["Metrics"].as_array().unwrap().len(), 600);
+
+    let high: Vec<Value> = [(-9_000, 1.0), (-8_000, 2.0), (-8_500, 4.0), (-2_000, 8.0)]
+        .iter()
+        .map(|(offset, v)| {
+            json!({"MetricName": "Load", "Timestamp": iso(now + offset), "Value": v,
+                   "StorageResolution": 1})
+        })
+        .collect();
+    ok_json(&s.aws(&[
+        "cloudwatch",
+        "put-metric-data",
+        "--namespace",
+        &namespace,
+        "--metric-data",
+        &Value::Array(high).to_string(),
+    ]));
+    let points = ok_json(&s.aws(&[
+        "cloudwatch",
+        "get-metric-statistics",
+        "--namespace",
+        &namespace,
+        "--metric-name",
+        "Load",
+        "--start-time",
+        &iso(now - 10_000),
+        "--end-time",
+        &iso(now),
+        "--period",
+        "5",
+        "--statistics",
+        "Sum",
+        "Maximum",
+    ]));
+    let mut seen: Vec<(f64, f64, f64)> = points["Datapoints"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| {
+            (
+                p["Timestamp"].as_f64().unwrap(),
+                p["Sum"].as_f64().unwrap(),
+                p["Maximum"].as_f64().unwrap(),
+            )
+        })
+        .collect();
+    seen.sort_by(|a, b| a.0.total_cmp(&b.0));
+    let start = (now - 10_000) as f64 / 1000.0;
+    assert_eq!(seen, [(start, 7.0, 4.0), (start + 5.0, 8.0, 8.0)]);
+}
