@@ -153,7 +153,7 @@ if [ "$THROUGH" = api ]; then
   NLB_AT=$(balancer bench-nlb network TCP TCP "$LB_TCP")
   echo "Berth through its API: ALB at $ALB_AT, NLB at $NLB_AT"
 else
-  "$BIN" --workers "$WORKERS" --alb "$LB_HTTP" --nlb "$LB_TCP" \
+  LB_THREADS=$WORKERS "$BIN" --workers "$WORKERS" --alb "$LB_HTTP" --nlb "$LB_TCP" \
     --target "127.0.0.1:$B1" --target "127.0.0.1:$B2" --target "127.0.0.1:$B3" \
     >"$WORK/logs/berth.log" 2>&1 & PIDS+=($!)
   ALB_AT=127.0.0.1:$LB_HTTP
