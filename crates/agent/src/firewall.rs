@@ -138,8 +138,16 @@ fn rule_line(rule: &FirewallRule, peer: &str) -> Result<Option<String>, Firewall
                 }
             }
         }
-        // ICMP: every type (EC2's type/code in the port fields is not narrowed further).
-        "icmp" | "1" => line.push_str(" meta l4proto icmp"),
+        // ICMP: EC2 keeps the type in `fromPort` and the code in `toPort` (-1: all).
+        "icmp" | "1" => match (rule.from_port, rule.to_port) {
+            (Some(kind @ 0..=255), code) => {
+                let _ = write!(line, " icmp type {kind}");
+                if let Some(code @ 0..=255) = code {
+                    let _ = write!(line, " icmp code {code}");
+                }
+            }
+            _ => line.push_str(" meta l4proto icmp"),
+        },
         number => match number.parse::<u8>() {
             Ok(n) => {
                 let _ = write!(line, " meta l4proto {n}");
@@ -265,6 +273,9 @@ mod tests {
                 rule("tcp", Some((80, 80)), &["10.1.0.0/16", "10.192.3.7"]),
                 rule("udp", Some((5000, 5010)), &["10.2.3.4/32"]),
                 rule("icmp", Some((-1, -1)), &["10.1.0.0/16"]),
+                // Echo requests only (type 8, any code), then destination unreachable code 4.
+                rule("icmp", Some((8, -1)), &["10.3.0.0/16"]),
+                rule("icmp", Some((3, 4)), &["10.4.0.0/16"]),
             ]),
             egress: Some(vec![rule("-1", None, &["0.0.0.0/0"])]),
         };
@@ -280,6 +291,8 @@ table inet berth_security_groups {
     ip saddr { 10.1.0.0/16, 10.192.3.7/32 } tcp dport 80 accept
     ip saddr { 10.2.3.4/32 } udp dport 5000-5010 accept
     ip saddr { 10.1.0.0/16 } meta l4proto icmp accept
+    ip saddr { 10.3.0.0/16 } icmp type 8 accept
+    ip saddr { 10.4.0.0/16 } icmp type 3 icmp code 4 accept
   }
   chain egress {
     type filter hook output priority filter; policy drop;
