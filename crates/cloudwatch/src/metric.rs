@@ -7,35 +7,7 @@ use sha2::{Digest, Sha256};
 use crate::{Result, invalid, missing};
 
 /// CloudWatch's `StandardUnit` values.
-pub const UNITS: &[&str] = &[
-    "Seconds",
-    "Microseconds",
-    "Milliseconds",
-    "Bytes",
-    "Kilobytes",
-    "Megabytes",
-    "Gigabytes",
-    "Terabytes",
-    "Bits",
-    "Kilobits",
-    "Megabits",
-    "Gigabits",
-    "Terabits",
-    "Percent",
-    "Count",
-    "Bytes/Second",
-    "Kilobytes/Second",
-    "Megabytes/Second",
-    "Gigabytes/Second",
-    "Terabytes/Second",
-    "Bits/Second",
-    "Kilobits/Second",
-    "Megabits/Second",
-    "Gigabits/Second",
-    "Terabits/Second",
-    "Count/Second",
-    "None",
-];
+pub use berth_model::cloudwatch::STANDARD_UNITS as UNITS;
 
 /// At most this many dimensions on a metric.
 pub const MAX_DIMENSIONS: usize = 30;

@@ -25,35 +25,7 @@ pub const MAX_METRIC_FILTERS_PER_GROUP: usize = 100;
 /// TestMetricFilter's `logEventMessages`: 1 to 50 items.
 pub const MAX_TEST_MESSAGES: usize = 50;
 /// StandardUnit, as botocore's model lists it.
-pub const UNITS: &[&str] = &[
-    "Seconds",
-    "Microseconds",
-    "Milliseconds",
-    "Bytes",
-    "Kilobytes",
-    "Megabytes",
-    "Gigabytes",
-    "Terabytes",
-    "Bits",
-    "Kilobits",
-    "Megabits",
-    "Gigabits",
-    "Terabits",
-    "Percent",
-    "Count",
-    "Bytes/Second",
-    "Kilobytes/Second",
-    "Megabytes/Second",
-    "Gigabytes/Second",
-    "Terabytes/Second",
-    "Bits/Second",
-    "Kilobits/Second",
-    "Megabits/Second",
-    "Gigabits/Second",
-    "Terabits/Second",
-    "Count/Second",
-    "None",
-];
+pub use berth_model::cloudwatch::STANDARD_UNITS as UNITS;
 
 /// How a filter turns a matched event into a metric value (MetricTransformation).
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]

@@ -1,6 +1,7 @@
 //! Domain types shared by every Berth crate. Values are parsed and validated here, at the
 //! edge, so that the rest of the code never handles raw strings for names or digests.
 
+pub mod cloudwatch;
 pub mod digest;
 pub mod ecs;
 pub mod installation;
