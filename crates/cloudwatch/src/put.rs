@@ -92,6 +92,22 @@ impl CloudWatch {
         put: PutMetricData,
         now_ms: i64,
     ) -> Result<()> {
+        if put.namespace.starts_with("AWS/") {
+            return Err(invalid(format!(
+                "The value {} for parameter Namespace is invalid.",
+                put.namespace
+            )));
+        }
+        self.store_data(scope, put, now_ms)
+    }
+
+    /// What Berth's own services publish (`AWS/ApplicationELB`, `AWS/ECS`, …): the same
+    /// checks and storage, in the `AWS/` namespaces a caller may not put to.
+    pub fn publish(&self, scope: &CwScope, put: PutMetricData) -> Result<()> {
+        self.store_data(scope, put, crate::now_ms())
+    }
+
+    fn store_data(&self, scope: &CwScope, put: PutMetricData, now_ms: i64) -> Result<()> {
         let samples = check(put, now_ms)?;
         let now_s = now_ms.div_euclid(1000);
         // Each metric's changes: chunk key → (bucket, unit, aggregate)s.
@@ -216,12 +232,6 @@ fn check(put: PutMetricData, now_ms: i64) -> Result<Vec<Sample>> {
         return Err(missing("The parameter Namespace is required."));
     }
     check_namespace(&put.namespace)?;
-    if put.namespace.starts_with("AWS/") {
-        return Err(invalid(format!(
-            "The value {} for parameter Namespace is invalid.",
-            put.namespace
-        )));
-    }
     if put.metric_data.is_empty() {
         return Err(missing("The parameter MetricData is required."));
     }

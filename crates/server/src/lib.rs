@@ -444,6 +444,7 @@ async fn lead(
                 elbv2: fenced_elbv2,
                 ecs: state.ecs.clone(),
                 iam: state.iam.clone(),
+                cloudwatch: state.cloudwatch.clone(),
             },
             end_rx.clone(),
         ));

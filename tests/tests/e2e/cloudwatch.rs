@@ -277,3 +277,206 @@ fn a_large_compressed_put_paged_listing_and_high_resolution() {
     let start = (now - 10_000) as f64 / 1000.0;
     assert_eq!(seen, [(start, 7.0, 4.0), (start + 5.0, 8.0, 8.0)]);
 }
+
+/// A target on 127.0.0.1 answering every request `200 ok` (`/fail`: 500), kept alive.
+fn tiny_target() -> std::net::SocketAddr {
+    use std::io::{BufRead, BufReader, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    std::thread::spawn(move || {
+        for stream in listener.incoming().flatten() {
+            std::thread::spawn(move || {
+                let mut reader = BufReader::new(stream.try_clone().unwrap());
+                let mut writer = stream;
+                loop {
+                    let mut line = String::new();
+                    if reader.read_line(&mut line).unwrap_or(0) == 0 {
+                        return;
+                    }
+                    let fail = line.contains(" /fail ");
+                    // The rest of the head.
+                    loop {
+                        let mut header = String::new();
+                        if reader.read_line(&mut header).unwrap_or(0) == 0 {
+                            return;
+                        }
+                        if header == "\r\n" {
+                            break;
+                        }
+                    }
+                    let answer: &[u8] = if fail {
+                        b"HTTP/1.1 500 Internal Server Error\r\ncontent-length: 4\r\n\r\nfail"
+                    } else {
+                        b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok"
+                    };
+                    if writer.write_all(answer).is_err() {
+                        return;
+                    }
+                }
+            });
+        }
+    });
+    addr
+}
+
+#[test]
+fn an_albs_traffic_is_published_as_aws_application_elb_metrics() {
+    // One-second periods (high resolution), so the test need not wait a minute.
+    let s = BerthServer::start_with(berth_e2e::ServerOptions {
+        env: vec![("BERTH_METRICS_PERIOD_SECONDS".into(), "1".into())],
+        ..Default::default()
+    });
+    let target = tiny_target();
+    let net = berth_e2e::network::DefaultNetwork::of(&s);
+    let elb = |args: &[&str]| {
+        let mut all = vec!["elbv2"];
+        all.extend_from_slice(args);
+        ok_json(&s.aws(&all))
+    };
+    let name = unique("m-");
+    let lb = elb(&[
+        "create-load-balancer",
+        "--name",
+        &name,
+        "--subnets",
+        &net.subnets[0],
+        &net.subnets[1],
+    ]);
+    let lb_arn = lb["LoadBalancers"][0]["LoadBalancerArn"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let dns = lb["LoadBalancers"][0]["DNSName"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let tg = elb(&[
+        "create-target-group",
+        "--name",
+        &name,
+        "--protocol",
+        "HTTP",
+        "--port",
+        &target.port().to_string(),
+        "--vpc-id",
+        &net.vpc,
+        "--target-type",
+        "ip",
+        "--health-check-interval-seconds",
+        "5",
+        "--health-check-timeout-seconds",
+        "2",
+        "--healthy-threshold-count",
+        "2",
+    ]);
+    let tg_arn = tg["TargetGroups"][0]["TargetGroupArn"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    elb(&[
+        "register-targets",
+        "--target-group-arn",
+        &tg_arn,
+        "--targets",
+        &format!("Id=127.0.0.1,Port={}", target.port()),
+    ]);
+    elb(&[
+        "create-listener",
+        "--load-balancer-arn",
+        &lb_arn,
+        "--protocol",
+        "HTTP",
+        "--port",
+        "80",
+        "--default-actions",
+        &format!("Type=forward,TargetGroupArn={tg_arn}"),
+    ]);
+    let start = now_ms() - 60_000;
+    // 20 answered 200 and 5 answered 500, through the load balancer.
+    let get = |path: &str| {
+        std::process::Command::new("curl")
+            .args([
+                "-s",
+                "-o",
+                "/dev/null",
+                "-w",
+                "%{http_code}",
+                "--max-time",
+                "5",
+            ])
+            .arg(format!("http://{dns}{path}"))
+            .output()
+            .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+            .unwrap_or_default()
+    };
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while get("/") != "200" {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the load balancer never answered"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+    for _ in 0..19 {
+        assert_eq!(get("/"), "200");
+    }
+    for _ in 0..5 {
+        assert_eq!(get("/fail"), "500");
+    }
+    let lb_dimension = format!(
+        "Name=LoadBalancer,Value={}",
+        lb_arn.split_once(":loadbalancer/").unwrap().1
+    );
+    let tg_dimension = format!(
+        "Name=TargetGroup,Value={}",
+        tg_arn.rsplit_once(':').unwrap().1
+    );
+    let sum = |metric: &str, dimensions: &[&str]| -> f64 {
+        let mut args = vec![
+            "cloudwatch",
+            "get-metric-statistics",
+            "--namespace",
+            "AWS/ApplicationELB",
+            "--metric-name",
+            metric,
+            "--period",
+            "3600",
+            "--statistics",
+            "Sum",
+        ];
+        let (from, to) = (iso(start), iso(now_ms() + 60_000));
+        args.extend_from_slice(&["--start-time", &from, "--end-time", &to, "--dimensions"]);
+        args.extend_from_slice(dimensions);
+        let v = ok_json(&s.aws(&args));
+        v["Datapoints"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|d| d["Sum"].as_f64().unwrap())
+            .sum()
+    };
+    // Published within a period or two: every request counted once, by class.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while sum("RequestCount", &[&lb_dimension]) < 25.0 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "RequestCount never reached 25"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(500));
+    }
+    std::thread::sleep(std::time::Duration::from_secs(2));
+    assert_eq!(sum("RequestCount", &[&lb_dimension]), 25.0);
+    let both = [tg_dimension.as_str(), lb_dimension.as_str()];
+    assert_eq!(sum("RequestCount", &both), 25.0);
+    assert_eq!(sum("HTTPCode_Target_2XX_Count", &both), 20.0);
+    assert_eq!(sum("HTTPCode_Target_5XX_Count", &both), 5.0);
+    let listed = ok_json(&s.aws(&[
+        "cloudwatch",
+        "list-metrics",
+        "--namespace",
+        "AWS/ApplicationELB",
+        "--metric-name",
+        "HealthyHostCount",
+    ]));
+    assert_eq!(listed["Metrics"].as_array().unwrap().len(), 1, "{listed:#}");
+}

@@ -5,6 +5,7 @@
 //! data plane reports is written back to the health records DescribeTargetHealth reads;
 //! a load balancer whose address cannot be bound is set `failed`.
 
+mod metrics;
 mod networks;
 mod plan;
 mod targets;
@@ -34,6 +35,8 @@ pub struct Sources {
     pub elbv2: Arc<Elbv2>,
     pub ecs: berth_ecs::Ecs,
     pub iam: berth_iam::Iam,
+    /// Where ELBv2's metrics are published (`metrics.rs`).
+    pub cloudwatch: Arc<berth_cloudwatch::CloudWatch>,
 }
 
 impl Sources {
@@ -110,8 +113,18 @@ pub async fn run(sources: Sources, mut shutdown: tokio::sync::watch::Receiver<bo
     // Plain-HTTP ALB connections on threads of their own, one per core (berth-lb's
     // `workers.rs`); the rest of the data plane on the server's runtime.
     let threads = std::thread::available_parallelism().map_or(2, usize::from);
-    let data_plane = lb::DataPlane::with_workers(Arc::new(Sink { tx: health_tx }), threads);
+    let data_plane = Arc::new(lb::DataPlane::with_workers(
+        Arc::new(Sink { tx: health_tx }),
+        threads,
+    ));
     tokio::spawn(write_health(sources.elbv2.clone(), health_rx));
+    let (plan_tx, plan_rx) = tokio::sync::watch::channel(Arc::new(lb::Plan::default()));
+    tokio::spawn(metrics::publish(
+        data_plane.clone(),
+        plan_rx,
+        sources.cloudwatch.clone(),
+        shutdown.clone(),
+    ));
     let store = sources.elbv2.store_handle();
     let mut watch = None;
     loop {
@@ -141,6 +154,7 @@ pub async fn run(sources: Sources, mut shutdown: tokio::sync::watch::Receiver<bo
                     tracing::warn!(error = %e, "load balancers: a listener cannot be served");
                 }
                 note_states(&sources, &data_plane, &built.plan, &recorded).await;
+                let _ = plan_tx.send(Arc::new(built.plan));
             }
             Ok(Err(e)) => tracing::warn!(error = %e, "load balancers: cannot read ELBv2's records"),
             Err(e) => tracing::warn!(error = %e, "load balancers: the read failed"),

@@ -1,0 +1,308 @@
+//! ELBv2's CloudWatch metrics, from the data plane's counters (`berth_lb::Traffic`): every
+//! period the leader takes the difference between two snapshots and publishes, in each load
+//! balancer's account and region, what ELBv2 publishes: `AWS/ApplicationELB` (RequestCount,
+//! NewConnectionCount, ActiveConnectionCount, HTTPCode_ELB_* by LoadBalancer; RequestCount,
+//! RequestCountPerTarget, HTTPCode_Target_*, TargetResponseTime,
+//! TargetConnectionErrorCount, HealthyHostCount, UnHealthyHostCount by TargetGroup and
+//! LoadBalancer) and `AWS/NetworkELB` (ActiveFlowCount, NewFlowCount, ProcessedBytes;
+//! HealthyHostCount, UnHealthyHostCount). As ELBv2 does, traffic metrics are reported for
+//! periods with traffic, host counts every period.
+//!
+//! The period is 60 s (CloudWatch's standard resolution); `BERTH_METRICS_PERIOD_SECONDS`
+//! (1–60) makes it shorter, published at high resolution (docs/elbv2.md).
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+use std::time::Duration;
+
+use berth_cloudwatch::{CloudWatch, CwScope, Dimension, MetricDatum, PutMetricData, StatisticSet};
+use berth_lb as lb;
+
+/// The publishing period, and whether it is high-resolution.
+pub fn period() -> (Duration, bool) {
+    let seconds = std::env::var("BERTH_METRICS_PERIOD_SECONDS")
+        .ok()
+        .and_then(|v| v.parse::<u64>().ok())
+        .filter(|s| (1..=60).contains(s))
+        .unwrap_or(60);
+    (Duration::from_secs(seconds), seconds < 60)
+}
+
+/// A load balancer's or target group's ARN as its metrics name it: account, region, and
+/// the dimension value (`app/name/id`, `targetgroup/name/id`).
+fn arn_parts(arn: &str) -> Option<(String, String, String)> {
+    let mut parts = arn.splitn(6, ':');
+    let (_, _, _, region, account, resource) = (
+        parts.next()?,
+        parts.next()?,
+        parts.next()?,
+        parts.next()?,
+        parts.next()?,
+        parts.next()?,
+    );
+    let value = resource.strip_prefix("loadbalancer/").unwrap_or(resource);
+    Some((account.to_owned(), region.to_owned(), value.to_owned()))
+}
+
+fn dimension(name: &str, value: &str) -> Dimension {
+    Dimension {
+        name: name.to_owned(),
+        value: value.to_owned(),
+    }
+}
+
+fn datum(name: &str, dimensions: &[Dimension], value: f64, unit: &str) -> MetricDatum {
+    MetricDatum {
+        metric_name: name.to_owned(),
+        dimensions: dimensions.to_vec(),
+        value: Some(value),
+        unit: Some(unit.to_owned()),
+        ..MetricDatum::default()
+    }
+}
+
+/// The target groups each load balancer's listeners forward to.
+fn groups_of(plan: &lb::Plan) -> BTreeMap<String, BTreeSet<String>> {
+    let mut out: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+    for balancer in &plan.load_balancers {
+        let groups = out.entry(balancer.id.0.clone()).or_default();
+        for listener in &balancer.listeners {
+            let actions = listener
+                .default_actions
+                .iter()
+                .chain(listener.rules.iter().flat_map(|r| r.actions.iter()));
+            for action in actions {
+                if let lb::Action::Forward(f) = action {
+                    groups.extend(f.target_groups.iter().map(|g| g.id.0.clone()));
+                }
+            }
+        }
+    }
+    out
+}
+
+/// One period's data, each with the scope and namespace it goes to.
+pub fn datums(
+    before: &lb::Traffic,
+    now: &lb::Traffic,
+    plan: &lb::Plan,
+) -> Vec<(CwScope, &'static str, MetricDatum)> {
+    let mut out = Vec::new();
+    let groups = groups_of(plan);
+    for balancer in &plan.load_balancers {
+        let Some((account, region, name)) = arn_parts(&balancer.id.0) else {
+            continue;
+        };
+        let scope = CwScope::new(&account, &region);
+        let application = balancer.kind == lb::LoadBalancerKind::Application;
+        let namespace = if application {
+            "AWS/ApplicationELB"
+        } else {
+            "AWS/NetworkELB"
+        };
+        let by_lb = [dimension("LoadBalancer", &name)];
+        let mut push = |d: MetricDatum| out.push((scope.clone(), namespace, d));
+        let current = now
+            .load_balancers
+            .get(&balancer.id)
+            .copied()
+            .unwrap_or_default();
+        let earlier = before
+            .load_balancers
+            .get(&balancer.id)
+            .copied()
+            .unwrap_or_default();
+        let delta =
+            |f: fn(&lb::BalancerTraffic) -> u64| f(&current).saturating_sub(f(&earlier)) as f64;
+        let busy = delta(|t| t.new_connections) > 0.0
+            || delta(|t| t.requests) > 0.0
+            || current.active_connections > 0;
+        if busy && application {
+            push(datum(
+                "RequestCount",
+                &by_lb,
+                delta(|t| t.requests),
+                "Count",
+            ));
+            push(datum(
+                "NewConnectionCount",
+                &by_lb,
+                delta(|t| t.new_connections),
+                "Count",
+            ));
+            push(datum(
+                "ActiveConnectionCount",
+                &by_lb,
+                current.active_connections as f64,
+                "Count",
+            ));
+            for (metric, value) in [
+                ("HTTPCode_ELB_3XX_Count", delta(|t| t.elb_3xx)),
+                ("HTTPCode_ELB_4XX_Count", delta(|t| t.elb_4xx)),
+                ("HTTPCode_ELB_5XX_Count", delta(|t| t.elb_5xx)),
+                ("HTTPCode_ELB_502_Count", delta(|t| t.elb_502)),
+                ("HTTPCode_ELB_503_Count", delta(|t| t.elb_503)),
+                ("HTTPCode_ELB_504_Count", delta(|t| t.elb_504)),
+            ] {
+                if value > 0.0 {
+                    push(datum(metric, &by_lb, value, "Count"));
+                }
+            }
+        } else if busy {
+            push(datum(
+                "NewFlowCount",
+                &by_lb,
+                delta(|t| t.new_connections),
+                "Count",
+            ));
+            push(datum(
+                "ActiveFlowCount",
+                &by_lb,
+                current.active_connections as f64,
+                "Count",
+            ));
+            push(datum(
+                "ProcessedBytes",
+                &by_lb,
+                delta(|t| t.processed_bytes),
+                "Bytes",
+            ));
+        }
+        for group in groups.get(&balancer.id.0).into_iter().flatten() {
+            let Some((_, _, group_name)) = arn_parts(group) else {
+                continue;
+            };
+            let id = lb::TargetGroupId(group.clone());
+            let (Some(current), earlier) = (
+                now.target_groups.get(&id).copied(),
+                before.target_groups.get(&id).copied().unwrap_or_default(),
+            ) else {
+                continue;
+            };
+            let dims = [
+                dimension("TargetGroup", &group_name),
+                dimension("LoadBalancer", &name),
+            ];
+            push(datum(
+                "HealthyHostCount",
+                &dims,
+                current.healthy_hosts as f64,
+                "Count",
+            ));
+            push(datum(
+                "UnHealthyHostCount",
+                &dims,
+                current.unhealthy_hosts as f64,
+                "Count",
+            ));
+            if !application {
+                continue;
+            }
+            let delta = |f: fn(&lb::TargetGroupTraffic) -> u64| {
+                f(&current).saturating_sub(f(&earlier)) as f64
+            };
+            let requests = delta(|t| t.requests);
+            if requests == 0.0 {
+                continue;
+            }
+            push(datum("RequestCount", &dims, requests, "Count"));
+            // Per healthy target (all registered ones count when none is healthy, as the
+            // load balancer then sends to all).
+            let targets = current.healthy_hosts.max(1) as f64;
+            push(datum(
+                "RequestCountPerTarget",
+                &dims,
+                requests / targets,
+                "Count",
+            ));
+            for (metric, value) in [
+                ("HTTPCode_Target_2XX_Count", delta(|t| t.target_2xx)),
+                ("HTTPCode_Target_3XX_Count", delta(|t| t.target_3xx)),
+                ("HTTPCode_Target_4XX_Count", delta(|t| t.target_4xx)),
+                ("HTTPCode_Target_5XX_Count", delta(|t| t.target_5xx)),
+                ("TargetConnectionErrorCount", delta(|t| t.connection_errors)),
+            ] {
+                if value > 0.0 {
+                    push(datum(metric, &dims, value, "Count"));
+                }
+            }
+            let responses = delta(|t| t.responses);
+            if responses > 0.0 {
+                let seconds = delta(|t| t.response_time_micros) / 1e6;
+                let mean = seconds / responses;
+                // Only the sum and count are kept (traffic.rs): the extremes are the mean.
+                push(MetricDatum {
+                    statistic_values: Some(StatisticSet {
+                        sample_count: responses,
+                        sum: seconds,
+                        minimum: mean,
+                        maximum: mean,
+                    }),
+                    unit: Some("Seconds".to_owned()),
+                    ..datum("TargetResponseTime", &dims, 0.0, "Seconds")
+                });
+            }
+        }
+    }
+    // A value and a statistic set cannot go together.
+    for (_, _, d) in &mut out {
+        if d.statistic_values.is_some() {
+            d.value = None;
+        }
+    }
+    out
+}
+
+/// Publishes every period until `shutdown`: the data plane's traffic against the plan it
+/// serves.
+pub async fn publish(
+    data_plane: Arc<lb::DataPlane>,
+    plan: tokio::sync::watch::Receiver<Arc<lb::Plan>>,
+    cloudwatch: Arc<CloudWatch>,
+    mut shutdown: tokio::sync::watch::Receiver<bool>,
+) {
+    let (every, high_resolution) = period();
+    let mut before = data_plane.traffic().await;
+    loop {
+        tokio::select! {
+            () = tokio::time::sleep(every) => {}
+            _ = shutdown.changed() => return,
+        }
+        let now = data_plane.traffic().await;
+        let plan = plan.borrow().clone();
+        let mut batches: BTreeMap<(String, String, &'static str), Vec<MetricDatum>> =
+            BTreeMap::new();
+        for (scope, namespace, mut d) in datums(&before, &now, &plan) {
+            if high_resolution {
+                d.storage_resolution = Some(1);
+            }
+            batches
+                .entry((scope.account, scope.region, namespace))
+                .or_default()
+                .push(d);
+        }
+        before = now;
+        let cloudwatch = cloudwatch.clone();
+        let stored = tokio::task::spawn_blocking(move || {
+            for ((account, region, namespace), metric_data) in batches {
+                cloudwatch.publish(
+                    &CwScope::new(&account, &region),
+                    PutMetricData {
+                        namespace: namespace.to_owned(),
+                        metric_data,
+                    },
+                )?;
+            }
+            Ok::<_, berth_cloudwatch::CloudWatchError>(())
+        })
+        .await;
+        match stored {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => tracing::warn!(error = %e, "load balancers: metrics not published"),
+            Err(e) => tracing::warn!(error = %e, "load balancers: publishing metrics failed"),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;
