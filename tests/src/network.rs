@@ -75,3 +75,95 @@ impl std::fmt::Debug for DefaultNetwork {
         write!(f, "{} {:?} {}", self.vpc, self.subnets, self.security_group)
     }
 }
+
+/// An ALB made with the aws CLI in the default VPC's first two subnets (and `group`, when
+/// given), its HTTP listener on port 80 forwarding to a new `ip` target group holding
+/// `targets` (`address:port`), health-checked every 5 s.
+pub struct IpAlb {
+    pub arn: String,
+    pub dns: String,
+    pub target_group: String,
+}
+
+impl IpAlb {
+    pub fn create(s: &BerthServer, targets: &[String], group: Option<&str>) -> IpAlb {
+        let net = DefaultNetwork::of(s);
+        let elb = |args: &[&str]| {
+            let mut all = vec!["elbv2"];
+            all.extend_from_slice(args);
+            ok_json(&s.aws(&all))
+        };
+        let name = crate::unique("ip-");
+        let mut create = vec![
+            "create-load-balancer",
+            "--name",
+            &name,
+            "--subnets",
+            &net.subnets[0],
+            &net.subnets[1],
+        ];
+        if let Some(group) = group {
+            create.extend_from_slice(&["--security-groups", group]);
+        }
+        let lb = elb(&create);
+        let port = targets
+            .first()
+            .and_then(|t| t.rsplit_once(':'))
+            .map_or("80", |(_, p)| p)
+            .to_owned();
+        let tg = elb(&[
+            "create-target-group",
+            "--name",
+            &name,
+            "--protocol",
+            "HTTP",
+            "--port",
+            &port,
+            "--vpc-id",
+            &net.vpc,
+            "--target-type",
+            "ip",
+            "--health-check-interval-seconds",
+            "5",
+            "--health-check-timeout-seconds",
+            "2",
+            "--healthy-threshold-count",
+            "2",
+            "--unhealthy-threshold-count",
+            "2",
+        ]);
+        let text = |v: &serde_json::Value| v.as_str().expect("a string").to_owned();
+        let alb = IpAlb {
+            arn: text(&lb["LoadBalancers"][0]["LoadBalancerArn"]),
+            dns: text(&lb["LoadBalancers"][0]["DNSName"]),
+            target_group: text(&tg["TargetGroups"][0]["TargetGroupArn"]),
+        };
+        let described: Vec<String> = targets
+            .iter()
+            .map(|t| {
+                let (ip, port) = t.rsplit_once(':').expect("address:port");
+                format!("Id={ip},Port={port}")
+            })
+            .collect();
+        let mut register = vec![
+            "register-targets",
+            "--target-group-arn",
+            &alb.target_group,
+            "--targets",
+        ];
+        register.extend(described.iter().map(String::as_str));
+        elb(&register);
+        elb(&[
+            "create-listener",
+            "--load-balancer-arn",
+            &alb.arn,
+            "--protocol",
+            "HTTP",
+            "--port",
+            "80",
+            "--default-actions",
+            &format!("Type=forward,TargetGroupArn={}", alb.target_group),
+        ]);
+        alb
+    }
+}

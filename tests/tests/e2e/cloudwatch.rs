@@ -327,70 +327,8 @@ fn an_albs_traffic_is_published_as_aws_application_elb_metrics() {
         ..Default::default()
     });
     let target = tiny_target();
-    let net = berth_e2e::network::DefaultNetwork::of(&s);
-    let elb = |args: &[&str]| {
-        let mut all = vec!["elbv2"];
-        all.extend_from_slice(args);
-        ok_json(&s.aws(&all))
-    };
-    let name = unique("m-");
-    let lb = elb(&[
-        "create-load-balancer",
-        "--name",
-        &name,
-        "--subnets",
-        &net.subnets[0],
-        &net.subnets[1],
-    ]);
-    let lb_arn = lb["LoadBalancers"][0]["LoadBalancerArn"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    let dns = lb["LoadBalancers"][0]["DNSName"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    let tg = elb(&[
-        "create-target-group",
-        "--name",
-        &name,
-        "--protocol",
-        "HTTP",
-        "--port",
-        &target.port().to_string(),
-        "--vpc-id",
-        &net.vpc,
-        "--target-type",
-        "ip",
-        "--health-check-interval-seconds",
-        "5",
-        "--health-check-timeout-seconds",
-        "2",
-        "--healthy-threshold-count",
-        "2",
-    ]);
-    let tg_arn = tg["TargetGroups"][0]["TargetGroupArn"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    elb(&[
-        "register-targets",
-        "--target-group-arn",
-        &tg_arn,
-        "--targets",
-        &format!("Id=127.0.0.1,Port={}", target.port()),
-    ]);
-    elb(&[
-        "create-listener",
-        "--load-balancer-arn",
-        &lb_arn,
-        "--protocol",
-        "HTTP",
-        "--port",
-        "80",
-        "--default-actions",
-        &format!("Type=forward,TargetGroupArn={tg_arn}"),
-    ]);
+    let alb = berth_e2e::network::IpAlb::create(&s, &[target.to_string()], None);
+    let (lb_arn, dns, tg_arn) = (alb.arn, alb.dns, alb.target_group);
     let start = now_ms() - 60_000;
     // 20 answered 200 and 5 answered 500, through the load balancer.
     let get = |path: &str| {

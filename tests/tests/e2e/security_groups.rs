@@ -13,7 +13,7 @@ use berth_e2e::docker_agent::{
     Agent, cluster_with_image, containers_of, docker_inspect, wait_connected, wait_for,
     wait_statuses,
 };
-use berth_e2e::network::DefaultNetwork;
+use berth_e2e::network::IpAlb;
 use berth_e2e::{BerthServer, ok_json, stdout_of, unique};
 use serde_json::{Value, json};
 
@@ -225,7 +225,7 @@ fn a_task_answers_a_group_it_allows_and_no_other_and_follows_rule_changes() {
     // which then counts among that group's members: docs/networking.md.)
     let lb_group = create_group(&s, "lb");
     change_ingress(&s, "authorize", &server_group, &lb_group);
-    let dns = alb_in_group(&s, &lb_group, &server_ip);
+    let dns = IpAlb::create(&s, &[format!("{server_ip}:{PORT}")], Some(&lb_group)).dns;
     let through_lb = || {
         let out = std::process::Command::new("curl")
             .args(["-fsS", "--max-time", "2", &format!("http://{dns}/")])
@@ -251,69 +251,4 @@ fn a_task_answers_a_group_it_allows_and_no_other_and_follows_rule_changes() {
         ok_json(&s.aws(&["ecs", "stop-task", "--cluster", &cluster, "--task", arn]));
     }
     wait_statuses(&s, &cluster, &arns, "STOPPED");
-}
-
-/// An ALB in `group` (default VPC, two zones) forwarding HTTP :80 to an ip target group
-/// holding `target`:PORT, with quick health checks; its DNS name.
-fn alb_in_group(s: &BerthServer, group: &str, target: &str) -> String {
-    let net = DefaultNetwork::of(s);
-    let elb = |args: &[&str]| {
-        let mut all = vec!["elbv2"];
-        all.extend_from_slice(args);
-        ok_json(&s.aws(&all))
-    };
-    let lb = elb(&[
-        "create-load-balancer",
-        "--name",
-        &unique("sg-"),
-        "--subnets",
-        &net.subnets[0],
-        &net.subnets[1],
-        "--security-groups",
-        group,
-    ]);
-    let tg = elb(&[
-        "create-target-group",
-        "--name",
-        &unique("sg-"),
-        "--protocol",
-        "HTTP",
-        "--port",
-        &PORT.to_string(),
-        "--vpc-id",
-        &net.vpc,
-        "--target-type",
-        "ip",
-        "--health-check-interval-seconds",
-        "5",
-        "--health-check-timeout-seconds",
-        "2",
-        "--healthy-threshold-count",
-        "2",
-        "--unhealthy-threshold-count",
-        "2",
-    ]);
-    let tg_arn = tg["TargetGroups"][0]["TargetGroupArn"].as_str().unwrap();
-    elb(&[
-        "register-targets",
-        "--target-group-arn",
-        tg_arn,
-        "--targets",
-        &format!("Id={target},Port={PORT}"),
-    ]);
-    elb(&[
-        "create-listener",
-        "--load-balancer-arn",
-        lb["LoadBalancers"][0]["LoadBalancerArn"].as_str().unwrap(),
-        "--protocol",
-        "HTTP",
-        "--port",
-        "80",
-        "--default-actions",
-        &format!("Type=forward,TargetGroupArn={tg_arn}"),
-    ]);
-    lb["LoadBalancers"][0]["DNSName"]
-        .as_str()
-        .unwrap()
-        .to_owned()
 }
