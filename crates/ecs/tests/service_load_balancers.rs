@@ -208,6 +208,11 @@ fn report_stopped(w: &W, id: &str) {
         .unwrap();
 }
 
+/// UpdateService of the world's service `web`.
+fn update(w: &W, change: UpdateService) {
+    w.ecs.update_service(&w.scope, None, "web", change).unwrap();
+}
+
 fn task(w: &W, id: &str) -> Task {
     w.ecs.task(&w.scope, "default", id).unwrap().unwrap()
 }
@@ -275,17 +280,13 @@ fn a_scale_in_drains_the_task_first_and_stops_it_after_the_delay() {
     let id = running(&w);
     w.ecs.reconcile_service(&w.service).unwrap();
     assert_eq!(fake.registered.lock().unwrap().len(), 1);
-    w.ecs
-        .update_service(
-            &w.scope,
-            None,
-            "web",
-            UpdateService {
-                desired_count: Some(0),
-                ..UpdateService::default()
-            },
-        )
-        .unwrap();
+    update(
+        &w,
+        UpdateService {
+            desired_count: Some(0),
+            ..UpdateService::default()
+        },
+    );
     w.ecs.reconcile_service(&w.service).unwrap();
     // Deregistered, still RUNNING and wanted RUNNING: DEACTIVATING.
     let task = w.ecs.task(&w.scope, "default", &id).unwrap().unwrap();
@@ -465,17 +466,13 @@ fn an_unhealthy_target_inside_the_grace_period_is_not_replaced() {
         events(&w)
     );
     // The grace period over, it goes.
-    w.ecs
-        .update_service(
-            &w.scope,
-            None,
-            "web",
-            UpdateService {
-                health_check_grace_period_seconds: Some(0),
-                ..UpdateService::default()
-            },
-        )
-        .unwrap();
+    update(
+        &w,
+        UpdateService {
+            health_check_grace_period_seconds: Some(0),
+            ..UpdateService::default()
+        },
+    );
     w.ecs.reconcile_service(&w.service).unwrap();
     let replaced = task(&w, &id);
     assert!(replaced.deactivating.is_some(), "{replaced:#?}");
@@ -576,17 +573,13 @@ fn targets_that_never_turn_healthy_trip_the_circuit_breaker_and_roll_back() {
         r#"{"family":"f","containerDefinitions":[{"name":"app","image":"i2","memory":32,
             "portMappings":[{"containerPort":8080,"hostPort":0}]}]}"#,
     );
-    w.ecs
-        .update_service(
-            &w.scope,
-            None,
-            "web",
-            UpdateService {
-                task_definition: Some("f:2".into()),
-                ..UpdateService::default()
-            },
-        )
-        .unwrap();
+    update(
+        &w,
+        UpdateService {
+            task_definition: Some("f:2".into()),
+            ..UpdateService::default()
+        },
+    );
     let mut port = 40000;
     let mut rounds = 0;
     let rolled_back = loop {
