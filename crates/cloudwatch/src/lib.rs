@@ -3,9 +3,11 @@
 //! CloudWatch's resolutions (1 s for high-resolution data, 1 min, 5 min, 1 h), kept as
 //! store records (a chunk of buckets per record, `keys`) for each resolution's retention
 //! (3 h, 15 days, 63 days, 455 days): what a put acknowledges is durable, and the disk
-//! holds at most a bounded number of buckets per metric (docs/cloudwatch.md).
+//! holds at most a bounded number of buckets per metric (docs/cloudwatch.md). Metric
+//! alarms and their evaluation: `alarms`.
 
 mod aggregate;
+pub mod alarms;
 mod data;
 mod expr;
 mod keys;
@@ -21,6 +23,10 @@ use std::sync::Arc;
 use berth_store::{Store, StoreError};
 
 pub use aggregate::{Aggregate, Statistic};
+pub use alarms::{
+    AlarmActions, AlarmFired, AlarmSchedule, ComparisonOperator, MetricAlarm, NoActions,
+    PutMetricAlarm, StateValue, TreatMissingData,
+};
 pub use data::{
     GetMetricData, MetricDataOutput, MetricDataQuery, MetricDataResult, MetricStat, ScanBy,
 };
@@ -48,6 +54,8 @@ pub enum CloudWatchError {
     #[error("{0}")]
     InvalidNextToken(String),
     #[error("{0}")]
+    InvalidFormat(String),
+    #[error("{0}")]
     Store(#[from] StoreError),
 }
 
@@ -61,6 +69,7 @@ impl CloudWatchError {
             CloudWatchError::LimitExceeded(_) => "LimitExceeded",
             CloudWatchError::ResourceNotFound(_) => "ResourceNotFound",
             CloudWatchError::InvalidNextToken(_) => "InvalidNextToken",
+            CloudWatchError::InvalidFormat(_) => "InvalidFormat",
             CloudWatchError::Store(_) => "InternalServiceError",
         }
     }
