@@ -238,8 +238,12 @@ async fn handle_inner(
                 let resources = match service.as_str() {
                     elbv2::SERVICE => authz::elbv2_resources(&request, &region, &account),
                     "ec2" => authz::ec2_resources(&request, &region, &account),
-                    // CloudWatch's metric actions name no resource.
-                    cloudwatch::SERVICE => vec!["*".to_string()],
+                    cloudwatch::SERVICE => cloudwatch::resources(
+                        &request.action,
+                        &request.document(),
+                        &region,
+                        &account,
+                    ),
                     _ => authz::query_resources(&request, &account, &who, lookup),
                 };
                 authz::authorize(
@@ -457,7 +461,12 @@ async fn serve_cloudwatch(
         &app,
         &principal,
         format!("{}:{operation}", cloudwatch::IAM_PREFIX),
-        vec!["*".to_string()],
+        cloudwatch::resources(
+            operation,
+            &doc,
+            scope.region.as_str(),
+            scope.account.as_str(),
+        ),
         context,
         authz::Refusal::Query,
         None,

@@ -8,6 +8,7 @@
 //! share of an installation: its Docker objects, `berth down`), `periodic` (the
 //! housekeeping loops).
 
+mod alarms;
 pub mod blobs;
 pub mod files;
 pub mod host;
@@ -448,6 +449,11 @@ async fn lead(
             },
             end_rx.clone(),
         ));
+        alarms::spawn(
+            Arc::new(berth_cloudwatch::CloudWatch::new(fenced.clone())),
+            Arc::new(alarms::ServerAlarmActions),
+            &end_rx,
+        );
         if state.logs.is_shared() {
             spawn_log_sealing(&config, &state.logs, fenced, &end_rx);
         }

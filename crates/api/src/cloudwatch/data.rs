@@ -6,34 +6,37 @@ use super::metrics::{dimensions, required};
 use crate::protocol::AwsError;
 use crate::protocol::document::{Document, Members};
 
+/// One MetricDataQuery (GetMetricData's, and a metric-math alarm's `Metrics`).
+pub(super) fn query(q: &Document) -> Result<MetricDataQuery, AwsError> {
+    let metric_stat = match q.structure("MetricStat")? {
+        Some(s) => {
+            let metric = required(s.structure("Metric")?, "MetricStat.Metric")?;
+            Some(MetricStat {
+                namespace: metric.string("Namespace")?.unwrap_or_default(),
+                metric_name: metric.string("MetricName")?.unwrap_or_default(),
+                dimensions: dimensions(metric, "Dimensions")?,
+                period: required(s.integer("Period")?, "MetricStat.Period")?,
+                stat: required(s.string("Stat")?, "MetricStat.Stat")?,
+                unit: s.string("Unit")?,
+            })
+        }
+        None => None,
+    };
+    Ok(MetricDataQuery {
+        id: q.string("Id")?.unwrap_or_default(),
+        metric_stat,
+        expression: q.string("Expression")?,
+        label: q.string("Label")?,
+        return_data: q.boolean("ReturnData")?,
+        period: q.integer("Period")?,
+    })
+}
+
 pub(super) fn parse(doc: &Document) -> Result<GetMetricData, AwsError> {
     let queries = doc
         .list("MetricDataQueries")?
         .iter()
-        .map(|q| -> Result<MetricDataQuery, AwsError> {
-            let metric_stat = match q.structure("MetricStat")? {
-                Some(s) => {
-                    let metric = required(s.structure("Metric")?, "MetricStat.Metric")?;
-                    Some(MetricStat {
-                        namespace: metric.string("Namespace")?.unwrap_or_default(),
-                        metric_name: metric.string("MetricName")?.unwrap_or_default(),
-                        dimensions: dimensions(metric, "Dimensions")?,
-                        period: required(s.integer("Period")?, "MetricStat.Period")?,
-                        stat: required(s.string("Stat")?, "MetricStat.Stat")?,
-                        unit: s.string("Unit")?,
-                    })
-                }
-                None => None,
-            };
-            Ok(MetricDataQuery {
-                id: q.string("Id")?.unwrap_or_default(),
-                metric_stat,
-                expression: q.string("Expression")?,
-                label: q.string("Label")?,
-                return_data: q.boolean("ReturnData")?,
-                period: q.integer("Period")?,
-            })
-        })
+        .map(query)
         .collect::<Result<_, AwsError>>()?;
     Ok(GetMetricData {
         queries,

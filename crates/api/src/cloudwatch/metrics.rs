@@ -35,7 +35,7 @@ fn doubles(doc: &Document, name: &str) -> Result<Vec<f64>, AwsError> {
     doc.list(name)?.iter().map(|v| v.as_double(name)).collect()
 }
 
-fn strings(doc: &Document, name: &str) -> Result<Vec<String>, AwsError> {
+pub(super) fn strings(doc: &Document, name: &str) -> Result<Vec<String>, AwsError> {
     doc.list(name)?
         .iter()
         .map(|v| match v {

@@ -5,6 +5,7 @@
 //! answered once as a `Document` the protocol writes; `CloudWatchError` becomes AWS's
 //! Query codes, with the model's exception names as the CBOR `__type`.
 
+mod alarms;
 mod data;
 mod metrics;
 
@@ -45,6 +46,7 @@ pub fn error_type(code: &str) -> String {
         "LimitExceeded" => "LimitExceededFault",
         "InternalServiceError" => "InternalServiceFault",
         "ResourceNotFound" | "InvalidNextToken" => code,
+        "InvalidFormat" => "InvalidFormatFault",
         other => return other.to_string(),
     };
     format!("com.amazonaws.cloudwatch#{shape}")
@@ -61,6 +63,14 @@ pub enum CloudWatchAction {
     GetMetricStatistics(berth_cloudwatch::GetMetricStatistics),
     ListMetrics(berth_cloudwatch::ListMetrics),
     GetMetricData(berth_cloudwatch::GetMetricData),
+    PutMetricAlarm(berth_cloudwatch::PutMetricAlarm),
+    DescribeAlarms(berth_cloudwatch::alarms::DescribeAlarms),
+    DescribeAlarmsForMetric(berth_cloudwatch::alarms::DescribeAlarmsForMetric),
+    DeleteAlarms(Vec<String>),
+    SetAlarmState(alarms::SetState),
+    DescribeAlarmHistory(berth_cloudwatch::alarms::DescribeAlarmHistory),
+    EnableAlarmActions(Vec<String>),
+    DisableAlarmActions(Vec<String>),
 }
 
 impl CloudWatchAction {
@@ -73,6 +83,22 @@ impl CloudWatchAction {
             }
             "ListMetrics" => metrics::parse_list(doc).map(CloudWatchAction::ListMetrics),
             "GetMetricData" => data::parse(doc).map(CloudWatchAction::GetMetricData),
+            "PutMetricAlarm" => alarms::parse_put(doc).map(CloudWatchAction::PutMetricAlarm),
+            "DescribeAlarms" => alarms::parse_describe(doc).map(CloudWatchAction::DescribeAlarms),
+            "DescribeAlarmsForMetric" => {
+                alarms::parse_for_metric(doc).map(CloudWatchAction::DescribeAlarmsForMetric)
+            }
+            "DeleteAlarms" => alarms::parse_names(doc).map(CloudWatchAction::DeleteAlarms),
+            "SetAlarmState" => alarms::parse_set_state(doc).map(CloudWatchAction::SetAlarmState),
+            "DescribeAlarmHistory" => {
+                alarms::parse_history(doc).map(CloudWatchAction::DescribeAlarmHistory)
+            }
+            "EnableAlarmActions" => {
+                alarms::parse_names(doc).map(CloudWatchAction::EnableAlarmActions)
+            }
+            "DisableAlarmActions" => {
+                alarms::parse_names(doc).map(CloudWatchAction::DisableAlarmActions)
+            }
             _ => return None,
         })
     }
@@ -101,9 +127,67 @@ impl CloudWatchAction {
             CloudWatchAction::GetMetricData(r) => Some(data::answer(
                 cw.get_metric_data(scope, r).map_err(cloudwatch_error)?,
             )),
+            CloudWatchAction::PutMetricAlarm(r) => {
+                cw.put_metric_alarm(scope, r).map_err(cloudwatch_error)?;
+                None
+            }
+            CloudWatchAction::DescribeAlarms(r) => {
+                let page = cw.describe_alarms(scope, r).map_err(cloudwatch_error)?;
+                Some(alarms::alarms_answer(page.metric_alarms, page.next_token))
+            }
+            CloudWatchAction::DescribeAlarmsForMetric(r) => Some(alarms::for_metric_answer(
+                cw.describe_alarms_for_metric(scope, r)
+                    .map_err(cloudwatch_error)?,
+            )),
+            CloudWatchAction::DeleteAlarms(names) => {
+                cw.delete_alarms(scope, &names).map_err(cloudwatch_error)?;
+                None
+            }
+            CloudWatchAction::SetAlarmState((name, state, reason, data)) => {
+                cw.set_alarm_state(scope, &name, &state, &reason, data)
+                    .map_err(cloudwatch_error)?;
+                None
+            }
+            CloudWatchAction::DescribeAlarmHistory(r) => Some(alarms::history_answer(
+                cw.describe_alarm_history(scope, r)
+                    .map_err(cloudwatch_error)?,
+            )),
+            CloudWatchAction::EnableAlarmActions(names) => {
+                cw.set_alarm_actions(scope, &names, true)
+                    .map_err(cloudwatch_error)?;
+                None
+            }
+            CloudWatchAction::DisableAlarmActions(names) => {
+                cw.set_alarm_actions(scope, &names, false)
+                    .map_err(cloudwatch_error)?;
+                None
+            }
         };
         Ok(answer)
     }
+}
+
+/// The resources an operation acts on, as the Service Authorization Reference lists them:
+/// the alarms it names (every alarm of the region when it names none); `*` for the
+/// metric operations, which name no resource.
+pub fn resources(operation: &str, doc: &Document, region: &str, account: &str) -> Vec<String> {
+    let scope = CwScope::new(account, region);
+    let named: Vec<String> = match operation {
+        "PutMetricAlarm" | "SetAlarmState" | "DescribeAlarmHistory" => {
+            doc.string("AlarmName").ok().flatten().into_iter().collect()
+        }
+        "DeleteAlarms" | "DescribeAlarms" | "EnableAlarmActions" | "DisableAlarmActions" => {
+            metrics::strings(doc, "AlarmNames").unwrap_or_default()
+        }
+        _ => return vec!["*".to_string()],
+    };
+    if named.is_empty() {
+        return vec![berth_cloudwatch::alarms::alarm_arn(&scope, "*")];
+    }
+    named
+        .iter()
+        .map(|n| berth_cloudwatch::alarms::alarm_arn(&scope, n))
+        .collect()
 }
 
 /// The namespace PutMetricData names (IAM's `cloudwatch:namespace` condition key).

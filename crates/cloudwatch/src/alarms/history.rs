@@ -2,6 +2,8 @@
 //! updated, deleted), state updates and actions, each a record under
 //! `cloudwatch/alarm-history/{account}/{region}/{timestamp-ms:013}-{unique}`, kept 30 days.
 
+use std::sync::atomic::{AtomicU64, Ordering};
+
 use berth_store::{Op, encode};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
@@ -30,14 +32,18 @@ pub(crate) fn scope_prefix(scope: &CwScope) -> String {
 }
 
 /// The operation writing `item`.
+/// The operation writing `item`. Items of one millisecond keep the order they were
+/// written in (a counter), and replicas' never collide (a random part).
 pub(crate) fn put_op(scope: &CwScope, item: &HistoryItem) -> Result<Op> {
+    static SEQUENCE: AtomicU64 = AtomicU64::new(0);
+    let sequence = SEQUENCE.fetch_add(1, Ordering::Relaxed);
     let unique = uuid::Uuid::new_v4().simple().to_string();
     Ok(Op::put(
         format!(
-            "{}{:013}-{}",
+            "{}{:013}-{sequence:012}{}",
             scope_prefix(scope),
             item.timestamp_ms.max(0),
-            &unique[..12]
+            &unique[..8]
         ),
         encode(item),
     ))

@@ -341,7 +341,7 @@ fn cbor_errors_carry_the_query_code() {
     );
     assert_eq!(r.status, 400);
     assert_eq!(r.query_error.as_deref(), Some("MissingParameter;Sender"));
-    let r = cbor(&s, "DescribeAlarms", map(vec![]));
+    let r = cbor(&s, "PutCompositeAlarm", map(vec![]));
     assert_eq!(r.status, 404);
     assert_eq!(
         get(r.body.as_ref().unwrap(), "__type").as_text(),
@@ -501,7 +501,7 @@ fn query_form_puts_and_reads_back() {
     );
     assert_eq!(status, 400);
     assert!(body.contains("<ErrorResponse xmlns=\"http://monitoring.amazonaws.com/doc/2010-08-01/\"><Error><Type>Sender</Type><Code>InvalidParameterValue</Code>"), "{body}");
-    let (status, body) = query(&s, "DescribeAlarms", &[]);
+    let (status, body) = query(&s, "PutCompositeAlarm", &[]);
     assert_eq!(status, 400);
     assert_eq!(texts(&body, "Code"), ["InvalidAction"]);
 }
