@@ -63,7 +63,7 @@ pub enum CloudWatchAction {
     GetMetricStatistics(berth_cloudwatch::GetMetricStatistics),
     ListMetrics(berth_cloudwatch::ListMetrics),
     GetMetricData(berth_cloudwatch::GetMetricData),
-    PutMetricAlarm(berth_cloudwatch::PutMetricAlarm),
+    PutMetricAlarm(Box<berth_cloudwatch::PutMetricAlarm>),
     DescribeAlarms(berth_cloudwatch::alarms::DescribeAlarms),
     DescribeAlarmsForMetric(berth_cloudwatch::alarms::DescribeAlarmsForMetric),
     DeleteAlarms(Vec<String>),
@@ -83,7 +83,9 @@ impl CloudWatchAction {
             }
             "ListMetrics" => metrics::parse_list(doc).map(CloudWatchAction::ListMetrics),
             "GetMetricData" => data::parse(doc).map(CloudWatchAction::GetMetricData),
-            "PutMetricAlarm" => alarms::parse_put(doc).map(CloudWatchAction::PutMetricAlarm),
+            "PutMetricAlarm" => {
+                alarms::parse_put(doc).map(|r| CloudWatchAction::PutMetricAlarm(Box::new(r)))
+            }
             "DescribeAlarms" => alarms::parse_describe(doc).map(CloudWatchAction::DescribeAlarms),
             "DescribeAlarmsForMetric" => {
                 alarms::parse_for_metric(doc).map(CloudWatchAction::DescribeAlarmsForMetric)
@@ -128,7 +130,7 @@ impl CloudWatchAction {
                 cw.get_metric_data(scope, r).map_err(cloudwatch_error)?,
             )),
             CloudWatchAction::PutMetricAlarm(r) => {
-                cw.put_metric_alarm(scope, r).map_err(cloudwatch_error)?;
+                cw.put_metric_alarm(scope, *r).map_err(cloudwatch_error)?;
                 None
             }
             CloudWatchAction::DescribeAlarms(r) => {
