@@ -418,3 +418,139 @@ fn an_albs_traffic_is_published_as_aws_application_elb_metrics() {
     ]));
     assert_eq!(listed["Metrics"].as_array().unwrap().len(), 1, "{listed:#}");
 }
+
+fn alarm_state(s: &BerthServer, name: &str) -> Value {
+    let found = ok_json(&s.aws(&["cloudwatch", "describe-alarms", "--alarm-names", name]));
+    found["MetricAlarms"][0].clone()
+}
+
+/// An alarm through the CLI: put on a high-resolution metric, moved to ALARM by the
+/// evaluator when the data put breaches, its history, set by hand, kept over a `kill -9`,
+/// deleted.
+#[test]
+fn an_alarm_through_the_cli() {
+    let mut s = BerthServer::start();
+    let namespace = unique("Queue");
+    let name = unique("backlog-high");
+    ok_json(&s.aws(&[
+        "cloudwatch",
+        "put-metric-alarm",
+        "--alarm-name",
+        &name,
+        "--namespace",
+        &namespace,
+        "--metric-name",
+        "Backlog",
+        "--dimensions",
+        "Name=Queue,Value=jobs",
+        "--statistic",
+        "Average",
+        "--period",
+        "10",
+        "--evaluation-periods",
+        "2",
+        "--threshold",
+        "100",
+        "--comparison-operator",
+        "GreaterThanOrEqualToThreshold",
+        "--alarm-actions",
+        "arn:aws:sns:us-east-1:000000000000:ops",
+    ]));
+    let a = alarm_state(&s, &name);
+    assert_eq!(a["StateValue"], "INSUFFICIENT_DATA", "{a}");
+    assert_eq!(a["Threshold"], 100.0);
+    // A backlog of 150 over the last half minute, at high resolution.
+    let now = now_ms();
+    let data: Vec<Value> = (1..=4)
+        .map(|i| {
+            json!({"MetricName": "Backlog", "Dimensions": [{"Name": "Queue", "Value": "jobs"}],
+                "Timestamp": iso(now - i * 10_000 + 2_000), "Value": 150.0, "StorageResolution": 1})
+        })
+        .collect();
+    ok_json(&s.aws(&[
+        "cloudwatch",
+        "put-metric-data",
+        "--namespace",
+        &namespace,
+        "--metric-data",
+        &Value::Array(data).to_string(),
+    ]));
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    let moved = loop {
+        let a = alarm_state(&s, &name);
+        if a["StateValue"] == "ALARM" || std::time::Instant::now() > deadline {
+            break a;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(500));
+    };
+    assert_eq!(moved["StateValue"], "ALARM", "{moved}");
+    assert!(
+        moved["StateReason"]
+            .as_str()
+            .unwrap()
+            .contains("greater than or equal to the threshold (100.0)"),
+        "{moved}"
+    );
+    let for_metric = ok_json(&s.aws(&[
+        "cloudwatch",
+        "describe-alarms-for-metric",
+        "--namespace",
+        &namespace,
+        "--metric-name",
+        "Backlog",
+        "--dimensions",
+        "Name=Queue,Value=jobs",
+    ]));
+    assert_eq!(for_metric["MetricAlarms"][0]["AlarmName"], name.as_str());
+    // Acknowledged: the alarm, its state and its history survive kill -9.
+    s.restart();
+    assert_eq!(alarm_state(&s, &name)["StateValue"], "ALARM");
+    let history = ok_json(&s.aws(&[
+        "cloudwatch",
+        "describe-alarm-history",
+        "--alarm-name",
+        &name,
+        "--history-item-type",
+        "StateUpdate",
+    ]));
+    assert_eq!(
+        history["AlarmHistoryItems"][0]["HistorySummary"],
+        "Alarm updated from INSUFFICIENT_DATA to ALARM",
+        "{history}"
+    );
+    ok_json(&s.aws(&[
+        "cloudwatch",
+        "disable-alarm-actions",
+        "--alarm-names",
+        &name,
+    ]));
+    ok_json(&s.aws(&[
+        "cloudwatch",
+        "set-alarm-state",
+        "--alarm-name",
+        &name,
+        "--state-value",
+        "OK",
+        "--state-reason",
+        "drained by hand",
+    ]));
+    let a = alarm_state(&s, &name);
+    assert_eq!(
+        (&a["StateValue"], &a["StateReason"], &a["ActionsEnabled"]),
+        (&json!("OK"), &json!("drained by hand"), &json!(false))
+    );
+    let refused = s.aws(&[
+        "cloudwatch",
+        "set-alarm-state",
+        "--alarm-name",
+        "no-such-alarm",
+        "--state-value",
+        "OK",
+        "--state-reason",
+        "x",
+    ]);
+    assert_aws_error(&refused, "ResourceNotFound");
+    ok_json(&s.aws(&["cloudwatch", "delete-alarms", "--alarm-names", &name]));
+    let left = ok_json(&s.aws(&["cloudwatch", "describe-alarms", "--alarm-names", &name]));
+    assert_eq!(left["MetricAlarms"], json!([]), "{}", stderr_of(&refused));
+}
