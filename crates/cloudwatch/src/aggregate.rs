@@ -78,6 +78,17 @@ impl Aggregate {
         }
     }
 
+    /// Count, sum and extremes only (a read of the basic statistics): no percentiles.
+    pub(crate) fn basic(sample_count: f64, sum: f64, minimum: f64, maximum: f64) -> Aggregate {
+        Aggregate {
+            sample_count,
+            sum,
+            minimum,
+            maximum,
+            distribution: Distribution::Unavailable,
+        }
+    }
+
     /// Folds `other` in.
     pub fn merge(&mut self, other: &Aggregate) {
         self.sample_count += other.sample_count;

@@ -151,6 +151,7 @@ impl<'a> Evaluation<'a> {
             period,
             unit,
             self.now_s,
+            matches!(stat, Statistic::Percentile(_)),
         )?;
         // Units apart in the store are one series here.
         let mut merged: BTreeMap<i64, Aggregate> = BTreeMap::new();
@@ -162,7 +163,7 @@ impl<'a> Evaluation<'a> {
                 }
             }
         }
-        let origin = tier_for_read(period, self.start_s, self.now_s)
+        let origin = tier_for_read(period, self.start_s, self.end_s, self.now_s)
             .map_or(self.start_s, |t| t.bucket(self.start_s));
         Ok(Series {
             label: label_of(query),

@@ -68,6 +68,40 @@ pub(crate) struct Chunk {
     pub buckets: BTreeMap<i64, BTreeMap<String, Aggregate>>,
 }
 
+/// A chunk as reads of the basic statistics take it: each bucket's count, sum and
+/// extremes, its distribution skipped while parsing.
+#[derive(Debug, Deserialize)]
+pub(crate) struct BasicChunk {
+    #[serde(rename = "b")]
+    buckets: BTreeMap<i64, BTreeMap<String, BasicAggregate>>,
+}
+
+#[derive(Debug, Deserialize)]
+struct BasicAggregate {
+    n: f64,
+    s: f64,
+    lo: f64,
+    hi: f64,
+}
+
+impl From<BasicChunk> for Chunk {
+    fn from(c: BasicChunk) -> Chunk {
+        Chunk {
+            buckets: c
+                .buckets
+                .into_iter()
+                .map(|(at, units)| {
+                    let units = units
+                        .into_iter()
+                        .map(|(u, a)| (u, Aggregate::basic(a.n, a.s, a.lo, a.hi)))
+                        .collect();
+                    (at, units)
+                })
+                .collect(),
+        }
+    }
+}
+
 /// One metric's changes: chunk key → (bucket start, unit, aggregate)s to merge in.
 type Changes = BTreeMap<String, Vec<(i64, String, Aggregate)>>;
 

@@ -7,7 +7,7 @@ use berth_store::decode;
 
 use crate::aggregate::{Aggregate, Statistic};
 use crate::metric::{Dimension, Metric, check_unit};
-use crate::put::Chunk;
+use crate::put::{BasicChunk, Chunk};
 use crate::tiers::{check_period, tier_for_read};
 use crate::{CloudWatch, CwScope, Result, combination, invalid, keys, missing};
 
@@ -47,7 +47,8 @@ pub(crate) type Periods = BTreeMap<(i64, String), Aggregate>;
 impl CloudWatch {
     /// The metric's data from `start_s` to `end_s` (exclusive), in periods of `period`
     /// seconds aligned on the start (rounded down to the resolution served), of `unit` only
-    /// when one is given, as CloudWatch would have it at `now_s`.
+    /// when one is given, as CloudWatch would have it at `now_s`. Without `percentiles` the
+    /// buckets' distributions are not read (skipped while parsing: most of a record).
     #[allow(clippy::too_many_arguments)]
     pub(crate) fn periods(
         &self,
@@ -58,9 +59,10 @@ impl CloudWatch {
         period: i64,
         unit: Option<&str>,
         now_s: i64,
+        percentiles: bool,
     ) -> Result<Periods> {
         let mut periods = Periods::new();
-        let Some(tier) = tier_for_read(period, start_s, now_s) else {
+        let Some(tier) = tier_for_read(period, start_s, end_s, now_s) else {
             return Ok(periods);
         };
         let origin = tier.bucket(start_s);
@@ -73,7 +75,11 @@ impl CloudWatch {
         while chunk_start < last {
             let key = keys::chunk(scope, &tier, chunk_start, &id);
             if let Some(kv) = self.store().get(&key)? {
-                let chunk: Chunk = decode(&kv)?;
+                let chunk: Chunk = if percentiles {
+                    decode(&kv)?
+                } else {
+                    decode::<BasicChunk>(&kv)?.into()
+                };
                 for (bucket, by_unit) in chunk.buckets.range(origin..end_s) {
                     if !tier.keeps(*bucket, now_s) {
                         continue;
@@ -184,6 +190,7 @@ impl CloudWatch {
             r.period,
             r.unit.as_deref(),
             now_ms.div_euclid(1000),
+            !percentiles.is_empty(),
         )?;
         let datapoints = periods
             .into_iter()

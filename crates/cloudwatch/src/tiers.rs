@@ -81,20 +81,36 @@ pub fn check_period(period: i64, param: &str) -> Result<()> {
     }
 }
 
-/// The tier a read of `period` from `start` (seconds) is served from at `now`, as
-/// CloudWatch's availability rules say: data from the last 3 hours at any period (periods
-/// under a minute from the 1 s data), up to 15 days back at multiples of a minute, up to 63
-/// days back at multiples of 5 minutes, up to 455 days back at multiples of an hour. `None`:
-/// no data is returned for that period that far back.
-pub fn tier_for_read(period: i64, start: i64, now: i64) -> Option<Tier> {
+/// The tier a read of `period` from `start` to `end` (seconds) is served from at `now`:
+/// the data is there as CloudWatch's availability rules say — from the last 3 hours at any
+/// period (periods under a minute from the 1 s data), up to 15 days back at multiples of a
+/// minute, up to 63 days back at multiples of 5 minutes, up to 455 days back at multiples
+/// of an hour; `None`: no data is returned for that period that far back. Every coarser
+/// resolution holds the same data rolled up, so when one's buckets tile the read exactly
+/// (the period, the start and the end on its boundaries) the coarsest such is read: the
+/// same sums, counts and extremes from far fewer records (a week at an hour's period is
+/// one or two records a metric instead of 168).
+pub fn tier_for_read(period: i64, start: i64, end: i64, now: i64) -> Option<Tier> {
     let age = now - start;
     if period % 60 != 0 {
         return (age <= TIERS[0].retention).then_some(TIERS[0]);
     }
-    TIERS[1..]
+    let finest = TIERS[1..]
         .iter()
         .find(|t| age <= t.retention && period % t.seconds == 0)
+        .copied()?;
+    TIERS[1..]
+        .iter()
+        .rev()
+        .find(|t| {
+            t.seconds > finest.seconds
+                && age <= t.retention
+                && period % t.seconds == 0
+                && start.rem_euclid(t.seconds) == 0
+                && end.rem_euclid(t.seconds) == 0
+        })
         .copied()
+        .or(Some(finest))
 }
 
 #[cfg(test)]
@@ -115,15 +131,27 @@ mod tests {
     #[test]
     fn reads_go_to_the_finest_resolution_still_kept() {
         let now = 1_000_000_000;
-        assert_eq!(tier_for_read(1, now - 600, now), Some(TIERS[0]));
-        assert_eq!(tier_for_read(10, now - 4 * HOUR, now), None);
-        assert_eq!(tier_for_read(60, now - 600, now), Some(TIERS[1]));
-        assert_eq!(tier_for_read(60, now - 14 * DAY, now), Some(TIERS[1]));
-        assert_eq!(tier_for_read(60, now - 16 * DAY, now), None);
-        assert_eq!(tier_for_read(600, now - 16 * DAY, now), Some(TIERS[2]));
-        assert_eq!(tier_for_read(300, now - 64 * DAY, now), None);
-        assert_eq!(tier_for_read(3600, now - 64 * DAY, now), Some(TIERS[3]));
-        assert_eq!(tier_for_read(3600, now - 456 * DAY, now), None);
+        let read = |period, start| tier_for_read(period, start, now - 7, now);
+        assert_eq!(read(1, now - 600), Some(TIERS[0]));
+        assert_eq!(read(10, now - 4 * HOUR), None);
+        assert_eq!(read(60, now - 600), Some(TIERS[1]));
+        assert_eq!(read(60, now - 14 * DAY), Some(TIERS[1]));
+        assert_eq!(read(60, now - 16 * DAY), None);
+        assert_eq!(read(600, now - 16 * DAY), Some(TIERS[2]));
+        assert_eq!(read(300, now - 64 * DAY), None);
+        assert_eq!(read(3600, now - 64 * DAY), Some(TIERS[3]));
+        assert_eq!(read(3600, now - 456 * DAY), None);
+    }
+
+    #[test]
+    fn reads_tiled_by_a_coarser_resolution_are_served_from_it() {
+        let now = 1_000_022_400; // an hour boundary
+        let hour = now - 3 * DAY;
+        assert_eq!(tier_for_read(3600, hour, now, now), Some(TIERS[3]));
+        assert_eq!(tier_for_read(600, hour, now, now), Some(TIERS[2]));
+        // A start or an end off the hour: the finest kept.
+        assert_eq!(tier_for_read(3600, hour + 60, now, now), Some(TIERS[1]));
+        assert_eq!(tier_for_read(3600, hour, now - 60, now), Some(TIERS[1]));
     }
 
     #[test]
