@@ -8,6 +8,7 @@
 //! share of an installation: its Docker objects, `berth down`), `periodic` (the
 //! housekeeping loops).
 
+pub mod app_autoscaling;
 pub mod blobs;
 pub mod files;
 pub mod host;
@@ -243,8 +244,16 @@ pub async fn run(
     };
     let replica_name = format!("{replica_url}/{}", uuid_like());
     let (other_leader_tx, other_leader) = tokio::sync::watch::channel(None);
+    // Application Auto Scaling sets ECS services' desired counts; its target tracking
+    // alarms go nowhere until CloudWatch alarms exist (`LoggedAlarms`, docs/autoscaling.md).
+    let app_autoscaling = berth_app_autoscaling::AppAutoScaling::new(
+        store.clone(),
+        Arc::new(berth_app_autoscaling::LoggedAlarms),
+        Arc::new(app_autoscaling::EcsServices(ecs.clone())),
+    );
     let state = Arc::new(AppState {
         registry: registry.clone(),
+        app_autoscaling,
         ecs,
         logs: logs.clone(),
         cloudwatch: Arc::new(berth_cloudwatch::CloudWatch::new(store.clone())),
@@ -426,14 +435,22 @@ async fn lead(
         let fenced = term.store(&store);
         let (end_tx, end_rx) = tokio::sync::watch::channel(false);
         let fenced_elbv2 = Arc::new(state.elbv2.with_store(fenced.clone()));
+        let fenced_ecs = state
+            .ecs
+            .with_store(fenced.clone())
+            .with_target_groups(Arc::new(load_balancing::ElbTargetGroups(
+                fenced_elbv2.clone(),
+            )));
+        spawn_scheduled_actions(
+            state
+                .app_autoscaling
+                .with_store(fenced.clone())
+                .with_ecs(Arc::new(app_autoscaling::EcsServices(fenced_ecs.clone()))),
+            &end_rx,
+        );
         spawn_controllers(
             &config,
-            &state
-                .ecs
-                .with_store(fenced.clone())
-                .with_target_groups(Arc::new(load_balancing::ElbTargetGroups(
-                    fenced_elbv2.clone(),
-                ))),
+            &fenced_ecs,
             &registry.with_store(fenced.clone()),
             &berth_iam::Iam::new(fenced.clone()),
             &end_rx,
@@ -457,6 +474,24 @@ async fn lead(
         replica::term_ended(&mut role, &mut shutdown).await;
         let _ = end_tx.send(true);
     }
+}
+
+/// How often the leader looks for due scheduled actions (AWS runs them within the minute
+/// they are due; a scan of the scheduled actions' prefix costs little).
+const SCHEDULED_ACTIONS_PERIOD: Duration = Duration::from_secs(2);
+
+/// Application Auto Scaling's scheduled actions, run by the leader when due (through its
+/// fenced store and a fenced ECS).
+fn spawn_scheduled_actions(
+    scaling: berth_app_autoscaling::AppAutoScaling,
+    shutdown: &tokio::sync::watch::Receiver<bool>,
+) {
+    periodic::every(
+        "scheduled actions run",
+        SCHEDULED_ACTIONS_PERIOD,
+        shutdown.clone(),
+        move || scaling.run_scheduled_actions(berth_store::now_epoch()),
+    );
 }
 
 /// On a shared store, the leader seals log journal entries into sealed runs (through its
