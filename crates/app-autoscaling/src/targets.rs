@@ -226,7 +226,6 @@ impl AppAutoScaling {
         let mut after = page_start(filter.next_token.as_deref())?;
         let prefix = keys::targets_prefix(scope);
         let mut found = Vec::new();
-        let mut next = None;
         loop {
             let chunk = self.store.range(&prefix, after.as_deref(), 256)?;
             for kv in &chunk {
@@ -237,8 +236,8 @@ impl AppAutoScaling {
                     continue;
                 }
                 if found.len() == limit {
-                    next = Some(page_token::encode(&found_key(&prefix, &found)));
-                    return Ok((found, next));
+                    let next = page_token::encode(&found_key(&prefix, &found));
+                    return Ok((found, Some(next)));
                 }
                 found.push(target);
             }
@@ -247,8 +246,7 @@ impl AppAutoScaling {
                 _ => break,
             }
         }
-        next.take();
-        Ok((found, next))
+        Ok((found, None))
     }
 
     /// Deletes the target, its policies (and their alarms) and its scheduled actions.

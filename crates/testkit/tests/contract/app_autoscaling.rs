@@ -7,7 +7,7 @@
 use std::time::{Duration, Instant};
 
 use berth_testkit::ecs::{self, register_task_definition, single_container};
-use berth_testkit::{ACCOUNT_ID, Answer, REGION, TestServer, unique};
+use berth_testkit::{ACCOUNT_ID, Answer, Endpoint, REGION, TestServer, unique};
 use serde_json::{Value, json};
 
 fn aas(s: &TestServer, operation: &str, body: Value) -> Answer {
@@ -611,4 +611,76 @@ fn civil(z: i64) -> (i64, u32, u32) {
         m,
         d,
     )
+}
+
+/// The text of the first `<tag>` element of an XML answer.
+fn xml_text(body: &str, tag: &str) -> String {
+    let open = format!("<{tag}>");
+    let start = body.find(&open).unwrap() + open.len();
+    let end = body[start..].find('<').unwrap() + start;
+    body[start..end].to_string()
+}
+
+#[test]
+fn iam_users_are_authorized_as_application_autoscaling_actions() {
+    let s = TestServer::start();
+    let id = service(&s, 1);
+    let iam = |form: String| {
+        let r = s.json_client().query("iam", REGION, &form).unwrap();
+        let body = String::from_utf8_lossy(&r.body).into_owned();
+        assert_eq!(r.status, 200, "{body}");
+        body
+    };
+    let v = "Version=2010-05-08";
+    iam(format!("Action=CreateUser&UserName=viewer&{v}"));
+    // Describe* only, and only in the ecs namespace (the service's condition key).
+    let policy = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"application-autoscaling:Describe*","Resource":"*","Condition":{"StringEquals":{"application-autoscaling:service-namespace":"ecs"}}}]}"#;
+    let encoded: String = policy
+        .bytes()
+        .map(
+            |b| match b.is_ascii_alphanumeric() || b"-_.~".contains(&b) {
+                true => (b as char).to_string(),
+                false => format!("%{b:02X}"),
+            },
+        )
+        .collect();
+    iam(format!(
+        "Action=PutUserPolicy&UserName=viewer&PolicyName=view&PolicyDocument={encoded}&{v}"
+    ));
+    let keys = iam(format!("Action=CreateAccessKey&UserName=viewer&{v}"));
+    let client = s.json_client().with_keys(
+        &xml_text(&keys, "AccessKeyId"),
+        &xml_text(&keys, "SecretAccessKey"),
+    );
+    let call = |operation: &str, body: Value| {
+        client
+            .call(
+                "application-autoscaling",
+                &format!("AnyScaleFrontendService.{operation}"),
+                &body,
+            )
+            .unwrap()
+    };
+    let described = call(
+        "DescribeScalableTargets",
+        json!({"ServiceNamespace": "ecs"}),
+    );
+    assert_eq!(described.status, 200, "{}", described.text());
+    let refused = call(
+        "RegisterScalableTarget",
+        with(target(&id), json!({"MinCapacity": 1, "MaxCapacity": 2})),
+    );
+    assert_eq!(refused.status, 400, "{}", refused.text());
+    assert!(
+        refused.text().contains("AccessDeniedException"),
+        "{}",
+        refused.text()
+    );
+    assert!(
+        refused
+            .text()
+            .contains("application-autoscaling:RegisterScalableTarget"),
+        "{}",
+        refused.text()
+    );
 }
