@@ -348,19 +348,40 @@ impl AppAutoScaling {
             creation_time: existing.as_ref().map_or(now, |p| p.creation_time),
         };
         let target_key = keys::target(scope, &req.resource_id);
-        let stored = update(&*self.store, &key, |_: Option<ScalingPolicy>| {
-            // The target must still be registered when the policy is written.
-            let target = self.store.get(&target_key)?;
-            let Some(target) = target else {
+        let written = update(&*self.store, &key, |_: Option<ScalingPolicy>| {
+            // The target must still be registered when the policy is written; rewriting it
+            // (unchanged) makes a concurrent DeregisterScalableTarget read again and take
+            // this policy along.
+            let Some(target) = self.store.get(&target_key)? else {
                 return Err(not_registered(&req.resource_id));
             };
-            Ok(
-                berth_store::Update::from(Change::Put(policy.clone())).provided(
-                    berth_store::Compare::ModRevision(target_key.clone(), target.mod_revision),
-                ),
-            )
-        })?
-        .expect("a put policy is stored");
+            Ok(berth_store::Update::from(Change::Put(policy.clone()))
+                .provided(berth_store::Compare::ModRevision(
+                    target_key.clone(),
+                    target.mod_revision,
+                ))
+                .also(berth_store::Op::put(target_key.clone(), target.value)))
+        });
+        let stored = match written {
+            Ok(stored) => stored.expect("a put policy is stored"),
+            Err(e) => {
+                // The alarms this call created would act for nothing.
+                let created: Vec<String> = policy
+                    .alarms
+                    .iter()
+                    .map(|a| a.alarm_name.clone())
+                    .filter(|n| {
+                        !existing
+                            .iter()
+                            .any(|p| p.alarms.iter().any(|a| a.alarm_name == *n))
+                    })
+                    .collect();
+                if !created.is_empty() {
+                    let _ = self.alarms.delete_alarms(scope, &created);
+                }
+                return Err(e);
+            }
+        };
         if !stale.is_empty()
             && let Err(e) = self.alarms.delete_alarms(scope, &stale)
         {

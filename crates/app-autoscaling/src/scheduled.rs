@@ -128,7 +128,18 @@ impl AppAutoScaling {
                 _ => now,
             };
             a.next_run = next_run(&a, after)?;
-            Ok(Update::from(berth_store::Change::Put(a)))
+            // Written while the target is registered (rewritten unchanged, so that a
+            // concurrent DeregisterScalableTarget reads again and takes this along).
+            let target_key = keys::target(scope, &req.resource_id);
+            let Some(target) = self.store.get(&target_key)? else {
+                return Err(not_registered(&req.resource_id));
+            };
+            Ok(Update::from(berth_store::Change::Put(a))
+                .provided(Compare::ModRevision(
+                    target_key.clone(),
+                    target.mod_revision,
+                ))
+                .also(Op::put(target_key, target.value)))
         })?;
         Ok(stored.expect("a put scheduled action is stored"))
     }

@@ -251,22 +251,36 @@ impl AppAutoScaling {
 
     /// Deletes the target, its policies (and their alarms) and its scheduled actions.
     pub fn deregister_scalable_target(&self, scope: &Scope, resource_id: &str) -> Result<()> {
-        let target = self.scalable_target(scope, resource_id)?;
-        let policies = self.target_policies(scope, resource_id)?;
-        let mut ops = vec![
-            Op::delete(keys::target(scope, resource_id)),
-            Op::delete(keys::target_arn(scope, arn_id(&target.arn))),
-        ];
-        for p in &policies {
-            ops.push(Op::delete(keys::policy(scope, resource_id, &p.policy_name)));
-        }
-        for kv in self
-            .store
-            .range(&keys::target_scheduled(scope, resource_id), None, 0)?
-        {
-            ops.push(Op::delete(kv.key));
-        }
-        self.store.txn(&[], &ops)?;
+        let key = keys::target(scope, resource_id);
+        // Policies and scheduled actions rewrite the target record as they are put: a
+        // compare on it makes this read them again when one came in meanwhile.
+        let policies = loop {
+            let Some(kv) = self.store.get(&key)? else {
+                return Err(not_registered(resource_id));
+            };
+            let target: ScalableTarget = berth_store::decode(&kv)?;
+            let policies = self.target_policies(scope, resource_id)?;
+            let mut ops = vec![
+                Op::delete(key.clone()),
+                Op::delete(keys::target_arn(scope, arn_id(&target.arn))),
+            ];
+            for p in &policies {
+                ops.push(Op::delete(keys::policy(scope, resource_id, &p.policy_name)));
+            }
+            for kv in self
+                .store
+                .range(&keys::target_scheduled(scope, resource_id), None, 0)?
+            {
+                ops.push(Op::delete(kv.key));
+            }
+            let compare = [berth_store::Compare::ModRevision(
+                key.clone(),
+                kv.mod_revision,
+            )];
+            if self.store.txn(&compare, &ops)?.is_committed() {
+                break policies;
+            }
+        };
         let alarms: Vec<String> = policies
             .iter()
             .flat_map(|p| p.alarms.iter().map(|a| a.alarm_name.clone()))

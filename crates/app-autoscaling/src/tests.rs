@@ -440,3 +440,72 @@ fn a_due_scheduled_action_sets_the_range_and_the_desired_count() {
         Err(AutoScalingError::ObjectNotFound(_))
     ));
 }
+
+#[test]
+fn a_step_policy_picks_its_step_from_the_breach() {
+    let w = world(2);
+    register(&w, 1, 10);
+    let policy = w
+        .scaling
+        .put_scaling_policy(
+            &w.scope,
+            PutScalingPolicy {
+                policy_name: "steps".into(),
+                resource_id: SERVICE.into(),
+                policy_type: PolicyType::StepScaling,
+                step: Some(StepScalingConfiguration {
+                    adjustment_type: Some(AdjustmentType::ChangeInCapacity),
+                    step_adjustments: vec![
+                        StepAdjustment {
+                            metric_interval_lower_bound: Some(0.0),
+                            metric_interval_upper_bound: Some(20.0),
+                            scaling_adjustment: 1,
+                        },
+                        StepAdjustment {
+                            metric_interval_lower_bound: Some(20.0),
+                            metric_interval_upper_bound: None,
+                            scaling_adjustment: 3,
+                        },
+                    ],
+                    min_adjustment_magnitude: None,
+                    cooldown: Some(0),
+                    metric_aggregation_type: Some("Average".into()),
+                }),
+                target_tracking: None,
+            },
+        )
+        .unwrap();
+    assert!(policy.alarms.is_empty(), "step policies own no alarms");
+    let fired = |value| {
+        w.scaling
+            .alarm_fired(
+                &w.scope,
+                &policy.policy_arn,
+                &trigger("my-alarm", 70.0, value),
+            )
+            .unwrap()
+    };
+    // 75 is 5 above the threshold: +1.
+    assert_eq!(
+        fired(75.0).unwrap().description,
+        "Setting desired count to 3."
+    );
+    // 95 is 25 above: +3.
+    let a = fired(95.0).unwrap();
+    assert_eq!(a.description, "Setting desired count to 6.");
+    assert_eq!(
+        a.cause,
+        "monitor alarm my-alarm in state ALARM triggered policy steps"
+    );
+    assert_eq!(w.ecs.desired("default", "web"), Some(6));
+    // An ARN of a policy that never existed does nothing.
+    let other = policy
+        .policy_arn
+        .replace("policyName/steps", "policyName/other");
+    assert!(
+        w.scaling
+            .alarm_fired(&w.scope, &other, &trigger("my-alarm", 70.0, 95.0))
+            .unwrap()
+            .is_none()
+    );
+}
