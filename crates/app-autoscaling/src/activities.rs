@@ -117,7 +117,29 @@ pub(crate) fn not_scaled_activity(
     a
 }
 
+/// How long activities are kept: AWS shows the last six weeks.
+pub const ACTIVITY_RETENTION_SECONDS: f64 = 42.0 * 86_400.0;
+
 impl AppAutoScaling {
+    /// Deletes every account's activities that started more than six weeks before `now`
+    /// (the leader's housekeeping); answers how many.
+    pub fn expire_activities(&self, now: f64) -> Result<usize> {
+        let mut expired = Vec::new();
+        berth_store::scan(&*self.store, keys::ROOT, None, |kv| {
+            if kv.key.contains(keys::ACTIVITY_SEGMENT) {
+                let a: ScalingActivity = berth_store::decode(kv)?;
+                if a.start_time < now - ACTIVITY_RETENTION_SECONDS {
+                    expired.push(Op::delete(kv.key.clone()));
+                }
+            }
+            Ok::<_, crate::AutoScalingError>(true)
+        })?;
+        for batch in expired.chunks(128) {
+            self.store.txn(&[], batch)?;
+        }
+        Ok(expired.len())
+    }
+
     pub(crate) fn write_activity(&self, scope: &Scope, a: &ScalingActivity) -> Result<()> {
         self.store.txn(&[], &[put_activity(scope, a)])?;
         Ok(())

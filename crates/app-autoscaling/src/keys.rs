@@ -13,12 +13,12 @@
 use berth_model::Scope;
 
 pub const SCHEDULED_ROOT: &str = "application-autoscaling-scheduled/";
+pub const ROOT: &str = "application-autoscaling/";
+/// What every activity key holds after its scope.
+pub const ACTIVITY_SEGMENT: &str = "/activity/ecs/";
 
 fn base(scope: &Scope) -> String {
-    format!(
-        "application-autoscaling/{}/{}/",
-        scope.account, scope.region
-    )
+    format!("{ROOT}{}/{}/", scope.account, scope.region)
 }
 
 pub fn targets_prefix(scope: &Scope) -> String {
@@ -46,7 +46,7 @@ pub fn policy(scope: &Scope, resource_id: &str, name: &str) -> String {
 }
 
 pub fn activities_prefix(scope: &Scope) -> String {
-    format!("{}activity/ecs/", base(scope))
+    format!("{}{}", base(scope), &ACTIVITY_SEGMENT[1..])
 }
 
 pub fn target_activities(scope: &Scope, resource_id: &str) -> String {

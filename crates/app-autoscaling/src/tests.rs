@@ -509,3 +509,36 @@ fn a_step_policy_picks_its_step_from_the_breach() {
             .is_none()
     );
 }
+
+#[test]
+fn activities_older_than_six_weeks_are_forgotten() {
+    let w = world(1);
+    register(&w, 2, 5);
+    let filter = ActivityFilter::default();
+    assert_eq!(
+        w.scaling
+            .describe_scaling_activities(&w.scope, &filter)
+            .unwrap()
+            .0
+            .len(),
+        1
+    );
+    let now = berth_store::now_epoch();
+    assert_eq!(
+        w.scaling.expire_activities(now + 41.0 * 86_400.0).unwrap(),
+        0
+    );
+    assert_eq!(
+        w.scaling.expire_activities(now + 43.0 * 86_400.0).unwrap(),
+        1
+    );
+    assert!(
+        w.scaling
+            .describe_scaling_activities(&w.scope, &filter)
+            .unwrap()
+            .0
+            .is_empty()
+    );
+    // The target itself stays.
+    assert!(w.scaling.scalable_target(&w.scope, SERVICE).is_ok());
+}

@@ -481,16 +481,24 @@ async fn lead(
 const SCHEDULED_ACTIONS_PERIOD: Duration = Duration::from_secs(2);
 
 /// Application Auto Scaling's scheduled actions, run by the leader when due (through its
-/// fenced store and a fenced ECS).
+/// fenced store and a fenced ECS), and its activities' retention.
 fn spawn_scheduled_actions(
     scaling: berth_app_autoscaling::AppAutoScaling,
     shutdown: &tokio::sync::watch::Receiver<bool>,
 ) {
+    let expiring = scaling.clone();
     periodic::every(
         "scheduled actions run",
         SCHEDULED_ACTIONS_PERIOD,
         shutdown.clone(),
         move || scaling.run_scheduled_actions(berth_store::now_epoch()),
+    );
+    // Scaling activities are shown for six weeks, as AWS does.
+    periodic::every(
+        "scaling activities forgotten",
+        Duration::from_secs(3600),
+        shutdown.clone(),
+        move || expiring.expire_activities(berth_store::now_epoch()),
     );
 }
 
