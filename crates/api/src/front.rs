@@ -14,8 +14,8 @@ use crate::protocol::signature::{Authenticated, authenticate, scope_service};
 use crate::protocol::{AwsContext, AwsError};
 use crate::protocol::{query, rpcv2cbor};
 use crate::{
-    AppState, accounts, authz, cloudwatch, ec2, ecr, ecs, elbv2, forward, iam, logs, logs_tail,
-    secretsmanager, ssm, sts,
+    AppState, accounts, application_autoscaling, authz, cloudwatch, ec2, ecr, ecs, elbv2, forward,
+    iam, logs, logs_tail, secretsmanager, ssm, sts,
 };
 
 /// The handler for every AWS API request: JSON (by `X-Amz-Target`), RPC v2 CBOR (by its
@@ -297,6 +297,7 @@ async fn handle_inner(
             logs::TARGET_PREFIX => "logs",
             ssm::TARGET_PREFIX => "ssm",
             secretsmanager::TARGET_PREFIX => secretsmanager::SERVICE,
+            application_autoscaling::TARGET_PREFIX => application_autoscaling::SERVICE,
             accounts::TARGET_PREFIX => accounts::SERVICE,
             _ => "",
         };
@@ -385,6 +386,9 @@ async fn handle_inner(
         Some((ssm::TARGET_PREFIX, operation)) => ssm::serve(ctx, operation, &body).await,
         Some((secretsmanager::TARGET_PREFIX, operation)) => {
             secretsmanager::dispatch(ctx, operation, &body).await
+        }
+        Some((application_autoscaling::TARGET_PREFIX, operation)) => {
+            application_autoscaling::serve(ctx, operation, &body).await
         }
         _ => Err(AwsError::client(
             "UnknownOperationException",

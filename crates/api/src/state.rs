@@ -26,6 +26,8 @@ pub struct AppState {
     pub elbv2: Arc<berth_elbv2::Elbv2>,
     /// EC2 networking: VPCs, subnets, security groups, gateways, route tables.
     pub ec2: Arc<berth_ec2::Ec2>,
+    /// Application Auto Scaling (ECS services).
+    pub app_autoscaling: berth_app_autoscaling::AppAutoScaling,
     /// IAM: users and their access keys.
     pub iam: berth_iam::Iam,
     pub credentials: RootCredentials,

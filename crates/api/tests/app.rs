@@ -33,6 +33,11 @@ fn state(dir: &std::path::Path) -> Arc<AppState> {
             Arc::new(berth_kms::DataKey::derive(&[1; 32])),
         )),
         ec2: Arc::new(berth_ec2::Ec2::new(store.clone())),
+        app_autoscaling: berth_app_autoscaling::AppAutoScaling::new(
+            store.clone(),
+            Arc::new(berth_app_autoscaling::LoggedAlarms),
+            Arc::new(berth_app_autoscaling::FakeEcs::default()),
+        ),
         logs: Arc::new(berth_logs::Logs::open(store, &dir.join("logs")).unwrap()),
         credentials: RootCredentials {
             access_key_id: AKID.into(),

@@ -896,6 +896,41 @@ impl Ecs {
         })
     }
 
+    /// Application Auto Scaling's write: an ACTIVE service's desired count set to `desired`
+    /// only while it is still `expected` (one compare-and-swap on the service record, as
+    /// UpdateService sets it); `Ok(false)` when it had changed, nothing written.
+    pub fn set_desired_count_if(
+        &self,
+        scope: &Scope,
+        cluster: &str,
+        name: &str,
+        expected: i64,
+        desired: i64,
+    ) -> Result<bool> {
+        let matched = std::cell::Cell::new(false);
+        self.change_service(scope, Some(cluster), name, |s| {
+            matched.set(false);
+            if s.status != ServiceStatus::Active {
+                return Err(EcsError::ServiceNotActive);
+            }
+            if s.desired_count != expected {
+                return Ok(());
+            }
+            matched.set(true);
+            s.desired_count = desired;
+            if let Some(primary) = s
+                .deployments
+                .iter_mut()
+                .find(|d| d.status == DeploymentStatus::Primary)
+            {
+                primary.desired_count = desired;
+                primary.updated_at = now_epoch();
+            }
+            Ok(())
+        })?;
+        Ok(matched.get())
+    }
+
     /// DeleteService: refused while desiredCount > 0 unless forced. The service drains
     /// (DRAINING); with no live tasks left it is INACTIVE.
     pub fn delete_service(

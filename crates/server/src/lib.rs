@@ -9,6 +9,7 @@
 //! housekeeping loops).
 
 mod alarms;
+pub mod app_autoscaling;
 pub mod blobs;
 pub mod files;
 pub mod host;
@@ -244,11 +245,20 @@ pub async fn run(
     };
     let replica_name = format!("{replica_url}/{}", uuid_like());
     let (other_leader_tx, other_leader) = tokio::sync::watch::channel(None);
+    // Application Auto Scaling sets ECS services' desired counts; its target tracking
+    // policies own CloudWatch alarms (`alarms.rs`), whose actions the leader runs.
+    let cloudwatch = Arc::new(berth_cloudwatch::CloudWatch::new(store.clone()));
+    let app_autoscaling = berth_app_autoscaling::AppAutoScaling::new(
+        store.clone(),
+        Arc::new(alarms::CloudWatchAlarms(cloudwatch.clone())),
+        Arc::new(app_autoscaling::EcsServices(ecs.clone())),
+    );
     let state = Arc::new(AppState {
         registry: registry.clone(),
+        app_autoscaling,
         ecs,
         logs: logs.clone(),
-        cloudwatch: Arc::new(berth_cloudwatch::CloudWatch::new(store.clone())),
+        cloudwatch,
         ssm: Arc::new(berth_ssm::Ssm::new(store.clone(), data_key.clone())),
         secrets: Arc::new(berth_secrets::Secrets::new(store.clone(), data_key.clone())),
         elbv2,
@@ -427,14 +437,22 @@ async fn lead(
         let fenced = term.store(&store);
         let (end_tx, end_rx) = tokio::sync::watch::channel(false);
         let fenced_elbv2 = Arc::new(state.elbv2.with_store(fenced.clone()));
+        let fenced_ecs = state
+            .ecs
+            .with_store(fenced.clone())
+            .with_target_groups(Arc::new(load_balancing::ElbTargetGroups(
+                fenced_elbv2.clone(),
+            )));
+        let fenced_cloudwatch = Arc::new(berth_cloudwatch::CloudWatch::new(fenced.clone()));
+        let fenced_scaling = state
+            .app_autoscaling
+            .with_store(fenced.clone())
+            .with_ecs(Arc::new(app_autoscaling::EcsServices(fenced_ecs.clone())))
+            .with_alarms(Arc::new(alarms::CloudWatchAlarms(fenced_cloudwatch.clone())));
+        spawn_scheduled_actions(fenced_scaling.clone(), &end_rx);
         spawn_controllers(
             &config,
-            &state
-                .ecs
-                .with_store(fenced.clone())
-                .with_target_groups(Arc::new(load_balancing::ElbTargetGroups(
-                    fenced_elbv2.clone(),
-                ))),
+            &fenced_ecs,
             &registry.with_store(fenced.clone()),
             &berth_iam::Iam::new(fenced.clone()),
             &end_rx,
@@ -450,8 +468,10 @@ async fn lead(
             end_rx.clone(),
         ));
         alarms::spawn(
-            Arc::new(berth_cloudwatch::CloudWatch::new(fenced.clone())),
-            Arc::new(alarms::ServerAlarmActions),
+            fenced_cloudwatch,
+            Arc::new(alarms::ServerAlarmActions {
+                scaling: fenced_scaling,
+            }),
             &end_rx,
         );
         if state.logs.is_shared() {
@@ -463,6 +483,32 @@ async fn lead(
         replica::term_ended(&mut role, &mut shutdown).await;
         let _ = end_tx.send(true);
     }
+}
+
+/// How often the leader looks for due scheduled actions (AWS runs them within the minute
+/// they are due; a scan of the scheduled actions' prefix costs little).
+const SCHEDULED_ACTIONS_PERIOD: Duration = Duration::from_secs(2);
+
+/// Application Auto Scaling's scheduled actions, run by the leader when due (through its
+/// fenced store and a fenced ECS), and its activities' retention.
+fn spawn_scheduled_actions(
+    scaling: berth_app_autoscaling::AppAutoScaling,
+    shutdown: &tokio::sync::watch::Receiver<bool>,
+) {
+    let expiring = scaling.clone();
+    periodic::every(
+        "scheduled actions run",
+        SCHEDULED_ACTIONS_PERIOD,
+        shutdown.clone(),
+        move || scaling.run_scheduled_actions(berth_store::now_epoch()),
+    );
+    // Scaling activities are shown for six weeks, as AWS does.
+    periodic::every(
+        "scaling activities forgotten",
+        Duration::from_secs(3600),
+        shutdown.clone(),
+        move || expiring.expire_activities(berth_store::now_epoch()),
+    );
 }
 
 /// On a shared store, the leader seals log journal entries into sealed runs (through its

@@ -9,6 +9,7 @@ mod agent_docker_daemon;
 mod agent_docker_placement;
 mod agent_docker_volumes;
 mod agent_identity;
+mod app_autoscaling;
 mod aws_auth;
 mod awslogs;
 mod berth_up;

@@ -29,13 +29,31 @@ pub fn resources(service: &str, operation: &str, body: &[u8], scope: &Scope) -> 
 
 /// The service condition keys a JSON request gives: `ecs:cluster` (the cluster's ARN) for
 /// every ECS operation that names or defaults to a cluster, as the Service Authorization
-/// Reference lists it for them.
+/// Reference lists it for them; Application Auto Scaling's
+/// `application-autoscaling:service-namespace` and `application-autoscaling:scalable-dimension`
+/// from the request's members.
 pub fn service_keys(
     service: &str,
     operation: &str,
     body: &[u8],
     scope: &Scope,
 ) -> Vec<(String, String)> {
+    if service == "application-autoscaling" {
+        let body: Value = serde_json::from_slice(body).unwrap_or(Value::Null);
+        return [
+            (
+                "ServiceNamespace",
+                "application-autoscaling:service-namespace",
+            ),
+            (
+                "ScalableDimension",
+                "application-autoscaling:scalable-dimension",
+            ),
+        ]
+        .into_iter()
+        .filter_map(|(member, key)| text(&body, member).map(|v| (key.to_string(), v.to_string())))
+        .collect();
+    }
     if service != "ecs" {
         return Vec::new();
     }
@@ -558,6 +576,38 @@ fn secretsmanager(operation: &str, body: &Value, region: &str, account: &str) ->
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn application_autoscaling_acts_on_star_with_its_namespace_and_dimension_keys() {
+        let body = br#"{"ServiceNamespace":"ecs","ResourceId":"service/c/s","ScalableDimension":"ecs:service:DesiredCount"}"#;
+        assert_eq!(
+            super::resources(
+                "application-autoscaling",
+                "RegisterScalableTarget",
+                body,
+                &scope()
+            ),
+            ["*"]
+        );
+        assert_eq!(
+            super::service_keys(
+                "application-autoscaling",
+                "RegisterScalableTarget",
+                body,
+                &scope()
+            ),
+            [
+                (
+                    "application-autoscaling:service-namespace".to_string(),
+                    "ecs".to_string()
+                ),
+                (
+                    "application-autoscaling:scalable-dimension".to_string(),
+                    "ecs:service:DesiredCount".to_string()
+                ),
+            ]
+        );
+    }
+
     use super::*;
 
     fn scope() -> Scope {
