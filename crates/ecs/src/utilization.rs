@@ -12,18 +12,8 @@ use berth_model::Scope;
 use berth_model::ecs::{InstanceStatus, TaskStatus};
 use serde::{Deserialize, Serialize};
 
-use crate::keys::instance_key;
+use crate::keys::{TELEMETRY_PREFIX, instance_key, telemetry_key};
 use crate::{ContainerInstance, Ecs, Result, Task, decode, encode, now_epoch};
-
-/// Every instance's telemetry record is under this prefix.
-const TELEMETRY_PREFIX: &str = "ecs-telemetry/";
-
-fn telemetry_key(scope: &Scope, cluster: &str, instance_id: &str) -> String {
-    format!(
-        "{TELEMETRY_PREFIX}{}/{}/{cluster}/{instance_id}",
-        scope.account, scope.region
-    )
-}
 
 /// One task's use over an agent's publish interval, as its agent reported it: CPU in
 /// percent of the whole instance (the official agent's and Berth's alike), memory in MiB.
