@@ -161,6 +161,9 @@ mod tests {
         }
     }
 
+    /// Each emitted metric's minute (from NOW), its `Path` and its values.
+    type Seen<'a> = Vec<(i64, &'a str, Vec<(f64, u64)>)>;
+
     const NOW: i64 = 1_700_000_000_000 - 1_700_000_000_000 % MINUTE_MS;
 
     #[test]
@@ -182,7 +185,7 @@ mod tests {
             event(NOW + 63_000, r#"{"latency": 9}"#),
         ];
         let out = emissions(&f, &pattern, &events, NOW);
-        let seen: Vec<(i64, &str, Vec<(f64, u64)>)> = out
+        let seen: Seen = out
             .iter()
             .map(|m| {
                 (
