@@ -318,6 +318,7 @@ fn authenticate_get(
 }
 
 /// One instance a session is for.
+#[derive(Clone)]
 struct Peer {
     scope: Scope,
     cluster: String,
@@ -855,6 +856,7 @@ async fn tcs_session(
 ) -> Result<(), SessionError> {
     let hub = app.agents.clone();
     let mut closing = hub.closing.subscribe();
+    let mut batch = crate::acs_telemetry::Batch::default();
     loop {
         let incoming = tokio::select! {
             incoming = socket.recv() => incoming,
@@ -875,6 +877,23 @@ async fn tcs_session(
             .agent_heartbeat(&peer.scope, &peer.cluster, &peer.instance_id);
         let reply = match tcs::AgentMessage::decode(&text) {
             Ok(tcs::AgentMessage::PublishMetrics(m)) => {
+                if let Some(samples) = batch.add(&m) {
+                    // Kept in the store for the leader's AWS/ECS metrics
+                    // (berth_ecs::utilization), whichever replica holds this session.
+                    let (app, peer) = (app.clone(), peer.clone());
+                    let kept = tokio::task::spawn_blocking(move || {
+                        app.ecs.record_telemetry(
+                            &peer.scope,
+                            &peer.cluster,
+                            &peer.instance_id,
+                            &samples,
+                        )
+                    })
+                    .await;
+                    if let Ok(Err(e)) = kept {
+                        tracing::warn!(error = %e, "telemetry not kept");
+                    }
+                }
                 lock(&hub.telemetry)
                     .entry(peer.instance_arn.clone())
                     .or_default()

@@ -10,6 +10,7 @@ pub mod acs;
 pub mod acs_credentials;
 pub mod acs_firewall;
 pub mod acs_payload;
+pub mod acs_telemetry;
 pub mod application_autoscaling;
 mod assume_role;
 pub mod auth;

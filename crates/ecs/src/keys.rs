@@ -13,7 +13,9 @@
 //!   are built in, not stored)
 //!
 //! and, for the whole installation (subnets map to host networks), `net/subnet/{id}`,
-//! `net/cidr/{network}`, `net/ip/{subnet}/{ip}`.
+//! `net/cidr/{network}`, `net/ip/{subnet}/{ip}`. Agents' latest telemetry is apart, under
+//! `ecs-telemetry/{account}/{region}/{cluster}/{instance}` (`utilization.rs`), so the
+//! leader reads every instance's with one range.
 
 use std::net::Ipv4Addr;
 
@@ -22,6 +24,16 @@ use berth_model::ecs::TaskStatus;
 
 /// Every ECS record of every account and region is under this prefix.
 pub(crate) const ROOT: &str = "ecs/";
+
+/// Every instance's telemetry record is under this prefix.
+pub(crate) const TELEMETRY_PREFIX: &str = "ecs-telemetry/";
+
+pub(crate) fn telemetry_key(scope: &Scope, cluster: &str, instance_id: &str) -> String {
+    format!(
+        "{TELEMETRY_PREFIX}{}/{}/{cluster}/{instance_id}",
+        scope.account, scope.region
+    )
+}
 
 /// `ecs/{account}/{region}/`.
 pub(crate) fn base(scope: &Scope) -> String {

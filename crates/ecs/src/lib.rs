@@ -22,6 +22,7 @@ pub mod task_sets;
 mod tasks;
 #[cfg(any(test, feature = "testing"))]
 pub mod testing;
+pub mod utilization;
 mod vpc_subnets;
 
 use std::sync::Arc;

@@ -23,7 +23,10 @@ mod workers;
 pub use dataplane::{DataPlane, Traffic};
 pub use health::{HealthSink, TargetHealth, TargetHealthReason, TargetHealthState};
 pub use plan::*;
-pub use traffic::{BalancerTraffic, TargetGroupTraffic};
+pub use traffic::{
+    BalancerTraffic, RESPONSE_TIME_BINS, TargetGroupTraffic, response_time_bin,
+    response_time_bin_seconds,
+};
 
 /// What the data plane refuses or fails at.
 #[derive(Debug, thiserror::Error)]

@@ -4,6 +4,9 @@
 //! answers by class, their response time, failed connections, and its healthy and unhealthy
 //! hosts. Counters are cumulative since the data plane started; a publisher takes the
 //! difference between two [`DataPlane::traffic`](crate::DataPlane::traffic) snapshots.
+//! Response times are also kept as a histogram ([`RESPONSE_TIME_BINS`] bins 2 % wide on a
+//! log scale), so TargetResponseTime can be published as values and counts and its
+//! percentiles read back.
 
 use std::future::Future;
 use std::sync::Arc;
@@ -32,7 +35,41 @@ pub(crate) struct GroupCounters {
     target: [AtomicU64; 4],
     response_micros: AtomicU64,
     responses: AtomicU64,
+    response_bins: ResponseBins,
     connection_errors: AtomicU64,
+}
+
+/// How many response time bins a target group keeps: bin 0 holds answers within 1 µs,
+/// bin `k` those within [1.02^(k-1), 1.02^k) µs, the last everything from ~100 s on.
+pub const RESPONSE_TIME_BINS: usize = 931;
+const BIN_RATIO: f64 = 1.02;
+
+/// The bin of an answer `micros` long.
+pub fn response_time_bin(micros: u64) -> usize {
+    if micros <= 1 {
+        return 0;
+    }
+    let bin = ((micros as f64).ln() / BIN_RATIO.ln()).floor() as usize + 1;
+    bin.min(RESPONSE_TIME_BINS - 1)
+}
+
+/// The value a bin stands for, in seconds: the geometric middle of its bounds (within 1 %
+/// of any time in it).
+pub fn response_time_bin_seconds(bin: usize) -> f64 {
+    if bin == 0 {
+        return 1e-6;
+    }
+    BIN_RATIO.powf(bin as f64 - 0.5) / 1e6
+}
+
+/// A target group's answers counted per response time bin.
+#[derive(Debug)]
+struct ResponseBins(Box<[AtomicU64]>);
+
+impl Default for ResponseBins {
+    fn default() -> Self {
+        ResponseBins((0..RESPONSE_TIME_BINS).map(|_| AtomicU64::new(0)).collect())
+    }
 }
 
 fn add(counter: &AtomicU64, n: u64) {
@@ -122,11 +159,10 @@ impl GroupCounters {
         {
             add(counter, 1);
         }
-        add(
-            &self.response_micros,
-            u64::try_from(elapsed.as_micros()).unwrap_or(u64::MAX),
-        );
+        let micros = u64::try_from(elapsed.as_micros()).unwrap_or(u64::MAX);
+        add(&self.response_micros, micros);
         add(&self.responses, 1);
+        add(&self.response_bins.0[response_time_bin(micros)], 1);
     }
 
     /// A request routed to the group that no target answered (refused, reset, timed out).
@@ -144,6 +180,7 @@ impl GroupCounters {
             target_5xx: get(&self.target[3]),
             response_time_micros: get(&self.response_micros),
             responses: get(&self.responses),
+            response_bins: self.response_bins.0.iter().map(get).collect(),
             connection_errors: get(&self.connection_errors),
             healthy_hosts,
             unhealthy_hosts,
@@ -172,7 +209,7 @@ pub struct BalancerTraffic {
 }
 
 /// A target group's traffic since the data plane started (hosts: now).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct TargetGroupTraffic {
     /// Requests routed to the group (RequestCount by TargetGroup).
     pub requests: u64,
@@ -184,11 +221,28 @@ pub struct TargetGroupTraffic {
     /// TargetResponseTime: the sum of the answers' times and how many there were.
     pub response_time_micros: u64,
     pub responses: u64,
+    /// The answers per response time bin ([`response_time_bin`]; empty: none yet).
+    pub response_bins: Vec<u64>,
     /// TargetConnectionErrorCount.
     pub connection_errors: u64,
     /// HealthyHostCount, UnHealthyHostCount.
     pub healthy_hosts: u64,
     pub unhealthy_hosts: u64,
+}
+
+impl TargetGroupTraffic {
+    /// The answers since `earlier` as (seconds, how many) per bin that has any, fastest first.
+    pub fn response_times_since(&self, earlier: &TargetGroupTraffic) -> Vec<(f64, u64)> {
+        self.response_bins
+            .iter()
+            .enumerate()
+            .filter_map(|(bin, now)| {
+                let before = earlier.response_bins.get(bin).copied().unwrap_or(0);
+                let n = now.saturating_sub(before);
+                (n > 0).then(|| (response_time_bin_seconds(bin), n))
+            })
+            .collect()
+    }
 }
 
 #[cfg(test)]
@@ -224,5 +278,34 @@ mod tests {
         assert_eq!((g.target_2xx, g.target_5xx, g.connection_errors), (1, 1, 1));
         assert_eq!((g.response_time_micros, g.responses), (8_000, 2));
         assert_eq!((g.healthy_hosts, g.unhealthy_hosts), (2, 1));
+        assert_eq!(
+            g.response_times_since(&TargetGroupTraffic::default()).len(),
+            2
+        );
+    }
+
+    #[test]
+    fn response_times_are_binned_within_one_percent() {
+        for micros in [2, 17, 999, 1_000, 3_456, 250_000, 1_234_567, 60_000_000] {
+            let seconds = micros as f64 / 1e6;
+            let shown = response_time_bin_seconds(response_time_bin(micros));
+            assert!(
+                (shown - seconds).abs() / seconds < 0.01,
+                "{micros} µs shown as {shown} s"
+            );
+        }
+        assert_eq!(response_time_bin(0), 0);
+        assert_eq!(response_time_bin(u64::MAX), RESPONSE_TIME_BINS - 1);
+        // A period's answers: the difference of two snapshots, per bin.
+        let group = GroupCounters::default();
+        group.answered(StatusCode::OK, Duration::from_millis(3));
+        let before = group.snapshot(1, 0);
+        group.answered(StatusCode::OK, Duration::from_millis(3));
+        group.answered(StatusCode::OK, Duration::from_millis(3));
+        group.answered(StatusCode::OK, Duration::from_millis(80));
+        let times = group.snapshot(1, 0).response_times_since(&before);
+        assert_eq!(times.iter().map(|t| t.1).collect::<Vec<_>>(), [2, 1]);
+        assert!((times[0].0 - 0.003).abs() < 0.00003, "{times:?}");
+        assert!((times[1].0 - 0.080).abs() < 0.0008, "{times:?}");
     }
 }

@@ -519,11 +519,12 @@ async fn the_load_balancer_and_its_group_count_connections_requests_and_answers(
     assert_eq!((lb.new_connections, lb.active_connections), (1, 1));
     assert_eq!(lb.requests, 3);
     assert_eq!((lb.elb_4xx, lb.elb_5xx), (0, 0));
-    let tg = traffic.target_groups[&TargetGroupId("tg".into())];
+    let tg = &traffic.target_groups[&TargetGroupId("tg".into())];
     assert_eq!(tg.requests, 3);
     assert_eq!((tg.target_2xx, tg.target_5xx), (2, 1));
     assert_eq!(tg.responses, 3);
     assert!(tg.response_time_micros > 0);
+    assert_eq!(tg.response_bins.iter().sum::<u64>(), 3);
     assert_eq!(tg.connection_errors, 0);
     // The closed connection leaves the active count.
     drop(s);

@@ -7,6 +7,7 @@
 //! that deleting a group or a stream is one store transaction followed by removing files
 //! (directories no record names are removed at start).
 
+pub mod filter_metrics;
 mod journal;
 pub mod metric_filters;
 pub mod pattern;
@@ -313,6 +314,8 @@ pub struct Logs {
     /// On a shared store (replicas): events are journal entries and sealed runs in the
     /// store (`journal`), not local segment files.
     journal: Option<Arc<journal::Journal>>,
+    /// Where metric filters' metrics go, once the server sets it (`filter_metrics.rs`).
+    metric_sink: std::sync::OnceLock<Arc<dyn filter_metrics::MetricSink>>,
 }
 
 /// The sealing thread: compresses rolled segments off the request path, one stream at a
@@ -376,9 +379,15 @@ impl Logs {
             tail: tokio::sync::broadcast::channel(1024).0,
             sealer: Mutex::new(sealer),
             journal: shared.then(|| Arc::new(journal::Journal::new(store.clone()))),
+            metric_sink: std::sync::OnceLock::new(),
         };
         logs.remove_orphans()?;
         Ok(logs)
+    }
+
+    /// Metric filters emit their metrics into `sink` from now on (set once).
+    pub fn set_metric_sink(&self, sink: Arc<dyn filter_metrics::MetricSink>) {
+        let _ = self.metric_sink.set(sink);
     }
 
     /// Removes stream directories no stream record names (a crash between deleting the

@@ -1,8 +1,10 @@
 //! Metric filters: PutMetricFilter, DescribeMetricFilters, DeleteMetricFilter and
-//! TestMetricFilter, and what they count. CloudWatch metrics are not served yet, so every
-//! PutLogEvents batch is evaluated against its group's filters and each filter keeps the
-//! events it matched and the sum of their metric values, durably, in its own record
-//! (`metric-count/`), which `berth logs metric-filter-counts` shows.
+//! TestMetricFilter, and what they count. Every PutLogEvents batch is evaluated against its
+//! group's filters: each filter keeps the events it matched and the sum of their metric
+//! values, durably, in its own record (`metric-count/`, which `berth metric-filter-counts`
+//! shows), and emits its metric into CloudWatch through the
+//! [`MetricSink`](crate::filter_metrics::MetricSink) the server set
+//! (`filter_metrics.rs`).
 //!
 //! Filters live under `logs/{account}/{region}/metric-filter/{group}|{filter}` (group names
 //! cannot hold `|`), their counts under `.../metric-count/{group}|{filter}`.
@@ -88,14 +90,14 @@ pub struct DescribeMetricFilters {
 /// Where a metric value comes from: a number, a JSON selector (`$.a.b[0]`) or a
 /// space-delimited field (`$name`, `$1`).
 #[derive(Debug, Clone, PartialEq)]
-enum MetricValue {
+pub(crate) enum MetricValue {
     Literal(f64),
     Json(Vec<Step>),
     Field(String),
 }
 
 #[derive(Debug, Clone, PartialEq)]
-enum Step {
+pub(crate) enum Step {
     Key(String),
     Index(usize),
 }
@@ -105,7 +107,7 @@ fn invalid(message: impl Into<String>) -> LogsError {
 }
 
 impl MetricValue {
-    fn parse(text: &str) -> Result<MetricValue> {
+    pub(crate) fn parse(text: &str) -> Result<MetricValue> {
         // No published AWS text for a malformed metric value: Berth's own.
         let bad = || {
             invalid(format!(
@@ -154,7 +156,7 @@ impl MetricValue {
     }
 
     /// The value a matched event gives, if it gives a number.
-    fn of(&self, message: &str, extracted: &BTreeMap<String, String>) -> Option<f64> {
+    pub(crate) fn of(&self, message: &str, extracted: &BTreeMap<String, String>) -> Option<f64> {
         let number = |v: &serde_json::Value| match v {
             serde_json::Value::Number(n) => n.as_f64(),
             serde_json::Value::String(s) => s.trim().parse().ok(),
@@ -163,19 +165,39 @@ impl MetricValue {
         let value = match self {
             MetricValue::Literal(n) => Some(*n),
             MetricValue::Field(name) => extracted.get(name)?.trim().parse().ok(),
-            MetricValue::Json(steps) => {
-                let root: serde_json::Value = serde_json::from_str(message).ok()?;
-                let mut at = &root;
-                for step in steps {
-                    at = match step {
-                        Step::Key(k) => at.get(k)?,
-                        Step::Index(i) => at.get(*i)?,
-                    };
-                }
-                number(at)
-            }
+            MetricValue::Json(steps) => number(&Self::select(steps, message)?),
         };
         value.filter(|n| n.is_finite())
+    }
+
+    /// What a matched event holds there, as text (a dimension's value).
+    pub(crate) fn text_of(
+        &self,
+        message: &str,
+        extracted: &BTreeMap<String, String>,
+    ) -> Option<String> {
+        match self {
+            MetricValue::Literal(n) => Some(n.to_string()),
+            MetricValue::Field(name) => extracted.get(name).cloned(),
+            MetricValue::Json(steps) => match Self::select(steps, message)? {
+                serde_json::Value::String(s) => Some(s),
+                v @ (serde_json::Value::Number(_) | serde_json::Value::Bool(_)) => {
+                    Some(v.to_string())
+                }
+                _ => None,
+            },
+        }
+    }
+
+    fn select(steps: &[Step], message: &str) -> Option<serde_json::Value> {
+        let mut at: serde_json::Value = serde_json::from_str(message).ok()?;
+        for step in steps {
+            at = match step {
+                Step::Key(k) => at.get_mut(k)?.take(),
+                Step::Index(i) => at.get_mut(*i)?.take(),
+            };
+        }
+        Some(at)
     }
 }
 
@@ -544,6 +566,7 @@ impl Logs {
                 Ok(true)
             },
         )?;
+        let mut emitted = Vec::new();
         for filter in filters {
             // Stored filters were parsed when put; one that no longer parses counts nothing.
             let Ok(pattern) = FilterPattern::parse(&filter.filter_pattern) else {
@@ -556,6 +579,11 @@ impl Logs {
             else {
                 continue;
             };
+            if self.metric_sink.get().is_some() {
+                emitted.extend(crate::filter_metrics::emissions(
+                    &filter, &pattern, events, now,
+                ));
+            }
             let (mut matched, mut sum) = (0u64, 0f64);
             for e in events {
                 if let Some(extracted) = pattern.extract(&e.message) {
@@ -584,6 +612,13 @@ impl Logs {
                         .provided(Compare::ModRevision(filter_key.clone(), kv.mod_revision)))
                 },
             )?;
+        }
+        if let Some(sink) = self.metric_sink.get()
+            && !emitted.is_empty()
+            && let Err(e) = sink.put(scope, emitted)
+        {
+            // The batch is stored and acknowledged; only its metrics are lost.
+            tracing::warn!(error = %e, group, "metric filters' metrics not published");
         }
         Ok(())
     }

@@ -11,9 +11,11 @@
 mod alarms;
 pub mod app_autoscaling;
 pub mod blobs;
+mod ecs_metrics;
 pub mod files;
 pub mod host;
 mod load_balancing;
+mod logs_metrics;
 pub mod periodic;
 pub mod replica;
 
@@ -63,6 +65,9 @@ pub struct ServerConfig {
     /// The root credentials; `None`: `BERTH_ROOT_ACCESS_KEY_ID` /
     /// `BERTH_ROOT_SECRET_ACCESS_KEY`, else DATA_DIR/credentials (made on first start).
     pub root_credentials: Option<RootCredentials>,
+    /// How often Berth publishes its own CloudWatch metrics (ELBv2's, ECS's): 60 s unless
+    /// `BERTH_METRICS_PERIOD_SECONDS` says otherwise; shorter periods are high-resolution.
+    pub metrics_period: Duration,
 }
 
 impl ServerConfig {
@@ -85,6 +90,7 @@ impl ServerConfig {
             store: files::StoreLocation::Embedded,
             root_credentials: None,
             log_seal_interval: Duration::from_secs(5),
+            metrics_period: load_balancing::metrics::period_from_env(),
         }
     }
 }
@@ -284,6 +290,10 @@ pub async fn run(
             .is_some()
             .then(|| berth_api::forward::LeaderRoute::new(replica_name.clone(), other_leader)),
     });
+    // Metric filters emit into CloudWatch on whichever replica stores the batch.
+    logs.set_metric_sink(Arc::new(logs_metrics::CloudWatchSink(
+        state.cloudwatch.clone(),
+    )));
     // Every background loop ends when this turns true.
     let (shutdown_tx, shutdown_rx) = tokio::sync::watch::channel(false);
     spawn_replica_loops(&state, &logs, &shutdown_rx);
@@ -464,6 +474,7 @@ async fn lead(
                 ecs: state.ecs.clone(),
                 iam: state.iam.clone(),
                 cloudwatch: state.cloudwatch.clone(),
+                metrics_period: config.metrics_period,
             },
             end_rx.clone(),
         ));
@@ -474,6 +485,12 @@ async fn lead(
             }),
             &end_rx,
         );
+        tokio::spawn(ecs_metrics::publish(
+            state.ecs.with_store(fenced.clone()),
+            state.cloudwatch.clone(),
+            config.metrics_period,
+            end_rx.clone(),
+        ));
         if state.logs.is_shared() {
             spawn_log_sealing(&config, &state.logs, fenced, &end_rx);
         }

@@ -408,6 +408,60 @@ fn an_albs_traffic_is_published_as_aws_application_elb_metrics() {
     assert_eq!(sum("RequestCount", &both), 25.0);
     assert_eq!(sum("HTTPCode_Target_2XX_Count", &both), 20.0);
     assert_eq!(sum("HTTPCode_Target_5XX_Count", &both), 5.0);
+    // TargetResponseTime is published as values and counts: its percentiles are there,
+    // one sample per answer.
+    let (from, to) = (iso(start), iso(now_ms() + 60_000));
+    let times = ok_json(&s.aws(&[
+        "cloudwatch",
+        "get-metric-statistics",
+        "--namespace",
+        "AWS/ApplicationELB",
+        "--metric-name",
+        "TargetResponseTime",
+        "--period",
+        "3600",
+        "--extended-statistics",
+        "p50",
+        "p99",
+        "--start-time",
+        &from,
+        "--end-time",
+        &to,
+        "--dimensions",
+        &tg_dimension,
+        &lb_dimension,
+    ]));
+    let points = times["Datapoints"].as_array().unwrap();
+    assert_eq!(points.len(), 1, "{times:#}");
+    let (p50, p99) = (
+        points[0]["ExtendedStatistics"]["p50"].as_f64().unwrap(),
+        points[0]["ExtendedStatistics"]["p99"].as_f64().unwrap(),
+    );
+    assert!(0.0 < p50 && p50 <= p99 && p99 < 5.0, "{times:#}");
+    assert_eq!(points[0]["Unit"], "Seconds", "{times:#}");
+    let data = ok_json(
+        &s.aws(&[
+            "cloudwatch",
+            "get-metric-data",
+            "--metric-data-queries",
+            &json!([{"Id": "p", "MetricStat": {"Metric": {"Namespace": "AWS/ApplicationELB",
+            "MetricName": "TargetResponseTime", "Dimensions": [
+                {"Name": "TargetGroup", "Value": tg_arn.rsplit_once(':').unwrap().1},
+                {"Name": "LoadBalancer",
+                 "Value": lb_arn.split_once(":loadbalancer/").unwrap().1}]},
+            "Period": 3600, "Stat": "p99"}}])
+            .to_string(),
+            "--start-time",
+            &from,
+            "--end-time",
+            &to,
+        ]),
+    );
+    assert_eq!(
+        data["MetricDataResults"][0]["Values"][0].as_f64(),
+        Some(p99),
+        "{data:#}"
+    );
     let listed = ok_json(&s.aws(&[
         "cloudwatch",
         "list-metrics",

@@ -21,6 +21,7 @@ mod conformance_logs;
 mod crash;
 mod docker_flow;
 mod ec2_networking;
+mod ecs_metrics;
 mod ecs_service_scheduler;
 mod elbv2_api;
 mod etcd_store;

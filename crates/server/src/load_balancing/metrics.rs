@@ -15,17 +15,26 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use std::time::Duration;
 
-use berth_cloudwatch::{CloudWatch, CwScope, Dimension, MetricDatum, PutMetricData, StatisticSet};
+use berth_cloudwatch::{CloudWatch, CwScope, Dimension, MetricDatum, PutMetricData};
+
+/// PutMetricData's limit of values (and counts) in one datum.
+const MAX_VALUES: usize = 150;
 use berth_lb as lb;
 
-/// The publishing period, and whether it is high-resolution.
-pub fn period() -> (Duration, bool) {
+/// The publishing period of the metrics Berth publishes (ELBv2's, ECS's): 60 s, or
+/// `BERTH_METRICS_PERIOD_SECONDS` (1–60) when set (`ServerConfig::metrics_period`'s default).
+pub fn period_from_env() -> Duration {
     let seconds = std::env::var("BERTH_METRICS_PERIOD_SECONDS")
         .ok()
         .and_then(|v| v.parse::<u64>().ok())
         .filter(|s| (1..=60).contains(s))
         .unwrap_or(60);
-    (Duration::from_secs(seconds), seconds < 60)
+    Duration::from_secs(seconds)
+}
+
+/// Periods under a minute are published at high resolution (`StorageResolution: 1`).
+pub fn high_resolution(period: Duration) -> bool {
+    period < Duration::from_secs(60)
 }
 
 /// A load balancer's or target group's ARN as its metrics name it: account, region, and
@@ -174,8 +183,8 @@ pub fn datums(
             };
             let id = lb::TargetGroupId(group.clone());
             let (Some(current), earlier) = (
-                now.target_groups.get(&id).copied(),
-                before.target_groups.get(&id).copied().unwrap_or_default(),
+                now.target_groups.get(&id).cloned(),
+                before.target_groups.get(&id).cloned().unwrap_or_default(),
             ) else {
                 continue;
             };
@@ -226,27 +235,21 @@ pub fn datums(
                     push(datum(metric, &dims, value, "Count"));
                 }
             }
-            let responses = delta(|t| t.responses);
-            if responses > 0.0 {
-                let seconds = delta(|t| t.response_time_micros) / 1e6;
-                let mean = seconds / responses;
-                // Only the sum and count are kept (traffic.rs): the extremes are the mean.
+            // Values and counts (at most 150 a datum), from the data plane's histogram, so
+            // percentiles can be read back (docs/elbv2.md).
+            let times = current.response_times_since(&earlier);
+            for chunk in times.chunks(MAX_VALUES) {
                 push(MetricDatum {
-                    statistic_values: Some(StatisticSet {
-                        sample_count: responses,
-                        sum: seconds,
-                        minimum: mean,
-                        maximum: mean,
-                    }),
-                    unit: Some("Seconds".to_owned()),
+                    values: chunk.iter().map(|(seconds, _)| *seconds).collect(),
+                    counts: chunk.iter().map(|(_, n)| *n as f64).collect(),
                     ..datum("TargetResponseTime", &dims, 0.0, "Seconds")
                 });
             }
         }
     }
-    // A value and a statistic set cannot go together.
+    // A value cannot go with values or a statistic set.
     for (_, _, d) in &mut out {
-        if d.statistic_values.is_some() {
+        if d.statistic_values.is_some() || !d.values.is_empty() {
             d.value = None;
         }
     }
@@ -259,9 +262,10 @@ pub async fn publish(
     data_plane: Arc<lb::DataPlane>,
     plan: tokio::sync::watch::Receiver<Arc<lb::Plan>>,
     cloudwatch: Arc<CloudWatch>,
+    every: Duration,
     mut shutdown: tokio::sync::watch::Receiver<bool>,
 ) {
-    let (every, high_resolution) = period();
+    let high_resolution = high_resolution(every);
     let mut before = data_plane.traffic().await;
     loop {
         tokio::select! {

@@ -5,7 +5,7 @@
 //! data plane reports is written back to the health records DescribeTargetHealth reads;
 //! a load balancer whose address cannot be bound is set `failed`.
 
-mod metrics;
+pub(crate) mod metrics;
 mod networks;
 mod plan;
 mod targets;
@@ -37,6 +37,8 @@ pub struct Sources {
     pub iam: berth_iam::Iam,
     /// Where ELBv2's metrics are published (`metrics.rs`).
     pub cloudwatch: Arc<berth_cloudwatch::CloudWatch>,
+    /// How often they are published.
+    pub metrics_period: std::time::Duration,
 }
 
 impl Sources {
@@ -123,6 +125,7 @@ pub async fn run(sources: Sources, mut shutdown: tokio::sync::watch::Receiver<bo
         data_plane.clone(),
         plan_rx,
         sources.cloudwatch.clone(),
+        sources.metrics_period,
         shutdown.clone(),
     ));
     let store = sources.elbv2.store_handle();

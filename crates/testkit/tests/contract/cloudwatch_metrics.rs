@@ -356,7 +356,7 @@ fn cbor_errors_carry_the_query_code() {
 }
 
 /// A Query answer's status and XML.
-fn query(s: &TestServer, action: &str, params: &[(&str, &str)]) -> (u16, String) {
+pub(crate) fn query(s: &TestServer, action: &str, params: &[(&str, &str)]) -> (u16, String) {
     let mut form = format!("Action={action}&Version=2010-08-01");
     for (k, v) in params {
         let v: String = v
@@ -374,7 +374,7 @@ fn query(s: &TestServer, action: &str, params: &[(&str, &str)]) -> (u16, String)
     (r.status, String::from_utf8_lossy(&r.body).into_owned())
 }
 
-fn texts(xml: &str, tag: &str) -> Vec<String> {
+pub(crate) fn texts(xml: &str, tag: &str) -> Vec<String> {
     let (open, close) = (format!("<{tag}>"), format!("</{tag}>"));
     xml.split(&open)
         .skip(1)
@@ -382,7 +382,7 @@ fn texts(xml: &str, tag: &str) -> Vec<String> {
         .collect()
 }
 
-fn iso(ms: i64) -> String {
+pub(crate) fn iso(ms: i64) -> String {
     let secs = ms / 1000;
     let (y, mo, d, h, mi, s) = berth_testkit::sigv4::utc_parts(secs);
     format!("{y:04}-{mo:02}-{d:02}T{h:02}:{mi:02}:{s:02}Z")

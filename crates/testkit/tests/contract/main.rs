@@ -23,5 +23,6 @@ mod elbv2_api;
 mod logs_api;
 mod logs_conformance;
 mod oci_negative;
+mod published_metrics;
 mod secrets_manager;
 mod ssm_parameters;

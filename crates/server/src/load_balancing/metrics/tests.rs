@@ -33,6 +33,13 @@ fn plan() -> lb::Plan {
     }
 }
 
+/// Every answer 50 ms long.
+fn bins(responses: u64) -> Vec<u64> {
+    let mut bins = vec![0; lb::RESPONSE_TIME_BINS];
+    bins[lb::response_time_bin(50_000)] = responses;
+    bins
+}
+
 fn traffic(requests: u64, ok: u64, failed: u64, micros: u64, healthy: u64) -> lb::Traffic {
     lb::Traffic {
         load_balancers: HashMap::from([(
@@ -54,6 +61,7 @@ fn traffic(requests: u64, ok: u64, failed: u64, micros: u64, healthy: u64) -> lb
                 target_5xx: failed,
                 response_time_micros: micros,
                 responses: ok + failed,
+                response_bins: bins(ok + failed),
                 healthy_hosts: healthy,
                 unhealthy_hosts: 1,
                 ..lb::TargetGroupTraffic::default()
@@ -110,10 +118,12 @@ fn a_period_becomes_elbv2s_metrics_in_the_load_balancers_account_and_region() {
     assert_eq!(find(&out, "HTTPCode_Target_5XX_Count", 2).value, Some(10.0));
     assert_eq!(find(&out, "HealthyHostCount", 2).value, Some(4.0));
     assert_eq!(find(&out, "UnHealthyHostCount", 2).value, Some(1.0));
+    // Response times as values and counts, for percentiles: 40 answers of ~50 ms.
     let time = find(&out, "TargetResponseTime", 2);
-    assert_eq!(time.value, None);
-    let set = time.statistic_values.unwrap();
-    assert_eq!((set.sample_count, set.sum), (40.0, 2.0));
+    assert_eq!((time.value, time.statistic_values.as_ref()), (None, None));
+    assert_eq!(time.counts, [40.0]);
+    assert!((time.values[0] - 0.05).abs() < 0.0005, "{time:?}");
+    assert_eq!(time.unit.as_deref(), Some("Seconds"));
 }
 
 #[test]
