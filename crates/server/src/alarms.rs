@@ -15,8 +15,8 @@ use berth_app_autoscaling::{
     AlarmPort, AlarmState, AlarmTrigger, AppAutoScaling, PolicyAlarm, PortError,
 };
 use berth_cloudwatch::{
-    AlarmActions, AlarmFired, AlarmSchedule, CloudWatch, CloudWatchError, CwScope,
-    MetricDataQuery, MetricStat, PutMetricAlarm, StateValue,
+    AlarmActions, AlarmFired, AlarmSchedule, CloudWatch, CloudWatchError, CwScope, MetricDataQuery,
+    MetricStat, PutMetricAlarm, StateValue,
 };
 use berth_model::Scope;
 
@@ -86,7 +86,10 @@ impl AlarmPort for CloudWatchAlarms {
         self.0
             .put_metric_alarm(&scope, put_request(alarm))
             .map_err(|e| PortError(e.to_string()))?;
-        Ok(berth_cloudwatch::alarms::alarm_arn(&scope, &alarm.alarm_name))
+        Ok(berth_cloudwatch::alarms::alarm_arn(
+            &scope,
+            &alarm.alarm_name,
+        ))
     }
 
     fn delete_alarms(&self, scope: &Scope, names: &[String]) -> Result<(), PortError> {

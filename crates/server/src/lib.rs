@@ -458,7 +458,9 @@ async fn lead(
             .app_autoscaling
             .with_store(fenced.clone())
             .with_ecs(Arc::new(app_autoscaling::EcsServices(fenced_ecs.clone())))
-            .with_alarms(Arc::new(alarms::CloudWatchAlarms(fenced_cloudwatch.clone())));
+            .with_alarms(Arc::new(alarms::CloudWatchAlarms(
+                fenced_cloudwatch.clone(),
+            )));
         spawn_scheduled_actions(fenced_scaling.clone(), &end_rx);
         spawn_controllers(
             &config,

@@ -684,3 +684,140 @@ fn iam_users_are_authorized_as_application_autoscaling_actions() {
         refused.text()
     );
 }
+
+fn cloudwatch(s: &TestServer, operation: &str, body: Value) -> Value {
+    let r = s
+        .json_client()
+        .call(
+            "monitoring",
+            &format!("GraniteServiceVersion20100801.{operation}"),
+            &body,
+        )
+        .unwrap();
+    assert_eq!(r.status, 200, "{operation}: {}", r.text());
+    r.json()
+}
+
+fn alarm_names(s: &TestServer, prefix: &str) -> Vec<String> {
+    let found = cloudwatch(s, "DescribeAlarms", json!({"AlarmNamePrefix": prefix}));
+    found["MetricAlarms"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["AlarmName"].as_str().unwrap().to_string())
+        .collect()
+}
+
+/// Target tracking's alarms are CloudWatch alarms (described, deleted with their policy);
+/// a step policy on a custom metric runs when its alarm, put with PutMetricAlarm, goes to
+/// ALARM on data put with PutMetricData: the service's desired count follows, the activity
+/// says why, the alarm's history records the action.
+#[test]
+fn policies_and_cloudwatch_alarms_work_together() {
+    let s = TestServer::start();
+    let resource_id = service(&s, 1);
+    let t = target(&resource_id);
+    aas(
+        &s,
+        "RegisterScalableTarget",
+        with(t.clone(), json!({"MinCapacity": 1, "MaxCapacity": 5})),
+    )
+    .ok();
+    let queue = unique("Jobs");
+    let tracking = aas(
+        &s,
+        "PutScalingPolicy",
+        with(
+            t.clone(),
+            json!({"PolicyName": "backlog", "PolicyType": "TargetTrackingScaling",
+                   "TargetTrackingScalingPolicyConfiguration": {"TargetValue": 50.0,
+                     "CustomizedMetricSpecification": {"Namespace": queue, "MetricName": "Backlog",
+                       "Statistic": "Average"}}}),
+        ),
+    )
+    .ok();
+    let prefix = format!("TargetTracking-{resource_id}-");
+    let names = alarm_names(&s, &prefix);
+    assert_eq!(names.len(), 2, "{names:?}");
+    let high = cloudwatch(
+        &s,
+        "DescribeAlarms",
+        json!({"AlarmNames": [names.iter().find(|n| n.contains("AlarmHigh")).unwrap()]}),
+    );
+    let high = &high["MetricAlarms"][0];
+    assert_eq!(high["AlarmActions"], json!([tracking["PolicyARN"]]));
+    assert_eq!(
+        (high["Namespace"].as_str(), high["MetricName"].as_str()),
+        (Some(queue.as_str()), Some("Backlog"))
+    );
+    assert_eq!(high["Threshold"], 50.0);
+    assert_eq!(high["ComparisonOperator"], "GreaterThanThreshold");
+    aas(
+        &s,
+        "DeleteScalingPolicy",
+        with(t.clone(), json!({"PolicyName": "backlog"})),
+    )
+    .ok();
+    assert!(alarm_names(&s, &prefix).is_empty());
+
+    let step = aas(
+        &s,
+        "PutScalingPolicy",
+        with(
+            t.clone(),
+            json!({"PolicyName": "burst", "PolicyType": "StepScaling",
+                   "StepScalingPolicyConfiguration": {"AdjustmentType": "ChangeInCapacity",
+                     "Cooldown": 600, "StepAdjustments": [{"MetricIntervalLowerBound": 0.0,
+                       "ScalingAdjustment": 2}]}}),
+        ),
+    )
+    .ok();
+    let alarm = unique("burst-");
+    cloudwatch(
+        &s,
+        "PutMetricAlarm",
+        json!({"AlarmName": alarm, "Namespace": queue, "MetricName": "Depth", "Statistic": "Maximum",
+               "Period": 10, "EvaluationPeriods": 1, "Threshold": 100.0,
+               "ComparisonOperator": "GreaterThanOrEqualToThreshold",
+               "AlarmActions": [step["PolicyARN"]]}),
+    );
+    let now = berth_testkit::now_ms() / 1000;
+    cloudwatch(
+        &s,
+        "PutMetricData",
+        json!({"Namespace": queue, "MetricData": [
+            {"MetricName": "Depth", "Timestamp": now - 12, "Value": 400.0, "StorageResolution": 1},
+            {"MetricName": "Depth", "Timestamp": now - 3, "Value": 450.0, "StorageResolution": 1}]}),
+    );
+    let deadline = Instant::now() + Duration::from_secs(40);
+    while desired_count(&s, &resource_id) != 3 && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    assert_eq!(desired_count(&s, &resource_id), 3);
+    let activities = aas(
+        &s,
+        "DescribeScalingActivities",
+        json!({"ServiceNamespace": "ecs", "ResourceId": resource_id}),
+    )
+    .ok();
+    let scaled = &activities["ScalingActivities"][0];
+    assert_eq!(scaled["Description"], "Setting desired count to 3.");
+    assert!(
+        scaled["Cause"].as_str().unwrap().contains(&format!(
+            "monitor alarm {alarm} in state ALARM triggered policy burst"
+        )),
+        "{scaled}"
+    );
+    let history = cloudwatch(
+        &s,
+        "DescribeAlarmHistory",
+        json!({"AlarmName": alarm, "HistoryItemType": "Action"}),
+    );
+    assert!(
+        history["AlarmHistoryItems"][0]["HistorySummary"]
+            .as_str()
+            .unwrap()
+            .starts_with("Successfully executed action arn:aws:autoscaling:"),
+        "{history}"
+    );
+}
