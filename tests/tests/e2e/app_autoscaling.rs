@@ -36,13 +36,9 @@ fn datetime(secs: i64) -> String {
     )
 }
 
-#[test]
-fn a_scheduled_action_scales_a_service_out_to_its_new_minimum() {
-    let s = BerthServer::start_with(ServerOptions {
-        command: Some("up"),
-        ..ServerOptions::default()
-    });
-    wait_instances(&s, POOL, 1);
+/// `berth up`, and a Fargate service of one task in a new cluster: (cluster, service).
+fn fargate_service(s: &BerthServer) -> (String, String) {
+    wait_instances(s, POOL, 1);
     let repo = unique("aas-img-");
     s.create_repo(&repo, &[]);
     let image = s.docker_push_test_image(&repo, "v1");
@@ -56,7 +52,7 @@ fn a_scheduled_action_scales_a_service_out_to_its_new_minimum() {
         "FARGATE",
     ]));
     let td = register_fargate(
-        &s,
+        s,
         &unique("aas-"),
         &json!([{"name": "app", "image": image, "essential": true,
                  "entryPoint": ["sh", "-c"], "command": ["exec sleep 100000"]}]),
@@ -79,6 +75,16 @@ fn a_scheduled_action_scales_a_service_out_to_its_new_minimum() {
         "--network-configuration",
         "awsvpcConfiguration={subnets=[subnet-default]}",
     ]));
+    (cluster, name)
+}
+
+#[test]
+fn a_scheduled_action_scales_a_service_out_to_its_new_minimum() {
+    let s = BerthServer::start_with(ServerOptions {
+        command: Some("up"),
+        ..ServerOptions::default()
+    });
+    let (cluster, name) = fargate_service(&s);
     let resource_id = format!("service/{cluster}/{name}");
     let target_args = [
         "--service-namespace",
@@ -215,4 +221,144 @@ fn a_scheduled_action_scales_a_service_out_to_its_new_minimum() {
         "ecs",
     ]));
     assert_eq!(left["ScheduledActions"], json!([]));
+}
+
+/// Step scaling on a custom metric, through the aws CLI on `berth up`: a step policy adding
+/// two tasks, a high-resolution alarm put with put-metric-alarm naming it, a backlog put
+/// with put-metric-data; the alarm goes to ALARM, runs the policy, and the service runs 3
+/// tasks on Docker; the activity and the alarm's history say why.
+#[test]
+fn a_step_policy_scales_a_service_out_when_its_custom_metric_alarms() {
+    let s = BerthServer::start_with(ServerOptions {
+        command: Some("up"),
+        ..ServerOptions::default()
+    });
+    let (cluster, name) = fargate_service(&s);
+    let resource_id = format!("service/{cluster}/{name}");
+    let target = [
+        "--service-namespace",
+        "ecs",
+        "--scalable-dimension",
+        "ecs:service:DesiredCount",
+        "--resource-id",
+        resource_id.as_str(),
+    ];
+    let aas = |op: &str, extra: &[&str]| -> Value {
+        let mut args = vec!["application-autoscaling", op];
+        args.extend_from_slice(&target);
+        args.extend_from_slice(extra);
+        ok_json(&s.aws(&args))
+    };
+    aas(
+        "register-scalable-target",
+        &["--min-capacity", "1", "--max-capacity", "4"],
+    );
+    let policy = aas(
+        "put-scaling-policy",
+        &[
+            "--policy-name",
+            "backlog-burst",
+            "--policy-type",
+            "StepScaling",
+            "--step-scaling-policy-configuration",
+            r#"{"AdjustmentType": "ChangeInCapacity", "Cooldown": 600,
+                "StepAdjustments": [{"MetricIntervalLowerBound": 0, "ScalingAdjustment": 2}]}"#,
+        ],
+    );
+    let policy_arn = policy["PolicyARN"].as_str().unwrap().to_string();
+    let namespace = unique("Jobs");
+    let alarm = unique("backlog-");
+    ok_json(&s.aws(&[
+        "cloudwatch",
+        "put-metric-alarm",
+        "--alarm-name",
+        &alarm,
+        "--namespace",
+        &namespace,
+        "--metric-name",
+        "Backlog",
+        "--statistic",
+        "Maximum",
+        "--period",
+        "10",
+        "--evaluation-periods",
+        "1",
+        "--threshold",
+        "100",
+        "--comparison-operator",
+        "GreaterThanOrEqualToThreshold",
+        "--alarm-actions",
+        &policy_arn,
+    ]));
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64;
+    let data: Vec<Value> = [12, 3]
+        .iter()
+        .map(|ago| {
+            json!({"MetricName": "Backlog", "Timestamp": now - ago, "Value": 400.0,
+                   "StorageResolution": 1})
+        })
+        .collect();
+    ok_json(&s.aws(&[
+        "cloudwatch",
+        "put-metric-data",
+        "--namespace",
+        &namespace,
+        "--metric-data",
+        &Value::Array(data).to_string(),
+    ]));
+    let svc = Svc {
+        s: &s,
+        cluster: cluster.clone(),
+        name: name.clone(),
+    };
+    let running = wait_for(
+        "the service to reach 3 RUNNING tasks",
+        Duration::from_secs(120),
+        || {
+            let d = svc.describe();
+            (d["desiredCount"] == 3 && d["runningCount"] == 3).then_some(d)
+        },
+    );
+    assert_eq!(running["desiredCount"], 3);
+    assert_eq!(svc.tasks("RUNNING").len(), 3);
+    let activities = ok_json(&s.aws(&[
+        "application-autoscaling",
+        "describe-scaling-activities",
+        "--service-namespace",
+        "ecs",
+        "--resource-id",
+        &resource_id,
+    ]));
+    let scaled = activities["ScalingActivities"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|a| a["Description"] == "Setting desired count to 3.")
+        .unwrap_or_else(|| panic!("{activities:#}"))
+        .clone();
+    assert!(
+        scaled["Cause"].as_str().unwrap().contains(&format!(
+            "monitor alarm {alarm} in state ALARM triggered policy backlog-burst"
+        )),
+        "{scaled:#}"
+    );
+    assert_eq!(scaled["StatusCode"], "Successful");
+    let history = ok_json(&s.aws(&[
+        "cloudwatch",
+        "describe-alarm-history",
+        "--alarm-name",
+        &alarm,
+        "--history-item-type",
+        "Action",
+    ]));
+    assert!(
+        history["AlarmHistoryItems"][0]["HistorySummary"]
+            .as_str()
+            .unwrap()
+            .starts_with(&format!("Successfully executed action {policy_arn}")),
+        "{history:#}"
+    );
 }
