@@ -34,7 +34,7 @@ pub struct Aggregate {
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-enum Distribution {
+pub(crate) enum Distribution {
     /// (value, count) pairs by value.
     #[serde(rename = "x")]
     Exact(Vec<(f64, f64)>),
@@ -86,6 +86,26 @@ impl Aggregate {
             minimum,
             maximum,
             distribution: Distribution::Unavailable,
+        }
+    }
+
+    /// Count, sum, minimum and maximum, and the distribution: what a chunk record keeps
+    /// apart (`chunk.rs`).
+    pub(crate) fn parts(&self) -> ([f64; 4], &Distribution) {
+        (
+            [self.sample_count, self.sum, self.minimum, self.maximum],
+            &self.distribution,
+        )
+    }
+
+    pub(crate) fn from_parts(stats: [f64; 4], distribution: Distribution) -> Aggregate {
+        let [sample_count, sum, minimum, maximum] = stats;
+        Aggregate {
+            sample_count,
+            sum,
+            minimum,
+            maximum,
+            distribution,
         }
     }
 

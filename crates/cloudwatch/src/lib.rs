@@ -8,6 +8,7 @@
 
 mod aggregate;
 pub mod alarms;
+mod chunk;
 mod data;
 mod expr;
 mod keys;

@@ -60,47 +60,7 @@ pub(crate) struct MetricRecord {
     pub last_put_ms: i64,
 }
 
-/// One resolution's buckets of one metric over a chunk's span: bucket start (seconds) →
-/// unit → aggregate (data put with different units stays apart, as in CloudWatch).
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
-pub(crate) struct Chunk {
-    #[serde(rename = "b")]
-    pub buckets: BTreeMap<i64, BTreeMap<String, Aggregate>>,
-}
-
-/// A chunk as reads of the basic statistics take it: each bucket's count, sum and
-/// extremes, its distribution skipped while parsing.
-#[derive(Debug, Deserialize)]
-pub(crate) struct BasicChunk {
-    #[serde(rename = "b")]
-    buckets: BTreeMap<i64, BTreeMap<String, BasicAggregate>>,
-}
-
-#[derive(Debug, Deserialize)]
-struct BasicAggregate {
-    n: f64,
-    s: f64,
-    lo: f64,
-    hi: f64,
-}
-
-impl From<BasicChunk> for Chunk {
-    fn from(c: BasicChunk) -> Chunk {
-        Chunk {
-            buckets: c
-                .buckets
-                .into_iter()
-                .map(|(at, units)| {
-                    let units = units
-                        .into_iter()
-                        .map(|(u, a)| (u, Aggregate::basic(a.n, a.s, a.lo, a.hi)))
-                        .collect();
-                    (at, units)
-                })
-                .collect(),
-        }
-    }
-}
+pub(crate) use crate::chunk::Chunk;
 
 /// One metric's changes: chunk key → (bucket start, unit, aggregate)s to merge in.
 type Changes = BTreeMap<String, Vec<(i64, String, Aggregate)>>;
@@ -203,7 +163,7 @@ impl CloudWatch {
                 for (key, changes) in chunks {
                     let current = store.get(key)?;
                     let mut chunk: Chunk = match &current {
-                        Some(kv) => decode(kv)?,
+                        Some(kv) => Chunk::decode(kv, true)?,
                         None => Chunk::default(),
                     };
                     for (bucket, unit, aggregate) in changes {
@@ -225,7 +185,7 @@ impl CloudWatch {
                         key.clone(),
                         current.map_or(0, |kv| kv.mod_revision),
                     ));
-                    ops.push(Op::put(key.clone(), encode(&chunk)));
+                    ops.push(Op::put(key.clone(), chunk.encode()));
                 }
                 let fresh = |r: &MetricRecord| now_ms - r.last_put_ms < LAST_PUT_PRECISION_MS;
                 let touched = MetricRecord {

@@ -3,11 +3,9 @@
 
 use std::collections::BTreeMap;
 
-use berth_store::decode;
-
 use crate::aggregate::{Aggregate, Statistic};
 use crate::metric::{Dimension, Metric, check_unit};
-use crate::put::{BasicChunk, Chunk};
+use crate::put::Chunk;
 use crate::tiers::{check_period, tier_for_read};
 use crate::{CloudWatch, CwScope, Result, combination, invalid, keys, missing};
 
@@ -75,11 +73,7 @@ impl CloudWatch {
         while chunk_start < last {
             let key = keys::chunk(scope, &tier, chunk_start, &id);
             if let Some(kv) = self.store().get(&key)? {
-                let chunk: Chunk = if percentiles {
-                    decode(&kv)?
-                } else {
-                    decode::<BasicChunk>(&kv)?.into()
-                };
+                let chunk = Chunk::decode(&kv, percentiles)?;
                 for (bucket, by_unit) in chunk.buckets.range(origin..end_s) {
                     if !tier.keeps(*bucket, now_s) {
                         continue;
