@@ -13,6 +13,7 @@ pub mod acs_payload;
 mod assume_role;
 pub mod auth;
 pub mod authz;
+pub mod autoscaling;
 pub mod cloudwatch;
 pub mod ec2;
 pub mod ecr;

@@ -26,6 +26,8 @@ pub struct AppState {
     pub elbv2: Arc<berth_elbv2::Elbv2>,
     /// EC2 networking: VPCs, subnets, security groups, gateways, route tables.
     pub ec2: Arc<berth_ec2::Ec2>,
+    /// EC2 Auto Scaling: groups whose instances are berth agents.
+    pub autoscaling: Arc<berth_autoscaling::AutoScaling>,
     /// IAM: users and their access keys.
     pub iam: berth_iam::Iam,
     pub credentials: RootCredentials,

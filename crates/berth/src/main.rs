@@ -245,6 +245,11 @@ struct ServerArgs {
     /// older than this into sealed runs, in milliseconds.
     #[arg(long, env = "BERTH_LOG_SEAL_INTERVAL_MS", default_value_t = 5000)]
     log_seal_interval_ms: u64,
+    /// An executable that starts and stops Auto Scaling groups' instances, called as
+    /// `PATH launch INSTANCE_ID CLUSTER ENDPOINT` and `PATH terminate INSTANCE_ID`
+    /// (docs/autoscaling-groups.md); default: agents in the server process.
+    #[arg(long, env = "BERTH_ASG_PROVISIONER_COMMAND")]
+    asg_provisioner_command: Option<std::path::PathBuf>,
     #[command(flatten)]
     blobs: BlobsArgs,
     /// An agent not heard from for this long shows as disconnected (`agentConnected:
@@ -476,6 +481,10 @@ async fn run_server(args: ServerArgs, up: Option<UpOptions>) -> Result<()> {
         up,
         store: args.etcd_tls.apply(args.store),
         blobs: args.blobs.config()?,
+        asg_provisioner: match args.asg_provisioner_command {
+            Some(path) => berth_server::autoscaling::provisioner::ProvisionerConfig::Command(path),
+            None => Default::default(),
+        },
         ..ServerConfig::new(&args.data_dir)
     };
     let listener = tokio::net::TcpListener::bind(args.listen)

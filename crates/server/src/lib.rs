@@ -4,10 +4,11 @@
 //! listener the caller bound, until the caller's shutdown future resolves. The `berth`
 //! binary is a thin command line over it; tests start the same server in-process.
 //!
-//! Modules: `blobs` (where registry blobs live), `files` (credentials and the token key in the data dir), `host` (this host's
+//! Modules: `autoscaling` (EC2 Auto Scaling's controller and provisioners), `blobs` (where registry blobs live), `files` (credentials and the token key in the data dir), `host` (this host's
 //! share of an installation: its Docker objects, `berth down`), `periodic` (the
 //! housekeeping loops).
 
+pub mod autoscaling;
 pub mod blobs;
 pub mod files;
 pub mod host;
@@ -61,6 +62,8 @@ pub struct ServerConfig {
     /// The root credentials; `None`: `BERTH_ROOT_ACCESS_KEY_ID` /
     /// `BERTH_ROOT_SECRET_ACCESS_KEY`, else DATA_DIR/credentials (made on first start).
     pub root_credentials: Option<RootCredentials>,
+    /// How Auto Scaling groups' instances are started (`--asg-provisioner-command`).
+    pub asg_provisioner: autoscaling::provisioner::ProvisionerConfig,
 }
 
 impl ServerConfig {
@@ -83,6 +86,7 @@ impl ServerConfig {
             store: files::StoreLocation::Embedded,
             root_credentials: None,
             log_seal_interval: Duration::from_secs(5),
+            asg_provisioner: Default::default(),
         }
     }
 }
@@ -243,6 +247,10 @@ pub async fn run(
     };
     let replica_name = format!("{replica_url}/{}", uuid_like());
     let (other_leader_tx, other_leader) = tokio::sync::watch::channel(None);
+    let autoscaling = Arc::new(berth_autoscaling::AutoScaling::new(
+        store.clone(),
+        Arc::new(berth_api::autoscaling::Ec2Launches(ec2.clone())),
+    ));
     let state = Arc::new(AppState {
         registry: registry.clone(),
         ecs,
@@ -252,6 +260,7 @@ pub async fn run(
         secrets: Arc::new(berth_secrets::Secrets::new(store.clone(), data_key.clone())),
         elbv2,
         ec2,
+        autoscaling,
         // On the embedded store this process is the only writer: IAM checks its cached
         // policies against its own write count, without a store read per request.
         iam: match &opened.etcd {
@@ -288,11 +297,27 @@ pub async fn run(
         }
         None => replica::single(),
     };
+    let provisioner: Arc<dyn autoscaling::provisioner::Provisioner> = match &config.asg_provisioner
+    {
+        autoscaling::provisioner::ProvisionerConfig::InProcess => {
+            Arc::new(autoscaling::provisioner::InProcess::new(
+                config.data_dir.clone(),
+                installation.clone(),
+                state.account.to_string(),
+                credentials.clone(),
+                state.iam.clone(),
+                shutdown_rx.clone(),
+            ))
+        }
+        autoscaling::provisioner::ProvisionerConfig::Command(path) => {
+            Arc::new(autoscaling::provisioner::Command::new(path.clone()))
+        }
+    };
     tokio::spawn(lead(
         role,
         config.clone(),
         state.clone(),
-        registry.clone(),
+        (registry.clone(), provisioner),
         store.clone(),
         shutdown_rx.clone(),
     ));
@@ -418,7 +443,7 @@ async fn lead(
     mut role: replica::Role,
     config: ServerConfig,
     state: Arc<AppState>,
-    registry: Registry,
+    (registry, provisioner): (Registry, Arc<dyn autoscaling::provisioner::Provisioner>),
     store: Arc<dyn berth_store::Store>,
     mut shutdown: tokio::sync::watch::Receiver<bool>,
 ) {
@@ -448,6 +473,17 @@ async fn lead(
             },
             end_rx.clone(),
         ));
+        // Auto Scaling groups' instances, started and stopped on the leader's host (or by
+        // the provisioner command).
+        tokio::spawn(
+            autoscaling::Controller {
+                autoscaling: state.autoscaling.with_store(fenced.clone()),
+                ecs: state.ecs.with_store(fenced.clone()),
+                provisioner: provisioner.clone(),
+                endpoint: format!("http://{}", state.listen),
+            }
+            .run(end_rx.clone()),
+        );
         if state.logs.is_shared() {
             spawn_log_sealing(&config, &state.logs, fenced, &end_rx);
         }
