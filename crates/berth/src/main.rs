@@ -340,6 +340,10 @@ struct AgentArgs {
     /// Reported as the ecs.instance-type attribute.
     #[arg(long)]
     instance_type: Option<String>,
+    /// The EC2 instance id to register as (the container instance's `ec2InstanceId`): an
+    /// Auto Scaling group's instance started by `--asg-provisioner-command`.
+    #[arg(long)]
+    ec2_instance_id: Option<String>,
     /// Memory (MiB) kept back for the host: registered MEMORY is the host's less this.
     #[arg(long, default_value_t = berth_agent::config::DEFAULT_MEMORY_RESERVATION_MIB)]
     memory_reservation_mib: u64,
@@ -629,6 +633,7 @@ async fn run_agent(args: AgentArgs) -> Result<()> {
     config.attributes = args.attributes.into_iter().collect();
     config.availability_zone = args.availability_zone;
     config.instance_type = args.instance_type;
+    config.ec2_instance_id = args.ec2_instance_id;
     config.memory_reservation_mib = args.memory_reservation_mib;
     config.runtime = args.runtime;
     config.image_pull_behavior = args.image_pull_behavior;

@@ -9,6 +9,7 @@ mod agent_docker_daemon;
 mod agent_docker_placement;
 mod agent_docker_volumes;
 mod agent_identity;
+mod autoscaling_groups;
 mod aws_auth;
 mod awslogs;
 mod berth_up;

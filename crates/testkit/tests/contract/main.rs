@@ -1,6 +1,7 @@
 //! The API contract tests in one test binary (one link of the whole server instead of one
 //! per file). Each module is one suite, selected with `test(/^module::/)`.
 
+mod autoscaling_groups;
 mod aws_auth;
 mod cloudwatch_metrics;
 mod ec2_networking;
