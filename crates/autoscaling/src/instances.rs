@@ -60,6 +60,11 @@ impl AutoScaling {
         let (_, key) = self.change_group(scope, &name, |g| {
             refuse_while_deleting(g)?;
             let now = berth_store::now_epoch();
+            let current = g.instance(id).ok_or_else(|| instance_not_found(id))?;
+            if !current.lifecycle_state.is_live() {
+                // Already on its way out: its termination is the activity.
+                return Ok((Vec::new(), current.activity_key.clone()));
+            }
             let shrink = if should_decrement {
                 if g.desired_capacity <= g.min_size {
                     return Err(validation(format!(
@@ -78,10 +83,6 @@ impl AutoScaling {
                 .iter_mut()
                 .find(|i| i.instance_id == id)
                 .ok_or_else(|| instance_not_found(id))?;
-            if !instance.lifecycle_state.is_live() {
-                // Already on its way out: its termination is the activity.
-                return Ok((Vec::new(), instance.activity_key.clone()));
-            }
             let mut ops = Vec::new();
             if instance.lifecycle_state == LifecycleState::Pending {
                 // Its launch ends here.

@@ -14,7 +14,6 @@ impl AutoScaling {
     /// Terminating, each with its activity. A group being deleted whose instances are all
     /// gone is removed with its activities. Returns the group as stored (`None`: gone).
     pub fn reconcile(&self, scope: &AsgScope, name: &str) -> Result<Option<AutoScalingGroup>> {
-        let activities = self.activity_keys(scope, name)?;
         berth_store::update(
             self.store(),
             &scope.group_key(name),
@@ -26,7 +25,11 @@ impl AutoScaling {
                 if p.is_empty() {
                     if g.deleting && g.instances.is_empty() {
                         let mut update = Update::from(Change::Delete);
-                        update.ops = activities.iter().map(Op::delete).collect();
+                        update.ops = self
+                            .activity_keys(scope, name)?
+                            .iter()
+                            .map(Op::delete)
+                            .collect();
                         return Ok(update);
                     }
                     return Ok(Change::Keep.into());
