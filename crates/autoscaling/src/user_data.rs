@@ -19,8 +19,8 @@ pub fn ecs_cluster(user_data: Option<&str>) -> String {
         .and_then(|bytes| String::from_utf8(bytes).ok())
         .unwrap_or_else(|| encoded.to_string());
     text.lines()
-        .filter_map(cluster_on_line)
-        .last()
+        .rev()
+        .find_map(cluster_on_line)
         .unwrap_or_else(|| DEFAULT_CLUSTER.to_string())
 }
 

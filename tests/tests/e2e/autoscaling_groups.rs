@@ -1,8 +1,9 @@
 //! EC2 Auto Scaling with the real aws CLI: a launch template whose user data names a
 //! cluster (`echo ECS_CLUSTER=… >> /etc/ecs/ecs.config`, as on the ECS-optimized AMI), an
 //! Auto Scaling group of two instances whose agents (run by `berth server` itself) register
-//! in that cluster and go InService, a task placed on one of them, then the group scaled to
-//! zero: its task stopped, its instances terminated and deregistered, the activities
+//! in that cluster and go InService, a task placed on one of them, the server killed (-9)
+//! and restarted (the group's instances come back as they were, their agents started again
+//! and reconnected, the task still running), then the group scaled to zero: its task stopped, its instances terminated and deregistered, the activities
 //! recorded, the group deleted.
 
 use std::time::Duration;
@@ -37,7 +38,7 @@ fn group(s: &BerthServer, name: &str) -> Value {
 
 #[test]
 fn a_group_of_agents_joins_its_cluster_runs_a_task_and_scales_to_zero() {
-    let s = BerthServer::start();
+    let mut s = BerthServer::start();
     let (cluster, image) = cluster_with_image(&s, "asg-");
     let user_data = base64::engine::general_purpose::STANDARD.encode(format!(
         "#!/bin/bash\necho ECS_CLUSTER={cluster} >> /etc/ecs/ecs.config\n"
@@ -133,6 +134,32 @@ fn a_group_of_agents_joins_its_cluster_runs_a_task_and_scales_to_zero() {
         .map(|i| i["containerInstanceArn"].as_str().unwrap())
         .collect();
     assert!(arns.contains(&running["containerInstanceArn"].as_str().unwrap()));
+
+    // kill -9: the group and its instances were acknowledged; the new process starts their
+    // agents again, which reconnect as the same container instances.
+    s.restart();
+    let after = group(&s, &name);
+    let mut kept: Vec<&str> = after["Instances"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["InstanceId"].as_str().unwrap())
+        .collect();
+    kept.sort();
+    assert_eq!(kept, ids);
+    let reconnected = wait_instances(&s, &cluster, 2);
+    let mut again: Vec<&str> = reconnected
+        .iter()
+        .map(|i| i["containerInstanceArn"].as_str().unwrap())
+        .collect();
+    again.sort();
+    let mut before = arns.clone();
+    before.sort();
+    assert_eq!(again, before);
+    assert_eq!(
+        wait_status(&s, &cluster, &task, "RUNNING")["containerInstanceArn"],
+        running["containerInstanceArn"]
+    );
 
     // Scaled to zero: the task is stopped, the instances terminated and deregistered.
     aws(

@@ -581,3 +581,84 @@ fn force_delete_terminates_the_instances_then_the_group() {
         "AutoScalingGroup name not found - AutoScalingGroup batch not found"
     );
 }
+
+/// An IAM user's credentials.
+struct As {
+    port: u16,
+    key: String,
+    secret: String,
+}
+
+impl Endpoint for As {
+    fn port(&self) -> u16 {
+        self.port
+    }
+    fn access_key(&self) -> &str {
+        &self.key
+    }
+    fn secret_key(&self) -> &str {
+        &self.secret
+    }
+}
+
+#[test]
+fn a_users_policy_decides_on_groups_by_name() {
+    let s = server();
+    let iam =
+        |action: &str, params: &[(&str, &str)]| call(&s, "iam", "2010-05-08", action, params).ok();
+    iam("CreateUser", &[("UserName", "scaler")]);
+    let key = iam("CreateAccessKey", &[("UserName", "scaler")]);
+    let policy = r#"{"Version":"2012-10-17","Statement":[
+        {"Effect":"Allow","Action":"autoscaling:Describe*","Resource":"*"},
+        {"Effect":"Allow","Action":"autoscaling:SetDesiredCapacity","Resource":"arn:aws:autoscaling:us-east-1:000000000000:autoScalingGroup:*:autoScalingGroupName/web"}]}"#;
+    iam(
+        "PutUserPolicy",
+        &[
+            ("UserName", "scaler"),
+            ("PolicyName", "p"),
+            ("PolicyDocument", policy),
+        ],
+    );
+    let user = As {
+        port: s.port(),
+        key: key.get("AccessKeyId"),
+        secret: key.get("SecretAccessKey"),
+    };
+    let as_user = |action: &str, params: &[(&str, &str)]| {
+        let mut form = format!("Action={action}&Version=2011-01-01");
+        for (k, v) in params {
+            form.push_str(&format!("&{}={}", encode(k), encode(v)));
+        }
+        let r = user
+            .json_client()
+            .query("autoscaling", REGION, &form)
+            .unwrap();
+        Reply {
+            status: r.status,
+            body: String::from_utf8_lossy(&r.body).into_owned(),
+        }
+    };
+    as_user("DescribeAutoScalingGroups", &[]).ok();
+    let denied = as_user(
+        "SetDesiredCapacity",
+        &[("AutoScalingGroupName", "other"), ("DesiredCapacity", "1")],
+    );
+    assert_eq!(denied.status, 403, "{}", denied.body);
+    assert_eq!(denied.get("Code"), "AccessDenied");
+    assert!(
+        denied
+            .get("Message")
+            .contains("autoscaling:SetDesiredCapacity"),
+        "{}",
+        denied.body
+    );
+    // Allowed on `web`: the call goes through (and finds no such group).
+    let allowed = as_user(
+        "SetDesiredCapacity",
+        &[("AutoScalingGroupName", "web"), ("DesiredCapacity", "1")],
+    );
+    assert_eq!(
+        allowed.error("ValidationError"),
+        "AutoScalingGroup name not found - AutoScalingGroup web not found"
+    );
+}
