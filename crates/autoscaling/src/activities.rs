@@ -47,7 +47,11 @@ pub(crate) fn start(
         progress: 20,
         details,
     };
-    let key = scope.activity_key(&group.name, now, &id);
+    let made = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default()
+        .as_nanos();
+    let key = scope.activity_key(&group.name, made, &id);
     let op = Op::put(key.clone(), berth_store::encode(&activity));
     (key, op)
 }

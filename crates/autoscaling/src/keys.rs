@@ -39,13 +39,13 @@ impl AsgScope {
         format!("{}{group}/", self.base("activity"))
     }
 
-    /// An activity's key: newer activities sort first.
-    pub(crate) fn activity_key(&self, group: &str, start: f64, id: &str) -> String {
-        let millis = (start * 1000.0) as u64;
+    /// An activity's key: newer activities sort first (by the nanosecond they were made,
+    /// so activities of one millisecond keep their order).
+    pub(crate) fn activity_key(&self, group: &str, made_nanos: u128, id: &str) -> String {
         format!(
-            "{}{:015}-{id}",
+            "{}{:020}-{id}",
             self.activities_prefix(group),
-            999_999_999_999_999u64.saturating_sub(millis)
+            99_999_999_999_999_999_999u128.saturating_sub(made_nanos)
         )
     }
 
@@ -88,8 +88,8 @@ mod tests {
     #[test]
     fn newer_activities_sort_first_and_group_keys_parse() {
         let scope = AsgScope::new("000000000000", "us-east-1");
-        let old = scope.activity_key("g", 1_000.0, "a");
-        let new = scope.activity_key("g", 2_000.0, "b");
+        let old = scope.activity_key("g", 1_000, "a");
+        let new = scope.activity_key("g", 1_001, "b");
         assert!(new < old);
         assert_eq!(
             AsgScope::of_group_key(&scope.group_key("web/x")),
