@@ -78,7 +78,12 @@ pub struct InProcess {
 struct RunningAgent {
     stop: watch::Sender<bool>,
     handle: tokio::task::JoinHandle<()>,
+    started: Instant,
 }
+
+/// An agent that ended on its own (its cluster missing, say) is started again after this
+/// long from its last start, not on every pass.
+const RESTART_ENDED_AGENT: Duration = Duration::from_secs(30);
 
 impl InProcess {
     pub fn new(
@@ -133,10 +138,9 @@ impl Provisioner for InProcess {
             // The map's lock is never held across an await.
             {
                 let agents = self.agents.lock().expect("agents lock");
-                if agents
-                    .get(&launch.instance_id)
-                    .is_some_and(|a| !a.handle.is_finished())
-                {
+                if agents.get(&launch.instance_id).is_some_and(|a| {
+                    !a.handle.is_finished() || a.started.elapsed() < RESTART_ENDED_AGENT
+                }) {
                     return Ok(());
                 }
             }
@@ -174,10 +178,14 @@ impl Provisioner for InProcess {
                 }
             });
             tracing::info!(instance = %launch.instance_id, cluster = %launch.cluster, "Auto Scaling instance started (in-process agent)");
-            self.agents
-                .lock()
-                .expect("agents lock")
-                .insert(launch.instance_id.clone(), RunningAgent { stop, handle });
+            self.agents.lock().expect("agents lock").insert(
+                launch.instance_id.clone(),
+                RunningAgent {
+                    stop,
+                    handle,
+                    started: Instant::now(),
+                },
+            );
             Ok(())
         })
     }
