@@ -480,7 +480,14 @@ async fn lead(
                 autoscaling: state.autoscaling.with_store(fenced.clone()),
                 ecs: state.ecs.with_store(fenced.clone()),
                 provisioner: provisioner.clone(),
-                endpoint: format!("http://{}", state.listen),
+                // In-process agents reach the bound address (as `berth up`'s); agents
+                // elsewhere the advertised one (`--advertise`).
+                endpoint: match config.asg_provisioner {
+                    autoscaling::provisioner::ProvisionerConfig::InProcess => {
+                        format!("http://{}", state.listen)
+                    }
+                    autoscaling::provisioner::ProvisionerConfig::Command(_) => state.endpoint(None),
+                },
             }
             .run(end_rx.clone()),
         );
