@@ -586,6 +586,9 @@ pub struct RegisterContainerInstanceRequest {
     pub total_resources: Vec<Resource>,
     pub version_info: VersionInfo,
     pub attributes: Vec<Attribute>,
+    /// As on EC2, where it names the instance: sent only for an instance with an id.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub instance_identity_document: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq)]

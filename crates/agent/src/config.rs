@@ -99,6 +99,10 @@ pub struct AgentConfig {
     /// Stopped tasks kept waiting for `cleanup_delay`; past this many, the oldest are
     /// cleaned up at once.
     pub max_stopped_tasks: usize,
+    /// The EC2 instance id this agent registers as (its container instance's
+    /// `ec2InstanceId`): an Auto Scaling group's instance; `None`: the control plane makes
+    /// one up.
+    pub ec2_instance_id: Option<String>,
 }
 
 impl AgentConfig {
@@ -138,6 +142,7 @@ impl AgentConfig {
             region: berth_model::DEFAULT_REGION.to_owned(),
             installation: None,
             max_stopped_tasks: DEFAULT_MAX_STOPPED_TASKS,
+            ec2_instance_id: None,
         }
     }
 }

@@ -392,6 +392,7 @@ async fn register(
         total_resources: registration::resources(host, config.memory_reservation_mib, &extra_ports),
         version_info: registration::version_info(host),
         attributes: registration::attributes(config, host),
+        instance_identity_document: registration::identity_document(config),
     };
     let mut backoff = Backoff::new(Duration::from_millis(500), Duration::from_secs(30));
     loop {

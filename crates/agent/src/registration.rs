@@ -54,6 +54,20 @@ pub fn resources(host: &HostInfo, reservation_mib: u64, extra_ports: &[u16]) -> 
     ]
 }
 
+/// The instance identity document of an agent given an EC2 instance id (an Auto Scaling
+/// group's instance): the fields ECS reads from EC2's.
+pub fn identity_document(config: &AgentConfig) -> Option<String> {
+    let id = config.ec2_instance_id.as_ref()?;
+    let mut document = serde_json::json!({ "instanceId": id, "region": config.region });
+    if let Some(zone) = &config.availability_zone {
+        document["availabilityZone"] = zone.clone().into();
+    }
+    if let Some(instance_type) = &config.instance_type {
+        document["instanceType"] = instance_type.clone().into();
+    }
+    Some(document.to_string())
+}
+
 /// ECS's name for the CPU architecture Docker reports.
 pub fn cpu_architecture(docker_architecture: &str) -> &str {
     match docker_architecture {

@@ -14,8 +14,8 @@ use crate::protocol::signature::{Authenticated, authenticate, scope_service};
 use crate::protocol::{AwsContext, AwsError};
 use crate::protocol::{query, rpcv2cbor};
 use crate::{
-    AppState, accounts, application_autoscaling, authz, cloudwatch, ec2, ecr, ecs, elbv2, forward,
-    iam, logs, logs_tail, secretsmanager, ssm, sts,
+    AppState, accounts, application_autoscaling, authz, autoscaling, cloudwatch, ec2, ecr, ecs,
+    elbv2, forward, iam, logs, logs_tail, secretsmanager, ssm, sts,
 };
 
 /// The handler for every AWS API request: JSON (by `X-Amz-Target`), RPC v2 CBOR (by its
@@ -81,6 +81,7 @@ fn query_namespace(service: Option<&str>) -> query::Namespace {
     match service {
         Some("iam") => query::Namespace("https://iam.amazonaws.com/doc/2010-05-08/"),
         Some(elbv2::SERVICE) => elbv2::NAMESPACE,
+        Some(autoscaling::SERVICE) => autoscaling::NAMESPACE,
         Some(cloudwatch::SERVICE) => cloudwatch::NAMESPACE,
         Some("ec2") => query::EC2,
         _ => sts::NAMESPACE,
@@ -238,6 +239,9 @@ async fn handle_inner(
                 let resources = match service.as_str() {
                     elbv2::SERVICE => authz::elbv2_resources(&request, &region, &account),
                     "ec2" => authz::ec2_resources(&request, &region, &account),
+                    autoscaling::SERVICE => {
+                        authz::autoscaling_resources(&request, &region, &account)
+                    }
                     cloudwatch::SERVICE => cloudwatch::resources(
                         &request.action,
                         &request.document(),
@@ -271,6 +275,7 @@ async fn handle_inner(
             "iam" => iam::dispatch(&ctx, &request).await?,
             elbv2::SERVICE => elbv2::dispatch(&ctx, &request).await?,
             "ec2" => ec2::dispatch(&ctx, &request).await?,
+            autoscaling::SERVICE => autoscaling::dispatch(&ctx, &request).await?,
             cloudwatch::SERVICE => cloudwatch::serve_query(&ctx, &request).await?,
             service => {
                 return Err(AwsError::client(

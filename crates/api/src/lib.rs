@@ -15,6 +15,7 @@ pub mod application_autoscaling;
 mod assume_role;
 pub mod auth;
 pub mod authz;
+pub mod autoscaling;
 pub mod cloudwatch;
 pub mod ec2;
 pub mod ecr;

@@ -28,6 +28,8 @@ pub struct AppState {
     pub ec2: Arc<berth_ec2::Ec2>,
     /// Application Auto Scaling (ECS services).
     pub app_autoscaling: berth_app_autoscaling::AppAutoScaling,
+    /// EC2 Auto Scaling: groups whose instances are berth agents.
+    pub autoscaling: Arc<berth_autoscaling::AutoScaling>,
     /// IAM: users and their access keys.
     pub iam: berth_iam::Iam,
     pub credentials: RootCredentials,

@@ -38,6 +38,12 @@ fn state(dir: &std::path::Path) -> Arc<AppState> {
             Arc::new(berth_app_autoscaling::LoggedAlarms),
             Arc::new(berth_app_autoscaling::FakeEcs::default()),
         ),
+        autoscaling: Arc::new(berth_autoscaling::AutoScaling::new(
+            store.clone(),
+            Arc::new(berth_api::autoscaling::Ec2Launches(Arc::new(
+                berth_ec2::Ec2::new(store.clone()),
+            ))),
+        )),
         logs: Arc::new(berth_logs::Logs::open(store, &dir.join("logs")).unwrap()),
         credentials: RootCredentials {
             access_key_id: AKID.into(),

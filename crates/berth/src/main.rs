@@ -245,6 +245,11 @@ struct ServerArgs {
     /// older than this into sealed runs, in milliseconds.
     #[arg(long, env = "BERTH_LOG_SEAL_INTERVAL_MS", default_value_t = 5000)]
     log_seal_interval_ms: u64,
+    /// An executable that starts and stops Auto Scaling groups' instances, called as
+    /// `PATH launch INSTANCE_ID CLUSTER ENDPOINT` and `PATH terminate INSTANCE_ID`
+    /// (docs/autoscaling-groups.md); default: agents in the server process.
+    #[arg(long, env = "BERTH_ASG_PROVISIONER_COMMAND")]
+    asg_provisioner_command: Option<std::path::PathBuf>,
     #[command(flatten)]
     blobs: BlobsArgs,
     /// An agent not heard from for this long shows as disconnected (`agentConnected:
@@ -335,6 +340,10 @@ struct AgentArgs {
     /// Reported as the ecs.instance-type attribute.
     #[arg(long)]
     instance_type: Option<String>,
+    /// The EC2 instance id to register as (the container instance's `ec2InstanceId`): an
+    /// Auto Scaling group's instance started by `--asg-provisioner-command`.
+    #[arg(long)]
+    ec2_instance_id: Option<String>,
     /// Memory (MiB) kept back for the host: registered MEMORY is the host's less this.
     #[arg(long, default_value_t = berth_agent::config::DEFAULT_MEMORY_RESERVATION_MIB)]
     memory_reservation_mib: u64,
@@ -476,6 +485,10 @@ async fn run_server(args: ServerArgs, up: Option<UpOptions>) -> Result<()> {
         up,
         store: args.etcd_tls.apply(args.store),
         blobs: args.blobs.config()?,
+        asg_provisioner: match args.asg_provisioner_command {
+            Some(path) => berth_server::autoscaling::provisioner::ProvisionerConfig::Command(path),
+            None => Default::default(),
+        },
         ..ServerConfig::new(&args.data_dir)
     };
     let listener = tokio::net::TcpListener::bind(args.listen)
@@ -620,6 +633,7 @@ async fn run_agent(args: AgentArgs) -> Result<()> {
     config.attributes = args.attributes.into_iter().collect();
     config.availability_zone = args.availability_zone;
     config.instance_type = args.instance_type;
+    config.ec2_instance_id = args.ec2_instance_id;
     config.memory_reservation_mib = args.memory_reservation_mib;
     config.runtime = args.runtime;
     config.image_pull_behavior = args.image_pull_behavior;

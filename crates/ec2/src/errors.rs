@@ -49,6 +49,14 @@ pub enum Ec2Error {
     #[error("{0}")]
     InvalidId(String),
     #[error("{0}")]
+    LaunchTemplateIdNotFound(String),
+    #[error("{0}")]
+    LaunchTemplateNameNotFound(String),
+    #[error("{0}")]
+    LaunchTemplateVersionNotFound(String),
+    #[error("{0}")]
+    LaunchTemplateNameExists(String),
+    #[error("{0}")]
     Store(#[from] StoreError),
 }
 
@@ -78,6 +86,14 @@ impl Ec2Error {
             Ec2Error::InvalidParameterCombination(_) => "InvalidParameterCombination",
             Ec2Error::MissingParameter(_) => "MissingParameter",
             Ec2Error::InvalidId(_) => "InvalidID",
+            Ec2Error::LaunchTemplateIdNotFound(_) => "InvalidLaunchTemplateId.NotFound",
+            Ec2Error::LaunchTemplateNameNotFound(_) => {
+                "InvalidLaunchTemplateName.NotFoundException"
+            }
+            Ec2Error::LaunchTemplateVersionNotFound(_) => "InvalidLaunchTemplateId.VersionNotFound",
+            Ec2Error::LaunchTemplateNameExists(_) => {
+                "InvalidLaunchTemplateName.AlreadyExistsException"
+            }
             Ec2Error::Store(_) => "InternalError",
         }
     }

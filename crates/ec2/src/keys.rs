@@ -1,7 +1,8 @@
 //! EC2's key layout, all of it, and its ids. Under `ec2/{account}/{region}/`:
 //! `vpc/{id}`, `subnet/{id}`, `sg/{id}`, `igw/{id}`, `rtb/{id}` (one record per resource,
 //! its tags, rules, routes and associations inside), `group-name/{vpc}/{name}` (the group
-//! holding a name in a VPC) and `default-vpc` (the default VPC's id, written with it).
+//! holding a name in a VPC), `default-vpc` (the default VPC's id, written with it),
+//! `lt/{id}` (a launch template with all its versions) and `lt-name/{name}` (its id).
 
 use rand::Rng;
 
@@ -42,6 +43,18 @@ impl Ec2Scope {
 
     pub(crate) fn group_name_key(&self, vpc: &str, name: &str) -> String {
         format!("{}group-name/{vpc}/{name}", self.base())
+    }
+
+    pub(crate) fn launch_template_key(&self, id: &str) -> String {
+        format!("{}lt/{id}", self.base())
+    }
+
+    pub(crate) fn launch_templates_prefix(&self) -> String {
+        format!("{}lt/", self.base())
+    }
+
+    pub(crate) fn launch_template_name_key(&self, name: &str) -> String {
+        format!("{}lt-name/{name}", self.base())
     }
 
     pub(crate) fn default_vpc_key(&self) -> String {

@@ -1,6 +1,6 @@
 //! EC2's networking records for Berth, the part ECS stacks use: VPCs, subnets, security
 //! groups and their rules, internet gateways, route tables and their associations, tags on
-//! all of them, and each account's default VPC in each region. Knows nothing of HTTP.
+//! all of them, each account's default VPC in each region, and launch templates. Knows nothing of HTTP.
 //!
 //! Every resource is one record under `ec2/{account}/{region}/` (`keys.rs`). What must hold
 //! across records of a VPC (subnets not overlapping, group names unique, nothing left in a
@@ -14,6 +14,7 @@ mod errors;
 mod filters;
 mod groups;
 mod keys;
+mod launch_templates;
 mod lifecycle;
 mod routing;
 mod subnets;
@@ -32,6 +33,9 @@ pub use errors::Ec2Error;
 pub use filters::Filter;
 pub use groups::{IpPermission, PermissionSource, SecurityGroup, SecurityGroupRule};
 pub use keys::Ec2Scope;
+pub use launch_templates::{
+    LaunchTemplate, LaunchTemplateData, LaunchTemplateRef, LaunchTemplateVersion,
+};
 pub use routing::{IgwAttachment, InternetGateway, Route, RouteTable, RouteTableAssociation};
 pub use subnets::Subnet;
 pub use tag::{Tag, TagSpecification, tags_for};

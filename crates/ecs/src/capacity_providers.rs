@@ -1,9 +1,10 @@
 //! Capacity providers as resources: Auto Scaling group providers created, updated,
 //! described and deleted as ECS does, and associated with clusters (CreateCluster's and
 //! PutClusterCapacityProviders' `capacityProviders`, default strategies). FARGATE and
-//! FARGATE_SPOT are built in (every account has them) and never stored. Berth has no Auto
-//! Scaling groups: a provider's settings are kept and shown, but nothing scales, and tasks
-//! are not launched through such a provider yet (a later issue).
+//! FARGATE_SPOT are built in (every account has them) and never stored. Berth's Auto
+//! Scaling groups (`berth-autoscaling`, docs/autoscaling-groups.md) scale on their desired
+//! capacity only: a provider's managed scaling settings are kept and shown, but nothing
+//! scales on them yet, and tasks are not launched through such a provider (a later issue).
 
 use berth_model::Scope;
 use berth_model::ecs::{

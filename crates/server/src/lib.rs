@@ -4,12 +4,13 @@
 //! listener the caller bound, until the caller's shutdown future resolves. The `berth`
 //! binary is a thin command line over it; tests start the same server in-process.
 //!
-//! Modules: `blobs` (where registry blobs live), `files` (credentials and the token key in the data dir), `host` (this host's
+//! Modules: `autoscaling` (EC2 Auto Scaling's controller and provisioners), `blobs` (where registry blobs live), `files` (credentials and the token key in the data dir), `host` (this host's
 //! share of an installation: its Docker objects, `berth down`), `periodic` (the
 //! housekeeping loops).
 
 mod alarms;
 pub mod app_autoscaling;
+pub mod autoscaling;
 pub mod blobs;
 mod ecs_metrics;
 pub mod files;
@@ -68,6 +69,8 @@ pub struct ServerConfig {
     /// How often Berth publishes its own CloudWatch metrics (ELBv2's, ECS's): 60 s unless
     /// `BERTH_METRICS_PERIOD_SECONDS` says otherwise; shorter periods are high-resolution.
     pub metrics_period: Duration,
+    /// How Auto Scaling groups' instances are started (`--asg-provisioner-command`).
+    pub asg_provisioner: autoscaling::provisioner::ProvisionerConfig,
 }
 
 impl ServerConfig {
@@ -91,6 +94,7 @@ impl ServerConfig {
             root_credentials: None,
             log_seal_interval: Duration::from_secs(5),
             metrics_period: load_balancing::metrics::period_from_env(),
+            asg_provisioner: Default::default(),
         }
     }
 }
@@ -259,6 +263,10 @@ pub async fn run(
         Arc::new(alarms::CloudWatchAlarms(cloudwatch.clone())),
         Arc::new(app_autoscaling::EcsServices(ecs.clone())),
     );
+    let autoscaling = Arc::new(berth_autoscaling::AutoScaling::new(
+        store.clone(),
+        Arc::new(berth_api::autoscaling::Ec2Launches(ec2.clone())),
+    ));
     let state = Arc::new(AppState {
         registry: registry.clone(),
         app_autoscaling,
@@ -269,6 +277,7 @@ pub async fn run(
         secrets: Arc::new(berth_secrets::Secrets::new(store.clone(), data_key.clone())),
         elbv2,
         ec2,
+        autoscaling,
         // On the embedded store this process is the only writer: IAM checks its cached
         // policies against its own write count, without a store read per request.
         iam: match &opened.etcd {
@@ -309,11 +318,27 @@ pub async fn run(
         }
         None => replica::single(),
     };
+    let provisioner: Arc<dyn autoscaling::provisioner::Provisioner> = match &config.asg_provisioner
+    {
+        autoscaling::provisioner::ProvisionerConfig::InProcess => {
+            Arc::new(autoscaling::provisioner::InProcess::new(
+                config.data_dir.clone(),
+                installation.clone(),
+                state.account.to_string(),
+                credentials.clone(),
+                state.iam.clone(),
+                shutdown_rx.clone(),
+            ))
+        }
+        autoscaling::provisioner::ProvisionerConfig::Command(path) => {
+            Arc::new(autoscaling::provisioner::Command::new(path.clone()))
+        }
+    };
     tokio::spawn(lead(
         role,
         config.clone(),
         state.clone(),
-        registry.clone(),
+        (registry.clone(), provisioner),
         store.clone(),
         shutdown_rx.clone(),
     ));
@@ -439,7 +464,7 @@ async fn lead(
     mut role: replica::Role,
     config: ServerConfig,
     state: Arc<AppState>,
-    registry: Registry,
+    (registry, provisioner): (Registry, Arc<dyn autoscaling::provisioner::Provisioner>),
     store: Arc<dyn berth_store::Store>,
     mut shutdown: tokio::sync::watch::Receiver<bool>,
 ) {
@@ -493,6 +518,24 @@ async fn lead(
             config.metrics_period,
             end_rx.clone(),
         ));
+        // Auto Scaling groups' instances, started and stopped on the leader's host (or by
+        // the provisioner command).
+        tokio::spawn(
+            autoscaling::Controller {
+                autoscaling: state.autoscaling.with_store(fenced.clone()),
+                ecs: state.ecs.with_store(fenced.clone()),
+                provisioner: provisioner.clone(),
+                // In-process agents reach the bound address (as `berth up`'s); agents
+                // elsewhere the advertised one (`--advertise`).
+                endpoint: match config.asg_provisioner {
+                    autoscaling::provisioner::ProvisionerConfig::InProcess => {
+                        format!("http://{}", state.listen)
+                    }
+                    autoscaling::provisioner::ProvisionerConfig::Command(_) => state.endpoint(None),
+                },
+            }
+            .run(end_rx.clone()),
+        );
         if state.logs.is_shared() {
             spawn_log_sealing(&config, &state.logs, fenced, &end_rx);
         }

@@ -10,6 +10,7 @@ mod agent_docker_placement;
 mod agent_docker_volumes;
 mod agent_identity;
 mod app_autoscaling;
+mod autoscaling_groups;
 mod aws_auth;
 mod awslogs;
 mod berth_up;

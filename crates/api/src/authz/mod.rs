@@ -18,7 +18,9 @@ use berth_iam::policy::{Policy, PolicySet, PolicyType, Request, RequestPrincipal
 
 pub use pass_role::{PASSES_ROLES, TaskRoles, passed_roles};
 pub use resource_policy::{ResourcePolicy, repository_policy, secret_policy};
-pub use resources::{ec2_resources, elbv2_resources, query_resources, resources, service_keys};
+pub use resources::{
+    autoscaling_resources, ec2_resources, elbv2_resources, query_resources, resources, service_keys,
+};
 pub use tags::{
     json_request_tags, query_request_tags, request_tag_keys, resource_tag_keys, tagged_resource,
 };

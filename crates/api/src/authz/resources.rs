@@ -241,6 +241,13 @@ pub fn ec2_resources(
             named("route-table", "RouteTableId"),
             named("subnet", "SubnetId"),
         ],
+        "CreateLaunchTemplate" => vec![Some(arn("launch-template", "*"))],
+        "DeleteLaunchTemplate" | "CreateLaunchTemplateVersion" => {
+            vec![Some(request.get("LaunchTemplateId").map_or_else(
+                || arn("launch-template", "*"),
+                |id| arn("launch-template", id),
+            ))]
+        }
         "CreateTags" | "DeleteTags" => request
             .ec2_list("ResourceId")
             .into_iter()
@@ -264,6 +271,29 @@ pub fn ec2_resources(
         vec!["*".to_string()]
     } else {
         found
+    }
+}
+
+/// The EC2 Auto Scaling resources a Query action acts on, as the Service Authorization
+/// Reference lists them: a group by name (any id) for the actions on one group, `*` for
+/// the Describe actions and for those naming only an instance.
+pub fn autoscaling_resources(
+    request: &crate::protocol::query::QueryRequest,
+    region: &str,
+    account: &str,
+) -> Vec<String> {
+    match (request.action.as_str(), request.get("AutoScalingGroupName")) {
+        (
+            "CreateAutoScalingGroup"
+            | "UpdateAutoScalingGroup"
+            | "DeleteAutoScalingGroup"
+            | "SetDesiredCapacity"
+            | "SetInstanceProtection",
+            Some(name),
+        ) => vec![format!(
+            "arn:aws:autoscaling:{region}:{account}:autoScalingGroup:*:autoScalingGroupName/{name}"
+        )],
+        _ => vec!["*".to_string()],
     }
 }
 

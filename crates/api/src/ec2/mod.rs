@@ -1,9 +1,10 @@
-//! EC2's networking API over EC2's flavour of the Query protocol (`protocol/query.rs`): a
+//! EC2's networking API (and launch templates) over EC2's flavour of the Query protocol (`protocol/query.rs`): a
 //! module per resource. Every call first makes sure the caller's default VPC exists (one
 //! store read once it does), so `subnet-default` and `sg-default` always name something.
 
 mod groups;
 mod interfaces;
+mod launch_templates;
 mod routing;
 mod subnets;
 mod tags;
@@ -59,6 +60,17 @@ fn serve(ctx: &AwsContext, request: &QueryRequest) -> Result<Xml, AwsError> {
         "CreateTags" => tags::create_tags(ec2, &scope, request),
         "DeleteTags" => tags::delete_tags(ec2, &scope, request),
         "DescribeTags" => tags::describe_tags(ec2, &scope, request),
+        "CreateLaunchTemplate" => launch_templates::create_launch_template(ec2, &scope, request),
+        "CreateLaunchTemplateVersion" => {
+            launch_templates::create_launch_template_version(ec2, &scope, request)
+        }
+        "DescribeLaunchTemplates" => {
+            launch_templates::describe_launch_templates(ec2, &scope, request)
+        }
+        "DescribeLaunchTemplateVersions" => {
+            launch_templates::describe_launch_template_versions(ec2, &scope, request)
+        }
+        "DeleteLaunchTemplate" => launch_templates::delete_launch_template(ec2, &scope, request),
         "DescribeNetworkInterfaces" => {
             interfaces::describe_network_interfaces(ctx, &scope, request)
         }

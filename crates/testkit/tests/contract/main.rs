@@ -2,6 +2,7 @@
 //! per file). Each module is one suite, selected with `test(/^module::/)`.
 
 mod app_autoscaling;
+mod autoscaling_groups;
 mod aws_auth;
 mod cloudwatch_alarms;
 mod cloudwatch_metrics;
