@@ -31,7 +31,7 @@ pub struct ScalableTarget {
 impl ScalableTarget {
     /// (cluster, service) of `service/{cluster}/{service}`.
     pub fn service(&self) -> (&str, &str) {
-        crate::targets::split_resource_id(&self.resource_id).unwrap_or(("", ""))
+        split_resource_id(&self.resource_id).unwrap_or(("", ""))
     }
 }
 
@@ -274,4 +274,12 @@ pub struct ScalingActivity {
     /// Set on activities that did not scale (shown with IncludeNotScaledActivities).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub not_scaled_reasons: Vec<NotScaledReason>,
+}
+
+/// `(cluster, service)` of an ECS service's resource id `service/{cluster}/{service}`.
+pub fn split_resource_id(resource_id: &str) -> Option<(&str, &str)> {
+    let rest = resource_id.strip_prefix("service/")?;
+    let (cluster, service) = rest.split_once('/')?;
+    (!cluster.is_empty() && !service.is_empty() && !service.contains('/'))
+        .then_some((cluster, service))
 }

@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 use berth_model::Scope;
 use berth_store::{Change, Op, Update, page_token, update};
 
+pub use crate::records::split_resource_id;
 use crate::records::{ScalableTarget, SuspendedState};
 use crate::{AppAutoScaling, AutoScalingError, ECS_DIMENSION, ECS_NAMESPACE, Result, keys};
 
@@ -30,14 +31,6 @@ const NAMESPACES: &[&str] = &[
 ];
 
 pub const MAX_TAGS: usize = 50;
-
-/// (cluster, service) of `service/{cluster}/{service}`.
-pub fn split_resource_id(resource_id: &str) -> Option<(&str, &str)> {
-    let rest = resource_id.strip_prefix("service/")?;
-    let (cluster, service) = rest.split_once('/')?;
-    (!cluster.is_empty() && !service.is_empty() && !service.contains('/'))
-        .then_some((cluster, service))
-}
 
 fn unsupported() -> AutoScalingError {
     AutoScalingError::validation(

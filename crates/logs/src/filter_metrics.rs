@@ -51,6 +51,33 @@ fn dimension_value(
     MetricValue::parse(text).ok()?.text_of(message, extracted)
 }
 
+impl crate::Logs {
+    /// Emits a stored batch's metrics for the group's `filters` through the metric sink the
+    /// server set (none: nothing to do). A failure is logged: the batch is stored and
+    /// acknowledged, only its metrics are lost.
+    pub(crate) fn publish_filter_metrics(
+        &self,
+        scope: &LogScope,
+        group: &str,
+        filters: &[(MetricFilter, FilterPattern)],
+        events: &[InputEvent],
+        now: i64,
+    ) {
+        let Some(sink) = self.metric_sink.get() else {
+            return;
+        };
+        let emitted: Vec<FilterMetric> = filters
+            .iter()
+            .flat_map(|(filter, pattern)| emissions(filter, pattern, events, now))
+            .collect();
+        if !emitted.is_empty()
+            && let Err(e) = sink.put(scope, emitted)
+        {
+            tracing::warn!(error = %e, group, "metric filters' metrics not published");
+        }
+    }
+}
+
 /// What `filter` emits for a stored batch (pure).
 pub fn emissions(
     filter: &MetricFilter,

@@ -961,9 +961,12 @@ impl Logs {
                 data.stats().events
             }
         };
-        if let Err(e) = self.count_metric_filters(scope, group, &kept, now) {
+        match self.count_metric_filters(scope, group, &kept, now) {
+            Ok(filters) => self.publish_filter_metrics(scope, group, &filters, &kept, now),
             // The batch is stored and acknowledged; only its counts are lost.
-            tracing::warn!(error = %e, group, "counting a batch for metric filters failed");
+            Err(e) => {
+                tracing::warn!(error = %e, group, "counting a batch for metric filters failed")
+            }
         }
         // A stream deleted while we wrote: its files are gone with it. On a shared store
         // live tails are fed by the journal's watch (`follow_journal`), on every replica.

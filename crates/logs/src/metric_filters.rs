@@ -2,9 +2,8 @@
 //! TestMetricFilter, and what they count. Every PutLogEvents batch is evaluated against its
 //! group's filters: each filter keeps the events it matched and the sum of their metric
 //! values, durably, in its own record (`metric-count/`, which `berth metric-filter-counts`
-//! shows), and emits its metric into CloudWatch through the
-//! [`MetricSink`](crate::filter_metrics::MetricSink) the server set
-//! (`filter_metrics.rs`).
+//! shows); the filters that parse are handed back for their metrics to be emitted into
+//! CloudWatch (`filter_metrics.rs`, through the metric sink the server set).
 //!
 //! Filters live under `logs/{account}/{region}/metric-filter/{group}|{filter}` (group names
 //! cannot hold `|`), their counts under `.../metric-count/{group}|{filter}`.
@@ -545,16 +544,18 @@ impl Logs {
 
     /// Evaluates a stored batch against its group's filters and adds what each matched to
     /// its counts. Called after the batch is durable: a crash in between loses the counts
-    /// of that one batch, never counts events that were not stored.
+    /// of that one batch, never counts events that were not stored. The group's filters
+    /// that parse, with their patterns, for their metrics.
     pub(crate) fn count_metric_filters(
         &self,
         scope: &LogScope,
         group: &str,
         events: &[InputEvent],
         now: i64,
-    ) -> Result<()> {
+    ) -> Result<Vec<(MetricFilter, FilterPattern)>> {
+        let mut parsed = Vec::new();
         if events.is_empty() {
-            return Ok(());
+            return Ok(parsed);
         }
         let mut filters: Vec<MetricFilter> = Vec::new();
         scan(
@@ -566,7 +567,6 @@ impl Logs {
                 Ok(true)
             },
         )?;
-        let mut emitted = Vec::new();
         for filter in filters {
             // Stored filters were parsed when put; one that no longer parses counts nothing.
             let Ok(pattern) = FilterPattern::parse(&filter.filter_pattern) else {
@@ -579,11 +579,6 @@ impl Logs {
             else {
                 continue;
             };
-            if self.metric_sink.get().is_some() {
-                emitted.extend(crate::filter_metrics::emissions(
-                    &filter, &pattern, events, now,
-                ));
-            }
             let (mut matched, mut sum) = (0u64, 0f64);
             for e in events {
                 if let Some(extracted) = pattern.extract(&e.message) {
@@ -592,6 +587,7 @@ impl Logs {
                 }
             }
             if matched == 0 {
+                parsed.push((filter, pattern));
                 continue;
             }
             let filter_key = scope.metric_filter_key(group, &filter.filter_name);
@@ -612,15 +608,9 @@ impl Logs {
                         .provided(Compare::ModRevision(filter_key.clone(), kv.mod_revision)))
                 },
             )?;
+            parsed.push((filter, pattern));
         }
-        if let Some(sink) = self.metric_sink.get()
-            && !emitted.is_empty()
-            && let Err(e) = sink.put(scope, emitted)
-        {
-            // The batch is stored and acknowledged; only its metrics are lost.
-            tracing::warn!(error = %e, group, "metric filters' metrics not published");
-        }
-        Ok(())
+        Ok(parsed)
     }
 }
 
