@@ -78,6 +78,24 @@ fn fargate_service(s: &BerthServer) -> (String, String) {
     (cluster, name)
 }
 
+/// Waits for the service to want and run `count` tasks.
+fn wait_running<'a>(s: &'a BerthServer, cluster: &str, name: &str, count: i64) -> Svc<'a> {
+    let svc = Svc {
+        s,
+        cluster: cluster.to_string(),
+        name: name.to_string(),
+    };
+    wait_for(
+        &format!("the service to reach {count} RUNNING tasks"),
+        Duration::from_secs(120),
+        || {
+            let d = svc.describe();
+            (d["desiredCount"] == count && d["runningCount"] == count).then_some(d)
+        },
+    );
+    svc
+}
+
 #[test]
 fn a_scheduled_action_scales_a_service_out_to_its_new_minimum() {
     let s = BerthServer::start_with(ServerOptions {
@@ -153,20 +171,7 @@ fn a_scheduled_action_scales_a_service_out_to_its_new_minimum() {
     );
 
     // The leader runs it once due; ECS's scheduler starts the tasks.
-    let svc = Svc {
-        s: &s,
-        cluster: cluster.clone(),
-        name: name.clone(),
-    };
-    let running = wait_for(
-        "the service to reach 3 RUNNING tasks",
-        Duration::from_secs(120),
-        || {
-            let d = svc.describe();
-            (d["desiredCount"] == 3 && d["runningCount"] == 3).then_some(d)
-        },
-    );
-    assert_eq!(running["desiredCount"], 3);
+    let svc = wait_running(&s, &cluster, &name, 3);
     let tasks = svc.tasks("RUNNING");
     assert_eq!(tasks.len(), 3);
     assert!(
@@ -309,20 +314,7 @@ fn a_step_policy_scales_a_service_out_when_its_custom_metric_alarms() {
         "--metric-data",
         &Value::Array(data).to_string(),
     ]));
-    let svc = Svc {
-        s: &s,
-        cluster: cluster.clone(),
-        name: name.clone(),
-    };
-    let running = wait_for(
-        "the service to reach 3 RUNNING tasks",
-        Duration::from_secs(120),
-        || {
-            let d = svc.describe();
-            (d["desiredCount"] == 3 && d["runningCount"] == 3).then_some(d)
-        },
-    );
-    assert_eq!(running["desiredCount"], 3);
+    let svc = wait_running(&s, &cluster, &name, 3);
     assert_eq!(svc.tasks("RUNNING").len(), 3);
     let activities = ok_json(&s.aws(&[
         "application-autoscaling",
