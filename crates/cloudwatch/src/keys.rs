@@ -6,11 +6,15 @@
 //! - `cloudwatch/data/{tier}/{chunk-start:012}/{account}/{region}/{metric-id}`: a chunk of
 //!   one metric's buckets at one resolution. Chunks sort by time within a resolution, so
 //!   retention deletes from the front of each resolution and stops at the first kept one.
+//! - `cloudwatch/dist/{tier}/{chunk-start:012}/{account}/{region}/{metric-id}`: the same
+//!   chunk's buckets' distributions (for percentiles), apart so that reads of the basic
+//!   statistics never read them.
 
 use crate::{CwScope, Tier};
 
 pub const METRIC_ROOT: &str = "cloudwatch/metric/";
 pub const DATA_ROOT: &str = "cloudwatch/data/";
+pub const DIST_ROOT: &str = "cloudwatch/dist/";
 
 pub fn metrics(scope: &CwScope) -> String {
     format!("{METRIC_ROOT}{}/{}/", scope.account, scope.region)
@@ -37,11 +41,19 @@ pub fn chunk(scope: &CwScope, tier: &Tier, chunk_start: i64, id: &str) -> String
     )
 }
 
-/// The chunk start a data key names.
-pub fn chunk_start_of(tier: &Tier, key: &str) -> Option<i64> {
-    key.strip_prefix(&tier_data(tier))?
-        .split('/')
-        .next()?
-        .parse()
-        .ok()
+pub fn tier_dist(tier: &Tier) -> String {
+    format!("{DIST_ROOT}{}/", tier.code)
+}
+
+/// The distributions' key of a chunk's data key.
+pub fn dist_of(data_key: &str) -> String {
+    match data_key.strip_prefix(DATA_ROOT) {
+        Some(rest) => format!("{DIST_ROOT}{rest}"),
+        None => data_key.to_string(),
+    }
+}
+
+/// The chunk start a data (or distributions) key under `prefix` names.
+pub fn chunk_start_of(prefix: &str, key: &str) -> Option<i64> {
+    key.strip_prefix(prefix)?.split('/').next()?.parse().ok()
 }

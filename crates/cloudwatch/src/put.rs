@@ -128,7 +128,7 @@ impl CloudWatch {
         let mut batch = Vec::new();
         let mut batch_keys = 0;
         for (id, (metric, chunks)) in by_metric {
-            let size = chunks.len() + 1;
+            let size = 2 * chunks.len() + 1;
             if batch_keys + size > MAX_TXN_KEYS && !batch.is_empty() {
                 self.commit(scope, std::mem::take(&mut batch), now_ms)?;
                 batch_keys = 0;
@@ -162,8 +162,10 @@ impl CloudWatch {
             for (id, metric, chunks) in &batch {
                 for (key, changes) in chunks {
                     let current = store.get(key)?;
+                    let dist_key = keys::dist_of(key);
+                    let current_dist = store.get(&dist_key)?;
                     let mut chunk: Chunk = match &current {
-                        Some(kv) => Chunk::decode(kv, true)?,
+                        Some(kv) => Chunk::decode(kv, Some(current_dist.as_ref()))?,
                         None => Chunk::default(),
                     };
                     for (bucket, unit, aggregate) in changes {
@@ -185,7 +187,13 @@ impl CloudWatch {
                         key.clone(),
                         current.map_or(0, |kv| kv.mod_revision),
                     ));
-                    ops.push(Op::put(key.clone(), chunk.encode()));
+                    compares.push(Compare::ModRevision(
+                        dist_key.clone(),
+                        current_dist.map_or(0, |kv| kv.mod_revision),
+                    ));
+                    let (statistics, distributions) = chunk.encode();
+                    ops.push(Op::put(key.clone(), statistics));
+                    ops.push(Op::put(dist_key, distributions));
                 }
                 let fresh = |r: &MetricRecord| now_ms - r.last_put_ms < LAST_PUT_PRECISION_MS;
                 let touched = MetricRecord {

@@ -73,7 +73,12 @@ impl CloudWatch {
         while chunk_start < last {
             let key = keys::chunk(scope, &tier, chunk_start, &id);
             if let Some(kv) = self.store().get(&key)? {
-                let chunk = Chunk::decode(&kv, percentiles)?;
+                let distributions = if percentiles {
+                    Some(self.store().get(&keys::dist_of(&key))?)
+                } else {
+                    None
+                };
+                let chunk = Chunk::decode(&kv, distributions.as_ref().map(Option::as_ref))?;
                 for (bucket, by_unit) in chunk.buckets.range(origin..end_s) {
                     if !tier.keeps(*bucket, now_s) {
                         continue;

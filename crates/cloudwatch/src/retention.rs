@@ -15,10 +15,12 @@ impl CloudWatch {
     pub fn expire_at(&self, now_ms: i64) -> Result<usize> {
         let now_s = now_ms.div_euclid(1000);
         let mut gone = Vec::new();
-        for tier in &TIERS {
-            let prefix = keys::tier_data(tier);
+        for (tier, prefix) in TIERS
+            .iter()
+            .flat_map(|t| [(t, keys::tier_data(t)), (t, keys::tier_dist(t))])
+        {
             scan(self.store(), &prefix, None, |kv| {
-                let expired = keys::chunk_start_of(tier, &kv.key)
+                let expired = keys::chunk_start_of(&prefix, &kv.key)
                     .is_some_and(|start| !tier.keeps(start + tier.chunk - tier.seconds, now_s));
                 if expired {
                     gone.push(kv.key.clone());
