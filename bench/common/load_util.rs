@@ -1,6 +1,7 @@
-//! Pieces the Rust load generators under bench/ share (included with `#[path]` by
-//! bench/ecs-api/load.rs and bench/logs/load.rs): timestamped progress lines, a process's
-//! CPU time, percentiles, numeric options and a small deterministic RNG.
+//! Pieces the Rust load generators under bench/ share (each includes this file with
+//! `#[path]` and uses what it needs): timestamped progress lines, a process's CPU time,
+//! percentiles, the command line's options and a small deterministic RNG.
+#![allow(dead_code)]
 
 use std::collections::BTreeMap;
 use std::fs;
@@ -38,6 +39,33 @@ pub fn percentile(sorted: &[f64], p: f64) -> Option<f64> {
     let lo = k as usize;
     let hi = (lo + 1).min(sorted.len() - 1);
     Some(sorted[lo] + (sorted[hi] - sorted[lo]) * (k - lo as f64))
+}
+
+/// The command line's `--key value` pairs.
+pub fn options() -> Result<BTreeMap<String, String>, String> {
+    let mut opts = BTreeMap::new();
+    let mut args = std::env::args().skip(1);
+    while let Some(a) = args.next() {
+        let key = a
+            .strip_prefix("--")
+            .ok_or_else(|| format!("unexpected argument {a:?}"))?;
+        let value = args
+            .next()
+            .ok_or_else(|| format!("--{key} needs a value"))?;
+        opts.insert(key.to_string(), value);
+    }
+    Ok(opts)
+}
+
+/// `HOST:PORT` of the required `--endpoint http://HOST:PORT`.
+pub fn endpoint_addr(opts: &BTreeMap<String, String>) -> Result<String, String> {
+    let endpoint = opts
+        .get("endpoint")
+        .ok_or("--endpoint http://HOST:PORT is required")?;
+    Ok(endpoint
+        .trim_start_matches("http://")
+        .trim_end_matches('/')
+        .to_string())
 }
 
 /// A numeric `--k` option, or `default`.

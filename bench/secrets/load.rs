@@ -16,7 +16,6 @@
 //!        [--secrets 100] [--clients 16] [--seconds 10] [--server-pid PID] [--out F.json]
 //!        [--access-key K --secret-key S] [--region us-east-1]
 
-use std::collections::BTreeMap;
 use std::process::ExitCode;
 use std::sync::Mutex;
 use std::thread;
@@ -28,7 +27,7 @@ use serde_json::{Value, json};
 
 #[path = "../common/load_util.rs"]
 mod load_util;
-use load_util::{Rng, cpu_seconds, log, num, percentile};
+use load_util::{Rng, cpu_seconds, endpoint_addr, log, num, options, percentile};
 
 struct Config {
     addr: String,
@@ -44,24 +43,8 @@ struct Config {
 }
 
 fn parse_args() -> Result<Config, String> {
-    let mut opts = BTreeMap::new();
-    let mut args = std::env::args().skip(1);
-    while let Some(a) = args.next() {
-        let key = a
-            .strip_prefix("--")
-            .ok_or_else(|| format!("unexpected argument {a:?}"))?;
-        let value = args
-            .next()
-            .ok_or_else(|| format!("--{key} needs a value"))?;
-        opts.insert(key.to_string(), value);
-    }
-    let endpoint = opts
-        .get("endpoint")
-        .ok_or("--endpoint http://HOST:PORT is required")?;
-    let addr = endpoint
-        .trim_start_matches("http://")
-        .trim_end_matches('/')
-        .to_string();
+    let opts = options()?;
+    let addr = endpoint_addr(&opts)?;
     let get = |k: &str, d: &str| opts.get(k).cloned().unwrap_or_else(|| d.to_string());
     Ok(Config {
         addr,
