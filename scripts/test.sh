@@ -19,9 +19,9 @@ if ! docker_err="$(docker info 2>&1 >/dev/null)"; then
     die "Docker Engine is not reachable: ${docker_err}"
 fi
 
-step "installing Debian tools when missing (skopeo, busybox-static, curl, etcd-server, openssl, debootstrap, iptables, nftables)"
+step "installing Debian tools when missing (skopeo, busybox-static, curl, etcd-server, openssl, debootstrap, iptables, nftables, wrk)"
 missing=()
-for pkg in skopeo busybox-static curl etcd-server openssl debootstrap iptables nftables; do
+for pkg in skopeo busybox-static curl etcd-server openssl debootstrap iptables nftables wrk; do
     dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q 'install ok installed' || missing+=("$pkg")
 done
 if ((${#missing[@]})); then

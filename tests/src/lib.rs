@@ -8,6 +8,7 @@ pub mod network;
 pub mod official_agent;
 pub mod partition;
 pub mod service;
+pub mod web;
 
 pub use berth_testkit::{
     ACCOUNT_ID, AwsJsonClient, Endpoint, HttpResponse, REGION, ROOT_ACCESS_KEY_ID, Registry, agent,

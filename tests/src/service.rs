@@ -4,7 +4,7 @@ use std::collections::BTreeSet;
 
 use serde_json::Value;
 
-use crate::docker_agent::describe_tasks;
+use crate::docker_agent::{describe_tasks, wait_for};
 use crate::{BerthServer, ok_json};
 
 pub struct Svc<'a> {
@@ -13,7 +13,31 @@ pub struct Svc<'a> {
     pub name: String,
 }
 
-impl Svc<'_> {
+impl<'a> Svc<'a> {
+    /// Waits (up to `limit`) for the service `name` to want and run `count` tasks.
+    pub fn wait_running(
+        s: &'a BerthServer,
+        cluster: &str,
+        name: &str,
+        count: i64,
+        limit: std::time::Duration,
+    ) -> Svc<'a> {
+        let svc = Svc {
+            s,
+            cluster: cluster.to_string(),
+            name: name.to_string(),
+        };
+        wait_for(
+            &format!("the service to reach {count} RUNNING tasks"),
+            limit,
+            || {
+                let d = svc.describe();
+                (d["desiredCount"] == count && d["runningCount"] == count).then_some(d)
+            },
+        );
+        svc
+    }
+
     pub fn describe(&self) -> Value {
         let v = ok_json(&self.s.aws(&[
             "ecs",

@@ -8,7 +8,7 @@ use berth_store::{Compare, Op};
 
 use crate::activities::{desired_count_activity, finish, not_scaled_activity, put_activity};
 use crate::planner::{Direction, Plan, PlanInput, PolicyConfig, plan};
-use crate::policies::parse_policy_arn;
+use crate::policies::{parse_policy_arn, per_target_unit};
 use crate::records::{ScalableTarget, ScalingActivity};
 use crate::{AppAutoScaling, AutoScalingError, Result, keys};
 
@@ -90,8 +90,9 @@ impl AppAutoScaling {
                 last_scale_out: target.last_scale_out,
                 last_scale_in: target.last_scale_in,
             };
-            let (from, to, direction) = match plan(&input, config, trigger.threshold, trigger.value)
-            {
+            // Counts over high-resolution periods, per minute as the target reads them.
+            let value = trigger.value.map(|v| per_target_unit(&policy, v));
+            let (from, to, direction) = match plan(&input, config, trigger.threshold, value) {
                 Plan::Scale {
                     from,
                     to,

@@ -55,19 +55,36 @@ pub struct AppAutoScaling {
     store: Arc<dyn Store>,
     alarms: Arc<dyn AlarmPort>,
     ecs: Arc<dyn EcsPort>,
+    /// The period of the alarms target tracking creates on predefined metrics (60; 10 or
+    /// 30 when Berth publishes its own metrics at high resolution).
+    alarm_period: u32,
 }
 
 impl AppAutoScaling {
     pub fn new(store: Arc<dyn Store>, alarms: Arc<dyn AlarmPort>, ecs: Arc<dyn EcsPort>) -> Self {
-        AppAutoScaling { store, alarms, ecs }
+        AppAutoScaling {
+            store,
+            alarms,
+            ecs,
+            alarm_period: policies::PERIOD,
+        }
+    }
+
+    /// The same use cases whose target tracking alarms on predefined metrics evaluate
+    /// `period`-second periods: the longest of 10, 30 and 60 that a metric published every
+    /// `metrics_period` seconds fills (CloudWatch's alarm periods; docs/autoscaling.md).
+    pub fn with_metrics_period(&self, metrics_period: u64) -> Self {
+        AppAutoScaling {
+            alarm_period: policies::alarm_period_for(metrics_period),
+            ..self.clone()
+        }
     }
 
     /// The same use cases writing through another store (the leader's fenced one).
     pub fn with_store(&self, store: Arc<dyn Store>) -> Self {
         AppAutoScaling {
             store,
-            alarms: self.alarms.clone(),
-            ecs: self.ecs.clone(),
+            ..self.clone()
         }
     }
 
@@ -75,18 +92,16 @@ impl AppAutoScaling {
     /// store).
     pub fn with_ecs(&self, ecs: Arc<dyn EcsPort>) -> Self {
         AppAutoScaling {
-            store: self.store.clone(),
-            alarms: self.alarms.clone(),
             ecs,
+            ..self.clone()
         }
     }
 
     /// The same use cases with another alarm port (the integrator's, over berth-cloudwatch).
     pub fn with_alarms(&self, alarms: Arc<dyn AlarmPort>) -> Self {
         AppAutoScaling {
-            store: self.store.clone(),
             alarms,
-            ecs: self.ecs.clone(),
+            ..self.clone()
         }
     }
 }

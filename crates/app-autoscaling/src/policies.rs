@@ -17,8 +17,9 @@ use crate::{AppAutoScaling, AutoScalingError, ECS_DIMENSION, ECS_NAMESPACE, Resu
 pub const DEFAULT_COOLDOWN: i64 = 300;
 
 /// AlarmHigh: 3 datapoints of 1 minute above the target; AlarmLow: 15 of 1 minute below 90 %
-/// of it (Application Auto Scaling User Guide, target tracking).
-const PERIOD: u32 = 60;
+/// of it (Application Auto Scaling User Guide, target tracking). At Berth's high resolution
+/// the same datapoints are 10 (or 30) seconds each.
+pub(crate) const PERIOD: u32 = 60;
 const HIGH_DATAPOINTS: u32 = 3;
 const LOW_DATAPOINTS: u32 = 15;
 const LOW_FRACTION: f64 = 0.9;
@@ -147,13 +148,45 @@ fn target_group_of(label: Option<&str>) -> Option<String> {
         .then(|| tg.to_string())
 }
 
+/// The alarm period for metrics published every `metrics_period` seconds: the shortest of
+/// CloudWatch's 10, 30 and 60 that holds whole publications.
+pub(crate) fn alarm_period_for(metrics_period: u64) -> u32 {
+    [10, 30]
+        .into_iter()
+        .find(|p| metrics_period > 0 && u64::from(*p) % metrics_period == 0)
+        .unwrap_or(PERIOD)
+}
+
+/// Whether the policy's metric is a count per period whose target is per minute
+/// (ALBRequestCountPerTarget, a Sum): its alarms' thresholds and datapoints scale with the
+/// period.
+fn counts_per_minute(config: &TargetTrackingConfiguration) -> bool {
+    config
+        .predefined_metric_specification
+        .as_ref()
+        .is_some_and(|p| p.predefined_metric_type == "ALBRequestCountPerTarget")
+}
+
+/// An alarm datapoint of the policy's metric as the target value reads it: per minute for
+/// counts evaluated over shorter periods, as is otherwise.
+pub(crate) fn per_target_unit(policy: &ScalingPolicy, value: f64) -> f64 {
+    match (&policy.target_tracking, policy.alarm_period) {
+        (Some(config), Some(period)) if counts_per_minute(config) && period > 0 => {
+            value * f64::from(PERIOD) / f64::from(period)
+        }
+        _ => value,
+    }
+}
+
 /// The alarms target tracking creates for `config` on the service `resource_id`: AlarmHigh,
-/// and AlarmLow unless scale-in is disabled. `names` are the (high, low) names to use.
+/// and AlarmLow unless scale-in is disabled. `names` are the (high, low) names to use;
+/// `period` the alarms' period on a predefined metric (customized metrics keep AWS's 60).
 pub fn tracking_alarms(
     resource_id: &str,
     policy_arn: &str,
     config: &TargetTrackingConfiguration,
     names: (&str, &str),
+    period: u32,
 ) -> Vec<PolicyAlarm> {
     let (cluster, service) = split_resource_id(resource_id).unwrap_or(("", ""));
     let mut base = PolicyAlarm {
@@ -199,6 +232,7 @@ pub fn tracking_alarms(
         base.metric_name = Some(metric.into());
         base.statistic = Some(statistic.into());
         base.dimensions = dimensions;
+        base.period = Some(period);
     } else if let Some(m) = &config.customized_metric_specification {
         if m.metrics.is_empty() {
             base.namespace = m.namespace.clone();
@@ -238,11 +272,17 @@ pub fn tracking_alarms(
                 .collect();
         }
     }
+    // A count's per-minute target over a shorter period.
+    let target = if counts_per_minute(config) {
+        config.target_value * f64::from(base.period.unwrap_or(PERIOD)) / f64::from(PERIOD)
+    } else {
+        config.target_value
+    };
     let mut alarms = vec![PolicyAlarm {
         alarm_name: names.0.to_string(),
         evaluation_periods: HIGH_DATAPOINTS,
         datapoints_to_alarm: HIGH_DATAPOINTS,
-        threshold: config.target_value,
+        threshold: target,
         comparison_operator: "GreaterThanThreshold".into(),
         ..base.clone()
     }];
@@ -251,7 +291,7 @@ pub fn tracking_alarms(
             alarm_name: names.1.to_string(),
             evaluation_periods: LOW_DATAPOINTS,
             datapoints_to_alarm: LOW_DATAPOINTS,
-            threshold: config.target_value * LOW_FRACTION,
+            threshold: target * LOW_FRACTION,
             comparison_operator: "LessThanThreshold".into(),
             ..base
         });
@@ -324,7 +364,8 @@ impl AppAutoScaling {
                     })
             };
             let (high, low) = (named("AlarmHigh"), named("AlarmLow"));
-            for alarm in tracking_alarms(&req.resource_id, &arn, config, (&high, &low)) {
+            let period = self.alarm_period;
+            for alarm in tracking_alarms(&req.resource_id, &arn, config, (&high, &low), period) {
                 let alarm_arn = self
                     .alarms
                     .put_alarm(scope, &alarm)
@@ -343,6 +384,11 @@ impl AppAutoScaling {
             resource_id: req.resource_id.clone(),
             policy_type: req.policy_type,
             step,
+            alarm_period: tracking
+                .as_ref()
+                .filter(|t| t.predefined_metric_specification.is_some())
+                .map(|_| self.alarm_period)
+                .filter(|p| *p != PERIOD),
             target_tracking: tracking,
             alarms,
             creation_time: existing.as_ref().map_or(now, |p| p.creation_time),

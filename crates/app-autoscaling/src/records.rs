@@ -199,6 +199,10 @@ pub struct ScalingPolicy {
     /// Target tracking: the alarms it created (AlarmHigh first).
     #[serde(default)]
     pub alarms: Vec<AlarmRef>,
+    /// Target tracking on a predefined metric: its alarms' period when it is not AWS's 60
+    /// seconds (Berth's high-resolution setting, docs/autoscaling.md).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub alarm_period: Option<u32>,
     pub creation_time: f64,
 }
 

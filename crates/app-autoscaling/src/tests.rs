@@ -542,3 +542,102 @@ fn activities_older_than_six_weeks_are_forgotten() {
     // The target itself stays.
     assert!(w.scaling.scalable_target(&w.scope, SERVICE).is_ok());
 }
+
+#[test]
+fn high_resolution_request_count_alarms_read_their_counts_per_minute() {
+    // Berth's own metrics every 2 s: predefined metrics' alarms evaluate 10-s periods.
+    let w = world(2);
+    let scaling = w.scaling.with_metrics_period(2);
+    register(&w, 2, 10);
+    let label = "app/web/0123456789abcdef/targetgroup/web/fedcba9876543210";
+    let policy = scaling
+        .put_scaling_policy(
+            &w.scope,
+            PutScalingPolicy {
+                policy_name: "requests".into(),
+                resource_id: SERVICE.into(),
+                policy_type: PolicyType::TargetTrackingScaling,
+                step: None,
+                target_tracking: Some(TargetTrackingConfiguration {
+                    target_value: 600.0,
+                    predefined_metric_specification: Some(PredefinedMetric {
+                        predefined_metric_type: "ALBRequestCountPerTarget".into(),
+                        resource_label: Some(label.into()),
+                    }),
+                    customized_metric_specification: None,
+                    scale_out_cooldown: Some(0),
+                    scale_in_cooldown: Some(0),
+                    disable_scale_in: None,
+                }),
+            },
+        )
+        .unwrap();
+    let high = w.alarms.get(&policy.alarms[0].alarm_name).unwrap();
+    let low = w.alarms.get(&policy.alarms[1].alarm_name).unwrap();
+    // 600 a minute is 100 in 10 s; AlarmLow at 90 % of that; AWS's datapoint counts.
+    assert_eq!(
+        (high.period, high.threshold, high.evaluation_periods),
+        (Some(10), 100.0, 3)
+    );
+    assert_eq!(
+        (low.period, low.threshold, low.evaluation_periods),
+        (Some(10), 90.0, 15)
+    );
+    assert_eq!(high.statistic.as_deref(), Some("Sum"));
+    assert_eq!(
+        high.dimensions,
+        vec![(
+            "TargetGroup".to_string(),
+            "targetgroup/web/fedcba9876543210".to_string()
+        )]
+    );
+    // 300 requests per target in 10 s is 1,800 a minute: three times the target, 2 → 6.
+    scaling
+        .alarm_fired(
+            &w.scope,
+            &policy.policy_arn,
+            &trigger(&high.alarm_name, 100.0, 300.0),
+        )
+        .unwrap()
+        .unwrap();
+    assert_eq!(w.ecs.desired("default", "web"), Some(6));
+    // 10 in 10 s is 60 a minute, a tenth of the target: 6 → 1, held at the minimum 2.
+    scaling
+        .alarm_fired(
+            &w.scope,
+            &policy.policy_arn,
+            &trigger(&low.alarm_name, 90.0, 10.0),
+        )
+        .unwrap()
+        .unwrap();
+    assert_eq!(w.ecs.desired("default", "web"), Some(2));
+    // CPU is an average: the same period, the target as it is.
+    let cpu = scaling
+        .put_scaling_policy(
+            &w.scope,
+            PutScalingPolicy {
+                policy_name: "cpu".into(),
+                resource_id: SERVICE.into(),
+                policy_type: PolicyType::TargetTrackingScaling,
+                step: None,
+                target_tracking: Some(TargetTrackingConfiguration {
+                    target_value: 50.0,
+                    predefined_metric_specification: Some(PredefinedMetric {
+                        predefined_metric_type: "ECSServiceAverageCPUUtilization".into(),
+                        resource_label: None,
+                    }),
+                    customized_metric_specification: None,
+                    scale_out_cooldown: None,
+                    scale_in_cooldown: None,
+                    disable_scale_in: Some(true),
+                }),
+            },
+        )
+        .unwrap();
+    let cpu_high = w.alarms.get(&cpu.alarms[0].alarm_name).unwrap();
+    assert_eq!((cpu_high.period, cpu_high.threshold), (Some(10), 50.0));
+    // Metrics every 60 s (the default) keep AWS's minute; every 3 s, 30-s periods.
+    assert_eq!(policies::alarm_period_for(60), 60);
+    assert_eq!(policies::alarm_period_for(3), 30);
+    assert_eq!(policies::alarm_period_for(1), 10);
+}

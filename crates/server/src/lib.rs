@@ -262,7 +262,9 @@ pub async fn run(
         store.clone(),
         Arc::new(alarms::CloudWatchAlarms(cloudwatch.clone())),
         Arc::new(app_autoscaling::EcsServices(ecs.clone())),
-    );
+    )
+    // Target tracking on Berth's own metrics evaluates periods they fill (docs/autoscaling.md).
+    .with_metrics_period(config.metrics_period.as_secs());
     let autoscaling = Arc::new(berth_autoscaling::AutoScaling::new(
         store.clone(),
         Arc::new(berth_api::autoscaling::Ec2Launches(ec2.clone())),

@@ -5,7 +5,7 @@
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use berth_e2e::docker_agent::{register_fargate, wait_for, wait_instances};
+use berth_e2e::docker_agent::{register_fargate, wait_instances};
 use berth_e2e::service::Svc;
 use berth_e2e::{BerthServer, ServerOptions, ok_json, unique};
 use serde_json::{Value, json};
@@ -80,20 +80,7 @@ fn fargate_service(s: &BerthServer) -> (String, String) {
 
 /// Waits for the service to want and run `count` tasks.
 fn wait_running<'a>(s: &'a BerthServer, cluster: &str, name: &str, count: i64) -> Svc<'a> {
-    let svc = Svc {
-        s,
-        cluster: cluster.to_string(),
-        name: name.to_string(),
-    };
-    wait_for(
-        &format!("the service to reach {count} RUNNING tasks"),
-        Duration::from_secs(120),
-        || {
-            let d = svc.describe();
-            (d["desiredCount"] == count && d["runningCount"] == count).then_some(d)
-        },
-    );
-    svc
+    Svc::wait_running(s, cluster, name, count, Duration::from_secs(120))
 }
 
 #[test]

@@ -7,8 +7,7 @@
 //! weighted forward on one listener, and behind a network load balancer.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpStream};
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::thread;
@@ -20,6 +19,7 @@ use berth_e2e::docker_agent::{
 };
 use berth_e2e::network::DefaultNetwork;
 use berth_e2e::service::Svc;
+use berth_e2e::web::http_get as get;
 use berth_e2e::{BerthServer, ServerOptions, ok_json, stdout_of, unique};
 use serde_json::{Value, json};
 
@@ -28,25 +28,6 @@ fn text(v: &Value, pointer: &str) -> String {
         .and_then(Value::as_str)
         .unwrap_or_else(|| panic!("{pointer} in {v}"))
         .to_string()
-}
-
-/// One GET through the load balancer on a new connection: (status, body).
-fn get(address: SocketAddr, path: &str) -> std::io::Result<(u16, String)> {
-    let mut stream = TcpStream::connect_timeout(&address, Duration::from_secs(5))?;
-    stream.set_read_timeout(Some(Duration::from_secs(10)))?;
-    write!(
-        stream,
-        "GET {path} HTTP/1.1\r\nHost: {address}\r\nConnection: close\r\n\r\n"
-    )?;
-    let mut raw = String::new();
-    stream.read_to_string(&mut raw)?;
-    let status = raw
-        .split(' ')
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .ok_or_else(|| std::io::Error::other(format!("not an HTTP answer: {raw:?}")))?;
-    let body = raw.split_once("\r\n\r\n").map_or("", |(_, b)| b);
-    Ok((status, body.trim().to_owned()))
 }
 
 /// A busybox httpd on port 8080 that answers `/` with its container's hostname (distinct

@@ -48,6 +48,7 @@ mod service_throttle;
 mod shared_host;
 mod skopeo_flow;
 mod ssm_parameters;
+mod target_tracking;
 mod task_roles;
 mod task_roles_sdk;
 mod task_secrets;

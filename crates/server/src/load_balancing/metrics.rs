@@ -211,19 +211,18 @@ pub fn datums(
                 f(&current).saturating_sub(f(&earlier)) as f64
             };
             let requests = delta(|t| t.requests);
+            // Per healthy target (all registered ones count when none is healthy, as the
+            // load balancer then sends to all). "Always reported" (0 in a quiet period), by
+            // TargetGroup and by TargetGroup and LoadBalancer: target tracking's
+            // ALBRequestCountPerTarget alarms read it by TargetGroup.
+            let per_target = requests / current.healthy_hosts.max(1) as f64;
+            for dims in [&dims[..], &dims[..1]] {
+                push(datum("RequestCountPerTarget", dims, per_target, "Count"));
+            }
             if requests == 0.0 {
                 continue;
             }
             push(datum("RequestCount", &dims, requests, "Count"));
-            // Per healthy target (all registered ones count when none is healthy, as the
-            // load balancer then sends to all).
-            let targets = current.healthy_hosts.max(1) as f64;
-            push(datum(
-                "RequestCountPerTarget",
-                &dims,
-                requests / targets,
-                "Count",
-            ));
             for (metric, value) in [
                 ("HTTPCode_Target_2XX_Count", delta(|t| t.target_2xx)),
                 ("HTTPCode_Target_3XX_Count", delta(|t| t.target_3xx)),

@@ -114,6 +114,12 @@ fn a_period_becomes_elbv2s_metrics_in_the_load_balancers_account_and_region() {
         ]
     );
     assert_eq!(find(&out, "RequestCountPerTarget", 2).value, Some(10.0));
+    let by_group = find(&out, "RequestCountPerTarget", 1);
+    assert_eq!(by_group.value, Some(10.0));
+    assert_eq!(
+        by_group.dimensions,
+        vec![dimension("TargetGroup", "targetgroup/web/73e2d6bc24d8a067")]
+    );
     assert_eq!(find(&out, "HTTPCode_Target_2XX_Count", 2).value, Some(30.0));
     assert_eq!(find(&out, "HTTPCode_Target_5XX_Count", 2).value, Some(10.0));
     assert_eq!(find(&out, "HealthyHostCount", 2).value, Some(4.0));
@@ -127,7 +133,7 @@ fn a_period_becomes_elbv2s_metrics_in_the_load_balancers_account_and_region() {
 }
 
 #[test]
-fn a_quiet_period_reports_host_counts_only() {
+fn a_quiet_period_reports_host_counts_and_no_requests_per_target_only() {
     let mut quiet = traffic(50, 38, 11, 2_900_000, 4);
     quiet
         .load_balancers
@@ -135,5 +141,18 @@ fn a_quiet_period_reports_host_counts_only() {
         .for_each(|t| t.active_connections = 0);
     let out = datums(&quiet, &quiet, &plan());
     let names: Vec<&str> = out.iter().map(|(_, _, d)| d.metric_name.as_str()).collect();
-    assert_eq!(names, ["HealthyHostCount", "UnHealthyHostCount"]);
+    assert_eq!(
+        names,
+        [
+            "HealthyHostCount",
+            "UnHealthyHostCount",
+            "RequestCountPerTarget",
+            "RequestCountPerTarget"
+        ]
+    );
+    assert!(
+        out.iter()
+            .filter(|(_, _, d)| d.metric_name == "RequestCountPerTarget")
+            .all(|(_, _, d)| d.value == Some(0.0))
+    );
 }
