@@ -133,7 +133,7 @@ fn a_period_becomes_elbv2s_metrics_in_the_load_balancers_account_and_region() {
 }
 
 #[test]
-fn a_quiet_period_reports_host_counts_and_no_requests_per_target_only() {
+fn a_quiet_period_reports_host_counts_and_zero_requests_per_target_only() {
     let mut quiet = traffic(50, 38, 11, 2_900_000, 4);
     quiet
         .load_balancers
