@@ -235,6 +235,49 @@ impl Load {
     }
 }
 
+/// What a finished `wrk` run reports.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct WrkReport {
+    /// Requests answered (wrk does not count those still open when it stops).
+    pub requests: u64,
+    /// Answers that were neither 2xx nor 3xx.
+    pub non_2xx_3xx: u64,
+}
+
+/// Runs `wrk` against `url` with `connections` connections for `seconds`, to the end.
+pub fn wrk(url: &str, connections: u32, seconds: u32) -> WrkReport {
+    require_tool("wrk");
+    let out = Command::new("wrk")
+        .args([
+            "-t1",
+            &format!("-c{connections}"),
+            &format!("-d{seconds}s"),
+            url,
+        ])
+        .output()
+        .expect("wrk runs");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "wrk failed: {text}");
+    let number_before = |marker: &str| {
+        text.lines()
+            .find_map(|l| {
+                l.trim()
+                    .split_once(marker)
+                    .map(|(n, _)| n.trim().to_owned())
+            })
+            .map(|n| n.parse::<u64>().unwrap_or_else(|_| panic!("{marker}: {n}")))
+    };
+    let non_2xx_3xx = text
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("Non-2xx or 3xx responses:"))
+        .map_or(0, |n| n.trim().parse().expect("a count"));
+    WrkReport {
+        requests: number_before(" requests in ")
+            .unwrap_or_else(|| panic!("no request count in {text}")),
+        non_2xx_3xx,
+    }
+}
+
 impl Drop for Load {
     fn drop(&mut self) {
         let _ = self.0.kill();

@@ -473,6 +473,93 @@ fn an_albs_traffic_is_published_as_aws_application_elb_metrics() {
     assert_eq!(listed["Metrics"].as_array().unwrap().len(), 1, "{listed:#}");
 }
 
+/// GetMetricData against what a real load generator sent: `wrk` through an ALB for 3 s
+/// (Berth's metrics every second); the load balancer's RequestCount, the target group's
+/// RequestCount, RequestCountPerTarget (one target) and HTTPCode_Target_2XX_Count each add
+/// up to the requests wrk counted, plus at most the ones its connections still had open
+/// when it stopped.
+#[test]
+fn get_metric_data_counts_what_wrk_sent_through_an_alb() {
+    use berth_e2e::web::{http_get, wrk};
+    let s = BerthServer::start_with(berth_e2e::ServerOptions {
+        env: vec![("BERTH_METRICS_PERIOD_SECONDS".into(), "1".into())],
+        ..Default::default()
+    });
+    let alb = berth_e2e::network::IpAlb::create(&s, &[tiny_target().to_string()], None);
+    let address: std::net::SocketAddr = format!("{}:80", alb.dns).parse().unwrap();
+    berth_e2e::docker_agent::wait_for(
+        "the load balancer's first answer",
+        std::time::Duration::from_secs(60),
+        || matches!(http_get(address, "/"), Ok((200, _))).then_some(()),
+    );
+    // The probes above fall in earlier one-second periods than the ones read.
+    std::thread::sleep(std::time::Duration::from_secs(2));
+    let start = now_ms() / 1000 * 1000;
+    const CONNECTIONS: u64 = 2;
+    let sent = wrk(&format!("http://{address}/"), CONNECTIONS as u32, 3);
+    assert_eq!(sent.non_2xx_3xx, 0, "{sent:?}");
+    assert!(sent.requests > 100, "{sent:?}");
+    let lb = (
+        "LoadBalancer",
+        alb.arn.split_once(":loadbalancer/").unwrap().1,
+    );
+    let tg = ("TargetGroup", alb.target_group.rsplit_once(':').unwrap().1);
+    let query = |id: &str, metric: &str, dimensions: &[(&str, &str)]| {
+        json!({"Id": id, "MetricStat": {"Metric": {"Namespace": "AWS/ApplicationELB",
+            "MetricName": metric,
+            "Dimensions": dimensions.iter()
+                .map(|(n, v)| json!({"Name": n, "Value": v})).collect::<Vec<_>>()},
+            "Period": 1, "Stat": "Sum"}})
+    };
+    let queries = json!([
+        query("lb", "RequestCount", &[lb]),
+        query("tg", "RequestCount", &[tg, lb]),
+        query("pertarget", "RequestCountPerTarget", &[tg]),
+        query("ok", "HTTPCode_Target_2XX_Count", &[tg, lb]),
+    ])
+    .to_string();
+    let totals = || -> std::collections::HashMap<String, f64> {
+        let v = ok_json(&s.aws(&[
+            "cloudwatch",
+            "get-metric-data",
+            "--metric-data-queries",
+            &queries,
+            "--start-time",
+            &iso(start),
+            "--end-time",
+            &iso(now_ms() + 60_000),
+        ]));
+        v["MetricDataResults"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| {
+                let values = r["Values"].as_array().unwrap();
+                (
+                    r["Id"].as_str().unwrap().to_owned(),
+                    values.iter().filter_map(Value::as_f64).sum(),
+                )
+            })
+            .collect()
+    };
+    // Published within a period or two of the last request.
+    berth_e2e::docker_agent::wait_for(
+        "the requests wrk sent in RequestCount",
+        std::time::Duration::from_secs(30),
+        || (totals()["lb"] >= sent.requests as f64).then_some(()),
+    );
+    std::thread::sleep(std::time::Duration::from_secs(3));
+    let got = totals();
+    let counted = got["lb"];
+    assert!(
+        counted >= sent.requests as f64 && counted <= (sent.requests + CONNECTIONS) as f64,
+        "{got:?} vs {sent:?}"
+    );
+    for id in ["tg", "pertarget", "ok"] {
+        assert_eq!(got[id], counted, "{id}: {got:?}");
+    }
+}
+
 fn alarm_state(s: &BerthServer, name: &str) -> Value {
     let found = ok_json(&s.aws(&["cloudwatch", "describe-alarms", "--alarm-names", name]));
     found["MetricAlarms"][0].clone()
@@ -513,9 +600,10 @@ fn an_alarm_through_the_cli() {
     let a = alarm_state(&s, &name);
     assert_eq!(a["StateValue"], "INSUFFICIENT_DATA", "{a}");
     assert_eq!(a["Threshold"], 100.0);
-    // A backlog of 150 over the last half minute, at high resolution.
+    // A backlog of 150 over the last half minute and the next minute, at high resolution
+    // (so the evaluation after a slow restart below still finds it breaching).
     let now = now_ms();
-    let data: Vec<Value> = (1..=4)
+    let data: Vec<Value> = (-6..=4)
         .map(|i| {
             json!({"MetricName": "Backlog", "Dimensions": [{"Name": "Queue", "Value": "jobs"}],
                 "Timestamp": iso(now - i * 10_000 + 2_000), "Value": 150.0, "StorageResolution": 1})
