@@ -1,7 +1,9 @@
 //! Scheduled actions' schedules, pure: `at(yyyy-mm-ddThh:mm:ss)`, `rate(n unit)` and
 //! `cron(minutes hours day-of-month month day-of-week year)` parsed, and their next
-//! occurrence computed in a time zone (UTC and the fixed-offset `Etc/GMT±N` zones; zones
-//! with daylight saving time are refused rather than run at the wrong hour).
+//! occurrence computed in a time zone: any IANA zone, with its daylight saving rules (the
+//! IANA database is built into Berth, jiff's bundle, so it does not depend on the host's).
+//! A local time a spring-forward skips runs at the same distance past the gap; one a
+//! fall-back repeats runs once, at its first occurrence.
 
 /// A parsed schedule.
 #[derive(Debug, Clone, PartialEq)]
@@ -84,24 +86,30 @@ pub fn parse_datetime(s: &str) -> Option<i64> {
     valid.then(|| days_from_civil(y, mo, da) * 86_400 + h * 3600 + mi * 60 + se)
 }
 
-/// The zone's offset from UTC in seconds: UTC, GMT and `Etc/GMT±N` (whose sign is POSIX's:
-/// `Etc/GMT+5` is five hours behind UTC).
-pub fn zone_offset(zone: Option<&str>) -> Result<i64, String> {
-    let Some(zone) = zone else { return Ok(0) };
-    match zone {
-        "UTC" | "Etc/UTC" | "GMT" | "Etc/GMT" | "Etc/UCT" | "UCT" | "Etc/Zulu" | "Zulu" => Ok(0),
-        other => {
-            let hours = other
-                .strip_prefix("Etc/GMT")
-                .and_then(|n| n.parse::<i64>().ok())
-                .filter(|n| (-14..=12).contains(n));
-            hours.map(|n| -n * 3600).ok_or_else(|| {
-                format!(
-                    "Unsupported timezone {other}: Berth runs scheduled actions in UTC or Etc/GMT±N"
-                )
-            })
-        }
-    }
+/// A scheduled action's time zone (`None`: UTC), by its IANA name.
+pub fn zone(name: Option<&str>) -> Result<jiff::tz::TimeZone, String> {
+    let Some(name) = name else {
+        return Ok(jiff::tz::TimeZone::UTC);
+    };
+    jiff::tz::TimeZone::get(name).map_err(|_| format!("Invalid timezone: {name}"))
+}
+
+/// Local seconds (as if the zone were UTC) of the instant `utc` in `zone`.
+fn local_of(zone: &jiff::tz::TimeZone, utc: i64) -> i64 {
+    jiff::Timestamp::from_second(utc).map_or(utc, |t| utc + i64::from(zone.to_offset(t).seconds()))
+}
+
+/// The instant of local seconds `local` in `zone`: past a gap by the gap's length, the
+/// first of two in a fold (jiff's "compatible" disambiguation, as RFC 5545).
+fn utc_of(zone: &jiff::tz::TimeZone, local: i64) -> Option<i64> {
+    let civil = jiff::Timestamp::from_second(local)
+        .ok()?
+        .to_zoned(jiff::tz::TimeZone::UTC)
+        .datetime();
+    zone.to_ambiguous_timestamp(civil)
+        .compatible()
+        .ok()
+        .map(|t| t.as_second())
 }
 
 fn field_value(s: &str, names: &[&str], first_named: u32) -> Option<u32> {
@@ -253,21 +261,18 @@ impl Cron {
 }
 
 impl Schedule {
-    /// When it next runs strictly after `after` (UTC seconds), in a zone `offset` seconds
-    /// ahead of UTC, not before `start` nor after `end`; `base` is where a rate counts from.
+    /// When it next runs strictly after `after` (UTC seconds), in `zone`, not before
+    /// `start` nor after `end`; `base` is where a rate counts from.
     pub fn next_run(
         &self,
         after: i64,
-        offset: i64,
+        zone: &jiff::tz::TimeZone,
         base: i64,
         start: Option<i64>,
         end: Option<i64>,
     ) -> Option<i64> {
         let next = match self {
-            Schedule::At(local) => {
-                let t = local - offset;
-                (t > after).then_some(t)
-            }
+            Schedule::At(local) => utc_of(zone, *local).filter(|t| *t > after),
             Schedule::Rate(period) => {
                 let from = start.unwrap_or(base);
                 if from > after {
@@ -279,7 +284,14 @@ impl Schedule {
             }
             Schedule::Cron(cron) => {
                 let after = after.max(start.map_or(after, |s| s - 1));
-                cron.next_after(after + offset).map(|t| t - offset)
+                // Local times in order; one a fall-back repeats maps to an instant already
+                // past, so the search goes on from it.
+                let mut local = local_of(zone, after);
+                (0..4).find_map(|_| {
+                    let candidate = cron.next_after(local)?;
+                    local = candidate;
+                    utc_of(zone, candidate).filter(|t| *t > after)
+                })
             }
         }?;
         (end.is_none_or(|end| next <= end)).then_some(next)
@@ -289,6 +301,8 @@ impl Schedule {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    const UTC: jiff::tz::TimeZone = jiff::tz::TimeZone::UTC;
 
     fn at(s: &str) -> i64 {
         parse_datetime(s).unwrap()
@@ -325,18 +339,23 @@ mod tests {
         }
         let once = parse("at(2026-12-07T13:40:05)").unwrap();
         let t = at("2026-12-07T13:40:05");
-        assert_eq!(once.next_run(t - 10, 0, 0, None, None), Some(t));
-        assert_eq!(once.next_run(t, 0, 0, None, None), None);
+        assert_eq!(once.next_run(t - 10, &UTC, 0, None, None), Some(t));
+        assert_eq!(once.next_run(t, &UTC, 0, None, None), None);
         // In Etc/GMT-2 (two hours ahead of UTC) 13:40:05 local is 11:40:05 UTC.
-        let offset = zone_offset(Some("Etc/GMT-2")).unwrap();
-        assert_eq!(offset, 7200);
-        assert_eq!(once.next_run(0, offset, 0, None, None), Some(t - 7200));
+        let ahead = zone(Some("Etc/GMT-2")).unwrap();
+        assert_eq!(once.next_run(0, &ahead, 0, None, None), Some(t - 7200));
         let rate = Schedule::Rate(300);
-        assert_eq!(rate.next_run(1000, 0, 1000, None, None), Some(1300));
-        assert_eq!(rate.next_run(1301, 0, 1000, None, None), Some(1600));
-        assert_eq!(rate.next_run(1000, 0, 1000, Some(5000), None), Some(5000));
-        assert_eq!(rate.next_run(1000, 0, 1000, None, Some(1200)), None);
-        assert!(zone_offset(Some("America/New_York")).is_err());
+        assert_eq!(rate.next_run(1000, &UTC, 1000, None, None), Some(1300));
+        assert_eq!(rate.next_run(1301, &UTC, 1000, None, None), Some(1600));
+        assert_eq!(
+            rate.next_run(1000, &UTC, 1000, Some(5000), None),
+            Some(5000)
+        );
+        assert_eq!(rate.next_run(1000, &UTC, 1000, None, Some(1200)), None);
+        assert_eq!(
+            zone(Some("Mars/Olympus_Mons")).unwrap_err(),
+            "Invalid timezone: Mars/Olympus_Mons"
+        );
     }
 
     #[test]
@@ -345,7 +364,7 @@ mod tests {
         let c = parse("cron(15 12 * * ? *)").unwrap();
         let t = at("2026-12-07T13:00:00");
         assert_eq!(
-            c.next_run(t, 0, 0, None, None),
+            c.next_run(t, &UTC, 0, None, None),
             Some(at("2026-12-08T12:15:00"))
         );
         // Every 10 minutes on weekdays.
@@ -353,23 +372,23 @@ mod tests {
         // 2026-12-05 is a Saturday.
         let sat = at("2026-12-05T10:03:00");
         assert_eq!(
-            c.next_run(sat, 0, 0, None, None),
+            c.next_run(sat, &UTC, 0, None, None),
             Some(at("2026-12-07T00:00:00"))
         );
         let mon = at("2026-12-07T10:03:00");
         assert_eq!(
-            c.next_run(mon, 0, 0, None, None),
+            c.next_run(mon, &UTC, 0, None, None),
             Some(at("2026-12-07T10:10:00"))
         );
         // The first of each month, in 2027 only.
         let c = parse("cron(0 6 1 * ? 2027)").unwrap();
         assert_eq!(
-            c.next_run(t, 0, 0, None, None),
+            c.next_run(t, &UTC, 0, None, None),
             Some(at("2027-01-01T06:00:00"))
         );
         let c = parse("cron(0 6 1 JAN,JUL ? *)").unwrap();
         assert_eq!(
-            c.next_run(at("2027-01-01T06:00:00"), 0, 0, None, None),
+            c.next_run(at("2027-01-01T06:00:00"), &UTC, 0, None, None),
             Some(at("2027-07-01T06:00:00"))
         );
         for bad in [
@@ -382,5 +401,53 @@ mod tests {
         ] {
             assert!(parse(bad).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn daylight_saving_time_moves_the_runs_with_the_zone() {
+        let paris = zone(Some("Europe/Paris")).unwrap();
+        let noon = parse("cron(0 12 * * ? *)").unwrap();
+        // Noon in Paris: 11:00 UTC in winter (CET), 10:00 UTC in summer (CEST).
+        assert_eq!(
+            noon.next_run(at("2027-01-10T00:00:00"), &paris, 0, None, None),
+            Some(at("2027-01-10T11:00:00"))
+        );
+        assert_eq!(
+            noon.next_run(at("2027-07-10T00:00:00"), &paris, 0, None, None),
+            Some(at("2027-07-10T10:00:00"))
+        );
+        let new_york = zone(Some("America/New_York")).unwrap();
+        // 2:30 every day; 2027-03-14 springs forward from 2:00 to 3:00 EDT.
+        let c = parse("cron(30 2 * * ? *)").unwrap();
+        let runs: Vec<i64> = std::iter::successors(Some(at("2027-03-13T00:00:00")), |after| {
+            c.next_run(*after, &new_york, 0, None, None)
+        })
+        .skip(1)
+        .take(3)
+        .collect();
+        assert_eq!(
+            runs,
+            [
+                at("2027-03-13T07:30:00"), // 2:30 EST
+                at("2027-03-14T07:30:00"), // the skipped 2:30 runs at 3:30 EDT
+                at("2027-03-15T06:30:00"), // 2:30 EDT
+            ]
+        );
+        // 1:30 every day; 2027-11-07 falls back from 2:00 EDT to 1:00 EST: once, at the
+        // first 1:30.
+        let c = parse("cron(30 1 * * ? *)").unwrap();
+        let runs: Vec<i64> = std::iter::successors(Some(at("2027-11-06T12:00:00")), |after| {
+            c.next_run(*after, &new_york, 0, None, None)
+        })
+        .skip(1)
+        .take(2)
+        .collect();
+        assert_eq!(runs, [at("2027-11-07T05:30:00"), at("2027-11-08T06:30:00")]);
+        // at() in the zone's local time.
+        let once = parse("at(2027-07-04T09:00:00)").unwrap();
+        assert_eq!(
+            once.next_run(0, &new_york, 0, None, None),
+            Some(at("2027-07-04T13:00:00"))
+        );
     }
 }

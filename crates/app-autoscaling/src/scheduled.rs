@@ -33,12 +33,11 @@ fn not_found(resource_id: &str, name: &str) -> AutoScalingError {
 /// When the action runs next strictly after `after`.
 fn next_run(a: &ScheduledAction, after: f64) -> Result<Option<f64>> {
     let parsed = schedule::parse(&a.schedule).map_err(AutoScalingError::Validation)?;
-    let offset =
-        schedule::zone_offset(a.timezone.as_deref()).map_err(AutoScalingError::Validation)?;
+    let zone = schedule::zone(a.timezone.as_deref()).map_err(AutoScalingError::Validation)?;
     Ok(parsed
         .next_run(
             after.floor() as i64,
-            offset,
+            &zone,
             a.creation_time.floor() as i64,
             a.start_time.map(|t| t.ceil() as i64),
             a.end_time.map(|t| t.floor() as i64),
@@ -74,7 +73,7 @@ impl AppAutoScaling {
         if let Some(s) = &req.schedule {
             schedule::parse(s).map_err(AutoScalingError::Validation)?;
         }
-        schedule::zone_offset(req.timezone.as_deref()).map_err(AutoScalingError::Validation)?;
+        schedule::zone(req.timezone.as_deref()).map_err(AutoScalingError::Validation)?;
         let key = keys::scheduled(scope, &req.resource_id, &req.name);
         let now = berth_store::now_epoch();
         let stored = update(&*self.store, &key, |current: Option<ScheduledAction>| {

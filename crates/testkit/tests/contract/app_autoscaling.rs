@@ -466,10 +466,27 @@ fn a_scheduled_action_sets_the_range_and_the_service_follows() {
         with(
             target(&id),
             json!({"ScheduledActionName": "tz", "Schedule": "rate(1 hour)",
-        "Timezone": "America/New_York"}),
+        "Timezone": "America/Gotham"}),
         ),
     )
     .expect_error("ValidationException");
+    // IANA zones with daylight saving time are taken.
+    aas(
+        &s,
+        "PutScheduledAction",
+        with(
+            target(&id),
+            json!({"ScheduledActionName": "morning", "Schedule": "cron(0 8 ? * MON-FRI *)",
+        "Timezone": "America/New_York"}),
+        ),
+    )
+    .ok();
+    aas(
+        &s,
+        "DeleteScheduledAction",
+        with(target(&id), json!({"ScheduledActionName": "morning"})),
+    )
+    .ok();
     aas(
         &s,
         "PutScheduledAction",
