@@ -1,7 +1,7 @@
 //! Metric alarms' operations: requests from documents, answers as documents.
 
 use berth_cloudwatch::alarms::{
-    AlarmHistoryPage, AlarmTag, DescribeAlarmHistory, DescribeAlarms, DescribeAlarmsForMetric,
+    AlarmHistoryPage, DescribeAlarmHistory, DescribeAlarms, DescribeAlarmsForMetric,
 };
 use berth_cloudwatch::{MetricAlarm, PutMetricAlarm};
 
@@ -37,16 +37,7 @@ pub(super) fn parse_put(doc: &Document) -> Result<PutMetricAlarm, AwsError> {
             .map(query)
             .collect::<Result<_, AwsError>>()?,
         threshold_metric_id: doc.string("ThresholdMetricId")?,
-        tags: doc
-            .list("Tags")?
-            .iter()
-            .map(|t| -> Result<AlarmTag, AwsError> {
-                Ok(AlarmTag {
-                    key: required(t.string("Key")?, "Tags.member.N.Key")?,
-                    value: t.string("Value")?.unwrap_or_default(),
-                })
-            })
-            .collect::<Result<_, AwsError>>()?,
+        tags: super::tags::parse_tags(doc)?,
     })
 }
 

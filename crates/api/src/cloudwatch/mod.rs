@@ -8,6 +8,7 @@
 mod alarms;
 mod data;
 mod metrics;
+mod tags;
 
 use axum::body::Body;
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
@@ -71,6 +72,9 @@ pub enum CloudWatchAction {
     DescribeAlarmHistory(berth_cloudwatch::alarms::DescribeAlarmHistory),
     EnableAlarmActions(Vec<String>),
     DisableAlarmActions(Vec<String>),
+    TagResource(String, Vec<berth_cloudwatch::alarms::AlarmTag>),
+    UntagResource(String, Vec<String>),
+    ListTagsForResource(String),
 }
 
 impl CloudWatchAction {
@@ -100,6 +104,15 @@ impl CloudWatchAction {
             }
             "DisableAlarmActions" => {
                 alarms::parse_names(doc).map(CloudWatchAction::DisableAlarmActions)
+            }
+            "TagResource" => {
+                tags::parse_tag(doc).map(|(arn, t)| CloudWatchAction::TagResource(arn, t))
+            }
+            "UntagResource" => {
+                tags::parse_untag(doc).map(|(arn, k)| CloudWatchAction::UntagResource(arn, k))
+            }
+            "ListTagsForResource" => {
+                tags::parse_list(doc).map(CloudWatchAction::ListTagsForResource)
             }
             _ => return None,
         })
@@ -164,6 +177,20 @@ impl CloudWatchAction {
                     .map_err(cloudwatch_error)?;
                 None
             }
+            CloudWatchAction::TagResource(arn, new) => {
+                cw.tag_resource(scope, &arn, &new)
+                    .map_err(cloudwatch_error)?;
+                Some(tags::empty_answer())
+            }
+            CloudWatchAction::UntagResource(arn, keys) => {
+                cw.untag_resource(scope, &arn, &keys)
+                    .map_err(cloudwatch_error)?;
+                Some(tags::empty_answer())
+            }
+            CloudWatchAction::ListTagsForResource(arn) => Some(tags::tags_answer(
+                cw.list_tags_for_resource(scope, &arn)
+                    .map_err(cloudwatch_error)?,
+            )),
         };
         Ok(answer)
     }
@@ -180,6 +207,15 @@ pub fn resources(operation: &str, doc: &Document, region: &str, account: &str) -
         }
         "DeleteAlarms" | "DescribeAlarms" | "EnableAlarmActions" | "DisableAlarmActions" => {
             metrics::strings(doc, "AlarmNames").unwrap_or_default()
+        }
+        // The resource is the ARN itself.
+        "TagResource" | "UntagResource" | "ListTagsForResource" => {
+            return doc
+                .string("ResourceARN")
+                .ok()
+                .flatten()
+                .into_iter()
+                .collect();
         }
         _ => return vec!["*".to_string()],
     };

@@ -209,6 +209,7 @@ pub(super) fn check(scope: &CwScope, r: PutMetricAlarm, now_ms: i64) -> Result<M
         (true, true) => (Some(check_metric(&r)?), Vec::new()),
         (false, false) => (None, check_metrics(&r)?),
     };
+    super::tags::check_tags(&r.tags)?;
     let alarm = MetricAlarm {
         alarm_arn: alarm_arn(scope, &alarm_name),
         alarm_name,

@@ -1,5 +1,6 @@
 //! CloudWatch metric alarms: PutMetricAlarm, DescribeAlarms, DescribeAlarmsForMetric,
-//! DeleteAlarms, SetAlarmState, DescribeAlarmHistory, Enable/DisableAlarmActions, and their
+//! DeleteAlarms, SetAlarmState, DescribeAlarmHistory, Enable/DisableAlarmActions, their tags
+//! (`tags`), and their
 //! evaluation (`evaluate`: a pure function of an alarm and its datapoints; `run`: the pass
 //! the leader makes, writing state changes and history, invoking actions).
 //!
@@ -13,6 +14,7 @@ mod describe;
 mod evaluate;
 mod history;
 mod run;
+mod tags;
 
 use berth_store::{Change, Op, update};
 use serde::{Deserialize, Serialize};

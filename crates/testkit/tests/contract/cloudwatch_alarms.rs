@@ -264,3 +264,82 @@ fn the_query_form_puts_and_describes_alarms() {
         "{xml}"
     );
 }
+
+/// An alarm's tags: given at creation, added and replaced with TagResource, removed with
+/// UntagResource, listed with ListTagsForResource; kept when the alarm is put again; the
+/// 50-tag limit; an ARN that names no alarm is not found.
+#[test]
+fn alarms_carry_tags() {
+    let s = TestServer::start();
+    let arn = format!("arn:aws:cloudwatch:{REGION}:000000000000:alarm:tagged");
+    let put = json!({"AlarmName": "tagged", "EvaluationPeriods": 1, "Threshold": 1,
+        "ComparisonOperator": "GreaterThanThreshold", "Namespace": "N", "MetricName": "M",
+        "Period": 60, "Statistic": "Sum",
+        "Tags": [{"Key": "team", "Value": "web"}, {"Key": "env", "Value": "dev"}]});
+    ok(&s, "PutMetricAlarm", put.clone());
+    let tags =
+        |s: &TestServer| ok(s, "ListTagsForResource", json!({"ResourceARN": arn}))["Tags"].clone();
+    assert_eq!(
+        tags(&s),
+        json!([{"Key": "team", "Value": "web"}, {"Key": "env", "Value": "dev"}])
+    );
+    assert_eq!(
+        ok(
+            &s,
+            "TagResource",
+            json!({"ResourceARN": arn, "Tags": [{"Key": "env", "Value": "prod"},
+                                                {"Key": "owner", "Value": "ops"}]})
+        ),
+        json!({})
+    );
+    assert_eq!(
+        tags(&s),
+        json!([{"Key": "team", "Value": "web"}, {"Key": "env", "Value": "prod"},
+               {"Key": "owner", "Value": "ops"}])
+    );
+    ok(
+        &s,
+        "UntagResource",
+        json!({"ResourceARN": arn, "TagKeys": ["team", "absent"]}),
+    );
+    // Putting the alarm again changes its configuration, not its tags.
+    ok(&s, "PutMetricAlarm", put);
+    assert_eq!(
+        tags(&s),
+        json!([{"Key": "env", "Value": "prod"}, {"Key": "owner", "Value": "ops"}])
+    );
+    let many: Vec<Value> = (0..49)
+        .map(|i| json!({"Key": format!("k{i}"), "Value": "v"}))
+        .collect();
+    let r = call(&s, "TagResource", json!({"ResourceARN": arn, "Tags": many}));
+    assert_eq!(r.status, 400, "{}", r.text());
+    assert_eq!(
+        r.header("x-amzn-query-error"),
+        Some("InvalidParameterValue;Sender")
+    );
+    assert_eq!(tags(&s).as_array().unwrap().len(), 2);
+    for (operation, body) in [
+        (
+            "ListTagsForResource",
+            json!({"ResourceARN": format!("{arn}-nope")}),
+        ),
+        (
+            "TagResource",
+            json!({"ResourceARN": "arn:aws:cloudwatch:eu-west-1:000000000000:alarm:tagged",
+                   "Tags": [{"Key": "a", "Value": "b"}]}),
+        ),
+    ] {
+        let r = call(&s, operation, body);
+        assert_eq!(r.status, 404, "{operation}: {}", r.text());
+        assert_eq!(
+            r.header("x-amzn-query-error"),
+            Some("ResourceNotFound;Sender"),
+            "{operation}"
+        );
+    }
+    let r = call(&s, "UntagResource", json!({"ResourceARN": arn}));
+    assert_eq!(
+        r.header("x-amzn-query-error"),
+        Some("MissingParameter;Sender")
+    );
+}
