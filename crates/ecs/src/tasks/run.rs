@@ -227,7 +227,13 @@ pub(super) fn try_place_batch(
             outcome.tasks.push(task);
         }
         let placed = plan.placements.len();
-        for i in (placed..request.count as usize).filter(|_| waits) {
+        // What found no room waits (through an Auto Scaling group provider only).
+        let waiting = if waits {
+            placed..request.count as usize
+        } else {
+            0..0
+        };
+        for i in waiting {
             let launch = TaskLaunch::nth(&job.input.launch, i);
             let mut task = new_task(scope, cluster, None, td, req, group, need, launch);
             if !subnets.is_empty() {
