@@ -231,6 +231,18 @@ mod tests {
     }
 
     fn run(w: &World, count: u32) -> Vec<Task> {
+        run_by(w, count, vec![item("cp", 1, 0)])
+    }
+
+    fn item(name: &str, weight: u32, base: u32) -> CapacityProviderStrategyItem {
+        CapacityProviderStrategyItem {
+            capacity_provider: name.into(),
+            weight,
+            base,
+        }
+    }
+
+    fn run_by(w: &World, count: u32, strategy: Vec<CapacityProviderStrategyItem>) -> Vec<Task> {
         let out = w
             .ecs
             .run_task(
@@ -238,17 +250,58 @@ mod tests {
                 RunTask {
                     task_definition: "f".into(),
                     count,
-                    capacity_provider_strategy: Some(vec![CapacityProviderStrategyItem {
-                        capacity_provider: "cp".into(),
-                        weight: 1,
-                        base: 0,
-                    }]),
+                    capacity_provider_strategy: Some(strategy),
                     ..RunTask::default()
                 },
             )
             .unwrap();
         assert!(out.failures.is_empty(), "{:?}", out.failures);
         out.tasks
+    }
+
+    #[test]
+    fn base_and_weight_split_a_run_task_over_two_providers() {
+        let w = world();
+        w.ecs
+            .create_capacity_provider(
+                &w.scope,
+                "cp2",
+                &AutoScalingGroupProviderSpec {
+                    auto_scaling_group_arn: Some("g2".into()),
+                    ..AutoScalingGroupProviderSpec::default()
+                },
+                Vec::new(),
+            )
+            .unwrap();
+        w.ecs
+            .put_cluster_capacity_providers(
+                &w.scope,
+                "default",
+                vec!["cp".into(), "cp2".into()],
+                Vec::new(),
+            )
+            .unwrap();
+        let a = w.instance(1024, 4096);
+        w.ecs
+            .set_container_instance_capacity_provider(&w.scope, "default", &a.id, Some("cp"))
+            .unwrap();
+        // cp takes its base of 2, then 1:1; cp2 has no instance, so its share waits.
+        let tasks = run_by(&w, 6, vec![item("cp", 1, 2), item("cp2", 1, 0)]);
+        assert_eq!(tasks.len(), 6);
+        let of = |p: &str| {
+            tasks
+                .iter()
+                .filter(|t| t.capacity_provider_name.as_deref() == Some(p))
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(of("cp").len(), 4);
+        assert_eq!(of("cp2").len(), 2);
+        assert!(
+            of("cp")
+                .iter()
+                .all(|t| t.container_instance_id.as_deref() == Some(a.id.as_str()))
+        );
+        assert!(of("cp2").iter().all(|t| t.is_waiting_for_capacity()));
     }
 
     #[test]

@@ -133,10 +133,11 @@ fn tasks_wait_in_provisioning_and_managed_scaling_launches_an_instance() {
     assert_eq!(cluster["clusters"][0]["pendingTasksCount"], 2);
 
     // The leader's managed scaling: M = 1 instance for them, N = 0: the group goes to 1.
-    let g = wait_for(&s, "web-asg", "desired capacity 1", |r| {
-        r.all("DesiredCapacity") == ["1"]
+    let g = wait_for(&s, "web-asg", "desired capacity 1, one instance", |r| {
+        r.all("DesiredCapacity") == ["1"] && r.all("InstanceId").len() == 1
     });
-    assert_eq!(g.all("InstanceId").len(), 1, "{}", g.get("Instances"));
+    // It stays at one: the instance counts in N while it is Pending (M = N = 1).
+    assert_eq!(g.all("LifecycleState"), ["Pending"]);
     let activities = asg(
         &s,
         "DescribeScalingActivities",
