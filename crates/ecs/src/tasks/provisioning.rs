@@ -25,6 +25,10 @@ pub struct ProviderUsage {
     pub instances: Vec<ContainerInstance>,
     /// The live tasks launched by the provider, placed or waiting.
     pub tasks: Vec<Task>,
+    /// The provider's instances (by id) running at least one live task other than a
+    /// DAEMON service's, whoever launched it: ECS's "instances running non-daemon tasks"
+    /// (counted in M, protected from scale-in).
+    pub busy: std::collections::BTreeSet<String>,
 }
 
 impl Task {
@@ -75,7 +79,28 @@ impl Ecs {
             .into_iter()
             .filter(|t| t.capacity_provider_name.as_deref() == Some(provider) && !t.is_fargate())
             .collect();
-        Ok(ProviderUsage { instances, tasks })
+        let daemons: std::collections::BTreeSet<String> = self
+            .services(scope, Some(cluster))?
+            .into_iter()
+            .filter(|s| s.scheduling_strategy == "DAEMON")
+            .map(|s| format!("service:{}", s.service_name))
+            .collect();
+        let mut busy = std::collections::BTreeSet::new();
+        for i in &instances {
+            let i: &ContainerInstance = i;
+            if self
+                .live_tasks_on(scope, cluster, &i.id)?
+                .iter()
+                .any(|t| !daemons.contains(&t.group))
+            {
+                busy.insert(i.id.clone());
+            }
+        }
+        Ok(ProviderUsage {
+            instances,
+            tasks,
+            busy,
+        })
     }
 
     /// Places the cluster's tasks waiting for `provider`'s capacity, oldest first, each on
@@ -336,6 +361,7 @@ mod tests {
         );
         let usage = w.ecs.provider_usage(&w.scope, "default", "cp").unwrap();
         assert_eq!(usage.instances.len(), 1);
+        assert!(usage.busy.contains(&mine.id));
         let placed: Vec<&Task> = usage
             .tasks
             .iter()

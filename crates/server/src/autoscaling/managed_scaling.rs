@@ -180,9 +180,7 @@ impl ManagedScaling {
             .ecs
             .provider_usage(scope, &cluster, &provider.name)
             .map_err(err)?;
-        let busy = |i: &berth_ecs::ContainerInstance| {
-            i.remaining.cpu < i.registered.cpu || i.remaining.memory < i.registered.memory
-        };
+        let busy = |i: &berth_ecs::ContainerInstance| usage.busy.contains(&i.id);
         if asg.managed_termination_protection == ManagedSwitch::Enabled {
             self.protect(asg_scope, group, &usage.instances, busy)?;
         }
