@@ -38,6 +38,10 @@ pub struct ScalingInput {
     pub target_capacity: i64,
     pub minimum_scaling_step_size: i64,
     pub maximum_scaling_step_size: i64,
+    /// The group spans more than one instance type or Availability Zone: ECS then scales
+    /// out by exactly `minimumScalingStepSize`, ignoring the maximum step and the demand
+    /// (the API reference's ManagedScaling).
+    pub exact_minimum_step: bool,
     /// Since when (epoch seconds) the reservation has been below the target, if it is.
     pub below_target_since: Option<f64>,
     pub now: f64,
@@ -115,10 +119,12 @@ pub fn plan(input: &ScalingInput) -> ScalingDecision {
     let below = reservation < target as f64;
     let below_target_since = below.then(|| input.below_target_since.unwrap_or(input.now));
     let desired = if wanted > current && reservation > target as f64 {
-        let step = (wanted - current).clamp(
-            input.minimum_scaling_step_size.max(1),
-            input.maximum_scaling_step_size.max(1),
-        );
+        let minimum = input.minimum_scaling_step_size.max(1);
+        let step = if input.exact_minimum_step {
+            minimum
+        } else {
+            (wanted - current).clamp(minimum, input.maximum_scaling_step_size.max(minimum))
+        };
         Some((current + step).min(input.max_size))
     } else if wanted < current
         && below
@@ -225,6 +231,11 @@ mod tests {
         i.maximum_scaling_step_size = 100;
         i.max_size = 4;
         assert_eq!(plan(&i).desired_capacity, Some(4));
+        // A group over several zones: exactly the minimum step, whatever the demand.
+        i.max_size = 10;
+        i.exact_minimum_step = true;
+        i.minimum_scaling_step_size = 2;
+        assert_eq!(plan(&i).desired_capacity, Some(3));
     }
 
     #[test]

@@ -223,6 +223,7 @@ impl ManagedScaling {
             target_capacity: asg.managed_scaling.target_capacity,
             minimum_scaling_step_size: asg.managed_scaling.minimum_scaling_step_size,
             maximum_scaling_step_size: asg.managed_scaling.maximum_scaling_step_size,
+            exact_minimum_step: spans_several(group),
             below_target_since: self
                 .below_target_since
                 .lock()
@@ -353,6 +354,27 @@ impl ManagedScaling {
             }
         }
     }
+}
+
+/// Whether the group spans more than one Availability Zone or instance type (its zones, or
+/// its instances' types).
+fn spans_several(group: &AutoScalingGroup) -> bool {
+    let mut zones: Vec<&str> = group
+        .availability_zones
+        .iter()
+        .map(String::as_str)
+        .collect();
+    zones.extend(group.subnets.iter().map(|s| s.zone.as_str()));
+    zones.sort_unstable();
+    zones.dedup();
+    let mut types: Vec<&str> = group
+        .instances
+        .iter()
+        .filter_map(|i| i.instance_type.as_deref())
+        .collect();
+    types.sort_unstable();
+    types.dedup();
+    zones.len() > 1 || types.len() > 1
 }
 
 /// The CapacityProviderReservation datum of a provider in a cluster.
