@@ -310,6 +310,30 @@ impl AutoScaling {
         name: &str,
         desired: i64,
     ) -> Result<AutoScalingGroup> {
+        self.set_desired(scope, name, desired, text::set_desired)
+    }
+
+    /// SetDesiredCapacity on behalf of an ECS capacity provider's managed scaling (the
+    /// activities' cause says so).
+    pub fn set_desired_capacity_by_capacity_provider(
+        &self,
+        scope: &AsgScope,
+        name: &str,
+        desired: i64,
+        provider: &str,
+    ) -> Result<AutoScalingGroup> {
+        self.set_desired(scope, name, desired, |now, old, desired| {
+            text::managed_scaling(now, provider, old, desired)
+        })
+    }
+
+    fn set_desired(
+        &self,
+        scope: &AsgScope,
+        name: &str,
+        desired: i64,
+        cause: impl Fn(f64, i64, i64) -> String,
+    ) -> Result<AutoScalingGroup> {
         let (group, ()) = self.change_group(scope, name, |g| {
             refuse_while_deleting(g)?;
             if desired > g.max_size {
@@ -325,11 +349,7 @@ impl AutoScaling {
                 )));
             }
             if desired != g.desired_capacity {
-                g.cause = Some(text::set_desired(
-                    berth_store::now_epoch(),
-                    g.desired_capacity,
-                    desired,
-                ));
+                g.cause = Some(cause(berth_store::now_epoch(), g.desired_capacity, desired));
                 g.desired_capacity = desired;
             }
             Ok((Vec::new(), ()))

@@ -37,6 +37,15 @@ pub(crate) fn set_desired(now: f64, old: i64, desired: i64) -> String {
     )
 }
 
+/// Berth's cause for a change by an ECS capacity provider's managed scaling (AWS names the
+/// target tracking alarm and policy ECS made; Berth has neither, docs/capacity-providers.md).
+pub(crate) fn managed_scaling(now: f64, provider: &str, old: i64, desired: i64) -> String {
+    format!(
+        "At {} the managed scaling of ECS capacity provider {provider} changed the desired capacity from {old} to {desired}.",
+        at(now)
+    )
+}
+
 pub(crate) fn force_deleted(now: f64, old: i64) -> String {
     format!(
         "At {} a user request deleted the AutoScalingGroup changing the desired capacity from {old} to 0.",

@@ -3,8 +3,10 @@
 //! PutClusterCapacityProviders' `capacityProviders`, default strategies). FARGATE and
 //! FARGATE_SPOT are built in (every account has them) and never stored. Berth's Auto
 //! Scaling groups (`berth-autoscaling`, docs/autoscaling-groups.md) scale on their desired
-//! capacity only: a provider's managed scaling settings are kept and shown, but nothing
-//! scales on them yet, and tasks are not launched through such a provider (a later issue).
+//! capacity; tasks launched through a provider run on its group's instances or wait in
+//! PROVISIONING (`tasks/provisioning.rs`), and the leader's managed scaling
+//! (`managed_scaling.rs`, `berth-server`'s `autoscaling::managed_scaling`) sets the group's
+//! desired capacity (docs/capacity-providers.md).
 
 use berth_model::Scope;
 use berth_model::ecs::{
@@ -161,6 +163,32 @@ pub const ALREADY_EXISTS: &str = "The specified capacity provider already exists
 /// ECS's answer for an Auto Scaling group another provider has (aws/containers-roadmap#632).
 pub const GROUP_IN_USE: &str = "The specified Auto Scaling group ARN is already being used by another capacity provider. Specify a unique Auto Scaling group ARN and try again.";
 
+/// ECS's answer when managed termination protection is asked of a group whose new instances
+/// are not protected from scale-in (aws/containers-roadmap#653); checked by the API, which
+/// reads the group.
+pub const GROUP_NOT_PROTECTED: &str = "The managed termination protection setting for the capacity provider is invalid. To enable managed termination protection for a capacity provider, the Auto Scaling group must have instance protection from scale in enabled.";
+
+/// Managed termination protection needs managed scaling (ECS refuses it; Berth's text in
+/// the words of ECS's other termination protection error, no published one found).
+pub const NEEDS_MANAGED_SCALING: &str = "The managed termination protection setting for the capacity provider is invalid. To enable managed termination protection for a capacity provider, managed scaling must be enabled.";
+
+fn check_termination_protection(p: &AutoScalingGroupProvider) -> Result<()> {
+    if p.managed_termination_protection == ManagedSwitch::Enabled
+        && p.managed_scaling.status != ManagedSwitch::Enabled
+    {
+        return Err(EcsError::Client(NEEDS_MANAGED_SCALING.into()));
+    }
+    Ok(())
+}
+
+/// The group an `autoScalingGroupArn` names: the name in an ARN
+/// (`…:autoScalingGroupName/NAME`), else the value itself (ECS takes either).
+pub fn group_name(arn_or_name: &str) -> &str {
+    arn_or_name
+        .rsplit_once(":autoScalingGroupName/")
+        .map_or(arn_or_name, |(_, name)| name)
+}
+
 /// The name a request gives (a name or an ARN).
 fn provider_name<'a>(scope: &Scope, name_or_arn: &'a str) -> &'a str {
     match EcsArn::parse(scope, name_or_arn) {
@@ -206,6 +234,26 @@ impl Ecs {
             .get(&capacity_provider_key(scope, name))?
             .map(|kv| decode(&kv))
             .transpose()
+    }
+
+    /// The ACTIVE clusters the provider is associated with, by name.
+    pub fn clusters_with_capacity_provider(
+        &self,
+        scope: &Scope,
+        name: &str,
+    ) -> Result<Vec<String>> {
+        Ok(self
+            .store
+            .range(&clusters_prefix(scope), None, 0)?
+            .iter()
+            .map(decode::<Cluster>)
+            .collect::<Result<Vec<_>>>()?
+            .into_iter()
+            .filter(|c| {
+                c.status == ClusterStatus::Active && c.capacity_providers.iter().any(|p| p == name)
+            })
+            .map(|c| c.name)
+            .collect())
     }
 
     /// Whether a capacity provider of this name exists (built in or stored).
@@ -289,6 +337,9 @@ impl Ecs {
             update_status_reason: None,
             tags,
         };
+        if let Some(asg) = &provider.auto_scaling_group_provider {
+            check_termination_protection(asg)?;
+        }
         let created = berth_store::update(
             &*self.store,
             &capacity_provider_key(scope, name),
@@ -328,6 +379,7 @@ impl Ecs {
                 if let Some(v) = spec.managed_draining {
                     asg.managed_draining = v;
                 }
+                check_termination_protection(asg)?;
                 p.update_status = Some(CapacityProviderUpdateStatus::UpdateComplete);
                 p.update_status_reason = None;
                 Ok(Change::Put(p))
@@ -352,14 +404,9 @@ impl Ecs {
             )));
         }
         let associated: Option<String> = self
-            .store
-            .range(&clusters_prefix(scope), None, 0)?
-            .iter()
-            .map(decode::<Cluster>)
-            .collect::<Result<Vec<_>>>()?
+            .clusters_with_capacity_provider(scope, &name)?
             .into_iter()
-            .find(|c| c.status == ClusterStatus::Active && c.capacity_providers.contains(&name))
-            .map(|c| c.name);
+            .next();
         let mut answer = None;
         berth_store::update(
             &*self.store,

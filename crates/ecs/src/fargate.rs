@@ -8,8 +8,9 @@
 //!
 //! How a RunTask is launched follows ECS: `launchType`, else `capacityProviderStrategy`,
 //! else the cluster's default strategy, else EC2. FARGATE and FARGATE_SPOT both draw on
-//! the pool (Spot interruptions are not simulated); a strategy's `base` is placed first,
-//! the rest by `weight`.
+//! the pool (Spot interruptions are not simulated); Auto Scaling group providers on their
+//! groups' container instances (docs/capacity-providers.md); a strategy's `base` is placed
+//! first, the rest by `weight`.
 
 use crate::clusters::{CapacityProviderStrategyItem, Cluster};
 use crate::{EcsError, Result};
@@ -38,6 +39,22 @@ pub(crate) enum Launch {
     Fargate {
         providers: Vec<Option<String>>,
     },
+    /// On the cluster's container instances of Auto Scaling group capacity providers (the
+    /// EC2 launch type): per task, the provider it is launched by.
+    AutoScaling {
+        providers: Vec<String>,
+    },
+}
+
+impl Launch {
+    /// The launch type its tasks have.
+    pub(crate) fn launch_type(&self) -> LaunchType {
+        match self {
+            Launch::Fargate { .. } => LaunchType::Fargate,
+            Launch::External => LaunchType::External,
+            Launch::Ec2 | Launch::AutoScaling { .. } => LaunchType::Ec2,
+        }
+    }
 }
 
 /// Decides the launch of `count` tasks from the request and the cluster, with ECS's
@@ -76,7 +93,7 @@ pub(crate) fn resolve_launch(
     };
     if let Some(version) = platform_version {
         match launch {
-            Launch::Ec2 => {
+            Launch::Ec2 | Launch::AutoScaling { .. } => {
                 return Err(EcsError::InvalidParameter(
                     "The platform version must be null when specifying an EC2 launch type.".into(),
                 ));
@@ -114,15 +131,9 @@ fn from_strategy(
     for item in items {
         let fargate =
             crate::clusters::FARGATE_CAPACITY_PROVIDERS.contains(&item.capacity_provider.as_str());
-        if !fargate && cluster.capacity_providers.contains(&item.capacity_provider) {
-            // An Auto Scaling group provider the cluster has: Berth does not launch through
-            // those yet (scaling is a later issue).
-            return Err(EcsError::InvalidParameter(format!(
-                "Berth does not launch tasks through Auto Scaling group capacity providers yet (capacity provider '{}'). Use a launch type, FARGATE or FARGATE_SPOT.",
-                item.capacity_provider
-            )));
-        }
-        if !fargate {
+        // An Auto Scaling group provider exists for the cluster when it is associated with it
+        // (an associated provider cannot be deleted).
+        if !fargate && !cluster.capacity_providers.contains(&item.capacity_provider) {
             return Err(EcsError::InvalidParameter(format!(
                 "The specified capacity provider '{}' does not exist. Specify a valid capacity provider and try again.",
                 item.capacity_provider
@@ -138,6 +149,17 @@ fn from_strategy(
                 "Capacity provider strategy weight must be between 0 and 1000 and base between 0 and 100000.".into(),
             ));
         }
+    }
+    let fargate_items = items
+        .iter()
+        .filter(|i| {
+            crate::clusters::FARGATE_CAPACITY_PROVIDERS.contains(&i.capacity_provider.as_str())
+        })
+        .count();
+    if fargate_items != 0 && fargate_items != items.len() {
+        return Err(EcsError::InvalidParameter(
+            "The capacity provider strategy cannot contain a mix of capacity providers using Auto Scaling groups and Fargate providers. Specify one or the other and try again.".into(),
+        ));
     }
     if items.iter().filter(|i| i.base > 0).count() > 1 {
         return Err(EcsError::InvalidParameter(
@@ -172,11 +194,29 @@ fn from_strategy(
         current[pick] -= total;
         providers.push(Some(items[pick].capacity_provider.clone()));
     }
+    if fargate_items == 0 {
+        return Ok(Launch::AutoScaling {
+            providers: providers.into_iter().flatten().collect(),
+        });
+    }
     Ok(Launch::Fargate { providers })
 }
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn auto_scaling_providers_launch_on_ec2_by_base_and_weight() {
+        let c = cluster(&["cp-a", "cp-b"]);
+        let strategy = [item("cp-a", 1, 1), item("cp-b", 1, 0)];
+        let launch = resolve_launch(&c, None, Some(&strategy), None, 5).unwrap();
+        assert_eq!(launch.launch_type(), LaunchType::Ec2);
+        let got = names(launch);
+        assert_eq!(got[0], "cp-a");
+        assert_eq!(got.iter().filter(|p| *p == "cp-a").count(), 3, "{got:?}");
+        // EC2's platform version rule.
+        assert!(resolve_launch(&c, None, Some(&strategy), Some("LATEST"), 1).is_err());
+    }
+
     use super::*;
 
     fn cluster(providers: &[&str]) -> Cluster {
@@ -199,6 +239,7 @@ mod tests {
     fn names(launch: Launch) -> Vec<String> {
         match launch {
             Launch::Fargate { providers } => providers.into_iter().map(|p| p.unwrap()).collect(),
+            Launch::AutoScaling { providers } => providers,
             Launch::Ec2 | Launch::External => panic!("not Fargate"),
         }
     }
@@ -250,6 +291,9 @@ mod tests {
         assert!(resolve_launch(&only_fargate, None, Some(&spot), None, 1).is_err());
         let unknown = [item("my-asg", 1, 0)];
         assert!(resolve_launch(&only_fargate, None, Some(&unknown), None, 1).is_err());
+        let mixed = [item("FARGATE", 1, 0), item("my-asg", 1, 0)];
+        let with_asg = cluster(&["FARGATE", "my-asg"]);
+        assert!(resolve_launch(&with_asg, None, Some(&mixed), None, 1).is_err());
         let zero = [item("FARGATE", 0, 0)];
         assert!(resolve_launch(&only_fargate, None, Some(&zero), None, 1).is_err());
         let two_bases = [item("FARGATE", 1, 1), item("FARGATE", 1, 1)];

@@ -89,7 +89,17 @@ pub struct ContainerInstance {
     /// to this address and the target's port.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub host_address: Option<std::net::IpAddr>,
+    /// The Auto Scaling group capacity provider whose group launched the instance (ECS's
+    /// `capacityProviderName`), set by the leader's Auto Scaling controller once the
+    /// instance's agent has registered (it knows each group's instance ids).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub capacity_provider_name: Option<String>,
 }
+
+/// The attribute the placement engine sees an instance's capacity provider as (Berth's own,
+/// never stored nor shown in `attributes`): tasks launched through an Auto Scaling group
+/// provider are placed with `memberOf(attribute:berth.capacity-provider == NAME)`.
+pub const CAPACITY_PROVIDER_ATTRIBUTE: &str = "berth.capacity-provider";
 
 impl ContainerInstance {
     /// How the placement engine (and the cluster query language) sees this instance.
@@ -119,6 +129,11 @@ impl ContainerInstance {
                 .attributes
                 .iter()
                 .map(|a| (a.name.clone(), a.value.clone()))
+                .chain(
+                    self.capacity_provider_name
+                        .as_ref()
+                        .map(|p| (CAPACITY_PROVIDER_ATTRIBUTE.to_owned(), Some(p.clone()))),
+                )
                 .collect(),
             task_groups: self.task_groups.clone(),
         }
@@ -289,6 +304,7 @@ impl Ecs {
                         pending_tasks_count: 0,
                         task_groups: Default::default(),
                         host_address: req.host_address,
+                        capacity_provider_name: None,
                     },
                 })
             })?;
@@ -430,6 +446,29 @@ impl Ecs {
             i.status = status;
             Ok(())
         })
+    }
+
+    /// Records the Auto Scaling group capacity provider an instance belongs to (the leader's
+    /// Auto Scaling controller, once the instance's agent has registered). Unchanged: no write.
+    pub fn set_container_instance_capacity_provider(
+        &self,
+        scope: &Scope,
+        cluster: &str,
+        id: &str,
+        provider: Option<&str>,
+    ) -> Result<()> {
+        let key = instance_key(scope, cluster, id);
+        berth_store::update(&*self.store, &key, |i: Option<ContainerInstance>| {
+            let Some(mut i) = i else {
+                return Ok::<_, EcsError>(Change::Keep);
+            };
+            if i.capacity_provider_name.as_deref() == provider {
+                return Ok(Change::Keep);
+            }
+            i.capacity_provider_name = provider.map(str::to_owned);
+            Ok(Change::Put(i))
+        })?;
+        Ok(())
     }
 
     /// DeregisterContainerInstance: refused while tasks run there unless `force`.

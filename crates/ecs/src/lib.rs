@@ -10,6 +10,7 @@ pub mod fargate;
 mod installation;
 mod instances;
 mod keys;
+pub mod managed_scaling;
 mod network;
 mod placement;
 pub mod service_deployments;
@@ -47,8 +48,8 @@ pub use clusters::{
 pub use error::EcsError;
 pub use installation::{HostNetworks, HostRoute, ProcNetRoute, parse_proc_net_route};
 pub use instances::{
-    Attribute, ContainerInstance, InstanceStatus, RESERVED_PORTS, RegisterContainerInstance,
-    Resources, instance_id, parse_instance_status,
+    Attribute, CAPACITY_PROVIDER_ATTRIBUTE, ContainerInstance, InstanceStatus, RESERVED_PORTS,
+    RegisterContainerInstance, Resources, instance_id, parse_instance_status,
 };
 pub use network::{
     Attachment, AttachmentDetail, AwsVpcConfiguration, ENI_ATTACHMENT, NetworkConfiguration,
@@ -61,9 +62,9 @@ pub use services::{
 };
 pub use task_definitions::StoredTaskDefinition;
 pub use tasks::{
-    ContainerChange, ListTasksFilter, NetworkInterface, ProtectedTask, ProtectionResult,
-    Reservation, RunTask, RunTaskOutcome, RunTaskPending, Task, TaskContainer, TaskProtection,
-    TaskStateChange,
+    ContainerChange, ListTasksFilter, NetworkInterface, PROVISIONING_TIMED_OUT, ProtectedTask,
+    ProtectionResult, ProviderUsage, Reservation, RunTask, RunTaskOutcome, RunTaskPending, Task,
+    TaskContainer, TaskProtection, TaskStateChange,
 };
 pub use vpc_subnets::{SubnetDirectory, VpcSubnet};
 

@@ -514,28 +514,32 @@ impl Ecs {
                 )));
             }
         };
-        // A capacity provider strategy (the request's, else the cluster's default when the
-        // request names no launch type) runs the service on the Fargate pool.
+        // A capacity provider strategy: the request's, else the cluster's default when the
+        // request names no launch type.
         let strategy = if req.capacity_provider_strategy.is_empty() && req.launch_type.is_none() {
             cluster.default_capacity_provider_strategy.clone()
         } else {
             req.capacity_provider_strategy.clone()
         };
-        if !strategy.is_empty() {
-            crate::fargate::resolve_launch(
+        let resolved = if strategy.is_empty() {
+            None
+        } else {
+            Some(crate::fargate::resolve_launch(
                 &cluster,
                 req.launch_type.as_deref(),
                 Some(&strategy),
                 req.platform_version.as_deref(),
                 1,
-            )?;
-        }
-        let launch_type = match (&req.launch_type, strategy.is_empty()) {
+            )?)
+        };
+        // Fargate providers run the service on the pool, Auto Scaling group providers on
+        // their instances (EC2).
+        let launch_type = match (&req.launch_type, resolved) {
             (Some(l), _) => {
                 LaunchType::parse_member("launchType", l).map_err(EcsError::InvalidParameter)?
             }
-            (None, false) => LaunchType::Fargate,
-            (None, true) => LaunchType::Ec2,
+            (None, Some(launch)) => launch.launch_type(),
+            (None, None) => LaunchType::Ec2,
         };
         if daemon && launch_type == LaunchType::Fargate {
             return Err(EcsError::InvalidParameter(

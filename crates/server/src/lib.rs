@@ -71,6 +71,9 @@ pub struct ServerConfig {
     pub metrics_period: Duration,
     /// How Auto Scaling groups' instances are started (`--asg-provisioner-command`).
     pub asg_provisioner: autoscaling::provisioner::ProvisionerConfig,
+    /// Capacity providers' managed scaling: how long before a scale-in, how long tasks
+    /// wait in PROVISIONING (docs/capacity-providers.md).
+    pub managed_scaling: autoscaling::managed_scaling::Settings,
 }
 
 impl ServerConfig {
@@ -95,6 +98,7 @@ impl ServerConfig {
             log_seal_interval: Duration::from_secs(5),
             metrics_period: load_balancing::metrics::period_from_env(),
             asg_provisioner: Default::default(),
+            managed_scaling: autoscaling::managed_scaling::Settings::from_env(),
         }
     }
 }
@@ -536,6 +540,17 @@ async fn lead(
                     autoscaling::provisioner::ProvisionerConfig::Command(_) => state.endpoint(None),
                 },
             }
+            .run(end_rx.clone()),
+        );
+        // Capacity providers' managed scaling over those groups.
+        tokio::spawn(
+            autoscaling::managed_scaling::ManagedScaling::new(
+                state.autoscaling.with_store(fenced.clone()),
+                state.ecs.with_store(fenced.clone()),
+                state.cloudwatch.clone(),
+                config.metrics_period,
+                config.managed_scaling,
+            )
             .run(end_rx.clone()),
         );
         if state.logs.is_shared() {

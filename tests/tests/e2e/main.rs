@@ -14,6 +14,7 @@ mod autoscaling_groups;
 mod aws_auth;
 mod awslogs;
 mod berth_up;
+mod capacity_providers;
 mod cloudwatch;
 mod conformance;
 mod conformance_ecr;

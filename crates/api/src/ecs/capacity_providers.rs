@@ -60,6 +60,7 @@ pub(super) async fn create_capacity_provider(
     ctx: &AwsContext,
     req: CreateCapacityProviderRequest,
 ) -> Result<CapacityProviderResponse, AwsError> {
+    check_group_protection(ctx, &req.auto_scaling_group_provider)?;
     let p = ctx
         .app
         .ecs
@@ -73,6 +74,30 @@ pub(super) async fn create_capacity_provider(
     Ok(CapacityProviderResponse {
         capacity_provider: wire(ctx, p, true),
     })
+}
+
+/// Managed termination protection asks that the group protect its new instances from
+/// scale-in (ECS's check; the group is read from Berth's EC2 Auto Scaling).
+fn check_group_protection(
+    ctx: &AwsContext,
+    spec: &AutoScalingGroupProviderSpec,
+) -> Result<(), AwsError> {
+    use berth_model::ecs::ManagedSwitch;
+    if spec.managed_termination_protection != Some(ManagedSwitch::Enabled) {
+        return Ok(());
+    }
+    let Some(arn) = spec.auto_scaling_group_arn.as_deref() else {
+        return Ok(());
+    };
+    let scope =
+        berth_autoscaling::AsgScope::new(ctx.scope.account.as_str(), ctx.scope.region.as_str());
+    let name = berth_ecs::capacity_providers::group_name(arn);
+    match ctx.app.autoscaling.group(&scope, name) {
+        Ok(group) if !group.new_instances_protected_from_scale_in => Err(ecs_error(
+            berth_ecs::EcsError::Client(berth_ecs::capacity_providers::GROUP_NOT_PROTECTED.into()),
+        )),
+        _ => Ok(()),
+    }
 }
 
 #[derive(Debug, Deserialize)]

@@ -102,6 +102,8 @@ pub struct ContainerInstanceWire {
     pub attributes: Vec<berth_ecs::Attribute>,
     pub registered_at: f64,
     #[serde(skip_serializing_if = "Option::is_none")]
+    pub capacity_provider_name: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub tags: Option<Vec<EcsTag>>,
     /// Only with `include: CONTAINER_INSTANCE_HEALTH`, as ECS.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -126,6 +128,7 @@ pub(super) fn instance_wire(
         pending_tasks_count: i.pending_tasks_count,
         attributes: i.attributes,
         registered_at: i.registered_at,
+        capacity_provider_name: i.capacity_provider_name,
         tags: with_tags.then_some(i.tags),
         health_status: None,
     }

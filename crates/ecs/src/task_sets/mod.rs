@@ -119,21 +119,23 @@ impl Ecs {
         check_scale(&scale)?;
         crate::clusters::check_tags(&req.tags)?;
         let cluster = self.active_cluster(scope, Some(&current.cluster))?;
-        if !req.capacity_provider_strategy.is_empty() {
-            crate::fargate::resolve_launch(
+        let resolved = if req.capacity_provider_strategy.is_empty() {
+            None
+        } else {
+            Some(crate::fargate::resolve_launch(
                 &cluster,
                 req.launch_type.as_deref(),
                 Some(&req.capacity_provider_strategy),
                 req.platform_version.as_deref(),
                 1,
-            )?;
-        }
-        let launch_type = match (&req.launch_type, req.capacity_provider_strategy.is_empty()) {
+            )?)
+        };
+        let launch_type = match (&req.launch_type, resolved) {
             (Some(l), _) => {
                 LaunchType::parse_member("launchType", l).map_err(EcsError::InvalidParameter)?
             }
-            (None, false) => LaunchType::Fargate,
-            (None, true) => current.launch_type,
+            (None, Some(launch)) => launch.launch_type(),
+            (None, None) => current.launch_type,
         };
         let task_definition = self.service_task_definition(
             scope,

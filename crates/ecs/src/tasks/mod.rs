@@ -11,6 +11,7 @@
 //! `state` (StopTask and the agent's state changes).
 
 mod protection;
+mod provisioning;
 mod run;
 mod state;
 
@@ -33,6 +34,7 @@ use crate::keys::{
     all_tasks_prefix, instance_task_key, instance_tasks_prefix, marker_key, task_key, tasks_prefix,
 };
 pub use protection::{ProtectedTask, ProtectionResult, TaskProtection};
+pub use provisioning::{PROVISIONING_TIMED_OUT, ProviderUsage};
 pub use run::RunTaskPending;
 pub(crate) use run::{PlacementJob, rand_seed};
 
@@ -455,16 +457,20 @@ fn parse_index_value(value: &[u8]) -> (&str, Option<&str>) {
 
 /// What creating `task` writes besides the instance: the record, its live marker and its
 /// entry in the instance's live-task index.
-fn new_task_ops(scope: &Scope, cluster: &str, task: &Task) -> [Op; 3] {
-    let (index_key, index_value) = index_entry(scope, task, task.last_status);
-    [
+/// (A task waiting for capacity has no instance, so no index entry yet.)
+fn new_task_ops(scope: &Scope, cluster: &str, task: &Task) -> Vec<Op> {
+    let mut ops = vec![
         Op::put(task_key(scope, cluster, &task.id), encode(task)),
         Op::put(
             marker_key(scope, TaskStatus::Pending, cluster, &task.id),
             MARKER.to_vec(),
         ),
-        Op::put(index_key, index_value),
-    ]
+    ];
+    if task.container_instance_id.is_some() {
+        let (index_key, index_value) = index_entry(scope, task, task.last_status);
+        ops.push(Op::put(index_key, index_value));
+    }
+    ops
 }
 
 impl Ecs {

@@ -159,7 +159,10 @@ pub(super) fn try_place_batch(
             subnets,
         } = &job.input;
         let fargate = matches!(launch, crate::fargate::Launch::Fargate { .. });
-        if lane_state.slots.is_empty() && !fargate {
+        // Through an Auto Scaling group provider, what finds no room waits in PROVISIONING
+        // for the provider's managed scaling (docs/capacity-providers.md).
+        let waits = matches!(launch, crate::fargate::Launch::AutoScaling { .. });
+        if lane_state.slots.is_empty() && !fargate && !waits {
             outcomes.push(Err(EcsError::InvalidParameter(
                 "No Container Instances were found in your cluster.".into(),
             )));
@@ -175,6 +178,8 @@ pub(super) fn try_place_batch(
             // placed, with Fargate's reason.
             let unplaced = (request.count as usize).saturating_sub(plan.placements.len());
             vec![(String::new(), crate::fargate::NO_CAPACITY.to_string()); unplaced]
+        } else if waits {
+            Vec::new()
         } else {
             plan.failures
                 .iter()
@@ -201,9 +206,37 @@ pub(super) fn try_place_batch(
             }
             reserve(&mut slot.instance, need, group);
             let launch = TaskLaunch::nth(&job.input.launch, i);
-            let mut task = new_task(scope, cluster, &slot.instance, td, req, group, need, launch);
+            let mut task = new_task(
+                scope,
+                cluster,
+                Some(&slot.instance),
+                td,
+                req,
+                group,
+                need,
+                launch,
+            );
             if !subnets.is_empty() {
                 // Counted free above, so there is one.
+                let assignment = addresses
+                    .take(store, subnets)?
+                    .ok_or_else(|| no_free_addresses(subnets))?;
+                claim_address(scope, &mut task, &assignment, &mut compares, &mut ops);
+            }
+            ops.extend(new_task_ops(scope, cluster, &task));
+            outcome.tasks.push(task);
+        }
+        let placed = plan.placements.len();
+        // What found no room waits (through an Auto Scaling group provider only).
+        let waiting = if waits {
+            placed..request.count as usize
+        } else {
+            0..0
+        };
+        for i in waiting {
+            let launch = TaskLaunch::nth(&job.input.launch, i);
+            let mut task = new_task(scope, cluster, None, td, req, group, need, launch);
+            if !subnets.is_empty() {
                 let assignment = addresses
                     .take(store, subnets)?
                     .ok_or_else(|| no_free_addresses(subnets))?;
@@ -303,6 +336,18 @@ pub(super) fn restore_slots(
     Ok(())
 }
 
+/// How many of a RunTask's tasks each provider takes, in the order they first appear.
+fn per_provider(providers: &[String]) -> Vec<(String, u32)> {
+    let mut counts: Vec<(String, u32)> = Vec::new();
+    for p in providers {
+        match counts.iter_mut().find(|(name, _)| name == p) {
+            Some((_, n)) => *n += 1,
+            None => counts.push((p.clone(), 1)),
+        }
+    }
+    counts
+}
+
 pub(super) fn random_id() -> String {
     uuid::Uuid::new_v4().simple().to_string()
 }
@@ -311,6 +356,9 @@ pub(super) fn random_id() -> String {
 pub enum RunTaskPending {
     Ready(Result<RunTaskOutcome>),
     Waiting(tokio::sync::oneshot::Receiver<Result<RunTaskOutcome>>),
+    /// A RunTask split over several Auto Scaling group capacity providers: one placement
+    /// job per provider, answered together.
+    Several(Vec<tokio::sync::oneshot::Receiver<Result<RunTaskOutcome>>>),
 }
 
 impl RunTaskPending {
@@ -319,6 +367,13 @@ impl RunTaskPending {
         match self {
             RunTaskPending::Ready(r) => r,
             RunTaskPending::Waiting(rx) => rx.await.unwrap_or_else(|_| Err(lane_gone())),
+            RunTaskPending::Several(rxs) => {
+                let mut all = Vec::with_capacity(rxs.len());
+                for rx in rxs {
+                    all.push(rx.await.unwrap_or_else(|_| Err(lane_gone())));
+                }
+                merge_outcomes(all)
+            }
         }
     }
 
@@ -327,7 +382,34 @@ impl RunTaskPending {
         match self {
             RunTaskPending::Ready(r) => r,
             RunTaskPending::Waiting(rx) => rx.blocking_recv().unwrap_or_else(|_| Err(lane_gone())),
+            RunTaskPending::Several(rxs) => merge_outcomes(
+                rxs.into_iter()
+                    .map(|rx| rx.blocking_recv().unwrap_or_else(|_| Err(lane_gone())))
+                    .collect(),
+            ),
         }
+    }
+}
+
+/// One answer from the answers of a RunTask's jobs: their tasks and failures together, or
+/// the first error when no job placed anything.
+fn merge_outcomes(all: Vec<Result<RunTaskOutcome>>) -> Result<RunTaskOutcome> {
+    let mut merged = RunTaskOutcome::default();
+    let mut first_error = None;
+    for outcome in all {
+        match outcome {
+            Ok(o) => {
+                merged.tasks.extend(o.tasks);
+                merged.failures.extend(o.failures);
+            }
+            Err(e) => {
+                first_error.get_or_insert(e);
+            }
+        }
+    }
+    match first_error {
+        Some(e) if merged.tasks.is_empty() => Err(e),
+        _ => Ok(merged),
     }
 }
 
@@ -422,16 +504,21 @@ impl TaskLaunch {
                 launch_type: LaunchType::Fargate,
                 provider: providers.get(i).cloned().flatten(),
             },
+            crate::fargate::Launch::AutoScaling { providers } => TaskLaunch {
+                launch_type: LaunchType::Ec2,
+                provider: providers.get(i).cloned(),
+            },
         }
     }
 }
 
-/// A new task of `td` on `instance`, PROVISIONING.
+/// A new task of `td` on `instance`, PROVISIONING (without an instance: waiting for its
+/// capacity provider's capacity).
 #[allow(clippy::too_many_arguments)]
 pub(super) fn new_task(
     scope: &Scope,
     cluster: &str,
-    instance: &ContainerInstance,
+    instance: Option<&ContainerInstance>,
     td: &TaskDefinition,
     req: &RunTask,
     group: &str,
@@ -445,7 +532,7 @@ pub(super) fn new_task(
         id: id.clone(),
         cluster: cluster.to_string(),
         task_definition_arn: td.task_definition_arn.clone().unwrap_or_default(),
-        container_instance_id: Some(instance.id.clone()),
+        container_instance_id: instance.map(|i| i.id.clone()),
         launch_type: launch.launch_type,
         desired_status: DesiredStatus::Running,
         last_status: TaskStatus::Provisioning,
@@ -494,11 +581,7 @@ pub(super) fn new_task(
             .and_then(|n| n.awsvpc_configuration.as_ref())
             .map(|v| v.security_groups.clone())
             .unwrap_or_default(),
-        availability_zone: instance
-            .attributes
-            .iter()
-            .find(|a| a.name == "ecs.availability-zone")
-            .and_then(|a| a.value.clone()),
+        availability_zone: instance.and_then(instance_zone),
         health_status: Some(HealthStatus::Unknown),
         capacity_cluster: fargate.then(|| crate::fargate::POOL_CLUSTER.to_string()),
         platform_version: fargate.then(|| crate::fargate::PLATFORM_VERSION.to_string()),
@@ -514,6 +597,15 @@ pub(super) fn new_task(
         load_balancer_targets: Vec::new(),
         deactivating: None,
     }
+}
+
+/// The instance's `ecs.availability-zone` attribute.
+pub(super) fn instance_zone(instance: &ContainerInstance) -> Option<String> {
+    instance
+        .attributes
+        .iter()
+        .find(|a| a.name == "ecs.availability-zone")
+        .and_then(|a| a.value.clone())
 }
 
 /// Before planning a lost batch again: nothing after the first loss, then a random pause of
@@ -603,11 +695,7 @@ impl Ecs {
             )?
         };
         let fargate = matches!(launch, crate::fargate::Launch::Fargate { .. });
-        let launch_type = match launch {
-            crate::fargate::Launch::Fargate { .. } => LaunchType::Fargate,
-            crate::fargate::Launch::External => LaunchType::External,
-            crate::fargate::Launch::Ec2 => LaunchType::Ec2,
-        };
+        let launch_type = launch.launch_type();
         if fargate && (!req.placement_constraints.is_empty() || !req.placement_strategy.is_empty())
         {
             return Err(EcsError::InvalidParameter(
@@ -732,17 +820,57 @@ impl Ecs {
                     &crate::keys::instances_prefix(scope, capacity),
                     place_batch,
                 );
-                let job = PlacementJob {
-                    cluster: cluster.name.clone(),
-                    td,
-                    req,
-                    group,
-                    need,
-                    request,
-                    launch,
-                    subnets,
+                let crate::fargate::Launch::AutoScaling { providers } = &launch else {
+                    let job = PlacementJob {
+                        cluster: cluster.name.clone(),
+                        td,
+                        req,
+                        group,
+                        need,
+                        request,
+                        launch,
+                        subnets,
+                    };
+                    return Ok(RunTaskPending::Waiting(lane.submit(job)));
                 };
-                Ok(RunTaskPending::Waiting(lane.submit(job)))
+                // One job per provider, each held to the provider's instances.
+                let mut answers = Vec::new();
+                for (i, (provider, count)) in per_provider(providers).into_iter().enumerate() {
+                    let mut request = request.clone();
+                    request.count = count;
+                    request.placement_constraints.push(
+                        berth_scheduler::parse_placement_constraint(
+                            "memberOf",
+                            Some(&format!(
+                                "attribute:{} == {provider}",
+                                crate::instances::CAPACITY_PROVIDER_ATTRIBUTE
+                            )),
+                        )
+                        .map_err(parse)?,
+                    );
+                    let mut req = req.clone();
+                    req.count = count;
+                    if i > 0 {
+                        // The idempotency record is the first job's (see docs/capacity-providers.md).
+                        req.client_token = None;
+                    }
+                    answers.push(lane.submit(PlacementJob {
+                        cluster: cluster.name.clone(),
+                        td: td.clone(),
+                        req,
+                        group: group.clone(),
+                        need: need.clone(),
+                        request,
+                        launch: crate::fargate::Launch::AutoScaling {
+                            providers: vec![provider; count as usize],
+                        },
+                        subnets: subnets.clone(),
+                    }));
+                }
+                Ok(match answers.len() {
+                    1 => RunTaskPending::Waiting(answers.pop().expect("one answer")),
+                    _ => RunTaskPending::Several(answers),
+                })
             }
         }
     }
@@ -814,7 +942,7 @@ impl Ecs {
             let mut task = new_task(
                 scope,
                 cluster,
-                &instance,
+                Some(&instance),
                 td,
                 req,
                 group,

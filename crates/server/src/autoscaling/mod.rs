@@ -6,6 +6,7 @@
 //! container instance DRAINING, its tasks stopped), stopped, deregistered and then
 //! reported terminated.
 
+pub mod managed_scaling;
 pub mod provisioner;
 
 use std::sync::Arc;

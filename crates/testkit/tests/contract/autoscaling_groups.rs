@@ -8,19 +8,19 @@ use std::time::{Duration, Instant};
 
 use berth_testkit::{Endpoint, REGION, TestServer};
 
-struct Reply {
+pub(crate) struct Reply {
     status: u16,
     body: String,
 }
 
 impl Reply {
     #[track_caller]
-    fn ok(self) -> Reply {
+    pub(crate) fn ok(self) -> Reply {
         assert_eq!(self.status, 200, "{}", self.body);
         self
     }
 
-    fn all(&self, tag: &str) -> Vec<String> {
+    pub(crate) fn all(&self, tag: &str) -> Vec<String> {
         let (open, close) = (format!("<{tag}>"), format!("</{tag}>"));
         let mut out = Vec::new();
         let mut rest = self.body.as_str();
@@ -41,7 +41,7 @@ impl Reply {
     }
 
     #[track_caller]
-    fn get(&self, tag: &str) -> String {
+    pub(crate) fn get(&self, tag: &str) -> String {
         self.all(tag)
             .into_iter()
             .next()
@@ -50,7 +50,7 @@ impl Reply {
 
     /// The error's message, after checking its code.
     #[track_caller]
-    fn error(&self, code: &str) -> String {
+    pub(crate) fn error(&self, code: &str) -> String {
         assert_eq!(self.status, 400, "{}", self.body);
         assert_eq!(self.get("Code"), code, "{}", self.body);
         self.get("Message")
@@ -87,16 +87,16 @@ fn call(
     }
 }
 
-fn asg(s: &TestServer, action: &str, params: &[(&str, &str)]) -> Reply {
+pub(crate) fn asg(s: &TestServer, action: &str, params: &[(&str, &str)]) -> Reply {
     call(s, "autoscaling", "2011-01-01", action, params)
 }
 
-fn ec2(s: &TestServer, action: &str, params: &[(&str, &str)]) -> Reply {
+pub(crate) fn ec2(s: &TestServer, action: &str, params: &[(&str, &str)]) -> Reply {
     call(s, "ec2", "2016-11-15", action, params)
 }
 
 /// A server whose Auto Scaling instances are handed to a command that starts nothing.
-fn server() -> TestServer {
+pub(crate) fn server() -> TestServer {
     TestServer::start_with(|c| {
         c.asg_provisioner =
             berth_server::autoscaling::provisioner::ProvisionerConfig::Command("/bin/true".into());
@@ -107,7 +107,7 @@ fn server() -> TestServer {
 const USER_DATA: &str =
     "IyEvYmluL2Jhc2gKZWNobyBFQ1NfQ0xVU1RFUj13ZWIgPj4gL2V0Yy9lY3MvZWNzLmNvbmZpZwo=";
 
-fn template(s: &TestServer, name: &str) -> String {
+pub(crate) fn template(s: &TestServer, name: &str) -> String {
     ec2(
         s,
         "CreateLaunchTemplate",
@@ -124,7 +124,12 @@ fn template(s: &TestServer, name: &str) -> String {
 
 /// Polls DescribeAutoScalingGroups until `done` holds for the group's answer.
 #[track_caller]
-fn wait_for(s: &TestServer, group: &str, what: &str, done: impl Fn(&Reply) -> bool) -> Reply {
+pub(crate) fn wait_for(
+    s: &TestServer,
+    group: &str,
+    what: &str,
+    done: impl Fn(&Reply) -> bool,
+) -> Reply {
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
         let r = asg(

@@ -12,6 +12,7 @@ mod ecr_images;
 mod ecr_lifecycle;
 mod ecs_account_and_agent;
 mod ecs_agent_protocol;
+mod ecs_capacity_providers;
 mod ecs_clusters;
 mod ecs_concurrency;
 mod ecs_instances;
