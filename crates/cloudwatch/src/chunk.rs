@@ -359,10 +359,7 @@ mod tests {
         assert_eq!(whole[0].2.percentile(50.0), Some(3.0));
         // An empty chunk, and damaged records.
         let (empty, _) = Chunk::default().encode();
-        assert_eq!(
-            Chunk::decode(&kv(empty), None).unwrap(),
-            Chunk::default()
-        );
+        assert_eq!(Chunk::decode(&kv(empty), None).unwrap(), Chunk::default());
         let mut bad = stats.value.clone();
         bad.pop();
         assert!(Chunk::decode(&kv(bad), None).is_err());

@@ -71,11 +71,7 @@ impl Periods {
         let mut all: Vec<(i64, String, Aggregate)> = self
             .by_unit
             .into_iter()
-            .flat_map(|(unit, series)| {
-                series
-                    .into_iter()
-                    .map(move |(at, a)| (at, unit.clone(), a))
-            })
+            .flat_map(|(unit, series)| series.into_iter().map(move |(at, a)| (at, unit.clone(), a)))
             .collect();
         all.sort_by(|a, b| (a.0, &a.1).cmp(&(b.0, &b.1)));
         all
