@@ -70,7 +70,7 @@ mod tests {
                 ],
             )
             .with("Blob", Document::Blob(b"hi".to_vec()))
-            .with("Flag", true)
+            .with("Flag", Document::Bool(true))
             .with("Nothing", Document::Null)
             .with(
                 "Map",
