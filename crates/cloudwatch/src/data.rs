@@ -131,7 +131,11 @@ impl<'a> Evaluation<'a> {
             }
         };
         self.evaluating.pop();
-        self.done.insert(id, value.clone());
+        // Kept for the expressions that may read it again; without any, nothing will (and
+        // a week of a metric's points is not copied for nothing).
+        if self.plans.iter().any(|p| matches!(p, Plan::Expression(_))) {
+            self.done.insert(id, value.clone());
+        }
         Ok(value)
     }
 
@@ -154,15 +158,25 @@ impl<'a> Evaluation<'a> {
             matches!(stat, Statistic::Percentile(_)),
         )?;
         // Units apart in the store are one series here.
-        let mut merged: BTreeMap<i64, Aggregate> = BTreeMap::new();
-        for ((at, _), a) in periods {
-            match merged.entry(at) {
-                std::collections::btree_map::Entry::Occupied(mut o) => o.get_mut().merge(&a),
-                std::collections::btree_map::Entry::Vacant(v) => {
-                    v.insert(a);
+        let mut by_unit = periods.by_unit.into_iter().map(|(_, series)| series);
+        let merged = match (by_unit.next(), by_unit.next()) {
+            (None, _) => Vec::new(),
+            (Some(only), None) => only,
+            (Some(a), Some(b)) => {
+                let mut merged: BTreeMap<i64, Aggregate> = BTreeMap::new();
+                for (at, a) in a.into_iter().chain(b).chain(by_unit.flatten()) {
+                    match merged.entry(at) {
+                        std::collections::btree_map::Entry::Occupied(mut o) => {
+                            o.get_mut().merge(&a)
+                        }
+                        std::collections::btree_map::Entry::Vacant(v) => {
+                            v.insert(a);
+                        }
+                    }
                 }
+                merged.into_iter().collect()
             }
-        }
+        };
         let origin = tier_for_read(period, self.start_s, self.end_s, self.now_s)
             .map_or(self.start_s, |t| t.bucket(self.start_s));
         Ok(Series {

@@ -1,13 +1,10 @@
 //! Reading a metric's buckets back: the resolution a read is served from (`tiers`), its
 //! buckets merged into the periods asked for, and GetMetricStatistics on top.
 
-use std::collections::BTreeMap;
-
 use crate::aggregate::{Aggregate, Statistic};
 use crate::metric::{Dimension, Metric, check_unit};
-use crate::put::Chunk;
 use crate::tiers::{check_period, tier_for_read};
-use crate::{CloudWatch, CwScope, Result, combination, invalid, keys, missing};
+use crate::{CloudWatch, CwScope, Result, chunk, combination, invalid, keys, missing};
 
 /// At most this many datapoints in one GetMetricStatistics answer.
 pub const MAX_DATAPOINTS: i64 = 1440;
@@ -39,14 +36,53 @@ pub struct Datapoint {
     pub extended_statistics: Vec<(String, f64)>,
 }
 
-/// A metric's data merged into periods: (period start in seconds, unit) → aggregate.
-pub(crate) type Periods = BTreeMap<(i64, String), Aggregate>;
+/// A metric's data merged into periods: for each unit (in the order met), the periods'
+/// aggregates in time order. Buckets are visited in time order, so a period is appended or
+/// merged into the last one: no map and no copy of the unit's name per bucket.
+#[derive(Debug, Default)]
+pub(crate) struct Periods {
+    pub by_unit: Vec<(String, Vec<(i64, Aggregate)>)>,
+}
+
+impl Periods {
+    fn add(&mut self, slot: i64, unit: &str, aggregate: Aggregate) {
+        let series = match self.by_unit.iter().position(|(u, _)| u == unit) {
+            Some(i) => &mut self.by_unit[i].1,
+            None => {
+                self.by_unit.push((unit.to_string(), Vec::new()));
+                &mut self.by_unit.last_mut().expect("just pushed").1
+            }
+        };
+        match series.last_mut() {
+            Some((at, a)) if *at == slot => a.merge(&aggregate),
+            Some((at, _)) if *at > slot => {
+                // Not met from ordered chunks; kept right all the same.
+                match series.binary_search_by_key(&slot, |(at, _)| *at) {
+                    Ok(i) => series[i].1.merge(&aggregate),
+                    Err(i) => series.insert(i, (slot, aggregate)),
+                }
+            }
+            _ => series.push((slot, aggregate)),
+        }
+    }
+
+    /// Every (period start, unit, aggregate), by period start then unit.
+    pub(crate) fn into_sorted(self) -> Vec<(i64, String, Aggregate)> {
+        let mut all: Vec<(i64, String, Aggregate)> = self
+            .by_unit
+            .into_iter()
+            .flat_map(|(unit, series)| series.into_iter().map(move |(at, a)| (at, unit.clone(), a)))
+            .collect();
+        all.sort_by(|a, b| (a.0, &a.1).cmp(&(b.0, &b.1)));
+        all
+    }
+}
 
 impl CloudWatch {
     /// The metric's data from `start_s` to `end_s` (exclusive), in periods of `period`
     /// seconds aligned on the start (rounded down to the resolution served), of `unit` only
     /// when one is given, as CloudWatch would have it at `now_s`. Without `percentiles` the
-    /// buckets' distributions are not read (skipped while parsing: most of a record).
+    /// buckets' distributions are not read (a record apart, most of a chunk's bytes).
     #[allow(clippy::too_many_arguments)]
     pub(crate) fn periods(
         &self,
@@ -59,7 +95,7 @@ impl CloudWatch {
         now_s: i64,
         percentiles: bool,
     ) -> Result<Periods> {
-        let mut periods = Periods::new();
+        let mut periods = Periods::default();
         let Some(tier) = tier_for_read(period, start_s, end_s, now_s) else {
             return Ok(periods);
         };
@@ -78,26 +114,21 @@ impl CloudWatch {
                 } else {
                     None
                 };
-                let chunk = Chunk::decode(&kv, distributions.as_ref().map(Option::as_ref))?;
-                for (bucket, by_unit) in chunk.buckets.range(origin..end_s) {
-                    if !tier.keeps(*bucket, now_s) {
-                        continue;
-                    }
-                    let slot = origin + (bucket - origin).div_euclid(period) * period;
-                    for (u, aggregate) in by_unit {
-                        if unit.is_some_and(|wanted| wanted != u) {
-                            continue;
+                chunk::visit(
+                    &kv,
+                    distributions.as_ref().map(Option::as_ref),
+                    |bucket, u, aggregate| {
+                        if bucket < origin
+                            || bucket >= end_s
+                            || !tier.keeps(bucket, now_s)
+                            || unit.is_some_and(|wanted| wanted != u)
+                        {
+                            return;
                         }
-                        match periods.entry((slot, u.clone())) {
-                            std::collections::btree_map::Entry::Occupied(mut o) => {
-                                o.get_mut().merge(aggregate)
-                            }
-                            std::collections::btree_map::Entry::Vacant(v) => {
-                                v.insert(aggregate.clone());
-                            }
-                        }
-                    }
-                }
+                        let slot = origin + (bucket - origin).div_euclid(period) * period;
+                        periods.add(slot, u, aggregate);
+                    },
+                )?;
             }
             chunk_start += tier.chunk;
         }
@@ -192,8 +223,9 @@ impl CloudWatch {
             !percentiles.is_empty(),
         )?;
         let datapoints = periods
+            .into_sorted()
             .into_iter()
-            .map(|((at, unit), a)| {
+            .map(|(at, unit, a)| {
                 let stat = |s: Statistic| basics.contains(&s).then(|| a.statistic(s)).flatten();
                 Datapoint {
                     timestamp_ms: at * 1000,

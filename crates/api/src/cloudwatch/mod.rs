@@ -7,6 +7,7 @@
 
 mod alarms;
 mod data;
+mod json;
 mod metrics;
 mod tags;
 
@@ -332,8 +333,8 @@ fn json10(status: StatusCode, request_id: &str, body: Vec<u8>) -> Response {
 
 /// A JSON 1.0 answer (`{}` for an operation without output).
 pub fn json_response(request_id: &str, answer: Option<Document>) -> Response {
-    let body = answer.map_or_else(|| serde_json::json!({}), |a| a.to_json());
-    json10(StatusCode::OK, request_id, body.to_string().into_bytes())
+    let body = answer.map_or_else(|| b"{}".to_vec(), |a| json::to_vec(&a));
+    json10(StatusCode::OK, request_id, body)
 }
 
 /// A JSON 1.0 error: `__type` the exception's shape, the Query code in
