@@ -6,8 +6,8 @@
 //! target, min 2, max 4); `wrk` with 4 connections as the load. Prints one JSON line per
 //! round: seconds from the load's start to the policy's activity (the scale-out decision),
 //! to 4 tasks RUNNING, and to 4 distinct tasks answering through the load balancer (the
-//! reaction time). Between rounds, once the idle AlarmHigh has left ALARM, the service is
-//! scaled back to 2 by hand.
+//! reaction time). Each round starts after five alarm periods of idling; between rounds,
+//! once the idle AlarmHigh has left ALARM, the service is scaled back to 2 by hand.
 //!
 //! Usage: reaction [--metrics-period SECONDS] [--rounds N]
 
@@ -99,7 +99,12 @@ fn main() {
             .filter(|a| a["Description"] == "Setting desired count to 4.")
             .count()
     };
+    // Before each round the service idles for five alarm periods (AlarmHigh's evaluation
+    // range), so the alarm decides on a full range of quiet datapoints as a steady service
+    // would, not on the few a new target group has (missing data lets fewer decide).
+    let idle = Duration::from_secs(5 * period.clamp(10, 60));
     for round in 1..=rounds {
+        std::thread::sleep(idle);
         let before = activities();
         let start = Instant::now();
         let load = Load::start(web.address, 4, 1200);

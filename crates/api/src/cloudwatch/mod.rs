@@ -7,7 +7,6 @@
 
 mod alarms;
 mod data;
-mod json;
 mod metrics;
 mod tags;
 
@@ -333,7 +332,7 @@ fn json10(status: StatusCode, request_id: &str, body: Vec<u8>) -> Response {
 
 /// A JSON 1.0 answer (`{}` for an operation without output).
 pub fn json_response(request_id: &str, answer: Option<Document>) -> Response {
-    let body = answer.map_or_else(|| b"{}".to_vec(), |a| json::to_vec(&a));
+    let body = answer.map_or_else(|| b"{}".to_vec(), |a| a.to_json_vec());
     json10(StatusCode::OK, request_id, body)
 }
 

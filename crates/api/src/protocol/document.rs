@@ -203,24 +203,45 @@ impl Document {
 
     /// The document as JSON: timestamps as epoch seconds, blobs in base64.
     pub fn to_json(&self) -> serde_json::Value {
-        use serde_json::Value;
+        serde_json::to_value(self).expect("a document serialises")
+    }
+
+    /// The document as JSON text, written straight from it (a GetMetricData answer holds
+    /// up to 100,800 datapoints: no `serde_json::Value` tree in between).
+    pub fn to_json_vec(&self) -> Vec<u8> {
+        serde_json::to_vec(self).expect("a document serialises")
+    }
+}
+
+/// JSON as the JSON protocols write it: timestamps as epoch seconds, blobs in base64, a
+/// number that is not finite as null (serde_json's choice).
+impl serde::Serialize for Document {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::{SerializeMap, SerializeSeq};
         match self {
-            Document::Null => Value::Null,
-            Document::Bool(b) => Value::Bool(*b),
-            Document::Int(i) => Value::from(*i),
-            Document::Double(f) | Document::Timestamp(f) => Value::from(*f),
-            Document::Text(s) => Value::String(s.clone()),
+            Document::Null => s.serialize_unit(),
+            Document::Bool(b) => s.serialize_bool(*b),
+            Document::Int(i) => s.serialize_i64(*i),
+            Document::Double(f) | Document::Timestamp(f) => s.serialize_f64(*f),
+            Document::Text(text) => s.serialize_str(text),
             Document::Blob(bytes) => {
                 use base64::Engine;
-                Value::String(base64::engine::general_purpose::STANDARD.encode(bytes))
+                s.serialize_str(&base64::engine::general_purpose::STANDARD.encode(bytes))
             }
-            Document::List(items) => Value::Array(items.iter().map(Document::to_json).collect()),
-            Document::Struct(members) | Document::Map(members) => Value::Object(
-                members
-                    .iter()
-                    .map(|(k, v)| (k.clone(), v.to_json()))
-                    .collect(),
-            ),
+            Document::List(items) => {
+                let mut seq = s.serialize_seq(Some(items.len()))?;
+                for item in items {
+                    seq.serialize_element(item)?;
+                }
+                seq.end()
+            }
+            Document::Struct(members) | Document::Map(members) => {
+                let mut map = s.serialize_map(Some(members.len()))?;
+                for (k, v) in members {
+                    map.serialize_entry(k, v)?;
+                }
+                map.end()
+            }
         }
     }
 }
@@ -303,5 +324,32 @@ mod tests {
         assert_eq!(doc.boolean("F").unwrap(), Some(true));
         assert_eq!(doc.string("Missing").unwrap(), None);
         assert_eq!(doc.list("A").unwrap_err().code, "SerializationException");
+    }
+
+    #[test]
+    fn json_text_is_written_in_the_documents_order() {
+        let doc = Members::new()
+            .with("Id", "m1")
+            .with(
+                "Values",
+                vec![
+                    Document::Double(2.5),
+                    Document::Double(f64::NAN),
+                    Document::Int(-3),
+                ],
+            )
+            .with("Timestamps", vec![Document::Timestamp(1_796_637_600.5)])
+            .with("Blob", Document::Blob(b"hi".to_vec()))
+            .with("Flag", Document::Bool(true))
+            .with("Nothing", Document::Null)
+            .with(
+                "Map",
+                Document::Map(vec![("k".into(), Document::Text("v\"".into()))]),
+            )
+            .build();
+        assert_eq!(
+            String::from_utf8(doc.to_json_vec()).unwrap(),
+            r#"{"Id":"m1","Values":[2.5,null,-3],"Timestamps":[1796637600.5],"Blob":"aGk=","Flag":true,"Nothing":null,"Map":{"k":"v\""}}"#
+        );
     }
 }
