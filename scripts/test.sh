@@ -73,7 +73,8 @@ cargo clippy --workspace --all-targets -- -D warnings
 
 step "cargo build -p berth"
 cargo build -p berth
-export BERTH_BIN="$ROOT/target/debug/berth"
+# Where cargo put it (CARGO_TARGET_DIR when set, as in a second worktree sharing a build).
+export BERTH_BIN="${CARGO_TARGET_DIR:-$ROOT/target}/debug/berth"
 
 step "tests"
 if cargo nextest --version >/dev/null 2>&1; then
