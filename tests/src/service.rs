@@ -5,7 +5,7 @@ use std::collections::BTreeSet;
 use serde_json::Value;
 
 use crate::docker_agent::{describe_tasks, wait_for};
-use crate::{BerthServer, ok_json};
+use crate::{BerthServer, ok_json, unique};
 
 pub struct Svc<'a> {
     pub s: &'a BerthServer,
@@ -100,4 +100,41 @@ impl<'a> Svc<'a> {
             .map(|e| e["message"].as_str().unwrap().to_owned())
             .collect()
     }
+}
+
+/// `aws ecs create-service` of `desired` Fargate tasks of `task_definition` in `cluster`, on
+/// `subnet`, with `extra` arguments: the new service's name (unique, starting with `prefix`).
+pub fn create_fargate_service(
+    s: &BerthServer,
+    cluster: &str,
+    prefix: &str,
+    task_definition: &str,
+    desired: usize,
+    subnet: &str,
+    extra: &[&str],
+) -> String {
+    let name = unique(prefix);
+    let (desired, network) = (
+        desired.to_string(),
+        format!("awsvpcConfiguration={{subnets=[{subnet}]}}"),
+    );
+    let mut args = vec![
+        "ecs",
+        "create-service",
+        "--cluster",
+        cluster,
+        "--service-name",
+        &name,
+        "--task-definition",
+        task_definition,
+        "--desired-count",
+        &desired,
+        "--launch-type",
+        "FARGATE",
+        "--network-configuration",
+        &network,
+    ];
+    args.extend_from_slice(extra);
+    ok_json(&s.aws(&args));
+    name
 }

@@ -14,6 +14,7 @@ use serde_json::{Value, json};
 
 use crate::docker_agent::{register_fargate, wait_for, wait_instances};
 use crate::network::DefaultNetwork;
+use crate::service::create_fargate_service;
 use crate::{BerthServer, ok_json, require_tool, unique};
 
 /// The cluster `berth up` runs Fargate tasks on.
@@ -143,25 +144,18 @@ impl WebService {
             }]),
             &json!([]),
         );
-        let name = unique("web-");
-        ok_json(&s.aws(&[
-            "ecs",
-            "create-service",
-            "--cluster",
+        let name = create_fargate_service(
+            s,
             &cluster,
-            "--service-name",
-            &name,
-            "--task-definition",
+            "web-",
             &td,
-            "--desired-count",
-            &desired.to_string(),
-            "--launch-type",
-            "FARGATE",
-            "--network-configuration",
-            &format!("awsvpcConfiguration={{subnets=[{}]}}", net.subnets[0]),
-            "--load-balancers",
-            &format!("targetGroupArn={target_group},containerName=web,containerPort=8080"),
-        ]));
+            desired,
+            &net.subnets[0],
+            &[
+                "--load-balancers",
+                &format!("targetGroupArn={target_group},containerName=web,containerPort=8080"),
+            ],
+        );
         let web = WebService {
             cluster,
             name,

@@ -9,7 +9,7 @@
 use std::time::Duration;
 
 use berth_e2e::docker_agent::{register_fargate, wait_for, wait_instances};
-use berth_e2e::service::Svc;
+use berth_e2e::service::{Svc, create_fargate_service};
 use berth_e2e::web::{FARGATE_POOL, Load, WebService};
 use berth_e2e::{BerthServer, ServerOptions, ok_json, unique};
 use serde_json::{Value, json};
@@ -205,23 +205,7 @@ fn cpu_tracking_scales_out_a_service_whose_container_burns_cpu() {
                  "command": ["sh", "-c", "while :; do :; done"]}]),
         &json!([]),
     );
-    let name = unique("burner-");
-    ok_json(&s.aws(&[
-        "ecs",
-        "create-service",
-        "--cluster",
-        &cluster,
-        "--service-name",
-        &name,
-        "--task-definition",
-        &td,
-        "--desired-count",
-        "1",
-        "--launch-type",
-        "FARGATE",
-        "--network-configuration",
-        "awsvpcConfiguration={subnets=[subnet-default]}",
-    ]));
+    let name = create_fargate_service(&s, &cluster, "burner-", &td, 1, "subnet-default", &[]);
     Svc::wait_running(&s, &cluster, &name, 1, Duration::from_secs(120));
     let resource_id = format!("service/{cluster}/{name}");
     aas(
