@@ -190,6 +190,7 @@ pub(super) fn try_place_batch(
             tasks: Vec::with_capacity(plan.placements.len()),
             failures,
         };
+        let mut created = Vec::with_capacity(request.count as usize);
         for (i, placement) in plan.placements.iter().enumerate() {
             let slot = &mut lane_state.slots[placement.instance];
             touched
@@ -206,7 +207,7 @@ pub(super) fn try_place_batch(
             }
             reserve(&mut slot.instance, need, group);
             let launch = TaskLaunch::nth(&job.input.launch, i);
-            let mut task = new_task(
+            let task = new_task(
                 scope,
                 cluster,
                 Some(&slot.instance),
@@ -216,15 +217,7 @@ pub(super) fn try_place_batch(
                 need,
                 launch,
             );
-            if !subnets.is_empty() {
-                // Counted free above, so there is one.
-                let assignment = addresses
-                    .take(store, subnets)?
-                    .ok_or_else(|| no_free_addresses(subnets))?;
-                claim_address(scope, &mut task, &assignment, &mut compares, &mut ops);
-            }
-            ops.extend(new_task_ops(scope, cluster, &task));
-            outcome.tasks.push(task);
+            created.push(task);
         }
         let placed = plan.placements.len();
         // What found no room waits (through an Auto Scaling group provider only).
@@ -235,7 +228,11 @@ pub(super) fn try_place_batch(
         };
         for i in waiting {
             let launch = TaskLaunch::nth(&job.input.launch, i);
-            let mut task = new_task(scope, cluster, None, td, req, group, need, launch);
+            created.push(new_task(scope, cluster, None, td, req, group, need, launch));
+        }
+        // The placed and the waiting tasks alike: an address each (counted free above, so
+        // there is one), and their records.
+        for mut task in created {
             if !subnets.is_empty() {
                 let assignment = addresses
                     .take(store, subnets)?
