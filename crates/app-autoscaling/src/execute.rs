@@ -154,7 +154,6 @@ impl AppAutoScaling {
         &self,
         scope: &Scope,
         target: &ScalableTarget,
-        cause: &str,
     ) -> Result<Option<ScalingActivity>> {
         let (cluster, service) = target.service();
         for _ in 0..ATTEMPTS {
@@ -173,12 +172,14 @@ impl AppAutoScaling {
             if to == from {
                 return Ok(None);
             }
-            let mut activity = desired_count_activity(
-                &target.resource_id,
-                to,
-                cause.to_string(),
-                berth_store::now_epoch(),
-            );
+            // The bound that moved the count is the cause.
+            let cause = if to > from {
+                format!("minimum capacity was set to {}", target.min_capacity)
+            } else {
+                format!("maximum capacity was set to {to}")
+            };
+            let mut activity =
+                desired_count_activity(&target.resource_id, to, cause, berth_store::now_epoch());
             self.write_activity(scope, &activity)?;
             let set = self
                 .ecs

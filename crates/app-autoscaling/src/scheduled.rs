@@ -216,7 +216,7 @@ impl AppAutoScaling {
     }
 
     fn run_scheduled_action(&self, scope: &Scope, key: &str, now: f64) -> Result<bool> {
-        let mut applied: Option<(ScalableTarget, ScheduledAction)> = None;
+        let mut applied: Option<ScalableTarget> = None;
         update(&*self.store, key, |current: Option<ScheduledAction>| {
             applied = None;
             let Some(mut a) = current else {
@@ -262,20 +262,13 @@ impl AppAutoScaling {
                 .provided(Compare::ModRevision(target_key.clone(), kv.mod_revision))
                 .also(Op::put(target_key, berth_store::encode(&target)))
                 .also(put_activity(scope, &activity));
-            applied = Some((target, a));
+            applied = Some(target);
             Ok(update)
         })?;
-        let Some((target, a)) = applied else {
+        let Some(target) = applied else {
             return Ok(false);
         };
-        let cause = match (a.action.min_capacity, a.action.max_capacity) {
-            (Some(min), _) if min == target.min_capacity => {
-                format!("minimum capacity was set to {min}")
-            }
-            (_, Some(max)) => format!("maximum capacity was set to {max}"),
-            _ => format!("scheduled action name {} was triggered", a.name),
-        };
-        self.clamp_desired(scope, &target, &cause)?;
+        self.clamp_desired(scope, &target)?;
         Ok(true)
     }
 }

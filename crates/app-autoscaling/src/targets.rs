@@ -191,14 +191,7 @@ impl AppAutoScaling {
         })?
         .expect("a registered target is stored");
         // Capacity outside the new range is brought into it, as AWS does.
-        self.clamp_desired(
-            scope,
-            &stored,
-            &format!(
-                "scalable target's capacity range was set to {}..{}",
-                stored.min_capacity, stored.max_capacity
-            ),
-        )?;
+        self.clamp_desired(scope, &stored)?;
         Ok(stored)
     }
 

@@ -442,6 +442,41 @@ fn a_due_scheduled_action_sets_the_range_and_the_desired_count() {
 }
 
 #[test]
+fn a_new_range_names_the_bound_that_moved_the_count() {
+    let w = world(5);
+    register(&w, 1, 10);
+    register(&w, 1, 3);
+    assert_eq!(w.ecs.desired("default", "web"), Some(3));
+    register(&w, 4, 6);
+    assert_eq!(w.ecs.desired("default", "web"), Some(4));
+    let filter = ActivityFilter {
+        resource_id: Some(SERVICE.into()),
+        ..ActivityFilter::default()
+    };
+    let (activities, _) = w
+        .scaling
+        .describe_scaling_activities(&w.scope, &filter)
+        .unwrap();
+    let texts: Vec<(&str, &str)> = activities
+        .iter()
+        .map(|a| (a.description.as_str(), a.cause.as_str()))
+        .collect();
+    assert_eq!(
+        texts,
+        [
+            (
+                "Setting desired count to 4.",
+                "minimum capacity was set to 4"
+            ),
+            (
+                "Setting desired count to 3.",
+                "maximum capacity was set to 3"
+            ),
+        ]
+    );
+}
+
+#[test]
 fn a_step_policy_picks_its_step_from_the_breach() {
     let w = world(2);
     register(&w, 1, 10);

@@ -2,9 +2,9 @@
 //! period the leader takes the difference between two snapshots and publishes, in each load
 //! balancer's account and region, what ELBv2 publishes: `AWS/ApplicationELB` (RequestCount,
 //! NewConnectionCount, ActiveConnectionCount, HTTPCode_ELB_* by LoadBalancer; RequestCount,
-//! RequestCountPerTarget, HTTPCode_Target_*, TargetResponseTime,
-//! TargetConnectionErrorCount, HealthyHostCount, UnHealthyHostCount by TargetGroup and
-//! LoadBalancer) and `AWS/NetworkELB` (ActiveFlowCount, NewFlowCount, ProcessedBytes;
+//! HTTPCode_Target_*, TargetResponseTime, TargetConnectionErrorCount by LoadBalancer and by
+//! TargetGroup and LoadBalancer; RequestCountPerTarget by TargetGroup (and LoadBalancer);
+//! HealthyHostCount, UnHealthyHostCount by TargetGroup and LoadBalancer) and `AWS/NetworkELB` (ActiveFlowCount, NewFlowCount, ProcessedBytes;
 //! HealthyHostCount, UnHealthyHostCount). As ELBv2 does, traffic metrics are reported for
 //! periods with traffic, host counts every period.
 //!
@@ -177,6 +177,9 @@ pub fn datums(
                 "Bytes",
             ));
         }
+        // The target metrics ELBv2 also reports by LoadBalancer alone: every group's sum.
+        let mut lb_codes = [0.0; TARGET_CODES];
+        let mut lb_times: BTreeMap<u64, u64> = BTreeMap::new();
         for group in groups.get(&balancer.id.0).into_iter().flatten() {
             let Some((_, _, group_name)) = arn_parts(group) else {
                 continue;
@@ -223,27 +226,30 @@ pub fn datums(
                 continue;
             }
             push(datum("RequestCount", &dims, requests, "Count"));
-            for (metric, value) in [
-                ("HTTPCode_Target_2XX_Count", delta(|t| t.target_2xx)),
-                ("HTTPCode_Target_3XX_Count", delta(|t| t.target_3xx)),
-                ("HTTPCode_Target_4XX_Count", delta(|t| t.target_4xx)),
-                ("HTTPCode_Target_5XX_Count", delta(|t| t.target_5xx)),
-                ("TargetConnectionErrorCount", delta(|t| t.connection_errors)),
-            ] {
-                if value > 0.0 {
-                    push(datum(metric, &dims, value, "Count"));
-                }
+            let codes = [
+                delta(|t| t.target_2xx),
+                delta(|t| t.target_3xx),
+                delta(|t| t.target_4xx),
+                delta(|t| t.target_5xx),
+                delta(|t| t.connection_errors),
+            ];
+            push_target_counts(&mut push, &dims, &codes);
+            for (sum, value) in lb_codes.iter_mut().zip(codes) {
+                *sum += value;
             }
-            // Values and counts (at most 150 a datum), from the data plane's histogram, so
-            // percentiles can be read back (docs/elbv2.md).
             let times = current.response_times_since(&earlier);
-            for chunk in times.chunks(MAX_VALUES) {
-                push(MetricDatum {
-                    values: chunk.iter().map(|(seconds, _)| *seconds).collect(),
-                    counts: chunk.iter().map(|(_, n)| *n as f64).collect(),
-                    ..datum("TargetResponseTime", &dims, 0.0, "Seconds")
-                });
+            push_response_times(&mut push, &dims, &times);
+            for (seconds, n) in times {
+                *lb_times.entry(seconds.to_bits()).or_default() += n;
             }
+        }
+        if application {
+            push_target_counts(&mut push, &by_lb, &lb_codes);
+            let times: Vec<(f64, u64)> = lb_times
+                .into_iter()
+                .map(|(bits, n)| (f64::from_bits(bits), n))
+                .collect();
+            push_response_times(&mut push, &by_lb, &times);
         }
     }
     // A value cannot go with values or a statistic set.
@@ -253,6 +259,46 @@ pub fn datums(
         }
     }
     out
+}
+
+/// The target metrics counted per response class, in `push_target_counts`'s order.
+const TARGET_CODES: usize = 5;
+
+/// HTTPCode_Target_2XX…5XX_Count and TargetConnectionErrorCount, each when not zero
+/// ("Reporting criteria: There is a nonzero value").
+fn push_target_counts(
+    push: &mut impl FnMut(MetricDatum),
+    dims: &[Dimension],
+    counts: &[f64; TARGET_CODES],
+) {
+    let names = [
+        "HTTPCode_Target_2XX_Count",
+        "HTTPCode_Target_3XX_Count",
+        "HTTPCode_Target_4XX_Count",
+        "HTTPCode_Target_5XX_Count",
+        "TargetConnectionErrorCount",
+    ];
+    for (metric, value) in names.into_iter().zip(counts) {
+        if *value > 0.0 {
+            push(datum(metric, dims, *value, "Count"));
+        }
+    }
+}
+
+/// TargetResponseTime as values and counts (at most 150 a datum), from the data plane's
+/// histogram, so percentiles can be read back (docs/elbv2.md).
+fn push_response_times(
+    push: &mut impl FnMut(MetricDatum),
+    dims: &[Dimension],
+    times: &[(f64, u64)],
+) {
+    for chunk in times.chunks(MAX_VALUES) {
+        push(MetricDatum {
+            values: chunk.iter().map(|(seconds, _)| *seconds).collect(),
+            counts: chunk.iter().map(|(_, n)| *n as f64).collect(),
+            ..datum("TargetResponseTime", dims, 0.0, "Seconds")
+        });
+    }
 }
 
 /// Publishes every period until `shutdown`: the data plane's traffic against the plan it

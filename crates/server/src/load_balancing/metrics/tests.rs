@@ -156,3 +156,54 @@ fn a_quiet_period_reports_host_counts_and_zero_requests_per_target_only() {
             .all(|(_, _, d)| d.value == Some(0.0))
     );
 }
+
+#[test]
+fn target_answers_are_also_summed_by_load_balancer_over_its_groups() {
+    const TG2: &str =
+        "arn:aws:elasticloadbalancing:eu-west-1:123456789012:targetgroup/api/0a1b2c3d4e5f6789";
+    let mut plan = plan();
+    if let lb::Action::Forward(forward) =
+        &mut plan.load_balancers[0].listeners[0].default_actions[0]
+    {
+        forward.target_groups.push(lb::WeightedTargetGroup {
+            id: lb::TargetGroupId(TG2.into()),
+            weight: 1,
+        });
+    }
+    let before = traffic(10, 8, 1, 900_000, 3);
+    let mut now = traffic(50, 38, 11, 2_900_000, 4);
+    // The second group: 5 answers, all 2xx, none before.
+    let second = lb::TargetGroupTraffic {
+        requests: 5,
+        target_2xx: 5,
+        responses: 5,
+        response_bins: bins(5),
+        healthy_hosts: 1,
+        ..lb::TargetGroupTraffic::default()
+    };
+    now.target_groups
+        .insert(lb::TargetGroupId(TG2.into()), second);
+    let out = datums(&before, &now, &plan);
+    let by_lb = |name: &str| {
+        out.iter()
+            .filter(|(_, _, d)| d.metric_name == name && d.dimensions.len() == 1)
+            .filter(|(_, _, d)| d.dimensions[0].name == "LoadBalancer")
+            .map(|(_, _, d)| d)
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(by_lb("HTTPCode_Target_2XX_Count")[0].value, Some(35.0));
+    assert_eq!(by_lb("HTTPCode_Target_5XX_Count")[0].value, Some(10.0));
+    assert!(by_lb("HTTPCode_Target_4XX_Count").is_empty());
+    // 40 + 5 answers of ~50 ms, merged into one value.
+    let time = by_lb("TargetResponseTime");
+    assert_eq!(time.len(), 1);
+    assert_eq!(time[0].counts, [45.0]);
+    assert_eq!(time[0].value, None);
+    // Per group, as before.
+    let per_group: Vec<f64> = out
+        .iter()
+        .filter(|(_, _, d)| d.metric_name == "HTTPCode_Target_2XX_Count" && d.dimensions.len() == 2)
+        .filter_map(|(_, _, d)| d.value)
+        .collect();
+    assert_eq!(per_group, [5.0, 30.0]); // by group ARN: api, web
+}
