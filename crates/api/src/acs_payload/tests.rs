@@ -97,6 +97,7 @@ fn stored_task(td: &TaskDefinition, group: &str, overrides: Option<Value>) -> be
         protection: None,
         load_balancer_targets: Vec::new(),
         deactivating: None,
+        waiting_placement: None,
     }
 }
 

@@ -170,6 +170,19 @@ pub struct Task {
     /// waits for them to drain (ECS's DEACTIVATING).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub deactivating: Option<crate::service_load_balancers::Deactivation>,
+    /// Berth's own: a task waiting for its capacity provider's capacity keeps the
+    /// placement constraints (the task definition's and RunTask's) and strategy it was
+    /// launched with, for its placement when an instance has room.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub waiting_placement: Option<WaitingPlacement>,
+}
+
+/// Placement constraints and strategy as RunTask / the service gave them: (type,
+/// expression) and (type, field).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct WaitingPlacement {
+    pub constraints: Vec<(String, Option<String>)>,
+    pub strategy: Vec<(String, Option<String>)>,
 }
 
 impl Task {

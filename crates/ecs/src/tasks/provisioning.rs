@@ -9,7 +9,7 @@ use berth_model::ecs::{DesiredStatus, StopCode, TaskStatus};
 use berth_store::{Compare, Op};
 
 use super::run::{instance_zone, reserve};
-use super::{Task, index_entry};
+use super::{Task, WaitingPlacement, index_entry};
 use crate::instances::ContainerInstance;
 use crate::keys::{instance_key, instances_prefix, marker_key, task_key};
 use crate::{Ecs, Result, decode, encode};
@@ -104,10 +104,10 @@ impl Ecs {
     }
 
     /// Places the cluster's tasks waiting for `provider`'s capacity, oldest first, each on
-    /// the provider's ACTIVE instance with the least memory left that fits it (binpack);
+    /// one of the provider's ACTIVE instances that fits it, by the placement constraints
+    /// and strategy it was launched with (binpack on memory when it named no strategy);
     /// the task keeps PROVISIONING and its agent takes it from there. Returns how many
-    /// were placed. A task's placement constraints and strategy from RunTask are not kept
-    /// while it waits: only its resources, ports and the provider count here.
+    /// were placed.
     pub fn place_waiting_tasks(
         &self,
         scope: &Scope,
@@ -148,30 +148,21 @@ impl Ecs {
             if !task.is_waiting_for_capacity() {
                 return Ok(false);
             }
-            let one = berth_scheduler::TaskRequest {
-                cpu: task.reservation.cpu.max(0) as u64,
-                memory: task.reservation.memory.max(0) as u64,
-                tcp_ports: task.reservation.tcp_ports.clone(),
-                udp_ports: task.reservation.udp_ports.clone(),
-                group: task.group.clone(),
-                count: 1,
-                placement_constraints: Vec::new(),
-                placement_strategy: Vec::new(),
-            };
-            let best = self
+            let placement = task.waiting_placement.clone().unwrap_or_default();
+            let candidates: Vec<(u64, ContainerInstance)> = self
                 .store
                 .range(&instances_prefix(scope, cluster), None, 0)?
                 .into_iter()
                 .filter_map(|kv| {
                     let i: ContainerInstance = decode(&kv).ok()?;
-                    (i.capacity_provider_name.as_deref() == Some(provider)
-                        && berth_scheduler::check_fit(&i.placement_view(scope), &one).is_ok())
-                    .then_some((kv.mod_revision, i))
+                    (i.capacity_provider_name.as_deref() == Some(provider))
+                        .then_some((kv.mod_revision, i))
                 })
-                .min_by_key(|(_, i)| (i.remaining.memory, i.remaining.cpu, i.id.clone()));
-            let Some((revision, mut instance)) = best else {
+                .collect();
+            let Some(chosen) = choose_instance(&task, &placement, &candidates, scope) else {
                 return Ok(false);
             };
+            let (revision, mut instance) = candidates[chosen].clone();
             reserve(&mut instance, &task.reservation, &task.group);
             task.container_instance_id = Some(instance.id.clone());
             if task.availability_zone.is_none() {
@@ -223,6 +214,57 @@ impl Ecs {
         }
         Ok(stopped)
     }
+}
+
+/// The instance (index into `candidates`) the scheduler picks for one waiting task: its
+/// resources and ports, the constraints and strategy it was launched with (binpack on
+/// memory when none was named). `None`: no instance has room, or a constraint no longer
+/// parses (it did at launch).
+fn choose_instance(
+    task: &Task,
+    placement: &WaitingPlacement,
+    candidates: &[(u64, ContainerInstance)],
+    scope: &Scope,
+) -> Option<usize> {
+    let constraints = placement
+        .constraints
+        .iter()
+        .map(|(t, e)| berth_scheduler::parse_placement_constraint(t, e.as_deref()))
+        .collect::<std::result::Result<Vec<_>, _>>()
+        .ok()?;
+    let strategy = if placement.strategy.is_empty() {
+        vec![berth_scheduler::PlacementStrategy::Binpack(
+            berth_scheduler::BinpackField::Memory,
+        )]
+    } else {
+        placement
+            .strategy
+            .iter()
+            .map(|(t, f)| berth_scheduler::parse_placement_strategy(t, f.as_deref()))
+            .collect::<std::result::Result<Vec<_>, _>>()
+            .ok()?
+    };
+    let one = berth_scheduler::TaskRequest {
+        cpu: task.reservation.cpu.max(0) as u64,
+        memory: task.reservation.memory.max(0) as u64,
+        tcp_ports: task.reservation.tcp_ports.clone(),
+        udp_ports: task.reservation.udp_ports.clone(),
+        group: task.group.clone(),
+        count: 1,
+        placement_constraints: constraints,
+        placement_strategy: strategy,
+    };
+    let snapshot = berth_scheduler::ClusterSnapshot {
+        instances: candidates
+            .iter()
+            .map(|(_, i)| i.placement_view(scope))
+            .collect(),
+    };
+    let seed = task.created_at.to_bits();
+    berth_scheduler::plan(&snapshot, &one, seed)
+        .placements
+        .first()
+        .map(|p| p.instance)
 }
 
 #[cfg(test)]
@@ -413,5 +455,57 @@ mod tests {
             Some(PROVISIONING_TIMED_OUT)
         );
         assert_eq!(stopped[0].stop_code, Some(StopCode::TaskFailedToStart));
+    }
+
+    #[test]
+    fn waiting_tasks_keep_their_placement_constraints() {
+        let w = world();
+        let out = w
+            .ecs
+            .run_task(
+                &w.scope,
+                RunTask {
+                    task_definition: "f".into(),
+                    count: 2,
+                    capacity_provider_strategy: Some(vec![item("cp", 1, 0)]),
+                    placement_constraints: vec![("distinctInstance".into(), None)],
+                    ..RunTask::default()
+                },
+            )
+            .unwrap();
+        assert!(out.tasks.iter().all(Task::is_waiting_for_capacity));
+        // One instance with room for both: distinctInstance lets only one go there.
+        let first = w.instance(1024, 4096);
+        w.ecs
+            .set_container_instance_capacity_provider(&w.scope, "default", &first.id, Some("cp"))
+            .unwrap();
+        assert_eq!(
+            w.ecs
+                .place_waiting_tasks(&w.scope, "default", "cp")
+                .unwrap(),
+            1
+        );
+        let second = w.instance(1024, 4096);
+        w.ecs
+            .set_container_instance_capacity_provider(&w.scope, "default", &second.id, Some("cp"))
+            .unwrap();
+        assert_eq!(
+            w.ecs
+                .place_waiting_tasks(&w.scope, "default", "cp")
+                .unwrap(),
+            1
+        );
+        let mut on: Vec<String> = w
+            .ecs
+            .provider_usage(&w.scope, "default", "cp")
+            .unwrap()
+            .tasks
+            .iter()
+            .filter_map(|t| t.container_instance_id.clone())
+            .collect();
+        on.sort();
+        let mut both = vec![first.id.clone(), second.id.clone()];
+        both.sort();
+        assert_eq!(on, both);
     }
 }

@@ -593,6 +593,16 @@ pub(super) fn new_task(
         protection: None,
         load_balancer_targets: Vec::new(),
         deactivating: None,
+        waiting_placement: instance.is_none().then(|| WaitingPlacement {
+            constraints: td
+                .placement_constraints
+                .iter()
+                .flatten()
+                .map(|c| (c.r#type.clone().unwrap_or_default(), c.expression.clone()))
+                .chain(req.placement_constraints.iter().cloned())
+                .collect(),
+            strategy: req.placement_strategy.clone(),
+        }),
     }
 }
 
