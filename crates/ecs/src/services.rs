@@ -305,6 +305,9 @@ pub struct UpdateService {
     pub enable_execute_command: Option<bool>,
     /// A new list replaces the service's (a new deployment registers its tasks there).
     pub load_balancers: Option<Vec<LoadBalancer>>,
+    /// A new capacity provider strategy for the tasks launched from now on (an empty list:
+    /// back to the launch type). As in ECS, not a new deployment by itself.
+    pub capacity_provider_strategy: Option<Vec<crate::CapacityProviderStrategyItem>>,
 }
 
 /// A role as CreateService's `role` names it: an ARN as it is, a name (without a path: a
@@ -818,6 +821,7 @@ impl Ecs {
                 .unwrap_or(&current.task_definition);
             self.check_load_balancers(scope, balancers, definition)?;
         }
+        let launch = self.updated_launch(scope, &current, &update, task_definition.as_deref())?;
         self.change_service(scope, cluster, name_or_arn, |s| {
             let before = s.clone();
             if s.status != ServiceStatus::Active {
@@ -866,6 +870,18 @@ impl Ecs {
             if let Some(l) = &update.load_balancers {
                 s.load_balancers = l.clone();
             }
+            if let Some((strategy, launch_type)) = &launch {
+                s.capacity_provider_strategy = strategy.clone();
+                s.launch_type = *launch_type;
+                // The tasks the current deployment launches from now on go the new way.
+                if let Some(primary) = s
+                    .deployments
+                    .iter_mut()
+                    .find(|d| d.status == DeploymentStatus::Primary)
+                {
+                    primary.launch_type = *launch_type;
+                }
+            }
             let changed_definition = task_definition
                 .as_ref()
                 .is_some_and(|t| *t != s.task_definition);
@@ -898,6 +914,57 @@ impl Ecs {
             }
             Ok(())
         })
+    }
+
+    /// UpdateService's `capacityProviderStrategy`, checked: the strategy and the launch
+    /// type it gives (an empty list keeps the launch type the service runs on). The
+    /// service's definition and network must suit a changed launch type, as on creation.
+    fn updated_launch(
+        &self,
+        scope: &Scope,
+        current: &Service,
+        update: &UpdateService,
+        task_definition: Option<&str>,
+    ) -> Result<Option<(Vec<crate::CapacityProviderStrategyItem>, LaunchType)>> {
+        let Some(strategy) = &update.capacity_provider_strategy else {
+            return Ok(None);
+        };
+        if current.is_external() {
+            return Err(EcsError::InvalidParameter(
+                "A service with the EXTERNAL deployment controller is deployed through its task sets: use CreateTaskSet.".into(),
+            ));
+        }
+        if strategy.is_empty() {
+            return Ok(Some((Vec::new(), current.launch_type)));
+        }
+        let cluster = self.active_cluster(scope, Some(&current.cluster))?;
+        let launch_type = crate::fargate::resolve_launch(
+            &cluster,
+            None,
+            Some(strategy),
+            current.platform_version.as_deref(),
+            1,
+        )?
+        .launch_type();
+        if launch_type != current.launch_type {
+            if current.scheduling_strategy == "DAEMON" && launch_type == LaunchType::Fargate {
+                return Err(EcsError::InvalidParameter(
+                    "The daemon scheduling strategy does not support the FARGATE launch type."
+                        .into(),
+                ));
+            }
+            let network = update
+                .network_configuration
+                .clone()
+                .or(current.network_configuration.clone());
+            self.service_task_definition(
+                scope,
+                task_definition.unwrap_or(&current.task_definition),
+                launch_type,
+                &network,
+            )?;
+        }
+        Ok(Some((strategy.clone(), launch_type)))
     }
 
     /// Application Auto Scaling's write: an ACTIVE service's desired count set to `desired`

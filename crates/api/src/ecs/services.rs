@@ -189,6 +189,7 @@ pub struct UpdateServiceRequest {
     pub force_new_deployment: bool,
     pub enable_execute_command: Option<bool>,
     pub load_balancers: Option<Vec<LoadBalancer>>,
+    pub capacity_provider_strategy: Option<Vec<CapacityProviderStrategyItem>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -312,6 +313,7 @@ pub(super) async fn update_service(
                 force_new_deployment: req.force_new_deployment,
                 enable_execute_command: req.enable_execute_command,
                 load_balancers: req.load_balancers,
+                capacity_provider_strategy: req.capacity_provider_strategy,
             },
         )
         .map_err(ecs_error)?;

@@ -174,3 +174,102 @@ fn tasks_wait_in_provisioning_and_managed_scaling_launches_an_instance() {
     )
     .expect_error("InvalidParameterException");
 }
+
+#[test]
+fn update_service_moves_a_service_onto_a_capacity_provider_and_back() {
+    let s = server();
+    template(&s, "web-lt");
+    ecs::create_cluster(&s, "web");
+    let arn = group(&s, "web-asg", false);
+    let provider = unique("cp-");
+    s.ecs(
+        "CreateCapacityProvider",
+        json!({"name": provider, "autoScalingGroupProvider": {"autoScalingGroupArn": arn}}),
+    )
+    .ok();
+    s.ecs(
+        "PutClusterCapacityProviders",
+        json!({"cluster": "web", "capacityProviders": [provider, "FARGATE"],
+               "defaultCapacityProviderStrategy": []}),
+    )
+    .ok();
+    let family = unique("cp-svc-");
+    let td = register_task_definition_arn(&s, single_container(&family, "app", "app:1", 64));
+    let name = unique("svc-");
+    s.ecs(
+        "CreateService",
+        json!({"cluster": "web", "serviceName": name, "taskDefinition": td,
+               "desiredCount": 0, "launchType": "EC2"}),
+    )
+    .ok();
+    let strategy = json!([{"capacityProvider": provider, "weight": 1, "base": 0}]);
+
+    // Refused as CreateService refuses them: a strategy mixing Fargate and Auto Scaling
+    // group providers, and Fargate for a definition that is EC2's only.
+    s.ecs(
+        "UpdateService",
+        json!({"cluster": "web", "service": name, "capacityProviderStrategy": [
+            {"capacityProvider": provider, "weight": 1},
+            {"capacityProvider": "FARGATE", "weight": 1}]}),
+    )
+    .expect_error("InvalidParameterException");
+    let out = s.ecs(
+        "UpdateService",
+        json!({"cluster": "web", "service": name, "capacityProviderStrategy": [
+            {"capacityProvider": "FARGATE", "weight": 1}]}),
+    );
+    out.expect_error("InvalidParameterException");
+    assert_eq!(
+        out.message(),
+        "Task definition does not support launch_type FARGATE."
+    );
+
+    // Onto the provider: the service shows the strategy, and its new task is launched
+    // through it (waiting in PROVISIONING: the group has no instance).
+    let updated = s
+        .ecs(
+            "UpdateService",
+            json!({"cluster": "web", "service": name, "desiredCount": 1,
+                   "capacityProviderStrategy": strategy}),
+        )
+        .ok();
+    assert_eq!(
+        updated["service"]["capacityProviderStrategy"], strategy,
+        "{updated:#}"
+    );
+    assert!(
+        updated["service"].get("launchType").is_none(),
+        "{updated:#}"
+    );
+    let task = (0..100)
+        .find_map(|_| {
+            let listed = s
+                .ecs("ListTasks", json!({"cluster": "web", "serviceName": name}))
+                .ok();
+            let arns = listed["taskArns"].as_array().cloned().unwrap_or_default();
+            if arns.is_empty() {
+                std::thread::sleep(std::time::Duration::from_millis(100));
+                return None;
+            }
+            let described = s
+                .ecs("DescribeTasks", json!({"cluster": "web", "tasks": arns}))
+                .ok();
+            Some(described["tasks"][0].clone())
+        })
+        .expect("the service launches its task");
+    assert_eq!(task["capacityProviderName"], provider.as_str(), "{task:#}");
+    assert_eq!(task["lastStatus"], "PROVISIONING", "{task:#}");
+
+    // An empty list: back to the launch type.
+    let back = s
+        .ecs(
+            "UpdateService",
+            json!({"cluster": "web", "service": name, "capacityProviderStrategy": []}),
+        )
+        .ok();
+    assert_eq!(back["service"]["launchType"], "EC2", "{back:#}");
+    assert!(
+        back["service"].get("capacityProviderStrategy").is_none(),
+        "{back:#}"
+    );
+}
