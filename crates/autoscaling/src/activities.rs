@@ -56,7 +56,34 @@ pub(crate) fn start(
     (key, op)
 }
 
+/// How long activities are kept: EC2 Auto Scaling shows the last six weeks.
+pub const ACTIVITY_RETENTION_SECONDS: f64 = 42.0 * 86_400.0;
+
 impl AutoScaling {
+    /// Deletes every group's ended activities that started more than six weeks before
+    /// `now` (housekeeping: deleting twice is harmless); answers how many.
+    pub fn expire_activities(&self, now: f64) -> Result<usize> {
+        let mut expired = Vec::new();
+        berth_store::scan(
+            self.store(),
+            &AsgScope::all_activities_prefix(),
+            None,
+            |kv| {
+                let a: Activity = berth_store::decode(kv)?;
+                if a.status_code != ActivityStatus::InProgress
+                    && a.start_time < now - ACTIVITY_RETENTION_SECONDS
+                {
+                    expired.push(Op::delete(kv.key.clone()));
+                }
+                Ok::<_, AutoScalingError>(true)
+            },
+        )?;
+        for batch in expired.chunks(128) {
+            self.store().txn(&[], batch)?;
+        }
+        Ok(expired.len())
+    }
+
     /// The activity at `key` ended with `status`: the operation that records it (none
     /// when it is gone or ended already). Every activity is written together with its
     /// group's record, so the group's compare-and-swap orders the writes of one activity.

@@ -35,6 +35,11 @@ impl AsgScope {
         format!("{}{name}", self.groups_prefix())
     }
 
+    /// Every account's and region's activities (the retention's scan).
+    pub(crate) fn all_activities_prefix() -> String {
+        format!("{ROOT}activity/")
+    }
+
     pub(crate) fn activities_prefix(&self, group: &str) -> String {
         format!("{}{group}/", self.base("activity"))
     }

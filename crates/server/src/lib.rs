@@ -444,6 +444,14 @@ fn spawn_replica_loops(
         shutdown.clone(),
         move || secrets.purge_expired(),
     );
+    // EC2 Auto Scaling shows six weeks of scaling activities. Deleting twice is harmless.
+    let autoscaling = state.autoscaling.clone();
+    periodic::every(
+        "Auto Scaling group activities forgotten",
+        Duration::from_secs(3600),
+        shutdown.clone(),
+        move || autoscaling.expire_activities(berth_store::now_epoch()),
+    );
     // CloudWatch metrics' retention: each resolution's chunks past its retention are
     // deleted (reads hide them at once). Deleting twice is harmless, so every replica may.
     let cloudwatch = state.cloudwatch.clone();

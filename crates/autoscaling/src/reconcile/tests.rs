@@ -137,3 +137,20 @@ fn force_delete_terminates_every_instance_then_removes_the_group() {
     assert_eq!(asg.reconcile(&scope, "g").unwrap(), None);
     assert!(asg.group(&scope, "g").is_err());
 }
+
+#[test]
+fn ended_activities_are_kept_six_weeks() {
+    let (asg, scope) = setup();
+    let g = asg.reconcile(&scope, "g").unwrap().unwrap();
+    // One launch ends (Successful), the other is still in progress.
+    asg.mark_in_service(&scope, "g", &g.instances[0].instance_id)
+        .unwrap();
+    let now = berth_store::now_epoch();
+    assert_eq!(asg.expire_activities(now + 41.0 * 86_400.0).unwrap(), 0);
+    assert_eq!(asg.expire_activities(now + 43.0 * 86_400.0).unwrap(), 1);
+    let page = asg
+        .describe_scaling_activities(&scope, Some("g"), &[], None, None)
+        .unwrap();
+    assert_eq!(page.activities.len(), 1);
+    assert_eq!(page.activities[0].status_code, ActivityStatus::InProgress);
+}
