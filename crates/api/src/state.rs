@@ -46,6 +46,15 @@ pub struct AppState {
 }
 
 impl AppState {
+    /// The service-linked role `service` (`ecs.amazonaws.com`, …) makes in `account` on its
+    /// first use, as AWS's services do. It is a convenience the request does not depend on:
+    /// a failure is logged, not answered.
+    pub fn ensure_service_linked_role(&self, account: &str, service: &str) {
+        if let Err(e) = self.iam.ensure_service_linked_role(account, service) {
+            tracing::warn!(error = %e, service, "service-linked role not made");
+        }
+    }
+
     /// `HOST:PORT` of the registry as `repositoryUri` names it.
     pub fn registry_host(&self) -> String {
         registry_host(self.listen, self.advertise.as_deref())

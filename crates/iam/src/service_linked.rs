@@ -145,6 +145,36 @@ impl Iam {
         }
     }
 
+    /// The service-linked role of `service` in `account`, made when it is missing: what
+    /// ECS (CreateCluster), Application Auto Scaling (RegisterScalableTarget) and EC2 Auto
+    /// Scaling (CreateAutoScalingGroup) do on their first use. `Ok(true)`: made now.
+    pub fn ensure_service_linked_role(&self, account: &str, service: &str) -> Result<bool> {
+        let linked = SERVICES
+            .iter()
+            .find(|s| s.service == service)
+            .ok_or_else(|| IamError::InvalidInput(format!("Invalid service name: {service}")))?;
+        if self
+            .store
+            .get(&role_key(account, linked.role_name))?
+            .is_some()
+        {
+            return Ok(false);
+        }
+        match self.create_service_linked_role(account, service, None, None) {
+            Ok(_) => Ok(true),
+            // Made meanwhile by another request.
+            Err(_)
+                if self
+                    .store
+                    .get(&role_key(account, linked.role_name))?
+                    .is_some() =>
+            {
+                Ok(false)
+            }
+            Err(e) => Err(e),
+        }
+    }
+
     /// DeleteServiceLinkedRole: the role goes (its policies with it) and a deletion task
     /// records it; its id names the service and the role, as AWS's do.
     pub fn delete_service_linked_role(&self, account: &str, role_name: &str) -> Result<String> {

@@ -51,6 +51,10 @@ pub async fn register_scalable_target(
             },
         )
         .map_err(autoscaling_error)?;
+    ctx.app.ensure_service_linked_role(
+        ctx.scope.account.as_str(),
+        "ecs.application-autoscaling.amazonaws.com",
+    );
     Ok(RegisterScalableTargetResponse {
         scalable_target_arn: target.arn,
     })

@@ -68,6 +68,8 @@ pub(super) fn dispatch(ctx: &AwsContext, r: &QueryRequest) -> Result<Option<Xml>
                 },
             )
             .map_err(asg_error)?;
+            ctx.app
+                .ensure_service_linked_role(&scope.account, "autoscaling.amazonaws.com");
             Ok(None)
         }
         "UpdateAutoScalingGroup" => {

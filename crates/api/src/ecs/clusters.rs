@@ -237,6 +237,8 @@ pub(super) async fn create_cluster(
             },
         )
         .map_err(ecs_error)?;
+    ctx.app
+        .ensure_service_linked_role(ctx.scope.account.as_str(), "ecs.amazonaws.com");
     Ok(ClusterResponse {
         cluster: cluster_wire(ctx, cluster, Include::ALL)?,
     })

@@ -80,6 +80,30 @@ fn scalable_targets_register_update_describe_tag_and_deregister() {
         "{arn}"
     );
     assert_eq!(arn.rsplit('/').next().unwrap().len(), 36);
+    // As in AWS, the first registration made the service-linked role it names (ECS's
+    // CreateCluster made ECS's).
+    for (name, service) in [
+        (
+            "AWSServiceRoleForApplicationAutoScaling_ECSService",
+            "ecs.application-autoscaling.amazonaws.com",
+        ),
+        ("AWSServiceRoleForECS", "ecs.amazonaws.com"),
+    ] {
+        let r = s
+            .json_client()
+            .query(
+                "iam",
+                REGION,
+                &format!("Action=GetRole&RoleName={name}&Version=2010-05-08"),
+            )
+            .unwrap();
+        let body = String::from_utf8_lossy(&r.body).into_owned();
+        assert_eq!(r.status, 200, "{body}");
+        assert_eq!(
+            xml_text(&body, "Arn"),
+            format!("arn:aws:iam::{ACCOUNT_ID}:role/aws-service-role/{service}/{name}")
+        );
+    }
     // The service's desired count of 1 is raised into the range.
     assert_eq!(desired_count(&s, &id), 2);
     // Re-registering updates what it names and keeps the rest.
