@@ -2,8 +2,9 @@
 //! periods of a minute or more and every 10 seconds for high-resolution ones, over its
 //! complete periods; a new state written with its history item under a compare-and-swap
 //! and marked as having actions pending, which are then invoked and the mark cleared.
-//! Auto Scaling actions are invoked again at every evaluation while the alarm stays in
-//! their state, as CloudWatch does; other actions once per transition.
+//! Auto Scaling actions are invoked again once a minute while the alarm stays in their
+//! state ("regardless of the configured period", as CloudWatch does: a 10-second alarm
+//! does not invoke them every 10 seconds); other actions once per transition.
 
 use std::collections::HashMap;
 
@@ -72,7 +73,12 @@ impl AlarmActions for NoActions {
 #[derive(Debug, Default)]
 pub struct AlarmSchedule {
     slots: HashMap<String, i64>,
+    /// When each alarm last invoked its actions (ms), for the once-a-minute repeats.
+    invoked: HashMap<String, i64>,
 }
+
+/// How often an alarm that stays in a state invokes its Auto Scaling actions again.
+pub const REPEAT_MS: i64 = 60_000;
 
 /// Seconds between evaluations, and how long after a boundary an evaluation waits for the
 /// period's data to be written.
@@ -183,9 +189,17 @@ impl CloudWatch {
                     }
                 }
             }
+            let last = schedule
+                .invoked
+                .get(&alarm.alarm_arn)
+                .copied()
+                .unwrap_or(0)
+                .max(alarm.state_transitioned_ms);
             if alarm.actions_pending {
                 self.run_pending(&scope, &alarm, &datapoints, now_ms, actions)?;
-            } else if due && alarm.actions_enabled {
+                schedule.invoked.insert(alarm.alarm_arn.clone(), now_ms);
+            } else if due && alarm.actions_enabled && now_ms - last >= REPEAT_MS {
+                schedule.invoked.insert(alarm.alarm_arn.clone(), now_ms);
                 // Auto Scaling actions again, while the alarm stays in their state.
                 let again: Vec<String> = alarm
                     .actions_for(alarm.state_value)
@@ -204,6 +218,7 @@ impl CloudWatch {
                 )?;
             }
         }
+        schedule.invoked.retain(|arn, _| seen.contains_key(arn));
         schedule.slots = seen;
         Ok(transitions)
     }

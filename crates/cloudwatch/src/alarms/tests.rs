@@ -257,6 +257,50 @@ fn the_evaluator_moves_an_alarm_writes_history_and_repeats_auto_scaling_actions(
 }
 
 #[test]
+fn a_high_resolution_alarm_repeats_auto_scaling_actions_once_a_minute() {
+    let cw = cw();
+    let request = PutMetricAlarm {
+        period: Some(10),
+        ..request("busy")
+    };
+    cw.put_metric_alarm_at(&scope(), request, NOW - 10 * MIN)
+        .unwrap();
+    let rec = Recorder {
+        calls: Mutex::new(Vec::new()),
+    };
+    let mut schedule = AlarmSchedule::default();
+    // High load every second from 30 s before NOW to 2 minutes after it, at high resolution.
+    for at in (NOW - 30_000..NOW + 2 * MIN).step_by(1_000) {
+        cw.put_metric_data_at(
+            &scope(),
+            PutMetricData {
+                namespace: "App".into(),
+                metric_data: vec![MetricDatum {
+                    metric_name: "Load".into(),
+                    timestamp_ms: Some(at),
+                    value: Some(90.0),
+                    storage_resolution: Some(1),
+                    ..Default::default()
+                }],
+            },
+            at,
+        )
+        .unwrap();
+    }
+    // An evaluation every 10 s for 100 s: ALARM at the first (its actions then), and the
+    // Auto Scaling action once more a minute later, not at every evaluation.
+    for i in 0..10 {
+        cw.evaluate_alarms(NOW + 3_000 + i * 10_000, &rec, &mut schedule)
+            .unwrap();
+    }
+    assert_eq!(
+        cw.alarm(&scope(), "busy").unwrap().unwrap().state_value,
+        StateValue::Alarm
+    );
+    assert_eq!(rec.calls.lock().unwrap().len(), 2);
+}
+
+#[test]
 fn set_alarm_state_transitions_and_its_actions_run_on_the_next_pass_unless_disabled() {
     let cw = cw();
     cw.put_metric_alarm_at(&scope(), request("busy"), NOW)
