@@ -508,4 +508,51 @@ mod tests {
         both.sort();
         assert_eq!(on, both);
     }
+
+    #[test]
+    fn a_run_task_split_over_providers_is_idempotent_with_all_its_tasks() {
+        let w = world();
+        w.ecs
+            .create_capacity_provider(
+                &w.scope,
+                "cp2",
+                &AutoScalingGroupProviderSpec {
+                    auto_scaling_group_arn: Some("g2".into()),
+                    ..AutoScalingGroupProviderSpec::default()
+                },
+                Vec::new(),
+            )
+            .unwrap();
+        w.ecs
+            .put_cluster_capacity_providers(
+                &w.scope,
+                "default",
+                vec!["cp".into(), "cp2".into()],
+                Vec::new(),
+            )
+            .unwrap();
+        let run = || {
+            w.ecs
+                .run_task(
+                    &w.scope,
+                    RunTask {
+                        task_definition: "f".into(),
+                        count: 4,
+                        capacity_provider_strategy: Some(vec![item("cp", 1, 0), item("cp2", 1, 0)]),
+                        client_token: Some("once".into()),
+                        ..RunTask::default()
+                    },
+                )
+                .unwrap()
+                .tasks
+                .into_iter()
+                .map(|t| t.id)
+                .collect::<std::collections::BTreeSet<_>>()
+        };
+        let first = run();
+        assert_eq!(first.len(), 4);
+        // The same request again: the same four tasks (both providers'), none new.
+        assert_eq!(run(), first);
+        assert_eq!(w.ecs.tasks(&w.scope, None).unwrap().len(), 4);
+    }
 }

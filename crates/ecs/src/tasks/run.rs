@@ -355,7 +355,30 @@ pub enum RunTaskPending {
     Waiting(tokio::sync::oneshot::Receiver<Result<RunTaskOutcome>>),
     /// A RunTask split over several Auto Scaling group capacity providers: one placement
     /// job per provider, answered together.
-    Several(Vec<tokio::sync::oneshot::Receiver<Result<RunTaskOutcome>>>),
+    Several(SeveralJobs),
+}
+
+/// The jobs of a RunTask split over several providers, and its idempotency record: the
+/// first job writes its own tasks under the client token, and the merged answer writes
+/// every job's, so a retry gets them all.
+pub struct SeveralJobs {
+    answers: Vec<tokio::sync::oneshot::Receiver<Result<RunTaskOutcome>>>,
+    token: Option<(Arc<dyn Store>, String)>,
+}
+
+impl SeveralJobs {
+    /// The merged answer, with the client token's record of all its tasks written.
+    fn merged(
+        token: Option<(Arc<dyn Store>, String)>,
+        all: Vec<Result<RunTaskOutcome>>,
+    ) -> Result<RunTaskOutcome> {
+        let merged = merge_outcomes(all)?;
+        if let Some((store, key)) = token {
+            let ids: Vec<&str> = merged.tasks.iter().map(|t| t.id.as_str()).collect();
+            store.put(&key, &encode(&ids))?;
+        }
+        Ok(merged)
+    }
 }
 
 impl RunTaskPending {
@@ -364,12 +387,12 @@ impl RunTaskPending {
         match self {
             RunTaskPending::Ready(r) => r,
             RunTaskPending::Waiting(rx) => rx.await.unwrap_or_else(|_| Err(lane_gone())),
-            RunTaskPending::Several(rxs) => {
-                let mut all = Vec::with_capacity(rxs.len());
-                for rx in rxs {
+            RunTaskPending::Several(jobs) => {
+                let mut all = Vec::with_capacity(jobs.answers.len());
+                for rx in jobs.answers {
                     all.push(rx.await.unwrap_or_else(|_| Err(lane_gone())));
                 }
-                merge_outcomes(all)
+                SeveralJobs::merged(jobs.token, all)
             }
         }
     }
@@ -379,8 +402,10 @@ impl RunTaskPending {
         match self {
             RunTaskPending::Ready(r) => r,
             RunTaskPending::Waiting(rx) => rx.blocking_recv().unwrap_or_else(|_| Err(lane_gone())),
-            RunTaskPending::Several(rxs) => merge_outcomes(
-                rxs.into_iter()
+            RunTaskPending::Several(jobs) => SeveralJobs::merged(
+                jobs.token,
+                jobs.answers
+                    .into_iter()
                     .map(|rx| rx.blocking_recv().unwrap_or_else(|_| Err(lane_gone())))
                     .collect(),
             ),
@@ -841,6 +866,7 @@ impl Ecs {
                     return Ok(RunTaskPending::Waiting(lane.submit(job)));
                 };
                 // One job per provider, each held to the provider's instances.
+                let req_token = req.client_token.clone();
                 let mut answers = Vec::new();
                 for (i, (provider, count)) in per_provider(providers).into_iter().enumerate() {
                     let mut request = request.clone();
@@ -858,7 +884,8 @@ impl Ecs {
                     let mut req = req.clone();
                     req.count = count;
                     if i > 0 {
-                        // The idempotency record is the first job's (see docs/capacity-providers.md).
+                        // The first job records its tasks under the token; the merged
+                        // answer records them all (`SeveralJobs`).
                         req.client_token = None;
                     }
                     answers.push(lane.submit(PlacementJob {
@@ -876,7 +903,15 @@ impl Ecs {
                 }
                 Ok(match answers.len() {
                     1 => RunTaskPending::Waiting(answers.pop().expect("one answer")),
-                    _ => RunTaskPending::Several(answers),
+                    _ => RunTaskPending::Several(SeveralJobs {
+                        answers,
+                        token: req_token.map(|token| {
+                            (
+                                self.store.clone(),
+                                client_token_key(scope, &cluster.name, &token),
+                            )
+                        }),
+                    }),
                 })
             }
         }
