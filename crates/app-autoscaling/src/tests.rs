@@ -51,6 +51,22 @@ fn register(w: &World, min: i64, max: i64) -> ScalableTarget {
         .unwrap()
 }
 
+/// The service's activities (newest first) as "description | cause".
+fn activity_texts(w: &World) -> Vec<String> {
+    let filter = ActivityFilter {
+        resource_id: Some(SERVICE.into()),
+        ..ActivityFilter::default()
+    };
+    let (activities, _) = w
+        .scaling
+        .describe_scaling_activities(&w.scope, &filter)
+        .unwrap();
+    activities
+        .into_iter()
+        .map(|a| format!("{} | {}", a.description, a.cause))
+        .collect()
+}
+
 fn cpu_policy(w: &World, target: f64) -> ScalingPolicy {
     w.scaling
         .put_scaling_policy(
@@ -405,30 +421,16 @@ fn a_due_scheduled_action_sets_the_range_and_the_desired_count() {
     let t = w.scaling.scalable_target(&w.scope, SERVICE).unwrap();
     assert_eq!((t.min_capacity, t.max_capacity), (3, 6));
     assert_eq!(w.ecs.desired("default", "web"), Some(3));
-    let filter = ActivityFilter {
-        resource_id: Some(SERVICE.into()),
-        ..ActivityFilter::default()
-    };
-    let (activities, _) = w
-        .scaling
-        .describe_scaling_activities(&w.scope, &filter)
-        .unwrap();
-    let texts: Vec<(&str, &str)> = activities
-        .iter()
-        .map(|a| (a.description.as_str(), a.cause.as_str()))
-        .collect();
+    let texts = activity_texts(&w);
     assert!(
-        texts.contains(&(
-            "Setting min capacity to 3 and max capacity to 6",
-            "scheduled action name morning was triggered"
-        )),
+        texts.contains(
+            &"Setting min capacity to 3 and max capacity to 6 | scheduled action name morning was triggered"
+                .to_string()
+        ),
         "{texts:?}"
     );
     assert!(
-        texts.contains(&(
-            "Setting desired count to 3.",
-            "minimum capacity was set to 3"
-        )),
+        texts.contains(&"Setting desired count to 3. | minimum capacity was set to 3".to_string()),
         "{texts:?}"
     );
     w.scaling
@@ -449,29 +451,12 @@ fn a_new_range_names_the_bound_that_moved_the_count() {
     assert_eq!(w.ecs.desired("default", "web"), Some(3));
     register(&w, 4, 6);
     assert_eq!(w.ecs.desired("default", "web"), Some(4));
-    let filter = ActivityFilter {
-        resource_id: Some(SERVICE.into()),
-        ..ActivityFilter::default()
-    };
-    let (activities, _) = w
-        .scaling
-        .describe_scaling_activities(&w.scope, &filter)
-        .unwrap();
-    let texts: Vec<(&str, &str)> = activities
-        .iter()
-        .map(|a| (a.description.as_str(), a.cause.as_str()))
-        .collect();
+    let texts = activity_texts(&w);
     assert_eq!(
         texts,
         [
-            (
-                "Setting desired count to 4.",
-                "minimum capacity was set to 4"
-            ),
-            (
-                "Setting desired count to 3.",
-                "maximum capacity was set to 3"
-            ),
+            "Setting desired count to 4. | minimum capacity was set to 4",
+            "Setting desired count to 3. | maximum capacity was set to 3",
         ]
     );
 }

@@ -153,6 +153,11 @@ impl AlarmActions for Recorder {
 }
 
 fn put_load(cw: &CloudWatch, at: i64, value: f64) {
+    put_load_resolved(cw, at, value, None);
+}
+
+/// `App/Load` at `at`, stored at `storage_resolution` (1: high resolution).
+fn put_load_resolved(cw: &CloudWatch, at: i64, value: f64, storage_resolution: Option<i64>) {
     cw.put_metric_data_at(
         &scope(),
         PutMetricData {
@@ -161,6 +166,7 @@ fn put_load(cw: &CloudWatch, at: i64, value: f64) {
                 metric_name: "Load".into(),
                 timestamp_ms: Some(at),
                 value: Some(value),
+                storage_resolution,
                 ..Default::default()
             }],
         },
@@ -271,21 +277,7 @@ fn a_high_resolution_alarm_repeats_auto_scaling_actions_once_a_minute() {
     let mut schedule = AlarmSchedule::default();
     // High load every second from 30 s before NOW to 2 minutes after it, at high resolution.
     for at in (NOW - 30_000..NOW + 2 * MIN).step_by(1_000) {
-        cw.put_metric_data_at(
-            &scope(),
-            PutMetricData {
-                namespace: "App".into(),
-                metric_data: vec![MetricDatum {
-                    metric_name: "Load".into(),
-                    timestamp_ms: Some(at),
-                    value: Some(90.0),
-                    storage_resolution: Some(1),
-                    ..Default::default()
-                }],
-            },
-            at,
-        )
-        .unwrap();
+        put_load_resolved(&cw, at, 90.0, Some(1));
     }
     // An evaluation every 10 s for 100 s: ALARM at the first (its actions then), and the
     // Auto Scaling action once more a minute later, not at every evaluation.

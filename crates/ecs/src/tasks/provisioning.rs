@@ -326,9 +326,8 @@ mod tests {
         out.tasks
     }
 
-    #[test]
-    fn base_and_weight_split_a_run_task_over_two_providers() {
-        let w = world();
+    /// A second provider `cp2` (group `g2`) beside `cp` in the default cluster.
+    fn second_provider(w: &World) {
         w.ecs
             .create_capacity_provider(
                 &w.scope,
@@ -348,6 +347,12 @@ mod tests {
                 Vec::new(),
             )
             .unwrap();
+    }
+
+    #[test]
+    fn base_and_weight_split_a_run_task_over_two_providers() {
+        let w = world();
+        second_provider(&w);
         let a = w.instance(1024, 4096);
         w.ecs
             .set_container_instance_capacity_provider(&w.scope, "default", &a.id, Some("cp"))
@@ -512,25 +517,7 @@ mod tests {
     #[test]
     fn a_run_task_split_over_providers_is_idempotent_with_all_its_tasks() {
         let w = world();
-        w.ecs
-            .create_capacity_provider(
-                &w.scope,
-                "cp2",
-                &AutoScalingGroupProviderSpec {
-                    auto_scaling_group_arn: Some("g2".into()),
-                    ..AutoScalingGroupProviderSpec::default()
-                },
-                Vec::new(),
-            )
-            .unwrap();
-        w.ecs
-            .put_cluster_capacity_providers(
-                &w.scope,
-                "default",
-                vec!["cp".into(), "cp2".into()],
-                Vec::new(),
-            )
-            .unwrap();
+        second_provider(&w);
         let run = || {
             w.ecs
                 .run_task(
