@@ -326,6 +326,22 @@ mod tests {
         out.tasks
     }
 
+    /// An instance of `cpu` and `memory` in the default cluster, of `provider`.
+    fn provider_instance(w: &World, cpu: i64, memory: i64, provider: &str) -> ContainerInstance {
+        let i = w.instance(cpu, memory);
+        w.ecs
+            .set_container_instance_capacity_provider(&w.scope, "default", &i.id, Some(provider))
+            .unwrap();
+        i
+    }
+
+    /// The leader's pass placing `cp`'s waiting tasks: how many it placed.
+    fn place(w: &World) -> usize {
+        w.ecs
+            .place_waiting_tasks(&w.scope, "default", "cp")
+            .unwrap()
+    }
+
     /// A second provider `cp2` (group `g2`) beside `cp` in the default cluster.
     fn second_provider(w: &World) {
         w.ecs
@@ -353,10 +369,7 @@ mod tests {
     fn base_and_weight_split_a_run_task_over_two_providers() {
         let w = world();
         second_provider(&w);
-        let a = w.instance(1024, 4096);
-        w.ecs
-            .set_container_instance_capacity_provider(&w.scope, "default", &a.id, Some("cp"))
-            .unwrap();
+        let a = provider_instance(&w, 1024, 4096, "cp");
         // cp takes its base of 2, then 1:1; cp2 has no instance, so its share waits.
         let tasks = run_by(&w, 6, vec![item("cp", 1, 2), item("cp2", 1, 0)]);
         assert_eq!(tasks.len(), 6);
@@ -388,24 +401,11 @@ mod tests {
                 .iter()
                 .all(|t| t.capacity_provider_name.as_deref() == Some("cp"))
         );
-        assert_eq!(
-            w.ecs
-                .place_waiting_tasks(&w.scope, "default", "cp")
-                .unwrap(),
-            0
-        );
+        assert_eq!(place(&w), 0);
 
         // An instance of the provider with room for one: one placed, one still waiting.
-        let mine = w.instance(1024, 768);
-        w.ecs
-            .set_container_instance_capacity_provider(&w.scope, "default", &mine.id, Some("cp"))
-            .unwrap();
-        assert_eq!(
-            w.ecs
-                .place_waiting_tasks(&w.scope, "default", "cp")
-                .unwrap(),
-            1
-        );
+        let mine = provider_instance(&w, 1024, 768, "cp");
+        assert_eq!(place(&w), 1);
         let usage = w.ecs.provider_usage(&w.scope, "default", "cp").unwrap();
         assert_eq!(usage.instances.len(), 1);
         assert!(usage.busy.contains(&mine.id));
@@ -426,10 +426,7 @@ mod tests {
         w.ecs
             .set_container_instance_capacity_provider(&w.scope, "default", &mine.id, None)
             .unwrap();
-        let big = w.instance(1024, 4096);
-        w.ecs
-            .set_container_instance_capacity_provider(&w.scope, "default", &big.id, Some("cp"))
-            .unwrap();
+        let big = provider_instance(&w, 1024, 4096, "cp");
         let now = run(&w, 1);
         assert_eq!(
             now[0].container_instance_id.as_deref(),
@@ -480,26 +477,10 @@ mod tests {
             .unwrap();
         assert!(out.tasks.iter().all(Task::is_waiting_for_capacity));
         // One instance with room for both: distinctInstance lets only one go there.
-        let first = w.instance(1024, 4096);
-        w.ecs
-            .set_container_instance_capacity_provider(&w.scope, "default", &first.id, Some("cp"))
-            .unwrap();
-        assert_eq!(
-            w.ecs
-                .place_waiting_tasks(&w.scope, "default", "cp")
-                .unwrap(),
-            1
-        );
-        let second = w.instance(1024, 4096);
-        w.ecs
-            .set_container_instance_capacity_provider(&w.scope, "default", &second.id, Some("cp"))
-            .unwrap();
-        assert_eq!(
-            w.ecs
-                .place_waiting_tasks(&w.scope, "default", "cp")
-                .unwrap(),
-            1
-        );
+        let first = provider_instance(&w, 1024, 4096, "cp");
+        assert_eq!(place(&w), 1);
+        let second = provider_instance(&w, 1024, 4096, "cp");
+        assert_eq!(place(&w), 1);
         let mut on: Vec<String> = w
             .ecs
             .provider_usage(&w.scope, "default", "cp")
