@@ -320,6 +320,14 @@ fn role_arn(scope: &Scope, role: &str) -> String {
     }
 }
 
+/// An EXTERNAL service's task sets are its deployments: what would make a deployment or
+/// change how its tasks launch is refused (no published ECS text found for this).
+fn deployed_by_task_sets() -> EcsError {
+    EcsError::InvalidParameter(
+        "A service with the EXTERNAL deployment controller is deployed through its task sets: use CreateTaskSet.".into(),
+    )
+}
+
 fn check_placement(constraints: &[Placement], strategy: &[Placement]) -> Result<()> {
     let invalid = |e: berth_scheduler::PlacementError| EcsError::InvalidParameter(e.to_string());
     if constraints.len() > berth_scheduler::MAX_PLACEMENT_CONSTRAINTS {
@@ -783,10 +791,7 @@ impl Ecs {
         if current.is_external()
             && (update.task_definition.is_some() || update.force_new_deployment)
         {
-            // Its task sets are its deployments (no published ECS text found for this).
-            return Err(EcsError::InvalidParameter(
-                "A service with the EXTERNAL deployment controller is deployed through its task sets: use CreateTaskSet.".into(),
-            ));
+            return Err(deployed_by_task_sets());
         }
         if daemon && update.desired_count.is_some() {
             return Err(EcsError::InvalidParameter(
@@ -930,9 +935,7 @@ impl Ecs {
             return Ok(None);
         };
         if current.is_external() {
-            return Err(EcsError::InvalidParameter(
-                "A service with the EXTERNAL deployment controller is deployed through its task sets: use CreateTaskSet.".into(),
-            ));
+            return Err(deployed_by_task_sets());
         }
         if strategy.is_empty() {
             return Ok(Some((Vec::new(), current.launch_type)));
