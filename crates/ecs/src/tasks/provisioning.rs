@@ -309,19 +309,18 @@ mod tests {
         }
     }
 
+    /// RunTask of `count` tasks of `f` by `strategy`.
+    fn request(count: u32, strategy: Vec<CapacityProviderStrategyItem>) -> RunTask {
+        RunTask {
+            task_definition: "f".into(),
+            count,
+            capacity_provider_strategy: Some(strategy),
+            ..RunTask::default()
+        }
+    }
+
     fn run_by(w: &World, count: u32, strategy: Vec<CapacityProviderStrategyItem>) -> Vec<Task> {
-        let out = w
-            .ecs
-            .run_task(
-                &w.scope,
-                RunTask {
-                    task_definition: "f".into(),
-                    count,
-                    capacity_provider_strategy: Some(strategy),
-                    ..RunTask::default()
-                },
-            )
-            .unwrap();
+        let out = w.ecs.run_task(&w.scope, request(count, strategy)).unwrap();
         assert!(out.failures.is_empty(), "{:?}", out.failures);
         out.tasks
     }
@@ -467,11 +466,8 @@ mod tests {
             .run_task(
                 &w.scope,
                 RunTask {
-                    task_definition: "f".into(),
-                    count: 2,
-                    capacity_provider_strategy: Some(vec![item("cp", 1, 0)]),
                     placement_constraints: vec![("distinctInstance".into(), None)],
-                    ..RunTask::default()
+                    ..request(2, vec![item("cp", 1, 0)])
                 },
             )
             .unwrap();
@@ -504,11 +500,8 @@ mod tests {
                 .run_task(
                     &w.scope,
                     RunTask {
-                        task_definition: "f".into(),
-                        count: 4,
-                        capacity_provider_strategy: Some(vec![item("cp", 1, 0), item("cp2", 1, 0)]),
                         client_token: Some("once".into()),
-                        ..RunTask::default()
+                        ..request(4, vec![item("cp", 1, 0), item("cp2", 1, 0)])
                     },
                 )
                 .unwrap()

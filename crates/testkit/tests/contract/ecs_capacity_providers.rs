@@ -6,7 +6,7 @@
 
 use berth_testkit::ecs::{self, register_task_definition_arn, single_container};
 use berth_testkit::{TestServer, unique};
-use serde_json::json;
+use serde_json::{Value, json};
 
 use crate::autoscaling_groups::{asg, server, template, wait_for};
 
@@ -36,6 +36,31 @@ fn group(s: &TestServer, name: &str, protected: bool) -> String {
     )
     .ok()
     .get("AutoScalingGroupARN")
+}
+
+/// The `web` cluster with a new provider over the group `web-asg` (of the `web-lt`
+/// template; `protected`: its new instances protected from scale-in), `settings` added to
+/// its `autoScalingGroupProvider`, associated with the cluster beside `others`. Its name.
+fn web_provider(s: &TestServer, protected: bool, settings: Value, others: &[&str]) -> String {
+    template(s, "web-lt");
+    ecs::create_cluster(s, "web");
+    let mut spec = settings;
+    spec["autoScalingGroupArn"] = json!(group(s, "web-asg", protected));
+    let provider = unique("cp-");
+    s.ecs(
+        "CreateCapacityProvider",
+        json!({"name": provider, "autoScalingGroupProvider": spec}),
+    )
+    .ok();
+    let mut providers = vec![provider.clone()];
+    providers.extend(others.iter().map(|o| o.to_string()));
+    s.ecs(
+        "PutClusterCapacityProviders",
+        json!({"cluster": "web", "capacityProviders": providers,
+               "defaultCapacityProviderStrategy": []}),
+    )
+    .ok();
+    provider
 }
 
 #[test]
@@ -91,24 +116,13 @@ fn managed_termination_protection_is_checked_as_ecs_does() {
 #[test]
 fn tasks_wait_in_provisioning_and_managed_scaling_launches_an_instance() {
     let s = server();
-    template(&s, "web-lt");
-    ecs::create_cluster(&s, "web");
-    let arn = group(&s, "web-asg", true);
-    let provider = unique("cp-");
-    s.ecs(
-        "CreateCapacityProvider",
-        json!({"name": provider, "autoScalingGroupProvider": {
-            "autoScalingGroupArn": arn,
-            "managedScaling": {"status": "ENABLED", "targetCapacity": 100},
-            "managedTerminationProtection": "ENABLED"}}),
-    )
-    .ok();
-    s.ecs(
-        "PutClusterCapacityProviders",
-        json!({"cluster": "web", "capacityProviders": [provider],
-               "defaultCapacityProviderStrategy": []}),
-    )
-    .ok();
+    let provider = web_provider(
+        &s,
+        true,
+        json!({"managedScaling": {"status": "ENABLED", "targetCapacity": 100},
+               "managedTerminationProtection": "ENABLED"}),
+        &[],
+    );
     let family = unique("cp-app-");
     let td = register_task_definition_arn(&s, single_container(&family, "app", "app:1", 64));
 
@@ -178,21 +192,7 @@ fn tasks_wait_in_provisioning_and_managed_scaling_launches_an_instance() {
 #[test]
 fn update_service_moves_a_service_onto_a_capacity_provider_and_back() {
     let s = server();
-    template(&s, "web-lt");
-    ecs::create_cluster(&s, "web");
-    let arn = group(&s, "web-asg", false);
-    let provider = unique("cp-");
-    s.ecs(
-        "CreateCapacityProvider",
-        json!({"name": provider, "autoScalingGroupProvider": {"autoScalingGroupArn": arn}}),
-    )
-    .ok();
-    s.ecs(
-        "PutClusterCapacityProviders",
-        json!({"cluster": "web", "capacityProviders": [provider, "FARGATE"],
-               "defaultCapacityProviderStrategy": []}),
-    )
-    .ok();
+    let provider = web_provider(&s, false, json!({}), &["FARGATE"]);
     let family = unique("cp-svc-");
     let td = register_task_definition_arn(&s, single_container(&family, "app", "app:1", 64));
     let name = unique("svc-");
